@@ -1,0 +1,91 @@
+#!/usr/bin/env node
+// `npm start`: everything a newcomer needs, with no account and no network.
+//  1. local dev secrets in .dev.vars (signing key, VAPID keys) if missing;
+//  2. local D1 migrations applied;
+//  3. `wrangler dev` with local R2, D1, Queues and Durable Objects on 127.0.0.1:$PORT;
+//  4. the cron trigger driven by hand (crons never fire under `wrangler dev`): the
+//     scheduled handler runs every $PUSHDROP_SWEEP_SECONDS (default 60) via /__scheduled.
+// Env: PORT (8787), PUSHDROP_STATE (.wrangler/state), PUSHDROP_SWEEP_SECONDS (60).
+import { spawn, spawnSync } from "node:child_process";
+import path from "node:path";
+import { fileURLToPath } from "node:url";
+import { ensureDevVars } from "./dev-secrets.mjs";
+
+const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "..");
+const port = Number(process.env.PORT || 8787);
+const state = path.resolve(root, process.env.PUSHDROP_STATE || ".wrangler/state");
+const sweepSeconds = Number(process.env.PUSHDROP_SWEEP_SECONDS || 60);
+const wrangler = path.join(root, "node_modules", ".bin", "wrangler");
+const env = {
+  ...process.env,
+  WRANGLER_SEND_METRICS: "false",
+  CLOUDFLARE_CF_FETCH_ENABLED: "false",
+  CI: process.env.CI ?? "true",
+};
+const log = (msg) => console.log(`[pushdrop] ${msg}`);
+
+const { added } = ensureDevVars(path.join(root, ".dev.vars"));
+if (added.length) log(`wrote dev secrets to .dev.vars: ${added.join(", ")}`);
+
+log(`applying D1 migrations (state in ${path.relative(root, state) || "."})`);
+const migrate = spawnSync(wrangler, ["d1", "migrations", "apply", "DB", "--local", "--persist-to", state], {
+  cwd: root,
+  env,
+  stdio: ["ignore", "pipe", "pipe"],
+  encoding: "utf8",
+});
+if (migrate.status !== 0) {
+  process.stderr.write(migrate.stdout + migrate.stderr);
+  process.exit(migrate.status ?? 1);
+}
+
+const dev = spawn(
+  wrangler,
+  ["dev", "--ip", "127.0.0.1", "--port", String(port), "--persist-to", state, "--test-scheduled", "--show-interactive-dev-session=false"],
+  { cwd: root, env, stdio: "inherit", detached: true },
+);
+
+let stopping = false;
+function stop(signal) {
+  if (stopping) return;
+  stopping = true;
+  clearInterval(timer);
+  try {
+    process.kill(-dev.pid, signal); // the whole group: wrangler and its workerd
+  } catch {}
+  setTimeout(() => {
+    try {
+      process.kill(-dev.pid, "SIGKILL");
+    } catch {}
+    process.exit(0);
+  }, 5000).unref();
+}
+for (const sig of ["SIGINT", "SIGTERM", "SIGHUP"]) process.on(sig, () => stop(sig));
+dev.on("exit", (code) => {
+  clearInterval(timer);
+  process.exit(stopping ? 0 : (code ?? 1));
+});
+
+const base = `http://127.0.0.1:${port}`;
+async function sweep() {
+  try {
+    const res = await fetch(`${base}/__scheduled?cron=${encodeURIComponent("*/5 * * * *")}`);
+    await res.arrayBuffer();
+  } catch {
+    // not listening yet, or restarting
+  }
+}
+const timer = setInterval(sweep, sweepSeconds * 1000);
+
+(async () => {
+  for (let i = 0; i < 600 && !stopping; i++) {
+    try {
+      const res = await fetch(`${base}/v1/push/vapid-public-key`);
+      if (res.ok) {
+        log(`ready on ${base} (expiry sweep every ${sweepSeconds}s)`);
+        return sweep();
+      }
+    } catch {}
+    await new Promise((r) => setTimeout(r, 250));
+  }
+})();

@@ -1,0 +1,39 @@
+import { base64url, randomBytes } from "./ids";
+
+/**
+ * Terminal tokens: "pd_" + 256 random bits in base64url. The server keeps only the
+ * SHA-256 of a token and finds the terminal by that hash, so no stored secret is ever
+ * compared byte by byte; where two secrets are compared (signed links) the comparison
+ * is constant-time.
+ */
+export function newToken(): string {
+  return `pd_${base64url(randomBytes(32))}`;
+}
+
+export const TOKEN_RE = /^pd_[A-Za-z0-9_-]{43}$/;
+
+export async function sha256Hex(data: string | Uint8Array): Promise<string> {
+  const bytes = typeof data === "string" ? new TextEncoder().encode(data) : data;
+  const digest = await crypto.subtle.digest("SHA-256", bytes);
+  return hex(new Uint8Array(digest));
+}
+
+export function hex(bytes: Uint8Array): string {
+  let s = "";
+  for (const b of bytes) s += b.toString(16).padStart(2, "0");
+  return s;
+}
+
+export async function hashToken(token: string): Promise<string> {
+  return sha256Hex(token);
+}
+
+/** Constant-time equality of two byte strings of possibly different lengths. */
+export function timingSafeEqual(a: Uint8Array, b: Uint8Array): boolean {
+  if (a.byteLength !== b.byteLength) {
+    // still spend the time of a comparison, then fail
+    crypto.subtle.timingSafeEqual(a, a);
+    return false;
+  }
+  return crypto.subtle.timingSafeEqual(a, b);
+}

@@ -1,0 +1,43 @@
+/** Limits and sizes of the service, in one place. Sizes are bytes, durations seconds. */
+
+const MiB = 1024 * 1024;
+
+/**
+ * Upload part size. A file up to this size goes up in one PUT; a larger one in parts of
+ * exactly this size (the last may be shorter), each one R2 multipart part. 16 MiB keeps
+ * every request far below the 100 MB request-body limit, lets a phone on a poor connection
+ * resume without redoing much, and still allows files of 10,000 × 16 MiB = 156 GiB.
+ */
+export const PART_SIZE = 16 * MiB;
+/** R2 allows at most 10,000 parts per multipart upload. */
+export const MAX_PARTS = 10_000;
+/** Package bytes are cut into multipart parts of this size (R2: ≥ 5 MiB, all equal). */
+export const PACKAGE_PART_SIZE = 8 * MiB;
+
+export const MAX_RECIPIENTS = 100;
+export const MAX_FILES = 1000;
+export const MAX_MESSAGE_LENGTH = 1000;
+export const MAX_TERMINAL_NAME = 64;
+/** Longest safe file name, in UTF-8 bytes (ZIP and most file systems: 255 per segment). */
+export const MAX_NAME_BYTES = 255;
+export const MAX_PATH_BYTES = 1024;
+
+export const DEFAULT_EXPIRES_IN = 24 * 3600;
+export const MIN_EXPIRES_IN = 60;
+export const MAX_EXPIRES_IN = 7 * 24 * 3600;
+
+/**
+ * Without ZIP64 a package must stay below 4 GiB and 65,535 entries. The margin covers
+ * the headers, the central directory and the manifest.
+ */
+export const MAX_PACKAGE_BYTES = 0xffff_ffff;
+export const MAX_PACKAGE_ENTRIES = 0xffff;
+
+/** Largest body `PUT /v1/send/...` takes in one request (R2's single-put limit is 5 GiB). */
+export const MAX_SEND_BYTES = 5 * 1024 * MiB - 1;
+
+/** Signed download links live at most this long (and never past the transfer's expiry). */
+export const DOWNLOAD_LINK_TTL = 24 * 3600;
+
+/** Acknowledged messages are kept this long so that a late duplicate is not re-sent. */
+export const ACKED_RETENTION_MS = 8 * 24 * 3600 * 1000;

@@ -1,0 +1,4 @@
+export * from "./common";
+export * from "./terminals";
+export * from "./transfers";
+export * from "./messages";

@@ -1,0 +1,50 @@
+import { z } from "zod";
+import { MAX_TERMINAL_NAME } from "../config";
+
+export const CreateTerminalRequest = z.object({
+  name: z
+    .string()
+    .transform((s) => s.normalize("NFC").replace(/[\u0000-\u001f\u007f-\u009f]/g, "").trim())
+    .pipe(z.string().max(MAX_TERMINAL_NAME, `name is at most ${MAX_TERMINAL_NAME} characters`))
+    .optional(),
+});
+export type CreateTerminalRequest = z.infer<typeof CreateTerminalRequest>;
+
+export const CreatedTerminal = z.object({
+  id: z.string(),
+  name: z.string(),
+  token: z.string(),
+  display: z.string(),
+  createdAt: z.string(),
+});
+export type CreatedTerminal = z.infer<typeof CreatedTerminal>;
+
+export const TerminalInfo = z.object({ id: z.string(), name: z.string(), push: z.boolean() });
+export type TerminalInfo = z.infer<typeof TerminalInfo>;
+
+/** A browser's PushSubscriptionJSON (RFC 8030 endpoint + RFC 8291 keys). */
+export const PushSubscriptionJSON = z.object({
+  endpoint: z
+    .string()
+    .max(2048)
+    .url("endpoint must be an absolute URL")
+    .refine((u) => u.startsWith("https://"), "endpoint must be an https URL"),
+  expirationTime: z.number().nullable().optional(),
+  keys: z.object({
+    p256dh: z
+      .string()
+      .regex(/^[A-Za-z0-9_-]+={0,2}$/, "keys.p256dh must be base64url")
+      .refine((s) => b64len(s) === 65, "keys.p256dh must be a 65-byte uncompressed P-256 point")
+      .refine((s) => s.startsWith("B"), "keys.p256dh must be an uncompressed point (0x04 ...)"),
+    auth: z
+      .string()
+      .regex(/^[A-Za-z0-9_-]+={0,2}$/, "keys.auth must be base64url")
+      .refine((s) => b64len(s) === 16, "keys.auth must be 16 bytes"),
+  }),
+});
+export type PushSubscriptionJSON = z.infer<typeof PushSubscriptionJSON>;
+
+function b64len(s: string): number {
+  const n = s.replace(/=+$/, "").length;
+  return Math.floor((n * 3) / 4);
+}

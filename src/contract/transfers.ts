@@ -1,0 +1,95 @@
+import { z } from "zod";
+import {
+  MAX_EXPIRES_IN,
+  MAX_FILES,
+  MAX_MESSAGE_LENGTH,
+  MAX_RECIPIENTS,
+  MIN_EXPIRES_IN,
+} from "../config";
+import { TerminalId } from "./common";
+
+/** A MIME type as it may appear in Content-Type: type/subtype with optional parameters. */
+export const MediaType = z
+  .string()
+  .max(255)
+  .regex(
+    /^[A-Za-z0-9][A-Za-z0-9!#$&^_.+-]*\/[A-Za-z0-9][A-Za-z0-9!#$&^_.+-]*(\s*;\s*[A-Za-z0-9!#$&^_.+-]+=("[^"\\\r\n]*"|[A-Za-z0-9!#$&^_.+-]+))*$/,
+    "type must be a media type such as text/plain",
+  );
+
+export const FileSpec = z.object({
+  name: z.string().min(1, "a file needs a name").max(4096),
+  size: z.number().int("size must be a whole number of bytes").min(0).max(Number.MAX_SAFE_INTEGER),
+  type: MediaType.optional(),
+});
+export type FileSpec = z.infer<typeof FileSpec>;
+
+export const CreateTransferRequest = z.object({
+  to: z
+    .array(TerminalId)
+    .min(1, "name at least one recipient")
+    .max(MAX_RECIPIENTS, `at most ${MAX_RECIPIENTS} recipients`),
+  files: z.array(FileSpec).min(1, "send at least one file").max(MAX_FILES, `at most ${MAX_FILES} files`),
+  message: z.string().max(MAX_MESSAGE_LENGTH, `message is at most ${MAX_MESSAGE_LENGTH} characters`).optional(),
+  expiresIn: z
+    .number()
+    .int()
+    .min(MIN_EXPIRES_IN, `expiresIn is at least ${MIN_EXPIRES_IN} seconds`)
+    .max(MAX_EXPIRES_IN, `expiresIn is at most ${MAX_EXPIRES_IN} seconds (7 days)`)
+    .optional(),
+  maxDownloads: z.number().int().min(1).max(1_000_000).optional(),
+});
+export type CreateTransferRequest = z.infer<typeof CreateTransferRequest>;
+
+export const TransferStatus = z.enum([
+  "uploading",
+  "packaging",
+  "ready",
+  "delivered",
+  "expired",
+  "cancelled",
+  "failed",
+]);
+export type TransferStatus = z.infer<typeof TransferStatus>;
+
+export const File = z.object({
+  index: z.number(),
+  name: z.string(),
+  size: z.number(),
+  type: z.string(),
+  received: z.number(),
+  partSize: z.number(),
+  parts: z.number(),
+  partsReceived: z.array(z.number()),
+  sha256: z.string().nullable(),
+  uploadUrl: z.string(),
+  downloadUrl: z.string().nullable(),
+});
+export type File = z.infer<typeof File>;
+
+export const Recipient = z.object({
+  id: z.string(),
+  notifiedAt: z.string().nullable(),
+  channel: z.enum(["socket", "push"]).nullable(),
+  downloadedAt: z.string().nullable(),
+});
+export type Recipient = z.infer<typeof Recipient>;
+
+export const Transfer = z.object({
+  id: z.string(),
+  status: TransferStatus,
+  from: z.object({ id: z.string(), name: z.string() }),
+  to: z.array(z.string()),
+  message: z.string().nullable(),
+  files: z.array(File),
+  size: z.number(),
+  package: z.object({ size: z.number(), sha256: z.string() }).nullable(),
+  createdAt: z.string(),
+  expiresAt: z.string(),
+  maxDownloads: z.number().nullable(),
+  downloads: z.number(),
+  downloadUrl: z.string().nullable(),
+  failure: z.string().nullable(),
+  recipients: z.array(Recipient),
+});
+export type Transfer = z.infer<typeof Transfer>;

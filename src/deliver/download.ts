@@ -1,0 +1,165 @@
+import { conflict, gone, notFound } from "../errors";
+import { notifyDownloaded } from "../notify";
+import { baseName } from "../package/names";
+import { effectiveStatus } from "../present";
+import { packageKey } from "../store/keys";
+import { expireNow, getTransfer, recordDownload, type FileRow, type TransferRow } from "../store/transfers";
+import { contentDisposition } from "./disposition";
+import { etagMatches, parseRange } from "./range";
+import { ApiError } from "../errors";
+
+/**
+ * Step 4 of the flow: stream the package (or one file of it) from R2 to the client, with
+ * Range, ETag and If-None-Match. One file is a range read of the package: every entry is
+ * stored, so its bytes sit unchanged at a known offset. When a recipient's download of
+ * the package reaches its last byte, the download is recorded, the sender gets its
+ * receipt, and the transfer becomes `delivered` once every recipient has it.
+ */
+
+export interface Downloader {
+  terminalId: string;
+  /** recipients' downloads count (receipts, maxDownloads); the sender's own do not */
+  counts: boolean;
+}
+
+function assertDownloadable(t: TransferRow, now: number): void {
+  const status = effectiveStatus(t, now);
+  if (status === "expired") throw gone("transfer_expired", "This transfer has expired; its files are gone.");
+  if (status === "cancelled") throw gone("transfer_cancelled", "The sender cancelled this transfer; its files are gone.");
+  if (status === "failed") throw conflict("transfer_failed", `This transfer failed: ${t.failure ?? "packaging failed"}.`);
+  if (status === "uploading" || status === "packaging") {
+    throw conflict("not_ready", `This transfer is still ${status}; it can be downloaded once it is ready.`);
+  }
+  if (t.purged_at !== null || t.package_size === null || t.package_sha256 === null) {
+    throw gone("transfer_expired", "This transfer's files are gone.");
+  }
+  if (t.max_downloads !== null && t.downloads >= t.max_downloads) {
+    throw gone("download_limit_reached", `This transfer could be downloaded ${t.max_downloads} time(s); that is used up.`);
+  }
+}
+
+interface Slice {
+  key: string;
+  /** where the representation starts in the R2 object */
+  base: number;
+  size: number;
+  etag: string;
+  type: string;
+  filename: string;
+}
+
+async function serve(
+  env: Env,
+  request: Request,
+  s: Slice,
+  onComplete: (() => Promise<void>) | null,
+  waitUntil: (p: Promise<unknown>) => void,
+): Promise<Response> {
+  const headers = new Headers({
+    "Accept-Ranges": "bytes",
+    ETag: s.etag,
+    "Cache-Control": "private, no-cache",
+    "Content-Disposition": contentDisposition(s.filename),
+    "X-Content-Type-Options": "nosniff",
+    "Content-Security-Policy": "sandbox; default-src 'none'",
+  });
+  if (etagMatches(request.headers.get("if-none-match"), s.etag)) return new Response(null, { status: 304, headers });
+
+  let range = parseRange(request.headers.get("range"), s.size);
+  const ifRange = request.headers.get("if-range");
+  if (ifRange !== null && range.kind !== "none" && ifRange.trim() !== s.etag) range = { kind: "none" };
+  if (range.kind === "invalid" || range.kind === "unsatisfiable") {
+    headers.set("Content-Range", `bytes */${s.size}`);
+    throw new ApiError(416, "range_not_satisfiable", range.kind === "invalid"
+      ? "The Range header is malformed; send bytes=start-end."
+      : `The range lies outside the ${s.size} bytes available.`, Object.fromEntries(headers));
+  }
+  const start = range.kind === "range" ? range.start : 0;
+  const end = range.kind === "range" ? range.end : s.size - 1;
+  const length = s.size === 0 ? 0 : end - start + 1;
+  headers.set("Content-Type", s.type);
+  headers.set("Content-Length", String(length));
+  if (range.kind === "range") headers.set("Content-Range", `bytes ${start}-${end}/${s.size}`);
+  const status = range.kind === "range" ? 206 : 200;
+  if (request.method === "HEAD" || length === 0) {
+    if (length === 0 && onComplete && request.method !== "HEAD") waitUntil(onComplete());
+    return new Response(null, { status, headers });
+  }
+
+  const obj = await env.BUCKET.get(s.key, { range: { offset: s.base + start, length } });
+  if (!obj || !("body" in obj)) throw gone("transfer_expired", "This transfer's files are gone.");
+  // A FixedLengthStream keeps Content-Length on the response. The pipe into it settles
+  // once the client has taken the last byte; a download that delivers the last byte
+  // completes a (possibly resumed) download.
+  const fixed = new FixedLengthStream(length);
+  const piped = obj.body.pipeTo(fixed.writable);
+  waitUntil(
+    piped.then(
+      () => (onComplete && end === s.size - 1 ? onComplete() : undefined),
+      () => undefined, // the client went away: not a complete download
+    ),
+  );
+  const body = fixed.readable;
+  return new Response(body, { status, headers });
+}
+
+export async function servePackage(
+  env: Env,
+  request: Request,
+  t: TransferRow,
+  who: Downloader,
+  waitUntil: (p: Promise<unknown>) => void,
+  now = Date.now(),
+): Promise<Response> {
+  assertDownloadable(t, now);
+  return serve(
+    env,
+    request,
+    {
+      key: packageKey(t.id),
+      base: 0,
+      size: t.package_size!,
+      etag: `"${t.package_sha256}"`,
+      type: "application/zip",
+      filename: `pushdrop-${t.id.slice(0, 8)}.zip`,
+    },
+    who.counts ? () => downloadComplete(env, t.id, who.terminalId) : null,
+    waitUntil,
+  );
+}
+
+export async function serveFile(
+  env: Env,
+  request: Request,
+  t: TransferRow,
+  file: FileRow | null,
+  waitUntil: (p: Promise<unknown>) => void,
+  now = Date.now(),
+): Promise<Response> {
+  assertDownloadable(t, now);
+  if (!file) throw notFound("file_not_found", "This transfer has no file with that index.");
+  if (file.data_offset === null || file.sha256 === null) throw conflict("not_ready", "This file is not packaged yet.");
+  return serve(
+    env,
+    request,
+    {
+      key: packageKey(t.id),
+      base: file.data_offset,
+      size: file.size,
+      etag: `"${file.sha256}"`,
+      type: file.type,
+      filename: baseName(file.name),
+    },
+    null,
+    waitUntil,
+  );
+}
+
+/** Records a recipient's complete download; sends the receipt; enforces maxDownloads. */
+export async function downloadComplete(env: Env, transferId: string, terminalId: string, now = Date.now()): Promise<void> {
+  const { first } = await recordDownload(env.DB, transferId, terminalId, now);
+  const t = await getTransfer(env.DB, transferId);
+  if (!t) return;
+  if (t.max_downloads !== null && t.downloads >= t.max_downloads) await expireNow(env.DB, transferId, now);
+  if (first) await notifyDownloaded(env, t, terminalId, now);
+}

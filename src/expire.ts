@@ -1,0 +1,67 @@
+import { notifyEnded } from "./notify";
+import { packageKey, uploadKey } from "./store/keys";
+import { dueForExpiry, getTransferRecord, markPurged, setStatus, type TransferRecord } from "./store/transfers";
+import { effectiveStatus } from "./present";
+
+/**
+ * The end of a transfer's life: the cron sweep (expiry, download limit reached) and the
+ * sender's DELETE. Both remove every R2 object of the transfer (uploads, unfinished
+ * multipart uploads, the package), keep its metadata with its end status, and tell the
+ * terminals concerned.
+ */
+
+export async function purgeObjects(env: Env, rec: TransferRecord): Promise<void> {
+  const t = rec.transfer;
+  const aborts: Promise<unknown>[] = [];
+  for (const f of rec.files) {
+    if (f.upload_id && f.completed_at === null) {
+      aborts.push(env.BUCKET.resumeMultipartUpload(uploadKey(t.id, f.idx), f.upload_id).abort().catch(() => {}));
+    }
+  }
+  if (t.package_upload_id) {
+    aborts.push(env.BUCKET.resumeMultipartUpload(packageKey(t.id), t.package_upload_id).abort().catch(() => {}));
+  }
+  await Promise.all(aborts);
+  const keys = [packageKey(t.id), ...rec.files.map((f) => uploadKey(t.id, f.idx))];
+  for (let i = 0; i < keys.length; i += 1000) await env.BUCKET.delete(keys.slice(i, i + 1000));
+}
+
+/** One pass of the cron: every transfer past its expiry is purged and marked. */
+export async function sweep(env: Env, now = Date.now(), batch = 100): Promise<number> {
+  let done = 0;
+  const tried = new Set<string>();
+  for (;;) {
+    const due = (await dueForExpiry(env.DB, now, batch + tried.size)).filter((t) => !tried.has(t.id));
+    if (due.length === 0) break;
+    for (const t of due) {
+      tried.add(t.id);
+      const rec = await getTransferRecord(env.DB, t.id);
+      if (!rec) continue;
+      try {
+        await purgeObjects(env, rec);
+        const status = await markPurged(env.DB, t.id, Date.now(), "expired");
+        if (status === "expired" && t.status !== "expired") await notifyEnded(env, rec, "transfer.expired");
+        done++;
+      } catch (e) {
+        console.error(JSON.stringify({ event: "expiry_failed", transfer: t.id, error: String(e) }));
+      }
+    }
+  }
+  if (done > 0) console.log(JSON.stringify({ event: "swept", transfers: done }));
+  return done;
+}
+
+/** The sender's `DELETE /v1/transfers/{id}`. */
+export async function cancelTransfer(env: Env, rec: TransferRecord, now = Date.now()): Promise<void> {
+  const t = rec.transfer;
+  if (t.purged_at !== null) return; // nothing left to remove: DELETE is idempotent
+  if (effectiveStatus(t, now) === "expired") {
+    await purgeObjects(env, rec);
+    await markPurged(env.DB, t.id, now, "expired");
+    return;
+  }
+  await setStatus(env.DB, t.id, "cancelled", ["uploading", "packaging", "ready", "delivered", "failed"]);
+  await purgeObjects(env, rec);
+  await markPurged(env.DB, t.id, now, "cancelled");
+  if (t.status === "ready" || t.status === "delivered") await notifyEnded(env, rec, "transfer.cancelled");
+}

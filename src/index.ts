@@ -1,0 +1,17 @@
+import { app } from "./app";
+import { sweep } from "./expire";
+import { handleBatch } from "./package/consumer";
+import type { Job } from "./package/jobs";
+
+/** The Worker's three entry points, and the Durable Object class. Nothing else lives here. */
+export { Terminal } from "./notify/terminal";
+
+export default {
+  fetch: app.fetch,
+  async queue(batch: MessageBatch<Job>, env: Env): Promise<void> {
+    await handleBatch(batch, env);
+  },
+  async scheduled(_controller: ScheduledController, env: Env, ctx: ExecutionContext): Promise<void> {
+    ctx.waitUntil(sweep(env));
+  },
+} satisfies ExportedHandler<Env, Job>;

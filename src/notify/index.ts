@@ -1,0 +1,71 @@
+import type { ServerMessage } from "../contract";
+import { presentTransfer } from "../present";
+import type { TransferRecord, TransferRow } from "../store/transfers";
+import type { DeliverOptions } from "./terminal";
+
+/**
+ * Step 3 of the flow: hand each message to the Durable Object of the terminal it is for,
+ * addressed by terminal id. Message ids are derived from the event, so a producer that
+ * runs twice (queues deliver at least once) queues nothing twice.
+ */
+
+export function terminalStub(env: Env, terminalId: string) {
+  return env.TERMINAL.get(env.TERMINAL.idFromName(terminalId));
+}
+
+async function send(env: Env, terminalId: string, msg: ServerMessage, opts: DeliverOptions): Promise<void> {
+  await terminalStub(env, terminalId).deliver(terminalId, msg, opts);
+}
+
+/** `transfer.ready` to every recipient, each with its own signed links. */
+export async function notifyReady(env: Env, rec: TransferRecord, now = Date.now()): Promise<void> {
+  const t = rec.transfer;
+  await Promise.all(
+    rec.recipients.map(async (r) => {
+      const transfer = await presentTransfer(env, rec, { terminalId: r.terminal_id, now });
+      await send(env, r.terminal_id, { type: "transfer.ready", id: `${t.id}.ready`, transfer }, {
+        transferId: t.id,
+        expiresAt: t.expires_at,
+      });
+    }),
+  );
+}
+
+/** The delivery receipt, to the sender. */
+export async function notifyDownloaded(env: Env, t: TransferRow, by: string, at: number): Promise<void> {
+  await send(
+    env,
+    t.sender_id,
+    { type: "transfer.downloaded", id: `${t.id}.downloaded.${by}`, transferId: t.id, by, at: new Date(at).toISOString() },
+    { transferId: t.id, expiresAt: null },
+  );
+}
+
+/** `transfer.expired` / `transfer.cancelled` to the sender and to recipients that had not downloaded it. */
+export async function notifyEnded(
+  env: Env,
+  rec: TransferRecord,
+  type: "transfer.expired" | "transfer.cancelled",
+): Promise<void> {
+  const t = rec.transfer;
+  const kind = type.slice("transfer.".length);
+  const targets = new Set<string>(rec.recipients.filter((r) => r.downloaded_at === null).map((r) => r.terminal_id));
+  if (type === "transfer.expired") targets.add(t.sender_id);
+  await Promise.all(
+    [...targets].map((id) =>
+      send(env, id, { type, id: `${t.id}.${kind}`, transferId: t.id }, {
+        transferId: t.id,
+        expiresAt: null,
+        supersedes: "transfer.ready",
+      }),
+    ),
+  );
+}
+
+/** The sender learns why its transfer could not be packaged. */
+export async function notifyFailed(env: Env, t: TransferRow, reason: string): Promise<void> {
+  await send(env, t.sender_id, { type: "transfer.failed", id: `${t.id}.failed`, transferId: t.id, reason }, {
+    transferId: t.id,
+    expiresAt: null,
+  });
+}

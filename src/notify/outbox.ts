@@ -1,0 +1,121 @@
+import type { ServerMessage } from "../contract";
+
+/**
+ * The outbox of one terminal, in its Durable Object's SQLite storage. A message stays
+ * until the terminal acknowledges it; enqueueing is idempotent by message id (a message
+ * id already seen, even acknowledged, is not queued again), which makes at-least-once
+ * producers (the queue consumer, the cron) safe.
+ */
+
+export interface OutboxRow {
+  seq: number;
+  id: string;
+  type: string;
+  transfer_id: string | null;
+  body: string;
+  created_at: number;
+  expires_at: number | null;
+  acked_at: number | null;
+  push_attempts: number;
+  push_next_at: number | null;
+  push_state: string | null; // null: not needed yet; 'pending' | 'sent' | 'failed' | 'none'
+}
+
+export function migrate(sql: SqlStorage): void {
+  sql.exec(`
+    CREATE TABLE IF NOT EXISTS outbox (
+      seq            INTEGER PRIMARY KEY AUTOINCREMENT,
+      id             TEXT NOT NULL UNIQUE,
+      type           TEXT NOT NULL,
+      transfer_id    TEXT,
+      body           TEXT NOT NULL,
+      created_at     INTEGER NOT NULL,
+      expires_at     INTEGER,
+      acked_at       INTEGER,
+      push_attempts  INTEGER NOT NULL DEFAULT 0,
+      push_next_at   INTEGER,
+      push_state     TEXT
+    );
+    CREATE INDEX IF NOT EXISTS outbox_pending ON outbox (acked_at, seq);
+    CREATE TABLE IF NOT EXISTS subscriptions (
+      endpoint    TEXT PRIMARY KEY,
+      p256dh      TEXT NOT NULL,
+      auth        TEXT NOT NULL,
+      created_at  INTEGER NOT NULL
+    );
+    CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+  `);
+}
+
+export class Outbox {
+  constructor(private readonly sql: SqlStorage) {}
+
+  /** Queues a message; false when one with that id was queued before. */
+  add(msg: ServerMessage, transferId: string | null, now: number, expiresAt: number | null): boolean {
+    const cur = this.sql.exec(
+      `INSERT OR IGNORE INTO outbox (id, type, transfer_id, body, created_at, expires_at) VALUES (?, ?, ?, ?, ?, ?)`,
+      msg.id,
+      msg.type,
+      transferId,
+      JSON.stringify(msg),
+      now,
+      expiresAt,
+    );
+    return cur.rowsWritten > 0;
+  }
+
+  /** Unacknowledged messages, oldest first, leaving out those whose transfer has expired. */
+  pending(now: number): OutboxRow[] {
+    return this.sql
+      .exec<OutboxRow & Record<string, SqlStorageValue>>(
+        "SELECT * FROM outbox WHERE acked_at IS NULL AND (expires_at IS NULL OR expires_at > ?) ORDER BY seq",
+        now,
+      )
+      .toArray();
+  }
+
+  get(id: string): OutboxRow | null {
+    return (
+      this.sql.exec<OutboxRow & Record<string, SqlStorageValue>>("SELECT * FROM outbox WHERE id = ?", id).toArray()[0] ??
+      null
+    );
+  }
+
+  /** Marks a message acknowledged; false when there was no such unacknowledged message. */
+  ack(id: string, now: number): boolean {
+    const cur = this.sql.exec(
+      "UPDATE outbox SET acked_at = ?, body = '{}', push_state = CASE WHEN push_state = 'pending' THEN 'none' ELSE push_state END WHERE id = ? AND acked_at IS NULL",
+      now,
+      id,
+    );
+    return cur.rowsWritten > 0;
+  }
+
+  /** A ready message is moot once its transfer has ended: retire it unacknowledged. */
+  retireForTransfer(transferId: string, type: string, now: number): void {
+    this.sql.exec(
+      "UPDATE outbox SET acked_at = ?, body = '{}', push_state = 'none' WHERE transfer_id = ? AND type = ? AND acked_at IS NULL",
+      now,
+      transferId,
+      type,
+    );
+  }
+
+  /** Drops acknowledged rows past their retention, and expired unacknowledged ones. */
+  prune(now: number, ackedRetentionMs: number): void {
+    this.sql.exec(
+      "DELETE FROM outbox WHERE (acked_at IS NOT NULL AND acked_at < ?) OR (expires_at IS NOT NULL AND expires_at < ?)",
+      now - ackedRetentionMs,
+      now - ackedRetentionMs,
+    );
+  }
+
+  countPending(now: number): number {
+    return this.sql
+      .exec<{ n: number }>(
+        "SELECT COUNT(*) AS n FROM outbox WHERE acked_at IS NULL AND (expires_at IS NULL OR expires_at > ?)",
+        now,
+      )
+      .one().n;
+  }
+}

@@ -1,0 +1,320 @@
+import { DurableObject } from "cloudflare:workers";
+import { ACKED_RETENTION_MS } from "../config";
+import { ClientMessage, type ControlMessage, type PushSubscriptionJSON, type ServerMessage } from "../contract";
+import { markNotified } from "../store/transfers";
+import { migrate, Outbox } from "./outbox";
+import { trimForPush } from "./trim";
+import { backoffMs, MAX_PUSH_ATTEMPTS, sendPush, vapidKeys, type StoredSubscription } from "./webpush";
+
+/**
+ * One Durable Object per terminal id. It holds the terminal's WebSockets (hibernation
+ * API: an idle terminal costs nothing), its push subscriptions and its outbox: every
+ * message stays queued until the terminal acknowledges it, is sent to every open socket,
+ * replayed oldest first on each (re)connect, and sent by Web Push when no socket is open.
+ */
+
+export interface DeliverOptions {
+  transferId: string | null;
+  /** when the message stops mattering (its transfer's expiry); also the push TTL */
+  expiresAt: number | null;
+  /** a message of this type for the same transfer is retired when this one arrives */
+  supersedes?: string;
+}
+
+interface PushRow {
+  message_id: string;
+  endpoint: string;
+  attempts: number;
+  next_at: number;
+}
+
+const PRUNE_EVERY_MS = 24 * 3600 * 1000;
+
+export class Terminal extends DurableObject<Env> {
+  private readonly sql: SqlStorage;
+  private readonly outbox: Outbox;
+
+  constructor(ctx: DurableObjectState, env: Env) {
+    super(ctx, env);
+    this.sql = ctx.storage.sql;
+    migrate(this.sql);
+    this.sql.exec(`
+      CREATE TABLE IF NOT EXISTS pushes (
+        message_id  TEXT NOT NULL,
+        endpoint    TEXT NOT NULL,
+        state       TEXT NOT NULL,          -- pending | sent | gone | failed | superseded
+        attempts    INTEGER NOT NULL DEFAULT 0,
+        next_at     INTEGER NOT NULL,
+        last_status INTEGER,
+        PRIMARY KEY (message_id, endpoint)
+      );
+    `);
+    this.outbox = new Outbox(this.sql);
+    // "ping" → "pong" without waking the object
+    ctx.setWebSocketAutoResponse(new WebSocketRequestResponsePair("ping", "pong"));
+  }
+
+  private get terminalId(): string | null {
+    const row = this.sql.exec<{ value: string }>("SELECT value FROM meta WHERE key = 'terminal_id'").toArray()[0];
+    return row?.value ?? null;
+  }
+
+  private remember(terminalId: string): void {
+    this.sql.exec("INSERT OR IGNORE INTO meta (key, value) VALUES ('terminal_id', ?)", terminalId);
+  }
+
+  // ---- messages -----------------------------------------------------------------------
+
+  /** Queues a message for this terminal and sends it now where it can. Idempotent by id. */
+  async deliver(terminalId: string, msg: ServerMessage, opts: DeliverOptions): Promise<{ queued: boolean; sockets: number }> {
+    this.remember(terminalId);
+    const now = Date.now();
+    if (opts.supersedes && opts.transferId) this.outbox.retireForTransfer(opts.transferId, opts.supersedes, now);
+    const queued = this.outbox.add(msg, opts.transferId, now, opts.expiresAt);
+    const sockets = this.ctx.getWebSockets();
+    if (!queued) return { queued, sockets: sockets.length };
+    if (sockets.length > 0) {
+      const frame = JSON.stringify(msg);
+      for (const ws of sockets) this.trySend(ws, frame);
+      await this.recordNotified(terminalId, [msg], "socket");
+    } else {
+      await this.schedulePush(msg.id, now);
+    }
+    return { queued, sockets: sockets.length };
+  }
+
+  async pendingCount(): Promise<number> {
+    return this.outbox.countPending(Date.now());
+  }
+
+  /** The live channel: `GET /v1/terminals/{id}/socket`, authorised by the worker. */
+  override async fetch(request: Request): Promise<Response> {
+    const terminalId = request.headers.get("x-pushdrop-terminal");
+    if (request.headers.get("upgrade")?.toLowerCase() !== "websocket" || !terminalId) {
+      return new Response("expected a websocket upgrade", { status: 426 });
+    }
+    this.remember(terminalId);
+    const pair = new WebSocketPair();
+    const [client, server] = [pair[0], pair[1]];
+    this.ctx.acceptWebSocket(server);
+    const now = Date.now();
+    const pending = this.outbox.pending(now);
+    for (const row of pending) this.trySend(server, row.body);
+    // a socket is open now: it takes over from any push still waiting to be (re)tried
+    this.sql.exec("UPDATE pushes SET state = 'superseded' WHERE state = 'pending'");
+    const ready = pending.filter((r) => r.type === "transfer.ready").map((r) => JSON.parse(r.body) as ServerMessage);
+    if (ready.length > 0) this.ctx.waitUntil(this.recordNotified(terminalId, ready, "socket"));
+    return new Response(null, { status: 101, webSocket: client });
+  }
+
+  override async webSocketMessage(ws: WebSocket, data: string | ArrayBuffer): Promise<void> {
+    if (typeof data !== "string") return this.reply(ws, { type: "error", error: { code: "binary_frame", message: "Frames are JSON text." } });
+    if (data.length > 4096) return this.reply(ws, { type: "error", error: { code: "frame_too_large", message: "Frames are at most 4096 characters." } });
+    let parsed: unknown;
+    try {
+      parsed = JSON.parse(data);
+    } catch {
+      return this.reply(ws, { type: "error", error: { code: "invalid_json", message: "A frame must be JSON." } });
+    }
+    const msg = ClientMessage.safeParse(parsed);
+    if (!msg.success) {
+      return this.reply(ws, {
+        type: "error",
+        error: { code: "invalid_message", message: 'Send {"type":"ack","id":"<message id>"} or {"type":"ping"}.' },
+      });
+    }
+    if (msg.data.type === "ping") return this.reply(ws, { type: "pong" });
+    const now = Date.now();
+    if (this.outbox.ack(msg.data.id, now)) {
+      this.sql.exec("UPDATE pushes SET state = 'superseded' WHERE message_id = ? AND state = 'pending'", msg.data.id);
+    }
+    // acking an unknown or already acknowledged id is harmless and answered with nothing
+  }
+
+  override async webSocketClose(ws: WebSocket, code: number, reason: string): Promise<void> {
+    try {
+      ws.close(code === 1005 || code === 1006 ? 1000 : code, reason);
+    } catch {
+      // already closed
+    }
+  }
+
+  override async webSocketError(ws: WebSocket): Promise<void> {
+    try {
+      ws.close(1011, "error");
+    } catch {
+      // already closed
+    }
+  }
+
+  private trySend(ws: WebSocket, frame: string): void {
+    try {
+      ws.send(frame);
+    } catch {
+      // a socket closing under us: the message stays queued and is replayed on reconnect
+    }
+  }
+
+  private reply(ws: WebSocket, msg: ControlMessage): void {
+    this.trySend(ws, JSON.stringify(msg));
+  }
+
+  private async recordNotified(terminalId: string, msgs: readonly ServerMessage[], channel: "socket" | "push"): Promise<void> {
+    const now = Date.now();
+    for (const m of msgs) {
+      if (m.type !== "transfer.ready") continue;
+      try {
+        await markNotified(this.env.DB, m.transfer.id, terminalId, channel, now);
+      } catch (e) {
+        console.error("recording notifiedAt failed", m.transfer.id, terminalId, e);
+      }
+    }
+  }
+
+  // ---- push subscriptions -----------------------------------------------------------
+
+  async putSubscription(terminalId: string, sub: PushSubscriptionJSON): Promise<void> {
+    this.remember(terminalId);
+    this.sql.exec(
+      `INSERT INTO subscriptions (endpoint, p256dh, auth, created_at) VALUES (?, ?, ?, ?)
+       ON CONFLICT (endpoint) DO UPDATE SET p256dh = excluded.p256dh, auth = excluded.auth, created_at = excluded.created_at`,
+      sub.endpoint,
+      sub.keys.p256dh,
+      sub.keys.auth,
+      Date.now(),
+    );
+  }
+
+  /** Removes one subscription (by endpoint) or, without an endpoint, all of them. */
+  async deleteSubscription(endpoint?: string): Promise<number> {
+    const cur = endpoint
+      ? this.sql.exec("DELETE FROM subscriptions WHERE endpoint = ?", endpoint)
+      : this.sql.exec("DELETE FROM subscriptions");
+    this.sql.exec("UPDATE pushes SET state = 'gone' WHERE state = 'pending' AND endpoint NOT IN (SELECT endpoint FROM subscriptions)");
+    return cur.rowsWritten;
+  }
+
+  async hasPush(): Promise<boolean> {
+    return this.sql.exec<{ n: number }>("SELECT COUNT(*) AS n FROM subscriptions").one().n > 0;
+  }
+
+  async subscriptionCount(): Promise<number> {
+    return this.sql.exec<{ n: number }>("SELECT COUNT(*) AS n FROM subscriptions").one().n;
+  }
+
+  /** Attempts per message and endpoint, for the Transfer's observability and for tests. */
+  async pushLog(): Promise<Array<{ message_id: string; endpoint: string; state: string; attempts: number; last_status: number | null }>> {
+    return this.sql
+      .exec<{ message_id: string; endpoint: string; state: string; attempts: number; last_status: number | null }>(
+        "SELECT message_id, endpoint, state, attempts, last_status FROM pushes ORDER BY rowid",
+      )
+      .toArray();
+  }
+
+  // ---- Web Push -------------------------------------------------------------------------
+
+  private async schedulePush(messageId: string, now: number): Promise<void> {
+    const cur = this.sql.exec(
+      `INSERT OR IGNORE INTO pushes (message_id, endpoint, state, next_at)
+       SELECT ?, endpoint, 'pending', ? FROM subscriptions`,
+      messageId,
+      now,
+    );
+    if (cur.rowsWritten > 0) await this.armAlarm(now);
+  }
+
+  private async armAlarm(at: number): Promise<void> {
+    const current = await this.ctx.storage.getAlarm();
+    if (current === null || current > at) await this.ctx.storage.setAlarm(at);
+  }
+
+  override async alarm(): Promise<void> {
+    const now = Date.now();
+    if (this.ctx.getWebSockets().length > 0) {
+      this.sql.exec("UPDATE pushes SET state = 'superseded' WHERE state = 'pending'");
+    } else {
+      await this.sendDuePushes(now);
+    }
+    this.outbox.prune(now, ACKED_RETENTION_MS);
+    this.sql.exec("DELETE FROM pushes WHERE state != 'pending' AND message_id NOT IN (SELECT id FROM outbox)");
+    const next = this.sql
+      .exec<{ at: number | null }>("SELECT MIN(next_at) AS at FROM pushes WHERE state = 'pending'")
+      .one().at;
+    const hasMessages = this.sql.exec<{ n: number }>("SELECT COUNT(*) AS n FROM outbox").one().n > 0;
+    if (next !== null) await this.ctx.storage.setAlarm(Math.max(next, Date.now()));
+    else if (hasMessages) await this.ctx.storage.setAlarm(now + PRUNE_EVERY_MS);
+  }
+
+  private async sendDuePushes(now: number): Promise<void> {
+    const vapid = vapidKeys(this.env);
+    const due = this.sql
+      .exec<PushRow & Record<string, SqlStorageValue>>(
+        "SELECT message_id, endpoint, attempts, next_at FROM pushes WHERE state = 'pending' AND next_at <= ? ORDER BY next_at",
+        now,
+      )
+      .toArray();
+    if (due.length === 0) return;
+    if (!vapid) {
+      console.error("Web Push is not configured (VAPID_PUBLIC_KEY / VAPID_PRIVATE_KEY missing)");
+      this.sql.exec("UPDATE pushes SET state = 'failed' WHERE state = 'pending'");
+      return;
+    }
+    const terminalId = this.terminalId;
+    for (const row of due) {
+      const msg = this.outbox.get(row.message_id);
+      const sub = this.sql
+        .exec<StoredSubscription & Record<string, SqlStorageValue>>("SELECT endpoint, p256dh, auth FROM subscriptions WHERE endpoint = ?", row.endpoint)
+        .toArray()[0];
+      if (!msg || msg.acked_at !== null || !sub || (msg.expires_at !== null && msg.expires_at <= now)) {
+        this.sql.exec("UPDATE pushes SET state = 'superseded' WHERE message_id = ? AND endpoint = ?", row.message_id, row.endpoint);
+        continue;
+      }
+      const message = JSON.parse(msg.body) as ServerMessage;
+      const ttl = msg.expires_at !== null ? Math.max(60, Math.floor((msg.expires_at - now) / 1000)) : 24 * 3600;
+      const outcome = await sendPush(
+        sub,
+        JSON.stringify(trimForPush(message)),
+        {
+          ttl: Math.min(ttl, 28 * 24 * 3600),
+          urgency: message.type === "transfer.ready" ? "high" : "normal",
+          topic: msg.transfer_id ?? undefined,
+        },
+        vapid,
+        now,
+      );
+      const attempts = row.attempts + 1;
+      console.log(
+        JSON.stringify({ event: "push", terminal: terminalId, message: row.message_id, endpoint: new URL(row.endpoint).origin, attempt: attempts, outcome: outcome.kind, status: outcome.status }),
+      );
+      switch (outcome.kind) {
+        case "sent":
+          this.sql.exec(
+            "UPDATE pushes SET state = 'sent', attempts = ?, last_status = ? WHERE message_id = ? AND endpoint = ?",
+            attempts, outcome.status, row.message_id, row.endpoint,
+          );
+          if (terminalId) await this.recordNotified(terminalId, [message], "push");
+          break;
+        case "gone":
+          this.sql.exec("DELETE FROM subscriptions WHERE endpoint = ?", row.endpoint);
+          this.sql.exec("UPDATE pushes SET state = 'gone', last_status = ? WHERE endpoint = ? AND state = 'pending'", outcome.status, row.endpoint);
+          this.sql.exec("UPDATE pushes SET attempts = ? WHERE message_id = ? AND endpoint = ?", attempts, row.message_id, row.endpoint);
+          break;
+        case "retry": {
+          const state = attempts >= MAX_PUSH_ATTEMPTS ? "failed" : "pending";
+          const wait = Math.max(outcome.retryAfterMs ?? 0, backoffMs(attempts));
+          this.sql.exec(
+            "UPDATE pushes SET state = ?, attempts = ?, last_status = ?, next_at = ? WHERE message_id = ? AND endpoint = ?",
+            state, attempts, outcome.status, now + wait, row.message_id, row.endpoint,
+          );
+          break;
+        }
+        case "rejected":
+          this.sql.exec(
+            "UPDATE pushes SET state = 'failed', attempts = ?, last_status = ? WHERE message_id = ? AND endpoint = ?",
+            attempts, outcome.status, row.message_id, row.endpoint,
+          );
+          break;
+      }
+    }
+  }
+}

@@ -1,0 +1,122 @@
+import { PACKAGE_PART_SIZE } from "../config";
+import { notifyFailed, notifyReady } from "../notify";
+import { packageKey, uploadKey } from "../store/keys";
+import {
+  finishPackaging,
+  getTransferRecord,
+  setPackageUpload,
+  setStatus,
+  type TransferRecord,
+} from "../store/transfers";
+import type { Job } from "./jobs";
+import { buildPackage, PackageSourceError, type PackageFile } from "./zip";
+
+/**
+ * Step 2 of the flow: the queue consumer. For each message it builds the transfer's
+ * package from the uploaded files (streamed R2 → ZIP → R2 multipart), records it, removes
+ * the originals and notifies the recipients. Idempotent: a redelivered message for a
+ * transfer that is already packaged only re-runs the (idempotent) clean-up and
+ * notification. Each message is acked or retried on its own; what keeps failing lands in
+ * the dead-letter queue, whose consumer marks the transfer failed and tells the sender.
+ */
+
+export const DLQ_SUFFIX = "-dlq";
+
+export async function handleBatch(batch: MessageBatch<Job>, env: Env): Promise<void> {
+  const dead = batch.queue.endsWith(DLQ_SUFFIX);
+  for (const msg of batch.messages) {
+    const job = msg.body;
+    if (!job || job.kind !== "package" || typeof job.transferId !== "string") {
+      console.error("dropping a malformed job", JSON.stringify(job));
+      msg.ack();
+      continue;
+    }
+    if (dead) {
+      await failTransfer(env, job.transferId, null);
+      msg.ack();
+      continue;
+    }
+    try {
+      await packageTransfer(env, job.transferId);
+      msg.ack();
+    } catch (e) {
+      const reason = e instanceof Error ? e.message : String(e);
+      if (e instanceof PackageSourceError) {
+        await failTransfer(env, job.transferId, reason);
+        msg.ack();
+      } else {
+        console.error(JSON.stringify({ event: "packaging_failed", transfer: job.transferId, attempt: msg.attempts, reason }));
+        await env.DB.prepare("UPDATE transfers SET failure = ? WHERE id = ? AND status = 'packaging'")
+          .bind(`packaging attempt ${msg.attempts} failed: ${reason}`.slice(0, 500), job.transferId)
+          .run()
+          .catch(() => {});
+        msg.retry({ delaySeconds: Math.min(60, 2 ** msg.attempts) });
+      }
+    }
+  }
+}
+
+export async function packageTransfer(env: Env, transferId: string): Promise<void> {
+  const rec = await getTransferRecord(env.DB, transferId);
+  if (!rec) return; // removed since
+  const t = rec.transfer;
+  if (t.status === "ready" || t.status === "delivered") return afterPackaged(env, rec);
+  if (t.status !== "packaging" || t.purged_at !== null) return; // cancelled, expired or failed meanwhile
+
+  const key = packageKey(t.id);
+  if (t.package_upload_id) {
+    // an earlier attempt died half way: throw its parts away
+    await env.BUCKET.resumeMultipartUpload(key, t.package_upload_id).abort().catch(() => {});
+  }
+  const upload = await env.BUCKET.createMultipartUpload(key, {
+    httpMetadata: { contentType: "application/zip" },
+  });
+  await setPackageUpload(env.DB, t.id, upload.uploadId);
+
+  const files: PackageFile[] = rec.files.map((f) => ({ idx: f.idx, name: f.name, size: f.size, type: f.type }));
+  const parts: R2UploadedPart[] = [];
+  const result = await buildPackage(
+    { transferId: t.id, createdAt: t.created_at, from: { id: t.sender_id, name: t.sender_name }, message: t.message, files },
+    async (file) => {
+      const obj = await env.BUCKET.get(uploadKey(t.id, file.idx));
+      if (!obj) throw new PackageSourceError(`the uploaded bytes of file ${file.idx} are missing`);
+      if (obj.size !== file.size) throw new PackageSourceError(`file ${file.idx} has ${obj.size} bytes, not ${file.size}`);
+      return obj.body;
+    },
+    async (n, bytes) => {
+      parts.push(await upload.uploadPart(n, bytes));
+    },
+    PACKAGE_PART_SIZE,
+  );
+  await upload.complete(parts);
+  const moved = await finishPackaging(env.DB, t.id, { size: result.size, sha256: result.sha256 }, result.entries);
+  const now = await getTransferRecord(env.DB, t.id);
+  if (!now) return;
+  if (!moved && now.transfer.status !== "ready" && now.transfer.status !== "delivered") {
+    // cancelled or expired while we worked: the package must not outlive it
+    await env.BUCKET.delete(key);
+    return;
+  }
+  console.log(JSON.stringify({ event: "packaged", transfer: t.id, bytes: result.size, parts: result.parts }));
+  await afterPackaged(env, now);
+}
+
+async function afterPackaged(env: Env, rec: TransferRecord): Promise<void> {
+  const keys = rec.files.filter((f) => f.size > 0).map((f) => uploadKey(rec.transfer.id, f.idx));
+  for (let i = 0; i < keys.length; i += 1000) await env.BUCKET.delete(keys.slice(i, i + 1000));
+  await notifyReady(env, rec);
+}
+
+/** Ends a transfer as failed (packaging gave up), cleans its package upload and tells the sender. */
+export async function failTransfer(env: Env, transferId: string, reason: string | null): Promise<void> {
+  const rec = await getTransferRecord(env.DB, transferId);
+  if (!rec) return;
+  const t = rec.transfer;
+  const why = reason ?? t.failure ?? "packaging failed repeatedly";
+  const moved = await setStatus(env.DB, t.id, "failed", ["uploading", "packaging"], { failure: why });
+  if (t.package_upload_id) await env.BUCKET.resumeMultipartUpload(packageKey(t.id), t.package_upload_id).abort().catch(() => {});
+  if (moved) {
+    console.error(JSON.stringify({ event: "transfer_failed", transfer: t.id, reason: why }));
+    await notifyFailed(env, { ...t, status: "failed" }, why);
+  }
+}

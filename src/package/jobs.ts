@@ -1,0 +1,7 @@
+/** Messages on the jobs queue. */
+export type Job = { kind: "package"; transferId: string };
+
+export async function enqueuePackaging(env: Env, transferId: string): Promise<void> {
+  const job: Job = { kind: "package", transferId };
+  await env.JOBS.send(job, { contentType: "json" });
+}

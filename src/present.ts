@@ -1,0 +1,82 @@
+import { signDownload } from "./auth/signing";
+import { DOWNLOAD_LINK_TTL } from "./config";
+import { iso, isoOrNull, type File, type Transfer, type TransferStatus } from "./contract";
+import { partCount, receivedBytes } from "./receive/parts";
+import type { FileRow, PartRow, TransferRecord, TransferRow } from "./store/transfers";
+
+/** Turns stored rows into the wire objects of the contract, as one terminal may see them. */
+
+const END_STATES: readonly TransferStatus[] = ["delivered", "expired", "cancelled", "failed"];
+
+/** The status a client sees: a transfer past its expiry is expired even before the sweep ran. */
+export function effectiveStatus(t: TransferRow, now: number): TransferStatus {
+  if (t.expires_at <= now && !END_STATES.includes(t.status)) return "expired";
+  return t.status;
+}
+
+export const isDownloadable = (t: TransferRow, now: number) => {
+  const s = effectiveStatus(t, now);
+  return (s === "ready" || s === "delivered") && t.purged_at === null && t.expires_at > now;
+};
+
+export function baseUrl(env: Env, t: TransferRow): string {
+  return (env.PUBLIC_URL || t.origin).replace(/\/+$/, "");
+}
+
+export interface Viewer {
+  /** the terminal looking at the transfer; recipients get signed links */
+  terminalId: string | null;
+  now: number;
+}
+
+export function presentFile(base: string, t: TransferRow, f: FileRow, parts: readonly PartRow[], signed: string | null): File {
+  const count = partCount(f.size, f.part_size);
+  const mine = parts.filter((p) => p.idx === f.idx);
+  const complete = f.completed_at !== null;
+  return {
+    index: f.idx,
+    name: f.name,
+    size: f.size,
+    type: f.type,
+    received: complete ? f.size : receivedBytes(mine),
+    partSize: f.part_size,
+    parts: count,
+    partsReceived: complete ? Array.from({ length: count }, (_, i) => i + 1) : mine.map((p) => p.part),
+    sha256: f.sha256,
+    uploadUrl: `${base}/v1/transfers/${t.id}/files/${f.idx}`,
+    downloadUrl: signed ? `${base}/v1/transfers/${t.id}/files/${f.idx}?${signed}` : null,
+  };
+}
+
+export async function presentTransfer(env: Env, rec: TransferRecord, viewer: Viewer): Promise<Transfer> {
+  const t = rec.transfer;
+  const base = baseUrl(env, t);
+  const isRecipient = viewer.terminalId !== null && rec.recipients.some((r) => r.terminal_id === viewer.terminalId);
+  let signed: string | null = null;
+  if (isRecipient && isDownloadable(t, viewer.now)) {
+    const exp = Math.floor(Math.min(t.expires_at, viewer.now + DOWNLOAD_LINK_TTL * 1000) / 1000);
+    signed = await signDownload(env.SIGNING_KEY, t.id, viewer.terminalId!, exp);
+  }
+  return {
+    id: t.id,
+    status: effectiveStatus(t, viewer.now),
+    from: { id: t.sender_id, name: t.sender_name },
+    to: rec.recipients.map((r) => r.terminal_id),
+    message: t.message,
+    files: rec.files.map((f) => presentFile(base, t, f, rec.parts, signed)),
+    size: t.total_size,
+    package: t.package_size !== null && t.package_sha256 !== null ? { size: t.package_size, sha256: t.package_sha256 } : null,
+    createdAt: iso(t.created_at),
+    expiresAt: iso(t.expires_at),
+    maxDownloads: t.max_downloads,
+    downloads: t.downloads,
+    downloadUrl: signed ? `${base}/v1/transfers/${t.id}/package?${signed}` : null,
+    failure: t.failure,
+    recipients: rec.recipients.map((r) => ({
+      id: r.terminal_id,
+      notifiedAt: isoOrNull(r.notified_at),
+      channel: r.channel,
+      downloadedAt: isoOrNull(r.downloaded_at),
+    })),
+  };
+}

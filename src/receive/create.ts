@@ -1,0 +1,83 @@
+import { newTransferId } from "../auth/ids";
+import { DEFAULT_EXPIRES_IN, MAX_PACKAGE_BYTES, PART_SIZE } from "../config";
+import type { CreateTransferRequest } from "../contract";
+import { ApiError, badRequest, notFound, tooLarge } from "../errors";
+import { enqueuePackaging } from "../package/jobs";
+import { safeNames } from "../package/names";
+import { packageOverhead } from "../package/zip";
+import { guessType } from "../package/types";
+import { existingTerminalIds, type TerminalRow } from "../store/terminals";
+import { getTransferRecord, insertTransfer, startPackaging, type TransferRecord } from "../store/transfers";
+
+/**
+ * Step 1 of the flow: a sender declares a transfer (recipients and files); the server
+ * checks it, records it, and answers with where each file's bytes go.
+ */
+export async function createTransfer(
+  env: Env,
+  sender: TerminalRow,
+  req: CreateTransferRequest,
+  origin: string,
+  now: number,
+  opts: { oneRequest?: boolean } = {},
+): Promise<TransferRecord> {
+  const naming = safeNames(req.files.map((f) => f.name));
+  if (!naming.ok) {
+    throw badRequest("invalid_file_name", `files[${naming.index}].name has no usable characters`, {
+      index: naming.index,
+    });
+  }
+  const to = [...new Set(req.to)];
+  const known = await existingTerminalIds(env.DB, to);
+  const missing = to.filter((id) => !known.has(id));
+  if (missing.length > 0) {
+    throw new ApiError(
+      404,
+      "terminal_not_found",
+      `No terminal has the id ${missing.join(", ")}.`,
+      {},
+      { missing },
+    );
+  }
+
+  const files = req.files.map((f, i) => ({
+    name: naming.names[i]!,
+    size: f.size,
+    type: f.type ?? guessType(naming.names[i]!),
+    // `PUT /v1/send/...` streams one file in one request: its single part is the whole file
+    part_size: opts.oneRequest ? Math.max(PART_SIZE, f.size) : PART_SIZE,
+    completed: f.size === 0,
+  }));
+  const total = files.reduce((s, f) => s + f.size, 0);
+  const packageSize = total + packageOverhead(files.map((f) => f.name), req.message ?? "");
+  if (packageSize > MAX_PACKAGE_BYTES) {
+    throw tooLarge(
+      "package_too_large",
+      `The package would be ${packageSize} bytes; packages are limited to 4 GiB (${MAX_PACKAGE_BYTES} bytes) until ZIP64 is supported.`,
+    );
+  }
+
+  const id = newTransferId();
+  await insertTransfer(
+    env.DB,
+    {
+      id,
+      sender_id: sender.id,
+      sender_name: sender.name,
+      message: req.message ?? null,
+      status: "uploading",
+      created_at: now,
+      expires_at: now + (req.expiresIn ?? DEFAULT_EXPIRES_IN) * 1000,
+      max_downloads: req.maxDownloads ?? null,
+      total_size: total,
+      origin,
+    },
+    files,
+    to,
+  );
+  // A transfer of empty files only has nothing to wait for.
+  if (files.every((f) => f.completed) && (await startPackaging(env.DB, id))) await enqueuePackaging(env, id);
+  const rec = await getTransferRecord(env.DB, id);
+  if (!rec) throw notFound("transfer_not_found", "The transfer vanished while it was created.");
+  return rec;
+}

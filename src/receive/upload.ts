@@ -1,0 +1,156 @@
+import { ApiError, badRequest, conflict, gone, tooLarge } from "../errors";
+import { enqueuePackaging } from "../package/jobs";
+import { effectiveStatus } from "../present";
+import { uploadKey } from "../store/keys";
+import {
+  claimUploadId,
+  getParts,
+  markFileComplete,
+  putPart,
+  startPackaging,
+  type FileRow,
+  type TransferRow,
+} from "../store/transfers";
+import { BodyOverrunError, BodyShortError, countedBody } from "./counting";
+import { isMultipart, partCount, partLength } from "./parts";
+
+/**
+ * Step 1, the bytes: a file's body (or one part of it) streams from the request into R2,
+ * counted on the way. When the last byte of the last file is in, the transfer moves to
+ * `packaging` and its id goes to the queue: no extra call from the client.
+ */
+
+export interface UploadTarget {
+  transfer: TransferRow;
+  file: FileRow;
+}
+
+function assertUploading(t: TransferRow, now: number): void {
+  const status = effectiveStatus(t, now);
+  if (status === "expired") throw gone("transfer_expired", "This transfer has expired.");
+  if (status !== "uploading") {
+    throw conflict("not_uploading", `This transfer is ${status}: its files can no longer be changed.`);
+  }
+}
+
+/** Checks a declared Content-Length against what the body must be, before reading it. */
+function checkDeclaredLength(declared: number | null, expected: number, what: string): void {
+  if (declared === null) return;
+  if (declared > expected) throw tooLarge("body_too_large", `${what} is ${expected} bytes; the request declares ${declared}.`);
+  if (declared < expected) {
+    throw badRequest("body_too_short", `${what} is ${expected} bytes; the request declares only ${declared}. Send it whole.`);
+  }
+}
+
+function translate(e: unknown, counted: { failure(): BodyOverrunError | BodyShortError | null }, what: string): never {
+  const f = counted.failure();
+  if (f instanceof BodyOverrunError) throw tooLarge("body_too_large", `${what} is ${f.expected} bytes; more arrived.`);
+  if (f instanceof BodyShortError) {
+    throw badRequest("body_too_short", `${what} is ${f.expected} bytes; the body ended after ${f.received}. Nothing was kept.`);
+  }
+  if (e instanceof ApiError) throw e;
+  throw badRequest("upload_interrupted", `${what} did not arrive whole (${e instanceof Error ? e.message : String(e)}).`);
+}
+
+/** `PUT …/files/{index}` (a file of at most one part) or `?part=1` of such a file. */
+export async function receiveWholeFile(
+  env: Env,
+  { transfer, file }: UploadTarget,
+  body: ReadableStream<Uint8Array> | null,
+  declaredLength: number | null,
+  now: number,
+): Promise<void> {
+  assertUploading(transfer, now);
+  if (isMultipart(file.size, file.part_size)) {
+    throw badRequest(
+      "parts_required",
+      `This file is ${file.size} bytes, more than one part (${file.part_size}): send it as ?part=1..${partCount(file.size, file.part_size)}.`,
+    );
+  }
+  const what = `File ${file.idx}`;
+  checkDeclaredLength(declaredLength, file.size, what);
+  if (file.size > 0) {
+    const counted = countedBody(body ?? emptyStream(), file.size);
+    try {
+      await env.BUCKET.put(uploadKey(transfer.id, file.idx), counted.readable, {
+        httpMetadata: { contentType: file.type },
+      });
+    } catch (e) {
+      translate(e, counted, what);
+    }
+  } else if (body) {
+    await assertEmpty(body, what);
+  }
+  await fileArrived(env, transfer.id, file.idx, now);
+}
+
+/** `PUT …/files/{index}?part=n` of a file larger than one part. Parts may come in any order, and again. */
+export async function receivePart(
+  env: Env,
+  { transfer, file }: UploadTarget,
+  part: number,
+  body: ReadableStream<Uint8Array> | null,
+  declaredLength: number | null,
+  now: number,
+): Promise<void> {
+  if (!isMultipart(file.size, file.part_size)) {
+    if (part === 1) return receiveWholeFile(env, { transfer, file }, body, declaredLength, now);
+    throw badRequest("invalid_part", `This file has one part; part ${part} does not exist.`);
+  }
+  assertUploading(transfer, now);
+  const count = partCount(file.size, file.part_size);
+  if (part < 1 || part > count) throw badRequest("invalid_part", `Parts of this file are numbered 1 to ${count}.`);
+  if (file.completed_at !== null) throw conflict("file_complete", `File ${file.idx} is complete already.`);
+  const expected = partLength(file.size, file.part_size, part);
+  const what = `Part ${part} of file ${file.idx}`;
+  checkDeclaredLength(declaredLength, expected, what);
+
+  const key = uploadKey(transfer.id, file.idx);
+  let uploadId = file.upload_id;
+  if (!uploadId) {
+    const created = await env.BUCKET.createMultipartUpload(key, { httpMetadata: { contentType: file.type } });
+    uploadId = await claimUploadId(env.DB, transfer.id, file.idx, created.uploadId);
+    if (uploadId !== created.uploadId) await created.abort().catch(() => {}); // another request won the race
+  }
+  const upload = env.BUCKET.resumeMultipartUpload(key, uploadId);
+  const counted = countedBody(body ?? emptyStream(), expected);
+  let uploaded: R2UploadedPart;
+  try {
+    uploaded = await upload.uploadPart(part, counted.readable);
+  } catch (e) {
+    translate(e, counted, what);
+  }
+  await putPart(env.DB, { transfer_id: transfer.id, idx: file.idx, part, size: expected, etag: uploaded.etag });
+
+  const parts = await getParts(env.DB, transfer.id, file.idx);
+  if (parts.length < count) return;
+  try {
+    await upload.complete(parts.map((p) => ({ partNumber: p.part, etag: p.etag })));
+  } catch (e) {
+    // a concurrent request with the last part may have completed it first
+    const head = await env.BUCKET.head(key);
+    if (!head || head.size !== file.size) throw e;
+  }
+  await fileArrived(env, transfer.id, file.idx, now);
+}
+
+async function fileArrived(env: Env, transferId: string, idx: number, now: number): Promise<void> {
+  await markFileComplete(env.DB, transferId, idx, now);
+  if (await startPackaging(env.DB, transferId)) await enqueuePackaging(env, transferId);
+}
+
+function emptyStream(): ReadableStream<Uint8Array> {
+  return new ReadableStream({ start: (c) => c.close() });
+}
+
+async function assertEmpty(body: ReadableStream<Uint8Array>, what: string): Promise<void> {
+  const reader = body.getReader();
+  for (;;) {
+    const { done, value } = await reader.read();
+    if (done) return;
+    if (value.byteLength > 0) {
+      await reader.cancel().catch(() => {});
+      throw tooLarge("body_too_large", `${what} is empty (0 bytes); the body is not.`);
+    }
+  }
+}

@@ -1,0 +1,54 @@
+import { Hono } from "hono";
+import { requireTerminal } from "../auth/terminal";
+import { CreateTransferRequest } from "../contract";
+import { ApiError, tooLarge } from "../errors";
+import { MAX_SEND_BYTES } from "../config";
+import { presentTransfer } from "../present";
+import { createTransfer } from "../receive/create";
+import { receiveWholeFile } from "../receive/upload";
+import { uploadKey } from "../store/keys";
+import { deleteTransfer, getTransferRecord } from "../store/transfers";
+import { contentLength, requestOrigin, validate } from "./http";
+
+/**
+ * `PUT /v1/send/{terminalId}/{filename}`: create, upload and complete a one-file transfer
+ * in one request, for `curl -T file https://…/v1/send/123456789/`. Several recipients:
+ * `{terminalId}` may be a comma-separated list. Optional query: `message`, `expiresIn`,
+ * `maxDownloads`. The file's type is its Content-Type, or guessed from its name.
+ */
+export const send = new Hono<{ Bindings: Env }>();
+
+const FORM_TYPES = /^(application\/x-www-form-urlencoded|multipart\/form-data)/i;
+
+send.put("/:to/:filename{.+}", async (c) => {
+  const caller = await requireTerminal(c.env.DB, c.req.raw);
+  const size = contentLength(c);
+  if (size === null) {
+    throw new ApiError(411, "length_required", "Send Content-Length with the file (curl -T does).");
+  }
+  if (size > MAX_SEND_BYTES) {
+    throw tooLarge("body_too_large", `One request carries at most ${MAX_SEND_BYTES} bytes; use POST /v1/transfers with parts.`);
+  }
+  const type = c.req.header("content-type");
+  const num = (v: string | undefined) => (v === undefined ? undefined : /^\d{1,12}$/.test(v) ? Number(v) : v);
+  const req = validate(CreateTransferRequest, {
+    to: c.req.param("to").split(","),
+    files: [{ name: c.req.param("filename"), size, type: type && !FORM_TYPES.test(type) ? type : undefined }],
+    message: c.req.query("message"),
+    expiresIn: num(c.req.query("expiresIn")),
+    maxDownloads: num(c.req.query("maxDownloads")),
+  });
+  const now = Date.now();
+  const rec = await createTransfer(c.env, caller, req, requestOrigin(c), now, { oneRequest: true });
+  try {
+    await receiveWholeFile(c.env, { transfer: rec.transfer, file: rec.files[0]! }, c.req.raw.body, size, now);
+  } catch (e) {
+    // nothing was accepted: leave no trace of the transfer
+    await c.env.BUCKET.delete(uploadKey(rec.transfer.id, 0)).catch(() => {});
+    await deleteTransfer(c.env.DB, rec.transfer.id);
+    throw e;
+  }
+  const after = (await getTransferRecord(c.env.DB, rec.transfer.id))!;
+  c.header("Location", `/v1/transfers/${rec.transfer.id}`);
+  return c.json(await presentTransfer(c.env, after, { terminalId: caller.id, now }), 201);
+});

@@ -1,0 +1,334 @@
+import type { TransferStatus } from "../contract";
+
+/** D1: transfers, their files, uploaded parts and recipients. The only SQL about transfers. */
+
+export interface TransferRow {
+  id: string;
+  sender_id: string;
+  sender_name: string;
+  message: string | null;
+  status: TransferStatus;
+  created_at: number;
+  expires_at: number;
+  max_downloads: number | null;
+  downloads: number;
+  total_size: number;
+  origin: string;
+  package_size: number | null;
+  package_sha256: string | null;
+  package_upload_id: string | null;
+  failure: string | null;
+  purged_at: number | null;
+}
+
+export interface FileRow {
+  transfer_id: string;
+  idx: number;
+  name: string;
+  size: number;
+  type: string;
+  part_size: number;
+  upload_id: string | null;
+  completed_at: number | null;
+  sha256: string | null;
+  crc32: number | null;
+  method: number | null;
+  data_offset: number | null;
+  stored_size: number | null;
+}
+
+export interface PartRow {
+  transfer_id: string;
+  idx: number;
+  part: number;
+  size: number;
+  etag: string;
+}
+
+export interface RecipientRow {
+  transfer_id: string;
+  terminal_id: string;
+  position: number;
+  notified_at: number | null;
+  channel: "socket" | "push" | null;
+  downloaded_at: number | null;
+}
+
+export interface TransferRecord {
+  transfer: TransferRow;
+  files: FileRow[];
+  parts: PartRow[];
+  recipients: RecipientRow[];
+}
+
+export interface NewFile {
+  name: string;
+  size: number;
+  type: string;
+  part_size: number;
+  completed: boolean;
+}
+
+export async function insertTransfer(
+  db: D1Database,
+  t: Omit<TransferRow, "downloads" | "package_size" | "package_sha256" | "package_upload_id" | "failure" | "purged_at">,
+  files: readonly NewFile[],
+  recipients: readonly string[],
+): Promise<void> {
+  await db.batch([
+    db
+      .prepare(
+        `INSERT INTO transfers (id, sender_id, sender_name, message, status, created_at, expires_at, max_downloads, total_size, origin)
+         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+      )
+      .bind(t.id, t.sender_id, t.sender_name, t.message, t.status, t.created_at, t.expires_at, t.max_downloads, t.total_size, t.origin),
+    db
+      .prepare(
+        `INSERT INTO transfer_files (transfer_id, idx, name, size, type, part_size, completed_at)
+         SELECT ?1, CAST(key AS INTEGER), json_extract(value, '$.name'), json_extract(value, '$.size'),
+                json_extract(value, '$.type'), json_extract(value, '$.part_size'),
+                CASE WHEN json_extract(value, '$.completed') THEN ?2 END
+         FROM json_each(?3)`,
+      )
+      .bind(t.id, t.created_at, JSON.stringify(files)),
+    db
+      .prepare(
+        `INSERT INTO recipients (transfer_id, terminal_id, position)
+         SELECT ?1, value, CAST(key AS INTEGER) FROM json_each(?2)`,
+      )
+      .bind(t.id, JSON.stringify(recipients)),
+  ]);
+}
+
+export function getTransfer(db: D1Database, id: string): Promise<TransferRow | null> {
+  return db.prepare("SELECT * FROM transfers WHERE id = ?").bind(id).first<TransferRow>();
+}
+
+export async function getTransferRecord(db: D1Database, id: string): Promise<TransferRecord | null> {
+  const [t, f, p, r] = await db.batch([
+    db.prepare("SELECT * FROM transfers WHERE id = ?").bind(id),
+    db.prepare("SELECT * FROM transfer_files WHERE transfer_id = ? ORDER BY idx").bind(id),
+    db.prepare("SELECT * FROM file_parts WHERE transfer_id = ? ORDER BY idx, part").bind(id),
+    db.prepare("SELECT * FROM recipients WHERE transfer_id = ? ORDER BY position").bind(id),
+  ]);
+  const transfer = (t!.results as TransferRow[])[0];
+  if (!transfer) return null;
+  return {
+    transfer,
+    files: f!.results as FileRow[],
+    parts: p!.results as PartRow[],
+    recipients: r!.results as RecipientRow[],
+  };
+}
+
+export function getFile(db: D1Database, transferId: string, idx: number): Promise<FileRow | null> {
+  return db.prepare("SELECT * FROM transfer_files WHERE transfer_id = ? AND idx = ?").bind(transferId, idx).first<FileRow>();
+}
+
+export async function getParts(db: D1Database, transferId: string, idx: number): Promise<PartRow[]> {
+  const { results } = await db
+    .prepare("SELECT * FROM file_parts WHERE transfer_id = ? AND idx = ? ORDER BY part")
+    .bind(transferId, idx)
+    .all<PartRow>();
+  return results;
+}
+
+/** Records the multipart upload of a file unless another request got there first; returns the one in force. */
+export async function claimUploadId(db: D1Database, transferId: string, idx: number, uploadId: string): Promise<string> {
+  const row = await db
+    .prepare(
+      `UPDATE transfer_files SET upload_id = COALESCE(upload_id, ?3) WHERE transfer_id = ?1 AND idx = ?2 RETURNING upload_id`,
+    )
+    .bind(transferId, idx, uploadId)
+    .first<{ upload_id: string }>();
+  return row!.upload_id;
+}
+
+export async function putPart(db: D1Database, p: PartRow): Promise<void> {
+  await db
+    .prepare(
+      `INSERT INTO file_parts (transfer_id, idx, part, size, etag) VALUES (?, ?, ?, ?, ?)
+       ON CONFLICT (transfer_id, idx, part) DO UPDATE SET size = excluded.size, etag = excluded.etag`,
+    )
+    .bind(p.transfer_id, p.idx, p.part, p.size, p.etag)
+    .run();
+}
+
+/** Marks a file complete; true only for the one caller that changed it. */
+export async function markFileComplete(db: D1Database, transferId: string, idx: number, now: number): Promise<boolean> {
+  const res = await db
+    .prepare("UPDATE transfer_files SET completed_at = ? WHERE transfer_id = ? AND idx = ? AND completed_at IS NULL")
+    .bind(now, transferId, idx)
+    .run();
+  return res.meta.changes === 1;
+}
+
+/** uploading → packaging once every file is complete; true only for the caller that moved it. */
+export async function startPackaging(db: D1Database, transferId: string): Promise<boolean> {
+  const res = await db
+    .prepare(
+      `UPDATE transfers SET status = 'packaging'
+       WHERE id = ?1 AND status = 'uploading'
+         AND NOT EXISTS (SELECT 1 FROM transfer_files WHERE transfer_id = ?1 AND completed_at IS NULL)`,
+    )
+    .bind(transferId)
+    .run();
+  return res.meta.changes === 1;
+}
+
+export async function setStatus(
+  db: D1Database,
+  transferId: string,
+  to: TransferStatus,
+  from: readonly TransferStatus[],
+  extra: { failure?: string } = {},
+): Promise<boolean> {
+  const res = await db
+    .prepare(
+      `UPDATE transfers SET status = ?1, failure = COALESCE(?2, failure)
+       WHERE id = ?3 AND status IN (SELECT value FROM json_each(?4))`,
+    )
+    .bind(to, extra.failure ?? null, transferId, JSON.stringify(from))
+    .run();
+  return res.meta.changes === 1;
+}
+
+export async function setPackageUpload(db: D1Database, transferId: string, uploadId: string | null): Promise<void> {
+  await db.prepare("UPDATE transfers SET package_upload_id = ? WHERE id = ?").bind(uploadId, transferId).run();
+}
+
+export interface PackagedEntry {
+  idx: number;
+  sha256: string;
+  crc32: number;
+  method: number;
+  data_offset: number;
+  stored_size: number;
+}
+
+/** Records the finished package and moves packaging → ready, in one transaction. */
+export async function finishPackaging(
+  db: D1Database,
+  transferId: string,
+  pkg: { size: number; sha256: string },
+  entries: readonly PackagedEntry[],
+): Promise<boolean> {
+  const results = await db.batch([
+    db
+      .prepare(
+        `UPDATE transfer_files SET
+           sha256 = json_extract(e.value, '$.sha256'), crc32 = json_extract(e.value, '$.crc32'),
+           method = json_extract(e.value, '$.method'), data_offset = json_extract(e.value, '$.data_offset'),
+           stored_size = json_extract(e.value, '$.stored_size')
+         FROM json_each(?2) AS e
+         WHERE transfer_files.transfer_id = ?1 AND transfer_files.idx = json_extract(e.value, '$.idx')`,
+      )
+      .bind(transferId, JSON.stringify(entries)),
+    db
+      .prepare(
+        `UPDATE transfers SET status = 'ready', package_size = ?2, package_sha256 = ?3, package_upload_id = NULL
+         WHERE id = ?1 AND status = 'packaging'`,
+      )
+      .bind(transferId, pkg.size, pkg.sha256),
+  ]);
+  return results[1]!.meta.changes === 1;
+}
+
+export async function markNotified(
+  db: D1Database,
+  transferId: string,
+  terminalId: string,
+  channel: "socket" | "push",
+  now: number,
+): Promise<void> {
+  await db
+    .prepare(
+      `UPDATE recipients SET notified_at = ?4, channel = ?3
+       WHERE transfer_id = ?1 AND terminal_id = ?2 AND notified_at IS NULL`,
+    )
+    .bind(transferId, terminalId, channel, now)
+    .run();
+}
+
+/**
+ * Records a complete package download by a recipient. Returns whether this was the
+ * recipient's first, and whether the transfer became `delivered` with it.
+ */
+export async function recordDownload(
+  db: D1Database,
+  transferId: string,
+  terminalId: string,
+  now: number,
+): Promise<{ first: boolean; delivered: boolean }> {
+  const [first, , delivered] = await db.batch([
+    db
+      .prepare(
+        "UPDATE recipients SET downloaded_at = ?3 WHERE transfer_id = ?1 AND terminal_id = ?2 AND downloaded_at IS NULL",
+      )
+      .bind(transferId, terminalId, now),
+    db.prepare("UPDATE transfers SET downloads = downloads + 1 WHERE id = ?").bind(transferId),
+    db
+      .prepare(
+        `UPDATE transfers SET status = 'delivered'
+         WHERE id = ?1 AND status = 'ready'
+           AND NOT EXISTS (SELECT 1 FROM recipients WHERE transfer_id = ?1 AND downloaded_at IS NULL)`,
+      )
+      .bind(transferId),
+  ]);
+  return { first: first!.meta.changes === 1, delivered: delivered!.meta.changes === 1 };
+}
+
+/** Transfers a terminal has received: ready or delivered, not expired; newest first. */
+export async function inbox(db: D1Database, terminalId: string, now: number, limit = 200): Promise<string[]> {
+  const { results } = await db
+    .prepare(
+      `SELECT t.id FROM recipients r JOIN transfers t ON t.id = r.transfer_id
+       WHERE r.terminal_id = ?1 AND t.status IN ('ready', 'delivered') AND t.expires_at > ?2
+       ORDER BY t.created_at DESC, t.id LIMIT ?3`,
+    )
+    .bind(terminalId, now, limit)
+    .all<{ id: string }>();
+  return results.map((r) => r.id);
+}
+
+/** Transfers due for cleanup: expired and not yet purged. */
+export async function dueForExpiry(db: D1Database, now: number, limit: number): Promise<TransferRow[]> {
+  const { results } = await db
+    .prepare("SELECT * FROM transfers WHERE purged_at IS NULL AND expires_at <= ? ORDER BY expires_at LIMIT ?")
+    .bind(now, limit)
+    .all<TransferRow>();
+  return results;
+}
+
+/** Moves a transfer to its end state after its objects are gone. Returns the previous status. */
+export async function markPurged(
+  db: D1Database,
+  transferId: string,
+  now: number,
+  endStatus: "expired" | "cancelled",
+): Promise<TransferStatus | null> {
+  const row = await db
+    .prepare(
+      `UPDATE transfers SET purged_at = ?2,
+         status = CASE WHEN status IN ('delivered', 'cancelled', 'failed') THEN status ELSE ?3 END
+       WHERE id = ?1 AND purged_at IS NULL
+       RETURNING status`,
+    )
+    .bind(transferId, now, endStatus)
+    .first<{ status: TransferStatus }>();
+  return row?.status ?? null;
+}
+
+export async function expireNow(db: D1Database, transferId: string, now: number): Promise<void> {
+  await db.prepare("UPDATE transfers SET expires_at = MIN(expires_at, ?) WHERE id = ?").bind(now, transferId).run();
+}
+
+/** Forgets a transfer entirely (a one-shot send whose upload failed: nothing was accepted). */
+export async function deleteTransfer(db: D1Database, transferId: string): Promise<void> {
+  await db.batch([
+    db.prepare("DELETE FROM file_parts WHERE transfer_id = ?").bind(transferId),
+    db.prepare("DELETE FROM transfer_files WHERE transfer_id = ?").bind(transferId),
+    db.prepare("DELETE FROM recipients WHERE transfer_id = ?").bind(transferId),
+    db.prepare("DELETE FROM transfers WHERE id = ?").bind(transferId),
+  ]);
+}
