@@ -1,0 +1,229 @@
+import { execFileSync } from "node:child_process";
+import { createHash, randomBytes } from "node:crypto";
+import { createWriteStream, mkdtempSync, openSync, readSync, closeSync, writeFileSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import path from "node:path";
+import { Readable } from "node:stream";
+import { pipeline } from "node:stream/promises";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { LiveSocket, register, removeState, startServer, type Server, type Terminal } from "./support/server.ts";
+
+/**
+ * The whole flow as two devices would drive it against `npm start`: A sends three files
+ * (one over 100 MiB, one with a non-ASCII name) to B; B is told over its WebSocket,
+ * downloads the package and one file, and every byte is checked; A gets the receipt.
+ * The package is checked with Python's zipfile (and unzip when installed), not our code.
+ */
+
+const MiB = 1024 * 1024;
+let server: Server;
+let dir: string;
+
+beforeAll(async () => {
+  server = await startServer();
+  dir = mkdtempSync(path.join(tmpdir(), "pushdrop-e2e-files-"));
+});
+
+afterAll(async () => {
+  await server?.stop();
+  if (server) removeState(server.state);
+  if (dir) rmSync(dir, { recursive: true, force: true });
+});
+
+interface LocalFile {
+  name: string;
+  path: string;
+  size: number;
+  sha256: string;
+  type?: string;
+}
+
+function makeFile(name: string, size: number, type?: string): LocalFile {
+  const p = path.join(dir, `src-${createHash("sha1").update(name).digest("hex")}`);
+  const hash = createHash("sha256");
+  const fd = openSync(p, "w");
+  let left = size;
+  const block = randomBytes(MiB);
+  let i = 0;
+  while (left > 0) {
+    const chunk = block.subarray(0, Math.min(MiB, left));
+    chunk[0] = i++ & 0xff; // no two blocks alike
+    hash.update(chunk);
+    writeFileSync(fd, chunk);
+    left -= chunk.length;
+  }
+  closeSync(fd);
+  return { name, path: p, size, sha256: hash.digest("hex"), type };
+}
+
+function readSlice(p: string, offset: number, length: number): Buffer {
+  const buf = Buffer.alloc(length);
+  const fd = openSync(p, "r");
+  try {
+    let got = 0;
+    while (got < length) got += readSync(fd, buf, got, length - got, offset + got);
+  } finally {
+    closeSync(fd);
+  }
+  return buf;
+}
+
+async function upload(sender: Terminal, transfer: any, files: LocalFile[]) {
+  for (const f of transfer.files) {
+    const local = files[f.index]!;
+    if (f.parts === 1) {
+      const res = await fetch(f.uploadUrl, { method: "PUT", headers: sender.auth, body: new Uint8Array(readSlice(local.path, 0, local.size)) });
+      expect(res.status, await res.clone().text()).toBe(200);
+      continue;
+    }
+    // parts in reverse order: order must not matter
+    for (let n = f.parts; n >= 1; n--) {
+      const start = (n - 1) * f.partSize;
+      const len = Math.min(f.partSize, local.size - start);
+      const res = await fetch(`${f.uploadUrl}?part=${n}`, { method: "PUT", headers: sender.auth, body: new Uint8Array(readSlice(local.path, start, len)) });
+      expect(res.status, await res.clone().text()).toBe(200);
+      const body = (await res.json()) as any;
+      expect(body.file.partsReceived).toContain(n);
+    }
+  }
+}
+
+async function download(url: string, headers: Record<string, string>, to: string) {
+  const res = await fetch(url, { headers });
+  expect(res.status).toBe(200);
+  await pipeline(Readable.fromWeb(res.body as any), createWriteStream(to));
+  return res;
+}
+
+const sha256File = (p: string) => execFileSync("sha256sum", [p]).toString().split(" ")[0];
+
+describe("core transfer flow against npm start", () => {
+  it("sends three files (one > 100 MiB, one non-ASCII) from A to B, live, with receipt", async () => {
+    const a = await register(server.base, "Alice's laptop");
+    const b = await register(server.base, "Bob's phone");
+    const bSocket = await LiveSocket.open(server.base, b);
+    const aSocket = await LiveSocket.open(server.base, a);
+
+    const files = [
+      makeFile("big video.mp4", 100 * MiB + 12_345, "video/mp4"),
+      makeFile("Grüße — 東京 \"draft\".txt", 200_000),
+      makeFile("empty.bin", 0),
+    ];
+    const created = await fetch(`${server.base}/v1/transfers`, {
+      method: "POST",
+      headers: { ...a.auth, "content-type": "application/json" },
+      body: JSON.stringify({
+        to: [b.id],
+        message: "holiday pictures ☀",
+        files: files.map((f) => ({ name: f.name, size: f.size, ...(f.type ? { type: f.type } : {}) })),
+      }),
+    });
+    expect(created.status).toBe(201);
+    const transfer = (await created.json()) as any;
+    expect(transfer.status).toBe("uploading");
+    expect(transfer.files[0].parts).toBeGreaterThan(1);
+    expect(transfer.files[1].name).toBe("Grüße — 東京 \"draft\".txt");
+
+    await upload(a, transfer, files);
+
+    // B is told over its socket, and acks
+    const ready = await bSocket.next((m) => m.type === "transfer.ready" && m.transfer.id === transfer.id, 120_000);
+    bSocket.ack(ready.id);
+    const t = ready.transfer;
+    expect(t.status).toBe("ready");
+    expect(t.from).toEqual({ id: a.id, name: "Alice's laptop" });
+    expect(t.files.map((f: { sha256: string }) => f.sha256)).toEqual(files.map((f) => f.sha256));
+    expect(t.downloadUrl).toMatch(/^http:\/\/127\.0\.0\.1:\d+\/v1\/transfers\/.+\/package\?/);
+
+    // one file by its signed link, in a "plain browser tab": no headers
+    const one = path.join(dir, "one");
+    const fileRes = await download(t.files[1].downloadUrl, {}, one);
+    expect(fileRes.headers.get("content-disposition")).toContain("filename*=UTF-8''Gr%C3%BC%C3%9Fe");
+    expect(sha256File(one)).toBe(files[1]!.sha256);
+
+    // the package with B's token
+    const zip = path.join(dir, "package.zip");
+    const pkgRes = await download(`${server.base}/v1/transfers/${transfer.id}/package`, b.auth, zip);
+    expect(pkgRes.headers.get("content-type")).toBe("application/zip");
+    expect(Number(pkgRes.headers.get("content-length"))).toBe(t.package.size);
+    expect(sha256File(zip)).toBe(t.package.sha256);
+
+    // independent reader: Python's zipfile checks CRCs and gives us each entry's sha256
+    const report = JSON.parse(
+      execFileSync("python3", [
+        "-c",
+        `import zipfile, hashlib, json, sys
+z = zipfile.ZipFile(sys.argv[1])
+bad = z.testzip()
+out = {"bad": bad, "entries": {}}
+for i in z.infolist():
+    h = hashlib.sha256()
+    with z.open(i) as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            h.update(chunk)
+    out["entries"][i.filename] = {"sha256": h.hexdigest(), "size": i.file_size, "method": i.compress_type}
+out["manifest"] = json.loads(z.read("manifest.json"))
+print(json.dumps(out))`,
+        zip,
+      ]).toString(),
+    );
+    expect(report.bad).toBeNull();
+    for (const f of files) expect(report.entries[f.name]).toEqual({ sha256: f.sha256, size: f.size, method: 0 });
+    expect(report.manifest.transferId).toBe(transfer.id);
+    expect(report.manifest.message).toBe("holiday pictures ☀");
+    expect(report.manifest.files.map((f: any) => f.sha256)).toEqual(files.map((f) => f.sha256));
+    try {
+      execFileSync("unzip", ["-tq", zip]);
+    } catch (e: any) {
+      if (e.code !== "ENOENT") throw new Error(`unzip -t failed: ${e.stdout}`);
+    }
+
+    // A gets the delivery receipt; the transfer is delivered
+    const receipt = await aSocket.next((m) => m.type === "transfer.downloaded" && m.transferId === transfer.id);
+    expect(receipt.by).toBe(b.id);
+    aSocket.ack(receipt.id);
+    const final = (await (await fetch(`${server.base}/v1/transfers/${transfer.id}`, { headers: a.auth })).json()) as any;
+    expect(final.status).toBe("delivered");
+    expect(final.recipients[0].notifiedAt).not.toBeNull();
+    expect(final.recipients[0].channel).toBe("socket");
+    expect(final.recipients[0].downloadedAt).not.toBeNull();
+
+    await bSocket.close();
+    await aSocket.close();
+  });
+
+  it("keeps unacknowledged messages across a restart of wrangler dev, and replays them once", async () => {
+    const a = await register(server.base);
+    const b = await register(server.base);
+    const res = await fetch(`${server.base}/v1/send/${b.id}/note.txt`, {
+      method: "PUT",
+      headers: { ...a.auth, "content-type": "text/plain" },
+      body: "remember me",
+    });
+    expect(res.status).toBe(201);
+    const transfer = (await res.json()) as any;
+    // wait until it is ready (B has no socket: the message waits in B's outbox)
+    for (let i = 0; ; i++) {
+      const t = (await (await fetch(`${server.base}/v1/transfers/${transfer.id}`, { headers: a.auth })).json()) as any;
+      if (t.status === "ready") break;
+      if (i > 200) throw new Error(`not ready: ${t.status}`);
+      await new Promise((r) => setTimeout(r, 100));
+    }
+
+    const state = server.state;
+    await server.stop();
+    server = await startServer({ state, port: server.port });
+
+    const s1 = await LiveSocket.open(server.base, b);
+    const m = await s1.next((x) => x.type === "transfer.ready" && x.transfer.id === transfer.id);
+    s1.ack(m.id);
+    await new Promise((r) => setTimeout(r, 300));
+    await s1.close();
+    const s2 = await LiveSocket.open(server.base, b);
+    await new Promise((r) => setTimeout(r, 1000));
+    expect(s2.messages.filter((x) => x.id === m.id)).toEqual([]);
+    await s2.close();
+    const body = await (await fetch(m.transfer.files[0].downloadUrl)).text();
+    expect(body).toBe("remember me");
+  });
+});
