@@ -73,3 +73,128 @@ export async function eventually<T>(check: () => Promise<T | undefined>, ms = 10
 }
 
 export { env };
+
+// ---- added for the per-feature tests ------------------------------------------------------
+
+/** One row of a Terminal DO's outbox, with its body parsed. */
+export interface OutboxEntry {
+  seq: number;
+  id: string;
+  type: string;
+  transfer_id: string | null;
+  acked_at: number | null;
+  body: any;
+}
+
+/** Every row (acknowledged or not) of a terminal's outbox, oldest first, read inside its DO. */
+export async function outboxOf(terminalId: string): Promise<OutboxEntry[]> {
+  const { runInDurableObject } = await import("cloudflare:test");
+  const stub = env.TERMINAL.get(env.TERMINAL.idFromName(terminalId));
+  return runInDurableObject(stub, (_instance, state) =>
+    state.storage.sql
+      .exec<{ seq: number; id: string; type: string; transfer_id: string | null; acked_at: number | null; body: string }>(
+        "SELECT seq, id, type, transfer_id, acked_at, body FROM outbox ORDER BY seq",
+      )
+      .toArray()
+      .map((r) => ({ ...r, body: JSON.parse(r.body) })),
+  );
+}
+
+/** The Terminal DO stub of a terminal id. */
+export const terminalStub = (terminalId: string) => env.TERMINAL.get(env.TERMINAL.idFromName(terminalId));
+
+/** Number of rows in a D1 table (optionally with a WHERE clause). */
+export async function countRows(table: string, where = "1 = 1", ...binds: unknown[]): Promise<number> {
+  const row = await env.DB.prepare(`SELECT COUNT(*) AS n FROM ${table} WHERE ${where}`).bind(...binds).first<{ n: number }>();
+  return row!.n;
+}
+
+/** GET /v1/transfers/{id} as a terminal, parsed. */
+export async function getTransfer(who: TestTerminal, id: string): Promise<any> {
+  const res = await api(`/v1/transfers/${id}`, { headers: who.auth });
+  if (res.status !== 200) throw new Error(`GET transfer: ${res.status} ${await res.text()}`);
+  return json(res);
+}
+
+/** Polls the transfer until its status is `status` (default ready). */
+export function waitForStatus(who: TestTerminal, id: string, status = "ready", ms = 20_000): Promise<any> {
+  return eventually(async () => {
+    const t = await getTransfer(who, id);
+    return t.status === status ? t : undefined;
+  }, ms, `transfer ${id} ${status}`);
+}
+
+/** PUT a whole file (or one part of it) as the sender. */
+export function putFile(sender: TestTerminal, id: string, index: number, body: BodyInit | null, part?: number, headers: Record<string, string> = {}): Promise<Response> {
+  const q = part === undefined ? "" : `?part=${part}`;
+  return api(`/v1/transfers/${id}/files/${index}${q}`, { method: "PUT", headers: { ...sender.auth, ...headers }, body });
+}
+
+/** Creates a transfer, uploads every file whole (each ≤ one part), and waits until it is ready. */
+export async function sendFiles(
+  sender: TestTerminal,
+  to: TestTerminal[],
+  files: Array<{ name: string; data: Uint8Array; type?: string }>,
+  extra: Record<string, unknown> = {},
+): Promise<any> {
+  const res = await createTransfer(sender, {
+    to: to.map((t) => t.id),
+    files: files.map((f) => ({ name: f.name, size: f.data.byteLength, ...(f.type ? { type: f.type } : {}) })),
+    ...extra,
+  });
+  if (res.status !== 201) throw new Error(`create: ${res.status} ${await res.text()}`);
+  const t = await json(res);
+  for (let i = 0; i < files.length; i++) {
+    if (files[i]!.data.byteLength === 0) continue;
+    const put = await putFile(sender, t.id, i, files[i]!.data);
+    if (put.status !== 200) throw new Error(`put ${i}: ${put.status} ${await put.text()}`);
+  }
+  return waitForStatus(sender, t.id);
+}
+
+/** A body stream with no Content-Length (chunked), from chunks. */
+export function streamOf(...chunks: Uint8Array[]): ReadableStream<Uint8Array> {
+  let i = 0;
+  return new ReadableStream<Uint8Array>({
+    pull(c) {
+      if (i < chunks.length) c.enqueue(chunks[i++]!);
+      else c.close();
+    },
+  });
+}
+
+/** Cheap big deterministic data: a small pseudo-random block repeated with a per-block stamp. */
+export function bigBytes(n: number, seed = 1): Uint8Array {
+  const block = bytes(65_536, seed);
+  const out = new Uint8Array(n);
+  for (let o = 0, k = 0; o < n; o += block.byteLength, k++) {
+    out.set(block.subarray(0, Math.min(block.byteLength, n - o)), o);
+    // stamp the block number so no two blocks are equal (a misplaced part would show)
+    for (let j = 0; j < 4 && o + j < n; j++) out[o + j] = (k >>> (8 * j)) & 0xff;
+  }
+  return out;
+}
+
+const CRC_TABLE = (() => {
+  const t = new Uint32Array(256);
+  for (let n = 0; n < 256; n++) {
+    let c = n;
+    for (let k = 0; k < 8; k++) c = c & 1 ? 0xedb88320 ^ (c >>> 1) : c >>> 1;
+    t[n] = c >>> 0;
+  }
+  return t;
+})();
+
+/** CRC-32 (IEEE 802.3), as ZIP uses it. */
+export function crc32(data: Uint8Array): number {
+  let c = 0xffffffff;
+  for (let i = 0; i < data.length; i++) c = CRC_TABLE[(c ^ data[i]!) & 0xff]! ^ (c >>> 8);
+  return (c ^ 0xffffffff) >>> 0;
+}
+
+/** Reads a Content-Disposition's RFC 8187 `filename*` back into the name it carries. */
+export function dispositionName(header: string | null): string | null {
+  if (!header) return null;
+  const m = /filename\*\s*=\s*UTF-8''([^;\s]+)/i.exec(header);
+  return m ? decodeURIComponent(m[1]!) : null;
+}
