@@ -1,7 +1,7 @@
 import { Hono } from "hono";
 import { requireTerminal } from "../auth/terminal";
 import { CreateTransferRequest } from "../contract";
-import { ApiError, tooLarge } from "../errors";
+import { ApiError, badRequest, tooLarge } from "../errors";
 import { MAX_SEND_BYTES } from "../config";
 import { presentTransfer } from "../present";
 import { createTransfer } from "../receive/create";
@@ -19,6 +19,10 @@ import { contentLength, requestOrigin, validate } from "./http";
 export const send = new Hono<{ Bindings: Env }>();
 
 const FORM_TYPES = /^(application\/x-www-form-urlencoded|multipart\/form-data)/i;
+
+send.put("/:to/", () => {
+  throw badRequest("filename_required", "Name the file: PUT /v1/send/{terminalId}/{filename} (curl -T adds it to a URL ending in /).");
+});
 
 send.put("/:to/:filename{.+}", async (c) => {
   const caller = await requireTerminal(c.env.DB, c.req.raw);

@@ -26,17 +26,15 @@ async function load(c: C): Promise<TransferRecord> {
 
 const isRecipient = (rec: TransferRecord, id: string) => rec.recipients.some((r) => r.terminal_id === id);
 
-/** Sender or recipient, by bearer token. */
-async function party(c: C, rec: TransferRecord): Promise<TerminalRow> {
-  const caller = await requireTerminal(c.env.DB, c.req.raw);
+/** Sender or recipient, by bearer token (checked before the transfer is looked up). */
+function party(caller: TerminalRow, rec: TransferRecord): TerminalRow {
   if (caller.id !== rec.transfer.sender_id && !isRecipient(rec, caller.id)) {
     throw forbidden("Only the sender and the recipients can see this transfer.");
   }
   return caller;
 }
 
-async function sender(c: C, rec: TransferRecord): Promise<TerminalRow> {
-  const caller = await requireTerminal(c.env.DB, c.req.raw);
+function sender(caller: TerminalRow, rec: TransferRecord): TerminalRow {
   if (caller.id !== rec.transfer.sender_id) throw forbidden("Only the sender can change this transfer.");
   return caller;
 }
@@ -78,15 +76,17 @@ transfers.post("/", async (c) => {
 });
 
 transfers.get("/:id", async (c) => {
+  const caller = await requireTerminal(c.env.DB, c.req.raw);
   const rec = await load(c);
-  const caller = await party(c, rec);
+  party(caller, rec);
   c.header("Cache-Control", "no-store");
   return c.json(await presentTransfer(c.env, rec, { terminalId: caller.id, now: Date.now() }));
 });
 
 transfers.put("/:id/files/:index", async (c) => {
+  const caller = await requireTerminal(c.env.DB, c.req.raw);
   const rec = await load(c);
-  await sender(c, rec);
+  sender(caller, rec);
   const file = fileIndex(c, rec);
   const partParam = c.req.query("part");
   const now = Date.now();
@@ -119,8 +119,9 @@ transfers.get("/:id/files/:index", async (c) => {
 });
 
 transfers.delete("/:id", async (c) => {
+  const caller = await requireTerminal(c.env.DB, c.req.raw);
   const rec = await load(c);
-  await sender(c, rec);
+  sender(caller, rec);
   await cancelTransfer(c.env, rec);
   return c.body(null, 204);
 });
