@@ -8,6 +8,7 @@ import { MAX_NAME_BYTES, MAX_PATH_BYTES } from "../config";
  *  - control characters and bidi overrides removed (quotes and other punctuation are kept:
  *    they are legal in names, and Content-Disposition carries them safely);
  *  - leading/trailing spaces and trailing dots trimmed; "", "." and ".." segments dropped;
+ *  - a leading Windows drive ("C:") dropped, like a leading "/";
  *  - Windows device names (CON, NUL, COM1, …) prefixed with "_";
  *  - each segment at most 255 UTF-8 bytes (the extension is kept), the path at most 1024;
  *  - duplicates (compared case-insensitively, and against folder names) get " (2)", " (3)" …;
@@ -55,6 +56,12 @@ export function cleanSegment(raw: string): string {
 /** One name made safe, or null when nothing usable is left of it. */
 export function cleanPath(raw: string): string | null {
   const segments = raw.normalize("NFC").split(/[\\/]+/).map(cleanSegment).filter((s) => s !== "");
+  // a Windows drive ("C:\…", "C:name") makes a path absolute, and some unzippers honour it: drop it
+  if (segments.length > 0 && /^[A-Za-z]:/.test(segments[0]!)) {
+    const rest = cleanSegment(segments[0]!.slice(2));
+    if (rest === "") segments.shift();
+    else segments[0] = rest;
+  }
   if (segments.length === 0) return null;
   let path = segments.join("/");
   if (byteLength(path) > MAX_PATH_BYTES) {
