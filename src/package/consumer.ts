@@ -4,6 +4,7 @@ import { packageKey, uploadKey } from "../store/keys";
 import {
   finishPackaging,
   getTransferRecord,
+  noteFailure,
   setPackageUpload,
   setStatus,
   type TransferRecord,
@@ -25,34 +26,38 @@ export const DLQ_SUFFIX = "-dlq";
 export async function handleBatch(batch: MessageBatch<Job>, env: Env): Promise<void> {
   const dead = batch.queue.endsWith(DLQ_SUFFIX);
   for (const msg of batch.messages) {
-    const job = msg.body;
-    if (!job || job.kind !== "package" || typeof job.transferId !== "string") {
-      console.error("dropping a malformed job", JSON.stringify(job));
-      msg.ack();
-      continue;
-    }
-    if (dead) {
-      await failTransfer(env, job.transferId, null);
-      msg.ack();
-      continue;
-    }
     try {
-      await packageTransfer(env, job.transferId);
-      msg.ack();
+      await handleJob(env, msg, dead);
     } catch (e) {
-      const reason = e instanceof Error ? e.message : String(e);
-      if (e instanceof PackageSourceError) {
-        await failTransfer(env, job.transferId, reason);
-        msg.ack();
-      } else {
-        console.error(JSON.stringify({ event: "packaging_failed", transfer: job.transferId, attempt: msg.attempts, reason }));
-        await env.DB.prepare("UPDATE transfers SET failure = ? WHERE id = ? AND status = 'packaging'")
-          .bind(`packaging attempt ${msg.attempts} failed: ${reason}`.slice(0, 500), job.transferId)
-          .run()
-          .catch(() => {});
-        msg.retry({ delaySeconds: Math.min(60, 2 ** msg.attempts) });
-      }
+      // even the failure handling failed (D1 unreachable…): try this message again later
+      console.error(JSON.stringify({ event: "job_error", queue: batch.queue, attempt: msg.attempts, error: String(e) }));
+      msg.retry({ delaySeconds: Math.min(60, 2 ** msg.attempts) });
     }
+  }
+}
+
+async function handleJob(env: Env, msg: Message<Job>, dead: boolean): Promise<void> {
+  const job = msg.body;
+  if (!job || job.kind !== "package" || typeof job.transferId !== "string") {
+    console.error("dropping a malformed job", JSON.stringify(job));
+    return msg.ack();
+  }
+  if (dead) {
+    await failTransfer(env, job.transferId, null);
+    return msg.ack();
+  }
+  try {
+    await packageTransfer(env, job.transferId);
+    msg.ack();
+  } catch (e) {
+    const reason = e instanceof Error ? e.message : String(e);
+    if (e instanceof PackageSourceError) {
+      await failTransfer(env, job.transferId, reason);
+      return msg.ack();
+    }
+    console.error(JSON.stringify({ event: "packaging_failed", transfer: job.transferId, attempt: msg.attempts, reason }));
+    await noteFailure(env.DB, job.transferId, `packaging attempt ${msg.attempts} failed: ${reason}`).catch(() => {});
+    msg.retry({ delaySeconds: Math.min(60, 2 ** msg.attempts) });
   }
 }
 

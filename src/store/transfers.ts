@@ -193,6 +193,14 @@ export async function setStatus(
   return res.meta.changes === 1;
 }
 
+/** Remembers why a packaging attempt failed (shown if the transfer ends failed). */
+export async function noteFailure(db: D1Database, transferId: string, reason: string): Promise<void> {
+  await db
+    .prepare("UPDATE transfers SET failure = ? WHERE id = ? AND status = 'packaging'")
+    .bind(reason.slice(0, 500), transferId)
+    .run();
+}
+
 export async function setPackageUpload(db: D1Database, transferId: string, uploadId: string | null): Promise<void> {
   await db.prepare("UPDATE transfers SET package_upload_id = ? WHERE id = ?").bind(uploadId, transferId).run();
 }
