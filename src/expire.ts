@@ -1,6 +1,17 @@
 import { notifyEnded } from "./notify";
 import { packageKey, uploadKey } from "./store/keys";
-import { dueForExpiry, getTransferRecord, markPurged, setStatus, type TransferRecord } from "./store/transfers";
+import { enqueuePackaging } from "./package/jobs";
+import {
+  dueForExpiry,
+  getTransferRecord,
+  markPurged,
+  setStatus,
+  stalledPackaging,
+  type TransferRecord,
+} from "./store/transfers";
+
+/** A transfer whose packaging has not started this long after its last byte gets its job again. */
+export const STALLED_PACKAGING_MS = 10 * 60 * 1000;
 import { effectiveStatus } from "./present";
 
 /**
@@ -26,7 +37,10 @@ export async function purgeObjects(env: Env, rec: TransferRecord): Promise<void>
   for (let i = 0; i < keys.length; i += 1000) await env.BUCKET.delete(keys.slice(i, i + 1000));
 }
 
-/** One pass of the cron: every transfer past its expiry is purged and marked. */
+/**
+ * One pass of the cron: every transfer past its expiry is purged and marked; a transfer
+ * whose packaging job was lost is queued again (packaging is idempotent).
+ */
 export async function sweep(env: Env, now = Date.now(), batch = 100): Promise<number> {
   let done = 0;
   const tried = new Set<string>();
@@ -48,6 +62,10 @@ export async function sweep(env: Env, now = Date.now(), batch = 100): Promise<nu
     }
   }
   if (done > 0) console.log(JSON.stringify({ event: "swept", transfers: done }));
+  for (const id of await stalledPackaging(env.DB, now - STALLED_PACKAGING_MS, now)) {
+    console.warn(JSON.stringify({ event: "packaging_requeued", transfer: id }));
+    await enqueuePackaging(env, id);
+  }
   return done;
 }
 

@@ -308,6 +308,23 @@ export async function dueForExpiry(db: D1Database, now: number, limit: number): 
   return results;
 }
 
+/**
+ * Transfers whose last file arrived before `before` but whose packaging never started:
+ * the queue message was lost (the send failed after the status moved). Not yet expired.
+ */
+export async function stalledPackaging(db: D1Database, before: number, now: number, limit = 100): Promise<string[]> {
+  const { results } = await db
+    .prepare(
+      `SELECT t.id FROM transfers t
+       WHERE t.status = 'packaging' AND t.package_upload_id IS NULL AND t.expires_at > ?2
+         AND (SELECT MAX(completed_at) FROM transfer_files f WHERE f.transfer_id = t.id) < ?1
+       LIMIT ?3`,
+    )
+    .bind(before, now, limit)
+    .all<{ id: string }>();
+  return results.map((r) => r.id);
+}
+
 /** Moves a transfer to its end state after its objects are gone. Returns the previous status. */
 export async function markPurged(
   db: D1Database,
