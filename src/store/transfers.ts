@@ -1,4 +1,5 @@
 import type { TransferStatus } from "../contract";
+import type { PackagedFile } from "../package/zip";
 
 /** D1: transfers, their files, uploaded parts and recipients. The only SQL about transfers. */
 
@@ -205,21 +206,13 @@ export async function setPackageUpload(db: D1Database, transferId: string, uploa
   await db.prepare("UPDATE transfers SET package_upload_id = ? WHERE id = ?").bind(uploadId, transferId).run();
 }
 
-export interface PackagedEntry {
-  idx: number;
-  sha256: string;
-  crc32: number;
-  method: number;
-  data_offset: number;
-  stored_size: number;
-}
 
 /** Records the finished package and moves packaging → ready, in one transaction. */
 export async function finishPackaging(
   db: D1Database,
   transferId: string,
   pkg: { size: number; sha256: string },
-  entries: readonly PackagedEntry[],
+  entries: readonly PackagedFile[],
 ): Promise<boolean> {
   const results = await db.batch([
     db
