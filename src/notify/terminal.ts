@@ -4,7 +4,7 @@ import { ClientMessage, type ControlMessage, type PushSubscriptionJSON, type Ser
 import { markNotified } from "../store/transfers";
 import { migrate, Outbox } from "./outbox";
 import { trimForPush } from "./trim";
-import { backoffMs, MAX_PUSH_ATTEMPTS, sendPush, vapidKeys, type StoredSubscription } from "./webpush";
+import { MAX_PUSH_ATTEMPTS, retryWait, sendPush, vapidKeys, type StoredSubscription } from "./webpush";
 
 /**
  * One Durable Object per terminal id. It holds the terminal's WebSockets (hibernation
@@ -266,7 +266,12 @@ export class Terminal extends DurableObject<Env> {
         .exec<StoredSubscription & Record<string, SqlStorageValue>>("SELECT endpoint, p256dh, auth FROM subscriptions WHERE endpoint = ?", row.endpoint)
         .toArray()[0];
       if (!msg || msg.acked_at !== null || !sub || (msg.expires_at !== null && msg.expires_at <= now)) {
-        this.sql.exec("UPDATE pushes SET state = 'superseded' WHERE message_id = ? AND endpoint = ?", row.message_id, row.endpoint);
+        // (state may have become 'gone' earlier in this loop, when its endpoint answered 404/410)
+        this.sql.exec(
+          "UPDATE pushes SET state = 'superseded' WHERE message_id = ? AND endpoint = ? AND state = 'pending'",
+          row.message_id,
+          row.endpoint,
+        );
         continue;
       }
       const message = JSON.parse(msg.body) as ServerMessage;
@@ -284,7 +289,7 @@ export class Terminal extends DurableObject<Env> {
       );
       const attempts = row.attempts + 1;
       console.log(
-        JSON.stringify({ event: "push", terminal: terminalId, message: row.message_id, endpoint: new URL(row.endpoint).origin, attempt: attempts, outcome: outcome.kind, status: outcome.status }),
+        JSON.stringify({ event: "push", terminal: terminalId, message: row.message_id, endpoint: new URL(row.endpoint).origin, attempt: attempts, outcome: outcome.kind, status: outcome.status, ...(outcome.kind === "rejected" ? { detail: outcome.detail } : {}) }),
       );
       switch (outcome.kind) {
         case "sent":
@@ -301,7 +306,9 @@ export class Terminal extends DurableObject<Env> {
           break;
         case "retry": {
           const state = attempts >= MAX_PUSH_ATTEMPTS ? "failed" : "pending";
-          const wait = Math.max(outcome.retryAfterMs ?? 0, backoffMs(attempts));
+          // Retry-After is what the push service asks for (shorter or longer than our
+          // backoff); without it, exponential backoff
+          const wait = retryWait(outcome.retryAfterMs, attempts);
           this.sql.exec(
             "UPDATE pushes SET state = ?, attempts = ?, last_status = ?, next_at = ? WHERE message_id = ? AND endpoint = ?",
             state, attempts, outcome.status, now + wait, row.message_id, row.endpoint,

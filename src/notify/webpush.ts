@@ -28,12 +28,20 @@ export function vapidKeys(env: Env): VapidKeys | null {
   return { subject: env.VAPID_SUBJECT, publicKey: env.VAPID_PUBLIC_KEY, privateKey: env.VAPID_PRIVATE_KEY };
 }
 
+/** Retry-After as milliseconds from `now`: delay-seconds or an HTTP-date; null when absent or malformed. */
 export function parseRetryAfter(value: string | null, now: number): number | null {
-  if (!value) return null;
-  if (/^\d+$/.test(value.trim())) return Number(value.trim()) * 1000;
-  const at = Date.parse(value);
+  const v = value?.trim();
+  if (!v) return null;
+  if (/^\d{1,9}$/.test(v)) return Number(v) * 1000;
+  // an HTTP-date names its day and month ("Wed, 21 Oct 2015 07:28:00 GMT"); anything else
+  // ("1.5", "soon") is malformed, not a date V8 happens to guess
+  if (!/[A-Za-z]{3}/.test(v)) return null;
+  const at = Date.parse(v);
   return Number.isNaN(at) ? null : Math.max(0, at - now);
 }
+
+/** A push service that does not answer within this is treated like a network error (retried). */
+export const PUSH_TIMEOUT_MS = 15_000;
 
 export async function sendPush(
   sub: StoredSubscription,
@@ -47,15 +55,23 @@ export async function sendPush(
     expirationTime: null,
     keys: { p256dh: sub.p256dh, auth: sub.auth },
   };
-  let res: Response;
+  let req: Awaited<ReturnType<typeof buildPushPayload>>;
   try {
-    const req = await buildPushPayload(
+    req = await buildPushPayload(
       { data: payload, options: { ttl: Math.max(0, Math.floor(opts.ttl)), topic: opts.topic, urgency: opts.urgency === "very-low" ? "low" : opts.urgency } },
       subscription,
       vapid,
     );
-    res = await fetch(sub.endpoint, { method: "POST", headers: req.headers, body: req.body });
   } catch (e) {
+    // the keys or the payload are unusable (a p256dh that is no P-256 point, a payload over
+    // the limit): the same request would fail the same way every time, so it is not retried
+    return { kind: "rejected", status: 0, detail: `could not build the push: ${String(e).slice(0, 150)}` };
+  }
+  let res: Response;
+  try {
+    res = await fetch(sub.endpoint, { method: "POST", headers: req.headers, body: req.body, signal: AbortSignal.timeout(PUSH_TIMEOUT_MS) });
+  } catch (e) {
+    // network error, TLS failure, timeout: the push service may well answer next time
     return { kind: "retry", status: 0, retryAfterMs: null };
   }
   const detail = (await res.text().catch(() => "")).slice(0, 200);
@@ -70,3 +86,15 @@ export async function sendPush(
 /** Exponential backoff for push retries: 5 s, 20 s, 80 s, 320 s, capped at 15 min. */
 export const backoffMs = (attempt: number) => Math.min(15 * 60_000, 5_000 * 4 ** Math.max(0, attempt - 1));
 export const MAX_PUSH_ATTEMPTS = 5;
+/** Longest Retry-After honoured as given; a longer one is capped (the message would be stale by then). */
+export const MAX_RETRY_AFTER_MS = 24 * 3600 * 1000;
+
+/**
+ * How long to wait before the next try after attempt number `attempt` failed: what the
+ * push service asked for in Retry-After (RFC 8030 §8.4, RFC 9110 §10.2.3), whether shorter
+ * or longer than our backoff; the exponential backoff when it asked for nothing.
+ */
+export function retryWait(retryAfterMs: number | null, attempt: number): number {
+  if (retryAfterMs === null) return backoffMs(attempt);
+  return Math.min(MAX_RETRY_AFTER_MS, Math.max(0, retryAfterMs));
+}
