@@ -1,0 +1,474 @@
+import { buildPushPayload } from "@block65/webcrypto-web-push";
+import { runDurableObjectAlarm, runInDurableObject } from "cloudflare:test";
+import { afterEach, beforeEach, describe, expect, it, vi } from "vitest";
+import type { ServerMessage, Transfer } from "../../src/contract";
+import type { Terminal } from "../../src/notify/terminal";
+import { MAX_PUSH_PLAINTEXT, trimForPush } from "../../src/notify/trim";
+import { backoffMs, MAX_PUSH_ATTEMPTS, parseRetryAfter, retryWait } from "../../src/notify/webpush";
+import { api, env, eventually, register } from "./helpers";
+
+/**
+ * Web Push inside workerd: trimming to the 3,993-byte plaintext limit, subscriptions in the
+ * Terminal Durable Object, and the alarm-driven retries. The push service is played by a
+ * stub of the global fetch (this file only); its endpoints are on 127.0.0.1's discard port,
+ * so a push that escaped the stub would go nowhere. The end-to-end test against a real
+ * (independent) push service is test/node/push.test.ts.
+ */
+
+const enc = new TextEncoder();
+const byteLength = (s: string) => enc.encode(s).byteLength;
+const ENDPOINT = "https://127.0.0.1:9/push";
+
+function b64url(bytes: ArrayBuffer | Uint8Array): string {
+  let s = "";
+  for (const b of new Uint8Array(bytes)) s += String.fromCharCode(b);
+  return btoa(s).replace(/\+/g, "-").replace(/\//g, "_").replace(/=+$/, "");
+}
+
+/** A subscription as a browser makes it: ECDH P-256 public key and a 16-byte auth secret. */
+async function browserSubscription(name: string) {
+  const pair = (await crypto.subtle.generateKey({ name: "ECDH", namedCurve: "P-256" }, true, ["deriveBits"])) as CryptoKeyPair;
+  const raw = (await crypto.subtle.exportKey("raw", pair.publicKey)) as ArrayBuffer;
+  return {
+    endpoint: `${ENDPOINT}/${name}`,
+    expirationTime: null,
+    keys: { p256dh: b64url(raw), auth: b64url(crypto.getRandomValues(new Uint8Array(16))) },
+  };
+}
+
+function fakeTransfer(files: number, opts: { nameOf?: (i: number) => string; message?: string | null; from?: string } = {}): Transfer {
+  const id = "AAAAAAAAAAAAAAAAAAAAAA".slice(0, 12) + "TransferId";
+  const nameOf = opts.nameOf ?? ((i: number) => `photo-${String(i).padStart(4, "0")}.jpg`);
+  const now = Date.now();
+  return {
+    id,
+    status: "ready",
+    from: { id: "123456784", name: opts.from ?? "Alice" },
+    to: ["987654325"],
+    message: opts.message === undefined ? "holiday pictures" : opts.message,
+    files: Array.from({ length: files }, (_, i) => ({
+      index: i,
+      name: nameOf(i),
+      size: 1000 + i,
+      type: "image/jpeg",
+      received: 1000 + i,
+      partSize: 16 * 1024 * 1024,
+      parts: 1,
+      partsReceived: [1],
+      sha256: "0".repeat(64),
+      uploadUrl: `https://pushdrop.test/v1/transfers/${id}/files/${i}`,
+      downloadUrl: `https://pushdrop.test/v1/transfers/${id}/files/${i}?sig=${"s".repeat(60)}`,
+    })),
+    size: Array.from({ length: files }, (_, i) => 1000 + i).reduce((a, b) => a + b, 0),
+    package: { size: 123456, sha256: "1".repeat(64) },
+    createdAt: new Date(now).toISOString(),
+    expiresAt: new Date(now + 3600_000).toISOString(),
+    maxDownloads: null,
+    downloads: 0,
+    downloadUrl: `https://pushdrop.test/v1/transfers/${id}/package?sig=${"s".repeat(60)}`,
+    failure: null,
+    recipients: [{ id: "987654325", notifiedAt: null, channel: null, downloadedAt: null }],
+  };
+}
+
+const ready = (t: Transfer): ServerMessage => ({ type: "transfer.ready", id: `${t.id}.ready`, transfer: t });
+
+// ---- trimming -------------------------------------------------------------------------------
+
+describe("trimForPush", () => {
+  it("leaves a message that fits as it is", () => {
+    const msg = ready(fakeTransfer(2));
+    expect(trimForPush(msg)).toEqual(msg);
+  });
+
+  it("turns a 1000-file transfer.ready into a summary that fits, is valid JSON and names the transfer", async () => {
+    const t = fakeTransfer(1000);
+    const msg = ready(t);
+    expect(byteLength(JSON.stringify(msg))).toBeGreaterThan(100_000);
+    const text = JSON.stringify(trimForPush(msg));
+    expect(byteLength(text)).toBeLessThanOrEqual(MAX_PUSH_PLAINTEXT);
+    const back = JSON.parse(text);
+    expect(back).toMatchObject({ type: "transfer.ready", id: msg.id, transferId: t.id, summary: true, expiresAt: t.expiresAt });
+    expect(back.from).toEqual(t.from);
+    expect(back.message).toBe(t.message);
+    expect(back.files.count).toBe(1000);
+    expect(back.files.size).toBe(t.size);
+    expect(back.files.names.length).toBeGreaterThan(10);
+    expect(back.files.names.length).toBeLessThan(1000);
+    expect(back.files.names).toEqual(t.files.slice(0, back.files.names.length).map((f) => f.name));
+
+    // and the Web Push library takes it: one 4096-byte aes128gcm record
+    const req = await buildPushPayload(
+      { data: text, options: { ttl: 60, urgency: "high", topic: t.id } },
+      await browserSubscription("trim"),
+      { subject: env.VAPID_SUBJECT, publicKey: env.VAPID_PUBLIC_KEY!, privateKey: env.VAPID_PRIVATE_KEY! },
+    );
+    expect(req.body.byteLength).toBe(4096);
+  });
+
+  it("fits with the worst names, sender and message (multi-byte, longest allowed)", () => {
+    const t = fakeTransfer(1000, {
+      nameOf: (i) => `${i}-${"🎉".repeat(62)}.bin`, // 255 bytes of UTF-8
+      message: "ü🎉".repeat(333),
+      from: "🎉".repeat(64),
+    });
+    const text = JSON.stringify(trimForPush(ready(t)));
+    expect(byteLength(text)).toBeLessThanOrEqual(MAX_PUSH_PLAINTEXT);
+    const back = JSON.parse(text);
+    expect(back.transferId).toBe(t.id);
+    expect(back.files.count).toBe(1000);
+  });
+
+  it("fits a few files whose message alone is too long", () => {
+    const t = fakeTransfer(1, { message: "€".repeat(1000), nameOf: () => "x".repeat(255) });
+    t.recipients = Array.from({ length: 100 }, (_, i) => ({ id: String(100000000 + i), notifiedAt: null, channel: null, downloadedAt: null }));
+    t.to = t.recipients.map((r) => r.id);
+    const text = JSON.stringify(trimForPush(ready(t)));
+    expect(byteLength(text)).toBeLessThanOrEqual(MAX_PUSH_PLAINTEXT);
+    expect(JSON.parse(text)).toMatchObject({ transferId: t.id, summary: true, files: { count: 1 } });
+  });
+
+  it("cuts a long failure reason", () => {
+    const text = JSON.stringify(trimForPush({ type: "transfer.failed", id: "x.failed", transferId: "x", reason: "🎉".repeat(4000) }));
+    expect(byteLength(text)).toBeLessThanOrEqual(MAX_PUSH_PLAINTEXT);
+    expect(JSON.parse(text)).toMatchObject({ type: "transfer.failed", transferId: "x" });
+  });
+});
+
+// ---- Retry-After and backoff ----------------------------------------------------------------
+
+describe("retry timing", () => {
+  it("parses Retry-After as delay-seconds or an HTTP-date, and nothing else", () => {
+    const now = Date.parse("2026-01-01T00:00:00Z");
+    expect(parseRetryAfter("1", now)).toBe(1000);
+    expect(parseRetryAfter(" 120 ", now)).toBe(120_000);
+    expect(parseRetryAfter("Thu, 01 Jan 2026 00:00:30 GMT", now)).toBe(30_000);
+    expect(parseRetryAfter("Wed, 31 Dec 2025 00:00:00 GMT", now)).toBe(0);
+    expect(parseRetryAfter(null, now)).toBeNull();
+    expect(parseRetryAfter("", now)).toBeNull();
+    expect(parseRetryAfter("1.5", now)).toBeNull();
+    expect(parseRetryAfter("soon", now)).toBeNull();
+  });
+
+  it("waits what Retry-After asks, shorter or longer than the backoff; backs off 5 s, 20 s, 80 s... without it", () => {
+    expect([1, 2, 3, 4].map(backoffMs)).toEqual([5_000, 20_000, 80_000, 320_000]);
+    expect(backoffMs(10)).toBe(15 * 60_000);
+    for (const attempt of [1, 2, 3, 4]) expect(retryWait(null, attempt)).toBe(backoffMs(attempt));
+    expect(retryWait(1_000, 1)).toBe(1_000);
+    expect(retryWait(0, 3)).toBe(0);
+    expect(retryWait(600_000, 1)).toBe(600_000);
+  });
+});
+
+// ---- the Durable Object ---------------------------------------------------------------------
+
+interface Call {
+  url: string;
+  headers: Record<string, string>;
+  bytes: number;
+}
+type Reply = Response | Error;
+
+/** Stubs the global fetch for push endpoints: answers from `replies` in order, then 201. */
+function pushService() {
+  const calls: Call[] = [];
+  const replies: Array<() => Reply> = [];
+  const real = globalThis.fetch;
+  vi.spyOn(globalThis, "fetch").mockImplementation(async (input: RequestInfo | URL, init?: RequestInit) => {
+    const req = new Request(input, init);
+    if (!req.url.startsWith(ENDPOINT)) return real(input, init);
+    const body = await req.arrayBuffer();
+    calls.push({ url: req.url, headers: Object.fromEntries(req.headers), bytes: body.byteLength });
+    const r = replies.shift()?.() ?? new Response(null, { status: 201 });
+    if (r instanceof Error) throw r;
+    return r;
+  });
+  return {
+    calls,
+    reply(...rs: Array<() => Reply>) {
+      replies.push(...rs);
+    },
+  };
+}
+
+const status = (s: number, headers: Record<string, string> = {}) => () => new Response(null, { status: s, headers });
+
+let seq = 0;
+function terminalStub(id: string) {
+  return env.TERMINAL.get(env.TERMINAL.idFromName(id)) as DurableObjectStub<Terminal>;
+}
+/** A terminal DO of its own (not registered: the DO needs none) with fresh subscriptions. */
+async function freshTerminal(...names: string[]) {
+  const id = `t${Date.now()}-${++seq}`;
+  const stub = terminalStub(id);
+  const subs = [];
+  for (const name of names) {
+    const sub = await browserSubscription(`${id}-${name}`);
+    await stub.putSubscription(id, sub);
+    subs.push(sub);
+  }
+  return { id, stub, subs };
+}
+
+function message(n = 1): { msg: ServerMessage; t: Transfer } {
+  const t = fakeTransfer(n);
+  t.id = `Tx${String(++seq).padStart(20, "0")}`;
+  return { msg: ready(t), t };
+}
+
+/** Makes every pending push due now and runs the alarm (time travel for the backoff). */
+async function runDue(stub: DurableObjectStub<Terminal>) {
+  await runInDurableObject(stub, (_: Terminal, state) => {
+    state.storage.sql.exec("UPDATE pushes SET next_at = 0 WHERE state = 'pending'");
+  });
+  await runDurableObjectAlarm(stub);
+}
+
+async function nextPushAt(stub: DurableObjectStub<Terminal>) {
+  return runInDurableObject(stub, async (_: Terminal, state) => ({
+    alarm: await state.storage.getAlarm(),
+    next: state.storage.sql.exec<{ at: number | null }>("SELECT MIN(next_at) AS at FROM pushes WHERE state = 'pending'").one().at,
+  }));
+}
+
+/** Delivers with no socket open and lets the first push attempt happen. */
+async function deliverOffline(stub: DurableObjectStub<Terminal>, id: string, msg: ServerMessage, t: Transfer, calls: Call[], expect = 1) {
+  const before = calls.length;
+  const r = await stub.deliver(id, msg, { transferId: t.id, expiresAt: Date.parse(t.expiresAt) });
+  expectSockets(r.sockets, 0);
+  // the alarm is due at once; run it ourselves if workerd has not yet
+  await runDurableObjectAlarm(stub);
+  await eventually(async () => (calls.length >= before + expect ? true : undefined), 5_000, "the first push attempt");
+}
+const expectSockets = (n: number, want: number) => {
+  if (n !== want) throw new Error(`expected ${want} open sockets, found ${n}`);
+};
+
+describe("Terminal Durable Object: subscriptions", () => {
+  it("replaces a subscription whose endpoint subscribes again, keeps others apart", async () => {
+    const { id, stub, subs } = await freshTerminal("phone");
+    const again = await browserSubscription(`${id}-phone`);
+    expect(again.endpoint).toBe(subs[0]!.endpoint);
+    await stub.putSubscription(id, again);
+    const laptop = await browserSubscription(`${id}-laptop`);
+    await stub.putSubscription(id, laptop);
+    const rows = await runInDurableObject(stub, async (instance: Terminal, state) => ({
+      count: await instance.subscriptionCount(),
+      rows: state.storage.sql.exec<{ endpoint: string; p256dh: string; auth: string }>("SELECT endpoint, p256dh, auth FROM subscriptions ORDER BY endpoint").toArray(),
+    }));
+    expect(rows.count).toBe(2);
+    const phone = rows.rows.find((r) => r.endpoint === again.endpoint)!;
+    expect(phone.p256dh).toBe(again.keys.p256dh);
+    expect(phone.auth).toBe(again.keys.auth);
+    expect(phone.p256dh).not.toBe(subs[0]!.keys.p256dh);
+    expect(await stub.deleteSubscription(laptop.endpoint)).toBe(1);
+    expect(await stub.subscriptionCount()).toBe(1);
+    expect(await stub.deleteSubscription()).toBe(1);
+    expect(await stub.hasPush()).toBe(false);
+  });
+
+  it("through the API: PUT twice with one endpoint is one subscription; GET says push; DELETE ?endpoint= removes it", async () => {
+    const bob = await register("Bob");
+    const put = (sub: unknown) =>
+      api(`/v1/terminals/${bob.id}/push-subscription`, { method: "PUT", headers: { ...bob.auth, "content-type": "application/json" }, body: JSON.stringify(sub) });
+    const first = await browserSubscription(`api-${bob.id}`);
+    const second = await browserSubscription(`api-${bob.id}`);
+    expect((await put(first)).status).toBe(204);
+    expect((await put(second)).status).toBe(204);
+    // padded base64url is taken and stored canonical
+    const third = { ...(await browserSubscription(`api2-${bob.id}`)) };
+    third.keys = { p256dh: `${third.keys.p256dh}=`, auth: `${third.keys.auth}==` };
+    expect((await put(third)).status).toBe(204);
+    const stub = terminalStub(bob.id);
+    const rows = await runInDurableObject(stub, (_: Terminal, state) =>
+      state.storage.sql.exec<{ endpoint: string; p256dh: string; auth: string }>("SELECT endpoint, p256dh, auth FROM subscriptions").toArray(),
+    );
+    expect(rows).toHaveLength(2);
+    expect(rows.find((r) => r.endpoint === second.endpoint)).toMatchObject({ p256dh: second.keys.p256dh, auth: second.keys.auth });
+    expect(rows.find((r) => r.endpoint === third.endpoint)).toMatchObject({ p256dh: third.keys.p256dh.replace(/=+$/, ""), auth: third.keys.auth.replace(/=+$/, "") });
+    expect((await (await api(`/v1/terminals/${bob.id}`)).json<any>()).push).toBe(true);
+    const del = await api(`/v1/terminals/${bob.id}/push-subscription?endpoint=${encodeURIComponent(second.endpoint)}`, { method: "DELETE", headers: bob.auth });
+    expect(del.status).toBe(204);
+    expect(await stub.subscriptionCount()).toBe(1);
+    const delAll = await api(`/v1/terminals/${bob.id}/push-subscription`, { method: "DELETE", headers: bob.auth });
+    expect(delAll.status).toBe(204);
+    expect((await (await api(`/v1/terminals/${bob.id}`)).json<any>()).push).toBe(false);
+  });
+});
+
+describe("Terminal Durable Object: push delivery and retries", () => {
+  let svc: ReturnType<typeof pushService>;
+  beforeEach(() => {
+    svc = pushService();
+  });
+  afterEach(() => {
+    vi.restoreAllMocks();
+  });
+
+  it("sends at once with TTL, Urgency, Topic, VAPID and an aes128gcm body", async () => {
+    const { id, stub, subs } = await freshTerminal("phone");
+    const { msg, t } = message();
+    await deliverOffline(stub, id, msg, t, svc.calls);
+    expect(svc.calls).toHaveLength(1);
+    const c = svc.calls[0]!;
+    expect(c.url).toBe(subs[0]!.endpoint);
+    expect(c.headers["content-encoding"]).toBe("aes128gcm");
+    expect(c.headers.authorization).toMatch(new RegExp(`^vapid t=[\\w-]+\\.[\\w-]+\\.[\\w-]+, k=${env.VAPID_PUBLIC_KEY}$`));
+    expect(Number(c.headers.ttl)).toBeGreaterThan(3500);
+    expect(Number(c.headers.ttl)).toBeLessThanOrEqual(3600);
+    expect(c.headers.urgency).toBe("high");
+    expect(c.headers.topic).toBe(t.id);
+    expect(c.bytes).toBe(4096);
+    expect(await stub.pushLog()).toEqual([{ message_id: msg.id, endpoint: c.url, state: "sent", attempts: 1, last_status: 201 }]);
+    // nothing left to retry
+    await runDue(stub);
+    expect(svc.calls).toHaveLength(1);
+  });
+
+  it(`retries 5xx with backoff 5 s, 20 s, 80 s, 320 s and gives up after ${MAX_PUSH_ATTEMPTS} attempts`, async () => {
+    const { id, stub } = await freshTerminal("phone");
+    const { msg, t } = message();
+    svc.reply(...Array.from({ length: 10 }, () => status(503)));
+    await deliverOffline(stub, id, msg, t, svc.calls);
+    for (let attempt = 1; attempt <= MAX_PUSH_ATTEMPTS; attempt++) {
+      expect(svc.calls).toHaveLength(attempt);
+      const log = await stub.pushLog();
+      expect(log).toHaveLength(1);
+      expect(log[0]).toMatchObject({ attempts: attempt, last_status: 503, state: attempt < MAX_PUSH_ATTEMPTS ? "pending" : "failed" });
+      if (attempt < MAX_PUSH_ATTEMPTS) {
+        const { alarm, next } = await nextPushAt(stub);
+        const wait = next! - Date.now();
+        expect(wait).toBeGreaterThan(backoffMs(attempt) - 2_000);
+        expect(wait).toBeLessThanOrEqual(backoffMs(attempt));
+        expect(alarm).toBe(next); // the alarm is armed for the retry
+        await runDue(stub);
+      }
+    }
+    // given up: no pending push, running the alarm again sends nothing
+    expect((await nextPushAt(stub)).next).toBeNull();
+    await runDue(stub);
+    expect(svc.calls).toHaveLength(MAX_PUSH_ATTEMPTS);
+  });
+
+  it("honours Retry-After (shorter than the backoff), retries 429 and network errors, then delivers once", async () => {
+    const { id, stub } = await freshTerminal("phone");
+    const { msg, t } = message();
+    svc.reply(status(503, { "retry-after": "2" }), status(429), () => new TypeError("connection refused"));
+    await deliverOffline(stub, id, msg, t, svc.calls);
+    let { next } = await nextPushAt(stub);
+    expect(next! - Date.now()).toBeLessThanOrEqual(2_000);
+    expect(next! - Date.now()).toBeGreaterThan(1_000);
+    await runDue(stub); // 429, no Retry-After: backoff for attempt 2
+    ({ next } = await nextPushAt(stub));
+    expect(next! - Date.now()).toBeGreaterThan(backoffMs(2) - 2_000);
+    await runDue(stub); // network error: backoff for attempt 3
+    ({ next } = await nextPushAt(stub));
+    expect(next! - Date.now()).toBeGreaterThan(backoffMs(3) - 2_000);
+    expect(await stub.pushLog()).toMatchObject([{ state: "pending", attempts: 3, last_status: 0 }]);
+    await runDue(stub); // 201
+    expect(svc.calls).toHaveLength(4);
+    expect(await stub.pushLog()).toMatchObject([{ state: "sent", attempts: 4, last_status: 201 }]);
+    await runDue(stub);
+    expect(svc.calls).toHaveLength(4);
+  });
+
+  it("410 and 404 remove that subscription only; another 4xx fails without a retry and keeps it", async () => {
+    const { id, stub, subs } = await freshTerminal("a", "b", "c");
+    const { msg, t } = message();
+    const byEndpoint = new Map<string, () => Reply>([
+      [subs[0]!.endpoint, status(410)],
+      [subs[1]!.endpoint, status(404)],
+      [subs[2]!.endpoint, status(400)],
+    ]);
+    // answers by endpoint, not by order
+    vi.restoreAllMocks();
+    const calls: Call[] = [];
+    vi.spyOn(globalThis, "fetch").mockImplementation(async (input: RequestInfo | URL, init?: RequestInit) => {
+      const req = new Request(input, init);
+      calls.push({ url: req.url, headers: Object.fromEntries(req.headers), bytes: (await req.arrayBuffer()).byteLength });
+      return byEndpoint.get(req.url)!() as Response;
+    });
+    await deliverOffline(stub, id, msg, t, calls, 3);
+    const log = await stub.pushLog();
+    const state = (i: number) => log.find((r) => r.endpoint === subs[i]!.endpoint);
+    expect(state(0)).toMatchObject({ state: "gone", attempts: 1, last_status: 410 });
+    expect(state(1)).toMatchObject({ state: "gone", attempts: 1, last_status: 404 });
+    expect(state(2)).toMatchObject({ state: "failed", attempts: 1, last_status: 400 });
+    const left = await runInDurableObject(stub, (_: Terminal, s) =>
+      s.storage.sql.exec<{ endpoint: string }>("SELECT endpoint FROM subscriptions").toArray().map((r) => r.endpoint),
+    );
+    expect(left).toEqual([subs[2]!.endpoint]);
+    await runDue(stub);
+    expect(calls).toHaveLength(3);
+  });
+
+  it("an unusable key is rejected at once, not retried as if the network had failed", async () => {
+    const { id, stub } = await freshTerminal();
+    // a key of the right size that is no P-256 point, put past the API's check
+    const bad = { endpoint: `${ENDPOINT}/${id}-bad`, expirationTime: null, keys: { p256dh: b64url(new Uint8Array([4, ...new Uint8Array(64).fill(1)])), auth: b64url(new Uint8Array(16)) } };
+    await stub.putSubscription(id, bad);
+    const { msg, t } = message();
+    await stub.deliver(id, msg, { transferId: t.id, expiresAt: Date.parse(t.expiresAt) });
+    await runDurableObjectAlarm(stub);
+    await eventually(async () => ((await stub.pushLog())[0]?.state === "failed" ? true : undefined), 5_000, "the push to fail");
+    expect(svc.calls).toHaveLength(0);
+    expect((await nextPushAt(stub)).next).toBeNull();
+  });
+
+  it("a socket that opens takes over: pending retries are superseded and nothing more is pushed", async () => {
+    const erin = await register("Erin");
+    const stub = terminalStub(erin.id);
+    const sub = await browserSubscription(`sock-${erin.id}`);
+    const put = await api(`/v1/terminals/${erin.id}/push-subscription`, {
+      method: "PUT",
+      headers: { ...erin.auth, "content-type": "application/json" },
+      body: JSON.stringify(sub),
+    });
+    expect(put.status).toBe(204);
+    const { msg, t } = message();
+    svc.reply(status(503));
+    await deliverOffline(stub, erin.id, msg, t, svc.calls);
+    expect(await stub.pushLog()).toMatchObject([{ state: "pending", attempts: 1 }]);
+
+    const res = await api(`/v1/terminals/${erin.id}/socket?token=${erin.token}`, { headers: { upgrade: "websocket" } });
+    expect(res.status).toBe(101);
+    const ws = res.webSocket!;
+    const frames: any[] = [];
+    ws.addEventListener("message", (e) => {
+      frames.push(JSON.parse(e.data as string));
+    });
+    ws.accept();
+    await eventually(async () => (frames.some((f) => f.id === msg.id) ? true : undefined), 5_000, "the replayed message");
+    expect(await stub.pushLog()).toMatchObject([{ state: "superseded", attempts: 1 }]);
+    await runDue(stub);
+    expect(svc.calls).toHaveLength(1);
+
+    // while the socket is open, a new message goes to it and no push is even scheduled
+    const second = message();
+    const r = await stub.deliver(erin.id, second.msg, { transferId: second.t.id, expiresAt: Date.parse(second.t.expiresAt) });
+    expect(r.sockets).toBe(1);
+    await eventually(async () => (frames.some((f) => f.id === second.msg.id) ? true : undefined), 5_000, "the live message");
+    expect((await stub.pushLog()).filter((p) => p.message_id === second.msg.id)).toEqual([]);
+    await runDue(stub);
+    expect(svc.calls).toHaveLength(1);
+    ws.close(1000, "done");
+  });
+
+  it("a transfer that ends while its ready push is being retried: the retry stops, the end is pushed", async () => {
+    const { id, stub } = await freshTerminal("phone");
+    const { msg, t } = message();
+    svc.reply(status(500));
+    await deliverOffline(stub, id, msg, t, svc.calls);
+    const cancelled: ServerMessage = { type: "transfer.cancelled", id: `${t.id}.cancelled`, transferId: t.id };
+    await stub.deliver(id, cancelled, { transferId: t.id, expiresAt: null, supersedes: "transfer.ready" });
+    await runDurableObjectAlarm(stub);
+    await eventually(async () => (svc.calls.length >= 2 ? true : undefined), 5_000, "the cancel push");
+    await runDue(stub);
+    expect(svc.calls).toHaveLength(2);
+    expect(svc.calls[1]!.headers.topic).toBe(t.id); // replaces the ready one at the push service
+    expect(svc.calls[1]!.headers.urgency).toBe("normal");
+    const log = await stub.pushLog();
+    expect(log.find((p) => p.message_id === msg.id)).toMatchObject({ state: "superseded", attempts: 1 });
+    expect(log.find((p) => p.message_id === cancelled.id)).toMatchObject({ state: "sent", attempts: 1 });
+  });
+});
