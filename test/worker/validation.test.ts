@@ -151,7 +151,7 @@ describe("POST /v1/transfers refuses bad input with the right 4xx and records no
   it("no token or an invalid token → 401 with WWW-Authenticate", async () => {
     const body = JSON.stringify({ to: [bob.id], files: [file()] });
     const before = await counts();
-    for (const headers of [
+    for (const headers of <Record<string, string>[]>[
       { "content-type": "application/json" },
       { "content-type": "application/json", authorization: "Bearer pd_" + "A".repeat(43) },
       { "content-type": "application/json", authorization: "Bearer nonsense" },
