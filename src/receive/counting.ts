@@ -31,17 +31,29 @@ export interface Counted {
 export function countedBody(body: ReadableStream<Uint8Array>, expected: number): Counted {
   let seen = 0;
   let failure: BodyOverrunError | BodyShortError | null = null;
+  // The latest chunk is held back until the next one (or the end) arrives: R2 stops reading
+  // and stores the object as soon as it has `expected` bytes, so the last of them must not
+  // reach it before the body is known to end there. An overrun then leaves R2 short of bytes
+  // and nothing is stored, instead of storing the first `expected` bytes of a longer body.
+  let held: Uint8Array | null = null;
   const counter = new TransformStream<Uint8Array, Uint8Array>({
     transform(chunk, controller) {
+      if (chunk.byteLength === 0) return;
       seen += chunk.byteLength;
       if (seen > expected) {
         controller.error((failure = new BodyOverrunError(expected)));
         return;
       }
-      controller.enqueue(chunk);
+      if (held) controller.enqueue(held);
+      held = chunk;
     },
     flush(controller) {
-      if (seen < expected) controller.error((failure = new BodyShortError(expected, seen)));
+      if (seen < expected) {
+        controller.error((failure = new BodyShortError(expected, seen)));
+        return;
+      }
+      if (held) controller.enqueue(held);
+      held = null;
     },
   });
   const fixed = new FixedLengthStream(expected);
