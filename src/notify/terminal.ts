@@ -309,8 +309,10 @@ export class Terminal extends DurableObject<Env> {
           // Retry-After is what the push service asks for (shorter or longer than our
           // backoff); without it, exponential backoff
           const wait = retryWait(outcome.retryAfterMs, attempts);
+          // a socket that opened (or an ack that came) while the push service was answering
+          // has superseded this push meanwhile: keep that, record only the attempt
           this.sql.exec(
-            "UPDATE pushes SET state = ?, attempts = ?, last_status = ?, next_at = ? WHERE message_id = ? AND endpoint = ?",
+            "UPDATE pushes SET state = CASE WHEN state = 'pending' THEN ? ELSE state END, attempts = ?, last_status = ?, next_at = ? WHERE message_id = ? AND endpoint = ?",
             state, attempts, outcome.status, now + wait, row.message_id, row.endpoint,
           );
           break;

@@ -191,6 +191,7 @@ function pushService() {
   };
 }
 
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 const status = (s: number, headers: Record<string, string> = {}) => () => new Response(null, { status: s, headers });
 
 let seq = 0;
@@ -289,6 +290,14 @@ describe("Terminal Durable Object: subscriptions", () => {
     expect((await (await api(`/v1/terminals/${bob.id}`)).json<any>()).push).toBe(true);
     const del = await api(`/v1/terminals/${bob.id}/push-subscription?endpoint=${encodeURIComponent(second.endpoint)}`, { method: "DELETE", headers: bob.auth });
     expect(del.status).toBe(204);
+    expect(await stub.subscriptionCount()).toBe(1);
+    // or as a JSON body; an endpoint that is not subscribed changes nothing
+    const other = await api(`/v1/terminals/${bob.id}/push-subscription`, {
+      method: "DELETE",
+      headers: { ...bob.auth, "content-type": "application/json" },
+      body: JSON.stringify({ endpoint: `${ENDPOINT}/nobody` }),
+    });
+    expect(other.status).toBe(204);
     expect(await stub.subscriptionCount()).toBe(1);
     const delAll = await api(`/v1/terminals/${bob.id}/push-subscription`, { method: "DELETE", headers: bob.auth });
     expect(delAll.status).toBe(204);
@@ -452,6 +461,41 @@ describe("Terminal Durable Object: push delivery and retries", () => {
     await runDue(stub);
     expect(svc.calls).toHaveLength(1);
     ws.close(1000, "done");
+  });
+
+  it("a socket that opens while the push service is still answering keeps the push superseded", async () => {
+    const erin = await register("Erin");
+    const stub = terminalStub(erin.id);
+    await stub.putSubscription(erin.id, await browserSubscription(`race-${erin.id}`));
+    // the push service holds its answer (503) until the terminal has connected. (Flags and
+    // polling, not promises: a promise resolved in the DO's I/O context would carry the test
+    // on in that context, which workerd forbids.)
+    let called = false;
+    let released = false;
+    vi.restoreAllMocks();
+    const calls: string[] = [];
+    vi.spyOn(globalThis, "fetch").mockImplementation(async (input: RequestInfo | URL, init?: RequestInit) => {
+      calls.push(new Request(input, init).url);
+      called = true;
+      while (!released) await sleep(5);
+      return new Response(null, { status: 503 });
+    });
+    const { msg, t } = message();
+    await stub.deliver(erin.id, msg, { transferId: t.id, expiresAt: Date.parse(t.expiresAt) });
+    const alarm = runDurableObjectAlarm(stub);
+    await eventually(async () => (called ? true : undefined), 5_000, "the push attempt");
+    const res = await api(`/v1/terminals/${erin.id}/socket?token=${erin.token}`, { headers: { upgrade: "websocket" } });
+    expect(res.status).toBe(101);
+    const ws = res.webSocket!;
+    ws.accept();
+    released = true;
+    await alarm;
+    await eventually(async () => ((await stub.pushLog())[0]?.attempts === 1 ? true : undefined), 5_000, "the attempt recorded");
+    expect(await stub.pushLog()).toMatchObject([{ state: "superseded", attempts: 1, last_status: 503 }]);
+    ws.close(1000, "done");
+    await sleep(50);
+    await runDue(stub);
+    expect(calls).toHaveLength(1);
   });
 
   it("a transfer that ends while its ready push is being retried: the retry stops, the end is pushed", async () => {
