@@ -211,7 +211,7 @@ describe("Web Push delivery", () => {
     expect(svc.received("erin")).toHaveLength(0);
 
     await ws.close();
-    await sleep(300);
+    await sleep(500); // the server has seen the close
     const t2 = await sendFile(alice, [erin]);
     const [push] = await svc.waitFor("erin", 1);
     expectClean(push!);
