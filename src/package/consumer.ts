@@ -1,8 +1,9 @@
 import { PACKAGE_PART_SIZE } from "../config";
-import { notifyFailed, notifyReady } from "../notify";
+import { notifyEnded, notifyFailed, notifyReady } from "../notify";
 import { packageKey, uploadKey } from "../store/keys";
 import {
   finishPackaging,
+  getTransfer,
   getTransferRecord,
   noteFailure,
   setPackageUpload,
@@ -110,6 +111,12 @@ async function afterPackaged(env: Env, rec: TransferRecord): Promise<void> {
   const keys = rec.files.filter((f) => f.size > 0).map((f) => uploadKey(rec.transfer.id, f.idx));
   for (let i = 0; i < keys.length; i += 1000) await env.BUCKET.delete(keys.slice(i, i + 1000));
   await notifyReady(env, rec);
+  // A cancel or expiry that landed between `ready` and these notices withdrew the ready
+  // messages before they existed: withdraw them again (idempotent by message id).
+  const after = await getTransfer(env.DB, rec.transfer.id);
+  if (after && (after.status === "cancelled" || after.status === "expired")) {
+    await notifyEnded(env, rec, after.status === "cancelled" ? "transfer.cancelled" : "transfer.expired");
+  }
 }
 
 /** Ends a transfer as failed (packaging gave up), cleans its package upload and tells the sender. */
