@@ -1,0 +1,529 @@
+import { beforeAll, describe, expect, it } from "vitest";
+import { createExecutionContext, createMessageBatch, getQueueResult } from "cloudflare:test";
+import worker from "../../src/index";
+import { PACKAGE_PART_SIZE } from "../../src/config";
+import { packageTransfer } from "../../src/package/consumer";
+import type { Job } from "../../src/package/jobs";
+import { buildPackage, PackageSourceError, type PackageInput } from "../../src/package/zip";
+import { packageKey, uploadKey } from "../../src/store/keys";
+import {
+  api,
+  bigBytes,
+  bytes,
+  crc32,
+  createTransfer,
+  env,
+  eventually,
+  getTransfer,
+  json,
+  outboxOf,
+  putFile,
+  register,
+  sendFiles,
+  sha256,
+  waitForStatus,
+  type TestTerminal,
+} from "./helpers";
+
+const MiB = 1024 * 1024;
+
+// ---- an independent ZIP reader (APPNOTE.TXT 6.3), written for these tests --------------------
+
+interface ZipEntry {
+  name: string;
+  flags: number;
+  method: number;
+  crc: number;
+  compressedSize: number;
+  size: number;
+  versionNeeded: number;
+  dosTime: number;
+  dosDate: number;
+  localOffset: number;
+  dataOffset: number;
+  /** first byte after the entry's data and its data descriptor */
+  end: number;
+  data: Uint8Array;
+}
+
+function readZip(buf: Uint8Array): { entries: ZipEntry[]; centralOffset: number; centralSize: number; comment: number } {
+  const dv = new DataView(buf.buffer, buf.byteOffset, buf.byteLength);
+  const u16 = (o: number) => dv.getUint16(o, true);
+  const u32 = (o: number) => dv.getUint32(o, true);
+  let eocd = -1;
+  for (let i = buf.length - 22; i >= Math.max(0, buf.length - 22 - 0xffff); i--) {
+    if (u32(i) === 0x06054b50) {
+      eocd = i;
+      break;
+    }
+  }
+  if (eocd < 0) throw new Error("no end of central directory record");
+  const count = u16(eocd + 10);
+  if (u16(eocd + 4) !== 0 || u16(eocd + 6) !== 0 || u16(eocd + 8) !== count) throw new Error("multi-disk archive");
+  const centralSize = u32(eocd + 12);
+  const centralOffset = u32(eocd + 16);
+  const comment = u16(eocd + 20);
+  if (eocd + 22 + comment !== buf.length) throw new Error("bytes after the end record");
+  if (centralOffset + centralSize !== eocd) throw new Error("central directory does not end at the end record");
+
+  const decoder = new TextDecoder("utf-8", { fatal: true, ignoreBOM: true });
+  const entries: ZipEntry[] = [];
+  let p = centralOffset;
+  for (let i = 0; i < count; i++) {
+    if (u32(p) !== 0x02014b50) throw new Error(`central header ${i}: bad signature`);
+    const flags = u16(p + 8);
+    const nameLen = u16(p + 28);
+    const extraLen = u16(p + 30);
+    const commentLen = u16(p + 32);
+    const nameBytes = buf.subarray(p + 46, p + 46 + nameLen);
+    const ascii = nameBytes.every((b) => b < 0x80);
+    if (!ascii && !(flags & 0x800)) throw new Error(`entry ${i}: non-ASCII name without the UTF-8 flag`);
+    const name = decoder.decode(nameBytes);
+    const e = {
+      name,
+      flags,
+      versionNeeded: u16(p + 6),
+      method: u16(p + 10),
+      dosTime: u16(p + 12),
+      dosDate: u16(p + 14),
+      crc: u32(p + 16),
+      compressedSize: u32(p + 20),
+      size: u32(p + 24),
+      localOffset: u32(p + 42),
+    };
+    p += 46 + nameLen + extraLen + commentLen;
+
+    // the local header must agree with the central one
+    const l = e.localOffset;
+    if (u32(l) !== 0x04034b50) throw new Error(`${name}: bad local header signature at ${l}`);
+    const lFlags = u16(l + 6);
+    const lNameLen = u16(l + 26);
+    const lExtraLen = u16(l + 28);
+    if (decoder.decode(buf.subarray(l + 30, l + 30 + lNameLen)) !== name) throw new Error(`${name}: local name differs`);
+    if (u16(l + 8) !== e.method) throw new Error(`${name}: local method differs`);
+    if ((lFlags & 0x808) !== (flags & 0x808)) throw new Error(`${name}: local flags differ`);
+    const dataOffset = l + 30 + lNameLen + lExtraLen;
+    if (!(lFlags & 0x8)) {
+      if (u32(l + 14) !== e.crc || u32(l + 18) !== e.compressedSize || u32(l + 22) !== e.size) {
+        throw new Error(`${name}: local crc/sizes differ`);
+      }
+    }
+    let end = dataOffset + e.compressedSize;
+    if (lFlags & 0x8) {
+      // data descriptor, with or without its optional signature
+      let d = end;
+      if (u32(d) === 0x08074b50) d += 4;
+      if (u32(d) !== e.crc || u32(d + 4) !== e.compressedSize || u32(d + 8) !== e.size) {
+        throw new Error(`${name}: data descriptor differs from the central directory`);
+      }
+      end = d + 12;
+    }
+    entries.push({ ...e, dataOffset, end, data: buf.subarray(dataOffset, dataOffset + e.compressedSize) });
+  }
+  if (p !== centralOffset + centralSize) throw new Error("central directory size mismatch");
+  return { entries, centralOffset, centralSize, comment };
+}
+
+/** The usual structural checks of a pushdrop package: contiguous entries, stored, CRCs right. */
+function checkStructure(zip: ReturnType<typeof readZip>, total: number) {
+  let expectOffset = 0;
+  for (const e of zip.entries) {
+    expect(e.localOffset, `${e.name} starts where the previous entry ended`).toBe(expectOffset);
+    expect(e.method, `${e.name} is stored`).toBe(0);
+    expect(e.compressedSize).toBe(e.size);
+    expect(e.versionNeeded).toBeLessThan(45); // no ZIP64 needed
+    expect(crc32(e.data), `${e.name} CRC-32`).toBe(e.crc);
+    expectOffset = e.end;
+  }
+  expect(zip.centralOffset).toBe(expectOffset);
+  expect(zip.centralOffset + zip.centralSize + 22 + zip.comment).toBe(total);
+}
+
+/** DOS date/time (local = UTC in workerd) to epoch ms. */
+const dosToMs = (date: number, time: number) =>
+  Date.UTC(1980 + (date >> 9), ((date >> 5) & 0xf) - 1, date & 0x1f, time >> 11, (time >> 5) & 0x3f, (time & 0x1f) * 2);
+
+// ---- set-up helpers -----------------------------------------------------------------------
+
+let alice: TestTerminal;
+let bob: TestTerminal;
+let carol: TestTerminal;
+
+beforeAll(async () => {
+  alice = await register("Alice Ä");
+  bob = await register("Bob");
+  carol = await register("Carol");
+});
+
+/**
+ * A transfer in `packaging` whose files are in R2, with no queue message sent: the test
+ * decides when (and how often) the consumer runs.
+ */
+async function stagedTransfer(files: Array<{ name: string; data: Uint8Array; type?: string }>, to = [bob], extra: Record<string, unknown> = {}) {
+  const res = await createTransfer(alice, {
+    to: to.map((t) => t.id),
+    files: files.map((f) => ({ name: f.name, size: f.data.byteLength, ...(f.type ? { type: f.type } : {}) })),
+    ...extra,
+  });
+  expect(res.status).toBe(201);
+  const t = await json(res);
+  for (let i = 0; i < files.length; i++) {
+    if (files[i]!.data.byteLength > 0) await env.BUCKET.put(uploadKey(t.id, i), files[i]!.data);
+  }
+  await env.DB.batch([
+    env.DB.prepare("UPDATE transfer_files SET completed_at = ? WHERE transfer_id = ?").bind(Date.now(), t.id),
+    env.DB.prepare("UPDATE transfers SET status = 'packaging' WHERE id = ?").bind(t.id),
+  ]);
+  return t;
+}
+
+async function runBatch(queue: string, transferIds: Array<string | unknown>, e: Env = env) {
+  const batch = createMessageBatch<Job>(
+    queue,
+    transferIds.map((id, i) => ({
+      id: `m${i}-${Math.random()}`,
+      timestamp: new Date(),
+      attempts: 1,
+      body: (typeof id === "string" ? { kind: "package", transferId: id } : id) as Job,
+    })),
+  );
+  const ctx = createExecutionContext();
+  await worker.queue(batch, e);
+  return getQueueResult(batch, ctx);
+}
+
+const row = (id: string) => env.DB.prepare("SELECT * FROM transfers WHERE id = ?").bind(id).first<any>();
+const fileRows = (id: string) =>
+  env.DB.prepare("SELECT * FROM transfer_files WHERE transfer_id = ? ORDER BY idx").bind(id).all<any>().then((r) => r.results);
+
+// ---- the tests ----------------------------------------------------------------------------
+
+describe("the packager", () => {
+  it("files spanning several package parts: an independent reader finds every entry where D1 says", async () => {
+    expect(PACKAGE_PART_SIZE).toBe(8 * MiB);
+    const files = [
+      { name: "photo.jpg", data: bigBytes(12 * MiB + 333, 1), type: "image/jpeg" },
+      { name: "Ünïcødé 文件 🎉.bin", data: bigBytes(9 * MiB + 7, 2) },
+      { name: "notes/readme.txt", data: new TextEncoder().encode("hello, zip\n".repeat(300)) },
+      { name: "empty.txt", data: new Uint8Array(0) },
+      { name: "archive.zip", data: bytes(4099, 3), type: "application/zip" },
+    ];
+    const message = "Here you go ✓ \"quoted\"";
+    const t = await sendFiles(alice, [bob], files, { message });
+    expect(t.package.size).toBeGreaterThan(2 * PACKAGE_PART_SIZE); // three package parts at least
+
+    const res = await api(`/v1/transfers/${t.id}/package`, { headers: alice.auth });
+    expect(res.status).toBe(200);
+    const buf = new Uint8Array(await res.arrayBuffer());
+    expect(buf.byteLength).toBe(t.package.size);
+    expect(await sha256(buf)).toBe(t.package.sha256);
+    const obj = await env.BUCKET.head(packageKey(t.id));
+    expect(obj?.size).toBe(t.package.size);
+
+    const zip = readZip(buf);
+    checkStructure(zip, buf.byteLength);
+    expect(zip.entries.map((e) => e.name)).toEqual([...files.map((f) => f.name), "manifest.json"]);
+
+    const rows = await fileRows(t.id);
+    for (let i = 0; i < files.length; i++) {
+      const e = zip.entries[i]!;
+      const f = files[i]!;
+      const r = rows[i];
+      const digest = await sha256(f.data);
+      expect(e.size).toBe(f.data.byteLength);
+      expect(await sha256(e.data)).toBe(digest);
+      expect(e.crc).toBe(crc32(f.data));
+      // what D1 recorded is what is in the archive
+      expect(r.data_offset, `${f.name} data_offset`).toBe(e.dataOffset);
+      expect(r.stored_size).toBe(e.compressedSize);
+      expect(r.method).toBe(e.method);
+      expect(r.crc32 >>> 0).toBe(e.crc);
+      expect(r.sha256).toBe(digest);
+      expect(t.files[i].sha256).toBe(digest);
+      // entry times are the transfer's creation time (deterministic packages)
+      expect(Math.abs(dosToMs(e.dosDate, e.dosTime) - Date.parse(t.createdAt))).toBeLessThanOrEqual(2000);
+    }
+    // a file's bytes can be cut out of the R2 package by its offset alone
+    const slice = await env.BUCKET.get(packageKey(t.id), { range: { offset: rows[1].data_offset, length: 1024 } });
+    expect(await sha256(await slice!.arrayBuffer())).toBe(await sha256(files[1]!.data.subarray(0, 1024)));
+
+    const manifest = JSON.parse(new TextDecoder().decode(zip.entries.at(-1)!.data));
+    expect(manifest).toEqual({
+      pushdrop: 1,
+      transferId: t.id,
+      createdAt: t.createdAt,
+      from: { id: alice.id, name: "Alice Ä" },
+      message,
+      files: await Promise.all(
+        files.map(async (f, i) => ({
+          index: i,
+          name: f.name,
+          size: f.data.byteLength,
+          type: f.type ?? t.files[i].type,
+          sha256: await sha256(f.data),
+        })),
+      ),
+    });
+    expect(manifest.files[2].type).toBe("text/plain");
+
+    // the originals are deleted once the package is complete; no multipart upload is left
+    for (let i = 0; i < files.length; i++) expect(await env.BUCKET.head(uploadKey(t.id, i))).toBeNull();
+    expect((await row(t.id)).package_upload_id).toBeNull();
+  });
+
+  it("writes parts of exactly partSize (the last shorter) and the same bytes every time", async () => {
+    const input: PackageInput = {
+      transferId: "AAAAAAAAAAAAAAAAAAAAAA",
+      createdAt: Date.UTC(2025, 0, 2, 3, 4, 6),
+      from: { id: "123456789", name: "x" },
+      message: null,
+      files: [
+        { idx: 0, name: "a.bin", size: 300_001, type: "application/octet-stream" },
+        { idx: 1, name: "b.txt", size: 0, type: "text/plain" },
+        { idx: 2, name: "c/d.bin", size: 70_000, type: "application/octet-stream" },
+      ],
+    };
+    const data = [bytes(300_001, 4), new Uint8Array(0), bytes(70_000, 5)];
+    const chunked = (d: Uint8Array) => {
+      let o = 0;
+      return new ReadableStream<Uint8Array>({
+        pull(c) {
+          if (o >= d.byteLength) return c.close();
+          const n = 1 + ((o * 7919) % 40_000); // uneven chunks
+          c.enqueue(d.slice(o, o + n));
+          o += n;
+        },
+      });
+    };
+    const build = async () => {
+      const parts: Array<[number, Uint8Array]> = [];
+      const result = await buildPackage(input, async (f) => chunked(data[f.idx]!), async (n, b) => void parts.push([n, b.slice()]), 64 * 1024);
+      return { result, parts };
+    };
+    const a = await build();
+    const b = await build();
+    expect(a.parts.map(([n]) => n)).toEqual(a.parts.map((_, i) => i + 1));
+    for (const [, p] of a.parts.slice(0, -1)) expect(p.byteLength).toBe(64 * 1024);
+    expect(a.parts.at(-1)![1].byteLength).toBeGreaterThan(0);
+    expect(a.parts.at(-1)![1].byteLength).toBeLessThanOrEqual(64 * 1024);
+    const whole = new Uint8Array(a.result.size);
+    let o = 0;
+    for (const [, p] of a.parts) {
+      whole.set(p, o);
+      o += p.byteLength;
+    }
+    expect(o).toBe(a.result.size);
+    expect(await sha256(whole)).toBe(a.result.sha256);
+    expect(b.result.sha256).toBe(a.result.sha256);
+    const zip = readZip(whole);
+    checkStructure(zip, whole.byteLength);
+    expect(zip.entries.map((e) => e.dataOffset)).toEqual([...a.result.entries.map((e) => e.data_offset), zip.entries.at(-1)!.dataOffset]);
+    expect(a.result.entries.map((e) => e.crc32 >>> 0)).toEqual(data.map(crc32));
+  });
+
+  it("refuses a source with more or fewer bytes than declared", async () => {
+    const input = (size: number): PackageInput => ({
+      transferId: "AAAAAAAAAAAAAAAAAAAAAA",
+      createdAt: Date.UTC(2025, 5, 1),
+      from: { id: "123456789", name: "x" },
+      message: null,
+      files: [{ idx: 0, name: "a", size, type: "application/octet-stream" }],
+    });
+    const src = async () => new Blob([bytes(100)]).stream();
+    await expect(buildPackage(input(99), src, async () => {}, 64 * 1024)).rejects.toBeInstanceOf(PackageSourceError);
+    await expect(buildPackage(input(101), src, async () => {}, 64 * 1024)).rejects.toBeInstanceOf(PackageSourceError);
+  });
+});
+
+describe("packaging is idempotent", () => {
+  it("the same message delivered twice: one package, same sha256, one transfer.ready per recipient", async () => {
+    const t = await sendFiles(alice, [bob, carol], [{ name: "a.txt", data: bytes(5000, 8) }, { name: "b.bin", data: bytes(3000, 9) }]);
+    await eventually(async () => ((await outboxOf(carol.id)).some((r) => r.transfer_id === t.id) ? true : undefined));
+    const before = await env.BUCKET.head(packageKey(t.id));
+    const rowsBefore = await fileRows(t.id);
+
+    const result = await runBatch("pushdrop-jobs", [t.id, t.id]);
+    expect(result.retryMessages).toEqual([]);
+    expect(result.explicitAcks).toHaveLength(2);
+
+    const after = await getTransfer(alice, t.id);
+    expect(after.status).toBe("ready");
+    expect(after.package).toEqual(t.package);
+    const obj = await env.BUCKET.head(packageKey(t.id));
+    expect(obj?.etag).toBe(before?.etag);
+    expect(obj?.uploaded.getTime()).toBe(before?.uploaded.getTime());
+    expect(await fileRows(t.id)).toEqual(rowsBefore);
+    for (const who of [bob, carol]) {
+      const ready = (await outboxOf(who.id)).filter((r) => r.transfer_id === t.id && r.type === "transfer.ready");
+      expect(ready).toHaveLength(1);
+      expect(ready[0]!.id).toBe(`${t.id}.ready`);
+    }
+  });
+
+  it("a retry after a crash half way rebuilds the identical package and notifies once", async () => {
+    const files = [{ name: "x.bin", data: bigBytes(9 * MiB, 12) }, { name: "y.txt", data: bytes(10, 13) }];
+    const t = await stagedTransfer(files);
+    // a first attempt that died after uploading a part of the package
+    const stale = await env.BUCKET.createMultipartUpload(packageKey(t.id));
+    await stale.uploadPart(1, bytes(PACKAGE_PART_SIZE, 14));
+    await env.DB.prepare("UPDATE transfers SET package_upload_id = ? WHERE id = ?").bind(stale.uploadId, t.id).run();
+
+    await packageTransfer(env, t.id);
+    const first = await row(t.id);
+    expect(first.status).toBe("ready");
+    expect(first.package_upload_id).toBeNull();
+    // the stale upload was thrown away
+    await expect(stale.uploadPart(2, bytes(10))).rejects.toThrow();
+    const pkg1 = new Uint8Array(await (await env.BUCKET.get(packageKey(t.id)))!.arrayBuffer());
+    expect(await sha256(pkg1)).toBe(first.package_sha256);
+
+    // again, as if the message came back after the package was made but before the ack
+    await packageTransfer(env, t.id);
+    expect((await row(t.id)).package_sha256).toBe(first.package_sha256);
+
+    // and as if packaging had to run again from the start (originals put back): same bytes
+    for (let i = 0; i < files.length; i++) await env.BUCKET.put(uploadKey(t.id, i), files[i]!.data);
+    await env.DB.prepare("UPDATE transfers SET status = 'packaging' WHERE id = ?").bind(t.id).run();
+    await packageTransfer(env, t.id);
+    const third = await row(t.id);
+    expect(third.status).toBe("ready");
+    expect(third.package_sha256).toBe(first.package_sha256);
+    expect(third.package_size).toBe(first.package_size);
+
+    const ready = (await outboxOf(bob.id)).filter((r) => r.transfer_id === t.id);
+    expect(ready.map((r) => r.type)).toEqual(["transfer.ready"]);
+  });
+
+  it("a cancel racing the ready notification leaves no pending transfer.ready", async () => {
+    const t = await stagedTransfer([{ name: "r.txt", data: bytes(100, 15) }], [bob, carol]);
+    // an env whose Terminal stubs let the sender cancel just before the first ready is queued
+    let cancelled = false;
+    const terminals = {
+      idFromName: (n: string) => env.TERMINAL.idFromName(n),
+      get(id: DurableObjectId) {
+        const stub = env.TERMINAL.get(id);
+        return new Proxy(stub, {
+          get(target, prop) {
+            if (prop !== "deliver") return Reflect.get(target, prop);
+            return async (terminalId: string, msg: any, opts: any) => {
+              if (msg.type === "transfer.ready" && !cancelled) {
+                cancelled = true;
+                const del = await api(`/v1/transfers/${t.id}`, { method: "DELETE", headers: alice.auth });
+                expect(del.status).toBe(204);
+              }
+              return target.deliver(terminalId, msg, opts);
+            };
+          },
+        });
+      },
+    };
+    const result = await runBatch("pushdrop-jobs", [t.id], { ...env, TERMINAL: terminals } as unknown as Env);
+    expect(result.retryMessages).toEqual([]);
+    expect(cancelled).toBe(true);
+    expect((await row(t.id)).status).toBe("cancelled");
+    for (const who of [bob, carol]) {
+      const rows = (await outboxOf(who.id)).filter((r) => r.transfer_id === t.id);
+      expect(rows.filter((r) => r.type === "transfer.ready" && r.acked_at === null)).toEqual([]);
+      expect(rows.filter((r) => r.type === "transfer.cancelled")).toHaveLength(1);
+    }
+    expect(await env.BUCKET.head(packageKey(t.id))).toBeNull();
+  });
+});
+
+describe("when packaging cannot succeed", () => {
+  it("a missing original: the transfer ends failed with a reason and the sender is told", async () => {
+    const res = await createTransfer(alice, { to: [bob.id], files: [{ name: "a.bin", size: 1000 }, { name: "b.bin", size: 10 }] });
+    const t = await json(res);
+    expect((await putFile(alice, t.id, 0, bytes(1000))).status).toBe(200);
+    await env.BUCKET.delete(uploadKey(t.id, 0)); // lost, somehow
+    expect((await putFile(alice, t.id, 1, bytes(10))).status).toBe(200); // → packaging → the real queue
+
+    const failed = await waitForStatus(alice, t.id, "failed");
+    expect(failed.failure).toMatch(/file 0.*missing/);
+    expect(failed.package).toBeNull();
+    const box = await eventually(async () => {
+      const rows = (await outboxOf(alice.id)).filter((r) => r.transfer_id === t.id && r.type === "transfer.failed");
+      return rows.length > 0 ? rows : undefined;
+    });
+    expect(box).toHaveLength(1);
+    expect(box[0]!.body).toMatchObject({ type: "transfer.failed", transferId: t.id, reason: failed.failure });
+    // the recipient hears nothing of it, and cannot download it
+    expect((await outboxOf(bob.id)).filter((r) => r.transfer_id === t.id)).toEqual([]);
+    const dl = await api(`/v1/transfers/${t.id}/package`, { headers: bob.auth });
+    expect(dl.status).toBe(409);
+    expect((await json(dl)).error.code).toBe("transfer_failed");
+    // the half-built package is not left behind: no object, its multipart upload aborted
+    expect(await env.BUCKET.head(packageKey(t.id))).toBeNull();
+    const uploadId = (await row(t.id)).package_upload_id;
+    expect(uploadId).toBeTruthy();
+    await expect(env.BUCKET.resumeMultipartUpload(packageKey(t.id), uploadId).uploadPart(1, bytes(10))).rejects.toThrow();
+  });
+
+  it("an original of the wrong length is a failure too, not a retry", async () => {
+    const t = await stagedTransfer([{ name: "a.bin", data: bytes(100) }]);
+    await env.BUCKET.put(uploadKey(t.id, 0), bytes(99));
+    const result = await runBatch("pushdrop-jobs", [t.id]);
+    expect(result.retryMessages).toEqual([]);
+    expect(result.explicitAcks).toHaveLength(1);
+    const r = await row(t.id);
+    expect(r.status).toBe("failed");
+    expect(r.failure).toContain("99");
+  });
+
+  it("the dead-letter queue marks the transfer failed and tells the sender", async () => {
+    const t = await stagedTransfer([{ name: "a.bin", data: bytes(100) }]);
+    await env.DB.prepare("UPDATE transfers SET failure = ? WHERE id = ?").bind("packaging attempt 4 failed: R2 down", t.id).run();
+    const result = await runBatch("pushdrop-jobs-dlq", [t.id]);
+    expect(result.explicitAcks).toHaveLength(1);
+    expect(result.retryMessages).toEqual([]);
+    const r = await row(t.id);
+    expect(r.status).toBe("failed");
+    expect(r.failure).toBe("packaging attempt 4 failed: R2 down");
+    const failed = (await outboxOf(alice.id)).filter((x) => x.transfer_id === t.id && x.type === "transfer.failed");
+    expect(failed).toHaveLength(1);
+    expect(failed[0]!.body.reason).toBe("packaging attempt 4 failed: R2 down");
+    // nothing was packaged
+    expect(await env.BUCKET.head(packageKey(t.id))).toBeNull();
+  });
+
+  it("a dead letter for a transfer that did get packaged changes nothing", async () => {
+    const t = await sendFiles(alice, [bob], [{ name: "ok.txt", data: bytes(10) }]);
+    const result = await runBatch("pushdrop-jobs-dlq", [t.id]);
+    expect(result.explicitAcks).toHaveLength(1);
+    expect((await row(t.id)).status).toBe("ready");
+    expect((await outboxOf(alice.id)).filter((x) => x.transfer_id === t.id && x.type === "transfer.failed")).toEqual([]);
+  });
+
+  it("a transient error is retried (the message is not acked) and the next attempt succeeds", async () => {
+    const t = await stagedTransfer([{ name: "a.bin", data: bytes(100) }]);
+    const flaky = {
+      ...env,
+      BUCKET: new Proxy(env.BUCKET, {
+        get(target, prop) {
+          if (prop === "createMultipartUpload") return async () => { throw new Error("R2 is having a bad day"); };
+          const v = Reflect.get(target, prop);
+          return typeof v === "function" ? v.bind(target) : v;
+        },
+      }),
+    } as unknown as Env;
+    const result = await runBatch("pushdrop-jobs", [t.id], flaky);
+    expect(result.retryMessages.map((m: { msgId: string }) => m.msgId)).toHaveLength(1);
+    expect(result.explicitAcks).toEqual([]);
+    const r = await row(t.id);
+    expect(r.status).toBe("packaging");
+    expect(r.failure).toMatch(/attempt 1 failed: R2 is having a bad day/);
+
+    const ok = await runBatch("pushdrop-jobs", [t.id]);
+    expect(ok.explicitAcks).toHaveLength(1);
+    expect((await row(t.id)).status).toBe("ready");
+  });
+
+  it("a malformed job is acked and dropped", async () => {
+    const result = await runBatch("pushdrop-jobs", [{ kind: "nonsense" }, null, { kind: "package", transferId: 42 }]);
+    expect(result.explicitAcks).toHaveLength(3);
+    expect(result.retryMessages).toEqual([]);
+    // and a job for a transfer that does not exist is simply done
+    const gone = await runBatch("pushdrop-jobs", ["AAAAAAAAAAAAAAAAAAAAAA"]);
+    expect(gone.explicitAcks).toHaveLength(1);
+  });
+});
