@@ -37,7 +37,7 @@ async function browserSubscription(name: string) {
 }
 
 function fakeTransfer(files: number, opts: { nameOf?: (i: number) => string; message?: string | null; from?: string } = {}): Transfer {
-  const id = "AAAAAAAAAAAAAAAAAAAAAA".slice(0, 12) + "TransferId";
+  const id = "AAAAAAAAAAAATransferId"; // 22 characters, like a real transfer id
   const nameOf = opts.nameOf ?? ((i: number) => `photo-${String(i).padStart(4, "0")}.jpg`);
   const now = Date.now();
   return {
