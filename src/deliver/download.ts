@@ -24,6 +24,11 @@ export interface Downloader {
 
 function assertDownloadable(t: TransferRow, now: number): void {
   const status = effectiveStatus(t, now);
+  // the download that uses up maxDownloads also ends the transfer (expireNow): say why it is gone
+  const usedUp = t.max_downloads !== null && t.downloads >= t.max_downloads;
+  if (usedUp && (status === "expired" || status === "ready" || status === "delivered")) {
+    throw gone("download_limit_reached", `This transfer could be downloaded ${t.max_downloads} time(s); that is used up.`);
+  }
   if (status === "expired") throw gone("transfer_expired", "This transfer has expired; its files are gone.");
   if (status === "cancelled") throw gone("transfer_cancelled", "The sender cancelled this transfer; its files are gone.");
   if (status === "failed") throw conflict("transfer_failed", `This transfer failed: ${t.failure ?? "packaging failed"}.`);
@@ -32,9 +37,6 @@ function assertDownloadable(t: TransferRow, now: number): void {
   }
   if (t.purged_at !== null || t.package_size === null || t.package_sha256 === null) {
     throw gone("transfer_expired", "This transfer's files are gone.");
-  }
-  if (t.max_downloads !== null && t.downloads >= t.max_downloads) {
-    throw gone("download_limit_reached", `This transfer could be downloaded ${t.max_downloads} time(s); that is used up.`);
   }
 }
 
