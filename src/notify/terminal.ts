@@ -29,6 +29,25 @@ interface PushRow {
 }
 
 const PRUNE_EVERY_MS = 24 * 3600 * 1000;
+/**
+ * A socket counts as live while it was opened or heard from (any frame, or the "ping"
+ * auto-response) this recently. A phone that loses its network leaves a half-open socket
+ * behind; past this window its messages go by Web Push as well. Clients ping every 30 s.
+ */
+export const LIVE_WINDOW_MS = 90_000;
+/** When the last socket closes, this many of the newest unacknowledged messages are pushed. */
+const PUSH_ON_CLOSE = 10;
+
+interface SocketState {
+  seen: number;
+}
+
+/** The push Topic: one per transfer (a newer message replaces an older one), one per receipt. */
+export function pushTopic(msg: ServerMessage): string | undefined {
+  if (msg.type === "transfer.downloaded") return `${msg.transferId}${msg.by}`.slice(0, 32);
+  if (msg.type === "transfer.ready") return msg.transfer.id;
+  return msg.transferId;
+}
 
 export class Terminal extends DurableObject<Env> {
   private readonly sql: SqlStorage;
@@ -73,14 +92,23 @@ export class Terminal extends DurableObject<Env> {
     const queued = this.outbox.add(msg, opts.transferId, now, opts.expiresAt);
     const sockets = this.ctx.getWebSockets();
     if (!queued) return { queued, sockets: sockets.length };
-    if (sockets.length > 0) {
-      const frame = JSON.stringify(msg);
-      for (const ws of sockets) this.trySend(ws, frame);
+    const frame = JSON.stringify(msg);
+    for (const ws of sockets) this.trySend(ws, frame);
+    if (this.liveSockets(now).length > 0) {
       await this.recordNotified(terminalId, [msg], "socket");
     } else {
       await this.schedulePush(msg.id, now);
     }
     return { queued, sockets: sockets.length };
+  }
+
+  /** Open sockets heard from within LIVE_WINDOW_MS. */
+  private liveSockets(now: number): WebSocket[] {
+    return this.ctx.getWebSockets().filter((ws) => {
+      const state = ws.deserializeAttachment() as SocketState | null;
+      const pinged = this.ctx.getWebSocketAutoResponseTimestamp(ws)?.getTime() ?? 0;
+      return now - Math.max(state?.seen ?? 0, pinged) < LIVE_WINDOW_MS;
+    });
   }
 
   async pendingCount(): Promise<number> {
@@ -98,6 +126,7 @@ export class Terminal extends DurableObject<Env> {
     const [client, server] = [pair[0], pair[1]];
     this.ctx.acceptWebSocket(server);
     const now = Date.now();
+    server.serializeAttachment({ seen: now } satisfies SocketState);
     const pending = this.outbox.pending(now);
     for (const row of pending) this.trySend(server, row.body);
     // a socket is open now: it takes over from any push still waiting to be (re)tried
@@ -108,6 +137,7 @@ export class Terminal extends DurableObject<Env> {
   }
 
   override async webSocketMessage(ws: WebSocket, data: string | ArrayBuffer): Promise<void> {
+    ws.serializeAttachment({ seen: Date.now() } satisfies SocketState);
     if (typeof data !== "string") return this.reply(ws, { type: "error", error: { code: "binary_frame", message: "Frames are JSON text." } });
     if (data.length > 4096) return this.reply(ws, { type: "error", error: { code: "frame_too_large", message: "Frames are at most 4096 characters." } });
     let parsed: unknown;
@@ -137,6 +167,7 @@ export class Terminal extends DurableObject<Env> {
     } catch {
       // already closed
     }
+    await this.socketGone(ws);
   }
 
   override async webSocketError(ws: WebSocket): Promise<void> {
@@ -145,6 +176,18 @@ export class Terminal extends DurableObject<Env> {
     } catch {
       // already closed
     }
+    await this.socketGone(ws);
+  }
+
+  /**
+   * The last socket went away with messages it never acknowledged (it may never have
+   * seen them): the newest of those go by Web Push, once each.
+   */
+  private async socketGone(ws: WebSocket): Promise<void> {
+    const now = Date.now();
+    if (this.liveSockets(now).some((other) => other !== ws)) return;
+    const unacked = this.outbox.pending(now).slice(-PUSH_ON_CLOSE);
+    for (const row of unacked) await this.schedulePush(row.id, now);
   }
 
   private trySend(ws: WebSocket, frame: string): void {
@@ -230,7 +273,7 @@ export class Terminal extends DurableObject<Env> {
 
   override async alarm(): Promise<void> {
     const now = Date.now();
-    if (this.ctx.getWebSockets().length > 0) {
+    if (this.liveSockets(now).length > 0) {
       this.sql.exec("UPDATE pushes SET state = 'superseded' WHERE state = 'pending'");
     } else {
       await this.sendDuePushes(now);
@@ -282,7 +325,7 @@ export class Terminal extends DurableObject<Env> {
         {
           ttl: Math.min(ttl, 28 * 24 * 3600),
           urgency: message.type === "transfer.ready" ? "high" : "normal",
-          topic: msg.transfer_id ?? undefined,
+          topic: pushTopic(message),
         },
         vapid,
         now,

@@ -2,7 +2,7 @@ import { buildPushPayload } from "@block65/webcrypto-web-push";
 import { runDurableObjectAlarm, runInDurableObject } from "cloudflare:test";
 import { afterEach, beforeEach, describe, expect, it, vi } from "vitest";
 import type { ServerMessage, Transfer } from "../../src/contract";
-import type { Terminal } from "../../src/notify/terminal";
+import { LIVE_WINDOW_MS, pushTopic, type Terminal } from "../../src/notify/terminal";
 import { MAX_PUSH_PLAINTEXT, trimForPush } from "../../src/notify/trim";
 import { backoffMs, MAX_PUSH_ATTEMPTS, parseRetryAfter, retryWait } from "../../src/notify/webpush";
 import { api, env, eventually, register } from "./helpers";
@@ -475,7 +475,9 @@ describe("Terminal Durable Object: push delivery and retries", () => {
     vi.restoreAllMocks();
     const calls: string[] = [];
     vi.spyOn(globalThis, "fetch").mockImplementation(async (input: RequestInfo | URL, init?: RequestInit) => {
-      calls.push(new Request(input, init).url);
+      const url = new Request(input, init).url;
+      if (!url.endsWith(`race-${erin.id}`)) return new Response(null, { status: 201 }); // other tests' terminals
+      calls.push(url);
       called = true;
       while (!released) await sleep(5);
       return new Response(null, { status: 503 });
@@ -514,5 +516,87 @@ describe("Terminal Durable Object: push delivery and retries", () => {
     const log = await stub.pushLog();
     expect(log.find((p) => p.message_id === msg.id)).toMatchObject({ state: "superseded", attempts: 1 });
     expect(log.find((p) => p.message_id === cancelled.id)).toMatchObject({ state: "sent", attempts: 1 });
+  });
+});
+
+describe("Terminal Durable Object: which sockets count as live", () => {
+  let svc: ReturnType<typeof pushService>;
+  beforeEach(() => {
+    svc = pushService();
+  });
+  afterEach(() => {
+    vi.restoreAllMocks();
+  });
+
+  async function connect(t: { id: string; token: string }) {
+    const res = await api(`/v1/terminals/${t.id}/socket?token=${t.token}`, { headers: { upgrade: "websocket" } });
+    expect(res.status).toBe(101);
+    const ws = res.webSocket!;
+    const frames: any[] = [];
+    ws.addEventListener("message", (e) => frames.push(JSON.parse(e.data as string)));
+    ws.accept();
+    return { ws, frames };
+  }
+
+  it(`a socket not heard from for ${LIVE_WINDOW_MS / 1000} s (a phone that lost its network) no longer stops the push`, async () => {
+    const frank = await register("Frank");
+    const stub = terminalStub(frank.id);
+    await stub.putSubscription(frank.id, await browserSubscription(`stale-${frank.id}`));
+    const calls = () => svc.calls.filter((c) => c.url.endsWith(`stale-${frank.id}`));
+    const { ws, frames } = await connect(frank);
+    await eventually(async () => ((await stub.pendingCount()) === 0 ? true : undefined), 2_000, "connected");
+    // the socket was last heard from long ago
+    await runInDurableObject(stub, (_instance: Terminal, state) => {
+      for (const s of state.getWebSockets()) s.serializeAttachment({ seen: Date.now() - LIVE_WINDOW_MS - 1000 });
+    });
+    const { msg, t } = message();
+    const r = await stub.deliver(frank.id, msg, { transferId: t.id, expiresAt: Date.parse(t.expiresAt) });
+    expect(r.sockets).toBe(1);
+    await eventually(async () => (frames.some((f) => f.id === msg.id) ? true : undefined), 5_000, "the frame on the socket");
+    await runDue(stub);
+    await eventually(async () => (calls().length === 1 ? true : undefined), 5_000, "the push");
+    expect((await stub.pushLog()).find((p) => p.message_id === msg.id)).toMatchObject({ state: "sent" });
+
+    // a frame from the client makes it live again: the next message is not pushed
+    ws.send(JSON.stringify({ type: "ping" }));
+    await eventually(async () => (frames.some((f) => f.type === "pong") ? true : undefined), 5_000, "pong");
+    const second = message();
+    await stub.deliver(frank.id, second.msg, { transferId: second.t.id, expiresAt: Date.parse(second.t.expiresAt) });
+    await runDue(stub);
+    expect(calls()).toHaveLength(1);
+    expect((await stub.pushLog()).filter((p) => p.message_id === second.msg.id)).toEqual([]);
+    ws.close(1000, "done");
+  });
+
+  it("when the last socket closes with a message it never acknowledged, that message is pushed once", async () => {
+    const gina = await register("Gina");
+    const stub = terminalStub(gina.id);
+    await stub.putSubscription(gina.id, await browserSubscription(`close-${gina.id}`));
+    const calls = () => svc.calls.filter((c) => c.url.endsWith(`close-${gina.id}`));
+    const { ws, frames } = await connect(gina);
+    const acked = message();
+    const unacked = message();
+    await stub.deliver(gina.id, acked.msg, { transferId: acked.t.id, expiresAt: Date.parse(acked.t.expiresAt) });
+    await stub.deliver(gina.id, unacked.msg, { transferId: unacked.t.id, expiresAt: Date.parse(unacked.t.expiresAt) });
+    await eventually(async () => (frames.length >= 2 ? true : undefined), 5_000, "both frames");
+    ws.send(JSON.stringify({ type: "ack", id: acked.msg.id }));
+    await eventually(async () => ((await stub.pendingCount()) === 1 ? true : undefined), 5_000, "the ack");
+    expect(calls()).toHaveLength(0);
+    ws.close(1000, "bye");
+    await eventually(async () => ((await stub.pushLog()).length > 0 ? true : undefined), 5_000, "a push scheduled on close");
+    await runDue(stub);
+    await eventually(async () => (calls().length >= 1 ? true : undefined), 5_000, "the push");
+    await runDue(stub);
+    expect(calls()).toHaveLength(1);
+    expect(await stub.pushLog()).toMatchObject([{ message_id: unacked.msg.id, state: "sent" }]);
+  });
+
+  it("receipts from different recipients of one transfer use different Topics", () => {
+    const a: ServerMessage = { type: "transfer.downloaded", id: "T.downloaded.1", transferId: "AAAAAAAAAAAATransferId", by: "123456784", at: "x" };
+    const b: ServerMessage = { ...a, id: "T.downloaded.2", by: "987654325" };
+    expect(pushTopic(a)).not.toBe(pushTopic(b));
+    expect(pushTopic(a)!.length).toBeLessThanOrEqual(32);
+    expect(pushTopic(a)).toMatch(/^[A-Za-z0-9_-]+$/);
+    expect(pushTopic(ready(fakeTransfer(1)))).toBe("AAAAAAAAAAAATransferId");
   });
 });
