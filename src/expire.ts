@@ -54,7 +54,11 @@ export async function sweep(env: Env, now = Date.now(), batch = 100): Promise<nu
       try {
         await purgeObjects(env, rec);
         const status = await markPurged(env.DB, t.id, Date.now(), "expired");
-        if (status === "expired" && t.status !== "expired") await notifyEnded(env, rec, "transfer.expired");
+        if (status === "expired" && t.status !== "expired") {
+          // recipients only know of a transfer once it was ready; before that only the sender is told
+          const announced = t.status === "ready" || t.status === "delivered";
+          await notifyEnded(env, announced ? rec : { ...rec, recipients: [] }, "transfer.expired");
+        }
         done++;
       } catch (e) {
         console.error(JSON.stringify({ event: "expiry_failed", transfer: t.id, error: String(e) }));
