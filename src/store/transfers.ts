@@ -279,12 +279,12 @@ export async function recordDownload(
   return { first: first!.meta.changes === 1, delivered: delivered!.meta.changes === 1 };
 }
 
-/** Transfers a terminal has received: ready or delivered, not expired; newest first. */
+/** Transfers a terminal has received: ready or delivered, not expired nor purged; newest first. */
 export async function inbox(db: D1Database, terminalId: string, now: number, limit = 200): Promise<string[]> {
   const { results } = await db
     .prepare(
       `SELECT t.id FROM recipients r JOIN transfers t ON t.id = r.transfer_id
-       WHERE r.terminal_id = ?1 AND t.status IN ('ready', 'delivered') AND t.expires_at > ?2
+       WHERE r.terminal_id = ?1 AND t.status IN ('ready', 'delivered') AND t.expires_at > ?2 AND t.purged_at IS NULL
        ORDER BY t.created_at DESC, t.id LIMIT ?3`,
     )
     .bind(terminalId, now, limit)
