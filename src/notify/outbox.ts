@@ -52,8 +52,11 @@ export class Outbox {
 
   /** Queues a message; false when one with that id was queued before. */
   add(msg: ServerMessage, transferId: string | null, now: number, expiresAt: number | null): boolean {
-    const cur = this.sql.exec(
-      `INSERT OR IGNORE INTO outbox (id, type, transfer_id, body, created_at, expires_at) VALUES (?, ?, ?, ?, ?, ?)`,
+    // (an explicit look-up: `rowsWritten` also counts the conflict of an ignored INSERT OR IGNORE;
+    // the object is single-threaded, so nothing can slip in between)
+    if (this.sql.exec("SELECT 1 FROM outbox WHERE id = ?", msg.id).toArray().length > 0) return false;
+    this.sql.exec(
+      `INSERT INTO outbox (id, type, transfer_id, body, created_at, expires_at) VALUES (?, ?, ?, ?, ?, ?)`,
       msg.id,
       msg.type,
       transferId,
@@ -61,7 +64,7 @@ export class Outbox {
       now,
       expiresAt,
     );
-    return cur.rowsWritten > 0;
+    return true;
   }
 
   /** Unacknowledged messages, oldest first, leaving out those whose transfer has expired. */
