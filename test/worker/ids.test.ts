@@ -38,8 +38,9 @@ describe("terminal ids", () => {
       expect(normalizeTerminalId(id)).toBe(id);
       [...id].forEach((d, i) => seen[i]!.add(d));
     }
-    // 3000 draws of 10^8 bodies: a collision would mean a broken generator
-    expect(new Set(ids).size).toBe(ids.length);
+    // 3000 draws of 10^8 bodies: by the birthday bound about 4.4% of runs see one collision by
+    // luck, and P(more than 2) is about 1e-5, so more than two means a broken generator
+    expect(ids.length - new Set(ids).size).toBeLessThanOrEqual(2);
     // a biased or constant position would miss some digit (chance of a miss by luck: ~10 × 0.9^3000)
     for (const s of seen) expect(s.size).toBe(10);
   });
