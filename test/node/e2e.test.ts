@@ -226,4 +226,13 @@ print(json.dumps(out))`,
     const body = await (await fetch(m.transfer.files[0].downloadUrl)).text();
     expect(body).toBe("remember me");
   });
+
+  it("drives the cron trigger itself: the scheduled handler runs under npm start", async () => {
+    // crons never fire under `wrangler dev`; npm start calls /__scheduled (every 2 s here)
+    const deadline = Date.now() + 15_000;
+    while (!/GET \/__scheduled 200/.test(server.logs())) {
+      if (Date.now() > deadline) throw new Error(`no scheduled run in the logs:\n${server.logs().slice(-2000)}`);
+      await new Promise((r) => setTimeout(r, 200));
+    }
+  });
 });
