@@ -143,6 +143,22 @@ describe("the cron sweep", () => {
     expect(await endMessages(alice, ready.id)).toHaveLength(1);
   });
 
+  it("aborts a package upload a packaging attempt left behind", async () => {
+    const t = await json(await createTransfer(alice, { to: [bob.id], files: [{ name: "p.txt", size: 3 }] }));
+    await env.BUCKET.put(uploadKey(t.id, 0), bytes(3));
+    const upload = await env.BUCKET.createMultipartUpload(packageKey(t.id));
+    await upload.uploadPart(1, bytes(100));
+    await env.DB.batch([
+      env.DB.prepare("UPDATE transfer_files SET completed_at = ? WHERE transfer_id = ?").bind(Date.now(), t.id),
+      env.DB.prepare("UPDATE transfers SET status = 'packaging', package_upload_id = ? WHERE id = ?").bind(upload.uploadId, t.id),
+    ]);
+    await backdate(t.id);
+    await sweep(env);
+    await expect(upload.uploadPart(2, bytes(1))).rejects.toThrow();
+    expect(await env.BUCKET.head(uploadKey(t.id, 0))).toBeNull();
+    expect((await row(t.id)).status).toBe("expired");
+  });
+
   it("runs from the scheduled() entry point", async () => {
     const t = await sendFiles(alice, [bob], [{ name: "cron.txt", data: bytes(10) }], { expiresIn: 60 });
     await backdate(t.id);

@@ -335,6 +335,26 @@ describe("the packager", () => {
   });
 });
 
+describe("a transfer of empty files only", () => {
+  it("is packaged without any upload and serves empty files", async () => {
+    const res = await createTransfer(alice, { to: [bob.id], files: [{ name: "a.txt", size: 0 }, { name: "b/c.txt", size: 0 }] });
+    expect(res.status).toBe(201);
+    const created = await json(res);
+    expect(["packaging", "ready"]).toContain(created.status);
+    expect(created.files.map((f: any) => f.received)).toEqual([0, 0]);
+    const t = await waitForStatus(bob, created.id);
+    const buf = new Uint8Array(await (await api(`/v1/transfers/${t.id}/package`, { headers: alice.auth })).arrayBuffer());
+    const zip = readZip(buf);
+    checkStructure(zip, buf.byteLength);
+    expect(zip.entries.map((e) => [e.name, e.size])).toEqual([["a.txt", 0], ["b/c.txt", 0], ["manifest.json", zip.entries[2]!.size]]);
+    const empty = "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855";
+    expect(t.files.map((f: any) => f.sha256)).toEqual([empty, empty]);
+    const file = await api(`/v1/transfers/${t.id}/files/1`, { headers: bob.auth });
+    expect(file.status).toBe(200);
+    expect((await file.arrayBuffer()).byteLength).toBe(0);
+  });
+});
+
 describe("packaging is idempotent", () => {
   it("the same message delivered twice: one package, same sha256, one transfer.ready per recipient", async () => {
     const t = await sendFiles(alice, [bob, carol], [{ name: "a.txt", data: bytes(5000, 8) }, { name: "b.bin", data: bytes(3000, 9) }]);
