@@ -63,7 +63,7 @@ export function packageOverhead(names: readonly string[], message: string): numb
   n += entry(MANIFEST_NAME.length);
   for (const name of names) {
     const b = utf8.encode(name).byteLength;
-    n += entry(b) + 400 + 2 * b; // its manifest line: name, size, type (≤ 255), sha256
+    n += entry(b) + 512 + 2 * b; // its manifest line: ~180 bytes of JSON, the name (escaped), type (≤ 255), sha256
   }
   return n;
 }
