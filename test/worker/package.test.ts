@@ -321,6 +321,28 @@ describe("the packager", () => {
     expect(a.result.entries.map((e) => e.crc32 >>> 0)).toEqual(data.map(crc32));
   });
 
+  it("packageOverhead is an upper bound of what the package adds, even for the longest names and types", async () => {
+    const type = "application/" + "x".repeat(255 - "application/".length);
+    // short names with the longest type leave the least slack for the per-file manifest line
+    const short = Array.from({ length: 1000 }, (_, i) => String(i));
+    // and names that JSON escapes the most (quotes: two bytes each in the manifest)
+    const quoted = Array.from({ length: 1000 }, (_, i) => `${'"'.repeat(250)}${i}`);
+    const message = "\u0001\"\n".repeat(333) + "x";
+    const { packageOverhead } = await import("../../src/package/zip");
+    for (const names of [short, quoted]) {
+      const input: PackageInput = {
+        transferId: "AAAAAAAAAAAAAAAAAAAAAA",
+        createdAt: Date.UTC(2025, 5, 1),
+        from: { id: "123456789", name: "🙂".repeat(32) },
+        message,
+        files: names.map((n, i) => ({ idx: i, name: n, size: 0, type })),
+      };
+      const result = await buildPackage(input, async () => new Blob([]).stream(), async () => {}, 8 * MiB);
+      // every file is empty: the package is all overhead
+      expect(result.size).toBeLessThanOrEqual(packageOverhead(names, message));
+    }
+  });
+
   it("refuses a source with more or fewer bytes than declared", async () => {
     const input = (size: number): PackageInput => ({
       transferId: "AAAAAAAAAAAAAAAAAAAAAA",
