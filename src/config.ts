@@ -36,8 +36,6 @@ export const MAX_PACKAGE_ENTRIES = 0xffff;
 /** Largest body `PUT /v1/send/...` takes in one request (R2's single-put limit is 5 GiB). */
 export const MAX_SEND_BYTES = 5 * 1024 * MiB - 1;
 
-/** Signed download links live at most this long (and never past the transfer's expiry). */
-export const DOWNLOAD_LINK_TTL = 24 * 3600;
 
 /** Acknowledged messages are kept this long so that a late duplicate is not re-sent. */
 export const ACKED_RETENTION_MS = 8 * 24 * 3600 * 1000;

@@ -1,5 +1,4 @@
 import { signDownload } from "./auth/signing";
-import { DOWNLOAD_LINK_TTL } from "./config";
 import { iso, isoOrNull, type File, type Transfer, type TransferStatus } from "./contract";
 import { partCount, receivedBytes } from "./receive/parts";
 import type { FileRow, PartRow, TransferRecord, TransferRow } from "./store/transfers";
@@ -54,7 +53,8 @@ export async function presentTransfer(env: Env, rec: TransferRecord, viewer: Vie
   const isRecipient = viewer.terminalId !== null && rec.recipients.some((r) => r.terminal_id === viewer.terminalId);
   let signed: string | null = null;
   if (isRecipient && isDownloadable(t, viewer.now)) {
-    const exp = Math.floor(Math.min(t.expires_at, viewer.now + DOWNLOAD_LINK_TTL * 1000) / 1000);
+    // a link lives as long as the transfer: a transfer.ready replayed days later still works
+    const exp = Math.floor(t.expires_at / 1000);
     signed = await signDownload(env.SIGNING_KEY, t.id, viewer.terminalId!, exp);
   }
   return {

@@ -5,6 +5,7 @@ import { MAX_NAME_BYTES, MAX_PATH_BYTES } from "../config";
  * ("photos/2024/a.jpg"); each segment is cleaned so that nothing can escape the folder
  * the package is unpacked into, collide with another entry, or break a header:
  *  - Unicode NFC; "\" is read as a separator (Windows paths);
+ *  - ":" replaced by "_" (on Windows it would address an NTFS alternate data stream);
  *  - control characters and bidi overrides removed (quotes and other punctuation are kept:
  *    they are legal in names, and Content-Disposition carries them safely);
  *  - leading/trailing spaces and trailing dots trimmed; "", "." and ".." segments dropped;
@@ -43,7 +44,8 @@ function splitExt(name: string): [string, string] {
 }
 
 export function cleanSegment(raw: string): string {
-  let s = raw.replace(CONTROL, "").trim().replace(/[. ]+$/, "");
+  // ":" would name an NTFS alternate data stream on Windows ("a.exe:Zone.Identifier")
+  let s = raw.replace(CONTROL, "").replace(/:/g, "_").trim().replace(/[. ]+$/, "");
   if (s === "" || s === "." || s === "..") return "";
   if (DEVICE.test(s)) s = `_${s}`;
   if (byteLength(s) > MAX_NAME_BYTES) {
@@ -55,13 +57,9 @@ export function cleanSegment(raw: string): string {
 
 /** One name made safe, or null when nothing usable is left of it. */
 export function cleanPath(raw: string): string | null {
-  const segments = raw.normalize("NFC").split(/[\\/]+/).map(cleanSegment).filter((s) => s !== "");
   // a Windows drive ("C:\…", "C:name") makes a path absolute, and some unzippers honour it: drop it
-  if (segments.length > 0 && /^[A-Za-z]:/.test(segments[0]!)) {
-    const rest = cleanSegment(segments[0]!.slice(2));
-    if (rest === "") segments.shift();
-    else segments[0] = rest;
-  }
+  const undriven = raw.normalize("NFC").trimStart().replace(/^[A-Za-z]:/, "");
+  const segments = undriven.split(/[\\/]+/).map(cleanSegment).filter((s) => s !== "");
   if (segments.length === 0) return null;
   let path = segments.join("/");
   if (byteLength(path) > MAX_PATH_BYTES) {

@@ -69,6 +69,12 @@ describe("safe names", () => {
     expect(cleanPath("console.txt")).toBe("console.txt");
   });
 
+  it("cannot address an NTFS alternate data stream, and keep quotes and other punctuation", () => {
+    expect(cleanPath("invoice.pdf.exe:Zone.Identifier")).toBe("invoice.pdf.exe_Zone.Identifier");
+    expect(cleanPath("notes/10:30 meeting.txt")).toBe("notes/10_30 meeting.txt");
+    expect(cleanPath('he said "hi" <3 & left?.txt')).toBe('he said "hi" <3 & left?.txt');
+  });
+
   it("are NFC", () => {
     const decomposed = "Cafe\u0301 re\u0301sume\u0301.txt";
     expect(cleanPath(decomposed)).toBe("Café résumé.txt");
