@@ -134,7 +134,16 @@ export async function receivePart(
   } catch (e) {
     // a concurrent request with the last part may have completed it first
     const head = await env.BUCKET.head(key);
-    if (!head || head.size !== file.size) throw e;
+    if (!head || head.size !== file.size) {
+      // The same part sent twice at once can leave R2 holding one copy and D1 the other's
+      // ETag. Every part is still in place: sending any part again records a fresh ETag
+      // and completes the file.
+      console.warn(JSON.stringify({ event: "complete_failed", transfer: transfer.id, file: file.idx, error: String(e) }));
+      throw conflict(
+        "upload_conflict",
+        `The parts of file ${file.idx} did not fit together (was a part sent twice at once?): send part ${part} again.`,
+      );
+    }
   }
   await fileArrived(env, transfer.id, file.idx, now);
 }

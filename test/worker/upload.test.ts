@@ -341,3 +341,24 @@ describe("DELETE /v1/transfers/{id}", () => {
     expect(inbox.transfers.map((x: any) => x.id)).not.toContain(t.id);
   });
 });
+
+describe("parts that do not fit together", () => {
+  it("answers 409 upload_conflict (not a 5xx) when R2 and D1 disagree on a part, and a resent part heals it", async () => {
+    const a = await register("racer");
+    const b = await register("racee");
+    const data = bigBytes(PART_SIZE + 1000, 42);
+    const t = await json(await createTransfer(a, { to: [b.id], files: [{ name: "race.bin", size: data.byteLength }] }));
+    expect((await putFile(a, t.id, 0, data.subarray(PART_SIZE), 2)).status).toBe(200);
+    // what two simultaneous uploads of part 2 can leave behind: D1 holds the other copy's ETag
+    await env.DB.prepare("UPDATE file_parts SET etag = 'not-the-etag-r2-has' WHERE transfer_id = ? AND part = 2").bind(t.id).run();
+    const last = await putFile(a, t.id, 0, data.subarray(0, PART_SIZE), 1);
+    expect(last.status).toBe(409);
+    expect((await json(last)).error.code).toBe("upload_conflict");
+    expect((await getTransfer(a, t.id)).status).toBe("uploading");
+    // sending a part again records its real ETag and completes the file
+    expect((await putFile(a, t.id, 0, data.subarray(PART_SIZE), 2)).status).toBe(200);
+    const ready = await waitForStatus(b, t.id);
+    expect(ready.files[0].sha256).toBe(await sha256(data));
+  });
+});
+
