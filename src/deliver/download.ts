@@ -3,7 +3,15 @@ import { notifyDownloaded } from "../notify";
 import { baseName } from "../package/names";
 import { effectiveStatus } from "../present";
 import { packageKey } from "../store/keys";
-import { expireNow, getTransfer, recordDownload, type FileRow, type TransferRow } from "../store/transfers";
+import {
+  advanceServed,
+  expireNow,
+  getTransfer,
+  recordDownload,
+  servedTo,
+  type FileRow,
+  type TransferRow,
+} from "../store/transfers";
 import { contentDisposition } from "./disposition";
 import { etagMatches, parseRange } from "./range";
 import { ApiError } from "../errors";
@@ -50,11 +58,14 @@ interface Slice {
   filename: string;
 }
 
+/** Told, once a response has ended (whole or cut short), which bytes it sent: [start, start + sent). */
+type OnServed = (start: number, sent: number) => Promise<void>;
+
 async function serve(
   env: Env,
   request: Request,
   s: Slice,
-  onComplete: (() => Promise<void>) | null,
+  onServed: OnServed | null,
   waitUntil: (p: Promise<unknown>) => void,
 ): Promise<Response> {
   const headers = new Headers({
@@ -84,25 +95,29 @@ async function serve(
   if (range.kind === "range") headers.set("Content-Range", `bytes ${start}-${end}/${s.size}`);
   const status = range.kind === "range" ? 206 : 200;
   if (request.method === "HEAD" || length === 0) {
-    if (length === 0 && onComplete && request.method !== "HEAD") waitUntil(onComplete());
+    if (length === 0 && onServed && request.method !== "HEAD") waitUntil(onServed(start, 0));
     return new Response(null, { status, headers });
   }
 
   const obj = await env.BUCKET.get(s.key, { range: { offset: s.base + start, length } });
   if (!obj || !("body" in obj)) throw gone("transfer_expired", "This transfer's files are gone.");
-  // A FixedLengthStream keeps Content-Length on the response. The pipe into it settles
-  // once the client has taken the last byte; a download that delivers the last byte
-  // completes a (possibly resumed) download.
+  // A FixedLengthStream keeps Content-Length on the response. The pipe into it settles once
+  // the client has taken the last byte, or has gone away; either way we learn what was sent.
   const fixed = new FixedLengthStream(length);
-  const piped = obj.body.pipeTo(fixed.writable);
-  waitUntil(
-    piped.then(
-      () => (onComplete && end === s.size - 1 ? onComplete() : undefined),
-      () => undefined, // the client went away: not a complete download
-    ),
-  );
-  const body = fixed.readable;
-  return new Response(body, { status, headers });
+  if (!onServed) {
+    waitUntil(obj.body.pipeTo(fixed.writable).catch(() => undefined));
+    return new Response(fixed.readable, { status, headers });
+  }
+  let sent = 0;
+  const counter = new TransformStream<Uint8Array, Uint8Array>({
+    transform(chunk, c) {
+      sent += chunk.byteLength;
+      c.enqueue(chunk);
+    },
+  });
+  const piped = obj.body.pipeThrough(counter).pipeTo(fixed.writable);
+  waitUntil(piped.catch(() => undefined).then(() => onServed(start, sent)));
+  return new Response(fixed.readable, { status, headers });
 }
 
 export async function servePackage(
@@ -125,7 +140,7 @@ export async function servePackage(
       type: "application/zip",
       filename: `pushdrop-${t.id.slice(0, 8)}.zip`,
     },
-    who.counts ? () => downloadComplete(env, t.id, who.terminalId) : null,
+    who.counts ? (start, sent) => downloadProgress(env, t, who.terminalId, start, sent) : null,
     waitUntil,
   );
 }
@@ -155,6 +170,26 @@ export async function serveFile(
     null,
     waitUntil,
   );
+}
+
+/**
+ * What a recipient has been served of the package. Its progress is the prefix it has
+ * received contiguously from byte 0; a response that starts inside that prefix extends it,
+ * and one that also reaches the last byte completes a download. So a resumed download
+ * counts, and a read of the end alone (zip readers begin with the end record) does not.
+ */
+export async function downloadProgress(
+  env: Env,
+  t: TransferRow,
+  terminalId: string,
+  start: number,
+  sent: number,
+): Promise<void> {
+  const before = await servedTo(env.DB, t.id, terminalId);
+  if (before === null || start > before) return; // not a recipient, or a gap after the prefix
+  const size = t.package_size ?? 0;
+  if (start + sent > before) await advanceServed(env.DB, t.id, terminalId, start + sent);
+  if (start + sent >= size) await downloadComplete(env, t.id, terminalId);
 }
 
 /** Records a recipient's complete download; sends the receipt; enforces maxDownloads. */

@@ -50,6 +50,7 @@ export interface RecipientRow {
   transfer_id: string;
   terminal_id: string;
   position: number;
+  served_to: number;
   notified_at: number | null;
   channel: "socket" | "push" | null;
   downloaded_at: number | null;
@@ -248,6 +249,22 @@ export async function markNotified(
        WHERE transfer_id = ?1 AND terminal_id = ?2 AND notified_at IS NULL`,
     )
     .bind(transferId, terminalId, channel, now)
+    .run();
+}
+
+/** How far a recipient has been served the package contiguously from byte 0; null if not a recipient. */
+export async function servedTo(db: D1Database, transferId: string, terminalId: string): Promise<number | null> {
+  const row = await db
+    .prepare("SELECT served_to FROM recipients WHERE transfer_id = ? AND terminal_id = ?")
+    .bind(transferId, terminalId)
+    .first<{ served_to: number }>();
+  return row?.served_to ?? null;
+}
+
+export async function advanceServed(db: D1Database, transferId: string, terminalId: string, to: number): Promise<void> {
+  await db
+    .prepare("UPDATE recipients SET served_to = MAX(served_to, ?) WHERE transfer_id = ? AND terminal_id = ?")
+    .bind(to, transferId, terminalId)
     .run();
 }
 

@@ -340,4 +340,51 @@ describe("delivery receipts", () => {
     }
     expect((await get(`/v1/transfers/${t.id}/files/0`, carol)).status).toBe(410);
   });
+
+  it("reading only the end of the package (as zip readers do first) neither counts nor uses up maxDownloads", async () => {
+    const t = await sendFiles(alice, [bob], [{ name: "end.txt", data: bytes(5000, 41) }], { maxDownloads: 1 });
+    const path = `/v1/transfers/${t.id}/package`;
+    for (const range of ["bytes=-1", "bytes=-22", `bytes=${t.package.size - 100}-`]) {
+      const res = await get(path, bob, { range });
+      expect(res.status).toBe(206);
+      await res.arrayBuffer();
+    }
+    await new Promise((r) => setTimeout(r, 300));
+    let x = await getTransfer(alice, t.id);
+    expect(x.recipients[0].downloadedAt).toBeNull();
+    expect(x.downloads).toBe(0);
+    expect(x.status).toBe("ready");
+    expect((await outboxOf(alice.id)).filter((r) => r.type === "transfer.downloaded" && r.transfer_id === t.id)).toEqual([]);
+    // the real download still works, and counts
+    const full = await get(path, bob);
+    expect(full.status).toBe(200);
+    expect(await sha256(await full.arrayBuffer())).toBe(t.package.sha256);
+    x = await eventually(async () => {
+      const y = await getTransfer(alice, t.id);
+      return y.status === "delivered" ? y : undefined;
+    });
+    expect(x.downloads).toBe(1);
+  });
+
+  it("a download resumed in pieces counts once its pieces reach the end from byte 0; a gap does not", async () => {
+    const t = await sendFiles(alice, [bob, carol], [{ name: "pieces.bin", data: bytes(30_000, 42) }]);
+    const path = `/v1/transfers/${t.id}/package`;
+    const size = t.package.size;
+    // carol: a gap (0-99, then 200-end) is not a download
+    await (await get(path, carol, { range: "bytes=0-99" })).arrayBuffer();
+    await (await get(path, carol, { range: "bytes=200-" })).arrayBuffer();
+    // bob: 0-999, 1000-1999, then the rest
+    await (await get(path, bob, { range: "bytes=0-999" })).arrayBuffer();
+    await (await get(path, bob, { range: "bytes=1000-1999" })).arrayBuffer();
+    await new Promise((r) => setTimeout(r, 200));
+    expect((await getTransfer(alice, t.id)).recipients.map((r: any) => r.downloadedAt)).toEqual([null, null]);
+    await (await get(path, bob, { range: `bytes=2000-${size - 1}` })).arrayBuffer();
+    const x = await eventually(async () => {
+      const y = await getTransfer(alice, t.id);
+      return y.recipients[0].downloadedAt ? y : undefined;
+    });
+    expect(x.recipients[1].downloadedAt).toBeNull();
+    expect(x.downloads).toBe(1);
+  });
 });
+
