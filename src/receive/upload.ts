@@ -5,13 +5,14 @@ import { uploadKey } from "../store/keys";
 import {
   claimUploadId,
   getParts,
+  getTransfer,
   markFileComplete,
   putPart,
   startPackaging,
   type FileRow,
   type TransferRow,
 } from "../store/transfers";
-import { BodyOverrunError, BodyShortError, countedBody } from "./counting";
+import { BodyOverrunError, BodyShortError, countedBody, type Counted } from "./counting";
 import { isMultipart, partCount, partLength } from "./parts";
 
 /**
@@ -42,14 +43,35 @@ function checkDeclaredLength(declared: number | null, expected: number, what: st
   }
 }
 
-function translate(e: unknown, counted: { failure(): BodyOverrunError | BodyShortError | null }, what: string): never {
+/** Turns a failed R2 write into the right answer: the client's fault (4xx) or ours (5xx). */
+function translate(e: unknown, counted: Counted, expected: number, what: string): never {
   const f = counted.failure();
   if (f instanceof BodyOverrunError) throw tooLarge("body_too_large", `${what} is ${f.expected} bytes; more arrived.`);
   if (f instanceof BodyShortError) {
     throw badRequest("body_too_short", `${what} is ${f.expected} bytes; the body ended after ${f.received}. Nothing was kept.`);
   }
   if (e instanceof ApiError) throw e;
-  throw badRequest("upload_interrupted", `${what} did not arrive whole (${e instanceof Error ? e.message : String(e)}).`);
+  if (counted.count() < expected) {
+    // the client stopped sending (a dropped connection): nothing was kept
+    throw badRequest("upload_interrupted", `${what} did not arrive whole (${counted.count()} of ${expected} bytes). Send it again.`);
+  }
+  throw e; // every byte arrived and storage still failed: a server fault (500, logged)
+}
+
+/**
+ * After bytes were written: the transfer may have ended (cancelled, expired) while they
+ * streamed. Then what was just written must not outlive it: `cleanup` removes it, and the
+ * client is told. A transfer that moved on to packaging keeps its files.
+ */
+async function stillUploading(env: Env, transferId: string, now: number, cleanup: () => Promise<unknown>): Promise<void> {
+  const t = await getTransfer(env.DB, transferId);
+  if (t && t.status === "uploading" && t.purged_at === null && t.expires_at > now) return;
+  if (!t || t.purged_at !== null || ["cancelled", "expired", "failed"].includes(effectiveStatus(t, now))) {
+    await cleanup().catch(() => {});
+  }
+  if (!t) throw gone("transfer_cancelled", "This transfer was removed while the upload ran.");
+  assertUploading(t, now); // throws: 410 expired, 409 cancelled or moved on
+  throw conflict("not_uploading", "This transfer's files were removed while the upload ran.");
 }
 
 /** `PUT …/files/{index}` (a file of at most one part) or `?part=1` of such a file. */
@@ -75,14 +97,14 @@ export async function receiveWholeFile(
   const what = `File ${file.idx}`;
   checkDeclaredLength(declaredLength, file.size, what);
   if (file.size > 0) {
+    const key = uploadKey(transfer.id, file.idx);
     const counted = countedBody(body ?? emptyStream(), file.size);
     try {
-      await env.BUCKET.put(uploadKey(transfer.id, file.idx), counted.readable, {
-        httpMetadata: { contentType: file.type },
-      });
+      await env.BUCKET.put(key, counted.readable, { httpMetadata: { contentType: file.type } });
     } catch (e) {
-      translate(e, counted, what);
+      translate(e, counted, file.size, what);
     }
+    await stillUploading(env, transfer.id, Date.now(), () => env.BUCKET.delete(key));
   } else if (body) {
     await assertEmpty(body, what);
   }
@@ -123,8 +145,15 @@ export async function receivePart(
   try {
     uploaded = await upload.uploadPart(part, counted.readable);
   } catch (e) {
-    translate(e, counted, what);
+    if (!counted.failure() && counted.count() === expected) {
+      // every byte came, but the upload is gone: another request may have completed the
+      // file meanwhile (or completed it and then failed to record that): check R2 itself
+      const head = await env.BUCKET.head(key);
+      if (head && head.size === file.size) return fileArrived(env, transfer.id, file.idx, now);
+    }
+    translate(e, counted, expected, what);
   }
+  await stillUploading(env, transfer.id, Date.now(), () => upload.abort());
   await putPart(env.DB, { transfer_id: transfer.id, idx: file.idx, part, size: expected, etag: uploaded.etag });
 
   const parts = await getParts(env.DB, transfer.id, file.idx);

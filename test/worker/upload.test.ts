@@ -362,3 +362,55 @@ describe("parts that do not fit together", () => {
   });
 });
 
+/** A request body the test releases when it chooses: all of `data` but the last byte at once, the rest on release(). */
+function heldBody(data: Uint8Array) {
+  let release!: () => void;
+  const gate = new Promise<void>((r) => (release = r));
+  const stream = new ReadableStream<Uint8Array>({
+    async start(c) {
+      c.enqueue(data.subarray(0, data.byteLength - 1));
+      await gate;
+      c.enqueue(data.subarray(data.byteLength - 1));
+      c.close();
+    },
+  });
+  return { stream, release };
+}
+
+describe("uploads racing other requests", () => {
+  it("a file still streaming when the sender cancels is not kept (409, as for any upload to it), and leaves nothing in R2", async () => {
+    const a = await register("canceller");
+    const b = await register("cancellee");
+    const data = bytes(200_000, 51);
+    const t = await json(await createTransfer(a, { to: [b.id], files: [{ name: "late.bin", size: data.byteLength }] }));
+    const held = heldBody(data);
+    const put = api(`/v1/transfers/${t.id}/files/0`, { method: "PUT", headers: a.auth, body: held.stream, duplex: "half" } as RequestInit);
+    await new Promise((r) => setTimeout(r, 100));
+    expect((await api(`/v1/transfers/${t.id}`, { method: "DELETE", headers: a.auth })).status).toBe(204);
+    held.release();
+    const res = await put;
+    expect(res.status).toBe(409);
+    expect((await json(res)).error.code).toBe("not_uploading");
+    expect(await env.BUCKET.head(uploadKey(t.id, 0))).toBeNull();
+    expect((await getTransfer(a, t.id)).status).toBe("cancelled");
+  });
+
+  it("a part still streaming when another request completes the file is answered 200, not an error", async () => {
+    const a = await register("racer2");
+    const b = await register("racee2");
+    const data = bigBytes(PART_SIZE + 5000, 52);
+    const t = await json(await createTransfer(a, { to: [b.id], files: [{ name: "twice.bin", size: data.byteLength }] }));
+    expect((await putFile(a, t.id, 0, data.subarray(0, PART_SIZE), 1)).status).toBe(200);
+    // part 2 is sent twice: the first copy stalls, the second completes the file
+    const held = heldBody(data.subarray(PART_SIZE));
+    const slow = api(`/v1/transfers/${t.id}/files/0?part=2`, { method: "PUT", headers: a.auth, body: held.stream, duplex: "half" } as RequestInit);
+    await new Promise((r) => setTimeout(r, 100));
+    expect((await putFile(a, t.id, 0, data.subarray(PART_SIZE), 2)).status).toBe(200);
+    held.release();
+    const res = await slow;
+    expect(res.status).toBe(200);
+    const ready = await waitForStatus(b, t.id);
+    expect(ready.files[0].sha256).toBe(await sha256(data));
+  });
+});
+
