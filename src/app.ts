@@ -12,7 +12,8 @@ import { transfers } from "./routes/transfers";
  * failure into the contract's JSON shape, CORS for browser clients (bearer tokens, no
  * cookies, so any origin may call), and a JSON 404/405 for everything else.
  */
-export const app = new Hono<{ Bindings: Env }>();
+// strict: false: "/v1/transfers/" is "/v1/transfers"
+export const app = new Hono<{ Bindings: Env }>({ strict: false });
 
 app.use(
   "/v1/*",
@@ -52,7 +53,7 @@ const ROUTES: Array<[RegExp, string[]]> = [
 ];
 
 app.notFound((c) => {
-  const path = new URL(c.req.url).pathname;
+  const path = new URL(c.req.url).pathname.replace(/(.)\/+$/, "$1");
   const route = ROUTES.find(([re]) => re.test(path));
   if (route) {
     c.header("Allow", route[1].join(", "));

@@ -19,7 +19,8 @@ export function parseRange(header: string | null, size: number): RangeRequest {
   for (const spec of specs) {
     const r = /^(\d*)-(\d*)$/.exec(spec);
     if (!r || (r[1] === "" && r[2] === "")) return { kind: "invalid" };
-    if (r[1]!.length > 16 || r[2]!.length > 16) return { kind: "invalid" };
+    // any number of digits is valid (RFC 9110); a last-pos past the end is clamped below
+    if (r[1]!.length > 40 || r[2]!.length > 40) return { kind: "invalid" };
     if (r[1] === "") {
       const suffix = Number(r[2]);
       parsed.push(suffix === 0 || size === 0 ? null : { start: Math.max(0, size - suffix), end: size - 1 });

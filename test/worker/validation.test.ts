@@ -232,3 +232,27 @@ describe("routing errors are JSON too", () => {
     }
   });
 });
+
+describe("paths", () => {
+  it("a trailing slash is the same path: POST /v1/terminals/ and POST /v1/transfers/ work", async () => {
+    const res = await api("/v1/terminals/", { method: "POST" });
+    expect(res.status).toBe(201);
+    const t = await json(res);
+    const created = await api("/v1/transfers/", {
+      method: "POST",
+      headers: { authorization: `Bearer ${t.token}`, "content-type": "application/json" },
+      body: JSON.stringify({ to: [t.id], files: [{ name: "a.txt", size: 1 }] }),
+    });
+    expect(created.status).toBe(201);
+    expect((await api(`/v1/terminals/${t.id}/`)).status).toBe(200);
+  });
+
+  it("/v1 itself and unknown versions answer JSON 404", async () => {
+    for (const path of ["/v1", "/v1/", "/v1/nope"]) {
+      const res = await api(path);
+      expect(res.status).toBe(404);
+      expect(res.headers.get("content-type")).toMatch(/^application\/json/);
+      expect((await json(res)).error.code).toBe("not_found");
+    }
+  });
+});
