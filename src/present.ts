@@ -18,14 +18,20 @@ export const isDownloadable = (t: TransferRow, now: number) => {
   return (s === "ready" || s === "delivered") && t.purged_at === null && t.expires_at > now;
 };
 
-export function baseUrl(env: Env, t: TransferRow): string {
-  return (env.PUBLIC_URL || t.origin).replace(/\/+$/, "");
+/**
+ * Where links point: PUBLIC_URL when set; else the origin the viewer reached us at (an HTTP
+ * response), or for a pushed message the origin the transfer was created through.
+ */
+export function baseUrl(env: Env, t: TransferRow, viewerOrigin?: string): string {
+  return (env.PUBLIC_URL || viewerOrigin || t.origin).replace(/\/+$/, "");
 }
 
 export interface Viewer {
   /** the terminal looking at the transfer; recipients get signed links */
   terminalId: string | null;
   now: number;
+  /** the origin of the viewer's request; absent for pushed messages */
+  origin?: string;
 }
 
 export function presentFile(base: string, t: TransferRow, f: FileRow, parts: readonly PartRow[], signed: string | null): File {
@@ -49,7 +55,7 @@ export function presentFile(base: string, t: TransferRow, f: FileRow, parts: rea
 
 export async function presentTransfer(env: Env, rec: TransferRecord, viewer: Viewer): Promise<Transfer> {
   const t = rec.transfer;
-  const base = baseUrl(env, t);
+  const base = baseUrl(env, t, viewer.origin);
   const isRecipient = viewer.terminalId !== null && rec.recipients.some((r) => r.terminal_id === viewer.terminalId);
   let signed: string | null = null;
   if (isRecipient && isDownloadable(t, viewer.now)) {

@@ -54,5 +54,5 @@ send.put("/:to/:filename{.+}", async (c) => {
   }
   const after = (await getTransferRecord(c.env.DB, rec.transfer.id))!;
   c.header("Location", `/v1/transfers/${rec.transfer.id}`);
-  return c.json(await presentTransfer(c.env, after, { terminalId: caller.id, now }), 201);
+  return c.json(await presentTransfer(c.env, after, { terminalId: caller.id, now, origin: requestOrigin(c) }), 201);
 });

@@ -8,7 +8,7 @@ import { terminalStub } from "../notify";
 import { presentTransfer } from "../present";
 import { getTerminal, type TerminalRow } from "../store/terminals";
 import { getTransferRecord, inbox } from "../store/transfers";
-import { jsonBody, validate } from "./http";
+import { jsonBody, requestOrigin, validate } from "./http";
 import { z } from "zod";
 
 /** `/v1/terminals`: register a device, look one up, its inbox, push subscriptions, live socket. */
@@ -101,7 +101,7 @@ terminals.get("/:id/inbox", async (c) => {
   const ids = await inbox(c.env.DB, caller.id, now);
   const records = await Promise.all(ids.map((id) => getTransferRecord(c.env.DB, id)));
   const transfers = await Promise.all(
-    records.filter((r) => r !== null).map((r) => presentTransfer(c.env, r, { terminalId: caller.id, now })),
+    records.filter((r) => r !== null).map((r) => presentTransfer(c.env, r, { terminalId: caller.id, now, origin: requestOrigin(c) })),
   );
   c.header("Cache-Control", "no-store");
   return c.json({ transfers });

@@ -72,7 +72,7 @@ transfers.post("/", async (c) => {
   const now = Date.now();
   const rec = await createTransfer(c.env, caller, req, requestOrigin(c), now);
   c.header("Location", `/v1/transfers/${rec.transfer.id}`);
-  return c.json(await presentTransfer(c.env, rec, { terminalId: caller.id, now }), 201);
+  return c.json(await presentTransfer(c.env, rec, { terminalId: caller.id, now, origin: requestOrigin(c) }), 201);
 });
 
 transfers.get("/:id", async (c) => {
@@ -80,7 +80,7 @@ transfers.get("/:id", async (c) => {
   const rec = await load(c);
   party(caller, rec);
   c.header("Cache-Control", "no-store");
-  return c.json(await presentTransfer(c.env, rec, { terminalId: caller.id, now: Date.now() }));
+  return c.json(await presentTransfer(c.env, rec, { terminalId: caller.id, now: Date.now(), origin: requestOrigin(c) }));
 });
 
 transfers.put("/:id/files/:index", async (c) => {
@@ -101,7 +101,7 @@ transfers.put("/:id/files/:index", async (c) => {
   }
   const after = (await getTransferRecord(c.env.DB, rec.transfer.id))!;
   const row = after.files[file.idx]!;
-  return c.json({ file: presentFile(baseUrl(c.env, after.transfer), after.transfer, row, after.parts, null), status: after.transfer.status });
+  return c.json({ file: presentFile(baseUrl(c.env, after.transfer, requestOrigin(c)), after.transfer, row, after.parts, null), status: after.transfer.status });
 });
 
 transfers.get("/:id/package", async (c) => {
