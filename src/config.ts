@@ -21,6 +21,17 @@ export const MAX_TERMINAL_NAME = 64;
 /** Longest safe file name, in UTF-8 bytes (ZIP and most file systems: 255 per segment). */
 export const MAX_NAME_BYTES = 255;
 export const MAX_PATH_BYTES = 1024;
+/**
+ * All of a transfer's file names together, in UTF-8 bytes. A Transfer is sent whole in a
+ * `transfer.ready` message: this keeps it within a WebSocket message (1 MiB) and a Durable
+ * Object row (2 MB) even with 1000 files (about 128 bytes of path per file on average).
+ */
+export const MAX_NAMES_BYTES = 128 * 1024;
+
+/** Messages with no transfer expiry (receipts, ends) are kept unacknowledged this long. */
+export const MESSAGE_TTL_MS = 30 * 24 * 3600 * 1000;
+/** Push subscriptions per terminal (a phone, a laptop, …); the oldest gives way. */
+export const MAX_SUBSCRIPTIONS = 10;
 
 export const DEFAULT_EXPIRES_IN = 24 * 3600;
 export const MIN_EXPIRES_IN = 60;

@@ -1,3 +1,4 @@
+import { MESSAGE_TTL_MS } from "../config";
 import type { ServerMessage } from "../contract";
 import { presentTransfer } from "../present";
 import type { TransferRecord, TransferRow } from "../store/transfers";
@@ -37,7 +38,7 @@ export async function notifyDownloaded(env: Env, t: TransferRow, by: string, at:
     env,
     t.sender_id,
     { type: "transfer.downloaded", id: `${t.id}.downloaded.${by}`, transferId: t.id, by, at: new Date(at).toISOString() },
-    { transferId: t.id, expiresAt: null },
+    { transferId: t.id, expiresAt: Date.now() + MESSAGE_TTL_MS },
   );
 }
 
@@ -55,7 +56,7 @@ export async function notifyEnded(
     [...targets].map((id) =>
       send(env, id, { type, id: `${t.id}.${kind}`, transferId: t.id }, {
         transferId: t.id,
-        expiresAt: null,
+        expiresAt: Date.now() + MESSAGE_TTL_MS,
         supersedes: "transfer.ready",
       }),
     ),
@@ -66,6 +67,6 @@ export async function notifyEnded(
 export async function notifyFailed(env: Env, t: TransferRow, reason: string): Promise<void> {
   await send(env, t.sender_id, { type: "transfer.failed", id: `${t.id}.failed`, transferId: t.id, reason }, {
     transferId: t.id,
-    expiresAt: null,
+    expiresAt: Date.now() + MESSAGE_TTL_MS,
   });
 }

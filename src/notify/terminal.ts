@@ -1,5 +1,5 @@
 import { DurableObject } from "cloudflare:workers";
-import { ACKED_RETENTION_MS } from "../config";
+import { ACKED_RETENTION_MS, MAX_SUBSCRIPTIONS } from "../config";
 import { ClientMessage, type ControlMessage, type PushSubscriptionJSON, type ServerMessage } from "../contract";
 import { markNotified } from "../store/transfers";
 import { migrate, Outbox } from "./outbox";
@@ -225,6 +225,12 @@ export class Terminal extends DurableObject<Env> {
       sub.keys.p256dh,
       sub.keys.auth,
       Date.now(),
+    );
+    // a terminal keeps its newest MAX_SUBSCRIPTIONS subscriptions; older ones give way
+    this.sql.exec(
+      `DELETE FROM subscriptions WHERE endpoint NOT IN
+         (SELECT endpoint FROM subscriptions ORDER BY created_at DESC, rowid DESC LIMIT ?)`,
+      MAX_SUBSCRIPTIONS,
     );
   }
 

@@ -1,5 +1,5 @@
 import { newTransferId } from "../auth/ids";
-import { DEFAULT_EXPIRES_IN, MAX_PACKAGE_BYTES, PART_SIZE } from "../config";
+import { DEFAULT_EXPIRES_IN, MAX_NAMES_BYTES, MAX_PACKAGE_BYTES, PART_SIZE } from "../config";
 import type { CreateTransferRequest } from "../contract";
 import { ApiError, badRequest, notFound, tooLarge } from "../errors";
 import { enqueuePackaging } from "../package/jobs";
@@ -26,6 +26,13 @@ export async function createTransfer(
     throw badRequest("invalid_file_name", `files[${naming.index}].name has no usable characters`, {
       index: naming.index,
     });
+  }
+  const nameBytes = naming.names.reduce((n, name) => n + new TextEncoder().encode(name).byteLength, 0);
+  if (nameBytes > MAX_NAMES_BYTES) {
+    throw tooLarge(
+      "names_too_long",
+      `The file names add up to ${nameBytes} bytes; a transfer's names may take ${MAX_NAMES_BYTES} bytes in all. Send fewer files, or zip folders first.`,
+    );
   }
   const to = [...new Set(req.to)];
   const known = await existingTerminalIds(env.DB, to);

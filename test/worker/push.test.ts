@@ -5,6 +5,7 @@ import type { ServerMessage, Transfer } from "../../src/contract";
 import { LIVE_WINDOW_MS, pushTopic, type Terminal } from "../../src/notify/terminal";
 import { MAX_PUSH_PLAINTEXT, trimForPush } from "../../src/notify/trim";
 import { backoffMs, MAX_PUSH_ATTEMPTS, parseRetryAfter, retryWait } from "../../src/notify/webpush";
+import { MAX_SUBSCRIPTIONS } from "../../src/config";
 import { api, env, eventually, register } from "./helpers";
 
 /**
@@ -598,5 +599,22 @@ describe("Terminal Durable Object: which sockets count as live", () => {
     expect(pushTopic(a)!.length).toBeLessThanOrEqual(32);
     expect(pushTopic(a)).toMatch(/^[A-Za-z0-9_-]+$/);
     expect(pushTopic(ready(fakeTransfer(1)))).toBe("AAAAAAAAAAAATransferId");
+  });
+});
+
+describe("limits on what a terminal keeps", () => {
+  it(`keeps the newest ${MAX_SUBSCRIPTIONS} push subscriptions`, async () => {
+    const t = await register("many-devices");
+    const stub = terminalStub(t.id);
+    for (let i = 0; i < MAX_SUBSCRIPTIONS + 3; i++) {
+      await stub.putSubscription(t.id, await browserSubscription(`dev-${i}-${t.id}`));
+      await new Promise((r) => setTimeout(r, 2));
+    }
+    expect(await stub.subscriptionCount()).toBe(MAX_SUBSCRIPTIONS);
+    const kept = await runInDurableObject(stub, (_i: Terminal, state) =>
+      state.storage.sql.exec<{ endpoint: string }>("SELECT endpoint FROM subscriptions").toArray().map((r) => r.endpoint),
+    );
+    expect(kept.some((e) => e.includes(`dev-0-`))).toBe(false);
+    expect(kept.some((e) => e.includes(`dev-${MAX_SUBSCRIPTIONS + 2}-`))).toBe(true);
   });
 });

@@ -256,3 +256,18 @@ describe("paths", () => {
     }
   });
 });
+
+describe("size of a transfer's description", () => {
+  it("file names adding up to more than 128 KiB → 413 names_too_long, nothing recorded", async () => {
+    const t = await register("long-names");
+    const before = await countRows("transfers");
+    const files = Array.from({ length: 600 }, (_, i) => ({ name: `${i}-${"n".repeat(240)}.txt`, size: 1 }));
+    const res = await createTransfer(t, { to: [t.id], files });
+    expect(res.status).toBe(413);
+    expect((await json(res)).error.code).toBe("names_too_long");
+    expect(await countRows("transfers")).toBe(before);
+    // 1000 files with ordinary names are fine
+    const ok = await createTransfer(t, { to: [t.id], files: Array.from({ length: 1000 }, (_, i) => ({ name: `photos/IMG_${i}.jpg`, size: 1 })) });
+    expect(ok.status).toBe(201);
+  });
+});
