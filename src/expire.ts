@@ -1,3 +1,4 @@
+import { effectiveStatus } from "./lifecycle";
 import { notifyEnded } from "./notify";
 import { packageKey, uploadKey } from "./store/keys";
 import { enqueuePackaging } from "./package/jobs";
@@ -12,7 +13,6 @@ import {
 
 /** A transfer whose packaging has not started this long after its last byte gets its job again. */
 export const STALLED_PACKAGING_MS = 10 * 60 * 1000;
-import { effectiveStatus } from "./present";
 
 /**
  * The end of a transfer's life: the cron sweep (expiry, download limit reached) and the

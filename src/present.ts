@@ -1,22 +1,10 @@
 import { signDownload } from "./auth/signing";
-import { iso, isoOrNull, type File, type Transfer, type TransferStatus } from "./contract";
+import { iso, isoOrNull, type File, type Transfer } from "./contract";
+import { effectiveStatus, isDownloadable, isRecipient } from "./lifecycle";
 import { partCount, receivedBytes } from "./receive/parts";
 import type { FileRow, PartRow, TransferRecord, TransferRow } from "./store/transfers";
 
 /** Turns stored rows into the wire objects of the contract, as one terminal may see them. */
-
-const END_STATES: readonly TransferStatus[] = ["delivered", "expired", "cancelled", "failed"];
-
-/** The status a client sees: a transfer past its expiry is expired even before the sweep ran. */
-export function effectiveStatus(t: TransferRow, now: number): TransferStatus {
-  if (t.expires_at <= now && !END_STATES.includes(t.status)) return "expired";
-  return t.status;
-}
-
-export const isDownloadable = (t: TransferRow, now: number) => {
-  const s = effectiveStatus(t, now);
-  return (s === "ready" || s === "delivered") && t.purged_at === null && t.expires_at > now;
-};
 
 /**
  * Where links point: PUBLIC_URL when set; else the origin the viewer reached us at (an HTTP
@@ -56,9 +44,8 @@ export function presentFile(base: string, t: TransferRow, f: FileRow, parts: rea
 export async function presentTransfer(env: Env, rec: TransferRecord, viewer: Viewer): Promise<Transfer> {
   const t = rec.transfer;
   const base = baseUrl(env, t, viewer.origin);
-  const isRecipient = viewer.terminalId !== null && rec.recipients.some((r) => r.terminal_id === viewer.terminalId);
   let signed: string | null = null;
-  if (isRecipient && isDownloadable(t, viewer.now)) {
+  if (viewer.terminalId !== null && isRecipient(rec, viewer.terminalId) && isDownloadable(t, viewer.now)) {
     // a link lives as long as the transfer: a transfer.ready replayed days later still works
     const exp = Math.floor(t.expires_at / 1000);
     signed = await signDownload(env.SIGNING_KEY, t.id, viewer.terminalId!, exp);

@@ -1,7 +1,8 @@
-import { conflict, gone, notFound } from "../errors";
+import type { Downloader } from "../auth/access";
+import { ApiError, conflict, gone, notFound } from "../errors";
 import { notifyDownloaded } from "../notify";
 import { baseName } from "../package/names";
-import { effectiveStatus } from "../present";
+import { effectiveStatus } from "../lifecycle";
 import { packageKey } from "../store/keys";
 import {
   advanceServed,
@@ -14,7 +15,6 @@ import {
 } from "../store/transfers";
 import { contentDisposition } from "./disposition";
 import { etagMatches, parseRange } from "./range";
-import { ApiError } from "../errors";
 
 /**
  * Step 4 of the flow: stream the package (or one file of it) from R2 to the client, with
@@ -24,11 +24,6 @@ import { ApiError } from "../errors";
  * receipt, and the transfer becomes `delivered` once every recipient has it.
  */
 
-export interface Downloader {
-  terminalId: string;
-  /** recipients' downloads count (receipts, maxDownloads); the sender's own do not */
-  counts: boolean;
-}
 
 function assertDownloadable(t: TransferRow, now: number): void {
   const status = effectiveStatus(t, now);

@@ -1,6 +1,6 @@
 import { ApiError, badRequest, conflict, gone, tooLarge } from "../errors";
 import { enqueuePackaging } from "../package/jobs";
-import { effectiveStatus } from "../present";
+import { effectiveStatus } from "../lifecycle";
 import { uploadKey } from "../store/keys";
 import {
   claimUploadId,

@@ -1,0 +1,22 @@
+import type { TransferStatus } from "./contract";
+import type { TransferRecord, TransferRow } from "./store/transfers";
+
+/** A transfer's life as everyone sees it: its effective status, and who takes part in it. */
+
+const END_STATES: readonly TransferStatus[] = ["delivered", "expired", "cancelled", "failed"];
+
+/** The status a client sees: a transfer past its expiry is expired even before the sweep ran. */
+export function effectiveStatus(t: TransferRow, now: number): TransferStatus {
+  if (t.expires_at <= now && !END_STATES.includes(t.status)) return "expired";
+  return t.status;
+}
+
+export function isDownloadable(t: TransferRow, now: number): boolean {
+  const s = effectiveStatus(t, now);
+  return (s === "ready" || s === "delivered") && t.purged_at === null && t.expires_at > now;
+}
+
+export const isRecipient = (rec: TransferRecord, terminalId: string) =>
+  rec.recipients.some((r) => r.terminal_id === terminalId);
+
+export const isSender = (rec: TransferRecord, terminalId: string) => rec.transfer.sender_id === terminalId;
