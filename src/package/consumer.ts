@@ -2,16 +2,18 @@ import { PACKAGE_PART_SIZE } from "../config";
 import { notifyEnded, notifyFailed, notifyReady } from "../notify";
 import { packageKey, uploadKey } from "../store/keys";
 import {
-  finishPackaging,
+  claimPackageLease,
+  finishLeasedPackaging,
   getTransfer,
   getTransferRecord,
   noteFailure,
+  releasePackageLease,
   setPackageUpload,
   setStatus,
   type TransferRecord,
 } from "../store/transfers";
 import type { Job } from "./jobs";
-import { buildPackage, PackageSourceError, type PackageFile } from "./zip";
+import { buildPackage, PackageSourceError, type PackageFile, type PackageResult } from "./zip";
 
 /**
  * Step 2 of the flow: the queue consumer. For each message it builds the transfer's
@@ -20,9 +22,18 @@ import { buildPackage, PackageSourceError, type PackageFile } from "./zip";
  * transfer that is already packaged only re-runs the (idempotent) clean-up and
  * notification. Each message is acked or retried on its own; what keeps failing lands in
  * the dead-letter queue, whose consumer marks the transfer failed and tells the sender.
+ *
+ * Duplicate jobs are normal (queues deliver at least once; the sweep re-queues packaging
+ * that looks stalled), so only the holder of the transfer's packaging lease touches the
+ * package: it alone throws away a stale package upload and writes a new one. A duplicate
+ * that finds a live lease held by another attempt is acked without touching R2 (the holder
+ * finishes the job; were it to die, its lease runs out and the sweep queues the job again).
  */
 
 export const DLQ_SUFFIX = "-dlq";
+
+/** How long a packaging attempt holds its lease: a queue consumer's wall-clock limit. */
+export const PACKAGE_LEASE_MS = 15 * 60 * 1000;
 
 export async function handleBatch(batch: MessageBatch<Job>, env: Env): Promise<void> {
   const dead = batch.queue.endsWith(DLQ_SUFFIX);
@@ -48,7 +59,10 @@ async function handleJob(env: Env, msg: Message<Job>, dead: boolean): Promise<vo
     return msg.ack();
   }
   try {
-    await packageTransfer(env, job.transferId);
+    if ((await packageTransfer(env, job.transferId)) === "busy") {
+      // another attempt holds a live lease and is writing the package: this duplicate is done
+      console.log(JSON.stringify({ event: "packaging_busy", transfer: job.transferId, attempt: msg.attempts }));
+    }
     msg.ack();
   } catch (e) {
     const reason = e instanceof Error ? e.message : String(e);
@@ -62,48 +76,70 @@ async function handleJob(env: Env, msg: Message<Job>, dead: boolean): Promise<vo
   }
 }
 
-export async function packageTransfer(env: Env, transferId: string): Promise<void> {
-  const rec = await getTransferRecord(env.DB, transferId);
-  if (!rec) return; // removed since
-  const t = rec.transfer;
-  if (t.status === "ready" || t.status === "delivered") return afterPackaged(env, rec);
-  if (t.status !== "packaging" || t.purged_at !== null) return; // cancelled, expired or failed meanwhile
-
-  const key = packageKey(t.id);
-  if (t.package_upload_id) {
-    // an earlier attempt died half way: throw its parts away
-    await env.BUCKET.resumeMultipartUpload(key, t.package_upload_id).abort().catch(() => {});
+/**
+ * Packages one transfer, or does what is left after packaging. Returns "busy" (and touches
+ * nothing) when another attempt holds a live packaging lease on it.
+ */
+export async function packageTransfer(env: Env, transferId: string): Promise<"busy" | void> {
+  const claim = await claimPackageLease(env.DB, transferId, Date.now(), PACKAGE_LEASE_MS);
+  const lease = claim.lease;
+  if (lease === null) {
+    if (claim.status === "ready" || claim.status === "delivered") {
+      const rec = await getTransferRecord(env.DB, transferId);
+      return rec ? afterPackaged(env, rec) : undefined;
+    }
+    // removed, cancelled, expired or failed meanwhile: nothing to do; still packaging: a live lease
+    return claim.status === "packaging" && claim.purged_at === null ? "busy" : undefined;
   }
-  const upload = await env.BUCKET.createMultipartUpload(key, {
-    httpMetadata: { contentType: "application/zip" },
-  });
-  await setPackageUpload(env.DB, t.id, upload.uploadId);
 
-  const files: PackageFile[] = rec.files.map((f) => ({ idx: f.idx, name: f.name, size: f.size, type: f.type }));
-  const parts: R2UploadedPart[] = [];
-  const result = await buildPackage(
-    { transferId: t.id, createdAt: t.created_at, from: { id: t.sender_id, name: t.sender_name }, message: t.message, files },
-    async (file) => {
-      const obj = await env.BUCKET.get(uploadKey(t.id, file.idx));
-      if (!obj) throw new PackageSourceError(`the uploaded bytes of file ${file.idx} are missing`);
-      if (obj.size !== file.size) throw new PackageSourceError(`file ${file.idx} has ${obj.size} bytes, not ${file.size}`);
-      return obj.body;
-    },
-    async (n, bytes) => {
-      parts.push(await upload.uploadPart(n, bytes));
-    },
-    PACKAGE_PART_SIZE,
-  );
-  await upload.complete(parts);
-  const moved = await finishPackaging(env.DB, t.id, { size: result.size, sha256: result.sha256 }, result.entries);
-  const now = await getTransferRecord(env.DB, t.id);
+  // We hold the lease: no other attempt writes the package until we finish or let go.
+  let moved: boolean;
+  let result: PackageResult;
+  const key = packageKey(transferId);
+  try {
+    const rec = await getTransferRecord(env.DB, transferId);
+    if (!rec) return;
+    const t = rec.transfer;
+    if (t.package_upload_id) {
+      // an earlier attempt died or failed half way: throw its parts away
+      await env.BUCKET.resumeMultipartUpload(key, t.package_upload_id).abort().catch(() => {});
+    }
+    const upload = await env.BUCKET.createMultipartUpload(key, {
+      httpMetadata: { contentType: "application/zip" },
+    });
+    await setPackageUpload(env.DB, t.id, upload.uploadId);
+
+    const files: PackageFile[] = rec.files.map((f) => ({ idx: f.idx, name: f.name, size: f.size, type: f.type }));
+    const parts: R2UploadedPart[] = [];
+    result = await buildPackage(
+      { transferId: t.id, createdAt: t.created_at, from: { id: t.sender_id, name: t.sender_name }, message: t.message, files },
+      async (file) => {
+        const obj = await env.BUCKET.get(uploadKey(t.id, file.idx));
+        if (!obj) throw new PackageSourceError(`the uploaded bytes of file ${file.idx} are missing`);
+        if (obj.size !== file.size) throw new PackageSourceError(`file ${file.idx} has ${obj.size} bytes, not ${file.size}`);
+        return obj.body;
+      },
+      async (n, bytes) => {
+        parts.push(await upload.uploadPart(n, bytes));
+      },
+      PACKAGE_PART_SIZE,
+    );
+    await upload.complete(parts);
+    moved = await finishLeasedPackaging(env.DB, t.id, lease, { size: result.size, sha256: result.sha256 }, result.entries);
+  } catch (e) {
+    // let go at once, so that this message's retry (or any other attempt) can take over
+    await releasePackageLease(env.DB, transferId, lease).catch(() => {});
+    throw e;
+  }
+
+  const now = await getTransferRecord(env.DB, transferId);
   if (!now) return;
   if (!moved && now.transfer.status !== "ready" && now.transfer.status !== "delivered") {
     // cancelled or expired while we worked: the package must not outlive it
     await env.BUCKET.delete(key);
     return;
   }
-  console.log(JSON.stringify({ event: "packaged", transfer: t.id, bytes: result.size, parts: result.parts }));
+  console.log(JSON.stringify({ event: "packaged", transfer: transferId, bytes: result.size, parts: result.parts }));
   await afterPackaged(env, now);
 }
 

@@ -319,14 +319,18 @@ export async function dueForExpiry(db: D1Database, now: number, limit: number): 
 }
 
 /**
- * Transfers whose last file arrived before `before` but whose packaging never started:
- * the queue message was lost (the send failed after the status moved). Not yet expired.
+ * Transfers in `packaging`, not yet expired, whose last file arrived before `before` and
+ * that no attempt is working on: packaging never started (no lease, no package upload: the
+ * queue message was lost, the send failed after the status moved), or the packaging lease
+ * ran out at `now` (its holder died without releasing it; the duplicates it made ack
+ * themselves away). A live lease means a holder is still at it: left alone.
  */
 export async function stalledPackaging(db: D1Database, before: number, now: number, limit = 100): Promise<string[]> {
   const { results } = await db
     .prepare(
       `SELECT t.id FROM transfers t
-       WHERE t.status = 'packaging' AND t.package_upload_id IS NULL AND t.expires_at > ?2
+       WHERE t.status = 'packaging' AND t.expires_at > ?2
+         AND ((t.package_upload_id IS NULL AND t.package_lease_until IS NULL) OR t.package_lease_until < ?2)
          AND (SELECT MAX(completed_at) FROM transfer_files f WHERE f.transfer_id = t.id) < ?1
        LIMIT ?3`,
     )
@@ -366,4 +370,64 @@ export async function deleteTransfer(db: D1Database, transferId: string): Promis
     db.prepare("DELETE FROM recipients WHERE transfer_id = ?").bind(transferId),
     db.prepare("DELETE FROM transfers WHERE id = ?").bind(transferId),
   ]);
+}
+
+// ---- the packaging lease (transfers.package_lease_until, migration 0002) ---------------------
+
+/** What `claimPackageLease` found: the lease is ours (`lease`, its end, is our token) or why not. */
+export interface PackageLeaseClaim {
+  /** the end of the lease we now hold, or null if we did not get it */
+  lease: number | null;
+  /** the transfer's state after the attempt; status null: no such transfer */
+  status: TransferStatus | null;
+  purged_at: number | null;
+  package_lease_until: number | null;
+}
+
+/**
+ * Takes the packaging lease of a transfer in `packaging` unless another attempt holds a live
+ * one: the lease runs until `now + leaseMs`. Atomic (one D1 transaction), so of two attempts
+ * at once exactly one gets it. The end time doubles as the holder's token: a later claim
+ * can only take over an expired lease, so its end is always later, never equal.
+ */
+export async function claimPackageLease(db: D1Database, transferId: string, now: number, leaseMs: number): Promise<PackageLeaseClaim> {
+  const until = now + leaseMs;
+  const [claim, state] = await db.batch([
+    db
+      .prepare(
+        `UPDATE transfers SET package_lease_until = ?3
+         WHERE id = ?1 AND status = 'packaging' AND purged_at IS NULL
+           AND (package_lease_until IS NULL OR package_lease_until < ?2)`,
+      )
+      .bind(transferId, now, until),
+    db.prepare("SELECT status, purged_at, package_lease_until FROM transfers WHERE id = ?").bind(transferId),
+  ]);
+  const row = (state!.results as Array<Pick<PackageLeaseClaim, "status" | "purged_at" | "package_lease_until">>)[0];
+  return {
+    lease: claim!.meta.changes === 1 ? until : null,
+    status: row?.status ?? null,
+    purged_at: row?.purged_at ?? null,
+    package_lease_until: row?.package_lease_until ?? null,
+  };
+}
+
+/** Gives the lease up, if it is still the one `lease` names (a holder never frees a successor's). */
+export async function releasePackageLease(db: D1Database, transferId: string, lease: number): Promise<void> {
+  await db
+    .prepare("UPDATE transfers SET package_lease_until = NULL WHERE id = ? AND package_lease_until = ?")
+    .bind(transferId, lease)
+    .run();
+}
+
+/** `finishPackaging` by the lease holder: records the package (packaging → ready) and clears the lease. */
+export async function finishLeasedPackaging(
+  db: D1Database,
+  transferId: string,
+  lease: number,
+  pkg: { size: number; sha256: string },
+  entries: readonly PackagedFile[],
+): Promise<boolean> {
+  const moved = await finishPackaging(db, transferId, pkg, entries);
+  await releasePackageLease(db, transferId, lease);
+  return moved;
 }

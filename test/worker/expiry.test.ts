@@ -186,4 +186,40 @@ describe("the cron sweep", () => {
     const ready = await waitForStatus(alice, t.id);
     expect(ready.package).not.toBeNull();
   });
+
+  it("re-queues a transfer whose packaging lease ran out (its holder died), and leaves one with a live lease alone", async () => {
+    const long = Date.now() - STALLED_PACKAGING_MS - 60_000;
+    /** A transfer in packaging whose holder got as far as one part of its package upload. */
+    const halfPackaged = async (name: string, leaseUntil: number) => {
+      const t = await json(await createTransfer(alice, { to: [bob.id], files: [{ name, size: 9 }] }));
+      await env.BUCKET.put(uploadKey(t.id, 0), bytes(9));
+      const upload = await env.BUCKET.createMultipartUpload(packageKey(t.id));
+      await upload.uploadPart(1, bytes(100));
+      await env.DB.batch([
+        env.DB.prepare("UPDATE transfer_files SET completed_at = ? WHERE transfer_id = ?").bind(long, t.id),
+        env.DB.prepare("UPDATE transfers SET status = 'packaging', package_upload_id = ?, package_lease_until = ? WHERE id = ?")
+          .bind(upload.uploadId, leaseUntil, t.id),
+      ]);
+      return { id: t.id as string, upload };
+    };
+    const dead = await halfPackaged("dead.txt", Date.now() - 60_000);
+    const live = await halfPackaged("live.txt", Date.now() + 5 * 60_000);
+
+    const sent: string[] = [];
+    const jobs = { send: (job: { transferId: string }, opts?: QueueSendOptions) => (sent.push(job.transferId), env.JOBS.send(job, opts)) };
+    await sweep({ ...env, JOBS: jobs } as unknown as Env);
+    expect(sent).toContain(dead.id);
+    expect(sent).not.toContain(live.id);
+
+    // the new job takes the expired lease over: stale upload aborted, package made, lease cleared
+    const ready = await waitForStatus(alice, dead.id);
+    expect(ready.package).not.toBeNull();
+    await expect(dead.upload.uploadPart(2, bytes(1))).rejects.toThrow();
+    expect((await row(dead.id)).package_lease_until).toBeNull();
+    // the live holder is left to its work
+    const r = await row(live.id);
+    expect(r.status).toBe("packaging");
+    expect(r.package_upload_id).toBe(live.upload.uploadId);
+    await live.upload.uploadPart(2, bytes(1));
+  });
 });

@@ -2,7 +2,7 @@ import { beforeAll, describe, expect, it } from "vitest";
 import { createExecutionContext, createMessageBatch, getQueueResult } from "cloudflare:test";
 import worker from "../../src/index";
 import { PACKAGE_PART_SIZE } from "../../src/config";
-import { packageTransfer } from "../../src/package/consumer";
+import { PACKAGE_LEASE_MS, packageTransfer } from "../../src/package/consumer";
 import type { Job } from "../../src/package/jobs";
 import { buildPackage, PackageSourceError, type PackageInput } from "../../src/package/zip";
 import { packageKey, uploadKey } from "../../src/store/keys";
@@ -567,5 +567,215 @@ describe("when packaging cannot succeed", () => {
     // and a job for a transfer that does not exist is simply done
     const gone = await runBatch("pushdrop-jobs", ["AAAAAAAAAAAAAAAAAAAAAA"]);
     expect(gone.explicitAcks).toHaveLength(1);
+  });
+});
+
+describe("the packaging lease", () => {
+  /** `env` with an R2 binding that counts new package uploads and records every abort. */
+  function watched() {
+    const seen = { creates: 0, aborts: [] as string[] };
+    const bucket = new Proxy(env.BUCKET, {
+      get(target, prop) {
+        if (prop === "createMultipartUpload") {
+          return (...args: Parameters<R2Bucket["createMultipartUpload"]>) => {
+            seen.creates++;
+            return target.createMultipartUpload(...args);
+          };
+        }
+        if (prop === "resumeMultipartUpload") {
+          return (key: string, uploadId: string) => {
+            const upload = target.resumeMultipartUpload(key, uploadId);
+            return new Proxy(upload, {
+              get(u, p) {
+                if (p === "abort") return () => (seen.aborts.push(uploadId), u.abort());
+                const v = Reflect.get(u, p);
+                return typeof v === "function" ? v.bind(u) : v;
+              },
+            });
+          };
+        }
+        const v = Reflect.get(target, prop);
+        return typeof v === "function" ? v.bind(target) : v;
+      },
+    });
+    return { env: { ...env, BUCKET: bucket } as unknown as Env, seen };
+  }
+
+  /** The sha256 one lone run of the packager gives for this transfer (built in memory). */
+  async function singleRunSha(id: string, data: Uint8Array[]) {
+    const r = await row(id);
+    const input: PackageInput = {
+      transferId: id,
+      createdAt: r.created_at,
+      from: { id: r.sender_id, name: r.sender_name },
+      message: r.message,
+      files: (await fileRows(id)).map((f: any) => ({ idx: f.idx, name: f.name, size: f.size, type: f.type })),
+    };
+    const result = await buildPackage(input, async (f) => new Blob([data[f.idx]!]).stream(), async () => {}, PACKAGE_PART_SIZE);
+    return result.sha256;
+  }
+
+  /** A packaged transfer as it must end: ready, one package in R2 matching D1, no upload or lease left, one ready each. */
+  async function expectPackagedOnce(id: string, expectedSha: string, recipients: TestTerminal[]) {
+    const r = await row(id);
+    expect(r.status).toBe("ready");
+    expect(r.package_sha256).toBe(expectedSha);
+    expect(r.package_upload_id).toBeNull();
+    expect(r.package_lease_until).toBeNull();
+    const obj = await env.BUCKET.get(packageKey(id));
+    expect(obj?.size).toBe(r.package_size);
+    expect(await sha256(await obj!.arrayBuffer())).toBe(expectedSha);
+    expect((await env.BUCKET.list({ prefix: `uploads/${id}/` })).objects).toEqual([]);
+    for (const who of recipients) {
+      const ready = (await outboxOf(who.id)).filter((x) => x.transfer_id === id && x.type === "transfer.ready");
+      expect(ready.map((x) => x.id), who.name).toEqual([`${id}.ready`]);
+    }
+  }
+
+  it("two attempts at once: one writes the package, the other finds the lease taken; one package, same sha256 as a lone run", async () => {
+    const data = [bigBytes(9 * MiB + 5, 31), bytes(2000, 32)];
+    const t = await stagedTransfer([{ name: "big.bin", data: data[0]! }, { name: "small.txt", data: data[1]! }], [bob, carol]);
+    const expected = await singleRunSha(t.id, data);
+    const w = watched();
+
+    const outcomes = await Promise.all([packageTransfer(w.env, t.id), packageTransfer(w.env, t.id)]);
+    expect(outcomes.filter((o) => o === "busy")).toHaveLength(1);
+    // only the holder touched the package: one upload, nothing aborted
+    expect(w.seen.creates).toBe(1);
+    expect(w.seen.aborts).toEqual([]);
+    await expectPackagedOnce(t.id, expected, [bob, carol]);
+    expect((await outboxOf(alice.id)).filter((x) => x.transfer_id === t.id && x.type === "transfer.failed")).toEqual([]);
+  });
+
+  it("the same job twice in one batch, and in two batches at once: every message acked, none retried, one package", async () => {
+    const data = [bytes(70_000, 33)];
+    const one = await stagedTransfer([{ name: "one.bin", data: data[0]! }], [bob, carol]);
+    const w1 = watched();
+    const inOne = await runBatch("pushdrop-jobs", [one.id, one.id], w1.env);
+    expect(inOne.retryMessages).toEqual([]);
+    expect(inOne.explicitAcks).toHaveLength(2);
+    expect(w1.seen.creates).toBe(1);
+    expect(w1.seen.aborts).toEqual([]);
+    await expectPackagedOnce(one.id, await singleRunSha(one.id, data), [bob, carol]);
+
+    const two = await stagedTransfer([{ name: "two.bin", data: data[0]! }], [bob, carol]);
+    const w2 = watched();
+    const both = await Promise.all([runBatch("pushdrop-jobs", [two.id], w2.env), runBatch("pushdrop-jobs", [two.id], w2.env)]);
+    for (const result of both) {
+      expect(result.retryMessages).toEqual([]);
+      expect(result.explicitAcks).toHaveLength(1);
+    }
+    expect(w2.seen.creates).toBe(1);
+    expect(w2.seen.aborts).toEqual([]);
+    await expectPackagedOnce(two.id, await singleRunSha(two.id, data), [bob, carol]);
+  });
+
+  it("an attempt that finds a live lease aborts nothing, writes nothing and acks (no step toward the dead-letter queue)", async () => {
+    const t = await stagedTransfer([{ name: "held.bin", data: bytes(5000, 34) }]);
+    // another attempt holds the lease and is writing its package upload
+    const held = await env.BUCKET.createMultipartUpload(packageKey(t.id));
+    const part1 = await held.uploadPart(1, bytes(PACKAGE_PART_SIZE, 35));
+    const lease = Date.now() + PACKAGE_LEASE_MS - 1000;
+    await env.DB.prepare("UPDATE transfers SET package_upload_id = ?, package_lease_until = ? WHERE id = ?").bind(held.uploadId, lease, t.id).run();
+
+    const w = watched();
+    const result = await runBatch("pushdrop-jobs", [t.id, t.id], w.env);
+    expect(result.explicitAcks).toHaveLength(2);
+    expect(result.retryMessages).toEqual([]);
+    expect(w.seen.creates).toBe(0);
+    expect(w.seen.aborts).toEqual([]);
+    const r = await row(t.id);
+    expect(r.status).toBe("packaging");
+    expect(r.package_upload_id).toBe(held.uploadId);
+    expect(r.package_lease_until).toBe(lease);
+    expect(r.failure).toBeNull();
+    expect(await env.BUCKET.head(packageKey(t.id))).toBeNull();
+    expect(await env.BUCKET.head(uploadKey(t.id, 0))).not.toBeNull();
+    expect((await outboxOf(bob.id)).filter((x) => x.transfer_id === t.id)).toEqual([]);
+    // the holder's upload is intact: it can still finish it
+    const part2 = await held.uploadPart(2, bytes(10, 36));
+    await held.complete([part1, part2]);
+    expect((await env.BUCKET.head(packageKey(t.id)))?.size).toBe(PACKAGE_PART_SIZE + 10);
+  });
+
+  it("an expired lease is taken over: its stale upload is aborted and the package written", async () => {
+    const data = [bytes(12_345, 37)];
+    const t = await stagedTransfer([{ name: "orphan.bin", data: data[0]! }], [bob]);
+    const stale = await env.BUCKET.createMultipartUpload(packageKey(t.id));
+    await stale.uploadPart(1, bytes(PACKAGE_PART_SIZE, 38));
+    await env.DB.prepare("UPDATE transfers SET package_upload_id = ?, package_lease_until = ? WHERE id = ?")
+      .bind(stale.uploadId, Date.now() - 1000, t.id)
+      .run();
+
+    const w = watched();
+    const result = await runBatch("pushdrop-jobs", [t.id], w.env);
+    expect(result.explicitAcks).toHaveLength(1);
+    expect(result.retryMessages).toEqual([]);
+    expect(w.seen.aborts).toEqual([stale.uploadId]);
+    await expect(stale.uploadPart(2, bytes(10))).rejects.toThrow();
+    await expectPackagedOnce(t.id, await singleRunSha(t.id, data), [bob]);
+  });
+
+  it("an attempt that throws lets go of its lease, so its retry takes over at once", async () => {
+    const data = [bytes(4000, 39)];
+    const t = await stagedTransfer([{ name: "flaky.bin", data: data[0]! }], [bob]);
+    let leaseDuringAttempt: number | null = null;
+    const flaky = {
+      ...env,
+      BUCKET: new Proxy(env.BUCKET, {
+        get(target, prop) {
+          if (prop === "get") {
+            return async () => {
+              leaseDuringAttempt = (await row(t.id)).package_lease_until;
+              throw new Error("R2 read timed out");
+            };
+          }
+          const v = Reflect.get(target, prop);
+          return typeof v === "function" ? v.bind(target) : v;
+        },
+      }),
+    } as unknown as Env;
+    const failed = await runBatch("pushdrop-jobs", [t.id], flaky);
+    expect(failed.retryMessages).toHaveLength(1);
+    expect(failed.explicitAcks).toEqual([]);
+    expect(leaseDuringAttempt).toBeGreaterThan(Date.now());
+    const r = await row(t.id);
+    expect(r.status).toBe("packaging");
+    expect(r.package_lease_until).toBeNull();
+    expect(r.failure).toMatch(/attempt 1 failed: R2 read timed out/);
+    const staleUploadId = r.package_upload_id as string;
+    expect(staleUploadId).toBeTruthy();
+
+    // the retry, right away: it gets the lease, throws the stale upload away and packages
+    const w = watched();
+    const retry = await runBatch("pushdrop-jobs", [t.id], w.env);
+    expect(retry.explicitAcks).toHaveLength(1);
+    expect(w.seen.aborts).toEqual([staleUploadId]);
+    await expectPackagedOnce(t.id, await singleRunSha(t.id, data), [bob]);
+  });
+
+  it("an attempt that throws after its lease was taken over leaves the new holder's lease alone", async () => {
+    const t = await stagedTransfer([{ name: "slow.bin", data: bytes(4000, 40) }]);
+    const successor = Date.now() + PACKAGE_LEASE_MS + 60_000;
+    const overtaken = {
+      ...env,
+      BUCKET: new Proxy(env.BUCKET, {
+        get(target, prop) {
+          if (prop === "get") {
+            return async () => {
+              // as if this attempt had outlived its lease and another had claimed it since
+              await env.DB.prepare("UPDATE transfers SET package_lease_until = ? WHERE id = ?").bind(successor, t.id).run();
+              throw new Error("too slow");
+            };
+          }
+          const v = Reflect.get(target, prop);
+          return typeof v === "function" ? v.bind(target) : v;
+        },
+      }),
+    } as unknown as Env;
+    await expect(packageTransfer(overtaken, t.id)).rejects.toThrow("too slow");
+    expect((await row(t.id)).package_lease_until).toBe(successor);
+    // and while that lease is live, a new attempt stays out of the way
+    expect(await packageTransfer(env, t.id)).toBe("busy");
   });
 });
