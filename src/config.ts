@@ -38,11 +38,10 @@ export const MIN_EXPIRES_IN = 60;
 export const MAX_EXPIRES_IN = 7 * 24 * 3600;
 
 /**
- * Without ZIP64 a package must stay below 4 GiB and 65,535 entries. The margin covers
- * the headers, the central directory and the manifest.
+ * Without ZIP64 a package (files, headers, directory and manifest: see packageOverhead in
+ * src/package/zip.ts) must stay below 4 GiB; 1000 files keep it far below 65,535 entries.
  */
 export const MAX_PACKAGE_BYTES = 0xffff_ffff;
-export const MAX_PACKAGE_ENTRIES = 0xffff;
 
 /** Largest body `PUT /v1/send/...` takes in one request (R2's single-put limit is 5 GiB). */
 export const MAX_SEND_BYTES = 5 * 1024 * MiB - 1;

@@ -2,9 +2,9 @@ import { base64url, randomBytes } from "./ids";
 
 /**
  * Terminal tokens: "pd_" + 256 random bits in base64url. The server keeps only the
- * SHA-256 of a token and finds the terminal by that hash, so no stored secret is ever
- * compared byte by byte; where two secrets are compared (signed links) the comparison
- * is constant-time.
+ * SHA-256 of a token and finds the terminal by that hash (a unique index), so no secret is
+ * ever compared byte by byte in code; signed links are checked with `crypto.subtle.verify`,
+ * which is constant-time.
  */
 export function newToken(): string {
   return `pd_${base64url(randomBytes(32))}`;
@@ -26,14 +26,4 @@ export function hex(bytes: Uint8Array): string {
 
 export async function hashToken(token: string): Promise<string> {
   return sha256Hex(token);
-}
-
-/** Constant-time equality of two byte strings of possibly different lengths. */
-export function timingSafeEqual(a: Uint8Array, b: Uint8Array): boolean {
-  if (a.byteLength !== b.byteLength) {
-    // still spend the time of a comparison, then fail
-    crypto.subtle.timingSafeEqual(a, a);
-    return false;
-  }
-  return crypto.subtle.timingSafeEqual(a, b);
 }

@@ -19,8 +19,6 @@ export const TerminalId = z
 
 export const TransferId = z.string().regex(TRANSFER_ID_RE, "not a transfer id");
 
-/** ISO 8601 UTC string. */
-export const Timestamp = z.string();
 export const iso = (ms: number) => new Date(ms).toISOString();
 export const isoOrNull = (ms: number | null | undefined) => (ms == null ? null : iso(ms));
 

@@ -13,7 +13,6 @@ export type ServerMessageType = ServerMessage["type"];
 
 /** Control frames the server sends that are not queued and need no ack. */
 export type ControlMessage =
-  | { type: "hello"; terminalId: string; pending: number }
   | { type: "pong" }
   | { type: "error"; error: { code: string; message: string } };
 

@@ -244,7 +244,7 @@ export class Terminal extends DurableObject<Env> {
   }
 
   async hasPush(): Promise<boolean> {
-    return this.sql.exec<{ n: number }>("SELECT COUNT(*) AS n FROM subscriptions").one().n > 0;
+    return (await this.subscriptionCount()) > 0;
   }
 
   async subscriptionCount(): Promise<number> {

@@ -1,3 +1,5 @@
+import { base64url, fromBase64url } from "../auth/ids";
+import { badRequest } from "../errors";
 import { buildPushPayload, type PushSubscription, type VapidKeys } from "@block65/webcrypto-web-push";
 
 /**
@@ -97,4 +99,28 @@ export const MAX_RETRY_AFTER_MS = 24 * 3600 * 1000;
 export function retryWait(retryAfterMs: number | null, attempt: number): number {
   if (retryAfterMs === null) return backoffMs(attempt);
   return Math.min(MAX_RETRY_AFTER_MS, Math.max(0, retryAfterMs));
+}
+
+/**
+ * The schema checks the keys' size and form; here the subscription's public key must also be
+ * a point on P-256 (else every push to it would fail to encrypt), and both keys are stored as
+ * canonical base64url (no padding) for the Web Push library.
+ */
+export async function canonicalKeys(keys: { p256dh: string; auth: string }): Promise<{ p256dh: string; auth: string }> {
+  const invalid = (path: string, message: string) =>
+    badRequest("invalid_request", `${path}: ${message}`, { issues: [{ path, message }] });
+  let p256dh: Uint8Array;
+  let auth: Uint8Array;
+  try {
+    p256dh = fromBase64url(keys.p256dh.replace(/=+$/, ""));
+    auth = fromBase64url(keys.auth.replace(/=+$/, ""));
+  } catch {
+    throw invalid("keys", "not base64url");
+  }
+  try {
+    await crypto.subtle.importKey("raw", p256dh, { name: "ECDH", namedCurve: "P-256" }, false, []);
+  } catch {
+    throw invalid("keys.p256dh", "not a point on the P-256 curve");
+  }
+  return { p256dh: base64url(p256dh), auth: base64url(auth) };
 }

@@ -4,10 +4,7 @@ import { CreateTransferRequest } from "../contract";
 import { ApiError, badRequest, tooLarge } from "../errors";
 import { MAX_SEND_BYTES } from "../config";
 import { presentTransfer } from "../present";
-import { createTransfer } from "../receive/create";
-import { receiveWholeFile } from "../receive/upload";
-import { uploadKey } from "../store/keys";
-import { deleteTransfer, getTransferRecord } from "../store/transfers";
+import { sendOneShot } from "../receive/send";
 import { contentLength, requestOrigin, validate } from "./http";
 
 /**
@@ -43,16 +40,7 @@ send.put("/:to/:filename{.+}", async (c) => {
     maxDownloads: num(c.req.query("maxDownloads")),
   });
   const now = Date.now();
-  const rec = await createTransfer(c.env, caller, req, requestOrigin(c), now, { oneRequest: true });
-  try {
-    await receiveWholeFile(c.env, { transfer: rec.transfer, file: rec.files[0]! }, c.req.raw.body, size, now);
-  } catch (e) {
-    // nothing was accepted: leave no trace of the transfer
-    await c.env.BUCKET.delete(uploadKey(rec.transfer.id, 0)).catch(() => {});
-    await deleteTransfer(c.env.DB, rec.transfer.id);
-    throw e;
-  }
-  const after = (await getTransferRecord(c.env.DB, rec.transfer.id))!;
+  const rec = await sendOneShot(c.env, caller, req, c.req.raw.body, size, requestOrigin(c), now);
   c.header("Location", `/v1/transfers/${rec.transfer.id}`);
-  return c.json(await presentTransfer(c.env, after, { terminalId: caller.id, now, origin: requestOrigin(c) }), 201);
+  return c.json(await presentTransfer(c.env, rec, { terminalId: caller.id, now, origin: requestOrigin(c) }), 201);
 });

@@ -1,10 +1,11 @@
 import { Hono, type Context } from "hono";
-import { base64url, formatTerminalId, fromBase64url, normalizeTerminalId } from "../auth/ids";
+import { formatTerminalId, normalizeTerminalId } from "../auth/ids";
 import { registerTerminal } from "../auth/register";
 import { requireTerminal } from "../auth/terminal";
 import { CreateTerminalRequest, iso, PushSubscriptionJSON, type CreatedTerminal, type TerminalInfo } from "../contract";
-import { ApiError, badRequest, forbidden, notFound } from "../errors";
+import { ApiError, forbidden, notFound } from "../errors";
 import { terminalStub } from "../notify";
+import { canonicalKeys } from "../notify/webpush";
 import { presentTransfer } from "../present";
 import { getTerminal, type TerminalRow } from "../store/terminals";
 import { getTransferRecord, inbox } from "../store/transfers";
@@ -51,34 +52,10 @@ terminals.get("/:id", async (c) => {
   return c.json(body);
 });
 
-/**
- * The schema checks the keys' size and form; here the subscription's public key must also be
- * a point on P-256 (else every push to it would fail to encrypt), and both keys are stored as
- * canonical base64url (no padding) for the Web Push library.
- */
-async function checkedKeys(keys: { p256dh: string; auth: string }): Promise<{ p256dh: string; auth: string }> {
-  const invalid = (path: string, message: string) =>
-    badRequest("invalid_request", `${path}: ${message}`, { issues: [{ path, message }] });
-  let p256dh: Uint8Array;
-  let auth: Uint8Array;
-  try {
-    p256dh = fromBase64url(keys.p256dh.replace(/=+$/, ""));
-    auth = fromBase64url(keys.auth.replace(/=+$/, ""));
-  } catch {
-    throw invalid("keys", "not base64url");
-  }
-  try {
-    await crypto.subtle.importKey("raw", p256dh, { name: "ECDH", namedCurve: "P-256" }, false, []);
-  } catch {
-    throw invalid("keys.p256dh", "not a point on the P-256 curve");
-  }
-  return { p256dh: base64url(p256dh), auth: base64url(auth) };
-}
-
 terminals.put("/:id/push-subscription", async (c) => {
   const caller = await owner(c);
   const sub = await jsonBody(c, PushSubscriptionJSON);
-  const keys = await checkedKeys(sub.keys);
+  const keys = await canonicalKeys(sub.keys);
   await terminalStub(c.env, caller.id).putSubscription(caller.id, { ...sub, keys });
   return c.body(null, 204);
 });

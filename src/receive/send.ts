@@ -1,0 +1,31 @@
+import type { CreateTransferRequest } from "../contract";
+import { uploadKey } from "../store/keys";
+import type { TerminalRow } from "../store/terminals";
+import { deleteTransfer, getTransferRecord, type TransferRecord } from "../store/transfers";
+import { createTransfer } from "./create";
+import { receiveWholeFile } from "./upload";
+
+/**
+ * `PUT /v1/send/…`: create a one-file transfer and stream its bytes in the same request.
+ * All or nothing: if the body fails (short, too long, dropped), the transfer is forgotten
+ * and nothing of it is left in R2 or D1.
+ */
+export async function sendOneShot(
+  env: Env,
+  sender: TerminalRow,
+  req: CreateTransferRequest,
+  body: ReadableStream<Uint8Array> | null,
+  size: number,
+  origin: string,
+  now: number,
+): Promise<TransferRecord> {
+  const rec = await createTransfer(env, sender, req, origin, now, { oneRequest: true });
+  try {
+    await receiveWholeFile(env, { transfer: rec.transfer, file: rec.files[0]! }, body, size, now);
+  } catch (e) {
+    await env.BUCKET.delete(uploadKey(rec.transfer.id, 0)).catch(() => {});
+    await deleteTransfer(env.DB, rec.transfer.id);
+    throw e;
+  }
+  return (await getTransferRecord(env.DB, rec.transfer.id)) ?? rec;
+}
