@@ -1,6 +1,7 @@
 import type { ServerMessage } from "../contract";
 
 /**
+ * The storage of one Terminal Durable Object (its schema is `migrate` below), and its outbox.
  * The outbox of one terminal, in its Durable Object's SQLite storage. A message stays
  * until the terminal acknowledges it; enqueueing is idempotent by message id (a message
  * id already seen, even acknowledged, is not queued again), which makes at-least-once
@@ -44,6 +45,16 @@ export function migrate(sql: SqlStorage): void {
       created_at  INTEGER NOT NULL
     );
     CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+    -- one row per message and subscription that needs (or needed) a Web Push
+    CREATE TABLE IF NOT EXISTS pushes (
+      message_id  TEXT NOT NULL,
+      endpoint    TEXT NOT NULL,
+      state       TEXT NOT NULL,          -- pending | sent | gone | failed | superseded
+      attempts    INTEGER NOT NULL DEFAULT 0,
+      next_at     INTEGER NOT NULL,
+      last_status INTEGER,
+      PRIMARY KEY (message_id, endpoint)
+    );
   `);
 }
 

@@ -57,17 +57,6 @@ export class Terminal extends DurableObject<Env> {
     super(ctx, env);
     this.sql = ctx.storage.sql;
     migrate(this.sql);
-    this.sql.exec(`
-      CREATE TABLE IF NOT EXISTS pushes (
-        message_id  TEXT NOT NULL,
-        endpoint    TEXT NOT NULL,
-        state       TEXT NOT NULL,          -- pending | sent | gone | failed | superseded
-        attempts    INTEGER NOT NULL DEFAULT 0,
-        next_at     INTEGER NOT NULL,
-        last_status INTEGER,
-        PRIMARY KEY (message_id, endpoint)
-      );
-    `);
     this.outbox = new Outbox(this.sql);
     // "ping" → "pong" without waking the object
     ctx.setWebSocketAutoResponse(new WebSocketRequestResponsePair("ping", "pong"));

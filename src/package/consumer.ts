@@ -160,6 +160,12 @@ export async function failTransfer(env: Env, transferId: string, reason: string 
   const rec = await getTransferRecord(env.DB, transferId);
   if (!rec) return;
   const t = rec.transfer;
+  if (reason === null && t.package_lease_until !== null && t.package_lease_until > Date.now()) {
+    // a dead letter, but another attempt holds the lease and is still working: let it finish
+    // (if it fails, its own retries end here again, with the lease released)
+    console.warn(JSON.stringify({ event: "dead_letter_while_leased", transfer: t.id }));
+    return;
+  }
   const why = reason ?? t.failure ?? "packaging failed repeatedly";
   const moved = await setStatus(env.DB, t.id, "failed", ["uploading", "packaging"], { failure: why });
   if (t.package_upload_id) await env.BUCKET.resumeMultipartUpload(packageKey(t.id), t.package_upload_id).abort().catch(() => {});

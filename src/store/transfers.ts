@@ -18,6 +18,7 @@ export interface TransferRow {
   package_size: number | null;
   package_sha256: string | null;
   package_upload_id: string | null;
+  package_lease_until: number | null;
   failure: string | null;
   purged_at: number | null;
 }
@@ -73,7 +74,7 @@ export interface NewFile {
 
 export async function insertTransfer(
   db: D1Database,
-  t: Omit<TransferRow, "downloads" | "package_size" | "package_sha256" | "package_upload_id" | "failure" | "purged_at">,
+  t: Omit<TransferRow, "downloads" | "package_size" | "package_sha256" | "package_upload_id" | "package_lease_until" | "failure" | "purged_at">,
   files: readonly NewFile[],
   recipients: readonly string[],
 ): Promise<void> {
@@ -121,10 +122,6 @@ export async function getTransferRecord(db: D1Database, id: string): Promise<Tra
     parts: p!.results as PartRow[],
     recipients: r!.results as RecipientRow[],
   };
-}
-
-export function getFile(db: D1Database, transferId: string, idx: number): Promise<FileRow | null> {
-  return db.prepare("SELECT * FROM transfer_files WHERE transfer_id = ? AND idx = ?").bind(transferId, idx).first<FileRow>();
 }
 
 export async function getParts(db: D1Database, transferId: string, idx: number): Promise<PartRow[]> {
@@ -228,7 +225,8 @@ export async function finishPackaging(
       .bind(transferId, JSON.stringify(entries)),
     db
       .prepare(
-        `UPDATE transfers SET status = 'ready', package_size = ?2, package_sha256 = ?3, package_upload_id = NULL
+        `UPDATE transfers SET status = 'ready', package_size = ?2, package_sha256 = ?3, package_upload_id = NULL,
+           package_lease_until = NULL
          WHERE id = ?1 AND status = 'packaging'`,
       )
       .bind(transferId, pkg.size, pkg.sha256),

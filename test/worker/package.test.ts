@@ -528,6 +528,19 @@ describe("when packaging cannot succeed", () => {
     expect(await env.BUCKET.head(packageKey(t.id))).toBeNull();
   });
 
+  it("a dead letter while another attempt holds a live lease leaves that attempt to finish", async () => {
+    const t = await stagedTransfer([{ name: "a.bin", data: bytes(100) }]);
+    await env.DB.prepare("UPDATE transfers SET package_lease_until = ? WHERE id = ?").bind(Date.now() + 60_000, t.id).run();
+    const result = await runBatch("pushdrop-jobs-dlq", [t.id]);
+    expect(result.explicitAcks).toHaveLength(1);
+    expect((await row(t.id)).status).toBe("packaging");
+    expect((await outboxOf(alice.id)).filter((x) => x.transfer_id === t.id && x.type === "transfer.failed")).toEqual([]);
+    // once the lease has run out, a dead letter does end it
+    await env.DB.prepare("UPDATE transfers SET package_lease_until = ? WHERE id = ?").bind(Date.now() - 1, t.id).run();
+    await runBatch("pushdrop-jobs-dlq", [t.id]);
+    expect((await row(t.id)).status).toBe("failed");
+  });
+
   it("a dead letter for a transfer that did get packaged changes nothing", async () => {
     const t = await sendFiles(alice, [bob], [{ name: "ok.txt", data: bytes(10) }]);
     const result = await runBatch("pushdrop-jobs-dlq", [t.id]);
