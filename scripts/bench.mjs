@@ -103,10 +103,10 @@ const partBody = (size, n) => {
 const parts = (size) => Math.ceil(size / PART);
 
 /**
- * wrangler dev's proxy answers 503 "Your worker restarted mid-request" (Retry-After: 0) when
- * its pooled connection to the worker was reset; it retries GET and HEAD itself, not other
- * methods. Seen here on the first request after a 1 GiB download and an immediate DELETE,
- * with no error in the worker. The bench retries such a request once and counts it.
+ * Without patches/wrangler+4.86.0.patch, wrangler dev's proxy answers 503 "Your worker
+ * restarted mid-request" (Retry-After: 0) when its pooled connection to the worker was reset
+ * (workers-sdk#14641), e.g. on the first request after a 1 GiB download. With the patch it
+ * sends such a request again itself; the bench still retries once, and counts it.
  */
 let proxyRetries = 0;
 async function call(url, init) {

@@ -1,12 +1,12 @@
 import { execFileSync } from "node:child_process";
 import { createHash, randomBytes } from "node:crypto";
-import { createWriteStream, mkdtempSync, openSync, readSync, closeSync, writeFileSync, rmSync } from "node:fs";
+import { createWriteStream, mkdtempSync, openSync, readFileSync, readSync, closeSync, writeFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import path from "node:path";
 import { Readable } from "node:stream";
 import { pipeline } from "node:stream/promises";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { LiveSocket, register, removeState, startServer, type Server, type Terminal } from "./support/server.ts";
+import { LiveSocket, register, removeState, ROOT, startServer, type Server, type Terminal } from "./support/server.ts";
 
 /**
  * The whole flow as two devices would drive it against `npm start`: A sends three files
@@ -234,5 +234,12 @@ print(json.dumps(out))`,
       if (Date.now() > deadline) throw new Error(`no scheduled run in the logs:\n${server.logs().slice(-2000)}`);
       await new Promise((r) => setTimeout(r, 200));
     }
+  });
+
+  it("runs wrangler dev's proxy with the workers-sdk#14641 backport that npm ci applies", async () => {
+    // without it, a request whose pooled connection was reset hangs (GET) or gets a 503
+    const proxy = readFileSync(path.join(ROOT, "node_modules/wrangler/wrangler-dist/ProxyWorker.js"), "utf8");
+    expect(proxy).toContain("Backport of workers-sdk#15252");
+    expect(server.logs()).not.toContain("dev proxy is unpatched");
   });
 });

@@ -11,7 +11,7 @@ import WebSocket from "ws";
  * over HTTP and WebSocket like any client.
  */
 
-const ROOT = path.resolve(import.meta.dirname, "..", "..", "..");
+export const ROOT = path.resolve(import.meta.dirname, "..", "..", "..");
 
 export function freePort(): Promise<number> {
   return new Promise((resolve, reject) => {
