@@ -278,6 +278,9 @@ const NOTES = `
   memory: the bare worker's plain copy of such an object grows workerd's resident size by
   hundreds of MiB for 1 GiB, with no pushdrop code involved. Compare pushdrop's packaging with
   that row, not with zero: the difference is what the ZIP writer, CRC-32 and SHA-256 cost.
+- workerd keeps memory it has grown to: the first run of a size grows RSS most (at 1 GiB
+  here: the bare worker by 415 MiB, pushdrop by 466 MiB) and later runs reuse it, so the
+  medians above mostly show later runs. The per-run numbers are printed by the bench.
 - The packager itself holds at most about two 8 MiB package parts plus one read chunk
   (src/package/zip.ts); it never buffers a file.
 - Under \`wrangler dev\`, while a worker reads a large multipart object from the local R2, other
