@@ -28,7 +28,7 @@ export const PushSubscriptionJSON = z.object({
     .string()
     .max(2048)
     .url("endpoint must be an absolute URL")
-    .refine((u) => u.startsWith("https://"), "endpoint must be an https URL"),
+    .refine((u) => /^https:\/\//i.test(u), "endpoint must be an https URL"),
   expirationTime: z.number().nullable().optional(),
   keys: z.object({
     p256dh: z

@@ -49,6 +49,16 @@ export function pushTopic(msg: ServerMessage): string | undefined {
   return msg.transferId;
 }
 
+/**
+ * A push's TTL: the seconds its message still matters (a transfer.ready: the transfer's
+ * remaining life; receipts and end messages: their retention), at most the 28 days push
+ * services keep a message. 0 (deliver now or never) in the last second.
+ */
+export function pushTtl(expiresAt: number | null, now: number): number {
+  const MAX = 28 * 24 * 3600;
+  return expiresAt === null ? MAX : Math.min(MAX, Math.max(0, Math.floor((expiresAt - now) / 1000)));
+}
+
 export class Terminal extends DurableObject<Env> {
   private readonly sql: SqlStorage;
   private readonly outbox: Outbox;
@@ -251,10 +261,17 @@ export class Terminal extends DurableObject<Env> {
 
   // ---- Web Push -------------------------------------------------------------------------
 
+  /**
+   * A push of the message to every subscription, due now. A push that a socket took over
+   * (superseded) is due again: that socket went away without acknowledging the message.
+   * One that was sent, failed for good or whose subscription is gone stays as it is.
+   */
   private async schedulePush(messageId: string, now: number): Promise<void> {
     const cur = this.sql.exec(
-      `INSERT OR IGNORE INTO pushes (message_id, endpoint, state, next_at)
-       SELECT ?, endpoint, 'pending', ? FROM subscriptions`,
+      `INSERT INTO pushes (message_id, endpoint, state, next_at)
+       SELECT ?, endpoint, 'pending', ? FROM subscriptions WHERE true
+       ON CONFLICT (message_id, endpoint) DO UPDATE SET state = 'pending', next_at = excluded.next_at
+       WHERE pushes.state = 'superseded'`,
       messageId,
       now,
     );
@@ -283,6 +300,12 @@ export class Terminal extends DurableObject<Env> {
     else if (hasMessages) await this.ctx.storage.setAlarm(now + PRUNE_EVERY_MS);
   }
 
+  /**
+   * Sends the pushes that are due. Each subscription's pushes go in order, the subscriptions
+   * side by side: a push service that is slow or never answers (PUSH_TIMEOUT_MS) holds up
+   * only its own subscription. Before each send the push is looked at again: a socket that
+   * opened or an ack that came while an earlier push was under way takes over.
+   */
   private async sendDuePushes(now: number): Promise<void> {
     const vapid = vapidKeys(this.env);
     const due = this.sql
@@ -297,71 +320,83 @@ export class Terminal extends DurableObject<Env> {
       this.sql.exec("UPDATE pushes SET state = 'failed' WHERE state = 'pending'");
       return;
     }
+    const byEndpoint = new Map<string, PushRow[]>();
+    for (const row of due) byEndpoint.set(row.endpoint, [...(byEndpoint.get(row.endpoint) ?? []), row]);
+    await Promise.all(
+      [...byEndpoint.values()].map(async (rows) => {
+        for (const row of rows) await this.sendOnePush(row, vapid);
+      }),
+    );
+  }
+
+  private async sendOnePush(row: PushRow, vapid: NonNullable<ReturnType<typeof vapidKeys>>): Promise<void> {
+    const now = Date.now();
+    if (this.liveSockets(now).length > 0) {
+      this.sql.exec("UPDATE pushes SET state = 'superseded' WHERE state = 'pending'");
+      return;
+    }
+    const still = this.sql
+      .exec<{ state: string }>("SELECT state FROM pushes WHERE message_id = ? AND endpoint = ?", row.message_id, row.endpoint)
+      .toArray()[0];
+    // acked, taken over by a socket, or its endpoint answered 404/410 to an earlier push
+    if (still?.state !== "pending") return;
+    const msg = this.outbox.get(row.message_id);
+    const sub = this.sql
+      .exec<StoredSubscription & Record<string, SqlStorageValue>>("SELECT endpoint, p256dh, auth FROM subscriptions WHERE endpoint = ?", row.endpoint)
+      .toArray()[0];
+    if (!msg || msg.acked_at !== null || !sub || (msg.expires_at !== null && msg.expires_at <= now)) {
+      this.sql.exec(
+        "UPDATE pushes SET state = 'superseded' WHERE message_id = ? AND endpoint = ? AND state = 'pending'",
+        row.message_id,
+        row.endpoint,
+      );
+      return;
+    }
+    const message = JSON.parse(msg.body) as ServerMessage;
+    const outcome = await sendPush(
+      sub,
+      JSON.stringify(trimForPush(message)),
+      { ttl: pushTtl(msg.expires_at, now), urgency: message.type === "transfer.ready" ? "high" : "normal", topic: pushTopic(message) },
+      vapid,
+      now,
+    );
+    const attempts = row.attempts + 1;
     const terminalId = this.terminalId;
-    for (const row of due) {
-      const msg = this.outbox.get(row.message_id);
-      const sub = this.sql
-        .exec<StoredSubscription & Record<string, SqlStorageValue>>("SELECT endpoint, p256dh, auth FROM subscriptions WHERE endpoint = ?", row.endpoint)
-        .toArray()[0];
-      if (!msg || msg.acked_at !== null || !sub || (msg.expires_at !== null && msg.expires_at <= now)) {
-        // (state may have become 'gone' earlier in this loop, when its endpoint answered 404/410)
+    console.log(
+      JSON.stringify({ event: "push", terminal: terminalId, message: row.message_id, endpoint: new URL(row.endpoint).origin, attempt: attempts, outcome: outcome.kind, status: outcome.status, ...(outcome.kind === "rejected" ? { detail: outcome.detail } : {}) }),
+    );
+    switch (outcome.kind) {
+      case "sent":
         this.sql.exec(
-          "UPDATE pushes SET state = 'superseded' WHERE message_id = ? AND endpoint = ? AND state = 'pending'",
-          row.message_id,
-          row.endpoint,
+          "UPDATE pushes SET state = 'sent', attempts = ?, last_status = ? WHERE message_id = ? AND endpoint = ?",
+          attempts, outcome.status, row.message_id, row.endpoint,
         );
-        continue;
+        if (terminalId) await this.recordNotified(terminalId, [message], "push");
+        break;
+      case "gone":
+        this.sql.exec("DELETE FROM subscriptions WHERE endpoint = ?", row.endpoint);
+        this.sql.exec("UPDATE pushes SET state = 'gone', last_status = ? WHERE endpoint = ? AND state = 'pending'", outcome.status, row.endpoint);
+        this.sql.exec("UPDATE pushes SET attempts = ? WHERE message_id = ? AND endpoint = ?", attempts, row.message_id, row.endpoint);
+        break;
+      case "retry": {
+        const state = attempts >= MAX_PUSH_ATTEMPTS ? "failed" : "pending";
+        // Retry-After is what the push service asks for (shorter or longer than our
+        // backoff); without it, exponential backoff
+        const wait = retryWait(outcome.retryAfterMs, attempts);
+        // a socket that opened (or an ack that came) while the push service was answering
+        // has superseded this push meanwhile: keep that, record only the attempt
+        this.sql.exec(
+          "UPDATE pushes SET state = CASE WHEN state = 'pending' THEN ? ELSE state END, attempts = ?, last_status = ?, next_at = ? WHERE message_id = ? AND endpoint = ?",
+          state, attempts, outcome.status, Date.now() + wait, row.message_id, row.endpoint,
+        );
+        break;
       }
-      const message = JSON.parse(msg.body) as ServerMessage;
-      const ttl = msg.expires_at !== null ? Math.max(60, Math.floor((msg.expires_at - now) / 1000)) : 24 * 3600;
-      const outcome = await sendPush(
-        sub,
-        JSON.stringify(trimForPush(message)),
-        {
-          ttl: Math.min(ttl, 28 * 24 * 3600),
-          urgency: message.type === "transfer.ready" ? "high" : "normal",
-          topic: pushTopic(message),
-        },
-        vapid,
-        now,
-      );
-      const attempts = row.attempts + 1;
-      console.log(
-        JSON.stringify({ event: "push", terminal: terminalId, message: row.message_id, endpoint: new URL(row.endpoint).origin, attempt: attempts, outcome: outcome.kind, status: outcome.status, ...(outcome.kind === "rejected" ? { detail: outcome.detail } : {}) }),
-      );
-      switch (outcome.kind) {
-        case "sent":
-          this.sql.exec(
-            "UPDATE pushes SET state = 'sent', attempts = ?, last_status = ? WHERE message_id = ? AND endpoint = ?",
-            attempts, outcome.status, row.message_id, row.endpoint,
-          );
-          if (terminalId) await this.recordNotified(terminalId, [message], "push");
-          break;
-        case "gone":
-          this.sql.exec("DELETE FROM subscriptions WHERE endpoint = ?", row.endpoint);
-          this.sql.exec("UPDATE pushes SET state = 'gone', last_status = ? WHERE endpoint = ? AND state = 'pending'", outcome.status, row.endpoint);
-          this.sql.exec("UPDATE pushes SET attempts = ? WHERE message_id = ? AND endpoint = ?", attempts, row.message_id, row.endpoint);
-          break;
-        case "retry": {
-          const state = attempts >= MAX_PUSH_ATTEMPTS ? "failed" : "pending";
-          // Retry-After is what the push service asks for (shorter or longer than our
-          // backoff); without it, exponential backoff
-          const wait = retryWait(outcome.retryAfterMs, attempts);
-          // a socket that opened (or an ack that came) while the push service was answering
-          // has superseded this push meanwhile: keep that, record only the attempt
-          this.sql.exec(
-            "UPDATE pushes SET state = CASE WHEN state = 'pending' THEN ? ELSE state END, attempts = ?, last_status = ?, next_at = ? WHERE message_id = ? AND endpoint = ?",
-            state, attempts, outcome.status, now + wait, row.message_id, row.endpoint,
-          );
-          break;
-        }
-        case "rejected":
-          this.sql.exec(
-            "UPDATE pushes SET state = 'failed', attempts = ?, last_status = ? WHERE message_id = ? AND endpoint = ?",
-            attempts, outcome.status, row.message_id, row.endpoint,
-          );
-          break;
-      }
+      case "rejected":
+        this.sql.exec(
+          "UPDATE pushes SET state = 'failed', attempts = ?, last_status = ? WHERE message_id = ? AND endpoint = ?",
+          attempts, outcome.status, row.message_id, row.endpoint,
+        );
+        break;
     }
   }
 }

@@ -22,8 +22,13 @@ export interface PushSummary {
   expiresAt: string;
 }
 
-function cut(s: string, max: number): string {
-  return s.length <= max ? s : `${s.slice(0, Math.max(0, max - 1))}…`;
+/** At most `max` UTF-16 units, ending in "…" when cut; never half of a surrogate pair. */
+export function cut(s: string, max: number): string {
+  if (s.length <= max) return s;
+  let end = Math.max(0, Math.floor(max) - 1);
+  const last = s.charCodeAt(end - 1);
+  if (end > 0 && last >= 0xd800 && last <= 0xdbff) end--; // a high surrogate: keep the pair whole or drop it
+  return `${s.slice(0, end)}…`;
 }
 
 export function trimForPush(msg: ServerMessage, limit = MAX_PUSH_PLAINTEXT): ServerMessage | PushSummary {

@@ -91,14 +91,18 @@ export const MAX_PUSH_ATTEMPTS = 5;
 /** Longest Retry-After honoured as given; a longer one is capped (the message would be stale by then). */
 export const MAX_RETRY_AFTER_MS = 24 * 3600 * 1000;
 
+/** The shortest wait between tries, even when Retry-After says 0: the tries are few. */
+export const MIN_RETRY_WAIT_MS = 1_000;
+
 /**
  * How long to wait before the next try after attempt number `attempt` failed: what the
  * push service asked for in Retry-After (RFC 8030 §8.4, RFC 9110 §10.2.3), whether shorter
- * or longer than our backoff; the exponential backoff when it asked for nothing.
+ * or longer than our backoff, but at least a second; the exponential backoff when it asked
+ * for nothing.
  */
 export function retryWait(retryAfterMs: number | null, attempt: number): number {
   if (retryAfterMs === null) return backoffMs(attempt);
-  return Math.min(MAX_RETRY_AFTER_MS, Math.max(0, retryAfterMs));
+  return Math.min(MAX_RETRY_AFTER_MS, Math.max(MIN_RETRY_WAIT_MS, retryAfterMs));
 }
 
 /**

@@ -2,8 +2,8 @@ import { buildPushPayload } from "@block65/webcrypto-web-push";
 import { runDurableObjectAlarm, runInDurableObject } from "cloudflare:test";
 import { afterEach, beforeEach, describe, expect, it, vi } from "vitest";
 import type { ServerMessage, Transfer } from "../../src/contract";
-import { LIVE_WINDOW_MS, pushTopic, type Terminal } from "../../src/notify/terminal";
-import { MAX_PUSH_PLAINTEXT, trimForPush } from "../../src/notify/trim";
+import { LIVE_WINDOW_MS, pushTopic, pushTtl, type Terminal } from "../../src/notify/terminal";
+import { cut, MAX_PUSH_PLAINTEXT, trimForPush } from "../../src/notify/trim";
 import { backoffMs, MAX_PUSH_ATTEMPTS, parseRetryAfter, retryWait } from "../../src/notify/webpush";
 import { MAX_SUBSCRIPTIONS } from "../../src/config";
 import { api, env, eventually, register } from "./helpers";
@@ -156,7 +156,7 @@ describe("retry timing", () => {
     expect(backoffMs(10)).toBe(15 * 60_000);
     for (const attempt of [1, 2, 3, 4]) expect(retryWait(null, attempt)).toBe(backoffMs(attempt));
     expect(retryWait(1_000, 1)).toBe(1_000);
-    expect(retryWait(0, 3)).toBe(0);
+    expect(retryWait(0, 3)).toBe(1_000); // Retry-After: 0 still waits a second: the tries are few
     expect(retryWait(600_000, 1)).toBe(600_000);
   });
 });
@@ -495,10 +495,89 @@ describe("Terminal Durable Object: push delivery and retries", () => {
     await alarm;
     await eventually(async () => ((await stub.pushLog())[0]?.attempts === 1 ? true : undefined), 5_000, "the attempt recorded");
     expect(await stub.pushLog()).toMatchObject([{ state: "superseded", attempts: 1, last_status: 503 }]);
+    // the socket acknowledges the message, then goes: nothing more is pushed
+    ws.send(JSON.stringify({ type: "ack", id: msg.id }));
+    await eventually(async () => ((await stub.pendingCount()) === 0 ? true : undefined), 5_000, "the ack");
     ws.close(1000, "done");
     await sleep(50);
     await runDue(stub);
     expect(calls).toHaveLength(1);
+  });
+
+  it("a subscription whose push service never answers holds up only itself, not the terminal's others", async () => {
+    const { id, stub } = await freshTerminal();
+    const hanging = await browserSubscription(`${id}-hang`);
+    const laptop = await browserSubscription(`${id}-laptop`);
+    await stub.putSubscription(id, hanging); // first: pushes used to go one after another
+    await stub.putSubscription(id, laptop);
+    let released = false;
+    const calls: string[] = [];
+    vi.restoreAllMocks();
+    vi.spyOn(globalThis, "fetch").mockImplementation(async (input: RequestInfo | URL, init?: RequestInit) => {
+      const url = new Request(input, init).url;
+      calls.push(url);
+      if (url === hanging.endpoint) while (!released) await sleep(5);
+      return new Response(null, { status: 201 });
+    });
+    const { msg, t } = message();
+    await stub.deliver(id, msg, { transferId: t.id, expiresAt: Date.parse(t.expiresAt) });
+    const alarm = runDurableObjectAlarm(stub);
+    try {
+      // the laptop's push goes out while the other push service is still silent
+      await eventually(async () => (calls.includes(laptop.endpoint) ? true : undefined), 3_000, "the laptop's push");
+      expect(calls).toContain(hanging.endpoint);
+    } finally {
+      released = true;
+      await alarm;
+    }
+    // (workerd may have run the alarm itself as well: wait for the held push to finish)
+    await eventually(async () => ((await stub.pushLog()).every((p) => p.state === "sent") ? true : undefined), 5_000, "both sent");
+  });
+
+  it("a socket that opens while a push is under way stops the pushes after it in the same round", async () => {
+    const erin = await register("Erin");
+    const stub = terminalStub(erin.id);
+    const sub = await browserSubscription(`round-${erin.id}`);
+    await stub.putSubscription(erin.id, sub);
+    let released = false;
+    const calls: string[] = [];
+    vi.restoreAllMocks();
+    vi.spyOn(globalThis, "fetch").mockImplementation(async (input: RequestInfo | URL, init?: RequestInit) => {
+      const url = new Request(input, init).url;
+      if (url !== sub.endpoint) return new Response(null, { status: 201 });
+      calls.push(url);
+      // the push service is down for the first try of each message, then holds its answer
+      if (calls.length <= 2) return new Response(null, { status: 503, headers: { "retry-after": "60" } });
+      while (!released) await sleep(5);
+      return new Response(null, { status: 201 });
+    });
+    const first = message();
+    const second = message();
+    for (const m of [first, second]) {
+      await stub.deliver(erin.id, m.msg, { transferId: m.t.id, expiresAt: Date.parse(m.t.expiresAt) });
+      await runDurableObjectAlarm(stub);
+    }
+    await eventually(async () => ((await stub.pushLog()).filter((p) => p.attempts === 1).length === 2 ? true : undefined), 5_000, "two first tries");
+    // both retries are due in one round
+    await runInDurableObject(stub, (_: Terminal, state) => {
+      state.storage.sql.exec("UPDATE pushes SET next_at = 0 WHERE state = 'pending'");
+    });
+    const alarm = runDurableObjectAlarm(stub);
+    await eventually(async () => (calls.length === 3 ? true : undefined), 5_000, "the first retry under way");
+    const res = await api(`/v1/terminals/${erin.id}/socket?token=${erin.token}`, { headers: { upgrade: "websocket" } });
+    expect(res.status).toBe(101);
+    const ws = res.webSocket!;
+    ws.accept();
+    released = true;
+    await alarm;
+    await eventually(async () => ((await stub.pushLog()).some((p) => p.state === "sent") ? true : undefined), 5_000, "the held push done");
+    for (const m of [first, second]) ws.send(JSON.stringify({ type: "ack", id: m.msg.id }));
+    await eventually(async () => ((await stub.pendingCount()) === 0 ? true : undefined), 5_000, "the acks");
+    expect(calls).toHaveLength(3);
+    const log = await stub.pushLog();
+    expect(log.find((p) => p.message_id === first.msg.id)).toMatchObject({ state: "sent", attempts: 2 });
+    expect(log.find((p) => p.message_id === second.msg.id)).toMatchObject({ state: "superseded", attempts: 1 });
+    ws.close(1000, "done");
   });
 
   it("a transfer that ends while its ready push is being retried: the retry stops, the end is pushed", async () => {
@@ -569,6 +648,35 @@ describe("Terminal Durable Object: which sockets count as live", () => {
     ws.close(1000, "done");
   });
 
+  it("a push waiting for its retry, taken over by a socket that goes without acknowledging, is pushed again", async () => {
+    const hank = await register("Hank");
+    const stub = terminalStub(hank.id);
+    const sub = await browserSubscription(`rearm-${hank.id}`);
+    await stub.putSubscription(hank.id, sub);
+    const tries: string[] = [];
+    const calls = () => tries;
+    vi.restoreAllMocks();
+    vi.spyOn(globalThis, "fetch").mockImplementation(async (input: RequestInfo | URL, init?: RequestInit) => {
+      const url = new Request(input, init).url;
+      if (url !== sub.endpoint) return new Response(null, { status: 201 });
+      tries.push(url);
+      return new Response(null, tries.length === 1 ? { status: 503, headers: { "retry-after": "30" } } : { status: 201 });
+    });
+    const { msg, t } = message();
+    await stub.deliver(hank.id, msg, { transferId: t.id, expiresAt: Date.parse(t.expiresAt) });
+    await runDurableObjectAlarm(stub);
+    await eventually(async () => (calls().length === 1 ? true : undefined), 5_000, "the first attempt (503)");
+    // the app wakes, gets the replay, and is killed before it acknowledges
+    const { ws, frames } = await connect(hank);
+    await eventually(async () => (frames.some((f) => f.id === msg.id) ? true : undefined), 5_000, "the replay");
+    expect((await stub.pushLog())[0]).toMatchObject({ state: "superseded", attempts: 1 });
+    ws.close(1001, "killed");
+    await eventually(async () => ((await stub.pushLog())[0]?.state === "pending" ? true : undefined), 5_000, "the push due again");
+    await runDue(stub);
+    await eventually(async () => (calls().length === 2 ? true : undefined), 5_000, "the second attempt");
+    expect((await stub.pushLog())[0]).toMatchObject({ state: "sent", attempts: 2 });
+  });
+
   it("when the last socket closes with a message it never acknowledged, that message is pushed once", async () => {
     const gina = await register("Gina");
     const stub = terminalStub(gina.id);
@@ -590,6 +698,26 @@ describe("Terminal Durable Object: which sockets count as live", () => {
     await runDue(stub);
     expect(calls()).toHaveLength(1);
     expect(await stub.pushLog()).toMatchObject([{ message_id: unacked.msg.id, state: "sent" }]);
+  });
+
+  it("TTL: the message's remaining life, never more (0 in its last second), at most 28 days", () => {
+    const now = Date.now();
+    expect(pushTtl(now + 14_900, now)).toBe(14);
+    expect(pushTtl(now + 3_600_000, now)).toBe(3600);
+    expect(pushTtl(now + 500, now)).toBe(0);
+    expect(pushTtl(now - 5_000, now)).toBe(0);
+    expect(pushTtl(now + 60 * 24 * 3_600_000, now)).toBe(28 * 24 * 3600);
+    expect(pushTtl(null, now)).toBe(28 * 24 * 3600);
+  });
+
+  it("cutting a text for a push never leaves half of a surrogate pair", () => {
+    const loneSurrogate = /[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[\uDC00-\uDFFF]/;
+    expect(cut("ab\u{1F600}cd", 4)).toBe("ab…");
+    expect(cut("ab\u{1F600}cd", 5)).toBe("ab\u{1F600}…");
+    for (let max = 1; max < 30; max++) expect(cut("\u{1F600}".repeat(20), max)).not.toMatch(loneSurrogate);
+    const t = fakeTransfer(1000);
+    t.message = `${"m".repeat(279)}${"\u{1F600}".repeat(300)}`;
+    expect(JSON.stringify(trimForPush(ready(t)))).not.toMatch(loneSurrogate);
   });
 
   it("receipts from different recipients of one transfer use different Topics", () => {

@@ -39,7 +39,7 @@ async function newTransfer(files: Array<{ name: string; size: number; type?: str
 }
 
 async function errorCode(res: Response): Promise<string> {
-  expect(res.headers.get("content-type")).toMatch(/^application\/json/);
+  expect(res.headers.get("content-type")).toBe("application/json; charset=utf-8");
   return (await json(res)).error.code;
 }
 

@@ -20,7 +20,7 @@ const counts = async () => ({
 /** An error response in the contract's shape; returns its code. */
 async function expectError(res: Response, status: number, code?: string): Promise<{ code: string; message: string }> {
   expect(res.status).toBe(status);
-  expect(res.headers.get("content-type")).toMatch(/^application\/json/);
+  expect(res.headers.get("content-type")).toBe("application/json; charset=utf-8");
   const body = await json(res);
   expect(Object.keys(body)).toEqual(["error"]);
   expect(typeof body.error.code).toBe("string");
@@ -179,6 +179,24 @@ describe("POST /v1/transfers refuses bad input with the right 4xx and records no
   });
 });
 
+describe("JSON responses say application/json; charset=utf-8, as the contract does", () => {
+  it("on success: a new terminal, a terminal, the VAPID key, a transfer, an inbox", async () => {
+    const created = await createTransfer(alice, { to: [bob.id], files: [{ name: "a.txt", size: 1 }] });
+    const t = await json(created);
+    for (const res of [
+      created,
+      await api("/v1/terminals", { method: "POST" }),
+      await api(`/v1/terminals/${bob.id}`),
+      await api("/v1/push/vapid-public-key"),
+      await api(`/v1/transfers/${t.id}`, { headers: alice.auth }),
+      await api(`/v1/terminals/${bob.id}/inbox`, { headers: bob.auth }),
+    ]) {
+      expect(res.status).toBeLessThan(300);
+      expect(res.headers.get("content-type")).toBe("application/json; charset=utf-8");
+    }
+  });
+});
+
 describe("routing errors are JSON too", () => {
   it("unknown paths → 404 JSON", async () => {
     for (const path of ["/v1/nope", "/v1", "/v1/transfers/x/y/z", "/nothing-here", "/v1/terminals/123/unknown"]) {
@@ -228,7 +246,7 @@ describe("routing errors are JSON too", () => {
       const res = await api(path, init);
       expect(res.status, `${init.method ?? "GET"} ${path}`).toBeGreaterThanOrEqual(400);
       expect(res.status, `${init.method ?? "GET"} ${path}`).toBeLessThan(500);
-      expect(res.headers.get("content-type")).toMatch(/^application\/json/);
+      expect(res.headers.get("content-type")).toBe("application/json; charset=utf-8");
     }
   });
 });
@@ -251,7 +269,7 @@ describe("paths", () => {
     for (const path of ["/v1", "/v1/", "/v1/nope"]) {
       const res = await api(path);
       expect(res.status).toBe(404);
-      expect(res.headers.get("content-type")).toMatch(/^application\/json/);
+      expect(res.headers.get("content-type")).toBe("application/json; charset=utf-8");
       expect((await json(res)).error.code).toBe("not_found");
     }
   });
