@@ -52,13 +52,7 @@ export async function sweep(env: Env, now = Date.now(), batch = 100): Promise<nu
       const rec = await getTransferRecord(env.DB, t.id);
       if (!rec) continue;
       try {
-        await purgeObjects(env, rec);
-        const status = await markPurged(env.DB, t.id, Date.now(), "expired");
-        if (status === "expired" && t.status !== "expired") {
-          // recipients only know of a transfer once it was ready; before that only the sender is told
-          const announced = t.status === "ready" || t.status === "delivered";
-          await notifyEnded(env, announced ? rec : { ...rec, recipients: [] }, "transfer.expired");
-        }
+        await purgeExpired(env, rec, Date.now());
         done++;
       } catch (e) {
         console.error(JSON.stringify({ event: "expiry_failed", transfer: t.id, error: String(e) }));
@@ -73,15 +67,27 @@ export async function sweep(env: Env, now = Date.now(), batch = 100): Promise<nu
   return done;
 }
 
+/**
+ * Removes an expired transfer's objects, marks it, and tells the terminals concerned. Only
+ * the call that marks it tells them (the sweep and a DELETE may both come to it).
+ */
+async function purgeExpired(env: Env, rec: TransferRecord, now: number): Promise<void> {
+  const t = rec.transfer;
+  await purgeObjects(env, rec);
+  const status = await markPurged(env.DB, t.id, now, "expired");
+  if (status === "expired" && t.status !== "expired") {
+    // recipients only know of a transfer once it was ready; before that only the sender is told
+    const announced = t.status === "ready" || t.status === "delivered";
+    await notifyEnded(env, announced ? rec : { ...rec, recipients: [] }, "transfer.expired");
+  }
+}
+
 /** The sender's `DELETE /v1/transfers/{id}`. */
 export async function cancelTransfer(env: Env, rec: TransferRecord, now = Date.now()): Promise<void> {
   const t = rec.transfer;
   if (t.purged_at !== null) return; // nothing left to remove: DELETE is idempotent
-  if (effectiveStatus(t, now) === "expired") {
-    await purgeObjects(env, rec);
-    await markPurged(env.DB, t.id, now, "expired");
-    return;
-  }
+  // expired already, not yet swept: it stays expired, and the terminals hear so now
+  if (effectiveStatus(t, now) === "expired") return purgeExpired(env, rec, now);
   await setStatus(env.DB, t.id, "cancelled", ["uploading", "packaging", "ready", "delivered", "failed"]);
   await purgeObjects(env, rec);
   await markPurged(env.DB, t.id, now, "cancelled");

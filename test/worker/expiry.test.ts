@@ -66,6 +66,25 @@ describe("a transfer past its expiry, before the sweep", () => {
   });
 });
 
+describe("DELETE of a transfer that expired before the sweep came", () => {
+  it("is 204, leaves it expired, removes its objects, and tells the terminals once (the sweep no more)", async () => {
+    const t = await sendFiles(alice, [bob], [{ name: "gone.txt", data: bytes(100) }], { expiresIn: 3600 });
+    await eventually(async () => ((await outboxOf(bob.id)).some((r) => r.transfer_id === t.id) ? true : undefined));
+    await backdate(t.id);
+    const del = await api(`/v1/transfers/${t.id}`, { method: "DELETE", headers: alice.auth });
+    expect(del.status).toBe(204);
+    expect((await row(t.id)).status).toBe("expired");
+    expect(await env.BUCKET.head(packageKey(t.id))).toBeNull();
+    for (const who of [alice, bob]) {
+      expect((await endMessages(who, t.id)).map((m) => m.type), who.name).toEqual(["transfer.expired"]);
+    }
+    expect((await outboxOf(bob.id)).filter((r) => r.transfer_id === t.id && r.type === "transfer.ready" && r.acked_at === null)).toEqual([]);
+    await sweep(env, Date.now() + 2 * HOUR);
+    expect(await api(`/v1/transfers/${t.id}`, { method: "DELETE", headers: alice.auth }).then((r) => r.status)).toBe(204);
+    for (const who of [alice, bob]) expect(await endMessages(who, t.id), who.name).toHaveLength(1);
+  });
+});
+
 describe("the cron sweep", () => {
   it("removes packages, uploads and unfinished multipart uploads, marks expired and tells the terminals", async () => {
     const now = Date.now();
