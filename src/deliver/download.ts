@@ -66,7 +66,12 @@ async function serve(
   const headers = new Headers({
     "Accept-Ranges": "bytes",
     ETag: s.etag,
-    "Cache-Control": "private, no-cache",
+    // the bytes as stored, never re-encoded on the way: a gzip'd text file would lose its
+    // Content-Length, and its ranges and strong ETag would no longer be of these bytes.
+    // no-transform keeps Cloudflare's edge from compressing; an explicit identity coding keeps
+    // the local runtime (which imitates that compression by Content-Type) from doing it
+    "Cache-Control": "private, no-cache, no-transform",
+    "Content-Encoding": "identity",
     "Content-Disposition": contentDisposition(s.filename),
     "X-Content-Type-Options": "nosniff",
     "Content-Security-Policy": "sandbox; default-src 'none'",

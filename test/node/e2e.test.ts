@@ -1,4 +1,5 @@
 import { execFileSync } from "node:child_process";
+import { get as httpGet } from "node:http";
 import { createHash, randomBytes } from "node:crypto";
 import { createWriteStream, mkdtempSync, openSync, readFileSync, readSync, closeSync, writeFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
@@ -234,6 +235,41 @@ print(json.dumps(out))`,
       if (Date.now() > deadline) throw new Error(`no scheduled run in the logs:\n${server.logs().slice(-2000)}`);
       await new Promise((r) => setTimeout(r, 200));
     }
+  });
+
+  it("serves a text file as its stored bytes to a client that accepts gzip: Content-Length, ranges, no re-encoding", async () => {
+    const a = await register(server.base, "A");
+    const b = await register(server.base, "B");
+    const text = "plain text, compressible ".repeat(400);
+    const sent = await fetch(`${server.base}/v1/send/${b.id}/notes.txt`, { method: "PUT", headers: a.auth, body: text });
+    expect(sent.status).toBe(201);
+    const t = (await sent.json()) as any;
+    let ready: any;
+    for (const until = Date.now() + 20_000; Date.now() < until; await new Promise((r) => setTimeout(r, 200))) {
+      ready = await (await fetch(`${server.base}/v1/transfers/${t.id}`, { headers: b.auth })).json();
+      if (ready.status === "ready") break;
+    }
+    expect(ready.status).toBe("ready");
+    // raw HTTP, so that nothing decodes the body for us
+    const get = (headers: Record<string, string>) =>
+      new Promise<{ status: number; headers: Record<string, string | string[] | undefined>; body: Buffer }>((resolve, reject) => {
+        const req = httpGet(`${server.base}/v1/transfers/${t.id}/files/0`, { headers: { ...b.auth, "accept-encoding": "gzip, br", ...headers } }, (res) => {
+          const chunks: Buffer[] = [];
+          res.on("data", (c) => chunks.push(c));
+          res.on("end", () => resolve({ status: res.statusCode!, headers: res.headers, body: Buffer.concat(chunks) }));
+        });
+        req.on("error", reject);
+      });
+    const whole = await get({});
+    expect(whole.status).toBe(200);
+    expect(whole.headers["content-encoding"] ?? "identity").toBe("identity");
+    expect(whole.headers["content-length"]).toBe(String(text.length));
+    expect(whole.body.toString()).toBe(text);
+    const part = await get({ range: "bytes=6-9" });
+    expect(part.status).toBe(206);
+    expect(part.headers["content-encoding"] ?? "identity").toBe("identity");
+    expect(part.headers["content-range"]).toBe(`bytes 6-9/${text.length}`);
+    expect(part.body.toString()).toBe("text");
   });
 
   it("runs wrangler dev's proxy with the workers-sdk#14641 backport that npm ci applies", async () => {
