@@ -83,7 +83,10 @@ export async function receiveWholeFile(
   now: number,
 ): Promise<void> {
   if (file.size === 0 && file.completed_at !== null) {
-    // an empty file is complete from the start: sending its (empty) body is a no-op, whenever
+    // an empty file is complete from the start: sending its (empty) body is a no-op while the
+    // transfer lives (a client that sends every file in turn may send it after the others
+    // started the packaging); an ended transfer answers as it does for any file
+    if (["cancelled", "expired", "failed"].includes(effectiveStatus(transfer, now))) assertUploading(transfer, now);
     if (body) await assertEmpty(body, `File ${file.idx}`);
     return;
   }

@@ -311,6 +311,21 @@ describe("DELETE /v1/transfers/{id}", () => {
     expect((await getTransfer(alice, t.id)).status).toBe("cancelled");
   });
 
+  it("an empty file's empty body: a no-op while the transfer lives, refused as for any file once it has ended", async () => {
+    const t = await newTransfer([{ name: "data.bin", size: 10 }, { name: "empty.txt", size: 0 }]);
+    expect((await putFile(alice, t.id, 0, bytes(10))).status).toBe(200);
+    // a client sending every file in turn sends the empty one after packaging began
+    expect((await putFile(alice, t.id, 1, new Uint8Array(0))).status).toBe(200);
+    await waitForStatus(alice, t.id);
+    expect((await putFile(alice, t.id, 1, new Uint8Array(0))).status).toBe(200);
+    expect((await api(`/v1/transfers/${t.id}`, { method: "DELETE", headers: alice.auth })).status).toBe(204);
+    for (const body of [new Uint8Array(0), bytes(1)]) {
+      const put = await putFile(alice, t.id, 1, body);
+      expect(put.status).toBe(409);
+      expect(await errorCode(put)).toBe("not_uploading");
+    }
+  });
+
   it("cancelling a ready transfer removes its package, ends downloads and tells the recipients", async () => {
     const t = await sendFiles(alice, [bob, carol], [{ name: "r.txt", data: bytes(500) }]);
     expect(await env.BUCKET.head(packageKey(t.id))).not.toBeNull();
