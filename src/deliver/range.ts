@@ -28,7 +28,7 @@ export function parseRange(header: string | null, size: number): RangeRequest {
     }
     const start = Number(r[1]);
     const end = r[2] === "" ? size - 1 : Number(r[2]);
-    if (end < start) return { kind: "invalid" };
+    if (r[2] !== "" && end < start) return { kind: "invalid" }; // "5-1"; but "N-" past the end is unsatisfiable
     parsed.push(start >= size ? null : { start, end: Math.min(end, size - 1) });
   }
   const satisfiable = parsed.filter((p): p is { start: number; end: number } => p !== null);

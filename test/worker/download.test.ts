@@ -1,5 +1,6 @@
 import { beforeAll, describe, expect, it } from "vitest";
 import { signDownload } from "../../src/auth/signing";
+import { parseRange } from "../../src/deliver/range";
 import {
   api,
   bigBytes,
@@ -110,6 +111,14 @@ describe("GET /v1/transfers/{id}/package", () => {
     for (const range of [`bytes=${size}-`, `bytes=${size + 10}-${size + 20}`, "bytes=-0", "bytes=abc", "bytes=5-1", "items=0-1", "bytes=-", "bytes=", "bytes=0-1-2", `bytes=${"9".repeat(20)}-`]) {
       await expect416(await get(pkgPath(), alice, { range }), size);
     }
+  });
+
+  it("tells a malformed Range from one that is well-formed but outside the representation", () => {
+    for (const [range, size] of [["bytes=10-", 10], ["bytes=0-", 0], ["bytes=-5", 0], ["bytes=20-30", 10]] as const) {
+      expect(parseRange(range, size), `${range} of ${size}`).toEqual({ kind: "unsatisfiable" });
+    }
+    for (const range of ["bytes=5-1", "bytes=abc", "bytes=-", "items=0-1"]) expect(parseRange(range, 10), range).toEqual({ kind: "invalid" });
+    expect(parseRange("bytes=9-", 10)).toEqual({ kind: "range", start: 9, end: 9 });
   });
 
   it("ETag + If-None-Match → 304; If-Range with another ETag → the whole body", async () => {
