@@ -26,10 +26,14 @@ app.use(
   }),
 );
 
-app.use("/v1/*", async (c, next) => {
+app.use("*", async (c, next) => {
   await next();
   // the contract's JSON type names its charset (Hono's c.json leaves it out)
   if (c.res.headers.get("content-type") === "application/json") c.res.headers.set("Content-Type", "application/json; charset=utf-8");
+});
+
+app.use("/v1/*", async (c, next) => {
+  await next();
   c.res.headers.set("X-Content-Type-Options", "nosniff");
   c.res.headers.set("Referrer-Policy", "no-referrer");
 });
