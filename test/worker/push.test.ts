@@ -233,6 +233,17 @@ async function nextPushAt(stub: DurableObjectStub<Terminal>) {
   }));
 }
 
+/** Opens a terminal's live socket through the API; its frames are collected, parsed. */
+async function connect(t: { id: string; token: string }) {
+  const res = await api(`/v1/terminals/${t.id}/socket?token=${t.token}`, { headers: { upgrade: "websocket" } });
+  expect(res.status).toBe(101);
+  const ws = res.webSocket!;
+  const frames: any[] = [];
+  ws.addEventListener("message", (e) => frames.push(JSON.parse(e.data as string)));
+  ws.accept();
+  return { ws, frames };
+}
+
 /** Delivers with no socket open and lets the first push attempt happen. */
 async function deliverOffline(stub: DurableObjectStub<Terminal>, id: string, msg: ServerMessage, t: Transfer, calls: Call[], expect = 1) {
   const before = calls.length;
@@ -487,10 +498,7 @@ describe("Terminal Durable Object: push delivery and retries", () => {
     await stub.deliver(erin.id, msg, { transferId: t.id, expiresAt: Date.parse(t.expiresAt) });
     const alarm = runDurableObjectAlarm(stub);
     await eventually(async () => (called ? true : undefined), 5_000, "the push attempt");
-    const res = await api(`/v1/terminals/${erin.id}/socket?token=${erin.token}`, { headers: { upgrade: "websocket" } });
-    expect(res.status).toBe(101);
-    const ws = res.webSocket!;
-    ws.accept();
+    const { ws } = await connect(erin);
     released = true;
     await alarm;
     await eventually(async () => ((await stub.pushLog())[0]?.attempts === 1 ? true : undefined), 5_000, "the attempt recorded");
@@ -564,10 +572,7 @@ describe("Terminal Durable Object: push delivery and retries", () => {
     });
     const alarm = runDurableObjectAlarm(stub);
     await eventually(async () => (calls.length === 3 ? true : undefined), 5_000, "the first retry under way");
-    const res = await api(`/v1/terminals/${erin.id}/socket?token=${erin.token}`, { headers: { upgrade: "websocket" } });
-    expect(res.status).toBe(101);
-    const ws = res.webSocket!;
-    ws.accept();
+    const { ws } = await connect(erin);
     released = true;
     await alarm;
     await eventually(async () => ((await stub.pushLog()).some((p) => p.state === "sent") ? true : undefined), 5_000, "the held push done");
@@ -607,16 +612,6 @@ describe("Terminal Durable Object: which sockets count as live", () => {
   afterEach(() => {
     vi.restoreAllMocks();
   });
-
-  async function connect(t: { id: string; token: string }) {
-    const res = await api(`/v1/terminals/${t.id}/socket?token=${t.token}`, { headers: { upgrade: "websocket" } });
-    expect(res.status).toBe(101);
-    const ws = res.webSocket!;
-    const frames: any[] = [];
-    ws.addEventListener("message", (e) => frames.push(JSON.parse(e.data as string)));
-    ws.accept();
-    return { ws, frames };
-  }
 
   it(`a socket not heard from for ${LIVE_WINDOW_MS / 1000} s (a phone that lost its network) no longer stops the push`, async () => {
     const frank = await register("Frank");
