@@ -3,7 +3,7 @@ import { notifyEnded, notifyFailed, notifyReady } from "../notify";
 import { packageKey, uploadKey } from "../store/keys";
 import {
   claimPackageLease,
-  finishLeasedPackaging,
+  finishPackaging,
   getTransfer,
   getTransferRecord,
   noteFailure,
@@ -125,7 +125,7 @@ export async function packageTransfer(env: Env, transferId: string): Promise<"bu
       PACKAGE_PART_SIZE,
     );
     await upload.complete(parts);
-    moved = await finishLeasedPackaging(env.DB, t.id, lease, { size: result.size, sha256: result.sha256 }, result.entries);
+    moved = await finishPackaging(env.DB, t.id, { size: result.size, sha256: result.sha256 }, result.entries);
   } catch (e) {
     // let go at once, so that this message's retry (or any other attempt) can take over
     await releasePackageLease(env.DB, transferId, lease).catch(() => {});

@@ -205,7 +205,7 @@ export async function setPackageUpload(db: D1Database, transferId: string, uploa
 }
 
 
-/** Records the finished package and moves packaging → ready, in one transaction. */
+/** Records the finished package and moves packaging → ready (its lease ends with it), in one transaction. */
 export async function finishPackaging(
   db: D1Database,
   transferId: string,
@@ -379,7 +379,6 @@ export interface PackageLeaseClaim {
   /** the transfer's state after the attempt; status null: no such transfer */
   status: TransferStatus | null;
   purged_at: number | null;
-  package_lease_until: number | null;
 }
 
 /**
@@ -398,15 +397,10 @@ export async function claimPackageLease(db: D1Database, transferId: string, now:
            AND (package_lease_until IS NULL OR package_lease_until < ?2)`,
       )
       .bind(transferId, now, until),
-    db.prepare("SELECT status, purged_at, package_lease_until FROM transfers WHERE id = ?").bind(transferId),
+    db.prepare("SELECT status, purged_at FROM transfers WHERE id = ?").bind(transferId),
   ]);
-  const row = (state!.results as Array<Pick<PackageLeaseClaim, "status" | "purged_at" | "package_lease_until">>)[0];
-  return {
-    lease: claim!.meta.changes === 1 ? until : null,
-    status: row?.status ?? null,
-    purged_at: row?.purged_at ?? null,
-    package_lease_until: row?.package_lease_until ?? null,
-  };
+  const row = (state!.results as Array<Pick<PackageLeaseClaim, "status" | "purged_at">>)[0];
+  return { lease: claim!.meta.changes === 1 ? until : null, status: row?.status ?? null, purged_at: row?.purged_at ?? null };
 }
 
 /** Gives the lease up, if it is still the one `lease` names (a holder never frees a successor's). */
@@ -415,17 +409,4 @@ export async function releasePackageLease(db: D1Database, transferId: string, le
     .prepare("UPDATE transfers SET package_lease_until = NULL WHERE id = ? AND package_lease_until = ?")
     .bind(transferId, lease)
     .run();
-}
-
-/** `finishPackaging` by the lease holder: records the package (packaging → ready) and clears the lease. */
-export async function finishLeasedPackaging(
-  db: D1Database,
-  transferId: string,
-  lease: number,
-  pkg: { size: number; sha256: string },
-  entries: readonly PackagedFile[],
-): Promise<boolean> {
-  const moved = await finishPackaging(db, transferId, pkg, entries);
-  await releasePackageLease(db, transferId, lease);
-  return moved;
 }
