@@ -11,6 +11,12 @@ export function effectiveStatus(t: TransferRow, now: number): TransferStatus {
   return t.status;
 }
 
+/** Ended without being delivered (cancelled, expired, failed): its files are gone or going. */
+export function hasFailedToDeliver(t: TransferRow, now: number): boolean {
+  const s = effectiveStatus(t, now);
+  return s === "cancelled" || s === "expired" || s === "failed";
+}
+
 export function isDownloadable(t: TransferRow, now: number): boolean {
   const s = effectiveStatus(t, now);
   return (s === "ready" || s === "delivered") && t.purged_at === null && t.expires_at > now;

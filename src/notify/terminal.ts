@@ -129,7 +129,7 @@ export class Terminal extends DurableObject<Env> {
     const pending = this.outbox.pending(now);
     for (const row of pending) this.trySend(server, row.body);
     // a socket is open now: it takes over from any push still waiting to be (re)tried
-    this.sql.exec("UPDATE pushes SET state = 'superseded' WHERE state = 'pending'");
+    this.supersedePushes();
     const ready = pending.filter((r) => r.type === "transfer.ready").map((r) => JSON.parse(r.body) as ServerMessage);
     if (ready.length > 0) this.ctx.waitUntil(this.recordNotified(terminalId, ready, "socket"));
     return new Response(null, { status: 101, webSocket: client });
@@ -261,6 +261,11 @@ export class Terminal extends DurableObject<Env> {
 
   // ---- Web Push -------------------------------------------------------------------------
 
+  /** A live socket takes over: every push still waiting to be (re)tried is superseded. */
+  private supersedePushes(): void {
+    this.sql.exec("UPDATE pushes SET state = 'superseded' WHERE state = 'pending'");
+  }
+
   /**
    * A push of the message to every subscription, due now. A push that a socket took over
    * (superseded) is due again: that socket went away without acknowledging the message.
@@ -286,7 +291,7 @@ export class Terminal extends DurableObject<Env> {
   override async alarm(): Promise<void> {
     const now = Date.now();
     if (this.liveSockets(now).length > 0) {
-      this.sql.exec("UPDATE pushes SET state = 'superseded' WHERE state = 'pending'");
+      this.supersedePushes();
     } else {
       await this.sendDuePushes(now);
     }
@@ -332,7 +337,7 @@ export class Terminal extends DurableObject<Env> {
   private async sendOnePush(row: PushRow, vapid: NonNullable<ReturnType<typeof vapidKeys>>): Promise<void> {
     const now = Date.now();
     if (this.liveSockets(now).length > 0) {
-      this.sql.exec("UPDATE pushes SET state = 'superseded' WHERE state = 'pending'");
+      this.supersedePushes();
       return;
     }
     const still = this.sql

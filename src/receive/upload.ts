@@ -1,6 +1,6 @@
 import { ApiError, badRequest, conflict, gone, tooLarge } from "../errors";
 import { enqueuePackaging } from "../package/jobs";
-import { effectiveStatus } from "../lifecycle";
+import { effectiveStatus, hasFailedToDeliver } from "../lifecycle";
 import { uploadKey } from "../store/keys";
 import {
   claimUploadId,
@@ -66,7 +66,7 @@ function translate(e: unknown, counted: Counted, expected: number, what: string)
 async function stillUploading(env: Env, transferId: string, now: number, cleanup: () => Promise<unknown>): Promise<void> {
   const t = await getTransfer(env.DB, transferId);
   if (t && t.status === "uploading" && t.purged_at === null && t.expires_at > now) return;
-  if (!t || t.purged_at !== null || ["cancelled", "expired", "failed"].includes(effectiveStatus(t, now))) {
+  if (!t || t.purged_at !== null || hasFailedToDeliver(t, now)) {
     await cleanup().catch(() => {});
   }
   if (!t) throw gone("transfer_cancelled", "This transfer was removed while the upload ran.");
@@ -86,7 +86,7 @@ export async function receiveWholeFile(
     // an empty file is complete from the start: sending its (empty) body is a no-op while the
     // transfer lives (a client that sends every file in turn may send it after the others
     // started the packaging); an ended transfer answers as it does for any file
-    if (["cancelled", "expired", "failed"].includes(effectiveStatus(transfer, now))) assertUploading(transfer, now);
+    if (hasFailedToDeliver(transfer, now)) assertUploading(transfer, now);
     if (body) await assertEmpty(body, `File ${file.idx}`);
     return;
   }
