@@ -1,4 +1,5 @@
 import { env, exports } from "cloudflare:workers";
+import { expect } from "vitest";
 
 /** Helpers for Workers Vitest tests: drive the real worker (`exports.default.fetch`) like a client. */
 
@@ -197,4 +198,53 @@ export function dispositionName(header: string | null): string | null {
   if (!header) return null;
   const m = /filename\*\s*=\s*UTF-8''([^;\s]+)/i.exec(header);
   return m ? decodeURIComponent(m[1]!) : null;
+}
+
+/** A live-channel client inside the test: collects frames, answers acks. */
+export async function openSocket(t: TestTerminal, via: "query" | "header" = "query") {
+  const res =
+    via === "query"
+      ? await api(`/v1/terminals/${t.id}/socket?token=${t.token}`, { headers: { upgrade: "websocket" } })
+      : await api(`/v1/terminals/${t.id}/socket`, { headers: { upgrade: "websocket", ...t.auth } });
+  expect(res.status).toBe(101);
+  const ws = res.webSocket!;
+  expect(ws).toBeTruthy();
+  const frames: any[] = [];
+  let closed = false;
+  ws.addEventListener("message", (e) => {
+    const d = e.data;
+    frames.push(typeof d === "string" && d.startsWith("{") ? JSON.parse(d) : d);
+  });
+  ws.addEventListener("close", () => {
+    closed = true;
+  });
+  ws.accept();
+  return {
+    ws,
+    frames,
+    isClosed: () => closed,
+    /** waits for n frames and takes them */
+    async take(n: number, ms = 5000): Promise<any[]> {
+      await eventually(async () => (frames.length >= n ? true : undefined), ms, `${n} frames (have ${frames.length})`);
+      return frames.splice(0, n);
+    },
+    /** nothing more arrives within a short while */
+    async quiet(ms = 150) {
+      await new Promise((r) => setTimeout(r, ms));
+      expect(frames).toEqual([]);
+    },
+    send(v: unknown) {
+      ws.send(typeof v === "string" ? v : JSON.stringify(v));
+    },
+    ack(id: string) {
+      ws.send(JSON.stringify({ type: "ack", id }));
+    },
+    close() {
+      try {
+        ws.close(1000, "bye");
+      } catch {
+        // already closed
+      }
+    },
+  };
 }

@@ -6,7 +6,7 @@ import { LIVE_WINDOW_MS, pushTopic, pushTtl, type Terminal } from "../../src/not
 import { cut, MAX_PUSH_PLAINTEXT, trimForPush } from "../../src/notify/trim";
 import { backoffMs, MAX_PUSH_ATTEMPTS, parseRetryAfter, retryWait } from "../../src/notify/webpush";
 import { MAX_SUBSCRIPTIONS } from "../../src/config";
-import { api, env, eventually, register } from "./helpers";
+import { api, env, eventually, openSocket, register, terminalStub } from "./helpers";
 
 /**
  * Web Push inside workerd: trimming to the 3,993-byte plaintext limit, subscriptions in the
@@ -196,9 +196,6 @@ const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 const status = (s: number, headers: Record<string, string> = {}) => () => new Response(null, { status: s, headers });
 
 let seq = 0;
-function terminalStub(id: string) {
-  return env.TERMINAL.get(env.TERMINAL.idFromName(id)) as DurableObjectStub<Terminal>;
-}
 /** A terminal DO of its own (not registered: the DO needs none) with fresh subscriptions. */
 async function freshTerminal(...names: string[]) {
   const id = `t${Date.now()}-${++seq}`;
@@ -233,15 +230,19 @@ async function nextPushAt(stub: DurableObjectStub<Terminal>) {
   }));
 }
 
-/** Opens a terminal's live socket through the API; its frames are collected, parsed. */
-async function connect(t: { id: string; token: string }) {
-  const res = await api(`/v1/terminals/${t.id}/socket?token=${t.token}`, { headers: { upgrade: "websocket" } });
-  expect(res.status).toBe(101);
-  const ws = res.webSocket!;
-  const frames: any[] = [];
-  ws.addEventListener("message", (e) => frames.push(JSON.parse(e.data as string)));
-  ws.accept();
-  return { ws, frames };
+/** How many sockets the terminal's object holds (a close is handled once it drops). */
+const socketsOf = (stub: DurableObjectStub<Terminal>) => runInDurableObject(stub, (_: Terminal, state) => state.getWebSockets().length);
+
+/**
+ * Acknowledges every message the socket got, then closes it and waits until the object has
+ * handled the close: a socket that goes with messages unacknowledged makes them due by push,
+ * and such a push would land in whichever test runs next.
+ */
+async function ackAndClose(stub: DurableObjectStub<Terminal>, ws: WebSocket, frames: Array<{ id?: string }>) {
+  for (const f of frames) if (f.id) ws.send(JSON.stringify({ type: "ack", id: f.id }));
+  await eventually(async () => ((await stub.pendingCount()) === 0 ? true : undefined), 5_000, "every message acknowledged");
+  ws.close(1000, "done");
+  await eventually(async () => ((await socketsOf(stub)) === 0 ? true : undefined), 5_000, "the close handled");
 }
 
 /** Delivers with no socket open and lets the first push attempt happen. */
@@ -451,14 +452,7 @@ describe("Terminal Durable Object: push delivery and retries", () => {
     await deliverOffline(stub, erin.id, msg, t, svc.calls);
     expect(await stub.pushLog()).toMatchObject([{ state: "pending", attempts: 1 }]);
 
-    const res = await api(`/v1/terminals/${erin.id}/socket?token=${erin.token}`, { headers: { upgrade: "websocket" } });
-    expect(res.status).toBe(101);
-    const ws = res.webSocket!;
-    const frames: any[] = [];
-    ws.addEventListener("message", (e) => {
-      frames.push(JSON.parse(e.data as string));
-    });
-    ws.accept();
+    const { ws, frames } = await openSocket(erin);
     await eventually(async () => (frames.some((f) => f.id === msg.id) ? true : undefined), 5_000, "the replayed message");
     expect(await stub.pushLog()).toMatchObject([{ state: "superseded", attempts: 1 }]);
     await runDue(stub);
@@ -472,7 +466,7 @@ describe("Terminal Durable Object: push delivery and retries", () => {
     expect((await stub.pushLog()).filter((p) => p.message_id === second.msg.id)).toEqual([]);
     await runDue(stub);
     expect(svc.calls).toHaveLength(1);
-    ws.close(1000, "done");
+    await ackAndClose(stub, ws, frames);
   });
 
   it("a socket that opens while the push service is still answering keeps the push superseded", async () => {
@@ -498,16 +492,14 @@ describe("Terminal Durable Object: push delivery and retries", () => {
     await stub.deliver(erin.id, msg, { transferId: t.id, expiresAt: Date.parse(t.expiresAt) });
     const alarm = runDurableObjectAlarm(stub);
     await eventually(async () => (called ? true : undefined), 5_000, "the push attempt");
-    const { ws } = await connect(erin);
+    const { ws, frames } = await openSocket(erin);
     released = true;
     await alarm;
     await eventually(async () => ((await stub.pushLog())[0]?.attempts === 1 ? true : undefined), 5_000, "the attempt recorded");
     expect(await stub.pushLog()).toMatchObject([{ state: "superseded", attempts: 1, last_status: 503 }]);
-    // the socket acknowledges the message, then goes: nothing more is pushed
-    ws.send(JSON.stringify({ type: "ack", id: msg.id }));
-    await eventually(async () => ((await stub.pendingCount()) === 0 ? true : undefined), 5_000, "the ack");
-    ws.close(1000, "done");
-    await sleep(50);
+    // the socket acknowledges the message, then goes (the close handled): nothing more is pushed
+    await eventually(async () => (frames.some((f) => f.id === msg.id) ? true : undefined), 5_000, "the replay");
+    await ackAndClose(stub, ws, frames);
     await runDue(stub);
     expect(calls).toHaveLength(1);
   });
@@ -572,17 +564,16 @@ describe("Terminal Durable Object: push delivery and retries", () => {
     });
     const alarm = runDurableObjectAlarm(stub);
     await eventually(async () => (calls.length === 3 ? true : undefined), 5_000, "the first retry under way");
-    const { ws } = await connect(erin);
+    const { ws, frames } = await openSocket(erin);
     released = true;
     await alarm;
     await eventually(async () => ((await stub.pushLog()).some((p) => p.state === "sent") ? true : undefined), 5_000, "the held push done");
-    for (const m of [first, second]) ws.send(JSON.stringify({ type: "ack", id: m.msg.id }));
-    await eventually(async () => ((await stub.pendingCount()) === 0 ? true : undefined), 5_000, "the acks");
     expect(calls).toHaveLength(3);
     const log = await stub.pushLog();
     expect(log.find((p) => p.message_id === first.msg.id)).toMatchObject({ state: "sent", attempts: 2 });
     expect(log.find((p) => p.message_id === second.msg.id)).toMatchObject({ state: "superseded", attempts: 1 });
-    ws.close(1000, "done");
+    await eventually(async () => (frames.length >= 2 ? true : undefined), 5_000, "both replayed");
+    await ackAndClose(stub, ws, frames);
   });
 
   it("a transfer that ends while its ready push is being retried: the retry stops, the end is pushed", async () => {
@@ -618,8 +609,8 @@ describe("Terminal Durable Object: which sockets count as live", () => {
     const stub = terminalStub(frank.id);
     await stub.putSubscription(frank.id, await browserSubscription(`stale-${frank.id}`));
     const calls = () => svc.calls.filter((c) => c.url.endsWith(`stale-${frank.id}`));
-    const { ws, frames } = await connect(frank);
-    await eventually(async () => ((await stub.pendingCount()) === 0 ? true : undefined), 2_000, "connected");
+    const { ws, frames } = await openSocket(frank);
+    expect(await socketsOf(stub)).toBe(1);
     // the socket was last heard from long ago
     await runInDurableObject(stub, (_instance: Terminal, state) => {
       for (const s of state.getWebSockets()) s.serializeAttachment({ seen: Date.now() - LIVE_WINDOW_MS - 1000 });
@@ -640,7 +631,7 @@ describe("Terminal Durable Object: which sockets count as live", () => {
     await runDue(stub);
     expect(calls()).toHaveLength(1);
     expect((await stub.pushLog()).filter((p) => p.message_id === second.msg.id)).toEqual([]);
-    ws.close(1000, "done");
+    await ackAndClose(stub, ws, frames);
   });
 
   it("a push waiting for its retry, taken over by a socket that goes without acknowledging, is pushed again", async () => {
@@ -662,7 +653,7 @@ describe("Terminal Durable Object: which sockets count as live", () => {
     await runDurableObjectAlarm(stub);
     await eventually(async () => (calls().length === 1 ? true : undefined), 5_000, "the first attempt (503)");
     // the app wakes, gets the replay, and is killed before it acknowledges
-    const { ws, frames } = await connect(hank);
+    const { ws, frames } = await openSocket(hank);
     await eventually(async () => (frames.some((f) => f.id === msg.id) ? true : undefined), 5_000, "the replay");
     expect((await stub.pushLog())[0]).toMatchObject({ state: "superseded", attempts: 1 });
     ws.close(1001, "killed");
@@ -677,7 +668,7 @@ describe("Terminal Durable Object: which sockets count as live", () => {
     const stub = terminalStub(gina.id);
     await stub.putSubscription(gina.id, await browserSubscription(`close-${gina.id}`));
     const calls = () => svc.calls.filter((c) => c.url.endsWith(`close-${gina.id}`));
-    const { ws, frames } = await connect(gina);
+    const { ws, frames } = await openSocket(gina);
     const acked = message();
     const unacked = message();
     await stub.deliver(gina.id, acked.msg, { transferId: acked.t.id, expiresAt: Date.parse(acked.t.expiresAt) });
