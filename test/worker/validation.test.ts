@@ -91,10 +91,16 @@ describe("POST /v1/transfers refuses bad input with the right 4xx and records no
     }
   });
 
-  it("0 or 101 recipients → 400", async () => {
+  it("0 or 101 recipients → 400; 100 are accepted", async () => {
     await refused({ to: [], files: [file()] }, 400, "invalid_request");
-    const err = await refused({ to: Array.from({ length: 101 }, () => bob.id), files: [file()] }, 400, "invalid_request");
+    // 101 different well-formed ids: refused for their number, before any is looked up
+    const ids = Array.from({ length: 101 }, (_, i) => `${20_000_000 + i}${dammDigit(String(20_000_000 + i))}`);
+    const err = await refused({ to: ids, files: [file()] }, 400, "invalid_request");
     expect(err.message).toContain("100");
+    const hundred = [bob, ...(await Promise.all(Array.from({ length: 99 }, () => register())))];
+    const ok = await createTransfer(alice, { to: hundred.map((t) => t.id), files: [file()] });
+    expect(ok.status).toBe(201);
+    expect((await json(ok)).to).toHaveLength(100);
   });
 
   it("0 or 1001 files → 400", async () => {
@@ -105,10 +111,12 @@ describe("POST /v1/transfers refuses bad input with the right 4xx and records no
 
   it("negative, fractional, non-finite or absurd sizes → 400", async () => {
     for (const size of [-1, 1.5, 0.1, 1e300, -0.5]) await refused({ to: [bob.id], files: [file(size)] }, 400, "invalid_request");
-    await refused(null, 400, undefined, {
+    const raw = (size: string) => ({
       headers: { ...alice.auth, "content-type": "application/json" },
-      body: '{"to":["' + bob.id + '"],"files":[{"name":"a","size":NaN}]}',
+      body: `{"to":["${bob.id}"],"files":[{"name":"a","size":${size}}]}`,
     });
+    await refused(null, 400, "invalid_request", raw("1e400")); // JSON for Infinity
+    await refused(null, 400, "invalid_json", raw("NaN")); // not JSON at all
   });
 
   it("a message over 1000 characters → 400", async () => {
@@ -266,7 +274,7 @@ describe("paths", () => {
   });
 
   it("/v1 itself and unknown versions answer JSON 404", async () => {
-    for (const path of ["/v1", "/v1/", "/v1/nope"]) {
+    for (const path of ["/v1", "/v1/", "/v1/nope", "/v2/transfers", "/v0/terminals"]) {
       const res = await api(path);
       expect(res.status).toBe(404);
       expect(res.headers.get("content-type")).toBe("application/json; charset=utf-8");
