@@ -29,8 +29,8 @@ const freePort = () =>
     });
   });
 
-/** Sum of VmRSS over the workerd processes below `pid`. */
-function workerdRss(pid) {
+/** The workerd processes below `pid` (wrangler's runtime; they stay the same while it runs). */
+function workerdPids(pid) {
   const children = new Map();
   for (const p of readdirSync("/proc").filter((d) => /^\d+$/.test(d))) {
     try {
@@ -38,28 +38,44 @@ function workerdRss(pid) {
       children.set(ppid, [...(children.get(ppid) || []), Number(p)]);
     } catch {}
   }
-  let kb = 0;
+  const found = [];
   for (const stack = [pid]; stack.length; ) {
     const p = stack.pop();
     stack.push(...(children.get(p) || []));
     try {
-      const status = readFileSync(`/proc/${p}/status`, "utf8");
-      if (/^Name:\s*workerd/m.test(status)) kb += Number(/VmRSS:\s*(\d+)/.exec(status)?.[1] || 0);
+      if (/^Name:\s*workerd/m.test(readFileSync(`/proc/${p}/status`, "utf8"))) found.push(p);
+    } catch {}
+  }
+  return found;
+}
+
+/** Sum of VmRSS over `pids`, in bytes. */
+function rss(pids) {
+  let kb = 0;
+  for (const p of pids) {
+    try {
+      kb += Number(/VmRSS:\s*(\d+)/.exec(readFileSync(`/proc/${p}/status`, "utf8"))?.[1] || 0);
     } catch {}
   }
   return kb * 1024;
 }
 
-async function start(name, args, extraEnv, readyPath) {
+/**
+ * Starts a server (the command `args(port, state)`; PORT and PUSHDROP_STATE are also in its
+ * environment), waits until `readyPath` answers, and samples its memory.
+ */
+async function start(name, args, readyPath, extraEnv = {}) {
   const port = await freePort();
   const state = mkdtempSync(path.join(tmpdir(), `pushdrop-bench-${name}-`));
-  const child = spawn(args[0], args.slice(1).map((a) => a.replace("$PORT", String(port)).replace("$STATE", state)), {
+  const [cmd, ...rest] = args(port, state);
+  const child = spawn(cmd, rest, {
     cwd: root,
-    env: { ...env, PORT: String(port), PUSHDROP_STATE: state, ...extraEnv },
+    env: { ...env, PORT: String(port), PUSHDROP_STATE: state, ...extraEnv }, // (npm start reads these)
     // each server's output goes to a log file beside its state, kept if the bench fails
     stdio: ["ignore", openSync(`${state}.log`, "w"), openSync(`${state}.log`, "a")],
     detached: true,
   });
+  const exited = new Promise((r) => child.once("exit", r));
   const base = `http://127.0.0.1:${port}`;
   console.log(`${name}: ${base} (log: ${state}.log)`);
   for (let i = 0; ; i++) {
@@ -70,14 +86,16 @@ async function start(name, args, extraEnv, readyPath) {
     await new Promise((r) => setTimeout(r, 250));
   }
   // per-phase peaks of resident memory
+  const pids = workerdPids(child.pid);
   const peaks = {};
   let phase = "idle";
-  const timer = setInterval(() => (peaks[phase] = Math.max(peaks[phase] ?? 0, workerdRss(child.pid))), 25);
+  const timer = setInterval(() => (peaks[phase] = Math.max(peaks[phase] ?? 0, rss(pids))), 25);
   return {
     base,
+    /** enters phase `p`; returns the resident memory at its start */
     phase(p) {
       phase = p;
-      peaks[p] = workerdRss(child.pid);
+      return (peaks[p] = rss(pids));
     },
     peak: (p) => peaks[p],
     async stop() {
@@ -85,11 +103,14 @@ async function start(name, args, extraEnv, readyPath) {
       try {
         process.kill(-child.pid, "SIGTERM");
       } catch {}
-      await new Promise((r) => setTimeout(r, 2000));
-      try {
-        process.kill(-child.pid, "SIGKILL");
-      } catch {}
+      const done = await Promise.race([exited.then(() => true), new Promise((r) => setTimeout(() => r(false), 10_000))]);
+      if (!done) {
+        try {
+          process.kill(-child.pid, "SIGKILL");
+        } catch {}
+      }
       rmSync(state, { recursive: true, force: true });
+      rmSync(`${state}.log`, { force: true });
     },
   };
 }
@@ -102,21 +123,11 @@ const partBody = (size, n) => {
 };
 const parts = (size) => Math.ceil(size / PART);
 
-/**
- * Without patches/wrangler+4.86.0.patch, wrangler dev's proxy answers 503 "Your worker
- * restarted mid-request" (Retry-After: 0) when its pooled connection to the worker was reset
- * (workers-sdk#14641), e.g. on the first request after a 1 GiB download. With the patch it
- * sends such a request again itself; the bench still retries once, and counts it.
- */
-let proxyRetries = 0;
-async function call(url, init) {
-  const res = await fetch(url, init);
-  if (res.status === 503 && res.headers.get("retry-after") === "0" && !(init?.body instanceof Uint8Array)) {
-    await res.text();
-    proxyRetries++;
-    return fetch(url, init);
-  }
-  return res;
+/** A response that must have `status`; its body is returned parsed (JSON) or as text. */
+async function expectStatus(res, status, what) {
+  const text = await res.text();
+  if (res.status !== status) throw new Error(`${what}: ${res.status} ${text.slice(0, 300)}`);
+  return res.headers.get("content-type")?.startsWith("application/json") ? JSON.parse(text) : text;
 }
 
 async function drain(res) {
@@ -128,13 +139,15 @@ async function drain(res) {
 /** One run through pushdrop's public API. */
 async function pushdropRun(s, who, size) {
   const auth = { authorization: `Bearer ${who.a.token}` };
-  const created = await call(`${s.base}/v1/transfers`, {
+  const t = await expectStatus(
+    await fetch(`${s.base}/v1/transfers`, {
       method: "POST",
       headers: { ...auth, "content-type": "application/json" },
       body: JSON.stringify({ to: [who.b.id], files: [{ name: "big.bin", size, type: "application/octet-stream" }] }),
-    });
-  if (created.status !== 201) throw new Error(`create: ${created.status} ${await created.text()}`);
-  const t = await created.json();
+    }),
+    201,
+    "create",
+  );
   const f = t.files[0];
   const ready = new Promise((resolve, reject) => {
     const ws = new WebSocket(`${s.base.replace(/^http/, "ws")}/v1/terminals/${who.b.id}/socket?token=${encodeURIComponent(who.b.token)}`);
@@ -152,8 +165,7 @@ async function pushdropRun(s, who, size) {
   s.phase("upload");
   const t0 = performance.now();
   for (let n = 1; n <= f.parts; n++) {
-    const res = await fetch(`${f.uploadUrl}?part=${n}`, { method: "PUT", headers: auth, body: partBody(size, n) });
-    if (res.status !== 200) throw new Error(`part ${n}: ${res.status} ${await res.text()}`);
+    await expectStatus(await fetch(`${f.uploadUrl}?part=${n}`, { method: "PUT", headers: auth, body: partBody(size, n) }), 200, `part ${n}`);
   }
   const t1 = performance.now();
   s.phase("package");
@@ -166,32 +178,30 @@ async function pushdropRun(s, who, size) {
   const got = await drain(await fetch(`${s.base}/v1/transfers/${t.id}/package`, { headers: { authorization: `Bearer ${who.b.token}` } }));
   const t3 = performance.now();
   if (got < size) throw new Error(`download: ${got} of at least ${size} bytes`);
-  s.phase("idle");
-  const del = await call(`${s.base}/v1/transfers/${t.id}`, { method: "DELETE", headers: auth });
-  if (del.status !== 204) throw new Error(`delete: ${del.status} ${await del.text()}`);
+  await expectStatus(await fetch(`${s.base}/v1/transfers/${t.id}`, { method: "DELETE", headers: auth }), 204, "delete");
   return { t0, t1, t2, t3, got };
 }
 
 /** The same job on the bare R2 worker. */
 async function baselineRun(s, size, key) {
-  const id = await (await fetch(`${s.base}/start/${key}`, { method: "POST" })).text();
+  const id = await expectStatus(await fetch(`${s.base}/start/${key}`, { method: "POST" }), 200, "start");
+  const upload = `${s.base}/obj/${key}?upload=${encodeURIComponent(id)}`;
   s.phase("upload");
   const t0 = performance.now();
   const done = [];
   for (let n = 1; n <= parts(size); n++) {
-    const res = await fetch(`${s.base}/obj/${key}?upload=${encodeURIComponent(id)}&part=${n}`, { method: "PUT", body: partBody(size, n) });
-    done.push(await res.json());
+    done.push(await expectStatus(await fetch(`${upload}&part=${n}`, { method: "PUT", body: partBody(size, n) }), 200, `part ${n}`));
   }
-  await fetch(`${s.base}/complete/${key}?upload=${encodeURIComponent(id)}`, { method: "POST", body: JSON.stringify(done) });
+  await expectStatus(await fetch(`${s.base}/complete/${key}?upload=${encodeURIComponent(id)}`, { method: "POST", body: JSON.stringify(done) }), 200, "complete");
   const t1 = performance.now();
   s.phase("package");
-  await (await fetch(`${s.base}/copy/${key}`, { method: "POST" })).text();
+  await expectStatus(await fetch(`${s.base}/copy/${key}`, { method: "POST" }), 200, "copy");
   const t2 = performance.now();
   s.phase("download");
   const got = await drain(await fetch(`${s.base}/obj/${key}.copy`));
   const t3 = performance.now();
-  s.phase("idle");
-  await fetch(`${s.base}/obj/${key}`, { method: "DELETE" });
+  if (got !== size) throw new Error(`baseline download: ${got} of ${size} bytes`);
+  await expectStatus(await fetch(`${s.base}/obj/${key}`, { method: "DELETE" }), 200, "delete");
   return { t0, t1, t2, t3, got };
 }
 
@@ -201,12 +211,14 @@ async function main() {
   const wrangler = path.join(root, "node_modules", ".bin", "wrangler");
   const baseline = await start(
     "baseline",
-    [wrangler, "dev", "--config", "test/bench/baseline/wrangler.toml", "--ip", "127.0.0.1", "--port", "$PORT", "--persist-to", "$STATE"],
-    {},
+    (port, state) => [wrangler, "dev", "--config", "test/bench/baseline/wrangler.toml", "--ip", "127.0.0.1", "--port", String(port), "--persist-to", state],
     "/obj/none",
   );
-  const pushdrop = await start("pushdrop", ["node", "scripts/start.mjs"], {}, "/v1/push/vapid-public-key");
-  const reg = async () => (await call(`${pushdrop.base}/v1/terminals`, { method: "POST" })).json();
+  // (the expiry sweep would only add noise: once a day)
+  const pushdrop = await start("pushdrop", () => ["node", "scripts/start.mjs"], "/v1/push/vapid-public-key", {
+    PUSHDROP_SWEEP_SECONDS: "86400",
+  });
+  const reg = async () => expectStatus(await fetch(`${pushdrop.base}/v1/terminals`, { method: "POST" }), 201, "register");
   const who = { a: await reg(), b: await reg() };
   const rows = [];
   try {
@@ -218,7 +230,7 @@ async function main() {
       ]) {
         const results = [];
         for (let i = 0; i < runs; i++) {
-          const before = (s.phase("idle"), s.peak("idle"));
+          const before = s.phase("idle");
           const r = await run(i);
           results.push({
             upload: size / MiB / ((r.t1 - r.t0) / 1000),
@@ -252,7 +264,6 @@ async function main() {
     "\"packaging\", a plain GET out). Memory is the resident size of each server's workerd",
     "processes, sampled every 25 ms. Packaging time for pushdrop ends when the recipient's",
     "WebSocket gets `transfer.ready`.",
-    ...(proxyRetries ? ["", `wrangler dev's proxy answered ${proxyRetries} request(s) 503 \"Your worker restarted mid-request\"; each was retried once (see \`call\` in scripts/bench.mjs).`] : []),
     "",
     "| file | server | upload MB/s | packaging s | download MB/s | RSS before | RSS growth while packaging | RSS peak |",
     "|---|---|---|---|---|---|---|---|",

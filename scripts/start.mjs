@@ -7,7 +7,7 @@
 //     scheduled handler runs every $PUSHDROP_SWEEP_SECONDS (default 60) via /__scheduled.
 // Env: PORT (8787), PUSHDROP_STATE (.wrangler/state), PUSHDROP_SWEEP_SECONDS (60).
 import { spawn, spawnSync } from "node:child_process";
-import { readFileSync } from "node:fs";
+import { existsSync, readFileSync } from "node:fs";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
 import { ensureDevVars } from "./dev-secrets.mjs";
@@ -28,6 +28,10 @@ const log = (msg) => console.log(`[pushdrop] ${msg}`);
 // patches/wrangler+4.86.0.patch (applied by `npm ci` through patch-package) keeps wrangler dev's
 // proxy from hanging a GET or answering 503 when its pooled connection to the worker was reset
 const proxyWorker = path.join(root, "node_modules", "wrangler", "wrangler-dist", "ProxyWorker.js");
+if (!existsSync(proxyWorker)) {
+  console.error("[pushdrop] node_modules is missing or incomplete: run `npm ci` first");
+  process.exit(1);
+}
 if (!readFileSync(proxyWorker, "utf8").includes("Backport of workers-sdk#15252")) {
   log("warning: wrangler's dev proxy is unpatched (run `npm ci`); a request may hang or get a 503 after a long one");
 }
