@@ -378,18 +378,26 @@ describe("parts that do not fit together", () => {
 });
 
 /** A request body the test releases when it chooses: all of `data` but the last byte at once, the rest on release(). */
+/**
+ * A body whose last byte waits for `release()`; `reading()` turns true once the worker has
+ * started reading it (highWaterMark 0: nothing is pulled before the reader asks).
+ */
 function heldBody(data: Uint8Array) {
   let release!: () => void;
   const gate = new Promise<void>((r) => (release = r));
-  const stream = new ReadableStream<Uint8Array>({
-    async start(c) {
-      c.enqueue(data.subarray(0, data.byteLength - 1));
-      await gate;
-      c.enqueue(data.subarray(data.byteLength - 1));
-      c.close();
+  let pulls = 0;
+  const stream = new ReadableStream<Uint8Array>(
+    {
+      async pull(c) {
+        if (pulls++ === 0) return c.enqueue(data.subarray(0, data.byteLength - 1));
+        await gate;
+        c.enqueue(data.subarray(data.byteLength - 1));
+        c.close();
+      },
     },
-  });
-  return { stream, release };
+    { highWaterMark: 0 },
+  );
+  return { stream, release, reading: async () => (pulls > 0 ? true : undefined) };
 }
 
 describe("uploads racing other requests", () => {
@@ -400,7 +408,7 @@ describe("uploads racing other requests", () => {
     const t = await json(await createTransfer(a, { to: [b.id], files: [{ name: "late.bin", size: data.byteLength }] }));
     const held = heldBody(data);
     const put = api(`/v1/transfers/${t.id}/files/0`, { method: "PUT", headers: a.auth, body: held.stream, duplex: "half" } as RequestInit);
-    await new Promise((r) => setTimeout(r, 100));
+    await eventually(held.reading, 5_000, "the upload streaming");
     expect((await api(`/v1/transfers/${t.id}`, { method: "DELETE", headers: a.auth })).status).toBe(204);
     held.release();
     const res = await put;
@@ -419,7 +427,7 @@ describe("uploads racing other requests", () => {
     // part 2 is sent twice: the first copy stalls, the second completes the file
     const held = heldBody(data.subarray(PART_SIZE));
     const slow = api(`/v1/transfers/${t.id}/files/0?part=2`, { method: "PUT", headers: a.auth, body: held.stream, duplex: "half" } as RequestInit);
-    await new Promise((r) => setTimeout(r, 100));
+    await eventually(held.reading, 5_000, "the part streaming");
     expect((await putFile(a, t.id, 0, data.subarray(PART_SIZE), 2)).status).toBe(200);
     held.release();
     const res = await slow;
