@@ -315,6 +315,8 @@ describe("delivery receipts", () => {
       return x.status === "delivered" ? x : undefined;
     });
     expect(delivered.recipients.every((r: any) => r.downloadedAt !== null)).toBe(true);
+    // exactly bob twice and carol once: none of the reads above that must not count did, late
+    expect(delivered.downloads).toBe(3);
     const all = await eventually(async () => ((await receipts()).length === 2 ? await receipts() : undefined));
     expect(all.map((r) => r.body.by).sort()).toEqual([bob.id, carol.id].sort());
     // delivered is still downloadable until it expires
@@ -333,6 +335,13 @@ describe("delivery receipts", () => {
     const x = await getTransfer(alice, t.id);
     expect(x.recipients[0].downloadedAt).toBeNull();
     expect(x.downloads).toBe(0);
+    // a whole download afterwards is the one and only (had the abandoned one counted late: 2)
+    await (await get(`/v1/transfers/${t.id}/package`, bob)).arrayBuffer();
+    const after = await eventually(async () => {
+      const y = await getTransfer(alice, t.id);
+      return y.status === "delivered" ? y : undefined;
+    });
+    expect(after.downloads).toBe(1);
   });
 
   it("maxDownloads is enforced: 410 once used up", async () => {
