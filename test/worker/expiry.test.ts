@@ -17,6 +17,7 @@ import {
   putFile,
   register,
   sendFiles,
+  transferRow as row,
   waitForStatus,
   type TestTerminal,
 } from "./helpers";
@@ -30,7 +31,6 @@ beforeAll(async () => {
   [alice, bob, carol] = await Promise.all([register("Alice"), register("Bob"), register("Carol")]);
 });
 
-const row = (id: string) => env.DB.prepare("SELECT * FROM transfers WHERE id = ?").bind(id).first<any>();
 const endMessages = async (who: TestTerminal, id: string) =>
   (await outboxOf(who.id)).filter((r) => r.transfer_id === id && (r.type === "transfer.expired" || r.type === "transfer.cancelled"));
 const inboxIds = async (who: TestTerminal) =>

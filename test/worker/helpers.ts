@@ -105,6 +105,9 @@ export async function outboxOf(terminalId: string): Promise<OutboxEntry[]> {
 export const terminalStub = (terminalId: string) => env.TERMINAL.get(env.TERMINAL.idFromName(terminalId));
 
 /** Number of rows in a D1 table (optionally with a WHERE clause). */
+/** A transfer's D1 row, as stored. */
+export const transferRow = (id: string) => env.DB.prepare("SELECT * FROM transfers WHERE id = ?").bind(id).first<any>();
+
 export async function countRows(table: string, where = "1 = 1", ...binds: unknown[]): Promise<number> {
   const row = await env.DB.prepare(`SELECT COUNT(*) AS n FROM ${table} WHERE ${where}`).bind(...binds).first<{ n: number }>();
   return row!.n;

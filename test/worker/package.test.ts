@@ -20,6 +20,7 @@ import {
   putFile,
   register,
   sendFiles,
+  transferRow as row,
   sha256,
   waitForStatus,
   type TestTerminal,
@@ -192,7 +193,6 @@ async function runBatch(queue: string, transferIds: Array<string | unknown>, e: 
   return getQueueResult(batch, ctx);
 }
 
-const row = (id: string) => env.DB.prepare("SELECT * FROM transfers WHERE id = ?").bind(id).first<any>();
 const fileRows = (id: string) =>
   env.DB.prepare("SELECT * FROM transfer_files WHERE transfer_id = ? ORDER BY idx").bind(id).all<any>().then((r) => r.results);
 
