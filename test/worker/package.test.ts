@@ -198,6 +198,18 @@ const fileRows = (id: string) =>
 
 // ---- the tests ----------------------------------------------------------------------------
 
+/** `env` whose R2 binding has one method replaced (the rest as they are). */
+function withBucket(prop: keyof R2Bucket, replacement: (...args: any[]) => unknown): Env {
+  const bucket = new Proxy(env.BUCKET, {
+    get(target, p) {
+      if (p === prop) return replacement;
+      const v = Reflect.get(target, p);
+      return typeof v === "function" ? v.bind(target) : v;
+    },
+  });
+  return { ...env, BUCKET: bucket } as unknown as Env;
+}
+
 describe("the packager", () => {
   it("files spanning several package parts: an independent reader finds every entry where D1 says", async () => {
     expect(PACKAGE_PART_SIZE).toBe(8 * MiB);
@@ -551,16 +563,9 @@ describe("when packaging cannot succeed", () => {
 
   it("a transient error is retried (the message is not acked) and the next attempt succeeds", async () => {
     const t = await stagedTransfer([{ name: "a.bin", data: bytes(100) }]);
-    const flaky = {
-      ...env,
-      BUCKET: new Proxy(env.BUCKET, {
-        get(target, prop) {
-          if (prop === "createMultipartUpload") return async () => { throw new Error("R2 is having a bad day"); };
-          const v = Reflect.get(target, prop);
-          return typeof v === "function" ? v.bind(target) : v;
-        },
-      }),
-    } as unknown as Env;
+    const flaky = withBucket("createMultipartUpload", async () => {
+      throw new Error("R2 is having a bad day");
+    });
     const result = await runBatch("pushdrop-jobs", [t.id], flaky);
     expect(result.retryMessages.map((m: { msgId: string }) => m.msgId)).toHaveLength(1);
     expect(result.explicitAcks).toEqual([]);
@@ -733,21 +738,10 @@ describe("the packaging lease", () => {
     const data = [bytes(4000, 39)];
     const t = await stagedTransfer([{ name: "flaky.bin", data: data[0]! }], [bob]);
     let leaseDuringAttempt: number | null = null;
-    const flaky = {
-      ...env,
-      BUCKET: new Proxy(env.BUCKET, {
-        get(target, prop) {
-          if (prop === "get") {
-            return async () => {
-              leaseDuringAttempt = (await row(t.id)).package_lease_until;
-              throw new Error("R2 read timed out");
-            };
-          }
-          const v = Reflect.get(target, prop);
-          return typeof v === "function" ? v.bind(target) : v;
-        },
-      }),
-    } as unknown as Env;
+    const flaky = withBucket("get", async () => {
+      leaseDuringAttempt = (await row(t.id)).package_lease_until;
+      throw new Error("R2 read timed out");
+    });
     const failed = await runBatch("pushdrop-jobs", [t.id], flaky);
     expect(failed.retryMessages).toHaveLength(1);
     expect(failed.explicitAcks).toEqual([]);
@@ -770,22 +764,11 @@ describe("the packaging lease", () => {
   it("an attempt that throws after its lease was taken over leaves the new holder's lease alone", async () => {
     const t = await stagedTransfer([{ name: "slow.bin", data: bytes(4000, 40) }]);
     const successor = Date.now() + PACKAGE_LEASE_MS + 60_000;
-    const overtaken = {
-      ...env,
-      BUCKET: new Proxy(env.BUCKET, {
-        get(target, prop) {
-          if (prop === "get") {
-            return async () => {
-              // as if this attempt had outlived its lease and another had claimed it since
-              await env.DB.prepare("UPDATE transfers SET package_lease_until = ? WHERE id = ?").bind(successor, t.id).run();
-              throw new Error("too slow");
-            };
-          }
-          const v = Reflect.get(target, prop);
-          return typeof v === "function" ? v.bind(target) : v;
-        },
-      }),
-    } as unknown as Env;
+    const overtaken = withBucket("get", async () => {
+      // as if this attempt had outlived its lease and another had claimed it since
+      await env.DB.prepare("UPDATE transfers SET package_lease_until = ? WHERE id = ?").bind(successor, t.id).run();
+      throw new Error("too slow");
+    });
     await expect(packageTransfer(overtaken, t.id)).rejects.toThrow("too slow");
     expect((await row(t.id)).package_lease_until).toBe(successor);
     // and while that lease is live, a new attempt stays out of the way
