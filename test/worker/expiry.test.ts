@@ -17,6 +17,7 @@ import {
   putFile,
   register,
   sendFiles,
+  stageTransfer,
   transferRow as row,
   waitForStatus,
   type TestTerminal,
@@ -192,15 +193,9 @@ describe("the cron sweep", () => {
   });
 
   it("re-queues a transfer whose packaging job was lost", async () => {
-    const res = await createTransfer(alice, { to: [bob.id], files: [{ name: "lost.txt", size: 7 }] });
-    const t = await json(res);
     // all bytes in, status packaging, but no queue message (as if the send had failed)
-    await env.BUCKET.put(uploadKey(t.id, 0), bytes(7));
     const long = Date.now() - STALLED_PACKAGING_MS - 60_000;
-    await env.DB.batch([
-      env.DB.prepare("UPDATE transfer_files SET completed_at = ? WHERE transfer_id = ?").bind(long, t.id),
-      env.DB.prepare("UPDATE transfers SET status = 'packaging' WHERE id = ?").bind(t.id),
-    ]);
+    const t = await stageTransfer(alice, [bob], [{ name: "lost.txt", data: bytes(7) }], { completedAt: long });
     await sweep(env);
     const ready = await waitForStatus(alice, t.id);
     expect(ready.package).not.toBeNull();
@@ -210,15 +205,12 @@ describe("the cron sweep", () => {
     const long = Date.now() - STALLED_PACKAGING_MS - 60_000;
     /** A transfer in packaging whose holder got as far as one part of its package upload. */
     const halfPackaged = async (name: string, leaseUntil: number) => {
-      const t = await json(await createTransfer(alice, { to: [bob.id], files: [{ name, size: 9 }] }));
-      await env.BUCKET.put(uploadKey(t.id, 0), bytes(9));
+      const t = await stageTransfer(alice, [bob], [{ name, data: bytes(9) }], { completedAt: long });
       const upload = await env.BUCKET.createMultipartUpload(packageKey(t.id));
       await upload.uploadPart(1, bytes(100));
-      await env.DB.batch([
-        env.DB.prepare("UPDATE transfer_files SET completed_at = ? WHERE transfer_id = ?").bind(long, t.id),
-        env.DB.prepare("UPDATE transfers SET status = 'packaging', package_upload_id = ?, package_lease_until = ? WHERE id = ?")
-          .bind(upload.uploadId, leaseUntil, t.id),
-      ]);
+      await env.DB.prepare("UPDATE transfers SET package_upload_id = ?, package_lease_until = ? WHERE id = ?")
+        .bind(upload.uploadId, leaseUntil, t.id)
+        .run();
       return { id: t.id as string, upload };
     };
     const dead = await halfPackaged("dead.txt", Date.now() - 60_000);

@@ -1,5 +1,6 @@
 import { env, exports } from "cloudflare:workers";
 import { expect } from "vitest";
+import { uploadKey } from "../../src/store/keys";
 
 /** Helpers for Workers Vitest tests: drive the real worker (`exports.default.fetch`) like a client. */
 
@@ -157,6 +158,33 @@ export async function sendFiles(
 }
 
 /** A body stream with no Content-Length (chunked), from chunks. */
+/**
+ * A transfer as it is when its last byte is in but no queue message was sent: its files in
+ * R2, completed at `completedAt`, status packaging. The packager (or the sweep) takes it from there.
+ */
+export async function stageTransfer(
+  sender: TestTerminal,
+  to: TestTerminal[],
+  files: Array<{ name: string; data: Uint8Array; type?: string }>,
+  opts: { extra?: Record<string, unknown>; completedAt?: number } = {},
+): Promise<any> {
+  const res = await createTransfer(sender, {
+    to: to.map((t) => t.id),
+    files: files.map((f) => ({ name: f.name, size: f.data.byteLength, ...(f.type ? { type: f.type } : {}) })),
+    ...opts.extra,
+  });
+  if (res.status !== 201) throw new Error(`create: ${res.status} ${await res.text()}`);
+  const t = await json(res);
+  for (let i = 0; i < files.length; i++) {
+    if (files[i]!.data.byteLength > 0) await env.BUCKET.put(uploadKey(t.id, i), files[i]!.data);
+  }
+  await env.DB.batch([
+    env.DB.prepare("UPDATE transfer_files SET completed_at = ? WHERE transfer_id = ?").bind(opts.completedAt ?? Date.now(), t.id),
+    env.DB.prepare("UPDATE transfers SET status = 'packaging' WHERE id = ?").bind(t.id),
+  ]);
+  return t;
+}
+
 export function streamOf(...chunks: Uint8Array[]): ReadableStream<Uint8Array> {
   let i = 0;
   return new ReadableStream<Uint8Array>({

@@ -20,6 +20,7 @@ import {
   putFile,
   register,
   sendFiles,
+  stageTransfer,
   transferRow as row,
   sha256,
   waitForStatus,
@@ -160,23 +161,8 @@ beforeAll(async () => {
  * A transfer in `packaging` whose files are in R2, with no queue message sent: the test
  * decides when (and how often) the consumer runs.
  */
-async function stagedTransfer(files: Array<{ name: string; data: Uint8Array; type?: string }>, to = [bob], extra: Record<string, unknown> = {}) {
-  const res = await createTransfer(alice, {
-    to: to.map((t) => t.id),
-    files: files.map((f) => ({ name: f.name, size: f.data.byteLength, ...(f.type ? { type: f.type } : {}) })),
-    ...extra,
-  });
-  expect(res.status).toBe(201);
-  const t = await json(res);
-  for (let i = 0; i < files.length; i++) {
-    if (files[i]!.data.byteLength > 0) await env.BUCKET.put(uploadKey(t.id, i), files[i]!.data);
-  }
-  await env.DB.batch([
-    env.DB.prepare("UPDATE transfer_files SET completed_at = ? WHERE transfer_id = ?").bind(Date.now(), t.id),
-    env.DB.prepare("UPDATE transfers SET status = 'packaging' WHERE id = ?").bind(t.id),
-  ]);
-  return t;
-}
+const stagedTransfer = (files: Array<{ name: string; data: Uint8Array; type?: string }>, to = [bob], extra: Record<string, unknown> = {}) =>
+  stageTransfer(alice, to, files, { extra });
 
 async function runBatch(queue: string, transferIds: Array<string | unknown>, e: Env = env) {
   const batch = createMessageBatch<Job>(
