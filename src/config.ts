@@ -1,23 +1,25 @@
-/** Limits and sizes of the service, in one place. Sizes are bytes, durations seconds. */
+/**
+ * Limits and sizes of the service, in one place. Sizes are bytes, durations seconds. Those a
+ * client must know too live in the contract (src/contract/limits.ts) and are re-exported.
+ */
+
+export {
+  DEFAULT_EXPIRES_IN,
+  MAX_EXPIRES_IN,
+  MAX_FILES,
+  MAX_MESSAGE_LENGTH,
+  MAX_PARTS,
+  MAX_RECIPIENTS,
+  MAX_TERMINAL_NAME,
+  MIN_EXPIRES_IN,
+  PART_SIZE,
+} from "./contract";
 
 const MiB = 1024 * 1024;
 
-/**
- * Upload part size. A file up to this size goes up in one PUT; a larger one in parts of
- * exactly this size (the last may be shorter), each one R2 multipart part. 16 MiB keeps
- * every request far below the 100 MB request-body limit, lets a phone on a poor connection
- * resume without redoing much, and still allows files of 10,000 × 16 MiB = 156 GiB.
- */
-export const PART_SIZE = 16 * MiB;
-/** R2 allows at most 10,000 parts per multipart upload. */
-export const MAX_PARTS = 10_000;
 /** Package bytes are cut into multipart parts of this size (R2: ≥ 5 MiB, all equal). */
 export const PACKAGE_PART_SIZE = 8 * MiB;
 
-export const MAX_RECIPIENTS = 100;
-export const MAX_FILES = 1000;
-export const MAX_MESSAGE_LENGTH = 1000;
-export const MAX_TERMINAL_NAME = 64;
 /** Longest safe file name, in UTF-8 bytes (ZIP and most file systems: 255 per segment). */
 export const MAX_NAME_BYTES = 255;
 export const MAX_PATH_BYTES = 1024;
@@ -32,10 +34,6 @@ export const MAX_NAMES_BYTES = 128 * 1024;
 export const MESSAGE_TTL_MS = 30 * 24 * 3600 * 1000;
 /** Push subscriptions per terminal (a phone, a laptop, …); the oldest gives way. */
 export const MAX_SUBSCRIPTIONS = 10;
-
-export const DEFAULT_EXPIRES_IN = 24 * 3600;
-export const MIN_EXPIRES_IN = 60;
-export const MAX_EXPIRES_IN = 7 * 24 * 3600;
 
 /**
  * Without ZIP64 a package (files, headers, directory and manifest: see packageOverhead in

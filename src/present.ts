@@ -45,7 +45,8 @@ export async function presentTransfer(env: Env, rec: TransferRecord, viewer: Vie
   const t = rec.transfer;
   const base = baseUrl(env, t, viewer.origin);
   let signed: string | null = null;
-  if (viewer.terminalId !== null && isRecipient(rec, viewer.terminalId) && isDownloadable(t, viewer.now)) {
+  // a message without files has no package, and so no links
+  if (rec.files.length > 0 && viewer.terminalId !== null && isRecipient(rec, viewer.terminalId) && isDownloadable(t, viewer.now)) {
     // a link lives as long as the transfer: a transfer.ready replayed days later still works
     const exp = Math.floor(t.expires_at / 1000);
     signed = await signDownload(env.SIGNING_KEY, t.id, viewer.terminalId!, exp);

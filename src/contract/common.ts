@@ -1,5 +1,5 @@
 import { z } from "zod";
-import { normalizeTerminalId, TRANSFER_ID_RE } from "../auth/ids";
+import { normalizeTerminalId, TRANSFER_ID_RE } from "./ids";
 
 /** A terminal id as a person types it ("123 456 789", "123-456-789"), normalised to digits. */
 export const TerminalId = z
@@ -21,8 +21,3 @@ export const TransferId = z.string().regex(TRANSFER_ID_RE, "not a transfer id");
 
 export const iso = (ms: number) => new Date(ms).toISOString();
 export const isoOrNull = (ms: number | null | undefined) => (ms == null ? null : iso(ms));
-
-export const ErrorBody = z.object({
-  error: z.object({ code: z.string(), message: z.string(), details: z.unknown().optional() }),
-});
-export type ErrorBody = z.infer<typeof ErrorBody>;

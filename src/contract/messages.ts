@@ -1,15 +1,63 @@
 import { z } from "zod";
-import type { Transfer } from "./transfers";
+import { Transfer } from "./transfers";
 
-/** Messages the server sends on a terminal's live channel (and, trimmed, by Web Push). */
+/**
+ * Messages the server sends on a terminal's live channel and, trimmed, by Web Push. Each is
+ * queued until the terminal answers `{"type": "ack", "id"}`.
+ */
+export const TransferReadyMessage = z.object({ type: z.literal("transfer.ready"), id: z.string(), transfer: Transfer });
+export const TransferDownloadedMessage = z.object({
+  type: z.literal("transfer.downloaded"),
+  id: z.string(),
+  transferId: z.string(),
+  by: z.string(),
+  at: z.string(),
+});
+export const TransferEndedMessage = z.object({
+  type: z.enum(["transfer.expired", "transfer.cancelled"]),
+  id: z.string(),
+  transferId: z.string(),
+});
+export const TransferFailedMessage = z.object({
+  type: z.literal("transfer.failed"),
+  id: z.string(),
+  transferId: z.string(),
+  reason: z.string(),
+});
+
 export type ServerMessage =
-  | { type: "transfer.ready"; id: string; transfer: Transfer }
-  | { type: "transfer.downloaded"; id: string; transferId: string; by: string; at: string }
+  | z.infer<typeof TransferReadyMessage>
+  | z.infer<typeof TransferDownloadedMessage>
   | { type: "transfer.expired"; id: string; transferId: string }
   | { type: "transfer.cancelled"; id: string; transferId: string }
-  | { type: "transfer.failed"; id: string; transferId: string; reason: string };
-
+  | z.infer<typeof TransferFailedMessage>;
+export const ServerMessage: z.ZodType<ServerMessage> = z.union([
+  TransferReadyMessage,
+  TransferDownloadedMessage,
+  TransferEndedMessage,
+  TransferFailedMessage,
+]) as z.ZodType<ServerMessage>;
 export type ServerMessageType = ServerMessage["type"];
+
+/**
+ * A `transfer.ready` too big for one Web Push (3,993 bytes of plaintext) arrives as this
+ * summary instead: it still names the transfer, its sender and its files; the client fetches
+ * the whole Transfer by id (`GET /v1/transfers/{transferId}`) when it needs more.
+ */
+export const PushSummary = z.object({
+  type: z.literal("transfer.ready"),
+  id: z.string(),
+  transferId: z.string(),
+  summary: z.literal(true),
+  from: z.object({ id: z.string(), name: z.string() }),
+  message: z.string().nullable(),
+  files: z.object({ count: z.number(), size: z.number(), names: z.array(z.string()) }),
+  expiresAt: z.string(),
+});
+export type PushSummary = z.infer<typeof PushSummary>;
+
+/** What a push's payload is: a whole message, or a summary of a large `transfer.ready`. */
+export type PushPayload = ServerMessage | PushSummary;
 
 /** Control frames the server sends that are not queued and need no ack. */
 export type ControlMessage =

@@ -1,5 +1,5 @@
 import { z } from "zod";
-import { MAX_TERMINAL_NAME } from "../config";
+import { MAX_TERMINAL_NAME } from "./limits";
 
 export const CreateTerminalRequest = z.object({
   name: z

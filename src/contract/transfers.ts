@@ -5,7 +5,7 @@ import {
   MAX_MESSAGE_LENGTH,
   MAX_RECIPIENTS,
   MIN_EXPIRES_IN,
-} from "../config";
+} from "./limits";
 import { TerminalId } from "./common";
 
 /** A MIME type as it may appear in Content-Type: type/subtype with optional parameters. */
@@ -24,12 +24,16 @@ export const FileSpec = z.object({
 });
 export type FileSpec = z.infer<typeof FileSpec>;
 
+/**
+ * A transfer: files for one or more recipients, or (contract v1.1) a message alone, with
+ * `files: []` (a note, a link, a code to paste).
+ */
 export const CreateTransferRequest = z.object({
   to: z
     .array(TerminalId)
     .min(1, "name at least one recipient")
     .max(MAX_RECIPIENTS, `at most ${MAX_RECIPIENTS} recipients`),
-  files: z.array(FileSpec).min(1, "send at least one file").max(MAX_FILES, `at most ${MAX_FILES} files`),
+  files: z.array(FileSpec).max(MAX_FILES, `at most ${MAX_FILES} files`),
   message: z.string().max(MAX_MESSAGE_LENGTH, `message is at most ${MAX_MESSAGE_LENGTH} characters`).optional(),
   expiresIn: z
     .number()
@@ -38,6 +42,9 @@ export const CreateTransferRequest = z.object({
     .max(MAX_EXPIRES_IN, `expiresIn is at most ${MAX_EXPIRES_IN} seconds (7 days)`)
     .optional(),
   maxDownloads: z.number().int().min(1).max(1_000_000).optional(),
+}).refine((r) => r.files.length > 0 || (r.message ?? "").trim() !== "", {
+  path: ["files"],
+  message: "send at least one file, or a message",
 });
 export type CreateTransferRequest = z.infer<typeof CreateTransferRequest>;
 

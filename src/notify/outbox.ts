@@ -105,6 +105,11 @@ export class Outbox {
     return cur.rowsWritten > 0;
   }
 
+  /** Undoes an ack whose consequence could not be recorded: the message is pending again. */
+  reopen(row: OutboxRow): void {
+    this.sql.exec("UPDATE outbox SET acked_at = NULL, body = ? WHERE id = ?", row.body, row.id);
+  }
+
   /** A ready message is moot once its transfer has ended: retire it unacknowledged. */
   retireForTransfer(transferId: string, type: string, now: number): void {
     this.sql.exec(

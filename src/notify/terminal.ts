@@ -2,7 +2,8 @@ import { DurableObject } from "cloudflare:workers";
 import { ACKED_RETENTION_MS, MAX_SUBSCRIPTIONS } from "../config";
 import { ClientMessage, type ControlMessage, type PushSubscriptionJSON, type ServerMessage } from "../contract";
 import { markNotified } from "../store/transfers";
-import { migrate, Outbox } from "./outbox";
+import { isMessageOnly, messageRead } from "../deliver/read";
+import { migrate, Outbox, type OutboxRow } from "./outbox";
 import { trimForPush } from "./trim";
 import { MAX_PUSH_ATTEMPTS, retryWait, sendPush, vapidKeys, type StoredSubscription } from "./webpush";
 
@@ -154,10 +155,26 @@ export class Terminal extends DurableObject<Env> {
     }
     if (msg.data.type === "ping") return this.reply(ws, { type: "pong" });
     const now = Date.now();
+    const row = this.outbox.get(msg.data.id);
     if (this.outbox.ack(msg.data.id, now)) {
       this.sql.exec("UPDATE pushes SET state = 'superseded' WHERE message_id = ? AND state = 'pending'", msg.data.id);
+      await this.acknowledged(row!);
     }
     // acking an unknown or already acknowledged id is harmless and answered with nothing
+  }
+
+  /** A message without files is delivered by its ack; if that cannot be recorded now, it stays unacknowledged. */
+  private async acknowledged(row: OutboxRow): Promise<void> {
+    if (row.type !== "transfer.ready") return;
+    const msg = JSON.parse(row.body) as ServerMessage;
+    const terminalId = this.terminalId;
+    if (!isMessageOnly(msg) || !terminalId) return;
+    try {
+      await messageRead(this.env, msg.transfer.id, terminalId);
+    } catch (e) {
+      console.error(JSON.stringify({ event: "receipt_failed", transfer: msg.transfer.id, terminal: terminalId, error: String(e) }));
+      this.outbox.reopen(row);
+    }
   }
 
   override async webSocketClose(ws: WebSocket, code: number, reason: string): Promise<void> {

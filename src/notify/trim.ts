@@ -1,4 +1,4 @@
-import type { ServerMessage } from "../contract";
+import type { PushSummary, ServerMessage } from "../contract";
 
 /**
  * Web Push carries at most 3,993 bytes of plaintext (4,096 minus the aes128gcm record
@@ -10,17 +10,6 @@ export const MAX_PUSH_PLAINTEXT = 3993;
 
 const enc = new TextEncoder();
 const bytes = (v: unknown) => enc.encode(JSON.stringify(v)).byteLength;
-
-export interface PushSummary {
-  type: "transfer.ready";
-  id: string;
-  transferId: string;
-  summary: true;
-  from: { id: string; name: string };
-  message: string | null;
-  files: { count: number; size: number; names: string[] };
-  expiresAt: string;
-}
 
 /** At most `max` UTF-16 units, ending in "…" when cut; never half of a surrogate pair. */
 export function cut(s: string, max: number): string {

@@ -2,6 +2,7 @@ import { newTransferId } from "../auth/ids";
 import { DEFAULT_EXPIRES_IN, MAX_NAMES_BYTES, MAX_PACKAGE_BYTES, PART_SIZE } from "../config";
 import type { CreateTransferRequest } from "../contract";
 import { ApiError, badRequest, notFound, tooLarge } from "../errors";
+import { notifyReady } from "../notify";
 import { enqueuePackaging } from "../package/jobs";
 import { safeNames } from "../package/names";
 import { packageOverhead } from "../package/zip";
@@ -47,6 +48,8 @@ export async function createTransfer(
     );
   }
 
+  if (req.files.length === 0) return createMessageOnly(env, sender, req, to, origin, now);
+
   const files = req.files.map((f, i) => ({
     name: naming.names[i]!,
     size: f.size,
@@ -87,4 +90,41 @@ export async function createTransfer(
   const rec = await getTransferRecord(env.DB, id);
   if (!rec) throw notFound("transfer_not_found", "The transfer vanished while it was created.");
   return rec;
+}
+
+/**
+ * A message without files (contract v1.1: `files: []`, a note, a link, a code to paste): there
+ * is nothing to upload or package, so it is `ready` at once and its recipients are told now.
+ * It is delivered when each recipient acknowledges its `transfer.ready` (see messageRead).
+ */
+async function createMessageOnly(
+  env: Env,
+  sender: TerminalRow,
+  req: CreateTransferRequest,
+  to: string[],
+  origin: string,
+  now: number,
+): Promise<TransferRecord> {
+  const id = newTransferId();
+  await insertTransfer(
+    env.DB,
+    {
+      id,
+      sender_id: sender.id,
+      sender_name: sender.name,
+      message: req.message ?? null,
+      status: "ready",
+      created_at: now,
+      expires_at: now + (req.expiresIn ?? DEFAULT_EXPIRES_IN) * 1000,
+      max_downloads: req.maxDownloads ?? null,
+      total_size: 0,
+      origin,
+    },
+    [],
+    to,
+  );
+  const rec = await getTransferRecord(env.DB, id);
+  if (!rec) throw notFound("transfer_not_found", "The transfer vanished while it was created.");
+  await notifyReady(env, rec, now);
+  return (await getTransferRecord(env.DB, id)) ?? rec;
 }

@@ -70,6 +70,7 @@ transfers.put("/:id/files/:index", async (c) => {
 
 transfers.get("/:id/package", async (c) => {
   const rec = await load(c);
+  if (rec.files.length === 0) throw notFound("no_package", "This transfer is a message without files: it has no package.");
   const who = await downloaderOf(c.env, c.req.raw, rec, c.req.query());
   return servePackage(c.env, c.req.raw, rec.transfer, who, (p) => c.executionCtx.waitUntil(p));
 });

@@ -168,3 +168,22 @@ describe("transfer ids", () => {
     expect(fromBase64url(t.id).byteLength).toBe(16);
   });
 });
+
+describe("base64url (src/contract/ids.ts, shared with every client)", () => {
+  const viaBtoa = (b: Uint8Array) => btoa(String.fromCharCode(...b)).replace(/\+/g, "-").replace(/\//g, "_").replace(/=+$/, "");
+  it("matches the platform's base64 for every length 0..64 and round-trips", async () => {
+    const { base64url } = await import("../../src/contract");
+    for (let n = 0; n <= 64; n++) {
+      const b = crypto.getRandomValues(new Uint8Array(n));
+      b[0] = 0xfb; // a byte whose encoding uses '-' or '_'
+      const s = base64url(b.subarray(0, n));
+      expect(s).toBe(viaBtoa(b.subarray(0, n)));
+      expect([...fromBase64url(s)]).toEqual([...b.subarray(0, n)]);
+      // padded and standard base64 are read too
+      expect([...fromBase64url(btoa(String.fromCharCode(...b.subarray(0, n))))]).toEqual([...b.subarray(0, n)]);
+    }
+  });
+  it("refuses characters outside the alphabet", () => {
+    expect(() => fromBase64url("ab$d")).toThrow(RangeError);
+  });
+});

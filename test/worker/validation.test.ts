@@ -103,7 +103,7 @@ describe("POST /v1/transfers refuses bad input with the right 4xx and records no
     expect((await json(ok)).to).toHaveLength(100);
   });
 
-  it("0 or 1001 files → 400", async () => {
+  it("no files and no message, or 1001 files → 400", async () => {
     await refused({ to: [bob.id], files: [] }, 400, "invalid_request");
     const err = await refused({ to: [bob.id], files: Array.from({ length: 1001 }, (_, i) => file(1, `f${i}`)) }, 400, "invalid_request");
     expect(err.message).toContain("1000");
@@ -119,8 +119,8 @@ describe("POST /v1/transfers refuses bad input with the right 4xx and records no
     await refused(null, 400, "invalid_json", raw("NaN")); // not JSON at all
   });
 
-  it("a message over 1000 characters → 400", async () => {
-    const err = await refused({ to: [bob.id], files: [file()], message: "m".repeat(1001) }, 400, "invalid_request");
+  it("a message over 10,000 characters → 400", async () => {
+    const err = await refused({ to: [bob.id], files: [file()], message: "m".repeat(10_001) }, 400, "invalid_request");
     expect(err.message).toContain("message");
     await refused({ to: [bob.id], files: [file()], message: 5 }, 400, "invalid_request");
   });

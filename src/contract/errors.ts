@@ -1,0 +1,65 @@
+import { z } from "zod";
+
+/**
+ * Every error the API answers has this shape; `code` is one of ERROR_CODES (clients switch on
+ * it), `message` a sentence for people, `details` extra data some codes carry (named below).
+ */
+export const ErrorBody = z.object({
+  error: z.object({ code: z.string(), message: z.string(), details: z.unknown().optional() }),
+});
+export type ErrorBody = z.infer<typeof ErrorBody>;
+
+/** The error codes, with the status each comes with. */
+export const ERROR_CODES = {
+  // 400
+  bad_request: 400,
+  invalid_request: 400, // details.issues: [{path, message}]
+  invalid_json: 400,
+  invalid_file_name: 400, // details.index
+  invalid_part: 400,
+  invalid_content_length: 400,
+  parts_required: 400,
+  body_too_short: 400,
+  upload_interrupted: 400,
+  filename_required: 400,
+  push_endpoint_not_allowed: 400,
+  // 401, 403
+  unauthorized: 401,
+  forbidden: 403,
+  invalid_link: 403,
+  recipient_refused: 403, // details.refused: [terminalId…]
+  // 404, 405
+  not_found: 404,
+  terminal_not_found: 404, // details.missing: [terminalId…] when sending
+  transfer_not_found: 404,
+  file_not_found: 404,
+  no_package: 404, // a message without files
+
+  method_not_allowed: 405,
+  // 409, 410
+  not_uploading: 409,
+  file_complete: 409,
+  upload_conflict: 409,
+  not_ready: 409,
+  transfer_failed: 409,
+  transfer_expired: 410,
+  transfer_cancelled: 410,
+  download_limit_reached: 410,
+  link_expired: 410,
+  // 411–429
+  length_required: 411,
+  body_too_large: 413,
+  names_too_long: 413,
+  package_too_large: 413,
+  unsupported_media_type: 415,
+  range_not_satisfiable: 416,
+  upgrade_required: 426,
+  rate_limited: 429, // with Retry-After
+  // 5xx
+  internal_error: 500,
+  push_not_configured: 503,
+} as const;
+
+export type ErrorCode = keyof typeof ERROR_CODES;
+
+export const isErrorCode = (code: string): code is ErrorCode => Object.hasOwn(ERROR_CODES, code);

@@ -1,0 +1,30 @@
+/**
+ * The limits a client must know to build valid requests: the same numbers the server checks.
+ * Sizes are bytes, durations seconds.
+ */
+
+const MiB = 1024 * 1024;
+
+/**
+ * Upload part size. A file up to this size goes up in one PUT; a larger one in parts of
+ * exactly this size (the last may be shorter), each one R2 multipart part. 16 MiB keeps
+ * every request far below the 100 MB request-body limit, lets a phone on a poor connection
+ * resume without redoing much, and still allows files of 10,000 × 16 MiB = 156 GiB.
+ * (Each File also carries its `partSize`: clients use that, this is the default.)
+ */
+export const PART_SIZE = 16 * MiB;
+/** R2 allows at most 10,000 parts per multipart upload. */
+export const MAX_PARTS = 10_000;
+
+export const MAX_RECIPIENTS = 100;
+export const MAX_FILES = 1000;
+/** A message, with or without files (contract v1.1: up to 10,000 characters). */
+export const MAX_MESSAGE_LENGTH = 10_000;
+export const MAX_TERMINAL_NAME = 64;
+
+export const DEFAULT_EXPIRES_IN = 24 * 3600;
+export const MIN_EXPIRES_IN = 60;
+export const MAX_EXPIRES_IN = 7 * 24 * 3600;
+
+/** Clients ping the live channel this often; a socket silent for 90 s counts as gone. */
+export const PING_INTERVAL_MS = 30_000;
