@@ -19,7 +19,7 @@ app.use(
   "/v1/*",
   cors({
     origin: "*",
-    allowMethods: ["GET", "HEAD", "POST", "PUT", "DELETE", "OPTIONS"],
+    allowMethods: ["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"],
     allowHeaders: ["Authorization", "Content-Type", "Range", "If-None-Match", "If-Range"],
     exposeHeaders: ["Content-Length", "Content-Range", "Content-Disposition", "ETag", "Location", "Retry-After", "Accept-Ranges"],
     maxAge: 86400,
@@ -46,7 +46,10 @@ app.route("/v1/push", push);
 /** Paths of the API and the methods each takes, for 405 answers. */
 const ROUTES: Array<[RegExp, string[]]> = [
   [/^\/v1\/terminals\/?$/, ["POST"]],
-  [/^\/v1\/terminals\/[^/]+$/, ["GET"]],
+  [/^\/v1\/terminals\/[^/]+$/, ["GET", "DELETE"]],
+  [/^\/v1\/terminals\/[^/]+\/token$/, ["POST"]],
+  [/^\/v1\/terminals\/[^/]+\/settings$/, ["GET", "PATCH"]],
+  [/^\/v1\/terminals\/[^/]+\/(contacts|blocked)\/[^/]+$/, ["PUT", "DELETE"]],
   [/^\/v1\/terminals\/[^/]+\/push-subscription$/, ["PUT", "DELETE"]],
   [/^\/v1\/terminals\/[^/]+\/inbox$/, ["GET"]],
   [/^\/v1\/terminals\/[^/]+\/socket$/, ["GET"]],
