@@ -4,6 +4,7 @@ import { ClientMessage, type ControlMessage, type PushSubscriptionJSON, type Ser
 import { markNotified } from "../store/transfers";
 import { isMessageOnly, messageRead } from "../deliver/read";
 import { migrate, Outbox, type OutboxRow } from "./outbox";
+import { checkPushEndpoint, parseAllowedHosts } from "./endpoints";
 import { trimForPush } from "./trim";
 import { MAX_PUSH_ATTEMPTS, retryWait, sendPush, vapidKeys, type StoredSubscription } from "./webpush";
 
@@ -446,7 +447,10 @@ export class Terminal extends DurableObject<Env> {
       return;
     }
     const message = JSON.parse(msg.body) as ServerMessage;
-    const outcome = await sendPush(
+    // stored before the rule, or the operator's list changed since: never sent there
+    const outcome = !checkPushEndpoint(sub.endpoint, parseAllowedHosts(this.env.PUSH_ENDPOINT_HOSTS)).ok
+      ? ({ kind: "gone", status: 0 } as const)
+      : await sendPush(
       sub,
       JSON.stringify(trimForPush(message)),
       { ttl: pushTtl(msg.expires_at, now), urgency: message.type === "transfer.ready" ? "high" : "normal", topic: pushTopic(message) },

@@ -15,6 +15,7 @@ import {
 } from "../contract";
 import { ApiError, forbidden, notFound } from "../errors";
 import { terminalStub } from "../notify";
+import { assertPushEndpoint } from "../notify/endpoints";
 import { canonicalKeys } from "../notify/webpush";
 import { presentTransfer } from "../present";
 import { getTerminal, type TerminalRow } from "../store/terminals";
@@ -65,6 +66,7 @@ terminals.get("/:id", async (c) => {
 terminals.put("/:id/push-subscription", async (c) => {
   const caller = await owner(c);
   const sub = await jsonBody(c, PushSubscriptionJSON);
+  assertPushEndpoint(c.env, sub.endpoint);
   const keys = await canonicalKeys(sub.keys);
   await terminalStub(c.env, caller.id).putSubscription(caller.id, { ...sub, keys });
   return c.body(null, 204);
