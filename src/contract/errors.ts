@@ -1,13 +1,20 @@
-import { z } from "zod";
-
 /**
  * Every error the API answers has this shape; `code` is one of ERROR_CODES (clients switch on
  * it), `message` a sentence for people, `details` extra data some codes carry (named below).
+ * (No zod here: the web app imports this file and stays small.)
  */
-export const ErrorBody = z.object({
-  error: z.object({ code: z.string(), message: z.string(), details: z.unknown().optional() }),
-});
-export type ErrorBody = z.infer<typeof ErrorBody>;
+export interface ErrorBody {
+  error: { code: string; message: string; details?: unknown };
+}
+
+/** Reads an error body, or null when `value` is not one. */
+export function asErrorBody(value: unknown): ErrorBody | null {
+  if (typeof value !== "object" || value === null) return null;
+  const e = (value as { error?: unknown }).error;
+  if (typeof e !== "object" || e === null) return null;
+  const { code, message } = e as { code?: unknown; message?: unknown };
+  return typeof code === "string" && typeof message === "string" ? (value as ErrorBody) : null;
+}
 
 /** The error codes, with the status each comes with. */
 export const ERROR_CODES = {

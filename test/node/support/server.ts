@@ -4,6 +4,7 @@ import { createServer } from "node:net";
 import { tmpdir } from "node:os";
 import path from "node:path";
 import WebSocket from "ws";
+import { PushdropClient } from "../../../client";
 
 /**
  * End-to-end harness: runs the real `npm start` (wrangler dev: workerd with local R2, D1,
@@ -98,15 +99,12 @@ export interface Terminal {
 }
 
 export async function register(base: string, name?: string): Promise<Terminal> {
-  const res = await fetch(`${base}/v1/terminals`, {
-    method: "POST",
-    headers: { "content-type": "application/json" },
-    body: JSON.stringify(name ? { name } : {}),
-  });
-  if (res.status !== 201) throw new Error(`register: ${res.status} ${await res.text()}`);
-  const t = (await res.json()) as { id: string; token: string; name: string };
+  const t = await new PushdropClient({ server: base }).register(name);
   return { ...t, auth: { authorization: `Bearer ${t.token}` } };
 }
+
+/** A client of the API acting as terminal `t`. */
+export const clientOf = (base: string, t: Terminal) => new PushdropClient({ server: base, token: t.token });
 
 /** A terminal's live channel, collecting every message it receives. */
 export class LiveSocket {
