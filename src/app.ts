@@ -10,7 +10,8 @@ import { transfers } from "./routes/transfers";
 /**
  * The HTTP API: one sub-app per resource under /v1, one error handler that turns every
  * failure into the contract's JSON shape, CORS for browser clients (bearer tokens, no
- * cookies, so any origin may call), and a JSON 404/405 for everything else.
+ * cookies, so any origin may call and no credentials are allowed), and a JSON 404/405 for
+ * everything else. The web app's static assets get their headers (CSP…) from public/_headers.
  */
 // strict: false: "/v1/transfers/" is "/v1/transfers"
 export const app = new Hono<{ Bindings: Env }>({ strict: false });
@@ -32,10 +33,15 @@ app.use("*", async (c, next) => {
   if (c.res.headers.get("content-type") === "application/json") c.res.headers.set("Content-Type", "application/json; charset=utf-8");
 });
 
+/** API answers are data, never a page: nothing in them runs, loads or gets framed. */
+export const API_CSP = "default-src 'none'; frame-ancestors 'none'";
+
 app.use("/v1/*", async (c, next) => {
   await next();
   c.res.headers.set("X-Content-Type-Options", "nosniff");
   c.res.headers.set("Referrer-Policy", "no-referrer");
+  // downloads set their own (sandboxed) policy
+  if (!c.res.headers.has("Content-Security-Policy")) c.res.headers.set("Content-Security-Policy", API_CSP);
 });
 
 app.route("/v1/terminals", terminals);
