@@ -18,6 +18,10 @@ export default defineConfig(async () => {
                   PUBLIC_URL: "https://pushdrop.test",
                   // the stubbed push service of test/worker/push.test.ts (nothing listens there)
                   PUSH_ENDPOINT_HOSTS: "127.0.0.1:9",
+                  // every request of these tests comes from one (unknown) address: the
+                  // per-address limits would stop them; test/worker/limits.test.ts checks them
+                  LIMIT_REGISTRATIONS_PER_ADDRESS_HOUR: "1000000",
+                  LIMIT_REQUESTS_PER_ADDRESS_MINUTE: "1000000",
                   // a fixed VAPID pair for tests only (npm start makes its own into .dev.vars)
                   VAPID_PUBLIC_KEY: "BOiMAgUQs9wIOdTQFLEwjZAhicx_U3fv2lFHTvrU7S6ErxHsmSEO6GCRabThQ5RKYl2MDz3bi-gky4MWv1GPlEg",
                   VAPID_PRIVATE_KEY: "qUxn_igp8l-sm16DbXISYHSDPnMjxnC94_EW48c4YDc",

@@ -6,7 +6,7 @@
 //  4. the cron trigger driven by hand (crons never fire under `wrangler dev`): the
 //     scheduled handler runs every $PUSHDROP_SWEEP_SECONDS (default 60) via /__scheduled.
 // Env: PORT (8787), PUSHDROP_STATE (.wrangler/state), PUSHDROP_SWEEP_SECONDS (60); and,
-// passed through to the worker as [vars]: PUSH_ENDPOINT_HOSTS.
+// passed through to the worker as [vars]: PUSH_ENDPOINT_HOSTS and the LIMIT_* limits.
 import { spawn, spawnSync } from "node:child_process";
 import { existsSync, readFileSync } from "node:fs";
 import path from "node:path";
@@ -53,7 +53,17 @@ if (migrate.status !== 0) {
 }
 
 // [vars] an operator (or a test) may set from the environment, overriding wrangler.toml
-const PASSED_VARS = ["PUSH_ENDPOINT_HOSTS"];
+const PASSED_VARS = [
+  "PUSH_ENDPOINT_HOSTS",
+  "LIMIT_FILE_BYTES",
+  "LIMIT_TRANSFER_BYTES",
+  "LIMIT_FILES_PER_TRANSFER",
+  "LIMIT_PENDING_BYTES_PER_RECIPIENT",
+  "LIMIT_TRANSFERS_PER_SENDER_HOUR",
+  "LIMIT_REGISTRATIONS_PER_ADDRESS_HOUR",
+  "LIMIT_REQUESTS_PER_TERMINAL_MINUTE",
+  "LIMIT_REQUESTS_PER_ADDRESS_MINUTE",
+];
 const varArgs = PASSED_VARS.filter((name) => process.env[name] !== undefined).flatMap((name) => ["--var", `${name}:${process.env[name]}`]);
 
 const dev = spawn(

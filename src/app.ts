@@ -2,6 +2,7 @@ import { Hono } from "hono";
 import { cors } from "hono/cors";
 import { HTTPException } from "hono/http-exception";
 import { ApiError, errorBody } from "./errors";
+import { rateLimits } from "./limits/rate";
 import { push } from "./routes/push";
 import { send } from "./routes/send";
 import { terminals } from "./routes/terminals";
@@ -43,6 +44,9 @@ app.use("/v1/*", async (c, next) => {
   // downloads set their own (sandboxed) policy
   if (!c.res.headers.has("Content-Security-Policy")) c.res.headers.set("Content-Security-Policy", API_CSP);
 });
+
+// after the header middlewares, so that a 429 has their headers (CORS, charset, nosniff…)
+app.use("/v1/*", rateLimits);
 
 app.route("/v1/terminals", terminals);
 app.route("/v1/transfers", transfers);

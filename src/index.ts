@@ -3,8 +3,9 @@ import { sweep } from "./expire";
 import { handleBatch } from "./package/consumer";
 import type { Job } from "./package/jobs";
 
-/** The Worker's three entry points, and the Durable Object class. Nothing else lives here. */
+/** The Worker's three entry points, and the Durable Object classes. Nothing else lives here. */
 export { Terminal } from "./notify/terminal";
+export { RateLimiter } from "./limits/limiter";
 
 export default {
   fetch: app.fetch,

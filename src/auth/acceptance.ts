@@ -1,7 +1,7 @@
 import { MAX_BLOCKED, MAX_CONTACTS, type Accept, type TerminalSettings } from "../contract";
 import { ApiError, notFound } from "../errors";
 import { addToList, addToListUnlessFull, listOf, removeFromList, type ListName } from "../store/contacts";
-import { checkRecipients, getTerminal, updateTerminal, type TerminalRow } from "../store/terminals";
+import { checkRecipients, getTerminal, updateTerminal, type RecipientCheck, type TerminalRow } from "../store/terminals";
 import { defaultName } from "./register";
 
 /**
@@ -12,11 +12,12 @@ import { defaultName } from "./register";
 
 /**
  * The recipients of a new transfer, checked in one query: a 404 naming those that do not
- * exist, else a 403 naming those that refuse the sender. The 403 is the same whether a
+ * exist, else a 403 naming those that refuse the sender; else their checks (pending bytes). The 403 is the same whether a
  * recipient blocked the sender or does not know it: the sender learns no more than that.
  */
-export async function assertRecipientsAccept(db: D1Database, sender: TerminalRow, to: readonly string[]): Promise<void> {
-  const found = new Map((await checkRecipients(db, sender.id, to)).map((r) => [r.id, r.refused]));
+export async function assertRecipientsAccept(db: D1Database, sender: TerminalRow, to: readonly string[], now: number): Promise<RecipientCheck[]> {
+  const checks = await checkRecipients(db, sender.id, to, now);
+  const found = new Map(checks.map((r) => [r.id, r.refused]));
   const missing = to.filter((id) => !found.has(id));
   if (missing.length > 0) {
     throw new ApiError(404, "terminal_not_found", `No terminal has the id ${missing.join(", ")}.`, {}, { missing });
@@ -25,6 +26,7 @@ export async function assertRecipientsAccept(db: D1Database, sender: TerminalRow
   if (refused.length > 0) {
     throw new ApiError(403, "recipient_refused", `${refused.join(", ")} does not take transfers from this terminal.`, {}, { refused });
   }
+  return checks;
 }
 
 /** A sender knows whom it sent to: they become its contacts. */

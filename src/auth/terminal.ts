@@ -25,10 +25,24 @@ export async function terminalForToken(db: D1Database, token: string | null): Pr
   return row && sameSecret(row.token_hash, hash) ? row : null;
 }
 
+/**
+ * The terminal whose token a request carries, or null; looked up once per request (the rate
+ * limiter and the route both ask).
+ */
+const lookups = { header: new WeakMap<Request, Promise<TerminalRow | null>>(), query: new WeakMap<Request, Promise<TerminalRow | null>>() };
+export function terminalForRequest(db: D1Database, request: Request, allowQuery = false): Promise<TerminalRow | null> {
+  const memo = allowQuery ? lookups.query : lookups.header;
+  let found = memo.get(request);
+  if (!found) {
+    found = terminalForToken(db, bearerToken(request, allowQuery));
+    memo.set(request, found);
+  }
+  return found;
+}
+
 export async function requireTerminal(db: D1Database, request: Request, allowQuery = false): Promise<TerminalRow> {
-  const token = bearerToken(request, allowQuery);
-  if (token === null) throw unauthorized();
-  const terminal = await terminalForToken(db, token);
+  if (bearerToken(request, allowQuery) === null) throw unauthorized();
+  const terminal = await terminalForRequest(db, request, allowQuery);
   if (!terminal) throw unauthorized("The token is not valid.");
   return terminal;
 }

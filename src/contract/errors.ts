@@ -59,10 +59,15 @@ export const ERROR_CODES = {
   body_too_large: 413,
   names_too_long: 413,
   package_too_large: 413,
+  // limits (v1.1): details.limit names the [vars] value, details.max its value
+  file_too_large: 413, // details.index
+  transfer_too_large: 413,
+  too_many_files: 413,
+  inbox_full: 413, // details.recipients: [terminalId…]
   unsupported_media_type: 415,
   range_not_satisfiable: 416,
   upgrade_required: 426,
-  rate_limited: 429, // with Retry-After
+  rate_limited: 429, // with Retry-After; details.limit, details.max, details.retryAfter
   // 5xx
   internal_error: 500,
   push_not_configured: 503,

@@ -1,5 +1,6 @@
 import { assertRecipientsAccept, rememberRecipients } from "../auth/acceptance";
 import { newTransferId } from "../auth/ids";
+import { assertInboxRoom, assertTransferRate, assertTransferSize } from "../limits/quotas";
 import { DEFAULT_EXPIRES_IN, MAX_NAMES_BYTES, MAX_PACKAGE_BYTES, PART_SIZE } from "../config";
 import type { CreateTransferRequest } from "../contract";
 import { badRequest, notFound, tooLarge } from "../errors";
@@ -36,9 +37,14 @@ export async function createTransfer(
       `The file names add up to ${nameBytes} bytes; a transfer's names may take ${MAX_NAMES_BYTES} bytes in all. Send fewer files, or zip folders first.`,
     );
   }
+  // quotas (413 naming the limit, 429 with Retry-After), then the recipients: 404 for ids
+  // nobody has, 403 when one refuses this sender, 413 when one has too much waiting. Nothing
+  // is recorded before every check has passed.
+  assertTransferSize(env, req.files);
+  await assertTransferRate(env, sender.id, now);
   const to = [...new Set(req.to)];
-  // 404 for ids nobody has, 403 when a recipient refuses this sender: nothing is recorded
-  await assertRecipientsAccept(env.DB, sender, to);
+  const recipients = await assertRecipientsAccept(env.DB, sender, to, now);
+  assertInboxRoom(env, recipients, req.files.reduce((s, f) => s + f.size, 0));
 
   if (req.files.length === 0) return createMessageOnly(env, sender, req, to, origin, now);
 

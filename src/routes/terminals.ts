@@ -3,6 +3,7 @@ import { addEntry, removeEntry, settingsOf, updateSettings } from "../auth/accep
 import { formatTerminalId, normalizeTerminalId } from "../auth/ids";
 import { deleteTerminal, rotateToken } from "../auth/manage";
 import { registerTerminal } from "../auth/register";
+import { limitRegistrations } from "../limits/rate";
 import { requireTerminal } from "../auth/terminal";
 import {
   CreateTerminalRequest,
@@ -19,7 +20,7 @@ import { assertPushEndpoint } from "../notify/endpoints";
 import { canonicalKeys } from "../notify/webpush";
 import { presentTransfer } from "../present";
 import { getTerminal, type TerminalRow } from "../store/terminals";
-import { getTransferRecord, inbox } from "../store/transfers";
+import { inboxRecords } from "../store/transfers";
 import { jsonBody, requestOrigin, validate } from "./http";
 import { z } from "zod";
 
@@ -43,6 +44,7 @@ async function owner(c: Context<{ Bindings: Env }>, allowQuery = false) {
 
 terminals.post("/", async (c) => {
   const req = await jsonBody(c, CreateTerminalRequest, true);
+  await limitRegistrations(c.env, c.req.raw);
   const { row, token } = await registerTerminal(c.env.DB, req.name);
   const body: CreatedTerminal = {
     id: row.id,
@@ -87,11 +89,8 @@ terminals.delete("/:id/push-subscription", async (c) => {
 terminals.get("/:id/inbox", async (c) => {
   const caller = await owner(c);
   const now = Date.now();
-  const ids = await inbox(c.env.DB, caller.id, now);
-  const records = await Promise.all(ids.map((id) => getTransferRecord(c.env.DB, id)));
-  const transfers = await Promise.all(
-    records.filter((r) => r !== null).map((r) => presentTransfer(c.env, r, { terminalId: caller.id, now, origin: requestOrigin(c) })),
-  );
+  const records = await inboxRecords(c.env.DB, caller.id, now);
+  const transfers = await Promise.all(records.map((r) => presentTransfer(c.env, r, { terminalId: caller.id, now, origin: requestOrigin(c) })));
   c.header("Cache-Control", "no-store");
   return c.json({ transfers });
 });

@@ -74,29 +74,34 @@ export async function markTerminalDeleted(db: D1Database, id: string, tokenHash:
   return res!.meta.changes === 1;
 }
 
-/** The named terminals that exist, and for each whether it refuses transfers from `senderId`. */
+/** A named recipient that exists: whether it refuses transfers from the sender, and what already waits for it. */
 export interface RecipientCheck {
   id: string;
   refused: boolean;
+  /** bytes of transfers waiting for it: not downloaded by it, not ended, not expired */
+  pending: number;
 }
 
 /**
- * One query for every recipient of a transfer (≤ 100): which exist, and which refuse the
- * sender (it is blocked, or the recipient takes transfers from contacts only and the sender
- * is not one). A terminal never refuses itself.
+ * One query for every recipient of a transfer (≤ 100): which exist, which refuse the sender
+ * (it is blocked, or the recipient takes transfers from contacts only and the sender is not
+ * one; a terminal never refuses itself), and how many bytes wait for each.
  */
-export async function checkRecipients(db: D1Database, senderId: string, ids: readonly string[]): Promise<RecipientCheck[]> {
+export async function checkRecipients(db: D1Database, senderId: string, ids: readonly string[], now: number): Promise<RecipientCheck[]> {
   const { results } = await db
     .prepare(
       `SELECT t.id,
          (t.id != ?2 AND (
             EXISTS (SELECT 1 FROM blocked b WHERE b.terminal_id = t.id AND b.other_id = ?2)
             OR (t.accept = 'known' AND NOT EXISTS (SELECT 1 FROM contacts c WHERE c.terminal_id = t.id AND c.other_id = ?2))
-         )) AS refused
+         )) AS refused,
+         (SELECT COALESCE(SUM(x.total_size), 0) FROM recipients r JOIN transfers x ON x.id = r.transfer_id
+          WHERE r.terminal_id = t.id AND r.downloaded_at IS NULL AND x.status IN ('uploading', 'packaging', 'ready')
+            AND x.expires_at > ?3 AND x.purged_at IS NULL) AS pending
        FROM terminals t
        WHERE t.id IN (SELECT value FROM json_each(?1)) AND t.deleted_at IS NULL`,
     )
-    .bind(JSON.stringify(ids), senderId)
-    .all<{ id: string; refused: number }>();
-  return results.map((r) => ({ id: r.id, refused: r.refused === 1 }));
+    .bind(JSON.stringify(ids), senderId, now)
+    .all<{ id: string; refused: number; pending: number }>();
+  return results.map((r) => ({ id: r.id, refused: r.refused === 1, pending: r.pending }));
 }

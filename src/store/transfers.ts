@@ -294,19 +294,6 @@ export async function recordDownload(
   return { first: first!.meta.changes === 1, delivered: delivered!.meta.changes === 1 };
 }
 
-/** Transfers a terminal has received: ready or delivered, not expired nor purged; newest first. */
-export async function inbox(db: D1Database, terminalId: string, now: number, limit = 200): Promise<string[]> {
-  const { results } = await db
-    .prepare(
-      `SELECT t.id FROM recipients r JOIN transfers t ON t.id = r.transfer_id
-       WHERE r.terminal_id = ?1 AND t.status IN ('ready', 'delivered') AND t.expires_at > ?2 AND t.purged_at IS NULL
-       ORDER BY t.created_at DESC, t.id LIMIT ?3`,
-    )
-    .bind(terminalId, now, limit)
-    .all<{ id: string }>();
-  return results.map((r) => r.id);
-}
-
 /** Transfers due for cleanup: expired and not yet purged. */
 export async function dueForExpiry(db: D1Database, now: number, limit: number): Promise<TransferRow[]> {
   const { results } = await db
@@ -437,4 +424,51 @@ export async function deletedSendersWithTransfers(db: D1Database, limit = 100): 
     .bind(limit)
     .all<{ id: string }>();
   return results.map((r) => r.id);
+}
+
+// ---- quotas (src/limits/quotas.ts) -----------------------------------------------------------
+
+/**
+ * When the `n`th newest transfer a sender created since `since` was created, or null when it
+ * created fewer than `n` since then (the transfers-per-hour quota: if there is one, it must
+ * age out of the window before another is allowed).
+ */
+export async function nthRecentTransferAt(db: D1Database, senderId: string, since: number, n: number): Promise<number | null> {
+  const row = await db
+    .prepare("SELECT created_at FROM transfers WHERE sender_id = ?1 AND created_at > ?2 ORDER BY created_at DESC LIMIT 1 OFFSET ?3")
+    .bind(senderId, since, n - 1)
+    .first<{ created_at: number }>();
+  return row?.created_at ?? null;
+}
+
+/**
+ * The inbox of a terminal: the transfers it has received that are ready or delivered, not
+ * expired nor purged, newest first, as whole records. One D1 round trip (one batch, one
+ * transaction) whatever its length: the transfers, their files, parts and recipients, each
+ * chosen by the same inbox query (before: one query for the ids, then four per transfer).
+ */
+export async function inboxRecords(db: D1Database, terminalId: string, now: number, limit = 200): Promise<TransferRecord[]> {
+  const ids = `SELECT t.id FROM recipients r JOIN transfers t ON t.id = r.transfer_id
+       WHERE r.terminal_id = ?1 AND t.status IN ('ready', 'delivered') AND t.expires_at > ?2 AND t.purged_at IS NULL
+       ORDER BY t.created_at DESC, t.id LIMIT ?3`;
+  const [t, f, p, r] = await db.batch([
+    db.prepare(`SELECT * FROM transfers WHERE id IN (${ids}) ORDER BY created_at DESC, id`).bind(terminalId, now, limit),
+    db.prepare(`SELECT * FROM transfer_files WHERE transfer_id IN (${ids}) ORDER BY transfer_id, idx`).bind(terminalId, now, limit),
+    db.prepare(`SELECT * FROM file_parts WHERE transfer_id IN (${ids}) ORDER BY transfer_id, idx, part`).bind(terminalId, now, limit),
+    db.prepare(`SELECT * FROM recipients WHERE transfer_id IN (${ids}) ORDER BY transfer_id, position`).bind(terminalId, now, limit),
+  ]);
+  const group = <R extends { transfer_id: string }>(rows: R[]) => {
+    const by = new Map<string, R[]>();
+    for (const row of rows) by.set(row.transfer_id, [...(by.get(row.transfer_id) ?? []), row]);
+    return by;
+  };
+  const files = group(f!.results as FileRow[]);
+  const parts = group(p!.results as PartRow[]);
+  const recipients = group(r!.results as RecipientRow[]);
+  return (t!.results as TransferRow[]).map((transfer) => ({
+    transfer,
+    files: files.get(transfer.id) ?? [],
+    parts: parts.get(transfer.id) ?? [],
+    recipients: recipients.get(transfer.id) ?? [],
+  }));
 }

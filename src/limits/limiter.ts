@@ -1,0 +1,69 @@
+import { DurableObject } from "cloudflare:workers";
+
+/**
+ * A token bucket in a Durable Object: one object per key ("terminal:578418129",
+ * "address:203.0.113.7", "register:…"), so every request of that key, from anywhere, meets
+ * the same count, and the count survives restarts (SQLite storage). A bucket holds up to
+ * `capacity` tokens and refills `capacity` per `periodMs`; a request takes one.
+ *
+ * Why not the Workers rate-limiting binding: it works under `wrangler dev` 4.86 too, but its
+ * limit and period are fixed in wrangler.toml (period 10 or 60 s only, so no hourly limits),
+ * not `[vars]`; it says nothing about when to retry (no Retry-After); and in production its
+ * counts are per Cloudflare location and eventually consistent.
+ */
+
+export interface Taken {
+  ok: boolean;
+  /** when a refused request may try again (0 when ok) */
+  retryAfterMs: number;
+  /** tokens left after this request */
+  remaining: number;
+}
+
+/** The bucket arithmetic, pure: `tokens` held at `at`, refilled to `now`, minus one if there is one. */
+export function takeToken(
+  state: { tokens: number; at: number } | null,
+  now: number,
+  capacity: number,
+  periodMs: number,
+): { state: { tokens: number; at: number }; taken: Taken } {
+  const rate = capacity / periodMs; // tokens per ms
+  const tokens = state === null ? capacity : Math.min(capacity, state.tokens + Math.max(0, now - state.at) * rate);
+  if (tokens >= 1) {
+    return { state: { tokens: tokens - 1, at: now }, taken: { ok: true, retryAfterMs: 0, remaining: Math.floor(tokens - 1) } };
+  }
+  return { state: { tokens, at: now }, taken: { ok: false, retryAfterMs: Math.ceil((1 - tokens) / rate), remaining: 0 } };
+}
+
+export class RateLimiter extends DurableObject<Env> {
+  private readonly sql: SqlStorage;
+
+  constructor(ctx: DurableObjectState, env: Env) {
+    super(ctx, env);
+    this.sql = ctx.storage.sql;
+    this.migrate();
+  }
+
+  private migrate(): void {
+    this.sql.exec("CREATE TABLE IF NOT EXISTS bucket (id INTEGER PRIMARY KEY CHECK (id = 1), tokens REAL NOT NULL, at INTEGER NOT NULL, period INTEGER NOT NULL)");
+  }
+
+  async take(capacity: number, periodMs: number): Promise<Taken> {
+    const now = Date.now();
+    const row = this.sql.exec<{ tokens: number; at: number }>("SELECT tokens, at FROM bucket WHERE id = 1").toArray()[0] ?? null;
+    const { state, taken } = takeToken(row, now, capacity, periodMs);
+    this.sql.exec("INSERT OR REPLACE INTO bucket (id, tokens, at, period) VALUES (1, ?, ?, ?)", state.tokens, state.at, periodMs);
+    // once the bucket is full again, nothing is worth keeping: the alarm forgets it
+    if (row === null) await this.ctx.storage.setAlarm(now + periodMs);
+    return taken;
+  }
+
+  override async alarm(): Promise<void> {
+    const row = this.sql.exec<{ at: number; period: number }>("SELECT at, period FROM bucket WHERE id = 1").toArray()[0];
+    if (!row) return;
+    const full = row.at + row.period;
+    if (full > Date.now()) return this.ctx.storage.setAlarm(full);
+    await this.ctx.storage.deleteAll();
+    this.migrate();
+  }
+}
