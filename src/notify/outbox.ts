@@ -1,8 +1,7 @@
 import type { ServerMessage } from "../contract";
 
 /**
- * The storage of one Terminal Durable Object (its schema is `migrate` below), and its outbox.
- * The outbox of one terminal, in its Durable Object's SQLite storage. A message stays
+ * The outbox of one terminal, in its Durable Object's SQLite storage (schema: ./schema.ts). A message stays
  * until the terminal acknowledges it; enqueueing is idempotent by message id (a message
  * id already seen, even acknowledged, is not queued again), which makes at-least-once
  * producers (the queue consumer, the cron) safe.
@@ -20,42 +19,6 @@ export interface OutboxRow {
   push_attempts: number;
   push_next_at: number | null;
   push_state: string | null; // null: not needed yet; 'pending' | 'sent' | 'failed' | 'none'
-}
-
-export function migrate(sql: SqlStorage): void {
-  sql.exec(`
-    CREATE TABLE IF NOT EXISTS outbox (
-      seq            INTEGER PRIMARY KEY AUTOINCREMENT,
-      id             TEXT NOT NULL UNIQUE,
-      type           TEXT NOT NULL,
-      transfer_id    TEXT,
-      body           TEXT NOT NULL,
-      created_at     INTEGER NOT NULL,
-      expires_at     INTEGER,
-      acked_at       INTEGER,
-      push_attempts  INTEGER NOT NULL DEFAULT 0,
-      push_next_at   INTEGER,
-      push_state     TEXT
-    );
-    CREATE INDEX IF NOT EXISTS outbox_pending ON outbox (acked_at, seq);
-    CREATE TABLE IF NOT EXISTS subscriptions (
-      endpoint    TEXT PRIMARY KEY,
-      p256dh      TEXT NOT NULL,
-      auth        TEXT NOT NULL,
-      created_at  INTEGER NOT NULL
-    );
-    CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
-    -- one row per message and subscription that needs (or needed) a Web Push
-    CREATE TABLE IF NOT EXISTS pushes (
-      message_id  TEXT NOT NULL,
-      endpoint    TEXT NOT NULL,
-      state       TEXT NOT NULL,          -- pending | sent | gone | failed | superseded
-      attempts    INTEGER NOT NULL DEFAULT 0,
-      next_at     INTEGER NOT NULL,
-      last_status INTEGER,
-      PRIMARY KEY (message_id, endpoint)
-    );
-  `);
 }
 
 export class Outbox {
@@ -127,6 +90,15 @@ export class Outbox {
       now - ackedRetentionMs,
       now - ackedRetentionMs,
     );
+  }
+
+  /** Every row, acknowledged or not. */
+  size(): number {
+    return this.sql.exec<{ n: number }>("SELECT COUNT(*) AS n FROM outbox").one().n;
+  }
+
+  clear(): void {
+    this.sql.exec("DELETE FROM outbox");
   }
 
   countPending(now: number): number {

@@ -1,6 +1,6 @@
 import { beforeAll, describe, expect, it } from "vitest";
 import { dammDigit } from "../../src/auth/ids";
-import { CLOSE_TERMINAL_DELETED, CLOSE_TOKEN_ROTATED } from "../../src/notify/terminal";
+import { CLOSE_TERMINAL_DELETED, CLOSE_TOKEN_ROTATED } from "../../src/notify/sockets";
 import {
   api,
   countRows,

@@ -1,0 +1,118 @@
+import { ClientMessage, type ControlMessage } from "../contract";
+import type { Meta } from "./meta";
+
+/**
+ * A terminal's live sockets (the hibernation API keeps them across evictions; each carries a
+ * small attachment): which are current (opened with the current token), which are live
+ * (heard from lately), sending to them, closing them.
+ */
+
+/**
+ * A socket counts as live while it was opened or heard from (any frame, or the "ping"
+ * auto-response) this recently. A phone that loses its network leaves a half-open socket
+ * behind; past this window its messages go by Web Push as well. Clients ping every 30 s.
+ */
+export const LIVE_WINDOW_MS = 90_000;
+
+/** Close codes the server uses (4000–4999 are the application's). */
+export const CLOSE_TOKEN_ROTATED = 4001;
+export const CLOSE_TERMINAL_DELETED = 4004;
+
+interface SocketState {
+  seen: number;
+  /** the generation of the token that opened it: a rotation closes older ones */
+  gen?: number;
+}
+
+const stateOf = (ws: WebSocket) => ws.deserializeAttachment() as SocketState | null;
+
+export class Sockets {
+  constructor(
+    private readonly ctx: DurableObjectState,
+    private readonly meta: Meta,
+  ) {}
+
+  accept(server: WebSocket, gen: number, now: number): void {
+    this.ctx.acceptWebSocket(server);
+    server.serializeAttachment({ seen: now, gen } satisfies SocketState);
+  }
+
+  /** Open sockets opened with the current token (a rotation closes the others). */
+  current(): WebSocket[] {
+    const min = this.meta.minGen;
+    return this.ctx.getWebSockets().filter((ws) => (stateOf(ws)?.gen ?? 0) >= min);
+  }
+
+  /** Current sockets heard from within LIVE_WINDOW_MS. */
+  live(now: number): WebSocket[] {
+    return this.current().filter((ws) => {
+      const pinged = this.ctx.getWebSocketAutoResponseTimestamp(ws)?.getTime() ?? 0;
+      return now - Math.max(stateOf(ws)?.seen ?? 0, pinged) < LIVE_WINDOW_MS;
+    });
+  }
+
+  /** A frame came: the socket is live; false (and it is closed) when its token is no longer good. */
+  heard(ws: WebSocket, now: number): boolean {
+    const gen = stateOf(ws)?.gen ?? 0;
+    if (gen < this.meta.minGen || this.meta.deleted) {
+      this.close(ws, CLOSE_TOKEN_ROTATED, "token rotated");
+      return false;
+    }
+    ws.serializeAttachment({ seen: now, gen } satisfies SocketState);
+    return true;
+  }
+
+  /** Closes the sockets opened with a token older than generation `gen`, which is the oldest welcome from now on. */
+  revoke(gen: number): number {
+    this.meta.raiseMinGen(gen);
+    const min = this.meta.minGen;
+    let closed = 0;
+    for (const ws of this.ctx.getWebSockets()) {
+      if ((stateOf(ws)?.gen ?? 0) < min) {
+        this.close(ws, CLOSE_TOKEN_ROTATED, "token rotated");
+        closed++;
+      }
+    }
+    return closed;
+  }
+
+  closeAll(code: number, reason: string): void {
+    for (const ws of this.ctx.getWebSockets()) this.close(ws, code, reason);
+  }
+
+  close(ws: WebSocket, code: number, reason: string): void {
+    try {
+      ws.close(code, reason);
+    } catch {
+      // already closed
+    }
+  }
+
+  send(ws: WebSocket, frame: string): void {
+    try {
+      ws.send(frame);
+    } catch {
+      // a socket closing under us: the message stays queued and is replayed on reconnect
+    }
+  }
+
+  reply(ws: WebSocket, msg: ControlMessage): void {
+    this.send(ws, JSON.stringify(msg));
+  }
+}
+
+/** What a client's frame asks for, or the error frame that answers it. */
+export function readFrame(data: string | ArrayBuffer): { msg: ClientMessage } | { error: ControlMessage } {
+  const error = (code: string, message: string) => ({ error: { type: "error", error: { code, message } } as ControlMessage });
+  if (typeof data !== "string") return error("binary_frame", "Frames are JSON text.");
+  if (data.length > 4096) return error("frame_too_large", "Frames are at most 4096 characters.");
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(data);
+  } catch {
+    return error("invalid_json", "A frame must be JSON.");
+  }
+  const msg = ClientMessage.safeParse(parsed);
+  if (!msg.success) return error("invalid_message", 'Send {"type":"ack","id":"<message id>"} or {"type":"ping"}.');
+  return { msg: msg.data };
+}
