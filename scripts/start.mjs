@@ -4,8 +4,9 @@
 //  2. local D1 migrations applied;
 //  3. `wrangler dev` with local R2, D1, Queues and Durable Objects on 127.0.0.1:$PORT;
 //  4. the cron trigger driven by hand (crons never fire under `wrangler dev`): the
-//     scheduled handler runs every $PUSHDROP_SWEEP_SECONDS (default 60) via /__scheduled.
-// Env: PORT (8787), PUSHDROP_STATE (.wrangler/state), PUSHDROP_SWEEP_SECONDS (60); and,
+//     scheduled handler runs every $PUSHDROP_SWEEP_SECONDS (default 15) via /__scheduled;
+//  5. a watchdog (scripts/watchdog.mjs) that stops wrangler dev if this process dies.
+// Env: PORT (8787), PUSHDROP_STATE (.wrangler/state), PUSHDROP_SWEEP_SECONDS (15); and,
 // passed through to the worker as [vars]: PUSH_ENDPOINT_HOSTS and the LIMIT_* limits.
 import { spawn, spawnSync } from "node:child_process";
 import { existsSync, readFileSync } from "node:fs";
@@ -16,7 +17,7 @@ import { ensureDevVars } from "./dev-secrets.mjs";
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "..");
 const port = Number(process.env.PORT || 8787);
 const state = path.resolve(root, process.env.PUSHDROP_STATE || ".wrangler/state");
-const sweepSeconds = Number(process.env.PUSHDROP_SWEEP_SECONDS || 60);
+const sweepSeconds = Number(process.env.PUSHDROP_SWEEP_SECONDS || 15);
 const wrangler = path.join(root, "node_modules", ".bin", "wrangler");
 const env = {
   ...process.env,
@@ -66,11 +67,23 @@ const PASSED_VARS = [
 ];
 const varArgs = PASSED_VARS.filter((name) => process.env[name] !== undefined).flatMap((name) => ["--var", `${name}:${process.env[name]}`]);
 
+// The watchdog stops wrangler's process group once this process is gone, however it went
+// (a SIGKILL of npm start's group would otherwise leave wrangler and workerd running, still
+// holding the port). It learns the group through a pipe that closes when we die.
+const watchdog = spawn(process.execPath, [path.join(root, "scripts", "watchdog.mjs")], {
+  stdio: ["pipe", "ignore", "ignore"],
+  detached: true,
+});
+watchdog.unref();
+watchdog.stdin.on("error", () => {});
+
 const dev = spawn(
   wrangler,
   ["dev", "--ip", "127.0.0.1", "--port", String(port), "--persist-to", state, "--test-scheduled", "--show-interactive-dev-session=false", ...varArgs],
   { cwd: root, env, stdio: "inherit", detached: true },
 );
+
+watchdog.stdin.write(`${dev.pid}\n`);
 
 let stopping = false;
 function stop(signal) {

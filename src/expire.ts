@@ -13,8 +13,12 @@ import {
   undeliveredSentBy,
 } from "./store/transfers";
 
-/** A transfer whose packaging has not started this long after its last byte gets its job again. */
-export const STALLED_PACKAGING_MS = 10 * 60 * 1000;
+/**
+ * A transfer whose packaging has not started this long after its last byte gets its job
+ * again (its queue message was lost: locally the queue lives in memory and dies with the
+ * process). A duplicate of a job still queued is harmless: the packaging lease lets one run.
+ */
+export const STALLED_PACKAGING_MS = 30_000;
 
 /**
  * The end of a transfer's life: the cron sweep (expiry, download limit reached) and the

@@ -14,6 +14,7 @@ import {
   type TransferRow,
 } from "../store/transfers";
 import { contentDisposition } from "./disposition";
+import { recordAhead } from "./progress";
 import { etagMatches, parseRange } from "./range";
 
 /**
@@ -109,8 +110,11 @@ async function serve(
     return new Response(fixed.readable, { status, headers });
   }
   let sent = 0;
+  // a crash mid-response must not lose the progress: recorded ahead of the bytes (./progress.ts)
+  const checkpoint = recordAhead((upTo) => onServed(start, upTo), length);
   const counter = new TransformStream<Uint8Array, Uint8Array>({
-    transform(chunk, c) {
+    async transform(chunk, c) {
+      await checkpoint(sent, chunk.byteLength);
       sent += chunk.byteLength;
       c.enqueue(chunk);
     },

@@ -13,6 +13,7 @@ import {
   type TransferRecord,
 } from "../store/transfers";
 import type { Job } from "./jobs";
+import { keepLease, PACKAGE_LEASE_MS } from "./lease";
 import { buildPackage, PackageSourceError, type PackageFile, type PackageResult } from "./zip";
 
 /**
@@ -31,9 +32,6 @@ import { buildPackage, PackageSourceError, type PackageFile, type PackageResult 
  */
 
 export const DLQ_SUFFIX = "-dlq";
-
-/** How long a packaging attempt holds its lease: a queue consumer's wall-clock limit. */
-export const PACKAGE_LEASE_MS = 15 * 60 * 1000;
 
 export async function handleBatch(batch: MessageBatch<Job>, env: Env): Promise<void> {
   const dead = batch.queue.endsWith(DLQ_SUFFIX);
@@ -96,6 +94,7 @@ export async function packageTransfer(env: Env, transferId: string): Promise<"bu
   let moved: boolean;
   let result: PackageResult;
   const key = packageKey(transferId);
+  const held = keepLease(env, transferId, lease); // renewed while we work (package/lease.ts)
   try {
     const rec = await getTransferRecord(env.DB, transferId);
     if (!rec) return;
@@ -128,8 +127,10 @@ export async function packageTransfer(env: Env, transferId: string): Promise<"bu
     moved = await finishPackaging(env.DB, t.id, { size: result.size, sha256: result.sha256 }, result.entries);
   } catch (e) {
     // let go at once, so that this message's retry (or any other attempt) can take over
-    await releasePackageLease(env.DB, transferId, lease).catch(() => {});
+    await releasePackageLease(env.DB, transferId, held.current()).catch(() => {});
     throw e;
+  } finally {
+    held.stop();
   }
 
   const now = await getTransferRecord(env.DB, transferId);

@@ -390,6 +390,18 @@ export async function claimPackageLease(db: D1Database, transferId: string, now:
   return { lease: claim!.meta.changes === 1 ? until : null, status: row?.status ?? null, purged_at: row?.purged_at ?? null };
 }
 
+/**
+ * Extends a lease its holder still holds (`lease` is its current end) to `until`, while the
+ * transfer is packaging; returns the new end, or null when the lease is no longer that one.
+ */
+export async function renewPackageLease(db: D1Database, transferId: string, lease: number, until: number): Promise<number | null> {
+  const res = await db
+    .prepare("UPDATE transfers SET package_lease_until = ?3 WHERE id = ?1 AND package_lease_until = ?2 AND status = 'packaging'")
+    .bind(transferId, lease, until)
+    .run();
+  return res.meta.changes === 1 ? until : null;
+}
+
 /** Gives the lease up, if it is still the one `lease` names (a holder never frees a successor's). */
 export async function releasePackageLease(db: D1Database, transferId: string, lease: number): Promise<void> {
   await db

@@ -4,6 +4,7 @@ import { createServer } from "node:net";
 import { tmpdir } from "node:os";
 import path from "node:path";
 import WebSocket from "ws";
+import { processTree, waitGone } from "./procs.ts";
 import { PushdropClient } from "../../../client";
 
 /**
@@ -30,8 +31,12 @@ export interface Server {
   base: string;
   port: number;
   state: string;
+  /** the `npm start` process (leader of its process group) */
+  pid: number;
   logs(): string;
   stop(signal?: NodeJS.Signals): Promise<void>;
+  /** SIGKILL of every process `npm start` started, all at once (a crash); resolves once all are gone */
+  crash(): Promise<void>;
 }
 
 export interface StartOptions {
@@ -84,7 +89,17 @@ export async function startServer(opts: StartOptions = {}): Promise<Server> {
     }
     await new Promise((r) => setTimeout(r, 200));
   }
-  return { base, port, state, logs: () => out, stop };
+  const crash = async () => {
+    const pids = processTree(child.pid!);
+    for (const pid of pids) {
+      try {
+        process.kill(pid, "SIGKILL");
+      } catch {}
+    }
+    const left = await waitGone(pids, 10_000);
+    if (left.length > 0) throw new Error(`still running after SIGKILL: ${left.join(", ")}`);
+  };
+  return { base, port, state, pid: child.pid!, logs: () => out, stop, crash };
 }
 
 export function removeState(state: string) {

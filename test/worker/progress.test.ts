@@ -1,0 +1,76 @@
+import { describe, expect, it } from "vitest";
+import { CHECKPOINT_BYTES, recordAhead } from "../../src/deliver/progress";
+import { api, bigBytes, createTransfer, env, eventually, getTransfer, json, putFile, register, sha256, waitForStatus } from "./helpers";
+
+/**
+ * A download's progress is recorded ahead of the bytes once a response has sent 16 MiB, so
+ * that a client resuming after the process died mid-response still gets its download counted.
+ */
+
+describe("recordAhead", () => {
+  it("records the next step before a chunk crosses one; never in the first step, never the last byte", async () => {
+    const got: number[] = [];
+    const check = recordAhead(async (n) => void got.push(n), 100, 10);
+    for (let sent = 0; sent < 100; sent += 4) await check(sent, Math.min(4, 100 - sent));
+    // first at the chunk 8→12 (ahead to 20), then each crossing; the chunk that reaches the end records nothing
+    expect(got).toEqual([20, 30, 40, 50, 60, 70, 80, 90, 99]);
+    const small: number[] = [];
+    const peek = recordAhead(async (n) => void small.push(n), 9, 10);
+    for (let sent = 0; sent < 9; sent += 3) await peek(sent, 3);
+    expect(small).toEqual([]);
+  });
+
+  it("a failed record does not stop the bytes", async () => {
+    const check = recordAhead(async () => {
+      throw new Error("D1 is away");
+    }, 100, 10);
+    await expect(check(8, 4)).resolves.toBeUndefined();
+  });
+});
+
+describe("a download's progress is durable before its bytes leave", () => {
+  it("mid-response, the recorded prefix already covers every byte the client has; a resume from there counts", async () => {
+    const alice = await register();
+    const bob = await register();
+    const data = bigBytes(2 * CHECKPOINT_BYTES + 5_000_000, 77);
+    const created = await json(await createTransfer(alice, { to: [bob.id], files: [{ name: "big.bin", size: data.byteLength }] }));
+    const partSize = created.files[0].partSize;
+    for (let p = 1; p <= created.files[0].parts; p++) {
+      const res = await putFile(alice, created.id, 0, data.subarray((p - 1) * partSize, p * partSize), p);
+      expect(res.status).toBe(200);
+    }
+    const t = await waitForStatus(alice, created.id);
+    const res = await api(`/v1/transfers/${t.id}/package`, { headers: bob.auth });
+    const reader = res.body!.getReader();
+    const chunks: Uint8Array[] = [];
+    let got = 0;
+    while (got < CHECKPOINT_BYTES + 4_000_000) {
+      const { value, done } = await reader.read();
+      if (done) throw new Error("ended early");
+      chunks.push(value);
+      got += value.byteLength;
+    }
+    const served = () => env.DB.prepare("SELECT served_to FROM recipients WHERE transfer_id = ? AND terminal_id = ?").bind(t.id, bob.id).first<number>("served_to");
+    // the response is still open: what is recorded is what a crash now would leave behind
+    expect(await served()).toBeGreaterThanOrEqual(got);
+    expect(await served()).toBeLessThan(t.package.size);
+    expect((await getTransfer(alice, t.id)).recipients[0].downloadedAt).toBeNull();
+    await reader.cancel();
+    // resume from exactly what the client has (as after a crash)
+    const rest = await api(`/v1/transfers/${t.id}/package`, { headers: { ...bob.auth, range: `bytes=${got}-` } });
+    expect(rest.status).toBe(206);
+    const tail = new Uint8Array(await rest.arrayBuffer());
+    const all = new Uint8Array(got + tail.byteLength);
+    let o = 0;
+    for (const c of [...chunks, tail]) {
+      all.set(c, o);
+      o += c.byteLength;
+    }
+    expect(await sha256(all)).toBe(t.package.sha256);
+    const done = await eventually(async () => {
+      const x = await getTransfer(alice, t.id);
+      return x.status === "delivered" ? x : undefined;
+    });
+    expect(done.downloads).toBe(1);
+  });
+});
