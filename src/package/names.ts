@@ -58,7 +58,8 @@ export function cleanSegment(raw: string): string {
 /** One name made safe, or null when nothing usable is left of it. */
 export function cleanPath(raw: string): string | null {
   // a Windows drive ("C:\…", "C:name") makes a path absolute, and some unzippers honour it: drop it
-  const undriven = raw.normalize("NFC").trimStart().replace(/^[A-Za-z]:/, "");
+  // control characters go before NFC: one between a letter and its accent would keep them apart
+  const undriven = raw.replace(CONTROL, "").normalize("NFC").trimStart().replace(/^[A-Za-z]:/, "");
   const segments = undriven.split(/[\\/]+/).map(cleanSegment).filter((s) => s !== "");
   if (segments.length === 0) return null;
   let path = segments.join("/");

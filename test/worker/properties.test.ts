@@ -1,0 +1,177 @@
+import fc from "fast-check";
+import { describe, expect, it } from "vitest";
+import { MAX_NAME_BYTES, MAX_PATH_BYTES } from "../../src/config";
+import { parseRange } from "../../src/deliver/range";
+import { cleanPath, MANIFEST_NAME, safeNames } from "../../src/package/names";
+import { isMultipart, partCount, partLength, receivedBytes } from "../../src/receive/parts";
+
+/**
+ * Property-based tests (fast-check) of the pure code every upload and download goes through:
+ * the file-name sanitiser, the part arithmetic and the Range parser. Each property holds for
+ * every input fast-check can think of, not only for the examples in the feature tests.
+ */
+
+const bytes = (s: string) => new TextEncoder().encode(s).byteLength;
+
+/** Names as hostile senders write them: separators, dots, drives, devices, controls, bidi, combining marks, long runs. */
+const nameChar = fc.oneof(
+  { weight: 6, arbitrary: fc.string({ unit: "grapheme", minLength: 1, maxLength: 1 }) },
+  { weight: 3, arbitrary: fc.constantFrom("/", "\\", ".", "..", " ", ":", "C:", "con", "NUL", "manifest.json", "\u0000", "\u001f", "\u202e", "\u200f", "\ufeff", "\u0301", "e\u0301", "\u00e9", "\uff0f") },
+  { weight: 1, arbitrary: fc.string({ unit: "binary", maxLength: 3 }) },
+);
+const rawName = fc.oneof(
+  fc.array(nameChar, { maxLength: 30 }).map((a) => a.join("")),
+  fc.tuple(fc.string({ minLength: 1, maxLength: 5 }), fc.integer({ min: 200, max: 1200 })).map(([s, n]) => s.repeat(n).slice(0, 3000)),
+);
+
+describe("safe names (src/package/names.ts)", () => {
+  it("every name that comes out can be unpacked anywhere: no traversal, no control characters, within limits, NFC", () => {
+    fc.assert(
+      fc.property(rawName, (raw) => {
+        const p = cleanPath(raw);
+        if (p === null) return;
+        expect(p).not.toBe("");
+        expect(p.startsWith("/")).toBe(false);
+        expect(p).not.toMatch(/\\|:|[\u0000-\u001f\u007f-\u009f\u200e\u200f\u202a-\u202e\u2066-\u2069\ufeff]/);
+        for (const seg of p.split("/")) {
+          expect(seg).not.toMatch(/^(|\.|\.\.)$/);
+          expect(seg).toBe(seg.trim());
+          expect(seg.endsWith(".")).toBe(false);
+          expect(seg).not.toMatch(/^(con|prn|aux|nul|com[0-9¹²³]|lpt[0-9¹²³])(\..*)?$/i);
+          expect(bytes(seg)).toBeLessThanOrEqual(MAX_NAME_BYTES);
+        }
+        expect(bytes(p)).toBeLessThanOrEqual(MAX_PATH_BYTES);
+        expect(p).toBe(p.normalize("NFC"));
+        // cleaning a clean name changes nothing
+        expect(cleanPath(p)).toBe(p);
+      }),
+      { numRuns: 2000 },
+    );
+  });
+
+  it("examples fast-check is unlikely to stumble on: a control character between a letter and its accent", () => {
+    expect(cleanPath("e\u0001\u0301.txt")).toBe("\u00e9.txt");
+    expect(cleanPath("a\u202e\u0308/b")).toBe("\u00e4/b");
+  });
+
+  it("a list of names gives as many distinct names (ignoring case), none the manifest, none also a folder; or names the one unusable", () => {
+    fc.assert(
+      fc.property(fc.array(rawName, { minLength: 1, maxLength: 25 }), (raws) => {
+        const r = safeNames(raws);
+        if (!r.ok) {
+          expect(cleanPath(raws[r.index]!)).toBeNull();
+          expect(raws.slice(0, r.index).every((x) => cleanPath(x) !== null)).toBe(true);
+          return;
+        }
+        expect(r.names).toHaveLength(raws.length);
+        const lower = r.names.map((n) => n.toLowerCase());
+        expect(new Set(lower).size).toBe(lower.length);
+        expect(lower).not.toContain(MANIFEST_NAME);
+        const folders = new Set(lower.flatMap((n) => n.split("/").slice(0, -1).map((_, i, a) => a.slice(0, i + 1).join("/"))));
+        for (const n of lower) expect(folders.has(n)).toBe(false);
+        for (const n of r.names) for (const seg of n.split("/")) expect(bytes(seg)).toBeLessThanOrEqual(MAX_NAME_BYTES);
+      }),
+      { numRuns: 500 },
+    );
+  });
+});
+
+describe("part arithmetic (src/receive/parts.ts)", () => {
+  const sizes = fc.record({
+    partSize: fc.oneof(fc.integer({ min: 1, max: 64 }), fc.integer({ min: 5 * 2 ** 20, max: 5 * 2 ** 30 })),
+    size: fc.oneof(fc.integer({ min: 0, max: 10_000 }), fc.integer({ min: 0, max: Number.MAX_SAFE_INTEGER })),
+  });
+
+  it("the parts add up to the file: all but the last exactly partSize, the last 1..partSize (an empty file: one empty part)", () => {
+    fc.assert(
+      fc.property(sizes, ({ size, partSize }) => {
+        const count = partCount(size, partSize);
+        expect(Number.isInteger(count) && count >= 1).toBe(true);
+        expect(isMultipart(size, partSize)).toBe(count > 1);
+        const last = partLength(size, partSize, count);
+        expect((count - 1) * partSize + last).toBe(size);
+        if (count > 1) expect(partLength(size, partSize, 1)).toBe(partSize);
+        if (size > 0) {
+          expect(last).toBeGreaterThanOrEqual(1);
+          expect(last).toBeLessThanOrEqual(partSize);
+        } else expect(last).toBe(0);
+        expect(() => partLength(size, partSize, 0)).toThrow(RangeError);
+        expect(() => partLength(size, partSize, count + 1)).toThrow(RangeError);
+      }),
+      { numRuns: 5000 },
+    );
+  });
+
+  it("bytes received is the sum of the parts received, each counted once, in any order", () => {
+    fc.assert(
+      fc.property(
+        fc.integer({ min: 1, max: 300 }).chain((size) => fc.tuple(fc.constant(size), fc.integer({ min: 1, max: 40 }))).chain(([size, partSize]) =>
+          fc.tuple(fc.constant(size), fc.constant(partSize), fc.shuffledSubarray(Array.from({ length: partCount(size, partSize) }, (_, i) => i + 1))),
+        ),
+        ([size, partSize, got]) => {
+          const parts = got.map((n) => ({ size: partLength(size, partSize, n) }));
+          const all = Array.from({ length: partCount(size, partSize) }, (_, i) => ({ size: partLength(size, partSize, i + 1) }));
+          expect(receivedBytes(all)).toBe(size);
+          expect(receivedBytes(parts)).toBe(got.reduce((s, n) => s + partLength(size, partSize, n), 0));
+          expect(receivedBytes(parts)).toBeLessThanOrEqual(size);
+        },
+      ),
+      { numRuns: 2000 },
+    );
+  });
+});
+
+describe("Range parser (src/deliver/range.ts)", () => {
+  const size = fc.oneof(fc.integer({ min: 0, max: 100 }), fc.integer({ min: 0, max: 2 ** 40 }));
+
+  it("never throws, and a range it grants lies within the representation", () => {
+    const header = fc.oneof(
+      fc.string({ maxLength: 60 }),
+      fc.array(fc.oneof(fc.constantFrom("bytes", "=", "-", ",", " ", "BYTES", "\t"), fc.nat().map(String), fc.bigInt({ min: 0n, max: 10n ** 45n }).map(String)), { maxLength: 12 }).map((a) => a.join("")),
+    );
+    fc.assert(
+      fc.property(fc.option(header, { nil: null }), size, (h, n) => {
+        const r = parseRange(h, n);
+        expect(["none", "range", "unsatisfiable", "invalid"]).toContain(r.kind);
+        if (h === null) expect(r.kind).toBe("none");
+        if (r.kind === "range") {
+          expect(Number.isSafeInteger(r.start) && Number.isSafeInteger(r.end)).toBe(true);
+          expect(0 <= r.start && r.start <= r.end && r.end < n).toBe(true);
+        }
+      }),
+      { numRuns: 5000 },
+    );
+  });
+
+  it("bytes=a-b, a-, -n mean what RFC 9110 says", () => {
+    fc.assert(
+      fc.property(size.filter((n) => n > 0), fc.nat(), fc.nat(), (n, x, y) => {
+        const a = x % (n + 5);
+        const b = a + (y % (n + 5));
+        const bounded = parseRange(`bytes=${a}-${b}`, n);
+        if (a < n) expect(bounded).toEqual({ kind: "range", start: a, end: Math.min(b, n - 1) });
+        else expect(bounded.kind).toBe("unsatisfiable");
+        const open = parseRange(`bytes=${a}-`, n);
+        expect(open).toEqual(a < n ? { kind: "range", start: a, end: n - 1 } : { kind: "unsatisfiable" });
+        const suffix = parseRange(`bytes=-${y}`, n);
+        expect(suffix).toEqual(y === 0 ? { kind: "unsatisfiable" } : { kind: "range", start: Math.max(0, n - y), end: n - 1 });
+        // a range whose last position comes before its first is malformed
+        if (b > a) expect(parseRange(`bytes=${b}-${a}`, n).kind).toBe("invalid");
+        // spacing and case do not matter
+        expect(parseRange(` BYTES = ${a}-${b}`, n)).toEqual(bounded);
+      }),
+      { numRuns: 5000 },
+    );
+  });
+
+  it("several ranges: the whole representation (none), unless none of them is satisfiable", () => {
+    fc.assert(
+      fc.property(size.filter((n) => n > 0), fc.array(fc.tuple(fc.nat(), fc.nat()), { minLength: 2, maxLength: 5 }), (n, pairs) => {
+        const specs = pairs.map(([a, len]) => [a % (2 * n), (a % (2 * n)) + (len % n)] as const);
+        const r = parseRange(`bytes=${specs.map(([a, b]) => `${a}-${b}`).join(", ")}`, n);
+        expect(r.kind).toBe(specs.some(([a]) => a < n) ? "none" : "unsatisfiable");
+      }),
+      { numRuns: 2000 },
+    );
+  });
+});
