@@ -1,5 +1,6 @@
 import type { Context, Next } from "hono";
 import { bearerToken, terminalForRequest } from "../auth/terminal";
+import { hashToken } from "../auth/tokens";
 import { ApiError } from "../errors";
 import { limitsOf, type LimitName } from "./config";
 
@@ -36,8 +37,39 @@ export function ipv6Prefix64(ip: string): string {
   return groups.slice(0, 4).map((g) => (g.includes(".") ? g : String(parseInt(g || "0", 16).toString(16)))).join(":");
 }
 
-/** Takes a token from `key`'s bucket (`capacity` per `periodMs`), or throws the 429 naming `limit`. */
-export async function rateLimit(env: Env, key: string, limit: LimitName, capacity: number, periodMs: number): Promise<void> {
+/**
+ * Refusals remembered in this isolate: a key the limiter refused is refused again here, with
+ * no lookup and no call to its object, until the time the limiter named (by then the bucket
+ * has a token again, so this never refuses what the limiter would allow). A flood thus costs
+ * a hash and a map lookup per request. Bounded: forgotten wholesale past MAX_REMEMBERED.
+ */
+interface Refusal {
+  until: number;
+  limit: LimitName;
+  max: number;
+}
+const refusals = new Map<string, Refusal>();
+const MAX_REMEMBERED = 10_000;
+
+/** Throws the 429 again if `key` was refused and its time has not come. */
+export function refusedEarlier(key: string, now = Date.now()): void {
+  const r = refusals.get(key);
+  if (!r) return;
+  if (r.until > now) throw rateLimited(r.limit, r.max, r.until - now);
+  refusals.delete(key);
+}
+
+function remember(key: string, r: Refusal): void {
+  if (refusals.size >= MAX_REMEMBERED) refusals.clear();
+  refusals.set(key, r);
+}
+
+/**
+ * Takes a token from `key`'s bucket (`capacity` per `periodMs`), or throws the 429 naming
+ * `limit` (remembered under `rememberAs`, default `key`).
+ */
+export async function rateLimit(env: Env, key: string, limit: LimitName, capacity: number, periodMs: number, rememberAs = key): Promise<void> {
+  refusedEarlier(rememberAs);
   let taken;
   try {
     taken = await env.LIMITER.get(env.LIMITER.idFromName(key)).take(capacity, periodMs);
@@ -51,7 +83,10 @@ export async function rateLimit(env: Env, key: string, limit: LimitName, capacit
       return;
     }
   }
-  if (!taken.ok) throw rateLimited(limit, capacity, taken.retryAfterMs);
+  if (!taken.ok) {
+    remember(rememberAs, { until: Date.now() + taken.retryAfterMs, limit, max: capacity });
+    throw rateLimited(limit, capacity, taken.retryAfterMs);
+  }
 }
 
 export function rateLimited(limit: LimitName, max: number, retryAfterMs: number): ApiError {
@@ -71,9 +106,13 @@ export async function rateLimits(c: Context<{ Bindings: Env }>, next: Next): Pro
   const request = c.req.raw;
   // the live channel may carry its token in the query (a browser WebSocket cannot set headers)
   const allowQuery = /\/socket\/?$/.test(new URL(request.url).pathname);
-  const terminal = bearerToken(request, allowQuery) === null ? null : await terminalForRequest(c.env.DB, request, allowQuery);
+  const token = bearerToken(request, allowQuery);
+  // a token refused a moment ago is refused again before it is even looked up
+  const tokenKey = token ? `token:${await hashToken(token)}` : null;
+  if (tokenKey) refusedEarlier(tokenKey);
+  const terminal = token === null ? null : await terminalForRequest(c.env.DB, request, allowQuery);
   if (terminal) {
-    await rateLimit(c.env, `terminal:${terminal.id}`, "LIMIT_REQUESTS_PER_TERMINAL_MINUTE", limits.LIMIT_REQUESTS_PER_TERMINAL_MINUTE, MINUTE);
+    await rateLimit(c.env, `terminal:${terminal.id}`, "LIMIT_REQUESTS_PER_TERMINAL_MINUTE", limits.LIMIT_REQUESTS_PER_TERMINAL_MINUTE, MINUTE, tokenKey!);
   } else {
     await rateLimit(c.env, `address:${clientAddress(request)}`, "LIMIT_REQUESTS_PER_ADDRESS_MINUTE", limits.LIMIT_REQUESTS_PER_ADDRESS_MINUTE, MINUTE);
   }
