@@ -91,9 +91,14 @@ export function isAbort(e: unknown): boolean {
 
 /** The ids an API error names (unknown recipients, refused recipients), as a second sentence. */
 function detailLine(e: ApiError): string {
-  const d = e.details as { missing?: unknown; refused?: unknown } | undefined;
-  const ids = Array.isArray(d?.missing) ? d.missing : Array.isArray(d?.refused) ? d.refused : null;
-  return ids && ids.length ? `: ${ids.join(", ")}` : "";
+  const d = e.details as { missing?: unknown; refused?: unknown; issues?: unknown } | undefined;
+  const ids = (Array.isArray(d?.missing) ? d.missing : Array.isArray(d?.refused) ? d.refused : []).map(String).filter((id) => !e.message.includes(id));
+  if (ids.length) return `: ${ids.join(", ")}`;
+  if (Array.isArray(d?.issues)) {
+    const issues = (d.issues as Array<{ path?: unknown; message?: unknown }>).map((i) => `${Array.isArray(i.path) && i.path.length ? `${i.path.join(".")}: ` : ""}${String(i.message)}`);
+    if (issues.length) return `\n  ${issues.slice(0, 5).join("\n  ")}`;
+  }
+  return "";
 }
 
 /** A file system error (a file that is not there, no permission…) in plain words. */

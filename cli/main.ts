@@ -138,6 +138,13 @@ function action<A extends unknown[]>(fn: (ctx: Ctx, ...args: A) => Promise<void>
 
 async function main(argv: string[]): Promise<number> {
   const json = argv.includes("--json");
+  // `pushdrop inbox | head -1`: a reader that stops early is not an error
+  for (const s of [process.stdout, process.stderr]) {
+    s.on("error", (e: NodeJS.ErrnoException) => {
+      if (e.code === "EPIPE") process.exit(typeof process.exitCode === "number" ? process.exitCode : 0);
+      throw e;
+    });
+  }
   let interrupts = 0;
   const onSigint = () => {
     if (++interrupts > 1) process.exit(EXIT.interrupted);

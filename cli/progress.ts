@@ -32,7 +32,7 @@ export class ProgressView {
   private overallBar: SingleBar | null = null;
   private readonly fileBars = new Map<number, { bar: SingleBar; meter: RateMeter }>();
   // plain mode
-  private lastLine = 0;
+  private lastLine = Date.now();
   private lastLineBytes = -1;
 
   constructor(
@@ -51,7 +51,7 @@ export class ProgressView {
       this.multi = new MultiBar({
         stream: process.stderr,
         hideCursor: true,
-        clearOnComplete: false,
+        clearOnComplete: true,
         linewrap: false,
         fps: 8,
         barsize: 20,

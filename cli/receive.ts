@@ -3,7 +3,7 @@ import path from "node:path";
 import type { PushdropClient } from "../client";
 import type { Transfer } from "../src/contract";
 import { downloadToFile, sizeOf } from "./download";
-import { usageError } from "./exit";
+import { CliError, EXIT, usageError } from "./exit";
 import { ProgressView } from "./progress";
 import { freeName, safeSegments, unpackPackage, type SavedFile } from "./unpack";
 import type { Ui } from "./ui";
@@ -25,7 +25,7 @@ export interface Received {
 export const packagePartFile = (dir: string, transferId: string) => path.join(dir, `.pushdrop-${transferId.replace(/[^A-Za-z0-9_-]/g, "_")}.zip.part`);
 
 export async function receivePackage(client: PushdropClient, ui: Ui, transfer: Transfer, dir: string, signal?: AbortSignal): Promise<Received> {
-  if (!transfer.package) throw usageError(`Transfer ${transfer.id} has no package yet (it is ${transfer.status}).`);
+  if (!transfer.package) throw notReady(transfer);
   mkdirSync(dir, { recursive: true });
   const root = realpathSync(dir);
   const part = packagePartFile(root, transfer.id);
@@ -53,7 +53,7 @@ export async function receivePackage(client: PushdropClient, ui: Ui, transfer: T
 export async function receiveFile(client: PushdropClient, ui: Ui, transfer: Transfer, index: number, dir: string, signal?: AbortSignal): Promise<Received> {
   const f = transfer.files[index];
   if (!f) throw usageError(`Transfer ${transfer.id} has no file ${index} (it has ${transfer.files.length}: 0–${transfer.files.length - 1}).`);
-  if (!f.sha256) throw usageError(`File ${index} of transfer ${transfer.id} is not ready yet (the transfer is ${transfer.status}).`);
+  if (!f.sha256) throw notReady(transfer);
   const segments = safeSegments(f.name);
   const base = segments[segments.length - 1]!;
   mkdirSync(dir, { recursive: true });
@@ -83,4 +83,14 @@ async function placeBeside(root: string, base: string, part: string, size: numbe
   if (same) rmSync(part, { force: true });
   else renameSync(part, target);
   return { path: target, same };
+}
+
+/** Said before asking the server, which would answer the same (409 not_ready, or 410). */
+function notReady(t: Transfer): CliError {
+  const gone = ["expired", "cancelled", "failed"].includes(t.status);
+  return new CliError(
+    gone ? `Transfer ${t.id} is ${t.status}; there is nothing to download.` : `Transfer ${t.id} is still ${t.status}; it can be downloaded once it is ready.`,
+    EXIT.api,
+    gone ? `transfer_${t.status}` : "not_ready",
+  );
 }
