@@ -40,6 +40,17 @@ export default defineConfig(async () => {
             fileParallelism: false,
           },
         },
+        {
+          // the pushdrop command (cli/): unit tests, and the real CLI run as child processes against npm start
+          test: {
+            name: "cli",
+            include: ["test/cli/**/*.test.ts"],
+            environment: "node",
+            testTimeout: 300_000,
+            hookTimeout: 180_000,
+            fileParallelism: false,
+          },
+        },
       ],
     },
   };
