@@ -1,6 +1,7 @@
 import { Command, CommanderError, Option } from "commander";
 import { DEFAULT_SERVER } from "./config";
 import { makeCtx, type Ctx, type GlobalOptions } from "./context";
+import { protectTransferIds } from "./argv";
 import { EXIT, EXIT_HELP, reportError } from "./exit";
 import { register, whoami } from "./commands/account";
 import { listen } from "./commands/listen";
@@ -153,7 +154,7 @@ async function main(argv: string[]): Promise<number> {
   process.on("SIGINT", onSigint);
   process.on("SIGTERM", onSigint);
   try {
-    await program().parseAsync(argv, { from: "user" });
+    await program().parseAsync(protectTransferIds(argv), { from: "user" });
     return EXIT.ok;
   } catch (e) {
     if (e instanceof CommanderError) {

@@ -62,10 +62,18 @@ export class Ui {
   async confirm(question: string, dflt: boolean): Promise<boolean> {
     const rl = createInterface({ input: process.stdin, output: process.stderr, terminal: true });
     try {
-      const answer = await new Promise<string>((resolve) => {
+      const answer = await new Promise<string | null>((resolve) => {
         rl.question(`${question} ${dflt ? "[Y/n]" : "[y/N]"} `, resolve);
-        rl.once("close", () => resolve(""));
+        rl.once("close", () => resolve(null)); // stdin ended: no answer is not a yes
+        // readline takes Ctrl-C for itself while it reads: a no, and passed on as anywhere else
+        rl.once("SIGINT", () => {
+          resolve(null);
+          rl.close();
+          process.stderr.write("\n");
+          process.emit("SIGINT", "SIGINT");
+        });
       });
+      if (answer === null) return false;
       const a = answer.trim().toLowerCase();
       return a === "" ? dflt : a === "y" || a === "yes";
     } finally {
