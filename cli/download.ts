@@ -91,7 +91,7 @@ async function write(res: Response, partFile: string, offset: number, hash: Hash
   await pipeline(
     Readable.fromWeb(res.body as unknown as WebReadableStream<Uint8Array>),
     tap,
-    createWriteStream(partFile, { flags: offset === 0 ? "w" : "a", mode: 0o600 }),
+    createWriteStream(partFile, { flags: offset === 0 ? "w" : "a" }),
     { signal: opts.signal },
   );
 }

@@ -128,7 +128,7 @@ export async function unpackPackage(zipFile: string, dir: string, transfer: Pick
       });
       const stages: Array<Readable | Transform> = [entryStream(zipFile, p.entry)];
       if (p.entry.method === 8) stages.push(createInflateRaw());
-      await pipeline([...stages, tap, createWriteStream(tmp, { flags: "wx", mode: 0o644 })]);
+      await pipeline([...stages, tap, createWriteStream(tmp, { flags: "wx" })]);
       const sha = hash.digest("hex");
       if (size !== p.f.size || sha !== p.f.sha256) {
         throw integrityError(`${p.f.name} does not match its checksum in the manifest (got ${size} bytes, sha256 ${sha}); nothing was kept.`, "sha256_mismatch", { name: p.f.name });
