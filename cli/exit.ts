@@ -66,7 +66,8 @@ export function reportError(e: unknown): ErrorReport {
     return { exitCode: e.exitCode, message: e.message, json: { error: { code: e.code, message: e.message, kind, details: e.details } } };
   }
   if (e instanceof ApiError) {
-    const message = `${describeError(e)} (${e.code}, HTTP ${e.status})${detailLine(e)}`;
+    const hint = e.status === 401 ? "\n  This terminal's token no longer works (replaced elsewhere, or the terminal deleted): `pushdrop register --force` makes a new one." : "";
+    const message = `${describeError(e)} (${e.code}, HTTP ${e.status})${detailLine(e)}${hint}`;
     return {
       exitCode: EXIT.api,
       message,

@@ -22,7 +22,7 @@ export interface Received {
   resumedFrom: number;
 }
 
-export const packagePartFile = (dir: string, transferId: string) => path.join(dir, `.pushdrop-${transferId.replace(/[^A-Za-z0-9_-]/g, "_")}.zip.part`);
+const packagePartFile = (dir: string, transferId: string) => path.join(dir, `.pushdrop-${transferId.replace(/[^A-Za-z0-9_-]/g, "_")}.zip.part`);
 
 export async function receivePackage(client: PushdropClient, ui: Ui, transfer: Transfer, dir: string, signal?: AbortSignal): Promise<Received> {
   if (!transfer.package) throw notReady(transfer);
@@ -30,23 +30,11 @@ export async function receivePackage(client: PushdropClient, ui: Ui, transfer: T
   const root = realpathSync(dir);
   const part = packagePartFile(root, transfer.id);
   const pkg = transfer.package;
-  const view = new ProgressView(ui, "received", [{ name: `${transfer.files.length} file${transfer.files.length === 1 ? "" : "s"} (package)`, size: pkg.size }], [Math.min(sizeOf(part), pkg.size)]);
-  let result;
-  try {
-    result = await downloadToFile(client, transfer.downloadUrl ?? client.packagePath(transfer.id), part, {
-      size: pkg.size,
-      sha256: pkg.sha256,
-      signal,
-      onProgress: (bytes) => view.update([bytes], new Set()),
-    });
-    view.end(true);
-  } catch (e) {
-    view.end(false);
-    throw e;
-  }
+  const label = `${transfer.files.length} file${transfer.files.length === 1 ? "" : "s"} (package)`;
+  const resumedFrom = await fetchPart(client, ui, label, transfer.downloadUrl ?? client.packagePath(transfer.id), part, pkg.size, pkg.sha256, signal);
   const { saved } = await unpackPackage(part, root, transfer);
   rmSync(part, { force: true });
-  return { saved, resumedFrom: result.resumedFrom };
+  return { saved, resumedFrom };
 }
 
 /** One file of a transfer (`get --file`): a ranged read of it, resumable, checked by its sha256. No receipt. */
@@ -60,22 +48,22 @@ export async function receiveFile(client: PushdropClient, ui: Ui, transfer: Tran
   const root = realpathSync(dir);
   // the file goes into D by its base name: a single file asked for by itself
   const part = path.join(root, `.pushdrop-${transfer.id.slice(0, 8)}-${index}.part`);
-  const view = new ProgressView(ui, "received", [{ name: f.name, size: f.size }], [Math.min(sizeOf(part), f.size)]);
-  let result;
+  const resumedFrom = await fetchPart(client, ui, f.name, f.downloadUrl ?? client.filePath(transfer.id, index), part, f.size, f.sha256, signal);
+  const target = await placeBeside(root, base, part, f.size, f.sha256);
+  return { saved: [{ index, name: f.name, path: target.path, size: f.size, sha256: f.sha256, alreadyThere: target.same }], resumedFrom };
+}
+
+/** Downloads into `part` (resuming what is there) with a progress display; returns the bytes that were already there. */
+async function fetchPart(client: PushdropClient, ui: Ui, label: string, url: string, part: string, size: number, sha256: string, signal?: AbortSignal): Promise<number> {
+  const view = new ProgressView(ui, "received", [{ name: label, size }], [Math.min(sizeOf(part), size)]);
   try {
-    result = await downloadToFile(client, f.downloadUrl ?? client.filePath(transfer.id, index), part, {
-      size: f.size,
-      sha256: f.sha256,
-      signal,
-      onProgress: (bytes) => view.update([bytes], new Set()),
-    });
+    const { resumedFrom } = await downloadToFile(client, url, part, { size, sha256, signal, onProgress: (bytes) => view.update([bytes], new Set()) });
     view.end(true);
+    return resumedFrom;
   } catch (e) {
     view.end(false);
     throw e;
   }
-  const target = await placeBeside(root, base, part, f.size, f.sha256);
-  return { saved: [{ index, name: f.name, path: target.path, size: f.size, sha256: f.sha256, alreadyThere: target.same }], resumedFrom: result.resumedFrom };
 }
 
 async function placeBeside(root: string, base: string, part: string, size: number, sha256: string): Promise<{ path: string; same: boolean }> {

@@ -323,3 +323,30 @@ describe("installing", () => {
     }
   });
 });
+
+describe("listen across a server restart", () => {
+  it("reconnects by itself and receives what is sent after", async () => {
+    const D = path.join(root, "after-restart");
+    const listen = spawnCli(bob, ["listen", "--auto", "--json", "--dir", D]);
+    try {
+      await until(() => listen.stdout().includes('"listening"'), 30_000, "listen to connect");
+      // what bob has not dealt with yet is replayed first: wait until that is done
+      await new Promise((r) => setTimeout(r, 2000));
+      const { port, state } = server;
+      await server.stop();
+      await until(() => listen.stderr().includes("connection lost"), 30_000, "listen to notice");
+      server = await startServer({ port, state });
+      await until(() => listen.stdout().includes('"reconnected"'), 60_000, "listen to reconnect");
+      const file = path.join(root, "after-restart.txt");
+      writeFileSync(file, "still here");
+      const sent = await runCli(alice, ["send", file, "--to", bob.id!]);
+      expect(sent.code, sent.stderr).toBe(0);
+      const id = sent.stdout.trim();
+      await until(() => listen.stdout().includes(`"saved","transferId":"${id}"`), 60_000, "the transfer to be saved");
+      expect(readFileSync(path.join(D, "after-restart.txt"), "utf8")).toBe("still here");
+    } finally {
+      listen.child.kill("SIGINT");
+      expect((await listen.done).code).toBe(0); // Ctrl-C is how listening ends
+    }
+  });
+});
