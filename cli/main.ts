@@ -62,7 +62,8 @@ ${EXIT_HELP}`,
   p.command("send")
     .description("send files, folders (with their paths kept) or a message to one or more terminals")
     .argument("[paths...]", "files and folders to send (none: send --message alone)")
-    .requiredOption("-t, --to <ids...>", "recipient terminal ids, comma-separated or repeated (spaces and dashes allowed)")
+    // not variadic: `--to 772586192 report.pdf` must not read the file as a second id
+    .option("-t, --to <ids>", "recipient terminal ids, comma-separated or --to repeated (spaces and dashes allowed)", (v: string, all: string[]) => [...all, v], [] as string[])
     .option("-m, --message <text>", "a message to go with the files, or alone (up to 10,000 characters)")
     .option("--expires <duration>", "how long it stays downloadable: 90m, 2h, 1d, up to 7d (default: 1d)")
     .option("--max-downloads <n>", "complete downloads allowed before it is gone")
@@ -124,7 +125,10 @@ With --json: one JSON object per line and event.`,
     .argument("<transferId>")
     .action(action((ctx, id: string) => cancel(ctx, id)));
 
-  for (const c of p.commands) c.exitOverride();
+  for (const c of p.commands) {
+    c.exitOverride();
+    c.addHelpText("after", "\nExit codes: 0 ok, 1 internal, 2 usage, 3 API error, 4 network, 5 verification, 6 not delivered (--wait), 130 Ctrl-C.");
+  }
   return p;
 }
 
