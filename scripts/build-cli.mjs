@@ -3,6 +3,10 @@
 // into one ES module, dist/cli/pushdrop.mjs, that Node 20 runs as it is. Runs at `npm ci` /
 // `npm install` (the `prepare` script) and by `npm run build:cli`.
 //
+// The build is also committed: `npm install -g <fresh clone>` links the checkout without
+// installing its devDependencies (esbuild among them), so only a committed build runs there.
+// test/cli/build.test.ts fails when the committed file is not what this script makes now.
+//
 // Its libraries (commander, cli-progress, uqr, ws) are bundled in: the output needs no
 // node_modules at run time, so a global install (which npm makes as a link to this checkout,
 // or as a copy without devDependencies) works from any directory, and they stay
@@ -12,7 +16,9 @@ import path from "node:path";
 import { fileURLToPath } from "node:url";
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "..");
-const outfile = path.join(root, "dist", "cli", "pushdrop.mjs");
+// `--out <file>`: build elsewhere (the test that checks the committed build is current)
+const outArg = process.argv.indexOf("--out");
+const outfile = outArg > 0 ? path.resolve(process.argv[outArg + 1]) : path.join(root, "dist", "cli", "pushdrop.mjs");
 
 let esbuild;
 try {
