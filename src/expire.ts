@@ -1,6 +1,7 @@
 import { effectiveStatus } from "./lifecycle";
 import { notifyEnded } from "./notify";
 import { packageKey, uploadKey } from "./store/keys";
+import { abortUpload, deleteObjects } from "./store/objects";
 import { enqueuePackaging } from "./package/jobs";
 import {
   dueForExpiry,
@@ -26,15 +27,15 @@ export async function purgeObjects(env: Env, rec: TransferRecord): Promise<void>
   const aborts: Promise<unknown>[] = [];
   for (const f of rec.files) {
     if (f.upload_id && f.completed_at === null) {
-      aborts.push(env.BUCKET.resumeMultipartUpload(uploadKey(t.id, f.idx), f.upload_id).abort().catch(() => {}));
+      aborts.push(abortUpload(env.BUCKET, uploadKey(t.id, f.idx), f.upload_id));
     }
   }
   if (t.package_upload_id) {
-    aborts.push(env.BUCKET.resumeMultipartUpload(packageKey(t.id), t.package_upload_id).abort().catch(() => {}));
+    aborts.push(abortUpload(env.BUCKET, packageKey(t.id), t.package_upload_id));
   }
   await Promise.all(aborts);
   const keys = [packageKey(t.id), ...rec.files.map((f) => uploadKey(t.id, f.idx))];
-  for (let i = 0; i < keys.length; i += 1000) await env.BUCKET.delete(keys.slice(i, i + 1000));
+  await deleteObjects(env.BUCKET, keys);
 }
 
 /**

@@ -4,6 +4,7 @@ import { notifyDownloaded } from "../notify";
 import { baseName } from "../package/names";
 import { effectiveStatus } from "../lifecycle";
 import { packageKey } from "../store/keys";
+import { getObject } from "../store/objects";
 import {
   advanceServed,
   expireNow,
@@ -99,7 +100,7 @@ async function serve(
     return new Response(null, { status, headers });
   }
 
-  const obj = await env.BUCKET.get(s.key, { range: { offset: s.base + start, length } });
+  const obj = await getObject(env.BUCKET, s.key, { offset: s.base + start, length });
   if (!obj || !("body" in obj)) throw gone("transfer_expired", "This transfer's files are gone.");
   // A FixedLengthStream keeps Content-Length on the response. The pipe into it settles once
   // the client has taken the last byte, or has gone away; either way we learn what was sent.

@@ -1,6 +1,7 @@
 import { PACKAGE_PART_SIZE } from "../config";
 import { notifyEnded, notifyFailed, notifyReady } from "../notify";
 import { packageKey, uploadKey } from "../store/keys";
+import { abortUpload, createUpload, deleteObjects, getObject } from "../store/objects";
 import {
   claimPackageLease,
   finishPackaging,
@@ -102,11 +103,9 @@ export async function packageTransfer(env: Env, transferId: string): Promise<"bu
     const t = rec.transfer;
     if (t.package_upload_id) {
       // an earlier attempt died or failed half way: throw its parts away
-      await env.BUCKET.resumeMultipartUpload(key, t.package_upload_id).abort().catch(() => {});
+      await abortUpload(env.BUCKET, key, t.package_upload_id);
     }
-    const upload = await env.BUCKET.createMultipartUpload(key, {
-      httpMetadata: { contentType: "application/zip" },
-    });
+    const upload = await createUpload(env.BUCKET, key, "application/zip");
     await setPackageUpload(env.DB, t.id, upload.uploadId);
 
     const files: PackageFile[] = rec.files.map((f) => ({ idx: f.idx, name: f.name, size: f.size, type: f.type }));
@@ -114,7 +113,7 @@ export async function packageTransfer(env: Env, transferId: string): Promise<"bu
     result = await buildPackage(
       { transferId: t.id, createdAt: t.created_at, from: { id: t.sender_id, name: t.sender_name }, message: t.message, files },
       async (file) => {
-        const obj = await env.BUCKET.get(uploadKey(t.id, file.idx));
+        const obj = await getObject(env.BUCKET, uploadKey(t.id, file.idx));
         if (!obj) throw new PackageSourceError(`the uploaded bytes of file ${file.idx} are missing`);
         if (obj.size !== file.size) throw new PackageSourceError(`file ${file.idx} has ${obj.size} bytes, not ${file.size}`);
         return obj.body;
@@ -136,7 +135,7 @@ export async function packageTransfer(env: Env, transferId: string): Promise<"bu
   if (!now) return;
   if (!moved && now.transfer.status !== "ready" && now.transfer.status !== "delivered") {
     // cancelled or expired while we worked: the package must not outlive it
-    await env.BUCKET.delete(key);
+    await deleteObjects(env.BUCKET, [key]);
     return;
   }
   console.log(JSON.stringify({ event: "packaged", transfer: transferId, bytes: result.size, parts: result.parts }));
@@ -145,7 +144,7 @@ export async function packageTransfer(env: Env, transferId: string): Promise<"bu
 
 async function afterPackaged(env: Env, rec: TransferRecord): Promise<void> {
   const keys = rec.files.filter((f) => f.size > 0).map((f) => uploadKey(rec.transfer.id, f.idx));
-  for (let i = 0; i < keys.length; i += 1000) await env.BUCKET.delete(keys.slice(i, i + 1000));
+  await deleteObjects(env.BUCKET, keys);
   await notifyReady(env, rec);
   // A cancel or expiry that landed between `ready` and these notices withdrew the ready
   // messages before they existed: withdraw them again (idempotent by message id).
@@ -168,7 +167,7 @@ export async function failTransfer(env: Env, transferId: string, reason: string 
   }
   const why = reason ?? t.failure ?? "packaging failed repeatedly";
   const moved = await setStatus(env.DB, t.id, "failed", ["uploading", "packaging"], { failure: why });
-  if (t.package_upload_id) await env.BUCKET.resumeMultipartUpload(packageKey(t.id), t.package_upload_id).abort().catch(() => {});
+  if (t.package_upload_id) await abortUpload(env.BUCKET, packageKey(t.id), t.package_upload_id);
   if (moved) {
     console.error(JSON.stringify({ event: "transfer_failed", transfer: t.id, reason: why }));
     await notifyFailed(env, { ...t, status: "failed" }, why);

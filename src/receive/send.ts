@@ -1,5 +1,6 @@
 import type { CreateTransferRequest } from "../contract";
 import { uploadKey } from "../store/keys";
+import { deleteObjects } from "../store/objects";
 import type { TerminalRow } from "../store/terminals";
 import { deleteTransfer, getTransferRecord, type TransferRecord } from "../store/transfers";
 import { createTransfer } from "./create";
@@ -23,7 +24,7 @@ export async function sendOneShot(
   try {
     await receiveWholeFile(env, { transfer: rec.transfer, file: rec.files[0]! }, body, size, now);
   } catch (e) {
-    await env.BUCKET.delete(uploadKey(rec.transfer.id, 0)).catch(() => {});
+    await deleteObjects(env.BUCKET, [uploadKey(rec.transfer.id, 0)]).catch(() => {});
     await deleteTransfer(env.DB, rec.transfer.id);
     throw e;
   }

@@ -2,6 +2,7 @@ import { ApiError, badRequest, conflict, gone, tooLarge } from "../errors";
 import { enqueuePackaging } from "../package/jobs";
 import { effectiveStatus, hasFailedToDeliver } from "../lifecycle";
 import { uploadKey } from "../store/keys";
+import { abortUpload, createUpload, deleteObjects, headObject, putObject, resumeUpload } from "../store/objects";
 import {
   claimUploadId,
   getParts,
@@ -103,11 +104,11 @@ export async function receiveWholeFile(
     const key = uploadKey(transfer.id, file.idx);
     const counted = countedBody(body ?? emptyStream(), file.size);
     try {
-      await env.BUCKET.put(key, counted.readable, { httpMetadata: { contentType: file.type } });
+      await putObject(env.BUCKET, key, counted.readable, file.type);
     } catch (e) {
       translate(e, counted, file.size, what);
     }
-    await stillUploading(env, transfer.id, Date.now(), () => env.BUCKET.delete(key));
+    await stillUploading(env, transfer.id, Date.now(), () => deleteObjects(env.BUCKET, [key]));
   } else if (body) {
     await assertEmpty(body, what);
   }
@@ -138,11 +139,11 @@ export async function receivePart(
   const key = uploadKey(transfer.id, file.idx);
   let uploadId = file.upload_id;
   if (!uploadId) {
-    const created = await env.BUCKET.createMultipartUpload(key, { httpMetadata: { contentType: file.type } });
+    const created = await createUpload(env.BUCKET, key, file.type);
     uploadId = await claimUploadId(env.DB, transfer.id, file.idx, created.uploadId);
-    if (uploadId !== created.uploadId) await created.abort().catch(() => {}); // another request won the race
+    if (uploadId !== created.uploadId) await abortUpload(env.BUCKET, key, created.uploadId); // another request won the race
   }
-  const upload = env.BUCKET.resumeMultipartUpload(key, uploadId);
+  const upload = resumeUpload(env.BUCKET, key, uploadId);
   const counted = countedBody(body ?? emptyStream(), expected);
   let uploaded: R2UploadedPart;
   try {
@@ -151,12 +152,12 @@ export async function receivePart(
     if (!counted.failure() && counted.count() === expected) {
       // every byte came, but the upload is gone: another request may have completed the
       // file meanwhile (or completed it and then failed to record that): check R2 itself
-      const head = await env.BUCKET.head(key);
+      const head = await headObject(env.BUCKET, key);
       if (head && head.size === file.size) return fileArrived(env, transfer.id, file.idx, now);
     }
     translate(e, counted, expected, what);
   }
-  await stillUploading(env, transfer.id, Date.now(), () => upload.abort());
+  await stillUploading(env, transfer.id, Date.now(), () => abortUpload(env.BUCKET, key, uploadId));
   await putPart(env.DB, { transfer_id: transfer.id, idx: file.idx, part, size: expected, etag: uploaded.etag });
 
   const parts = await getParts(env.DB, transfer.id, file.idx);
@@ -165,7 +166,7 @@ export async function receivePart(
     await upload.complete(parts.map((p) => ({ partNumber: p.part, etag: p.etag })));
   } catch (e) {
     // a concurrent request with the last part may have completed it first
-    const head = await env.BUCKET.head(key);
+    const head = await headObject(env.BUCKET, key);
     if (!head || head.size !== file.size) {
       // The same part sent twice at once can leave R2 holding one copy and D1 the other's
       // ETag. Every part is still in place: sending any part again records a fresh ETag
