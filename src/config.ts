@@ -11,8 +11,8 @@ const MiB = 1024 * 1024;
 export const PART_SIZE = 16 * MiB;
 /** R2 allows at most 10,000 parts per multipart upload. */
 export const MAX_PARTS = 10_000;
-/** Package bytes are cut into multipart parts of this size (R2: ≥ 5 MiB, all equal). */
-export const PACKAGE_PART_SIZE = 8 * MiB;
+/** A transfer of at most this many bytes is packaged inside the request of its last upload, not through the queue. */
+export const INLINE_PACKAGE_BYTES = 1 * MiB;
 
 export const MAX_RECIPIENTS = 100;
 export const MAX_FILES = 1000;
@@ -38,10 +38,12 @@ export const MIN_EXPIRES_IN = 60;
 export const MAX_EXPIRES_IN = 7 * 24 * 3600;
 
 /**
- * Without ZIP64 a package (files, headers, directory and manifest: see packageOverhead in
- * src/package/zip.ts) must stay below 4 GiB; 1000 files keep it far below 65,535 entries.
+ * Largest package (files, headers, directory and manifest: see packageOverhead in
+ * src/package/zip.ts): what the part scheme allows one file, 10,000 parts of 16 MiB
+ * (156.25 GiB). Past 4 GiB the package is ZIP64. It is never one R2 object (which would
+ * stop at 5 GiB): it is put together from the uploaded parts when downloaded.
  */
-export const MAX_PACKAGE_BYTES = 0xffff_ffff;
+export const MAX_PACKAGE_BYTES = MAX_PARTS * PART_SIZE;
 
 /** Largest body `PUT /v1/send/...` takes in one request (R2's single-put limit is 5 GiB). */
 export const MAX_SEND_BYTES = 5 * 1024 * MiB - 1;

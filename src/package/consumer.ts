@@ -1,7 +1,8 @@
-import { PACKAGE_PART_SIZE } from "../config";
+import { INLINE_PACKAGE_BYTES } from "../config";
 import { notifyEnded, notifyFailed, notifyReady } from "../notify";
-import { packageKey, uploadKey } from "../store/keys";
-import { abortUpload, createUpload, deleteObjects, getObject } from "../store/objects";
+import { partCount } from "../receive/parts";
+import { frameKey } from "../store/keys";
+import { deleteObjects, getObject, putObject } from "../store/objects";
 import {
   claimPackageLease,
   finishPackaging,
@@ -9,17 +10,17 @@ import {
   getTransferRecord,
   noteFailure,
   releasePackageLease,
-  setPackageUpload,
   setStatus,
   type TransferRecord,
 } from "../store/transfers";
-import type { Job } from "./jobs";
-import { buildPackage, PackageSourceError, type PackageFile, type PackageResult } from "./zip";
+import { buildPackage, PackageSourceError, type PackageFile, type PackageResult } from "./build";
+import { enqueuePackaging, type Defer, type Job } from "./jobs";
 
 /**
- * Step 2 of the flow: the queue consumer. For each message it builds the transfer's
- * package from the uploaded files (streamed R2 → ZIP → R2 multipart), records it, removes
- * the originals and notifies the recipients. Idempotent: a redelivered message for a
+ * Step 2 of the flow: packaging. For each message the queue consumer reads the transfer's
+ * uploaded parts once (CRC-32, SHA-256: src/package/build.ts), writes the package's small
+ * frame object, records the package and notifies the recipients. A small transfer is
+ * packaged right after its last upload, in that request (packageSoon), without the queue. Idempotent: a redelivered message for a
  * transfer that is already packaged only re-runs the (idempotent) clean-up and
  * notification. Each message is acked or retried on its own; what keeps failing lands in
  * the dead-letter queue, whose consumer marks the transfer failed and tells the sender.
@@ -35,6 +36,25 @@ export const DLQ_SUFFIX = "-dlq";
 
 /** How long a packaging attempt holds its lease: a queue consumer's wall-clock limit. */
 export const PACKAGE_LEASE_MS = 15 * 60 * 1000;
+/** The lease of packaging done inside an upload request (small transfers: it takes milliseconds). */
+export const INLINE_LEASE_MS = 60 * 1000;
+
+/**
+ * Packaging once the last byte is in: a small transfer at once, after the response to the
+ * upload that completed it (no queue hop: the recipients hear of it within milliseconds);
+ * a larger one through the queue. If the inline attempt fails, the queue takes over (its
+ * lease was let go); if the request dies with it, the sweep requeues it once its lease ran out.
+ */
+export async function packageSoon(env: Env, transferId: string, totalSize: number, defer: Defer): Promise<void> {
+  if (totalSize > INLINE_PACKAGE_BYTES) return enqueuePackaging(env, transferId);
+  defer(
+    packageTransfer(env, transferId, INLINE_LEASE_MS).catch(async (e) => {
+      if (e instanceof PackageSourceError) return failTransfer(env, transferId, e.message);
+      console.warn(JSON.stringify({ event: "inline_packaging_failed", transfer: transferId, error: String(e) }));
+      await enqueuePackaging(env, transferId);
+    }),
+  );
+}
 
 export async function handleBatch(batch: MessageBatch<Job>, env: Env): Promise<void> {
   const dead = batch.queue.endsWith(DLQ_SUFFIX);
@@ -81,8 +101,8 @@ async function handleJob(env: Env, msg: Message<Job>, dead: boolean): Promise<vo
  * Packages one transfer, or does what is left after packaging. Returns "busy" (and touches
  * nothing) when another attempt holds a live packaging lease on it.
  */
-export async function packageTransfer(env: Env, transferId: string): Promise<"busy" | void> {
-  const claim = await claimPackageLease(env.DB, transferId, Date.now(), PACKAGE_LEASE_MS);
+export async function packageTransfer(env: Env, transferId: string, leaseMs = PACKAGE_LEASE_MS): Promise<"busy" | void> {
+  const claim = await claimPackageLease(env.DB, transferId, Date.now(), leaseMs);
   const lease = claim.lease;
   if (lease === null) {
     if (claim.status === "ready" || claim.status === "delivered") {
@@ -93,37 +113,21 @@ export async function packageTransfer(env: Env, transferId: string): Promise<"bu
     return claim.status === "packaging" && claim.purged_at === null ? "busy" : undefined;
   }
 
-  // We hold the lease: no other attempt writes the package until we finish or let go.
+  // We hold the lease: no other attempt writes the frame until we finish or let go (were
+  // one to, it would write the same bytes: packaging is deterministic).
   let moved: boolean;
   let result: PackageResult;
-  const key = packageKey(transferId);
+  const key = frameKey(transferId);
   try {
     const rec = await getTransferRecord(env.DB, transferId);
     if (!rec) return;
     const t = rec.transfer;
-    if (t.package_upload_id) {
-      // an earlier attempt died or failed half way: throw its parts away
-      await abortUpload(env.BUCKET, key, t.package_upload_id);
-    }
-    const upload = await createUpload(env.BUCKET, key, "application/zip");
-    await setPackageUpload(env.DB, t.id, upload.uploadId);
-
     const files: PackageFile[] = rec.files.map((f) => ({ idx: f.idx, name: f.name, size: f.size, type: f.type }));
-    const parts: R2UploadedPart[] = [];
     result = await buildPackage(
       { transferId: t.id, createdAt: t.created_at, from: { id: t.sender_id, name: t.sender_name }, message: t.message, files },
-      async (file) => {
-        const obj = await getObject(env.BUCKET, uploadKey(t.id, file.idx));
-        if (!obj) throw new PackageSourceError(`the uploaded bytes of file ${file.idx} are missing`);
-        if (obj.size !== file.size) throw new PackageSourceError(`file ${file.idx} has ${obj.size} bytes, not ${file.size}`);
-        return obj.body;
-      },
-      async (n, bytes) => {
-        parts.push(await upload.uploadPart(n, bytes));
-      },
-      PACKAGE_PART_SIZE,
+      (file) => uploadedParts(env, rec, file),
     );
-    await upload.complete(parts);
+    await putObject(env.BUCKET, key, result.frame, "application/zip");
     moved = await finishPackaging(env.DB, t.id, { size: result.size, sha256: result.sha256 }, result.entries);
   } catch (e) {
     // let go at once, so that this message's retry (or any other attempt) can take over
@@ -134,17 +138,31 @@ export async function packageTransfer(env: Env, transferId: string): Promise<"bu
   const now = await getTransferRecord(env.DB, transferId);
   if (!now) return;
   if (!moved && now.transfer.status !== "ready" && now.transfer.status !== "delivered") {
-    // cancelled or expired while we worked: the package must not outlive it
+    // cancelled or expired while we worked: the frame must not outlive it
     await deleteObjects(env.BUCKET, [key]);
     return;
   }
-  console.log(JSON.stringify({ event: "packaged", transfer: transferId, bytes: result.size, parts: result.parts }));
+  console.log(JSON.stringify({ event: "packaged", transfer: transferId, bytes: result.size }));
   await afterPackaged(env, now);
 }
 
+/** The uploaded bytes of a file: its part objects, in order, each checked against D1. */
+async function* uploadedParts(env: Env, rec: TransferRecord, file: PackageFile): AsyncGenerator<ReadableStream<Uint8Array>> {
+  if (file.size === 0) return;
+  const row = rec.files[file.idx]!;
+  const parts = rec.parts.filter((p) => p.idx === file.idx);
+  if (parts.length !== partCount(file.size, row.part_size)) {
+    throw new PackageSourceError(`file ${file.idx} has ${parts.length} of its ${partCount(file.size, row.part_size)} parts`);
+  }
+  for (const p of parts) {
+    const obj = p.object_key ? await getObject(env.BUCKET, p.object_key) : null;
+    if (!obj) throw new PackageSourceError(`the uploaded bytes of file ${file.idx} (part ${p.part}) are missing`);
+    if (obj.size !== p.size) throw new PackageSourceError(`part ${p.part} of file ${file.idx} has ${obj.size} bytes, not ${p.size}`);
+    yield obj.body;
+  }
+}
+
 async function afterPackaged(env: Env, rec: TransferRecord): Promise<void> {
-  const keys = rec.files.filter((f) => f.size > 0).map((f) => uploadKey(rec.transfer.id, f.idx));
-  await deleteObjects(env.BUCKET, keys);
   await notifyReady(env, rec);
   // A cancel or expiry that landed between `ready` and these notices withdrew the ready
   // messages before they existed: withdraw them again (idempotent by message id).
@@ -154,7 +172,7 @@ async function afterPackaged(env: Env, rec: TransferRecord): Promise<void> {
   }
 }
 
-/** Ends a transfer as failed (packaging gave up), cleans its package upload and tells the sender. */
+/** Ends a transfer as failed (packaging gave up) and tells the sender. */
 export async function failTransfer(env: Env, transferId: string, reason: string | null): Promise<void> {
   const rec = await getTransferRecord(env.DB, transferId);
   if (!rec) return;
@@ -167,7 +185,6 @@ export async function failTransfer(env: Env, transferId: string, reason: string 
   }
   const why = reason ?? t.failure ?? "packaging failed repeatedly";
   const moved = await setStatus(env.DB, t.id, "failed", ["uploading", "packaging"], { failure: why });
-  if (t.package_upload_id) await abortUpload(env.BUCKET, packageKey(t.id), t.package_upload_id);
   if (moved) {
     console.error(JSON.stringify({ event: "transfer_failed", transfer: t.id, reason: why }));
     await notifyFailed(env, { ...t, status: "failed" }, why);

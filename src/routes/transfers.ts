@@ -56,12 +56,13 @@ transfers.put("/:id/files/:index", async (c) => {
   const now = Date.now();
   const body = c.req.raw.body;
   const declared = contentLength(c);
+  const defer = (p: Promise<unknown>) => c.executionCtx.waitUntil(p);
   if (partParam === undefined) {
-    await receiveWholeFile(c.env, { transfer: rec.transfer, file }, body, declared, now);
+    await receiveWholeFile(c.env, { transfer: rec.transfer, file }, body, declared, now, defer);
   } else {
     const part = intParam(partParam, MAX_PARTS);
     if (part === null || part < 1) throw badRequest("invalid_part", `part must be a number from 1 to ${MAX_PARTS}.`);
-    await receivePart(c.env, { transfer: rec.transfer, file }, part, body, declared, now);
+    await receivePart(c.env, { transfer: rec.transfer, file }, part, body, declared, now, defer);
   }
   const after = (await getTransferRecord(c.env.DB, rec.transfer.id))!;
   const row = after.files[file.idx]!;
@@ -71,7 +72,7 @@ transfers.put("/:id/files/:index", async (c) => {
 transfers.get("/:id/package", async (c) => {
   const rec = await load(c);
   const who = await downloaderOf(c.env, c.req.raw, rec, c.req.query());
-  return servePackage(c.env, c.req.raw, rec.transfer, who, (p) => c.executionCtx.waitUntil(p));
+  return servePackage(c.env, c.req.raw, rec, who, (p) => c.executionCtx.waitUntil(p));
 });
 
 transfers.get("/:id/files/:index", async (c) => {
@@ -79,7 +80,7 @@ transfers.get("/:id/files/:index", async (c) => {
   await downloaderOf(c.env, c.req.raw, rec, c.req.query());
   const idx = intParam(c.req.param("index"));
   const file = idx === null ? null : (rec.files[idx] ?? null);
-  return serveFile(c.env, c.req.raw, rec.transfer, file, (p) => c.executionCtx.waitUntil(p));
+  return serveFile(c.env, c.req.raw, rec, file, (p) => c.executionCtx.waitUntil(p));
 });
 
 transfers.delete("/:id", async (c) => {

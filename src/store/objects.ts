@@ -24,15 +24,67 @@ export async function deleteObjects(bucket: R2Bucket, keys: readonly string[]): 
   for (let i = 0; i < keys.length; i += DELETE_BATCH) await bucket.delete(keys.slice(i, i + DELETE_BATCH));
 }
 
-export function createUpload(bucket: R2Bucket, key: string, type: string): Promise<R2MultipartUpload> {
-  return bucket.createMultipartUpload(key, { httpMetadata: { contentType: type } });
+/** Every key under a prefix (R2 lists 1,000 at a time). */
+export async function listKeys(bucket: R2Bucket, prefix: string): Promise<string[]> {
+  const keys: string[] = [];
+  let cursor: string | undefined;
+  for (;;) {
+    const page = await bucket.list({ prefix, cursor });
+    keys.push(...page.objects.map((o) => o.key));
+    if (!page.truncated) return keys;
+    cursor = page.cursor;
+  }
 }
 
-export function resumeUpload(bucket: R2Bucket, key: string, uploadId: string): R2MultipartUpload {
-  return bucket.resumeMultipartUpload(key, uploadId);
+/** Deletes every object under a prefix. */
+export async function deletePrefix(bucket: R2Bucket, prefix: string): Promise<void> {
+  await deleteObjects(bucket, await listKeys(bucket, prefix));
 }
 
-/** Aborts a multipart upload; one that is already gone (completed, aborted) is no error. */
-export async function abortUpload(bucket: R2Bucket, key: string, uploadId: string): Promise<void> {
-  await bucket.resumeMultipartUpload(key, uploadId).abort().catch(() => {});
+/** A body with more or fewer bytes than it must have. */
+export class BodyLengthError extends Error {
+  constructor(readonly kind: "over" | "short") {
+    super(kind === "over" ? "the body is longer than expected" : "the body ended before its expected length");
+  }
+}
+
+/**
+ * Stores exactly `length` bytes of a request body, natively: no JavaScript touches the
+ * bytes. A body whose declared length is `length` goes to R2 as it is (the HTTP layer
+ * holds it to that length); any other is piped through a FixedLengthStream, which fails on
+ * too many or too few bytes. Resolves only when exactly `length` bytes were stored.
+ *
+ * On failure the key may still hold something: R2 keeps the first `length` bytes of an
+ * overrun whose extra bytes came late (measured with wrangler 4.86). So `key` must be a key
+ * no one reads until the caller has recorded it: see partKey.
+ */
+export async function putExactly(
+  bucket: R2Bucket,
+  key: string,
+  body: ReadableStream<Uint8Array>,
+  length: number,
+  declared: number | null,
+  type: string,
+): Promise<R2Object> {
+  const meta = { httpMetadata: { contentType: type } };
+  if (declared === length) {
+    try {
+      return (await bucket.put(key, body, meta))!;
+    } catch (e) {
+      // a body of unknown length (a stream built in JavaScript, as in tests): pipe it below
+      if (body.locked || !/known length/.test(String(e))) throw e;
+    }
+  }
+  const fixed = new FixedLengthStream(length);
+  const piped = body.pipeTo(fixed.writable).catch(() => {});
+  try {
+    return (await bucket.put(key, fixed.readable, meta))!;
+  } catch (e) {
+    const text = String(e);
+    if (/too many bytes/.test(text)) throw new BodyLengthError("over");
+    if (/did not see all expected bytes/.test(text)) throw new BodyLengthError("short");
+    throw e;
+  } finally {
+    await piped;
+  }
 }

@@ -1,5 +1,5 @@
 import type { TransferStatus } from "../contract";
-import type { PackagedFile } from "../package/zip";
+import type { PackagedFile } from "../package/build";
 
 /** D1: transfers, their files, uploaded parts and recipients. The only SQL about transfers. */
 
@@ -45,6 +45,8 @@ export interface PartRow {
   part: number;
   size: number;
   etag: string;
+  /** the R2 object holding this part (migrations/0004) */
+  object_key: string;
 }
 
 export interface RecipientRow {
@@ -124,55 +126,68 @@ export async function getTransferRecord(db: D1Database, id: string): Promise<Tra
   };
 }
 
-export async function getParts(db: D1Database, transferId: string, idx: number): Promise<PartRow[]> {
-  const { results } = await db
-    .prepare("SELECT * FROM file_parts WHERE transfer_id = ? AND idx = ? ORDER BY part")
-    .bind(transferId, idx)
-    .all<PartRow>();
-  return results;
+/** What recording an uploaded part did. */
+export interface PartRecorded {
+  /** the part now names this upload's object; false: the transfer (or the file) took no more parts */
+  recorded: boolean;
+  /** the object an earlier upload of the same part had stored, now unreferenced */
+  replaced: string | null;
+  /** this call completed the file */
+  fileCompleted: boolean;
+  /** this call moved the transfer to packaging (true for one caller only) */
+  packagingStarted: boolean;
 }
 
-/** Records the multipart upload of a file unless another request got there first; returns the one in force. */
-export async function claimUploadId(db: D1Database, transferId: string, idx: number, uploadId: string): Promise<string> {
-  const row = await db
-    .prepare(
-      `UPDATE transfer_files SET upload_id = COALESCE(upload_id, ?3) WHERE transfer_id = ?1 AND idx = ?2 RETURNING upload_id`,
-    )
-    .bind(transferId, idx, uploadId)
-    .first<{ upload_id: string }>();
-  return row!.upload_id;
+/**
+ * Records an uploaded part, in one D1 transaction: only while the transfer is uploading
+ * (not expired, not purged) and, for a file of several parts, not yet complete (a file of one
+ * part may be sent again until packaging starts). Then, if every part of the file is in, the
+ * file is complete; if every file is, the transfer moves to packaging.
+ */
+export async function recordPart(db: D1Database, p: PartRow, partCount: number, now: number): Promise<PartRecorded> {
+  const [old, put, complete, start] = await db.batch([
+    db.prepare("SELECT object_key FROM file_parts WHERE transfer_id = ?1 AND idx = ?2 AND part = ?3").bind(p.transfer_id, p.idx, p.part),
+    db
+      .prepare(
+        `INSERT INTO file_parts (transfer_id, idx, part, size, etag, object_key)
+         SELECT ?1, ?2, ?3, ?4, ?5, ?6
+         WHERE EXISTS (SELECT 1 FROM transfers t JOIN transfer_files f ON f.transfer_id = t.id
+                       WHERE t.id = ?1 AND f.idx = ?2 AND t.status = 'uploading' AND t.purged_at IS NULL
+                         AND t.expires_at > ?7 AND (f.completed_at IS NULL OR f.size <= f.part_size))
+         ON CONFLICT (transfer_id, idx, part) DO UPDATE SET size = excluded.size, etag = excluded.etag, object_key = excluded.object_key`,
+      )
+      .bind(p.transfer_id, p.idx, p.part, p.size, p.etag, p.object_key, now),
+    db
+      .prepare(
+        `UPDATE transfer_files SET completed_at = ?3
+         WHERE transfer_id = ?1 AND idx = ?2 AND completed_at IS NULL
+           AND (SELECT COUNT(*) FROM file_parts WHERE transfer_id = ?1 AND idx = ?2) = ?4`,
+      )
+      .bind(p.transfer_id, p.idx, now, partCount),
+    startPackagingStatement(db, p.transfer_id),
+  ]);
+  const before = (old!.results as Array<{ object_key: string | null }>)[0]?.object_key ?? null;
+  const recorded = put!.meta.changes === 1;
+  return {
+    recorded,
+    replaced: recorded && before !== null && before !== p.object_key ? before : null,
+    fileCompleted: complete!.meta.changes === 1,
+    packagingStarted: start!.meta.changes === 1,
+  };
 }
 
-export async function putPart(db: D1Database, p: PartRow): Promise<void> {
-  await db
-    .prepare(
-      `INSERT INTO file_parts (transfer_id, idx, part, size, etag) VALUES (?, ?, ?, ?, ?)
-       ON CONFLICT (transfer_id, idx, part) DO UPDATE SET size = excluded.size, etag = excluded.etag`,
-    )
-    .bind(p.transfer_id, p.idx, p.part, p.size, p.etag)
-    .run();
-}
-
-/** Marks a file complete; true only for the one caller that changed it. */
-export async function markFileComplete(db: D1Database, transferId: string, idx: number, now: number): Promise<boolean> {
-  const res = await db
-    .prepare("UPDATE transfer_files SET completed_at = ? WHERE transfer_id = ? AND idx = ? AND completed_at IS NULL")
-    .bind(now, transferId, idx)
-    .run();
-  return res.meta.changes === 1;
-}
-
-/** uploading → packaging once every file is complete; true only for the caller that moved it. */
-export async function startPackaging(db: D1Database, transferId: string): Promise<boolean> {
-  const res = await db
+const startPackagingStatement = (db: D1Database, transferId: string) =>
+  db
     .prepare(
       `UPDATE transfers SET status = 'packaging'
        WHERE id = ?1 AND status = 'uploading'
          AND NOT EXISTS (SELECT 1 FROM transfer_files WHERE transfer_id = ?1 AND completed_at IS NULL)`,
     )
-    .bind(transferId)
-    .run();
-  return res.meta.changes === 1;
+    .bind(transferId);
+
+/** uploading → packaging once every file is complete; true only for the caller that moved it. */
+export async function startPackaging(db: D1Database, transferId: string): Promise<boolean> {
+  return (await startPackagingStatement(db, transferId).run()).meta.changes === 1;
 }
 
 export async function setStatus(
@@ -199,11 +214,6 @@ export async function noteFailure(db: D1Database, transferId: string, reason: st
     .bind(reason.slice(0, 500), transferId)
     .run();
 }
-
-export async function setPackageUpload(db: D1Database, transferId: string, uploadId: string | null): Promise<void> {
-  await db.prepare("UPDATE transfers SET package_upload_id = ? WHERE id = ?").bind(uploadId, transferId).run();
-}
-
 
 /** Records the finished package and moves packaging → ready (its lease ends with it), in one transaction. */
 export async function finishPackaging(
