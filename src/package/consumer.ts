@@ -105,10 +105,7 @@ export async function packageTransfer(env: Env, transferId: string, leaseMs = PA
   const claim = await claimPackageLease(env.DB, transferId, Date.now(), leaseMs);
   const lease = claim.lease;
   if (lease === null) {
-    if (claim.status === "ready" || claim.status === "delivered") {
-      const rec = await getTransferRecord(env.DB, transferId);
-      return rec ? afterPackaged(env, rec) : undefined;
-    }
+    if ((claim.status === "ready" || claim.status === "delivered") && claim.record) return afterPackaged(env, claim.record);
     // removed, cancelled, expired or failed meanwhile: nothing to do; still packaging: a live lease
     return claim.status === "packaging" && claim.purged_at === null ? "busy" : undefined;
   }
@@ -118,10 +115,9 @@ export async function packageTransfer(env: Env, transferId: string, leaseMs = PA
   let moved: boolean;
   let result: PackageResult;
   const key = frameKey(transferId);
+  const rec = claim.record!;
+  const t = rec.transfer;
   try {
-    const rec = await getTransferRecord(env.DB, transferId);
-    if (!rec) return;
-    const t = rec.transfer;
     const files: PackageFile[] = rec.files.map((f) => ({ idx: f.idx, name: f.name, size: f.size, type: f.type }));
     result = await buildPackage(
       { transferId: t.id, createdAt: t.created_at, from: { id: t.sender_id, name: t.sender_name }, message: t.message, files },
@@ -135,7 +131,8 @@ export async function packageTransfer(env: Env, transferId: string, leaseMs = PA
     throw e;
   }
 
-  const now = await getTransferRecord(env.DB, transferId);
+  // moved: the record is what we just wrote (no need to read it back)
+  const now = moved ? packagedRecord(rec, result) : await getTransferRecord(env.DB, transferId);
   if (!now) return;
   if (!moved && now.transfer.status !== "ready" && now.transfer.status !== "delivered") {
     // cancelled or expired while we worked: the frame must not outlive it
@@ -144,6 +141,16 @@ export async function packageTransfer(env: Env, transferId: string, leaseMs = PA
   }
   console.log(JSON.stringify({ event: "packaged", transfer: transferId, bytes: result.size }));
   await afterPackaged(env, now);
+}
+
+/** The record as finishPackaging left it. */
+function packagedRecord(rec: TransferRecord, r: PackageResult): TransferRecord {
+  const entry = new Map(r.entries.map((e) => [e.idx, e]));
+  return {
+    ...rec,
+    transfer: { ...rec.transfer, status: "ready", package_size: r.size, package_sha256: r.sha256, package_upload_id: null, package_lease_until: null },
+    files: rec.files.map((f) => ({ ...f, ...entry.get(f.idx) })),
+  };
 }
 
 /** The uploaded bytes of a file: its part objects, in order, each checked against D1. */

@@ -109,13 +109,14 @@ export function getTransfer(db: D1Database, id: string): Promise<TransferRow | n
   return db.prepare("SELECT * FROM transfers WHERE id = ?").bind(id).first<TransferRow>();
 }
 
-export async function getTransferRecord(db: D1Database, id: string): Promise<TransferRecord | null> {
-  const [t, f, p, r] = await db.batch([
-    db.prepare("SELECT * FROM transfers WHERE id = ?").bind(id),
-    db.prepare("SELECT * FROM transfer_files WHERE transfer_id = ? ORDER BY idx").bind(id),
-    db.prepare("SELECT * FROM file_parts WHERE transfer_id = ? ORDER BY idx, part").bind(id),
-    db.prepare("SELECT * FROM recipients WHERE transfer_id = ? ORDER BY position").bind(id),
-  ]);
+const recordStatements = (db: D1Database, id: string) => [
+  db.prepare("SELECT * FROM transfers WHERE id = ?").bind(id),
+  db.prepare("SELECT * FROM transfer_files WHERE transfer_id = ? ORDER BY idx").bind(id),
+  db.prepare("SELECT * FROM file_parts WHERE transfer_id = ? ORDER BY idx, part").bind(id),
+  db.prepare("SELECT * FROM recipients WHERE transfer_id = ? ORDER BY position").bind(id),
+];
+
+function recordFrom([t, f, p, r]: D1Result[]): TransferRecord | null {
   const transfer = (t!.results as TransferRow[])[0];
   if (!transfer) return null;
   return {
@@ -124,6 +125,10 @@ export async function getTransferRecord(db: D1Database, id: string): Promise<Tra
     parts: p!.results as PartRow[],
     recipients: r!.results as RecipientRow[],
   };
+}
+
+export async function getTransferRecord(db: D1Database, id: string): Promise<TransferRecord | null> {
+  return recordFrom(await db.batch(recordStatements(db, id)));
 }
 
 /** What recording an uploaded part did. */
@@ -389,17 +394,19 @@ export interface PackageLeaseClaim {
   /** the transfer's state after the attempt; status null: no such transfer */
   status: TransferStatus | null;
   purged_at: number | null;
+  /** the transfer as it is after the attempt (read in the same transaction) */
+  record: TransferRecord | null;
 }
 
 /**
  * Takes the packaging lease of a transfer in `packaging` unless another attempt holds a live
- * one: the lease runs until `now + leaseMs`. Atomic (one D1 transaction), so of two attempts
- * at once exactly one gets it. The end time doubles as the holder's token: a later claim
+ * one: the lease runs until `now + leaseMs`, and reads the whole transfer record with it.
+ * Atomic (one D1 transaction), so of two attempts at once exactly one gets it. The end time doubles as the holder's token: a later claim
  * can only take over an expired lease, so its end is always later, never equal.
  */
 export async function claimPackageLease(db: D1Database, transferId: string, now: number, leaseMs: number): Promise<PackageLeaseClaim> {
   const until = now + leaseMs;
-  const [claim, state] = await db.batch([
+  const [claim, ...record] = await db.batch([
     db
       .prepare(
         `UPDATE transfers SET package_lease_until = ?3
@@ -407,10 +414,15 @@ export async function claimPackageLease(db: D1Database, transferId: string, now:
            AND (package_lease_until IS NULL OR package_lease_until < ?2)`,
       )
       .bind(transferId, now, until),
-    db.prepare("SELECT status, purged_at FROM transfers WHERE id = ?").bind(transferId),
+    ...recordStatements(db, transferId),
   ]);
-  const row = (state!.results as Array<Pick<PackageLeaseClaim, "status" | "purged_at">>)[0];
-  return { lease: claim!.meta.changes === 1 ? until : null, status: row?.status ?? null, purged_at: row?.purged_at ?? null };
+  const rec = recordFrom(record);
+  return {
+    lease: claim!.meta.changes === 1 ? until : null,
+    status: rec?.transfer.status ?? null,
+    purged_at: rec?.transfer.purged_at ?? null,
+    record: rec,
+  };
 }
 
 /** Gives the lease up, if it is still the one `lease` names (a holder never frees a successor's). */
