@@ -75,10 +75,15 @@ export function manifestOf(input: PackageInput, sha256: ReadonlyMap<number, stri
 
 /**
  * Calls `each` with the stream's bytes in chunks of at least 1 MiB (the last may be
- * shorter). A byte stream (R2 bodies) is read with a BYOB reader into one reused buffer;
- * `each` must be done with a chunk when its promise settles.
+ * shorter). A byte stream (R2 bodies) is read with a BYOB reader into `buffer` (reused from
+ * one read to the next; the buffer to reuse next time is returned); `each` must be done
+ * with a chunk when its promise settles.
  */
-export async function readChunks(stream: ReadableStream<Uint8Array>, each: (chunk: Uint8Array) => Promise<void>): Promise<void> {
+export async function readChunks(
+  stream: ReadableStream<Uint8Array>,
+  each: (chunk: Uint8Array) => Promise<void>,
+  buffer = new ArrayBuffer(CHUNK),
+): Promise<ArrayBuffer> {
   let byob: ReadableStreamBYOBReader | null = null;
   try {
     byob = stream.getReader({ mode: "byob" });
@@ -86,12 +91,12 @@ export async function readChunks(stream: ReadableStream<Uint8Array>, each: (chun
     // not a byte stream (a stream built in JavaScript): read as it comes, gathered into 1 MiB
   }
   if (byob) {
-    let buf = new ArrayBuffer(CHUNK);
+    let buf = buffer;
     for (;;) {
-      const { done, value } = await byob.readAtLeast(CHUNK, new Uint8Array(buf));
+      const { done, value } = await byob.readAtLeast(CHUNK, new Uint8Array(buf, 0, CHUNK));
+      if (value) buf = value.buffer as ArrayBuffer;
       if (value && value.byteLength > 0) await each(value);
-      if (done || !value) return;
-      buf = value.buffer as ArrayBuffer;
+      if (done || !value) return buf;
     }
   }
   const reader = stream.getReader();
@@ -108,7 +113,7 @@ export async function readChunks(stream: ReadableStream<Uint8Array>, each: (chun
       pending.length = 0;
       held = 0;
     }
-    if (done) return;
+    if (done) return buffer;
   }
 }
 
@@ -137,6 +142,7 @@ export async function buildPackage(input: PackageInput, open: OpenFile): Promise
   const entries: PackagedFile[] = [];
   const zipEntries: Entry[] = [];
   const sums = new Map<number, string>();
+  let buffer = new ArrayBuffer(CHUNK);
 
   for (const [i, file] of input.files.entries()) {
     await framePiece(localHeader(file, mtime));
@@ -144,12 +150,12 @@ export async function buildPackage(input: PackageInput, open: OpenFile): Promise
     let crc = 0;
     let seen = 0;
     for await (const stream of open(file)) {
-      await readChunks(stream, async (chunk) => {
+      buffer = await readChunks(stream, async (chunk) => {
         seen += chunk.byteLength;
         if (seen > file.size) throw new PackageSourceError(`file ${file.idx} has more bytes than its declared ${file.size}`);
         crc = crc32(chunk, crc);
         await Promise.all([sha.write(chunk), pkg.write(chunk)]);
-      });
+      }, buffer);
     }
     if (seen !== file.size) throw new PackageSourceError(`file ${file.idx} has ${seen} bytes, not its declared ${file.size}`);
     const entry: Entry = { name: file.name, size: file.size, crc32: crc >>> 0 };

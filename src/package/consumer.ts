@@ -13,7 +13,7 @@ import {
   setStatus,
   type TransferRecord,
 } from "../store/transfers";
-import { buildPackage, PackageSourceError, type PackageFile, type PackageResult } from "./build";
+import { buildPackage, PackageSourceError, type OpenFile, type PackageFile, type PackageResult } from "./build";
 import { enqueuePackaging, type Defer, type Job } from "./jobs";
 
 /**
@@ -121,7 +121,7 @@ export async function packageTransfer(env: Env, transferId: string, leaseMs = PA
     const files: PackageFile[] = rec.files.map((f) => ({ idx: f.idx, name: f.name, size: f.size, type: f.type }));
     result = await buildPackage(
       { transferId: t.id, createdAt: t.created_at, from: { id: t.sender_id, name: t.sender_name }, message: t.message, files },
-      (file) => uploadedParts(env, rec, file),
+      uploadedParts(env, rec),
     );
     await putObject(env.BUCKET, key, result.frame, "application/zip");
     moved = await finishPackaging(env.DB, t.id, { size: result.size, sha256: result.sha256 }, result.entries);
@@ -153,20 +153,40 @@ function packagedRecord(rec: TransferRecord, r: PackageResult): TransferRecord {
   };
 }
 
-/** The uploaded bytes of a file: its part objects, in order, each checked against D1. */
-async function* uploadedParts(env: Env, rec: TransferRecord, file: PackageFile): AsyncGenerator<ReadableStream<Uint8Array>> {
-  if (file.size === 0) return;
-  const row = rec.files[file.idx]!;
-  const parts = rec.parts.filter((p) => p.idx === file.idx);
-  if (parts.length !== partCount(file.size, row.part_size)) {
-    throw new PackageSourceError(`file ${file.idx} has ${parts.length} of its ${partCount(file.size, row.part_size)} parts`);
-  }
-  for (const p of parts) {
-    const obj = p.object_key ? await getObject(env.BUCKET, p.object_key) : null;
-    if (!obj) throw new PackageSourceError(`the uploaded bytes of file ${file.idx} (part ${p.part}) are missing`);
-    if (obj.size !== p.size) throw new PackageSourceError(`part ${p.part} of file ${file.idx} has ${obj.size} bytes, not ${p.size}`);
-    yield obj.body;
-  }
+/** Part objects requested ahead of the one being read (a small file is read in well under the time of a get). */
+const READ_AHEAD = 4;
+
+/**
+ * The uploaded bytes of each file: its part objects, in order, each checked against D1.
+ * Files are opened in index order, so the gets run a few parts ahead across files.
+ */
+function uploadedParts(env: Env, rec: TransferRecord): OpenFile {
+  const sizes = new Map(rec.files.map((f) => [f.idx, f.size]));
+  const order = rec.parts.filter((p) => (sizes.get(p.idx) ?? 0) > 0);
+  const gets: Array<Promise<R2ObjectBody | null>> = [];
+  let used = 0;
+  const get = (i: number) => {
+    for (let k = gets.length; k < Math.min(order.length, i + 1 + READ_AHEAD); k++) {
+      const key = order[k]!.object_key;
+      gets.push(key ? getObject(env.BUCKET, key) : Promise.resolve(null));
+    }
+    return gets[i]!;
+  };
+  return async function* (file) {
+    if (file.size === 0) return;
+    const row = rec.files[file.idx]!;
+    const parts = order.filter((p) => p.idx === file.idx);
+    if (parts.length !== partCount(file.size, row.part_size)) {
+      throw new PackageSourceError(`file ${file.idx} has ${parts.length} of its ${partCount(file.size, row.part_size)} parts`);
+    }
+    for (const p of parts) {
+      if (order[used] !== p) throw new Error(`packaging read file ${file.idx} out of order`);
+      const obj = await get(used++);
+      if (!obj) throw new PackageSourceError(`the uploaded bytes of file ${file.idx} (part ${p.part}) are missing`);
+      if (obj.size !== p.size) throw new PackageSourceError(`part ${p.part} of file ${file.idx} has ${obj.size} bytes, not ${p.size}`);
+      yield obj.body;
+    }
+  };
 }
 
 async function afterPackaged(env: Env, rec: TransferRecord): Promise<void> {

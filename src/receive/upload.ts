@@ -37,6 +37,9 @@ function checkDeclaredLength(declared: number | null, expected: number, what: st
   }
 }
 
+/** How workerd says that a request body stopped before its end. */
+const DROPPED = /disconnected|connection lost|premature|aborted/i;
+
 /** Turns a failed R2 write into the right answer: the client's fault (4xx) or ours (5xx). */
 function translate(e: unknown, body: ReadableStream | null, expected: number, what: string): never {
   if (e instanceof BodyLengthError) {
@@ -44,12 +47,12 @@ function translate(e: unknown, body: ReadableStream | null, expected: number, wh
     throw badRequest("body_too_short", `${what} is ${expected} bytes; the body ended before that. Nothing was kept.`);
   }
   if (e instanceof ApiError) throw e;
-  if (body) {
+  if (body && DROPPED.test(String(e))) {
     // the request body failed under us: the client stopped sending (a dropped connection)
     console.warn(JSON.stringify({ event: "upload_interrupted", error: String(e) }));
     throw badRequest("upload_interrupted", `${what} did not arrive whole. Send it again.`);
   }
-  throw e;
+  throw e; // storage failed with the body intact: a server fault (500, logged)
 }
 
 /** `PUT …/files/{index}` (a file of at most one part) or `?part=1` of such a file. */

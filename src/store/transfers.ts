@@ -131,6 +131,32 @@ export async function getTransferRecord(db: D1Database, id: string): Promise<Tra
   return recordFrom(await db.batch(recordStatements(db, id)));
 }
 
+/** What an upload to one file needs: the transfer, that file, its parts, and how many files there are. */
+export interface UploadRecord {
+  transfer: TransferRow;
+  file: FileRow | null;
+  parts: PartRow[];
+  fileCount: number;
+}
+
+/** An upload's view of a transfer: one file, not all (a PUT costs the same with 1 file or 1000). */
+export async function getUploadRecord(db: D1Database, id: string, idx: number): Promise<UploadRecord | null> {
+  const [t, f, p, n] = await db.batch([
+    db.prepare("SELECT * FROM transfers WHERE id = ?").bind(id),
+    db.prepare("SELECT * FROM transfer_files WHERE transfer_id = ? AND idx = ?").bind(id, idx),
+    db.prepare("SELECT * FROM file_parts WHERE transfer_id = ? AND idx = ? ORDER BY part").bind(id, idx),
+    db.prepare("SELECT COUNT(*) AS n FROM transfer_files WHERE transfer_id = ?").bind(id),
+  ]);
+  const transfer = (t!.results as TransferRow[])[0];
+  if (!transfer) return null;
+  return {
+    transfer,
+    file: (f!.results as FileRow[])[0] ?? null,
+    parts: p!.results as PartRow[],
+    fileCount: (n!.results as Array<{ n: number }>)[0]!.n,
+  };
+}
+
 /** What recording an uploaded part did. */
 export interface PartRecorded {
   /** the part now names this upload's object; false: the transfer (or the file) took no more parts */
