@@ -7,14 +7,14 @@
 const GiB = 1024 ** 3;
 
 export const LIMIT_DEFAULTS = {
-  /** largest file, in bytes */
-  LIMIT_FILE_BYTES: 4 * GiB,
+  /** largest file, in bytes (the format allows 10,000 parts of 16 MiB) */
+  LIMIT_FILE_BYTES: 20 * GiB,
   /** largest transfer (all its files), in bytes */
-  LIMIT_TRANSFER_BYTES: 4 * GiB,
+  LIMIT_TRANSFER_BYTES: 50 * GiB,
   /** files in one transfer (the contract's schema allows at most 1000) */
   LIMIT_FILES_PER_TRANSFER: 1000,
   /** bytes of transfers waiting for one recipient (not downloaded, not ended): a stranger cannot fill an inbox */
-  LIMIT_PENDING_BYTES_PER_RECIPIENT: 20 * GiB,
+  LIMIT_PENDING_BYTES_PER_RECIPIENT: 50 * GiB,
   /** transfers one terminal may create in any hour */
   LIMIT_TRANSFERS_PER_SENDER_HOUR: 200,
   /** terminals one client address may register per hour */

@@ -1,3 +1,4 @@
+import { MAX_SOCKETS } from "../config";
 import { ClientMessage, type ControlMessage } from "../contract";
 import type { Meta } from "./meta";
 
@@ -17,6 +18,7 @@ export const LIVE_WINDOW_MS = 90_000;
 /** Close codes the server uses (4000–4999 are the application's). */
 export const CLOSE_TOKEN_ROTATED = 4001;
 export const CLOSE_TERMINAL_DELETED = 4004;
+export const CLOSE_TOO_MANY_SOCKETS = 4008;
 
 interface SocketState {
   seen: number;
@@ -32,7 +34,14 @@ export class Sockets {
     private readonly meta: Meta,
   ) {}
 
+  /** Takes a new socket; past MAX_SOCKETS, the one heard from longest ago is closed (4008). */
   accept(server: WebSocket, gen: number, now: number): void {
+    const open = this.ctx.getWebSockets();
+    if (open.length >= MAX_SOCKETS) {
+      const heard = (ws: WebSocket) => Math.max(stateOf(ws)?.seen ?? 0, this.ctx.getWebSocketAutoResponseTimestamp(ws)?.getTime() ?? 0);
+      const oldest = open.reduce((a, b) => (heard(b) < heard(a) ? b : a));
+      this.close(oldest, CLOSE_TOO_MANY_SOCKETS, "too many sockets");
+    }
     this.ctx.acceptWebSocket(server);
     server.serializeAttachment({ seen: now, gen } satisfies SocketState);
   }

@@ -67,7 +67,8 @@ export class Terminal extends DurableObject<Env> {
     if (!queued) return { queued, sockets: sockets.length };
     const frame = JSON.stringify(msg);
     for (const ws of sockets) this.sockets.send(ws, frame);
-    if (this.sockets.live(now).length > 0) await recordNotified(this.env, terminalId, [msg], "socket");
+    // (the socket has it already: the producer need not wait for the D1 write)
+    if (this.sockets.live(now).length > 0) this.ctx.waitUntil(recordNotified(this.env, terminalId, [msg], "socket"));
     else await this.pusher.schedule(msg.id, now);
     return { queued, sockets: sockets.length };
   }

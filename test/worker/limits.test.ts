@@ -4,7 +4,9 @@ import { app } from "../../src/app";
 import { LIMIT_DEFAULTS, limitsOf } from "../../src/limits/config";
 import { takeToken } from "../../src/limits/limiter";
 import { clientAddress, ipv6Prefix64 } from "../../src/limits/rate";
-import { BASE, countRows, env, json, register, type TestTerminal } from "./helpers";
+import { MAX_SOCKETS } from "../../src/config";
+import { CLOSE_TOO_MANY_SOCKETS } from "../../src/notify/sockets";
+import { BASE, countRows, env, eventually, json, openSocket, register, type TestTerminal } from "./helpers";
 
 /**
  * Limits and quotas: each a [vars] value, enforced before anything is recorded, answered 413
@@ -179,5 +181,21 @@ describe("429 with Retry-After", () => {
     expect((await call(limits, `/v1/terminals/${t.id}/inbox`, { headers: { "cf-connecting-ip": ip, ...t.auth } })).status).toBe(200);
     // another address is not affected
     expect((await call(limits, `/v1/terminals/${t.id}`, { headers: { "cf-connecting-ip": address() } })).status).toBe(200);
+  });
+});
+
+describe("sockets per terminal", () => {
+  it(`at most ${MAX_SOCKETS}: one more closes the one heard from longest ago (4008), the others stay`, async () => {
+    const t = await register();
+    const sockets: Array<Awaited<ReturnType<typeof openSocket>>> = [];
+    for (let i = 0; i < MAX_SOCKETS; i++) sockets.push(await openSocket(t));
+    for (const s of sockets.slice(1)) s.send({ type: "ping" });
+    await eventually(async () => (sockets.slice(1).every((s) => s.frames.some((f) => f?.type === "pong")) ? true : undefined), 5000, "pongs");
+    const extra = await openSocket(t);
+    await eventually(async () => (sockets[0]!.isClosed() ? true : undefined), 5000, "the oldest closed");
+    expect(sockets[0]!.closeCode()).toBe(CLOSE_TOO_MANY_SOCKETS);
+    expect(sockets.slice(1).some((s) => s.isClosed())).toBe(false);
+    expect(extra.isClosed()).toBe(false);
+    for (const s of [...sockets, extra]) s.close();
   });
 });

@@ -8,12 +8,12 @@ import { api, bigBytes, createTransfer, env, eventually, getTransfer, json, putF
  */
 
 describe("recordAhead", () => {
-  it("records the next step before a chunk crosses one; never in the first step, never the last byte", async () => {
+  it("covers each piece before it goes out, a step ahead; never within the first step, never the last byte", async () => {
     const got: number[] = [];
     const check = recordAhead(async (n) => void got.push(n), 100, 10);
     for (let sent = 0; sent < 100; sent += 4) await check(sent, Math.min(4, 100 - sent));
-    // first at the chunk 8→12 (ahead to 20), then each crossing; the chunk that reaches the end records nothing
-    expect(got).toEqual([20, 30, 40, 50, 60, 70, 80, 90, 99]);
+    // from the piece that starts past the first step (12→16): each record covers the piece and 10 more
+    expect(got).toEqual([22, 30, 38, 46, 54, 62, 70, 78, 86, 94, 99]);
     const small: number[] = [];
     const peek = recordAhead(async (n) => void small.push(n), 9, 10);
     for (let sent = 0; sent < 9; sent += 3) await peek(sent, 3);
