@@ -575,26 +575,32 @@ function report({ rows, zip64, lat, fan, sc, counts, wrangler }) {
 const NOTES = `
 ## Reading these numbers
 
-- **Upload** is bound by local R2 writes (about 70–110 MB/s on this machine, bare worker or not:
-  \`put\` of a request body). pushdrop hands each part's body to \`put\` as it is (no JavaScript
-  per chunk); what separates it from the bare worker is one request per 16 MiB part (auth and
-  one D1 transaction each).
-- **Download** is bound by how fast workerd moves an R2 body to the socket (1.2–1.6 GB/s with
-  curl here; the Node client reads a little slower). The package is the frame's bytes and the
-  uploaded part objects, each piped natively into one \`FixedLengthStream\`, four part objects
-  fetched ahead: no JavaScript per chunk, no copy of the file.
-- **Packaging** reads every byte once and must hash it twice: SHA-256 of each file (the
-  manifest) and of the whole package (its ETag), plus CRC-32 (node:zlib). Measured alone on
-  1 GiB in workerd: reading 0.25–0.35 s, CRC-32 +0.18 s, each SHA-256 +0.55 s (SHA-NI). Two
-  SHA-256 passes are what bounds it; nothing is written but the frame (about 100 bytes a file).
+- **Upload** is bound by local R2 writes (70–110 MB/s on this machine, bare worker or not: \`put\`
+  of a request body). pushdrop hands each part's body to \`put\` as it is (no JavaScript per
+  chunk); what separates it from the bare worker is one request per 16 MiB part (auth, one D1
+  read and one D1 transaction each), which a client sending parts side by side would hide. At
+  1 MiB the per-request work (create, auth, D1) is most of the time, for both directions.
+- **Download** is bound by how fast workerd moves an R2 body to the socket (1.2–1.6 GB/s here).
+  The package is the frame's bytes and the uploaded part objects, each piped natively into one
+  \`FixedLengthStream\` (four part objects fetched ahead): no JavaScript per chunk, no copy of the
+  file; that one extra native hop is what separates it from the bare worker's plain body.
+- **Packaging** reads every byte once (the bare worker's "read once" column) and must hash it
+  twice with SHA-256 (each file's, for the manifest; the package's, for \`package.sha256\` and the
+  ETag: about 0.55 s per GiB each here) and once with CRC-32 (node:zlib, about 0.18 s per GiB).
+  Those hashes bound it; nothing is written but the frame (about 100 bytes a file). See
+  docs/performance.md for what it would take to reach 1.5× of the plain read.
 - **Memory**: packaging holds one 1 MiB read buffer and the frame; downloads hold the frame's
-  bytes (small) and at most four part bodies not yet read. workerd keeps memory it has grown to,
-  so the first run of a size shows the most growth; medians show later runs.
-- **Latency**: a transfer of at most 1 MiB is packaged in the request of its last upload, just
-  after the response (no queue hop); the remaining time is D1 round trips (lease, record, finish),
-  the frame \`put\` and the Durable Object's socket send.
-- **File count**: each file costs one upload request; a download gets each part object (four
-  ahead), so many tiny files cost about half a millisecond each to serve.
+  bytes (small) and at most four part bodies not yet read. The "whole run" column is mostly
+  local R2 writing the upload; workerd keeps memory it has grown to.
+- **Latency**: a transfer of at most 1 MiB is packaged in the request of its last upload, right
+  after the response (no queue hop); what remains is two D1 transactions (lease and record;
+  finish), two small R2 calls (read the part, write the frame) and the Durable Object's socket
+  send. Spikes in p95 are other work on the 2 cores.
+- **Sockets**: each open socket is one Terminal Durable Object; locally about 1 MiB of workerd
+  memory each (the local runtime keeps each object's SQLite storage open). On Cloudflare, idle
+  sockets hibernate.
+- **File count**: each file costs one upload request (a PUT reads only its own file's rows);
+  packaging and a download get each part object (four ahead), about a millisecond per file.
 `;
 
 main().catch((e) => {
