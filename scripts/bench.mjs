@@ -264,24 +264,7 @@ async function pushdropRun(s, who, size, sock, opts = {}) {
   const t1 = performance.now();
   const packStart = s.phase("package");
   const t2 = await sock.wait(t.id);
-  s.phase("download");
-  const recip = { authorization: `Bearer ${who.b.token}` };
-  const pkgMs = [];
-  const fileMs = [];
-  let pkg;
-  for (let i = 0; i < downloads; i++) {
-    let at = performance.now();
-    pkg = await receive(`${s.base}/v1/transfers/${t.id}/package`, recip);
-    pkgMs.push(performance.now() - at);
-    at = performance.now();
-    const one = await receive(`${s.base}/v1/transfers/${t.id}/files/0`, recip);
-    fileMs.push(performance.now() - at);
-    if (one.got !== size || pkg.got < size) throw new Error(`download: package ${pkg.got}, file ${one.got} of ${size}`);
-  }
-  // (for the ZIP64 checks: the package once more, onto disk; not timed)
-  const file = opts.keep ? path.join(scratch, "package.zip") : null;
-  if (file) await receive(`${s.base}/v1/transfers/${t.id}/package`, recip, file);
-  return { id: t.id, t0, t1, t2, pkgMs: median(pkgMs), fileMs: median(fileMs), pkg: pkg.got, file, packStart };
+  return { id: t.id, t0, t1, t2, packStart };
 }
 
 /** The same file through the bare worker: one PUT, a read inside the worker, two GETs. */
@@ -295,16 +278,40 @@ async function baselineRun(s, size, key) {
   const read = await api(s.base, "POST", `/read/${key}`);
   const t2 = performance.now();
   if (read.bytes !== size) throw new Error(`baseline read ${read.bytes} of ${size}`);
-  s.phase("download");
-  const ms = [];
+  return { t0, t1, t2, readStart };
+}
+
+/**
+ * Downloads in rounds, each round the bare worker's object, then pushdrop's package, then its
+ * file, so that all three meet the same load; the medians, and the medians of each round's
+ * ratio to the bare worker.
+ */
+async function downloadRounds(bare, pushdrop, key, id, token, size) {
+  const recip = { authorization: `Bearer ${token}` };
+  const ms = { bare: [], pkg: [], file: [] };
+  let pkgBytes = 0;
   for (let i = 0; i < downloads; i++) {
-    const at = performance.now();
-    const got = (await receive(`${s.base}/obj/${key}`)).got;
-    ms.push(performance.now() - at);
-    if (got !== size) throw new Error(`baseline download: ${got} of ${size}`);
+    for (const [k, url, headers] of [
+      ["bare", `${bare.base}/obj/${key}`, {}],
+      ["pkg", `${pushdrop.base}/v1/transfers/${id}/package`, recip],
+      ["file", `${pushdrop.base}/v1/transfers/${id}/files/0`, recip],
+    ]) {
+      (k === "bare" ? bare : pushdrop).phase("download");
+      const at = performance.now();
+      const got = (await receive(url, headers)).got;
+      ms[k].push(performance.now() - at);
+      if (k === "pkg") pkgBytes = got;
+      else if (got !== size) throw new Error(`${k} download: ${got} of ${size}`);
+    }
   }
-  await api(s.base, "DELETE", `/obj/${key}`);
-  return { t0, t1, t2, downloadMs: median(ms), readStart };
+  const ratio = (k) => median(ms[k].map((m, i) => ms.bare[i] / m));
+  return {
+    bare: mbps(size, median(ms.bare)),
+    pkg: mbps(pkgBytes, median(ms.pkg)),
+    file: mbps(size, median(ms.file)),
+    pkgRatio: ratio("pkg"),
+    fileRatio: ratio("file"),
+  };
 }
 
 /** The ZIP64 checks of a package over 4 GiB kept on disk: python3 zipfile, unzip -t, a ranged read past 4 GiB. */
@@ -473,24 +480,32 @@ async function main() {
       for (let i = 0; i < (mib > 1024 ? bigRuns : runs); i++) {
         baseline.phase("idle");
         const b = await baselineRun(baseline, size, `f${mib}-${i}`);
-        base.push({ upload: mbps(size, b.t1 - b.t0), readS: (b.t2 - b.t1) / 1000, download: mbps(size, b.downloadMs), growRead: (baseline.peak("package") - b.readStart) / MiB });
-        console.log(`bare ${mib} MiB run ${i + 1}: ${JSON.stringify(base.at(-1))}`);
+        const key = `f${mib}-${i}`;
         const zipRun = size > 4 * 1024 * MiB && i === 0;
         const p0 = pushdrop.phase("idle");
-        const p = await pushdropRun(pushdrop, who, size, sock, zipRun ? { tail: 3 * MiB + 5, keep: true } : {});
+        const p = await pushdropRun(pushdrop, who, size, sock, zipRun ? { tail: 3 * MiB + 5 } : {});
+        const d = await downloadRounds(baseline, pushdrop, key, p.id, who.b.token, size);
+        base.push({ upload: mbps(size, b.t1 - b.t0), readS: (b.t2 - b.t1) / 1000, download: d.bare, growRead: (baseline.peak("package") - b.readStart) / MiB });
+        console.log(`bare ${mib} MiB run ${i + 1}: ${JSON.stringify(base.at(-1))}`);
         mine.push({
           upload: mbps(size, p.t1 - p.t0),
           packS: (p.t2 - p.t1) / 1000,
-          download: mbps(p.pkg, p.pkgMs),
-          file: mbps(size, p.fileMs),
+          download: d.pkg,
+          file: d.file,
+          pkgRatio: d.pkgRatio,
+          fileRatio: d.fileRatio,
           growPack: (pushdrop.peak("package") - p.packStart) / MiB,
           growAll: (Math.max(pushdrop.peak("upload"), pushdrop.peak("package"), pushdrop.peak("download")) - p0) / MiB,
         });
         console.log(`pushdrop ${mib} MiB run ${i + 1}: ${JSON.stringify(mine.at(-1))}`);
         if (zipRun) {
+          // (the package once more, onto disk, for the checks; not timed)
+          p.file = path.join(scratch, "package.zip");
+          await receive(`${pushdrop.base}/v1/transfers/${p.id}/package`, { authorization: `Bearer ${who.b.token}` }, p.file);
           zip64.push({ mib, ...(await checkZip64(pushdrop, who, p, 3 * MiB + 5)) });
           console.log(`ZIP64: ${JSON.stringify(zip64.at(-1))}`);
         }
+        await api(baseline.base, "DELETE", `/obj/${key}`);
         await api(pushdrop.base, "DELETE", `/v1/transfers/${p.id}`, who.a.token);
       }
       const med = (xs, k) => median(xs.map((x) => x[k]));
@@ -529,7 +544,7 @@ function report({ rows, zip64, lat, fan, sc, counts, wrangler }) {
     "",
     "Bytes are sent by a Node client (`node:http`) and read by curl. pushdrop: the file goes up in 16 MiB",
     "parts (`PUT …?part=n`, one after the other), the recipient's socket says `transfer.ready`, then",
-    `the package and the file are downloaded whole, ${downloads} times each (the median counts). Bare worker (\`test/bench/baseline\`): one`,
+    `the package and the file are downloaded whole, in ${downloads} rounds of (bare object, package, file), so that all three meet the same load; the medians count, and each download ratio is the median of the rounds' ratios. Bare worker (\`test/bench/baseline\`): one`,
     "`put(key, request.body)`, one read of the object inside the worker (a BYOB reader, 1 MiB at a",
     "time: the least a packager must do), one `new Response(obj.body)`. MB/s are MiB/s. RSS growth",
     "is workerd's resident memory: the peak during the read or the packaging over its value when it",
@@ -539,7 +554,7 @@ function report({ rows, zip64, lat, fan, sc, counts, wrangler }) {
     "|---|---|---|---|---|---|---|---|",
     ...rows.map(
       (r) =>
-        `| ${r.mib >= 1024 ? f(r.mib / 1024, 1) + " GiB" : r.mib + " MiB"} | ${f(r.bare.upload)} / ${f(r.mine.upload)} (${x(r.mine.upload, r.bare.upload)}) | ${f(r.bare.download)} / ${f(r.mine.download)} (${x(r.mine.download, r.bare.download)}) / ${f(r.mine.file)} (${x(r.mine.file, r.bare.download)}) | ${f(r.bare.readS, 2)} | ${f(r.mine.packS, 2)} | ${x(r.mine.packS, r.bare.readS)} | ${f(r.bare.growRead, 0)} / ${f(r.mine.growPack, 0)} MiB | ${f(r.mine.growAll, 0)} MiB |`,
+        `| ${r.mib >= 1024 ? f(r.mib / 1024, 1) + " GiB" : r.mib + " MiB"} | ${f(r.bare.upload)} / ${f(r.mine.upload)} (${x(r.mine.upload, r.bare.upload)}) | ${f(r.bare.download)} / ${f(r.mine.download)} (${f(r.mine.pkgRatio, 2)}×) / ${f(r.mine.file)} (${f(r.mine.fileRatio, 2)}×) | ${f(r.bare.readS, 2)} | ${f(r.mine.packS, 2)} | ${x(r.mine.packS, r.bare.readS)} | ${f(r.bare.growRead, 0)} / ${f(r.mine.growPack, 0)} MiB | ${f(r.mine.growAll, 0)} MiB |`,
     ),
     "",
     ...(zip64.length
