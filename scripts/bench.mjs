@@ -20,7 +20,7 @@ import { execFileSync, execSync, spawn } from "node:child_process";
 import { createWriteStream, mkdtempSync, openSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs";
 import http from "node:http";
 import { createServer } from "node:net";
-import { cpus, tmpdir, totalmem } from "node:os";
+import { cpus, loadavg, tmpdir, totalmem } from "node:os";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
 import WebSocket from "ws";
@@ -450,6 +450,8 @@ async function fileCount(s, n) {
 
 // ---- the run ----------------------------------------------------------------------------
 
+const loadAtStart = loadavg()[0];
+
 async function main() {
   console.log(`free disk in ${tmpdir()}: ${execSync(`df -h --output=avail ${tmpdir()} | tail -1`).toString().trim()}`);
   const wrangler = path.join(root, "node_modules", ".bin", "wrangler");
@@ -538,7 +540,7 @@ function report({ rows, zip64, lat, fan, sc, counts, wrangler }) {
     `Machine: ${cpus().length} × ${cpus()[0]?.model ?? "?"}, ${Math.round(totalmem() / 2 ** 30)} GiB RAM; Node ${process.version}; wrangler ${version}`,
     "(local workerd with local R2, D1, Queues and Durable Objects: `wrangler dev`, not Cloudflare's network).",
     `Command: \`${knobs ? knobs + " " : ""}npm run bench\`; medians of ${runs} run(s) per size up to 1 GiB, ${bigRuns} past it; ${new Date().toISOString().slice(0, 10)}.`,
-    "The machine's 2 cores are shared with other work: numbers move by ±20 % between runs.",
+    `The machine's cores are shared with other work: numbers move by ±20 % between runs. Load average (1 min) at start / end: ${f(loadAtStart)} / ${f(loadavg()[0])}.`,
     "",
     "## Throughput: one file, pushdrop against a bare R2 worker in the same run",
     "",
