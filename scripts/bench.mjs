@@ -609,7 +609,7 @@ const NOTES = `
 - **Memory**: packaging holds one 1 MiB read buffer and the frame; downloads hold the frame's
   bytes (small) and at most four part bodies not yet read. The "whole run" column is mostly
   local R2 writing the upload; workerd keeps memory it has grown to.
-- **Latency**: a transfer of at most 1 MiB is packaged in the request of its last upload, right
+- **Latency**: a transfer of at most 1 MiB and 32 files is packaged in the request of its last upload, right
   after the response (no queue hop); what remains is two D1 transactions (lease and record;
   finish), two small R2 calls (read the part, write the frame) and the Durable Object's socket
   send. Spikes in p95 are other work on the 2 cores.

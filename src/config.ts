@@ -13,6 +13,8 @@ export const PART_SIZE = 16 * MiB;
 export const MAX_PARTS = 10_000;
 /** A transfer of at most this many bytes is packaged inside the request of its last upload, not through the queue. */
 export const INLINE_PACKAGE_BYTES = 1 * MiB;
+/** …and of at most this many files (one R2 read each: a request's subrequests are counted). */
+export const INLINE_PACKAGE_FILES = 32;
 
 export const MAX_RECIPIENTS = 100;
 export const MAX_FILES = 1000;
