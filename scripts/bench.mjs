@@ -20,7 +20,7 @@ import { execFileSync, execSync, spawn } from "node:child_process";
 import { createWriteStream, mkdtempSync, openSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs";
 import http from "node:http";
 import { createServer } from "node:net";
-import { cpus, tmpdir, totalmem } from "node:os";
+import { cpus, loadavg, tmpdir, totalmem } from "node:os";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
 import WebSocket from "ws";
@@ -264,24 +264,7 @@ async function pushdropRun(s, who, size, sock, opts = {}) {
   const t1 = performance.now();
   const packStart = s.phase("package");
   const t2 = await sock.wait(t.id);
-  s.phase("download");
-  const recip = { authorization: `Bearer ${who.b.token}` };
-  const pkgMs = [];
-  const fileMs = [];
-  let pkg;
-  for (let i = 0; i < downloads; i++) {
-    let at = performance.now();
-    pkg = await receive(`${s.base}/v1/transfers/${t.id}/package`, recip);
-    pkgMs.push(performance.now() - at);
-    at = performance.now();
-    const one = await receive(`${s.base}/v1/transfers/${t.id}/files/0`, recip);
-    fileMs.push(performance.now() - at);
-    if (one.got !== size || pkg.got < size) throw new Error(`download: package ${pkg.got}, file ${one.got} of ${size}`);
-  }
-  // (for the ZIP64 checks: the package once more, onto disk; not timed)
-  const file = opts.keep ? path.join(scratch, "package.zip") : null;
-  if (file) await receive(`${s.base}/v1/transfers/${t.id}/package`, recip, file);
-  return { id: t.id, t0, t1, t2, pkgMs: median(pkgMs), fileMs: median(fileMs), pkg: pkg.got, file, packStart };
+  return { id: t.id, t0, t1, t2, packStart };
 }
 
 /** The same file through the bare worker: one PUT, a read inside the worker, two GETs. */
@@ -295,16 +278,40 @@ async function baselineRun(s, size, key) {
   const read = await api(s.base, "POST", `/read/${key}`);
   const t2 = performance.now();
   if (read.bytes !== size) throw new Error(`baseline read ${read.bytes} of ${size}`);
-  s.phase("download");
-  const ms = [];
+  return { t0, t1, t2, readStart };
+}
+
+/**
+ * Downloads in rounds, each round the bare worker's object, then pushdrop's package, then its
+ * file, so that all three meet the same load; the medians, and the medians of each round's
+ * ratio to the bare worker.
+ */
+async function downloadRounds(bare, pushdrop, key, id, token, size) {
+  const recip = { authorization: `Bearer ${token}` };
+  const ms = { bare: [], pkg: [], file: [] };
+  let pkgBytes = 0;
   for (let i = 0; i < downloads; i++) {
-    const at = performance.now();
-    const got = (await receive(`${s.base}/obj/${key}`)).got;
-    ms.push(performance.now() - at);
-    if (got !== size) throw new Error(`baseline download: ${got} of ${size}`);
+    for (const [k, url, headers] of [
+      ["bare", `${bare.base}/obj/${key}`, {}],
+      ["pkg", `${pushdrop.base}/v1/transfers/${id}/package`, recip],
+      ["file", `${pushdrop.base}/v1/transfers/${id}/files/0`, recip],
+    ]) {
+      (k === "bare" ? bare : pushdrop).phase("download");
+      const at = performance.now();
+      const got = (await receive(url, headers)).got;
+      ms[k].push(performance.now() - at);
+      if (k === "pkg") pkgBytes = got;
+      else if (got !== size) throw new Error(`${k} download: ${got} of ${size}`);
+    }
   }
-  await api(s.base, "DELETE", `/obj/${key}`);
-  return { t0, t1, t2, downloadMs: median(ms), readStart };
+  const ratio = (k) => median(ms[k].map((m, i) => ms.bare[i] / m));
+  return {
+    bare: mbps(size, median(ms.bare)),
+    pkg: mbps(pkgBytes, median(ms.pkg)),
+    file: mbps(size, median(ms.file)),
+    pkgRatio: ratio("pkg"),
+    fileRatio: ratio("file"),
+  };
 }
 
 /** The ZIP64 checks of a package over 4 GiB kept on disk: python3 zipfile, unzip -t, a ranged read past 4 GiB. */
@@ -443,6 +450,8 @@ async function fileCount(s, n) {
 
 // ---- the run ----------------------------------------------------------------------------
 
+const loadAtStart = loadavg()[0];
+
 async function main() {
   console.log(`free disk in ${tmpdir()}: ${execSync(`df -h --output=avail ${tmpdir()} | tail -1`).toString().trim()}`);
   const wrangler = path.join(root, "node_modules", ".bin", "wrangler");
@@ -473,24 +482,32 @@ async function main() {
       for (let i = 0; i < (mib > 1024 ? bigRuns : runs); i++) {
         baseline.phase("idle");
         const b = await baselineRun(baseline, size, `f${mib}-${i}`);
-        base.push({ upload: mbps(size, b.t1 - b.t0), readS: (b.t2 - b.t1) / 1000, download: mbps(size, b.downloadMs), growRead: (baseline.peak("package") - b.readStart) / MiB });
-        console.log(`bare ${mib} MiB run ${i + 1}: ${JSON.stringify(base.at(-1))}`);
+        const key = `f${mib}-${i}`;
         const zipRun = size > 4 * 1024 * MiB && i === 0;
         const p0 = pushdrop.phase("idle");
-        const p = await pushdropRun(pushdrop, who, size, sock, zipRun ? { tail: 3 * MiB + 5, keep: true } : {});
+        const p = await pushdropRun(pushdrop, who, size, sock, zipRun ? { tail: 3 * MiB + 5 } : {});
+        const d = await downloadRounds(baseline, pushdrop, key, p.id, who.b.token, size);
+        base.push({ upload: mbps(size, b.t1 - b.t0), readS: (b.t2 - b.t1) / 1000, download: d.bare, growRead: (baseline.peak("package") - b.readStart) / MiB });
+        console.log(`bare ${mib} MiB run ${i + 1}: ${JSON.stringify(base.at(-1))}`);
         mine.push({
           upload: mbps(size, p.t1 - p.t0),
           packS: (p.t2 - p.t1) / 1000,
-          download: mbps(p.pkg, p.pkgMs),
-          file: mbps(size, p.fileMs),
+          download: d.pkg,
+          file: d.file,
+          pkgRatio: d.pkgRatio,
+          fileRatio: d.fileRatio,
           growPack: (pushdrop.peak("package") - p.packStart) / MiB,
           growAll: (Math.max(pushdrop.peak("upload"), pushdrop.peak("package"), pushdrop.peak("download")) - p0) / MiB,
         });
         console.log(`pushdrop ${mib} MiB run ${i + 1}: ${JSON.stringify(mine.at(-1))}`);
         if (zipRun) {
+          // (the package once more, onto disk, for the checks; not timed)
+          p.file = path.join(scratch, "package.zip");
+          await receive(`${pushdrop.base}/v1/transfers/${p.id}/package`, { authorization: `Bearer ${who.b.token}` }, p.file);
           zip64.push({ mib, ...(await checkZip64(pushdrop, who, p, 3 * MiB + 5)) });
           console.log(`ZIP64: ${JSON.stringify(zip64.at(-1))}`);
         }
+        await api(baseline.base, "DELETE", `/obj/${key}`);
         await api(pushdrop.base, "DELETE", `/v1/transfers/${p.id}`, who.a.token);
       }
       const med = (xs, k) => median(xs.map((x) => x[k]));
@@ -523,13 +540,13 @@ function report({ rows, zip64, lat, fan, sc, counts, wrangler }) {
     `Machine: ${cpus().length} × ${cpus()[0]?.model ?? "?"}, ${Math.round(totalmem() / 2 ** 30)} GiB RAM; Node ${process.version}; wrangler ${version}`,
     "(local workerd with local R2, D1, Queues and Durable Objects: `wrangler dev`, not Cloudflare's network).",
     `Command: \`${knobs ? knobs + " " : ""}npm run bench\`; medians of ${runs} run(s) per size up to 1 GiB, ${bigRuns} past it; ${new Date().toISOString().slice(0, 10)}.`,
-    "The machine's 2 cores are shared with other work: numbers move by ±20 % between runs.",
+    `The machine's cores are shared with other work: numbers move by ±20 % between runs. Load average (1 min) at start / end: ${f(loadAtStart)} / ${f(loadavg()[0])}.`,
     "",
     "## Throughput: one file, pushdrop against a bare R2 worker in the same run",
     "",
     "Bytes are sent by a Node client (`node:http`) and read by curl. pushdrop: the file goes up in 16 MiB",
     "parts (`PUT …?part=n`, one after the other), the recipient's socket says `transfer.ready`, then",
-    `the package and the file are downloaded whole, ${downloads} times each (the median counts). Bare worker (\`test/bench/baseline\`): one`,
+    `the package and the file are downloaded whole, in ${downloads} rounds of (bare object, package, file), so that all three meet the same load; the medians count, and each download ratio is the median of the rounds' ratios. Bare worker (\`test/bench/baseline\`): one`,
     "`put(key, request.body)`, one read of the object inside the worker (a BYOB reader, 1 MiB at a",
     "time: the least a packager must do), one `new Response(obj.body)`. MB/s are MiB/s. RSS growth",
     "is workerd's resident memory: the peak during the read or the packaging over its value when it",
@@ -539,7 +556,7 @@ function report({ rows, zip64, lat, fan, sc, counts, wrangler }) {
     "|---|---|---|---|---|---|---|---|",
     ...rows.map(
       (r) =>
-        `| ${r.mib >= 1024 ? f(r.mib / 1024, 1) + " GiB" : r.mib + " MiB"} | ${f(r.bare.upload)} / ${f(r.mine.upload)} (${x(r.mine.upload, r.bare.upload)}) | ${f(r.bare.download)} / ${f(r.mine.download)} (${x(r.mine.download, r.bare.download)}) / ${f(r.mine.file)} (${x(r.mine.file, r.bare.download)}) | ${f(r.bare.readS, 2)} | ${f(r.mine.packS, 2)} | ${x(r.mine.packS, r.bare.readS)} | ${f(r.bare.growRead, 0)} / ${f(r.mine.growPack, 0)} MiB | ${f(r.mine.growAll, 0)} MiB |`,
+        `| ${r.mib >= 1024 ? f(r.mib / 1024, 1) + " GiB" : r.mib + " MiB"} | ${f(r.bare.upload)} / ${f(r.mine.upload)} (${x(r.mine.upload, r.bare.upload)}) | ${f(r.bare.download)} / ${f(r.mine.download)} (${f(r.mine.pkgRatio, 2)}×) / ${f(r.mine.file)} (${f(r.mine.fileRatio, 2)}×) | ${f(r.bare.readS, 2)} | ${f(r.mine.packS, 2)} | ${x(r.mine.packS, r.bare.readS)} | ${f(r.bare.growRead, 0)} / ${f(r.mine.growPack, 0)} MiB | ${f(r.mine.growAll, 0)} MiB |`,
     ),
     "",
     ...(zip64.length
@@ -575,26 +592,32 @@ function report({ rows, zip64, lat, fan, sc, counts, wrangler }) {
 const NOTES = `
 ## Reading these numbers
 
-- **Upload** is bound by local R2 writes (about 70–110 MB/s on this machine, bare worker or not:
-  \`put\` of a request body). pushdrop hands each part's body to \`put\` as it is (no JavaScript
-  per chunk); what separates it from the bare worker is one request per 16 MiB part (auth and
-  one D1 transaction each).
-- **Download** is bound by how fast workerd moves an R2 body to the socket (1.2–1.6 GB/s with
-  curl here; the Node client reads a little slower). The package is the frame's bytes and the
-  uploaded part objects, each piped natively into one \`FixedLengthStream\`, four part objects
-  fetched ahead: no JavaScript per chunk, no copy of the file.
-- **Packaging** reads every byte once and must hash it twice: SHA-256 of each file (the
-  manifest) and of the whole package (its ETag), plus CRC-32 (node:zlib). Measured alone on
-  1 GiB in workerd: reading 0.25–0.35 s, CRC-32 +0.18 s, each SHA-256 +0.55 s (SHA-NI). Two
-  SHA-256 passes are what bounds it; nothing is written but the frame (about 100 bytes a file).
+- **Upload** is bound by local R2 writes (70–110 MB/s on this machine, bare worker or not: \`put\`
+  of a request body). pushdrop hands each part's body to \`put\` as it is (no JavaScript per
+  chunk); what separates it from the bare worker is one request per 16 MiB part (auth, one D1
+  read and one D1 transaction each), which a client sending parts side by side would hide. At
+  1 MiB the per-request work (create, auth, D1) is most of the time, for both directions.
+- **Download** is bound by how fast workerd moves an R2 body to the socket (1.2–1.6 GB/s here).
+  The package is the frame's bytes and the uploaded part objects, each piped natively into one
+  \`FixedLengthStream\` (four part objects fetched ahead): no JavaScript per chunk, no copy of the
+  file; that one extra native hop is what separates it from the bare worker's plain body.
+- **Packaging** reads every byte once (the bare worker's "read once" column) and must hash it
+  twice with SHA-256 (each file's, for the manifest; the package's, for \`package.sha256\` and the
+  ETag: about 0.55 s per GiB each here) and once with CRC-32 (node:zlib, about 0.18 s per GiB).
+  Those hashes bound it; nothing is written but the frame (about 100 bytes a file). See
+  docs/performance.md for what it would take to reach 1.5× of the plain read.
 - **Memory**: packaging holds one 1 MiB read buffer and the frame; downloads hold the frame's
-  bytes (small) and at most four part bodies not yet read. workerd keeps memory it has grown to,
-  so the first run of a size shows the most growth; medians show later runs.
-- **Latency**: a transfer of at most 1 MiB is packaged in the request of its last upload, just
-  after the response (no queue hop); the remaining time is D1 round trips (lease, record, finish),
-  the frame \`put\` and the Durable Object's socket send.
-- **File count**: each file costs one upload request; a download gets each part object (four
-  ahead), so many tiny files cost about half a millisecond each to serve.
+  bytes (small) and at most four part bodies not yet read. The "whole run" column is mostly
+  local R2 writing the upload; workerd keeps memory it has grown to.
+- **Latency**: a transfer of at most 1 MiB and 32 files is packaged in the request of its last upload, right
+  after the response (no queue hop); what remains is two D1 transactions (lease and record;
+  finish), two small R2 calls (read the part, write the frame) and the Durable Object's socket
+  send. Spikes in p95 are other work on the 2 cores.
+- **Sockets**: each open socket is one Terminal Durable Object; locally about 1 MiB of workerd
+  memory each (the local runtime keeps each object's SQLite storage open). On Cloudflare, idle
+  sockets hibernate.
+- **File count**: each file costs one upload request (a PUT reads only its own file's rows);
+  packaging and a download get each part object (four ahead), about a millisecond per file.
 `;
 
 main().catch((e) => {

@@ -20,6 +20,8 @@ const MiB = 1024 * 1024;
 
 /** A transfer of at most this many bytes is packaged inside the request of its last upload, not through the queue. */
 export const INLINE_PACKAGE_BYTES = 1 * MiB;
+/** …and of at most this many files (one R2 read each: a request's subrequests are counted). */
+export const INLINE_PACKAGE_FILES = 32;
 
 /** Longest safe file name, in UTF-8 bytes (ZIP and most file systems: 255 per segment). */
 export const MAX_NAME_BYTES = 255;

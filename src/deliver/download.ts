@@ -118,7 +118,7 @@ async function serve(
   const only = pieces.length === 1 ? pieces[0]! : null;
   if (only?.from === "object" && !onServed) {
     // one part object, nothing to learn: its body is the response, as R2 gives it
-    const obj = await getObject(env.BUCKET, only.key, { offset: only.offset, length: only.length });
+    const obj = await getObject(env.BUCKET, only.key, rangeOf(only));
     if (!obj) throw gone("transfer_expired", "This transfer's files are gone.");
     return new Response(obj.body, { status, headers });
   }
@@ -130,6 +130,9 @@ async function serve(
   waitUntil(onServed ? sent.then((n) => onServed(start, n)) : sent);
   return new Response(out.readable, { status, headers });
 }
+
+/** The range of a part object a piece needs; none when it needs all of it (a plain get). */
+const rangeOf = (p: Extract<Piece, { from: "object" }>) => (p.offset === 0 && p.length === p.size ? undefined : { offset: p.offset, length: p.length });
 
 /** The bytes of the frame that `pieces` use, fetched once (headers and manifest: small). */
 async function frameBytes(env: Env, key: string, pieces: readonly Piece[]): Promise<{ base: number; bytes: Uint8Array } | null> {
@@ -160,7 +163,7 @@ async function pipePieces(
   const fetchAhead = (upTo: number) => {
     for (; fetched < Math.min(upTo, objects.length); fetched++) {
       const p = objects[fetched]!;
-      fetches.push(getObject(env.BUCKET, p.key, { offset: p.offset, length: p.length }));
+      fetches.push(getObject(env.BUCKET, p.key, rangeOf(p)));
     }
   };
   let sent = 0;

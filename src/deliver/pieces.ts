@@ -18,8 +18,10 @@ export interface FileLayout {
   parts: readonly StoredPart[];
 }
 
-/** `length` bytes from `offset` of the frame object, or of one part object. */
-export type Piece = { from: "frame"; offset: number; length: number } | { from: "object"; key: string; offset: number; length: number };
+/** `length` bytes from `offset` of the frame object, or of one part object (of `size` bytes). */
+export type Piece =
+  | { from: "frame"; offset: number; length: number }
+  | { from: "object"; key: string; size: number; offset: number; length: number };
 
 /** The pieces of bytes [start, end) of one file's bytes. */
 export function filePieces(parts: readonly StoredPart[], start: number, end: number): Piece[] {
@@ -28,7 +30,7 @@ export function filePieces(parts: readonly StoredPart[], start: number, end: num
   for (const p of parts) {
     const from = Math.max(start, at);
     const to = Math.min(end, at + p.size);
-    if (from < to) out.push({ from: "object", key: p.key, offset: from - at, length: to - from });
+    if (from < to) out.push({ from: "object", key: p.key, size: p.size, offset: from - at, length: to - from });
     at += p.size;
     if (at >= end) break;
   }

@@ -1,4 +1,4 @@
-import { INLINE_PACKAGE_BYTES } from "../config";
+import { INLINE_PACKAGE_BYTES, INLINE_PACKAGE_FILES } from "../config";
 import { notifyEnded, notifyFailed, notifyReady } from "../notify";
 import { partCount } from "../receive/parts";
 import { frameKey } from "../store/keys";
@@ -46,8 +46,8 @@ export const INLINE_LEASE_MS = 60 * 1000;
  * a larger one through the queue. If the inline attempt fails, the queue takes over (its
  * lease was let go); if the request dies with it, the sweep requeues it once its lease ran out.
  */
-export async function packageSoon(env: Env, transferId: string, totalSize: number, defer: Defer): Promise<void> {
-  if (totalSize > INLINE_PACKAGE_BYTES) return enqueuePackaging(env, transferId);
+export async function packageSoon(env: Env, transferId: string, totalSize: number, files: number, defer: Defer): Promise<void> {
+  if (totalSize > INLINE_PACKAGE_BYTES || files > INLINE_PACKAGE_FILES) return enqueuePackaging(env, transferId);
   defer(
     packageTransfer(env, transferId, INLINE_LEASE_MS).catch(async (e) => {
       if (e instanceof PackageSourceError) return failTransfer(env, transferId, e.message);

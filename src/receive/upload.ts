@@ -135,7 +135,7 @@ async function receiveBytes(
     await whyNotRecorded(env, transfer.id, file.idx, now);
     return;
   }
-  if (r.packagingStarted) await packageSoon(env, transfer.id, transfer.total_size, defer);
+  if (r.packagingStarted) await packageSoon(env, transfer.id, transfer.total_size, r.files, defer);
 }
 
 /**

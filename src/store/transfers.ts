@@ -167,6 +167,8 @@ export interface PartRecorded {
   fileCompleted: boolean;
   /** this call moved the transfer to packaging (true for one caller only) */
   packagingStarted: boolean;
+  /** how many files the transfer has */
+  files: number;
 }
 
 /**
@@ -176,7 +178,7 @@ export interface PartRecorded {
  * file is complete; if every file is, the transfer moves to packaging.
  */
 export async function recordPart(db: D1Database, p: PartRow, partCount: number, now: number): Promise<PartRecorded> {
-  const [old, put, complete, start] = await db.batch([
+  const [old, put, complete, start, count] = await db.batch([
     db.prepare("SELECT object_key FROM file_parts WHERE transfer_id = ?1 AND idx = ?2 AND part = ?3").bind(p.transfer_id, p.idx, p.part),
     db
       .prepare(
@@ -196,6 +198,7 @@ export async function recordPart(db: D1Database, p: PartRow, partCount: number, 
       )
       .bind(p.transfer_id, p.idx, now, partCount),
     startPackagingStatement(db, p.transfer_id),
+    db.prepare("SELECT COUNT(*) AS n FROM transfer_files WHERE transfer_id = ?").bind(p.transfer_id),
   ]);
   const before = (old!.results as Array<{ object_key: string | null }>)[0]?.object_key ?? null;
   const recorded = put!.meta.changes === 1;
@@ -204,6 +207,7 @@ export async function recordPart(db: D1Database, p: PartRow, partCount: number, 
     replaced: recorded && before !== null && before !== p.object_key ? before : null,
     fileCompleted: complete!.meta.changes === 1,
     packagingStarted: start!.meta.changes === 1,
+    files: (count!.results as Array<{ n: number }>)[0]!.n,
   };
 }
 

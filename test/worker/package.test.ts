@@ -1,7 +1,7 @@
 import { beforeAll, describe, expect, it } from "vitest";
 import { createExecutionContext, createMessageBatch, getQueueResult } from "cloudflare:test";
 import worker from "../../src/index";
-import { PACKAGE_LEASE_MS, packageTransfer } from "../../src/package/consumer";
+import { INLINE_LEASE_MS, PACKAGE_LEASE_MS, packageSoon, packageTransfer } from "../../src/package/consumer";
 import type { Job } from "../../src/package/jobs";
 import { buildPackage, PackageSourceError, type OpenFile, type PackageInput, type PackageResult } from "../../src/package/build";
 import { frameKey } from "../../src/store/keys";
@@ -611,6 +611,40 @@ describe("when packaging cannot succeed", () => {
     // and a job for a transfer that does not exist is simply done
     const gone = await runBatch("pushdrop-jobs", ["AAAAAAAAAAAAAAAAAAAAAA"]);
     expect(gone.explicitAcks).toHaveLength(1);
+  });
+});
+
+describe("packaging a small transfer inline", () => {
+  it("runs after the response with a short lease; if it fails, the queue takes over; a large or many-file transfer goes to the queue", async () => {
+    const t = await stagedTransfer([{ name: "small.txt", data: bytes(1000, 71) }]);
+    let puts = 0;
+    let lease: number | null = null;
+    const flaky = withBucket("put", async (...args: Parameters<R2Bucket["put"]>) => {
+      lease = (await row(t.id)).package_lease_until;
+      if (puts++ === 0) throw new Error("R2 hiccup");
+      return env.BUCKET.put(...args);
+    });
+    const deferred: Promise<unknown>[] = [];
+    const sent: string[] = [];
+    const jobs = { send: (job: { transferId: string }, opts?: QueueSendOptions) => (sent.push(job.transferId), env.JOBS.send(job, opts)) };
+    await packageSoon({ ...flaky, JOBS: jobs } as unknown as Env, t.id, 1000, 1, (p) => void deferred.push(p));
+    expect(deferred).toHaveLength(1);
+    await Promise.all(deferred);
+    expect(lease).toBeGreaterThan(Date.now());
+    expect(lease).toBeLessThanOrEqual(Date.now() + INLINE_LEASE_MS);
+    // the inline attempt failed, let go of its lease and queued the job, which packaged it
+    expect(sent).toEqual([t.id]);
+    await waitForStatus(alice, t.id);
+    expect((await outboxOf(bob.id)).filter((x) => x.transfer_id === t.id && x.type === "transfer.ready")).toHaveLength(1);
+
+    // past 1 MiB, or past 32 files: the queue, nothing deferred
+    const big: Promise<unknown>[] = [];
+    const queued: string[] = [];
+    const q = { send: async (job: { transferId: string }) => void queued.push(job.transferId) };
+    await packageSoon({ ...env, JOBS: q } as unknown as Env, "AAAAAAAAAAAAAAAAAAAAAA", 1024 * 1024 + 1, 1, (p) => void big.push(p));
+    await packageSoon({ ...env, JOBS: q } as unknown as Env, "BBBBBBBBBBBBBBBBBBBBBB", 1000, 33, (p) => void big.push(p));
+    expect(big).toEqual([]);
+    expect(queued).toEqual(["AAAAAAAAAAAAAAAAAAAAAA", "BBBBBBBBBBBBBBBBBBBBBB"]);
   });
 });
 

@@ -106,15 +106,15 @@ describe("download pieces", () => {
   ];
   it("a file's range across its part objects", () => {
     expect(filePieces(parts, 0, 25)).toEqual([
-      { from: "object", key: "p1", offset: 0, length: 10 },
-      { from: "object", key: "p2", offset: 0, length: 10 },
-      { from: "object", key: "p3", offset: 0, length: 5 },
+      { from: "object", key: "p1", size: 10, offset: 0, length: 10 },
+      { from: "object", key: "p2", size: 10, offset: 0, length: 10 },
+      { from: "object", key: "p3", size: 5, offset: 0, length: 5 },
     ]);
     expect(filePieces(parts, 9, 11)).toEqual([
-      { from: "object", key: "p1", offset: 9, length: 1 },
-      { from: "object", key: "p2", offset: 0, length: 1 },
+      { from: "object", key: "p1", size: 10, offset: 9, length: 1 },
+      { from: "object", key: "p2", size: 10, offset: 0, length: 1 },
     ]);
-    expect(filePieces(parts, 22, 24)).toEqual([{ from: "object", key: "p3", offset: 2, length: 2 }]);
+    expect(filePieces(parts, 22, 24)).toEqual([{ from: "object", key: "p3", size: 5, offset: 2, length: 2 }]);
   });
 
   it("any package range is the frame's and the parts' bytes at the right offsets", () => {
