@@ -40,6 +40,17 @@ export default defineConfig(async () => {
             fileParallelism: false,
           },
         },
+        {
+          // the web app in headless Chromium (Debian's /usr/bin/chromium through playwright-core)
+          test: {
+            name: "browser",
+            include: ["test/browser/**/*.test.ts"],
+            environment: "node",
+            testTimeout: 180_000,
+            hookTimeout: 180_000,
+            fileParallelism: false,
+          },
+        },
       ],
     },
   };

@@ -148,6 +148,9 @@ class OutItem {
     this.render();
     const opts = {
       concurrency: 3,
+      // a part is tried 3 times (waits of 1 s, 2 s); then the item pauses and resumes from the
+      // server's partsReceived, again and again, as long as the page is open
+      tries: 3,
       put: xhrPut,
       signal: this.abort.signal,
       onProgress: (p: UploadProgress) => {
@@ -290,6 +293,7 @@ class OutItem {
     this.frame = requestAnimationFrame(() => {
       this.frame = 0;
       this.renderBars();
+      this.status.textContent = this.statusText();
     });
   }
 

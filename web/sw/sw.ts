@@ -71,22 +71,25 @@ self.addEventListener("notificationclick", (event) => {
   event.notification.close();
   const data = (event.notification.data ?? {}) as { url?: string; transferId?: string };
   const url = new URL(data.url ?? "/", self.location.origin).href;
-  event.waitUntil(
-    (async () => {
-      const windows = await self.clients.matchAll({ type: "window", includeUncontrolled: true });
-      const open = windows.find((c) => new URL(c.url).origin === self.location.origin);
-      if (open) {
-        open.postMessage({ type: "pushdrop.show", transferId: data.transferId ?? "" });
-        try {
-          await open.focus();
-        } catch {
-          // focusing needs the click's user activation; the page still shows the transfer
-        }
-        return;
+  const work = (async () => {
+    const windows = await self.clients.matchAll({ type: "window", includeUncontrolled: true });
+    const open = windows.find((c) => new URL(c.url).origin === self.location.origin);
+    if (open) {
+      open.postMessage({ type: "pushdrop.show", transferId: data.transferId ?? "" });
+      try {
+        await open.focus();
+      } catch {
+        // focusing needs the click's user activation; the page still shows the transfer
       }
-      await self.clients.openWindow(url);
-    })(),
-  );
+      return;
+    }
+    await self.clients.openWindow(url);
+  })();
+  try {
+    event.waitUntil(work);
+  } catch {
+    // an event dispatched by a script (tests) may not be extended; the work runs all the same
+  }
 });
 
 // ---- share target ------------------------------------------------------------------------
