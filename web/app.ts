@@ -88,7 +88,6 @@ async function pushName(): Promise<void> {
       note.textContent = `Saved in this browser; the server did not take it yet: ${plainError(e)}`;
     }
     show(note, true);
-    show($("rename-form"), true);
   }
 }
 
@@ -586,6 +585,7 @@ function onMessage(msg: ServerMessage): void {
       if (document.visibilityState === "visible") channel?.ack(msg.id);
       else {
         unseen.push(msg.id);
+        document.title = `(${unseen.length}) pushdrop`;
         if (fresh) void notifyHidden(msg);
       }
       return;
@@ -649,6 +649,7 @@ async function showTransfer(id: string): Promise<void> {
 function onVisible(): void {
   if (document.visibilityState !== "visible") return;
   for (const id of unseen.splice(0)) channel?.ack(id);
+  document.title = "pushdrop";
   channel?.reconnectNow();
   outbox.refreshAll();
   void loadInbox();

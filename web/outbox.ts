@@ -174,7 +174,7 @@ class OutItem {
       if (this.abort.signal.aborted && this.phase !== "uploading") return; // cancelled here
       if (e instanceof NetworkError || (e instanceof ApiError && e.retryable)) {
         this.phase = "paused";
-        this.error = plainError(e);
+        this.error = e instanceof NetworkError ? "" : plainError(e);
         this.render();
         this.resumeSoon(Math.min(30_000, 2000 * 2 ** this.retries++));
       } else {
@@ -379,7 +379,8 @@ class OutItem {
     const names = this.record.to.map((r) => r.name || formatTerminalId(r.id)).join(", ");
     switch (this.phase) {
       case "paused":
-        return `${this.error} Resuming…`;
+        if (this.error) return `${this.error} Retrying…`;
+        return navigator.onLine === false ? "Offline. Sending resumes when you are back online." : "The connection dropped. Resuming where it stopped…";
       case "failed":
         return this.error || "Cancelled.";
       case "gone":

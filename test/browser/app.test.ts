@@ -225,6 +225,7 @@ describe("the web app, phone and desktop", () => {
     expect(Buffer.from(used).toString("base64url")).toBe(key);
     await B.getByRole("button", { name: "Turn off notifications" }).waitFor();
     expect((await (await fetch(`${server.base}/v1/terminals/${bId}`)).json()).push).toBe(true);
+    await screenshot(B, "phone-4-notifications-on");
   });
 
   it("the service worker shows a push as a notification, and a click brings the app to that transfer", async () => {
@@ -328,7 +329,7 @@ describe("the web app, phone and desktop", () => {
     await A.getByLabel("Files").setInputFiles([{ name: "video.mp4", mimeType: "video/mp4", buffer: Buffer.from(big) }]);
     await A.getByRole("button", { name: "Send", exact: true }).click();
     const item = A.locator("#outbox > li").first();
-    await item.getByText(/Resuming…/).waitFor({ timeout: 30_000 });
+    await item.getByText("The connection dropped. Resuming where it stopped…").waitFor({ timeout: 30_000 });
     await screenshot(A, "desktop-3-resuming");
     await item.getByText(/was notified/).waitFor({ timeout: 60_000 });
     expect(puts.get("1")).toBe(1);
@@ -340,6 +341,28 @@ describe("the web app, phone and desktop", () => {
     const file = path.join(dir, "video.mp4");
     await dl.saveAs(file);
     expect(sha256(readFileSync(file))).toBe(sha256(big));
+
+    // one file read is not the package: not delivered, so A can still take it back, and B is told
+    await item.getByRole("button", { name: "Cancel" }).click();
+    await item.getByText("Cancelled.").waitFor();
+    await entry.getByText("The sender cancelled this.").waitFor({ timeout: 30_000 });
+    expect(await entry.getByRole("link").count()).toBe(0);
+  });
+
+  it("files dropped on the page or pasted join the send form", async () => {
+    await A.evaluate(() => {
+      const drop = new DataTransfer();
+      drop.items.add(new File(["dropped"], "dropped.txt", { type: "text/plain" }));
+      document.body.dispatchEvent(new DragEvent("dragenter", { dataTransfer: drop, bubbles: true }));
+      document.body.dispatchEvent(new DragEvent("drop", { dataTransfer: drop, bubbles: true, cancelable: true }));
+      const paste = new DataTransfer();
+      paste.items.add(new File([new Uint8Array([137, 80, 78, 71])], "screenshot.png", { type: "image/png" }));
+      document.body.dispatchEvent(new ClipboardEvent("paste", { clipboardData: paste, bubbles: true, cancelable: true }));
+    });
+    const chosen = A.getByRole("list", { name: "Chosen for sending" });
+    await chosen.getByText("dropped.txt").waitFor();
+    await chosen.getByText("screenshot.png").waitFor();
+    expect(await A.locator("#dropzone").isHidden()).toBe(true);
   });
 
   it("rename keeps the new name; Forget clears this browser and offers a new id", async () => {
@@ -350,7 +373,6 @@ describe("the web app, phone and desktop", () => {
     await B.reload();
     await B.locator("html[data-ready=true]").waitFor();
     expect(await B.locator("#my-name").textContent()).toBe("Bea's phone");
-    await screenshot(B, "phone-4-notifications-on");
 
     await B.getByText("Forget this device", { exact: true }).first().click(); // the summary
     await B.getByRole("button", { name: "Forget this device" }).click();
