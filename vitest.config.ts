@@ -41,9 +41,12 @@ export default defineConfig(async () => {
           },
         },
         {
-          // the web app in headless Chromium (Debian's /usr/bin/chromium through playwright-core)
+          // the web app in headless Chromium (Debian's /usr/bin/chromium through playwright-core),
+          // after the other projects (groupOrder 1): a browser beside workerd and two wrangler devs
+          // on 2 cores made the timing-sensitive worker tests flaky
           test: {
             name: "browser",
+            sequence: { groupOrder: 1 },
             include: ["test/browser/**/*.test.ts"],
             environment: "node",
             testTimeout: 180_000,

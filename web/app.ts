@@ -705,6 +705,7 @@ async function boot(): Promise<void> {
   refreshContacts();
   connect(device);
   document.addEventListener("visibilitychange", onVisible);
+  window.addEventListener("online", () => channel?.reconnectNow());
 
   const shared = params.get("share");
   if (to || shared || params.has("transfer") || params.has("forgotten")) history.replaceState(null, "", "/");

@@ -293,14 +293,14 @@ class OutItem {
     this.frame = requestAnimationFrame(() => {
       this.frame = 0;
       this.renderBars();
-      this.status.textContent = this.statusText();
+      this.setStatus();
     });
   }
 
   private render(): void {
     this.renderSteps();
     this.renderBars();
-    this.status.textContent = this.statusText();
+    this.setStatus();
     this.status.classList.toggle("error", this.phase === "failed" || this.phase === "paused" || this.transfer?.status === "failed");
     const buttons: HTMLElement[] = [];
     const t = this.transfer;
@@ -372,6 +372,12 @@ class OutItem {
         li.querySelector(".pct")!.textContent = f.size === 0 || p.done.has(i) ? "✓" : `${Math.floor((sent / f.size) * 100)}%`;
       });
     }
+  }
+
+  /** The status line is a live region: it changes only when its words do. */
+  private setStatus(): void {
+    const text = this.statusText();
+    if (this.status.textContent !== text) this.status.textContent = text;
   }
 
   private statusText(): string {
