@@ -16,6 +16,8 @@ export default defineConfig(async () => {
                   TEST_MIGRATIONS: migrations,
                   SIGNING_KEY: "test-signing-key-0123456789abcdef0123456789abcdef",
                   PUBLIC_URL: "https://pushdrop.test",
+                  // the stubbed push service of test/worker/push.test.ts (nothing listens there)
+                  PUSH_ENDPOINT_HOSTS: "127.0.0.1:9",
                   // a fixed VAPID pair for tests only (npm start makes its own into .dev.vars)
                   VAPID_PUBLIC_KEY: "BOiMAgUQs9wIOdTQFLEwjZAhicx_U3fv2lFHTvrU7S6ErxHsmSEO6GCRabThQ5RKYl2MDz3bi-gky4MWv1GPlEg",
                   VAPID_PRIVATE_KEY: "qUxn_igp8l-sm16DbXISYHSDPnMjxnC94_EW48c4YDc",

@@ -5,7 +5,8 @@
 //  3. `wrangler dev` with local R2, D1, Queues and Durable Objects on 127.0.0.1:$PORT;
 //  4. the cron trigger driven by hand (crons never fire under `wrangler dev`): the
 //     scheduled handler runs every $PUSHDROP_SWEEP_SECONDS (default 60) via /__scheduled.
-// Env: PORT (8787), PUSHDROP_STATE (.wrangler/state), PUSHDROP_SWEEP_SECONDS (60).
+// Env: PORT (8787), PUSHDROP_STATE (.wrangler/state), PUSHDROP_SWEEP_SECONDS (60); and,
+// passed through to the worker as [vars]: PUSH_ENDPOINT_HOSTS.
 import { spawn, spawnSync } from "node:child_process";
 import { existsSync, readFileSync } from "node:fs";
 import path from "node:path";
@@ -51,9 +52,13 @@ if (migrate.status !== 0) {
   process.exit(migrate.status ?? 1);
 }
 
+// [vars] an operator (or a test) may set from the environment, overriding wrangler.toml
+const PASSED_VARS = ["PUSH_ENDPOINT_HOSTS"];
+const varArgs = PASSED_VARS.filter((name) => process.env[name] !== undefined).flatMap((name) => ["--var", `${name}:${process.env[name]}`]);
+
 const dev = spawn(
   wrangler,
-  ["dev", "--ip", "127.0.0.1", "--port", String(port), "--persist-to", state, "--test-scheduled", "--show-interactive-dev-session=false"],
+  ["dev", "--ip", "127.0.0.1", "--port", String(port), "--persist-to", state, "--test-scheduled", "--show-interactive-dev-session=false", ...varArgs],
   { cwd: root, env, stdio: "inherit", detached: true },
 );
 

@@ -10,7 +10,8 @@ import { transfers } from "./routes/transfers";
 /**
  * The HTTP API: one sub-app per resource under /v1, one error handler that turns every
  * failure into the contract's JSON shape, CORS for browser clients (bearer tokens, no
- * cookies, so any origin may call), and a JSON 404/405 for everything else.
+ * cookies, so any origin may call and no credentials are allowed), and a JSON 404/405 for
+ * everything else. The web app's static assets get their headers (CSP…) from public/_headers.
  */
 // strict: false: "/v1/transfers/" is "/v1/transfers"
 export const app = new Hono<{ Bindings: Env }>({ strict: false });
@@ -19,7 +20,7 @@ app.use(
   "/v1/*",
   cors({
     origin: "*",
-    allowMethods: ["GET", "HEAD", "POST", "PUT", "DELETE", "OPTIONS"],
+    allowMethods: ["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"],
     allowHeaders: ["Authorization", "Content-Type", "Range", "If-None-Match", "If-Range"],
     exposeHeaders: ["Content-Length", "Content-Range", "Content-Disposition", "ETag", "Location", "Retry-After", "Accept-Ranges"],
     maxAge: 86400,
@@ -32,10 +33,15 @@ app.use("*", async (c, next) => {
   if (c.res.headers.get("content-type") === "application/json") c.res.headers.set("Content-Type", "application/json; charset=utf-8");
 });
 
+/** API answers are data, never a page: nothing in them runs, loads or gets framed. */
+export const API_CSP = "default-src 'none'; frame-ancestors 'none'";
+
 app.use("/v1/*", async (c, next) => {
   await next();
   c.res.headers.set("X-Content-Type-Options", "nosniff");
   c.res.headers.set("Referrer-Policy", "no-referrer");
+  // downloads set their own (sandboxed) policy
+  if (!c.res.headers.has("Content-Security-Policy")) c.res.headers.set("Content-Security-Policy", API_CSP);
 });
 
 app.route("/v1/terminals", terminals);
@@ -46,7 +52,10 @@ app.route("/v1/push", push);
 /** Paths of the API and the methods each takes, for 405 answers. */
 const ROUTES: Array<[RegExp, string[]]> = [
   [/^\/v1\/terminals\/?$/, ["POST"]],
-  [/^\/v1\/terminals\/[^/]+$/, ["GET"]],
+  [/^\/v1\/terminals\/[^/]+$/, ["GET", "DELETE"]],
+  [/^\/v1\/terminals\/[^/]+\/token$/, ["POST"]],
+  [/^\/v1\/terminals\/[^/]+\/settings$/, ["GET", "PATCH"]],
+  [/^\/v1\/terminals\/[^/]+\/(contacts|blocked)\/[^/]+$/, ["PUT", "DELETE"]],
   [/^\/v1\/terminals\/[^/]+\/push-subscription$/, ["PUT", "DELETE"]],
   [/^\/v1\/terminals\/[^/]+\/inbox$/, ["GET"]],
   [/^\/v1\/terminals\/[^/]+\/socket$/, ["GET"]],

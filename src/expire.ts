@@ -3,12 +3,14 @@ import { notifyEnded } from "./notify";
 import { packageKey, uploadKey } from "./store/keys";
 import { enqueuePackaging } from "./package/jobs";
 import {
+  deletedSendersWithTransfers,
   dueForExpiry,
   getTransferRecord,
   markPurged,
   setStatus,
   stalledPackaging,
   type TransferRecord,
+  undeliveredSentBy,
 } from "./store/transfers";
 
 /** A transfer whose packaging has not started this long after its last byte gets its job again. */
@@ -60,6 +62,8 @@ export async function sweep(env: Env, now = Date.now(), batch = 100): Promise<nu
     }
   }
   if (done > 0) console.log(JSON.stringify({ event: "swept", transfers: done }));
+  // a terminal deleted while its DELETE could not cancel all it had sent: finish that
+  for (const sender of await deletedSendersWithTransfers(env.DB)) await cancelSentBy(env, sender);
   for (const id of await stalledPackaging(env.DB, now - STALLED_PACKAGING_MS, now)) {
     console.warn(JSON.stringify({ event: "packaging_requeued", transfer: id }));
     await enqueuePackaging(env, id);
@@ -92,4 +96,17 @@ export async function cancelTransfer(env: Env, rec: TransferRecord, now = Date.n
   await purgeObjects(env, rec);
   await markPurged(env.DB, t.id, now, "cancelled");
   if (t.status === "ready" || t.status === "delivered") await notifyEnded(env, rec, "transfer.cancelled");
+}
+
+/** Cancels every transfer `senderId` sent that is neither delivered nor ended (its terminal is deleted). */
+export async function cancelSentBy(env: Env, senderId: string): Promise<number> {
+  let n = 0;
+  for (const id of await undeliveredSentBy(env.DB, senderId)) {
+    const rec = await getTransferRecord(env.DB, id);
+    if (rec) {
+      await cancelTransfer(env, rec);
+      n++;
+    }
+  }
+  return n;
 }

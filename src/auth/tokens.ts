@@ -2,9 +2,9 @@ import { base64url, randomBytes } from "./ids";
 
 /**
  * Terminal tokens: "pd_" + 256 random bits in base64url. The server keeps only the
- * SHA-256 of a token and finds the terminal by that hash (a unique index), so no secret is
- * ever compared byte by byte in code; signed links are checked with `crypto.subtle.verify`,
- * which is constant-time.
+ * SHA-256 of a token and finds the terminal by that hash (a unique index); the hash found
+ * is compared again in constant time (`sameSecret`). Signed links are checked with
+ * `crypto.subtle.verify`, which is constant-time too.
  */
 export function newToken(): string {
   return `pd_${base64url(randomBytes(32))}`;
@@ -26,4 +26,13 @@ export function hex(bytes: Uint8Array): string {
 
 export async function hashToken(token: string): Promise<string> {
   return sha256Hex(token);
+}
+
+/** Constant-time equality of two secrets (or hashes of secrets) as strings. */
+export function sameSecret(a: string, b: string): boolean {
+  const enc = new TextEncoder();
+  const x = enc.encode(a);
+  const y = enc.encode(b);
+  // timingSafeEqual needs equal lengths; comparing y with itself keeps the time the same
+  return x.byteLength === y.byteLength ? crypto.subtle.timingSafeEqual(x, y) : !crypto.subtle.timingSafeEqual(y, y);
 }

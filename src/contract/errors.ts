@@ -49,6 +49,7 @@ export const ERROR_CODES = {
   upload_conflict: 409,
   not_ready: 409,
   transfer_failed: 409,
+  list_full: 409, // details.limit: MAX_BLOCKED
   transfer_expired: 410,
   transfer_cancelled: 410,
   download_limit_reached: 410,

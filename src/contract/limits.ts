@@ -21,6 +21,12 @@ export const MAX_FILES = 1000;
 /** A message, with or without files (contract v1.1: up to 10,000 characters). */
 export const MAX_MESSAGE_LENGTH = 10_000;
 export const MAX_TERMINAL_NAME = 64;
+/**
+ * A terminal keeps its newest MAX_CONTACTS contacts (added, or sent to: the oldest give way)
+ * and blocks at most MAX_BLOCKED senders (one more is refused: nobody is unblocked silently).
+ */
+export const MAX_CONTACTS = 1000;
+export const MAX_BLOCKED = 1000;
 
 export const DEFAULT_EXPIRES_IN = 24 * 3600;
 export const MIN_EXPIRES_IN = 60;

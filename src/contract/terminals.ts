@@ -1,13 +1,13 @@
 import { z } from "zod";
 import { MAX_TERMINAL_NAME } from "./limits";
 
-export const CreateTerminalRequest = z.object({
-  name: z
-    .string()
-    .transform((s) => s.normalize("NFC").replace(/[\u0000-\u001f\u007f-\u009f]/g, "").trim())
-    .pipe(z.string().max(MAX_TERMINAL_NAME, `name is at most ${MAX_TERMINAL_NAME} characters`))
-    .optional(),
-});
+/** A terminal's name as people type it: NFC, control characters dropped, trimmed, ≤ 64 characters. */
+export const TerminalName = z
+  .string()
+  .transform((s) => s.normalize("NFC").replace(/[\u0000-\u001f\u007f-\u009f]/g, "").trim())
+  .pipe(z.string().max(MAX_TERMINAL_NAME, `name is at most ${MAX_TERMINAL_NAME} characters`));
+
+export const CreateTerminalRequest = z.object({ name: TerminalName.optional() });
 export type CreateTerminalRequest = z.infer<typeof CreateTerminalRequest>;
 
 export const CreatedTerminal = z.object({
@@ -48,3 +48,31 @@ function b64len(s: string): number {
   const n = s.replace(/=+$/, "").length;
   return Math.floor((n * 3) / 4);
 }
+
+// ---- managing a terminal (contract v1.1) ----------------------------------------------------
+
+/** `POST /v1/terminals/{id}/token`: the new token (the old one stopped working). */
+export const RotatedToken = z.object({ token: z.string() });
+export type RotatedToken = z.infer<typeof RotatedToken>;
+
+/** Whom a terminal takes transfers from: anyone not blocked, or only its contacts. */
+export const Accept = z.enum(["anyone", "known"]);
+export type Accept = z.infer<typeof Accept>;
+
+export const TerminalRef = z.object({ id: z.string(), name: z.string() });
+export type TerminalRef = z.infer<typeof TerminalRef>;
+
+/** `GET`/`PATCH /v1/terminals/{id}/settings`. */
+export const TerminalSettings = z.object({
+  name: z.string(),
+  accept: Accept,
+  contacts: z.array(TerminalRef),
+  blocked: z.array(TerminalRef),
+});
+export type TerminalSettings = z.infer<typeof TerminalSettings>;
+
+export const UpdateSettingsRequest = z.strictObject({
+  name: TerminalName.optional(),
+  accept: Accept.optional(),
+});
+export type UpdateSettingsRequest = z.infer<typeof UpdateSettingsRequest>;

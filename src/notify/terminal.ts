@@ -4,6 +4,7 @@ import { ClientMessage, type ControlMessage, type PushSubscriptionJSON, type Ser
 import { markNotified } from "../store/transfers";
 import { isMessageOnly, messageRead } from "../deliver/read";
 import { migrate, Outbox, type OutboxRow } from "./outbox";
+import { checkPushEndpoint, parseAllowedHosts } from "./endpoints";
 import { trimForPush } from "./trim";
 import { MAX_PUSH_ATTEMPTS, retryWait, sendPush, vapidKeys, type StoredSubscription } from "./webpush";
 
@@ -41,7 +42,13 @@ const PUSH_ON_CLOSE = 10;
 
 interface SocketState {
   seen: number;
+  /** the generation of the token that opened it: a rotation closes older ones */
+  gen?: number;
 }
+
+/** Close codes the server uses (4000–4999 are the application's). */
+export const CLOSE_TOKEN_ROTATED = 4001;
+export const CLOSE_TERMINAL_DELETED = 4004;
 
 /** The push Topic: one per transfer (a newer message replaces an older one), one per receipt. */
 export function pushTopic(msg: ServerMessage): string | undefined {
@@ -82,15 +89,65 @@ export class Terminal extends DurableObject<Env> {
     this.sql.exec("INSERT OR IGNORE INTO meta (key, value) VALUES ('terminal_id', ?)", terminalId);
   }
 
+  private meta(key: string): string | null {
+    return this.sql.exec<{ value: string }>("SELECT value FROM meta WHERE key = ?", key).toArray()[0]?.value ?? null;
+  }
+
+  /** The oldest token generation whose sockets are still welcome. */
+  private get minGen(): number {
+    return Number(this.meta("min_gen") ?? 0);
+  }
+
+  private get deleted(): boolean {
+    return this.meta("deleted") !== null;
+  }
+
+  // ---- managing the terminal ----------------------------------------------------------------
+
+  /**
+   * The terminal's token was rotated to generation `gen`: sockets opened with an older token
+   * are closed, and refused from now on. Returns how many were closed.
+   */
+  async revokeSockets(gen: number): Promise<number> {
+    if (gen > this.minGen) this.sql.exec("INSERT OR REPLACE INTO meta (key, value) VALUES ('min_gen', ?)", String(gen));
+    let closed = 0;
+    for (const ws of this.ctx.getWebSockets()) {
+      if (((ws.deserializeAttachment() as SocketState | null)?.gen ?? 0) < this.minGen) {
+        this.closeSocket(ws, CLOSE_TOKEN_ROTATED, "token rotated");
+        closed++;
+      }
+    }
+    return closed;
+  }
+
+  /** The terminal was deleted: its sockets close, and its messages, subscriptions and pushes are gone for good. */
+  async erase(): Promise<void> {
+    for (const ws of this.ctx.getWebSockets()) this.closeSocket(ws, CLOSE_TERMINAL_DELETED, "terminal deleted");
+    this.sql.exec("DELETE FROM outbox");
+    this.sql.exec("DELETE FROM pushes");
+    this.sql.exec("DELETE FROM subscriptions");
+    this.sql.exec("INSERT OR REPLACE INTO meta (key, value) VALUES ('deleted', '1')");
+    await this.ctx.storage.deleteAlarm();
+  }
+
+  private closeSocket(ws: WebSocket, code: number, reason: string): void {
+    try {
+      ws.close(code, reason);
+    } catch {
+      // already closed
+    }
+  }
+
   // ---- messages -----------------------------------------------------------------------
 
   /** Queues a message for this terminal and sends it now where it can. Idempotent by id. */
   async deliver(terminalId: string, msg: ServerMessage, opts: DeliverOptions): Promise<{ queued: boolean; sockets: number }> {
+    if (this.deleted) return { queued: false, sockets: 0 };
     this.remember(terminalId);
     const now = Date.now();
     if (opts.supersedes && opts.transferId) this.outbox.retireForTransfer(opts.transferId, opts.supersedes, now);
     const queued = this.outbox.add(msg, opts.transferId, now, opts.expiresAt);
-    const sockets = this.ctx.getWebSockets();
+    const sockets = this.currentSockets();
     if (!queued) return { queued, sockets: sockets.length };
     const frame = JSON.stringify(msg);
     for (const ws of sockets) this.trySend(ws, frame);
@@ -102,9 +159,15 @@ export class Terminal extends DurableObject<Env> {
     return { queued, sockets: sockets.length };
   }
 
+  /** Open sockets opened with the current token (a rotation closes the others). */
+  private currentSockets(): WebSocket[] {
+    const min = this.minGen;
+    return this.ctx.getWebSockets().filter((ws) => ((ws.deserializeAttachment() as SocketState | null)?.gen ?? 0) >= min);
+  }
+
   /** Open sockets heard from within LIVE_WINDOW_MS. */
   private liveSockets(now: number): WebSocket[] {
-    return this.ctx.getWebSockets().filter((ws) => {
+    return this.currentSockets().filter((ws) => {
       const state = ws.deserializeAttachment() as SocketState | null;
       const pinged = this.ctx.getWebSocketAutoResponseTimestamp(ws)?.getTime() ?? 0;
       return now - Math.max(state?.seen ?? 0, pinged) < LIVE_WINDOW_MS;
@@ -118,15 +181,21 @@ export class Terminal extends DurableObject<Env> {
   /** The live channel: `GET /v1/terminals/{id}/socket`, authorised by the worker. */
   override async fetch(request: Request): Promise<Response> {
     const terminalId = request.headers.get("x-pushdrop-terminal");
+    const gen = Number(request.headers.get("x-pushdrop-token-gen") ?? "0");
     if (request.headers.get("upgrade")?.toLowerCase() !== "websocket" || !terminalId) {
       return new Response("expected a websocket upgrade", { status: 426 });
     }
+    // the token was rotated (or the terminal deleted) after the worker checked it
+    if (this.deleted || gen < this.minGen) return new Response("the token is not valid", { status: 401 });
     this.remember(terminalId);
+    // a socket opened with a rotated token closes those opened with older ones (should the
+    // rotation's own call have failed); generation 1 was never rotated: nothing to close
+    if (gen > 1 && gen > this.minGen) await this.revokeSockets(gen);
     const pair = new WebSocketPair();
     const [client, server] = [pair[0], pair[1]];
     this.ctx.acceptWebSocket(server);
     const now = Date.now();
-    server.serializeAttachment({ seen: now } satisfies SocketState);
+    server.serializeAttachment({ seen: now, gen } satisfies SocketState);
     const pending = this.outbox.pending(now);
     for (const row of pending) this.trySend(server, row.body);
     // a socket is open now: it takes over from any push still waiting to be (re)tried
@@ -137,7 +206,9 @@ export class Terminal extends DurableObject<Env> {
   }
 
   override async webSocketMessage(ws: WebSocket, data: string | ArrayBuffer): Promise<void> {
-    ws.serializeAttachment({ seen: Date.now() } satisfies SocketState);
+    const gen = (ws.deserializeAttachment() as SocketState | null)?.gen ?? 0;
+    if (gen < this.minGen || this.deleted) return this.closeSocket(ws, CLOSE_TOKEN_ROTATED, "token rotated");
+    ws.serializeAttachment({ seen: Date.now(), gen } satisfies SocketState);
     if (typeof data !== "string") return this.reply(ws, { type: "error", error: { code: "binary_frame", message: "Frames are JSON text." } });
     if (data.length > 4096) return this.reply(ws, { type: "error", error: { code: "frame_too_large", message: "Frames are at most 4096 characters." } });
     let parsed: unknown;
@@ -233,6 +304,7 @@ export class Terminal extends DurableObject<Env> {
   // ---- push subscriptions -----------------------------------------------------------
 
   async putSubscription(terminalId: string, sub: PushSubscriptionJSON): Promise<void> {
+    if (this.deleted) return;
     this.remember(terminalId);
     this.sql.exec(
       `INSERT INTO subscriptions (endpoint, p256dh, auth, created_at) VALUES (?, ?, ?, ?)
@@ -375,7 +447,10 @@ export class Terminal extends DurableObject<Env> {
       return;
     }
     const message = JSON.parse(msg.body) as ServerMessage;
-    const outcome = await sendPush(
+    // stored before the rule, or the operator's list changed since: never sent there
+    const outcome = !checkPushEndpoint(sub.endpoint, parseAllowedHosts(this.env.PUSH_ENDPOINT_HOSTS)).ok
+      ? ({ kind: "gone", status: 0 } as const)
+      : await sendPush(
       sub,
       JSON.stringify(trimForPush(message)),
       { ttl: pushTtl(msg.expires_at, now), urgency: message.type === "transfer.ready" ? "high" : "normal", topic: pushTopic(message) },

@@ -71,7 +71,8 @@ export async function sendPush(
   }
   let res: Response;
   try {
-    res = await fetch(sub.endpoint, { method: "POST", headers: req.headers, body: req.body, signal: AbortSignal.timeout(PUSH_TIMEOUT_MS) });
+    // redirect: manual: a push service's redirect must not send us to an address it chose
+    res = await fetch(sub.endpoint, { method: "POST", headers: req.headers, body: req.body, redirect: "manual", signal: AbortSignal.timeout(PUSH_TIMEOUT_MS) });
   } catch (e) {
     // network error, TLS failure, timeout: the push service may well answer next time
     return { kind: "retry", status: 0, retryAfterMs: null };

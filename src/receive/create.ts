@@ -1,13 +1,14 @@
+import { assertRecipientsAccept, rememberRecipients } from "../auth/acceptance";
 import { newTransferId } from "../auth/ids";
 import { DEFAULT_EXPIRES_IN, MAX_NAMES_BYTES, MAX_PACKAGE_BYTES, PART_SIZE } from "../config";
 import type { CreateTransferRequest } from "../contract";
-import { ApiError, badRequest, notFound, tooLarge } from "../errors";
+import { badRequest, notFound, tooLarge } from "../errors";
 import { notifyReady } from "../notify";
 import { enqueuePackaging } from "../package/jobs";
 import { safeNames } from "../package/names";
 import { packageOverhead } from "../package/zip";
 import { guessType } from "../package/types";
-import { existingTerminalIds, type TerminalRow } from "../store/terminals";
+import type { TerminalRow } from "../store/terminals";
 import { getTransferRecord, insertTransfer, startPackaging, type TransferRecord } from "../store/transfers";
 
 /**
@@ -36,17 +37,8 @@ export async function createTransfer(
     );
   }
   const to = [...new Set(req.to)];
-  const known = await existingTerminalIds(env.DB, to);
-  const missing = to.filter((id) => !known.has(id));
-  if (missing.length > 0) {
-    throw new ApiError(
-      404,
-      "terminal_not_found",
-      `No terminal has the id ${missing.join(", ")}.`,
-      {},
-      { missing },
-    );
-  }
+  // 404 for ids nobody has, 403 when a recipient refuses this sender: nothing is recorded
+  await assertRecipientsAccept(env.DB, sender, to);
 
   if (req.files.length === 0) return createMessageOnly(env, sender, req, to, origin, now);
 
@@ -85,6 +77,7 @@ export async function createTransfer(
     files,
     to,
   );
+  await rememberRecipients(env.DB, sender, to, now);
   // A transfer of empty files only has nothing to wait for.
   if (files.every((f) => f.completed) && (await startPackaging(env.DB, id))) await enqueuePackaging(env, id);
   const rec = await getTransferRecord(env.DB, id);
@@ -123,6 +116,7 @@ async function createMessageOnly(
     [],
     to,
   );
+  await rememberRecipients(env.DB, sender, to, now);
   const rec = await getTransferRecord(env.DB, id);
   if (!rec) throw notFound("transfer_not_found", "The transfer vanished while it was created.");
   await notifyReady(env, rec, now);

@@ -1,10 +1,21 @@
 import { Hono, type Context } from "hono";
+import { addEntry, removeEntry, settingsOf, updateSettings } from "../auth/acceptance";
 import { formatTerminalId, normalizeTerminalId } from "../auth/ids";
+import { deleteTerminal, rotateToken } from "../auth/manage";
 import { registerTerminal } from "../auth/register";
 import { requireTerminal } from "../auth/terminal";
-import { CreateTerminalRequest, iso, PushSubscriptionJSON, type CreatedTerminal, type TerminalInfo } from "../contract";
+import {
+  CreateTerminalRequest,
+  iso,
+  PushSubscriptionJSON,
+  UpdateSettingsRequest,
+  type CreatedTerminal,
+  type RotatedToken,
+  type TerminalInfo,
+} from "../contract";
 import { ApiError, forbidden, notFound } from "../errors";
 import { terminalStub } from "../notify";
+import { assertPushEndpoint } from "../notify/endpoints";
 import { canonicalKeys } from "../notify/webpush";
 import { presentTransfer } from "../present";
 import { getTerminal, type TerminalRow } from "../store/terminals";
@@ -55,6 +66,7 @@ terminals.get("/:id", async (c) => {
 terminals.put("/:id/push-subscription", async (c) => {
   const caller = await owner(c);
   const sub = await jsonBody(c, PushSubscriptionJSON);
+  assertPushEndpoint(c.env, sub.endpoint);
   const keys = await canonicalKeys(sub.keys);
   await terminalStub(c.env, caller.id).putSubscription(caller.id, { ...sub, keys });
   return c.body(null, 204);
@@ -93,5 +105,54 @@ terminals.get("/:id/socket", async (c) => {
   const caller = await owner(c, true);
   const headers = new Headers(c.req.raw.headers);
   headers.set("x-pushdrop-terminal", caller.id);
+  headers.set("x-pushdrop-token-gen", String(caller.token_gen));
   return terminalStub(c.env, caller.id).fetch(new Request(c.req.raw.url, { headers }));
 });
+
+// ---- managing a terminal (contract v1.1) --------------------------------------------------
+
+terminals.post("/:id/token", async (c) => {
+  const caller = await owner(c);
+  const body: RotatedToken = { token: await rotateToken(c.env, caller) };
+  c.header("Cache-Control", "no-store");
+  return c.json(body);
+});
+
+terminals.delete("/:id", async (c) => {
+  await deleteTerminal(c.env, await owner(c));
+  return c.body(null, 204);
+});
+
+terminals.get("/:id/settings", async (c) => {
+  const caller = await owner(c);
+  c.header("Cache-Control", "no-store");
+  return c.json(await settingsOf(c.env.DB, caller));
+});
+
+terminals.patch("/:id/settings", async (c) => {
+  const caller = await owner(c);
+  const change = await jsonBody(c, UpdateSettingsRequest);
+  c.header("Cache-Control", "no-store");
+  return c.json(await updateSettings(c.env.DB, caller, change));
+});
+
+/** `{otherId}` in a contacts or blocked path: a terminal id as typed, else 404. */
+function otherId(c: Context): string {
+  const raw = c.req.param("otherId") ?? "";
+  const id = normalizeTerminalId(raw);
+  if (!id) throw notFound("terminal_not_found", `No terminal has the id ${raw.slice(0, 32)}.`);
+  return id;
+}
+
+for (const list of ["contacts", "blocked"] as const) {
+  terminals.put(`/:id/${list}/:otherId`, async (c) => {
+    const caller = await owner(c);
+    await addEntry(c.env.DB, list, caller, otherId(c));
+    return c.body(null, 204);
+  });
+  terminals.delete(`/:id/${list}/:otherId`, async (c) => {
+    const caller = await owner(c);
+    await removeEntry(c.env.DB, list, caller, otherId(c));
+    return c.body(null, 204);
+  });
+}

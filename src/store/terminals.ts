@@ -1,14 +1,22 @@
-/** D1: the terminals table. */
+import type { Accept } from "../contract";
+
+/** D1: the terminals table (and its tombstones: a deleted terminal's id is never drawn again). */
 
 export interface TerminalRow {
   id: string;
   name: string;
   token_hash: string;
   created_at: number;
+  /** migration 0003: whom it takes transfers from; its token's generation; when it was deleted */
+  accept: Accept;
+  token_gen: number;
+  deleted_at: number | null;
 }
 
+export type NewTerminal = Pick<TerminalRow, "id" | "name" | "token_hash" | "created_at">;
+
 /** Inserts a terminal; false when the id is taken (the caller draws another). */
-export async function insertTerminal(db: D1Database, row: TerminalRow): Promise<boolean> {
+export async function insertTerminal(db: D1Database, row: NewTerminal): Promise<boolean> {
   const res = await db
     .prepare("INSERT OR IGNORE INTO terminals (id, name, token_hash, created_at) VALUES (?, ?, ?, ?)")
     .bind(row.id, row.name, row.token_hash, row.created_at)
@@ -16,19 +24,79 @@ export async function insertTerminal(db: D1Database, row: TerminalRow): Promise<
   return res.meta.changes === 1;
 }
 
+/** A terminal that exists (not deleted), or null. */
 export function getTerminal(db: D1Database, id: string): Promise<TerminalRow | null> {
-  return db.prepare("SELECT * FROM terminals WHERE id = ?").bind(id).first<TerminalRow>();
+  return db.prepare("SELECT * FROM terminals WHERE id = ? AND deleted_at IS NULL").bind(id).first<TerminalRow>();
 }
 
 export function getTerminalByTokenHash(db: D1Database, hash: string): Promise<TerminalRow | null> {
-  return db.prepare("SELECT * FROM terminals WHERE token_hash = ?").bind(hash).first<TerminalRow>();
+  return db.prepare("SELECT * FROM terminals WHERE token_hash = ? AND deleted_at IS NULL").bind(hash).first<TerminalRow>();
 }
 
-/** Which of these ids are registered terminals. */
-export async function existingTerminalIds(db: D1Database, ids: readonly string[]): Promise<Set<string>> {
+/**
+ * Replaces a terminal's token, if `oldHash` is still its token (of two rotations at once, one
+ * wins). Returns the new token generation, or null when the token had changed meanwhile.
+ */
+export async function replaceTokenHash(db: D1Database, id: string, oldHash: string, newHash: string): Promise<number | null> {
+  const row = await db
+    .prepare(
+      `UPDATE terminals SET token_hash = ?3, token_gen = token_gen + 1
+       WHERE id = ?1 AND token_hash = ?2 AND deleted_at IS NULL RETURNING token_gen`,
+    )
+    .bind(id, oldHash, newHash)
+    .first<{ token_gen: number }>();
+  return row?.token_gen ?? null;
+}
+
+export async function updateTerminal(db: D1Database, id: string, change: { name?: string; accept?: Accept }): Promise<void> {
+  await db
+    .prepare("UPDATE terminals SET name = COALESCE(?2, name), accept = COALESCE(?3, accept) WHERE id = ?1 AND deleted_at IS NULL")
+    .bind(id, change.name ?? null, change.accept ?? null)
+    .run();
+}
+
+/**
+ * Turns a terminal into a tombstone: no name, a token hash no token has, its lists and its
+ * place in other terminals' lists gone. True only for the caller that deleted it (holding
+ * the token `tokenHash`).
+ */
+export async function markTerminalDeleted(db: D1Database, id: string, tokenHash: string, now: number): Promise<boolean> {
+  const [res] = await db.batch([
+    db
+      .prepare(
+        `UPDATE terminals SET deleted_at = ?3, name = '', accept = 'anyone', token_hash = 'deleted:' || id
+         WHERE id = ?1 AND token_hash = ?2 AND deleted_at IS NULL`,
+      )
+      .bind(id, tokenHash, now),
+    db.prepare("DELETE FROM contacts WHERE terminal_id = ?1 OR other_id = ?1").bind(id),
+    db.prepare("DELETE FROM blocked WHERE terminal_id = ?1 OR other_id = ?1").bind(id),
+  ]);
+  return res!.meta.changes === 1;
+}
+
+/** The named terminals that exist, and for each whether it refuses transfers from `senderId`. */
+export interface RecipientCheck {
+  id: string;
+  refused: boolean;
+}
+
+/**
+ * One query for every recipient of a transfer (≤ 100): which exist, and which refuse the
+ * sender (it is blocked, or the recipient takes transfers from contacts only and the sender
+ * is not one). A terminal never refuses itself.
+ */
+export async function checkRecipients(db: D1Database, senderId: string, ids: readonly string[]): Promise<RecipientCheck[]> {
   const { results } = await db
-    .prepare("SELECT id FROM terminals WHERE id IN (SELECT value FROM json_each(?))")
-    .bind(JSON.stringify(ids))
-    .all<{ id: string }>();
-  return new Set(results.map((r) => r.id));
+    .prepare(
+      `SELECT t.id,
+         (t.id != ?2 AND (
+            EXISTS (SELECT 1 FROM blocked b WHERE b.terminal_id = t.id AND b.other_id = ?2)
+            OR (t.accept = 'known' AND NOT EXISTS (SELECT 1 FROM contacts c WHERE c.terminal_id = t.id AND c.other_id = ?2))
+         )) AS refused
+       FROM terminals t
+       WHERE t.id IN (SELECT value FROM json_each(?1)) AND t.deleted_at IS NULL`,
+    )
+    .bind(JSON.stringify(ids), senderId)
+    .all<{ id: string; refused: number }>();
+  return results.map((r) => ({ id: r.id, refused: r.refused === 1 }));
 }

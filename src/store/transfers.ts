@@ -410,3 +410,31 @@ export async function releasePackageLease(db: D1Database, transferId: string, le
     .bind(transferId, lease)
     .run();
 }
+
+// ---- transfers of deleted terminals (migration 0003) ----------------------------------------
+
+/** Transfers a terminal sent that are neither delivered nor ended. */
+export async function undeliveredSentBy(db: D1Database, senderId: string): Promise<string[]> {
+  const { results } = await db
+    .prepare(
+      `SELECT id FROM transfers
+       WHERE sender_id = ? AND status IN ('uploading', 'packaging', 'ready') AND purged_at IS NULL
+       ORDER BY created_at`,
+    )
+    .bind(senderId)
+    .all<{ id: string }>();
+  return results.map((r) => r.id);
+}
+
+/** Senders that were deleted with such transfers left (their DELETE did not finish). */
+export async function deletedSendersWithTransfers(db: D1Database, limit = 100): Promise<string[]> {
+  const { results } = await db
+    .prepare(
+      `SELECT DISTINCT t.sender_id AS id FROM transfers t JOIN terminals s ON s.id = t.sender_id
+       WHERE s.deleted_at IS NOT NULL AND t.status IN ('uploading', 'packaging', 'ready') AND t.purged_at IS NULL
+       LIMIT ?`,
+    )
+    .bind(limit)
+    .all<{ id: string }>();
+  return results.map((r) => r.id);
+}

@@ -1,13 +1,15 @@
 import { execFileSync } from "node:child_process";
 import { get as httpGet } from "node:http";
 import { createHash, randomBytes } from "node:crypto";
-import { createWriteStream, mkdtempSync, openSync, readFileSync, readSync, closeSync, writeFileSync, rmSync } from "node:fs";
+import { createWriteStream, mkdtempSync, openAsBlob, openSync, readFileSync, closeSync, writeFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import path from "node:path";
 import { Readable } from "node:stream";
 import { pipeline } from "node:stream/promises";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { LiveSocket, register, removeState, ROOT, startServer, type Server, type Terminal } from "./support/server.ts";
+import { uploadFiles } from "../../client";
+import type { Transfer } from "../../src/contract";
+import { clientOf, LiveSocket, register, removeState, ROOT, startServer, type Server, type Terminal } from "./support/server.ts";
 
 /**
  * The whole flow as two devices would drive it against `npm start`: A sends three files
@@ -57,36 +59,16 @@ function makeFile(name: string, size: number, type?: string): LocalFile {
   return { name, path: p, size, sha256: hash.digest("hex"), type };
 }
 
-function readSlice(p: string, offset: number, length: number): Buffer {
-  const buf = Buffer.alloc(length);
-  const fd = openSync(p, "r");
-  try {
-    let got = 0;
-    while (got < length) got += readSync(fd, buf, got, length - got, offset + got);
-  } finally {
-    closeSync(fd);
-  }
-  return buf;
-}
-
-async function upload(sender: Terminal, transfer: any, files: LocalFile[]) {
-  for (const f of transfer.files) {
-    const local = files[f.index]!;
-    if (f.parts === 1) {
-      const res = await fetch(f.uploadUrl, { method: "PUT", headers: sender.auth, body: new Uint8Array(readSlice(local.path, 0, local.size)) });
-      expect(res.status, await res.clone().text()).toBe(200);
-      continue;
-    }
-    // parts in reverse order: order must not matter
-    for (let n = f.parts; n >= 1; n--) {
-      const start = (n - 1) * f.partSize;
-      const len = Math.min(f.partSize, local.size - start);
-      const res = await fetch(`${f.uploadUrl}?part=${n}`, { method: "PUT", headers: sender.auth, body: new Uint8Array(readSlice(local.path, start, len)) });
-      expect(res.status, await res.clone().text()).toBe(200);
-      const body = (await res.json()) as any;
-      expect(body.file.partsReceived).toContain(n);
-    }
-  }
+/** Uploads through the shared client: parts in parallel, each ≤ one request, checked by the server. */
+async function upload(sender: Terminal, transfer: Transfer, files: LocalFile[]) {
+  const sent: Array<[number, number]> = [];
+  const result = await uploadFiles(clientOf(server.base, sender), transfer, await Promise.all(files.map((f) => openAsBlob(f.path))), {
+    onPart: (i, part) => sent.push([i, part]),
+  });
+  // every part of every non-empty file went up exactly once
+  const expected = transfer.files.flatMap((f) => (f.size === 0 ? [] : Array.from({ length: f.parts }, (_, k) => [f.index, k + 1])));
+  expect(sent.sort((x, y) => x[0]! - y[0]! || x[1]! - y[1]!)).toEqual(expected);
+  expect(["packaging", "ready"]).toContain(result.status);
 }
 
 async function download(url: string, headers: Record<string, string>, to: string) {
@@ -110,20 +92,14 @@ describe("core transfer flow against npm start", () => {
       makeFile("Grüße — 東京 \"draft\".txt", 200_000),
       makeFile("empty.bin", 0),
     ];
-    const created = await fetch(`${server.base}/v1/transfers`, {
-      method: "POST",
-      headers: { ...a.auth, "content-type": "application/json" },
-      body: JSON.stringify({
-        to: [b.id],
-        message: "holiday pictures ☀",
-        files: files.map((f) => ({ name: f.name, size: f.size, ...(f.type ? { type: f.type } : {}) })),
-      }),
+    const transfer = await clientOf(server.base, a).createTransfer({
+      to: [b.id],
+      message: "holiday pictures ☀",
+      files: files.map((f) => ({ name: f.name, size: f.size, ...(f.type ? { type: f.type } : {}) })),
     });
-    expect(created.status).toBe(201);
-    const transfer = (await created.json()) as any;
     expect(transfer.status).toBe("uploading");
-    expect(transfer.files[0].parts).toBeGreaterThan(1);
-    expect(transfer.files[1].name).toBe("Grüße — 東京 \"draft\".txt");
+    expect(transfer.files[0]!.parts).toBeGreaterThan(1);
+    expect(transfer.files[1]!.name).toBe("Grüße — 東京 \"draft\".txt");
 
     await upload(a, transfer, files);
 
@@ -183,11 +159,11 @@ print(json.dumps(out))`,
     const receipt = await aSocket.next((m) => m.type === "transfer.downloaded" && m.transferId === transfer.id);
     expect(receipt.by).toBe(b.id);
     aSocket.ack(receipt.id);
-    const final = (await (await fetch(`${server.base}/v1/transfers/${transfer.id}`, { headers: a.auth })).json()) as any;
+    const final = await clientOf(server.base, a).transfer(transfer.id);
     expect(final.status).toBe("delivered");
-    expect(final.recipients[0].notifiedAt).not.toBeNull();
-    expect(final.recipients[0].channel).toBe("socket");
-    expect(final.recipients[0].downloadedAt).not.toBeNull();
+    expect(final.recipients[0]!.notifiedAt).not.toBeNull();
+    expect(final.recipients[0]!.channel).toBe("socket");
+    expect(final.recipients[0]!.downloadedAt).not.toBeNull();
 
     await bSocket.close();
     await aSocket.close();
@@ -205,7 +181,7 @@ print(json.dumps(out))`,
     const transfer = (await res.json()) as any;
     // wait until it is ready (B has no socket: the message waits in B's outbox)
     for (let i = 0; ; i++) {
-      const t = (await (await fetch(`${server.base}/v1/transfers/${transfer.id}`, { headers: a.auth })).json()) as any;
+      const t = await clientOf(server.base, a).transfer(transfer.id);
       if (t.status === "ready") break;
       if (i > 200) throw new Error(`not ready: ${t.status}`);
       await new Promise((r) => setTimeout(r, 100));

@@ -16,7 +16,8 @@ let vapidKey: string;
 
 beforeAll(async () => {
   svc = await PushService.start();
-  server = await startServer({ env: { NODE_EXTRA_CA_CERTS: svc.certPath } });
+  // the local push service is on 127.0.0.1: allowed by PUSH_ENDPOINT_HOSTS, as an operator would list it
+  server = await startServer({ env: { NODE_EXTRA_CA_CERTS: svc.certPath, PUSH_ENDPOINT_HOSTS: new URL(svc.origin).host } });
   const res = await fetch(`${server.base}/v1/push/vapid-public-key`);
   vapidKey = ((await res.json()) as { key: string }).key;
   svc.expectedKey = vapidKey;

@@ -242,18 +242,22 @@ export async function openSocket(t: TestTerminal, via: "query" | "header" = "que
   expect(ws).toBeTruthy();
   const frames: any[] = [];
   let closed = false;
+  let code: number | null = null;
   ws.addEventListener("message", (e) => {
     const d = e.data;
     frames.push(typeof d === "string" && d.startsWith("{") ? JSON.parse(d) : d);
   });
-  ws.addEventListener("close", () => {
+  ws.addEventListener("close", (e) => {
     closed = true;
+    code = e.code;
   });
   ws.accept();
   return {
     ws,
     frames,
     isClosed: () => closed,
+    /** the close code the server sent, once closed */
+    closeCode: () => code,
     /** waits for n frames and takes them */
     async take(n: number, ms = 5000): Promise<any[]> {
       await eventually(async () => (frames.length >= n ? true : undefined), ms, `${n} frames (have ${frames.length})`);

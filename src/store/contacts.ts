@@ -1,0 +1,64 @@
+import type { TerminalRef } from "../contract";
+
+/**
+ * D1: each terminal's contacts and blocked senders (migration 0003). A row names the terminal
+ * whose list it is and the other terminal. The only SQL about these lists.
+ */
+
+export type ListName = "contacts" | "blocked";
+
+/** Adds (or refreshes) `others` in a list of `terminalId`, then keeps only its newest `keep`. */
+export async function addToList(
+  db: D1Database,
+  list: ListName,
+  terminalId: string,
+  others: readonly string[],
+  now: number,
+  keep: number,
+): Promise<void> {
+  await db.batch([
+    db
+      .prepare(
+        `INSERT INTO ${list} (terminal_id, other_id, added_at)
+         SELECT ?1, value, ?3 FROM json_each(?2) WHERE value != ?1
+         ON CONFLICT (terminal_id, other_id) DO UPDATE SET added_at = excluded.added_at`,
+      )
+      .bind(terminalId, JSON.stringify(others), now),
+    db
+      .prepare(
+        `DELETE FROM ${list} WHERE terminal_id = ?1 AND other_id NOT IN
+           (SELECT other_id FROM ${list} WHERE terminal_id = ?1 ORDER BY added_at DESC, other_id LIMIT ?2)`,
+      )
+      .bind(terminalId, keep),
+  ]);
+}
+
+/** Adds `otherId` to a list unless it is full (`max` entries); false when it was full. */
+export async function addToListUnlessFull(db: D1Database, list: ListName, terminalId: string, otherId: string, now: number, max: number): Promise<boolean> {
+  const row = await db
+    .prepare(
+      `INSERT INTO ${list} (terminal_id, other_id, added_at)
+       SELECT ?1, ?2, ?3 WHERE (SELECT COUNT(*) FROM ${list} WHERE terminal_id = ?1 AND other_id != ?2) < ?4
+       ON CONFLICT (terminal_id, other_id) DO UPDATE SET added_at = excluded.added_at
+       RETURNING other_id`,
+    )
+    .bind(terminalId, otherId, now, max)
+    .first<{ other_id: string }>();
+  return row !== null;
+}
+
+export async function removeFromList(db: D1Database, list: ListName, terminalId: string, otherId: string): Promise<void> {
+  await db.prepare(`DELETE FROM ${list} WHERE terminal_id = ? AND other_id = ?`).bind(terminalId, otherId).run();
+}
+
+/** A terminal's list, newest first, with each other terminal's current name. */
+export async function listOf(db: D1Database, list: ListName, terminalId: string, limit: number): Promise<TerminalRef[]> {
+  const { results } = await db
+    .prepare(
+      `SELECT t.id, t.name FROM ${list} l JOIN terminals t ON t.id = l.other_id AND t.deleted_at IS NULL
+       WHERE l.terminal_id = ? ORDER BY l.added_at DESC, l.other_id LIMIT ?`,
+    )
+    .bind(terminalId, limit)
+    .all<TerminalRef>();
+  return results;
+}
