@@ -9,6 +9,7 @@ import { Inbox, copy } from "./inbox";
 import { Outbox } from "./outbox";
 import { qrSvg } from "./qr";
 import { canScan, scanForId } from "./scan";
+import { Settings, type ServerSettings } from "./settings";
 import { noticeFor } from "./shared/notice";
 import { SHARE_CACHE } from "./shared/share";
 import * as store from "./store";
@@ -22,7 +23,11 @@ import * as store from "./store";
 const client = new PushdropClient({ server: location.origin });
 let device: store.Device | null = null;
 let channel: LiveChannel | null = null;
-const inbox = new Inbox($<HTMLUListElement>("inbox"), $("inbox-empty"));
+let settings: Settings | null = null;
+const inbox = new Inbox($<HTMLUListElement>("inbox"), $("inbox-empty"), () => {
+  const s = settings;
+  return s?.data ? { blocked: (id) => s.data!.blocked.some((b) => b.id === id), block: (from) => s.block(from.id, from.name) } : null;
+});
 const outbox = new Outbox(client, $<HTMLUListElement>("outbox"), $("sent-h"));
 /** transfer.ready messages shown while the page was hidden: acknowledged once it is seen */
 const unseen: string[] = [];
@@ -74,21 +79,32 @@ function showDeviceError(message: string, action?: { label: string; run: () => v
 
 /** Renaming takes the v1.1 settings endpoint; until a server has it, the name is kept here. */
 async function pushName(): Promise<void> {
-  if (!device?.pendingName) return;
+  if (!device?.pendingName || !settings) return;
   const note = $("rename-note");
   try {
-    await client.call(`/v1/terminals/${device.id}/settings`, { method: "PATCH", json: { name: device.pendingName } });
-    device = { ...device, pendingName: undefined };
-    store.saveDevice(device);
-    show(note, false);
-  } catch (e) {
-    if (e instanceof ApiError && (e.code === "not_found" || e.code === "method_not_allowed")) {
-      note.textContent = "Saved in this browser. This server cannot rename devices yet, so others still see the first name.";
-    } else {
-      note.textContent = `Saved in this browser; the server did not take it yet: ${plainError(e)}`;
+    const taken = await settings.rename(device.pendingName);
+    if (taken) {
+      device = { ...device, pendingName: undefined };
+      store.saveDevice(device);
+      show(note, false);
+      return;
     }
-    show(note, true);
+    note.textContent = "Saved in this browser. This server cannot rename devices yet, so others still see the first name.";
+  } catch (e) {
+    note.textContent = `Saved in this browser; the server did not take it yet: ${plainError(e)}`;
   }
+  show(note, true);
+}
+
+/** What a v1.1 server keeps: its name for this device (unless one chosen here waits), its contacts. */
+function onSettings(s: ServerSettings): void {
+  if (device && !device.pendingName && s.name && s.name !== device.name) {
+    device = { ...device, name: s.name };
+    store.saveDevice(device);
+    $("my-name").textContent = s.name;
+  }
+  refreshContacts(store.mergeContacts(s.contacts));
+  inbox.refresh();
 }
 
 function wireDevice(): void {
@@ -369,24 +385,9 @@ function refreshContacts(list = store.loadContacts()): void {
     },
     (c) => {
       refreshContacts(store.forgetContact(c.id));
-      if (device) void client.call(`/v1/terminals/${device.id}/contacts/${c.id}`, { method: "DELETE" }).catch(() => {});
+      void settings?.forgetContact(c.id);
     },
   );
-}
-
-/** v1.1 servers keep contacts (settings); merge them in where the endpoint exists. */
-async function syncContacts(): Promise<void> {
-  if (!device) return;
-  try {
-    const s = await client.call<{ contacts?: Array<{ id: string; name: string }> }>(`/v1/terminals/${device.id}/settings`);
-    const known = new Set(store.loadContacts().map((c) => c.id));
-    let list = store.loadContacts();
-    for (const c of s.contacts ?? []) if (!known.has(c.id)) list = [...list, { id: c.id, name: c.name, at: 0 }];
-    for (const c of list) if (c.at === 0) store.rememberContact(c);
-    refreshContacts();
-  } catch {
-    // an older server: contacts stay in this browser
-  }
 }
 
 const validType = (t: string) => (/^[\w.+-]+\/[\w.+-]+$/.test(t) ? t : undefined);
@@ -701,6 +702,8 @@ async function boot(): Promise<void> {
     return;
   }
   client.token = device.token;
+  const me = device.id;
+  settings = new Settings(client, me, () => store.loadContacts().map((c) => c.id).filter((id) => id !== me), onSettings);
   showDevice(device);
   refreshContacts();
   connect(device);
@@ -712,7 +715,7 @@ async function boot(): Promise<void> {
   if (shared) void takeShared(shared);
   if (to) $("send").scrollIntoView({ block: "start" });
 
-  await Promise.all([loadInbox(), outbox.restore(), syncNotifications(), pushName(), syncContacts()]);
+  await Promise.all([loadInbox(), outbox.restore(), syncNotifications(), settings.load().then(pushName)]);
   const focus = params.get("transfer");
   if (focus) void showTransfer(focus);
   document.documentElement.dataset.ready = "true";

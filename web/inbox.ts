@@ -25,6 +25,8 @@ export class Inbox {
   constructor(
     private readonly list: HTMLUListElement,
     private readonly empty: HTMLElement,
+    /** blocking senders (v1.1 servers); null where the server cannot */
+    private readonly blocking: () => { blocked: (id: string) => boolean; block: (from: Transfer["from"]) => Promise<void> } | null,
   ) {
     setInterval(() => this.refreshTimes(), 30_000);
   }
@@ -95,6 +97,37 @@ export class Inbox {
     }
   }
 
+  /** Re-renders every entry (e.g. once the server's settings are known, for the Block button). */
+  refresh(): void {
+    for (const e of this.entries.values()) this.render(e);
+  }
+
+  private blockButton(t: Transfer): HTMLElement | null {
+    const blocking = this.blocking();
+    if (!blocking) return null;
+    if (blocking.blocked(t.from.id)) return h("span", { class: "muted" }, "Blocked");
+    const who = t.from.name || formatTerminalId(t.from.id);
+    return h(
+      "button",
+      {
+        type: "button",
+        class: "link small",
+        "aria-label": `Block ${who}`,
+        onclick: async (ev: Event) => {
+          const button = ev.currentTarget as HTMLButtonElement;
+          button.disabled = true;
+          try {
+            await blocking.block(t.from); // re-renders the entries: "Blocked"
+          } catch {
+            button.disabled = false;
+            button.textContent = "Block failed";
+          }
+        },
+      },
+      "Block",
+    );
+  }
+
   private render(e: Entry): void {
     const t = e.transfer;
     const live = !e.ended;
@@ -145,6 +178,7 @@ export class Inbox {
               ? "The sender cancelled this."
               : `Expires ${until(t.expiresAt)}`,
         ),
+        this.blockButton(t),
         h("button", { type: "button", class: "link small", "aria-label": "Remove from this list", onclick: () => this.remove(t.id) }, "Remove"),
       ),
     );

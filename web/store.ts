@@ -72,6 +72,19 @@ export function rememberContact(c: { id: string; name: string }): Contact[] {
   write(KEYS.contacts, list.slice(0, 30));
   return loadContacts();
 }
+/** The server's contacts (v1.1): names refreshed, new ones added after the ones used here. */
+export function mergeContacts(server: Array<{ id: string; name: string }>): Contact[] {
+  const list = loadContacts();
+  const byId = new Map(list.map((c) => [c.id, c]));
+  for (const c of server) {
+    const mine = byId.get(c.id);
+    if (mine) mine.name = c.name || mine.name;
+    else list.push({ id: c.id, name: c.name, at: 0 });
+  }
+  write(KEYS.contacts, list.slice(0, 30));
+  return loadContacts();
+}
+
 export function forgetContact(id: string): Contact[] {
   write(KEYS.contacts, loadContacts().filter((x) => x.id !== id));
   return loadContacts();

@@ -58,7 +58,7 @@ beforeAll(async () => {
   phoneCtx = await phone(browser, server.base);
   deskCtx = await desktop(browser, server.base);
   for (const ctx of [phoneCtx, deskCtx]) {
-    // index.html carries its own policy (default-src 'self'): any inline script or style, or a
+    // the page is served with a strict CSP (public/_headers): an inline script or style, or a
     // request to another host, would be a violation, and the tests fail on any
     await ctx.addInitScript(() => {
       const w = window as unknown as { __violations: string[] };
@@ -92,6 +92,8 @@ describe("the web app, phone and desktop", () => {
     B = await open(phoneCtx);
     bId = await idOf(B);
     expect(bId).toMatch(/^\d{9}$/);
+    // served with the strict policy of public/_headers: the tests fail on any violation of it
+    expect((await fetch(`${server.base}/?to=${bId}`)).headers.get("content-security-policy")).toMatch(/default-src 'self'/);
     await expect(B.locator("#my-id").textContent()).resolves.toBe(formatTerminalId(bId));
     expect(await B.getByRole("img", { name: /QR code of your id/ }).isVisible()).toBe(true);
     expect(await B.locator("#share-link").getAttribute("href")).toBe(`${server.base}/?to=${bId}`);
@@ -365,19 +367,51 @@ describe("the web app, phone and desktop", () => {
     expect(await A.locator("#dropzone").isHidden()).toBe(true);
   });
 
-  it("rename keeps the new name; Forget clears this browser and offers a new id", async () => {
+  it("B blocks A from its inbox: A is refused in plain words; unblocked, A gets through; 'only devices I know' keeps A", async () => {
+    const token = await B.evaluate(() => JSON.parse(localStorage.getItem("pushdrop.device")!).token as string);
+    const settingsOfB = async () => (await fetch(`${server.base}/v1/terminals/${bId}/settings`, { headers: { authorization: `Bearer ${token}` } })).json();
+    await B.locator("#inbox > li").first().getByRole("button", { name: "Block Linux computer" }).click();
+    await B.locator("#inbox > li").first().getByText("Blocked", { exact: true }).waitFor();
+    expect((await settingsOfB()).blocked.map((b: { id: string }) => b.id)).toEqual([aId]);
+
+    await A.getByLabel("Recipient").fill(bId);
+    await A.getByRole("button", { name: "Send", exact: true }).click(); // the dropped and pasted files
+    await A.getByRole("alert").filter({ hasText: "The recipient does not take transfers from this device." }).waitFor();
+
+    await B.getByText("Who can send to this device", { exact: true }).first().click();
+    await B.getByRole("button", { name: "Unblock Linux computer" }).click();
+    await B.getByText("Unblocked.").waitFor();
+    await B.getByLabel(/Only devices I know/).check();
+    await B.getByText("Only devices you know can send to this device now.").waitFor();
+    const s = await settingsOfB();
+    expect(s.accept).toBe("known");
+    expect(s.contacts.map((c: { id: string }) => c.id)).toContain(aId);
+    await screenshot(B, "phone-5-privacy");
+
+    await A.getByRole("button", { name: "Send", exact: true }).click();
+    await B.locator("#inbox > li").filter({ hasText: "dropped.txt" }).waitFor({ timeout: 30_000 });
+    await B.getByLabel("Anyone who has the id").check();
+    await B.getByText("Anyone with the id can send to this device now.").waitFor();
+  });
+
+  it("rename reaches the server; Forget deletes the id and clears this browser, then offers a new id", async () => {
     await B.getByRole("button", { name: "Rename" }).click();
     await B.getByLabel("Device name").fill("Bea's phone");
     await B.getByRole("button", { name: "Save" }).click();
     await B.locator("#my-name").getByText("Bea's phone").waitFor();
+    for (let i = 0; i < 50 && (await (await fetch(`${server.base}/v1/terminals/${bId}`)).json()).name !== "Bea's phone"; i++) await B.waitForTimeout(100);
+    expect((await (await fetch(`${server.base}/v1/terminals/${bId}`)).json()).name).toBe("Bea's phone");
+    expect(await B.locator("#rename-note").isHidden()).toBe(true);
     await B.reload();
     await B.locator("html[data-ready=true]").waitFor();
     expect(await B.locator("#my-name").textContent()).toBe("Bea's phone");
+    expect(await noHorizontalScroll(B)).toBe(0);
 
     await B.getByText("Forget this device", { exact: true }).first().click(); // the summary
     await B.getByRole("button", { name: "Forget this device" }).click();
     await B.getByRole("button", { name: "Get a new id" }).waitFor();
     expect(await B.evaluate(() => localStorage.getItem("pushdrop.device"))).toBeNull();
+    expect((await fetch(`${server.base}/v1/terminals/${bId}`)).status).toBe(404);
     await B.getByRole("button", { name: "Get a new id" }).click();
     await B.locator("html[data-ready=true]").waitFor();
     expect(await idOf(B)).not.toBe(bId);
