@@ -26,7 +26,7 @@ let channel: LiveChannel | null = null;
 let settings: Settings | null = null;
 const inbox = new Inbox($<HTMLUListElement>("inbox"), $("inbox-empty"), () => {
   const s = settings;
-  return s?.data ? { blocked: (id) => s.data!.blocked.some((b) => b.id === id), block: (from) => s.block(from.id, from.name) } : null;
+  return s?.data && device ? { self: device.id, blocked: (id) => s.data!.blocked.some((b) => b.id === id), block: (from) => s.block(from.id, from.name) } : null;
 });
 const outbox = new Outbox(client, $<HTMLUListElement>("outbox"), $("sent-h"));
 /** transfer.ready messages shown while the page was hidden: acknowledged once it is seen */

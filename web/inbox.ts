@@ -26,7 +26,7 @@ export class Inbox {
     private readonly list: HTMLUListElement,
     private readonly empty: HTMLElement,
     /** blocking senders (v1.1 servers); null where the server cannot */
-    private readonly blocking: () => { blocked: (id: string) => boolean; block: (from: Transfer["from"]) => Promise<void> } | null,
+    private readonly blocking: () => { self: string; blocked: (id: string) => boolean; block: (from: Transfer["from"]) => Promise<void> } | null,
   ) {
     setInterval(() => this.refreshTimes(), 30_000);
   }
@@ -104,7 +104,7 @@ export class Inbox {
 
   private blockButton(t: Transfer): HTMLElement | null {
     const blocking = this.blocking();
-    if (!blocking) return null;
+    if (!blocking || blocking.self === t.from.id) return null;
     if (blocking.blocked(t.from.id)) return h("span", { class: "muted" }, "Blocked");
     const who = t.from.name || formatTerminalId(t.from.id);
     return h(
@@ -178,8 +178,12 @@ export class Inbox {
               ? "The sender cancelled this."
               : `Expires ${until(t.expiresAt)}`,
         ),
-        this.blockButton(t),
-        h("button", { type: "button", class: "link small", "aria-label": "Remove from this list", onclick: () => this.remove(t.id) }, "Remove"),
+        h(
+          "span",
+          { class: "tools" },
+          this.blockButton(t),
+          h("button", { type: "button", class: "link small", "aria-label": "Remove from this list", onclick: () => this.remove(t.id) }, "Remove"),
+        ),
       ),
     );
   }

@@ -152,7 +152,7 @@ describe("the web app, phone and desktop", () => {
     expect(text).toContain("300 KB");
     expect(text).toMatch(/Expires in \d+ h/);
     expect(await noHorizontalScroll(B)).toBe(0);
-    await screenshot(B, "phone-2-received");
+    await screenshot(B, "phone-2-received", entry);
 
     // A: uploaded, ready, B notified live
     await A.getByText(/was notified, live/).waitFor({ timeout: 30_000 });
@@ -173,7 +173,7 @@ describe("the web app, phone and desktop", () => {
     const sent = A.locator("#outbox > li").first();
     await sent.getByText("downloaded it.").waitFor({ timeout: 30_000 });
     expect(await sent.locator(".steps li.done").allTextContents()).toEqual(["Uploading", "Ready", "Notified", "Downloaded"]);
-    await screenshot(A, "desktop-2-delivered");
+    await screenshot(A, "desktop-2-delivered", sent);
     expect(await violations(A)).toEqual([]);
     expect(await violations(B)).toEqual([]);
   });
@@ -194,7 +194,7 @@ describe("the web app, phone and desktop", () => {
     expect(await B.evaluate(() => navigator.clipboard.readText())).toBe(message);
     // shown, so acknowledged, so A gets the receipt
     await A.locator("#outbox > li").first().getByText("has seen it.").waitFor({ timeout: 30_000 });
-    await screenshot(B, "phone-3-message");
+    await screenshot(B, "phone-3-message", entry);
   });
 
   it("errors are said in plain words: a typo in the id, an id nobody has", async () => {
@@ -227,7 +227,7 @@ describe("the web app, phone and desktop", () => {
     expect(Buffer.from(used).toString("base64url")).toBe(key);
     await B.getByRole("button", { name: "Turn off notifications" }).waitFor();
     expect((await (await fetch(`${server.base}/v1/terminals/${bId}`)).json()).push).toBe(true);
-    await screenshot(B, "phone-4-notifications-on");
+    await screenshot(B, "phone-4-notifications-on", B.locator("#notify"));
   });
 
   it("the service worker shows a push as a notification, and a click brings the app to that transfer", async () => {
@@ -332,7 +332,7 @@ describe("the web app, phone and desktop", () => {
     await A.getByRole("button", { name: "Send", exact: true }).click();
     const item = A.locator("#outbox > li").first();
     await item.getByText("The connection dropped. Resuming where it stopped…").waitFor({ timeout: 30_000 });
-    await screenshot(A, "desktop-3-resuming");
+    await screenshot(A, "desktop-3-resuming", item);
     await item.getByText(/was notified/).waitFor({ timeout: 60_000 });
     expect(puts.get("1")).toBe(1);
     expect(puts.get("2")).toBe(5);
@@ -386,7 +386,7 @@ describe("the web app, phone and desktop", () => {
     const s = await settingsOfB();
     expect(s.accept).toBe("known");
     expect(s.contacts.map((c: { id: string }) => c.id)).toContain(aId);
-    await screenshot(B, "phone-5-privacy");
+    await screenshot(B, "phone-5-privacy", B.locator("#privacy"));
 
     await A.getByRole("button", { name: "Send", exact: true }).click();
     await B.locator("#inbox > li").filter({ hasText: "dropped.txt" }).waitFor({ timeout: 30_000 });

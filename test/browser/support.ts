@@ -1,7 +1,7 @@
 import { createHash, generateKeyPairSync, randomBytes } from "node:crypto";
 import { existsSync, mkdirSync, writeFileSync } from "node:fs";
 import path from "node:path";
-import { chromium, type Browser, type BrowserContext, type Page } from "playwright-core";
+import { chromium, type Browser, type BrowserContext, type Locator, type Page } from "playwright-core";
 import { encode } from "uqr";
 import { ROOT } from "../node/support/server.ts";
 
@@ -38,7 +38,7 @@ export async function phone(browser: Browser, base: string): Promise<BrowserCont
   return browser.newContext({
     baseURL: base,
     viewport: { width: 360, height: 740 },
-    deviceScaleFactor: 2,
+    deviceScaleFactor: 1.5,
     isMobile: true,
     hasTouch: true,
     userAgent: "Mozilla/5.0 (Linux; Android 14; Pixel 8) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/156.0.0.0 Mobile Safari/537.36",
@@ -73,14 +73,18 @@ export async function noHorizontalScroll(page: Page): Promise<number> {
 }
 
 /**
- * Screenshots of the main screens: written to docs/screenshots/ when PUSHDROP_SCREENSHOTS is
- * set (`npm run screenshots`), else into a scratch folder, so a plain `npm test` leaves the
- * work tree as it was (ids, ports and times differ on every run).
+ * Screenshots of the main screens, as a person sees them (the viewport, scrolled to `target`
+ * when given): written to docs/screenshots/ when PUSHDROP_SCREENSHOTS is set (`npm run
+ * screenshots`), else into test/browser/.out/, so a plain `npm test` leaves the work tree as it
+ * was (ids, ports and times differ on every run).
  */
-export async function screenshot(page: Page, name: string): Promise<void> {
+export async function screenshot(page: Page, name: string, target?: Locator): Promise<void> {
   const dir = process.env.PUSHDROP_SCREENSHOTS ? path.join(ROOT, "docs", "screenshots") : path.join(ROOT, "test", "browser", ".out");
   mkdirSync(dir, { recursive: true });
-  await page.screenshot({ path: path.join(dir, `${name}.png`), fullPage: true, animations: "disabled", caret: "hide" });
+  if (target) await target.evaluate((el) => el.scrollIntoView({ block: "center" }));
+  else await page.evaluate(() => window.scrollTo(0, 0));
+  await page.waitForTimeout(150);
+  await page.screenshot({ path: path.join(dir, `${name}.png`), animations: "disabled", caret: "hide" });
 }
 
 export const sha256 = (b: Uint8Array) => createHash("sha256").update(b).digest("hex");
