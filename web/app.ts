@@ -709,6 +709,10 @@ async function boot(): Promise<void> {
   connect(device);
   document.addEventListener("visibilitychange", onVisible);
   window.addEventListener("online", () => channel?.reconnectNow());
+  // closing the page mid-upload stops it (it can resume when the same files are chosen again): ask first
+  window.addEventListener("beforeunload", (e) => {
+    if (outbox.busy) e.preventDefault();
+  });
 
   const shared = params.get("share");
   if (to || shared || params.has("transfer") || params.has("forgotten")) history.replaceState(null, "", "/");

@@ -60,6 +60,11 @@ export class Outbox {
     return this.items.get(transferId)?.end(status) ?? false;
   }
 
+  /** Bytes still to go up: closing the page now would interrupt them. */
+  get busy(): boolean {
+    return [...this.items.values()].some((it) => it.uploading);
+  }
+
   refreshAll(): void {
     for (const it of this.items.values()) if (!it.settled) void it.refresh();
   }
@@ -131,6 +136,10 @@ class OutItem {
       this.actions,
     );
     this.render();
+  }
+
+  get uploading(): boolean {
+    return this.phase === "uploading" || this.phase === "paused";
   }
 
   /** Nothing left to watch: the transfer ended, or every recipient has it. */
