@@ -43,6 +43,17 @@ export default defineConfig(async () => {
           },
         },
         {
+          // the pushdrop command (cli/): unit tests, and the real CLI run as child processes against npm start
+          test: {
+            name: "cli",
+            include: ["test/cli/**/*.test.ts"],
+            environment: "node",
+            testTimeout: 300_000,
+            hookTimeout: 180_000,
+            fileParallelism: false,
+          },
+        },
+        {
           // the web app in headless Chromium (Debian's /usr/bin/chromium through playwright-core),
           // after the other projects (groupOrder 1): a browser beside workerd and two wrangler devs
           // on 2 cores made the timing-sensitive worker tests flaky

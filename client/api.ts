@@ -7,7 +7,7 @@ import type {
   Transfer,
   TransferStatus,
 } from "../src/contract";
-import { ApiError, NetworkError } from "./errors";
+import { ApiError, NetworkError, networkReason } from "./errors";
 
 /**
  * The one typed client of pushdrop's public API (shared/api.md, docs/api.md), used by the web
@@ -69,7 +69,7 @@ export class PushdropClient {
       res = await this.fetchFn(this.url(pathOrUrl), { method: opts.method ?? "GET", headers, body, signal: opts.signal });
     } catch (e) {
       if (e instanceof Error && e.name === "AbortError") throw e;
-      throw new NetworkError(`Could not reach ${this.server} (${e instanceof Error ? e.message : String(e)}).`, e);
+      throw new NetworkError(`Could not reach ${this.server} (${networkReason(e)}).`, e);
     }
     if (res.status >= 400) throw await ApiError.from(res);
     return res;
@@ -168,7 +168,7 @@ export class PushdropClient {
         : await this.fetchFn(url, { method: "PUT", headers, body, signal: opts.signal });
     } catch (e) {
       if (e instanceof Error && e.name === "AbortError") throw e;
-      throw new NetworkError(`The upload to ${this.server} broke off (${e instanceof Error ? e.message : String(e)}).`, e);
+      throw new NetworkError(`The upload to ${this.server} broke off (${networkReason(e)}).`, e);
     }
     if (res.status >= 400) throw await ApiError.from(res);
     opts.onProgress?.(body.size);

@@ -49,6 +49,20 @@ export class NetworkError extends Error {
 
 export const isKnownCode = isErrorCode;
 
+/**
+ * Why a request never got an answer, in a few words: Node's fetch says only "fetch failed"
+ * and keeps the reason (ECONNREFUSED, ENOTFOUND, a TLS error…) in `cause`.
+ */
+export function networkReason(e: unknown): string {
+  if (!(e instanceof Error)) return String(e);
+  const cause = e.cause as { code?: unknown; message?: unknown } | undefined;
+  if (e.message === "fetch failed" && cause) {
+    if (typeof cause.code === "string") return cause.code;
+    if (typeof cause.message === "string") return cause.message;
+  }
+  return e.message;
+}
+
 function parseRetryAfter(v: string | null): number | undefined {
   if (!v) return undefined;
   if (/^\d+$/.test(v.trim())) return Number(v.trim());

@@ -31,7 +31,14 @@ export function randomBytes(n: number): Uint8Array {
   return crypto.getRandomValues(new Uint8Array(n));
 }
 
-/** Transfer ids: 128 random bits, base64url (22 characters). */
+/**
+ * Transfer ids: 128 random bits, base64url (22 characters), never starting with "-": command
+ * lines would read such an id as an option (`pushdrop get -x…`), so one is drawn again
+ * (1 draw in 64; the id keeps 127.98 bits of randomness).
+ */
 export function newTransferId(): string {
-  return base64urlOf(randomBytes(16));
+  for (;;) {
+    const id = base64urlOf(randomBytes(16));
+    if (id[0] !== "-") return id;
+  }
 }

@@ -155,6 +155,9 @@ describe("transfer ids", () => {
       expect(fromBase64url(id).byteLength).toBe(16);
     }
     expect(new Set(ids).size).toBe(ids.length);
+    // none starts with "-" (a command line would read it as an option); the rest of the alphabet does
+    expect(ids.filter((id) => id.startsWith("-"))).toEqual([]);
+    expect(new Set(ids.map((id) => id[0])).size).toBe(63);
     // every one of the 64 characters shows up in the first 21 positions (the 22nd holds 2 bits)
     const chars = new Set(ids.flatMap((id) => [...id.slice(0, 21)]));
     expect(chars.size).toBe(64);

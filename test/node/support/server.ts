@@ -41,7 +41,23 @@ export interface StartOptions {
   env?: Record<string, string>;
 }
 
+/**
+ * Starts `npm start`; tried again (up to three times) when it dies of "Address already in use":
+ * wrangler dev takes its inspector port (9229, else the next free one) as it starts, so two
+ * servers starting at once (test projects run side by side) can both pick the same one.
+ */
 export async function startServer(opts: StartOptions = {}): Promise<Server> {
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return await startServerOnce(opts);
+    } catch (e) {
+      if (attempt >= 3 || !(e instanceof Error) || !e.message.includes("Address already in use")) throw e;
+      await new Promise((r) => setTimeout(r, 500 + Math.random() * 1500));
+    }
+  }
+}
+
+async function startServerOnce(opts: StartOptions): Promise<Server> {
   const port = opts.port ?? (await freePort());
   const state = opts.state ?? mkdtempSync(path.join(tmpdir(), "pushdrop-e2e-"));
   let out = "";
@@ -73,7 +89,10 @@ export async function startServer(opts: StartOptions = {}): Promise<Server> {
 
   const deadline = Date.now() + 90_000;
   for (;;) {
-    if (exited) throw new Error(`npm start exited early:\n${out}`);
+    if (exited) {
+      if (!opts.state) rmSync(state, { recursive: true, force: true }); // made for this try only
+      throw new Error(`npm start exited early:\n${out}`);
+    }
     try {
       const res = await fetch(`${base}/v1/push/vapid-public-key`);
       if (res.ok) break;

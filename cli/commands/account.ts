@@ -1,0 +1,53 @@
+import { hostname } from "node:os";
+import { renderUnicodeCompact } from "uqr";
+import { ApiError, formatTerminalId, NetworkError, PushdropClient } from "../../client";
+import { MAX_TERMINAL_NAME } from "../../src/contract/limits";
+import { identity, saveConfig } from "../config";
+import type { Ctx } from "../context";
+import { usageError } from "../exit";
+
+/** `pushdrop register` and `pushdrop whoami`: who this computer is. */
+
+export async function register(ctx: Ctx, opts: { name?: string; force?: boolean }): Promise<void> {
+  const existing = ctx.config.terminals[ctx.server];
+  if (existing && !opts.force) {
+    throw usageError(
+      `This computer is already terminal ${formatTerminalId(existing.id)} on ${ctx.server}. Use --force to register a new terminal (the old id stays on the server until deleted).`,
+    );
+  }
+  const name = (opts.name ?? defaultName()).slice(0, MAX_TERMINAL_NAME);
+  const t = await new PushdropClient({ server: ctx.server }).register(name);
+  ctx.config.terminals[ctx.server] = { id: t.id, name: t.name, token: t.token, registeredAt: t.createdAt };
+  ctx.config.server = ctx.server;
+  const file = saveConfig(ctx.config, ctx.env);
+  ctx.ui.emit({ id: t.id, display: t.display, name: t.name, server: ctx.server, shareUrl: shareUrl(ctx.server, t.id), config: file });
+  ctx.ui.print(`Registered as ${t.display} (${t.name}) on ${ctx.server}.`);
+  ctx.ui.info(`Token saved in ${file} (readable only by you). Others send to you with: pushdrop send <file> --to ${t.display.replace(/ /g, "")}`);
+}
+
+export async function whoami(ctx: Ctx): Promise<void> {
+  const me = identity(ctx.server, ctx.config, ctx.env);
+  const url = shareUrl(ctx.server, me.id);
+  let name = me.name;
+  try {
+    name = (await new PushdropClient({ server: ctx.server }).lookup(me.id)).name;
+  } catch (e) {
+    if (e instanceof ApiError && e.status === 404) throw e; // the server no longer knows this id
+    if (!(e instanceof NetworkError)) throw e;
+    ctx.ui.warn(`(could not reach ${ctx.server} to check: ${e.message})`);
+  }
+  ctx.ui.emit({ id: me.id, display: formatTerminalId(me.id), name, server: ctx.server, shareUrl: url });
+  if (ctx.ui.json) return;
+  ctx.ui.print(`${formatTerminalId(me.id)}  ${name}`);
+  ctx.ui.print(`server: ${ctx.server}`);
+  ctx.ui.print(`share:  ${url}`);
+  if (ctx.ui.stdoutTty) ctx.ui.print(`\n${renderUnicodeCompact(url, { border: 2, ecc: "M" })}`);
+}
+
+/** The web app's link that opens a send form addressed to this terminal. */
+export const shareUrl = (server: string, id: string) => `${server}/?to=${id}`;
+
+function defaultName(): string {
+  const h = hostname().replace(/\.local$/, "").trim();
+  return h || "pushdrop CLI";
+}

@@ -1,0 +1,269 @@
+import { openAsBlob, statSync } from "node:fs";
+import { ApiError, LiveChannel, uploadFiles, type PushdropClient } from "../../client";
+import type { Transfer } from "../../src/contract";
+import type { Identity } from "../config";
+import { signedIn, type Ctx } from "../context";
+import { CliError, EXIT, usageError } from "../exit";
+import { collectFiles, type LocalFile } from "../files";
+import { fileSummary, parseExpires, parsePositiveInt, parseRecipients, showId } from "../format";
+import { nodePut } from "../http";
+import { ProgressView } from "../progress";
+import { findSendById, findSendByKey, forgetSend, rememberSend, sendKey, type PendingSend } from "../sends";
+import { NodeWebSocket } from "../socket";
+
+/**
+ * `pushdrop send` and `pushdrop resume`. A send first looks for an unfinished transfer that
+ * the same command started (same server, sender, recipients, message, options, and files
+ * unchanged in size and modification time) and, if the server still has it uploading, sends
+ * only the parts missing from its `partsReceived`; otherwise it creates a new transfer.
+ */
+
+export interface SendOptions {
+  to: string[];
+  message?: string;
+  expires?: string;
+  maxDownloads?: string;
+  wait?: boolean;
+  parallel?: string;
+}
+
+const FINISHED = new Set(["packaging", "ready", "delivered"]);
+
+export async function send(ctx: Ctx, paths: string[], opts: SendOptions): Promise<void> {
+  const to = parseRecipients(opts.to);
+  const expiresIn = opts.expires !== undefined ? parseExpires(opts.expires) : undefined;
+  const maxDownloads = opts.maxDownloads !== undefined ? parsePositiveInt("--max-downloads", opts.maxDownloads) : undefined;
+  const concurrency = opts.parallel !== undefined ? Math.min(16, parsePositiveInt("--parallel", opts.parallel)) : 3;
+  const message = opts.message;
+  if (paths.length === 0 && (message ?? "").trim() === "") throw usageError("Nothing to send: name files or folders, or give --message.");
+  const { files, skipped } = collectFiles(paths);
+  for (const s of skipped) ctx.ui.warn(`skipped ${s}`);
+  if (paths.length > 0 && files.length === 0 && (message ?? "").trim() === "") throw usageError("Nothing to send: the folders given hold no files.");
+  const { client, me } = signedIn(ctx);
+
+  // a message alone: no files, nothing to upload
+  if (files.length === 0) {
+    const t = await client.sendMessage(to, message!, { expiresIn, maxDownloads });
+    ctx.ui.info(`Sent a message to ${to.map(showId).join(", ")}.`);
+    return finish(ctx, client, me, t, { resumed: false, partsSent: 0, wait: opts.wait });
+  }
+
+  const key = sendKey({ server: ctx.server, from: me.id, to, message, expiresIn, maxDownloads, files });
+  let transfer: Transfer | null = null;
+  let resumed = false;
+  const pending = findSendByKey(key, ctx.server, ctx.env);
+  if (pending) {
+    transfer = await stillOpen(ctx, client, pending);
+    if (transfer && FINISHED.has(transfer.status)) {
+      // every byte went up last time; only the bookkeeping was left
+      forgetSend(transfer.id, ctx.env);
+      ctx.ui.info(`Already sent: every byte of transfer ${transfer.id} is on the server.`);
+      return finish(ctx, client, me, transfer, { resumed: true, partsSent: 0, wait: opts.wait });
+    }
+    resumed = transfer !== null;
+  }
+  if (!transfer) {
+    transfer = await client.createTransfer({ to, files: files.map((f) => ({ name: f.name, size: f.size })), message, expiresIn, maxDownloads });
+    rememberSend(
+      { key, transferId: transfer.id, server: ctx.server, from: me.id, to, message, createdAt: transfer.createdAt, expiresAt: transfer.expiresAt, files },
+      ctx.env,
+    );
+  } else {
+    ctx.ui.info(`Resuming transfer ${transfer.id} (started ${transfer.createdAt}).`);
+  }
+  const partsSent = await upload(ctx, client, transfer, files, concurrency);
+  transfer = await client.transfer(transfer.id);
+  return finish(ctx, client, me, transfer, { resumed, partsSent, wait: opts.wait });
+}
+
+/** `pushdrop resume <id>`: the files of an unfinished send, from the local record of it. */
+export async function resume(ctx: Ctx, transferId: string, opts: { wait?: boolean }): Promise<void> {
+  const pending = findSendById(transferId, ctx.env);
+  if (!pending) {
+    throw usageError(`No unfinished send ${transferId} on this computer (pushdrop remembers the sends it started until their bytes are all in).`);
+  }
+  if (pending.server !== ctx.server) throw usageError(`Transfer ${transferId} was sent to ${pending.server}; add --server ${pending.server}.`);
+  for (const f of pending.files) {
+    const st = statSync(f.path);
+    if (st.size !== f.size || st.mtimeMs !== f.mtimeMs) {
+      throw usageError(`${f.path} has changed since transfer ${transferId} began; send it again as a new transfer (and \`pushdrop cancel ${transferId}\`).`);
+    }
+  }
+  const { client, me } = signedIn(ctx);
+  let transfer = await stillOpen(ctx, client, pending);
+  if (!transfer) throw new CliError(`Transfer ${transferId} can no longer be resumed; send the files again.`, EXIT.api, "not_resumable");
+  let partsSent = 0;
+  if (!FINISHED.has(transfer.status)) {
+    partsSent = await upload(ctx, client, transfer, pending.files);
+    transfer = await client.transfer(transfer.id);
+  }
+  forgetSend(transfer.id, ctx.env);
+  return finish(ctx, client, me, transfer, { resumed: true, partsSent, wait: opts.wait });
+}
+
+/** The transfer a pending send names, if it can still take bytes (or already has them all); else forgets it. */
+async function stillOpen(ctx: Ctx, client: PushdropClient, p: PendingSend): Promise<Transfer | null> {
+  let t: Transfer;
+  try {
+    t = await client.transfer(p.transferId);
+  } catch (e) {
+    if (e instanceof ApiError && (e.status === 404 || e.status === 403 || e.status === 410)) {
+      forgetSend(p.transferId, ctx.env);
+      return null;
+    }
+    throw e;
+  }
+  const same = t.files.length === p.files.length && t.files.every((f, i) => f.size === p.files[i]!.size);
+  if (t.status === "uploading" && same) return t;
+  if (FINISHED.has(t.status) && same) return t;
+  ctx.ui.info(`Transfer ${t.id} from an earlier try is ${t.status}; starting a new one.`);
+  forgetSend(p.transferId, ctx.env);
+  return null;
+}
+
+async function upload(ctx: Ctx, client: PushdropClient, transfer: Transfer, files: LocalFile[], concurrency = 3): Promise<number> {
+  const blobs = await Promise.all(files.map((f) => openAsBlob(f.path)));
+  const view = new ProgressView(
+    ctx.ui,
+    "sent",
+    transfer.files.map((f) => ({ name: f.name, size: f.size })),
+    transfer.files.map((f) => f.received),
+  );
+  try {
+    const r = await uploadFiles(client, transfer, blobs, {
+      put: nodePut,
+      signal: ctx.signal,
+      concurrency,
+      onProgress: (p) => view.update(p.files, p.done),
+    });
+    view.update(transfer.files.map((f) => f.size), new Set(transfer.files.map((f) => f.index)));
+    view.end(true);
+    forgetSend(transfer.id, ctx.env);
+    return r.partsSent;
+  } catch (e) {
+    view.end(false);
+    for (const f of files) {
+      const st = statSync(f.path, { throwIfNoEntry: false });
+      if (!st || st.size !== f.size || st.mtimeMs !== f.mtimeMs) {
+        throw usageError(`${f.path} changed while it was being sent; send it again (and \`pushdrop cancel ${transfer.id}\`).`);
+      }
+    }
+    if (!(e instanceof ApiError) || e.retryable) {
+      ctx.ui.warn(`Transfer ${transfer.id} is unfinished: run the same command again, or \`pushdrop resume ${transfer.id}\`, to send the rest.`);
+    }
+    throw e;
+  }
+}
+
+async function finish(
+  ctx: Ctx,
+  client: PushdropClient,
+  me: Identity,
+  transfer: Transfer,
+  r: { resumed: boolean; partsSent: number; wait?: boolean },
+): Promise<void> {
+  const summary = {
+    id: transfer.id,
+    status: transfer.status,
+    to: transfer.to,
+    message: transfer.message,
+    files: transfer.files.map((f) => ({ index: f.index, name: f.name, size: f.size, sha256: f.sha256 })),
+    size: transfer.size,
+    expiresAt: transfer.expiresAt,
+    resumed: r.resumed,
+    partsSent: r.partsSent,
+  };
+  if (transfer.files.length > 0) {
+    ctx.ui.info(`Sent ${fileSummary(transfer)} to ${transfer.to.map(showId).join(", ")}.`);
+  }
+  if (!r.wait) {
+    ctx.ui.emit(summary);
+    ctx.ui.print(transfer.id);
+    return;
+  }
+  ctx.ui.print(transfer.id);
+  const w = await waitForDelivery(ctx, client, me, transfer);
+  ctx.ui.emit({ ...summary, status: w.status, delivered: w.delivered });
+  if (w.status !== "delivered") {
+    throw new CliError(`Transfer ${transfer.id} ended (${w.status}) before every recipient had it.`, EXIT.undelivered, "undelivered", { status: w.status, delivered: w.delivered });
+  }
+  ctx.ui.info(`Delivered to every recipient.`);
+}
+
+/**
+ * `--wait`: the sender's live channel carries a `transfer.downloaded` receipt per recipient
+ * (acknowledged here), and `transfer.expired`/`cancelled`/`failed` if it ends first. The
+ * transfer is also read now and every 15 s, so a receipt that came before the channel
+ * opened (or is lost with a connection) is not waited for in vain.
+ */
+async function waitForDelivery(ctx: Ctx, client: PushdropClient, me: Identity, transfer: Transfer) {
+  const delivered = new Map<string, string>();
+  const pending = new Set(transfer.to);
+  let status: string = transfer.status;
+  const note = (t: Transfer) => {
+    for (const r of t.recipients) {
+      if (r.downloadedAt && pending.delete(r.id)) {
+        delivered.set(r.id, r.downloadedAt);
+        ctx.ui.info(`downloaded by ${showId(r.id)}`);
+      }
+    }
+    status = t.status;
+  };
+  note(transfer);
+  if (pending.size === 0 || status === "delivered") return { status: "delivered", delivered: list(delivered) };
+  ctx.ui.info(`Waiting until ${[...pending].map(showId).join(", ")} ${pending.size === 1 ? "has" : "have"} downloaded it (Ctrl-C stops waiting; the transfer goes on)…`);
+  return new Promise<{ status: string; delivered: Array<{ id: string; at: string }> }>((resolve, reject) => {
+    let closed = false;
+    const end = (e?: unknown) => {
+      if (closed) return;
+      closed = true;
+      clearInterval(poll);
+      ctx.signal.removeEventListener("abort", onAbort);
+      channel.close();
+      if (e) reject(e);
+      else resolve({ status: pending.size === 0 ? "delivered" : status, delivered: list(delivered) });
+    };
+    const settled = () => pending.size === 0 || ["expired", "cancelled", "failed", "delivered"].includes(status);
+    const channel = new LiveChannel(client, me.id, {
+      WebSocket: NodeWebSocket,
+      onMessage: (m) => {
+        if (!("transferId" in m) || m.transferId !== transfer.id) return; // not ours to acknowledge
+        if (m.type === "transfer.downloaded") {
+          if (pending.delete(m.by)) {
+            delivered.set(m.by, m.at);
+            ctx.ui.info(`downloaded by ${showId(m.by)}`);
+          }
+        } else {
+          status = m.type.slice("transfer.".length);
+          if (m.type === "transfer.failed") ctx.ui.warn(`transfer failed: ${m.reason}`);
+        }
+        channel.ack(m.id);
+        if (settled()) end();
+      },
+      onState: (s, d) => {
+        if (s === "closed" && d?.error) end(d.error);
+      },
+    });
+    const poll = setInterval(() => {
+      client.transfer(transfer.id).then(
+        (t) => {
+          note(t);
+          if (settled()) end();
+        },
+        () => undefined, // the channel and the next poll carry on
+      );
+    }, 15_000);
+    const onAbort = () => end(ctx.signal.reason);
+    ctx.signal.addEventListener("abort", onAbort);
+    // a receipt may have come between reading the transfer and opening the channel
+    client.transfer(transfer.id).then(
+      (t) => {
+        note(t);
+        if (settled()) end();
+      },
+      () => undefined,
+    );
+  });
+}
+
+const list = (m: Map<string, string>) => [...m].map(([id, at]) => ({ id, at }));

@@ -1,0 +1,116 @@
+import path from "node:path";
+import { ApiError, formatBytes, type PushdropClient } from "../../client";
+import type { Transfer } from "../../src/contract";
+import { signedIn, type Ctx } from "../context";
+import { usageError } from "../exit";
+import { checkTransferId, describeTransfer, fileSummary, relative, showId, who } from "../format";
+import { receiveFile, receivePackage } from "../receive";
+import { forgetSend } from "../sends";
+import { ackOnce } from "../socket";
+
+/** `pushdrop inbox`, `get`, `status`, `cancel`. */
+
+export async function inbox(ctx: Ctx): Promise<void> {
+  const { client, me } = signedIn(ctx);
+  const transfers = await client.inbox(me.id);
+  ctx.ui.emit({ transfers });
+  if (ctx.ui.json) return;
+  if (transfers.length === 0) {
+    ctx.ui.print("Nothing waiting.");
+    return;
+  }
+  for (const t of transfers) {
+    const mine = t.recipients.find((r) => r.id === me.id);
+    const state = mine?.downloadedAt ? "downloaded" : "new";
+    ctx.ui.print(`${t.id}  ${state.padEnd(10)}  ${relative(t.createdAt)}  from ${who(t.from)}  ${fileSummary(t)}`);
+    if (t.message) ctx.ui.print(`  │ ${firstLine(t.message)}`);
+  }
+}
+
+export async function get(ctx: Ctx, id: string, opts: { file?: string; dir?: string }): Promise<void> {
+  const transferId = checkTransferId(id);
+  const { client, me } = signedIn(ctx);
+  const t = await client.transfer(transferId);
+  const dir = path.resolve(opts.dir ?? ".");
+  if (t.files.length === 0) {
+    // a message: reading it is receiving it (the ack tells the sender)
+    await ackOnce(client, me.id, [`${t.id}.ready`]);
+    ctx.ui.emit({ id: t.id, from: t.from, message: t.message, files: [] });
+    ctx.ui.info(`Message from ${who(t.from)}:`);
+    ctx.ui.print(t.message ?? "");
+    return;
+  }
+  if (opts.file !== undefined) {
+    const index = fileIndex(t, opts.file);
+    const r = await receiveFile(client, ctx.ui, t, index, dir, ctx.signal);
+    return report(ctx, t, r.saved, r.resumedFrom);
+  }
+  const r = await receivePackage(client, ctx.ui, t, dir, ctx.signal);
+  // dealt with: a later `listen` need not offer it again
+  if (t.to.includes(me.id)) await ackOnce(client, me.id, [`${t.id}.ready`]);
+  return report(ctx, t, r.saved, r.resumedFrom);
+}
+
+function report(ctx: Ctx, t: Transfer, saved: Array<{ name: string; path: string; size: number; sha256: string; alreadyThere: boolean }>, resumedFrom: number) {
+  ctx.ui.emit({ id: t.id, from: t.from, message: t.message, resumedFrom, files: saved });
+  if (t.message) ctx.ui.info(`Message from ${who(t.from)}: ${t.message}`);
+  for (const f of saved) {
+    if (f.alreadyThere) ctx.ui.info(`already there with the same bytes: ${f.path}`);
+    ctx.ui.print(f.path);
+  }
+}
+
+/** `--file 2` (an index) or `--file notes.txt` (a name in the transfer). */
+function fileIndex(t: Transfer, sel: string): number {
+  if (/^\d+$/.test(sel)) return Number(sel);
+  const hit = t.files.find((f) => f.name === sel) ?? t.files.find((f) => path.posix.basename(f.name) === sel);
+  if (!hit) throw usageError(`Transfer ${t.id} has no file named ${JSON.stringify(sel)}; its files: ${t.files.map((f) => `${f.index} ${f.name}`).join(", ")}.`);
+  return hit.index;
+}
+
+export async function status(ctx: Ctx, id: string): Promise<void> {
+  const transferId = checkTransferId(id);
+  const { client } = signedIn(ctx);
+  const t = await client.transfer(transferId);
+  ctx.ui.emit(t);
+  if (ctx.ui.json) return;
+  const [head, ...rest] = describeTransfer(t, { maxFiles: Infinity });
+  ctx.ui.print(head);
+  if (t.status === "uploading") {
+    for (const f of t.files) ctx.ui.print(`  ${f.name}: ${formatBytes(f.received)} of ${formatBytes(f.size)} uploaded (parts ${f.partsReceived.length}/${f.parts})`);
+  } else {
+    for (const line of rest) ctx.ui.print(line);
+  }
+  for (const r of t.recipients) {
+    const state = r.downloadedAt ? `downloaded ${relative(r.downloadedAt)}` : r.notifiedAt ? `notified ${relative(r.notifiedAt)}${r.channel ? ` (${r.channel})` : ""}` : "not notified yet";
+    ctx.ui.print(`  to ${showId(r.id)}: ${state}`);
+  }
+  const limit = t.maxDownloads !== null ? ` of at most ${t.maxDownloads}` : "";
+  ctx.ui.print(`  created ${relative(t.createdAt)}, expires ${relative(t.expiresAt)}; ${t.downloads} download${t.downloads === 1 ? "" : "s"}${limit}`);
+  if (t.failure) ctx.ui.print(`  failed: ${t.failure}`);
+}
+
+export async function cancel(ctx: Ctx, id: string): Promise<void> {
+  const transferId = checkTransferId(id);
+  const { client } = signedIn(ctx);
+  await client.cancel(transferId);
+  forgetSend(transferId, ctx.env);
+  const t = await client.transfer(transferId).catch(() => null);
+  ctx.ui.emit({ id: transferId, status: t?.status ?? "cancelled" });
+  ctx.ui.print(t?.status === "expired" ? `Transfer ${transferId} had already expired; its files are gone.` : `Cancelled ${transferId}.`);
+}
+
+const firstLine = (s: string) => {
+  const l = s.split("\n")[0]!;
+  return l.length > 100 ? `${l.slice(0, 99)}…` : l + (s.includes("\n") ? " …" : "");
+};
+
+/** A fresh read of a transfer, or null when it is gone (expired, cancelled, unknown). */
+export async function current(client: PushdropClient, id: string): Promise<Transfer | null> {
+  try {
+    return await client.transfer(id);
+  } catch (e) {
+    if (e instanceof ApiError && (e.status === 404 || e.status === 410)) return null;
+    throw e;
+  }
+}

@@ -1,0 +1,84 @@
+import { mkdirSync, realpathSync, renameSync, rmSync } from "node:fs";
+import path from "node:path";
+import type { PushdropClient } from "../client";
+import type { Transfer } from "../src/contract";
+import { downloadToFile, sizeOf } from "./download";
+import { CliError, EXIT, usageError } from "./exit";
+import { ProgressView } from "./progress";
+import { freeName, safeSegments, unpackPackage, type SavedFile } from "./unpack";
+import type { Ui } from "./ui";
+
+/**
+ * Receiving a transfer into a folder. The whole transfer comes as its package (one ZIP),
+ * not file by file: only a complete package download counts as delivered (the sender's
+ * receipt, `--wait`, maxDownloads), one ranged request resumes it, and its bytes are checked
+ * twice: the package's sha256 (the API's `package.sha256`), then each file's against the
+ * manifest while unpacking. The package is kept as `D/.pushdrop-<id>.zip.part` until it
+ * is unpacked, so a killed download resumes from what is on disk.
+ */
+
+export interface Received {
+  saved: SavedFile[];
+  resumedFrom: number;
+}
+
+const packagePartFile = (dir: string, transferId: string) => path.join(dir, `.pushdrop-${transferId.replace(/[^A-Za-z0-9_-]/g, "_")}.zip.part`);
+
+export async function receivePackage(client: PushdropClient, ui: Ui, transfer: Transfer, dir: string, signal?: AbortSignal): Promise<Received> {
+  if (!transfer.package) throw notReady(transfer);
+  mkdirSync(dir, { recursive: true });
+  const root = realpathSync(dir);
+  const part = packagePartFile(root, transfer.id);
+  const pkg = transfer.package;
+  const label = `${transfer.files.length} file${transfer.files.length === 1 ? "" : "s"} (package)`;
+  const resumedFrom = await fetchPart(client, ui, label, transfer.downloadUrl ?? client.packagePath(transfer.id), part, pkg.size, pkg.sha256, signal);
+  const { saved } = await unpackPackage(part, root, transfer);
+  rmSync(part, { force: true });
+  return { saved, resumedFrom };
+}
+
+/** One file of a transfer (`get --file`): a ranged read of it, resumable, checked by its sha256. No receipt. */
+export async function receiveFile(client: PushdropClient, ui: Ui, transfer: Transfer, index: number, dir: string, signal?: AbortSignal): Promise<Received> {
+  const f = transfer.files[index];
+  if (!f) throw usageError(`Transfer ${transfer.id} has no file ${index} (it has ${transfer.files.length}: 0–${transfer.files.length - 1}).`);
+  if (!f.sha256) throw notReady(transfer);
+  const segments = safeSegments(f.name);
+  const base = segments[segments.length - 1]!;
+  mkdirSync(dir, { recursive: true });
+  const root = realpathSync(dir);
+  // the file goes into D by its base name: a single file asked for by itself
+  const part = path.join(root, `.pushdrop-${transfer.id.slice(0, 8)}-${index}.part`);
+  const resumedFrom = await fetchPart(client, ui, f.name, f.downloadUrl ?? client.filePath(transfer.id, index), part, f.size, f.sha256, signal);
+  const target = await placeBeside(root, base, part, f.size, f.sha256);
+  return { saved: [{ index, name: f.name, path: target.path, size: f.size, sha256: f.sha256, alreadyThere: target.same }], resumedFrom };
+}
+
+/** Downloads into `part` (resuming what is there) with a progress display; returns the bytes that were already there. */
+async function fetchPart(client: PushdropClient, ui: Ui, label: string, url: string, part: string, size: number, sha256: string, signal?: AbortSignal): Promise<number> {
+  const view = new ProgressView(ui, "received", [{ name: label, size }], [Math.min(sizeOf(part), size)]);
+  try {
+    const { resumedFrom } = await downloadToFile(client, url, part, { size, sha256, signal, onProgress: (bytes) => view.update([bytes], new Set()) });
+    view.end(true);
+    return resumedFrom;
+  } catch (e) {
+    view.end(false);
+    throw e;
+  }
+}
+
+async function placeBeside(root: string, base: string, part: string, size: number, sha256: string): Promise<{ path: string; same: boolean }> {
+  const { target, same } = await freeName(root, base, size, sha256);
+  if (same) rmSync(part, { force: true });
+  else renameSync(part, target);
+  return { path: target, same };
+}
+
+/** Said before asking the server, which would answer the same (409 not_ready, or 410). */
+function notReady(t: Transfer): CliError {
+  const gone = ["expired", "cancelled", "failed"].includes(t.status);
+  return new CliError(
+    gone ? `Transfer ${t.id} is ${t.status}; there is nothing to download.` : `Transfer ${t.id} is still ${t.status}; it can be downloaded once it is ready.`,
+    EXIT.api,
+    gone ? `transfer_${t.status}` : "not_ready",
+  );
+}

@@ -1,0 +1,83 @@
+import { createInterface } from "node:readline";
+
+/**
+ * Where output goes. Results go to stdout: sentences for people, or with `--json` exactly one
+ * JSON document (one per line for `listen`). Everything else (progress, notes, prompts,
+ * warnings) goes to stderr, so `pushdrop send … --json | jq .id` just works.
+ */
+export class Ui {
+  /** lines written through a live progress display go above its bars */
+  logSink: ((line: string) => void) | null = null;
+
+  constructor(
+    readonly json: boolean,
+    readonly quiet: boolean,
+    private readonly env = process.env,
+  ) {}
+
+  /** stderr is a terminal that can redraw bars in place */
+  get drawable(): boolean {
+    return !this.quiet && Boolean(process.stderr.isTTY) && this.env.TERM !== "dumb";
+  }
+
+  /** stdout is a terminal (QR codes, colors of results) */
+  get stdoutTty(): boolean {
+    return Boolean(process.stdout.isTTY) && this.env.TERM !== "dumb";
+  }
+
+  /** stdin and stderr are a terminal: a person is there to answer a question */
+  get interactive(): boolean {
+    return Boolean(process.stdin.isTTY) && Boolean(process.stderr.isTTY);
+  }
+
+  /** A result line for people (nothing in --json mode). */
+  print(line = ""): void {
+    if (!this.json) process.stdout.write(`${line}\n`);
+  }
+
+  /** The --json result: one document on stdout. */
+  emit(doc: unknown): void {
+    if (this.json) process.stdout.write(`${JSON.stringify(doc, null, 2)}\n`);
+  }
+
+  /** One event of a stream (listen --json): one JSON object per line. */
+  emitLine(doc: unknown): void {
+    if (this.json) process.stdout.write(`${JSON.stringify(doc)}\n`);
+  }
+
+  /** Progress and notes on stderr (silenced by --quiet). */
+  info(line: string): void {
+    if (this.quiet) return;
+    if (this.logSink) this.logSink(line);
+    else process.stderr.write(`${line}\n`);
+  }
+
+  /** Warnings and errors on stderr, always. */
+  warn(line: string): void {
+    if (this.logSink) this.logSink(line);
+    else process.stderr.write(`${line}\n`);
+  }
+
+  /** Asks a yes/no question on stderr; Enter alone means `dflt`. */
+  async confirm(question: string, dflt: boolean): Promise<boolean> {
+    const rl = createInterface({ input: process.stdin, output: process.stderr, terminal: true });
+    try {
+      const answer = await new Promise<string | null>((resolve) => {
+        rl.question(`${question} ${dflt ? "[Y/n]" : "[y/N]"} `, resolve);
+        rl.once("close", () => resolve(null)); // stdin ended: no answer is not a yes
+        // readline takes Ctrl-C for itself while it reads: a no, and passed on as anywhere else
+        rl.once("SIGINT", () => {
+          resolve(null);
+          rl.close();
+          process.stderr.write("\n");
+          process.emit("SIGINT", "SIGINT");
+        });
+      });
+      if (answer === null) return false;
+      const a = answer.trim().toLowerCase();
+      return a === "" ? dflt : a === "y" || a === "yes";
+    } finally {
+      rl.close();
+    }
+  }
+}

@@ -1,0 +1,352 @@
+import { execFileSync, spawnSync } from "node:child_process";
+import { createHash, randomBytes } from "node:crypto";
+import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import path from "node:path";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { PushdropClient, uploadFiles } from "../../client";
+import { freePort, removeState, ROOT, startServer, type Server } from "../node/support/server.ts";
+import { BIN, childEnv, CountingProxy, makeUser, runCli, spawnCli, treeDigest, until, type User } from "./support/cli.ts";
+
+/**
+ * The real `pushdrop` command, run as child processes against `npm start`, each user with its
+ * own HOME and XDG folders: a folder sent to a `listen --auto` terminal arrives byte for byte
+ * and nowhere else; a send and a download killed half way resume without resending what the
+ * server had; bars and QR code on a terminal, plain lines off one; exit codes and --json.
+ */
+
+const MiB = 1024 * 1024;
+let server: Server;
+let root: string;
+let alice: User;
+let bob: User;
+
+const json = (s: string) => JSON.parse(s) as Record<string, any>;
+const tokenOf = (u: User) => json(readFileSync(path.join(u.env.XDG_CONFIG_HOME!, "pushdrop", "config.json"), "utf8")).terminals[server.base].token as string;
+/** The user's terminal, reached through a proxy (the stored one is for the server's own address). */
+const through = (proxy: CountingProxy, u: User) => ({ PUSHDROP_SERVER: proxy.base, PUSHDROP_ID: u.id!, PUSHDROP_TOKEN: tokenOf(u) });
+const sha = (b: Buffer) => createHash("sha256").update(b).digest("hex");
+
+beforeAll(async () => {
+  execFileSync(process.execPath, [path.join(ROOT, "scripts", "build-cli.mjs")], { stdio: "inherit" });
+  server = await startServer();
+  root = mkdtempSync(path.join(tmpdir(), "pushdrop-cli-"));
+  alice = makeUser(root, "alice", server.base);
+  bob = makeUser(root, "bob", server.base);
+  for (const u of [alice, bob]) {
+    const r = await runCli(u, ["register", "--name", u.name, "--json"]);
+    expect(r.code, r.stderr).toBe(0);
+    u.id = json(r.stdout).id;
+  }
+});
+afterAll(async () => {
+  await server?.stop();
+  if (server) removeState(server.state);
+  if (root) rmSync(root, { recursive: true, force: true });
+});
+
+describe("pushdrop register / whoami", () => {
+  it("keeps the token in a file only its owner can read, and never prints it", async () => {
+    const file = path.join(alice.env.XDG_CONFIG_HOME!, "pushdrop", "config.json");
+    expect(statSync(file).mode & 0o777).toBe(0o600);
+    const token = tokenOf(alice);
+    expect(token).toMatch(/^pd_/);
+    const who = await runCli(alice, ["whoami", "--json"]);
+    expect(who.code).toBe(0);
+    expect(json(who.stdout)).toMatchObject({ id: alice.id, name: "alice", server: server.base, shareUrl: `${server.base}/?to=${alice.id}` });
+    const plain = await runCli(alice, ["whoami"]);
+    expect(`${who.stdout}${who.stderr}${plain.stdout}${plain.stderr}`).not.toContain(token);
+    // registering again would orphan the id: refused unless --force
+    const again = await runCli(alice, ["register"]);
+    expect(again.code).toBe(2);
+    expect(again.stderr).toContain("--force");
+  });
+});
+
+describe("pushdrop send → listen --auto", () => {
+  it("delivers a folder (a file over 100 MiB, nested folders, non-ASCII names) byte for byte, and writes nothing outside --dir", async () => {
+    const src = path.join(root, "src-tree");
+    const tree = path.join(src, "holiday");
+    mkdirSync(path.join(tree, "día 1", "写真"), { recursive: true });
+    writeFileSync(path.join(tree, "big.bin"), randomBytes(100 * MiB + 7));
+    writeFileSync(path.join(tree, "día 1", "notes — ünïcode ✓.txt"), "grüße\n");
+    writeFileSync(path.join(tree, "día 1", "写真", "😀.txt"), "smile");
+    writeFileSync(path.join(tree, "empty"), "");
+
+    const inbox = path.join(root, "bob-inbox");
+    const D = path.join(inbox, "D");
+    const listen = spawnCli(bob, ["listen", "--auto", "--once", "--json", "--dir", D]);
+    await until(() => listen.stdout().includes('"listening"'), 30_000, "listen to connect");
+
+    const sent = await runCli(alice, ["send", "--to", bob.id!, tree, "--message", "from the trip"]); // --to before a path takes one id
+    expect(sent.code, sent.stderr).toBe(0);
+    expect(sent.stdout).toMatch(/^[A-Za-z0-9_-]{22}\n$/); // the transfer id, alone on stdout
+    expect(sent.stderr).not.toMatch(/[\r\u001b]/); // off a terminal: plain lines
+    expect(sent.stderr).toContain("sent holiday/big.bin (105 MB)");
+
+    const done = await listen.done;
+    expect(done.code, done.stderr).toBe(0);
+    const events = done.stdout.trim().split("\n").map(json);
+    const saved = events.find((e) => e.event === "saved")!;
+    expect(saved).toMatchObject({ transferId: sent.stdout.trim(), message: "from the trip", dir: D });
+    expect(saved.files).toHaveLength(4);
+
+    expect(treeDigest(path.join(D, "holiday"))).toEqual(treeDigest(tree));
+    expect(readdirSync(D)).toEqual(["holiday"]); // no package or part file left behind
+    expect(readdirSync(inbox)).toEqual(["D"]);
+    expect(readdirSync(bob.home)).toEqual([".config"]);
+    expect(readdirSync(root).sort()).toEqual(["alice", "bob", "bob-inbox", "src-tree"]);
+  });
+});
+
+describe("resuming", () => {
+  it("a send killed with SIGKILL half way, run again, sends no part the server had and completes with the right sha256", async () => {
+    const proxy = await CountingProxy.start(server.base);
+    try {
+      const file = path.join(root, "resume-me.bin");
+      const bytes = randomBytes(64 * MiB + 11); // 5 parts of 16 MiB
+      writeFileSync(file, bytes);
+      const via = through(proxy, alice);
+      const args = ["send", file, "--to", bob.id!, "--message", "resume me"];
+      const isPart = (s: { method: string; url: string }) => s.method === "PUT" && /\/files\/0\?part=\d+$/.test(s.url);
+      const partOf = (url: string) => Number(/part=(\d+)/.exec(url)![1]);
+
+      const first = spawnCli(alice, args, { env: via });
+      let ok = 0;
+      proxy.onResponse = (s) => {
+        if (isPart(s) && s.status === 200 && ++ok === 2) first.child.kill("SIGKILL");
+      };
+      const killed = await first.done;
+      expect(killed.signal, `${killed.code} ${killed.stderr}`).toBe("SIGKILL");
+      proxy.onResponse = null;
+      await until(() => proxy.open === 0, 30_000, "the cut requests to end");
+
+      // what the server had when the command died (every request it was still reading has ended)
+      const pending = readdirSync(path.join(alice.env.XDG_STATE_HOME!, "pushdrop", "sends"));
+      expect(pending).toHaveLength(1);
+      const transferId = pending[0]!.replace(/\.json$/, "");
+      const client = new PushdropClient({ server: server.base, token: tokenOf(alice) });
+      const mid = await client.transfer(transferId);
+      expect(mid.status).toBe("uploading");
+      const had = mid.files[0]!.partsReceived;
+      expect(had.length).toBeGreaterThanOrEqual(2);
+      expect(had.length).toBeLessThan(5);
+      const firstRun = proxy.seen.filter(isPart);
+      expect(new Set(firstRun.filter((s) => s.status === 200).map((s) => partOf(s.url)))).toEqual(new Set(had));
+
+      const second = await runCli(alice, args, { env: via });
+      expect(second.code, second.stderr).toBe(0);
+      expect(second.stdout.trim()).toBe(transferId);
+      expect(second.stderr).toContain(`Resuming transfer ${transferId}`);
+      const secondRun = proxy.seen.filter(isPart).slice(firstRun.length).map((s) => partOf(s.url));
+      for (const n of had) expect(secondRun, `part ${n} was on the server already`).not.toContain(n);
+      expect(new Set([...had, ...secondRun])).toEqual(new Set([1, 2, 3, 4, 5]));
+      expect(secondRun).toHaveLength(new Set(secondRun).size);
+
+      for (let t = await client.transfer(transferId); ; t = await client.transfer(transferId)) {
+        if (t.status !== "packaging" && t.status !== "uploading") {
+          expect(t.status).toBe("ready");
+          expect(t.files[0]!.sha256).toBe(sha(bytes));
+          break;
+        }
+        await new Promise((r) => setTimeout(r, 200));
+      }
+      expect(readdirSync(path.join(alice.env.XDG_STATE_HOME!, "pushdrop", "sends"))).toEqual([]);
+    } finally {
+      await proxy.close();
+    }
+  });
+
+  it("a download killed half way, run again, asks with Range from what is on disk and finishes byte-identical", async () => {
+    // a 48 MiB transfer from alice, uploaded through the API client
+    const aliceClient = new PushdropClient({ server: server.base, token: tokenOf(alice) });
+    const bytes = randomBytes(48 * MiB + 3);
+    const t = await aliceClient.createTransfer({ to: [bob.id!], files: [{ name: "film.bin", size: bytes.length }] });
+    await uploadFiles(aliceClient, t, [new Blob([bytes])]);
+    for (;;) {
+      const now = await aliceClient.transfer(t.id);
+      if (now.status === "ready") break;
+      await new Promise((r) => setTimeout(r, 200));
+    }
+
+    const proxy = await CountingProxy.start(server.base);
+    try {
+      const D = path.join(root, "bob-downloads");
+      const via = through(proxy, bob);
+      const first = spawnCli(bob, ["get", t.id, "--dir", D], { env: via });
+      proxy.cutAfter = { match: (s) => s.url.includes("/package"), bytes: 20 * MiB, then: () => first.child.kill("SIGKILL") };
+      const killed = await first.done;
+      expect(killed.signal, `${killed.code} ${killed.stderr}`).toBe("SIGKILL");
+      await until(() => proxy.open === 0, 30_000, "the cut download to end");
+      const part = readdirSync(D).find((n) => n.endsWith(".zip.part"))!;
+      const onDisk = statSync(path.join(D, part)).size;
+      expect(onDisk).toBeGreaterThan(0);
+      expect(onDisk).toBeLessThan(bytes.length);
+
+      const before = proxy.seen.length;
+      const second = await runCli(bob, ["get", t.id, "--dir", D, "--json"], { env: via });
+      expect(second.code, second.stderr).toBe(0);
+      const gets = proxy.seen.slice(before).filter((s) => s.method === "GET" && s.url.includes("/package"));
+      expect(gets.map((s) => [s.range, s.status])).toEqual([[`bytes=${onDisk}-`, 206]]);
+      expect(json(second.stdout)).toMatchObject({ id: t.id, resumedFrom: onDisk });
+      expect(sha(readFileSync(path.join(D, "film.bin")))).toBe(sha(bytes));
+      expect(readdirSync(D)).toEqual(["film.bin"]);
+      // a resumed download is a whole download: the sender has its receipt
+      expect((await aliceClient.transfer(t.id)).recipients[0]!.downloadedAt).not.toBeNull();
+    } finally {
+      await proxy.close();
+    }
+  });
+});
+
+describe("messages, receipts and inbox", () => {
+  it("sends a message alone; --wait exits 0 once the recipient has it", async () => {
+    const wait = spawnCli(alice, ["send", "--to", bob.id!, "--message", "https://example.com/?q=1", "--wait", "--json"]);
+    await until(() => wait.stderr().includes("Waiting until"), 30_000, "send --wait to wait");
+    const inbox = await runCli(bob, ["inbox", "--json"]);
+    const t = json(inbox.stdout).transfers.find((x: { message: string }) => x.message === "https://example.com/?q=1");
+    expect(t).toBeDefined();
+    const got = await runCli(bob, ["get", t.id]);
+    expect(got.code, got.stderr).toBe(0);
+    expect(got.stdout).toBe("https://example.com/?q=1\n");
+    const done = await wait.done;
+    expect(done.code, done.stderr).toBe(0);
+    expect(json(done.stdout)).toMatchObject({ id: t.id, status: "delivered", delivered: [{ id: bob.id }] });
+  });
+});
+
+describe("on a terminal and off one", () => {
+  const script = (user: User, args: string[]) =>
+    spawnSync("script", ["-qfec", [process.execPath, BIN, ...args].map((a) => `'${a.replace(/'/g, "'\\''")}'`).join(" "), "/dev/null"], {
+      env: childEnv(user),
+      encoding: "utf8",
+      timeout: 120_000,
+    });
+
+  it("draws progress bars in place and a QR code on a pseudo-terminal", async () => {
+    const file = path.join(root, "tty.bin");
+    writeFileSync(file, randomBytes(24 * MiB));
+    const r = script(alice, ["send", file, "--to", bob.id!]);
+    expect(r.status, r.stdout).toBe(0);
+    expect(r.stdout).toMatch(/\u001b\[\?25l/); // cursor hidden while drawing
+    expect(r.stdout).toMatch(/Sending\s+[█░]+\s+\d+%\s+[\d.]+ [KMG]?B of 25\.2 MB\s+(–|[\d.]+ [KMG]?B\/s)\s+\S+ left/);
+    expect(r.stdout).toMatch(/\u001b\[1A|\r/); // redrawn in place
+    expect(r.stdout).toContain("sent tty.bin (25.2 MB)");
+
+    const who = script(alice, ["whoami"]);
+    expect(who.status).toBe(0);
+    expect(who.stdout).toContain(`${server.base}/?to=${alice.id}`);
+    expect(who.stdout.split("\n").filter((l) => /^[█▀▄ ]{20,}\s*$/.test(l)).length).toBeGreaterThan(10);
+  });
+
+  it("prints plain lines, without a QR code, off one", async () => {
+    const who = await runCli(alice, ["whoami"]);
+    expect(who.stdout).not.toMatch(/[█▀▄]/);
+    const file = path.join(root, "plain.bin");
+    writeFileSync(file, randomBytes(3 * MiB));
+    const r = await runCli(alice, ["send", file, "--to", bob.id!]);
+    expect(r.code).toBe(0);
+    expect(r.stderr).not.toMatch(/[\r\u001b]/);
+    expect(r.stderr).toMatch(/^sent plain\.bin \(3\.1 MB\)$/m);
+  });
+});
+
+describe("exit codes and --json errors", () => {
+  it("a well-formed id nobody has: exit 3, the API's reason named", async () => {
+    const nobody = "123456786"; // valid check digit, not registered
+    const r = await runCli(alice, ["send", "--to", nobody, "--message", "hi", "--json"]);
+    expect(r.code).toBe(3);
+    expect(json(r.stdout)).toEqual({
+      error: { code: "terminal_not_found", kind: "api", status: 404, message: expect.stringContaining("123456786"), details: { missing: [nobody] } },
+    });
+    expect(r.stderr).toMatch(/^pushdrop: .*\(terminal_not_found, HTTP 404\)\n$/);
+    const human = await runCli(alice, ["status", "A".repeat(22)]);
+    expect(human.code).toBe(3);
+    expect(human.stderr).toContain("transfer_not_found");
+    expect(human.stderr).not.toMatch(/\n\s+at /); // never a stack trace
+  });
+
+  it("bad usage: exit 2", async () => {
+    const typo = await runCli(alice, ["send", "x", "--to", "123456789", "--json"]);
+    expect(typo.code).toBe(2);
+    expect(json(typo.stdout).error).toMatchObject({ code: "usage", kind: "usage" });
+    expect(typo.stderr).toContain("check digit");
+    const unknown = await runCli(alice, ["send", "--frobnicate", "--json"]);
+    expect(unknown.code).toBe(2);
+    expect(json(unknown.stdout).error.code).toBe("usage");
+    expect((await runCli(alice, ["sned"])).stderr).toContain("Did you mean send?");
+    expect((await runCli(alice, ["send", path.join(root, "no-such-file"), "--to", bob.id!])).code).toBe(2);
+    const stranger = makeUser(root, "stranger", server.base);
+    const notRegistered = await runCli(stranger, ["inbox"]);
+    expect(notRegistered.code).toBe(2);
+    expect(notRegistered.stderr).toContain("pushdrop register");
+    expect((await runCli(alice, ["send", "--help"])).stdout).toMatch(/--max-downloads[\s\S]*Exit codes: 0 ok/);
+    expect((await runCli(alice, ["--help"])).stdout).toMatch(/Exit codes:[\s\S]*3\s+the server refused/);
+  });
+
+  it("server down: exit 4", async () => {
+    const down = `http://127.0.0.1:${await freePort()}`;
+    const r = await runCli(alice, ["inbox", "--json"], { env: { PUSHDROP_SERVER: down, PUSHDROP_ID: alice.id!, PUSHDROP_TOKEN: "pd_x" } });
+    expect(r.code).toBe(4);
+    expect(json(r.stdout).error).toMatchObject({ code: "network", kind: "network" });
+    expect(r.stderr).toContain(`Could not reach ${down} (ECONNREFUSED)`);
+  });
+});
+
+describe("installing", () => {
+  it("runs with npx from the checkout, and from anywhere after npm install -g", async () => {
+    const npx = spawnSync("npx", ["--no-install", "pushdrop", "--version"], { cwd: ROOT, encoding: "utf8" });
+    expect(npx.stdout.trim(), npx.stderr).toMatch(/^\d+\.\d+\.\d+$/);
+    const prefix = path.join(root, "global");
+    const install = spawnSync("npm", ["install", "-g", "--prefix", prefix, ROOT], { encoding: "utf8", env: { ...process.env, npm_config_loglevel: "error" } });
+    expect(install.status, install.stderr).toBe(0);
+    const elsewhere = mkdtempSync(path.join(tmpdir(), "pushdrop-elsewhere-"));
+    try {
+      const r = spawnSync(path.join(prefix, "bin", "pushdrop"), ["whoami", "--json"], { cwd: elsewhere, encoding: "utf8", env: childEnv(alice) });
+      expect(r.status, r.stderr).toBe(0);
+      expect(json(r.stdout).id).toBe(alice.id);
+    } finally {
+      rmSync(elsewhere, { recursive: true, force: true });
+    }
+  });
+
+  it("says what to do when the checkout was never built", () => {
+    const bare = mkdtempSync(path.join(tmpdir(), "pushdrop-bare-"));
+    try {
+      mkdirSync(path.join(bare, "bin"));
+      writeFileSync(path.join(bare, "bin", "pushdrop.mjs"), readFileSync(BIN));
+      const r = spawnSync(process.execPath, [path.join(bare, "bin", "pushdrop.mjs"), "--help"], { encoding: "utf8" });
+      expect(r.status).toBe(1);
+      expect(r.stderr).toContain("pushdrop is not built yet. Run `npm ci`");
+    } finally {
+      rmSync(bare, { recursive: true, force: true });
+    }
+  });
+});
+
+describe("listen across a server restart", () => {
+  it("reconnects by itself and receives what is sent after", async () => {
+    const D = path.join(root, "after-restart");
+    const listen = spawnCli(bob, ["listen", "--auto", "--json", "--dir", D]);
+    try {
+      await until(() => listen.stdout().includes('"listening"'), 30_000, "listen to connect");
+      // what bob has not dealt with yet is replayed first: wait until that is done
+      await new Promise((r) => setTimeout(r, 2000));
+      const { port, state } = server;
+      await server.stop();
+      await until(() => listen.stderr().includes("connection lost"), 30_000, "listen to notice");
+      server = await startServer({ port, state });
+      await until(() => listen.stdout().includes('"reconnected"'), 60_000, "listen to reconnect");
+      const file = path.join(root, "after-restart.txt");
+      writeFileSync(file, "still here");
+      const sent = await runCli(alice, ["send", file, "--to", bob.id!]);
+      expect(sent.code, sent.stderr).toBe(0);
+      const id = sent.stdout.trim();
+      await until(() => listen.stdout().includes(`"saved","transferId":"${id}"`), 60_000, "the transfer to be saved");
+      expect(readFileSync(path.join(D, "after-restart.txt"), "utf8")).toBe("still here");
+    } finally {
+      listen.child.kill("SIGINT");
+      expect((await listen.done).code).toBe(0); // Ctrl-C is how listening ends
+    }
+  });
+});
