@@ -54,9 +54,10 @@ export default defineConfig(async () => {
           },
         },
         {
-          // the web app in headless Chromium (Debian's /usr/bin/chromium through playwright-core),
-          // after the other projects (groupOrder 1): a browser beside workerd and two wrangler devs
-          // on 2 cores made the timing-sensitive worker tests flaky
+          // the web app in headless Chromium (Debian's /usr/bin/chromium through playwright-core).
+          // groupOrder 1: after the workers project, not beside it (a browser beside workerd on 2
+          // cores made timing-sensitive worker tests flaky); vitest then runs the projects without
+          // file parallelism (node, cli) one file at a time
           test: {
             name: "browser",
             sequence: { groupOrder: 1 },

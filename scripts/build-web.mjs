@@ -27,9 +27,14 @@ const TRAY = [
   [0.24, 0.56], [0.32, 0.56], [0.32, 0.72], [0.68, 0.72], [0.68, 0.56], [0.76, 0.56], [0.76, 0.8], [0.24, 0.8],
 ];
 
-/** Writes a file so that readers see the old or the new bytes, never a mix. */
+/**
+ * Writes a file so that readers see the old or the new bytes, never a mix; a file whose bytes
+ * are already there is left untouched, so a running `wrangler dev` (which reloads when its
+ * assets change) is not disturbed when another `npm start` builds the same app again.
+ */
 function put(rel, data) {
   const file = path.join(out, rel);
+  if (existsSync(file) && Buffer.compare(readFileSync(file), Buffer.from(data)) === 0) return;
   mkdirSync(path.dirname(file), { recursive: true });
   const tmp = `${file}.${process.pid}.tmp`;
   writeFileSync(tmp, data);
