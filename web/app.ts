@@ -180,6 +180,17 @@ async function forget(): Promise<void> {
 
 // ---- notifications ----------------------------------------------------------------------------
 
+/**
+ * The server's VAPID key, fetched when the page loads: Safari lets `pushManager.subscribe` run
+ * only close to the tap that asked for it, so nothing slow may come between the two.
+ */
+let vapidKey: Promise<Uint8Array> | null = null;
+const vapid = () =>
+  (vapidKey ??= client.vapidPublicKey().then(fromBase64url, (e) => {
+    vapidKey = null;
+    throw e;
+  }));
+
 const pushSupported = () => "serviceWorker" in navigator && "PushManager" in window && "Notification" in window;
 
 async function currentSubscription(): Promise<PushSubscription | null> {
@@ -208,10 +219,8 @@ async function enableNotifications(): Promise<void> {
   }
   showNotifyState(false, "Turning on…");
   try {
-    const reg = await navigator.serviceWorker.ready;
-    const key = await client.vapidPublicKey();
+    const [reg, wanted] = await Promise.all([navigator.serviceWorker.ready, vapid()]);
     let sub = await reg.pushManager.getSubscription();
-    const wanted = fromBase64url(key);
     if (sub && !sameKey(sub.options.applicationServerKey, wanted)) {
       await sub.unsubscribe();
       sub = null;
@@ -248,6 +257,7 @@ function sameKey(a: ArrayBuffer | null, b: Uint8Array): boolean {
 /** On each load: a subscription this browser holds is registered again (cheap, and heals a server that lost it). */
 async function syncNotifications(): Promise<void> {
   if (!device) return;
+  if (pushSupported()) void vapid().catch(() => {});
   const sub = await currentSubscription().catch(() => null);
   if (sub && Notification.permission === "granted") {
     showNotifyState(true);
