@@ -349,6 +349,7 @@ function addFiles(files: Iterable<File>): void {
 
 function showPicked(): void {
   const ul = $<HTMLUListElement>("picked");
+  show(ul, picked.length > 0);
   fill(
     ul,
     picked.map((f, i) =>

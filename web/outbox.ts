@@ -81,6 +81,7 @@ export class Outbox {
     this.items.set(it.record.id, it);
     this.list.prepend(it.el);
     show(this.heading, true);
+    show(this.list, true);
   }
 
   private drop(id: string): void {
@@ -88,6 +89,7 @@ export class Outbox {
     this.items.delete(id);
     dropSent(id);
     show(this.heading, this.items.size > 0);
+    show(this.list, this.items.size > 0);
   }
 }
 
