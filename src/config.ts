@@ -14,11 +14,12 @@ export {
   MIN_EXPIRES_IN,
   PART_SIZE,
 } from "./contract";
+import { MAX_PARTS, PART_SIZE } from "./contract";
 
 const MiB = 1024 * 1024;
 
-/** Package bytes are cut into multipart parts of this size (R2: ≥ 5 MiB, all equal). */
-export const PACKAGE_PART_SIZE = 8 * MiB;
+/** A transfer of at most this many bytes is packaged inside the request of its last upload, not through the queue. */
+export const INLINE_PACKAGE_BYTES = 1 * MiB;
 
 /** Longest safe file name, in UTF-8 bytes (ZIP and most file systems: 255 per segment). */
 export const MAX_NAME_BYTES = 255;
@@ -36,10 +37,12 @@ export const MESSAGE_TTL_MS = 30 * 24 * 3600 * 1000;
 export const MAX_SUBSCRIPTIONS = 10;
 
 /**
- * Without ZIP64 a package (files, headers, directory and manifest: see packageOverhead in
- * src/package/zip.ts) must stay below 4 GiB; 1000 files keep it far below 65,535 entries.
+ * Largest package (files, headers, directory and manifest: see packageOverhead in
+ * src/package/zip.ts): what the part scheme allows one file, 10,000 parts of 16 MiB
+ * (156.25 GiB). Past 4 GiB the package is ZIP64. It is never one R2 object (which would
+ * stop at 5 GiB): it is put together from the uploaded parts when downloaded.
  */
-export const MAX_PACKAGE_BYTES = 0xffff_ffff;
+export const MAX_PACKAGE_BYTES = MAX_PARTS * PART_SIZE;
 
 /** Largest body `PUT /v1/send/...` takes in one request (R2's single-put limit is 5 GiB). */
 export const MAX_SEND_BYTES = 5 * 1024 * MiB - 1;

@@ -1,6 +1,7 @@
 import { effectiveStatus } from "./lifecycle";
 import { notifyEnded } from "./notify";
-import { packageKey, uploadKey } from "./store/keys";
+import { frameKey, uploadPrefix } from "./store/keys";
+import { deleteObjects, deletePrefix } from "./store/objects";
 import { enqueuePackaging } from "./package/jobs";
 import {
   deletedSendersWithTransfers,
@@ -18,25 +19,16 @@ export const STALLED_PACKAGING_MS = 10 * 60 * 1000;
 
 /**
  * The end of a transfer's life: the cron sweep (expiry, download limit reached) and the
- * sender's DELETE. Both remove every R2 object of the transfer (uploads, unfinished
- * multipart uploads, the package), keep its metadata with its end status, and tell the
+ * sender's DELETE. Both remove every R2 object of the transfer (its uploaded parts and the
+ * package's frame), keep its metadata with its end status, and tell the
  * terminals concerned.
  */
 
 export async function purgeObjects(env: Env, rec: TransferRecord): Promise<void> {
   const t = rec.transfer;
-  const aborts: Promise<unknown>[] = [];
-  for (const f of rec.files) {
-    if (f.upload_id && f.completed_at === null) {
-      aborts.push(env.BUCKET.resumeMultipartUpload(uploadKey(t.id, f.idx), f.upload_id).abort().catch(() => {}));
-    }
-  }
-  if (t.package_upload_id) {
-    aborts.push(env.BUCKET.resumeMultipartUpload(packageKey(t.id), t.package_upload_id).abort().catch(() => {}));
-  }
-  await Promise.all(aborts);
-  const keys = [packageKey(t.id), ...rec.files.map((f) => uploadKey(t.id, f.idx))];
-  for (let i = 0; i < keys.length; i += 1000) await env.BUCKET.delete(keys.slice(i, i + 1000));
+  // every part object ever stored for it (also those an interrupted request left behind)
+  await deletePrefix(env.BUCKET, uploadPrefix(t.id));
+  await deleteObjects(env.BUCKET, [frameKey(t.id)]);
 }
 
 /**

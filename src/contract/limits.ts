@@ -7,13 +7,13 @@ const MiB = 1024 * 1024;
 
 /**
  * Upload part size. A file up to this size goes up in one PUT; a larger one in parts of
- * exactly this size (the last may be shorter), each one R2 multipart part. 16 MiB keeps
+ * exactly this size (the last may be shorter), each one R2 object of its own. 16 MiB keeps
  * every request far below the 100 MB request-body limit, lets a phone on a poor connection
  * resume without redoing much, and still allows files of 10,000 × 16 MiB = 156 GiB.
  * (Each File also carries its `partSize`: clients use that, this is the default.)
  */
 export const PART_SIZE = 16 * MiB;
-/** R2 allows at most 10,000 parts per multipart upload. */
+/** Parts per file (as R2 multipart uploads allow: clients written for them keep working). */
 export const MAX_PARTS = 10_000;
 
 export const MAX_RECIPIENTS = 100;

@@ -3,7 +3,8 @@ import { ApiError, conflict, gone, notFound } from "../errors";
 import { notifyDownloaded } from "../notify";
 import { baseName } from "../package/names";
 import { effectiveStatus } from "../lifecycle";
-import { packageKey } from "../store/keys";
+import { frameKey } from "../store/keys";
+import { getObject } from "../store/objects";
 import {
   advanceServed,
   expireNow,
@@ -11,18 +12,26 @@ import {
   recordDownload,
   servedTo,
   type FileRow,
+  type TransferRecord,
   type TransferRow,
 } from "../store/transfers";
 import { contentDisposition } from "./disposition";
+import { filePieces, packagePieces, type FileLayout, type Piece, type StoredPart } from "./pieces";
 import { etagMatches, parseRange } from "./range";
 
 /**
  * Step 4 of the flow: stream the package (or one file of it) from R2 to the client, with
- * Range, ETag and If-None-Match. One file is a range read of the package: every entry is
- * stored, so its bytes sit unchanged at a known offset. When a recipient's download of
- * the package reaches its last byte, the download is recorded, the sender gets its
- * receipt, and the transfer becomes `delivered` once every recipient has it.
+ * Range, ETag and If-None-Match. The package is put together as it goes out: its frame
+ * object's bytes and the files' part objects, each piped natively into one
+ * FixedLengthStream (src/deliver/pieces.ts says which bytes come from where). One file is
+ * a range read of the package at its data offset: every entry is stored, so its bytes are
+ * its part objects, unchanged. When a recipient's download of the package reaches its last
+ * byte, the download is recorded, the sender gets its receipt, and the transfer becomes
+ * `delivered` once every recipient has it.
  */
+
+/** Part objects fetched ahead of the one being piped (R2 answers a get in about a millisecond). */
+const LOOKAHEAD = 4;
 
 
 function assertDownloadable(t: TransferRow, now: number): void {
@@ -44,16 +53,21 @@ function assertDownloadable(t: TransferRow, now: number): void {
 }
 
 interface Slice {
-  key: string;
-  /** where the representation starts in the R2 object */
-  base: number;
+  /** the frame object (for a package), null for one file */
+  frame: string | null;
+  /** which pieces make up bytes [start, end) of the representation */
+  pieces: (start: number, end: number) => Piece[];
   size: number;
   etag: string;
   type: string;
   filename: string;
 }
 
-/** Told, once a response has ended (whole or cut short), which bytes it sent: [start, start + sent). */
+/**
+ * Told, once a response has ended (whole or cut short), which bytes it handed over in
+ * full: [start, start + sent), where `sent` stops at the start of the first piece (a header
+ * block, a part object) that did not go out whole.
+ */
 type OnServed = (start: number, sent: number) => Promise<void>;
 
 async function serve(
@@ -99,42 +113,106 @@ async function serve(
     return new Response(null, { status, headers });
   }
 
-  const obj = await env.BUCKET.get(s.key, { range: { offset: s.base + start, length } });
-  if (!obj || !("body" in obj)) throw gone("transfer_expired", "This transfer's files are gone.");
-  // A FixedLengthStream keeps Content-Length on the response. The pipe into it settles once
-  // the client has taken the last byte, or has gone away; either way we learn what was sent.
-  const fixed = new FixedLengthStream(length);
-  if (!onServed) {
-    waitUntil(obj.body.pipeTo(fixed.writable).catch(() => undefined));
-    return new Response(fixed.readable, { status, headers });
+  const pieces = s.pieces(start, start + length);
+  const only = pieces.length === 1 ? pieces[0]! : null;
+  if (only?.from === "object" && !onServed) {
+    // one part object, nothing to learn: its body is the response, as R2 gives it
+    const obj = await getObject(env.BUCKET, only.key, { offset: only.offset, length: only.length });
+    if (!obj) throw gone("transfer_expired", "This transfer's files are gone.");
+    return new Response(obj.body, { status, headers });
   }
+  const frame = s.frame === null ? null : await frameBytes(env, s.frame, pieces);
+  const out = new FixedLengthStream(length);
+  const sent = pipePieces(env, pieces, frame, out.writable);
+  waitUntil(onServed ? sent.then((n) => onServed(start, n)) : sent);
+  return new Response(out.readable, { status, headers });
+}
+
+/** The bytes of the frame that `pieces` use, fetched once (headers and manifest: small). */
+async function frameBytes(env: Env, key: string, pieces: readonly Piece[]): Promise<{ base: number; bytes: Uint8Array } | null> {
+  const used = pieces.filter((p) => p.from === "frame");
+  if (used.length === 0) return null;
+  const base = used[0]!.offset;
+  const last = used.at(-1)!;
+  const obj = await getObject(env.BUCKET, key, { offset: base, length: last.offset + last.length - base });
+  if (!obj) throw gone("transfer_expired", "This transfer's files are gone.");
+  return { base, bytes: new Uint8Array(await obj.arrayBuffer()) };
+}
+
+/**
+ * Pipes each piece into `out`, natively (R2 body → FixedLengthStream) or, for frame bytes,
+ * with one write each. Resolves with how many bytes went out in whole pieces; never rejects
+ * (a client that went away, or a part that could not be read, ends the response short).
+ */
+async function pipePieces(
+  env: Env,
+  pieces: readonly Piece[],
+  frame: { base: number; bytes: Uint8Array } | null,
+  out: WritableStream<Uint8Array>,
+): Promise<number> {
+  const objects = pieces.filter((p): p is Extract<Piece, { from: "object" }> => p.from === "object");
+  const fetches: Array<Promise<R2ObjectBody | null>> = [];
+  let fetched = 0;
+  const fetchAhead = (upTo: number) => {
+    for (; fetched < Math.min(upTo, objects.length); fetched++) {
+      const p = objects[fetched]!;
+      fetches.push(getObject(env.BUCKET, p.key, { offset: p.offset, length: p.length }));
+    }
+  };
   let sent = 0;
-  const counter = new TransformStream<Uint8Array, Uint8Array>({
-    transform(chunk, c) {
-      sent += chunk.byteLength;
-      c.enqueue(chunk);
-    },
-  });
-  const piped = obj.body.pipeThrough(counter).pipeTo(fixed.writable);
-  waitUntil(piped.catch(() => undefined).then(() => onServed(start, sent)));
-  return new Response(fixed.readable, { status, headers });
+  let used = 0;
+  try {
+    for (const p of pieces) {
+      if (p.from === "frame") {
+        const w = out.getWriter();
+        await w.write(frame!.bytes.subarray(p.offset - frame!.base, p.offset - frame!.base + p.length));
+        w.releaseLock();
+      } else {
+        fetchAhead(used + 1 + LOOKAHEAD);
+        const obj = await fetches[used++]!;
+        if (!obj) throw new Error(`part object ${p.key} is missing`);
+        await obj.body.pipeTo(out, { preventClose: true });
+      }
+      sent += p.length;
+    }
+    await out.close();
+  } catch (e) {
+    if (sent < pieces.reduce((n, p) => n + p.length, 0)) {
+      console.log(JSON.stringify({ event: "download_cut", sent, error: String(e) }));
+    }
+    await out.abort(e).catch(() => {});
+    // bodies fetched ahead and never read
+    for (const f of fetches.slice(used)) f.then((o) => o?.body.cancel()).catch(() => {});
+  }
+  return sent;
+}
+
+/** Each file's bytes in the package: its data offset and its part objects, from D1. */
+function layoutOf(rec: TransferRecord): FileLayout[] {
+  return rec.files.map((f) => ({ dataOffset: f.data_offset ?? 0, size: f.size, parts: partsOf(rec, f) }));
+}
+
+function partsOf(rec: TransferRecord, f: FileRow): StoredPart[] {
+  return rec.parts.filter((p) => p.idx === f.idx).map((p) => ({ key: p.object_key, size: p.size }));
 }
 
 export async function servePackage(
   env: Env,
   request: Request,
-  t: TransferRow,
+  rec: TransferRecord,
   who: Downloader,
   waitUntil: (p: Promise<unknown>) => void,
   now = Date.now(),
 ): Promise<Response> {
+  const t = rec.transfer;
   assertDownloadable(t, now);
+  const layout = layoutOf(rec);
   return serve(
     env,
     request,
     {
-      key: packageKey(t.id),
-      base: 0,
+      frame: frameKey(t.id),
+      pieces: (start, end) => packagePieces(layout, t.package_size!, start, end),
       size: t.package_size!,
       etag: `"${t.package_sha256}"`,
       type: "application/zip",
@@ -148,11 +226,12 @@ export async function servePackage(
 export async function serveFile(
   env: Env,
   request: Request,
-  t: TransferRow,
+  rec: TransferRecord,
   file: FileRow | null,
   waitUntil: (p: Promise<unknown>) => void,
   now = Date.now(),
 ): Promise<Response> {
+  const t = rec.transfer;
   assertDownloadable(t, now);
   if (!file) throw notFound("file_not_found", "This transfer has no file with that index.");
   if (file.data_offset === null || file.sha256 === null) throw conflict("not_ready", "This file is not packaged yet.");
@@ -160,8 +239,8 @@ export async function serveFile(
     env,
     request,
     {
-      key: packageKey(t.id),
-      base: file.data_offset,
+      frame: null,
+      pieces: (start, end) => filePieces(partsOf(rec, file), start, end),
       size: file.size,
       etag: `"${file.sha256}"`,
       type: file.type,

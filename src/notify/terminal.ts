@@ -152,7 +152,8 @@ export class Terminal extends DurableObject<Env> {
     const frame = JSON.stringify(msg);
     for (const ws of sockets) this.trySend(ws, frame);
     if (this.liveSockets(now).length > 0) {
-      await this.recordNotified(terminalId, [msg], "socket");
+      // (the socket has it already: the producer need not wait for the D1 write)
+      this.ctx.waitUntil(this.recordNotified(terminalId, [msg], "socket"));
     } else {
       await this.schedulePush(msg.id, now);
     }

@@ -1,6 +1,8 @@
-import { PACKAGE_PART_SIZE } from "../config";
+import { INLINE_PACKAGE_BYTES } from "../config";
 import { notifyEnded, notifyFailed, notifyReady } from "../notify";
-import { packageKey, uploadKey } from "../store/keys";
+import { partCount } from "../receive/parts";
+import { frameKey } from "../store/keys";
+import { deleteObjects, getObject, putObject } from "../store/objects";
 import {
   claimPackageLease,
   finishPackaging,
@@ -8,17 +10,17 @@ import {
   getTransferRecord,
   noteFailure,
   releasePackageLease,
-  setPackageUpload,
   setStatus,
   type TransferRecord,
 } from "../store/transfers";
-import type { Job } from "./jobs";
-import { buildPackage, PackageSourceError, type PackageFile, type PackageResult } from "./zip";
+import { buildPackage, PackageSourceError, type OpenFile, type PackageFile, type PackageResult } from "./build";
+import { enqueuePackaging, type Defer, type Job } from "./jobs";
 
 /**
- * Step 2 of the flow: the queue consumer. For each message it builds the transfer's
- * package from the uploaded files (streamed R2 → ZIP → R2 multipart), records it, removes
- * the originals and notifies the recipients. Idempotent: a redelivered message for a
+ * Step 2 of the flow: packaging. For each message the queue consumer reads the transfer's
+ * uploaded parts once (CRC-32, SHA-256: src/package/build.ts), writes the package's small
+ * frame object, records the package and notifies the recipients. A small transfer is
+ * packaged right after its last upload, in that request (packageSoon), without the queue. Idempotent: a redelivered message for a
  * transfer that is already packaged only re-runs the (idempotent) clean-up and
  * notification. Each message is acked or retried on its own; what keeps failing lands in
  * the dead-letter queue, whose consumer marks the transfer failed and tells the sender.
@@ -34,6 +36,25 @@ export const DLQ_SUFFIX = "-dlq";
 
 /** How long a packaging attempt holds its lease: a queue consumer's wall-clock limit. */
 export const PACKAGE_LEASE_MS = 15 * 60 * 1000;
+/** The lease of packaging done inside an upload request (small transfers: it takes milliseconds). */
+export const INLINE_LEASE_MS = 60 * 1000;
+
+/**
+ * Packaging once the last byte is in: a small transfer at once, after the response to the
+ * upload that completed it (no queue hop: the recipients hear of it within milliseconds);
+ * a larger one through the queue. If the inline attempt fails, the queue takes over (its
+ * lease was let go); if the request dies with it, the sweep requeues it once its lease ran out.
+ */
+export async function packageSoon(env: Env, transferId: string, totalSize: number, defer: Defer): Promise<void> {
+  if (totalSize > INLINE_PACKAGE_BYTES) return enqueuePackaging(env, transferId);
+  defer(
+    packageTransfer(env, transferId, INLINE_LEASE_MS).catch(async (e) => {
+      if (e instanceof PackageSourceError) return failTransfer(env, transferId, e.message);
+      console.warn(JSON.stringify({ event: "inline_packaging_failed", transfer: transferId, error: String(e) }));
+      await enqueuePackaging(env, transferId);
+    }),
+  );
+}
 
 export async function handleBatch(batch: MessageBatch<Job>, env: Env): Promise<void> {
   const dead = batch.queue.endsWith(DLQ_SUFFIX);
@@ -80,51 +101,29 @@ async function handleJob(env: Env, msg: Message<Job>, dead: boolean): Promise<vo
  * Packages one transfer, or does what is left after packaging. Returns "busy" (and touches
  * nothing) when another attempt holds a live packaging lease on it.
  */
-export async function packageTransfer(env: Env, transferId: string): Promise<"busy" | void> {
-  const claim = await claimPackageLease(env.DB, transferId, Date.now(), PACKAGE_LEASE_MS);
+export async function packageTransfer(env: Env, transferId: string, leaseMs = PACKAGE_LEASE_MS): Promise<"busy" | void> {
+  const claim = await claimPackageLease(env.DB, transferId, Date.now(), leaseMs);
   const lease = claim.lease;
   if (lease === null) {
-    if (claim.status === "ready" || claim.status === "delivered") {
-      const rec = await getTransferRecord(env.DB, transferId);
-      return rec ? afterPackaged(env, rec) : undefined;
-    }
+    if ((claim.status === "ready" || claim.status === "delivered") && claim.record) return afterPackaged(env, claim.record);
     // removed, cancelled, expired or failed meanwhile: nothing to do; still packaging: a live lease
     return claim.status === "packaging" && claim.purged_at === null ? "busy" : undefined;
   }
 
-  // We hold the lease: no other attempt writes the package until we finish or let go.
+  // We hold the lease: no other attempt writes the frame until we finish or let go (were
+  // one to, it would write the same bytes: packaging is deterministic).
   let moved: boolean;
   let result: PackageResult;
-  const key = packageKey(transferId);
+  const key = frameKey(transferId);
+  const rec = claim.record!;
+  const t = rec.transfer;
   try {
-    const rec = await getTransferRecord(env.DB, transferId);
-    if (!rec) return;
-    const t = rec.transfer;
-    if (t.package_upload_id) {
-      // an earlier attempt died or failed half way: throw its parts away
-      await env.BUCKET.resumeMultipartUpload(key, t.package_upload_id).abort().catch(() => {});
-    }
-    const upload = await env.BUCKET.createMultipartUpload(key, {
-      httpMetadata: { contentType: "application/zip" },
-    });
-    await setPackageUpload(env.DB, t.id, upload.uploadId);
-
     const files: PackageFile[] = rec.files.map((f) => ({ idx: f.idx, name: f.name, size: f.size, type: f.type }));
-    const parts: R2UploadedPart[] = [];
     result = await buildPackage(
       { transferId: t.id, createdAt: t.created_at, from: { id: t.sender_id, name: t.sender_name }, message: t.message, files },
-      async (file) => {
-        const obj = await env.BUCKET.get(uploadKey(t.id, file.idx));
-        if (!obj) throw new PackageSourceError(`the uploaded bytes of file ${file.idx} are missing`);
-        if (obj.size !== file.size) throw new PackageSourceError(`file ${file.idx} has ${obj.size} bytes, not ${file.size}`);
-        return obj.body;
-      },
-      async (n, bytes) => {
-        parts.push(await upload.uploadPart(n, bytes));
-      },
-      PACKAGE_PART_SIZE,
+      uploadedParts(env, rec),
     );
-    await upload.complete(parts);
+    await putObject(env.BUCKET, key, result.frame, "application/zip");
     moved = await finishPackaging(env.DB, t.id, { size: result.size, sha256: result.sha256 }, result.entries);
   } catch (e) {
     // let go at once, so that this message's retry (or any other attempt) can take over
@@ -132,20 +131,65 @@ export async function packageTransfer(env: Env, transferId: string): Promise<"bu
     throw e;
   }
 
-  const now = await getTransferRecord(env.DB, transferId);
+  // moved: the record is what we just wrote (no need to read it back)
+  const now = moved ? packagedRecord(rec, result) : await getTransferRecord(env.DB, transferId);
   if (!now) return;
   if (!moved && now.transfer.status !== "ready" && now.transfer.status !== "delivered") {
-    // cancelled or expired while we worked: the package must not outlive it
-    await env.BUCKET.delete(key);
+    // cancelled or expired while we worked: the frame must not outlive it
+    await deleteObjects(env.BUCKET, [key]);
     return;
   }
-  console.log(JSON.stringify({ event: "packaged", transfer: transferId, bytes: result.size, parts: result.parts }));
+  console.log(JSON.stringify({ event: "packaged", transfer: transferId, bytes: result.size }));
   await afterPackaged(env, now);
 }
 
+/** The record as finishPackaging left it. */
+function packagedRecord(rec: TransferRecord, r: PackageResult): TransferRecord {
+  const entry = new Map(r.entries.map((e) => [e.idx, e]));
+  return {
+    ...rec,
+    transfer: { ...rec.transfer, status: "ready", package_size: r.size, package_sha256: r.sha256, package_upload_id: null, package_lease_until: null },
+    files: rec.files.map((f) => ({ ...f, ...entry.get(f.idx) })),
+  };
+}
+
+/** Part objects requested ahead of the one being read (a small file is read in well under the time of a get). */
+const READ_AHEAD = 4;
+
+/**
+ * The uploaded bytes of each file: its part objects, in order, each checked against D1.
+ * Files are opened in index order, so the gets run a few parts ahead across files.
+ */
+function uploadedParts(env: Env, rec: TransferRecord): OpenFile {
+  const sizes = new Map(rec.files.map((f) => [f.idx, f.size]));
+  const order = rec.parts.filter((p) => (sizes.get(p.idx) ?? 0) > 0);
+  const gets: Array<Promise<R2ObjectBody | null>> = [];
+  let used = 0;
+  const get = (i: number) => {
+    for (let k = gets.length; k < Math.min(order.length, i + 1 + READ_AHEAD); k++) {
+      const key = order[k]!.object_key;
+      gets.push(key ? getObject(env.BUCKET, key) : Promise.resolve(null));
+    }
+    return gets[i]!;
+  };
+  return async function* (file) {
+    if (file.size === 0) return;
+    const row = rec.files[file.idx]!;
+    const parts = order.filter((p) => p.idx === file.idx);
+    if (parts.length !== partCount(file.size, row.part_size)) {
+      throw new PackageSourceError(`file ${file.idx} has ${parts.length} of its ${partCount(file.size, row.part_size)} parts`);
+    }
+    for (const p of parts) {
+      if (order[used] !== p) throw new Error(`packaging read file ${file.idx} out of order`);
+      const obj = await get(used++);
+      if (!obj) throw new PackageSourceError(`the uploaded bytes of file ${file.idx} (part ${p.part}) are missing`);
+      if (obj.size !== p.size) throw new PackageSourceError(`part ${p.part} of file ${file.idx} has ${obj.size} bytes, not ${p.size}`);
+      yield obj.body;
+    }
+  };
+}
+
 async function afterPackaged(env: Env, rec: TransferRecord): Promise<void> {
-  const keys = rec.files.filter((f) => f.size > 0).map((f) => uploadKey(rec.transfer.id, f.idx));
-  for (let i = 0; i < keys.length; i += 1000) await env.BUCKET.delete(keys.slice(i, i + 1000));
   await notifyReady(env, rec);
   // A cancel or expiry that landed between `ready` and these notices withdrew the ready
   // messages before they existed: withdraw them again (idempotent by message id).
@@ -155,7 +199,7 @@ async function afterPackaged(env: Env, rec: TransferRecord): Promise<void> {
   }
 }
 
-/** Ends a transfer as failed (packaging gave up), cleans its package upload and tells the sender. */
+/** Ends a transfer as failed (packaging gave up) and tells the sender. */
 export async function failTransfer(env: Env, transferId: string, reason: string | null): Promise<void> {
   const rec = await getTransferRecord(env.DB, transferId);
   if (!rec) return;
@@ -168,7 +212,6 @@ export async function failTransfer(env: Env, transferId: string, reason: string 
   }
   const why = reason ?? t.failure ?? "packaging failed repeatedly";
   const moved = await setStatus(env.DB, t.id, "failed", ["uploading", "packaging"], { failure: why });
-  if (t.package_upload_id) await env.BUCKET.resumeMultipartUpload(packageKey(t.id), t.package_upload_id).abort().catch(() => {});
   if (moved) {
     console.error(JSON.stringify({ event: "transfer_failed", transfer: t.id, reason: why }));
     await notifyFailed(env, { ...t, status: "failed" }, why);

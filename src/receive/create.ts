@@ -55,7 +55,7 @@ export async function createTransfer(
   if (packageSize > MAX_PACKAGE_BYTES) {
     throw tooLarge(
       "package_too_large",
-      `The package would be ${packageSize} bytes; packages are limited to 4 GiB (${MAX_PACKAGE_BYTES} bytes) until ZIP64 is supported.`,
+      `The package would be ${packageSize} bytes; packages are limited to ${MAX_PACKAGE_BYTES} bytes (10,000 parts of 16 MiB).`,
     );
   }
 

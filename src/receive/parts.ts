@@ -1,7 +1,7 @@
 /**
  * Upload arithmetic. A file of `size` bytes with part size `p` goes up in one PUT when
  * size ≤ p, else in ⌈size / p⌉ parts of exactly p bytes, the last one holding the rest.
- * Each part is one R2 multipart part, so p must be ≥ 5 MiB and the count ≤ 10,000.
+ * Each part is one R2 object (src/store/keys.ts partKey); the count is at most MAX_PARTS.
  */
 
 export const isMultipart = (size: number, partSize: number) => size > partSize;

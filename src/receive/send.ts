@@ -1,5 +1,7 @@
 import type { CreateTransferRequest } from "../contract";
-import { uploadKey } from "../store/keys";
+import type { Defer } from "../package/jobs";
+import { uploadPrefix } from "../store/keys";
+import { deletePrefix } from "../store/objects";
 import type { TerminalRow } from "../store/terminals";
 import { deleteTransfer, getTransferRecord, type TransferRecord } from "../store/transfers";
 import { createTransfer } from "./create";
@@ -18,12 +20,13 @@ export async function sendOneShot(
   size: number,
   origin: string,
   now: number,
+  defer: Defer,
 ): Promise<TransferRecord> {
   const rec = await createTransfer(env, sender, req, origin, now, { oneRequest: true });
   try {
-    await receiveWholeFile(env, { transfer: rec.transfer, file: rec.files[0]! }, body, size, now);
+    await receiveWholeFile(env, { transfer: rec.transfer, file: rec.files[0]! }, body, size, now, defer);
   } catch (e) {
-    await env.BUCKET.delete(uploadKey(rec.transfer.id, 0)).catch(() => {});
+    await deletePrefix(env.BUCKET, uploadPrefix(rec.transfer.id)).catch(() => {});
     await deleteTransfer(env.DB, rec.transfer.id);
     throw e;
   }

@@ -1,24 +1,18 @@
 import { ApiError, badRequest, conflict, gone, tooLarge } from "../errors";
-import { enqueuePackaging } from "../package/jobs";
+import { packageSoon } from "../package/consumer";
+import type { Defer } from "../package/jobs";
 import { effectiveStatus, hasFailedToDeliver } from "../lifecycle";
-import { uploadKey } from "../store/keys";
-import {
-  claimUploadId,
-  getParts,
-  getTransfer,
-  markFileComplete,
-  putPart,
-  startPackaging,
-  type FileRow,
-  type TransferRow,
-} from "../store/transfers";
-import { BodyOverrunError, BodyShortError, countedBody, type Counted } from "./counting";
+import { newNonce, partKey } from "../store/keys";
+import { BodyLengthError, deleteObjects, putExactly } from "../store/objects";
+import { getTransferRecord, recordPart, type FileRow, type TransferRow } from "../store/transfers";
 import { isMultipart, partCount, partLength } from "./parts";
 
 /**
- * Step 1, the bytes: a file's body (or one part of it) streams from the request into R2,
- * counted on the way. When the last byte of the last file is in, the transfer moves to
- * `packaging` and its id goes to the queue: no extra call from the client.
+ * Step 1, the bytes: a file's body (or one part of it) goes from the request into R2
+ * natively (src/store/objects.ts putExactly: no JavaScript per chunk), into an object of its
+ * own that D1 then names as that part. Only what D1 names counts, so an overrun, a short
+ * body, a dropped connection or an upload that lost a race leaves nothing that is read.
+ * When the last byte of the last file is in, the transfer moves to `packaging` by itself.
  */
 
 export interface UploadTarget {
@@ -43,35 +37,22 @@ function checkDeclaredLength(declared: number | null, expected: number, what: st
   }
 }
 
+/** How workerd says that a request body stopped before its end. */
+const DROPPED = /disconnected|connection lost|premature|aborted/i;
+
 /** Turns a failed R2 write into the right answer: the client's fault (4xx) or ours (5xx). */
-function translate(e: unknown, counted: Counted, expected: number, what: string): never {
-  const f = counted.failure();
-  if (f instanceof BodyOverrunError) throw tooLarge("body_too_large", `${what} is ${f.expected} bytes; more arrived.`);
-  if (f instanceof BodyShortError) {
-    throw badRequest("body_too_short", `${what} is ${f.expected} bytes; the body ended after ${f.received}. Nothing was kept.`);
+function translate(e: unknown, body: ReadableStream | null, expected: number, what: string): never {
+  if (e instanceof BodyLengthError) {
+    if (e.kind === "over") throw tooLarge("body_too_large", `${what} is ${expected} bytes; more arrived. Nothing was kept.`);
+    throw badRequest("body_too_short", `${what} is ${expected} bytes; the body ended before that. Nothing was kept.`);
   }
   if (e instanceof ApiError) throw e;
-  if (counted.count() < expected) {
-    // the client stopped sending (a dropped connection): nothing was kept
-    throw badRequest("upload_interrupted", `${what} did not arrive whole (${counted.count()} of ${expected} bytes). Send it again.`);
+  if (body && DROPPED.test(String(e))) {
+    // the request body failed under us: the client stopped sending (a dropped connection)
+    console.warn(JSON.stringify({ event: "upload_interrupted", error: String(e) }));
+    throw badRequest("upload_interrupted", `${what} did not arrive whole. Send it again.`);
   }
-  throw e; // every byte arrived and storage still failed: a server fault (500, logged)
-}
-
-/**
- * After bytes were written: the transfer may have ended (cancelled, expired) while they
- * streamed. Then what was just written must not outlive it: `cleanup` removes it, and the
- * client is told. A transfer that moved on to packaging keeps its files.
- */
-async function stillUploading(env: Env, transferId: string, now: number, cleanup: () => Promise<unknown>): Promise<void> {
-  const t = await getTransfer(env.DB, transferId);
-  if (t && t.status === "uploading" && t.purged_at === null && t.expires_at > now) return;
-  if (!t || t.purged_at !== null || hasFailedToDeliver(t, now)) {
-    await cleanup().catch(() => {});
-  }
-  if (!t) throw gone("transfer_cancelled", "This transfer was removed while the upload ran.");
-  assertUploading(t, now); // throws: 410 expired, 409 cancelled or moved on
-  throw conflict("not_uploading", "This transfer's files were removed while the upload ran.");
+  throw e; // storage failed with the body intact: a server fault (500, logged)
 }
 
 /** `PUT …/files/{index}` (a file of at most one part) or `?part=1` of such a file. */
@@ -81,6 +62,7 @@ export async function receiveWholeFile(
   body: ReadableStream<Uint8Array> | null,
   declaredLength: number | null,
   now: number,
+  defer: Defer,
 ): Promise<void> {
   if (file.size === 0 && file.completed_at !== null) {
     // an empty file is complete from the start: sending its (empty) body is a no-op while the
@@ -97,21 +79,7 @@ export async function receiveWholeFile(
       `This file is ${file.size} bytes, more than one part (${file.part_size}): send it as ?part=1..${partCount(file.size, file.part_size)}.`,
     );
   }
-  const what = `File ${file.idx}`;
-  checkDeclaredLength(declaredLength, file.size, what);
-  if (file.size > 0) {
-    const key = uploadKey(transfer.id, file.idx);
-    const counted = countedBody(body ?? emptyStream(), file.size);
-    try {
-      await env.BUCKET.put(key, counted.readable, { httpMetadata: { contentType: file.type } });
-    } catch (e) {
-      translate(e, counted, file.size, what);
-    }
-    await stillUploading(env, transfer.id, Date.now(), () => env.BUCKET.delete(key));
-  } else if (body) {
-    await assertEmpty(body, what);
-  }
-  await fileArrived(env, transfer.id, file.idx, now);
+  await receiveBytes(env, transfer, file, 1, body, declaredLength, defer);
 }
 
 /** `PUT …/files/{index}?part=n` of a file larger than one part. Parts may come in any order, and again. */
@@ -122,71 +90,66 @@ export async function receivePart(
   body: ReadableStream<Uint8Array> | null,
   declaredLength: number | null,
   now: number,
+  defer: Defer,
 ): Promise<void> {
   if (!isMultipart(file.size, file.part_size)) {
-    if (part === 1) return receiveWholeFile(env, { transfer, file }, body, declaredLength, now);
+    if (part === 1) return receiveWholeFile(env, { transfer, file }, body, declaredLength, now, defer);
     throw badRequest("invalid_part", `This file has one part; part ${part} does not exist.`);
   }
   assertUploading(transfer, now);
   const count = partCount(file.size, file.part_size);
   if (part < 1 || part > count) throw badRequest("invalid_part", `Parts of this file are numbered 1 to ${count}.`);
   if (file.completed_at !== null) throw conflict("file_complete", `File ${file.idx} is complete already.`);
+  await receiveBytes(env, transfer, file, part, body, declaredLength, defer);
+}
+
+async function receiveBytes(
+  env: Env,
+  transfer: TransferRow,
+  file: FileRow,
+  part: number,
+  body: ReadableStream<Uint8Array> | null,
+  declaredLength: number | null,
+  defer: Defer,
+): Promise<void> {
   const expected = partLength(file.size, file.part_size, part);
-  const what = `Part ${part} of file ${file.idx}`;
+  const what = isMultipart(file.size, file.part_size) ? `Part ${part} of file ${file.idx}` : `File ${file.idx}`;
   checkDeclaredLength(declaredLength, expected, what);
+  if (expected === 0) return; // (an empty file is complete from the start)
 
-  const key = uploadKey(transfer.id, file.idx);
-  let uploadId = file.upload_id;
-  if (!uploadId) {
-    const created = await env.BUCKET.createMultipartUpload(key, { httpMetadata: { contentType: file.type } });
-    uploadId = await claimUploadId(env.DB, transfer.id, file.idx, created.uploadId);
-    if (uploadId !== created.uploadId) await created.abort().catch(() => {}); // another request won the race
-  }
-  const upload = env.BUCKET.resumeMultipartUpload(key, uploadId);
-  const counted = countedBody(body ?? emptyStream(), expected);
-  let uploaded: R2UploadedPart;
+  const key = partKey(transfer.id, file.idx, part, newNonce());
+  let stored: R2Object;
   try {
-    uploaded = await upload.uploadPart(part, counted.readable);
+    stored = await putExactly(env.BUCKET, key, body ?? new ReadableStream({ start: (c) => c.close() }), expected, declaredLength, file.type);
   } catch (e) {
-    if (!counted.failure() && counted.count() === expected) {
-      // every byte came, but the upload is gone: another request may have completed the
-      // file meanwhile (or completed it and then failed to record that): check R2 itself
-      const head = await env.BUCKET.head(key);
-      if (head && head.size === file.size) return fileArrived(env, transfer.id, file.idx, now);
-    }
-    translate(e, counted, expected, what);
+    // R2 may hold the first bytes of an overrun under this key: no one reads it; drop it
+    defer(deleteObjects(env.BUCKET, [key]).catch(() => {}));
+    translate(e, body, expected, what);
   }
-  await stillUploading(env, transfer.id, Date.now(), () => upload.abort());
-  await putPart(env.DB, { transfer_id: transfer.id, idx: file.idx, part, size: expected, etag: uploaded.etag });
-
-  const parts = await getParts(env.DB, transfer.id, file.idx);
-  if (parts.length < count) return;
-  try {
-    await upload.complete(parts.map((p) => ({ partNumber: p.part, etag: p.etag })));
-  } catch (e) {
-    // a concurrent request with the last part may have completed it first
-    const head = await env.BUCKET.head(key);
-    if (!head || head.size !== file.size) {
-      // The same part sent twice at once can leave R2 holding one copy and D1 the other's
-      // ETag. Every part is still in place: sending any part again records a fresh ETag
-      // and completes the file.
-      console.warn(JSON.stringify({ event: "complete_failed", transfer: transfer.id, file: file.idx, error: String(e) }));
-      throw conflict(
-        "upload_conflict",
-        `The parts of file ${file.idx} did not fit together (was a part sent twice at once?): send part ${part} again.`,
-      );
-    }
+  const now = Date.now();
+  const count = partCount(file.size, file.part_size);
+  const r = await recordPart(env.DB, { transfer_id: transfer.id, idx: file.idx, part, size: expected, etag: stored.etag, object_key: key }, count, now);
+  if (r.replaced) defer(deleteObjects(env.BUCKET, [r.replaced]).catch(() => {}));
+  if (!r.recorded) {
+    await deleteObjects(env.BUCKET, [key]);
+    await whyNotRecorded(env, transfer.id, file.idx, now);
+    return;
   }
-  await fileArrived(env, transfer.id, file.idx, now);
+  if (r.packagingStarted) await packageSoon(env, transfer.id, transfer.total_size, defer);
 }
 
-async function fileArrived(env: Env, transferId: string, idx: number, now: number): Promise<void> {
-  await markFileComplete(env.DB, transferId, idx, now);
-  if (await startPackaging(env.DB, transferId)) await enqueuePackaging(env, transferId);
-}
-
-function emptyStream(): ReadableStream<Uint8Array> {
-  return new ReadableStream({ start: (c) => c.close() });
+/**
+ * The bytes arrived but the transfer took them no more: it ended (cancelled, expired) or
+ * moved on while they streamed. A file that another request completed meanwhile needs
+ * nothing more: that is a success. Anything else is the answer any upload to it now gets.
+ */
+async function whyNotRecorded(env: Env, transferId: string, idx: number, now: number): Promise<void> {
+  const rec = await getTransferRecord(env.DB, transferId);
+  if (!rec) throw gone("transfer_cancelled", "This transfer was removed while the upload ran.");
+  const t = rec.transfer;
+  if (rec.files[idx]?.completed_at != null && !hasFailedToDeliver(t, now) && t.purged_at === null) return;
+  assertUploading(t, now); // throws: 410 expired, 409 cancelled or moved on
+  throw conflict("not_uploading", "This transfer's files were removed while the upload ran.");
 }
 
 async function assertEmpty(body: ReadableStream<Uint8Array>, what: string): Promise<void> {

@@ -8,7 +8,7 @@ import { cancelTransfer } from "../expire";
 import { presentFile, presentTransfer, baseUrl } from "../present";
 import { createTransfer } from "../receive/create";
 import { receivePart, receiveWholeFile } from "../receive/upload";
-import { getTransferRecord, type TransferRecord } from "../store/transfers";
+import { getTransferRecord, getUploadRecord, type TransferRecord } from "../store/transfers";
 import { MAX_PARTS } from "../config";
 import { contentLength, intParam, jsonBody, requestOrigin } from "./http";
 
@@ -21,13 +21,6 @@ async function load(c: C): Promise<TransferRecord> {
   const rec = TransferId.safeParse(id).success ? await getTransferRecord(c.env.DB, id) : null;
   if (!rec) throw notFound("transfer_not_found", "No transfer has this id.");
   return rec;
-}
-
-function fileIndex(c: C, rec: TransferRecord) {
-  const idx = intParam(c.req.param("index"));
-  const file = idx === null ? undefined : rec.files[idx];
-  if (!file) throw notFound("file_not_found", `This transfer has files 0 to ${rec.files.length - 1}.`);
-  return file;
 }
 
 transfers.post("/", async (c) => {
@@ -49,30 +42,35 @@ transfers.get("/:id", async (c) => {
 
 transfers.put("/:id/files/:index", async (c) => {
   const caller = await requireTerminal(c.env.DB, c.req.raw);
-  const rec = await load(c);
-  assertSender(caller, rec);
-  const file = fileIndex(c, rec);
+  // (only the one file: a PUT costs the same in a transfer of 1 file or of 1000)
+  const id = c.req.param("id");
+  const idx = intParam(c.req.param("index")) ?? -1;
+  const up = TransferId.safeParse(id).success ? await getUploadRecord(c.env.DB, id, idx) : null;
+  if (!up) throw notFound("transfer_not_found", "No transfer has this id.");
+  assertSender(caller, { transfer: up.transfer, files: [], parts: [], recipients: [] });
+  const file = up.file;
+  if (!file) throw notFound("file_not_found", `This transfer has files 0 to ${up.fileCount - 1}.`);
   const partParam = c.req.query("part");
   const now = Date.now();
   const body = c.req.raw.body;
   const declared = contentLength(c);
+  const defer = (p: Promise<unknown>) => c.executionCtx.waitUntil(p);
   if (partParam === undefined) {
-    await receiveWholeFile(c.env, { transfer: rec.transfer, file }, body, declared, now);
+    await receiveWholeFile(c.env, { transfer: up.transfer, file }, body, declared, now, defer);
   } else {
     const part = intParam(partParam, MAX_PARTS);
     if (part === null || part < 1) throw badRequest("invalid_part", `part must be a number from 1 to ${MAX_PARTS}.`);
-    await receivePart(c.env, { transfer: rec.transfer, file }, part, body, declared, now);
+    await receivePart(c.env, { transfer: up.transfer, file }, part, body, declared, now, defer);
   }
-  const after = (await getTransferRecord(c.env.DB, rec.transfer.id))!;
-  const row = after.files[file.idx]!;
-  return c.json({ file: presentFile(baseUrl(c.env, after.transfer, requestOrigin(c)), after.transfer, row, after.parts, null), status: after.transfer.status });
+  const after = (await getUploadRecord(c.env.DB, id, file.idx))!;
+  return c.json({ file: presentFile(baseUrl(c.env, after.transfer, requestOrigin(c)), after.transfer, after.file!, after.parts, null), status: after.transfer.status });
 });
 
 transfers.get("/:id/package", async (c) => {
   const rec = await load(c);
   if (rec.files.length === 0) throw notFound("no_package", "This transfer is a message without files: it has no package.");
   const who = await downloaderOf(c.env, c.req.raw, rec, c.req.query());
-  return servePackage(c.env, c.req.raw, rec.transfer, who, (p) => c.executionCtx.waitUntil(p));
+  return servePackage(c.env, c.req.raw, rec, who, (p) => c.executionCtx.waitUntil(p));
 });
 
 transfers.get("/:id/files/:index", async (c) => {
@@ -80,7 +78,7 @@ transfers.get("/:id/files/:index", async (c) => {
   await downloaderOf(c.env, c.req.raw, rec, c.req.query());
   const idx = intParam(c.req.param("index"));
   const file = idx === null ? null : (rec.files[idx] ?? null);
-  return serveFile(c.env, c.req.raw, rec.transfer, file, (p) => c.executionCtx.waitUntil(p));
+  return serveFile(c.env, c.req.raw, rec, file, (p) => c.executionCtx.waitUntil(p));
 });
 
 transfers.delete("/:id", async (c) => {

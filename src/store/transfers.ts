@@ -1,5 +1,5 @@
 import type { TransferStatus } from "../contract";
-import type { PackagedFile } from "../package/zip";
+import type { PackagedFile } from "../package/build";
 
 /** D1: transfers, their files, uploaded parts and recipients. The only SQL about transfers. */
 
@@ -45,6 +45,8 @@ export interface PartRow {
   part: number;
   size: number;
   etag: string;
+  /** the R2 object holding this part (migrations/0004) */
+  object_key: string;
 }
 
 export interface RecipientRow {
@@ -107,13 +109,14 @@ export function getTransfer(db: D1Database, id: string): Promise<TransferRow | n
   return db.prepare("SELECT * FROM transfers WHERE id = ?").bind(id).first<TransferRow>();
 }
 
-export async function getTransferRecord(db: D1Database, id: string): Promise<TransferRecord | null> {
-  const [t, f, p, r] = await db.batch([
-    db.prepare("SELECT * FROM transfers WHERE id = ?").bind(id),
-    db.prepare("SELECT * FROM transfer_files WHERE transfer_id = ? ORDER BY idx").bind(id),
-    db.prepare("SELECT * FROM file_parts WHERE transfer_id = ? ORDER BY idx, part").bind(id),
-    db.prepare("SELECT * FROM recipients WHERE transfer_id = ? ORDER BY position").bind(id),
-  ]);
+const recordStatements = (db: D1Database, id: string) => [
+  db.prepare("SELECT * FROM transfers WHERE id = ?").bind(id),
+  db.prepare("SELECT * FROM transfer_files WHERE transfer_id = ? ORDER BY idx").bind(id),
+  db.prepare("SELECT * FROM file_parts WHERE transfer_id = ? ORDER BY idx, part").bind(id),
+  db.prepare("SELECT * FROM recipients WHERE transfer_id = ? ORDER BY position").bind(id),
+];
+
+function recordFrom([t, f, p, r]: D1Result[]): TransferRecord | null {
   const transfer = (t!.results as TransferRow[])[0];
   if (!transfer) return null;
   return {
@@ -124,55 +127,98 @@ export async function getTransferRecord(db: D1Database, id: string): Promise<Tra
   };
 }
 
-export async function getParts(db: D1Database, transferId: string, idx: number): Promise<PartRow[]> {
-  const { results } = await db
-    .prepare("SELECT * FROM file_parts WHERE transfer_id = ? AND idx = ? ORDER BY part")
-    .bind(transferId, idx)
-    .all<PartRow>();
-  return results;
+export async function getTransferRecord(db: D1Database, id: string): Promise<TransferRecord | null> {
+  return recordFrom(await db.batch(recordStatements(db, id)));
 }
 
-/** Records the multipart upload of a file unless another request got there first; returns the one in force. */
-export async function claimUploadId(db: D1Database, transferId: string, idx: number, uploadId: string): Promise<string> {
-  const row = await db
-    .prepare(
-      `UPDATE transfer_files SET upload_id = COALESCE(upload_id, ?3) WHERE transfer_id = ?1 AND idx = ?2 RETURNING upload_id`,
-    )
-    .bind(transferId, idx, uploadId)
-    .first<{ upload_id: string }>();
-  return row!.upload_id;
+/** What an upload to one file needs: the transfer, that file, its parts, and how many files there are. */
+export interface UploadRecord {
+  transfer: TransferRow;
+  file: FileRow | null;
+  parts: PartRow[];
+  fileCount: number;
 }
 
-export async function putPart(db: D1Database, p: PartRow): Promise<void> {
-  await db
-    .prepare(
-      `INSERT INTO file_parts (transfer_id, idx, part, size, etag) VALUES (?, ?, ?, ?, ?)
-       ON CONFLICT (transfer_id, idx, part) DO UPDATE SET size = excluded.size, etag = excluded.etag`,
-    )
-    .bind(p.transfer_id, p.idx, p.part, p.size, p.etag)
-    .run();
+/** An upload's view of a transfer: one file, not all (a PUT costs the same with 1 file or 1000). */
+export async function getUploadRecord(db: D1Database, id: string, idx: number): Promise<UploadRecord | null> {
+  const [t, f, p, n] = await db.batch([
+    db.prepare("SELECT * FROM transfers WHERE id = ?").bind(id),
+    db.prepare("SELECT * FROM transfer_files WHERE transfer_id = ? AND idx = ?").bind(id, idx),
+    db.prepare("SELECT * FROM file_parts WHERE transfer_id = ? AND idx = ? ORDER BY part").bind(id, idx),
+    db.prepare("SELECT COUNT(*) AS n FROM transfer_files WHERE transfer_id = ?").bind(id),
+  ]);
+  const transfer = (t!.results as TransferRow[])[0];
+  if (!transfer) return null;
+  return {
+    transfer,
+    file: (f!.results as FileRow[])[0] ?? null,
+    parts: p!.results as PartRow[],
+    fileCount: (n!.results as Array<{ n: number }>)[0]!.n,
+  };
 }
 
-/** Marks a file complete; true only for the one caller that changed it. */
-export async function markFileComplete(db: D1Database, transferId: string, idx: number, now: number): Promise<boolean> {
-  const res = await db
-    .prepare("UPDATE transfer_files SET completed_at = ? WHERE transfer_id = ? AND idx = ? AND completed_at IS NULL")
-    .bind(now, transferId, idx)
-    .run();
-  return res.meta.changes === 1;
+/** What recording an uploaded part did. */
+export interface PartRecorded {
+  /** the part now names this upload's object; false: the transfer (or the file) took no more parts */
+  recorded: boolean;
+  /** the object an earlier upload of the same part had stored, now unreferenced */
+  replaced: string | null;
+  /** this call completed the file */
+  fileCompleted: boolean;
+  /** this call moved the transfer to packaging (true for one caller only) */
+  packagingStarted: boolean;
 }
 
-/** uploading → packaging once every file is complete; true only for the caller that moved it. */
-export async function startPackaging(db: D1Database, transferId: string): Promise<boolean> {
-  const res = await db
+/**
+ * Records an uploaded part, in one D1 transaction: only while the transfer is uploading
+ * (not expired, not purged) and, for a file of several parts, not yet complete (a file of one
+ * part may be sent again until packaging starts). Then, if every part of the file is in, the
+ * file is complete; if every file is, the transfer moves to packaging.
+ */
+export async function recordPart(db: D1Database, p: PartRow, partCount: number, now: number): Promise<PartRecorded> {
+  const [old, put, complete, start] = await db.batch([
+    db.prepare("SELECT object_key FROM file_parts WHERE transfer_id = ?1 AND idx = ?2 AND part = ?3").bind(p.transfer_id, p.idx, p.part),
+    db
+      .prepare(
+        `INSERT INTO file_parts (transfer_id, idx, part, size, etag, object_key)
+         SELECT ?1, ?2, ?3, ?4, ?5, ?6
+         WHERE EXISTS (SELECT 1 FROM transfers t JOIN transfer_files f ON f.transfer_id = t.id
+                       WHERE t.id = ?1 AND f.idx = ?2 AND t.status = 'uploading' AND t.purged_at IS NULL
+                         AND t.expires_at > ?7 AND (f.completed_at IS NULL OR f.size <= f.part_size))
+         ON CONFLICT (transfer_id, idx, part) DO UPDATE SET size = excluded.size, etag = excluded.etag, object_key = excluded.object_key`,
+      )
+      .bind(p.transfer_id, p.idx, p.part, p.size, p.etag, p.object_key, now),
+    db
+      .prepare(
+        `UPDATE transfer_files SET completed_at = ?3
+         WHERE transfer_id = ?1 AND idx = ?2 AND completed_at IS NULL
+           AND (SELECT COUNT(*) FROM file_parts WHERE transfer_id = ?1 AND idx = ?2) = ?4`,
+      )
+      .bind(p.transfer_id, p.idx, now, partCount),
+    startPackagingStatement(db, p.transfer_id),
+  ]);
+  const before = (old!.results as Array<{ object_key: string | null }>)[0]?.object_key ?? null;
+  const recorded = put!.meta.changes === 1;
+  return {
+    recorded,
+    replaced: recorded && before !== null && before !== p.object_key ? before : null,
+    fileCompleted: complete!.meta.changes === 1,
+    packagingStarted: start!.meta.changes === 1,
+  };
+}
+
+const startPackagingStatement = (db: D1Database, transferId: string) =>
+  db
     .prepare(
       `UPDATE transfers SET status = 'packaging'
        WHERE id = ?1 AND status = 'uploading'
          AND NOT EXISTS (SELECT 1 FROM transfer_files WHERE transfer_id = ?1 AND completed_at IS NULL)`,
     )
-    .bind(transferId)
-    .run();
-  return res.meta.changes === 1;
+    .bind(transferId);
+
+/** uploading → packaging once every file is complete; true only for the caller that moved it. */
+export async function startPackaging(db: D1Database, transferId: string): Promise<boolean> {
+  return (await startPackagingStatement(db, transferId).run()).meta.changes === 1;
 }
 
 export async function setStatus(
@@ -199,11 +245,6 @@ export async function noteFailure(db: D1Database, transferId: string, reason: st
     .bind(reason.slice(0, 500), transferId)
     .run();
 }
-
-export async function setPackageUpload(db: D1Database, transferId: string, uploadId: string | null): Promise<void> {
-  await db.prepare("UPDATE transfers SET package_upload_id = ? WHERE id = ?").bind(uploadId, transferId).run();
-}
-
 
 /** Records the finished package and moves packaging → ready (its lease ends with it), in one transaction. */
 export async function finishPackaging(
@@ -379,17 +420,19 @@ export interface PackageLeaseClaim {
   /** the transfer's state after the attempt; status null: no such transfer */
   status: TransferStatus | null;
   purged_at: number | null;
+  /** the transfer as it is after the attempt (read in the same transaction) */
+  record: TransferRecord | null;
 }
 
 /**
  * Takes the packaging lease of a transfer in `packaging` unless another attempt holds a live
- * one: the lease runs until `now + leaseMs`. Atomic (one D1 transaction), so of two attempts
- * at once exactly one gets it. The end time doubles as the holder's token: a later claim
+ * one: the lease runs until `now + leaseMs`, and reads the whole transfer record with it.
+ * Atomic (one D1 transaction), so of two attempts at once exactly one gets it. The end time doubles as the holder's token: a later claim
  * can only take over an expired lease, so its end is always later, never equal.
  */
 export async function claimPackageLease(db: D1Database, transferId: string, now: number, leaseMs: number): Promise<PackageLeaseClaim> {
   const until = now + leaseMs;
-  const [claim, state] = await db.batch([
+  const [claim, ...record] = await db.batch([
     db
       .prepare(
         `UPDATE transfers SET package_lease_until = ?3
@@ -397,10 +440,15 @@ export async function claimPackageLease(db: D1Database, transferId: string, now:
            AND (package_lease_until IS NULL OR package_lease_until < ?2)`,
       )
       .bind(transferId, now, until),
-    db.prepare("SELECT status, purged_at FROM transfers WHERE id = ?").bind(transferId),
+    ...recordStatements(db, transferId),
   ]);
-  const row = (state!.results as Array<Pick<PackageLeaseClaim, "status" | "purged_at">>)[0];
-  return { lease: claim!.meta.changes === 1 ? until : null, status: row?.status ?? null, purged_at: row?.purged_at ?? null };
+  const rec = recordFrom(record);
+  return {
+    lease: claim!.meta.changes === 1 ? until : null,
+    status: rec?.transfer.status ?? null,
+    purged_at: rec?.transfer.purged_at ?? null,
+    record: rec,
+  };
 }
 
 /** Gives the lease up, if it is still the one `lease` names (a holder never frees a successor's). */

@@ -1,6 +1,7 @@
 import { env, exports } from "cloudflare:workers";
 import { expect } from "vitest";
-import { uploadKey } from "../../src/store/keys";
+import { PART_SIZE } from "../../src/config";
+import { partKey, uploadPrefix } from "../../src/store/keys";
 
 /** Helpers for Workers Vitest tests: drive the real worker (`exports.default.fetch`) like a client. */
 
@@ -175,14 +176,32 @@ export async function stageTransfer(
   });
   if (res.status !== 201) throw new Error(`create: ${res.status} ${await res.text()}`);
   const t = await json(res);
-  for (let i = 0; i < files.length; i++) {
-    if (files[i]!.data.byteLength > 0) await env.BUCKET.put(uploadKey(t.id, i), files[i]!.data);
-  }
+  for (let i = 0; i < files.length; i++) await storeParts(t.id, i, files[i]!.data);
   await env.DB.batch([
     env.DB.prepare("UPDATE transfer_files SET completed_at = ? WHERE transfer_id = ?").bind(opts.completedAt ?? Date.now(), t.id),
     env.DB.prepare("UPDATE transfers SET status = 'packaging' WHERE id = ?").bind(t.id),
   ]);
   return t;
+}
+
+/** Stores a file's bytes as its uploads would have (one object per part, named in D1). */
+export async function storeParts(transferId: string, idx: number, data: Uint8Array, partSize = PART_SIZE): Promise<void> {
+  for (let o = 0, n = 1; o < data.byteLength; o += partSize, n++) {
+    const key = partKey(transferId, idx, n, "staged");
+    const chunk = data.subarray(o, Math.min(data.byteLength, o + partSize));
+    const obj = await env.BUCKET.put(key, chunk);
+    await env.DB.prepare(
+      `INSERT INTO file_parts (transfer_id, idx, part, size, etag, object_key) VALUES (?, ?, ?, ?, ?, ?)
+       ON CONFLICT (transfer_id, idx, part) DO UPDATE SET size = excluded.size, etag = excluded.etag, object_key = excluded.object_key`,
+    )
+      .bind(transferId, idx, n, chunk.byteLength, obj!.etag, key)
+      .run();
+  }
+}
+
+/** Every R2 object stored for a transfer's uploads (referenced or not). */
+export async function uploadedKeys(transferId: string): Promise<string[]> {
+  return (await env.BUCKET.list({ prefix: uploadPrefix(transferId) })).objects.map((o) => o.key);
 }
 
 export function streamOf(...chunks: Uint8Array[]): ReadableStream<Uint8Array> {

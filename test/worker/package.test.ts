@@ -1,11 +1,10 @@
 import { beforeAll, describe, expect, it } from "vitest";
 import { createExecutionContext, createMessageBatch, getQueueResult } from "cloudflare:test";
 import worker from "../../src/index";
-import { PACKAGE_PART_SIZE } from "../../src/config";
 import { PACKAGE_LEASE_MS, packageTransfer } from "../../src/package/consumer";
 import type { Job } from "../../src/package/jobs";
-import { buildPackage, PackageSourceError, type PackageInput } from "../../src/package/zip";
-import { packageKey, uploadKey } from "../../src/store/keys";
+import { buildPackage, PackageSourceError, type OpenFile, type PackageInput, type PackageResult } from "../../src/package/build";
+import { frameKey } from "../../src/store/keys";
 import {
   api,
   bigBytes,
@@ -23,6 +22,7 @@ import {
   stageTransfer,
   transferRow as row,
   sha256,
+  uploadedKeys,
   waitForStatus,
   type TestTerminal,
 } from "./helpers";
@@ -60,13 +60,23 @@ function readZip(buf: Uint8Array): { entries: ZipEntry[]; centralOffset: number;
     }
   }
   if (eocd < 0) throw new Error("no end of central directory record");
-  const count = u16(eocd + 10);
+  let count = u16(eocd + 10);
   if (u16(eocd + 4) !== 0 || u16(eocd + 6) !== 0 || u16(eocd + 8) !== count) throw new Error("multi-disk archive");
-  const centralSize = u32(eocd + 12);
-  const centralOffset = u32(eocd + 16);
+  let centralSize = u32(eocd + 12);
+  let centralOffset = u32(eocd + 16);
   const comment = u16(eocd + 20);
   if (eocd + 22 + comment !== buf.length) throw new Error("bytes after the end record");
-  if (centralOffset + centralSize !== eocd) throw new Error("central directory does not end at the end record");
+  let centralEnd = eocd;
+  if (eocd >= 20 && u32(eocd - 20) === 0x07064b50) {
+    // ZIP64 end record, found through its locator
+    const at = Number(dv.getBigUint64(eocd - 12, true));
+    if (u32(at) !== 0x06064b50 || at !== eocd - 20 - 56) throw new Error("bad ZIP64 end record");
+    count = Number(dv.getBigUint64(at + 32, true));
+    centralSize = Number(dv.getBigUint64(at + 40, true));
+    centralOffset = Number(dv.getBigUint64(at + 48, true));
+    centralEnd = at;
+  }
+  if (centralOffset + centralSize !== centralEnd) throw new Error("central directory does not end at the end record");
 
   const decoder = new TextDecoder("utf-8", { fatal: true, ignoreBOM: true });
   const entries: ZipEntry[] = [];
@@ -196,9 +206,32 @@ function withBucket(prop: keyof R2Bucket, replacement: (...args: any[]) => unkno
   return { ...env, BUCKET: bucket } as unknown as Env;
 }
 
+/** The package as a download puts it together: the frame with each file's bytes at its data offset. */
+function assemble(r: PackageResult, data: Uint8Array[]): Uint8Array {
+  const out = new Uint8Array(r.size);
+  let from = 0;
+  let to = 0;
+  for (const e of [...r.entries].sort((a, b) => a.data_offset - b.data_offset)) {
+    const gap = e.data_offset - to;
+    out.set(r.frame.subarray(from, from + gap), to);
+    from += gap;
+    out.set(data[e.idx]!, e.data_offset);
+    to = e.data_offset + e.stored_size;
+  }
+  out.set(r.frame.subarray(from), to);
+  return out;
+}
+
+/** Each file's bytes as one stream, or as `pieces` streams (as if it had that many parts). */
+const sources = (data: Uint8Array[], pieces = 1): OpenFile =>
+  async function* (f) {
+    const d = data[f.idx]!;
+    const step = Math.ceil(d.byteLength / pieces) || 1;
+    for (let o = 0; o < d.byteLength; o += step) yield new Blob([d.subarray(o, o + step)]).stream();
+  };
+
 describe("the packager", () => {
-  it("files spanning several package parts: an independent reader finds every entry where D1 says", async () => {
-    expect(PACKAGE_PART_SIZE).toBe(8 * MiB);
+  it("files of one and of several parts: an independent reader finds every entry where D1 says", async () => {
     const files = [
       { name: "photo.jpg", data: bigBytes(12 * MiB + 333, 1), type: "image/jpeg" },
       { name: "Ünïcødé 文件 🎉.bin", data: bigBytes(9 * MiB + 7, 2) },
@@ -208,15 +241,15 @@ describe("the packager", () => {
     ];
     const message = "Here you go ✓ \"quoted\"";
     const t = await sendFiles(alice, [bob], files, { message });
-    expect(t.package.size).toBeGreaterThan(2 * PACKAGE_PART_SIZE); // three package parts at least
 
     const res = await api(`/v1/transfers/${t.id}/package`, { headers: alice.auth });
     expect(res.status).toBe(200);
     const buf = new Uint8Array(await res.arrayBuffer());
     expect(buf.byteLength).toBe(t.package.size);
     expect(await sha256(buf)).toBe(t.package.sha256);
-    const obj = await env.BUCKET.head(packageKey(t.id));
-    expect(obj?.size).toBe(t.package.size);
+    // the stored frame holds every byte but the files' own
+    const frame = await env.BUCKET.head(frameKey(t.id));
+    expect(frame?.size).toBe(t.package.size - files.reduce((n, f) => n + f.data.byteLength, 0));
 
     const zip = readZip(buf);
     checkStructure(zip, buf.byteLength);
@@ -241,9 +274,9 @@ describe("the packager", () => {
       // entry times are the transfer's creation time (deterministic packages)
       expect(Math.abs(dosToMs(e.dosDate, e.dosTime) - Date.parse(t.createdAt))).toBeLessThanOrEqual(2000);
     }
-    // a file's bytes can be cut out of the R2 package by its offset alone
-    const slice = await env.BUCKET.get(packageKey(t.id), { range: { offset: rows[1].data_offset, length: 1024 } });
-    expect(await sha256(await slice!.arrayBuffer())).toBe(await sha256(files[1]!.data.subarray(0, 1024)));
+    // a file's bytes are a range of the package at its offset
+    const slice = await api(`/v1/transfers/${t.id}/package`, { headers: { ...alice.auth, range: `bytes=${rows[1].data_offset}-${rows[1].data_offset + 1023}` } });
+    expect(await sha256(await slice.arrayBuffer())).toBe(await sha256(files[1]!.data.subarray(0, 1024)));
 
     const manifest = JSON.parse(new TextDecoder().decode(zip.entries.at(-1)!.data));
     expect(manifest).toEqual({
@@ -264,59 +297,71 @@ describe("the packager", () => {
     });
     expect(manifest.files[2].type).toBe("text/plain");
 
-    // the originals are deleted once the package is complete; no multipart upload is left
-    for (let i = 0; i < files.length; i++) expect(await env.BUCKET.head(uploadKey(t.id, i))).toBeNull();
-    expect((await row(t.id)).package_upload_id).toBeNull();
+    // no copy: the uploaded objects are the package's file bytes (one for each non-empty file)
+    expect(await uploadedKeys(t.id)).toHaveLength(4);
   });
 
-  it("writes parts of exactly partSize (the last shorter) and the same bytes every time", async () => {
+  it("a file of several parts, read back across part boundaries by any range", async () => {
+    const data = bigBytes(40 * MiB + 17, 7);
+    const t = await stageTransfer(alice, [bob], [{ name: "a.txt", data: bytes(100, 8) }, { name: "big.bin", data }]);
+    await packageTransfer(env, t.id);
+    const r = await row(t.id);
+    const [, big] = await fileRows(t.id);
+    expect(await uploadedKeys(t.id)).toHaveLength(4); // 1 + 3 parts
+    const whole = new Uint8Array(await (await api(`/v1/transfers/${t.id}/package`, { headers: alice.auth })).arrayBuffer());
+    expect(await sha256(whole)).toBe(r.package_sha256);
+    checkStructure(readZip(whole), whole.byteLength);
+    const P = 16 * MiB;
+    for (const [a, b] of [[P - 5, P + 5], [0, 2 * P + 3], [2 * P, 40 * MiB + 16], [100, 100]] as const) {
+      const res = await api(`/v1/transfers/${t.id}/files/1`, { headers: { ...alice.auth, range: `bytes=${a}-${b}` } });
+      expect(res.status).toBe(206);
+      expect(await sha256(await res.arrayBuffer()), `${a}-${b}`).toBe(await sha256(data.subarray(a, b + 1)));
+      const off = big.data_offset;
+      const pkg = await api(`/v1/transfers/${t.id}/package`, { headers: { ...alice.auth, range: `bytes=${off + a - 40}-${off + b}` } });
+      expect(await sha256(await pkg.arrayBuffer())).toBe(await sha256(whole.subarray(off + a - 40, off + b + 1)));
+    }
+  });
+
+  it("writes the same bytes every time, however the sources are cut; frame + file bytes = a valid ZIP", async () => {
     const input: PackageInput = {
       transferId: "AAAAAAAAAAAAAAAAAAAAAA",
       createdAt: Date.UTC(2025, 0, 2, 3, 4, 6),
       from: { id: "123456789", name: "x" },
       message: null,
       files: [
-        { idx: 0, name: "a.bin", size: 300_001, type: "application/octet-stream" },
+        { idx: 0, name: "a.bin", size: 3 * MiB + 1, type: "application/octet-stream" },
         { idx: 1, name: "b.txt", size: 0, type: "text/plain" },
         { idx: 2, name: "c/d.bin", size: 70_000, type: "application/octet-stream" },
       ],
     };
-    const data = [bytes(300_001, 4), new Uint8Array(0), bytes(70_000, 5)];
+    const data = [bigBytes(3 * MiB + 1, 4), new Uint8Array(0), bytes(70_000, 5)];
     const chunked = (d: Uint8Array) => {
       let o = 0;
       return new ReadableStream<Uint8Array>({
         pull(c) {
           if (o >= d.byteLength) return c.close();
-          const n = 1 + ((o * 7919) % 40_000); // uneven chunks
+          const n = 1 + ((o * 7919) % 40_000); // uneven chunks, from JavaScript (not a byte stream)
           c.enqueue(d.slice(o, o + n));
           o += n;
         },
       });
     };
-    const build = async () => {
-      const parts: Array<[number, Uint8Array]> = [];
-      const result = await buildPackage(input, async (f) => chunked(data[f.idx]!), async (n, b) => void parts.push([n, b.slice()]), 64 * 1024);
-      return { result, parts };
-    };
-    const a = await build();
-    const b = await build();
-    expect(a.parts.map(([n]) => n)).toEqual(a.parts.map((_, i) => i + 1));
-    for (const [, p] of a.parts.slice(0, -1)) expect(p.byteLength).toBe(64 * 1024);
-    expect(a.parts.at(-1)![1].byteLength).toBeGreaterThan(0);
-    expect(a.parts.at(-1)![1].byteLength).toBeLessThanOrEqual(64 * 1024);
-    const whole = new Uint8Array(a.result.size);
-    let o = 0;
-    for (const [, p] of a.parts) {
-      whole.set(p, o);
-      o += p.byteLength;
+    const a = await buildPackage(input, sources(data));
+    const b = await buildPackage(input, sources(data, 3));
+    const c = await buildPackage(input, async function* (f) {
+      if (data[f.idx]!.byteLength > 0) yield chunked(data[f.idx]!);
+    });
+    for (const other of [b, c]) {
+      expect(other.sha256).toBe(a.sha256);
+      expect(other.size).toBe(a.size);
+      expect(other.entries).toEqual(a.entries);
     }
-    expect(o).toBe(a.result.size);
-    expect(await sha256(whole)).toBe(a.result.sha256);
-    expect(b.result.sha256).toBe(a.result.sha256);
+    const whole = assemble(a, data);
+    expect(await sha256(whole)).toBe(a.sha256);
     const zip = readZip(whole);
     checkStructure(zip, whole.byteLength);
-    expect(zip.entries.map((e) => e.dataOffset)).toEqual([...a.result.entries.map((e) => e.data_offset), zip.entries.at(-1)!.dataOffset]);
-    expect(a.result.entries.map((e) => e.crc32 >>> 0)).toEqual(data.map(crc32));
+    expect(zip.entries.map((e) => e.dataOffset)).toEqual([...a.entries.map((e) => e.data_offset), zip.entries.at(-1)!.dataOffset]);
+    expect(a.entries.map((e) => e.crc32 >>> 0)).toEqual(data.map(crc32));
   });
 
   it("packageOverhead is an upper bound of what the package adds, even for the longest names and types", async () => {
@@ -335,7 +380,7 @@ describe("the packager", () => {
         message,
         files: names.map((n, i) => ({ idx: i, name: n, size: 0, type })),
       };
-      const result = await buildPackage(input, async () => new Blob([]).stream(), async () => {}, 8 * MiB);
+      const result = await buildPackage(input, async function* () {});
       // every file is empty: the package is all overhead
       expect(result.size).toBeLessThanOrEqual(packageOverhead(names, message));
     }
@@ -349,9 +394,9 @@ describe("the packager", () => {
       message: null,
       files: [{ idx: 0, name: "a", size, type: "application/octet-stream" }],
     });
-    const src = async () => new Blob([bytes(100)]).stream();
-    await expect(buildPackage(input(99), src, async () => {}, 64 * 1024)).rejects.toBeInstanceOf(PackageSourceError);
-    await expect(buildPackage(input(101), src, async () => {}, 64 * 1024)).rejects.toBeInstanceOf(PackageSourceError);
+    const src = sources([bytes(100)]);
+    await expect(buildPackage(input(99), src)).rejects.toBeInstanceOf(PackageSourceError);
+    await expect(buildPackage(input(101), src)).rejects.toBeInstanceOf(PackageSourceError);
   });
 });
 
@@ -379,7 +424,7 @@ describe("packaging is idempotent", () => {
   it("the same message delivered twice: one package, same sha256, one transfer.ready per recipient", async () => {
     const t = await sendFiles(alice, [bob, carol], [{ name: "a.txt", data: bytes(5000, 8) }, { name: "b.bin", data: bytes(3000, 9) }]);
     await eventually(async () => ((await outboxOf(carol.id)).some((r) => r.transfer_id === t.id) ? true : undefined));
-    const before = await env.BUCKET.head(packageKey(t.id));
+    const before = await env.BUCKET.head(frameKey(t.id));
     const rowsBefore = await fileRows(t.id);
 
     const result = await runBatch("pushdrop-jobs", [t.id, t.id]);
@@ -389,7 +434,7 @@ describe("packaging is idempotent", () => {
     const after = await getTransfer(alice, t.id);
     expect(after.status).toBe("ready");
     expect(after.package).toEqual(t.package);
-    const obj = await env.BUCKET.head(packageKey(t.id));
+    const obj = await env.BUCKET.head(frameKey(t.id));
     expect(obj?.etag).toBe(before?.etag);
     expect(obj?.uploaded.getTime()).toBe(before?.uploaded.getTime());
     expect(await fileRows(t.id)).toEqual(rowsBefore);
@@ -403,26 +448,20 @@ describe("packaging is idempotent", () => {
   it("a retry after a crash half way rebuilds the identical package and notifies once", async () => {
     const files = [{ name: "x.bin", data: bigBytes(9 * MiB, 12) }, { name: "y.txt", data: bytes(10, 13) }];
     const t = await stagedTransfer(files);
-    // a first attempt that died after uploading a part of the package
-    const stale = await env.BUCKET.createMultipartUpload(packageKey(t.id));
-    await stale.uploadPart(1, bytes(PACKAGE_PART_SIZE, 14));
-    await env.DB.prepare("UPDATE transfers SET package_upload_id = ? WHERE id = ?").bind(stale.uploadId, t.id).run();
+    // a first attempt that died after writing a wrong frame
+    await env.BUCKET.put(frameKey(t.id), bytes(100, 14));
 
     await packageTransfer(env, t.id);
     const first = await row(t.id);
     expect(first.status).toBe("ready");
-    expect(first.package_upload_id).toBeNull();
-    // the stale upload was thrown away
-    await expect(stale.uploadPart(2, bytes(10))).rejects.toThrow();
-    const pkg1 = new Uint8Array(await (await env.BUCKET.get(packageKey(t.id)))!.arrayBuffer());
+    const pkg1 = new Uint8Array(await (await api(`/v1/transfers/${t.id}/package`, { headers: alice.auth })).arrayBuffer());
     expect(await sha256(pkg1)).toBe(first.package_sha256);
 
     // again, as if the message came back after the package was made but before the ack
     await packageTransfer(env, t.id);
     expect((await row(t.id)).package_sha256).toBe(first.package_sha256);
 
-    // and as if packaging had to run again from the start (originals put back): same bytes
-    for (let i = 0; i < files.length; i++) await env.BUCKET.put(uploadKey(t.id, i), files[i]!.data);
+    // and as if packaging had to run again from the start: same bytes
     await env.DB.prepare("UPDATE transfers SET status = 'packaging' WHERE id = ?").bind(t.id).run();
     await packageTransfer(env, t.id);
     const third = await row(t.id);
@@ -466,16 +505,20 @@ describe("packaging is idempotent", () => {
       expect(rows.filter((r) => r.type === "transfer.ready" && r.acked_at === null)).toEqual([]);
       expect(rows.filter((r) => r.type === "transfer.cancelled")).toHaveLength(1);
     }
-    expect(await env.BUCKET.head(packageKey(t.id))).toBeNull();
+    expect(await env.BUCKET.head(frameKey(t.id))).toBeNull();
   });
 });
+
+/** The R2 key of a file's part as D1 names it. */
+const partObject = async (id: string, idx: number, part = 1) =>
+  (await env.DB.prepare("SELECT object_key FROM file_parts WHERE transfer_id = ? AND idx = ? AND part = ?").bind(id, idx, part).first<any>()).object_key as string;
 
 describe("when packaging cannot succeed", () => {
   it("a missing original: the transfer ends failed with a reason and the sender is told", async () => {
     const res = await createTransfer(alice, { to: [bob.id], files: [{ name: "a.bin", size: 1000 }, { name: "b.bin", size: 10 }] });
     const t = await json(res);
     expect((await putFile(alice, t.id, 0, bytes(1000))).status).toBe(200);
-    await env.BUCKET.delete(uploadKey(t.id, 0)); // lost, somehow
+    await env.BUCKET.delete(await partObject(t.id, 0)); // lost, somehow
     expect((await putFile(alice, t.id, 1, bytes(10))).status).toBe(200); // → packaging → the real queue
 
     const failed = await waitForStatus(alice, t.id, "failed");
@@ -492,16 +535,13 @@ describe("when packaging cannot succeed", () => {
     const dl = await api(`/v1/transfers/${t.id}/package`, { headers: bob.auth });
     expect(dl.status).toBe(409);
     expect((await json(dl)).error.code).toBe("transfer_failed");
-    // the half-built package is not left behind: no object, its multipart upload aborted
-    expect(await env.BUCKET.head(packageKey(t.id))).toBeNull();
-    const uploadId = (await row(t.id)).package_upload_id;
-    expect(uploadId).toBeTruthy();
-    await expect(env.BUCKET.resumeMultipartUpload(packageKey(t.id), uploadId).uploadPart(1, bytes(10))).rejects.toThrow();
+    // no package frame was written
+    expect(await env.BUCKET.head(frameKey(t.id))).toBeNull();
   });
 
   it("an original of the wrong length is a failure too, not a retry", async () => {
     const t = await stagedTransfer([{ name: "a.bin", data: bytes(100) }]);
-    await env.BUCKET.put(uploadKey(t.id, 0), bytes(99));
+    await env.BUCKET.put(await partObject(t.id, 0), bytes(99));
     const result = await runBatch("pushdrop-jobs", [t.id]);
     expect(result.retryMessages).toEqual([]);
     expect(result.explicitAcks).toHaveLength(1);
@@ -523,7 +563,7 @@ describe("when packaging cannot succeed", () => {
     expect(failed).toHaveLength(1);
     expect(failed[0]!.body.reason).toBe("packaging attempt 4 failed: R2 down");
     // nothing was packaged
-    expect(await env.BUCKET.head(packageKey(t.id))).toBeNull();
+    expect(await env.BUCKET.head(frameKey(t.id))).toBeNull();
   });
 
   it("a dead letter while another attempt holds a live lease leaves that attempt to finish", async () => {
@@ -549,7 +589,7 @@ describe("when packaging cannot succeed", () => {
 
   it("a transient error is retried (the message is not acked) and the next attempt succeeds", async () => {
     const t = await stagedTransfer([{ name: "a.bin", data: bytes(100) }]);
-    const flaky = withBucket("createMultipartUpload", async () => {
+    const flaky = withBucket("put", async () => {
       throw new Error("R2 is having a bad day");
     });
     const result = await runBatch("pushdrop-jobs", [t.id], flaky);
@@ -575,34 +615,14 @@ describe("when packaging cannot succeed", () => {
 });
 
 describe("the packaging lease", () => {
-  /** `env` with an R2 binding that counts new package uploads and records every abort. */
+  /** `env` with an R2 binding that counts frame writes (puts). */
   function watched() {
-    const seen = { creates: 0, aborts: [] as string[] };
-    const bucket = new Proxy(env.BUCKET, {
-      get(target, prop) {
-        if (prop === "createMultipartUpload") {
-          return (...args: Parameters<R2Bucket["createMultipartUpload"]>) => {
-            seen.creates++;
-            return target.createMultipartUpload(...args);
-          };
-        }
-        if (prop === "resumeMultipartUpload") {
-          return (key: string, uploadId: string) => {
-            const upload = target.resumeMultipartUpload(key, uploadId);
-            return new Proxy(upload, {
-              get(u, p) {
-                if (p === "abort") return () => (seen.aborts.push(uploadId), u.abort());
-                const v = Reflect.get(u, p);
-                return typeof v === "function" ? v.bind(u) : v;
-              },
-            });
-          };
-        }
-        const v = Reflect.get(target, prop);
-        return typeof v === "function" ? v.bind(target) : v;
-      },
+    const seen = { puts: 0 };
+    const e = withBucket("put", (...args: Parameters<R2Bucket["put"]>) => {
+      seen.puts++;
+      return env.BUCKET.put(...args);
     });
-    return { env: { ...env, BUCKET: bucket } as unknown as Env, seen };
+    return { env: e, seen };
   }
 
   /** The sha256 one lone run of the packager gives for this transfer (built in memory). */
@@ -615,21 +635,19 @@ describe("the packaging lease", () => {
       message: r.message,
       files: (await fileRows(id)).map((f: any) => ({ idx: f.idx, name: f.name, size: f.size, type: f.type })),
     };
-    const result = await buildPackage(input, async (f) => new Blob([data[f.idx]!]).stream(), async () => {}, PACKAGE_PART_SIZE);
-    return result.sha256;
+    return (await buildPackage(input, sources(data))).sha256;
   }
 
-  /** A packaged transfer as it must end: ready, one package in R2 matching D1, no upload or lease left, one ready each. */
+  /** A packaged transfer as it must end: ready, its download matching D1, no lease left, one ready each. */
   async function expectPackagedOnce(id: string, expectedSha: string, recipients: TestTerminal[]) {
     const r = await row(id);
     expect(r.status).toBe("ready");
     expect(r.package_sha256).toBe(expectedSha);
-    expect(r.package_upload_id).toBeNull();
     expect(r.package_lease_until).toBeNull();
-    const obj = await env.BUCKET.get(packageKey(id));
-    expect(obj?.size).toBe(r.package_size);
-    expect(await sha256(await obj!.arrayBuffer())).toBe(expectedSha);
-    expect((await env.BUCKET.list({ prefix: `uploads/${id}/` })).objects).toEqual([]);
+    const res = await api(`/v1/transfers/${id}/package`, { headers: alice.auth });
+    const buf = new Uint8Array(await res.arrayBuffer());
+    expect(buf.byteLength).toBe(r.package_size);
+    expect(await sha256(buf)).toBe(expectedSha);
     for (const who of recipients) {
       const ready = (await outboxOf(who.id)).filter((x) => x.transfer_id === id && x.type === "transfer.ready");
       expect(ready.map((x) => x.id), who.name).toEqual([`${id}.ready`]);
@@ -644,9 +662,8 @@ describe("the packaging lease", () => {
 
     const outcomes = await Promise.all([packageTransfer(w.env, t.id), packageTransfer(w.env, t.id)]);
     expect(outcomes.filter((o) => o === "busy")).toHaveLength(1);
-    // only the holder touched the package: one upload, nothing aborted
-    expect(w.seen.creates).toBe(1);
-    expect(w.seen.aborts).toEqual([]);
+    // only the holder wrote the frame
+    expect(w.seen.puts).toBe(1);
     await expectPackagedOnce(t.id, expected, [bob, carol]);
     expect((await outboxOf(alice.id)).filter((x) => x.transfer_id === t.id && x.type === "transfer.failed")).toEqual([]);
   });
@@ -658,8 +675,7 @@ describe("the packaging lease", () => {
     const inOne = await runBatch("pushdrop-jobs", [one.id, one.id], w1.env);
     expect(inOne.retryMessages).toEqual([]);
     expect(inOne.explicitAcks).toHaveLength(2);
-    expect(w1.seen.creates).toBe(1);
-    expect(w1.seen.aborts).toEqual([]);
+    expect(w1.seen.puts).toBe(1);
     await expectPackagedOnce(one.id, await singleRunSha(one.id, data), [bob, carol]);
 
     const two = await stagedTransfer([{ name: "two.bin", data: data[0]! }], [bob, carol]);
@@ -669,54 +685,37 @@ describe("the packaging lease", () => {
       expect(result.retryMessages).toEqual([]);
       expect(result.explicitAcks).toHaveLength(1);
     }
-    expect(w2.seen.creates).toBe(1);
-    expect(w2.seen.aborts).toEqual([]);
+    expect(w2.seen.puts).toBe(1);
     await expectPackagedOnce(two.id, await singleRunSha(two.id, data), [bob, carol]);
   });
 
-  it("an attempt that finds a live lease aborts nothing, writes nothing and acks (no step toward the dead-letter queue)", async () => {
+  it("an attempt that finds a live lease writes nothing and acks (no step toward the dead-letter queue)", async () => {
     const t = await stagedTransfer([{ name: "held.bin", data: bytes(5000, 34) }]);
-    // another attempt holds the lease and is writing its package upload
-    const held = await env.BUCKET.createMultipartUpload(packageKey(t.id));
-    const part1 = await held.uploadPart(1, bytes(PACKAGE_PART_SIZE, 35));
+    // another attempt holds the lease and is at work
     const lease = Date.now() + PACKAGE_LEASE_MS - 1000;
-    await env.DB.prepare("UPDATE transfers SET package_upload_id = ?, package_lease_until = ? WHERE id = ?").bind(held.uploadId, lease, t.id).run();
+    await env.DB.prepare("UPDATE transfers SET package_lease_until = ? WHERE id = ?").bind(lease, t.id).run();
 
     const w = watched();
     const result = await runBatch("pushdrop-jobs", [t.id, t.id], w.env);
     expect(result.explicitAcks).toHaveLength(2);
     expect(result.retryMessages).toEqual([]);
-    expect(w.seen.creates).toBe(0);
-    expect(w.seen.aborts).toEqual([]);
+    expect(w.seen.puts).toBe(0);
     const r = await row(t.id);
     expect(r.status).toBe("packaging");
-    expect(r.package_upload_id).toBe(held.uploadId);
     expect(r.package_lease_until).toBe(lease);
     expect(r.failure).toBeNull();
-    expect(await env.BUCKET.head(packageKey(t.id))).toBeNull();
-    expect(await env.BUCKET.head(uploadKey(t.id, 0))).not.toBeNull();
+    expect(await env.BUCKET.head(frameKey(t.id))).toBeNull();
+    expect(await uploadedKeys(t.id)).toHaveLength(1);
     expect((await outboxOf(bob.id)).filter((x) => x.transfer_id === t.id)).toEqual([]);
-    // the holder's upload is intact: it can still finish it
-    const part2 = await held.uploadPart(2, bytes(10, 36));
-    await held.complete([part1, part2]);
-    expect((await env.BUCKET.head(packageKey(t.id)))?.size).toBe(PACKAGE_PART_SIZE + 10);
   });
 
-  it("an expired lease is taken over: its stale upload is aborted and the package written", async () => {
+  it("an expired lease is taken over and the package written", async () => {
     const data = [bytes(12_345, 37)];
     const t = await stagedTransfer([{ name: "orphan.bin", data: data[0]! }], [bob]);
-    const stale = await env.BUCKET.createMultipartUpload(packageKey(t.id));
-    await stale.uploadPart(1, bytes(PACKAGE_PART_SIZE, 38));
-    await env.DB.prepare("UPDATE transfers SET package_upload_id = ?, package_lease_until = ? WHERE id = ?")
-      .bind(stale.uploadId, Date.now() - 1000, t.id)
-      .run();
-
-    const w = watched();
-    const result = await runBatch("pushdrop-jobs", [t.id], w.env);
+    await env.DB.prepare("UPDATE transfers SET package_lease_until = ? WHERE id = ?").bind(Date.now() - 1000, t.id).run();
+    const result = await runBatch("pushdrop-jobs", [t.id]);
     expect(result.explicitAcks).toHaveLength(1);
     expect(result.retryMessages).toEqual([]);
-    expect(w.seen.aborts).toEqual([stale.uploadId]);
-    await expect(stale.uploadPart(2, bytes(10))).rejects.toThrow();
     await expectPackagedOnce(t.id, await singleRunSha(t.id, data), [bob]);
   });
 
@@ -736,14 +735,10 @@ describe("the packaging lease", () => {
     expect(r.status).toBe("packaging");
     expect(r.package_lease_until).toBeNull();
     expect(r.failure).toMatch(/attempt 1 failed: R2 read timed out/);
-    const staleUploadId = r.package_upload_id as string;
-    expect(staleUploadId).toBeTruthy();
 
-    // the retry, right away: it gets the lease, throws the stale upload away and packages
-    const w = watched();
-    const retry = await runBatch("pushdrop-jobs", [t.id], w.env);
+    // the retry, right away: it gets the lease and packages
+    const retry = await runBatch("pushdrop-jobs", [t.id]);
     expect(retry.explicitAcks).toHaveLength(1);
-    expect(w.seen.aborts).toEqual([staleUploadId]);
     await expectPackagedOnce(t.id, await singleRunSha(t.id, data), [bob]);
   });
 

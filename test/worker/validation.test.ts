@@ -1,3 +1,4 @@
+import { MAX_PACKAGE_BYTES } from "../../src/config";
 import { beforeAll, describe, expect, it } from "vitest";
 import { dammDigit } from "../../src/auth/ids";
 import { api, countRows, createTransfer, json, register, type TestTerminal } from "./helpers";
@@ -173,12 +174,15 @@ describe("POST /v1/transfers refuses bad input with the right 4xx and records no
     expect(await counts()).toEqual(before);
   });
 
-  it("a package over 4 GiB → 413 package_too_large", async () => {
-    await refused({ to: [bob.id], files: [file(2 ** 32)] }, 413, "package_too_large");
-    await refused({ to: [bob.id], files: [file(2 ** 31, "a"), file(2 ** 31, "b")] }, 413, "package_too_large");
-    // just under the limit minus the overhead is fine
-    const ok = await createTransfer(alice, { to: [bob.id], files: [file(2 ** 32 - 100_000)] });
-    expect(ok.status).toBe(201);
+  it("a package over MAX_PACKAGE_BYTES (10,000 parts of 16 MiB) → 413 package_too_large; past 4 GiB is fine (ZIP64)", async () => {
+    expect(MAX_PACKAGE_BYTES).toBe(10_000 * 16 * 1024 * 1024);
+    await refused({ to: [bob.id], files: [file(MAX_PACKAGE_BYTES)] }, 413, "package_too_large");
+    await refused({ to: [bob.id], files: [file(MAX_PACKAGE_BYTES / 2, "a"), file(MAX_PACKAGE_BYTES / 2, "b")] }, 413, "package_too_large");
+    // over 4 GiB, and just under the limit minus the overhead, are fine
+    for (const size of [2 ** 32, 4.5 * 2 ** 30, MAX_PACKAGE_BYTES - 1_000_000]) {
+      const ok = await createTransfer(alice, { to: [bob.id], files: [file(size)] });
+      expect(ok.status, String(size)).toBe(201);
+    }
   });
 
   it("a JSON body over 4 MiB → 413", async () => {

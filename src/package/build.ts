@@ -1,0 +1,180 @@
+import { crc32 } from "node:zlib";
+import { hex } from "../auth/tokens";
+import { MANIFEST_NAME } from "./names";
+import { centralDirectory, concat, dataDescriptor, localHeader, place, type Entry } from "./zip";
+
+/**
+ * Packaging reads every uploaded byte once, in order, to learn what the ZIP needs and the
+ * manifest promises: each file's CRC-32 (node:zlib, native) and SHA-256, and the SHA-256 of
+ * the whole package (its ETag). It writes no copy of the bytes: the package is its *frame*
+ * (local headers, descriptors, manifest, central directory, end records: everything but
+ * the files' own bytes) plus the uploaded part objects, put together when it is downloaded
+ * (src/deliver/pieces.ts). The frame is small (about 100 bytes a file plus the manifest).
+ *
+ * Bytes are read with a BYOB reader in chunks of at least 1 MiB, so the JavaScript here
+ * runs once per MiB, not once per network chunk. Deterministic: the same input gives the
+ * same bytes (entry times are the transfer's creation time).
+ */
+
+export interface PackageFile {
+  idx: number;
+  name: string;
+  size: number;
+  type: string;
+}
+
+export interface PackageInput {
+  transferId: string;
+  createdAt: number;
+  from: { id: string; name: string };
+  message: string | null;
+  files: readonly PackageFile[];
+}
+
+export interface PackagedFile {
+  idx: number;
+  sha256: string;
+  crc32: number;
+  method: number;
+  data_offset: number;
+  stored_size: number;
+}
+
+export interface PackageResult {
+  size: number;
+  sha256: string;
+  entries: PackagedFile[];
+  /** every byte of the package but the files' own, in order */
+  frame: Uint8Array;
+}
+
+/** The bytes of one file, as a sequence of streams (its upload parts, in order). */
+export type OpenFile = (file: PackageFile) => AsyncIterable<ReadableStream<Uint8Array>>;
+
+export class PackageSourceError extends Error {}
+
+const CHUNK = 1024 * 1024;
+const utf8 = new TextEncoder();
+
+export function manifestOf(input: PackageInput, sha256: ReadonlyMap<number, string>) {
+  return {
+    pushdrop: 1,
+    transferId: input.transferId,
+    createdAt: new Date(input.createdAt).toISOString(),
+    from: input.from,
+    message: input.message,
+    files: input.files.map((f) => ({
+      index: f.idx,
+      name: f.name,
+      size: f.size,
+      type: f.type,
+      sha256: sha256.get(f.idx) ?? null,
+    })),
+  };
+}
+
+/**
+ * Calls `each` with the stream's bytes in chunks of at least 1 MiB (the last may be
+ * shorter). A byte stream (R2 bodies) is read with a BYOB reader into `buffer` (reused from
+ * one read to the next; the buffer to reuse next time is returned); `each` must be done
+ * with a chunk when its promise settles.
+ */
+export async function readChunks(
+  stream: ReadableStream<Uint8Array>,
+  each: (chunk: Uint8Array) => Promise<void>,
+  buffer = new ArrayBuffer(CHUNK),
+): Promise<ArrayBuffer> {
+  let byob: ReadableStreamBYOBReader | null = null;
+  try {
+    byob = stream.getReader({ mode: "byob" });
+  } catch {
+    // not a byte stream (a stream built in JavaScript): read as it comes, gathered into 1 MiB
+  }
+  if (byob) {
+    let buf = buffer;
+    for (;;) {
+      const { done, value } = await byob.readAtLeast(CHUNK, new Uint8Array(buf, 0, CHUNK));
+      if (value) buf = value.buffer as ArrayBuffer;
+      if (value && value.byteLength > 0) await each(value);
+      if (done || !value) return buf;
+    }
+  }
+  const reader = stream.getReader();
+  const pending: Uint8Array[] = [];
+  let held = 0;
+  for (;;) {
+    const { done, value } = await reader.read();
+    if (value && value.byteLength > 0) {
+      pending.push(value);
+      held += value.byteLength;
+    }
+    if (held > 0 && (held >= CHUNK || done)) {
+      await each(pending.length === 1 ? pending[0]! : concat(pending));
+      pending.length = 0;
+      held = 0;
+    }
+    if (done) return buffer;
+  }
+}
+
+/** A SHA-256 fed chunk by chunk (workerd's DigestStream: native hashing). */
+class Sha256 {
+  private readonly stream = new crypto.DigestStream("SHA-256");
+  private readonly writer = this.stream.getWriter();
+  write(b: Uint8Array): Promise<void> {
+    return this.writer.write(b);
+  }
+  async hex(): Promise<string> {
+    await this.writer.close();
+    return hex(new Uint8Array(await this.stream.digest));
+  }
+}
+
+export async function buildPackage(input: PackageInput, open: OpenFile): Promise<PackageResult> {
+  const mtime = input.createdAt;
+  const { placed } = place(input.files);
+  const pkg = new Sha256();
+  const frame: Uint8Array[] = [];
+  const framePiece = async (b: Uint8Array) => {
+    frame.push(b);
+    await pkg.write(b);
+  };
+  const entries: PackagedFile[] = [];
+  const zipEntries: Entry[] = [];
+  const sums = new Map<number, string>();
+  let buffer = new ArrayBuffer(CHUNK);
+
+  for (const [i, file] of input.files.entries()) {
+    await framePiece(localHeader(file, mtime));
+    const sha = new Sha256();
+    let crc = 0;
+    let seen = 0;
+    for await (const stream of open(file)) {
+      buffer = await readChunks(stream, async (chunk) => {
+        seen += chunk.byteLength;
+        if (seen > file.size) throw new PackageSourceError(`file ${file.idx} has more bytes than its declared ${file.size}`);
+        crc = crc32(chunk, crc);
+        await Promise.all([sha.write(chunk), pkg.write(chunk)]);
+      }, buffer);
+    }
+    if (seen !== file.size) throw new PackageSourceError(`file ${file.idx} has ${seen} bytes, not its declared ${file.size}`);
+    const entry: Entry = { name: file.name, size: file.size, crc32: crc >>> 0 };
+    zipEntries.push(entry);
+    await framePiece(dataDescriptor(entry));
+    const sha256 = await sha.hex();
+    sums.set(file.idx, sha256);
+    entries.push({ idx: file.idx, sha256, crc32: entry.crc32, method: 0, data_offset: placed[i]!.data, stored_size: file.size });
+  }
+
+  const manifestBytes = utf8.encode(JSON.stringify(manifestOf(input, sums), null, 2) + "\n");
+  const manifest: Entry = { name: MANIFEST_NAME, size: manifestBytes.byteLength, crc32: crc32(manifestBytes) >>> 0 };
+  zipEntries.push(manifest);
+  await framePiece(localHeader(manifest, mtime));
+  await framePiece(manifestBytes);
+  await framePiece(dataDescriptor(manifest));
+  await framePiece(centralDirectory(zipEntries, mtime));
+
+  const bytes = concat(frame);
+  const size = bytes.byteLength + input.files.reduce((n, f) => n + f.size, 0);
+  return { size, sha256: await pkg.hex(), entries, frame: bytes };
+}

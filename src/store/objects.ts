@@ -1,0 +1,90 @@
+/**
+ * R2: every call the service makes to its bucket goes through here, so that the byte paths
+ * (request → R2 on upload, R2 → response on download, R2 → packager) are in one place.
+ * Keys come from ./keys; nothing else builds them.
+ */
+
+/** R2 deletes at most 1,000 keys per call. */
+const DELETE_BATCH = 1000;
+
+export function putObject(bucket: R2Bucket, key: string, body: ReadableStream | ArrayBufferView | null, type?: string): Promise<R2Object | null> {
+  return bucket.put(key, body, type ? { httpMetadata: { contentType: type } } : undefined);
+}
+
+export function getObject(bucket: R2Bucket, key: string, range?: { offset: number; length: number }): Promise<R2ObjectBody | null> {
+  return bucket.get(key, range ? { range } : undefined);
+}
+
+export function headObject(bucket: R2Bucket, key: string): Promise<R2Object | null> {
+  return bucket.head(key);
+}
+
+/** Deletes any number of keys, 1,000 per call. */
+export async function deleteObjects(bucket: R2Bucket, keys: readonly string[]): Promise<void> {
+  for (let i = 0; i < keys.length; i += DELETE_BATCH) await bucket.delete(keys.slice(i, i + DELETE_BATCH));
+}
+
+/** Every key under a prefix (R2 lists 1,000 at a time). */
+export async function listKeys(bucket: R2Bucket, prefix: string): Promise<string[]> {
+  const keys: string[] = [];
+  let cursor: string | undefined;
+  for (;;) {
+    const page = await bucket.list({ prefix, cursor });
+    keys.push(...page.objects.map((o) => o.key));
+    if (!page.truncated) return keys;
+    cursor = page.cursor;
+  }
+}
+
+/** Deletes every object under a prefix. */
+export async function deletePrefix(bucket: R2Bucket, prefix: string): Promise<void> {
+  await deleteObjects(bucket, await listKeys(bucket, prefix));
+}
+
+/** A body with more or fewer bytes than it must have. */
+export class BodyLengthError extends Error {
+  constructor(readonly kind: "over" | "short") {
+    super(kind === "over" ? "the body is longer than expected" : "the body ended before its expected length");
+  }
+}
+
+/**
+ * Stores exactly `length` bytes of a request body, natively: no JavaScript touches the
+ * bytes. A body whose declared length is `length` goes to R2 as it is (the HTTP layer
+ * holds it to that length); any other is piped through a FixedLengthStream, which fails on
+ * too many or too few bytes. Resolves only when exactly `length` bytes were stored.
+ *
+ * On failure the key may still hold something: R2 keeps the first `length` bytes of an
+ * overrun whose extra bytes came late (measured with wrangler 4.86). So `key` must be a key
+ * no one reads until the caller has recorded it: see partKey.
+ */
+export async function putExactly(
+  bucket: R2Bucket,
+  key: string,
+  body: ReadableStream<Uint8Array>,
+  length: number,
+  declared: number | null,
+  type: string,
+): Promise<R2Object> {
+  const meta = { httpMetadata: { contentType: type } };
+  if (declared === length) {
+    try {
+      return (await bucket.put(key, body, meta))!;
+    } catch (e) {
+      // a body of unknown length (a stream built in JavaScript, as in tests): pipe it below
+      if (body.locked || !/known length/.test(String(e))) throw e;
+    }
+  }
+  const fixed = new FixedLengthStream(length);
+  const piped = body.pipeTo(fixed.writable).catch(() => {});
+  try {
+    return (await bucket.put(key, fixed.readable, meta))!;
+  } catch (e) {
+    const text = String(e);
+    if (/too many bytes/.test(text)) throw new BodyLengthError("over");
+    if (/did not see all expected bytes/.test(text)) throw new BodyLengthError("short");
+    throw e;
+  } finally {
+    await piped;
+  }
+}
