@@ -62,6 +62,21 @@ export default defineConfig(async () => {
             fileParallelism: false,
           },
         },
+        {
+          // the web app in headless Chromium (Debian's /usr/bin/chromium through playwright-core).
+          // groupOrder 1: after the workers project, not beside it (a browser beside workerd on 2
+          // cores made timing-sensitive worker tests flaky); vitest then runs the projects without
+          // file parallelism (node, cli) one file at a time
+          test: {
+            name: "browser",
+            sequence: { groupOrder: 1 },
+            include: ["test/browser/**/*.test.ts"],
+            environment: "node",
+            testTimeout: 180_000,
+            hookTimeout: 180_000,
+            fileParallelism: false,
+          },
+        },
       ],
     },
   };

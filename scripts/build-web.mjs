@@ -1,0 +1,226 @@
+#!/usr/bin/env node
+// Builds the web app (web/) into the Workers Static Assets folder (public/): the app bundle
+// (ES modules, the QR decoder split into a chunk loaded only when the camera scans without
+// BarcodeDetector), the service worker /sw.js, the stylesheet, index.html, the web manifest and
+// PNG icons drawn here (no image files to keep in git). Runs inside `npm ci` (prepare),
+// `npm start` and `npm test`; never by hand. It writes only its own files (each atomically, so
+// a server reading public/ never sees half a file) and leaves anything else in public/ alone
+// (e.g. `_headers`). Prints one line: what the first load costs in JavaScript.
+import { mkdirSync, readdirSync, readFileSync, renameSync, rmSync, writeFileSync, existsSync } from "node:fs";
+import path from "node:path";
+import { fileURLToPath } from "node:url";
+import { deflateSync, gzipSync, crc32 } from "node:zlib";
+import * as esbuild from "esbuild";
+
+const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "..");
+const web = path.join(root, "web");
+const out = path.join(root, "public");
+const THEME = "#0b6e69";
+const BACKGROUND = "#f6f7f8";
+
+// ---- icons: a white arrow dropping into a tray, on the theme colour ---------------------------
+// Shapes in a 0..1 square, so the SVG and every PNG size draw the same picture.
+const ARROW = [
+  [0.44, 0.2], [0.56, 0.2], [0.56, 0.47], [0.66, 0.47], [0.5, 0.63], [0.34, 0.47], [0.44, 0.47],
+];
+const TRAY = [
+  [0.24, 0.56], [0.32, 0.56], [0.32, 0.72], [0.68, 0.72], [0.68, 0.56], [0.76, 0.56], [0.76, 0.8], [0.24, 0.8],
+];
+
+/**
+ * Writes a file so that readers see the old or the new bytes, never a mix; a file whose bytes
+ * are already there is left untouched, so a running `wrangler dev` (which reloads when its
+ * assets change) is not disturbed when another `npm start` builds the same app again.
+ */
+function put(rel, data) {
+  const file = path.join(out, rel);
+  if (existsSync(file) && Buffer.compare(readFileSync(file), Buffer.from(data)) === 0) return;
+  mkdirSync(path.dirname(file), { recursive: true });
+  const tmp = `${file}.${process.pid}.tmp`;
+  writeFileSync(tmp, data);
+  renameSync(tmp, file);
+}
+
+const common = {
+  bundle: true,
+  minify: true,
+  write: false,
+  legalComments: "none",
+  target: ["chrome109", "safari16", "firefox115"],
+  logLevel: "warning",
+  define: { "process.env.NODE_ENV": '"production"' },
+};
+
+const app = await esbuild.build({
+  ...common,
+  entryPoints: { app: path.join(web, "app.ts"), style: path.join(web, "app.css") },
+  tsconfig: path.join(web, "tsconfig.json"),
+  format: "esm",
+  splitting: true,
+  outdir: out,
+  chunkNames: "chunks/[name]-[hash]",
+  metafile: true,
+});
+const sw = await esbuild.build({
+  ...common,
+  entryPoints: { sw: path.join(web, "sw", "sw.ts") },
+  tsconfig: path.join(web, "sw", "tsconfig.json"),
+  format: "iife",
+  outdir: out,
+});
+
+// chunks of earlier builds go (their names carry a hash); files not made here stay
+const chunkDir = path.join(out, "chunks");
+const fresh = new Set(app.outputFiles.map((f) => path.relative(out, f.path)));
+if (existsSync(chunkDir)) {
+  for (const name of readdirSync(chunkDir)) if (!fresh.has(`chunks/${name}`)) rmSync(path.join(chunkDir, name), { force: true });
+}
+for (const f of [...app.outputFiles, ...sw.outputFiles]) put(path.relative(out, f.path), f.contents);
+
+put("index.html", readFileSync(path.join(web, "index.html")));
+put("manifest.webmanifest", JSON.stringify(manifest(), null, 2));
+put("icons/icon.svg", iconSvg());
+for (const [name, size, maskable] of [
+  ["icon-192.png", 192, false],
+  ["icon-512.png", 512, false],
+  ["maskable-512.png", 512, true],
+  ["apple-touch-icon.png", 180, true],
+  ["favicon-32.png", 32, false],
+  ["badge-96.png", 96, "badge"],
+]) {
+  put(`icons/${name}`, png(size, maskable));
+}
+
+// what a first visit loads: the entry and the chunks it imports statically (not dynamic ones)
+const meta = app.metafile.outputs;
+const entry = Object.keys(meta).find((k) => meta[k].entryPoint?.endsWith("app.ts"));
+const firstLoad = new Set();
+(function walk(k) {
+  if (firstLoad.has(k)) return;
+  firstLoad.add(k);
+  for (const imp of meta[k].imports) if (imp.kind === "import-statement") walk(imp.path);
+})(entry);
+let raw = 0;
+let gz = 0;
+for (const k of firstLoad) {
+  const bytes = readFileSync(path.join(root, k));
+  raw += bytes.length;
+  gz += gzipSync(bytes).length;
+}
+const lazy = Object.keys(meta).filter((k) => k.endsWith(".js") && !firstLoad.has(k));
+const kb = (n) => `${(n / 1024).toFixed(1)} KB`;
+console.log(
+  `[build-web] public/: first load ${kb(raw)} of JavaScript (${kb(gz)} gzipped), service worker ${kb(sw.outputFiles[0].contents.length)}` +
+    (lazy.length ? `, loaded on demand: ${lazy.map((k) => `${path.basename(k)} ${kb(meta[k].bytes)}`).join(", ")}` : ""),
+);
+
+function manifest() {
+  return {
+    name: "pushdrop",
+    short_name: "pushdrop",
+    description: "Send files to any device by its 9-digit id.",
+    id: "/",
+    start_url: "/",
+    scope: "/",
+    display: "standalone",
+    background_color: BACKGROUND,
+    theme_color: THEME,
+    icons: [
+      { src: "/icons/icon-192.png", sizes: "192x192", type: "image/png", purpose: "any" },
+      { src: "/icons/icon-512.png", sizes: "512x512", type: "image/png", purpose: "any" },
+      { src: "/icons/maskable-512.png", sizes: "512x512", type: "image/png", purpose: "maskable" },
+      { src: "/icons/icon.svg", sizes: "any", type: "image/svg+xml", purpose: "any" },
+    ],
+    // Share → pushdrop: the service worker takes the POST and opens the send form filled in
+    share_target: {
+      action: "/share",
+      method: "POST",
+      enctype: "multipart/form-data",
+      params: { title: "title", text: "text", url: "url", files: [{ name: "files", accept: ["*/*"] }] },
+    },
+  };
+}
+
+function iconSvg() {
+  const pts = (p) => p.map(([x, y]) => `${x * 100},${y * 100}`).join(" ");
+  return (
+    `<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 100 100">` +
+    `<rect width="100" height="100" rx="22" fill="${THEME}"/>` +
+    `<polygon points="${pts(ARROW)}" fill="#fff"/><polygon points="${pts(TRAY)}" fill="#fff"/></svg>\n`
+  );
+}
+
+function inside(poly, x, y) {
+  let c = false;
+  for (let i = 0, j = poly.length - 1; i < poly.length; j = i++) {
+    const [xi, yi] = poly[i];
+    const [xj, yj] = poly[j];
+    if (yi > y !== yj > y && x < ((xj - xi) * (y - yi)) / (yj - yi) + xi) c = !c;
+  }
+  return c;
+}
+
+function inRoundedSquare(x, y, r) {
+  const cx = Math.min(Math.max(x, r), 1 - r);
+  const cy = Math.min(Math.max(y, r), 1 - r);
+  return (x - cx) ** 2 + (y - cy) ** 2 <= r * r;
+}
+
+/** An RGBA PNG of the icon; maskable: full bleed, shapes shrunk into the safe zone; "badge": white shapes on transparent. */
+function png(size, mode) {
+  const [tr, tg, tb] = [1, 3, 5].map((i) => parseInt(THEME.slice(i, i + 2), 16));
+  const S = 4; // samples per axis
+  const rows = [];
+  for (let py = 0; py < size; py++) {
+    const row = Buffer.alloc(1 + size * 4);
+    for (let px = 0; px < size; px++) {
+      let bg = 0;
+      let fg = 0;
+      for (let sy = 0; sy < S; sy++) {
+        for (let sx = 0; sx < S; sx++) {
+          let x = (px + (sx + 0.5) / S) / size;
+          let y = (py + (sy + 0.5) / S) / size;
+          const inBg = mode === true ? true : mode === "badge" ? false : inRoundedSquare(x, y, 0.22);
+          if (mode === true) {
+            x = 0.5 + (x - 0.5) / 0.8;
+            y = 0.5 + (y - 0.5) / 0.8;
+          }
+          const inFg = inside(ARROW, x, y) || inside(TRAY, x, y);
+          if (inFg) fg++;
+          else if (inBg) bg++;
+        }
+      }
+      const n = S * S;
+      const a = (fg + bg) / n;
+      const o = 1 + px * 4;
+      if (a > 0) {
+        // white over the theme colour, by coverage
+        const w = fg / (fg + bg);
+        row[o] = Math.round(tr + (255 - tr) * w);
+        row[o + 1] = Math.round(tg + (255 - tg) * w);
+        row[o + 2] = Math.round(tb + (255 - tb) * w);
+        row[o + 3] = Math.round(a * 255);
+      }
+    }
+    rows.push(row);
+  }
+  const chunk = (type, data) => {
+    const len = Buffer.alloc(4);
+    len.writeUInt32BE(data.length);
+    const td = Buffer.concat([Buffer.from(type, "ascii"), data]);
+    const crc = Buffer.alloc(4);
+    crc.writeUInt32BE(crc32(td));
+    return Buffer.concat([len, td, crc]);
+  };
+  const ihdr = Buffer.alloc(13);
+  ihdr.writeUInt32BE(size, 0);
+  ihdr.writeUInt32BE(size, 4);
+  ihdr[8] = 8; // bit depth
+  ihdr[9] = 6; // RGBA
+  return Buffer.concat([
+    Buffer.from([0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a]),
+    chunk("IHDR", ihdr),
+    chunk("IDAT", deflateSync(Buffer.concat(rows), { level: 9 })),
+    chunk("IEND", Buffer.alloc(0)),
+  ]);
+}

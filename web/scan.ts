@@ -1,0 +1,111 @@
+import { normalizeTerminalId } from "../src/contract/ids";
+import { $ } from "./dom";
+
+/**
+ * Scanning another device's QR code with the camera: BarcodeDetector where the browser has it
+ * (Android Chrome, Safari 17+, macOS Chrome), else jsQR, fetched from this server only now.
+ * Resolves with the terminal id, or null when the person closes the scanner.
+ */
+declare class BarcodeDetector {
+  constructor(opts: { formats: string[] });
+  static getSupportedFormats(): Promise<string[]>;
+  detect(source: CanvasImageSource): Promise<Array<{ rawValue: string }>>;
+}
+
+type Detect = (video: HTMLVideoElement) => Promise<string | null>;
+
+/** A terminal id from a QR code's text: a share link (…/?to=578418129) or the digits. */
+export function idFromQr(text: string): string | null {
+  let candidate = text.trim();
+  try {
+    const to = new URL(candidate).searchParams.get("to");
+    if (to) candidate = to;
+  } catch {
+    // not a URL: digits, perhaps
+  }
+  return normalizeTerminalId(candidate);
+}
+
+export function canScan(): boolean {
+  return typeof navigator.mediaDevices?.getUserMedia === "function";
+}
+
+async function detector(): Promise<Detect> {
+  if ("BarcodeDetector" in window) {
+    try {
+      if ((await BarcodeDetector.getSupportedFormats()).includes("qr_code")) {
+        const d = new BarcodeDetector({ formats: ["qr_code"] });
+        return async (v) => (await d.detect(v))[0]?.rawValue ?? null;
+      }
+    } catch {
+      // fall through to jsQR
+    }
+  }
+  const { decodeQr } = await import("./qr-decode");
+  const canvas = document.createElement("canvas");
+  const ctx = canvas.getContext("2d", { willReadFrequently: true })!;
+  return async (v) => {
+    const w = v.videoWidth;
+    const hgt = v.videoHeight;
+    if (!w || !hgt) return null;
+    const scale = Math.min(1, 720 / Math.max(w, hgt));
+    canvas.width = Math.round(w * scale);
+    canvas.height = Math.round(hgt * scale);
+    ctx.drawImage(v, 0, 0, canvas.width, canvas.height);
+    return decodeQr(ctx.getImageData(0, 0, canvas.width, canvas.height));
+  };
+}
+
+function cameraError(e: unknown): string {
+  const name = e instanceof Error ? e.name : "";
+  if (name === "NotAllowedError" || name === "SecurityError") return "The camera is not allowed for this site. Allow it in the browser's settings, or type the id.";
+  if (name === "NotFoundError" || name === "OverconstrainedError") return "No camera found. Type the id instead.";
+  return "The camera could not start. Type the id instead.";
+}
+
+export async function scanForId(): Promise<string | null> {
+  const dialog = $<HTMLDialogElement>("scan-dialog");
+  const video = $<HTMLVideoElement>("scan-video");
+  const note = $("scan-note");
+  note.textContent = "Point the camera at the QR code on the other device.";
+  let stream: MediaStream;
+  try {
+    stream = await navigator.mediaDevices.getUserMedia({ video: { facingMode: { ideal: "environment" } }, audio: false });
+  } catch (e) {
+    throw new Error(cameraError(e));
+  }
+  video.srcObject = stream;
+  dialog.showModal();
+  return new Promise<string | null>((resolve) => {
+    let finished = false;
+    let timer: ReturnType<typeof setTimeout> | undefined;
+    const finish = (id: string | null) => {
+      if (finished) return;
+      finished = true;
+      clearTimeout(timer);
+      for (const t of stream.getTracks()) t.stop();
+      video.srcObject = null;
+      if (dialog.open) dialog.close();
+      resolve(id);
+    };
+    dialog.addEventListener("close", () => finish(null), { once: true });
+    void video.play().catch(() => {});
+    void detector().then((detect) => {
+      const tick = async () => {
+        if (finished) return;
+        try {
+          const text = await detect(video);
+          if (text) {
+            const id = idFromQr(text);
+            if (id) return finish(id);
+            note.textContent = "That QR code is not a pushdrop id.";
+          }
+        } catch {
+          // a frame that could not be read: try the next
+        }
+        timer = setTimeout(tick, 150);
+      };
+      void tick();
+    });
+  });
+}

@@ -1,0 +1,129 @@
+import { ApiError, type PushdropClient } from "../client";
+import { formatTerminalId } from "../src/contract/ids";
+import { $, announce, fill, h, show } from "./dom";
+import { plainError } from "./errors";
+
+/**
+ * The terminal's settings on a v1.1 server (GET/PATCH …/settings, …/contacts, …/blocked): its
+ * name, who may send to it ("anyone" or "known"), its contacts and the senders it blocked. On
+ * an older server every call answers 404/405: `available` stays false, the name and the
+ * remembered devices are kept in the browser only, and the privacy controls stay hidden.
+ */
+export interface ServerSettings {
+  name: string;
+  accept: "anyone" | "known";
+  contacts: Array<{ id: string; name: string }>;
+  blocked: Array<{ id: string; name: string }>;
+}
+
+/** A server without the endpoint (not an error of this request). */
+export const unsupported = (e: unknown) => e instanceof ApiError && (e.code === "not_found" || e.code === "method_not_allowed");
+
+export class Settings {
+  data: ServerSettings | null = null;
+
+  constructor(
+    private readonly client: PushdropClient,
+    private readonly terminalId: string,
+    /** the ids of the devices this browser remembers (they become contacts for accept: "known") */
+    private readonly remembered: () => string[],
+    private readonly onChange: (s: ServerSettings) => void,
+  ) {
+    for (const input of document.querySelectorAll<HTMLInputElement>('input[name="accept"]')) {
+      input.addEventListener("change", () => input.checked && void this.setAccept(input.value as ServerSettings["accept"]));
+    }
+  }
+
+  get available(): boolean {
+    return this.data !== null;
+  }
+
+  private path(rest = ""): string {
+    return `/v1/terminals/${this.terminalId}${rest}`;
+  }
+
+  async load(): Promise<ServerSettings | null> {
+    try {
+      this.set(await this.client.call<ServerSettings>(this.path("/settings")));
+    } catch {
+      // an older server, or offline: what the browser keeps will do
+    }
+    return this.data;
+  }
+
+  /** Renames on the server; false when the server cannot rename (older than v1.1). */
+  async rename(name: string): Promise<boolean> {
+    try {
+      this.set(await this.client.call<ServerSettings>(this.path("/settings"), { method: "PATCH", json: { name } }));
+      return true;
+    } catch (e) {
+      if (unsupported(e)) return false;
+      throw e;
+    }
+  }
+
+  async block(id: string, name: string): Promise<void> {
+    await this.client.call(this.path(`/blocked/${id}`), { method: "PUT" });
+    if (this.data) this.set({ ...this.data, blocked: [{ id, name }, ...this.data.blocked.filter((b) => b.id !== id)] });
+    announce(`${name || formatTerminalId(id)} is blocked: it can no longer send to this device.`);
+  }
+
+  async forgetContact(id: string): Promise<void> {
+    if (!this.available) return;
+    await this.client.call(this.path(`/contacts/${id}`), { method: "DELETE" }).catch(() => {});
+  }
+
+  private async unblock(id: string): Promise<void> {
+    try {
+      await this.client.call(this.path(`/blocked/${id}`), { method: "DELETE" });
+      if (this.data) this.set({ ...this.data, blocked: this.data.blocked.filter((b) => b.id !== id) });
+      this.say("Unblocked.");
+    } catch (e) {
+      this.say(plainError(e));
+    }
+  }
+
+  private async setAccept(accept: ServerSettings["accept"]): Promise<void> {
+    try {
+      if (accept === "known") {
+        // the devices listed under Recipient are the ones the person knows: the server learns them first
+        await Promise.all(this.remembered().map((id) => this.client.call(this.path(`/contacts/${id}`), { method: "PUT" }).catch(() => {})));
+      }
+      this.set(await this.client.call<ServerSettings>(this.path("/settings"), { method: "PATCH", json: { accept } }));
+      this.say(accept === "known" ? "Only devices you know can send to this device now." : "Anyone with the id can send to this device now.");
+    } catch (e) {
+      this.say(plainError(e));
+      if (this.data) this.render();
+    }
+  }
+
+  private say(text: string): void {
+    $("privacy-state").textContent = text;
+  }
+
+  private set(s: ServerSettings): void {
+    this.data = s;
+    this.render();
+    this.onChange(s);
+  }
+
+  private render(): void {
+    const s = this.data;
+    show($("privacy"), s !== null);
+    if (!s) return;
+    for (const input of document.querySelectorAll<HTMLInputElement>('input[name="accept"]')) input.checked = input.value === s.accept;
+    const list = $<HTMLUListElement>("blocked");
+    show($("blocked-h"), s.blocked.length > 0);
+    fill(
+      list,
+      s.blocked.map((b) =>
+        h(
+          "li",
+          null,
+          h("span", null, b.name || "Device", " ", h("span", { class: "muted nowrap" }, formatTerminalId(b.id))),
+          h("button", { type: "button", class: "link small", "aria-label": `Unblock ${b.name || formatTerminalId(b.id)}`, onclick: () => void this.unblock(b.id) }, "Unblock"),
+        ),
+      ),
+    );
+  }
+}

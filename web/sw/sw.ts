@@ -1,0 +1,128 @@
+/// <reference lib="webworker" />
+import { formatTerminalId } from "../../src/contract/ids";
+import type { PushPayload } from "../../src/contract/messages";
+import { noticeFor, type Notice } from "../shared/notice";
+import { SHARE_CACHE, SHARE_PATH } from "../shared/share";
+
+/**
+ * The service worker (/sw.js, scope /): shows a system notification for each Web Push (a
+ * transfer that arrived, a receipt, an end), brings the app to that transfer when the
+ * notification is clicked, and receives "Share → pushdrop" (the manifest's share_target POSTs
+ * to /share: the shared files and text wait in Cache Storage until the page picks them up).
+ * It handles no other request: the app is always loaded from the network.
+ */
+declare const self: ServiceWorkerGlobalScope;
+
+self.addEventListener("install", () => void self.skipWaiting());
+self.addEventListener("activate", (event) => event.waitUntil(self.clients.claim()));
+
+self.addEventListener("push", (event) => {
+  let payload: unknown = null;
+  try {
+    payload = event.data?.json() ?? null;
+  } catch {
+    payload = null;
+  }
+  event.waitUntil(showPush(payload));
+});
+
+async function showPush(payload: unknown): Promise<void> {
+  let notice: Notice | null = null;
+  if (isPayload(payload)) {
+    let name: string | undefined;
+    if (payload.type === "transfer.downloaded") name = await terminalName(payload.by);
+    try {
+      notice = noticeFor(payload, () => name) ?? null;
+    } catch {
+      notice = null; // a payload of a newer server we cannot read: say something all the same
+    }
+  }
+  notice ??= { title: "pushdrop", body: "Something new arrived.", tag: "pushdrop", url: "/", transferId: "" };
+  await self.registration.showNotification(notice.title, {
+    body: notice.body,
+    tag: notice.tag,
+    icon: "/icons/icon-192.png",
+    badge: "/icons/badge-96.png",
+    data: { url: notice.url, transferId: notice.transferId },
+  });
+  // an open page refreshes what it shows (its socket may be asleep)
+  for (const c of await self.clients.matchAll({ type: "window" })) c.postMessage({ type: "pushdrop.push", payload });
+}
+
+function isPayload(p: unknown): p is PushPayload {
+  return typeof p === "object" && p !== null && typeof (p as { type?: unknown }).type === "string";
+}
+
+/** A receipt names the terminal by id only: ask the server for its name (briefly). */
+async function terminalName(id: string): Promise<string> {
+  try {
+    const res = await fetch(`/v1/terminals/${encodeURIComponent(id)}`, { signal: AbortSignal.timeout(3000) });
+    if (res.ok) {
+      const t = (await res.json()) as { name?: string };
+      if (t.name) return `${t.name} (${formatTerminalId(id)})`;
+    }
+  } catch {
+    // offline or slow: the id will do
+  }
+  return formatTerminalId(id);
+}
+
+self.addEventListener("notificationclick", (event) => {
+  event.notification.close();
+  const data = (event.notification.data ?? {}) as { url?: string; transferId?: string };
+  const url = new URL(data.url ?? "/", self.location.origin).href;
+  const work = (async () => {
+    const windows = await self.clients.matchAll({ type: "window", includeUncontrolled: true });
+    const open = windows.find((c) => new URL(c.url).origin === self.location.origin);
+    if (open) {
+      open.postMessage({ type: "pushdrop.show", transferId: data.transferId ?? "" });
+      try {
+        await open.focus();
+      } catch {
+        // focusing needs the click's user activation; the page still shows the transfer
+      }
+      return;
+    }
+    await self.clients.openWindow(url);
+  })();
+  try {
+    event.waitUntil(work);
+  } catch {
+    // an event dispatched by a script (tests) may not be extended; the work runs all the same
+  }
+});
+
+// ---- share target ------------------------------------------------------------------------
+
+self.addEventListener("fetch", (event) => {
+  const url = new URL(event.request.url);
+  if (event.request.method === "POST" && url.origin === self.location.origin && url.pathname === SHARE_PATH) {
+    event.respondWith(receiveShare(event.request));
+  }
+});
+
+async function receiveShare(request: Request): Promise<Response> {
+  try {
+    const form = await request.formData();
+    const files = form.getAll("files").filter((f): f is File => typeof f !== "string");
+    const parts: string[] = [];
+    for (const key of ["title", "text", "url"]) {
+      const v = form.get(key);
+      if (typeof v === "string" && v.trim() && !parts.some((p) => p.includes(v.trim()))) parts.push(v.trim());
+    }
+    const key = crypto.randomUUID();
+    const cache = await caches.open(SHARE_CACHE);
+    await Promise.all(
+      files.map((f, i) => cache.put(`/_share/${key}/${i}`, new Response(f, { headers: { "content-type": f.type || "application/octet-stream" } }))),
+    );
+    await cache.put(
+      `/_share/${key}/meta`,
+      new Response(JSON.stringify({ text: parts.join("\n"), files: files.map((f) => ({ name: f.name, type: f.type })) }), {
+        headers: { "content-type": "application/json" },
+      }),
+    );
+    return Response.redirect(`/?share=${key}`, 303);
+  } catch {
+    return Response.redirect("/?share=failed", 303);
+  }
+}
