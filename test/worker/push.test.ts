@@ -653,15 +653,15 @@ describe("Terminal Durable Object: which sockets count as live", () => {
     const { msg, t } = message();
     await stub.deliver(hank.id, msg, { transferId: t.id, expiresAt: Date.parse(t.expiresAt) });
     await runDurableObjectAlarm(stub);
-    await eventually(async () => (calls().length === 1 ? true : undefined), 5_000, "the first attempt (503)");
+    await eventually(async () => (calls().length === 1 ? true : undefined), 20_000, "the first attempt (503)");
     // the app wakes, gets the replay, and is killed before it acknowledges
     const { ws, frames } = await openSocket(hank);
-    await eventually(async () => (frames.some((f) => f.id === msg.id) ? true : undefined), 5_000, "the replay");
+    await eventually(async () => (frames.some((f) => f.id === msg.id) ? true : undefined), 20_000, "the replay");
     expect((await stub.pushLog())[0]).toMatchObject({ state: "superseded", attempts: 1 });
     ws.close(1001, "killed");
-    await eventually(async () => ((await stub.pushLog())[0]?.state === "pending" ? true : undefined), 5_000, "the push due again");
+    await eventually(async () => ((await stub.pushLog())[0]?.state === "pending" ? true : undefined), 20_000, "the push due again");
     await runDue(stub);
-    await eventually(async () => (calls().length === 2 ? true : undefined), 5_000, "the second attempt");
+    await eventually(async () => (calls().length === 2 ? true : undefined), 20_000, "the second attempt");
     expect((await stub.pushLog())[0]).toMatchObject({ state: "sent", attempts: 2 });
   });
 

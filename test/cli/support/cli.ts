@@ -73,9 +73,9 @@ export function runCli(user: User, args: string[], opts: { env?: Record<string, 
 }
 
 /** Waits until `check` is true, polling. */
-export async function until(check: () => boolean, ms = 30_000, what = "condition"): Promise<void> {
+export async function until(check: () => boolean | Promise<boolean>, ms = 30_000, what = "condition"): Promise<void> {
   const deadline = Date.now() + ms;
-  while (!check()) {
+  while (!(await check())) {
     if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
     await new Promise((r) => setTimeout(r, 50));
   }
