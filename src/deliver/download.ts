@@ -6,11 +6,10 @@ import { effectiveStatus } from "../lifecycle";
 import { frameKey } from "../store/keys";
 import { getObject } from "../store/objects";
 import {
-  advanceServed,
   expireNow,
   getTransfer,
   recordDownload,
-  servedTo,
+  extendServed,
   type FileRow,
   type TransferRecord,
   type TransferRow,
@@ -272,11 +271,10 @@ export async function downloadProgress(
   start: number,
   sent: number,
 ): Promise<void> {
-  const before = await servedTo(env.DB, t.id, terminalId);
-  if (before === null || start > before) return; // not a recipient, or a gap after the prefix
-  const size = t.package_size ?? 0;
-  if (start + sent > before) await advanceServed(env.DB, t.id, terminalId, start + sent);
-  if (start + sent >= size) await downloadComplete(env, t.id, terminalId);
+  // one D1 statement: it also runs ahead of a download's pieces (./progress.ts)
+  const prefix = await extendServed(env.DB, t.id, terminalId, start, start + sent);
+  if (prefix === null) return; // not a recipient, or a gap after the prefix
+  if (start + sent >= (t.package_size ?? 0)) await downloadComplete(env, t.id, terminalId);
 }
 
 /** Records a recipient's complete download; sends the receipt; enforces maxDownloads. */

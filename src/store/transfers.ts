@@ -295,20 +295,21 @@ export async function markNotified(
     .run();
 }
 
-/** How far a recipient has been served the package contiguously from byte 0; null if not a recipient. */
-export async function servedTo(db: D1Database, transferId: string, terminalId: string): Promise<number | null> {
+/**
+ * Extends a recipient's served prefix with bytes [start, end) when they join it (start lies
+ * within the prefix), in one statement. Returns the prefix after, or null when the bytes
+ * leave a gap (or the terminal is not a recipient): then nothing changes.
+ */
+export async function extendServed(db: D1Database, transferId: string, terminalId: string, start: number, end: number): Promise<number | null> {
   const row = await db
-    .prepare("SELECT served_to FROM recipients WHERE transfer_id = ? AND terminal_id = ?")
-    .bind(transferId, terminalId)
+    .prepare(
+      `UPDATE recipients SET served_to = MAX(served_to, ?4)
+       WHERE transfer_id = ?1 AND terminal_id = ?2 AND served_to >= ?3
+       RETURNING served_to`,
+    )
+    .bind(transferId, terminalId, start, end)
     .first<{ served_to: number }>();
   return row?.served_to ?? null;
-}
-
-export async function advanceServed(db: D1Database, transferId: string, terminalId: string, to: number): Promise<void> {
-  await db
-    .prepare("UPDATE recipients SET served_to = MAX(served_to, ?) WHERE transfer_id = ? AND terminal_id = ?")
-    .bind(to, transferId, terminalId)
-    .run();
 }
 
 /**
