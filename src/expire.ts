@@ -1,5 +1,5 @@
 import { effectiveStatus } from "./lifecycle";
-import { notifyEnded } from "./notify";
+import { notifyEnded } from "./notify/producers";
 import { frameKey, uploadPrefix } from "./store/keys";
 import { deleteObjects, deletePrefix } from "./store/objects";
 import { enqueuePackaging } from "./package/jobs";

@@ -1,6 +1,6 @@
 import { unauthorized } from "../errors";
 import { cancelSentBy } from "../expire";
-import { terminalStub } from "../notify";
+import { terminalStub } from "../notify/producers";
 import { markTerminalDeleted, replaceTokenHash, type TerminalRow } from "../store/terminals";
 import { hashToken, newToken } from "./tokens";
 

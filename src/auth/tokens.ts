@@ -1,3 +1,4 @@
+import { hex } from "../contract";
 import { base64url, randomBytes } from "./ids";
 
 /**
@@ -18,11 +19,6 @@ export async function sha256Hex(data: string | Uint8Array): Promise<string> {
   return hex(new Uint8Array(digest));
 }
 
-export function hex(bytes: Uint8Array): string {
-  let s = "";
-  for (const b of bytes) s += b.toString(16).padStart(2, "0");
-  return s;
-}
 
 export async function hashToken(token: string): Promise<string> {
   return sha256Hex(token);

@@ -66,6 +66,13 @@ export function base64url(bytes: Uint8Array): string {
   return s;
 }
 
+/** Bytes → lowercase hex (SHA-256 digests are shown so). */
+export function hex(bytes: Uint8Array): string {
+  let s = "";
+  for (const b of bytes) s += b.toString(16).padStart(2, "0");
+  return s;
+}
+
 /** base64url or base64 (padding optional) → bytes; throws on other characters. */
 export function fromBase64url(s: string): Uint8Array {
   const clean = s.replace(/=+$/, "").replace(/\+/g, "-").replace(/\//g, "_");

@@ -1,6 +1,6 @@
 import type { Downloader } from "../auth/access";
 import { ApiError, conflict, gone, notFound } from "../errors";
-import { notifyDownloaded } from "../notify";
+import { notifyDownloaded } from "../notify/producers";
 import { baseName } from "../package/names";
 import { effectiveStatus } from "../lifecycle";
 import { frameKey } from "../store/keys";

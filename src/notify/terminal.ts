@@ -21,7 +21,7 @@ import { Subscriptions } from "./subscriptions";
  * receipts.ts (what it writes back to D1); schema.ts is their storage.
  */
 
-export interface DeliverOptions {
+export interface EnqueueOptions {
   transferId: string | null;
   /** when the message stops mattering (its transfer's expiry); also the push TTL */
   expiresAt: number | null;
@@ -57,7 +57,7 @@ export class Terminal extends DurableObject<Env> {
   // ---- messages -----------------------------------------------------------------------
 
   /** Queues a message for this terminal and sends it now where it can. Idempotent by id. */
-  async deliver(terminalId: string, msg: ServerMessage, opts: DeliverOptions): Promise<{ queued: boolean; sockets: number }> {
+  async enqueue(terminalId: string, msg: ServerMessage, opts: EnqueueOptions): Promise<{ queued: boolean; sockets: number }> {
     if (this.meta.deleted) return { queued: false, sockets: 0 };
     this.meta.remember(terminalId);
     const now = Date.now();

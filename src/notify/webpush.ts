@@ -1,4 +1,4 @@
-import { base64url, fromBase64url } from "../auth/ids";
+import { base64url, fromBase64url } from "../contract";
 import { badRequest } from "../errors";
 import { buildPushPayload, type PushSubscription, type VapidKeys } from "@block65/webcrypto-web-push";
 

@@ -1,5 +1,6 @@
 import { crc32 } from "node:zlib";
-import { hex } from "../auth/tokens";
+import { hex } from "../contract";
+import type { PackagedFile } from "../store/transfers";
 import { MANIFEST_NAME } from "./names";
 import { centralDirectory, concat, dataDescriptor, localHeader, place, type Entry } from "./zip";
 
@@ -31,14 +32,6 @@ export interface PackageInput {
   files: readonly PackageFile[];
 }
 
-export interface PackagedFile {
-  idx: number;
-  sha256: string;
-  crc32: number;
-  method: number;
-  data_offset: number;
-  stored_size: number;
-}
 
 export interface PackageResult {
   size: number;

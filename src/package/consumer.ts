@@ -1,5 +1,5 @@
 import { INLINE_PACKAGE_BYTES, INLINE_PACKAGE_FILES } from "../config";
-import { notifyEnded, notifyFailed, notifyReady } from "../notify";
+import { notifyEnded, notifyFailed, notifyReady } from "../notify/producers";
 import { partCount } from "../receive/parts";
 import { frameKey } from "../store/keys";
 import { deleteObjects, getObject, putObject } from "../store/objects";

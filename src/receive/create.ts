@@ -4,11 +4,11 @@ import { assertInboxRoom, assertTransferRate, assertTransferSize } from "../limi
 import { DEFAULT_EXPIRES_IN, MAX_NAMES_BYTES, MAX_PACKAGE_BYTES, PART_SIZE } from "../config";
 import type { CreateTransferRequest } from "../contract";
 import { badRequest, notFound, tooLarge } from "../errors";
-import { notifyReady } from "../notify";
+import { notifyReady } from "../notify/producers";
 import { enqueuePackaging } from "../package/jobs";
 import { safeNames } from "../package/names";
 import { packageOverhead } from "../package/zip";
-import { guessType } from "../package/types";
+import { guessType } from "../package/mime";
 import type { TerminalRow } from "../store/terminals";
 import { getTransferRecord, insertTransfer, startPackaging, type TransferRecord } from "../store/transfers";
 

@@ -1,6 +1,6 @@
 import { Hono, type Context } from "hono";
 import { addEntry, removeEntry, settingsOf, updateSettings } from "../auth/acceptance";
-import { formatTerminalId, normalizeTerminalId } from "../auth/ids";
+import { formatTerminalId, normalizeTerminalId } from "../contract";
 import { deleteTerminal, rotateToken } from "../auth/manage";
 import { registerTerminal } from "../auth/register";
 import { limitRegistrations } from "../limits/rate";
@@ -15,7 +15,7 @@ import {
   type TerminalInfo,
 } from "../contract";
 import { ApiError, forbidden, notFound } from "../errors";
-import { terminalStub } from "../notify";
+import { terminalStub } from "../notify/producers";
 import { assertPushEndpoint } from "../notify/endpoints";
 import { canonicalKeys } from "../notify/webpush";
 import { presentTransfer } from "../present";

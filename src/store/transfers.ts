@@ -1,5 +1,4 @@
 import type { TransferStatus } from "../contract";
-import type { PackagedFile } from "../package/build";
 
 /** D1: transfers, their files, uploaded parts and recipients. The only SQL about transfers. */
 
@@ -248,6 +247,16 @@ export async function noteFailure(db: D1Database, transferId: string, reason: st
     .prepare("UPDATE transfers SET failure = ? WHERE id = ? AND status = 'packaging'")
     .bind(reason.slice(0, 500), transferId)
     .run();
+}
+
+/** What packaging learns of each file, stored in its row. */
+export interface PackagedFile {
+  idx: number;
+  sha256: string;
+  crc32: number;
+  method: number;
+  data_offset: number;
+  stored_size: number;
 }
 
 /** Records the finished package and moves packaging → ready (its lease ends with it), in one transaction. */

@@ -96,7 +96,7 @@ describe("the Terminal object never pushes to an endpoint the rule refuses", () 
     const t = await register("Old");
     const stub = terminalStub(t.id);
     await stub.putSubscription(t.id, { endpoint: "https://169.254.169.254/latest", keys: KEYS });
-    await stub.deliver(t.id, { type: "transfer.expired", id: "x1", transferId: "T".repeat(22) }, { transferId: null, expiresAt: null });
+    await stub.enqueue(t.id, { type: "transfer.expired", id: "x1", transferId: "T".repeat(22) }, { transferId: null, expiresAt: null });
     await runDurableObjectAlarm(stub);
     expect(calls).toEqual([]);
     expect(await stub.subscriptionCount()).toBe(0);

@@ -83,7 +83,7 @@ describe("POST /v1/terminals/{id}/token: rotation", () => {
     expect(refused.status).toBe(401);
     await refused.body?.cancel();
     // a message queued now reaches a socket opened with the new token only
-    await terminalStub(t.id).deliver(t.id, { type: "transfer.expired", id: "after-rotation", transferId: "T".repeat(22) }, { transferId: null, expiresAt: null });
+    await terminalStub(t.id).enqueue(t.id, { type: "transfer.expired", id: "after-rotation", transferId: "T".repeat(22) }, { transferId: null, expiresAt: null });
     const c = await openSocket(fresh);
     expect((await c.take(1))[0].id).toBe("after-rotation");
     c.close();
@@ -113,7 +113,7 @@ describe("DELETE /v1/terminals/{id}", () => {
   it("the id answers 404, the token 401, sending to it 404; messages, subscriptions and sockets are gone", async () => {
     const alice = await register("Alice");
     const gone = await register("Leaving");
-    await terminalStub(gone.id).deliver(gone.id, { type: "transfer.expired", id: "pending-1", transferId: "T".repeat(22) }, { transferId: null, expiresAt: null });
+    await terminalStub(gone.id).enqueue(gone.id, { type: "transfer.expired", id: "pending-1", transferId: "T".repeat(22) }, { transferId: null, expiresAt: null });
     const sub = {
       endpoint: "https://fcm.googleapis.com/fcm/send/abc",
       keys: { p256dh: "BOiMAgUQs9wIOdTQFLEwjZAhicx_U3fv2lFHTvrU7S6ErxHsmSEO6GCRabThQ5RKYl2MDz3bi-gky4MWv1GPlEg", auth: "AAAAAAAAAAAAAAAAAAAAAA" },
@@ -137,7 +137,7 @@ describe("DELETE /v1/terminals/{id}", () => {
     expect(await outboxOf(gone.id)).toEqual([]);
     expect(await terminalStub(gone.id).subscriptionCount()).toBe(0);
     // a late message for it (a transfer it was in) is dropped, not kept for nobody
-    expect((await terminalStub(gone.id).deliver(gone.id, { type: "transfer.expired", id: "late", transferId: "T".repeat(22) }, { transferId: null, expiresAt: null })).queued).toBe(false);
+    expect((await terminalStub(gone.id).enqueue(gone.id, { type: "transfer.expired", id: "late", transferId: "T".repeat(22) }, { transferId: null, expiresAt: null })).queued).toBe(false);
     // its id is a tombstone: never drawn again
     expect(await countRows("terminals", "id = ? AND deleted_at IS NOT NULL AND name = ''", gone.id)).toBe(1);
   });

@@ -21,7 +21,7 @@ import {
 
 const msg = (id: string, transferId = "T".repeat(22)): ServerMessage => ({ type: "transfer.expired", id, transferId });
 const deliver = (t: TestTerminal, m: ServerMessage, expiresAt: number | null = null) =>
-  terminalStub(t.id).deliver(t.id, m, { transferId: "transferId" in m ? m.transferId : null, expiresAt });
+  terminalStub(t.id).enqueue(t.id, m, { transferId: "transferId" in m ? m.transferId : null, expiresAt });
 const acked = async (t: TestTerminal, id: string) => (await outboxOf(t.id)).find((r) => r.id === id)?.acked_at ?? null;
 const waitAcked = (t: TestTerminal, id: string) => eventually(async () => ((await acked(t, id)) !== null ? true : undefined), 5000, `ack of ${id}`);
 

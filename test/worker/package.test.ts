@@ -483,14 +483,14 @@ describe("packaging is idempotent", () => {
         const stub = env.TERMINAL.get(id);
         return new Proxy(stub, {
           get(target, prop) {
-            if (prop !== "deliver") return Reflect.get(target, prop);
+            if (prop !== "enqueue") return Reflect.get(target, prop);
             return async (terminalId: string, msg: any, opts: any) => {
               if (msg.type === "transfer.ready" && !cancelled) {
                 cancelled = true;
                 const del = await api(`/v1/transfers/${t.id}`, { method: "DELETE", headers: alice.auth });
                 expect(del.status).toBe(204);
               }
-              return target.deliver(terminalId, msg, opts);
+              return target.enqueue(terminalId, msg, opts);
             };
           },
         });

@@ -250,7 +250,7 @@ async function ackAndClose(stub: DurableObjectStub<Terminal>, ws: WebSocket, fra
 /** Delivers with no socket open and lets the first push attempt happen. */
 async function deliverOffline(stub: DurableObjectStub<Terminal>, id: string, msg: ServerMessage, t: Transfer, calls: Call[], expect = 1) {
   const before = calls.length;
-  const r = await stub.deliver(id, msg, { transferId: t.id, expiresAt: Date.parse(t.expiresAt) });
+  const r = await stub.enqueue(id, msg, { transferId: t.id, expiresAt: Date.parse(t.expiresAt) });
   expectSockets(r.sockets, 0);
   // the alarm is due at once; run it ourselves if workerd has not yet
   await runDurableObjectAlarm(stub);
@@ -432,7 +432,7 @@ describe("Terminal Durable Object: push delivery and retries", () => {
     const bad = { endpoint: `${ENDPOINT}/${id}-bad`, expirationTime: null, keys: { p256dh: b64url(new Uint8Array([4, ...new Uint8Array(64).fill(1)])), auth: b64url(new Uint8Array(16)) } };
     await stub.putSubscription(id, bad);
     const { msg, t } = message();
-    await stub.deliver(id, msg, { transferId: t.id, expiresAt: Date.parse(t.expiresAt) });
+    await stub.enqueue(id, msg, { transferId: t.id, expiresAt: Date.parse(t.expiresAt) });
     await runDurableObjectAlarm(stub);
     await eventually(async () => ((await stub.pushLog())[0]?.state === "failed" ? true : undefined), 5_000, "the push to fail");
     expect(svc.calls).toHaveLength(0);
@@ -462,7 +462,7 @@ describe("Terminal Durable Object: push delivery and retries", () => {
 
     // while the socket is open, a new message goes to it and no push is even scheduled
     const second = message();
-    const r = await stub.deliver(erin.id, second.msg, { transferId: second.t.id, expiresAt: Date.parse(second.t.expiresAt) });
+    const r = await stub.enqueue(erin.id, second.msg, { transferId: second.t.id, expiresAt: Date.parse(second.t.expiresAt) });
     expect(r.sockets).toBe(1);
     await eventually(async () => (frames.some((f) => f.id === second.msg.id) ? true : undefined), 5_000, "the live message");
     expect((await stub.pushLog()).filter((p) => p.message_id === second.msg.id)).toEqual([]);
@@ -491,7 +491,7 @@ describe("Terminal Durable Object: push delivery and retries", () => {
       return new Response(null, { status: 503 });
     });
     const { msg, t } = message();
-    await stub.deliver(erin.id, msg, { transferId: t.id, expiresAt: Date.parse(t.expiresAt) });
+    await stub.enqueue(erin.id, msg, { transferId: t.id, expiresAt: Date.parse(t.expiresAt) });
     const alarm = runDurableObjectAlarm(stub);
     await eventually(async () => (called ? true : undefined), 5_000, "the push attempt");
     const { ws, frames } = await openSocket(erin);
@@ -522,7 +522,7 @@ describe("Terminal Durable Object: push delivery and retries", () => {
       return new Response(null, { status: 201 });
     });
     const { msg, t } = message();
-    await stub.deliver(id, msg, { transferId: t.id, expiresAt: Date.parse(t.expiresAt) });
+    await stub.enqueue(id, msg, { transferId: t.id, expiresAt: Date.parse(t.expiresAt) });
     const alarm = runDurableObjectAlarm(stub);
     try {
       // the laptop's push goes out while the other push service is still silent
@@ -556,7 +556,7 @@ describe("Terminal Durable Object: push delivery and retries", () => {
     const first = message();
     const second = message();
     for (const m of [first, second]) {
-      await stub.deliver(erin.id, m.msg, { transferId: m.t.id, expiresAt: Date.parse(m.t.expiresAt) });
+      await stub.enqueue(erin.id, m.msg, { transferId: m.t.id, expiresAt: Date.parse(m.t.expiresAt) });
       await runDurableObjectAlarm(stub);
     }
     await eventually(async () => ((await stub.pushLog()).filter((p) => p.attempts === 1).length === 2 ? true : undefined), 5_000, "two first tries");
@@ -584,7 +584,7 @@ describe("Terminal Durable Object: push delivery and retries", () => {
     svc.reply(status(500));
     await deliverOffline(stub, id, msg, t, svc.calls);
     const cancelled: ServerMessage = { type: "transfer.cancelled", id: `${t.id}.cancelled`, transferId: t.id };
-    await stub.deliver(id, cancelled, { transferId: t.id, expiresAt: null, supersedes: "transfer.ready" });
+    await stub.enqueue(id, cancelled, { transferId: t.id, expiresAt: null, supersedes: "transfer.ready" });
     await runDurableObjectAlarm(stub);
     await eventually(async () => (svc.calls.length >= 2 ? true : undefined), 5_000, "the cancel push");
     await runDue(stub);
@@ -618,7 +618,7 @@ describe("Terminal Durable Object: which sockets count as live", () => {
       for (const s of state.getWebSockets()) s.serializeAttachment({ seen: Date.now() - LIVE_WINDOW_MS - 1000 });
     });
     const { msg, t } = message();
-    const r = await stub.deliver(frank.id, msg, { transferId: t.id, expiresAt: Date.parse(t.expiresAt) });
+    const r = await stub.enqueue(frank.id, msg, { transferId: t.id, expiresAt: Date.parse(t.expiresAt) });
     expect(r.sockets).toBe(1);
     await eventually(async () => (frames.some((f) => f.id === msg.id) ? true : undefined), 5_000, "the frame on the socket");
     await runDue(stub);
@@ -629,7 +629,7 @@ describe("Terminal Durable Object: which sockets count as live", () => {
     ws.send(JSON.stringify({ type: "ping" }));
     await eventually(async () => (frames.some((f) => f.type === "pong") ? true : undefined), 5_000, "pong");
     const second = message();
-    await stub.deliver(frank.id, second.msg, { transferId: second.t.id, expiresAt: Date.parse(second.t.expiresAt) });
+    await stub.enqueue(frank.id, second.msg, { transferId: second.t.id, expiresAt: Date.parse(second.t.expiresAt) });
     await runDue(stub);
     expect(calls()).toHaveLength(1);
     expect((await stub.pushLog()).filter((p) => p.message_id === second.msg.id)).toEqual([]);
@@ -651,7 +651,7 @@ describe("Terminal Durable Object: which sockets count as live", () => {
       return new Response(null, tries.length === 1 ? { status: 503, headers: { "retry-after": "30" } } : { status: 201 });
     });
     const { msg, t } = message();
-    await stub.deliver(hank.id, msg, { transferId: t.id, expiresAt: Date.parse(t.expiresAt) });
+    await stub.enqueue(hank.id, msg, { transferId: t.id, expiresAt: Date.parse(t.expiresAt) });
     await runDurableObjectAlarm(stub);
     await eventually(async () => (calls().length === 1 ? true : undefined), 20_000, "the first attempt (503)");
     // the app wakes, gets the replay, and is killed before it acknowledges
@@ -674,8 +674,8 @@ describe("Terminal Durable Object: which sockets count as live", () => {
     const { ws, frames } = await openSocket(gina);
     const acked = message();
     const unacked = message();
-    await stub.deliver(gina.id, acked.msg, { transferId: acked.t.id, expiresAt: Date.parse(acked.t.expiresAt) });
-    await stub.deliver(gina.id, unacked.msg, { transferId: unacked.t.id, expiresAt: Date.parse(unacked.t.expiresAt) });
+    await stub.enqueue(gina.id, acked.msg, { transferId: acked.t.id, expiresAt: Date.parse(acked.t.expiresAt) });
+    await stub.enqueue(gina.id, unacked.msg, { transferId: unacked.t.id, expiresAt: Date.parse(unacked.t.expiresAt) });
     await eventually(async () => (frames.length >= 2 ? true : undefined), 5_000, "both frames");
     ws.send(JSON.stringify({ type: "ack", id: acked.msg.id }));
     await eventually(async () => ((await stub.pendingCount()) === 1 ? true : undefined), 5_000, "the ack");

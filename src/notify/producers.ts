@@ -2,7 +2,7 @@ import { MESSAGE_TTL_MS } from "../config";
 import type { ServerMessage } from "../contract";
 import { presentTransfer } from "../present";
 import type { TransferRecord, TransferRow } from "../store/transfers";
-import type { DeliverOptions } from "./terminal";
+import type { EnqueueOptions } from "./terminal";
 
 /**
  * Step 3 of the flow: hand each message to the Durable Object of the terminal it is for,
@@ -14,8 +14,8 @@ export function terminalStub(env: Env, terminalId: string) {
   return env.TERMINAL.get(env.TERMINAL.idFromName(terminalId));
 }
 
-async function send(env: Env, terminalId: string, msg: ServerMessage, opts: DeliverOptions): Promise<void> {
-  await terminalStub(env, terminalId).deliver(terminalId, msg, opts);
+async function send(env: Env, terminalId: string, msg: ServerMessage, opts: EnqueueOptions): Promise<void> {
+  await terminalStub(env, terminalId).enqueue(terminalId, msg, opts);
 }
 
 /** `transfer.ready` to every recipient, each with its own signed links. */
