@@ -32,6 +32,14 @@ const FLAG_DESCRIPTOR = 0x0008;
 const FLAG_UTF8 = 0x0800;
 const VERSION = 20;
 const VERSION_ZIP64 = 45;
+/**
+ * "Version made by" names the host whose file attributes the entry carries: Unix (3), with
+ * mode rw-r--r-- in the high half of the external attributes. Info-ZIP's unzip reads names
+ * of an MS-DOS-made entry (host 0) in the DOS code page even with the UTF-8 flag set, which
+ * garbles accents, CJK and emoji; of a Unix-made one, as UTF-8.
+ */
+const HOST_UNIX = 3 << 8;
+const UNIX_FILE_ATTRIBUTES = (0o100644 << 16) >>> 0;
 
 const utf8 = new TextEncoder();
 
@@ -142,7 +150,7 @@ export function centralHeader(e: Entry, offset: number, mtime: number): Uint8Arr
   const { date, time } = dosDateTime(mtime);
   const b = new Bytes(CENTRAL_HEADER + name.byteLength + (z64 ? 4 + extra : 0))
     .u32(SIG_CENTRAL)
-    .u16(z64 ? VERSION_ZIP64 : VERSION) // made by (MS-DOS attributes)
+    .u16(HOST_UNIX | (z64 ? VERSION_ZIP64 : VERSION)) // made by: Unix
     .u16(z64 ? VERSION_ZIP64 : VERSION) // needed
     .u16(flagsOf(name))
     .u16(0)
@@ -156,7 +164,7 @@ export function centralHeader(e: Entry, offset: number, mtime: number): Uint8Arr
     .u16(0) // comment
     .u16(0) // disk
     .u16(0) // internal attributes
-    .u32(0) // external attributes
+    .u32(UNIX_FILE_ATTRIBUTES) // external attributes: a regular file, rw-r--r--
     .u32(offset64 ? MAX32 : offset)
     .bytes(name);
   // the ZIP64 extra holds only the fields marked 0xFFFFFFFF above, in this order

@@ -133,6 +133,13 @@ describe("core transfer flow against npm start", () => {
     expect(report.manifest.transferId).toBe(transfer.id);
     expect(report.manifest.message).toBe("holiday pictures ☀");
     expect(report.manifest.files.map((f: any) => f.sha256)).toEqual(files.map((f) => f.sha256));
+    // Info-ZIP's unzip lists and extracts the non-ASCII name as it was sent (it reads the names
+    // of entries made on MS-DOS in the DOS code page: the package says Unix)
+    const utf8Env = { ...process.env, LC_ALL: "C.UTF-8" };
+    expect(execFileSync("unzip", ["-Z1", zip], { env: utf8Env }).toString().split("\n")).toContain(files[1]!.name);
+    const out = path.join(dir, "unzipped");
+    execFileSync("unzip", ["-q", "-o", zip, files[1]!.name, "-d", out], { env: utf8Env });
+    expect(sha256File(path.join(out, files[1]!.name))).toBe(files[1]!.sha256);
 
     // A gets the delivery receipt; the transfer is delivered
     const receipt = await aSocket.next((m) => m.type === "transfer.downloaded" && m.transferId === transfer.id);

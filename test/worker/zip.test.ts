@@ -57,10 +57,14 @@ describe("ZIP headers", () => {
     const small = centralHeader({ name: "a", size: 10, crc32: 0xcbf43926 }, 100, T);
     expect(small.byteLength).toBe(46 + 1);
     expect(hex(small.subarray(0, 46))).toBe(
-      "50 4b 01 02 14 00 14 00 08 00 00 00 83 18 22 5a 26 39 f4 cb 0a 00 00 00 0a 00 00 00 01 00 00 00 00 00 00 00 00 00 00 00 00 00 64 00 00 00",
+      "50 4b 01 02 14 03 14 00 08 00 00 00 83 18 22 5a 26 39 f4 cb 0a 00 00 00 0a 00 00 00 01 00 00 00 00 00 00 00 00 00 00 00 a4 81 64 00 00 00",
     );
+    // made by Unix (3) with mode 0100644 (a regular file, rw-r--r--): unzip then reads the
+    // UTF-8 names as UTF-8 (an MS-DOS-made entry's it reads in the DOS code page)
+    expect(small[5]).toBe(3);
+    expect(new DataView(small.buffer, small.byteOffset).getUint32(38, true) >>> 16).toBe(0o100644);
     const far = centralHeader({ name: "a", size: 10, crc32: 1 }, 4 * GiB + 10, T);
-    expect(hex(far.subarray(4, 8))).toBe("2d 00 2d 00");
+    expect(hex(far.subarray(4, 8))).toBe("2d 03 2d 00");
     expect(hex(far.subarray(20, 28))).toBe("0a 00 00 00 0a 00 00 00"); // sizes fit
     expect(hex(far.subarray(42, 46))).toBe("ff ff ff ff");
     expect(hex(far.subarray(47))).toBe(`01 00 08 00 ${u64(4 * GiB + 10)}`);
