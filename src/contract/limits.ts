@@ -17,7 +17,10 @@ export const PART_SIZE = 16 * MiB;
 export const MAX_PARTS = 10_000;
 
 export const MAX_RECIPIENTS = 100;
+/** Files per transfer by default (the deployment's LIMIT_FILES_PER_TRANSFER: past it, 413 too_many_files). */
 export const MAX_FILES = 1000;
+/** Files a request may list at all, whatever a deployment allows (past it, 400). */
+export const MAX_FILES_CEILING = 10_000;
 /** A message, with or without files (contract v1.1: up to 10,000 characters). */
 export const MAX_MESSAGE_LENGTH = 10_000;
 export const MAX_TERMINAL_NAME = 64;

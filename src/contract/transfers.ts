@@ -1,7 +1,7 @@
 import { z } from "zod";
 import {
   MAX_EXPIRES_IN,
-  MAX_FILES,
+  MAX_FILES_CEILING,
   MAX_MESSAGE_LENGTH,
   MAX_RECIPIENTS,
   MIN_EXPIRES_IN,
@@ -33,8 +33,15 @@ export const CreateTransferRequest = z.object({
     .array(TerminalId)
     .min(1, "name at least one recipient")
     .max(MAX_RECIPIENTS, `at most ${MAX_RECIPIENTS} recipients`),
-  files: z.array(FileSpec).max(MAX_FILES, `at most ${MAX_FILES} files`),
-  message: z.string().max(MAX_MESSAGE_LENGTH, `message is at most ${MAX_MESSAGE_LENGTH} characters`).optional(),
+  // the deployment's limit (LIMIT_FILES_PER_TRANSFER, default MAX_FILES) is checked later: 413
+  files: z.array(FileSpec).max(MAX_FILES_CEILING, `at most ${MAX_FILES_CEILING} files`),
+  // null (as responses show an absent message) is read as no message
+  message: z
+    .string()
+    .max(MAX_MESSAGE_LENGTH, `message is at most ${MAX_MESSAGE_LENGTH} characters`)
+    .nullable()
+    .transform((m) => m ?? undefined)
+    .optional(),
   expiresIn: z
     .number()
     .int()

@@ -1,5 +1,5 @@
 import type { Downloader } from "../auth/access";
-import { ApiError, conflict, gone, notFound } from "../errors";
+import { ApiError, conflict, gone } from "../errors";
 import { notifyDownloaded } from "../notify/producers";
 import { baseName } from "../package/names";
 import { effectiveStatus } from "../lifecycle";
@@ -234,13 +234,12 @@ export async function serveFile(
   env: Env,
   request: Request,
   rec: TransferRecord,
-  file: FileRow | null,
+  file: FileRow,
   waitUntil: (p: Promise<unknown>) => void,
   now = Date.now(),
 ): Promise<Response> {
   const t = rec.transfer;
   assertDownloadable(t, now);
-  if (!file) throw notFound("file_not_found", "This transfer has no file with that index.");
   if (file.data_offset === null || file.sha256 === null) throw conflict("not_ready", "This file is not packaged yet.");
   return serve(
     env,

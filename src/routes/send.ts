@@ -17,7 +17,8 @@ export const send = new Hono<{ Bindings: Env }>();
 
 const FORM_TYPES = /^(application\/x-www-form-urlencoded|multipart\/form-data)/i;
 
-send.put("/:to/", () => {
+// (with strict: false, ".../send/123456789/" arrives here as "/:to")
+send.put("/:to", () => {
   throw badRequest("filename_required", "Name the file: PUT /v1/send/{terminalId}/{filename} (curl -T adds it to a URL ending in /).");
 });
 

@@ -23,6 +23,9 @@ async function load(c: C): Promise<TransferRecord> {
   return rec;
 }
 
+const noSuchFile = (count: number) =>
+  notFound("file_not_found", count === 0 ? "This transfer is a message without files." : `This transfer has files 0 to ${count - 1}.`);
+
 transfers.post("/", async (c) => {
   const caller = await requireTerminal(c.env.DB, c.req.raw);
   const req = await jsonBody(c, CreateTransferRequest);
@@ -49,7 +52,7 @@ transfers.put("/:id/files/:index", async (c) => {
   if (!up) throw notFound("transfer_not_found", "No transfer has this id.");
   assertSender(caller, { transfer: up.transfer, files: [], parts: [], recipients: [] });
   const file = up.file;
-  if (!file) throw notFound("file_not_found", `This transfer has files 0 to ${up.fileCount - 1}.`);
+  if (!file) throw noSuchFile(up.fileCount);
   const partParam = c.req.query("part");
   const now = Date.now();
   const body = c.req.raw.body;
@@ -78,6 +81,7 @@ transfers.get("/:id/files/:index", async (c) => {
   await downloaderOf(c.env, c.req.raw, rec, c.req.query());
   const idx = intParam(c.req.param("index"));
   const file = idx === null ? null : (rec.files[idx] ?? null);
+  if (!file) throw noSuchFile(rec.files.length);
   return serveFile(c.env, c.req.raw, rec, file, (p) => c.executionCtx.waitUntil(p));
 });
 

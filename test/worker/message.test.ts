@@ -21,6 +21,12 @@ describe("messages without files", () => {
     const pkg = await api(`/v1/transfers/${t.id}/package`, { headers: bob.auth });
     expect(pkg.status).toBe(404);
     expect((await json(pkg)).error.code).toBe("no_package");
+    // nor any file: 404, not "expired" (it is not)
+    for (const [method, who] of [["GET", bob], ["PUT", alice]] as const) {
+      const one = await api(`/v1/transfers/${t.id}/files/0`, { method, headers: who.auth, ...(method === "PUT" ? { body: "x" } : {}) });
+      expect(one.status).toBe(404);
+      expect((await json(one)).error).toMatchObject({ code: "file_not_found", message: "This transfer is a message without files." });
+    }
     // the inbox lists it
     const inbox = await json(await api(`/v1/terminals/${bob.id}/inbox`, { headers: bob.auth }));
     expect(inbox.transfers.map((x: any) => x.id)).toContain(t.id);

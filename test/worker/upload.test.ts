@@ -255,6 +255,14 @@ describe("multipart upload", () => {
 });
 
 describe("one-shot PUT /v1/send/{terminalId}/{filename}", () => {
+  it("without a file name (a URL ending in the id, or in the id and /): 400 filename_required", async () => {
+    for (const path of [`/v1/send/${bob.id}/`, `/v1/send/${bob.id}`]) {
+      const res = await api(path, { method: "PUT", headers: alice.auth, body: "abc" });
+      expect(res.status, path).toBe(400);
+      expect((await json(res)).error.code).toBe("filename_required");
+    }
+  });
+
   it("creates, uploads and completes a transfer in one request (201)", async () => {
     const data = bytes(70_000, 5);
     const res = await api(`/v1/send/${bob.id}/${encodeURIComponent("Grüße – 報告.txt")}?message=${encodeURIComponent("hi there")}`, {

@@ -104,10 +104,21 @@ describe("POST /v1/transfers refuses bad input with the right 4xx and records no
     expect((await json(ok)).to).toHaveLength(100);
   });
 
-  it("no files and no message, or 1001 files → 400", async () => {
+  it("no files and no message → 400; past the 1000-file limit → 413 naming it; past any limit (10,000) → 400", async () => {
     await refused({ to: [bob.id], files: [] }, 400, "invalid_request");
-    const err = await refused({ to: [bob.id], files: Array.from({ length: 1001 }, (_, i) => file(1, `f${i}`)) }, 400, "invalid_request");
+    const many = (n: number) => ({ to: [bob.id], files: Array.from({ length: n }, (_, i) => file(1, `f${i}`)) });
+    const err = await refused(many(1001), 413, "too_many_files");
     expect(err.message).toContain("1000");
+    expect(err.details).toMatchObject({ limit: "LIMIT_FILES_PER_TRANSFER", max: 1000 });
+    const absurd = await refused(many(10_001), 400, "invalid_request");
+    expect(absurd.message).toContain("10000");
+  });
+
+  it("message: null is read as no message (responses show an absent message so)", async () => {
+    const res = await createTransfer(alice, { to: [bob.id], files: [file()], message: null });
+    expect(res.status).toBe(201);
+    expect((await json(res)).message).toBeNull();
+    await refused({ to: [bob.id], files: [], message: null }, 400, "invalid_request");
   });
 
   it("negative, fractional, non-finite or absurd sizes → 400", async () => {
