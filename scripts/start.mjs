@@ -101,6 +101,12 @@ function stop(signal) {
   }, 5000).unref();
 }
 for (const sig of ["SIGINT", "SIGTERM", "SIGHUP"]) process.on(sig, () => stop(sig));
+// `npm start` killed (SIGTERM to npm) ends npm and its shell but not this process, which is
+// handed to init: when the process that started this one is gone, stop as if told to.
+const parent = process.ppid;
+setInterval(() => {
+  if (process.ppid !== parent) stop("SIGTERM");
+}, 500).unref();
 dev.on("exit", (code) => {
   clearInterval(timer);
   process.exit(stopping ? 0 : (code ?? 1));

@@ -203,7 +203,7 @@ describe("when npm start is killed, nothing it started keeps running", () => {
       s.once("error", () => resolve(true));
     });
 
-  for (const how of ["SIGKILL of its process group", "SIGKILL of the node process of scripts/start.mjs alone"] as const) {
+  for (const how of ["SIGKILL of its process group", "SIGKILL of the node process of scripts/start.mjs alone", "SIGTERM of the npm process alone"] as const) {
     it(how, async () => {
       const s = await startServer();
       try {
@@ -212,6 +212,7 @@ describe("when npm start is killed, nothing it started keeps running", () => {
         expect(commands.some((c) => c.includes("workerd"))).toBe(true);
         expect(commands.some((c) => c.includes("wrangler"))).toBe(true);
         if (how === "SIGKILL of its process group") process.kill(-s.pid, "SIGKILL");
+        else if (how === "SIGTERM of the npm process alone") process.kill(s.pid, "SIGTERM"); // (its shell and start.mjs outlive npm)
         else process.kill(pids.find((p) => commandOf(p).includes("scripts/start.mjs") && !commandOf(p).startsWith("sh "))!, "SIGKILL");
         const left = await waitGone(pids, 15_000);
         expect(left.map((p) => `${p} ${commandOf(p)}`)).toEqual([]);
