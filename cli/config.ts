@@ -81,7 +81,8 @@ export function normalizeServer(input: string): string {
 
 /** --server, else PUSHDROP_SERVER, else the config's default, else the local `npm start` address. */
 export function resolveServer(flag: string | undefined, config: Config, env = process.env): string {
-  return normalizeServer(flag ?? env.PUSHDROP_SERVER ?? config.server ?? DEFAULT_SERVER);
+  // an empty PUSHDROP_SERVER (PUSHDROP_SERVER= pushdrop …) is as good as unset
+  return normalizeServer(flag ?? (env.PUSHDROP_SERVER || undefined) ?? config.server ?? DEFAULT_SERVER);
 }
 
 export interface Identity extends StoredTerminal {

@@ -1,4 +1,4 @@
-import { lstatSync, readdirSync, statSync } from "node:fs";
+import { lstatSync, readdirSync, realpathSync, statSync } from "node:fs";
 import path from "node:path";
 import { usageError } from "./exit";
 
@@ -35,7 +35,7 @@ export function collectFiles(args: readonly string[]): Collected {
     } else if (st.isDirectory()) {
       const base = path.basename(abs);
       const before = files.length;
-      walk(abs, base, files, skipped);
+      walk(abs, base, files, skipped, realpathSync(abs));
       if (files.length === before) skipped.push(`${arg}: an empty folder (nothing to send)`);
     } else {
       throw usageError(`${arg} is neither a file nor a folder.`);
@@ -44,25 +44,34 @@ export function collectFiles(args: readonly string[]): Collected {
   return { files, skipped };
 }
 
-function walk(dir: string, prefix: string, out: LocalFile[], skipped: string[]): void {
+/**
+ * `root` is the real path of the folder named on the command line: a symbolic link inside it
+ * is sent as the file it points to only when that file is inside the folder too. A link out
+ * of it (to ~/.ssh/id_ed25519, say) is left out and said so: sending a folder never sends
+ * what lies outside it (name such a file on the command line to send it).
+ */
+function walk(dir: string, prefix: string, out: LocalFile[], skipped: string[], root: string): void {
   const entries = readdirSync(dir).sort();
   for (const entry of entries) {
     const abs = path.join(dir, entry);
     const name = prefix ? `${prefix}/${entry}` : entry;
     const l = lstatSync(abs);
     if (l.isSymbolicLink()) {
-      // a link to a file is sent as that file; a link to a folder could loop, and is left out
+      // a link to a file in the folder is sent as that file; a link to a folder could loop
       let st;
+      let target: string;
       try {
         st = statSync(abs);
+        target = realpathSync(abs);
       } catch {
         skipped.push(`${name}: a broken symbolic link`);
         continue;
       }
-      if (st.isFile()) out.push({ path: abs, name, size: st.size, mtimeMs: st.mtimeMs });
+      if (!target.startsWith(root + path.sep)) skipped.push(`${name}: a symbolic link out of the folder (not followed)`);
+      else if (st.isFile()) out.push({ path: abs, name, size: st.size, mtimeMs: st.mtimeMs });
       else skipped.push(`${name}: a symbolic link to a folder (not followed)`);
     } else if (l.isDirectory()) {
-      walk(abs, name, out, skipped);
+      walk(abs, name, out, skipped, root);
     } else if (l.isFile()) {
       out.push({ path: abs, name, size: l.size, mtimeMs: l.mtimeMs });
     } else {

@@ -183,10 +183,12 @@ async function finish(
   }
   ctx.ui.print(transfer.id);
   const w = await waitForDelivery(ctx, client, me, transfer);
-  ctx.ui.emit({ ...summary, status: w.status, delivered: w.delivered });
+  const result = { ...summary, status: w.status, delivered: w.delivered };
   if (w.status !== "delivered") {
-    throw new CliError(`Transfer ${transfer.id} ended (${w.status}) before every recipient had it.`, EXIT.undelivered, "undelivered", { status: w.status, delivered: w.delivered });
+    // with --json the error is the one document on stdout, and carries the result
+    throw new CliError(`Transfer ${transfer.id} ended (${w.status}) before every recipient had it.`, EXIT.undelivered, "undelivered", result);
   }
+  ctx.ui.emit(result);
   ctx.ui.info(`Delivered to every recipient.`);
 }
 

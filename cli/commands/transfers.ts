@@ -2,7 +2,7 @@ import path from "node:path";
 import { ApiError, formatBytes, type PushdropClient } from "../../client";
 import type { Transfer } from "../../src/contract";
 import { signedIn, type Ctx } from "../context";
-import { usageError } from "../exit";
+import { CliError, EXIT, usageError } from "../exit";
 import { checkTransferId, describeTransfer, fileSummary, relative, showId, who } from "../format";
 import { receiveFile, receivePackage } from "../receive";
 import { forgetSend } from "../sends";
@@ -32,6 +32,9 @@ export async function get(ctx: Ctx, id: string, opts: { file?: string; dir?: str
   const { client, me } = signedIn(ctx);
   const t = await client.transfer(transferId);
   const dir = path.resolve(opts.dir ?? ".");
+  if (t.files.length === 0 && opts.file !== undefined) {
+    throw new CliError(`Transfer ${t.id} is a message without files: it has no file ${opts.file}. \`pushdrop get ${t.id}\` shows the message.`, EXIT.api, "file_not_found");
+  }
   if (t.files.length === 0) {
     // a message: reading it is receiving it (the ack tells the sender)
     await ackOnce(client, me.id, [`${t.id}.ready`]);

@@ -8801,7 +8801,7 @@ function normalizeServer(input) {
   return `${u.protocol}//${u.host}${p}`;
 }
 function resolveServer(flag, config, env = process.env) {
-  return normalizeServer(flag ?? env.PUSHDROP_SERVER ?? config.server ?? DEFAULT_SERVER);
+  return normalizeServer(flag ?? (env.PUSHDROP_SERVER || void 0) ?? config.server ?? DEFAULT_SERVER);
 }
 function identity(server, config, env = process.env) {
   if (env.PUSHDROP_TOKEN) {
@@ -10373,6 +10373,9 @@ async function get(ctx, id, opts) {
   const { client, me } = signedIn(ctx);
   const t = await client.transfer(transferId);
   const dir2 = path5.resolve(opts.dir ?? ".");
+  if (t.files.length === 0 && opts.file !== void 0) {
+    throw new CliError(`Transfer ${t.id} is a message without files: it has no file ${opts.file}. \`pushdrop get ${t.id}\` shows the message.`, EXIT.api, "file_not_found");
+  }
   if (t.files.length === 0) {
     await ackOnce(client, me.id, [`${t.id}.ready`]);
     ctx.ui.emit({ id: t.id, from: t.from, message: t.message, files: [] });
@@ -10583,7 +10586,7 @@ async function listen(ctx, opts) {
 import { openAsBlob, statSync as statSync3 } from "node:fs";
 
 // cli/files.ts
-import { lstatSync as lstatSync2, readdirSync as readdirSync2, statSync as statSync2 } from "node:fs";
+import { lstatSync as lstatSync2, readdirSync as readdirSync2, realpathSync as realpathSync3, statSync as statSync2 } from "node:fs";
 import path7 from "node:path";
 function collectFiles(args) {
   const files = [];
@@ -10596,7 +10599,7 @@ function collectFiles(args) {
     } else if (st.isDirectory()) {
       const base = path7.basename(abs);
       const before = files.length;
-      walk(abs, base, files, skipped);
+      walk(abs, base, files, skipped, realpathSync3(abs));
       if (files.length === before) skipped.push(`${arg}: an empty folder (nothing to send)`);
     } else {
       throw usageError(`${arg} is neither a file nor a folder.`);
@@ -10604,7 +10607,7 @@ function collectFiles(args) {
   }
   return { files, skipped };
 }
-function walk(dir2, prefix, out, skipped) {
+function walk(dir2, prefix, out, skipped, root) {
   const entries = readdirSync2(dir2).sort();
   for (const entry of entries) {
     const abs = path7.join(dir2, entry);
@@ -10612,16 +10615,19 @@ function walk(dir2, prefix, out, skipped) {
     const l = lstatSync2(abs);
     if (l.isSymbolicLink()) {
       let st;
+      let target;
       try {
         st = statSync2(abs);
+        target = realpathSync3(abs);
       } catch {
         skipped.push(`${name}: a broken symbolic link`);
         continue;
       }
-      if (st.isFile()) out.push({ path: abs, name, size: st.size, mtimeMs: st.mtimeMs });
+      if (!target.startsWith(root + path7.sep)) skipped.push(`${name}: a symbolic link out of the folder (not followed)`);
+      else if (st.isFile()) out.push({ path: abs, name, size: st.size, mtimeMs: st.mtimeMs });
       else skipped.push(`${name}: a symbolic link to a folder (not followed)`);
     } else if (l.isDirectory()) {
-      walk(abs, name, out, skipped);
+      walk(abs, name, out, skipped, root);
     } else if (l.isFile()) {
       out.push({ path: abs, name, size: l.size, mtimeMs: l.mtimeMs });
     } else {
@@ -10848,10 +10854,11 @@ async function finish2(ctx, client, me, transfer, r) {
   }
   ctx.ui.print(transfer.id);
   const w = await waitForDelivery(ctx, client, me, transfer);
-  ctx.ui.emit({ ...summary, status: w.status, delivered: w.delivered });
+  const result = { ...summary, status: w.status, delivered: w.delivered };
   if (w.status !== "delivered") {
-    throw new CliError(`Transfer ${transfer.id} ended (${w.status}) before every recipient had it.`, EXIT.undelivered, "undelivered", { status: w.status, delivered: w.delivered });
+    throw new CliError(`Transfer ${transfer.id} ended (${w.status}) before every recipient had it.`, EXIT.undelivered, "undelivered", result);
   }
+  ctx.ui.emit(result);
   ctx.ui.info(`Delivered to every recipient.`);
 }
 async function waitForDelivery(ctx, client, me, transfer) {

@@ -215,6 +215,29 @@ describe("messages, receipts and inbox", () => {
     const done = await wait.done;
     expect(done.code, done.stderr).toBe(0);
     expect(json(done.stdout)).toMatchObject({ id: t.id, status: "delivered", delivered: [{ id: bob.id }] });
+
+    // a message has no files: asking for one is the API's file_not_found (exit 3), not the message
+    const none = await runCli(bob, ["get", t.id, "--file", "0", "--json"]);
+    expect(none.code).toBe(3);
+    expect(json(none.stdout).error.code).toBe("file_not_found");
+  });
+
+  it("send --wait --json that ends undelivered prints one JSON document (the error, carrying the result) and exits 6", async () => {
+    const wait = spawnCli(alice, ["send", "--to", bob.id!, "--message", "never read", "--wait", "--json"]);
+    await until(() => wait.stderr().includes("Waiting until"), 30_000, "send --wait to wait");
+    const bobClient = new PushdropClient({ server: server.base, token: tokenOf(bob) });
+    const mine = (await bobClient.inbox(bob.id!)).find((x) => x.message === "never read")!;
+    expect((await runCli(alice, ["cancel", mine.id])).code).toBe(0);
+    const done = await wait.done;
+    expect(done.code, done.stderr).toBe(6);
+    const doc = json(done.stdout); // throws unless stdout is exactly one document
+    expect(doc.error).toMatchObject({ code: "undelivered", details: { id: mine.id, status: "cancelled", delivered: [] } });
+  });
+
+  it("an empty PUSHDROP_SERVER is as good as unset", async () => {
+    const r = await runCli(alice, ["whoami", "--json"], { env: { PUSHDROP_SERVER: "" } });
+    expect(r.code, r.stderr).toBe(0);
+    expect(json(r.stdout).server).toBe(server.base);
   });
 });
 
