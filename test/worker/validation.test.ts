@@ -19,7 +19,7 @@ const counts = async () => ({
 });
 
 /** An error response in the contract's shape; returns its code. */
-async function expectError(res: Response, status: number, code?: string): Promise<{ code: string; message: string }> {
+async function expectError(res: Response, status: number, code?: string): Promise<{ code: string; message: string; details?: unknown }> {
   expect(res.status).toBe(status);
   expect(res.headers.get("content-type")).toBe("application/json; charset=utf-8");
   const body = await json(res);
