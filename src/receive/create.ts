@@ -10,7 +10,7 @@ import { safeNames } from "../package/names";
 import { packageOverhead } from "../package/zip";
 import { guessType } from "../package/mime";
 import type { TerminalRow } from "../store/terminals";
-import { getTransferRecord, insertTransfer, startPackaging, type TransferRecord } from "../store/transfers";
+import { getTransferRecord, insertTransfer, startPackaging, type NewFile, type TransferRecord } from "../store/transfers";
 
 /**
  * Step 1 of the flow: a sender declares a transfer (recipients and files); the server
@@ -65,29 +65,12 @@ export async function createTransfer(
     );
   }
 
-  const id = newTransferId();
-  await insertTransfer(
-    env.DB,
-    {
-      id,
-      sender_id: sender.id,
-      sender_name: sender.name,
-      message: req.message ?? null,
-      status: "uploading",
-      created_at: now,
-      expires_at: now + (req.expiresIn ?? DEFAULT_EXPIRES_IN) * 1000,
-      max_downloads: req.maxDownloads ?? null,
-      total_size: total,
-      origin,
-    },
-    files,
-    to,
-  );
-  await rememberRecipients(env.DB, sender, to, now);
+  const rec = await record(env, sender, req, to, origin, now, "uploading", files);
   // A transfer of empty files only has nothing to wait for.
-  if (files.every((f) => f.completed) && (await startPackaging(env.DB, id))) await enqueuePackaging(env, id);
-  const rec = await getTransferRecord(env.DB, id);
-  if (!rec) throw notFound("transfer_not_found", "The transfer vanished while it was created.");
+  if (files.every((f) => f.completed) && (await startPackaging(env.DB, rec.transfer.id))) {
+    await enqueuePackaging(env, rec.transfer.id);
+    return (await getTransferRecord(env.DB, rec.transfer.id)) ?? rec;
+  }
   return rec;
 }
 
@@ -104,6 +87,22 @@ async function createMessageOnly(
   origin: string,
   now: number,
 ): Promise<TransferRecord> {
+  const rec = await record(env, sender, req, to, origin, now, "ready", []);
+  await notifyReady(env, rec, now);
+  return (await getTransferRecord(env.DB, rec.transfer.id)) ?? rec;
+}
+
+/** Records a checked transfer (the sender's contacts grow by its recipients) and reads it back. */
+async function record(
+  env: Env,
+  sender: TerminalRow,
+  req: CreateTransferRequest,
+  to: string[],
+  origin: string,
+  now: number,
+  status: "uploading" | "ready",
+  files: NewFile[],
+): Promise<TransferRecord> {
   const id = newTransferId();
   await insertTransfer(
     env.DB,
@@ -112,19 +111,18 @@ async function createMessageOnly(
       sender_id: sender.id,
       sender_name: sender.name,
       message: req.message ?? null,
-      status: "ready",
+      status,
       created_at: now,
       expires_at: now + (req.expiresIn ?? DEFAULT_EXPIRES_IN) * 1000,
       max_downloads: req.maxDownloads ?? null,
-      total_size: 0,
+      total_size: files.reduce((n, f) => n + f.size, 0),
       origin,
     },
-    [],
+    files,
     to,
   );
   await rememberRecipients(env.DB, sender, to, now);
   const rec = await getTransferRecord(env.DB, id);
   if (!rec) throw notFound("transfer_not_found", "The transfer vanished while it was created.");
-  await notifyReady(env, rec, now);
-  return (await getTransferRecord(env.DB, id)) ?? rec;
+  return rec;
 }
