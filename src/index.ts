@@ -6,6 +6,7 @@ import type { Job } from "./package/jobs";
 /** The Worker's three entry points, and the Durable Object classes. Nothing else lives here. */
 export { Terminal } from "./notify/terminal";
 export { RateLimiter } from "./limits/limiter";
+export { PackageHasher } from "./package/hasher";
 
 export default {
   fetch: app.fetch,

@@ -1,6 +1,6 @@
 import { crc32 } from "node:zlib";
 import { hex } from "../contract";
-import type { PackagedFile } from "../store/transfers";
+import type { PackagedFile, TransferRecord } from "../store/transfers";
 import { MANIFEST_NAME } from "./names";
 import { centralDirectory, concat, dataDescriptor, localHeader, place, type Entry } from "./zip";
 
@@ -32,6 +32,17 @@ export interface PackageInput {
   files: readonly PackageFile[];
 }
 
+/** What a transfer's package is made of, from its record. */
+export function packageInput(rec: TransferRecord): PackageInput {
+  const t = rec.transfer;
+  return {
+    transferId: t.id,
+    createdAt: t.created_at,
+    from: { id: t.sender_id, name: t.sender_name },
+    message: t.message,
+    files: rec.files.map((f) => ({ idx: f.idx, name: f.name, size: f.size, type: f.type })),
+  };
+}
 
 export interface PackageResult {
   size: number;
@@ -123,51 +134,98 @@ class Sha256 {
   }
 }
 
-export async function buildPackage(input: PackageInput, open: OpenFile): Promise<PackageResult> {
-  const mtime = input.createdAt;
-  const { placed } = place(input.files);
-  const pkg = new Sha256();
-  const frame: Uint8Array[] = [];
-  const framePiece = async (b: Uint8Array) => {
-    frame.push(b);
-    await pkg.write(b);
-  };
-  const entries: PackagedFile[] = [];
-  const zipEntries: Entry[] = [];
-  const sums = new Map<number, string>();
-  let buffer = new ArrayBuffer(CHUNK);
+/**
+ * A package's checksums, computed file by file as the bytes come (each file's parts in
+ * order): the local headers, the files' bytes and their data descriptors go into the
+ * package's SHA-256 as they are read. What comes after the last file (the manifest, the
+ * central directory) depends on the transfer's message and sender too, so `finish` takes
+ * the whole input. The files and their order are fixed at construction: that is what lets
+ * the hashing start while later parts are still being uploaded (./hasher.ts).
+ */
+export class PackageBuilder {
+  private readonly pkg = new Sha256();
+  private readonly frame: Uint8Array[] = [];
+  private readonly entries: PackagedFile[] = [];
+  private readonly zipEntries: Entry[] = [];
+  private readonly sums = new Map<number, string>();
+  private readonly placed: ReturnType<typeof place>["placed"];
+  private buffer = new ArrayBuffer(CHUNK);
+  private next = 0;
 
-  for (const [i, file] of input.files.entries()) {
-    await framePiece(localHeader(file, mtime));
+  constructor(
+    readonly files: readonly PackageFile[],
+    readonly createdAt: number,
+  ) {
+    this.placed = place(files).placed;
+  }
+
+  private async framePiece(b: Uint8Array): Promise<void> {
+    this.frame.push(b);
+    await this.pkg.write(b);
+  }
+
+  /** Reads every file's bytes, in order, from `open`. */
+  async addFiles(open: OpenFile): Promise<void> {
+    for (const file of this.files) await this.addFile(file, open);
+  }
+
+  private async addFile(file: PackageFile, open: OpenFile): Promise<void> {
+    const i = this.next;
+    if (this.files[i] !== file) throw new Error(`file ${file.idx} added out of order`);
+    await this.framePiece(localHeader(file, this.createdAt));
     const sha = new Sha256();
     let crc = 0;
     let seen = 0;
     for await (const stream of open(file)) {
-      buffer = await readChunks(stream, async (chunk) => {
+      this.buffer = await readChunks(stream, async (chunk) => {
         seen += chunk.byteLength;
         if (seen > file.size) throw new PackageSourceError(`file ${file.idx} has more bytes than its declared ${file.size}`);
         crc = crc32(chunk, crc);
-        await Promise.all([sha.write(chunk), pkg.write(chunk)]);
-      }, buffer);
+        await Promise.all([sha.write(chunk), this.pkg.write(chunk)]);
+      }, this.buffer);
     }
     if (seen !== file.size) throw new PackageSourceError(`file ${file.idx} has ${seen} bytes, not its declared ${file.size}`);
     const entry: Entry = { name: file.name, size: file.size, crc32: crc >>> 0 };
-    zipEntries.push(entry);
-    await framePiece(dataDescriptor(entry));
+    this.zipEntries.push(entry);
+    await this.framePiece(dataDescriptor(entry));
     const sha256 = await sha.hex();
-    sums.set(file.idx, sha256);
-    entries.push({ idx: file.idx, sha256, crc32: entry.crc32, method: 0, data_offset: placed[i]!.data, stored_size: file.size });
+    this.sums.set(file.idx, sha256);
+    this.entries.push({ idx: file.idx, sha256, crc32: entry.crc32, method: 0, data_offset: this.placed[i]!.data, stored_size: file.size });
+    this.next++;
   }
 
-  const manifestBytes = utf8.encode(JSON.stringify(manifestOf(input, sums), null, 2) + "\n");
-  const manifest: Entry = { name: MANIFEST_NAME, size: manifestBytes.byteLength, crc32: crc32(manifestBytes) >>> 0 };
-  zipEntries.push(manifest);
-  await framePiece(localHeader(manifest, mtime));
-  await framePiece(manifestBytes);
-  await framePiece(dataDescriptor(manifest));
-  await framePiece(centralDirectory(zipEntries, mtime));
+  /** Whether `input` is what this builder was made for (its files, in order, and its time). */
+  fits(input: PackageInput): boolean {
+    return (
+      input.createdAt === this.createdAt &&
+      input.files.length === this.files.length &&
+      input.files.every((f, i) => {
+        const g = this.files[i]!;
+        return f.idx === g.idx && f.name === g.name && f.size === g.size && f.type === g.type;
+      })
+    );
+  }
 
-  const bytes = concat(frame);
-  const size = bytes.byteLength + input.files.reduce((n, f) => n + f.size, 0);
-  return { size, sha256: await pkg.hex(), entries, frame: bytes };
+  /** The manifest and the central directory, once every file was added. */
+  async finish(input: PackageInput): Promise<PackageResult> {
+    if (this.next !== this.files.length) throw new Error(`${this.files.length - this.next} file(s) not read yet`);
+    if (!this.fits(input)) throw new Error("the package input changed since its files were read");
+    const manifestBytes = utf8.encode(JSON.stringify(manifestOf(input, this.sums), null, 2) + "\n");
+    const manifest: Entry = { name: MANIFEST_NAME, size: manifestBytes.byteLength, crc32: crc32(manifestBytes) >>> 0 };
+    this.zipEntries.push(manifest);
+    await this.framePiece(localHeader(manifest, this.createdAt));
+    await this.framePiece(manifestBytes);
+    await this.framePiece(dataDescriptor(manifest));
+    await this.framePiece(centralDirectory(this.zipEntries, this.createdAt));
+
+    const bytes = concat(this.frame);
+    const size = bytes.byteLength + input.files.reduce((n, f) => n + f.size, 0);
+    return { size, sha256: await this.pkg.hex(), entries: this.entries, frame: bytes };
+  }
+}
+
+export async function buildPackage(input: PackageInput, open: OpenFile): Promise<PackageResult> {
+  const builder = new PackageBuilder(input.files, input.createdAt);
+  await builder.addFiles(open);
+  return builder.finish(input);
 }

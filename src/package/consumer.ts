@@ -13,7 +13,8 @@ import {
   setStatus,
   type TransferRecord,
 } from "../store/transfers";
-import { buildPackage, PackageSourceError, type OpenFile, type PackageFile, type PackageResult } from "./build";
+import { buildPackage, PackageSourceError, packageInput, type OpenFile, type PackageInput, type PackageResult } from "./build";
+import { hasherOf, type StoredPartRef } from "./hasher";
 import { enqueuePackaging, type Defer, type Job } from "./jobs";
 import { keepLease, PACKAGE_LEASE_MS } from "./lease";
 
@@ -47,7 +48,7 @@ export const INLINE_LEASE_MS = 60 * 1000;
  * lease was let go); if the request dies with it, the sweep requeues it once its lease ran out.
  */
 export async function packageSoon(env: Env, transferId: string, totalSize: number, files: number, defer: Defer): Promise<void> {
-  if (totalSize > INLINE_PACKAGE_BYTES || files > INLINE_PACKAGE_FILES) return enqueuePackaging(env, transferId);
+  if (!packagedInline(totalSize, files)) return enqueuePackaging(env, transferId);
   defer(
     packageTransfer(env, transferId, INLINE_LEASE_MS).catch(async (e) => {
       if (e instanceof PackageSourceError) return failTransfer(env, transferId, e.message);
@@ -55,6 +56,34 @@ export async function packageSoon(env: Env, transferId: string, totalSize: numbe
       await enqueuePackaging(env, transferId);
     }),
   );
+}
+
+/** Whether a transfer is packaged in the request of its last upload (small: milliseconds). */
+export const packagedInline = (totalSize: number, files: number) => totalSize <= INLINE_PACKAGE_BYTES && files <= INLINE_PACKAGE_FILES;
+
+/** Whether a transfer's parts are read and hashed while it is uploaded (./hasher.ts): every one that goes through the queue. */
+export const hashedEarly = (totalSize: number, files: number) => !packagedInline(totalSize, files);
+
+/**
+ * Step 1 tells step 2 of a part stored and recorded (after the response: the uploader
+ * does not wait). Never fails: the packager reads the parts itself when the hasher has not.
+ */
+export function partStored(env: Env, transfer: { id: string; total_size: number }, files: number, part: StoredPartRef, defer: Defer): void {
+  if (!hashedEarly(transfer.total_size, files)) return;
+  defer(hasherOf(env, transfer.id).partStored(transfer.id, part).catch((e) => {
+    console.warn(JSON.stringify({ event: "early_hashing_unavailable", transfer: transfer.id, error: String(e) }));
+  }));
+}
+
+/** The package as the hasher read it while the upload ran, if it read exactly these parts. */
+async function takeEarly(env: Env, rec: TransferRecord, input: PackageInput): Promise<PackageResult | null> {
+  const parts = rec.parts.map((p) => ({ idx: p.idx, part: p.part, key: p.object_key, size: p.size }));
+  try {
+    return await hasherOf(env, rec.transfer.id).take(rec.transfer.id, input, parts);
+  } catch (e) {
+    console.warn(JSON.stringify({ event: "early_hashing_unavailable", transfer: rec.transfer.id, error: String(e) }));
+    return null;
+  }
 }
 
 export async function handleBatch(batch: MessageBatch<Job>, env: Env): Promise<void> {
@@ -115,16 +144,16 @@ export async function packageTransfer(env: Env, transferId: string, leaseMs = PA
   // one to, it would write the same bytes: packaging is deterministic).
   let moved: boolean;
   let result: PackageResult;
+  let early: PackageResult | null = null;
   const key = frameKey(transferId);
   const rec = claim.record!;
   const t = rec.transfer;
   const held = keepLease(env, transferId, lease, leaseMs); // renewed while we work (package/lease.ts)
   try {
-    const files: PackageFile[] = rec.files.map((f) => ({ idx: f.idx, name: f.name, size: f.size, type: f.type }));
-    result = await buildPackage(
-      { transferId: t.id, createdAt: t.created_at, from: { id: t.sender_id, name: t.sender_name }, message: t.message, files },
-      uploadedParts(env, rec),
-    );
+    const input = packageInput(rec);
+    // read while the upload ran (./hasher.ts), or now
+    early = hashedEarly(t.total_size, rec.files.length) ? await takeEarly(env, rec, input) : null;
+    result = early ?? (await buildPackage(input, uploadedParts(env, rec)));
     await putObject(env.BUCKET, key, result.frame, "application/zip");
     moved = await finishPackaging(env.DB, t.id, { size: result.size, sha256: result.sha256 }, result.entries);
   } catch (e) {
@@ -143,7 +172,7 @@ export async function packageTransfer(env: Env, transferId: string, leaseMs = PA
     await deleteObjects(env.BUCKET, [key]);
     return;
   }
-  console.log(JSON.stringify({ event: "packaged", transfer: transferId, bytes: result.size }));
+  console.log(JSON.stringify({ event: "packaged", transfer: transferId, bytes: result.size, early: early !== null }));
   await afterPackaged(env, now);
 }
 

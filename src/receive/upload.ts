@@ -1,5 +1,5 @@
 import { ApiError, badRequest, conflict, gone, tooLarge } from "../errors";
-import { packageSoon } from "../package/consumer";
+import { packageSoon, partStored } from "../package/consumer";
 import type { Defer } from "../package/jobs";
 import { effectiveStatus, hasFailedToDeliver } from "../lifecycle";
 import { newNonce, partKey } from "../store/keys";
@@ -135,6 +135,7 @@ async function receiveBytes(
     await whyNotRecorded(env, transfer.id, file.idx, now);
     return;
   }
+  partStored(env, transfer, r.files, { idx: file.idx, part, key, size: expected }, defer);
   if (r.packagingStarted) await packageSoon(env, transfer.id, transfer.total_size, r.files, defer);
 }
 

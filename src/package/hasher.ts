@@ -1,0 +1,227 @@
+import { DurableObject } from "cloudflare:workers";
+import { partCount } from "../receive/parts";
+import { getObject } from "../store/objects";
+import { getTransferRecord } from "../store/transfers";
+import { PackageBuilder, packageInput, type PackageFile, type PackageInput, type PackageResult } from "./build";
+
+/**
+ * Step 2, begun early: the package's checksums computed while the files are still being
+ * uploaded. Packaging must read every byte and hash it twice with SHA-256 (each file's, for
+ * the manifest; the package's, for its `sha256` and ETag) and once with CRC-32; done after
+ * the last upload, that is what a recipient waits for (about 1.6 s a GiB here). Every
+ * package entry is followed by a data descriptor, so the package's bytes up to the manifest
+ * are fixed by the files' names and sizes alone: they can be hashed in order as the parts
+ * arrive. One object per transfer (idFromName(transfer id)) does that, in memory only:
+ *
+ * - each stored part of a transfer that goes through the queue is offered to it
+ *   (`partStored`, after D1 recorded the part); it reads the parts in package order as they
+ *   become available, 1 MiB at a time, into a PackageBuilder, and waits for a missing one;
+ * - the packager asks for the result (`take`) with the parts D1 names at packaging time.
+ *   It gets the result only if every part it hashed is the object D1 names now (a part
+ *   sent again replaces its object) and the input is the one it began with; otherwise, or
+ *   when this object was evicted or restarted (nothing is stored), it gets null and reads
+ *   the parts itself, as it would without this object (src/package/consumer.ts).
+ *
+ * So nothing depends on this object for correctness: it only moves the reading and hashing
+ * from after the last upload to while the upload runs.
+ */
+
+/** One uploaded part, as D1 names it. */
+export interface StoredPartRef {
+  idx: number;
+  part: number;
+  key: string;
+  size: number;
+}
+
+/** A run that waits this long for its next part gives up (its transfer was abandoned). */
+const IDLE_MS = 10 * 60 * 1000;
+/** Part objects requested ahead of the one being read, among those already uploaded. */
+const READ_AHEAD = 4;
+
+const slot = (idx: number, part: number) => `${idx}:${part}`;
+
+class Stale extends Error {}
+
+/** One transfer's hashing, from its first offered part to `take`. */
+class Run {
+  private readonly available = new Map<string, StoredPartRef>();
+  /** each part slot read, and the object it was read from */
+  private readonly consumed = new Map<string, string>();
+  /** every part slot of the package, in package order (empty files have none) */
+  private readonly order: string[] = [];
+  private readonly slots = new Set<string>();
+  private readonly gets = new Map<number, Promise<R2ObjectBody | null>>();
+  private readonly builder: PackageBuilder;
+  private wake: (() => void) | null = null;
+  private stopped: Error | null = null;
+  private used = 0;
+  private result: Promise<PackageResult> | null = null;
+  /** settles when every file was read (rejects on a missing object, a stop, an idle timeout) */
+  readonly done: Promise<void>;
+
+  constructor(
+    private readonly bucket: R2Bucket,
+    readonly transferId: string,
+    files: readonly PackageFile[],
+    createdAt: number,
+    partSizes: ReadonlyMap<number, number>,
+  ) {
+    this.builder = new PackageBuilder(files, createdAt);
+    for (const f of files) {
+      if (f.size === 0) continue;
+      for (let n = 1; n <= partCount(f.size, partSizes.get(f.idx)!); n++) this.order.push(slot(f.idx, n));
+    }
+    for (const s of this.order) this.slots.add(s);
+    this.done = this.builder.addFiles((file) => this.partsOf(file));
+  }
+
+  /** Makes parts available; false when one replaces a part already read (the run is stale). */
+  offer(parts: readonly StoredPartRef[]): boolean {
+    let fresh = true;
+    for (const p of parts) {
+      const s = slot(p.idx, p.part);
+      const read = this.consumed.get(s);
+      if (read !== undefined && read !== p.key) fresh = false;
+      this.available.set(s, p);
+    }
+    this.wake?.();
+    return fresh;
+  }
+
+  stop(why: Error): void {
+    this.stopped ??= why;
+    this.wake?.();
+    for (const [i, g] of this.gets) if (i >= this.used) g.then((o) => o?.body.cancel()).catch(() => {});
+  }
+
+  /** Whether every part read is the object `parts` names, and no part is missing or extra. */
+  readFrom(parts: readonly StoredPartRef[]): boolean {
+    const named = parts.filter((p) => this.slots.has(slot(p.idx, p.part)));
+    return named.length === this.order.length && this.consumed.size === this.order.length && named.every((p) => this.consumed.get(slot(p.idx, p.part)) === p.key);
+  }
+
+  fits(input: PackageInput): boolean {
+    return this.builder.fits(input);
+  }
+
+  /** The package, once every file was read (once: a second caller shares the first's). */
+  finish(input: PackageInput): Promise<PackageResult> {
+    this.result ??= this.builder.finish(input);
+    return this.result;
+  }
+
+  private async next(): Promise<StoredPartRef> {
+    const s = this.order[this.used]!;
+    for (;;) {
+      if (this.stopped) throw this.stopped;
+      const p = this.available.get(s);
+      if (p) return p;
+      await new Promise<void>((resolve, reject) => {
+        const timer = setTimeout(() => reject(new Stale(`no part for ${IDLE_MS / 1000} s`)), IDLE_MS);
+        this.wake = () => {
+          clearTimeout(timer);
+          this.wake = null;
+          resolve();
+        };
+      });
+    }
+  }
+
+  /** Starts the gets of the next parts that are already uploaded (READ_AHEAD at most). */
+  private fetchAhead(): void {
+    for (let i = this.used; i < Math.min(this.order.length, this.used + 1 + READ_AHEAD); i++) {
+      if (this.gets.has(i)) continue;
+      const s = this.order[i]!;
+      const p = this.available.get(s);
+      if (!p) return;
+      this.consumed.set(s, p.key);
+      this.gets.set(i, getObject(this.bucket, p.key));
+    }
+  }
+
+  private async *partsOf(file: PackageFile): AsyncIterable<ReadableStream<Uint8Array>> {
+    while (this.used < this.order.length && this.order[this.used]!.startsWith(`${file.idx}:`)) {
+      const p = await this.next();
+      this.fetchAhead();
+      const obj = await this.gets.get(this.used)!;
+      this.gets.delete(this.used);
+      this.used++;
+      if (!obj) throw new Stale(`part ${p.part} of file ${p.idx} is gone (replaced?)`);
+      if (obj.size !== p.size) throw new Stale(`part ${p.part} of file ${p.idx} has ${obj.size} bytes, not ${p.size}`);
+      if (this.stopped) {
+        await obj.body.cancel();
+        throw this.stopped;
+      }
+      yield obj.body;
+    }
+  }
+}
+
+export class PackageHasher extends DurableObject<Env> {
+  private run: Run | null = null;
+  private starting: Promise<Run | null> | null = null;
+
+  /** A part of `transferId` was stored and recorded: read it when its turn comes. */
+  async partStored(transferId: string, part: StoredPartRef): Promise<void> {
+    const run = await this.current(transferId);
+    if (run && !run.offer([part])) {
+      // a part read already was sent again: begin anew from what D1 names now
+      this.drop(run, new Stale("a part was replaced after it was read"));
+      (await this.current(transferId))?.offer([part]);
+    }
+  }
+
+  /**
+   * The package, if this object read exactly the parts `parts` names for `input`; null
+   * otherwise (the caller then reads them itself). Ends this transfer's run either way.
+   */
+  async take(transferId: string, input: PackageInput, parts: readonly StoredPartRef[]): Promise<PackageResult | null> {
+    const run = this.run?.transferId === transferId ? this.run : null;
+    if (!run || !run.fits(input)) return null;
+    if (!run.offer(parts)) {
+      this.drop(run, new Stale("a part was replaced after it was read"));
+      return null;
+    }
+    try {
+      await run.done;
+      if (!run.readFrom(parts)) return null;
+      return await run.finish(input);
+    } catch {
+      return null; // the caller reads the parts itself, and meets the same fault if there is one
+    } finally {
+      this.drop(run, new Stale("taken"));
+    }
+  }
+
+  /** This transfer's run, begun from what D1 has recorded if there is none. */
+  private async current(transferId: string): Promise<Run | null> {
+    if (this.run?.transferId === transferId) return this.run;
+    this.starting ??= this.begin(transferId).finally(() => {
+      this.starting = null;
+    });
+    return this.starting;
+  }
+
+  private async begin(transferId: string): Promise<Run | null> {
+    const rec = await getTransferRecord(this.env.DB, transferId);
+    if (!rec || rec.transfer.status !== "uploading" && rec.transfer.status !== "packaging" || rec.transfer.purged_at !== null) return null;
+    const input = packageInput(rec);
+    const run = new Run(this.env.BUCKET, transferId, input.files, input.createdAt, new Map(rec.files.map((f) => [f.idx, f.part_size])));
+    run.offer(rec.parts.map((p) => ({ idx: p.idx, part: p.part, key: p.object_key, size: p.size })));
+    run.done.catch((e) => {
+      if (!(e instanceof Stale)) console.warn(JSON.stringify({ event: "early_hashing_stopped", transfer: transferId, error: String(e) }));
+      this.drop(run, e instanceof Error ? e : new Stale(String(e)));
+    });
+    this.run = run;
+    return run;
+  }
+
+  private drop(run: Run, why: Error): void {
+    run.stop(why);
+    if (this.run === run) this.run = null;
+  }
+}
+
+/** The transfer's PackageHasher. */
+export const hasherOf = (env: Env, transferId: string) => env.HASHER.get(env.HASHER.idFromName(transferId));
