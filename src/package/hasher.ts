@@ -56,6 +56,8 @@ class Run {
   private wake: (() => void) | null = null;
   private stopped: Error | null = null;
   private used = 0;
+  /** time spent reading and hashing parts (not waiting for them) */
+  busyMs = 0;
   private result: Promise<PackageResult> | null = null;
   /** settles when every file was read (rejects on a missing object, a stop, an idle timeout) */
   readonly done: Promise<void>;
@@ -153,7 +155,9 @@ class Run {
         await obj.body.cancel();
         throw this.stopped;
       }
-      yield obj.body;
+      const at = performance.now();
+      yield obj.body; // (resumes once the builder has read and hashed it)
+      this.busyMs += performance.now() - at;
     }
   }
 }
@@ -186,7 +190,9 @@ export class PackageHasher extends DurableObject<Env> {
     try {
       await run.done;
       if (!run.readFrom(parts)) return null;
-      return await run.finish(input);
+      const result = await run.finish(input);
+      console.log(JSON.stringify({ event: "hashed_early", transfer: transferId, bytes: result.size, busyMs: Math.round(run.busyMs) }));
+      return result;
     } catch {
       return null; // the caller reads the parts itself, and meets the same fault if there is one
     } finally {
