@@ -259,18 +259,31 @@ async function pushdropRun(s, who, size, sock, opts = {}) {
   const upStart = s.phase("upload");
   const t0 = performance.now();
   // parts go up `uploadConcurrency` at a time, as the web app and the CLI send them
-  const queue = t.files.flatMap((f, i) => Array.from({ length: f.parts }, (_, k) => [f, i, k + 1]));
+  await putParts(
+    t.files.flatMap((f, i) =>
+      Array.from({ length: f.parts }, (_, k) => ({ url: `${f.uploadUrl}?part=${k + 1}`, seed: i, from: k * PART, to: Math.min(files[i].size, (k + 1) * PART) })),
+    ),
+    auth,
+  );
+  const t1 = performance.now();
+  s.phase("package");
+  const t2 = await sock.wait(t.id);
+  return { id: t.id, t0, t1, t2, upStart, hashS: await hashedEarly(s, t.id) };
+}
+
+/**
+ * PUTs each job's bytes (`fileBytes(seed, from, to)`) to its url, `uploadConcurrency` at a time.
+ * wrangler dev's proxy answers 503 "restarted mid-request", or resets the connection, when its
+ * pooled connection to the worker was closed under it (workers-sdk#14641; see README: after a
+ * large download, for bodies over the 1 MiB our patch resends); the clients send such a part
+ * again, and so does this (counted in BENCHMARKS.md).
+ */
+async function putParts(jobs, headers) {
+  const queue = [...jobs];
   const putNext = async () => {
     for (let job; (job = queue.shift()); ) {
-      const [f, i, n] = job;
-      const from = (n - 1) * PART;
-      const to = Math.min(files[i].size, n * PART);
       for (let attempt = 1; ; attempt++) {
-        // wrangler dev's proxy answers 503 "restarted mid-request", or resets the connection,
-        // when its pooled connection to the worker was closed under it (workers-sdk#14641; see
-        // README: after a large download, for bodies over the 1 MiB our patch resends); the
-        // clients send such a part again, and so does this (counted in BENCHMARKS.md)
-        const r = await send("PUT", `${f.uploadUrl}?part=${n}`, auth, to - from, fileBytes(i, from, to)).catch((e) => {
+        const r = await send("PUT", job.url, headers, job.to - job.from, fileBytes(job.seed, job.from, job.to)).catch((e) => {
           if (attempt < 3 && /ECONNRESET|EPIPE|socket hang up/.test(String(e))) return { status: 0, text: String(e) };
           throw e;
         });
@@ -279,16 +292,16 @@ async function pushdropRun(s, who, size, sock, opts = {}) {
           proxyRetries++;
           continue;
         }
-        throw new Error(`part ${n}: ${r.status} ${r.text}`);
+        throw new Error(`PUT ${job.url}: ${r.status} ${r.text}`);
       }
     }
   };
   await Promise.all(Array.from({ length: uploadConcurrency }, putNext));
-  const t1 = performance.now();
-  s.phase("package");
-  const t2 = await sock.wait(t.id);
-  return { id: t.id, t0, t1, t2, upStart, hashS: await hashedEarly(s, t.id) };
 }
+
+/** The bare worker's keys of a file stored in 16 MiB parts (`${key}.1`…), with their byte ranges. */
+const bareParts = (key, size) =>
+  Array.from({ length: Math.ceil(size / PART) }, (_, k) => ({ key: `${key}.${k + 1}`, from: k * PART, to: Math.min(size, (k + 1) * PART) }));
 
 /**
  * How long the transfer's PackageHasher spent reading and hashing its parts while they were
@@ -304,7 +317,11 @@ async function hashedEarly(s, id) {
   return null;
 }
 
-/** The same file through the bare worker: one PUT, a read inside the worker, two GETs. */
+/**
+ * The same file through the bare worker: one PUT, a read inside the worker; then the same
+ * bytes again as 16 MiB part objects, sent as pushdrop's parts are (the part scheme's own cost,
+ * with no pushdrop code in the way).
+ */
 async function baselineRun(s, size, key) {
   const upStart = s.phase("upload");
   const t0 = performance.now();
@@ -315,7 +332,11 @@ async function baselineRun(s, size, key) {
   const read = await api(s.base, "POST", `/read/${key}`);
   const t2 = performance.now();
   if (read.bytes !== size) throw new Error(`baseline read ${read.bytes} of ${size}`);
-  return { t0, t1, t2, upStart };
+  s.phase("parts");
+  const t3 = performance.now();
+  await putParts(bareParts(key, size).map((p) => ({ url: `${s.base}/obj/${p.key}`, seed: 0, from: p.from, to: p.to })), {});
+  const t4 = performance.now();
+  return { t0, t1, t2, t3, t4, upStart };
 }
 
 /**
@@ -325,15 +346,17 @@ async function baselineRun(s, size, key) {
  */
 async function downloadRounds(bare, pushdrop, key, id, token, size) {
   const recip = { authorization: `Bearer ${token}` };
-  const ms = { bare: [], pkg: [], file: [] };
+  const ms = { bare: [], joined: [], pkg: [], file: [] };
+  const parts = bareParts(key, size).length;
   let pkgBytes = 0;
   for (let i = 0; i < downloads; i++) {
     for (const [k, url, headers] of [
       ["bare", `${bare.base}/obj/${key}`, {}],
+      ["joined", `${bare.base}/joined/${key}?parts=${parts}&length=${size}`, {}],
       ["pkg", `${pushdrop.base}/v1/transfers/${id}/package`, recip],
       ["file", `${pushdrop.base}/v1/transfers/${id}/files/0`, recip],
     ]) {
-      (k === "bare" ? bare : pushdrop).phase("download");
+      (k === "bare" || k === "joined" ? bare : pushdrop).phase("download");
       const at = performance.now();
       const got = (await receive(url, headers)).got;
       ms[k].push(performance.now() - at);
@@ -344,6 +367,8 @@ async function downloadRounds(bare, pushdrop, key, id, token, size) {
   const ratio = (k) => median(ms[k].map((m, i) => ms.bare[i] / m));
   return {
     bare: mbps(size, median(ms.bare)),
+    joined: mbps(size, median(ms.joined)),
+    joinedRatio: ratio("joined"),
     pkg: mbps(pkgBytes, median(ms.pkg)),
     file: mbps(size, median(ms.file)),
     pkgRatio: ratio("pkg"),
@@ -527,7 +552,15 @@ async function main() {
         const p0 = pushdrop.phase("idle");
         const p = await pushdropRun(pushdrop, who, size, sock, zipRun ? { tail: 3 * MiB + 5 } : {});
         const d = await downloadRounds(baseline, pushdrop, key, p.id, who.b.token, size);
-        base.push({ upload: mbps(size, b.t1 - b.t0), readS: (b.t2 - b.t1) / 1000, download: d.bare, growStore: (Math.max(baseline.peak("upload"), baseline.peak("package")) - b.upStart) / MiB });
+        base.push({
+          upload: mbps(size, b.t1 - b.t0),
+          partsUpload: mbps(size, b.t4 - b.t3),
+          readS: (b.t2 - b.t1) / 1000,
+          download: d.bare,
+          joined: d.joined,
+          joinedRatio: d.joinedRatio,
+          growStore: (Math.max(baseline.peak("upload"), baseline.peak("package")) - b.upStart) / MiB,
+        });
         console.log(`bare ${mib} MiB run ${i + 1}: ${JSON.stringify(base.at(-1))}`);
         mine.push({
           upload: mbps(size, p.t1 - p.t0),
@@ -548,13 +581,13 @@ async function main() {
           zip64.push({ mib, ...(await checkZip64(pushdrop, who, p, 3 * MiB + 5)) });
           console.log(`ZIP64: ${JSON.stringify(zip64.at(-1))}`);
         }
-        await api(baseline.base, "DELETE", `/obj/${key}`);
+        for (const k of [key, ...bareParts(key, size).map((q) => q.key)]) await api(baseline.base, "DELETE", `/obj/${k}`);
         await api(pushdrop.base, "DELETE", `/v1/transfers/${p.id}`, who.a.token);
       }
       const med = (xs, k) => median(xs.map((x) => x[k]));
       rows.push({
         mib,
-        bare: { upload: med(base, "upload"), readS: med(base, "readS"), download: med(base, "download"), growStore: med(base, "growStore") },
+        bare: Object.fromEntries(Object.keys(base[0]).map((k) => [k, med(base, k)])),
         mine: Object.fromEntries(Object.keys(mine[0]).map((k) => [k, med(mine, k)])),
       });
     }
@@ -587,9 +620,13 @@ function report({ rows, zip64, lat, fan, sc, counts, wrangler }) {
     "",
     "Bytes are sent by a Node client (`node:http`) and read by curl. pushdrop: the file goes up in 16 MiB",
     `parts (\`PUT …?part=n\`, ${uploadConcurrency} at a time, as the web app and the CLI send them), the recipient's socket says \`transfer.ready\`, then`,
-    `the package and the file are downloaded whole, in ${downloads} rounds of (bare object, package, file), so that all three meet the same load; the medians count, and each download ratio is the median of the rounds' ratios. Bare worker (\`test/bench/baseline\`): one`,
+    `the package and the file are downloaded whole, in ${downloads} rounds of (bare object, bare joined, package, file), so that all meet the same load; the medians count, and each download ratio is the median of the rounds' ratios to the bare object. Bare worker (\`test/bench/baseline\`): one`,
     "`put(key, request.body)`, one read of the object inside the worker (a BYOB reader, 1 MiB at a",
-    "time: the least a packager must do), one `new Response(obj.body)`. MB/s are MiB/s. pushdrop reads and",
+    "time: the least a packager must do), one `new Response(obj.body)`: the targets' baseline. To tell the cost of",
+    "the part scheme itself from pushdrop's own, the bare worker also stores the same bytes as 16 MiB part",
+    "objects, sent as pushdrop's parts are (\"bare in parts\"), and returns them piped natively one after the",
+    "other into one `FixedLengthStream`, four fetched ahead, with nothing else (\"bare joined\"): the least that",
+    "storing parts, and serving them as one body, cost on this runtime. MB/s are MiB/s. pushdrop reads and",
     "hashes the parts while they are uploaded (a PackageHasher Durable Object per transfer): \"hashing while",
     "uploading\" is the time it spent on that (from its log), inside the upload's time. RSS growth is",
     "workerd's resident memory (sampled every 25 ms): the peak from the upload's start to the read (bare) or to",
@@ -597,11 +634,11 @@ function report({ rows, zip64, lat, fan, sc, counts, wrangler }) {
     "\"whole run\" is pushdrop's peak, downloads included, over its value before the upload.",
     `Parts that wrangler dev's proxy refused (503 "restarted mid-request" or a reset connection: its pooled connection to the worker closed under it, workers-sdk#14641) and that were sent again, as the clients do: ${proxyRetries}.`,
     "",
-    "| file | upload MB/s bare / pushdrop | download MB/s bare / package / one file | bare read once s | packaging s (last upload → `transfer.ready`) | packaging ÷ read once | hashing while uploading s | RSS growth, upload to read / to ready: bare / pushdrop | RSS growth whole run |",
+    "| file | upload MB/s bare / bare in parts / pushdrop | download MB/s bare / bare joined / package / one file | bare read once s | packaging s (last upload → `transfer.ready`) | packaging ÷ read once | hashing while uploading s | RSS growth, upload to read / to ready: bare / pushdrop | RSS growth whole run |",
     "|---|---|---|---|---|---|---|---|---|",
     ...rows.map(
       (r) =>
-        `| ${r.mib >= 1024 ? f(r.mib / 1024, 1) + " GiB" : r.mib + " MiB"} | ${f(r.bare.upload)} / ${f(r.mine.upload)} (${x(r.mine.upload, r.bare.upload)}) | ${f(r.bare.download)} / ${f(r.mine.download)} (${f(r.mine.pkgRatio, 2)}×) / ${f(r.mine.file)} (${f(r.mine.fileRatio, 2)}×) | ${f(r.bare.readS, 2)} | ${f(r.mine.packS, 2)} | ${x(r.mine.packS, r.bare.readS)} | ${Number.isNaN(r.mine.hashS) ? "— (read after)" : f(r.mine.hashS, 2)} | ${f(r.bare.growStore, 0)} / ${f(r.mine.growStore, 0)} MiB | ${f(r.mine.growAll, 0)} MiB |`,
+        `| ${r.mib >= 1024 ? f(r.mib / 1024, 1) + " GiB" : r.mib + " MiB"} | ${f(r.bare.upload)} / ${f(r.bare.partsUpload)} (${x(r.bare.partsUpload, r.bare.upload)}) / ${f(r.mine.upload)} (${x(r.mine.upload, r.bare.upload)}) | ${f(r.bare.download)} / ${f(r.bare.joined)} (${f(r.bare.joinedRatio, 2)}×) / ${f(r.mine.download)} (${f(r.mine.pkgRatio, 2)}×) / ${f(r.mine.file)} (${f(r.mine.fileRatio, 2)}×) | ${f(r.bare.readS, 2)} | ${f(r.mine.packS, 2)} | ${x(r.mine.packS, r.bare.readS)} | ${Number.isNaN(r.mine.hashS) ? "— (read after)" : f(r.mine.hashS, 2)} | ${f(r.bare.growStore, 0)} / ${f(r.mine.growStore, 0)} MiB | ${f(r.mine.growAll, 0)} MiB |`,
     ),
     "",
     ...(zip64.length
