@@ -256,6 +256,7 @@ async function pushdropRun(s, who, size, sock, opts = {}) {
   if (opts.tail) files.push({ name: "tail.bin", size: opts.tail, type: "application/octet-stream" });
   const t = await api(s.base, "POST", "/v1/transfers", who.a.token, { to: [who.b.id], files });
   const auth = { authorization: `Bearer ${who.a.token}` };
+  execSync("sync");
   const upStart = s.phase("upload");
   const t0 = performance.now();
   // parts go up `uploadConcurrency` at a time, as the web app and the CLI send them
@@ -323,6 +324,7 @@ async function hashedEarly(s, id) {
  * with no pushdrop code in the way).
  */
 async function baselineRun(s, size, key) {
+  execSync("sync"); // each timed upload starts with no other write still being flushed
   const upStart = s.phase("upload");
   const t0 = performance.now();
   const r = await send("PUT", `${s.base}/obj/${key}`, {}, size, fileBytes(0, 0, size));
@@ -332,6 +334,7 @@ async function baselineRun(s, size, key) {
   const read = await api(s.base, "POST", `/read/${key}`);
   const t2 = performance.now();
   if (read.bytes !== size) throw new Error(`baseline read ${read.bytes} of ${size}`);
+  execSync("sync");
   s.phase("parts");
   const t3 = performance.now();
   await putParts(bareParts(key, size).map((p) => ({ url: `${s.base}/obj/${p.key}`, seed: 0, from: p.from, to: p.to })), {});
@@ -546,11 +549,19 @@ async function main() {
       const mine = [];
       for (let i = 0; i < (mib > 1024 ? bigRuns : runs); i++) {
         baseline.phase("idle");
-        const b = await baselineRun(baseline, size, `f${mib}-${i}`);
         const key = `f${mib}-${i}`;
         const zipRun = size > 4 * 1024 * MiB && i === 0;
         const p0 = pushdrop.phase("idle");
-        const p = await pushdropRun(pushdrop, who, size, sock, zipRun ? { tail: 3 * MiB + 5 } : {});
+        // who goes first alternates from run to run: a write slows the writes that follow it
+        // (the page cache's writeback), and neither side should always pay for the other's
+        let b, p;
+        if (i % 2 === 0) {
+          b = await baselineRun(baseline, size, key);
+          p = await pushdropRun(pushdrop, who, size, sock, zipRun ? { tail: 3 * MiB + 5 } : {});
+        } else {
+          p = await pushdropRun(pushdrop, who, size, sock, zipRun ? { tail: 3 * MiB + 5 } : {});
+          b = await baselineRun(baseline, size, key);
+        }
         const d = await downloadRounds(baseline, pushdrop, key, p.id, who.b.token, size);
         base.push({
           upload: mbps(size, b.t1 - b.t0),
@@ -632,6 +643,9 @@ function report({ rows, zip64, lat, fan, sc, counts, wrangler }) {
     "workerd's resident memory (sampled every 25 ms): the peak from the upload's start to the read (bare) or to",
     "`transfer.ready` (pushdrop: its upload, hashing and packaging) over its value when the upload began;",
     "\"whole run\" is pushdrop's peak, downloads included, over its value before the upload.",
+    "Uploads alternate from run to run between the bare worker first and pushdrop first, each after a `sync` (a 1 GiB write",
+    "slows the writes after it while the page cache flushes it; on this machine the same upload to the same bare worker varied by",
+    "±15 % from that and from local R2's own state).",
     `Parts that wrangler dev's proxy refused (503 "restarted mid-request" or a reset connection: its pooled connection to the worker closed under it, workers-sdk#14641) and that were sent again, as the clients do: ${proxyRetries}.`,
     "",
     "| file | upload MB/s bare / bare in parts / pushdrop | download MB/s bare / bare joined / package / one file | bare read once s | packaging s (last upload → `transfer.ready`) | packaging ÷ read once | hashing while uploading s | RSS growth, upload to read / to ready: bare / pushdrop | RSS growth whole run |",
