@@ -688,18 +688,25 @@ function report({ rows, zip64, lat, fan, sc, counts, wrangler }) {
 const NOTES = `
 ## Reading these numbers
 
-- **Upload** is bound by local R2 writes (70–110 MB/s on this machine, bare worker or not: \`put\`
-  of a request body). pushdrop hands each part's body to \`put\` as it is (no JavaScript per
-  chunk); what separates it from the bare worker is one request per 16 MiB part (auth, one D1
-  read and one D1 transaction each), which parts sent a few at a time (as the clients do) hide;
-  one after the other (\`BENCH_UPLOAD_CONCURRENCY=1\`) they measured 0.87–0.88× here. The
-  hashing that now runs during the upload takes the same cores (two, shared by the client,
-  wrangler's proxy and workerd): before it, uploads measured 0.85–0.89× (three at a time). At
-  1 MiB the per-request work (create, auth, D1) is most of the time, for both directions.
-- **Download** is bound by how fast workerd moves an R2 body to the socket (1.2–1.6 GB/s here).
+- **Upload** is bound by one thread: local workerd runs the worker, its Durable Objects and
+  local R2's and D1's own code on a single thread, and local R2's writes keep it busy (measured
+  with /proc: 12–16 s of that thread's CPU per GiB stored by the bare worker, 90–100 % of the
+  upload's time, varying by ±15 % from run to run with nothing changed). "Bare in parts" shows
+  the part scheme itself costs nothing. pushdrop hands each part's body to \`put\` as it is (no
+  JavaScript per chunk); on top it spends about 5–8 ms of that thread per part request (auth,
+  the rate limiter, one D1 read and one D1 transaction: measured on requests without a body)
+  and its PackageHasher's reading and hashing, all on the thread the writes need. A plain
+  \`put\` route added to pushdrop's worker for a test, with none of those steps, measured 61 MB/s
+  in a session where the real upload path measured 56–64 and the bare worker 59–83 (one run
+  each): pushdrop's steps are a small part of the gap, this runtime's variation most of it.
+  At 1 MiB the per-request work (create, auth, D1) is most of the time.
+- **Download** is bound by how fast workerd moves an R2 body to the socket (1.0–1.6 GB/s here).
   The package is the frame's bytes and the uploaded part objects, each piped natively into one
-  \`FixedLengthStream\` (four part objects fetched ahead): no JavaScript per chunk, no copy of the
-  file; that one extra native hop is what separates it from the bare worker's plain body.
+  \`FixedLengthStream\` (four part objects fetched ahead): no JavaScript per chunk, no copy of
+  the file. "Bare joined" is that alone, with nothing of pushdrop: what serving parts as one
+  body costs on this runtime. What pushdrop adds is per request (auth, rate limiter, the
+  transfer's record from D1: about 10 ms before the first byte) and, for the package, its
+  progress records (seven D1 writes per GiB, each ahead of the bytes it covers).
 - **Packaging** must read every byte once (the bare worker's "read once" column) and hash it
   twice with SHA-256 (each file's, for the manifest; the package's, for \`package.sha256\` and the
   ETag: about 0.55 s per GiB each here) and once with CRC-32 (node:zlib, about 0.18 s per GiB):
