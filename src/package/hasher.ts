@@ -18,9 +18,11 @@ import { PackageBuilder, packageInput, type PackageFile, type PackageInput, type
  *   become available, 1 MiB at a time, into a PackageBuilder, and waits for a missing one;
  * - the packager asks for the result (`take`) with the parts D1 names at packaging time.
  *   It gets the result only if every part it hashed is the object D1 names now (a part
- *   sent again replaces its object) and the input is the one it began with; otherwise, or
- *   when this object was evicted or restarted (nothing is stored), it gets null and reads
- *   the parts itself, as it would without this object (src/package/consumer.ts).
+ *   sent again replaces its object) and the files are the ones it began with (the manifest
+ *   is written from the input given to `take`); otherwise, or when this object was evicted
+ *   or restarted (nothing is stored), it gets null and reads the parts itself, as it would
+ *   without this object (src/package/consumer.ts). After `take` the object reads no more:
+ *   an offer that arrives late starts nothing.
  *
  * So nothing depends on this object for correctness: it only moves the reading and hashing
  * from after the last upload to while the upload runs.
@@ -34,7 +36,7 @@ export interface StoredPartRef {
   size: number;
 }
 
-/** A run that waits this long for its next part gives up (its transfer was abandoned). */
+/** A run offered no part for this long gives up (its transfer was abandoned). */
 const IDLE_MS = 10 * 60 * 1000;
 /** Part objects requested ahead of the one being read, among those already uploaded. */
 const READ_AHEAD = 4;
@@ -46,11 +48,12 @@ class Stale extends Error {}
 /** One transfer's hashing, from its first offered part to `take`. */
 class Run {
   private readonly available = new Map<string, StoredPartRef>();
-  /** each part slot read, and the object it was read from */
-  private readonly consumed = new Map<string, string>();
+  /** each part slot fetched, and the object it was fetched from */
+  private readonly fetched = new Map<string, StoredPartRef>();
   /** every part slot of the package, in package order (empty files have none) */
   private readonly order: string[] = [];
-  private readonly slots = new Set<string>();
+  /** each slot's place in `order` */
+  private readonly position = new Map<string, number>();
   private readonly gets = new Map<number, Promise<R2ObjectBody | null>>();
   private readonly builder: PackageBuilder;
   private wake: (() => void) | null = null;
@@ -74,17 +77,29 @@ class Run {
       if (f.size === 0) continue;
       for (let n = 1; n <= partCount(f.size, partSizes.get(f.idx)!); n++) this.order.push(slot(f.idx, n));
     }
-    for (const s of this.order) this.slots.add(s);
+    this.order.forEach((s, i) => this.position.set(s, i));
     this.done = this.builder.addFiles((file) => this.partsOf(file));
   }
 
-  /** Makes parts available; false when one replaces a part already read (the run is stale). */
+  /**
+   * Makes parts available; false when one replaces a part whose bytes the builder has
+   * begun to read (the run is stale). A replaced part only fetched ahead is fetched again.
+   */
   offer(parts: readonly StoredPartRef[]): boolean {
     let fresh = true;
     for (const p of parts) {
       const s = slot(p.idx, p.part);
-      const read = this.consumed.get(s);
-      if (read !== undefined && read !== p.key) fresh = false;
+      const at = this.position.get(s);
+      if (at === undefined) continue; // not a part of this package
+      const was = this.fetched.get(s);
+      if (was !== undefined && was.key !== p.key) {
+        if (at <= this.used) fresh = false;
+        else {
+          this.gets.get(at)?.then((o) => o?.body.cancel()).catch(() => {});
+          this.gets.delete(at);
+          this.fetched.delete(s);
+        }
+      }
       this.available.set(s, p);
     }
     this.wake?.();
@@ -94,13 +109,13 @@ class Run {
   stop(why: Error): void {
     this.stopped ??= why;
     this.wake?.();
-    for (const [i, g] of this.gets) if (i >= this.used) g.then((o) => o?.body.cancel()).catch(() => {});
+    for (const g of this.gets.values()) g.then((o) => o?.body.cancel()).catch(() => {});
   }
 
-  /** Whether every part read is the object `parts` names, and no part is missing or extra. */
-  readFrom(parts: readonly StoredPartRef[]): boolean {
-    const named = parts.filter((p) => this.slots.has(slot(p.idx, p.part)));
-    return named.length === this.order.length && this.consumed.size === this.order.length && named.every((p) => this.consumed.get(slot(p.idx, p.part)) === p.key);
+  /** Whether every part was read from the object `parts` names, and no part is missing or extra. */
+  matches(parts: readonly StoredPartRef[]): boolean {
+    const named = parts.filter((p) => this.position.has(slot(p.idx, p.part)));
+    return named.length === this.order.length && this.fetched.size === this.order.length && named.every((p) => this.fetched.get(slot(p.idx, p.part))?.key === p.key);
   }
 
   fits(input: PackageInput): boolean {
@@ -113,12 +128,12 @@ class Run {
     return this.result;
   }
 
-  private async next(): Promise<StoredPartRef> {
+  /** Waits until the next part to read is uploaded. */
+  private async next(): Promise<void> {
     const s = this.order[this.used]!;
     for (;;) {
       if (this.stopped) throw this.stopped;
-      const p = this.available.get(s);
-      if (p) return p;
+      if (this.available.has(s)) return;
       await new Promise<void>((resolve, reject) => {
         const timer = setTimeout(() => reject(new Stale(`no part for ${IDLE_MS / 1000} s`)), IDLE_MS);
         this.wake = () => {
@@ -137,24 +152,25 @@ class Run {
       const s = this.order[i]!;
       const p = this.available.get(s);
       if (!p) return;
-      this.consumed.set(s, p.key);
-      this.gets.set(i, getObject(this.bucket, p.key));
+      this.fetched.set(s, p);
+      const get = getObject(this.bucket, p.key);
+      get.catch(() => {}); // (awaited when its turn comes; a stopped run never awaits it)
+      this.gets.set(i, get);
     }
   }
 
   private async *partsOf(file: PackageFile): AsyncIterable<ReadableStream<Uint8Array>> {
     while (this.used < this.order.length && this.order[this.used]!.startsWith(`${file.idx}:`)) {
-      const p = await this.next();
-      this.fetchAhead();
+      await this.next();
+      this.fetchAhead(); // (this part, and a few after it that are in)
+      const p = this.fetched.get(this.order[this.used]!)!;
       const obj = await this.gets.get(this.used)!;
       this.gets.delete(this.used);
       this.used++;
       if (!obj) throw new Stale(`part ${p.part} of file ${p.idx} is gone (replaced?)`);
+      if (obj.size !== p.size || this.stopped) await obj.body.cancel();
       if (obj.size !== p.size) throw new Stale(`part ${p.part} of file ${p.idx} has ${obj.size} bytes, not ${p.size}`);
-      if (this.stopped) {
-        await obj.body.cancel();
-        throw this.stopped;
-      }
+      if (this.stopped) throw this.stopped;
       const at = performance.now();
       yield obj.body; // (resumes once the builder has read and hashed it)
       this.busyMs += performance.now() - at;
@@ -165,31 +181,40 @@ class Run {
 export class PackageHasher extends DurableObject<Env> {
   private run: Run | null = null;
   private starting: Promise<Run | null> | null = null;
+  /** set once the packager asked (`take`): later offers are too late to matter */
+  private taken = false;
 
   /** A part of `transferId` was stored and recorded: read it when its turn comes. */
   async partStored(transferId: string, part: StoredPartRef): Promise<void> {
+    if (this.taken) return;
     const run = await this.current(transferId);
     if (run && !run.offer([part])) {
-      // a part read already was sent again: begin anew from what D1 names now
+      // a part whose bytes were being read was sent again: begin anew from what D1 names now
+      // (which includes this part: it was recorded before this call)
       this.drop(run, new Stale("a part was replaced after it was read"));
-      (await this.current(transferId))?.offer([part]);
+      await this.current(transferId);
     }
   }
 
   /**
    * The package, if this object read exactly the parts `parts` names for `input`; null
-   * otherwise (the caller then reads them itself). Ends this transfer's run either way.
+   * otherwise (the caller then reads them itself). Ends this transfer's hashing either way.
    */
   async take(transferId: string, input: PackageInput, parts: readonly StoredPartRef[]): Promise<PackageResult | null> {
+    this.taken = true;
     const run = this.run?.transferId === transferId ? this.run : null;
-    if (!run || !run.fits(input)) return null;
+    if (!run) return null;
+    if (!run.fits(input)) {
+      this.drop(run, new Stale("other files"));
+      return null;
+    }
     if (!run.offer(parts)) {
       this.drop(run, new Stale("a part was replaced after it was read"));
       return null;
     }
     try {
       await run.done;
-      if (!run.readFrom(parts)) return null;
+      if (!run.matches(parts)) return null;
       const result = await run.finish(input);
       console.log(JSON.stringify({ event: "hashed_early", transfer: transferId, bytes: result.size, busyMs: Math.round(run.busyMs) }));
       return result;
@@ -211,6 +236,7 @@ export class PackageHasher extends DurableObject<Env> {
 
   private async begin(transferId: string): Promise<Run | null> {
     const rec = await getTransferRecord(this.env.DB, transferId);
+    if (this.taken) return null;
     if (!rec || rec.transfer.status !== "uploading" && rec.transfer.status !== "packaging" || rec.transfer.purged_at !== null) return null;
     const input = packageInput(rec);
     const run = new Run(this.env.BUCKET, transferId, input.files, input.createdAt, new Map(rec.files.map((f) => [f.idx, f.part_size])));

@@ -163,13 +163,45 @@ describe("the package hasher", () => {
     for (const n of parts(2)) await hasher.partStored(id, await storePart(id, 0, data, n));
     const { input, parts: now } = await named(id);
     const renamed = { ...input, from: { ...input.from, name: "renamed" } };
-    const other = { ...input, files: [{ ...input.files[0]!, name: "b.bin" }] };
-    expect(await hasher.take(id, other, now)).toBeNull();
-    for (const n of parts(2)) await hasher.partStored(id, await storePart(id, 0, data, n, "c"));
-    const { parts: again } = await named(id);
-    const early = await hasher.take(id, renamed, again);
-    expect(early!.sha256).toBe((await readAfterwards(renamed, again)).sha256);
-    expect(early!.sha256).not.toBe((await readAfterwards(input, again)).sha256);
+    const early = await hasher.take(id, renamed, now);
+    expect(early!.sha256).toBe((await readAfterwards(renamed, now)).sha256);
+    expect(early!.sha256).not.toBe((await readAfterwards(input, now)).sha256);
+
+    const id2 = await uploadingTransfer([{ name: "a.bin", data }]);
+    const hasher2 = hasherOf(env, id2);
+    for (const n of parts(2)) await hasher2.partStored(id2, await storePart(id2, 0, data, n));
+    const second = await named(id2);
+    const other = { ...second.input, files: [{ ...second.input.files[0]!, name: "b.bin" }] };
+    expect(await hasher2.take(id2, other, second.parts)).toBeNull();
+  });
+
+  it("after take, a part offered late starts nothing (it would read the whole transfer again for no one)", async () => {
+    const data = bytes(2 * PART, 9);
+    const id = await uploadingTransfer([{ name: "a.bin", data }]);
+    const hasher = hasherOf(env, id);
+    const refs = [];
+    for (const n of parts(2)) refs.push(await storePart(id, 0, data, n));
+    await hasher.partStored(id, refs[0]!);
+    const { input, parts: now } = await named(id);
+    expect(await hasher.take(id, input, now)).not.toBeNull();
+    await hasher.partStored(id, refs[1]!); // (late: its upload's waitUntil ran after the packager)
+    expect(await hasher.take(id, input, now)).toBeNull();
+  });
+
+  it("a part sent again before its turn came: the result is of the new bytes", async () => {
+    const data = bytes(4 * PART, 10);
+    const id = await uploadingTransfer([{ name: "a.bin", data }]);
+    const hasher = hasherOf(env, id);
+    // parts 2–4 first (read once part 1 is in), then part 4 again, then part 1
+    for (const n of [2, 3, 4]) await hasher.partStored(id, await storePart(id, 0, data, n));
+    const changed = data.slice();
+    changed.fill(5, 3 * PART);
+    await hasher.partStored(id, await storePart(id, 0, changed, 4, "b"));
+    await hasher.partStored(id, await storePart(id, 0, changed, 1));
+    const { input, parts: now } = await named(id);
+    const early = await hasher.take(id, input, now);
+    expect(early).not.toBeNull();
+    expect(early!.entries[0]!.sha256).toBe(await sha256(changed));
   });
 
   it("through the API: a transfer that goes through the queue is hashed while it uploads, and its package is the same as one read afterwards", async () => {
