@@ -21,9 +21,11 @@ import { keepLease, PACKAGE_LEASE_MS } from "./lease";
 export { PACKAGE_LEASE_MS };
 
 /**
- * Step 2 of the flow: packaging. For each message the queue consumer reads the transfer's
- * uploaded parts once (CRC-32, SHA-256: src/package/build.ts), writes the package's small
- * frame object, records the package and notifies the recipients. A small transfer is
+ * Step 2 of the flow: packaging. For each message the queue consumer takes the checksums
+ * the transfer's PackageHasher computed while the parts were uploaded (./hasher.ts), or, when
+ * it has none that fit, reads the uploaded parts once itself (CRC-32, SHA-256: ./build.ts);
+ * then it writes the package's small frame object, records the package and notifies the
+ * recipients. A small transfer is
  * packaged right after its last upload, in that request (packageSoon), without the queue. Idempotent: a redelivered message for a
  * transfer that is already packaged only re-runs the (idempotent) clean-up and
  * notification. Each message is acked or retried on its own; what keeps failing lands in
