@@ -4,7 +4,7 @@ import type { Defer } from "../package/jobs";
 import { effectiveStatus, hasFailedToDeliver } from "../lifecycle";
 import { newNonce, partKey } from "../store/keys";
 import { BodyLengthError, deleteObjects, putExactly } from "../store/objects";
-import { getTransferRecord, recordPart, type FileRow, type TransferRow } from "../store/transfers";
+import { getTransferRecord, recordPart, type FileRow, type TransferRow, type UploadRecord } from "../store/transfers";
 import { isMultipart, partCount, partLength } from "./parts";
 
 /**
@@ -55,6 +55,12 @@ function translate(e: unknown, body: ReadableStream | null, expected: number, wh
   throw e; // storage failed with the body intact: a server fault (500, logged)
 }
 
+/**
+ * What an upload leaves behind, when it recorded a part: the transfer, the file and its parts
+ * as D1 had them right after (null: nothing was recorded; read them if you need them).
+ */
+export type Received = UploadRecord | null;
+
 /** `PUT …/files/{index}` (a file of at most one part) or `?part=1` of such a file. */
 export async function receiveWholeFile(
   env: Env,
@@ -63,14 +69,14 @@ export async function receiveWholeFile(
   declaredLength: number | null,
   now: number,
   defer: Defer,
-): Promise<void> {
+): Promise<Received> {
   if (file.size === 0 && file.completed_at !== null) {
     // an empty file is complete from the start: sending its (empty) body is a no-op while the
     // transfer lives (a client that sends every file in turn may send it after the others
     // started the packaging); an ended transfer answers as it does for any file
     if (hasFailedToDeliver(transfer, now)) assertUploading(transfer, now);
     if (body) await assertEmpty(body, `File ${file.idx}`);
-    return;
+    return null;
   }
   assertUploading(transfer, now);
   if (isMultipart(file.size, file.part_size)) {
@@ -79,7 +85,7 @@ export async function receiveWholeFile(
       `This file is ${file.size} bytes, more than one part (${file.part_size}): send it as ?part=1..${partCount(file.size, file.part_size)}.`,
     );
   }
-  await receiveBytes(env, transfer, file, 1, body, declaredLength, defer);
+  return receiveBytes(env, transfer, file, 1, body, declaredLength, defer);
 }
 
 /** `PUT …/files/{index}?part=n` of a file larger than one part. Parts may come in any order, and again. */
@@ -91,7 +97,7 @@ export async function receivePart(
   declaredLength: number | null,
   now: number,
   defer: Defer,
-): Promise<void> {
+): Promise<Received> {
   if (!isMultipart(file.size, file.part_size)) {
     if (part === 1) return receiveWholeFile(env, { transfer, file }, body, declaredLength, now, defer);
     throw badRequest("invalid_part", `This file has one part; part ${part} does not exist.`);
@@ -100,7 +106,7 @@ export async function receivePart(
   const count = partCount(file.size, file.part_size);
   if (part < 1 || part > count) throw badRequest("invalid_part", `Parts of this file are numbered 1 to ${count}.`);
   if (file.completed_at !== null) throw conflict("file_complete", `File ${file.idx} is complete already.`);
-  await receiveBytes(env, transfer, file, part, body, declaredLength, defer);
+  return receiveBytes(env, transfer, file, part, body, declaredLength, defer);
 }
 
 async function receiveBytes(
@@ -111,11 +117,11 @@ async function receiveBytes(
   body: ReadableStream<Uint8Array> | null,
   declaredLength: number | null,
   defer: Defer,
-): Promise<void> {
+): Promise<Received> {
   const expected = partLength(file.size, file.part_size, part);
   const what = isMultipart(file.size, file.part_size) ? `Part ${part} of file ${file.idx}` : `File ${file.idx}`;
   checkDeclaredLength(declaredLength, expected, what);
-  if (expected === 0) return; // (an empty file is complete from the start)
+  if (expected === 0) return null; // (an empty file is complete from the start)
 
   const key = partKey(transfer.id, file.idx, part, newNonce());
   let stored: R2Object;
@@ -133,10 +139,11 @@ async function receiveBytes(
   if (!r.recorded) {
     await deleteObjects(env.BUCKET, [key]);
     await whyNotRecorded(env, transfer.id, file.idx, now);
-    return;
+    return null;
   }
   partStored(env, transfer, r.files, { idx: file.idx, part, key, size: expected }, defer);
   if (r.packagingStarted) await packageSoon(env, transfer.id, transfer.total_size, r.files, defer);
+  return r.after;
 }
 
 /**

@@ -58,14 +58,16 @@ transfers.put("/:id/files/:index", async (c) => {
   const body = c.req.raw.body;
   const declared = contentLength(c);
   const defer = (p: Promise<unknown>) => c.executionCtx.waitUntil(p);
+  let received;
   if (partParam === undefined) {
-    await receiveWholeFile(c.env, { transfer: up.transfer, file }, body, declared, now, defer);
+    received = await receiveWholeFile(c.env, { transfer: up.transfer, file }, body, declared, now, defer);
   } else {
     const part = intParam(partParam, MAX_PARTS);
     if (part === null || part < 1) throw badRequest("invalid_part", `part must be a number from 1 to ${MAX_PARTS}.`);
-    await receivePart(c.env, { transfer: up.transfer, file }, part, body, declared, now, defer);
+    received = await receivePart(c.env, { transfer: up.transfer, file }, part, body, declared, now, defer);
   }
-  const after = (await getUploadRecord(c.env.DB, id, file.idx))!;
+  // as the upload left it (read back in its own transaction), or read now when it recorded nothing
+  const after = received ?? (await getUploadRecord(c.env.DB, id, file.idx))!;
   return c.json({ file: presentFile(baseUrl(c.env, after.transfer, requestOrigin(c)), after.transfer, after.file!, after.parts, null), status: after.transfer.status });
 });
 

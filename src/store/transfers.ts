@@ -168,6 +168,8 @@ export interface PartRecorded {
   packagingStarted: boolean;
   /** how many files the transfer has */
   files: number;
+  /** the transfer, the file and its parts as this call left them (what the upload answers with) */
+  after: UploadRecord | null;
 }
 
 /**
@@ -177,7 +179,7 @@ export interface PartRecorded {
  * file is complete; if every file is, the transfer moves to packaging.
  */
 export async function recordPart(db: D1Database, p: PartRow, partCount: number, now: number): Promise<PartRecorded> {
-  const [old, put, complete, start, count] = await db.batch([
+  const [old, put, complete, start, count, t, f, parts] = await db.batch([
     db.prepare("SELECT object_key FROM file_parts WHERE transfer_id = ?1 AND idx = ?2 AND part = ?3").bind(p.transfer_id, p.idx, p.part),
     db
       .prepare(
@@ -198,7 +200,14 @@ export async function recordPart(db: D1Database, p: PartRow, partCount: number, 
       .bind(p.transfer_id, p.idx, now, partCount),
     startPackagingStatement(db, p.transfer_id),
     db.prepare("SELECT COUNT(*) AS n FROM transfer_files WHERE transfer_id = ?").bind(p.transfer_id),
+    // read back in the same transaction: the answer to the upload needs no second round trip
+    db.prepare("SELECT * FROM transfers WHERE id = ?").bind(p.transfer_id),
+    db.prepare("SELECT * FROM transfer_files WHERE transfer_id = ? AND idx = ?").bind(p.transfer_id, p.idx),
+    db.prepare("SELECT * FROM file_parts WHERE transfer_id = ? AND idx = ? ORDER BY part").bind(p.transfer_id, p.idx),
   ]);
+  const files = (count!.results as Array<{ n: number }>)[0]!.n;
+  const transfer = (t!.results as TransferRow[])[0];
+  const file = (f!.results as FileRow[])[0] ?? null;
   const before = (old!.results as Array<{ object_key: string | null }>)[0]?.object_key ?? null;
   const recorded = put!.meta.changes === 1;
   return {
@@ -206,7 +215,8 @@ export async function recordPart(db: D1Database, p: PartRow, partCount: number, 
     replaced: recorded && before !== null && before !== p.object_key ? before : null,
     fileCompleted: complete!.meta.changes === 1,
     packagingStarted: start!.meta.changes === 1,
-    files: (count!.results as Array<{ n: number }>)[0]!.n,
+    files,
+    after: transfer ? { transfer, file, parts: parts!.results as PartRow[], fileCount: files } : null,
   };
 }
 
