@@ -77,8 +77,9 @@ describe("safeSegments", () => {
     ["", "empty"],
     ["file.txt:stream", "colon"],
     [`${"x".repeat(256)}.txt`, "255"],
-  ])("refuses %j", (name) => {
+  ])("refuses %j (%s)", (name, why) => {
     expect(() => safeSegments(name, "linux")).toThrow(CliError);
+    expect(() => safeSegments(name, "linux")).toThrow(why);
   });
 
   it("keeps folders, spaces, quotes, accents, CJK and emoji", () => {

@@ -132,7 +132,6 @@ describe("Range parser (src/deliver/range.ts)", () => {
     fc.assert(
       fc.property(fc.option(header, { nil: null }), size, (h, n) => {
         const r = parseRange(h, n);
-        expect(["none", "range", "unsatisfiable", "invalid"]).toContain(r.kind);
         if (h === null) expect(r.kind).toBe("none");
         if (r.kind === "range") {
           expect(Number.isSafeInteger(r.start) && Number.isSafeInteger(r.end)).toBe(true);
