@@ -543,7 +543,11 @@ export async function inboxRecords(db: D1Database, terminalId: string, now: numb
   ]);
   const group = <R extends { transfer_id: string }>(rows: R[]) => {
     const by = new Map<string, R[]>();
-    for (const row of rows) by.set(row.transfer_id, [...(by.get(row.transfer_id) ?? []), row]);
+    for (const row of rows) {
+      const list = by.get(row.transfer_id);
+      if (list) list.push(row);
+      else by.set(row.transfer_id, [row]);
+    }
     return by;
   };
   const files = group(f!.results as FileRow[]);
