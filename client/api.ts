@@ -217,4 +217,6 @@ export type PutFn = (
 ) => Promise<Response>;
 
 /** "578 418 129" → "578418129" (the server accepts both; URLs read better without spaces). */
-export const compactId = (id: string) => id.replace(/[\s.\-]/g, "");
+
+/** A typed id without its separators (the server checks the rest). */
+const compactId = (id: string) => id.replace(/[\s.\-]/g, "");

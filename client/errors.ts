@@ -1,4 +1,4 @@
-import { asErrorBody, isErrorCode, type ErrorCode } from "../src/contract/errors";
+import { asErrorBody, type ErrorCode } from "../src/contract/errors";
 
 /** The server answered with the contract's error shape (or something that stands in for it). */
 export class ApiError extends Error {
@@ -46,8 +46,6 @@ export class NetworkError extends Error {
     super(message);
   }
 }
-
-export const isKnownCode = isErrorCode;
 
 /**
  * Why a request never got an answer, in a few words: Node's fetch says only "fetch failed"

@@ -194,7 +194,3 @@ export class LiveChannel {
     this.retryTimer = null;
   }
 }
-
-export function openLiveChannel(client: PushdropClient, terminalId: string, opts: LiveChannelOptions): LiveChannel {
-  return new LiveChannel(client, terminalId, opts);
-}

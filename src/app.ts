@@ -35,7 +35,7 @@ app.use("*", async (c, next) => {
 });
 
 /** API answers are data, never a page: nothing in them runs, loads or gets framed. */
-export const API_CSP = "default-src 'none'; frame-ancestors 'none'";
+const API_CSP = "default-src 'none'; frame-ancestors 'none'";
 
 app.use("/v1/*", async (c, next) => {
   await next();

@@ -15,7 +15,7 @@ declare class BarcodeDetector {
 type Detect = (video: HTMLVideoElement) => Promise<string | null>;
 
 /** A terminal id from a QR code's text: a share link (…/?to=578418129) or the digits. */
-export function idFromQr(text: string): string | null {
+function idFromQr(text: string): string | null {
   let candidate = text.trim();
   try {
     const to = new URL(candidate).searchParams.get("to");

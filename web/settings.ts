@@ -17,7 +17,7 @@ export interface ServerSettings {
 }
 
 /** A server without the endpoint (not an error of this request). */
-export const unsupported = (e: unknown) => e instanceof ApiError && (e.code === "not_found" || e.code === "method_not_allowed");
+const unsupported = (e: unknown) => e instanceof ApiError && (e.code === "not_found" || e.code === "method_not_allowed");
 
 export class Settings {
   data: ServerSettings | null = null;

@@ -27,7 +27,7 @@ export function linkify(text: string): Node[] {
   return out;
 }
 
-export function safeHref(s: string): string | null {
+function safeHref(s: string): string | null {
   try {
     const u = new URL(s);
     return u.protocol === "http:" || u.protocol === "https:" ? u.href : null;

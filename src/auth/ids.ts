@@ -10,7 +10,6 @@ export {
   formatTerminalId,
   fromBase64url,
   normalizeTerminalId,
-  TERMINAL_ID_LENGTH,
   TRANSFER_ID_RE,
 } from "../contract";
 

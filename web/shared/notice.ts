@@ -17,10 +17,10 @@ export interface Notice {
   transferId: string;
 }
 
-export const transferUrl = (transferId: string) => `/?transfer=${encodeURIComponent(transferId)}`;
+const transferUrl = (transferId: string) => `/?transfer=${encodeURIComponent(transferId)}`;
 
 /** "a.jpg, b.pdf and 3 more" */
-export function listNames(names: readonly string[], count = names.length, shown = 3): string {
+function listNames(names: readonly string[], count = names.length, shown = 3): string {
   const first = names.slice(0, shown);
   const more = count - first.length;
   if (more <= 0) return first.length > 1 ? `${first.slice(0, -1).join(", ")} and ${first.at(-1)}` : (first[0] ?? "");
