@@ -3,7 +3,7 @@ import { createReadStream, createWriteStream, statSync, truncateSync } from "nod
 import { Readable, Transform } from "node:stream";
 import type { ReadableStream as WebReadableStream } from "node:stream/web";
 import { pipeline } from "node:stream/promises";
-import { ApiError, NetworkError, type PushdropClient } from "../client";
+import { ApiError, NetworkError, sleep, type PushdropClient } from "../client";
 import { integrityError } from "./exit";
 
 /**
@@ -44,7 +44,7 @@ export async function downloadToFile(client: PushdropClient, pathOrUrl: string, 
       const again = e instanceof NetworkError || (e instanceof ApiError && e.retryable) || isStreamBreak(e);
       if (!again || attempt >= tries || opts.signal?.aborted) throw e instanceof Error && isStreamBreak(e) ? new NetworkError(`The download broke off (${e.message}).`, e) : e;
       const wait = e instanceof ApiError && e.retryAfter !== undefined ? e.retryAfter * 1000 : backoff(attempt);
-      await new Promise((r) => setTimeout(r, wait));
+      await sleep(wait, opts.signal); // (Ctrl-C ends the wait too)
     }
   }
 }
@@ -80,20 +80,28 @@ async function write(res: Response, partFile: string, offset: number, hash: Hash
   if (!res.body) throw new NetworkError("The server sent no body.");
   let bytes = offset;
   opts.onProgress?.(bytes);
+  const tooLong = integrityError(`The server sent more than the ${opts.size} bytes expected; nothing was kept.`, "too_long");
   const tap = new Transform({
     transform(chunk: Buffer, _enc, cb) {
-      hash.update(chunk);
       bytes += chunk.length;
+      // refused as the bytes come, not once they are all on disk (and not retried: it is no break)
+      if (bytes > opts.size) return cb(tooLong);
+      hash.update(chunk);
       opts.onProgress?.(bytes);
       cb(null, chunk);
     },
   });
-  await pipeline(
-    Readable.fromWeb(res.body as unknown as WebReadableStream<Uint8Array>),
-    tap,
-    createWriteStream(partFile, { flags: offset === 0 ? "w" : "a" }),
-    { signal: opts.signal },
-  );
+  try {
+    await pipeline(
+      Readable.fromWeb(res.body as unknown as WebReadableStream<Uint8Array>),
+      tap,
+      createWriteStream(partFile, { flags: offset === 0 ? "w" : "a" }),
+      { signal: opts.signal },
+    );
+  } catch (e) {
+    if (e === tooLong) truncateSync(partFile, 0);
+    throw e;
+  }
 }
 
 function finish(partFile: string, hash: Hash, opts: DownloadOptions): void {

@@ -114,15 +114,18 @@ export async function unpackPackage(zipFile: string, dir: string, transfer: Pick
     const written: Array<{ p: (typeof plan)[number]; folder: string; tmp: string }> = [];
     for (const p of plan) {
       const folder = ensureFolders(root, p.segments.slice(0, -1), created);
-      const tmp = path.join(folder, `.pushdrop-${tag}-${p.f.index}.part`);
+      // (not `.part`: that is the resumable download of `get --file`, which this must not remove)
+      const tmp = path.join(folder, `.pushdrop-${tag}-${p.f.index}.unpacking`);
       rmSync(tmp, { force: true }); // a leftover of an interrupted unpack (a link is removed, not followed)
       temps.push(tmp);
       const hash = createHash("sha256");
       let size = 0;
       const tap = new Transform({
         transform(chunk: Buffer, _e, cb) {
-          hash.update(chunk);
           size += chunk.length;
+          // a (deflated) entry that inflates past its size is refused as it streams, not once on disk
+          if (size > p.f.size) return cb(integrityError(`${p.f.name} holds more than the ${p.f.size} bytes its manifest says; nothing was kept.`, "sha256_mismatch", { name: p.f.name }));
+          hash.update(chunk);
           cb(null, chunk);
         },
       });
@@ -161,17 +164,23 @@ export async function unpackPackage(zipFile: string, dir: string, transfer: Pick
   }
 }
 
+const MAX_MANIFEST_BYTES = 64 * 1024 * 1024;
+
 async function readManifest(zipFile: string, entries: ZipEntry[], transfer: Pick<Transfer, "id" | "files">): Promise<Manifest> {
   const entry = entries.find((e) => e.name === "manifest.json");
   if (!entry) throw integrityError("The package has no manifest.json.", "bad_package");
-  if (entry.size > 64 * 1024 * 1024) throw integrityError("The package's manifest.json is implausibly large.", "bad_package");
+  if (entry.size > MAX_MANIFEST_BYTES) throw integrityError("The package's manifest.json is implausibly large.", "bad_package");
   const chunks: Buffer[] = [];
+  let held = 0;
   const stages: Array<Readable | Transform> = [entryStream(zipFile, entry)];
   if (entry.method === 8) stages.push(createInflateRaw());
   await pipeline([
     ...stages,
     new Transform({
       transform(c: Buffer, _e, cb) {
+        held += c.length;
+        // what it inflates to is bounded too, as it streams
+        if (held > MAX_MANIFEST_BYTES) return cb(integrityError("The package's manifest.json is implausibly large.", "bad_package"));
         chunks.push(c);
         cb();
       },

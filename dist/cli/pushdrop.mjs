@@ -8409,16 +8409,16 @@ async function uploadFiles(client, transfer, sources, opts = {}) {
 }
 function sleep(ms, signal) {
   return new Promise((resolve, reject) => {
-    if (signal.aborted) return reject(signal.reason);
+    if (signal?.aborted) return reject(signal.reason);
     const t = setTimeout(() => {
-      signal.removeEventListener("abort", stop2);
+      signal?.removeEventListener("abort", stop2);
       resolve();
     }, ms);
     const stop2 = () => {
       clearTimeout(t);
       reject(signal.reason);
     };
-    signal.addEventListener("abort", stop2, { once: true });
+    signal?.addEventListener("abort", stop2, { once: true });
   });
 }
 
@@ -9738,7 +9738,7 @@ async function downloadToFile(client, pathOrUrl, partFile, opts) {
       const again = e instanceof NetworkError || e instanceof ApiError && e.retryable || isStreamBreak(e);
       if (!again || attempt >= tries || opts.signal?.aborted) throw e instanceof Error && isStreamBreak(e) ? new NetworkError(`The download broke off (${e.message}).`, e) : e;
       const wait = e instanceof ApiError && e.retryAfter !== void 0 ? e.retryAfter * 1e3 : backoff(attempt);
-      await new Promise((r) => setTimeout(r, wait));
+      await sleep(wait, opts.signal);
     }
   }
 }
@@ -9770,20 +9770,27 @@ async function write(res, partFile, offset, hash, opts) {
   if (!res.body) throw new NetworkError("The server sent no body.");
   let bytes = offset;
   opts.onProgress?.(bytes);
+  const tooLong = integrityError(`The server sent more than the ${opts.size} bytes expected; nothing was kept.`, "too_long");
   const tap = new Transform({
     transform(chunk, _enc, cb) {
-      hash.update(chunk);
       bytes += chunk.length;
+      if (bytes > opts.size) return cb(tooLong);
+      hash.update(chunk);
       opts.onProgress?.(bytes);
       cb(null, chunk);
     }
   });
-  await pipeline(
-    Readable.fromWeb(res.body),
-    tap,
-    createWriteStream(partFile, { flags: offset === 0 ? "w" : "a" }),
-    { signal: opts.signal }
-  );
+  try {
+    await pipeline(
+      Readable.fromWeb(res.body),
+      tap,
+      createWriteStream(partFile, { flags: offset === 0 ? "w" : "a" }),
+      { signal: opts.signal }
+    );
+  } catch (e) {
+    if (e === tooLong) truncateSync(partFile, 0);
+    throw e;
+  }
 }
 function finish(partFile, hash, opts) {
   const size = sizeOf(partFile);
@@ -10087,15 +10094,16 @@ async function unpackPackage(zipFile, dir2, transfer, opts = {}) {
     const written = [];
     for (const p of plan) {
       const folder = ensureFolders(root, p.segments.slice(0, -1), created);
-      const tmp = path2.join(folder, `.pushdrop-${tag}-${p.f.index}.part`);
+      const tmp = path2.join(folder, `.pushdrop-${tag}-${p.f.index}.unpacking`);
       rmSync(tmp, { force: true });
       temps.push(tmp);
       const hash = createHash2("sha256");
       let size = 0;
       const tap = new Transform2({
         transform(chunk, _e, cb) {
-          hash.update(chunk);
           size += chunk.length;
+          if (size > p.f.size) return cb(integrityError(`${p.f.name} holds more than the ${p.f.size} bytes its manifest says; nothing was kept.`, "sha256_mismatch", { name: p.f.name }));
+          hash.update(chunk);
           cb(null, chunk);
         }
       });
@@ -10130,17 +10138,21 @@ async function unpackPackage(zipFile, dir2, transfer, opts = {}) {
     throw e;
   }
 }
+var MAX_MANIFEST_BYTES = 64 * 1024 * 1024;
 async function readManifest(zipFile, entries, transfer) {
   const entry = entries.find((e) => e.name === "manifest.json");
   if (!entry) throw integrityError("The package has no manifest.json.", "bad_package");
-  if (entry.size > 64 * 1024 * 1024) throw integrityError("The package's manifest.json is implausibly large.", "bad_package");
+  if (entry.size > MAX_MANIFEST_BYTES) throw integrityError("The package's manifest.json is implausibly large.", "bad_package");
   const chunks = [];
+  let held = 0;
   const stages = [entryStream(zipFile, entry)];
   if (entry.method === 8) stages.push(createInflateRaw());
   await pipeline2([
     ...stages,
     new Transform2({
       transform(c, _e, cb) {
+        held += c.length;
+        if (held > MAX_MANIFEST_BYTES) return cb(integrityError("The package's manifest.json is implausibly large.", "bad_package"));
         chunks.push(c);
         cb();
       }
