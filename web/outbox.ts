@@ -103,7 +103,10 @@ class OutItem {
   private frame = 0;
   private pollTimer: ReturnType<typeof setTimeout> | undefined;
   private retryTimer: ReturnType<typeof setTimeout> | undefined;
+  /** pauses in a row with no byte sent in between (the wait grows with them) */
   private retries = 0;
+  /** whether an upload of this transfer began here (then it resumes from the server's parts) */
+  private started = false;
   private pollUntil = 0;
   private readonly steps: HTMLOListElement;
   private readonly bars: HTMLElement;
@@ -165,14 +168,17 @@ class OutItem {
       put: xhrPut,
       signal: this.abort.signal,
       onProgress: (p: UploadProgress) => {
+        // bytes moved again: the next pause starts from the shortest wait
+        if (p.sent > (this.progress?.sent ?? 0)) this.retries = 0;
         this.progress = p;
         this.meter.sample(p.sent, performance.now());
-        this.retries = 0;
         this.scheduleFrame();
       },
     };
+    const resume = this.started;
+    this.started = true;
     try {
-      const res = this.retries === 0 && this.transfer.files.every((f) => f.received === 0)
+      const res = !resume && this.transfer.files.every((f) => f.received === 0)
         ? await uploadFiles(this.client, this.transfer, this.sources, opts)
         : await resumeUpload(this.client, this.transfer.id, this.sources, opts);
       this.transfer = { ...this.transfer, status: res.status };
@@ -187,7 +193,9 @@ class OutItem {
         this.phase = "paused";
         this.error = e instanceof NetworkError ? "" : plainError(e);
         this.render();
-        this.resumeSoon(Math.min(30_000, 2000 * 2 ** this.retries++));
+        // what the server asks for (429, 503 with Retry-After), or a wait that doubles up to 30 s
+        const backoff = Math.min(30_000, 2000 * 2 ** this.retries++);
+        this.resumeSoon(e instanceof ApiError && e.retryAfter !== undefined ? e.retryAfter * 1000 : backoff);
       } else {
         this.phase = "failed";
         this.error = plainError(e);
@@ -288,7 +296,7 @@ class OutItem {
         return this.render();
       }
       this.sources = sources as File[];
-      this.retries = 1;
+      this.started = true; // parts may be on the server already: resume from them
       void this.upload();
     });
     document.body.append(input);
