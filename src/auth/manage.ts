@@ -1,4 +1,4 @@
-import { unauthorized } from "../errors";
+import { ApiError, unauthorized } from "../errors";
 import { cancelSentBy } from "../expire";
 import { terminalStub } from "../notify/producers";
 import { markTerminalDeleted, replaceTokenHash, type TerminalRow } from "../store/terminals";
@@ -7,21 +7,23 @@ import { hashToken, newToken } from "./tokens";
 /** A terminal managing itself (contract v1.1): a new token, or the end of the terminal. */
 
 /**
- * `POST /v1/terminals/{id}/token`. The old token stops working at once (D1 keeps only the
- * new hash); the terminal's Durable Object then closes every socket opened with an older
- * token generation, and refuses such sockets from then on.
+ * `POST /v1/terminals/{id}/token`. A rotation is what a terminal does about a stolen token,
+ * so the thief's live socket must not outlast it: the terminal's Durable Object first closes
+ * every socket opened with an older token generation than the new token's, and refuses such
+ * sockets from then on; only then does D1 take the new hash (the old token stops working at
+ * once). If the sockets cannot be closed, nothing changes and the caller is told to try again
+ * (503): it keeps a working token either way.
  */
 export async function rotateToken(env: Env, caller: TerminalRow): Promise<string> {
+  try {
+    await terminalStub(env, caller.id).revokeSockets(caller.token_gen + 1);
+  } catch (e) {
+    console.error(JSON.stringify({ event: "revoke_failed", terminal: caller.id, error: String(e) }));
+    throw new ApiError(503, "rotation_unavailable", "The token could not be rotated just now (its live sockets could not be closed); nothing changed. Try again.", { "Retry-After": "5" });
+  }
   const token = newToken();
   const gen = await replaceTokenHash(env.DB, caller.id, caller.token_hash, await hashToken(token));
   if (gen === null) throw unauthorized("The token is not valid (it was rotated or the terminal deleted meanwhile).");
-  try {
-    await terminalStub(env, caller.id).revokeSockets(gen);
-  } catch (e) {
-    // The new token must reach the caller even so: it is the only one that works now. An
-    // old socket left open is closed by the first socket opened with the new token.
-    console.error(JSON.stringify({ event: "revoke_failed", terminal: caller.id, error: String(e) }));
-  }
   return token;
 }
 

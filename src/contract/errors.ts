@@ -71,6 +71,7 @@ export const ERROR_CODES = {
   // 5xx
   internal_error: 500,
   push_not_configured: 503,
+  rotation_unavailable: 503, // the old token's sockets could not be closed: nothing changed, try again
 } as const;
 
 export type ErrorCode = keyof typeof ERROR_CODES;
