@@ -4,6 +4,8 @@
  * names through). A missing, empty or unusable value falls back to the default here.
  */
 
+import { MAX_FILES } from "../contract";
+
 const GiB = 1024 ** 3;
 
 export const LIMIT_DEFAULTS = {
@@ -11,8 +13,8 @@ export const LIMIT_DEFAULTS = {
   LIMIT_FILE_BYTES: 20 * GiB,
   /** largest transfer (all its files), in bytes */
   LIMIT_TRANSFER_BYTES: 50 * GiB,
-  /** files in one transfer (the contract's schema allows at most 1000) */
-  LIMIT_FILES_PER_TRANSFER: 1000,
+  /** files in one transfer (by default what the contract's v1 schema allows) */
+  LIMIT_FILES_PER_TRANSFER: MAX_FILES,
   /** bytes of transfers waiting for one recipient (not downloaded, not ended): a stranger cannot fill an inbox */
   LIMIT_PENDING_BYTES_PER_RECIPIENT: 50 * GiB,
   /** transfers one terminal may create in any hour */
