@@ -35,13 +35,25 @@ export function takeToken(
   return { state: { tokens, at: now }, taken: { ok: false, retryAfterMs: Math.ceil((1 - tokens) / rate), remaining: 0 } };
 }
 
+/**
+ * The bucket lives in memory while the object does; it is written to storage only while it
+ * is less than half full (and so on every refusal). A write holds the answer until it is
+ * durable (the output gate: a few ms each, on every request of every key, before), and a
+ * bucket that is more than half full has nothing worth keeping. After a restart the object
+ * goes on from the last write, refilled from its time: a client gains at most the requests it
+ * made while its bucket was more than half full, never more than half the capacity.
+ */
 export class RateLimiter extends DurableObject<Env> {
   private readonly sql: SqlStorage;
+  private bucket: { tokens: number; at: number } | null;
+  private alarmSet = false;
 
   constructor(ctx: DurableObjectState, env: Env) {
     super(ctx, env);
     this.sql = ctx.storage.sql;
     this.migrate();
+    this.bucket = this.sql.exec<{ tokens: number; at: number }>("SELECT tokens, at FROM bucket WHERE id = 1").toArray()[0] ?? null;
+    this.alarmSet = this.bucket !== null;
   }
 
   private migrate(): void {
@@ -50,11 +62,16 @@ export class RateLimiter extends DurableObject<Env> {
 
   async take(capacity: number, periodMs: number): Promise<Taken> {
     const now = Date.now();
-    const row = this.sql.exec<{ tokens: number; at: number }>("SELECT tokens, at FROM bucket WHERE id = 1").toArray()[0] ?? null;
-    const { state, taken } = takeToken(row, now, capacity, periodMs);
-    this.sql.exec("INSERT OR REPLACE INTO bucket (id, tokens, at, period) VALUES (1, ?, ?, ?)", state.tokens, state.at, periodMs);
-    // once the bucket is full again, nothing is worth keeping: the alarm forgets it
-    if (row === null) await this.ctx.storage.setAlarm(now + periodMs);
+    const { state, taken } = takeToken(this.bucket, now, capacity, periodMs);
+    this.bucket = state;
+    if (state.tokens < capacity / 2) {
+      this.sql.exec("INSERT OR REPLACE INTO bucket (id, tokens, at, period) VALUES (1, ?, ?, ?)", state.tokens, state.at, periodMs);
+      // once the bucket is full again, nothing is worth keeping: the alarm forgets it
+      if (!this.alarmSet) {
+        this.alarmSet = true;
+        await this.ctx.storage.setAlarm(now + periodMs);
+      }
+    }
     return taken;
   }
 
@@ -65,5 +82,6 @@ export class RateLimiter extends DurableObject<Env> {
     if (full > Date.now()) return this.ctx.storage.setAlarm(full);
     await this.ctx.storage.deleteAll();
     this.migrate();
+    this.alarmSet = false;
   }
 }

@@ -1,4 +1,4 @@
-import { createExecutionContext, waitOnExecutionContext } from "cloudflare:test";
+import { abortAllDurableObjects, createExecutionContext, runInDurableObject, waitOnExecutionContext } from "cloudflare:test";
 import { describe, expect, it } from "vitest";
 import { app } from "../../src/app";
 import { LIMIT_DEFAULTS, limitsOf } from "../../src/limits/config";
@@ -112,6 +112,26 @@ describe("413: sizes and counts, checked before anything is recorded", () => {
     // the stranger's transfer is cancelled: its bytes no longer count
     expect((await call({}, `/v1/transfers/${first.id}`, { method: "DELETE", headers: stranger.auth })).status).toBe(204);
     expect((await create(limits, friend, { to: [r.id], files: [{ name: "c", size: 60 }] })).status).toBe(201);
+  });
+});
+
+describe("the bucket object", () => {
+  const stored = (stub: DurableObjectStub) =>
+    runInDurableObject(stub, (_o, state) => state.storage.sql.exec<{ tokens: number }>("SELECT tokens FROM bucket").toArray().map((r) => r.tokens));
+
+  it("writes nothing while more than half full (no durable write holds the answer); below that, every take is kept and outlives a restart", async () => {
+    const name = `test:${crypto.randomUUID()}`;
+    const stub = env.LIMITER.get(env.LIMITER.idFromName(name));
+    for (let i = 0; i < 5; i++) expect((await stub.take(10, 3_600_000)).ok).toBe(true);
+    expect(await stored(stub)).toEqual([]); // 5 of 10 left: nothing worth keeping
+    expect((await stub.take(10, 3_600_000)).remaining).toBe(4);
+    expect((await stored(stub))[0]).toBeCloseTo(4, 1);
+    await abortAllDurableObjects();
+    // a fresh instance goes on from what was kept: the bucket did not come back full
+    const again = env.LIMITER.get(env.LIMITER.idFromName(name));
+    expect((await again.take(10, 3_600_000)).remaining).toBe(3);
+    for (let i = 0; i < 3; i++) expect((await again.take(10, 3_600_000)).ok).toBe(true);
+    expect((await again.take(10, 3_600_000)).ok).toBe(false);
   });
 });
 
