@@ -13,12 +13,42 @@ describe("recordAhead", () => {
     const check = recordAhead(async (n) => void got.push(n), 100, 10, 40);
     for (let sent = 0; sent < 100; sent += 4) await check(sent, Math.min(4, 100 - sent));
     // from the piece that starts past the first step (12→16): each record reaches as far
-    // again as the response has sent (at most 40 more), so records grow rarer as it goes
-    expect(got).toEqual([24, 48, 88, 99]);
+    // again as the response has sent (at most 40 more), and the next one starts once less
+    // than a step lies recorded beyond a piece, so records grow rarer as it goes
+    expect(got).toEqual([24, 32, 48, 80, 99]);
     const small: number[] = [];
     const peek = recordAhead(async (n) => void small.push(n), 9, 10);
     for (let sent = 0; sent < 9; sent += 3) await peek(sent, 3);
     expect(small).toEqual([]);
+  });
+
+  it("starts the next record while a piece goes out, and holds a piece only for the record that covers it", async () => {
+    const asked: number[] = [];
+    const done = new Map<number, () => void>();
+    const check = recordAhead((n) => {
+      asked.push(n);
+      return new Promise<void>((resolve) => done.set(n, resolve));
+    }, 1000, 10, 400);
+    const settled = async (p: Promise<void>) => {
+      let over = false;
+      void p.then(() => (over = true));
+      for (let i = 0; i < 5; i++) await Promise.resolve();
+      return over;
+    };
+    // piece 10→20: needs a record (to 20), and the next one (to 40) starts at once
+    const first = check(10, 10);
+    expect(asked).toEqual([20, 40]);
+    expect(await settled(first)).toBe(false); // held until its own record is durable
+    done.get(20)!();
+    expect(await settled(first)).toBe(true); // not held for the next one
+    // piece 20→30 is covered by the record to 40: it waits for that one, started a piece ago
+    const second = check(20, 10);
+    expect(await settled(second)).toBe(false);
+    done.get(40)!();
+    expect(await settled(second)).toBe(true);
+    // piece 30→40: covered, and less than a step beyond it: the record to 80 starts now
+    await check(30, 10);
+    expect(asked).toEqual([20, 40, 80]);
   });
 
   it("a failed record does not stop the bytes", async () => {
@@ -27,9 +57,10 @@ describe("recordAhead", () => {
       calls++;
       throw new Error("D1 is away");
     }, 100, 10);
-    // past the first step, so the record is attempted (and fails)
+    // past the first step, so the record is attempted (and fails), and so is the next one,
+    // started ahead; neither stops the piece
     await expect(check(12, 4)).resolves.toBeUndefined();
-    expect(calls).toBe(1);
+    expect(calls).toBe(2);
   });
 });
 
