@@ -14,15 +14,34 @@ export function bearerToken(request: Request, allowQuery = false): string | null
 }
 
 /**
+ * Tokens (by hash) that D1 did not know, remembered in this isolate for UNKNOWN_TOKEN_MS: a
+ * flood of made-up or revoked tokens then costs a hash and a map lookup each, not a D1 read,
+ * before the address limiter refuses it. Safe to remember: tokens are drawn by the server
+ * (256 random bits), so one that names no terminal now never will (a new or rotated token is
+ * in D1 before anyone holds it). Bounded: forgotten wholesale past MAX_UNKNOWN_TOKENS.
+ */
+const unknownTokens = new Map<string, number>();
+const UNKNOWN_TOKEN_MS = 60_000;
+const MAX_UNKNOWN_TOKENS = 10_000;
+
+/**
  * The terminal a token belongs to, or null. Found by the token's SHA-256 (a unique index);
  * the stored hash is then compared again in constant time, so that nothing about a secret
  * depends on how far a comparison got.
  */
-export async function terminalForToken(db: D1Database, token: string | null): Promise<TerminalRow | null> {
+export async function terminalForToken(db: D1Database, token: string | null, now = Date.now()): Promise<TerminalRow | null> {
   if (!token || !TOKEN_RE.test(token)) return null;
   const hash = await hashToken(token);
+  const unknownUntil = unknownTokens.get(hash);
+  if (unknownUntil !== undefined) {
+    if (unknownUntil > now) return null;
+    unknownTokens.delete(hash);
+  }
   const row = await getTerminalByTokenHash(db, hash);
-  return row && sameSecret(row.token_hash, hash) ? row : null;
+  if (row && sameSecret(row.token_hash, hash)) return row;
+  if (unknownTokens.size >= MAX_UNKNOWN_TOKENS) unknownTokens.clear();
+  unknownTokens.set(hash, now + UNKNOWN_TOKEN_MS);
+  return null;
 }
 
 /**

@@ -115,6 +115,36 @@ describe("413: sizes and counts, checked before anything is recorded", () => {
   });
 });
 
+describe("made-up tokens", () => {
+  it("a token D1 does not know is looked up once: the same token again costs no D1 read, and still gets 401", async () => {
+    const statements: string[] = [];
+    const db = new Proxy(env.DB, {
+      get(target, prop) {
+        if (prop === "prepare") return (sql: string) => (statements.push(sql), target.prepare(sql));
+        const v = Reflect.get(target, prop);
+        return typeof v === "function" ? v.bind(target) : v;
+      },
+    });
+    const who = await register();
+    const bogus = `pd_${"A".repeat(43)}`;
+    const ask = async (token: string) => {
+      statements.length = 0;
+      const ctx = createExecutionContext();
+      const res = await app.fetch(
+        new Request(`${BASE}/v1/terminals/${who.id}/inbox`, { headers: { authorization: `Bearer ${token}`, "cf-connecting-ip": address() } }),
+        { ...env, DB: db },
+        ctx,
+      );
+      await waitOnExecutionContext(ctx);
+      return { status: res.status, lookups: statements.filter((q) => /FROM terminals WHERE token_hash/.test(q)).length };
+    };
+    expect(await ask(bogus)).toEqual({ status: 401, lookups: 1 });
+    expect(await ask(bogus)).toEqual({ status: 401, lookups: 0 });
+    // a real token is looked up as always, and works
+    expect((await ask(who.token)).status).toBe(200);
+  });
+});
+
 describe("the bucket object", () => {
   const stored = (stub: DurableObjectStub) =>
     runInDurableObject(stub, (_o, state) => state.storage.sql.exec<{ tokens: number }>("SELECT tokens FROM bucket").toArray().map((r) => r.tokens));
