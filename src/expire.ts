@@ -1,7 +1,8 @@
 import { effectiveStatus } from "./lifecycle";
-import { notifyEnded } from "./notify/producers";
+import { notifyEnded, terminalStub } from "./notify/producers";
 import { frameKey, uploadPrefix } from "./store/keys";
 import { deleteObjects, deletePrefix } from "./store/objects";
+import { markTerminalErased, unerasedTerminals } from "./store/terminals";
 import { enqueuePackaging } from "./package/jobs";
 import {
   deletedSendersWithTransfers,
@@ -58,7 +59,14 @@ export async function sweep(env: Env, now = Date.now(), batch = 100): Promise<nu
     }
   }
   if (done > 0) console.log(JSON.stringify({ event: "swept", transfers: done }));
-  // a terminal deleted while its DELETE could not cancel all it had sent: finish that
+  // a terminal deleted while its DELETE could not erase its object or cancel all it had sent: finish that
+  for (const id of await unerasedTerminals(env.DB)) {
+    try {
+      await eraseDeleted(env, id, now);
+    } catch (e) {
+      console.error(JSON.stringify({ event: "terminal_erase_failed", terminal: id, error: String(e) }));
+    }
+  }
   for (const sender of await deletedSendersWithTransfers(env.DB)) await cancelSentBy(env, sender);
   for (const id of await stalledPackaging(env.DB, now - STALLED_PACKAGING_MS, now)) {
     console.warn(JSON.stringify({ event: "packaging_requeued", transfer: id }));
@@ -92,6 +100,12 @@ export async function cancelTransfer(env: Env, rec: TransferRecord, now = Date.n
   await purgeObjects(env, rec);
   await markPurged(env.DB, t.id, now, "cancelled");
   if (t.status === "ready" || t.status === "delivered") await notifyEnded(env, rec, "transfer.cancelled");
+}
+
+/** Erases a deleted terminal's Durable Object (idempotent), then records that it was. */
+export async function eraseDeleted(env: Env, id: string, now = Date.now()): Promise<void> {
+  await terminalStub(env, id).erase();
+  await markTerminalErased(env.DB, id, now);
 }
 
 /** Cancels every transfer `senderId` sent that is neither delivered nor ended (its terminal is deleted). */

@@ -1,5 +1,5 @@
 import { ApiError, unauthorized } from "../errors";
-import { cancelSentBy } from "../expire";
+import { cancelSentBy, eraseDeleted } from "../expire";
 import { terminalStub } from "../notify/producers";
 import { markTerminalDeleted, replaceTokenHash, type TerminalRow } from "../store/terminals";
 import { hashToken, newToken } from "./tokens";
@@ -31,13 +31,20 @@ export async function rotateToken(env: Env, caller: TerminalRow): Promise<string
  * `DELETE /v1/terminals/{id}`. The terminal becomes a tombstone (its id answers 404 and is
  * never drawn again; its token fails), its Durable Object forgets its subscriptions,
  * messages and pushes and closes its sockets, and every transfer it sent that is not yet
- * delivered is cancelled (recipients that were told get `transfer.cancelled`). A cancel
- * this request does not finish is finished by the sweep.
+ * delivered is cancelled (recipients that were told get `transfer.cancelled`). Once the
+ * tombstone is written the terminal is deleted, and the answer says so: an erase or a cancel
+ * this request does not finish is logged and finished by the sweep (eraseDeleted,
+ * cancelSentBy), not answered with an error the caller could do nothing about (its token no
+ * longer works).
  */
 export async function deleteTerminal(env: Env, caller: TerminalRow, now = Date.now()): Promise<void> {
   if (!(await markTerminalDeleted(env.DB, caller.id, caller.token_hash, now))) {
     throw unauthorized("The token is not valid (it was rotated or the terminal deleted meanwhile).");
   }
-  await terminalStub(env, caller.id).erase();
-  await cancelSentBy(env, caller.id);
+  try {
+    await eraseDeleted(env, caller.id, now);
+    await cancelSentBy(env, caller.id);
+  } catch (e) {
+    console.error(JSON.stringify({ event: "terminal_delete_unfinished", terminal: caller.id, error: String(e) }));
+  }
 }

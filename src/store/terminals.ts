@@ -74,6 +74,20 @@ export async function markTerminalDeleted(db: D1Database, id: string, tokenHash:
   return res!.meta.changes === 1;
 }
 
+/** Says that a deleted terminal's Durable Object was erased. */
+export async function markTerminalErased(db: D1Database, id: string, now: number): Promise<void> {
+  await db.prepare("UPDATE terminals SET erased_at = ?2 WHERE id = ?1 AND deleted_at IS NOT NULL").bind(id, now).run();
+}
+
+/** Deleted terminals whose Durable Object is not known to be erased (a DELETE could not reach it). */
+export async function unerasedTerminals(db: D1Database, limit = 100): Promise<string[]> {
+  const { results } = await db
+    .prepare("SELECT id FROM terminals WHERE deleted_at IS NOT NULL AND erased_at IS NULL ORDER BY deleted_at LIMIT ?")
+    .bind(limit)
+    .all<{ id: string }>();
+  return results.map((r) => r.id);
+}
+
 /** A named recipient that exists: whether it refuses transfers from the sender, and what already waits for it. */
 export interface RecipientCheck {
   id: string;

@@ -1,5 +1,7 @@
 import { beforeAll, describe, expect, it } from "vitest";
 import { dammDigit } from "../../src/auth/ids";
+import { sweep } from "../../src/expire";
+import { markTerminalDeleted } from "../../src/store/terminals";
 import { CLOSE_TERMINAL_DELETED, CLOSE_TOKEN_ROTATED } from "../../src/notify/sockets";
 import {
   api,
@@ -140,6 +142,24 @@ describe("DELETE /v1/terminals/{id}", () => {
     expect((await terminalStub(gone.id).enqueue(gone.id, { type: "transfer.expired", id: "late", transferId: "T".repeat(22) }, { transferId: null, expiresAt: null })).queued).toBe(false);
     // its id is a tombstone: never drawn again
     expect(await countRows("terminals", "id = ? AND deleted_at IS NOT NULL AND name = ''", gone.id)).toBe(1);
+    expect(await countRows("terminals", "id = ? AND erased_at IS NOT NULL", gone.id)).toBe(1);
+  });
+
+  it("a DELETE that wrote the tombstone but could not reach the terminal's object: the sweep erases the object", async () => {
+    const gone = await register("Half-gone");
+    const sub = {
+      endpoint: "https://fcm.googleapis.com/fcm/send/half",
+      keys: { p256dh: "BOiMAgUQs9wIOdTQFLEwjZAhicx_U3fv2lFHTvrU7S6ErxHsmSEO6GCRabThQ5RKYl2MDz3bi-gky4MWv1GPlEg", auth: "AAAAAAAAAAAAAAAAAAAAAA" },
+    };
+    expect((await call(gone, "PUT", "/push-subscription", sub)).status).toBe(204);
+    // the tombstone alone, as a DELETE leaves it when its object is unreachable
+    const hash = (await env.DB.prepare("SELECT token_hash FROM terminals WHERE id = ?").bind(gone.id).first<string>("token_hash"))!;
+    expect(await markTerminalDeleted(env.DB, gone.id, hash, Date.now())).toBe(true);
+    expect(await terminalStub(gone.id).subscriptionCount()).toBe(1);
+    expect(await countRows("terminals", "id = ? AND erased_at IS NULL", gone.id)).toBe(1);
+    await sweep(env);
+    expect(await terminalStub(gone.id).subscriptionCount()).toBe(0);
+    expect(await countRows("terminals", "id = ? AND erased_at IS NOT NULL", gone.id)).toBe(1);
   });
 
   it("cancels what it sent and is not delivered (recipients told), leaves delivered transfers as they are", async () => {
