@@ -90,10 +90,22 @@ export class Inbox {
     show(this.empty, this.entries.size === 0);
   }
 
+  /**
+   * Every 30 s: the times' words move on in place ("2 min ago", "Expires in 1 h"), so focus,
+   * a "Copied" label and a pressed button stay as they are; only an entry that has just
+   * expired is drawn again (its links go).
+   */
   private refreshTimes(): void {
     for (const e of this.entries.values()) {
-      if (!e.ended && Date.parse(e.transfer.expiresAt) <= Date.now()) e.ended = "expired";
-      this.render(e);
+      if (!e.ended && Date.parse(e.transfer.expiresAt) <= Date.now()) {
+        e.ended = "expired";
+        this.render(e);
+        continue;
+      }
+      const time = e.el.querySelector<HTMLElement>("time[data-ago]");
+      if (time) time.textContent = ago(e.transfer.createdAt);
+      const expires = e.el.querySelector<HTMLElement>("[data-expires]");
+      if (expires) expires.textContent = `Expires ${until(e.transfer.expiresAt)}`;
     }
   }
 
@@ -138,7 +150,7 @@ export class Inbox {
         "div",
         { class: "head" },
         h("span", { class: "from" }, h("strong", null, t.from.name || "Someone"), " ", h("span", { class: "muted nowrap" }, formatTerminalId(t.from.id))),
-        h("time", { class: "muted", datetime: t.createdAt, title: new Date(t.createdAt).toLocaleString() }, ago(t.createdAt)),
+        h("time", { class: "muted", datetime: t.createdAt, title: new Date(t.createdAt).toLocaleString(), "data-ago": "" }, ago(t.createdAt)),
       ),
       t.message
         ? h(
@@ -171,7 +183,7 @@ export class Inbox {
           : null,
         h(
           "span",
-          { class: e.ended ? "ended" : "muted" },
+          e.ended ? { class: "ended" } : { class: "muted", "data-expires": "" },
           e.ended === "expired"
             ? "Expired: the files are gone."
             : e.ended === "cancelled"

@@ -197,6 +197,25 @@ describe("the web app, phone and desktop", () => {
     await screenshot(B, "phone-3-message", entry);
   });
 
+  it("the inbox's times move on every 30 s without redrawing it: focus stays on the button it was on", async () => {
+    const C = await phoneCtx.newPage();
+    await C.clock.install();
+    await C.goto("/");
+    await C.locator("html[data-ready=true]").waitFor({ timeout: 30_000 });
+    const entry = C.getByRole("listitem").filter({ hasText: "Door code 4711" });
+    await entry.waitFor({ timeout: 30_000 });
+    const copyButton = entry.getByRole("button", { name: "Copy" });
+    await copyButton.focus();
+    await C.evaluate(() => ((document.activeElement as HTMLElement & { mark?: string }).mark = "the one focused"));
+    const time = entry.locator("time");
+    const before = await time.textContent();
+    await C.clock.fastForward("02:01");
+    // the time's words changed (so the 30 s refresh ran), and the focused button is the same element
+    await expect.poll(() => time.textContent()).not.toBe(before);
+    expect(await C.evaluate(() => (document.activeElement as HTMLElement & { mark?: string }).mark ?? null)).toBe("the one focused");
+    await C.close();
+  });
+
   it("errors are said in plain words: a typo in the id, an id nobody has", async () => {
     const to = A.getByLabel("Recipient");
     await to.fill("123 456 789");
