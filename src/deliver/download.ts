@@ -4,7 +4,7 @@ import { notifyDownloaded } from "../notify/producers";
 import { baseName } from "../package/names";
 import { effectiveStatus } from "../lifecycle";
 import { frameKey } from "../store/keys";
-import { getObject } from "../store/objects";
+import { getObject, objectsInOrder } from "../store/objects";
 import {
   expireNow,
   getTransfer,
@@ -29,9 +29,6 @@ import { etagMatches, parseRange } from "./range";
  * byte, the download is recorded, the sender gets its receipt, and the transfer becomes
  * `delivered` once every recipient has it.
  */
-
-/** Part objects fetched ahead of the one being piped (R2 answers a get in about a millisecond). */
-const LOOKAHEAD = 4;
 
 
 function assertDownloadable(t: TransferRow, now: number): void {
@@ -156,17 +153,11 @@ async function pipePieces(
   out: WritableStream<Uint8Array>,
   before: ((sent: number, length: number) => Promise<void>) | null = null,
 ): Promise<number> {
-  const objects = pieces.filter((p): p is Extract<Piece, { from: "object" }> => p.from === "object");
-  const fetches: Array<Promise<R2ObjectBody | null>> = [];
-  let fetched = 0;
-  const fetchAhead = (upTo: number) => {
-    for (; fetched < Math.min(upTo, objects.length); fetched++) {
-      const p = objects[fetched]!;
-      fetches.push(getObject(env.BUCKET, p.key, rangeOf(p)));
-    }
-  };
+  const objects = objectsInOrder(
+    env.BUCKET,
+    pieces.flatMap((p) => (p.from === "object" ? [{ key: p.key, range: rangeOf(p) }] : [])),
+  );
   let sent = 0;
-  let used = 0;
   try {
     for (const p of pieces) {
       await before?.(sent, p.length);
@@ -175,8 +166,7 @@ async function pipePieces(
         await w.write(frame!.bytes.subarray(p.offset - frame!.base, p.offset - frame!.base + p.length));
         w.releaseLock();
       } else {
-        fetchAhead(used + 1 + LOOKAHEAD);
-        const obj = await fetches[used++]!;
+        const obj = await objects.next();
         if (!obj) throw new Error(`part object ${p.key} is missing`);
         await obj.body.pipeTo(out, { preventClose: true });
       }
@@ -188,8 +178,7 @@ async function pipePieces(
       console.log(JSON.stringify({ event: "download_cut", sent, error: String(e) }));
     }
     await out.abort(e).catch(() => {});
-    // bodies fetched ahead and never read
-    for (const f of fetches.slice(used)) f.then((o) => o?.body.cancel()).catch(() => {});
+    objects.cancelRest(); // bodies fetched ahead and never read
   }
   return sent;
 }

@@ -2,7 +2,7 @@ import { INLINE_PACKAGE_BYTES, INLINE_PACKAGE_FILES } from "../config";
 import { notifyEnded, notifyFailed, notifyReady } from "../notify/producers";
 import { partCount } from "../receive/parts";
 import { frameKey } from "../store/keys";
-import { deleteObjects, getObject, putObject } from "../store/objects";
+import { deleteObjects, objectsInOrder, putObject } from "../store/objects";
 import {
   claimPackageLease,
   finishPackaging,
@@ -188,9 +188,6 @@ function packagedRecord(rec: TransferRecord, r: PackageResult): TransferRecord {
   };
 }
 
-/** Part objects requested ahead of the one being read (a small file is read in well under the time of a get). */
-const READ_AHEAD = 4;
-
 /**
  * The uploaded bytes of each file: its part objects, in order, each checked against D1.
  * Files are opened in index order, so the gets run a few parts ahead across files.
@@ -198,15 +195,7 @@ const READ_AHEAD = 4;
 function uploadedParts(env: Env, rec: TransferRecord): OpenFile {
   const sizes = new Map(rec.files.map((f) => [f.idx, f.size]));
   const order = rec.parts.filter((p) => (sizes.get(p.idx) ?? 0) > 0);
-  const gets: Array<Promise<R2ObjectBody | null>> = [];
-  let used = 0;
-  const get = (i: number) => {
-    for (let k = gets.length; k < Math.min(order.length, i + 1 + READ_AHEAD); k++) {
-      const key = order[k]!.object_key;
-      gets.push(key ? getObject(env.BUCKET, key) : Promise.resolve(null));
-    }
-    return gets[i]!;
-  };
+  const objects = objectsInOrder(env.BUCKET, order.map((p) => ({ key: p.object_key })));
   return async function* (file) {
     if (file.size === 0) return;
     const row = rec.files[file.idx]!;
@@ -215,8 +204,8 @@ function uploadedParts(env: Env, rec: TransferRecord): OpenFile {
       throw new PackageSourceError(`file ${file.idx} has ${parts.length} of its ${partCount(file.size, row.part_size)} parts`);
     }
     for (const p of parts) {
-      if (order[used] !== p) throw new Error(`packaging read file ${file.idx} out of order`);
-      const obj = await get(used++);
+      if (order[objects.taken] !== p) throw new Error(`packaging read file ${file.idx} out of order`);
+      const obj = await objects.next();
       if (!obj) throw new PackageSourceError(`the uploaded bytes of file ${file.idx} (part ${p.part}) are missing`);
       if (obj.size !== p.size) throw new PackageSourceError(`part ${p.part} of file ${file.idx} has ${obj.size} bytes, not ${p.size}`);
       yield obj.body;

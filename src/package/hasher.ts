@@ -1,6 +1,6 @@
 import { DurableObject } from "cloudflare:workers";
 import { partCount } from "../receive/parts";
-import { getObject } from "../store/objects";
+import { getObject, READ_AHEAD } from "../store/objects";
 import { getTransferRecord } from "../store/transfers";
 import { PackageBuilder, packageInput, type PackageFile, type PackageInput, type PackageResult } from "./build";
 
@@ -38,8 +38,6 @@ export interface StoredPartRef {
 
 /** A run offered no part for this long gives up (its transfer was abandoned). */
 const IDLE_MS = 10 * 60 * 1000;
-/** Part objects requested ahead of the one being read, among those already uploaded. */
-const READ_AHEAD = 4;
 
 const slot = (idx: number, part: number) => `${idx}:${part}`;
 
@@ -145,7 +143,10 @@ class Run {
     }
   }
 
-  /** Starts the gets of the next parts that are already uploaded (READ_AHEAD at most). */
+  /**
+   * Starts the gets of the next parts that are already uploaded (READ_AHEAD at most, as
+   * store/objects.ts objectsInOrder does for parts that are all there).
+   */
   private fetchAhead(): void {
     for (let i = this.used; i < Math.min(this.order.length, this.used + 1 + READ_AHEAD); i++) {
       if (this.gets.has(i)) continue;

@@ -15,6 +15,49 @@ export function getObject(bucket: R2Bucket, key: string, range?: { offset: numbe
   return bucket.get(key, range ? { range } : undefined);
 }
 
+/**
+ * Objects read one after the other (a package's part objects, a file's): R2 answers a get in
+ * about a millisecond and a part takes far longer to read, so each get is started while the
+ * READ_AHEAD objects before it are still being read. A null key reads as a missing object.
+ */
+export const READ_AHEAD = 4;
+
+export interface ObjectsInOrder {
+  /** The next object (null: it is missing); starts the gets of the few after it. */
+  next(): Promise<R2ObjectBody | null>;
+  /** how many were taken with next() */
+  readonly taken: number;
+  /** Cancels the bodies fetched ahead and never taken (a read that stops early). */
+  cancelRest(): void;
+}
+
+export function objectsInOrder(
+  bucket: R2Bucket,
+  objects: ReadonlyArray<{ key: string | null; range?: { offset: number; length: number } }>,
+  ahead = READ_AHEAD,
+): ObjectsInOrder {
+  const gets: Array<Promise<R2ObjectBody | null>> = [];
+  let taken = 0;
+  return {
+    next() {
+      for (let k = gets.length; k < Math.min(objects.length, taken + 1 + ahead); k++) {
+        const { key, range } = objects[k]!;
+        const get = key ? getObject(bucket, key, range) : Promise.resolve(null);
+        get.catch(() => {}); // (rejects to whoever takes it; one never taken must not go unhandled)
+        gets.push(get);
+      }
+      if (taken >= objects.length) return Promise.reject(new Error("no object left to read"));
+      return gets[taken++]!;
+    },
+    get taken() {
+      return taken;
+    },
+    cancelRest() {
+      for (const get of gets.slice(taken)) get.then((o) => o?.body.cancel()).catch(() => {});
+    },
+  };
+}
+
 export function headObject(bucket: R2Bucket, key: string): Promise<R2Object | null> {
   return bucket.head(key);
 }

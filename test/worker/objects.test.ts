@@ -1,0 +1,33 @@
+import { describe, expect, it } from "vitest";
+import { objectsInOrder } from "../../src/store/objects";
+import { env } from "./helpers";
+
+/** store/objects.ts: objects read one after the other, each fetched a few ahead of its turn. */
+describe("objectsInOrder", () => {
+  it("gives the objects in order (a missing key or object as null), a range where asked, and no more", async () => {
+    const prefix = `test-order-${crypto.randomUUID()}`;
+    for (let i = 0; i < 6; i++) await env.BUCKET.put(`${prefix}/${i}`, `object ${i}`);
+    const keys = [0, 1, 2, 3, 4, 5].map((i) => ({ key: `${prefix}/${i}` as string | null }));
+    const list = [...keys.slice(0, 3), { key: null }, { key: `${prefix}/gone` }, { key: `${prefix}/5`, range: { offset: 7, length: 1 } }];
+    const reads = objectsInOrder(env.BUCKET, list, 2);
+    const got: Array<string | null> = [];
+    for (let i = 0; i < list.length; i++) {
+      const obj = await reads.next();
+      got.push(obj ? await obj.text() : null);
+    }
+    expect(got).toEqual(["object 0", "object 1", "object 2", null, null, "5"]);
+    expect(reads.taken).toBe(6);
+    await expect(reads.next()).rejects.toThrow(/no object left/);
+  });
+
+  it("a read that stops early cancels what was fetched ahead, and a failed get rejects only for the one who takes it", async () => {
+    const prefix = `test-stop-${crypto.randomUUID()}`;
+    for (let i = 0; i < 4; i++) await env.BUCKET.put(`${prefix}/${i}`, new Uint8Array(100_000));
+    const reads = objectsInOrder(env.BUCKET, [0, 1, 2, 3].map((i) => ({ key: `${prefix}/${i}` })), 3);
+    expect((await reads.next())!.size).toBe(100_000);
+    reads.cancelRest();
+    expect(reads.taken).toBe(1);
+    const bad = objectsInOrder(env.BUCKET, [{ key: `${prefix}/0`, range: { offset: 200_000, length: 5 } }]);
+    await expect(bad.next()).rejects.toThrow();
+  });
+});
