@@ -21,8 +21,11 @@ export interface DownloadOptions {
   signal?: AbortSignal;
   /** bytes on disk so far */
   onProgress?: (bytes: number) => void;
-  /** told where a try starts (for logs and tests) */
-  onStart?: (offset: number) => void;
+  /**
+   * told where a try starts, and how many of the bytes on disk it read back to hash (0 when
+   * the bytes were hashed as an earlier try of this call wrote them) (for logs and tests)
+   */
+  onStart?: (offset: number, rehashed: number) => void;
   tries?: number;
   backoffMs?: (attempt: number) => number;
 }
@@ -32,13 +35,23 @@ export interface DownloadResult {
   resumedFrom: number;
 }
 
+/**
+ * The sha256 of the first `bytes` bytes of the `.part` file, carried from one try to the next:
+ * a retry after 9 GiB goes on from there instead of reading the 9 GiB back to hash them again.
+ */
+interface Hashed {
+  hash: Hash | null;
+  bytes: number;
+}
+
 export async function downloadToFile(client: PushdropClient, pathOrUrl: string, partFile: string, opts: DownloadOptions): Promise<DownloadResult> {
   const tries = opts.tries ?? 6;
   const backoff = opts.backoffMs ?? ((a: number) => Math.min(30_000, 1000 * 2 ** (a - 1)));
   const resumedFrom = Math.min(sizeOf(partFile), opts.size);
+  const hashed: Hashed = { hash: null, bytes: 0 };
   for (let attempt = 1; ; attempt++) {
     try {
-      await tryOnce(client, pathOrUrl, partFile, opts);
+      await tryOnce(client, pathOrUrl, partFile, opts, hashed);
       return { resumedFrom };
     } catch (e) {
       const again = e instanceof NetworkError || (e instanceof ApiError && e.retryable) || isStreamBreak(e);
@@ -49,22 +62,30 @@ export async function downloadToFile(client: PushdropClient, pathOrUrl: string, 
   }
 }
 
-async function tryOnce(client: PushdropClient, pathOrUrl: string, partFile: string, opts: DownloadOptions): Promise<void> {
+async function tryOnce(client: PushdropClient, pathOrUrl: string, partFile: string, opts: DownloadOptions, hashed: Hashed): Promise<void> {
   let offset = sizeOf(partFile);
   if (offset > opts.size) {
     truncateSync(partFile, 0);
     offset = 0;
   }
-  let hash = createHash("sha256");
-  if (offset > 0) await hashFile(partFile, hash);
-  if (offset === opts.size && opts.size > 0) return finish(partFile, hash, opts);
+  // what is on disk was hashed as an earlier try wrote it (the counts agree), or is read back
+  let hash = hashed.hash !== null && hashed.bytes === offset ? hashed.hash : null;
+  const rehashed = hash === null ? offset : 0;
+  if (hash === null) {
+    hash = createHash("sha256");
+    if (offset > 0) await hashFile(partFile, hash, 0, offset - 1);
+  }
+  hashed.hash = hash;
+  hashed.bytes = offset;
+  if (offset === opts.size && opts.size > 0) return finish(partFile, hashed, opts);
 
-  opts.onStart?.(offset);
+  opts.onStart?.(offset, rehashed);
   const res = await client.download(pathOrUrl, { offset, ifRange: `"${opts.sha256}"`, signal: opts.signal });
   if (offset > 0 && res.status === 200) {
     // the server sent the whole thing (what is on disk is of another version): start over
     offset = 0;
-    hash = createHash("sha256");
+    hashed.hash = createHash("sha256");
+    hashed.bytes = 0;
   } else if (offset > 0) {
     const start = /^bytes (\d+)-/.exec(res.headers.get("content-range") ?? "")?.[1];
     if (Number(start) !== offset) {
@@ -72,11 +93,11 @@ async function tryOnce(client: PushdropClient, pathOrUrl: string, partFile: stri
       throw new ApiError(res.status, "bad_response", `Asked for the bytes from ${offset} on, got ${res.headers.get("content-range") ?? "no Content-Range"}.`);
     }
   }
-  await write(res, partFile, offset, hash, opts);
-  return finish(partFile, hash, opts);
+  await write(res, partFile, offset, hashed, opts);
+  return finish(partFile, hashed, opts);
 }
 
-async function write(res: Response, partFile: string, offset: number, hash: Hash, opts: DownloadOptions): Promise<void> {
+async function write(res: Response, partFile: string, offset: number, hashed: Hashed, opts: DownloadOptions): Promise<void> {
   if (!res.body) throw new NetworkError("The server sent no body.");
   let bytes = offset;
   opts.onProgress?.(bytes);
@@ -86,7 +107,9 @@ async function write(res: Response, partFile: string, offset: number, hash: Hash
       bytes += chunk.length;
       // refused as the bytes come, not once they are all on disk (and not retried: it is no break)
       if (bytes > opts.size) return cb(tooLong);
-      hash.update(chunk);
+      // (a chunk hashed but then not written leaves the counts apart: the next try reads back)
+      hashed.hash!.update(chunk);
+      hashed.bytes += chunk.length;
       opts.onProgress?.(bytes);
       cb(null, chunk);
     },
@@ -99,15 +122,19 @@ async function write(res: Response, partFile: string, offset: number, hash: Hash
       { signal: opts.signal },
     );
   } catch (e) {
-    if (e === tooLong) truncateSync(partFile, 0);
+    if (e === tooLong) {
+      truncateSync(partFile, 0);
+      hashed.hash = null;
+    }
     throw e;
   }
 }
 
-function finish(partFile: string, hash: Hash, opts: DownloadOptions): void {
+function finish(partFile: string, hashed: Hashed, opts: DownloadOptions): void {
   const size = sizeOf(partFile);
   if (size !== opts.size) throw new NetworkError(`The download ended after ${size} of ${opts.size} bytes.`);
-  const got = hash.digest("hex");
+  const got = hashed.hash!.digest("hex");
+  hashed.hash = null; // (digested: not to be carried on)
   if (got !== opts.sha256) {
     truncateSync(partFile, 0); // these bytes are wrong: the next try starts afresh
     throw integrityError(`The downloaded bytes do not match their checksum (sha256 ${got}, expected ${opts.sha256}).`, "sha256_mismatch");

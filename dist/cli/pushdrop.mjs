@@ -9730,9 +9730,10 @@ async function downloadToFile(client, pathOrUrl, partFile, opts) {
   const tries = opts.tries ?? 6;
   const backoff = opts.backoffMs ?? ((a) => Math.min(3e4, 1e3 * 2 ** (a - 1)));
   const resumedFrom = Math.min(sizeOf(partFile), opts.size);
+  const hashed = { hash: null, bytes: 0 };
   for (let attempt = 1; ; attempt++) {
     try {
-      await tryOnce(client, pathOrUrl, partFile, opts);
+      await tryOnce(client, pathOrUrl, partFile, opts, hashed);
       return { resumedFrom };
     } catch (e) {
       const again = e instanceof NetworkError || e instanceof ApiError && e.retryable || isStreamBreak(e);
@@ -9742,20 +9743,27 @@ async function downloadToFile(client, pathOrUrl, partFile, opts) {
     }
   }
 }
-async function tryOnce(client, pathOrUrl, partFile, opts) {
+async function tryOnce(client, pathOrUrl, partFile, opts, hashed) {
   let offset = sizeOf(partFile);
   if (offset > opts.size) {
     truncateSync(partFile, 0);
     offset = 0;
   }
-  let hash = createHash("sha256");
-  if (offset > 0) await hashFile(partFile, hash);
-  if (offset === opts.size && opts.size > 0) return finish(partFile, hash, opts);
-  opts.onStart?.(offset);
+  let hash = hashed.hash !== null && hashed.bytes === offset ? hashed.hash : null;
+  const rehashed = hash === null ? offset : 0;
+  if (hash === null) {
+    hash = createHash("sha256");
+    if (offset > 0) await hashFile(partFile, hash, 0, offset - 1);
+  }
+  hashed.hash = hash;
+  hashed.bytes = offset;
+  if (offset === opts.size && opts.size > 0) return finish(partFile, hashed, opts);
+  opts.onStart?.(offset, rehashed);
   const res = await client.download(pathOrUrl, { offset, ifRange: `"${opts.sha256}"`, signal: opts.signal });
   if (offset > 0 && res.status === 200) {
     offset = 0;
-    hash = createHash("sha256");
+    hashed.hash = createHash("sha256");
+    hashed.bytes = 0;
   } else if (offset > 0) {
     const start = /^bytes (\d+)-/.exec(res.headers.get("content-range") ?? "")?.[1];
     if (Number(start) !== offset) {
@@ -9763,10 +9771,10 @@ async function tryOnce(client, pathOrUrl, partFile, opts) {
       throw new ApiError(res.status, "bad_response", `Asked for the bytes from ${offset} on, got ${res.headers.get("content-range") ?? "no Content-Range"}.`);
     }
   }
-  await write(res, partFile, offset, hash, opts);
-  return finish(partFile, hash, opts);
+  await write(res, partFile, offset, hashed, opts);
+  return finish(partFile, hashed, opts);
 }
-async function write(res, partFile, offset, hash, opts) {
+async function write(res, partFile, offset, hashed, opts) {
   if (!res.body) throw new NetworkError("The server sent no body.");
   let bytes = offset;
   opts.onProgress?.(bytes);
@@ -9775,7 +9783,8 @@ async function write(res, partFile, offset, hash, opts) {
     transform(chunk, _enc, cb) {
       bytes += chunk.length;
       if (bytes > opts.size) return cb(tooLong);
-      hash.update(chunk);
+      hashed.hash.update(chunk);
+      hashed.bytes += chunk.length;
       opts.onProgress?.(bytes);
       cb(null, chunk);
     }
@@ -9788,14 +9797,18 @@ async function write(res, partFile, offset, hash, opts) {
       { signal: opts.signal }
     );
   } catch (e) {
-    if (e === tooLong) truncateSync(partFile, 0);
+    if (e === tooLong) {
+      truncateSync(partFile, 0);
+      hashed.hash = null;
+    }
     throw e;
   }
 }
-function finish(partFile, hash, opts) {
+function finish(partFile, hashed, opts) {
   const size = sizeOf(partFile);
   if (size !== opts.size) throw new NetworkError(`The download ended after ${size} of ${opts.size} bytes.`);
-  const got = hash.digest("hex");
+  const got = hashed.hash.digest("hex");
+  hashed.hash = null;
   if (got !== opts.sha256) {
     truncateSync(partFile, 0);
     throw integrityError(`The downloaded bytes do not match their checksum (sha256 ${got}, expected ${opts.sha256}).`, "sha256_mismatch");

@@ -1,5 +1,5 @@
 import { createHash } from "node:crypto";
-import { mkdtempSync, rmSync, statSync, writeFileSync } from "node:fs";
+import { mkdtempSync, rmSync, statSync, truncateSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import path from "node:path";
 import { afterAll, expect, it } from "vitest";
@@ -41,4 +41,41 @@ it("a body of the right length and checksum is kept", async () => {
   const sha256 = createHash("sha256").update(bytes).digest("hex");
   await downloadToFile(client, "/x", part, { size: bytes.byteLength, sha256 });
   expect(statSync(part).size).toBe(bytes.byteLength);
+});
+
+it("a download that breaks off is retried from where the file stands, without reading back what this call already hashed", async () => {
+  const part = path.join(root, "breaks.part");
+  writeFileSync(part, "");
+  const MiB = 1024 * 1024;
+  const bytes = new Uint8Array(3 * MiB + 123).map((_, i) => (i * 7) % 253);
+  const sha256 = createHash("sha256").update(bytes).digest("hex");
+  /** serves from the offset asked, and breaks off after 1 MiB (as a dropped connection does) */
+  const client = {
+    async download(_path: string, { offset }: { offset: number }) {
+      const rest = bytes.subarray(offset);
+      let sent = false;
+      const body = new ReadableStream<Uint8Array>({
+        async pull(c) {
+          if (!sent) {
+            sent = true;
+            c.enqueue(rest.slice(0, MiB));
+          } else if (rest.byteLength <= MiB) c.close();
+          else {
+            await new Promise((r) => setTimeout(r, 50)); // (the line goes quiet, then drops)
+            c.error(new Error("terminated"));
+          }
+        },
+      });
+      return new Response(body, offset > 0 ? { status: 206, headers: { "content-range": `bytes ${offset}-${bytes.byteLength - 1}/${bytes.byteLength}` } } : { status: 200 });
+    },
+  } as unknown as PushdropClient;
+  const starts: Array<[number, number]> = [];
+  await downloadToFile(client, "/x", part, { size: bytes.byteLength, sha256, backoffMs: () => 1, onStart: (o, r) => starts.push([o, r]) });
+  expect(starts).toEqual([[0, 0], [MiB, 0], [2 * MiB, 0], [3 * MiB, 0]]);
+  expect(statSync(part).size).toBe(bytes.byteLength);
+  // a new call (a new run of the CLI) on a partial file reads back what is there, once
+  truncateSync(part, 2 * MiB);
+  const again: Array<[number, number]> = [];
+  await downloadToFile(client, "/x", part, { size: bytes.byteLength, sha256, backoffMs: () => 1, onStart: (o, r) => again.push([o, r]) });
+  expect(again).toEqual([[2 * MiB, 2 * MiB], [3 * MiB, 0]]);
 });
