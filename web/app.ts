@@ -1,7 +1,7 @@
 import { ApiError, LiveChannel, PushdropClient, formatBytes, type WebSocketFactory } from "../client";
 import type { CreateTransferRequest, ServerMessage, Transfer } from "../src/contract";
 import { formatTerminalId, fromBase64url, normalizeTerminalId } from "../src/contract/ids";
-import { MAX_MESSAGE_LENGTH } from "../src/contract/limits";
+import { MAX_MESSAGE_LENGTH, MAX_RECIPIENTS } from "../src/contract/limits";
 import { renderContacts } from "./contacts";
 import { $, announce, fill, h, show } from "./dom";
 import { plainError } from "./errors";
@@ -299,6 +299,8 @@ function recipients(value: string): { ids: string[]; bad: string[] } {
   return { ids, bad };
 }
 
+const tooManyRecipients = (n: number) => `${n} recipients: a transfer goes to at most ${MAX_RECIPIENTS} at once.`;
+
 let hintSeq = 0;
 async function updateRecipientHint(): Promise<void> {
   const seq = ++hintSeq;
@@ -314,6 +316,12 @@ async function updateRecipientHint(): Promise<void> {
   }
   if (!ids.length) {
     hint.textContent = "";
+    return;
+  }
+  if (ids.length > MAX_RECIPIENTS) {
+    // (and no lookups: a pasted list of hundreds would spend the rate limit on them)
+    hint.textContent = tooManyRecipients(ids.length);
+    hint.classList.add("error");
     return;
   }
   try {
@@ -416,6 +424,10 @@ async function send(e: Event): Promise<void> {
   }
   if (!ids.length) {
     showSendError("Enter the recipient's id: the 9 digits shown on the other device.");
+    return toInput.focus();
+  }
+  if (ids.length > MAX_RECIPIENTS) {
+    showSendError(tooManyRecipients(ids.length));
     return toInput.focus();
   }
   const message = messageInput.value.trim() ? messageInput.value : undefined;

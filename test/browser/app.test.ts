@@ -216,7 +216,7 @@ describe("the web app, phone and desktop", () => {
     await C.close();
   });
 
-  it("errors are said in plain words: a typo in the id, an id nobody has", async () => {
+  it("errors are said in plain words: a typo in the id, an id nobody has, too many recipients", async () => {
     const to = A.getByLabel("Recipient");
     await to.fill("123 456 789");
     await A.getByText(/is not a pushdrop id/).waitFor();
@@ -225,6 +225,19 @@ describe("the web app, phone and desktop", () => {
     await A.getByLabel("Message").fill("hello?");
     await A.getByRole("button", { name: "Send", exact: true }).click();
     await A.getByRole("alert").filter({ hasText: `No device has the id ${formatTerminalId(nobody + dammDigit(nobody))}` }).waitFor();
+    // 101 well-formed ids: said at once, and not one of them looked up
+    const many = Array.from({ length: 101 }, (_, i) => String(31_000_000 + i)).map((d) => d + dammDigit(d));
+    const lookups: string[] = [];
+    const count = (r: { url(): string }) => void (/\/v1\/terminals\/\d{9}$/.test(new URL(r.url()).pathname) && lookups.push(r.url()));
+    A.on("request", count);
+    await to.fill(many.join(", "));
+    await A.getByText("101 recipients: a transfer goes to at most 100 at once.").first().waitFor();
+    await A.getByRole("button", { name: "Send", exact: true }).click();
+    await A.getByRole("alert").filter({ hasText: "101 recipients" }).waitFor();
+    A.off("request", count);
+    expect(lookups).toEqual([]);
+    await to.fill("");
+    await A.getByLabel("Message").fill("");
   });
 
   it("remembered devices: B is one tap away on A, and A on B", async () => {
