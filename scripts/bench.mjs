@@ -693,9 +693,10 @@ const NOTES = `
   with /proc: 12–16 s of that thread's CPU per GiB stored by the bare worker, 90–100 % of the
   upload's time, varying by ±15 % from run to run with nothing changed). "Bare in parts" shows
   the part scheme itself costs nothing. pushdrop hands each part's body to \`put\` as it is (no
-  JavaScript per chunk); on top it spends about 5–8 ms of that thread per part request (auth,
-  the rate limiter, one D1 read and one D1 transaction: measured on requests without a body)
-  and its PackageHasher's reading and hashing, all on the thread the writes need. A plain
+  JavaScript per chunk); on top it spends about 5–7 ms of that thread's CPU per part request
+  (measured on 200 requests without a body; a profile puts it in workerd's own request, D1 and
+  Durable Object machinery, with the Worker's JavaScript about 2 % of it) and its
+  PackageHasher's reading and hashing, all on the thread the writes need. A plain
   \`put\` route added to pushdrop's worker for a test, with none of those steps, measured 61 MB/s
   in a session where the real upload path measured 56–64 and the bare worker 59–83 (one run
   each): pushdrop's steps are a small part of the gap, this runtime's variation most of it.
@@ -704,9 +705,13 @@ const NOTES = `
   The package is the frame's bytes and the uploaded part objects, each piped natively into one
   \`FixedLengthStream\` (four part objects fetched ahead): no JavaScript per chunk, no copy of
   the file. "Bare joined" is that alone, with nothing of pushdrop: what serving parts as one
-  body costs on this runtime. What pushdrop adds is per request (auth, rate limiter, the
-  transfer's record from D1: about 10 ms before the first byte) and, for the package, its
-  progress records (seven D1 writes per GiB, each ahead of the bytes it covers).
+  body costs on this runtime (a GiB as one body took 0.8–0.9 s of workerd's CPU here, as 64
+  parts joined 1.0–1.2 s, pushdrop's 1.0–1.25 s). What pushdrop adds is per request: about
+  15 ms before the first byte where the bare worker takes 5 (the token's D1 lookup 2–7 ms, the
+  rate limiter about 1, the transfer's record from D1 3–5, the frame about 2) and, for the
+  package, its progress records (seven D1 writes per GiB, each started a piece before the bytes
+  it covers, so that they do not wait for it). Back-to-back downloads of the same package on
+  one server moved by ±10 % from one to the next: single runs here tell 5 % apart poorly.
 - **Packaging** must read every byte once (the bare worker's "read once" column) and hash it
   twice with SHA-256 (each file's, for the manifest; the package's, for \`package.sha256\` and the
   ETag: about 0.55 s per GiB each here) and once with CRC-32 (node:zlib, about 0.18 s per GiB):
