@@ -4,7 +4,7 @@ import path from "node:path";
 import { Readable, Transform } from "node:stream";
 import { pipeline } from "node:stream/promises";
 import { createInflateRaw } from "node:zlib";
-import type { Transfer } from "../src/contract";
+import { MANIFEST_NAME, type Manifest, type Transfer } from "../src/contract";
 import { hashFile } from "./download";
 import { integrityError } from "./exit";
 import { readZipEntries, type ZipEntry } from "./zip";
@@ -24,13 +24,9 @@ import { readZipEntries, type ZipEntry } from "./zip";
  *    unpack interrupted and run again), which is kept as it is.
  */
 
-export interface Manifest {
-  pushdrop: number;
-  transferId: string;
-  from?: { id: string; name: string };
-  message?: string | null;
-  files: Array<{ index: number; name: string; size: number; type?: string; sha256: string }>;
-}
+
+/** A manifest checked against the transfer: every file has its sha256. */
+export type CheckedManifest = Omit<Manifest, "files"> & { files: Array<Manifest["files"][number] & { sha256: string }> };
 
 export interface SavedFile {
   index: number;
@@ -74,7 +70,7 @@ export interface UnpackOptions {
   onFile?: (f: SavedFile) => void;
 }
 
-export async function unpackPackage(zipFile: string, dir: string, transfer: Pick<Transfer, "id" | "files">, opts: UnpackOptions = {}): Promise<{ manifest: Manifest; saved: SavedFile[] }> {
+export async function unpackPackage(zipFile: string, dir: string, transfer: Pick<Transfer, "id" | "files">, opts: UnpackOptions = {}): Promise<{ manifest: CheckedManifest; saved: SavedFile[] }> {
   const entries = await readZipEntries(zipFile);
   const manifest = await readManifest(zipFile, entries, transfer);
   const byName = new Map<string, ZipEntry>();
@@ -93,7 +89,7 @@ export async function unpackPackage(zipFile: string, dir: string, transfer: Pick
   });
   const listed = new Set(manifest.files.map((f) => f.name));
   for (const e of entries) {
-    if (e.name !== "manifest.json" && !listed.has(e.name)) {
+    if (e.name !== MANIFEST_NAME && !listed.has(e.name)) {
       throw integrityError(`The package holds ${JSON.stringify(e.name)}, which its manifest does not list.`, "bad_package");
     }
   }
@@ -166,8 +162,8 @@ export async function unpackPackage(zipFile: string, dir: string, transfer: Pick
 
 const MAX_MANIFEST_BYTES = 64 * 1024 * 1024;
 
-async function readManifest(zipFile: string, entries: ZipEntry[], transfer: Pick<Transfer, "id" | "files">): Promise<Manifest> {
-  const entry = entries.find((e) => e.name === "manifest.json");
+async function readManifest(zipFile: string, entries: ZipEntry[], transfer: Pick<Transfer, "id" | "files">): Promise<CheckedManifest> {
+  const entry = entries.find((e) => e.name === MANIFEST_NAME);
   if (!entry) throw integrityError("The package has no manifest.json.", "bad_package");
   if (entry.size > MAX_MANIFEST_BYTES) throw integrityError("The package's manifest.json is implausibly large.", "bad_package");
   const chunks: Buffer[] = [];
@@ -199,11 +195,11 @@ async function readManifest(zipFile: string, entries: ZipEntry[], transfer: Pick
   if (m.files.length !== transfer.files.length) throw integrityError("The package's manifest lists other files than the transfer.", "bad_package");
   for (const f of m.files) {
     const api = transfer.files[f.index];
-    if (!api || api.name !== f.name || api.size !== f.size || (api.sha256 !== null && api.sha256 !== f.sha256) || !/^[0-9a-f]{64}$/.test(f.sha256)) {
+    if (!api || api.name !== f.name || api.size !== f.size || (api.sha256 !== null && api.sha256 !== f.sha256) || f.sha256 === null || !/^[0-9a-f]{64}$/.test(f.sha256)) {
       throw integrityError(`The package's manifest entry for ${JSON.stringify(f.name)} differs from the transfer.`, "bad_package");
     }
   }
-  return m;
+  return m as CheckedManifest; // (every sha256 checked just above)
 }
 
 function entryStream(zipFile: string, e: ZipEntry): Readable {

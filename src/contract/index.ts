@@ -10,3 +10,4 @@ export * from "./common";
 export * from "./terminals";
 export * from "./transfers";
 export * from "./messages";
+export * from "./package";

@@ -1,6 +1,7 @@
 import { crc32 } from "node:zlib";
 import { hex } from "../contract";
 import type { PackagedFile, TransferRecord } from "../store/transfers";
+import type { Manifest } from "../contract";
 import { MANIFEST_NAME } from "./names";
 import { centralDirectory, concat, dataDescriptor, localHeader, place, type Entry } from "./zip";
 
@@ -60,7 +61,7 @@ export class PackageSourceError extends Error {}
 const CHUNK = 1024 * 1024;
 const utf8 = new TextEncoder();
 
-export function manifestOf(input: PackageInput, sha256: ReadonlyMap<number, string>) {
+export function manifestOf(input: PackageInput, sha256: ReadonlyMap<number, string>): Manifest {
   return {
     pushdrop: 1,
     transferId: input.transferId,
