@@ -36,17 +36,32 @@ export function takeToken(
 }
 
 /**
- * The bucket lives in memory while the object does; it is written to storage only while it
- * is less than half full (and so on every refusal). A write holds the answer until it is
- * durable (the output gate: a few ms each, on every request of every key, before), and a
- * bucket that is more than half full has nothing worth keeping. After a restart the object
- * goes on from the last write, refilled from its time: a client gains at most the requests it
- * made while its bucket was more than half full, never more than half the capacity.
+ * An idle object that can hibernate leaves memory after 10 s without a request (Cloudflare's
+ * "Lifecycle of a Durable Object"), and comes back with only what it wrote.
  */
+const IDLE_EVICTION_MS = 10_000;
+
+/**
+ * The bucket lives in memory while the object does. A write holds the object's answer until it
+ * is durable (the output gate: 2–12 ms here, on every request of every key, when every take
+ * was written), so a take is written only when it matters:
+ *  - while the bucket is less than half full (so every refusal, and every take of a flood);
+ *  - otherwise every `writeEvery`-th take, so that a client that waits out the eviction (a
+ *    burst, 10 s of silence, a burst…) gains at most that many requests per 10 s: at most half
+ *    its limit again, and nothing for a bucket whose period is long (registrations per hour:
+ *    every take is written).
+ * After a restart the object goes on from the last write, refilled from its time.
+ */
+export function writeEvery(capacity: number, periodMs: number): number {
+  return Math.max(1, Math.floor((capacity * IDLE_EVICTION_MS) / periodMs / 2));
+}
+
 export class RateLimiter extends DurableObject<Env> {
   private readonly sql: SqlStorage;
   private bucket: { tokens: number; at: number } | null;
   private alarmSet = false;
+  /** takes since the last write */
+  private unwritten = 0;
 
   constructor(ctx: DurableObjectState, env: Env) {
     super(ctx, env);
@@ -64,7 +79,8 @@ export class RateLimiter extends DurableObject<Env> {
     const now = Date.now();
     const { state, taken } = takeToken(this.bucket, now, capacity, periodMs);
     this.bucket = state;
-    if (state.tokens < capacity / 2) {
+    if (state.tokens < capacity / 2 || ++this.unwritten >= writeEvery(capacity, periodMs)) {
+      this.unwritten = 0;
       this.sql.exec("INSERT OR REPLACE INTO bucket (id, tokens, at, period) VALUES (1, ?, ?, ?)", state.tokens, state.at, periodMs);
       // once the bucket is full again, nothing is worth keeping: the alarm forgets it
       if (!this.alarmSet) {

@@ -2,7 +2,7 @@ import { abortAllDurableObjects, createExecutionContext, runInDurableObject, wai
 import { describe, expect, it } from "vitest";
 import { app } from "../../src/app";
 import { LIMIT_DEFAULTS, limitsOf } from "../../src/limits/config";
-import { takeToken } from "../../src/limits/limiter";
+import { takeToken, writeEvery } from "../../src/limits/limiter";
 import { clientAddress, ipv6Prefix64 } from "../../src/limits/rate";
 import { MAX_SOCKETS } from "../../src/config";
 import { CLOSE_TOO_MANY_SOCKETS } from "../../src/notify/sockets";
@@ -149,19 +149,36 @@ describe("the bucket object", () => {
   const stored = (stub: DurableObjectStub) =>
     runInDurableObject(stub, (_o, state) => state.storage.sql.exec<{ tokens: number }>("SELECT tokens FROM bucket").toArray().map((r) => r.tokens));
 
-  it("writes nothing while more than half full (no durable write holds the answer); below that, every take is kept and outlives a restart", async () => {
+  it("a bucket more than half full is written every writeEvery-th take, one less than half full on every take; what was written outlives a restart", async () => {
+    // a per-minute bucket of 600: one write in 50 takes (at most 50 requests gained per 10 s of silence)
+    expect(writeEvery(600, 60_000)).toBe(50);
     const name = `test:${crypto.randomUUID()}`;
     const stub = env.LIMITER.get(env.LIMITER.idFromName(name));
-    for (let i = 0; i < 5; i++) expect((await stub.take(10, 3_600_000)).ok).toBe(true);
-    expect(await stored(stub)).toEqual([]); // 5 of 10 left: nothing worth keeping
-    expect((await stub.take(10, 3_600_000)).remaining).toBe(4);
-    expect((await stored(stub))[0]).toBeCloseTo(4, 1);
+    for (let i = 0; i < 49; i++) expect((await stub.take(600, 60_000)).ok).toBe(true);
+    expect(await stored(stub)).toEqual([]); // no durable write held these answers
+    await stub.take(600, 60_000);
+    expect((await stored(stub))[0]).toBeGreaterThan(549);
+    expect((await stored(stub))[0]).toBeLessThan(552);
     await abortAllDurableObjects();
-    // a fresh instance goes on from what was kept: the bucket did not come back full
+    // a fresh instance goes on from what was written: not a full bucket again
     const again = env.LIMITER.get(env.LIMITER.idFromName(name));
-    expect((await again.take(10, 3_600_000)).remaining).toBe(3);
-    for (let i = 0; i < 3; i++) expect((await again.take(10, 3_600_000)).ok).toBe(true);
-    expect((await again.take(10, 3_600_000)).ok).toBe(false);
+    expect((await again.take(600, 60_000)).remaining).toBeLessThan(560);
+  });
+
+  it("an hourly bucket (registrations) is written on every take, and a nearly empty one too", async () => {
+    expect(writeEvery(30, 3_600_000)).toBe(1);
+    const hourly = env.LIMITER.get(env.LIMITER.idFromName(`test:${crypto.randomUUID()}`));
+    await hourly.take(30, 3_600_000);
+    expect((await stored(hourly))[0]).toBeCloseTo(29, 1);
+    const smallName = `test:${crypto.randomUUID()}`;
+    const small = env.LIMITER.get(env.LIMITER.idFromName(smallName));
+    for (let i = 0; i < 3; i++) await small.take(4, 60_000);
+    expect((await stored(small))[0]).toBeCloseTo(1, 1); // below half: written
+    expect((await small.take(4, 60_000)).ok).toBe(true);
+    expect((await small.take(4, 60_000)).ok).toBe(false);
+    await abortAllDurableObjects();
+    // refused before the restart, refused after it
+    expect((await env.LIMITER.get(env.LIMITER.idFromName(smallName)).take(4, 60_000)).ok).toBe(false);
   });
 });
 
