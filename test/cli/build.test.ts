@@ -23,3 +23,10 @@ it("the committed build of the pushdrop command is current (run `npm run build:c
     rmSync(dir, { recursive: true, force: true });
   }
 });
+
+it("the pushdrop command bundles no schema library: it imports only types and plain constants from src/contract", () => {
+  const bundle = readFileSync(path.join(ROOT, "dist", "cli", "pushdrop.mjs"), "utf8");
+  // zod came in once through a value import from the contract's index (which builds schemas)
+  expect(bundle).not.toMatch(/\bz\.object\(|ZodError|zod/);
+  expect(bundle.split("\n").length).toBeLessThan(20_000);
+});
