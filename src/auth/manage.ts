@@ -43,8 +43,12 @@ export async function deleteTerminal(env: Env, caller: TerminalRow, now = Date.n
   }
   try {
     await eraseDeleted(env, caller.id, now);
+  } catch (e) {
+    console.error(JSON.stringify({ event: "terminal_erase_failed", terminal: caller.id, error: String(e) }));
+  }
+  try {
     await cancelSentBy(env, caller.id);
   } catch (e) {
-    console.error(JSON.stringify({ event: "terminal_delete_unfinished", terminal: caller.id, error: String(e) }));
+    console.error(JSON.stringify({ event: "terminal_cancels_unfinished", terminal: caller.id, error: String(e) }));
   }
 }

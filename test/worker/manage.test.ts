@@ -1,6 +1,8 @@
 import { beforeAll, describe, expect, it } from "vitest";
 import { dammDigit } from "../../src/auth/ids";
+import { deleteTerminal } from "../../src/auth/manage";
 import { sweep } from "../../src/expire";
+import { getTerminal } from "../../src/store/terminals";
 import { markTerminalDeleted } from "../../src/store/terminals";
 import { CLOSE_TERMINAL_DELETED, CLOSE_TOKEN_ROTATED } from "../../src/notify/sockets";
 import {
@@ -142,6 +144,32 @@ describe("DELETE /v1/terminals/{id}", () => {
     expect((await terminalStub(gone.id).enqueue(gone.id, { type: "transfer.expired", id: "late", transferId: "T".repeat(22) }, { transferId: null, expiresAt: null })).queued).toBe(false);
     // its id is a tombstone: never drawn again
     expect(await countRows("terminals", "id = ? AND deleted_at IS NOT NULL AND name = ''", gone.id)).toBe(1);
+    expect(await countRows("terminals", "id = ? AND erased_at IS NOT NULL", gone.id)).toBe(1);
+  });
+
+  it("a DELETE whose erase fails still answers (the terminal is deleted), cancels what it sent, and leaves the erase to the sweep", async () => {
+    const bob = await register("Bob");
+    const gone = await register("Unreachable");
+    const sent = await json(await createTransfer(gone, { to: [bob.id], files: [file()] }));
+    // the terminal's own object cannot be reached; every other object can
+    const TERMINAL = new Proxy(env.TERMINAL, {
+      get(target, prop) {
+        if (prop === "get") {
+          return (id: DurableObjectId) => {
+            const stub = target.get(id);
+            if (id.toString() !== target.idFromName(gone.id).toString()) return stub;
+            return new Proxy(stub, { get: (s, p) => (p === "erase" ? async () => { throw new Error("object unreachable"); } : Reflect.get(s, p)) });
+          };
+        }
+        const v = Reflect.get(target, prop);
+        return typeof v === "function" ? v.bind(target) : v;
+      },
+    });
+    const row = (await getTerminal(env.DB, gone.id))!;
+    await expect(deleteTerminal({ ...env, TERMINAL }, row)).resolves.toBeUndefined();
+    expect(await countRows("terminals", "id = ? AND deleted_at IS NOT NULL AND erased_at IS NULL", gone.id)).toBe(1);
+    expect(await countRows("transfers", "id = ? AND status = 'cancelled'", sent.id)).toBe(1);
+    await sweep(env);
     expect(await countRows("terminals", "id = ? AND erased_at IS NOT NULL", gone.id)).toBe(1);
   });
 
