@@ -1,7 +1,8 @@
 /**
  * `Range: bytes=…` (RFC 9110 §14). One range is honoured; several are answered with the
  * whole representation (allowed by the RFC, and simpler for every client than
- * multipart/byteranges); a malformed or unsatisfiable one is a 416.
+ * multipart/byteranges); a malformed or unsatisfiable one is a 416. A range unit other than
+ * bytes is ignored, as §14.2 requires of an origin server (the whole representation).
  */
 export type RangeRequest =
   | { kind: "none" }
@@ -11,6 +12,8 @@ export type RangeRequest =
 
 export function parseRange(header: string | null, size: number): RangeRequest {
   if (header === null) return { kind: "none" };
+  const unit = /^\s*([!#$%&'*+.^_`|~0-9A-Za-z-]+)\s*=/.exec(header);
+  if (unit && unit[1]!.toLowerCase() !== "bytes") return { kind: "none" }; // a unit we do not know
   const m = /^\s*bytes\s*=\s*(.+)$/i.exec(header);
   if (!m) return { kind: "invalid" };
   const specs = m[1]!.split(",").map((s) => s.trim()).filter((s) => s !== "");

@@ -110,7 +110,7 @@ describe("GET /v1/transfers/{id}/package", () => {
 
   it("an unsatisfiable or malformed Range → 416 JSON with Content-Range: bytes */size", async () => {
     const size = pkg.byteLength;
-    for (const range of [`bytes=${size}-`, `bytes=${size + 10}-${size + 20}`, "bytes=-0", "bytes=abc", "bytes=5-1", "items=0-1", "bytes=-", "bytes=", "bytes=0-1-2", `bytes=${"9".repeat(20)}-`]) {
+    for (const range of [`bytes=${size}-`, `bytes=${size + 10}-${size + 20}`, "bytes=-0", "bytes=abc", "bytes=5-1", "bytes=-", "bytes=", "bytes=0-1-2", "0-1", `bytes=${"9".repeat(20)}-`]) {
       await expect416(await get(pkgPath(), alice, { range }), size);
     }
   });
@@ -119,7 +119,9 @@ describe("GET /v1/transfers/{id}/package", () => {
     for (const [range, size] of [["bytes=10-", 10], ["bytes=0-", 0], ["bytes=-5", 0], ["bytes=20-30", 10]] as const) {
       expect(parseRange(range, size), `${range} of ${size}`).toEqual({ kind: "unsatisfiable" });
     }
-    for (const range of ["bytes=5-1", "bytes=abc", "bytes=-", "items=0-1"]) expect(parseRange(range, 10), range).toEqual({ kind: "invalid" });
+    for (const range of ["bytes=5-1", "bytes=abc", "bytes=-", "0-1", "=0-1"]) expect(parseRange(range, 10), range).toEqual({ kind: "invalid" });
+    // a unit other than bytes is ignored (RFC 9110 §14.2): the whole representation
+    for (const range of ["items=0-1", "Pages = 1-2"]) expect(parseRange(range, 10), range).toEqual({ kind: "none" });
     expect(parseRange("bytes=9-", 10)).toEqual({ kind: "range", start: 9, end: 9 });
   });
 
