@@ -15,8 +15,10 @@ export function bearerToken(request: Request, allowQuery = false): string | null
 
 /**
  * Tokens (by hash) that D1 did not know, remembered in this isolate for UNKNOWN_TOKEN_MS: a
- * flood of made-up or revoked tokens then costs a hash and a map lookup each, not a D1 read,
- * before the address limiter refuses it. Safe to remember: tokens are drawn by the server
+ * client that sends the same made-up, revoked or rotated-away token again and again (a stale
+ * config, a retry loop) then costs a hash and a map lookup per request, not a D1 read, before
+ * the address limiter refuses it. (A flood of ever-new random tokens still costs a D1 read
+ * each until the address limiter refuses the address.) Safe to remember: tokens are drawn by the server
  * (256 random bits), so one that names no terminal now never will (a new or rotated token is
  * in D1 before anyone holds it). Bounded: forgotten wholesale past MAX_UNKNOWN_TOKENS.
  */

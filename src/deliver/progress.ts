@@ -10,8 +10,9 @@
  * 64: each is a D1 statement on the byte path (one per 16 MiB piece cost a fifth of a
  * package download's speed here). Whatever a client received, the record covers it, and a
  * resume after a crash starts inside the prefix; a response cut short has been credited at
- * most one piece plus twice what it sent (at most MAX_AHEAD_BYTES more). Each record is
- * started a piece before it is needed, so the bytes rarely wait for one (recordAhead).
+ * most twice what it sent in whole pieces plus two pieces (at most one piece plus
+ * MAX_AHEAD_BYTES past what it sent). Each record is started a piece before it is needed, so
+ * the bytes rarely wait for one (recordAhead).
  *
  * Never ahead to the last byte (completing is for the end of the response), and never within
  * a response's first CHECKPOINT_BYTES: a small read (a zip reader's peek) or a download cut
@@ -28,9 +29,9 @@ export const MAX_AHEAD_BYTES = 256 * 1024 * 1024;
  * That record was usually started a piece earlier: once a piece is covered and less than
  * `step` of recorded bytes lie beyond it, the next record (computed as if the piece had gone
  * out) is started, not awaited, so it runs while the piece is piped and the bytes do not stop
- * for it (a D1 write each time cost a package download 5–10 % of its speed here). A response
- * cut short is thus credited at most one piece plus as far again as it sent (at most
- * MAX_AHEAD_BYTES) past what it sent. A failed record is logged and the bytes go on.
+ * for it (on Cloudflare a D1 write is a round trip of tens of milliseconds). A response cut
+ * short in a piece of length p that began after s bytes is thus credited at most
+ * s + p + min(max(s + p, step), maxAhead). A failed record is logged and the bytes go on.
  */
 export function recordAhead(
   record: (upTo: number) => Promise<void>,

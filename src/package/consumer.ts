@@ -155,7 +155,10 @@ export async function packageTransfer(env: Env, transferId: string, leaseMs = PA
     const input = packageInput(rec);
     // read while the upload ran (./hasher.ts), or now
     early = hashedEarly(t.total_size, rec.files.length) ? await takeEarly(env, rec, input) : null;
-    result = early ?? (await buildPackage(input, uploadedParts(env, rec)));
+    if (!early) {
+      const parts = uploadedParts(env, rec);
+      result = await buildPackage(input, parts.open).finally(() => parts.cancelRest());
+    } else result = early;
     await putObject(env.BUCKET, key, result.frame, "application/zip");
     moved = await finishPackaging(env.DB, t.id, { size: result.size, sha256: result.sha256 }, result.entries);
   } catch (e) {
@@ -192,11 +195,12 @@ function packagedRecord(rec: TransferRecord, r: PackageResult): TransferRecord {
  * The uploaded bytes of each file: its part objects, in order, each checked against D1.
  * Files are opened in index order, so the gets run a few parts ahead across files.
  */
-function uploadedParts(env: Env, rec: TransferRecord): OpenFile {
+function uploadedParts(env: Env, rec: TransferRecord): { open: OpenFile; cancelRest: () => void } {
   const sizes = new Map(rec.files.map((f) => [f.idx, f.size]));
   const order = rec.parts.filter((p) => (sizes.get(p.idx) ?? 0) > 0);
   const objects = objectsInOrder(env.BUCKET, order.map((p) => ({ key: p.object_key })));
-  return async function* (file) {
+  // (bodies fetched ahead of a read that failed are cancelled, not left to the collector)
+  const open: OpenFile = async function* (file) {
     if (file.size === 0) return;
     const row = rec.files[file.idx]!;
     const parts = order.filter((p) => p.idx === file.idx);
@@ -211,6 +215,7 @@ function uploadedParts(env: Env, rec: TransferRecord): OpenFile {
       yield obj.body;
     }
   };
+  return { open, cancelRest: () => objects.cancelRest() };
 }
 
 async function afterPackaged(env: Env, rec: TransferRecord): Promise<void> {
