@@ -61,9 +61,12 @@ interface Slice {
 }
 
 /**
- * Told, once a response has ended (whole or cut short), which bytes it handed over in
- * full: [start, start + sent), where `sent` stops at the start of the first piece (a header
- * block, a part object) that did not go out whole.
+ * Told, once a response has ended (whole or cut short), which bytes it is credited with:
+ * [start, start + sent). A whole response is credited with all it sent. One cut short is
+ * credited to the end of the piece (a header block, a part object) it was sending, but never
+ * with its own last byte: the server cannot tell, without counting bytes, how much of that
+ * piece the client got, and a client resumes from what it has (`Range: bytes=<have>-`), which
+ * must start inside what is credited for the resumed download to count.
  */
 type OnServed = (start: number, sent: number) => Promise<void>;
 
@@ -122,8 +125,8 @@ async function serve(
   const out = new FixedLengthStream(length);
   // a crash mid-response must not lose the progress: recorded ahead of the bytes (./progress.ts)
   const ahead = onServed ? recordAhead((upTo) => onServed(start, upTo), length) : null;
-  const sent = pipePieces(env, pieces, frame, out.writable, ahead);
-  waitUntil(onServed ? sent.then((n) => onServed(start, n)) : sent);
+  const piped = pipePieces(env, pieces, frame, out.writable, ahead);
+  waitUntil(onServed ? piped.then(({ sent, reached }) => onServed(start, sent === length ? length : Math.min(reached, length - 1))) : piped);
   return new Response(out.readable, { status, headers });
 }
 
@@ -143,8 +146,9 @@ async function frameBytes(env: Env, key: string, pieces: readonly Piece[]): Prom
 
 /**
  * Pipes each piece into `out`, natively (R2 body → FixedLengthStream) or, for frame bytes,
- * with one write each. Resolves with how many bytes went out in whole pieces; never rejects
- * (a client that went away, or a part that could not be read, ends the response short).
+ * with one write each. Resolves with how many bytes went out in whole pieces (`sent`) and
+ * where the piece it was sending ends (`reached`: `sent` when none was under way); never
+ * rejects (a client that went away, or a part that could not be read, ends the response short).
  */
 async function pipePieces(
   env: Env,
@@ -152,22 +156,28 @@ async function pipePieces(
   frame: { base: number; bytes: Uint8Array } | null,
   out: WritableStream<Uint8Array>,
   before: ((sent: number, length: number) => Promise<void>) | null = null,
-): Promise<number> {
+): Promise<{ sent: number; reached: number }> {
   const objects = objectsInOrder(
     env.BUCKET,
     pieces.flatMap((p) => (p.from === "object" ? [{ key: p.key, range: rangeOf(p) }] : [])),
   );
   let sent = 0;
+  let reached = 0;
   try {
     for (const p of pieces) {
       await before?.(sent, p.length);
       if (p.from === "frame") {
         const w = out.getWriter();
-        await w.write(frame!.bytes.subarray(p.offset - frame!.base, p.offset - frame!.base + p.length));
-        w.releaseLock();
+        reached = sent + p.length;
+        try {
+          await w.write(frame!.bytes.subarray(p.offset - frame!.base, p.offset - frame!.base + p.length));
+        } finally {
+          w.releaseLock();
+        }
       } else {
         const obj = await objects.next();
         if (!obj) throw new Error(`part object ${p.key} is missing`);
+        reached = sent + p.length;
         await obj.body.pipeTo(out, { preventClose: true });
       }
       sent += p.length;
@@ -175,12 +185,12 @@ async function pipePieces(
     await out.close();
   } catch (e) {
     if (sent < pieces.reduce((n, p) => n + p.length, 0)) {
-      console.log(JSON.stringify({ event: "download_cut", sent, error: String(e) }));
+      console.log(JSON.stringify({ event: "download_cut", sent, reached, error: String(e) }));
     }
     await out.abort(e).catch(() => {});
     objects.cancelRest(); // bodies fetched ahead and never read
   }
-  return sent;
+  return { sent, reached: Math.max(sent, reached) };
 }
 
 /** Each file's bytes in the package: its data offset and its part objects, from D1. */

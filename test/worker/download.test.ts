@@ -378,6 +378,32 @@ describe("delivery receipts", () => {
     expect(x.downloads).toBe(1);
   });
 
+  it("a download cut off early, inside its first part: resuming from what the client has still counts, and the cut alone does not", async () => {
+    const data = bigBytes(10 * 1024 * 1024, 33); // one part, under the first checkpoint: no record ahead
+    const t = await stageTransfer(alice, [bob], [{ name: "photo.bin", data }]);
+    await packageTransfer(env, t.id);
+    const packageSize = (await env.DB.prepare("SELECT package_size FROM transfers WHERE id = ?").bind(t.id).first<number>("package_size"))!;
+    const served = () => env.DB.prepare("SELECT served_to FROM recipients WHERE transfer_id = ? AND terminal_id = ?").bind(t.id, bob.id).first<number>("served_to");
+    const res = await get(`/v1/transfers/${t.id}/package`, bob);
+    const reader = res.body!.getReader();
+    let read = 0;
+    while (read < 1_000_000) read += (await reader.read()).value!.byteLength;
+    await reader.cancel();
+    // credited to the end of the piece it was sending (never the last byte): what the client has is inside
+    const prefix = await eventually(async () => ((await served()) ?? 0) > 0 ? served() : undefined);
+    expect(prefix).toBeGreaterThanOrEqual(read);
+    expect(prefix).toBeLessThan(packageSize);
+    expect((await getTransfer(alice, t.id)).downloads).toBe(0);
+    const rest = await get(`/v1/transfers/${t.id}/package`, bob, { range: `bytes=${read}-` });
+    expect(rest.status).toBe(206);
+    expect((await rest.arrayBuffer()).byteLength).toBe(packageSize - read);
+    const x = await eventually(async () => {
+      const y = await getTransfer(alice, t.id);
+      return y.status === "delivered" ? y : undefined;
+    });
+    expect(x.downloads).toBe(1);
+  });
+
   it("maxDownloads is enforced: 410 once used up", async () => {
     const t = await sendFiles(alice, [bob, carol], [{ name: "once.txt", data: bytes(1000, 40) }], { maxDownloads: 1 });
     const path = `/v1/transfers/${t.id}/package`;
