@@ -46,7 +46,10 @@ export class Inbox {
     const old = this.entries.get(t.id);
     const entry: Entry = { transfer: t, ended: old?.ended ?? endedOf(t), el: old?.el ?? h("li", { class: "item", id: `t-${t.id}`, tabindex: "-1" }) };
     this.entries.set(t.id, entry);
-    this.render(entry);
+    // the same transfer again (the inbox reloaded when the page came back): only its signed
+    // links are new; they are swapped in place, so focus and labels stay where they are
+    if (old && old.ended === entry.ended && sameView(old.transfer, t)) this.relink(entry);
+    else this.render(entry);
     if (!old) {
       this.list.prepend(entry.el);
       if (fresh) {
@@ -140,6 +143,17 @@ export class Inbox {
     );
   }
 
+  /** Points the entry's links at the transfer's current (signed) download URLs. */
+  private relink(e: Entry): void {
+    const t = e.transfer;
+    const pkg = e.el.querySelector<HTMLAnchorElement>("a[data-link=package]");
+    if (pkg && t.downloadUrl) pkg.href = t.downloadUrl;
+    t.files.forEach((f) => {
+      const a = e.el.querySelector<HTMLAnchorElement>(`a[data-link="file-${f.index}"]`);
+      if (a && f.downloadUrl) a.href = f.downloadUrl;
+    });
+  }
+
   private render(e: Entry): void {
     const t = e.transfer;
     const live = !e.ended;
@@ -168,7 +182,7 @@ export class Inbox {
               h(
                 "li",
                 null,
-                live && f.downloadUrl ? h("a", { href: f.downloadUrl, download: "" }, f.name) : h("span", null, f.name),
+                live && f.downloadUrl ? h("a", { href: f.downloadUrl, download: "", "data-link": `file-${f.index}` }, f.name) : h("span", null, f.name),
                 " ",
                 h("span", { class: "muted nowrap" }, formatBytes(f.size)),
               ),
@@ -179,7 +193,7 @@ export class Inbox {
         "div",
         { class: "bottom" },
         live && t.downloadUrl
-          ? [h("a", { class: "button primary", href: t.downloadUrl, download: "" }, "Download"), h("span", { class: "muted" }, `${t.files.length > 1 ? `all ${t.files.length} files` : "the file"}, ZIP, ${formatBytes(total)}`)]
+          ? [h("a", { class: "button primary", href: t.downloadUrl, download: "", "data-link": "package" }, "Download"), h("span", { class: "muted" }, `${t.files.length > 1 ? `all ${t.files.length} files` : "the file"}, ZIP, ${formatBytes(total)}`)]
           : null,
         h(
           "span",
@@ -199,6 +213,12 @@ export class Inbox {
       ),
     );
   }
+}
+
+/** Whether two reads of a transfer show the same (all but the signed links, which change on every read). */
+function sameView(a: Transfer, b: Transfer): boolean {
+  const view = (t: Transfer) => JSON.stringify({ ...t, downloadUrl: null, files: t.files.map((f) => ({ ...f, downloadUrl: null })) });
+  return view(a) === view(b);
 }
 
 function endedOf(t: Transfer): Ended | null {

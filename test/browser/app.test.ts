@@ -216,6 +216,24 @@ describe("the web app, phone and desktop", () => {
     await C.close();
   });
 
+  it("coming back to the page reloads the inbox without redrawing what did not change: focus stays on the link it was on", async () => {
+    const reloaded = () => B.waitForResponse((r) => /\/v1\/terminals\/\d{9}\/inbox$/.test(new URL(r.url()).pathname));
+    // once, so that the inbox has what changed since it was drawn (B's downloads before)
+    const synced = reloaded();
+    await B.evaluate(() => document.dispatchEvent(new Event("visibilitychange")));
+    await synced;
+    await B.waitForTimeout(100);
+    const link = B.locator("#inbox li").getByRole("link", { name: "Download" }).first();
+    await link.focus();
+    await B.evaluate(() => ((document.activeElement as HTMLElement & { mark?: string }).mark = "the one focused"));
+    const reload = reloaded();
+    await B.evaluate(() => document.dispatchEvent(new Event("visibilitychange")));
+    await reload;
+    await B.waitForTimeout(100); // (the page draws what the reload brought)
+    expect(await B.evaluate(() => (document.activeElement as HTMLElement & { mark?: string }).mark ?? null)).toBe("the one focused");
+    expect(await link.getAttribute("href")).toMatch(/\/package\?/);
+  });
+
   it("errors are said in plain words: a typo in the id, an id nobody has, too many recipients", async () => {
     const to = A.getByLabel("Recipient");
     await to.fill("123 456 789");
