@@ -73,10 +73,10 @@ export function runCli(user: User, args: string[], opts: { env?: Record<string, 
 }
 
 /** Waits until `check` is true, polling. */
-export async function until(check: () => boolean | Promise<boolean>, ms = 30_000, what = "condition"): Promise<void> {
+export async function until(check: () => boolean | Promise<boolean>, ms = 30_000, what: string | (() => string) = "condition"): Promise<void> {
   const deadline = Date.now() + ms;
   while (!(await check())) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${typeof what === "function" ? what() : what}`);
     await new Promise((r) => setTimeout(r, 50));
   }
 }
@@ -145,6 +145,11 @@ export class CountingProxy {
   /** Requests still open (waiting for or passing their answer). */
   get open(): number {
     return this.seen.filter((s) => !s.done).length;
+  }
+
+  /** Those requests, for a message. */
+  stillOpen(): string {
+    return this.seen.filter((s) => !s.done).map((s) => `${s.method} ${s.url} → ${s.status ?? "no answer yet"}`).join(", ");
   }
 
   private forward(req: http.IncomingMessage, res: http.ServerResponse) {
