@@ -31,10 +31,20 @@ import { etagMatches, parseRange } from "./range";
  */
 
 
-function assertDownloadable(t: TransferRow, now: number): void {
+/**
+ * `finishing`: a recipient whose download already counted asks for the rest of it (`Range:
+ * bytes=N-`, N > 0). A download is counted once the server has handed its last byte to the
+ * network, which a client can still lose (a connection dropped with bytes in flight): so when
+ * that download used up `maxDownloads`, its recipient may still resume it until the sweep
+ * removes the files (not counted again).
+ */
+function assertDownloadable(t: TransferRow, now: number, finishing = false): void {
   const status = effectiveStatus(t, now);
   // the download that uses up maxDownloads also ends the transfer (expireNow): say why it is gone
   const usedUp = t.max_downloads !== null && t.downloads >= t.max_downloads;
+  if (usedUp && finishing && t.purged_at === null && t.package_size !== null && t.package_sha256 !== null) {
+    if (status === "expired" || status === "ready" || status === "delivered") return;
+  }
   if (usedUp && (status === "expired" || status === "ready" || status === "delivered")) {
     throw gone("download_limit_reached", `This transfer could be downloaded ${t.max_downloads} time(s); that is used up.`);
   }
@@ -202,6 +212,9 @@ function partsOf(rec: TransferRecord, f: FileRow): StoredPart[] {
   return rec.parts.filter((p) => p.idx === f.idx).map((p) => ({ key: p.object_key, size: p.size }));
 }
 
+/** `Range: bytes=N-…` with N > 0: the rest of something the client has the start of. */
+const isResume = (request: Request) => /^\s*bytes\s*=\s*0*[1-9]\d*-/i.test(request.headers.get("range") ?? "");
+
 export async function servePackage(
   env: Env,
   request: Request,
@@ -211,7 +224,8 @@ export async function servePackage(
   now = Date.now(),
 ): Promise<Response> {
   const t = rec.transfer;
-  assertDownloadable(t, now);
+  const finishing = who.counts && isResume(request) && rec.recipients.some((r) => r.terminal_id === who.terminalId && r.downloaded_at !== null);
+  assertDownloadable(t, now, finishing);
   const layout = layoutOf(rec);
   return serve(
     env,
@@ -224,7 +238,8 @@ export async function servePackage(
       type: "application/zip",
       filename: `pushdrop-${t.id.slice(0, 8)}.zip`,
     },
-    who.counts ? (start, sent) => downloadProgress(env, t, who.terminalId, start, sent) : null,
+    // (a recipient finishing a download that counted already is not counted again)
+    who.counts && !finishing ? (start, sent) => downloadProgress(env, t, who.terminalId, start, sent) : null,
     waitUntil,
   );
 }

@@ -1,5 +1,6 @@
 import { beforeAll, describe, expect, it } from "vitest";
 import { signDownload } from "../../src/auth/signing";
+import { sweep } from "../../src/expire";
 import { parseRange } from "../../src/deliver/range";
 import { packageTransfer } from "../../src/package/consumer";
 import {
@@ -418,6 +419,29 @@ describe("delivery receipts", () => {
       expect((await json(res)).error.code).toBe("download_limit_reached");
     }
     expect((await get(`/v1/transfers/${t.id}/files/0`, carol)).status).toBe(410);
+  });
+
+  it("maxDownloads used up: the recipient whose download counted may still resume it (not counted again) until the files are removed; nobody else", async () => {
+    const t = await sendFiles(alice, [bob, carol], [{ name: "last.txt", data: bytes(3000, 42) }], { maxDownloads: 1 });
+    const path = `/v1/transfers/${t.id}/package`;
+    const whole = new Uint8Array(await (await get(path, bob)).arrayBuffer());
+    await eventually(async () => ((await getTransfer(alice, t.id)).downloads === 1 ? true : undefined));
+    // the bytes at the end were lost on the way (the server had sent them): bob asks for the rest
+    const rest = await get(path, bob, { range: "bytes=1000-" });
+    expect(rest.status).toBe(206);
+    expect(new Uint8Array(await rest.arrayBuffer())).toEqual(whole.subarray(1000));
+    // not a resume, or not bob: 410 as before
+    for (const [who, range] of [[bob, null], [bob, "bytes=0-"], [carol, "bytes=1000-"]] as const) {
+      const res = await get(path, who, range ? { range } : {});
+      expect(res.status, `${who === bob ? "bob" : "carol"} ${range}`).toBe(410);
+      expect((await json(res)).error.code).toBe("download_limit_reached");
+    }
+    await new Promise((r) => setTimeout(r, 50));
+    expect((await getTransfer(alice, t.id)).downloads).toBe(1);
+    // once the sweep has removed the files, the resume is gone too
+    await sweep(env, Date.now() + 1000);
+    const after = await get(path, bob, { range: "bytes=1000-" });
+    expect(after.status).toBe(410);
   });
 
   it("reading only the end of the package (as zip readers do first) neither counts nor uses up maxDownloads", async () => {
