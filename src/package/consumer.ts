@@ -14,7 +14,7 @@ import {
   type TransferRecord,
 } from "../store/transfers";
 import { buildPackage, PackageSourceError, packageInput, type OpenFile, type PackageInput, type PackageResult } from "./build";
-import { hasherOf, type StoredPartRef } from "./hasher";
+import { hasherOf, partRefs, type StoredPartRef } from "./hasher";
 import { enqueuePackaging, type Defer, type Job } from "./jobs";
 import { keepLease, PACKAGE_LEASE_MS } from "./lease";
 
@@ -79,9 +79,8 @@ export function partStored(env: Env, transfer: { id: string; total_size: number 
 
 /** The package as the hasher read it while the upload ran, if it read exactly these parts. */
 async function takeEarly(env: Env, rec: TransferRecord, input: PackageInput): Promise<PackageResult | null> {
-  const parts = rec.parts.map((p) => ({ idx: p.idx, part: p.part, key: p.object_key, size: p.size }));
   try {
-    return await hasherOf(env, rec.transfer.id).take(rec.transfer.id, input, parts);
+    return await hasherOf(env, rec.transfer.id).take(rec.transfer.id, input, partRefs(rec));
   } catch (e) {
     console.warn(JSON.stringify({ event: "early_hashing_unavailable", transfer: rec.transfer.id, error: String(e) }));
     return null;
@@ -155,10 +154,7 @@ export async function packageTransfer(env: Env, transferId: string, leaseMs = PA
     const input = packageInput(rec);
     // read while the upload ran (./hasher.ts), or now
     early = hashedEarly(t.total_size, rec.files.length) ? await takeEarly(env, rec, input) : null;
-    if (!early) {
-      const parts = uploadedParts(env, rec);
-      result = await buildPackage(input, parts.open).finally(() => parts.cancelRest());
-    } else result = early;
+    result = early ?? (await readParts(env, rec, input));
     await putObject(env.BUCKET, key, result.frame, "application/zip");
     moved = await finishPackaging(env.DB, t.id, { size: result.size, sha256: result.sha256 }, result.entries);
   } catch (e) {
@@ -191,6 +187,12 @@ function packagedRecord(rec: TransferRecord, r: PackageResult): TransferRecord {
   };
 }
 
+/** The package, from the uploaded parts read now (the bodies fetched ahead of a failed read are cancelled). */
+async function readParts(env: Env, rec: TransferRecord, input: PackageInput): Promise<PackageResult> {
+  const parts = uploadedParts(env, rec);
+  return buildPackage(input, parts.open).finally(() => parts.cancelRest());
+}
+
 /**
  * The uploaded bytes of each file: its part objects, in order, each checked against D1.
  * Files are opened in index order, so the gets run a few parts ahead across files.
@@ -199,7 +201,6 @@ function uploadedParts(env: Env, rec: TransferRecord): { open: OpenFile; cancelR
   const sizes = new Map(rec.files.map((f) => [f.idx, f.size]));
   const order = rec.parts.filter((p) => (sizes.get(p.idx) ?? 0) > 0);
   const objects = objectsInOrder(env.BUCKET, order.map((p) => ({ key: p.object_key })));
-  // (bodies fetched ahead of a read that failed are cancelled, not left to the collector)
   const open: OpenFile = async function* (file) {
     if (file.size === 0) return;
     const row = rec.files[file.idx]!;

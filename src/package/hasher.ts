@@ -1,7 +1,7 @@
 import { DurableObject } from "cloudflare:workers";
 import { partCount } from "../receive/parts";
 import { getObject, READ_AHEAD } from "../store/objects";
-import { getTransferRecord } from "../store/transfers";
+import { getTransferRecord, type TransferRecord } from "../store/transfers";
 import { PackageBuilder, packageInput, type PackageFile, type PackageInput, type PackageResult } from "./build";
 
 /**
@@ -35,6 +35,9 @@ export interface StoredPartRef {
   key: string;
   size: number;
 }
+
+/** The parts a transfer's record names, as the hasher and the packager compare them. */
+export const partRefs = (rec: TransferRecord): StoredPartRef[] => rec.parts.map((p) => ({ idx: p.idx, part: p.part, key: p.object_key, size: p.size }));
 
 /** A run offered no part for this long gives up (its transfer was abandoned). */
 const IDLE_MS = 10 * 60 * 1000;
@@ -241,7 +244,7 @@ export class PackageHasher extends DurableObject<Env> {
     if (!rec || rec.transfer.status !== "uploading" && rec.transfer.status !== "packaging" || rec.transfer.purged_at !== null) return null;
     const input = packageInput(rec);
     const run = new Run(this.env.BUCKET, transferId, input.files, input.createdAt, new Map(rec.files.map((f) => [f.idx, f.part_size])));
-    run.offer(rec.parts.map((p) => ({ idx: p.idx, part: p.part, key: p.object_key, size: p.size })));
+    run.offer(partRefs(rec));
     run.done.catch((e) => {
       if (!(e instanceof Stale)) console.warn(JSON.stringify({ event: "early_hashing_stopped", transfer: transferId, error: String(e) }));
       this.drop(run, e instanceof Error ? e : new Stale(String(e)));
