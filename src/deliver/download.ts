@@ -42,10 +42,8 @@ function assertDownloadable(t: TransferRow, now: number, finishing = false): voi
   const status = effectiveStatus(t, now);
   // the download that uses up maxDownloads also ends the transfer (expireNow): say why it is gone
   const usedUp = t.max_downloads !== null && t.downloads >= t.max_downloads;
-  if (usedUp && finishing && t.purged_at === null && t.package_size !== null && t.package_sha256 !== null) {
-    if (status === "expired" || status === "ready" || status === "delivered") return;
-  }
   if (usedUp && (status === "expired" || status === "ready" || status === "delivered")) {
+    if (finishing && t.purged_at === null && t.package_size !== null && t.package_sha256 !== null) return;
     throw gone("download_limit_reached", `This transfer could be downloaded ${t.max_downloads} time(s); that is used up.`);
   }
   if (status === "expired") throw gone("transfer_expired", "This transfer has expired; its files are gone.");
@@ -172,7 +170,7 @@ async function pipePieces(
     pieces.flatMap((p) => (p.from === "object" ? [{ key: p.key, range: rangeOf(p) }] : [])),
   );
   let sent = 0;
-  let reached = 0;
+  let reached = 0; // (the end of the piece under way, or of the last one: never below sent)
   try {
     for (const p of pieces) {
       await before?.(sent, p.length);
@@ -200,7 +198,7 @@ async function pipePieces(
     await out.abort(e).catch(() => {});
     objects.cancelRest(); // bodies fetched ahead and never read
   }
-  return { sent, reached: Math.max(sent, reached) };
+  return { sent, reached };
 }
 
 /** Each file's bytes in the package: its data offset and its part objects, from D1. */
@@ -212,8 +210,11 @@ function partsOf(rec: TransferRecord, f: FileRow): StoredPart[] {
   return rec.parts.filter((p) => p.idx === f.idx).map((p) => ({ key: p.object_key, size: p.size }));
 }
 
-/** `Range: bytes=N-…` with N > 0: the rest of something the client has the start of. */
-const isResume = (request: Request) => /^\s*bytes\s*=\s*0*[1-9]\d*-/i.test(request.headers.get("range") ?? "");
+/** A Range that starts past byte 0: the rest of something the client has the start of. */
+function isResume(request: Request, size: number): boolean {
+  const range = parseRange(request.headers.get("range"), size);
+  return range.kind === "range" && range.start > 0;
+}
 
 export async function servePackage(
   env: Env,
@@ -224,7 +225,7 @@ export async function servePackage(
   now = Date.now(),
 ): Promise<Response> {
   const t = rec.transfer;
-  const finishing = who.counts && isResume(request) && rec.recipients.some((r) => r.terminal_id === who.terminalId && r.downloaded_at !== null);
+  const finishing = who.counts && isResume(request, t.package_size ?? 0) && rec.recipients.some((r) => r.terminal_id === who.terminalId && r.downloaded_at !== null);
   assertDownloadable(t, now, finishing);
   const layout = layoutOf(rec);
   return serve(
