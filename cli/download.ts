@@ -1,6 +1,7 @@
 import { createHash, type Hash } from "node:crypto";
-import { createReadStream, createWriteStream, statSync, truncateSync } from "node:fs";
-import { Readable, Transform } from "node:stream";
+import { createReadStream, statSync, truncateSync } from "node:fs";
+import { open } from "node:fs/promises";
+import { Readable, Transform, Writable } from "node:stream";
 import type { ReadableStream as WebReadableStream } from "node:stream/web";
 import { pipeline } from "node:stream/promises";
 import { ApiError, NetworkError, sleep, type PushdropClient } from "../client";
@@ -38,9 +39,11 @@ export interface DownloadResult {
 /**
  * The sha256 of the first `bytes` bytes of the `.part` file, carried from one try to the next:
  * a retry after 9 GiB goes on from there instead of reading the 9 GiB back to hash them again.
+ * A chunk is hashed once it is written (never ahead of the file), so a break leaves the two in
+ * step; a new run (or a file changed under us) reads back what is on disk.
  */
 interface Hashed {
-  hash: Hash | null;
+  hash: Hash;
   bytes: number;
 }
 
@@ -48,10 +51,10 @@ export async function downloadToFile(client: PushdropClient, pathOrUrl: string, 
   const tries = opts.tries ?? 6;
   const backoff = opts.backoffMs ?? ((a: number) => Math.min(30_000, 1000 * 2 ** (a - 1)));
   const resumedFrom = Math.min(sizeOf(partFile), opts.size);
-  const hashed: Hashed = { hash: null, bytes: 0 };
+  let hashed: Hashed | null = null;
   for (let attempt = 1; ; attempt++) {
     try {
-      await tryOnce(client, pathOrUrl, partFile, opts, hashed);
+      await tryOnce(client, pathOrUrl, partFile, opts, hashed, (h) => (hashed = h));
       return { resumedFrom };
     } catch (e) {
       const again = e instanceof NetworkError || (e instanceof ApiError && e.retryable) || isStreamBreak(e);
@@ -62,30 +65,36 @@ export async function downloadToFile(client: PushdropClient, pathOrUrl: string, 
   }
 }
 
-async function tryOnce(client: PushdropClient, pathOrUrl: string, partFile: string, opts: DownloadOptions, hashed: Hashed): Promise<void> {
+async function tryOnce(
+  client: PushdropClient,
+  pathOrUrl: string,
+  partFile: string,
+  opts: DownloadOptions,
+  carried: Hashed | null,
+  carry: (h: Hashed) => void,
+): Promise<void> {
   let offset = sizeOf(partFile);
   if (offset > opts.size) {
     truncateSync(partFile, 0);
     offset = 0;
   }
-  // what is on disk was hashed as an earlier try wrote it (the counts agree), or is read back
-  let hash = hashed.hash !== null && hashed.bytes === offset ? hashed.hash : null;
-  const rehashed = hash === null ? offset : 0;
-  if (hash === null) {
-    hash = createHash("sha256");
-    if (offset > 0) await hashFile(partFile, hash, 0, offset - 1);
+  // what is on disk was hashed as an earlier try of this call wrote it, or is read back now
+  let hashed: Hashed;
+  if (carried?.bytes === offset) hashed = carried;
+  else {
+    hashed = { hash: createHash("sha256"), bytes: offset };
+    if (offset > 0) await hashFile(partFile, hashed.hash, 0, offset - 1);
   }
-  hashed.hash = hash;
-  hashed.bytes = offset;
-  if (offset === opts.size && opts.size > 0) return finish(partFile, hashed, opts);
+  carry(hashed);
+  if (offset === opts.size && opts.size > 0) return finish(partFile, hashed.hash, opts);
 
-  opts.onStart?.(offset, rehashed);
+  opts.onStart?.(offset, hashed === carried ? 0 : offset);
   const res = await client.download(pathOrUrl, { offset, ifRange: `"${opts.sha256}"`, signal: opts.signal });
   if (offset > 0 && res.status === 200) {
     // the server sent the whole thing (what is on disk is of another version): start over
     offset = 0;
-    hashed.hash = createHash("sha256");
-    hashed.bytes = 0;
+    hashed = { hash: createHash("sha256"), bytes: 0 };
+    carry(hashed);
   } else if (offset > 0) {
     const start = /^bytes (\d+)-/.exec(res.headers.get("content-range") ?? "")?.[1];
     if (Number(start) !== offset) {
@@ -94,7 +103,7 @@ async function tryOnce(client: PushdropClient, pathOrUrl: string, partFile: stri
     }
   }
   await write(res, partFile, offset, hashed, opts);
-  return finish(partFile, hashed, opts);
+  return finish(partFile, hashed.hash, opts);
 }
 
 async function write(res: Response, partFile: string, offset: number, hashed: Hashed, opts: DownloadOptions): Promise<void> {
@@ -102,41 +111,40 @@ async function write(res: Response, partFile: string, offset: number, hashed: Ha
   let bytes = offset;
   opts.onProgress?.(bytes);
   const tooLong = integrityError(`The server sent more than the ${opts.size} bytes expected; nothing was kept.`, "too_long");
-  const tap = new Transform({
+  const limit = new Transform({
     transform(chunk: Buffer, _enc, cb) {
       bytes += chunk.length;
       // refused as the bytes come, not once they are all on disk (and not retried: it is no break)
-      if (bytes > opts.size) return cb(tooLong);
-      // (a chunk hashed but then not written leaves the counts apart: the next try reads back)
-      hashed.hash!.update(chunk);
-      hashed.bytes += chunk.length;
-      opts.onProgress?.(bytes);
-      cb(null, chunk);
+      cb(bytes > opts.size ? tooLong : null, chunk);
+    },
+  });
+  const file = await open(partFile, offset === 0 ? "w" : "a");
+  const sink = new Writable({
+    write(chunk: Buffer, _enc, cb) {
+      file.write(chunk).then(() => {
+        hashed.hash.update(chunk); // (only once it is in the file)
+        hashed.bytes += chunk.length;
+        opts.onProgress?.(hashed.bytes);
+        cb();
+      }, cb);
     },
   });
   try {
-    await pipeline(
-      Readable.fromWeb(res.body as unknown as WebReadableStream<Uint8Array>),
-      tap,
-      createWriteStream(partFile, { flags: offset === 0 ? "w" : "a" }),
-      { signal: opts.signal },
-    );
+    await pipeline(Readable.fromWeb(res.body as unknown as WebReadableStream<Uint8Array>), limit, sink, { signal: opts.signal });
   } catch (e) {
-    if (e === tooLong) {
-      truncateSync(partFile, 0);
-      hashed.hash = null;
-    }
+    if (e === tooLong) truncateSync(partFile, 0);
     throw e;
+  } finally {
+    await file.close();
   }
 }
 
-function finish(partFile: string, hashed: Hashed, opts: DownloadOptions): void {
+function finish(partFile: string, hash: Hash, opts: DownloadOptions): void {
   const size = sizeOf(partFile);
   if (size !== opts.size) throw new NetworkError(`The download ended after ${size} of ${opts.size} bytes.`);
-  const got = hashed.hash!.digest("hex");
-  hashed.hash = null; // (digested: not to be carried on)
+  const got = hash.digest("hex");
   if (got !== opts.sha256) {
-    truncateSync(partFile, 0); // these bytes are wrong: the next try starts afresh
+    truncateSync(partFile, 0); // these bytes are wrong (not retried: the next run starts afresh)
     throw integrityError(`The downloaded bytes do not match their checksum (sha256 ${got}, expected ${opts.sha256}).`, "sha256_mismatch");
   }
 }

@@ -5097,7 +5097,7 @@ var require_validation = __commonJS({
 var require_receiver = __commonJS({
   "node_modules/ws/lib/receiver.js"(exports, module) {
     "use strict";
-    var { Writable } = __require("stream");
+    var { Writable: Writable2 } = __require("stream");
     var PerMessageDeflate2 = require_permessage_deflate();
     var {
       BINARY_TYPES,
@@ -5115,7 +5115,7 @@ var require_receiver = __commonJS({
     var GET_DATA = 4;
     var INFLATING = 5;
     var DEFER_EVENT = 6;
-    var Receiver2 = class extends Writable {
+    var Receiver2 = class extends Writable2 {
       /**
        * Creates a Receiver instance.
        *
@@ -7593,7 +7593,7 @@ var require_stream = __commonJS({
       };
       duplex._final = function(callback) {
         if (ws.readyState === ws.CONNECTING) {
-          ws.once("open", function open2() {
+          ws.once("open", function open3() {
             duplex._final(callback);
           });
           return;
@@ -7614,7 +7614,7 @@ var require_stream = __commonJS({
       };
       duplex._write = function(chunk, encoding, callback) {
         if (ws.readyState === ws.CONNECTING) {
-          ws.once("open", function open2() {
+          ws.once("open", function open3() {
             duplex._write(chunk, encoding, callback);
           });
           return;
@@ -9723,17 +9723,18 @@ import path3 from "node:path";
 
 // cli/download.ts
 import { createHash } from "node:crypto";
-import { createReadStream, createWriteStream, statSync, truncateSync } from "node:fs";
-import { Readable, Transform } from "node:stream";
+import { createReadStream, statSync, truncateSync } from "node:fs";
+import { open } from "node:fs/promises";
+import { Readable, Transform, Writable } from "node:stream";
 import { pipeline } from "node:stream/promises";
 async function downloadToFile(client, pathOrUrl, partFile, opts) {
   const tries = opts.tries ?? 6;
   const backoff = opts.backoffMs ?? ((a) => Math.min(3e4, 1e3 * 2 ** (a - 1)));
   const resumedFrom = Math.min(sizeOf(partFile), opts.size);
-  const hashed = { hash: null, bytes: 0 };
+  let hashed = null;
   for (let attempt = 1; ; attempt++) {
     try {
-      await tryOnce(client, pathOrUrl, partFile, opts, hashed);
+      await tryOnce(client, pathOrUrl, partFile, opts, hashed, (h) => hashed = h);
       return { resumedFrom };
     } catch (e) {
       const again = e instanceof NetworkError || e instanceof ApiError && e.retryable || isStreamBreak(e);
@@ -9743,27 +9744,26 @@ async function downloadToFile(client, pathOrUrl, partFile, opts) {
     }
   }
 }
-async function tryOnce(client, pathOrUrl, partFile, opts, hashed) {
+async function tryOnce(client, pathOrUrl, partFile, opts, carried, carry) {
   let offset = sizeOf(partFile);
   if (offset > opts.size) {
     truncateSync(partFile, 0);
     offset = 0;
   }
-  let hash = hashed.hash !== null && hashed.bytes === offset ? hashed.hash : null;
-  const rehashed = hash === null ? offset : 0;
-  if (hash === null) {
-    hash = createHash("sha256");
-    if (offset > 0) await hashFile(partFile, hash, 0, offset - 1);
+  let hashed;
+  if (carried?.bytes === offset) hashed = carried;
+  else {
+    hashed = { hash: createHash("sha256"), bytes: offset };
+    if (offset > 0) await hashFile(partFile, hashed.hash, 0, offset - 1);
   }
-  hashed.hash = hash;
-  hashed.bytes = offset;
-  if (offset === opts.size && opts.size > 0) return finish(partFile, hashed, opts);
-  opts.onStart?.(offset, rehashed);
+  carry(hashed);
+  if (offset === opts.size && opts.size > 0) return finish(partFile, hashed.hash, opts);
+  opts.onStart?.(offset, hashed === carried ? 0 : offset);
   const res = await client.download(pathOrUrl, { offset, ifRange: `"${opts.sha256}"`, signal: opts.signal });
   if (offset > 0 && res.status === 200) {
     offset = 0;
-    hashed.hash = createHash("sha256");
-    hashed.bytes = 0;
+    hashed = { hash: createHash("sha256"), bytes: 0 };
+    carry(hashed);
   } else if (offset > 0) {
     const start = /^bytes (\d+)-/.exec(res.headers.get("content-range") ?? "")?.[1];
     if (Number(start) !== offset) {
@@ -9772,43 +9772,43 @@ async function tryOnce(client, pathOrUrl, partFile, opts, hashed) {
     }
   }
   await write(res, partFile, offset, hashed, opts);
-  return finish(partFile, hashed, opts);
+  return finish(partFile, hashed.hash, opts);
 }
 async function write(res, partFile, offset, hashed, opts) {
   if (!res.body) throw new NetworkError("The server sent no body.");
   let bytes = offset;
   opts.onProgress?.(bytes);
   const tooLong = integrityError(`The server sent more than the ${opts.size} bytes expected; nothing was kept.`, "too_long");
-  const tap = new Transform({
+  const limit = new Transform({
     transform(chunk, _enc, cb) {
       bytes += chunk.length;
-      if (bytes > opts.size) return cb(tooLong);
-      hashed.hash.update(chunk);
-      hashed.bytes += chunk.length;
-      opts.onProgress?.(bytes);
-      cb(null, chunk);
+      cb(bytes > opts.size ? tooLong : null, chunk);
+    }
+  });
+  const file = await open(partFile, offset === 0 ? "w" : "a");
+  const sink = new Writable({
+    write(chunk, _enc, cb) {
+      file.write(chunk).then(() => {
+        hashed.hash.update(chunk);
+        hashed.bytes += chunk.length;
+        opts.onProgress?.(hashed.bytes);
+        cb();
+      }, cb);
     }
   });
   try {
-    await pipeline(
-      Readable.fromWeb(res.body),
-      tap,
-      createWriteStream(partFile, { flags: offset === 0 ? "w" : "a" }),
-      { signal: opts.signal }
-    );
+    await pipeline(Readable.fromWeb(res.body), limit, sink, { signal: opts.signal });
   } catch (e) {
-    if (e === tooLong) {
-      truncateSync(partFile, 0);
-      hashed.hash = null;
-    }
+    if (e === tooLong) truncateSync(partFile, 0);
     throw e;
+  } finally {
+    await file.close();
   }
 }
-function finish(partFile, hashed, opts) {
+function finish(partFile, hash, opts) {
   const size = sizeOf(partFile);
   if (size !== opts.size) throw new NetworkError(`The download ended after ${size} of ${opts.size} bytes.`);
-  const got = hashed.hash.digest("hex");
-  hashed.hash = null;
+  const got = hash.digest("hex");
   if (got !== opts.sha256) {
     truncateSync(partFile, 0);
     throw integrityError(`The downloaded bytes do not match their checksum (sha256 ${got}, expected ${opts.sha256}).`, "sha256_mismatch");
@@ -9948,7 +9948,7 @@ function fit(name, n) {
 
 // cli/unpack.ts
 import { createHash as createHash2 } from "node:crypto";
-import { createReadStream as createReadStream2, createWriteStream as createWriteStream2, lstatSync, mkdirSync as mkdirSync2, realpathSync, renameSync as renameSync2, rmdirSync, rmSync } from "node:fs";
+import { createReadStream as createReadStream2, createWriteStream, lstatSync, mkdirSync as mkdirSync2, realpathSync, renameSync as renameSync2, rmdirSync, rmSync } from "node:fs";
 import path2 from "node:path";
 import { Readable as Readable2, Transform as Transform2 } from "node:stream";
 import { pipeline as pipeline2 } from "node:stream/promises";
@@ -9958,7 +9958,7 @@ import { createInflateRaw } from "node:zlib";
 var MANIFEST_NAME = "manifest.json";
 
 // cli/zip.ts
-import { open } from "node:fs/promises";
+import { open as open2 } from "node:fs/promises";
 var EOCD = 101010256;
 var ZIP64_LOCATOR = 117853008;
 var ZIP64_EOCD = 101075792;
@@ -9966,7 +9966,7 @@ var CENTRAL = 33639248;
 var LOCAL = 67324752;
 var bad = (why) => integrityError(`The package is not a readable ZIP: ${why}.`, "bad_package");
 async function readZipEntries(file) {
-  const fh = await open(file, "r");
+  const fh = await open2(file, "r");
   try {
     const { size } = await fh.stat();
     const tailLen = Math.min(size, 22 + 65535 + 20);
@@ -10125,7 +10125,7 @@ async function unpackPackage(zipFile, dir2, transfer, opts = {}) {
       });
       const stages = [entryStream(zipFile, p.entry)];
       if (p.entry.method === 8) stages.push(createInflateRaw());
-      await pipeline2([...stages, tap, createWriteStream2(tmp, { flags: "wx" })]);
+      await pipeline2([...stages, tap, createWriteStream(tmp, { flags: "wx" })]);
       const sha = hash.digest("hex");
       if (size !== p.f.size || sha !== p.f.sha256) {
         throw integrityError(`${p.f.name} does not match its checksum in the manifest (got ${size} bytes, sha256 ${sha}); nothing was kept.`, "sha256_mismatch", { name: p.f.name });
