@@ -25,10 +25,6 @@ import { readZipEntries, type ZipEntry } from "./zip";
  *    unpack interrupted and run again), which is kept as it is.
  */
 
-
-/** A manifest checked against the transfer: every file has its sha256. */
-export type CheckedManifest = Omit<Manifest, "files"> & { files: Array<Manifest["files"][number] & { sha256: string }> };
-
 export interface SavedFile {
   index: number;
   /** the name in the transfer */
@@ -71,7 +67,7 @@ export interface UnpackOptions {
   onFile?: (f: SavedFile) => void;
 }
 
-export async function unpackPackage(zipFile: string, dir: string, transfer: Pick<Transfer, "id" | "files">, opts: UnpackOptions = {}): Promise<{ manifest: CheckedManifest; saved: SavedFile[] }> {
+export async function unpackPackage(zipFile: string, dir: string, transfer: Pick<Transfer, "id" | "files">, opts: UnpackOptions = {}): Promise<{ manifest: Manifest; saved: SavedFile[] }> {
   const entries = await readZipEntries(zipFile);
   const manifest = await readManifest(zipFile, entries, transfer);
   const byName = new Map<string, ZipEntry>();
@@ -163,7 +159,7 @@ export async function unpackPackage(zipFile: string, dir: string, transfer: Pick
 
 const MAX_MANIFEST_BYTES = 64 * 1024 * 1024;
 
-async function readManifest(zipFile: string, entries: ZipEntry[], transfer: Pick<Transfer, "id" | "files">): Promise<CheckedManifest> {
+async function readManifest(zipFile: string, entries: ZipEntry[], transfer: Pick<Transfer, "id" | "files">): Promise<Manifest> {
   const entry = entries.find((e) => e.name === MANIFEST_NAME);
   if (!entry) throw integrityError("The package has no manifest.json.", "bad_package");
   if (entry.size > MAX_MANIFEST_BYTES) throw integrityError("The package's manifest.json is implausibly large.", "bad_package");
@@ -196,11 +192,11 @@ async function readManifest(zipFile: string, entries: ZipEntry[], transfer: Pick
   if (m.files.length !== transfer.files.length) throw integrityError("The package's manifest lists other files than the transfer.", "bad_package");
   for (const f of m.files) {
     const api = transfer.files[f.index];
-    if (!api || api.name !== f.name || api.size !== f.size || (api.sha256 !== null && api.sha256 !== f.sha256) || f.sha256 === null || !/^[0-9a-f]{64}$/.test(f.sha256)) {
+    if (!api || api.name !== f.name || api.size !== f.size || (api.sha256 !== null && api.sha256 !== f.sha256) || !/^[0-9a-f]{64}$/.test(f.sha256)) {
       throw integrityError(`The package's manifest entry for ${JSON.stringify(f.name)} differs from the transfer.`, "bad_package");
     }
   }
-  return m as CheckedManifest; // (every sha256 checked just above)
+  return m;
 }
 
 function entryStream(zipFile: string, e: ZipEntry): Readable {

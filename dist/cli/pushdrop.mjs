@@ -10186,7 +10186,7 @@ async function readManifest(zipFile, entries, transfer) {
   if (m.files.length !== transfer.files.length) throw integrityError("The package's manifest lists other files than the transfer.", "bad_package");
   for (const f of m.files) {
     const api = transfer.files[f.index];
-    if (!api || api.name !== f.name || api.size !== f.size || api.sha256 !== null && api.sha256 !== f.sha256 || f.sha256 === null || !/^[0-9a-f]{64}$/.test(f.sha256)) {
+    if (!api || api.name !== f.name || api.size !== f.size || api.sha256 !== null && api.sha256 !== f.sha256 || !/^[0-9a-f]{64}$/.test(f.sha256)) {
       throw integrityError(`The package's manifest entry for ${JSON.stringify(f.name)} differs from the transfer.`, "bad_package");
     }
   }

@@ -15,5 +15,5 @@ export interface Manifest {
   createdAt: string;
   from: { id: string; name: string };
   message: string | null;
-  files: Array<{ index: number; name: string; size: number; type: string; sha256: string | null }>;
+  files: Array<{ index: number; name: string; size: number; type: string; sha256: string }>;
 }

@@ -61,6 +61,12 @@ export class PackageSourceError extends Error {}
 const CHUNK = 1024 * 1024;
 const utf8 = new TextEncoder();
 
+const sumOf = (sums: ReadonlyMap<number, string>, idx: number): string => {
+  const sum = sums.get(idx);
+  if (sum === undefined) throw new Error(`file ${idx} has no checksum yet`);
+  return sum;
+};
+
 export function manifestOf(input: PackageInput, sha256: ReadonlyMap<number, string>): Manifest {
   return {
     pushdrop: 1,
@@ -73,7 +79,7 @@ export function manifestOf(input: PackageInput, sha256: ReadonlyMap<number, stri
       name: f.name,
       size: f.size,
       type: f.type,
-      sha256: sha256.get(f.idx) ?? null,
+      sha256: sumOf(sha256, f.idx),
     })),
   };
 }
