@@ -243,7 +243,11 @@ function socket(base, who) {
   };
 }
 
-const median = (xs) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
+/** The median of the numbers (NaN, "not measured", left out; NaN when there are none). */
+const median = (xs) => {
+  const v = xs.filter((x) => !Number.isNaN(x)).sort((a, b) => a - b);
+  return v.length ? v[Math.floor(v.length / 2)] : NaN;
+};
 const pct = (xs, p) => [...xs].sort((a, b) => a - b)[Math.min(xs.length - 1, Math.floor((xs.length * p) / 100))];
 const mbps = (bytes, ms) => bytes / MiB / (ms / 1000);
 
@@ -269,6 +273,7 @@ async function pushdropRun(s, who, size, sock, opts = {}) {
   const t1 = performance.now();
   s.phase("package");
   const t2 = await sock.wait(t.id);
+  s.phase("ready"); // (the RSS window ends at transfer.ready, on every run alike)
   return { id: t.id, t0, t1, t2, upStart, hashS: await hashedEarly(s, t.id) };
 }
 
@@ -343,9 +348,9 @@ async function baselineRun(s, size, key) {
 }
 
 /**
- * Downloads in rounds, each round the bare worker's object, then pushdrop's package, then its
- * file, so that all three meet the same load; the medians, and the medians of each round's
- * ratio to the bare worker.
+ * Downloads in rounds, each round the bare worker's object, its parts joined, then pushdrop's
+ * package, then its file, so that all four meet the same load; the medians, and the medians
+ * of each round's ratio to the bare worker.
  */
 async function downloadRounds(bare, pushdrop, key, id, token, size) {
   const recip = { authorization: `Bearer ${token}` };
@@ -582,7 +587,7 @@ async function main() {
           fileRatio: d.fileRatio,
           hashS: p.hashS ?? NaN,
           growStore: (Math.max(pushdrop.peak("upload"), pushdrop.peak("package")) - p.upStart) / MiB,
-          growAll: (Math.max(pushdrop.peak("upload"), pushdrop.peak("package"), pushdrop.peak("download")) - p0) / MiB,
+          growAll: (Math.max(pushdrop.peak("upload"), pushdrop.peak("package"), pushdrop.peak("ready"), pushdrop.peak("download")) - p0) / MiB,
         });
         console.log(`pushdrop ${mib} MiB run ${i + 1}: ${JSON.stringify(mine.at(-1))}`);
         if (zipRun) {
