@@ -2,7 +2,6 @@ import { afterEach, beforeAll, describe, expect, it, vi } from "vitest";
 import { buildPackage, packageInput, type OpenFile, type PackageInput } from "../../src/package/build";
 import { packageTransfer } from "../../src/package/consumer";
 import { hasherOf, type StoredPartRef } from "../../src/package/hasher";
-import { partKey } from "../../src/store/keys";
 import { getTransferRecord } from "../../src/store/transfers";
 import {
   api,
@@ -15,6 +14,7 @@ import {
   putFile,
   register,
   sha256,
+  storePartObject,
   waitForStatus,
   type TestTerminal,
 } from "./helpers";
@@ -55,15 +55,7 @@ async function uploadingTransfer(files: Array<{ name: string; data: Uint8Array }
 /** Stores part `n` of file `idx` (as an upload would: its own object, named in D1). */
 async function storePart(id: string, idx: number, data: Uint8Array, n: number, nonce = "a"): Promise<StoredPartRef> {
   const chunk = data.subarray((n - 1) * PART, Math.min(data.byteLength, n * PART));
-  const key = partKey(id, idx, n, nonce);
-  const obj = await env.BUCKET.put(key, chunk);
-  await env.DB.prepare(
-    `INSERT INTO file_parts (transfer_id, idx, part, size, etag, object_key) VALUES (?, ?, ?, ?, ?, ?)
-     ON CONFLICT (transfer_id, idx, part) DO UPDATE SET size = excluded.size, etag = excluded.etag, object_key = excluded.object_key`,
-  )
-    .bind(id, idx, n, chunk.byteLength, obj!.etag, key)
-    .run();
-  return { idx, part: n, key, size: chunk.byteLength };
+  return { idx, part: n, key: await storePartObject(id, idx, n, chunk, nonce), size: chunk.byteLength };
 }
 
 /** What D1 names now: the packager's input and parts. */

@@ -184,18 +184,23 @@ export async function stageTransfer(
   return t;
 }
 
+/** Stores part `n` of file `idx` as an upload would (its own object, named in D1); returns its key. */
+export async function storePartObject(transferId: string, idx: number, n: number, chunk: Uint8Array, nonce = "staged"): Promise<string> {
+  const key = partKey(transferId, idx, n, nonce);
+  const obj = await env.BUCKET.put(key, chunk);
+  await env.DB.prepare(
+    `INSERT INTO file_parts (transfer_id, idx, part, size, etag, object_key) VALUES (?, ?, ?, ?, ?, ?)
+     ON CONFLICT (transfer_id, idx, part) DO UPDATE SET size = excluded.size, etag = excluded.etag, object_key = excluded.object_key`,
+  )
+    .bind(transferId, idx, n, chunk.byteLength, obj!.etag, key)
+    .run();
+  return key;
+}
+
 /** Stores a file's bytes as its uploads would have (one object per part, named in D1). */
 export async function storeParts(transferId: string, idx: number, data: Uint8Array, partSize = PART_SIZE): Promise<void> {
   for (let o = 0, n = 1; o < data.byteLength; o += partSize, n++) {
-    const key = partKey(transferId, idx, n, "staged");
-    const chunk = data.subarray(o, Math.min(data.byteLength, o + partSize));
-    const obj = await env.BUCKET.put(key, chunk);
-    await env.DB.prepare(
-      `INSERT INTO file_parts (transfer_id, idx, part, size, etag, object_key) VALUES (?, ?, ?, ?, ?, ?)
-       ON CONFLICT (transfer_id, idx, part) DO UPDATE SET size = excluded.size, etag = excluded.etag, object_key = excluded.object_key`,
-    )
-      .bind(transferId, idx, n, chunk.byteLength, obj!.etag, key)
-      .run();
+    await storePartObject(transferId, idx, n, data.subarray(o, Math.min(data.byteLength, o + partSize)));
   }
 }
 

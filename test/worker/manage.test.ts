@@ -2,8 +2,7 @@ import { beforeAll, describe, expect, it } from "vitest";
 import { dammDigit } from "../../src/auth/ids";
 import { deleteTerminal } from "../../src/auth/manage";
 import { sweep } from "../../src/expire";
-import { getTerminal } from "../../src/store/terminals";
-import { markTerminalDeleted } from "../../src/store/terminals";
+import { getTerminal, markTerminalDeleted } from "../../src/store/terminals";
 import { CLOSE_TERMINAL_DELETED, CLOSE_TOKEN_ROTATED } from "../../src/notify/sockets";
 import {
   api,

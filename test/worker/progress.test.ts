@@ -32,7 +32,7 @@ describe("recordAhead", () => {
     const settled = async (p: Promise<void>) => {
       let over = false;
       void p.then(() => (over = true));
-      for (let i = 0; i < 5; i++) await Promise.resolve();
+      await new Promise((r) => setTimeout(r, 0)); // (every promise that could settle has)
       return over;
     };
     // piece 10→20: needs a record (to 20), and the next one (to 40) starts at once
