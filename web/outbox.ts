@@ -42,7 +42,7 @@ export class Outbox {
   start(record: SentRecord, transfer: Transfer, sources: File[]): void {
     const it = new OutItem(this.client, record, transfer, sources, () => this.drop(record.id));
     this.mount(it);
-    void it.upload();
+    void it.upload(true);
   }
 
   receipt(transferId: string, by: string, at: string): boolean {
@@ -105,8 +105,6 @@ class OutItem {
   private retryTimer: ReturnType<typeof setTimeout> | undefined;
   /** pauses in a row with no byte sent in between (the wait grows with them) */
   private retries = 0;
-  /** whether an upload of this transfer began here (then it resumes from the server's parts) */
-  private started = false;
   private pollUntil = 0;
   private readonly steps: HTMLOListElement;
   private readonly bars: HTMLElement;
@@ -153,7 +151,8 @@ class OutItem {
     return this.phase === "gone" || this.phase === "failed" || (t !== null && (FINAL.has(t.status) || t.status === "delivered"));
   }
 
-  async upload(): Promise<void> {
+  /** Sends the bytes: all of them for a transfer just created (`fresh`), else what the server lacks. */
+  async upload(fresh = false): Promise<void> {
     if (!this.sources || !this.transfer) return;
     clearTimeout(this.retryTimer);
     this.abort = new AbortController();
@@ -175,10 +174,8 @@ class OutItem {
         this.scheduleFrame();
       },
     };
-    const resume = this.started;
-    this.started = true;
     try {
-      const res = !resume && this.transfer.files.every((f) => f.received === 0)
+      const res = fresh
         ? await uploadFiles(this.client, this.transfer, this.sources, opts)
         : await resumeUpload(this.client, this.transfer.id, this.sources, opts);
       this.transfer = { ...this.transfer, status: res.status };
@@ -296,8 +293,7 @@ class OutItem {
         return this.render();
       }
       this.sources = sources as File[];
-      this.started = true; // parts may be on the server already: resume from them
-      void this.upload();
+      void this.upload(); // (parts may be on the server already: resume from them)
     });
     document.body.append(input);
     input.click();
