@@ -108,7 +108,7 @@ export class Inbox {
       const time = e.el.querySelector<HTMLElement>("time[data-ago]");
       if (time) time.textContent = ago(e.transfer.createdAt);
       const expires = e.el.querySelector<HTMLElement>("[data-expires]");
-      if (expires) expires.textContent = `Expires ${until(e.transfer.expiresAt)}`;
+      if (expires) expires.textContent = expiresText(e.transfer);
     }
   }
 
@@ -202,7 +202,7 @@ export class Inbox {
             ? "Expired: the files are gone."
             : e.ended === "cancelled"
               ? "The sender cancelled this."
-              : `Expires ${until(t.expiresAt)}`,
+              : expiresText(t),
         ),
         h(
           "span",
@@ -217,9 +217,12 @@ export class Inbox {
 
 /** Whether two reads of a transfer show the same (all but the signed links, which change on every read). */
 function sameView(a: Transfer, b: Transfer): boolean {
-  const view = (t: Transfer) => JSON.stringify({ ...t, downloadUrl: null, files: t.files.map((f) => ({ ...f, downloadUrl: null })) });
+  // (whether there is a link counts: only an existing link can be swapped in place)
+  const view = (t: Transfer) => JSON.stringify({ ...t, downloadUrl: t.downloadUrl !== null, files: t.files.map((f) => ({ ...f, downloadUrl: f.downloadUrl !== null })) });
   return view(a) === view(b);
 }
+
+const expiresText = (t: Transfer) => `Expires ${until(t.expiresAt)}`;
 
 function endedOf(t: Transfer): Ended | null {
   if (t.status === "expired" || Date.parse(t.expiresAt) <= Date.now()) return "expired";
