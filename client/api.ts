@@ -216,7 +216,5 @@ export type PutFn = (
   opts: { signal?: AbortSignal; onProgress?: (sent: number) => void },
 ) => Promise<Response>;
 
-/** "578 418 129" → "578418129" (the server accepts both; URLs read better without spaces). */
-
-/** A typed id without its separators (the server checks the rest). */
+/** A typed id without its separators ("578 418 129" → "578418129"; the server checks the rest). */
 const compactId = (id: string) => id.replace(/[\s.\-]/g, "");
