@@ -10,6 +10,7 @@
 // passed through to the worker as [vars]: PUSH_ENDPOINT_HOSTS and the LIMIT_* limits.
 import { spawn, spawnSync } from "node:child_process";
 import { existsSync, readFileSync } from "node:fs";
+import { createServer } from "node:net";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
 import { ensureDevVars } from "./dev-secrets.mjs";
@@ -77,9 +78,24 @@ const watchdog = spawn(process.execPath, [path.join(root, "scripts", "watchdog.m
 watchdog.unref();
 watchdog.stdin.on("error", () => {});
 
+/** `port` if it is free on 127.0.0.1, otherwise one the system picks. */
+const freePort = (port) =>
+  new Promise((resolve) => {
+    const s = createServer();
+    s.once("error", () => resolve(freePort(0)));
+    s.listen(port, "127.0.0.1", () => {
+      const chosen = s.address().port;
+      s.close(() => resolve(chosen));
+    });
+  });
+// wrangler's devtools inspector: 9229 unless taken (a second `npm start` on another PORT would
+// otherwise fail to start: wrangler does not look for a free one itself)
+const inspectorPort = await freePort(9229);
+if (inspectorPort !== 9229) log(`devtools inspector on port ${inspectorPort} (9229 is taken)`);
+
 const dev = spawn(
   wrangler,
-  ["dev", "--ip", "127.0.0.1", "--port", String(port), "--persist-to", state, "--test-scheduled", "--show-interactive-dev-session=false", ...varArgs],
+  ["dev", "--ip", "127.0.0.1", "--port", String(port), "--inspector-port", String(inspectorPort), "--persist-to", state, "--test-scheduled", "--show-interactive-dev-session=false", ...varArgs],
   { cwd: root, env, stdio: "inherit", detached: true },
 );
 
