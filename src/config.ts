@@ -12,6 +12,7 @@ export {
   MAX_RECIPIENTS,
   MAX_TERMINAL_NAME,
   MIN_EXPIRES_IN,
+  LARGE_PART_SIZE,
   PART_SIZE,
 } from "./contract";
 import { MAX_PARTS, PART_SIZE } from "./contract";
@@ -42,9 +43,10 @@ export const MAX_SOCKETS = 20;
 
 /**
  * Largest package (files, headers, directory and manifest: see packageOverhead in
- * src/package/zip.ts): what the part scheme allows one file, 10,000 parts of 16 MiB
- * (156.25 GiB). Past 4 GiB the package is ZIP64. It is never one R2 object (which would
- * stop at 5 GiB): it is put together from the uploaded parts when downloaded.
+ * src/package/zip.ts): 156.25 GiB, 10,000 × 16 MiB (a file this large goes up in 2,500 parts
+ * of 64 MiB, and a download reads each one: well within a request's subrequests). Past 4 GiB
+ * the package is ZIP64. It is never one R2 object (which would stop at 5 GiB): it is put
+ * together from the uploaded parts when downloaded.
  */
 export const MAX_PACKAGE_BYTES = MAX_PARTS * PART_SIZE;
 

@@ -9,7 +9,7 @@ import { MAX_FILES } from "../contract";
 const GiB = 1024 ** 3;
 
 export const LIMIT_DEFAULTS = {
-  /** largest file, in bytes (the format allows 10,000 parts of 16 MiB) */
+  /** largest file, in bytes (the format allows 156.25 GiB: MAX_PACKAGE_BYTES) */
   LIMIT_FILE_BYTES: 20 * GiB,
   /** largest transfer (all its files), in bytes */
   LIMIT_TRANSFER_BYTES: 50 * GiB,

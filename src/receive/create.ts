@@ -11,6 +11,7 @@ import { packageOverhead } from "../package/zip";
 import { guessType } from "../package/mime";
 import type { TerminalRow } from "../store/terminals";
 import { getTransferRecord, insertTransfer, startPackaging, type NewFile, type TransferRecord } from "../store/transfers";
+import { partSizeFor } from "./parts";
 
 /**
  * Step 1 of the flow: a sender declares a transfer (recipients and files); the server
@@ -53,7 +54,7 @@ export async function createTransfer(
     size: f.size,
     type: f.type ?? guessType(naming.names[i]!),
     // `PUT /v1/send/...` streams one file in one request: its single part is the whole file
-    part_size: opts.oneRequest ? Math.max(PART_SIZE, f.size) : PART_SIZE,
+    part_size: opts.oneRequest ? Math.max(PART_SIZE, f.size) : partSizeFor(f.size),
     completed: f.size === 0,
   }));
   const total = files.reduce((s, f) => s + f.size, 0);
@@ -61,7 +62,7 @@ export async function createTransfer(
   if (packageSize > MAX_PACKAGE_BYTES) {
     throw tooLarge(
       "package_too_large",
-      `The package would be ${packageSize} bytes; packages are limited to ${MAX_PACKAGE_BYTES} bytes (10,000 parts of 16 MiB).`,
+      `The package would be ${packageSize} bytes; packages are limited to ${MAX_PACKAGE_BYTES} bytes (156.25 GiB).`,
     );
   }
 

@@ -4,6 +4,11 @@
  * Each part is one R2 object (src/store/keys.ts partKey); the count is at most MAX_PARTS.
  */
 
+import { LARGE_PART_SIZE, PART_SIZE } from "../config";
+
+/** The part size a file of `size` bytes gets: LARGE_PART_SIZE past three of them, else PART_SIZE. */
+export const partSizeFor = (size: number) => (size > 3 * LARGE_PART_SIZE ? LARGE_PART_SIZE : PART_SIZE);
+
 export const isMultipart = (size: number, partSize: number) => size > partSize;
 
 /** Number of parts; an empty file is one empty part. */

@@ -1,9 +1,9 @@
 import fc from "fast-check";
 import { describe, expect, it } from "vitest";
-import { MAX_NAME_BYTES, MAX_PATH_BYTES } from "../../src/config";
+import { LARGE_PART_SIZE, MAX_NAME_BYTES, MAX_PACKAGE_BYTES, MAX_PARTS, MAX_PATH_BYTES, PART_SIZE } from "../../src/config";
 import { parseRange } from "../../src/deliver/range";
 import { cleanPath, MANIFEST_NAME, safeNames } from "../../src/package/names";
-import { isMultipart, partCount, partLength, receivedBytes } from "../../src/receive/parts";
+import { isMultipart, partCount, partLength, partSizeFor, receivedBytes } from "../../src/receive/parts";
 
 /**
  * Property-based tests (fast-check) of the pure code every upload and download goes through:
@@ -99,6 +99,26 @@ describe("part arithmetic (src/receive/parts.ts)", () => {
         expect(() => partLength(size, partSize, count + 1)).toThrow(RangeError);
       }),
       { numRuns: 5000 },
+    );
+  });
+
+  it("the part size a file gets: 16 MiB up to 192 MiB, then 64 MiB, with at least four parts; never over 100 MB or 10,000 parts", () => {
+    for (const [size, want] of [
+      [0, PART_SIZE],
+      [PART_SIZE + 1, PART_SIZE],
+      [3 * LARGE_PART_SIZE, PART_SIZE],
+      [3 * LARGE_PART_SIZE + 1, LARGE_PART_SIZE],
+      [MAX_PACKAGE_BYTES, LARGE_PART_SIZE],
+    ]) expect(partSizeFor(size!)).toBe(want);
+    fc.assert(
+      fc.property(fc.integer({ min: 0, max: MAX_PACKAGE_BYTES }), (size) => {
+        const p = partSizeFor(size);
+        expect(p).toBeLessThanOrEqual(100_000_000); // Cloudflare's request-body limit on Free and Pro
+        expect(partCount(size, p)).toBeLessThanOrEqual(MAX_PARTS);
+        if (p === LARGE_PART_SIZE) expect(partCount(size, p)).toBeGreaterThanOrEqual(4);
+        else expect(size).toBeLessThanOrEqual(3 * LARGE_PART_SIZE);
+      }),
+      { numRuns: 2000 },
     );
   });
 

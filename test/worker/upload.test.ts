@@ -1,5 +1,5 @@
 import { beforeAll, describe, expect, it } from "vitest";
-import { PART_SIZE } from "../../src/config";
+import { LARGE_PART_SIZE, PART_SIZE } from "../../src/config";
 import { frameKey } from "../../src/store/keys";
 import {
   api,
@@ -216,6 +216,23 @@ describe("multipart upload", () => {
     res = await putFile(alice, m.id, 0, bytes(10), 2);
     expect(res.status).toBe(200);
     expect((await json(res)).file.partsReceived).toEqual([2]);
+  });
+
+  it("a file over 192 MiB goes up in 64 MiB parts: the last one holds the rest, a 16 MiB part 1 is short", async () => {
+    expect(LARGE_PART_SIZE).toBe(64 * MiB);
+    const size = 200 * MiB + 123;
+    const t = await newTransfer([{ name: "large.bin", size }, { name: "192.bin", size: 192 * MiB }]);
+    expect(t.files.map((f: any) => [f.partSize, f.parts])).toEqual([
+      [64 * MiB, 4],
+      [16 * MiB, 12],
+    ]);
+    // part 4: 200 MiB + 123 - 3 × 64 MiB
+    let res = await putFile(alice, t.id, 0, bigBytes(8 * MiB + 123, 5), 4);
+    expect(res.status).toBe(200);
+    expect((await json(res)).file).toMatchObject({ received: 8 * MiB + 123, partsReceived: [4] });
+    res = await putFile(alice, t.id, 0, streamOf(bigBytes(PART_SIZE, 6)), 1);
+    expect(res.status).toBe(400);
+    expect(await partRows(t.id)).toBe(1);
   });
 
   it("part numbers outside the file, or a part-less PUT of a multipart file → 400", async () => {

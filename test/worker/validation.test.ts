@@ -185,7 +185,7 @@ describe("POST /v1/transfers refuses bad input with the right 4xx and records no
     expect(await counts()).toEqual(before);
   });
 
-  it("a package over MAX_PACKAGE_BYTES (10,000 parts of 16 MiB) → 413 package_too_large; past 4 GiB is fine (ZIP64)", async () => {
+  it("a package over MAX_PACKAGE_BYTES (156.25 GiB) → 413 package_too_large; past 4 GiB is fine (ZIP64)", async () => {
     expect(MAX_PACKAGE_BYTES).toBe(10_000 * 16 * 1024 * 1024);
     await refused({ to: [bob.id], files: [file(MAX_PACKAGE_BYTES)] }, 413, "package_too_large");
     await refused({ to: [bob.id], files: [file(MAX_PACKAGE_BYTES / 2, "a"), file(MAX_PACKAGE_BYTES / 2, "b")] }, 413, "package_too_large");
