@@ -10,7 +10,7 @@
 //                       of an entry stored past 4 GiB)
 //   BENCH_RUNS          runs per size up to 1 GiB (default 3)
 //   BENCH_BIG_RUNS      runs per size over 1 GiB (default 1: a 4.5 GiB run takes minutes)
-//   BENCH_DOWNLOADS     downloads of each object per run, the median counted (default 3: cheap, and
+//   BENCH_DOWNLOADS     downloads of each object per run, the median counted (default 5: cheap, and
 //                       the number most disturbed by other work on the machine)
 //   BENCH_LATENCY_RUNS  1 KiB transfers timed for notification latency (default 40)
 //   BENCH_FANOUT        recipients with open sockets for the fan-out run (default 100)
@@ -32,7 +32,7 @@ const list = (v, d) => (v || d).split(",").map(Number);
 const sizes = list(process.env.BENCH_SIZES_MIB, "200,1024,4608");
 const runs = Number(process.env.BENCH_RUNS || 3);
 const bigRuns = Number(process.env.BENCH_BIG_RUNS || 1);
-const downloads = Number(process.env.BENCH_DOWNLOADS || 3);
+const downloads = Number(process.env.BENCH_DOWNLOADS || 5);
 const latencyRuns = Number(process.env.BENCH_LATENCY_RUNS || 40);
 const fanout = Number(process.env.BENCH_FANOUT || 100);
 const socketCount = Number(process.env.BENCH_SOCKETS || 1000);
@@ -40,7 +40,6 @@ const fileCounts = list(process.env.BENCH_FILE_COUNTS, "1,100,1000");
 const uploadConcurrency = Number(process.env.BENCH_UPLOAD_CONCURRENCY || 3);
 /** parts sent again after wrangler dev's proxy lost its connection (reported with the results) */
 let proxyRetries = 0;
-const PART = 16 * MiB;
 const env = { ...process.env, WRANGLER_SEND_METRICS: "false", CLOUDFLARE_CF_FETCH_ENABLED: "false", CI: "true" };
 const scratch = mkdtempSync(path.join(tmpdir(), "pushdrop-bench-files-"));
 
@@ -150,15 +149,17 @@ async function start(name, args, readyPath, extraEnv = {}) {
 
 // ---- bytes on the wire (node:http: a known Content-Length, no client-side copies) ---------
 
-const block = new Uint8Array(PART);
+/** the unit of the bench's file bytes (each 16 MiB block carries a stamp) */
+const BLOCK = 16 * MiB;
+const block = new Uint8Array(BLOCK);
 for (let i = 0; i < block.length; i += 4096) block[i] = (i / 4096) & 0xff;
 
 /** The bytes of a file of `size` at [from, to): a repeated block with a stamp every 16 MiB. */
 function* fileBytes(seed, from, to) {
   for (let o = from; o < to; ) {
-    const k = Math.floor(o / PART);
-    const at = o - k * PART;
-    const n = Math.min(PART - at, to - o);
+    const k = Math.floor(o / BLOCK);
+    const at = o - k * BLOCK;
+    const n = Math.min(BLOCK - at, to - o);
     block[0] = (k + seed) & 0xff;
     yield block.subarray(at, at + n);
     o += n;
@@ -266,7 +267,7 @@ async function pushdropRun(s, who, size, sock, opts = {}) {
   // parts go up `uploadConcurrency` at a time, as the web app and the CLI send them
   await putParts(
     t.files.flatMap((f, i) =>
-      Array.from({ length: f.parts }, (_, k) => ({ url: `${f.uploadUrl}?part=${k + 1}`, seed: i, from: k * PART, to: Math.min(files[i].size, (k + 1) * PART) })),
+      Array.from({ length: f.parts }, (_, k) => ({ url: `${f.uploadUrl}?part=${k + 1}`, seed: i, from: k * f.partSize, to: Math.min(files[i].size, (k + 1) * f.partSize) })),
     ),
     auth,
   );
@@ -305,9 +306,16 @@ async function putParts(jobs, headers) {
   await Promise.all(Array.from({ length: uploadConcurrency }, putNext));
 }
 
-/** The bare worker's keys of a file stored in 16 MiB parts (`${key}.1`…), with their byte ranges. */
-const bareParts = (key, size) =>
-  Array.from({ length: Math.ceil(size / PART) }, (_, k) => ({ key: `${key}.${k + 1}`, from: k * PART, to: Math.min(size, (k + 1) * PART) }));
+/** The bare worker's keys of a file stored in parts of `part` bytes (`${key}.1`…), with their byte ranges. */
+const bareParts = (key, size, part) =>
+  Array.from({ length: Math.ceil(size / part) }, (_, k) => ({ key: `${key}.${k + 1}`, from: k * part, to: Math.min(size, (k + 1) * part) }));
+
+/** The part size pushdrop gives a file of `size` bytes (a transfer created to ask, then cancelled). */
+async function partSizeFor(s, who, size) {
+  const t = await api(s.base, "POST", "/v1/transfers", who.a.token, { to: [who.b.id], files: [{ name: "probe.bin", size }] });
+  await api(s.base, "DELETE", `/v1/transfers/${t.id}`, who.a.token);
+  return t.files[0].partSize;
+}
 
 /**
  * How long the transfer's PackageHasher spent reading and hashing its parts while they were
@@ -325,10 +333,10 @@ async function hashedEarly(s, id) {
 
 /**
  * The same file through the bare worker: one PUT, a read inside the worker; then the same
- * bytes again as 16 MiB part objects, sent as pushdrop's parts are (the part scheme's own cost,
- * with no pushdrop code in the way).
+ * bytes again as part objects of pushdrop's part size, sent as pushdrop's parts are (the part
+ * scheme's own cost, with no pushdrop code in the way).
  */
-async function baselineRun(s, size, key) {
+async function baselineRun(s, size, key, part) {
   execSync("sync"); // each timed upload starts with no other write still being flushed
   const upStart = s.phase("upload");
   const t0 = performance.now();
@@ -342,7 +350,7 @@ async function baselineRun(s, size, key) {
   execSync("sync");
   s.phase("parts");
   const t3 = performance.now();
-  await putParts(bareParts(key, size).map((p) => ({ url: `${s.base}/obj/${p.key}`, seed: 0, from: p.from, to: p.to })), {});
+  await putParts(bareParts(key, size, part).map((p) => ({ url: `${s.base}/obj/${p.key}`, seed: 0, from: p.from, to: p.to })), {});
   const t4 = performance.now();
   return { t0, t1, t2, t3, t4, upStart };
 }
@@ -352,10 +360,10 @@ async function baselineRun(s, size, key) {
  * package, then its file, so that all four meet the same load; the medians, and the medians
  * of each round's ratio to the bare worker.
  */
-async function downloadRounds(bare, pushdrop, key, id, token, size) {
+async function downloadRounds(bare, pushdrop, key, id, token, size, part) {
   const recip = { authorization: `Bearer ${token}` };
   const ms = { bare: [], joined: [], pkg: [], file: [] };
-  const parts = bareParts(key, size).length;
+  const parts = bareParts(key, size, part).length;
   let pkgBytes = 0;
   for (let i = 0; i < downloads; i++) {
     for (const [k, url, headers] of [
@@ -550,6 +558,7 @@ async function main() {
     await sock.open;
     for (const mib of [1, ...sizes]) {
       const size = mib * MiB + 123;
+      const part = await partSizeFor(pushdrop, who, size);
       const base = [];
       const mine = [];
       for (let i = 0; i < (mib > 1024 ? bigRuns : runs); i++) {
@@ -561,13 +570,13 @@ async function main() {
         // (the page cache's writeback), and neither side should always pay for the other's
         let b, p;
         if (i % 2 === 0) {
-          b = await baselineRun(baseline, size, key);
+          b = await baselineRun(baseline, size, key, part);
           p = await pushdropRun(pushdrop, who, size, sock, zipRun ? { tail: 3 * MiB + 5 } : {});
         } else {
           p = await pushdropRun(pushdrop, who, size, sock, zipRun ? { tail: 3 * MiB + 5 } : {});
-          b = await baselineRun(baseline, size, key);
+          b = await baselineRun(baseline, size, key, part);
         }
-        const d = await downloadRounds(baseline, pushdrop, key, p.id, who.b.token, size);
+        const d = await downloadRounds(baseline, pushdrop, key, p.id, who.b.token, size, part);
         base.push({
           upload: mbps(size, b.t1 - b.t0),
           partsUpload: mbps(size, b.t4 - b.t3),
@@ -597,12 +606,13 @@ async function main() {
           zip64.push({ mib, ...(await checkZip64(pushdrop, who, p, 3 * MiB + 5)) });
           console.log(`ZIP64: ${JSON.stringify(zip64.at(-1))}`);
         }
-        for (const k of [key, ...bareParts(key, size).map((q) => q.key)]) await api(baseline.base, "DELETE", `/obj/${k}`);
+        for (const k of [key, ...bareParts(key, size, part).map((q) => q.key)]) await api(baseline.base, "DELETE", `/obj/${k}`);
         await api(pushdrop.base, "DELETE", `/v1/transfers/${p.id}`, who.a.token);
       }
       const med = (xs, k) => median(xs.map((x) => x[k]));
       rows.push({
         mib,
+        part,
         bare: Object.fromEntries(Object.keys(base[0]).map((k) => [k, med(base, k)])),
         mine: Object.fromEntries(Object.keys(mine[0]).map((k) => [k, med(mine, k)])),
       });
@@ -634,13 +644,13 @@ function report({ rows, zip64, lat, fan, sc, counts, wrangler }) {
     "",
     "## Throughput: one file, pushdrop against a bare R2 worker in the same run",
     "",
-    "Bytes are sent by a Node client (`node:http`) and read by curl. pushdrop: the file goes up in 16 MiB",
-    `parts (\`PUT …?part=n\`, ${uploadConcurrency} at a time, as the web app and the CLI send them), the recipient's socket says \`transfer.ready\`, then`,
+    "Bytes are sent by a Node client (`node:http`) and read by curl. pushdrop: the file goes up in parts of the",
+    `File's \`partSize\` (16 MiB, or 64 MiB for a file over 192 MiB: in the first column; \`PUT …?part=n\`, ${uploadConcurrency} at a time, as the web app and the CLI send them), the recipient's socket says \`transfer.ready\`, then`,
     `the package and the file are downloaded whole, in ${downloads} rounds of (bare object, bare joined, package, file), so that all meet the same load; the medians count, and each download ratio is the median of the rounds' ratios to the bare object. Bare worker (\`test/bench/baseline\`): one`,
     "`put(key, request.body)`, one read of the object inside the worker (a BYOB reader, 1 MiB at a",
     "time: the least a packager must do), one `new Response(obj.body)`: the targets' baseline. To tell the cost of",
-    "the part scheme itself from pushdrop's own, the bare worker also stores the same bytes as 16 MiB part",
-    "objects, sent as pushdrop's parts are (\"bare in parts\"), and returns them piped natively one after the",
+    "the part scheme itself from pushdrop's own, the bare worker also stores the same bytes as part objects",
+    "of that size, sent as pushdrop's parts are (\"bare in parts\"), and returns them piped natively one after the",
     "other into one `FixedLengthStream`, four fetched ahead, with nothing else (\"bare joined\"): the least that",
     "storing parts, and serving them as one body, cost on this runtime. MB/s are MiB/s. pushdrop reads and",
     "hashes the parts while they are uploaded (a PackageHasher Durable Object per transfer): \"hashing while",
@@ -657,7 +667,7 @@ function report({ rows, zip64, lat, fan, sc, counts, wrangler }) {
     "|---|---|---|---|---|---|---|---|---|",
     ...rows.map(
       (r) =>
-        `| ${r.mib >= 1024 ? f(r.mib / 1024, 1) + " GiB" : r.mib + " MiB"} | ${f(r.bare.upload)} / ${f(r.bare.partsUpload)} (${x(r.bare.partsUpload, r.bare.upload)}) / ${f(r.mine.upload)} (${x(r.mine.upload, r.bare.upload)}) | ${f(r.bare.download)} / ${f(r.bare.joined)} (${f(r.bare.joinedRatio, 2)}×) / ${f(r.mine.download)} (${f(r.mine.pkgRatio, 2)}×) / ${f(r.mine.file)} (${f(r.mine.fileRatio, 2)}×) | ${f(r.bare.readS, 2)} | ${f(r.mine.packS, 2)} | ${x(r.mine.packS, r.bare.readS)} | ${Number.isNaN(r.mine.hashS) ? "— (read after)" : f(r.mine.hashS, 2)} | ${f(r.bare.growStore, 0)} / ${f(r.mine.growStore, 0)} MiB | ${f(r.mine.growAll, 0)} MiB |`,
+        `| ${r.mib >= 1024 ? f(r.mib / 1024, 1) + " GiB" : r.mib + " MiB"} (parts of ${r.part / MiB} MiB) | ${f(r.bare.upload)} / ${f(r.bare.partsUpload)} (${x(r.bare.partsUpload, r.bare.upload)}) / ${f(r.mine.upload)} (${x(r.mine.upload, r.bare.upload)}) | ${f(r.bare.download)} / ${f(r.bare.joined)} (${f(r.bare.joinedRatio, 2)}×) / ${f(r.mine.download)} (${f(r.mine.pkgRatio, 2)}×) / ${f(r.mine.file)} (${f(r.mine.fileRatio, 2)}×) | ${f(r.bare.readS, 2)} | ${f(r.mine.packS, 2)} | ${x(r.mine.packS, r.bare.readS)} | ${Number.isNaN(r.mine.hashS) ? "— (read after)" : f(r.mine.hashS, 2)} | ${f(r.bare.growStore, 0)} / ${f(r.mine.growStore, 0)} MiB | ${f(r.mine.growAll, 0)} MiB |`,
     ),
     "",
     ...(zip64.length
