@@ -12,12 +12,19 @@ export {
   MAX_RECIPIENTS,
   MAX_TERMINAL_NAME,
   MIN_EXPIRES_IN,
-  LARGE_PART_SIZE,
   PART_SIZE,
 } from "./contract";
 import { MAX_PARTS, PART_SIZE } from "./contract";
 
 const MiB = 1024 * 1024;
+
+/**
+ * The part size of a file over 3 × LARGE_PART_SIZE (192 MiB; src/receive/parts.ts
+ * partSizeFor): a quarter as many requests, R2 objects and subrequests per GiB (each part costs
+ * a request's fixed work to upload and an R2 read to serve), while such a file still has at
+ * least four parts to send three at a time. Still below the 100 MB request-body limit.
+ */
+export const LARGE_PART_SIZE = 64 * MiB;
 
 /** A transfer of at most this many bytes is packaged inside the request of its last upload, not through the queue. */
 export const INLINE_PACKAGE_BYTES = 1 * MiB;

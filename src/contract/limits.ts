@@ -8,17 +8,11 @@ const MiB = 1024 * 1024;
 /**
  * Upload part size. A file up to this size goes up in one PUT; a larger one in parts of
  * exactly its part size (the last may be shorter), each one R2 object of its own. 16 MiB lets
- * a phone on a poor connection resume without redoing much.
+ * a phone on a poor connection resume without redoing much. (A large file gets larger parts:
+ * LARGE_PART_SIZE in src/config.ts.)
  * (Each File carries its `partSize`: clients use that, never a constant.)
  */
 export const PART_SIZE = 16 * MiB;
-/**
- * The part size of a file over 3 × LARGE_PART_SIZE (192 MiB): a quarter as many requests,
- * R2 objects and subrequests per GiB (each part costs a request's fixed work to upload and an
- * R2 read to serve), while such a file still has at least three parts to send at once. Still
- * well below the 100 MB request-body limit.
- */
-export const LARGE_PART_SIZE = 64 * MiB;
 /** Parts per file (as R2 multipart uploads allow: clients written for them keep working). */
 export const MAX_PARTS = 10_000;
 
