@@ -715,9 +715,13 @@ const NOTES = `
   \`put\` route added to pushdrop's worker for a test, with none of those steps, measured 61 MB/s
   in a session where the real upload path measured 56–64 and the bare worker 59–83 (one run
   each): pushdrop's steps are a small part of the gap, this runtime's variation most of it.
+  The hashing is the part that shows: with the hasher switched off (a temporary patch, same
+  bench, same day) pushdrop uploaded at 0.90× / 0.95× (200 MiB / 1 GiB) where it measured
+  0.80× / 0.89× with it; and done after the upload instead, the same work makes packaging 5×
+  the read. Files over 192 MiB go up in 64 MiB parts, a quarter of the requests per GiB.
   At 1 MiB the per-request work (create, auth, D1) is most of the time.
 - **Download** is bound by how fast workerd moves an R2 body to the socket (1.0–1.6 GB/s here).
-  The package is the frame's bytes and the uploaded part objects, each piped natively into one
+  The package is the frame's bytes and the uploaded part objects (64 MiB each past 192 MiB), each piped natively into one
   \`FixedLengthStream\` (four part objects fetched ahead): no JavaScript per chunk, no copy of
   the file. "Bare joined" is that alone, with nothing of pushdrop: what serving parts as one
   body costs on this runtime (a GiB as one body took 0.8–0.9 s of workerd's CPU here, as 64
