@@ -4,7 +4,7 @@ import { notifyDownloaded } from "../notify/producers";
 import { baseName } from "../package/names";
 import { effectiveStatus } from "../lifecycle";
 import { frameKey } from "../store/keys";
-import { getObject, objectsInOrder } from "../store/objects";
+import { getObject, objectsInOrder, type ObjectsInOrder } from "../store/objects";
 import {
   expireNow,
   getTransfer,
@@ -129,11 +129,22 @@ async function serve(
     if (!obj) throw gone("transfer_expired", "This transfer's files are gone.");
     return new Response(obj.body, { status, headers });
   }
-  const frame = s.frame === null ? null : await frameBytes(env, s.frame, pieces);
+  // the first part objects are fetched while the frame is (one R2 round trip before the first byte, not two)
+  const objects = objectsInOrder(
+    env.BUCKET,
+    pieces.flatMap((p) => (p.from === "object" ? [{ key: p.key, range: rangeOf(p) }] : [])),
+  );
+  let frame: FrameBytes | null = null;
+  try {
+    if (s.frame !== null) frame = await frameBytes(env, s.frame, pieces);
+  } catch (e) {
+    objects.cancelRest();
+    throw e;
+  }
   const out = new FixedLengthStream(length);
   // a crash mid-response must not lose the progress: recorded ahead of the bytes (./progress.ts)
   const ahead = onServed ? recordAhead((upTo) => onServed(start, upTo), length) : null;
-  const piped = pipePieces(env, pieces, frame, out.writable, ahead);
+  const piped = pipePieces(pieces, objects, frame, out.writable, ahead);
   waitUntil(onServed ? piped.then(({ sent, reached }) => onServed(start, sent === length ? length : Math.min(reached, length - 1))) : piped);
   return new Response(out.readable, { status, headers });
 }
@@ -141,8 +152,14 @@ async function serve(
 /** The range of a part object a piece needs; none when it needs all of it (a plain get). */
 const rangeOf = (p: Extract<Piece, { from: "object" }>) => (p.offset === 0 && p.length === p.size ? undefined : { offset: p.offset, length: p.length });
 
+/** Bytes of the frame object from offset `base`. */
+interface FrameBytes {
+  base: number;
+  bytes: Uint8Array;
+}
+
 /** The bytes of the frame that `pieces` use, fetched once (headers and manifest: small). */
-async function frameBytes(env: Env, key: string, pieces: readonly Piece[]): Promise<{ base: number; bytes: Uint8Array } | null> {
+async function frameBytes(env: Env, key: string, pieces: readonly Piece[]): Promise<FrameBytes | null> {
   const used = pieces.filter((p) => p.from === "frame");
   if (used.length === 0) return null;
   const base = used[0]!.offset;
@@ -153,22 +170,18 @@ async function frameBytes(env: Env, key: string, pieces: readonly Piece[]): Prom
 }
 
 /**
- * Pipes each piece into `out`, natively (R2 body → FixedLengthStream) or, for frame bytes,
- * with one write each. Resolves with how many bytes went out in whole pieces (`sent`) and
+ * Pipes each piece into `out`, natively (R2 body → FixedLengthStream; `objects` are the
+ * object pieces' reads, in order) or, for frame bytes, with one write each. Resolves with how many bytes went out in whole pieces (`sent`) and
  * where the piece it was sending ends (`reached`: `sent` when none was under way); never
  * rejects (a client that went away, or a part that could not be read, ends the response short).
  */
 async function pipePieces(
-  env: Env,
   pieces: readonly Piece[],
-  frame: { base: number; bytes: Uint8Array } | null,
+  objects: ObjectsInOrder,
+  frame: FrameBytes | null,
   out: WritableStream<Uint8Array>,
   before: ((sent: number, length: number) => Promise<void>) | null = null,
 ): Promise<{ sent: number; reached: number }> {
-  const objects = objectsInOrder(
-    env.BUCKET,
-    pieces.flatMap((p) => (p.from === "object" ? [{ key: p.key, range: rangeOf(p) }] : [])),
-  );
   let sent = 0;
   let reached = 0; // (the end of the piece under way, or of the last one: never below sent)
   try {

@@ -18,7 +18,9 @@ export function getObject(bucket: R2Bucket, key: string, range?: { offset: numbe
 /**
  * Objects read one after the other (a package's part objects, a file's): R2 answers a get in
  * about a millisecond and a part takes far longer to read, so each get is started while the
- * READ_AHEAD objects before it are still being read. A null key reads as a missing object.
+ * READ_AHEAD objects before it are still being read. The first gets start at once, so that
+ * they overlap whatever the caller awaits before its first next() (a download's frame). A null
+ * key reads as a missing object.
  */
 export const READ_AHEAD = 4;
 
@@ -27,7 +29,7 @@ export interface ObjectsInOrder {
   next(): Promise<R2ObjectBody | null>;
   /** how many were taken with next() */
   readonly taken: number;
-  /** Cancels the bodies fetched ahead and never taken (a read that stops early). */
+  /** Cancels the bodies fetched ahead and never taken (a read that stops, or never starts). */
   cancelRest(): void;
 }
 
@@ -38,14 +40,19 @@ export function objectsInOrder(
 ): ObjectsInOrder {
   const gets: Array<Promise<R2ObjectBody | null>> = [];
   let taken = 0;
+  /** starts the gets of the next object and of the `ahead` after it */
+  const fill = () => {
+    for (let k = gets.length; k < Math.min(objects.length, taken + 1 + ahead); k++) {
+      const { key, range } = objects[k]!;
+      const get = key ? getObject(bucket, key, range) : Promise.resolve(null);
+      get.catch(() => {}); // (rejects to whoever takes it; one never taken must not go unhandled)
+      gets.push(get);
+    }
+  };
+  fill();
   return {
     next() {
-      for (let k = gets.length; k < Math.min(objects.length, taken + 1 + ahead); k++) {
-        const { key, range } = objects[k]!;
-        const get = key ? getObject(bucket, key, range) : Promise.resolve(null);
-        get.catch(() => {}); // (rejects to whoever takes it; one never taken must not go unhandled)
-        gets.push(get);
-      }
+      fill();
       if (taken >= objects.length) return Promise.reject(new Error("no object left to read"));
       return gets[taken++]!;
     },

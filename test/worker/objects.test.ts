@@ -26,6 +26,23 @@ describe("objectsInOrder", () => {
     await expect(reads.next()).rejects.toThrow(/no object left/);
   });
 
+  it("the first gets start when the reads are made, before any next(): they overlap what the caller awaits first", async () => {
+    const prefix = `test-eager-${crypto.randomUUID()}`;
+    for (let i = 0; i < 5; i++) await env.BUCKET.put(`${prefix}/${i}`, `object ${i}`);
+    const asked: string[] = [];
+    const bucket = new Proxy(env.BUCKET, {
+      get: (target, name) =>
+        name === "get" ? (key: string, opts?: R2GetOptions) => (asked.push(key), target.get(key, opts)) : Reflect.get(target, name).bind(target),
+    });
+    const reads = objectsInOrder(bucket, [0, 1, 2, 3, 4].map((i) => ({ key: `${prefix}/${i}` })), 2);
+    expect(asked).toEqual([0, 1, 2].map((i) => `${prefix}/${i}`));
+    expect(await (await reads.next())!.text()).toBe("object 0");
+    expect(asked).toHaveLength(3);
+    expect(await (await reads.next())!.text()).toBe("object 1");
+    expect(asked).toEqual([0, 1, 2, 3].map((i) => `${prefix}/${i}`));
+    reads.cancelRest();
+  });
+
   it("a read that stops early can drop what was fetched ahead; a get that fails rejects for the one who takes it, and one never taken rejects nowhere", async () => {
     const prefix = `test-stop-${crypto.randomUUID()}`;
     for (let i = 0; i < 4; i++) await env.BUCKET.put(`${prefix}/${i}`, new Uint8Array(100_000));
