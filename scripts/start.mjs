@@ -6,7 +6,8 @@
 //  4. the cron trigger driven by hand (crons never fire under `wrangler dev`): the
 //     scheduled handler runs every $PUSHDROP_SWEEP_SECONDS (default 15) via /__scheduled;
 //  5. a watchdog (scripts/watchdog.mjs) that stops wrangler dev if this process dies.
-// Env: PORT (8787), PUSHDROP_STATE (.wrangler/state), PUSHDROP_SWEEP_SECONDS (15); and,
+// Env: PORT (8787), PUSHDROP_STATE (.wrangler/state), PUSHDROP_SWEEP_SECONDS (15),
+// PUSHDROP_INSPECTOR_PORT (wrangler's devtools inspector; default: a free port); and,
 // passed through to the worker as [vars]: PUSH_ENDPOINT_HOSTS and the LIMIT_* limits.
 import { spawn, spawnSync } from "node:child_process";
 import { existsSync, readFileSync } from "node:fs";
@@ -78,20 +79,20 @@ const watchdog = spawn(process.execPath, [path.join(root, "scripts", "watchdog.m
 watchdog.unref();
 watchdog.stdin.on("error", () => {});
 
-/** `port` if it is free on 127.0.0.1, otherwise one the system picks. */
-const freePort = (port) =>
+/** A port that is free on 127.0.0.1, as the system picks it. */
+const freePort = () =>
   new Promise((resolve) => {
     const s = createServer();
-    s.once("error", () => resolve(freePort(0)));
-    s.listen(port, "127.0.0.1", () => {
-      const chosen = s.address().port;
-      s.close(() => resolve(chosen));
+    s.listen(0, "127.0.0.1", () => {
+      const { port } = s.address();
+      s.close(() => resolve(port));
     });
   });
-// wrangler's devtools inspector: 9229 unless taken (a second `npm start` on another PORT would
-// otherwise fail to start: wrangler does not look for a free one itself)
-const inspectorPort = await freePort(9229);
-if (inspectorPort !== 9229) log(`devtools inspector on port ${inspectorPort} (9229 is taken)`);
+// wrangler's devtools inspector: PUSHDROP_INSPECTOR_PORT, or a free port the system picks.
+// (wrangler's own default, 9229, made a second `npm start` on another PORT die with "Address
+// already in use 127.0.0.1:9229", and two started at once could both check it free.)
+const inspectorPort = Number(process.env.PUSHDROP_INSPECTOR_PORT) || (await freePort());
+log(`devtools inspector on 127.0.0.1:${inspectorPort}`);
 
 const dev = spawn(
   wrangler,

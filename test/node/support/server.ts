@@ -48,8 +48,8 @@ export interface StartOptions {
 
 /**
  * Starts `npm start`; tried again (up to three times) when it dies of "Address already in use":
- * wrangler dev takes its inspector port (9229, else the next free one) as it starts, so two
- * servers starting at once (test projects run side by side) can both pick the same one.
+ * npm start picks a free port for wrangler's inspector and wrangler binds it a moment later,
+ * so another process could still take it in between.
  */
 export async function startServer(opts: StartOptions = {}): Promise<Server> {
   for (let attempt = 1; ; attempt++) {
