@@ -4,7 +4,7 @@ import { open } from "node:fs/promises";
 import { Readable, Transform, Writable } from "node:stream";
 import type { ReadableStream as WebReadableStream } from "node:stream/web";
 import { pipeline } from "node:stream/promises";
-import { ApiError, NetworkError, sleep, type PushdropClient } from "../client";
+import { ApiError, NetworkError, isTransient, retryDelayMs, sleep, type PushdropClient } from "../client";
 import { integrityError } from "./exit";
 
 /**
@@ -57,10 +57,9 @@ export async function downloadToFile(client: PushdropClient, pathOrUrl: string, 
       await tryOnce(client, pathOrUrl, partFile, opts, hashed, (h) => (hashed = h));
       return { resumedFrom };
     } catch (e) {
-      const again = e instanceof NetworkError || (e instanceof ApiError && e.retryable) || isStreamBreak(e);
+      const again = isTransient(e) || isStreamBreak(e);
       if (!again || attempt >= tries || opts.signal?.aborted) throw e instanceof Error && isStreamBreak(e) ? new NetworkError(`The download broke off (${e.message}).`, e) : e;
-      const wait = e instanceof ApiError && e.retryAfter !== undefined ? e.retryAfter * 1000 : backoff(attempt);
-      await sleep(wait, opts.signal); // (Ctrl-C ends the wait too)
+      await sleep(retryDelayMs(e, backoff(attempt)), opts.signal); // (Ctrl-C ends the wait too)
     }
   }
 }

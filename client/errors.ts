@@ -48,6 +48,16 @@ export class NetworkError extends Error {
 }
 
 /**
+ * Whether sending the same request again may succeed: it never got an answer, or the server
+ * said to try later (ApiError.retryable). Uploads, downloads and the web app's sends decide so.
+ */
+export const isTransient = (e: unknown): boolean => e instanceof NetworkError || (e instanceof ApiError && e.retryable);
+
+/** How long to wait before trying again: what the server asked for (Retry-After), else `fallbackMs`. */
+export const retryDelayMs = (e: unknown, fallbackMs: number): number =>
+  e instanceof ApiError && e.retryAfter !== undefined ? e.retryAfter * 1000 : fallbackMs;
+
+/**
  * Why a request never got an answer, in a few words: Node's fetch says only "fetch failed"
  * and keeps the reason (ECONNREFUSED, ENOTFOUND, a TLS error…) in `cause`.
  */

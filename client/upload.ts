@@ -1,6 +1,6 @@
 import type { File as WireFile, Transfer, TransferStatus } from "../src/contract";
 import type { PushdropClient, PutFn } from "./api";
-import { ApiError, NetworkError } from "./errors";
+import { ApiError, isTransient, retryDelayMs } from "./errors";
 
 /**
  * Uploading a transfer's files: every part that the server does not have yet (per
@@ -120,10 +120,8 @@ export async function uploadFiles(
           progress.done.add(t.file.index);
           return; // the server has the whole file (another client, or an earlier try that got through)
         }
-        const again = e instanceof NetworkError || (e instanceof ApiError && e.retryable);
-        if (!again || attempt >= (opts.tries ?? 6) || abort.signal.aborted) throw e;
-        const wait = e instanceof ApiError && e.retryAfter !== undefined ? e.retryAfter * 1000 : backoff(attempt);
-        await sleep(wait, abort.signal);
+        if (!isTransient(e) || attempt >= (opts.tries ?? 6) || abort.signal.aborted) throw e;
+        await sleep(retryDelayMs(e, backoff(attempt)), abort.signal);
       }
     }
   };

@@ -1,4 +1,4 @@
-import { ApiError, NetworkError, RateMeter, formatBytes, formatDuration, resumeUpload, uploadFiles, type PushdropClient, type UploadProgress } from "../client";
+import { ApiError, NetworkError, RateMeter, isTransient, retryDelayMs, formatBytes, formatDuration, resumeUpload, uploadFiles, type PushdropClient, type UploadProgress } from "../client";
 import type { Transfer } from "../src/contract";
 import { formatTerminalId } from "../src/contract/ids";
 import { announce, fill, h, show } from "./dom";
@@ -186,13 +186,13 @@ class OutItem {
       this.poll(120_000);
     } catch (e) {
       if (this.abort.signal.aborted && this.phase !== "uploading") return; // cancelled here
-      if (e instanceof NetworkError || (e instanceof ApiError && e.retryable)) {
+      if (isTransient(e)) {
         this.phase = "paused";
         this.error = e instanceof NetworkError ? "" : plainError(e);
         this.render();
         // what the server asks for (429, 503 with Retry-After), or a wait that doubles up to 30 s
         const backoff = Math.min(30_000, 2000 * 2 ** this.retries++);
-        this.resumeSoon(e instanceof ApiError && e.retryAfter !== undefined ? e.retryAfter * 1000 : backoff);
+        this.resumeSoon(retryDelayMs(e, backoff));
       } else {
         this.phase = "failed";
         this.error = plainError(e);

@@ -8148,6 +8148,8 @@ var NetworkError = class extends Error {
   }
   name = "NetworkError";
 };
+var isTransient = (e) => e instanceof NetworkError || e instanceof ApiError && e.retryable;
+var retryDelayMs = (e, fallbackMs) => e instanceof ApiError && e.retryAfter !== void 0 ? e.retryAfter * 1e3 : fallbackMs;
 function networkReason(e) {
   if (!(e instanceof Error)) return String(e);
   const cause = e.cause;
@@ -8380,10 +8382,8 @@ async function uploadFiles(client, transfer, sources, opts = {}) {
           progress.done.add(t.file.index);
           return;
         }
-        const again = e instanceof NetworkError || e instanceof ApiError && e.retryable;
-        if (!again || attempt >= (opts.tries ?? 6) || abort.signal.aborted) throw e;
-        const wait = e instanceof ApiError && e.retryAfter !== void 0 ? e.retryAfter * 1e3 : backoff(attempt);
-        await sleep(wait, abort.signal);
+        if (!isTransient(e) || attempt >= (opts.tries ?? 6) || abort.signal.aborted) throw e;
+        await sleep(retryDelayMs(e, backoff(attempt)), abort.signal);
       }
     }
   };
@@ -9737,10 +9737,9 @@ async function downloadToFile(client, pathOrUrl, partFile, opts) {
       await tryOnce(client, pathOrUrl, partFile, opts, hashed, (h) => hashed = h);
       return { resumedFrom };
     } catch (e) {
-      const again = e instanceof NetworkError || e instanceof ApiError && e.retryable || isStreamBreak(e);
+      const again = isTransient(e) || isStreamBreak(e);
       if (!again || attempt >= tries || opts.signal?.aborted) throw e instanceof Error && isStreamBreak(e) ? new NetworkError(`The download broke off (${e.message}).`, e) : e;
-      const wait = e instanceof ApiError && e.retryAfter !== void 0 ? e.retryAfter * 1e3 : backoff(attempt);
-      await sleep(wait, opts.signal);
+      await sleep(retryDelayMs(e, backoff(attempt)), opts.signal);
     }
   }
 }
