@@ -1,10 +1,10 @@
 import { mkdirSync, realpathSync, renameSync, rmSync } from "node:fs";
-import path from "node:path";
 import type { PushdropClient } from "../client";
 import type { Transfer } from "../src/contract";
 import { downloadToFile, sizeOf } from "./download";
 import { CliError, EXIT, usageError } from "./exit";
 import { ProgressView } from "./progress";
+import { fileDownload, packageDownload } from "./temps";
 import { freeName, safeSegments, unpackPackage, type SavedFile } from "./unpack";
 import type { Ui } from "./ui";
 
@@ -22,13 +22,11 @@ export interface Received {
   resumedFrom: number;
 }
 
-const packagePartFile = (dir: string, transferId: string) => path.join(dir, `.pushdrop-${transferId.replace(/[^A-Za-z0-9_-]/g, "_")}.zip.part`);
-
 export async function receivePackage(client: PushdropClient, ui: Ui, transfer: Transfer, dir: string, signal?: AbortSignal): Promise<Received> {
   if (!transfer.package) throw notReady(transfer);
   mkdirSync(dir, { recursive: true });
   const root = realpathSync(dir);
-  const part = packagePartFile(root, transfer.id);
+  const part = packageDownload(root, transfer.id);
   const pkg = transfer.package;
   const label = `${transfer.files.length} file${transfer.files.length === 1 ? "" : "s"} (package)`;
   const resumedFrom = await fetchPart(client, ui, label, transfer.downloadUrl ?? client.packagePath(transfer.id), part, pkg.size, pkg.sha256, signal);
@@ -47,7 +45,7 @@ export async function receiveFile(client: PushdropClient, ui: Ui, transfer: Tran
   mkdirSync(dir, { recursive: true });
   const root = realpathSync(dir);
   // the file goes into D by its base name: a single file asked for by itself
-  const part = path.join(root, `.pushdrop-${transfer.id.slice(0, 8)}-${index}.part`);
+  const part = fileDownload(root, transfer.id, index);
   const resumedFrom = await fetchPart(client, ui, f.name, f.downloadUrl ?? client.filePath(transfer.id, index), part, f.size, f.sha256, signal);
   const target = await placeBeside(root, base, part, f.size, f.sha256);
   return { saved: [{ index, name: f.name, path: target.path, size: f.size, sha256: f.sha256, alreadyThere: target.same }], resumedFrom };

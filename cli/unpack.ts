@@ -8,6 +8,7 @@ import type { Transfer } from "../src/contract";
 import { MANIFEST_NAME, type Manifest } from "../src/contract/package";
 import { hashFile } from "./download";
 import { integrityError } from "./exit";
+import { unpacking } from "./temps";
 import { readZipEntries, type ZipEntry } from "./zip";
 
 /**
@@ -101,14 +102,12 @@ export async function unpackPackage(zipFile: string, dir: string, transfer: Pick
   const root = realpathSync(dir);
   const created: string[] = [];
   const temps: string[] = [];
-  const tag = transfer.id.slice(0, 8).replace(/[^A-Za-z0-9_-]/g, "_");
   try {
     // 2. each file into a temporary file beside its place, checked
     const written: Array<{ p: (typeof plan)[number]; folder: string; tmp: string }> = [];
     for (const p of plan) {
       const folder = ensureFolders(root, p.segments.slice(0, -1), created);
-      // (not `.part`: that is the resumable download of `get --file`, which this must not remove)
-      const tmp = path.join(folder, `.pushdrop-${tag}-${p.f.index}.unpacking`);
+      const tmp = unpacking(folder, transfer.id, p.f.index);
       rmSync(tmp, { force: true }); // a leftover of an interrupted unpack (a link is removed, not followed)
       temps.push(tmp);
       const hash = createHash("sha256");

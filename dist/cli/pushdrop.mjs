@@ -9719,7 +9719,6 @@ function relative(iso, now = Date.now()) {
 
 // cli/receive.ts
 import { mkdirSync as mkdirSync3, realpathSync as realpathSync2, renameSync as renameSync3, rmSync as rmSync2 } from "node:fs";
-import path3 from "node:path";
 
 // cli/download.ts
 import { createHash } from "node:crypto";
@@ -9945,10 +9944,17 @@ function fit(name, n) {
   return s + " ".repeat(Math.max(0, n - [...s].length));
 }
 
+// cli/temps.ts
+import path2 from "node:path";
+var safe = (id) => id.replace(/[^A-Za-z0-9_-]/g, "_");
+var packageDownload = (dir2, transferId) => path2.join(dir2, `.pushdrop-${safe(transferId)}.zip.part`);
+var fileDownload = (dir2, transferId, index) => path2.join(dir2, `.pushdrop-${safe(transferId.slice(0, 8))}-${index}.part`);
+var unpacking = (folder, transferId, index) => path2.join(folder, `.pushdrop-${safe(transferId.slice(0, 8))}-${index}.unpacking`);
+
 // cli/unpack.ts
 import { createHash as createHash2 } from "node:crypto";
 import { createReadStream as createReadStream2, createWriteStream, lstatSync, mkdirSync as mkdirSync2, realpathSync, renameSync as renameSync2, rmdirSync, rmSync } from "node:fs";
-import path2 from "node:path";
+import path3 from "node:path";
 import { Readable as Readable2, Transform as Transform2 } from "node:stream";
 import { pipeline as pipeline2 } from "node:stream/promises";
 import { createInflateRaw } from "node:zlib";
@@ -10104,12 +10110,11 @@ async function unpackPackage(zipFile, dir2, transfer, opts = {}) {
   const root = realpathSync(dir2);
   const created = [];
   const temps = [];
-  const tag = transfer.id.slice(0, 8).replace(/[^A-Za-z0-9_-]/g, "_");
   try {
     const written = [];
     for (const p of plan) {
       const folder = ensureFolders(root, p.segments.slice(0, -1), created);
-      const tmp = path2.join(folder, `.pushdrop-${tag}-${p.f.index}.unpacking`);
+      const tmp = unpacking(folder, transfer.id, p.f.index);
       rmSync(tmp, { force: true });
       temps.push(tmp);
       const hash = createHash2("sha256");
@@ -10198,7 +10203,7 @@ function entryStream(zipFile, e) {
 function ensureFolders(root, segments, created) {
   let here = root;
   for (const s of segments) {
-    here = path2.join(here, s);
+    here = path3.join(here, s);
     let st;
     try {
       st = lstatSync(here);
@@ -10208,16 +10213,16 @@ function ensureFolders(root, segments, created) {
       created.push(here);
       continue;
     }
-    if (st.isSymbolicLink()) throw unsafe(path2.relative(root, here), "it would be written through a symbolic link in the target folder");
-    if (!st.isDirectory()) throw integrityError(`${path2.relative(root, here)} exists and is not a folder; cannot put files in it.`, "name_taken");
+    if (st.isSymbolicLink()) throw unsafe(path3.relative(root, here), "it would be written through a symbolic link in the target folder");
+    if (!st.isDirectory()) throw integrityError(`${path3.relative(root, here)} exists and is not a folder; cannot put files in it.`, "name_taken");
   }
   return here;
 }
 async function freeName(folder, name, size, sha256) {
-  const ext = path2.extname(name);
+  const ext = path3.extname(name);
   const stem = name.slice(0, name.length - ext.length);
   for (let k = 1; ; k++) {
-    const target = path2.join(folder, k === 1 ? name : `${stem} (${k})${ext}`);
+    const target = path3.join(folder, k === 1 ? name : `${stem} (${k})${ext}`);
     let st;
     try {
       st = lstatSync(target);
@@ -10230,12 +10235,11 @@ async function freeName(folder, name, size, sha256) {
 }
 
 // cli/receive.ts
-var packagePartFile = (dir2, transferId) => path3.join(dir2, `.pushdrop-${transferId.replace(/[^A-Za-z0-9_-]/g, "_")}.zip.part`);
 async function receivePackage(client, ui, transfer, dir2, signal) {
   if (!transfer.package) throw notReady(transfer);
   mkdirSync3(dir2, { recursive: true });
   const root = realpathSync2(dir2);
-  const part = packagePartFile(root, transfer.id);
+  const part = packageDownload(root, transfer.id);
   const pkg = transfer.package;
   const label = `${transfer.files.length} file${transfer.files.length === 1 ? "" : "s"} (package)`;
   const resumedFrom = await fetchPart(client, ui, label, transfer.downloadUrl ?? client.packagePath(transfer.id), part, pkg.size, pkg.sha256, signal);
@@ -10251,7 +10255,7 @@ async function receiveFile(client, ui, transfer, index, dir2, signal) {
   const base = segments[segments.length - 1];
   mkdirSync3(dir2, { recursive: true });
   const root = realpathSync2(dir2);
-  const part = path3.join(root, `.pushdrop-${transfer.id.slice(0, 8)}-${index}.part`);
+  const part = fileDownload(root, transfer.id, index);
   const resumedFrom = await fetchPart(client, ui, f.name, f.downloadUrl ?? client.filePath(transfer.id, index), part, f.size, f.sha256, signal);
   const target = await placeBeside(root, base, part, f.size, f.sha256);
   return { saved: [{ index, name: f.name, path: target.path, size: f.size, sha256: f.sha256, alreadyThere: target.same }], resumedFrom };
