@@ -2,7 +2,7 @@ import { effectiveStatus } from "./lifecycle";
 import { notifyEnded, terminalStub } from "./notify/producers";
 import { frameKey, uploadPrefix } from "./store/keys";
 import { deleteObjects, deletePrefix } from "./store/objects";
-import { markTerminalErased, unerasedTerminals } from "./store/terminals";
+import { markEraseFailed, markTerminalErased, unerasedTerminals } from "./store/terminals";
 import { enqueuePackaging } from "./package/jobs";
 import {
   deletedSendersWithTransfers,
@@ -60,11 +60,12 @@ export async function sweep(env: Env, now = Date.now(), batch = 100): Promise<nu
   }
   if (done > 0) console.log(JSON.stringify({ event: "swept", transfers: done }));
   // a terminal deleted while its DELETE could not erase its object or cancel all it had sent: finish that
-  for (const id of await unerasedTerminals(env.DB)) {
+  for (const id of await unerasedTerminals(env.DB, batch)) {
     try {
       await eraseDeleted(env, id, now);
     } catch (e) {
       console.error(JSON.stringify({ event: "terminal_erase_failed", terminal: id, error: String(e) }));
+      await markEraseFailed(env.DB, id, now); // (the others come first next time)
     }
   }
   for (const sender of await deletedSendersWithTransfers(env.DB)) await cancelSentBy(env, sender);

@@ -79,10 +79,18 @@ export async function markTerminalErased(db: D1Database, id: string, now: number
   await db.prepare("UPDATE terminals SET erased_at = ?2 WHERE id = ?1 AND deleted_at IS NOT NULL").bind(id, now).run();
 }
 
-/** Deleted terminals whose Durable Object is not known to be erased (a DELETE could not reach it). */
+/** The sweep could not erase this deleted terminal's object: it is tried again after the others. */
+export async function markEraseFailed(db: D1Database, id: string, now: number): Promise<void> {
+  await db.prepare("UPDATE terminals SET erase_tried_at = ?2 WHERE id = ?1 AND deleted_at IS NOT NULL").bind(id, now).run();
+}
+
+/**
+ * Deleted terminals whose Durable Object is not known to be erased (a DELETE could not reach
+ * it): those never tried first, oldest deletion first; then those that failed, longest ago first.
+ */
 export async function unerasedTerminals(db: D1Database, limit = 100): Promise<string[]> {
   const { results } = await db
-    .prepare("SELECT id FROM terminals WHERE deleted_at IS NOT NULL AND erased_at IS NULL ORDER BY deleted_at LIMIT ?")
+    .prepare("SELECT id FROM terminals WHERE deleted_at IS NOT NULL AND erased_at IS NULL ORDER BY erase_tried_at NULLS FIRST, deleted_at LIMIT ?")
     .bind(limit)
     .all<{ id: string }>();
   return results.map((r) => r.id);

@@ -54,6 +54,24 @@ const settings = async (t: TestTerminal) => {
 
 const file = (size = 3, name = "a.txt") => ({ name, size });
 
+/** env.TERMINAL, except that the object of `terminalId` cannot be erased (as if unreachable) */
+function eraseFailsFor(terminalId: string): typeof env.TERMINAL {
+  const unreachable = env.TERMINAL.idFromName(terminalId).toString();
+  return new Proxy(env.TERMINAL, {
+    get(target, prop) {
+      if (prop === "get") {
+        return (id: DurableObjectId) => {
+          const stub = target.get(id);
+          if (id.toString() !== unreachable) return stub;
+          return new Proxy(stub, { get: (s, p) => (p === "erase" ? async () => { throw new Error("object unreachable"); } : Reflect.get(s, p)) });
+        };
+      }
+      const v = Reflect.get(target, prop);
+      return typeof v === "function" ? v.bind(target) : v;
+    },
+  });
+}
+
 describe("POST /v1/terminals/{id}/token: rotation", () => {
   it("gives a new token; the old one fails at once, everywhere", async () => {
     const alice = await register("Alice");
@@ -151,19 +169,7 @@ describe("DELETE /v1/terminals/{id}", () => {
     const gone = await register("Unreachable");
     const sent = await json(await createTransfer(gone, { to: [bob.id], files: [file()] }));
     // the terminal's own object cannot be reached; every other object can
-    const TERMINAL = new Proxy(env.TERMINAL, {
-      get(target, prop) {
-        if (prop === "get") {
-          return (id: DurableObjectId) => {
-            const stub = target.get(id);
-            if (id.toString() !== target.idFromName(gone.id).toString()) return stub;
-            return new Proxy(stub, { get: (s, p) => (p === "erase" ? async () => { throw new Error("object unreachable"); } : Reflect.get(s, p)) });
-          };
-        }
-        const v = Reflect.get(target, prop);
-        return typeof v === "function" ? v.bind(target) : v;
-      },
-    });
+    const TERMINAL = eraseFailsFor(gone.id);
     const row = (await getTerminal(env.DB, gone.id))!;
     await expect(deleteTerminal({ ...env, TERMINAL }, row)).resolves.toBeUndefined();
     expect(await countRows("terminals", "id = ? AND deleted_at IS NOT NULL AND erased_at IS NULL", gone.id)).toBe(1);
@@ -187,6 +193,26 @@ describe("DELETE /v1/terminals/{id}", () => {
     await sweep(env);
     expect(await terminalStub(gone.id).subscriptionCount()).toBe(0);
     expect(await countRows("terminals", "id = ? AND erased_at IS NOT NULL", gone.id)).toBe(1);
+  });
+
+  it("a terminal whose object stays unreachable does not keep the sweep from erasing the others: each failure goes to the back", async () => {
+    const stuck = await register("Stuck");
+    const next = await register("Next");
+    for (const [t, at] of [
+      [stuck, 1000],
+      [next, 2000],
+    ] as const) {
+      const hash = (await env.DB.prepare("SELECT token_hash FROM terminals WHERE id = ?").bind(t.id).first<string>("token_hash"))!;
+      expect(await markTerminalDeleted(env.DB, t.id, hash, at)).toBe(true);
+    }
+    const TERMINAL = eraseFailsFor(stuck.id);
+    // one tombstone per sweep: the older one first (it fails), then the other one
+    for (let i = 0; i < 4 && (await countRows("terminals", "id = ? AND erased_at IS NULL", next.id)) > 0; i++) await sweep({ ...env, TERMINAL }, Date.now(), 1);
+    expect(await countRows("terminals", "id = ? AND erased_at IS NOT NULL", next.id)).toBe(1);
+    expect(await countRows("terminals", "id = ? AND erased_at IS NULL AND erase_tried_at IS NOT NULL", stuck.id)).toBe(1);
+    // reachable again: erased by a later sweep
+    await sweep(env, Date.now(), 1);
+    expect(await countRows("terminals", "id = ? AND erased_at IS NOT NULL", stuck.id)).toBe(1);
   });
 
   it("cancels what it sent and is not delivered (recipients told), leaves delivered transfers as they are", async () => {
