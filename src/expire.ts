@@ -65,7 +65,8 @@ export async function sweep(env: Env, now = Date.now(), batch = 100): Promise<nu
       await eraseDeleted(env, id, now);
     } catch (e) {
       console.error(JSON.stringify({ event: "terminal_erase_failed", terminal: id, error: String(e) }));
-      await markEraseFailed(env.DB, id, now); // (the others come first next time)
+      // the others come first next time (a D1 that fails here must not end the sweep)
+      await markEraseFailed(env.DB, id, now).catch((e2) => console.error(JSON.stringify({ event: "terminal_erase_mark_failed", terminal: id, error: String(e2) })));
     }
   }
   for (const sender of await deletedSendersWithTransfers(env.DB)) await cancelSentBy(env, sender);
