@@ -3,6 +3,7 @@ import { signDownload } from "../../src/auth/signing";
 import { sweep } from "../../src/expire";
 import { parseRange } from "../../src/deliver/range";
 import { packageTransfer } from "../../src/package/consumer";
+import { frameKey } from "../../src/store/keys";
 import {
   api,
   bigBytes,
@@ -195,6 +196,17 @@ describe("GET /v1/transfers/{id}/files/{index}", () => {
     // If-None-Match works per file
     const etag = `"${await sha256(data)}"`;
     expect((await get(`/v1/transfers/${T.id}/files/0`, alice, { "if-none-match": etag })).status).toBe(304);
+  });
+
+  it("a package whose frame object is gone → 410 transfer_expired (its parts, fetched meanwhile, are let go); a file of it still downloads", async () => {
+    const t = await sendFiles(alice, [bob], [{ name: "x.bin", data: bytes(300_000, 7) }]);
+    await env.BUCKET.delete(frameKey(t.id));
+    const res = await api(`/v1/transfers/${t.id}/package`, { headers: bob.auth });
+    expect(res.status).toBe(410);
+    expect((await json(res)).error.code).toBe("transfer_expired");
+    const one = await api(`/v1/transfers/${t.id}/files/0`, { headers: bob.auth });
+    expect(one.status).toBe(200);
+    expect(new Uint8Array(await one.arrayBuffer())).toEqual(bytes(300_000, 7));
   });
 
   it("an unknown index → 404", async () => {
