@@ -21,6 +21,11 @@ const port = Number(process.env.PORT || 8787);
 const state = path.resolve(root, process.env.PUSHDROP_STATE || ".wrangler/state");
 const sweepSeconds = Number(process.env.PUSHDROP_SWEEP_SECONDS || 15);
 const wrangler = path.join(root, "node_modules", ".bin", "wrangler");
+const askedInspector = process.env.PUSHDROP_INSPECTOR_PORT;
+if (askedInspector && !/^\d+$/.test(askedInspector)) {
+  console.error(`[pushdrop] PUSHDROP_INSPECTOR_PORT must be a port number, not ${JSON.stringify(askedInspector)}`);
+  process.exit(1);
+}
 const env = {
   ...process.env,
   WRANGLER_SEND_METRICS: "false",
@@ -81,8 +86,9 @@ watchdog.stdin.on("error", () => {});
 
 /** A port that is free on 127.0.0.1, as the system picks it. */
 const freePort = () =>
-  new Promise((resolve) => {
+  new Promise((resolve, reject) => {
     const s = createServer();
+    s.once("error", reject);
     s.listen(0, "127.0.0.1", () => {
       const { port } = s.address();
       s.close(() => resolve(port));
@@ -91,7 +97,7 @@ const freePort = () =>
 // wrangler's devtools inspector: PUSHDROP_INSPECTOR_PORT, or a free port the system picks.
 // (wrangler's own default, 9229, made a second `npm start` on another PORT die with "Address
 // already in use 127.0.0.1:9229", and two started at once could both check it free.)
-const inspectorPort = Number(process.env.PUSHDROP_INSPECTOR_PORT) || (await freePort());
+const inspectorPort = Number(askedInspector) || (await freePort());
 log(`devtools inspector on 127.0.0.1:${inspectorPort}`);
 
 const dev = spawn(
