@@ -7,7 +7,7 @@ import type { PutFn } from "../client";
  * The upload `put` for Node: node:http with the blob streamed from disk (a slice of
  * `fs.openAsBlob`, read as it goes, never held whole), telling `onProgress` how many bytes
  * the socket has taken so far. Node's `fetch` says nothing until the answer comes, which
- * for a 16 MiB part on a slow line is a progress bar that stands still for minutes.
+ * for a part of 16 or 64 MiB on a slow line is a progress bar that stands still for minutes.
  */
 
 const agents = {

@@ -14,7 +14,6 @@ export {
   MIN_EXPIRES_IN,
   PART_SIZE,
 } from "./contract";
-import { MAX_PARTS, PART_SIZE } from "./contract";
 
 const MiB = 1024 * 1024;
 
@@ -55,7 +54,7 @@ export const MAX_SOCKETS = 20;
  * the package is ZIP64. It is never one R2 object (which would stop at 5 GiB): it is put
  * together from the uploaded parts when downloaded.
  */
-export const MAX_PACKAGE_BYTES = MAX_PARTS * PART_SIZE;
+export const MAX_PACKAGE_BYTES = 10_000 * 16 * MiB;
 
 /** Largest body `PUT /v1/send/...` takes in one request (R2's single-put limit is 5 GiB). */
 export const MAX_SEND_BYTES = 5 * 1024 * MiB - 1;

@@ -1,4 +1,4 @@
-import { ApiError, NetworkError, RateMeter, isTransient, retryDelayMs, formatBytes, formatDuration, resumeUpload, uploadFiles, type PushdropClient, type UploadProgress } from "../client";
+import { ApiError, NetworkError, RateMeter, formatBytes, formatDuration, isTransient, resumeUpload, retryDelayMs, uploadFiles, type PushdropClient, type UploadProgress } from "../client";
 import type { Transfer } from "../src/contract";
 import { formatTerminalId } from "../src/contract/ids";
 import { announce, fill, h, show } from "./dom";
