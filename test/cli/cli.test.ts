@@ -64,11 +64,11 @@ describe("pushdrop register / whoami", () => {
 });
 
 describe("pushdrop send → listen --auto", () => {
-  it("delivers a folder (a file over 100 MiB, nested folders, non-ASCII names) byte for byte, and writes nothing outside --dir", async () => {
+  it("delivers a folder (a file over 192 MiB, in 64 MiB parts; nested folders, non-ASCII names) byte for byte, and writes nothing outside --dir", async () => {
     const src = path.join(root, "src-tree");
     const tree = path.join(src, "holiday");
     mkdirSync(path.join(tree, "día 1", "写真"), { recursive: true });
-    writeFileSync(path.join(tree, "big.bin"), randomBytes(100 * MiB + 7));
+    writeFileSync(path.join(tree, "big.bin"), randomBytes(200 * MiB + 7));
     writeFileSync(path.join(tree, "día 1", "notes — ünïcode ✓.txt"), "grüße\n");
     writeFileSync(path.join(tree, "día 1", "写真", "😀.txt"), "smile");
     writeFileSync(path.join(tree, "empty"), "");
@@ -82,7 +82,9 @@ describe("pushdrop send → listen --auto", () => {
     expect(sent.code, sent.stderr).toBe(0);
     expect(sent.stdout).toMatch(/^[A-Za-z0-9_-]{22}\n$/); // the transfer id, alone on stdout
     expect(sent.stderr).not.toMatch(/[\r\u001b]/); // off a terminal: plain lines
-    expect(sent.stderr).toContain("sent holiday/big.bin (105 MB)");
+    expect(sent.stderr).toContain("sent holiday/big.bin (210 MB)");
+    const big = (await new PushdropClient({ server: server.base, token: tokenOf(alice) }).transfer(sent.stdout.trim())).files.find((f) => f.name === "holiday/big.bin")!;
+    expect([big.partSize, big.parts]).toEqual([64 * MiB, 4]);
 
     const done = await listen.done;
     expect(done.code, done.stderr).toBe(0);
