@@ -1,7 +1,7 @@
 import { createHash, type Hash } from "node:crypto";
 import { createReadStream, statSync, truncateSync } from "node:fs";
 import { open } from "node:fs/promises";
-import { Readable, Transform, Writable } from "node:stream";
+import { Readable, Writable } from "node:stream";
 import type { ReadableStream as WebReadableStream } from "node:stream/web";
 import { pipeline } from "node:stream/promises";
 import { ApiError, NetworkError, isTransient, retryDelayMs, sleep, type PushdropClient } from "../client";
@@ -91,7 +91,6 @@ async function tryOnce(
   const res = await client.download(pathOrUrl, { offset, ifRange: `"${opts.sha256}"`, signal: opts.signal });
   if (offset > 0 && res.status === 200) {
     // the server sent the whole thing (what is on disk is of another version): start over
-    offset = 0;
     hashed = { hash: createHash("sha256"), bytes: 0 };
     carry(hashed);
   } else if (offset > 0) {
@@ -101,25 +100,19 @@ async function tryOnce(
       throw new ApiError(res.status, "bad_response", `Asked for the bytes from ${offset} on, got ${res.headers.get("content-range") ?? "no Content-Range"}.`);
     }
   }
-  await write(res, partFile, offset, hashed, opts);
+  await write(res, partFile, hashed, opts);
   return finish(partFile, hashed.hash, opts);
 }
 
-async function write(res: Response, partFile: string, offset: number, hashed: Hashed, opts: DownloadOptions): Promise<void> {
+async function write(res: Response, partFile: string, hashed: Hashed, opts: DownloadOptions): Promise<void> {
   if (!res.body) throw new NetworkError("The server sent no body.");
-  let bytes = offset;
-  opts.onProgress?.(bytes);
+  opts.onProgress?.(hashed.bytes);
   const tooLong = integrityError(`The server sent more than the ${opts.size} bytes expected; nothing was kept.`, "too_long");
-  const limit = new Transform({
-    transform(chunk: Buffer, _enc, cb) {
-      bytes += chunk.length;
-      // refused as the bytes come, not once they are all on disk (and not retried: it is no break)
-      cb(bytes > opts.size ? tooLong : null, chunk);
-    },
-  });
-  const file = await open(partFile, offset === 0 ? "w" : "a");
+  const file = await open(partFile, hashed.bytes === 0 ? "w" : "a");
   const sink = new Writable({
     write(chunk: Buffer, _enc, cb) {
+      // refused as the bytes come, not once they are all on disk (and not retried: it is no break)
+      if (hashed.bytes + chunk.length > opts.size) return cb(tooLong);
       file.write(chunk).then(() => {
         hashed.hash.update(chunk); // (only once it is in the file)
         hashed.bytes += chunk.length;
@@ -129,7 +122,7 @@ async function write(res: Response, partFile: string, offset: number, hashed: Ha
     },
   });
   try {
-    await pipeline(Readable.fromWeb(res.body as unknown as WebReadableStream<Uint8Array>), limit, sink, { signal: opts.signal });
+    await pipeline(Readable.fromWeb(res.body as unknown as WebReadableStream<Uint8Array>), sink, { signal: opts.signal });
   } catch (e) {
     if (e === tooLong) truncateSync(partFile, 0);
     throw e;

@@ -9724,7 +9724,7 @@ import { mkdirSync as mkdirSync3, realpathSync as realpathSync2, renameSync as r
 import { createHash } from "node:crypto";
 import { createReadStream, statSync, truncateSync } from "node:fs";
 import { open } from "node:fs/promises";
-import { Readable, Transform, Writable } from "node:stream";
+import { Readable, Writable } from "node:stream";
 import { pipeline } from "node:stream/promises";
 async function downloadToFile(client, pathOrUrl, partFile, opts) {
   const tries = opts.tries ?? 6;
@@ -9759,7 +9759,6 @@ async function tryOnce(client, pathOrUrl, partFile, opts, carried, carry) {
   opts.onStart?.(offset, hashed === carried ? 0 : offset);
   const res = await client.download(pathOrUrl, { offset, ifRange: `"${opts.sha256}"`, signal: opts.signal });
   if (offset > 0 && res.status === 200) {
-    offset = 0;
     hashed = { hash: createHash("sha256"), bytes: 0 };
     carry(hashed);
   } else if (offset > 0) {
@@ -9769,23 +9768,17 @@ async function tryOnce(client, pathOrUrl, partFile, opts, carried, carry) {
       throw new ApiError(res.status, "bad_response", `Asked for the bytes from ${offset} on, got ${res.headers.get("content-range") ?? "no Content-Range"}.`);
     }
   }
-  await write(res, partFile, offset, hashed, opts);
+  await write(res, partFile, hashed, opts);
   return finish(partFile, hashed.hash, opts);
 }
-async function write(res, partFile, offset, hashed, opts) {
+async function write(res, partFile, hashed, opts) {
   if (!res.body) throw new NetworkError("The server sent no body.");
-  let bytes = offset;
-  opts.onProgress?.(bytes);
+  opts.onProgress?.(hashed.bytes);
   const tooLong = integrityError(`The server sent more than the ${opts.size} bytes expected; nothing was kept.`, "too_long");
-  const limit = new Transform({
-    transform(chunk, _enc, cb) {
-      bytes += chunk.length;
-      cb(bytes > opts.size ? tooLong : null, chunk);
-    }
-  });
-  const file = await open(partFile, offset === 0 ? "w" : "a");
+  const file = await open(partFile, hashed.bytes === 0 ? "w" : "a");
   const sink = new Writable({
     write(chunk, _enc, cb) {
+      if (hashed.bytes + chunk.length > opts.size) return cb(tooLong);
       file.write(chunk).then(() => {
         hashed.hash.update(chunk);
         hashed.bytes += chunk.length;
@@ -9795,7 +9788,7 @@ async function write(res, partFile, offset, hashed, opts) {
     }
   });
   try {
-    await pipeline(Readable.fromWeb(res.body), limit, sink, { signal: opts.signal });
+    await pipeline(Readable.fromWeb(res.body), sink, { signal: opts.signal });
   } catch (e) {
     if (e === tooLong) truncateSync(partFile, 0);
     throw e;
@@ -9955,7 +9948,7 @@ var unpacking = (folder, transferId, index) => path2.join(folder, `.pushdrop-${s
 import { createHash as createHash2 } from "node:crypto";
 import { createReadStream as createReadStream2, createWriteStream, lstatSync, mkdirSync as mkdirSync2, realpathSync, renameSync as renameSync2, rmdirSync, rmSync } from "node:fs";
 import path3 from "node:path";
-import { Readable as Readable2, Transform as Transform2 } from "node:stream";
+import { Readable as Readable2, Transform } from "node:stream";
 import { pipeline as pipeline2 } from "node:stream/promises";
 import { createInflateRaw } from "node:zlib";
 
@@ -10119,7 +10112,7 @@ async function unpackPackage(zipFile, dir2, transfer, opts = {}) {
       temps.push(tmp);
       const hash = createHash2("sha256");
       let size = 0;
-      const tap = new Transform2({
+      const tap = new Transform({
         transform(chunk, _e, cb) {
           size += chunk.length;
           if (size > p.f.size) return cb(integrityError(`${p.f.name} holds more than the ${p.f.size} bytes its manifest says; nothing was kept.`, "sha256_mismatch", { name: p.f.name }));
@@ -10169,7 +10162,7 @@ async function readManifest(zipFile, entries, transfer) {
   if (entry.method === 8) stages.push(createInflateRaw());
   await pipeline2([
     ...stages,
-    new Transform2({
+    new Transform({
       transform(c, _e, cb) {
         held += c.length;
         if (held > MAX_MANIFEST_BYTES) return cb(integrityError("The package's manifest.json is implausibly large.", "bad_package"));
