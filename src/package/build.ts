@@ -1,8 +1,6 @@
 import { crc32 } from "node:zlib";
-import { hex } from "../contract";
+import { hex, MANIFEST_NAME, type Manifest } from "../contract";
 import type { PackagedFile, TransferRecord } from "../store/transfers";
-import type { Manifest } from "../contract";
-import { MANIFEST_NAME } from "./names";
 import { centralDirectory, concat, dataDescriptor, localHeader, place, type Entry } from "./zip";
 
 /**

@@ -1,4 +1,5 @@
 import { MAX_NAME_BYTES, MAX_PATH_BYTES } from "../config";
+import { MANIFEST_NAME } from "../contract";
 
 /**
  * Safe names for files inside a package. A sender's name may be a relative path
@@ -18,10 +19,6 @@ import { MAX_NAME_BYTES, MAX_PATH_BYTES } from "../config";
 
 const CONTROL = /[\u0000-\u001f\u007f-\u009f\u200e\u200f\u202a-\u202e\u2066-\u2069\ufeff]/g;
 const DEVICE = /^(con|prn|aux|nul|com[0-9¹²³]|lpt[0-9¹²³])(\..*)?$/i;
-
-import { MANIFEST_NAME } from "../contract";
-
-export { MANIFEST_NAME };
 
 const enc = new TextEncoder();
 const byteLength = (s: string) => enc.encode(s).byteLength;

@@ -1,4 +1,4 @@
-import { MANIFEST_NAME } from "./names";
+import { MANIFEST_NAME } from "../contract";
 
 /**
  * The ZIP format of a package (APPNOTE.TXT 6.3.10), as plain functions of names, sizes,

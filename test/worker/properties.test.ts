@@ -2,7 +2,8 @@ import fc from "fast-check";
 import { describe, expect, it } from "vitest";
 import { LARGE_PART_SIZE, MAX_NAME_BYTES, MAX_PACKAGE_BYTES, MAX_PARTS, MAX_PATH_BYTES, PART_SIZE } from "../../src/config";
 import { parseRange } from "../../src/deliver/range";
-import { cleanPath, MANIFEST_NAME, safeNames } from "../../src/package/names";
+import { MANIFEST_NAME } from "../../src/contract";
+import { cleanPath, safeNames } from "../../src/package/names";
 import { isMultipart, partCount, partLength, partSizeFor, receivedBytes } from "../../src/receive/parts";
 
 /**
