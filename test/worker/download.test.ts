@@ -361,49 +361,24 @@ describe("delivery receipts", () => {
     expect(after.downloads).toBe(1);
   });
 
-  it("a download cut off inside a part: the recorded prefix covers what the client got, and resuming from there completes it", async () => {
-    const data = bigBytes(40 * 1024 * 1024, 32); // three part objects
-    const t = await stageTransfer(alice, [bob], [{ name: "two-parts.bin", data }]);
+  /**
+   * Bob reads the package of one file of `data` until he has at least `cutAt(dataOffset)` bytes
+   * and goes away; the recipient's recorded prefix must cover all he got, and never the last
+   * byte (reaching that is for a response that sends it). Resuming from what he has
+   * (`Range: bytes=<read>-`) then completes the download, which counts once.
+   */
+  async function cutAndResume(name: string, data: Uint8Array, cutAt: (dataOffset: number) => number): Promise<void> {
+    const t = await stageTransfer(alice, [bob], [{ name, data }]);
     await packageTransfer(env, t.id);
-    const dataOffset = (await env.DB.prepare("SELECT data_offset FROM transfer_files WHERE transfer_id = ?").bind(t.id).first<any>()).data_offset;
-    const served = async () =>
-      (await env.DB.prepare("SELECT served_to FROM recipients WHERE transfer_id = ? AND terminal_id = ?").bind(t.id, bob.id).first<any>()).served_to;
-    const res = await get(`/v1/transfers/${t.id}/package`, bob);
-    const reader = res.body!.getReader();
-    let read = 0;
-    while (read < dataOffset + 16 * 1024 * 1024 + 10) read += (await reader.read()).value!.byteLength;
-    await reader.cancel();
-    // the header run and the whole first part went out, and past 16 MiB the prefix is
-    // recorded ahead of the bytes (src/deliver/progress.ts): it covers all the client got,
-    // and never the package's last byte (reaching that is for a response that sends it)
-    const prefix = await eventually(async () => ((await served()) > 0 ? served() : undefined));
-    const packageSize = (await env.DB.prepare("SELECT package_size FROM transfers WHERE id = ?").bind(t.id).first<number>("package_size"))!;
-    expect(prefix).toBeGreaterThanOrEqual(read);
-    expect(prefix).toBeLessThan(packageSize);
-    expect((await getTransfer(alice, t.id)).downloads).toBe(0);
-    const rest = await get(`/v1/transfers/${t.id}/package`, bob, { range: `bytes=${read}-` });
-    expect(rest.status).toBe(206);
-    await rest.arrayBuffer();
-    const x = await eventually(async () => {
-      const y = await getTransfer(alice, t.id);
-      return y.status === "delivered" ? y : undefined;
-    });
-    expect(x.downloads).toBe(1);
-  });
-
-  it("a download cut off early, inside its first part: resuming from what the client has still counts, and the cut alone does not", async () => {
-    const data = bigBytes(10 * 1024 * 1024, 33); // one part, under the first checkpoint: no record ahead
-    const t = await stageTransfer(alice, [bob], [{ name: "photo.bin", data }]);
-    await packageTransfer(env, t.id);
+    const dataOffset = (await env.DB.prepare("SELECT data_offset FROM transfer_files WHERE transfer_id = ?").bind(t.id).first<number>("data_offset"))!;
     const packageSize = (await env.DB.prepare("SELECT package_size FROM transfers WHERE id = ?").bind(t.id).first<number>("package_size"))!;
     const served = () => env.DB.prepare("SELECT served_to FROM recipients WHERE transfer_id = ? AND terminal_id = ?").bind(t.id, bob.id).first<number>("served_to");
     const res = await get(`/v1/transfers/${t.id}/package`, bob);
     const reader = res.body!.getReader();
     let read = 0;
-    while (read < 1_000_000) read += (await reader.read()).value!.byteLength;
+    while (read < cutAt(dataOffset)) read += (await reader.read()).value!.byteLength;
     await reader.cancel();
-    // credited to the end of the piece it was sending (never the last byte): what the client has is inside
-    const prefix = await eventually(async () => ((await served()) ?? 0) > 0 ? served() : undefined);
+    const prefix = await eventually(async () => (((await served()) ?? 0) > 0 ? served() : undefined));
     expect(prefix).toBeGreaterThanOrEqual(read);
     expect(prefix).toBeLessThan(packageSize);
     expect((await getTransfer(alice, t.id)).downloads).toBe(0);
@@ -415,6 +390,18 @@ describe("delivery receipts", () => {
       return y.status === "delivered" ? y : undefined;
     });
     expect(x.downloads).toBe(1);
+  }
+
+  it("a download cut off inside a part: the recorded prefix covers what the client got, and resuming from there completes it", async () => {
+    // three part objects; the header run and the whole first part go out, and past 16 MiB the
+    // prefix is recorded ahead of the bytes (src/deliver/progress.ts)
+    await cutAndResume("two-parts.bin", bigBytes(40 * 1024 * 1024, 32), (dataOffset) => dataOffset + 16 * 1024 * 1024 + 10);
+  });
+
+  it("a download cut off early, inside its first part: resuming from what the client has still counts, and the cut alone does not", async () => {
+    // one part, under the first checkpoint: no record ahead; the cut is credited to the end of
+    // the piece it was sending (never the last byte), so what the client has is inside
+    await cutAndResume("photo.bin", bigBytes(10 * 1024 * 1024, 33), () => 1_000_000);
   });
 
   it("maxDownloads is enforced: 410 once used up", async () => {
