@@ -54,6 +54,12 @@ const settings = async (t: TestTerminal) => {
 
 const file = (size = 3, name = "a.txt") => ({ name, size });
 
+/** Makes `t` a tombstone as a DELETE does, and nothing else (its object is not erased). */
+async function tombstone(t: TestTerminal, at = Date.now()): Promise<void> {
+  const hash = (await env.DB.prepare("SELECT token_hash FROM terminals WHERE id = ?").bind(t.id).first<string>("token_hash"))!;
+  expect(await markTerminalDeleted(env.DB, t.id, hash, at)).toBe(true);
+}
+
 /** env.TERMINAL, except that the object of `terminalId` cannot be erased (as if unreachable) */
 function eraseFailsFor(terminalId: string): typeof env.TERMINAL {
   const unreachable = env.TERMINAL.idFromName(terminalId).toString();
@@ -186,8 +192,7 @@ describe("DELETE /v1/terminals/{id}", () => {
     };
     expect((await call(gone, "PUT", "/push-subscription", sub)).status).toBe(204);
     // the tombstone alone, as a DELETE leaves it when its object is unreachable
-    const hash = (await env.DB.prepare("SELECT token_hash FROM terminals WHERE id = ?").bind(gone.id).first<string>("token_hash"))!;
-    expect(await markTerminalDeleted(env.DB, gone.id, hash, Date.now())).toBe(true);
+    await tombstone(gone);
     expect(await terminalStub(gone.id).subscriptionCount()).toBe(1);
     expect(await countRows("terminals", "id = ? AND erased_at IS NULL", gone.id)).toBe(1);
     await sweep(env);
@@ -198,13 +203,8 @@ describe("DELETE /v1/terminals/{id}", () => {
   it("a terminal whose object stays unreachable does not keep the sweep from erasing the others: each failure goes to the back", async () => {
     const stuck = await register("Stuck");
     const next = await register("Next");
-    for (const [t, at] of [
-      [stuck, 1000],
-      [next, 2000],
-    ] as const) {
-      const hash = (await env.DB.prepare("SELECT token_hash FROM terminals WHERE id = ?").bind(t.id).first<string>("token_hash"))!;
-      expect(await markTerminalDeleted(env.DB, t.id, hash, at)).toBe(true);
-    }
+    await tombstone(stuck, 1000);
+    await tombstone(next, 2000);
     const TERMINAL = eraseFailsFor(stuck.id);
     // one tombstone per sweep: the older one first (it fails), then the other one
     for (let i = 0; i < 4 && (await countRows("terminals", "id = ? AND erased_at IS NULL", next.id)) > 0; i++) await sweep({ ...env, TERMINAL }, Date.now(), 1);
