@@ -76,6 +76,11 @@ afterAll(async () => {
   if (dir) rmSync(dir, { recursive: true, force: true });
 });
 
+/** Tags the element that has focus now, so that a later check can tell it is still that element, not a redrawn copy. */
+const markFocused = (page: Page) => page.evaluate(() => ((document.activeElement as HTMLElement & { mark?: string }).mark = "the one focused"));
+/** Whether the element that has focus is the one markFocused tagged. */
+const stillFocused = async (page: Page) => (await page.evaluate(() => (document.activeElement as HTMLElement & { mark?: string }).mark ?? null)) === "the one focused";
+
 async function violations(page: Page): Promise<string[]> {
   return page.evaluate(() => (window as unknown as { __violations: string[] }).__violations);
 }
@@ -206,13 +211,13 @@ describe("the web app, phone and desktop", () => {
     await entry.waitFor({ timeout: 30_000 });
     const copyButton = entry.getByRole("button", { name: "Copy" });
     await copyButton.focus();
-    await C.evaluate(() => ((document.activeElement as HTMLElement & { mark?: string }).mark = "the one focused"));
+    await markFocused(C);
     const time = entry.locator("time");
     const before = await time.textContent();
     await C.clock.fastForward("02:01");
     // the time's words changed (so the 30 s refresh ran), and the focused button is the same element
     await expect.poll(() => time.textContent()).not.toBe(before);
-    expect(await C.evaluate(() => (document.activeElement as HTMLElement & { mark?: string }).mark ?? null)).toBe("the one focused");
+    expect(await stillFocused(C)).toBe(true);
     await C.close();
   });
 
@@ -225,12 +230,12 @@ describe("the web app, phone and desktop", () => {
     await B.waitForTimeout(100);
     const link = B.locator("#inbox li").getByRole("link", { name: "Download" }).first();
     await link.focus();
-    await B.evaluate(() => ((document.activeElement as HTMLElement & { mark?: string }).mark = "the one focused"));
+    await markFocused(B);
     const reload = reloaded();
     await B.evaluate(() => document.dispatchEvent(new Event("visibilitychange")));
     await reload;
     await B.waitForTimeout(100); // (the page draws what the reload brought)
-    expect(await B.evaluate(() => (document.activeElement as HTMLElement & { mark?: string }).mark ?? null)).toBe("the one focused");
+    expect(await stillFocused(B)).toBe(true);
     expect(await link.getAttribute("href")).toMatch(/\/package\?/);
   });
 
