@@ -70,6 +70,7 @@ export async function presentTransfer(env: Env, rec: TransferRecord, viewer: Vie
       id: r.terminal_id,
       notifiedAt: isoOrNull(r.notified_at),
       channel: r.channel,
+      openedAt: null,
       downloadedAt: isoOrNull(r.downloaded_at),
     })),
   };

@@ -94,6 +94,10 @@ export async function listen(ctx: Ctx, opts: ListenOptions): Promise<void> {
           ui.print(`${msg.transferId}  downloaded by ${showId(msg.by)}`);
           ui.emitLine({ event: msg.type, transferId: msg.transferId, by: msg.by, at: msg.at });
           break;
+        case "transfer.opened":
+          ui.print(`${msg.transfer.id}  opened by ${showId(msg.by)}`);
+          ui.emitLine({ event: msg.type, transferId: msg.transfer.id, by: msg.by });
+          break;
         case "transfer.failed":
           ui.print(`${msg.transferId}  failed: ${msg.reason}`);
           ui.emitLine({ event: msg.type, transferId: msg.transferId, reason: msg.reason });

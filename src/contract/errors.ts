@@ -34,6 +34,7 @@ export const ERROR_CODES = {
   unauthorized: 401,
   forbidden: 403,
   invalid_link: 403,
+  link_revoked: 403, // v1.2: minted for a token generation since rotated, or for a deleted terminal
   recipient_refused: 403, // details.refused: [terminalId…]
   // 404, 405
   not_found: 404,

@@ -13,6 +13,13 @@ export const TransferDownloadedMessage = z.object({
   by: z.string(),
   at: z.string(),
 });
+/** v1.2: a recipient looked at the transfer (`POST /v1/transfers/{id}/opened`); sent to the sender once per recipient. */
+export const TransferOpenedMessage = z.object({
+  type: z.literal("transfer.opened"),
+  id: z.string(),
+  transfer: Transfer,
+  by: z.string(),
+});
 export const TransferEndedMessage = z.object({
   type: z.enum(["transfer.expired", "transfer.cancelled"]),
   id: z.string(),
@@ -28,12 +35,14 @@ export const TransferFailedMessage = z.object({
 export type ServerMessage =
   | z.infer<typeof TransferReadyMessage>
   | z.infer<typeof TransferDownloadedMessage>
+  | z.infer<typeof TransferOpenedMessage>
   | { type: "transfer.expired"; id: string; transferId: string }
   | { type: "transfer.cancelled"; id: string; transferId: string }
   | z.infer<typeof TransferFailedMessage>;
 export const ServerMessage: z.ZodType<ServerMessage> = z.union([
   TransferReadyMessage,
   TransferDownloadedMessage,
+  TransferOpenedMessage,
   TransferEndedMessage,
   TransferFailedMessage,
 ]) as z.ZodType<ServerMessage>;

@@ -85,6 +85,8 @@ export const Recipient = z.object({
   id: z.string(),
   notifiedAt: z.string().nullable(),
   channel: z.enum(["socket", "push"]).nullable(),
+  /** v1.2: when the recipient first looked at it (`POST /v1/transfers/{id}/opened`) */
+  openedAt: z.string().nullable(),
   downloadedAt: z.string().nullable(),
 });
 export type Recipient = z.infer<typeof Recipient>;

@@ -23,6 +23,7 @@ const PRUNE_EVERY_MS = 24 * 3600 * 1000;
 export function pushTopic(msg: ServerMessage): string | undefined {
   if (msg.type === "transfer.downloaded") return `${msg.transferId}${msg.by}`.slice(0, 32);
   if (msg.type === "transfer.ready") return msg.transfer.id;
+  if (msg.type === "transfer.opened") return `${msg.transfer.id}o${msg.by}`.slice(0, 32);
   return msg.transferId;
 }
 

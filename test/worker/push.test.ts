@@ -70,7 +70,7 @@ function fakeTransfer(files: number, opts: { nameOf?: (i: number) => string; mes
     downloads: 0,
     downloadUrl: `https://pushdrop.test/v1/transfers/${id}/package?sig=${"s".repeat(60)}`,
     failure: null,
-    recipients: [{ id: "987654325", notifiedAt: null, channel: null, downloadedAt: null }],
+    recipients: [{ id: "987654325", notifiedAt: null, channel: null, openedAt: null, downloadedAt: null }],
   };
 }
 
@@ -124,7 +124,7 @@ describe("trimForPush", () => {
 
   it("fits a few files whose message alone is too long", () => {
     const t = fakeTransfer(1, { message: "€".repeat(1000), nameOf: () => "x".repeat(255) });
-    t.recipients = Array.from({ length: 100 }, (_, i) => ({ id: String(100000000 + i), notifiedAt: null, channel: null, downloadedAt: null }));
+    t.recipients = Array.from({ length: 100 }, (_, i) => ({ id: String(100000000 + i), notifiedAt: null, channel: null, openedAt: null, downloadedAt: null }));
     t.to = t.recipients.map((r) => r.id);
     const text = JSON.stringify(trimForPush(ready(t)));
     expect(byteLength(text)).toBeLessThanOrEqual(MAX_PUSH_PLAINTEXT);

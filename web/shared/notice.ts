@@ -59,6 +59,10 @@ export function noticeFor(p: PushPayload, nameOf: (id: string) => string | undef
       const who = nameOf(p.by) ?? formatTerminalId(p.by);
       return { title: "Delivered", body: `${who} has what you sent.`, tag: `${p.transferId}.${p.by}`, url: transferUrl(p.transferId), transferId: p.transferId };
     }
+    case "transfer.opened": {
+      const who = nameOf(p.by) ?? formatTerminalId(p.by);
+      return { title: "Opened", body: `${who} opened what you sent.`, tag: `${p.transfer.id}.${p.by}.opened`, url: transferUrl(p.transfer.id), transferId: p.transfer.id };
+    }
     case "transfer.expired":
       return { title: "A transfer expired", body: "Its files are no longer available.", tag: p.transferId, url: transferUrl(p.transferId), transferId: p.transferId };
     case "transfer.cancelled":
