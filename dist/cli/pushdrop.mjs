@@ -10537,6 +10537,10 @@ async function listen(ctx, opts) {
           ui.print(`${msg.transferId}  downloaded by ${showId(msg.by)}`);
           ui.emitLine({ event: msg.type, transferId: msg.transferId, by: msg.by, at: msg.at });
           break;
+        case "transfer.opened":
+          ui.print(`${msg.transfer.id}  opened by ${showId(msg.by)}`);
+          ui.emitLine({ event: msg.type, transferId: msg.transfer.id, by: msg.by });
+          break;
         case "transfer.failed":
           ui.print(`${msg.transferId}  failed: ${msg.reason}`);
           ui.emitLine({ event: msg.type, transferId: msg.transferId, reason: msg.reason });
