@@ -19,6 +19,21 @@ export const CreatedTerminal = z.object({
 });
 export type CreatedTerminal = z.infer<typeof CreatedTerminal>;
 
+/**
+ * v1.2: an age X25519 recipient (`age1` and 58 lowercase bech32 characters: 32 key bytes and a
+ * checksum). Post-quantum (`age1pq1…`), tag and plugin recipients do not have this shape. The
+ * shape only: the server and client/seal also check the bech32 checksum and the key's length.
+ */
+export const AGE_RECIPIENT_RE = /^age1[02-9ac-hj-np-z]{58}$/;
+export const AgeRecipient = z
+  .string()
+  .max(200)
+  .regex(AGE_RECIPIENT_RE, "key must be an age X25519 recipient (age1…, 62 characters, lowercase)");
+
+/** `PUT /v1/terminals/{id}/key` (v1.2). */
+export const SetKeyRequest = z.strictObject({ key: AgeRecipient });
+export type SetKeyRequest = z.infer<typeof SetKeyRequest>;
+
 export const TerminalInfo = z.object({ id: z.string(), name: z.string(), push: z.boolean() });
 export type TerminalInfo = z.infer<typeof TerminalInfo>;
 
