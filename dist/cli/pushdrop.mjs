@@ -10545,6 +10545,10 @@ async function listen(ctx, opts) {
           ui.print(`${msg.transferId}  failed: ${msg.reason}`);
           ui.emitLine({ event: msg.type, transferId: msg.transferId, reason: msg.reason });
           break;
+        case "terminal.key_changed":
+          ui.print(`${showId(msg.terminal.id)}  published a new key`);
+          ui.emitLine({ event: msg.type, terminal: msg.terminal.id, key: msg.terminal.key });
+          break;
         default:
           ui.print(`${msg.transferId}  ${msg.type === "transfer.expired" ? "expired" : "cancelled by its sender"}`);
           ui.emitLine({ event: msg.type, transferId: msg.transferId });

@@ -14,6 +14,8 @@ export const SEAL_NAME = "seal.age";
 export const sealedFileName = (index: number) => `${index + 1}.age`;
 /** Sealed files go up as opaque bytes: no other type is accepted (a type would say what they are). */
 export const SEALED_TYPE = "application/octet-stream";
+/** The smallest age file: an empty one sealed to one X25519 recipient (86 + 98 + 16 bytes). */
+export const SMALLEST_AGE_FILE = 200;
 /** A seal document's plaintext is at most this many bytes (padded): an opener refuses a larger one. */
 export const MAX_SEAL_BYTES = 64 * 1024 * 1024;
 

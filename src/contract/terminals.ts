@@ -34,7 +34,13 @@ export const AgeRecipient = z
 export const SetKeyRequest = z.strictObject({ key: AgeRecipient });
 export type SetKeyRequest = z.infer<typeof SetKeyRequest>;
 
-export const TerminalInfo = z.object({ id: z.string(), name: z.string(), push: z.boolean() });
+export const TerminalInfo = z.object({
+  id: z.string(),
+  name: z.string(),
+  push: z.boolean(),
+  /** v1.2: the terminal's age recipient (`age1…`), or null when it has published none */
+  key: z.string().nullable(),
+});
 export type TerminalInfo = z.infer<typeof TerminalInfo>;
 
 /** A browser's PushSubscriptionJSON (RFC 8030 endpoint + RFC 8291 keys). */
