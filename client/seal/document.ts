@@ -1,6 +1,7 @@
 import {
   MAX_SEAL_BYTES,
   SEAL_NAME,
+  SEALED_TYPE,
   SealDocument,
   sealedFileName,
   type SealedFile,
@@ -51,7 +52,8 @@ function documentOf(draft: SealDraft, transferId: string): SealDocument {
 
 /**
  * The seal's plaintext size (padded), known before the transfer exists: declare
- * `sealedSize(sealPlainSize(draft), recipients)` as `seal.age`'s size when creating it.
+ * `sealedSize(sealPlainSize(draft), recipients)` as `seal.age`'s size when creating it. Only the
+ * length of each `sha256` counts here (64 hex digits), so placeholders do before the files are hashed.
  */
 export function sealPlainSize(draft: SealDraft): number {
   return paddedSize(enc.encode(JSON.stringify(documentOf(draft, PLACEHOLDER_ID))).length);
@@ -147,4 +149,19 @@ export function checkSeal(doc: SealDocument, transfer: SealedTransfer, sealPlain
 /** The declared size of `seal.age` for a draft and a number of recipients. */
 export function sealFileSize(draft: SealDraft, recipients: number): number {
   return sealedSize(sealPlainSize(draft), recipients);
+}
+
+/**
+ * The `files` of `POST /v1/transfers` for a sealed transfer of `draft` to `recipients` X25519
+ * recipients: `1.age … n.age` with their sealed sizes, then `seal.age`, all
+ * application/octet-stream (what the server requires: src/contract/transfers.ts).
+ */
+export function sealedFileSpecs(draft: SealDraft, recipients: number): Array<{ name: string; size: number; type: string }> {
+  draft.files.forEach((f, k) => {
+    if (f.index !== k) throw new SealError("bad_seal", `the seal's file ${k} has index ${f.index}`);
+  });
+  return [
+    ...draft.files.map((f, k) => ({ name: sealedFileName(k), size: sealedSize(f.size, recipients), type: SEALED_TYPE })),
+    { name: SEAL_NAME, size: sealFileSize(draft, recipients), type: SEALED_TYPE },
+  ];
 }

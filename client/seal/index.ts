@@ -25,13 +25,14 @@ export {
   type WebCryptoKey,
 } from "./keys";
 export { AGE_CHUNK, paddedSize, recipientsFor, sealedSize } from "./size";
-export { hashing, openStream, sealStream, type Digest, type Expected, type Sealed } from "./stream";
+export { hashing, openStream, sealStream, sha256Hasher, type Digest, type Expected, type Sealed } from "./stream";
 export {
   checkSeal,
   decodeSeal,
   encodeSeal,
   openSeal,
   sealDocument,
+  sealedFileSpecs,
   sealFileSize,
   sealPlainSize,
   type SealDraft,

@@ -27,6 +27,33 @@ export function decrypterFor(identities: readonly AgeIdentity[]): Decrypter {
   return d;
 }
 
+/** An incremental SHA-256. */
+interface Sha256 {
+  update(bytes: Uint8Array): void;
+  hex(): string;
+}
+
+interface NodeCrypto {
+  createHash(alg: "sha256"): { update(b: Uint8Array): unknown; digest(enc: "hex"): string };
+}
+
+/**
+ * SHA-256 as the runtime does it fastest: Node's native hash where there is one (the CLI: it
+ * kept sealing at 29–43 % of the library's own rate with the JavaScript hash, measured), else
+ * @noble/hashes (browsers: WebCrypto has no incremental hash). Node's module is looked up at run
+ * time (process.getBuiltinModule, Node ≥ 20.16), so bundles for the browser never import it.
+ */
+export function sha256Hasher(native = true): Sha256 {
+  const proc = (globalThis as { process?: { getBuiltinModule?: (id: string) => unknown } }).process;
+  const nodeCrypto = native ? (proc?.getBuiltinModule?.("node:crypto") as NodeCrypto | undefined) : undefined;
+  if (nodeCrypto) {
+    const h = nodeCrypto.createHash("sha256");
+    return { update: (b) => void h.update(b), hex: () => h.digest("hex") };
+  }
+  const h = sha256.create();
+  return { update: (b) => void h.update(b), hex: () => bytesToHex(h.digest()) };
+}
+
 /** What hashing a stream on its way through finds at its end. */
 export interface Digest {
   sha256: string;
@@ -38,7 +65,7 @@ export interface Digest {
  * ends (read it after the stream: one that fails or is cancelled never ends).
  */
 export function hashing(): { stream: TransformStream<Uint8Array, Uint8Array>; digest: Promise<Digest> } {
-  const h = sha256.create();
+  const h = sha256Hasher();
   let size = 0;
   let done!: (d: Digest) => void;
   const digest = new Promise<Digest>((res) => (done = res));
@@ -49,7 +76,7 @@ export function hashing(): { stream: TransformStream<Uint8Array, Uint8Array>; di
       c.enqueue(chunk);
     },
     flush() {
-      done({ sha256: bytesToHex(h.digest()), size });
+      done({ sha256: h.hex(), size });
     },
   });
   return { stream, digest };
@@ -108,7 +135,7 @@ export async function openStream(
       throw new SealError("size_mismatch", `the file holds ${plain} bytes, the seal says ${expected.size}`);
     }
   }
-  const h = sha256.create();
+  const h = sha256Hasher();
   let size = 0;
   return out.pipeThrough(
     new TransformStream<Uint8Array, Uint8Array>({
@@ -120,7 +147,7 @@ export async function openStream(
       },
       flush() {
         if (size !== expected.size) throw new SealError("size_mismatch", `the file has ${size} bytes, the seal says ${expected.size}`);
-        if (bytesToHex(h.digest()) !== expected.sha256.toLowerCase())
+        if (h.hex() !== expected.sha256.toLowerCase())
           throw new SealError("checksum_mismatch", "the file's SHA-256 is not the one in the seal");
       },
     }),

@@ -5,6 +5,7 @@ import { tmpdir } from "node:os";
 import path from "node:path";
 import { generateHybridIdentity, identityToRecipient, Encrypter } from "age-encryption";
 import { afterAll, describe, expect, it } from "vitest";
+import { sealedShapeIssues } from "../../src/contract";
 import {
   checkSeal,
   decodeSeal,
@@ -21,11 +22,13 @@ import {
   recipientsFor,
   safetyNumber,
   sealDocument,
+  sealedFileSpecs,
   sealedSize,
   sealFileSize,
   sealPlainSize,
   sealStream,
   SealError,
+  sha256Hasher,
   verifySafetyNumber,
   type SealDraft,
   type SealedTransfer,
@@ -191,6 +194,16 @@ describe("sealing and opening files as streams", () => {
     await expect(collect(await openStream(streamOf(tampered), [k.identity]))).rejects.toThrow();
   });
 
+  it("hashes alike with Node's native SHA-256 and with the JavaScript one browsers use", () => {
+    const data = randomBytes(200_000);
+    for (const native of [true, false]) {
+      const h = sha256Hasher(native);
+      h.update(data.subarray(0, 12_345));
+      h.update(data.subarray(12_345));
+      expect(h.hex(), `native: ${native}`).toBe(sha256(data));
+    }
+  });
+
   it("refuses to seal to a post-quantum recipient, to nobody, or to one recipient twice", async () => {
     const k = await generateIdentity();
     const pq = await identityToRecipient(await generateHybridIdentity());
@@ -249,6 +262,19 @@ describe("seal.age", () => {
       files,
     });
     expect(decodeSeal(plain)).toEqual(doc);
+  });
+
+  it("gives the files of POST /v1/transfers: 1.age … n.age at their sealed sizes, then seal.age, as the server requires", () => {
+    const d = draft(files);
+    const specs = sealedFileSpecs(d, 2);
+    expect(specs).toEqual([
+      { name: "1.age", size: sealedSize(100_000, 2), type: "application/octet-stream" },
+      { name: "2.age", size: sealedSize(0, 2), type: "application/octet-stream" },
+      { name: "seal.age", size: sealFileSize(d, 2), type: "application/octet-stream" },
+    ]);
+    expect(sealedShapeIssues({ files: specs })).toEqual([]);
+    expect(sealedShapeIssues({ files: sealedFileSpecs(draft([], "a note"), 1) })).toEqual([]);
+    expect(sealedShapeIssues({ files: specs.slice().reverse() })).not.toEqual([]);
   });
 
   it("opens a seal that describes its transfer", async () => {
