@@ -8242,6 +8242,13 @@ var PushdropClient = class {
     this.token = token;
     return token;
   }
+  /**
+   * Publishes this terminal's age recipient (`age1…`, v1.2 sealed transfers; client/seal makes
+   * the key pair). Answers the terminal as everyone now sees it.
+   */
+  publishKey(terminalId, key) {
+    return this.call(`/v1/terminals/${terminalId}/key`, { method: "PUT", json: { key } });
+  }
   async vapidPublicKey() {
     return (await this.call("/v1/push/vapid-public-key", { auth: false })).key;
   }
