@@ -9,7 +9,8 @@
  * (sealPlainSize before the transfer exists, sealDocument once its id is known).
  * Receiving: openSeal (decrypts seal.age and refuses one that does not match the transfer),
  * then openStream per file (fails at its end on a wrong size or SHA-256).
- * Trust: fingerprint, safetyNumber, verifySafetyNumber.
+ * Trust: fingerprint, safetyNumber, verifySafetyNumber; decideTrust/acceptKey (which key to seal
+ * to: pins, share-link keys, key changes), shareLink/parseShareLink (`/?to=<id>#k=age1…`).
  */
 export { SealError, type SealErrorCode } from "./errors";
 export {
@@ -40,3 +41,4 @@ export {
 } from "./document";
 export { fingerprint, formatDigits, safetyNumber, verifySafetyNumber, type PublishedKey } from "./safety";
 export { SEAL_NAME, SEALED_TYPE, sealedFileName, type SealDocument, type SealedFile } from "../../src/contract/seal";
+export { acceptKey, decideTrust, parseShareLink, shareLink, type Pin, type TrustDecision, type TrustInput } from "./trust";

@@ -7,7 +7,9 @@ import { generateHybridIdentity, identityToRecipient, Encrypter } from "age-encr
 import { afterAll, describe, expect, it } from "vitest";
 import { sealedShapeIssues } from "../../src/contract";
 import {
+  acceptKey,
   checkSeal,
+  decideTrust,
   decodeSeal,
   encodeSeal,
   fingerprint,
@@ -18,6 +20,7 @@ import {
   isRecipient,
   openSeal,
   openStream,
+  parseShareLink,
   recipientBytes,
   recipientsFor,
   safetyNumber,
@@ -29,6 +32,7 @@ import {
   sealStream,
   SealError,
   sha256Hasher,
+  shareLink,
   verifySafetyNumber,
   type SealDraft,
   type SealedTransfer,
@@ -366,5 +370,58 @@ describe("safety numbers", () => {
     expect(verifySafetyNumber(a, b, fingerprint(b))).toBe(true);
     expect(verifySafetyNumber(a, b, fingerprint(a))).toBe(false);
     expect(verifySafetyNumber(a, b, "")).toBe(false);
+  });
+});
+
+describe("trust: which key to seal to", () => {
+  it("pins on first use, from a link, verified from a scanned QR; refuses a link key the server does not publish", async () => {
+    const k = (await generateIdentity()).recipient;
+    const other = (await generateIdentity()).recipient;
+    expect(decideTrust({ published: null })).toEqual({ kind: "no_key" });
+    expect(decideTrust({ published: k })).toEqual({ kind: "seal", pin: { key: k, verified: false } });
+    expect(decideTrust({ published: k, link: { key: k, scanned: false } })).toEqual({ kind: "seal", pin: { key: k, verified: false } });
+    expect(decideTrust({ published: k, link: { key: k, scanned: true } })).toEqual({ kind: "seal", pin: { key: k, verified: true } });
+    // a verified pin stays verified when the same key comes by link
+    expect(decideTrust({ pinned: { key: k, verified: true }, published: k, link: { key: k, scanned: false } })).toEqual({
+      kind: "seal",
+      pin: { key: k, verified: true },
+    });
+    expect(decideTrust({ published: other, link: { key: k, scanned: true } })).toMatchObject({ kind: "link_refused" });
+    expect(decideTrust({ published: null, link: { key: k, scanned: false } })).toMatchObject({ kind: "link_refused" });
+    expect(decideTrust({ published: k, link: { key: "age1nonsense", scanned: false } })).toMatchObject({ kind: "link_refused" });
+    const pq = await identityToRecipient(await generateHybridIdentity());
+    expect(decideTrust({ published: pq })).toMatchObject({ kind: "bad_key" });
+  });
+
+  it("a changed or withdrawn key is a key change, never a re-pin or a reason to send plain; a verified contact must be verified again", async () => {
+    const k = (await generateIdentity()).recipient;
+    const k2 = (await generateIdentity()).recipient;
+    const pinned = { key: k, verified: false };
+    expect(decideTrust({ pinned, published: k })).toEqual({ kind: "seal", pin: pinned });
+    const changed = decideTrust({ pinned, published: k2 });
+    expect(changed).toEqual({ kind: "key_changed", pinned: k, published: k2, reverify: false });
+    expect(decideTrust({ pinned, published: null })).toEqual({ kind: "key_changed", pinned: k, published: null, reverify: false });
+    // a link with a new key (that the server also publishes) does not re-pin
+    expect(decideTrust({ pinned, published: k2, link: { key: k2, scanned: false } })).toMatchObject({ kind: "key_changed" });
+    if (changed.kind !== "key_changed") throw new Error("unreachable");
+    expect(acceptKey(changed)).toEqual({ key: k2, verified: false });
+    const verifiedChange = decideTrust({ pinned: { key: k, verified: true }, published: k2 });
+    if (verifiedChange.kind !== "key_changed") throw new Error(`expected a key change, got ${verifiedChange.kind}`);
+    expect(verifiedChange.reverify).toBe(true);
+    expect(acceptKey(verifiedChange)).toBeNull();
+    expect(acceptKey(verifiedChange, true)).toEqual({ key: k2, verified: true });
+    const withdrawn = decideTrust({ pinned, published: null });
+    if (withdrawn.kind !== "key_changed") throw new Error("unreachable");
+    expect(acceptKey(withdrawn)).toBeNull();
+  });
+
+  it("share links carry the whole key in the fragment", async () => {
+    const k = (await generateIdentity()).recipient;
+    const link = shareLink("https://pushdrop.example/", "578418129", k);
+    expect(link).toBe(`https://pushdrop.example/?to=578418129#k=${k}`);
+    expect(parseShareLink(link)).toEqual({ to: "578418129", key: k });
+    expect(parseShareLink(shareLink("https://pushdrop.example", "578418129", null))).toEqual({ to: "578418129", key: null });
+    expect(parseShareLink("https://pushdrop.example/")).toBeNull();
+    expect(parseShareLink("not a link")).toBeNull();
   });
 });
