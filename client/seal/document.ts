@@ -2,8 +2,9 @@ import {
   MAX_SEAL_BYTES,
   SEAL_NAME,
   SEALED_TYPE,
-  SealDocument,
+  sealDocumentProblem,
   sealedFileName,
+  type SealDocument,
   type SealedFile,
 } from "../../src/contract/seal";
 import { SealError } from "./errors";
@@ -45,8 +46,8 @@ function documentOf(draft: SealDraft, transferId: string): SealDocument {
     message: draft.message,
     files: draft.files.map((f) => ({ index: f.index, name: f.name, type: f.type, size: f.size, sha256: f.sha256 })),
   };
-  const parsed = SealDocument.safeParse(doc);
-  if (!parsed.success) throw new SealError("bad_seal", `not a valid seal: ${parsed.error.issues[0]?.message ?? "invalid"}`);
+  const problem = sealDocumentProblem(doc);
+  if (problem) throw new SealError("bad_seal", `not a valid seal: ${problem}`);
   return doc;
 }
 
@@ -76,9 +77,9 @@ export function decodeSeal(plain: Uint8Array): SealDocument {
   } catch {
     throw new SealError("bad_seal", "the seal is not JSON");
   }
-  const parsed = SealDocument.safeParse(value);
-  if (!parsed.success) throw new SealError("bad_seal", `not a seal document: ${parsed.error.issues[0]?.message ?? "invalid"}`);
-  return parsed.data;
+  const problem = sealDocumentProblem(value);
+  if (problem) throw new SealError("bad_seal", `not a seal document: ${problem}`);
+  return value as SealDocument;
 }
 
 /** `seal.age` itself: the padded document encrypted to the recipients (a few KiB: bytes, not a stream). */

@@ -40,5 +40,5 @@ export {
   type SealedTransfer,
 } from "./document";
 export { fingerprint, formatDigits, safetyNumber, verifySafetyNumber, type PublishedKey } from "./safety";
-export { SEAL_NAME, SEALED_TYPE, sealedFileName, type SealDocument, type SealedFile } from "../../src/contract/seal";
+export { SEAL_NAME, SEALED_TYPE, sealDocumentProblem, sealedFileName, type SealDocument, type SealedFile } from "../../src/contract/seal";
 export { acceptKey, decideTrust, parseShareLink, shareLink, type Pin, type TrustDecision, type TrustInput } from "./trust";

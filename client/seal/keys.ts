@@ -1,6 +1,6 @@
 import { bech32 } from "@scure/base";
 import { generateX25519Identity, identityToRecipient } from "age-encryption";
-import { AGE_RECIPIENT_RE } from "../../src/contract/terminals";
+import { AGE_RECIPIENT_RE } from "../../src/contract/ids";
 
 /**
  * A terminal's age key pair. The identity (private key) never leaves the device: in the CLI it

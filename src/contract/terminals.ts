@@ -1,4 +1,5 @@
 import { z } from "zod";
+import { AGE_RECIPIENT_RE } from "./ids";
 import { MAX_TERMINAL_NAME } from "./limits";
 
 /** A terminal's name as people type it: NFC, control characters dropped, trimmed, ≤ 64 characters. */
@@ -19,12 +20,7 @@ export const CreatedTerminal = z.object({
 });
 export type CreatedTerminal = z.infer<typeof CreatedTerminal>;
 
-/**
- * v1.2: an age X25519 recipient (`age1` and 58 lowercase bech32 characters: 32 key bytes and a
- * checksum). Post-quantum (`age1pq1…`), tag and plugin recipients do not have this shape. The
- * shape only: the server and client/seal also check the bech32 checksum and the key's length.
- */
-export const AGE_RECIPIENT_RE = /^age1[02-9ac-hj-np-z]{58}$/;
+/** v1.2: an age X25519 recipient (AGE_RECIPIENT_RE, in ids.ts: client/seal reads it without zod). */
 export const AgeRecipient = z
   .string()
   .max(200)

@@ -25,6 +25,7 @@ import {
   recipientsFor,
   safetyNumber,
   sealDocument,
+  sealDocumentProblem,
   sealedFileSpecs,
   sealedSize,
   sealFileSize,
@@ -320,6 +321,24 @@ describe("seal.age", () => {
     }
     // and what is not a seal document at all
     expect(() => decodeSeal(new TextEncoder().encode('{"pushdrop":"seal","v":2}'))).toThrow(SealError);
+    const valid = JSON.parse(new TextDecoder().decode(encodeSeal(d, transferId)));
+    expect(sealDocumentProblem(valid)).toBeNull();
+    const f0 = valid.files[0];
+    for (const [why, broken] of [
+      ["an extra field", { ...valid, extra: 1 }],
+      ["a missing field", { ...valid, message: undefined }],
+      ["version 2", { ...valid, v: 2 }],
+      ["a bad transfer id", { ...valid, transferId: "short" }],
+      ["a bad sender", { ...valid, from: "12345678" }],
+      ["no recipients", { ...valid, to: [] }],
+      ["a number as message", { ...valid, message: 5 }],
+      ["upper-case sha256", { ...valid, files: [{ ...f0, sha256: f0.sha256.toUpperCase() }] }],
+      ["a negative size", { ...valid, files: [{ ...f0, size: -1 }] }],
+      ["an empty name", { ...valid, files: [{ ...f0, name: "" }] }],
+      ["a file field too many", { ...valid, files: [{ ...f0, path: "/etc" }] }],
+    ] as const) {
+      expect(sealDocumentProblem(broken), why).not.toBeNull();
+    }
     expect(() => checkSeal(decodeSeal(encodeSeal(d, transferId)), good)).not.toThrow();
   });
 
