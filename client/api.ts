@@ -115,6 +115,14 @@ export class PushdropClient {
     return token;
   }
 
+  /**
+   * Publishes this terminal's age recipient (`age1…`, v1.2 sealed transfers; client/seal makes
+   * the key pair). Answers the terminal as everyone now sees it.
+   */
+  publishKey(terminalId: string, key: string): Promise<TerminalInfo> {
+    return this.call(`/v1/terminals/${terminalId}/key`, { method: "PUT", json: { key } });
+  }
+
   async vapidPublicKey(): Promise<string> {
     return (await this.call<{ key: string }>("/v1/push/vapid-public-key", { auth: false })).key;
   }

@@ -66,6 +66,7 @@ export async function presentTransfer(env: Env, rec: TransferRecord, viewer: Vie
     downloads: t.downloads,
     downloadUrl: signed ? `${base}/v1/transfers/${t.id}/package?${signed}` : null,
     failure: t.failure,
+    sealed: t.sealed === 1,
     recipients: rec.recipients.map((r) => ({
       id: r.terminal_id,
       notifiedAt: isoOrNull(r.notified_at),

@@ -1,5 +1,5 @@
 import { ApiError, LiveChannel, PushdropClient, formatBytes, type WebSocketFactory } from "../client";
-import type { CreateTransferRequest, ServerMessage, Transfer } from "../src/contract";
+import type { CreateTransferRequest, PushPayload, ServerMessage, Transfer } from "../src/contract";
 import { formatTerminalId, fromBase64url, normalizeTerminalId } from "../src/contract/ids";
 import { MAX_MESSAGE_LENGTH, MAX_RECIPIENTS } from "../src/contract/limits";
 import { renderContacts } from "./contacts";
@@ -632,7 +632,7 @@ function onMessage(msg: ServerMessage): void {
 }
 
 /** The page is open but hidden (another tab, the phone's other app): tell the person anyway. */
-async function notifyHidden(msg: ServerMessage): Promise<void> {
+async function notifyHidden(msg: PushPayload): Promise<void> {
   if (!("Notification" in window) || Notification.permission !== "granted") return;
   try {
     const reg = await navigator.serviceWorker.getRegistration("/");

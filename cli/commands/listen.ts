@@ -102,6 +102,10 @@ export async function listen(ctx: Ctx, opts: ListenOptions): Promise<void> {
           ui.print(`${msg.transferId}  failed: ${msg.reason}`);
           ui.emitLine({ event: msg.type, transferId: msg.transferId, reason: msg.reason });
           break;
+        case "terminal.key_changed": // v1.2: checking keys is for `pushdrop key` (issue 23); listen only says it
+          ui.print(`${showId(msg.terminal.id)}  published a new key`);
+          ui.emitLine({ event: msg.type, terminal: msg.terminal.id, key: msg.terminal.key });
+          break;
         default:
           ui.print(`${msg.transferId}  ${msg.type === "transfer.expired" ? "expired" : "cancelled by its sender"}`);
           ui.emitLine({ event: msg.type, transferId: msg.transferId });

@@ -8242,6 +8242,13 @@ var PushdropClient = class {
     this.token = token;
     return token;
   }
+  /**
+   * Publishes this terminal's age recipient (`age1…`, v1.2 sealed transfers; client/seal makes
+   * the key pair). Answers the terminal as everyone now sees it.
+   */
+  publishKey(terminalId, key) {
+    return this.call(`/v1/terminals/${terminalId}/key`, { method: "PUT", json: { key } });
+  }
   async vapidPublicKey() {
     return (await this.call("/v1/push/vapid-public-key", { auth: false })).key;
   }
@@ -10544,6 +10551,10 @@ async function listen(ctx, opts) {
         case "transfer.failed":
           ui.print(`${msg.transferId}  failed: ${msg.reason}`);
           ui.emitLine({ event: msg.type, transferId: msg.transferId, reason: msg.reason });
+          break;
+        case "terminal.key_changed":
+          ui.print(`${showId(msg.terminal.id)}  published a new key`);
+          ui.emitLine({ event: msg.type, terminal: msg.terminal.id, key: msg.terminal.key });
           break;
         default:
           ui.print(`${msg.transferId}  ${msg.type === "transfer.expired" ? "expired" : "cancelled by its sender"}`);

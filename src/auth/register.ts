@@ -15,7 +15,7 @@ export async function registerTerminal(
   const token_hash = await hashToken(token);
   for (let attempt = 0; attempt < 8; attempt++) {
     const id = newTerminalId();
-    const row: TerminalRow = { id, name: name || defaultName(id), token_hash, created_at: now, accept: "anyone", token_gen: 1, deleted_at: null };
+    const row: TerminalRow = { id, name: name || defaultName(id), token_hash, created_at: now, accept: "anyone", token_gen: 1, deleted_at: null, age_key: null, age_key_gen: 0 };
     if (await insertTerminal(db, row)) return { row, token };
   }
   throw new Error("could not draw a free terminal id");

@@ -92,3 +92,11 @@ export function fromBase64url(s: string): Uint8Array {
   }
   return out.subarray(0, o);
 }
+
+/**
+ * v1.2: the shape of an age X25519 recipient: `age1` and 58 lowercase bech32 characters (32 key
+ * bytes and a checksum). Post-quantum (`age1pq1…`), tag and plugin recipients do not have it.
+ * The shape only: the server (src/auth/key.ts) and client/seal also check the bech32 checksum
+ * and the key's length.
+ */
+export const AGE_RECIPIENT_RE = /^age1[02-9ac-hj-np-z]{58}$/;

@@ -11,3 +11,4 @@ export * from "./terminals";
 export * from "./transfers";
 export * from "./messages";
 export * from "./package";
+export * from "./seal";

@@ -32,19 +32,32 @@ export const TransferFailedMessage = z.object({
   reason: z.string(),
 });
 
+/**
+ * v1.2: a terminal published a new age key (`PUT /v1/terminals/{id}/key`). Sent to every terminal
+ * that has it among its contacts and to the terminal itself; `id` is "<terminal id>.key.<n>",
+ * n counting its keys (1 for the first). Acknowledged like any message; never sent by Web Push.
+ */
+export const TerminalKeyChangedMessage = z.object({
+  type: z.literal("terminal.key_changed"),
+  id: z.string(),
+  terminal: z.object({ id: z.string(), name: z.string(), key: z.string().nullable() }),
+});
+
 export type ServerMessage =
   | z.infer<typeof TransferReadyMessage>
   | z.infer<typeof TransferDownloadedMessage>
   | z.infer<typeof TransferOpenedMessage>
   | { type: "transfer.expired"; id: string; transferId: string }
   | { type: "transfer.cancelled"; id: string; transferId: string }
-  | z.infer<typeof TransferFailedMessage>;
+  | z.infer<typeof TransferFailedMessage>
+  | z.infer<typeof TerminalKeyChangedMessage>;
 export const ServerMessage: z.ZodType<ServerMessage> = z.union([
   TransferReadyMessage,
   TransferDownloadedMessage,
   TransferOpenedMessage,
   TransferEndedMessage,
   TransferFailedMessage,
+  TerminalKeyChangedMessage,
 ]) as z.ZodType<ServerMessage>;
 export type ServerMessageType = ServerMessage["type"];
 
@@ -65,8 +78,11 @@ export const PushSummary = z.object({
 });
 export type PushSummary = z.infer<typeof PushSummary>;
 
-/** What a push's payload is: a whole message, or a summary of a large `transfer.ready`. */
-export type PushPayload = ServerMessage | PushSummary;
+/**
+ * What a push's payload is: a whole message (never a `terminal.key_changed`, which is not
+ * pushed), or a summary of a large `transfer.ready`.
+ */
+export type PushPayload = Exclude<ServerMessage, { type: "terminal.key_changed" }> | PushSummary;
 
 /** Control frames the server sends that are not queued and need no ack. */
 export type ControlMessage =

@@ -1,4 +1,5 @@
 import { z } from "zod";
+import { AGE_RECIPIENT_RE } from "./ids";
 import { MAX_TERMINAL_NAME } from "./limits";
 
 /** A terminal's name as people type it: NFC, control characters dropped, trimmed, ≤ 64 characters. */
@@ -19,7 +20,23 @@ export const CreatedTerminal = z.object({
 });
 export type CreatedTerminal = z.infer<typeof CreatedTerminal>;
 
-export const TerminalInfo = z.object({ id: z.string(), name: z.string(), push: z.boolean() });
+/** v1.2: an age X25519 recipient (AGE_RECIPIENT_RE, in ids.ts: client/seal reads it without zod). */
+export const AgeRecipient = z
+  .string()
+  .max(200)
+  .regex(AGE_RECIPIENT_RE, "key must be an age X25519 recipient (age1…, 62 characters, lowercase)");
+
+/** `PUT /v1/terminals/{id}/key` (v1.2). */
+export const SetKeyRequest = z.strictObject({ key: AgeRecipient });
+export type SetKeyRequest = z.infer<typeof SetKeyRequest>;
+
+export const TerminalInfo = z.object({
+  id: z.string(),
+  name: z.string(),
+  push: z.boolean(),
+  /** v1.2: the terminal's age recipient (`age1…`), or null when it has published none */
+  key: z.string().nullable(),
+});
 export type TerminalInfo = z.infer<typeof TerminalInfo>;
 
 /** A browser's PushSubscriptionJSON (RFC 8030 endpoint + RFC 8291 keys). */

@@ -7,6 +7,33 @@ import {
   MIN_EXPIRES_IN,
 } from "./limits";
 import { TerminalId } from "./common";
+import { SEAL_NAME, SEALED_TYPE, sealedFileName, SMALLEST_AGE_FILE } from "./seal";
+
+/**
+ * What the server enforces of a sealed transfer (v1.2), so that nothing it keeps is in the
+ * clear: no message (it is inside seal.age), files named `1.age … n.age` in order then
+ * `seal.age` last, no type but application/octet-stream (a type would say what a file is),
+ * and each at least as large as the smallest age file. That the files really are age files
+ * sealed to the recipients is for the recipients to check (client/seal refuses a seal that
+ * does not describe its transfer); the server cannot, and does not try.
+ */
+export function sealedShapeIssues(r: {
+  message?: string | undefined;
+  files: ReadonlyArray<{ name: string; size: number; type?: string | undefined }>;
+}): Array<{ path: (string | number)[]; message: string }> {
+  const issues: Array<{ path: (string | number)[]; message: string }> = [];
+  if (r.message !== undefined) issues.push({ path: ["message"], message: "a sealed transfer's message goes inside seal.age: send message null" });
+  const n = r.files.length;
+  if (n === 0) issues.push({ path: ["files"], message: `a sealed transfer has at least ${SEAL_NAME}` });
+  r.files.forEach((f, i) => {
+    const want = i === n - 1 ? SEAL_NAME : sealedFileName(i);
+    if (f.name !== want) issues.push({ path: ["files", i, "name"], message: `file ${i} of a sealed transfer must be named ${want}` });
+    if (f.type !== undefined && f.type !== SEALED_TYPE)
+      issues.push({ path: ["files", i, "type"], message: `a sealed file's type is ${SEALED_TYPE} (or none)` });
+    if (f.size < SMALLEST_AGE_FILE) issues.push({ path: ["files", i, "size"], message: `an age file has at least ${SMALLEST_AGE_FILE} bytes` });
+  });
+  return issues;
+}
 
 /** A MIME type as it may appear in Content-Type: type/subtype with optional parameters. */
 export const MediaType = z
@@ -49,9 +76,13 @@ export const CreateTransferRequest = z.object({
     .max(MAX_EXPIRES_IN, `expiresIn is at most ${MAX_EXPIRES_IN} seconds (7 days)`)
     .optional(),
   maxDownloads: z.number().int().min(1).max(1_000_000).optional(),
+  /** v1.2: the files are age files and the message is inside seal.age (see checkSealedShape) */
+  sealed: z.boolean().optional(),
 }).refine((r) => r.files.length > 0 || (r.message ?? "").trim() !== "", {
   path: ["files"],
   message: "send at least one file, or a message",
+}).superRefine((r, ctx) => {
+  if (r.sealed) for (const issue of sealedShapeIssues(r)) ctx.addIssue({ code: "custom", ...issue });
 });
 export type CreateTransferRequest = z.infer<typeof CreateTransferRequest>;
 
@@ -107,5 +138,7 @@ export const Transfer = z.object({
   downloadUrl: z.string().nullable(),
   failure: z.string().nullable(),
   recipients: z.array(Recipient),
+  /** v1.2: its files are age files (`1.age` …, `seal.age`) that only the recipients can open */
+  sealed: z.boolean(),
 });
 export type Transfer = z.infer<typeof Transfer>;

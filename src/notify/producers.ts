@@ -70,3 +70,28 @@ export async function notifyFailed(env: Env, t: TransferRow, reason: string): Pr
     expiresAt: Date.now() + MESSAGE_TTL_MS,
   });
 }
+
+/** Terminals told at once of a key change (the rest wait for these). */
+const KEY_FANOUT = 50;
+
+/**
+ * `terminal.key_changed` (v1.2) to each of `targets`: queued and sent to live sockets, never by
+ * Web Push (a key is checked by an open client, not announced on a lock screen). Its id names
+ * the key's generation, so a retried producer queues nothing twice.
+ */
+export async function notifyKeyChanged(
+  env: Env,
+  terminal: { id: string; name: string; key: string | null },
+  gen: number,
+  targets: readonly string[],
+): Promise<void> {
+  const msg: ServerMessage = { type: "terminal.key_changed", id: `${terminal.id}.key.${gen}`, terminal };
+  const unique = [...new Set(targets)];
+  for (let i = 0; i < unique.length; i += KEY_FANOUT) {
+    await Promise.all(
+      unique.slice(i, i + KEY_FANOUT).map((id) =>
+        send(env, id, msg, { transferId: null, expiresAt: Date.now() + MESSAGE_TTL_MS, push: false }),
+      ),
+    );
+  }
+}

@@ -24,6 +24,7 @@ export function pushTopic(msg: ServerMessage): string | undefined {
   if (msg.type === "transfer.downloaded") return `${msg.transferId}${msg.by}`.slice(0, 32);
   if (msg.type === "transfer.ready") return msg.transfer.id;
   if (msg.type === "transfer.opened") return `${msg.transfer.id}o${msg.by}`.slice(0, 32);
+  if (msg.type === "terminal.key_changed") return undefined; // never pushed (see Terminal.enqueue)
   return msg.transferId;
 }
 

@@ -27,7 +27,12 @@ export interface EnqueueOptions {
   expiresAt: number | null;
   /** a message of this type for the same transfer is retired when this one arrives */
   supersedes?: string;
+  /** false: never sent by Web Push (v1.2 `terminal.key_changed`), only to sockets and on replay */
+  push?: boolean;
 }
+
+/** Messages that are never pushed, whatever the sockets do (see EnqueueOptions.push). */
+const NEVER_PUSHED: ReadonlySet<string> = new Set(["terminal.key_changed"]);
 
 /** When the last socket closes, this many of the newest unacknowledged messages are pushed. */
 const PUSH_ON_CLOSE = 10;
@@ -69,7 +74,7 @@ export class Terminal extends DurableObject<Env> {
     for (const ws of sockets) this.sockets.send(ws, frame);
     // (the socket has it already: the producer need not wait for the D1 write)
     if (this.sockets.live(now).length > 0) this.ctx.waitUntil(recordNotified(this.env, terminalId, [msg], "socket"));
-    else await this.pusher.schedule(msg.id, now);
+    else if (opts.push !== false && !NEVER_PUSHED.has(msg.type)) await this.pusher.schedule(msg.id, now);
     return { queued, sockets: sockets.length };
   }
 
@@ -136,7 +141,7 @@ export class Terminal extends DurableObject<Env> {
   private async socketGone(ws: WebSocket): Promise<void> {
     const now = Date.now();
     if (this.sockets.live(now).some((other) => other !== ws)) return;
-    const unacked = this.outbox.pending(now).slice(-PUSH_ON_CLOSE);
+    const unacked = this.outbox.pending(now).filter((row) => !NEVER_PUSHED.has(row.type)).slice(-PUSH_ON_CLOSE);
     for (const row of unacked) await this.pusher.schedule(row.id, now);
   }
 

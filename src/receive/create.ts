@@ -2,7 +2,7 @@ import { assertRecipientsAccept, rememberRecipients } from "../auth/acceptance";
 import { newTransferId } from "../auth/ids";
 import { assertInboxRoom, assertTransferRate, assertTransferSize } from "../limits/quotas";
 import { DEFAULT_EXPIRES_IN, MAX_NAMES_BYTES, MAX_PACKAGE_BYTES, PART_SIZE } from "../config";
-import type { CreateTransferRequest } from "../contract";
+import { SEALED_TYPE, type CreateTransferRequest } from "../contract";
 import { badRequest, notFound, tooLarge } from "../errors";
 import { notifyReady } from "../notify/producers";
 import { enqueuePackaging } from "../package/jobs";
@@ -52,7 +52,8 @@ export async function createTransfer(
   const files = req.files.map((f, i) => ({
     name: naming.names[i]!,
     size: f.size,
-    type: f.type ?? guessType(naming.names[i]!),
+    // a sealed file's type is never guessed from its name (CreateTransferRequest allows none other)
+    type: req.sealed ? SEALED_TYPE : (f.type ?? guessType(naming.names[i]!)),
     // `PUT /v1/send/...` streams one file in one request: its single part is the whole file
     part_size: opts.oneRequest ? Math.max(PART_SIZE, f.size) : partSizeFor(f.size),
     completed: f.size === 0,
@@ -118,6 +119,7 @@ async function record(
       max_downloads: req.maxDownloads ?? null,
       total_size: files.reduce((n, f) => n + f.size, 0),
       origin,
+      sealed: req.sealed === true,
     },
     files,
     to,

@@ -1,6 +1,7 @@
 import { Hono, type Context } from "hono";
 import { addEntry, removeEntry, settingsOf, updateSettings } from "../auth/acceptance";
 import { formatTerminalId, normalizeTerminalId } from "../contract";
+import { publishKey } from "../auth/key";
 import { deleteTerminal, rotateToken } from "../auth/manage";
 import { registerTerminal } from "../auth/register";
 import { limitRegistrations } from "../limits/rate";
@@ -9,6 +10,7 @@ import {
   CreateTerminalRequest,
   iso,
   PushSubscriptionJSON,
+  SetKeyRequest,
   UpdateSettingsRequest,
   type CreatedTerminal,
   type RotatedToken,
@@ -58,11 +60,21 @@ terminals.post("/", async (c) => {
   return c.json(body, 201);
 });
 
+async function terminalInfo(env: Env, row: TerminalRow): Promise<TerminalInfo> {
+  const push = await terminalStub(env, row.id).hasPush();
+  return { id: row.id, name: row.name, push, key: row.age_key };
+}
+
 terminals.get("/:id", async (c) => {
-  const row = await known(c.env.DB, c.req.param("id"));
-  const push = await terminalStub(c.env, row.id).hasPush();
-  const body: TerminalInfo = { id: row.id, name: row.name, push };
-  return c.json(body);
+  return c.json(await terminalInfo(c.env, await known(c.env.DB, c.req.param("id"))));
+});
+
+/** v1.2: publish or replace the terminal's age key (sealed transfers). */
+terminals.put("/:id/key", async (c) => {
+  const caller = await owner(c);
+  const { key } = await jsonBody(c, SetKeyRequest);
+  c.header("Cache-Control", "no-store");
+  return c.json(await terminalInfo(c.env, await publishKey(c.env, caller, key)));
 });
 
 terminals.put("/:id/push-subscription", async (c) => {

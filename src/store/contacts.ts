@@ -62,3 +62,15 @@ export async function listOf(db: D1Database, list: ListName, terminalId: string,
     .all<TerminalRef>();
   return results;
 }
+
+/** The terminals (not deleted) that have `otherId` among their contacts. */
+export async function contactHolders(db: D1Database, otherId: string): Promise<string[]> {
+  const { results } = await db
+    .prepare(
+      `SELECT c.terminal_id AS id FROM contacts c JOIN terminals t ON t.id = c.terminal_id AND t.deleted_at IS NULL
+       WHERE c.other_id = ? ORDER BY c.terminal_id`,
+    )
+    .bind(otherId)
+    .all<{ id: string }>();
+  return results.map((r) => r.id);
+}

@@ -11,6 +11,9 @@ export interface TerminalRow {
   accept: Accept;
   token_gen: number;
   deleted_at: number | null;
+  /** migration 0009: its age recipient (`age1…`) or null; how many times it was set */
+  age_key: string | null;
+  age_key_gen: number;
 }
 
 export type NewTerminal = Pick<TerminalRow, "id" | "name" | "token_hash" | "created_at">;
@@ -64,7 +67,7 @@ export async function markTerminalDeleted(db: D1Database, id: string, tokenHash:
   const [res] = await db.batch([
     db
       .prepare(
-        `UPDATE terminals SET deleted_at = ?3, name = '', accept = 'anyone', token_hash = 'deleted:' || id
+        `UPDATE terminals SET deleted_at = ?3, name = '', accept = 'anyone', token_hash = 'deleted:' || id, age_key = NULL
          WHERE id = ?1 AND token_hash = ?2 AND deleted_at IS NULL`,
       )
       .bind(id, tokenHash, now),
@@ -126,4 +129,24 @@ export async function checkRecipients(db: D1Database, senderId: string, ids: rea
     .bind(JSON.stringify(ids), senderId, now)
     .all<{ id: string; refused: number; pending: number }>();
   return results.map((r) => ({ id: r.id, refused: r.refused === 1, pending: r.pending }));
+}
+
+/**
+ * Publishes `key` as a terminal's age recipient. Returns the key's generation (1 for the first
+ * key), and whether it changed: setting the key it already has changes nothing.
+ */
+export async function setAgeKey(db: D1Database, id: string, key: string): Promise<{ gen: number; changed: boolean } | null> {
+  const changed = await db
+    .prepare(
+      `UPDATE terminals SET age_key = ?2, age_key_gen = age_key_gen + 1
+       WHERE id = ?1 AND deleted_at IS NULL AND age_key IS NOT ?2 RETURNING age_key_gen`,
+    )
+    .bind(id, key)
+    .first<{ age_key_gen: number }>();
+  if (changed) return { gen: changed.age_key_gen, changed: true };
+  const row = await db
+    .prepare("SELECT age_key_gen FROM terminals WHERE id = ? AND deleted_at IS NULL AND age_key = ?")
+    .bind(id, key)
+    .first<{ age_key_gen: number }>();
+  return row ? { gen: row.age_key_gen, changed: false } : null;
 }

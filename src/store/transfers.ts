@@ -20,6 +20,8 @@ export interface TransferRow {
   package_lease_until: number | null;
   failure: string | null;
   purged_at: number | null;
+  /** migration 0009: 1 when its files are age files only the recipients can open */
+  sealed: number;
 }
 
 export interface FileRow {
@@ -75,17 +77,19 @@ export interface NewFile {
 
 export async function insertTransfer(
   db: D1Database,
-  t: Omit<TransferRow, "downloads" | "package_size" | "package_sha256" | "package_upload_id" | "package_lease_until" | "failure" | "purged_at">,
+  t: Omit<TransferRow, "downloads" | "package_size" | "package_sha256" | "package_upload_id" | "package_lease_until" | "failure" | "purged_at" | "sealed"> & {
+    sealed?: boolean;
+  },
   files: readonly NewFile[],
   recipients: readonly string[],
 ): Promise<void> {
   await db.batch([
     db
       .prepare(
-        `INSERT INTO transfers (id, sender_id, sender_name, message, status, created_at, expires_at, max_downloads, total_size, origin)
-         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+        `INSERT INTO transfers (id, sender_id, sender_name, message, status, created_at, expires_at, max_downloads, total_size, origin, sealed)
+         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
       )
-      .bind(t.id, t.sender_id, t.sender_name, t.message, t.status, t.created_at, t.expires_at, t.max_downloads, t.total_size, t.origin),
+      .bind(t.id, t.sender_id, t.sender_name, t.message, t.status, t.created_at, t.expires_at, t.max_downloads, t.total_size, t.origin, t.sealed ? 1 : 0),
     db
       .prepare(
         `INSERT INTO transfer_files (transfer_id, idx, name, size, type, part_size, completed_at)

@@ -48,6 +48,7 @@ function fakeTransfer(files: number, opts: { nameOf?: (i: number) => string; mes
     status: "ready",
     from: { id: "123456784", name: opts.from ?? "Alice" },
     to: ["987654325"],
+    sealed: false,
     message: opts.message === undefined ? "holiday pictures" : opts.message,
     files: Array.from({ length: files }, (_, i) => ({
       index: i,

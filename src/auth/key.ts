@@ -1,0 +1,41 @@
+import { bech32 } from "@scure/base";
+import { AGE_RECIPIENT_RE } from "../contract";
+import { badRequest, notFound } from "../errors";
+import { notifyKeyChanged } from "../notify/producers";
+import { contactHolders } from "../store/contacts";
+import { setAgeKey, type TerminalRow } from "../store/terminals";
+
+/**
+ * A terminal's age key (contract v1.2, sealed transfers): the public half of the identity its
+ * device made. The server only stores and shows it; it never sees an identity.
+ */
+
+/**
+ * Whether `key` is an age X25519 recipient: `age1` and bech32 (BIP 173, checked by @scure/base)
+ * of exactly 32 bytes, lowercase. Post-quantum (`age1pq1…`), tag and plugin recipients are not.
+ */
+export function isAgeX25519Recipient(key: string): boolean {
+  if (!AGE_RECIPIENT_RE.test(key)) return false;
+  const decoded = bech32.decodeUnsafe(key);
+  if (!decoded || decoded.prefix !== "age") return false;
+  return bech32.fromWordsUnsafe(decoded.words)?.length === 32;
+}
+
+/**
+ * `PUT /v1/terminals/{id}/key`: publishes or replaces the caller's key. A new key is announced
+ * (`terminal.key_changed`) to every terminal that has the caller among its contacts and to the
+ * caller itself (its other sessions); setting the same key again changes and announces nothing.
+ */
+export async function publishKey(env: Env, caller: TerminalRow, key: string): Promise<TerminalRow> {
+  if (!isAgeX25519Recipient(key)) {
+    const message = "key must be an age X25519 recipient (age1…): its bech32 checksum or its length is wrong";
+    throw badRequest("invalid_request", `key: ${message}`, { issues: [{ path: "key", message }] });
+  }
+  const set = await setAgeKey(env.DB, caller.id, key);
+  if (!set) throw notFound("terminal_not_found", "This terminal was deleted.");
+  if (set.changed) {
+    const holders = await contactHolders(env.DB, caller.id);
+    await notifyKeyChanged(env, { id: caller.id, name: caller.name, key }, set.gen, [caller.id, ...holders]);
+  }
+  return { ...caller, age_key: key, age_key_gen: set.gen };
+}
