@@ -24,6 +24,8 @@ interface SocketState {
   seen: number;
   /** the generation of the token that opened it: a rotation closes older ones */
   gen?: number;
+  /** the origin it was opened at: the links it is sent point there (unless PUBLIC_URL is set) */
+  origin?: string;
 }
 
 const stateOf = (ws: WebSocket) => ws.deserializeAttachment() as SocketState | null;
@@ -35,7 +37,7 @@ export class Sockets {
   ) {}
 
   /** Takes a new socket; past MAX_SOCKETS, the one heard from longest ago is closed (4008). */
-  accept(server: WebSocket, gen: number, now: number): void {
+  accept(server: WebSocket, gen: number, now: number, origin: string | null): void {
     const open = this.ctx.getWebSockets();
     if (open.length >= MAX_SOCKETS) {
       const heard = (ws: WebSocket) => Math.max(stateOf(ws)?.seen ?? 0, this.ctx.getWebSocketAutoResponseTimestamp(ws)?.getTime() ?? 0);
@@ -43,7 +45,7 @@ export class Sockets {
       this.close(oldest, CLOSE_TOO_MANY_SOCKETS, "too many sockets");
     }
     this.ctx.acceptWebSocket(server);
-    server.serializeAttachment({ seen: now, gen } satisfies SocketState);
+    server.serializeAttachment({ seen: now, gen, ...(origin ? { origin } : {}) } satisfies SocketState);
   }
 
   /** Open sockets opened with the current token (a rotation closes the others). */
@@ -67,8 +69,13 @@ export class Sockets {
       this.close(ws, CLOSE_TOKEN_ROTATED, "token rotated");
       return false;
     }
-    ws.serializeAttachment({ seen: now, gen } satisfies SocketState);
+    ws.serializeAttachment({ ...stateOf(ws), seen: now, gen } satisfies SocketState);
     return true;
+  }
+
+  /** The origin a socket was opened at, if known. */
+  originOf(ws: WebSocket): string | null {
+    return stateOf(ws)?.origin ?? null;
   }
 
   /** Closes the sockets opened with a token older than generation `gen`, which is the oldest welcome from now on. */
