@@ -20,6 +20,13 @@ export const CLOSE_TOKEN_ROTATED = 4001;
 export const CLOSE_TERMINAL_DELETED = 4004;
 export const CLOSE_TOO_MANY_SOCKETS = 4008;
 
+/** The control frame sent just before each server-initiated close, saying why in words. */
+const CLOSING: Record<4001 | 4004 | 4008, { code: string; message: string }> = {
+  [CLOSE_TOKEN_ROTATED]: { code: "token_rotated", message: "This terminal's token was rotated: this socket is closed. Connect again with the new token." },
+  [CLOSE_TERMINAL_DELETED]: { code: "terminal_deleted", message: "This terminal was deleted: this socket is closed." },
+  [CLOSE_TOO_MANY_SOCKETS]: { code: "too_many_sockets", message: "This terminal opened too many sockets: this one, heard from longest ago, is closed." },
+};
+
 interface SocketState {
   seen: number;
   /** the generation of the token that opened it: a rotation closes older ones */
@@ -42,7 +49,7 @@ export class Sockets {
     if (open.length >= MAX_SOCKETS) {
       const heard = (ws: WebSocket) => Math.max(stateOf(ws)?.seen ?? 0, this.ctx.getWebSocketAutoResponseTimestamp(ws)?.getTime() ?? 0);
       const oldest = open.reduce((a, b) => (heard(b) < heard(a) ? b : a));
-      this.close(oldest, CLOSE_TOO_MANY_SOCKETS, "too many sockets");
+      this.end(oldest, CLOSE_TOO_MANY_SOCKETS, "too many sockets");
     }
     this.ctx.acceptWebSocket(server);
     server.serializeAttachment({ seen: now, gen, ...(origin ? { origin } : {}) } satisfies SocketState);
@@ -66,7 +73,7 @@ export class Sockets {
   heard(ws: WebSocket, now: number): boolean {
     const gen = stateOf(ws)?.gen ?? 0;
     if (gen < this.meta.minGen || this.meta.deleted) {
-      this.close(ws, CLOSE_TOKEN_ROTATED, "token rotated");
+      this.end(ws, CLOSE_TOKEN_ROTATED, "token rotated");
       return false;
     }
     ws.serializeAttachment({ ...stateOf(ws), seen: now, gen } satisfies SocketState);
@@ -85,17 +92,34 @@ export class Sockets {
     let closed = 0;
     for (const ws of this.ctx.getWebSockets()) {
       if ((stateOf(ws)?.gen ?? 0) < min) {
-        this.close(ws, CLOSE_TOKEN_ROTATED, "token rotated");
+        this.end(ws, CLOSE_TOKEN_ROTATED, "token rotated");
         closed++;
       }
     }
     return closed;
   }
 
-  closeAll(code: number, reason: string): void {
-    for (const ws of this.ctx.getWebSockets()) this.close(ws, code, reason);
+  closeAll(code: typeof CLOSE_TERMINAL_DELETED, reason: string): void {
+    for (const ws of this.ctx.getWebSockets()) this.end(ws, code, reason);
   }
 
+  /**
+   * Closes a socket for a reason of the server's. It is preceded (rotation, deletion, over the cap)
+   * by a last control frame, `{"type":"error","error":{…},"close":<code>}`: under `npm start`
+   * (workerd 1.20260426, with or without wrangler's proxy in front) a socket whose client has
+   * not sent a frame yet gets the close frame at once but its connection ends only ~10 s later,
+   * and WebSocket clients (ws, browsers) report the close only when the connection ends; a
+   * socket that has sent any frame, even "ping", is ended at once. The same code path runs in
+   * both cases (it is the runtime's doing); the frame makes what a client sees immediate
+   * either way. Evidence and the test: test/node/links.test.ts.
+   */
+  end(ws: WebSocket, code: keyof typeof CLOSING & number, reason: string): void {
+    const last = CLOSING[code];
+    if (last) this.reply(ws, { type: "error", error: last, close: code });
+    this.close(ws, code, reason);
+  }
+
+  /** Closes a socket, without a word (answering the client's own close). */
   close(ws: WebSocket, code: number, reason: string): void {
     try {
       ws.close(code, reason);

@@ -1,0 +1,143 @@
+import { createHash } from "node:crypto";
+import { request } from "node:http";
+import WebSocket from "ws";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { LiveChannel, PushdropClient, type ChannelState, type WebSocketFactory } from "../../client";
+import { LiveSocket, register, removeState, startServer, type Server, type Terminal } from "./support/server.ts";
+
+/**
+ * Issue 21 items 2 and 8 against the real `npm start` (no PUBLIC_URL): a sender's forged Host
+ * header never reaches a recipient's links, and a socket that never sent a frame learns at
+ * once that the server closed it.
+ */
+
+let server: Server;
+
+beforeAll(async () => {
+  server = await startServer();
+});
+afterAll(async () => {
+  await server?.stop();
+  if (server) removeState(server.state);
+});
+
+/** An HTTP request with a Host header of the caller's choosing (fetch does not let one set it). */
+function rawRequest(method: string, path: string, headers: Record<string, string>, body?: Buffer): Promise<{ status: number; body: any }> {
+  const url = new URL(server.base);
+  return new Promise((resolve, reject) => {
+    const req = request({ host: url.hostname, port: url.port, method, path, headers }, (res) => {
+      const chunks: Buffer[] = [];
+      res.on("data", (c) => chunks.push(c));
+      res.on("end", () => {
+        const text = Buffer.concat(chunks).toString("utf8");
+        resolve({ status: res.statusCode!, body: text ? JSON.parse(text) : null });
+      });
+    });
+    req.on("error", reject);
+    req.end(body);
+  });
+}
+
+/** A raw socket that never sends a frame, recording what it receives and when. */
+function quietSocket(t: Terminal) {
+  const ws = new WebSocket(`${server.base.replace(/^http/, "ws")}/v1/terminals/${t.id}/socket?token=${encodeURIComponent(t.token)}`);
+  const frames: Array<{ at: number; msg: any }> = [];
+  let closed: { at: number; code: number } | null = null;
+  ws.on("message", (d) => frames.push({ at: Date.now(), msg: JSON.parse(String(d)) }));
+  ws.on("close", (code) => (closed = { at: Date.now(), code }));
+  const opened = new Promise<void>((resolve, reject) => {
+    ws.once("open", () => resolve());
+    ws.once("error", reject);
+  });
+  return { ws, frames, opened, closed: () => closed };
+}
+
+async function until<T>(what: string, ms: number, check: () => T | null | undefined | false): Promise<T> {
+  for (const end = Date.now() + ms; ; await new Promise((r) => setTimeout(r, 25))) {
+    const v = check();
+    if (v) return v;
+    if (Date.now() > end) throw new Error(`timed out after ${ms} ms waiting for ${what}`);
+  }
+}
+
+describe("links point at the service, not at a Host a sender chose", () => {
+  it("curl -H 'Host: evil.example:4444' -T f …/v1/send/B/: B's socket, inbox and links use the real origin, and work", async () => {
+    const a = await register(server.base, "host-a");
+    const b = await register(server.base, "host-b");
+    const live = await LiveSocket.open(server.base, b);
+    const data = Buffer.from("forged host, real links\n");
+    const sent = await rawRequest("PUT", `/v1/send/${b.id}/f.txt`, { host: "evil.example:4444", ...a.auth, "content-length": String(data.length) }, data);
+    expect(sent.status).toBe(201);
+    const ready = await live.next((m) => m.type === "transfer.ready" && m.transfer.id === sent.body.id);
+    expect(JSON.stringify(ready)).not.toContain("evil.example");
+    const t = ready.transfer;
+    for (const link of [t.downloadUrl, ...t.files.flatMap((f: any) => [f.uploadUrl, f.downloadUrl])]) {
+      expect(link.startsWith(`${server.base}/v1/transfers/${t.id}/`), link).toBe(true);
+    }
+    const file = await fetch(t.files[0].downloadUrl);
+    expect(file.status).toBe(200);
+    expect(createHash("sha256").update(Buffer.from(await file.arrayBuffer())).digest("hex")).toBe(createHash("sha256").update(data).digest("hex"));
+    // what B fetches itself points where B asked
+    const inbox: any = await (await fetch(`${server.base}/v1/terminals/${b.id}/inbox`, { headers: b.auth })).json();
+    expect(inbox.transfers[0].downloadUrl.startsWith(`${server.base}/`)).toBe(true);
+    await live.close();
+  });
+});
+
+describe("a socket that never sent a frame learns at once that it was closed", () => {
+  it("on rotation: a last frame {type: error, close: 4001} at once, then the close with 4001", async () => {
+    const c = await register(server.base, "quiet-c");
+    const s = quietSocket(c);
+    await s.opened;
+    const asked = Date.now();
+    const res = await fetch(`${server.base}/v1/terminals/${c.id}/token`, { method: "POST", headers: c.auth });
+    expect(res.status).toBe(200);
+    const last = await until("the closing frame", 3000, () => s.frames.find((f) => f.msg.type === "error"));
+    expect(last.msg).toMatchObject({ type: "error", error: { code: "token_rotated" }, close: 4001 });
+    // the close frame came with it: ws reports the code of a close frame it received (else 1006)
+    // even when the connection is then cut by the client, as here, rather than waiting for the
+    // runtime to end it (~10 s for a socket that never sent a frame: see Sockets.end)
+    await new Promise((r) => setTimeout(r, 200));
+    expect(s.closed()).toBeNull();
+    s.ws.terminate();
+    const closed = await until("the close event", 2000, () => s.closed());
+    expect(closed.code).toBe(4001);
+    console.log(JSON.stringify({ event: "quiet_close", frameMs: last.at - asked }));
+  });
+
+  it("over the socket cap: the quiet socket heard from longest ago gets {close: 4008} at once", async () => {
+    const d = await register(server.base, "quiet-d");
+    const first = quietSocket(d);
+    await first.opened;
+    const others = [];
+    for (let i = 0; i < 20; i++) {
+      const o = quietSocket(d);
+      await o.opened;
+      others.push(o);
+    }
+    const last = await until("the closing frame", 3000, () => first.frames.find((f) => f.msg.type === "error"));
+    expect(last.msg).toMatchObject({ error: { code: "too_many_sockets" }, close: 4008 });
+    expect(others.every((o) => o.frames.length === 0)).toBe(true);
+    for (const o of [first, ...others]) o.ws.terminate();
+  });
+
+  it("the shared client (LiveChannel) stops within seconds of a rotation, though it has sent nothing", async () => {
+    const anon = new PushdropClient({ server: server.base });
+    const e = await anon.register("quiet-e");
+    const states: ChannelState[] = [];
+    const ch = new LiveChannel(new PushdropClient({ server: server.base, token: e.token }), e.id, {
+      WebSocket: WebSocket as unknown as WebSocketFactory,
+      onMessage: () => {},
+      onState: (st) => states.push(st),
+      backoffMs: () => 100,
+    });
+    await until("open", 5000, () => ch.current === "open");
+    const res = await fetch(`${server.base}/v1/terminals/${e.id}/token`, { method: "POST", headers: { authorization: `Bearer ${e.token}` } });
+    expect(res.status).toBe(200);
+    // told at once, it tries again with the old token, is refused, and stops (well before the ~10 s
+    // the runtime takes to end a quiet socket's connection)
+    await until("closed", 4000, () => ch.current === "closed");
+    expect(states).toContain("reconnecting");
+    ch.close();
+  });
+});
