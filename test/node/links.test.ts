@@ -3,6 +3,7 @@ import { request } from "node:http";
 import WebSocket from "ws";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { LiveChannel, PushdropClient, type ChannelState, type WebSocketFactory } from "../../client";
+import { PushService } from "./support/push-service.ts";
 import { LiveSocket, register, removeState, startServer, type Server, type Terminal } from "./support/server.ts";
 
 /**
@@ -12,13 +13,18 @@ import { LiveSocket, register, removeState, startServer, type Server, type Termi
  */
 
 let server: Server;
+let svc: PushService;
 
 beforeAll(async () => {
-  server = await startServer();
+  // a local push service (./support/push-service.ts decrypts what it gets), allowed as an operator would
+  svc = await PushService.start();
+  server = await startServer({ env: { NODE_EXTRA_CA_CERTS: svc.certPath, PUSH_ENDPOINT_HOSTS: new URL(svc.origin).host } });
+  svc.expectedKey = ((await (await fetch(`${server.base}/v1/push/vapid-public-key`)).json()) as { key: string }).key;
 });
 afterAll(async () => {
   await server?.stop();
   if (server) removeState(server.state);
+  await svc?.close();
 });
 
 /** An HTTP request with a Host header of the caller's choosing (fetch does not let one set it). */
@@ -81,6 +87,31 @@ describe("links point at the service, not at a Host a sender chose", () => {
     const inbox: any = await (await fetch(`${server.base}/v1/terminals/${b.id}/inbox`, { headers: b.auth })).json();
     expect(inbox.transfers[0].downloadUrl.startsWith(`${server.base}/`)).toBe(true);
     await live.close();
+  });
+});
+
+describe("pushed links point where the recipient itself was", () => {
+  it("a push to B after a forged-Host send links to the origin B subscribed from, signed for B, and works", async () => {
+    const a = await register(server.base, "push-a");
+    const b = await register(server.base, "push-b");
+    // B subscribes from its own (LAN) name for this server: its choice, for its own links
+    const sub = svc.subscribe(`links-${b.id}`);
+    const body = Buffer.from(JSON.stringify(sub));
+    const put = await rawRequest("PUT", `/v1/terminals/${b.id}/push-subscription`, { host: "phone.lan:8787", ...b.auth, "content-type": "application/json", "content-length": String(body.length) }, body);
+    expect(put.status).toBe(204);
+    const data = Buffer.from("pushed\n");
+    const sent = await rawRequest("PUT", `/v1/send/${b.id}/p.txt`, { host: "evil.example:4444", ...a.auth, "content-length": String(data.length) }, data);
+    expect(sent.status).toBe(201);
+    const [push] = await svc.waitFor(`links-${b.id}`, 1);
+    expect(push!.payload).toMatchObject({ type: "transfer.ready", transfer: { id: sent.body.id } });
+    expect(push!.text).not.toContain("evil.example");
+    const link = new URL(push!.payload.transfer.files[0].downloadUrl);
+    expect(link.origin).toBe("http://phone.lan:8787");
+    expect(link.searchParams.get("r")).toBe(b.id);
+    // phone.lan is this server: the same link, asked of it, gives the bytes
+    const file = await fetch(`${server.base}${link.pathname}${link.search}`);
+    expect(file.status).toBe(200);
+    expect(Buffer.from(await file.arrayBuffer())).toEqual(data);
   });
 });
 
