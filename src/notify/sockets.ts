@@ -108,8 +108,9 @@ export class Sockets {
    * by a last control frame, `{"type":"error","error":{…},"close":<code>}`: under `npm start`
    * (workerd 1.20260426, with or without wrangler's proxy in front) a socket whose client has
    * not sent a frame yet gets the close frame at once but its connection ends only ~10 s later,
-   * and WebSocket clients (ws, browsers) report the close only when the connection ends; a
-   * socket that has sent any frame, even "ping", is ended at once. The same code path runs in
+   * and WebSocket clients report the close only when the connection ends (ws: after 10 s;
+   * Chromium: after its own 2 s wait); a socket that has sent any frame, even "ping", is ended
+   * at once. The same code path runs in
    * both cases (it is the runtime's doing); the frame makes what a client sees immediate
    * either way. Evidence and the test: test/node/links.test.ts.
    */
