@@ -70,6 +70,15 @@ describe("links point at the service, not at a Host a sender chose", () => {
   it("curl -H 'Host: evil.example:4444' -T f …/v1/send/B/: B's socket, inbox and links use the real origin, and work", async () => {
     const a = await register(server.base, "host-a");
     const b = await register(server.base, "host-b");
+    // a socket of B's opened at another name for this server (B's own choice), which has spoken
+    // since (the server rewrites what it keeps of a socket each time it hears from it); then one
+    // at the usual address, the origin B used last
+    const lan = new WebSocket(`${server.base.replace(/^http/, "ws")}/v1/terminals/${b.id}/socket?token=${b.token}`, { headers: { host: "b.lan:8787" } });
+    const lanFrames: any[] = [];
+    lan.on("message", (d) => lanFrames.push(JSON.parse(String(d))));
+    await new Promise((resolve, reject) => lan.once("open", resolve).once("error", reject));
+    lan.send(JSON.stringify({ type: "ping" }));
+    await until("pong", 5000, () => lanFrames.find((m) => m.type === "pong"));
     const live = await LiveSocket.open(server.base, b);
     const data = Buffer.from("forged host, real links\n");
     const sent = await rawRequest("PUT", `/v1/send/${b.id}/f.txt`, { host: "evil.example:4444", ...a.auth, "content-length": String(data.length) }, data);
@@ -83,6 +92,11 @@ describe("links point at the service, not at a Host a sender chose", () => {
     const file = await fetch(t.files[0].downloadUrl);
     expect(file.status).toBe(200);
     expect(createHash("sha256").update(Buffer.from(await file.arrayBuffer())).digest("hex")).toBe(createHash("sha256").update(data).digest("hex"));
+    // B's other socket gets the same message with links at the origin it was opened at
+    const onLan = await until("transfer.ready on the b.lan socket", 5000, () => lanFrames.find((m) => m.type === "transfer.ready"));
+    expect(new URL(onLan.transfer.downloadUrl).origin).toBe("http://b.lan:8787");
+    expect(new URL(onLan.transfer.downloadUrl).search).toBe(new URL(t.downloadUrl).search);
+    lan.terminate();
     // what B fetches itself points where B asked
     const inbox: any = await (await fetch(`${server.base}/v1/terminals/${b.id}/inbox`, { headers: b.auth })).json();
     expect(inbox.transfers[0].downloadUrl.startsWith(`${server.base}/`)).toBe(true);
