@@ -72,7 +72,11 @@ export class Sockets {
   /** A frame came: the socket is live; false (and it is closed) when its token is no longer good. */
   heard(ws: WebSocket, now: number): boolean {
     const gen = stateOf(ws)?.gen ?? 0;
-    if (gen < this.meta.minGen || this.meta.deleted) {
+    if (this.meta.deleted) {
+      this.end(ws, CLOSE_TERMINAL_DELETED, "terminal deleted");
+      return false;
+    }
+    if (gen < this.meta.minGen) {
       this.end(ws, CLOSE_TOKEN_ROTATED, "token rotated");
       return false;
     }
@@ -104,19 +108,18 @@ export class Sockets {
   }
 
   /**
-   * Closes a socket for a reason of the server's. It is preceded (rotation, deletion, over the cap)
-   * by a last control frame, `{"type":"error","error":{…},"close":<code>}`: under `npm start`
-   * (workerd 1.20260426, with or without wrangler's proxy in front) a socket whose client has
-   * not sent a frame yet gets the close frame at once but its connection ends only ~10 s later,
-   * and WebSocket clients report the close only when the connection ends (ws: after 10 s;
-   * Chromium: after its own 2 s wait); a socket that has sent any frame, even "ping", is ended
-   * at once. The same code path runs in
-   * both cases (it is the runtime's doing); the frame makes what a client sees immediate
-   * either way. Evidence and the test: test/node/links.test.ts.
+   * Closes a socket for a reason of the server's (rotation, deletion, over the cap), after a
+   * last control frame saying so: `{"type":"error","error":{…},"close":<code>}`. Why: under
+   * `npm start` (workerd 1.20260426, with or without wrangler's proxy in front) a socket whose
+   * client has not sent a frame yet gets the close frame at once, but its connection ends only
+   * ~10 s later, and WebSocket clients report the close only when the connection ends (ws:
+   * after those 10 s; Chromium: after its own 2 s wait); a socket that has sent any frame, even
+   * "ping", is ended at once. This code path is the same in both cases (it is the runtime's
+   * doing); a text frame arrives at once in both. Measurements: docs/api.md, *Live channel*;
+   * the test: test/node/links.test.ts.
    */
-  end(ws: WebSocket, code: keyof typeof CLOSING & number, reason: string): void {
-    const last = CLOSING[code];
-    if (last) this.reply(ws, { type: "error", error: last, close: code });
+  end(ws: WebSocket, code: keyof typeof CLOSING, reason: string): void {
+    this.reply(ws, { type: "error", error: CLOSING[code], close: code });
     this.close(ws, code, reason);
   }
 

@@ -223,3 +223,20 @@ describe("without PUBLIC_URL, links point at an origin the recipient itself used
     expect(meta.tokenGen).toBe(2);
   });
 });
+
+describe("the last frame before a server-initiated close", () => {
+  it("rotation: {type: error, code token_rotated, close: 4001}, then 4001; deletion: terminal_deleted, 4004", async () => {
+    const t = await register("last-frame");
+    const s = await openSocket(t);
+    const t2 = await rotate(t);
+    await eventually(async () => (s.isClosed() ? true : undefined), 5000, "closed");
+    expect(s.frames).toEqual([{ type: "error", error: { code: "token_rotated", message: expect.any(String) }, close: 4001 }]);
+    expect(s.closeCode()).toBe(4001);
+
+    const again = await openSocket(t2);
+    expect((await api(`/v1/terminals/${t.id}`, { method: "DELETE", headers: t2.auth })).status).toBe(204);
+    await eventually(async () => (again.isClosed() ? true : undefined), 5000, "closed");
+    expect(again.frames).toEqual([{ type: "error", error: { code: "terminal_deleted", message: expect.any(String) }, close: 4004 }]);
+    expect(again.closeCode()).toBe(4004);
+  });
+});
