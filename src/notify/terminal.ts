@@ -64,11 +64,13 @@ export class Terminal extends DurableObject<Env> {
     const now = Date.now();
     if (opts.supersedes && opts.transferId) this.outbox.retireForTransfer(opts.transferId, opts.supersedes, now);
     const queued = this.outbox.add(msg, opts.transferId, now, opts.expiresAt);
-    if (!queued) return { queued, sockets: this.sockets.current().length };
-    // its links are made now, for each socket's own origin (see links.ts)
-    const render = await renderMessage(this.env, msg, terminalId, this.meta.tokenGen);
     const sockets = this.sockets.current();
-    for (const ws of sockets) this.sockets.send(ws, JSON.stringify(render(this.sockets.originOf(ws) ?? this.meta.origin)));
+    if (!queued) return { queued, sockets: sockets.length };
+    if (sockets.length > 0) {
+      // its links are made now, for each socket's own origin (see links.ts)
+      const render = await renderMessage(this.env, msg, terminalId, this.meta.tokenGen);
+      for (const ws of sockets) this.sockets.send(ws, JSON.stringify(render(this.sockets.originOf(ws) ?? this.meta.origin)));
+    }
     // (the socket has it already: the producer need not wait for the D1 write)
     if (this.sockets.live(now).length > 0) this.ctx.waitUntil(recordNotified(this.env, terminalId, [msg], "socket"));
     else await this.pusher.schedule(msg.id, now);
