@@ -16,13 +16,14 @@ export type Rendered = (origin: string | null) => ServerMessage;
 
 /**
  * Prepares `msg` for sending to terminal `terminalId`, whose token is of generation `gen`:
- * signs its download links once (a transfer.ready with files, to one of its recipients), and
- * returns how to make it for each origin.
+ * signs its download links once (a transfer.ready with files, to one of its recipients; not
+ * when `sign` is false: a push subscription made with a token since rotated away gets none),
+ * and returns how to make it for each origin.
  */
-export async function renderMessage(env: Env, msg: ServerMessage, terminalId: string | null, gen: number): Promise<Rendered> {
+export async function renderMessage(env: Env, msg: ServerMessage, terminalId: string | null, gen: number, sign = true): Promise<Rendered> {
   if (msg.type !== "transfer.ready" && msg.type !== "transfer.opened") return () => msg;
   const t = msg.transfer;
-  const mine = msg.type === "transfer.ready" && terminalId !== null && t.files.length > 0 && t.to.includes(terminalId);
+  const mine = sign && msg.type === "transfer.ready" && terminalId !== null && t.files.length > 0 && t.to.includes(terminalId);
   const signed = mine ? await signLinks(env, t.id, terminalId, gen, Date.parse(t.expiresAt)) : null;
   return (origin) => ({ ...msg, transfer: linkTransfer(t, baseUrl(env, origin), signed) });
 }

@@ -113,8 +113,9 @@ export class Pusher {
       return;
     }
     const message = JSON.parse(msg.body) as ServerMessage;
-    // its links are made now: signed for the current token, at the origin the terminal last used
-    const outgoing = (await renderMessage(env, message, meta.terminalId, meta.tokenGen))(meta.origin);
+    // its links are made now: signed for the current token, at the origin the terminal last used;
+    // a subscription made with a token since rotated away (a thief's, maybe) is told, but gets no links
+    const outgoing = (await renderMessage(env, message, meta.terminalId, meta.tokenGen, sub.gen >= meta.minGen))(meta.origin);
     // stored before the rule, or the operator's list changed since: never sent there
     const outcome = !checkPushEndpoint(sub.endpoint, parseAllowedHosts(env.PUSH_ENDPOINT_HOSTS)).ok
       ? ({ kind: "gone", status: 0 } as const)

@@ -179,7 +179,7 @@ export class Terminal extends DurableObject<Env> {
     if (this.meta.deleted) return;
     this.meta.remember(terminalId);
     if (origin && gen !== undefined) this.meta.noteOrigin(origin, gen);
-    this.subscriptions.put(sub, Date.now());
+    this.subscriptions.put(sub, Date.now(), gen ?? null);
   }
 
   /** Removes one subscription (by endpoint) or, without an endpoint, all of them. */

@@ -129,6 +129,40 @@ describe("pushed links point where the recipient itself was", () => {
   });
 });
 
+describe("a push subscription made with a rotated-away token", () => {
+  it("is still told of a transfer, but without signed links, until it is made again with the new token", async () => {
+    const a = await register(server.base, "sub-a");
+    const b = await register(server.base, "sub-b");
+    const name = `rotated-${b.id}`;
+    const sub = svc.subscribe(name);
+    const put = (token: string) =>
+      fetch(`${server.base}/v1/terminals/${b.id}/push-subscription`, { method: "PUT", headers: { authorization: `Bearer ${token}`, "content-type": "application/json" }, body: JSON.stringify(sub) });
+    expect((await put(b.token)).status).toBe(204);
+    // (whoever subscribed with this token may not be the owner: the owner rotates)
+    const rotated = await fetch(`${server.base}/v1/terminals/${b.id}/token`, { method: "POST", headers: b.auth });
+    const fresh = ((await rotated.json()) as { token: string }).token;
+    const send = async () => {
+      const data = Buffer.from(`to ${b.id} at ${Date.now()}\n`);
+      const res = await fetch(`${server.base}/v1/send/${b.id}/s.txt`, { method: "PUT", headers: { ...a.auth, "content-length": String(data.length) }, body: data });
+      expect(res.status).toBe(201);
+      return ((await res.json()) as { id: string }).id;
+    };
+    const first = await send();
+    const [old] = await svc.waitFor(name, 1);
+    expect(old!.payload).toMatchObject({ type: "transfer.ready", transfer: { id: first, downloadUrl: null, files: [{ downloadUrl: null }] } });
+    expect(old!.text).not.toContain("sig=");
+    // subscribed again with the new token: links again, signed for generation 2, and they work
+    expect((await put(fresh)).status).toBe(204);
+    const second = await send();
+    const pushes = await svc.waitFor(name, 2);
+    const link = new URL(pushes[1]!.payload.transfer.downloadUrl);
+    expect(pushes[1]!.payload.transfer.id).toBe(second);
+    expect(link.origin).toBe(server.base);
+    expect(link.searchParams.get("g")).toBe("2");
+    expect((await fetch(link, { headers: { range: "bytes=0-1" } })).status).toBe(206);
+  });
+});
+
 describe("a socket that never sent a frame learns at once that it was closed", () => {
   it("on rotation: a last frame {type: error, close: 4001} at once, then the close with 4001", async () => {
     const c = await register(server.base, "quiet-c");
