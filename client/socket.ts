@@ -123,6 +123,9 @@ export class LiveChannel {
       } catch {
         return;
       }
+      // the server's last frame before it closes this socket: the close itself, as far as we go
+      // (the connection may end only seconds later: see ControlMessage in src/contract)
+      if (msg && msg.type === "error" && typeof msg.close === "number") return closed();
       if (!msg || typeof msg.type !== "string" || msg.type === "pong" || msg.type === "error") return;
       if (typeof msg.id !== "string" || this.seen.has(msg.id)) return;
       this.seen.add(msg.id);
@@ -131,14 +134,20 @@ export class LiveChannel {
     ws.onerror = () => {
       // onclose follows
     };
-    ws.onclose = () => {
+    const closed = (): void => {
       if (this.ws !== ws) return;
       this.clearTimers();
       this.ws = null;
+      try {
+        ws.close(1000, "closing");
+      } catch {
+        // already closed
+      }
       if (this.stopped) return;
       if (!opened) void this.checkAccess();
       this.scheduleReconnect();
     };
+    ws.onclose = closed;
   }
 
   /**

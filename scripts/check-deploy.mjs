@@ -36,6 +36,33 @@ try {
   const foreign = [...new Set([...bundle.matchAll(/(?:from|import\()\s*["'](cloudflare:[\w-]+)["']/g)].map((m) => m[1]))].filter((m) => !RUNTIME_MODULES.has(m));
   if (foreign.length > 0) fail(`the bundle imports modules that exist only locally: ${foreign.join(", ")}`);
   console.log(`[check:deploy] ok: ${size[1]} KiB, ${gzip} KiB gzipped`);
+  for (const w of publicUrlWarnings(log)) console.warn(`[check:deploy] warning: ${w}`);
 } finally {
   rmSync(out, { recursive: true, force: true });
+}
+
+/**
+ * PUBLIC_URL as the bundle would deploy with it (wrangler lists each var as `env.NAME ("value")`).
+ * Unset, every link points at the origin of the request that asked for it (a Host header a
+ * client sends) and pushed messages at the origin each terminal last used: safe (no client
+ * chooses another's links) but not what a service behind its own hostname wants.
+ */
+function publicUrlWarnings(log) {
+  const m = /env\.PUBLIC_URL \("(.*)"\)/.exec(log);
+  const value = m ? m[1] : "";
+  if (value === "") {
+    return [
+      "PUBLIC_URL is not set: links will point at the origin each request came in at (its Host header), and those in socket and push messages at the origin each terminal last used. Set PUBLIC_URL in wrangler.toml [vars] to the service's public origin, e.g. https://drop.example.com.",
+    ];
+  }
+  let url;
+  try {
+    url = new URL(value);
+  } catch {
+    return [`PUBLIC_URL (${value}) is not a URL: set it to the service's public origin, e.g. https://drop.example.com.`];
+  }
+  const out = [];
+  if (url.protocol !== "https:") out.push(`PUBLIC_URL (${value}) is not https: links would send signed download URLs in the clear.`);
+  if (url.pathname.replace(/\/+$/, "") !== "" || url.search || url.hash) out.push(`PUBLIC_URL (${value}) has a path or query: links are made as PUBLIC_URL + "/v1/…", so give only the origin.`);
+  return out;
 }

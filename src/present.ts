@@ -7,19 +7,49 @@ import type { FileRow, PartRow, TransferRecord, TransferRow } from "./store/tran
 /** Turns stored rows into the wire objects of the contract, as one terminal may see them. */
 
 /**
- * Where links point: PUBLIC_URL when set; else the origin the viewer reached us at (an HTTP
- * response), or for a pushed message the origin the transfer was created through.
+ * Where links point: PUBLIC_URL when set; else `origin`, the origin the viewer itself reached
+ * us at (never one another client chose: not the sender's, not the transfer creator's). With
+ * neither, "" (links stay relative: a message's template, which the Terminal object completes
+ * when it sends: see notify/links.ts).
  */
-export function baseUrl(env: Env, t: TransferRow, viewerOrigin?: string): string {
-  return (env.PUBLIC_URL || viewerOrigin || t.origin).replace(/\/+$/, "");
+export function baseUrl(env: Env, origin?: string | null): string {
+  return (env.PUBLIC_URL || origin || "").replace(/\/+$/, "");
 }
 
 export interface Viewer {
   /** the terminal looking at the transfer; recipients get signed links */
   terminalId: string | null;
   now: number;
-  /** the origin of the viewer's request; absent for pushed messages */
+  /**
+   * The origin of the viewer's request, and the generation of the token it used (links are
+   * signed for that generation and die with it). Both absent for a message queued for a
+   * terminal: its links are relative and unsigned until the terminal's object sends it.
+   */
   origin?: string;
+  gen?: number;
+}
+
+/** The query of a recipient's signed links to a transfer; they live as long as the transfer. */
+export function signLinks(env: Env, transferId: string, recipient: string, gen: number, expiresAtMs: number): Promise<string> {
+  return signDownload(env.SIGNING_KEY, transferId, recipient, gen, Math.floor(expiresAtMs / 1000));
+}
+
+export const uploadUrl = (base: string, transferId: string, idx: number) => `${base}/v1/transfers/${transferId}/files/${idx}`;
+const fileLink = (base: string, transferId: string, idx: number, signed: string | null) =>
+  signed ? `${base}/v1/transfers/${transferId}/files/${idx}?${signed}` : null;
+const packageLink = (base: string, transferId: string, signed: string | null) =>
+  signed ? `${base}/v1/transfers/${transferId}/package?${signed}` : null;
+
+/**
+ * A Transfer with every link (re)made on `base`, download links signed with `signed` (or none):
+ * how a queued message gets the links of the moment it is sent.
+ */
+export function linkTransfer(t: Transfer, base: string, signed: string | null): Transfer {
+  return {
+    ...t,
+    files: t.files.map((f) => ({ ...f, uploadUrl: uploadUrl(base, t.id, f.index), downloadUrl: fileLink(base, t.id, f.index, signed) })),
+    downloadUrl: t.files.length > 0 ? packageLink(base, t.id, signed) : null,
+  };
 }
 
 export function presentFile(base: string, t: TransferRow, f: FileRow, parts: readonly PartRow[], signed: string | null): File {
@@ -36,20 +66,18 @@ export function presentFile(base: string, t: TransferRow, f: FileRow, parts: rea
     parts: count,
     partsReceived: complete ? Array.from({ length: count }, (_, i) => i + 1) : mine.map((p) => p.part),
     sha256: f.sha256,
-    uploadUrl: `${base}/v1/transfers/${t.id}/files/${f.idx}`,
-    downloadUrl: signed ? `${base}/v1/transfers/${t.id}/files/${f.idx}?${signed}` : null,
+    uploadUrl: uploadUrl(base, t.id, f.idx),
+    downloadUrl: fileLink(base, t.id, f.idx, signed),
   };
 }
 
 export async function presentTransfer(env: Env, rec: TransferRecord, viewer: Viewer): Promise<Transfer> {
   const t = rec.transfer;
-  const base = baseUrl(env, t, viewer.origin);
+  const base = baseUrl(env, viewer.origin);
   let signed: string | null = null;
   // a message without files has no package, and so no links
-  if (rec.files.length > 0 && viewer.terminalId !== null && isRecipient(rec, viewer.terminalId) && isDownloadable(t, viewer.now)) {
-    // a link lives as long as the transfer: a transfer.ready replayed days later still works
-    const exp = Math.floor(t.expires_at / 1000);
-    signed = await signDownload(env.SIGNING_KEY, t.id, viewer.terminalId!, exp);
+  if (rec.files.length > 0 && viewer.terminalId !== null && viewer.gen !== undefined && isRecipient(rec, viewer.terminalId) && isDownloadable(t, viewer.now)) {
+    signed = await signLinks(env, t.id, viewer.terminalId, viewer.gen, t.expires_at);
   }
   return {
     id: t.id,
@@ -64,7 +92,7 @@ export async function presentTransfer(env: Env, rec: TransferRecord, viewer: Vie
     expiresAt: iso(t.expires_at),
     maxDownloads: t.max_downloads,
     downloads: t.downloads,
-    downloadUrl: signed ? `${base}/v1/transfers/${t.id}/package?${signed}` : null,
+    downloadUrl: packageLink(base, t.id, signed),
     failure: t.failure,
     sealed: t.sealed === 1,
     recipients: rec.recipients.map((r) => ({

@@ -8514,6 +8514,7 @@ var LiveChannel = class {
       } catch {
         return;
       }
+      if (msg && msg.type === "error" && typeof msg.close === "number") return closed();
       if (!msg || typeof msg.type !== "string" || msg.type === "pong" || msg.type === "error") return;
       if (typeof msg.id !== "string" || this.seen.has(msg.id)) return;
       this.seen.add(msg.id);
@@ -8521,14 +8522,19 @@ var LiveChannel = class {
     };
     ws.onerror = () => {
     };
-    ws.onclose = () => {
+    const closed = () => {
       if (this.ws !== ws) return;
       this.clearTimers();
       this.ws = null;
+      try {
+        ws.close(1e3, "closing");
+      } catch {
+      }
       if (this.stopped) return;
       if (!opened) void this.checkAccess();
       this.scheduleReconnect();
     };
+    ws.onclose = closed;
   }
   /**
    * A socket that never opened may have been refused for good (a revoked token, a deleted

@@ -2,7 +2,8 @@ import { forbidden, gone } from "../errors";
 import { isRecipient, isSender } from "../lifecycle";
 import type { TerminalRow } from "../store/terminals";
 import type { TransferRecord } from "../store/transfers";
-import { verifyDownload } from "./signing";
+import { tokenGenOf } from "../store/terminals";
+import { grantStands, verifyDownload } from "./signing";
 import { requireTerminal } from "./terminal";
 
 /** Who may do what with a transfer. */
@@ -26,8 +27,10 @@ export interface Downloader {
 }
 
 /**
- * Downloading: a recipient's signed link (`?r&exp&sig`, no header needed), a recipient's
- * token, or the sender's token (the sender's own downloads are not counted).
+ * Downloading: a recipient's signed link (`?r&g&exp&sig`, no header needed; revoked by a
+ * rotation of that recipient's token or its deletion), a recipient's token, or the sender's
+ * token (the sender's own downloads are not counted). A link costs an HMAC and one
+ * primary-key read of its recipient's token generation: the same one read a token costs.
  */
 export async function downloaderOf(
   env: Env,
@@ -36,13 +39,20 @@ export async function downloaderOf(
   query: Record<string, string>,
   nowSeconds = Math.floor(Date.now() / 1000),
 ): Promise<Downloader> {
-  if (query.sig !== undefined || query.exp !== undefined || query.r !== undefined) {
+  if (query.sig !== undefined || query.exp !== undefined || query.r !== undefined || query.g !== undefined) {
     const check = await verifyDownload(env.SIGNING_KEY, rec.transfer.id, query, nowSeconds);
     if (!check.ok && check.reason === "expired") {
       throw gone("link_expired", "This download link has expired; get a fresh one from GET /v1/transfers/{id}.");
     }
     if (!check.ok || !isRecipient(rec, check.grant.recipient)) {
       throw forbidden("This download link is not valid for this transfer.", "invalid_link");
+    }
+    // (after the HMAC, which costs no I/O: a forged link never reaches D1)
+    if (!grantStands(check.grant, await tokenGenOf(env.DB, check.grant.recipient))) {
+      throw forbidden(
+        "This download link was revoked: its terminal's token was rotated or the terminal deleted. A terminal gets fresh links from GET /v1/transfers/{id}.",
+        "link_revoked",
+      );
     }
     return { terminalId: check.grant.recipient, counts: true };
   }

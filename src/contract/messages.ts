@@ -84,10 +84,16 @@ export type PushSummary = z.infer<typeof PushSummary>;
  */
 export type PushPayload = Exclude<ServerMessage, { type: "terminal.key_changed" }> | PushSummary;
 
-/** Control frames the server sends that are not queued and need no ack. */
+/**
+ * Control frames the server sends that are not queued and need no ack. An error with `close`
+ * is the last frame of the socket: the server closes it with that code right after (4001 token
+ * rotated, 4004 terminal deleted, 4008 too many sockets). A client may take it as the close
+ * itself: some runtimes (workerd under `npm start`) end the connection of a socket that never
+ * sent a frame only ~10 s after the close frame, and clients report a close only then.
+ */
 export type ControlMessage =
   | { type: "pong" }
-  | { type: "error"; error: { code: string; message: string } };
+  | { type: "error"; error: { code: string; message: string }; close?: number };
 
 /** What a client may send on the live channel. A bare "ping" text frame is answered "pong". */
 export const ClientMessage = z.discriminatedUnion("type", [

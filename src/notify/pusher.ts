@@ -1,6 +1,7 @@
 import { ACKED_RETENTION_MS } from "../config";
 import type { ServerMessage } from "../contract";
 import { checkPushEndpoint, parseAllowedHosts } from "./endpoints";
+import { renderMessage } from "./links";
 import type { Meta } from "./meta";
 import type { Outbox } from "./outbox";
 import type { PushRow, Pushes } from "./pushes";
@@ -113,12 +114,15 @@ export class Pusher {
       return;
     }
     const message = JSON.parse(msg.body) as ServerMessage;
+    // its links are made now: signed for the current token, at the origin the terminal last used;
+    // a subscription made with a token since rotated away (a thief's, maybe) is told, but gets no links
+    const outgoing = (await renderMessage(env, message, meta.terminalId, meta.tokenGen, sub.gen >= meta.minGen))(meta.origin);
     // stored before the rule, or the operator's list changed since: never sent there
     const outcome = !checkPushEndpoint(sub.endpoint, parseAllowedHosts(env.PUSH_ENDPOINT_HOSTS)).ok
       ? ({ kind: "gone", status: 0 } as const)
       : await sendPush(
           sub,
-          JSON.stringify(trimForPush(message)),
+          JSON.stringify(trimForPush(outgoing)),
           { ttl: pushTtl(msg.expires_at, now), urgency: message.type === "transfer.ready" ? "high" : "normal", topic: pushTopic(message) },
           vapid,
           now,

@@ -37,4 +37,10 @@ export function migrate(sql: SqlStorage): void {
       PRIMARY KEY (message_id, endpoint)
     );
   `);
+  // added: the token generation a subscription was made with (NULL: before it was recorded, taken as 1)
+  try {
+    sql.exec("SELECT gen FROM subscriptions LIMIT 0");
+  } catch {
+    sql.exec("ALTER TABLE subscriptions ADD COLUMN gen INTEGER");
+  }
 }

@@ -6,15 +6,19 @@ import type { StoredSubscription } from "./webpush";
 export class Subscriptions {
   constructor(private readonly sql: SqlStorage) {}
 
-  /** Stores (or replaces the keys of) a subscription; a terminal keeps its newest MAX_SUBSCRIPTIONS. */
-  put(sub: PushSubscriptionJSON, now: number): void {
+  /**
+   * Stores (or replaces the keys of) a subscription, made with a token of generation `gen`; a
+   * terminal keeps its newest MAX_SUBSCRIPTIONS.
+   */
+  put(sub: PushSubscriptionJSON, now: number, gen: number | null = null): void {
     this.sql.exec(
-      `INSERT INTO subscriptions (endpoint, p256dh, auth, created_at) VALUES (?, ?, ?, ?)
-       ON CONFLICT (endpoint) DO UPDATE SET p256dh = excluded.p256dh, auth = excluded.auth, created_at = excluded.created_at`,
+      `INSERT INTO subscriptions (endpoint, p256dh, auth, created_at, gen) VALUES (?, ?, ?, ?, ?)
+       ON CONFLICT (endpoint) DO UPDATE SET p256dh = excluded.p256dh, auth = excluded.auth, created_at = excluded.created_at, gen = excluded.gen`,
       sub.endpoint,
       sub.keys.p256dh,
       sub.keys.auth,
       now,
+      gen,
     );
     this.sql.exec(
       `DELETE FROM subscriptions WHERE endpoint NOT IN
@@ -29,10 +33,14 @@ export class Subscriptions {
     return cur.rowsWritten;
   }
 
-  get(endpoint: string): StoredSubscription | null {
+  /** A subscription, with the token generation it was made with (1 when not recorded). */
+  get(endpoint: string): (StoredSubscription & { gen: number }) | null {
     return (
       this.sql
-        .exec<StoredSubscription & Record<string, SqlStorageValue>>("SELECT endpoint, p256dh, auth FROM subscriptions WHERE endpoint = ?", endpoint)
+        .exec<StoredSubscription & { gen: number } & Record<string, SqlStorageValue>>(
+          "SELECT endpoint, p256dh, auth, COALESCE(gen, 1) AS gen FROM subscriptions WHERE endpoint = ?",
+          endpoint,
+        )
         .toArray()[0] ?? null
     );
   }

@@ -1,5 +1,6 @@
 import { DurableObject } from "cloudflare:workers";
 import type { PushSubscriptionJSON, ServerMessage } from "../contract";
+import { originOfRequest, renderMessage } from "./links";
 import { Meta } from "./meta";
 import { Outbox } from "./outbox";
 import { Pusher } from "./pusher";
@@ -70,8 +71,11 @@ export class Terminal extends DurableObject<Env> {
     const queued = this.outbox.add(msg, opts.transferId, now, opts.expiresAt);
     const sockets = this.sockets.current();
     if (!queued) return { queued, sockets: sockets.length };
-    const frame = JSON.stringify(msg);
-    for (const ws of sockets) this.sockets.send(ws, frame);
+    if (sockets.length > 0) {
+      // its links are made now, for each socket's own origin (see links.ts)
+      const render = await renderMessage(this.env, msg, terminalId, this.meta.tokenGen);
+      for (const ws of sockets) this.sockets.send(ws, JSON.stringify(render(this.sockets.originOf(ws) ?? this.meta.origin)));
+    }
     // (the socket has it already: the producer need not wait for the D1 write)
     if (this.sockets.live(now).length > 0) this.ctx.waitUntil(recordNotified(this.env, terminalId, [msg], "socket"));
     else if (opts.push !== false && !NEVER_PUSHED.has(msg.type)) await this.pusher.schedule(msg.id, now);
@@ -97,12 +101,20 @@ export class Terminal extends DurableObject<Env> {
     // a socket opened with a rotated token closes those opened with older ones (should the
     // rotation's own call have failed); generation 1 was never rotated: nothing to close
     if (gen > 1 && gen > this.meta.minGen) this.sockets.revoke(gen);
+    // links sent to this socket point where it was opened; pushes, where the terminal last was
+    const origin = originOfRequest(request);
+    if (origin) this.meta.noteOrigin(origin, gen);
     const pair = new WebSocketPair();
     const [client, server] = [pair[0], pair[1]];
     const now = Date.now();
-    this.sockets.accept(server, gen, now);
+    this.sockets.accept(server, gen, now, origin);
     const pending = this.outbox.pending(now);
-    for (const row of pending) this.sockets.send(server, row.body);
+    // replayed messages get links of now: signed for the current token, on this socket's origin
+    const tokenGen = this.meta.tokenGen;
+    for (const row of pending) {
+      const render = await renderMessage(this.env, JSON.parse(row.body) as ServerMessage, terminalId, tokenGen);
+      this.sockets.send(server, JSON.stringify(render(origin ?? this.meta.origin)));
+    }
     // a socket is open now: it takes over from any push still waiting to be (re)tried
     this.pushes.supersedeAll();
     const ready = pending.filter((r) => r.type === "transfer.ready").map((r) => JSON.parse(r.body) as ServerMessage);
@@ -167,10 +179,12 @@ export class Terminal extends DurableObject<Env> {
 
   // ---- push subscriptions -----------------------------------------------------------
 
-  async putSubscription(terminalId: string, sub: PushSubscriptionJSON): Promise<void> {
+  /** Stores a subscription; `origin` and `gen`: where the terminal subscribed from, with which token generation. */
+  async putSubscription(terminalId: string, sub: PushSubscriptionJSON, origin?: string | null, gen?: number): Promise<void> {
     if (this.meta.deleted) return;
     this.meta.remember(terminalId);
-    this.subscriptions.put(sub, Date.now());
+    if (origin && gen !== undefined) this.meta.noteOrigin(origin, gen);
+    this.subscriptions.put(sub, Date.now(), gen ?? null);
   }
 
   /** Removes one subscription (by endpoint) or, without an endpoint, all of them. */

@@ -43,5 +43,5 @@ send.put("/:to/:filename{.+}", async (c) => {
   const now = Date.now();
   const rec = await sendOneShot(c.env, caller, req, c.req.raw.body, size, requestOrigin(c), now, (p) => c.executionCtx.waitUntil(p));
   c.header("Location", `/v1/transfers/${rec.transfer.id}`);
-  return c.json(await presentTransfer(c.env, rec, { terminalId: caller.id, now, origin: requestOrigin(c) }), 201);
+  return c.json(await presentTransfer(c.env, rec, { terminalId: caller.id, now, origin: requestOrigin(c), gen: caller.token_gen }), 201);
 });

@@ -19,6 +19,7 @@ import {
 import { ApiError, forbidden, notFound } from "../errors";
 import { terminalStub } from "../notify/producers";
 import { assertPushEndpoint } from "../notify/endpoints";
+import { originOfRequest } from "../notify/links";
 import { canonicalKeys } from "../notify/webpush";
 import { presentTransfer } from "../present";
 import { getTerminal, type TerminalRow } from "../store/terminals";
@@ -82,7 +83,7 @@ terminals.put("/:id/push-subscription", async (c) => {
   const sub = await jsonBody(c, PushSubscriptionJSON);
   assertPushEndpoint(c.env, sub.endpoint);
   const keys = await canonicalKeys(sub.keys);
-  await terminalStub(c.env, caller.id).putSubscription(caller.id, { ...sub, keys });
+  await terminalStub(c.env, caller.id).putSubscription(caller.id, { ...sub, keys }, originOfRequest(c.req.raw), caller.token_gen);
   return c.body(null, 204);
 });
 
@@ -102,7 +103,7 @@ terminals.get("/:id/inbox", async (c) => {
   const caller = await owner(c);
   const now = Date.now();
   const records = await inboxRecords(c.env.DB, caller.id, now);
-  const transfers = await Promise.all(records.map((r) => presentTransfer(c.env, r, { terminalId: caller.id, now, origin: requestOrigin(c) })));
+  const transfers = await Promise.all(records.map((r) => presentTransfer(c.env, r, { terminalId: caller.id, now, origin: requestOrigin(c), gen: caller.token_gen })));
   c.header("Cache-Control", "no-store");
   return c.json({ transfers });
 });

@@ -32,7 +32,7 @@ transfers.post("/", async (c) => {
   const now = Date.now();
   const rec = await createTransfer(c.env, caller, req, requestOrigin(c), now);
   c.header("Location", `/v1/transfers/${rec.transfer.id}`);
-  return c.json(await presentTransfer(c.env, rec, { terminalId: caller.id, now, origin: requestOrigin(c) }), 201);
+  return c.json(await presentTransfer(c.env, rec, { terminalId: caller.id, now, origin: requestOrigin(c), gen: caller.token_gen }), 201);
 });
 
 transfers.get("/:id", async (c) => {
@@ -40,7 +40,7 @@ transfers.get("/:id", async (c) => {
   const rec = await load(c);
   assertParty(caller, rec);
   c.header("Cache-Control", "no-store");
-  return c.json(await presentTransfer(c.env, rec, { terminalId: caller.id, now: Date.now(), origin: requestOrigin(c) }));
+  return c.json(await presentTransfer(c.env, rec, { terminalId: caller.id, now: Date.now(), origin: requestOrigin(c), gen: caller.token_gen }));
 });
 
 transfers.put("/:id/files/:index", async (c) => {
@@ -68,7 +68,7 @@ transfers.put("/:id/files/:index", async (c) => {
   }
   // as the upload left it (read back in its own transaction), or read now when it recorded nothing
   const after = received ?? (await getUploadRecord(c.env.DB, id, file.idx))!;
-  return c.json({ file: presentFile(baseUrl(c.env, after.transfer, requestOrigin(c)), after.transfer, after.file!, after.parts, null), status: after.transfer.status });
+  return c.json({ file: presentFile(baseUrl(c.env, requestOrigin(c)), after.transfer, after.file!, after.parts, null), status: after.transfer.status });
 });
 
 transfers.get("/:id/package", async (c) => {

@@ -32,6 +32,14 @@ export function getTerminal(db: D1Database, id: string): Promise<TerminalRow | n
   return db.prepare("SELECT * FROM terminals WHERE id = ? AND deleted_at IS NULL").bind(id).first<TerminalRow>();
 }
 
+/**
+ * The token generation of a terminal that exists, or null (no such terminal, or deleted): what
+ * a signed link is checked against. One primary-key read, nothing else.
+ */
+export async function tokenGenOf(db: D1Database, id: string): Promise<number | null> {
+  return (await db.prepare("SELECT token_gen FROM terminals WHERE id = ? AND deleted_at IS NULL").bind(id).first<number>("token_gen")) ?? null;
+}
+
 export function getTerminalByTokenHash(db: D1Database, hash: string): Promise<TerminalRow | null> {
   return db.prepare("SELECT * FROM terminals WHERE token_hash = ? AND deleted_at IS NULL").bind(hash).first<TerminalRow>();
 }

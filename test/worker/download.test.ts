@@ -261,7 +261,7 @@ describe("signed download links", () => {
     const res = await api(`/v1/transfers/${other.id}/package?${q}`);
     expect(res.status).toBe(403);
     // a correctly signed link for someone who is not a recipient (the sender) is refused too
-    const forSender = await signDownload(env.SIGNING_KEY, T.id, alice.id, Math.floor(Date.now() / 1000) + 600);
+    const forSender = await signDownload(env.SIGNING_KEY, T.id, alice.id, 1, Math.floor(Date.now() / 1000) + 600);
     expect((await api(`${url.pathname}?${forSender}`)).status).toBe(403);
     // a valid link with a stranger's token attached still works: the link decides
     const withToken = await api(`${url.pathname}?${q}`, { headers: { ...dave.auth, range: "bytes=0-0" } });
@@ -270,7 +270,7 @@ describe("signed download links", () => {
 
   it("an expired link → 410 link_expired", async () => {
     const past = Math.floor(Date.now() / 1000) - 5;
-    const link = await signDownload(env.SIGNING_KEY, T.id, carol.id, past);
+    const link = await signDownload(env.SIGNING_KEY, T.id, carol.id, 1, past);
     const res = await api(`/v1/transfers/${T.id}/package?${link}`);
     expect(res.status).toBe(410);
     expect((await json(res)).error.code).toBe("link_expired");
