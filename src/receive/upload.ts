@@ -2,6 +2,7 @@ import { ApiError, badRequest, conflict, gone, tooLarge } from "../errors";
 import { packageSoon, partStored } from "../package/consumer";
 import type { Defer } from "../package/jobs";
 import { effectiveStatus, hasFailedToDeliver } from "../lifecycle";
+import { assertPartFits } from "../limits/quotas";
 import { newNonce, partKey } from "../store/keys";
 import { BodyLengthError, deleteObjects, putExactly } from "../store/objects";
 import { getTransferRecord, recordPart, type FileRow, type TransferRow, type UploadRecord } from "../store/transfers";
@@ -122,6 +123,9 @@ async function receiveBytes(
   const what = isMultipart(file.size, file.part_size) ? `Part ${part} of file ${file.idx}` : `File ${file.idx}`;
   checkDeclaredLength(declaredLength, expected, what);
   if (expected === 0) return null; // (an empty file is complete from the start)
+  // the recipients' inboxes count what is really there: a part that would overfill one is
+  // refused before a byte is read (413 inbox_full), and may be sent again once there is room
+  await assertPartFits(env, transfer.id, file.idx, part, expected, Date.now());
 
   const key = partKey(transfer.id, file.idx, part, newNonce());
   let stored: R2Object;
