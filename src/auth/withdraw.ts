@@ -2,7 +2,7 @@ import { MESSAGE_TTL_MS } from "../config";
 import { cancelTransfer } from "../expire";
 import { effectiveStatus } from "../lifecycle";
 import { notifyEnded, terminalStub } from "../notify/producers";
-import { heldFrom, withdrawRecipient, type HeldFrom } from "../store/quotas";
+import { heldFrom, refusedHeld, withdrawRecipient, type HeldFrom } from "../store/quotas";
 import { getTransferRecord, type TransferRecord } from "../store/transfers";
 
 /**
@@ -16,12 +16,34 @@ import { getTransferRecord, type TransferRecord } from "../store/transfers";
  * recipients keep the transfer as it was. A transfer left with no recipient is cancelled as by
  * the sender's DELETE (its files removed) and the sender gets `transfer.cancelled`.
  */
-export async function releaseHeld(env: Env, terminalId: string, from: HeldFrom, now = Date.now()): Promise<number> {
+export async function releaseHeld(env: Env, terminalId: string, from: HeldFrom, now = Date.now(), max = RELEASED_AT_ONCE): Promise<number> {
   let released = 0;
-  for (const id of await heldFrom(env.DB, terminalId, from, now)) {
+  for (const id of await heldFrom(env.DB, terminalId, from, now, max)) {
     const rec = await getTransferRecord(env.DB, id);
     if (rec && (await withdraw(env, rec, terminalId, now))) released++;
   }
+  return released;
+}
+
+/**
+ * How many transfers the request that blocks (or switches to `accept: "known"`) releases
+ * itself, oldest first: each costs a few storage calls, and a request may make only so many.
+ * The sweep releases the rest (releaseRefused).
+ */
+export const RELEASED_AT_ONCE = 50;
+
+/** The sweep's part: releases what senders still hold for recipients that refuse them (a block or a switch left more than one request releases). */
+export async function releaseRefused(env: Env, now = Date.now(), batch = 100): Promise<number> {
+  let released = 0;
+  for (const { transferId, terminalId } of await refusedHeld(env.DB, now, batch)) {
+    try {
+      const rec = await getTransferRecord(env.DB, transferId);
+      if (rec && (await withdraw(env, rec, terminalId, now))) released++;
+    } catch (e) {
+      console.error(JSON.stringify({ event: "release_failed", transfer: transferId, terminal: terminalId, error: String(e) }));
+    }
+  }
+  if (released > 0) console.log(JSON.stringify({ event: "released", transfers: released }));
   return released;
 }
 

@@ -54,7 +54,7 @@ export type HeldFrom = { sender: string } | { strangers: true };
  * Transfers to a terminal that it has not downloaded and that have not ended, from one sender
  * or from every sender not among its contacts (never its own transfers to itself), oldest first.
  */
-export async function heldFrom(db: D1Database, terminalId: string, from: HeldFrom, now: number, limit = 1000): Promise<string[]> {
+export async function heldFrom(db: D1Database, terminalId: string, from: HeldFrom, now: number, limit: number): Promise<string[]> {
   const who =
     "sender" in from
       ? "x.sender_id = ?2"
@@ -68,6 +68,26 @@ export async function heldFrom(db: D1Database, terminalId: string, from: HeldFro
     .bind(terminalId, "sender" in from ? from.sender : null, now, limit)
     .all<{ id: string }>();
   return results.map((r) => r.id);
+}
+
+/**
+ * Recipients still held by senders they refuse (they blocked the sender, or take transfers from
+ * contacts only and the sender is not one), with the transfer: what a block or a switch to
+ * `accept: "known"` left for the sweep to release. Oldest transfers first.
+ */
+export async function refusedHeld(db: D1Database, now: number, limit: number): Promise<Array<{ transferId: string; terminalId: string }>> {
+  const { results } = await db
+    .prepare(
+      `SELECT x.id AS transferId, r.terminal_id AS terminalId
+       FROM recipients r JOIN transfers x ON x.id = r.transfer_id JOIN terminals t ON t.id = r.terminal_id
+       WHERE x.sender_id != r.terminal_id AND ${held("?1")}
+         AND (EXISTS (SELECT 1 FROM blocked b WHERE b.terminal_id = r.terminal_id AND b.other_id = x.sender_id)
+              OR (t.accept = 'known' AND NOT EXISTS (SELECT 1 FROM contacts c WHERE c.terminal_id = r.terminal_id AND c.other_id = x.sender_id)))
+       ORDER BY x.created_at LIMIT ?2`,
+    )
+    .bind(now, limit)
+    .all<{ transferId: string; terminalId: string }>();
+  return results;
 }
 
 /**

@@ -2,6 +2,7 @@ import { createExecutionContext, waitOnExecutionContext } from "cloudflare:test"
 import fc from "fast-check";
 import { describe, expect, it } from "vitest";
 import { app } from "../../src/app";
+import { releaseHeld, releaseRefused } from "../../src/auth/withdraw";
 import { LIMIT_DEFAULTS } from "../../src/limits/config";
 import { fitsInbox, GiB, quotaStep, roundedReceived } from "../../src/limits/quotas";
 import {
@@ -340,6 +341,36 @@ describe("accept: known releases what strangers hold for me", () => {
     expect((await transferRow(mine.id)).status).toBe("ready");
     // and from now on the stranger is refused
     expect((await create({}, stranger, { to: [r.id], files: [{ name: "again", size: 1 }] })).status).toBe(403);
+  });
+});
+
+describe("the sweep releases what a block or accept: known left", () => {
+  it("a block recorded without its releases (more than a request releases, or a request that died): the sweep withdraws the rest, once", async () => {
+    const r = await register();
+    const pest = await register();
+    const stranger = await register();
+    const friend = await register();
+    const fromPest = [];
+    for (let i = 0; i < 3; i++) fromPest.push(await sendFiles(pest, [r], [{ name: `p${i}`, data: bytes(5, i + 1) }]));
+    const r2 = await register(); // picky, with a stranger's transfer and a contact's
+    const fromStranger = await sendFiles(stranger, [r2], [{ name: "s", data: bytes(5) }]);
+    await call({}, `/v1/terminals/${r2.id}/contacts/${friend.id}`, { method: "PUT", headers: r2.auth });
+    const fromFriend = await sendFiles(friend, [r2], [{ name: "f", data: bytes(5) }]);
+    // as a request that recorded the block and the switch, then released nothing
+    await env.DB.batch([
+      env.DB.prepare("INSERT INTO blocked (terminal_id, other_id, added_at) VALUES (?, ?, ?)").bind(r.id, pest.id, Date.now()),
+      env.DB.prepare("UPDATE terminals SET accept = 'known' WHERE id = ?").bind(r2.id),
+    ]);
+    // one by one, as a request does (oldest first) …
+    expect(await releaseHeld(env, r.id, { sender: pest.id }, Date.now(), 1)).toBe(1);
+    expect((await transferRow(fromPest[0].id)).status).toBe("cancelled");
+    expect((await transferRow(fromPest[1].id)).status).toBe("ready");
+    // … and the sweep takes the rest
+    expect(await releaseRefused(env)).toBe(3);
+    for (const t of [...fromPest, fromStranger]) expect((await transferRow(t.id)).status).toBe("cancelled");
+    expect((await transferRow(fromFriend.id)).status).toBe("ready");
+    expect(await releaseRefused(env)).toBe(0);
+    expect((await outboxOf(pest.id)).filter((m) => m.type === "transfer.cancelled")).toHaveLength(3);
   });
 });
 
