@@ -1,6 +1,6 @@
 import { ApiError } from "../errors";
 import type { RecipientCheck } from "../store/terminals";
-import { receivedByRecipients } from "../store/quotas";
+import { receivedByRecipients, type InboxQuota } from "../store/quotas";
 import { nthRecentTransferAt } from "../store/transfers";
 import { limitsOf, type LimitName } from "./config";
 import { HOUR, rateLimited } from "./rate";
@@ -103,6 +103,12 @@ export function assertInboxRoom(env: Env, recipients: readonly RecipientCheck[],
       `${full.join(", ")} has too much waiting to take ${size} bytes more (at most ${max} bytes received and not yet downloaded); try again once they have fetched them.`,
     );
   }
+}
+
+/** The inbox limit in force and its step, for the check made again when a part is recorded. */
+export function inboxQuota(env: Env): InboxQuota {
+  const max = limitsOf(env).LIMIT_PENDING_BYTES_PER_RECIPIENT;
+  return { max, step: quotaStep(max) };
 }
 
 /**

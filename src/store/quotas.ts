@@ -33,6 +33,25 @@ export async function receivedByRecipients(
   return results;
 }
 
+/** A recipient's inbox limit and the step its received bytes are rounded up to (src/limits/quotas.ts). */
+export interface InboxQuota {
+  max: number;
+  step: number;
+}
+
+/**
+ * SQL true when a recipient of transfer `t` has no room for `size` more bytes: the bytes
+ * received for it, leaving out part (`idx`, `part`) of `t`, rounded up to `step`, plus `size`,
+ * over `max` (fitsInbox of src/limits/quotas.ts, in SQL; each argument a parameter name; D1 binds
+ * numbers as reals, so the division is cast, not left to integer arithmetic).
+ */
+export const someInboxFull = (a: { t: string; idx: string; part: string; size: string; now: string; max: string; step: string }) =>
+  `EXISTS (SELECT 1 FROM recipients me WHERE me.transfer_id = ${a.t} AND me.downloaded_at IS NULL
+     AND CAST(((SELECT COALESCE(SUM(p.size), 0) FROM recipients r JOIN transfers x ON x.id = r.transfer_id
+             JOIN file_parts p ON p.transfer_id = x.id
+           WHERE r.terminal_id = me.terminal_id AND ${held(a.now)}
+             AND NOT (p.transfer_id = ${a.t} AND p.idx = ${a.idx} AND p.part = ${a.part})) + ${a.step} - 1) / ${a.step} AS INTEGER) * ${a.step} + ${a.size} > ${a.max})`;
+
 /** What waits for a terminal (`GET …/settings` `waiting`): bytes received for it, and how many of them are in transfers still uploading. */
 export async function waitingFor(db: D1Database, terminalId: string, now: number): Promise<{ bytes: number; uploading: number }> {
   const row = await db

@@ -182,6 +182,31 @@ describe("a part that would overfill the inbox: 413 inbox_full, and the transfer
     expect((await settings(r)).waiting).toEqual({ bytes: 100, uploading: 0 });
   });
 
+  it("two parts that each fit alone, uploaded at once: one is recorded, the other is 413 (the check is made again when a part is recorded)", async () => {
+    const limits = { LIMIT_PENDING_BYTES_PER_RECIPIENT: "100" };
+    const r = await register();
+    const [s1, s2] = [await register(), await register()];
+    const t1 = await json(await create(limits, s1, { to: [r.id], files: [{ name: "a", size: 60 }] }));
+    const t2 = await json(await create(limits, s2, { to: [r.id], files: [{ name: "b", size: 60 }] }));
+    // both requests are checked before their bodies arrive (both fit then), and their bodies end together
+    const bodies: ReadableStreamDefaultController<Uint8Array>[] = [];
+    const held = () => new ReadableStream<Uint8Array>({ start: (c) => void bodies.push(c) });
+    const puts = [call(limits, `/v1/transfers/${t1.id}/files/0`, { method: "PUT", headers: s1.auth, body: held() }), call(limits, `/v1/transfers/${t2.id}/files/0`, { method: "PUT", headers: s2.auth, body: held() })];
+    await new Promise((resolve) => setTimeout(resolve, 300));
+    for (const c of bodies) {
+      c.enqueue(bytes(60));
+      c.close();
+    }
+    const answers = await Promise.all(puts);
+    expect(answers.map((a) => a.status).sort()).toEqual([200, 413]);
+    const refused = answers.find((a) => a.status === 413)!;
+    expect((await json(refused)).error).toMatchObject({ code: "inbox_full", details: { limit: "LIMIT_PENDING_BYTES_PER_RECIPIENT", max: 100, recipients: [r.id] } });
+    expect((await settings(r)).waiting.bytes).toBe(60);
+    // the refused body left nothing behind
+    const keys = [...(await uploadedKeys(t1.id)), ...(await uploadedKeys(t2.id))];
+    expect(keys).toHaveLength(1);
+  });
+
   it("the one-shot send too: refused whole, nothing left behind", async () => {
     const limits = { LIMIT_PENDING_BYTES_PER_RECIPIENT: "100" };
     const r = await register();
