@@ -4,6 +4,7 @@ import { describe, expect, it } from "vitest";
 import { app } from "../../src/app";
 import { releaseHeld, releaseRefused } from "../../src/auth/withdraw";
 import { LIMIT_DEFAULTS } from "../../src/limits/config";
+import { recordPart } from "../../src/store/transfers";
 import { fitsInbox, GiB, quotaStep, roundedReceived } from "../../src/limits/quotas";
 import {
   api,
@@ -86,19 +87,58 @@ describe("the rounding (pure)", () => {
         fc.double({ min: 0, max: 1, noNaN: true }),
         fc.double({ min: 0, max: 1, noNaN: true }),
         fc.integer({ min: 0, max: 2 ** 41 }),
-        (limit, a, b, size) => {
+        fc.boolean(),
+        (limit, a, b, anySize, nearEdge) => {
           const step = quotaStep(limit);
           // two totals in the same step: every size gets the same answer for both
           const bucket = Math.floor((a * limit) / step);
           const lo = bucket * step + 1;
           const hi = Math.max(lo, Math.min((bucket + 1) * step, lo + Math.floor(b * step)));
+          // half the time a size where the answer could tell lo from hi, if anything could
+          const size = nearEdge ? Math.max(0, limit - lo - (anySize % (step + 1))) : anySize;
           expect(fitsInbox(lo, size, limit)).toBe(fitsInbox(hi, size, limit));
-          // what fits, fits for real
-          if (fitsInbox(lo, size, limit)) expect(lo + size).toBeLessThanOrEqual(limit);
-          if (fitsInbox(hi, size, limit)) expect(hi + size).toBeLessThanOrEqual(limit);
+          // what fits, fits for real (nothing, a message without files, always fits)
+          if (size > 0 && fitsInbox(lo, size, limit)) expect(lo + size).toBeLessThanOrEqual(limit);
+          if (size > 0 && fitsInbox(hi, size, limit)) expect(hi + size).toBeLessThanOrEqual(limit);
         },
       ),
       { numRuns: 2000 },
+    );
+  });
+});
+
+describe("the check made again when a part is recorded (SQL) decides as fitsInbox does", () => {
+  it("property: for any bytes received, part size and limit, recordPart records the part exactly when fitsInbox says it fits", async () => {
+    let n = 0;
+    await fc.assert(
+      fc.asyncProperty(
+        // sizes at and around the edge the rounded total puts (where an exact or a float sum would differ)
+        fc
+          .integer({ min: 1, max: 2 ** 40 })
+          .chain((max) => fc.tuple(fc.constant(max), fc.integer({ min: 0, max }), fc.integer({ min: -quotaStep(max), max: quotaStep(max) })))
+          .map(([max, received, delta]) => [max, received, Math.max(1, max - roundedReceived(received, max) + delta)] as const),
+        async ([max, received, size]) => {
+          const run = `q${++n}`.padEnd(21, "_");
+          const [held, fresh, r] = [`${run}h`, `${run}f`, `99${String(n).padStart(7, "0")}`];
+          const now = Date.now();
+          const transfer = (id: string) =>
+            env.DB.prepare(
+              "INSERT INTO transfers (id, sender_id, sender_name, status, created_at, expires_at, total_size, origin) VALUES (?, 's', 's', 'uploading', ?, ?, 0, 'x')",
+            ).bind(id, now, now + 3_600_000);
+          await env.DB.batch([
+            transfer(held),
+            transfer(fresh),
+            env.DB.prepare("INSERT INTO transfer_files (transfer_id, idx, name, size, type, part_size) VALUES (?, 0, 'f', ?, 'x', ?)").bind(held, received, received),
+            env.DB.prepare("INSERT INTO transfer_files (transfer_id, idx, name, size, type, part_size) VALUES (?, 0, 'f', ?, 'x', ?)").bind(fresh, size, size),
+            env.DB.prepare("INSERT INTO recipients (transfer_id, terminal_id, position) VALUES (?, ?, 0), (?, ?, 0)").bind(held, r, fresh, r),
+            env.DB.prepare("INSERT INTO file_parts (transfer_id, idx, part, size, etag, object_key) VALUES (?, 0, 1, ?, 'e', 'k')").bind(held, received),
+          ]);
+          const quota = { max, step: quotaStep(max) };
+          const res = await recordPart(env.DB, { transfer_id: fresh, idx: 0, part: 1, size, etag: "e", object_key: "k2" }, 1, now, quota);
+          expect(res.recorded, `max ${max}, received ${received}, size ${size}`).toBe(fitsInbox(received, size, max));
+        },
+      ),
+      { numRuns: 60 },
     );
   });
 });
