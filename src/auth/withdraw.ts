@@ -18,11 +18,19 @@ import { getTransferRecord, type TransferRecord } from "../store/transfers";
  */
 export async function releaseHeld(env: Env, terminalId: string, from: HeldFrom, now = Date.now(), max = RELEASED_AT_ONCE): Promise<number> {
   let released = 0;
-  for (const id of await heldFrom(env.DB, terminalId, from, now, max)) {
-    const rec = await getTransferRecord(env.DB, id);
-    if (rec && (await withdraw(env, rec, terminalId, now))) released++;
-  }
+  for (const id of await heldFrom(env.DB, terminalId, from, now, max)) if (await tryWithdraw(env, id, terminalId, now)) released++;
   return released;
+}
+
+/** One release; a failure is logged and left to the sweep (the block or the switch is recorded already). */
+async function tryWithdraw(env: Env, transferId: string, terminalId: string, now: number): Promise<boolean> {
+  try {
+    const rec = await getTransferRecord(env.DB, transferId);
+    return rec !== null && (await withdraw(env, rec, terminalId, now));
+  } catch (e) {
+    console.error(JSON.stringify({ event: "release_failed", transfer: transferId, terminal: terminalId, error: String(e) }));
+    return false;
+  }
 }
 
 /**
@@ -35,14 +43,7 @@ export const RELEASED_AT_ONCE = 50;
 /** The sweep's part: releases what senders still hold for recipients that refuse them (a block or a switch left more than one request releases). */
 export async function releaseRefused(env: Env, now = Date.now(), batch = 100): Promise<number> {
   let released = 0;
-  for (const { transferId, terminalId } of await refusedHeld(env.DB, now, batch)) {
-    try {
-      const rec = await getTransferRecord(env.DB, transferId);
-      if (rec && (await withdraw(env, rec, terminalId, now))) released++;
-    } catch (e) {
-      console.error(JSON.stringify({ event: "release_failed", transfer: transferId, terminal: terminalId, error: String(e) }));
-    }
-  }
+  for (const { transferId, terminalId } of await refusedHeld(env.DB, now, batch)) if (await tryWithdraw(env, transferId, terminalId, now)) released++;
   if (released > 0) console.log(JSON.stringify({ event: "released", transfers: released }));
   return released;
 }
