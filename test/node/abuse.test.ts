@@ -95,4 +95,33 @@ describe("the inbox lockout, against npm start", () => {
     expect((await call(friend, "GET", `/v1/transfers/${transferId}`)).body.status).toBe("delivered");
     await Promise.all([socket.close(), a3socket.close()]);
   });
+
+  it("a block releases 50 transfers in its request; the sweep of npm start releases the rest", async () => {
+    const victim = await register(server.base, "Victim2");
+    const pest = await register(server.base, "Pest");
+    const ids: string[] = [];
+    // 56 transfers, oldest first: notes (never acknowledged, so held) and declarations in turn;
+    // the newest 6 (3 of them declarations) are past what the block's request releases
+    for (let i = 0; i < 56; i++) {
+      if (i % 2 === 0) {
+        expect((await call(pest, "POST", "/v1/transfers", { to: [victim.id], files: [], message: `note ${i}` })).status).toBe(201);
+      } else {
+        const res = await declare(pest, [victim], [{ name: `f${i}`, size: 100 * 1024 ** 2 }]);
+        expect(res.status).toBe(201);
+        ids.push(res.body.id);
+      }
+    }
+    const statuses = async (of: string[]) => (await Promise.all(of.map((id) => call(pest, "GET", `/v1/transfers/${id}`)))).map((r) => r.body.status);
+    expect(new Set(await statuses(ids))).toEqual(new Set(["uploading"]));
+    expect((await call(victim, "PUT", `/v1/terminals/${victim.id}/blocked/${pest.id}`)).status).toBe(204);
+    // the newest ones wait for the sweep (every 2 s here); polled gently (the pest has a request budget too)
+    const deadline = Date.now() + 60_000;
+    while ((await statuses(ids.slice(-3))).some((s) => s !== "cancelled")) {
+      if (Date.now() > deadline) throw new Error(`not all released: ${JSON.stringify(await statuses(ids.slice(-3)))}`);
+      await new Promise((r) => setTimeout(r, 1000));
+    }
+    expect(new Set(await statuses(ids))).toEqual(new Set(["cancelled"]));
+    const inbox = await call(victim, "GET", `/v1/terminals/${victim.id}/inbox`);
+    expect(inbox.body.transfers).toEqual([]);
+  });
 });
