@@ -72,7 +72,11 @@ export async function addEntry(env: Env, list: ListName, t: TerminalRow, otherId
   if (otherId !== t.id) await releaseHeld(env, t.id, { sender: otherId }, now);
 }
 
-/** `DELETE …/contacts/{otherId}` and `DELETE …/blocked/{otherId}`: idempotent. */
-export function removeEntry(db: D1Database, list: ListName, t: TerminalRow, otherId: string): Promise<void> {
-  return removeFromList(db, list, t.id, otherId);
+/**
+ * `DELETE …/contacts/{otherId}` and `DELETE …/blocked/{otherId}`: idempotent. A terminal that
+ * takes transfers from contacts only and removes one releases what it holds, as a stranger's.
+ */
+export async function removeEntry(env: Env, list: ListName, t: TerminalRow, otherId: string): Promise<void> {
+  await removeFromList(env.DB, list, t.id, otherId);
+  if (list === "contacts" && t.accept === "known" && otherId !== t.id) await releaseHeld(env, t.id, { sender: otherId });
 }

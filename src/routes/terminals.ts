@@ -151,7 +151,7 @@ for (const list of ["contacts", "blocked"] as const) {
   });
   terminals.delete(`/:id/${list}/:otherId`, async (c) => {
     const caller = await owner(c);
-    await removeEntry(c.env.DB, list, caller, otherId(c));
+    await removeEntry(c.env, list, caller, otherId(c));
     return c.body(null, 204);
   });
 }

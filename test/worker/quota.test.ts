@@ -406,6 +406,10 @@ describe("accept: known releases what strangers hold for me", () => {
     expect((await transferRow(mine.id)).status).toBe("ready");
     // and from now on the stranger is refused
     expect((await create({}, stranger, { to: [r.id], files: [{ name: "again", size: 1 }] })).status).toBe(403);
+    // a contact removed while only contacts may send is a stranger now: what it holds is released too
+    expect((await call({}, `/v1/terminals/${r.id}/contacts/${friend.id}`, { method: "DELETE", headers: r.auth })).status).toBe(204);
+    expect((await transferRow(fromFriend.id)).status).toBe("cancelled");
+    expect((await transferRow(mine.id)).status).toBe("ready");
   });
 });
 
