@@ -14,7 +14,7 @@ import { releaseHeld } from "./withdraw";
 
 /**
  * The recipients of a new transfer, checked in one query: a 404 naming those that do not
- * exist, else a 403 naming those that refuse the sender; else their checks (pending bytes). The 403 is the same whether a
+ * exist, else a 403 naming those that refuse the sender; else their checks (bytes received for each, and the sender's own declared there). The 403 is the same whether a
  * recipient blocked the sender or does not know it: the sender learns no more than that.
  */
 export async function assertRecipientsAccept(db: D1Database, sender: TerminalRow, to: readonly string[], now: number): Promise<RecipientCheck[]> {
