@@ -27,6 +27,7 @@ export default defineConfig(async () => {
                   LIMIT_FILE_BYTES: String(2 ** 40),
                   LIMIT_TRANSFER_BYTES: String(2 ** 40),
                   LIMIT_PENDING_BYTES_PER_RECIPIENT: String(2 ** 50),
+                  LIMIT_PENDING_BYTES_PER_SENDER: String(2 ** 50),
                   // a fixed VAPID pair for tests only (npm start makes its own into .dev.vars)
                   VAPID_PUBLIC_KEY: "BOiMAgUQs9wIOdTQFLEwjZAhicx_U3fv2lFHTvrU7S6ErxHsmSEO6GCRabThQ5RKYl2MDz3bi-gky4MWv1GPlEg",
                   VAPID_PRIVATE_KEY: "qUxn_igp8l-sm16DbXISYHSDPnMjxnC94_EW48c4YDc",

@@ -1,4 +1,5 @@
 import { app } from "./app";
+import { releaseRefused } from "./auth/withdraw";
 import { sweep } from "./expire";
 import { handleBatch } from "./package/consumer";
 import type { Job } from "./package/jobs";
@@ -14,6 +15,7 @@ export default {
     await handleBatch(batch, env);
   },
   async scheduled(_controller: ScheduledController, env: Env, ctx: ExecutionContext): Promise<void> {
-    ctx.waitUntil(sweep(env));
+    // expiry first; then what blocks and `accept: "known"` left for the sweep to release
+    ctx.waitUntil(sweep(env).then(() => releaseRefused(env)));
   },
 } satisfies ExportedHandler<Env, Job>;

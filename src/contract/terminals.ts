@@ -79,12 +79,21 @@ export type Accept = z.infer<typeof Accept>;
 export const TerminalRef = z.object({ id: z.string(), name: z.string() });
 export type TerminalRef = z.infer<typeof TerminalRef>;
 
+/**
+ * What waits for a terminal (v1.2, only it sees this): bytes received for it in transfers it
+ * has not downloaded that have not ended, and how many of those bytes are in transfers still
+ * uploading (which its inbox does not list yet).
+ */
+export const Waiting = z.object({ bytes: z.number(), uploading: z.number() });
+export type Waiting = z.infer<typeof Waiting>;
+
 /** `GET`/`PATCH /v1/terminals/{id}/settings`. */
 export const TerminalSettings = z.object({
   name: z.string(),
   accept: Accept,
   contacts: z.array(TerminalRef),
   blocked: z.array(TerminalRef),
+  waiting: Waiting,
 });
 export type TerminalSettings = z.infer<typeof TerminalSettings>;
 

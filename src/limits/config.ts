@@ -17,6 +17,12 @@ export const LIMIT_DEFAULTS = {
   LIMIT_FILES_PER_TRANSFER: MAX_FILES,
   /** bytes of transfers waiting for one recipient (not downloaded, not ended): a stranger cannot fill an inbox */
   LIMIT_PENDING_BYTES_PER_RECIPIENT: 50 * GiB,
+  /**
+   * bytes one sender may have declared, in transfers not yet done, for one recipient: its share
+   * of that inbox. 20 GiB: the largest file (LIMIT_FILE_BYTES) still fits, and it takes three
+   * senders uploading for real to fill a 50 GiB inbox, which the recipient ends by blocking them
+   */
+  LIMIT_PENDING_BYTES_PER_SENDER: 20 * GiB,
   /** transfers one terminal may create in any hour */
   LIMIT_TRANSFERS_PER_SENDER_HOUR: 200,
   /** terminals one client address may register per hour */

@@ -1,13 +1,14 @@
 import { ApiError } from "../errors";
 import type { RecipientCheck } from "../store/terminals";
+import { receivedByRecipients, type InboxQuota } from "../store/quotas";
 import { nthRecentTransferAt } from "../store/transfers";
 import { limitsOf, type LimitName } from "./config";
 import { HOUR, rateLimited } from "./rate";
 
 /**
- * Quotas checked when a transfer is created, before anything is recorded. Sizes are the
- * declared ones: the upload then refuses any byte past a file's declared size as it streams
- * (src/receive/counting.ts), so a transfer never holds more than it declared.
+ * Quotas checked when a transfer is created, before anything is recorded, and (the inbox) when
+ * each part arrives. Sizes at creation are the declared ones: the upload then refuses any byte
+ * past a file's declared size as it streams, so a transfer never holds more than it declared.
  */
 
 const tooLarge = (code: string, limit: LimitName, max: number, message: string, extra: Record<string, unknown> = {}) =>
@@ -36,18 +37,96 @@ export async function assertTransferRate(env: Env, senderId: string, now: number
   if (nth !== null) throw rateLimited("LIMIT_TRANSFERS_PER_SENDER_HOUR", max, nth + HOUR - now);
 }
 
-/** What waits for each recipient, plus this transfer: at most LIMIT_PENDING_BYTES_PER_RECIPIENT each. */
+// ---- what waits for a recipient ------------------------------------------------------------
+
+/**
+ * A recipient's quota (LIMIT_PENDING_BYTES_PER_RECIPIENT) is used only by bytes really there:
+ * parts received in transfers to it that it has not downloaded and that have not ended. So a
+ * declaration reserves nothing, and a part that would overfill the inbox is refused (413) and
+ * can be sent again later. What a sender may declare for one recipient is its share
+ * (LIMIT_PENDING_BYTES_PER_SENDER), counted over its own transfers only.
+ *
+ * Another party's bytes are never compared exactly: a recipient's total counts in steps
+ * (rounded up), so that whether a transfer or a part is accepted says nothing finer than a step
+ * about what others have sent. The step is 1 GiB, or a 50th of the limit when the limit is under
+ * 50 GiB (so that a small limit still means something).
+ */
+export const GiB = 1024 ** 3;
+
+export function quotaStep(limit: number): number {
+  return Math.max(1, Math.min(GiB, Math.floor(limit / 50)));
+}
+
+/** A recipient's received bytes as the quota sees them: rounded up to a whole step. */
+export function roundedReceived(received: number, limit: number): number {
+  const step = quotaStep(limit);
+  return Math.ceil(received / step) * step;
+}
+
+/** Whether `size` more bytes fit an inbox that has `received` bytes: decided on the rounded total only. */
+export function fitsInbox(received: number, size: number, limit: number): boolean {
+  return size === 0 || roundedReceived(received, limit) + size <= limit;
+}
+
+/** Whether a new transfer of `size` bytes fits the sender's share of one recipient (its own transfers there declared `fromSender`). */
+export function fitsShare(fromSender: number, size: number, limit: number): boolean {
+  return size === 0 || fromSender + size <= limit;
+}
+
+const inboxFull = (limit: LimitName, max: number, full: string[], message: string) =>
+  tooLarge("inbox_full", limit, max, message, { recipients: full });
+
+/**
+ * A new transfer of `size` declared bytes, for each recipient: the sender's own share first,
+ * then the room in the inbox (rounded). A message without files always fits. Refusals name the
+ * limit and the recipients, never anyone's bytes.
+ */
 export function assertInboxRoom(env: Env, recipients: readonly RecipientCheck[], size: number): void {
-  const max = limitsOf(env).LIMIT_PENDING_BYTES_PER_RECIPIENT;
   if (size === 0) return; // a message without files takes no room
-  const full = recipients.filter((r) => r.pending + size > max).map((r) => r.id);
+  const l = limitsOf(env);
+  const overShare = recipients.filter((r) => !fitsShare(r.fromSender, size, l.LIMIT_PENDING_BYTES_PER_SENDER)).map((r) => r.id);
+  if (overShare.length > 0) {
+    throw inboxFull(
+      "LIMIT_PENDING_BYTES_PER_SENDER",
+      l.LIMIT_PENDING_BYTES_PER_SENDER,
+      overShare,
+      `This terminal may have at most ${l.LIMIT_PENDING_BYTES_PER_SENDER} bytes waiting for ${overShare.join(", ")} (its transfers there not yet downloaded, plus this one); try again once they have fetched them.`,
+    );
+  }
+  const max = l.LIMIT_PENDING_BYTES_PER_RECIPIENT;
+  const full = recipients.filter((r) => !fitsInbox(r.received, size, max)).map((r) => r.id);
   if (full.length > 0) {
-    throw tooLarge(
-      "inbox_full",
+    throw inboxFull(
       "LIMIT_PENDING_BYTES_PER_RECIPIENT",
       max,
-      `${full.join(", ")} already has too much waiting (at most ${max} bytes of transfers not yet downloaded); try again once they have fetched them.`,
-      { recipients: full },
+      full,
+      `${full.join(", ")} has too much waiting to take ${size} bytes more (at most ${max} bytes received and not yet downloaded); try again once they have fetched them.`,
+    );
+  }
+}
+
+/** The inbox limit in force and its step, for the check made again when a part is recorded. */
+export function inboxQuota(env: Env): InboxQuota {
+  const max = limitsOf(env).LIMIT_PENDING_BYTES_PER_RECIPIENT;
+  return { max, step: quotaStep(max) };
+}
+
+/**
+ * A part of `size` bytes about to be uploaded: it must fit every recipient's inbox (the bytes
+ * received for it, this part's earlier copy left out, rounded). Refused: 413, nothing is
+ * stored, and the same part may be sent again once there is room.
+ */
+export async function assertPartFits(env: Env, transferId: string, idx: number, part: number, size: number, now: number): Promise<void> {
+  if (size === 0) return;
+  const max = limitsOf(env).LIMIT_PENDING_BYTES_PER_RECIPIENT;
+  const loads = await receivedByRecipients(env.DB, transferId, idx, part, now);
+  const full = loads.filter((r) => !fitsInbox(r.received, size, max)).map((r) => r.id);
+  if (full.length > 0) {
+    throw inboxFull(
+      "LIMIT_PENDING_BYTES_PER_RECIPIENT",
+      max,
+      full,
+      `${full.join(", ")} has too much waiting to take this part now (at most ${max} bytes received and not yet downloaded). Nothing was kept: send the part again once they have fetched what waits.`,
     );
   }
 }

@@ -39,7 +39,8 @@ export async function createTransfer(
     );
   }
   // quotas (413 naming the limit, 429 with Retry-After), then the recipients: 404 for ids
-  // nobody has, 403 when one refuses this sender, 413 when one has too much waiting. Nothing
+  // nobody has, 403 when one refuses this sender, 413 when this sender's share of one is
+  // used up or one has no room (src/limits/quotas.ts). Nothing
   // is recorded before every check has passed.
   assertTransferSize(env, req.files);
   await assertTransferRate(env, sender.id, now);

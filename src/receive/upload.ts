@@ -2,6 +2,7 @@ import { ApiError, badRequest, conflict, gone, tooLarge } from "../errors";
 import { packageSoon, partStored } from "../package/consumer";
 import type { Defer } from "../package/jobs";
 import { effectiveStatus, hasFailedToDeliver } from "../lifecycle";
+import { assertPartFits, inboxQuota } from "../limits/quotas";
 import { newNonce, partKey } from "../store/keys";
 import { BodyLengthError, deleteObjects, putExactly } from "../store/objects";
 import { getTransferRecord, recordPart, type FileRow, type TransferRow, type UploadRecord } from "../store/transfers";
@@ -122,6 +123,9 @@ async function receiveBytes(
   const what = isMultipart(file.size, file.part_size) ? `Part ${part} of file ${file.idx}` : `File ${file.idx}`;
   checkDeclaredLength(declaredLength, expected, what);
   if (expected === 0) return null; // (an empty file is complete from the start)
+  // the recipients' inboxes count what is really there: a part that would overfill one is
+  // refused before a byte is read (413 inbox_full), and may be sent again once there is room
+  await assertPartFits(env, transfer.id, file.idx, part, expected, Date.now());
 
   const key = partKey(transfer.id, file.idx, part, newNonce());
   let stored: R2Object;
@@ -134,12 +138,14 @@ async function receiveBytes(
   }
   const now = Date.now();
   const count = partCount(file.size, file.part_size);
-  const r = await recordPart(env.DB, { transfer_id: transfer.id, idx: file.idx, part, size: expected, etag: stored.etag, object_key: key }, count, now);
+  // recorded only if every inbox still has room: parts that passed the check above at once cannot overfill one together
+  const r = await recordPart(env.DB, { transfer_id: transfer.id, idx: file.idx, part, size: expected, etag: stored.etag, object_key: key }, count, now, inboxQuota(env));
   if (r.replaced) defer(deleteObjects(env.BUCKET, [r.replaced]).catch(() => {}));
   if (!r.recorded) {
     await deleteObjects(env.BUCKET, [key]);
-    await whyNotRecorded(env, transfer.id, file.idx, now);
-    return null;
+    if (await completedMeanwhile(env, transfer.id, file.idx, now)) return null;
+    await assertPartFits(env, transfer.id, file.idx, part, expected, now); // 413 when that was why
+    throw conflict("not_uploading", "This transfer's files were removed while the upload ran.");
   }
   partStored(env, transfer, r.files, { idx: file.idx, part, key, size: expected }, defer);
   if (r.packagingStarted) await packageSoon(env, transfer.id, transfer.total_size, r.files, defer);
@@ -148,16 +154,17 @@ async function receiveBytes(
 
 /**
  * The bytes arrived but the transfer took them no more: it ended (cancelled, expired) or
- * moved on while they streamed. A file that another request completed meanwhile needs
- * nothing more: that is a success. Anything else is the answer any upload to it now gets.
+ * moved on while they streamed (throws the answer any upload to it now gets), or a recipient's
+ * inbox filled meanwhile (false: the caller says so). A file that another request completed
+ * meanwhile needs nothing more: that is a success (true).
  */
-async function whyNotRecorded(env: Env, transferId: string, idx: number, now: number): Promise<void> {
+async function completedMeanwhile(env: Env, transferId: string, idx: number, now: number): Promise<boolean> {
   const rec = await getTransferRecord(env.DB, transferId);
   if (!rec) throw gone("transfer_cancelled", "This transfer was removed while the upload ran.");
   const t = rec.transfer;
-  if (rec.files[idx]?.completed_at != null && !hasFailedToDeliver(t, now) && t.purged_at === null) return;
+  if (rec.files[idx]?.completed_at != null && !hasFailedToDeliver(t, now) && t.purged_at === null) return true;
   assertUploading(t, now); // throws: 410 expired, 409 cancelled or moved on
-  throw conflict("not_uploading", "This transfer's files were removed while the upload ran.");
+  return false;
 }
 
 async function assertEmpty(body: ReadableStream<Uint8Array>, what: string): Promise<void> {

@@ -145,7 +145,7 @@ terminals.patch("/:id/settings", async (c) => {
   const caller = await owner(c);
   const change = await jsonBody(c, UpdateSettingsRequest);
   c.header("Cache-Control", "no-store");
-  return c.json(await updateSettings(c.env.DB, caller, change));
+  return c.json(await updateSettings(c.env, caller, change));
 });
 
 /** `{otherId}` in a contacts or blocked path: a terminal id as typed, else 404. */
@@ -159,12 +159,12 @@ function otherId(c: Context): string {
 for (const list of ["contacts", "blocked"] as const) {
   terminals.put(`/:id/${list}/:otherId`, async (c) => {
     const caller = await owner(c);
-    await addEntry(c.env.DB, list, caller, otherId(c));
+    await addEntry(c.env, list, caller, otherId(c));
     return c.body(null, 204);
   });
   terminals.delete(`/:id/${list}/:otherId`, async (c) => {
     const caller = await owner(c);
-    await removeEntry(c.env.DB, list, caller, otherId(c));
+    await removeEntry(c.env, list, caller, otherId(c));
     return c.body(null, 204);
   });
 }

@@ -111,14 +111,24 @@ export async function unerasedTerminals(db: D1Database, limit = 100): Promise<st
 export interface RecipientCheck {
   id: string;
   refused: boolean;
-  /** bytes of transfers waiting for it: not downloaded by it, not ended, not expired */
-  pending: number;
+  /**
+   * bytes really there for it (stored parts of transfers not downloaded by it, not ended, not
+   * expired): exact, so only ever compared after rounding (src/limits/quotas.ts)
+   */
+  received: number;
+  /** bytes the sender declared in its own transfers to it that are not done (its share) */
+  fromSender: number;
 }
+
+/** The transfers that hold something for a recipient: not downloaded by it, not ended, not expired. */
+export const held = (now: string) =>
+  `r.downloaded_at IS NULL AND x.status IN ('uploading', 'packaging', 'ready') AND x.expires_at > ${now} AND x.purged_at IS NULL`;
 
 /**
  * One query for every recipient of a transfer (≤ 100): which exist, which refuse the sender
  * (it is blocked, or the recipient takes transfers from contacts only and the sender is not
- * one; a terminal never refuses itself), and how many bytes wait for each.
+ * one; a terminal never refuses itself), how many bytes were received for each, and how many
+ * the sender has declared for each.
  */
 export async function checkRecipients(db: D1Database, senderId: string, ids: readonly string[], now: number): Promise<RecipientCheck[]> {
   const { results } = await db
@@ -128,15 +138,17 @@ export async function checkRecipients(db: D1Database, senderId: string, ids: rea
             EXISTS (SELECT 1 FROM blocked b WHERE b.terminal_id = t.id AND b.other_id = ?2)
             OR (t.accept = 'known' AND NOT EXISTS (SELECT 1 FROM contacts c WHERE c.terminal_id = t.id AND c.other_id = ?2))
          )) AS refused,
+         (SELECT COALESCE(SUM(p.size), 0) FROM recipients r JOIN transfers x ON x.id = r.transfer_id
+            JOIN file_parts p ON p.transfer_id = x.id
+          WHERE r.terminal_id = t.id AND ${held("?3")}) AS received,
          (SELECT COALESCE(SUM(x.total_size), 0) FROM recipients r JOIN transfers x ON x.id = r.transfer_id
-          WHERE r.terminal_id = t.id AND r.downloaded_at IS NULL AND x.status IN ('uploading', 'packaging', 'ready')
-            AND x.expires_at > ?3 AND x.purged_at IS NULL) AS pending
+          WHERE r.terminal_id = t.id AND x.sender_id = ?2 AND ${held("?3")}) AS from_sender
        FROM terminals t
        WHERE t.id IN (SELECT value FROM json_each(?1)) AND t.deleted_at IS NULL`,
     )
     .bind(JSON.stringify(ids), senderId, now)
-    .all<{ id: string; refused: number; pending: number }>();
-  return results.map((r) => ({ id: r.id, refused: r.refused === 1, pending: r.pending }));
+    .all<{ id: string; refused: number; received: number; from_sender: number }>();
+  return results.map((r) => ({ id: r.id, refused: r.refused === 1, received: r.received, fromSender: r.from_sender }));
 }
 
 /**

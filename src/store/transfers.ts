@@ -1,4 +1,5 @@
 import type { TransferStatus } from "../contract";
+import { someInboxFull, type InboxQuota } from "./quotas";
 
 /** D1: transfers, their files, uploaded parts and recipients. The only SQL about transfers. */
 
@@ -178,11 +179,12 @@ export interface PartRecorded {
 
 /**
  * Records an uploaded part, in one D1 transaction: only while the transfer is uploading
- * (not expired, not purged) and, for a file of several parts, not yet complete (a file of one
- * part may be sent again until packaging starts). Then, if every part of the file is in, the
+ * (not expired, not purged), for a file of several parts, not yet complete (a file of one
+ * part may be sent again until packaging starts), and while every recipient's inbox has room
+ * for it (`quota`: parts uploaded at once cannot overfill an inbox together). Then, if every part of the file is in, the
  * file is complete; if every file is, the transfer moves to packaging.
  */
-export async function recordPart(db: D1Database, p: PartRow, partCount: number, now: number): Promise<PartRecorded> {
+export async function recordPart(db: D1Database, p: PartRow, partCount: number, now: number, quota: InboxQuota): Promise<PartRecorded> {
   const [old, put, complete, start, count, t, f, parts] = await db.batch([
     db.prepare("SELECT object_key FROM file_parts WHERE transfer_id = ?1 AND idx = ?2 AND part = ?3").bind(p.transfer_id, p.idx, p.part),
     db
@@ -192,9 +194,10 @@ export async function recordPart(db: D1Database, p: PartRow, partCount: number, 
          WHERE EXISTS (SELECT 1 FROM transfers t JOIN transfer_files f ON f.transfer_id = t.id
                        WHERE t.id = ?1 AND f.idx = ?2 AND t.status = 'uploading' AND t.purged_at IS NULL
                          AND t.expires_at > ?7 AND (f.completed_at IS NULL OR f.size <= f.part_size))
+           AND NOT ${someInboxFull({ t: "?1", idx: "?2", part: "?3", size: "?4", now: "?7", max: "?8", step: "?9" })}
          ON CONFLICT (transfer_id, idx, part) DO UPDATE SET size = excluded.size, etag = excluded.etag, object_key = excluded.object_key`,
       )
-      .bind(p.transfer_id, p.idx, p.part, p.size, p.etag, p.object_key, now),
+      .bind(p.transfer_id, p.idx, p.part, p.size, p.etag, p.object_key, now, quota.max, quota.step),
     db
       .prepare(
         `UPDATE transfer_files SET completed_at = ?3

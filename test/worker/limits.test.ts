@@ -98,20 +98,24 @@ describe("413: sizes and counts, checked before anything is recorded", () => {
     expect((await create(limits, a, { to: [b.id], files: [{ name: "a", size: 100 }, { name: "b", size: 50 }, { name: "c", size: 0 }] })).status).toBe(201);
   });
 
-  it("pending bytes per recipient: a stranger cannot fill an inbox; cancelled or downloaded transfers make room", async () => {
+  it("pending bytes per recipient: received bytes count, declarations do not (test/worker/quota.test.ts has every rule)", async () => {
     const stranger = await register();
     const friend = await register();
     const r = await register();
     const limits = { LIMIT_PENDING_BYTES_PER_RECIPIENT: "100" };
-    const first = await json(await create(limits, stranger, { to: [r.id], files: [{ name: "a", size: 60 }] }));
-    const err = await expectLimit(await create(limits, friend, { to: [r.id], files: [{ name: "b", size: 41 }] }), 413, "inbox_full", "LIMIT_PENDING_BYTES_PER_RECIPIENT");
+    // a declaration of the whole inbox reserves nothing
+    expect((await create(limits, stranger, { to: [r.id], files: [{ name: "a", size: 100 }] })).status).toBe(201);
+    const t = await json(await create(limits, friend, { to: [r.id], files: [{ name: "b", size: 41 }] }));
+    expect((await call(limits, `/v1/transfers/${t.id}/files/0`, { method: "PUT", headers: friend.auth, body: new Uint8Array(41) })).status).toBe(200);
+    // 41 received: rounded up to a step of 2, 42 + 59 > 100
+    const err = await expectLimit(await create(limits, stranger, { to: [r.id], files: [{ name: "c", size: 59 }] }), 413, "inbox_full", "LIMIT_PENDING_BYTES_PER_RECIPIENT");
     expect(err.details).toEqual({ limit: "LIMIT_PENDING_BYTES_PER_RECIPIENT", max: 100, recipients: [r.id] });
     // a message without files takes no room
     expect((await create(limits, friend, { to: [r.id], files: [], message: "your inbox is full" })).status).toBe(201);
-    expect((await create(limits, friend, { to: [r.id], files: [{ name: "b", size: 40 }] })).status).toBe(201);
-    // the stranger's transfer is cancelled: its bytes no longer count
-    expect((await call({}, `/v1/transfers/${first.id}`, { method: "DELETE", headers: stranger.auth })).status).toBe(204);
-    expect((await create(limits, friend, { to: [r.id], files: [{ name: "c", size: 60 }] })).status).toBe(201);
+    expect((await create(limits, stranger, { to: [r.id], files: [{ name: "c", size: 58 }] })).status).toBe(201);
+    // the friend's transfer is cancelled: its bytes no longer count
+    expect((await call({}, `/v1/transfers/${t.id}`, { method: "DELETE", headers: friend.auth })).status).toBe(204);
+    expect((await create(limits, stranger, { to: [r.id], files: [{ name: "d", size: 100 }] })).status).toBe(201);
   });
 });
 

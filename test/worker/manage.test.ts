@@ -251,11 +251,11 @@ describe("DELETE /v1/terminals/{id}", () => {
 describe("GET/PATCH /v1/terminals/{id}/settings", () => {
   it("starts as anyone with empty lists; PATCH changes name and accept, and answers the settings", async () => {
     const t = await register("Desk");
-    expect(await settings(t)).toEqual({ name: "Desk", accept: "anyone", contacts: [], blocked: [] });
+    expect(await settings(t)).toEqual({ name: "Desk", accept: "anyone", contacts: [], blocked: [], waiting: { bytes: 0, uploading: 0 } });
     const res = await call(t, "PATCH", "/settings", { name: "  Office\u0007 ", accept: "known" });
     expect(res.status).toBe(200);
-    expect(await json(res)).toEqual({ name: "Office", accept: "known", contacts: [], blocked: [] });
-    expect(await settings(t)).toEqual({ name: "Office", accept: "known", contacts: [], blocked: [] });
+    expect(await json(res)).toEqual({ name: "Office", accept: "known", contacts: [], blocked: [], waiting: { bytes: 0, uploading: 0 } });
+    expect(await settings(t)).toEqual({ name: "Office", accept: "known", contacts: [], blocked: [], waiting: { bytes: 0, uploading: 0 } });
     expect(await json(await api(`/v1/terminals/${t.id}`))).toMatchObject({ name: "Office" });
     // an empty name is the default one
     expect((await json(await call(t, "PATCH", "/settings", { name: "" }))).name).toMatch(/^Terminal \d{3} \d{3} \d{3}$/);
@@ -270,7 +270,7 @@ describe("GET/PATCH /v1/terminals/{id}/settings", () => {
       expect(res.status).toBe(400);
       expect((await json(res)).error.code).toBe("invalid_request");
     }
-    expect(await settings(t)).toEqual({ name: "Strict", accept: "anyone", contacts: [], blocked: [] });
+    expect(await settings(t)).toEqual({ name: "Strict", accept: "anyone", contacts: [], blocked: [], waiting: { bytes: 0, uploading: 0 } });
   });
 
   it("someone else's settings: 403 with a token, 401 without", async () => {
@@ -304,7 +304,7 @@ describe("contacts, blocked, and who may send", () => {
     expect((await call(t, "DELETE", `/contacts/${alice.id}`)).status).toBe(204);
     expect((await call(t, "DELETE", `/contacts/${alice.id}`)).status).toBe(204);
     expect((await call(t, "DELETE", `/blocked/${bob.id}`)).status).toBe(204);
-    expect(await settings(t)).toMatchObject({ contacts: [], blocked: [] });
+    expect(await settings(t)).toMatchObject({ contacts: [], blocked: [], waiting: { bytes: 0, uploading: 0 } });
   });
 
   it("an unknown or malformed other id: 404 terminal_not_found; another terminal's list: 403", async () => {
@@ -395,11 +395,13 @@ describe("contacts, blocked, and who may send", () => {
     expect((await createTransfer(me, { to: [me.id], files: [], message: "note to self" })).status).toBe(201);
   });
 
-  it("upload to a transfer created before a block still works (the check is at creation)", async () => {
+  it("a block cancels a transfer created before it: its upload then gets 409 (test/worker/quota.test.ts has the rest)", async () => {
     const r = await register();
     const s = await register();
     const t = await json(await createTransfer(s, { to: [r.id], files: [file(3)] }));
     await call(r, "PUT", `/blocked/${s.id}`);
-    expect((await putFile(s, t.id, 0, new Uint8Array([1, 2, 3]))).status).toBe(200);
+    const put = await putFile(s, t.id, 0, new Uint8Array([1, 2, 3]));
+    expect(put.status).toBe(409);
+    expect((await json(put)).error.code).toBe("not_uploading");
   });
 });
