@@ -1,5 +1,5 @@
 import type { TransferStatus } from "./contract";
-import type { TransferRecord, TransferRow } from "./store/transfers";
+import type { RecipientRow, TransferRecord, TransferRow } from "./store/transfers";
 
 /** A transfer's life as everyone sees it: its effective status, and who takes part in it. */
 
@@ -21,6 +21,23 @@ export function isDownloadable(t: TransferRow, now: number): boolean {
   const s = effectiveStatus(t, now);
   return (s === "ready" || s === "delivered") && t.purged_at === null && t.expires_at > now;
 }
+
+/**
+ * `maxDownloads` counts starts (a response from byte 0 of the package or of a file, by a
+ * recipient). Once they are used up, the recipient of a start may still finish it (with
+ * `Range`) for this long after it; nobody else downloads anything more.
+ */
+export const FINISH_MS = 60 * 60 * 1000;
+
+export const isUsedUp = (t: TransferRow) => t.max_downloads !== null && t.downloads >= t.max_downloads;
+
+/** A recipient whose latest counted start is recent enough to finish it. */
+export const mayFinish = (r: RecipientRow | null | undefined, now: number) =>
+  !!r && r.started_at !== null && now - r.started_at < FINISH_MS;
+
+/** Whether maxDownloads still lets this recipient download anything (a start, or finishing its own). */
+export const mayDownload = (rec: TransferRecord, terminalId: string, now: number) =>
+  !isUsedUp(rec.transfer) || mayFinish(rec.recipients.find((r) => r.terminal_id === terminalId), now);
 
 export const isRecipient = (rec: TransferRecord, terminalId: string) =>
   rec.recipients.some((r) => r.terminal_id === terminalId);

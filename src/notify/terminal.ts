@@ -1,5 +1,6 @@
 import { DurableObject } from "cloudflare:workers";
 import type { PushSubscriptionJSON, ServerMessage } from "../contract";
+import type { EnqueueOptions } from "./producers";
 import { Meta } from "./meta";
 import { Outbox } from "./outbox";
 import { Pusher } from "./pusher";
@@ -20,14 +21,6 @@ import { Subscriptions } from "./subscriptions";
  * sockets.ts, subscriptions.ts, pushes.ts (push bookkeeping), pusher.ts (sending them),
  * receipts.ts (what it writes back to D1); schema.ts is their storage.
  */
-
-export interface EnqueueOptions {
-  transferId: string | null;
-  /** when the message stops mattering (its transfer's expiry); also the push TTL */
-  expiresAt: number | null;
-  /** a message of this type for the same transfer is retired when this one arrives */
-  supersedes?: string;
-}
 
 /** When the last socket closes, this many of the newest unacknowledged messages are pushed. */
 const PUSH_ON_CLOSE = 10;
