@@ -16,29 +16,29 @@ export interface FileAt {
 }
 
 /**
- * The spans of each file that bytes [start, end) of the representation hold, in file offsets.
- * An empty file is held by a range that reaches its offset (its entry's header before it goes
- * with the range; a read of the ZIP's end alone holds none).
+ * The spans of each file in a response from `start` (file offsets): `to` is where bytes
+ * credited up to `end` reach (what a resume may start within), `has` where bytes sent in whole
+ * pieces up to `sentEnd` reach (start ≤ sentEnd ≤ end), or `from` when none of the file's were.
+ * A response of the package from `start` also says, of each file wholly before `start`, that
+ * the client has it (a client resumes from what it has): a span `from = to = has = size`, which
+ * counts only where the file was already served to its end. An empty file is held by a range
+ * that reaches its offset (its entry's header goes with the range; a read of the ZIP's end
+ * alone holds none).
  */
-export function spansOf(files: readonly FileAt[], start: number, end: number): FileSpan[] {
+export function spansOf(files: readonly FileAt[], start: number, end: number, sentEnd: number): FileSpan[] {
   const out: FileSpan[] = [];
   for (const f of files) {
     if (f.size === 0) {
-      if (start <= f.offset && f.offset <= end) out.push({ idx: f.idx, from: 0, to: 0 });
+      if (start <= f.offset && f.offset <= end) out.push({ idx: f.idx, from: 0, to: 0, has: 0 });
+      continue;
+    }
+    if (f.offset + f.size <= start) {
+      out.push({ idx: f.idx, from: f.size, to: f.size, has: f.size });
       continue;
     }
     const from = Math.max(start, f.offset);
     const to = Math.min(end, f.offset + f.size);
-    if (from < to) out.push({ idx: f.idx, from: from - f.offset, to: to - f.offset });
+    if (from < to) out.push({ idx: f.idx, from: from - f.offset, to: to - f.offset, has: Math.max(from, Math.min(sentEnd, to)) - f.offset });
   }
   return out;
-}
-
-/**
- * Whether bytes [start, end) hold the end of some file (its last byte, or an empty file): only
- * such a response can be the one that completes what a recipient has, so only then is that
- * asked (a read of the ZIP's end record never is).
- */
-export function endsAFile(files: readonly FileAt[], start: number, end: number): boolean {
-  return files.some((f) => (f.size === 0 ? start <= f.offset && f.offset <= end : start < f.offset + f.size && f.offset + f.size <= end));
 }

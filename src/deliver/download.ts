@@ -6,7 +6,7 @@ import { countStart, extendServed } from "../store/delivery";
 import { frameKey } from "../store/keys";
 import { getObject, objectsInOrder, type ObjectsInOrder } from "../store/objects";
 import type { FileRow, RecipientRow, TransferRecord, TransferRow } from "../store/transfers";
-import { endsAFile, spansOf, type FileAt } from "./coverage";
+import { spansOf, type FileAt } from "./coverage";
 import { contentDisposition } from "./disposition";
 import { filePieces, packagePieces, type FileLayout, type Piece, type StoredPart } from "./pieces";
 import { recordAhead } from "./progress";
@@ -73,18 +73,19 @@ interface Slice {
  * `start` is awaited before a response with a body from byte 0 goes out (a start of a download):
  * it counts it, or throws 410 when `maxDownloads` is used up.
  *
- * `served` is told which bytes the response is credited with, [start, start + credited):
- * ahead of its bytes while it runs (`final` false, ./progress.ts), and once it has ended, whole
- * or cut short (`final` true, `sent`: the bytes that went out in whole pieces). A whole
- * response is credited with all it sent. One cut short is credited to the end of the piece (a
- * header block, a part object) it was sending but that piece's last byte: the server cannot
+ * `served` is told which bytes the response is credited with, [start, start + credited), and
+ * which of them went out in whole pieces, [start, start + sent): ahead of its bytes while it
+ * runs (./progress.ts; `sent` 0), and once it has ended, whole or cut short. A whole response
+ * is credited with all it sent. One cut short is credited to the end of the piece (a header
+ * block, a part object) it was sending, but never with its own last byte: the server cannot
  * tell, without counting bytes, how much of that piece the client got, and a client resumes
  * from what it has (`Range: bytes=<have>-`), which must start inside what is credited for the
- * resumed download to count; and no file is ever completed by a piece that did not go out whole.
+ * resumed download to count. Only bytes sent in whole pieces (and those a joined resume says
+ * the client has) make a recipient have a file.
  */
 interface Counting {
   start: () => Promise<void>;
-  served: (start: number, credited: number, final: { sent: number } | null) => Promise<void>;
+  served: (start: number, credited: number, sent: number) => Promise<void>;
 }
 
 async function serve(
@@ -126,7 +127,7 @@ async function serve(
   if (range.kind === "range") headers.set("Content-Range", `bytes ${start}-${end}/${s.size}`);
   const status = range.kind === "range" ? 206 : 200;
   if (request.method === "HEAD" || length === 0) {
-    if (length === 0 && counting && request.method !== "HEAD") waitUntil(counting.served(start, 0, { sent: 0 }));
+    if (length === 0 && counting && request.method !== "HEAD") waitUntil(counting.served(start, 0, 0));
     return new Response(null, { status, headers });
   }
   // a body from byte 0: a start (counted, or refused when maxDownloads is used up)
@@ -154,11 +155,11 @@ async function serve(
   }
   const out = new FixedLengthStream(length);
   // a crash mid-response must not lose the progress: recorded ahead of the bytes (./progress.ts)
-  const ahead = counting ? recordAhead((upTo) => counting.served(start, upTo, null), length) : null;
+  const ahead = counting ? recordAhead((upTo) => counting.served(start, upTo, 0), length) : null;
   const piped = pipePieces(pieces, objects, frame, out.writable, ahead);
   waitUntil(
     counting
-      ? piped.then(({ sent, reached }) => counting.served(start, sent === length ? length : Math.max(sent, reached - 1), { sent }))
+      ? piped.then(({ sent, reached }) => counting.served(start, sent === length ? length : Math.min(reached, length - 1), sent))
       : piped,
   );
   return new Response(out.readable, { status, headers });
@@ -249,7 +250,7 @@ function counting(env: Env, t: TransferRow, terminalId: string, files: readonly 
     async start() {
       if (!(await countStart(env.DB, t.id, terminalId, now, FINISH_MS))) throw limitReached(t);
     },
-    served: (start, credited, final) => recordServed(env, t.id, terminalId, files, start, credited, final),
+    served: (start, credited, sent) => recordServed(env, t.id, terminalId, files, start, credited, sent),
   };
 }
 
@@ -313,11 +314,11 @@ export async function serveFile(
 
 /**
  * Records the file bytes a response to a recipient is credited with (bytes [start, start +
- * credited) of what it served; `files` say where each file's bytes sit in it), extending each
- * file's served prefix where they join it. A response that has ended and sent the end of some
- * file in whole pieces (`final.sent`) may be the one that completes the transfer: if every
- * file is now covered, the recipient has it. Records made ahead of the bytes (`final` null),
- * and reads of the ZIP's end alone, never complete it.
+ * credited) of what it served, of which [start, start + sent) went out in whole pieces; `files`
+ * say where each file's bytes sit in it), where they join what was served of each file before.
+ * When every file's bytes are then had, the recipient has the transfer (./receipt.ts). Bytes
+ * recorded ahead, or credited to a piece cut short, are only where a resume may start; a read
+ * of the ZIP's end alone carries no file bytes.
  */
 export async function recordServed(
   env: Env,
@@ -326,10 +327,10 @@ export async function recordServed(
   files: readonly FileAt[],
   start: number,
   credited: number,
-  final: { sent: number } | null,
+  sent: number,
 ): Promise<void> {
-  const spans = spansOf(files, start, start + credited);
+  const spans = spansOf(files, start, start + credited, start + sent);
   if (spans.length === 0) return;
   const { complete } = await extendServed(env.DB, transferId, terminalId, spans);
-  if (complete && final !== null && endsAFile(files, start, start + final.sent)) await recipientHasIt(env, transferId, terminalId);
+  if (complete) await recipientHasIt(env, transferId, terminalId);
 }

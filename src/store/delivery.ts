@@ -5,33 +5,39 @@
  * opened the transfer (`opened_at`). The only SQL about delivery.
  */
 
-/** Bytes [from, to) of file `idx` (file offsets) served to a recipient. */
+/**
+ * A response's bytes of file `idx` (file offsets), from `from`: credited up to `to` (what a
+ * resume may start within), and the recipient has them up to `has` (from ≤ has ≤ to).
+ */
 export interface FileSpan {
   idx: number;
   from: number;
   to: number;
+  has: number;
 }
 
 /**
- * Extends a recipient's served prefix of each file with the span served of it, where the span
- * joins the prefix (starts within it: a file's prefix begins only with a span from its byte 0),
- * and tells whether every file of the transfer is now covered to its size. One D1 transaction.
- * A terminal that is not a recipient gets nothing recorded (and `complete` false).
+ * Extends a recipient's served prefix (`served_to`) and what it has (`has_to`) of each file
+ * with a response's span of it, where the span joins the prefix (starts within it: a file's
+ * prefix begins only with a span from its byte 0; joining says the client has the bytes before
+ * it), and tells whether this completed the transfer for it: every file's `has_to` reaches its
+ * size, and its receipt is not recorded yet. One D1 transaction. A terminal that is not a
+ * recipient gets nothing recorded (and `complete` false).
  */
 export async function extendServed(db: D1Database, transferId: string, terminalId: string, spans: readonly FileSpan[]): Promise<{ complete: boolean }> {
   const json = JSON.stringify(spans);
   const [, , missing] = await db.batch([
     db
       .prepare(
-        `INSERT OR IGNORE INTO served (transfer_id, terminal_id, idx, served_to)
-         SELECT ?1, ?2, json_extract(value, '$.idx'), 0 FROM json_each(?3)
+        `INSERT OR IGNORE INTO served (transfer_id, terminal_id, idx, served_to, has_to)
+         SELECT ?1, ?2, json_extract(value, '$.idx'), 0, 0 FROM json_each(?3)
          WHERE json_extract(value, '$.from') = 0
            AND EXISTS (SELECT 1 FROM recipients WHERE transfer_id = ?1 AND terminal_id = ?2)`,
       )
       .bind(transferId, terminalId, json),
     db
       .prepare(
-        `UPDATE served SET served_to = MAX(served_to, json_extract(e.value, '$.to'))
+        `UPDATE served SET served_to = MAX(served_to, json_extract(e.value, '$.to')), has_to = MAX(has_to, json_extract(e.value, '$.has'))
          FROM json_each(?3) AS e
          WHERE served.transfer_id = ?1 AND served.terminal_id = ?2 AND served.idx = json_extract(e.value, '$.idx')
            AND served.served_to >= json_extract(e.value, '$.from')`,
@@ -41,21 +47,12 @@ export async function extendServed(db: D1Database, transferId: string, terminalI
       .prepare(
         `SELECT
            (SELECT COUNT(*) FROM transfer_files f WHERE f.transfer_id = ?1 AND NOT EXISTS
-              (SELECT 1 FROM served s WHERE s.transfer_id = ?1 AND s.terminal_id = ?2 AND s.idx = f.idx AND s.served_to >= f.size))
-           + (SELECT COUNT(*) = 0 FROM recipients WHERE transfer_id = ?1 AND terminal_id = ?2) AS missing`,
+              (SELECT 1 FROM served s WHERE s.transfer_id = ?1 AND s.terminal_id = ?2 AND s.idx = f.idx AND s.has_to >= f.size))
+           + (SELECT COUNT(*) = 0 FROM recipients WHERE transfer_id = ?1 AND terminal_id = ?2 AND downloaded_at IS NULL) AS missing`,
       )
       .bind(transferId, terminalId),
   ]);
   return { complete: (missing!.results as Array<{ missing: number }>)[0]!.missing === 0 };
-}
-
-/** Each file's served prefix for one recipient (files never served to it are left out). */
-export async function servedTo(db: D1Database, transferId: string, terminalId: string): Promise<Map<number, number>> {
-  const { results } = await db
-    .prepare("SELECT idx, served_to FROM served WHERE transfer_id = ? AND terminal_id = ?")
-    .bind(transferId, terminalId)
-    .all<{ idx: number; served_to: number }>();
-  return new Map(results.map((r) => [r.idx, r.served_to]));
 }
 
 /**
