@@ -1,4 +1,5 @@
 import type { TransferStatus } from "./contract";
+import { FINISH_MS } from "./config";
 import type { RecipientRow, TransferRecord, TransferRow } from "./store/transfers";
 
 /** A transfer's life as everyone sees it: its effective status, and who takes part in it. */
@@ -22,16 +23,11 @@ export function isDownloadable(t: TransferRow, now: number): boolean {
   return (s === "ready" || s === "delivered") && t.purged_at === null && t.expires_at > now;
 }
 
-/**
- * `maxDownloads` counts starts (a response from byte 0 of the package or of a file, by a
- * recipient). Once they are used up, the recipient of a start may still finish it (with
- * `Range`) for this long after it; nobody else downloads anything more.
- */
-export const FINISH_MS = 60 * 60 * 1000;
+export { FINISH_MS };
 
 export const isUsedUp = (t: TransferRow) => t.max_downloads !== null && t.downloads >= t.max_downloads;
 
-/** A recipient whose latest counted start is recent enough to finish it. */
+/** A recipient whose latest counted start is recent enough to finish it (FINISH_MS, ./config.ts). */
 export const mayFinish = (r: RecipientRow | null | undefined, now: number) =>
   !!r && r.started_at !== null && now - r.started_at < FINISH_MS;
 

@@ -1,5 +1,5 @@
 import type { TransferStatus } from "../contract";
-import { FINISH_MS } from "../lifecycle";
+import { FINISH_MS } from "../config";
 
 /** D1: transfers, their files, uploaded parts and recipients. The only SQL about transfers. */
 
