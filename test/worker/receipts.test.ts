@@ -380,6 +380,10 @@ describe("POST /v1/transfers/{id}/opened", () => {
     const unknown = await opened({ id: "AAAAAAAAAAAAAAAAAAAAAA" }, bob);
     expect(unknown.status).toBe(404);
     expect((await json(unknown)).error.code).toBe("transfer_not_found");
+    // another method: 405, naming the one it takes
+    const wrong = await api(`/v1/transfers/${t.id}/opened`, { headers: bob.auth });
+    expect(wrong.status).toBe(405);
+    expect(wrong.headers.get("allow")).toBe("POST");
     expect((await getTransfer(alice, t.id)).recipients[0].openedAt).toBeNull();
     expect(await openedMessages(t)).toEqual([]);
   });
