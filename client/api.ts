@@ -151,6 +151,14 @@ export class PushdropClient {
     return this.call(`/v1/transfers/${encodeURIComponent(transferId)}`);
   }
 
+  /**
+   * Says that this terminal, a recipient, opened (looked at) a transfer (v1.2): its
+   * `recipients[].openedAt` is set and the sender gets `transfer.opened`, the first time only.
+   */
+  opened(transferId: string): Promise<void> {
+    return this.call(`/v1/transfers/${encodeURIComponent(transferId)}/opened`, { method: "POST" });
+  }
+
   cancel(transferId: string): Promise<void> {
     return this.call(`/v1/transfers/${encodeURIComponent(transferId)}`, { method: "DELETE" });
   }

@@ -68,6 +68,7 @@ const ROUTES: Array<[RegExp, string[]]> = [
   [/^\/v1\/transfers\/[^/]+$/, ["GET", "DELETE"]],
   [/^\/v1\/transfers\/[^/]+\/files\/[^/]+$/, ["GET", "PUT"]],
   [/^\/v1\/transfers\/[^/]+\/package$/, ["GET"]],
+  [/^\/v1\/transfers\/[^/]+\/opened$/, ["POST"]],
   [/^\/v1\/send\/[^/]+\/.+$/, ["PUT"]],
 ];
 

@@ -42,6 +42,13 @@ export const MAX_NAMES_BYTES = 128 * 1024;
 
 /** Messages with no transfer expiry (receipts, ends) are kept unacknowledged this long. */
 export const MESSAGE_TTL_MS = 30 * 24 * 3600 * 1000;
+
+/**
+ * `maxDownloads` counts starts (a response from byte 0 of the package or of a file, by a
+ * recipient). Once they are used up, the recipient of a start may still finish it (with
+ * `Range`) for this long after it; nobody else downloads anything more (src/lifecycle.ts).
+ */
+export const FINISH_MS = 60 * 60 * 1000;
 /** Push subscriptions per terminal (a phone, a laptop, …); the oldest gives way. */
 export const MAX_SUBSCRIPTIONS = 10;
 /** Live sockets per terminal (tabs, devices sharing a token); a new one closes the one heard from longest ago. */

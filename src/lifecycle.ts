@@ -1,5 +1,6 @@
 import type { TransferStatus } from "./contract";
-import type { TransferRecord, TransferRow } from "./store/transfers";
+import { FINISH_MS } from "./config";
+import type { RecipientRow, TransferRecord, TransferRow } from "./store/transfers";
 
 /** A transfer's life as everyone sees it: its effective status, and who takes part in it. */
 
@@ -21,6 +22,18 @@ export function isDownloadable(t: TransferRow, now: number): boolean {
   const s = effectiveStatus(t, now);
   return (s === "ready" || s === "delivered") && t.purged_at === null && t.expires_at > now;
 }
+
+export { FINISH_MS };
+
+export const isUsedUp = (t: TransferRow) => t.max_downloads !== null && t.downloads >= t.max_downloads;
+
+/** A recipient whose latest counted start is recent enough to finish it (FINISH_MS, ./config.ts). */
+export const mayFinish = (r: RecipientRow | null | undefined, now: number) =>
+  !!r && r.started_at !== null && now - r.started_at < FINISH_MS;
+
+/** Whether maxDownloads still lets this recipient download anything (a start, or finishing its own). */
+export const mayDownload = (rec: TransferRecord, terminalId: string, now: number) =>
+  !isUsedUp(rec.transfer) || mayFinish(rec.recipients.find((r) => r.terminal_id === terminalId), now);
 
 export const isRecipient = (rec: TransferRecord, terminalId: string) =>
   rec.recipients.some((r) => r.terminal_id === terminalId);

@@ -1,6 +1,6 @@
 import { signDownload } from "./auth/signing";
 import { iso, isoOrNull, type File, type Transfer } from "./contract";
-import { effectiveStatus, isDownloadable, isRecipient } from "./lifecycle";
+import { effectiveStatus, isDownloadable, isRecipient, mayDownload } from "./lifecycle";
 import { partCount, receivedBytes } from "./receive/parts";
 import type { FileRow, PartRow, TransferRecord, TransferRow } from "./store/transfers";
 
@@ -75,8 +75,9 @@ export async function presentTransfer(env: Env, rec: TransferRecord, viewer: Vie
   const t = rec.transfer;
   const base = baseUrl(env, viewer.origin);
   let signed: string | null = null;
-  // a message without files has no package, and so no links
-  if (rec.files.length > 0 && viewer.terminalId !== null && viewer.gen !== undefined && isRecipient(rec, viewer.terminalId) && isDownloadable(t, viewer.now)) {
+  // a message without files has no package, and so no links; nor has a recipient for whom
+  // maxDownloads is used up (unless it may still finish its own download)
+  if (rec.files.length > 0 && viewer.terminalId !== null && viewer.gen !== undefined && isRecipient(rec, viewer.terminalId) && isDownloadable(t, viewer.now) && mayDownload(rec, viewer.terminalId, viewer.now)) {
     signed = await signLinks(env, t.id, viewer.terminalId, viewer.gen, t.expires_at);
   }
   return {
@@ -99,7 +100,7 @@ export async function presentTransfer(env: Env, rec: TransferRecord, viewer: Vie
       id: r.terminal_id,
       notifiedAt: isoOrNull(r.notified_at),
       channel: r.channel,
-      openedAt: null,
+      openedAt: isoOrNull(r.opened_at),
       downloadedAt: isoOrNull(r.downloaded_at),
     })),
   };

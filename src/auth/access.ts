@@ -20,6 +20,11 @@ export function assertSender(caller: TerminalRow, rec: TransferRecord): void {
   if (!isSender(rec, caller.id)) throw forbidden("Only the sender can change this transfer.");
 }
 
+/** Marking a transfer opened: a recipient (the sender and strangers are refused alike). */
+export function assertRecipient(caller: TerminalRow, rec: TransferRecord): void {
+  if (!isRecipient(rec, caller.id)) throw forbidden("Only a recipient of this transfer can mark it opened.");
+}
+
 export interface Downloader {
   terminalId: string;
   /** recipients' downloads count (receipts, maxDownloads); the sender's own do not */

@@ -1,23 +1,17 @@
 import type { Downloader } from "../auth/access";
 import { ApiError, conflict, gone } from "../errors";
-import { notifyDownloaded } from "../notify/producers";
 import { baseName } from "../package/names";
-import { effectiveStatus } from "../lifecycle";
+import { effectiveStatus, FINISH_MS, isUsedUp, mayFinish } from "../lifecycle";
+import { countStart, extendServed } from "../store/delivery";
 import { frameKey } from "../store/keys";
 import { getObject, objectsInOrder, type ObjectsInOrder } from "../store/objects";
-import {
-  expireNow,
-  getTransfer,
-  recordDownload,
-  extendServed,
-  type FileRow,
-  type TransferRecord,
-  type TransferRow,
-} from "../store/transfers";
+import type { FileRow, RecipientRow, TransferRecord, TransferRow } from "../store/transfers";
+import { spansOf, type FileAt } from "./coverage";
 import { contentDisposition } from "./disposition";
 import { filePieces, packagePieces, type FileLayout, type Piece, type StoredPart } from "./pieces";
 import { recordAhead } from "./progress";
 import { etagMatches, parseRange } from "./range";
+import { recipientHasIt } from "./receipt";
 
 /**
  * Step 4 of the flow: stream the package (or one file of it) from R2 to the client, with
@@ -25,26 +19,28 @@ import { etagMatches, parseRange } from "./range";
  * object's bytes and the files' part objects, each piped natively into one
  * FixedLengthStream (src/deliver/pieces.ts says which bytes come from where). One file is
  * a range read of the package at its data offset: every entry is stored, so its bytes are
- * its part objects, unchanged. When a recipient's download of the package reaches its last
- * byte, the download is recorded, the sender gets its receipt, and the transfer becomes
- * `delivered` once every recipient has it.
+ * its part objects, unchanged.
+ *
+ * What a recipient is served is recorded file by file (./coverage.ts): once every file's bytes
+ * have been served to it, as the package or file by file, in one response or resumed, it has
+ * the transfer (./receipt.ts). `maxDownloads` counts starts: a response from byte 0 of the
+ * package or of a file, by a recipient; a start beyond the limit is 410, and the recipient of
+ * a counted start may finish it (a `Range` past byte 0) for FINISH_MS after it (../lifecycle.ts).
  */
 
 
 /**
- * `finishing`: a recipient whose download already counted asks for the rest of it (`Range:
- * bytes=N-`, N > 0). A download is counted once the server has handed its last byte to the
- * network, which a client can still lose (a connection dropped with bytes in flight): so when
- * that download used up `maxDownloads`, its recipient may still resume it until the sweep
- * removes the files (not counted again).
+ * Whether a transfer can be downloaded now, and why not. Once `maxDownloads` is used up, only
+ * a recipient whose counted start is less than FINISH_MS old (`mayFinish`) may go on (and only
+ * to finish: a new start is refused by countStart); everyone else gets 410
+ * download_limit_reached, also once the files are gone.
  */
-function assertDownloadable(t: TransferRow, now: number, finishing = false): void {
+function assertDownloadable(t: TransferRow, now: number, mayFinish = false): void {
   const status = effectiveStatus(t, now);
-  // the download that uses up maxDownloads also ends the transfer (expireNow): say why it is gone
-  const usedUp = t.max_downloads !== null && t.downloads >= t.max_downloads;
-  if (usedUp && (status === "expired" || status === "ready" || status === "delivered")) {
-    if (finishing && t.purged_at === null && t.package_size !== null && t.package_sha256 !== null) return;
-    throw gone("download_limit_reached", `This transfer could be downloaded ${t.max_downloads} time(s); that is used up.`);
+  if (isUsedUp(t) && (status === "expired" || status === "ready" || status === "delivered")) {
+    if (!(mayFinish && status !== "expired" && t.purged_at === null)) {
+      throw limitReached(t);
+    }
   }
   if (status === "expired") throw gone("transfer_expired", "This transfer has expired; its files are gone.");
   if (status === "cancelled") throw gone("transfer_cancelled", "The sender cancelled this transfer; its files are gone.");
@@ -56,6 +52,9 @@ function assertDownloadable(t: TransferRow, now: number, finishing = false): voi
     throw gone("transfer_expired", "This transfer's files are gone.");
   }
 }
+
+const limitReached = (t: TransferRow) =>
+  gone("download_limit_reached", `This transfer could be downloaded ${t.max_downloads} time(s); that is used up.`);
 
 interface Slice {
   /** the frame object (for a package), null for one file */
@@ -69,20 +68,31 @@ interface Slice {
 }
 
 /**
- * Told, once a response has ended (whole or cut short), which bytes it is credited with:
- * [start, start + sent). A whole response is credited with all it sent. One cut short is
- * credited to the end of the piece (a header block, a part object) it was sending, but never
- * with its own last byte: the server cannot tell, without counting bytes, how much of that
- * piece the client got, and a client resumes from what it has (`Range: bytes=<have>-`), which
- * must start inside what is credited for the resumed download to count.
+ * What a response by a recipient (whose downloads count) does besides sending bytes.
+ *
+ * `start` is awaited before a response with a body from byte 0 goes out (a start of a download):
+ * it counts it, or throws 410 when `maxDownloads` is used up.
+ *
+ * `served` is told which bytes the response is credited with, [start, start + credited), and
+ * which of them went out in whole pieces, [start, start + sent): ahead of its bytes while it
+ * runs (./progress.ts; `sent` 0), and once it has ended, whole or cut short. A whole response
+ * is credited with all it sent. One cut short is credited to the end of the piece (a header
+ * block, a part object) it was sending, but never with its own last byte: the server cannot
+ * tell, without counting bytes, how much of that piece the client got, and a client resumes
+ * from what it has (`Range: bytes=<have>-`), which must start inside what is credited for the
+ * resumed download to count. Only bytes sent in whole pieces (and those a joined resume says
+ * the client has) make a recipient have a file.
  */
-type OnServed = (start: number, sent: number) => Promise<void>;
+interface Counting {
+  start: () => Promise<void>;
+  served: (start: number, credited: number, sent: number) => Promise<void>;
+}
 
 async function serve(
   env: Env,
   request: Request,
   s: Slice,
-  onServed: OnServed | null,
+  counting: Counting | null,
   waitUntil: (p: Promise<unknown>) => void,
 ): Promise<Response> {
   const headers = new Headers({
@@ -117,13 +127,15 @@ async function serve(
   if (range.kind === "range") headers.set("Content-Range", `bytes ${start}-${end}/${s.size}`);
   const status = range.kind === "range" ? 206 : 200;
   if (request.method === "HEAD" || length === 0) {
-    if (length === 0 && onServed && request.method !== "HEAD") waitUntil(onServed(start, 0));
+    if (length === 0 && counting && request.method !== "HEAD") waitUntil(counting.served(start, 0, 0));
     return new Response(null, { status, headers });
   }
+  // a body from byte 0: a start (counted, or refused when maxDownloads is used up)
+  if (start === 0 && counting) await counting.start();
 
   const pieces = s.pieces(start, start + length);
   const only = pieces.length === 1 ? pieces[0]! : null;
-  if (only?.from === "object" && !onServed) {
+  if (only?.from === "object" && !counting) {
     // one part object, nothing to learn: its body is the response, as R2 gives it
     const obj = await getObject(env.BUCKET, only.key, rangeOf(only));
     if (!obj) throw gone("transfer_expired", "This transfer's files are gone.");
@@ -143,9 +155,13 @@ async function serve(
   }
   const out = new FixedLengthStream(length);
   // a crash mid-response must not lose the progress: recorded ahead of the bytes (./progress.ts)
-  const ahead = onServed ? recordAhead((upTo) => onServed(start, upTo), length) : null;
+  const ahead = counting ? recordAhead((upTo) => counting.served(start, upTo, 0), length) : null;
   const piped = pipePieces(pieces, objects, frame, out.writable, ahead);
-  waitUntil(onServed ? piped.then(({ sent, reached }) => onServed(start, sent === length ? length : Math.min(reached, length - 1))) : piped);
+  waitUntil(
+    counting
+      ? piped.then(({ sent, reached }) => counting.served(start, sent === length ? length : Math.min(reached, length - 1), sent))
+      : piped,
+  );
   return new Response(out.readable, { status, headers });
 }
 
@@ -223,10 +239,19 @@ function partsOf(rec: TransferRecord, f: FileRow): StoredPart[] {
   return rec.parts.filter((p) => p.idx === f.idx).map((p) => ({ key: p.object_key, size: p.size }));
 }
 
-/** A Range that starts past byte 0: the rest of something the client has the start of. */
-function isResume(request: Request, size: number): boolean {
-  const range = parseRange(request.headers.get("range"), size);
-  return range.kind === "range" && range.start > 0;
+/** The recipient row of a downloader whose downloads count (null for the sender). */
+function recipientOf(rec: TransferRecord, who: Downloader): RecipientRow | null {
+  return who.counts ? (rec.recipients.find((r) => r.terminal_id === who.terminalId) ?? null) : null;
+}
+
+/** What a recipient's response counts: its start, and the file bytes it carries (`files`: where they sit in it). */
+function counting(env: Env, t: TransferRow, terminalId: string, files: readonly FileAt[], now: number): Counting {
+  return {
+    async start() {
+      if (!(await countStart(env.DB, t.id, terminalId, now, FINISH_MS))) throw limitReached(t);
+    },
+    served: (start, credited, sent) => recordServed(env, t.id, terminalId, files, start, credited, sent),
+  };
 }
 
 export async function servePackage(
@@ -238,9 +263,10 @@ export async function servePackage(
   now = Date.now(),
 ): Promise<Response> {
   const t = rec.transfer;
-  const finishing = who.counts && isResume(request, t.package_size ?? 0) && rec.recipients.some((r) => r.terminal_id === who.terminalId && r.downloaded_at !== null);
-  assertDownloadable(t, now, finishing);
+  const mine = recipientOf(rec, who);
+  assertDownloadable(t, now, mayFinish(mine, now));
   const layout = layoutOf(rec);
+  const files = rec.files.map((f) => ({ idx: f.idx, offset: f.data_offset ?? 0, size: f.size }));
   return serve(
     env,
     request,
@@ -252,8 +278,7 @@ export async function servePackage(
       type: "application/zip",
       filename: `pushdrop-${t.id.slice(0, 8)}.zip`,
     },
-    // (a recipient finishing a download that counted already is not counted again)
-    who.counts && !finishing ? (start, sent) => downloadProgress(env, t, who.terminalId, start, sent) : null,
+    mine ? counting(env, t, mine.terminal_id, files, now) : null,
     waitUntil,
   );
 }
@@ -263,11 +288,13 @@ export async function serveFile(
   request: Request,
   rec: TransferRecord,
   file: FileRow,
+  who: Downloader,
   waitUntil: (p: Promise<unknown>) => void,
   now = Date.now(),
 ): Promise<Response> {
   const t = rec.transfer;
-  assertDownloadable(t, now);
+  const mine = recipientOf(rec, who);
+  assertDownloadable(t, now, mayFinish(mine, now));
   if (file.data_offset === null || file.sha256 === null) throw conflict("not_ready", "This file is not packaged yet.");
   return serve(
     env,
@@ -280,35 +307,30 @@ export async function serveFile(
       type: file.type,
       filename: baseName(file.name),
     },
-    null,
+    mine ? counting(env, t, mine.terminal_id, [{ idx: file.idx, offset: 0, size: file.size }], now) : null,
     waitUntil,
   );
 }
 
 /**
- * What a recipient has been served of the package. Its progress is the prefix it has
- * received contiguously from byte 0; a response that starts inside that prefix extends it,
- * and one that also reaches the last byte completes a download. So a resumed download
- * counts, and a read of the end alone (zip readers begin with the end record) does not.
+ * Records the file bytes a response to a recipient is credited with (bytes [start, start +
+ * credited) of what it served, of which [start, start + sent) went out in whole pieces; `files`
+ * say where each file's bytes sit in it), where they join what was served of each file before.
+ * When every file's bytes are then had, the recipient has the transfer (./receipt.ts). Bytes
+ * recorded ahead, or credited to a piece cut short, are only where a resume may start; a read
+ * of the ZIP's end alone carries no file bytes.
  */
-export async function downloadProgress(
+export async function recordServed(
   env: Env,
-  t: TransferRow,
+  transferId: string,
   terminalId: string,
+  files: readonly FileAt[],
   start: number,
+  credited: number,
   sent: number,
 ): Promise<void> {
-  // one D1 statement: it also runs ahead of a download's pieces (./progress.ts)
-  const prefix = await extendServed(env.DB, t.id, terminalId, start, start + sent);
-  if (prefix === null) return; // not a recipient, or a gap after the prefix
-  if (start + sent >= (t.package_size ?? 0)) await downloadComplete(env, t.id, terminalId);
-}
-
-/** Records a recipient's complete download; sends the receipt; enforces maxDownloads. */
-export async function downloadComplete(env: Env, transferId: string, terminalId: string, now = Date.now()): Promise<void> {
-  const { first } = await recordDownload(env.DB, transferId, terminalId, now);
-  const t = await getTransfer(env.DB, transferId);
-  if (!t) return;
-  if (t.max_downloads !== null && t.downloads >= t.max_downloads) await expireNow(env.DB, transferId, now);
-  if (first) await notifyDownloaded(env, t, terminalId, now);
+  const spans = spansOf(files, start, start + credited, start + sent);
+  if (spans.length === 0) return;
+  const { complete } = await extendServed(env.DB, transferId, terminalId, spans);
+  if (complete) await recipientHasIt(env, transferId, terminalId);
 }

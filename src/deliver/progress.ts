@@ -1,23 +1,23 @@
 /**
- * A download's progress (the prefix of the package a recipient has been served from byte 0)
- * is recorded when its response ends (see downloadProgress). A process that dies
- * mid-response never gets there, and a client that then resumes with `Range: bytes=N-`
- * would start past the recorded prefix: its download would never count. So once a response
- * has sent CHECKPOINT_BYTES, its progress is also recorded on the way, *ahead* of the bytes:
- * before a piece goes out beyond what is recorded, the record is durably extended past it.
- * How far ahead grows with what the response has sent (as far again as it has sent, at
- * least CHECKPOINT_BYTES, at most MAX_AHEAD_BYTES), so a 1 GiB download costs 7 writes, not
- * 64: each is a D1 statement on the byte path (one per 16 MiB piece cost a fifth of a
- * package download's speed here). Whatever a client received, the record covers it, and a
- * resume after a crash starts inside the prefix; a response cut short has been credited at
- * most twice what it sent in whole pieces plus two pieces (at most one piece plus
+ * A download's progress (for each file, how far its bytes have been served to a recipient from
+ * the file's byte 0: where a resume may start, ./download.ts recordServed) is recorded when its
+ * response ends. A process that dies mid-response never gets there, and a client that then
+ * resumes with `Range: bytes=N-` would start past the recorded prefix: its download would never
+ * count. So once a response has sent CHECKPOINT_BYTES, its progress is also recorded on the
+ * way, *ahead* of the bytes: before a piece goes out beyond what is recorded, the record is
+ * durably extended past it. How far ahead grows with what the response has sent (as far again
+ * as it has sent, at least CHECKPOINT_BYTES, at most MAX_AHEAD_BYTES), so a 1 GiB download
+ * costs 7 writes, not 64: each is a D1 transaction on the byte path (one per 16 MiB piece cost
+ * a fifth of a package download's speed here). Whatever a client received, the record covers
+ * it, and a resume after a crash starts inside the prefix; a response cut short has been
+ * credited at most twice what it sent in whole pieces plus two pieces (at most one piece plus
  * MAX_AHEAD_BYTES past what it sent). Each record is started a piece before it is needed, so
  * the bytes rarely wait for one (recordAhead).
  *
- * Never ahead to the last byte (completing is for the end of the response), and never within
- * a response's first CHECKPOINT_BYTES: a small read (a zip reader's peek) or a download cut
- * off early records nothing before it ends, so reading the end of a package still never
- * counts as a download.
+ * A record ahead only says where a resume may start: it never makes a file *had* (only bytes
+ * sent in whole pieces, and those before a joined resume, do), never reaches the response's
+ * last byte, and is never made within a response's first CHECKPOINT_BYTES: a small read (a zip
+ * reader's peek) or a download cut off early records nothing before it ends.
  */
 export const CHECKPOINT_BYTES = 16 * 1024 * 1024;
 export const MAX_AHEAD_BYTES = 256 * 1024 * 1024;

@@ -2,13 +2,23 @@ import { MESSAGE_TTL_MS } from "../config";
 import type { ServerMessage } from "../contract";
 import { presentTransfer } from "../present";
 import type { TransferRecord, TransferRow } from "../store/transfers";
-import type { EnqueueOptions } from "./terminal";
 
 /**
  * Step 3 of the flow: hand each message to the Durable Object of the terminal it is for,
  * addressed by terminal id. Message ids are derived from the event, so a producer that
  * runs twice (queues deliver at least once) queues nothing twice.
  */
+
+/** How a message is queued (the Terminal Durable Object's `enqueue`). */
+export interface EnqueueOptions {
+  transferId: string | null;
+  /** when the message stops mattering (its transfer's expiry); also the push TTL */
+  expiresAt: number | null;
+  /** a message of this type for the same transfer is retired when this one arrives */
+  supersedes?: string;
+  /** false: never sent by Web Push (v1.2 `terminal.key_changed`), only to sockets and on replay */
+  push?: boolean;
+}
 
 export function terminalStub(env: Env, terminalId: string) {
   return env.TERMINAL.get(env.TERMINAL.idFromName(terminalId));
@@ -40,6 +50,19 @@ export async function notifyDownloaded(env: Env, t: TransferRow, by: string, at:
     { type: "transfer.downloaded", id: `${t.id}.downloaded.${by}`, transferId: t.id, by, at: new Date(at).toISOString() },
     { transferId: t.id, expiresAt: Date.now() + MESSAGE_TTL_MS },
   );
+}
+
+/**
+ * v1.2: `transfer.opened` to the sender: recipient `by` looked at the transfer (`rec` as it is
+ * with that recipient's `openedAt` set). Once per recipient: its id is derived from the event.
+ */
+export async function notifyOpened(env: Env, rec: TransferRecord, by: string, now = Date.now()): Promise<void> {
+  const t = rec.transfer;
+  const transfer = await presentTransfer(env, rec, { terminalId: t.sender_id, now });
+  await send(env, t.sender_id, { type: "transfer.opened", id: `${t.id}.opened.${by}`, transfer, by }, {
+    transferId: t.id,
+    expiresAt: now + MESSAGE_TTL_MS,
+  });
 }
 
 /** `transfer.expired` / `transfer.cancelled` to the sender and to recipients that had not downloaded it. */

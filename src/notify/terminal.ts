@@ -1,6 +1,7 @@
 import { DurableObject } from "cloudflare:workers";
 import type { PushSubscriptionJSON, ServerMessage } from "../contract";
 import { originOfRequest, renderMessage } from "./links";
+import type { EnqueueOptions } from "./producers";
 import { Meta } from "./meta";
 import { Outbox } from "./outbox";
 import { Pusher } from "./pusher";
@@ -21,16 +22,6 @@ import { Subscriptions } from "./subscriptions";
  * sockets.ts, subscriptions.ts, pushes.ts (push bookkeeping), pusher.ts (sending them),
  * receipts.ts (what it writes back to D1); schema.ts is their storage.
  */
-
-export interface EnqueueOptions {
-  transferId: string | null;
-  /** when the message stops mattering (its transfer's expiry); also the push TTL */
-  expiresAt: number | null;
-  /** a message of this type for the same transfer is retired when this one arrives */
-  supersedes?: string;
-  /** false: never sent by Web Push (v1.2 `terminal.key_changed`), only to sockets and on replay */
-  push?: boolean;
-}
 
 /** Messages that are never pushed, whatever the sockets do (see EnqueueOptions.push). */
 const NEVER_PUSHED: ReadonlySet<string> = new Set(["terminal.key_changed"]);

@@ -1,8 +1,9 @@
 import { Hono, type Context } from "hono";
-import { assertParty, assertSender, downloaderOf } from "../auth/access";
+import { assertParty, assertRecipient, assertSender, downloaderOf } from "../auth/access";
 import { requireTerminal } from "../auth/terminal";
 import { CreateTransferRequest, TransferId } from "../contract";
 import { serveFile, servePackage } from "../deliver/download";
+import { transferOpened } from "../deliver/opened";
 import { badRequest, notFound } from "../errors";
 import { cancelTransfer } from "../expire";
 import { presentFile, presentTransfer, baseUrl } from "../present";
@@ -12,7 +13,7 @@ import { getTransferRecord, getUploadRecord, type TransferRecord } from "../stor
 import { MAX_PARTS } from "../config";
 import { contentLength, intParam, jsonBody, requestOrigin } from "./http";
 
-/** `/v1/transfers`: create, upload files, read, download, cancel. */
+/** `/v1/transfers`: create, upload files, read, download, mark opened, cancel. */
 export const transfers = new Hono<{ Bindings: Env }>();
 type C = Context<{ Bindings: Env }>;
 
@@ -80,11 +81,19 @@ transfers.get("/:id/package", async (c) => {
 
 transfers.get("/:id/files/:index", async (c) => {
   const rec = await load(c);
-  await downloaderOf(c.env, c.req.raw, rec, c.req.query());
+  const who = await downloaderOf(c.env, c.req.raw, rec, c.req.query());
   const idx = intParam(c.req.param("index"));
   const file = idx === null ? null : (rec.files[idx] ?? null);
   if (!file) throw noSuchFile(rec.files.length);
-  return serveFile(c.env, c.req.raw, rec, file, (p) => c.executionCtx.waitUntil(p));
+  return serveFile(c.env, c.req.raw, rec, file, who, (p) => c.executionCtx.waitUntil(p));
+});
+
+transfers.post("/:id/opened", async (c) => {
+  const caller = await requireTerminal(c.env.DB, c.req.raw);
+  const rec = await load(c);
+  assertRecipient(caller, rec);
+  await transferOpened(c.env, rec, caller.id);
+  return c.body(null, 204);
 });
 
 transfers.delete("/:id", async (c) => {

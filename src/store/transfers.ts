@@ -1,5 +1,6 @@
 import type { TransferStatus } from "../contract";
 import { someInboxFull, type InboxQuota } from "./quotas";
+import { FINISH_MS } from "../config";
 
 /** D1: transfers, their files, uploaded parts and recipients. The only SQL about transfers. */
 
@@ -55,10 +56,13 @@ export interface RecipientRow {
   transfer_id: string;
   terminal_id: string;
   position: number;
-  served_to: number;
   notified_at: number | null;
   channel: "socket" | "push" | null;
   downloaded_at: number | null;
+  /** the recipient's latest counted start of a download (migrations/0008) */
+  started_at: number | null;
+  /** when it first opened the transfer (migrations/0008) */
+  opened_at: number | null;
 }
 
 export interface TransferRecord {
@@ -321,51 +325,6 @@ export async function markNotified(
     .run();
 }
 
-/**
- * Extends a recipient's served prefix with bytes [start, end) when they join it (start lies
- * within the prefix), in one statement. Returns the prefix after, or null when the bytes
- * leave a gap (or the terminal is not a recipient): then nothing changes.
- */
-export async function extendServed(db: D1Database, transferId: string, terminalId: string, start: number, end: number): Promise<number | null> {
-  const row = await db
-    .prepare(
-      `UPDATE recipients SET served_to = MAX(served_to, ?4)
-       WHERE transfer_id = ?1 AND terminal_id = ?2 AND served_to >= ?3
-       RETURNING served_to`,
-    )
-    .bind(transferId, terminalId, start, end)
-    .first<{ served_to: number }>();
-  return row?.served_to ?? null;
-}
-
-/**
- * Records a complete package download by a recipient. Returns whether this was the
- * recipient's first, and whether the transfer became `delivered` with it.
- */
-export async function recordDownload(
-  db: D1Database,
-  transferId: string,
-  terminalId: string,
-  now: number,
-): Promise<{ first: boolean; delivered: boolean }> {
-  const [first, , delivered] = await db.batch([
-    db
-      .prepare(
-        "UPDATE recipients SET downloaded_at = ?3 WHERE transfer_id = ?1 AND terminal_id = ?2 AND downloaded_at IS NULL",
-      )
-      .bind(transferId, terminalId, now),
-    db.prepare("UPDATE transfers SET downloads = downloads + 1 WHERE id = ?").bind(transferId),
-    db
-      .prepare(
-        `UPDATE transfers SET status = 'delivered'
-         WHERE id = ?1 AND status = 'ready'
-           AND NOT EXISTS (SELECT 1 FROM recipients WHERE transfer_id = ?1 AND downloaded_at IS NULL)`,
-      )
-      .bind(transferId),
-  ]);
-  return { first: first!.meta.changes === 1, delivered: delivered!.meta.changes === 1 };
-}
-
 /** Transfers due for cleanup: expired and not yet purged. */
 export async function dueForExpiry(db: D1Database, now: number, limit: number): Promise<TransferRow[]> {
   const { results } = await db
@@ -413,10 +372,6 @@ export async function markPurged(
     .bind(transferId, now, endStatus)
     .first<{ status: TransferStatus }>();
   return row?.status ?? null;
-}
-
-export async function expireNow(db: D1Database, transferId: string, now: number): Promise<void> {
-  await db.prepare("UPDATE transfers SET expires_at = MIN(expires_at, ?) WHERE id = ?").bind(now, transferId).run();
 }
 
 /** Forgets a transfer entirely (a one-shot send whose upload failed: nothing was accepted). */
@@ -534,13 +489,15 @@ export async function nthRecentTransferAt(db: D1Database, senderId: string, sinc
 
 /**
  * The inbox of a terminal: the transfers it has received that are ready or delivered, not
- * expired nor purged, newest first, as whole records. One D1 round trip (one batch, one
+ * expired nor purged, whose maxDownloads is not used up (unless this terminal may still finish
+ * its own download: its start is less than FINISH_MS old), newest first, as whole records. One D1 round trip (one batch, one
  * transaction) whatever its length: the transfers, their files, parts and recipients, each
  * chosen by the same inbox query (before: one query for the ids, then four per transfer).
  */
 export async function inboxRecords(db: D1Database, terminalId: string, now: number, limit = 200): Promise<TransferRecord[]> {
   const ids = `SELECT t.id FROM recipients r JOIN transfers t ON t.id = r.transfer_id
        WHERE r.terminal_id = ?1 AND t.status IN ('ready', 'delivered') AND t.expires_at > ?2 AND t.purged_at IS NULL
+         AND (t.max_downloads IS NULL OR t.downloads < t.max_downloads OR r.started_at > ?2 - ${FINISH_MS})
        ORDER BY t.created_at DESC, t.id LIMIT ?3`;
   const [t, f, p, r] = await db.batch([
     db.prepare(`SELECT * FROM transfers WHERE id IN (${ids}) ORDER BY created_at DESC, id`).bind(terminalId, now, limit),

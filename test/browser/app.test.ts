@@ -399,11 +399,21 @@ describe("the web app, phone and desktop", () => {
     await dl.saveAs(file);
     expect(sha256(readFileSync(file))).toBe(sha256(big));
 
-    // one file read is not the package: not delivered, so A can still take it back, and B is told
-    await item.getByRole("button", { name: "Cancel" }).click();
-    await item.getByText("Cancelled.").waitFor();
-    await entry.getByText("The sender cancelled this.").waitFor({ timeout: 30_000 });
-    expect(await entry.getByRole("link").count()).toBe(0);
+    // v1.2: the one file of a one-file transfer, saved by its own link, is a delivery: A is told
+    await item.getByText(/downloaded it\./).waitFor({ timeout: 30_000 });
+
+    // one not downloaded yet A can still take back, and B is told
+    await A.getByLabel("Recipient").fill(bId);
+    await A.getByLabel("Files").setInputFiles([{ name: "take-back.txt", mimeType: "text/plain", buffer: Buffer.from("not for you after all") }]);
+    await A.getByRole("button", { name: "Send", exact: true }).click();
+    const secondEntry = B.locator("#inbox > li").filter({ hasText: "take-back.txt" });
+    await secondEntry.waitFor({ timeout: 30_000 });
+    const second = A.locator("#outbox > li").first();
+    await second.getByText(/was notified/).waitFor({ timeout: 30_000 });
+    await second.getByRole("button", { name: "Cancel" }).click();
+    await second.getByText("Cancelled.").waitFor();
+    await secondEntry.getByText("The sender cancelled this.").waitFor({ timeout: 30_000 });
+    expect(await secondEntry.getByRole("link").count()).toBe(0);
   });
 
   it("files dropped on the page or pasted join the send form", async () => {
