@@ -7,6 +7,7 @@ export * from "./ids";
 export * from "./limits";
 export * from "./errors";
 export * from "./common";
+export * from "./names";
 export * from "./terminals";
 export * from "./transfers";
 export * from "./messages";

@@ -1,11 +1,12 @@
 import { z } from "zod";
 import { AGE_RECIPIENT_RE } from "./ids";
 import { MAX_TERMINAL_NAME } from "./limits";
+import { cleanName } from "./names";
 
-/** A terminal's name as people type it: NFC, control characters dropped, trimmed, ≤ 64 characters. */
+/** A terminal's name as people type it: cleaned by the one name rule (./names.ts), trimmed, ≤ 64 characters. */
 export const TerminalName = z
   .string()
-  .transform((s) => s.normalize("NFC").replace(/[\u0000-\u001f\u007f-\u009f]/g, "").trim())
+  .transform((s) => cleanName(s).trim())
   .pipe(z.string().max(MAX_TERMINAL_NAME, `name is at most ${MAX_TERMINAL_NAME} characters`));
 
 export const CreateTerminalRequest = z.object({ name: TerminalName.optional() });

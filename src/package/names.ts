@@ -1,14 +1,16 @@
 import { MAX_NAME_BYTES, MAX_PATH_BYTES } from "../config";
-import { MANIFEST_NAME } from "../contract";
+import { cleanName, MANIFEST_NAME } from "../contract";
 
 /**
  * Safe names for files inside a package. A sender's name may be a relative path
  * ("photos/2024/a.jpg"); each segment is cleaned so that nothing can escape the folder
  * the package is unpacked into, collide with another entry, or break a header:
- *  - Unicode NFC; "\" is read as a separator (Windows paths);
+ *  - the one name rule of src/contract/names.ts (cleanName): NFC, control characters, bidi
+ *    controls, invisible characters and line separators dropped, ZWJ/ZWNJ kept only between
+ *    letters and inside emoji sequences (quotes and other punctuation are kept: they are
+ *    legal in names, and Content-Disposition carries them safely);
+ *  - "\" is read as a separator (Windows paths);
  *  - ":" replaced by "_" (on Windows it would address an NTFS alternate data stream);
- *  - control characters and bidi overrides removed (quotes and other punctuation are kept:
- *    they are legal in names, and Content-Disposition carries them safely);
  *  - leading/trailing spaces and trailing dots trimmed; "", "." and ".." segments dropped;
  *  - a leading Windows drive ("C:") dropped, like a leading "/";
  *  - Windows device names (CON, NUL, COM1, …) prefixed with "_";
@@ -17,7 +19,6 @@ import { MANIFEST_NAME } from "../contract";
  *  - "manifest.json" at the top is reserved for the package's manifest.
  */
 
-const CONTROL = /[\u0000-\u001f\u007f-\u009f\u200e\u200f\u202a-\u202e\u2066-\u2069\ufeff]/g;
 const DEVICE = /^(con|prn|aux|nul|com[0-9¹²³]|lpt[0-9¹²³])(\..*)?$/i;
 
 const enc = new TextEncoder();
@@ -33,7 +34,8 @@ function truncateBytes(s: string, max: number): string {
     out += ch;
     bytes += n;
   }
-  return out;
+  // a joiner the cut left at the end joins nothing (the name rule drops it)
+  return out.replace(/[\u200c\u200d]+$/, "");
 }
 
 function splitExt(name: string): [string, string] {
@@ -44,7 +46,7 @@ function splitExt(name: string): [string, string] {
 
 export function cleanSegment(raw: string): string {
   // ":" would name an NTFS alternate data stream on Windows ("a.exe:Zone.Identifier")
-  let s = raw.replace(CONTROL, "").replace(/:/g, "_").trim().replace(/[. ]+$/, "");
+  let s = cleanName(raw).replace(/:/g, "_").trim().replace(/[. ]+$/, "");
   if (s === "" || s === "." || s === "..") return "";
   if (DEVICE.test(s)) s = `_${s}`;
   if (byteLength(s) > MAX_NAME_BYTES) {
@@ -57,8 +59,7 @@ export function cleanSegment(raw: string): string {
 /** One name made safe, or null when nothing usable is left of it. */
 export function cleanPath(raw: string): string | null {
   // a Windows drive ("C:\…", "C:name") makes a path absolute, and some unzippers honour it: drop it
-  // control characters go before NFC: one between a letter and its accent would keep them apart
-  const undriven = raw.replace(CONTROL, "").normalize("NFC").trimStart().replace(/^[A-Za-z]:/, "");
+  const undriven = cleanName(raw).trimStart().replace(/^[A-Za-z]:/, "");
   const segments = undriven.split(/[\\/]+/).map(cleanSegment).filter((s) => s !== "");
   if (segments.length === 0) return null;
   let path = segments.join("/");

@@ -5,7 +5,9 @@ import { register, removeState, startServer, type Server, type Terminal } from "
 /**
  * Load: one terminal floods the API while another goes about its business. The limits hold
  * (the flood gets 429s with Retry-After, never a 5xx), and the other terminal is answered
- * as before. Timings are printed, not asserted (the machine is shared): see the log line.
+ * as before: every request 200, and its median time within a generous bound of its own median
+ * measured alone in the same run (the machine is shared, so the bound is relative and loose;
+ * tail times are printed, not asserted): see the log line.
  */
 
 const LIMIT = 120; // LIMIT_REQUESTS_PER_TERMINAL_MINUTE for this server
@@ -101,5 +103,10 @@ describe("one terminal flooding, another working", () => {
       `alone p50 ${pct(baseline, 50).toFixed(1)} ms, p95 ${pct(baseline, 95).toFixed(1)} ms; ` +
       `during the flood p50 ${pct(under, 50).toFixed(1)} ms, p95 ${pct(under, 95).toFixed(1)} ms, max ${Math.max(...under).toFixed(1)} ms (${under.length} requests)`;
     console.log(line);
+    // answered as before: a flood that slowed everyone (refusing it costing the server real work,
+    // a lock or a queue shared by all terminals) puts the other terminal's median far past this
+    const bound = 4 * pct(baseline, 50) + 150;
+    expect(under.length).toBeGreaterThanOrEqual(10);
+    expect(pct(under, 50), `median during the flood, bound ${bound.toFixed(0)} ms`).toBeLessThanOrEqual(bound);
   });
 });

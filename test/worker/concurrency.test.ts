@@ -1,4 +1,5 @@
 import { describe, expect, it } from "vitest";
+import { frameKey } from "../../src/store/keys";
 import {
   api,
   bigBytes,
@@ -13,6 +14,7 @@ import {
   register,
   sendFiles,
   sha256,
+  uploadedKeys,
   waitForStatus,
   type TestTerminal,
 } from "./helpers";
@@ -90,6 +92,9 @@ describe("at once", () => {
     const a = await register();
     const b = await register();
     const t = await sendFiles(a, [b], [{ name: "race.bin", data: bigBytes(6 * 1024 * 1024, 5) }]);
+    // what there is to remove: the uploaded part and the package's frame
+    expect(await uploadedKeys(t.id)).not.toEqual([]);
+    expect(await env.BUCKET.head(frameKey(t.id))).not.toBeNull();
     const res = await api(`/v1/transfers/${t.id}/package`, { headers: b.auth });
     expect(res.status).toBe(200);
     const reader = res.body!.getReader();
@@ -107,7 +112,8 @@ describe("at once", () => {
     expect(cancel.status).toBe(204);
     const after = await getTransfer(a, t.id);
     expect(after.status).toBe("cancelled");
-    expect(await env.BUCKET.head(`packages/${t.id}.zip`)).toBeNull();
+    expect(await env.BUCKET.head(frameKey(t.id))).toBeNull();
+    expect(await uploadedKeys(t.id)).toEqual([]);
     const again = await api(`/v1/transfers/${t.id}/package`, { headers: b.auth });
     expect(again.status).toBe(410);
     expect((await json(again)).error.code).toBe("transfer_cancelled");

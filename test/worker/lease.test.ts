@@ -1,7 +1,9 @@
 import { describe, expect, it } from "vitest";
 import { STALLED_PACKAGING_MS, sweep } from "../../src/expire";
 import { keepLease, LEASE_RENEW_MS, PACKAGE_LEASE_MS } from "../../src/package/lease";
-import { bytes, env, eventually, register, stageTransfer, transferRow, waitForStatus } from "./helpers";
+import { unzipSync } from "fflate";
+import { frameKey } from "../../src/store/keys";
+import { api, bytes, env, eventually, register, sha256, stageTransfer, transferRow, waitForStatus } from "./helpers";
 
 /**
  * Crash recovery of packaging: the lease is short and renewed while the work goes on, so a
@@ -41,14 +43,21 @@ describe("the packaging lease", () => {
     const a = await register();
     const b = await register();
     const t = await stageTransfer(a, [b], [{ name: "y.txt", data: bytes(1000) }], { completedAt: Date.now() - STALLED_PACKAGING_MS - 1000 });
-    // as a killed process leaves it: a lease that has run out, a package upload half done
-    const upload = await env.BUCKET.createMultipartUpload(`packages/${t.id}.zip`);
-    await env.DB.prepare("UPDATE transfers SET package_lease_until = ?, package_upload_id = ? WHERE id = ?")
-      .bind(Date.now() - 1, upload.uploadId, t.id)
-      .run();
+    // as a killed process leaves it: a lease that has run out, and a frame written but never
+    // recorded (the holder died between putObject and finishPackaging), here a wrong one
+    await env.BUCKET.put(frameKey(t.id), new Uint8Array(64).fill(0xee));
+    await env.DB.prepare("UPDATE transfers SET package_lease_until = ? WHERE id = ?").bind(Date.now() - 1, t.id).run();
     await sweep(env);
     const ready = await waitForStatus(a, t.id, "ready");
     expect(ready.package).not.toBeNull();
     expect((await transferRow(t.id)).package_lease_until).toBeNull();
+    // the new holder wrote its own frame over the stale one: the package is whole and says what was sent
+    const frame = await env.BUCKET.get(frameKey(t.id));
+    expect(new Uint8Array(await frame!.arrayBuffer()).every((x) => x === 0xee)).toBe(false);
+    const pkg = await api(`/v1/transfers/${t.id}/package`, { headers: b.auth });
+    expect(pkg.status).toBe(200);
+    const zip = new Uint8Array(await pkg.arrayBuffer());
+    expect(await sha256(zip)).toBe(ready.package.sha256);
+    expect([...unzipSync(zip)["y.txt"]!]).toEqual([...bytes(1000)]);
   });
 });

@@ -4,6 +4,7 @@ import { deleteTerminal } from "../../src/auth/manage";
 import { sweep } from "../../src/expire";
 import { getTerminal, markTerminalDeleted } from "../../src/store/terminals";
 import { CLOSE_TERMINAL_DELETED, CLOSE_TOKEN_ROTATED } from "../../src/notify/sockets";
+import { frameKey } from "../../src/store/keys";
 import {
   api,
   countRows,
@@ -18,6 +19,7 @@ import {
   register,
   sendFiles,
   terminalStub,
+  uploadedKeys,
   type TestTerminal,
 } from "./helpers";
 
@@ -224,7 +226,12 @@ describe("DELETE /v1/terminals/{id}", () => {
     const dl = await api(`/v1/transfers/${delivered.id}/package`, { headers: carol.auth });
     await dl.arrayBuffer();
     await eventually(async () => ((await getTransfer(carol, delivered.id)).status === "delivered" ? true : undefined), 5000, "delivered");
-    const uploading = await json(await createTransfer(sender, { to: [bob.id], files: [file(10)] }));
+    // still uploading: one of its two files is in, so it has a part object to remove
+    const uploading = await json(await createTransfer(sender, { to: [bob.id], files: [file(10), file(5, "b.txt")] }));
+    expect((await putFile(sender, uploading.id, 1, new Uint8Array(5))).status).toBe(200);
+    expect(await uploadedKeys(uploading.id)).toHaveLength(1);
+    expect(await uploadedKeys(ready.id)).not.toEqual([]);
+    expect(await env.BUCKET.head(frameKey(ready.id))).not.toBeNull();
 
     expect((await call(sender, "DELETE", "")).status).toBe(204);
     expect((await getTransfer(bob, ready.id)).status).toBe("cancelled");
@@ -236,8 +243,11 @@ describe("DELETE /v1/terminals/{id}", () => {
     expect(bobs.find((m) => m.id === `${ready.id}.ready`)!.acked_at).not.toBeNull();
     expect(bobs.filter((m) => m.transfer_id === uploading.id)).toEqual([]);
     // its files are gone
-    expect((await env.BUCKET.list({ prefix: `uploads/${uploading.id}/` })).objects).toEqual([]);
-    expect(await env.BUCKET.head(`packages/${ready.id}.zip`)).toBeNull();
+    expect(await uploadedKeys(uploading.id)).toEqual([]);
+    expect(await uploadedKeys(ready.id)).toEqual([]);
+    expect(await env.BUCKET.head(frameKey(ready.id))).toBeNull();
+    // a delivered transfer is left as it is, its bytes too
+    expect(await env.BUCKET.head(frameKey(delivered.id))).not.toBeNull();
   });
 
   it("another terminal's token cannot delete it", async () => {

@@ -17,7 +17,7 @@ function assertSafe(name: string) {
   expect(name.split("/")).not.toContain("..");
   expect(name.split("/")).not.toContain(".");
   expect(name.split("/")).not.toContain("");
-  expect(name).not.toMatch(/[\u0000-\u001f\u007f-\u009f\u202a-\u202e\u2066-\u2069\u200e\u200f]/);
+  expect(name).not.toMatch(/[\u0000-\u001f\u007f-\u009f\u00ad\u061c\u200b\u200e\u200f\u2028\u2029\u202a-\u202e\u2060\u2066-\u2069\ufeff]/);
   expect(name).not.toMatch(/^[A-Za-z]:/);
   expect(name.normalize("NFC")).toBe(name);
   for (const seg of name.split("/")) {
@@ -57,6 +57,25 @@ describe("safe names", () => {
     expect(cleanPath("dir. /file")).toBe("dir/file");
     // quotes and other punctuation are kept: legal in names, carried by Content-Disposition
     expect(cleanPath(`say "hi"; it's 100% (ok).txt`)).toBe(`say "hi"; it's 100% (ok).txt`);
+  });
+
+  it("follow the one name rule (src/contract/names.ts): invisible and bidi characters go, joiners stay in words and emoji", () => {
+    // the characters the abuse probe found kept (issue 21, row 7)
+    expect(cleanPath("manifest.json\u200b")).toBe("manifest.json");
+    expect(cleanPath("report\u2028.pdf")).toBe("report.pdf");
+    expect(cleanPath("\u061cinvoice.pdf")).toBe("invoice.pdf");
+    expect(cleanPath("a\u2060b\u2029c\u00adé.txt")).toBe("abcé.txt");
+    // Persian, Devanagari and emoji keep theirs; a joiner next to a dot or a separator goes
+    expect(cleanPath("نامه\u200cها/می\u200cخواهم.txt")).toBe("نامه\u200cها/می\u200cخواهم.txt");
+    expect(cleanPath("क्\u200dष 👩🏽\u200d💻.png")).toBe("क्\u200dष 👩🏽\u200d💻.png");
+    expect(cleanPath("a\u200d.txt")).toBe("a.txt");
+    expect(cleanPath("a\u200c/\u200cb")).toBe("a/b");
+    // cut at 255 bytes right after a joiner: the joiner goes with what it joined
+    expect(cleanPath("a".repeat(252) + "\u200cbc")).toBe("a".repeat(252));
+    expect(cleanPath("a".repeat(248) + "\u200cbcdef.txt")).toBe("a".repeat(248) + ".txt");
+    // a name that only looks like another is that name: reserved, or a duplicate
+    expect(names(["manifest.json\u200b"])).toEqual(["manifest (2).json"]);
+    expect(names(["a.txt", "a\u200b.txt", "\u2066a.txt\u2069"])).toEqual(["a.txt", "a (2).txt", "a (3).txt"]);
   });
 
   it("defuse Windows device names in any segment, with any extension and case", () => {
@@ -173,6 +192,53 @@ describe("safe names", () => {
     expect(res.status).toBe(201);
     const t = await json(res);
     expect(t.files.map((f: any) => f.name)).toEqual(["etc/passwd", "_CON.txt", "manifest (2).json", "Passwd", "etc/PASSWD (2)"]);
+  });
+
+  it("the API cleans file names by the name rule: a name that looks like manifest.json is not a second one", async () => {
+    const alice = await register();
+    const bob = await register();
+    const res = await createTransfer(alice, {
+      to: [bob.id],
+      files: [
+        { name: "manifest.json\u200b", size: 1 },
+        { name: "report\u2028.pdf", size: 1 },
+        { name: "\u061cinvoice\u202e.pdf", size: 1 },
+        { name: "نامه\u200cها.txt", size: 1 },
+      ],
+    });
+    expect(res.status).toBe(201);
+    const t = await json(res);
+    expect(t.files.map((f: any) => f.name)).toEqual(["manifest (2).json", "report.pdf", "invoice.pdf", "نامه\u200cها.txt"]);
+    // nothing but invisible characters: nothing usable
+    const bad = await createTransfer(alice, { to: [bob.id], files: [{ name: "\u200b\u2028\u200d", size: 1 }] });
+    expect(bad.status).toBe(400);
+    expect((await json(bad)).error.code).toBe("invalid_file_name");
+  });
+
+  it("terminal names follow the same rule, at registration and on rename", async () => {
+    const spoof = await api("/v1/terminals", {
+      method: "POST",
+      headers: { "content-type": "application/json" },
+      body: JSON.stringify({ name: "\u200dBank\u202e\u2066 support\u2028\u200b " }),
+    });
+    expect(spoof.status).toBe(201);
+    const t = await json(spoof);
+    expect(t.name).toBe("Bank support");
+    expect((await json(await api(`/v1/terminals/${t.id}`))).name).toBe("Bank support");
+    const renamed = await api(`/v1/terminals/${t.id}/settings`, {
+      method: "PATCH",
+      headers: { authorization: `Bearer ${t.token}`, "content-type": "application/json" },
+      body: JSON.stringify({ name: "علی\u200cرضا 👨\u200d👩\u200d👧\u061c" }),
+    });
+    expect(renamed.status).toBe(200);
+    expect((await json(renamed)).name).toBe("علی\u200cرضا 👨\u200d👩\u200d👧");
+    // only invisible characters: the default name, as for ""
+    const blank = await api(`/v1/terminals/${t.id}/settings`, {
+      method: "PATCH",
+      headers: { authorization: `Bearer ${t.token}`, "content-type": "application/json" },
+      body: JSON.stringify({ name: "\u200b\u202e" }),
+    });
+    expect((await json(blank)).name).toMatch(/^Terminal \d{3} \d{3} \d{3}$/);
   });
 
   it("the package holds the cleaned names, and one manifest.json", async () => {

@@ -114,6 +114,7 @@ function readZip(buf: Uint8Array): { entries: ZipEntry[]; centralOffset: number;
     if (decoder.decode(buf.subarray(l + 30, l + 30 + lNameLen)) !== name) throw new Error(`${name}: local name differs`);
     if (u16(l + 8) !== e.method) throw new Error(`${name}: local method differs`);
     if ((lFlags & 0x808) !== (flags & 0x808)) throw new Error(`${name}: local flags differ`);
+    if (u16(l + 10) !== e.dosTime || u16(l + 12) !== e.dosDate) throw new Error(`${name}: local date/time differs`);
     const dataOffset = l + 30 + lNameLen + lExtraLen;
     if (!(lFlags & 0x8)) {
       if (u32(l + 14) !== e.crc || u32(l + 18) !== e.compressedSize || u32(l + 22) !== e.size) {
@@ -151,9 +152,17 @@ function checkStructure(zip: ReturnType<typeof readZip>, total: number) {
   expect(zip.centralOffset + zip.centralSize + 22 + zip.comment).toBe(total);
 }
 
-/** DOS date/time (local = UTC in workerd) to epoch ms. */
-const dosToMs = (date: number, time: number) =>
-  Date.UTC(1980 + (date >> 9), ((date >> 5) & 0xf) - 1, date & 0x1f, time >> 11, (time >> 5) & 0x3f, (time & 0x1f) * 2);
+/**
+ * Every entry (the manifest too) is stamped with exactly this moment: the MS-DOS date and time
+ * fields (APPNOTE 4.4.6; UTC), central and local (readZip checks they agree), compared bit for
+ * bit. Tests that mean to catch a package stamped with the time it was built give `ms` far from now.
+ */
+function expectStampedAt(zip: ReturnType<typeof readZip>, ms: number) {
+  const d = new Date(ms);
+  const date = ((d.getUTCFullYear() - 1980) << 9) | ((d.getUTCMonth() + 1) << 5) | d.getUTCDate();
+  const time = (d.getUTCHours() << 11) | (d.getUTCMinutes() << 5) | (d.getUTCSeconds() >> 1);
+  for (const e of zip.entries) expect([e.name, e.dosDate, e.dosTime]).toEqual([e.name, date, time]);
+}
 
 // ---- set-up helpers -----------------------------------------------------------------------
 
@@ -271,9 +280,9 @@ describe("the packager", () => {
       expect(r.crc32 >>> 0).toBe(e.crc);
       expect(r.sha256).toBe(digest);
       expect(t.files[i].sha256).toBe(digest);
-      // entry times are the transfer's creation time (deterministic packages)
-      expect(Math.abs(dosToMs(e.dosDate, e.dosTime) - Date.parse(t.createdAt))).toBeLessThanOrEqual(2000);
     }
+    // entry times are the transfer's creation time (deterministic packages)
+    expectStampedAt(zip, Date.parse(t.createdAt));
     // a file's bytes are a range of the package at its offset
     const slice = await api(`/v1/transfers/${t.id}/package`, { headers: { ...alice.auth, range: `bytes=${rows[1].data_offset}-${rows[1].data_offset + 1023}` } });
     expect(await sha256(await slice.arrayBuffer())).toBe(await sha256(files[1]!.data.subarray(0, 1024)));
@@ -362,6 +371,9 @@ describe("the packager", () => {
     checkStructure(zip, whole.byteLength);
     expect(zip.entries.map((e) => e.dataOffset)).toEqual([...a.entries.map((e) => e.data_offset), zip.entries.at(-1)!.dataOffset]);
     expect(a.entries.map((e) => e.crc32 >>> 0)).toEqual(data.map(crc32));
+    // stamped with the input's creation time (2025-01-02 03:04:06), not with when it was built
+    expectStampedAt(zip, input.createdAt);
+    expect([zip.entries[0]!.dosDate, zip.entries[0]!.dosTime]).toEqual([(45 << 9) | (1 << 5) | 2, (3 << 11) | (4 << 5) | (6 >> 1)]);
   });
 
   it("packageOverhead is an upper bound of what the package adds, even for the longest names and types", async () => {
@@ -448,6 +460,9 @@ describe("packaging is idempotent", () => {
   it("a retry after a crash half way rebuilds the identical package and notifies once", async () => {
     const files = [{ name: "x.bin", data: bigBytes(9 * MiB, 12) }, { name: "y.txt", data: bytes(10, 13) }];
     const t = await stagedTransfer(files);
+    // created a day ago, so that a package stamped with the time of an attempt instead of the creation time cannot pass
+    const createdAt = Date.now() - 86_400_000 - 1234;
+    await env.DB.prepare("UPDATE transfers SET created_at = ? WHERE id = ?").bind(createdAt, t.id).run();
     // a first attempt that died after writing a wrong frame
     await env.BUCKET.put(frameKey(t.id), bytes(100, 14));
 
@@ -468,6 +483,9 @@ describe("packaging is idempotent", () => {
     expect(third.status).toBe("ready");
     expect(third.package_sha256).toBe(first.package_sha256);
     expect(third.package_size).toBe(first.package_size);
+    const zip = readZip(pkg1);
+    expectStampedAt(zip, createdAt);
+    expect(JSON.parse(new TextDecoder().decode(zip.entries.at(-1)!.data)).createdAt).toBe(new Date(createdAt).toISOString());
 
     const ready = (await outboxOf(bob.id)).filter((r) => r.transfer_id === t.id);
     expect(ready.map((r) => r.type)).toEqual(["transfer.ready"]);

@@ -2,7 +2,7 @@ import fc from "fast-check";
 import { describe, expect, it } from "vitest";
 import { LARGE_PART_SIZE, MAX_NAME_BYTES, MAX_PACKAGE_BYTES, MAX_PARTS, MAX_PATH_BYTES, PART_SIZE } from "../../src/config";
 import { parseRange } from "../../src/deliver/range";
-import { MANIFEST_NAME } from "../../src/contract";
+import { cleanName, MANIFEST_NAME } from "../../src/contract";
 import { cleanPath, safeNames } from "../../src/package/names";
 import { isMultipart, partCount, partLength, partSizeFor, receivedBytes } from "../../src/receive/parts";
 
@@ -14,15 +14,107 @@ import { isMultipart, partCount, partLength, partSizeFor, receivedBytes } from "
 
 const bytes = (s: string) => new TextEncoder().encode(s).byteLength;
 
+// ---- the name rule (src/contract/names.ts), restated here from docs/api.md ----------------------
+
+/** Every code point the name rule drops, listed one by one (not as the implementation's regex). */
+const DROPPED_CPS = [
+  ...range(0x00, 0x1f), ...range(0x7f, 0x9f), 0xad, // controls, soft hyphen
+  0x061c, 0x200e, 0x200f, ...range(0x202a, 0x202e), ...range(0x2066, 0x2069), // bidi controls
+  0x200b, ...range(0x2060, 0x2064), ...range(0x206a, 0x206f), 0xfeff, ...range(0xfff9, 0xfffb), // invisible
+  0x2028, 0x2029, // line and paragraph separators
+].map((cp) => String.fromCodePoint(cp));
+function range(a: number, b: number): number[] {
+  return Array.from({ length: b - a + 1 }, (_, i) => a + i);
+}
+const hasDropped = (s: string) => DROPPED_CPS.some((c) => s.includes(c));
+const ZWNJ = "\u200c";
+const ZWJ = "\u200d";
+/** Whether every joiner in `s` stands between two letters (or marks), or a ZWJ inside an emoji sequence. */
+function joinersWellPlaced(s: string): boolean {
+  const cps = [...s];
+  return cps.every((c, i) => {
+    if (c !== ZWNJ && c !== ZWJ) return true;
+    const [b, a] = [cps[i - 1] ?? "", cps[i + 1] ?? ""];
+    if (/^[\p{L}\p{M}]$/u.test(b) && /^[\p{L}\p{M}]$/u.test(a)) return true;
+    return c === ZWJ && /^(\p{Extended_Pictographic}|\p{Emoji_Modifier}|\ufe0f)$/u.test(b) && /^\p{Extended_Pictographic}$/u.test(a);
+  });
+}
+
+/** Persian words with a ZWNJ inside (as "می‌خواهم", "کتاب‌ها"), and emoji ZWJ sequences. */
+const persianLetter = fc.constantFrom(..."ابپتثجچحخدذرزژسشصضطظعغفقکگلمنوهی");
+const persianWord = fc
+  .tuple(fc.array(persianLetter, { minLength: 1, maxLength: 5 }), fc.array(persianLetter, { minLength: 1, maxLength: 5 }))
+  .map(([a, b]) => a.join("") + ZWNJ + b.join(""));
+const pictograph = fc.constantFrom("👩", "👨", "👧", "💻", "🔥", "❤\ufe0f", "🏳\ufe0f", "🌈", "🤝", "👩🏽", "🧑🏿");
+const emojiSequence = fc.array(pictograph, { minLength: 2, maxLength: 4 }).map((a) => a.join(ZWJ));
+/** Everything else: any text, and the characters the rule is about, in any order. */
+const nameNoise = fc
+  .array(
+    fc.oneof(
+      { weight: 4, arbitrary: fc.string({ unit: "grapheme", minLength: 1, maxLength: 2 }) },
+      { weight: 4, arbitrary: fc.constantFrom(...DROPPED_CPS, ZWNJ, ZWJ, ZWNJ + ZWJ, " ", ".", "/", "a", "क्", "ش", "👩", "\ufe0f", "=", "\u0338", "e", "\u0301") },
+      { weight: 1, arbitrary: fc.string({ unit: "binary", maxLength: 3 }) },
+    ),
+    { maxLength: 25 },
+  )
+  .map((a) => a.join(""));
+
+describe("the name rule (src/contract/names.ts: terminal and file names)", () => {
+  it("is idempotent, NFC, drops every listed character, and leaves a joiner only between letters or inside an emoji sequence", () => {
+    fc.assert(
+      fc.property(nameNoise, (raw) => {
+        const out = cleanName(raw);
+        expect(cleanName(out)).toBe(out);
+        expect(out.normalize("NFC")).toBe(out);
+        expect(hasDropped(out)).toBe(false);
+        expect(joinersWellPlaced(out)).toBe(true);
+        // nothing else is removed: the name with the dropped characters and every joiner taken out is the same
+        const strip = (s: string) => [...s].filter((c) => !DROPPED_CPS.includes(c) && c !== ZWNJ && c !== ZWJ).join("").normalize("NFC");
+        expect(strip(out)).toBe(strip(raw));
+      }),
+      { numRuns: 3000 },
+    );
+  });
+
+  it("keeps the ZWNJ of a Persian word and the ZWJs of an emoji sequence, wherever they stand among other text", () => {
+    fc.assert(
+      fc.property(nameNoise, fc.oneof(persianWord, emojiSequence), nameNoise, (before, word, after) => {
+        const out = cleanName(`${before} ${word} ${after}`);
+        expect(out).toContain(` ${word} `);
+      }),
+      { numRuns: 1000 },
+    );
+  });
+
+  it("examples: Persian, Devanagari, Sinhala and emoji keep their joiners; a stray joiner goes", () => {
+    for (const kept of ["می\u200cخواهم", "کتاب\u200cها", "क्\u200dष", "ශ්\u200dරී", "👩🏽\u200d💻", "👨\u200d👩\u200d👧", "🏳\ufe0f\u200d🌈", "❤\ufe0f\u200d🔥"]) {
+      expect(cleanName(kept)).toBe(kept);
+    }
+    expect(cleanName("\u200dabc\u200c")).toBe("abc");
+    expect(cleanName("a\u200c b\u200d.txt")).toBe("a b.txt");
+    expect(cleanName("a\u200c\u200db")).toBe("ab");
+    expect(cleanName("😀\u200cx")).toBe("😀x"); // ZWNJ is not part of emoji sequences
+    expect(cleanName("1\u200d2")).toBe("12"); // digits are not letters
+    // dropping a joiner lets NFC compose what it kept apart; a joiner that then stands beside a symbol goes too
+    expect(cleanName("=\u200d\u0338")).toBe("\u2260");
+    expect(cleanName("=\u200d\u0338\u200dא")).toBe("\u2260א");
+  });
+});
+
 /** Names as hostile senders write them: separators, dots, drives, devices, controls, bidi, combining marks, long runs. */
 const nameChar = fc.oneof(
   { weight: 6, arbitrary: fc.string({ unit: "grapheme", minLength: 1, maxLength: 1 }) },
   { weight: 3, arbitrary: fc.constantFrom("/", "\\", ".", "..", " ", ":", "C:", "con", "NUL", "manifest.json", "\u0000", "\u001f", "\u202e", "\u200f", "\ufeff", "\u0301", "e\u0301", "\u00e9", "\uff0f") },
+  { weight: 2, arbitrary: fc.constantFrom(...DROPPED_CPS, "\u200c", "\u200d", "می\u200cخواهم", "👩\u200d💻", "ش", "👩") },
   { weight: 1, arbitrary: fc.string({ unit: "binary", maxLength: 3 }) },
 );
 const rawName = fc.oneof(
   fc.array(nameChar, { maxLength: 30 }).map((a) => a.join("")),
   fc.tuple(fc.string({ minLength: 1, maxLength: 5 }), fc.integer({ min: 200, max: 1200 })).map(([s, n]) => s.repeat(n).slice(0, 3000)),
+  // long names of words that keep their joiners: cut at 255 bytes anywhere, even right after one
+  fc
+    .tuple(fc.constantFrom("می\u200cخواهم", "👩\u200d💻", "क्\u200dष", "a\u200cb"), fc.integer({ min: 10, max: 120 }), fc.constantFrom("", ".txt", "/x"))
+    .map(([s, n, tail]) => s.repeat(n) + tail),
 );
 
 describe("safe names (src/package/names.ts)", () => {
@@ -33,7 +125,9 @@ describe("safe names (src/package/names.ts)", () => {
         if (p === null) return;
         expect(p).not.toBe("");
         expect(p.startsWith("/")).toBe(false);
-        expect(p).not.toMatch(/\\|:|[\u0000-\u001f\u007f-\u009f\u200e\u200f\u202a-\u202e\u2066-\u2069\ufeff]/);
+        expect(p).not.toMatch(/\\|:/);
+        expect(hasDropped(p)).toBe(false);
+        expect(joinersWellPlaced(p)).toBe(true);
         for (const seg of p.split("/")) {
           expect(seg).not.toMatch(/^(|\.|\.\.)$/);
           expect(seg).toBe(seg.trim());
