@@ -1,9 +1,15 @@
 import { createInterface } from "node:readline";
+import { jsonSafe, shown } from "./sanitize";
 
 /**
  * Where output goes. Results go to stdout: sentences for people, or with `--json` exactly one
  * JSON document (one per line for `listen`). Everything else (progress, notes, prompts,
  * warnings) goes to stderr, so `pushdrop send … --json | jq .id` just works.
+ *
+ * Every line goes through `shown` (cli/sanitize.ts) on its way out, and every JSON document
+ * through `jsonSafe`: whatever a command builds from what another party wrote, no control
+ * or bidi character of theirs reaches the terminal. (Commands also pass names through
+ * `shown` themselves, so that a newline in a name cannot start a line of its own.)
  */
 export class Ui {
   /** lines written through a live progress display go above its bars */
@@ -32,28 +38,30 @@ export class Ui {
 
   /** A result line for people (nothing in --json mode). */
   print(line = ""): void {
-    if (!this.json) process.stdout.write(`${line}\n`);
+    if (!this.json) process.stdout.write(`${shown(line, { multiline: true })}\n`);
   }
 
   /** The --json result: one document on stdout. */
   emit(doc: unknown): void {
-    if (this.json) process.stdout.write(`${JSON.stringify(doc, null, 2)}\n`);
+    if (this.json) process.stdout.write(`${jsonSafe(JSON.stringify(doc, null, 2))}\n`);
   }
 
   /** One event of a stream (listen --json): one JSON object per line. */
   emitLine(doc: unknown): void {
-    if (this.json) process.stdout.write(`${JSON.stringify(doc)}\n`);
+    if (this.json) process.stdout.write(`${jsonSafe(JSON.stringify(doc))}\n`);
   }
 
   /** Progress and notes on stderr (silenced by --quiet). */
-  info(line: string): void {
+  info(text: string): void {
     if (this.quiet) return;
+    const line = shown(text, { multiline: true });
     if (this.logSink) this.logSink(line);
     else process.stderr.write(`${line}\n`);
   }
 
   /** Warnings and errors on stderr, always. */
-  warn(line: string): void {
+  warn(text: string): void {
+    const line = shown(text, { multiline: true });
     if (this.logSink) this.logSink(line);
     else process.stderr.write(`${line}\n`);
   }

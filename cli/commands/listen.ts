@@ -4,6 +4,7 @@ import type { ServerMessage, Transfer } from "../../src/contract";
 import { signedIn, type Ctx } from "../context";
 import { CliError, EXIT, reportError } from "../exit";
 import { describeTransfer, showId } from "../format";
+import { shown } from "../sanitize";
 import { receivePackage } from "../receive";
 import { NodeWebSocket } from "../socket";
 import { current } from "./transfers";
@@ -99,7 +100,7 @@ export async function listen(ctx: Ctx, opts: ListenOptions): Promise<void> {
           ui.emitLine({ event: msg.type, transferId: msg.transfer.id, by: msg.by });
           break;
         case "transfer.failed":
-          ui.print(`${msg.transferId}  failed: ${msg.reason}`);
+          ui.print(`${msg.transferId}  failed: ${shown(msg.reason)}`);
           ui.emitLine({ event: msg.type, transferId: msg.transferId, reason: msg.reason });
           break;
         default:
@@ -145,7 +146,7 @@ export async function listen(ctx: Ctx, opts: ListenOptions): Promise<void> {
       const r = await receivePackage(client, ui, t, dir, ctx.signal);
       channel.ack(messageId);
       ui.emitLine({ event: "saved", transferId: t.id, from: t.from, message: t.message, dir, files: r.saved });
-      if (!ui.json) for (const f of r.saved) ui.print(`  → ${f.path}`);
+      if (!ui.json) for (const f of r.saved) ui.print(`  → ${shown(f.path)}`);
       return "handled-transfer";
     };
 
