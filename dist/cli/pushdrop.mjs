@@ -11017,6 +11017,7 @@ async function upload(ctx, client, transfer, files, concurrency = 3) {
   );
   const notes = new RetryNotes(ctx.ui, TRIES);
   let lastStatus = null;
+  let partsOk = 0;
   const put = async (url, body, headers, o) => {
     let res;
     try {
@@ -11026,7 +11027,10 @@ async function upload(ctx, client, transfer, files, concurrency = 3) {
       throw e;
     }
     if (res.status === 429 || res.status >= 500) lastStatus = res.status;
-    else if (res.status < 400) notes.through();
+    else {
+      notes.through();
+      if (res.status < 400) partsOk++;
+    }
     return res;
   };
   try {
@@ -11047,6 +11051,15 @@ async function upload(ctx, client, transfer, files, concurrency = 3) {
     forgetSend(transfer.id, ctx.env);
     return r.partsSent;
   } catch (e) {
+    if (e instanceof ApiError && e.code === "not_uploading") {
+      const now = await client.transfer(transfer.id).catch(() => null);
+      if (now && FINISHED.has(now.status)) {
+        view.update(now.files.map((f) => f.size), new Set(now.files.map((f) => f.index)));
+        view.end(true);
+        forgetSend(transfer.id, ctx.env);
+        return partsOk;
+      }
+    }
     view.end(false);
     for (const f of files) {
       const st = statSync2(f.path, { throwIfNoEntry: false });
