@@ -1,4 +1,4 @@
-import { execFileSync, spawnSync } from "node:child_process";
+import { execFileSync, spawn, spawnSync } from "node:child_process";
 import { createHash, randomBytes } from "node:crypto";
 import { lstatSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, realpathSync, rmSync, statSync, symlinkSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
@@ -292,6 +292,37 @@ describe("on a terminal and off one", () => {
     expect(who.status).toBe(0);
     expect(who.stdout).toContain(`${server.base}/?to=${alice.id}`);
     expect(who.stdout.split("\n").filter((l) => /^[█▀▄ ]{20,}\s*$/.test(l)).length).toBeGreaterThan(10);
+  });
+
+  it("leaves the bars on screen as they last stood when stopped with Ctrl-C (here: while retrying, the server away)", async () => {
+    const proxy = await CountingProxy.start(server.base);
+    try {
+      const file = path.join(root, "ctrl-c.bin");
+      writeFileSync(file, randomBytes(40 * MiB));
+      const cmd = [process.execPath, BIN, "send", file, "--to", bob.id!].map((a) => `'${a.replace(/'/g, "'\\''")}'`).join(" ");
+      const tty = spawn("script", ["-qfec", cmd, "/dev/null"], { env: { ...childEnv(alice), ...through(proxy, alice) }, stdio: ["pipe", "pipe", "pipe"] });
+      let out = "";
+      tty.stdout!.on("data", (d) => (out += d));
+      const exited = new Promise<number | null>((r) => tty.on("close", (code) => r(code)));
+      proxy.onResponse = (s) => {
+        if (s.method === "PUT" && s.status === 200) {
+          proxy.onResponse = null;
+          setImmediate(() => void proxy.close());
+        }
+      };
+      await until(() => out.includes("retrying (1/5)"), 60_000, () => `the send to retry (${JSON.stringify(out.slice(-300))})`);
+      tty.stdin!.write("\u0003"); // Ctrl-C on the terminal
+      expect(await exited).toBe(130);
+      // cli-progress shows the cursor again as it stops, goes back to the first bar, then either
+      // clears everything below (ESC [0J: the bars gone) or steps over the bars, left as they stood
+      const stop = out.lastIndexOf("\u001b[?25h");
+      expect(out.slice(0, stop)).toMatch(/Sending\s+[█░]+\s+\d+%\s+[\d.]+ [KMG]?B of 41\.9 MB/);
+      expect(out.slice(stop)).not.toContain("\u001b[0J");
+      expect(out.slice(stop)).not.toContain("\u001b[2K");
+      expect(out.slice(stop)).toContain("Stopped.");
+    } finally {
+      await proxy.close().catch(() => undefined);
+    }
   });
 
   it("prints plain lines, without a QR code, off one", async () => {
