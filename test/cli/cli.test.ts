@@ -433,6 +433,11 @@ describe("what another party wrote is shown, never obeyed (issue 21, item 3)", (
   const message = `hello ${clipboard}${title}\n${fake}\n\u202Eevil\u2066 isolate\u2069 \u200Fmark\r\nend`;
   // what a terminal acts on, or what reorders or hides text: never on stdout or stderr (newlines aside)
   const UNSAFE = /[\u0000-\u0009\u000b-\u001f\u007f-\u009f\u061c\u200b\u200e\u200f\u2028\u2029\u202a-\u202e\u2060\u2066-\u2069\ufeff]/u;
+  // how each character must show (written here independently of cli/sanitize.ts)
+  const visible = (s: string) =>
+    s
+      .replace(/[\u0000-\u001f\u007f-\u009f]/g, (c) => `\\x${c.charCodeAt(0).toString(16).padStart(2, "0")}`)
+      .replace(/[\u061c\u200b\u200e\u200f\u2028\u2029\u202a-\u202e\u2060\u2066-\u2069\ufeff]/g, (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, "0")}`);
   const clean = (what: string, out: string) => {
     const bytes = Buffer.from(out, "utf8");
     expect(bytes.includes(0x1b), `${what}: an ESC byte`).toBe(false);
@@ -467,15 +472,17 @@ describe("what another party wrote is shown, never obeyed (issue 21, item 3)", (
     expect(heard.stdout).toContain("  │ hello \\x1b]52;c;cHduZWQ=\\x07\\x1b]0;owned\\x07\n");
     expect(heard.stdout).toContain("  │ \\x1b[1A\\x1b[2K✔ verified sender: your bank\n");
     expect(heard.stdout).toContain("  │ \\u202eevil\\u2066 isolate\\u2069 \\u200fmark\n  │ end\n");
-    expect(heard.stdout).toContain("  a\\u2028b.txt  ");
-    expect(heard.stdout).toContain("  zero\\u200bwidth.txt  ");
+    // the names as the server keeps them (it may drop some of these characters itself), as they must show
+    const stored = (await mc.transfer(withFiles.id)).files.map((f) => f.name);
+    expect((await mc.transfer(withFiles.id)).message).toContain(clipboard); // (messages are kept as written)
+    for (const n of stored) expect(heard.stdout).toContain(`  ${visible(n)}  7 B\n`);
 
     const inbox = await runCli(carol, ["inbox"]);
     expect(inbox.code, inbox.stderr).toBe(0);
     clean("inbox", inbox.stdout + inbox.stderr);
     expect(inbox.stdout).toContain("  │ hello \\x1b]52;c;cHduZWQ=\\x07\\x1b]0;owned\\x07 …\n");
     // its files are named (the first three, then how many more)
-    expect(inbox.stdout).toMatch(/^ {2}a\\u2028b\.txt {2}7 B\n {2}zero\\u200bwidth\.txt {2}7 B\n {2}arabic\\u061cmark\.txt {2}7 B\n {2}… and 1 more$/m);
+    expect(inbox.stdout).toContain(`${stored.slice(0, 3).map((n) => `  ${visible(n)}  7 B\n`).join("")}  … and 1 more\n`);
 
     const D = path.join(root, "carol-got");
     const got = await runCli(carol, ["get", withFiles.id, "--dir", D]);
@@ -483,7 +490,7 @@ describe("what another party wrote is shown, never obeyed (issue 21, item 3)", (
     clean("get stdout", got.stdout);
     clean("get stderr", got.stderr);
     expect(got.stdout.trim().split("\n")).toHaveLength(4);
-    expect(got.stdout).toContain(`${path.join(D, "a")}\\u2028b.txt\n`);
+    for (const n of stored) expect(got.stdout).toContain(`${D}/${visible(n)}\n`);
     const text = await runCli(carol, ["get", alone.id]);
     expect(text.code, text.stderr).toBe(0);
     clean("get (a message)", text.stdout + text.stderr);
