@@ -106,8 +106,8 @@ export function identity(server: string, config: Config, env = process.env): Ide
     throw new CliError(
       `This computer has no terminal on ${server} yet: run \`pushdrop register${server === DEFAULT_SERVER ? "" : ` --server ${server}`}\` first.`,
       EXIT.usage,
-      "not_registered",
-      { server },
+      "usage", // (as before, for scripts that look at --json's code)
+      { reason: "not_registered", server },
     );
   }
   return { server, ...t };

@@ -188,9 +188,9 @@ async function main(argv: string[]): Promise<number> {
  * on registering once it is up. Any answer at all (even an error) keeps the original.
  */
 async function unreachable(e: unknown): Promise<unknown> {
-  if (!(e instanceof CliError) || e.code !== "not_registered") return e;
-  const server = (e.details as { server?: string } | undefined)?.server;
-  if (!server) return e;
+  const d = e instanceof CliError ? (e.details as { reason?: string; server?: string } | undefined) : undefined;
+  if (d?.reason !== "not_registered" || !d.server) return e;
+  const server = d.server;
   try {
     await new PushdropClient({ server }).raw("/v1/push/vapid-public-key", { auth: false, signal: AbortSignal.timeout(10_000) });
   } catch (x) {

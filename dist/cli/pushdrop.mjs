@@ -8817,8 +8817,9 @@ function identity(server, config, env = process.env) {
     throw new CliError(
       `This computer has no terminal on ${server} yet: run \`pushdrop register${server === DEFAULT_SERVER ? "" : ` --server ${server}`}\` first.`,
       EXIT.usage,
-      "not_registered",
-      { server }
+      "usage",
+      // (as before, for scripts that look at --json's code)
+      { reason: "not_registered", server }
     );
   }
   return { server, ...t };
@@ -11276,9 +11277,9 @@ async function main(argv) {
   }
 }
 async function unreachable(e) {
-  if (!(e instanceof CliError) || e.code !== "not_registered") return e;
-  const server = e.details?.server;
-  if (!server) return e;
+  const d = e instanceof CliError ? e.details : void 0;
+  if (d?.reason !== "not_registered" || !d.server) return e;
+  const server = d.server;
   try {
     await new PushdropClient({ server }).raw("/v1/push/vapid-public-key", { auth: false, signal: AbortSignal.timeout(1e4) });
   } catch (x) {
