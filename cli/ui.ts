@@ -66,8 +66,64 @@ export class Ui {
     else process.stderr.write(`${line}\n`);
   }
 
+  private keys: { onData: (d: Buffer) => void; onCont: () => void } | null = null;
+
+  /**
+   * For `listen` on a terminal: Ctrl-C is read as a key (raw mode) and handled as the SIGINT
+   * it would have been, instead of the terminal signalling the whole foreground process group.
+   * Started by `npx`, that group also holds npm and the `sh -c` it runs pushdrop in; a shell
+   * that got the SIGINT kills itself with it once pushdrop has exited, and npm then ends with
+   * 130, however pushdrop ended. Read as a key, only pushdrop hears it, so `npx pushdrop listen`
+   * ends with 0 like `pushdrop listen`. Ctrl-Z still suspends (the group, as the terminal
+   * would); Ctrl-\ still quits. Returns the function that gives the terminal back.
+   */
+  keysInsteadOfSignals(onCtrlC: () => void): () => void {
+    const stdin = process.stdin;
+    if (!stdin.isTTY || typeof stdin.setRawMode !== "function" || this.keys) return () => undefined;
+    const onData = (d: Buffer) => {
+      for (const b of d) {
+        if (b === 0x03) onCtrlC();
+        else if (b === 0x1a || b === 0x1c) {
+          stdin.setRawMode(false); // (given back while suspended; taken again on SIGCONT)
+          process.kill(0, b === 0x1a ? "SIGTSTP" : "SIGQUIT"); // the whole group, as the terminal does
+        }
+      }
+    };
+    const onCont = () => {
+      if (this.keys) stdin.setRawMode(true);
+    };
+    this.keys = { onData, onCont };
+    stdin.setRawMode(true);
+    stdin.on("data", onData);
+    stdin.resume();
+    process.on("SIGCONT", onCont);
+    return () => {
+      if (this.keys?.onData !== onData) return;
+      this.keys = null;
+      stdin.off("data", onData);
+      process.off("SIGCONT", onCont);
+      stdin.setRawMode(false);
+      stdin.pause();
+    };
+  }
+
   /** Asks a yes/no question on stderr; Enter alone means `dflt`. */
   async confirm(question: string, dflt: boolean): Promise<boolean> {
+    // readline reads the keys (and Ctrl-C) itself while it asks; ours resume after
+    const keys = this.keys;
+    if (keys) process.stdin.off("data", keys.onData);
+    try {
+      return await this.ask(question, dflt);
+    } finally {
+      if (keys && this.keys === keys) {
+        process.stdin.setRawMode(true);
+        process.stdin.on("data", keys.onData);
+        process.stdin.resume();
+      }
+    }
+  }
+
+  private async ask(question: string, dflt: boolean): Promise<boolean> {
     const rl = createInterface({ input: process.stdin, output: process.stderr, terminal: true });
     try {
       const answer = await new Promise<string | null>((resolve) => {

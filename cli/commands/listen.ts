@@ -42,15 +42,18 @@ export async function listen(ctx: Ctx, opts: ListenOptions): Promise<void> {
     const stop = (e?: unknown) => {
       if (finished) return;
       finished = true;
+      releaseKeys();
       for (const t of timers) clearTimeout(t);
       ctx.signal.removeEventListener("abort", onAbort);
       channel.close();
       if (e) reject(e);
       else resolve();
     };
-    // Ctrl-C is how listening ends: exit 0 (a download cut short resumes next time)
+    // Ctrl-C is how listening ends: exit 0 (a download cut short resumes next time); on a
+    // terminal it is read as a key, so that only pushdrop hears it (see Ui.keysInsteadOfSignals)
     const onAbort = () => stop();
     ctx.signal.addEventListener("abort", onAbort);
+    const releaseKeys = ui.keysInsteadOfSignals(() => process.emit("SIGINT", "SIGINT"));
 
     const pump = async () => {
       if (busy) return;

@@ -8899,8 +8899,60 @@ var Ui = class {
     else process.stderr.write(`${line}
 `);
   }
+  keys = null;
+  /**
+   * For `listen` on a terminal: Ctrl-C is read as a key (raw mode) and handled as the SIGINT
+   * it would have been, instead of the terminal signalling the whole foreground process group.
+   * Started by `npx`, that group also holds npm and the `sh -c` it runs pushdrop in; a shell
+   * that got the SIGINT kills itself with it once pushdrop has exited, and npm then ends with
+   * 130, however pushdrop ended. Read as a key, only pushdrop hears it, so `npx pushdrop listen`
+   * ends with 0 like `pushdrop listen`. Ctrl-Z still suspends (the group, as the terminal
+   * would); Ctrl-\ still quits. Returns the function that gives the terminal back.
+   */
+  keysInsteadOfSignals(onCtrlC) {
+    const stdin = process.stdin;
+    if (!stdin.isTTY || typeof stdin.setRawMode !== "function" || this.keys) return () => void 0;
+    const onData = (d) => {
+      for (const b of d) {
+        if (b === 3) onCtrlC();
+        else if (b === 26 || b === 28) {
+          stdin.setRawMode(false);
+          process.kill(0, b === 26 ? "SIGTSTP" : "SIGQUIT");
+        }
+      }
+    };
+    const onCont = () => {
+      if (this.keys) stdin.setRawMode(true);
+    };
+    this.keys = { onData, onCont };
+    stdin.setRawMode(true);
+    stdin.on("data", onData);
+    stdin.resume();
+    process.on("SIGCONT", onCont);
+    return () => {
+      if (this.keys?.onData !== onData) return;
+      this.keys = null;
+      stdin.off("data", onData);
+      process.off("SIGCONT", onCont);
+      stdin.setRawMode(false);
+      stdin.pause();
+    };
+  }
   /** Asks a yes/no question on stderr; Enter alone means `dflt`. */
   async confirm(question, dflt) {
+    const keys = this.keys;
+    if (keys) process.stdin.off("data", keys.onData);
+    try {
+      return await this.ask(question, dflt);
+    } finally {
+      if (keys && this.keys === keys) {
+        process.stdin.setRawMode(true);
+        process.stdin.on("data", keys.onData);
+        process.stdin.resume();
+      }
+    }
+  }
+  async ask(question, dflt) {
     const rl = createInterface({ input: process.stdin, output: process.stderr, terminal: true });
     try {
       const answer = await new Promise((resolve) => {
@@ -10665,6 +10717,7 @@ async function listen(ctx, opts) {
     const stop2 = (e) => {
       if (finished) return;
       finished = true;
+      releaseKeys();
       for (const t of timers) clearTimeout(t);
       ctx.signal.removeEventListener("abort", onAbort);
       channel.close();
@@ -10673,6 +10726,7 @@ async function listen(ctx, opts) {
     };
     const onAbort = () => stop2();
     ctx.signal.addEventListener("abort", onAbort);
+    const releaseKeys = ui.keysInsteadOfSignals(() => process.emit("SIGINT", "SIGINT"));
     const pump = async () => {
       if (busy) return;
       busy = true;

@@ -1,6 +1,6 @@
 import { execFileSync, spawn, spawnSync } from "node:child_process";
 import { createHash, randomBytes } from "node:crypto";
-import { lstatSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, realpathSync, rmSync, statSync, symlinkSync, writeFileSync } from "node:fs";
+import { existsSync, lstatSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, realpathSync, rmSync, statSync, symlinkSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import path from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
@@ -325,6 +325,28 @@ describe("on a terminal and off one", () => {
     }
   });
 
+  it("listen on a terminal asks before a download, then still stops on Ctrl-C with 0", async () => {
+    const dave = makeUser(root, "dave", server.base);
+    const reg = await runCli(dave, ["register", "--name", "dave", "--json"]);
+    expect(reg.code, reg.stderr).toBe(0);
+    const file = path.join(root, "ask-me.txt");
+    writeFileSync(file, "ask first\n");
+    const sent = await runCli(alice, ["send", file, "--to", json(reg.stdout).id]);
+    expect(sent.code, sent.stderr).toBe(0);
+    const D = path.join(root, "dave-asked");
+    const cmd = [process.execPath, BIN, "listen", "--dir", D].map((a) => `'${a}'`).join(" ");
+    const tty = spawn("script", ["-qfec", cmd, "/dev/null"], { env: childEnv(dave), stdio: ["pipe", "pipe", "pipe"] });
+    let out = "";
+    tty.stdout!.on("data", (d) => (out += d));
+    const exited = new Promise<number | null>((r) => tty.on("close", (code) => r(code)));
+    await until(() => out.includes(`Download into ${D}? [Y/n]`), 60_000, () => `the question (${JSON.stringify(out.slice(-300))})`);
+    tty.stdin!.write("n\r");
+    await until(() => out.includes(`left in your inbox (pushdrop get ${sent.stdout.trim()})`), 30_000, "the answer to be taken");
+    tty.stdin!.write("\u0003"); // Ctrl-C, read as a key again once the question is answered
+    expect(await exited, out).toBe(0);
+    expect(existsSync(D)).toBe(false); // nothing was downloaded
+  });
+
   it("prints plain lines, without a QR code, off one", async () => {
     const who = await runCli(alice, ["whoami"]);
     expect(who.stdout).not.toMatch(/[█▀▄]/);
@@ -587,23 +609,29 @@ describe("a send while the server is away", () => {
 });
 
 describe("Ctrl-C through npx", () => {
-  // npx runs a package's bin through `sh -c`; Debian's sh (dash) that received the SIGINT of a
-  // Ctrl-C kills itself with it once its child has exited, however the child exited, and npm
-  // then exits as its shell did (130). With bash as npm's script shell, which execs the
-  // command instead, the exit is pushdrop's own. The README says so.
-  const ctrlC = async (env: Record<string, string>) => {
-    const r = spawnCli(bob, ["listen"], { command: ["npx", "--no-install", "pushdrop"], cwd: ROOT, detached: true, env });
-    await until(() => r.stderr().includes("Listening as"), 60_000, () => `npx pushdrop listen to connect (${r.stderr()})`);
-    process.kill(-r.child.pid!, "SIGINT"); // what a terminal does on Ctrl-C: the whole foreground group
-    return r.done;
-  };
+  it("npx pushdrop listen on a terminal: Ctrl-C ends it with 0 (read as a key, so npm's shell never gets the SIGINT)", async () => {
+    const cmd = ["npx", "--no-install", "pushdrop", "listen"].join(" ");
+    const tty = spawn("script", ["-qfec", cmd, "/dev/null"], { cwd: ROOT, env: childEnv(bob), stdio: ["pipe", "pipe", "pipe"] });
+    let out = "";
+    tty.stdout!.on("data", (d) => (out += d));
+    const exited = new Promise<number | null>((r) => tty.on("close", (code) => r(code)));
+    await until(() => out.includes("Listening as"), 60_000, () => `npx pushdrop listen to connect (${JSON.stringify(out.slice(-300))})`);
+    tty.stdin!.write("\u0003"); // Ctrl-C typed on the terminal
+    expect(await exited, out).toBe(0); // (script -e: the exit status of npx)
+  });
 
-  it("exits 0 with bash as npm's script shell; 130 (npm's, not pushdrop's) through sh", async () => {
-    const bash = await ctrlC({ npm_config_script_shell: "/bin/bash" });
-    expect(bash.code, bash.stderr).toBe(0);
-    const sh = await ctrlC({});
+  // Without a terminal to read the key from, a SIGINT sent to the whole group (what the
+  // terminal itself would do, or `kill -INT -- -<pgid>`) also reaches npm's `sh -c`; Debian's
+  // sh (dash) kills itself with it once pushdrop has exited, however pushdrop exited, and npm
+  // then ends as its shell did. The README says so.
+  it("a SIGINT to npx's whole process group: npm ends by it, whatever pushdrop's exit (a limit of npm's sh -c)", async () => {
+    const r = spawnCli(bob, ["listen"], { command: ["npx", "--no-install", "pushdrop"], cwd: ROOT, detached: true });
+    await until(() => r.stderr().includes("Listening as"), 60_000, () => `npx pushdrop listen to connect (${r.stderr()})`);
+    process.kill(-r.child.pid!, "SIGINT");
+    const sh = await r.done;
     // (npm kills itself with the shell's signal: a shell reports that as 130)
     if (realpathSync("/bin/sh").endsWith("dash")) expect([sh.code, sh.signal], sh.stderr).toEqual([null, "SIGINT"]);
+    expect(sh.stderr).not.toContain("pushdrop:"); // pushdrop itself ended as it should, with no error
   });
 });
 
