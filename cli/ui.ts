@@ -1,3 +1,4 @@
+import { readFileSync } from "node:fs";
 import { createInterface } from "node:readline";
 import { jsonSafe, shown } from "./sanitize";
 
@@ -66,7 +67,7 @@ export class Ui {
     else process.stderr.write(`${line}\n`);
   }
 
-  private keys: { onData: (d: Buffer) => void; onCont: () => void } | null = null;
+  private keys: { onData: (d: Buffer) => void; take: () => void; giveBack: () => void } | null = null;
 
   /**
    * For `listen` on a terminal: Ctrl-C is read as a key (raw mode) and handled as the SIGINT
@@ -76,34 +77,53 @@ export class Ui {
    * 130, however pushdrop ended. Read as a key, only pushdrop hears it, so `npx pushdrop listen`
    * ends with 0 like `pushdrop listen`. Ctrl-Z still suspends (the group, as the terminal
    * would); Ctrl-\ still quits. Returns the function that gives the terminal back.
+   *
+   * Only while pushdrop is in the terminal's foreground: a background job that set the mode or
+   * read the keys would be stopped by the terminal (SIGTTOU, SIGTTIN), so `pushdrop listen &`
+   * leaves the terminal alone, and a job sent to the background (Ctrl-Z, `bg`) gives it back
+   * and takes it again when it is brought to the foreground. Where that cannot be known (no
+   * `/proc`), nothing changes: Ctrl-C is the terminal's signal, as before.
    */
   keysInsteadOfSignals(onCtrlC: () => void): () => void {
     const stdin = process.stdin;
     if (!stdin.isTTY || typeof stdin.setRawMode !== "function" || this.keys) return () => undefined;
+    let held = false;
+    const take = () => {
+      if (held || !inForeground()) return;
+      held = true;
+      stdin.setRawMode(true);
+      stdin.on("data", onData);
+      stdin.resume();
+    };
+    const giveBack = () => {
+      if (!held) return;
+      held = false;
+      stdin.off("data", onData);
+      stdin.pause();
+      if (inForeground()) stdin.setRawMode(false); // (a background job may not; its shell resets the terminal)
+    };
     const onData = (d: Buffer) => {
       for (const b of d) {
         if (b === 0x03) onCtrlC();
         else if (b === 0x1a || b === 0x1c) {
-          stdin.setRawMode(false); // (given back while suspended; taken again on SIGCONT)
+          giveBack(); // (while suspended; taken again on SIGCONT once back in the foreground)
           process.kill(0, b === 0x1a ? "SIGTSTP" : "SIGQUIT"); // the whole group, as the terminal does
         }
       }
     };
     const onCont = () => {
-      if (this.keys) stdin.setRawMode(true);
+      if (this.keys?.onData !== onData) return;
+      if (inForeground()) take();
+      else giveBack();
     };
-    this.keys = { onData, onCont };
-    stdin.setRawMode(true);
-    stdin.on("data", onData);
-    stdin.resume();
+    this.keys = { onData, take, giveBack };
+    take();
     process.on("SIGCONT", onCont);
     return () => {
       if (this.keys?.onData !== onData) return;
       this.keys = null;
-      stdin.off("data", onData);
       process.off("SIGCONT", onCont);
-      stdin.setRawMode(false);
-      stdin.pause();
+      giveBack();
     };
   }
 
@@ -111,15 +131,11 @@ export class Ui {
   async confirm(question: string, dflt: boolean): Promise<boolean> {
     // readline reads the keys (and Ctrl-C) itself while it asks; ours resume after
     const keys = this.keys;
-    if (keys) process.stdin.off("data", keys.onData);
+    keys?.giveBack();
     try {
       return await this.ask(question, dflt);
     } finally {
-      if (keys && this.keys === keys) {
-        process.stdin.setRawMode(true);
-        process.stdin.on("data", keys.onData);
-        process.stdin.resume();
-      }
+      if (keys && this.keys === keys) keys.take();
     }
   }
 
@@ -143,5 +159,20 @@ export class Ui {
     } finally {
       rl.close();
     }
+  }
+}
+
+/**
+ * Whether this process is in its terminal's foreground process group: on Linux, /proc/self/stat
+ * holds both (its pgrp and the terminal's tpgid: the 3rd and 6th fields after the command name,
+ * which is in parentheses). Elsewhere: unknown, so false.
+ */
+function inForeground(): boolean {
+  try {
+    const stat = readFileSync("/proc/self/stat", "utf8");
+    const f = stat.slice(stat.lastIndexOf(")") + 2).split(" "); // state ppid pgrp session tty_nr tpgid …
+    return f[2] !== undefined && f[2] === f[5];
+  } catch {
+    return false;
   }
 }

@@ -8826,6 +8826,7 @@ function identity(server, config, env = process.env) {
 }
 
 // cli/ui.ts
+import { readFileSync as readFileSync2 } from "node:fs";
 import { createInterface } from "node:readline";
 
 // cli/sanitize.ts
@@ -8908,48 +8909,63 @@ var Ui = class {
    * 130, however pushdrop ended. Read as a key, only pushdrop hears it, so `npx pushdrop listen`
    * ends with 0 like `pushdrop listen`. Ctrl-Z still suspends (the group, as the terminal
    * would); Ctrl-\ still quits. Returns the function that gives the terminal back.
+   *
+   * Only while pushdrop is in the terminal's foreground: a background job that set the mode or
+   * read the keys would be stopped by the terminal (SIGTTOU, SIGTTIN), so `pushdrop listen &`
+   * leaves the terminal alone, and a job sent to the background (Ctrl-Z, `bg`) gives it back
+   * and takes it again when it is brought to the foreground. Where that cannot be known (no
+   * `/proc`), nothing changes: Ctrl-C is the terminal's signal, as before.
    */
   keysInsteadOfSignals(onCtrlC) {
     const stdin = process.stdin;
     if (!stdin.isTTY || typeof stdin.setRawMode !== "function" || this.keys) return () => void 0;
+    let held = false;
+    const take = () => {
+      if (held || !inForeground()) return;
+      held = true;
+      stdin.setRawMode(true);
+      stdin.on("data", onData);
+      stdin.resume();
+    };
+    const giveBack = () => {
+      if (!held) return;
+      held = false;
+      stdin.off("data", onData);
+      stdin.pause();
+      if (inForeground()) stdin.setRawMode(false);
+    };
     const onData = (d) => {
       for (const b of d) {
         if (b === 3) onCtrlC();
         else if (b === 26 || b === 28) {
-          stdin.setRawMode(false);
+          giveBack();
           process.kill(0, b === 26 ? "SIGTSTP" : "SIGQUIT");
         }
       }
     };
     const onCont = () => {
-      if (this.keys) stdin.setRawMode(true);
+      if (this.keys?.onData !== onData) return;
+      if (inForeground()) take();
+      else giveBack();
     };
-    this.keys = { onData, onCont };
-    stdin.setRawMode(true);
-    stdin.on("data", onData);
-    stdin.resume();
+    this.keys = { onData, take, giveBack };
+    take();
     process.on("SIGCONT", onCont);
     return () => {
       if (this.keys?.onData !== onData) return;
       this.keys = null;
-      stdin.off("data", onData);
       process.off("SIGCONT", onCont);
-      stdin.setRawMode(false);
-      stdin.pause();
+      giveBack();
     };
   }
   /** Asks a yes/no question on stderr; Enter alone means `dflt`. */
   async confirm(question, dflt) {
     const keys = this.keys;
-    if (keys) process.stdin.off("data", keys.onData);
+    keys?.giveBack();
     try {
       return await this.ask(question, dflt);
     } finally {
-      if (keys && this.keys === keys) {
-        process.stdin.setRawMode(true);
-        process.stdin.on("data", keys.onData);
-        process.stdin.resume();
-      }
+      if (keys && this.keys === keys) keys.take();
     }
   }
   async ask(question, dflt) {
@@ -8973,6 +8989,15 @@ var Ui = class {
     }
   }
 };
+function inForeground() {
+  try {
+    const stat = readFileSync2("/proc/self/stat", "utf8");
+    const f = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
+    return f[2] !== void 0 && f[2] === f[5];
+  } catch {
+    return false;
+  }
+}
 
 // cli/context.ts
 function makeCtx(opts, signal, env = process.env) {
@@ -10542,7 +10567,7 @@ import path5 from "node:path";
 
 // cli/sends.ts
 import { createHash as createHash3 } from "node:crypto";
-import { mkdirSync as mkdirSync4, readdirSync, readFileSync as readFileSync2, renameSync as renameSync4, rmSync as rmSync4, writeFileSync as writeFileSync2 } from "node:fs";
+import { mkdirSync as mkdirSync4, readdirSync, readFileSync as readFileSync3, renameSync as renameSync4, rmSync as rmSync4, writeFileSync as writeFileSync2 } from "node:fs";
 import path4 from "node:path";
 function sendKey(r) {
   const canonical = JSON.stringify([
@@ -10569,7 +10594,7 @@ function pendingSends(env = process.env, now = Date.now()) {
   for (const n of names) {
     if (!n.endsWith(".json")) continue;
     try {
-      const p = JSON.parse(readFileSync2(path4.join(dir(env), n), "utf8"));
+      const p = JSON.parse(readFileSync3(path4.join(dir(env), n), "utf8"));
       if (Date.parse(p.expiresAt) <= now) {
         rmSync4(path4.join(dir(env), n), { force: true });
         continue;

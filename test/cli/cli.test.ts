@@ -347,6 +347,26 @@ describe("on a terminal and off one", () => {
     expect(existsSync(D)).toBe(false); // nothing was downloaded
   });
 
+  it("listen started in the background of a terminal (listen &) is not stopped by the terminal for reading its keys", async () => {
+    const job = path.join(root, "background.sh");
+    writeFileSync(
+      job,
+      [
+        "set -m", // job control, as in an interactive shell: the job gets a process group of its own, not the terminal's
+        `'${process.execPath}' '${BIN}' listen --json > '${path.join(root, "background.out")}' 2>&1 &`,
+        "P=$!",
+        "sleep 4",
+        'echo "state=$(ps -o stat= -p $P)"',
+        "kill -CONT $P; kill -INT $P; wait $P",
+        'echo "exit=$?"',
+      ].join("\n"),
+    );
+    const r = spawnSync("script", ["-qfec", `bash '${job}'`, "/dev/null"], { env: childEnv(bob), encoding: "utf8", timeout: 60_000 });
+    expect(readFileSync(path.join(root, "background.out"), "utf8")).toContain('"listening"');
+    expect(r.stdout).toMatch(/state=S/); // running (asleep), not T (stopped by SIGTTOU/SIGTTIN)
+    expect(r.stdout).toContain("exit=0");
+  });
+
   it("prints plain lines, without a QR code, off one", async () => {
     const who = await runCli(alice, ["whoami"]);
     expect(who.stdout).not.toMatch(/[█▀▄]/);
