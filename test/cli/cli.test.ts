@@ -367,6 +367,39 @@ describe("on a terminal and off one", () => {
     expect(r.stdout).toContain("exit=0");
   });
 
+  it("listen suspended with Ctrl-Z and brought back with fg still stops on Ctrl-C with 0", async () => {
+    const erin = makeUser(root, "erin", server.base); // (nothing waiting for her: no question asked)
+    expect((await runCli(erin, ["register", "--name", "erin"])).code).toBe(0);
+    const job = path.join(root, "suspend.sh");
+    writeFileSync(
+      job,
+      [
+        "set -m",
+        `'${process.execPath}' '${BIN}' listen &`,
+        "sleep 1",
+        "fg %1",
+        'echo "after-fg=$?"',
+        'echo "state=$(ps -o stat= -p $(jobs -p %1))"',
+        "fg %1",
+        'echo "exit=$?"',
+      ].join("\n"),
+    );
+    const tty = spawn("script", ["-qfec", `bash '${job}'`, "/dev/null"], { env: childEnv(erin), stdio: ["pipe", "pipe", "pipe"] });
+    let out = "";
+    tty.stdout!.on("data", (d) => (out += d));
+    const exited = new Promise<number | null>((r) => tty.on("close", (code) => r(code)));
+    await until(() => out.includes("Listening as"), 60_000, () => `listen to connect (${JSON.stringify(out.slice(-300))})`);
+    await new Promise((r) => setTimeout(r, 1500)); // (until `fg` has made it the foreground job)
+    tty.stdin!.write("\u001a"); // Ctrl-Z
+    await until(() => out.includes("state="), 30_000, () => `the job to stop (${JSON.stringify(out.slice(-300))})`);
+    expect(out).toMatch(/after-fg=148/); // 128 + SIGTSTP: suspended
+    expect(out).toMatch(/state=T/);
+    await new Promise((r) => setTimeout(r, 1000)); // (until the second `fg` has resumed it)
+    tty.stdin!.write("\u0003"); // Ctrl-C, read as a key again
+    await exited;
+    expect(out).toContain("exit=0");
+  });
+
   it("prints plain lines, without a QR code, off one", async () => {
     const who = await runCli(alice, ["whoami"]);
     expect(who.stdout).not.toMatch(/[█▀▄]/);
