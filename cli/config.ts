@@ -1,8 +1,8 @@
-import { chmodSync, mkdirSync, readFileSync, renameSync, writeFileSync } from "node:fs";
+import { chmodSync, mkdirSync, readFileSync, renameSync, rmSync, writeFileSync } from "node:fs";
 import { homedir } from "node:os";
 import path from "node:path";
 import { normalizeTerminalId } from "../client";
-import { usageError } from "./exit";
+import { CliError, EXIT, usageError } from "./exit";
 
 /**
  * Where the CLI keeps who it is: `$XDG_CONFIG_HOME/pushdrop/config.json` (else
@@ -60,7 +60,8 @@ export function saveConfig(config: Config, env = process.env): string {
   const file = configFile(env);
   mkdirSync(path.dirname(file), { recursive: true, mode: 0o700 });
   const tmp = `${file}.${process.pid}.tmp`;
-  writeFileSync(tmp, `${JSON.stringify(config, null, 2)}\n`, { mode: 0o600 });
+  rmSync(tmp, { force: true }); // a leftover of a killed run with our pid (a link is removed, not followed)
+  writeFileSync(tmp, `${JSON.stringify(config, null, 2)}\n`, { mode: 0o600, flag: "wx" }); // created here, by us, or an error
   chmodSync(tmp, 0o600); // the mode above is masked by the umask; the token must not be readable by others
   renameSync(tmp, file);
   return file;
@@ -101,7 +102,13 @@ export function identity(server: string, config: Config, env = process.env): Ide
   }
   const t = config.terminals[server];
   if (!t) {
-    throw usageError(`This computer has no terminal on ${server} yet: run \`pushdrop register${server === DEFAULT_SERVER ? "" : ` --server ${server}`}\` first.`);
+    // (main asks the server first: when nothing answers there, that is what the user is told)
+    throw new CliError(
+      `This computer has no terminal on ${server} yet: run \`pushdrop register${server === DEFAULT_SERVER ? "" : ` --server ${server}`}\` first.`,
+      EXIT.usage,
+      "usage", // (as before, for scripts that look at --json's code)
+      { reason: "not_registered", server },
+    );
   }
   return { server, ...t };
 }

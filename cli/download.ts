@@ -1,17 +1,26 @@
 import { createHash, type Hash } from "node:crypto";
-import { createReadStream, statSync, truncateSync } from "node:fs";
-import { open } from "node:fs/promises";
+import { constants, createReadStream, lstatSync } from "node:fs";
+import { lstat, open, type FileHandle } from "node:fs/promises";
 import { Readable, Writable } from "node:stream";
 import type { ReadableStream as WebReadableStream } from "node:stream/web";
 import { pipeline } from "node:stream/promises";
 import { ApiError, NetworkError, isTransient, retryDelayMs, sleep, type PushdropClient } from "../client";
 import { integrityError } from "./exit";
+import { shown } from "./sanitize";
 
 /**
  * A download into a `.part` file that survives being killed: run again, it asks for the rest
  * with `Range: bytes=<what is on disk>-` and `If-Range: <ETag>` (so bytes of another version
  * are never glued on), and at the end checks the whole file's sha256. A dropped connection or
  * a server fault is retried in the same run from where the file stands.
+ *
+ * The `.part` file sits in a folder others may write to (a shared Downloads folder), so it is
+ * never reached through a symbolic link: it is opened once per call with `O_NOFOLLOW` (a link
+ * there is an error, not a target), created with `O_CREAT|O_EXCL` when it is not there, and a
+ * file that was there (a resume) must be a regular file with one link whose `fstat` is the
+ * `lstat` of the path (same device and inode): not a FIFO, a device, a hard link to a file
+ * elsewhere, or something swapped in between. Every size, write and truncation after that goes
+ * through the open descriptor, never the path.
  */
 
 export interface DownloadOptions {
@@ -27,6 +36,8 @@ export interface DownloadOptions {
    * the bytes were hashed as an earlier try of this call wrote them) (for logs and tests)
    */
   onStart?: (offset: number, rehashed: number) => void;
+  /** told before each wait to try again: how many tries have failed, the wait, the server's status (null: no answer) */
+  onRetry?: (attempt: number, delayMs: number, status: number | null) => void;
   tries?: number;
   backoffMs?: (attempt: number) => number;
 }
@@ -50,31 +61,78 @@ interface Hashed {
 export async function downloadToFile(client: PushdropClient, pathOrUrl: string, partFile: string, opts: DownloadOptions): Promise<DownloadResult> {
   const tries = opts.tries ?? 6;
   const backoff = opts.backoffMs ?? ((a: number) => Math.min(30_000, 1000 * 2 ** (a - 1)));
-  const resumedFrom = Math.min(sizeOf(partFile), opts.size);
-  let hashed: Hashed | null = null;
-  for (let attempt = 1; ; attempt++) {
+  const file = await openPart(partFile);
+  try {
+    const resumedFrom = Math.min((await file.stat()).size, opts.size);
+    let hashed: Hashed | null = null;
+    for (let attempt = 1; ; attempt++) {
+      try {
+        await tryOnce(client, pathOrUrl, file, opts, hashed, (h) => (hashed = h));
+        return { resumedFrom };
+      } catch (e) {
+        const again = isTransient(e) || isStreamBreak(e);
+        if (!again || attempt >= tries || opts.signal?.aborted) throw e instanceof Error && isStreamBreak(e) ? new NetworkError(`The download broke off (${e.message}).`, e) : e;
+        const wait = retryDelayMs(e, backoff(attempt));
+        opts.onRetry?.(attempt, wait, e instanceof ApiError ? e.status : null);
+        await sleep(wait, opts.signal); // (Ctrl-C ends the wait too)
+      }
+    }
+  } finally {
+    await file.close();
+  }
+}
+
+const refused = (partFile: string, why: string) =>
+  integrityError(
+    `${shown(partFile)} ${why}; pushdrop writes only to files it created there, never through a link. Nothing was written; remove it (or choose another --dir) and run this again.`,
+    "unsafe_part_file",
+    { path: partFile },
+  );
+
+/**
+ * The `.part` file, opened for reading and writing without following a link: created
+ * exclusively when it is not there, else checked to be the regular file it claims to be.
+ */
+export async function openPart(partFile: string): Promise<FileHandle> {
+  const { O_RDWR, O_CREAT, O_EXCL, O_NOFOLLOW } = constants;
+  let file: FileHandle;
+  try {
+    file = await open(partFile, O_RDWR | O_NOFOLLOW);
+  } catch (e) {
+    const code = (e as NodeJS.ErrnoException).code;
+    if (code === "ELOOP" || code === "EMLINK") throw refused(partFile, "is a symbolic link");
+    if (code !== "ENOENT") throw e;
     try {
-      await tryOnce(client, pathOrUrl, partFile, opts, hashed, (h) => (hashed = h));
-      return { resumedFrom };
-    } catch (e) {
-      const again = isTransient(e) || isStreamBreak(e);
-      if (!again || attempt >= tries || opts.signal?.aborted) throw e instanceof Error && isStreamBreak(e) ? new NetworkError(`The download broke off (${e.message}).`, e) : e;
-      await sleep(retryDelayMs(e, backoff(attempt)), opts.signal); // (Ctrl-C ends the wait too)
+      // not there: made now, and only by us (a link planted meanwhile makes this fail, not follow)
+      return await open(partFile, O_RDWR | O_CREAT | O_EXCL | O_NOFOLLOW, 0o600);
+    } catch (e2) {
+      if ((e2 as NodeJS.ErrnoException).code === "EEXIST") throw refused(partFile, "appeared while it was being created");
+      throw e2;
     }
   }
+  try {
+    const [fst, lst] = [await file.stat(), await lstat(partFile)];
+    if (!fst.isFile()) throw refused(partFile, "is not a regular file");
+    if (fst.dev !== lst.dev || fst.ino !== lst.ino) throw refused(partFile, "was replaced while it was being opened");
+    if (fst.nlink !== 1) throw refused(partFile, `has ${fst.nlink} names (a hard link to a file elsewhere, perhaps)`);
+  } catch (e) {
+    await file.close();
+    throw e;
+  }
+  return file;
 }
 
 async function tryOnce(
   client: PushdropClient,
   pathOrUrl: string,
-  partFile: string,
+  file: FileHandle,
   opts: DownloadOptions,
   carried: Hashed | null,
   carry: (h: Hashed) => void,
 ): Promise<void> {
-  let offset = sizeOf(partFile);
+  let offset = (await file.stat()).size;
   if (offset > opts.size) {
-    truncateSync(partFile, 0);
+    await file.truncate(0);
     offset = 0;
   }
   // what is on disk was hashed as an earlier try of this call wrote it, or is read back now
@@ -82,15 +140,16 @@ async function tryOnce(
   if (carried?.bytes === offset) hashed = carried;
   else {
     hashed = { hash: createHash("sha256"), bytes: offset };
-    if (offset > 0) await hashFile(partFile, hashed.hash, 0, offset - 1);
+    if (offset > 0) await hashHandle(file, hashed.hash, offset);
   }
   carry(hashed);
-  if (offset === opts.size && opts.size > 0) return finish(partFile, hashed.hash, opts);
+  if (offset === opts.size && opts.size > 0) return finish(file, hashed.hash, opts);
 
   opts.onStart?.(offset, hashed === carried ? 0 : offset);
   const res = await client.download(pathOrUrl, { offset, ifRange: `"${opts.sha256}"`, signal: opts.signal });
   if (offset > 0 && res.status === 200) {
     // the server sent the whole thing (what is on disk is of another version): start over
+    await file.truncate(0);
     hashed = { hash: createHash("sha256"), bytes: 0 };
     carry(hashed);
   } else if (offset > 0) {
@@ -100,20 +159,20 @@ async function tryOnce(
       throw new ApiError(res.status, "bad_response", `Asked for the bytes from ${offset} on, got ${res.headers.get("content-range") ?? "no Content-Range"}.`);
     }
   }
-  await write(res, partFile, hashed, opts);
-  return finish(partFile, hashed.hash, opts);
+  await write(res, file, hashed, opts);
+  return finish(file, hashed.hash, opts);
 }
 
-async function write(res: Response, partFile: string, hashed: Hashed, opts: DownloadOptions): Promise<void> {
+async function write(res: Response, file: FileHandle, hashed: Hashed, opts: DownloadOptions): Promise<void> {
   if (!res.body) throw new NetworkError("The server sent no body.");
   opts.onProgress?.(hashed.bytes);
   const tooLong = integrityError(`The server sent more than the ${opts.size} bytes expected; nothing was kept.`, "too_long");
-  const file = await open(partFile, hashed.bytes === 0 ? "w" : "a");
   const sink = new Writable({
     write(chunk: Buffer, _enc, cb) {
       // refused as the bytes come, not once they are all on disk (and not retried: it is no break)
       if (hashed.bytes + chunk.length > opts.size) return cb(tooLong);
-      file.write(chunk).then(() => {
+      // at its place, through the descriptor (whatever the path names by now)
+      writeAll(file, chunk, hashed.bytes).then(() => {
         hashed.hash.update(chunk); // (only once it is in the file)
         hashed.bytes += chunk.length;
         opts.onProgress?.(hashed.bytes);
@@ -124,28 +183,46 @@ async function write(res: Response, partFile: string, hashed: Hashed, opts: Down
   try {
     await pipeline(Readable.fromWeb(res.body as unknown as WebReadableStream<Uint8Array>), sink, { signal: opts.signal });
   } catch (e) {
-    if (e === tooLong) truncateSync(partFile, 0);
+    if (e === tooLong) await file.truncate(0);
     throw e;
-  } finally {
-    await file.close();
   }
 }
 
-function finish(partFile: string, hash: Hash, opts: DownloadOptions): void {
-  const size = sizeOf(partFile);
+async function writeAll(file: FileHandle, chunk: Buffer, position: number): Promise<void> {
+  for (let done = 0; done < chunk.length; ) {
+    const { bytesWritten } = await file.write(chunk, done, chunk.length - done, position + done);
+    done += bytesWritten;
+  }
+}
+
+async function finish(file: FileHandle, hash: Hash, opts: DownloadOptions): Promise<void> {
+  const size = (await file.stat()).size;
   if (size !== opts.size) throw new NetworkError(`The download ended after ${size} of ${opts.size} bytes.`);
   const got = hash.digest("hex");
   if (got !== opts.sha256) {
-    truncateSync(partFile, 0); // these bytes are wrong (not retried: the next run starts afresh)
+    await file.truncate(0); // these bytes are wrong (not retried: the next run starts afresh)
     throw integrityError(`The downloaded bytes do not match their checksum (sha256 ${got}, expected ${opts.sha256}).`, "sha256_mismatch");
   }
 }
 
+/** How much a `.part` holds, for a progress display: a regular file's size, else 0 (a link is not looked through). */
 export function sizeOf(file: string): number {
   try {
-    return statSync(file).size;
+    const st = lstatSync(file);
+    return st.isFile() ? st.size : 0;
   } catch {
     return 0;
+  }
+}
+
+/** The sha256 of the first `bytes` bytes behind an open descriptor (left open). */
+async function hashHandle(file: FileHandle, hash: Hash, bytes: number): Promise<void> {
+  const buf = Buffer.allocUnsafe(1024 * 1024);
+  for (let at = 0; at < bytes; ) {
+    const { bytesRead } = await file.read(buf, 0, Math.min(buf.length, bytes - at), at);
+    if (bytesRead === 0) throw new NetworkError(`The partial download ended at ${at} of the ${bytes} bytes it had a moment ago.`);
+    hash.update(buf.subarray(0, bytesRead));
+    at += bytesRead;
   }
 }
 

@@ -15,7 +15,8 @@ export const EXIT = {
   api: 3,
   /** the server could not be reached, or the connection kept breaking */
   network: 4,
-  /** what arrived is not what was sent: a checksum mismatch, or a package with an unsafe name */
+  /** what arrived is not what was sent: a checksum mismatch, or a package with an unsafe name;
+   *  or where it would go is unsafe: a link (or a FIFO…) planted at the `.part` path */
   integrity: 5,
   /** `send --wait`: the transfer ended (expired, cancelled, failed) before every recipient had it */
   undelivered: 6,
@@ -30,7 +31,8 @@ export const EXIT_HELP = `Exit codes:
        a local file that cannot be read or written)
   3    the server refused (API error; its code is named)
   4    network failure (server unreachable, connection kept breaking)
-  5    verification failed (checksum mismatch, unsafe name in a package)
+  5    verification failed (checksum mismatch, unsafe name in a package,
+       a link or other non-regular file where a download goes)
   6    send --wait: the transfer ended before every recipient downloaded it
   130  interrupted (Ctrl-C)`;
 

@@ -3,6 +3,7 @@ import type { Transfer } from "../src/contract";
 import { TRANSFER_ID_RE } from "../src/contract/ids";
 import { MAX_EXPIRES_IN, MIN_EXPIRES_IN } from "../src/contract/limits";
 import { usageError } from "./exit";
+import { shown } from "./sanitize";
 
 /** Reading what people type, and writing what they read. */
 
@@ -53,9 +54,16 @@ export function checkTransferId(input: string): string {
 
 export const showId = (id: string) => (/^\d{9}$/.test(id) ? formatTerminalId(id) : id);
 
+/** A sender as people read it; the name (chosen by its owner) through the one gate, on one line. */
 export function who(from: { id: string; name: string }): string {
-  return from.name ? `${from.name} (${showId(from.id)})` : showId(from.id);
+  return from.name ? `${shown(from.name)} (${showId(from.id)})` : showId(from.id);
 }
+
+/** A file name from a transfer (the sender chose it), made safe to print on one line. */
+export const fileName = (name: string) => shown(name);
+
+/** A message's lines (the sender wrote them), each made safe to print; tabs kept. */
+export const messageLines = (message: string) => shown(message, { multiline: true }).split("\n");
 
 export function fileSummary(t: Pick<Transfer, "files" | "size">): string {
   if (t.files.length === 0) return "a message";
@@ -66,9 +74,9 @@ export function fileSummary(t: Pick<Transfer, "files" | "size">): string {
 /** A few lines about a transfer: who, what, the message, the files. */
 export function describeTransfer(t: Transfer, opts: { maxFiles?: number } = {}): string[] {
   const lines = [`${t.id}  from ${who(t.from)}  ${fileSummary(t)}  [${t.status}]`];
-  if (t.message) lines.push(...t.message.split("\n").map((l) => `  │ ${l}`));
+  if (t.message) lines.push(...messageLines(t.message).map((l) => `  │ ${l}`));
   const max = opts.maxFiles ?? 20;
-  for (const f of t.files.slice(0, max)) lines.push(`  ${f.name}  ${formatBytes(f.size)}`);
+  for (const f of t.files.slice(0, max)) lines.push(`  ${fileName(f.name)}  ${formatBytes(f.size)}`);
   if (t.files.length > max) lines.push(`  … and ${t.files.length - max} more`);
   return lines;
 }

@@ -2,7 +2,9 @@ import { Command, CommanderError, Option } from "commander";
 import { DEFAULT_SERVER } from "./config";
 import { makeCtx, type Ctx, type GlobalOptions } from "./context";
 import { protectTransferIds } from "./argv";
-import { EXIT, EXIT_HELP, reportError } from "./exit";
+import { NetworkError, PushdropClient } from "../client";
+import { CliError, EXIT, EXIT_HELP, reportError } from "./exit";
+import { jsonSafe, shown } from "./sanitize";
 import { register, whoami } from "./commands/account";
 import { listen } from "./commands/listen";
 import { resume, send } from "./commands/send";
@@ -111,7 +113,7 @@ With --json: one JSON object per line and event.`,
   p.command("get")
     .description("download a transfer into a folder (an interrupted download resumes)")
     .argument("<transferId>")
-    .option("-f, --file <n>", "only this file (its index, or its name); it does not count as a delivery")
+    .option("-f, --file <n>", "only this file (its index, or its name); it counts toward the receipt once every file was fetched")
     .option("-d, --dir <folder>", "where to save", ".")
     .action(action((ctx, id: string, o: { file?: string; dir?: string }) => get(ctx, id, o)));
 
@@ -164,19 +166,38 @@ async function main(argv: string[]): Promise<number> {
     if (e instanceof CommanderError) {
       if (e.code === "commander.helpDisplayed" || e.code === "commander.version") return EXIT.ok;
       // commander has printed its message (and a suggestion) on stderr already
-      if (json) process.stdout.write(`${JSON.stringify({ error: { code: "usage", kind: "usage", message: e.message.replace(/^error: /, "") } }, null, 2)}\n`);
+      if (json) process.stdout.write(`${jsonSafe(JSON.stringify({ error: { code: "usage", kind: "usage", message: e.message.replace(/^error: /, "") } }, null, 2))}\n`);
       return EXIT.usage;
     }
-    const r = reportError(e);
-    if (process.env.PUSHDROP_DEBUG && e instanceof Error) process.stderr.write(`${e.stack}\n`);
-    process.stderr.write(`pushdrop: ${r.message}\n`);
-    if (json) process.stdout.write(`${JSON.stringify(r.json, null, 2)}\n`);
+    const r = reportError(await unreachable(e));
+    if (process.env.PUSHDROP_DEBUG && e instanceof Error) process.stderr.write(`${shown(e.stack ?? "", { multiline: true })}\n`);
+    // the message may quote the server, a name from a package: through the one gate (cli/sanitize.ts)
+    process.stderr.write(`pushdrop: ${shown(r.message, { multiline: true })}\n`);
+    if (json) process.stdout.write(`${jsonSafe(JSON.stringify(r.json, null, 2))}\n`);
     // listen ends on Ctrl-C by design; anything else cut short says so
     return r.exitCode;
   } finally {
     process.off("SIGINT", onSigint);
     process.off("SIGTERM", onSigint);
   }
+}
+
+/**
+ * "No terminal on <server> yet" is the wrong thing to say when nothing answers at <server>
+ * (a mistyped --server, a server that is down): then that is the error (exit 4), with a word
+ * on registering once it is up. Any answer at all (even an error) keeps the original.
+ */
+async function unreachable(e: unknown): Promise<unknown> {
+  const d = e instanceof CliError ? (e.details as { reason?: string; server?: string } | undefined) : undefined;
+  if (d?.reason !== "not_registered" || !d.server) return e;
+  const server = d.server;
+  try {
+    await new PushdropClient({ server }).raw("/v1/push/vapid-public-key", { auth: false, signal: AbortSignal.timeout(10_000) });
+  } catch (x) {
+    if (x instanceof NetworkError) return new NetworkError(`${x.message.replace(/\.$/, "")}: is the address right, and is the server running? (Once it answers: \`pushdrop register${server === DEFAULT_SERVER ? "" : ` --server ${server}`}\`.)`, x);
+    if (x instanceof Error && (x.name === "TimeoutError" || x.name === "AbortError")) return new NetworkError(`${server} did not answer within 10 s: is the address right, and is the server running?`, x);
+  }
+  return e;
 }
 
 main(process.argv.slice(2)).then((code) => {

@@ -1,5 +1,6 @@
 import { Format, MultiBar, type SingleBar } from "cli-progress";
 import { formatBytes, formatDuration, RateMeter } from "../client";
+import { shown } from "./sanitize";
 import type { Ui } from "./ui";
 
 /**
@@ -20,9 +21,40 @@ const MAX_FILE_BARS = 6;
 const PLAIN_EVERY_MS = 2000;
 const LABEL = 28;
 
+/**
+ * A speed that starts counting at the first bytes that move, not when it is made: the overall
+ * speed and a file's speed then start on the same progress event and, while one file moves
+ * alone, agree. (The overall meter used to start when the view was made, so the seconds spent
+ * connecting and opening files weighed on it: 22.3 MB/s overall beside 88.1 MB/s for the one
+ * file that was moving.) A file resumed half way counts only what moves now.
+ */
+export class Speed {
+  private readonly meter = new RateMeter();
+  private moving = false;
+
+  /** `base`: the bytes there before anything moves (what a resumed transfer already has) */
+  constructor(private base: number | null = null) {}
+
+  sample(bytes: number, now: number): void {
+    if (this.base === null) this.base = bytes;
+    if (!this.moving && bytes === this.base) return; // nothing has moved yet: no time counts
+    this.moving = true;
+    this.meter.sample(bytes, now); // (the first is where the measuring starts)
+  }
+
+  get bytesPerSecond(): number {
+    return this.meter.bytesPerSecond;
+  }
+
+  secondsLeft(remaining: number): number | null {
+    return this.meter.secondsLeft(remaining);
+  }
+}
+
 export class ProgressView {
   private readonly total: number;
-  private readonly overall = new RateMeter();
+  private readonly items: readonly ProgressItem[];
+  private readonly overall: Speed;
   private readonly started = Date.now();
   private readonly startBytes: number;
   private last: number[];
@@ -30,7 +62,8 @@ export class ProgressView {
   // terminal mode
   private multi: MultiBar | null = null;
   private overallBar: SingleBar | null = null;
-  private readonly fileBars = new Map<number, { bar: SingleBar; meter: RateMeter }>();
+  private readonly fileBars = new Map<number, { bar: SingleBar; meter: Speed }>();
+  private readonly initial: readonly number[];
   // plain mode
   private lastLine = Date.now();
   private lastLineBytes = -1;
@@ -39,19 +72,30 @@ export class ProgressView {
     private readonly ui: Ui,
     /** "sent" or "received" */
     private readonly verb: string,
-    private readonly items: readonly ProgressItem[],
+    items: readonly ProgressItem[],
     initial: readonly number[] = [],
     private readonly title = verb === "sent" ? "Sending" : "Receiving",
   ) {
+    // names come from the transfer (the sender chose them): through the one gate, on one line
+    this.items = items.map((i) => ({ name: shown(i.name), size: i.size }));
     this.total = items.reduce((s, i) => s + i.size, 0);
     this.last = items.map((_, i) => initial[i] ?? 0);
+    this.initial = [...this.last];
     this.startBytes = this.last.reduce((a, b) => a + b, 0);
+    this.overall = new Speed(this.startBytes);
+    // files that were whole before this run (a resumed send) were not sent now: not announced again
+    const resuming = this.startBytes > 0;
+    this.items.forEach((it, i) => {
+      if (this.last[i]! >= it.size && (it.size > 0 || resuming)) this.reported.add(i);
+    });
     if (ui.quiet) return;
     if (ui.drawable) {
       this.multi = new MultiBar({
         stream: process.stderr,
         hideCursor: true,
-        clearOnComplete: true,
+        // cleared on success (a summary line follows); left on screen, as they last stood, when
+        // stopped (Ctrl-C) or failed, so that one can see how far it got
+        clearOnComplete: false,
         linewrap: false,
         fps: 8,
         barsize: 20,
@@ -63,7 +107,10 @@ export class ProgressView {
       this.overallBar = this.multi.create(Math.max(1, this.total), this.startBytes, this.payload(this.title, this.startBytes, this.total, this.overall));
       ui.logSink = (line) => this.multi?.log(`${line}\n`);
     }
-    if (this.startBytes > 0) ui.info(`resuming: ${formatBytes(this.startBytes)} of ${formatBytes(this.total)} already there`);
+    if (resuming) {
+      const whole = this.reported.size;
+      ui.info(`resuming: ${formatBytes(this.startBytes)} of ${formatBytes(this.total)} already there${whole > 0 ? ` (${whole} of ${this.items.length} file${this.items.length === 1 ? "" : "s"} complete)` : ""}`);
+    }
   }
 
   /** Bytes so far per item, and which items are complete. */
@@ -90,7 +137,7 @@ export class ProgressView {
           let fb = this.fileBars.get(i);
           if (!fb) {
             if (bytes === 0 || this.fileBars.size >= MAX_FILE_BARS) return;
-            const meter = new RateMeter();
+            const meter = new Speed(this.initial[i]);
             fb = { bar: this.multi!.create(Math.max(1, this.items[i]!.size), bytes, this.payload(this.items[i]!.name, bytes, this.items[i]!.size, meter)), meter };
             this.fileBars.set(i, fb);
           }
@@ -110,6 +157,7 @@ export class ProgressView {
   end(ok: boolean): void {
     if (this.multi) {
       this.multi.update(); // flush lines logged since the last redraw
+      (this.multi as unknown as { options: { clearOnComplete: boolean } }).options.clearOnComplete = ok;
       this.multi.stop();
       this.multi = null;
       this.ui.logSink = null;
@@ -121,11 +169,11 @@ export class ProgressView {
     this.ui.info(`${this.verb} ${formatBytes(this.total)} in ${formatDuration(secs)}${rate > 0 && secs >= 1 ? ` (${formatBytes(rate)}/s)` : ""}`);
   }
 
-  private payload(name: string, bytes: number, total: number, meter: RateMeter) {
+  private payload(name: string, bytes: number, total: number, meter: Speed) {
     return { label: fit(name, LABEL), line: this.line(bytes, total, meter) };
   }
 
-  private line(bytes: number, total: number, meter: RateMeter): string {
+  private line(bytes: number, total: number, meter: Speed): string {
     const pct = total > 0 ? Math.floor((bytes / total) * 100) : 100;
     const speed = meter.bytesPerSecond;
     const left = meter.secondsLeft(total - bytes);

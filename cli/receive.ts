@@ -4,6 +4,7 @@ import type { Transfer } from "../src/contract";
 import { downloadToFile, sizeOf } from "./download";
 import { CliError, EXIT, usageError } from "./exit";
 import { ProgressView } from "./progress";
+import { RetryNotes } from "./retrying";
 import { fileDownload, packageDownload } from "./temps";
 import { freeName, safeSegments, unpackPackage, type SavedFile } from "./unpack";
 import type { Ui } from "./ui";
@@ -54,8 +55,22 @@ export async function receiveFile(client: PushdropClient, ui: Ui, transfer: Tran
 /** Downloads into `part` (resuming what is there) with a progress display; returns the bytes that were already there. */
 async function fetchPart(client: PushdropClient, ui: Ui, label: string, url: string, part: string, size: number, sha256: string, signal?: AbortSignal): Promise<number> {
   const view = new ProgressView(ui, "received", [{ name: label, size }], [Math.min(sizeOf(part), size)]);
+  const tries = 6;
+  const notes = new RetryNotes(ui, tries);
+  let moved = -1;
   try {
-    const { resumedFrom } = await downloadToFile(client, url, part, { size, sha256, signal, onProgress: (bytes) => view.update([bytes], new Set()) });
+    const { resumedFrom } = await downloadToFile(client, url, part, {
+      size,
+      sha256,
+      signal,
+      tries,
+      onRetry: (attempt, ms, status) => notes.retrying(attempt, ms, status),
+      onProgress: (bytes) => {
+        if (moved !== -1 && bytes > moved) notes.through();
+        moved = bytes;
+        view.update([bytes], new Set());
+      },
+    });
     view.end(true);
     return resumedFrom;
   } catch (e) {

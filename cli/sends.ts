@@ -84,7 +84,8 @@ export function rememberSend(p: PendingSend, env = process.env): void {
   mkdirSync(dir(env), { recursive: true, mode: 0o700 });
   const file = fileOf(p.transferId, env);
   const tmp = `${file}.${process.pid}.tmp`;
-  writeFileSync(tmp, JSON.stringify(p), { mode: 0o600 });
+  rmSync(tmp, { force: true }); // a leftover of a killed run with our pid (a link is removed, not followed)
+  writeFileSync(tmp, JSON.stringify(p), { mode: 0o600, flag: "wx" }); // created here, by us, or an error
   renameSync(tmp, file);
 }
 

@@ -4,6 +4,10 @@ import path from "node:path";
  * The names of the CLI's own files beside what it saves, in one place so that none can be
  * mistaken for another: each starts with `.pushdrop-` and the transfer id, and a run that was
  * killed finds its own again (a `.part` is resumed, an `.unpacking` is removed and redone).
+ *
+ * None of them is ever written through a link: a `.part` is opened with `O_NOFOLLOW` and
+ * created with `O_EXCL` (cli/download.ts `openPart`), an `.unpacking` is removed and created
+ * with `wx` (cli/unpack.ts); the config's and the unfinished sends' temporary files too (`wx`).
  */
 
 /** the transfer id, kept to the characters a file name can always hold (ids are base64url) */

@@ -5,6 +5,7 @@ import { MAX_TERMINAL_NAME } from "../../src/contract/limits";
 import { identity, saveConfig } from "../config";
 import type { Ctx } from "../context";
 import { usageError } from "../exit";
+import { shown } from "../sanitize";
 
 /** `pushdrop register` and `pushdrop whoami`: who this computer is. */
 
@@ -21,7 +22,7 @@ export async function register(ctx: Ctx, opts: { name?: string; force?: boolean 
   ctx.config.server = ctx.server;
   const file = saveConfig(ctx.config, ctx.env);
   ctx.ui.emit({ id: t.id, display: t.display, name: t.name, server: ctx.server, shareUrl: shareUrl(ctx.server, t.id), config: file });
-  ctx.ui.print(`Registered as ${t.display} (${t.name}) on ${ctx.server}.`);
+  ctx.ui.print(`Registered as ${t.display} (${shown(t.name)}) on ${ctx.server}.`);
   ctx.ui.info(`Token saved in ${file} (readable only by you). Others send to you with: pushdrop send <file> --to ${t.display.replace(/ /g, "")}`);
 }
 
@@ -38,7 +39,7 @@ export async function whoami(ctx: Ctx): Promise<void> {
   }
   ctx.ui.emit({ id: me.id, display: formatTerminalId(me.id), name, server: ctx.server, shareUrl: url });
   if (ctx.ui.json) return;
-  ctx.ui.print(`${formatTerminalId(me.id)}  ${name}`);
+  ctx.ui.print(`${formatTerminalId(me.id)}  ${shown(name)}`);
   ctx.ui.print(`server: ${ctx.server}`);
   ctx.ui.print(`share:  ${url}`);
   if (ctx.ui.stdoutTty) ctx.ui.print(`\n${renderUnicodeCompact(url, { border: 2, ecc: "M" })}`);

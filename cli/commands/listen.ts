@@ -4,6 +4,7 @@ import type { ServerMessage, Transfer } from "../../src/contract";
 import { signedIn, type Ctx } from "../context";
 import { CliError, EXIT, reportError } from "../exit";
 import { describeTransfer, showId } from "../format";
+import { shown } from "../sanitize";
 import { receivePackage } from "../receive";
 import { NodeWebSocket } from "../socket";
 import { current } from "./transfers";
@@ -41,15 +42,18 @@ export async function listen(ctx: Ctx, opts: ListenOptions): Promise<void> {
     const stop = (e?: unknown) => {
       if (finished) return;
       finished = true;
+      releaseKeys();
       for (const t of timers) clearTimeout(t);
       ctx.signal.removeEventListener("abort", onAbort);
       channel.close();
       if (e) reject(e);
       else resolve();
     };
-    // Ctrl-C is how listening ends: exit 0 (a download cut short resumes next time)
+    // Ctrl-C is how listening ends: exit 0 (a download cut short resumes next time); on a
+    // terminal it is read as a key, so that only pushdrop hears it (see Ui.keysInsteadOfSignals)
     const onAbort = () => stop();
     ctx.signal.addEventListener("abort", onAbort);
+    const releaseKeys = ui.keysInsteadOfSignals(() => process.emit("SIGINT", "SIGINT"));
 
     const pump = async () => {
       if (busy) return;
@@ -99,7 +103,7 @@ export async function listen(ctx: Ctx, opts: ListenOptions): Promise<void> {
           ui.emitLine({ event: msg.type, transferId: msg.transfer.id, by: msg.by });
           break;
         case "transfer.failed":
-          ui.print(`${msg.transferId}  failed: ${msg.reason}`);
+          ui.print(`${msg.transferId}  failed: ${shown(msg.reason)}`);
           ui.emitLine({ event: msg.type, transferId: msg.transferId, reason: msg.reason });
           break;
         case "terminal.key_changed": // v1.2: checking keys is for `pushdrop key` (issue 23); listen only says it
@@ -149,7 +153,7 @@ export async function listen(ctx: Ctx, opts: ListenOptions): Promise<void> {
       const r = await receivePackage(client, ui, t, dir, ctx.signal);
       channel.ack(messageId);
       ui.emitLine({ event: "saved", transferId: t.id, from: t.from, message: t.message, dir, files: r.saved });
-      if (!ui.json) for (const f of r.saved) ui.print(`  → ${f.path}`);
+      if (!ui.json) for (const f of r.saved) ui.print(`  → ${shown(f.path)}`);
       return "handled-transfer";
     };
 

@@ -1,14 +1,16 @@
 import { openAsBlob, statSync } from "node:fs";
-import { ApiError, LiveChannel, uploadFiles, type PushdropClient } from "../../client";
+import { ApiError, LiveChannel, uploadFiles, type PushdropClient, type PutFn } from "../../client";
 import type { Transfer } from "../../src/contract";
 import type { Identity } from "../config";
 import { signedIn, type Ctx } from "../context";
 import { CliError, EXIT, usageError } from "../exit";
 import { collectFiles, type LocalFile } from "../files";
-import { fileSummary, parseExpires, parsePositiveInt, parseRecipients, showId } from "../format";
+import { fileSummary, parseExpires, parsePositiveInt, parseRecipients, relative, showId } from "../format";
 import { nodePut } from "../http";
 import { ProgressView } from "../progress";
+import { RetryNotes } from "../retrying";
 import { findSendById, findSendByKey, forgetSend, rememberSend, sendKey, type PendingSend } from "../sends";
+import { shown } from "../sanitize";
 import { NodeWebSocket } from "../socket";
 
 /**
@@ -69,7 +71,7 @@ export async function send(ctx: Ctx, paths: string[], opts: SendOptions): Promis
       ctx.env,
     );
   } else {
-    ctx.ui.info(`Resuming transfer ${transfer.id} (started ${transfer.createdAt}).`);
+    ctx.ui.info(`Resuming transfer ${transfer.id} (started ${startedAt(transfer.createdAt)}).`);
   }
   const partsSent = await upload(ctx, client, transfer, files, concurrency);
   transfer = await client.transfer(transfer.id);
@@ -121,6 +123,17 @@ async function stillOpen(ctx: Ctx, client: PushdropClient, p: PendingSend): Prom
   return null;
 }
 
+/** "12 min ago, at 17:53" (local time; with the date when it was not today) */
+export function startedAt(iso: string, now = Date.now()): string {
+  const d = new Date(iso);
+  const time = d.toLocaleTimeString([], { hour: "2-digit", minute: "2-digit" });
+  const sameDay = d.toDateString() === new Date(now).toDateString();
+  return `${relative(iso, now)}, at ${sameDay ? time : `${d.toLocaleDateString()} ${time}`}`;
+}
+
+/** Tries per part: the first and five retries after 1, 2, 4, 8 and 16 s (about half a minute). */
+const TRIES = 6;
+
 async function upload(ctx: Ctx, client: PushdropClient, transfer: Transfer, files: LocalFile[], concurrency = 3): Promise<number> {
   const blobs = await Promise.all(files.map((f) => openAsBlob(f.path)));
   const view = new ProgressView(
@@ -129,9 +142,34 @@ async function upload(ctx: Ctx, client: PushdropClient, transfer: Transfer, file
     transfer.files.map((f) => ({ name: f.name, size: f.size })),
     transfer.files.map((f) => f.received),
   );
+  // what the last try got (an answer's status, or null: none came), for the retry line
+  const notes = new RetryNotes(ctx.ui, TRIES);
+  let lastStatus: number | null = null;
+  let partsOk = 0;
+  const put: PutFn = async (url, body, headers, o) => {
+    let res: Response;
+    try {
+      res = await nodePut(url, body, headers, o);
+    } catch (e) {
+      lastStatus = null;
+      throw e;
+    }
+    if (res.status === 429 || res.status >= 500) lastStatus = res.status;
+    else {
+      notes.through(); // it answered (even a refusal): reachable again
+      if (res.status < 400) partsOk++;
+    }
+    return res;
+  };
   try {
     const r = await uploadFiles(client, transfer, blobs, {
-      put: nodePut,
+      put,
+      tries: TRIES,
+      backoffMs: (attempt) => {
+        const ms = Math.min(30_000, 1000 * 2 ** (attempt - 1));
+        notes.retrying(attempt, ms, lastStatus);
+        return ms;
+      },
       signal: ctx.signal,
       concurrency,
       onProgress: (p) => view.update(p.files, p.done),
@@ -141,6 +179,18 @@ async function upload(ctx: Ctx, client: PushdropClient, transfer: Transfer, file
     forgetSend(transfer.id, ctx.env);
     return r.partsSent;
   } catch (e) {
+    // A part cut off on its way back (the answer lost, not the bytes) is sent again; when it
+    // was the last one the server needed, the transfer is whole already and the resend is
+    // refused as not_uploading. That is success, not an error.
+    if (e instanceof ApiError && e.code === "not_uploading") {
+      const now = await client.transfer(transfer.id).catch(() => null);
+      if (now && FINISHED.has(now.status)) {
+        view.update(now.files.map((f) => f.size), new Set(now.files.map((f) => f.index)));
+        view.end(true);
+        forgetSend(transfer.id, ctx.env);
+        return partsOk;
+      }
+    }
     view.end(false);
     for (const f of files) {
       const st = statSync(f.path, { throwIfNoEntry: false });
@@ -237,7 +287,7 @@ async function waitForDelivery(ctx: Ctx, client: PushdropClient, me: Identity, t
           }
         } else {
           status = m.type.slice("transfer.".length);
-          if (m.type === "transfer.failed") ctx.ui.warn(`transfer failed: ${m.reason}`);
+          if (m.type === "transfer.failed") ctx.ui.warn(`transfer failed: ${shown(m.reason)}`);
         }
         channel.ack(m.id);
         if (settled()) end();

@@ -3,7 +3,8 @@ import { ApiError, formatBytes, type PushdropClient } from "../../client";
 import type { Transfer } from "../../src/contract";
 import { signedIn, type Ctx } from "../context";
 import { CliError, EXIT, usageError } from "../exit";
-import { checkTransferId, describeTransfer, fileSummary, relative, showId, who } from "../format";
+import { checkTransferId, describeTransfer, fileName, fileSummary, messageLines, relative, showId, who } from "../format";
+import { shown } from "../sanitize";
 import { receiveFile, receivePackage } from "../receive";
 import { forgetSend } from "../sends";
 import { ackOnce } from "../socket";
@@ -24,8 +25,13 @@ export async function inbox(ctx: Ctx): Promise<void> {
     const state = mine?.downloadedAt ? "downloaded" : "new";
     ctx.ui.print(`${t.id}  ${state.padEnd(10)}  ${relative(t.createdAt)}  from ${who(t.from)}  ${fileSummary(t)}`);
     if (t.message) ctx.ui.print(`  │ ${firstLine(t.message)}`);
+    for (const f of t.files.slice(0, INBOX_FILES)) ctx.ui.print(`  ${fileName(f.name)}  ${formatBytes(f.size)}`);
+    if (t.files.length > INBOX_FILES) ctx.ui.print(`  … and ${t.files.length - INBOX_FILES} more`);
   }
 }
+
+/** Files listed per transfer by `inbox` (the rest are counted); `status` lists them all. */
+const INBOX_FILES = 3;
 
 export async function get(ctx: Ctx, id: string, opts: { file?: string; dir?: string }): Promise<void> {
   const transferId = checkTransferId(id);
@@ -40,7 +46,7 @@ export async function get(ctx: Ctx, id: string, opts: { file?: string; dir?: str
     await ackOnce(client, me.id, [`${t.id}.ready`]);
     ctx.ui.emit({ id: t.id, from: t.from, message: t.message, files: [] });
     ctx.ui.info(`Message from ${who(t.from)}:`);
-    ctx.ui.print(t.message ?? "");
+    ctx.ui.print(shown(t.message ?? "", { multiline: true }));
     return;
   }
   if (opts.file !== undefined) {
@@ -56,10 +62,11 @@ export async function get(ctx: Ctx, id: string, opts: { file?: string; dir?: str
 
 function report(ctx: Ctx, t: Transfer, saved: Array<{ name: string; path: string; size: number; sha256: string; alreadyThere: boolean }>, resumedFrom: number) {
   ctx.ui.emit({ id: t.id, from: t.from, message: t.message, resumedFrom, files: saved });
-  if (t.message) ctx.ui.info(`Message from ${who(t.from)}: ${t.message}`);
+  if (t.message) ctx.ui.info([`Message from ${who(t.from)}:`, ...messageLines(t.message).map((l) => `  │ ${l}`)].join("\n"));
   for (const f of saved) {
-    if (f.alreadyThere) ctx.ui.info(`already there with the same bytes: ${f.path}`);
-    ctx.ui.print(f.path);
+    // (a path made of names from the package: safe for the file system, not yet for a terminal)
+    if (f.alreadyThere) ctx.ui.info(`already there with the same bytes: ${shown(f.path)}`);
+    ctx.ui.print(shown(f.path));
   }
 }
 
@@ -80,7 +87,7 @@ export async function status(ctx: Ctx, id: string): Promise<void> {
   const [head, ...rest] = describeTransfer(t, { maxFiles: Infinity });
   ctx.ui.print(head);
   if (t.status === "uploading") {
-    for (const f of t.files) ctx.ui.print(`  ${f.name}: ${formatBytes(f.received)} of ${formatBytes(f.size)} uploaded (parts ${f.partsReceived.length}/${f.parts})`);
+    for (const f of t.files) ctx.ui.print(`  ${fileName(f.name)}: ${formatBytes(f.received)} of ${formatBytes(f.size)} uploaded (parts ${f.partsReceived.length}/${f.parts})`);
   } else {
     for (const line of rest) ctx.ui.print(line);
   }
@@ -89,8 +96,8 @@ export async function status(ctx: Ctx, id: string): Promise<void> {
     ctx.ui.print(`  to ${showId(r.id)}: ${state}`);
   }
   const limit = t.maxDownloads !== null ? ` of at most ${t.maxDownloads}` : "";
-  ctx.ui.print(`  created ${relative(t.createdAt)}, expires ${relative(t.expiresAt)}; ${t.downloads} download${t.downloads === 1 ? "" : "s"}${limit}`);
-  if (t.failure) ctx.ui.print(`  failed: ${t.failure}`);
+  ctx.ui.print(`  created ${relative(t.createdAt)}, ${lifetime(t)}; ${t.downloads} download${t.downloads === 1 ? "" : "s"}${limit}`);
+  if (t.failure) ctx.ui.print(`  failed: ${shown(t.failure)}`);
 }
 
 export async function cancel(ctx: Ctx, id: string): Promise<void> {
@@ -103,9 +110,18 @@ export async function cancel(ctx: Ctx, id: string): Promise<void> {
   ctx.ui.print(t?.status === "expired" ? `Transfer ${transferId} had already expired; its files are gone.` : `Cancelled ${transferId}.`);
 }
 
+/** When it ends: a cancelled or failed transfer has ended already, whatever its expiresAt said. */
+export function lifetime(t: Pick<Transfer, "status" | "expiresAt">, now = Date.now()): string {
+  if (t.status === "cancelled") return "cancelled (its files are gone)";
+  if (t.status === "failed") return "failed (its files are gone)";
+  if (t.status === "expired" || Date.parse(t.expiresAt) <= now) return `expired ${relative(t.expiresAt, now)}`;
+  return `expires ${relative(t.expiresAt, now)}`;
+}
+
+/** A message's first line, cut to 100 characters, safe to print. */
 const firstLine = (s: string) => {
-  const l = s.split("\n")[0]!;
-  return l.length > 100 ? `${l.slice(0, 99)}…` : l + (s.includes("\n") ? " …" : "");
+  const l = messageLines(s)[0]!;
+  return [...l].length > 100 ? `${[...l].slice(0, 99).join("")}…` : l + (s.includes("\n") ? " …" : "");
 };
 
 /** A fresh read of a transfer, or null when it is gone (expired, cancelled, unknown). */

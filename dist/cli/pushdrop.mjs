@@ -8096,7 +8096,7 @@ var {
 } = import_index.default;
 
 // cli/config.ts
-import { chmodSync, mkdirSync, readFileSync, renameSync, writeFileSync } from "node:fs";
+import { chmodSync, mkdirSync, readFileSync, renameSync, rmSync, writeFileSync } from "node:fs";
 import { homedir } from "node:os";
 import path from "node:path";
 
@@ -8685,7 +8685,8 @@ var EXIT = {
   api: 3,
   /** the server could not be reached, or the connection kept breaking */
   network: 4,
-  /** what arrived is not what was sent: a checksum mismatch, or a package with an unsafe name */
+  /** what arrived is not what was sent: a checksum mismatch, or a package with an unsafe name;
+   *  or where it would go is unsafe: a link (or a FIFO…) planted at the `.part` path */
   integrity: 5,
   /** `send --wait`: the transfer ended (expired, cancelled, failed) before every recipient had it */
   undelivered: 6,
@@ -8699,7 +8700,8 @@ var EXIT_HELP = `Exit codes:
        a local file that cannot be read or written)
   3    the server refused (API error; its code is named)
   4    network failure (server unreachable, connection kept breaking)
-  5    verification failed (checksum mismatch, unsafe name in a package)
+  5    verification failed (checksum mismatch, unsafe name in a package,
+       a link or other non-regular file where a download goes)
   6    send --wait: the transfer ended before every recipient downloaded it
   130  interrupted (Ctrl-C)`;
 var CliError = class extends Error {
@@ -8803,8 +8805,9 @@ function saveConfig(config, env = process.env) {
   const file = configFile(env);
   mkdirSync(path.dirname(file), { recursive: true, mode: 448 });
   const tmp = `${file}.${process.pid}.tmp`;
+  rmSync(tmp, { force: true });
   writeFileSync(tmp, `${JSON.stringify(config, null, 2)}
-`, { mode: 384 });
+`, { mode: 384, flag: "wx" });
   chmodSync(tmp, 384);
   renameSync(tmp, file);
   return file;
@@ -8831,13 +8834,42 @@ function identity(server, config, env = process.env) {
   }
   const t = config.terminals[server];
   if (!t) {
-    throw usageError(`This computer has no terminal on ${server} yet: run \`pushdrop register${server === DEFAULT_SERVER ? "" : ` --server ${server}`}\` first.`);
+    throw new CliError(
+      `This computer has no terminal on ${server} yet: run \`pushdrop register${server === DEFAULT_SERVER ? "" : ` --server ${server}`}\` first.`,
+      EXIT.usage,
+      "usage",
+      // (as before, for scripts that look at --json's code)
+      { reason: "not_registered", server }
+    );
   }
   return { server, ...t };
 }
 
 // cli/ui.ts
+import { readFileSync as readFileSync2 } from "node:fs";
 import { createInterface } from "node:readline";
+
+// cli/sanitize.ts
+var UNSAFE = /[\p{Cc}\u061C\u200B\u200E\u200F\u2028\u2029\u202A-\u202E\u2060\u2066-\u2069\uFEFF]/gu;
+var hex = (c, width) => c.codePointAt(0).toString(16).padStart(width, "0");
+function visible(c) {
+  if (c === "\n") return "\\n";
+  if (c === "	") return "\\t";
+  if (c === "\r") return "\\r";
+  const cp = c.codePointAt(0);
+  return cp <= 255 ? `\\x${hex(c, 2)}` : `\\u${hex(c, 4)}`;
+}
+function shown(text, opts = {}) {
+  let s = typeof text === "string" ? text : String(text);
+  if (opts.multiline) s = s.replace(/\r\n/g, "\n");
+  return s.replace(UNSAFE, (c) => opts.multiline && (c === "\n" || c === "	") ? c : visible(c));
+}
+var JSON_UNSAFE = /[\u007F-\u009F\u061C\u200B\u200E\u200F\u2028\u2029\u202A-\u202E\u2060\u2066-\u2069\uFEFF]/g;
+function jsonSafe(json) {
+  return json.replace(JSON_UNSAFE, (c) => `\\u${hex(c, 4)}`);
+}
+
+// cli/ui.ts
 var Ui = class {
   constructor(json, quiet, env = process.env) {
     this.json = json;
@@ -8860,34 +8892,103 @@ var Ui = class {
   }
   /** A result line for people (nothing in --json mode). */
   print(line = "") {
-    if (!this.json) process.stdout.write(`${line}
+    if (!this.json) process.stdout.write(`${shown(line, { multiline: true })}
 `);
   }
   /** The --json result: one document on stdout. */
   emit(doc) {
-    if (this.json) process.stdout.write(`${JSON.stringify(doc, null, 2)}
+    if (this.json) process.stdout.write(`${jsonSafe(JSON.stringify(doc, null, 2))}
 `);
   }
   /** One event of a stream (listen --json): one JSON object per line. */
   emitLine(doc) {
-    if (this.json) process.stdout.write(`${JSON.stringify(doc)}
+    if (this.json) process.stdout.write(`${jsonSafe(JSON.stringify(doc))}
 `);
   }
   /** Progress and notes on stderr (silenced by --quiet). */
-  info(line) {
+  info(text) {
     if (this.quiet) return;
+    const line = shown(text, { multiline: true });
     if (this.logSink) this.logSink(line);
     else process.stderr.write(`${line}
 `);
   }
   /** Warnings and errors on stderr, always. */
-  warn(line) {
+  warn(text) {
+    const line = shown(text, { multiline: true });
     if (this.logSink) this.logSink(line);
     else process.stderr.write(`${line}
 `);
   }
+  keys = null;
+  /**
+   * For `listen` on a terminal: Ctrl-C is read as a key (raw mode) and handled as the SIGINT
+   * it would have been, instead of the terminal signalling the whole foreground process group.
+   * Started by `npx`, that group also holds npm and the `sh -c` it runs pushdrop in; a shell
+   * that got the SIGINT kills itself with it once pushdrop has exited, and npm then ends with
+   * 130, however pushdrop ended. Read as a key, only pushdrop hears it, so `npx pushdrop listen`
+   * ends with 0 like `pushdrop listen`. Ctrl-Z still suspends (the group, as the terminal
+   * would); Ctrl-\ still quits. Returns the function that gives the terminal back.
+   *
+   * Only while pushdrop is in the terminal's foreground: a background job that set the mode or
+   * read the keys would be stopped by the terminal (SIGTTOU, SIGTTIN), so `pushdrop listen &`
+   * leaves the terminal alone, and a job sent to the background (Ctrl-Z, `bg`) gives it back
+   * and takes it again when it is brought to the foreground. Where that cannot be known (no
+   * `/proc`), nothing changes: Ctrl-C is the terminal's signal, as before.
+   */
+  keysInsteadOfSignals(onCtrlC) {
+    const stdin = process.stdin;
+    if (!stdin.isTTY || typeof stdin.setRawMode !== "function" || this.keys) return () => void 0;
+    let held = false;
+    const take = () => {
+      if (held || !inForeground()) return;
+      held = true;
+      stdin.setRawMode(true);
+      stdin.on("data", onData);
+      stdin.resume();
+    };
+    const giveBack = () => {
+      if (!held) return;
+      held = false;
+      stdin.off("data", onData);
+      stdin.pause();
+      if (inForeground()) stdin.setRawMode(false);
+    };
+    const onData = (d) => {
+      for (const b of d) {
+        if (b === 3) onCtrlC();
+        else if (b === 26 || b === 28) {
+          giveBack();
+          process.kill(0, b === 26 ? "SIGTSTP" : "SIGQUIT");
+        }
+      }
+    };
+    const onCont = () => {
+      if (this.keys?.onData !== onData) return;
+      if (inForeground()) take();
+      else giveBack();
+    };
+    this.keys = { onData, take, giveBack };
+    take();
+    process.on("SIGCONT", onCont);
+    return () => {
+      if (this.keys?.onData !== onData) return;
+      this.keys = null;
+      process.off("SIGCONT", onCont);
+      giveBack();
+    };
+  }
   /** Asks a yes/no question on stderr; Enter alone means `dflt`. */
   async confirm(question, dflt) {
+    const keys = this.keys;
+    keys?.giveBack();
+    try {
+      return await this.ask(question, dflt);
+    } finally {
+      if (keys && this.keys === keys) keys.take();
+    }
+  }
+  async ask(question, dflt) {
     const rl = createInterface({ input: process.stdin, output: process.stderr, terminal: true });
     try {
       const answer = await new Promise((resolve) => {
@@ -8908,6 +9009,15 @@ var Ui = class {
     }
   }
 };
+function inForeground() {
+  try {
+    const stat = readFileSync2("/proc/self/stat", "utf8");
+    const f = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
+    return f[2] !== void 0 && f[2] === f[5];
+  } catch {
+    return false;
+  }
+}
 
 // cli/context.ts
 function makeCtx(opts, signal, env = process.env) {
@@ -9643,7 +9753,7 @@ async function register(ctx, opts) {
   ctx.config.server = ctx.server;
   const file = saveConfig(ctx.config, ctx.env);
   ctx.ui.emit({ id: t.id, display: t.display, name: t.name, server: ctx.server, shareUrl: shareUrl(ctx.server, t.id), config: file });
-  ctx.ui.print(`Registered as ${t.display} (${t.name}) on ${ctx.server}.`);
+  ctx.ui.print(`Registered as ${t.display} (${shown(t.name)}) on ${ctx.server}.`);
   ctx.ui.info(`Token saved in ${file} (readable only by you). Others send to you with: pushdrop send <file> --to ${t.display.replace(/ /g, "")}`);
 }
 async function whoami(ctx) {
@@ -9659,7 +9769,7 @@ async function whoami(ctx) {
   }
   ctx.ui.emit({ id: me.id, display: formatTerminalId(me.id), name, server: ctx.server, shareUrl: url });
   if (ctx.ui.json) return;
-  ctx.ui.print(`${formatTerminalId(me.id)}  ${name}`);
+  ctx.ui.print(`${formatTerminalId(me.id)}  ${shown(name)}`);
   ctx.ui.print(`server: ${ctx.server}`);
   ctx.ui.print(`share:  ${url}`);
   if (ctx.ui.stdoutTty) ctx.ui.print(`
@@ -9715,8 +9825,10 @@ function checkTransferId(input) {
 }
 var showId = (id) => /^\d{9}$/.test(id) ? formatTerminalId(id) : id;
 function who(from) {
-  return from.name ? `${from.name} (${showId(from.id)})` : showId(from.id);
+  return from.name ? `${shown(from.name)} (${showId(from.id)})` : showId(from.id);
 }
+var fileName = (name) => shown(name);
+var messageLines = (message) => shown(message, { multiline: true }).split("\n");
 function fileSummary(t) {
   if (t.files.length === 0) return "a message";
   const size = t.size ?? t.files.reduce((s, f) => s + f.size, 0);
@@ -9724,9 +9836,9 @@ function fileSummary(t) {
 }
 function describeTransfer(t, opts = {}) {
   const lines = [`${t.id}  from ${who(t.from)}  ${fileSummary(t)}  [${t.status}]`];
-  if (t.message) lines.push(...t.message.split("\n").map((l) => `  \u2502 ${l}`));
+  if (t.message) lines.push(...messageLines(t.message).map((l) => `  \u2502 ${l}`));
   const max = opts.maxFiles ?? 20;
-  for (const f of t.files.slice(0, max)) lines.push(`  ${f.name}  ${formatBytes(f.size)}`);
+  for (const f of t.files.slice(0, max)) lines.push(`  ${fileName(f.name)}  ${formatBytes(f.size)}`);
   if (t.files.length > max) lines.push(`  \u2026 and ${t.files.length - max} more`);
   return lines;
 }
@@ -9738,47 +9850,87 @@ function relative(iso, now = Date.now()) {
 }
 
 // cli/receive.ts
-import { mkdirSync as mkdirSync3, realpathSync as realpathSync2, renameSync as renameSync3, rmSync as rmSync2 } from "node:fs";
+import { mkdirSync as mkdirSync3, realpathSync as realpathSync2, renameSync as renameSync3, rmSync as rmSync3 } from "node:fs";
 
 // cli/download.ts
 import { createHash } from "node:crypto";
-import { createReadStream, statSync, truncateSync } from "node:fs";
-import { open } from "node:fs/promises";
+import { constants, createReadStream, lstatSync } from "node:fs";
+import { lstat, open } from "node:fs/promises";
 import { Readable, Writable } from "node:stream";
 import { pipeline } from "node:stream/promises";
 async function downloadToFile(client, pathOrUrl, partFile, opts) {
   const tries = opts.tries ?? 6;
   const backoff = opts.backoffMs ?? ((a) => Math.min(3e4, 1e3 * 2 ** (a - 1)));
-  const resumedFrom = Math.min(sizeOf(partFile), opts.size);
-  let hashed = null;
-  for (let attempt = 1; ; attempt++) {
-    try {
-      await tryOnce(client, pathOrUrl, partFile, opts, hashed, (h) => hashed = h);
-      return { resumedFrom };
-    } catch (e) {
-      const again = isTransient(e) || isStreamBreak(e);
-      if (!again || attempt >= tries || opts.signal?.aborted) throw e instanceof Error && isStreamBreak(e) ? new NetworkError(`The download broke off (${e.message}).`, e) : e;
-      await sleep(retryDelayMs(e, backoff(attempt)), opts.signal);
+  const file = await openPart(partFile);
+  try {
+    const resumedFrom = Math.min((await file.stat()).size, opts.size);
+    let hashed = null;
+    for (let attempt = 1; ; attempt++) {
+      try {
+        await tryOnce(client, pathOrUrl, file, opts, hashed, (h) => hashed = h);
+        return { resumedFrom };
+      } catch (e) {
+        const again = isTransient(e) || isStreamBreak(e);
+        if (!again || attempt >= tries || opts.signal?.aborted) throw e instanceof Error && isStreamBreak(e) ? new NetworkError(`The download broke off (${e.message}).`, e) : e;
+        const wait = retryDelayMs(e, backoff(attempt));
+        opts.onRetry?.(attempt, wait, e instanceof ApiError ? e.status : null);
+        await sleep(wait, opts.signal);
+      }
     }
+  } finally {
+    await file.close();
   }
 }
-async function tryOnce(client, pathOrUrl, partFile, opts, carried, carry) {
-  let offset = sizeOf(partFile);
+var refused = (partFile, why) => integrityError(
+  `${shown(partFile)} ${why}; pushdrop writes only to files it created there, never through a link. Nothing was written; remove it (or choose another --dir) and run this again.`,
+  "unsafe_part_file",
+  { path: partFile }
+);
+async function openPart(partFile) {
+  const { O_RDWR, O_CREAT, O_EXCL, O_NOFOLLOW } = constants;
+  let file;
+  try {
+    file = await open(partFile, O_RDWR | O_NOFOLLOW);
+  } catch (e) {
+    const code = e.code;
+    if (code === "ELOOP" || code === "EMLINK") throw refused(partFile, "is a symbolic link");
+    if (code !== "ENOENT") throw e;
+    try {
+      return await open(partFile, O_RDWR | O_CREAT | O_EXCL | O_NOFOLLOW, 384);
+    } catch (e2) {
+      if (e2.code === "EEXIST") throw refused(partFile, "appeared while it was being created");
+      throw e2;
+    }
+  }
+  try {
+    const [fst, lst] = [await file.stat(), await lstat(partFile)];
+    if (!fst.isFile()) throw refused(partFile, "is not a regular file");
+    if (fst.dev !== lst.dev || fst.ino !== lst.ino) throw refused(partFile, "was replaced while it was being opened");
+    if (fst.nlink !== 1) throw refused(partFile, `has ${fst.nlink} names (a hard link to a file elsewhere, perhaps)`);
+  } catch (e) {
+    await file.close();
+    throw e;
+  }
+  return file;
+}
+async function tryOnce(client, pathOrUrl, file, opts, carried, carry) {
+  let offset = (await file.stat()).size;
   if (offset > opts.size) {
-    truncateSync(partFile, 0);
+    await file.truncate(0);
     offset = 0;
   }
   let hashed;
   if (carried?.bytes === offset) hashed = carried;
   else {
     hashed = { hash: createHash("sha256"), bytes: offset };
-    if (offset > 0) await hashFile(partFile, hashed.hash, 0, offset - 1);
+    if (offset > 0) await hashHandle(file, hashed.hash, offset);
   }
   carry(hashed);
-  if (offset === opts.size && opts.size > 0) return finish(partFile, hashed.hash, opts);
+  if (offset === opts.size && opts.size > 0) return finish(file, hashed.hash, opts);
   opts.onStart?.(offset, hashed === carried ? 0 : offset);
   const res = await client.download(pathOrUrl, { offset, ifRange: `"${opts.sha256}"`, signal: opts.signal });
   if (offset > 0 && res.status === 200) {
+    await file.truncate(0);
     hashed = { hash: createHash("sha256"), bytes: 0 };
     carry(hashed);
   } else if (offset > 0) {
@@ -9788,18 +9940,17 @@ async function tryOnce(client, pathOrUrl, partFile, opts, carried, carry) {
       throw new ApiError(res.status, "bad_response", `Asked for the bytes from ${offset} on, got ${res.headers.get("content-range") ?? "no Content-Range"}.`);
     }
   }
-  await write(res, partFile, hashed, opts);
-  return finish(partFile, hashed.hash, opts);
+  await write(res, file, hashed, opts);
+  return finish(file, hashed.hash, opts);
 }
-async function write(res, partFile, hashed, opts) {
+async function write(res, file, hashed, opts) {
   if (!res.body) throw new NetworkError("The server sent no body.");
   opts.onProgress?.(hashed.bytes);
   const tooLong = integrityError(`The server sent more than the ${opts.size} bytes expected; nothing was kept.`, "too_long");
-  const file = await open(partFile, hashed.bytes === 0 ? "w" : "a");
   const sink = new Writable({
     write(chunk, _enc, cb) {
       if (hashed.bytes + chunk.length > opts.size) return cb(tooLong);
-      file.write(chunk).then(() => {
+      writeAll(file, chunk, hashed.bytes).then(() => {
         hashed.hash.update(chunk);
         hashed.bytes += chunk.length;
         opts.onProgress?.(hashed.bytes);
@@ -9810,26 +9961,40 @@ async function write(res, partFile, hashed, opts) {
   try {
     await pipeline(Readable.fromWeb(res.body), sink, { signal: opts.signal });
   } catch (e) {
-    if (e === tooLong) truncateSync(partFile, 0);
+    if (e === tooLong) await file.truncate(0);
     throw e;
-  } finally {
-    await file.close();
   }
 }
-function finish(partFile, hash, opts) {
-  const size = sizeOf(partFile);
+async function writeAll(file, chunk, position) {
+  for (let done = 0; done < chunk.length; ) {
+    const { bytesWritten } = await file.write(chunk, done, chunk.length - done, position + done);
+    done += bytesWritten;
+  }
+}
+async function finish(file, hash, opts) {
+  const size = (await file.stat()).size;
   if (size !== opts.size) throw new NetworkError(`The download ended after ${size} of ${opts.size} bytes.`);
   const got = hash.digest("hex");
   if (got !== opts.sha256) {
-    truncateSync(partFile, 0);
+    await file.truncate(0);
     throw integrityError(`The downloaded bytes do not match their checksum (sha256 ${got}, expected ${opts.sha256}).`, "sha256_mismatch");
   }
 }
 function sizeOf(file) {
   try {
-    return statSync(file).size;
+    const st = lstatSync(file);
+    return st.isFile() ? st.size : 0;
   } catch {
     return 0;
+  }
+}
+async function hashHandle(file, hash, bytes) {
+  const buf = Buffer.allocUnsafe(1024 * 1024);
+  for (let at = 0; at < bytes; ) {
+    const { bytesRead } = await file.read(buf, 0, Math.min(buf.length, bytes - at), at);
+    if (bytesRead === 0) throw new NetworkError(`The partial download ended at ${at} of the ${bytes} bytes it had a moment ago.`);
+    hash.update(buf.subarray(0, bytesRead));
+    at += bytesRead;
   }
 }
 async function hashFile(file, hash = createHash("sha256"), start = 0, end) {
@@ -9847,21 +10012,49 @@ var import_cli_progress = __toESM(require_cli_progress(), 1);
 var MAX_FILE_BARS = 6;
 var PLAIN_EVERY_MS = 2e3;
 var LABEL = 28;
+var Speed = class {
+  /** `base`: the bytes there before anything moves (what a resumed transfer already has) */
+  constructor(base = null) {
+    this.base = base;
+  }
+  meter = new RateMeter();
+  moving = false;
+  sample(bytes, now) {
+    if (this.base === null) this.base = bytes;
+    if (!this.moving && bytes === this.base) return;
+    this.moving = true;
+    this.meter.sample(bytes, now);
+  }
+  get bytesPerSecond() {
+    return this.meter.bytesPerSecond;
+  }
+  secondsLeft(remaining) {
+    return this.meter.secondsLeft(remaining);
+  }
+};
 var ProgressView = class {
   constructor(ui, verb, items, initial = [], title = verb === "sent" ? "Sending" : "Receiving") {
     this.ui = ui;
     this.verb = verb;
-    this.items = items;
     this.title = title;
+    this.items = items.map((i) => ({ name: shown(i.name), size: i.size }));
     this.total = items.reduce((s, i) => s + i.size, 0);
     this.last = items.map((_, i) => initial[i] ?? 0);
+    this.initial = [...this.last];
     this.startBytes = this.last.reduce((a, b) => a + b, 0);
+    this.overall = new Speed(this.startBytes);
+    const resuming = this.startBytes > 0;
+    this.items.forEach((it, i) => {
+      if (this.last[i] >= it.size && (it.size > 0 || resuming)) this.reported.add(i);
+    });
     if (ui.quiet) return;
     if (ui.drawable) {
       this.multi = new import_cli_progress.MultiBar({
         stream: process.stderr,
         hideCursor: true,
-        clearOnComplete: true,
+        // cleared on success (a summary line follows); left on screen, as they last stood, when
+        // stopped (Ctrl-C) or failed, so that one can see how far it got
+        clearOnComplete: false,
         linewrap: false,
         fps: 8,
         barsize: 20,
@@ -9873,10 +10066,14 @@ var ProgressView = class {
       ui.logSink = (line) => this.multi?.log(`${line}
 `);
     }
-    if (this.startBytes > 0) ui.info(`resuming: ${formatBytes(this.startBytes)} of ${formatBytes(this.total)} already there`);
+    if (resuming) {
+      const whole = this.reported.size;
+      ui.info(`resuming: ${formatBytes(this.startBytes)} of ${formatBytes(this.total)} already there${whole > 0 ? ` (${whole} of ${this.items.length} file${this.items.length === 1 ? "" : "s"} complete)` : ""}`);
+    }
   }
   total;
-  overall = new RateMeter();
+  items;
+  overall;
   started = Date.now();
   startBytes;
   last;
@@ -9885,6 +10082,7 @@ var ProgressView = class {
   multi = null;
   overallBar = null;
   fileBars = /* @__PURE__ */ new Map();
+  initial;
   // plain mode
   lastLine = Date.now();
   lastLineBytes = -1;
@@ -9912,7 +10110,7 @@ var ProgressView = class {
           let fb = this.fileBars.get(i);
           if (!fb) {
             if (bytes === 0 || this.fileBars.size >= MAX_FILE_BARS) return;
-            const meter = new RateMeter();
+            const meter = new Speed(this.initial[i]);
             fb = { bar: this.multi.create(Math.max(1, this.items[i].size), bytes, this.payload(this.items[i].name, bytes, this.items[i].size, meter)), meter };
             this.fileBars.set(i, fb);
           }
@@ -9931,6 +10129,7 @@ var ProgressView = class {
   end(ok) {
     if (this.multi) {
       this.multi.update();
+      this.multi.options.clearOnComplete = ok;
       this.multi.stop();
       this.multi = null;
       this.ui.logSink = null;
@@ -9957,6 +10156,36 @@ function fit(name, n) {
   return s + " ".repeat(Math.max(0, n - [...s].length));
 }
 
+// cli/retrying.ts
+var RetryNotes = class {
+  constructor(ui, tries) {
+    this.ui = ui;
+    this.tries = tries;
+  }
+  shown = 0;
+  troubled = false;
+  /**
+   * A try failed and the next one comes in `delayMs` (`attempt`: how many have failed);
+   * `status`: the server's answer, or null when none came (the server could not be reached,
+   * or the connection broke).
+   */
+  retrying(attempt, delayMs, status2) {
+    this.troubled = true;
+    if (attempt <= this.shown) return;
+    this.shown = attempt;
+    const why = status2 === null ? "server not reachable" : status2 === 429 ? "server busy (429)" : `server error (HTTP ${status2})`;
+    const when = status2 === null ? ` in ${Math.max(1, Math.round(delayMs / 1e3))} s` : "";
+    this.ui.warn(`${why}, retrying (${attempt}/${this.tries - 1})${when}\u2026`);
+  }
+  /** Bytes went through: after trouble, say so once. */
+  through() {
+    if (!this.troubled) return;
+    this.troubled = false;
+    this.shown = 0;
+    this.ui.warn("server reachable again, going on");
+  }
+};
+
 // cli/temps.ts
 import path2 from "node:path";
 var safe = (id) => id.replace(/[^A-Za-z0-9_-]/g, "_");
@@ -9966,7 +10195,7 @@ var unpacking = (folder, transferId, index) => path2.join(folder, `.pushdrop-${s
 
 // cli/unpack.ts
 import { createHash as createHash2 } from "node:crypto";
-import { createReadStream as createReadStream2, createWriteStream, lstatSync, mkdirSync as mkdirSync2, realpathSync, renameSync as renameSync2, rmdirSync, rmSync } from "node:fs";
+import { createReadStream as createReadStream2, createWriteStream, lstatSync as lstatSync2, mkdirSync as mkdirSync2, realpathSync, renameSync as renameSync2, rmdirSync, rmSync as rmSync2 } from "node:fs";
 import path3 from "node:path";
 import { Readable as Readable2, Transform } from "node:stream";
 import { pipeline as pipeline2 } from "node:stream/promises";
@@ -10128,7 +10357,7 @@ async function unpackPackage(zipFile, dir2, transfer, opts = {}) {
     for (const p of plan) {
       const folder = ensureFolders(root, p.segments.slice(0, -1), created);
       const tmp = unpacking(folder, transfer.id, p.f.index);
-      rmSync(tmp, { force: true });
+      rmSync2(tmp, { force: true });
       temps.push(tmp);
       const hash = createHash2("sha256");
       let size = 0;
@@ -10152,7 +10381,7 @@ async function unpackPackage(zipFile, dir2, transfer, opts = {}) {
     const saved = [];
     for (const { p, folder, tmp } of written) {
       const { target, same } = await freeName(folder, p.segments[p.segments.length - 1], p.f.size, p.f.sha256);
-      if (same) rmSync(tmp, { force: true });
+      if (same) rmSync2(tmp, { force: true });
       else renameSync2(tmp, target);
       const s = { index: p.f.index, name: p.f.name, path: target, size: p.f.size, sha256: p.f.sha256, alreadyThere: same };
       saved.push(s);
@@ -10161,7 +10390,7 @@ async function unpackPackage(zipFile, dir2, transfer, opts = {}) {
     temps.length = 0;
     return { manifest, saved };
   } catch (e) {
-    for (const t of temps) rmSync(t, { force: true });
+    for (const t of temps) rmSync2(t, { force: true });
     for (const d of created.reverse()) {
       try {
         rmdirSync(d);
@@ -10219,7 +10448,7 @@ function ensureFolders(root, segments, created) {
     here = path3.join(here, s);
     let st;
     try {
-      st = lstatSync(here);
+      st = lstatSync2(here);
     } catch (e) {
       if (e.code !== "ENOENT") throw e;
       mkdirSync2(here);
@@ -10238,7 +10467,7 @@ async function freeName(folder, name, size, sha256) {
     const target = path3.join(folder, k === 1 ? name : `${stem} (${k})${ext}`);
     let st;
     try {
-      st = lstatSync(target);
+      st = lstatSync2(target);
     } catch (e) {
       if (e.code === "ENOENT") return { target, same: false };
       throw e;
@@ -10257,7 +10486,7 @@ async function receivePackage(client, ui, transfer, dir2, signal) {
   const label = `${transfer.files.length} file${transfer.files.length === 1 ? "" : "s"} (package)`;
   const resumedFrom = await fetchPart(client, ui, label, transfer.downloadUrl ?? client.packagePath(transfer.id), part, pkg.size, pkg.sha256, signal);
   const { saved } = await unpackPackage(part, root, transfer);
-  rmSync2(part, { force: true });
+  rmSync3(part, { force: true });
   return { saved, resumedFrom };
 }
 async function receiveFile(client, ui, transfer, index, dir2, signal) {
@@ -10275,8 +10504,22 @@ async function receiveFile(client, ui, transfer, index, dir2, signal) {
 }
 async function fetchPart(client, ui, label, url, part, size, sha256, signal) {
   const view = new ProgressView(ui, "received", [{ name: label, size }], [Math.min(sizeOf(part), size)]);
+  const tries = 6;
+  const notes = new RetryNotes(ui, tries);
+  let moved = -1;
   try {
-    const { resumedFrom } = await downloadToFile(client, url, part, { size, sha256, signal, onProgress: (bytes) => view.update([bytes], /* @__PURE__ */ new Set()) });
+    const { resumedFrom } = await downloadToFile(client, url, part, {
+      size,
+      sha256,
+      signal,
+      tries,
+      onRetry: (attempt, ms, status2) => notes.retrying(attempt, ms, status2),
+      onProgress: (bytes) => {
+        if (moved !== -1 && bytes > moved) notes.through();
+        moved = bytes;
+        view.update([bytes], /* @__PURE__ */ new Set());
+      }
+    });
     view.end(true);
     return resumedFrom;
   } catch (e) {
@@ -10286,7 +10529,7 @@ async function fetchPart(client, ui, label, url, part, size, sha256, signal) {
 }
 async function placeBeside(root, base, part, size, sha256) {
   const { target, same } = await freeName(root, base, size, sha256);
-  if (same) rmSync2(part, { force: true });
+  if (same) rmSync3(part, { force: true });
   else renameSync3(part, target);
   return { path: target, same };
 }
@@ -10344,7 +10587,7 @@ import path5 from "node:path";
 
 // cli/sends.ts
 import { createHash as createHash3 } from "node:crypto";
-import { mkdirSync as mkdirSync4, readdirSync, readFileSync as readFileSync2, renameSync as renameSync4, rmSync as rmSync3, writeFileSync as writeFileSync2 } from "node:fs";
+import { mkdirSync as mkdirSync4, readdirSync, readFileSync as readFileSync3, renameSync as renameSync4, rmSync as rmSync4, writeFileSync as writeFileSync2 } from "node:fs";
 import path4 from "node:path";
 function sendKey(r) {
   const canonical = JSON.stringify([
@@ -10371,9 +10614,9 @@ function pendingSends(env = process.env, now = Date.now()) {
   for (const n of names) {
     if (!n.endsWith(".json")) continue;
     try {
-      const p = JSON.parse(readFileSync2(path4.join(dir(env), n), "utf8"));
+      const p = JSON.parse(readFileSync3(path4.join(dir(env), n), "utf8"));
       if (Date.parse(p.expiresAt) <= now) {
-        rmSync3(path4.join(dir(env), n), { force: true });
+        rmSync4(path4.join(dir(env), n), { force: true });
         continue;
       }
       out.push(p);
@@ -10388,11 +10631,12 @@ function rememberSend(p, env = process.env) {
   mkdirSync4(dir(env), { recursive: true, mode: 448 });
   const file = fileOf(p.transferId, env);
   const tmp = `${file}.${process.pid}.tmp`;
-  writeFileSync2(tmp, JSON.stringify(p), { mode: 384 });
+  rmSync4(tmp, { force: true });
+  writeFileSync2(tmp, JSON.stringify(p), { mode: 384, flag: "wx" });
   renameSync4(tmp, file);
 }
 function forgetSend(transferId, env = process.env) {
-  rmSync3(fileOf(transferId, env), { force: true });
+  rmSync4(fileOf(transferId, env), { force: true });
 }
 
 // cli/commands/transfers.ts
@@ -10410,8 +10654,11 @@ async function inbox(ctx) {
     const state = mine?.downloadedAt ? "downloaded" : "new";
     ctx.ui.print(`${t.id}  ${state.padEnd(10)}  ${relative(t.createdAt)}  from ${who(t.from)}  ${fileSummary(t)}`);
     if (t.message) ctx.ui.print(`  \u2502 ${firstLine(t.message)}`);
+    for (const f of t.files.slice(0, INBOX_FILES)) ctx.ui.print(`  ${fileName(f.name)}  ${formatBytes(f.size)}`);
+    if (t.files.length > INBOX_FILES) ctx.ui.print(`  \u2026 and ${t.files.length - INBOX_FILES} more`);
   }
 }
+var INBOX_FILES = 3;
 async function get(ctx, id, opts) {
   const transferId = checkTransferId(id);
   const { client, me } = signedIn(ctx);
@@ -10424,7 +10671,7 @@ async function get(ctx, id, opts) {
     await ackOnce(client, me.id, [`${t.id}.ready`]);
     ctx.ui.emit({ id: t.id, from: t.from, message: t.message, files: [] });
     ctx.ui.info(`Message from ${who(t.from)}:`);
-    ctx.ui.print(t.message ?? "");
+    ctx.ui.print(shown(t.message ?? "", { multiline: true }));
     return;
   }
   if (opts.file !== void 0) {
@@ -10438,10 +10685,10 @@ async function get(ctx, id, opts) {
 }
 function report(ctx, t, saved, resumedFrom) {
   ctx.ui.emit({ id: t.id, from: t.from, message: t.message, resumedFrom, files: saved });
-  if (t.message) ctx.ui.info(`Message from ${who(t.from)}: ${t.message}`);
+  if (t.message) ctx.ui.info([`Message from ${who(t.from)}:`, ...messageLines(t.message).map((l) => `  \u2502 ${l}`)].join("\n"));
   for (const f of saved) {
-    if (f.alreadyThere) ctx.ui.info(`already there with the same bytes: ${f.path}`);
-    ctx.ui.print(f.path);
+    if (f.alreadyThere) ctx.ui.info(`already there with the same bytes: ${shown(f.path)}`);
+    ctx.ui.print(shown(f.path));
   }
 }
 function fileIndex(t, sel) {
@@ -10459,7 +10706,7 @@ async function status(ctx, id) {
   const [head, ...rest] = describeTransfer(t, { maxFiles: Infinity });
   ctx.ui.print(head);
   if (t.status === "uploading") {
-    for (const f of t.files) ctx.ui.print(`  ${f.name}: ${formatBytes(f.received)} of ${formatBytes(f.size)} uploaded (parts ${f.partsReceived.length}/${f.parts})`);
+    for (const f of t.files) ctx.ui.print(`  ${fileName(f.name)}: ${formatBytes(f.received)} of ${formatBytes(f.size)} uploaded (parts ${f.partsReceived.length}/${f.parts})`);
   } else {
     for (const line of rest) ctx.ui.print(line);
   }
@@ -10468,8 +10715,8 @@ async function status(ctx, id) {
     ctx.ui.print(`  to ${showId(r.id)}: ${state}`);
   }
   const limit = t.maxDownloads !== null ? ` of at most ${t.maxDownloads}` : "";
-  ctx.ui.print(`  created ${relative(t.createdAt)}, expires ${relative(t.expiresAt)}; ${t.downloads} download${t.downloads === 1 ? "" : "s"}${limit}`);
-  if (t.failure) ctx.ui.print(`  failed: ${t.failure}`);
+  ctx.ui.print(`  created ${relative(t.createdAt)}, ${lifetime(t)}; ${t.downloads} download${t.downloads === 1 ? "" : "s"}${limit}`);
+  if (t.failure) ctx.ui.print(`  failed: ${shown(t.failure)}`);
 }
 async function cancel(ctx, id) {
   const transferId = checkTransferId(id);
@@ -10480,9 +10727,15 @@ async function cancel(ctx, id) {
   ctx.ui.emit({ id: transferId, status: t?.status ?? "cancelled" });
   ctx.ui.print(t?.status === "expired" ? `Transfer ${transferId} had already expired; its files are gone.` : `Cancelled ${transferId}.`);
 }
+function lifetime(t, now = Date.now()) {
+  if (t.status === "cancelled") return "cancelled (its files are gone)";
+  if (t.status === "failed") return "failed (its files are gone)";
+  if (t.status === "expired" || Date.parse(t.expiresAt) <= now) return `expired ${relative(t.expiresAt, now)}`;
+  return `expires ${relative(t.expiresAt, now)}`;
+}
 var firstLine = (s) => {
-  const l = s.split("\n")[0];
-  return l.length > 100 ? `${l.slice(0, 99)}\u2026` : l + (s.includes("\n") ? " \u2026" : "");
+  const l = messageLines(s)[0];
+  return [...l].length > 100 ? `${[...l].slice(0, 99).join("")}\u2026` : l + (s.includes("\n") ? " \u2026" : "");
 };
 async function current(client, id) {
   try {
@@ -10509,6 +10762,7 @@ async function listen(ctx, opts) {
     const stop2 = (e) => {
       if (finished) return;
       finished = true;
+      releaseKeys();
       for (const t of timers) clearTimeout(t);
       ctx.signal.removeEventListener("abort", onAbort);
       channel.close();
@@ -10517,6 +10771,7 @@ async function listen(ctx, opts) {
     };
     const onAbort = () => stop2();
     ctx.signal.addEventListener("abort", onAbort);
+    const releaseKeys = ui.keysInsteadOfSignals(() => process.emit("SIGINT", "SIGINT"));
     const pump = async () => {
       if (busy) return;
       busy = true;
@@ -10562,7 +10817,7 @@ async function listen(ctx, opts) {
           ui.emitLine({ event: msg.type, transferId: msg.transfer.id, by: msg.by });
           break;
         case "transfer.failed":
-          ui.print(`${msg.transferId}  failed: ${msg.reason}`);
+          ui.print(`${msg.transferId}  failed: ${shown(msg.reason)}`);
           ui.emitLine({ event: msg.type, transferId: msg.transferId, reason: msg.reason });
           break;
         case "terminal.key_changed":
@@ -10610,7 +10865,7 @@ async function listen(ctx, opts) {
       const r = await receivePackage(client, ui, t, dir2, ctx.signal);
       channel.ack(messageId);
       ui.emitLine({ event: "saved", transferId: t.id, from: t.from, message: t.message, dir: dir2, files: r.saved });
-      if (!ui.json) for (const f of r.saved) ui.print(`  \u2192 ${f.path}`);
+      if (!ui.json) for (const f of r.saved) ui.print(`  \u2192 ${shown(f.path)}`);
       return "handled-transfer";
     };
     const channel = new LiveChannel(client, me.id, {
@@ -10635,17 +10890,17 @@ async function listen(ctx, opts) {
 }
 
 // cli/commands/send.ts
-import { openAsBlob, statSync as statSync3 } from "node:fs";
+import { openAsBlob, statSync as statSync2 } from "node:fs";
 
 // cli/files.ts
-import { lstatSync as lstatSync2, readdirSync as readdirSync2, realpathSync as realpathSync3, statSync as statSync2 } from "node:fs";
+import { lstatSync as lstatSync3, readdirSync as readdirSync2, realpathSync as realpathSync3, statSync } from "node:fs";
 import path7 from "node:path";
 function collectFiles(args) {
   const files = [];
   const skipped = [];
   for (const arg of args) {
     const abs = path7.resolve(arg);
-    const st = statSync2(abs);
+    const st = statSync(abs);
     if (st.isFile()) {
       files.push({ path: abs, name: path7.basename(abs), size: st.size, mtimeMs: st.mtimeMs });
     } else if (st.isDirectory()) {
@@ -10664,12 +10919,12 @@ function walk(dir2, prefix, out, skipped, root) {
   for (const entry of entries) {
     const abs = path7.join(dir2, entry);
     const name = prefix ? `${prefix}/${entry}` : entry;
-    const l = lstatSync2(abs);
+    const l = lstatSync3(abs);
     if (l.isSymbolicLink()) {
       let st;
       let target;
       try {
-        st = statSync2(abs);
+        st = statSync(abs);
         target = realpathSync3(abs);
       } catch {
         skipped.push(`${name}: a broken symbolic link`);
@@ -10804,7 +11059,7 @@ async function send(ctx, paths, opts) {
       ctx.env
     );
   } else {
-    ctx.ui.info(`Resuming transfer ${transfer.id} (started ${transfer.createdAt}).`);
+    ctx.ui.info(`Resuming transfer ${transfer.id} (started ${startedAt(transfer.createdAt)}).`);
   }
   const partsSent = await upload(ctx, client, transfer, files, concurrency);
   transfer = await client.transfer(transfer.id);
@@ -10817,7 +11072,7 @@ async function resume(ctx, transferId, opts) {
   }
   if (pending.server !== ctx.server) throw usageError(`Transfer ${transferId} was sent to ${pending.server}; add --server ${pending.server}.`);
   for (const f of pending.files) {
-    const st = statSync3(f.path);
+    const st = statSync2(f.path);
     if (st.size !== f.size || st.mtimeMs !== f.mtimeMs) {
       throw usageError(`${f.path} has changed since transfer ${transferId} began; send it again as a new transfer (and \`pushdrop cancel ${transferId}\`).`);
     }
@@ -10851,6 +11106,13 @@ async function stillOpen(ctx, client, p) {
   forgetSend(p.transferId, ctx.env);
   return null;
 }
+function startedAt(iso, now = Date.now()) {
+  const d = new Date(iso);
+  const time = d.toLocaleTimeString([], { hour: "2-digit", minute: "2-digit" });
+  const sameDay = d.toDateString() === new Date(now).toDateString();
+  return `${relative(iso, now)}, at ${sameDay ? time : `${d.toLocaleDateString()} ${time}`}`;
+}
+var TRIES = 6;
 async function upload(ctx, client, transfer, files, concurrency = 3) {
   const blobs = await Promise.all(files.map((f) => openAsBlob(f.path)));
   const view = new ProgressView(
@@ -10859,9 +11121,33 @@ async function upload(ctx, client, transfer, files, concurrency = 3) {
     transfer.files.map((f) => ({ name: f.name, size: f.size })),
     transfer.files.map((f) => f.received)
   );
+  const notes = new RetryNotes(ctx.ui, TRIES);
+  let lastStatus = null;
+  let partsOk = 0;
+  const put = async (url, body, headers, o) => {
+    let res;
+    try {
+      res = await nodePut(url, body, headers, o);
+    } catch (e) {
+      lastStatus = null;
+      throw e;
+    }
+    if (res.status === 429 || res.status >= 500) lastStatus = res.status;
+    else {
+      notes.through();
+      if (res.status < 400) partsOk++;
+    }
+    return res;
+  };
   try {
     const r = await uploadFiles(client, transfer, blobs, {
-      put: nodePut,
+      put,
+      tries: TRIES,
+      backoffMs: (attempt) => {
+        const ms = Math.min(3e4, 1e3 * 2 ** (attempt - 1));
+        notes.retrying(attempt, ms, lastStatus);
+        return ms;
+      },
       signal: ctx.signal,
       concurrency,
       onProgress: (p) => view.update(p.files, p.done)
@@ -10871,9 +11157,18 @@ async function upload(ctx, client, transfer, files, concurrency = 3) {
     forgetSend(transfer.id, ctx.env);
     return r.partsSent;
   } catch (e) {
+    if (e instanceof ApiError && e.code === "not_uploading") {
+      const now = await client.transfer(transfer.id).catch(() => null);
+      if (now && FINISHED.has(now.status)) {
+        view.update(now.files.map((f) => f.size), new Set(now.files.map((f) => f.index)));
+        view.end(true);
+        forgetSend(transfer.id, ctx.env);
+        return partsOk;
+      }
+    }
     view.end(false);
     for (const f of files) {
-      const st = statSync3(f.path, { throwIfNoEntry: false });
+      const st = statSync2(f.path, { throwIfNoEntry: false });
       if (!st || st.size !== f.size || st.mtimeMs !== f.mtimeMs) {
         throw usageError(`${f.path} changed while it was being sent; send it again (and \`pushdrop cancel ${transfer.id}\`).`);
       }
@@ -10952,7 +11247,7 @@ async function waitForDelivery(ctx, client, me, transfer) {
           }
         } else {
           status2 = m.type.slice("transfer.".length);
-          if (m.type === "transfer.failed") ctx.ui.warn(`transfer failed: ${m.reason}`);
+          if (m.type === "transfer.failed") ctx.ui.warn(`transfer failed: ${shown(m.reason)}`);
         }
         channel.ack(m.id);
         if (settled()) end();
@@ -11030,7 +11325,7 @@ a name in a package that would leave it is an error, not a file. Ctrl-C stops (e
 With --json: one JSON object per line and event.`
   ).action(action((ctx, o) => listen(ctx, o)));
   p.command("inbox").description("list transfers sent to this terminal that can still be downloaded").action(action((ctx) => inbox(ctx)));
-  p.command("get").description("download a transfer into a folder (an interrupted download resumes)").argument("<transferId>").option("-f, --file <n>", "only this file (its index, or its name); it does not count as a delivery").option("-d, --dir <folder>", "where to save", ".").action(action((ctx, id, o) => get(ctx, id, o)));
+  p.command("get").description("download a transfer into a folder (an interrupted download resumes)").argument("<transferId>").option("-f, --file <n>", "only this file (its index, or its name); it counts toward the receipt once every file was fetched").option("-d, --dir <folder>", "where to save", ".").action(action((ctx, id, o) => get(ctx, id, o)));
   p.command("status").description("show a transfer: status, files, recipients, who has downloaded it").argument("<transferId>").action(action((ctx, id) => status(ctx, id)));
   p.command("cancel").description("cancel a transfer you sent: its files are removed, recipients told").argument("<transferId>").action(action((ctx, id) => cancel(ctx, id)));
   for (const c of p.commands) {
@@ -11067,22 +11362,34 @@ async function main(argv) {
   } catch (e) {
     if (e instanceof CommanderError) {
       if (e.code === "commander.helpDisplayed" || e.code === "commander.version") return EXIT.ok;
-      if (json) process.stdout.write(`${JSON.stringify({ error: { code: "usage", kind: "usage", message: e.message.replace(/^error: /, "") } }, null, 2)}
+      if (json) process.stdout.write(`${jsonSafe(JSON.stringify({ error: { code: "usage", kind: "usage", message: e.message.replace(/^error: /, "") } }, null, 2))}
 `);
       return EXIT.usage;
     }
-    const r = reportError(e);
-    if (process.env.PUSHDROP_DEBUG && e instanceof Error) process.stderr.write(`${e.stack}
+    const r = reportError(await unreachable(e));
+    if (process.env.PUSHDROP_DEBUG && e instanceof Error) process.stderr.write(`${shown(e.stack ?? "", { multiline: true })}
 `);
-    process.stderr.write(`pushdrop: ${r.message}
+    process.stderr.write(`pushdrop: ${shown(r.message, { multiline: true })}
 `);
-    if (json) process.stdout.write(`${JSON.stringify(r.json, null, 2)}
+    if (json) process.stdout.write(`${jsonSafe(JSON.stringify(r.json, null, 2))}
 `);
     return r.exitCode;
   } finally {
     process.off("SIGINT", onSigint);
     process.off("SIGTERM", onSigint);
   }
+}
+async function unreachable(e) {
+  const d = e instanceof CliError ? e.details : void 0;
+  if (d?.reason !== "not_registered" || !d.server) return e;
+  const server = d.server;
+  try {
+    await new PushdropClient({ server }).raw("/v1/push/vapid-public-key", { auth: false, signal: AbortSignal.timeout(1e4) });
+  } catch (x) {
+    if (x instanceof NetworkError) return new NetworkError(`${x.message.replace(/\.$/, "")}: is the address right, and is the server running? (Once it answers: \`pushdrop register${server === DEFAULT_SERVER ? "" : ` --server ${server}`}\`.)`, x);
+    if (x instanceof Error && (x.name === "TimeoutError" || x.name === "AbortError")) return new NetworkError(`${server} did not answer within 10 s: is the address right, and is the server running?`, x);
+  }
+  return e;
 }
 main(process.argv.slice(2)).then((code) => {
   process.exitCode = code;

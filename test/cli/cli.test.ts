@@ -1,6 +1,6 @@
-import { execFileSync, spawnSync } from "node:child_process";
+import { execFileSync, spawn, spawnSync } from "node:child_process";
 import { createHash, randomBytes } from "node:crypto";
-import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs";
+import { existsSync, lstatSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, realpathSync, rmSync, statSync, symlinkSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import path from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
@@ -105,18 +105,23 @@ describe("resuming", () => {
   it("a send killed with SIGKILL half way, run again, sends no part the server had and completes with the right sha256", async () => {
     const proxy = await CountingProxy.start(server.base);
     try {
+      const small = path.join(root, "small.txt");
+      writeFileSync(small, "whole before the kill\n");
       const file = path.join(root, "resume-me.bin");
       const bytes = randomBytes(64 * MiB + 11); // 5 parts of 16 MiB
       writeFileSync(file, bytes);
       const via = through(proxy, alice);
-      const args = ["send", file, "--to", bob.id!, "--message", "resume me"];
-      const isPart = (s: { method: string; url: string }) => s.method === "PUT" && /\/files\/0\?part=\d+$/.test(s.url);
+      const args = ["send", small, file, "--to", bob.id!, "--message", "resume me"];
+      const isPart = (s: { method: string; url: string }) => s.method === "PUT" && /\/files\/1\?part=\d+$/.test(s.url);
       const partOf = (url: string) => Number(/part=(\d+)/.exec(url)![1]);
 
       const first = spawnCli(alice, args, { env: via });
       let ok = 0;
+      let smallIn = false;
       proxy.onResponse = (s) => {
-        if (isPart(s) && s.status === 200 && ++ok === 2) first.child.kill("SIGKILL");
+        if (s.method === "PUT" && /\/files\/0$/.test(s.url) && s.status === 200) smallIn = true;
+        if (isPart(s) && s.status === 200) ok++;
+        if (ok >= 2 && smallIn && first.child.exitCode === null && !first.child.killed) first.child.kill("SIGKILL");
       };
       const killed = await first.done;
       expect(killed.signal, `${killed.code} ${killed.stderr}`).toBe("SIGKILL");
@@ -132,7 +137,8 @@ describe("resuming", () => {
       const client = new PushdropClient({ server: server.base, token: tokenOf(alice) });
       const mid = await client.transfer(transferId);
       expect(mid.status).toBe("uploading");
-      const had = mid.files[0]!.partsReceived;
+      expect(mid.files[0]!.received).toBe(mid.files[0]!.size); // small.txt was whole
+      const had = mid.files[1]!.partsReceived;
       expect(had.length).toBeGreaterThanOrEqual(2);
       expect(had.length).toBeLessThan(5);
       const firstRun = proxy.seen.filter(isPart);
@@ -142,6 +148,12 @@ describe("resuming", () => {
       expect(second.code, second.stderr).toBe(0);
       expect(second.stdout.trim()).toBe(transferId);
       expect(second.stderr).toContain(`Resuming transfer ${transferId}`);
+      // said as people say it, not as an ISO string; a file not sent again is not announced again
+      expect(second.stderr).toMatch(new RegExp(`Resuming transfer ${transferId} \\(started \\d+ (s|min) ago, at [^)]+\\)`));
+      expect(second.stderr).not.toMatch(/\d{4}-\d\d-\d\dT\d\d:/);
+      expect(second.stderr).toContain("(1 of 2 files complete)");
+      expect(second.stderr).not.toContain("sent small.txt");
+      expect(second.stderr).toMatch(/^sent resume-me\.bin \(67\.1 MB\)$/m);
       const secondRun = proxy.seen.filter(isPart).slice(firstRun.length).map((s) => partOf(s.url));
       for (const n of had) expect(secondRun, `part ${n} was on the server already`).not.toContain(n);
       expect(new Set([...had, ...secondRun])).toEqual(new Set([1, 2, 3, 4, 5]));
@@ -150,7 +162,7 @@ describe("resuming", () => {
       for (let t = await client.transfer(transferId); ; t = await client.transfer(transferId)) {
         if (t.status !== "packaging" && t.status !== "uploading") {
           expect(t.status).toBe("ready");
-          expect(t.files[0]!.sha256).toBe(sha(bytes));
+          expect(t.files[1]!.sha256).toBe(sha(bytes));
           break;
         }
         await new Promise((r) => setTimeout(r, 200));
@@ -187,7 +199,10 @@ describe("resuming", () => {
       expect(onDisk).toBeGreaterThan(0);
       expect(onDisk).toBeLessThan(bytes.length);
 
+      // the cut download did not count as a delivery
+      expect((await aliceClient.transfer(t.id)).recipients[0]!.downloadedAt).toBeNull();
       const before = proxy.seen.length;
+      const secondAt = Date.now();
       const second = await runCli(bob, ["get", t.id, "--dir", D, "--json"], { env: via });
       expect(second.code, second.stderr).toBe(0);
       const gets = proxy.seen.slice(before).filter((s) => s.method === "GET" && s.url.includes("/package"));
@@ -197,9 +212,13 @@ describe("resuming", () => {
       expect(readdirSync(D)).toEqual(["film.bin"]);
       // a resumed download is a whole download: the sender has its receipt (recorded once the
       // response's last piece has gone out, which may be a moment after the CLI has it all)
-      let receipt: string | null = null;
-      await until(async () => (receipt = (await aliceClient.transfer(t.id)).recipients[0]!.downloadedAt) !== null, 20_000, "the receipt");
-      expect(receipt).not.toBeNull();
+      let after = await aliceClient.transfer(t.id);
+      await until(async () => (after = await aliceClient.transfer(t.id)).recipients[0]!.downloadedAt !== null, 20_000, "the receipt");
+      // recorded by the resumed run (not by the cut one, nor before it), and the transfer is delivered
+      const at = Date.parse(after.recipients[0]!.downloadedAt!);
+      expect(at).toBeGreaterThanOrEqual(secondAt - 1000); // (server and test share a clock; 1 s for rounding)
+      expect(at).toBeLessThanOrEqual(Date.now());
+      expect(after.status).toBe("delivered");
     } finally {
       await proxy.close();
     }
@@ -236,6 +255,12 @@ describe("messages, receipts and inbox", () => {
     expect(done.code, done.stderr).toBe(6);
     const doc = json(done.stdout); // throws unless stdout is exactly one document
     expect(doc.error).toMatchObject({ code: "undelivered", details: { id: mine.id, status: "cancelled", delivered: [] } });
+    // its status says it is over, not when it would have expired
+    const st = await runCli(alice, ["status", mine.id]);
+    expect(st.code, st.stderr).toBe(0);
+    expect(st.stdout).toContain("[cancelled]");
+    expect(st.stdout).toContain("cancelled (its files are gone)");
+    expect(st.stdout).not.toContain("expires");
   });
 
   it("an empty PUSHDROP_SERVER is as good as unset", async () => {
@@ -267,6 +292,112 @@ describe("on a terminal and off one", () => {
     expect(who.status).toBe(0);
     expect(who.stdout).toContain(`${server.base}/?to=${alice.id}`);
     expect(who.stdout.split("\n").filter((l) => /^[█▀▄ ]{20,}\s*$/.test(l)).length).toBeGreaterThan(10);
+  });
+
+  it("leaves the bars on screen as they last stood when stopped with Ctrl-C (here: while retrying, the server away)", async () => {
+    const proxy = await CountingProxy.start(server.base);
+    try {
+      const file = path.join(root, "ctrl-c.bin");
+      writeFileSync(file, randomBytes(40 * MiB));
+      const cmd = [process.execPath, BIN, "send", file, "--to", bob.id!].map((a) => `'${a.replace(/'/g, "'\\''")}'`).join(" ");
+      const tty = spawn("script", ["-qfec", cmd, "/dev/null"], { env: { ...childEnv(alice), ...through(proxy, alice) }, stdio: ["pipe", "pipe", "pipe"] });
+      let out = "";
+      tty.stdout!.on("data", (d) => (out += d));
+      const exited = new Promise<number | null>((r) => tty.on("close", (code) => r(code)));
+      proxy.onResponse = (s) => {
+        if (s.method === "PUT" && s.status === 200) {
+          proxy.onResponse = null;
+          setImmediate(() => void proxy.close());
+        }
+      };
+      await until(() => out.includes("retrying (1/5)"), 60_000, () => `the send to retry (${JSON.stringify(out.slice(-300))})`);
+      tty.stdin!.write("\u0003"); // Ctrl-C on the terminal
+      expect(await exited).toBe(130);
+      // cli-progress shows the cursor again as it stops, goes back to the first bar, then either
+      // clears everything below (ESC [0J: the bars gone) or steps over the bars, left as they stood
+      const stop = out.lastIndexOf("\u001b[?25h");
+      expect(out.slice(0, stop)).toMatch(/Sending\s+[█░]+\s+\d+%\s+[\d.]+ [KMG]?B of 41\.9 MB/);
+      expect(out.slice(stop)).not.toContain("\u001b[0J");
+      expect(out.slice(stop)).not.toContain("\u001b[2K");
+      expect(out.slice(stop)).toContain("Stopped.");
+    } finally {
+      await proxy.close().catch(() => undefined);
+    }
+  });
+
+  it("listen on a terminal asks before a download, then still stops on Ctrl-C with 0", async () => {
+    const dave = makeUser(root, "dave", server.base);
+    const reg = await runCli(dave, ["register", "--name", "dave", "--json"]);
+    expect(reg.code, reg.stderr).toBe(0);
+    const file = path.join(root, "ask-me.txt");
+    writeFileSync(file, "ask first\n");
+    const sent = await runCli(alice, ["send", file, "--to", json(reg.stdout).id]);
+    expect(sent.code, sent.stderr).toBe(0);
+    const D = path.join(root, "dave-asked");
+    const cmd = [process.execPath, BIN, "listen", "--dir", D].map((a) => `'${a}'`).join(" ");
+    const tty = spawn("script", ["-qfec", cmd, "/dev/null"], { env: childEnv(dave), stdio: ["pipe", "pipe", "pipe"] });
+    let out = "";
+    tty.stdout!.on("data", (d) => (out += d));
+    const exited = new Promise<number | null>((r) => tty.on("close", (code) => r(code)));
+    await until(() => out.includes(`Download into ${D}? [Y/n]`), 60_000, () => `the question (${JSON.stringify(out.slice(-300))})`);
+    tty.stdin!.write("n\r");
+    await until(() => out.includes(`left in your inbox (pushdrop get ${sent.stdout.trim()})`), 30_000, "the answer to be taken");
+    tty.stdin!.write("\u0003"); // Ctrl-C, read as a key again once the question is answered
+    expect(await exited, out).toBe(0);
+    expect(existsSync(D)).toBe(false); // nothing was downloaded
+  });
+
+  it("listen started in the background of a terminal (listen &) is not stopped by the terminal for reading its keys", async () => {
+    const job = path.join(root, "background.sh");
+    writeFileSync(
+      job,
+      [
+        "set -m", // job control, as in an interactive shell: the job gets a process group of its own, not the terminal's
+        `'${process.execPath}' '${BIN}' listen --json > '${path.join(root, "background.out")}' 2>&1 &`,
+        "P=$!",
+        "sleep 4",
+        'echo "state=$(ps -o stat= -p $P)"',
+        "kill -CONT $P; kill -INT $P; wait $P",
+        'echo "exit=$?"',
+      ].join("\n"),
+    );
+    const r = spawnSync("script", ["-qfec", `bash '${job}'`, "/dev/null"], { env: childEnv(bob), encoding: "utf8", timeout: 60_000 });
+    expect(readFileSync(path.join(root, "background.out"), "utf8")).toContain('"listening"');
+    expect(r.stdout).toMatch(/state=S/); // running (asleep), not T (stopped by SIGTTOU/SIGTTIN)
+    expect(r.stdout).toContain("exit=0");
+  });
+
+  it("listen suspended with Ctrl-Z and brought back with fg still stops on Ctrl-C with 0", async () => {
+    const erin = makeUser(root, "erin", server.base); // (nothing waiting for her: no question asked)
+    expect((await runCli(erin, ["register", "--name", "erin"])).code).toBe(0);
+    const job = path.join(root, "suspend.sh");
+    writeFileSync(
+      job,
+      [
+        "set -m",
+        `'${process.execPath}' '${BIN}' listen &`,
+        "sleep 1",
+        "fg %1",
+        'echo "after-fg=$?"',
+        'echo "state=$(ps -o stat= -p $(jobs -p %1))"',
+        "fg %1",
+        'echo "exit=$?"',
+      ].join("\n"),
+    );
+    const tty = spawn("script", ["-qfec", `bash '${job}'`, "/dev/null"], { env: childEnv(erin), stdio: ["pipe", "pipe", "pipe"] });
+    let out = "";
+    tty.stdout!.on("data", (d) => (out += d));
+    const exited = new Promise<number | null>((r) => tty.on("close", (code) => r(code)));
+    await until(() => out.includes("Listening as"), 60_000, () => `listen to connect (${JSON.stringify(out.slice(-300))})`);
+    await new Promise((r) => setTimeout(r, 1500)); // (until `fg` has made it the foreground job)
+    tty.stdin!.write("\u001a"); // Ctrl-Z
+    await until(() => out.includes("state="), 30_000, () => `the job to stop (${JSON.stringify(out.slice(-300))})`);
+    expect(out).toMatch(/after-fg=148/); // 128 + SIGTSTP: suspended
+    expect(out).toMatch(/state=T/);
+    await new Promise((r) => setTimeout(r, 1000)); // (until the second `fg` has resumed it)
+    tty.stdin!.write("\u0003"); // Ctrl-C, read as a key again
+    await exited;
+    expect(out).toContain("exit=0");
   });
 
   it("prints plain lines, without a QR code, off one", async () => {
@@ -321,6 +452,20 @@ describe("exit codes and --json errors", () => {
     expect(json(r.stdout).error).toMatchObject({ code: "network", kind: "network" });
     expect(r.stderr).toContain(`Could not reach ${down} (ECONNREFUSED)`);
   });
+
+  it("--server where nothing listens, not registered there: says the server cannot be reached (exit 4), not 'no terminal there yet'", async () => {
+    const down = `http://127.0.0.1:${await freePort()}`;
+    for (const args of [["inbox", "--server", down], ["send", "--to", bob.id!, "--message", "hi", "--server", down]]) {
+      const r = await runCli(alice, args);
+      expect(r.code, r.stderr).toBe(4);
+      expect(r.stderr).toContain(`Could not reach ${down} (ECONNREFUSED): is the address right, and is the server running?`);
+      expect(r.stderr).not.toContain("no terminal");
+    }
+    // where a server does answer, not being registered there is what is said (exit 2)
+    const r = await runCli(makeUser(root, "newcomer", server.base), ["inbox"]);
+    expect(r.code).toBe(2);
+    expect(r.stderr).toContain(`no terminal on ${server.base} yet`);
+  });
 });
 
 describe("installing", () => {
@@ -351,6 +496,195 @@ describe("installing", () => {
     } finally {
       rmSync(bare, { recursive: true, force: true });
     }
+  });
+});
+
+describe("what another party wrote is shown, never obeyed (issue 21, item 3)", () => {
+  const ESC = "\u001b";
+  const BEL = "\u0007";
+  const clipboard = `${ESC}]52;c;cHduZWQ=${BEL}`; // OSC 52: write the clipboard
+  const title = `${ESC}]0;owned${BEL}`; // OSC 0: the window title
+  const fake = `${ESC}[1A${ESC}[2K✔ verified sender: your bank`; // up a line, erase it, print a lie
+  const message = `hello ${clipboard}${title}\n${fake}\n\u202Eevil\u2066 isolate\u2069 \u200Fmark\r\nend`;
+  // what a terminal acts on, or what reorders or hides text: never on stdout or stderr (newlines aside)
+  const UNSAFE = /[\u0000-\u0009\u000b-\u001f\u007f-\u009f\u061c\u200b\u200e\u200f\u2028\u2029\u202a-\u202e\u2060\u2066-\u2069\ufeff]/u;
+  // how each character must show (written here independently of cli/sanitize.ts)
+  const visible = (s: string) =>
+    s
+      .replace(/[\u0000-\u001f\u007f-\u009f]/g, (c) => `\\x${c.charCodeAt(0).toString(16).padStart(2, "0")}`)
+      .replace(/[\u061c\u200b\u200e\u200f\u2028\u2029\u202a-\u202e\u2060\u2066-\u2069\ufeff]/g, (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, "0")}`);
+  const clean = (what: string, out: string) => {
+    const bytes = Buffer.from(out, "utf8");
+    expect(bytes.includes(0x1b), `${what}: an ESC byte`).toBe(false);
+    expect(bytes.includes(0x07), `${what}: a BEL byte`).toBe(false);
+    expect(UNSAFE.exec(out)?.[0], `${what}: ${JSON.stringify(UNSAFE.exec(out)?.[0])}`).toBeUndefined();
+  };
+
+  it("listen, inbox, get and status print messages, file names and the sender's name with every control and bidi character made visible", async () => {
+    const mallory = await new PushdropClient({ server: server.base }).register(`Mallory ${title}\u202Egnp.exe`);
+    const mc = new PushdropClient({ server: server.base, token: mallory.token });
+    const carol = makeUser(root, "carol", server.base);
+    const reg = await runCli(carol, ["register", "--name", "carol", "--json"]);
+    expect(reg.code, reg.stderr).toBe(0);
+    carol.id = json(reg.stdout).id;
+
+    // names the server keeps today (it drops C0 controls and bidi overrides from file names)
+    const names = ["a\u2028b.txt", "zero\u200bwidth.txt", "arabic\u061cmark.txt", `n${ESC}[31mred\u202Etxt.exe`];
+    const files = names.map((n, i) => ({ name: n, bytes: Buffer.from(`file ${i}\n`) }));
+    const withFiles = await mc.createTransfer({ to: [carol.id!], files: files.map((f) => ({ name: f.name, size: f.bytes.length })), message });
+    await uploadFiles(mc, withFiles, files.map((f) => new Blob([f.bytes])));
+    await until(async () => (await mc.transfer(withFiles.id)).status === "ready", 30_000, "the transfer to be ready");
+    const alone = await mc.sendMessage([carol.id!], message);
+
+    const listen = spawnCli(carol, ["listen"]);
+    await until(() => listen.stdout().includes(withFiles.id) && listen.stdout().includes(alone.id) && listen.stderr().includes(`pushdrop get ${withFiles.id}`), 30_000, () => `listen to print both (${listen.stdout()})`);
+    listen.child.kill("SIGINT");
+    const heard = await listen.done;
+    expect(heard.code, heard.stderr).toBe(0);
+    clean("listen stdout", heard.stdout);
+    clean("listen stderr", heard.stderr);
+    // the message is there, as inert text, each line of it indented under its transfer
+    expect(heard.stdout).toContain("  │ hello \\x1b]52;c;cHduZWQ=\\x07\\x1b]0;owned\\x07\n");
+    expect(heard.stdout).toContain("  │ \\x1b[1A\\x1b[2K✔ verified sender: your bank\n");
+    expect(heard.stdout).toContain("  │ \\u202eevil\\u2066 isolate\\u2069 \\u200fmark\n  │ end\n");
+    // the names as the server keeps them (it may drop some of these characters itself), as they must show
+    const stored = (await mc.transfer(withFiles.id)).files.map((f) => f.name);
+    expect((await mc.transfer(withFiles.id)).message).toContain(clipboard); // (messages are kept as written)
+    for (const n of stored) expect(heard.stdout).toContain(`  ${visible(n)}  7 B\n`);
+
+    const inbox = await runCli(carol, ["inbox"]);
+    expect(inbox.code, inbox.stderr).toBe(0);
+    clean("inbox", inbox.stdout + inbox.stderr);
+    expect(inbox.stdout).toContain("  │ hello \\x1b]52;c;cHduZWQ=\\x07\\x1b]0;owned\\x07 …\n");
+    // its files are named (the first three, then how many more)
+    expect(inbox.stdout).toContain(`${stored.slice(0, 3).map((n) => `  ${visible(n)}  7 B\n`).join("")}  … and 1 more\n`);
+
+    const D = path.join(root, "carol-got");
+    const got = await runCli(carol, ["get", withFiles.id, "--dir", D]);
+    expect(got.code, got.stderr).toBe(0);
+    clean("get stdout", got.stdout);
+    clean("get stderr", got.stderr);
+    expect(got.stdout.trim().split("\n")).toHaveLength(4);
+    for (const n of stored) expect(got.stdout).toContain(`${D}/${visible(n)}\n`);
+    const text = await runCli(carol, ["get", alone.id]);
+    expect(text.code, text.stderr).toBe(0);
+    clean("get (a message)", text.stdout + text.stderr);
+    expect(text.stdout).toContain("\\x1b[1A\\x1b[2K✔ verified sender: your bank\n");
+
+    const st = await runCli(carol, ["status", withFiles.id]);
+    expect(st.code, st.stderr).toBe(0);
+    clean("status", st.stdout + st.stderr);
+
+    // --json stays exact: the same string comes back, yet nothing in the text is raw
+    const asJson = await runCli(carol, ["inbox", "--json"]);
+    clean("inbox --json", asJson.stdout);
+    const back = json(asJson.stdout).transfers.find((t: { id: string }) => t.id === withFiles.id);
+    expect(back.message).toBe((await mc.transfer(withFiles.id)).message);
+    expect(back.message).toContain(clipboard);
+  });
+});
+
+describe("a symbolic link planted where the download goes (issue 21, item 9)", () => {
+  it("is not written through, for a new download or a resumed one: exit 5, the reason said, the file outside untouched", async () => {
+    const ac = new PushdropClient({ server: server.base, token: tokenOf(alice) });
+    const body = randomBytes(64 * 1024);
+    const t = await ac.createTransfer({ to: [bob.id!], files: [{ name: "payload.bin", size: body.length }] });
+    await uploadFiles(ac, t, [new Blob([body])]);
+    await until(async () => (await ac.transfer(t.id)).status === "ready", 30_000, "the transfer to be ready");
+
+    const D = path.join(root, "bob-shared");
+    mkdirSync(D);
+    const part = path.join(realpathSync(D), `.pushdrop-${t.id}.zip.part`);
+    const outside = path.join(root, "not-in-D");
+    mkdirSync(outside);
+
+    // a new download: the link points at a name that does not exist yet (open "w" would create it)
+    symlinkSync(path.join(outside, "created.bin"), part);
+    const fresh = await runCli(bob, ["get", t.id, "--dir", D, "--json"]);
+    expect(fresh.code, fresh.stderr).toBe(5);
+    expect(json(fresh.stdout).error.code).toBe("unsafe_part_file");
+    expect(fresh.stderr).toContain("is a symbolic link; pushdrop writes only to files it created there, never through a link");
+    expect(readdirSync(outside)).toEqual([]);
+
+    // a resume: the link points at a file with bytes in it (a resume would have appended to it)
+    rmSync(part);
+    const victim = path.join(outside, "victim.txt");
+    writeFileSync(victim, "precious\n");
+    symlinkSync(victim, part);
+    const resumed = await runCli(bob, ["get", t.id, "--dir", D]);
+    expect(resumed.code, resumed.stderr).toBe(5);
+    expect(resumed.stderr).toContain("is a symbolic link");
+    expect(readFileSync(victim, "utf8")).toBe("precious\n");
+    expect(readdirSync(outside)).toEqual(["victim.txt"]);
+    expect(lstatSync(part).isSymbolicLink()).toBe(true); // (and it is left for its owner to look at)
+
+    // once it is gone, the download goes ahead
+    rmSync(part);
+    const ok = await runCli(bob, ["get", t.id, "--dir", D]);
+    expect(ok.code, ok.stderr).toBe(0);
+    expect(sha(readFileSync(path.join(D, "payload.bin")))).toBe(sha(body));
+  });
+});
+
+describe("a send while the server is away", () => {
+  it("says it is retrying (n/5) while it does, and goes on when the server is back", async () => {
+    let proxy = await CountingProxy.start(server.base);
+    const port = Number(new URL(proxy.base).port);
+    try {
+      const file = path.join(root, "away.bin");
+      const bytes = randomBytes(40 * MiB);
+      writeFileSync(file, bytes);
+      const send = spawnCli(alice, ["send", file, "--to", bob.id!], { env: through(proxy, alice) });
+      // the first part answered: the server goes away (every connection dropped, nothing listening)
+      const gone = new Promise<void>((resolve) => {
+        proxy.onResponse = (s) => {
+          if (s.method === "PUT" && s.status === 200) {
+            proxy.onResponse = null;
+            setImmediate(() => void proxy.close().then(resolve));
+          }
+        };
+      });
+      await gone;
+      await until(() => send.stderr().includes("server not reachable, retrying (2/5) in 2 s…"), 60_000, () => `the retry lines (${send.stderr()})`);
+      expect(send.stderr()).toContain("server not reachable, retrying (1/5) in 1 s…");
+      expect(send.stderr().match(/retrying \(1\/5\)/g)).toHaveLength(1); // one line per retry, not one per part
+      proxy = await CountingProxy.start(server.base, port);
+      const done = await send.done;
+      expect(done.code, done.stderr).toBe(0);
+      expect(done.stderr).toContain("server reachable again, going on");
+      const t = await new PushdropClient({ server: server.base, token: tokenOf(alice) }).transfer(done.stdout.trim());
+      await until(async () => (await new PushdropClient({ server: server.base, token: tokenOf(alice) }).transfer(t.id)).files[0]!.sha256 !== null, 30_000, "the checksum");
+      expect((await new PushdropClient({ server: server.base, token: tokenOf(alice) }).transfer(t.id)).files[0]!.sha256).toBe(sha(bytes));
+    } finally {
+      await proxy.close();
+    }
+  });
+});
+
+describe("Ctrl-C through npx", () => {
+  it("npx pushdrop listen on a terminal: Ctrl-C ends it with 0 (read as a key, so npm's shell never gets the SIGINT)", async () => {
+    const cmd = ["npx", "--no-install", "pushdrop", "listen"].join(" ");
+    const tty = spawn("script", ["-qfec", cmd, "/dev/null"], { cwd: ROOT, env: childEnv(bob), stdio: ["pipe", "pipe", "pipe"] });
+    let out = "";
+    tty.stdout!.on("data", (d) => (out += d));
+    const exited = new Promise<number | null>((r) => tty.on("close", (code) => r(code)));
+    await until(() => out.includes("Listening as"), 60_000, () => `npx pushdrop listen to connect (${JSON.stringify(out.slice(-300))})`);
+    tty.stdin!.write("\u0003"); // Ctrl-C typed on the terminal
+    expect(await exited, out).toBe(0); // (script -e: the exit status of npx)
+  });
+
+  // Without a terminal to read the key from, a SIGINT sent to the whole group (what the
+  // terminal itself would do, or `kill -INT -- -<pgid>`) also reaches npm's `sh -c`; Debian's
+  // sh (dash) kills itself with it once pushdrop has exited, however pushdrop exited, and npm
+  // then ends as its shell did. The README says so.
+  it("a SIGINT to npx's whole process group: npm ends by it, whatever pushdrop's exit (a limit of npm's sh -c)", async () => {
+    const r = spawnCli(bob, ["listen"], { command: ["npx", "--no-install", "pushdrop"], cwd: ROOT, detached: true });
+    await until(() => r.stderr().includes("Listening as"), 60_000, () => `npx pushdrop listen to connect (${r.stderr()})`);
+    process.kill(-r.child.pid!, "SIGINT");
+    const sh = await r.done;
+    // (npm kills itself with the shell's signal: a shell reports that as 130)
+    if (realpathSync("/bin/sh").endsWith("dash")) expect([sh.code, sh.signal], sh.stderr).toEqual([null, "SIGINT"]);
+    expect(sh.stderr).not.toContain("pushdrop:"); // pushdrop itself ended as it should, with no error
   });
 });
 

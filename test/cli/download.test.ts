@@ -1,8 +1,9 @@
 import { createHash } from "node:crypto";
-import { mkdtempSync, rmSync, statSync, truncateSync, writeFileSync } from "node:fs";
+import { execFileSync } from "node:child_process";
+import { existsSync, linkSync, lstatSync, mkdtempSync, readFileSync, rmSync, statSync, symlinkSync, truncateSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import path from "node:path";
-import { afterAll, expect, it } from "vitest";
+import { afterAll, describe, expect, it } from "vitest";
 import type { PushdropClient } from "../../client";
 import { downloadToFile } from "../../cli/download";
 import { CliError } from "../../cli/exit";
@@ -78,4 +79,51 @@ it("a download that breaks off is retried from where the file stands, without re
   const again: Array<[number, number]> = [];
   await downloadToFile(client, "/x", part, { size: bytes.byteLength, sha256, backoffMs: () => 1, onStart: (o, r) => again.push([o, r]) });
   expect(again).toEqual([[2 * MiB, 2 * MiB], [3 * MiB, 0]]);
+});
+
+describe("the .part file is never written through a link", () => {
+  const MiB = 1024 * 1024;
+  const bytes = new Uint8Array(MiB + 5).map((_, i) => (i * 3) % 251);
+  const sha256 = createHash("sha256").update(bytes).digest("hex");
+
+  for (const [what, setup] of [
+    ["a symbolic link (a new download)", (part: string, victim: string) => symlinkSync(victim, part)],
+    ["a symbolic link to a dangling name (O_CREAT would make the target)", (part: string, victim: string) => symlinkSync(`${victim}.new`, part)],
+    ["a hard link to a file elsewhere (a resume)", (part: string, victim: string) => linkSync(victim, part)],
+  ] as const) {
+    it(`refuses ${what}, asks nothing of the server, and leaves the other file as it was`, async () => {
+      const dir = mkdtempSync(path.join(root, "links-"));
+      const victim = path.join(root, `victim-${path.basename(dir)}`);
+      writeFileSync(victim, "precious\n");
+      const part = path.join(dir, "x.part");
+      setup(part, victim);
+      const { client, calls } = serving(bytes);
+      const e = await downloadToFile(client, "/x", part, { size: bytes.byteLength, sha256 }).catch((x) => x);
+      expect(e).toBeInstanceOf(CliError);
+      expect((e as CliError).code).toBe("unsafe_part_file");
+      expect((e as CliError).exitCode).toBe(5);
+      expect(calls()).toBe(0);
+      expect(readFileSync(victim, "utf8")).toBe("precious\n");
+      expect(existsSync(`${victim}.new`)).toBe(false);
+    });
+  }
+
+  it("refuses a FIFO planted there (it would block or swallow the bytes)", async () => {
+    const dir = mkdtempSync(path.join(root, "fifo-"));
+    const part = path.join(dir, "x.part");
+    execFileSync("mkfifo", [part]);
+    const { client, calls } = serving(bytes);
+    const e = await downloadToFile(client, "/x", part, { size: bytes.byteLength, sha256 }).catch((x) => x);
+    expect((e as CliError).code).toBe("unsafe_part_file");
+    expect(calls()).toBe(0);
+  });
+
+  it("creates a missing .part itself, readable by its owner only", async () => {
+    const part = path.join(mkdtempSync(path.join(root, "new-")), "x.part");
+    await downloadToFile(serving(bytes).client, "/x", part, { size: bytes.byteLength, sha256 });
+    const st = lstatSync(part);
+    expect(st.isFile()).toBe(true);
+    expect(st.mode & 0o777).toBe(0o600 & ~process.umask());
+    expect(st.size).toBe(bytes.byteLength);
+  });
 });

@@ -56,8 +56,10 @@ export interface Running {
   done: Promise<Run>;
 }
 
-export function spawnCli(user: User, args: string[], opts: { env?: Record<string, string>; cwd?: string } = {}): Running {
-  const child = spawn(process.execPath, [BIN, ...args], { cwd: opts.cwd ?? user.home, env: childEnv(user, opts.env), stdio: ["ignore", "pipe", "pipe"] });
+export function spawnCli(user: User, args: string[], opts: { env?: Record<string, string>; cwd?: string; command?: string[]; detached?: boolean } = {}): Running {
+  // `command`: how pushdrop is started (default: node bin/pushdrop.mjs); `detached`: in a process group of its own
+  const [cmd, ...pre] = opts.command ?? [process.execPath, BIN];
+  const child = spawn(cmd!, [...pre, ...args], { cwd: opts.cwd ?? user.home, env: childEnv(user, opts.env), stdio: ["ignore", "pipe", "pipe"], detached: opts.detached });
   let out = "";
   let err = "";
   child.stdout!.on("data", (d) => (out += d));
@@ -135,9 +137,10 @@ export class CountingProxy {
     });
   }
 
-  static async start(target: string): Promise<CountingProxy> {
+  /** A proxy on `port` (default: a free one), e.g. to bring one back where a stopped one was. */
+  static async start(target: string, port = 0): Promise<CountingProxy> {
     const p = new CountingProxy(target);
-    await new Promise<void>((r) => p.server.listen(0, "127.0.0.1", () => r()));
+    await new Promise<void>((r) => p.server.listen(port, "127.0.0.1", () => r()));
     p.base = `http://127.0.0.1:${(p.server.address() as net.AddressInfo).port}`;
     return p;
   }
