@@ -90,6 +90,11 @@ describe("the name rule (src/contract/names.ts: terminal and file names)", () =>
     for (const kept of ["می\u200cخواهم", "کتاب\u200cها", "क्\u200dष", "ශ්\u200dරී", "👩🏽\u200d💻", "👨\u200d👩\u200d👧", "🏳\ufe0f\u200d🌈", "❤\ufe0f\u200d🔥"]) {
       expect(cleanName(kept)).toBe(kept);
     }
+    // emoji ZWJ sequences of every shape: hair and skin components, VS16 on either side, arrows, squares, hands
+    for (const kept of ["👨‍🦰", "🐻‍❄️", "🏴‍☠️", "🧑‍🤝‍🧑", "👁️‍🗨️", "🧔🏻‍♂️", "👩‍❤️‍💋‍👨", "🫱🏻‍🫲🏿", "😮‍💨", "❤️‍🩹", "🐦‍⬛", "🙂‍↔️"]) {
+      expect(kept).toContain(ZWJ);
+      expect(cleanName(kept)).toBe(kept);
+    }
     expect(cleanName("\u200dabc\u200c")).toBe("abc");
     expect(cleanName("a\u200c b\u200d.txt")).toBe("a b.txt");
     expect(cleanName("a\u200c\u200db")).toBe("ab");
