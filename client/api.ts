@@ -143,6 +143,11 @@ export class PushdropClient {
     return this.call(`/v1/transfers/${encodeURIComponent(transferId)}`);
   }
 
+  /** Tells the sender this recipient looked at the transfer (v1.2): sets its `openedAt`, once. */
+  async opened(transferId: string): Promise<void> {
+    await this.call(`/v1/transfers/${encodeURIComponent(transferId)}/opened`, { method: "POST" });
+  }
+
   cancel(transferId: string): Promise<void> {
     return this.call(`/v1/transfers/${encodeURIComponent(transferId)}`, { method: "DELETE" });
   }

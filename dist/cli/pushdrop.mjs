@@ -8263,6 +8263,10 @@ var PushdropClient = class {
   transfer(transferId) {
     return this.call(`/v1/transfers/${encodeURIComponent(transferId)}`);
   }
+  /** Tells the sender this recipient looked at the transfer (v1.2): sets its `openedAt`, once. */
+  async opened(transferId) {
+    await this.call(`/v1/transfers/${encodeURIComponent(transferId)}/opened`, { method: "POST" });
+  }
   cancel(transferId) {
     return this.call(`/v1/transfers/${encodeURIComponent(transferId)}`, { method: "DELETE" });
   }
