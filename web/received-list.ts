@@ -4,13 +4,50 @@ import { formatTerminalId } from "../src/contract/ids";
 import { fill, h, show } from "./dom";
 import { ago, until } from "./format";
 import { hide, loadHidden } from "./store";
+import { fileName } from "./names";
 import { linkify } from "./text";
 
 /**
  * The inbox: what others sent to this device, newest first. Each entry names the sender, shows
- * the message (links clickable, a Copy button), one link per file and a Download link for the
- * whole package, and when it expires; an expired or cancelled entry says so and loses its links.
+ * the message (links clickable, a Copy button), one link per file and a Download link (the file
+ * itself when there is one, else the package of all of them), and when it expires; once this
+ * device has downloaded it, it says so and offers *Save again* while the download limit allows;
+ * an expired or cancelled entry says so and loses its links.
  */
+const WORDS = {
+  someone: "Someone",
+  isNew: "New",
+  download: "Download",
+  saveAgain: "Save again",
+  share: "Share",
+  copy: "Copy",
+  block: "Block",
+  blocked: "Blocked",
+  blockFailed: "Block failed",
+  blockWho: (who: string) => `Block ${who}`,
+  remove: "Remove",
+  removeLabel: "Remove from this list",
+  zipOf: (n: number, size: string) => `all ${n} files, ZIP, ${size}`,
+  oneFile: (size: string) => `the file, ${size}`,
+  downloaded: "Downloaded to this device.",
+  limitReached: "Downloaded. The sender's download limit is reached.",
+  expired: "Expired: the files are gone.",
+  cancelled: "The sender cancelled this.",
+  expires: (when: string) => `Expires ${when}`,
+};
+
+export interface InboxHooks {
+  /** blocking senders (v1.1 servers); null where the server cannot */
+  blocking: () => { self: string; blocked: (id: string) => boolean; block: (from: Transfer["from"]) => Promise<void> } | null;
+  /** this device's id (to find its own receipt in `recipients`) */
+  self: () => string | null;
+  /** whether this device has shown the transfer already */
+  isRead: (t: Transfer) => boolean;
+  /** an entry was drawn for the first time (to watch whether it is seen) */
+  mounted: (id: string, el: HTMLElement) => void;
+  /** a link of the entry was used to download (the entry then learns what the server counted) */
+  downloading: (id: string) => void;
+}
 type Ended = "expired" | "cancelled";
 interface Entry {
   transfer: Transfer;
@@ -25,14 +62,33 @@ export class Inbox {
   constructor(
     private readonly list: HTMLUListElement,
     private readonly empty: HTMLElement,
-    /** blocking senders (v1.1 servers); null where the server cannot */
-    private readonly blocking: () => { self: string; blocked: (id: string) => boolean; block: (from: Transfer["from"]) => Promise<void> } | null,
+    private readonly hooks: InboxHooks,
   ) {
     setInterval(() => this.refreshTimes(), 30_000);
   }
 
   has(id: string): boolean {
     return this.entries.has(id);
+  }
+
+  get(id: string): Transfer | null {
+    return this.entries.get(id)?.transfer ?? null;
+  }
+
+  /** Live entries this device has not shown yet. */
+  unread(): Transfer[] {
+    return [...this.entries.values()].filter((e) => !e.ended && !this.hooks.isRead(e.transfer)).map((e) => e.transfer);
+  }
+
+  /** Updates the "New" mark of an entry in place (no redraw: focus stays where it is). */
+  markRead(id: string): void {
+    const e = this.entries.get(id);
+    if (e) this.setNewMark(e);
+  }
+
+  private setNewMark(e: Entry): void {
+    const mark = e.el.querySelector<HTMLElement>(".new");
+    if (mark) show(mark, !e.ended && !this.hooks.isRead(e.transfer));
   }
 
   /** The inbox as the server lists it (newest first); entries that ended here stay, saying so. */
@@ -52,6 +108,7 @@ export class Inbox {
     else this.render(entry);
     if (!old) {
       this.list.prepend(entry.el);
+      this.hooks.mounted(t.id, entry.el);
       if (fresh) {
         entry.el.classList.add("fresh");
         setTimeout(() => entry.el.classList.remove("fresh"), 4000);
@@ -118,16 +175,16 @@ export class Inbox {
   }
 
   private blockButton(t: Transfer): HTMLElement | null {
-    const blocking = this.blocking();
+    const blocking = this.hooks.blocking();
     if (!blocking || blocking.self === t.from.id) return null;
-    if (blocking.blocked(t.from.id)) return h("span", { class: "muted" }, "Blocked");
+    if (blocking.blocked(t.from.id)) return h("span", { class: "muted" }, WORDS.blocked);
     const who = t.from.name || formatTerminalId(t.from.id);
     return h(
       "button",
       {
         type: "button",
         class: "link small",
-        "aria-label": `Block ${who}`,
+        "aria-label": WORDS.blockWho(who),
         onclick: async (ev: Event) => {
           const button = ev.currentTarget as HTMLButtonElement;
           button.disabled = true;
@@ -135,35 +192,51 @@ export class Inbox {
             await blocking.block(t.from); // re-renders the entries: "Blocked"
           } catch {
             button.disabled = false;
-            button.textContent = "Block failed";
+            button.textContent = WORDS.blockFailed;
           }
         },
       },
-      "Block",
+      WORDS.block,
     );
   }
 
   /** Points the entry's links at the transfer's current (signed) download URLs. */
   private relink(e: Entry): void {
     const t = e.transfer;
-    const pkg = e.el.querySelector<HTMLAnchorElement>("a[data-link=package]");
-    if (pkg && t.downloadUrl) pkg.href = t.downloadUrl;
-    t.files.forEach((f) => {
-      const a = e.el.querySelector<HTMLAnchorElement>(`a[data-link="file-${f.index}"]`);
-      if (a && f.downloadUrl) a.href = f.downloadUrl;
-    });
+    for (const a of e.el.querySelectorAll<HTMLAnchorElement>("a[data-link]")) {
+      const link = a.dataset.link!;
+      const url = link === "package" ? t.downloadUrl : t.files[Number(link.replace("file-", ""))]?.downloadUrl;
+      if (url) a.href = url;
+    }
   }
 
   private render(e: Entry): void {
+    // focus inside the entry stays on the same control (or the entry) when it is drawn again
+    const focused = e.el.contains(document.activeElement) ? (document.activeElement as HTMLElement) : null;
+    const focusKey = focused?.dataset.link ?? focused?.dataset.key ?? null;
     const t = e.transfer;
     const live = !e.ended;
-    const total = t.package?.size ?? t.size;
+    const self = this.hooks.self();
+    const mine = t.recipients.find((r) => r.id === self);
+    const downloaded = Boolean(mine?.downloadedAt);
+    const canDownload = t.maxDownloads === null || t.downloads < t.maxDownloads;
+    const one = t.files.length === 1 ? t.files[0]! : null;
+    const primaryUrl = one ? one.downloadUrl : t.downloadUrl;
+    const onDownload = () => this.hooks.downloading(t.id);
     fill(
       e.el,
       h(
         "div",
         { class: "head" },
-        h("span", { class: "from" }, h("strong", null, t.from.name || "Someone"), " ", h("span", { class: "muted nowrap" }, formatTerminalId(t.from.id))),
+        h(
+          "span",
+          { class: "from" },
+          h("strong", null, t.from.name || WORDS.someone),
+          " ",
+          h("span", { class: "muted nowrap" }, formatTerminalId(t.from.id)),
+          " ",
+          h("span", { class: "new" }, WORDS.isNew),
+        ),
         h("time", { class: "muted", datetime: t.createdAt, title: new Date(t.createdAt).toLocaleString(), "data-ago": "" }, ago(t.createdAt)),
       ),
       t.message
@@ -171,10 +244,10 @@ export class Inbox {
             "div",
             { class: "message" },
             h("p", { class: "text" }, ...linkify(t.message)),
-            h("button", { type: "button", class: "quiet small", onclick: (ev: Event) => copy(t.message!, ev.currentTarget as HTMLButtonElement) }, "Copy"),
+            h("button", { type: "button", class: "quiet small", "data-key": "copy", onclick: (ev: Event) => copy(t.message!, ev.currentTarget as HTMLButtonElement) }, WORDS.copy),
           )
         : null,
-      t.files.length > 0
+      t.files.length > 1
         ? h(
             "ul",
             { class: "files" },
@@ -182,36 +255,69 @@ export class Inbox {
               h(
                 "li",
                 null,
-                live && f.downloadUrl ? h("a", { href: f.downloadUrl, download: "", "data-link": `file-${f.index}` }, f.name) : h("span", null, f.name),
-                " ",
+                live && f.downloadUrl && canDownload
+                  ? h("a", { href: f.downloadUrl, download: "", "data-link": `file-${f.index}`, onclick: onDownload }, fileName(f.name))
+                  : fileName(f.name),
                 h("span", { class: "muted nowrap" }, formatBytes(f.size)),
               ),
             ),
           )
-        : null,
+        : one
+          ? h("p", { class: "single" }, fileName(one.name), " ", h("span", { class: "muted nowrap" }, formatBytes(one.size)))
+          : null,
       h(
         "div",
         { class: "bottom" },
-        live && t.downloadUrl
-          ? [h("a", { class: "button primary", href: t.downloadUrl, download: "", "data-link": "package" }, "Download"), h("span", { class: "muted" }, `${t.files.length > 1 ? `all ${t.files.length} files` : "the file"}, ZIP, ${formatBytes(total)}`)]
+        live && primaryUrl && canDownload
+          ? [
+              h(
+                "a",
+                { class: downloaded ? "button" : "button primary", href: primaryUrl, download: "", "data-link": one ? "file-0" : "package", onclick: onDownload },
+                downloaded ? WORDS.saveAgain : WORDS.download,
+              ),
+              one && canShareFiles(one) ? h("button", { type: "button", "data-key": "share", onclick: () => void shareFile(one) }, WORDS.share) : null,
+              one ? null : h("span", { class: "muted" }, WORDS.zipOf(t.files.length, formatBytes(t.package?.size ?? t.size))),
+            ]
           : null,
+        live && downloaded ? h("span", { class: "done-note" }, canDownload ? WORDS.downloaded : WORDS.limitReached) : null,
         h(
           "span",
           e.ended ? { class: "ended" } : { class: "muted", "data-expires": "" },
-          e.ended === "expired"
-            ? "Expired: the files are gone."
-            : e.ended === "cancelled"
-              ? "The sender cancelled this."
-              : expiresText(t),
+          e.ended === "expired" ? WORDS.expired : e.ended === "cancelled" ? WORDS.cancelled : expiresText(t),
         ),
         h(
           "span",
           { class: "tools" },
           this.blockButton(t),
-          h("button", { type: "button", class: "link small", "aria-label": "Remove from this list", onclick: () => this.remove(t.id) }, "Remove"),
+          h("button", { type: "button", class: "link small", "data-key": "remove", "aria-label": WORDS.removeLabel, onclick: () => this.remove(t.id) }, WORDS.remove),
         ),
       ),
     );
+    this.setNewMark(e);
+    if (focused && !e.el.contains(document.activeElement)) {
+      const again = focusKey ? e.el.querySelector<HTMLElement>(`[data-link="${focusKey}"], [data-key="${focusKey}"]`) : null;
+      (again ?? e.el).focus({ preventScroll: true });
+    }
+  }
+}
+
+/** Whether this browser can hand a file of this type to another app (navigator.share with files). */
+function canShareFiles(f: Transfer["files"][number]): boolean {
+  try {
+    return typeof navigator.canShare === "function" && navigator.canShare({ files: [new File([], f.name, { type: f.type })] });
+  } catch {
+    return false;
+  }
+}
+
+/** Share: the file is fetched (a download, as the server counts it) and handed to the system's share sheet. */
+async function shareFile(f: Transfer["files"][number]): Promise<void> {
+  if (!f.downloadUrl) return;
+  try {
+    const blob = await (await fetch(f.downloadUrl)).blob();
+    await navigator.share({ files: [new File([blob], f.name, { type: f.type || blob.type })] });
+  } catch {
+    // cancelled, or the sheet refused: the Download button still saves it
   }
 }
 
@@ -222,7 +328,7 @@ function sameView(a: Transfer, b: Transfer): boolean {
   return view(a) === view(b);
 }
 
-const expiresText = (t: Transfer) => `Expires ${until(t.expiresAt)}`;
+const expiresText = (t: Transfer) => WORDS.expires(until(t.expiresAt));
 
 function endedOf(t: Transfer): Ended | null {
   if (t.status === "expired" || Date.parse(t.expiresAt) <= Date.now()) return "expired";
