@@ -279,12 +279,15 @@ export class Inbox {
               one ? null : h("span", { class: "muted" }, WORDS.zipOf(t.files.length, formatBytes(t.package?.size ?? t.size))),
             ]
           : null,
-        live && downloaded ? h("span", { class: "done-note" }, canDownload ? WORDS.downloaded : WORDS.limitReached) : null,
-        h(
-          "span",
-          e.ended ? { class: "ended" } : { class: "muted", "data-expires": "" },
-          e.ended === "expired" ? WORDS.expired : e.ended === "cancelled" ? WORDS.cancelled : expiresText(t),
-        ),
+        downloaded && e.ended !== "cancelled" ? h("span", { class: "done-note" }, canDownload ? WORDS.downloaded : WORDS.limitReached) : null,
+        // (the server ends a transfer whose download limit is used up: said above, not as "expired")
+        downloaded && !canDownload && e.ended === "expired"
+          ? null
+          : h(
+              "span",
+              e.ended ? { class: "ended" } : { class: "muted", "data-expires": "" },
+              e.ended === "expired" ? WORDS.expired : e.ended === "cancelled" ? WORDS.cancelled : expiresText(t),
+            ),
         h(
           "span",
           { class: "tools" },
