@@ -47,12 +47,14 @@ const observer =
         (records) => {
           for (const r of records) {
             const id = r.target.id.replace(/^t-/, "");
-            if (r.isIntersecting && r.intersectionRatio >= 0.5) inView.add(id);
+            // half of the card, or half of the screen for a card taller than it (twenty files)
+            const half = r.intersectionRatio >= 0.5 || (r.rootBounds !== null && r.intersectionRect.height >= r.rootBounds.height / 2);
+            if (r.isIntersecting && half) inView.add(id);
             else inView.delete(id);
           }
           markSeen();
         },
-        { threshold: [0, 0.5, 1] },
+        { threshold: [0, 0.1, 0.25, 0.5, 0.75, 1] },
       )
     : null;
 

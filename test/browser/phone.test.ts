@@ -281,7 +281,18 @@ describe("issue 22: the web app on a phone", () => {
     expect(broken).toEqual([]);
     await checkState(P, "twenty files chosen on the phone");
     await screenshot(P, "phone-7-send");
-    for (let i = 0; i < 20; i++) await P.getByRole("button", { name: `Remove ${names[19 - i]}` }).click();
+
+    // sent to the desktop: the phone's Sent card fits; the desktop lists twenty links, each by its whole name
+    await P.getByLabel("Recipient").fill(await idOf(D));
+    await P.getByRole("button", { name: "Send", exact: true }).click();
+    const sent = P.locator("#outbox > li").filter({ hasText: "20 files" });
+    await sent.getByText(/was notified/).waitFor({ timeout: 60_000 });
+    await checkState(P, "the phone's Sent card");
+    await screenshot(P, "phone-8-sent", sent);
+    const card = D.locator("#inbox > li").filter({ hasText: "20 files" });
+    await card.waitFor({ timeout: 30_000 });
+    for (const name of [names[0]!, names[13]!, names[19]!]) await card.getByRole("link", { name, exact: true }).waitFor();
+    expect(await card.locator(".files a").count()).toBe(20);
   });
 
   it("(7) the send form's expiry and download limit reach the server; the receiver's card then says downloaded, and the limit takes Save again away", async () => {
