@@ -499,7 +499,13 @@ class OutItem {
     if (this.phase === "interrupted") buttons.push(h("button", { type: "button", onclick: () => this.pickAgain() }, WORDS.chooseAgain));
     if (open && this.phase !== "failed") buttons.push(h("button", { type: "button", class: "quiet", onclick: () => void this.cancel() }, WORDS.cancel));
     if (!open || this.phase === "failed") buttons.push(h("button", { type: "button", class: "link small", "aria-label": WORDS.removeLabel, onclick: this.remove }, WORDS.remove));
+    // something arriving (a receipt, a status) must not take focus away from the person
+    const focused = this.el.contains(document.activeElement) ? (document.activeElement as HTMLElement) : null;
     fill(this.actions, ...buttons);
+    if (focused && !this.el.contains(document.activeElement)) {
+      const same = buttons.find((b) => b.textContent === focused.textContent);
+      (same ?? this.el).focus({ preventScroll: true });
+    }
   }
 
   private renderSteps(): void {

@@ -172,7 +172,7 @@ describe("the web app, phone and desktop", () => {
     expect(text).toContain("300 KB");
     expect(text).toMatch(/Expires in \d+ h/);
     expect(await noHorizontalScroll(B)).toBe(0);
-    await screenshot(B, "phone-2-received", entry);
+    await screenshot(B, "phone-9-two-files", entry);
 
     // A: uploaded, ready, B notified live
     await A.getByText(/was notified, live/).waitFor({ timeout: 30_000 });

@@ -313,12 +313,17 @@ describe("issue 22: the web app on a phone", () => {
     const card = P.locator(`#t-${t.id}`);
     await tab(P, "Received");
     await card.waitFor({ timeout: 30_000 });
+    // the sender's keyboard is on Cancel when the receipt comes: its card is redrawn, focus stays in it
+    const mine = D.locator(`#o-${t.id}`);
+    await mine.getByRole("button", { name: "Cancel" }).focus();
     expect(await card.textContent()).toMatch(/Expires in (60 min|1 h)/);
     const [dl] = await Promise.all([P.waitForEvent("download"), card.getByRole("link", { name: "Download", exact: true }).click()]);
     expect(dl.suggestedFilename()).toMatch(/\.zip$/);
     await card.getByText("Downloaded. The sender's download limit is reached.").waitFor({ timeout: 30_000 });
     expect(await card.getByRole("link").count()).toBe(0);
-    await D.locator(`#o-${t.id}`).getByText("Pixel 8 downloaded it.").waitFor({ timeout: 30_000 });
+    await mine.getByText("Pixel 8 downloaded it.").waitFor({ timeout: 30_000 });
+    expect(await mine.getByRole("button", { name: "Cancel" }).count()).toBe(0);
+    expect(await mine.evaluate((el) => el.contains(document.activeElement))).toBe(true);
   });
 
   it("(7) the sender cancels before it is downloaded: the receiver's card says so and loses its links", async () => {
