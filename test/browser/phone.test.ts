@@ -119,6 +119,14 @@ describe("issue 22: the web app on a phone", () => {
     expect(recipient.y).toBeGreaterThanOrEqual(0);
     expect(recipient.y + recipient.height).toBeLessThan(400);
     await checkState(P, "the phone's Send screen");
+    // by keyboard too: Enter on a tab shows its screen and puts focus on its heading
+    await P.getByRole("navigation").getByRole("link", { name: "Received", exact: true }).focus();
+    await P.keyboard.press("Enter");
+    await P.waitForFunction(() => document.activeElement?.id === "inbox-h");
+    expect(await P.getByLabel("Recipient").isVisible()).toBe(false);
+    await P.getByRole("navigation").getByRole("link", { name: "This device", exact: true }).focus();
+    await P.keyboard.press("Enter");
+    await P.waitForFunction(() => document.activeElement?.id === "me-h");
     await tab(P, "Received");
     await checkState(P, "a dozen items received");
   });
