@@ -67,6 +67,7 @@ const WORDS = {
   lost: "Not sent: the page was closed before the connection came back. Choose the files again to send them.",
   lostText: "Not sent: the page was closed before the connection came back.",
   refused: (why: string) => `Not sent: ${why}`,
+  notTheSame: "Those are not the same files (names and sizes must match).",
 };
 
 const FINAL = new Set(["expired", "cancelled", "failed"]);
@@ -464,7 +465,7 @@ class OutItem {
       const byName = new Map(files.map((f) => [`${f.name}\u0000${f.size}`, f]));
       const sources = this.record.files.map((f) => byName.get(`${f.name}\u0000${f.size}`));
       if (sources.some((s) => !s)) {
-        this.error = "Those are not the same files (names and sizes must match).";
+        this.error = WORDS.notTheSame;
         return this.render();
       }
       this.sources = sources as File[];
