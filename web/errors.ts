@@ -32,6 +32,6 @@ export function plainError(e: unknown): string {
     }
     return describeError(e);
   }
-  if (e instanceof NetworkError) return "No connection to pushdrop. Check your network; sending resumes when you are back online.";
+  if (e instanceof NetworkError) return "No connection to pushdrop. Check your network.";
   return describeError(e);
 }

@@ -1,10 +1,11 @@
-import { ApiError, NetworkError, RateMeter, formatBytes, formatDuration, isTransient, resumeUpload, retryDelayMs, uploadFiles, type PushdropClient, type UploadProgress } from "../client";
-import type { Transfer } from "../src/contract";
+import { ApiError, NetworkError, RateMeter, formatBytes, formatDuration, isTransient, retryDelayMs, uploadFiles, type PushdropClient, type PutFn, type UploadProgress } from "../client";
+import type { CreateTransferRequest, Transfer } from "../src/contract";
 import { formatTerminalId } from "../src/contract/ids";
 import { announce, fill, h, show } from "./dom";
 import { plainError } from "./errors";
 import { ago, plural } from "./format";
-import { dropSent, loadSent, type SentRecord } from "./store";
+import { fileName } from "./names";
+import { dropSent, dropWaiting, loadSent, loadWaiting, recordSent, recordWaiting, type SentRecord, type WaitingRecord } from "./store";
 import { xhrPut } from "./xhr";
 
 /**
@@ -16,26 +17,165 @@ import { xhrPut } from "./xhr";
  */
 type Phase = "uploading" | "paused" | "interrupted" | "failed" | "sent" | "gone";
 
+const WORDS = {
+  to: "To ",
+  message: "Message",
+  progress: "Progress",
+  allFiles: "All files",
+  uploading: "Uploading",
+  packing: "Packing",
+  ready: "Ready",
+  sent: "Sent",
+  notified: "Notified",
+  delivered: "Delivered",
+  opened: "Opened",
+  downloaded: "Downloaded",
+  retryNow: "Retry now",
+  chooseAgain: "Choose the files again",
+  cancel: "Cancel",
+  remove: "Remove",
+  removeLabel: "Remove from this list",
+  stored: (kept: string, total: string) => `${kept} of ${total} on the server`,
+  onTheWay: (bytes: string) => `${bytes} on the way`,
+  rate: (rate: string, left: string) => `${rate}/s · ${left} left`,
+  retrying: (why: string) => `${why} Retrying…`,
+  offline: "Offline. The upload goes on by itself when the connection is back.",
+  dropped: "The connection dropped. Resuming where it stopped…",
+  cancelled: "Cancelled.",
+  gone: "Expired: no longer on the server.",
+  interrupted: "The upload was interrupted when the page closed. Choose the same files again to resume where it stopped.",
+  uploadingNow: "Uploading…",
+  starting: "Starting…",
+  packingNow: "Packing the files…",
+  expired: "Expired.",
+  failed: (why: string) => `Failed: ${why}.`,
+  packFailed: "the server could not pack the files",
+  uploaded: (many: boolean) => (many ? "Uploaded. The recipients are being told." : "Uploaded. The recipient is being told."),
+  allDownloaded: (names: string) => `${names} downloaded it.`,
+  someDownloaded: (names: string) => `${names} downloaded it; waiting for the others.`,
+  openedNotDownloaded: (names: string) => `${names} opened it, not downloaded yet.`,
+  textOpened: (names: string) => `${names} opened it.`,
+  textDelivered: (names: string) => `Delivered to ${names}. Not opened yet.`,
+  notifiedLive: (names: string, many: boolean) => `${names} ${many ? "were" : "was"} notified, live.`,
+  notifiedPush: (names: string, many: boolean) => `${names} ${many ? "were" : "was"} notified by a notification.`,
+  toldWhenOnline: (names: string) => `Ready. ${names} will be told when online.`,
+  receiptDownloaded: (who: string) => `${who} downloaded what you sent.`,
+  receiptDelivered: (who: string) => `Delivered to ${who}.`,
+  receiptOpened: (who: string) => `${who} opened what you sent.`,
+  waiting: "Waiting for the connection: this goes by itself when pushdrop answers again.",
+  waitingTry: "Trying again…",
+  lost: "Not sent: the page was closed before the connection came back. Choose the files again to send them.",
+  lostText: "Not sent: the page was closed before the connection came back.",
+  refused: (why: string) => `Not sent: ${why}`,
+  notTheSame: "Those are not the same files (names and sizes must match).",
+};
+
 const FINAL = new Set(["expired", "cancelled", "failed"]);
 
 export class Outbox {
   private readonly items = new Map<string, OutItem>();
+  private readonly waiting = new Map<string, WaitingItem>();
 
   constructor(
     private readonly client: PushdropClient,
     private readonly list: HTMLUListElement,
     private readonly heading: HTMLElement,
   ) {
-    window.addEventListener("online", () => {
-      for (const it of this.items.values()) it.resumeSoon(0);
-    });
+    window.addEventListener("online", () => this.wake());
   }
 
-  /** Shows what was sent before this page load, as the server sees it now. */
+  /** The connection is back (the browser says so, or the live channel opened): what waits goes now. */
+  wake(): void {
+    for (const it of this.items.values()) it.resumeSoon(0);
+    for (const w of this.waiting.values()) w.tryNow();
+  }
+
+  /**
+   * Shows what was sent before this page load, as the server sees it now, and what was
+   * waiting for a connection when the page closed (lost: the files were only in that page).
+   */
   async restore(): Promise<void> {
     const records = loadSent().slice(0, 20);
     for (const r of [...records].reverse()) this.mount(new OutItem(this.client, r, null, null, () => this.drop(r.id)));
+    for (const w of loadWaiting()) {
+      if (this.waiting.has(w.key)) continue;
+      const el = lostCard(w, () => {
+        el.remove();
+        dropWaiting(w.key);
+        this.showHeading();
+      });
+      this.list.append(el);
+    }
+    this.showHeading();
     await Promise.all([...this.items.values()].map((it) => it.refresh()));
+  }
+
+  /** Creates the transfer and sends its bytes; without a connection it waits (false). */
+  async create(req: CreateTransferRequest, to: SentRecord["to"], files: File[]): Promise<boolean> {
+    try {
+      const transfer = await this.client.createTransfer(req);
+      this.started(transfer, to, files, req.message ?? null);
+      return true;
+    } catch (e) {
+      if (!waitable(e)) throw e;
+      this.wait(req, to, files);
+      return false;
+    }
+  }
+
+  /** A send that could not reach the server: kept here (and noted in the browser) until it can. */
+  wait(req: CreateTransferRequest, to: SentRecord["to"], files: File[]): void {
+    const record: WaitingRecord = {
+      key: `w${Date.now()}${Math.random().toString(36).slice(2, 8)}`,
+      at: new Date().toISOString(),
+      to,
+      files: files.map((f) => ({ name: f.name, size: f.size })),
+      message: req.message ?? null,
+    };
+    recordWaiting(record);
+    const w = new WaitingItem(this.client, record, req, (transfer) => {
+      this.waiting.delete(record.key);
+      dropWaiting(record.key);
+      w.el.remove();
+      this.started(transfer, to, files, req.message ?? null);
+    }, () => {
+      this.waiting.delete(record.key);
+      dropWaiting(record.key);
+      w.el.remove();
+      this.showHeading();
+    });
+    this.waiting.set(record.key, w);
+    this.list.prepend(w.el);
+    this.showHeading();
+  }
+
+  /** The same files chosen again after a reload: the unfinished transfer goes on (no second one). */
+  resume(record: SentRecord, files: File[]): void {
+    let it = this.items.get(record.id);
+    if (!it) {
+      it = new OutItem(this.client, record, null, null, () => this.drop(record.id));
+      this.mount(it);
+    }
+    this.list.prepend(it.el);
+    void it.resumeWith(files);
+  }
+
+  private started(transfer: Transfer, to: SentRecord["to"], files: File[], message: string | null): void {
+    const record: SentRecord = {
+      id: transfer.id,
+      at: transfer.createdAt,
+      to,
+      files: files.map((f) => ({ name: f.name, size: f.size, lastModified: f.lastModified })),
+      message,
+    };
+    recordSent(record);
+    this.start(record, transfer, files);
+  }
+
+  private showHeading(): void {
+    const any = this.list.childElementCount > 0;
+    show(this.heading, any);
+    show(this.list, any);
   }
 
   /** A transfer just created: its bytes go up now. */
@@ -43,6 +183,13 @@ export class Outbox {
     const it = new OutItem(this.client, record, transfer, sources, () => this.drop(record.id));
     this.mount(it);
     void it.upload(true);
+  }
+
+  opened(transfer: Transfer, by: string): boolean {
+    const it = this.items.get(transfer.id);
+    if (!it) return false;
+    it.opened(transfer, by);
+    return true;
   }
 
   receipt(transferId: string, by: string, at: string): boolean {
@@ -62,7 +209,7 @@ export class Outbox {
 
   /** Bytes still to go up: closing the page now would interrupt them. */
   get busy(): boolean {
-    return [...this.items.values()].some((it) => it.uploading);
+    return [...this.items.values()].some((it) => it.uploading) || this.waiting.size > 0;
   }
 
   refreshAll(): void {
@@ -80,16 +227,14 @@ export class Outbox {
   private mount(it: OutItem): void {
     this.items.set(it.record.id, it);
     this.list.prepend(it.el);
-    show(this.heading, true);
-    show(this.list, true);
+    this.showHeading();
   }
 
   private drop(id: string): void {
     this.items.get(id)?.el.remove();
     this.items.delete(id);
     dropSent(id);
-    show(this.heading, this.items.size > 0);
-    show(this.list, this.items.size > 0);
+    this.showHeading();
   }
 }
 
@@ -98,6 +243,10 @@ class OutItem {
   private phase: Phase;
   private error = "";
   private progress: UploadProgress | null = null;
+  /** bytes the server has answered for (parts stored), in all and per file */
+  private confirmed = 0;
+  private confirmedFiles: number[] = [];
+  private readonly answered = new Set<string>();
   private readonly meter = new RateMeter();
   private abort: AbortController | null = null;
   private frame = 0;
@@ -121,17 +270,17 @@ class OutItem {
     this.phase = transfer ? "uploading" : "sent";
     const to = record.to.map((r) => [h("strong", null, r.name || formatTerminalId(r.id)), " ", h("span", { class: "muted nowrap" }, formatTerminalId(r.id))]);
     const what = [
-      record.files.length ? `${plural(record.files.length, "file")} · ${formatBytes(record.files.reduce((s, f) => s + f.size, 0))}` : "Message",
+      record.files.length ? `${plural(record.files.length, "file")} · ${formatBytes(record.files.reduce((s, f) => s + f.size, 0))}` : WORDS.message,
       record.message ? ` · “${oneLine(record.message)}”` : "",
     ].join("");
-    this.steps = h("ol", { class: "steps", "aria-label": "Progress" });
+    this.steps = h("ol", { class: "steps", "aria-label": WORDS.progress });
     this.bars = h("div", { class: "bars" });
     this.status = h("p", { class: "status", role: "status" });
     this.actions = h("div", { class: "actions" });
     this.el = h(
       "li",
       { class: "item out", id: `o-${record.id}`, tabindex: "-1" },
-      h("div", { class: "head" }, h("span", { class: "to" }, "To ", ...joinWith(to, ", ")), h("time", { class: "muted", datetime: record.at }, ago(record.at))),
+      h("div", { class: "head" }, h("span", { class: "to" }, WORDS.to, ...joinWith(to, ", ")), h("time", { class: "muted", datetime: record.at }, ago(record.at))),
       h("p", { class: "what muted" }, what),
       this.steps,
       this.bars,
@@ -159,12 +308,23 @@ class OutItem {
     this.phase = "uploading";
     this.error = "";
     this.render();
+    // what the server answered for counts as sent; what is on its way shows apart
+    const put: PutFn = async (url, body, headers, o) => {
+      const res = await xhrPut(url, body, headers, o);
+      if (res.status < 300 && !this.answered.has(url)) {
+        this.answered.add(url);
+        this.confirmed += body.size;
+        const index = Number(/\/files\/(\d+)/.exec(url)?.[1] ?? -1);
+        if (index >= 0) this.confirmedFiles[index] = (this.confirmedFiles[index] ?? 0) + body.size;
+      }
+      return res;
+    };
     const opts = {
       concurrency: 3,
       // a part is tried 3 times (waits of 1 s, 2 s); then the item pauses and resumes from the
       // server's partsReceived, again and again, as long as the page is open
       tries: 3,
-      put: xhrPut,
+      put,
       signal: this.abort.signal,
       onProgress: (p: UploadProgress) => {
         // bytes moved again: the next pause starts from the shortest wait
@@ -175,14 +335,16 @@ class OutItem {
       },
     };
     try {
-      const res = fresh
-        ? await uploadFiles(this.client, this.transfer, this.sources, opts)
-        : await resumeUpload(this.client, this.transfer.id, this.sources, opts);
+      const from = fresh ? this.transfer : await this.client.transfer(this.transfer.id);
+      this.answered.clear();
+      this.confirmedFiles = from.files.map((f) => f.received);
+      this.confirmed = this.confirmedFiles.reduce((a, b) => a + b, 0);
+      const res = await uploadFiles(this.client, from, this.sources, opts);
       this.transfer = { ...this.transfer, status: res.status };
       this.phase = "sent";
       this.sources = null;
       this.render();
-      announce(`Uploaded. ${this.record.to.length > 1 ? "The recipients are" : "The recipient is"} being told.`);
+      announce(WORDS.uploaded(this.record.to.length > 1));
       this.poll(120_000);
     } catch (e) {
       if (this.abort.signal.aborted && this.phase !== "uploading") return; // cancelled here
@@ -209,6 +371,14 @@ class OutItem {
       if (navigator.onLine === false) return this.resumeSoon(5000);
       void this.upload();
     }, ms);
+  }
+
+  /** The same files, chosen again after a reload: the upload goes on from what the server has. */
+  async resumeWith(files: File[]): Promise<void> {
+    if (!this.transfer) await this.refresh();
+    this.sources = files;
+    this.error = "";
+    await this.upload();
   }
 
   /** Asks the server where the transfer stands. */
@@ -240,6 +410,12 @@ class OutItem {
     this.pollTimer = setTimeout(tick, 300);
   }
 
+  opened(transfer: Transfer, by: string): void {
+    this.transfer = { ...transfer, recipients: transfer.recipients.map((r) => (r.id === by ? { ...r, openedAt: r.openedAt ?? new Date().toISOString() } : r)) };
+    this.render();
+    announce(WORDS.receiptOpened(this.nameOf(by)));
+  }
+
   receipt(by: string, at: string): void {
     const t = this.transfer;
     if (!t) return void this.refresh();
@@ -247,7 +423,7 @@ class OutItem {
     const all = recipients.every((r) => r.downloadedAt);
     this.transfer = { ...t, recipients, status: all ? "delivered" : t.status };
     this.render();
-    announce(`${this.nameOf(by)} ${t.files.length ? "downloaded" : "has seen"} what you sent.`);
+    announce(t.files.length ? WORDS.receiptDownloaded(this.nameOf(by)) : WORDS.receiptDelivered(this.nameOf(by)));
   }
 
   fail(reason: string): boolean {
@@ -289,7 +465,7 @@ class OutItem {
       const byName = new Map(files.map((f) => [`${f.name}\u0000${f.size}`, f]));
       const sources = this.record.files.map((f) => byName.get(`${f.name}\u0000${f.size}`));
       if (sources.some((s) => !s)) {
-        this.error = "Those are not the same files (names and sizes must match).";
+        this.error = WORDS.notTheSame;
         return this.render();
       }
       this.sources = sources as File[];
@@ -320,11 +496,17 @@ class OutItem {
     const buttons: HTMLElement[] = [];
     const t = this.transfer;
     const open = t !== null && !FINAL.has(t.status) && t.status !== "delivered" && this.phase !== "gone";
-    if (this.phase === "paused") buttons.push(h("button", { type: "button", onclick: () => void this.upload() }, "Retry now"));
-    if (this.phase === "interrupted") buttons.push(h("button", { type: "button", onclick: () => this.pickAgain() }, "Choose the files again"));
-    if (open && this.phase !== "failed") buttons.push(h("button", { type: "button", class: "quiet", onclick: () => void this.cancel() }, "Cancel"));
-    if (!open || this.phase === "failed") buttons.push(h("button", { type: "button", class: "link small", "aria-label": "Remove from this list", onclick: this.remove }, "Remove"));
+    if (this.phase === "paused") buttons.push(h("button", { type: "button", onclick: () => void this.upload() }, WORDS.retryNow));
+    if (this.phase === "interrupted") buttons.push(h("button", { type: "button", onclick: () => this.pickAgain() }, WORDS.chooseAgain));
+    if (open && this.phase !== "failed") buttons.push(h("button", { type: "button", class: "quiet", onclick: () => void this.cancel() }, WORDS.cancel));
+    if (!open || this.phase === "failed") buttons.push(h("button", { type: "button", class: "link small", "aria-label": WORDS.removeLabel, onclick: this.remove }, WORDS.remove));
+    // something arriving (a receipt, a status) must not take focus away from the person
+    const focused = this.el.contains(document.activeElement) ? (document.activeElement as HTMLElement) : null;
     fill(this.actions, ...buttons);
+    if (focused && !this.el.contains(document.activeElement)) {
+      const same = buttons.find((b) => b.textContent === focused.textContent);
+      (same ?? this.el).focus({ preventScroll: true });
+    }
   }
 
   private renderSteps(): void {
@@ -335,13 +517,23 @@ class OutItem {
     const ready = t !== null && (t.status === "ready" || t.status === "delivered");
     const notified = count((r) => r.notifiedAt);
     const downloaded = t?.status === "delivered" ? n : count((r) => r.downloadedAt);
+    const opened = count((r) => r.openedAt);
     const ofN = (k: number) => (n > 1 && k > 0 && k < n ? ` ${k}/${n}` : "");
-    const steps: Array<[string, boolean]> = [
-      [message ? "Sent" : "Uploading", t !== null && t.status !== "uploading"],
-      [t?.status === "packaging" ? "Packing" : "Ready", ready],
-      [`Notified${ofN(notified)}`, ready && notified === n],
-      [`${message ? "Seen" : "Downloaded"}${ofN(downloaded)}`, downloaded === n],
-    ];
+    // Notified: the device has it; Opened: the person looked at it (the server's openedAt, never guessed)
+    const steps: Array<[string, boolean]> = message
+      ? [
+          [WORDS.sent, t !== null && t.status !== "uploading"],
+          [`${WORDS.notified}${ofN(notified)}`, ready && notified === n],
+          [`${WORDS.delivered}${ofN(downloaded)}`, downloaded === n],
+          [`${WORDS.opened}${ofN(opened)}`, opened === n],
+        ]
+      : [
+          [WORDS.uploading, t !== null && t.status !== "uploading"],
+          [t?.status === "packaging" ? WORDS.packing : WORDS.ready, ready],
+          [`${WORDS.notified}${ofN(notified)}`, ready && notified === n],
+          [`${WORDS.opened}${ofN(opened)}`, opened === n],
+          [`${WORDS.downloaded}${ofN(downloaded)}`, downloaded === n],
+        ];
     const current = steps.findIndex(([, done]) => !done);
     fill(
       this.steps,
@@ -358,33 +550,52 @@ class OutItem {
       if (this.bars.childElementCount) this.bars.replaceChildren();
       return;
     }
+    const kept = Math.min(this.confirmed, p.total);
+    const flight = Math.max(0, Math.min(p.sent, p.total) - kept);
     const left = this.meter.secondsLeft(p.total - p.sent);
     const rate = this.meter.bytesPerSecond;
-    const stats = `${formatBytes(p.sent)} of ${formatBytes(p.total)}${rate > 0 && this.phase === "uploading" ? ` · ${formatBytes(rate)}/s · ${formatDuration(left)} left` : ""}`;
+    const stats = [
+      WORDS.stored(formatBytes(kept), formatBytes(p.total)),
+      flight > 0 ? WORDS.onTheWay(formatBytes(flight)) : "",
+      rate > 0 && this.phase === "uploading" ? WORDS.rate(formatBytes(rate), formatDuration(left)) : "",
+    ]
+      .filter(Boolean)
+      .join(" · ");
     if (!this.bars.childElementCount) {
       fill(
         this.bars,
-        h("progress", { class: "overall", max: String(Math.max(1, p.total)), "aria-label": "All files" }),
+        h(
+          "div",
+          { class: "meter", role: "progressbar", "aria-label": WORDS.allFiles, "aria-valuemin": "0" },
+          h("span", { class: "kept" }),
+          h("span", { class: "flight" }),
+        ),
         h("p", { class: "stats muted" }),
         this.transfer.files.length > 1
           ? h(
               "ul",
               { class: "perfile" },
-              this.transfer.files.map((f) => h("li", null, h("span", { class: "name" }, f.name), h("progress", { max: String(Math.max(1, f.size)), "aria-label": f.name }), h("span", { class: "pct muted" }))),
+              this.transfer.files.map((f) => h("li", null, h("span", { class: "name" }, fileName(f.name, 30)), h("progress", { max: String(Math.max(1, f.size)), "aria-label": f.name }), h("span", { class: "pct muted" }))),
             )
           : null,
       );
     }
-    const [overall, statsEl, list] = [...this.bars.children] as [HTMLProgressElement, HTMLElement, HTMLUListElement | undefined];
-    overall.value = p.sent;
+    const [meterEl, statsEl, list] = [...this.bars.children] as [HTMLElement, HTMLElement, HTMLUListElement | undefined];
+    const pct = (n: number) => `${p.total > 0 ? (n / p.total) * 100 : 0}%`;
+    // (CSSOM, not a style attribute: the page's CSP allows no inline style)
+    (meterEl.children[0] as HTMLElement).style.setProperty("inline-size", pct(kept));
+    (meterEl.children[1] as HTMLElement).style.setProperty("inline-size", pct(flight));
+    meterEl.setAttribute("aria-valuemax", String(Math.max(1, p.total)));
+    meterEl.setAttribute("aria-valuenow", String(kept));
+    meterEl.setAttribute("aria-valuetext", stats);
     statsEl.textContent = stats;
     if (list) {
       [...list.children].forEach((li, i) => {
         const f = this.transfer!.files[i]!;
         const bar = li.querySelector("progress")!;
-        const sent = p.files[i] ?? 0;
-        bar.value = sent;
-        li.querySelector(".pct")!.textContent = f.size === 0 || p.done.has(i) ? "✓" : `${Math.floor((sent / f.size) * 100)}%`;
+        const have = Math.min(f.size, this.confirmedFiles[i] ?? 0);
+        bar.value = have;
+        li.querySelector(".pct")!.textContent = f.size === 0 || have >= f.size ? "✓" : `${Math.floor((have / f.size) * 100)}%`;
       });
     }
   }
@@ -398,43 +609,136 @@ class OutItem {
   private statusText(): string {
     const t = this.transfer;
     const names = this.record.to.map((r) => r.name || formatTerminalId(r.id)).join(", ");
+    const many = this.record.to.length > 1;
     switch (this.phase) {
       case "paused":
-        if (this.error) return `${this.error} Retrying…`;
-        return navigator.onLine === false ? "Offline. Sending resumes when you are back online." : "The connection dropped. Resuming where it stopped…";
+        if (this.error) return WORDS.retrying(this.error);
+        return navigator.onLine === false ? WORDS.offline : WORDS.dropped;
       case "failed":
-        return this.error || "Cancelled.";
+        return this.error || WORDS.cancelled;
       case "gone":
-        return "Expired: no longer on the server.";
+        return WORDS.gone;
       case "interrupted":
-        return "The upload was interrupted when the page closed. Choose the same files again to resume where it stopped.";
+        return WORDS.interrupted;
       case "uploading":
-        return this.progress && this.progress.total > 0 ? "Uploading…" : "Starting…";
+        return this.progress && this.progress.total > 0 ? WORDS.uploadingNow : WORDS.starting;
     }
     if (!t) return this.error;
+    const who = (list: Transfer["recipients"]) => list.map((r) => this.nameOf(r.id)).join(", ");
+    const text = t.files.length === 0;
     switch (t.status) {
       case "uploading":
-        return "Uploading…";
+        return WORDS.uploadingNow;
       case "packaging":
-        return "Packing the files…";
+        return WORDS.packingNow;
       case "expired":
-        return "Expired.";
+        return WORDS.expired;
       case "cancelled":
-        return "Cancelled.";
+        return WORDS.cancelled;
       case "failed":
-        return `Failed: ${t.failure ?? "the server could not pack the files"}.`;
+        return WORDS.failed(t.failure ?? WORDS.packFailed);
       case "delivered":
-        return `${names} ${t.files.length ? (this.record.to.length > 1 ? "downloaded it. Delivered." : "downloaded it.") : "has seen it."}`;
+        if (!text) return WORDS.allDownloaded(names);
+        return t.recipients.every((r) => r.openedAt) ? WORDS.textOpened(names) : WORDS.textDelivered(names);
     }
     const waiting = t.recipients.filter((r) => !r.notifiedAt);
     const downloaded = t.recipients.filter((r) => r.downloadedAt);
-    if (downloaded.length) return `${downloaded.map((r) => this.nameOf(r.id)).join(", ")} ${t.files.length ? "downloaded it" : "has seen it"}; waiting for the others.`;
+    const opened = t.recipients.filter((r) => r.openedAt && !r.downloadedAt);
+    if (downloaded.length) return text ? WORDS.textDelivered(who(downloaded)) : WORDS.someDownloaded(who(downloaded));
+    if (opened.length) return text ? WORDS.textOpened(who(opened)) : WORDS.openedNotDownloaded(who(opened));
     if (waiting.length === 0) {
       const push = t.recipients.every((r) => r.channel === "push");
-      return `${names} ${this.record.to.length > 1 ? "were" : "was"} notified${push ? " by a notification" : ", live"}.`;
+      return push ? WORDS.notifiedPush(names, many) : WORDS.notifiedLive(names, many);
     }
-    return `Ready. ${waiting.map((r) => this.nameOf(r.id)).join(", ")} will be told when online.`;
+    return WORDS.toldWhenOnline(who(waiting));
   }
+}
+
+/** Without a connection (or the server briefly away): a send may wait for it. */
+const waitable = (e: unknown) => e instanceof NetworkError || (isTransient(e) && !(e instanceof ApiError && e.status === 429));
+
+/**
+ * A send that could not reach the server: it waits here, tries again (backing off to 30 s, at
+ * once when the browser says it is online or the live channel opens), and can be cancelled.
+ */
+class WaitingItem {
+  readonly el: HTMLLIElement;
+  private timer: ReturnType<typeof setTimeout> | undefined;
+  private tries = 0;
+  private busy = false;
+  private readonly status: HTMLElement;
+
+  constructor(
+    private readonly client: PushdropClient,
+    readonly record: WaitingRecord,
+    private readonly req: CreateTransferRequest,
+    private readonly created: (t: Transfer) => void,
+    private readonly cancelled: () => void,
+  ) {
+    this.status = h("p", { class: "status", role: "status" }, WORDS.waiting);
+    this.el = h(
+      "li",
+      { class: "item out waiting", tabindex: "-1" },
+      recordHead(record),
+      this.status,
+      h("div", { class: "actions" }, h("button", { type: "button", class: "quiet", onclick: () => this.cancel() }, WORDS.cancel)),
+    );
+    this.later();
+  }
+
+  tryNow(): void {
+    clearTimeout(this.timer);
+    void this.attempt();
+  }
+
+  private later(): void {
+    clearTimeout(this.timer);
+    this.timer = setTimeout(() => void this.attempt(), Math.min(30_000, 2000 * 2 ** this.tries++));
+  }
+
+  private async attempt(): Promise<void> {
+    if (this.busy) return;
+    this.busy = true;
+    try {
+      const t = await this.client.createTransfer(this.req);
+      clearTimeout(this.timer);
+      this.created(t);
+    } catch (e) {
+      if (waitable(e)) this.later();
+      else {
+        this.status.textContent = WORDS.refused(plainError(e));
+        this.status.classList.add("error");
+      }
+    } finally {
+      this.busy = false;
+    }
+  }
+
+  private cancel(): void {
+    clearTimeout(this.timer);
+    this.cancelled();
+  }
+}
+
+/** What was waiting for a connection when the page closed: said, so nobody believes it went. */
+function lostCard(w: WaitingRecord, remove: () => void): HTMLLIElement {
+  return h(
+    "li",
+    { class: "item out lost", tabindex: "-1" },
+    recordHead(w),
+    h("p", { class: "status error" }, w.files.length ? WORDS.lost : WORDS.lostText),
+    w.files.length ? h("ul", { class: "files" }, w.files.map((f) => h("li", null, fileName(f.name), h("span", { class: "muted nowrap" }, formatBytes(f.size))))) : null,
+    h("div", { class: "actions" }, h("button", { type: "button", class: "link small", "aria-label": WORDS.removeLabel, onclick: remove }, WORDS.remove)),
+  );
+}
+
+function recordHead(r: { at: string; to: SentRecord["to"]; files: SentRecord["files"]; message: string | null }): HTMLElement[] {
+  const to = r.to.map((x) => [h("strong", null, x.name || formatTerminalId(x.id)), " ", h("span", { class: "muted nowrap" }, formatTerminalId(x.id))]);
+  const what = [
+    r.files.length ? `${plural(r.files.length, "file")} · ${formatBytes(r.files.reduce((s, f) => s + f.size, 0))}` : WORDS.message,
+    r.message ? ` · “${oneLine(r.message)}”` : "",
+  ].join("");
+  return [h("div", { class: "head" }, h("span", { class: "to" }, WORDS.to, ...joinWith(to, ", ")), h("time", { class: "muted", datetime: r.at }, ago(r.at))), h("p", { class: "what muted" }, what)];
 }
 
 function oneLine(s: string, max = 60): string {

@@ -9,6 +9,8 @@ export interface Device {
   name: string;
   /** a name chosen here that the server has not taken yet (renaming needs the v1.1 settings endpoint) */
   pendingName?: string;
+  /** registered on this visit (kept in memory only): the page proposes renaming it */
+  fresh?: boolean;
 }
 
 export interface Contact {
@@ -22,11 +24,27 @@ export interface SentRecord {
   id: string;
   at: string;
   to: Array<{ id: string; name: string }>;
+  files: Array<{ name: string; size: number; lastModified?: number }>;
+  message: string | null;
+}
+
+/** A send made while the server could not be reached: what it was, so a closed page can say what was lost. */
+export interface WaitingRecord {
+  key: string;
+  at: string;
+  to: Array<{ id: string; name: string }>;
   files: Array<{ name: string; size: number }>;
   message: string | null;
 }
 
-const KEYS = { device: "pushdrop.device", contacts: "pushdrop.contacts", sent: "pushdrop.sent", hidden: "pushdrop.hidden" } as const;
+const KEYS = {
+  device: "pushdrop.device",
+  contacts: "pushdrop.contacts",
+  sent: "pushdrop.sent",
+  hidden: "pushdrop.hidden",
+  opened: "pushdrop.opened",
+  waiting: "pushdrop.waiting",
+} as const;
 const memory = new Map<string, string>();
 
 function read<T>(key: string, fallback: T): T {
@@ -102,6 +120,20 @@ export function dropSent(id: string): void {
 export const loadHidden = () => new Set(read<string[]>(KEYS.hidden, []));
 export function hide(id: string): void {
   write(KEYS.hidden, [id, ...loadHidden()].slice(0, 500));
+}
+
+/** Inbox entries this device has shown (read), newest first. */
+export const loadOpened = () => new Set(read<string[]>(KEYS.opened, []));
+export function markOpened(id: string): void {
+  write(KEYS.opened, [id, ...read<string[]>(KEYS.opened, []).filter((x) => x !== id)].slice(0, 500));
+}
+
+export const loadWaiting = () => read<WaitingRecord[]>(KEYS.waiting, []);
+export function recordWaiting(r: WaitingRecord): void {
+  write(KEYS.waiting, [r, ...loadWaiting().filter((x) => x.key !== r.key)].slice(0, 20));
+}
+export function dropWaiting(key: string): void {
+  write(KEYS.waiting, loadWaiting().filter((x) => x.key !== key));
 }
 
 /** Forget everything this browser holds about its device. */

@@ -3,10 +3,12 @@ import { mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import path from "node:path";
 import type { Browser, BrowserContext, Page } from "playwright-core";
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
 import { dammDigit, formatTerminalId } from "../../src/contract/ids";
 import { removeState, startServer, type Server } from "../node/support/server.ts";
 import {
+  checkPages,
+  checkState,
   desktop,
   fakePushManager,
   fakeSubscription,
@@ -20,6 +22,9 @@ import {
   random,
   screenshot,
   sha256,
+  tab,
+  violations,
+  watch,
 } from "./support.ts";
 
 /**
@@ -28,7 +33,9 @@ import {
  * message, B sees them arrive live and downloads them (bytes checked), A sees the receipt; a
  * message alone arrives and is copied; notifications subscribe through the API, and the service
  * worker's push and notificationclick handlers run on a push delivered through the DevTools
- * protocol. Everything through the page, found by accessible names.
+ * protocol. Everything through the page, found by accessible names. After every test, every
+ * open page is checked: no CSP violation, no uncaught error, no sideways scroll, no serious or
+ * critical axe finding (checkPages).
  */
 
 let server: Server;
@@ -57,16 +64,13 @@ beforeAll(async () => {
   browser = await launch(camera);
   phoneCtx = await phone(browser, server.base);
   deskCtx = await desktop(browser, server.base);
-  for (const ctx of [phoneCtx, deskCtx]) {
-    // the page is served with a strict CSP (public/_headers): an inline script or style, or a
-    // request to another host, would be a violation, and the tests fail on any
-    await ctx.addInitScript(() => {
-      const w = window as unknown as { __violations: string[] };
-      w.__violations = [];
-      document.addEventListener("securitypolicyviolation", (e) => w.__violations.push(`${e.violatedDirective} ${e.blockedURI}`));
-    });
-  }
+  // CSP violations and uncaught errors of every page, asserted after every test
+  for (const ctx of [phoneCtx, deskCtx]) await watch(ctx);
   await fakePushManager(phoneCtx, subscription);
+});
+
+afterEach(async (t) => {
+  await checkPages([phoneCtx, deskCtx], t.task.name);
 });
 
 afterAll(async () => {
@@ -81,17 +85,13 @@ const markFocused = (page: Page) => page.evaluate(() => ((document.activeElement
 /** Whether the element that has focus is the one markFocused tagged. */
 const stillFocused = async (page: Page) => (await page.evaluate(() => (document.activeElement as HTMLElement & { mark?: string }).mark ?? null)) === "the one focused";
 
-async function violations(page: Page): Promise<string[]> {
-  return page.evaluate(() => (window as unknown as { __violations: string[] }).__violations);
-}
-
 /** Unzips one entry of a package with Debian's unzip (an independent reader). */
 function unzipEntry(zip: string, name: string): Buffer {
   return execFileSync("unzip", ["-p", zip, name], { maxBuffer: 64 * 1024 * 1024 });
 }
 
 describe("the web app, phone and desktop", () => {
-  it("first visit: the phone registers by itself and shows its id, QR code and link", async () => {
+  it("first visit: the phone registers by itself and shows This device: its id, QR code, link and the name it proposes", async () => {
     const requests: string[] = [];
     phoneCtx.on("request", (r) => requests.push(new URL(r.url()).host));
     B = await open(phoneCtx);
@@ -100,6 +100,13 @@ describe("the web app, phone and desktop", () => {
     // served with the strict policy of public/_headers: the tests fail on any violation of it
     expect((await fetch(`${server.base}/?to=${bId}`)).headers.get("content-security-policy")).toMatch(/default-src 'self'/);
     await expect(B.locator("#my-id").textContent()).resolves.toBe(formatTerminalId(bId));
+    // nothing received yet: the first screen is This device, and its name is the phone's model, with renaming offered
+    expect(await B.getByRole("link", { name: "This device", exact: true }).getAttribute("aria-current")).toBe("page");
+    expect(await B.locator("#my-name").textContent()).toBe("Pixel 8");
+    await B.getByText("Others see this device as “Pixel 8”. Rename it so they can tell it apart.").waitFor();
+    expect(await B.getByRole("button", { name: "Rename" }).isVisible()).toBe(true);
+    // the iPhone note is for iPhones and iPads only
+    expect(await B.locator("#ios-note").isHidden()).toBe(true);
     expect(await B.getByRole("img", { name: /QR code of your id/ }).isVisible()).toBe(true);
     expect(await B.locator("#share-link").getAttribute("href")).toBe(`${server.base}/?to=${bId}`);
     // registered on the server, kept in the browser
@@ -114,6 +121,8 @@ describe("the web app, phone and desktop", () => {
     expect(await idOf(B)).toBe(bId);
     await B.getByText("Live", { exact: true }).waitFor();
     expect(await noHorizontalScroll(B)).toBe(0);
+    // (a reload does not propose a name again)
+    expect(await B.locator("#name-note").isHidden()).toBe(true);
     // the first load stays small and on this server: the QR decoder is not part of it
     const js = await B.evaluate(() =>
       performance
@@ -133,7 +142,10 @@ describe("the web app, phone and desktop", () => {
     aId = await idOf(A);
     const recipient = A.getByLabel("Recipient");
     expect(await recipient.inputValue()).toBe(formatTerminalId(bId));
-    await A.getByText("To Android phone").waitFor();
+    await A.getByText("To Pixel 8").waitFor();
+    // the link opened Send (on a wide screen all three parts show, Send marked as the one asked for)
+    expect(await A.getByRole("link", { name: "Send", exact: true }).getAttribute("aria-current")).toBe("page");
+    expect(await A.locator("#ios-note").isHidden()).toBe(true);
     const photo = random(300_000);
     const notes = new TextEncoder().encode("Meeting notes\nline two\n");
     await A.getByLabel("Files").setInputFiles([
@@ -143,11 +155,14 @@ describe("the web app, phone and desktop", () => {
     await A.getByText("2 files · 300 KB").waitFor();
     await A.getByLabel("Message").fill("The photos from Sunday");
     await screenshot(A, "desktop-1-send");
+    await checkState(A, "files chosen on the desktop");
     await A.getByRole("button", { name: "Send", exact: true }).click();
 
     // B: the transfer appears without a reload
-    const entry = B.getByRole("listitem").filter({ has: B.getByRole("link", { name: "Download", exact: true }) }).first();
-    await entry.waitFor({ timeout: 30_000 });
+    await tab(B, "Received");
+    const arrived = B.getByRole("listitem").filter({ has: B.getByRole("link", { name: "Download", exact: true }) }).first();
+    await arrived.waitFor({ timeout: 30_000 });
+    const entry = B.locator(`#${await arrived.getAttribute("id")}`); // (its Download becomes Save again)
     const text = await entry.textContent();
     expect(text).toContain("Linux computer");
     expect(text).toContain(formatTerminalId(aId));
@@ -157,7 +172,7 @@ describe("the web app, phone and desktop", () => {
     expect(text).toContain("300 KB");
     expect(text).toMatch(/Expires in \d+ h/);
     expect(await noHorizontalScroll(B)).toBe(0);
-    await screenshot(B, "phone-2-received", entry);
+    await screenshot(B, "phone-9-two-files", entry);
 
     // A: uploaded, ready, B notified live
     await A.getByText(/was notified, live/).waitFor({ timeout: 30_000 });
@@ -167,6 +182,7 @@ describe("the web app, phone and desktop", () => {
     const filePath = path.join(dir, "notes.txt");
     await fileDl.saveAs(filePath);
     expect(sha256(readFileSync(filePath))).toBe(sha256(notes));
+    // two files: Download is the package of both
     const [pkg] = await Promise.all([B.waitForEvent("download"), entry.getByRole("link", { name: "Download", exact: true }).click()]);
     expect(pkg.suggestedFilename()).toMatch(/^pushdrop-.*\.zip$/);
     const zip = path.join(dir, "package.zip");
@@ -174,19 +190,28 @@ describe("the web app, phone and desktop", () => {
     expect(sha256(unzipEntry(zip, "photo.jpg"))).toBe(sha256(photo));
     expect(sha256(unzipEntry(zip, "notes.txt"))).toBe(sha256(notes));
 
-    // A: the receipt arrives live
+    // B's own card says so, and offers Save again (no download limit)
+    await entry.getByText("Downloaded to this device.").waitFor({ timeout: 30_000 });
+    expect(await entry.getByRole("link", { name: "Save again" }).getAttribute("href")).toMatch(/\/package\?/);
+
+    // A: the receipt arrives live; Opened is lit only when the server has B's openedAt
     const sent = A.locator("#outbox > li").first();
-    await sent.getByText("downloaded it.").waitFor({ timeout: 30_000 });
-    expect(await sent.locator(".steps li.done").allTextContents()).toEqual(["Uploading", "Ready", "Notified", "Downloaded"]);
+    await sent.getByText("Pixel 8 downloaded it.").waitFor({ timeout: 30_000 });
+    const aToken = await A.evaluate(() => JSON.parse(localStorage.getItem("pushdrop.device")!).token as string);
+    const id = (await sent.getAttribute("id"))!.replace(/^o-/, "");
+    const onServer = await (await fetch(`${server.base}/v1/transfers/${id}`, { headers: { authorization: `Bearer ${aToken}` } })).json();
+    const opened = onServer.recipients[0].openedAt !== null;
+    expect(await sent.locator(".steps li.done").allTextContents()).toEqual(["Uploading", "Ready", "Notified", ...(opened ? ["Opened"] : []), "Downloaded"]);
     await screenshot(A, "desktop-2-delivered", sent);
     expect(await violations(A)).toEqual([]);
     expect(await violations(B)).toEqual([]);
   });
 
-  it("a message without files arrives; its link is safe and Copy copies it; the sender learns it was seen", async () => {
+  it("a message without files arrives; its link is safe and Copy copies it; shown, it is opened; the sender is told Delivered, and Opened only from the server", async () => {
     const message = "Door code 4711, map: https://example.com/map?at=1. Not a link: javascript:alert(1)";
     await A.getByLabel("Recipient").fill(bId);
     await A.getByLabel("Message").fill(message);
+    const openedPost = B.waitForRequest((r) => r.method() === "POST" && /\/v1\/transfers\/[^/]+\/opened$/.test(r.url()));
     await A.getByRole("button", { name: "Send", exact: true }).click();
     const entry = B.getByRole("listitem").filter({ hasText: "Door code 4711" });
     await entry.waitFor({ timeout: 30_000 });
@@ -197,8 +222,12 @@ describe("the web app, phone and desktop", () => {
     await entry.getByRole("button", { name: "Copy" }).click();
     await entry.getByRole("button", { name: "Copied" }).waitFor();
     expect(await B.evaluate(() => navigator.clipboard.readText())).toBe(message);
-    // shown, so acknowledged, so A gets the receipt
-    await A.locator("#outbox > li").first().getByText("has seen it.").waitFor({ timeout: 30_000 });
+    // B shows it (Received, in view, page visible): the server is told it was opened
+    await openedPost;
+    // A: acknowledged is Delivered; "opened" only once the server says so
+    const status = A.locator("#outbox > li").first().locator(".status");
+    await expect.poll(() => status.textContent(), { timeout: 30_000 }).toMatch(/^(Delivered to Pixel 8\. Not opened yet\.|Pixel 8 opened it\.)$/);
+    expect(await status.textContent()).not.toMatch(/seen/);
     await screenshot(B, "phone-3-message", entry);
   });
 
@@ -228,7 +257,7 @@ describe("the web app, phone and desktop", () => {
     await B.evaluate(() => document.dispatchEvent(new Event("visibilitychange")));
     await synced;
     await B.waitForTimeout(100);
-    const link = B.locator("#inbox li").getByRole("link", { name: "Download" }).first();
+    const link = B.locator("#inbox li a[data-link=package]").first();
     await link.focus();
     await markFocused(B);
     const reload = reloaded();
@@ -266,12 +295,15 @@ describe("the web app, phone and desktop", () => {
   it("remembered devices: B is one tap away on A, and A on B", async () => {
     await A.reload();
     await A.locator("html[data-ready=true]").waitFor();
-    await A.getByRole("button", { name: `Android phone, ${formatTerminalId(bId)}` }).click();
+    await A.getByRole("button", { name: `Pixel 8, ${formatTerminalId(bId)}` }).click();
     expect(await A.getByLabel("Recipient").inputValue()).toBe(formatTerminalId(bId));
+    await tab(B, "Send");
     await B.getByRole("button", { name: `Linux computer, ${formatTerminalId(aId)}` }).waitFor();
+    await checkState(B, "the phone's Send screen with a remembered device");
   });
 
   it("Enable notifications subscribes with the server's VAPID key and registers the subscription", async () => {
+    await tab(B, "This device");
     const put = B.waitForRequest((r) => r.method() === "PUT" && r.url().endsWith(`/v1/terminals/${bId}/push-subscription`));
     await B.getByRole("button", { name: "Enable notifications" }).click();
     const req = await put;
@@ -322,7 +354,8 @@ describe("the web app, phone and desktop", () => {
       tag: "Zx9vZx9vZx9vZx9vZx9vZw",
     });
 
-    // a click on the first: the open app shows that transfer (scrolled to, focused)
+    // a click on the first, while the phone shows This device: the app opens Received on that transfer (scrolled to, focused)
+    expect(await B.getByRole("link", { name: "This device", exact: true }).getAttribute("aria-current")).toBe("page");
     await B.evaluate(() => window.scrollTo(0, 0));
     const sw = phoneCtx.serviceWorkers().find((w) => w.url().endsWith("/sw.js"))!;
     expect(sw).toBeDefined();
@@ -333,6 +366,8 @@ describe("the web app, phone and desktop", () => {
       scope.dispatchEvent(new Ctor("notificationclick", { notification: n! }));
     }, withFiles.id);
     await B.waitForFunction((id) => document.activeElement?.id === `t-${id}`, withFiles.id, { timeout: 10_000 });
+    expect(await B.getByRole("link", { name: "Received", exact: true }).getAttribute("aria-current")).toBe("page");
+    expect(await B.locator(`#t-${withFiles.id}`).isVisible()).toBe(true);
     expect((await notifications()).map((n) => n.tag)).not.toContain(withFiles.id);
     await cdp.detach();
   });
@@ -394,26 +429,12 @@ describe("the web app, phone and desktop", () => {
     await A.unroute(/\/v1\/transfers\/[^/]+\/files\/0\?part=\d$/);
     const entry = B.locator("#inbox > li").filter({ hasText: "video.mp4" });
     await entry.waitFor({ timeout: 30_000 });
-    const [dl] = await Promise.all([B.waitForEvent("download"), entry.getByRole("link", { name: "video.mp4" }).click()]);
+    // one file arrives as itself: Download saves video.mp4, not a ZIP
+    const [dl] = await Promise.all([B.waitForEvent("download"), entry.getByRole("link", { name: "Download", exact: true }).click()]);
+    expect(dl.suggestedFilename()).toBe("video.mp4");
     const file = path.join(dir, "video.mp4");
     await dl.saveAs(file);
     expect(sha256(readFileSync(file))).toBe(sha256(big));
-
-    // v1.2: the one file of a one-file transfer, saved by its own link, is a delivery: A is told
-    await item.getByText(/downloaded it\./).waitFor({ timeout: 30_000 });
-
-    // one not downloaded yet A can still take back, and B is told
-    await A.getByLabel("Recipient").fill(bId);
-    await A.getByLabel("Files").setInputFiles([{ name: "take-back.txt", mimeType: "text/plain", buffer: Buffer.from("not for you after all") }]);
-    await A.getByRole("button", { name: "Send", exact: true }).click();
-    const secondEntry = B.locator("#inbox > li").filter({ hasText: "take-back.txt" });
-    await secondEntry.waitFor({ timeout: 30_000 });
-    const second = A.locator("#outbox > li").first();
-    await second.getByText(/was notified/).waitFor({ timeout: 30_000 });
-    await second.getByRole("button", { name: "Cancel" }).click();
-    await second.getByText("Cancelled.").waitFor();
-    await secondEntry.getByText("The sender cancelled this.").waitFor({ timeout: 30_000 });
-    expect(await secondEntry.getByRole("link").count()).toBe(0);
   });
 
   it("files dropped on the page or pasted join the send form", async () => {
@@ -443,6 +464,7 @@ describe("the web app, phone and desktop", () => {
     await A.getByRole("button", { name: "Send", exact: true }).click(); // the dropped and pasted files
     await A.getByRole("alert").filter({ hasText: "The recipient does not take transfers from this device." }).waitFor();
 
+    await tab(B, "This device");
     await B.getByText("Who can send to this device", { exact: true }).first().click();
     await B.getByRole("button", { name: "Unblock Linux computer" }).click();
     await B.getByText("Unblocked.").waitFor();
@@ -451,16 +473,20 @@ describe("the web app, phone and desktop", () => {
     const s = await settingsOfB();
     expect(s.accept).toBe("known");
     expect(s.contacts.map((c: { id: string }) => c.id)).toContain(aId);
+    await checkState(B, "the privacy panel open");
     await screenshot(B, "phone-5-privacy", B.locator("#privacy"));
 
     await A.getByRole("button", { name: "Send", exact: true }).click();
+    await tab(B, "Received");
     await B.locator("#inbox > li").filter({ hasText: "dropped.txt" }).waitFor({ timeout: 30_000 });
+    await tab(B, "This device");
     await B.getByLabel("Anyone who has the id").check();
     await B.getByText("Anyone with the id can send to this device now.").waitFor();
   });
 
   it("rename reaches the server; Forget deletes the id and clears this browser, then offers a new id", async () => {
     await B.getByRole("button", { name: "Rename" }).click();
+    await checkState(B, "the rename form open");
     await B.getByLabel("Device name").fill("Bea's phone");
     await B.getByRole("button", { name: "Save" }).click();
     await B.locator("#my-name").getByText("Bea's phone").waitFor();
@@ -472,9 +498,12 @@ describe("the web app, phone and desktop", () => {
     expect(await B.locator("#my-name").textContent()).toBe("Bea's phone");
     expect(await noHorizontalScroll(B)).toBe(0);
 
+    await tab(B, "This device");
     await B.getByText("Forget this device", { exact: true }).first().click(); // the summary
+    await checkState(B, "the forget panel open");
     await B.getByRole("button", { name: "Forget this device" }).click();
     await B.getByRole("button", { name: "Get a new id" }).waitFor();
+    await checkState(B, "a forgotten device");
     expect(await B.evaluate(() => localStorage.getItem("pushdrop.device"))).toBeNull();
     expect((await fetch(`${server.base}/v1/terminals/${bId}`)).status).toBe(404);
     await B.getByRole("button", { name: "Get a new id" }).click();

@@ -1,8 +1,10 @@
 import { createHash, generateKeyPairSync, randomBytes } from "node:crypto";
 import { existsSync, mkdirSync, writeFileSync } from "node:fs";
 import path from "node:path";
+import AxeBuilder from "@axe-core/playwright";
 import { chromium, type Browser, type BrowserContext, type Locator, type Page } from "playwright-core";
 import { encode } from "uqr";
+import { expect } from "vitest";
 import { ROOT } from "../node/support/server.ts";
 
 /**
@@ -33,7 +35,7 @@ export async function launch(camera?: string): Promise<Browser> {
   return chromium.launch({ executablePath: CHROMIUM, args });
 }
 
-/** A phone (360×740, touch) and a desktop (1280×860), each its own browser profile. */
+/** A phone (360×740, touch) and a desktop (1280×800), each its own browser profile. */
 export async function phone(browser: Browser, base: string): Promise<BrowserContext> {
   return browser.newContext({
     baseURL: base,
@@ -49,16 +51,70 @@ export async function phone(browser: Browser, base: string): Promise<BrowserCont
 export async function desktop(browser: Browser, base: string): Promise<BrowserContext> {
   return browser.newContext({
     baseURL: base,
-    viewport: { width: 1280, height: 860 },
+    viewport: { width: 1280, height: 800 },
     userAgent: "Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/156.0.0.0 Safari/537.36",
     permissions: ["clipboard-read", "clipboard-write", "notifications"],
   });
 }
 
+/** Uncaught errors of each page (every page of a watched context): a test fails on any. */
+const pageErrors = new WeakMap<Page, string[]>();
+
+/**
+ * Watches every page of a context: its CSP violations (the page is served with the strict
+ * policy of public/_headers: an inline script or style, or a request to another host, is one)
+ * and its uncaught errors, which `checkPages` asserts after every test.
+ */
+export async function watch(ctx: BrowserContext): Promise<void> {
+  await ctx.addInitScript(() => {
+    const w = window as unknown as { __violations: string[] };
+    w.__violations = [];
+    document.addEventListener("securitypolicyviolation", (e) => w.__violations.push(`${e.violatedDirective} ${e.blockedURI}`));
+  });
+  ctx.on("page", (page) => {
+    const errors: string[] = [];
+    pageErrors.set(page, errors);
+    page.on("pageerror", (e) => errors.push(e.message));
+  });
+}
+
+export async function violations(page: Page): Promise<string[]> {
+  return page.evaluate(() => (window as unknown as { __violations?: string[] }).__violations ?? []);
+}
+
+/** axe-core's serious and critical findings on the page as it is now, one line each. */
+export async function axe(page: Page): Promise<string[]> {
+  const result = await new AxeBuilder({ page }).analyze();
+  return result.violations
+    .filter((v) => v.impact === "serious" || v.impact === "critical")
+    .map((v) => `${v.id} (${v.impact}): ${v.nodes.map((n) => n.target.join(" ")).join(", ")}`);
+}
+
+/**
+ * A state the tests reached, checked as a person would meet it: no sideways scroll, no serious
+ * or critical accessibility finding. `what` names the state in a failure.
+ */
+export async function checkState(page: Page, what: string): Promise<void> {
+  expect(await noHorizontalScroll(page), `sideways scroll: ${what}`).toBe(0);
+  expect(await axe(page), `accessibility: ${what}`).toEqual([]);
+}
+
+/** After every test, on every open page of these contexts: no CSP violation, no uncaught error, no sideways scroll, nothing axe calls serious. */
+export async function checkPages(contexts: Array<BrowserContext | undefined>, test: string): Promise<void> {
+  for (const ctx of contexts) {
+    for (const page of ctx?.pages() ?? []) {
+      if (page.isClosed() || page.url() === "about:blank") continue;
+      const where = `${test} (${page.url()}, ${page.viewportSize()?.width} px)`;
+      expect(await violations(page), `CSP violations: ${where}`).toEqual([]);
+      expect(pageErrors.get(page) ?? [], `page errors: ${where}`).toEqual([]);
+      await checkState(page, where);
+    }
+  }
+}
+
 /** Opens the app and waits until it has its id, inbox and sent list. */
 export async function open(ctx: BrowserContext, url = "/"): Promise<Page> {
   const page = await ctx.newPage();
-  page.on("pageerror", (e) => console.error(`[page error] ${e.message}`));
   await page.goto(url);
   await page.locator("html[data-ready=true]").waitFor({ timeout: 30_000 });
   return page;
@@ -66,6 +122,12 @@ export async function open(ctx: BrowserContext, url = "/"): Promise<Page> {
 
 export async function idOf(page: Page): Promise<string> {
   return (await page.locator("#my-id").textContent())!.replace(/\s/g, "");
+}
+
+/** Chooses one of the app's screens by its tab (Received, Send, This device), as a thumb would. */
+export async function tab(page: Page, name: "Received" | "Send" | "This device"): Promise<void> {
+  await page.getByRole("navigation").getByRole("link", { name, exact: true }).click();
+  await page.waitForFunction((n) => document.querySelector(".tabs a[aria-current=page]")?.textContent?.includes(n), name);
 }
 
 export async function noHorizontalScroll(page: Page): Promise<number> {
