@@ -170,7 +170,7 @@ describe("issue 22: the web app on a phone", () => {
     await D.unroute(creates, offline);
     // nobody presses anything: it goes
     await P.locator("#inbox > li").filter({ hasText: "Sent while the server was away" }).waitFor({ timeout: 30_000 });
-    await expect.poll(() => waiting.locator(".status").textContent(), { timeout: 30_000 }).toMatch(/notified|Delivered/);
+    await expect.poll(() => waiting.locator(".status").textContent(), { timeout: 30_000 }).toMatch(/notified|Delivered|opened it/);
 
     // Cancel: it never goes
     await D.route(creates, offline);
@@ -221,7 +221,7 @@ describe("issue 22: the web app on a phone", () => {
     await expect.poll(() => meter.getAttribute("aria-valuenow"), { timeout: 30_000 }).toBe(String(16 * 1024 * 1024));
     for (const r of held) if (r !== first) await r.continue();
     await D.unroute(parts);
-    await sentCard("41.9 MB").getByText(/was notified/).waitFor({ timeout: 60_000 });
+    await sentCard("41.9 MB").getByText(/was notified|opened it/).waitFor({ timeout: 60_000 });
   });
 
   it("(5) after a reload, choosing the same files for the same recipient resumes the unfinished transfer: no second transfer, no part sent twice, no stale card", async () => {
@@ -256,7 +256,7 @@ describe("issue 22: the web app on a phone", () => {
     await D.getByLabel("Files").setInputFiles(file);
     await D.getByRole("button", { name: "Send", exact: true }).click();
     const card = D.locator(`#${staleId}`);
-    await card.getByText(/was notified/).waitFor({ timeout: 60_000 });
+    await card.getByText(/was notified|opened it/).waitFor({ timeout: 60_000 });
     expect(creates).toEqual([]);
     expect(again).toEqual(["2"]);
     expect(await D.locator("#outbox > li").filter({ hasText: "The upload was interrupted" }).count()).toBe(0);
@@ -294,7 +294,7 @@ describe("issue 22: the web app on a phone", () => {
     await P.getByLabel("Recipient").fill(await idOf(D));
     await P.getByRole("button", { name: "Send", exact: true }).click();
     const sent = P.locator("#outbox > li").filter({ hasText: "20 files" });
-    await sent.getByText(/was notified/).waitFor({ timeout: 60_000 });
+    await sent.getByText(/was notified|opened it/).waitFor({ timeout: 60_000 });
     await checkState(P, "the phone's Sent card");
     await screenshot(P, "phone-8-sent", sent);
     const card = D.locator("#inbox > li").filter({ hasText: "20 files" });
@@ -341,7 +341,7 @@ describe("issue 22: the web app on a phone", () => {
     const card = P.locator("#inbox > li").filter({ hasText: "draft.txt" });
     await card.waitFor({ timeout: 30_000 });
     const item = D.locator("#outbox > li").filter({ hasText: "1 file · 5 B" }).first();
-    await item.getByText(/was notified/).waitFor({ timeout: 30_000 });
+    await item.getByText(/was notified|opened it/).waitFor({ timeout: 30_000 });
     await item.getByRole("button", { name: "Cancel" }).click();
     await item.getByText("Cancelled.").waitFor();
     await card.getByText("The sender cancelled this.").waitFor({ timeout: 30_000 });
