@@ -129,3 +129,12 @@ export async function recordOpened(db: D1Database, transferId: string, terminalI
     .run();
   return res.meta.changes === 1;
 }
+
+/** The part objects of one file, in order (a sealed transfer's seal.age, read for a push). */
+export async function filePartKeys(db: D1Database, transferId: string, idx: number): Promise<Array<{ key: string; size: number }>> {
+  const res = await db
+    .prepare("SELECT object_key AS key, size FROM file_parts WHERE transfer_id = ?1 AND idx = ?2 ORDER BY part")
+    .bind(transferId, idx)
+    .all<{ key: string; size: number }>();
+  return res.results;
+}
