@@ -148,14 +148,17 @@ export class Pusher {
     }
     const message = JSON.parse(msg.body) as ServerMessage;
     // its links are made now: signed for the current token, at the origin the terminal last used;
-    // a subscription made with a token since rotated away (a thief's, maybe) is told, but gets no links
-    const outgoing = (await renderMessage(env, message, meta.terminalId, meta.tokenGen, sub.gen >= meta.minGen))(meta.origin);
+    // a subscription made with a token since rotated away (a thief's, maybe) is told, but gets no
+    // links, and no seal.age (with a stolen identity, it would say what came, or be the message)
+    const current = sub.gen >= meta.minGen;
+    const outgoing = (await renderMessage(env, message, meta.terminalId, meta.tokenGen, current))(meta.origin);
+    const seal = current && outgoing.type === "transfer.ready" ? await sealOf(outgoing.transfer) : null;
     // stored before the rule, or the operator's list changed since: never sent there
     const outcome = !checkPushEndpoint(sub.endpoint, parseAllowedHosts(env.PUSH_ENDPOINT_HOSTS)).ok
       ? ({ kind: "gone", status: 0 } as const)
       : await sendPush(
           sub,
-          JSON.stringify(trimForPush(outgoing, MAX_PUSH_PLAINTEXT, outgoing.type === "transfer.ready" ? await sealOf(outgoing.transfer) : null)),
+          JSON.stringify(trimForPush(outgoing, MAX_PUSH_PLAINTEXT, seal)),
           { ttl: pushTtl(msg.expires_at, now), urgency: message.type === "transfer.ready" ? "high" : "normal", topic: pushTopic(message) },
           vapid,
           now,

@@ -845,11 +845,12 @@ describe("a sealed transfer by Web Push (v1.2)", () => {
   });
 
   /** Bob, offline with one readable subscription, is sent a sealed transfer whose seal.age is `seal`; returns what was pushed. */
-  async function pushedFor(seal: Uint8Array) {
+  async function pushedFor(seal: Uint8Array, opts: { rotate?: boolean } = {}) {
     const [alice, bob] = [await register("Anna"), await register("Bob")];
     const { sub, open } = await readableSubscription(`sealed-${bob.id}`);
     const stub = terminalStub(bob.id);
     await stub.putSubscription(bob.id, sub);
+    if (opts.rotate) expect((await api(`/v1/terminals/${bob.id}/token`, { method: "POST", headers: bob.auth })).status).toBe(200);
     const t = await sendFiles(alice, [bob], [{ name: "1.age", data: someBytes(300, 7) }, { name: "seal.age", data: seal }], { sealed: true, message: null });
     const call = await eventually(async () => {
       const c = svc.calls.find((x) => x.url === sub.endpoint);
@@ -865,6 +866,12 @@ describe("a sealed transfer by Web Push (v1.2)", () => {
     const { t, payload } = await pushedFor(seal);
     expect(payload).toMatchObject({ type: "transfer.ready", id: `${t.id}.ready`, transfer: { id: t.id, sealed: true, message: null } });
     expect(Uint8Array.from(atob(payload.seal), (c) => c.charCodeAt(0))).toEqual(seal);
+  });
+
+  it("a subscription made with a token since rotated away gets no seal (nor links)", async () => {
+    const { t, payload } = await pushedFor(someBytes(1200, 11), { rotate: true });
+    expect(payload).toMatchObject({ type: "transfer.ready", transfer: { id: t.id, sealed: true, downloadUrl: null } });
+    expect(payload).not.toHaveProperty("seal");
   });
 
   it("says only that a sealed transfer came, from whom, when seal.age does not fit (padded to 4 KiB, as client/seal makes it)", async () => {
