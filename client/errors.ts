@@ -42,7 +42,7 @@ export class ApiError extends Error {
 /** The server could not be reached, or the connection broke before an answer came. */
 export class NetworkError extends Error {
   override readonly name = "NetworkError";
-  constructor(message: string, readonly cause?: unknown) {
+  constructor(message: string, override readonly cause?: unknown) {
     super(message);
   }
 }

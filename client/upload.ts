@@ -89,6 +89,15 @@ export async function uploadFiles(
   opts.signal?.addEventListener("abort", onOuterAbort);
   const backoff = opts.backoffMs ?? ((a: number) => Math.min(30_000, 1000 * 2 ** (a - 1)));
   const queue = [...tasks];
+  /** where the server stands, asked once: after a 409 not_uploading (see runOne) */
+  let standing: Promise<Transfer | null> | null = null;
+  const whole = async (): Promise<Transfer | null> => {
+    standing ??= client.transfer(transfer.id).then(
+      (now) => (isWhole(now) ? now : null),
+      () => null,
+    );
+    return standing;
+  };
 
   const account = (t: Task, sent: number) => {
     const before = inFlight.get(t) ?? 0;
@@ -120,6 +129,20 @@ export async function uploadFiles(
           progress.done.add(t.file.index);
           return; // the server has the whole file (another client, or an earlier try that got through)
         }
+        // A part sent again because its answer was lost (the bytes got through): when it was
+        // the last one the server needed, the transfer went on to packaging and the resend is
+        // refused. That is done, not an error, if the server shows every part received.
+        if (e instanceof ApiError && e.code === "not_uploading") {
+          const now = await whole();
+          if (now) {
+            account(t, t.end - t.start);
+            inFlight.delete(t);
+            status = now.status;
+            progress.done.add(t.file.index);
+            report();
+            return;
+          }
+        }
         if (!isTransient(e) || attempt >= (opts.tries ?? 6) || abort.signal.aborted) throw e;
         await sleep(retryDelayMs(e, backoff(attempt)), abort.signal);
       }
@@ -145,6 +168,17 @@ export async function uploadFiles(
   if (failure !== null) throw opts.signal?.aborted ? (opts.signal.reason ?? failure) : failure;
   if (tasks.length === 0) status = (await client.transfer(transfer.id)).status;
   return { status, partsSent };
+}
+
+/**
+ * Whether the server has every part of every file and has taken the transfer on (packaging,
+ * ready or delivered): an upload of it is done, whatever a resend was answered.
+ */
+export function isWhole(t: Pick<Transfer, "status" | "files">): boolean {
+  return (
+    (t.status === "packaging" || t.status === "ready" || t.status === "delivered") &&
+    t.files.every((f) => f.size === 0 || f.received >= f.size || f.partsReceived.length >= f.parts)
+  );
 }
 
 /** Creates nothing: fetches where the server stands and sends what is missing. */

@@ -8367,6 +8367,14 @@ async function uploadFiles(client, transfer, sources, opts = {}) {
   opts.signal?.addEventListener("abort", onOuterAbort);
   const backoff = opts.backoffMs ?? ((a) => Math.min(3e4, 1e3 * 2 ** (a - 1)));
   const queue = [...tasks];
+  let standing = null;
+  const whole = async () => {
+    standing ??= client.transfer(transfer.id).then(
+      (now) => isWhole(now) ? now : null,
+      () => null
+    );
+    return standing;
+  };
   const account = (t, sent) => {
     const before = inFlight.get(t) ?? 0;
     inFlight.set(t, sent);
@@ -8396,6 +8404,17 @@ async function uploadFiles(client, transfer, sources, opts = {}) {
           progress.done.add(t.file.index);
           return;
         }
+        if (e instanceof ApiError && e.code === "not_uploading") {
+          const now = await whole();
+          if (now) {
+            account(t, t.end - t.start);
+            inFlight.delete(t);
+            status2 = now.status;
+            progress.done.add(t.file.index);
+            report2();
+            return;
+          }
+        }
         if (!isTransient(e) || attempt >= (opts.tries ?? 6) || abort.signal.aborted) throw e;
         await sleep(retryDelayMs(e, backoff(attempt)), abort.signal);
       }
@@ -8420,6 +8439,9 @@ async function uploadFiles(client, transfer, sources, opts = {}) {
   if (failure !== null) throw opts.signal?.aborted ? opts.signal.reason ?? failure : failure;
   if (tasks.length === 0) status2 = (await client.transfer(transfer.id)).status;
   return { status: status2, partsSent };
+}
+function isWhole(t) {
+  return (t.status === "packaging" || t.status === "ready" || t.status === "delivered") && t.files.every((f) => f.size === 0 || f.received >= f.size || f.partsReceived.length >= f.parts);
 }
 function sleep(ms, signal) {
   return new Promise((resolve, reject) => {

@@ -73,16 +73,49 @@ export const PushSummary = z.object({
   summary: z.literal(true),
   from: z.object({ id: z.string(), name: z.string() }),
   message: z.string().nullable(),
+  /** of a sealed transfer: `names` is empty (its names are opaque); `count` counts seal.age too */
   files: z.object({ count: z.number(), size: z.number(), names: z.array(z.string()) }),
   expiresAt: z.string(),
+  /** v1.2: present (true) for a sealed transfer */
+  sealed: z.literal(true).optional(),
+  /** v1.2: a sealed transfer's `seal.age`, base64 (as in PushedReady), when it fits */
+  seal: z.string().optional(),
 });
 export type PushSummary = z.infer<typeof PushSummary>;
 
 /**
- * What a push's payload is: a whole message (never a `terminal.key_changed`, which is not
- * pushed), or a summary of a large `transfer.ready`.
+ * v1.2: what a push adds to a sealed transfer's `transfer.ready` (whole, or its PushSummary) when
+ * it fits the payload: `seal`, the bytes of its `seal.age` in base64 (RFC 4648 §4, padded), so
+ * that a service worker can open it with the device's key and say what came without fetching
+ * anything. Absent when it does not fit; never on the live channel (a socket client fetches
+ * `seal.age` itself).
  */
-export type PushPayload = Exclude<ServerMessage, { type: "terminal.key_changed" }> | PushSummary;
+export const PushedReady = TransferReadyMessage.extend({ seal: z.string().optional() });
+export type PushedReady = z.infer<typeof PushedReady>;
+
+/**
+ * v1.2: a `transfer.opened` too big for one Web Push (its Transfer lists every file) arrives as
+ * this: the Transfer cut down to its id. The client fetches the Transfer when it needs more.
+ */
+export const OpenedPushSummary = z.object({
+  type: z.literal("transfer.opened"),
+  id: z.string(),
+  transfer: z.object({ id: z.string() }),
+  by: z.string(),
+  summary: z.literal(true),
+});
+export type OpenedPushSummary = z.infer<typeof OpenedPushSummary>;
+
+/**
+ * What a push's payload is: a whole message (never a `terminal.key_changed`, which is not
+ * pushed; a sealed `transfer.ready` with its `seal` when it fits), or a summary of a large
+ * `transfer.ready` or `transfer.opened`.
+ */
+export type PushPayload =
+  | Exclude<ServerMessage, { type: "terminal.key_changed" } | { type: "transfer.ready" }>
+  | PushedReady
+  | PushSummary
+  | OpenedPushSummary;
 
 /**
  * Control frames the server sends that are not queued and need no ack. An error with `close`

@@ -1,3 +1,4 @@
+import { SEAL_NAME } from "../contract";
 import type { FileSpan } from "../store/delivery";
 
 /**
@@ -42,3 +43,13 @@ export function spansOf(files: readonly FileAt[], start: number, end: number, se
   }
   return out;
 }
+
+/**
+ * v1.2, sealed transfers: `seal.age` (the last file of a sealed transfer: names, types, sizes,
+ * checksums and the message, for the recipients only) is what a plain Transfer shows in the
+ * clear, not a file the recipient asked for. Fetching it is never a start and never counts
+ * toward the receipt; a sealed transfer is had once every other file is (src/store/delivery.ts
+ * leaves it out the same way), and one of `seal.age` alone (a sealed text) is had when its
+ * `transfer.ready` is acknowledged, like any message (./read.ts).
+ */
+export const isSealOf = (t: { sealed: number }, f: { name: string }) => t.sealed === 1 && f.name === SEAL_NAME;

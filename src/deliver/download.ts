@@ -6,7 +6,7 @@ import { countStart, extendServed } from "../store/delivery";
 import { frameKey } from "../store/keys";
 import { getObject, objectsInOrder, type ObjectsInOrder } from "../store/objects";
 import type { FileRow, RecipientRow, TransferRecord, TransferRow } from "../store/transfers";
-import { spansOf, type FileAt } from "./coverage";
+import { isSealOf, spansOf, type FileAt } from "./coverage";
 import { contentDisposition } from "./disposition";
 import { filePieces, packagePieces, type FileLayout, type Piece, type StoredPart } from "./pieces";
 import { recordAhead } from "./progress";
@@ -33,12 +33,14 @@ import { recipientHasIt } from "./receipt";
  * Whether a transfer can be downloaded now, and why not. Once `maxDownloads` is used up, only
  * a recipient whose counted start is less than FINISH_MS old (`mayFinish`) may go on (and only
  * to finish: a new start is refused by countStart); everyone else gets 410
- * download_limit_reached, also once the files are gone.
+ * download_limit_reached, also once the files are gone. `mayGoOn` says the response may go out
+ * anyway while the files are there: a recipient finishing its start, or anyone allowed to read
+ * a sealed transfer's `seal.age` (never a start; see serveFile).
  */
-function assertDownloadable(t: TransferRow, now: number, mayFinish = false): void {
+function assertDownloadable(t: TransferRow, now: number, mayGoOn = false): void {
   const status = effectiveStatus(t, now);
   if (isUsedUp(t) && (status === "expired" || status === "ready" || status === "delivered")) {
-    if (!(mayFinish && status !== "expired" && t.purged_at === null)) {
+    if (!(mayGoOn && status !== "expired" && t.purged_at === null)) {
       throw limitReached(t);
     }
   }
@@ -266,7 +268,9 @@ export async function servePackage(
   const mine = recipientOf(rec, who);
   assertDownloadable(t, now, mayFinish(mine, now));
   const layout = layoutOf(rec);
-  const files = rec.files.map((f) => ({ idx: f.idx, offset: f.data_offset ?? 0, size: f.size }));
+  // a sealed transfer's seal.age counts for nothing; a sealed text (seal.age alone) is had by
+  // its ack (./read.ts), so fetching its package counts nothing, not even a start
+  const files = rec.files.filter((f) => !isSealOf(t, f)).map((f) => ({ idx: f.idx, offset: f.data_offset ?? 0, size: f.size }));
   return serve(
     env,
     request,
@@ -278,11 +282,18 @@ export async function servePackage(
       type: "application/zip",
       filename: `pushdrop-${t.id.slice(0, 8)}.zip`,
     },
-    mine ? counting(env, t, mine.terminal_id, files, now) : null,
+    mine && files.length > 0 ? counting(env, t, mine.terminal_id, files, now) : null,
     waitUntil,
   );
 }
 
+/**
+ * One file. A sealed transfer's `seal.age` is read, not downloaded (v1.2): it is never a start
+ * and never counts toward the receipt, and it may be fetched (by the sender, a recipient, or a
+ * recipient's link) as long as the files are there, even once `maxDownloads` is used up, as the
+ * message and names of a plain Transfer stay readable then: it is what tells a recipient what
+ * the transfer was (and, for a sealed text, it is the message).
+ */
 export async function serveFile(
   env: Env,
   request: Request,
@@ -293,8 +304,9 @@ export async function serveFile(
   now = Date.now(),
 ): Promise<Response> {
   const t = rec.transfer;
-  const mine = recipientOf(rec, who);
-  assertDownloadable(t, now, mayFinish(mine, now));
+  const seal = isSealOf(t, file);
+  const mine = seal ? null : recipientOf(rec, who);
+  assertDownloadable(t, now, seal || mayFinish(mine, now));
   if (file.data_offset === null || file.sha256 === null) throw conflict("not_ready", "This file is not packaged yet.");
   return serve(
     env,

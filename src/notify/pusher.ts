@@ -8,7 +8,10 @@ import type { PushRow, Pushes } from "./pushes";
 import { recordNotified } from "./receipts";
 import type { Sockets } from "./sockets";
 import type { Subscriptions } from "./subscriptions";
-import { trimForPush } from "./trim";
+import { MAX_PUSH_PLAINTEXT, sealMayFit, trimForPush } from "./trim";
+import { SEAL_NAME, type Transfer } from "../contract";
+import { filePartKeys } from "../store/delivery";
+import { readSmall } from "../store/objects";
 import type { VapidKeys } from "@block65/webcrypto-web-push";
 import { MAX_PUSH_ATTEMPTS, retryWait, sendPush, vapidKeys } from "./webpush";
 
@@ -37,6 +40,23 @@ export function pushTopic(msg: ServerMessage): string | undefined {
 export function pushTtl(expiresAt: number | null, now: number): number {
   const MAX = 28 * 24 * 3600;
   return expiresAt === null ? MAX : Math.min(MAX, Math.max(0, Math.floor((expiresAt - now) / 1000)));
+}
+
+/**
+ * A sealed transfer's `seal.age` in base64, for its `transfer.ready` push (v1.2), or null: not
+ * sealed, too big to ever fit a push (then nothing is read), or gone. It is a few KiB at most,
+ * read whole from its part object (store/objects.ts). The service worker opens it with the
+ * device's key and never fetches for a push.
+ */
+export async function sealForPush(env: Env, t: Transfer, limit = MAX_PUSH_PLAINTEXT): Promise<string | null> {
+  const seal = t.sealed ? t.files.at(-1) : undefined;
+  if (!seal || seal.name !== SEAL_NAME || !sealMayFit(seal.size, limit)) return null;
+  const parts = await filePartKeys(env.DB, t.id, seal.index);
+  const bytes = await readSmall(env.BUCKET, parts.map((p) => p.key), seal.size);
+  if (!bytes || bytes.byteLength !== seal.size) return null;
+  let s = "";
+  for (const b of bytes) s += String.fromCharCode(b);
+  return btoa(s);
 }
 
 export interface PushParts {
@@ -91,14 +111,27 @@ export class Pusher {
     }
     const byEndpoint = new Map<string, PushRow[]>();
     for (const row of due) byEndpoint.set(row.endpoint, [...(byEndpoint.get(row.endpoint) ?? []), row]);
+    // each sealed transfer's seal.age is read once for this round, whatever the subscriptions
+    const seals = new Map<string, Promise<string | null>>();
+    const sealOf = (t: Transfer) => {
+      let p = seals.get(t.id);
+      if (!p) {
+        p = sealForPush(this.p.env, t).catch((e) => {
+          console.warn(JSON.stringify({ event: "push_seal_unread", transfer: t.id, error: String(e) }));
+          return null; // pushed without it
+        });
+        seals.set(t.id, p);
+      }
+      return p;
+    };
     await Promise.all(
       [...byEndpoint.values()].map(async (rows) => {
-        for (const row of rows) await this.sendOne(row, vapid);
+        for (const row of rows) await this.sendOne(row, vapid, sealOf);
       }),
     );
   }
 
-  private async sendOne(row: PushRow, vapid: VapidKeys): Promise<void> {
+  private async sendOne(row: PushRow, vapid: VapidKeys, sealOf: (t: Transfer) => Promise<string | null>): Promise<void> {
     const { env, meta, outbox, subscriptions, pushes, sockets } = this.p;
     const now = Date.now();
     if (sockets.live(now).length > 0) {
@@ -115,14 +148,17 @@ export class Pusher {
     }
     const message = JSON.parse(msg.body) as ServerMessage;
     // its links are made now: signed for the current token, at the origin the terminal last used;
-    // a subscription made with a token since rotated away (a thief's, maybe) is told, but gets no links
-    const outgoing = (await renderMessage(env, message, meta.terminalId, meta.tokenGen, sub.gen >= meta.minGen))(meta.origin);
+    // a subscription made with a token since rotated away (a thief's, maybe) is told, but gets no
+    // links, and no seal.age (with a stolen identity, it would say what came, or be the message)
+    const current = sub.gen >= meta.minGen;
+    const outgoing = (await renderMessage(env, message, meta.terminalId, meta.tokenGen, current))(meta.origin);
+    const seal = current && outgoing.type === "transfer.ready" ? await sealOf(outgoing.transfer) : null;
     // stored before the rule, or the operator's list changed since: never sent there
     const outcome = !checkPushEndpoint(sub.endpoint, parseAllowedHosts(env.PUSH_ENDPOINT_HOSTS)).ok
       ? ({ kind: "gone", status: 0 } as const)
       : await sendPush(
           sub,
-          JSON.stringify(trimForPush(outgoing)),
+          JSON.stringify(trimForPush(outgoing, MAX_PUSH_PLAINTEXT, seal)),
           { ttl: pushTtl(msg.expires_at, now), urgency: message.type === "transfer.ready" ? "high" : "normal", topic: pushTopic(message) },
           vapid,
           now,

@@ -1,3 +1,5 @@
+import { SEAL_NAME } from "../contract";
+
 /**
  * D1: what each recipient has been served of a transfer (step 4), and what it did with it:
  * the file bytes served to it (table `served`, migrations/0008), its counted starts
@@ -21,7 +23,8 @@ export interface FileSpan {
  * with a response's span of it, where the span joins the prefix (starts within it: a file's
  * prefix begins only with a span from its byte 0; joining says the client has the bytes before
  * it), and tells whether this completed the transfer for it: every file's `has_to` reaches its
- * size, and its receipt is not recorded yet. One D1 transaction. A terminal that is not a
+ * size (but a sealed transfer's `seal.age`, which counts for nothing: src/deliver/coverage.ts
+ * isSealOf), and its receipt is not recorded yet. One D1 transaction. A terminal that is not a
  * recipient gets nothing recorded (and `complete` false).
  */
 export async function extendServed(db: D1Database, transferId: string, terminalId: string, spans: readonly FileSpan[]): Promise<{ complete: boolean }> {
@@ -46,11 +49,13 @@ export async function extendServed(db: D1Database, transferId: string, terminalI
     db
       .prepare(
         `SELECT
-           (SELECT COUNT(*) FROM transfer_files f WHERE f.transfer_id = ?1 AND NOT EXISTS
+           (SELECT COUNT(*) FROM transfer_files f WHERE f.transfer_id = ?1
+              AND NOT (f.name = ?3 AND (SELECT sealed FROM transfers WHERE id = ?1) = 1)
+              AND NOT EXISTS
               (SELECT 1 FROM served s WHERE s.transfer_id = ?1 AND s.terminal_id = ?2 AND s.idx = f.idx AND s.has_to >= f.size))
            + (SELECT COUNT(*) = 0 FROM recipients WHERE transfer_id = ?1 AND terminal_id = ?2 AND downloaded_at IS NULL) AS missing`,
       )
-      .bind(transferId, terminalId),
+      .bind(transferId, terminalId, SEAL_NAME),
   ]);
   return { complete: (missing!.results as Array<{ missing: number }>)[0]!.missing === 0 };
 }
@@ -123,4 +128,13 @@ export async function recordOpened(db: D1Database, transferId: string, terminalI
     .bind(transferId, terminalId, now)
     .run();
   return res.meta.changes === 1;
+}
+
+/** The part objects of one file, in order (a sealed transfer's seal.age, read for a push). */
+export async function filePartKeys(db: D1Database, transferId: string, idx: number): Promise<Array<{ key: string; size: number }>> {
+  const res = await db
+    .prepare("SELECT object_key AS key, size FROM file_parts WHERE transfer_id = ?1 AND idx = ?2 ORDER BY part")
+    .bind(transferId, idx)
+    .all<{ key: string; size: number }>();
+  return res.results;
 }

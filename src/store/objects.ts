@@ -65,6 +65,33 @@ export function objectsInOrder(
   };
 }
 
+/**
+ * The bytes of a few small objects, one after the other (at most `max` bytes in all; null when
+ * one is missing or they hold more): for a push that carries a sealed transfer's seal.age.
+ */
+export async function readSmall(bucket: R2Bucket, keys: readonly string[], max: number): Promise<Uint8Array | null> {
+  const chunks: Uint8Array[] = [];
+  let total = 0;
+  for (const key of keys) {
+    const obj = await bucket.get(key);
+    if (!obj) return null;
+    if (total + obj.size > max) {
+      await obj.body.cancel();
+      return null;
+    }
+    const b = new Uint8Array(await obj.arrayBuffer());
+    chunks.push(b);
+    total += b.byteLength;
+  }
+  const out = new Uint8Array(total);
+  let at = 0;
+  for (const c of chunks) {
+    out.set(c, at);
+    at += c.byteLength;
+  }
+  return out;
+}
+
 export function headObject(bucket: R2Bucket, key: string): Promise<R2Object | null> {
   return bucket.head(key);
 }

@@ -5,10 +5,10 @@ import type { ServerMessage, Transfer } from "../../src/contract";
 import { pushTopic, pushTtl } from "../../src/notify/pusher";
 import { LIVE_WINDOW_MS } from "../../src/notify/sockets";
 import type { Terminal } from "../../src/notify/terminal";
-import { cut, MAX_PUSH_PLAINTEXT, trimForPush } from "../../src/notify/trim";
+import { cut, MAX_PUSH_PLAINTEXT, sealMayFit, trimForPush } from "../../src/notify/trim";
 import { backoffMs, MAX_PUSH_ATTEMPTS, parseRetryAfter, retryWait } from "../../src/notify/webpush";
 import { MAX_SUBSCRIPTIONS } from "../../src/config";
-import { api, env, eventually, openSocket, register, terminalStub } from "./helpers";
+import { api, bytes as someBytes, env, eventually, openSocket, register, sendFiles, terminalStub } from "./helpers";
 
 /**
  * Web Push inside workerd: trimming to the 3,993-byte plaintext limit, subscriptions in the
@@ -37,6 +37,49 @@ async function browserSubscription(name: string) {
     expirationTime: null,
     keys: { p256dh: b64url(raw), auth: b64url(crypto.getRandomValues(new Uint8Array(16))) },
   };
+}
+
+const concat = (...parts: Uint8Array[]) => {
+  const out = new Uint8Array(parts.reduce((n, p) => n + p.byteLength, 0));
+  let at = 0;
+  for (const p of parts) {
+    out.set(p, at);
+    at += p.byteLength;
+  }
+  return out;
+};
+
+/**
+ * A subscription whose pushes the test can read: it keeps the private key and opens an
+ * aes128gcm body as a browser would (RFC 8291: ECDH with the sender's key from the header,
+ * HKDF with the auth secret, AES-128-GCM, one record).
+ */
+async function readableSubscription(name: string) {
+  const pair = (await crypto.subtle.generateKey({ name: "ECDH", namedCurve: "P-256" }, true, ["deriveBits"])) as CryptoKeyPair;
+  const uaPublic = new Uint8Array((await crypto.subtle.exportKey("raw", pair.publicKey)) as ArrayBuffer);
+  const auth = crypto.getRandomValues(new Uint8Array(16));
+  const sub = { endpoint: `${ENDPOINT}/${name}`, expirationTime: null, keys: { p256dh: b64url(uaPublic), auth: b64url(auth) } };
+  const hkdf = async (salt: Uint8Array, ikm: Uint8Array, info: Uint8Array, bits: number) =>
+    new Uint8Array(
+      await crypto.subtle.deriveBits({ name: "HKDF", hash: "SHA-256", salt, info }, await crypto.subtle.importKey("raw", ikm, "HKDF", false, ["deriveBits"]), bits),
+    );
+  const open = async (body: Uint8Array): Promise<unknown> => {
+    const salt = body.slice(0, 16);
+    const idlen = body[20]!;
+    const asPublic = body.slice(21, 21 + idlen);
+    const asKey = await crypto.subtle.importKey("raw", asPublic, { name: "ECDH", namedCurve: "P-256" }, false, []);
+    const ecdh = new Uint8Array(await crypto.subtle.deriveBits({ name: "ECDH", public: asKey } as any, pair.privateKey, 256));
+    const ikm = await hkdf(auth, ecdh, concat(enc.encode("WebPush: info\0"), uaPublic, asPublic), 256);
+    const cek = await hkdf(salt, ikm, enc.encode("Content-Encoding: aes128gcm\0"), 128);
+    const nonce = await hkdf(salt, ikm, enc.encode("Content-Encoding: nonce\0"), 96);
+    const key = await crypto.subtle.importKey("raw", cek, "AES-GCM", false, ["decrypt"]);
+    const plain = new Uint8Array(await crypto.subtle.decrypt({ name: "AES-GCM", iv: nonce }, key, body.slice(21 + idlen)));
+    let end = plain.length - 1;
+    while (end > 0 && plain[end] === 0) end--;
+    expect(plain[end]).toBe(2); // the last record's delimiter
+    return JSON.parse(new TextDecoder().decode(plain.subarray(0, end)));
+  };
+  return { sub, open };
 }
 
 function fakeTransfer(files: number, opts: { nameOf?: (i: number) => string; message?: string | null; from?: string } = {}): Transfer {
@@ -132,6 +175,59 @@ describe("trimForPush", () => {
     expect(JSON.parse(text)).toMatchObject({ transferId: t.id, summary: true, files: { count: 1 } });
   });
 
+  it("a sealed transfer.ready carries its seal.age whole when it fits, else in its summary (no names, sealed: true), else not at all", () => {
+    const t = fakeTransfer(3, { nameOf: (i) => (i < 2 ? `${i + 1}.age` : "seal.age"), message: null });
+    t.sealed = true;
+    const msg = ready(t);
+    const small = "A".repeat(1000);
+    expect(trimForPush(msg, MAX_PUSH_PLAINTEXT, small)).toEqual({ ...msg, seal: small });
+
+    const mid = "B".repeat(3000); // the whole message with it is too big; its summary with it is not
+    expect(byteLength(JSON.stringify({ ...msg, seal: mid }))).toBeGreaterThan(MAX_PUSH_PLAINTEXT);
+    const summary = trimForPush(msg, MAX_PUSH_PLAINTEXT, mid);
+    expect(byteLength(JSON.stringify(summary))).toBeLessThanOrEqual(MAX_PUSH_PLAINTEXT);
+    expect(summary).toEqual({
+      type: "transfer.ready",
+      id: msg.id,
+      transferId: t.id,
+      summary: true,
+      sealed: true,
+      from: t.from,
+      message: null,
+      files: { count: 3, size: t.size, names: [] },
+      expiresAt: t.expiresAt,
+      seal: mid,
+    });
+
+    // too big for any push: the message as it would go without a seal
+    expect(trimForPush(msg, MAX_PUSH_PLAINTEXT, "C".repeat(3800))).toEqual(msg);
+    // a plain transfer never gets one
+    expect(trimForPush(ready(fakeTransfer(2)), MAX_PUSH_PLAINTEXT, null)).not.toHaveProperty("seal");
+
+    // a large sealed transfer without its seal: the summary says sealed and lists no (opaque) names
+    const big = fakeTransfer(1000, { nameOf: (i) => (i < 999 ? `${i + 1}.age` : "seal.age"), message: null });
+    big.sealed = true;
+    expect(trimForPush(ready(big))).toMatchObject({ summary: true, sealed: true, files: { count: 1000, names: [] }, message: null });
+    expect(trimForPush(ready(big))).not.toHaveProperty("seal");
+  });
+
+  it("reads a seal.age only when it may fit; one padded to 4 KiB (client/seal today) never does", () => {
+    expect(sealMayFit(1000)).toBe(true);
+    expect(sealMayFit(2800)).toBe(true);
+    expect(sealMayFit(3000)).toBe(false);
+    // the smallest seal client/seal makes: 4 KiB of padded plaintext sealed to one recipient
+    expect(sealMayFit(86 + 98 + 4096 + 16)).toBe(false);
+  });
+
+  it("shortens a transfer.opened whose Transfer is too big to its id and who opened it", () => {
+    const t = fakeTransfer(1000);
+    const big: ServerMessage = { type: "transfer.opened", id: `${t.id}.opened.987654325`, transfer: t, by: "987654325" };
+    expect(byteLength(JSON.stringify(big))).toBeGreaterThan(MAX_PUSH_PLAINTEXT);
+    expect(trimForPush(big)).toEqual({ type: "transfer.opened", id: big.id, transfer: { id: t.id }, by: "987654325", summary: true });
+    const small: ServerMessage = { ...big, transfer: fakeTransfer(2) };
+    expect(trimForPush(small)).toEqual(small);
+  });
+
   it("cuts a long failure reason", () => {
     const text = JSON.stringify(trimForPush({ type: "transfer.failed", id: "x.failed", transferId: "x", reason: "🎉".repeat(4000) }));
     expect(byteLength(text)).toBeLessThanOrEqual(MAX_PUSH_PLAINTEXT);
@@ -170,6 +266,8 @@ interface Call {
   url: string;
   headers: Record<string, string>;
   bytes: number;
+  /** the (encrypted) body, where a test keeps it */
+  body?: Uint8Array;
 }
 type Reply = Response | Error;
 
@@ -182,7 +280,7 @@ function pushService() {
     const req = new Request(input, init);
     if (!req.url.startsWith(ENDPOINT)) return real(input, init);
     const body = await req.arrayBuffer();
-    calls.push({ url: req.url, headers: Object.fromEntries(req.headers), bytes: body.byteLength });
+    calls.push({ url: req.url, headers: Object.fromEntries(req.headers), bytes: body.byteLength, body: new Uint8Array(body) });
     const r = replies.shift()?.() ?? new Response(null, { status: 201 });
     if (r instanceof Error) throw r;
     return r;
@@ -734,5 +832,51 @@ describe("limits on what a terminal keeps", () => {
     );
     expect(kept.some((e) => e.includes(`dev-0-`))).toBe(false);
     expect(kept.some((e) => e.includes(`dev-${MAX_SUBSCRIPTIONS + 2}-`))).toBe(true);
+  });
+});
+
+describe("a sealed transfer by Web Push (v1.2)", () => {
+  let svc: ReturnType<typeof pushService>;
+  beforeEach(() => {
+    svc = pushService();
+  });
+  afterEach(() => {
+    vi.restoreAllMocks();
+  });
+
+  /** Bob, offline with one readable subscription, is sent a sealed transfer whose seal.age is `seal`; returns what was pushed. */
+  async function pushedFor(seal: Uint8Array, opts: { rotate?: boolean } = {}) {
+    const [alice, bob] = [await register("Anna"), await register("Bob")];
+    const { sub, open } = await readableSubscription(`sealed-${bob.id}`);
+    const stub = terminalStub(bob.id);
+    await stub.putSubscription(bob.id, sub);
+    if (opts.rotate) expect((await api(`/v1/terminals/${bob.id}/token`, { method: "POST", headers: bob.auth })).status).toBe(200);
+    const t = await sendFiles(alice, [bob], [{ name: "1.age", data: someBytes(300, 7) }, { name: "seal.age", data: seal }], { sealed: true, message: null });
+    const call = await eventually(async () => {
+      const c = svc.calls.find((x) => x.url === sub.endpoint);
+      if (!c) await runDurableObjectAlarm(stub);
+      return c;
+    }, 10_000, "the push");
+    expect(call.bytes).toBe(4096);
+    return { t, payload: (await open(call.body!)) as any };
+  }
+
+  it("carries seal.age (base64) in the pushed transfer.ready when it fits", async () => {
+    const seal = someBytes(1200, 9);
+    const { t, payload } = await pushedFor(seal);
+    expect(payload).toMatchObject({ type: "transfer.ready", id: `${t.id}.ready`, transfer: { id: t.id, sealed: true, message: null } });
+    expect(Uint8Array.from(atob(payload.seal), (c) => c.charCodeAt(0))).toEqual(seal);
+  });
+
+  it("a subscription made with a token since rotated away gets no seal (nor links)", async () => {
+    const { t, payload } = await pushedFor(someBytes(1200, 11), { rotate: true });
+    expect(payload).toMatchObject({ type: "transfer.ready", transfer: { id: t.id, sealed: true, downloadUrl: null } });
+    expect(payload).not.toHaveProperty("seal");
+  });
+
+  it("says only that a sealed transfer came, from whom, when seal.age does not fit (padded to 4 KiB, as client/seal makes it)", async () => {
+    const { t, payload } = await pushedFor(someBytes(86 + 98 + 4096 + 16, 10));
+    expect(payload).not.toHaveProperty("seal");
+    expect(payload).toMatchObject({ type: "transfer.ready", transfer: { id: t.id, sealed: true, from: { name: "Anna" } } });
   });
 });
