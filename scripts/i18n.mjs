@@ -172,3 +172,22 @@ export function print(tokens, inPlural = false, text = (s) => s) {
 function quote(s, inPlural) {
   return s.replace(/'/g, "''").replace(inPlural ? /[{}#]+/g : /[{}]+/g, (m) => `'${m}'`);
 }
+
+/**
+ * Values to render a message with, from its placeholders: a number for plural, selectordinal and
+ * number arguments, "other" for select, a marked string («name») for the rest.
+ */
+export function sampleValues(message, n = 2) {
+  const values = {};
+  const walk = (tokens) => {
+    for (const t of tokens) {
+      if (t.type === "argument") values[t.arg] ??= `«${t.arg}»`;
+      if (t.type === "function") values[t.arg] = t.key === "number" ? n : `«${t.arg}»`;
+      if (t.type === "plural" || t.type === "selectordinal") values[t.arg] = n;
+      if (t.type === "select") values[t.arg] = "other";
+      if (t.cases) for (const c of t.cases) walk(c.tokens);
+    }
+  };
+  walk(parse(message));
+  return values;
+}
