@@ -49,7 +49,9 @@ export function placeholders(message) {
 /**
  * What is wrong with the catalogs, as sentences (empty when nothing): ICU syntax (strictly, by
  * @messageformat/parser and Lingui's compiler), keys missing or extra against English,
- * placeholders that differ from English's, plurals without an `other` case.
+ * placeholders that differ from English's, plurals without an `other` case, and {x, date} or
+ * {x, time} (the page formats those with Intl, web/i18n/format.ts, and passes a string; the
+ * browser's interpolation, web/i18n/interpolate.ts, does not format dates).
  */
 export function checkCatalogs(catalogs) {
   const problems = [];
@@ -61,6 +63,7 @@ export function checkCatalogs(catalogs) {
         const tokens = parse(msg);
         compileMessageOrThrow(msg);
         for (const p of plurals(tokens)) if (!p.cases.some((c) => c.key === "other")) problems.push(`${tag}: "${key}": {${p.arg}, ${p.type}} has no "other" case`);
+        for (const f of functions(tokens)) if (f.key !== "number") problems.push(`${tag}: "${key}": {${f.arg}, ${f.key}} is not supported (format it with web/i18n/format.ts and pass a string)`);
       } catch (e) {
         problems.push(`${tag}: "${key}": not valid ICU MessageFormat: ${String(e.message ?? e).split("\n")[0]}`);
         continue;
@@ -85,6 +88,13 @@ function* plurals(tokens) {
       yield t;
       for (const c of t.cases) yield* plurals(c.tokens);
     }
+  }
+}
+
+function* functions(tokens) {
+  for (const t of tokens) {
+    if (t.type === "function") yield t;
+    if (t.cases) for (const c of t.cases) yield* functions(c.tokens);
   }
 }
 

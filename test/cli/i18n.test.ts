@@ -5,10 +5,12 @@
 import { describe, expect, it } from "vitest";
 import { parse } from "@messageformat/parser";
 import { compileMessageOrThrow } from "@lingui/message-utils/compileMessage";
+import { setupI18n } from "@lingui/core";
 import { checkCatalogs, compiledCatalog, placeholders, pseudoCatalog, pseudoMessage, readCatalogs, sampleValues, PSEUDO, SOURCE } from "../../scripts/i18n.mjs";
 import { directionOf, language, languageName } from "../../web/i18n/languages";
 import { negotiateLanguage } from "../../web/i18n/negotiate";
 import { t, useCatalog, currentLanguage, type Catalog } from "../../web/i18n/runtime";
+import { interpolate } from "../../web/i18n/interpolate";
 import { asciiDigits, formatDate, formatList, formatRelative, formatSize, formatTerminalIdAscii, parseTerminalIdInput } from "../../web/i18n/format";
 import { normalizeTerminalId } from "../../src/contract/ids";
 
@@ -39,6 +41,7 @@ describe("catalogs (web/i18n/<tag>.json)", () => {
       en: { "a.one": "Hello {name}", "a.two": "{count, plural, one {# file} other {# files}}", "a.three": "Fine" },
       de: { "a.one": "Hallo {nme}", "a.two": "{count, plural, one {# Datei}}", "a.four": "Extra" },
       fr: { "a.one": "Bonjour {name", "a.two": "{count, plural, one {# fichier} other {# fichiers}}", "a.three": "Bien" },
+      es: { "a.one": "Hola {name, date}", "a.two": "{count, plural, one {# archivo} other {# archivos}}", "a.three": "Bien" },
     };
     const problems = checkCatalogs(bad);
     expect(problems).toContainEqual('de: "a.one" has placeholders {nme}, en.json {name}');
@@ -47,6 +50,7 @@ describe("catalogs (web/i18n/<tag>.json)", () => {
     expect(problems).toContainEqual('de: "a.three" is missing');
     expect(problems.some((p) => p.startsWith('fr: "a.one": not valid ICU MessageFormat'))).toBe(true);
     expect(problems.filter((p) => p.startsWith("fr:"))).toHaveLength(1);
+    expect(problems).toContainEqual('es: "a.one": {name, date} is not supported (format it with web/i18n/format.ts and pass a string)');
   });
 
   it("every English message renders with sample values, not blank, every placeholder filled", () => {
@@ -62,6 +66,30 @@ describe("catalogs (web/i18n/<tag>.json)", () => {
 
   it("placeholders() reads arguments inside plural cases too", () => {
     expect(placeholders("{count, plural, one {{names} was told} other {{names} were told}} {n, number}")).toEqual(["count", "n", "names"]);
+  });
+});
+
+describe("interpolate(): the same words as @lingui/core's own interpolation", () => {
+  const messages = [
+    ...Object.values(en),
+    "{n, plural, =0 {none} one {# file} other {# files}}",
+    "{n, plural, offset:1 =0 {nobody} =1 {{name}} one {{name} and # other} other {{name} and # others}}",
+    "{n, selectordinal, one {#st} two {#nd} few {#rd} other {#th}}",
+    "{g, select, a {A {n, number}} other {O}}",
+    "{n, number, percent} done",
+    "It's {name}'s turn",
+  ];
+  const locales = ["en", "de", "ar", "ar-EG", "ja", "hi", "pt-BR", "fr", "en-XA"];
+
+  it.each(locales)("every English message and a few more, in %s, for counts 0, 1, 2, 3, 11, 100, 1.5, 12345", (locale) => {
+    for (const msg of messages) {
+      const compiled = compileMessageOrThrow(msg);
+      const i18n = setupI18n({ locale, messages: { [locale]: { m: compiled } } });
+      for (const n of [0, 1, 2, 3, 11, 100, 1.5, 12345]) {
+        const values = { ...sampleValues(msg, n), g: n % 2 ? "a" : "b", name: "Ana" };
+        expect(interpolate(compiled, locale, values), `${locale}: ${msg} (${n})`).toBe(i18n._("m", values));
+      }
+    }
   });
 });
 
