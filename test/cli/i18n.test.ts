@@ -36,6 +36,36 @@ describe("catalogs (web/i18n/<tag>.json)", () => {
     }
   });
 
+  it("the ten languages of issue 24 each have a catalog", () => {
+    expect(Object.keys(catalogs).sort()).toEqual([...TARGET].sort());
+  });
+
+  it("every catalog renders every key with sample values: not blank, no ICU left, every value shown", () => {
+    for (const tag of Object.keys(catalogs)) {
+      useCatalog(language(tag), compiledCatalog(catalogs, tag));
+      for (const [key, msg] of Object.entries(en)) {
+        const values = sampleValues(msg);
+        for (const n of [0, 1, 2, 5, 11, 100]) {
+          const out = t(key, { ...sampleValues(msg, n) });
+          expect(out.trim(), `${tag} ${key} (${n})`).not.toBe("");
+          expect(out, `${tag} ${key}`).not.toMatch(/[{}]/);
+        }
+        for (const [name, v] of Object.entries(values)) if (typeof v === "string" && v !== "other") expect(t(key, values), `${tag} ${key}: ${name}`).toContain(v);
+      }
+    }
+  });
+
+  it("translations are translated: no sentence identical to English but the few words languages share", () => {
+    // words several languages write as English does (Live, Offline, Browser, Message, Mac…)
+    const shared = new Set(["live.open", "live.offline", "device.browser", "send.message", "sent.messageOnly"]);
+    const names = /\{[^}]*\}|pushdrop|Chromebook|iPhone|iPad|Mac|Windows|Linux|Android|ZIP/g;
+    for (const [tag, cat] of Object.entries(catalogs)) {
+      if (tag === SOURCE) continue;
+      const same = Object.keys(en).filter((k) => cat[k] === en[k] && /[a-z]{3}/.test(en[k]!.replace(names, "")));
+      expect(same.filter((k) => !shared.has(k)), tag).toEqual([]);
+    }
+  });
+
   it("the check finds each kind of mistake (so the test above could fail)", () => {
     const bad = {
       en: { "a.one": "Hello {name}", "a.two": "{count, plural, one {# file} other {# files}}", "a.three": "Fine" },
