@@ -1,4 +1,4 @@
-import { SOURCE_LANGUAGE, language, type Language } from "./languages";
+import { AVAILABLE, SOURCE_LANGUAGE, language, type Language } from "./languages";
 import { negotiateLanguage } from "./negotiate";
 import { readPref } from "./prefs";
 import { catalogUrl, useCatalog, type Catalog } from "./runtime";
@@ -12,10 +12,10 @@ import { catalogUrl, useCatalog, type Catalog } from "./runtime";
 export const I18N_CACHE = "pushdrop-i18n-v1";
 
 /** The worker's language: the page's last, else the picker's choice, else the worker's own languages. */
-export async function workerLanguage(nav: { languages?: readonly string[] } = self.navigator): Promise<Language> {
+export async function workerLanguage(nav: { languages?: readonly string[] } = self.navigator, available: readonly string[] = AVAILABLE): Promise<Language> {
   const shown = await readPref("lang");
   const stored = await readPref("override");
-  return negotiateLanguage({ stored: shown ?? stored, preferred: nav.languages ?? [] });
+  return negotiateLanguage({ stored: shown ?? stored, preferred: nav.languages ?? [], available });
 }
 
 async function cachedCatalog(tag: string): Promise<Catalog | null> {
@@ -42,8 +42,8 @@ async function cachedCatalog(tag: string): Promise<Catalog | null> {
  * Makes the worker's language current for `t()`; English when its catalog cannot be had; keys
  * (never blanks) when neither can. Resolves with the language in use.
  */
-export async function loadWorkerCatalog(): Promise<Language> {
-  const lang = await workerLanguage();
+export async function loadWorkerCatalog(nav?: { languages?: readonly string[] }, available?: readonly string[]): Promise<Language> {
+  const lang = await workerLanguage(nav, available);
   const messages = await cachedCatalog(lang.tag);
   if (messages) {
     useCatalog(lang, messages);
