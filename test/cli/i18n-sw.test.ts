@@ -5,8 +5,16 @@
 // English when the language's catalog cannot be had; keys, never blanks, when nothing can.
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import { compiledCatalog, readCatalogs } from "../../scripts/i18n.mjs";
-import { I18N_CACHE, loadWorkerCatalog } from "../../web/i18n/sw-catalog";
 import { t } from "../../web/i18n/runtime";
+
+// imported by a path held in a variable, so that this Node-typed test does not typecheck the
+// worker's module against Node's types (it uses IndexedDB and worker globals; its own tsconfig,
+// web/i18n/tsconfig.sw.json, checks it with WebWorker types)
+const SW_CATALOG = new URL("../../web/i18n/sw-catalog.ts", import.meta.url).pathname;
+const { I18N_CACHE, loadWorkerCatalog } = (await import(/* @vite-ignore */ SW_CATALOG)) as {
+  I18N_CACHE: string;
+  loadWorkerCatalog(nav: { languages: string[] }, available: string[]): Promise<{ tag: string; dir: "ltr" | "rtl" }>;
+};
 
 const catalogs = readCatalogs();
 const TAGS = Object.keys(catalogs);
