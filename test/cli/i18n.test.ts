@@ -11,7 +11,7 @@ import { directionOf, language, languageName } from "../../web/i18n/languages";
 import { negotiateLanguage } from "../../web/i18n/negotiate";
 import { t, useCatalog, currentLanguage, type Catalog } from "../../web/i18n/runtime";
 import { interpolate } from "../../web/i18n/interpolate";
-import { asciiDigits, formatDate, formatList, formatRelative, formatSize, formatTerminalIdAscii, parseTerminalIdInput } from "../../web/i18n/format";
+import { asciiDigits, isolate, ltr, terminalIdText, formatDate, formatList, formatRelative, formatSize, formatTerminalIdAscii, parseTerminalIdInput } from "../../web/i18n/format";
 import { normalizeTerminalId } from "../../src/contract/ids";
 
 const catalogs = readCatalogs();
@@ -274,6 +274,17 @@ describe("terminal ids", () => {
     for (const typed of ["578 418 129", "٥٧٨ ٤١٨ ١٢٩", "۵۷۸۴۱۸۱۲۹", "५७८-४१८-१२९", "٥٧٨٬٤١٨٬١٢٩", "578\u00a0418\u202f129", "５７８４１８１２９"]) {
       expect(parseTerminalIdInput(typed), typed).toBe(ID);
     }
+  });
+
+  it("in plain text (a notification in Arabic) an id is isolated left to right, a name by its own direction", () => {
+    expect(terminalIdText("٥٧٨٤١٨١٢٩")).toBe("\u2066578 418 129\u2069");
+    expect(ltr("https://a.example/x")).toBe("\u2066https://a.example/x\u2069");
+    expect(isolate("تقرير.pdf")).toBe("\u2068تقرير.pdf\u2069");
+    const ar = compiledCatalog(catalogs, "ar");
+    useCatalog(language("ar"), ar);
+    const out = t("notice.nameWithId", { name: isolate("Ana"), id: terminalIdText(ID) });
+    expect(out).toContain("\u2066578 418 129\u2069");
+    expect(out).toContain("\u2068Ana\u2069");
   });
 
   it("and still rejects what is not an id: a wrong check digit, too few digits, letters", () => {

@@ -97,3 +97,18 @@ export function formatTerminalIdAscii(id: string): string {
 export function parseTerminalIdInput(input: string): string | null {
   return normalizeTerminalId(asciiDigits(input).replace(/[\u066c\u060c]/g, ""));
 }
+
+// ---- bidi isolation for plain text (notifications, titles, aria-labels, <option>s) -------------
+// In a right-to-left sentence "578 418 129" would show as "129 418 578" (three numbers with
+// neutral spaces between them are laid out right to left), and a Latin file name can swallow the
+// punctuation around it. In the DOM, put such values in <bdi> (or dir="ltr"); in plain text,
+// wrap them with these Unicode isolates before passing them to t().
+
+/** An id, a number, a link: always left to right, isolated from the text around (LRI … PDI). */
+export const ltr = (s: string): string => `\u2066${s}\u2069`;
+
+/** A name or a file name whose direction is its own (FSI … PDI: the first strong letter decides). */
+export const isolate = (s: string): string => `\u2068${s}\u2069`;
+
+/** The id for plain text in any language: ASCII, grouped, isolated left to right. */
+export const terminalIdText = (id: string): string => ltr(formatTerminalIdAscii(id));
