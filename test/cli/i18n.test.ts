@@ -2,6 +2,7 @@
 // ICU, the same placeholders), the runtime (plurals by the language's rules, per-string fallback,
 // never blank), language negotiation, Intl formats, ASCII ids and the id field's digits, and the
 // pseudo-locale. The build (scripts/build-web.mjs) compiles the same catalogs with the same code.
+import { readFileSync } from "node:fs";
 import { describe, expect, it } from "vitest";
 import { parse } from "@messageformat/parser";
 import { compileMessageOrThrow } from "@lingui/message-utils/compileMessage";
@@ -63,6 +64,22 @@ describe("catalogs (web/i18n/<tag>.json)", () => {
       if (tag === SOURCE) continue;
       const same = Object.keys(en).filter((k) => cat[k] === en[k] && /[a-z]{3}/.test(en[k]!.replace(names, "")));
       expect(same.filter((k) => !shared.has(k)), tag).toEqual([]);
+    }
+  });
+
+  it("the glossary's words are the ones the catalogs use (device, transfer, recipient, sender, id)", () => {
+    const rows = readFileSync(new URL("../../web/i18n/GLOSSARY.md", import.meta.url), "utf8")
+      .split("\n")
+      .filter((l) => l.startsWith("| "))
+      .map((l) => l.split("|").slice(1, -1).map((c) => c.trim()));
+    const header = rows[0]!;
+    const term = (english: string, tag: string) => rows.find((r) => r[0]!.startsWith(`**${english}**`))![header.indexOf(tag)]!;
+    for (const tag of TARGET.filter((x) => x !== SOURCE)) {
+      const text = Object.values(catalogs[tag]!).join("\n").toLowerCase();
+      for (const english of ["device", "transfer", "recipient", "sender", "terminal id"]) {
+        const word = term(english, tag).toLowerCase();
+        expect(text.includes(word), `${tag}: ${english} → ${word}`).toBe(true);
+      }
     }
   });
 
