@@ -11,7 +11,7 @@ import path from "node:path";
 import { fileURLToPath } from "node:url";
 import { deflateSync, gzipSync, crc32 } from "node:zlib";
 import * as esbuild from "esbuild";
-import { readCatalogs, checkCatalogs, compiledCatalog, PSEUDO } from "./i18n.mjs";
+import { readCatalogs, checkCatalogs, compiledCatalog, manifestLocalized, PSEUDO, SOURCE } from "./i18n.mjs";
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "..");
 const web = path.join(root, "web");
@@ -168,9 +168,11 @@ if (over.length) {
 
 function manifest() {
   return {
-    name: "pushdrop",
-    short_name: "pushdrop",
-    description: "Send files to any device by its 9-digit id.",
+    name: catalogs[SOURCE]["manifest.name"],
+    short_name: catalogs[SOURCE]["manifest.name"],
+    description: catalogs[SOURCE]["manifest.description"],
+    lang: SOURCE,
+    dir: "ltr",
     id: "/",
     start_url: "/",
     scope: "/",
@@ -190,6 +192,9 @@ function manifest() {
       enctype: "multipart/form-data",
       params: { title: "title", text: "text", url: "url", files: [{ name: "files", accept: ["*/*"] }] },
     },
+    // the name and description in each catalog's language (the spec's *_localized members, read
+    // by browsers that implement them; the direction by script, as the app's languages.ts does)
+    ...manifestLocalized(catalogs),
   };
 }
 

@@ -13,3 +13,9 @@ export declare function pseudoMessage(message: string): string;
 export declare function pseudoCatalog(en: Catalog): Catalog;
 export declare function print(tokens: unknown[], inPlural?: boolean, text?: (s: string) => string): string;
 export declare function sampleValues(message: string, n?: number): Record<string, string | number>;
+type LocalizedText = string | { value: string; dir: "rtl" };
+export declare function manifestLocalized(
+  catalogs: Record<string, Catalog>,
+  dirOf?: (tag: string) => "ltr" | "rtl",
+): { name_localized: Record<string, LocalizedText>; short_name_localized: Record<string, LocalizedText>; description_localized: Record<string, LocalizedText> };
+export declare function directionOf(tag: string): "ltr" | "rtl";

@@ -201,3 +201,36 @@ export function sampleValues(message, n = 2) {
   walk(parse(message));
   return values;
 }
+
+/**
+ * The web manifest's words in every language, as the manifest spec's localized members
+ * (`name_localized`, `short_name_localized`, `description_localized`: { "de": "…", "ar":
+ * { value, dir: "rtl" } }). Experimental: browsers that know them show the installed app's name
+ * and description in the device's language; the others ignore them and use the top-level
+ * English. Plain strings only (a manifest has no placeholders).
+ */
+export function manifestLocalized(catalogs, dirOf = directionOf) {
+  const out = { name_localized: {}, short_name_localized: {}, description_localized: {} };
+  for (const [tag, cat] of Object.entries(catalogs)) {
+    if (tag === SOURCE || tag === PSEUDO) continue;
+    const text = (key) => {
+      const value = cat[key] || catalogs[SOURCE][key];
+      return dirOf(tag) === "rtl" ? { value, dir: "rtl" } : value;
+    };
+    out.name_localized[tag] = text("manifest.name");
+    out.short_name_localized[tag] = text("manifest.name");
+    out.description_localized[tag] = text("manifest.description");
+  }
+  return out;
+}
+
+const RTL_SCRIPTS = new Set(["Arab", "Hebr", "Thaa", "Syrc", "Nkoo", "Adlm", "Rohg", "Mand", "Samr"]);
+
+/** A language's direction by its script (the same rule as web/i18n/languages.ts, for the build). */
+export function directionOf(tag) {
+  try {
+    return RTL_SCRIPTS.has(new Intl.Locale(tag).maximize().script ?? "") ? "rtl" : "ltr";
+  } catch {
+    return "ltr";
+  }
+}

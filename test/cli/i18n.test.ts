@@ -7,7 +7,7 @@ import { describe, expect, it } from "vitest";
 import { parse } from "@messageformat/parser";
 import { compileMessageOrThrow } from "@lingui/message-utils/compileMessage";
 import { setupI18n } from "@lingui/core";
-import { checkCatalogs, compiledCatalog, placeholders, pseudoCatalog, pseudoMessage, readCatalogs, sampleValues, PSEUDO, SOURCE } from "../../scripts/i18n.mjs";
+import { checkCatalogs, compiledCatalog, manifestLocalized, directionOf as buildDirectionOf, placeholders, pseudoCatalog, pseudoMessage, readCatalogs, sampleValues, PSEUDO, SOURCE } from "../../scripts/i18n.mjs";
 import { directionOf, language, languageName } from "../../web/i18n/languages";
 import { negotiateLanguage } from "../../web/i18n/negotiate";
 import { t, useCatalog, currentLanguage, type Catalog } from "../../web/i18n/runtime";
@@ -227,6 +227,18 @@ describe("language negotiation", () => {
     expect(directionOf("ur")).toBe("rtl");
     for (const tag of ["en", "de", "zh-CN", "ja", "hi", "id", "en-XA"]) expect(directionOf(tag)).toBe("ltr");
     expect(directionOf("??")).toBe("ltr");
+  });
+
+  it("the build's direction rule is the app's", () => {
+    for (const tag of [...TARGET, "fa", "he", "ur", "en-XA", "??"]) expect(buildDirectionOf(tag), tag).toBe(directionOf(tag));
+  });
+
+  it("the web manifest gets the name and description in every catalog's language (Arabic marked rtl)", () => {
+    const m = manifestLocalized(catalogs);
+    expect(Object.keys(m.description_localized).sort()).toEqual(TARGET.filter((x) => x !== "en").sort());
+    expect(m.description_localized.de).toBe(catalogs.de!["manifest.description"]);
+    expect(m.description_localized.ar).toEqual({ value: catalogs.ar!["manifest.description"], dir: "rtl" });
+    expect(m.name_localized.ja).toBe("pushdrop");
   });
 
   it("each language is named in itself", () => {
