@@ -7,7 +7,8 @@ import { SOURCE_LANGUAGE, language, type Language } from "./languages";
  * Lingui's compiler) into JSON and served as /i18n/<tag>.json; interpolate.ts renders them, with
  * plurals, select and numbers by `Intl`. A catalog the build emits holds
  * every key (a string the language lacks is English's); here, a key missing all the same gives
- * the fallback catalog's words, and without one the key itself: never a blank.
+ * the fallback catalog's words, and without one the key itself: never a blank. The page calls
+ * t() once startI18n() (choose.ts) has resolved; before any catalog is in use it gives keys.
  */
 export type Catalog = Record<string, CompiledMessage>;
 export type Values = Record<string, unknown>;
