@@ -11,6 +11,7 @@ import path from "node:path";
 import { fileURLToPath } from "node:url";
 import { deflateSync, gzipSync, crc32 } from "node:zlib";
 import * as esbuild from "esbuild";
+import { readCatalogs, checkCatalogs, compiledCatalog, manifestLocalized, PSEUDO, SOURCE } from "./i18n.mjs";
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "..");
 const web = path.join(root, "web");
@@ -41,6 +42,28 @@ function put(rel, data) {
   renameSync(tmp, file);
 }
 
+// ---- budgets (gzipped bytes): the build fails past any of them (issue 24) ---------------------
+const BUDGET = {
+  shell: 25 * 1024, // the JavaScript of a first load: the entry and what it imports statically
+  catalog: 8 * 1024, // one language's compiled catalog (public/i18n/<tag>.json)
+  lazy: 64 * 1024, // each chunk loaded on demand (the QR decoder, jsQR: ~50 KB)
+  sw: 12 * 1024, // the service worker
+};
+
+// ---- message catalogs (web/i18n/<tag>.json): checked, then compiled for the browser -----------
+// Wrong ICU syntax, a key English does not have or placeholders that differ from English's stop
+// the build; a key a language lacks is English's in its compiled catalog (said below), so a
+// partial translation still shows every string. test/cli/i18n.test.ts requires complete ones.
+const catalogs = readCatalogs();
+const catalogProblems = checkCatalogs(catalogs);
+const fatal = catalogProblems.filter((p) => !p.endsWith(" is missing"));
+if (fatal.length) {
+  console.error(`[build-web] web/i18n/ catalogs:\n  ${fatal.join("\n  ")}`);
+  process.exit(1);
+}
+const missing = catalogProblems.length - fatal.length;
+const languages = Object.keys(catalogs).filter((t) => t !== PSEUDO);
+
 const common = {
   bundle: true,
   minify: true,
@@ -48,7 +71,7 @@ const common = {
   legalComments: "none",
   target: ["chrome109", "safari16", "firefox115"],
   logLevel: "warning",
-  define: { "process.env.NODE_ENV": '"production"' },
+  define: { "process.env.NODE_ENV": '"production"', __PUSHDROP_LANGUAGES__: JSON.stringify(languages) },
 };
 
 const app = await esbuild.build({
@@ -76,6 +99,15 @@ if (existsSync(chunkDir)) {
   for (const name of readdirSync(chunkDir)) if (!fresh.has(`chunks/${name}`)) rmSync(path.join(chunkDir, name), { force: true });
 }
 for (const f of [...app.outputFiles, ...sw.outputFiles]) put(path.relative(out, f.path), f.contents);
+
+// one file per language, fetched only by visitors who read it (and cached by the service worker);
+// catalogs of earlier builds whose file is gone from web/i18n/ go too
+const i18nOut = path.join(out, "i18n");
+const catalogFiles = new Map([...languages, PSEUDO].map((tag) => [`${tag}.json`, JSON.stringify(compiledCatalog(catalogs, tag))]));
+if (existsSync(i18nOut)) {
+  for (const name of readdirSync(i18nOut)) if (!catalogFiles.has(name)) rmSync(path.join(i18nOut, name), { force: true });
+}
+for (const [name, json] of catalogFiles) put(`i18n/${name}`, json);
 
 put("index.html", readFileSync(path.join(web, "index.html")));
 put("manifest.webmanifest", JSON.stringify(manifest(), null, 2));
@@ -109,16 +141,38 @@ for (const k of firstLoad) {
 }
 const lazy = Object.keys(meta).filter((k) => k.endsWith(".js") && !firstLoad.has(k));
 const kb = (n) => `${(n / 1024).toFixed(1)} KB`;
+const gzOf = (bytes) => gzipSync(bytes).length;
+const over = [];
+const check = (what, size, budget) => {
+  if (size > budget) over.push(`${what}: ${kb(size)} gzipped, over its budget of ${kb(budget)}`);
+  return `${kb(size)} gz`;
+};
+const swGz = gzOf(sw.outputFiles[0].contents);
 console.log(
   `[build-web] public/: first load ${kb(raw)} of JavaScript (${kb(gz)} gzipped), service worker ${kb(sw.outputFiles[0].contents.length)}` +
     (lazy.length ? `, loaded on demand: ${lazy.map((k) => `${path.basename(k)} ${kb(meta[k].bytes)}`).join(", ")}` : ""),
 );
+// budgets, one line each: the shell, every lazy chunk, the service worker, every catalog
+console.log(`[build-web] budget: shell JS ${check("first load JavaScript", gz, BUDGET.shell)} of ${kb(BUDGET.shell)}`);
+for (const k of lazy) console.log(`[build-web] budget: lazy ${path.basename(k)} ${check(path.basename(k), gzOf(readFileSync(path.join(root, k))), BUDGET.lazy)} of ${kb(BUDGET.lazy)}`);
+console.log(`[build-web] budget: service worker ${check("sw.js", swGz, BUDGET.sw)} of ${kb(BUDGET.sw)}`);
+console.log(
+  `[build-web] budget: catalogs (each of ${kb(BUDGET.catalog)}): ` +
+    [...catalogFiles].map(([name, json]) => `${name} ${check(`i18n/${name}`, gzOf(Buffer.from(json)), BUDGET.catalog)}`).join(", ") +
+    (missing ? ` (${missing} strings missing from translations, shown in English: see test/cli/i18n.test.ts)` : ""),
+);
+if (over.length) {
+  console.error(`[build-web] over budget:\n  ${over.join("\n  ")}`);
+  process.exit(1);
+}
 
 function manifest() {
   return {
-    name: "pushdrop",
-    short_name: "pushdrop",
-    description: "Send files to any device by its 9-digit id.",
+    name: catalogs[SOURCE]["manifest.name"],
+    short_name: catalogs[SOURCE]["manifest.name"],
+    description: catalogs[SOURCE]["manifest.description"],
+    lang: SOURCE,
+    dir: "ltr",
     id: "/",
     start_url: "/",
     scope: "/",
@@ -138,6 +192,9 @@ function manifest() {
       enctype: "multipart/form-data",
       params: { title: "title", text: "text", url: "url", files: [{ name: "files", accept: ["*/*"] }] },
     },
+    // the name and description in each catalog's language (the spec's *_localized members, read
+    // by browsers that implement them; the direction by script, as the app's languages.ts does)
+    ...manifestLocalized(catalogs),
   };
 }
 

@@ -3,7 +3,6 @@ import { formatTerminalId, fromBase64url } from "../src/contract/ids";
 import { $, announce, fill, h, show } from "./dom";
 import { plainError } from "./errors";
 import { copy } from "./received-list";
-import { qrSvg } from "./qr";
 import type { ServerSettings } from "./settings";
 import { app, params } from "./state";
 import * as store from "./store";
@@ -86,7 +85,11 @@ export function showDevice(d: store.Device): void {
   const link = $<HTMLAnchorElement>("share-link");
   link.href = shareUrl(d.id);
   link.textContent = shareUrl(d.id).replace(/^https?:\/\//, "");
-  fill($("qr"), qrSvg(shareUrl(d.id), WORDS.qrLabel(formatTerminalId(d.id))));
+  // the QR encoder is a chunk of its own, loaded when the code is drawn: the app shell stays small
+  const url = shareUrl(d.id);
+  void import("./qr").then(({ qrSvg }) => {
+    if ($<HTMLAnchorElement>("share-link").href === url) fill($("qr"), qrSvg(url, WORDS.qrLabel(formatTerminalId(d.id))));
+  });
   show($("share-btn"), typeof navigator.share === "function");
   show($("ios-note"), isAppleMobile());
   const note = $("name-note");
