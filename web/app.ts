@@ -4,7 +4,7 @@ import { normalizeTerminalId } from "../src/contract/ids";
 import { ensureDevice, pushName, showDevice, showDeviceError, syncNotifications, takeServerName, wireDevice } from "./device";
 import { $, show } from "./dom";
 import { plainError } from "./errors";
-import { go, screenOf, wireNav, type Screen } from "./nav";
+import { go, onScreen, screenOf, wireNav, type Screen } from "./nav";
 import { arrived, ended, flushOpened, inbox, isEmpty, loadInbox, showTransfer, wireReceived } from "./received";
 import { outbox, refreshContacts, setRecipient, takeShared, updateRecipientHint, wireSend } from "./send";
 import { Settings, type ServerSettings } from "./settings";
@@ -174,6 +174,10 @@ async function boot(): Promise<void> {
   if (shared) void takeShared(shared);
 
   await Promise.all([loadInbox(), outbox.restore(), syncNotifications(), app.settings.load().then(pushName)]);
+  // what is waiting for this device changes as things arrive: This device asks again when shown
+  onScreen((s) => {
+    if (s === "device") void app.settings?.load();
+  });
   // the first screen: what was asked for, else the inbox, except for a device with nothing in it yet
   let first: Screen | null = asked ?? (to || shared ? "send" : null);
   if (!first && !focus) first = isEmpty() && store.loadSent().length === 0 ? "device" : "received";

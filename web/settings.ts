@@ -1,4 +1,5 @@
-import { ApiError, type PushdropClient } from "../client";
+import { ApiError, formatBytes, type PushdropClient } from "../client";
+import type { Waiting } from "../src/contract";
 import { formatTerminalId } from "../src/contract/ids";
 import { $, announce, fill, h, show } from "./dom";
 import { plainError } from "./errors";
@@ -14,7 +15,16 @@ export interface ServerSettings {
   accept: "anyone" | "known";
   contacts: Array<{ id: string; name: string }>;
   blocked: Array<{ id: string; name: string }>;
+  /** v1.2: bytes held for this device (received by the server, not yet downloaded), and how many of them are still uploading */
+  waiting?: Waiting;
 }
+
+const WORDS = {
+  waiting: (w: Waiting) =>
+    w.uploading > 0
+      ? `${formatBytes(w.bytes)} waiting for this device, ${formatBytes(w.uploading)} of it still uploading.`
+      : `${formatBytes(w.bytes)} waiting for this device.`,
+};
 
 /** A server without the endpoint (not an error of this request). */
 const unsupported = (e: unknown) => e instanceof ApiError && (e.code === "not_found" || e.code === "method_not_allowed");
@@ -110,6 +120,9 @@ export class Settings {
   private render(): void {
     const s = this.data;
     show($("privacy"), s !== null);
+    const waiting = $("waiting-state");
+    waiting.textContent = s?.waiting && s.waiting.bytes > 0 ? WORDS.waiting(s.waiting) : "";
+    show(waiting, Boolean(s?.waiting && s.waiting.bytes > 0));
     if (!s) return;
     for (const input of document.querySelectorAll<HTMLInputElement>('input[name="accept"]')) input.checked = input.value === s.accept;
     const list = $<HTMLUListElement>("blocked");

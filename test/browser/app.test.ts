@@ -177,6 +177,11 @@ describe("the web app, phone and desktop", () => {
     // A: uploaded, ready, B notified live
     await A.getByText(/was notified, live|opened it, not downloaded/).waitFor({ timeout: 30_000 });
 
+    // B's This device says what is waiting for it (the server's settings.waiting: bytes received, not yet downloaded)
+    await B.getByRole("link", { name: "This device", exact: true }).click();
+    await B.getByText(/^3\d\d KB waiting for this device\.$/).waitFor({ timeout: 30_000 });
+    await B.getByRole("link", { name: "Received", exact: true }).click();
+
     // B downloads one file, then the package: the bytes are what A sent
     const [fileDl] = await Promise.all([B.waitForEvent("download"), entry.getByRole("link", { name: "notes.txt" }).click()]);
     const filePath = path.join(dir, "notes.txt");
