@@ -11,8 +11,8 @@ var __require = /* @__PURE__ */ ((x) => typeof require !== "undefined" ? require
   if (typeof require !== "undefined") return require.apply(this, arguments);
   throw Error('Dynamic require of "' + x + '" is not supported');
 });
-var __commonJS = (cb, mod) => function __require2() {
-  return mod || (0, cb[__getOwnPropNames(cb)[0]])((mod = { exports: {} }).exports, mod), mod.exports;
+var __commonJS = (cb, mod4) => function __require2() {
+  return mod4 || (0, cb[__getOwnPropNames(cb)[0]])((mod4 = { exports: {} }).exports, mod4), mod4.exports;
 };
 var __copyProps = (to, from, except, desc) => {
   if (from && typeof from === "object" || typeof from === "function") {
@@ -22,13 +22,13 @@ var __copyProps = (to, from, except, desc) => {
   }
   return to;
 };
-var __toESM = (mod, isNodeMode, target) => (target = mod != null ? __create(__getProtoOf(mod)) : {}, __copyProps(
+var __toESM = (mod4, isNodeMode, target) => (target = mod4 != null ? __create(__getProtoOf(mod4)) : {}, __copyProps(
   // If the importer is in node compatibility mode or this is not an ESM
   // file that has been converted to a CommonJS file using a Babel-
   // compatible transform (i.e. "__esModule" has not been set), then set
   // "default" to the CommonJS "module.exports" for node compatibility.
-  isNodeMode || !mod || !mod.__esModule ? __defProp(target, "default", { value: mod, enumerable: true }) : target,
-  mod
+  isNodeMode || !mod4 || !mod4.__esModule ? __defProp(target, "default", { value: mod4, enumerable: true }) : target,
+  mod4
 ));
 
 // node_modules/commander/lib/error.js
@@ -1326,21 +1326,21 @@ var require_command = __commonJS({
        */
       command(nameAndArgs, actionOptsOrExecDesc, execOpts) {
         let desc = actionOptsOrExecDesc;
-        let opts = execOpts;
+        let opts2 = execOpts;
         if (typeof desc === "object" && desc !== null) {
-          opts = desc;
+          opts2 = desc;
           desc = null;
         }
-        opts = opts || {};
+        opts2 = opts2 || {};
         const [, name, args] = nameAndArgs.match(/([^ ]+) *(.*)/);
         const cmd = this.createCommand(name);
         if (desc) {
           cmd.description(desc);
           cmd._executableHandler = true;
         }
-        if (opts.isDefault) this._defaultCommandName = cmd._name;
-        cmd._hidden = !!(opts.noHelp || opts.hidden);
-        cmd._executableFile = opts.executableFile || null;
+        if (opts2.isDefault) this._defaultCommandName = cmd._name;
+        cmd._hidden = !!(opts2.noHelp || opts2.hidden);
+        cmd._executableFile = opts2.executableFile || null;
         if (args) cmd.arguments(args);
         this._registerCommand(cmd);
         cmd.parent = this;
@@ -1441,14 +1441,14 @@ var require_command = __commonJS({
        * @param {object} [opts] - configuration options
        * @return {Command} `this` command for chaining
        */
-      addCommand(cmd, opts) {
+      addCommand(cmd, opts2) {
         if (!cmd._name) {
           throw new Error(`Command passed to .addCommand() must have a name
 - specify the name in Command constructor or using .name()`);
         }
-        opts = opts || {};
-        if (opts.isDefault) this._defaultCommandName = cmd._name;
-        if (opts.noHelp || opts.hidden) cmd._hidden = true;
+        opts2 = opts2 || {};
+        if (opts2.isDefault) this._defaultCommandName = cmd._name;
+        if (opts2.noHelp || opts2.hidden) cmd._hidden = true;
         this._registerCommand(cmd);
         cmd.parent = this;
         cmd._checkForBrokenPassThrough();
@@ -4379,10 +4379,10 @@ var require_buffer_util = __commonJS({
   "node_modules/ws/lib/buffer-util.js"(exports, module) {
     "use strict";
     var { websocketMask, websocketUnmask } = __require("http");
-    var { EMPTY_BUFFER } = require_constants();
+    var { EMPTY_BUFFER: EMPTY_BUFFER2 } = require_constants();
     var FastBuffer = Buffer[Symbol.species];
-    function concat(list2, totalLength) {
-      if (list2.length === 0) return EMPTY_BUFFER;
+    function concat2(list2, totalLength) {
+      if (list2.length === 0) return EMPTY_BUFFER2;
       if (list2.length === 1) return list2[0];
       const target = Buffer.allocUnsafe(totalLength);
       let offset = 0;
@@ -4427,7 +4427,7 @@ var require_buffer_util = __commonJS({
       return buf;
     }
     module.exports = {
-      concat,
+      concat: concat2,
       mask: _mask,
       toArrayBuffer,
       toBuffer,
@@ -4636,9 +4636,9 @@ var require_permessage_deflate = __commonJS({
        * @private
        */
       acceptAsServer(offers) {
-        const opts = this._options;
+        const opts2 = this._options;
         const accepted = offers.find((params) => {
-          if (opts.serverNoContextTakeover === false && params.server_no_context_takeover || params.server_max_window_bits && (opts.serverMaxWindowBits === false || typeof opts.serverMaxWindowBits === "number" && opts.serverMaxWindowBits > params.server_max_window_bits) || typeof opts.clientMaxWindowBits === "number" && (typeof params.client_max_window_bits === "number" ? opts.clientMaxWindowBits > params.client_max_window_bits : !params.client_max_window_bits)) {
+          if (opts2.serverNoContextTakeover === false && params.server_no_context_takeover || params.server_max_window_bits && (opts2.serverMaxWindowBits === false || typeof opts2.serverMaxWindowBits === "number" && opts2.serverMaxWindowBits > params.server_max_window_bits) || typeof opts2.clientMaxWindowBits === "number" && (typeof params.client_max_window_bits === "number" ? opts2.clientMaxWindowBits > params.client_max_window_bits : !params.client_max_window_bits)) {
             return false;
           }
           return true;
@@ -4646,18 +4646,18 @@ var require_permessage_deflate = __commonJS({
         if (!accepted) {
           throw new Error("None of the extension offers can be accepted");
         }
-        if (opts.serverNoContextTakeover) {
+        if (opts2.serverNoContextTakeover) {
           accepted.server_no_context_takeover = true;
         }
-        if (opts.clientNoContextTakeover) {
+        if (opts2.clientNoContextTakeover) {
           accepted.client_no_context_takeover = true;
         }
-        if (typeof opts.serverMaxWindowBits === "number") {
-          accepted.server_max_window_bits = opts.serverMaxWindowBits;
+        if (typeof opts2.serverMaxWindowBits === "number") {
+          accepted.server_max_window_bits = opts2.serverMaxWindowBits;
         }
-        if (typeof opts.clientMaxWindowBits === "number") {
-          accepted.client_max_window_bits = opts.clientMaxWindowBits;
-        } else if (accepted.client_max_window_bits === true || opts.clientMaxWindowBits === false) {
+        if (typeof opts2.clientMaxWindowBits === "number") {
+          accepted.client_max_window_bits = opts2.clientMaxWindowBits;
+        } else if (accepted.client_max_window_bits === true || opts2.clientMaxWindowBits === false) {
           delete accepted.client_max_window_bits;
         }
         return accepted;
@@ -5101,11 +5101,11 @@ var require_receiver = __commonJS({
     var PerMessageDeflate2 = require_permessage_deflate();
     var {
       BINARY_TYPES,
-      EMPTY_BUFFER,
+      EMPTY_BUFFER: EMPTY_BUFFER2,
       kStatusCode,
       kWebSocket
     } = require_constants();
-    var { concat, toArrayBuffer, unmask } = require_buffer_util();
+    var { concat: concat2, toArrayBuffer, unmask } = require_buffer_util();
     var { isValidStatusCode, isValidUTF8 } = require_validation();
     var FastBuffer = Buffer[Symbol.species];
     var GET_INFO = 0;
@@ -5494,7 +5494,7 @@ var require_receiver = __commonJS({
        * @private
        */
       getData(cb) {
-        let data = EMPTY_BUFFER;
+        let data = EMPTY_BUFFER2;
         if (this._payloadLength) {
           if (this._bufferedBytes < this._payloadLength) {
             this._loop = false;
@@ -5583,9 +5583,9 @@ var require_receiver = __commonJS({
         if (this._opcode === 2) {
           let data;
           if (this._binaryType === "nodebuffer") {
-            data = concat(fragments, messageLength);
+            data = concat2(fragments, messageLength);
           } else if (this._binaryType === "arraybuffer") {
-            data = toArrayBuffer(concat(fragments, messageLength));
+            data = toArrayBuffer(concat2(fragments, messageLength));
           } else if (this._binaryType === "blob") {
             data = new Blob(fragments);
           } else {
@@ -5603,7 +5603,7 @@ var require_receiver = __commonJS({
             });
           }
         } else {
-          const buf = concat(fragments, messageLength);
+          const buf = concat2(fragments, messageLength);
           if (!this._skipUTF8Validation && !isValidUTF8(buf)) {
             const error = this.createError(
               Error,
@@ -5639,7 +5639,7 @@ var require_receiver = __commonJS({
         if (this._opcode === 8) {
           if (data.length === 0) {
             this._loop = false;
-            this.emit("conclude", 1005, EMPTY_BUFFER);
+            this.emit("conclude", 1005, EMPTY_BUFFER2);
             this.end();
           } else {
             const code = data.readUInt16BE(0);
@@ -5727,7 +5727,7 @@ var require_sender = __commonJS({
       types: { isUint8Array }
     } = __require("util");
     var PerMessageDeflate2 = require_permessage_deflate();
-    var { EMPTY_BUFFER, kWebSocket, NOOP } = require_constants();
+    var { EMPTY_BUFFER: EMPTY_BUFFER2, kWebSocket, NOOP } = require_constants();
     var { isBlob, isValidStatusCode } = require_validation();
     var { mask: applyMask, toBuffer } = require_buffer_util();
     var kByteLength = /* @__PURE__ */ Symbol("kByteLength");
@@ -5867,7 +5867,7 @@ var require_sender = __commonJS({
       close(code, data, mask, cb) {
         let buf;
         if (code === void 0) {
-          buf = EMPTY_BUFFER;
+          buf = EMPTY_BUFFER2;
         } else if (typeof code !== "number" || !isValidStatusCode(code)) {
           throw new TypeError("First argument must be a valid error code number");
         } else if (data === void 0 || !data.length) {
@@ -6042,7 +6042,7 @@ var require_sender = __commonJS({
           opcode = 0;
         }
         if (options.fin) this._firstFragment = true;
-        const opts = {
+        const opts2 = {
           [kByteLength]: byteLength,
           fin: options.fin,
           generateMask: this._generateMask,
@@ -6054,14 +6054,14 @@ var require_sender = __commonJS({
         };
         if (isBlob(data)) {
           if (this._state !== DEFAULT) {
-            this.enqueue([this.getBlobData, data, this._compress, opts, cb]);
+            this.enqueue([this.getBlobData, data, this._compress, opts2, cb]);
           } else {
-            this.getBlobData(data, this._compress, opts, cb);
+            this.getBlobData(data, this._compress, opts2, cb);
           }
         } else if (this._state !== DEFAULT) {
-          this.enqueue([this.dispatch, data, this._compress, opts, cb]);
+          this.enqueue([this.dispatch, data, this._compress, opts2, cb]);
         } else {
-          this.dispatch(data, this._compress, opts, cb);
+          this.dispatch(data, this._compress, opts2, cb);
         }
       }
       /**
@@ -6087,7 +6087,7 @@ var require_sender = __commonJS({
        * @param {Function} [cb] Callback
        * @private
        */
-      getBlobData(blob, compress, options, cb) {
+      getBlobData(blob, compress2, options, cb) {
         this._bufferedBytes += options[kByteLength];
         this._state = GET_BLOB_DATA;
         blob.arrayBuffer().then((arrayBuffer) => {
@@ -6100,12 +6100,12 @@ var require_sender = __commonJS({
           }
           this._bufferedBytes -= options[kByteLength];
           const data = toBuffer(arrayBuffer);
-          if (!compress) {
+          if (!compress2) {
             this._state = DEFAULT;
             this.sendFrame(_Sender.frame(data, options), cb);
             this.dequeue();
           } else {
-            this.dispatch(data, compress, options, cb);
+            this.dispatch(data, compress2, options, cb);
           }
         }).catch((err) => {
           process.nextTick(onError, this, err, cb);
@@ -6134,8 +6134,8 @@ var require_sender = __commonJS({
        * @param {Function} [cb] Callback
        * @private
        */
-      dispatch(data, compress, options, cb) {
-        if (!compress) {
+      dispatch(data, compress2, options, cb) {
+        if (!compress2) {
           this.sendFrame(_Sender.frame(data, options), cb);
           return;
         }
@@ -6605,7 +6605,7 @@ var require_websocket = __commonJS({
     var net = __require("net");
     var querystring = __require("querystring");
     var tls = __require("tls");
-    var { randomBytes, createHash: createHash4 } = __require("crypto");
+    var { randomBytes: randomBytes5, createHash: createHash4 } = __require("crypto");
     var { Duplex, Readable: Readable4 } = __require("stream");
     var { URL: URL2 } = __require("url");
     var PerMessageDeflate2 = require_permessage_deflate();
@@ -6615,7 +6615,7 @@ var require_websocket = __commonJS({
     var {
       BINARY_TYPES,
       CLOSE_TIMEOUT,
-      EMPTY_BUFFER,
+      EMPTY_BUFFER: EMPTY_BUFFER2,
       GUID,
       kForOnEventAttribute,
       kListener,
@@ -6646,7 +6646,7 @@ var require_websocket = __commonJS({
         this._closeCode = 1006;
         this._closeFrameReceived = false;
         this._closeFrameSent = false;
-        this._closeMessage = EMPTY_BUFFER;
+        this._closeMessage = EMPTY_BUFFER2;
         this._closeTimer = null;
         this._errorEmitted = false;
         this._extensions = {};
@@ -6926,7 +6926,7 @@ var require_websocket = __commonJS({
           return;
         }
         if (mask === void 0) mask = !this._isServer;
-        this._sender.ping(data || EMPTY_BUFFER, mask, cb);
+        this._sender.ping(data || EMPTY_BUFFER2, mask, cb);
       }
       /**
        * Send a pong.
@@ -6953,7 +6953,7 @@ var require_websocket = __commonJS({
           return;
         }
         if (mask === void 0) mask = !this._isServer;
-        this._sender.pong(data || EMPTY_BUFFER, mask, cb);
+        this._sender.pong(data || EMPTY_BUFFER2, mask, cb);
       }
       /**
        * Resume the socket.
@@ -6995,7 +6995,7 @@ var require_websocket = __commonJS({
           sendAfterClose(this, data, cb);
           return;
         }
-        const opts = {
+        const opts2 = {
           binary: typeof data !== "string",
           mask: !this._isServer,
           compress: true,
@@ -7003,9 +7003,9 @@ var require_websocket = __commonJS({
           ...options
         };
         if (!this._extensions[PerMessageDeflate2.extensionName]) {
-          opts.compress = false;
+          opts2.compress = false;
         }
-        this._sender.send(data || EMPTY_BUFFER, opts, cb);
+        this._sender.send(data || EMPTY_BUFFER2, opts2, cb);
       }
       /**
        * Forcibly close the connection.
@@ -7095,7 +7095,7 @@ var require_websocket = __commonJS({
     WebSocket2.prototype.removeEventListener = removeEventListener;
     module.exports = WebSocket2;
     function initAsClient(websocket, address, protocols, options) {
-      const opts = {
+      const opts2 = {
         allowSynchronousEvents: true,
         autoPong: true,
         closeTimeout: CLOSE_TIMEOUT,
@@ -7119,9 +7119,9 @@ var require_websocket = __commonJS({
         path: void 0,
         port: void 0
       };
-      if (!protocolVersions.includes(opts.protocolVersion)) {
+      if (!protocolVersions.includes(opts2.protocolVersion)) {
         throw new RangeError(
-          `Unsupported protocol version: ${opts.protocolVersion} (supported versions: ${protocolVersions.join(", ")})`
+          `Unsupported protocol version: ${opts2.protocolVersion} (supported versions: ${protocolVersions.join(", ")})`
         );
       }
       let parsedUrl;
@@ -7159,30 +7159,30 @@ var require_websocket = __commonJS({
         }
       }
       const defaultPort = isSecure ? 443 : 80;
-      const key = randomBytes(16).toString("base64");
+      const key = randomBytes5(16).toString("base64");
       const request = isSecure ? https2.request : http2.request;
       const protocolSet = /* @__PURE__ */ new Set();
       let perMessageDeflate;
-      opts.createConnection = opts.createConnection || (isSecure ? tlsConnect : netConnect);
-      opts.defaultPort = opts.defaultPort || defaultPort;
-      opts.port = parsedUrl.port || defaultPort;
-      opts.host = parsedUrl.hostname.startsWith("[") ? parsedUrl.hostname.slice(1, -1) : parsedUrl.hostname;
-      opts.headers = {
-        ...opts.headers,
-        "Sec-WebSocket-Version": opts.protocolVersion,
+      opts2.createConnection = opts2.createConnection || (isSecure ? tlsConnect : netConnect);
+      opts2.defaultPort = opts2.defaultPort || defaultPort;
+      opts2.port = parsedUrl.port || defaultPort;
+      opts2.host = parsedUrl.hostname.startsWith("[") ? parsedUrl.hostname.slice(1, -1) : parsedUrl.hostname;
+      opts2.headers = {
+        ...opts2.headers,
+        "Sec-WebSocket-Version": opts2.protocolVersion,
         "Sec-WebSocket-Key": key,
         Connection: "Upgrade",
         Upgrade: "websocket"
       };
-      opts.path = parsedUrl.pathname + parsedUrl.search;
-      opts.timeout = opts.handshakeTimeout;
-      if (opts.perMessageDeflate) {
+      opts2.path = parsedUrl.pathname + parsedUrl.search;
+      opts2.timeout = opts2.handshakeTimeout;
+      if (opts2.perMessageDeflate) {
         perMessageDeflate = new PerMessageDeflate2({
-          ...opts.perMessageDeflate,
+          ...opts2.perMessageDeflate,
           isServer: false,
-          maxPayload: opts.maxPayload
+          maxPayload: opts2.maxPayload
         });
-        opts.headers["Sec-WebSocket-Extensions"] = format({
+        opts2.headers["Sec-WebSocket-Extensions"] = format({
           [PerMessageDeflate2.extensionName]: perMessageDeflate.offer()
         });
       }
@@ -7195,36 +7195,36 @@ var require_websocket = __commonJS({
           }
           protocolSet.add(protocol);
         }
-        opts.headers["Sec-WebSocket-Protocol"] = protocols.join(",");
+        opts2.headers["Sec-WebSocket-Protocol"] = protocols.join(",");
       }
-      if (opts.origin) {
-        if (opts.protocolVersion < 13) {
-          opts.headers["Sec-WebSocket-Origin"] = opts.origin;
+      if (opts2.origin) {
+        if (opts2.protocolVersion < 13) {
+          opts2.headers["Sec-WebSocket-Origin"] = opts2.origin;
         } else {
-          opts.headers.Origin = opts.origin;
+          opts2.headers.Origin = opts2.origin;
         }
       }
       if (parsedUrl.username || parsedUrl.password) {
         const username = querystring.unescape(parsedUrl.username);
         const password = querystring.unescape(parsedUrl.password);
-        opts.auth = `${username}:${password}`;
+        opts2.auth = `${username}:${password}`;
       }
       if (isIpcUrl) {
-        const i = opts.path.indexOf(":");
+        const i = opts2.path.indexOf(":");
         if (i === -1) {
-          opts.socketPath = opts.path;
-          opts.path = "";
+          opts2.socketPath = opts2.path;
+          opts2.path = "";
         } else {
-          opts.socketPath = opts.path.slice(0, i);
-          opts.path = opts.path.slice(i + 1);
+          opts2.socketPath = opts2.path.slice(0, i);
+          opts2.path = opts2.path.slice(i + 1);
         }
       }
       let req;
-      if (opts.followRedirects) {
+      if (opts2.followRedirects) {
         if (websocket._redirects === 0) {
           websocket._originalIpc = isIpcUrl;
           websocket._originalSecure = isSecure;
-          websocket._originalHostOrSocketPath = isIpcUrl ? opts.socketPath : parsedUrl.host;
+          websocket._originalHostOrSocketPath = isIpcUrl ? opts2.socketPath : parsedUrl.host;
           const headers = options && options.headers;
           options = { ...options, headers: {} };
           if (headers) {
@@ -7233,25 +7233,25 @@ var require_websocket = __commonJS({
             }
           }
         } else if (websocket.listenerCount("redirect") === 0) {
-          const isSameHost = isIpcUrl ? websocket._originalIpc ? opts.socketPath === websocket._originalHostOrSocketPath : false : websocket._originalIpc ? false : parsedUrl.host === websocket._originalHostOrSocketPath;
+          const isSameHost = isIpcUrl ? websocket._originalIpc ? opts2.socketPath === websocket._originalHostOrSocketPath : false : websocket._originalIpc ? false : parsedUrl.host === websocket._originalHostOrSocketPath;
           if (!isSameHost || websocket._originalSecure && !isSecure) {
-            delete opts.headers.authorization;
-            delete opts.headers.cookie;
-            if (!isSameHost) delete opts.headers.host;
-            opts.auth = void 0;
+            delete opts2.headers.authorization;
+            delete opts2.headers.cookie;
+            if (!isSameHost) delete opts2.headers.host;
+            opts2.auth = void 0;
           }
         }
-        if (opts.auth && !options.headers.authorization) {
-          options.headers.authorization = "Basic " + Buffer.from(opts.auth).toString("base64");
+        if (opts2.auth && !options.headers.authorization) {
+          options.headers.authorization = "Basic " + Buffer.from(opts2.auth).toString("base64");
         }
-        req = websocket._req = request(opts);
+        req = websocket._req = request(opts2);
         if (websocket._redirects) {
           websocket.emit("redirect", websocket.url, req);
         }
       } else {
-        req = websocket._req = request(opts);
+        req = websocket._req = request(opts2);
       }
-      if (opts.timeout) {
+      if (opts2.timeout) {
         req.on("timeout", () => {
           abortHandshake(websocket, req, "Opening handshake has timed out");
         });
@@ -7264,8 +7264,8 @@ var require_websocket = __commonJS({
       req.on("response", (res) => {
         const location = res.headers.location;
         const statusCode = res.statusCode;
-        if (location && opts.followRedirects && statusCode >= 300 && statusCode < 400) {
-          if (++websocket._redirects > opts.maxRedirects) {
+        if (location && opts2.followRedirects && statusCode >= 300 && statusCode < 400) {
+          if (++websocket._redirects > opts2.maxRedirects) {
             abortHandshake(websocket, req, "Maximum redirects exceeded");
             return;
           }
@@ -7348,20 +7348,20 @@ var require_websocket = __commonJS({
           websocket._extensions[PerMessageDeflate2.extensionName] = perMessageDeflate;
         }
         websocket.setSocket(socket, head, {
-          allowSynchronousEvents: opts.allowSynchronousEvents,
-          generateMask: opts.generateMask,
-          maxBufferedChunks: opts.maxBufferedChunks,
-          maxFragments: opts.maxFragments,
-          maxPayload: opts.maxPayload,
-          skipUTF8Validation: opts.skipUTF8Validation
+          allowSynchronousEvents: opts2.allowSynchronousEvents,
+          generateMask: opts2.generateMask,
+          maxBufferedChunks: opts2.maxBufferedChunks,
+          maxFragments: opts2.maxFragments,
+          maxPayload: opts2.maxPayload,
+          skipUTF8Validation: opts2.skipUTF8Validation
         });
       });
-      if (opts.finishRequest) {
-        opts.finishRequest(req, websocket);
+      if (opts2.finishRequest) {
+        opts2.finishRequest(req, websocket);
       } else {
         req.end();
       }
-      return opts;
+      return opts2;
     }
     function emitErrorAndClose(websocket, err) {
       websocket._readyState = WebSocket2.CLOSING;
@@ -7380,21 +7380,21 @@ var require_websocket = __commonJS({
       }
       return tls.connect(options);
     }
-    function abortHandshake(websocket, stream, message) {
+    function abortHandshake(websocket, stream2, message) {
       websocket._readyState = WebSocket2.CLOSING;
       const err = new Error(message);
       Error.captureStackTrace(err, abortHandshake);
-      if (stream.setHeader) {
-        stream[kAborted] = true;
-        stream.abort();
-        if (stream.socket && !stream.socket.destroyed) {
-          stream.socket.destroy();
+      if (stream2.setHeader) {
+        stream2[kAborted] = true;
+        stream2.abort();
+        if (stream2.socket && !stream2.socket.destroyed) {
+          stream2.socket.destroy();
         }
         process.nextTick(emitErrorAndClose, websocket, err);
       } else {
-        stream.destroy(err);
-        stream.once("error", websocket.emit.bind(websocket, "error"));
-        stream.once("close", websocket.emitClose.bind(websocket));
+        stream2.destroy(err);
+        stream2.once("error", websocket.emit.bind(websocket, "error"));
+        stream2.once("close", websocket.emitClose.bind(websocket));
       }
     }
     function sendAfterClose(websocket, data, cb) {
@@ -7415,7 +7415,7 @@ var require_websocket = __commonJS({
       websocket._closeFrameReceived = true;
       websocket._closeCode = code;
       if (reason.length === 0) {
-        websocket._closeMessage = EMPTY_BUFFER;
+        websocket._closeMessage = EMPTY_BUFFER2;
       } else {
         websocket._closeMessage = Buffer.allocUnsafeSlow(reason.length);
         websocket._closeMessage.set(reason);
@@ -7466,8 +7466,8 @@ var require_websocket = __commonJS({
     function receiverOnPong(data) {
       this[kWebSocket].emit("pong", data);
     }
-    function resume2(stream) {
-      stream.resume();
+    function resume2(stream2) {
+      stream2.resume();
     }
     function senderOnError(err) {
       const websocket = this[kWebSocket];
@@ -7537,8 +7537,8 @@ var require_stream = __commonJS({
     "use strict";
     var WebSocket2 = require_websocket();
     var { Duplex } = __require("stream");
-    function emitClose(stream) {
-      stream.emit("close");
+    function emitClose(stream2) {
+      stream2.emit("close");
     }
     function duplexOnEnd() {
       if (!this.destroyed && this._writableState.finished) {
@@ -8180,10 +8180,10 @@ var PushdropClient = class {
   server;
   token;
   fetchFn;
-  constructor(opts) {
-    this.server = opts.server.replace(/\/+$/, "");
-    this.token = opts.token;
-    const f = opts.fetch ?? globalThis.fetch;
+  constructor(opts2) {
+    this.server = opts2.server.replace(/\/+$/, "");
+    this.token = opts2.token;
+    const f = opts2.fetch ?? globalThis.fetch;
     this.fetchFn = (input, init) => f(input, init);
   }
   /** An absolute URL on this server for an API path ("/v1/…") or a URL the server gave. */
@@ -8191,17 +8191,17 @@ var PushdropClient = class {
     return /^https?:\/\//i.test(pathOrUrl) ? pathOrUrl : `${this.server}${pathOrUrl}`;
   }
   /** Sends a request and returns the raw Response when it is 2xx/3xx; else throws ApiError. */
-  async raw(pathOrUrl, opts = {}) {
-    const headers = { ...opts.headers };
-    if ((opts.auth ?? true) && this.token) headers.authorization = `Bearer ${this.token}`;
-    let body = opts.body;
-    if (opts.json !== void 0) {
+  async raw(pathOrUrl, opts2 = {}) {
+    const headers = { ...opts2.headers };
+    if ((opts2.auth ?? true) && this.token) headers.authorization = `Bearer ${this.token}`;
+    let body = opts2.body;
+    if (opts2.json !== void 0) {
       headers["content-type"] = "application/json";
-      body = JSON.stringify(opts.json);
+      body = JSON.stringify(opts2.json);
     }
     let res;
     try {
-      res = await this.fetchFn(this.url(pathOrUrl), { method: opts.method ?? "GET", headers, body, signal: opts.signal });
+      res = await this.fetchFn(this.url(pathOrUrl), { method: opts2.method ?? "GET", headers, body, signal: opts2.signal });
     } catch (e) {
       if (e instanceof Error && e.name === "AbortError") throw e;
       throw new NetworkError(`Could not reach ${this.server} (${networkReason(e)}).`, e);
@@ -8210,8 +8210,8 @@ var PushdropClient = class {
     return res;
   }
   /** Sends a request and parses its JSON answer (undefined for 204). */
-  async call(pathOrUrl, opts = {}) {
-    const res = await this.raw(pathOrUrl, opts);
+  async call(pathOrUrl, opts2 = {}) {
+    const res = await this.raw(pathOrUrl, opts2);
     if (res.status === 204) return void 0;
     const text = await res.text();
     try {
@@ -8285,19 +8285,19 @@ var PushdropClient = class {
    * give one that reports upload progress (XMLHttpRequest in a browser, a counted stream in
    * Node); by default it is `fetch`, which reports nothing until the answer.
    */
-  async putPart(file, part, body, opts = {}) {
+  async putPart(file, part, body, opts2 = {}) {
     const url = this.url(part === null ? file.uploadUrl : `${file.uploadUrl}?part=${part}`);
     const headers = {};
     if (this.token) headers.authorization = `Bearer ${this.token}`;
     let res;
     try {
-      res = opts.put ? await opts.put(url, body, headers, { signal: opts.signal, onProgress: opts.onProgress }) : await this.fetchFn(url, { method: "PUT", headers, body, signal: opts.signal });
+      res = opts2.put ? await opts2.put(url, body, headers, { signal: opts2.signal, onProgress: opts2.onProgress }) : await this.fetchFn(url, { method: "PUT", headers, body, signal: opts2.signal });
     } catch (e) {
       if (e instanceof Error && e.name === "AbortError") throw e;
       throw new NetworkError(`The upload to ${this.server} broke off (${networkReason(e)}).`, e);
     }
     if (res.status >= 400) throw await ApiError.from(res);
-    opts.onProgress?.(body.size);
+    opts2.onProgress?.(body.size);
     return await res.json();
   }
   /**
@@ -8305,14 +8305,14 @@ var PushdropClient = class {
    * With `ifRange` (the ETag of what is on disk), a changed resource comes back whole (200)
    * instead of a mismatched range. Returns the 200/206 Response with its body unread.
    */
-  download(pathOrUrl, opts = {}) {
+  download(pathOrUrl, opts2 = {}) {
     const headers = {};
-    if (opts.offset && opts.offset > 0) {
-      headers.range = `bytes=${opts.offset}-`;
-      if (opts.ifRange) headers["if-range"] = opts.ifRange;
+    if (opts2.offset && opts2.offset > 0) {
+      headers.range = `bytes=${opts2.offset}-`;
+      if (opts2.ifRange) headers["if-range"] = opts2.ifRange;
     }
     const signed = /[?&]sig=/.test(pathOrUrl);
-    return this.raw(pathOrUrl, { headers, signal: opts.signal, auth: !signed });
+    return this.raw(pathOrUrl, { headers, signal: opts2.signal, auth: !signed });
   }
   packagePath(transferId) {
     return `/v1/transfers/${encodeURIComponent(transferId)}/package`;
@@ -8344,7 +8344,7 @@ function missingParts(transfer) {
   }
   return tasks;
 }
-async function uploadFiles(client, transfer, sources, opts = {}) {
+async function uploadFiles(client, transfer, sources, opts2 = {}) {
   if (sources.length !== transfer.files.length) throw new Error(`${transfer.files.length} files declared, ${sources.length} given`);
   transfer.files.forEach((f, i) => {
     if (sources[i].size !== f.size) throw new Error(`file ${i} (${f.name}) is ${sources[i].size} bytes now, ${f.size} when the transfer was made`);
@@ -8357,15 +8357,15 @@ async function uploadFiles(client, transfer, sources, opts = {}) {
     done: new Set(transfer.files.filter((f) => f.received >= f.size).map((f) => f.index))
   };
   const inFlight = /* @__PURE__ */ new Map();
-  const report2 = () => opts.onProgress?.(progress);
+  const report2 = () => opts2.onProgress?.(progress);
   report2();
   let status2 = transfer.status;
   let partsSent = 0;
   let failure = null;
   const abort = new AbortController();
-  const onOuterAbort = () => abort.abort(opts.signal?.reason);
-  opts.signal?.addEventListener("abort", onOuterAbort);
-  const backoff = opts.backoffMs ?? ((a) => Math.min(3e4, 1e3 * 2 ** (a - 1)));
+  const onOuterAbort = () => abort.abort(opts2.signal?.reason);
+  opts2.signal?.addEventListener("abort", onOuterAbort);
+  const backoff = opts2.backoffMs ?? ((a) => Math.min(3e4, 1e3 * 2 ** (a - 1)));
   const queue = [...tasks];
   const account = (t, sent) => {
     const before = inFlight.get(t) ?? 0;
@@ -8377,10 +8377,10 @@ async function uploadFiles(client, transfer, sources, opts = {}) {
   const runOne = async (t) => {
     for (let attempt = 1; ; attempt++) {
       try {
-        opts.onPart?.(t.file.index, t.part ?? 1);
+        opts2.onPart?.(t.file.index, t.part ?? 1);
         const res = await client.putPart(t.file, t.part, sources[t.file.index].slice(t.start, t.end), {
           signal: abort.signal,
-          put: opts.put,
+          put: opts2.put,
           onProgress: (sent) => account(t, Math.min(sent, t.end - t.start))
         });
         account(t, t.end - t.start);
@@ -8396,7 +8396,7 @@ async function uploadFiles(client, transfer, sources, opts = {}) {
           progress.done.add(t.file.index);
           return;
         }
-        if (!isTransient(e) || attempt >= (opts.tries ?? 6) || abort.signal.aborted) throw e;
+        if (!isTransient(e) || attempt >= (opts2.tries ?? 6) || abort.signal.aborted) throw e;
         await sleep(retryDelayMs(e, backoff(attempt)), abort.signal);
       }
     }
@@ -8413,11 +8413,11 @@ async function uploadFiles(client, transfer, sources, opts = {}) {
     }
   };
   try {
-    await Promise.all(Array.from({ length: Math.max(1, Math.min(opts.concurrency ?? 3, tasks.length)) }, worker));
+    await Promise.all(Array.from({ length: Math.max(1, Math.min(opts2.concurrency ?? 3, tasks.length)) }, worker));
   } finally {
-    opts.signal?.removeEventListener("abort", onOuterAbort);
+    opts2.signal?.removeEventListener("abort", onOuterAbort);
   }
-  if (failure !== null) throw opts.signal?.aborted ? opts.signal.reason ?? failure : failure;
+  if (failure !== null) throw opts2.signal?.aborted ? opts2.signal.reason ?? failure : failure;
   if (tasks.length === 0) status2 = (await client.transfer(transfer.id)).status;
   return { status: status2, partsSent };
 }
@@ -8448,10 +8448,10 @@ var PING_INTERVAL_MS = 3e4;
 // client/socket.ts
 var OPEN = 1;
 var LiveChannel = class {
-  constructor(client, terminalId, opts) {
+  constructor(client, terminalId, opts2) {
     this.client = client;
     this.terminalId = terminalId;
-    this.opts = opts;
+    this.opts = opts2;
     this.connect();
   }
   ws = null;
@@ -8672,6 +8672,16 @@ function formatTerminalId(id) {
 var TRANSFER_ID_RE = /^[A-Za-z0-9_-]{22}$/;
 var B64 = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
 var B64_INDEX = new Map([...B64].map((c, i) => [c, i]));
+var AGE_RECIPIENT_RE = /^age1[02-9ac-hj-np-z]{58}$/;
+
+// client/seal/errors.ts
+var SealError = class extends Error {
+  constructor(code, message) {
+    super(message);
+    this.code = code;
+  }
+  name = "SealError";
+};
 
 // cli/exit.ts
 var EXIT = {
@@ -8719,6 +8729,10 @@ function reportError(e) {
   if (e instanceof CliError) {
     const kind = Object.entries(EXIT).find(([, v]) => v === e.exitCode)?.[0] ?? "error";
     return { exitCode: e.exitCode, message: e.message, json: { error: { code: e.code, message: e.message, kind, details: e.details } } };
+  }
+  if (e instanceof SealError) {
+    const message2 = `${e.message} (${e.code}); nothing was kept.`;
+    return { exitCode: EXIT.integrity, message: message2, json: { error: { code: e.code, message: message2, kind: "integrity" } } };
   }
   if (e instanceof ApiError) {
     const hint = e.status === 401 ? "\n  This terminal's token no longer works (replaced elsewhere, or the terminal deleted): `pushdrop register --force` makes a new one." : "";
@@ -8796,7 +8810,11 @@ function loadConfig(env = process.env) {
   }
   try {
     const c = JSON.parse(text);
-    return { server: typeof c.server === "string" ? c.server : void 0, terminals: c.terminals && typeof c.terminals === "object" ? c.terminals : {} };
+    return {
+      server: typeof c.server === "string" ? c.server : void 0,
+      terminals: c.terminals && typeof c.terminals === "object" ? c.terminals : {},
+      pins: c.pins && typeof c.pins === "object" ? c.pins : {}
+    };
   } catch {
     throw usageError(`${configFile(env)} is not valid JSON; fix or remove it (then \`pushdrop register\` again).`);
   }
@@ -8859,10 +8877,10 @@ function visible(c) {
   const cp = c.codePointAt(0);
   return cp <= 255 ? `\\x${hex(c, 2)}` : `\\u${hex(c, 4)}`;
 }
-function shown(text, opts = {}) {
+function shown(text, opts2 = {}) {
   let s = typeof text === "string" ? text : String(text);
-  if (opts.multiline) s = s.replace(/\r\n/g, "\n");
-  return s.replace(UNSAFE, (c) => opts.multiline && (c === "\n" || c === "	") ? c : visible(c));
+  if (opts2.multiline) s = s.replace(/\r\n/g, "\n");
+  return s.replace(UNSAFE, (c) => opts2.multiline && (c === "\n" || c === "	") ? c : visible(c));
 }
 var JSON_UNSAFE = /[\u007F-\u009F\u061C\u200B\u200E\u200F\u2028\u2029\u202A-\u202E\u2060\u2066-\u2069\uFEFF]/g;
 function jsonSafe(json) {
@@ -9020,9 +9038,9 @@ function inForeground() {
 }
 
 // cli/context.ts
-function makeCtx(opts, signal, env = process.env) {
+function makeCtx(opts2, signal, env = process.env) {
   const config = loadConfig(env);
-  return { ui: new Ui(Boolean(opts.json), Boolean(opts.quiet), env), server: resolveServer(opts.server, config, env), config, signal, env };
+  return { ui: new Ui(Boolean(opts2.json), Boolean(opts2.quiet), env), server: resolveServer(opts2.server, config, env), config, signal, env };
 }
 function signedIn(ctx) {
   const me = identity(ctx.server, ctx.config, ctx.env);
@@ -9315,36 +9333,36 @@ var QrCode = class {
       throw new RangeError("Mask value out of range");
     for (let y = 0; y < this.size; y++) {
       for (let x = 0; x < this.size; x++) {
-        let invert;
+        let invert3;
         switch (mask) {
           case 0:
-            invert = (x + y) % 2 === 0;
+            invert3 = (x + y) % 2 === 0;
             break;
           case 1:
-            invert = y % 2 === 0;
+            invert3 = y % 2 === 0;
             break;
           case 2:
-            invert = x % 3 === 0;
+            invert3 = x % 3 === 0;
             break;
           case 3:
-            invert = (x + y) % 3 === 0;
+            invert3 = (x + y) % 3 === 0;
             break;
           case 4:
-            invert = (Math.floor(x / 3) + Math.floor(y / 2)) % 2 === 0;
+            invert3 = (Math.floor(x / 3) + Math.floor(y / 2)) % 2 === 0;
             break;
           case 5:
-            invert = x * y % 2 + x * y % 3 === 0;
+            invert3 = x * y % 2 + x * y % 3 === 0;
             break;
           case 6:
-            invert = (x * y % 2 + x * y % 3) % 2 === 0;
+            invert3 = (x * y % 2 + x * y % 3) % 2 === 0;
             break;
           case 7:
-            invert = ((x + y) % 2 + x * y % 3) % 2 === 0;
+            invert3 = ((x + y) % 2 + x * y % 3) % 2 === 0;
             break;
           default:
             throw new Error("Unreachable");
         }
-        if (!this.types[y][x] && invert)
+        if (!this.types[y][x] && invert3)
           this.modules[y][x] = !this.modules[y][x];
       }
     }
@@ -9671,7 +9689,7 @@ function encode(data, options) {
     types: qr.types
   }, border);
   if (options?.invert)
-    result.data = result.data.map((row) => row.map((mod) => !mod));
+    result.data = result.data.map((row) => row.map((mod4) => !mod4));
   options?.onEncoded?.(result);
   return result;
 }
@@ -9739,26 +9757,6143 @@ function renderUnicodeCompact(data, options = {}) {
   return lines.join("\n");
 }
 
+// node_modules/@scure/base/index.js
+var freeze = (fn) => Object.freeze(fn());
+function isBytes(a) {
+  return a instanceof Uint8Array || ArrayBuffer.isView(a) && a.constructor.name === "Uint8Array" && "BYTES_PER_ELEMENT" in a && a.BYTES_PER_ELEMENT === 1;
+}
+function abytes(b) {
+  if (!isBytes(b))
+    throw new TypeError("Uint8Array expected");
+}
+function isArrayOf(isString, arr) {
+  if (!Array.isArray(arr))
+    return false;
+  if (arr.length === 0)
+    return true;
+  if (isString) {
+    return arr.every((item) => typeof item === "string");
+  } else {
+    return arr.every((item) => Number.isSafeInteger(item));
+  }
+}
+function afn(input) {
+  if (typeof input !== "function")
+    throw new TypeError("function expected");
+  return true;
+}
+function astr(label, input) {
+  if (typeof input !== "string")
+    throw new TypeError(`${label}: string expected`);
+  return true;
+}
+function anumber(n, title = "number") {
+  if (typeof n !== "number")
+    throw new TypeError(`${title}: expected number, got ${typeof n}`);
+  if (!Number.isSafeInteger(n))
+    throw new RangeError(`${title}: expected safe integer, got ${n}`);
+}
+function anumArr(label, input) {
+  if (!isArrayOf(false, input))
+    throw new TypeError(`${label}: array of numbers expected`);
+}
+var powers = /* @__PURE__ */ (() => {
+  let res = [];
+  for (let i = 0; i < 40; i++)
+    res.push(2 ** i);
+  return res;
+})();
+function u8ToNumArr(u8, len = u8.length) {
+  const res = new Array(len);
+  for (let i = 0; i < len; i++)
+    res[i] = u8[i];
+  return res;
+}
+var asciiDecoder = /* @__PURE__ */ (() => {
+  try {
+    const decoder = new TextDecoder();
+    return decoder.decode(Uint8Array.of(65, 48, 43, 127)) === "A0+\x7F" ? decoder : void 0;
+  } catch (e) {
+    return void 0;
+  }
+})();
+var B2S_CHUNK = 8192;
+function charcodesToString(codes) {
+  const len = codes.length;
+  if (asciiDecoder !== void 0 && len >= 12)
+    return asciiDecoder.decode(codes);
+  if (len <= B2S_CHUNK)
+    return String.fromCharCode.apply(null, codes);
+  let res = "";
+  for (let i = 0; i < len; i += B2S_CHUNK)
+    res += String.fromCharCode.apply(null, codes.subarray(i, i + B2S_CHUNK));
+  return res;
+}
+function radix2(bits) {
+  anumber(bits);
+  if (bits <= 0 || bits > 8)
+    throw new RangeError("radix2: bits should be in (0..8]");
+  const mask = powers[bits] - 1;
+  return {
+    encode: (bytes) => {
+      abytes(bytes);
+      const len = bytes.length;
+      const res = new Uint8Array(Math.ceil(len * 8 / bits));
+      let carry = 0;
+      let pos = 0;
+      let j = 0;
+      for (let i = 0; i < len; ) {
+        if (i + 2 < len) {
+          carry = carry << 24 | bytes[i] << 16 | bytes[i + 1] << 8 | bytes[i + 2];
+          pos += 24;
+          i += 3;
+        } else {
+          carry = (carry << 8 | bytes[i]) & 65535;
+          pos += 8;
+          i++;
+        }
+        for (; ; ) {
+          pos -= bits;
+          res[j++] = carry >> pos & mask;
+          if (pos < bits)
+            break;
+        }
+      }
+      if (pos > 0)
+        res[j] = carry << bits - pos & mask;
+      return res;
+    },
+    decode: (digits) => {
+      const len = digits.length;
+      const res = new Uint8Array(Math.floor(len * bits / 8));
+      let carry = 0;
+      let pos = 0;
+      let j = 0;
+      for (let i = 0; i < len; i++) {
+        carry = (carry << bits | digits[i]) & 65535;
+        pos += bits;
+        for (; pos >= 8; pos -= 8)
+          res[j++] = carry >> pos - 8 & 255;
+      }
+      carry = carry << 8 - pos & 255;
+      if (pos >= bits)
+        throw new Error("Excess padding");
+      if (carry > 0)
+        throw new Error(`Non-zero padding: ${carry}`);
+      return res;
+    }
+  };
+}
+function alphabet(letters, aliases) {
+  const len = letters.length;
+  if (len > 128)
+    throw new Error("alphabet: max 128 letters");
+  const encTable = new Uint8Array(len);
+  const decTable = new Int8Array(128).fill(-1);
+  for (let i = 0; i < len; i++) {
+    const code = letters.charCodeAt(i);
+    if (letters.codePointAt(i) !== code || code > 127)
+      throw new Error("alphabet: single-char ASCII letters only");
+    encTable[i] = code;
+    decTable[code] = i;
+  }
+  if (aliases !== void 0) {
+    for (const alias of Object.keys(aliases)) {
+      const code = alias.charCodeAt(0);
+      const target = decTable[aliases[alias].charCodeAt(0)];
+      if (alias.length !== 1 || code > 127 || target === void 0 || target === -1)
+        throw new Error(`alphabet: invalid alias ${alias}`);
+      decTable[code] = target;
+    }
+  }
+  return {
+    encode: (digits) => {
+      const codes = new Uint8Array(digits.length);
+      for (let i = 0; i < digits.length; i++) {
+        const d = digits[i];
+        const code = encTable[d];
+        if (code === void 0)
+          throw new Error(`alphabet.encode: invalid digit ${d}`);
+        codes[i] = code;
+      }
+      return charcodesToString(codes);
+    },
+    decode: (input) => {
+      astr("decode", input);
+      const slen = input.length;
+      const digits = new Uint8Array(slen);
+      for (let i = 0; i < slen; i++) {
+        const code = input.charCodeAt(i);
+        const digit = code < 128 ? decTable[code] : -1;
+        if (digit === -1)
+          throw new Error(`Unknown letter "${input[i]}". Allowed: ${letters}`);
+        digits[i] = digit;
+      }
+      return digits;
+    }
+  };
+}
+function unsafeWrapper(fn) {
+  afn(fn);
+  return function(...args) {
+    try {
+      return fn.apply(null, args);
+    } catch (e) {
+    }
+  };
+}
+var BECH_ALPHABET = /* @__PURE__ */ alphabet("qpzry9x8gf2tvdw0s3jn54khce6mua7l");
+var BECH_UPPERCASE_PRINTABLE = /^[\x21-\x60\x7b-\x7e]+$/;
+function assertBech32Printable(label, value) {
+  for (let i = 0; i < value.length; i++) {
+    const c = value.charCodeAt(i);
+    if (c < 33 || c > 126)
+      throw new Error(`${label}: printable ASCII expected`);
+  }
+}
+function wordsToU8(words) {
+  const len = words.length;
+  const res = new Uint8Array(len);
+  for (let i = 0; i < len; i++) {
+    const w = words[i];
+    if (w < 0 || w >= 32)
+      throw new Error(`alphabet.encode: invalid digit ${w}`);
+    res[i] = w;
+  }
+  return res;
+}
+var POLYMOD_GENERATORS = [996825010, 642813549, 513874426, 1027748829, 705979059];
+function bech32Polymod(pre) {
+  const b = pre >> 25;
+  let chk = (pre & 33554431) << 5;
+  for (let i = 0; i < POLYMOD_GENERATORS.length; i++) {
+    if ((b >> i & 1) === 1)
+      chk ^= POLYMOD_GENERATORS[i];
+  }
+  return chk;
+}
+function bechChecksum(prefix, words, encodingConst = 1) {
+  const len = prefix.length;
+  let chk = 1;
+  for (let i = 0; i < len; i++) {
+    const c = prefix.charCodeAt(i);
+    if (c < 33 || c > 126)
+      throw new Error(`Invalid prefix (${prefix})`);
+    chk = bech32Polymod(chk) ^ c >> 5;
+  }
+  chk = bech32Polymod(chk);
+  for (let i = 0; i < len; i++)
+    chk = bech32Polymod(chk) ^ prefix.charCodeAt(i) & 31;
+  for (let v of words)
+    chk = bech32Polymod(chk) ^ v;
+  for (let i = 0; i < 6; i++)
+    chk = bech32Polymod(chk);
+  chk ^= encodingConst;
+  const sum = new Uint8Array(6);
+  for (let i = 0; i < 6; i++)
+    sum[i] = chk >>> 5 * (5 - i) & 31;
+  return BECH_ALPHABET.encode(sum);
+}
+function genBech32(encoding) {
+  const ENCODING_CONST = encoding === "bech32" ? 1 : 734539939;
+  const _words = radix2(5);
+  const toWords = (from) => {
+    abytes(from);
+    const len = from.length;
+    const res = new Array(Math.ceil(len * 8 / 5));
+    let carry = 0;
+    let pos = 0;
+    let j = 0;
+    for (let i = 0; i < len; i++) {
+      carry = carry << 8 | from[i];
+      pos += 8;
+      for (; pos >= 5; pos -= 5)
+        res[j++] = carry >> pos - 5 & 31;
+    }
+    if (pos > 0)
+      res[j] = carry << 5 - pos & 31;
+    return res;
+  };
+  const fromWords = (to) => {
+    anumArr("radix2.decode", to);
+    const len = to.length;
+    const digits = new Uint8Array(len);
+    for (let i = 0; i < len; i++) {
+      const w = to[i];
+      if (w < 0 || w >= 32)
+        throw new Error(`convertRadix2: invalid word=${w}`);
+      digits[i] = w;
+    }
+    return _words.decode(digits);
+  };
+  const fromWordsUnsafe = unsafeWrapper(fromWords);
+  function encode2(prefix, words, limit = 90) {
+    astr("bech32.encode prefix", prefix);
+    if (limit !== false)
+      anumber(limit, "limit");
+    if (isBytes(words))
+      words = u8ToNumArr(words);
+    anumArr("bech32.encode", words);
+    const plen = prefix.length;
+    if (plen === 0)
+      throw new TypeError(`Invalid prefix length ${plen}`);
+    const actualLength = plen + 7 + words.length;
+    if (limit !== false && actualLength > limit)
+      throw new TypeError(`Length ${actualLength} exceeds limit ${limit}`);
+    assertBech32Printable("bech32.encode prefix", prefix);
+    const lowered = prefix.toLowerCase();
+    const sum = bechChecksum(lowered, words, ENCODING_CONST);
+    return `${lowered}1${BECH_ALPHABET.encode(wordsToU8(words))}${sum}`;
+  }
+  function decode(str, limit = 90) {
+    astr("bech32.decode input", str);
+    if (limit !== false)
+      anumber(limit, "limit");
+    const slen = str.length;
+    if (slen < 8 || limit !== false && slen > limit)
+      throw new TypeError(`invalid string length ${slen}, expected (8..${limit})`);
+    const lowered = str.toLowerCase();
+    if (str !== lowered) {
+      if (!BECH_UPPERCASE_PRINTABLE.test(str)) {
+        assertBech32Printable("bech32.decode input", str);
+        throw new Error(`mixed-case string not allowed`);
+      }
+    }
+    const sepIndex = lowered.lastIndexOf("1");
+    if (sepIndex === 0 || sepIndex === -1)
+      throw new Error(`invalid separator "1"`);
+    const prefix = lowered.slice(0, sepIndex);
+    const data = lowered.slice(sepIndex + 1);
+    if (data.length < 6)
+      throw new Error("invalid data length");
+    const digits = BECH_ALPHABET.decode(data);
+    const words = u8ToNumArr(digits, digits.length - 6);
+    const sum = bechChecksum(prefix, words, ENCODING_CONST);
+    if (!data.endsWith(sum))
+      throw new Error(`Invalid checksum in ${str}`);
+    return { prefix, words };
+  }
+  const decodeUnsafe = unsafeWrapper(decode);
+  function decodeToBytes(str, limit = 90) {
+    const { prefix, words } = decode(str, limit);
+    return {
+      prefix,
+      words,
+      bytes: fromWords(words)
+    };
+  }
+  function encodeFromBytes(prefix, bytes) {
+    return encode2(prefix, toWords(bytes));
+  }
+  return {
+    encode: encode2,
+    decode,
+    encodeFromBytes,
+    decodeToBytes,
+    decodeUnsafe,
+    fromWords,
+    fromWordsUnsafe,
+    toWords
+  };
+}
+var bech32 = /* @__PURE__ */ freeze(() => genBech32("bech32"));
+
+// node_modules/@noble/hashes/utils.js
+function isBytes2(a) {
+  return a instanceof Uint8Array || ArrayBuffer.isView(a) && a.constructor.name === "Uint8Array" && "BYTES_PER_ELEMENT" in a && a.BYTES_PER_ELEMENT === 1;
+}
+var atitle = (title) => title ? `"${title}" ` : "";
+function anumber2(n, title = "") {
+  if (typeof n !== "number")
+    throw new TypeError(atitle(title) + "expected number, got " + typeof n);
+  if (!Number.isSafeInteger(n) || n < 0)
+    throw new RangeError(atitle(title) + "expected integer >= 0, got " + n);
+  return n;
+}
+function abytes2(value, length, title = "") {
+  if (isBytes2(value) && (length === void 0 || value.length === length))
+    return value;
+  if (length !== void 0)
+    anumber2(length, "length");
+  const bytes = isBytes2(value);
+  const ofLen = length !== void 0 ? ` of length ${length}` : "";
+  const got = bytes ? `length=${value.length}` : `type=${typeof value}`;
+  const message = atitle(title) + "expected Uint8Array" + ofLen + ", got " + got;
+  if (!bytes)
+    throw new TypeError(message);
+  throw new RangeError(message);
+}
+var aobject = (value, label) => {
+  if (value === null || typeof value !== "object" || Array.isArray(value))
+    throw new TypeError((label === "object" ? "" : `"${label}" `) + "expected object, got type=" + typeof value);
+};
+var aopts = (value, label) => {
+  aobject(value, label);
+  const proto = Object.getPrototypeOf(value);
+  if (proto !== Object.prototype && proto !== null)
+    throw new TypeError(`"${label}" expected plain object`);
+  if (Object.hasOwn(value, "__proto__"))
+    throw new TypeError(`"${label}.__proto__" is not allowed`);
+};
+function aexists(instance, checkFinished = true) {
+  if (instance.destroyed)
+    throw new Error("hash was destroyed");
+  if (checkFinished && instance.finished)
+    throw new Error("digest() was already called");
+}
+function aoutput(out, instance) {
+  abytes2(out, void 0, "output");
+  const min = instance.outputLen;
+  if (!(out.length >= min)) {
+    throw new RangeError('"output" expected length >= ' + min);
+  }
+}
+function clean(...arrays) {
+  for (let i = 0; i < arrays.length; i++) {
+    arrays[i].fill(0);
+  }
+}
+function createView(arr) {
+  return new DataView(arr.buffer, arr.byteOffset, arr.byteLength);
+}
+var hasHexBuiltin = /* @__PURE__ */ (() => (
+  // @ts-ignore
+  typeof Uint8Array.from([]).toHex === "function" && typeof Uint8Array.fromHex === "function"
+))();
+var hexes = /* @__PURE__ */ Array.from({ length: 256 }, (_, i) => i.toString(16).padStart(2, "0"));
+function bytesToHex(bytes) {
+  abytes2(bytes);
+  if (hasHexBuiltin)
+    return bytes.toHex();
+  let hex2 = "";
+  for (let i = 0; i < bytes.length; i++) {
+    hex2 += hexes[bytes[i]];
+  }
+  return hex2;
+}
+function asciiToBase16(ch) {
+  return ch >= 48 && ch <= 57 ? ch - 48 : ch >= 65 && ch <= 70 ? ch - (65 - 10) : ch >= 97 && ch <= 102 ? ch - (97 - 10) : void 0;
+}
+function hexToBytes(hex2) {
+  if (typeof hex2 !== "string")
+    throw new TypeError("hex string expected, got " + typeof hex2);
+  if (hasHexBuiltin) {
+    try {
+      return Uint8Array.fromHex(hex2);
+    } catch (error) {
+      if (error instanceof SyntaxError)
+        throw new RangeError(error.message);
+      throw error;
+    }
+  }
+  const hl = hex2.length;
+  const al = hl / 2;
+  if (hl % 2)
+    throw new RangeError("hex string expected, got unpadded hex of length " + hl);
+  const array = new Uint8Array(al);
+  for (let ai = 0, hi = 0; ai < al; ai++, hi += 2) {
+    const n1 = asciiToBase16(hex2.charCodeAt(hi));
+    const n2 = asciiToBase16(hex2.charCodeAt(hi + 1));
+    if (n1 === void 0 || n2 === void 0) {
+      const char = hex2[hi] + hex2[hi + 1];
+      throw new RangeError('hex string expected, got non-hex character "' + char + '" at index ' + hi);
+    }
+    array[ai] = n1 * 16 + n2;
+  }
+  return array;
+}
+function checkOpts(defaults, opts2, title = "opts") {
+  aopts(defaults, "defaults");
+  if (opts2 !== void 0)
+    aopts(opts2, title);
+  const merged = Object.assign(/* @__PURE__ */ Object.create(null), defaults, opts2);
+  return merged;
+}
+function createHasher(hashCons, info = {}) {
+  if (typeof hashCons !== "function")
+    throw new TypeError('"hashCons" expected function, got type=' + typeof hashCons);
+  info = checkOpts({}, info, "info");
+  const hashC = (msg, opts2) => hashCons(opts2).update(msg).digest();
+  const tmp = hashCons(void 0);
+  hashC.outputLen = tmp.outputLen;
+  hashC.blockLen = tmp.blockLen;
+  hashC.canXOF = tmp.canXOF;
+  hashC.create = (opts2) => hashCons(opts2);
+  Object.assign(hashC, info);
+  return Object.freeze(hashC);
+}
+function randomBytes(bytesLength = 32) {
+  anumber2(bytesLength, "bytesLength");
+  const cr = typeof globalThis === "object" ? globalThis.crypto : null;
+  if (typeof cr?.getRandomValues !== "function")
+    throw new Error("crypto.getRandomValues must be defined");
+  if (bytesLength > 65536)
+    throw new RangeError(`"bytesLength" expected <= 65536, got ${bytesLength}`);
+  return cr.getRandomValues(new Uint8Array(bytesLength));
+}
+var oidNist = (suffix) => ({
+  // Current NIST hashAlgs suffixes used here fit in one DER subidentifier octet.
+  // Larger suffix values would need base-128 OID encoding and a different length byte.
+  oid: Uint8Array.from([6, 9, 96, 134, 72, 1, 101, 3, 4, 2, suffix])
+});
+
+// node_modules/@noble/hashes/_u64.js
+var U32_MASK64 = /* @__PURE__ */ (() => BigInt(2 ** 32 - 1))();
+var _32n = /* @__PURE__ */ BigInt(32);
+function fromBig(n, le = false) {
+  if (le)
+    return { h: Number(n & U32_MASK64), l: Number(n >> _32n & U32_MASK64) };
+  return { h: Number(n >> _32n & U32_MASK64) | 0, l: Number(n & U32_MASK64) | 0 };
+}
+function split(lst, le = false) {
+  const len = lst.length;
+  let Ah = new Uint32Array(len);
+  let Al = new Uint32Array(len);
+  for (let i = 0; i < len; i++) {
+    const { h, l } = fromBig(lst[i], le);
+    [Ah[i], Al[i]] = [h, l];
+  }
+  return [Ah, Al];
+}
+var fromNumH = (n) => n / 2 ** 32 | 0;
+var fromNumL = (n) => n >>> 0;
+function setU64FromNum(view, byteOffset, n, isLE2) {
+  const h = fromNumH(n);
+  const l = fromNumL(n);
+  view.setUint32(byteOffset, isLE2 ? l : h, isLE2);
+  view.setUint32(byteOffset + 4, isLE2 ? h : l, isLE2);
+}
+var shrSH = (h, _l, s) => h >>> s;
+var shrSL = (h, l, s) => h << 32 - s | l >>> s;
+var rotrSH = (h, l, s) => h >>> s | l << 32 - s;
+var rotrSL = (h, l, s) => h << 32 - s | l >>> s;
+var rotrBH = (h, l, s) => h << 64 - s | l >>> s - 32;
+var rotrBL = (h, l, s) => h >>> s - 32 | l << 64 - s;
+function add(Ah, Al, Bh, Bl) {
+  const l = (Al >>> 0) + (Bl >>> 0);
+  return { h: Ah + Bh + (l / 2 ** 32 | 0) | 0, l: l | 0 };
+}
+var add3L = (Al, Bl, Cl) => (Al >>> 0) + (Bl >>> 0) + (Cl >>> 0);
+var add3H = (low, Ah, Bh, Ch) => Ah + Bh + Ch + (low / 2 ** 32 | 0) | 0;
+var add4L = (Al, Bl, Cl, Dl) => (Al >>> 0) + (Bl >>> 0) + (Cl >>> 0) + (Dl >>> 0);
+var add4H = (low, Ah, Bh, Ch, Dh) => Ah + Bh + Ch + Dh + (low / 2 ** 32 | 0) | 0;
+var add5L = (Al, Bl, Cl, Dl, El) => (Al >>> 0) + (Bl >>> 0) + (Cl >>> 0) + (Dl >>> 0) + (El >>> 0);
+var add5H = (low, Ah, Bh, Ch, Dh, Eh) => Ah + Bh + Ch + Dh + Eh + (low / 2 ** 32 | 0) | 0;
+
+// node_modules/@noble/hashes/_md.js
+var HashMD = class {
+  blockLen;
+  outputLen;
+  canXOF = false;
+  padOffset;
+  isLE;
+  // For partial updates less than block size
+  buffer;
+  view;
+  finished = false;
+  length = 0;
+  pos = 0;
+  destroyed = false;
+  constructor(blockLen, outputLen, padOffset, isLE2) {
+    this.blockLen = blockLen;
+    this.outputLen = outputLen;
+    this.padOffset = padOffset;
+    this.isLE = isLE2;
+    this.buffer = new Uint8Array(blockLen);
+    this.view = createView(this.buffer);
+  }
+  update(data) {
+    aexists(this);
+    abytes2(data);
+    const { view, buffer, blockLen } = this;
+    const len = data.length;
+    let processed = false;
+    for (let pos = 0; pos < len; ) {
+      const take = Math.min(blockLen - this.pos, len - pos);
+      if (take === blockLen) {
+        const dataView = createView(data);
+        for (; blockLen <= len - pos; pos += blockLen)
+          this.process(dataView, pos);
+        processed = true;
+        continue;
+      }
+      buffer.set(pos === 0 && take === len ? data : data.subarray(pos, pos + take), this.pos);
+      this.pos += take;
+      pos += take;
+      if (this.pos === blockLen) {
+        this.process(view, 0);
+        this.pos = 0;
+        processed = true;
+      }
+    }
+    this.length += data.length;
+    if (processed)
+      this.roundClean();
+    return this;
+  }
+  digestInto(out) {
+    aexists(this);
+    aoutput(out, this);
+    this.finished = true;
+    const { buffer, view, blockLen, isLE: isLE2 } = this;
+    let { pos } = this;
+    buffer[pos++] = 128;
+    buffer.fill(0, pos);
+    if (this.padOffset > blockLen - pos) {
+      this.process(view, 0);
+      buffer.fill(0);
+    }
+    setU64FromNum(view, blockLen - 8, this.length * 8, isLE2);
+    this.process(view, 0);
+    this.roundClean();
+    const oview = out === buffer ? view : createView(out);
+    const len = this.outputLen;
+    const outLen = len / 4;
+    const state = this.get();
+    if (len % 4 || outLen > state.length)
+      throw new Error("invalid outputLen");
+    for (let i = 0; i < outLen; i++)
+      oview.setUint32(4 * i, state[i], isLE2);
+  }
+  digest() {
+    const { buffer, outputLen } = this;
+    this.digestInto(buffer);
+    const res = buffer.slice(0, outputLen);
+    this.destroy();
+    return res;
+  }
+  _cloneIntoMeta(to) {
+    const { buffer, length, finished, destroyed, pos } = this;
+    to.destroyed = destroyed;
+    to.finished = finished;
+    to.length = length;
+    to.pos = pos;
+    if (pos)
+      to.buffer.set(buffer);
+    return to;
+  }
+  clone() {
+    return this._cloneInto();
+  }
+};
+var SHA512_IV = /* @__PURE__ */ Uint32Array.from([
+  1779033703,
+  4089235720,
+  3144134277,
+  2227873595,
+  1013904242,
+  4271175723,
+  2773480762,
+  1595750129,
+  1359893119,
+  2917565137,
+  2600822924,
+  725511199,
+  528734635,
+  4215389547,
+  1541459225,
+  327033209
+]);
+
+// node_modules/@noble/hashes/sha2.js
+var K512 = /* @__PURE__ */ (() => split([
+  "0x428a2f98d728ae22",
+  "0x7137449123ef65cd",
+  "0xb5c0fbcfec4d3b2f",
+  "0xe9b5dba58189dbbc",
+  "0x3956c25bf348b538",
+  "0x59f111f1b605d019",
+  "0x923f82a4af194f9b",
+  "0xab1c5ed5da6d8118",
+  "0xd807aa98a3030242",
+  "0x12835b0145706fbe",
+  "0x243185be4ee4b28c",
+  "0x550c7dc3d5ffb4e2",
+  "0x72be5d74f27b896f",
+  "0x80deb1fe3b1696b1",
+  "0x9bdc06a725c71235",
+  "0xc19bf174cf692694",
+  "0xe49b69c19ef14ad2",
+  "0xefbe4786384f25e3",
+  "0x0fc19dc68b8cd5b5",
+  "0x240ca1cc77ac9c65",
+  "0x2de92c6f592b0275",
+  "0x4a7484aa6ea6e483",
+  "0x5cb0a9dcbd41fbd4",
+  "0x76f988da831153b5",
+  "0x983e5152ee66dfab",
+  "0xa831c66d2db43210",
+  "0xb00327c898fb213f",
+  "0xbf597fc7beef0ee4",
+  "0xc6e00bf33da88fc2",
+  "0xd5a79147930aa725",
+  "0x06ca6351e003826f",
+  "0x142929670a0e6e70",
+  "0x27b70a8546d22ffc",
+  "0x2e1b21385c26c926",
+  "0x4d2c6dfc5ac42aed",
+  "0x53380d139d95b3df",
+  "0x650a73548baf63de",
+  "0x766a0abb3c77b2a8",
+  "0x81c2c92e47edaee6",
+  "0x92722c851482353b",
+  "0xa2bfe8a14cf10364",
+  "0xa81a664bbc423001",
+  "0xc24b8b70d0f89791",
+  "0xc76c51a30654be30",
+  "0xd192e819d6ef5218",
+  "0xd69906245565a910",
+  "0xf40e35855771202a",
+  "0x106aa07032bbd1b8",
+  "0x19a4c116b8d2d0c8",
+  "0x1e376c085141ab53",
+  "0x2748774cdf8eeb99",
+  "0x34b0bcb5e19b48a8",
+  "0x391c0cb3c5c95a63",
+  "0x4ed8aa4ae3418acb",
+  "0x5b9cca4f7763e373",
+  "0x682e6ff3d6b2b8a3",
+  "0x748f82ee5defb2fc",
+  "0x78a5636f43172f60",
+  "0x84c87814a1f0ab72",
+  "0x8cc702081a6439ec",
+  "0x90befffa23631e28",
+  "0xa4506cebde82bde9",
+  "0xbef9a3f7b2c67915",
+  "0xc67178f2e372532b",
+  "0xca273eceea26619c",
+  "0xd186b8c721c0c207",
+  "0xeada7dd6cde0eb1e",
+  "0xf57d4f7fee6ed178",
+  "0x06f067aa72176fba",
+  "0x0a637dc5a2c898a6",
+  "0x113f9804bef90dae",
+  "0x1b710b35131c471b",
+  "0x28db77f523047d84",
+  "0x32caab7b40c72493",
+  "0x3c9ebe0a15c9bebc",
+  "0x431d67c49c100d4c",
+  "0x4cc5d4becb3e42b6",
+  "0x597f299cfc657e2a",
+  "0x5fcb6fab3ad6faec",
+  "0x6c44198c4a475817"
+].map((n) => BigInt(n))))();
+var SHA512_Kh = /* @__PURE__ */ (() => K512[0])();
+var SHA512_Kl = /* @__PURE__ */ (() => K512[1])();
+var SHA512_W_H = /* @__PURE__ */ new Uint32Array(80);
+var SHA512_W_L = /* @__PURE__ */ new Uint32Array(80);
+var SHA2_64B = class extends HashMD {
+  // We cannot use array here since array allows indexing by variable
+  // which means optimizer/compiler cannot use registers.
+  // h -- high 32 bits, l -- low 32 bits
+  // Numeric initializers matter: starting the fields as `undefined` changes
+  // V8's field representation and slows hashing down (measured on sha256).
+  Ah = 0;
+  Al = 0;
+  Bh = 0;
+  Bl = 0;
+  Ch = 0;
+  Cl = 0;
+  Dh = 0;
+  Dl = 0;
+  Eh = 0;
+  El = 0;
+  Fh = 0;
+  Fl = 0;
+  Gh = 0;
+  Gl = 0;
+  Hh = 0;
+  Hl = 0;
+  constructor(outputLen, IV) {
+    super(128, outputLen, 16, false);
+    this.Ah = IV[0] | 0;
+    this.Al = IV[1] | 0;
+    this.Bh = IV[2] | 0;
+    this.Bl = IV[3] | 0;
+    this.Ch = IV[4] | 0;
+    this.Cl = IV[5] | 0;
+    this.Dh = IV[6] | 0;
+    this.Dl = IV[7] | 0;
+    this.Eh = IV[8] | 0;
+    this.El = IV[9] | 0;
+    this.Fh = IV[10] | 0;
+    this.Fl = IV[11] | 0;
+    this.Gh = IV[12] | 0;
+    this.Gl = IV[13] | 0;
+    this.Hh = IV[14] | 0;
+    this.Hl = IV[15] | 0;
+  }
+  // prettier-ignore
+  get() {
+    const { Ah, Al, Bh, Bl, Ch, Cl, Dh, Dl, Eh, El, Fh, Fl, Gh, Gl, Hh, Hl } = this;
+    return [Ah, Al, Bh, Bl, Ch, Cl, Dh, Dl, Eh, El, Fh, Fl, Gh, Gl, Hh, Hl];
+  }
+  // prettier-ignore
+  set(Ah, Al, Bh, Bl, Ch, Cl, Dh, Dl, Eh, El, Fh, Fl, Gh, Gl, Hh, Hl) {
+    this.Ah = Ah | 0;
+    this.Al = Al | 0;
+    this.Bh = Bh | 0;
+    this.Bl = Bl | 0;
+    this.Ch = Ch | 0;
+    this.Cl = Cl | 0;
+    this.Dh = Dh | 0;
+    this.Dl = Dl | 0;
+    this.Eh = Eh | 0;
+    this.El = El | 0;
+    this.Fh = Fh | 0;
+    this.Fl = Fl | 0;
+    this.Gh = Gh | 0;
+    this.Gl = Gl | 0;
+    this.Hh = Hh | 0;
+    this.Hl = Hl | 0;
+  }
+  _cloneInto(to) {
+    (to ||= new this.constructor()).set(...this.get());
+    return this._cloneIntoMeta(to);
+  }
+  process(view, offset) {
+    for (let i = 0; i < 16; i++, offset += 4) {
+      SHA512_W_H[i] = view.getUint32(offset);
+      SHA512_W_L[i] = view.getUint32(offset += 4);
+    }
+    for (let i = 16; i < 80; i++) {
+      const W15h = SHA512_W_H[i - 15] | 0;
+      const W15l = SHA512_W_L[i - 15] | 0;
+      const s0h = rotrSH(W15h, W15l, 1) ^ rotrSH(W15h, W15l, 8) ^ shrSH(W15h, W15l, 7);
+      const s0l = rotrSL(W15h, W15l, 1) ^ rotrSL(W15h, W15l, 8) ^ shrSL(W15h, W15l, 7);
+      const W2h = SHA512_W_H[i - 2] | 0;
+      const W2l = SHA512_W_L[i - 2] | 0;
+      const s1h = rotrSH(W2h, W2l, 19) ^ rotrBH(W2h, W2l, 61) ^ shrSH(W2h, W2l, 6);
+      const s1l = rotrSL(W2h, W2l, 19) ^ rotrBL(W2h, W2l, 61) ^ shrSL(W2h, W2l, 6);
+      const SUMl = add4L(s0l, s1l, SHA512_W_L[i - 7], SHA512_W_L[i - 16]);
+      const SUMh = add4H(SUMl, s0h, s1h, SHA512_W_H[i - 7], SHA512_W_H[i - 16]);
+      SHA512_W_H[i] = SUMh | 0;
+      SHA512_W_L[i] = SUMl | 0;
+    }
+    let { Ah, Al, Bh, Bl, Ch, Cl, Dh, Dl, Eh, El, Fh, Fl, Gh, Gl, Hh, Hl } = this;
+    for (let i = 0; i < 80; i++) {
+      const sigma1h = rotrSH(Eh, El, 14) ^ rotrSH(Eh, El, 18) ^ rotrBH(Eh, El, 41);
+      const sigma1l = rotrSL(Eh, El, 14) ^ rotrSL(Eh, El, 18) ^ rotrBL(Eh, El, 41);
+      const CHIh = Eh & Fh ^ ~Eh & Gh;
+      const CHIl = El & Fl ^ ~El & Gl;
+      const T1ll = add5L(Hl, sigma1l, CHIl, SHA512_Kl[i], SHA512_W_L[i]);
+      const T1h = add5H(T1ll, Hh, sigma1h, CHIh, SHA512_Kh[i], SHA512_W_H[i]);
+      const T1l = T1ll | 0;
+      const sigma0h = rotrSH(Ah, Al, 28) ^ rotrBH(Ah, Al, 34) ^ rotrBH(Ah, Al, 39);
+      const sigma0l = rotrSL(Ah, Al, 28) ^ rotrBL(Ah, Al, 34) ^ rotrBL(Ah, Al, 39);
+      const MAJh = Ah & Bh ^ Ah & Ch ^ Bh & Ch;
+      const MAJl = Al & Bl ^ Al & Cl ^ Bl & Cl;
+      Hh = Gh | 0;
+      Hl = Gl | 0;
+      Gh = Fh | 0;
+      Gl = Fl | 0;
+      Fh = Eh | 0;
+      Fl = El | 0;
+      ({ h: Eh, l: El } = add(Dh | 0, Dl | 0, T1h | 0, T1l | 0));
+      Dh = Ch | 0;
+      Dl = Cl | 0;
+      Ch = Bh | 0;
+      Cl = Bl | 0;
+      Bh = Ah | 0;
+      Bl = Al | 0;
+      const All = add3L(T1l, sigma0l, MAJl);
+      Ah = add3H(All, T1h, sigma0h, MAJh);
+      Al = All | 0;
+    }
+    ({ h: Ah, l: Al } = add(this.Ah | 0, this.Al | 0, Ah | 0, Al | 0));
+    ({ h: Bh, l: Bl } = add(this.Bh | 0, this.Bl | 0, Bh | 0, Bl | 0));
+    ({ h: Ch, l: Cl } = add(this.Ch | 0, this.Cl | 0, Ch | 0, Cl | 0));
+    ({ h: Dh, l: Dl } = add(this.Dh | 0, this.Dl | 0, Dh | 0, Dl | 0));
+    ({ h: Eh, l: El } = add(this.Eh | 0, this.El | 0, Eh | 0, El | 0));
+    ({ h: Fh, l: Fl } = add(this.Fh | 0, this.Fl | 0, Fh | 0, Fl | 0));
+    ({ h: Gh, l: Gl } = add(this.Gh | 0, this.Gl | 0, Gh | 0, Gl | 0));
+    ({ h: Hh, l: Hl } = add(this.Hh | 0, this.Hl | 0, Hh | 0, Hl | 0));
+    this.set(Ah, Al, Bh, Bl, Ch, Cl, Dh, Dl, Eh, El, Fh, Fl, Gh, Gl, Hh, Hl);
+  }
+  roundClean() {
+    clean(SHA512_W_H, SHA512_W_L);
+  }
+  destroy() {
+    this.destroyed = true;
+    clean(this.buffer);
+    this.set(0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0);
+  }
+};
+var _SHA512 = class extends SHA2_64B {
+  constructor() {
+    super(64, SHA512_IV);
+  }
+};
+var sha512 = /* @__PURE__ */ createHasher(
+  () => new _SHA512(),
+  /* @__PURE__ */ oidNist(3)
+);
+
+// node_modules/@noble/post-quantum/node_modules/@noble/hashes/utils.js
+function isBytes3(a) {
+  return a instanceof Uint8Array || ArrayBuffer.isView(a) && a.constructor.name === "Uint8Array";
+}
+function anumber3(n, title = "") {
+  if (!Number.isSafeInteger(n) || n < 0) {
+    const prefix = title && `"${title}" `;
+    throw new Error(`${prefix}expected integer >= 0, got ${n}`);
+  }
+}
+function abytes3(value, length, title = "") {
+  const bytes = isBytes3(value);
+  const len = value?.length;
+  const needsLen = length !== void 0;
+  if (!bytes || needsLen && len !== length) {
+    const prefix = title && `"${title}" `;
+    const ofLen = needsLen ? ` of length ${length}` : "";
+    const got = bytes ? `length=${len}` : `type=${typeof value}`;
+    throw new Error(prefix + "expected Uint8Array" + ofLen + ", got " + got);
+  }
+  return value;
+}
+function ahash(h) {
+  if (typeof h !== "function" || typeof h.create !== "function")
+    throw new Error("Hash must wrapped by utils.createHasher");
+  anumber3(h.outputLen);
+  anumber3(h.blockLen);
+}
+function aexists2(instance, checkFinished = true) {
+  if (instance.destroyed)
+    throw new Error("Hash instance has been destroyed");
+  if (checkFinished && instance.finished)
+    throw new Error("Hash#digest() has already been called");
+}
+function aoutput2(out, instance) {
+  abytes3(out, void 0, "digestInto() output");
+  const min = instance.outputLen;
+  if (out.length < min) {
+    throw new Error('"digestInto() output" expected to be of length >=' + min);
+  }
+}
+function u32(arr) {
+  return new Uint32Array(arr.buffer, arr.byteOffset, Math.floor(arr.byteLength / 4));
+}
+function clean2(...arrays) {
+  for (let i = 0; i < arrays.length; i++) {
+    arrays[i].fill(0);
+  }
+}
+function createView2(arr) {
+  return new DataView(arr.buffer, arr.byteOffset, arr.byteLength);
+}
+function rotr2(word, shift) {
+  return word << 32 - shift | word >>> shift;
+}
+var isLE = /* @__PURE__ */ (() => new Uint8Array(new Uint32Array([287454020]).buffer)[0] === 68)();
+function byteSwap(word) {
+  return word << 24 & 4278190080 | word << 8 & 16711680 | word >>> 8 & 65280 | word >>> 24 & 255;
+}
+function byteSwap32(arr) {
+  for (let i = 0; i < arr.length; i++) {
+    arr[i] = byteSwap(arr[i]);
+  }
+  return arr;
+}
+var swap32IfBE = isLE ? (u) => u : byteSwap32;
+var hasHexBuiltin2 = /* @__PURE__ */ (() => (
+  // @ts-ignore
+  typeof Uint8Array.from([]).toHex === "function" && typeof Uint8Array.fromHex === "function"
+))();
+var hexes2 = /* @__PURE__ */ Array.from({ length: 256 }, (_, i) => i.toString(16).padStart(2, "0"));
+function bytesToHex2(bytes) {
+  abytes3(bytes);
+  if (hasHexBuiltin2)
+    return bytes.toHex();
+  let hex2 = "";
+  for (let i = 0; i < bytes.length; i++) {
+    hex2 += hexes2[bytes[i]];
+  }
+  return hex2;
+}
+var asciis = { _0: 48, _9: 57, A: 65, F: 70, a: 97, f: 102 };
+function asciiToBase162(ch) {
+  if (ch >= asciis._0 && ch <= asciis._9)
+    return ch - asciis._0;
+  if (ch >= asciis.A && ch <= asciis.F)
+    return ch - (asciis.A - 10);
+  if (ch >= asciis.a && ch <= asciis.f)
+    return ch - (asciis.a - 10);
+  return;
+}
+function hexToBytes2(hex2) {
+  if (typeof hex2 !== "string")
+    throw new Error("hex string expected, got " + typeof hex2);
+  if (hasHexBuiltin2)
+    return Uint8Array.fromHex(hex2);
+  const hl = hex2.length;
+  const al = hl / 2;
+  if (hl % 2)
+    throw new Error("hex string expected, got unpadded hex of length " + hl);
+  const array = new Uint8Array(al);
+  for (let ai = 0, hi = 0; ai < al; ai++, hi += 2) {
+    const n1 = asciiToBase162(hex2.charCodeAt(hi));
+    const n2 = asciiToBase162(hex2.charCodeAt(hi + 1));
+    if (n1 === void 0 || n2 === void 0) {
+      const char = hex2[hi] + hex2[hi + 1];
+      throw new Error('hex string expected, got non-hex character "' + char + '" at index ' + hi);
+    }
+    array[ai] = n1 * 16 + n2;
+  }
+  return array;
+}
+function concatBytes(...arrays) {
+  let sum = 0;
+  for (let i = 0; i < arrays.length; i++) {
+    const a = arrays[i];
+    abytes3(a);
+    sum += a.length;
+  }
+  const res = new Uint8Array(sum);
+  for (let i = 0, pad = 0; i < arrays.length; i++) {
+    const a = arrays[i];
+    res.set(a, pad);
+    pad += a.length;
+  }
+  return res;
+}
+function createHasher2(hashCons, info = {}) {
+  const hashC = (msg, opts2) => hashCons(opts2).update(msg).digest();
+  const tmp = hashCons(void 0);
+  hashC.outputLen = tmp.outputLen;
+  hashC.blockLen = tmp.blockLen;
+  hashC.create = (opts2) => hashCons(opts2);
+  Object.assign(hashC, info);
+  return Object.freeze(hashC);
+}
+function randomBytes2(bytesLength = 32) {
+  const cr = typeof globalThis === "object" ? globalThis.crypto : null;
+  if (typeof cr?.getRandomValues !== "function")
+    throw new Error("crypto.getRandomValues must be defined");
+  return cr.getRandomValues(new Uint8Array(bytesLength));
+}
+var oidNist2 = (suffix) => ({
+  oid: Uint8Array.from([6, 9, 96, 134, 72, 1, 101, 3, 4, 2, suffix])
+});
+
+// node_modules/@noble/post-quantum/node_modules/@noble/curves/utils.js
+var _0n = /* @__PURE__ */ BigInt(0);
+var _1n = /* @__PURE__ */ BigInt(1);
+function abool(value, title = "") {
+  if (typeof value !== "boolean") {
+    const prefix = title && `"${title}" `;
+    throw new Error(prefix + "expected boolean, got type=" + typeof value);
+  }
+  return value;
+}
+function abignumber(n) {
+  if (typeof n === "bigint") {
+    if (!isPosBig(n))
+      throw new Error("positive bigint expected, got " + n);
+  } else
+    anumber3(n);
+  return n;
+}
+function numberToHexUnpadded(num2) {
+  const hex2 = abignumber(num2).toString(16);
+  return hex2.length & 1 ? "0" + hex2 : hex2;
+}
+function hexToNumber(hex2) {
+  if (typeof hex2 !== "string")
+    throw new Error("hex string expected, got " + typeof hex2);
+  return hex2 === "" ? _0n : BigInt("0x" + hex2);
+}
+function bytesToNumberBE(bytes) {
+  return hexToNumber(bytesToHex2(bytes));
+}
+function bytesToNumberLE(bytes) {
+  return hexToNumber(bytesToHex2(copyBytes(abytes3(bytes)).reverse()));
+}
+function numberToBytesBE(n, len) {
+  anumber3(len);
+  n = abignumber(n);
+  const res = hexToBytes2(n.toString(16).padStart(len * 2, "0"));
+  if (res.length !== len)
+    throw new Error("number too large");
+  return res;
+}
+function numberToBytesLE(n, len) {
+  return numberToBytesBE(n, len).reverse();
+}
+function copyBytes(bytes) {
+  return Uint8Array.from(bytes);
+}
+function asciiToBytes(ascii) {
+  return Uint8Array.from(ascii, (c, i) => {
+    const charCode = c.charCodeAt(0);
+    if (c.length !== 1 || charCode > 127) {
+      throw new Error(`string contains non-ASCII character "${ascii[i]}" with code ${charCode} at position ${i}`);
+    }
+    return charCode;
+  });
+}
+var isPosBig = (n) => typeof n === "bigint" && _0n <= n;
+function inRange(n, min, max) {
+  return isPosBig(n) && isPosBig(min) && isPosBig(max) && min <= n && n < max;
+}
+function aInRange(title, n, min, max) {
+  if (!inRange(n, min, max))
+    throw new Error("expected valid " + title + ": " + min + " <= n < " + max + ", got " + n);
+}
+function bitLen(n) {
+  let len;
+  for (len = 0; n > _0n; n >>= _1n, len += 1)
+    ;
+  return len;
+}
+var bitMask = (n) => (_1n << BigInt(n)) - _1n;
+function createHmacDrbg(hashLen, qByteLen, hmacFn) {
+  anumber3(hashLen, "hashLen");
+  anumber3(qByteLen, "qByteLen");
+  if (typeof hmacFn !== "function")
+    throw new Error("hmacFn must be a function");
+  const u8n = (len) => new Uint8Array(len);
+  const NULL = Uint8Array.of();
+  const byte0 = Uint8Array.of(0);
+  const byte1 = Uint8Array.of(1);
+  const _maxDrbgIters = 1e3;
+  let v = u8n(hashLen);
+  let k = u8n(hashLen);
+  let i = 0;
+  const reset = () => {
+    v.fill(1);
+    k.fill(0);
+    i = 0;
+  };
+  const h = (...msgs) => hmacFn(k, concatBytes(v, ...msgs));
+  const reseed = (seed = NULL) => {
+    k = h(byte0, seed);
+    v = h();
+    if (seed.length === 0)
+      return;
+    k = h(byte1, seed);
+    v = h();
+  };
+  const gen = () => {
+    if (i++ >= _maxDrbgIters)
+      throw new Error("drbg: tried max amount of iterations");
+    let len = 0;
+    const out = [];
+    while (len < qByteLen) {
+      v = h();
+      const sl = v.slice();
+      out.push(sl);
+      len += v.length;
+    }
+    return concatBytes(...out);
+  };
+  const genUntil = (seed, pred) => {
+    reset();
+    reseed(seed);
+    let res = void 0;
+    while (!(res = pred(gen())))
+      reseed();
+    reset();
+    return res;
+  };
+  return genUntil;
+}
+function validateObject(object, fields = {}, optFields = {}) {
+  if (!object || typeof object !== "object")
+    throw new Error("expected valid options object");
+  function checkField(fieldName, expectedType, isOpt) {
+    const val = object[fieldName];
+    if (isOpt && val === void 0)
+      return;
+    const current2 = typeof val;
+    if (current2 !== expectedType || val === null)
+      throw new Error(`param "${fieldName}" is invalid: expected ${expectedType}, got ${current2}`);
+  }
+  const iter = (f, isOpt) => Object.entries(f).forEach(([k, v]) => checkField(k, v, isOpt));
+  iter(fields, false);
+  iter(optFields, true);
+}
+function memoized(fn) {
+  const map = /* @__PURE__ */ new WeakMap();
+  return (arg, ...args) => {
+    const val = map.get(arg);
+    if (val !== void 0)
+      return val;
+    const computed = fn(arg, ...args);
+    map.set(arg, computed);
+    return computed;
+  };
+}
+
+// node_modules/@noble/post-quantum/node_modules/@noble/curves/abstract/modular.js
+var _0n2 = /* @__PURE__ */ BigInt(0);
+var _1n2 = /* @__PURE__ */ BigInt(1);
+var _2n = /* @__PURE__ */ BigInt(2);
+var _3n = /* @__PURE__ */ BigInt(3);
+var _4n = /* @__PURE__ */ BigInt(4);
+var _5n = /* @__PURE__ */ BigInt(5);
+var _7n = /* @__PURE__ */ BigInt(7);
+var _8n = /* @__PURE__ */ BigInt(8);
+var _9n = /* @__PURE__ */ BigInt(9);
+var _16n = /* @__PURE__ */ BigInt(16);
+function mod(a, b) {
+  const result = a % b;
+  return result >= _0n2 ? result : b + result;
+}
+function pow2(x, power, modulo) {
+  let res = x;
+  while (power-- > _0n2) {
+    res *= res;
+    res %= modulo;
+  }
+  return res;
+}
+function invert(number, modulo) {
+  if (number === _0n2)
+    throw new Error("invert: expected non-zero number");
+  if (modulo <= _0n2)
+    throw new Error("invert: expected positive modulus, got " + modulo);
+  let a = mod(number, modulo);
+  let b = modulo;
+  let x = _0n2, y = _1n2, u = _1n2, v = _0n2;
+  while (a !== _0n2) {
+    const q = b / a;
+    const r = b % a;
+    const m = x - u * q;
+    const n = y - v * q;
+    b = a, a = r, x = u, y = v, u = m, v = n;
+  }
+  const gcd = b;
+  if (gcd !== _1n2)
+    throw new Error("invert: does not exist");
+  return mod(x, modulo);
+}
+function assertIsSquare(Fp, root, n) {
+  if (!Fp.eql(Fp.sqr(root), n))
+    throw new Error("Cannot find square root");
+}
+function sqrt3mod4(Fp, n) {
+  const p1div4 = (Fp.ORDER + _1n2) / _4n;
+  const root = Fp.pow(n, p1div4);
+  assertIsSquare(Fp, root, n);
+  return root;
+}
+function sqrt5mod8(Fp, n) {
+  const p5div8 = (Fp.ORDER - _5n) / _8n;
+  const n2 = Fp.mul(n, _2n);
+  const v = Fp.pow(n2, p5div8);
+  const nv = Fp.mul(n, v);
+  const i = Fp.mul(Fp.mul(nv, _2n), v);
+  const root = Fp.mul(nv, Fp.sub(i, Fp.ONE));
+  assertIsSquare(Fp, root, n);
+  return root;
+}
+function sqrt9mod16(P) {
+  const Fp_ = Field(P);
+  const tn = tonelliShanks(P);
+  const c1 = tn(Fp_, Fp_.neg(Fp_.ONE));
+  const c2 = tn(Fp_, c1);
+  const c3 = tn(Fp_, Fp_.neg(c1));
+  const c4 = (P + _7n) / _16n;
+  return (Fp, n) => {
+    let tv1 = Fp.pow(n, c4);
+    let tv2 = Fp.mul(tv1, c1);
+    const tv3 = Fp.mul(tv1, c2);
+    const tv4 = Fp.mul(tv1, c3);
+    const e1 = Fp.eql(Fp.sqr(tv2), n);
+    const e2 = Fp.eql(Fp.sqr(tv3), n);
+    tv1 = Fp.cmov(tv1, tv2, e1);
+    tv2 = Fp.cmov(tv4, tv3, e2);
+    const e3 = Fp.eql(Fp.sqr(tv2), n);
+    const root = Fp.cmov(tv1, tv2, e3);
+    assertIsSquare(Fp, root, n);
+    return root;
+  };
+}
+function tonelliShanks(P) {
+  if (P < _3n)
+    throw new Error("sqrt is not defined for small field");
+  let Q2 = P - _1n2;
+  let S = 0;
+  while (Q2 % _2n === _0n2) {
+    Q2 /= _2n;
+    S++;
+  }
+  let Z = _2n;
+  const _Fp = Field(P);
+  while (FpLegendre(_Fp, Z) === 1) {
+    if (Z++ > 1e3)
+      throw new Error("Cannot find square root: probably non-prime P");
+  }
+  if (S === 1)
+    return sqrt3mod4;
+  let cc = _Fp.pow(Z, Q2);
+  const Q1div2 = (Q2 + _1n2) / _2n;
+  return function tonelliSlow(Fp, n) {
+    if (Fp.is0(n))
+      return n;
+    if (FpLegendre(Fp, n) !== 1)
+      throw new Error("Cannot find square root");
+    let M = S;
+    let c = Fp.mul(Fp.ONE, cc);
+    let t = Fp.pow(n, Q2);
+    let R = Fp.pow(n, Q1div2);
+    while (!Fp.eql(t, Fp.ONE)) {
+      if (Fp.is0(t))
+        return Fp.ZERO;
+      let i = 1;
+      let t_tmp = Fp.sqr(t);
+      while (!Fp.eql(t_tmp, Fp.ONE)) {
+        i++;
+        t_tmp = Fp.sqr(t_tmp);
+        if (i === M)
+          throw new Error("Cannot find square root");
+      }
+      const exponent = _1n2 << BigInt(M - i - 1);
+      const b = Fp.pow(c, exponent);
+      M = i;
+      c = Fp.sqr(b);
+      t = Fp.mul(t, c);
+      R = Fp.mul(R, b);
+    }
+    return R;
+  };
+}
+function FpSqrt(P) {
+  if (P % _4n === _3n)
+    return sqrt3mod4;
+  if (P % _8n === _5n)
+    return sqrt5mod8;
+  if (P % _16n === _9n)
+    return sqrt9mod16(P);
+  return tonelliShanks(P);
+}
+var FIELD_FIELDS = [
+  "create",
+  "isValid",
+  "is0",
+  "neg",
+  "inv",
+  "sqrt",
+  "sqr",
+  "eql",
+  "add",
+  "sub",
+  "mul",
+  "pow",
+  "div",
+  "addN",
+  "subN",
+  "mulN",
+  "sqrN"
+];
+function validateField(field) {
+  const initial = {
+    ORDER: "bigint",
+    BYTES: "number",
+    BITS: "number"
+  };
+  const opts2 = FIELD_FIELDS.reduce((map, val) => {
+    map[val] = "function";
+    return map;
+  }, initial);
+  validateObject(field, opts2);
+  return field;
+}
+function FpPow(Fp, num2, power) {
+  if (power < _0n2)
+    throw new Error("invalid exponent, negatives unsupported");
+  if (power === _0n2)
+    return Fp.ONE;
+  if (power === _1n2)
+    return num2;
+  let p = Fp.ONE;
+  let d = num2;
+  while (power > _0n2) {
+    if (power & _1n2)
+      p = Fp.mul(p, d);
+    d = Fp.sqr(d);
+    power >>= _1n2;
+  }
+  return p;
+}
+function FpInvertBatch(Fp, nums, passZero = false) {
+  const inverted = new Array(nums.length).fill(passZero ? Fp.ZERO : void 0);
+  const multipliedAcc = nums.reduce((acc, num2, i) => {
+    if (Fp.is0(num2))
+      return acc;
+    inverted[i] = acc;
+    return Fp.mul(acc, num2);
+  }, Fp.ONE);
+  const invertedAcc = Fp.inv(multipliedAcc);
+  nums.reduceRight((acc, num2, i) => {
+    if (Fp.is0(num2))
+      return acc;
+    inverted[i] = Fp.mul(acc, inverted[i]);
+    return Fp.mul(acc, num2);
+  }, invertedAcc);
+  return inverted;
+}
+function FpLegendre(Fp, n) {
+  const p1mod2 = (Fp.ORDER - _1n2) / _2n;
+  const powered = Fp.pow(n, p1mod2);
+  const yes = Fp.eql(powered, Fp.ONE);
+  const zero = Fp.eql(powered, Fp.ZERO);
+  const no = Fp.eql(powered, Fp.neg(Fp.ONE));
+  if (!yes && !zero && !no)
+    throw new Error("invalid Legendre symbol result");
+  return yes ? 1 : zero ? 0 : -1;
+}
+function nLength(n, nBitLength) {
+  if (nBitLength !== void 0)
+    anumber3(nBitLength);
+  const _nBitLength = nBitLength !== void 0 ? nBitLength : n.toString(2).length;
+  const nByteLength = Math.ceil(_nBitLength / 8);
+  return { nBitLength: _nBitLength, nByteLength };
+}
+var _Field = class {
+  ORDER;
+  BITS;
+  BYTES;
+  isLE;
+  ZERO = _0n2;
+  ONE = _1n2;
+  _lengths;
+  _sqrt;
+  // cached sqrt
+  _mod;
+  constructor(ORDER, opts2 = {}) {
+    if (ORDER <= _0n2)
+      throw new Error("invalid field: expected ORDER > 0, got " + ORDER);
+    let _nbitLength = void 0;
+    this.isLE = false;
+    if (opts2 != null && typeof opts2 === "object") {
+      if (typeof opts2.BITS === "number")
+        _nbitLength = opts2.BITS;
+      if (typeof opts2.sqrt === "function")
+        this.sqrt = opts2.sqrt;
+      if (typeof opts2.isLE === "boolean")
+        this.isLE = opts2.isLE;
+      if (opts2.allowedLengths)
+        this._lengths = opts2.allowedLengths?.slice();
+      if (typeof opts2.modFromBytes === "boolean")
+        this._mod = opts2.modFromBytes;
+    }
+    const { nBitLength, nByteLength } = nLength(ORDER, _nbitLength);
+    if (nByteLength > 2048)
+      throw new Error("invalid field: expected ORDER of <= 2048 bytes");
+    this.ORDER = ORDER;
+    this.BITS = nBitLength;
+    this.BYTES = nByteLength;
+    this._sqrt = void 0;
+    Object.preventExtensions(this);
+  }
+  create(num2) {
+    return mod(num2, this.ORDER);
+  }
+  isValid(num2) {
+    if (typeof num2 !== "bigint")
+      throw new Error("invalid field element: expected bigint, got " + typeof num2);
+    return _0n2 <= num2 && num2 < this.ORDER;
+  }
+  is0(num2) {
+    return num2 === _0n2;
+  }
+  // is valid and invertible
+  isValidNot0(num2) {
+    return !this.is0(num2) && this.isValid(num2);
+  }
+  isOdd(num2) {
+    return (num2 & _1n2) === _1n2;
+  }
+  neg(num2) {
+    return mod(-num2, this.ORDER);
+  }
+  eql(lhs, rhs) {
+    return lhs === rhs;
+  }
+  sqr(num2) {
+    return mod(num2 * num2, this.ORDER);
+  }
+  add(lhs, rhs) {
+    return mod(lhs + rhs, this.ORDER);
+  }
+  sub(lhs, rhs) {
+    return mod(lhs - rhs, this.ORDER);
+  }
+  mul(lhs, rhs) {
+    return mod(lhs * rhs, this.ORDER);
+  }
+  pow(num2, power) {
+    return FpPow(this, num2, power);
+  }
+  div(lhs, rhs) {
+    return mod(lhs * invert(rhs, this.ORDER), this.ORDER);
+  }
+  // Same as above, but doesn't normalize
+  sqrN(num2) {
+    return num2 * num2;
+  }
+  addN(lhs, rhs) {
+    return lhs + rhs;
+  }
+  subN(lhs, rhs) {
+    return lhs - rhs;
+  }
+  mulN(lhs, rhs) {
+    return lhs * rhs;
+  }
+  inv(num2) {
+    return invert(num2, this.ORDER);
+  }
+  sqrt(num2) {
+    if (!this._sqrt)
+      this._sqrt = FpSqrt(this.ORDER);
+    return this._sqrt(this, num2);
+  }
+  toBytes(num2) {
+    return this.isLE ? numberToBytesLE(num2, this.BYTES) : numberToBytesBE(num2, this.BYTES);
+  }
+  fromBytes(bytes, skipValidation = false) {
+    abytes3(bytes);
+    const { _lengths: allowedLengths, BYTES, isLE: isLE2, ORDER, _mod: modFromBytes } = this;
+    if (allowedLengths) {
+      if (!allowedLengths.includes(bytes.length) || bytes.length > BYTES) {
+        throw new Error("Field.fromBytes: expected " + allowedLengths + " bytes, got " + bytes.length);
+      }
+      const padded = new Uint8Array(BYTES);
+      padded.set(bytes, isLE2 ? 0 : padded.length - bytes.length);
+      bytes = padded;
+    }
+    if (bytes.length !== BYTES)
+      throw new Error("Field.fromBytes: expected " + BYTES + " bytes, got " + bytes.length);
+    let scalar = isLE2 ? bytesToNumberLE(bytes) : bytesToNumberBE(bytes);
+    if (modFromBytes)
+      scalar = mod(scalar, ORDER);
+    if (!skipValidation) {
+      if (!this.isValid(scalar))
+        throw new Error("invalid field element: outside of range 0..ORDER");
+    }
+    return scalar;
+  }
+  // TODO: we don't need it here, move out to separate fn
+  invertBatch(lst) {
+    return FpInvertBatch(this, lst);
+  }
+  // We can't move this out because Fp6, Fp12 implement it
+  // and it's unclear what to return in there.
+  cmov(a, b, condition) {
+    return condition ? b : a;
+  }
+};
+function Field(ORDER, opts2 = {}) {
+  return new _Field(ORDER, opts2);
+}
+function getFieldBytesLength(fieldOrder) {
+  if (typeof fieldOrder !== "bigint")
+    throw new Error("field order must be bigint");
+  const bitLength = fieldOrder.toString(2).length;
+  return Math.ceil(bitLength / 8);
+}
+function getMinHashLength(fieldOrder) {
+  const length = getFieldBytesLength(fieldOrder);
+  return length + Math.ceil(length / 2);
+}
+function mapHashToField(key, fieldOrder, isLE2 = false) {
+  abytes3(key);
+  const len = key.length;
+  const fieldLen = getFieldBytesLength(fieldOrder);
+  const minLen = getMinHashLength(fieldOrder);
+  if (len < 16 || len < minLen || len > 1024)
+    throw new Error("expected " + minLen + "-1024 bytes of input, got " + len);
+  const num2 = isLE2 ? bytesToNumberLE(key) : bytesToNumberBE(key);
+  const reduced = mod(num2, fieldOrder - _1n2) + _1n2;
+  return isLE2 ? numberToBytesLE(reduced, fieldLen) : numberToBytesBE(reduced, fieldLen);
+}
+
+// node_modules/@noble/post-quantum/node_modules/@noble/curves/abstract/curve.js
+var _0n3 = /* @__PURE__ */ BigInt(0);
+var _1n3 = /* @__PURE__ */ BigInt(1);
+function negateCt(condition, item) {
+  const neg = item.negate();
+  return condition ? neg : item;
+}
+function normalizeZ(c, points) {
+  const invertedZs = FpInvertBatch(c.Fp, points.map((p) => p.Z));
+  return points.map((p, i) => c.fromAffine(p.toAffine(invertedZs[i])));
+}
+function validateW(W, bits) {
+  if (!Number.isSafeInteger(W) || W <= 0 || W > bits)
+    throw new Error("invalid window size, expected [1.." + bits + "], got W=" + W);
+}
+function calcWOpts(W, scalarBits) {
+  validateW(W, scalarBits);
+  const windows = Math.ceil(scalarBits / W) + 1;
+  const windowSize = 2 ** (W - 1);
+  const maxNumber = 2 ** W;
+  const mask = bitMask(W);
+  const shiftBy = BigInt(W);
+  return { windows, windowSize, mask, maxNumber, shiftBy };
+}
+function calcOffsets(n, window2, wOpts) {
+  const { windowSize, mask, maxNumber, shiftBy } = wOpts;
+  let wbits = Number(n & mask);
+  let nextN = n >> shiftBy;
+  if (wbits > windowSize) {
+    wbits -= maxNumber;
+    nextN += _1n3;
+  }
+  const offsetStart = window2 * windowSize;
+  const offset = offsetStart + Math.abs(wbits) - 1;
+  const isZero = wbits === 0;
+  const isNeg = wbits < 0;
+  const isNegF = window2 % 2 !== 0;
+  const offsetF = offsetStart;
+  return { nextN, offset, isZero, isNeg, isNegF, offsetF };
+}
+var pointPrecomputes = /* @__PURE__ */ new WeakMap();
+var pointWindowSizes = /* @__PURE__ */ new WeakMap();
+function getW(P) {
+  return pointWindowSizes.get(P) || 1;
+}
+function assert0(n) {
+  if (n !== _0n3)
+    throw new Error("invalid wNAF");
+}
+var wNAF = class {
+  BASE;
+  ZERO;
+  Fn;
+  bits;
+  // Parametrized with a given Point class (not individual point)
+  constructor(Point, bits) {
+    this.BASE = Point.BASE;
+    this.ZERO = Point.ZERO;
+    this.Fn = Point.Fn;
+    this.bits = bits;
+  }
+  // non-const time multiplication ladder
+  _unsafeLadder(elm, n, p = this.ZERO) {
+    let d = elm;
+    while (n > _0n3) {
+      if (n & _1n3)
+        p = p.add(d);
+      d = d.double();
+      n >>= _1n3;
+    }
+    return p;
+  }
+  /**
+   * Creates a wNAF precomputation window. Used for caching.
+   * Default window size is set by `utils.precompute()` and is equal to 8.
+   * Number of precomputed points depends on the curve size:
+   * 2^(𝑊−1) * (Math.ceil(𝑛 / 𝑊) + 1), where:
+   * - 𝑊 is the window size
+   * - 𝑛 is the bitlength of the curve order.
+   * For a 256-bit curve and window size 8, the number of precomputed points is 128 * 33 = 4224.
+   * @param point Point instance
+   * @param W window size
+   * @returns precomputed point tables flattened to a single array
+   */
+  precomputeWindow(point, W) {
+    const { windows, windowSize } = calcWOpts(W, this.bits);
+    const points = [];
+    let p = point;
+    let base = p;
+    for (let window2 = 0; window2 < windows; window2++) {
+      base = p;
+      points.push(base);
+      for (let i = 1; i < windowSize; i++) {
+        base = base.add(p);
+        points.push(base);
+      }
+      p = base.double();
+    }
+    return points;
+  }
+  /**
+   * Implements ec multiplication using precomputed tables and w-ary non-adjacent form.
+   * More compact implementation:
+   * https://github.com/paulmillr/noble-secp256k1/blob/47cb1669b6e506ad66b35fe7d76132ae97465da2/index.ts#L502-L541
+   * @returns real and fake (for const-time) points
+   */
+  wNAF(W, precomputes, n) {
+    if (!this.Fn.isValid(n))
+      throw new Error("invalid scalar");
+    let p = this.ZERO;
+    let f = this.BASE;
+    const wo = calcWOpts(W, this.bits);
+    for (let window2 = 0; window2 < wo.windows; window2++) {
+      const { nextN, offset, isZero, isNeg, isNegF, offsetF } = calcOffsets(n, window2, wo);
+      n = nextN;
+      if (isZero) {
+        f = f.add(negateCt(isNegF, precomputes[offsetF]));
+      } else {
+        p = p.add(negateCt(isNeg, precomputes[offset]));
+      }
+    }
+    assert0(n);
+    return { p, f };
+  }
+  /**
+   * Implements ec unsafe (non const-time) multiplication using precomputed tables and w-ary non-adjacent form.
+   * @param acc accumulator point to add result of multiplication
+   * @returns point
+   */
+  wNAFUnsafe(W, precomputes, n, acc = this.ZERO) {
+    const wo = calcWOpts(W, this.bits);
+    for (let window2 = 0; window2 < wo.windows; window2++) {
+      if (n === _0n3)
+        break;
+      const { nextN, offset, isZero, isNeg } = calcOffsets(n, window2, wo);
+      n = nextN;
+      if (isZero) {
+        continue;
+      } else {
+        const item = precomputes[offset];
+        acc = acc.add(isNeg ? item.negate() : item);
+      }
+    }
+    assert0(n);
+    return acc;
+  }
+  getPrecomputes(W, point, transform) {
+    let comp = pointPrecomputes.get(point);
+    if (!comp) {
+      comp = this.precomputeWindow(point, W);
+      if (W !== 1) {
+        if (typeof transform === "function")
+          comp = transform(comp);
+        pointPrecomputes.set(point, comp);
+      }
+    }
+    return comp;
+  }
+  cached(point, scalar, transform) {
+    const W = getW(point);
+    return this.wNAF(W, this.getPrecomputes(W, point, transform), scalar);
+  }
+  unsafe(point, scalar, transform, prev) {
+    const W = getW(point);
+    if (W === 1)
+      return this._unsafeLadder(point, scalar, prev);
+    return this.wNAFUnsafe(W, this.getPrecomputes(W, point, transform), scalar, prev);
+  }
+  // We calculate precomputes for elliptic curve point multiplication
+  // using windowed method. This specifies window size and
+  // stores precomputed values. Usually only base point would be precomputed.
+  createCache(P, W) {
+    validateW(W, this.bits);
+    pointWindowSizes.set(P, W);
+    pointPrecomputes.delete(P);
+  }
+  hasCache(elm) {
+    return getW(elm) !== 1;
+  }
+};
+function mulEndoUnsafe(Point, point, k1, k2) {
+  let acc = point;
+  let p1 = Point.ZERO;
+  let p2 = Point.ZERO;
+  while (k1 > _0n3 || k2 > _0n3) {
+    if (k1 & _1n3)
+      p1 = p1.add(acc);
+    if (k2 & _1n3)
+      p2 = p2.add(acc);
+    acc = acc.double();
+    k1 >>= _1n3;
+    k2 >>= _1n3;
+  }
+  return { p1, p2 };
+}
+function createField(order, field, isLE2) {
+  if (field) {
+    if (field.ORDER !== order)
+      throw new Error("Field.ORDER must match order: Fp == p, Fn == n");
+    validateField(field);
+    return field;
+  } else {
+    return Field(order, { isLE: isLE2 });
+  }
+}
+function createCurveFields(type, CURVE, curveOpts = {}, FpFnLE) {
+  if (FpFnLE === void 0)
+    FpFnLE = type === "edwards";
+  if (!CURVE || typeof CURVE !== "object")
+    throw new Error(`expected valid ${type} CURVE object`);
+  for (const p of ["p", "n", "h"]) {
+    const val = CURVE[p];
+    if (!(typeof val === "bigint" && val > _0n3))
+      throw new Error(`CURVE.${p} must be positive bigint`);
+  }
+  const Fp = createField(CURVE.p, curveOpts.Fp, FpFnLE);
+  const Fn = createField(CURVE.n, curveOpts.Fn, FpFnLE);
+  const _b = type === "weierstrass" ? "b" : "d";
+  const params = ["Gx", "Gy", "a", _b];
+  for (const p of params) {
+    if (!Fp.isValid(CURVE[p]))
+      throw new Error(`CURVE.${p} must be valid field element of CURVE.Fp`);
+  }
+  CURVE = Object.freeze(Object.assign({}, CURVE));
+  return { CURVE, Fp, Fn };
+}
+function createKeygen(randomSecretKey, getPublicKey) {
+  return function keygen(seed) {
+    const secretKey = randomSecretKey(seed);
+    return { secretKey, publicKey: getPublicKey(secretKey) };
+  };
+}
+
+// node_modules/@noble/post-quantum/node_modules/@noble/curves/abstract/montgomery.js
+var _0n4 = BigInt(0);
+var _1n4 = BigInt(1);
+var _2n2 = BigInt(2);
+function validateOpts(curve) {
+  validateObject(curve, {
+    adjustScalarBytes: "function",
+    powPminus2: "function"
+  });
+  return Object.freeze({ ...curve });
+}
+function montgomery(curveDef) {
+  const CURVE = validateOpts(curveDef);
+  const { P, type, adjustScalarBytes: adjustScalarBytes3, powPminus2, randomBytes: rand } = CURVE;
+  const is25519 = type === "x25519";
+  if (!is25519 && type !== "x448")
+    throw new Error("invalid type");
+  const randomBytes_ = rand || randomBytes2;
+  const montgomeryBits = is25519 ? 255 : 448;
+  const fieldLen = is25519 ? 32 : 56;
+  const Gu = is25519 ? BigInt(9) : BigInt(5);
+  const a24 = is25519 ? BigInt(121665) : BigInt(39081);
+  const minScalar = is25519 ? _2n2 ** BigInt(254) : _2n2 ** BigInt(447);
+  const maxAdded = is25519 ? BigInt(8) * _2n2 ** BigInt(251) - _1n4 : BigInt(4) * _2n2 ** BigInt(445) - _1n4;
+  const maxScalar = minScalar + maxAdded + _1n4;
+  const modP = (n) => mod(n, P);
+  const GuBytes = encodeU(Gu);
+  function encodeU(u) {
+    return numberToBytesLE(modP(u), fieldLen);
+  }
+  function decodeU(u) {
+    const _u = copyBytes(abytes3(u, fieldLen, "uCoordinate"));
+    if (is25519)
+      _u[31] &= 127;
+    return modP(bytesToNumberLE(_u));
+  }
+  function decodeScalar(scalar) {
+    return bytesToNumberLE(adjustScalarBytes3(copyBytes(abytes3(scalar, fieldLen, "scalar"))));
+  }
+  function scalarMult2(scalar, u) {
+    const pu = montgomeryLadder(decodeU(u), decodeScalar(scalar));
+    if (pu === _0n4)
+      throw new Error("invalid private or public key received");
+    return encodeU(pu);
+  }
+  function scalarMultBase2(scalar) {
+    return scalarMult2(scalar, GuBytes);
+  }
+  const getPublicKey = scalarMultBase2;
+  const getSharedSecret = scalarMult2;
+  function cswap2(swap, x_2, x_3) {
+    const dummy = modP(swap * (x_2 - x_3));
+    x_2 = modP(x_2 - dummy);
+    x_3 = modP(x_3 + dummy);
+    return { x_2, x_3 };
+  }
+  function montgomeryLadder(u, scalar) {
+    aInRange("u", u, _0n4, P);
+    aInRange("scalar", scalar, minScalar, maxScalar);
+    const k = scalar;
+    const x_1 = u;
+    let x_2 = _1n4;
+    let z_2 = _0n4;
+    let x_3 = u;
+    let z_3 = _1n4;
+    let swap = _0n4;
+    for (let t = BigInt(montgomeryBits - 1); t >= _0n4; t--) {
+      const k_t = k >> t & _1n4;
+      swap ^= k_t;
+      ({ x_2, x_3 } = cswap2(swap, x_2, x_3));
+      ({ x_2: z_2, x_3: z_3 } = cswap2(swap, z_2, z_3));
+      swap = k_t;
+      const A = x_2 + z_2;
+      const AA = modP(A * A);
+      const B = x_2 - z_2;
+      const BB = modP(B * B);
+      const E = AA - BB;
+      const C = x_3 + z_3;
+      const D = x_3 - z_3;
+      const DA = modP(D * A);
+      const CB = modP(C * B);
+      const dacb = DA + CB;
+      const da_cb = DA - CB;
+      x_3 = modP(dacb * dacb);
+      z_3 = modP(x_1 * modP(da_cb * da_cb));
+      x_2 = modP(AA * BB);
+      z_2 = modP(E * (AA + modP(a24 * E)));
+    }
+    ({ x_2, x_3 } = cswap2(swap, x_2, x_3));
+    ({ x_2: z_2, x_3: z_3 } = cswap2(swap, z_2, z_3));
+    const z2 = powPminus2(z_2);
+    return modP(x_2 * z2);
+  }
+  const lengths = {
+    secretKey: fieldLen,
+    publicKey: fieldLen,
+    seed: fieldLen
+  };
+  const randomSecretKey = (seed = randomBytes_(fieldLen)) => {
+    abytes3(seed, lengths.seed, "seed");
+    return seed;
+  };
+  const utils = { randomSecretKey };
+  return Object.freeze({
+    keygen: createKeygen(randomSecretKey, getPublicKey),
+    getSharedSecret,
+    getPublicKey,
+    scalarMult: scalarMult2,
+    scalarMultBase: scalarMultBase2,
+    utils,
+    GuBytes: GuBytes.slice(),
+    lengths
+  });
+}
+
+// node_modules/@noble/post-quantum/node_modules/@noble/hashes/hmac.js
+var _HMAC = class {
+  oHash;
+  iHash;
+  blockLen;
+  outputLen;
+  finished = false;
+  destroyed = false;
+  constructor(hash, key) {
+    ahash(hash);
+    abytes3(key, void 0, "key");
+    this.iHash = hash.create();
+    if (typeof this.iHash.update !== "function")
+      throw new Error("Expected instance of class which extends utils.Hash");
+    this.blockLen = this.iHash.blockLen;
+    this.outputLen = this.iHash.outputLen;
+    const blockLen = this.blockLen;
+    const pad = new Uint8Array(blockLen);
+    pad.set(key.length > blockLen ? hash.create().update(key).digest() : key);
+    for (let i = 0; i < pad.length; i++)
+      pad[i] ^= 54;
+    this.iHash.update(pad);
+    this.oHash = hash.create();
+    for (let i = 0; i < pad.length; i++)
+      pad[i] ^= 54 ^ 92;
+    this.oHash.update(pad);
+    clean2(pad);
+  }
+  update(buf) {
+    aexists2(this);
+    this.iHash.update(buf);
+    return this;
+  }
+  digestInto(out) {
+    aexists2(this);
+    abytes3(out, this.outputLen, "output");
+    this.finished = true;
+    this.iHash.digestInto(out);
+    this.oHash.update(out);
+    this.oHash.digestInto(out);
+    this.destroy();
+  }
+  digest() {
+    const out = new Uint8Array(this.oHash.outputLen);
+    this.digestInto(out);
+    return out;
+  }
+  _cloneInto(to) {
+    to ||= Object.create(Object.getPrototypeOf(this), {});
+    const { oHash, iHash, finished, destroyed, blockLen, outputLen } = this;
+    to = to;
+    to.finished = finished;
+    to.destroyed = destroyed;
+    to.blockLen = blockLen;
+    to.outputLen = outputLen;
+    to.oHash = oHash._cloneInto(to.oHash);
+    to.iHash = iHash._cloneInto(to.iHash);
+    return to;
+  }
+  clone() {
+    return this._cloneInto();
+  }
+  destroy() {
+    this.destroyed = true;
+    this.oHash.destroy();
+    this.iHash.destroy();
+  }
+};
+var hmac = (hash, key, message) => new _HMAC(hash, key).update(message).digest();
+hmac.create = (hash, key) => new _HMAC(hash, key);
+
+// node_modules/@noble/post-quantum/node_modules/@noble/curves/abstract/weierstrass.js
+var divNearest = (num2, den) => (num2 + (num2 >= 0 ? den : -den) / _2n3) / den;
+function _splitEndoScalar(k, basis, n) {
+  const [[a1, b1], [a2, b2]] = basis;
+  const c1 = divNearest(b2 * k, n);
+  const c2 = divNearest(-b1 * k, n);
+  let k1 = k - c1 * a1 - c2 * a2;
+  let k2 = -c1 * b1 - c2 * b2;
+  const k1neg = k1 < _0n5;
+  const k2neg = k2 < _0n5;
+  if (k1neg)
+    k1 = -k1;
+  if (k2neg)
+    k2 = -k2;
+  const MAX_NUM = bitMask(Math.ceil(bitLen(n) / 2)) + _1n5;
+  if (k1 < _0n5 || k1 >= MAX_NUM || k2 < _0n5 || k2 >= MAX_NUM) {
+    throw new Error("splitScalar (endomorphism): failed, k=" + k);
+  }
+  return { k1neg, k1, k2neg, k2 };
+}
+function validateSigFormat(format) {
+  if (!["compact", "recovered", "der"].includes(format))
+    throw new Error('Signature format must be "compact", "recovered", or "der"');
+  return format;
+}
+function validateSigOpts(opts2, def) {
+  const optsn = {};
+  for (let optName of Object.keys(def)) {
+    optsn[optName] = opts2[optName] === void 0 ? def[optName] : opts2[optName];
+  }
+  abool(optsn.lowS, "lowS");
+  abool(optsn.prehash, "prehash");
+  if (optsn.format !== void 0)
+    validateSigFormat(optsn.format);
+  return optsn;
+}
+var DERErr = class extends Error {
+  constructor(m = "") {
+    super(m);
+  }
+};
+var DER = {
+  // asn.1 DER encoding utils
+  Err: DERErr,
+  // Basic building block is TLV (Tag-Length-Value)
+  _tlv: {
+    encode: (tag, data) => {
+      const { Err: E } = DER;
+      if (tag < 0 || tag > 256)
+        throw new E("tlv.encode: wrong tag");
+      if (data.length & 1)
+        throw new E("tlv.encode: unpadded data");
+      const dataLen = data.length / 2;
+      const len = numberToHexUnpadded(dataLen);
+      if (len.length / 2 & 128)
+        throw new E("tlv.encode: long form length too big");
+      const lenLen = dataLen > 127 ? numberToHexUnpadded(len.length / 2 | 128) : "";
+      const t = numberToHexUnpadded(tag);
+      return t + lenLen + len + data;
+    },
+    // v - value, l - left bytes (unparsed)
+    decode(tag, data) {
+      const { Err: E } = DER;
+      let pos = 0;
+      if (tag < 0 || tag > 256)
+        throw new E("tlv.encode: wrong tag");
+      if (data.length < 2 || data[pos++] !== tag)
+        throw new E("tlv.decode: wrong tlv");
+      const first = data[pos++];
+      const isLong = !!(first & 128);
+      let length = 0;
+      if (!isLong)
+        length = first;
+      else {
+        const lenLen = first & 127;
+        if (!lenLen)
+          throw new E("tlv.decode(long): indefinite length not supported");
+        if (lenLen > 4)
+          throw new E("tlv.decode(long): byte length is too big");
+        const lengthBytes = data.subarray(pos, pos + lenLen);
+        if (lengthBytes.length !== lenLen)
+          throw new E("tlv.decode: length bytes not complete");
+        if (lengthBytes[0] === 0)
+          throw new E("tlv.decode(long): zero leftmost byte");
+        for (const b of lengthBytes)
+          length = length << 8 | b;
+        pos += lenLen;
+        if (length < 128)
+          throw new E("tlv.decode(long): not minimal encoding");
+      }
+      const v = data.subarray(pos, pos + length);
+      if (v.length !== length)
+        throw new E("tlv.decode: wrong value length");
+      return { v, l: data.subarray(pos + length) };
+    }
+  },
+  // https://crypto.stackexchange.com/a/57734 Leftmost bit of first byte is 'negative' flag,
+  // since we always use positive integers here. It must always be empty:
+  // - add zero byte if exists
+  // - if next byte doesn't have a flag, leading zero is not allowed (minimal encoding)
+  _int: {
+    encode(num2) {
+      const { Err: E } = DER;
+      if (num2 < _0n5)
+        throw new E("integer: negative integers are not allowed");
+      let hex2 = numberToHexUnpadded(num2);
+      if (Number.parseInt(hex2[0], 16) & 8)
+        hex2 = "00" + hex2;
+      if (hex2.length & 1)
+        throw new E("unexpected DER parsing assertion: unpadded hex");
+      return hex2;
+    },
+    decode(data) {
+      const { Err: E } = DER;
+      if (data[0] & 128)
+        throw new E("invalid signature integer: negative");
+      if (data[0] === 0 && !(data[1] & 128))
+        throw new E("invalid signature integer: unnecessary leading zero");
+      return bytesToNumberBE(data);
+    }
+  },
+  toSig(bytes) {
+    const { Err: E, _int: int, _tlv: tlv } = DER;
+    const data = abytes3(bytes, void 0, "signature");
+    const { v: seqBytes, l: seqLeftBytes } = tlv.decode(48, data);
+    if (seqLeftBytes.length)
+      throw new E("invalid signature: left bytes after parsing");
+    const { v: rBytes, l: rLeftBytes } = tlv.decode(2, seqBytes);
+    const { v: sBytes, l: sLeftBytes } = tlv.decode(2, rLeftBytes);
+    if (sLeftBytes.length)
+      throw new E("invalid signature: left bytes after parsing");
+    return { r: int.decode(rBytes), s: int.decode(sBytes) };
+  },
+  hexFromSig(sig) {
+    const { _tlv: tlv, _int: int } = DER;
+    const rs = tlv.encode(2, int.encode(sig.r));
+    const ss = tlv.encode(2, int.encode(sig.s));
+    const seq = rs + ss;
+    return tlv.encode(48, seq);
+  }
+};
+var _0n5 = BigInt(0);
+var _1n5 = BigInt(1);
+var _2n3 = BigInt(2);
+var _3n2 = BigInt(3);
+var _4n2 = BigInt(4);
+function weierstrass(params, extraOpts = {}) {
+  const validated = createCurveFields("weierstrass", params, extraOpts);
+  const { Fp, Fn } = validated;
+  let CURVE = validated.CURVE;
+  const { h: cofactor, n: CURVE_ORDER } = CURVE;
+  validateObject(extraOpts, {}, {
+    allowInfinityPoint: "boolean",
+    clearCofactor: "function",
+    isTorsionFree: "function",
+    fromBytes: "function",
+    toBytes: "function",
+    endo: "object"
+  });
+  const { endo } = extraOpts;
+  if (endo) {
+    if (!Fp.is0(CURVE.a) || typeof endo.beta !== "bigint" || !Array.isArray(endo.basises)) {
+      throw new Error('invalid endo: expected "beta": bigint and "basises": array');
+    }
+  }
+  const lengths = getWLengths(Fp, Fn);
+  function assertCompressionIsSupported() {
+    if (!Fp.isOdd)
+      throw new Error("compression is not supported: Field does not have .isOdd()");
+  }
+  function pointToBytes(_c, point, isCompressed) {
+    const { x, y } = point.toAffine();
+    const bx = Fp.toBytes(x);
+    abool(isCompressed, "isCompressed");
+    if (isCompressed) {
+      assertCompressionIsSupported();
+      const hasEvenY = !Fp.isOdd(y);
+      return concatBytes(pprefix(hasEvenY), bx);
+    } else {
+      return concatBytes(Uint8Array.of(4), bx, Fp.toBytes(y));
+    }
+  }
+  function pointFromBytes(bytes) {
+    abytes3(bytes, void 0, "Point");
+    const { publicKey: comp, publicKeyUncompressed: uncomp } = lengths;
+    const length = bytes.length;
+    const head = bytes[0];
+    const tail = bytes.subarray(1);
+    if (length === comp && (head === 2 || head === 3)) {
+      const x = Fp.fromBytes(tail);
+      if (!Fp.isValid(x))
+        throw new Error("bad point: is not on curve, wrong x");
+      const y2 = weierstrassEquation(x);
+      let y;
+      try {
+        y = Fp.sqrt(y2);
+      } catch (sqrtError) {
+        const err = sqrtError instanceof Error ? ": " + sqrtError.message : "";
+        throw new Error("bad point: is not on curve, sqrt error" + err);
+      }
+      assertCompressionIsSupported();
+      const evenY = Fp.isOdd(y);
+      const evenH = (head & 1) === 1;
+      if (evenH !== evenY)
+        y = Fp.neg(y);
+      return { x, y };
+    } else if (length === uncomp && head === 4) {
+      const L = Fp.BYTES;
+      const x = Fp.fromBytes(tail.subarray(0, L));
+      const y = Fp.fromBytes(tail.subarray(L, L * 2));
+      if (!isValidXY(x, y))
+        throw new Error("bad point: is not on curve");
+      return { x, y };
+    } else {
+      throw new Error(`bad point: got length ${length}, expected compressed=${comp} or uncompressed=${uncomp}`);
+    }
+  }
+  const encodePoint = extraOpts.toBytes || pointToBytes;
+  const decodePoint = extraOpts.fromBytes || pointFromBytes;
+  function weierstrassEquation(x) {
+    const x2 = Fp.sqr(x);
+    const x3 = Fp.mul(x2, x);
+    return Fp.add(Fp.add(x3, Fp.mul(x, CURVE.a)), CURVE.b);
+  }
+  function isValidXY(x, y) {
+    const left = Fp.sqr(y);
+    const right = weierstrassEquation(x);
+    return Fp.eql(left, right);
+  }
+  if (!isValidXY(CURVE.Gx, CURVE.Gy))
+    throw new Error("bad curve params: generator point");
+  const _4a3 = Fp.mul(Fp.pow(CURVE.a, _3n2), _4n2);
+  const _27b2 = Fp.mul(Fp.sqr(CURVE.b), BigInt(27));
+  if (Fp.is0(Fp.add(_4a3, _27b2)))
+    throw new Error("bad curve params: a or b");
+  function acoord(title, n, banZero = false) {
+    if (!Fp.isValid(n) || banZero && Fp.is0(n))
+      throw new Error(`bad point coordinate ${title}`);
+    return n;
+  }
+  function aprjpoint(other) {
+    if (!(other instanceof Point))
+      throw new Error("Weierstrass Point expected");
+  }
+  function splitEndoScalarN(k) {
+    if (!endo || !endo.basises)
+      throw new Error("no endo");
+    return _splitEndoScalar(k, endo.basises, Fn.ORDER);
+  }
+  const toAffineMemo = memoized((p, iz) => {
+    const { X, Y, Z } = p;
+    if (Fp.eql(Z, Fp.ONE))
+      return { x: X, y: Y };
+    const is0 = p.is0();
+    if (iz == null)
+      iz = is0 ? Fp.ONE : Fp.inv(Z);
+    const x = Fp.mul(X, iz);
+    const y = Fp.mul(Y, iz);
+    const zz = Fp.mul(Z, iz);
+    if (is0)
+      return { x: Fp.ZERO, y: Fp.ZERO };
+    if (!Fp.eql(zz, Fp.ONE))
+      throw new Error("invZ was invalid");
+    return { x, y };
+  });
+  const assertValidMemo = memoized((p) => {
+    if (p.is0()) {
+      if (extraOpts.allowInfinityPoint && !Fp.is0(p.Y))
+        return;
+      throw new Error("bad point: ZERO");
+    }
+    const { x, y } = p.toAffine();
+    if (!Fp.isValid(x) || !Fp.isValid(y))
+      throw new Error("bad point: x or y not field elements");
+    if (!isValidXY(x, y))
+      throw new Error("bad point: equation left != right");
+    if (!p.isTorsionFree())
+      throw new Error("bad point: not in prime-order subgroup");
+    return true;
+  });
+  function finishEndo(endoBeta, k1p, k2p, k1neg, k2neg) {
+    k2p = new Point(Fp.mul(k2p.X, endoBeta), k2p.Y, k2p.Z);
+    k1p = negateCt(k1neg, k1p);
+    k2p = negateCt(k2neg, k2p);
+    return k1p.add(k2p);
+  }
+  class Point {
+    // base / generator point
+    static BASE = new Point(CURVE.Gx, CURVE.Gy, Fp.ONE);
+    // zero / infinity / identity point
+    static ZERO = new Point(Fp.ZERO, Fp.ONE, Fp.ZERO);
+    // 0, 1, 0
+    // math field
+    static Fp = Fp;
+    // scalar field
+    static Fn = Fn;
+    X;
+    Y;
+    Z;
+    /** Does NOT validate if the point is valid. Use `.assertValidity()`. */
+    constructor(X, Y, Z) {
+      this.X = acoord("x", X);
+      this.Y = acoord("y", Y, true);
+      this.Z = acoord("z", Z);
+      Object.freeze(this);
+    }
+    static CURVE() {
+      return CURVE;
+    }
+    /** Does NOT validate if the point is valid. Use `.assertValidity()`. */
+    static fromAffine(p) {
+      const { x, y } = p || {};
+      if (!p || !Fp.isValid(x) || !Fp.isValid(y))
+        throw new Error("invalid affine point");
+      if (p instanceof Point)
+        throw new Error("projective point not allowed");
+      if (Fp.is0(x) && Fp.is0(y))
+        return Point.ZERO;
+      return new Point(x, y, Fp.ONE);
+    }
+    static fromBytes(bytes) {
+      const P = Point.fromAffine(decodePoint(abytes3(bytes, void 0, "point")));
+      P.assertValidity();
+      return P;
+    }
+    static fromHex(hex2) {
+      return Point.fromBytes(hexToBytes2(hex2));
+    }
+    get x() {
+      return this.toAffine().x;
+    }
+    get y() {
+      return this.toAffine().y;
+    }
+    /**
+     *
+     * @param windowSize
+     * @param isLazy true will defer table computation until the first multiplication
+     * @returns
+     */
+    precompute(windowSize = 8, isLazy = true) {
+      wnaf.createCache(this, windowSize);
+      if (!isLazy)
+        this.multiply(_3n2);
+      return this;
+    }
+    // TODO: return `this`
+    /** A point on curve is valid if it conforms to equation. */
+    assertValidity() {
+      assertValidMemo(this);
+    }
+    hasEvenY() {
+      const { y } = this.toAffine();
+      if (!Fp.isOdd)
+        throw new Error("Field doesn't support isOdd");
+      return !Fp.isOdd(y);
+    }
+    /** Compare one point to another. */
+    equals(other) {
+      aprjpoint(other);
+      const { X: X1, Y: Y1, Z: Z1 } = this;
+      const { X: X2, Y: Y2, Z: Z2 } = other;
+      const U1 = Fp.eql(Fp.mul(X1, Z2), Fp.mul(X2, Z1));
+      const U2 = Fp.eql(Fp.mul(Y1, Z2), Fp.mul(Y2, Z1));
+      return U1 && U2;
+    }
+    /** Flips point to one corresponding to (x, -y) in Affine coordinates. */
+    negate() {
+      return new Point(this.X, Fp.neg(this.Y), this.Z);
+    }
+    // Renes-Costello-Batina exception-free doubling formula.
+    // There is 30% faster Jacobian formula, but it is not complete.
+    // https://eprint.iacr.org/2015/1060, algorithm 3
+    // Cost: 8M + 3S + 3*a + 2*b3 + 15add.
+    double() {
+      const { a, b } = CURVE;
+      const b3 = Fp.mul(b, _3n2);
+      const { X: X1, Y: Y1, Z: Z1 } = this;
+      let X3 = Fp.ZERO, Y3 = Fp.ZERO, Z3 = Fp.ZERO;
+      let t0 = Fp.mul(X1, X1);
+      let t1 = Fp.mul(Y1, Y1);
+      let t2 = Fp.mul(Z1, Z1);
+      let t3 = Fp.mul(X1, Y1);
+      t3 = Fp.add(t3, t3);
+      Z3 = Fp.mul(X1, Z1);
+      Z3 = Fp.add(Z3, Z3);
+      X3 = Fp.mul(a, Z3);
+      Y3 = Fp.mul(b3, t2);
+      Y3 = Fp.add(X3, Y3);
+      X3 = Fp.sub(t1, Y3);
+      Y3 = Fp.add(t1, Y3);
+      Y3 = Fp.mul(X3, Y3);
+      X3 = Fp.mul(t3, X3);
+      Z3 = Fp.mul(b3, Z3);
+      t2 = Fp.mul(a, t2);
+      t3 = Fp.sub(t0, t2);
+      t3 = Fp.mul(a, t3);
+      t3 = Fp.add(t3, Z3);
+      Z3 = Fp.add(t0, t0);
+      t0 = Fp.add(Z3, t0);
+      t0 = Fp.add(t0, t2);
+      t0 = Fp.mul(t0, t3);
+      Y3 = Fp.add(Y3, t0);
+      t2 = Fp.mul(Y1, Z1);
+      t2 = Fp.add(t2, t2);
+      t0 = Fp.mul(t2, t3);
+      X3 = Fp.sub(X3, t0);
+      Z3 = Fp.mul(t2, t1);
+      Z3 = Fp.add(Z3, Z3);
+      Z3 = Fp.add(Z3, Z3);
+      return new Point(X3, Y3, Z3);
+    }
+    // Renes-Costello-Batina exception-free addition formula.
+    // There is 30% faster Jacobian formula, but it is not complete.
+    // https://eprint.iacr.org/2015/1060, algorithm 1
+    // Cost: 12M + 0S + 3*a + 3*b3 + 23add.
+    add(other) {
+      aprjpoint(other);
+      const { X: X1, Y: Y1, Z: Z1 } = this;
+      const { X: X2, Y: Y2, Z: Z2 } = other;
+      let X3 = Fp.ZERO, Y3 = Fp.ZERO, Z3 = Fp.ZERO;
+      const a = CURVE.a;
+      const b3 = Fp.mul(CURVE.b, _3n2);
+      let t0 = Fp.mul(X1, X2);
+      let t1 = Fp.mul(Y1, Y2);
+      let t2 = Fp.mul(Z1, Z2);
+      let t3 = Fp.add(X1, Y1);
+      let t4 = Fp.add(X2, Y2);
+      t3 = Fp.mul(t3, t4);
+      t4 = Fp.add(t0, t1);
+      t3 = Fp.sub(t3, t4);
+      t4 = Fp.add(X1, Z1);
+      let t5 = Fp.add(X2, Z2);
+      t4 = Fp.mul(t4, t5);
+      t5 = Fp.add(t0, t2);
+      t4 = Fp.sub(t4, t5);
+      t5 = Fp.add(Y1, Z1);
+      X3 = Fp.add(Y2, Z2);
+      t5 = Fp.mul(t5, X3);
+      X3 = Fp.add(t1, t2);
+      t5 = Fp.sub(t5, X3);
+      Z3 = Fp.mul(a, t4);
+      X3 = Fp.mul(b3, t2);
+      Z3 = Fp.add(X3, Z3);
+      X3 = Fp.sub(t1, Z3);
+      Z3 = Fp.add(t1, Z3);
+      Y3 = Fp.mul(X3, Z3);
+      t1 = Fp.add(t0, t0);
+      t1 = Fp.add(t1, t0);
+      t2 = Fp.mul(a, t2);
+      t4 = Fp.mul(b3, t4);
+      t1 = Fp.add(t1, t2);
+      t2 = Fp.sub(t0, t2);
+      t2 = Fp.mul(a, t2);
+      t4 = Fp.add(t4, t2);
+      t0 = Fp.mul(t1, t4);
+      Y3 = Fp.add(Y3, t0);
+      t0 = Fp.mul(t5, t4);
+      X3 = Fp.mul(t3, X3);
+      X3 = Fp.sub(X3, t0);
+      t0 = Fp.mul(t3, t1);
+      Z3 = Fp.mul(t5, Z3);
+      Z3 = Fp.add(Z3, t0);
+      return new Point(X3, Y3, Z3);
+    }
+    subtract(other) {
+      return this.add(other.negate());
+    }
+    is0() {
+      return this.equals(Point.ZERO);
+    }
+    /**
+     * Constant time multiplication.
+     * Uses wNAF method. Windowed method may be 10% faster,
+     * but takes 2x longer to generate and consumes 2x memory.
+     * Uses precomputes when available.
+     * Uses endomorphism for Koblitz curves.
+     * @param scalar by which the point would be multiplied
+     * @returns New point
+     */
+    multiply(scalar) {
+      const { endo: endo2 } = extraOpts;
+      if (!Fn.isValidNot0(scalar))
+        throw new Error("invalid scalar: out of range");
+      let point, fake;
+      const mul = (n) => wnaf.cached(this, n, (p) => normalizeZ(Point, p));
+      if (endo2) {
+        const { k1neg, k1, k2neg, k2 } = splitEndoScalarN(scalar);
+        const { p: k1p, f: k1f } = mul(k1);
+        const { p: k2p, f: k2f } = mul(k2);
+        fake = k1f.add(k2f);
+        point = finishEndo(endo2.beta, k1p, k2p, k1neg, k2neg);
+      } else {
+        const { p, f } = mul(scalar);
+        point = p;
+        fake = f;
+      }
+      return normalizeZ(Point, [point, fake])[0];
+    }
+    /**
+     * Non-constant-time multiplication. Uses double-and-add algorithm.
+     * It's faster, but should only be used when you don't care about
+     * an exposed secret key e.g. sig verification, which works over *public* keys.
+     */
+    multiplyUnsafe(sc) {
+      const { endo: endo2 } = extraOpts;
+      const p = this;
+      if (!Fn.isValid(sc))
+        throw new Error("invalid scalar: out of range");
+      if (sc === _0n5 || p.is0())
+        return Point.ZERO;
+      if (sc === _1n5)
+        return p;
+      if (wnaf.hasCache(this))
+        return this.multiply(sc);
+      if (endo2) {
+        const { k1neg, k1, k2neg, k2 } = splitEndoScalarN(sc);
+        const { p1, p2 } = mulEndoUnsafe(Point, p, k1, k2);
+        return finishEndo(endo2.beta, p1, p2, k1neg, k2neg);
+      } else {
+        return wnaf.unsafe(p, sc);
+      }
+    }
+    /**
+     * Converts Projective point to affine (x, y) coordinates.
+     * @param invertedZ Z^-1 (inverted zero) - optional, precomputation is useful for invertBatch
+     */
+    toAffine(invertedZ) {
+      return toAffineMemo(this, invertedZ);
+    }
+    /**
+     * Checks whether Point is free of torsion elements (is in prime subgroup).
+     * Always torsion-free for cofactor=1 curves.
+     */
+    isTorsionFree() {
+      const { isTorsionFree } = extraOpts;
+      if (cofactor === _1n5)
+        return true;
+      if (isTorsionFree)
+        return isTorsionFree(Point, this);
+      return wnaf.unsafe(this, CURVE_ORDER).is0();
+    }
+    clearCofactor() {
+      const { clearCofactor } = extraOpts;
+      if (cofactor === _1n5)
+        return this;
+      if (clearCofactor)
+        return clearCofactor(Point, this);
+      return this.multiplyUnsafe(cofactor);
+    }
+    isSmallOrder() {
+      return this.multiplyUnsafe(cofactor).is0();
+    }
+    toBytes(isCompressed = true) {
+      abool(isCompressed, "isCompressed");
+      this.assertValidity();
+      return encodePoint(Point, this, isCompressed);
+    }
+    toHex(isCompressed = true) {
+      return bytesToHex2(this.toBytes(isCompressed));
+    }
+    toString() {
+      return `<Point ${this.is0() ? "ZERO" : this.toHex()}>`;
+    }
+  }
+  const bits = Fn.BITS;
+  const wnaf = new wNAF(Point, extraOpts.endo ? Math.ceil(bits / 2) : bits);
+  Point.BASE.precompute(8);
+  return Point;
+}
+function pprefix(hasEvenY) {
+  return Uint8Array.of(hasEvenY ? 2 : 3);
+}
+function getWLengths(Fp, Fn) {
+  return {
+    secretKey: Fn.BYTES,
+    publicKey: 1 + Fp.BYTES,
+    publicKeyUncompressed: 1 + 2 * Fp.BYTES,
+    publicKeyHasPrefix: true,
+    signature: 2 * Fn.BYTES
+  };
+}
+function ecdh(Point, ecdhOpts = {}) {
+  const { Fn } = Point;
+  const randomBytes_ = ecdhOpts.randomBytes || randomBytes2;
+  const lengths = Object.assign(getWLengths(Point.Fp, Fn), { seed: getMinHashLength(Fn.ORDER) });
+  function isValidSecretKey(secretKey) {
+    try {
+      const num2 = Fn.fromBytes(secretKey);
+      return Fn.isValidNot0(num2);
+    } catch (error) {
+      return false;
+    }
+  }
+  function isValidPublicKey(publicKey, isCompressed) {
+    const { publicKey: comp, publicKeyUncompressed } = lengths;
+    try {
+      const l = publicKey.length;
+      if (isCompressed === true && l !== comp)
+        return false;
+      if (isCompressed === false && l !== publicKeyUncompressed)
+        return false;
+      return !!Point.fromBytes(publicKey);
+    } catch (error) {
+      return false;
+    }
+  }
+  function randomSecretKey(seed = randomBytes_(lengths.seed)) {
+    return mapHashToField(abytes3(seed, lengths.seed, "seed"), Fn.ORDER);
+  }
+  function getPublicKey(secretKey, isCompressed = true) {
+    return Point.BASE.multiply(Fn.fromBytes(secretKey)).toBytes(isCompressed);
+  }
+  function isProbPub(item) {
+    const { secretKey, publicKey, publicKeyUncompressed } = lengths;
+    if (!isBytes3(item))
+      return void 0;
+    if ("_lengths" in Fn && Fn._lengths || secretKey === publicKey)
+      return void 0;
+    const l = abytes3(item, void 0, "key").length;
+    return l === publicKey || l === publicKeyUncompressed;
+  }
+  function getSharedSecret(secretKeyA, publicKeyB, isCompressed = true) {
+    if (isProbPub(secretKeyA) === true)
+      throw new Error("first arg must be private key");
+    if (isProbPub(publicKeyB) === false)
+      throw new Error("second arg must be public key");
+    const s = Fn.fromBytes(secretKeyA);
+    const b = Point.fromBytes(publicKeyB);
+    return b.multiply(s).toBytes(isCompressed);
+  }
+  const utils = {
+    isValidSecretKey,
+    isValidPublicKey,
+    randomSecretKey
+  };
+  const keygen = createKeygen(randomSecretKey, getPublicKey);
+  return Object.freeze({ getPublicKey, getSharedSecret, keygen, Point, utils, lengths });
+}
+function ecdsa(Point, hash, ecdsaOpts = {}) {
+  ahash(hash);
+  validateObject(ecdsaOpts, {}, {
+    hmac: "function",
+    lowS: "boolean",
+    randomBytes: "function",
+    bits2int: "function",
+    bits2int_modN: "function"
+  });
+  ecdsaOpts = Object.assign({}, ecdsaOpts);
+  const randomBytes5 = ecdsaOpts.randomBytes || randomBytes2;
+  const hmac2 = ecdsaOpts.hmac || ((key, msg) => hmac(hash, key, msg));
+  const { Fp, Fn } = Point;
+  const { ORDER: CURVE_ORDER, BITS: fnBits } = Fn;
+  const { keygen, getPublicKey, getSharedSecret, utils, lengths } = ecdh(Point, ecdsaOpts);
+  const defaultSigOpts = {
+    prehash: true,
+    lowS: typeof ecdsaOpts.lowS === "boolean" ? ecdsaOpts.lowS : true,
+    format: "compact",
+    extraEntropy: false
+  };
+  const hasLargeCofactor = CURVE_ORDER * _2n3 < Fp.ORDER;
+  function isBiggerThanHalfOrder(number) {
+    const HALF = CURVE_ORDER >> _1n5;
+    return number > HALF;
+  }
+  function validateRS(title, num2) {
+    if (!Fn.isValidNot0(num2))
+      throw new Error(`invalid signature ${title}: out of range 1..Point.Fn.ORDER`);
+    return num2;
+  }
+  function assertSmallCofactor() {
+    if (hasLargeCofactor)
+      throw new Error('"recovered" sig type is not supported for cofactor >2 curves');
+  }
+  function validateSigLength(bytes, format) {
+    validateSigFormat(format);
+    const size = lengths.signature;
+    const sizer = format === "compact" ? size : format === "recovered" ? size + 1 : void 0;
+    return abytes3(bytes, sizer);
+  }
+  class Signature {
+    r;
+    s;
+    recovery;
+    constructor(r, s, recovery) {
+      this.r = validateRS("r", r);
+      this.s = validateRS("s", s);
+      if (recovery != null) {
+        assertSmallCofactor();
+        if (![0, 1, 2, 3].includes(recovery))
+          throw new Error("invalid recovery id");
+        this.recovery = recovery;
+      }
+      Object.freeze(this);
+    }
+    static fromBytes(bytes, format = defaultSigOpts.format) {
+      validateSigLength(bytes, format);
+      let recid;
+      if (format === "der") {
+        const { r: r2, s: s2 } = DER.toSig(abytes3(bytes));
+        return new Signature(r2, s2);
+      }
+      if (format === "recovered") {
+        recid = bytes[0];
+        format = "compact";
+        bytes = bytes.subarray(1);
+      }
+      const L = lengths.signature / 2;
+      const r = bytes.subarray(0, L);
+      const s = bytes.subarray(L, L * 2);
+      return new Signature(Fn.fromBytes(r), Fn.fromBytes(s), recid);
+    }
+    static fromHex(hex2, format) {
+      return this.fromBytes(hexToBytes2(hex2), format);
+    }
+    assertRecovery() {
+      const { recovery } = this;
+      if (recovery == null)
+        throw new Error("invalid recovery id: must be present");
+      return recovery;
+    }
+    addRecoveryBit(recovery) {
+      return new Signature(this.r, this.s, recovery);
+    }
+    recoverPublicKey(messageHash) {
+      const { r, s } = this;
+      const recovery = this.assertRecovery();
+      const radj = recovery === 2 || recovery === 3 ? r + CURVE_ORDER : r;
+      if (!Fp.isValid(radj))
+        throw new Error("invalid recovery id: sig.r+curve.n != R.x");
+      const x = Fp.toBytes(radj);
+      const R = Point.fromBytes(concatBytes(pprefix((recovery & 1) === 0), x));
+      const ir = Fn.inv(radj);
+      const h = bits2int_modN(abytes3(messageHash, void 0, "msgHash"));
+      const u1 = Fn.create(-h * ir);
+      const u2 = Fn.create(s * ir);
+      const Q2 = Point.BASE.multiplyUnsafe(u1).add(R.multiplyUnsafe(u2));
+      if (Q2.is0())
+        throw new Error("invalid recovery: point at infinify");
+      Q2.assertValidity();
+      return Q2;
+    }
+    // Signatures should be low-s, to prevent malleability.
+    hasHighS() {
+      return isBiggerThanHalfOrder(this.s);
+    }
+    toBytes(format = defaultSigOpts.format) {
+      validateSigFormat(format);
+      if (format === "der")
+        return hexToBytes2(DER.hexFromSig(this));
+      const { r, s } = this;
+      const rb = Fn.toBytes(r);
+      const sb = Fn.toBytes(s);
+      if (format === "recovered") {
+        assertSmallCofactor();
+        return concatBytes(Uint8Array.of(this.assertRecovery()), rb, sb);
+      }
+      return concatBytes(rb, sb);
+    }
+    toHex(format) {
+      return bytesToHex2(this.toBytes(format));
+    }
+  }
+  const bits2int = ecdsaOpts.bits2int || function bits2int_def(bytes) {
+    if (bytes.length > 8192)
+      throw new Error("input is too large");
+    const num2 = bytesToNumberBE(bytes);
+    const delta = bytes.length * 8 - fnBits;
+    return delta > 0 ? num2 >> BigInt(delta) : num2;
+  };
+  const bits2int_modN = ecdsaOpts.bits2int_modN || function bits2int_modN_def(bytes) {
+    return Fn.create(bits2int(bytes));
+  };
+  const ORDER_MASK = bitMask(fnBits);
+  function int2octets(num2) {
+    aInRange("num < 2^" + fnBits, num2, _0n5, ORDER_MASK);
+    return Fn.toBytes(num2);
+  }
+  function validateMsgAndHash(message, prehash) {
+    abytes3(message, void 0, "message");
+    return prehash ? abytes3(hash(message), void 0, "prehashed message") : message;
+  }
+  function prepSig(message, secretKey, opts2) {
+    const { lowS, prehash, extraEntropy } = validateSigOpts(opts2, defaultSigOpts);
+    message = validateMsgAndHash(message, prehash);
+    const h1int = bits2int_modN(message);
+    const d = Fn.fromBytes(secretKey);
+    if (!Fn.isValidNot0(d))
+      throw new Error("invalid private key");
+    const seedArgs = [int2octets(d), int2octets(h1int)];
+    if (extraEntropy != null && extraEntropy !== false) {
+      const e = extraEntropy === true ? randomBytes5(lengths.secretKey) : extraEntropy;
+      seedArgs.push(abytes3(e, void 0, "extraEntropy"));
+    }
+    const seed = concatBytes(...seedArgs);
+    const m = h1int;
+    function k2sig(kBytes) {
+      const k = bits2int(kBytes);
+      if (!Fn.isValidNot0(k))
+        return;
+      const ik = Fn.inv(k);
+      const q = Point.BASE.multiply(k).toAffine();
+      const r = Fn.create(q.x);
+      if (r === _0n5)
+        return;
+      const s = Fn.create(ik * Fn.create(m + r * d));
+      if (s === _0n5)
+        return;
+      let recovery = (q.x === r ? 0 : 2) | Number(q.y & _1n5);
+      let normS = s;
+      if (lowS && isBiggerThanHalfOrder(s)) {
+        normS = Fn.neg(s);
+        recovery ^= 1;
+      }
+      return new Signature(r, normS, hasLargeCofactor ? void 0 : recovery);
+    }
+    return { seed, k2sig };
+  }
+  function sign(message, secretKey, opts2 = {}) {
+    const { seed, k2sig } = prepSig(message, secretKey, opts2);
+    const drbg = createHmacDrbg(hash.outputLen, Fn.BYTES, hmac2);
+    const sig = drbg(seed, k2sig);
+    return sig.toBytes(opts2.format);
+  }
+  function verify(signature, message, publicKey, opts2 = {}) {
+    const { lowS, prehash, format } = validateSigOpts(opts2, defaultSigOpts);
+    publicKey = abytes3(publicKey, void 0, "publicKey");
+    message = validateMsgAndHash(message, prehash);
+    if (!isBytes3(signature)) {
+      const end = signature instanceof Signature ? ", use sig.toBytes()" : "";
+      throw new Error("verify expects Uint8Array signature" + end);
+    }
+    validateSigLength(signature, format);
+    try {
+      const sig = Signature.fromBytes(signature, format);
+      const P = Point.fromBytes(publicKey);
+      if (lowS && sig.hasHighS())
+        return false;
+      const { r, s } = sig;
+      const h = bits2int_modN(message);
+      const is = Fn.inv(s);
+      const u1 = Fn.create(h * is);
+      const u2 = Fn.create(r * is);
+      const R = Point.BASE.multiplyUnsafe(u1).add(P.multiplyUnsafe(u2));
+      if (R.is0())
+        return false;
+      const v = Fn.create(R.x);
+      return v === r;
+    } catch (e) {
+      return false;
+    }
+  }
+  function recoverPublicKey(signature, message, opts2 = {}) {
+    const { prehash } = validateSigOpts(opts2, defaultSigOpts);
+    message = validateMsgAndHash(message, prehash);
+    return Signature.fromBytes(signature, "recovered").recoverPublicKey(message).toBytes();
+  }
+  return Object.freeze({
+    keygen,
+    getPublicKey,
+    getSharedSecret,
+    utils,
+    lengths,
+    Point,
+    sign,
+    verify,
+    recoverPublicKey,
+    Signature,
+    hash
+  });
+}
+
+// node_modules/@noble/post-quantum/node_modules/@noble/hashes/_md.js
+function Chi2(a, b, c) {
+  return a & b ^ ~a & c;
+}
+function Maj2(a, b, c) {
+  return a & b ^ a & c ^ b & c;
+}
+var HashMD2 = class {
+  blockLen;
+  outputLen;
+  padOffset;
+  isLE;
+  // For partial updates less than block size
+  buffer;
+  view;
+  finished = false;
+  length = 0;
+  pos = 0;
+  destroyed = false;
+  constructor(blockLen, outputLen, padOffset, isLE2) {
+    this.blockLen = blockLen;
+    this.outputLen = outputLen;
+    this.padOffset = padOffset;
+    this.isLE = isLE2;
+    this.buffer = new Uint8Array(blockLen);
+    this.view = createView2(this.buffer);
+  }
+  update(data) {
+    aexists2(this);
+    abytes3(data);
+    const { view, buffer, blockLen } = this;
+    const len = data.length;
+    for (let pos = 0; pos < len; ) {
+      const take = Math.min(blockLen - this.pos, len - pos);
+      if (take === blockLen) {
+        const dataView = createView2(data);
+        for (; blockLen <= len - pos; pos += blockLen)
+          this.process(dataView, pos);
+        continue;
+      }
+      buffer.set(data.subarray(pos, pos + take), this.pos);
+      this.pos += take;
+      pos += take;
+      if (this.pos === blockLen) {
+        this.process(view, 0);
+        this.pos = 0;
+      }
+    }
+    this.length += data.length;
+    this.roundClean();
+    return this;
+  }
+  digestInto(out) {
+    aexists2(this);
+    aoutput2(out, this);
+    this.finished = true;
+    const { buffer, view, blockLen, isLE: isLE2 } = this;
+    let { pos } = this;
+    buffer[pos++] = 128;
+    clean2(this.buffer.subarray(pos));
+    if (this.padOffset > blockLen - pos) {
+      this.process(view, 0);
+      pos = 0;
+    }
+    for (let i = pos; i < blockLen; i++)
+      buffer[i] = 0;
+    view.setBigUint64(blockLen - 8, BigInt(this.length * 8), isLE2);
+    this.process(view, 0);
+    const oview = createView2(out);
+    const len = this.outputLen;
+    if (len % 4)
+      throw new Error("_sha2: outputLen must be aligned to 32bit");
+    const outLen = len / 4;
+    const state = this.get();
+    if (outLen > state.length)
+      throw new Error("_sha2: outputLen bigger than state");
+    for (let i = 0; i < outLen; i++)
+      oview.setUint32(4 * i, state[i], isLE2);
+  }
+  digest() {
+    const { buffer, outputLen } = this;
+    this.digestInto(buffer);
+    const res = buffer.slice(0, outputLen);
+    this.destroy();
+    return res;
+  }
+  _cloneInto(to) {
+    to ||= new this.constructor();
+    to.set(...this.get());
+    const { blockLen, buffer, length, finished, destroyed, pos } = this;
+    to.destroyed = destroyed;
+    to.finished = finished;
+    to.length = length;
+    to.pos = pos;
+    if (length % blockLen)
+      to.buffer.set(buffer);
+    return to;
+  }
+  clone() {
+    return this._cloneInto();
+  }
+};
+var SHA256_IV2 = /* @__PURE__ */ Uint32Array.from([
+  1779033703,
+  3144134277,
+  1013904242,
+  2773480762,
+  1359893119,
+  2600822924,
+  528734635,
+  1541459225
+]);
+var SHA384_IV2 = /* @__PURE__ */ Uint32Array.from([
+  3418070365,
+  3238371032,
+  1654270250,
+  914150663,
+  2438529370,
+  812702999,
+  355462360,
+  4144912697,
+  1731405415,
+  4290775857,
+  2394180231,
+  1750603025,
+  3675008525,
+  1694076839,
+  1203062813,
+  3204075428
+]);
+
+// node_modules/@noble/post-quantum/node_modules/@noble/hashes/_u64.js
+var U32_MASK642 = /* @__PURE__ */ BigInt(2 ** 32 - 1);
+var _32n2 = /* @__PURE__ */ BigInt(32);
+function fromBig2(n, le = false) {
+  if (le)
+    return { h: Number(n & U32_MASK642), l: Number(n >> _32n2 & U32_MASK642) };
+  return { h: Number(n >> _32n2 & U32_MASK642) | 0, l: Number(n & U32_MASK642) | 0 };
+}
+function split2(lst, le = false) {
+  const len = lst.length;
+  let Ah = new Uint32Array(len);
+  let Al = new Uint32Array(len);
+  for (let i = 0; i < len; i++) {
+    const { h, l } = fromBig2(lst[i], le);
+    [Ah[i], Al[i]] = [h, l];
+  }
+  return [Ah, Al];
+}
+var shrSH2 = (h, _l, s) => h >>> s;
+var shrSL2 = (h, l, s) => h << 32 - s | l >>> s;
+var rotrSH2 = (h, l, s) => h >>> s | l << 32 - s;
+var rotrSL2 = (h, l, s) => h << 32 - s | l >>> s;
+var rotrBH2 = (h, l, s) => h << 64 - s | l >>> s - 32;
+var rotrBL2 = (h, l, s) => h >>> s - 32 | l << 64 - s;
+var rotlSH = (h, l, s) => h << s | l >>> 32 - s;
+var rotlSL = (h, l, s) => l << s | h >>> 32 - s;
+var rotlBH = (h, l, s) => l << s - 32 | h >>> 64 - s;
+var rotlBL = (h, l, s) => h << s - 32 | l >>> 64 - s;
+function add2(Ah, Al, Bh, Bl) {
+  const l = (Al >>> 0) + (Bl >>> 0);
+  return { h: Ah + Bh + (l / 2 ** 32 | 0) | 0, l: l | 0 };
+}
+var add3L2 = (Al, Bl, Cl) => (Al >>> 0) + (Bl >>> 0) + (Cl >>> 0);
+var add3H2 = (low, Ah, Bh, Ch) => Ah + Bh + Ch + (low / 2 ** 32 | 0) | 0;
+var add4L2 = (Al, Bl, Cl, Dl) => (Al >>> 0) + (Bl >>> 0) + (Cl >>> 0) + (Dl >>> 0);
+var add4H2 = (low, Ah, Bh, Ch, Dh) => Ah + Bh + Ch + Dh + (low / 2 ** 32 | 0) | 0;
+var add5L2 = (Al, Bl, Cl, Dl, El) => (Al >>> 0) + (Bl >>> 0) + (Cl >>> 0) + (Dl >>> 0) + (El >>> 0);
+var add5H2 = (low, Ah, Bh, Ch, Dh, Eh) => Ah + Bh + Ch + Dh + Eh + (low / 2 ** 32 | 0) | 0;
+
+// node_modules/@noble/post-quantum/node_modules/@noble/hashes/sha2.js
+var SHA256_K = /* @__PURE__ */ Uint32Array.from([
+  1116352408,
+  1899447441,
+  3049323471,
+  3921009573,
+  961987163,
+  1508970993,
+  2453635748,
+  2870763221,
+  3624381080,
+  310598401,
+  607225278,
+  1426881987,
+  1925078388,
+  2162078206,
+  2614888103,
+  3248222580,
+  3835390401,
+  4022224774,
+  264347078,
+  604807628,
+  770255983,
+  1249150122,
+  1555081692,
+  1996064986,
+  2554220882,
+  2821834349,
+  2952996808,
+  3210313671,
+  3336571891,
+  3584528711,
+  113926993,
+  338241895,
+  666307205,
+  773529912,
+  1294757372,
+  1396182291,
+  1695183700,
+  1986661051,
+  2177026350,
+  2456956037,
+  2730485921,
+  2820302411,
+  3259730800,
+  3345764771,
+  3516065817,
+  3600352804,
+  4094571909,
+  275423344,
+  430227734,
+  506948616,
+  659060556,
+  883997877,
+  958139571,
+  1322822218,
+  1537002063,
+  1747873779,
+  1955562222,
+  2024104815,
+  2227730452,
+  2361852424,
+  2428436474,
+  2756734187,
+  3204031479,
+  3329325298
+]);
+var SHA256_W = /* @__PURE__ */ new Uint32Array(64);
+var SHA2_32B = class extends HashMD2 {
+  constructor(outputLen) {
+    super(64, outputLen, 8, false);
+  }
+  get() {
+    const { A, B, C, D, E, F: F2, G, H } = this;
+    return [A, B, C, D, E, F2, G, H];
+  }
+  // prettier-ignore
+  set(A, B, C, D, E, F2, G, H) {
+    this.A = A | 0;
+    this.B = B | 0;
+    this.C = C | 0;
+    this.D = D | 0;
+    this.E = E | 0;
+    this.F = F2 | 0;
+    this.G = G | 0;
+    this.H = H | 0;
+  }
+  process(view, offset) {
+    for (let i = 0; i < 16; i++, offset += 4)
+      SHA256_W[i] = view.getUint32(offset, false);
+    for (let i = 16; i < 64; i++) {
+      const W15 = SHA256_W[i - 15];
+      const W2 = SHA256_W[i - 2];
+      const s0 = rotr2(W15, 7) ^ rotr2(W15, 18) ^ W15 >>> 3;
+      const s1 = rotr2(W2, 17) ^ rotr2(W2, 19) ^ W2 >>> 10;
+      SHA256_W[i] = s1 + SHA256_W[i - 7] + s0 + SHA256_W[i - 16] | 0;
+    }
+    let { A, B, C, D, E, F: F2, G, H } = this;
+    for (let i = 0; i < 64; i++) {
+      const sigma1 = rotr2(E, 6) ^ rotr2(E, 11) ^ rotr2(E, 25);
+      const T1 = H + sigma1 + Chi2(E, F2, G) + SHA256_K[i] + SHA256_W[i] | 0;
+      const sigma0 = rotr2(A, 2) ^ rotr2(A, 13) ^ rotr2(A, 22);
+      const T2 = sigma0 + Maj2(A, B, C) | 0;
+      H = G;
+      G = F2;
+      F2 = E;
+      E = D + T1 | 0;
+      D = C;
+      C = B;
+      B = A;
+      A = T1 + T2 | 0;
+    }
+    A = A + this.A | 0;
+    B = B + this.B | 0;
+    C = C + this.C | 0;
+    D = D + this.D | 0;
+    E = E + this.E | 0;
+    F2 = F2 + this.F | 0;
+    G = G + this.G | 0;
+    H = H + this.H | 0;
+    this.set(A, B, C, D, E, F2, G, H);
+  }
+  roundClean() {
+    clean2(SHA256_W);
+  }
+  destroy() {
+    this.set(0, 0, 0, 0, 0, 0, 0, 0);
+    clean2(this.buffer);
+  }
+};
+var _SHA256 = class extends SHA2_32B {
+  // We cannot use array here since array allows indexing by variable
+  // which means optimizer/compiler cannot use registers.
+  A = SHA256_IV2[0] | 0;
+  B = SHA256_IV2[1] | 0;
+  C = SHA256_IV2[2] | 0;
+  D = SHA256_IV2[3] | 0;
+  E = SHA256_IV2[4] | 0;
+  F = SHA256_IV2[5] | 0;
+  G = SHA256_IV2[6] | 0;
+  H = SHA256_IV2[7] | 0;
+  constructor() {
+    super(32);
+  }
+};
+var K5122 = /* @__PURE__ */ (() => split2([
+  "0x428a2f98d728ae22",
+  "0x7137449123ef65cd",
+  "0xb5c0fbcfec4d3b2f",
+  "0xe9b5dba58189dbbc",
+  "0x3956c25bf348b538",
+  "0x59f111f1b605d019",
+  "0x923f82a4af194f9b",
+  "0xab1c5ed5da6d8118",
+  "0xd807aa98a3030242",
+  "0x12835b0145706fbe",
+  "0x243185be4ee4b28c",
+  "0x550c7dc3d5ffb4e2",
+  "0x72be5d74f27b896f",
+  "0x80deb1fe3b1696b1",
+  "0x9bdc06a725c71235",
+  "0xc19bf174cf692694",
+  "0xe49b69c19ef14ad2",
+  "0xefbe4786384f25e3",
+  "0x0fc19dc68b8cd5b5",
+  "0x240ca1cc77ac9c65",
+  "0x2de92c6f592b0275",
+  "0x4a7484aa6ea6e483",
+  "0x5cb0a9dcbd41fbd4",
+  "0x76f988da831153b5",
+  "0x983e5152ee66dfab",
+  "0xa831c66d2db43210",
+  "0xb00327c898fb213f",
+  "0xbf597fc7beef0ee4",
+  "0xc6e00bf33da88fc2",
+  "0xd5a79147930aa725",
+  "0x06ca6351e003826f",
+  "0x142929670a0e6e70",
+  "0x27b70a8546d22ffc",
+  "0x2e1b21385c26c926",
+  "0x4d2c6dfc5ac42aed",
+  "0x53380d139d95b3df",
+  "0x650a73548baf63de",
+  "0x766a0abb3c77b2a8",
+  "0x81c2c92e47edaee6",
+  "0x92722c851482353b",
+  "0xa2bfe8a14cf10364",
+  "0xa81a664bbc423001",
+  "0xc24b8b70d0f89791",
+  "0xc76c51a30654be30",
+  "0xd192e819d6ef5218",
+  "0xd69906245565a910",
+  "0xf40e35855771202a",
+  "0x106aa07032bbd1b8",
+  "0x19a4c116b8d2d0c8",
+  "0x1e376c085141ab53",
+  "0x2748774cdf8eeb99",
+  "0x34b0bcb5e19b48a8",
+  "0x391c0cb3c5c95a63",
+  "0x4ed8aa4ae3418acb",
+  "0x5b9cca4f7763e373",
+  "0x682e6ff3d6b2b8a3",
+  "0x748f82ee5defb2fc",
+  "0x78a5636f43172f60",
+  "0x84c87814a1f0ab72",
+  "0x8cc702081a6439ec",
+  "0x90befffa23631e28",
+  "0xa4506cebde82bde9",
+  "0xbef9a3f7b2c67915",
+  "0xc67178f2e372532b",
+  "0xca273eceea26619c",
+  "0xd186b8c721c0c207",
+  "0xeada7dd6cde0eb1e",
+  "0xf57d4f7fee6ed178",
+  "0x06f067aa72176fba",
+  "0x0a637dc5a2c898a6",
+  "0x113f9804bef90dae",
+  "0x1b710b35131c471b",
+  "0x28db77f523047d84",
+  "0x32caab7b40c72493",
+  "0x3c9ebe0a15c9bebc",
+  "0x431d67c49c100d4c",
+  "0x4cc5d4becb3e42b6",
+  "0x597f299cfc657e2a",
+  "0x5fcb6fab3ad6faec",
+  "0x6c44198c4a475817"
+].map((n) => BigInt(n))))();
+var SHA512_Kh2 = /* @__PURE__ */ (() => K5122[0])();
+var SHA512_Kl2 = /* @__PURE__ */ (() => K5122[1])();
+var SHA512_W_H2 = /* @__PURE__ */ new Uint32Array(80);
+var SHA512_W_L2 = /* @__PURE__ */ new Uint32Array(80);
+var SHA2_64B2 = class extends HashMD2 {
+  constructor(outputLen) {
+    super(128, outputLen, 16, false);
+  }
+  // prettier-ignore
+  get() {
+    const { Ah, Al, Bh, Bl, Ch, Cl, Dh, Dl, Eh, El, Fh, Fl, Gh, Gl, Hh, Hl } = this;
+    return [Ah, Al, Bh, Bl, Ch, Cl, Dh, Dl, Eh, El, Fh, Fl, Gh, Gl, Hh, Hl];
+  }
+  // prettier-ignore
+  set(Ah, Al, Bh, Bl, Ch, Cl, Dh, Dl, Eh, El, Fh, Fl, Gh, Gl, Hh, Hl) {
+    this.Ah = Ah | 0;
+    this.Al = Al | 0;
+    this.Bh = Bh | 0;
+    this.Bl = Bl | 0;
+    this.Ch = Ch | 0;
+    this.Cl = Cl | 0;
+    this.Dh = Dh | 0;
+    this.Dl = Dl | 0;
+    this.Eh = Eh | 0;
+    this.El = El | 0;
+    this.Fh = Fh | 0;
+    this.Fl = Fl | 0;
+    this.Gh = Gh | 0;
+    this.Gl = Gl | 0;
+    this.Hh = Hh | 0;
+    this.Hl = Hl | 0;
+  }
+  process(view, offset) {
+    for (let i = 0; i < 16; i++, offset += 4) {
+      SHA512_W_H2[i] = view.getUint32(offset);
+      SHA512_W_L2[i] = view.getUint32(offset += 4);
+    }
+    for (let i = 16; i < 80; i++) {
+      const W15h = SHA512_W_H2[i - 15] | 0;
+      const W15l = SHA512_W_L2[i - 15] | 0;
+      const s0h = rotrSH2(W15h, W15l, 1) ^ rotrSH2(W15h, W15l, 8) ^ shrSH2(W15h, W15l, 7);
+      const s0l = rotrSL2(W15h, W15l, 1) ^ rotrSL2(W15h, W15l, 8) ^ shrSL2(W15h, W15l, 7);
+      const W2h = SHA512_W_H2[i - 2] | 0;
+      const W2l = SHA512_W_L2[i - 2] | 0;
+      const s1h = rotrSH2(W2h, W2l, 19) ^ rotrBH2(W2h, W2l, 61) ^ shrSH2(W2h, W2l, 6);
+      const s1l = rotrSL2(W2h, W2l, 19) ^ rotrBL2(W2h, W2l, 61) ^ shrSL2(W2h, W2l, 6);
+      const SUMl = add4L2(s0l, s1l, SHA512_W_L2[i - 7], SHA512_W_L2[i - 16]);
+      const SUMh = add4H2(SUMl, s0h, s1h, SHA512_W_H2[i - 7], SHA512_W_H2[i - 16]);
+      SHA512_W_H2[i] = SUMh | 0;
+      SHA512_W_L2[i] = SUMl | 0;
+    }
+    let { Ah, Al, Bh, Bl, Ch, Cl, Dh, Dl, Eh, El, Fh, Fl, Gh, Gl, Hh, Hl } = this;
+    for (let i = 0; i < 80; i++) {
+      const sigma1h = rotrSH2(Eh, El, 14) ^ rotrSH2(Eh, El, 18) ^ rotrBH2(Eh, El, 41);
+      const sigma1l = rotrSL2(Eh, El, 14) ^ rotrSL2(Eh, El, 18) ^ rotrBL2(Eh, El, 41);
+      const CHIh = Eh & Fh ^ ~Eh & Gh;
+      const CHIl = El & Fl ^ ~El & Gl;
+      const T1ll = add5L2(Hl, sigma1l, CHIl, SHA512_Kl2[i], SHA512_W_L2[i]);
+      const T1h = add5H2(T1ll, Hh, sigma1h, CHIh, SHA512_Kh2[i], SHA512_W_H2[i]);
+      const T1l = T1ll | 0;
+      const sigma0h = rotrSH2(Ah, Al, 28) ^ rotrBH2(Ah, Al, 34) ^ rotrBH2(Ah, Al, 39);
+      const sigma0l = rotrSL2(Ah, Al, 28) ^ rotrBL2(Ah, Al, 34) ^ rotrBL2(Ah, Al, 39);
+      const MAJh = Ah & Bh ^ Ah & Ch ^ Bh & Ch;
+      const MAJl = Al & Bl ^ Al & Cl ^ Bl & Cl;
+      Hh = Gh | 0;
+      Hl = Gl | 0;
+      Gh = Fh | 0;
+      Gl = Fl | 0;
+      Fh = Eh | 0;
+      Fl = El | 0;
+      ({ h: Eh, l: El } = add2(Dh | 0, Dl | 0, T1h | 0, T1l | 0));
+      Dh = Ch | 0;
+      Dl = Cl | 0;
+      Ch = Bh | 0;
+      Cl = Bl | 0;
+      Bh = Ah | 0;
+      Bl = Al | 0;
+      const All = add3L2(T1l, sigma0l, MAJl);
+      Ah = add3H2(All, T1h, sigma0h, MAJh);
+      Al = All | 0;
+    }
+    ({ h: Ah, l: Al } = add2(this.Ah | 0, this.Al | 0, Ah | 0, Al | 0));
+    ({ h: Bh, l: Bl } = add2(this.Bh | 0, this.Bl | 0, Bh | 0, Bl | 0));
+    ({ h: Ch, l: Cl } = add2(this.Ch | 0, this.Cl | 0, Ch | 0, Cl | 0));
+    ({ h: Dh, l: Dl } = add2(this.Dh | 0, this.Dl | 0, Dh | 0, Dl | 0));
+    ({ h: Eh, l: El } = add2(this.Eh | 0, this.El | 0, Eh | 0, El | 0));
+    ({ h: Fh, l: Fl } = add2(this.Fh | 0, this.Fl | 0, Fh | 0, Fl | 0));
+    ({ h: Gh, l: Gl } = add2(this.Gh | 0, this.Gl | 0, Gh | 0, Gl | 0));
+    ({ h: Hh, l: Hl } = add2(this.Hh | 0, this.Hl | 0, Hh | 0, Hl | 0));
+    this.set(Ah, Al, Bh, Bl, Ch, Cl, Dh, Dl, Eh, El, Fh, Fl, Gh, Gl, Hh, Hl);
+  }
+  roundClean() {
+    clean2(SHA512_W_H2, SHA512_W_L2);
+  }
+  destroy() {
+    clean2(this.buffer);
+    this.set(0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0);
+  }
+};
+var _SHA384 = class extends SHA2_64B2 {
+  Ah = SHA384_IV2[0] | 0;
+  Al = SHA384_IV2[1] | 0;
+  Bh = SHA384_IV2[2] | 0;
+  Bl = SHA384_IV2[3] | 0;
+  Ch = SHA384_IV2[4] | 0;
+  Cl = SHA384_IV2[5] | 0;
+  Dh = SHA384_IV2[6] | 0;
+  Dl = SHA384_IV2[7] | 0;
+  Eh = SHA384_IV2[8] | 0;
+  El = SHA384_IV2[9] | 0;
+  Fh = SHA384_IV2[10] | 0;
+  Fl = SHA384_IV2[11] | 0;
+  Gh = SHA384_IV2[12] | 0;
+  Gl = SHA384_IV2[13] | 0;
+  Hh = SHA384_IV2[14] | 0;
+  Hl = SHA384_IV2[15] | 0;
+  constructor() {
+    super(48);
+  }
+};
+var sha256 = /* @__PURE__ */ createHasher2(
+  () => new _SHA256(),
+  /* @__PURE__ */ oidNist2(1)
+);
+var sha384 = /* @__PURE__ */ createHasher2(
+  () => new _SHA384(),
+  /* @__PURE__ */ oidNist2(2)
+);
+
+// node_modules/@noble/post-quantum/node_modules/@noble/curves/ed25519.js
+var _1n6 = BigInt(1);
+var _2n4 = BigInt(2);
+var _3n3 = /* @__PURE__ */ BigInt(3);
+var _5n2 = BigInt(5);
+var _8n2 = BigInt(8);
+var ed25519_CURVE_p = BigInt("0x7fffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffed");
+function ed25519_pow_2_252_3(x) {
+  const _10n = BigInt(10), _20n = BigInt(20), _40n = BigInt(40), _80n = BigInt(80);
+  const P = ed25519_CURVE_p;
+  const x2 = x * x % P;
+  const b2 = x2 * x % P;
+  const b4 = pow2(b2, _2n4, P) * b2 % P;
+  const b5 = pow2(b4, _1n6, P) * x % P;
+  const b10 = pow2(b5, _5n2, P) * b5 % P;
+  const b20 = pow2(b10, _10n, P) * b10 % P;
+  const b40 = pow2(b20, _20n, P) * b20 % P;
+  const b80 = pow2(b40, _40n, P) * b40 % P;
+  const b160 = pow2(b80, _80n, P) * b80 % P;
+  const b240 = pow2(b160, _80n, P) * b80 % P;
+  const b250 = pow2(b240, _10n, P) * b10 % P;
+  const pow_p_5_8 = pow2(b250, _2n4, P) * x % P;
+  return { pow_p_5_8, b2 };
+}
+function adjustScalarBytes(bytes) {
+  bytes[0] &= 248;
+  bytes[31] &= 127;
+  bytes[31] |= 64;
+  return bytes;
+}
+var x25519 = /* @__PURE__ */ (() => {
+  const P = ed25519_CURVE_p;
+  return montgomery({
+    P,
+    type: "x25519",
+    powPminus2: (x) => {
+      const { pow_p_5_8, b2 } = ed25519_pow_2_252_3(x);
+      return mod(pow2(pow_p_5_8, _3n3, P) * b2, P);
+    },
+    adjustScalarBytes
+  });
+})();
+
+// node_modules/@noble/post-quantum/node_modules/@noble/curves/nist.js
+var p256_CURVE = /* @__PURE__ */ (() => ({
+  p: BigInt("0xffffffff00000001000000000000000000000000ffffffffffffffffffffffff"),
+  n: BigInt("0xffffffff00000000ffffffffffffffffbce6faada7179e84f3b9cac2fc632551"),
+  h: BigInt(1),
+  a: BigInt("0xffffffff00000001000000000000000000000000fffffffffffffffffffffffc"),
+  b: BigInt("0x5ac635d8aa3a93e7b3ebbd55769886bc651d06b0cc53b0f63bce3c3e27d2604b"),
+  Gx: BigInt("0x6b17d1f2e12c4247f8bce6e563a440f277037d812deb33a0f4a13945d898c296"),
+  Gy: BigInt("0x4fe342e2fe1a7f9b8ee7eb4a7c0f9e162bce33576b315ececbb6406837bf51f5")
+}))();
+var p384_CURVE = /* @__PURE__ */ (() => ({
+  p: BigInt("0xfffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffeffffffff0000000000000000ffffffff"),
+  n: BigInt("0xffffffffffffffffffffffffffffffffffffffffffffffffc7634d81f4372ddf581a0db248b0a77aecec196accc52973"),
+  h: BigInt(1),
+  a: BigInt("0xfffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffeffffffff0000000000000000fffffffc"),
+  b: BigInt("0xb3312fa7e23ee7e4988e056be3f82d19181d9c6efe8141120314088f5013875ac656398d8a2ed19d2a85c8edd3ec2aef"),
+  Gx: BigInt("0xaa87ca22be8b05378eb1c71ef320ad746e1d3b628ba79b9859f741e082542a385502f25dbf55296c3a545e3872760ab7"),
+  Gy: BigInt("0x3617de4a96262c6f5d9e98bf9292dc29f8f41dbd289a147ce9da3113b5f0b8c00a60b1ce1d7e819d7a431d7c90ea0e5f")
+}))();
+var p256_Point = /* @__PURE__ */ weierstrass(p256_CURVE);
+var p256 = /* @__PURE__ */ ecdsa(p256_Point, sha256);
+var p384_Point = /* @__PURE__ */ weierstrass(p384_CURVE);
+var p384 = /* @__PURE__ */ ecdsa(p384_Point, sha384);
+
+// node_modules/@noble/post-quantum/node_modules/@noble/hashes/hkdf.js
+function extract(hash, ikm, salt) {
+  ahash(hash);
+  if (salt === void 0)
+    salt = new Uint8Array(hash.outputLen);
+  return hmac(hash, salt, ikm);
+}
+var HKDF_COUNTER = /* @__PURE__ */ Uint8Array.of(0);
+var EMPTY_BUFFER = /* @__PURE__ */ Uint8Array.of();
+function expand(hash, prk, info, length = 32) {
+  ahash(hash);
+  anumber3(length, "length");
+  const olen = hash.outputLen;
+  if (length > 255 * olen)
+    throw new Error("Length must be <= 255*HashLen");
+  const blocks = Math.ceil(length / olen);
+  if (info === void 0)
+    info = EMPTY_BUFFER;
+  else
+    abytes3(info, void 0, "info");
+  const okm = new Uint8Array(blocks * olen);
+  const HMAC = hmac.create(hash, prk);
+  const HMACTmp = HMAC._cloneInto();
+  const T = new Uint8Array(HMAC.outputLen);
+  for (let counter = 0; counter < blocks; counter++) {
+    HKDF_COUNTER[0] = counter + 1;
+    HMACTmp.update(counter === 0 ? EMPTY_BUFFER : T).update(info).update(HKDF_COUNTER).digestInto(T);
+    okm.set(T, olen * counter);
+    HMAC._cloneInto(HMACTmp);
+  }
+  HMAC.destroy();
+  HMACTmp.destroy();
+  clean2(T, HKDF_COUNTER);
+  return okm.slice(0, length);
+}
+
+// node_modules/@noble/post-quantum/node_modules/@noble/hashes/sha3.js
+var _0n6 = BigInt(0);
+var _1n7 = BigInt(1);
+var _2n5 = BigInt(2);
+var _7n2 = BigInt(7);
+var _256n = BigInt(256);
+var _0x71n = BigInt(113);
+var SHA3_PI = [];
+var SHA3_ROTL = [];
+var _SHA3_IOTA = [];
+for (let round = 0, R = _1n7, x = 1, y = 0; round < 24; round++) {
+  [x, y] = [y, (2 * x + 3 * y) % 5];
+  SHA3_PI.push(2 * (5 * y + x));
+  SHA3_ROTL.push((round + 1) * (round + 2) / 2 % 64);
+  let t = _0n6;
+  for (let j = 0; j < 7; j++) {
+    R = (R << _1n7 ^ (R >> _7n2) * _0x71n) % _256n;
+    if (R & _2n5)
+      t ^= _1n7 << (_1n7 << BigInt(j)) - _1n7;
+  }
+  _SHA3_IOTA.push(t);
+}
+var IOTAS = split2(_SHA3_IOTA, true);
+var SHA3_IOTA_H = IOTAS[0];
+var SHA3_IOTA_L = IOTAS[1];
+var rotlH = (h, l, s) => s > 32 ? rotlBH(h, l, s) : rotlSH(h, l, s);
+var rotlL = (h, l, s) => s > 32 ? rotlBL(h, l, s) : rotlSL(h, l, s);
+function keccakP(s, rounds = 24) {
+  const B = new Uint32Array(5 * 2);
+  for (let round = 24 - rounds; round < 24; round++) {
+    for (let x = 0; x < 10; x++)
+      B[x] = s[x] ^ s[x + 10] ^ s[x + 20] ^ s[x + 30] ^ s[x + 40];
+    for (let x = 0; x < 10; x += 2) {
+      const idx1 = (x + 8) % 10;
+      const idx0 = (x + 2) % 10;
+      const B0 = B[idx0];
+      const B1 = B[idx0 + 1];
+      const Th = rotlH(B0, B1, 1) ^ B[idx1];
+      const Tl = rotlL(B0, B1, 1) ^ B[idx1 + 1];
+      for (let y = 0; y < 50; y += 10) {
+        s[x + y] ^= Th;
+        s[x + y + 1] ^= Tl;
+      }
+    }
+    let curH = s[2];
+    let curL = s[3];
+    for (let t = 0; t < 24; t++) {
+      const shift = SHA3_ROTL[t];
+      const Th = rotlH(curH, curL, shift);
+      const Tl = rotlL(curH, curL, shift);
+      const PI = SHA3_PI[t];
+      curH = s[PI];
+      curL = s[PI + 1];
+      s[PI] = Th;
+      s[PI + 1] = Tl;
+    }
+    for (let y = 0; y < 50; y += 10) {
+      for (let x = 0; x < 10; x++)
+        B[x] = s[y + x];
+      for (let x = 0; x < 10; x++)
+        s[y + x] ^= ~B[(x + 2) % 10] & B[(x + 4) % 10];
+    }
+    s[0] ^= SHA3_IOTA_H[round];
+    s[1] ^= SHA3_IOTA_L[round];
+  }
+  clean2(B);
+}
+var Keccak = class _Keccak {
+  state;
+  pos = 0;
+  posOut = 0;
+  finished = false;
+  state32;
+  destroyed = false;
+  blockLen;
+  suffix;
+  outputLen;
+  enableXOF = false;
+  rounds;
+  // NOTE: we accept arguments in bytes instead of bits here.
+  constructor(blockLen, suffix, outputLen, enableXOF = false, rounds = 24) {
+    this.blockLen = blockLen;
+    this.suffix = suffix;
+    this.outputLen = outputLen;
+    this.enableXOF = enableXOF;
+    this.rounds = rounds;
+    anumber3(outputLen, "outputLen");
+    if (!(0 < blockLen && blockLen < 200))
+      throw new Error("only keccak-f1600 function is supported");
+    this.state = new Uint8Array(200);
+    this.state32 = u32(this.state);
+  }
+  clone() {
+    return this._cloneInto();
+  }
+  keccak() {
+    swap32IfBE(this.state32);
+    keccakP(this.state32, this.rounds);
+    swap32IfBE(this.state32);
+    this.posOut = 0;
+    this.pos = 0;
+  }
+  update(data) {
+    aexists2(this);
+    abytes3(data);
+    const { blockLen, state } = this;
+    const len = data.length;
+    for (let pos = 0; pos < len; ) {
+      const take = Math.min(blockLen - this.pos, len - pos);
+      for (let i = 0; i < take; i++)
+        state[this.pos++] ^= data[pos++];
+      if (this.pos === blockLen)
+        this.keccak();
+    }
+    return this;
+  }
+  finish() {
+    if (this.finished)
+      return;
+    this.finished = true;
+    const { state, suffix, pos, blockLen } = this;
+    state[pos] ^= suffix;
+    if ((suffix & 128) !== 0 && pos === blockLen - 1)
+      this.keccak();
+    state[blockLen - 1] ^= 128;
+    this.keccak();
+  }
+  writeInto(out) {
+    aexists2(this, false);
+    abytes3(out);
+    this.finish();
+    const bufferOut = this.state;
+    const { blockLen } = this;
+    for (let pos = 0, len = out.length; pos < len; ) {
+      if (this.posOut >= blockLen)
+        this.keccak();
+      const take = Math.min(blockLen - this.posOut, len - pos);
+      out.set(bufferOut.subarray(this.posOut, this.posOut + take), pos);
+      this.posOut += take;
+      pos += take;
+    }
+    return out;
+  }
+  xofInto(out) {
+    if (!this.enableXOF)
+      throw new Error("XOF is not possible for this instance");
+    return this.writeInto(out);
+  }
+  xof(bytes) {
+    anumber3(bytes);
+    return this.xofInto(new Uint8Array(bytes));
+  }
+  digestInto(out) {
+    aoutput2(out, this);
+    if (this.finished)
+      throw new Error("digest() was already called");
+    this.writeInto(out);
+    this.destroy();
+    return out;
+  }
+  digest() {
+    return this.digestInto(new Uint8Array(this.outputLen));
+  }
+  destroy() {
+    this.destroyed = true;
+    clean2(this.state);
+  }
+  _cloneInto(to) {
+    const { blockLen, suffix, outputLen, rounds, enableXOF } = this;
+    to ||= new _Keccak(blockLen, suffix, outputLen, enableXOF, rounds);
+    to.state32.set(this.state32);
+    to.pos = this.pos;
+    to.posOut = this.posOut;
+    to.finished = this.finished;
+    to.rounds = rounds;
+    to.suffix = suffix;
+    to.outputLen = outputLen;
+    to.enableXOF = enableXOF;
+    to.destroyed = this.destroyed;
+    return to;
+  }
+};
+var genKeccak = (suffix, blockLen, outputLen, info = {}) => createHasher2(() => new Keccak(blockLen, suffix, outputLen), info);
+var sha3_256 = /* @__PURE__ */ genKeccak(
+  6,
+  136,
+  32,
+  /* @__PURE__ */ oidNist2(8)
+);
+var sha3_512 = /* @__PURE__ */ genKeccak(
+  6,
+  72,
+  64,
+  /* @__PURE__ */ oidNist2(10)
+);
+var genShake = (suffix, blockLen, outputLen, info = {}) => createHasher2((opts2 = {}) => new Keccak(blockLen, suffix, opts2.dkLen === void 0 ? outputLen : opts2.dkLen, true), info);
+var shake128 = /* @__PURE__ */ genShake(31, 168, 16, /* @__PURE__ */ oidNist2(11));
+var shake256 = /* @__PURE__ */ genShake(31, 136, 32, /* @__PURE__ */ oidNist2(12));
+
+// node_modules/@noble/post-quantum/node_modules/@noble/curves/abstract/fft.js
+function checkU32(n) {
+  if (!Number.isSafeInteger(n) || n < 0 || n > 4294967295)
+    throw new Error("wrong u32 integer:" + n);
+  return n;
+}
+function isPowerOfTwo(x) {
+  checkU32(x);
+  return (x & x - 1) === 0 && x !== 0;
+}
+function reverseBits(n, bits) {
+  checkU32(n);
+  let reversed = 0;
+  for (let i = 0; i < bits; i++, n >>>= 1)
+    reversed = reversed << 1 | n & 1;
+  return reversed;
+}
+function log2(n) {
+  checkU32(n);
+  return 31 - Math.clz32(n);
+}
+function bitReversalInplace(values) {
+  const n = values.length;
+  if (n < 2 || !isPowerOfTwo(n))
+    throw new Error("n must be a power of 2 and greater than 1. Got " + n);
+  const bits = log2(n);
+  for (let i = 0; i < n; i++) {
+    const j = reverseBits(i, bits);
+    if (i < j) {
+      const tmp = values[i];
+      values[i] = values[j];
+      values[j] = tmp;
+    }
+  }
+  return values;
+}
+var FFTCore = (F2, coreOpts) => {
+  const { N: N2, roots, dit, invertButterflies = false, skipStages = 0, brp = true } = coreOpts;
+  const bits = log2(N2);
+  if (!isPowerOfTwo(N2))
+    throw new Error("FFT: Polynomial size should be power of two");
+  const isDit = dit !== invertButterflies;
+  isDit;
+  return (values) => {
+    if (values.length !== N2)
+      throw new Error("FFT: wrong Polynomial length");
+    if (dit && brp)
+      bitReversalInplace(values);
+    for (let i = 0, g = 1; i < bits - skipStages; i++) {
+      const s = dit ? i + 1 + skipStages : bits - i;
+      const m = 1 << s;
+      const m2 = m >> 1;
+      const stride = N2 >> s;
+      for (let k = 0; k < N2; k += m) {
+        for (let j = 0, grp = g++; j < m2; j++) {
+          const rootPos = invertButterflies ? dit ? N2 - grp : grp : j * stride;
+          const i0 = k + j;
+          const i1 = k + j + m2;
+          const omega = roots[rootPos];
+          const b = values[i1];
+          const a = values[i0];
+          if (isDit) {
+            const t = F2.mul(b, omega);
+            values[i0] = F2.add(a, t);
+            values[i1] = F2.sub(a, t);
+          } else if (invertButterflies) {
+            values[i0] = F2.add(b, a);
+            values[i1] = F2.mul(F2.sub(b, a), omega);
+          } else {
+            values[i0] = F2.add(a, b);
+            values[i1] = F2.mul(F2.sub(a, b), omega);
+          }
+        }
+      }
+    }
+    if (!dit && brp)
+      bitReversalInplace(values);
+    return values;
+  };
+};
+
+// node_modules/@noble/post-quantum/utils.js
+var randomBytes3 = randomBytes2;
+function equalBytes(a, b) {
+  if (a.length !== b.length)
+    return false;
+  let diff = 0;
+  for (let i = 0; i < a.length; i++)
+    diff |= a[i] ^ b[i];
+  return diff === 0;
+}
+function copyBytes2(bytes) {
+  return Uint8Array.from(bytes);
+}
+function splitCoder(label, ...lengths) {
+  const getLength = (c) => typeof c === "number" ? c : c.bytesLen;
+  const bytesLen = lengths.reduce((sum, a) => sum + getLength(a), 0);
+  return {
+    bytesLen,
+    encode: (bufs) => {
+      const res = new Uint8Array(bytesLen);
+      for (let i = 0, pos = 0; i < lengths.length; i++) {
+        const c = lengths[i];
+        const l = getLength(c);
+        const b = typeof c === "number" ? bufs[i] : c.encode(bufs[i]);
+        abytes3(b, l, label);
+        res.set(b, pos);
+        if (typeof c !== "number")
+          b.fill(0);
+        pos += l;
+      }
+      return res;
+    },
+    decode: (buf) => {
+      abytes3(buf, bytesLen, label);
+      const res = [];
+      for (const c of lengths) {
+        const l = getLength(c);
+        const b = buf.subarray(0, l);
+        res.push(typeof c === "number" ? b : c.decode(b));
+        buf = buf.subarray(l);
+      }
+      return res;
+    }
+  };
+}
+function vecCoder(c, vecLen) {
+  const bytesLen = vecLen * c.bytesLen;
+  return {
+    bytesLen,
+    encode: (u) => {
+      if (u.length !== vecLen)
+        throw new Error(`vecCoder.encode: wrong length=${u.length}. Expected: ${vecLen}`);
+      const res = new Uint8Array(bytesLen);
+      for (let i = 0, pos = 0; i < u.length; i++) {
+        const b = c.encode(u[i]);
+        res.set(b, pos);
+        b.fill(0);
+        pos += b.length;
+      }
+      return res;
+    },
+    decode: (a) => {
+      abytes3(a, bytesLen);
+      const r = [];
+      for (let i = 0; i < a.length; i += c.bytesLen)
+        r.push(c.decode(a.subarray(i, i + c.bytesLen)));
+      return r;
+    }
+  };
+}
+function cleanBytes(...list2) {
+  for (const t of list2) {
+    if (Array.isArray(t))
+      for (const b of t)
+        b.fill(0);
+    else
+      t.fill(0);
+  }
+}
+function getMask(bits) {
+  return (1 << bits) - 1;
+}
+var EMPTY = Uint8Array.of();
+
+// node_modules/@noble/post-quantum/_crystals.js
+var genCrystals = (opts2) => {
+  const { newPoly, N: N2, Q: Q2, F: F2, ROOT_OF_UNITY: ROOT_OF_UNITY2, brvBits, isKyber } = opts2;
+  const mod4 = (a, modulo = Q2) => {
+    const result = a % modulo | 0;
+    return (result >= 0 ? result | 0 : modulo + result | 0) | 0;
+  };
+  const smod = (a, modulo = Q2) => {
+    const r = mod4(a, modulo) | 0;
+    return (r > modulo >> 1 ? r - modulo | 0 : r) | 0;
+  };
+  function getZettas() {
+    const out = newPoly(N2);
+    for (let i = 0; i < N2; i++) {
+      const b = reverseBits(i, brvBits);
+      const p = BigInt(ROOT_OF_UNITY2) ** BigInt(b) % BigInt(Q2);
+      out[i] = Number(p) | 0;
+    }
+    return out;
+  }
+  const nttZetas2 = getZettas();
+  const field = {
+    add: (a, b) => mod4((a | 0) + (b | 0)) | 0,
+    sub: (a, b) => mod4((a | 0) - (b | 0)) | 0,
+    mul: (a, b) => mod4((a | 0) * (b | 0)) | 0,
+    inv: (_a) => {
+      throw new Error("not implemented");
+    }
+  };
+  const nttOpts = {
+    N: N2,
+    roots: nttZetas2,
+    invertButterflies: true,
+    skipStages: isKyber ? 1 : 0,
+    brp: false
+  };
+  const dif = FFTCore(field, { dit: false, ...nttOpts });
+  const dit = FFTCore(field, { dit: true, ...nttOpts });
+  const NTT2 = {
+    encode: (r) => {
+      return dif(r);
+    },
+    decode: (r) => {
+      dit(r);
+      for (let i = 0; i < r.length; i++)
+        r[i] = mod4(F2 * r[i]);
+      return r;
+    }
+  };
+  const bitsCoder2 = (d, c) => {
+    const mask = getMask(d);
+    const bytesLen = d * (N2 / 8);
+    return {
+      bytesLen,
+      encode: (poly) => {
+        const r = new Uint8Array(bytesLen);
+        for (let i = 0, buf = 0, bufLen = 0, pos = 0; i < poly.length; i++) {
+          buf |= (c.encode(poly[i]) & mask) << bufLen;
+          bufLen += d;
+          for (; bufLen >= 8; bufLen -= 8, buf >>= 8)
+            r[pos++] = buf & getMask(bufLen);
+        }
+        return r;
+      },
+      decode: (bytes) => {
+        const r = newPoly(N2);
+        for (let i = 0, buf = 0, bufLen = 0, pos = 0; i < bytes.length; i++) {
+          buf |= bytes[i] << bufLen;
+          bufLen += 8;
+          for (; bufLen >= d; bufLen -= d, buf >>= d)
+            r[pos++] = c.decode(buf & mask);
+        }
+        return r;
+      }
+    };
+  };
+  return { mod: mod4, smod, nttZetas: nttZetas2, NTT: NTT2, bitsCoder: bitsCoder2 };
+};
+var createXofShake = (shake) => (seed, blockLen) => {
+  if (!blockLen)
+    blockLen = shake.blockLen;
+  const _seed = new Uint8Array(seed.length + 2);
+  _seed.set(seed);
+  const seedLen = seed.length;
+  const buf = new Uint8Array(blockLen);
+  let h = shake.create({});
+  let calls = 0;
+  let xofs = 0;
+  return {
+    stats: () => ({ calls, xofs }),
+    get: (x, y) => {
+      _seed[seedLen + 0] = x;
+      _seed[seedLen + 1] = y;
+      h.destroy();
+      h = shake.create({}).update(_seed);
+      calls++;
+      return () => {
+        xofs++;
+        return h.xofInto(buf);
+      };
+    },
+    clean: () => {
+      h.destroy();
+      cleanBytes(buf, _seed);
+    }
+  };
+};
+var XOF128 = /* @__PURE__ */ createXofShake(shake128);
+
+// node_modules/@noble/post-quantum/ml-kem.js
+var N = 256;
+var Q = 3329;
+var F = 3303;
+var ROOT_OF_UNITY = 17;
+var { mod: mod2, nttZetas, NTT, bitsCoder } = genCrystals({
+  N,
+  Q,
+  F,
+  ROOT_OF_UNITY,
+  newPoly: (n) => new Uint16Array(n),
+  brvBits: 7,
+  isKyber: true
+});
+var PARAMS = {
+  512: { N, Q, K: 2, ETA1: 3, ETA2: 2, du: 10, dv: 4, RBGstrength: 128 },
+  768: { N, Q, K: 3, ETA1: 2, ETA2: 2, du: 10, dv: 4, RBGstrength: 192 },
+  1024: { N, Q, K: 4, ETA1: 2, ETA2: 2, du: 11, dv: 5, RBGstrength: 256 }
+};
+var compress = (d) => {
+  if (d >= 12)
+    return { encode: (i) => i, decode: (i) => i };
+  const a = 2 ** (d - 1);
+  return {
+    // const compress = (i: number) => round((2 ** d / Q) * i) % 2 ** d;
+    encode: (i) => ((i << d) + Q / 2) / Q,
+    // const decompress = (i: number) => round((Q / 2 ** d) * i);
+    decode: (i) => i * Q + a >>> d
+  };
+};
+var polyCoder = (d) => bitsCoder(d, compress(d));
+function polyAdd(a, b) {
+  for (let i = 0; i < N; i++)
+    a[i] = mod2(a[i] + b[i]);
+}
+function polySub(a, b) {
+  for (let i = 0; i < N; i++)
+    a[i] = mod2(a[i] - b[i]);
+}
+function BaseCaseMultiply(a0, a1, b0, b1, zeta) {
+  const c0 = mod2(a1 * b1 * zeta + a0 * b0);
+  const c1 = mod2(a0 * b1 + a1 * b0);
+  return { c0, c1 };
+}
+function MultiplyNTTs(f, g) {
+  for (let i = 0; i < N / 2; i++) {
+    let z = nttZetas[64 + (i >> 1)];
+    if (i & 1)
+      z = -z;
+    const { c0, c1 } = BaseCaseMultiply(f[2 * i + 0], f[2 * i + 1], g[2 * i + 0], g[2 * i + 1], z);
+    f[2 * i + 0] = c0;
+    f[2 * i + 1] = c1;
+  }
+  return f;
+}
+function SampleNTT(xof) {
+  const r = new Uint16Array(N);
+  for (let j = 0; j < N; ) {
+    const b = xof();
+    if (b.length % 3)
+      throw new Error("SampleNTT: unaligned block");
+    for (let i = 0; j < N && i + 3 <= b.length; i += 3) {
+      const d1 = (b[i + 0] >> 0 | b[i + 1] << 8) & 4095;
+      const d2 = (b[i + 1] >> 4 | b[i + 2] << 4) & 4095;
+      if (d1 < Q)
+        r[j++] = d1;
+      if (j < N && d2 < Q)
+        r[j++] = d2;
+    }
+  }
+  return r;
+}
+function sampleCBD(PRF, seed, nonce, eta) {
+  const buf = PRF(eta * N / 4, seed, nonce);
+  const r = new Uint16Array(N);
+  const b32 = u32(buf);
+  let len = 0;
+  for (let i = 0, p = 0, bb = 0, t0 = 0; i < b32.length; i++) {
+    let b = b32[i];
+    for (let j = 0; j < 32; j++) {
+      bb += b & 1;
+      b >>= 1;
+      len += 1;
+      if (len === eta) {
+        t0 = bb;
+        bb = 0;
+      } else if (len === 2 * eta) {
+        r[p++] = mod2(t0 - bb);
+        bb = 0;
+        len = 0;
+      }
+    }
+  }
+  if (len)
+    throw new Error(`sampleCBD: leftover bits: ${len}`);
+  return r;
+}
+var genKPKE = (opts2) => {
+  const { K, PRF, XOF, HASH512, ETA1, ETA2, du, dv } = opts2;
+  const poly1 = polyCoder(1);
+  const polyV = polyCoder(dv);
+  const polyU = polyCoder(du);
+  const publicCoder = splitCoder("publicKey", vecCoder(polyCoder(12), K), 32);
+  const secretCoder = vecCoder(polyCoder(12), K);
+  const cipherCoder = splitCoder("ciphertext", vecCoder(polyU, K), polyV);
+  const seedCoder = splitCoder("seed", 32, 32);
+  return {
+    secretCoder,
+    lengths: {
+      secretKey: secretCoder.bytesLen,
+      publicKey: publicCoder.bytesLen,
+      cipherText: cipherCoder.bytesLen
+    },
+    keygen: (seed) => {
+      abytes3(seed, 32, "seed");
+      const seedDst = new Uint8Array(33);
+      seedDst.set(seed);
+      seedDst[32] = K;
+      const seedHash = HASH512(seedDst);
+      const [rho, sigma] = seedCoder.decode(seedHash);
+      const sHat = [];
+      const tHat = [];
+      for (let i = 0; i < K; i++)
+        sHat.push(NTT.encode(sampleCBD(PRF, sigma, i, ETA1)));
+      const x = XOF(rho);
+      for (let i = 0; i < K; i++) {
+        const e = NTT.encode(sampleCBD(PRF, sigma, K + i, ETA1));
+        for (let j = 0; j < K; j++) {
+          const aji = SampleNTT(x.get(j, i));
+          polyAdd(e, MultiplyNTTs(aji, sHat[j]));
+        }
+        tHat.push(e);
+      }
+      x.clean();
+      const res = {
+        publicKey: publicCoder.encode([tHat, rho]),
+        secretKey: secretCoder.encode(sHat)
+      };
+      cleanBytes(rho, sigma, sHat, tHat, seedDst, seedHash);
+      return res;
+    },
+    encrypt: (publicKey, msg, seed) => {
+      const [tHat, rho] = publicCoder.decode(publicKey);
+      const rHat = [];
+      for (let i = 0; i < K; i++)
+        rHat.push(NTT.encode(sampleCBD(PRF, seed, i, ETA1)));
+      const x = XOF(rho);
+      const tmp2 = new Uint16Array(N);
+      const u = [];
+      for (let i = 0; i < K; i++) {
+        const e1 = sampleCBD(PRF, seed, K + i, ETA2);
+        const tmp = new Uint16Array(N);
+        for (let j = 0; j < K; j++) {
+          const aij = SampleNTT(x.get(i, j));
+          polyAdd(tmp, MultiplyNTTs(aij, rHat[j]));
+        }
+        polyAdd(e1, NTT.decode(tmp));
+        u.push(e1);
+        polyAdd(tmp2, MultiplyNTTs(tHat[i], rHat[i]));
+        cleanBytes(tmp);
+      }
+      x.clean();
+      const e2 = sampleCBD(PRF, seed, 2 * K, ETA2);
+      polyAdd(e2, NTT.decode(tmp2));
+      const v = poly1.decode(msg);
+      polyAdd(v, e2);
+      cleanBytes(tHat, rHat, tmp2, e2);
+      return cipherCoder.encode([u, v]);
+    },
+    decrypt: (cipherText, privateKey) => {
+      const [u, v] = cipherCoder.decode(cipherText);
+      const sk = secretCoder.decode(privateKey);
+      const tmp = new Uint16Array(N);
+      for (let i = 0; i < K; i++)
+        polyAdd(tmp, MultiplyNTTs(sk[i], NTT.encode(u[i])));
+      polySub(v, NTT.decode(tmp));
+      cleanBytes(tmp, sk, u);
+      return poly1.encode(v);
+    }
+  };
+};
+function createKyber(opts2) {
+  const KPKE = genKPKE(opts2);
+  const { HASH256, HASH512, KDF } = opts2;
+  const { secretCoder: KPKESecretCoder, lengths } = KPKE;
+  const secretCoder = splitCoder("secretKey", lengths.secretKey, lengths.publicKey, 32, 32);
+  const msgLen = 32;
+  const seedLen = 64;
+  return {
+    info: { type: "ml-kem" },
+    lengths: {
+      ...lengths,
+      seed: 64,
+      msg: msgLen,
+      msgRand: msgLen,
+      secretKey: secretCoder.bytesLen
+    },
+    keygen: (seed = randomBytes3(seedLen)) => {
+      abytes3(seed, seedLen, "seed");
+      const { publicKey, secretKey: sk } = KPKE.keygen(seed.subarray(0, 32));
+      const publicKeyHash = HASH256(publicKey);
+      const secretKey = secretCoder.encode([sk, publicKey, publicKeyHash, seed.subarray(32)]);
+      cleanBytes(sk, publicKeyHash);
+      return { publicKey, secretKey };
+    },
+    getPublicKey: (secretKey) => {
+      const [_sk, publicKey, _publicKeyHash, _z] = secretCoder.decode(secretKey);
+      return Uint8Array.from(publicKey);
+    },
+    encapsulate: (publicKey, msg = randomBytes3(msgLen)) => {
+      abytes3(publicKey, lengths.publicKey, "publicKey");
+      abytes3(msg, msgLen, "message");
+      const eke = publicKey.subarray(0, 384 * opts2.K);
+      const ek = KPKESecretCoder.encode(KPKESecretCoder.decode(copyBytes2(eke)));
+      if (!equalBytes(ek, eke)) {
+        cleanBytes(ek);
+        throw new Error("ML-KEM.encapsulate: wrong publicKey modulus");
+      }
+      cleanBytes(ek);
+      const kr = HASH512.create().update(msg).update(HASH256(publicKey)).digest();
+      const cipherText = KPKE.encrypt(publicKey, msg, kr.subarray(32, 64));
+      cleanBytes(kr.subarray(32));
+      return { cipherText, sharedSecret: kr.subarray(0, 32) };
+    },
+    decapsulate: (cipherText, secretKey) => {
+      abytes3(secretKey, secretCoder.bytesLen, "secretKey");
+      abytes3(cipherText, lengths.cipherText, "cipherText");
+      const k768 = secretCoder.bytesLen - 96;
+      const start = k768 + 32;
+      const test = HASH256(secretKey.subarray(k768 / 2, start));
+      if (!equalBytes(test, secretKey.subarray(start, start + 32)))
+        throw new Error("invalid secretKey: hash check failed");
+      const [sk, publicKey, publicKeyHash, z] = secretCoder.decode(secretKey);
+      const msg = KPKE.decrypt(cipherText, sk);
+      const kr = HASH512.create().update(msg).update(publicKeyHash).digest();
+      const Khat = kr.subarray(0, 32);
+      const cipherText2 = KPKE.encrypt(publicKey, msg, kr.subarray(32, 64));
+      const isValid = equalBytes(cipherText, cipherText2);
+      const Kbar = KDF.create({ dkLen: 32 }).update(z).update(cipherText).digest();
+      cleanBytes(msg, cipherText2, !isValid ? Khat : Kbar);
+      return isValid ? Khat : Kbar;
+    }
+  };
+}
+function shakePRF(dkLen, key, nonce) {
+  return shake256.create({ dkLen }).update(key).update(new Uint8Array([nonce])).digest();
+}
+var opts = {
+  HASH256: sha3_256,
+  HASH512: sha3_512,
+  KDF: shake256,
+  XOF: XOF128,
+  PRF: shakePRF
+};
+var ml_kem512 = /* @__PURE__ */ createKyber({
+  ...opts,
+  ...PARAMS[512]
+});
+var ml_kem768 = /* @__PURE__ */ createKyber({
+  ...opts,
+  ...PARAMS[768]
+});
+var ml_kem1024 = /* @__PURE__ */ createKyber({
+  ...opts,
+  ...PARAMS[1024]
+});
+
+// node_modules/@noble/post-quantum/hybrid.js
+function ecKeygen(curve, allowZeroKey = false) {
+  const lengths = curve.lengths;
+  let keygen = curve.keygen;
+  if (allowZeroKey) {
+    const wCurve = curve;
+    const Fn = wCurve.Point.Fn;
+    if (!Fn)
+      throw new Error("No Point.Fn");
+    keygen = (seed = randomBytes3(lengths.seed)) => {
+      abytes3(seed, lengths.seed, "seed");
+      const seedScalar = Fn.isLE ? bytesToNumberLE(seed) : bytesToNumberBE(seed);
+      const secretKey = Fn.toBytes(Fn.create(seedScalar));
+      return { secretKey, publicKey: curve.getPublicKey(secretKey) };
+    };
+  }
+  return {
+    lengths: { secretKey: lengths.secretKey, publicKey: lengths.publicKey, seed: lengths.seed },
+    keygen,
+    getPublicKey: (secretKey) => curve.getPublicKey(secretKey)
+  };
+}
+function ecdhKem(curve, allowZeroKey = false) {
+  const kg = ecKeygen(curve, allowZeroKey);
+  if (!curve.getSharedSecret)
+    throw new Error("wrong curve");
+  return {
+    lengths: { ...kg.lengths, msg: kg.lengths.seed, cipherText: kg.lengths.publicKey },
+    keygen: kg.keygen,
+    getPublicKey: kg.getPublicKey,
+    encapsulate(publicKey, rand = randomBytes3(curve.lengths.seed)) {
+      const ek = this.keygen(rand).secretKey;
+      const sharedSecret = this.decapsulate(publicKey, ek);
+      const cipherText = curve.getPublicKey(ek);
+      cleanBytes(ek);
+      return { sharedSecret, cipherText };
+    },
+    decapsulate(cipherText, secretKey) {
+      const res = curve.getSharedSecret(secretKey, cipherText);
+      return curve.lengths.publicKeyHasPrefix ? res.subarray(1) : res;
+    }
+  };
+}
+function splitLengths(lst, name) {
+  return splitCoder(name, ...lst.map((i) => {
+    if (typeof i.lengths[name] !== "number")
+      throw new Error("wrong length: " + name);
+    return i.lengths[name];
+  }));
+}
+function expandSeedXof(xof) {
+  return (seed, seedLen) => xof(seed, { dkLen: seedLen });
+}
+function combineKeys(realSeedLen, expandSeed, ...ck) {
+  const seedCoder = splitLengths(ck, "seed");
+  const pkCoder = splitLengths(ck, "publicKey");
+  if (realSeedLen === void 0)
+    realSeedLen = seedCoder.bytesLen;
+  anumber3(realSeedLen);
+  function expandDecapsulationKey(seed) {
+    abytes3(seed, realSeedLen);
+    const expanded = seedCoder.decode(expandSeed(seed, seedCoder.bytesLen));
+    const keys = ck.map((i, j) => i.keygen(expanded[j]));
+    const secretKey = keys.map((i) => i.secretKey);
+    const publicKey = keys.map((i) => i.publicKey);
+    return { secretKey, publicKey };
+  }
+  return {
+    info: { lengths: { seed: realSeedLen, publicKey: pkCoder.bytesLen, secretKey: realSeedLen } },
+    getPublicKey(secretKey) {
+      return this.keygen(secretKey).publicKey;
+    },
+    keygen(seed = randomBytes3(realSeedLen)) {
+      const { publicKey: pk, secretKey } = expandDecapsulationKey(seed);
+      const publicKey = pkCoder.encode(pk);
+      cleanBytes(pk);
+      cleanBytes(secretKey);
+      return { secretKey: seed, publicKey };
+    },
+    expandDecapsulationKey,
+    realSeedLen
+  };
+}
+function combineKEMS(realSeedLen, realMsgLen, expandSeed, combiner, ...kems) {
+  const keys = combineKeys(realSeedLen, expandSeed, ...kems);
+  const ctCoder = splitLengths(kems, "cipherText");
+  const pkCoder = splitLengths(kems, "publicKey");
+  const msgCoder = splitLengths(kems, "msg");
+  if (realMsgLen === void 0)
+    realMsgLen = msgCoder.bytesLen;
+  anumber3(realMsgLen);
+  return {
+    lengths: {
+      ...keys.info.lengths,
+      msg: realMsgLen,
+      msgRand: msgCoder.bytesLen,
+      cipherText: ctCoder.bytesLen
+    },
+    getPublicKey: keys.getPublicKey,
+    keygen: keys.keygen,
+    encapsulate(pk, randomness = randomBytes3(msgCoder.bytesLen)) {
+      const pks = pkCoder.decode(pk);
+      const rand = msgCoder.decode(randomness);
+      const enc3 = kems.map((i, j) => i.encapsulate(pks[j], rand[j]));
+      const sharedSecret = enc3.map((i) => i.sharedSecret);
+      const cipherText = enc3.map((i) => i.cipherText);
+      const res = {
+        sharedSecret: combiner(pks, cipherText, sharedSecret),
+        cipherText: ctCoder.encode(cipherText)
+      };
+      cleanBytes(sharedSecret, cipherText);
+      return res;
+    },
+    decapsulate(ct, seed) {
+      const cts = ctCoder.decode(ct);
+      const { publicKey, secretKey } = keys.expandDecapsulationKey(seed);
+      const sharedSecret = kems.map((i, j) => i.decapsulate(cts[j], secretKey[j]));
+      return combiner(publicKey, cts, sharedSecret);
+    }
+  };
+}
+function QSF(label, pqc, curveKEM, xof, kdf) {
+  ahash(xof);
+  ahash(kdf);
+  return combineKEMS(32, 32, expandSeedXof(xof), (pk, ct, ss) => kdf(concatBytes(ss[0], ss[1], ct[1], pk[1], asciiToBytes(label))), pqc, curveKEM);
+}
+var QSF_ml_kem768_p256 = QSF("QSF-KEM(ML-KEM-768,P-256)-XOF(SHAKE256)-KDF(SHA3-256)", ml_kem768, ecdhKem(p256, true), shake256, sha3_256);
+var QSF_ml_kem1024_p384 = QSF("QSF-KEM(ML-KEM-1024,P-384)-XOF(SHAKE256)-KDF(SHA3-256)", ml_kem1024, ecdhKem(p384, true), shake256, sha3_256);
+function createKitchenSink(label, pqc, curveKEM, xof, hash) {
+  ahash(xof);
+  ahash(hash);
+  return combineKEMS(32, 32, expandSeedXof(xof), (pk, ct, ss) => {
+    const preimage = concatBytes(ss[0], ss[1], ct[0], pk[0], ct[1], pk[1], asciiToBytes(label));
+    const len = 32;
+    const ikm = concatBytes(asciiToBytes("hybrid_prk"), preimage);
+    const prk = extract(hash, ikm);
+    const info = concatBytes(numberToBytesBE(len, 2), asciiToBytes("shared_secret"), asciiToBytes(""));
+    const res = expand(hash, prk, info, len);
+    cleanBytes(prk, info, ikm, preimage);
+    return res;
+  }, pqc, curveKEM);
+}
+var x25519kem = ecdhKem(x25519);
+var KitchenSink_ml_kem768_x25519 = createKitchenSink("KitchenSink-KEM(ML-KEM-768,X25519)-XOF(SHAKE256)-KDF(HKDF-SHA-256)", ml_kem768, x25519kem, shake256, sha256);
+var ml_kem768_x25519 = /* @__PURE__ */ (() => combineKEMS(
+  32,
+  32,
+  expandSeedXof(shake256),
+  // Awesome label, so much escaping hell in a single line.
+  (pk, ct, ss) => sha3_256(concatBytes(ss[0], ss[1], ct[1], pk[1], asciiToBytes("\\.//^\\"))),
+  ml_kem768,
+  x25519kem
+))();
+var MLKEM768X25519 = ml_kem768_x25519;
+
+// node_modules/@noble/curves/utils.js
+function aarray(item, title, inner = () => {
+}) {
+  if (!Array.isArray(item))
+    throw new TypeError(`"${title}" expected array, got type=${typeof item}`);
+  for (let i = 0; i < item.length; i++)
+    inner(item[i], `${title}[${i}]`);
+  return item;
+}
+var abytes4 = (value, length, title) => abytes2(value, length, title);
+var anumber4 = anumber2;
+function aobject2(value, title = "object") {
+  if (value === null || typeof value !== "object" || Array.isArray(value))
+    throw new TypeError(title === "object" ? "expected valid options object" : `"${title}" expected object, got type=${typeof value}`);
+  return value;
+}
+function afunction(value, title) {
+  if (typeof value !== "function")
+    throw new TypeError(`"${title}" is invalid: expected function, got ${typeof value}`);
+  return value;
+}
+var bytesToHex3 = bytesToHex;
+var hexToBytes3 = (hex2) => hexToBytes(hex2);
+var isBytes4 = isBytes2;
+var randomBytes4 = (bytesLength) => randomBytes(bytesLength);
+var _0n7 = /* @__PURE__ */ BigInt(0);
+var _1n8 = /* @__PURE__ */ BigInt(1);
+var atitle2 = (title) => title ? `"${title}" ` : "";
+function abool2(value, title = "") {
+  if (typeof value !== "boolean")
+    throw new TypeError(atitle2(title) + "expected boolean, got type=" + typeof value);
+  return value;
+}
+function abignumber2(n) {
+  if (typeof n === "bigint") {
+    if (!isPosBig2(n))
+      throw new RangeError("positive bigint expected, got " + n);
+  } else
+    anumber4(n);
+  return n;
+}
+function asafenumber(value, title = "") {
+  if (typeof value !== "number") {
+    const prefix = title && `"${title}" `;
+    throw new TypeError(prefix + "expected number, got type=" + typeof value);
+  }
+  if (!Number.isSafeInteger(value)) {
+    const prefix = title && `"${title}" `;
+    throw new RangeError(prefix + "expected safe integer, got " + value);
+  }
+}
+function hexToNumber2(hex2) {
+  if (typeof hex2 !== "string")
+    throw new TypeError("hex string expected, got " + typeof hex2);
+  return hex2 === "" ? _0n7 : BigInt("0x" + hex2);
+}
+function bytesToNumberBE2(bytes) {
+  return hexToNumber2(bytesToHex(bytes));
+}
+function bytesToNumberLE2(bytes) {
+  return hexToNumber2(bytesToHex(copyBytes3(abytes2(bytes)).reverse()));
+}
+function numberToBytesBE2(n, len) {
+  anumber2(len);
+  if (len === 0)
+    throw new Error("zero output length is invalid");
+  n = abignumber2(n);
+  const expectedLen = len * 2;
+  const hex2 = n.toString(16);
+  if (hex2.length > expectedLen)
+    throw new RangeError("number is too large");
+  return hexToBytes(hex2.padStart(expectedLen, "0"));
+}
+function numberToBytesLE2(n, len) {
+  return numberToBytesBE2(n, len).reverse();
+}
+function copyBytes3(bytes) {
+  return Uint8Array.from(abytes4(bytes));
+}
+function isPosBig2(n) {
+  return typeof n === "bigint" && _0n7 <= n;
+}
+function inRange2(n, min, max) {
+  return isPosBig2(n) && isPosBig2(min) && isPosBig2(max) && min <= n && n < max;
+}
+function aInRange2(title, n, min, max) {
+  if (!inRange2(n, min, max))
+    throw new RangeError("expected valid " + title + ": " + min + " <= n < " + max + ", got " + n);
+}
+function bitLen2(n) {
+  if (n < _0n7)
+    throw new Error("expected non-negative bigint, got " + n);
+  return n === _0n7 ? 0 : n.toString(2).length;
+}
+var bitMask2 = (n) => {
+  asafenumber(n, "n");
+  return (_1n8 << BigInt(n)) - _1n8;
+};
+function validateObject2(object, fields = {}, optFields = {}, title = "object") {
+  aobject2(object, title);
+  aobject2(fields, "fields");
+  aobject2(optFields, "optFields");
+  function checkField(fieldName, expectedType, isOpt) {
+    const label = title === "object" ? `param "${String(fieldName)}"` : `"${title}.${String(fieldName)}"`;
+    const val = object[fieldName];
+    if (!Object.hasOwn(object, fieldName) && (isOpt ? val !== void 0 : expectedType !== "function")) {
+      throw new TypeError(`${label} is invalid: expected own property`);
+    }
+    if (isOpt && val === void 0)
+      return;
+    const current2 = typeof val;
+    if (current2 !== expectedType || val === null)
+      throw new TypeError(`${label} is invalid: expected ${expectedType}, got ${current2}`);
+  }
+  const iter = (f, isOpt) => Object.entries(f).forEach(([k, v]) => checkField(k, v, isOpt));
+  iter(fields, false);
+  iter(optFields, true);
+}
+
+// node_modules/@noble/curves/abstract/modular.js
+var _0n8 = /* @__PURE__ */ BigInt(0);
+var _1n9 = /* @__PURE__ */ BigInt(1);
+var _2n6 = /* @__PURE__ */ BigInt(2);
+var _3n4 = /* @__PURE__ */ BigInt(3);
+var _4n3 = /* @__PURE__ */ BigInt(4);
+var _5n3 = /* @__PURE__ */ BigInt(5);
+var _7n3 = /* @__PURE__ */ BigInt(7);
+var _8n3 = /* @__PURE__ */ BigInt(8);
+var _9n2 = /* @__PURE__ */ BigInt(9);
+var _15n = /* @__PURE__ */ BigInt(15);
+var _16n2 = /* @__PURE__ */ BigInt(16);
+var POW_WINDOWED_MIN = /* @__PURE__ */ BigInt("0x10000000000000000");
+function mod3(a, b) {
+  if (b <= _0n8)
+    throw new Error("mod: expected positive modulus, got " + b);
+  const result = a % b;
+  return result >= _0n8 ? result : b + result;
+}
+function pow(num2, power, modulo) {
+  if (modulo <= _1n9)
+    throw new Error("pow: expected modulus > 1, got " + modulo);
+  if (typeof power !== "bigint")
+    throw new TypeError("invalid exponent: expected bigint, got " + typeof power);
+  if (power < _0n8)
+    throw new Error("invalid exponent, negatives unsupported");
+  if (power === _0n8)
+    return _1n9;
+  if (power === _1n9)
+    return num2;
+  let d = num2 % modulo;
+  if (d < _0n8)
+    d += modulo;
+  if (power < POW_WINDOWED_MIN) {
+    let p2 = _1n9;
+    while (power > _0n8) {
+      if (power & _1n9)
+        p2 = p2 * d % modulo;
+      d = d * d % modulo;
+      power >>= _1n9;
+    }
+    return p2;
+  }
+  const digits = [];
+  while (power > _0n8) {
+    digits.push(Number(power & _15n));
+    power >>= _4n3;
+  }
+  const table = new Array(16);
+  table[0] = _1n9;
+  table[1] = d;
+  for (let i = 2; i < 16; i++)
+    table[i] = table[i - 1] * d % modulo;
+  let p = table[digits[digits.length - 1]];
+  for (let w = digits.length - 2; w >= 0; w--) {
+    p = p * p % modulo;
+    p = p * p % modulo;
+    p = p * p % modulo;
+    p = p * p % modulo;
+    const digit = digits[w];
+    if (digit !== 0)
+      p = p * table[digit] % modulo;
+  }
+  return p;
+}
+function pow22(x, power, modulo) {
+  if (modulo <= _1n9)
+    throw new Error("pow2: expected modulus > 1, got " + modulo);
+  if (power < _0n8)
+    throw new Error("pow2: expected non-negative exponent, got " + power);
+  let res = x;
+  while (power-- > _0n8) {
+    res *= res;
+    res %= modulo;
+  }
+  return res;
+}
+function invert2(number, modulo) {
+  if (number === _0n8)
+    throw new Error("invert: expected non-zero number");
+  if (modulo <= _1n9)
+    throw new Error("invert: expected modulus > 1, got " + modulo);
+  let a = mod3(number, modulo);
+  let b = modulo;
+  let x = _0n8, u = _1n9;
+  while (a !== _0n8) {
+    const q = b / a;
+    const r = b - a * q;
+    const m = x - u * q;
+    b = a, a = r, x = u, u = m;
+  }
+  const gcd = b;
+  if (gcd !== _1n9)
+    throw new Error("invert: does not exist");
+  return mod3(x, modulo);
+}
+function assertIsSquare2(Fp, root, n) {
+  const F2 = Fp;
+  if (!F2.eql(F2.sqr(root), n))
+    throw new Error("Cannot find square root");
+}
+function aoddModulus(order, fnName) {
+  if ((order & _1n9) === _0n8)
+    throw new Error(fnName + ": expected odd modulus, got " + order);
+}
+function sqrt3mod42(Fp, n) {
+  const F2 = Fp;
+  const p1div4 = (F2.ORDER + _1n9) / _4n3;
+  const root = F2.pow(n, p1div4);
+  assertIsSquare2(F2, root, n);
+  return root;
+}
+function sqrt5mod82(Fp, n) {
+  const F2 = Fp;
+  const p5div8 = (F2.ORDER - _5n3) / _8n3;
+  const n2 = F2.mul(n, _2n6);
+  const v = F2.pow(n2, p5div8);
+  const nv = F2.mul(n, v);
+  const i = F2.mul(F2.mul(nv, _2n6), v);
+  const root = F2.mul(nv, F2.sub(i, F2.ONE));
+  assertIsSquare2(F2, root, n);
+  return root;
+}
+function sqrt9mod162(P) {
+  const Fp_ = Field2(P);
+  const tn = tonelliShanks2(P);
+  const c1 = tn(Fp_, Fp_.neg(Fp_.ONE));
+  const c2 = tn(Fp_, c1);
+  const c3 = tn(Fp_, Fp_.neg(c1));
+  const c4 = (P + _7n3) / _16n2;
+  return ((Fp, n) => {
+    const F2 = Fp;
+    let tv1 = F2.pow(n, c4);
+    let tv2 = F2.mul(tv1, c1);
+    const tv3 = F2.mul(tv1, c2);
+    const tv4 = F2.mul(tv1, c3);
+    const e1 = F2.eql(F2.sqr(tv2), n);
+    const e2 = F2.eql(F2.sqr(tv3), n);
+    tv1 = F2.cmov(tv1, tv2, e1);
+    tv2 = F2.cmov(tv4, tv3, e2);
+    const e3 = F2.eql(F2.sqr(tv2), n);
+    const root = F2.cmov(tv1, tv2, e3);
+    assertIsSquare2(F2, root, n);
+    return root;
+  });
+}
+function tonelliShanks2(P) {
+  if (P < _3n4)
+    throw new Error("sqrt is not defined for small field");
+  aoddModulus(P, "tonelliShanks");
+  let Q2 = P - _1n9;
+  let S = 0;
+  while (Q2 % _2n6 === _0n8) {
+    Q2 /= _2n6;
+    S++;
+  }
+  let Z = _2n6;
+  const _Fp = Field2(P);
+  while (FpLegendre2(_Fp, Z) === 1) {
+    if (Z++ > 1e3)
+      throw new Error("Cannot find square root: probably non-prime P");
+  }
+  if (S === 1)
+    return sqrt3mod42;
+  let cc = _Fp.pow(Z, Q2);
+  const Q1div2 = (Q2 + _1n9) / _2n6;
+  return function tonelliSlow(Fp, n) {
+    const F2 = Fp;
+    if (F2.is0(n))
+      return n;
+    if (FpLegendre2(F2, n) !== 1)
+      throw new Error("Cannot find square root");
+    let M = S;
+    let c = F2.mul(F2.ONE, cc);
+    let t = F2.pow(n, Q2);
+    let R = F2.pow(n, Q1div2);
+    while (!F2.eql(t, F2.ONE)) {
+      if (F2.is0(t))
+        throw new Error("Cannot find square root: probably non-prime P");
+      let i = 1;
+      let t_tmp = F2.sqr(t);
+      while (!F2.eql(t_tmp, F2.ONE)) {
+        i++;
+        t_tmp = F2.sqr(t_tmp);
+        if (i === M)
+          throw new Error("Cannot find square root");
+      }
+      const exponent = _1n9 << BigInt(M - i - 1);
+      const b = F2.pow(c, exponent);
+      M = i;
+      c = F2.sqr(b);
+      t = F2.mul(t, c);
+      R = F2.mul(R, b);
+    }
+    return R;
+  };
+}
+function FpSqrt2(P) {
+  aoddModulus(P, "Fp.sqrt");
+  if (P % _4n3 === _3n4)
+    return sqrt3mod42;
+  if (P % _8n3 === _5n3)
+    return sqrt5mod82;
+  if (P % _16n2 === _9n2)
+    return sqrt9mod162(P);
+  return tonelliShanks2(P);
+}
+var isNegativeLE2 = (num2, modulo) => (mod3(num2, modulo) & _1n9) === _1n9;
+var FIELD_FIELDS2 = [
+  "create",
+  "isValid",
+  "is0",
+  "neg",
+  "inv",
+  "sqrt",
+  "sqr",
+  "eql",
+  "add",
+  "sub",
+  "mul",
+  "pow",
+  "div",
+  "addN",
+  "subN",
+  "mulN",
+  "sqrN"
+];
+function validateField2(field) {
+  aobject2(field, "field");
+  if (typeof field.ORDER !== "bigint")
+    throw new TypeError('param "ORDER" is invalid: expected bigint, got ' + typeof field.ORDER);
+  asafenumber(field.BYTES, "BYTES");
+  asafenumber(field.BITS, "BITS");
+  for (const name of FIELD_FIELDS2)
+    afunction(field[name], "field." + name);
+  if (field.BYTES < 1 || field.BITS < 1)
+    throw new Error("invalid field: expected BYTES/BITS > 0");
+  if (field.ORDER <= _1n9)
+    throw new Error("invalid field: expected ORDER > 1, got " + field.ORDER);
+  return field;
+}
+function FpInvertBatch2(Fp, nums, passZero = false) {
+  validateField2(Fp);
+  aarray(nums, "nums");
+  abool2(passZero, "passZero");
+  const F2 = Fp;
+  const inverted = new Array(nums.length).fill(passZero ? F2.ZERO : void 0);
+  const multipliedAcc = nums.reduce((acc, num2, i) => {
+    if (F2.is0(num2))
+      return acc;
+    inverted[i] = acc;
+    return F2.mul(acc, num2);
+  }, F2.ONE);
+  const invertedAcc = F2.inv(multipliedAcc);
+  nums.reduceRight((acc, num2, i) => {
+    if (F2.is0(num2))
+      return acc;
+    inverted[i] = F2.mul(acc, inverted[i]);
+    return F2.mul(acc, num2);
+  }, invertedAcc);
+  return inverted;
+}
+function FpLegendre2(Fp, n) {
+  validateField2(Fp);
+  const F2 = Fp;
+  aoddModulus(F2.ORDER, "FpLegendre");
+  const p1mod2 = (F2.ORDER - _1n9) / _2n6;
+  const powered = F2.pow(n, p1mod2);
+  const yes = F2.eql(powered, F2.ONE);
+  const zero = F2.eql(powered, F2.ZERO);
+  const no = F2.eql(powered, F2.neg(F2.ONE));
+  if (!yes && !zero && !no)
+    throw new Error("invalid Legendre symbol result");
+  return yes ? 1 : zero ? 0 : -1;
+}
+function nLength2(n, nBitLength) {
+  if (nBitLength !== void 0)
+    anumber4(nBitLength);
+  if (n <= _0n8)
+    throw new Error("invalid n length: expected positive n, got " + n);
+  if (nBitLength !== void 0 && nBitLength < 1)
+    throw new Error("invalid n length: expected positive bit length, got " + nBitLength);
+  const bits = bitLen2(n);
+  if (nBitLength !== void 0 && nBitLength < bits)
+    throw new Error(`invalid n length: expected nBitLength (${nBitLength}) >= bitLen(n) (${bits})`);
+  const _nBitLength = nBitLength !== void 0 ? nBitLength : bits;
+  const nByteLength = Math.ceil(_nBitLength / 8);
+  return { nBitLength: _nBitLength, nByteLength };
+}
+var FIELD_SQRT = /* @__PURE__ */ new WeakMap();
+var _Field2 = class {
+  ORDER;
+  BITS;
+  BYTES;
+  isLE;
+  ZERO = _0n8;
+  ONE = _1n9;
+  _lengths;
+  _mod;
+  constructor(ORDER, opts2 = {}) {
+    if (ORDER <= _1n9)
+      throw new Error("invalid field: expected ORDER > 1, got " + ORDER);
+    let _nbitLength = void 0;
+    this.isLE = false;
+    if (opts2 != null && typeof opts2 === "object") {
+      if (typeof opts2.BITS === "number")
+        _nbitLength = opts2.BITS;
+      if (typeof opts2.sqrt === "function")
+        Object.defineProperty(this, "sqrt", { value: opts2.sqrt, enumerable: true });
+      if (typeof opts2.isLE === "boolean")
+        this.isLE = opts2.isLE;
+      if (opts2.allowedLengths)
+        this._lengths = Object.freeze(opts2.allowedLengths.slice());
+      if (typeof opts2.modFromBytes === "boolean")
+        this._mod = opts2.modFromBytes;
+    }
+    const { nBitLength, nByteLength } = nLength2(ORDER, _nbitLength);
+    if (nByteLength > 2048)
+      throw new Error("invalid field: expected ORDER of <= 2048 bytes");
+    this.ORDER = ORDER;
+    this.BITS = nBitLength;
+    this.BYTES = nByteLength;
+    Object.freeze(this);
+  }
+  create(num2) {
+    return mod3(num2, this.ORDER);
+  }
+  isValid(num2) {
+    if (typeof num2 !== "bigint")
+      throw new TypeError("invalid field element: expected bigint, got " + typeof num2);
+    return _0n8 <= num2 && num2 < this.ORDER;
+  }
+  is0(num2) {
+    return num2 === _0n8;
+  }
+  // is valid and invertible
+  isValidNot0(num2) {
+    return !this.is0(num2) && this.isValid(num2);
+  }
+  isOdd(num2) {
+    return (num2 & _1n9) === _1n9;
+  }
+  neg(num2) {
+    return mod3(-num2, this.ORDER);
+  }
+  eql(lhs, rhs) {
+    return lhs === rhs;
+  }
+  sqr(num2) {
+    return mod3(num2 * num2, this.ORDER);
+  }
+  add(lhs, rhs) {
+    return mod3(lhs + rhs, this.ORDER);
+  }
+  sub(lhs, rhs) {
+    return mod3(lhs - rhs, this.ORDER);
+  }
+  mul(lhs, rhs) {
+    return mod3(lhs * rhs, this.ORDER);
+  }
+  pow(num2, power) {
+    return pow(num2, power, this.ORDER);
+  }
+  div(lhs, rhs) {
+    return mod3(lhs * invert2(rhs, this.ORDER), this.ORDER);
+  }
+  // Same as above, but doesn't normalize
+  sqrN(num2) {
+    return num2 * num2;
+  }
+  addN(lhs, rhs) {
+    return lhs + rhs;
+  }
+  subN(lhs, rhs) {
+    return lhs - rhs;
+  }
+  mulN(lhs, rhs) {
+    return lhs * rhs;
+  }
+  inv(num2) {
+    return invert2(num2, this.ORDER);
+  }
+  sqrt(num2) {
+    let sqrt = FIELD_SQRT.get(this);
+    if (!sqrt)
+      FIELD_SQRT.set(this, sqrt = FpSqrt2(this.ORDER));
+    return sqrt(this, num2);
+  }
+  toBytes(num2) {
+    return this.isLE ? numberToBytesLE2(num2, this.BYTES) : numberToBytesBE2(num2, this.BYTES);
+  }
+  fromBytes(bytes, skipValidation = false) {
+    abytes4(bytes);
+    const { _lengths: allowedLengths, BYTES, isLE: isLE2, ORDER, _mod: modFromBytes } = this;
+    if (allowedLengths) {
+      if (bytes.length < 1 || !allowedLengths.includes(bytes.length) || bytes.length > BYTES) {
+        throw new Error("Field.fromBytes: expected " + allowedLengths + " bytes, got " + bytes.length);
+      }
+      const padded = new Uint8Array(BYTES);
+      padded.set(bytes, isLE2 ? 0 : padded.length - bytes.length);
+      bytes = padded;
+    }
+    if (bytes.length !== BYTES)
+      throw new Error("Field.fromBytes: expected " + BYTES + " bytes, got " + bytes.length);
+    let scalar = isLE2 ? bytesToNumberLE2(bytes) : bytesToNumberBE2(bytes);
+    if (modFromBytes)
+      scalar = mod3(scalar, ORDER);
+    if (!skipValidation) {
+      if (!this.isValid(scalar))
+        throw new Error("invalid field element: outside of range 0..ORDER");
+    }
+    return scalar;
+  }
+  // TODO: we don't need it here, move out to separate fn
+  invertBatch(lst) {
+    return FpInvertBatch2(this, lst, true);
+  }
+  // We can't move this out because Fp6, Fp12 implement it
+  // and it's unclear what to return in there.
+  cmov(a, b, condition) {
+    abool2(condition, "condition");
+    return condition ? b : a;
+  }
+};
+function Field2(ORDER, opts2 = {}) {
+  Object.freeze(_Field2.prototype);
+  return new _Field2(ORDER, opts2);
+}
+
+// node_modules/@noble/curves/abstract/curve.js
+var _0n9 = /* @__PURE__ */ BigInt(0);
+var _1n10 = /* @__PURE__ */ BigInt(1);
+var _4n4 = /* @__PURE__ */ BigInt(4);
+var BLIND_BYTES = 16;
+var BLIND_BITS = 128;
+var FW_WINDOW = 5;
+var TABLE_BYTES_MAX = /* @__PURE__ */ (() => 2 ** 31)();
+function validatePointCons(Point) {
+  const pc = Point;
+  if (typeof pc !== "function")
+    throw new TypeError('"Point" expected constructor, got type=' + typeof Point);
+  afunction(pc.fromAffine, "Point.fromAffine");
+  afunction(pc.fromBytes, "Point.fromBytes");
+  afunction(pc.fromHex, "Point.fromHex");
+  aobject2(pc.BASE, "Point.BASE");
+  aobject2(pc.ZERO, "Point.ZERO");
+  validateField2(pc.Fp);
+  validateField2(pc.Fn);
+}
+function normalizeZ2(c, points) {
+  validatePointCons(c);
+  validateMSMPoints(points, c);
+  const invertedZs = FpInvertBatch2(c.Fp, points.map((p) => p.Z));
+  return points.map((p, i) => c.fromAffine(p.toAffine(invertedZs[i])));
+}
+function validateW2(W, bits, min = 1) {
+  if (!Number.isSafeInteger(W) || W < min || W > bits)
+    throw new Error("invalid window size, expected [" + min + ".." + bits + "], got W=" + W);
+}
+function validateTableBytes(numPoints, fpBytes) {
+  const bytes = numPoints * (4 * fpBytes + 128);
+  if (bytes > TABLE_BYTES_MAX)
+    throw new Error("invalid window size: table would need ~" + Math.ceil(bytes / 2 ** 20) + " MiB, max " + TABLE_BYTES_MAX / 2 ** 20 + " MiB");
+}
+function probeRandomBytes(randomBytes5, length) {
+  if (randomBytes5 === void 0)
+    return void 0;
+  afunction(randomBytes5, "randomBytes");
+  try {
+    const probe = randomBytes5(length);
+    if (!isBytes4(probe) || probe.length !== length)
+      return void 0;
+  } catch {
+    return void 0;
+  }
+  return randomBytes5;
+}
+function validateMSMPoints(points, c) {
+  aarray(points, "points");
+  points.forEach((p, i) => {
+    if (!(p instanceof c))
+      throw new Error("invalid point at index " + i);
+  });
+}
+function validateMSMScalars(scalars, field, maxScalar) {
+  if (!Array.isArray(scalars))
+    throw new Error("array of scalars expected");
+  scalars.forEach((s, i) => {
+    const ok = maxScalar === void 0 ? field.isValid(s) : isPosBig2(s) && s < maxScalar;
+    if (!ok)
+      throw new Error("invalid scalar at index " + i);
+  });
+}
+var pointWindowSizes2 = /* @__PURE__ */ new WeakMap();
+function getWindowSize(P) {
+  return pointWindowSizes2.get(P) || 1;
+}
+function oddMultiples(p, size) {
+  const dbl = p.double();
+  const t = [p];
+  for (let j = 1; j < size; j++)
+    t.push(t[j - 1].add(dbl));
+  return t;
+}
+function wnafDigits(n, W) {
+  const size = 2 ** W;
+  const half = size / 2;
+  const mask = BigInt(size - 1);
+  const d = [];
+  while (n > _0n9) {
+    let w = 0;
+    if (n & _1n10) {
+      w = Number(n & mask);
+      if (w >= half)
+        w -= size;
+      n -= BigInt(w);
+    }
+    d.push(w);
+    n >>= _1n10;
+  }
+  return d;
+}
+function signedWindowDigits(n, W, windows) {
+  const size = 2 ** W;
+  const half = size / 2;
+  const mask = BigInt(size - 1);
+  const shiftBy = BigInt(W);
+  const d = [];
+  for (let w = 0; w < windows; w++) {
+    let v = Number(n & mask);
+    n >>= shiftBy;
+    if (v > half) {
+      v -= size;
+      n += _1n10;
+    }
+    d.push(v);
+  }
+  if (n !== _0n9)
+    throw new Error("invalid wnaf");
+  return d;
+}
+function wnafWalk(zero, tables, digits) {
+  let max = 0;
+  for (const d of digits)
+    max = Math.max(max, d.length);
+  let acc = zero;
+  for (let bit = max - 1; bit >= 0; bit--) {
+    if (bit !== max - 1)
+      acc = acc.double();
+    for (let i = 0; i < digits.length; i++) {
+      const w = digits[i][bit];
+      if (w) {
+        const item = tables[i][Math.abs(w) - 1 >> 1];
+        acc = acc.add(w < 0 ? item.negate() : item);
+      }
+    }
+  }
+  return acc;
+}
+var ScalarMultiplier = class {
+  Point;
+  BASE;
+  ZERO;
+  randomBytes;
+  wnafPrecomputes = /* @__PURE__ */ new WeakMap();
+  baseCanBeBlinded;
+  bits;
+  // Parametrized with a given Point class (not individual point)
+  constructor(Point, randomBytes5) {
+    validatePointCons(Point);
+    this.randomBytes = probeRandomBytes(randomBytes5, BLIND_BYTES);
+    this.Point = Point;
+    this.BASE = Point.BASE;
+    this.ZERO = Point.ZERO;
+    this.bits = Point.Fn.BITS;
+  }
+  /**
+   * Creates a signed fixed-window wNAF precomputation table: for every window w, the
+   * multiples `[1..2^(W−1)]⋅2^(w⋅W)⋅P`, flattened. All doublings are baked into the table,
+   * so cached multiplication is additions-only. `windows = ceil(bits/W) + 1`: the extra
+   * window absorbs the final carry of signed-digit recoding.
+   * For a 256-bit curve and W=6, the table is 44⋅32 = 1408 points.
+   * @param point - Point instance
+   * @param W - window size
+   * @param bits - scalar bitlength the table must cover
+   */
+  buildWnafTable(point, W, bits) {
+    const windows = Math.ceil(bits / W) + 1;
+    const half = 2 ** (W - 1);
+    const comp = [];
+    let base = point;
+    for (let w = 0; w < windows; w++) {
+      let acc = base;
+      for (let i = 0; i < half; i++) {
+        comp.push(acc);
+        acc = acc.add(base);
+      }
+      base = comp[comp.length - 1].double();
+    }
+    return { W, bits, windows, comp };
+  }
+  /**
+   * Implements ec multiplication using precomputed signed fixed-window wNAF tables.
+   * Constant-time: fixed window count with one table addition per window — zero digits feed
+   * the fake accumulator — and no doublings; the lookup scans the whole window slice.
+   * Scalar bounds are validated by the public entry points ({@link ScalarMultiplier.mulCT},
+   * {@link ScalarMultiplier.mulCTBlinded}, {@link ScalarMultiplier.mulUnsafe});
+   * signedWindowDigits throws if `n` exceeds the table.
+   * @returns real and fake (for const-time) points
+   */
+  wnafCachedCT(precomputes, n) {
+    const { W, windows, comp } = precomputes;
+    const half = 2 ** (W - 1);
+    const digits = signedWindowDigits(n, W, windows);
+    let p = this.ZERO;
+    let f = this.BASE;
+    for (let w = 0; w < windows; w++) {
+      const digit = digits[w];
+      const start = w * half;
+      const idx = Math.abs(digit) - 1;
+      let sel = comp[start];
+      for (let i = 1; i < half; i++)
+        sel = i === idx ? comp[start + i] : sel;
+      const neg = sel.negate();
+      if (digit === 0)
+        f = f.add(comp[start]);
+      else
+        p = p.add(digit < 0 ? neg : sel);
+    }
+    return { p, f };
+  }
+  // Cache key is point identity plus (W, bits); at most two entries exist per point (public-width
+  // `Fn.BITS` and blinded `Fn.BITS + BLIND_BITS`). Callers must not reuse the same point with
+  // incompatible `transform(...)` layouts and expect a separate cache entry.
+  getWnafPrecomputes(W, point, bits, transform) {
+    let entries = this.wnafPrecomputes.get(point);
+    let comp = entries?.find((entry) => entry.W === W && entry.bits === bits);
+    if (!comp) {
+      comp = this.buildWnafTable(point, W, bits);
+      if (typeof transform === "function")
+        comp = { ...comp, comp: transform(comp.comp) };
+      if (!entries) {
+        entries = [];
+        this.wnafPrecomputes.set(point, entries);
+      }
+      entries.push(comp);
+    }
+    return comp;
+  }
+  assertPoint(point) {
+    if (!(point instanceof this.Point))
+      throw new TypeError('"point" expected Point instance, got type=' + typeof point);
+  }
+  // Shared prologue of the constant-time entry points. Rejects scalar 0: in key/signature-style
+  // callers a zero scalar means broken upstream plumbing, and concrete Points already reject it.
+  // Uses inRange instead of Fn.isValidNot0: validateField() only certifies the arithmetic subset.
+  validateMulInput(point, scalar) {
+    this.assertPoint(point);
+    if (!inRange2(scalar, _1n10, this.Point.Fn.ORDER))
+      throw new Error("invalid scalar");
+  }
+  // Constant-time dispatch shared by mulCT / mulCTBlinded. Un-precomputed points (W===1, e.g.
+  // ECDH peer keys) skip building a throwaway cached table in favor of a small fixed-window
+  // multiply. `n` must be < 2^bits.
+  runCT(point, n, bits, transform) {
+    const W = getWindowSize(point);
+    if (W === 1)
+      return this.fixedWindowCT(point, n, bits);
+    return this.wnafCachedCT(this.getWnafPrecomputes(W, point, bits, transform), n);
+  }
+  mulCT(point, scalar, transform) {
+    this.validateMulInput(point, scalar);
+    return this.runCT(point, scalar, this.bits, transform);
+  }
+  mulCTBlinded(point, scalar, transform) {
+    this.validateMulInput(point, scalar);
+    if (this.randomBytes === void 0)
+      throw new Error("randomBytes is required for scalar blinding");
+    const bits = this.Point.Fn.BITS + BLIND_BITS;
+    const blind = this.randomBytes(BLIND_BYTES);
+    if (!isBytes4(blind) || blind.length !== BLIND_BYTES)
+      throw new Error("randomBytes returned invalid byte array");
+    blind[0] = blind[0] & 63 | 128;
+    const n = scalar + bytesToNumberBE2(blind) * this.Point.Fn.ORDER;
+    return this.runCT(point, n, bits, transform);
+  }
+  /**
+   * Constant-time multiplication `n*point` for an un-precomputed point, via a small fixed window.
+   * A cached wNAF table only pays off when reused; a flat 2^FW_WINDOW table (`size-1` adds) is
+   * far cheaper to build for a single use. The point-operation sequence is independent of `n`:
+   * build the table, then per window exactly FW_WINDOW doublings, a data-oblivious scan over
+   * every table entry, and one addition (adds the identity when the window digit is 0 — never
+   * skipped).
+   *
+   * `n` must be `< 2^bits`. Assumes complete addition (adding the identity costs the same as any
+   * add), which holds for the Weierstrass/Edwards point types used here. The table is left in
+   * projective form (no normalizeZ): normalizing this small a table costs more than the
+   * mixed-add savings it would buy for a single multiply.
+   * @returns real point `p`; `f` duplicates it only to match {@link wnafCachedCT}'s return shape
+   * (this path needs no fake accumulator — its op-count is already scalar-independent).
+   */
+  fixedWindowCT(point, n, bits) {
+    const W = FW_WINDOW;
+    const size = 1 << W;
+    const mask = bitMask2(W);
+    const table = new Array(size);
+    table[0] = this.ZERO;
+    for (let i = 1; i < size; i++)
+      table[i] = table[i - 1].add(point);
+    const windows = Math.ceil(bits / W);
+    let acc = this.ZERO;
+    for (let window2 = windows - 1; window2 >= 0; window2--) {
+      if (window2 !== windows - 1)
+        for (let d = 0; d < W; d++)
+          acc = acc.double();
+      const digit = Number(n >> BigInt(window2 * W) & mask);
+      let sel = table[0];
+      for (let i = 1; i < size; i++)
+        sel = i === digit ? table[i] : sel;
+      acc = acc.add(sel);
+    }
+    return { p: acc, f: acc };
+  }
+  shouldBlind(point, cofactor) {
+    if (this.randomBytes === void 0)
+      return false;
+    if (cofactor === _1n10)
+      return true;
+    if (point !== this.BASE)
+      return false;
+    if (this.baseCanBeBlinded === void 0)
+      this.baseCanBeBlinded = this.mulUnsafe(this.BASE, this.Point.Fn.ORDER).is0();
+    return this.baseCanBeBlinded;
+  }
+  mulSecret(point, scalar, cofactor, transform) {
+    return this.shouldBlind(point, cofactor) ? this.mulCTBlinded(point, scalar, transform) : this.mulCT(point, scalar, transform);
+  }
+  mulUnsafe(point, scalar, transform) {
+    this.assertPoint(point);
+    if (!isPosBig2(scalar))
+      throw new Error("invalid scalar");
+    const W = getWindowSize(point);
+    if (W === 1 || scalar >= this.Point.Fn.ORDER)
+      return mulAddUnsafe(this.Point, [point], [scalar], true);
+    const precomputes = this.getWnafPrecomputes(W, point, this.bits, transform);
+    return this.wnafCachedCT(precomputes, scalar).p;
+  }
+  // Remembers the window size used for precomputed wNAF multiplication of the given point
+  // and drops any previously built tables. Usually only the base point is precomputed.
+  // W=1 resets the point to the un-precomputed (table-less) paths.
+  // W is additionally capped so tables stay under ~2 GiB ({@link TABLE_BYTES_MAX}).
+  setWindowSize(point, W) {
+    this.assertPoint(point);
+    validateW2(W, this.bits);
+    const windows = Math.ceil((this.bits + BLIND_BITS) / W) + 1;
+    validateTableBytes(windows * 2 ** (W - 1), this.Point.Fp.BYTES);
+    pointWindowSizes2.set(point, W);
+    this.wnafPrecomputes.delete(point);
+  }
+  // True when a window size is set: tables themselves are built lazily on first multiply.
+  hasWindowSize(point) {
+    return getWindowSize(point) !== 1;
+  }
+};
+function mulAddUnsafe(c, points, scalars, allowOversized = false) {
+  validatePointCons(c);
+  validateMSMPoints(points, c);
+  abool2(allowOversized, "allowOversized");
+  validateMSMScalars(scalars, c.Fn, allowOversized ? c.Fn.ORDER ** _4n4 : void 0);
+  if (points.length !== scalars.length)
+    throw new Error("arrays of points and scalars must have equal length");
+  const tables = points.map((p) => oddMultiples(p, 4));
+  const digits = scalars.map((n) => wnafDigits(n, 4));
+  return wnafWalk(c.ZERO, tables, digits);
+}
+function createField2(order, field, isLE2) {
+  if (field) {
+    if (field.ORDER !== order)
+      throw new Error("Field.ORDER must match order: Fp == p, Fn == n");
+    validateField2(field);
+    return field;
+  } else {
+    return Field2(order, { isLE: isLE2 });
+  }
+}
+function createCurveFields2(type, CURVE, curveOpts = {}, FpFnLE) {
+  if (type !== "weierstrass" && type !== "edwards")
+    throw new Error('expected curve type "weierstrass" or "edwards"');
+  if (FpFnLE === void 0)
+    FpFnLE = type === "edwards";
+  if (!CURVE || typeof CURVE !== "object")
+    throw new Error(`expected valid ${type} CURVE object`);
+  validateObject2(curveOpts);
+  for (const p of ["p", "n", "h"]) {
+    const val = CURVE[p];
+    if (!(isPosBig2(val) && val !== _0n9))
+      throw new Error(`CURVE.${p} must be positive bigint`);
+  }
+  const Fp = createField2(CURVE.p, curveOpts.Fp, FpFnLE);
+  const Fn = createField2(CURVE.n, curveOpts.Fn, FpFnLE);
+  const _b = type === "weierstrass" ? "b" : "d";
+  const params = ["Gx", "Gy", "a", _b];
+  for (const p of params) {
+    if (!Fp.isValid(CURVE[p]))
+      throw new Error(`CURVE.${p} must be valid field element of CURVE.Fp`);
+  }
+  CURVE = Object.freeze(Object.assign({}, CURVE));
+  return { CURVE, Fp, Fn };
+}
+function createKeygen2(randomSecretKey, getPublicKey) {
+  return function keygen(seed) {
+    const secretKey = randomSecretKey(seed);
+    return { secretKey, publicKey: getPublicKey(secretKey) };
+  };
+}
+
+// node_modules/@noble/curves/abstract/edwards.js
+var _0n10 = /* @__PURE__ */ BigInt(0);
+var _1n11 = /* @__PURE__ */ BigInt(1);
+var _2n7 = /* @__PURE__ */ BigInt(2);
+var _4n5 = /* @__PURE__ */ BigInt(4);
+var _8n4 = /* @__PURE__ */ BigInt(8);
+function isEdValidXY(Fp, CURVE, x, y) {
+  const x2 = Fp.sqr(x);
+  const y2 = Fp.sqr(y);
+  const left = Fp.add(Fp.mul(CURVE.a, x2), y2);
+  const right = Fp.add(Fp.ONE, Fp.mul(CURVE.d, Fp.mul(x2, y2)));
+  return Fp.eql(left, right);
+}
+function edwards(params, extraOpts = {}) {
+  validateObject2(extraOpts, {}, {}, "extraOpts");
+  const opts2 = extraOpts;
+  const validated = createCurveFields2("edwards", params, opts2, opts2.FpFnLE);
+  const { Fp, Fn } = validated;
+  let CURVE = validated.CURVE;
+  const { h: cofactor } = CURVE;
+  if (FpLegendre2(Fp, CURVE.a) !== 1)
+    throw new Error("edwards: CURVE.a must be a square in Fp for complete addition formulas");
+  if (FpLegendre2(Fp, CURVE.d) !== -1)
+    throw new Error("edwards: CURVE.d must be a non-square in Fp for complete addition formulas");
+  validateObject2(opts2, {}, { uvRatio: "function", randomBytes: "function" });
+  const randomBytes5 = opts2.randomBytes === void 0 ? randomBytes4 : opts2.randomBytes;
+  const MASK = _2n7 << BigInt(Fp.BYTES * 8) - _1n11;
+  function isOdd(n) {
+    if (!Fp.isOdd)
+      throw new Error("Field does not have .isOdd()");
+    return Fp.isOdd(n);
+  }
+  const uvRatio2 = opts2.uvRatio === void 0 ? (u, v) => {
+    try {
+      return { isValid: true, value: Fp.sqrt(Fp.div(u, v)) };
+    } catch (e) {
+      return { isValid: false, value: _0n10 };
+    }
+  } : opts2.uvRatio;
+  if (!isEdValidXY(Fp, CURVE, CURVE.Gx, CURVE.Gy))
+    throw new Error("bad curve params: generator point");
+  const mulA = Fp.eql(CURVE.a, Fp.neg(Fp.ONE)) ? (x) => Fp.neg(x) : Fp.eql(CURVE.a, Fp.ONE) ? (x) => x : (x) => Fp.mul(CURVE.a, x);
+  function acoord(title, n, banZero = false) {
+    const min = banZero ? _1n11 : _0n10;
+    aInRange2("coordinate " + title, n, min, MASK);
+    return n;
+  }
+  function aedpoint(other) {
+    if (!(other instanceof Point))
+      throw new Error("EdwardsPoint expected");
+  }
+  class Point {
+    static BASE = new Point(CURVE.Gx, CURVE.Gy, Fp.ONE, Fp.mul(CURVE.Gx, CURVE.Gy));
+    static ZERO = new Point(Fp.ZERO, Fp.ONE, Fp.ONE, Fp.ZERO);
+    static Fp = Fp;
+    static Fn = Fn;
+    X;
+    Y;
+    Z;
+    T;
+    constructor(X, Y, Z, T) {
+      this.X = acoord("x", X);
+      this.Y = acoord("y", Y);
+      this.Z = acoord("z", Z, true);
+      this.T = acoord("t", T);
+      Object.freeze(this);
+    }
+    static CURVE() {
+      return CURVE;
+    }
+    /**
+     * Create one extended Edwards point from affine coordinates.
+     * Does NOT validate that the point is on-curve or torsion-free.
+     * Use `.assertValidity()` on adversarial inputs.
+     */
+    static fromAffine(p) {
+      if (p instanceof Point)
+        throw new Error("extended point not allowed");
+      const { x, y } = p || {};
+      acoord("x", x);
+      acoord("y", y);
+      return new Point(x, y, Fp.ONE, Fp.mul(x, y));
+    }
+    // Uses algo from RFC8032 5.1.3.
+    static fromBytes(bytes, zip215 = false) {
+      const len = Fp.BYTES;
+      const { a, d } = CURVE;
+      bytes = copyBytes3(abytes4(bytes, len, "point"));
+      abool2(zip215, "zip215");
+      const normed = copyBytes3(bytes);
+      const lastByte = bytes[len - 1];
+      normed[len - 1] = lastByte & ~128;
+      const y = bytesToNumberLE2(normed);
+      const max = zip215 ? MASK : Fp.ORDER;
+      aInRange2("point.y", y, _0n10, max);
+      const y2 = Fp.sqr(y);
+      const u = Fp.sub(y2, Fp.ONE);
+      const v = Fp.sub(Fp.mulN(d, y2), a);
+      let { isValid, value: x } = uvRatio2(u, v);
+      if (!isValid)
+        throw new Error("bad point: invalid y coordinate");
+      const isXOdd = isOdd(x);
+      const isLastByteOdd = (lastByte & 128) !== 0;
+      if (!zip215 && Fp.is0(x) && isLastByteOdd)
+        throw new Error("bad point: x=0 and x_0=1");
+      if (isLastByteOdd !== isXOdd)
+        x = Fp.neg(x);
+      return Point.fromAffine({ x, y });
+    }
+    static fromHex(hex2, zip215 = false) {
+      return Point.fromBytes(hexToBytes3(hex2), zip215);
+    }
+    get x() {
+      return this.toAffine().x;
+    }
+    get y() {
+      return this.toAffine().y;
+    }
+    precompute(windowSize = 6, isLazy = true) {
+      wnaf.setWindowSize(this, windowSize);
+      if (!isLazy)
+        this.multiply(_2n7);
+      return this;
+    }
+    // Useful in fromAffine() - not for fromBytes(), which always created valid points.
+    assertValidity() {
+      const p = this;
+      const { a, d } = CURVE;
+      if (p.is0())
+        throw new Error("bad point: ZERO");
+      const { X, Y, Z, T } = p;
+      const X2 = Fp.sqr(X);
+      const Y2 = Fp.sqr(Y);
+      const Z2 = Fp.sqr(Z);
+      const Z4 = Fp.sqr(Z2);
+      const aX2 = Fp.mul(X2, a);
+      const left = Fp.mul(Fp.add(aX2, Y2), Z2);
+      const right = Fp.add(Z4, Fp.mul(d, Fp.mul(X2, Y2)));
+      if (!Fp.eql(left, right))
+        throw new Error("bad point: equation left != right (1)");
+      const XY = Fp.mul(X, Y);
+      const ZT = Fp.mul(Z, T);
+      if (!Fp.eql(XY, ZT))
+        throw new Error("bad point: equation left != right (2)");
+    }
+    // Compare one point to another.
+    equals(other) {
+      aedpoint(other);
+      const { X: X1, Y: Y1, Z: Z1 } = this;
+      const { X: X2, Y: Y2, Z: Z2 } = other;
+      const X1Z2 = Fp.mul(X1, Z2);
+      const X2Z1 = Fp.mul(X2, Z1);
+      const Y1Z2 = Fp.mul(Y1, Z2);
+      const Y2Z1 = Fp.mul(Y2, Z1);
+      return Fp.eql(X1Z2, X2Z1) && Fp.eql(Y1Z2, Y2Z1);
+    }
+    is0() {
+      return this.equals(Point.ZERO);
+    }
+    negate() {
+      return new Point(Fp.neg(this.X), this.Y, this.Z, Fp.neg(this.T));
+    }
+    // Fast algo for doubling Extended Point.
+    // https://hyperelliptic.org/EFD/g1p/auto-twisted-extended.html#doubling-dbl-2008-hwcd
+    // Cost: 4M + 4S + 1*a + 6add + 1*2.
+    double() {
+      const { X: X1, Y: Y1, Z: Z1 } = this;
+      const A = Fp.sqr(X1);
+      const B = Fp.sqr(Y1);
+      const C = Fp.mul(Fp.sqr(Z1), _2n7);
+      const D = mulA(A);
+      const x1y1 = Fp.addN(X1, Y1);
+      const E = Fp.sub(Fp.subN(Fp.sqr(x1y1), A), B);
+      const G = Fp.addN(D, B);
+      const F2 = Fp.subN(G, C);
+      const H = Fp.subN(D, B);
+      const X3 = Fp.mul(E, F2);
+      const Y3 = Fp.mul(G, H);
+      const T3 = Fp.mul(E, H);
+      const Z3 = Fp.mul(F2, G);
+      return new Point(X3, Y3, Z3, T3);
+    }
+    // Fast algo for adding 2 Extended Points.
+    // https://hyperelliptic.org/EFD/g1p/auto-twisted-extended.html#addition-add-2008-hwcd
+    // Cost: 9M + 1*a + 1*d + 7add.
+    add(other) {
+      aedpoint(other);
+      const { d } = CURVE;
+      const { X: X1, Y: Y1, Z: Z1, T: T1 } = this;
+      const { X: X2, Y: Y2, Z: Z2, T: T2 } = other;
+      const A = Fp.mul(X1, X2);
+      const B = Fp.mul(Y1, Y2);
+      const C = Fp.mul(Fp.mulN(T1, d), T2);
+      const D = Fp.mul(Z1, Z2);
+      const E = Fp.sub(Fp.subN(Fp.mulN(Fp.addN(X1, Y1), Fp.addN(X2, Y2)), A), B);
+      const F2 = Fp.subN(D, C);
+      const G = Fp.addN(D, C);
+      const H = Fp.sub(B, mulA(A));
+      const X3 = Fp.mul(E, F2);
+      const Y3 = Fp.mul(G, H);
+      const T3 = Fp.mul(E, H);
+      const Z3 = Fp.mul(F2, G);
+      return new Point(X3, Y3, Z3, T3);
+    }
+    subtract(other) {
+      aedpoint(other);
+      return this.add(other.negate());
+    }
+    // Constant-time multiplication.
+    multiply(scalar) {
+      if (!Fn.isValidNot0(scalar))
+        throw new RangeError("invalid scalar: expected 1 <= sc < curve.n");
+      const { p, f } = wnaf.mulSecret(this, scalar, cofactor, normalize);
+      return normalize([p, f])[0];
+    }
+    // Non-constant-time multiplication. Uses double-and-add algorithm.
+    // It's faster, but should only be used when you don't care about
+    // an exposed private key e.g. sig verification.
+    // Keeps the same subgroup-scalar contract: 0 is allowed for public-scalar callers, but
+    // n and larger values are rejected instead of being reduced mod n to the identity point.
+    multiplyUnsafe(scalar) {
+      if (!Fn.isValid(scalar))
+        throw new RangeError("invalid scalar: expected 0 <= sc < curve.n");
+      if (scalar === _0n10)
+        return Point.ZERO;
+      if (this.is0() || scalar === _1n11)
+        return this;
+      return wnaf.mulUnsafe(this, scalar, normalize);
+    }
+    // Checks if point is of small order.
+    // If you add something to small order point, you will have "dirty"
+    // point with torsion component.
+    // Clears cofactor and checks if the result is 0.
+    isSmallOrder() {
+      return this.clearCofactor().is0();
+    }
+    // Multiplies point by curve order and checks if the result is 0.
+    // Returns `false` is the point is dirty.
+    isTorsionFree() {
+      return wnaf.mulUnsafe(this, CURVE.n).is0();
+    }
+    // Converts Extended point to default (x, y) coordinates.
+    // Can accept precomputed Z^-1 - for example, from invertBatch.
+    toAffine(invertedZ) {
+      const p = this;
+      let iz = invertedZ;
+      if (iz != null && typeof iz !== "bigint")
+        throw new TypeError('"invertedZ" expected bigint, got type=' + typeof iz);
+      const { X, Y, Z } = p;
+      const is0 = p.is0();
+      if (iz == null)
+        iz = is0 ? Fp.create(_8n4) : Fp.inv(Z);
+      const x = Fp.mul(X, iz);
+      const y = Fp.mul(Y, iz);
+      const zz = Fp.mul(Z, iz);
+      if (is0)
+        return { x: Fp.ZERO, y: Fp.ONE };
+      if (!Fp.eql(zz, Fp.ONE))
+        throw new Error("invZ was invalid");
+      return { x, y };
+    }
+    clearCofactor() {
+      if (cofactor === _1n11)
+        return this;
+      if (cofactor === _2n7)
+        return this.double();
+      if (cofactor === _4n5)
+        return this.double().double();
+      if (cofactor === _8n4)
+        return this.double().double().double();
+      return this.multiplyUnsafe(cofactor);
+    }
+    toBytes() {
+      const { x, y } = this.toAffine();
+      const bytes = Fp.toBytes(y);
+      bytes[bytes.length - 1] |= isOdd(x) ? 128 : 0;
+      return bytes;
+    }
+    toHex() {
+      return bytesToHex3(this.toBytes());
+    }
+    toString() {
+      return `<Point ${this.is0() ? "ZERO" : this.toHex()}>`;
+    }
+  }
+  const normalize = (points) => normalizeZ2(Point, points);
+  const wnaf = new ScalarMultiplier(Point, randomBytes5);
+  if (wnaf.bits >= 6)
+    Point.BASE.precompute(6);
+  Object.freeze(Point.prototype);
+  Object.freeze(Point);
+  return Point;
+}
+
+// node_modules/@noble/curves/abstract/montgomery.js
+var _0n11 = /* @__PURE__ */ BigInt(0);
+var _1n12 = /* @__PURE__ */ BigInt(1);
+var _2n8 = /* @__PURE__ */ BigInt(2);
+function cmask(P, swap) {
+  return P + swap - (swap >> _1n12 << _1n12);
+}
+function cswap(P) {
+  const offset = BigInt(6) * P;
+  return (mask, x_2, x_3) => {
+    const sum = x_2 + x_3;
+    const d = offset + x_3 - x_2;
+    const a = (d * mask + x_2) % P;
+    return { x_2: a, x_3: sum - a };
+  };
+}
+function validateOpts2(curve) {
+  validateObject2(curve, {
+    P: "bigint",
+    type: "string",
+    adjustScalarBytes: "function",
+    powPminus2: "function"
+  }, {
+    randomBytes: "function",
+    scalarMultBase: "function"
+  });
+  return Object.freeze({ ...curve });
+}
+function montgomery2(curveDef) {
+  const CURVE = validateOpts2(curveDef);
+  const { P, type, adjustScalarBytes: adjustScalarBytes3, powPminus2, randomBytes: rand } = CURVE;
+  const mulBaseHook = CURVE.scalarMultBase;
+  const is25519 = type === "x25519";
+  if (!is25519 && type !== "x448")
+    throw new Error("invalid type");
+  const randomBytes_ = rand === void 0 ? randomBytes4 : rand;
+  const montgomeryBits = is25519 ? 255 : 448;
+  const swap = cswap(P);
+  const fieldLen = is25519 ? 32 : 56;
+  const Gu = is25519 ? BigInt(9) : BigInt(5);
+  const a24 = is25519 ? BigInt(121665) : BigInt(39081);
+  const minScalar = is25519 ? _2n8 ** BigInt(254) : _2n8 ** BigInt(447);
+  const maxAdded = is25519 ? BigInt(8) * (_2n8 ** BigInt(251) - _1n12) : BigInt(4) * (_2n8 ** BigInt(445) - _1n12);
+  const maxScalar = minScalar + maxAdded + _1n12;
+  const modP = (n) => mod3(n, P);
+  const GuBytes = encodeU(Gu);
+  function encodeU(u) {
+    return numberToBytesLE2(modP(u), fieldLen);
+  }
+  function decodeU(u) {
+    const _u = copyBytes3(abytes4(u, fieldLen, "uCoordinate"));
+    if (is25519)
+      _u[31] &= 127;
+    return modP(bytesToNumberLE2(_u));
+  }
+  function decodeScalar(scalar) {
+    return bytesToNumberLE2(adjustScalarBytes3(copyBytes3(abytes4(scalar, fieldLen, "scalar"))));
+  }
+  const lowOrderU = new Set(is25519 ? [
+    _0n11,
+    _1n12,
+    P - _1n12,
+    BigInt("325606250916557431795983626356110631294008115727848805560023387167927233504"),
+    BigInt("39382357235489614581723060781553021112529911719440698176882885853963445705823")
+  ] : [_0n11, _1n12, P - _1n12]);
+  function scalarMult2(scalar, u) {
+    const pointU = decodeU(u);
+    if (lowOrderU.has(pointU))
+      throw new Error("invalid private or public key received");
+    const pu = montgomeryLadder(pointU, decodeScalar(scalar));
+    if (pu === _0n11)
+      throw new Error("invalid private or public key received");
+    return encodeU(pu);
+  }
+  function scalarMultBase2(scalar) {
+    if (mulBaseHook === void 0)
+      return scalarMult2(scalar, GuBytes);
+    const k = decodeScalar(scalar);
+    aInRange2("scalar", k, minScalar, maxScalar);
+    const pu = modP(mulBaseHook(k));
+    if (pu === _0n11)
+      throw new Error("invalid private or public key received");
+    return encodeU(pu);
+  }
+  const getPublicKey = scalarMultBase2;
+  const getSharedSecret = scalarMult2;
+  function montgomeryLadder(u, scalar) {
+    aInRange2("u", u, _0n11, P);
+    aInRange2("scalar", scalar, minScalar, maxScalar);
+    const k = scalar;
+    const x_1 = u;
+    let x_2 = _1n12;
+    let z_2 = _0n11;
+    let x_3 = u;
+    let z_3 = _1n12;
+    const kx = k ^ k >> _1n12;
+    for (let t = BigInt(montgomeryBits - 1); t >= _0n11; t--) {
+      const mask2 = cmask(P, kx >> t);
+      ({ x_2, x_3 } = swap(mask2, x_2, x_3));
+      ({ x_2: z_2, x_3: z_3 } = swap(mask2, z_2, z_3));
+      const A = x_2 + z_2;
+      const AA = modP(A * A);
+      const B = x_2 - z_2;
+      const BB = modP(B * B);
+      const E = AA - BB;
+      const C = x_3 + z_3;
+      const D = x_3 - z_3;
+      const DA = modP(D * A);
+      const CB = modP(C * B);
+      const dacb = DA + CB;
+      const da_cb = DA - CB;
+      x_3 = modP(dacb * dacb);
+      z_3 = modP(x_1 * modP(da_cb * da_cb));
+      x_2 = modP(AA * BB);
+      z_2 = modP(E * (AA + modP(a24 * E)));
+    }
+    const mask = cmask(P, k);
+    ({ x_2, x_3 } = swap(mask, x_2, x_3));
+    ({ x_2: z_2, x_3: z_3 } = swap(mask, z_2, z_3));
+    const z2 = powPminus2(z_2);
+    return modP(x_2 * z2);
+  }
+  const lengths = {
+    secretKey: fieldLen,
+    publicKey: fieldLen,
+    seed: fieldLen
+  };
+  const randomSecretKey = (seed) => {
+    seed = seed === void 0 ? randomBytes_(fieldLen) : seed;
+    abytes4(seed, lengths.seed, "seed");
+    return seed;
+  };
+  const utils = { randomSecretKey };
+  Object.freeze(lengths);
+  Object.freeze(utils);
+  return Object.freeze({
+    keygen: createKeygen2(randomSecretKey, getPublicKey),
+    getSharedSecret,
+    getPublicKey,
+    scalarMult: scalarMult2,
+    scalarMultBase: scalarMultBase2,
+    utils,
+    GuBytes: GuBytes.slice(),
+    lengths
+  });
+}
+
+// node_modules/@noble/curves/ed25519.js
+var _0n12 = /* @__PURE__ */ BigInt(0);
+var _1n13 = /* @__PURE__ */ BigInt(1);
+var _2n9 = /* @__PURE__ */ BigInt(2);
+var _3n5 = /* @__PURE__ */ BigInt(3);
+var _5n4 = /* @__PURE__ */ BigInt(5);
+var _8n5 = /* @__PURE__ */ BigInt(8);
+var ed25519_CURVE_p2 = /* @__PURE__ */ BigInt("0x7fffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffed");
+var ed25519_CURVE = /* @__PURE__ */ (() => ({
+  p: ed25519_CURVE_p2,
+  n: BigInt("0x1000000000000000000000000000000014def9dea2f79cd65812631a5cf5d3ed"),
+  h: _8n5,
+  a: BigInt("0x7fffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffec"),
+  d: BigInt("0x52036cee2b6ffe738cc740797779e89800700a4d4141d8ab75eb4dca135978a3"),
+  Gx: BigInt("0x216936d3cd6e53fec0a4e231fdd6dc5c692cc7609525a7b2c9562d608f25d51a"),
+  Gy: BigInt("0x6666666666666666666666666666666666666666666666666666666666666658")
+}))();
+function ed25519_pow_2_252_32(x) {
+  const _10n = BigInt(10), _20n = BigInt(20), _40n = BigInt(40), _80n = BigInt(80);
+  const P = ed25519_CURVE_p2;
+  const x2 = x * x % P;
+  const b2 = x2 * x % P;
+  const b4 = pow22(b2, _2n9, P) * b2 % P;
+  const b5 = pow22(b4, _1n13, P) * x % P;
+  const b10 = pow22(b5, _5n4, P) * b5 % P;
+  const b20 = pow22(b10, _10n, P) * b10 % P;
+  const b40 = pow22(b20, _20n, P) * b20 % P;
+  const b80 = pow22(b40, _40n, P) * b40 % P;
+  const b160 = pow22(b80, _80n, P) * b80 % P;
+  const b240 = pow22(b160, _80n, P) * b80 % P;
+  const b250 = pow22(b240, _10n, P) * b10 % P;
+  const pow_p_5_8 = pow22(b250, _2n9, P) * x % P;
+  return { pow_p_5_8, b2 };
+}
+function adjustScalarBytes2(bytes) {
+  bytes[0] &= 248;
+  bytes[31] &= 127;
+  bytes[31] |= 64;
+  return bytes;
+}
+var ED25519_SQRT_M1 = /* @__PURE__ */ BigInt("19681161376707505956807079304988542015446066515923890162744021073123829784752");
+function uvRatio(u, v) {
+  const P = ed25519_CURVE_p2;
+  const v3 = mod3(v * v * v, P);
+  const v7 = mod3(v3 * v3 * v, P);
+  const pow3 = ed25519_pow_2_252_32(u * v7).pow_p_5_8;
+  let x = mod3(u * v3 * pow3, P);
+  const vx2 = mod3(v * x * x, P);
+  const root1 = x;
+  const root2 = mod3(x * ED25519_SQRT_M1, P);
+  const useRoot1 = vx2 === u;
+  const useRoot2 = vx2 === mod3(-u, P);
+  const noRoot = vx2 === mod3(-u * ED25519_SQRT_M1, P);
+  if (useRoot1)
+    x = root1;
+  if (useRoot2 || noRoot)
+    x = root2;
+  if (isNegativeLE2(x, P))
+    x = mod3(-x, P);
+  return { isValid: useRoot1 || useRoot2, value: x };
+}
+var ed25519_Point = /* @__PURE__ */ edwards(ed25519_CURVE, { uvRatio });
+var x255192 = /* @__PURE__ */ (() => {
+  const P = ed25519_CURVE_p2;
+  const powPminus2 = (x) => {
+    const { pow_p_5_8, b2 } = ed25519_pow_2_252_32(x);
+    return mod3(pow22(pow_p_5_8, _3n5, P) * b2, P);
+  };
+  return montgomery2({
+    P,
+    type: "x25519",
+    powPminus2,
+    adjustScalarBytes: adjustScalarBytes2,
+    // ~3x faster fixed-base: [k]B on the birationally-equivalent Edwards curve using cached
+    // base tables, mapped back via u = (1+y)/(1-y) = (Z+Y)/(Z-Y) with one Fermat inversion.
+    // Same construction as libsodium's crypto_scalarmult_curve25519_base.
+    scalarMultBase: (k) => {
+      const kn = mod3(k, ed25519_Point.Fn.ORDER);
+      if (kn === _0n12)
+        return _0n12;
+      const p = ed25519_Point.BASE.multiply(kn);
+      return mod3((p.Z + p.Y) * powPminus2(mod3(p.Z - p.Y, P)), P);
+    }
+  });
+})();
+
+// node_modules/age-encryption/dist/x25519.js
+var exportable = false;
+var webCryptoOff = false;
+async function webCryptoFallback(func, fallback) {
+  if (webCryptoOff) {
+    return await fallback();
+  }
+  try {
+    return await func();
+  } catch (error) {
+    if (error instanceof ReferenceError || error instanceof DOMException && error.name === "NotSupportedError") {
+      return await fallback();
+    } else {
+      throw error;
+    }
+  }
+}
+async function scalarMult(scalar, u) {
+  return await webCryptoFallback(async () => {
+    const key = isCryptoKey(scalar) ? scalar : await importX25519Key(scalar);
+    const peer = await crypto.subtle.importKey("raw", domBuffer(u), { name: "X25519" }, exportable, []);
+    return new Uint8Array(await crypto.subtle.deriveBits({ name: "X25519", public: peer }, key, 256));
+  }, () => {
+    if (isCryptoKey(scalar)) {
+      throw new Error("CryptoKey provided but X25519 WebCrypto is not supported");
+    }
+    return x255192.scalarMult(scalar, u);
+  });
+}
+async function scalarMultBase(scalar) {
+  return await webCryptoFallback(async () => {
+    return scalarMult(scalar, x255192.GuBytes);
+  }, () => {
+    if (isCryptoKey(scalar)) {
+      throw new Error("CryptoKey provided but X25519 WebCrypto is not supported");
+    }
+    return x255192.scalarMultBase(scalar);
+  });
+}
+var pkcs8Prefix = /* @__PURE__ */ new Uint8Array([
+  48,
+  46,
+  2,
+  1,
+  0,
+  48,
+  5,
+  6,
+  3,
+  43,
+  101,
+  110,
+  4,
+  34,
+  4,
+  32
+]);
+async function importX25519Key(key) {
+  if (key.length !== 32) {
+    throw new Error("X25519 private key must be 32 bytes");
+  }
+  const pkcs8 = new Uint8Array([...pkcs8Prefix, ...key]);
+  return crypto.subtle.importKey("pkcs8", pkcs8, { name: "X25519" }, exportable, ["deriveBits"]);
+}
+function isCryptoKey(key) {
+  return typeof CryptoKey !== "undefined" && key instanceof CryptoKey;
+}
+function domBuffer(arr) {
+  return arr;
+}
+
+// node_modules/age-encryption/dist/recipients.js
+function generateX25519Identity() {
+  const scalar = randomBytes(32);
+  const identity2 = bech32.encodeFromBytes("AGE-SECRET-KEY-", scalar).toUpperCase();
+  return Promise.resolve(identity2);
+}
+async function identityToRecipient(identity2) {
+  let scalar;
+  if (isCryptoKey2(identity2)) {
+    scalar = identity2;
+  } else if (identity2.startsWith("AGE-SECRET-KEY-PQ-1")) {
+    const res = bech32.decodeToBytes(identity2);
+    if (res.prefix.toUpperCase() !== "AGE-SECRET-KEY-PQ-" || res.bytes.length !== 32) {
+      throw Error("invalid identity");
+    }
+    const recipient2 = MLKEM768X25519.getPublicKey(res.bytes);
+    return bech32.encode("age1pq", bech32.toWords(recipient2), false);
+  } else {
+    const res = bech32.decodeToBytes(identity2);
+    if (!identity2.startsWith("AGE-SECRET-KEY-1") || res.prefix.toUpperCase() !== "AGE-SECRET-KEY-" || res.bytes.length !== 32) {
+      throw Error("invalid identity");
+    }
+    scalar = res.bytes;
+  }
+  const recipient = await scalarMultBase(scalar);
+  return bech32.encodeFromBytes("age", recipient);
+}
+function isCryptoKey2(key) {
+  return typeof CryptoKey !== "undefined" && key instanceof CryptoKey;
+}
+
+// client/seal/keys.ts
+async function generateIdentity2() {
+  const identity2 = await generateX25519Identity();
+  return { identity: identity2, recipient: await identityToRecipient(identity2) };
+}
+function recipientOf(identity2) {
+  return identityToRecipient(identity2);
+}
+function recipientBytes(s) {
+  if (typeof s !== "string" || !AGE_RECIPIENT_RE.test(s)) return null;
+  const decoded = bech32.decodeUnsafe(s);
+  if (!decoded || decoded.prefix !== "age") return null;
+  const bytes = bech32.fromWordsUnsafe(decoded.words);
+  return bytes && bytes.length === 32 ? bytes : null;
+}
+function isIdentityString(s) {
+  if (typeof s !== "string" || !/^AGE-SECRET-KEY-1[02-9AC-HJ-NP-Z]{58}$/.test(s)) return false;
+  const decoded = bech32.decodeUnsafe(s);
+  if (!decoded || decoded.prefix !== "age-secret-key-") return false;
+  const bytes = bech32.fromWordsUnsafe(decoded.words);
+  return !!bytes && bytes.length === 32;
+}
+
+// src/contract/seal.ts
+var MAX_SEAL_BYTES = 64 * 1024 * 1024;
+
+// client/seal/document.ts
+var enc = new TextEncoder();
+var PLACEHOLDER_ID = "A".repeat(22);
+
+// client/seal/safety.ts
+var ITERATIONS = 5200;
+var enc2 = new TextEncoder();
+function concat(...parts) {
+  const out = new Uint8Array(parts.reduce((n, p) => n + p.length, 0));
+  let at = 0;
+  for (const p of parts) out.set(p, at), at += p.length;
+  return out;
+}
+function fingerprint(t) {
+  const key = recipientBytes(t.key);
+  if (!key) throw new SealError("bad_recipient", `not an age X25519 recipient: ${String(t.key).slice(0, 80)}`);
+  if (!/^\d{9}$/.test(t.id)) throw new RangeError("a terminal id is 9 digits");
+  let h = sha512(concat(new Uint8Array([0, 0]), key, enc2.encode(t.id)));
+  for (let i = 0; i < ITERATIONS; i++) h = sha512(concat(h, key));
+  let digits = "";
+  for (let i = 0; i < 30; i += 5) {
+    let n = 0;
+    for (let j = 0; j < 5; j++) n = n * 256 + h[i + j];
+    digits += String(n % 1e5).padStart(5, "0");
+  }
+  return digits;
+}
+function safetyNumber(a, b) {
+  const [x, y] = [fingerprint(a), fingerprint(b)].sort();
+  return x + y;
+}
+function formatDigits(digits) {
+  return digits.replace(/(\d{5})(?=\d)/g, "$1 ");
+}
+function verifySafetyNumber(a, b, typed) {
+  const digits = typed.replace(/[\s.\-]/g, "");
+  if (/^\d{60}$/.test(digits)) return digits === safetyNumber(a, b);
+  if (/^\d{30}$/.test(digits)) return digits === fingerprint(b);
+  return false;
+}
+
+// client/seal/trust.ts
+function shareLink(server, terminalId, key) {
+  const base = `${server.replace(/\/+$/, "")}/?to=${encodeURIComponent(terminalId)}`;
+  return key ? `${base}#k=${key}` : base;
+}
+
+// cli/keys.ts
+var KEEP_RETIRED_MS = 7 * 864e5 + 36e5;
+function stored(ctx, me) {
+  const t = ctx.config.terminals[ctx.server];
+  return t && t.id === me.id ? t : void 0;
+}
+function envIdentities(ctx) {
+  const raw = (ctx.env.PUSHDROP_IDENTITY ?? "").trim();
+  if (!raw) return null;
+  const ids = raw.split(/[\s,]+/).filter(Boolean);
+  for (const i of ids) {
+    if (!isIdentityString(i)) throw usageError("PUSHDROP_IDENTITY is not an age X25519 identity (AGE-SECRET-KEY-1\u2026, as `pushdrop key export` prints).");
+  }
+  return ids;
+}
+async function localKeys(ctx, me, now = Date.now()) {
+  const t = stored(ctx, me);
+  if (t?.keys) {
+    const kept = t.keys.filter((k) => !k.retiredAt || Date.parse(k.retiredAt) + KEEP_RETIRED_MS > now);
+    if (kept.length !== t.keys.length) {
+      t.keys = kept;
+      saveConfig(ctx.config, ctx.env);
+    }
+  }
+  const fromStore = (t?.keys ?? []).map((k) => k.identity);
+  const env = envIdentities(ctx);
+  if (env) {
+    const all = [...env, ...fromStore.filter((i) => !env.includes(i))];
+    return { identity: env[0], recipient: await recipientOf(env[0]), all, fromEnv: true };
+  }
+  const first = t?.keys?.[0];
+  if (!first) return null;
+  return { identity: first.identity, recipient: first.recipient, all: fromStore, fromEnv: false };
+}
+async function newStoredKey(ctx, me, now = /* @__PURE__ */ new Date()) {
+  const t = stored(ctx, me);
+  if (!t) throw usageError("This terminal comes from PUSHDROP_ID/PUSHDROP_TOKEN: keep its identity in PUSHDROP_IDENTITY (an `AGE-SECRET-KEY-1\u2026`, e.g. from `age-keygen`).");
+  const pair = await generateIdentity2();
+  const key = { identity: pair.identity, recipient: pair.recipient, createdAt: now.toISOString() };
+  t.keys = [key, ...(t.keys ?? []).map((k) => k.retiredAt ? k : { ...k, retiredAt: now.toISOString() })];
+  saveConfig(ctx.config, ctx.env);
+  return key;
+}
+async function ensureKeys(ctx, client, me) {
+  let keys = await localKeys(ctx, me);
+  let madeNow = false;
+  if (!keys) {
+    if (!stored(ctx, me)) {
+      ctx.ui.warn("This terminal has no key here (PUSHDROP_ID/PUSHDROP_TOKEN without PUSHDROP_IDENTITY): sealed transfers to it cannot be opened.");
+      return { keys: null, ok: false };
+    }
+    await newStoredKey(ctx, me);
+    keys = await localKeys(ctx, me);
+    madeNow = true;
+  }
+  let published;
+  try {
+    published = (await client.lookup(me.id)).key;
+  } catch (e) {
+    if (e instanceof NetworkError) return { keys, ok: false };
+    throw e;
+  }
+  if (published === null || madeNow && published !== keys.recipient) {
+    published = (await client.publishKey(me.id, keys.recipient)).key;
+    if (!madeNow) ctx.ui.info(`Published this computer's key for ${formatTerminalId(me.id)} (the server had none).`);
+  }
+  const ok = published === keys.recipient;
+  if (!ok) warnForeignKey(ctx, me, published);
+  return { keys, published, ok };
+}
+function warnForeignKey(ctx, me, published) {
+  ctx.ui.warn(
+    [
+      `WARNING: ${ctx.server} publishes a key for ${formatTerminalId(me.id)} that is not this computer's${published ? ` (${shown(published)})` : ""}.`,
+      "Whoever put it there (someone holding this terminal's token, or the server itself) can read what others seal to you from now on,",
+      "and this computer cannot open it. If you did not do this elsewhere: `pushdrop key rotate` publishes a new key of this computer's,",
+      "and tell your contacts to check your safety number again (`pushdrop key verify`)."
+    ].join("\n")
+  );
+}
+var shownFingerprint = (id, key) => formatDigits(fingerprint({ id, key }));
+function pinOf(ctx, id) {
+  return ctx.config.pins?.[ctx.server]?.[id];
+}
+function savePin(ctx, id, pin) {
+  const pins = ctx.config.pins ??= {};
+  const here = pins[ctx.server] ??= {};
+  const before = here[id];
+  if (before && before.key === pin.key && before.verified === pin.verified) return;
+  here[id] = { key: pin.key, verified: pin.verified, pinnedAt: before?.key === pin.key ? before.pinnedAt : (/* @__PURE__ */ new Date()).toISOString() };
+  saveConfig(ctx.config, ctx.env);
+}
+async function publishedKey(client, id) {
+  try {
+    return (await client.lookup(id)).key;
+  } catch (e) {
+    if (e instanceof ApiError && e.status === 404) throw usageError(`There is no terminal ${formatTerminalId(id)} on this server.`);
+    throw e;
+  }
+}
+
 // cli/commands/account.ts
-async function register(ctx, opts) {
+async function register(ctx, opts2) {
   const existing = ctx.config.terminals[ctx.server];
-  if (existing && !opts.force) {
+  if (existing && !opts2.force) {
     throw usageError(
       `This computer is already terminal ${formatTerminalId(existing.id)} on ${ctx.server}. Use --force to register a new terminal (the old id stays on the server until deleted).`
     );
   }
-  const name = (opts.name ?? defaultName()).slice(0, MAX_TERMINAL_NAME);
+  const name = (opts2.name ?? defaultName()).slice(0, MAX_TERMINAL_NAME);
   const t = await new PushdropClient({ server: ctx.server }).register(name);
   ctx.config.terminals[ctx.server] = { id: t.id, name: t.name, token: t.token, registeredAt: t.createdAt };
   ctx.config.server = ctx.server;
   const file = saveConfig(ctx.config, ctx.env);
-  ctx.ui.emit({ id: t.id, display: t.display, name: t.name, server: ctx.server, shareUrl: shareUrl(ctx.server, t.id), config: file });
+  const me = { server: ctx.server, ...ctx.config.terminals[ctx.server] };
+  const { keys, ok } = await ensureKeys(ctx, new PushdropClient({ server: ctx.server, token: t.token }), me);
+  const key = ok && keys ? keys.recipient : null;
+  ctx.ui.emit({
+    id: t.id,
+    display: t.display,
+    name: t.name,
+    server: ctx.server,
+    shareUrl: shareUrl(ctx.server, t.id, key),
+    config: file,
+    key,
+    fingerprint: key ? shownFingerprint(t.id, key).replace(/ /g, "") : null
+  });
   ctx.ui.print(`Registered as ${t.display} (${shown(t.name)}) on ${ctx.server}.`);
-  ctx.ui.info(`Token saved in ${file} (readable only by you). Others send to you with: pushdrop send <file> --to ${t.display.replace(/ /g, "")}`);
+  ctx.ui.info(`Token and key saved in ${file} (readable only by you). Others send to you with: pushdrop send <file> --to ${t.display.replace(/ /g, "")}`);
 }
 async function whoami(ctx) {
   const me = identity(ctx.server, ctx.config, ctx.env);
-  const url = shareUrl(ctx.server, me.id);
   let name = me.name;
   try {
     name = (await new PushdropClient({ server: ctx.server }).lookup(me.id)).name;
@@ -9767,18 +15902,89 @@ async function whoami(ctx) {
     if (!(e instanceof NetworkError)) throw e;
     ctx.ui.warn(`(could not reach ${ctx.server} to check: ${e.message})`);
   }
-  ctx.ui.emit({ id: me.id, display: formatTerminalId(me.id), name, server: ctx.server, shareUrl: url });
+  let state = { keys: null, ok: false };
+  try {
+    state = await ensureKeys(ctx, new PushdropClient({ server: ctx.server, token: me.token }), me);
+  } catch (e) {
+    if (!(e instanceof NetworkError)) throw e;
+  }
+  const key = state.keys?.recipient ?? null;
+  const fp = key ? shownFingerprint(me.id, key) : null;
+  const url = shareUrl(ctx.server, me.id, state.ok ? key : null);
+  ctx.ui.emit({
+    id: me.id,
+    display: formatTerminalId(me.id),
+    name,
+    server: ctx.server,
+    shareUrl: url,
+    key,
+    fingerprint: fp?.replace(/ /g, "") ?? null,
+    keyPublished: state.published === void 0 ? null : state.ok
+  });
   if (ctx.ui.json) return;
   ctx.ui.print(`${formatTerminalId(me.id)}  ${shown(name)}`);
   ctx.ui.print(`server: ${ctx.server}`);
   ctx.ui.print(`share:  ${url}`);
+  if (fp) ctx.ui.print(`key fingerprint: ${fp}${state.ok ? "" : state.published === void 0 ? " (not checked: server not reached)" : "  (NOT what the server publishes: see the warning)"}`);
   if (ctx.ui.stdoutTty) ctx.ui.print(`
 ${renderUnicodeCompact(url, { border: 2, ecc: "M" })}`);
 }
-var shareUrl = (server, id) => `${server}/?to=${id}`;
+var shareUrl = (server, id, key = null) => shareLink(server, id, key);
 function defaultName() {
   const h = hostname().replace(/\.local$/, "").trim();
   return h || "pushdrop CLI";
+}
+
+// cli/commands/key.ts
+async function keyExport(ctx) {
+  const { client, me } = signedIn(ctx);
+  const { keys } = await ensureKeys(ctx, client, me);
+  if (!keys) throw usageError("This computer holds no key for this terminal.");
+  ctx.ui.emit({ id: me.id, identity: keys.identity, recipient: keys.recipient });
+  ctx.ui.print(keys.identity);
+  ctx.ui.info("This is your private key: anyone who has it can open what is sealed to you. `age -d -i <file>` reads it.");
+}
+async function keyRotate(ctx) {
+  const { client, me } = signedIn(ctx);
+  if ((ctx.env.PUSHDROP_IDENTITY ?? "").trim()) {
+    throw usageError("PUSHDROP_IDENTITY supplies this terminal's key: make a new one where it is kept (age-keygen), put it first in PUSHDROP_IDENTITY (the old one after it, for 7 days), and run `pushdrop whoami`.");
+  }
+  await ensureKeys(ctx, client, me);
+  const key = await newStoredKey(ctx, me);
+  const shown2 = await client.publishKey(me.id, key.recipient);
+  const fp = shownFingerprint(me.id, key.recipient);
+  ctx.ui.emit({ id: me.id, recipient: key.recipient, fingerprint: fp.replace(/ /g, ""), published: shown2.key === key.recipient });
+  ctx.ui.print(`New key published for ${formatTerminalId(me.id)}; fingerprint ${fp}`);
+  ctx.ui.info("Older keys are kept until what was sealed to them has expired (7 days at most). Contacts are told your key changed; those that pinned the old one seal nothing to you until they accept or verify the new one.");
+}
+async function keyVerify(ctx, idArg, number) {
+  const id = normalizeTerminalId(idArg);
+  if (!id) throw usageError(`"${idArg}" is not a terminal id.`);
+  const { client, me } = signedIn(ctx);
+  const { keys } = await ensureKeys(ctx, client, me);
+  if (!keys) throw usageError("This computer holds no key for this terminal, so it has no safety number.");
+  const theirs = await publishedKey(client, id);
+  if (!theirs) throw usageError(`Terminal ${formatTerminalId(id)} publishes no key: nothing can be sealed to it, so there is nothing to verify.`);
+  const a = { id: me.id, key: keys.recipient };
+  const b = { id, key: theirs };
+  const expected = safetyNumber(a, b);
+  if (number === void 0) {
+    ctx.ui.emit({ id, key: theirs, safetyNumber: expected, pinned: pinOf(ctx, id) ?? null });
+    ctx.ui.print(`Safety number with ${formatTerminalId(id)}: ${formatDigits(expected)}`);
+    ctx.ui.info(`Compare it with the one ${formatTerminalId(id)} sees (in person, or by a call), then: pushdrop key verify ${id} <number>`);
+    return;
+  }
+  if (!verifySafetyNumber(a, b, number)) {
+    throw integrityError(
+      `That is not the safety number of you and ${formatTerminalId(id)} with the key the server publishes for it now. Either a digit is wrong, or the key you would seal to is not the one ${formatTerminalId(id)} holds (someone may have swapped it). Nothing was marked verified.`,
+      "safety_number_mismatch",
+      { id }
+    );
+  }
+  const before = pinOf(ctx, id);
+  savePin(ctx, id, { key: theirs, verified: true });
+  ctx.ui.emit({ id, key: theirs, verified: true, replaced: before && before.key !== theirs ? before.key : null });
+  ctx.ui.print(`Verified ${formatTerminalId(id)}: what you send is sealed to this key${before && before.key !== theirs ? " (it replaces the one pinned before)" : ""}.`);
 }
 
 // cli/commands/listen.ts
@@ -9834,10 +16040,10 @@ function fileSummary(t) {
   const size = t.size ?? t.files.reduce((s, f) => s + f.size, 0);
   return `${t.files.length} file${t.files.length === 1 ? "" : "s"}, ${formatBytes(size)}`;
 }
-function describeTransfer(t, opts = {}) {
+function describeTransfer(t, opts2 = {}) {
   const lines = [`${t.id}  from ${who(t.from)}  ${fileSummary(t)}  [${t.status}]`];
   if (t.message) lines.push(...messageLines(t.message).map((l) => `  \u2502 ${l}`));
-  const max = opts.maxFiles ?? 20;
+  const max = opts2.maxFiles ?? 20;
   for (const f of t.files.slice(0, max)) lines.push(`  ${fileName(f.name)}  ${formatBytes(f.size)}`);
   if (t.files.length > max) lines.push(`  \u2026 and ${t.files.length - max} more`);
   return lines;
@@ -9858,23 +16064,23 @@ import { constants, createReadStream, lstatSync } from "node:fs";
 import { lstat, open } from "node:fs/promises";
 import { Readable, Writable } from "node:stream";
 import { pipeline } from "node:stream/promises";
-async function downloadToFile(client, pathOrUrl, partFile, opts) {
-  const tries = opts.tries ?? 6;
-  const backoff = opts.backoffMs ?? ((a) => Math.min(3e4, 1e3 * 2 ** (a - 1)));
+async function downloadToFile(client, pathOrUrl, partFile, opts2) {
+  const tries = opts2.tries ?? 6;
+  const backoff = opts2.backoffMs ?? ((a) => Math.min(3e4, 1e3 * 2 ** (a - 1)));
   const file = await openPart(partFile);
   try {
-    const resumedFrom = Math.min((await file.stat()).size, opts.size);
+    const resumedFrom = Math.min((await file.stat()).size, opts2.size);
     let hashed = null;
     for (let attempt = 1; ; attempt++) {
       try {
-        await tryOnce(client, pathOrUrl, file, opts, hashed, (h) => hashed = h);
+        await tryOnce(client, pathOrUrl, file, opts2, hashed, (h) => hashed = h);
         return { resumedFrom };
       } catch (e) {
         const again = isTransient(e) || isStreamBreak(e);
-        if (!again || attempt >= tries || opts.signal?.aborted) throw e instanceof Error && isStreamBreak(e) ? new NetworkError(`The download broke off (${e.message}).`, e) : e;
+        if (!again || attempt >= tries || opts2.signal?.aborted) throw e instanceof Error && isStreamBreak(e) ? new NetworkError(`The download broke off (${e.message}).`, e) : e;
         const wait = retryDelayMs(e, backoff(attempt));
-        opts.onRetry?.(attempt, wait, e instanceof ApiError ? e.status : null);
-        await sleep(wait, opts.signal);
+        opts2.onRetry?.(attempt, wait, e instanceof ApiError ? e.status : null);
+        await sleep(wait, opts2.signal);
       }
     }
   } finally {
@@ -9913,9 +16119,9 @@ async function openPart(partFile) {
   }
   return file;
 }
-async function tryOnce(client, pathOrUrl, file, opts, carried, carry) {
+async function tryOnce(client, pathOrUrl, file, opts2, carried, carry) {
   let offset = (await file.stat()).size;
-  if (offset > opts.size) {
+  if (offset > opts2.size) {
     await file.truncate(0);
     offset = 0;
   }
@@ -9926,9 +16132,9 @@ async function tryOnce(client, pathOrUrl, file, opts, carried, carry) {
     if (offset > 0) await hashHandle(file, hashed.hash, offset);
   }
   carry(hashed);
-  if (offset === opts.size && opts.size > 0) return finish(file, hashed.hash, opts);
-  opts.onStart?.(offset, hashed === carried ? 0 : offset);
-  const res = await client.download(pathOrUrl, { offset, ifRange: `"${opts.sha256}"`, signal: opts.signal });
+  if (offset === opts2.size && opts2.size > 0) return finish(file, hashed.hash, opts2);
+  opts2.onStart?.(offset, hashed === carried ? 0 : offset);
+  const res = await client.download(pathOrUrl, { offset, ifRange: `"${opts2.sha256}"`, signal: opts2.signal });
   if (offset > 0 && res.status === 200) {
     await file.truncate(0);
     hashed = { hash: createHash("sha256"), bytes: 0 };
@@ -9940,26 +16146,26 @@ async function tryOnce(client, pathOrUrl, file, opts, carried, carry) {
       throw new ApiError(res.status, "bad_response", `Asked for the bytes from ${offset} on, got ${res.headers.get("content-range") ?? "no Content-Range"}.`);
     }
   }
-  await write(res, file, hashed, opts);
-  return finish(file, hashed.hash, opts);
+  await write(res, file, hashed, opts2);
+  return finish(file, hashed.hash, opts2);
 }
-async function write(res, file, hashed, opts) {
+async function write(res, file, hashed, opts2) {
   if (!res.body) throw new NetworkError("The server sent no body.");
-  opts.onProgress?.(hashed.bytes);
-  const tooLong = integrityError(`The server sent more than the ${opts.size} bytes expected; nothing was kept.`, "too_long");
+  opts2.onProgress?.(hashed.bytes);
+  const tooLong = integrityError(`The server sent more than the ${opts2.size} bytes expected; nothing was kept.`, "too_long");
   const sink = new Writable({
     write(chunk, _enc, cb) {
-      if (hashed.bytes + chunk.length > opts.size) return cb(tooLong);
+      if (hashed.bytes + chunk.length > opts2.size) return cb(tooLong);
       writeAll(file, chunk, hashed.bytes).then(() => {
         hashed.hash.update(chunk);
         hashed.bytes += chunk.length;
-        opts.onProgress?.(hashed.bytes);
+        opts2.onProgress?.(hashed.bytes);
         cb();
       }, cb);
     }
   });
   try {
-    await pipeline(Readable.fromWeb(res.body), sink, { signal: opts.signal });
+    await pipeline(Readable.fromWeb(res.body), sink, { signal: opts2.signal });
   } catch (e) {
     if (e === tooLong) await file.truncate(0);
     throw e;
@@ -9971,13 +16177,13 @@ async function writeAll(file, chunk, position) {
     done += bytesWritten;
   }
 }
-async function finish(file, hash, opts) {
+async function finish(file, hash, opts2) {
   const size = (await file.stat()).size;
-  if (size !== opts.size) throw new NetworkError(`The download ended after ${size} of ${opts.size} bytes.`);
+  if (size !== opts2.size) throw new NetworkError(`The download ended after ${size} of ${opts2.size} bytes.`);
   const got = hash.digest("hex");
-  if (got !== opts.sha256) {
+  if (got !== opts2.sha256) {
     await file.truncate(0);
-    throw integrityError(`The downloaded bytes do not match their checksum (sha256 ${got}, expected ${opts.sha256}).`, "sha256_mismatch");
+    throw integrityError(`The downloaded bytes do not match their checksum (sha256 ${got}, expected ${opts2.sha256}).`, "sha256_mismatch");
   }
 }
 function sizeOf(file) {
@@ -10321,7 +16527,7 @@ function safeSegments(name, platform = process.platform) {
   }
   return segments;
 }
-async function unpackPackage(zipFile, dir2, transfer, opts = {}) {
+async function unpackPackage(zipFile, dir2, transfer, opts2 = {}) {
   const entries = await readZipEntries(zipFile);
   const manifest = await readManifest(zipFile, entries, transfer);
   const byName = /* @__PURE__ */ new Map();
@@ -10385,7 +16591,7 @@ async function unpackPackage(zipFile, dir2, transfer, opts = {}) {
       else renameSync2(tmp, target);
       const s = { index: p.f.index, name: p.f.name, path: target, size: p.f.size, sha256: p.f.sha256, alreadyThere: same };
       saved.push(s);
-      opts.onFile?.(s);
+      opts2.onFile?.(s);
     }
     temps.length = 0;
     return { manifest, saved };
@@ -10460,7 +16666,7 @@ function ensureFolders(root, segments, created) {
   }
   return here;
 }
-async function freeName(folder, name, size, sha256) {
+async function freeName(folder, name, size, sha2562) {
   const ext = path3.extname(name);
   const stem = name.slice(0, name.length - ext.length);
   for (let k = 1; ; k++) {
@@ -10472,7 +16678,7 @@ async function freeName(folder, name, size, sha256) {
       if (e.code === "ENOENT") return { target, same: false };
       throw e;
     }
-    if (st.isFile() && st.size === size && (await hashFile(target)).digest("hex") === sha256) return { target, same: true };
+    if (st.isFile() && st.size === size && (await hashFile(target)).digest("hex") === sha2562) return { target, same: true };
   }
 }
 
@@ -10502,7 +16708,7 @@ async function receiveFile(client, ui, transfer, index, dir2, signal) {
   const target = await placeBeside(root, base, part, f.size, f.sha256);
   return { saved: [{ index, name: f.name, path: target.path, size: f.size, sha256: f.sha256, alreadyThere: target.same }], resumedFrom };
 }
-async function fetchPart(client, ui, label, url, part, size, sha256, signal) {
+async function fetchPart(client, ui, label, url, part, size, sha2562, signal) {
   const view = new ProgressView(ui, "received", [{ name: label, size }], [Math.min(sizeOf(part), size)]);
   const tries = 6;
   const notes = new RetryNotes(ui, tries);
@@ -10510,7 +16716,7 @@ async function fetchPart(client, ui, label, url, part, size, sha256, signal) {
   try {
     const { resumedFrom } = await downloadToFile(client, url, part, {
       size,
-      sha256,
+      sha256: sha2562,
       signal,
       tries,
       onRetry: (attempt, ms, status2) => notes.retrying(attempt, ms, status2),
@@ -10527,8 +16733,8 @@ async function fetchPart(client, ui, label, url, part, size, sha256, signal) {
     throw e;
   }
 }
-async function placeBeside(root, base, part, size, sha256) {
-  const { target, same } = await freeName(root, base, size, sha256);
+async function placeBeside(root, base, part, size, sha2562) {
+  const { target, same } = await freeName(root, base, size, sha2562);
   if (same) rmSync3(part, { force: true });
   else renameSync3(part, target);
   return { path: target, same };
@@ -10543,7 +16749,7 @@ function notReady(t) {
 }
 
 // node_modules/ws/wrapper.mjs
-var import_stream = __toESM(require_stream(), 1);
+var import_stream4 = __toESM(require_stream(), 1);
 var import_extension = __toESM(require_extension(), 1);
 var import_permessage_deflate = __toESM(require_permessage_deflate(), 1);
 var import_receiver = __toESM(require_receiver(), 1);
@@ -10659,13 +16865,13 @@ async function inbox(ctx) {
   }
 }
 var INBOX_FILES = 3;
-async function get(ctx, id, opts) {
+async function get(ctx, id, opts2) {
   const transferId = checkTransferId(id);
   const { client, me } = signedIn(ctx);
   const t = await client.transfer(transferId);
-  const dir2 = path5.resolve(opts.dir ?? ".");
-  if (t.files.length === 0 && opts.file !== void 0) {
-    throw new CliError(`Transfer ${t.id} is a message without files: it has no file ${opts.file}. \`pushdrop get ${t.id}\` shows the message.`, EXIT.api, "file_not_found");
+  const dir2 = path5.resolve(opts2.dir ?? ".");
+  if (t.files.length === 0 && opts2.file !== void 0) {
+    throw new CliError(`Transfer ${t.id} is a message without files: it has no file ${opts2.file}. \`pushdrop get ${t.id}\` shows the message.`, EXIT.api, "file_not_found");
   }
   if (t.files.length === 0) {
     await ackOnce(client, me.id, [`${t.id}.ready`]);
@@ -10674,8 +16880,8 @@ async function get(ctx, id, opts) {
     ctx.ui.print(shown(t.message ?? "", { multiline: true }));
     return;
   }
-  if (opts.file !== void 0) {
-    const index = fileIndex(t, opts.file);
+  if (opts2.file !== void 0) {
+    const index = fileIndex(t, opts2.file);
     const r2 = await receiveFile(client, ctx.ui, t, index, dir2, ctx.signal);
     return report(ctx, t, r2.saved, r2.resumedFrom);
   }
@@ -10749,9 +16955,9 @@ async function current(client, id) {
 // cli/commands/listen.ts
 var RETRY_MS = 3e4;
 var RETRIES = 5;
-async function listen(ctx, opts) {
+async function listen(ctx, opts2) {
   const { client, me } = signedIn(ctx);
-  const dir2 = path6.resolve(opts.dir ?? ".");
+  const dir2 = path6.resolve(opts2.dir ?? ".");
   const ui = ctx.ui;
   const queue = [];
   let busy = false;
@@ -10779,7 +16985,7 @@ async function listen(ctx, opts) {
         while (queue.length > 0 && !finished) {
           const item = queue.shift();
           const outcome = await handle(item.msg).catch((e) => fail(item, e));
-          if (outcome === "handled-transfer" && opts.once) return stop2();
+          if (outcome === "handled-transfer" && opts2.once) return stop2();
         }
       } finally {
         busy = false;
@@ -10839,7 +17045,7 @@ async function listen(ctx, opts) {
         return "handled-transfer";
       }
       ui.emitLine({ event: "transfer.ready", transfer: announced });
-      if (!opts.auto) {
+      if (!opts2.auto) {
         if (!ui.interactive) {
           ui.info(`  not downloaded (pushdrop get ${announced.id}, or listen --auto)`);
           return "skipped";
@@ -10876,7 +17082,7 @@ async function listen(ctx, opts) {
       },
       onState: (s, d) => {
         if (s === "open") {
-          ui.info(opened ? "connected again" : `Listening as ${formatTerminalId(me.id)} on ${ctx.server}${opts.auto ? `, saving into ${dir2}` : ""} (Ctrl-C to stop)`);
+          ui.info(opened ? "connected again" : `Listening as ${formatTerminalId(me.id)} on ${ctx.server}${opts2.auto ? `, saving into ${dir2}` : ""} (Ctrl-C to stop)`);
           ui.emitLine({ event: opened ? "reconnected" : "listening", id: me.id, server: ctx.server });
           opened = true;
         } else if (s === "reconnecting") {
@@ -10952,14 +17158,14 @@ var agents = {
   "https:": new https.Agent({ keepAlive: true, maxSockets: 8 })
 };
 var REPORT_EVERY = 256 * 1024;
-var nodePut = (url, body, headers, opts) => new Promise((resolve, reject) => {
+var nodePut = (url, body, headers, opts2) => new Promise((resolve, reject) => {
   const u = new URL(url);
-  const mod = u.protocol === "https:" ? https : http;
-  const req = mod.request(u, {
+  const mod4 = u.protocol === "https:" ? https : http;
+  const req = mod4.request(u, {
     method: "PUT",
     agent: agents[u.protocol],
     headers: { ...headers, "content-length": String(body.size), "content-type": "application/octet-stream" },
-    signal: opts.signal
+    signal: opts2.signal
   });
   let settled = false;
   let written = false;
@@ -10999,7 +17205,7 @@ var nodePut = (url, body, headers, opts) => new Promise((resolve, reject) => {
         sent += buf.byteLength;
         if (sent - reported >= REPORT_EVERY) {
           reported = sent;
-          opts.onProgress?.(sent);
+          opts2.onProgress?.(sent);
         }
       }
       written = true;
@@ -11023,12 +17229,12 @@ function drained(req) {
 
 // cli/commands/send.ts
 var FINISHED = /* @__PURE__ */ new Set(["packaging", "ready", "delivered"]);
-async function send(ctx, paths, opts) {
-  const to = parseRecipients(opts.to);
-  const expiresIn = opts.expires !== void 0 ? parseExpires(opts.expires) : void 0;
-  const maxDownloads = opts.maxDownloads !== void 0 ? parsePositiveInt("--max-downloads", opts.maxDownloads) : void 0;
-  const concurrency = opts.parallel !== void 0 ? Math.min(16, parsePositiveInt("--parallel", opts.parallel)) : 3;
-  const message = opts.message;
+async function send(ctx, paths, opts2) {
+  const to = parseRecipients(opts2.to);
+  const expiresIn = opts2.expires !== void 0 ? parseExpires(opts2.expires) : void 0;
+  const maxDownloads = opts2.maxDownloads !== void 0 ? parsePositiveInt("--max-downloads", opts2.maxDownloads) : void 0;
+  const concurrency = opts2.parallel !== void 0 ? Math.min(16, parsePositiveInt("--parallel", opts2.parallel)) : 3;
+  const message = opts2.message;
   if (paths.length === 0 && (message ?? "").trim() === "") throw usageError("Nothing to send: name files or folders, or give --message.");
   const { files, skipped } = collectFiles(paths);
   for (const s of skipped) ctx.ui.warn(`skipped ${s}`);
@@ -11037,7 +17243,7 @@ async function send(ctx, paths, opts) {
   if (files.length === 0) {
     const t = await client.sendMessage(to, message, { expiresIn, maxDownloads });
     ctx.ui.info(`Sent a message to ${to.map(showId).join(", ")}.`);
-    return finish2(ctx, client, me, t, { resumed: false, partsSent: 0, wait: opts.wait });
+    return finish2(ctx, client, me, t, { resumed: false, partsSent: 0, wait: opts2.wait });
   }
   const key = sendKey({ server: ctx.server, from: me.id, to, message, expiresIn, maxDownloads, files });
   let transfer = null;
@@ -11048,7 +17254,7 @@ async function send(ctx, paths, opts) {
     if (transfer && FINISHED.has(transfer.status)) {
       forgetSend(transfer.id, ctx.env);
       ctx.ui.info(`Already sent: every byte of transfer ${transfer.id} is on the server.`);
-      return finish2(ctx, client, me, transfer, { resumed: true, partsSent: 0, wait: opts.wait });
+      return finish2(ctx, client, me, transfer, { resumed: true, partsSent: 0, wait: opts2.wait });
     }
     resumed = transfer !== null;
   }
@@ -11063,9 +17269,9 @@ async function send(ctx, paths, opts) {
   }
   const partsSent = await upload(ctx, client, transfer, files, concurrency);
   transfer = await client.transfer(transfer.id);
-  return finish2(ctx, client, me, transfer, { resumed, partsSent, wait: opts.wait });
+  return finish2(ctx, client, me, transfer, { resumed, partsSent, wait: opts2.wait });
 }
-async function resume(ctx, transferId, opts) {
+async function resume(ctx, transferId, opts2) {
   const pending = findSendById(transferId, ctx.env);
   if (!pending) {
     throw usageError(`No unfinished send ${transferId} on this computer (pushdrop remembers the sends it started until their bytes are all in).`);
@@ -11086,7 +17292,7 @@ async function resume(ctx, transferId, opts) {
     transfer = await client.transfer(transfer.id);
   }
   forgetSend(transfer.id, ctx.env);
-  return finish2(ctx, client, me, transfer, { resumed: true, partsSent, wait: opts.wait });
+  return finish2(ctx, client, me, transfer, { resumed: true, partsSent, wait: opts2.wait });
 }
 async function stillOpen(ctx, client, p) {
   let t;
@@ -11297,12 +17503,17 @@ Environment:
   PUSHDROP_SERVER          server URL (instead of --server)
   PUSHDROP_ID, PUSHDROP_TOKEN   act as this terminal instead of the stored one (CI, servers)
   XDG_CONFIG_HOME          config (id, token) in $XDG_CONFIG_HOME/pushdrop, else ~/.config/pushdrop
+  PUSHDROP_IDENTITY        this terminal's age identity (AGE-SECRET-KEY-1\u2026) instead of the stored one (CI)
   XDG_STATE_HOME           unfinished sends in $XDG_STATE_HOME/pushdrop, else ~/.local/state/pushdrop
 
 ${EXIT_HELP}`
   );
   p.command("register").description("register this computer as a terminal and store its id and token").option("--name <name>", "a name recipients see (default: this computer's host name)").option("--force", "register a new terminal even if this computer already has one on that server").action(action((ctx, o) => register(ctx, o)));
   p.command("whoami").description("print this terminal's id and share link (with a QR code on a terminal); never the token").action(action((ctx) => whoami(ctx)));
+  const key = p.command("key").description("this terminal's key for sealed transfers, and checking others' keys");
+  key.command("export").description("print this terminal's private key (AGE-SECRET-KEY-1\u2026) on stdout, for `age -d -i`").action(action((ctx) => keyExport(ctx)));
+  key.command("rotate").description("make and publish a new key (older ones are kept until what was sealed to them has expired)").action(action((ctx) => keyRotate(ctx)));
+  key.command("verify").description("check the 60-digit safety number you and <id> compared; marks the contact verified (no number: print it)").argument("<id>", "the other terminal").argument("[number]", "the safety number (60 digits; spaces allowed), or its 30-digit fingerprint").action(action((ctx, id, n) => keyVerify(ctx, id, n)));
   p.command("send").description("send files, folders (with their paths kept) or a message to one or more terminals").argument("[paths...]", "files and folders to send (none: send --message alone)").option("-t, --to <ids>", "recipient terminal ids, comma-separated or --to repeated (spaces and dashes allowed)", (v, all) => [...all, v], []).option("-m, --message <text>", "a message to go with the files, or alone (up to 10,000 characters)").option("--expires <duration>", "how long it stays downloadable: 90m, 2h, 1d, up to 7d (default: 1d)").option("--max-downloads <n>", "complete downloads allowed before it is gone").option("--wait", "wait until every recipient has downloaded it (exit 6 if it ends first)").addOption(new Option("--parallel <n>", "parts uploaded at once").default("3").hideHelp()).addHelpText(
     "after",
     `
@@ -11328,7 +17539,7 @@ With --json: one JSON object per line and event.`
   p.command("get").description("download a transfer into a folder (an interrupted download resumes)").argument("<transferId>").option("-f, --file <n>", "only this file (its index, or its name); it counts toward the receipt once every file was fetched").option("-d, --dir <folder>", "where to save", ".").action(action((ctx, id, o) => get(ctx, id, o)));
   p.command("status").description("show a transfer: status, files, recipients, who has downloaded it").argument("<transferId>").action(action((ctx, id) => status(ctx, id)));
   p.command("cancel").description("cancel a transfer you sent: its files are removed, recipients told").argument("<transferId>").action(action((ctx, id) => cancel(ctx, id)));
-  for (const c of p.commands) {
+  for (const c of [...p.commands, ...key.commands]) {
     c.exitOverride();
     c.addHelpText("after", "\nExit codes: 0 ok, 1 internal, 2 usage, 3 API error, 4 network, 5 verification, 6 not delivered (--wait), 130 Ctrl-C.");
   }
