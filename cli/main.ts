@@ -88,10 +88,15 @@ ${EXIT_HELP}`,
     .option("--expires <duration>", "how long it stays downloadable: 90m, 2h, 1d, up to 7d (default: 1d)")
     .option("--max-downloads <n>", "complete downloads allowed before it is gone")
     .option("--wait", "wait until every recipient has downloaded it (exit 6 if it ends first)")
+    .option("--plain", "send in the clear, not sealed (by default it is sealed whenever every recipient has a key)")
     .addOption(new Option("--parallel <n>", "parts uploaded at once").default("3").hideHelp())
     .addHelpText(
       "after",
       `
+Sealed by default: when every recipient publishes a key, files, names and message are
+encrypted (age) so that only the recipients can read them; the server sees sizes only. A
+recipient's key is pinned on first use; if it changes, nothing is sent until you check the
+safety number (pushdrop key verify <id> <number>) or send --plain.
 An interrupted send resumes: run the same command again (same files, unchanged) and only
 the parts the server does not have yet are sent; or use \`pushdrop resume <transfer id>\`.
 Prints the transfer id on stdout.
