@@ -6606,7 +6606,7 @@ var require_websocket = __commonJS({
     var querystring = __require("querystring");
     var tls = __require("tls");
     var { randomBytes: randomBytes6, createHash: createHash4 } = __require("crypto");
-    var { Duplex, Readable: Readable5 } = __require("stream");
+    var { Duplex, Readable: Readable7 } = __require("stream");
     var { URL: URL2 } = __require("url");
     var PerMessageDeflate2 = require_permessage_deflate();
     var Receiver2 = require_receiver();
@@ -18125,6 +18125,48 @@ function domBuffer(arr) {
 }
 
 // node_modules/age-encryption/dist/io.js
+var LineReader = class {
+  s;
+  transcript = [];
+  buf = new Uint8Array(0);
+  constructor(stream2) {
+    this.s = stream2.getReader();
+  }
+  async readLine() {
+    const line = [];
+    while (true) {
+      const i = this.buf.indexOf("\n".charCodeAt(0));
+      if (i >= 0) {
+        line.push(this.buf.subarray(0, i));
+        this.transcript.push(this.buf.subarray(0, i + 1));
+        this.buf = this.buf.subarray(i + 1);
+        return asciiString(flatten(line));
+      }
+      if (this.buf.length > 0) {
+        line.push(this.buf);
+        this.transcript.push(this.buf);
+      }
+      const next = await this.s.read();
+      if (next.done) {
+        this.buf = flatten(line);
+        return null;
+      }
+      this.buf = next.value;
+    }
+  }
+  close() {
+    this.s.releaseLock();
+    return { rest: this.buf, transcript: flatten(this.transcript) };
+  }
+};
+function asciiString(bytes) {
+  bytes.forEach((b) => {
+    if (b < 32 || b > 126) {
+      throw Error("invalid non-ASCII byte in header");
+    }
+  });
+  return new TextDecoder().decode(bytes);
+}
 function flatten(arr) {
   const len = arr.reduce(((sum, line) => sum + line.length), 0);
   const out = new Uint8Array(len);
@@ -18158,6 +18200,30 @@ async function readAll(stream2) {
   }
   return new Uint8Array(await new Response(stream2).arrayBuffer());
 }
+async function readAllString(stream2) {
+  if (!(stream2 instanceof ReadableStream)) {
+    throw new Error("readAllString expects a ReadableStream<Uint8Array>");
+  }
+  return await new Response(stream2).text();
+}
+async function read(stream2, n) {
+  const reader = stream2.getReader();
+  const chunks = [];
+  let readBytes = 0;
+  while (readBytes < n) {
+    const { done, value } = await reader.read();
+    if (done) {
+      throw Error("stream ended before reading " + n.toString() + " bytes");
+    }
+    chunks.push(value);
+    readBytes += value.length;
+  }
+  reader.releaseLock();
+  const buf = flatten(chunks);
+  const data = buf.subarray(0, n);
+  const rest = prepend(stream2, buf.subarray(n));
+  return { data, rest };
+}
 
 // node_modules/age-encryption/dist/format.js
 var Stanza = class {
@@ -18178,6 +18244,60 @@ var Stanza = class {
     this.body = body;
   }
 };
+async function parseNextStanza(hdr) {
+  const argsLine = await hdr.readLine();
+  if (argsLine === null) {
+    throw Error("invalid stanza");
+  }
+  const args = argsLine.split(" ");
+  if (args.length < 2 || args.shift() !== "->") {
+    return { next: argsLine };
+  }
+  for (const arg of args) {
+    if (arg.length === 0) {
+      throw Error("invalid stanza");
+    }
+  }
+  const bodyLines = [];
+  for (; ; ) {
+    const nextLine = await hdr.readLine();
+    if (nextLine === null) {
+      throw Error("invalid stanza");
+    }
+    const line = base64nopad.decode(nextLine);
+    if (line.length > 48) {
+      throw Error("invalid stanza");
+    }
+    bodyLines.push(line);
+    if (line.length < 48) {
+      break;
+    }
+  }
+  const body = flatten(bodyLines);
+  return { s: new Stanza(args, body) };
+}
+async function parseHeader(header) {
+  const hdr = new LineReader(header);
+  const versionLine = await hdr.readLine();
+  if (versionLine !== "age-encryption.org/v1") {
+    throw Error("invalid version " + (versionLine ?? "line"));
+  }
+  const stanzas = [];
+  for (; ; ) {
+    const { s, next: macLine } = await parseNextStanza(hdr);
+    if (s !== void 0) {
+      stanzas.push(s);
+      continue;
+    }
+    if (!macLine.startsWith("--- ")) {
+      throw Error("invalid header");
+    }
+    const MAC = base64nopad.decode(macLine.slice(4));
+    const { rest, transcript } = hdr.close();
+    const headerNoMAC = transcript.slice(0, transcript.length - 1 - macLine.length + 3);
+    return { stanzas, headerNoMAC, MAC, headerSize: transcript.length, rest: prepend(header, rest) };
+  }
+}
 function encodeHeaderNoMAC(recipients) {
   const lines = [];
   lines.push("age-encryption.org/v1\n");
@@ -18245,6 +18365,42 @@ var HybridRecipient = class {
     const { key, nonce } = hpkeContext(hpkeMLKEM768X25519, sharedSecret, label);
     const ciphertext = chacha20poly1305(key, nonce).encrypt(fileKey);
     return [new Stanza(["mlkem768x25519", base64nopad.encode(encapsulatedKey)], ciphertext)];
+  }
+};
+var HybridIdentity = class {
+  identity;
+  constructor(s) {
+    const res = bech32.decodeToBytes(s);
+    if (!s.startsWith("AGE-SECRET-KEY-PQ-1") || res.prefix.toUpperCase() !== "AGE-SECRET-KEY-PQ-" || res.bytes.length !== 32) {
+      throw Error("invalid identity");
+    }
+    this.identity = res.bytes;
+  }
+  unwrapFileKey(stanzas) {
+    for (const s of stanzas) {
+      if (s.args.length < 1 || s.args[0] !== "mlkem768x25519") {
+        continue;
+      }
+      if (s.args.length !== 2) {
+        throw Error("invalid mlkem768x25519 stanza");
+      }
+      const share = base64nopad.decode(s.args[1]);
+      if (share.length !== 1120) {
+        throw Error("invalid mlkem768x25519 stanza");
+      }
+      if (s.body.length !== 32) {
+        throw Error("invalid mlkem768x25519 stanza");
+      }
+      const sharedSecret = MLKEM768X25519.decapsulate(share, this.identity);
+      const label = new TextEncoder().encode("age-encryption.org/mlkem768x25519");
+      const { key, nonce } = hpkeContext(hpkeMLKEM768X25519, sharedSecret, label);
+      try {
+        return chacha20poly1305(key, nonce).decrypt(s.body);
+      } catch {
+        continue;
+      }
+    }
+    return null;
   }
 };
 var hpkeMLKEM768X25519 = 25722;
@@ -18389,6 +18545,48 @@ var X25519Recipient = class {
     return [new Stanza(["X25519", base64nopad.encode(share)], encryptFileKey(fileKey, key))];
   }
 };
+var X25519Identity = class {
+  identity;
+  recipient;
+  constructor(s) {
+    if (isCryptoKey2(s)) {
+      this.identity = s;
+      this.recipient = scalarMultBase(s);
+      return;
+    }
+    const res = bech32.decodeToBytes(s);
+    if (!s.startsWith("AGE-SECRET-KEY-1") || res.prefix.toUpperCase() !== "AGE-SECRET-KEY-" || res.bytes.length !== 32) {
+      throw Error("invalid identity");
+    }
+    this.identity = res.bytes;
+    this.recipient = scalarMultBase(res.bytes);
+  }
+  async unwrapFileKey(stanzas) {
+    for (const s of stanzas) {
+      if (s.args.length < 1 || s.args[0] !== "X25519") {
+        continue;
+      }
+      if (s.args.length !== 2) {
+        throw Error("invalid X25519 stanza");
+      }
+      const share = base64nopad.decode(s.args[1]);
+      if (share.length !== 32) {
+        throw Error("invalid X25519 stanza");
+      }
+      const secret = await scalarMult(this.identity, share);
+      const recipient = await this.recipient;
+      const salt = new Uint8Array(share.length + recipient.length);
+      salt.set(share);
+      salt.set(recipient, share.length);
+      const label = new TextEncoder().encode("age-encryption.org/v1/X25519");
+      const key = hkdf(sha256, secret, salt, label, 32);
+      const fileKey = decryptFileKey(s.body, key);
+      if (fileKey !== null)
+        return fileKey;
+    }
+    return null;
+  }
+};
 var ScryptRecipient = class {
   passphrase;
   logN;
@@ -18406,9 +18604,59 @@ var ScryptRecipient = class {
     return [new Stanza(["scrypt", base64nopad.encode(salt), this.logN.toString()], encryptFileKey(fileKey, key))];
   }
 };
+var ScryptIdentity = class {
+  passphrase;
+  constructor(passphrase) {
+    this.passphrase = passphrase;
+  }
+  unwrapFileKey(stanzas) {
+    for (const s of stanzas) {
+      if (s.args.length < 1 || s.args[0] !== "scrypt") {
+        continue;
+      }
+      if (stanzas.length !== 1) {
+        throw Error("scrypt recipient is not the only one in the header");
+      }
+      if (s.args.length !== 3) {
+        throw Error("invalid scrypt stanza");
+      }
+      if (!/^[1-9][0-9]*$/.test(s.args[2])) {
+        throw Error("invalid scrypt stanza");
+      }
+      const salt = base64nopad.decode(s.args[1]);
+      if (salt.length !== 16) {
+        throw Error("invalid scrypt stanza");
+      }
+      const logN = Number(s.args[2]);
+      if (logN > 20) {
+        throw Error("scrypt work factor is too high");
+      }
+      const label = "age-encryption.org/v1/scrypt";
+      const labelAndSalt = new Uint8Array(label.length + 16);
+      labelAndSalt.set(new TextEncoder().encode(label));
+      labelAndSalt.set(salt, label.length);
+      const key = scrypt(this.passphrase, labelAndSalt, { N: 2 ** logN, r: 8, p: 1, dkLen: 32 });
+      const fileKey = decryptFileKey(s.body, key);
+      if (fileKey !== null)
+        return fileKey;
+    }
+    return null;
+  }
+};
 function encryptFileKey(fileKey, key) {
   const nonce = new Uint8Array(12);
   return chacha20poly1305(key, nonce).encrypt(fileKey);
+}
+function decryptFileKey(body, key) {
+  if (body.length !== 32) {
+    throw Error("invalid stanza");
+  }
+  const nonce = new Uint8Array(12);
+  try {
+    return chacha20poly1305(key, nonce).decrypt(body);
+  } catch {
+    return null;
+  }
 }
 function isCryptoKey2(key) {
   return typeof CryptoKey !== "undefined" && key instanceof CryptoKey;
@@ -18417,6 +18665,62 @@ function isCryptoKey2(key) {
 // node_modules/age-encryption/dist/stream.js
 var chacha20poly1305Overhead = 16;
 var chunkSize = /* @__PURE__ */ (() => 64 * 1024)();
+var chunkSizeWithOverhead = /* @__PURE__ */ (() => chunkSize + chacha20poly1305Overhead)();
+function decryptSTREAM(key) {
+  const streamNonce = new Uint8Array(12);
+  const incNonce = () => {
+    for (let i = streamNonce.length - 2; i >= 0; i--) {
+      streamNonce[i]++;
+      if (streamNonce[i] !== 0)
+        break;
+    }
+  };
+  let firstChunk = true;
+  const ciphertextBuffer = new Uint8Array(chunkSizeWithOverhead);
+  let ciphertextBufferUsed = 0;
+  return new TransformStream({
+    transform(chunk, controller) {
+      while (chunk.length > 0) {
+        if (ciphertextBufferUsed === ciphertextBuffer.length) {
+          const decryptedChunk = chacha20poly1305(key, streamNonce).decrypt(ciphertextBuffer);
+          controller.enqueue(decryptedChunk);
+          incNonce();
+          ciphertextBufferUsed = 0;
+          firstChunk = false;
+        }
+        const n = Math.min(ciphertextBuffer.length - ciphertextBufferUsed, chunk.length);
+        ciphertextBuffer.set(chunk.subarray(0, n), ciphertextBufferUsed);
+        ciphertextBufferUsed += n;
+        chunk = chunk.subarray(n);
+      }
+    },
+    flush(controller) {
+      streamNonce[11] = 1;
+      const decryptedChunk = chacha20poly1305(key, streamNonce).decrypt(ciphertextBuffer.subarray(0, ciphertextBufferUsed));
+      if (!firstChunk && decryptedChunk.length === 0) {
+        throw new Error("final chunk is empty");
+      }
+      controller.enqueue(decryptedChunk);
+    }
+  });
+}
+function plaintextSize(ciphertextSize2) {
+  if (ciphertextSize2 < chacha20poly1305Overhead) {
+    throw Error("ciphertext is too small");
+  }
+  if (ciphertextSize2 === chacha20poly1305Overhead) {
+    return 0;
+  }
+  const fullChunks = Math.floor(ciphertextSize2 / chunkSizeWithOverhead);
+  const lastChunk = ciphertextSize2 % chunkSizeWithOverhead;
+  if (0 < lastChunk && lastChunk <= chacha20poly1305Overhead) {
+    throw Error("ciphertext size is invalid");
+  }
+  let size = ciphertextSize2;
+  size -= fullChunks * chacha20poly1305Overhead;
+  size -= lastChunk > 0 ? chacha20poly1305Overhead : 0;
+  return size;
+}
 function encryptSTREAM(key) {
   const streamNonce = new Uint8Array(12);
   const incNonce = () => {
@@ -18551,6 +18855,121 @@ var Encrypter = class {
     });
   }
 };
+var Decrypter = class {
+  identities = [];
+  /**
+   * Add a passphrase to decrypt password-encrypted file(s) with. This method
+   * can be called multiple times to try multiple passphrases.
+   *
+   * @param s - The passphrase to decrypt the file with.
+   */
+  addPassphrase(s) {
+    this.identities.push(new ScryptIdentity(s));
+  }
+  /**
+   * Add an identity to decrypt file(s) with. This method can be called
+   * multiple times to try multiple identities.
+   *
+   * @param s - The identity to decrypt the file with. Either a string
+   * beginning with `AGE-SECRET-KEY-PQ-1...` or `AGE-SECRET-KEY-1...`, an
+   * X25519 private
+   * {@link https://developer.mozilla.org/en-US/docs/Web/API/CryptoKey | CryptoKey}
+   * object, or an object implementing the {@link Identity} interface.
+   *
+   * A CryptoKey object must have
+   * {@link https://developer.mozilla.org/en-US/docs/Web/API/CryptoKey/type | type}
+   * `private`,
+   * {@link https://developer.mozilla.org/en-US/docs/Web/API/CryptoKey/algorithm | algorithm}
+   * `{name: 'X25519'}`, and
+   * {@link https://developer.mozilla.org/en-US/docs/Web/API/CryptoKey/usages | usages}
+   * `["deriveBits"]`. For example:
+   * ```js
+   * const keyPair = await crypto.subtle.generateKey({ name: "X25519" }, false, ["deriveBits"])
+   * decrypter.addIdentity(key.privateKey)
+   * ```
+   */
+  addIdentity(s) {
+    if (isCryptoKey3(s)) {
+      this.identities.push(new X25519Identity(s));
+    } else if (typeof s === "string") {
+      if (s.startsWith("AGE-SECRET-KEY-1")) {
+        this.identities.push(new X25519Identity(s));
+      } else if (s.startsWith("AGE-SECRET-KEY-PQ-1")) {
+        this.identities.push(new HybridIdentity(s));
+      } else {
+        throw new Error("unrecognized identity type");
+      }
+    } else {
+      this.identities.push(s);
+    }
+  }
+  async decrypt(file, outputFormat) {
+    const s = file instanceof ReadableStream ? file : stream(file);
+    const { fileKey, headerSize, rest } = await this.decryptHeaderInternal(s);
+    const { data: nonce, rest: payload } = await read(rest, 16);
+    const label = new TextEncoder().encode("payload");
+    const streamKey = hkdf(sha256, fileKey, nonce, label, 32);
+    const decrypter = decryptSTREAM(streamKey);
+    const out = payload.pipeThrough(decrypter);
+    const outWithSize = Object.assign(out, {
+      size: (size) => plaintextSize(size - headerSize - nonce.length)
+    });
+    if (file instanceof ReadableStream)
+      return outWithSize;
+    if (outputFormat === "text")
+      return await readAllString(out);
+    return await readAll(out);
+  }
+  /**
+   * Decrypt the file key from a detached header. This is a low-level
+   * function that can be used to implement delegated decryption logic.
+   * Most users won't need this.
+   *
+   * It is the caller's responsibility to keep track of what file the
+   * returned file key decrypts, and to ensure the file key is not used
+   * for any other purpose.
+   *
+   * @param header - The file's textual header, including the MAC.
+   *
+   * @returns The file key used to encrypt the file.
+   */
+  async decryptHeader(header) {
+    return (await this.decryptHeaderInternal(stream(header))).fileKey;
+  }
+  async decryptHeaderInternal(file) {
+    const h = await parseHeader(file);
+    const fileKey = await this.unwrapFileKey(h.stanzas);
+    if (fileKey === null)
+      throw Error("no identity matched any of the file's recipients");
+    const label = new TextEncoder().encode("header");
+    const hmacKey = hkdf(sha256, fileKey, void 0, label, 32);
+    const mac = hmac(sha256, hmacKey, h.headerNoMAC);
+    if (!compareBytes(h.MAC, mac))
+      throw Error("invalid header HMAC");
+    return { fileKey, headerSize: h.headerSize, rest: h.rest };
+  }
+  async unwrapFileKey(stanzas) {
+    for (const identity2 of this.identities) {
+      const fileKey = await identity2.unwrapFileKey(stanzas);
+      if (fileKey !== null)
+        return fileKey;
+    }
+    return null;
+  }
+};
+function compareBytes(a, b) {
+  if (a.length !== b.length) {
+    return false;
+  }
+  let acc = 0;
+  for (let i = 0; i < a.length; i++) {
+    acc |= a[i] ^ b[i];
+  }
+  return acc === 0;
+}
+function isCryptoKey3(key) {
+  return typeof CryptoKey !== "undefined" && key instanceof CryptoKey;
+}
 
 // client/seal/keys.ts
 async function generateIdentity2() {
@@ -18588,6 +19007,11 @@ function sealedSize(plain, recipients) {
   if (!Number.isSafeInteger(recipients) || recipients < 1) throw new RangeError("at least one recipient");
   return HEADER_BASE + STANZA_X25519 * recipients + plain + TAG * Math.max(1, Math.ceil(plain / AGE_CHUNK));
 }
+function recipientsFor(sealed, plain) {
+  if (!Number.isSafeInteger(sealed) || !Number.isSafeInteger(plain) || plain < 0) return null;
+  const rest = sealed - HEADER_BASE - plain - TAG * Math.max(1, Math.ceil(plain / AGE_CHUNK));
+  return rest >= STANZA_X25519 && rest % STANZA_X25519 === 0 ? rest / STANZA_X25519 : null;
+}
 function paddedSize(n) {
   let size = 4096;
   while (size < n) size *= 2;
@@ -18604,6 +19028,11 @@ function encrypterFor(recipients) {
     e.addRecipient(r);
   }
   return e;
+}
+function decrypterFor(identities) {
+  const d = new Decrypter();
+  for (const i of identities) d.addIdentity(i);
+  return d;
 }
 function sha256Hasher(native = true) {
   const proc = globalThis.process;
@@ -18637,6 +19066,40 @@ async function sealStream(plain, recipients) {
   const { stream: hasher, digest } = hashing();
   const stream2 = await e.encrypt(plain.pipeThrough(hasher));
   return { stream: stream2, digest };
+}
+async function openStream(sealed, identities, expected) {
+  const out = await decrypterFor(identities).decrypt(sealed);
+  if (!expected) return out;
+  if (expected.sealedSize !== void 0) {
+    let plain;
+    try {
+      plain = out.size(expected.sealedSize);
+    } catch {
+      plain = -1;
+    }
+    if (plain !== expected.size) {
+      await out.cancel().catch(() => {
+      });
+      throw new SealError("size_mismatch", `the file holds ${plain} bytes, the seal says ${expected.size}`);
+    }
+  }
+  const h = sha256Hasher();
+  let size = 0;
+  return out.pipeThrough(
+    new TransformStream({
+      transform(chunk, c) {
+        size += chunk.length;
+        if (size > expected.size) throw new SealError("size_mismatch", `the file is longer than the seal's ${expected.size} bytes`);
+        h.update(chunk);
+        c.enqueue(chunk);
+      },
+      flush() {
+        if (size !== expected.size) throw new SealError("size_mismatch", `the file has ${size} bytes, the seal says ${expected.size}`);
+        if (h.hex() !== expected.sha256.toLowerCase())
+          throw new SealError("checksum_mismatch", "the file's SHA-256 is not the one in the seal");
+      }
+    })
+  );
 }
 
 // src/contract/seal.ts
@@ -18699,8 +19162,64 @@ function encodeSeal(draft, transferId) {
   out.set(json);
   return out;
 }
+function decodeSeal(plain) {
+  if (plain.length > MAX_SEAL_BYTES) throw new SealError("bad_seal", "the seal is too large");
+  let value;
+  try {
+    value = JSON.parse(new TextDecoder("utf-8", { fatal: true }).decode(plain));
+  } catch {
+    throw new SealError("bad_seal", "the seal is not JSON");
+  }
+  const problem = sealDocumentProblem(value);
+  if (problem) throw new SealError("bad_seal", `not a seal document: ${problem}`);
+  return value;
+}
 async function sealDocument(draft, transferId, recipients) {
   return encrypterFor(recipients).encrypt(encodeSeal(draft, transferId));
+}
+async function openSeal(sealed, identities, transfer) {
+  const d = decrypterFor(identities);
+  let plain;
+  if (sealed instanceof Uint8Array) {
+    plain = await d.decrypt(sealed);
+  } else {
+    const chunks = [];
+    let n = 0;
+    for await (const c of await d.decrypt(sealed)) {
+      n += c.length;
+      if (n > MAX_SEAL_BYTES) throw new SealError("bad_seal", "the seal is too large");
+      chunks.push(c);
+    }
+    plain = new Uint8Array(n);
+    let at = 0;
+    for (const c of chunks) plain.set(c, at), at += c.length;
+  }
+  const doc = decodeSeal(plain);
+  checkSeal(doc, transfer, plain.length);
+  return doc;
+}
+function checkSeal(doc, transfer, sealPlainBytes) {
+  const fail = (why) => {
+    throw new SealError("seal_mismatch", `this seal does not belong to transfer ${transfer.id}: ${why}`);
+  };
+  if (transfer.sealed === false) fail("the transfer is not sealed");
+  if (doc.transferId !== transfer.id) fail(`it was made for transfer ${doc.transferId}`);
+  if (doc.from !== transfer.from.id) fail("it names another sender");
+  const to = [...new Set(transfer.to)].sort();
+  if (doc.to.length !== to.length || doc.to.some((id, i) => id !== to[i])) fail("it names other recipients");
+  if (transfer.message !== null) fail("the transfer carries a message in the clear");
+  const files = transfer.files;
+  if (files.length !== doc.files.length + 1) fail(`it lists ${doc.files.length} files, the transfer has ${files.length - 1}`);
+  const last = files[files.length - 1];
+  if (last.name !== SEAL_NAME || last.index !== files.length - 1) fail(`the transfer's last file is not ${SEAL_NAME}`);
+  const r = sealPlainBytes === void 0 ? null : recipientsFor(last.size, sealPlainBytes);
+  if (sealPlainBytes !== void 0 && r === null) fail(`${SEAL_NAME} has the wrong size`);
+  doc.files.forEach((f, k) => {
+    const t = files[k];
+    if (f.index !== k || t.index !== k || t.name !== sealedFileName(k)) fail(`file ${k} is not ${sealedFileName(k)}`);
+    const fr = recipientsFor(t.size, f.size);
+    if (fr === null || r !== null && fr !== r) fail(`${t.name} is not ${f.size} bytes sealed like the rest`);
+  });
 }
 function sealFileSize(draft, recipients) {
   return sealedSize(sealPlainSize(draft), recipients);
@@ -19058,6 +19577,25 @@ function describeTransfer(t, opts2 = {}) {
   if (t.files.length > max) lines.push(`  \u2026 and ${t.files.length - max} more`);
   return lines;
 }
+var LOCK = "\u{1F512}";
+function sealedSummary(doc, t) {
+  if (!doc) return `${LOCK} sealed, ${t.files.length - 1} file${t.files.length === 2 ? "" : "s"} (${formatBytes(t.size)} sealed)`;
+  if (doc.files.length === 0) return `${LOCK} a sealed message`;
+  const size = doc.files.reduce((n, f) => n + f.size, 0);
+  return `${LOCK} ${doc.files.length} sealed file${doc.files.length === 1 ? "" : "s"}, ${formatBytes(size)}`;
+}
+function describeSealed(t, doc, opts2 = {}) {
+  const lines = [`${t.id}  from ${who(t.from)}  ${sealedSummary(doc, t)}  [${t.status}]`];
+  if (!doc) {
+    lines.push(`  (cannot be opened on this computer${opts2.why ? `: ${shown(opts2.why)}` : ""})`);
+    return lines;
+  }
+  if (doc.message) lines.push(...messageLines(doc.message).map((l) => `  \u2502 ${l}`));
+  const max = opts2.maxFiles ?? 20;
+  for (const f of doc.files.slice(0, max)) lines.push(`  ${fileName(f.name)}  ${formatBytes(f.size)}`);
+  if (doc.files.length > max) lines.push(`  \u2026 and ${doc.files.length - max} more`);
+  return lines;
+}
 function relative(iso, now = Date.now()) {
   const d = Date.parse(iso) - now;
   const a = Math.abs(d) / 1e3;
@@ -19065,8 +19603,28 @@ function relative(iso, now = Date.now()) {
   return d >= 0 ? `in ${s}` : `${s} ago`;
 }
 
-// cli/receive.ts
-import { mkdirSync as mkdirSync3, realpathSync as realpathSync2, renameSync as renameSync3, rmSync as rmSync3 } from "node:fs";
+// cli/opening.ts
+import { createWriteStream as createWriteStream2, mkdirSync as mkdirSync3, realpathSync as realpathSync2, renameSync as renameSync3, rmdirSync as rmdirSync2, rmSync as rmSync3 } from "node:fs";
+import { Readable as Readable3 } from "node:stream";
+import { pipeline as pipeline3 } from "node:stream/promises";
+
+// src/contract/package.ts
+var MANIFEST_NAME = "manifest.json";
+
+// cli/temps.ts
+import path2 from "node:path";
+var safe = (id) => id.replace(/[^A-Za-z0-9_-]/g, "_");
+var packageDownload = (dir2, transferId) => path2.join(dir2, `.pushdrop-${safe(transferId)}.zip.part`);
+var fileDownload = (dir2, transferId, index) => path2.join(dir2, `.pushdrop-${safe(transferId.slice(0, 8))}-${index}.part`);
+var unpacking = (folder, transferId, index) => path2.join(folder, `.pushdrop-${safe(transferId.slice(0, 8))}-${index}.unpacking`);
+
+// cli/unpack.ts
+import { createHash as createHash2 } from "node:crypto";
+import { createReadStream as createReadStream2, createWriteStream, lstatSync as lstatSync2, mkdirSync as mkdirSync2, realpathSync, renameSync as renameSync2, rmdirSync, rmSync as rmSync2 } from "node:fs";
+import path3 from "node:path";
+import { Readable as Readable2, Transform } from "node:stream";
+import { pipeline as pipeline2 } from "node:stream/promises";
+import { createInflateRaw } from "node:zlib";
 
 // cli/download.ts
 import { createHash } from "node:crypto";
@@ -19222,203 +19780,6 @@ function isStreamBreak(e) {
   const code = e.code ?? e.cause?.code;
   return e.message === "terminated" || code === "ECONNRESET" || code === "ERR_STREAM_PREMATURE_CLOSE" || code === "UND_ERR_SOCKET" || code === "EPIPE";
 }
-
-// cli/progress.ts
-var import_cli_progress = __toESM(require_cli_progress(), 1);
-var MAX_FILE_BARS = 6;
-var PLAIN_EVERY_MS = 2e3;
-var LABEL = 28;
-var Speed = class {
-  /** `base`: the bytes there before anything moves (what a resumed transfer already has) */
-  constructor(base = null) {
-    this.base = base;
-  }
-  meter = new RateMeter();
-  moving = false;
-  sample(bytes, now) {
-    if (this.base === null) this.base = bytes;
-    if (!this.moving && bytes === this.base) return;
-    this.moving = true;
-    this.meter.sample(bytes, now);
-  }
-  get bytesPerSecond() {
-    return this.meter.bytesPerSecond;
-  }
-  secondsLeft(remaining) {
-    return this.meter.secondsLeft(remaining);
-  }
-};
-var ProgressView = class {
-  constructor(ui, verb, items, initial = [], title = verb === "sent" ? "Sending" : "Receiving") {
-    this.ui = ui;
-    this.verb = verb;
-    this.title = title;
-    this.items = items.map((i) => ({ name: shown(i.name), size: i.size }));
-    this.total = items.reduce((s, i) => s + i.size, 0);
-    this.last = items.map((_, i) => initial[i] ?? 0);
-    this.initial = [...this.last];
-    this.startBytes = this.last.reduce((a, b) => a + b, 0);
-    this.overall = new Speed(this.startBytes);
-    const resuming = this.startBytes > 0;
-    this.items.forEach((it, i) => {
-      if (this.last[i] >= it.size && (it.size > 0 || resuming)) this.reported.add(i);
-    });
-    if (ui.quiet) return;
-    if (ui.drawable) {
-      this.multi = new import_cli_progress.MultiBar({
-        stream: process.stderr,
-        hideCursor: true,
-        // cleared on success (a summary line follows); left on screen, as they last stood, when
-        // stopped (Ctrl-C) or failed, so that one can see how far it got
-        clearOnComplete: false,
-        linewrap: false,
-        fps: 8,
-        barsize: 20,
-        barCompleteChar: "\u2588",
-        barIncompleteChar: "\u2591",
-        format: (options, params, payload) => `${payload.label} ${import_cli_progress.Format.BarFormat(params.progress, options)} ${payload.line}`
-      });
-      this.overallBar = this.multi.create(Math.max(1, this.total), this.startBytes, this.payload(this.title, this.startBytes, this.total, this.overall));
-      ui.logSink = (line) => this.multi?.log(`${line}
-`);
-    }
-    if (resuming) {
-      const whole = this.reported.size;
-      ui.info(`resuming: ${formatBytes(this.startBytes)} of ${formatBytes(this.total)} already there${whole > 0 ? ` (${whole} of ${this.items.length} file${this.items.length === 1 ? "" : "s"} complete)` : ""}`);
-    }
-  }
-  total;
-  items;
-  overall;
-  started = Date.now();
-  startBytes;
-  last;
-  reported = /* @__PURE__ */ new Set();
-  // terminal mode
-  multi = null;
-  overallBar = null;
-  fileBars = /* @__PURE__ */ new Map();
-  initial;
-  // plain mode
-  lastLine = Date.now();
-  lastLineBytes = -1;
-  /** Bytes so far per item, and which items are complete. */
-  update(perItem, done) {
-    const now = Date.now();
-    this.last = [...perItem];
-    const sum = perItem.reduce((a, b) => a + b, 0);
-    this.overall.sample(sum, now);
-    for (const i of done) {
-      if (this.reported.has(i)) continue;
-      this.reported.add(i);
-      const fb = this.fileBars.get(i);
-      if (fb) {
-        this.multi.remove(fb.bar);
-        this.fileBars.delete(i);
-      }
-      const item = this.items[i];
-      this.ui.info(`${this.verb} ${item.name} (${formatBytes(item.size)})`);
-    }
-    if (this.multi) {
-      if (this.items.length > 1) {
-        perItem.forEach((bytes, i) => {
-          if (done.has(i) || this.reported.has(i)) return;
-          let fb = this.fileBars.get(i);
-          if (!fb) {
-            if (bytes === 0 || this.fileBars.size >= MAX_FILE_BARS) return;
-            const meter = new Speed(this.initial[i]);
-            fb = { bar: this.multi.create(Math.max(1, this.items[i].size), bytes, this.payload(this.items[i].name, bytes, this.items[i].size, meter)), meter };
-            this.fileBars.set(i, fb);
-          }
-          fb.meter.sample(bytes, now);
-          fb.bar.update(bytes, this.payload(this.items[i].name, bytes, this.items[i].size, fb.meter));
-        });
-      }
-      this.overallBar.update(sum, this.payload(this.title, sum, this.total, this.overall));
-    } else if (!this.ui.quiet && now - this.lastLine >= PLAIN_EVERY_MS && sum !== this.lastLineBytes && sum > this.startBytes && sum < this.total) {
-      this.lastLine = now;
-      this.lastLineBytes = sum;
-      this.ui.info(`  ${this.line(sum, this.total, this.overall)}`);
-    }
-  }
-  /** Stops drawing; on success, one summary line. */
-  end(ok) {
-    if (this.multi) {
-      this.multi.update();
-      this.multi.options.clearOnComplete = ok;
-      this.multi.stop();
-      this.multi = null;
-      this.ui.logSink = null;
-    }
-    if (!ok) return;
-    const secs = (Date.now() - this.started) / 1e3;
-    const moved = this.total - this.startBytes;
-    const rate = secs > 0 ? moved / secs : 0;
-    this.ui.info(`${this.verb} ${formatBytes(this.total)} in ${formatDuration(secs)}${rate > 0 && secs >= 1 ? ` (${formatBytes(rate)}/s)` : ""}`);
-  }
-  payload(name, bytes, total, meter) {
-    return { label: fit(name, LABEL), line: this.line(bytes, total, meter) };
-  }
-  line(bytes, total, meter) {
-    const pct = total > 0 ? Math.floor(bytes / total * 100) : 100;
-    const speed = meter.bytesPerSecond;
-    const left = meter.secondsLeft(total - bytes);
-    return `${String(pct).padStart(3)}%  ${formatBytes(bytes)} of ${formatBytes(total)}  ${speed > 0 ? `${formatBytes(speed)}/s` : "\u2013"}  ${formatDuration(left)} left`;
-  }
-};
-function fit(name, n) {
-  const chars = [...name];
-  const s = chars.length <= n ? name : `\u2026${chars.slice(chars.length - n + 1).join("")}`;
-  return s + " ".repeat(Math.max(0, n - [...s].length));
-}
-
-// cli/retrying.ts
-var RetryNotes = class {
-  constructor(ui, tries) {
-    this.ui = ui;
-    this.tries = tries;
-  }
-  shown = 0;
-  troubled = false;
-  /**
-   * A try failed and the next one comes in `delayMs` (`attempt`: how many have failed);
-   * `status`: the server's answer, or null when none came (the server could not be reached,
-   * or the connection broke).
-   */
-  retrying(attempt, delayMs, status2) {
-    this.troubled = true;
-    if (attempt <= this.shown) return;
-    this.shown = attempt;
-    const why = status2 === null ? "server not reachable" : status2 === 429 ? "server busy (429)" : `server error (HTTP ${status2})`;
-    const when = status2 === null ? ` in ${Math.max(1, Math.round(delayMs / 1e3))} s` : "";
-    this.ui.warn(`${why}, retrying (${attempt}/${this.tries - 1})${when}\u2026`);
-  }
-  /** Bytes went through: after trouble, say so once. */
-  through() {
-    if (!this.troubled) return;
-    this.troubled = false;
-    this.shown = 0;
-    this.ui.warn("server reachable again, going on");
-  }
-};
-
-// cli/temps.ts
-import path2 from "node:path";
-var safe = (id) => id.replace(/[^A-Za-z0-9_-]/g, "_");
-var packageDownload = (dir2, transferId) => path2.join(dir2, `.pushdrop-${safe(transferId)}.zip.part`);
-var fileDownload = (dir2, transferId, index) => path2.join(dir2, `.pushdrop-${safe(transferId.slice(0, 8))}-${index}.part`);
-var unpacking = (folder, transferId, index) => path2.join(folder, `.pushdrop-${safe(transferId.slice(0, 8))}-${index}.unpacking`);
-
-// cli/unpack.ts
-import { createHash as createHash2 } from "node:crypto";
-import { createReadStream as createReadStream2, createWriteStream, lstatSync as lstatSync2, mkdirSync as mkdirSync2, realpathSync, renameSync as renameSync2, rmdirSync, rmSync as rmSync2 } from "node:fs";
-import path3 from "node:path";
-import { Readable as Readable2, Transform } from "node:stream";
-import { pipeline as pipeline2 } from "node:stream/promises";
-import { createInflateRaw } from "node:zlib";
-
-// src/contract/package.ts
-var MANIFEST_NAME = "manifest.json";
 
 // cli/zip.ts
 import { open as open2 } from "node:fs/promises";
@@ -19692,17 +20053,307 @@ async function freeName(folder, name, size, sha2563) {
   }
 }
 
-// cli/receive.ts
-async function receivePackage(client, ui, transfer, dir2, signal) {
-  if (!transfer.package) throw notReady(transfer);
+// cli/opening.ts
+var web = (r) => Readable3.toWeb(r);
+function cannotOpen(e) {
+  if (e instanceof SealError) return e;
+  if (e instanceof Error && e.name === "AbortError") return e;
+  const why = e instanceof Error ? e.message : String(e);
+  return integrityError(
+    `This sealed transfer cannot be opened with this computer's keys (${why}). It was sealed to a key this computer does not hold: another device's, or one replaced more than 7 days ago.`,
+    "cannot_open"
+  );
+}
+async function readSeal(sealed, identities, transfer) {
+  try {
+    return await openSeal(sealed, identities, transfer);
+  } catch (e) {
+    throw cannotOpen(e);
+  }
+}
+async function fetchSeal(client, transfer, identities, signal) {
+  const last = transfer.files[transfer.files.length - 1];
+  if (!transfer.sealed || !last || last.name !== SEAL_NAME) throw integrityError(`Transfer ${transfer.id} is not a sealed transfer this client can read.`, "bad_seal");
+  const res = await client.download(last.downloadUrl ?? client.filePath(transfer.id, last.index), { signal });
+  if (!res.body) throw integrityError("The server sent no seal.", "bad_seal");
+  return readSeal(res.body, identities, transfer);
+}
+async function openSealedPackage(zipFile, dir2, transfer, identities) {
+  const entries = await readZipEntries(zipFile);
+  await readManifest(zipFile, entries, transfer);
+  const byName = /* @__PURE__ */ new Map();
+  for (const e of entries) {
+    if (byName.has(e.name)) throw integrityError(`The package holds ${JSON.stringify(e.name)} twice.`, "bad_package");
+    byName.set(e.name, e);
+  }
+  const listed = new Set(transfer.files.map((f) => f.name));
+  for (const e of entries) {
+    if (e.name !== MANIFEST_NAME && !listed.has(e.name)) throw integrityError(`The package holds ${JSON.stringify(e.name)}, which the transfer does not list.`, "bad_package");
+  }
+  const sealEntry = byName.get(SEAL_NAME);
+  if (!sealEntry) throw integrityError(`The package has no ${SEAL_NAME}.`, "bad_package");
+  const doc = await readSeal(web(entryStream(zipFile, sealEntry)), identities, transfer);
+  const plan = doc.files.map((f) => {
+    const entry = byName.get(sealedFileName(f.index));
+    if (!entry) throw integrityError(`The package lacks ${sealedFileName(f.index)}.`, "bad_package");
+    return { f, entry, segments: safeSegments(f.name) };
+  });
+  const targets = /* @__PURE__ */ new Set();
+  for (const p of plan) {
+    const key = p.segments.join("/").normalize("NFC").toLowerCase();
+    if (targets.has(key)) throw integrityError(`The seal names ${JSON.stringify(p.f.name)} twice.`, "bad_package");
+    targets.add(key);
+  }
   mkdirSync3(dir2, { recursive: true });
   const root = realpathSync2(dir2);
+  const created = [];
+  const temps = [];
+  try {
+    const written = [];
+    for (const p of plan) {
+      const folder = ensureFolders(root, p.segments.slice(0, -1), created);
+      const tmp = unpacking(folder, transfer.id, p.f.index);
+      rmSync3(tmp, { force: true });
+      temps.push(tmp);
+      let plain;
+      try {
+        plain = await openStream(web(entryStream(zipFile, p.entry)), identities, { sealedSize: p.entry.size, size: p.f.size, sha256: p.f.sha256 });
+      } catch (e) {
+        throw cannotOpen(e);
+      }
+      await pipeline3(Readable3.fromWeb(plain), createWriteStream2(tmp, { flags: "wx" }));
+      written.push({ p, folder, tmp });
+    }
+    const saved = [];
+    for (const { p, folder, tmp } of written) {
+      const { target, same } = await freeName(folder, p.segments[p.segments.length - 1], p.f.size, p.f.sha256);
+      if (same) rmSync3(tmp, { force: true });
+      else renameSync3(tmp, target);
+      saved.push({ index: p.f.index, name: p.f.name, path: target, size: p.f.size, sha256: p.f.sha256, alreadyThere: same });
+    }
+    temps.length = 0;
+    return { doc, saved };
+  } catch (e) {
+    for (const t of temps) rmSync3(t, { force: true });
+    for (const d of created.reverse()) {
+      try {
+        rmdirSync2(d);
+      } catch {
+      }
+    }
+    throw e instanceof SealError ? integrityError(`${e.message}; nothing was kept.`, e.code) : e;
+  }
+}
+
+// cli/receive.ts
+import { createReadStream as createReadStream3, createWriteStream as createWriteStream3, mkdirSync as mkdirSync4, realpathSync as realpathSync3, renameSync as renameSync4, rmSync as rmSync4 } from "node:fs";
+import { Readable as Readable4 } from "node:stream";
+import { pipeline as pipeline4 } from "node:stream/promises";
+
+// cli/progress.ts
+var import_cli_progress = __toESM(require_cli_progress(), 1);
+var MAX_FILE_BARS = 6;
+var PLAIN_EVERY_MS = 2e3;
+var LABEL = 28;
+var Speed = class {
+  /** `base`: the bytes there before anything moves (what a resumed transfer already has) */
+  constructor(base = null) {
+    this.base = base;
+  }
+  meter = new RateMeter();
+  moving = false;
+  sample(bytes, now) {
+    if (this.base === null) this.base = bytes;
+    if (!this.moving && bytes === this.base) return;
+    this.moving = true;
+    this.meter.sample(bytes, now);
+  }
+  get bytesPerSecond() {
+    return this.meter.bytesPerSecond;
+  }
+  secondsLeft(remaining) {
+    return this.meter.secondsLeft(remaining);
+  }
+};
+var ProgressView = class {
+  constructor(ui, verb, items, initial = [], title = verb === "sent" ? "Sending" : "Receiving") {
+    this.ui = ui;
+    this.verb = verb;
+    this.title = title;
+    this.items = items.map((i) => ({ name: shown(i.name), size: i.size }));
+    this.total = items.reduce((s, i) => s + i.size, 0);
+    this.last = items.map((_, i) => initial[i] ?? 0);
+    this.initial = [...this.last];
+    this.startBytes = this.last.reduce((a, b) => a + b, 0);
+    this.overall = new Speed(this.startBytes);
+    const resuming = this.startBytes > 0;
+    this.items.forEach((it, i) => {
+      if (this.last[i] >= it.size && (it.size > 0 || resuming)) this.reported.add(i);
+    });
+    if (ui.quiet) return;
+    if (ui.drawable) {
+      this.multi = new import_cli_progress.MultiBar({
+        stream: process.stderr,
+        hideCursor: true,
+        // cleared on success (a summary line follows); left on screen, as they last stood, when
+        // stopped (Ctrl-C) or failed, so that one can see how far it got
+        clearOnComplete: false,
+        linewrap: false,
+        fps: 8,
+        barsize: 20,
+        barCompleteChar: "\u2588",
+        barIncompleteChar: "\u2591",
+        format: (options, params, payload) => `${payload.label} ${import_cli_progress.Format.BarFormat(params.progress, options)} ${payload.line}`
+      });
+      this.overallBar = this.multi.create(Math.max(1, this.total), this.startBytes, this.payload(this.title, this.startBytes, this.total, this.overall));
+      ui.logSink = (line) => this.multi?.log(`${line}
+`);
+    }
+    if (resuming) {
+      const whole = this.reported.size;
+      ui.info(`resuming: ${formatBytes(this.startBytes)} of ${formatBytes(this.total)} already there${whole > 0 ? ` (${whole} of ${this.items.length} file${this.items.length === 1 ? "" : "s"} complete)` : ""}`);
+    }
+  }
+  total;
+  items;
+  overall;
+  started = Date.now();
+  startBytes;
+  last;
+  reported = /* @__PURE__ */ new Set();
+  // terminal mode
+  multi = null;
+  overallBar = null;
+  fileBars = /* @__PURE__ */ new Map();
+  initial;
+  // plain mode
+  lastLine = Date.now();
+  lastLineBytes = -1;
+  /** Bytes so far per item, and which items are complete. */
+  update(perItem, done) {
+    const now = Date.now();
+    this.last = [...perItem];
+    const sum = perItem.reduce((a, b) => a + b, 0);
+    this.overall.sample(sum, now);
+    for (const i of done) {
+      if (this.reported.has(i)) continue;
+      this.reported.add(i);
+      const fb = this.fileBars.get(i);
+      if (fb) {
+        this.multi.remove(fb.bar);
+        this.fileBars.delete(i);
+      }
+      const item = this.items[i];
+      this.ui.info(`${this.verb} ${item.name} (${formatBytes(item.size)})`);
+    }
+    if (this.multi) {
+      if (this.items.length > 1) {
+        perItem.forEach((bytes, i) => {
+          if (done.has(i) || this.reported.has(i)) return;
+          let fb = this.fileBars.get(i);
+          if (!fb) {
+            if (bytes === 0 || this.fileBars.size >= MAX_FILE_BARS) return;
+            const meter = new Speed(this.initial[i]);
+            fb = { bar: this.multi.create(Math.max(1, this.items[i].size), bytes, this.payload(this.items[i].name, bytes, this.items[i].size, meter)), meter };
+            this.fileBars.set(i, fb);
+          }
+          fb.meter.sample(bytes, now);
+          fb.bar.update(bytes, this.payload(this.items[i].name, bytes, this.items[i].size, fb.meter));
+        });
+      }
+      this.overallBar.update(sum, this.payload(this.title, sum, this.total, this.overall));
+    } else if (!this.ui.quiet && now - this.lastLine >= PLAIN_EVERY_MS && sum !== this.lastLineBytes && sum > this.startBytes && sum < this.total) {
+      this.lastLine = now;
+      this.lastLineBytes = sum;
+      this.ui.info(`  ${this.line(sum, this.total, this.overall)}`);
+    }
+  }
+  /** Stops drawing; on success, one summary line. */
+  end(ok) {
+    if (this.multi) {
+      this.multi.update();
+      this.multi.options.clearOnComplete = ok;
+      this.multi.stop();
+      this.multi = null;
+      this.ui.logSink = null;
+    }
+    if (!ok) return;
+    const secs = (Date.now() - this.started) / 1e3;
+    const moved = this.total - this.startBytes;
+    const rate = secs > 0 ? moved / secs : 0;
+    this.ui.info(`${this.verb} ${formatBytes(this.total)} in ${formatDuration(secs)}${rate > 0 && secs >= 1 ? ` (${formatBytes(rate)}/s)` : ""}`);
+  }
+  payload(name, bytes, total, meter) {
+    return { label: fit(name, LABEL), line: this.line(bytes, total, meter) };
+  }
+  line(bytes, total, meter) {
+    const pct = total > 0 ? Math.floor(bytes / total * 100) : 100;
+    const speed = meter.bytesPerSecond;
+    const left = meter.secondsLeft(total - bytes);
+    return `${String(pct).padStart(3)}%  ${formatBytes(bytes)} of ${formatBytes(total)}  ${speed > 0 ? `${formatBytes(speed)}/s` : "\u2013"}  ${formatDuration(left)} left`;
+  }
+};
+function fit(name, n) {
+  const chars = [...name];
+  const s = chars.length <= n ? name : `\u2026${chars.slice(chars.length - n + 1).join("")}`;
+  return s + " ".repeat(Math.max(0, n - [...s].length));
+}
+
+// cli/retrying.ts
+var RetryNotes = class {
+  constructor(ui, tries) {
+    this.ui = ui;
+    this.tries = tries;
+  }
+  shown = 0;
+  troubled = false;
+  /**
+   * A try failed and the next one comes in `delayMs` (`attempt`: how many have failed);
+   * `status`: the server's answer, or null when none came (the server could not be reached,
+   * or the connection broke).
+   */
+  retrying(attempt, delayMs, status2) {
+    this.troubled = true;
+    if (attempt <= this.shown) return;
+    this.shown = attempt;
+    const why = status2 === null ? "server not reachable" : status2 === 429 ? "server busy (429)" : `server error (HTTP ${status2})`;
+    const when = status2 === null ? ` in ${Math.max(1, Math.round(delayMs / 1e3))} s` : "";
+    this.ui.warn(`${why}, retrying (${attempt}/${this.tries - 1})${when}\u2026`);
+  }
+  /** Bytes went through: after trouble, say so once. */
+  through() {
+    if (!this.troubled) return;
+    this.troubled = false;
+    this.shown = 0;
+    this.ui.warn("server reachable again, going on");
+  }
+};
+
+// cli/receive.ts
+function sealedNeedsKeys(transfer, identities) {
+  if (identities && identities.length > 0) return identities;
+  throw new CliError(
+    `Transfer ${transfer.id} is sealed, and this computer holds no key for this terminal to open it (with PUSHDROP_ID/PUSHDROP_TOKEN, set PUSHDROP_IDENTITY too).`,
+    EXIT.integrity,
+    "no_key"
+  );
+}
+async function receivePackage(client, ui, transfer, dir2, signal, identities) {
+  const keys = transfer.sealed ? sealedNeedsKeys(transfer, identities) : null;
+  if (!transfer.package) throw notReady(transfer);
+  mkdirSync4(dir2, { recursive: true });
+  const root = realpathSync3(dir2);
   const part = packageDownload(root, transfer.id);
   const pkg = transfer.package;
   const label = `${transfer.files.length} file${transfer.files.length === 1 ? "" : "s"} (package)`;
   const resumedFrom = await fetchPart(client, ui, label, transfer.downloadUrl ?? client.packagePath(transfer.id), part, pkg.size, pkg.sha256, signal);
+  if (keys) {
+    const { saved: saved2, doc } = await openSealedPackage(part, root, transfer, keys);
+    rmSync4(part, { force: true });
+    return { saved: saved2, resumedFrom, seal: doc };
+  }
   const { saved } = await unpackPackage(part, root, transfer);
-  rmSync3(part, { force: true });
+  rmSync4(part, { force: true });
   return { saved, resumedFrom };
 }
 async function receiveFile(client, ui, transfer, index, dir2, signal) {
@@ -19711,12 +20362,36 @@ async function receiveFile(client, ui, transfer, index, dir2, signal) {
   if (!f.sha256) throw notReady(transfer);
   const segments = safeSegments(f.name);
   const base = segments[segments.length - 1];
-  mkdirSync3(dir2, { recursive: true });
-  const root = realpathSync2(dir2);
+  mkdirSync4(dir2, { recursive: true });
+  const root = realpathSync3(dir2);
   const part = fileDownload(root, transfer.id, index);
   const resumedFrom = await fetchPart(client, ui, f.name, f.downloadUrl ?? client.filePath(transfer.id, index), part, f.size, f.sha256, signal);
   const target = await placeBeside(root, base, part, f.size, f.sha256);
   return { saved: [{ index, name: f.name, path: target.path, size: f.size, sha256: f.sha256, alreadyThere: target.same }], resumedFrom };
+}
+async function receiveSealedFile(client, ui, transfer, seal, k, dir2, identities, signal) {
+  const s = seal.files[k];
+  const f = transfer.files[k];
+  if (!s || !f) throw usageError(`Transfer ${transfer.id} has no file ${k} (it has ${seal.files.length}: 0\u2013${seal.files.length - 1}).`);
+  if (!f.sha256) throw notReady(transfer);
+  const segments = safeSegments(s.name);
+  const base = segments[segments.length - 1];
+  mkdirSync4(dir2, { recursive: true });
+  const root = realpathSync3(dir2);
+  const part = fileDownload(root, transfer.id, k);
+  const resumedFrom = await fetchPart(client, ui, s.name, f.downloadUrl ?? client.filePath(transfer.id, k), part, f.size, f.sha256, signal);
+  const tmp = unpacking(root, transfer.id, k);
+  rmSync4(tmp, { force: true });
+  try {
+    const plain = await openStream(Readable4.toWeb(createReadStream3(part)), identities, { sealedSize: f.size, size: s.size, sha256: s.sha256 });
+    await pipeline4(Readable4.fromWeb(plain), createWriteStream3(tmp, { flags: "wx" }));
+  } catch (e) {
+    rmSync4(tmp, { force: true });
+    throw e instanceof SealError ? integrityError(`${s.name}: ${e.message}; nothing was kept.`, e.code) : e;
+  }
+  rmSync4(part, { force: true });
+  const target = await placeBeside(root, base, tmp, s.size, s.sha256);
+  return { saved: [{ index: k, name: s.name, path: target.path, size: s.size, sha256: s.sha256, alreadyThere: target.same }], resumedFrom, seal };
 }
 async function fetchPart(client, ui, label, url, part, size, sha2563, signal) {
   const view = new ProgressView(ui, "received", [{ name: label, size }], [Math.min(sizeOf(part), size)]);
@@ -19745,8 +20420,8 @@ async function fetchPart(client, ui, label, url, part, size, sha2563, signal) {
 }
 async function placeBeside(root, base, part, size, sha2563) {
   const { target, same } = await freeName(root, base, size, sha2563);
-  if (same) rmSync3(part, { force: true });
-  else renameSync3(part, target);
+  if (same) rmSync4(part, { force: true });
+  else renameSync4(part, target);
   return { path: target, same };
 }
 function notReady(t) {
@@ -19803,14 +20478,14 @@ import path6 from "node:path";
 
 // cli/sends.ts
 import { createHash as createHash3 } from "node:crypto";
-import { mkdirSync as mkdirSync5, readdirSync, readFileSync as readFileSync3, renameSync as renameSync4, rmSync as rmSync5, writeFileSync as writeFileSync2 } from "node:fs";
+import { mkdirSync as mkdirSync6, readdirSync, readFileSync as readFileSync3, renameSync as renameSync5, rmSync as rmSync6, writeFileSync as writeFileSync2 } from "node:fs";
 import path5 from "node:path";
 
 // cli/sealing.ts
-import { constants as constants2, createReadStream as createReadStream3, lstatSync as lstatSync3, mkdirSync as mkdirSync4, mkdtempSync, rmSync as rmSync4 } from "node:fs";
+import { constants as constants2, createReadStream as createReadStream4, lstatSync as lstatSync3, mkdirSync as mkdirSync5, mkdtempSync, rmSync as rmSync5 } from "node:fs";
 import { open as open3 } from "node:fs/promises";
 import path4 from "node:path";
-import { Readable as Readable3 } from "node:stream";
+import { Readable as Readable5 } from "node:stream";
 var spoolRoot = (env = process.env) => path4.join(stateDir(env), "sends");
 async function sealingKeys(ctx, client, to) {
   const decisions = await Promise.all(
@@ -19836,14 +20511,14 @@ ${next}`, EXIT.integrity, "key_changed", { id, pinned: pinned?.key ?? null, publ
   return { keys: decisions.map((x) => x.d.pin.key) };
 }
 function makeSpool(env = process.env) {
-  mkdirSync4(spoolRoot(env), { recursive: true, mode: 448 });
+  mkdirSync5(spoolRoot(env), { recursive: true, mode: 448 });
   return mkdtempSync(path4.join(spoolRoot(env), "spool-"));
 }
 function isSpool(p, env = process.env) {
   return typeof p === "string" && path4.dirname(p) === spoolRoot(env) && /^spool-[A-Za-z0-9]{6}$/.test(path4.basename(p));
 }
 function removeSpool(p, env = process.env) {
-  if (isSpool(p, env)) rmSync4(p, { recursive: true, force: true });
+  if (isSpool(p, env)) rmSync5(p, { recursive: true, force: true });
 }
 async function writeNew(file, stream2) {
   const { O_WRONLY, O_CREAT, O_EXCL, O_NOFOLLOW } = constants2;
@@ -19870,7 +20545,7 @@ async function sealIntoSpool(spool, files, recipients, head, onFile) {
   const out = [];
   for (const [k, f] of files.entries()) {
     onFile?.(k, f.name);
-    const plain = Readable3.toWeb(createReadStream3(f.path));
+    const plain = Readable5.toWeb(createReadStream4(f.path));
     const sealed = await sealStream(plain, recipients);
     const target = path4.join(spool, sealedFileName(k));
     const written = await writeNew(target, sealed.stream);
@@ -19925,7 +20600,7 @@ function pendingSends(env = process.env, now = Date.now()) {
       const p = JSON.parse(readFileSync3(path5.join(dir(env), n), "utf8"));
       if (Date.parse(p.expiresAt) <= now) {
         removeSpool(p.sealed?.spool, env);
-        rmSync5(path5.join(dir(env), n), { force: true });
+        rmSync6(path5.join(dir(env), n), { force: true });
         continue;
       }
       out.push(p);
@@ -19937,12 +20612,12 @@ function pendingSends(env = process.env, now = Date.now()) {
 var findSendByKey = (key, server, env = process.env) => pendingSends(env).find((p) => p.key === key && p.server === server) ?? null;
 var findSendById = (transferId, env = process.env) => pendingSends(env).find((p) => p.transferId === transferId) ?? null;
 function rememberSend(p, env = process.env) {
-  mkdirSync5(dir(env), { recursive: true, mode: 448 });
+  mkdirSync6(dir(env), { recursive: true, mode: 448 });
   const file = fileOf(p.transferId, env);
   const tmp = `${file}.${process.pid}.tmp`;
-  rmSync5(tmp, { force: true });
+  rmSync6(tmp, { force: true });
   writeFileSync2(tmp, JSON.stringify(p), { mode: 384, flag: "wx" });
-  renameSync4(tmp, file);
+  renameSync5(tmp, file);
 }
 function forgetSend(transferId, env = process.env) {
   try {
@@ -19950,14 +20625,36 @@ function forgetSend(transferId, env = process.env) {
     removeSpool(p.sealed?.spool, env);
   } catch {
   }
-  rmSync5(fileOf(transferId, env), { force: true });
+  rmSync6(fileOf(transferId, env), { force: true });
 }
 
 // cli/commands/transfers.ts
 async function inbox(ctx) {
   const { client, me } = signedIn(ctx);
   const transfers = await client.inbox(me.id);
-  ctx.ui.emit({ transfers });
+  const hasSealed = transfers.some((t) => t.sealed);
+  const identities = hasSealed ? (await ensureKeys(ctx, client, me)).keys?.all ?? [] : [];
+  const seals = /* @__PURE__ */ new Map();
+  for (const t of transfers) {
+    if (!t.sealed) continue;
+    if (identities.length === 0) {
+      seals.set(t.id, { doc: null, why: "no key for this terminal here" });
+      continue;
+    }
+    try {
+      seals.set(t.id, { doc: await fetchSeal(client, t, identities, ctx.signal) });
+    } catch (e) {
+      if (isAbort(e)) throw e;
+      seals.set(t.id, { doc: null, why: reportError(e).message });
+    }
+  }
+  ctx.ui.emit({
+    transfers: transfers.map((t) => {
+      if (!t.sealed) return t;
+      const s = seals.get(t.id);
+      return { ...t, seal: s.doc ? { message: s.doc.message, files: s.doc.files } : null, ...s.why ? { sealError: s.why } : {} };
+    })
+  });
   if (ctx.ui.json) return;
   if (transfers.length === 0) {
     ctx.ui.print("Nothing waiting.");
@@ -19966,6 +20663,18 @@ async function inbox(ctx) {
   for (const t of transfers) {
     const mine = t.recipients.find((r) => r.id === me.id);
     const state = mine?.downloadedAt ? "downloaded" : "new";
+    if (t.sealed) {
+      const s = seals.get(t.id);
+      ctx.ui.print(`${t.id}  ${state.padEnd(10)}  ${relative(t.createdAt)}  from ${who(t.from)}  ${sealedSummary(s.doc, t)}`);
+      if (!s.doc) {
+        ctx.ui.print(`  (cannot be opened on this computer: ${shown(s.why ?? "")})`);
+        continue;
+      }
+      if (s.doc.message) ctx.ui.print(`  \u2502 ${firstLine(s.doc.message)}`);
+      for (const f of s.doc.files.slice(0, INBOX_FILES)) ctx.ui.print(`  ${fileName(f.name)}  ${formatBytes(f.size)}`);
+      if (s.doc.files.length > INBOX_FILES) ctx.ui.print(`  \u2026 and ${s.doc.files.length - INBOX_FILES} more`);
+      continue;
+    }
     ctx.ui.print(`${t.id}  ${state.padEnd(10)}  ${relative(t.createdAt)}  from ${who(t.from)}  ${fileSummary(t)}`);
     if (t.message) ctx.ui.print(`  \u2502 ${firstLine(t.message)}`);
     for (const f of t.files.slice(0, INBOX_FILES)) ctx.ui.print(`  ${fileName(f.name)}  ${formatBytes(f.size)}`);
@@ -19978,6 +20687,7 @@ async function get(ctx, id, opts2) {
   const { client, me } = signedIn(ctx);
   const t = await client.transfer(transferId);
   const dir2 = path6.resolve(opts2.dir ?? ".");
+  if (t.sealed) return getSealed(ctx, client, me, t, dir2, opts2);
   if (t.files.length === 0 && opts2.file !== void 0) {
     throw new CliError(`Transfer ${t.id} is a message without files: it has no file ${opts2.file}. \`pushdrop get ${t.id}\` shows the message.`, EXIT.api, "file_not_found");
   }
@@ -19997,9 +20707,38 @@ async function get(ctx, id, opts2) {
   if (t.to.includes(me.id)) await ackOnce(client, me.id, [`${t.id}.ready`]);
   return report(ctx, t, r.saved, r.resumedFrom);
 }
-function report(ctx, t, saved, resumedFrom) {
-  ctx.ui.emit({ id: t.id, from: t.from, message: t.message, resumedFrom, files: saved });
-  if (t.message) ctx.ui.info([`Message from ${who(t.from)}:`, ...messageLines(t.message).map((l) => `  \u2502 ${l}`)].join("\n"));
+async function getSealed(ctx, client, me, t, dir2, opts2) {
+  const keys = sealedNeedsKeys(t, (await ensureKeys(ctx, client, me)).keys?.all);
+  const lone = t.files.length === 1;
+  if (lone || opts2.file !== void 0) {
+    const doc = await fetchSeal(client, t, keys, ctx.signal);
+    if (doc.files.length === 0) {
+      if (opts2.file !== void 0) throw new CliError(`Transfer ${t.id} is a sealed message without files: it has no file ${opts2.file}.`, EXIT.api, "file_not_found");
+      await ackOnce(client, me.id, [`${t.id}.ready`]);
+      ctx.ui.emit({ id: t.id, from: t.from, sealed: true, message: doc.message, files: [] });
+      ctx.ui.info(`Sealed message from ${who(t.from)}:`);
+      ctx.ui.print(shown(doc.message ?? "", { multiline: true }));
+      return;
+    }
+    if (opts2.file !== void 0) {
+      const k = sealedIndex(t, doc, opts2.file);
+      const r2 = await receiveSealedFile(client, ctx.ui, t, doc, k, dir2, keys, ctx.signal);
+      return report(ctx, t, r2.saved, r2.resumedFrom, doc.message);
+    }
+  }
+  const r = await receivePackage(client, ctx.ui, t, dir2, ctx.signal, keys);
+  if (t.to.includes(me.id)) await ackOnce(client, me.id, [`${t.id}.ready`]);
+  return report(ctx, t, r.saved, r.resumedFrom, r.seal?.message ?? null);
+}
+function sealedIndex(t, doc, sel) {
+  if (/^\d+$/.test(sel)) return Number(sel);
+  const hit = doc.files.find((f) => f.name === sel) ?? doc.files.find((f) => path6.posix.basename(f.name) === sel);
+  if (!hit) throw usageError(`Transfer ${t.id} has no file named ${JSON.stringify(sel)}; its files: ${doc.files.map((f) => `${f.index} ${f.name}`).join(", ")}.`);
+  return hit.index;
+}
+function report(ctx, t, saved, resumedFrom, message = t.message) {
+  ctx.ui.emit({ id: t.id, from: t.from, sealed: t.sealed, message, resumedFrom, files: saved });
+  if (message) ctx.ui.info([`${t.sealed ? "Sealed message" : "Message"} from ${who(t.from)}:`, ...messageLines(message).map((l) => `  \u2502 ${l}`)].join("\n"));
   for (const f of saved) {
     if (f.alreadyThere) ctx.ui.info(`already there with the same bytes: ${shown(f.path)}`);
     ctx.ui.print(shown(f.path));
@@ -20067,6 +20806,7 @@ async function listen(ctx, opts2) {
   const { client, me } = signedIn(ctx);
   const dir2 = path7.resolve(opts2.dir ?? ".");
   const ui = ctx.ui;
+  const identities = (await ensureKeys(ctx, client, me)).keys?.all ?? [];
   const queue = [];
   let busy = false;
   let opened = false;
@@ -20146,6 +20886,7 @@ async function listen(ctx, opts2) {
       return "other";
     };
     const ready = async (messageId, announced) => {
+      if (announced.sealed) return readySealed(messageId, announced);
       for (const line of describeTransfer(announced)) ui.print(line);
       if (announced.files.length === 0) {
         ui.emitLine({ event: "message", transferId: announced.id, from: announced.from, message: announced.message });
@@ -20182,6 +20923,57 @@ async function listen(ctx, opts2) {
       if (!ui.json) for (const f of r.saved) ui.print(`  \u2192 ${shown(f.path)}`);
       return "handled-transfer";
     };
+    const readySealed = async (messageId, announced) => {
+      let doc = null;
+      let why;
+      if (identities.length > 0) {
+        try {
+          doc = await fetchSeal(client, announced, identities, ctx.signal);
+        } catch (e) {
+          if (e instanceof NetworkError || e instanceof ApiError && e.retryable) throw e;
+          why = reportError(e).message;
+        }
+      } else why = "no key for this terminal here";
+      for (const line of describeSealed(announced, doc, { why })) ui.print(line);
+      if (doc && doc.files.length === 0) {
+        ui.emitLine({ event: "message", transferId: announced.id, from: announced.from, sealed: true, message: doc.message });
+        channel.ack(messageId);
+        return "handled-transfer";
+      }
+      ui.emitLine({ event: "transfer.ready", transfer: announced, sealed: doc ? { message: doc.message, files: doc.files } : null });
+      if (!doc) {
+        ui.emitLine({ event: "error", transferId: announced.id, error: { code: "cannot_open", message: why ?? "", kind: "integrity" } });
+        return "skipped";
+      }
+      if (!opts2.auto) {
+        if (!ui.interactive) {
+          ui.info(`  not downloaded (pushdrop get ${announced.id}, or listen --auto)`);
+          return "skipped";
+        }
+        if (!await ui.confirm(`Download into ${dir2}?`, true)) {
+          ui.info(`  left in your inbox (pushdrop get ${announced.id})`);
+          return "skipped";
+        }
+      }
+      const t = await current(client, announced.id);
+      if (!t || !["ready", "delivered"].includes(t.status)) {
+        ui.print(`  ${announced.id} is ${t?.status ?? "gone"}: nothing to download`);
+        ui.emitLine({ event: "gone", transferId: announced.id, status: t?.status ?? "gone" });
+        channel.ack(messageId);
+        return "skipped";
+      }
+      if (t.recipients.find((r2) => r2.id === me.id)?.downloadedAt) {
+        ui.print(`  already downloaded here (pushdrop get ${t.id} --dir \u2026 fetches it again)`);
+        ui.emitLine({ event: "already", transferId: t.id });
+        channel.ack(messageId);
+        return "skipped";
+      }
+      const r = await receivePackage(client, ui, t, dir2, ctx.signal, identities);
+      channel.ack(messageId);
+      ui.emitLine({ event: "saved", transferId: t.id, from: t.from, sealed: true, message: r.seal?.message ?? null, dir: dir2, files: r.saved });
+      if (!ui.json) for (const f of r.saved) ui.print(`  \u2192 ${shown(f.path)}`);
+      return "handled-transfer";
+    };
     const channel = new LiveChannel(client, me.id, {
       WebSocket: NodeWebSocket,
       onMessage: (msg) => {
@@ -20207,7 +20999,7 @@ async function listen(ctx, opts2) {
 import { openAsBlob, statSync as statSync2 } from "node:fs";
 
 // cli/files.ts
-import { lstatSync as lstatSync4, readdirSync as readdirSync2, realpathSync as realpathSync3, statSync } from "node:fs";
+import { lstatSync as lstatSync4, readdirSync as readdirSync2, realpathSync as realpathSync4, statSync } from "node:fs";
 import path8 from "node:path";
 function collectFiles(args) {
   const files = [];
@@ -20220,7 +21012,7 @@ function collectFiles(args) {
     } else if (st.isDirectory()) {
       const base = path8.basename(abs);
       const before = files.length;
-      walk(abs, base, files, skipped, realpathSync3(abs));
+      walk(abs, base, files, skipped, realpathSync4(abs));
       if (files.length === before) skipped.push(`${arg}: an empty folder (nothing to send)`);
     } else {
       throw usageError(`${arg} is neither a file nor a folder.`);
@@ -20239,7 +21031,7 @@ function walk(dir2, prefix, out, skipped, root) {
       let target;
       try {
         st = statSync(abs);
-        target = realpathSync3(abs);
+        target = realpathSync4(abs);
       } catch {
         skipped.push(`${name}: a broken symbolic link`);
         continue;
@@ -20260,7 +21052,7 @@ function walk(dir2, prefix, out, skipped, root) {
 // cli/http.ts
 import http from "node:http";
 import https from "node:https";
-import { Readable as Readable4 } from "node:stream";
+import { Readable as Readable6 } from "node:stream";
 var agents = {
   "http:": new http.Agent({ keepAlive: true, maxSockets: 8 }),
   "https:": new https.Agent({ keepAlive: true, maxSockets: 8 })
@@ -20306,7 +21098,7 @@ var nodePut = (url, body, headers, opts2) => new Promise((resolve, reject) => {
     let sent = 0;
     let reported = 0;
     try {
-      for await (const chunk of Readable4.fromWeb(body.stream())) {
+      for await (const chunk of Readable6.fromWeb(body.stream())) {
         if (settled) return;
         const buf = chunk;
         if (!req.write(buf)) await drained(req);
