@@ -2,7 +2,7 @@ import { constants, createReadStream, lstatSync, mkdirSync, mkdtempSync, rmSync 
 import { open } from "node:fs/promises";
 import path from "node:path";
 import { Readable } from "node:stream";
-import { formatTerminalId, type PushdropClient } from "../client";
+import { ApiError, formatTerminalId, type PushdropClient } from "../client";
 import { decideTrust, sealDocument, sealedSize, sealStream, SEAL_NAME, sealedFileName, type SealDraft } from "../client/seal";
 import { SEALED_TYPE } from "../src/contract/seal";
 import { stateDir } from "./config";
@@ -30,14 +30,23 @@ const spoolRoot = (env = process.env) => path.join(stateDir(env), "sends");
  * key and was never pinned (such a transfer goes in the clear, and the user is told). A key that
  * is not the one pinned (or none where one was pinned) stops the send: it is a key change.
  */
-export async function sealingKeys(ctx: Ctx, client: PushdropClient, to: readonly string[]): Promise<{ keys: string[] } | { plainBecause: string[] }> {
+export async function sealingKeys(ctx: Ctx, client: PushdropClient, to: readonly string[]): Promise<{ keys: string[] } | { plainBecause: string[] } | { unknown: string[] }> {
+  const unknown: string[] = [];
   const decisions = await Promise.all(
     to.map(async (id) => {
-      const published = (await client.lookup(id)).key;
+      let published: string | null;
+      try {
+        published = (await client.lookup(id)).key;
+      } catch (e) {
+        if (!(e instanceof ApiError && e.status === 404)) throw e;
+        unknown.push(id); // the server refuses the transfer itself, naming every unknown id
+        published = null;
+      }
       const pinned = pinOf(ctx, id);
       return { id, pinned, published, d: decideTrust({ pinned: pinned ? { key: pinned.key, verified: pinned.verified } : null, published }) };
     }),
   );
+  if (unknown.length > 0) return { unknown };
   for (const { id, pinned, published, d } of decisions) {
     if (d.kind === "bad_key") throw integrityError(`The server gives ${formatTerminalId(id)} a key that is not an age X25519 key; nothing was sent.`, "bad_key", { id });
     if (d.kind === "key_changed") {

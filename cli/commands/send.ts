@@ -56,8 +56,9 @@ export async function send(ctx: Ctx, paths: string[], opts: SendOptions): Promis
     if ("keys" in r) {
       return sendSealed(ctx, client, me, { to, files, message, expiresIn, maxDownloads, wait: opts.wait, concurrency }, r.keys);
     }
-    const n = r.plainBecause.length;
-    ctx.ui.warn(
+    // (an id the server does not know: the transfer below is refused, naming it)
+    const n = "plainBecause" in r ? r.plainBecause.length : 0;
+    if ("plainBecause" in r && n > 0) ctx.ui.warn(
       `Sending in the clear (the server can read it): ${r.plainBecause.map(showId).join(", ")} ${n === 1 ? "has" : "have"} no key for sealed transfers (a browser or curl-only terminal from before them, perhaps). --plain says you mean it.`,
     );
   }

@@ -20488,13 +20488,22 @@ import path4 from "node:path";
 import { Readable as Readable5 } from "node:stream";
 var spoolRoot = (env = process.env) => path4.join(stateDir(env), "sends");
 async function sealingKeys(ctx, client, to) {
+  const unknown = [];
   const decisions = await Promise.all(
     to.map(async (id) => {
-      const published = (await client.lookup(id)).key;
+      let published;
+      try {
+        published = (await client.lookup(id)).key;
+      } catch (e) {
+        if (!(e instanceof ApiError && e.status === 404)) throw e;
+        unknown.push(id);
+        published = null;
+      }
       const pinned = pinOf(ctx, id);
       return { id, pinned, published, d: decideTrust({ pinned: pinned ? { key: pinned.key, verified: pinned.verified } : null, published }) };
     })
   );
+  if (unknown.length > 0) return { unknown };
   for (const { id, pinned, published, d } of decisions) {
     if (d.kind === "bad_key") throw integrityError(`The server gives ${formatTerminalId(id)} a key that is not an age X25519 key; nothing was sent.`, "bad_key", { id });
     if (d.kind === "key_changed") {
@@ -21146,8 +21155,8 @@ async function send(ctx, paths, opts2) {
     if ("keys" in r) {
       return sendSealed(ctx, client, me, { to, files, message, expiresIn, maxDownloads, wait: opts2.wait, concurrency }, r.keys);
     }
-    const n = r.plainBecause.length;
-    ctx.ui.warn(
+    const n = "plainBecause" in r ? r.plainBecause.length : 0;
+    if ("plainBecause" in r && n > 0) ctx.ui.warn(
       `Sending in the clear (the server can read it): ${r.plainBecause.map(showId).join(", ")} ${n === 1 ? "has" : "have"} no key for sealed transfers (a browser or curl-only terminal from before them, perhaps). --plain says you mean it.`
     );
   }
