@@ -2,9 +2,10 @@ import path from "node:path";
 import { ApiError, describeError, formatTerminalId, LiveChannel, NetworkError } from "../../client";
 import type { ServerMessage, Transfer } from "../../src/contract";
 import { signedIn, type Ctx } from "../context";
+import { loadConfig } from "../config";
 import { CliError, EXIT, reportError } from "../exit";
 import { describeSealed, describeTransfer, showId } from "../format";
-import { ensureKeys } from "../keys";
+import { ensureKeys, pinOf } from "../keys";
 import { fetchSeal } from "../opening";
 import type { SealDocument } from "../../client/seal";
 import { shown } from "../sanitize";
@@ -36,7 +37,9 @@ export async function listen(ctx: Ctx, opts: ListenOptions): Promise<void> {
   const dir = path.resolve(opts.dir ?? ".");
   const ui = ctx.ui;
   // this terminal's keys, to open sealed transfers (made and published here if it has none yet)
-  const identities = (await ensureKeys(ctx, client, me)).keys?.all ?? [];
+  const mine = (await ensureKeys(ctx, client, me)).keys;
+  const identities = mine?.all ?? [];
+  const ownKey = mine?.recipient ?? null;
   const queue: Array<{ msg: ServerMessage; tries: number }> = [];
   let busy = false;
   let opened = false;
@@ -111,10 +114,25 @@ export async function listen(ctx: Ctx, opts: ListenOptions): Promise<void> {
           ui.print(`${msg.transferId}  failed: ${shown(msg.reason)}`);
           ui.emitLine({ event: msg.type, transferId: msg.transferId, reason: msg.reason });
           break;
-        case "terminal.key_changed": // v1.2: checking keys is for `pushdrop key` (issue 23); listen only says it
-          ui.print(`${showId(msg.terminal.id)}  published a new key`);
-          ui.emitLine({ event: msg.type, terminal: msg.terminal.id, key: msg.terminal.key });
+        case "terminal.key_changed": {
+          // v1.2: a contact (or this terminal, elsewhere) published a new key; sealing to a pinned
+          // contact stops until the person checks it (pushdrop key verify), so say so here
+          const id = msg.terminal.id;
+          const pin = pinOf(ctx, id);
+          const held = id !== me.id && !!pin && pin.key !== msg.terminal.key;
+          if (id === me.id) {
+            // (read afresh: a `pushdrop key rotate` in another shell made a key this run has not seen)
+            const here = new Set([ownKey, ...(loadConfig(ctx.env).terminals[ctx.server]?.keys ?? []).map((k) => k.recipient)]);
+            if (msg.terminal.key !== null && here.has(msg.terminal.key)) ui.print(`${showId(id)}  (this terminal) published a new key of this computer's`);
+            else ui.warn(`WARNING: ${showId(id)} (this terminal) now has a key that is not this computer's; see \`pushdrop whoami\``);
+          } else if (held) {
+            ui.print(`${showId(id)}  published a new key: \`pushdrop send\` to it stops until you compare safety numbers (\`pushdrop key verify ${id}\`)`);
+          } else {
+            ui.print(`${showId(id)}  published a new key`);
+          }
+          ui.emitLine({ event: msg.type, terminal: id, key: msg.terminal.key, pinned: pin?.key ?? null });
           break;
+        }
         default:
           ui.print(`${msg.transferId}  ${msg.type === "transfer.expired" ? "expired" : "cancelled by its sender"}`);
           ui.emitLine({ event: msg.type, transferId: msg.transferId });

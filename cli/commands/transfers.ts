@@ -19,8 +19,8 @@ export async function inbox(ctx: Ctx): Promise<void> {
   const { client, me } = signedIn(ctx);
   const transfers = await client.inbox(me.id);
   // sealed ones: their seal.age alone (a few KiB, never a receipt) shows the real names and message
-  const hasSealed = transfers.some((t) => t.sealed);
-  const identities = hasSealed ? ((await ensureKeys(ctx, client, me)).keys?.all ?? []) : [];
+  // (a terminal without a key gets one here, so that others can seal to it from now on)
+  const identities = (await ensureKeys(ctx, client, me)).keys?.all ?? [];
   const seals = new Map<string, { doc: SealDocument | null; why?: string }>();
   for (const t of transfers) {
     if (!t.sealed) continue;

@@ -20641,8 +20641,7 @@ function forgetSend(transferId, env = process.env) {
 async function inbox(ctx) {
   const { client, me } = signedIn(ctx);
   const transfers = await client.inbox(me.id);
-  const hasSealed = transfers.some((t) => t.sealed);
-  const identities = hasSealed ? (await ensureKeys(ctx, client, me)).keys?.all ?? [] : [];
+  const identities = (await ensureKeys(ctx, client, me)).keys?.all ?? [];
   const seals = /* @__PURE__ */ new Map();
   for (const t of transfers) {
     if (!t.sealed) continue;
@@ -20815,7 +20814,9 @@ async function listen(ctx, opts2) {
   const { client, me } = signedIn(ctx);
   const dir2 = path7.resolve(opts2.dir ?? ".");
   const ui = ctx.ui;
-  const identities = (await ensureKeys(ctx, client, me)).keys?.all ?? [];
+  const mine = (await ensureKeys(ctx, client, me)).keys;
+  const identities = mine?.all ?? [];
+  const ownKey = mine?.recipient ?? null;
   const queue = [];
   let busy = false;
   let opened = false;
@@ -20883,10 +20884,22 @@ async function listen(ctx, opts2) {
           ui.print(`${msg.transferId}  failed: ${shown(msg.reason)}`);
           ui.emitLine({ event: msg.type, transferId: msg.transferId, reason: msg.reason });
           break;
-        case "terminal.key_changed":
-          ui.print(`${showId(msg.terminal.id)}  published a new key`);
-          ui.emitLine({ event: msg.type, terminal: msg.terminal.id, key: msg.terminal.key });
+        case "terminal.key_changed": {
+          const id = msg.terminal.id;
+          const pin = pinOf(ctx, id);
+          const held = id !== me.id && !!pin && pin.key !== msg.terminal.key;
+          if (id === me.id) {
+            const here = /* @__PURE__ */ new Set([ownKey, ...(loadConfig(ctx.env).terminals[ctx.server]?.keys ?? []).map((k) => k.recipient)]);
+            if (msg.terminal.key !== null && here.has(msg.terminal.key)) ui.print(`${showId(id)}  (this terminal) published a new key of this computer's`);
+            else ui.warn(`WARNING: ${showId(id)} (this terminal) now has a key that is not this computer's; see \`pushdrop whoami\``);
+          } else if (held) {
+            ui.print(`${showId(id)}  published a new key: \`pushdrop send\` to it stops until you compare safety numbers (\`pushdrop key verify ${id}\`)`);
+          } else {
+            ui.print(`${showId(id)}  published a new key`);
+          }
+          ui.emitLine({ event: msg.type, terminal: id, key: msg.terminal.key, pinned: pin?.key ?? null });
           break;
+        }
         default:
           ui.print(`${msg.transferId}  ${msg.type === "transfer.expired" ? "expired" : "cancelled by its sender"}`);
           ui.emitLine({ event: msg.type, transferId: msg.transferId });

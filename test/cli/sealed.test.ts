@@ -251,6 +251,82 @@ describe("sealed send", () => {
     }
   }, 240_000);
 
+  it("`pushdrop resume <id>` finishes a sealed send from its spool; `pushdrop cancel` removes the spool", async () => {
+    const proxy = await CountingProxy.start(server.base);
+    try {
+      const file = path.join(root, "sealed-33.bin");
+      const bytes = randomBytes(33 * MiB); // sealed: 3 parts of 16 MiB
+      writeFileSync(file, bytes);
+      const via = { PUSHDROP_SERVER: proxy.base, PUSHDROP_ID: alice.id!, PUSHDROP_TOKEN: tokenOf(alice) };
+      const killAfterOnePart = async (args: string[]) => {
+        const run = spawnCli(alice, args, { env: via });
+        proxy.onResponse = (s) => {
+          if (s.method === "PUT" && /\/files\/0\?part=\d+$/.test(s.url) && s.status === 200 && run.child.exitCode === null && !run.child.killed) run.child.kill("SIGKILL");
+        };
+        const r = await run.done;
+        expect(r.signal, `${r.code} ${r.stderr}`).toBe("SIGKILL");
+        proxy.onResponse = null;
+        await until(() => proxy.open === 0, 90_000, () => `the cut requests to end (${proxy.stillOpen()})`);
+        const left = readdirSync(sendsDir(alice));
+        expect(left.filter((n) => n.startsWith("spool-"))).toHaveLength(1);
+        return left.find((n) => n.endsWith(".json"))!.replace(/\.json$/, "");
+      };
+
+      const id = await killAfterOnePart(["send", file, "--to", bob.id!, "--message", "resume by id"]);
+      const resumed = await runCli(alice, ["resume", id], { env: via });
+      expect(resumed.code, resumed.stderr).toBe(0);
+      expect(readdirSync(sendsDir(alice))).toEqual([]);
+      const D = path.join(root, "bob-resumed");
+      const got = await runCli(bob, ["get", id, "--dir", D, "--json"]);
+      expect(got.code, got.stderr).toBe(0);
+      expect(json(got.stdout).message).toBe("resume by id");
+      expect(sha(readFileSync(path.join(D, "sealed-33.bin")))).toBe(sha(bytes));
+
+      const id2 = await killAfterOnePart(["send", file, "--to", bob.id!, "--message", "cancel me"]);
+      const cancelled = await runCli(alice, ["cancel", id2], { env: via });
+      expect(cancelled.code, cancelled.stderr).toBe(0);
+      expect(readdirSync(sendsDir(alice))).toEqual([]); // record and spool gone
+    } finally {
+      await proxy.close();
+    }
+  }, 240_000);
+
+  it("PUSHDROP_ID/TOKEN with PUSHDROP_IDENTITY opens a sealed transfer; a registration without a key gets one on its next command", async () => {
+    // CI: no config at all, the identity from the environment
+    const ci = makeUser(root, "ci", server.base);
+    const idFile = path.join(root, "bob-export.identity");
+    const env = { PUSHDROP_ID: bob.id!, PUSHDROP_TOKEN: tokenOf(bob), PUSHDROP_IDENTITY: readFileSync(idFile, "utf8").trim() };
+    const file = path.join(root, "for-ci.txt");
+    writeFileSync(file, "for the CI job\n");
+    const sent = await runCli(alice, ["send", file, "--to", bob.id!]);
+    expect(sent.code, sent.stderr).toBe(0);
+    const D = path.join(root, "ci-got");
+    const got = await runCli(ci, ["get", sent.stdout.trim(), "--dir", D], { env });
+    expect(got.code, got.stderr).toBe(0);
+    expect(readFileSync(path.join(D, "for-ci.txt"), "utf8")).toBe("for the CI job\n");
+    expect(existsSync(path.join(ci.env.XDG_CONFIG_HOME!, "pushdrop"))).toBe(false); // nothing written
+    // without an identity, it says why it cannot open it (exit 5), and writes nothing
+    const none = await runCli(ci, ["get", sent.stdout.trim(), "--dir", path.join(root, "ci-none"), "--json"], { env: { ...env, PUSHDROP_IDENTITY: "" } });
+    expect(none.code).toBe(5);
+    expect(json(none.stdout).error.code).toBe("no_key");
+
+    // a terminal registered before keys existed (its config has no key, the server publishes none)
+    const old = makeUser(root, "old", server.base);
+    const t = await new PushdropClient({ server: server.base }).register("old");
+    mkdirSync(path.join(old.env.XDG_CONFIG_HOME!, "pushdrop"), { recursive: true });
+    writeFileSync(
+      path.join(old.env.XDG_CONFIG_HOME!, "pushdrop", "config.json"),
+      JSON.stringify({ server: server.base, terminals: { [server.base]: { id: t.id, name: "old", token: t.token } } }),
+      { mode: 0o600 },
+    );
+    expect((await new PushdropClient({ server: server.base }).lookup(t.id)).key).toBeNull();
+    const inbox = await runCli(old, ["inbox"]);
+    expect(inbox.code, inbox.stderr).toBe(0);
+    const made = configOf(old).terminals[server.base].keys;
+    expect(made).toHaveLength(1);
+    expect((await new PushdropClient({ server: server.base }).lookup(t.id)).key).toBe(made[0].recipient);
+  });
+
   it("a key the server changes for a pinned contact makes send refuse, in words; verifying the new number lets it through", async () => {
     const file = path.join(root, "after-change.txt");
     writeFileSync(file, "after the change\n");
