@@ -12,7 +12,8 @@ import { RetryNotes } from "./retrying";
 import { fileDownload, packageDownload, unpacking } from "./temps";
 import { freeName, safeSegments, unpackPackage, type SavedFile } from "./unpack";
 import type { Ui } from "./ui";
-import { openSealedPackage } from "./opening";
+import { fetchSeal, openSealedPackage } from "./opening";
+import { OnePass } from "./onepass";
 import type { SealDocument } from "../client/seal";
 
 /**
@@ -49,7 +50,26 @@ export async function receivePackage(client: PushdropClient, ui: Ui, transfer: T
   const part = packageDownload(root, transfer.id);
   const pkg = transfer.package;
   const label = `${transfer.files.length} file${transfer.files.length === 1 ? "" : "s"} (package)`;
-  const resumedFrom = await fetchPart(client, ui, label, transfer.downloadUrl ?? client.packagePath(transfer.id), part, pkg.size, pkg.sha256, signal);
+  // a download from byte 0 is opened as it comes (one pass, cli/onepass.ts); a resumed one, from
+  // the .part (PUSHDROP_ONE_PASS=0 always does that: for comparing the two in a benchmark)
+  let pass: OnePass | null = null;
+  let seal: SealDocument | undefined;
+  if (sizeOf(part) === 0 && process.env.PUSHDROP_ONE_PASS !== "0") {
+    if (keys) seal = await fetchSeal(client, transfer, keys, signal); // (seal.age alone: a few KiB, no receipt)
+    pass = new OnePass(root, transfer, seal ?? null, keys ?? []);
+  }
+  let resumedFrom: number;
+  try {
+    resumedFrom = await fetchPart(client, ui, label, transfer.downloadUrl ?? client.packagePath(transfer.id), part, pkg.size, pkg.sha256, signal, pass?.feed);
+  } catch (e) {
+    pass?.discard();
+    throw e;
+  }
+  const streamed = pass ? await pass.finish() : null;
+  if (streamed) {
+    rmSync(part, { force: true });
+    return { saved: streamed, resumedFrom, seal };
+  }
   if (keys) {
     const { saved, doc } = await openSealedPackage(part, root, transfer, keys);
     rmSync(part, { force: true });
@@ -104,7 +124,7 @@ export async function receiveSealedFile(
   const tmp = unpacking(root, transfer.id, k);
   rmSync(tmp, { force: true });
   try {
-    const plain = await openStream(Readable.toWeb(createReadStream(part)) as unknown as ReadableStream<Uint8Array>, identities, { sealedSize: f.size, size: s.size, sha256: s.sha256 });
+    const plain = await openStream(Readable.toWeb(createReadStream(part, { highWaterMark: 1 << 20 })) as unknown as ReadableStream<Uint8Array>, identities, { sealedSize: f.size, size: s.size, sha256: s.sha256 });
     await pipeline(Readable.fromWeb(plain as unknown as WebReadableStream<Uint8Array>), createWriteStream(tmp, { flags: "wx" }));
   } catch (e) {
     rmSync(tmp, { force: true });
@@ -116,7 +136,17 @@ export async function receiveSealedFile(
 }
 
 /** Downloads into `part` (resuming what is there) with a progress display; returns the bytes that were already there. */
-async function fetchPart(client: PushdropClient, ui: Ui, label: string, url: string, part: string, size: number, sha256: string, signal?: AbortSignal): Promise<number> {
+async function fetchPart(
+  client: PushdropClient,
+  ui: Ui,
+  label: string,
+  url: string,
+  part: string,
+  size: number,
+  sha256: string,
+  signal?: AbortSignal,
+  onChunk?: (chunk: Buffer, at: number) => Promise<void>,
+): Promise<number> {
   const view = new ProgressView(ui, "received", [{ name: label, size }], [Math.min(sizeOf(part), size)]);
   const tries = 6;
   const notes = new RetryNotes(ui, tries);
@@ -127,6 +157,7 @@ async function fetchPart(client: PushdropClient, ui: Ui, label: string, url: str
       sha256,
       signal,
       tries,
+      onChunk,
       onRetry: (attempt, ms, status) => notes.retrying(attempt, ms, status),
       onProgress: (bytes) => {
         if (moved !== -1 && bytes > moved) notes.through();

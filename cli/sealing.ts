@@ -123,7 +123,7 @@ export async function sealIntoSpool(
   const out: LocalFile[] = [];
   for (const [k, f] of files.entries()) {
     onFile?.(k, f.name);
-    const plain = Readable.toWeb(createReadStream(f.path)) as unknown as ReadableStream<Uint8Array>;
+    const plain = Readable.toWeb(createReadStream(f.path, { highWaterMark: 1 << 20 })) as unknown as ReadableStream<Uint8Array>;
     const sealed = await sealStream(plain, recipients);
     const target = path.join(spool, sealedFileName(k));
     const written = await writeNew(target, sealed.stream);

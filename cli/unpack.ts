@@ -200,7 +200,7 @@ export async function readManifest(zipFile: string, entries: ZipEntry[], transfe
 
 export function entryStream(zipFile: string, e: ZipEntry): Readable {
   if (e.compressedSize === 0) return Readable.from([]); // createReadStream's `end` is inclusive: no empty range
-  return createReadStream(zipFile, { start: e.dataOffset, end: e.dataOffset + e.compressedSize - 1 });
+  return createReadStream(zipFile, { start: e.dataOffset, end: e.dataOffset + e.compressedSize - 1, highWaterMark: 1 << 20 });
 }
 
 /** root/a/b/…, made one segment at a time; a segment that is a link or a file is an error. */

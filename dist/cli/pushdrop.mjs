@@ -5097,7 +5097,7 @@ var require_validation = __commonJS({
 var require_receiver = __commonJS({
   "node_modules/ws/lib/receiver.js"(exports, module) {
     "use strict";
-    var { Writable: Writable2 } = __require("stream");
+    var { Writable: Writable3 } = __require("stream");
     var PerMessageDeflate2 = require_permessage_deflate();
     var {
       BINARY_TYPES,
@@ -5115,7 +5115,7 @@ var require_receiver = __commonJS({
     var GET_DATA = 4;
     var INFLATING = 5;
     var DEFER_EVENT = 6;
-    var Receiver2 = class extends Writable2 {
+    var Receiver2 = class extends Writable3 {
       /**
        * Creates a Receiver instance.
        *
@@ -6605,8 +6605,8 @@ var require_websocket = __commonJS({
     var net = __require("net");
     var querystring = __require("querystring");
     var tls = __require("tls");
-    var { randomBytes: randomBytes6, createHash: createHash4 } = __require("crypto");
-    var { Duplex, Readable: Readable7 } = __require("stream");
+    var { randomBytes: randomBytes6, createHash: createHash5 } = __require("crypto");
+    var { Duplex, Readable: Readable8 } = __require("stream");
     var { URL: URL2 } = __require("url");
     var PerMessageDeflate2 = require_permessage_deflate();
     var Receiver2 = require_receiver();
@@ -7296,7 +7296,7 @@ var require_websocket = __commonJS({
           abortHandshake(websocket, socket, "Invalid Upgrade header");
           return;
         }
-        const digest = createHash4("sha1").update(key + GUID).digest("base64");
+        const digest = createHash5("sha1").update(key + GUID).digest("base64");
         if (res.headers["sec-websocket-accept"] !== digest) {
           abortHandshake(websocket, socket, "Invalid Sec-WebSocket-Accept header");
           return;
@@ -7681,7 +7681,7 @@ var require_websocket_server = __commonJS({
     var EventEmitter = __require("events");
     var http2 = __require("http");
     var { Duplex } = __require("stream");
-    var { createHash: createHash4 } = __require("crypto");
+    var { createHash: createHash5 } = __require("crypto");
     var extension2 = require_extension();
     var PerMessageDeflate2 = require_permessage_deflate();
     var subprotocol2 = require_subprotocol();
@@ -7991,7 +7991,7 @@ var require_websocket_server = __commonJS({
           );
         }
         if (this._state > RUNNING) return abortHandshake(socket, 503);
-        const digest = createHash4("sha1").update(key + GUID).digest("base64");
+        const digest = createHash5("sha1").update(key + GUID).digest("base64");
         const headers = [
           "HTTP/1.1 101 Switching Protocols",
           "Upgrade: websocket",
@@ -19724,12 +19724,13 @@ async function write(res, file, hashed, opts2) {
   const sink = new Writable({
     write(chunk, _enc, cb) {
       if (hashed.bytes + chunk.length > opts2.size) return cb(tooLong);
-      writeAll(file, chunk, hashed.bytes).then(() => {
+      const at = hashed.bytes;
+      writeAll(file, chunk, at).then(() => {
         hashed.hash.update(chunk);
         hashed.bytes += chunk.length;
         opts2.onProgress?.(hashed.bytes);
-        cb();
-      }, cb);
+        return opts2.onChunk?.(chunk, at);
+      }).then(() => cb(), cb);
     }
   });
   try {
@@ -20017,7 +20018,7 @@ async function readManifest(zipFile, entries, transfer) {
 }
 function entryStream(zipFile, e) {
   if (e.compressedSize === 0) return Readable2.from([]);
-  return createReadStream2(zipFile, { start: e.dataOffset, end: e.dataOffset + e.compressedSize - 1 });
+  return createReadStream2(zipFile, { start: e.dataOffset, end: e.dataOffset + e.compressedSize - 1, highWaterMark: 1 << 20 });
 }
 function ensureFolders(root, segments, created) {
   let here = root;
@@ -20146,9 +20147,9 @@ async function openSealedPackage(zipFile, dir2, transfer, identities) {
 }
 
 // cli/receive.ts
-import { createReadStream as createReadStream3, createWriteStream as createWriteStream3, mkdirSync as mkdirSync4, realpathSync as realpathSync3, renameSync as renameSync4, rmSync as rmSync4 } from "node:fs";
-import { Readable as Readable4 } from "node:stream";
-import { pipeline as pipeline4 } from "node:stream/promises";
+import { createReadStream as createReadStream3, createWriteStream as createWriteStream4, mkdirSync as mkdirSync4, realpathSync as realpathSync3, renameSync as renameSync5, rmSync as rmSync5 } from "node:fs";
+import { Readable as Readable5 } from "node:stream";
+import { pipeline as pipeline5 } from "node:stream/promises";
 
 // cli/progress.ts
 var import_cli_progress = __toESM(require_cli_progress(), 1);
@@ -20329,6 +20330,282 @@ var RetryNotes = class {
   }
 };
 
+// cli/onepass.ts
+import { createHash as createHash3 } from "node:crypto";
+import { createWriteStream as createWriteStream3, renameSync as renameSync4, rmdirSync as rmdirSync3, rmSync as rmSync4 } from "node:fs";
+import { Readable as Readable4 } from "node:stream";
+import { pipeline as pipeline4 } from "node:stream/promises";
+var SIG_LOCAL = 67324752;
+var SIG_DESCRIPTOR = 134695760;
+var MAX32 = 4294967295;
+var QUEUE_BYTES = 8 * 1024 * 1024;
+var BATCH_BYTES = 1024 * 1024;
+var OnePass = class {
+  /**
+   * `seal`: the opened seal of a sealed transfer (its files are then decrypted with `identities`).
+   * Throws (unsafe_name and the like) before anything is written when a name is not safe.
+   */
+  constructor(root, transfer, seal, identities) {
+    this.root = root;
+    this.transfer = transfer;
+    this.seal = seal;
+    this.identities = identities;
+    if (seal) {
+      this.targets = seal.files.map((f) => ({
+        index: f.index,
+        entryName: transfer.files[f.index].name,
+        entrySize: transfer.files[f.index].size,
+        name: f.name,
+        size: f.size,
+        sha256: f.sha256,
+        segments: safeSegments(f.name)
+      }));
+    } else {
+      this.targets = transfer.files.map((f) => ({
+        index: f.index,
+        entryName: f.name,
+        entrySize: f.size,
+        name: f.name,
+        size: f.size,
+        sha256: f.sha256 ?? "",
+        segments: safeSegments(f.name)
+      }));
+    }
+    const seen = /* @__PURE__ */ new Set();
+    for (const t of this.targets) {
+      const key = t.segments.join("/").normalize("NFC").toLowerCase();
+      if (seen.has(key)) throw integrityError(`The transfer names ${JSON.stringify(t.name)} twice.`, "bad_package");
+      seen.add(key);
+    }
+    this.byEntry = this.targets.length;
+    if (this.byEntry === 0) this.state = "done";
+    if (!seal && transfer.files.some((f) => !f.sha256)) this.abandoned = "the API gave no checksums";
+  }
+  targets;
+  byEntry;
+  k = 0;
+  state = "header";
+  held = Buffer.alloc(0);
+  need = 30;
+  headerFixed = null;
+  left = 0;
+  sink = null;
+  fed = 0;
+  temps = [];
+  created = [];
+  /** why the pass was given up (null while it holds) */
+  abandoned = null;
+  /** Bytes of the package from offset `at` on, in order (called once each is in the `.part`). */
+  feed = async (chunk, at) => {
+    if (this.abandoned || this.state === "done") return;
+    if (at !== this.fed) return this.abandon(`bytes came from ${at}, not ${this.fed}`);
+    this.fed += chunk.length;
+    this.queue.push(chunk);
+    this.queued += chunk.length;
+    if (!this.working) this.working = this.work();
+    while (this.queued > QUEUE_BYTES && !this.abandoned) await new Promise((r) => this.wake = r);
+  };
+  queue = [];
+  queued = 0;
+  working = null;
+  wake = null;
+  async work() {
+    while (this.queue.length > 0 && !this.abandoned) {
+      let n = 0;
+      let take = 0;
+      while (take < this.queue.length && n < BATCH_BYTES) n += this.queue[take++].length;
+      const batch = this.queue.splice(0, take);
+      const chunk = batch.length === 1 ? batch[0] : Buffer.concat(batch, n);
+      await this.step(chunk);
+      this.queued -= chunk.length;
+      this.wake?.();
+      this.wake = null;
+    }
+    this.queue = [];
+    this.queued = 0;
+    this.wake?.();
+    this.wake = null;
+    this.working = null;
+    if (this.abandoned) this.cleanUp();
+  }
+  async step(chunk) {
+    try {
+      await this.take(chunk);
+    } catch (e) {
+      if (e instanceof SealError || e.exitCode === 5) {
+        this.failure = e;
+        this.abandon("a file did not check out");
+        return;
+      }
+      this.abandon(e instanceof Error ? e.message : String(e));
+    }
+  }
+  /** a file's own failure (wrong SHA-256, a seal that does not open): reported when the pass ends */
+  failure = null;
+  async take(chunk) {
+    let c = chunk;
+    while (c.length > 0 && this.state !== "done") {
+      if (this.state === "data") {
+        const n2 = Math.min(this.left, c.length);
+        await this.sink.write(c.subarray(0, n2));
+        this.left -= n2;
+        c = c.subarray(n2);
+        if (this.left === 0) {
+          await this.sink.end();
+          this.sink = null;
+          this.state = "descriptor";
+          this.need = this.target().entrySize >= MAX32 ? 24 : 16;
+        }
+        continue;
+      }
+      const n = Math.min(this.need - this.held.length, c.length);
+      this.held = Buffer.concat([this.held, c.subarray(0, n)]);
+      c = c.subarray(n);
+      if (this.held.length < this.need) continue;
+      const b = this.held;
+      this.held = Buffer.alloc(0);
+      if (this.state === "header") {
+        if (!this.headerFixed) {
+          if (b.readUInt32LE(0) !== SIG_LOCAL || b.readUInt16LE(8) !== 0) throw new Error("not a stored local header");
+          this.headerFixed = b;
+          this.need = b.readUInt16LE(26) + b.readUInt16LE(28);
+          if (this.need > 0) continue;
+        }
+        const nameLen = this.headerFixed.readUInt16LE(26);
+        const name = b.subarray(0, nameLen).toString("utf8");
+        this.headerFixed = null;
+        const t = this.target();
+        if (name !== t.entryName) throw new Error(`entry ${name} where ${t.entryName} was due`);
+        this.sink = await this.open(t);
+        this.left = t.entrySize;
+        this.state = "data";
+        if (this.left === 0) {
+          await this.sink.end();
+          this.sink = null;
+          this.state = "descriptor";
+          this.need = 16;
+        }
+      } else {
+        if (b.readUInt32LE(0) !== SIG_DESCRIPTOR) throw new Error("no data descriptor");
+        this.k++;
+        if (this.k >= this.byEntry) this.state = "done";
+        else {
+          this.state = "header";
+          this.need = 30;
+        }
+      }
+    }
+  }
+  target() {
+    return this.targets[this.k];
+  }
+  async open(t) {
+    const folder = ensureFolders(this.root, t.segments.slice(0, -1), this.created);
+    const tmp = unpacking(folder, this.transfer.id, t.index);
+    rmSync4(tmp, { force: true });
+    this.temps.push({ target: t, folder, tmp });
+    const file = createWriteStream3(tmp, { flags: "wx" });
+    if (!this.seal) return hashedFile(file, t);
+    const pipe = new TransformStream();
+    const writer = pipe.writable.getWriter();
+    const done = openStream(pipe.readable, this.identities, { sealedSize: t.entrySize, size: t.size, sha256: t.sha256 }).then(
+      (plain) => pipeline4(Readable4.fromWeb(plain), file)
+    );
+    done.catch(() => void 0);
+    return {
+      write: async (chunk) => {
+        await writer.ready;
+        await Promise.race([writer.write(chunk), done]);
+      },
+      end: async () => {
+        await Promise.race([writer.close(), done]);
+        await done;
+      },
+      abort: () => {
+        void writer.abort().catch(() => void 0);
+        file.destroy();
+      }
+    };
+  }
+  abandon(why) {
+    if (this.abandoned) return;
+    this.abandoned = why;
+    if (!this.working) this.cleanUp();
+  }
+  cleanUp() {
+    this.sink?.abort();
+    this.sink = null;
+    this.discard();
+  }
+  /** Removes what the pass wrote (temporary files, folders it made that are still empty). */
+  discard() {
+    for (const t of this.temps) rmSync4(t.tmp, { force: true });
+    this.temps.length = 0;
+    for (const d of this.created.reverse()) {
+      try {
+        rmdirSync3(d);
+      } catch {
+      }
+    }
+    this.created.length = 0;
+  }
+  /**
+   * After the download checked out: the saved files when the pass held to the end, else null
+   * (the caller opens the `.part`). A file of its own that failed its check is thrown.
+   */
+  async finish() {
+    while (this.working) await this.working;
+    if (this.failure) {
+      this.discard();
+      const e = this.failure;
+      throw e instanceof SealError ? integrityError(`${e.message}; nothing was kept.`, e.code) : e;
+    }
+    if (this.abandoned || this.state !== "done") {
+      this.abandon(this.abandoned ?? "the package ended early");
+      return null;
+    }
+    const saved = [];
+    for (const { target: t, folder, tmp } of this.temps) {
+      const { target, same } = await freeName(folder, t.segments[t.segments.length - 1], t.size, t.sha256);
+      if (same) rmSync4(tmp, { force: true });
+      else renameSync4(tmp, target);
+      saved.push({ index: t.index, name: t.name, path: target, size: t.size, sha256: t.sha256, alreadyThere: same });
+    }
+    this.temps.length = 0;
+    return saved;
+  }
+};
+function hashedFile(file, t) {
+  const hash = createHash3("sha256");
+  let size = 0;
+  const out = file;
+  let failed = null;
+  out.on("error", (e) => failed = e);
+  return {
+    write: async (chunk) => {
+      if (failed) throw failed;
+      hash.update(chunk);
+      size += chunk.length;
+      if (!out.write(chunk)) {
+        await new Promise((resolve, reject) => {
+          const onDrain = () => (out.off("error", onError), resolve());
+          const onError = (e) => (out.off("drain", onDrain), reject(e));
+          out.once("drain", onDrain);
+          out.once("error", onError);
+        });
+      }
+    },
+    end: async () => {
+      await new Promise((r, j) => out.end((e) => e ? j(e) : r()));
+      const sha = hash.digest("hex");
+      if (size !== t.size || sha !== t.sha256) {
+        throw integrityError(`${t.name} does not match its checksum (got ${size} bytes, sha256 ${sha}); nothing was kept.`, "sha256_mismatch", { name: t.name });
+      }
+    },
+    abort: () => file.destroy()
+  };
+}
+
 // cli/receive.ts
 function sealedNeedsKeys(transfer, identities) {
   if (identities && identities.length > 0) return identities;
@@ -20346,14 +20623,31 @@ async function receivePackage(client, ui, transfer, dir2, signal, identities) {
   const part = packageDownload(root, transfer.id);
   const pkg = transfer.package;
   const label = `${transfer.files.length} file${transfer.files.length === 1 ? "" : "s"} (package)`;
-  const resumedFrom = await fetchPart(client, ui, label, transfer.downloadUrl ?? client.packagePath(transfer.id), part, pkg.size, pkg.sha256, signal);
+  let pass = null;
+  let seal;
+  if (sizeOf(part) === 0 && process.env.PUSHDROP_ONE_PASS !== "0") {
+    if (keys) seal = await fetchSeal(client, transfer, keys, signal);
+    pass = new OnePass(root, transfer, seal ?? null, keys ?? []);
+  }
+  let resumedFrom;
+  try {
+    resumedFrom = await fetchPart(client, ui, label, transfer.downloadUrl ?? client.packagePath(transfer.id), part, pkg.size, pkg.sha256, signal, pass?.feed);
+  } catch (e) {
+    pass?.discard();
+    throw e;
+  }
+  const streamed = pass ? await pass.finish() : null;
+  if (streamed) {
+    rmSync5(part, { force: true });
+    return { saved: streamed, resumedFrom, seal };
+  }
   if (keys) {
     const { saved: saved2, doc } = await openSealedPackage(part, root, transfer, keys);
-    rmSync4(part, { force: true });
+    rmSync5(part, { force: true });
     return { saved: saved2, resumedFrom, seal: doc };
   }
   const { saved } = await unpackPackage(part, root, transfer);
-  rmSync4(part, { force: true });
+  rmSync5(part, { force: true });
   return { saved, resumedFrom };
 }
 async function receiveFile(client, ui, transfer, index, dir2, signal) {
@@ -20381,19 +20675,19 @@ async function receiveSealedFile(client, ui, transfer, seal, k, dir2, identities
   const part = fileDownload(root, transfer.id, k);
   const resumedFrom = await fetchPart(client, ui, s.name, f.downloadUrl ?? client.filePath(transfer.id, k), part, f.size, f.sha256, signal);
   const tmp = unpacking(root, transfer.id, k);
-  rmSync4(tmp, { force: true });
+  rmSync5(tmp, { force: true });
   try {
-    const plain = await openStream(Readable4.toWeb(createReadStream3(part)), identities, { sealedSize: f.size, size: s.size, sha256: s.sha256 });
-    await pipeline4(Readable4.fromWeb(plain), createWriteStream3(tmp, { flags: "wx" }));
+    const plain = await openStream(Readable5.toWeb(createReadStream3(part, { highWaterMark: 1 << 20 })), identities, { sealedSize: f.size, size: s.size, sha256: s.sha256 });
+    await pipeline5(Readable5.fromWeb(plain), createWriteStream4(tmp, { flags: "wx" }));
   } catch (e) {
-    rmSync4(tmp, { force: true });
+    rmSync5(tmp, { force: true });
     throw e instanceof SealError ? integrityError(`${s.name}: ${e.message}; nothing was kept.`, e.code) : e;
   }
-  rmSync4(part, { force: true });
+  rmSync5(part, { force: true });
   const target = await placeBeside(root, base, tmp, s.size, s.sha256);
   return { saved: [{ index: k, name: s.name, path: target.path, size: s.size, sha256: s.sha256, alreadyThere: target.same }], resumedFrom, seal };
 }
-async function fetchPart(client, ui, label, url, part, size, sha2563, signal) {
+async function fetchPart(client, ui, label, url, part, size, sha2563, signal, onChunk) {
   const view = new ProgressView(ui, "received", [{ name: label, size }], [Math.min(sizeOf(part), size)]);
   const tries = 6;
   const notes = new RetryNotes(ui, tries);
@@ -20404,6 +20698,7 @@ async function fetchPart(client, ui, label, url, part, size, sha2563, signal) {
       sha256: sha2563,
       signal,
       tries,
+      onChunk,
       onRetry: (attempt, ms, status2) => notes.retrying(attempt, ms, status2),
       onProgress: (bytes) => {
         if (moved !== -1 && bytes > moved) notes.through();
@@ -20420,8 +20715,8 @@ async function fetchPart(client, ui, label, url, part, size, sha2563, signal) {
 }
 async function placeBeside(root, base, part, size, sha2563) {
   const { target, same } = await freeName(root, base, size, sha2563);
-  if (same) rmSync4(part, { force: true });
-  else renameSync4(part, target);
+  if (same) rmSync5(part, { force: true });
+  else renameSync5(part, target);
   return { path: target, same };
 }
 function notReady(t) {
@@ -20477,15 +20772,15 @@ function ackOnce(client, terminalId, ids, timeoutMs = 1e4) {
 import path6 from "node:path";
 
 // cli/sends.ts
-import { createHash as createHash3 } from "node:crypto";
-import { mkdirSync as mkdirSync6, readdirSync, readFileSync as readFileSync3, renameSync as renameSync5, rmSync as rmSync6, writeFileSync as writeFileSync2 } from "node:fs";
+import { createHash as createHash4 } from "node:crypto";
+import { mkdirSync as mkdirSync6, readdirSync, readFileSync as readFileSync3, renameSync as renameSync6, rmSync as rmSync7, writeFileSync as writeFileSync2 } from "node:fs";
 import path5 from "node:path";
 
 // cli/sealing.ts
-import { constants as constants2, createReadStream as createReadStream4, lstatSync as lstatSync3, mkdirSync as mkdirSync5, mkdtempSync, rmSync as rmSync5 } from "node:fs";
+import { constants as constants2, createReadStream as createReadStream4, lstatSync as lstatSync3, mkdirSync as mkdirSync5, mkdtempSync, rmSync as rmSync6 } from "node:fs";
 import { open as open3 } from "node:fs/promises";
 import path4 from "node:path";
-import { Readable as Readable5 } from "node:stream";
+import { Readable as Readable6 } from "node:stream";
 var spoolRoot = (env = process.env) => path4.join(stateDir(env), "sends");
 async function sealingKeys(ctx, client, to) {
   const unknown = [];
@@ -20527,7 +20822,7 @@ function isSpool(p, env = process.env) {
   return typeof p === "string" && path4.dirname(p) === spoolRoot(env) && /^spool-[A-Za-z0-9]{6}$/.test(path4.basename(p));
 }
 function removeSpool(p, env = process.env) {
-  if (isSpool(p, env)) rmSync5(p, { recursive: true, force: true });
+  if (isSpool(p, env)) rmSync6(p, { recursive: true, force: true });
 }
 async function writeNew(file, stream2) {
   const { O_WRONLY, O_CREAT, O_EXCL, O_NOFOLLOW } = constants2;
@@ -20554,7 +20849,7 @@ async function sealIntoSpool(spool, files, recipients, head, onFile) {
   const out = [];
   for (const [k, f] of files.entries()) {
     onFile?.(k, f.name);
-    const plain = Readable5.toWeb(createReadStream4(f.path));
+    const plain = Readable6.toWeb(createReadStream4(f.path, { highWaterMark: 1 << 20 }));
     const sealed = await sealStream(plain, recipients);
     const target = path4.join(spool, sealedFileName(k));
     const written = await writeNew(target, sealed.stream);
@@ -20591,7 +20886,7 @@ function sendKey(r) {
     r.files.map((f) => [f.path, f.name, f.size, f.mtimeMs]),
     ...r.seal ? [["sealed", ...r.seal]] : []
   ]);
-  return createHash3("sha256").update(canonical).digest("hex");
+  return createHash4("sha256").update(canonical).digest("hex");
 }
 var dir = (env = process.env) => path5.join(stateDir(env), "sends");
 var fileOf = (transferId, env = process.env) => path5.join(dir(env), `${transferId.replace(/[^A-Za-z0-9_-]/g, "_")}.json`);
@@ -20609,7 +20904,7 @@ function pendingSends(env = process.env, now = Date.now()) {
       const p = JSON.parse(readFileSync3(path5.join(dir(env), n), "utf8"));
       if (Date.parse(p.expiresAt) <= now) {
         removeSpool(p.sealed?.spool, env);
-        rmSync6(path5.join(dir(env), n), { force: true });
+        rmSync7(path5.join(dir(env), n), { force: true });
         continue;
       }
       out.push(p);
@@ -20624,9 +20919,9 @@ function rememberSend(p, env = process.env) {
   mkdirSync6(dir(env), { recursive: true, mode: 448 });
   const file = fileOf(p.transferId, env);
   const tmp = `${file}.${process.pid}.tmp`;
-  rmSync6(tmp, { force: true });
+  rmSync7(tmp, { force: true });
   writeFileSync2(tmp, JSON.stringify(p), { mode: 384, flag: "wx" });
-  renameSync5(tmp, file);
+  renameSync6(tmp, file);
 }
 function forgetSend(transferId, env = process.env) {
   try {
@@ -20634,7 +20929,7 @@ function forgetSend(transferId, env = process.env) {
     removeSpool(p.sealed?.spool, env);
   } catch {
   }
-  rmSync6(fileOf(transferId, env), { force: true });
+  rmSync7(fileOf(transferId, env), { force: true });
 }
 
 // cli/commands/transfers.ts
@@ -21074,7 +21369,7 @@ function walk(dir2, prefix, out, skipped, root) {
 // cli/http.ts
 import http from "node:http";
 import https from "node:https";
-import { Readable as Readable6 } from "node:stream";
+import { Readable as Readable7 } from "node:stream";
 var agents = {
   "http:": new http.Agent({ keepAlive: true, maxSockets: 8 }),
   "https:": new https.Agent({ keepAlive: true, maxSockets: 8 })
@@ -21120,7 +21415,7 @@ var nodePut = (url, body, headers, opts2) => new Promise((resolve, reject) => {
     let sent = 0;
     let reported = 0;
     try {
-      for await (const chunk of Readable6.fromWeb(body.stream())) {
+      for await (const chunk of Readable7.fromWeb(body.stream())) {
         if (settled) return;
         const buf = chunk;
         if (!req.write(buf)) await drained(req);
