@@ -13,17 +13,39 @@ import { CliError, EXIT, usageError } from "./exit";
 
 export const DEFAULT_SERVER = "http://127.0.0.1:8787";
 
+/** One of this terminal's age identities (issue 23): the newest is the one published. */
+export interface StoredKey {
+  /** `AGE-SECRET-KEY-1…` (this file is mode 0600) */
+  identity: string;
+  /** its `age1…` recipient */
+  recipient: string;
+  createdAt: string;
+  /** when a newer key replaced it: kept until what was sealed to it has expired (7 days at most) */
+  retiredAt?: string;
+}
+
 export interface StoredTerminal {
   id: string;
   name: string;
   token: string;
   registeredAt?: string;
+  /** newest first; the first is the published one */
+  keys?: StoredKey[];
+}
+
+/** A contact's key as this computer pinned it (client/seal's Pin), and when. */
+export interface StoredPin {
+  key: string;
+  verified: boolean;
+  pinnedAt: string;
 }
 
 export interface Config {
   /** the server used when neither --server nor PUSHDROP_SERVER says otherwise */
   server?: string;
   terminals: Record<string, StoredTerminal>;
+  /** per server, per contact terminal id: the key sealed to (pinned on first use, or verified) */
+  pins?: Record<string, Record<string, StoredPin>>;
 }
 
 export function configDir(env = process.env): string {
@@ -49,7 +71,11 @@ export function loadConfig(env = process.env): Config {
   }
   try {
     const c = JSON.parse(text) as Partial<Config>;
-    return { server: typeof c.server === "string" ? c.server : undefined, terminals: c.terminals && typeof c.terminals === "object" ? c.terminals : {} };
+    return {
+      server: typeof c.server === "string" ? c.server : undefined,
+      terminals: c.terminals && typeof c.terminals === "object" ? c.terminals : {},
+      pins: c.pins && typeof c.pins === "object" ? c.pins : {},
+    };
   } catch {
     throw usageError(`${configFile(env)} is not valid JSON; fix or remove it (then \`pushdrop register\` again).`);
   }

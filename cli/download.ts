@@ -38,6 +38,12 @@ export interface DownloadOptions {
   onStart?: (offset: number, rehashed: number) => void;
   /** told before each wait to try again: how many tries have failed, the wait, the server's status (null: no answer) */
   onRetry?: (attempt: number, delayMs: number, status: number | null) => void;
+  /**
+   * given each chunk once it is in the file and hashed, with its offset (cli/onepass.ts reads the
+   * package on its way to disk); the download waits for it, so a slow reader slows the download
+   * instead of piling bytes up in memory
+   */
+  onChunk?: (chunk: Buffer, at: number) => Promise<void>;
   tries?: number;
   backoffMs?: (attempt: number) => number;
 }
@@ -172,12 +178,15 @@ async function write(res: Response, file: FileHandle, hashed: Hashed, opts: Down
       // refused as the bytes come, not once they are all on disk (and not retried: it is no break)
       if (hashed.bytes + chunk.length > opts.size) return cb(tooLong);
       // at its place, through the descriptor (whatever the path names by now)
-      writeAll(file, chunk, hashed.bytes).then(() => {
-        hashed.hash.update(chunk); // (only once it is in the file)
-        hashed.bytes += chunk.length;
-        opts.onProgress?.(hashed.bytes);
-        cb();
-      }, cb);
+      const at = hashed.bytes;
+      writeAll(file, chunk, at)
+        .then(() => {
+          hashed.hash.update(chunk); // (only once it is in the file)
+          hashed.bytes += chunk.length;
+          opts.onProgress?.(hashed.bytes);
+          return opts.onChunk?.(chunk, at);
+        })
+        .then(() => cb(), cb);
     },
   });
   try {

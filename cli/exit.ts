@@ -1,4 +1,5 @@
 import { ApiError, describeError, NetworkError } from "../client";
+import { SealError } from "../client/seal/errors";
 
 /**
  * Exit codes: stable, documented in `pushdrop --help` and the README, so scripts can branch
@@ -66,6 +67,11 @@ export function reportError(e: unknown): ErrorReport {
   if (e instanceof CliError) {
     const kind = Object.entries(EXIT).find(([, v]) => v === e.exitCode)?.[0] ?? "error";
     return { exitCode: e.exitCode, message: e.message, json: { error: { code: e.code, message: e.message, kind, details: e.details } } };
+  }
+  if (e instanceof SealError) {
+    // a seal or a sealed file that does not check out: verification failed
+    const message = `${e.message} (${e.code}); nothing was kept.`;
+    return { exitCode: EXIT.integrity, message, json: { error: { code: e.code, message, kind: "integrity" } } };
   }
   if (e instanceof ApiError) {
     const hint = e.status === 401 ? "\n  This terminal's token no longer works (replaced elsewhere, or the terminal deleted): `pushdrop register --force` makes a new one." : "";

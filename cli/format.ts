@@ -1,5 +1,6 @@
 import { formatBytes, formatTerminalId, normalizeTerminalId } from "../client";
 import type { Transfer } from "../src/contract";
+import type { SealDocument } from "../src/contract/seal";
 import { TRANSFER_ID_RE } from "../src/contract/ids";
 import { MAX_EXPIRES_IN, MIN_EXPIRES_IN } from "../src/contract/limits";
 import { usageError } from "./exit";
@@ -78,6 +79,34 @@ export function describeTransfer(t: Transfer, opts: { maxFiles?: number } = {}):
   const max = opts.maxFiles ?? 20;
   for (const f of t.files.slice(0, max)) lines.push(`  ${fileName(f.name)}  ${formatBytes(f.size)}`);
   if (t.files.length > max) lines.push(`  … and ${t.files.length - max} more`);
+  return lines;
+}
+
+/** The lock shown on sealed transfers: only the recipients can read them (it says nothing about who wrote them). */
+export const LOCK = "🔒";
+
+/** What a sealed transfer's real contents sum to ("2 files, 3.1 MB", "a message"). */
+export function sealedSummary(doc: Pick<SealDocument, "files"> | null, t: Pick<Transfer, "files" | "size">): string {
+  if (!doc) return `${LOCK} sealed, ${t.files.length - 1} file${t.files.length === 2 ? "" : "s"} (${formatBytes(t.size)} sealed)`;
+  if (doc.files.length === 0) return `${LOCK} a sealed message`;
+  const size = doc.files.reduce((n, f) => n + f.size, 0);
+  return `${LOCK} ${doc.files.length} sealed file${doc.files.length === 1 ? "" : "s"}, ${formatBytes(size)}`;
+}
+
+/**
+ * A sealed transfer as `describeTransfer` shows a plain one, from its opened seal (the real
+ * names and message), or, when it could not be opened here, saying so.
+ */
+export function describeSealed(t: Transfer, doc: SealDocument | null, opts: { maxFiles?: number; why?: string } = {}): string[] {
+  const lines = [`${t.id}  from ${who(t.from)}  ${sealedSummary(doc, t)}  [${t.status}]`];
+  if (!doc) {
+    lines.push(`  (cannot be opened on this computer${opts.why ? `: ${shown(opts.why)}` : ""})`);
+    return lines;
+  }
+  if (doc.message) lines.push(...messageLines(doc.message).map((l) => `  │ ${l}`));
+  const max = opts.maxFiles ?? 20;
+  for (const f of doc.files.slice(0, max)) lines.push(`  ${fileName(f.name)}  ${formatBytes(f.size)}`);
+  if (doc.files.length > max) lines.push(`  … and ${doc.files.length - max} more`);
   return lines;
 }
 

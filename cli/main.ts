@@ -6,6 +6,7 @@ import { NetworkError, PushdropClient } from "../client";
 import { CliError, EXIT, EXIT_HELP, reportError } from "./exit";
 import { jsonSafe, shown } from "./sanitize";
 import { register, whoami } from "./commands/account";
+import { keyExport, keyRotate, keyVerify } from "./commands/key";
 import { listen } from "./commands/listen";
 import { resume, send } from "./commands/send";
 import { cancel, get, inbox, status } from "./commands/transfers";
@@ -46,6 +47,7 @@ Environment:
   PUSHDROP_SERVER          server URL (instead of --server)
   PUSHDROP_ID, PUSHDROP_TOKEN   act as this terminal instead of the stored one (CI, servers)
   XDG_CONFIG_HOME          config (id, token) in $XDG_CONFIG_HOME/pushdrop, else ~/.config/pushdrop
+  PUSHDROP_IDENTITY        this terminal's age identity (AGE-SECRET-KEY-1…) instead of the stored one (CI)
   XDG_STATE_HOME           unfinished sends in $XDG_STATE_HOME/pushdrop, else ~/.local/state/pushdrop
 
 ${EXIT_HELP}`,
@@ -61,6 +63,22 @@ ${EXIT_HELP}`,
     .description("print this terminal's id and share link (with a QR code on a terminal); never the token")
     .action(action((ctx) => whoami(ctx)));
 
+  const key = p.command("key").description("this terminal's key for sealed transfers, and checking others' keys");
+  key
+    .command("export")
+    .description("print this terminal's private key (AGE-SECRET-KEY-1…) on stdout, for `age -d -i`")
+    .action(action((ctx) => keyExport(ctx)));
+  key
+    .command("rotate")
+    .description("make and publish a new key (older ones are kept until what was sealed to them has expired)")
+    .action(action((ctx) => keyRotate(ctx)));
+  key
+    .command("verify")
+    .description("check the 60-digit safety number you and <id> compared; marks the contact verified (no number: print it)")
+    .argument("<id>", "the other terminal")
+    .argument("[number]", "the safety number (60 digits; spaces allowed), or its 30-digit fingerprint")
+    .action(action((ctx, id: string, n: string | undefined) => keyVerify(ctx, id, n)));
+
   p.command("send")
     .description("send files, folders (with their paths kept) or a message to one or more terminals")
     .argument("[paths...]", "files and folders to send (none: send --message alone)")
@@ -70,10 +88,15 @@ ${EXIT_HELP}`,
     .option("--expires <duration>", "how long it stays downloadable: 90m, 2h, 1d, up to 7d (default: 1d)")
     .option("--max-downloads <n>", "complete downloads allowed before it is gone")
     .option("--wait", "wait until every recipient has downloaded it (exit 6 if it ends first)")
+    .option("--plain", "send in the clear, not sealed (by default it is sealed whenever every recipient has a key)")
     .addOption(new Option("--parallel <n>", "parts uploaded at once").default("3").hideHelp())
     .addHelpText(
       "after",
       `
+Sealed by default: when every recipient publishes a key, files, names and message are
+encrypted (age) so that only the recipients can read them; the server sees sizes only. A
+recipient's key is pinned on first use; if it changes, nothing is sent until you check the
+safety number (pushdrop key verify <id> <number>) or send --plain.
 An interrupted send resumes: run the same command again (same files, unchanged) and only
 the parts the server does not have yet are sent; or use \`pushdrop resume <transfer id>\`.
 Prints the transfer id on stdout.
@@ -127,7 +150,7 @@ With --json: one JSON object per line and event.`,
     .argument("<transferId>")
     .action(action((ctx, id: string) => cancel(ctx, id)));
 
-  for (const c of p.commands) {
+  for (const c of [...p.commands, ...key.commands]) {
     c.exitOverride();
     c.addHelpText("after", "\nExit codes: 0 ok, 1 internal, 2 usage, 3 API error, 4 network, 5 verification, 6 not delivered (--wait), 130 Ctrl-C.");
   }

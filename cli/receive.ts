@@ -1,13 +1,20 @@
-import { mkdirSync, realpathSync, renameSync, rmSync } from "node:fs";
+import { createReadStream, createWriteStream, mkdirSync, realpathSync, renameSync, rmSync } from "node:fs";
+import { Readable } from "node:stream";
+import type { ReadableStream as WebReadableStream } from "node:stream/web";
+import { pipeline } from "node:stream/promises";
+import { openStream, SealError } from "../client/seal";
 import type { PushdropClient } from "../client";
 import type { Transfer } from "../src/contract";
 import { downloadToFile, sizeOf } from "./download";
-import { CliError, EXIT, usageError } from "./exit";
+import { CliError, EXIT, integrityError, usageError } from "./exit";
 import { ProgressView } from "./progress";
 import { RetryNotes } from "./retrying";
-import { fileDownload, packageDownload } from "./temps";
+import { fileDownload, packageDownload, unpacking } from "./temps";
 import { freeName, safeSegments, unpackPackage, type SavedFile } from "./unpack";
 import type { Ui } from "./ui";
+import { fetchSeal, openSealedPackage } from "./opening";
+import { OnePass } from "./onepass";
+import type { SealDocument } from "../client/seal";
 
 /**
  * Receiving a transfer into a folder. The whole transfer comes as its package (one ZIP),
@@ -21,16 +28,53 @@ import type { Ui } from "./ui";
 export interface Received {
   saved: SavedFile[];
   resumedFrom: number;
+  /** a sealed transfer's seal (real names, the message), once opened */
+  seal?: SealDocument;
 }
 
-export async function receivePackage(client: PushdropClient, ui: Ui, transfer: Transfer, dir: string, signal?: AbortSignal): Promise<Received> {
+/** What a sealed transfer needs to be opened: this terminal's identities, newest first. */
+export function sealedNeedsKeys(transfer: Transfer, identities: readonly string[] | undefined): readonly string[] {
+  if (identities && identities.length > 0) return identities;
+  throw new CliError(
+    `Transfer ${transfer.id} is sealed, and this computer holds no key for this terminal to open it (with PUSHDROP_ID/PUSHDROP_TOKEN, set PUSHDROP_IDENTITY too).`,
+    EXIT.integrity,
+    "no_key",
+  );
+}
+
+export async function receivePackage(client: PushdropClient, ui: Ui, transfer: Transfer, dir: string, signal?: AbortSignal, identities?: readonly string[]): Promise<Received> {
+  const keys = transfer.sealed ? sealedNeedsKeys(transfer, identities) : null;
   if (!transfer.package) throw notReady(transfer);
   mkdirSync(dir, { recursive: true });
   const root = realpathSync(dir);
   const part = packageDownload(root, transfer.id);
   const pkg = transfer.package;
   const label = `${transfer.files.length} file${transfer.files.length === 1 ? "" : "s"} (package)`;
-  const resumedFrom = await fetchPart(client, ui, label, transfer.downloadUrl ?? client.packagePath(transfer.id), part, pkg.size, pkg.sha256, signal);
+  // a download from byte 0 is opened as it comes (one pass, cli/onepass.ts); a resumed one, from
+  // the .part (PUSHDROP_ONE_PASS=0 always does that: for comparing the two in a benchmark)
+  let pass: OnePass | null = null;
+  let seal: SealDocument | undefined;
+  if (sizeOf(part) === 0 && process.env.PUSHDROP_ONE_PASS !== "0") {
+    if (keys) seal = await fetchSeal(client, transfer, keys, signal); // (seal.age alone: a few KiB, no receipt)
+    pass = new OnePass(root, transfer, seal ?? null, keys ?? []);
+  }
+  let resumedFrom: number;
+  try {
+    resumedFrom = await fetchPart(client, ui, label, transfer.downloadUrl ?? client.packagePath(transfer.id), part, pkg.size, pkg.sha256, signal, pass?.feed);
+  } catch (e) {
+    pass?.discard();
+    throw e;
+  }
+  const streamed = pass ? await pass.finish() : null;
+  if (streamed) {
+    rmSync(part, { force: true });
+    return { saved: streamed, resumedFrom, seal };
+  }
+  if (keys) {
+    const { saved, doc } = await openSealedPackage(part, root, transfer, keys);
+    rmSync(part, { force: true });
+    return { saved, resumedFrom, seal: doc };
+  }
   const { saved } = await unpackPackage(part, root, transfer);
   rmSync(part, { force: true });
   return { saved, resumedFrom };
@@ -52,8 +96,57 @@ export async function receiveFile(client: PushdropClient, ui: Ui, transfer: Tran
   return { saved: [{ index, name: f.name, path: target.path, size: f.size, sha256: f.sha256, alreadyThere: target.same }], resumedFrom };
 }
 
+/**
+ * One file of a sealed transfer (`get --file`): its age file downloaded into a `.part`
+ * (resumable, checked by the sha256 the server computed of the age file), then decrypted into a
+ * new file beside its place, checked against the seal's size and SHA-256, and only then named.
+ */
+export async function receiveSealedFile(
+  client: PushdropClient,
+  ui: Ui,
+  transfer: Transfer,
+  seal: SealDocument,
+  k: number,
+  dir: string,
+  identities: readonly string[],
+  signal?: AbortSignal,
+): Promise<Received> {
+  const s = seal.files[k];
+  const f = transfer.files[k];
+  if (!s || !f) throw usageError(`Transfer ${transfer.id} has no file ${k} (it has ${seal.files.length}: 0–${seal.files.length - 1}).`);
+  if (!f.sha256) throw notReady(transfer);
+  const segments = safeSegments(s.name);
+  const base = segments[segments.length - 1]!;
+  mkdirSync(dir, { recursive: true });
+  const root = realpathSync(dir);
+  const part = fileDownload(root, transfer.id, k);
+  const resumedFrom = await fetchPart(client, ui, s.name, f.downloadUrl ?? client.filePath(transfer.id, k), part, f.size, f.sha256, signal);
+  const tmp = unpacking(root, transfer.id, k);
+  rmSync(tmp, { force: true });
+  try {
+    const plain = await openStream(Readable.toWeb(createReadStream(part, { highWaterMark: 1 << 20 })) as unknown as ReadableStream<Uint8Array>, identities, { sealedSize: f.size, size: s.size, sha256: s.sha256 });
+    await pipeline(Readable.fromWeb(plain as unknown as WebReadableStream<Uint8Array>), createWriteStream(tmp, { flags: "wx" }));
+  } catch (e) {
+    rmSync(tmp, { force: true });
+    throw e instanceof SealError ? integrityError(`${s.name}: ${e.message}; nothing was kept.`, e.code) : e;
+  }
+  rmSync(part, { force: true });
+  const target = await placeBeside(root, base, tmp, s.size, s.sha256);
+  return { saved: [{ index: k, name: s.name, path: target.path, size: s.size, sha256: s.sha256, alreadyThere: target.same }], resumedFrom, seal };
+}
+
 /** Downloads into `part` (resuming what is there) with a progress display; returns the bytes that were already there. */
-async function fetchPart(client: PushdropClient, ui: Ui, label: string, url: string, part: string, size: number, sha256: string, signal?: AbortSignal): Promise<number> {
+async function fetchPart(
+  client: PushdropClient,
+  ui: Ui,
+  label: string,
+  url: string,
+  part: string,
+  size: number,
+  sha256: string,
+  signal?: AbortSignal,
+  onChunk?: (chunk: Buffer, at: number) => Promise<void>,
+): Promise<number> {
   const view = new ProgressView(ui, "received", [{ name: label, size }], [Math.min(sizeOf(part), size)]);
   const tries = 6;
   const notes = new RetryNotes(ui, tries);
@@ -64,6 +157,7 @@ async function fetchPart(client: PushdropClient, ui: Ui, label: string, url: str
       sha256,
       signal,
       tries,
+      onChunk,
       onRetry: (attempt, ms, status) => notes.retrying(attempt, ms, status),
       onProgress: (bytes) => {
         if (moved !== -1 && bytes > moved) notes.through();

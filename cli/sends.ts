@@ -3,6 +3,8 @@ import { mkdirSync, readdirSync, readFileSync, renameSync, rmSync, writeFileSync
 import path from "node:path";
 import { stateDir } from "./config";
 import type { LocalFile } from "./files";
+import type { SealDraft } from "../client/seal";
+import { removeSpool } from "./sealing";
 
 /**
  * Unfinished sends, so that an interrupted `pushdrop send` resumes: running it again with the
@@ -22,6 +24,8 @@ export interface PendingSend {
   createdAt: string;
   expiresAt: string;
   files: LocalFile[];
+  /** a sealed send: its private spool (what goes up), the seal's draft and the keys sealed to */
+  sealed?: { spool: string; draft: SealDraft; recipients: string[] };
 }
 
 export interface SendRequest {
@@ -32,6 +36,8 @@ export interface SendRequest {
   expiresIn?: number;
   maxDownloads?: number;
   files: LocalFile[];
+  /** sealed to these keys (a send sealed to other keys is another send) */
+  seal?: string[];
 }
 
 /** The same command on the same unchanged files gives the same key. */
@@ -44,6 +50,7 @@ export function sendKey(r: SendRequest): string {
     r.expiresIn ?? null,
     r.maxDownloads ?? null,
     r.files.map((f) => [f.path, f.name, f.size, f.mtimeMs]),
+    ...(r.seal ? [["sealed", ...r.seal]] : []),
   ]);
   return createHash("sha256").update(canonical).digest("hex");
 }
@@ -64,6 +71,7 @@ export function pendingSends(env = process.env, now = Date.now()): PendingSend[]
     try {
       const p = JSON.parse(readFileSync(path.join(dir(env), n), "utf8")) as PendingSend;
       if (Date.parse(p.expiresAt) <= now) {
+        removeSpool(p.sealed?.spool, env);
         rmSync(path.join(dir(env), n), { force: true }); // its transfer is gone on the server too
         continue;
       }
@@ -89,6 +97,13 @@ export function rememberSend(p: PendingSend, env = process.env): void {
   renameSync(tmp, file);
 }
 
+/** Forgets an unfinished send, and removes its spool (a sealed send's age files) with it. */
 export function forgetSend(transferId: string, env = process.env): void {
+  try {
+    const p = JSON.parse(readFileSync(fileOf(transferId, env), "utf8")) as PendingSend;
+    removeSpool(p.sealed?.spool, env);
+  } catch {
+    // no record (or not ours): nothing to remove but the name
+  }
   rmSync(fileOf(transferId, env), { force: true });
 }

@@ -158,7 +158,7 @@ export async function unpackPackage(zipFile: string, dir: string, transfer: Pick
 
 const MAX_MANIFEST_BYTES = 64 * 1024 * 1024;
 
-async function readManifest(zipFile: string, entries: ZipEntry[], transfer: Pick<Transfer, "id" | "files">): Promise<Manifest> {
+export async function readManifest(zipFile: string, entries: ZipEntry[], transfer: Pick<Transfer, "id" | "files">): Promise<Manifest> {
   const entry = entries.find((e) => e.name === MANIFEST_NAME);
   if (!entry) throw integrityError("The package has no manifest.json.", "bad_package");
   if (entry.size > MAX_MANIFEST_BYTES) throw integrityError("The package's manifest.json is implausibly large.", "bad_package");
@@ -198,13 +198,13 @@ async function readManifest(zipFile: string, entries: ZipEntry[], transfer: Pick
   return m;
 }
 
-function entryStream(zipFile: string, e: ZipEntry): Readable {
+export function entryStream(zipFile: string, e: ZipEntry): Readable {
   if (e.compressedSize === 0) return Readable.from([]); // createReadStream's `end` is inclusive: no empty range
-  return createReadStream(zipFile, { start: e.dataOffset, end: e.dataOffset + e.compressedSize - 1 });
+  return createReadStream(zipFile, { start: e.dataOffset, end: e.dataOffset + e.compressedSize - 1, highWaterMark: 1 << 20 });
 }
 
 /** root/a/b/…, made one segment at a time; a segment that is a link or a file is an error. */
-function ensureFolders(root: string, segments: readonly string[], created: string[]): string {
+export function ensureFolders(root: string, segments: readonly string[], created: string[]): string {
   let here = root;
   for (const s of segments) {
     here = path.join(here, s);

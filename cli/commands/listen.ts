@@ -2,8 +2,12 @@ import path from "node:path";
 import { ApiError, describeError, formatTerminalId, LiveChannel, NetworkError } from "../../client";
 import type { ServerMessage, Transfer } from "../../src/contract";
 import { signedIn, type Ctx } from "../context";
+import { loadConfig } from "../config";
 import { CliError, EXIT, reportError } from "../exit";
-import { describeTransfer, showId } from "../format";
+import { describeSealed, describeTransfer, showId } from "../format";
+import { ensureKeys, pinOf } from "../keys";
+import { fetchSeal } from "../opening";
+import type { SealDocument } from "../../client/seal";
 import { shown } from "../sanitize";
 import { receivePackage } from "../receive";
 import { NodeWebSocket } from "../socket";
@@ -32,6 +36,10 @@ export async function listen(ctx: Ctx, opts: ListenOptions): Promise<void> {
   const { client, me } = signedIn(ctx);
   const dir = path.resolve(opts.dir ?? ".");
   const ui = ctx.ui;
+  // this terminal's keys, to open sealed transfers (made and published here if it has none yet)
+  const mine = (await ensureKeys(ctx, client, me)).keys;
+  const identities = mine?.all ?? [];
+  const ownKey = mine?.recipient ?? null;
   const queue: Array<{ msg: ServerMessage; tries: number }> = [];
   let busy = false;
   let opened = false;
@@ -106,10 +114,25 @@ export async function listen(ctx: Ctx, opts: ListenOptions): Promise<void> {
           ui.print(`${msg.transferId}  failed: ${shown(msg.reason)}`);
           ui.emitLine({ event: msg.type, transferId: msg.transferId, reason: msg.reason });
           break;
-        case "terminal.key_changed": // v1.2: checking keys is for `pushdrop key` (issue 23); listen only says it
-          ui.print(`${showId(msg.terminal.id)}  published a new key`);
-          ui.emitLine({ event: msg.type, terminal: msg.terminal.id, key: msg.terminal.key });
+        case "terminal.key_changed": {
+          // v1.2: a contact (or this terminal, elsewhere) published a new key; sealing to a pinned
+          // contact stops until the person checks it (pushdrop key verify), so say so here
+          const id = msg.terminal.id;
+          const pin = pinOf(ctx, id);
+          const held = id !== me.id && !!pin && pin.key !== msg.terminal.key;
+          if (id === me.id) {
+            // (read afresh: a `pushdrop key rotate` in another shell made a key this run has not seen)
+            const here = new Set([ownKey, ...(loadConfig(ctx.env).terminals[ctx.server]?.keys ?? []).map((k) => k.recipient)]);
+            if (msg.terminal.key !== null && here.has(msg.terminal.key)) ui.print(`${showId(id)}  (this terminal) published a new key of this computer's`);
+            else ui.warn(`WARNING: ${showId(id)} (this terminal) now has a key that is not this computer's; see \`pushdrop whoami\``);
+          } else if (held) {
+            ui.print(`${showId(id)}  published a new key: \`pushdrop send\` to it stops until you compare safety numbers (\`pushdrop key verify ${id}\`)`);
+          } else {
+            ui.print(`${showId(id)}  published a new key`);
+          }
+          ui.emitLine({ event: msg.type, terminal: id, key: msg.terminal.key, pinned: pin?.key ?? null });
           break;
+        }
         default:
           ui.print(`${msg.transferId}  ${msg.type === "transfer.expired" ? "expired" : "cancelled by its sender"}`);
           ui.emitLine({ event: msg.type, transferId: msg.transferId });
@@ -119,6 +142,7 @@ export async function listen(ctx: Ctx, opts: ListenOptions): Promise<void> {
     };
 
     const ready = async (messageId: string, announced: Transfer): Promise<"handled-transfer" | "skipped"> => {
+      if (announced.sealed) return readySealed(messageId, announced);
       for (const line of describeTransfer(announced)) ui.print(line);
       if (announced.files.length === 0) {
         // a text message: printing it is delivering it
@@ -153,6 +177,64 @@ export async function listen(ctx: Ctx, opts: ListenOptions): Promise<void> {
       const r = await receivePackage(client, ui, t, dir, ctx.signal);
       channel.ack(messageId);
       ui.emitLine({ event: "saved", transferId: t.id, from: t.from, message: t.message, dir, files: r.saved });
+      if (!ui.json) for (const f of r.saved) ui.print(`  → ${shown(f.path)}`);
+      return "handled-transfer";
+    };
+
+    /**
+     * A sealed transfer: its seal.age alone is fetched (it never counts toward receipts) to show
+     * the real names and message; a sealed text is then delivered (acked) like any text; files
+     * go as with a plain transfer, the package opened with this terminal's keys.
+     */
+    const readySealed = async (messageId: string, announced: Transfer): Promise<"handled-transfer" | "skipped"> => {
+      let doc: SealDocument | null = null;
+      let why: string | undefined;
+      if (identities.length > 0) {
+        try {
+          doc = await fetchSeal(client, announced, identities, ctx.signal);
+        } catch (e) {
+          if (e instanceof NetworkError || (e instanceof ApiError && e.retryable)) throw e;
+          why = reportError(e).message;
+        }
+      } else why = "no key for this terminal here";
+      for (const line of describeSealed(announced, doc, { why })) ui.print(line);
+      if (doc && doc.files.length === 0) {
+        ui.emitLine({ event: "message", transferId: announced.id, from: announced.from, sealed: true, message: doc.message });
+        channel.ack(messageId);
+        return "handled-transfer";
+      }
+      ui.emitLine({ event: "transfer.ready", transfer: announced, sealed: doc ? { message: doc.message, files: doc.files } : null });
+      if (!doc) {
+        // left unacknowledged: `pushdrop get` (with the right key) can still open it
+        ui.emitLine({ event: "error", transferId: announced.id, error: { code: "cannot_open", message: why ?? "", kind: "integrity" } });
+        return "skipped";
+      }
+      if (!opts.auto) {
+        if (!ui.interactive) {
+          ui.info(`  not downloaded (pushdrop get ${announced.id}, or listen --auto)`);
+          return "skipped";
+        }
+        if (!(await ui.confirm(`Download into ${dir}?`, true))) {
+          ui.info(`  left in your inbox (pushdrop get ${announced.id})`);
+          return "skipped";
+        }
+      }
+      const t = await current(client, announced.id);
+      if (!t || !["ready", "delivered"].includes(t.status)) {
+        ui.print(`  ${announced.id} is ${t?.status ?? "gone"}: nothing to download`);
+        ui.emitLine({ event: "gone", transferId: announced.id, status: t?.status ?? "gone" });
+        channel.ack(messageId);
+        return "skipped";
+      }
+      if (t.recipients.find((r) => r.id === me.id)?.downloadedAt) {
+        ui.print(`  already downloaded here (pushdrop get ${t.id} --dir … fetches it again)`);
+        ui.emitLine({ event: "already", transferId: t.id });
+        channel.ack(messageId);
+        return "skipped";
+      }
+      const r = await receivePackage(client, ui, t, dir, ctx.signal, identities);
+      channel.ack(messageId);
+      ui.emitLine({ event: "saved", transferId: t.id, from: t.from, sealed: true, message: r.seal?.message ?? null, dir, files: r.saved });
       if (!ui.json) for (const f of r.saved) ui.print(`  → ${shown(f.path)}`);
       return "handled-transfer";
     };

@@ -12,6 +12,9 @@ import { RetryNotes } from "../retrying";
 import { findSendById, findSendByKey, forgetSend, rememberSend, sendKey, type PendingSend } from "../sends";
 import { shown } from "../sanitize";
 import { NodeWebSocket } from "../socket";
+import { sealedFileSpecs, type SealDraft } from "../../client/seal";
+import { ensureKeys } from "../keys";
+import { makeSpool, removeSpool, sealingKeys, sealIntoSpool, writeSeal } from "../sealing";
 
 /**
  * `pushdrop send` and `pushdrop resume`. A send first looks for an unfinished transfer that
@@ -27,6 +30,8 @@ export interface SendOptions {
   maxDownloads?: string;
   wait?: boolean;
   parallel?: string;
+  /** send in the clear, even to recipients that have keys */
+  plain?: boolean;
 }
 
 const FINISHED = new Set(["packaging", "ready", "delivered"]);
@@ -42,6 +47,21 @@ export async function send(ctx: Ctx, paths: string[], opts: SendOptions): Promis
   for (const s of skipped) ctx.ui.warn(`skipped ${s}`);
   if (paths.length > 0 && files.length === 0 && (message ?? "").trim() === "") throw usageError("Nothing to send: the folders given hold no files.");
   const { client, me } = signedIn(ctx);
+  // this terminal's own key: made and published if it has none yet, checked against the server's
+  if (ctx.config.terminals[ctx.server]?.id === me.id || (ctx.env.PUSHDROP_IDENTITY ?? "").trim()) await ensureKeys(ctx, client, me);
+
+  // sealed whenever every recipient has a key (issue 23); a key change stops the send
+  if (!opts.plain) {
+    const r = await sealingKeys(ctx, client, to);
+    if ("keys" in r) {
+      return sendSealed(ctx, client, me, { to, files, message, expiresIn, maxDownloads, wait: opts.wait, concurrency }, r.keys);
+    }
+    // (an id the server does not know: the transfer below is refused, naming it)
+    const n = "plainBecause" in r ? r.plainBecause.length : 0;
+    if ("plainBecause" in r && n > 0) ctx.ui.warn(
+      `Sending in the clear (the server can read it): ${r.plainBecause.map(showId).join(", ")} ${n === 1 ? "has" : "have"} no key for sealed transfers (a browser or curl-only terminal from before them, perhaps). --plain says you mean it.`,
+    );
+  }
 
   // a message alone: no files, nothing to upload
   if (files.length === 0) {
@@ -78,6 +98,71 @@ export async function send(ctx: Ctx, paths: string[], opts: SendOptions): Promis
   return finish(ctx, client, me, transfer, { resumed, partsSent, wait: opts.wait });
 }
 
+interface SendPlan {
+  to: string[];
+  files: LocalFile[];
+  message?: string;
+  expiresIn?: number;
+  maxDownloads?: number;
+  wait?: boolean;
+  concurrency: number;
+}
+
+/**
+ * A sealed send: each file sealed once into a private spool while it is hashed, the transfer
+ * declared with the exact sealed sizes (1.age … n.age, seal.age), seal.age written once the
+ * transfer id is known, then the parts go up from the spool. Run again (or `resume`), it finds
+ * the spool and sends only the missing parts of the same bytes.
+ */
+async function sendSealed(ctx: Ctx, client: PushdropClient, me: Identity, plan: SendPlan, keys: string[]): Promise<void> {
+  const { to, files, message, expiresIn, maxDownloads } = plan;
+  const key = sendKey({ server: ctx.server, from: me.id, to, message, expiresIn, maxDownloads, files, seal: keys });
+  const pending = findSendByKey(key, ctx.server, ctx.env);
+  if (pending?.sealed) {
+    const transfer = await stillOpen(ctx, client, pending);
+    if (transfer && FINISHED.has(transfer.status)) {
+      forgetSend(transfer.id, ctx.env);
+      ctx.ui.info(`Already sent: every byte of transfer ${transfer.id} is on the server.`);
+      return finish(ctx, client, me, transfer, { resumed: true, partsSent: 0, wait: plan.wait, sealed: pending.sealed.draft });
+    }
+    if (transfer) {
+      ctx.ui.info(`Resuming sealed transfer ${transfer.id} from its spool (started ${startedAt(transfer.createdAt)}).`);
+      const partsSent = await upload(ctx, client, transfer, pending.files, plan.concurrency, namesOf(pending.sealed.draft));
+      return finish(ctx, client, me, await client.transfer(transfer.id), { resumed: true, partsSent, wait: plan.wait, sealed: pending.sealed.draft });
+    }
+  }
+  const spool = makeSpool(ctx.env);
+  let remembered = false;
+  try {
+    if (files.length > 0) ctx.ui.info(`Sealing ${files.length} file${files.length === 1 ? "" : "s"} for ${to.map(showId).join(", ")}…`);
+    const sp = await sealIntoSpool(spool, files, keys, { from: me.id, to, message: message ?? null });
+    const specs = sealedFileSpecs(sp.draft, keys.length);
+    const transfer = await client.createTransfer({ to, files: specs, sealed: true, expiresIn, maxDownloads });
+    const sealFile = await writeSeal(spool, sp.draft, transfer.id, keys, specs[specs.length - 1]!.size);
+    const spooled = [...sp.files, sealFile];
+    rememberSend(
+      {
+        key,
+        transferId: transfer.id,
+        server: ctx.server,
+        from: me.id,
+        to,
+        message,
+        createdAt: transfer.createdAt,
+        expiresAt: transfer.expiresAt,
+        files: spooled,
+        sealed: { spool, draft: sp.draft, recipients: keys },
+      },
+      ctx.env,
+    );
+    remembered = true;
+    const partsSent = await upload(ctx, client, transfer, spooled, plan.concurrency, namesOf(sp.draft));
+    return finish(ctx, client, me, await client.transfer(transfer.id), { resumed: false, partsSent, wait: plan.wait, sealed: sp.draft });
+  } finally {
+    if (!remembered) removeSpool(spool, ctx.env);
+  }
+}
+
 /** `pushdrop resume <id>`: the files of an unfinished send, from the local record of it. */
 export async function resume(ctx: Ctx, transferId: string, opts: { wait?: boolean }): Promise<void> {
   const pending = findSendById(transferId, ctx.env);
@@ -96,11 +181,12 @@ export async function resume(ctx: Ctx, transferId: string, opts: { wait?: boolea
   if (!transfer) throw new CliError(`Transfer ${transferId} can no longer be resumed; send the files again.`, EXIT.api, "not_resumable");
   let partsSent = 0;
   if (!FINISHED.has(transfer.status)) {
-    partsSent = await upload(ctx, client, transfer, pending.files);
+    // a sealed send resumes from its spool: the same age files, never sealed again
+    partsSent = await upload(ctx, client, transfer, pending.files, 3, pending.sealed ? namesOf(pending.sealed.draft) : undefined);
     transfer = await client.transfer(transfer.id);
   }
   forgetSend(transfer.id, ctx.env);
-  return finish(ctx, client, me, transfer, { resumed: true, partsSent, wait: opts.wait });
+  return finish(ctx, client, me, transfer, { resumed: true, partsSent, wait: opts.wait, sealed: pending.sealed?.draft });
 }
 
 /** The transfer a pending send names, if it can still take bytes (or already has them all); else forgets it. */
@@ -134,12 +220,15 @@ export function startedAt(iso: string, now = Date.now()): string {
 /** Tries per part: the first and five retries after 1, 2, 4, 8 and 16 s (about half a minute). */
 const TRIES = 6;
 
-async function upload(ctx: Ctx, client: PushdropClient, transfer: Transfer, files: LocalFile[], concurrency = 3): Promise<number> {
+/** What a progress view calls a sealed transfer's files: the real names, then seal.age. */
+const namesOf = (draft: SealDraft) => [...draft.files.map((f) => f.name), "seal.age"];
+
+async function upload(ctx: Ctx, client: PushdropClient, transfer: Transfer, files: LocalFile[], concurrency = 3, names?: string[]): Promise<number> {
   const blobs = await Promise.all(files.map((f) => openAsBlob(f.path)));
   const view = new ProgressView(
     ctx.ui,
     "sent",
-    transfer.files.map((f) => ({ name: f.name, size: f.size })),
+    transfer.files.map((f, i) => ({ name: names?.[i] ?? f.name, size: f.size })),
     transfer.files.map((f) => f.received),
   );
   // what the last try got (an answer's status, or null: none came), for the retry line
@@ -210,20 +299,28 @@ async function finish(
   client: PushdropClient,
   me: Identity,
   transfer: Transfer,
-  r: { resumed: boolean; partsSent: number; wait?: boolean },
+  r: { resumed: boolean; partsSent: number; wait?: boolean; sealed?: SealDraft },
 ): Promise<void> {
+  const d = r.sealed;
   const summary = {
     id: transfer.id,
     status: transfer.status,
     to: transfer.to,
-    message: transfer.message,
-    files: transfer.files.map((f) => ({ index: f.index, name: f.name, size: f.size, sha256: f.sha256 })),
+    sealed: transfer.sealed,
+    // a sealed transfer's real names and message are this side's (the server has only 1.age …)
+    message: d ? d.message : transfer.message,
+    files: d
+      ? d.files.map((f) => ({ index: f.index, name: f.name, size: f.size, sha256: f.sha256 }))
+      : transfer.files.map((f) => ({ index: f.index, name: f.name, size: f.size, sha256: f.sha256 })),
     size: transfer.size,
     expiresAt: transfer.expiresAt,
     resumed: r.resumed,
     partsSent: r.partsSent,
   };
-  if (transfer.files.length > 0) {
+  if (d) {
+    const what = d.files.length === 0 ? "a message" : `${d.files.length} file${d.files.length === 1 ? "" : "s"}${d.message ? " and a message" : ""}`;
+    ctx.ui.info(`Sent ${what}, sealed (only ${transfer.to.length === 1 ? "the recipient" : "the recipients"} can open it), to ${transfer.to.map(showId).join(", ")}.`);
+  } else if (transfer.files.length > 0) {
     ctx.ui.info(`Sent ${fileSummary(transfer)} to ${transfer.to.map(showId).join(", ")}.`);
   }
   if (!r.wait) {

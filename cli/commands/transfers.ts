@@ -2,10 +2,14 @@ import path from "node:path";
 import { ApiError, formatBytes, type PushdropClient } from "../../client";
 import type { Transfer } from "../../src/contract";
 import { signedIn, type Ctx } from "../context";
-import { CliError, EXIT, usageError } from "../exit";
-import { checkTransferId, describeTransfer, fileName, fileSummary, messageLines, relative, showId, who } from "../format";
+import { CliError, EXIT, isAbort, reportError, usageError } from "../exit";
+import { checkTransferId, describeTransfer, fileName, fileSummary, messageLines, relative, sealedSummary, showId, who } from "../format";
 import { shown } from "../sanitize";
-import { receiveFile, receivePackage } from "../receive";
+import { receiveFile, receivePackage, receiveSealedFile, sealedNeedsKeys } from "../receive";
+import { ensureKeys } from "../keys";
+import { fetchSeal } from "../opening";
+import type { SealDocument } from "../../client/seal";
+import type { Identity } from "../config";
 import { forgetSend } from "../sends";
 import { ackOnce } from "../socket";
 
@@ -14,7 +18,30 @@ import { ackOnce } from "../socket";
 export async function inbox(ctx: Ctx): Promise<void> {
   const { client, me } = signedIn(ctx);
   const transfers = await client.inbox(me.id);
-  ctx.ui.emit({ transfers });
+  // sealed ones: their seal.age alone (a few KiB, never a receipt) shows the real names and message
+  // (a terminal without a key gets one here, so that others can seal to it from now on)
+  const identities = (await ensureKeys(ctx, client, me)).keys?.all ?? [];
+  const seals = new Map<string, { doc: SealDocument | null; why?: string }>();
+  for (const t of transfers) {
+    if (!t.sealed) continue;
+    if (identities.length === 0) {
+      seals.set(t.id, { doc: null, why: "no key for this terminal here" });
+      continue;
+    }
+    try {
+      seals.set(t.id, { doc: await fetchSeal(client, t, identities, ctx.signal) });
+    } catch (e) {
+      if (isAbort(e)) throw e;
+      seals.set(t.id, { doc: null, why: reportError(e).message });
+    }
+  }
+  ctx.ui.emit({
+    transfers: transfers.map((t) => {
+      if (!t.sealed) return t;
+      const s = seals.get(t.id)!;
+      return { ...t, seal: s.doc ? { message: s.doc.message, files: s.doc.files } : null, ...(s.why ? { sealError: s.why } : {}) };
+    }),
+  });
   if (ctx.ui.json) return;
   if (transfers.length === 0) {
     ctx.ui.print("Nothing waiting.");
@@ -23,6 +50,18 @@ export async function inbox(ctx: Ctx): Promise<void> {
   for (const t of transfers) {
     const mine = t.recipients.find((r) => r.id === me.id);
     const state = mine?.downloadedAt ? "downloaded" : "new";
+    if (t.sealed) {
+      const s = seals.get(t.id)!;
+      ctx.ui.print(`${t.id}  ${state.padEnd(10)}  ${relative(t.createdAt)}  from ${who(t.from)}  ${sealedSummary(s.doc, t)}`);
+      if (!s.doc) {
+        ctx.ui.print(`  (cannot be opened on this computer: ${shown(s.why ?? "")})`);
+        continue;
+      }
+      if (s.doc.message) ctx.ui.print(`  │ ${firstLine(s.doc.message)}`);
+      for (const f of s.doc.files.slice(0, INBOX_FILES)) ctx.ui.print(`  ${fileName(f.name)}  ${formatBytes(f.size)}`);
+      if (s.doc.files.length > INBOX_FILES) ctx.ui.print(`  … and ${s.doc.files.length - INBOX_FILES} more`);
+      continue;
+    }
     ctx.ui.print(`${t.id}  ${state.padEnd(10)}  ${relative(t.createdAt)}  from ${who(t.from)}  ${fileSummary(t)}`);
     if (t.message) ctx.ui.print(`  │ ${firstLine(t.message)}`);
     for (const f of t.files.slice(0, INBOX_FILES)) ctx.ui.print(`  ${fileName(f.name)}  ${formatBytes(f.size)}`);
@@ -38,6 +77,7 @@ export async function get(ctx: Ctx, id: string, opts: { file?: string; dir?: str
   const { client, me } = signedIn(ctx);
   const t = await client.transfer(transferId);
   const dir = path.resolve(opts.dir ?? ".");
+  if (t.sealed) return getSealed(ctx, client, me, t, dir, opts);
   if (t.files.length === 0 && opts.file !== undefined) {
     throw new CliError(`Transfer ${t.id} is a message without files: it has no file ${opts.file}. \`pushdrop get ${t.id}\` shows the message.`, EXIT.api, "file_not_found");
   }
@@ -60,9 +100,52 @@ export async function get(ctx: Ctx, id: string, opts: { file?: string; dir?: str
   return report(ctx, t, r.saved, r.resumedFrom);
 }
 
-function report(ctx: Ctx, t: Transfer, saved: Array<{ name: string; path: string; size: number; sha256: string; alreadyThere: boolean }>, resumedFrom: number) {
-  ctx.ui.emit({ id: t.id, from: t.from, message: t.message, resumedFrom, files: saved });
-  if (t.message) ctx.ui.info([`Message from ${who(t.from)}:`, ...messageLines(t.message).map((l) => `  │ ${l}`)].join("\n"));
+/**
+ * `get` of a sealed transfer: opened with this terminal's keys. A sealed text (seal.age alone)
+ * is read from seal.age and acknowledged like any text; `--file` fetches seal.age, then that
+ * file's age file alone; otherwise the package, opened and checked (cli/opening.ts).
+ */
+async function getSealed(ctx: Ctx, client: PushdropClient, me: Identity, t: Transfer, dir: string, opts: { file?: string }): Promise<void> {
+  const keys = sealedNeedsKeys(t, (await ensureKeys(ctx, client, me)).keys?.all);
+  const lone = t.files.length === 1;
+  if (lone || opts.file !== undefined) {
+    const doc = await fetchSeal(client, t, keys, ctx.signal);
+    if (doc.files.length === 0) {
+      if (opts.file !== undefined) throw new CliError(`Transfer ${t.id} is a sealed message without files: it has no file ${opts.file}.`, EXIT.api, "file_not_found");
+      await ackOnce(client, me.id, [`${t.id}.ready`]);
+      ctx.ui.emit({ id: t.id, from: t.from, sealed: true, message: doc.message, files: [] });
+      ctx.ui.info(`Sealed message from ${who(t.from)}:`);
+      ctx.ui.print(shown(doc.message ?? "", { multiline: true }));
+      return;
+    }
+    if (opts.file !== undefined) {
+      const k = sealedIndex(t, doc, opts.file);
+      const r = await receiveSealedFile(client, ctx.ui, t, doc, k, dir, keys, ctx.signal);
+      return report(ctx, t, r.saved, r.resumedFrom, doc.message);
+    }
+  }
+  const r = await receivePackage(client, ctx.ui, t, dir, ctx.signal, keys);
+  if (t.to.includes(me.id)) await ackOnce(client, me.id, [`${t.id}.ready`]);
+  return report(ctx, t, r.saved, r.resumedFrom, r.seal?.message ?? null);
+}
+
+/** `--file 2` or `--file notes.txt` among a sealed transfer's real files. */
+function sealedIndex(t: Transfer, doc: SealDocument, sel: string): number {
+  if (/^\d+$/.test(sel)) return Number(sel);
+  const hit = doc.files.find((f) => f.name === sel) ?? doc.files.find((f) => path.posix.basename(f.name) === sel);
+  if (!hit) throw usageError(`Transfer ${t.id} has no file named ${JSON.stringify(sel)}; its files: ${doc.files.map((f) => `${f.index} ${f.name}`).join(", ")}.`);
+  return hit.index;
+}
+
+function report(
+  ctx: Ctx,
+  t: Transfer,
+  saved: Array<{ name: string; path: string; size: number; sha256: string; alreadyThere: boolean }>,
+  resumedFrom: number,
+  message: string | null = t.message,
+) {
+  ctx.ui.emit({ id: t.id, from: t.from, sealed: t.sealed, message, resumedFrom, files: saved });
+  if (message) ctx.ui.info([`${t.sealed ? "Sealed message" : "Message"} from ${who(t.from)}:`, ...messageLines(message).map((l) => `  │ ${l}`)].join("\n"));
   for (const f of saved) {
     // (a path made of names from the package: safe for the file system, not yet for a terminal)
     if (f.alreadyThere) ctx.ui.info(`already there with the same bytes: ${shown(f.path)}`);

@@ -53,7 +53,7 @@ describe("pushdrop register / whoami", () => {
     expect(token).toMatch(/^pd_/);
     const who = await runCli(alice, ["whoami", "--json"]);
     expect(who.code).toBe(0);
-    expect(json(who.stdout)).toMatchObject({ id: alice.id, name: "alice", server: server.base, shareUrl: `${server.base}/?to=${alice.id}` });
+    expect(json(who.stdout)).toMatchObject({ id: alice.id, name: "alice", server: server.base, shareUrl: `${server.base}/?to=${alice.id}#k=${json(who.stdout).key}` });
     const plain = await runCli(alice, ["whoami"]);
     expect(`${who.stdout}${who.stderr}${plain.stdout}${plain.stderr}`).not.toContain(token);
     // registering again would orphan the id: refused unless --force
@@ -78,7 +78,7 @@ describe("pushdrop send → listen --auto", () => {
     const listen = spawnCli(bob, ["listen", "--auto", "--once", "--json", "--dir", D]);
     await until(() => listen.stdout().includes('"listening"'), 30_000, "listen to connect");
 
-    const sent = await runCli(alice, ["send", "--to", bob.id!, tree, "--message", "from the trip"]); // --to before a path takes one id
+    const sent = await runCli(alice, ["send", "--plain", "--to", bob.id!, tree, "--message", "from the trip"]); // --to before a path takes one id
     expect(sent.code, sent.stderr).toBe(0);
     expect(sent.stdout).toMatch(/^[A-Za-z0-9_-]{22}\n$/); // the transfer id, alone on stdout
     expect(sent.stderr).not.toMatch(/[\r\u001b]/); // off a terminal: plain lines
@@ -111,7 +111,7 @@ describe("resuming", () => {
       const bytes = randomBytes(64 * MiB + 11); // 5 parts of 16 MiB
       writeFileSync(file, bytes);
       const via = through(proxy, alice);
-      const args = ["send", small, file, "--to", bob.id!, "--message", "resume me"];
+      const args = ["send", "--plain", small, file, "--to", bob.id!, "--message", "resume me"];
       const isPart = (s: { method: string; url: string }) => s.method === "PUT" && /\/files\/1\?part=\d+$/.test(s.url);
       const partOf = (url: string) => Number(/part=(\d+)/.exec(url)![1]);
 
@@ -227,7 +227,7 @@ describe("resuming", () => {
 
 describe("messages, receipts and inbox", () => {
   it("sends a message alone; --wait exits 0 once the recipient has it", async () => {
-    const wait = spawnCli(alice, ["send", "--to", bob.id!, "--message", "https://example.com/?q=1", "--wait", "--json"]);
+    const wait = spawnCli(alice, ["send", "--plain", "--to", bob.id!, "--message", "https://example.com/?q=1", "--wait", "--json"]);
     await until(() => wait.stderr().includes("Waiting until"), 30_000, "send --wait to wait");
     const inbox = await runCli(bob, ["inbox", "--json"]);
     const t = json(inbox.stdout).transfers.find((x: { message: string }) => x.message === "https://example.com/?q=1");
@@ -246,7 +246,7 @@ describe("messages, receipts and inbox", () => {
   });
 
   it("send --wait --json that ends undelivered prints one JSON document (the error, carrying the result) and exits 6", async () => {
-    const wait = spawnCli(alice, ["send", "--to", bob.id!, "--message", "never read", "--wait", "--json"]);
+    const wait = spawnCli(alice, ["send", "--plain", "--to", bob.id!, "--message", "never read", "--wait", "--json"]);
     await until(() => wait.stderr().includes("Waiting until"), 30_000, "send --wait to wait");
     const bobClient = new PushdropClient({ server: server.base, token: tokenOf(bob) });
     const mine = (await bobClient.inbox(bob.id!)).find((x) => x.message === "never read")!;
@@ -281,7 +281,7 @@ describe("on a terminal and off one", () => {
   it("draws progress bars in place and a QR code on a pseudo-terminal", async () => {
     const file = path.join(root, "tty.bin");
     writeFileSync(file, randomBytes(24 * MiB));
-    const r = script(alice, ["send", file, "--to", bob.id!]);
+    const r = script(alice, ["send", "--plain", file, "--to", bob.id!]);
     expect(r.status, r.stdout).toBe(0);
     expect(r.stdout).toMatch(/\u001b\[\?25l/); // cursor hidden while drawing
     expect(r.stdout).toMatch(/Sending\s+[█░]+\s+\d+%\s+[\d.]+ [KMG]?B of 25\.2 MB\s+(–|[\d.]+ [KMG]?B\/s)\s+\S+ left/);
@@ -299,7 +299,7 @@ describe("on a terminal and off one", () => {
     try {
       const file = path.join(root, "ctrl-c.bin");
       writeFileSync(file, randomBytes(40 * MiB));
-      const cmd = [process.execPath, BIN, "send", file, "--to", bob.id!].map((a) => `'${a.replace(/'/g, "'\\''")}'`).join(" ");
+      const cmd = [process.execPath, BIN, "send", "--plain", file, "--to", bob.id!].map((a) => `'${a.replace(/'/g, "'\\''")}'`).join(" ");
       const tty = spawn("script", ["-qfec", cmd, "/dev/null"], { env: { ...childEnv(alice), ...through(proxy, alice) }, stdio: ["pipe", "pipe", "pipe"] });
       let out = "";
       tty.stdout!.on("data", (d) => (out += d));
@@ -331,7 +331,7 @@ describe("on a terminal and off one", () => {
     expect(reg.code, reg.stderr).toBe(0);
     const file = path.join(root, "ask-me.txt");
     writeFileSync(file, "ask first\n");
-    const sent = await runCli(alice, ["send", file, "--to", json(reg.stdout).id]);
+    const sent = await runCli(alice, ["send", "--plain", file, "--to", json(reg.stdout).id]);
     expect(sent.code, sent.stderr).toBe(0);
     const D = path.join(root, "dave-asked");
     const cmd = [process.execPath, BIN, "listen", "--dir", D].map((a) => `'${a}'`).join(" ");
@@ -405,7 +405,7 @@ describe("on a terminal and off one", () => {
     expect(who.stdout).not.toMatch(/[█▀▄]/);
     const file = path.join(root, "plain.bin");
     writeFileSync(file, randomBytes(3 * MiB));
-    const r = await runCli(alice, ["send", file, "--to", bob.id!]);
+    const r = await runCli(alice, ["send", "--plain", file, "--to", bob.id!]);
     expect(r.code).toBe(0);
     expect(r.stderr).not.toMatch(/[\r\u001b]/);
     expect(r.stderr).toMatch(/^sent plain\.bin \(3\.1 MB\)$/m);
@@ -634,7 +634,7 @@ describe("a send while the server is away", () => {
       const file = path.join(root, "away.bin");
       const bytes = randomBytes(40 * MiB);
       writeFileSync(file, bytes);
-      const send = spawnCli(alice, ["send", file, "--to", bob.id!], { env: through(proxy, alice) });
+      const send = spawnCli(alice, ["send", "--plain", file, "--to", bob.id!], { env: through(proxy, alice) });
       // the first part answered: the server goes away (every connection dropped, nothing listening)
       const gone = new Promise<void>((resolve) => {
         proxy.onResponse = (s) => {
@@ -703,7 +703,7 @@ describe("listen across a server restart", () => {
       await until(() => listen.stdout().includes('"reconnected"'), 60_000, "listen to reconnect");
       const file = path.join(root, "after-restart.txt");
       writeFileSync(file, "still here");
-      const sent = await runCli(alice, ["send", file, "--to", bob.id!]);
+      const sent = await runCli(alice, ["send", "--plain", file, "--to", bob.id!]);
       expect(sent.code, sent.stderr).toBe(0);
       const id = sent.stdout.trim();
       await until(() => listen.stdout().includes(`"saved","transferId":"${id}"`), 60_000, "the transfer to be saved");

@@ -1,0 +1,61 @@
+import { formatTerminalId, normalizeTerminalId } from "../../client";
+import { formatDigits, safetyNumber, verifySafetyNumber } from "../../client/seal";
+import { signedIn, type Ctx } from "../context";
+import { integrityError, usageError } from "../exit";
+import { ensureKeys, newStoredKey, pinOf, publishedKey, savePin, shownFingerprint } from "../keys";
+
+/** `pushdrop key export|rotate|verify` (issue 23). */
+
+export async function keyExport(ctx: Ctx): Promise<void> {
+  const { client, me } = signedIn(ctx);
+  const { keys } = await ensureKeys(ctx, client, me);
+  if (!keys) throw usageError("This computer holds no key for this terminal.");
+  // the identity is the result: stdout only (so `pushdrop key export > id.txt` works), never in a note
+  ctx.ui.emit({ id: me.id, identity: keys.identity, recipient: keys.recipient });
+  ctx.ui.print(keys.identity);
+  ctx.ui.info("This is your private key: anyone who has it can open what is sealed to you. `age -d -i <file>` reads it.");
+}
+
+export async function keyRotate(ctx: Ctx): Promise<void> {
+  const { client, me } = signedIn(ctx);
+  if ((ctx.env.PUSHDROP_IDENTITY ?? "").trim()) {
+    throw usageError("PUSHDROP_IDENTITY supplies this terminal's key: make a new one where it is kept (age-keygen), put it first in PUSHDROP_IDENTITY (the old one after it, for 7 days), and run `pushdrop whoami`.");
+  }
+  await ensureKeys(ctx, client, me); // (a terminal without a key gets its first one)
+  const key = await newStoredKey(ctx, me);
+  const shown = await client.publishKey(me.id, key.recipient);
+  const fp = shownFingerprint(me.id, key.recipient);
+  ctx.ui.emit({ id: me.id, recipient: key.recipient, fingerprint: fp.replace(/ /g, ""), published: shown.key === key.recipient });
+  ctx.ui.print(`New key published for ${formatTerminalId(me.id)}; fingerprint ${fp}`);
+  ctx.ui.info("Older keys are kept until what was sealed to them has expired (7 days at most). Contacts are told your key changed; those that pinned the old one seal nothing to you until they accept or verify the new one.");
+}
+
+export async function keyVerify(ctx: Ctx, idArg: string, number: string | undefined): Promise<void> {
+  const id = normalizeTerminalId(idArg);
+  if (!id) throw usageError(`"${idArg}" is not a terminal id.`);
+  const { client, me } = signedIn(ctx);
+  const { keys } = await ensureKeys(ctx, client, me);
+  if (!keys) throw usageError("This computer holds no key for this terminal, so it has no safety number.");
+  const theirs = await publishedKey(client, id);
+  if (!theirs) throw usageError(`Terminal ${formatTerminalId(id)} publishes no key: nothing can be sealed to it, so there is nothing to verify.`);
+  const a = { id: me.id, key: keys.recipient };
+  const b = { id, key: theirs };
+  const expected = safetyNumber(a, b);
+  if (number === undefined) {
+    ctx.ui.emit({ id, key: theirs, safetyNumber: expected, pinned: pinOf(ctx, id) ?? null });
+    ctx.ui.print(`Safety number with ${formatTerminalId(id)}: ${formatDigits(expected)}`);
+    ctx.ui.info(`Compare it with the one ${formatTerminalId(id)} sees (in person, or by a call), then: pushdrop key verify ${id} <number>`);
+    return;
+  }
+  if (!verifySafetyNumber(a, b, number)) {
+    throw integrityError(
+      `That is not the safety number of you and ${formatTerminalId(id)} with the key the server publishes for it now. Either a digit is wrong, or the key you would seal to is not the one ${formatTerminalId(id)} holds (someone may have swapped it). Nothing was marked verified.`,
+      "safety_number_mismatch",
+      { id },
+    );
+  }
+  const before = pinOf(ctx, id);
+  savePin(ctx, id, { key: theirs, verified: true });
+  ctx.ui.emit({ id, key: theirs, verified: true, replaced: before && before.key !== theirs ? before.key : null });
+  ctx.ui.print(`Verified ${formatTerminalId(id)}: what you send is sealed to this key${before && before.key !== theirs ? " (it replaces the one pinned before)" : ""}.`);
+}
