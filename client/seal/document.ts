@@ -9,7 +9,7 @@ import {
 } from "../../src/contract/seal";
 import { SealError } from "./errors";
 import { decrypterFor, encrypterFor } from "./stream";
-import { paddedSize, recipientsFor, sealedSize } from "./size";
+import { paddedSize, recipientsFor, sealedSize, SEAL_PAD_FILES, SEAL_PAD_TEXT } from "./size";
 import type { AgeIdentity } from "./keys";
 
 /**
@@ -57,13 +57,16 @@ function documentOf(draft: SealDraft, transferId: string): SealDocument {
  * length of each `sha256` counts here (64 hex digits), so placeholders do before the files are hashed.
  */
 export function sealPlainSize(draft: SealDraft): number {
-  return paddedSize(enc.encode(JSON.stringify(documentOf(draft, PLACEHOLDER_ID))).length);
+  return paddedSize(enc.encode(JSON.stringify(documentOf(draft, PLACEHOLDER_ID))).length, padFor(draft));
 }
 
-/** The seal's plaintext: its JSON, then spaces up to the next power of two ≥ 4 KiB. */
+/** A text alone pads to ≥ 4 KiB, a seal of files to ≥ 1 KiB (see SEAL_PAD_FILES). */
+const padFor = (draft: SealDraft) => (draft.files.length === 0 ? SEAL_PAD_TEXT : SEAL_PAD_FILES);
+
+/** The seal's plaintext: its JSON, then spaces up to the next power of two ≥ 1 KiB (≥ 4 KiB for a text alone). */
 export function encodeSeal(draft: SealDraft, transferId: string): Uint8Array {
   const json = enc.encode(JSON.stringify(documentOf(draft, transferId)));
-  const out = new Uint8Array(paddedSize(json.length)).fill(0x20);
+  const out = new Uint8Array(paddedSize(json.length, padFor(draft))).fill(0x20);
   out.set(json);
   return out;
 }

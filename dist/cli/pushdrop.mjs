@@ -19034,8 +19034,10 @@ function recipientsFor(sealed, plain) {
   const rest = sealed - HEADER_BASE - plain - TAG * Math.max(1, Math.ceil(plain / AGE_CHUNK));
   return rest >= STANZA_X25519 && rest % STANZA_X25519 === 0 ? rest / STANZA_X25519 : null;
 }
-function paddedSize(n) {
-  let size = 4096;
+var SEAL_PAD_TEXT = 4096;
+var SEAL_PAD_FILES = 1024;
+function paddedSize(n, min = SEAL_PAD_TEXT) {
+  let size = min;
   while (size < n) size *= 2;
   return size;
 }
@@ -19176,11 +19178,12 @@ function documentOf(draft, transferId) {
   return doc;
 }
 function sealPlainSize(draft) {
-  return paddedSize(enc.encode(JSON.stringify(documentOf(draft, PLACEHOLDER_ID))).length);
+  return paddedSize(enc.encode(JSON.stringify(documentOf(draft, PLACEHOLDER_ID))).length, padFor(draft));
 }
+var padFor = (draft) => draft.files.length === 0 ? SEAL_PAD_TEXT : SEAL_PAD_FILES;
 function encodeSeal(draft, transferId) {
   const json = enc.encode(JSON.stringify(documentOf(draft, transferId)));
-  const out = new Uint8Array(paddedSize(json.length)).fill(32);
+  const out = new Uint8Array(paddedSize(json.length, padFor(draft))).fill(32);
   out.set(json);
   return out;
 }

@@ -211,11 +211,12 @@ describe("trimForPush", () => {
     expect(trimForPush(ready(big))).not.toHaveProperty("seal");
   });
 
-  it("reads a seal.age only when it may fit; one padded to 4 KiB (client/seal today) never does", () => {
+  it("reads a seal.age only when it may fit: a seal of files (padded to 1 KiB) does, a text's (padded to 4 KiB) does not", () => {
     expect(sealMayFit(1000)).toBe(true);
     expect(sealMayFit(2800)).toBe(true);
     expect(sealMayFit(3000)).toBe(false);
-    // the smallest seal client/seal makes: 4 KiB of padded plaintext sealed to one recipient
+    // client/seal's smallest seals, sealed to one recipient: of files (1 KiB) it may fit; of a text alone (4 KiB) never
+    expect(sealMayFit(86 + 98 + 1024 + 16)).toBe(true);
     expect(sealMayFit(86 + 98 + 4096 + 16)).toBe(false);
   });
 
