@@ -28,5 +28,7 @@ it("the pushdrop command bundles no schema library: it imports only types and pl
   const bundle = readFileSync(path.join(ROOT, "dist", "cli", "pushdrop.mjs"), "utf8");
   // zod came in once through a value import from the contract's index (which builds schemas)
   expect(bundle).not.toMatch(/\bz\.object\(|ZodError|zod/);
-  expect(bundle.split("\n").length).toBeLessThan(20_000);
+  // and by size: zod alone bundles to about 19,700 lines; the command with age-encryption (sealed
+  // transfers, v1.2) is about 22,000, so a bundle that took zod in would be over 30,000
+  expect(bundle.split("\n").length).toBeLessThan(30_000);
 });
