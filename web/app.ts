@@ -178,7 +178,9 @@ async function boot(): Promise<void> {
 
   const shared = params.get("share");
   const focus = params.get("transfer");
-  if (to || shared || focus || params.has("forgotten")) history.replaceState(null, "", `/${location.hash}`);
+  // (a forced language stays in the address: a reload keeps speaking it)
+  const lang = params.get("lang");
+  if (to || shared || focus || params.has("forgotten")) history.replaceState(null, "", `/${lang ? `?lang=${encodeURIComponent(lang)}` : ""}${location.hash}`);
   if (shared) void takeShared(shared);
 
   await Promise.all([loadInbox(), outbox.restore(), syncNotifications(), app.settings.load().then(pushName)]);

@@ -2,9 +2,9 @@ import { ApiError, NetworkError, RateMeter, formatDuration, isTransient, retryDe
 import type { CreateTransferRequest, Transfer } from "../src/contract";
 import { announce, fill, h, show } from "./dom";
 import { plainError } from "./errors";
-import { ago, idEl, idText, names as listNames, size as fmtSize } from "./format";
-import { formatTerminalIdAscii } from "./i18n/format";
-import { t as tr } from "./i18n/runtime";
+import { ago, bidi, idEl, idText, names as listNames, size as fmtSize } from "./format";
+import { formatNumber, formatTerminalIdAscii } from "./i18n/format";
+import { currentLanguage, t as tr } from "./i18n/runtime";
 import { fileName } from "./names";
 import { dropSent, dropWaiting, loadSent, loadWaiting, recordSent, recordWaiting, type SentRecord, type WaitingRecord } from "./store";
 import { xhrPut } from "./xhr";
@@ -84,7 +84,7 @@ function toLine(people: Array<{ id: string; name?: string | null }>): Array<Node
 function whatLine(r: { files: SentRecord["files"]; message: string | null }): string {
   return [
     r.files.length ? WORDS.what(r.files.length, fmtSize(r.files.reduce((s, f) => s + f.size, 0))) : WORDS.message,
-    r.message ? WORDS.quote(oneLine(r.message)) : "",
+    r.message ? WORDS.quote(bidi(oneLine(r.message))) : "",
   ]
     .filter(Boolean)
     .join(" · ");
@@ -610,7 +610,7 @@ class OutItem {
         const bar = li.querySelector("progress")!;
         const have = Math.min(f.size, this.confirmedFiles[i] ?? 0);
         bar.value = have;
-        li.querySelector(".pct")!.textContent = f.size === 0 || have >= f.size ? "✓" : `${Math.floor((have / f.size) * 100)}%`;
+        li.querySelector(".pct")!.textContent = f.size === 0 || have >= f.size ? "✓" : formatNumber(Math.floor((have / f.size) * 100) / 100, currentLanguage().tag, { style: "percent" });
       });
     }
   }

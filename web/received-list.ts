@@ -245,7 +245,7 @@ export class Inbox {
         ? h(
             "div",
             { class: "message" },
-            h("p", { class: "text" }, ...linkify(t.message)),
+            h("p", { class: "text", dir: "auto" }, ...linkify(t.message)),
             h("button", { type: "button", class: "quiet small", "data-key": "copy", onclick: (ev: Event) => copy(t.message!, ev.currentTarget as HTMLButtonElement) }, WORDS.copy),
           )
         : null,
