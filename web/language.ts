@@ -25,9 +25,11 @@ export function wireLanguagePicker(): void {
   select.value = forced || stored ? currentLanguage().tag : "";
   select.addEventListener("change", () => {
     void setLanguageOverride(select.value || null).then(() => {
+      // (a new address differing only by its #screen would not reload: drop ?lang, then reload)
       const url = new URL(location.href);
       url.searchParams.delete("lang");
-      location.replace(url.href);
+      history.replaceState(null, "", url.href);
+      location.reload();
     });
   });
 }

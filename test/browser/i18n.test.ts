@@ -254,4 +254,33 @@ describe("?lang=en forces English over another browser language", () => {
     expect((await englishLeft(page)).length).toBeGreaterThan(5);
     expect(await noHorizontalScroll(page)).toBe(0);
   });
+
+  it("the picker on This device keeps a language for this browser, and 'the browser's language' gives it back", async () => {
+    const ctx = await phone(browser, server.base, "de-DE");
+    contexts.push(ctx);
+    await watch(ctx);
+    const page = await open(ctx, "/");
+    expect(await page.evaluate(() => document.documentElement.lang)).toBe("de");
+    await page.getByRole("link", { name: "Dieses Gerät", exact: true }).click();
+    await page.getByLabel("Sprache", { exact: true }).selectOption("ar");
+    await page.waitForFunction(() => document.documentElement.dir === "rtl" && document.documentElement.dataset.ready === "true");
+    expect(await page.evaluate(() => document.documentElement.lang)).toBe("ar");
+    // kept where the service worker reads it
+    const kept = await page.evaluate(
+      () =>
+        new Promise<unknown>((resolve) => {
+          const req = indexedDB.open("pushdrop-i18n");
+          req.onsuccess = () => {
+            const get = req.result.transaction("prefs").objectStore("prefs").get("override");
+            get.onsuccess = () => resolve(get.result);
+          };
+        }),
+    );
+    expect(kept).toBe("ar");
+    await page.reload();
+    await page.locator("html[data-ready=true]").waitFor();
+    expect(await page.evaluate(() => document.documentElement.lang)).toBe("ar");
+    await page.locator("#lang").selectOption("");
+    await page.waitForFunction(() => document.documentElement.lang === "de" && document.documentElement.dataset.ready === "true");
+  });
 });
