@@ -10,6 +10,10 @@ import { outbox, refreshContacts, setRecipient, takeShared, updateRecipientHint,
 import { Settings, type ServerSettings } from "./settings";
 import { app, params } from "./state";
 import * as store from "./store";
+import { startI18n } from "./i18n/choose";
+import { t } from "./i18n/runtime";
+import { translatePage } from "./i18n-page";
+import { wireLanguagePicker } from "./language";
 
 /**
  * pushdrop's web app, wired: three screens (received.ts, send.ts, device.ts; nav.ts switches
@@ -20,14 +24,14 @@ import * as store from "./store";
  */
 
 const WORDS = {
-  live: "Live",
-  offline: "Offline",
-  reconnecting: (inSeconds: number | null) => (inSeconds ? `Reconnecting in ${inSeconds} s…` : "Reconnecting…"),
-  notConnected: "Not connected",
-  invalid: "This device's id is no longer valid on this server (it was forgotten, or the server was reset).",
-  newId: "Get a new id",
-  noId: (why: string) => `Could not get an id for this device: ${why}`,
-  tryAgain: "Try again",
+  get live() { return t("live.open"); },
+  get offline() { return t("live.offline"); },
+  reconnecting: (inSeconds: number | null) => (inSeconds ? t("live.reconnectingIn", { seconds: inSeconds }) : t("live.reconnecting")),
+  get notConnected() { return t("live.closed"); },
+  get invalid() { return t("me.idInvalid"); },
+  get newId() { return t("me.newId"); },
+  noId: (why: string) => t("me.registerFailed", { error: why }),
+  get tryAgain() { return t("me.tryAgain"); },
 };
 
 function liveState(state: string, text: string): void {
@@ -106,6 +110,10 @@ function onSettings(s: ServerSettings): void {
 }
 
 async function boot(): Promise<void> {
+  // the words first: every screen below speaks the visitor's language from its first paint
+  await startI18n();
+  translatePage();
+  wireLanguagePicker();
   wireNav();
   wireDevice();
   wireSend();
@@ -170,7 +178,9 @@ async function boot(): Promise<void> {
 
   const shared = params.get("share");
   const focus = params.get("transfer");
-  if (to || shared || focus || params.has("forgotten")) history.replaceState(null, "", `/${location.hash}`);
+  // (a forced language stays in the address: a reload keeps speaking it)
+  const lang = params.get("lang");
+  if (to || shared || focus || params.has("forgotten")) history.replaceState(null, "", `/${lang ? `?lang=${encodeURIComponent(lang)}` : ""}${location.hash}`);
   if (shared) void takeShared(shared);
 
   await Promise.all([loadInbox(), outbox.restore(), syncNotifications(), app.settings.load().then(pushName)]);

@@ -1,4 +1,7 @@
-import { formatTerminalId } from "../src/contract/ids";
+import { idText } from "./format";
+import { bidi } from "./format";
+import { formatTerminalIdAscii } from "./i18n/format";
+import { t } from "./i18n/runtime";
 import { fill, h, show } from "./dom";
 import type { Contact } from "./store";
 
@@ -21,11 +24,11 @@ export function renderContacts(
         null,
         h(
           "button",
-          { type: "button", class: "chip", "aria-label": `${c.name || "Device"}, ${formatTerminalId(c.id)}`, onclick: () => onPick(c) },
-          h("span", { class: "chip-name" }, c.name || "Device"),
-          h("span", { class: "chip-id" }, formatTerminalId(c.id)),
+          { type: "button", class: "chip", "aria-label": t("send.contactLabel", { name: c.name ? bidi(c.name) : t("device.unnamed"), id: idText(c.id) }), onclick: () => onPick(c) },
+          h("bdi", { class: "chip-name" }, c.name || t("device.unnamed")),
+          h("bdi", { class: "chip-id", dir: "ltr" }, formatTerminalIdAscii(c.id)),
         ),
-        h("button", { type: "button", class: "chip-x", "aria-label": `Forget ${c.name || formatTerminalId(c.id)}`, onclick: () => onForget(c) }, "×"),
+        h("button", { type: "button", class: "chip-x", "aria-label": t("send.forgetContact", { name: c.name ? bidi(c.name) : idText(c.id) }), onclick: () => onForget(c) }, "×"),
       ),
     ),
   );

@@ -1,5 +1,9 @@
 import { ApiError } from "../client";
-import { formatTerminalId, fromBase64url } from "../src/contract/ids";
+import { fromBase64url } from "../src/contract/ids";
+import { idText } from "./format";
+import { bidi } from "./format";
+import { formatTerminalIdAscii } from "./i18n/format";
+import { t } from "./i18n/runtime";
 import { $, announce, fill, h, show } from "./dom";
 import { plainError } from "./errors";
 import { copy } from "./received-list";
@@ -13,22 +17,22 @@ import * as store from "./store";
  * send, and forgetting the device.
  */
 const WORDS = {
-  renamed: (name: string) => `Renamed to ${name}.`,
-  keptHere: "Saved in this browser. This server cannot rename devices yet, so others still see the first name.",
-  notTaken: (why: string) => `Saved in this browser; the server did not take it yet: ${why}`,
-  firstName: (name: string) => `Others see this device as “${name}”. Rename it so they can tell it apart.`,
-  shareTitle: "Send me files with pushdrop",
-  qrLabel: (id: string) => `QR code of your id, ${id}`,
-  forgetFailed: (why: string) => `Could not forget this device: ${why}`,
-  notifyOn: "Notifications are on.",
-  turnOff: "Turn off notifications",
-  enable: "Enable notifications",
-  cannotNotify: "This browser cannot show notifications from websites (on iPhone and iPad: add pushdrop to the Home Screen first).",
-  blockedHere: "Notifications are blocked for this site. Allow them in the browser's site settings.",
-  turningOn: "Turning on…",
-  noPushService: "This browser could not turn notifications on (its push service is out of reach).",
-  off: "Notifications are off.",
-  blockedInSettings: "Notifications are blocked for this site in the browser's settings.",
+  renamed: (name: string) => t("me.renamed", { name: bidi(name) }),
+  get keptHere() { return t("me.renameKeptHere"); },
+  notTaken: (why: string) => t("me.renameNotTaken", { error: why }),
+  firstName: (name: string) => t("me.firstName", { name: bidi(name) }),
+  get shareTitle() { return t("me.shareTitle"); },
+  qrLabel: (id: string) => t("me.qrLabel", { id: idText(id) }),
+  forgetFailed: (why: string) => t("me.forgetFailed", { error: why }),
+  get notifyOn() { return t("notify.on"); },
+  get turnOff() { return t("notify.disable"); },
+  get enable() { return t("notify.enable"); },
+  get cannotNotify() { return t("notify.unsupported"); },
+  get blockedHere() { return t("notify.blocked"); },
+  get turningOn() { return t("notify.turningOn"); },
+  get noPushService() { return t("notify.failed"); },
+  get off() { return t("notify.off"); },
+  get blockedInSettings() { return t("notify.blockedSettings"); },
 };
 
 
@@ -45,14 +49,14 @@ async function deviceKind(): Promise<string> {
   // (Chrome reduces the user agent string to "Android 10; K": a one-letter model says nothing)
   model ||= /Android [\d.]+; (?:[a-z]{2}[-_][a-z]{2}; )?([^;)]{2,40}?)(?: Build\/[^;)]*)?\)/i.exec(ua)?.[1]?.trim() ?? "";
   if (model && model.length > 1 && !/^(K|wv|Mobile|Linux)$/i.test(model)) return model;
-  if (/iPhone/.test(ua)) return "iPhone";
-  if (/iPad/.test(ua) || (/Macintosh/.test(ua) && navigator.maxTouchPoints > 1)) return "iPad";
-  if (/Android/.test(ua)) return /Mobile/.test(ua) ? "Android phone" : "Android tablet";
-  if (/CrOS/.test(ua)) return "Chromebook";
-  if (/Mac OS X/.test(ua)) return "Mac";
-  if (/Windows/.test(ua)) return "Windows PC";
-  if (/Linux/.test(ua)) return "Linux computer";
-  return "Browser";
+  if (/iPhone/.test(ua)) return t("device.iphone");
+  if (/iPad/.test(ua) || (/Macintosh/.test(ua) && navigator.maxTouchPoints > 1)) return t("device.ipad");
+  if (/Android/.test(ua)) return /Mobile/.test(ua) ? t("device.androidPhone") : t("device.androidTablet");
+  if (/CrOS/.test(ua)) return t("device.chromebook");
+  if (/Mac OS X/.test(ua)) return t("device.mac");
+  if (/Windows/.test(ua)) return t("device.windows");
+  if (/Linux/.test(ua)) return t("device.linux");
+  return t("device.browser");
 }
 
 /** A name none of the devices this browser remembers has: "Android phone 2" beside an "Android phone". */
@@ -81,14 +85,14 @@ export function shareUrl(id: string): string {
 
 export function showDevice(d: store.Device): void {
   $("my-name").textContent = d.name;
-  $("my-id").textContent = formatTerminalId(d.id);
+  fill($("my-id"), h("bdi", { dir: "ltr" }, formatTerminalIdAscii(d.id)));
   const link = $<HTMLAnchorElement>("share-link");
   link.href = shareUrl(d.id);
   link.textContent = shareUrl(d.id).replace(/^https?:\/\//, "");
   // the QR encoder is a chunk of its own, loaded when the code is drawn: the app shell stays small
   const url = shareUrl(d.id);
   void import("./qr").then(({ qrSvg }) => {
-    if ($<HTMLAnchorElement>("share-link").href === url) fill($("qr"), qrSvg(url, WORDS.qrLabel(formatTerminalId(d.id))));
+    if ($<HTMLAnchorElement>("share-link").href === url) fill($("qr"), qrSvg(url, WORDS.qrLabel(d.id)));
   });
   show($("share-btn"), typeof navigator.share === "function");
   show($("ios-note"), isAppleMobile());

@@ -1,37 +1,34 @@
 import { ApiError, NetworkError, describeError } from "../client";
-import { formatTerminalId } from "../src/contract/ids";
+import { idText, names } from "./format";
+import { t } from "./i18n/runtime";
 
 /**
- * An error in plain words for the page. The server's messages are sentences already; a few
- * common ones read better said from the person's side ("No device has the id …").
+ * An error in plain words for the page, in the visitor's language: an API error's code is
+ * worded by the catalog (`error.<code>`); the server's English `message` shows only for a code
+ * the catalog has no words for. A few read better said from the person's side ("No device has
+ * the id …").
  */
 export function plainError(e: unknown): string {
   if (e instanceof ApiError) {
     const details = (e.details ?? {}) as { missing?: string[]; refused?: string[] };
     switch (e.code) {
       case "terminal_not_found":
-        if (details.missing?.length) return `No device has the id ${details.missing.map(formatTerminalId).join(", ")}. Check the number.`;
-        return "No device has that id. Check the number.";
-      case "recipient_refused":
-        return "The recipient does not take transfers from this device.";
+        if (details.missing?.length) return t("error.terminal_not_found_ids", { ids: names(details.missing.map(idText)) });
+        return t("error.terminal_not_found");
       case "rate_limited":
-        return `Too many requests for now.${e.retryAfter !== undefined ? ` Try again in ${e.retryAfter} s.` : " Try again in a moment."}`;
+        return e.retryAfter !== undefined ? t("error.rate_limited_after", { seconds: e.retryAfter }) : t("error.rate_limited");
       case "body_too_large":
-      case "package_too_large":
-      case "names_too_long":
-        return `Too large to send: ${e.message}`;
+        return t("error.too_large", { detail: e.message });
       case "unauthorized":
       case "forbidden":
-        return "This device's id is no longer valid here. Forget it and get a new one.";
-      case "transfer_expired":
-        return "This transfer has expired.";
-      case "transfer_cancelled":
-        return "The sender cancelled this transfer.";
-      case "internal_error":
-        return "Something went wrong on the server. Try again in a moment.";
+        return t("error.unauthorized");
     }
-    return describeError(e);
+    const key = `error.${e.code}`;
+    const words = t(key);
+    if (words !== key) return words;
+    return t("error.unknown", { message: describeError(e) });
   }
-  if (e instanceof NetworkError) return "No connection to pushdrop. Check your network.";
-  return describeError(e);
+  if (e instanceof NetworkError) return t("error.network");
+  if (e instanceof Error && e.name === "AbortError") return t("error.stopped");
+  return t("error.unknown", { message: describeError(e) });
 }

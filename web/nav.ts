@@ -1,4 +1,6 @@
 import { $, show } from "./dom";
+import { formatNumber } from "./i18n/format";
+import { currentLanguage, t } from "./i18n/runtime";
 
 /**
  * The three screens (Received, Send, This device) and the tab bar that switches them: at the
@@ -10,9 +12,9 @@ export type Screen = "received" | "send" | "device";
 export const SCREENS: readonly Screen[] = ["received", "send", "device"];
 
 const WORDS = {
-  title: "pushdrop",
-  unreadTitle: (n: number) => `(${n}) pushdrop`,
-  unread: (n: number) => (n === 1 ? "1 new" : `${n} new`),
+  get title() { return t("app.title"); },
+  unreadTitle: (n: number) => t("app.titleUnseen", { count: n }),
+  unread: (n: number) => t("app.unread", { count: n }),
 };
 
 let current: Screen = "received";
@@ -67,7 +69,7 @@ export function wireNav(): void {
 /** The unread count: on the Received tab, in the document's title, and on the app's icon where the browser can. */
 export function setUnread(n: number): void {
   const badge = $("unread");
-  badge.textContent = n > 99 ? "99+" : String(n);
+  badge.textContent = n > 99 ? t("app.unreadMany", { count: 99 }) : formatNumber(n, currentLanguage().tag);
   show(badge, n > 0);
   $("unread-text").textContent = n > 0 ? WORDS.unread(n) : "";
   document.title = n > 0 ? WORDS.unreadTitle(n) : WORDS.title;

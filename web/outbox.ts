@@ -1,9 +1,10 @@
-import { ApiError, NetworkError, RateMeter, formatBytes, formatDuration, isTransient, retryDelayMs, uploadFiles, type PushdropClient, type PutFn, type UploadProgress } from "../client";
+import { ApiError, NetworkError, RateMeter, formatDuration, isTransient, retryDelayMs, uploadFiles, type PushdropClient, type PutFn, type UploadProgress } from "../client";
 import type { CreateTransferRequest, Transfer } from "../src/contract";
-import { formatTerminalId } from "../src/contract/ids";
 import { announce, fill, h, show } from "./dom";
 import { plainError } from "./errors";
-import { ago, plural } from "./format";
+import { ago, bidi, idEl, idText, names as listNames, size as fmtSize } from "./format";
+import { formatNumber, formatTerminalIdAscii } from "./i18n/format";
+import { currentLanguage, t as tr } from "./i18n/runtime";
 import { fileName } from "./names";
 import { dropSent, dropWaiting, loadSent, loadWaiting, recordSent, recordWaiting, type SentRecord, type WaitingRecord } from "./store";
 import { xhrPut } from "./xhr";
@@ -18,57 +19,76 @@ import { xhrPut } from "./xhr";
 type Phase = "uploading" | "paused" | "interrupted" | "failed" | "sent" | "gone";
 
 const WORDS = {
-  to: "To ",
-  message: "Message",
-  progress: "Progress",
-  allFiles: "All files",
-  uploading: "Uploading",
-  packing: "Packing",
-  ready: "Ready",
-  sent: "Sent",
-  notified: "Notified",
-  delivered: "Delivered",
-  opened: "Opened",
-  downloaded: "Downloaded",
-  retryNow: "Retry now",
-  chooseAgain: "Choose the files again",
-  cancel: "Cancel",
-  remove: "Remove",
-  removeLabel: "Remove from this list",
-  stored: (kept: string, total: string) => `${kept} of ${total} on the server`,
-  onTheWay: (bytes: string) => `${bytes} on the way`,
-  rate: (rate: string, left: string) => `${rate}/s · ${left} left`,
-  retrying: (why: string) => `${why} Retrying…`,
-  offline: "Offline. The upload goes on by itself when the connection is back.",
-  dropped: "The connection dropped. Resuming where it stopped…",
-  cancelled: "Cancelled.",
-  gone: "Expired: no longer on the server.",
-  interrupted: "The upload was interrupted when the page closed. Choose the same files again to resume where it stopped.",
-  uploadingNow: "Uploading…",
-  starting: "Starting…",
-  packingNow: "Packing the files…",
-  expired: "Expired.",
-  failed: (why: string) => `Failed: ${why}.`,
-  packFailed: "the server could not pack the files",
-  uploaded: (many: boolean) => (many ? "Uploaded. The recipients are being told." : "Uploaded. The recipient is being told."),
-  allDownloaded: (names: string) => `${names} downloaded it.`,
-  someDownloaded: (names: string) => `${names} downloaded it; waiting for the others.`,
-  openedNotDownloaded: (names: string) => `${names} opened it, not downloaded yet.`,
-  textOpened: (names: string) => `${names} opened it.`,
-  textDelivered: (names: string) => `Delivered to ${names}. Not opened yet.`,
-  notifiedLive: (names: string, many: boolean) => `${names} ${many ? "were" : "was"} notified, live.`,
-  notifiedPush: (names: string, many: boolean) => `${names} ${many ? "were" : "was"} notified by a notification.`,
-  toldWhenOnline: (names: string) => `Ready. ${names} will be told when online.`,
-  receiptDownloaded: (who: string) => `${who} downloaded what you sent.`,
-  receiptDelivered: (who: string) => `Delivered to ${who}.`,
-  receiptOpened: (who: string) => `${who} opened what you sent.`,
-  waiting: "Waiting for the connection: this goes by itself when pushdrop answers again.",
-  waitingTry: "Trying again…",
-  lost: "Not sent: the page was closed before the connection came back. Choose the files again to send them.",
-  lostText: "Not sent: the page was closed before the connection came back.",
-  refused: (why: string) => `Not sent: ${why}`,
-  notTheSame: "Those are not the same files (names and sizes must match).",
+  get message() { return tr("sent.messageOnly"); },
+  get progress() { return tr("sent.progress"); },
+  get allFiles() { return tr("sent.allFiles"); },
+  get uploading() { return tr("sent.stepUploading"); },
+  get packing() { return tr("sent.stepPacking"); },
+  get ready() { return tr("sent.stepReady"); },
+  get sent() { return tr("sent.stepSent"); },
+  notified: (done: number, all: number) => (all > 1 && done > 0 && done < all ? tr("sent.stepNotifiedOf", { done, all }) : tr("sent.stepNotified")),
+  delivered: (done: number, all: number) => (all > 1 && done > 0 && done < all ? tr("sent.stepDeliveredOf", { done, all }) : tr("sent.stepDelivered")),
+  opened: (done: number, all: number) => (all > 1 && done > 0 && done < all ? tr("sent.stepOpenedOf", { done, all }) : tr("sent.stepOpened")),
+  downloaded: (done: number, all: number) => (all > 1 && done > 0 && done < all ? tr("sent.stepDownloadedOf", { done, all }) : tr("sent.stepDownloaded")),
+  get retryNow() { return tr("sent.retryNow"); },
+  get chooseAgain() { return tr("sent.chooseAgain"); },
+  get cancel() { return tr("sent.cancel"); },
+  get remove() { return tr("sent.remove"); },
+  get removeLabel() { return tr("sent.removeLabel"); },
+  what: (count: number, bytes: string) => tr("sent.what", { count, size: bytes }),
+  quote: (text: string) => tr("sent.quote", { text }),
+  stored: (kept: string, total: string) => tr("sent.stored", { kept, total }),
+  onTheWay: (bytes: string) => tr("sent.onTheWay", { size: bytes }),
+  rate: (rate: string, left: string) => tr("sent.rate", { rate, left }),
+  retrying: (why: string) => tr("sent.retrying", { error: why }),
+  get offline() { return tr("sent.offline"); },
+  get dropped() { return tr("sent.dropped"); },
+  get cancelled() { return tr("sent.cancelled"); },
+  get gone() { return tr("sent.expiredGone"); },
+  get interrupted() { return tr("sent.interrupted"); },
+  get uploadingNow() { return tr("sent.uploading"); },
+  get starting() { return tr("sent.starting"); },
+  get packingNow() { return tr("sent.packing"); },
+  get expired() { return tr("sent.expired"); },
+  failed: (why: string) => tr("sent.failed", { reason: why }),
+  get packFailed() { return tr("sent.failedUnknown"); },
+  uploaded: (many: boolean) => tr("sent.uploaded", { recipients: many ? 2 : 1 }),
+  allDownloaded: (names: string) => tr("sent.downloadedBy", { names }),
+  someDownloaded: (names: string) => tr("sent.someDownloaded", { names }),
+  openedNotDownloaded: (names: string) => tr("sent.openedNotDownloaded", { names }),
+  textOpened: (names: string) => tr("sent.textOpened", { names }),
+  textDelivered: (names: string) => tr("sent.textDelivered", { names }),
+  notifiedLive: (names: string, many: boolean) => tr("sent.notifiedLive", { count: many ? 2 : 1, names }),
+  notifiedPush: (names: string, many: boolean) => tr("sent.notifiedPush", { count: many ? 2 : 1, names }),
+  toldWhenOnline: (names: string) => tr("sent.readyWaiting", { names }),
+  receiptDownloaded: (who: string) => tr("sent.announceDownloaded", { name: who }),
+  receiptDelivered: (who: string) => tr("sent.announceDelivered", { name: who }),
+  receiptOpened: (who: string) => tr("sent.announceOpened", { name: who }),
+  get waiting() { return tr("sent.waiting"); },
+  get waitingTry() { return tr("sent.waitingTry"); },
+  get lost() { return tr("sent.lost"); },
+  get lostText() { return tr("sent.lostText"); },
+  refused: (why: string) => tr("sent.refused", { error: why }),
+  get notTheSame() { return tr("sent.notSameFiles"); },
 };
+
+/** "To {names}" with the names as elements: the sentence from the catalog, the elements where {names} is. */
+function toLine(people: Array<{ id: string; name?: string | null }>): Array<Node | string> {
+  const MARK = "\u0000";
+  const [before = "", after = ""] = tr("sent.to", { names: MARK }).split(MARK);
+  const list = people.map((r) => [h("strong", null, h("bdi", null, r.name || formatTerminalIdAscii(r.id))), " ", idEl(r.id)]);
+  return [before, ...joinWith(list, tr("sent.namesSeparator")), after];
+}
+
+/** "3 files · 2.1 MB · “a note”" */
+function whatLine(r: { files: SentRecord["files"]; message: string | null }): string {
+  return [
+    r.files.length ? WORDS.what(r.files.length, fmtSize(r.files.reduce((s, f) => s + f.size, 0))) : WORDS.message,
+    r.message ? WORDS.quote(bidi(oneLine(r.message))) : "",
+  ]
+    .filter(Boolean)
+    .join(" · ");
+}
 
 const FINAL = new Set(["expired", "cancelled", "failed"]);
 
@@ -268,11 +288,7 @@ class OutItem {
     private readonly remove: () => void,
   ) {
     this.phase = transfer ? "uploading" : "sent";
-    const to = record.to.map((r) => [h("strong", null, r.name || formatTerminalId(r.id)), " ", h("span", { class: "muted nowrap" }, formatTerminalId(r.id))]);
-    const what = [
-      record.files.length ? `${plural(record.files.length, "file")} · ${formatBytes(record.files.reduce((s, f) => s + f.size, 0))}` : WORDS.message,
-      record.message ? ` · “${oneLine(record.message)}”` : "",
-    ].join("");
+    const what = whatLine(record);
     this.steps = h("ol", { class: "steps", "aria-label": WORDS.progress });
     this.bars = h("div", { class: "bars" });
     this.status = h("p", { class: "status", role: "status" });
@@ -280,7 +296,7 @@ class OutItem {
     this.el = h(
       "li",
       { class: "item out", id: `o-${record.id}`, tabindex: "-1" },
-      h("div", { class: "head" }, h("span", { class: "to" }, WORDS.to, ...joinWith(to, ", ")), h("time", { class: "muted", datetime: record.at }, ago(record.at))),
+      h("div", { class: "head" }, h("span", { class: "to" }, ...toLine(record.to)), h("time", { class: "muted", datetime: record.at }, ago(record.at))),
       h("p", { class: "what muted" }, what),
       this.steps,
       this.bars,
@@ -476,7 +492,7 @@ class OutItem {
   }
 
   private nameOf(id: string): string {
-    return this.record.to.find((r) => r.id === id)?.name || formatTerminalId(id);
+    return this.record.to.find((r) => r.id === id)?.name || idText(id);
   }
 
   private scheduleFrame(): void {
@@ -518,21 +534,20 @@ class OutItem {
     const notified = count((r) => r.notifiedAt);
     const downloaded = t?.status === "delivered" ? n : count((r) => r.downloadedAt);
     const opened = count((r) => r.openedAt);
-    const ofN = (k: number) => (n > 1 && k > 0 && k < n ? ` ${k}/${n}` : "");
     // Notified: the device has it; Opened: the person looked at it (the server's openedAt, never guessed)
     const steps: Array<[string, boolean]> = message
       ? [
           [WORDS.sent, t !== null && t.status !== "uploading"],
-          [`${WORDS.notified}${ofN(notified)}`, ready && notified === n],
-          [`${WORDS.delivered}${ofN(downloaded)}`, downloaded === n],
-          [`${WORDS.opened}${ofN(opened)}`, opened === n],
+          [WORDS.notified(notified, n), ready && notified === n],
+          [WORDS.delivered(downloaded, n), downloaded === n],
+          [WORDS.opened(opened, n), opened === n],
         ]
       : [
           [WORDS.uploading, t !== null && t.status !== "uploading"],
           [t?.status === "packaging" ? WORDS.packing : WORDS.ready, ready],
-          [`${WORDS.notified}${ofN(notified)}`, ready && notified === n],
-          [`${WORDS.opened}${ofN(opened)}`, opened === n],
-          [`${WORDS.downloaded}${ofN(downloaded)}`, downloaded === n],
+          [WORDS.notified(notified, n), ready && notified === n],
+          [WORDS.opened(opened, n), opened === n],
+          [WORDS.downloaded(downloaded, n), downloaded === n],
         ];
     const current = steps.findIndex(([, done]) => !done);
     fill(
@@ -555,9 +570,9 @@ class OutItem {
     const left = this.meter.secondsLeft(p.total - p.sent);
     const rate = this.meter.bytesPerSecond;
     const stats = [
-      WORDS.stored(formatBytes(kept), formatBytes(p.total)),
-      flight > 0 ? WORDS.onTheWay(formatBytes(flight)) : "",
-      rate > 0 && this.phase === "uploading" ? WORDS.rate(formatBytes(rate), formatDuration(left)) : "",
+      WORDS.stored(fmtSize(kept), fmtSize(p.total)),
+      flight > 0 ? WORDS.onTheWay(fmtSize(flight)) : "",
+      rate > 0 && this.phase === "uploading" ? WORDS.rate(fmtSize(rate), formatDuration(left)) : "",
     ]
       .filter(Boolean)
       .join(" · ");
@@ -595,7 +610,7 @@ class OutItem {
         const bar = li.querySelector("progress")!;
         const have = Math.min(f.size, this.confirmedFiles[i] ?? 0);
         bar.value = have;
-        li.querySelector(".pct")!.textContent = f.size === 0 || have >= f.size ? "✓" : `${Math.floor((have / f.size) * 100)}%`;
+        li.querySelector(".pct")!.textContent = f.size === 0 || have >= f.size ? "✓" : formatNumber(Math.floor((have / f.size) * 100) / 100, currentLanguage().tag, { style: "percent" });
       });
     }
   }
@@ -608,7 +623,7 @@ class OutItem {
 
   private statusText(): string {
     const t = this.transfer;
-    const names = this.record.to.map((r) => r.name || formatTerminalId(r.id)).join(", ");
+    const names = listNames(this.record.to.map((r) => r.name || idText(r.id)));
     const many = this.record.to.length > 1;
     switch (this.phase) {
       case "paused":
@@ -624,7 +639,7 @@ class OutItem {
         return this.progress && this.progress.total > 0 ? WORDS.uploadingNow : WORDS.starting;
     }
     if (!t) return this.error;
-    const who = (list: Transfer["recipients"]) => list.map((r) => this.nameOf(r.id)).join(", ");
+    const who = (list: Transfer["recipients"]) => listNames(list.map((r) => this.nameOf(r.id)));
     const text = t.files.length === 0;
     switch (t.status) {
       case "uploading":
@@ -636,7 +651,7 @@ class OutItem {
       case "cancelled":
         return WORDS.cancelled;
       case "failed":
-        return WORDS.failed(t.failure ?? WORDS.packFailed);
+        return t.failure ? WORDS.failed(t.failure) : WORDS.packFailed;
       case "delivered":
         if (!text) return WORDS.allDownloaded(names);
         return t.recipients.every((r) => r.openedAt) ? WORDS.textOpened(names) : WORDS.textDelivered(names);
@@ -727,18 +742,14 @@ function lostCard(w: WaitingRecord, remove: () => void): HTMLLIElement {
     { class: "item out lost", tabindex: "-1" },
     recordHead(w),
     h("p", { class: "status error" }, w.files.length ? WORDS.lost : WORDS.lostText),
-    w.files.length ? h("ul", { class: "files" }, w.files.map((f) => h("li", null, fileName(f.name), h("span", { class: "muted nowrap" }, formatBytes(f.size))))) : null,
+    w.files.length ? h("ul", { class: "files" }, w.files.map((f) => h("li", null, fileName(f.name), h("span", { class: "muted nowrap" }, fmtSize(f.size))))) : null,
     h("div", { class: "actions" }, h("button", { type: "button", class: "link small", "aria-label": WORDS.removeLabel, onclick: remove }, WORDS.remove)),
   );
 }
 
 function recordHead(r: { at: string; to: SentRecord["to"]; files: SentRecord["files"]; message: string | null }): HTMLElement[] {
-  const to = r.to.map((x) => [h("strong", null, x.name || formatTerminalId(x.id)), " ", h("span", { class: "muted nowrap" }, formatTerminalId(x.id))]);
-  const what = [
-    r.files.length ? `${plural(r.files.length, "file")} · ${formatBytes(r.files.reduce((s, f) => s + f.size, 0))}` : WORDS.message,
-    r.message ? ` · “${oneLine(r.message)}”` : "",
-  ].join("");
-  return [h("div", { class: "head" }, h("span", { class: "to" }, WORDS.to, ...joinWith(to, ", ")), h("time", { class: "muted", datetime: r.at }, ago(r.at))), h("p", { class: "what muted" }, what)];
+  const what = whatLine(r);
+  return [h("div", { class: "head" }, h("span", { class: "to" }, ...toLine(r.to)), h("time", { class: "muted", datetime: r.at }, ago(r.at))), h("p", { class: "what muted" }, what)];
 }
 
 function oneLine(s: string, max = 60): string {

@@ -1,8 +1,6 @@
-import { formatBytes } from "../client/rate";
 import type { Transfer } from "../src/contract";
-import { formatTerminalId } from "../src/contract/ids";
 import { fill, h, show } from "./dom";
-import { ago, until } from "./format";
+import { ago, dateTime, idEl, idText, size as fmtSize, until } from "./format";
 import { hide, loadHidden } from "./store";
 import { fileName } from "./names";
 import { linkify } from "./text";
@@ -14,26 +12,30 @@ import { linkify } from "./text";
  * device has downloaded it, it says so and offers *Save again* while the download limit allows;
  * an expired or cancelled entry says so and loses its links.
  */
+import { t as tr } from "./i18n/runtime";
+import { bidi } from "./format";
+
 const WORDS = {
-  someone: "Someone",
-  isNew: "New",
-  download: "Download",
-  saveAgain: "Save again",
-  share: "Share",
-  copy: "Copy",
-  block: "Block",
-  blocked: "Blocked",
-  blockFailed: "Block failed",
-  blockWho: (who: string) => `Block ${who}`,
-  remove: "Remove",
-  removeLabel: "Remove from this list",
-  zipOf: (n: number, size: string) => `all ${n} files, ZIP, ${size}`,
-  oneFile: (size: string) => `the file, ${size}`,
-  downloaded: "Downloaded to this device.",
-  limitReached: "Downloaded. The sender's download limit is reached.",
-  expired: "Expired: the files are gone.",
-  cancelled: "The sender cancelled this.",
-  expires: (when: string) => `Expires ${when}`,
+  get someone() { return tr("device.someone"); },
+  get isNew() { return tr("received.new"); },
+  get download() { return tr("received.download"); },
+  get saveAgain() { return tr("received.saveAgain"); },
+  get share() { return tr("received.share"); },
+  get copy() { return tr("received.copy"); },
+  get copied() { return tr("received.copied"); },
+  get copyFailed() { return tr("received.copyFailed"); },
+  get block() { return tr("received.block"); },
+  get blocked() { return tr("received.blocked"); },
+  get blockFailed() { return tr("received.blockFailed"); },
+  blockWho: (who: string) => tr("received.blockLabel", { name: who }),
+  get remove() { return tr("received.remove"); },
+  get removeLabel() { return tr("received.removeLabel"); },
+  zipOf: (n: number, size: string) => tr("received.packageInfo", { count: n, size }),
+  get downloaded() { return tr("received.downloaded"); },
+  get limitReached() { return tr("received.limitReached"); },
+  get expired() { return tr("received.expired"); },
+  get cancelled() { return tr("received.cancelled"); },
+  expires: (when: string) => tr("received.expires", { when }),
 };
 
 export interface InboxHooks {
@@ -178,7 +180,7 @@ export class Inbox {
     const blocking = this.hooks.blocking();
     if (!blocking || blocking.self === t.from.id) return null;
     if (blocking.blocked(t.from.id)) return h("span", { class: "muted" }, WORDS.blocked);
-    const who = t.from.name || formatTerminalId(t.from.id);
+    const who = t.from.name ? bidi(t.from.name) : idText(t.from.id);
     return h(
       "button",
       {
@@ -231,19 +233,19 @@ export class Inbox {
         h(
           "span",
           { class: "from" },
-          h("strong", null, t.from.name || WORDS.someone),
+          h("strong", null, t.from.name ? h("bdi", null, t.from.name) : WORDS.someone),
           " ",
-          h("span", { class: "muted nowrap" }, formatTerminalId(t.from.id)),
+          idEl(t.from.id),
           " ",
           h("span", { class: "new" }, WORDS.isNew),
         ),
-        h("time", { class: "muted", datetime: t.createdAt, title: new Date(t.createdAt).toLocaleString(), "data-ago": "" }, ago(t.createdAt)),
+        h("time", { class: "muted", datetime: t.createdAt, title: dateTime(t.createdAt), "data-ago": "" }, ago(t.createdAt)),
       ),
       t.message
         ? h(
             "div",
             { class: "message" },
-            h("p", { class: "text" }, ...linkify(t.message)),
+            h("p", { class: "text", dir: "auto" }, ...linkify(t.message)),
             h("button", { type: "button", class: "quiet small", "data-key": "copy", onclick: (ev: Event) => copy(t.message!, ev.currentTarget as HTMLButtonElement) }, WORDS.copy),
           )
         : null,
@@ -258,12 +260,12 @@ export class Inbox {
                 live && f.downloadUrl && canDownload
                   ? h("a", { href: f.downloadUrl, download: "", "data-link": `file-${f.index}`, onclick: onDownload }, fileName(f.name))
                   : fileName(f.name),
-                h("span", { class: "muted nowrap" }, formatBytes(f.size)),
+                h("span", { class: "muted nowrap" }, fmtSize(f.size)),
               ),
             ),
           )
         : one
-          ? h("p", { class: "single" }, fileName(one.name), " ", h("span", { class: "muted nowrap" }, formatBytes(one.size)))
+          ? h("p", { class: "single" }, fileName(one.name), " ", h("span", { class: "muted nowrap" }, fmtSize(one.size)))
           : null,
       h(
         "div",
@@ -276,7 +278,7 @@ export class Inbox {
                 downloaded ? WORDS.saveAgain : WORDS.download,
               ),
               one && canShareFiles(one) ? h("button", { type: "button", "data-key": "share", onclick: () => void shareFile(one) }, WORDS.share) : null,
-              one ? null : h("span", { class: "muted" }, WORDS.zipOf(t.files.length, formatBytes(t.package?.size ?? t.size))),
+              one ? null : h("span", { class: "muted" }, WORDS.zipOf(t.files.length, fmtSize(t.package?.size ?? t.size))),
             ]
           : null,
         downloaded && e.ended !== "cancelled" ? h("span", { class: "done-note" }, canDownload ? WORDS.downloaded : WORDS.limitReached) : null,
@@ -360,7 +362,7 @@ export async function copy(text: string, button?: HTMLButtonElement): Promise<bo
   }
   if (button) {
     const label = button.textContent;
-    button.textContent = ok ? "Copied" : "Copy failed";
+    button.textContent = ok ? WORDS.copied : WORDS.copyFailed;
     setTimeout(() => (button.textContent = label), 2000);
   }
   return ok;

@@ -13,8 +13,10 @@ import * as store from "./store";
  * really shown: its card at least half in view, on the Received screen, in a visible page.
  * Until then it is counted on the tab, in the title and on the app's icon, and a toast offers it.
  */
+import { t as tr } from "./i18n/runtime";
+
 const WORDS = {
-  loadFailed: (why: string) => `The inbox could not be loaded: ${why}`,
+  loadFailed: (why: string) => tr("received.loadFailed", { error: why }),
   arrived: (title: string) => title,
 };
 

@@ -1,4 +1,5 @@
-import { normalizeTerminalId } from "../src/contract/ids";
+import { parseTerminalIdInput } from "./i18n/format";
+import { t } from "./i18n/runtime";
 import { $ } from "./dom";
 
 /**
@@ -23,7 +24,7 @@ function idFromQr(text: string): string | null {
   } catch {
     // not a URL: digits, perhaps
   }
-  return normalizeTerminalId(candidate);
+  return parseTerminalIdInput(candidate);
 }
 
 export function canScan(): boolean {
@@ -58,16 +59,16 @@ async function detector(): Promise<Detect> {
 
 function cameraError(e: unknown): string {
   const name = e instanceof Error ? e.name : "";
-  if (name === "NotAllowedError" || name === "SecurityError") return "The camera is not allowed for this site. Allow it in the browser's settings, or type the id.";
-  if (name === "NotFoundError" || name === "OverconstrainedError") return "No camera found. Type the id instead.";
-  return "The camera could not start. Type the id instead.";
+  if (name === "NotAllowedError" || name === "SecurityError") return t("scan.notAllowed");
+  if (name === "NotFoundError" || name === "OverconstrainedError") return t("scan.noCamera");
+  return t("scan.failed");
 }
 
 export async function scanForId(): Promise<string | null> {
   const dialog = $<HTMLDialogElement>("scan-dialog");
   const video = $<HTMLVideoElement>("scan-video");
   const note = $("scan-note");
-  note.textContent = "Point the camera at the QR code on the other device.";
+  note.textContent = t("scan.point");
   let stream: MediaStream;
   try {
     stream = await navigator.mediaDevices.getUserMedia({ video: { facingMode: { ideal: "environment" } }, audio: false });
@@ -98,7 +99,7 @@ export async function scanForId(): Promise<string | null> {
           if (text) {
             const id = idFromQr(text);
             if (id) return finish(id);
-            note.textContent = "That QR code is not a pushdrop id.";
+            note.textContent = t("scan.notAnId");
           }
         } catch {
           // a frame that could not be read: try the next

@@ -1,7 +1,5 @@
-import { ApiError, NetworkError, formatBytes, isTransient } from "../client";
+import { ApiError, NetworkError, isTransient } from "../client";
 import type { CreateTransferRequest } from "../src/contract";
-import { formatTerminalId } from "../src/contract/ids";
-import { normalizeTerminalId } from "../src/contract/ids";
 import { DEFAULT_EXPIRES_IN, MAX_MESSAGE_LENGTH, MAX_RECIPIENTS } from "../src/contract/limits";
 import { renderContacts } from "./contacts";
 import { $, announce, fill, h, show } from "./dom";
@@ -20,26 +18,31 @@ import * as store from "./store";
  * what was sent and where it stands (the outbox). A send made while the server cannot be
  * reached waits in the outbox and goes by itself once it answers.
  */
+import { t } from "./i18n/runtime";
+import { asciiDigits, formatTerminalIdAscii, parseTerminalIdInput } from "./i18n/format";
+import { bidi } from "./format";
+import { idText, names as listNames, size as fmtSize } from "./format";
+
 const WORDS = {
-  notAnId: (what: string) => `${what} is not a pushdrop id: 9 digits, and the last one checks the others, so a typo shows up here.`,
-  tooMany: (n: number) => `${n} recipients: a transfer goes to at most ${MAX_RECIPIENTS} at once.`,
-  nobodyHint: (ids: string) => `No device has the id ${ids}.`,
-  nobody: (ids: string) => `No device has the id ${ids}. Check the number.`,
-  toNames: (names: string) => `To ${names}`,
-  added: (n: number, all: number) => (n === 1 ? `1 file added, ${all} in all.` : `${n} files added, ${all} in all.`),
-  removeFile: (name: string) => `Remove ${name}`,
-  total: (n: number, size: string) => `${n} files · ${size}`,
-  checkDigits: (what: string) => `${what} is not a pushdrop id. Check the digits.`,
-  enterId: "Enter the recipient's id: the 9 digits shown on the other device.",
-  nothing: "Choose files, or write a message.",
-  tooLong: `The message is too long: at most ${MAX_MESSAGE_LENGTH} characters.`,
-  sending: "Sending…",
-  send: "Send",
-  started: "Sending.",
-  resumed: "Resuming the unfinished transfer of these files.",
-  waiting: "No connection to pushdrop: the send waits in Sent and goes by itself when the server answers.",
-  sharedFailed: "The shared files could not be received. Choose them here instead.",
-  sharedUnreadable: "The shared files could not be read. Choose them here instead.",
+  notAnId: (what: string) => t("send.notAnId", { input: bidi(what) }),
+  tooMany: (n: number) => t("send.tooManyRecipients", { count: n, max: MAX_RECIPIENTS }),
+  nobodyHint: (ids: string) => t("send.noSuchIds", { ids }),
+  nobody: (ids: string) => t("send.noSuchIdsCheck", { ids }),
+  toNames: (list: string) => t("send.toNames", { names: list }),
+  added: (n: number, all: number) => t("send.filesAdded", { added: n, total: all }),
+  removeFile: (name: string) => t("send.removeFile", { name: bidi(name) }),
+  total: (n: number, bytes: string) => t("send.filesTotal", { count: n, size: bytes }),
+  checkDigits: (what: string) => t("send.notAnIdShort", { input: bidi(what) }),
+  get enterId() { return t("send.needRecipient"); },
+  get nothing() { return t("send.needContent"); },
+  get tooLong() { return t("send.messageTooLong", { max: MAX_MESSAGE_LENGTH }); },
+  get sending() { return t("send.sending"); },
+  get send() { return t("send.send"); },
+  get started() { return t("send.announceSending"); },
+  get resumed() { return t("send.resumed"); },
+  get waiting() { return t("send.waiting"); },
+  get sharedFailed() { return t("send.shareFailed"); },
+  get sharedUnreadable() { return t("send.shareUnreadable"); },
 };
 
 export const outbox = new Outbox(app.client, $<HTMLUListElement>("outbox"), $("sent-h"));
@@ -66,8 +69,8 @@ async function lookup(id: string): Promise<string | null> {
 function recipients(value: string): { ids: string[]; bad: string[] } {
   const ids: string[] = [];
   const bad: string[] = [];
-  for (const part of value.split(/[,;\n]+/).map((s) => s.trim()).filter(Boolean)) {
-    const id = normalizeTerminalId(part);
+  for (const part of value.split(/[,;\n\u060c\u061b]+/).map((s) => s.trim()).filter(Boolean)) {
+    const id = parseTerminalIdInput(part);
     if (id) {
       if (!ids.includes(id)) ids.push(id);
     } else bad.push(part);
@@ -84,7 +87,7 @@ export async function updateRecipientHint(): Promise<void> {
   const hint = $("to-hint");
   hint.classList.remove("error", "ok");
   const { ids, bad } = recipients(value);
-  const complete = value.replace(/[^\d]/g, "").length >= 9 || bad.some((b) => b.replace(/\D/g, "").length > 9);
+  const complete = asciiDigits(value).replace(/[^\d]/g, "").length >= 9 || bad.some((b) => asciiDigits(b).replace(/\D/g, "").length > 9);
   if (bad.length && complete) {
     hint.textContent = WORDS.notAnId(bad[0]!);
     hint.classList.add("error");
@@ -105,10 +108,10 @@ export async function updateRecipientHint(): Promise<void> {
     if (seq !== hintSeq) return;
     const missing = found.filter(([, n]) => n === null);
     if (missing.length) {
-      hint.textContent = WORDS.nobodyHint(missing.map(([id]) => formatTerminalId(id)).join(", "));
+      hint.textContent = WORDS.nobodyHint(listNames(missing.map(([id]) => idText(id))));
       hint.classList.add("error");
     } else {
-      hint.textContent = WORDS.toNames(found.map(([, n]) => n).join(", "));
+      hint.textContent = WORDS.toNames(listNames(found.map(([, n]) => n ?? "")));
       hint.classList.add("ok");
     }
   } catch {
@@ -118,7 +121,7 @@ export async function updateRecipientHint(): Promise<void> {
 
 export function setRecipient(id: string): void {
   const to = $<HTMLInputElement>("to");
-  to.value = formatTerminalId(id);
+  to.value = formatTerminalIdAscii(id);
   void updateRecipientHint();
 }
 
@@ -141,7 +144,7 @@ function showPicked(): void {
         "li",
         null,
         h("span", { class: "name" }, fileName(f.name)),
-        h("span", { class: "muted nowrap" }, formatBytes(f.size)),
+        h("span", { class: "muted nowrap" }, fmtSize(f.size)),
         h(
           "button",
           {
@@ -160,7 +163,7 @@ function showPicked(): void {
     ),
   );
   if (picked.length > 1) {
-    ul.append(h("li", { class: "total muted" }, WORDS.total(picked.length, formatBytes(picked.reduce((s, f) => s + f.size, 0)))));
+    ul.append(h("li", { class: "total muted" }, WORDS.total(picked.length, fmtSize(picked.reduce((s, f) => s + f.size, 0)))));
   }
 }
 
@@ -263,7 +266,7 @@ async function send(e: Event): Promise<void> {
     const who = await Promise.all(ids.map(async (id) => ({ id, name: await lookup(id) })));
     const missing = who.filter((w) => w.name === null);
     if (missing.length) {
-      showSendError(WORDS.nobody(missing.map((w) => formatTerminalId(w.id)).join(", ")));
+      showSendError(WORDS.nobody(listNames(missing.map((w) => idText(w.id)))));
       return toInput.focus();
     }
     const to = who.map((w) => ({ id: w.id, name: w.name ?? "" }));
@@ -303,7 +306,7 @@ export function wireSend(): void {
   });
   to.addEventListener("blur", () => {
     const { ids, bad } = recipients(to.value);
-    if (!bad.length && ids.length) to.value = ids.map(formatTerminalId).join(", ");
+    if (!bad.length && ids.length) to.value = ids.map(formatTerminalIdAscii).join(", ");
   });
   const files = $<HTMLInputElement>("files");
   files.addEventListener("change", () => {

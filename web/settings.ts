@@ -1,6 +1,8 @@
-import { ApiError, formatBytes, type PushdropClient } from "../client";
+import { ApiError, type PushdropClient } from "../client";
 import type { Waiting } from "../src/contract";
-import { formatTerminalId } from "../src/contract/ids";
+import { idEl, idText, size } from "./format";
+import { bidi } from "./format";
+import { t } from "./i18n/runtime";
 import { $, announce, fill, h, show } from "./dom";
 import { plainError } from "./errors";
 
@@ -21,9 +23,14 @@ export interface ServerSettings {
 
 const WORDS = {
   waiting: (w: Waiting) =>
-    w.uploading > 0
-      ? `${formatBytes(w.bytes)} waiting for this device, ${formatBytes(w.uploading)} of it still uploading.`
-      : `${formatBytes(w.bytes)} waiting for this device.`,
+    w.uploading > 0 ? t("me.waitingUploading", { size: size(w.bytes), uploading: size(w.uploading) }) : t("me.waiting", { size: size(w.bytes) }),
+  isBlocked: (name: string) => t("privacy.isBlocked", { name }),
+  get unblocked() { return t("privacy.unblocked"); },
+  get nowKnown() { return t("privacy.nowKnown"); },
+  get nowAnyone() { return t("privacy.nowAnyone"); },
+  get device() { return t("device.unnamed"); },
+  get unblock() { return t("privacy.unblock"); },
+  unblockWho: (name: string) => t("privacy.unblockLabel", { name }),
 };
 
 /** A server without the endpoint (not an error of this request). */
@@ -75,7 +82,7 @@ export class Settings {
   async block(id: string, name: string): Promise<void> {
     await this.client.call(this.path(`/blocked/${id}`), { method: "PUT" });
     if (this.data) this.set({ ...this.data, blocked: [{ id, name }, ...this.data.blocked.filter((b) => b.id !== id)] });
-    announce(`${name || formatTerminalId(id)} is blocked: it can no longer send to this device.`);
+    announce(WORDS.isBlocked(name ? bidi(name) : idText(id)));
   }
 
   async forgetContact(id: string): Promise<void> {
@@ -87,7 +94,7 @@ export class Settings {
     try {
       await this.client.call(this.path(`/blocked/${id}`), { method: "DELETE" });
       if (this.data) this.set({ ...this.data, blocked: this.data.blocked.filter((b) => b.id !== id) });
-      this.say("Unblocked.");
+      this.say(WORDS.unblocked);
     } catch (e) {
       this.say(plainError(e));
     }
@@ -100,7 +107,7 @@ export class Settings {
         await Promise.all(this.remembered().map((id) => this.client.call(this.path(`/contacts/${id}`), { method: "PUT" }).catch(() => {})));
       }
       this.set(await this.client.call<ServerSettings>(this.path("/settings"), { method: "PATCH", json: { accept } }));
-      this.say(accept === "known" ? "Only devices you know can send to this device now." : "Anyone with the id can send to this device now.");
+      this.say(accept === "known" ? WORDS.nowKnown : WORDS.nowAnyone);
     } catch (e) {
       this.say(plainError(e));
       if (this.data) this.render();
@@ -133,8 +140,8 @@ export class Settings {
         h(
           "li",
           null,
-          h("span", null, b.name || "Device", " ", h("span", { class: "muted nowrap" }, formatTerminalId(b.id))),
-          h("button", { type: "button", class: "link small", "aria-label": `Unblock ${b.name || formatTerminalId(b.id)}`, onclick: () => void this.unblock(b.id) }, "Unblock"),
+          h("span", null, b.name ? h("bdi", null, b.name) : WORDS.device, " ", idEl(b.id)),
+          h("button", { type: "button", class: "link small", "aria-label": WORDS.unblockWho(b.name ? bidi(b.name) : idText(b.id)), onclick: () => void this.unblock(b.id) }, WORDS.unblock),
         ),
       ),
     );

@@ -152,7 +152,7 @@ describe("the web app, phone and desktop", () => {
       { name: "photo.jpg", mimeType: "image/jpeg", buffer: Buffer.from(photo) },
       { name: "notes.txt", mimeType: "text/plain", buffer: Buffer.from(notes) },
     ]);
-    await A.getByText("2 files · 300 KB").waitFor();
+    await A.getByText("2 files · 300 kB").waitFor();
     await A.getByLabel("Message").fill("The photos from Sunday");
     await screenshot(A, "desktop-1-send");
     await checkState(A, "files chosen on the desktop");
@@ -169,8 +169,8 @@ describe("the web app, phone and desktop", () => {
     expect(text).toContain("The photos from Sunday");
     expect(text).toContain("photo.jpg");
     expect(text).toContain("notes.txt");
-    expect(text).toContain("300 KB");
-    expect(text).toMatch(/Expires in \d+ h/);
+    expect(text).toContain("300 kB");
+    expect(text).toMatch(/Expires (in \d+ hours|tomorrow)/);
     expect(await noHorizontalScroll(B)).toBe(0);
     await screenshot(B, "phone-9-two-files", entry);
 
@@ -179,7 +179,7 @@ describe("the web app, phone and desktop", () => {
 
     // B's This device says what is waiting for it (the server's settings.waiting: bytes received, not yet downloaded)
     await B.getByRole("link", { name: "This device", exact: true }).click();
-    await B.getByText(/^3\d\d KB waiting for this device\.$/).waitFor({ timeout: 30_000 });
+    await B.getByText(/^3\d\d kB waiting for this device\.$/).waitFor({ timeout: 30_000 });
     await B.getByRole("link", { name: "Received", exact: true }).click();
 
     // B downloads one file, then the package: the bytes are what A sent
@@ -352,7 +352,7 @@ describe("the web app, phone and desktop", () => {
     });
     let shown: Array<{ title: string; body: string; tag: string }> = [];
     for (let i = 0; i < 50 && shown.length < 2; i++, await B.waitForTimeout(100)) shown = await notifications();
-    expect(shown).toContainEqual({ title: "Linux computer sent you 2 files", body: "photo.jpg and notes.txt · 300 KB\nThe photos from Sunday", tag: withFiles.id });
+    expect(shown).toContainEqual({ title: "Linux computer sent you 2 files", body: "photo.jpg and notes.txt · 300 kB\nThe photos from Sunday", tag: withFiles.id });
     expect(shown).toContainEqual({
       title: "Studio Mac sent you 240 files",
       body: "IMG_0001.CR3, IMG_0002.CR3, IMG_0003.CR3 and 237 more · 3.4 GB\nRaw files, all of them",

@@ -137,7 +137,7 @@ describe("issue 22: the web app on a phone", () => {
     await D.getByLabel("Recipient").fill(pId);
     await D.getByLabel("Files").setInputFiles([{ name, mimeType: "image/jpeg", buffer: Buffer.from(photo) }]);
     await D.getByRole("button", { name: "Send", exact: true }).click();
-    const card = P.locator("#inbox > li").filter({ hasText: "250 KB" });
+    const card = P.locator("#inbox > li").filter({ hasText: "250 kB" });
     await card.waitFor({ timeout: 30_000 });
     const shown = card.locator(".fname");
     expect(await shown.getAttribute("title")).toBe(name);
@@ -213,7 +213,7 @@ describe("issue 22: the web app on a phone", () => {
     await meter.waitFor();
     await D.waitForTimeout(500);
     expect(await meter.getAttribute("aria-valuenow")).toBe("0");
-    expect(await sentCard("41.9 MB").locator(".stats").textContent()).toMatch(/^0 B of 41\.9 MB on the server/);
+    expect(await sentCard("41.9 MB").locator(".stats").textContent()).toMatch(/^0 byte of 41\.9 MB on the server/);
     await checkState(D, "an upload in flight");
     // one part answered: exactly its bytes count
     const first = held.find((r) => r.request().url().endsWith("part=1"))!;
@@ -324,7 +324,7 @@ describe("issue 22: the web app on a phone", () => {
     // the sender's keyboard is on Cancel when the receipt comes: its card is redrawn, focus stays in it
     const mine = D.locator(`#o-${t.id}`);
     await mine.getByRole("button", { name: "Cancel" }).focus();
-    expect(await card.textContent()).toMatch(/Expires in (60 min|1 h)/);
+    expect(await card.textContent()).toMatch(/Expires in (60 minutes|1 hour)/);
     const [dl] = await Promise.all([P.waitForEvent("download"), card.getByRole("link", { name: "Download", exact: true }).click()]);
     expect(dl.suggestedFilename()).toMatch(/\.zip$/);
     await card.getByText("Downloaded. The sender's download limit is reached.").waitFor({ timeout: 30_000 });

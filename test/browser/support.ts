@@ -35,10 +35,15 @@ export async function launch(camera?: string): Promise<Browser> {
   return chromium.launch({ executablePath: CHROMIUM, args });
 }
 
-/** A phone (360×740, touch) and a desktop (1280×800), each its own browser profile. */
-export async function phone(browser: Browser, base: string): Promise<BrowserContext> {
+/**
+ * A phone (360×740, touch) and a desktop (1280×800), each its own browser profile. Their
+ * browser language is English unless a test asks for another (the app follows
+ * navigator.languages: the tests in English must not depend on the machine's locale).
+ */
+export async function phone(browser: Browser, base: string, locale = "en-US"): Promise<BrowserContext> {
   return browser.newContext({
     baseURL: base,
+    locale,
     viewport: { width: 360, height: 740 },
     deviceScaleFactor: 1.5,
     isMobile: true,
@@ -48,9 +53,10 @@ export async function phone(browser: Browser, base: string): Promise<BrowserCont
   });
 }
 
-export async function desktop(browser: Browser, base: string): Promise<BrowserContext> {
+export async function desktop(browser: Browser, base: string, locale = "en-US"): Promise<BrowserContext> {
   return browser.newContext({
     baseURL: base,
+    locale,
     viewport: { width: 1280, height: 800 },
     userAgent: "Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/156.0.0.0 Safari/537.36",
     permissions: ["clipboard-read", "clipboard-write", "notifications"],

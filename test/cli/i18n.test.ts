@@ -366,3 +366,36 @@ describe("pseudo-locale en-XA", () => {
     expect(t("k", { n: 3 })).toBe("[Îţ'š 3 ƒîļéš ēẋ ē]");
   });
 });
+
+describe("notifications (web/shared/notice.ts) speak the catalog's language", () => {
+  const summary = {
+    type: "transfer.ready",
+    id: "Zx9vZx9vZx9vZx9vZx9vZw.ready",
+    transferId: "Zx9vZx9vZx9vZx9vZx9vZw",
+    summary: true,
+    from: { id: "578418129", name: "Studio Mac" },
+    message: "Raw files\nsecond line",
+    files: { count: 240, size: 3_400_000_000, names: ["IMG_0001.CR3", "IMG_0002.CR3", "IMG_0003.CR3"] },
+    expiresAt: "2026-12-07T00:00:00Z",
+  } as const;
+
+  it("English: plurals, Intl's list and size, no isolate marks around Latin names", async () => {
+    const { noticeFor } = await import("../../web/shared/notice");
+    useCatalog(language("en"), compiledCatalog(catalogs, "en"));
+    const n = noticeFor(summary as never);
+    expect(n.title).toBe("Studio Mac sent you 240 files");
+    expect(n.body).toBe("IMG_0001.CR3, IMG_0002.CR3, IMG_0003.CR3 and 237 more · 3.4 GB\nRaw files");
+    expect(noticeFor({ type: "transfer.expired", transferId: "x" } as never).title).toBe("A transfer expired");
+  });
+
+  it("German and Arabic: the catalog's words; in Arabic the names and the id isolated, the id in ASCII digits", async () => {
+    const { noticeFor } = await import("../../web/shared/notice");
+    useCatalog(language("de"), compiledCatalog(catalogs, "de"));
+    expect(noticeFor(summary as never).title).toBe("Studio Mac hat Ihnen 240 Dateien gesendet");
+    useCatalog(language("ar"), compiledCatalog(catalogs, "ar"));
+    const n = noticeFor({ ...summary, from: { id: "578418129", name: "" } } as never);
+    expect(n.title).toContain("\u2066578 418 129\u2069");
+    expect(n.title).toMatch(/أرسل إليك/);
+    expect(n.body).toContain("\u2068IMG_0001.CR3\u2069");
+  });
+});

@@ -1,11 +1,12 @@
-import { formatBytes } from "../../client/rate";
 import type { PushPayload } from "../../src/contract/messages";
-import { formatTerminalId } from "../../src/contract/ids";
+import { formatList, formatSize, formatTerminalIdAscii, isolate, terminalIdText } from "../i18n/format";
+import { currentLanguage, t } from "../i18n/runtime";
 
 /**
  * What a system notification says about a live-channel message or a Web Push payload (the
  * service worker's push handler, and the page itself when a transfer arrives while it is
- * hidden). Pure: shared by the page and the service worker.
+ * hidden), in the language whose catalog is current (the page's, or the one the service worker
+ * loaded by sw-catalog.ts). Shared by the page and the service worker.
  */
 export interface Notice {
   title: string;
@@ -17,17 +18,27 @@ export interface Notice {
   transferId: string;
 }
 
+/**
+ * A name or a file name in a notification: isolated (FSI … PDI) where its direction could
+ * disturb the sentence: in a right-to-left language, or a right-to-left name in any language.
+ * A Latin name in a left-to-right sentence needs nothing, and some systems draw the isolate
+ * marks as boxes, so it gets none.
+ */
+const RTL_CHAR = /[\u0590-\u08ff\ufb1d-\ufdff\ufe70-\ufefc]/;
+const bidi = (s: string): string => (currentLanguage().dir === "rtl" || RTL_CHAR.test(s) ? isolate(s) : s);
+const idBidi = (id: string): string => (currentLanguage().dir === "rtl" ? terminalIdText(id) : formatTerminalIdAscii(id));
+
 const transferUrl = (transferId: string) => `/?transfer=${encodeURIComponent(transferId)}`;
 
-/** "a.jpg, b.pdf and 3 more" */
+/** "a.jpg, b.pdf and 3 more", in the current language (names isolated: a Latin name in Arabic text keeps its order). */
 function listNames(names: readonly string[], count = names.length, shown = 3): string {
-  const first = names.slice(0, shown);
+  const locale = currentLanguage().tag;
+  const first = names.slice(0, shown).map(bidi);
   const more = count - first.length;
-  if (more <= 0) return first.length > 1 ? `${first.slice(0, -1).join(", ")} and ${first.at(-1)}` : (first[0] ?? "");
-  return `${first.join(", ")} and ${more} more`;
+  if (more <= 0) return formatList(first, locale);
+  return t("notice.namesMore", { names: formatList(first, locale, "unit"), more });
 }
 
-const plural = (n: number, word: string) => `${n} ${word}${n === 1 ? "" : "s"}`;
 const firstLine = (s: string, max = 140) => {
   const line = s.trim().split(/\r?\n/)[0] ?? "";
   return line.length > max ? `${line.slice(0, max - 1)}…` : line;
@@ -38,17 +49,17 @@ export function noticeFor(p: PushPayload, nameOf: (id: string) => string | undef
   switch (p.type) {
     case "transfer.ready": {
       const sender = "summary" in p ? p.from : p.transfer.from;
-      const from = sender.name || formatTerminalId(sender.id);
+      const from = sender.name ? bidi(sender.name) : idBidi(sender.id);
       const transferId = "summary" in p ? p.transferId : p.transfer.id;
       const count = "summary" in p ? p.files.count : p.transfer.files.length;
       const size = "summary" in p ? p.files.size : p.transfer.size;
       const names = "summary" in p ? p.files.names : p.transfer.files.map((f) => f.name);
       const message = "summary" in p ? p.message : p.transfer.message;
       const lines: string[] = [];
-      if (count > 0) lines.push(`${listNames(names, count)} · ${formatBytes(size)}`);
+      if (count > 0) lines.push(t("notice.filesLine", { names: listNames(names, count), size: formatSize(size, currentLanguage().tag) }));
       if (message) lines.push(firstLine(message));
       return {
-        title: count > 0 ? `${from} sent you ${plural(count, "file")}` : `${from} sent you a message`,
+        title: count > 0 ? t("notice.sentFiles", { from, count }) : t("notice.sentMessage", { from }),
         body: lines.join("\n"),
         tag: transferId,
         url: transferUrl(transferId),
@@ -56,18 +67,18 @@ export function noticeFor(p: PushPayload, nameOf: (id: string) => string | undef
       };
     }
     case "transfer.downloaded": {
-      const who = nameOf(p.by) ?? formatTerminalId(p.by);
-      return { title: "Delivered", body: `${who} has what you sent.`, tag: `${p.transferId}.${p.by}`, url: transferUrl(p.transferId), transferId: p.transferId };
+      const who = nameOf(p.by) ?? idBidi(p.by);
+      return { title: t("notice.deliveredTitle"), body: t("notice.deliveredBody", { name: who }), tag: `${p.transferId}.${p.by}`, url: transferUrl(p.transferId), transferId: p.transferId };
     }
     case "transfer.opened": {
-      const who = nameOf(p.by) ?? formatTerminalId(p.by);
-      return { title: "Opened", body: `${who} opened what you sent.`, tag: `${p.transfer.id}.${p.by}.opened`, url: transferUrl(p.transfer.id), transferId: p.transfer.id };
+      const who = nameOf(p.by) ?? idBidi(p.by);
+      return { title: t("notice.openedTitle"), body: t("notice.openedBody", { name: who }), tag: `${p.transfer.id}.${p.by}.opened`, url: transferUrl(p.transfer.id), transferId: p.transfer.id };
     }
     case "transfer.expired":
-      return { title: "A transfer expired", body: "Its files are no longer available.", tag: p.transferId, url: transferUrl(p.transferId), transferId: p.transferId };
+      return { title: t("notice.expiredTitle"), body: t("notice.expiredBody"), tag: p.transferId, url: transferUrl(p.transferId), transferId: p.transferId };
     case "transfer.cancelled":
-      return { title: "A transfer was cancelled", body: "The sender took it back.", tag: p.transferId, url: transferUrl(p.transferId), transferId: p.transferId };
+      return { title: t("notice.cancelledTitle"), body: t("notice.cancelledBody"), tag: p.transferId, url: transferUrl(p.transferId), transferId: p.transferId };
     case "transfer.failed":
-      return { title: "Sending failed", body: p.reason, tag: p.transferId, url: transferUrl(p.transferId), transferId: p.transferId };
+      return { title: t("notice.failedTitle"), body: p.reason || t("sent.failedUnknown"), tag: p.transferId, url: transferUrl(p.transferId), transferId: p.transferId };
   }
 }

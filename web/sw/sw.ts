@@ -1,8 +1,11 @@
 /// <reference lib="webworker" />
-import { formatTerminalId } from "../../src/contract/ids";
 import type { PushPayload } from "../../src/contract/messages";
 import { noticeFor, type Notice } from "../shared/notice";
 import { SHARE_CACHE, SHARE_PATH } from "../shared/share";
+import { isolate, terminalIdText } from "../i18n/format";
+import { SOURCE_LANGUAGE } from "../i18n/languages";
+import { t } from "../i18n/runtime";
+import { loadWorkerCatalog, precacheCatalog, workerLanguage } from "../i18n/sw-catalog";
 
 /**
  * The service worker (/sw.js, scope /): shows a system notification for each Web Push (a
@@ -10,10 +13,22 @@ import { SHARE_CACHE, SHARE_PATH } from "../shared/share";
  * notification is clicked, and receives "Share → pushdrop" (the manifest's share_target POSTs
  * to /share: the shared files and text wait in Cache Storage until the page picks them up).
  * It handles no other request: the app is always loaded from the network.
+ * Notifications speak the language the page was last shown in (IndexedDB, web/i18n/prefs.ts),
+ * from its catalog in the Cache API (precached on install, web/i18n/sw-catalog.ts).
  */
 declare const self: ServiceWorkerGlobalScope;
 
-self.addEventListener("install", () => void self.skipWaiting());
+self.addEventListener("install", (event) => {
+  // the words of a notification must be at hand when a push arrives offline
+  event.waitUntil(
+    (async () => {
+      const lang = await workerLanguage();
+      await Promise.all([precacheCatalog(lang.tag), lang.tag === SOURCE_LANGUAGE ? null : precacheCatalog(SOURCE_LANGUAGE)]);
+    })()
+      .catch(() => undefined)
+      .then(() => self.skipWaiting()),
+  );
+});
 self.addEventListener("activate", (event) => event.waitUntil(self.clients.claim()));
 
 self.addEventListener("push", (event) => {
@@ -28,6 +43,7 @@ self.addEventListener("push", (event) => {
 
 async function showPush(payload: unknown): Promise<void> {
   let notice: Notice | null = null;
+  await loadWorkerCatalog().catch(() => undefined);
   if (isPayload(payload)) {
     let name: string | undefined;
     if (payload.type === "transfer.downloaded") name = await terminalName(payload.by);
@@ -37,7 +53,7 @@ async function showPush(payload: unknown): Promise<void> {
       notice = null; // a payload of a newer server we cannot read: say something all the same
     }
   }
-  notice ??= { title: "pushdrop", body: "Something new arrived.", tag: "pushdrop", url: "/", transferId: "" };
+  notice ??= { title: t("app.title"), body: t("notice.fallbackBody"), tag: "pushdrop", url: "/", transferId: "" };
   await self.registration.showNotification(notice.title, {
     body: notice.body,
     tag: notice.tag,
@@ -58,13 +74,13 @@ async function terminalName(id: string): Promise<string> {
   try {
     const res = await fetch(`/v1/terminals/${encodeURIComponent(id)}`, { signal: AbortSignal.timeout(3000) });
     if (res.ok) {
-      const t = (await res.json()) as { name?: string };
-      if (t.name) return `${t.name} (${formatTerminalId(id)})`;
+      const terminal = (await res.json()) as { name?: string };
+      if (terminal.name) return t("notice.nameWithId", { name: isolate(terminal.name), id: terminalIdText(id) });
     }
   } catch {
     // offline or slow: the id will do
   }
-  return formatTerminalId(id);
+  return terminalIdText(id);
 }
 
 self.addEventListener("notificationclick", (event) => {
