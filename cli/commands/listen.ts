@@ -141,16 +141,12 @@ export async function listen(ctx: Ctx, opts: ListenOptions): Promise<void> {
       return "other";
     };
 
-    const ready = async (messageId: string, announced: Transfer): Promise<"handled-transfer" | "skipped"> => {
-      if (announced.sealed) return readySealed(messageId, announced);
-      for (const line of describeTransfer(announced)) ui.print(line);
-      if (announced.files.length === 0) {
-        // a text message: printing it is delivering it
-        ui.emitLine({ event: "message", transferId: announced.id, from: announced.from, message: announced.message });
-        channel.ack(messageId);
-        return "handled-transfer";
-      }
-      ui.emitLine({ event: "transfer.ready", transfer: announced });
+    /**
+     * Whether to download an announced transfer: asks first without --auto (only on a terminal),
+     * then looks at it again: the transfer as it is now, or "skipped" (gone, or already here:
+     * then acknowledged).
+     */
+    const toDownload = async (messageId: string, announced: Transfer): Promise<Transfer | "skipped"> => {
       if (!opts.auto) {
         if (!ui.interactive) {
           ui.info(`  not downloaded (pushdrop get ${announced.id}, or listen --auto)`);
@@ -174,6 +170,21 @@ export async function listen(ctx: Ctx, opts: ListenOptions): Promise<void> {
         channel.ack(messageId);
         return "skipped";
       }
+      return t;
+    };
+
+    const ready = async (messageId: string, announced: Transfer): Promise<"handled-transfer" | "skipped"> => {
+      if (announced.sealed) return readySealed(messageId, announced);
+      for (const line of describeTransfer(announced)) ui.print(line);
+      if (announced.files.length === 0) {
+        // a text message: printing it is delivering it
+        ui.emitLine({ event: "message", transferId: announced.id, from: announced.from, message: announced.message });
+        channel.ack(messageId);
+        return "handled-transfer";
+      }
+      ui.emitLine({ event: "transfer.ready", transfer: announced });
+      const t = await toDownload(messageId, announced);
+      if (t === "skipped") return "skipped";
       const r = await receivePackage(client, ui, t, dir, ctx.signal);
       channel.ack(messageId);
       ui.emitLine({ event: "saved", transferId: t.id, from: t.from, message: t.message, dir, files: r.saved });
@@ -209,29 +220,8 @@ export async function listen(ctx: Ctx, opts: ListenOptions): Promise<void> {
         ui.emitLine({ event: "error", transferId: announced.id, error: { code: "cannot_open", message: why ?? "", kind: "integrity" } });
         return "skipped";
       }
-      if (!opts.auto) {
-        if (!ui.interactive) {
-          ui.info(`  not downloaded (pushdrop get ${announced.id}, or listen --auto)`);
-          return "skipped";
-        }
-        if (!(await ui.confirm(`Download into ${dir}?`, true))) {
-          ui.info(`  left in your inbox (pushdrop get ${announced.id})`);
-          return "skipped";
-        }
-      }
-      const t = await current(client, announced.id);
-      if (!t || !["ready", "delivered"].includes(t.status)) {
-        ui.print(`  ${announced.id} is ${t?.status ?? "gone"}: nothing to download`);
-        ui.emitLine({ event: "gone", transferId: announced.id, status: t?.status ?? "gone" });
-        channel.ack(messageId);
-        return "skipped";
-      }
-      if (t.recipients.find((r) => r.id === me.id)?.downloadedAt) {
-        ui.print(`  already downloaded here (pushdrop get ${t.id} --dir … fetches it again)`);
-        ui.emitLine({ event: "already", transferId: t.id });
-        channel.ack(messageId);
-        return "skipped";
-      }
+      const t = await toDownload(messageId, announced);
+      if (t === "skipped") return "skipped";
       const r = await receivePackage(client, ui, t, dir, ctx.signal, identities);
       channel.ack(messageId);
       ui.emitLine({ event: "saved", transferId: t.id, from: t.from, sealed: true, message: r.seal?.message ?? null, dir, files: r.saved });

@@ -21227,15 +21227,7 @@ async function listen(ctx, opts2) {
       channel.ack(msg.id);
       return "other";
     };
-    const ready = async (messageId, announced) => {
-      if (announced.sealed) return readySealed(messageId, announced);
-      for (const line of describeTransfer(announced)) ui.print(line);
-      if (announced.files.length === 0) {
-        ui.emitLine({ event: "message", transferId: announced.id, from: announced.from, message: announced.message });
-        channel.ack(messageId);
-        return "handled-transfer";
-      }
-      ui.emitLine({ event: "transfer.ready", transfer: announced });
+    const toDownload = async (messageId, announced) => {
       if (!opts2.auto) {
         if (!ui.interactive) {
           ui.info(`  not downloaded (pushdrop get ${announced.id}, or listen --auto)`);
@@ -21253,12 +21245,25 @@ async function listen(ctx, opts2) {
         channel.ack(messageId);
         return "skipped";
       }
-      if (t.recipients.find((r2) => r2.id === me.id)?.downloadedAt) {
+      if (t.recipients.find((r) => r.id === me.id)?.downloadedAt) {
         ui.print(`  already downloaded here (pushdrop get ${t.id} --dir \u2026 fetches it again)`);
         ui.emitLine({ event: "already", transferId: t.id });
         channel.ack(messageId);
         return "skipped";
       }
+      return t;
+    };
+    const ready = async (messageId, announced) => {
+      if (announced.sealed) return readySealed(messageId, announced);
+      for (const line of describeTransfer(announced)) ui.print(line);
+      if (announced.files.length === 0) {
+        ui.emitLine({ event: "message", transferId: announced.id, from: announced.from, message: announced.message });
+        channel.ack(messageId);
+        return "handled-transfer";
+      }
+      ui.emitLine({ event: "transfer.ready", transfer: announced });
+      const t = await toDownload(messageId, announced);
+      if (t === "skipped") return "skipped";
       const r = await receivePackage(client, ui, t, dir2, ctx.signal);
       channel.ack(messageId);
       ui.emitLine({ event: "saved", transferId: t.id, from: t.from, message: t.message, dir: dir2, files: r.saved });
@@ -21287,29 +21292,8 @@ async function listen(ctx, opts2) {
         ui.emitLine({ event: "error", transferId: announced.id, error: { code: "cannot_open", message: why ?? "", kind: "integrity" } });
         return "skipped";
       }
-      if (!opts2.auto) {
-        if (!ui.interactive) {
-          ui.info(`  not downloaded (pushdrop get ${announced.id}, or listen --auto)`);
-          return "skipped";
-        }
-        if (!await ui.confirm(`Download into ${dir2}?`, true)) {
-          ui.info(`  left in your inbox (pushdrop get ${announced.id})`);
-          return "skipped";
-        }
-      }
-      const t = await current(client, announced.id);
-      if (!t || !["ready", "delivered"].includes(t.status)) {
-        ui.print(`  ${announced.id} is ${t?.status ?? "gone"}: nothing to download`);
-        ui.emitLine({ event: "gone", transferId: announced.id, status: t?.status ?? "gone" });
-        channel.ack(messageId);
-        return "skipped";
-      }
-      if (t.recipients.find((r2) => r2.id === me.id)?.downloadedAt) {
-        ui.print(`  already downloaded here (pushdrop get ${t.id} --dir \u2026 fetches it again)`);
-        ui.emitLine({ event: "already", transferId: t.id });
-        channel.ack(messageId);
-        return "skipped";
-      }
+      const t = await toDownload(messageId, announced);
+      if (t === "skipped") return "skipped";
       const r = await receivePackage(client, ui, t, dir2, ctx.signal, identities);
       channel.ack(messageId);
       ui.emitLine({ event: "saved", transferId: t.id, from: t.from, sealed: true, message: r.seal?.message ?? null, dir: dir2, files: r.saved });

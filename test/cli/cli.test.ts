@@ -663,8 +663,13 @@ describe("a send while the server is away", () => {
 
 describe("Ctrl-C through npx", () => {
   it("npx pushdrop listen on a terminal: Ctrl-C ends it with 0 (read as a key, so npm's shell never gets the SIGINT)", async () => {
+    // a terminal of its own, with nothing waiting: a transfer replayed on connect would put up the
+    // "Download into …?" question, and Ctrl-C would then answer that question instead
+    const quiet = makeUser(root, "quiet-npx", server.base);
+    const reg = await runCli(quiet, ["register", "--name", "quiet", "--json"]);
+    expect(reg.code, reg.stderr).toBe(0);
     const cmd = ["npx", "--no-install", "pushdrop", "listen"].join(" ");
-    const tty = spawn("script", ["-qfec", cmd, "/dev/null"], { cwd: ROOT, env: childEnv(bob), stdio: ["pipe", "pipe", "pipe"] });
+    const tty = spawn("script", ["-qfec", cmd, "/dev/null"], { cwd: ROOT, env: childEnv(quiet), stdio: ["pipe", "pipe", "pipe"] });
     let out = "";
     tty.stdout!.on("data", (d) => (out += d));
     const exited = new Promise<number | null>((r) => tty.on("close", (code) => r(code)));
