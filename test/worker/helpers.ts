@@ -11,6 +11,39 @@ export function api(path: string, init: RequestInit = {}): Promise<Response> {
   return exports.default.fetch(new Request(`${BASE}${path}`, init));
 }
 
+/**
+ * Requests through the app, each with an execution context of its own, so a test can wait for
+ * the work a response leaves behind (`waitUntil`: what a download records once its body went
+ * out) and then assert what was recorded, or that nothing was. Read or cancel a download's body
+ * before `settled()`: its work ends with the body.
+ */
+export function trackedRequests() {
+  const contexts: ExecutionContext[] = [];
+  return {
+    async fetch(path: string, init: RequestInit = {}): Promise<Response> {
+      const { createExecutionContext } = await import("cloudflare:test");
+      const { app } = await import("../../src/app");
+      const ctx = createExecutionContext();
+      contexts.push(ctx);
+      return app.fetch(new Request(`${BASE}${path}`, init), env, ctx);
+    },
+    /** Every request made so far has finished what it left to do (10 s at most: a body left unread fails here, not by hanging). */
+    async settled(): Promise<void> {
+      const { waitOnExecutionContext } = await import("cloudflare:test");
+      const pending = contexts.splice(0).map((ctx) => waitOnExecutionContext(ctx));
+      let timer: ReturnType<typeof setTimeout> | undefined;
+      const late = new Promise<never>((_, reject) => {
+        timer = setTimeout(() => reject(new Error("a request's work did not finish in 10 s (is a download's body unread?)")), 10_000);
+      });
+      try {
+        await Promise.race([Promise.all(pending), late]);
+      } finally {
+        if (timer !== undefined) clearTimeout(timer);
+      }
+    },
+  };
+}
+
 export async function json<T = any>(res: Response): Promise<T> {
   const text = await res.text();
   try {

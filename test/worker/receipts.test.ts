@@ -4,6 +4,7 @@ import { FINISH_MS } from "../../src/lifecycle";
 import { packageTransfer } from "../../src/package/consumer";
 import {
   api,
+  trackedRequests,
   bigBytes,
   bytes,
   createTransfer,
@@ -35,8 +36,9 @@ beforeAll(async () => {
   [alice, bob, carol, dave] = await Promise.all([register("Alice"), register("Bob"), register("Carol"), register("Dave")]);
 });
 
+const requests = trackedRequests();
 const get = (path: string, who: TestTerminal | null, headers: Record<string, string> = {}, method = "GET") =>
-  api(path, { method, headers: { ...(who ? who.auth : {}), ...headers } });
+  requests.fetch(path, { method, headers: { ...(who ? who.auth : {}), ...headers } });
 const filePath = (t: any, i: number) => `/v1/transfers/${t.id}/files/${i}`;
 const pkgPath = (t: any) => `/v1/transfers/${t.id}/package`;
 /** GET, read the whole body, return the status */
@@ -46,7 +48,8 @@ const fetchAll = async (path: string, who: TestTerminal | null, headers: Record<
   return res.status;
 };
 const receipts = async (t: any) => (await outboxOf(alice.id)).filter((r) => r.transfer_id === t.id && r.type === "transfer.downloaded");
-const settle = () => new Promise((r) => setTimeout(r, 250));
+/** every request so far has recorded what it served: an assertion of "nothing counted" after it can fail */
+const settle = () => requests.settled();
 /** the transfer as the sender sees it once `who` (a recipient, by position) has it */
 const deliveredTo = (t: any, position = 0) =>
   eventually(async () => {

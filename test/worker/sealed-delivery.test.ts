@@ -1,7 +1,7 @@
 import { beforeAll, describe, expect, it } from "vitest";
 import { sweep } from "../../src/expire";
 import { FINISH_MS } from "../../src/lifecycle";
-import { api, bytes, env, eventually, getTransfer, json, openSocket, outboxOf, register, sendFiles, type TestTerminal } from "./helpers";
+import { bytes, trackedRequests, env, eventually, getTransfer, json, openSocket, outboxOf, register, sendFiles, type TestTerminal } from "./helpers";
 
 /**
  * Contract v1.2, sealed transfers (issue 23) on the download path: fetching `seal.age` never
@@ -18,7 +18,8 @@ beforeAll(async () => {
   [alice, bob, carol] = await Promise.all([register("Alice"), register("Bob"), register("Carol")]);
 });
 
-const get = (path: string, who: TestTerminal | null, headers: Record<string, string> = {}) => api(path, { headers: { ...(who ? who.auth : {}), ...headers } });
+const requests = trackedRequests();
+const get = (path: string, who: TestTerminal | null, headers: Record<string, string> = {}) => requests.fetch(path, { headers: { ...(who ? who.auth : {}), ...headers } });
 const filePath = (t: any, i: number) => `/v1/transfers/${t.id}/files/${i}`;
 const pkgPath = (t: any) => `/v1/transfers/${t.id}/package`;
 /** GET, read the whole body, return the status */
@@ -27,7 +28,8 @@ const fetchAll = async (path: string, who: TestTerminal | null, headers: Record<
   await res.arrayBuffer();
   return res.status;
 };
-const settle = () => new Promise((r) => setTimeout(r, 300));
+/** every request so far has recorded what it served: an assertion of "nothing counted" after it can fail */
+const settle = () => requests.settled();
 const receipts = async (t: any) => (await outboxOf(alice.id)).filter((r) => r.transfer_id === t.id && r.type === "transfer.downloaded");
 const dataOffset = async (t: any, idx: number) =>
   (await env.DB.prepare("SELECT data_offset FROM transfer_files WHERE transfer_id = ? AND idx = ?").bind(t.id, idx).first<number>("data_offset"))!;
@@ -148,7 +150,8 @@ describe("a sealed text (seal.age alone)", () => {
     const c = await openSocket(carol);
     const ready = await frame(c, (m) => m.id === `${t.id}.ready`);
     c.ack(ready.id);
-    await settle();
+    // the ack was taken (the outbox says so) before asserting that it delivered nothing
+    await eventually(async () => ((await outboxOf(carol.id)).find((r) => r.id === ready.id)?.acked_at ? true : undefined), 5_000, "the ack taken");
     await settle();
     const x = await getTransfer(alice, t.id);
     expect(x.recipients[0].downloadedAt).toBeNull();
