@@ -13,7 +13,12 @@ import type { Ui } from "./ui";
 
 export interface ProgressItem {
   name: string;
+  /** the bytes that move (a sealed file's ciphertext) */
   size: number;
+  /** the size a person knows the file by, in its "sent …" line (a sealed file's plaintext); else `size` */
+  shownSize?: number;
+  /** false: counted, but no "sent …" line of its own (a sealed transfer's seal.age) */
+  announce?: boolean;
 }
 
 /** Most file bars shown at once (the rest still count in the overall bar). */
@@ -77,7 +82,7 @@ export class ProgressView {
     private readonly title = verb === "sent" ? "Sending" : "Receiving",
   ) {
     // names come from the transfer (the sender chose them): through the one gate, on one line
-    this.items = items.map((i) => ({ name: shown(i.name), size: i.size }));
+    this.items = items.map((i) => ({ ...i, name: shown(i.name) }));
     this.total = items.reduce((s, i) => s + i.size, 0);
     this.last = items.map((_, i) => initial[i] ?? 0);
     this.initial = [...this.last];
@@ -128,7 +133,7 @@ export class ProgressView {
         this.fileBars.delete(i);
       }
       const item = this.items[i]!;
-      this.ui.info(`${this.verb} ${item.name} (${formatBytes(item.size)})`);
+      if (item.announce !== false) this.ui.info(`${this.verb} ${item.name} (${formatBytes(item.shownSize ?? item.size)})`);
     }
     if (this.multi) {
       if (this.items.length > 1) {

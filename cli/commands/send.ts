@@ -127,7 +127,7 @@ async function sendSealed(ctx: Ctx, client: PushdropClient, me: Identity, plan: 
     }
     if (transfer) {
       ctx.ui.info(`Resuming sealed transfer ${transfer.id} from its spool (started ${startedAt(transfer.createdAt)}).`);
-      const partsSent = await upload(ctx, client, transfer, pending.files, plan.concurrency, namesOf(pending.sealed.draft));
+      const partsSent = await upload(ctx, client, transfer, pending.files, plan.concurrency, labelsOf(pending.sealed.draft));
       return finish(ctx, client, me, await client.transfer(transfer.id), { resumed: true, partsSent, wait: plan.wait, sealed: pending.sealed.draft });
     }
   }
@@ -156,7 +156,7 @@ async function sendSealed(ctx: Ctx, client: PushdropClient, me: Identity, plan: 
       ctx.env,
     );
     remembered = true;
-    const partsSent = await upload(ctx, client, transfer, spooled, plan.concurrency, namesOf(sp.draft));
+    const partsSent = await upload(ctx, client, transfer, spooled, plan.concurrency, labelsOf(sp.draft));
     return finish(ctx, client, me, await client.transfer(transfer.id), { resumed: false, partsSent, wait: plan.wait, sealed: sp.draft });
   } finally {
     if (!remembered) removeSpool(spool, ctx.env);
@@ -182,7 +182,7 @@ export async function resume(ctx: Ctx, transferId: string, opts: { wait?: boolea
   let partsSent = 0;
   if (!FINISHED.has(transfer.status)) {
     // a sealed send resumes from its spool: the same age files, never sealed again
-    partsSent = await upload(ctx, client, transfer, pending.files, 3, pending.sealed ? namesOf(pending.sealed.draft) : undefined);
+    partsSent = await upload(ctx, client, transfer, pending.files, 3, pending.sealed ? labelsOf(pending.sealed.draft) : undefined);
     transfer = await client.transfer(transfer.id);
   }
   forgetSend(transfer.id, ctx.env);
@@ -220,15 +220,22 @@ export function startedAt(iso: string, now = Date.now()): string {
 /** Tries per part: the first and five retries after 1, 2, 4, 8 and 16 s (about half a minute). */
 const TRIES = 6;
 
-/** What a progress view calls a sealed transfer's files: the real names, then seal.age. */
-const namesOf = (draft: SealDraft) => [...draft.files.map((f) => f.name), "seal.age"];
+/**
+ * How a progress view shows a sealed transfer's files: by their real names and plaintext sizes;
+ * seal.age (the names and message, sealed) counts in the bars but gets no "sent …" line.
+ */
+const labelsOf = (draft: SealDraft): Label[] => [
+  ...draft.files.map((f) => ({ name: f.name, shownSize: f.size })),
+  { name: "seal.age", announce: false },
+];
+type Label = { name: string; shownSize?: number; announce?: boolean };
 
-async function upload(ctx: Ctx, client: PushdropClient, transfer: Transfer, files: LocalFile[], concurrency = 3, names?: string[]): Promise<number> {
+async function upload(ctx: Ctx, client: PushdropClient, transfer: Transfer, files: LocalFile[], concurrency = 3, labels?: Label[]): Promise<number> {
   const blobs = await Promise.all(files.map((f) => openAsBlob(f.path)));
   const view = new ProgressView(
     ctx.ui,
     "sent",
-    transfer.files.map((f, i) => ({ name: names?.[i] ?? f.name, size: f.size })),
+    transfer.files.map((f, i) => ({ name: f.name, ...labels?.[i], size: f.size })),
     transfer.files.map((f) => f.received),
   );
   // what the last try got (an answer's status, or null: none came), for the retry line

@@ -20206,7 +20206,7 @@ var ProgressView = class {
     this.ui = ui;
     this.verb = verb;
     this.title = title;
-    this.items = items.map((i) => ({ name: shown(i.name), size: i.size }));
+    this.items = items.map((i) => ({ ...i, name: shown(i.name) }));
     this.total = items.reduce((s, i) => s + i.size, 0);
     this.last = items.map((_, i) => initial[i] ?? 0);
     this.initial = [...this.last];
@@ -20270,7 +20270,7 @@ var ProgressView = class {
         this.fileBars.delete(i);
       }
       const item = this.items[i];
-      this.ui.info(`${this.verb} ${item.name} (${formatBytes(item.size)})`);
+      if (item.announce !== false) this.ui.info(`${this.verb} ${item.name} (${formatBytes(item.shownSize ?? item.size)})`);
     }
     if (this.multi) {
       if (this.items.length > 1) {
@@ -21521,7 +21521,7 @@ async function sendSealed(ctx, client, me, plan, keys) {
     }
     if (transfer) {
       ctx.ui.info(`Resuming sealed transfer ${transfer.id} from its spool (started ${startedAt(transfer.createdAt)}).`);
-      const partsSent = await upload(ctx, client, transfer, pending.files, plan.concurrency, namesOf(pending.sealed.draft));
+      const partsSent = await upload(ctx, client, transfer, pending.files, plan.concurrency, labelsOf(pending.sealed.draft));
       return finish2(ctx, client, me, await client.transfer(transfer.id), { resumed: true, partsSent, wait: plan.wait, sealed: pending.sealed.draft });
     }
   }
@@ -21550,7 +21550,7 @@ async function sendSealed(ctx, client, me, plan, keys) {
       ctx.env
     );
     remembered = true;
-    const partsSent = await upload(ctx, client, transfer, spooled, plan.concurrency, namesOf(sp.draft));
+    const partsSent = await upload(ctx, client, transfer, spooled, plan.concurrency, labelsOf(sp.draft));
     return finish2(ctx, client, me, await client.transfer(transfer.id), { resumed: false, partsSent, wait: plan.wait, sealed: sp.draft });
   } finally {
     if (!remembered) removeSpool(spool, ctx.env);
@@ -21573,7 +21573,7 @@ async function resume(ctx, transferId, opts2) {
   if (!transfer) throw new CliError(`Transfer ${transferId} can no longer be resumed; send the files again.`, EXIT.api, "not_resumable");
   let partsSent = 0;
   if (!FINISHED.has(transfer.status)) {
-    partsSent = await upload(ctx, client, transfer, pending.files, 3, pending.sealed ? namesOf(pending.sealed.draft) : void 0);
+    partsSent = await upload(ctx, client, transfer, pending.files, 3, pending.sealed ? labelsOf(pending.sealed.draft) : void 0);
     transfer = await client.transfer(transfer.id);
   }
   forgetSend(transfer.id, ctx.env);
@@ -21604,13 +21604,16 @@ function startedAt(iso, now = Date.now()) {
   return `${relative(iso, now)}, at ${sameDay ? time : `${d.toLocaleDateString()} ${time}`}`;
 }
 var TRIES = 6;
-var namesOf = (draft) => [...draft.files.map((f) => f.name), "seal.age"];
-async function upload(ctx, client, transfer, files, concurrency = 3, names) {
+var labelsOf = (draft) => [
+  ...draft.files.map((f) => ({ name: f.name, shownSize: f.size })),
+  { name: "seal.age", announce: false }
+];
+async function upload(ctx, client, transfer, files, concurrency = 3, labels) {
   const blobs = await Promise.all(files.map((f) => openAsBlob(f.path)));
   const view = new ProgressView(
     ctx.ui,
     "sent",
-    transfer.files.map((f, i) => ({ name: names?.[i] ?? f.name, size: f.size })),
+    transfer.files.map((f, i) => ({ name: f.name, ...labels?.[i], size: f.size })),
     transfer.files.map((f) => f.received)
   );
   const notes = new RetryNotes(ctx.ui, TRIES);

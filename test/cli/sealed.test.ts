@@ -173,6 +173,9 @@ describe("sealed send", () => {
     writeFileSync(file, "opened by listen\n");
     const sent = await runCli(alice, ["send", file, "--to", bob.id!, "--message", "via listen"]);
     expect(sent.code, sent.stderr).toBe(0);
+    // the sender's lines name the file by its size (17 B), not its ciphertext's, and say nothing of seal.age
+    expect(sent.stderr).toContain("sent for-listen.txt (17 B)");
+    expect(sent.stderr).not.toContain("seal.age");
     const done = await listen.done;
     expect(done.code, done.stderr).toBe(0);
     const saved = done.stdout.trim().split("\n").map(json).find((e) => e.event === "saved")!;
