@@ -56,7 +56,11 @@ export async function send(ctx: Ctx, paths: string[], opts: SendOptions): Promis
     if ("keys" in r) {
       return sendSealed(ctx, client, me, { to, files, message, expiresIn, maxDownloads, wait: opts.wait, concurrency }, r.keys);
     }
-    // (an id the server does not know: the transfer below is refused, naming it)
+    // an id the server does not know (its lookup answered 404): refused here, as the server
+    // would refuse the transfer, before any request carries the message or the file names
+    if ("unknown" in r && r.unknown.length > 0) {
+      throw new ApiError(404, "terminal_not_found", `No terminal ${r.unknown.map(showId).join(", ")} on this server (${r.unknown.join(", ")}): nothing was sent.`, { missing: r.unknown });
+    }
     const n = "plainBecause" in r ? r.plainBecause.length : 0;
     if ("plainBecause" in r && n > 0) ctx.ui.warn(
       `Sending in the clear (the server can read it): ${r.plainBecause.map(showId).join(", ")} ${n === 1 ? "has" : "have"} no key for sealed transfers (a browser or curl-only terminal from before them, perhaps). --plain says you mean it.`,

@@ -21472,6 +21472,9 @@ async function send(ctx, paths, opts2) {
     if ("keys" in r) {
       return sendSealed(ctx, client, me, { to, files, message, expiresIn, maxDownloads, wait: opts2.wait, concurrency }, r.keys);
     }
+    if ("unknown" in r && r.unknown.length > 0) {
+      throw new ApiError(404, "terminal_not_found", `No terminal ${r.unknown.map(showId).join(", ")} on this server (${r.unknown.join(", ")}): nothing was sent.`, { missing: r.unknown });
+    }
     const n = "plainBecause" in r ? r.plainBecause.length : 0;
     if ("plainBecause" in r && n > 0) ctx.ui.warn(
       `Sending in the clear (the server can read it): ${r.plainBecause.map(showId).join(", ")} ${n === 1 ? "has" : "have"} no key for sealed transfers (a browser or curl-only terminal from before them, perhaps). --plain says you mean it.`
