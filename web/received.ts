@@ -40,7 +40,9 @@ export const inbox = new Inbox($<HTMLUListElement>("inbox"), $("inbox-empty"), {
 function isRead(t: Transfer): boolean {
   if (read.has(t.id)) return true;
   const mine = t.recipients.find((r) => r.id === app.device?.id);
-  return Boolean(mine?.openedAt || mine?.downloadedAt);
+  // a text's downloadedAt is set by this device's ack (it has the message), not by a person
+  // looking: only files downloaded say the person has seen it
+  return Boolean(mine?.openedAt || (t.files.length > 0 && mine?.downloadedAt));
 }
 
 const observer =
