@@ -1,0 +1,95 @@
+/**
+ * This device's age identities (issue 23, "Keys"), where both the page and the service worker
+ * can use them: IndexedDB (a service worker has no localStorage). A WebCrypto X25519 private key
+ * is stored as the non-extractable `CryptoKey` itself (structured clone keeps it unreadable to
+ * script); only where the browser has no X25519 is the `AGE-SECRET-KEY-1…` string stored
+ * (`nonExtractable: false`, which This device says).
+ *
+ * Database "pushdrop-keys", store "identities", keyed by the recipient (`age1…`). The current key
+ * is the newest without `retiredAt`; older ones are kept until everything sealed to them has
+ * expired (`retiredAt` + the longest time a transfer lives), so what was sealed before a *New key*
+ * still opens. This module imports nothing of age: it only keeps what client/seal made.
+ */
+const DB = "pushdrop-keys";
+const STORE = "identities";
+
+export interface StoredIdentity {
+  /** the public half, `age1…` (the record's key) */
+  recipient: string;
+  /** a non-extractable X25519 `CryptoKey`, or the identity string where WebCrypto has no X25519 */
+  identity: CryptoKey | string;
+  nonExtractable: boolean;
+  /** the terminal it belongs to (a new id on this browser starts with a new key) */
+  terminalId: string;
+  createdAt: number;
+  /** when a newer key replaced it (absent for the current key) */
+  retiredAt?: number;
+}
+
+/** Seven days (the longest `expiresIn`) plus a day: how long a retired identity is kept. */
+export const RETIRED_KEEP_MS = 8 * 24 * 60 * 60 * 1000;
+
+function open(): Promise<IDBDatabase> {
+  return new Promise((resolve, reject) => {
+    const req = indexedDB.open(DB, 1);
+    req.onupgradeneeded = () => req.result.createObjectStore(STORE, { keyPath: "recipient" });
+    req.onsuccess = () => resolve(req.result);
+    req.onerror = () => reject(req.error);
+  });
+}
+
+function run<T>(mode: IDBTransactionMode, op: (s: IDBObjectStore) => IDBRequest | void): Promise<T | undefined> {
+  return open().then(
+    (db) =>
+      new Promise<T | undefined>((resolve, reject) => {
+        const tx = db.transaction(STORE, mode);
+        const req = op(tx.objectStore(STORE));
+        tx.oncomplete = () => {
+          db.close();
+          resolve(req ? (req.result as T | undefined) : undefined);
+        };
+        tx.onerror = tx.onabort = () => {
+          db.close();
+          reject(tx.error);
+        };
+      }),
+  );
+}
+
+/**
+ * Every identity kept for `terminalId`, the current one first, then retired ones newest first.
+ * Rejects when IndexedDB is unavailable (some private modes): callers say the device cannot
+ * open sealed transfers.
+ */
+export async function loadIdentities(terminalId: string): Promise<StoredIdentity[]> {
+  const all = ((await run<StoredIdentity[]>("readonly", (s) => s.getAll())) ?? []).filter((k) => k.terminalId === terminalId);
+  return all.sort((a, b) => Number(a.retiredAt !== undefined) - Number(b.retiredAt !== undefined) || b.createdAt - a.createdAt);
+}
+
+/** The identity this device seals to itself with and publishes, or null when it has none yet. */
+export async function currentIdentity(terminalId: string): Promise<StoredIdentity | null> {
+  const [first] = await loadIdentities(terminalId);
+  return first && first.retiredAt === undefined ? first : null;
+}
+
+/**
+ * Stores `next` as the current identity of its terminal: the one it replaces is retired (kept
+ * for `RETIRED_KEEP_MS`), and retired ones past that are deleted, in one transaction.
+ */
+export async function saveIdentity(next: StoredIdentity, now = Date.now()): Promise<void> {
+  const existing = await loadIdentities(next.terminalId);
+  await run("readwrite", (s) => {
+    for (const k of existing) {
+      if (k.recipient === next.recipient) continue;
+      if (k.retiredAt === undefined) s.put({ ...k, retiredAt: now });
+      else if (now - k.retiredAt > RETIRED_KEEP_MS) s.delete(k.recipient);
+    }
+    const { retiredAt: _drop, ...current } = next;
+    s.put(current);
+  });
+}
+
+/** Forgets every identity of this browser (the device's id was given up: nothing it had opens). */
+export async function clearIdentities(): Promise<void> {
+  await run("readwrite", (s) => s.clear());
+}
