@@ -166,6 +166,8 @@ async function boot(): Promise<void> {
   app.client.token = device.token;
   const me = device.id;
   app.settings = new Settings(app.client, me, () => store.loadContacts().map((c) => c.id).filter((id) => id !== me), onSettings);
+  // this device's key for sealed transfers: a lazy chunk (the age library only when one is made)
+  app.deviceKey = import("./seal/device-key").then((m) => m.ensureDeviceKey(app.client, me));
   showDevice(device);
   refreshContacts();
   connect(device);
