@@ -16,6 +16,7 @@ export {
 } from "./contract";
 
 const MiB = 1024 * 1024;
+export const GiB = 1024 * MiB;
 
 /**
  * The part size of a file over 3 × LARGE_PART_SIZE (192 MiB; src/receive/parts.ts

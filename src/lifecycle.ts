@@ -23,8 +23,6 @@ export function isDownloadable(t: TransferRow, now: number): boolean {
   return (s === "ready" || s === "delivered") && t.purged_at === null && t.expires_at > now;
 }
 
-export { FINISH_MS };
-
 export const isUsedUp = (t: TransferRow) => t.max_downloads !== null && t.downloads >= t.max_downloads;
 
 /** A recipient whose latest counted start is recent enough to finish it (FINISH_MS, ./config.ts). */

@@ -1,7 +1,8 @@
 import type { Downloader } from "../auth/access";
 import { ApiError, conflict, gone } from "../errors";
 import { baseName } from "../package/names";
-import { effectiveStatus, FINISH_MS, isUsedUp, mayFinish } from "../lifecycle";
+import { FINISH_MS } from "../config";
+import { effectiveStatus, isUsedUp, mayFinish } from "../lifecycle";
 import { countStart, extendServed } from "../store/delivery";
 import { frameKey } from "../store/keys";
 import { getObject, objectsInOrder, type ObjectsInOrder } from "../store/objects";

@@ -2,6 +2,7 @@ import { ApiError } from "../errors";
 import type { RecipientCheck } from "../store/terminals";
 import { receivedByRecipients, type InboxQuota } from "../store/quotas";
 import { nthRecentTransferAt } from "../store/transfers";
+import { GiB } from "../config";
 import { limitsOf, type LimitName } from "./config";
 import { HOUR, rateLimited } from "./rate";
 
@@ -51,8 +52,6 @@ export async function assertTransferRate(env: Env, senderId: string, now: number
  * about what others have sent. The step is 1 GiB, or a 50th of the limit when the limit is under
  * 50 GiB (so that a small limit still means something).
  */
-export const GiB = 1024 ** 3;
-
 export function quotaStep(limit: number): number {
   return Math.max(1, Math.min(GiB, Math.floor(limit / 50)));
 }

@@ -5,7 +5,8 @@ import { app } from "../../src/app";
 import { releaseHeld, releaseRefused } from "../../src/auth/withdraw";
 import { LIMIT_DEFAULTS } from "../../src/limits/config";
 import { recordPart } from "../../src/store/transfers";
-import { fitsInbox, GiB, quotaStep, roundedReceived } from "../../src/limits/quotas";
+import { GiB } from "../../src/config";
+import { fitsInbox, quotaStep, roundedReceived } from "../../src/limits/quotas";
 import {
   api,
   BASE,
