@@ -28,18 +28,15 @@ async function send(env: Env, terminalId: string, msg: ServerMessage, opts: Enqu
   await terminalStub(env, terminalId).enqueue(terminalId, msg, opts);
 }
 
-/** `transfer.ready` to every recipient, each with its own signed links. */
+/**
+ * `transfer.ready` to every recipient: one Transfer, presented once, with relative, unsigned
+ * links (no viewer); each recipient's object signs them for itself when it sends the message
+ * (notify/links.ts renderMessage).
+ */
 export async function notifyReady(env: Env, rec: TransferRecord, now = Date.now()): Promise<void> {
   const t = rec.transfer;
-  await Promise.all(
-    rec.recipients.map(async (r) => {
-      const transfer = await presentTransfer(env, rec, { terminalId: r.terminal_id, now });
-      await send(env, r.terminal_id, { type: "transfer.ready", id: `${t.id}.ready`, transfer }, {
-        transferId: t.id,
-        expiresAt: t.expires_at,
-      });
-    }),
-  );
+  const msg: ServerMessage = { type: "transfer.ready", id: `${t.id}.ready`, transfer: await presentTransfer(env, rec, { terminalId: null, now }) };
+  await Promise.all(rec.recipients.map((r) => send(env, r.terminal_id, msg, { transferId: t.id, expiresAt: t.expires_at })));
 }
 
 /** The delivery receipt, to the sender. */
