@@ -62,16 +62,21 @@ export async function notifyOpened(env: Env, rec: TransferRecord, by: string, no
   });
 }
 
-/** `transfer.expired` / `transfer.cancelled` to the sender and to recipients that had not downloaded it. */
+/**
+ * `transfer.expired` / `transfer.cancelled` to the recipients (of `rec`) that had not
+ * downloaded it, and to the sender: always of an expiry; of a cancellation when `toSender`
+ * (it did not cancel it itself: its last recipient released it, src/auth/withdraw.ts).
+ */
 export async function notifyEnded(
   env: Env,
   rec: TransferRecord,
   type: "transfer.expired" | "transfer.cancelled",
+  toSender = type === "transfer.expired",
 ): Promise<void> {
   const t = rec.transfer;
   const kind = type.slice("transfer.".length);
   const targets = new Set<string>(rec.recipients.filter((r) => r.downloaded_at === null).map((r) => r.terminal_id));
-  if (type === "transfer.expired") targets.add(t.sender_id);
+  if (toSender) targets.add(t.sender_id);
   await Promise.all(
     [...targets].map((id) =>
       send(env, id, { type, id: `${t.id}.${kind}`, transferId: t.id }, {
