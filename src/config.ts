@@ -41,6 +41,9 @@ export const MAX_PATH_BYTES = 1024;
  */
 export const MAX_NAMES_BYTES = 128 * 1024;
 
+/** How long a sender's `Idempotency-Key` keeps answering with the transfer it created (POST /v1/transfers). */
+export const IDEMPOTENCY_MS = 24 * 3600 * 1000;
+
 /** Messages with no transfer expiry (receipts, ends) are kept unacknowledged this long. */
 export const MESSAGE_TTL_MS = 30 * 24 * 3600 * 1000;
 

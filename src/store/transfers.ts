@@ -1,6 +1,7 @@
 import type { TransferStatus } from "../contract";
 import { fullRecipients, type InboxQuota } from "./quotas";
 import { FINISH_MS } from "../config";
+import { claimStatements, type IdempotencyClaim } from "./idempotency";
 
 /** D1: transfers, their files, uploaded parts and recipients. The only SQL about transfers. */
 
@@ -15,7 +16,6 @@ export interface TransferRow {
   max_downloads: number | null;
   downloads: number;
   total_size: number;
-  origin: string;
   package_size: number | null;
   package_sha256: string | null;
   package_upload_id: string | null;
@@ -87,14 +87,17 @@ export async function insertTransfer(
   },
   files: readonly NewFile[],
   recipients: readonly string[],
+  claim?: { key: IdempotencyClaim; since: number },
 ): Promise<void> {
   await db.batch([
+    // an Idempotency-Key's claim: if another request holds the key, nothing of this batch is kept
+    ...(claim ? claimStatements(db, t.sender_id, claim.key, t.id, t.created_at, claim.since) : []),
     db
       .prepare(
-        `INSERT INTO transfers (id, sender_id, sender_name, message, status, created_at, expires_at, max_downloads, total_size, origin, sealed)
-         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+        `INSERT INTO transfers (id, sender_id, sender_name, message, status, created_at, expires_at, max_downloads, total_size, sealed)
+         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
       )
-      .bind(t.id, t.sender_id, t.sender_name, t.message, t.status, t.created_at, t.expires_at, t.max_downloads, t.total_size, t.origin, t.sealed ? 1 : 0),
+      .bind(t.id, t.sender_id, t.sender_name, t.message, t.status, t.created_at, t.expires_at, t.max_downloads, t.total_size, t.sealed ? 1 : 0),
     db
       .prepare(
         `INSERT INTO transfer_files (transfer_id, idx, name, size, type, part_size, completed_at)

@@ -124,7 +124,7 @@ describe("the check made again when a part is recorded (SQL) decides as fitsInbo
           const now = Date.now();
           const transfer = (id: string) =>
             env.DB.prepare(
-              "INSERT INTO transfers (id, sender_id, sender_name, status, created_at, expires_at, total_size, origin) VALUES (?, 's', 's', 'uploading', ?, ?, 0, 'x')",
+              "INSERT INTO transfers (id, sender_id, sender_name, status, created_at, expires_at, total_size) VALUES (?, 's', 's', 'uploading', ?, ?, 0)",
             ).bind(id, now, now + 3_600_000);
           await env.DB.batch([
             transfer(held),
