@@ -1,6 +1,7 @@
 import type { Downloader } from "../auth/access";
 import { ApiError, conflict, gone } from "../errors";
 import { baseName } from "../package/names";
+import { shownFileName } from "../present";
 import { FINISH_MS } from "../config";
 import { effectiveStatus, isUsedUp, mayFinish } from "../lifecycle";
 import { countStart, extendServed } from "../store/delivery";
@@ -318,7 +319,7 @@ export async function serveFile(
       size: file.size,
       etag: `"${file.sha256}"`,
       type: file.type,
-      filename: baseName(file.name),
+      filename: baseName(shownFileName(file.name, file.idx)),
     },
     mine ? counting(env, t, mine.terminal_id, [{ idx: file.idx, offset: 0, size: file.size }], now) : null,
     waitUntil,

@@ -1,6 +1,6 @@
 import { MESSAGE_TTL_MS } from "../config";
 import type { ServerMessage } from "../contract";
-import { presentTransfer } from "../present";
+import { presentTransfer, shownTerminalName } from "../present";
 import { enqueueKeyAnnouncement } from "../package/jobs";
 import { contactHolders } from "../store/contacts";
 import { getTerminal } from "../store/terminals";
@@ -116,7 +116,7 @@ export const KEY_PAGE = 500;
 export async function notifyKeyChanged(env: Env, terminalId: string, gen: number, after?: string): Promise<void> {
   const me = await getTerminal(env.DB, terminalId);
   if (!me || me.age_key_gen !== gen) return;
-  const msg: ServerMessage = { type: "terminal.key_changed", id: `${me.id}.key.${gen}`, terminal: { id: me.id, name: me.name, key: me.age_key } };
+  const msg: ServerMessage = { type: "terminal.key_changed", id: `${me.id}.key.${gen}`, terminal: { id: me.id, name: shownTerminalName(me.id, me.name), key: me.age_key } };
   const page = await contactHolders(env.DB, me.id, after ?? "", KEY_PAGE);
   const targets = after === undefined ? [me.id, ...page.filter((id) => id !== me.id)] : page;
   for (let i = 0; i < targets.length; i += KEY_FANOUT) {
