@@ -8,6 +8,7 @@ import { mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
+import { experimental_readRawConfig } from "wrangler";
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "..");
 const out = mkdtempSync(path.join(tmpdir(), "pushdrop-deploy-"));
@@ -36,20 +37,27 @@ try {
   const foreign = [...new Set([...bundle.matchAll(/(?:from|import\()\s*["'](cloudflare:[\w-]+)["']/g)].map((m) => m[1]))].filter((m) => !RUNTIME_MODULES.has(m));
   if (foreign.length > 0) fail(`the bundle imports modules that exist only locally: ${foreign.join(", ")}`);
   console.log(`[check:deploy] ok: ${size[1]} KiB, ${gzip} KiB gzipped`);
-  for (const w of publicUrlWarnings(log)) console.warn(`[check:deploy] warning: ${w}`);
+  for (const w of publicUrlWarnings(configuredPublicUrl())) console.warn(`[check:deploy] warning: ${w}`);
 } finally {
   rmSync(out, { recursive: true, force: true });
 }
 
 /**
- * PUBLIC_URL as the bundle would deploy with it (wrangler lists each var as `env.NAME ("value")`).
+ * PUBLIC_URL as the bundle would deploy with it: the `[vars]` value in wrangler.toml, read by
+ * wrangler's own config reader (not from the dry run's listing, which shortens long values).
+ */
+function configuredPublicUrl() {
+  const { rawConfig } = experimental_readRawConfig({ config: path.join(root, "wrangler.toml") });
+  const value = rawConfig.vars?.PUBLIC_URL;
+  return typeof value === "string" ? value : "";
+}
+
+/**
  * Unset, every link points at the origin of the request that asked for it (a Host header a
  * client sends) and pushed messages at the origin each terminal last used: safe (no client
  * chooses another's links) but not what a service behind its own hostname wants.
  */
-function publicUrlWarnings(log) {
-  const m = /env\.PUBLIC_URL \("(.*)"\)/.exec(log);
-  const value = m ? m[1] : "";
+function publicUrlWarnings(value) {
   if (value === "") {
     return [
       "PUBLIC_URL is not set: links will point at the origin each request came in at (its Host header), and those in socket and push messages at the origin each terminal last used. Set PUBLIC_URL in wrangler.toml [vars] to the service's public origin, e.g. https://drop.example.com.",

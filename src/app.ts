@@ -22,7 +22,7 @@ app.use(
   cors({
     origin: "*",
     allowMethods: ["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"],
-    allowHeaders: ["Authorization", "Content-Type", "Range", "If-None-Match", "If-Range"],
+    allowHeaders: ["Authorization", "Content-Type", "Range", "If-None-Match", "If-Range", "Idempotency-Key"],
     exposeHeaders: ["Content-Length", "Content-Range", "Content-Disposition", "ETag", "Location", "Retry-After", "Accept-Ranges"],
     maxAge: 86400,
   }),

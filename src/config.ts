@@ -16,6 +16,7 @@ export {
 } from "./contract";
 
 const MiB = 1024 * 1024;
+export const GiB = 1024 * MiB;
 
 /**
  * The part size of a file over 3 × LARGE_PART_SIZE (192 MiB; src/receive/parts.ts
@@ -39,6 +40,9 @@ export const MAX_PATH_BYTES = 1024;
  * Object row (2 MB) even with 1000 files (about 128 bytes of path per file on average).
  */
 export const MAX_NAMES_BYTES = 128 * 1024;
+
+/** How long a sender's `Idempotency-Key` keeps answering with the transfer it created (POST /v1/transfers). */
+export const IDEMPOTENCY_MS = 24 * 3600 * 1000;
 
 /** Messages with no transfer expiry (receipts, ends) are kept unacknowledged this long. */
 export const MESSAGE_TTL_MS = 30 * 24 * 3600 * 1000;

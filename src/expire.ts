@@ -1,4 +1,6 @@
+import { IDEMPOTENCY_MS } from "./config";
 import { effectiveStatus } from "./lifecycle";
+import { forgetIdempotencyKeys } from "./store/idempotency";
 import { notifyEnded, terminalStub } from "./notify/producers";
 import { frameKey, uploadPrefix } from "./store/keys";
 import { deleteObjects, deletePrefix } from "./store/objects";
@@ -38,7 +40,8 @@ export async function purgeObjects(env: Env, rec: TransferRecord): Promise<void>
 
 /**
  * One pass of the cron: every transfer past its expiry is purged and marked; a transfer
- * whose packaging job was lost is queued again (packaging is idempotent).
+ * whose packaging job was lost is queued again (packaging is idempotent); Idempotency-Keys
+ * older than a day are forgotten.
  */
 export async function sweep(env: Env, now = Date.now(), batch = 100): Promise<number> {
   let done = 0;
@@ -70,6 +73,8 @@ export async function sweep(env: Env, now = Date.now(), batch = 100): Promise<nu
     }
   }
   for (const sender of await deletedSendersWithTransfers(env.DB)) await cancelSentBy(env, sender);
+  // Idempotency-Keys past their 24 hours answer nothing any more: forget them
+  await forgetIdempotencyKeys(env.DB, now - IDEMPOTENCY_MS);
   for (const id of await stalledPackaging(env.DB, now - STALLED_PACKAGING_MS, now)) {
     console.warn(JSON.stringify({ event: "packaging_requeued", transfer: id }));
     await enqueuePackaging(env, id);

@@ -23,12 +23,10 @@ export function isDownloadable(t: TransferRow, now: number): boolean {
   return (s === "ready" || s === "delivered") && t.purged_at === null && t.expires_at > now;
 }
 
-export { FINISH_MS };
-
 export const isUsedUp = (t: TransferRow) => t.max_downloads !== null && t.downloads >= t.max_downloads;
 
 /** A recipient whose latest counted start is recent enough to finish it (FINISH_MS, ./config.ts). */
-export const mayFinish = (r: RecipientRow | null | undefined, now: number) =>
+export const mayFinish = (r: Pick<RecipientRow, "started_at"> | null | undefined, now: number) =>
   !!r && r.started_at !== null && now - r.started_at < FINISH_MS;
 
 /** Whether maxDownloads still lets this recipient download anything (a start, or finishing its own). */

@@ -1,10 +1,20 @@
 import { signDownload } from "./auth/signing";
-import { iso, isoOrNull, type File, type Transfer } from "./contract";
+import { defaultName } from "./auth/register";
+import { cleanName, iso, isoOrNull, type File, type Transfer } from "./contract";
 import { effectiveStatus, isDownloadable, isRecipient, mayDownload } from "./lifecycle";
 import { partCount, receivedBytes } from "./receive/parts";
 import type { FileRow, PartRow, TransferRecord, TransferRow } from "./store/transfers";
 
 /** Turns stored rows into the wire objects of the contract, as one terminal may see them. */
+
+/**
+ * Names as people see them: the name rule (src/contract/names.ts cleanName) applied again
+ * when a name is shown, since a stored one may be older than the rule. A terminal name left
+ * empty reads as the name a terminal gets when it was given none.
+ */
+export const shownTerminalName = (id: string, stored: string) => cleanName(stored).trim() || defaultName(id);
+/** A file's name as shown (see shownTerminalName); one left empty reads as `file-<n>` (1-based). */
+export const shownFileName = (stored: string, idx: number) => cleanName(stored) || `file-${idx + 1}`;
 
 /**
  * Where links point: PUBLIC_URL when set; else `origin`, the origin the viewer itself reached
@@ -58,7 +68,7 @@ export function presentFile(base: string, t: TransferRow, f: FileRow, parts: rea
   const complete = f.completed_at !== null;
   return {
     index: f.idx,
-    name: f.name,
+    name: shownFileName(f.name, f.idx),
     size: f.size,
     type: f.type,
     received: complete ? f.size : receivedBytes(mine),
@@ -83,7 +93,7 @@ export async function presentTransfer(env: Env, rec: TransferRecord, viewer: Vie
   return {
     id: t.id,
     status: effectiveStatus(t, viewer.now),
-    from: { id: t.sender_id, name: t.sender_name },
+    from: { id: t.sender_id, name: shownTerminalName(t.sender_id, t.sender_name) },
     to: rec.recipients.map((r) => r.terminal_id),
     message: t.message,
     files: rec.files.map((f) => presentFile(base, t, f, rec.parts, signed)),

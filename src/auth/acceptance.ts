@@ -1,4 +1,5 @@
-import { MAX_BLOCKED, MAX_CONTACTS, type Accept, type TerminalSettings } from "../contract";
+import { MAX_BLOCKED, MAX_CONTACTS, type Accept, type TerminalRef, type TerminalSettings } from "../contract";
+import { shownTerminalName } from "../present";
 import { ApiError, notFound } from "../errors";
 import { addToList, addToListUnlessFull, listOf, removeFromList, type ListName } from "../store/contacts";
 import { checkRecipients, getTerminal, updateTerminal, type RecipientCheck, type TerminalRow } from "../store/terminals";
@@ -43,7 +44,8 @@ export async function settingsOf(db: D1Database, t: TerminalRow, now = Date.now(
     listOf(db, "blocked", t.id, MAX_BLOCKED),
     waitingFor(db, t.id, now),
   ]);
-  return { name: t.name, accept: t.accept, contacts, blocked, waiting };
+  const shown = (list: TerminalRef[]) => list.map((r) => ({ id: r.id, name: shownTerminalName(r.id, r.name) }));
+  return { name: shownTerminalName(t.id, t.name), accept: t.accept, contacts: shown(contacts), blocked: shown(blocked), waiting };
 }
 
 /**

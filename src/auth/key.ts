@@ -1,8 +1,7 @@
 import { bech32 } from "@scure/base";
 import { AGE_RECIPIENT_RE } from "../contract";
 import { badRequest, notFound } from "../errors";
-import { notifyKeyChanged } from "../notify/producers";
-import { contactHolders } from "../store/contacts";
+import { enqueueKeyAnnouncement } from "../package/jobs";
 import { setAgeKey, type TerminalRow } from "../store/terminals";
 
 /**
@@ -33,9 +32,7 @@ export async function publishKey(env: Env, caller: TerminalRow, key: string): Pr
   }
   const set = await setAgeKey(env.DB, caller.id, key);
   if (!set) throw notFound("terminal_not_found", "This terminal was deleted.");
-  if (set.changed) {
-    const holders = await contactHolders(env.DB, caller.id);
-    await notifyKeyChanged(env, { id: caller.id, name: caller.name, key }, set.gen, [caller.id, ...holders]);
-  }
+  // announced through the jobs queue (notifyKeyChanged, src/notify/producers.ts), not here: this request costs the same however many hold the caller as a contact
+  if (set.changed) await enqueueKeyAnnouncement(env, caller.id, set.gen);
   return { ...caller, age_key: key, age_key_gen: set.gen };
 }

@@ -1,7 +1,6 @@
-import { MESSAGE_TTL_MS } from "../config";
 import { cancelTransfer } from "../expire";
 import { effectiveStatus } from "../lifecycle";
-import { notifyEnded, terminalStub } from "../notify/producers";
+import { notifyEnded } from "../notify/producers";
 import { heldFrom, refusedHeld, withdrawRecipient, type HeldFrom } from "../store/quotas";
 import { getTransferRecord, type TransferRecord } from "../store/transfers";
 
@@ -58,10 +57,7 @@ async function withdraw(env: Env, rec: TransferRecord, terminalId: string, now: 
     // recipient hears of it if it had been told), and the sender is told it was cancelled
     await cancelTransfer(env, { ...rec, recipients: me }, now);
     if (effectiveStatus(t, now) === "expired") return true; // it ended as expired: everyone was told so
-    await terminalStub(env, t.sender_id).enqueue(t.sender_id, { type: "transfer.cancelled", id: `${t.id}.cancelled`, transferId: t.id }, {
-      transferId: t.id,
-      expiresAt: now + MESSAGE_TTL_MS,
-    });
+    await notifyEnded(env, { ...rec, recipients: [] }, "transfer.cancelled", true);
     return true;
   }
   // recipients only know of a transfer once it is ready: the others keep it

@@ -67,6 +67,7 @@ export const ERROR_CODES = {
   inbox_full: 413, // details.recipients: [terminalId…]
   unsupported_media_type: 415,
   range_not_satisfiable: 416,
+  idempotency_key_reused: 422, // v1.2: an Idempotency-Key this sender used (within 24 h) with another request
   upgrade_required: 426,
   rate_limited: 429, // with Retry-After; details.limit, details.max, details.retryAfter
   // 5xx

@@ -35,8 +35,9 @@ export interface SealedFile {
 }
 
 /**
- * `seal.age`'s plaintext: this JSON, UTF-8, followed by spaces up to the next power of two ≥ 4 KiB
- * (so its size says little about the names and the message; JSON ignores the spaces).
+ * `seal.age`'s plaintext: this JSON, UTF-8, followed by spaces up to the next power of two ≥ 1 KiB
+ * for a seal of files, ≥ 4 KiB for a text alone (client/seal/size.ts: SEAL_PAD_FILES, SEAL_PAD_TEXT;
+ * so its size says little about the names and the message; JSON ignores the spaces).
  */
 export interface SealDocument {
   pushdrop: "seal";

@@ -1,7 +1,9 @@
 import type { Downloader } from "../auth/access";
 import { ApiError, conflict, gone } from "../errors";
 import { baseName } from "../package/names";
-import { effectiveStatus, FINISH_MS, isUsedUp, mayFinish } from "../lifecycle";
+import { shownFileName } from "../present";
+import { FINISH_MS } from "../config";
+import { effectiveStatus, isUsedUp, mayFinish } from "../lifecycle";
 import { countStart, extendServed } from "../store/delivery";
 import { frameKey } from "../store/keys";
 import { getObject, objectsInOrder, type ObjectsInOrder } from "../store/objects";
@@ -317,7 +319,7 @@ export async function serveFile(
       size: file.size,
       etag: `"${file.sha256}"`,
       type: file.type,
-      filename: baseName(file.name),
+      filename: baseName(shownFileName(file.name, file.idx)),
     },
     mine ? counting(env, t, mine.terminal_id, [{ idx: file.idx, offset: 0, size: file.size }], now) : null,
     waitUntil,

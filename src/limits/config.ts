@@ -5,8 +5,7 @@
  */
 
 import { MAX_FILES } from "../contract";
-
-const GiB = 1024 ** 3;
+import { GiB } from "../config";
 
 export const LIMIT_DEFAULTS = {
   /** largest file, in bytes (the format allows 156.25 GiB: MAX_PACKAGE_BYTES) */

@@ -1,7 +1,8 @@
 import { ApiError } from "../errors";
 import type { RecipientCheck } from "../store/terminals";
-import { receivedByRecipients, type InboxQuota } from "../store/quotas";
+import { inboxesFull, type InboxQuota } from "../store/quotas";
 import { nthRecentTransferAt } from "../store/transfers";
+import { GiB } from "../config";
 import { limitsOf, type LimitName } from "./config";
 import { HOUR, rateLimited } from "./rate";
 
@@ -51,8 +52,6 @@ export async function assertTransferRate(env: Env, senderId: string, now: number
  * about what others have sent. The step is 1 GiB, or a 50th of the limit when the limit is under
  * 50 GiB (so that a small limit still means something).
  */
-export const GiB = 1024 ** 3;
-
 export function quotaStep(limit: number): number {
   return Math.max(1, Math.min(GiB, Math.floor(limit / 50)));
 }
@@ -111,22 +110,25 @@ export function inboxQuota(env: Env): InboxQuota {
   return { max, step: quotaStep(max) };
 }
 
+/** The 413 for a part that does not fit the inboxes of `full` (recipients' ids). */
+export function partInboxFull(env: Env, full: readonly string[]): ApiError {
+  const max = limitsOf(env).LIMIT_PENDING_BYTES_PER_RECIPIENT;
+  return inboxFull(
+    "LIMIT_PENDING_BYTES_PER_RECIPIENT",
+    max,
+    [...full],
+    `${full.join(", ")} has too much waiting to take this part now (at most ${max} bytes received and not yet downloaded). Nothing was kept: send the part again once they have fetched what waits.`,
+  );
+}
+
 /**
  * A part of `size` bytes about to be uploaded: it must fit every recipient's inbox (the bytes
  * received for it, this part's earlier copy left out, rounded). Refused: 413, nothing is
- * stored, and the same part may be sent again once there is room.
+ * stored, and the same part may be sent again once there is room. (Checked before the body is
+ * read; recordPart checks again, in the transaction that records the part.)
  */
 export async function assertPartFits(env: Env, transferId: string, idx: number, part: number, size: number, now: number): Promise<void> {
   if (size === 0) return;
-  const max = limitsOf(env).LIMIT_PENDING_BYTES_PER_RECIPIENT;
-  const loads = await receivedByRecipients(env.DB, transferId, idx, part, now);
-  const full = loads.filter((r) => !fitsInbox(r.received, size, max)).map((r) => r.id);
-  if (full.length > 0) {
-    throw inboxFull(
-      "LIMIT_PENDING_BYTES_PER_RECIPIENT",
-      max,
-      full,
-      `${full.join(", ")} has too much waiting to take this part now (at most ${max} bytes received and not yet downloaded). Nothing was kept: send the part again once they have fetched what waits.`,
-    );
-  }
+  const full = await inboxesFull(env.DB, transferId, idx, part, size, now, inboxQuota(env));
+  if (full.length > 0) throw partInboxFull(env, full);
 }

@@ -83,6 +83,29 @@ export class Outbox {
     );
   }
 
+  /**
+   * `terminal.key_changed` of terminal `terminalId` with id `id` (`<terminal>.key.<generation>`)
+   * is about to be queued: an announcement of an older generation not yet acknowledged is
+   * retired (the newer key supersedes it). False when this outbox has seen a newer one: this
+   * one is stale and is not queued.
+   */
+  supersedeKey(terminalId: string, id: string, now: number): boolean {
+    const prefix = `${terminalId}.key.`;
+    if (!id.startsWith(prefix)) return true;
+    const gen = Number(id.slice(prefix.length));
+    const ofKey = "type = 'terminal.key_changed' AND substr(id, 1, ?1) = ?2 AND CAST(substr(id, ?1 + 1) AS INTEGER)";
+    const newer = this.sql.exec(`SELECT 1 FROM outbox WHERE ${ofKey} > ?3 LIMIT 1`, prefix.length, prefix, gen).toArray().length > 0;
+    if (newer) return false;
+    this.sql.exec(
+      `UPDATE outbox SET acked_at = ?4, body = '{}', push_state = 'none' WHERE ${ofKey} < ?3 AND acked_at IS NULL`,
+      prefix.length,
+      prefix,
+      gen,
+      now,
+    );
+    return true;
+  }
+
   /** Drops acknowledged rows past their retention, and expired unacknowledged ones. */
   prune(now: number, ackedRetentionMs: number): void {
     this.sql.exec(

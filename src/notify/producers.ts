@@ -1,6 +1,9 @@
 import { MESSAGE_TTL_MS } from "../config";
 import type { ServerMessage } from "../contract";
-import { presentTransfer } from "../present";
+import { presentTransfer, shownTerminalName } from "../present";
+import { enqueueKeyAnnouncement } from "../package/jobs";
+import { contactHolders } from "../store/contacts";
+import { getTerminal } from "../store/terminals";
 import type { TransferRecord, TransferRow } from "../store/transfers";
 
 /**
@@ -16,8 +19,6 @@ export interface EnqueueOptions {
   expiresAt: number | null;
   /** a message of this type for the same transfer is retired when this one arrives */
   supersedes?: string;
-  /** false: never sent by Web Push (v1.2 `terminal.key_changed`), only to sockets and on replay */
-  push?: boolean;
 }
 
 export function terminalStub(env: Env, terminalId: string) {
@@ -28,18 +29,15 @@ async function send(env: Env, terminalId: string, msg: ServerMessage, opts: Enqu
   await terminalStub(env, terminalId).enqueue(terminalId, msg, opts);
 }
 
-/** `transfer.ready` to every recipient, each with its own signed links. */
+/**
+ * `transfer.ready` to every recipient: one Transfer, presented once, with relative, unsigned
+ * links (no viewer); each recipient's object signs them for itself when it sends the message
+ * (notify/links.ts renderMessage).
+ */
 export async function notifyReady(env: Env, rec: TransferRecord, now = Date.now()): Promise<void> {
   const t = rec.transfer;
-  await Promise.all(
-    rec.recipients.map(async (r) => {
-      const transfer = await presentTransfer(env, rec, { terminalId: r.terminal_id, now });
-      await send(env, r.terminal_id, { type: "transfer.ready", id: `${t.id}.ready`, transfer }, {
-        transferId: t.id,
-        expiresAt: t.expires_at,
-      });
-    }),
-  );
+  const msg: ServerMessage = { type: "transfer.ready", id: `${t.id}.ready`, transfer: await presentTransfer(env, rec, { terminalId: null, now }) };
+  await Promise.all(rec.recipients.map((r) => send(env, r.terminal_id, msg, { transferId: t.id, expiresAt: t.expires_at })));
 }
 
 /** The delivery receipt, to the sender. */
@@ -65,16 +63,21 @@ export async function notifyOpened(env: Env, rec: TransferRecord, by: string, no
   });
 }
 
-/** `transfer.expired` / `transfer.cancelled` to the sender and to recipients that had not downloaded it. */
+/**
+ * `transfer.expired` / `transfer.cancelled` to the recipients (of `rec`) that had not
+ * downloaded it, and to the sender: always of an expiry; of a cancellation when `toSender`
+ * (it did not cancel it itself: its last recipient released it, src/auth/withdraw.ts).
+ */
 export async function notifyEnded(
   env: Env,
   rec: TransferRecord,
   type: "transfer.expired" | "transfer.cancelled",
+  toSender = type === "transfer.expired",
 ): Promise<void> {
   const t = rec.transfer;
   const kind = type.slice("transfer.".length);
   const targets = new Set<string>(rec.recipients.filter((r) => r.downloaded_at === null).map((r) => r.terminal_id));
-  if (type === "transfer.expired") targets.add(t.sender_id);
+  if (toSender) targets.add(t.sender_id);
   await Promise.all(
     [...targets].map((id) =>
       send(env, id, { type, id: `${t.id}.${kind}`, transferId: t.id }, {
@@ -97,24 +100,27 @@ export async function notifyFailed(env: Env, t: TransferRow, reason: string): Pr
 /** Terminals told at once of a key change (the rest wait for these). */
 const KEY_FANOUT = 50;
 
+/** Terminals one queue message announces a key change to; a next message takes the next page. */
+export const KEY_PAGE = 500;
+
 /**
- * `terminal.key_changed` (v1.2) to each of `targets`: queued and sent to live sockets, never by
- * Web Push (a key is checked by an open client, not announced on a lock screen). Its id names
- * the key's generation, so a retried producer queues nothing twice.
+ * The jobs queue's part of `PUT /v1/terminals/{id}/key` (src/auth/key.ts): `terminal.key_changed`
+ * (v1.2) to the terminal itself and to each terminal that holds it as a contact, a page of
+ * KEY_PAGE holders per queue message (`after`: where the page before ended). Queued and sent
+ * to live sockets, never by Web Push (a key is checked by an open client, not announced on a
+ * lock screen: Terminal's NEVER_PUSHED). Its id names the key's generation, so a redelivered
+ * job queues nothing twice; an announcement of a key that was replaced since (or of a deleted
+ * terminal) sends nothing: the newer key's own announcement goes out, and in each outbox it
+ * supersedes an older one still unacknowledged (Outbox.supersedeKey).
  */
-export async function notifyKeyChanged(
-  env: Env,
-  terminal: { id: string; name: string; key: string | null },
-  gen: number,
-  targets: readonly string[],
-): Promise<void> {
-  const msg: ServerMessage = { type: "terminal.key_changed", id: `${terminal.id}.key.${gen}`, terminal };
-  const unique = [...new Set(targets)];
-  for (let i = 0; i < unique.length; i += KEY_FANOUT) {
-    await Promise.all(
-      unique.slice(i, i + KEY_FANOUT).map((id) =>
-        send(env, id, msg, { transferId: null, expiresAt: Date.now() + MESSAGE_TTL_MS, push: false }),
-      ),
-    );
+export async function notifyKeyChanged(env: Env, terminalId: string, gen: number, after?: string): Promise<void> {
+  const me = await getTerminal(env.DB, terminalId);
+  if (!me || me.age_key_gen !== gen) return;
+  const msg: ServerMessage = { type: "terminal.key_changed", id: `${me.id}.key.${gen}`, terminal: { id: me.id, name: shownTerminalName(me.id, me.name), key: me.age_key } };
+  const page = await contactHolders(env.DB, me.id, after ?? "", KEY_PAGE);
+  const targets = after === undefined ? [me.id, ...page.filter((id) => id !== me.id)] : page;
+  for (let i = 0; i < targets.length; i += KEY_FANOUT) {
+    await Promise.all(targets.slice(i, i + KEY_FANOUT).map((id) => send(env, id, msg, { transferId: null, expiresAt: Date.now() + MESSAGE_TTL_MS })));
   }
+  if (page.length === KEY_PAGE) await enqueueKeyAnnouncement(env, me.id, gen, page[page.length - 1]);
 }

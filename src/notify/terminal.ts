@@ -23,7 +23,7 @@ import { Subscriptions } from "./subscriptions";
  * receipts.ts (what it writes back to D1); schema.ts is their storage.
  */
 
-/** Messages that are never pushed, whatever the sockets do (see EnqueueOptions.push). */
+/** Messages that are never pushed, whatever the sockets do: a key is checked by an open client, not announced on a lock screen. */
 const NEVER_PUSHED: ReadonlySet<string> = new Set(["terminal.key_changed"]);
 
 /** When the last socket closes, this many of the newest unacknowledged messages are pushed. */
@@ -59,6 +59,8 @@ export class Terminal extends DurableObject<Env> {
     this.meta.remember(terminalId);
     const now = Date.now();
     if (opts.supersedes && opts.transferId) this.outbox.retireForTransfer(opts.transferId, opts.supersedes, now);
+    // a newer key of the same terminal replaces an older announcement still unacknowledged (and an older one is not queued after it)
+    if (msg.type === "terminal.key_changed" && !this.outbox.supersedeKey(msg.terminal.id, msg.id, now)) return { queued: false, sockets: this.sockets.current().length };
     const queued = this.outbox.add(msg, opts.transferId, now, opts.expiresAt);
     const sockets = this.sockets.current();
     if (!queued) return { queued, sockets: sockets.length };
@@ -69,7 +71,7 @@ export class Terminal extends DurableObject<Env> {
     }
     // (the socket has it already: the producer need not wait for the D1 write)
     if (this.sockets.live(now).length > 0) this.ctx.waitUntil(recordNotified(this.env, terminalId, [msg], "socket"));
-    else if (opts.push !== false && !NEVER_PUSHED.has(msg.type)) await this.pusher.schedule(msg.id, now);
+    else if (!NEVER_PUSHED.has(msg.type)) await this.pusher.schedule(msg.id, now);
     return { queued, sockets: sockets.length };
   }
 

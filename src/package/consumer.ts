@@ -1,5 +1,5 @@
 import { INLINE_PACKAGE_BYTES, INLINE_PACKAGE_FILES } from "../config";
-import { notifyEnded, notifyFailed, notifyReady } from "../notify/producers";
+import { notifyEnded, notifyFailed, notifyKeyChanged, notifyReady } from "../notify/producers";
 import { partCount } from "../receive/parts";
 import { frameKey } from "../store/keys";
 import { deleteObjects, objectsInOrder, putObject } from "../store/objects";
@@ -102,6 +102,12 @@ export async function handleBatch(batch: MessageBatch<Job>, env: Env): Promise<v
 
 async function handleJob(env: Env, msg: Message<Job>, dead: boolean): Promise<void> {
   const job = msg.body;
+  if (job?.kind === "key_changed" && typeof job.terminalId === "string" && Number.isSafeInteger(job.gen)) {
+    // an announcement that kept failing is dropped (logged): the terminals see the key when they next look it up
+    if (dead) console.error(JSON.stringify({ event: "key_announcement_dropped", terminal: job.terminalId, gen: job.gen }));
+    else await notifyKeyChanged(env, job.terminalId, job.gen, typeof job.after === "string" ? job.after : undefined);
+    return msg.ack();
+  }
   if (!job || job.kind !== "package" || typeof job.transferId !== "string") {
     console.error("dropping a malformed job", JSON.stringify(job));
     return msg.ack();

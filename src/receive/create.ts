@@ -9,6 +9,7 @@ import { enqueuePackaging } from "../package/jobs";
 import { safeNames } from "../package/names";
 import { packageOverhead } from "../package/zip";
 import { guessType } from "../package/mime";
+import type { IdempotencyClaim } from "../store/idempotency";
 import type { TerminalRow } from "../store/terminals";
 import { getTransferRecord, insertTransfer, startPackaging, type NewFile, type TransferRecord } from "../store/transfers";
 import { partSizeFor } from "./parts";
@@ -21,9 +22,8 @@ export async function createTransfer(
   env: Env,
   sender: TerminalRow,
   req: CreateTransferRequest,
-  origin: string,
   now: number,
-  opts: { oneRequest?: boolean } = {},
+  opts: { oneRequest?: boolean; idempotency?: { key: IdempotencyClaim; since: number } } = {},
 ): Promise<TransferRecord> {
   const naming = safeNames(req.files.map((f) => f.name));
   if (!naming.ok) {
@@ -48,7 +48,7 @@ export async function createTransfer(
   const recipients = await assertRecipientsAccept(env.DB, sender, to, now);
   assertInboxRoom(env, recipients, req.files.reduce((s, f) => s + f.size, 0));
 
-  if (req.files.length === 0) return createMessageOnly(env, sender, req, to, origin, now);
+  if (req.files.length === 0) return createMessageOnly(env, sender, req, to, now, opts.idempotency);
 
   const files = req.files.map((f, i) => ({
     name: naming.names[i]!,
@@ -68,7 +68,7 @@ export async function createTransfer(
     );
   }
 
-  const rec = await record(env, sender, req, to, origin, now, "uploading", files);
+  const rec = await record(env, sender, req, to, now, "uploading", files, opts.idempotency);
   // A transfer of empty files only has nothing to wait for.
   if (files.every((f) => f.completed) && (await startPackaging(env.DB, rec.transfer.id))) {
     await enqueuePackaging(env, rec.transfer.id);
@@ -87,10 +87,10 @@ async function createMessageOnly(
   sender: TerminalRow,
   req: CreateTransferRequest,
   to: string[],
-  origin: string,
   now: number,
+  idempotency?: { key: IdempotencyClaim; since: number },
 ): Promise<TransferRecord> {
-  const rec = await record(env, sender, req, to, origin, now, "ready", []);
+  const rec = await record(env, sender, req, to, now, "ready", [], idempotency);
   await notifyReady(env, rec, now);
   return (await getTransferRecord(env.DB, rec.transfer.id)) ?? rec;
 }
@@ -101,10 +101,10 @@ async function record(
   sender: TerminalRow,
   req: CreateTransferRequest,
   to: string[],
-  origin: string,
   now: number,
   status: "uploading" | "ready",
   files: NewFile[],
+  idempotency?: { key: IdempotencyClaim; since: number },
 ): Promise<TransferRecord> {
   const id = newTransferId();
   await insertTransfer(
@@ -119,11 +119,11 @@ async function record(
       expires_at: now + (req.expiresIn ?? DEFAULT_EXPIRES_IN) * 1000,
       max_downloads: req.maxDownloads ?? null,
       total_size: files.reduce((n, f) => n + f.size, 0),
-      origin,
       sealed: req.sealed === true,
     },
     files,
     to,
+    idempotency,
   );
   await rememberRecipients(env.DB, sender, to, now);
   const rec = await getTransferRecord(env.DB, id);

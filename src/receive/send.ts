@@ -18,11 +18,10 @@ export async function sendOneShot(
   req: CreateTransferRequest,
   body: ReadableStream<Uint8Array> | null,
   size: number,
-  origin: string,
   now: number,
   defer: Defer,
 ): Promise<TransferRecord> {
-  const rec = await createTransfer(env, sender, req, origin, now, { oneRequest: true });
+  const rec = await createTransfer(env, sender, req, now, { oneRequest: true });
   try {
     await receiveWholeFile(env, { transfer: rec.transfer, file: rec.files[0]! }, body, size, now, defer);
   } catch (e) {

@@ -2,10 +2,10 @@ import { ApiError, badRequest, conflict, gone, tooLarge } from "../errors";
 import { packageSoon, partStored } from "../package/consumer";
 import type { Defer } from "../package/jobs";
 import { effectiveStatus, hasFailedToDeliver } from "../lifecycle";
-import { assertPartFits, inboxQuota } from "../limits/quotas";
+import { assertPartFits, inboxQuota, partInboxFull } from "../limits/quotas";
 import { newNonce, partKey } from "../store/keys";
 import { BodyLengthError, deleteObjects, putExactly } from "../store/objects";
-import { getTransferRecord, recordPart, type FileRow, type TransferRow, type UploadRecord } from "../store/transfers";
+import { recordPart, type FileRow, type TransferRow, type UploadRecord } from "../store/transfers";
 import { isMultipart, partCount, partLength } from "./parts";
 
 /**
@@ -143,8 +143,9 @@ async function receiveBytes(
   if (r.replaced) defer(deleteObjects(env.BUCKET, [r.replaced]).catch(() => {}));
   if (!r.recorded) {
     await deleteObjects(env.BUCKET, [key]);
-    if (await completedMeanwhile(env, transfer.id, file.idx, now)) return null;
-    await assertPartFits(env, transfer.id, file.idx, part, expected, now); // 413 when that was why
+    // the answer says why recordPart refused, as it decided (room that opened since changes nothing)
+    if (r.refused === "inbox_full") throw partInboxFull(env, r.full);
+    if (completedMeanwhile(r.after, file.idx, now)) return null;
     throw conflict("not_uploading", "This transfer's files were removed while the upload ran.");
   }
   partStored(env, transfer, r.files, { idx: file.idx, part, key, size: expected }, defer);
@@ -153,16 +154,15 @@ async function receiveBytes(
 }
 
 /**
- * The bytes arrived but the transfer took them no more: it ended (cancelled, expired) or
- * moved on while they streamed (throws the answer any upload to it now gets), or a recipient's
- * inbox filled meanwhile (false: the caller says so). A file that another request completed
- * meanwhile needs nothing more: that is a success (true).
+ * The bytes arrived but the transfer took them no more (`after`: the transfer and the file as
+ * recordPart read them in its transaction): it ended (cancelled, expired) or moved on while
+ * they streamed (throws the answer any upload to it now gets). A file that another request
+ * completed meanwhile needs nothing more: that is a success (true).
  */
-async function completedMeanwhile(env: Env, transferId: string, idx: number, now: number): Promise<boolean> {
-  const rec = await getTransferRecord(env.DB, transferId);
-  if (!rec) throw gone("transfer_cancelled", "This transfer was removed while the upload ran.");
-  const t = rec.transfer;
-  if (rec.files[idx]?.completed_at != null && !hasFailedToDeliver(t, now) && t.purged_at === null) return true;
+function completedMeanwhile(after: UploadRecord | null, idx: number, now: number): boolean {
+  if (!after) throw gone("transfer_cancelled", "This transfer was removed while the upload ran.");
+  const t = after.transfer;
+  if (after.file?.idx === idx && after.file.completed_at != null && !hasFailedToDeliver(t, now) && t.purged_at === null) return true;
   assertUploading(t, now); // throws: 410 expired, 409 cancelled or moved on
   return false;
 }

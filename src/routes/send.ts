@@ -41,7 +41,7 @@ send.put("/:to/:filename{.+}", async (c) => {
     maxDownloads: num(c.req.query("maxDownloads")),
   });
   const now = Date.now();
-  const rec = await sendOneShot(c.env, caller, req, c.req.raw.body, size, requestOrigin(c), now, (p) => c.executionCtx.waitUntil(p));
+  const rec = await sendOneShot(c.env, caller, req, c.req.raw.body, size, now, (p) => c.executionCtx.waitUntil(p));
   c.header("Location", `/v1/transfers/${rec.transfer.id}`);
   return c.json(await presentTransfer(c.env, rec, { terminalId: caller.id, now, origin: requestOrigin(c), gen: caller.token_gen }), 201);
 });

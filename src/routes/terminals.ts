@@ -21,7 +21,7 @@ import { terminalStub } from "../notify/producers";
 import { assertPushEndpoint } from "../notify/endpoints";
 import { originOfRequest } from "../notify/links";
 import { canonicalKeys } from "../notify/webpush";
-import { presentTransfer } from "../present";
+import { presentTransfer, shownTerminalName } from "../present";
 import { getTerminal, type TerminalRow } from "../store/terminals";
 import { inboxRecords } from "../store/transfers";
 import { jsonBody, requestOrigin, validate } from "./http";
@@ -63,7 +63,7 @@ terminals.post("/", async (c) => {
 
 async function terminalInfo(env: Env, row: TerminalRow): Promise<TerminalInfo> {
   const push = await terminalStub(env, row.id).hasPush();
-  return { id: row.id, name: row.name, push, key: row.age_key };
+  return { id: row.id, name: shownTerminalName(row.id, row.name), push, key: row.age_key };
 }
 
 terminals.get("/:id", async (c) => {

@@ -1,13 +1,13 @@
 import { Hono, type Context } from "hono";
 import { assertParty, assertRecipient, assertSender, downloaderOf } from "../auth/access";
 import { requireTerminal } from "../auth/terminal";
-import { CreateTransferRequest, TransferId } from "../contract";
+import { CreateTransferRequest, IDEMPOTENCY_HEADER, TransferId } from "../contract";
 import { serveFile, servePackage } from "../deliver/download";
 import { transferOpened } from "../deliver/opened";
 import { badRequest, notFound } from "../errors";
 import { cancelTransfer } from "../expire";
 import { presentFile, presentTransfer, baseUrl } from "../present";
-import { createTransfer } from "../receive/create";
+import { createTransferOnce, idempotencyKeyOf } from "../receive/idempotency";
 import { receivePart, receiveWholeFile } from "../receive/upload";
 import { getTransferRecord, getUploadRecord, type TransferRecord } from "../store/transfers";
 import { MAX_PARTS } from "../config";
@@ -30,10 +30,11 @@ const noSuchFile = (count: number) =>
 transfers.post("/", async (c) => {
   const caller = await requireTerminal(c.env.DB, c.req.raw);
   const req = await jsonBody(c, CreateTransferRequest);
+  const key = idempotencyKeyOf(c.req.header(IDEMPOTENCY_HEADER) ?? null);
   const now = Date.now();
-  const rec = await createTransfer(c.env, caller, req, requestOrigin(c), now);
+  const { rec, created } = await createTransferOnce(c.env, caller, req, key, now);
   c.header("Location", `/v1/transfers/${rec.transfer.id}`);
-  return c.json(await presentTransfer(c.env, rec, { terminalId: caller.id, now, origin: requestOrigin(c), gen: caller.token_gen }), 201);
+  return c.json(await presentTransfer(c.env, rec, { terminalId: caller.id, now, origin: requestOrigin(c), gen: caller.token_gen }), created ? 201 : 200);
 });
 
 transfers.get("/:id", async (c) => {

@@ -63,14 +63,14 @@ export async function listOf(db: D1Database, list: ListName, terminalId: string,
   return results;
 }
 
-/** The terminals (not deleted) that have `otherId` among their contacts. */
-export async function contactHolders(db: D1Database, otherId: string): Promise<string[]> {
+/** The terminals (not deleted) that have `otherId` among their contacts, by id, after `after` (a page of at most `limit`). */
+export async function contactHolders(db: D1Database, otherId: string, after = "", limit = 1000): Promise<string[]> {
   const { results } = await db
     .prepare(
       `SELECT c.terminal_id AS id FROM contacts c JOIN terminals t ON t.id = c.terminal_id AND t.deleted_at IS NULL
-       WHERE c.other_id = ? ORDER BY c.terminal_id`,
+       WHERE c.other_id = ?1 AND c.terminal_id > ?2 ORDER BY c.terminal_id LIMIT ?3`,
     )
-    .bind(otherId)
+    .bind(otherId, after, limit)
     .all<{ id: string }>();
   return results.map((r) => r.id);
 }

@@ -138,3 +138,18 @@ export async function filePartKeys(db: D1Database, transferId: string, idx: numb
     .all<{ key: string; size: number }>();
   return res.results;
 }
+
+/** What maxDownloads leaves a recipient: the transfer's count and limit, and the recipient's latest counted start (null: not a recipient, or no such transfer). */
+export async function downloadStanding(
+  db: D1Database,
+  transferId: string,
+  terminalId: string,
+): Promise<{ downloads: number; max_downloads: number | null; started_at: number | null } | null> {
+  return db
+    .prepare(
+      `SELECT t.downloads, t.max_downloads, r.started_at FROM transfers t JOIN recipients r ON r.transfer_id = t.id
+       WHERE t.id = ?1 AND r.terminal_id = ?2`,
+    )
+    .bind(transferId, terminalId)
+    .first();
+}

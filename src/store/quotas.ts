@@ -1,5 +1,3 @@
-import { held } from "./terminals";
-
 /**
  * D1: what waits for a recipient (its quota, src/limits/quotas.ts) and taking a recipient out
  * of transfers it no longer wants (src/auth/withdraw.ts). A recipient's quota is used only by
@@ -7,31 +5,29 @@ import { held } from "./terminals";
  * have not ended or expired; declared sizes never count against it.
  */
 
-/**
- * For each recipient of a transfer: the bytes received for it, leaving out the part
- * `(idx, part)` of this transfer (a part sent again replaces its earlier copy, so that copy
- * must not count twice).
- */
-export async function receivedByRecipients(
-  db: D1Database,
-  transferId: string,
-  idx: number,
-  part: number,
-  now: number,
-): Promise<Array<{ id: string; received: number }>> {
-  const { results } = await db
-    .prepare(
-      `SELECT me.terminal_id AS id,
-         (SELECT COALESCE(SUM(p.size), 0) FROM recipients r JOIN transfers x ON x.id = r.transfer_id
-            JOIN file_parts p ON p.transfer_id = x.id
-          WHERE r.terminal_id = me.terminal_id AND ${held("?2")}
-            AND NOT (p.transfer_id = ?1 AND p.idx = ?3 AND p.part = ?4)) AS received
-       FROM recipients me WHERE me.transfer_id = ?1 AND me.downloaded_at IS NULL`,
-    )
-    .bind(transferId, now, idx, part)
-    .all<{ id: string; received: number }>();
-  return results;
+/** The transfers that hold something for a recipient (`r`, transfer `x`): not downloaded by it, not ended, not expired. */
+export const held = (now: string) =>
+  `r.downloaded_at IS NULL AND x.status IN ('uploading', 'packaging', 'ready') AND x.expires_at > ${now} AND x.purged_at IS NULL`;
+
+/** A part left out of a recipient's received bytes (each an SQL expression): one sent again replaces its earlier copy, which must not count twice. */
+export interface PartOf {
+  t: string;
+  idx: string;
+  part: string;
 }
+
+/**
+ * SQL, the one place that says which bytes are received for a recipient (`who`, an SQL
+ * expression): FROM and WHERE over the stored parts `p` of the transfers `x` that hold
+ * something for it (`held`), leaving out `except`. Every sum of received bytes is made over it.
+ */
+export const receivedRows = (who: string, now: string, except?: PartOf) =>
+  `FROM recipients r JOIN transfers x ON x.id = r.transfer_id JOIN file_parts p ON p.transfer_id = x.id
+   WHERE r.terminal_id = ${who} AND ${held(now)}` +
+  (except ? ` AND NOT (p.transfer_id = ${except.t} AND p.idx = ${except.idx} AND p.part = ${except.part})` : "");
+
+/** SQL: the bytes received for `who` (see receivedRows), a number. */
+export const receivedBy = (who: string, now: string, except?: PartOf) => `(SELECT COALESCE(SUM(p.size), 0) ${receivedRows(who, now, except)})`;
 
 /** A recipient's inbox limit and the step its received bytes are rounded up to (src/limits/quotas.ts). */
 export interface InboxQuota {
@@ -40,17 +36,29 @@ export interface InboxQuota {
 }
 
 /**
- * SQL true when a recipient of transfer `t` has no room for `size` more bytes: the bytes
- * received for it, leaving out part (`idx`, `part`) of `t`, rounded up to `step`, plus `size`,
- * over `max` (fitsInbox of src/limits/quotas.ts, in SQL; each argument a parameter name; D1 binds
- * numbers as reals, so the division is cast, not left to integer arithmetic).
+ * SQL: the recipients of transfer `a.t` that have no room for `a.size` more bytes: those that
+ * have not downloaded it whose received bytes, leaving out part (`a.idx`, `a.part`) of it,
+ * rounded up to `a.step`, plus `a.size`, are over `a.max` (fitsInbox of src/limits/quotas.ts,
+ * in SQL; each argument a parameter name; D1 binds numbers as reals, so the division is cast,
+ * not left to integer arithmetic). `a.only`: an SQL condition tested before any sum is made.
  */
-export const someInboxFull = (a: { t: string; idx: string; part: string; size: string; now: string; max: string; step: string }) =>
-  `EXISTS (SELECT 1 FROM recipients me WHERE me.transfer_id = ${a.t} AND me.downloaded_at IS NULL
-     AND CAST(((SELECT COALESCE(SUM(p.size), 0) FROM recipients r JOIN transfers x ON x.id = r.transfer_id
-             JOIN file_parts p ON p.transfer_id = x.id
-           WHERE r.terminal_id = me.terminal_id AND ${held(a.now)}
-             AND NOT (p.transfer_id = ${a.t} AND p.idx = ${a.idx} AND p.part = ${a.part})) + ${a.step} - 1) / ${a.step} AS INTEGER) * ${a.step} + ${a.size} > ${a.max})`;
+export const fullRecipients = (a: PartOf & { size: string; now: string; max: string; step: string; only?: string }) =>
+  `SELECT me.terminal_id AS id FROM recipients me
+   WHERE ${a.only ? `${a.only} AND ` : ""}me.transfer_id = ${a.t} AND me.downloaded_at IS NULL
+     AND CAST((${receivedBy("me.terminal_id", a.now, a)} + ${a.step} - 1) / ${a.step} AS INTEGER) * ${a.step} + ${a.size} > ${a.max}
+   ORDER BY me.position`;
+
+/**
+ * The recipients of a transfer whose inboxes have no room for `size` more bytes in part
+ * (`idx`, `part`) of it (its earlier copy left out): the check before a part's body is read.
+ */
+export async function inboxesFull(db: D1Database, transferId: string, idx: number, part: number, size: number, now: number, quota: InboxQuota): Promise<string[]> {
+  const { results } = await db
+    .prepare(fullRecipients({ t: "?1", idx: "?2", part: "?3", size: "?4", now: "?5", max: "?6", step: "?7" }))
+    .bind(transferId, idx, part, size, now, quota.max, quota.step)
+    .all<{ id: string }>();
+  return results.map((r) => r.id);
+}
 
 /** What waits for a terminal (`GET …/settings` `waiting`): bytes received for it, and how many of them are in transfers still uploading. */
 export async function waitingFor(db: D1Database, terminalId: string, now: number): Promise<{ bytes: number; uploading: number }> {
@@ -58,8 +66,7 @@ export async function waitingFor(db: D1Database, terminalId: string, now: number
     .prepare(
       `SELECT COALESCE(SUM(p.size), 0) AS bytes,
               COALESCE(SUM(CASE WHEN x.status = 'uploading' THEN p.size ELSE 0 END), 0) AS uploading
-       FROM recipients r JOIN transfers x ON x.id = r.transfer_id JOIN file_parts p ON p.transfer_id = x.id
-       WHERE r.terminal_id = ?1 AND ${held("?2")}`,
+       ${receivedRows("?1", "?2")}`,
     )
     .bind(terminalId, now)
     .first<{ bytes: number; uploading: number }>();

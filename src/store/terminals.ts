@@ -1,4 +1,5 @@
 import type { Accept } from "../contract";
+import { held, receivedBy } from "./quotas";
 
 /** D1: the terminals table (and its tombstones: a deleted terminal's id is never drawn again). */
 
@@ -120,10 +121,6 @@ export interface RecipientCheck {
   fromSender: number;
 }
 
-/** The transfers that hold something for a recipient: not downloaded by it, not ended, not expired. */
-export const held = (now: string) =>
-  `r.downloaded_at IS NULL AND x.status IN ('uploading', 'packaging', 'ready') AND x.expires_at > ${now} AND x.purged_at IS NULL`;
-
 /**
  * One query for every recipient of a transfer (≤ 100): which exist, which refuse the sender
  * (it is blocked, or the recipient takes transfers from contacts only and the sender is not
@@ -138,9 +135,7 @@ export async function checkRecipients(db: D1Database, senderId: string, ids: rea
             EXISTS (SELECT 1 FROM blocked b WHERE b.terminal_id = t.id AND b.other_id = ?2)
             OR (t.accept = 'known' AND NOT EXISTS (SELECT 1 FROM contacts c WHERE c.terminal_id = t.id AND c.other_id = ?2))
          )) AS refused,
-         (SELECT COALESCE(SUM(p.size), 0) FROM recipients r JOIN transfers x ON x.id = r.transfer_id
-            JOIN file_parts p ON p.transfer_id = x.id
-          WHERE r.terminal_id = t.id AND ${held("?3")}) AS received,
+         ${receivedBy("t.id", "?3")} AS received,
          (SELECT COALESCE(SUM(x.total_size), 0) FROM recipients r JOIN transfers x ON x.id = r.transfer_id
           WHERE r.terminal_id = t.id AND x.sender_id = ?2 AND ${held("?3")}) AS from_sender
        FROM terminals t

@@ -1,6 +1,7 @@
 import type { TransferStatus } from "../contract";
-import { someInboxFull, type InboxQuota } from "./quotas";
+import { fullRecipients, type InboxQuota } from "./quotas";
 import { FINISH_MS } from "../config";
+import { claimStatements, type IdempotencyClaim } from "./idempotency";
 
 /** D1: transfers, their files, uploaded parts and recipients. The only SQL about transfers. */
 
@@ -15,7 +16,6 @@ export interface TransferRow {
   max_downloads: number | null;
   downloads: number;
   total_size: number;
-  origin: string;
   package_size: number | null;
   package_sha256: string | null;
   package_upload_id: string | null;
@@ -87,14 +87,17 @@ export async function insertTransfer(
   },
   files: readonly NewFile[],
   recipients: readonly string[],
+  claim?: { key: IdempotencyClaim; since: number },
 ): Promise<void> {
   await db.batch([
+    // an Idempotency-Key's claim: if another request holds the key, nothing of this batch is kept
+    ...(claim ? claimStatements(db, t.sender_id, claim.key, t.id, t.created_at, claim.since) : []),
     db
       .prepare(
-        `INSERT INTO transfers (id, sender_id, sender_name, message, status, created_at, expires_at, max_downloads, total_size, origin, sealed)
-         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+        `INSERT INTO transfers (id, sender_id, sender_name, message, status, created_at, expires_at, max_downloads, total_size, sealed)
+         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
       )
-      .bind(t.id, t.sender_id, t.sender_name, t.message, t.status, t.created_at, t.expires_at, t.max_downloads, t.total_size, t.origin, t.sealed ? 1 : 0),
+      .bind(t.id, t.sender_id, t.sender_name, t.message, t.status, t.created_at, t.expires_at, t.max_downloads, t.total_size, t.sealed ? 1 : 0),
     db
       .prepare(
         `INSERT INTO transfer_files (transfer_id, idx, name, size, type, part_size, completed_at)
@@ -167,8 +170,16 @@ export async function getUploadRecord(db: D1Database, id: string, idx: number): 
 
 /** What recording an uploaded part did. */
 export interface PartRecorded {
-  /** the part now names this upload's object; false: the transfer (or the file) took no more parts */
+  /** the part now names this upload's object */
   recorded: boolean;
+  /**
+   * why it was not recorded (null when it was): `closed`, the transfer (or the file) took no
+   * more parts (ended, moved on, removed, the file complete); `inbox_full`, the recipients in
+   * `full` had no room for it (decided in the same transaction, not looked at again later)
+   */
+  refused: null | "closed" | "inbox_full";
+  /** the recipients whose inboxes had no room for it, in `to` order (empty unless refused for that) */
+  full: string[];
   /** the object an earlier upload of the same part had stored, now unreferenced */
   replaced: string | null;
   /** this call completed the file */
@@ -189,19 +200,23 @@ export interface PartRecorded {
  * file is complete; if every file is, the transfer moves to packaging.
  */
 export async function recordPart(db: D1Database, p: PartRow, partCount: number, now: number, quota: InboxQuota): Promise<PartRecorded> {
-  const [old, put, complete, start, count, t, f, parts] = await db.batch([
+  const q = { t: "?1", idx: "?2", part: "?3", size: "?4", now: "?5", max: "?6", step: "?7" };
+  const [old, put, full, complete, start, count, t, f, parts] = await db.batch([
     db.prepare("SELECT object_key FROM file_parts WHERE transfer_id = ?1 AND idx = ?2 AND part = ?3").bind(p.transfer_id, p.idx, p.part),
     db
       .prepare(
         `INSERT INTO file_parts (transfer_id, idx, part, size, etag, object_key)
-         SELECT ?1, ?2, ?3, ?4, ?5, ?6
+         SELECT ?1, ?2, ?3, ?4, ?8, ?9
          WHERE EXISTS (SELECT 1 FROM transfers t JOIN transfer_files f ON f.transfer_id = t.id
                        WHERE t.id = ?1 AND f.idx = ?2 AND t.status = 'uploading' AND t.purged_at IS NULL
-                         AND t.expires_at > ?7 AND (f.completed_at IS NULL OR f.size <= f.part_size))
-           AND NOT ${someInboxFull({ t: "?1", idx: "?2", part: "?3", size: "?4", now: "?7", max: "?8", step: "?9" })}
+                         AND t.expires_at > ?5 AND (f.completed_at IS NULL OR f.size <= f.part_size))
+           AND NOT EXISTS (${fullRecipients(q)})
          ON CONFLICT (transfer_id, idx, part) DO UPDATE SET size = excluded.size, etag = excluded.etag, object_key = excluded.object_key`,
       )
-      .bind(p.transfer_id, p.idx, p.part, p.size, p.etag, p.object_key, now, quota.max, quota.step),
+      .bind(p.transfer_id, p.idx, p.part, p.size, now, quota.max, quota.step, p.etag, p.object_key),
+    // which inboxes were full, only when the part was not recorded (changes(): the INSERT just
+    // before, in this same transaction), so the answer says why without looking again later
+    db.prepare(fullRecipients({ ...q, only: "changes() = 0" })).bind(p.transfer_id, p.idx, p.part, p.size, now, quota.max, quota.step),
     db
       .prepare(
         `UPDATE transfer_files SET completed_at = ?3
@@ -221,8 +236,12 @@ export async function recordPart(db: D1Database, p: PartRow, partCount: number, 
   const file = (f!.results as FileRow[])[0] ?? null;
   const before = (old!.results as Array<{ object_key: string | null }>)[0]?.object_key ?? null;
   const recorded = put!.meta.changes === 1;
+  const closed = !transfer || !file || transfer.status !== "uploading" || transfer.purged_at !== null || transfer.expires_at <= now || (file.completed_at !== null && file.size > file.part_size);
+  const inboxes = (full!.results as Array<{ id: string }>).map((r) => r.id);
   return {
     recorded,
+    refused: recorded ? null : closed || inboxes.length === 0 ? "closed" : "inbox_full",
+    full: recorded || closed ? [] : inboxes,
     replaced: recorded && before !== null && before !== p.object_key ? before : null,
     fileCompleted: complete!.meta.changes === 1,
     packagingStarted: start!.meta.changes === 1,

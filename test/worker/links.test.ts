@@ -160,6 +160,37 @@ describe("queued messages get their links when they are sent", () => {
   });
 });
 
+describe("a queued transfer.ready gets no links once maxDownloads is used up", () => {
+  it("replayed after another recipient's start used the limit up: none for that one, still signed for the starter", async () => {
+    const alice = await register("mx-a");
+    const bob = await register("mx-b");
+    const carol = await register("mx-c");
+    const t = await sendFiles(alice, [bob, carol], [{ name: "m.bin", data: bytes(2000, 5) }], { maxDownloads: 1 });
+    // queued for both while they were away (its copy says downloads 0)
+    await eventually(async () => ((await outboxOf(carol.id)).some((r) => r.type === "transfer.ready") ? true : undefined));
+    const start = await api(`/v1/transfers/${t.id}/files/0`, { headers: { ...bob.auth, range: "bytes=0-99" } });
+    expect(start.status).toBe(206);
+    await start.arrayBuffer();
+    expect((await getTransfer(alice, t.id)).downloads).toBe(1);
+
+    const c = await openSocket(carol);
+    const [forCarol] = await c.take(1);
+    expect(forCarol.id).toBe(`${t.id}.ready`);
+    expect(forCarol.transfer.downloads).toBe(0); // the queued copy
+    expect(forCarol.transfer.downloadUrl).toBeNull();
+    expect(forCarol.transfer.files[0].downloadUrl).toBeNull();
+    c.close();
+
+    const b = await openSocket(bob);
+    const [forBob] = await b.take(1);
+    expect(new URL(forBob.transfer.downloadUrl).searchParams.get("r")).toBe(bob.id);
+    const rest = await api(pathOf(forBob.transfer.files[0].downloadUrl), { headers: { range: "bytes=100-" } });
+    expect(rest.status).toBe(206);
+    await rest.arrayBuffer();
+    b.close();
+  });
+});
+
 describe("without PUBLIC_URL, links point at an origin the recipient itself used", () => {
   const noPublic = { ...env, PUBLIC_URL: "" };
 

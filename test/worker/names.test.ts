@@ -313,3 +313,48 @@ describe("Content-Disposition", () => {
     expect(dispositionName(pkg.headers.get("content-disposition"))).toMatch(/^pushdrop-.{8}\.zip$/);
   });
 });
+
+describe("names stored before the name rule are cleaned when shown", () => {
+  it("a terminal's name and a file's name written raw (bidi override, zero-width space) are shown by the rule: lookup, settings, contacts, Transfer, key_changed, Content-Disposition", async () => {
+    const { env, eventually, outboxOf } = await import("./helpers");
+    const alice = await register("alice-raw");
+    const bob = await register("bob-raw");
+    const t = await sendFiles(alice, [bob], [{ name: "report.pdf", data: new TextEncoder().encode("pdf!") }]);
+    // rows as a server before the rule wrote them
+    const rawTerminal = "Ev\u202eil\u200b Bank\u2066";
+    const rawFile = "invoice\u202egpj.exe\u200b";
+    await env.DB.batch([
+      env.DB.prepare("UPDATE terminals SET name = ? WHERE id = ?").bind(rawTerminal, alice.id),
+      env.DB.prepare("UPDATE transfers SET sender_name = ? WHERE id = ?").bind(rawTerminal, t.id),
+      env.DB.prepare("UPDATE transfer_files SET name = ? WHERE transfer_id = ?").bind(rawFile, t.id),
+    ]);
+    const cleanTerminal = "Evil Bank";
+    const cleanFile = "invoicegpj.exe";
+
+    expect((await json(await api(`/v1/terminals/${alice.id}`))).name).toBe(cleanTerminal);
+    expect((await json(await api(`/v1/terminals/${alice.id}/settings`, { headers: alice.auth }))).name).toBe(cleanTerminal);
+    // bob knows alice once he sent to her
+    expect((await createTransfer(bob, { to: [alice.id], files: [], message: "hi" })).status).toBe(201);
+    const settings = await json(await api(`/v1/terminals/${bob.id}/settings`, { headers: bob.auth }));
+    expect(settings.contacts).toEqual([{ id: alice.id, name: cleanTerminal }]);
+
+    const seen = await json(await api(`/v1/transfers/${t.id}`, { headers: bob.auth }));
+    expect(seen.from.name).toBe(cleanTerminal);
+    expect(seen.files[0].name).toBe(cleanFile);
+    const inbox = await json(await api(`/v1/terminals/${bob.id}/inbox`, { headers: bob.auth }));
+    const listed = inbox.transfers.find((x: any) => x.id === t.id);
+    expect(listed.from.name).toBe(cleanTerminal);
+    expect(listed.files[0].name).toBe(cleanFile);
+    const file = await api(`/v1/transfers/${t.id}/files/0`, { headers: bob.auth });
+    expect(file.status).toBe(200);
+    expect(dispositionName(file.headers.get("content-disposition")!)).toBe(cleanFile);
+    await file.arrayBuffer();
+
+    // a key announcement names her by the rule too
+    const { generateX25519Identity, identityToRecipient } = await import("age-encryption");
+    const k = await identityToRecipient(await generateX25519Identity());
+    expect((await api(`/v1/terminals/${alice.id}/key`, { method: "PUT", headers: { ...alice.auth, "content-type": "application/json" }, body: JSON.stringify({ key: k }) })).status).toBe(200);
+    const announced = await eventually(async () => (await outboxOf(alice.id)).find((m) => m.type === "terminal.key_changed"), 5_000, "the announcement");
+    expect(announced.body.terminal.name).toBe(cleanTerminal);
+  });
+});

@@ -24,4 +24,11 @@ describe("links in a Transfer", () => {
     expect((await presentTransfer(noPublic, rec, { terminalId: alice.id, now, origin: "http://x", gen: 1 })).downloadUrl).toBeNull();
     expect(new URL(viewed.downloadUrl!).searchParams.get("r")).toBe(bob.id);
   });
+
+  it("no origin is stored with a transfer (migration 0010 dropped transfers.origin: links are made when shown or sent)", async () => {
+    const { results } = await env.DB.prepare("SELECT name FROM pragma_table_info('transfers')").all<{ name: string }>();
+    const columns = results.map((r) => r.name);
+    expect(columns).toContain("sealed");
+    expect(columns).not.toContain("origin");
+  });
 });

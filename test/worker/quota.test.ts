@@ -5,7 +5,8 @@ import { app } from "../../src/app";
 import { releaseHeld, releaseRefused } from "../../src/auth/withdraw";
 import { LIMIT_DEFAULTS } from "../../src/limits/config";
 import { recordPart } from "../../src/store/transfers";
-import { fitsInbox, GiB, quotaStep, roundedReceived } from "../../src/limits/quotas";
+import { GiB } from "../../src/config";
+import { fitsInbox, quotaStep, roundedReceived } from "../../src/limits/quotas";
 import {
   api,
   BASE,
@@ -108,7 +109,7 @@ describe("the rounding (pure)", () => {
 });
 
 describe("the check made again when a part is recorded (SQL) decides as fitsInbox does", () => {
-  it("property: for any bytes received, part size and limit, recordPart records the part exactly when fitsInbox says it fits", async () => {
+  it("property: for any bytes received, part size and limit, recordPart records the part exactly when fitsInbox says it fits, and says which inbox was full when not", async () => {
     let n = 0;
     await fc.assert(
       fc.asyncProperty(
@@ -123,7 +124,7 @@ describe("the check made again when a part is recorded (SQL) decides as fitsInbo
           const now = Date.now();
           const transfer = (id: string) =>
             env.DB.prepare(
-              "INSERT INTO transfers (id, sender_id, sender_name, status, created_at, expires_at, total_size, origin) VALUES (?, 's', 's', 'uploading', ?, ?, 0, 'x')",
+              "INSERT INTO transfers (id, sender_id, sender_name, status, created_at, expires_at, total_size) VALUES (?, 's', 's', 'uploading', ?, ?, 0)",
             ).bind(id, now, now + 3_600_000);
           await env.DB.batch([
             transfer(held),
@@ -135,7 +136,11 @@ describe("the check made again when a part is recorded (SQL) decides as fitsInbo
           ]);
           const quota = { max, step: quotaStep(max) };
           const res = await recordPart(env.DB, { transfer_id: fresh, idx: 0, part: 1, size, etag: "e", object_key: "k2" }, 1, now, quota);
-          expect(res.recorded, `max ${max}, received ${received}, size ${size}`).toBe(fitsInbox(received, size, max));
+          const fits = fitsInbox(received, size, max);
+          expect(res.recorded, `max ${max}, received ${received}, size ${size}`).toBe(fits);
+          // a refusal says why, as decided in that transaction (the answer is made from it: 413, not a 409 if room opened since)
+          expect(res.refused).toBe(fits ? null : "inbox_full");
+          expect(res.full).toEqual(fits ? [] : [r]);
         },
       ),
       { numRuns: 60 },

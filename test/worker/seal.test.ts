@@ -1,4 +1,6 @@
-import { runInDurableObject } from "cloudflare:test";
+import { createExecutionContext, createMessageBatch, getQueueResult, runInDurableObject, waitOnExecutionContext } from "cloudflare:test";
+import worker from "../../src/index";
+import type { Job } from "../../src/package/jobs";
 import { generateHybridIdentity, generateX25519Identity, identityToRecipient } from "age-encryption";
 import { describe, expect, it } from "vitest";
 import { isAgeX25519Recipient } from "../../src/auth/key";
@@ -36,6 +38,8 @@ const putKey = (t: TestTerminal, body: unknown, auth: Record<string, string> = t
 const info = async (t: TestTerminal) => json(await api(`/v1/terminals/${t.id}`));
 
 const keyMessages = async (t: TestTerminal) => (await outboxOf(t.id)).filter((m) => m.type === "terminal.key_changed");
+/** The key announcements a terminal has not acknowledged (nor had superseded), their bodies. */
+const pendingKeys = async (t: TestTerminal) => (await keyMessages(t)).filter((m) => m.acked_at === null).map((m) => m.body);
 
 describe("the recipient check", () => {
   it("accepts age X25519 recipients only: not post-quantum ones, a wrong checksum, upper case or another length", async () => {
@@ -85,6 +89,7 @@ describe("PUT /v1/terminals/{id}/key", () => {
     expect((await putKey(anna, { key: good }, other.auth)).status).toBe(403);
     expect((await putKey(anna, { key: good }, {})).status).toBe(401);
     expect((await info(anna)).key).toBe(key);
+    await eventually(async () => ((await keyMessages(anna)).length === 1 ? true : undefined), 5_000, "the announcement");
     expect(await keyMessages(anna)).toHaveLength(1); // the first publication only
   });
 
@@ -99,18 +104,72 @@ describe("PUT /v1/terminals/{id}/key", () => {
     const k1 = await newRecipient();
     expect((await putKey(bob, { key: k1 })).status).toBe(200);
     const first = { type: "terminal.key_changed", id: `${bob.id}.key.1`, terminal: { id: bob.id, name: "Bob", key: k1 } };
-    for (const t of [bob, anna, carl]) expect((await keyMessages(t)).map((m) => m.body), t.name).toEqual([first]);
+    const told = async (body: unknown) => {
+      for (const t of [bob, anna, carl]) if (JSON.stringify(await pendingKeys(t)) !== JSON.stringify([body])) return undefined;
+      return true;
+    };
+    await eventually(() => told(first), 5_000, "key 1 announced");
+    for (const t of [bob, anna, carl]) expect(await pendingKeys(t), t.name).toEqual([first]);
     expect(await keyMessages(dora)).toEqual([]);
 
     // the same key again: nothing changes, nobody is told
     expect((await putKey(bob, { key: k1 })).status).toBe(200);
     expect(await keyMessages(anna)).toHaveLength(1);
 
+    // a newer key supersedes the announcement nobody acknowledged: one pending per terminal, the newest
     const k2 = await newRecipient();
     expect((await putKey(bob, { key: k2 })).status).toBe(200);
     const second = { ...first, id: `${bob.id}.key.2`, terminal: { ...first.terminal, key: k2 } };
-    for (const t of [bob, anna, carl]) expect((await keyMessages(t)).map((m) => m.body), t.name).toEqual([first, second]);
+    await eventually(() => told(second), 5_000, "key 2 announced");
+    for (const t of [bob, anna, carl]) {
+      expect(await pendingKeys(t), t.name).toEqual([second]);
+      expect((await keyMessages(t)).map((m) => [m.id, m.acked_at !== null]), t.name).toEqual([[first.id, true], [second.id, false]]);
+    }
     expect(await keyMessages(dora)).toEqual([]);
+  });
+
+  it("the PUT only queues one job, whatever the number of contacts; the queue consumer tells them, and a job for a key replaced since tells nobody", async () => {
+    const bob = await register("Bob");
+    const holders = [await register("H1"), await register("H2"), await register("H3")];
+    for (const h of holders) expect((await api(`/v1/terminals/${h.id}/contacts/${bob.id}`, { method: "PUT", headers: h.auth })).status).toBe(204);
+    // the request, with the jobs queue's producer recording what it is given
+    const jobs: Job[] = [];
+    const put = async (key: string) => {
+      const { app } = await import("../../src/app");
+      const ctx = createExecutionContext();
+      const recording = { ...env, JOBS: { send: async (job: Job) => void jobs.push(job), sendBatch: async () => {} } } as unknown as Env;
+      const req = new Request(`https://pushdrop.test/v1/terminals/${bob.id}/key`, { method: "PUT", headers: { ...bob.auth, "content-type": "application/json" }, body: JSON.stringify({ key }) });
+      const res = await app.fetch(req, recording, ctx);
+      await waitOnExecutionContext(ctx);
+      return res;
+    };
+    expect((await put(await newRecipient())).status).toBe(200);
+    expect(jobs).toEqual([{ kind: "key_changed", terminalId: bob.id, gen: 1 }]);
+    // the request told nobody itself
+    for (const t of [bob, ...holders]) expect(await keyMessages(t), t.name).toEqual([]);
+    const k2 = await newRecipient();
+    expect((await put(k2)).status).toBe(200);
+    expect(jobs[1]).toEqual({ kind: "key_changed", terminalId: bob.id, gen: 2 });
+
+    // the consumer: the job of generation 1 arrives late, after the key changed again: it tells nobody
+    const run = async (job: Job) => {
+      const batch = createMessageBatch<Job>("pushdrop-jobs", [{ id: `k-${Math.random()}`, timestamp: new Date(), attempts: 1, body: job }]);
+      const ctx = createExecutionContext();
+      await worker.queue(batch, env);
+      return getQueueResult(batch, ctx);
+    };
+    expect((await run(jobs[0]!)).explicitAcks).toHaveLength(1);
+    for (const t of [bob, ...holders]) expect(await keyMessages(t), t.name).toEqual([]);
+    // generation 2's job tells bob and each holder, with the current key
+    expect((await run(jobs[1]!)).explicitAcks).toHaveLength(1);
+    for (const t of [bob, ...holders]) {
+      expect((await pendingKeys(t)).map((m: any) => [m.id, m.terminal.key]), t.name).toEqual([[`${bob.id}.key.2`, k2]]);
+    }
+    // redelivered: queues nothing twice; and the late generation 1 can no longer be queued after it
+    await run(jobs[1]!);
+    const anna = holders[0]!;
+    expect(await terminalStub(anna.id).enqueue(anna.id, { type: "terminal.key_changed", id: `${bob.id}.key.1`, terminal: { id: bob.id, name: "Bob", key: null } }, { transferId: null, expiresAt: null })).toMatchObject({ queued: false });
+    for (const t of [bob, ...holders]) expect(await keyMessages(t), t.name).toHaveLength(1);
   });
 
   it("reaches a live socket and is acknowledged like any message; it is never pushed, not even when the socket goes unacknowledged", async () => {

@@ -1,6 +1,6 @@
 import { beforeAll, describe, expect, it } from "vitest";
 import { sweep } from "../../src/expire";
-import { FINISH_MS } from "../../src/lifecycle";
+import { FINISH_MS } from "../../src/config";
 import { bytes, trackedRequests, env, eventually, getTransfer, json, openSocket, outboxOf, register, sendFiles, type TestTerminal } from "./helpers";
 
 /**
