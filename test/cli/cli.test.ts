@@ -1,6 +1,6 @@
 import { execFileSync, spawn, spawnSync } from "node:child_process";
 import { createHash, randomBytes } from "node:crypto";
-import { existsSync, lstatSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, realpathSync, rmSync, statSync, symlinkSync, writeFileSync } from "node:fs";
+import { existsSync, lstatSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, readlinkSync, realpathSync, rmSync, statSync, symlinkSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import path from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
@@ -376,7 +376,7 @@ describe("on a terminal and off one", () => {
       [
         "set -m",
         `'${process.execPath}' '${BIN}' listen &`,
-        "sleep 1",
+        'echo "pid=$!"',
         "fg %1",
         'echo "after-fg=$?"',
         'echo "state=$(ps -o stat= -p $(jobs -p %1))"',
@@ -388,13 +388,33 @@ describe("on a terminal and off one", () => {
     let out = "";
     tty.stdout!.on("data", (d) => (out += d));
     const exited = new Promise<number | null>((r) => tty.on("close", (code) => r(code)));
-    await until(() => out.includes("Listening as"), 60_000, () => `listen to connect (${JSON.stringify(out.slice(-300))})`);
-    await new Promise((r) => setTimeout(r, 1500)); // (until `fg` has made it the foreground job)
+    await until(() => /pid=\d+/.test(out), 30_000, () => `the job to start (${JSON.stringify(out.slice(-300))})`);
+    const pid = Number(/pid=(\d+)/.exec(out)![1]);
+    /**
+     * listen is the terminal's foreground job, running, and has the keys (its terminal in raw
+     * mode: -isig, so Ctrl-Z and Ctrl-C come to it as bytes): read from /proc and `stty`, the
+     * state the keys below need, instead of a pause that hopes `fg` has got that far.
+     */
+    const foregroundWithKeys = () => {
+      try {
+        const stat = readFileSync(`/proc/${pid}/stat`, "utf8");
+        const [state, , pgrp, , , tpgid] = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
+        if (state === "T" || pgrp !== tpgid) return false;
+        const modes = execFileSync("stty", ["-F", readlinkSync(`/proc/${pid}/fd/0`), "-a"], { encoding: "utf8" });
+        return /(^|\s)-isig(\s|$)/.test(modes);
+      } catch {
+        return false;
+      }
+    };
+    const where = () => `${JSON.stringify(out.slice(-300))}; /proc/${pid}/stat: ${existsSync(`/proc/${pid}/stat`) ? readFileSync(`/proc/${pid}/stat`, "utf8") : "gone"}`;
+    await until(() => out.includes("Listening as"), 60_000, () => `listen to connect (${where()})`);
+    await until(foregroundWithKeys, 30_000, () => `fg to make listen the foreground job, and listen to take the keys (${where()})`);
     tty.stdin!.write("\u001a"); // Ctrl-Z
-    await until(() => out.includes("state="), 30_000, () => `the job to stop (${JSON.stringify(out.slice(-300))})`);
+    await until(() => out.includes("state="), 30_000, () => `the job to stop (${where()})`);
     expect(out).toMatch(/after-fg=148/); // 128 + SIGTSTP: suspended
     expect(out).toMatch(/state=T/);
-    await new Promise((r) => setTimeout(r, 1000)); // (until the second `fg` has resumed it)
+    // the second fg: back in the foreground, and it takes the keys again
+    await until(foregroundWithKeys, 30_000, () => `the second fg to resume listen, and listen to take the keys again (${where()})`);
     tty.stdin!.write("\u0003"); // Ctrl-C, read as a key again
     await exited;
     expect(out).toContain("exit=0");

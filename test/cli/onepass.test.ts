@@ -1,4 +1,4 @@
-import { createHash, randomBytes } from "node:crypto";
+import fc from "fast-check";
 import { mkdtempSync, readdirSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import path from "node:path";
@@ -8,6 +8,7 @@ import { generateIdentity, SEAL_NAME, sealDocument, sealedFileSpecs, sealStream,
 import { OnePass } from "../../cli/onepass";
 import { centralDirectory, dataDescriptor, endRecords, localHeader } from "../../src/package/zip";
 import type { Transfer } from "../../src/contract";
+import { collect, seededBytes, sha256 as sha } from "../node/support/bytes.ts";
 
 /**
  * cli/onepass.ts: the package read on its way to disk. Packages are made by the server's own
@@ -23,7 +24,6 @@ const fresh = () => {
   dirs.push(d);
   return d;
 };
-const sha = (b: Uint8Array) => createHash("sha256").update(b).digest("hex");
 const ID = "AAAAAAAAAAAAAAAAAAAAAA";
 
 function pkg(entries: Array<{ name: string; data: Uint8Array }>): Buffer {
@@ -52,37 +52,46 @@ function transfer(files: Array<{ name: string; data: Uint8Array }>, sealed = fal
   } as unknown as Transfer;
 }
 
-/** Feeds `bytes` in pieces of random sizes (1 byte to 200 KiB), as the download would. */
-async function feedAll(pass: OnePass, bytes: Buffer): Promise<void> {
-  for (let at = 0; at < bytes.length; ) {
-    const n = Math.min(bytes.length - at, 1 + Math.floor(Math.random() * 200_000));
+/**
+ * The sizes the download's pieces come in, drawn by fast-check (seeded: a failure prints the seed
+ * and the sizes that broke it, and `{ seed, path }` in fc.assert replays them): now and then a few
+ * bytes (a header cut anywhere), mostly up to 200 KiB.
+ */
+const pieces = fc.array(fc.oneof({ arbitrary: fc.integer({ min: 1, max: 64 }), weight: 1 }, { arbitrary: fc.integer({ min: 1, max: 200_000 }), weight: 4 }), { minLength: 1, maxLength: 12 });
+const seed = fc.integer({ min: 1, max: 2 ** 31 - 1 });
+
+/** Feeds `bytes` in pieces of the sizes in `sizes` (taken in turn, again from the first when used up), as the download would. */
+async function feedAll(pass: OnePass, bytes: Buffer, sizes: number[]): Promise<void> {
+  for (let at = 0, k = 0; at < bytes.length; k++) {
+    const n = Math.min(bytes.length - at, sizes[k % sizes.length]!);
     await pass.feed(bytes.subarray(at, at + n), at);
     at += n;
   }
 }
 
-async function drain(s: ReadableStream<Uint8Array>): Promise<Uint8Array> {
-  return new Uint8Array(await new Response(s).arrayBuffer());
-}
-
 describe("one pass", () => {
   it("plain: every file lands with its bytes, names with folders and non-ASCII, an empty file too", async () => {
-    const files = [
-      { name: "a/día 1/big.bin", data: randomBytes(300_000) },
-      { name: "empty", data: Buffer.alloc(0) },
-      { name: "😀.txt", data: Buffer.from("smile") },
-    ];
-    const root = fresh();
-    const pass = new OnePass(root, transfer(files), null, []);
-    await feedAll(pass, pkg(files));
-    const saved = await pass.finish();
-    expect(saved).not.toBeNull();
-    for (const f of files) expect(sha(readFileSync(path.join(root, f.name)))).toBe(sha(f.data));
-    expect(readdirSync(root).sort()).toEqual(["a", "empty", "😀.txt"]); // no temporary file left
+    await fc.assert(
+      fc.asyncProperty(seed, pieces, async (s, sizes) => {
+        const files = [
+          { name: "a/día 1/big.bin", data: seededBytes(300_000, s) },
+          { name: "empty", data: Buffer.alloc(0) },
+          { name: "😀.txt", data: Buffer.from("smile") },
+        ];
+        const root = fresh();
+        const pass = new OnePass(root, transfer(files), null, []);
+        await feedAll(pass, pkg(files), sizes);
+        const saved = await pass.finish();
+        expect(saved).not.toBeNull();
+        for (const f of files) expect(sha(readFileSync(path.join(root, f.name)))).toBe(sha(f.data));
+        expect(readdirSync(root).sort()).toEqual(["a", "empty", "😀.txt"]); // no temporary file left
+      }),
+      { numRuns: 25 },
+    );
   });
 
   it("plain: bytes that do not follow on (a retry that started over) give up the pass and leave nothing", async () => {
-    const files = [{ name: "x.bin", data: randomBytes(100_000) }];
+    const files = [{ name: "x.bin", data: seededBytes(100_000, 7) }];
     const root = fresh();
     const pass = new OnePass(root, transfer(files), null, []);
     const bytes = pkg(files);
@@ -93,49 +102,59 @@ describe("one pass", () => {
   });
 
   it("plain: a file whose bytes are not the API's SHA-256 is an error (exit 5), and nothing lands", async () => {
-    const files = [{ name: "x.bin", data: randomBytes(1000) }];
-    const t = transfer(files);
-    (t.files[0] as { sha256: string }).sha256 = "0".repeat(64);
-    const root = fresh();
-    const pass = new OnePass(root, t, null, []);
-    await feedAll(pass, pkg(files));
-    await expect(pass.finish()).rejects.toMatchObject({ exitCode: 5, code: "sha256_mismatch" });
-    expect(readdirSync(root)).toEqual([]);
+    await fc.assert(
+      fc.asyncProperty(seed, pieces, async (s, sizes) => {
+        const files = [{ name: "x.bin", data: seededBytes(1000, s) }];
+        const t = transfer(files);
+        (t.files[0] as { sha256: string }).sha256 = "0".repeat(64);
+        const root = fresh();
+        const pass = new OnePass(root, t, null, []);
+        await feedAll(pass, pkg(files), sizes);
+        await expect(pass.finish()).rejects.toMatchObject({ exitCode: 5, code: "sha256_mismatch" });
+        expect(readdirSync(root)).toEqual([]);
+      }),
+      { numRuns: 10 },
+    );
   });
 
   it("sealed: each age file is decrypted as it streams into its real name; with a wrong key nothing lands", async () => {
     const me = await generateIdentity();
-    const plain = [randomBytes(200_000), Buffer.from("note\n")];
-    const names = ["trip/big.bin", "trip/note.txt"];
-    const sealedFiles: Uint8Array[] = [];
-    const draftFiles: SealDraft["files"] = [];
-    for (const [k, p] of plain.entries()) {
-      const s = await sealStream(new Blob([p]).stream() as unknown as ReadableStream<Uint8Array>, [me.recipient]);
-      sealedFiles.push(await drain(s.stream));
-      draftFiles.push({ index: k, name: names[k]!, type: "application/octet-stream", size: p.length, sha256: (await s.digest).sha256 });
-    }
-    const draft: SealDraft = { from: "123456786", to: ["578418129"], message: "hi", files: draftFiles };
-    const specs = sealedFileSpecs(draft, 1);
-    const seal = await sealDocument(draft, ID, [me.recipient]);
-    const entries = [...sealedFiles.map((data, k) => ({ name: specs[k]!.name, data })), { name: SEAL_NAME, data: seal }];
-    const t = transfer(entries, true);
-    const doc = { pushdrop: "seal" as const, v: 1 as const, transferId: ID, ...draft };
-
-    const root = fresh();
-    const pass = new OnePass(root, t, doc, [me.identity]);
-    await feedAll(pass, pkg(entries));
-    const saved = await pass.finish();
-    expect(saved?.map((s) => s.name)).toEqual(names);
-    for (const [k, p] of plain.entries()) expect(readFileSync(path.join(root, names[k]!)).equals(p)).toBe(true);
-
     const other = await generateIdentity();
-    const root2 = fresh();
-    const wrong = new OnePass(root2, t, doc, [other.identity]);
-    await feedAll(wrong, pkg(entries));
-    // (in `get` the seal is opened first, so a wrong key stops before the download; here the pass
-    // gives up, and the caller's fallback reports it)
-    expect(await wrong.finish()).toBeNull();
-    expect(readdirSync(root2).filter((n) => n !== "trip")).toEqual([]);
-    expect(readdirSync(root2).includes("trip") ? readdirSync(path.join(root2, "trip")) : []).toEqual([]);
+    const names = ["trip/big.bin", "trip/note.txt"];
+    await fc.assert(
+      fc.asyncProperty(seed, pieces, async (s, sizes) => {
+        const plain = [seededBytes(200_000, s), Buffer.from("note\n")];
+        const sealedFiles: Uint8Array[] = [];
+        const draftFiles: SealDraft["files"] = [];
+        for (const [k, p] of plain.entries()) {
+          const sealed = await sealStream(new Blob([p]).stream() as unknown as ReadableStream<Uint8Array>, [me.recipient]);
+          sealedFiles.push(await collect(sealed.stream));
+          draftFiles.push({ index: k, name: names[k]!, type: "application/octet-stream", size: p.length, sha256: (await sealed.digest).sha256 });
+        }
+        const draft: SealDraft = { from: "123456786", to: ["578418129"], message: "hi", files: draftFiles };
+        const specs = sealedFileSpecs(draft, 1);
+        const seal = await sealDocument(draft, ID, [me.recipient]);
+        const entries = [...sealedFiles.map((data, k) => ({ name: specs[k]!.name, data })), { name: SEAL_NAME, data: seal }];
+        const t = transfer(entries, true);
+        const doc = { pushdrop: "seal" as const, v: 1 as const, transferId: ID, ...draft };
+
+        const root = fresh();
+        const pass = new OnePass(root, t, doc, [me.identity]);
+        await feedAll(pass, pkg(entries), sizes);
+        const saved = await pass.finish();
+        expect(saved?.map((x) => x.name)).toEqual(names);
+        for (const [k, p] of plain.entries()) expect(readFileSync(path.join(root, names[k]!)).equals(p)).toBe(true);
+
+        const root2 = fresh();
+        const wrong = new OnePass(root2, t, doc, [other.identity]);
+        await feedAll(wrong, pkg(entries), sizes);
+        // (in `get` the seal is opened first, so a wrong key stops before the download; here the pass
+        // gives up, and the caller's fallback reports it)
+        expect(await wrong.finish()).toBeNull();
+        expect(readdirSync(root2).filter((n) => n !== "trip")).toEqual([]);
+        expect(readdirSync(root2).includes("trip") ? readdirSync(path.join(root2, "trip")) : []).toEqual([]);
+      }),
+      { numRuns: 8 },
+    );
   });
 });

@@ -1,6 +1,5 @@
-import { spawn } from "node:child_process";
 import { randomBytes } from "node:crypto";
-import { mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs";
+import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import path from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
@@ -15,7 +14,9 @@ import {
   type SealDraft,
 } from "../../client/seal";
 import type { Transfer } from "../../src/contract";
+import { age, collect, streamOf } from "./support/bytes.ts";
 import { removeState, startServer, type Server } from "./support/server.ts";
+import { isR2Blob, isSqlite, searchState } from "./support/state.ts";
 
 /**
  * Sealed transfers end to end against `npm start`, through the API client and client/seal (the
@@ -45,21 +46,6 @@ async function terminal(name: string) {
 }
 type T = Awaited<ReturnType<typeof terminal>>;
 
-function streamOf(bytes: Uint8Array): ReadableStream<Uint8Array> {
-  return new ReadableStream({
-    start(c) {
-      for (let at = 0; at < bytes.length; at += 50_000) c.enqueue(bytes.slice(at, at + 50_000));
-      c.close();
-    },
-  });
-}
-
-async function collect(s: ReadableStream<Uint8Array>): Promise<Buffer> {
-  const parts: Uint8Array[] = [];
-  for await (const c of s as unknown as AsyncIterable<Uint8Array>) parts.push(c);
-  return Buffer.concat(parts);
-}
-
 async function waitReady(c: PushdropClient, id: string): Promise<Transfer> {
   for (const until = Date.now() + 60_000; Date.now() < until; await new Promise((r) => setTimeout(r, 200))) {
     const t = await c.transfer(id);
@@ -73,42 +59,17 @@ async function put(c: PushdropClient, url: string, body: Uint8Array) {
   expect(res.status).toBe(200);
 }
 
-function age(args: string[], input: Uint8Array): Promise<Buffer> {
-  return new Promise((resolve, reject) => {
-    const p = spawn("age", args);
-    const out: Buffer[] = [];
-    let err = "";
-    p.stdout.on("data", (c: Buffer) => out.push(c));
-    p.stderr.on("data", (c) => (err += c));
-    p.on("close", (code) => (code === 0 ? resolve(Buffer.concat(out)) : reject(new Error(`age: ${code} ${err}`))));
-    p.stdin.end(input);
-  });
-}
-
-/** Every file under `root` whose bytes contain `marker` (ASCII). */
-function filesContaining(root: string, marker: string): string[] {
-  const needle = Buffer.from(marker);
-  const found: string[] = [];
-  const walk = (d: string) => {
-    for (const name of readdirSync(d)) {
-      const p = path.join(d, name);
-      const st = statSync(p);
-      if (st.isDirectory()) walk(p);
-      else if (st.isFile() && readFileSync(p).includes(needle)) found.push(path.relative(root, p));
-    }
-  };
-  walk(root);
-  return found;
-}
-
-/** A's files: one with the marker in its content and its name, and an empty one. */
-const filesWith = (marker: string) => {
-  const content = Buffer.concat([randomBytes(150_000), Buffer.from(`secret ${marker} inside`), randomBytes(70_000)]);
+/** A's files: one with `inContent` in its content and `inName` in its name, and an empty one. */
+const filesWith = (inContent: string, inName = inContent) => {
+  const content = Buffer.concat([randomBytes(150_000), Buffer.from(`secret ${inContent} inside`), randomBytes(70_000)]);
   return [
-    { name: `report-${marker}.pdf`, type: "application/pdf", data: content },
+    { name: `report-${inName}.pdf`, type: "application/pdf", data: content },
     { name: "empty.txt", type: "text/plain", data: Buffer.alloc(0) },
   ];
 };
+
+/** Three markers, one for each thing sealing hides: a file's content, its name, the message. */
+const markers = (tag: string) => ({ content: `${tag}c${randomBytes(8).toString("hex")}`, name: `${tag}n${randomBytes(8).toString("hex")}`, message: `${tag}m${randomBytes(8).toString("hex")}` });
 
 /** Seals and sends `files` and `message` from `a` to `b` (and to a itself, so its outbox can read it). */
 async function sendSealed(a: T, b: T, files: ReturnType<typeof filesWith>, message: string) {
@@ -172,22 +133,33 @@ describe("sealed transfers against npm start", () => {
     const b = await terminal("Bob");
     await b.client.publishKey(b.id, b.keys.recipient);
     await a.client.publishKey(a.id, a.keys.recipient);
-    const sealedMarker = "s" + randomBytes(8).toString("hex");
-    const plainMarker = "p" + randomBytes(8).toString("hex");
+    const hidden = markers("s");
+    const clear = markers("p");
 
-    await sendSealed(a, b, filesWith(sealedMarker), `note ${sealedMarker}-msg`);
-    const plainFiles = filesWith(plainMarker);
+    await sendSealed(a, b, filesWith(hidden.content, hidden.name), `note ${hidden.message} ☀`);
+    const plainFiles = filesWith(clear.content, clear.name);
     const plain = await a.client.createTransfer({
       to: [b.id],
       files: plainFiles.map((f) => ({ name: f.name, size: f.data.length, type: f.type })),
-      message: `note ${plainMarker}-msg`,
+      message: `note ${clear.message} ☀`,
     });
     await put(a.client, plain.files[0]!.uploadUrl, plainFiles[0]!.data);
     await waitReady(a.client, plain.id);
 
-    // D1, R2 and Durable Object storage all live under the state directory
-    expect(filesContaining(server.state, plainMarker).length).toBeGreaterThan(0);
-    expect(filesContaining(server.state, `${plainMarker}-msg`).length).toBeGreaterThan(0);
-    expect(filesContaining(server.state, sealedMarker)).toEqual([]);
+    // D1, R2 and Durable Object storage all live under the state directory: every file of it read
+    // as bytes, the SQLite files' write-ahead logs too
+    const { files, found } = searchState(server.state, { ...prefixed("sealed", hidden), ...prefixed("plain", clear) });
+    expect(files.filter(isR2Blob).length, files.join("\n")).toBeGreaterThan(0);
+    expect(files.filter(isSqlite).length, files.join("\n")).toBeGreaterThan(0);
+    // the plain send is found, each of its three: the content in R2's blobs (not only in some index)
+    expect(found["plain.content"]!.filter(isR2Blob), files.join("\n")).not.toEqual([]);
+    expect(found["plain.name"]).not.toEqual([]);
+    expect(found["plain.message"]).not.toEqual([]);
+    // the sealed one is not, none of its three
+    expect(found["sealed.content"]).toEqual([]);
+    expect(found["sealed.name"]).toEqual([]);
+    expect(found["sealed.message"]).toEqual([]);
   });
 });
+
+const prefixed = (p: string, m: Record<string, string>) => Object.fromEntries(Object.entries(m).map(([k, v]) => [`${p}.${k}`, v]));

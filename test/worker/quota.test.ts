@@ -1,7 +1,5 @@
-import { createExecutionContext, waitOnExecutionContext } from "cloudflare:test";
 import fc from "fast-check";
 import { describe, expect, it } from "vitest";
-import { app } from "../../src/app";
 import { releaseHeld, releaseRefused } from "../../src/auth/withdraw";
 import { LIMIT_DEFAULTS } from "../../src/limits/config";
 import { recordPart } from "../../src/store/transfers";
@@ -9,7 +7,6 @@ import { GiB } from "../../src/config";
 import { fitsInbox, quotaStep, roundedReceived } from "../../src/limits/quotas";
 import {
   api,
-  BASE,
   bytes,
   countRows,
   env,
@@ -23,6 +20,7 @@ import {
   uploadedKeys,
   type TestTerminal,
 } from "./helpers";
+import { call, create, put } from "./support-limits";
 
 /**
  * Issue 21, items 1 and 6: nobody can jam an inbox with declarations, nor learn exactly what
@@ -32,19 +30,6 @@ import {
  * only, releases what they hold; the recipient sees what waits for it. The worker runs here
  * with the limits of each test (the same app, another env), as an operator would set them.
  */
-
-async function call(limits: Record<string, string>, path: string, init: RequestInit = {}): Promise<Response> {
-  const ctx = createExecutionContext();
-  const res = await app.fetch(new Request(`${BASE}${path}`, init), { ...env, ...limits }, ctx);
-  await waitOnExecutionContext(ctx);
-  return res;
-}
-
-const create = (limits: Record<string, string>, t: TestTerminal, body: unknown) =>
-  call(limits, "/v1/transfers", { method: "POST", headers: { ...t.auth, "content-type": "application/json" }, body: JSON.stringify(body) });
-
-const put = (limits: Record<string, string>, t: TestTerminal, id: string, index: number, body: Uint8Array) =>
-  call(limits, `/v1/transfers/${id}/files/${index}`, { method: "PUT", headers: t.auth, body });
 
 const settings = async (t: TestTerminal) => json(await call({}, `/v1/terminals/${t.id}/settings`, { headers: t.auth }));
 const block = (r: TestTerminal, s: TestTerminal) => call({}, `/v1/terminals/${r.id}/blocked/${s.id}`, { method: "PUT", headers: r.auth });
