@@ -61,10 +61,21 @@ export async function send(ctx: Ctx, paths: string[], opts: SendOptions): Promis
     if ("unknown" in r && r.unknown.length > 0) {
       throw new ApiError(404, "terminal_not_found", `No terminal ${r.unknown.map(showId).join(", ")} on this server (${r.unknown.join(", ")}): nothing was sent.`, { missing: r.unknown });
     }
-    const n = "plainBecause" in r ? r.plainBecause.length : 0;
-    if ("plainBecause" in r && n > 0) ctx.ui.warn(
-      `Sending in the clear (the server can read it): ${r.plainBecause.map(showId).join(", ")} ${n === 1 ? "has" : "have"} no key for sealed transfers (a browser or curl-only terminal from before them, perhaps). --plain says you mean it.`,
-    );
+    // sealed by default (issue 23): a recipient without a key is not a reason to send in the
+    // clear behind the person's back; --plain is how they say they mean it
+    if ("plainBecause" in r && r.plainBecause.length > 0) {
+      const ids = r.plainBecause;
+      const one = ids.length === 1;
+      throw new CliError(
+        [
+          `Nothing was sent: ${ids.map(showId).join(", ")} ${one ? "has" : "have"} no key for sealed transfers (a curl-only terminal, or a browser or CLI from before them, perhaps), so ${one ? "it" : "they"} can only get it in the clear.`,
+          `\`--plain\` sends it in the clear to every recipient (the server can read the files, their names and the message).`,
+        ].join("\n"),
+        EXIT.usage,
+        "recipient_without_key",
+        { keyless: ids },
+      );
+    }
   }
 
   // a message alone: no files, nothing to upload

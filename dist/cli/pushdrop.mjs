@@ -21475,10 +21475,19 @@ async function send(ctx, paths, opts2) {
     if ("unknown" in r && r.unknown.length > 0) {
       throw new ApiError(404, "terminal_not_found", `No terminal ${r.unknown.map(showId).join(", ")} on this server (${r.unknown.join(", ")}): nothing was sent.`, { missing: r.unknown });
     }
-    const n = "plainBecause" in r ? r.plainBecause.length : 0;
-    if ("plainBecause" in r && n > 0) ctx.ui.warn(
-      `Sending in the clear (the server can read it): ${r.plainBecause.map(showId).join(", ")} ${n === 1 ? "has" : "have"} no key for sealed transfers (a browser or curl-only terminal from before them, perhaps). --plain says you mean it.`
-    );
+    if ("plainBecause" in r && r.plainBecause.length > 0) {
+      const ids = r.plainBecause;
+      const one = ids.length === 1;
+      throw new CliError(
+        [
+          `Nothing was sent: ${ids.map(showId).join(", ")} ${one ? "has" : "have"} no key for sealed transfers (a curl-only terminal, or a browser or CLI from before them, perhaps), so ${one ? "it" : "they"} can only get it in the clear.`,
+          `\`--plain\` sends it in the clear to every recipient (the server can read the files, their names and the message).`
+        ].join("\n"),
+        EXIT.usage,
+        "recipient_without_key",
+        { keyless: ids }
+      );
+    }
   }
   if (files.length === 0) {
     const t = await client.sendMessage(to, message, { expiresIn, maxDownloads });
@@ -21812,11 +21821,12 @@ ${EXIT_HELP}`
   key.command("export").description("print this terminal's private key (AGE-SECRET-KEY-1\u2026) on stdout, for `age -d -i`").action(action((ctx) => keyExport(ctx)));
   key.command("rotate").description("make and publish a new key (older ones are kept until what was sealed to them has expired)").action(action((ctx) => keyRotate(ctx)));
   key.command("verify").description("check the 60-digit safety number you and <id> compared; marks the contact verified (no number: print it)").argument("<id>", "the other terminal").argument("[number]", "the safety number (60 digits; spaces allowed), or its 30-digit fingerprint").action(action((ctx, id, n) => keyVerify(ctx, id, n)));
-  p.command("send").description("send files, folders (with their paths kept) or a message to one or more terminals").argument("[paths...]", "files and folders to send (none: send --message alone)").option("-t, --to <ids>", "recipient terminal ids, comma-separated or --to repeated (spaces and dashes allowed)", (v, all) => [...all, v], []).option("-m, --message <text>", "a message to go with the files, or alone (up to 10,000 characters)").option("--expires <duration>", "how long it stays downloadable: 90m, 2h, 1d, up to 7d (default: 1d)").option("--max-downloads <n>", "complete downloads allowed before it is gone").option("--wait", "wait until every recipient has downloaded it (exit 6 if it ends first)").option("--plain", "send in the clear, not sealed (by default it is sealed whenever every recipient has a key)").addOption(new Option("--parallel <n>", "parts uploaded at once").default("3").hideHelp()).addHelpText(
+  p.command("send").description("send files, folders (with their paths kept) or a message to one or more terminals").argument("[paths...]", "files and folders to send (none: send --message alone)").option("-t, --to <ids>", "recipient terminal ids, comma-separated or --to repeated (spaces and dashes allowed)", (v, all) => [...all, v], []).option("-m, --message <text>", "a message to go with the files, or alone (up to 10,000 characters)").option("--expires <duration>", "how long it stays downloadable: 90m, 2h, 1d, up to 7d (default: 1d)").option("--max-downloads <n>", "complete downloads allowed before it is gone").option("--wait", "wait until every recipient has downloaded it (exit 6 if it ends first)").option("--plain", "send in the clear, not sealed (needed for recipients without a key; by default it is sealed, and a recipient without a key stops the send)").addOption(new Option("--parallel <n>", "parts uploaded at once").default("3").hideHelp()).addHelpText(
     "after",
     `
 Sealed by default: when every recipient publishes a key, files, names and message are
 encrypted (age) so that only the recipients can read them; the server sees sizes only. A
+recipient without a key stops the send (exit 2) unless --plain (then all goes in the clear). A
 recipient's key is pinned on first use; if it changes, nothing is sent until you check the
 safety number (pushdrop key verify <id> <number>) or send --plain.
 An interrupted send resumes: run the same command again (same files, unchanged) and only

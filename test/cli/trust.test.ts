@@ -1,0 +1,79 @@
+import { execFileSync } from "node:child_process";
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import path from "node:path";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { PushdropClient } from "../../client";
+import { removeState, ROOT, startServer, type Server } from "../node/support/server.ts";
+import { makeUser, runCli, type User } from "./support/cli.ts";
+
+/**
+ * The CLI's sealing defaults and key handling (issue 23, "Defaults" and "Trust"), with the real
+ * `pushdrop` against `npm start`: a send to a recipient without a key is refused unless
+ * `--plain`; the CLI's own key against what the server publishes; key verify; status of a sealed
+ * transfer; the seal fetched once.
+ */
+
+let server: Server;
+let root: string;
+let alice: User;
+let bob: User;
+
+const json = (s: string) => JSON.parse(s) as Record<string, any>;
+const configOf = (u: User) => json(readFileSync(path.join(u.env.XDG_CONFIG_HOME!, "pushdrop", "config.json"), "utf8"));
+const tokenOf = (u: User) => configOf(u).terminals[server.base].token as string;
+const shownId = (id: string) => id.replace(/(\d{3})(\d{3})(\d{3})/, "$1 $2 $3");
+const clientOf = (u: User) => new PushdropClient({ server: server.base, token: tokenOf(u) });
+
+beforeAll(async () => {
+  execFileSync(process.execPath, [path.join(ROOT, "scripts", "build-cli.mjs")], { stdio: "inherit" });
+  server = await startServer();
+  root = mkdtempSync(path.join(tmpdir(), "pushdrop-trust-"));
+  alice = makeUser(root, "alice", server.base);
+  bob = makeUser(root, "bob", server.base);
+  for (const u of [alice, bob]) {
+    const r = await runCli(u, ["register", "--name", u.name, "--json"]);
+    expect(r.code, r.stderr).toBe(0);
+    u.id = json(r.stdout).id;
+  }
+}, 180_000);
+afterAll(async () => {
+  await server?.stop();
+  if (server) removeState(server.state);
+  if (root) rmSync(root, { recursive: true, force: true });
+});
+
+describe("a recipient without a key (issue 23, Defaults)", () => {
+  it("is refused unless --plain: the keyless ids named, --plain explained, exit 2, nothing sent to anyone", async () => {
+    // a curl-only terminal: registered with the raw API, it never publishes a key
+    const curl = await new PushdropClient({ server: server.base }).register("curl box");
+    const cc = new PushdropClient({ server: server.base, token: curl.token });
+    const file = path.join(root, "for-curl.txt");
+    writeFileSync(file, "for the curl box\n");
+
+    const refused = await runCli(alice, ["send", file, "--to", `${bob.id},${curl.id}`, "--message", "hi both", "--json"]);
+    expect(refused.code, refused.stderr).toBe(2);
+    expect(json(refused.stdout)).toEqual({
+      error: { code: "recipient_without_key", kind: "usage", message: expect.stringContaining("--plain"), details: { keyless: [curl.id] } },
+    });
+    expect(refused.stderr).toContain(`Nothing was sent: ${curl.display} has no key for sealed transfers`);
+    expect(refused.stderr).toContain("`--plain` sends it in the clear");
+    expect(refused.stderr).not.toContain(shownId(bob.id!)); // bob has a key: not named
+    // nothing reached either recipient, nor was a transfer started
+    expect(await cc.inbox(curl.id)).toEqual([]);
+    expect(await clientOf(bob).inbox(bob.id!)).toEqual([]);
+    // a message alone too
+    const text = await runCli(alice, ["send", "--to", curl.id, "--message", "just text"]);
+    expect(text.code).toBe(2);
+    expect(text.stderr).toContain("--plain");
+    expect(await cc.inbox(curl.id)).toEqual([]);
+
+    // --plain: in the clear, as asked
+    const plain = await runCli(alice, ["send", "--plain", file, "--to", curl.id, "--message", "in the clear", "--json"]);
+    expect(plain.code, plain.stderr).toBe(0);
+    const t = await cc.transfer(json(plain.stdout).id);
+    expect(t.sealed).toBe(false);
+    expect(t.message).toBe("in the clear");
+    expect(t.files.map((f) => f.name)).toEqual(["for-curl.txt"]);
+  });
+});
