@@ -19053,10 +19053,25 @@ function encrypterFor(recipients) {
   }
   return e;
 }
-function decrypterFor(identities) {
+function decrypterFor(identities, seen) {
   const d = new Decrypter();
+  if (seen) {
+    d.addIdentity({
+      unwrapFileKey(stanzas) {
+        seen.stanzas = stanzas.map((st) => st.args[0] ?? "");
+        return null;
+      }
+    });
+  }
   for (const i of identities) d.addIdentity(i);
   return d;
+}
+function checkSealedTo(seen, recipients, what) {
+  const types = seen.stanzas ?? [];
+  const other = types.find((t) => t !== "X25519");
+  if (other !== void 0) throw new SealError("seal_mismatch", `${what} is sealed to a key that is not an X25519 key (${other.slice(0, 40)})`);
+  if (recipients !== void 0 && types.length !== recipients)
+    throw new SealError("seal_mismatch", `${what} is sealed to ${types.length} key${types.length === 1 ? "" : "s"}, the seal names ${recipients} recipient${recipients === 1 ? "" : "s"}`);
 }
 function sha256Hasher(native = true) {
   const proc = globalThis.process;
@@ -19092,8 +19107,16 @@ async function sealStream(plain, recipients) {
   return { stream: stream2, digest };
 }
 async function openStream(sealed, identities, expected) {
-  const out = await decrypterFor(identities).decrypt(sealed);
+  const seen = { stanzas: null };
+  const out = await decrypterFor(identities, seen).decrypt(sealed);
   if (!expected) return out;
+  try {
+    checkSealedTo(seen, expected.recipients, "the file");
+  } catch (e) {
+    await out.cancel().catch(() => {
+    });
+    throw e;
+  }
   if (expected.sealedSize !== void 0) {
     let plain;
     try {
@@ -19203,7 +19226,8 @@ async function sealDocument(draft, transferId, recipients) {
   return encrypterFor(recipients).encrypt(encodeSeal(draft, transferId));
 }
 async function openSeal(sealed, identities, transfer) {
-  const d = decrypterFor(identities);
+  const seen = { stanzas: null };
+  const d = decrypterFor(identities, seen);
   let plain;
   if (sealed instanceof Uint8Array) {
     plain = await d.decrypt(sealed);
@@ -19221,6 +19245,7 @@ async function openSeal(sealed, identities, transfer) {
   }
   const doc = decodeSeal(plain);
   checkSeal(doc, transfer, plain.length);
+  checkSealedTo(seen, doc.to.length, SEAL_NAME);
   return doc;
 }
 function checkSeal(doc, transfer, sealPlainBytes) {
@@ -19237,13 +19262,16 @@ function checkSeal(doc, transfer, sealPlainBytes) {
   if (files.length !== doc.files.length + 1) fail(`it lists ${doc.files.length} files, the transfer has ${files.length - 1}`);
   const last = files[files.length - 1];
   if (last.name !== SEAL_NAME || last.index !== files.length - 1) fail(`the transfer's last file is not ${SEAL_NAME}`);
+  const n = doc.to.length;
   const r = sealPlainBytes === void 0 ? null : recipientsFor(last.size, sealPlainBytes);
   if (sealPlainBytes !== void 0 && r === null) fail(`${SEAL_NAME} has the wrong size`);
+  if (r !== null && r !== n) fail(`${SEAL_NAME} is sealed to ${r} keys, the seal names ${n} recipient${n === 1 ? "" : "s"}`);
   doc.files.forEach((f, k) => {
     const t = files[k];
     if (f.index !== k || t.index !== k || t.name !== sealedFileName(k)) fail(`file ${k} is not ${sealedFileName(k)}`);
     const fr = recipientsFor(t.size, f.size);
     if (fr === null || r !== null && fr !== r) fail(`${t.name} is not ${f.size} bytes sealed like the rest`);
+    if (fr !== n) fail(`${t.name} is sealed to ${fr} keys, the seal names ${n} recipient${n === 1 ? "" : "s"}`);
   });
 }
 function sealFileSize(draft, recipients) {
