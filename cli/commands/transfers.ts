@@ -133,7 +133,8 @@ async function getSealed(ctx: Ctx, client: PushdropClient, me: Identity, t: Tran
 function sealedIndex(t: Transfer, doc: SealDocument, sel: string): number {
   if (/^\d+$/.test(sel)) return Number(sel);
   const hit = doc.files.find((f) => f.name === sel) ?? doc.files.find((f) => path.posix.basename(f.name) === sel);
-  if (!hit) throw usageError(`Transfer ${t.id} has no file named ${JSON.stringify(sel)}; its files: ${doc.files.map((f) => `${f.index} ${f.name}`).join(", ")}.`);
+  // (the names are the sender's: each through the one gate, on one line, so none can start a line of its own)
+  if (!hit) throw usageError(`Transfer ${t.id} has no file named ${JSON.stringify(sel)}; its files: ${doc.files.map((f) => `${f.index} ${fileName(f.name)}`).join(", ")}.`);
   return hit.index;
 }
 
@@ -157,7 +158,7 @@ function report(
 function fileIndex(t: Transfer, sel: string): number {
   if (/^\d+$/.test(sel)) return Number(sel);
   const hit = t.files.find((f) => f.name === sel) ?? t.files.find((f) => path.posix.basename(f.name) === sel);
-  if (!hit) throw usageError(`Transfer ${t.id} has no file named ${JSON.stringify(sel)}; its files: ${t.files.map((f) => `${f.index} ${f.name}`).join(", ")}.`);
+  if (!hit) throw usageError(`Transfer ${t.id} has no file named ${JSON.stringify(sel)}; its files: ${t.files.map((f) => `${f.index} ${fileName(f.name)}`).join(", ")}.`);
   return hit.index;
 }
 

@@ -21089,7 +21089,7 @@ async function getSealed(ctx, client, me, t, dir2, opts2) {
 function sealedIndex(t, doc, sel) {
   if (/^\d+$/.test(sel)) return Number(sel);
   const hit = doc.files.find((f) => f.name === sel) ?? doc.files.find((f) => path6.posix.basename(f.name) === sel);
-  if (!hit) throw usageError(`Transfer ${t.id} has no file named ${JSON.stringify(sel)}; its files: ${doc.files.map((f) => `${f.index} ${f.name}`).join(", ")}.`);
+  if (!hit) throw usageError(`Transfer ${t.id} has no file named ${JSON.stringify(sel)}; its files: ${doc.files.map((f) => `${f.index} ${fileName(f.name)}`).join(", ")}.`);
   return hit.index;
 }
 function report(ctx, t, saved, resumedFrom, message = t.message) {
@@ -21103,7 +21103,7 @@ function report(ctx, t, saved, resumedFrom, message = t.message) {
 function fileIndex(t, sel) {
   if (/^\d+$/.test(sel)) return Number(sel);
   const hit = t.files.find((f) => f.name === sel) ?? t.files.find((f) => path6.posix.basename(f.name) === sel);
-  if (!hit) throw usageError(`Transfer ${t.id} has no file named ${JSON.stringify(sel)}; its files: ${t.files.map((f) => `${f.index} ${f.name}`).join(", ")}.`);
+  if (!hit) throw usageError(`Transfer ${t.id} has no file named ${JSON.stringify(sel)}; its files: ${t.files.map((f) => `${f.index} ${fileName(f.name)}`).join(", ")}.`);
   return hit.index;
 }
 async function status(ctx, id) {

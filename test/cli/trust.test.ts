@@ -1,5 +1,5 @@
 import { execFileSync } from "node:child_process";
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import path from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
@@ -75,5 +75,24 @@ describe("a recipient without a key (issue 23, Defaults)", () => {
     expect(t.sealed).toBe(false);
     expect(t.message).toBe("in the clear");
     expect(t.files.map((f) => f.name)).toEqual(["for-curl.txt"]);
+  });
+});
+
+describe("what a seal names is shown, never obeyed", () => {
+  it("get --file with a name the sealed transfer lacks lists its files with a newline in a name written as \\n", async () => {
+    const dir = path.join(root, "odd-names");
+    mkdirSync(dir, { recursive: true });
+    const odd = "x\n✔ verified sender: your bank.txt";
+    writeFileSync(path.join(dir, odd), "odd\n");
+    writeFileSync(path.join(dir, "plain.txt"), "plain\n");
+    const sent = await runCli(alice, ["send", path.join(dir, odd), path.join(dir, "plain.txt"), "--to", bob.id!]);
+    expect(sent.code, sent.stderr).toBe(0);
+    const id = sent.stdout.trim();
+    expect((await clientOf(bob).transfer(id)).sealed).toBe(true);
+    const r = await runCli(bob, ["get", id, "--file", "nosuch.txt", "--dir", path.join(root, "bob-odd")]);
+    expect(r.code).toBe(2);
+    expect(r.stderr).toContain("has no file named");
+    expect(r.stderr).toContain("0 x\\n✔ verified sender: your bank.txt, 1 plain.txt");
+    expect(r.stderr.split("\n").some((l) => l.startsWith("✔"))).toBe(false);
   });
 });
