@@ -20668,7 +20668,7 @@ function sealedNeedsKeys(transfer, identities) {
     "no_key"
   );
 }
-async function receivePackage(client, ui, transfer, dir2, signal, identities) {
+async function receivePackage(client, ui, transfer, dir2, signal, identities, opened) {
   const keys = transfer.sealed ? sealedNeedsKeys(transfer, identities) : null;
   if (!transfer.package) throw notReady(transfer);
   mkdirSync4(dir2, { recursive: true });
@@ -20679,7 +20679,14 @@ async function receivePackage(client, ui, transfer, dir2, signal, identities) {
   let pass = null;
   let seal;
   if (sizeOf(part) === 0 && process.env.PUSHDROP_ONE_PASS !== "0") {
-    if (keys) seal = await fetchSeal(client, transfer, keys, signal);
+    if (keys && opened) {
+      try {
+        checkSeal(opened, transfer);
+      } catch (e) {
+        throw e instanceof SealError ? integrityError(`${e.message}; nothing was kept.`, e.code) : e;
+      }
+      seal = opened;
+    } else if (keys) seal = await fetchSeal(client, transfer, keys, signal);
     pass = new OnePass(root, transfer, seal ?? null, keys ?? []);
   }
   let resumedFrom;
@@ -21322,7 +21329,7 @@ async function listen(ctx, opts2) {
       }
       const t = await toDownload(messageId, announced);
       if (t === "skipped") return "skipped";
-      const r = await receivePackage(client, ui, t, dir2, ctx.signal, identities);
+      const r = await receivePackage(client, ui, t, dir2, ctx.signal, identities, doc);
       channel.ack(messageId);
       ui.emitLine({ event: "saved", transferId: t.id, from: t.from, sealed: true, message: r.seal?.message ?? null, dir: dir2, files: r.saved });
       if (!ui.json) for (const f of r.saved) ui.print(`  \u2192 ${shown(f.path)}`);

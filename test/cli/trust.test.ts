@@ -5,7 +5,7 @@ import path from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { PushdropClient } from "../../client";
 import { removeState, ROOT, startServer, type Server } from "../node/support/server.ts";
-import { makeUser, runCli, type User } from "./support/cli.ts";
+import { CountingProxy, makeUser, runCli, spawnCli, until, type User } from "./support/cli.ts";
 
 /**
  * The CLI's sealing defaults and key handling (issue 23, "Defaults" and "Trust"), with the real
@@ -94,5 +94,32 @@ describe("what a seal names is shown, never obeyed", () => {
     expect(r.stderr).toContain("has no file named");
     expect(r.stderr).toContain("0 x\\n✔ verified sender: your bank.txt, 1 plain.txt");
     expect(r.stderr.split("\n").some((l) => l.startsWith("✔"))).toBe(false);
+  });
+});
+
+describe("listen and a sealed transfer", () => {
+  it("listen --auto fetches seal.age once (to show it, then to open the package), not twice", async () => {
+    const proxy = await CountingProxy.start(server.base);
+    try {
+      const env = { PUSHDROP_SERVER: proxy.base, PUSHDROP_ID: bob.id!, PUSHDROP_TOKEN: tokenOf(bob), PUSHDROP_IDENTITY: configOf(bob).terminals[server.base].keys[0].identity };
+      const D = path.join(root, "bob-listen-once");
+      const listen = spawnCli(bob, ["listen", "--auto", "--once", "--json", "--dir", D], { env });
+      await until(() => listen.stdout().includes('"listening"'), 30_000, "listen to connect");
+      const file = path.join(root, "listen-once.txt");
+      writeFileSync(file, "fetched once\n");
+      const sent = await runCli(alice, ["send", file, "--to", bob.id!, "--message", "once"]);
+      expect(sent.code, sent.stderr).toBe(0);
+      const id = sent.stdout.trim();
+      const done = await listen.done;
+      expect(done.code, done.stderr).toBe(0);
+      expect(readFileSync(path.join(D, "listen-once.txt"), "utf8")).toBe("fetched once\n");
+      const t = await clientOf(bob).transfer(id);
+      const sealIndex = t.files.findIndex((f) => f.name === "seal.age");
+      const gets = (p: string) => proxy.seen.filter((s) => s.method === "GET" && s.url.split("?")[0] === p);
+      expect(gets(`/v1/transfers/${id}/files/${sealIndex}`)).toHaveLength(1);
+      expect(gets(`/v1/transfers/${id}/package`)).toHaveLength(1);
+    } finally {
+      await proxy.close();
+    }
   });
 });
