@@ -19406,18 +19406,27 @@ async function ensureKeys(ctx, client, me) {
     if (e instanceof NetworkError) return { keys, ok: false };
     throw e;
   }
-  if (published === null || madeNow && published !== keys.recipient) {
-    published = (await client.publishKey(me.id, keys.recipient)).key;
+  const mine = keys;
+  if (published === null) {
+    published = (await client.publishKey(me.id, mine.recipient)).key;
     if (!madeNow) ctx.ui.info(`Published this computer's key for ${formatTerminalId(me.id)} (the server had none).`);
+  } else if (published !== mine.recipient && mine.all.length > 1 && await olderOfOurs(mine, published)) {
+    published = (await client.publishKey(me.id, mine.recipient)).key;
+    ctx.ui.info(`Published this computer's current key for ${formatTerminalId(me.id)} (the server still had an older one of this computer's).`);
   }
-  const ok = published === keys.recipient;
-  if (!ok) warnForeignKey(ctx, me, published);
+  const ok = published === mine.recipient;
+  if (!ok) warnForeignKey(ctx, me, published, madeNow);
   return { keys, published, ok };
 }
-function warnForeignKey(ctx, me, published) {
+async function olderOfOurs(keys, published) {
+  for (const identity2 of keys.all.slice(1)) if (await recipientOf(identity2) === published) return true;
+  return false;
+}
+function warnForeignKey(ctx, me, published, madeNow = false) {
   ctx.ui.warn(
     [
       `WARNING: ${ctx.server} publishes a key for ${formatTerminalId(me.id)} that is not this computer's${published ? ` (${shown(published)})` : ""}.`,
+      ...madeNow ? ["This computer had no key for this terminal and made one just now; it did not replace the one the server publishes."] : [],
       "Whoever put it there (someone holding this terminal's token, or the server itself) can read what others seal to you from now on,",
       "and this computer cannot open it. If you did not do this elsewhere: `pushdrop key rotate` publishes a new key of this computer's,",
       "and tell your contacts to check your safety number again (`pushdrop key verify`)."

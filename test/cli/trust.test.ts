@@ -4,6 +4,7 @@ import { tmpdir } from "node:os";
 import path from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { PushdropClient } from "../../client";
+import { generateIdentity } from "../../client/seal";
 import { removeState, ROOT, startServer, type Server } from "../node/support/server.ts";
 import { CountingProxy, makeUser, runCli, spawnCli, until, type User } from "./support/cli.ts";
 
@@ -121,5 +122,58 @@ describe("listen and a sealed transfer", () => {
     } finally {
       await proxy.close();
     }
+  });
+});
+
+describe("this computer's own key against what the server publishes", () => {
+  it("a key the server already publishes when this computer makes its first one is not overwritten: a loud warning, until key rotate", async () => {
+    // a terminal registered before keys existed: its config has no key
+    const old = makeUser(root, "old", server.base);
+    const t = await new PushdropClient({ server: server.base }).register("old");
+    mkdirSync(path.join(old.env.XDG_CONFIG_HOME!, "pushdrop"), { recursive: true });
+    writeFileSync(
+      path.join(old.env.XDG_CONFIG_HOME!, "pushdrop", "config.json"),
+      JSON.stringify({ server: server.base, terminals: { [server.base]: { id: t.id, name: "old", token: t.token } } }),
+      { mode: 0o600 },
+    );
+    // meanwhile someone with its token published a key of theirs
+    const thief = await generateIdentity();
+    await new PushdropClient({ server: server.base, token: t.token }).publishKey(t.id, thief.recipient);
+    const who = await runCli(old, ["whoami", "--json"]);
+    expect(who.code, who.stderr).toBe(0);
+    expect(json(who.stdout).keyPublished).toBe(false);
+    expect(who.stderr).toContain(`WARNING: ${server.base} publishes a key for ${t.display} that is not this computer's (${thief.recipient})`);
+    expect(who.stderr).toContain("made one just now; it did not replace the one the server publishes");
+    expect((await new PushdropClient({ server: server.base }).lookup(t.id)).key).toBe(thief.recipient); // not overwritten
+    const made = configOf(old).terminals[server.base].keys;
+    expect(made).toHaveLength(1);
+    // and on the next command too (no longer "made now"): still not overwritten, still said
+    const again = await runCli(old, ["inbox"]);
+    expect(again.stderr).toContain("WARNING");
+    expect((await new PushdropClient({ server: server.base }).lookup(t.id)).key).toBe(thief.recipient);
+    // the person takes it back on purpose
+    const rot = await runCli(old, ["key", "rotate"]);
+    expect(rot.code, rot.stderr).toBe(0);
+    const now = configOf(old).terminals[server.base].keys[0].recipient;
+    expect((await new PushdropClient({ server: server.base }).lookup(t.id)).key).toBe(now);
+    expect(json((await runCli(old, ["whoami", "--json"])).stdout).keyPublished).toBe(true);
+  });
+
+  it("an older key of this computer's on the server (a rotate that did not get published) is replaced by the current one, without a false alarm", async () => {
+    const carol = makeUser(root, "carol", server.base);
+    const reg = await runCli(carol, ["register", "--name", "carol", "--json"]);
+    expect(reg.code, reg.stderr).toBe(0);
+    carol.id = json(reg.stdout).id;
+    const first = json(reg.stdout).key as string;
+    expect((await runCli(carol, ["key", "rotate"])).code).toBe(0);
+    const current = configOf(carol).terminals[server.base].keys[0].recipient as string;
+    expect(current).not.toBe(first);
+    await clientOf(carol).publishKey(carol.id!, first); // the older one back on the server
+    const who = await runCli(carol, ["whoami", "--json"]);
+    expect(who.code, who.stderr).toBe(0);
+    expect(who.stderr).not.toContain("WARNING");
+    expect(who.stderr).toContain("the server still had an older one of this computer's");
+    expect(json(who.stdout).keyPublished).toBe(true);
+    expect((await new PushdropClient({ server: server.base }).lookup(carol.id!)).key).toBe(current);
   });
 });
