@@ -97,7 +97,7 @@ export function sealedSummary(doc: Pick<SealDocument, "files"> | null, t: Pick<T
  * A sealed transfer as `describeTransfer` shows a plain one, from its opened seal (the real
  * names and message), or, when it could not be opened here, saying so.
  */
-export function describeSealed(t: Transfer, doc: SealDocument | null, opts: { maxFiles?: number; why?: string } = {}): string[] {
+export function describeSealed(t: Transfer, doc: Pick<SealDocument, "message" | "files"> | null, opts: { maxFiles?: number; why?: string } = {}): string[] {
   const lines = [`${t.id}  from ${who(t.from)}  ${sealedSummary(doc, t)}  [${t.status}]`];
   if (!doc) {
     lines.push(`  (cannot be opened on this computer${opts.why ? `: ${shown(opts.why)}` : ""})`);

@@ -11,6 +11,7 @@ import { ProgressView } from "../progress";
 import { RetryNotes } from "../retrying";
 import { findSendById, findSendByKey, forgetSend, rememberSend, sendKey, type PendingSend } from "../sends";
 import { shown } from "../sanitize";
+import { rememberSealed } from "../sent";
 import { NodeWebSocket } from "../socket";
 import { sealedFileSpecs, type SealDraft } from "../../client/seal";
 import { ensureKeys } from "../keys";
@@ -340,6 +341,13 @@ async function finish(
     partsSent: r.partsSent,
   };
   if (d) {
+    // the server cannot show these names and this message, nor can this computer open the seal:
+    // kept here (0600) until the transfer expires, for `pushdrop status`
+    try {
+      rememberSealed({ transferId: transfer.id, server: ctx.server, expiresAt: transfer.expiresAt, draft: d }, ctx.env);
+    } catch (e) {
+      ctx.ui.warn(`(could not keep the names of transfer ${transfer.id} for \`pushdrop status\`: ${e instanceof Error ? e.message : String(e)})`);
+    }
     const what = d.files.length === 0 ? "a message" : `${d.files.length} file${d.files.length === 1 ? "" : "s"}${d.message ? " and a message" : ""}`;
     ctx.ui.info(`Sent ${what}, sealed (only ${transfer.to.length === 1 ? "the recipient" : "the recipients"} can open it), to ${transfer.to.map(showId).join(", ")}.`);
   } else if (transfer.files.length > 0) {

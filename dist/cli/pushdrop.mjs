@@ -1200,7 +1200,7 @@ var require_command = __commonJS({
     "use strict";
     var EventEmitter = __require("node:events").EventEmitter;
     var childProcess = __require("node:child_process");
-    var path9 = __require("node:path");
+    var path10 = __require("node:path");
     var fs = __require("node:fs");
     var process2 = __require("node:process");
     var { Argument: Argument2, humanReadableArgName } = require_argument();
@@ -2213,9 +2213,9 @@ Expecting one of '${allowedValues.join("', '")}'`);
         let launchWithNode = false;
         const sourceExt = [".js", ".ts", ".tsx", ".mjs", ".cjs"];
         function findFile(baseDir, baseName) {
-          const localBin = path9.resolve(baseDir, baseName);
+          const localBin = path10.resolve(baseDir, baseName);
           if (fs.existsSync(localBin)) return localBin;
-          if (sourceExt.includes(path9.extname(baseName))) return void 0;
+          if (sourceExt.includes(path10.extname(baseName))) return void 0;
           const foundExt = sourceExt.find(
             (ext) => fs.existsSync(`${localBin}${ext}`)
           );
@@ -2233,17 +2233,17 @@ Expecting one of '${allowedValues.join("', '")}'`);
           } catch {
             resolvedScriptPath = this._scriptPath;
           }
-          executableDir = path9.resolve(
-            path9.dirname(resolvedScriptPath),
+          executableDir = path10.resolve(
+            path10.dirname(resolvedScriptPath),
             executableDir
           );
         }
         if (executableDir) {
           let localFile = findFile(executableDir, executableFile);
           if (!localFile && !subcommand._executableFile && this._scriptPath) {
-            const legacyName = path9.basename(
+            const legacyName = path10.basename(
               this._scriptPath,
-              path9.extname(this._scriptPath)
+              path10.extname(this._scriptPath)
             );
             if (legacyName !== this._name) {
               localFile = findFile(
@@ -2254,7 +2254,7 @@ Expecting one of '${allowedValues.join("', '")}'`);
           }
           executableFile = localFile || executableFile;
         }
-        launchWithNode = sourceExt.includes(path9.extname(executableFile));
+        launchWithNode = sourceExt.includes(path10.extname(executableFile));
         let proc;
         if (process2.platform !== "win32") {
           if (launchWithNode) {
@@ -3169,7 +3169,7 @@ Expecting one of '${allowedValues.join("', '")}'`);
        * @return {Command}
        */
       nameFromFilename(filename) {
-        this._name = path9.basename(filename, path9.extname(filename));
+        this._name = path10.basename(filename, path10.extname(filename));
         return this;
       }
       /**
@@ -3183,9 +3183,9 @@ Expecting one of '${allowedValues.join("', '")}'`);
        * @param {string} [path]
        * @return {(string|null|Command)}
        */
-      executableDir(path10) {
-        if (path10 === void 0) return this._executableDir;
-        this._executableDir = path10;
+      executableDir(path11) {
+        if (path11 === void 0) return this._executableDir;
+        this._executableDir = path11;
         return this;
       }
       /**
@@ -19579,7 +19579,7 @@ async function keyVerify(ctx, idArg, number) {
 }
 
 // cli/commands/listen.ts
-import path7 from "node:path";
+import path8 from "node:path";
 
 // cli/format.ts
 function parseRecipients(values) {
@@ -19676,8 +19676,8 @@ var MANIFEST_NAME = "manifest.json";
 // cli/temps.ts
 import path2 from "node:path";
 var safe = (id) => id.replace(/[^A-Za-z0-9_-]/g, "_");
-var packageDownload = (dir2, transferId) => path2.join(dir2, `.pushdrop-${safe(transferId)}.zip.part`);
-var fileDownload = (dir2, transferId, index) => path2.join(dir2, `.pushdrop-${safe(transferId.slice(0, 8))}-${index}.part`);
+var packageDownload = (dir3, transferId) => path2.join(dir3, `.pushdrop-${safe(transferId)}.zip.part`);
+var fileDownload = (dir3, transferId, index) => path2.join(dir3, `.pushdrop-${safe(transferId.slice(0, 8))}-${index}.part`);
 var unpacking = (folder, transferId, index) => path2.join(folder, `.pushdrop-${safe(transferId.slice(0, 8))}-${index}.unpacking`);
 
 // cli/unpack.ts
@@ -19961,7 +19961,7 @@ function safeSegments(name, platform = process.platform) {
   }
   return segments;
 }
-async function unpackPackage(zipFile, dir2, transfer, opts2 = {}) {
+async function unpackPackage(zipFile, dir3, transfer, opts2 = {}) {
   const entries = await readZipEntries(zipFile);
   const manifest = await readManifest(zipFile, entries, transfer);
   const byName = /* @__PURE__ */ new Map();
@@ -19988,8 +19988,8 @@ async function unpackPackage(zipFile, dir2, transfer, opts2 = {}) {
     if (targets.has(key)) throw integrityError(`The package names ${JSON.stringify(p.f.name)} twice.`, "bad_package");
     targets.add(key);
   }
-  mkdirSync2(dir2, { recursive: true });
-  const root = realpathSync(dir2);
+  mkdirSync2(dir3, { recursive: true });
+  const root = realpathSync(dir3);
   const created = [];
   const temps = [];
   try {
@@ -20141,7 +20141,7 @@ async function fetchSeal(client, transfer, identities, signal) {
   if (!res.body) throw integrityError("The server sent no seal.", "bad_seal");
   return readSeal(res.body, identities, transfer);
 }
-async function openSealedPackage(zipFile, dir2, transfer, identities) {
+async function openSealedPackage(zipFile, dir3, transfer, identities) {
   const entries = await readZipEntries(zipFile);
   await readManifest(zipFile, entries, transfer);
   const byName = /* @__PURE__ */ new Map();
@@ -20167,8 +20167,8 @@ async function openSealedPackage(zipFile, dir2, transfer, identities) {
     if (targets.has(key)) throw integrityError(`The seal names ${JSON.stringify(p.f.name)} twice.`, "bad_package");
     targets.add(key);
   }
-  mkdirSync3(dir2, { recursive: true });
-  const root = realpathSync2(dir2);
+  mkdirSync3(dir3, { recursive: true });
+  const root = realpathSync2(dir3);
   const created = [];
   const temps = [];
   try {
@@ -20677,11 +20677,11 @@ function sealedNeedsKeys(transfer, identities) {
     "no_key"
   );
 }
-async function receivePackage(client, ui, transfer, dir2, signal, identities, opened) {
+async function receivePackage(client, ui, transfer, dir3, signal, identities, opened) {
   const keys = transfer.sealed ? sealedNeedsKeys(transfer, identities) : null;
   if (!transfer.package) throw notReady(transfer);
-  mkdirSync4(dir2, { recursive: true });
-  const root = realpathSync3(dir2);
+  mkdirSync4(dir3, { recursive: true });
+  const root = realpathSync3(dir3);
   const part = packageDownload(root, transfer.id);
   const pkg = transfer.package;
   const label = `${transfer.files.length} file${transfer.files.length === 1 ? "" : "s"} (package)`;
@@ -20719,28 +20719,28 @@ async function receivePackage(client, ui, transfer, dir2, signal, identities, op
   rmSync5(part, { force: true });
   return { saved, resumedFrom };
 }
-async function receiveFile(client, ui, transfer, index, dir2, signal) {
+async function receiveFile(client, ui, transfer, index, dir3, signal) {
   const f = transfer.files[index];
   if (!f) throw usageError(`Transfer ${transfer.id} has no file ${index} (it has ${transfer.files.length}: 0\u2013${transfer.files.length - 1}).`);
   if (!f.sha256) throw notReady(transfer);
   const segments = safeSegments(f.name);
   const base = segments[segments.length - 1];
-  mkdirSync4(dir2, { recursive: true });
-  const root = realpathSync3(dir2);
+  mkdirSync4(dir3, { recursive: true });
+  const root = realpathSync3(dir3);
   const part = fileDownload(root, transfer.id, index);
   const resumedFrom = await fetchPart(client, ui, f.name, f.downloadUrl ?? client.filePath(transfer.id, index), part, f.size, f.sha256, signal);
   const target = await placeBeside(root, base, part, f.size, f.sha256);
   return { saved: [{ index, name: f.name, path: target.path, size: f.size, sha256: f.sha256, alreadyThere: target.same }], resumedFrom };
 }
-async function receiveSealedFile(client, ui, transfer, seal, k, dir2, identities, signal) {
+async function receiveSealedFile(client, ui, transfer, seal, k, dir3, identities, signal) {
   const s = seal.files[k];
   const f = transfer.files[k];
   if (!s || !f) throw usageError(`Transfer ${transfer.id} has no file ${k} (it has ${seal.files.length}: 0\u2013${seal.files.length - 1}).`);
   if (!f.sha256) throw notReady(transfer);
   const segments = safeSegments(s.name);
   const base = segments[segments.length - 1];
-  mkdirSync4(dir2, { recursive: true });
-  const root = realpathSync3(dir2);
+  mkdirSync4(dir3, { recursive: true });
+  const root = realpathSync3(dir3);
   const part = fileDownload(root, transfer.id, k);
   const resumedFrom = await fetchPart(client, ui, s.name, f.downloadUrl ?? client.filePath(transfer.id, k), part, f.size, f.sha256, signal);
   const tmp = unpacking(root, transfer.id, k);
@@ -20838,7 +20838,7 @@ function ackOnce(client, terminalId, ids, timeoutMs = 1e4) {
 }
 
 // cli/commands/transfers.ts
-import path6 from "node:path";
+import path7 from "node:path";
 
 // cli/sends.ts
 import { createHash as createHash4 } from "node:crypto";
@@ -21001,6 +21001,40 @@ function forgetSend(transferId, env = process.env) {
   rmSync7(fileOf(transferId, env), { force: true });
 }
 
+// cli/sent.ts
+import { mkdirSync as mkdirSync7, readdirSync as readdirSync2, readFileSync as readFileSync4, renameSync as renameSync7, rmSync as rmSync8, writeFileSync as writeFileSync3 } from "node:fs";
+import path6 from "node:path";
+var dir2 = (env = process.env) => path6.join(stateDir(env), "sent");
+var fileOf2 = (transferId, env = process.env) => path6.join(dir2(env), `${transferId.replace(/[^A-Za-z0-9_-]/g, "_")}.json`);
+function rememberSealed(s, env = process.env, now = Date.now()) {
+  mkdirSync7(dir2(env), { recursive: true, mode: 448 });
+  for (const name of readdirSync2(dir2(env))) {
+    const p = path6.join(dir2(env), name);
+    const old = read2(p);
+    if (!old || Date.parse(old.expiresAt) <= now) rmSync8(p, { force: true });
+  }
+  const file = fileOf2(s.transferId, env);
+  const tmp = `${file}.${process.pid}.tmp`;
+  rmSync8(tmp, { force: true });
+  writeFileSync3(tmp, JSON.stringify(s), { mode: 384, flag: "wx" });
+  renameSync7(tmp, file);
+}
+function sealedSent(transferId, server, env = process.env) {
+  const s = read2(fileOf2(transferId, env));
+  return s && s.transferId === transferId && s.server === server ? s.draft : null;
+}
+function forgetSealed(transferId, env = process.env) {
+  rmSync8(fileOf2(transferId, env), { force: true });
+}
+function read2(p) {
+  try {
+    const v = JSON.parse(readFileSync4(p, "utf8"));
+    return v && typeof v.transferId === "string" && typeof v.expiresAt === "string" && v.draft && Array.isArray(v.draft.files) ? v : null;
+  } catch {
+    return null;
+  }
+}
+
 // cli/commands/transfers.ts
 async function inbox(ctx) {
   const { client, me } = signedIn(ctx);
@@ -21058,8 +21092,8 @@ async function get(ctx, id, opts2) {
   const transferId = checkTransferId(id);
   const { client, me } = signedIn(ctx);
   const t = await client.transfer(transferId);
-  const dir2 = path6.resolve(opts2.dir ?? ".");
-  if (t.sealed) return getSealed(ctx, client, me, t, dir2, opts2);
+  const dir3 = path7.resolve(opts2.dir ?? ".");
+  if (t.sealed) return getSealed(ctx, client, me, t, dir3, opts2);
   if (t.files.length === 0 && opts2.file !== void 0) {
     throw new CliError(`Transfer ${t.id} is a message without files: it has no file ${opts2.file}. \`pushdrop get ${t.id}\` shows the message.`, EXIT.api, "file_not_found");
   }
@@ -21072,14 +21106,14 @@ async function get(ctx, id, opts2) {
   }
   if (opts2.file !== void 0) {
     const index = fileIndex(t, opts2.file);
-    const r2 = await receiveFile(client, ctx.ui, t, index, dir2, ctx.signal);
+    const r2 = await receiveFile(client, ctx.ui, t, index, dir3, ctx.signal);
     return report(ctx, t, r2.saved, r2.resumedFrom);
   }
-  const r = await receivePackage(client, ctx.ui, t, dir2, ctx.signal);
+  const r = await receivePackage(client, ctx.ui, t, dir3, ctx.signal);
   if (t.to.includes(me.id)) await ackOnce(client, me.id, [`${t.id}.ready`]);
   return report(ctx, t, r.saved, r.resumedFrom);
 }
-async function getSealed(ctx, client, me, t, dir2, opts2) {
+async function getSealed(ctx, client, me, t, dir3, opts2) {
   const keys = sealedNeedsKeys(t, (await ensureKeys(ctx, client, me)).keys?.all);
   const lone = t.files.length === 1;
   if (lone || opts2.file !== void 0) {
@@ -21094,17 +21128,17 @@ async function getSealed(ctx, client, me, t, dir2, opts2) {
     }
     if (opts2.file !== void 0) {
       const k = sealedIndex(t, doc, opts2.file);
-      const r2 = await receiveSealedFile(client, ctx.ui, t, doc, k, dir2, keys, ctx.signal);
+      const r2 = await receiveSealedFile(client, ctx.ui, t, doc, k, dir3, keys, ctx.signal);
       return report(ctx, t, r2.saved, r2.resumedFrom, doc.message);
     }
   }
-  const r = await receivePackage(client, ctx.ui, t, dir2, ctx.signal, keys);
+  const r = await receivePackage(client, ctx.ui, t, dir3, ctx.signal, keys);
   if (t.to.includes(me.id)) await ackOnce(client, me.id, [`${t.id}.ready`]);
   return report(ctx, t, r.saved, r.resumedFrom, r.seal?.message ?? null);
 }
 function sealedIndex(t, doc, sel) {
   if (/^\d+$/.test(sel)) return Number(sel);
-  const hit = doc.files.find((f) => f.name === sel) ?? doc.files.find((f) => path6.posix.basename(f.name) === sel);
+  const hit = doc.files.find((f) => f.name === sel) ?? doc.files.find((f) => path7.posix.basename(f.name) === sel);
   if (!hit) throw usageError(`Transfer ${t.id} has no file named ${JSON.stringify(sel)}; its files: ${doc.files.map((f) => `${f.index} ${fileName(f.name)}`).join(", ")}.`);
   return hit.index;
 }
@@ -21118,20 +21152,22 @@ function report(ctx, t, saved, resumedFrom, message = t.message) {
 }
 function fileIndex(t, sel) {
   if (/^\d+$/.test(sel)) return Number(sel);
-  const hit = t.files.find((f) => f.name === sel) ?? t.files.find((f) => path6.posix.basename(f.name) === sel);
+  const hit = t.files.find((f) => f.name === sel) ?? t.files.find((f) => path7.posix.basename(f.name) === sel);
   if (!hit) throw usageError(`Transfer ${t.id} has no file named ${JSON.stringify(sel)}; its files: ${t.files.map((f) => `${f.index} ${fileName(f.name)}`).join(", ")}.`);
   return hit.index;
 }
 async function status(ctx, id) {
   const transferId = checkTransferId(id);
-  const { client } = signedIn(ctx);
+  const { client, me } = signedIn(ctx);
   const t = await client.transfer(transferId);
-  ctx.ui.emit(t);
+  const sealed = t.sealed ? await sealedContents(ctx, client, me, t) : null;
+  ctx.ui.emit(sealed ? { ...t, seal: sealed.seal ? { message: sealed.seal.message, files: sealed.seal.files } : null } : t);
   if (ctx.ui.json) return;
-  const [head, ...rest] = describeTransfer(t, { maxFiles: Infinity });
+  const [head, ...rest] = !sealed ? describeTransfer(t, { maxFiles: Infinity }) : sealed.seal || !sealed.ownWords ? describeSealed(t, sealed.seal, { maxFiles: Infinity, why: sealed.why }) : [describeSealed(t, null)[0], `  (${sealed.why})`];
   ctx.ui.print(head);
   if (t.status === "uploading") {
-    for (const f of t.files) ctx.ui.print(`  ${fileName(f.name)}: ${formatBytes(f.received)} of ${formatBytes(f.size)} uploaded (parts ${f.partsReceived.length}/${f.parts})`);
+    const label = (k, name) => !sealed ? name : k >= t.files.length - 1 ? "(the names and message, sealed)" : sealed.seal?.files[k]?.name ?? `file ${k + 1} (sealed)`;
+    for (const f of t.files) ctx.ui.print(`  ${fileName(label(f.index, f.name))}: ${formatBytes(f.received)} of ${formatBytes(f.size)} uploaded (parts ${f.partsReceived.length}/${f.parts})`);
   } else {
     for (const line of rest) ctx.ui.print(line);
   }
@@ -21143,11 +21179,30 @@ async function status(ctx, id) {
   ctx.ui.print(`  created ${relative(t.createdAt)}, ${lifetime(t)}; ${t.downloads} download${t.downloads === 1 ? "" : "s"}${limit}`);
   if (t.failure) ctx.ui.print(`  failed: ${shown(t.failure)}`);
 }
+async function sealedContents(ctx, client, me, t) {
+  if (t.from.id === me.id) {
+    const draft = findSendById(t.id, ctx.env)?.sealed?.draft ?? sealedSent(t.id, ctx.server, ctx.env);
+    if (draft) return { seal: draft };
+  }
+  if (t.to.includes(me.id)) {
+    if (!["ready", "delivered"].includes(t.status)) return { seal: null, ownWords: true, why: `sealed: its names and message can be read here once it is ready (it is ${t.status})` };
+    const keys = (await localKeys(ctx, me))?.all ?? [];
+    if (keys.length === 0) return { seal: null, why: "no key for this terminal here" };
+    try {
+      return { seal: await fetchSeal(client, t, keys, ctx.signal) };
+    } catch (e) {
+      if (isAbort(e)) throw e;
+      return { seal: null, why: reportError(e).message };
+    }
+  }
+  return { seal: null, ownWords: true, why: "its names and message are sealed: only the recipients can read them, and this computer kept no record of them" };
+}
 async function cancel(ctx, id) {
   const transferId = checkTransferId(id);
   const { client } = signedIn(ctx);
   await client.cancel(transferId);
   forgetSend(transferId, ctx.env);
+  forgetSealed(transferId, ctx.env);
   const t = await client.transfer(transferId).catch(() => null);
   ctx.ui.emit({ id: transferId, status: t?.status ?? "cancelled" });
   ctx.ui.print(t?.status === "expired" ? `Transfer ${transferId} had already expired; its files are gone.` : `Cancelled ${transferId}.`);
@@ -21176,7 +21231,7 @@ var RETRY_MS = 3e4;
 var RETRIES = 5;
 async function listen(ctx, opts2) {
   const { client, me } = signedIn(ctx);
-  const dir2 = path7.resolve(opts2.dir ?? ".");
+  const dir3 = path8.resolve(opts2.dir ?? ".");
   const ui = ctx.ui;
   const mine = (await ensureKeys(ctx, client, me)).keys;
   const identities = mine?.all ?? [];
@@ -21277,7 +21332,7 @@ async function listen(ctx, opts2) {
           ui.info(`  not downloaded (pushdrop get ${announced.id}, or listen --auto)`);
           return "skipped";
         }
-        if (!await ui.confirm(`Download into ${dir2}?`, true)) {
+        if (!await ui.confirm(`Download into ${dir3}?`, true)) {
           ui.info(`  left in your inbox (pushdrop get ${announced.id})`);
           return "skipped";
         }
@@ -21308,9 +21363,9 @@ async function listen(ctx, opts2) {
       ui.emitLine({ event: "transfer.ready", transfer: announced });
       const t = await toDownload(messageId, announced);
       if (t === "skipped") return "skipped";
-      const r = await receivePackage(client, ui, t, dir2, ctx.signal);
+      const r = await receivePackage(client, ui, t, dir3, ctx.signal);
       channel.ack(messageId);
-      ui.emitLine({ event: "saved", transferId: t.id, from: t.from, message: t.message, dir: dir2, files: r.saved });
+      ui.emitLine({ event: "saved", transferId: t.id, from: t.from, message: t.message, dir: dir3, files: r.saved });
       if (!ui.json) for (const f of r.saved) ui.print(`  \u2192 ${shown(f.path)}`);
       return "handled-transfer";
     };
@@ -21338,9 +21393,9 @@ async function listen(ctx, opts2) {
       }
       const t = await toDownload(messageId, announced);
       if (t === "skipped") return "skipped";
-      const r = await receivePackage(client, ui, t, dir2, ctx.signal, identities, doc);
+      const r = await receivePackage(client, ui, t, dir3, ctx.signal, identities, doc);
       channel.ack(messageId);
-      ui.emitLine({ event: "saved", transferId: t.id, from: t.from, sealed: true, message: r.seal?.message ?? null, dir: dir2, files: r.saved });
+      ui.emitLine({ event: "saved", transferId: t.id, from: t.from, sealed: true, message: r.seal?.message ?? null, dir: dir3, files: r.saved });
       if (!ui.json) for (const f of r.saved) ui.print(`  \u2192 ${shown(f.path)}`);
       return "handled-transfer";
     };
@@ -21352,7 +21407,7 @@ async function listen(ctx, opts2) {
       },
       onState: (s, d) => {
         if (s === "open") {
-          ui.info(opened ? "connected again" : `Listening as ${formatTerminalId(me.id)} on ${ctx.server}${opts2.auto ? `, saving into ${dir2}` : ""} (Ctrl-C to stop)`);
+          ui.info(opened ? "connected again" : `Listening as ${formatTerminalId(me.id)} on ${ctx.server}${opts2.auto ? `, saving into ${dir3}` : ""} (Ctrl-C to stop)`);
           ui.emitLine({ event: opened ? "reconnected" : "listening", id: me.id, server: ctx.server });
           opened = true;
         } else if (s === "reconnecting") {
@@ -21369,18 +21424,18 @@ async function listen(ctx, opts2) {
 import { openAsBlob, statSync as statSync2 } from "node:fs";
 
 // cli/files.ts
-import { lstatSync as lstatSync4, readdirSync as readdirSync2, realpathSync as realpathSync4, statSync } from "node:fs";
-import path8 from "node:path";
+import { lstatSync as lstatSync4, readdirSync as readdirSync3, realpathSync as realpathSync4, statSync } from "node:fs";
+import path9 from "node:path";
 function collectFiles(args) {
   const files = [];
   const skipped = [];
   for (const arg of args) {
-    const abs = path8.resolve(arg);
+    const abs = path9.resolve(arg);
     const st = statSync(abs);
     if (st.isFile()) {
-      files.push({ path: abs, name: path8.basename(abs), size: st.size, mtimeMs: st.mtimeMs });
+      files.push({ path: abs, name: path9.basename(abs), size: st.size, mtimeMs: st.mtimeMs });
     } else if (st.isDirectory()) {
-      const base = path8.basename(abs);
+      const base = path9.basename(abs);
       const before = files.length;
       walk(abs, base, files, skipped, realpathSync4(abs));
       if (files.length === before) skipped.push(`${arg}: an empty folder (nothing to send)`);
@@ -21390,10 +21445,10 @@ function collectFiles(args) {
   }
   return { files, skipped };
 }
-function walk(dir2, prefix, out, skipped, root) {
-  const entries = readdirSync2(dir2).sort();
+function walk(dir3, prefix, out, skipped, root) {
+  const entries = readdirSync3(dir3).sort();
   for (const entry of entries) {
-    const abs = path8.join(dir2, entry);
+    const abs = path9.join(dir3, entry);
     const name = prefix ? `${prefix}/${entry}` : entry;
     const l = lstatSync4(abs);
     if (l.isSymbolicLink()) {
@@ -21406,7 +21461,7 @@ function walk(dir2, prefix, out, skipped, root) {
         skipped.push(`${name}: a broken symbolic link`);
         continue;
       }
-      if (!target.startsWith(root + path8.sep)) skipped.push(`${name}: a symbolic link out of the folder (not followed)`);
+      if (!target.startsWith(root + path9.sep)) skipped.push(`${name}: a symbolic link out of the folder (not followed)`);
       else if (st.isFile()) out.push({ path: abs, name, size: st.size, mtimeMs: st.mtimeMs });
       else skipped.push(`${name}: a symbolic link to a folder (not followed)`);
     } else if (l.isDirectory()) {
@@ -21746,6 +21801,11 @@ async function finish2(ctx, client, me, transfer, r) {
     partsSent: r.partsSent
   };
   if (d) {
+    try {
+      rememberSealed({ transferId: transfer.id, server: ctx.server, expiresAt: transfer.expiresAt, draft: d }, ctx.env);
+    } catch (e) {
+      ctx.ui.warn(`(could not keep the names of transfer ${transfer.id} for \`pushdrop status\`: ${e instanceof Error ? e.message : String(e)})`);
+    }
     const what = d.files.length === 0 ? "a message" : `${d.files.length} file${d.files.length === 1 ? "" : "s"}${d.message ? " and a message" : ""}`;
     ctx.ui.info(`Sent ${what}, sealed (only ${transfer.to.length === 1 ? "the recipient" : "the recipients"} can open it), to ${transfer.to.map(showId).join(", ")}.`);
   } else if (transfer.files.length > 0) {

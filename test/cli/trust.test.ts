@@ -1,5 +1,5 @@
 import { execFileSync } from "node:child_process";
-import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import path from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
@@ -175,5 +175,49 @@ describe("this computer's own key against what the server publishes", () => {
     expect(who.stderr).toContain("the server still had an older one of this computer's");
     expect(json(who.stdout).keyPublished).toBe(true);
     expect((await new PushdropClient({ server: server.base }).lookup(carol.id!)).key).toBe(current);
+  });
+});
+
+describe("status of a sealed transfer", () => {
+  it("shows the sender the real names and message it sealed (never 1.age …), or 'sealed, N files' without a record; a recipient, from the seal", async () => {
+    const dir = path.join(root, "status-src");
+    mkdirSync(dir, { recursive: true });
+    writeFileSync(path.join(dir, "report.pdf"), "pdf\n");
+    writeFileSync(path.join(dir, "photo.jpg"), "jpeg bytes\n");
+    const sent = await runCli(alice, ["send", path.join(dir, "report.pdf"), path.join(dir, "photo.jpg"), "--to", bob.id!, "--message", "the status note"]);
+    expect(sent.code, sent.stderr).toBe(0);
+    const id = sent.stdout.trim();
+    expect((await clientOf(alice).transfer(id)).files.map((f) => f.name)).toEqual(["1.age", "2.age", "seal.age"]);
+
+    const st = await runCli(alice, ["status", id]);
+    expect(st.code, st.stderr).toBe(0);
+    expect(st.stdout).toContain("🔒 2 sealed files, 15 B");
+    expect(st.stdout).toContain("  │ the status note\n");
+    expect(st.stdout).toContain("  report.pdf  4 B\n");
+    expect(st.stdout).toContain("  photo.jpg  11 B\n");
+    expect(st.stdout).not.toMatch(/\d\.age|seal\.age/);
+    const asJson = json((await runCli(alice, ["status", id, "--json"])).stdout);
+    expect(asJson.seal).toMatchObject({ message: "the status note", files: [{ name: "report.pdf", size: 4 }, { name: "photo.jpg", size: 11 }] });
+    // the record is private to its owner
+    const sentDir = path.join(alice.env.XDG_STATE_HOME!, "pushdrop", "sent");
+    expect(statSync(sentDir).mode & 0o777).toBe(0o700);
+    for (const f of readdirSync(sentDir)) expect(statSync(path.join(sentDir, f)).mode & 0o777).toBe(0o600);
+
+    // without the record (another computer, or it was deleted): what the server knows, in words
+    rmSync(sentDir, { recursive: true, force: true });
+    const bare = await runCli(alice, ["status", id]);
+    expect(bare.code, bare.stderr).toBe(0);
+    expect(bare.stdout).toContain("🔒 sealed, 2 files");
+    expect(bare.stdout).toContain("only the recipients can read them");
+    expect(bare.stdout).not.toMatch(/\d\.age|seal\.age/);
+
+    // the recipient: from the seal (fetched alone, which counts as no download)
+    const theirs = await runCli(bob, ["status", id]);
+    expect(theirs.code, theirs.stderr).toBe(0);
+    expect(theirs.stdout).toContain("  report.pdf  4 B\n");
+    expect(theirs.stdout).not.toMatch(/\d\.age|seal\.age/);
+    const after = await clientOf(bob).transfer(id);
+    expect(after.downloads).toBe(0);
+    expect(after.recipients[0]!.downloadedAt).toBeNull();
   });
 });
