@@ -5,7 +5,7 @@ import type { Identity } from "../config";
 import { signedIn, type Ctx } from "../context";
 import { CliError, EXIT, usageError } from "../exit";
 import { collectFiles, type LocalFile } from "../files";
-import { fileSummary, parseExpires, parsePositiveInt, parseRecipients, relative, showId } from "../format";
+import { fileSummary, parseExpires, parsePositiveInt, parseRecipients, recipientLinkKeys, relative, showId } from "../format";
 import { nodePut } from "../http";
 import { ProgressView } from "../progress";
 import { RetryNotes } from "../retrying";
@@ -14,7 +14,7 @@ import { shown } from "../sanitize";
 import { rememberSealed } from "../sent";
 import { NodeWebSocket } from "../socket";
 import { sealedFileSpecs, type SealDraft } from "../../client/seal";
-import { ensureKeys } from "../keys";
+import { checkLinkKeys, ensureKeys } from "../keys";
 import { makeSpool, removeSpool, sealingKeys, sealIntoSpool, writeSeal } from "../sealing";
 
 /**
@@ -53,6 +53,8 @@ export async function send(ctx: Ctx, paths: string[], opts: SendOptions): Promis
 
   // sealed whenever every recipient has a key (issue 23); a key change stops the send
   if (!opts.plain) {
+    // keys that share links given as --to carry: checked against the server's and the pins first
+    await checkLinkKeys(ctx, client, recipientLinkKeys(opts.to));
     const r = await sealingKeys(ctx, client, to);
     if ("keys" in r) {
       return sendSealed(ctx, client, me, { to, files, message, expiresIn, maxDownloads, wait: opts.wait, concurrency }, r.keys);

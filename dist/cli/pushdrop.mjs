@@ -19343,6 +19343,18 @@ function shareLink(server, terminalId, key) {
   const base = `${server.replace(/\/+$/, "")}/?to=${encodeURIComponent(terminalId)}`;
   return key ? `${base}#k=${key}` : base;
 }
+function parseShareLink(link) {
+  let url;
+  try {
+    url = new URL(link);
+  } catch {
+    return null;
+  }
+  const to = url.searchParams.get("to");
+  if (!to) return null;
+  const key = new URLSearchParams(url.hash.replace(/^#/, "")).get("k");
+  return { to, key: key ?? null };
+}
 
 // cli/keys.ts
 var KEEP_RETIRED_MS = 7 * 864e5 + 36e5;
@@ -19453,6 +19465,42 @@ async function publishedKey(client, id) {
     throw e;
   }
 }
+async function checkLinkKeys(ctx, client, links) {
+  for (const [id, key] of links) {
+    let published;
+    try {
+      published = (await client.lookup(id)).key;
+    } catch (e) {
+      if (e instanceof ApiError && e.status === 404) continue;
+      throw e;
+    }
+    const pinned = pinOf(ctx, id);
+    const d = decideTrust({ pinned: pinned ? { key: pinned.key, verified: pinned.verified } : null, published, link: { key, scanned: false } });
+    const who2 = formatTerminalId(id);
+    if (d.kind === "link_refused") {
+      throw new CliError(
+        [
+          `Nothing was sent: the share link for ${who2} carries a key that is not the one the server publishes for it${published === null ? " (it publishes none)" : ""}.`,
+          `Either the link was changed on its way to you, or someone (whoever holds ${who2}'s token, or the server) swapped the key. Ask ${who2} by another channel for its link again (\`pushdrop whoami\` prints it), or compare safety numbers (\`pushdrop key verify ${id}\`).`
+        ].join("\n"),
+        EXIT.integrity,
+        "link_refused",
+        { id, link: key, published }
+      );
+    }
+    if (d.kind === "key_changed") {
+      throw new CliError(
+        [
+          `Nothing was sent: the share link's key for ${who2} is not the one this computer pinned on ${pinned.pinnedAt.slice(0, 10)}${d.reverify ? " and you verified" : ""}; a link never replaces a pinned key.`,
+          `Compare your safety number with ${who2} by another channel: \`pushdrop key verify ${id}\` prints it, \`pushdrop key verify ${id} <number>\` accepts the new key once they match.`
+        ].join("\n"),
+        EXIT.integrity,
+        "key_changed",
+        { id, pinned: pinned.key, published, link: key }
+      );
+    }
+  }
+}
 
 // cli/commands/account.ts
 async function register(ctx, opts2) {
@@ -19552,16 +19600,26 @@ async function keyVerify(ctx, idArg, number) {
   const id = normalizeTerminalId(idArg);
   if (!id) throw usageError(`"${idArg}" is not a terminal id.`);
   const { client, me } = signedIn(ctx);
+  if (id === me.id) throw usageError(`${formatTerminalId(id)} is this terminal: a safety number is between two terminals. \`pushdrop whoami\` shows this one's fingerprint.`);
   const { keys } = await ensureKeys(ctx, client, me);
   if (!keys) throw usageError("This computer holds no key for this terminal, so it has no safety number.");
   const theirs = await publishedKey(client, id);
   if (!theirs) throw usageError(`Terminal ${formatTerminalId(id)} publishes no key: nothing can be sealed to it, so there is nothing to verify.`);
+  if (!isRecipient(theirs)) throw integrityError(`The server gives ${formatTerminalId(id)} a key that is not an age X25519 key; nothing can be sealed to it, and nothing was marked verified.`, "bad_key", { id });
   const a = { id: me.id, key: keys.recipient };
   const b = { id, key: theirs };
   const expected = safetyNumber(a, b);
+  const pinned = pinOf(ctx, id);
   if (number === void 0) {
-    ctx.ui.emit({ id, key: theirs, safetyNumber: expected, pinned: pinOf(ctx, id) ?? null });
+    ctx.ui.emit({ id, key: theirs, safetyNumber: expected, pinned: pinned ?? null, keyChanged: !!pinned && pinned.key !== theirs });
     ctx.ui.print(`Safety number with ${formatTerminalId(id)}: ${formatDigits(expected)}`);
+    if (pinned && pinned.key !== theirs) {
+      ctx.ui.warn(
+        `The key the server publishes for ${formatTerminalId(id)} now is not the one this computer pinned on ${pinned.pinnedAt.slice(0, 10)}${pinned.verified ? " and you verified" : ""}: this number is for the new key. Nothing is sealed to ${formatTerminalId(id)} until it matches the one ${formatTerminalId(id)} sees.`
+      );
+    } else if (pinned?.verified) {
+      ctx.ui.info(`(Verified already: this is the key you verified.)`);
+    }
     ctx.ui.info(`Compare it with the one ${formatTerminalId(id)} sees (in person, or by a call), then: pushdrop key verify ${id} <number>`);
     return;
   }
@@ -19572,7 +19630,7 @@ async function keyVerify(ctx, idArg, number) {
       { id }
     );
   }
-  const before = pinOf(ctx, id);
+  const before = pinned;
   savePin(ctx, id, { key: theirs, verified: true });
   ctx.ui.emit({ id, key: theirs, verified: true, replaced: before && before.key !== theirs ? before.key : null });
   ctx.ui.print(`Verified ${formatTerminalId(id)}: what you send is sealed to this key${before && before.key !== theirs ? " (it replaces the one pinned before)" : ""}.`);
@@ -19586,12 +19644,35 @@ function parseRecipients(values) {
   const out = [];
   for (const v of values.flatMap((s) => s.split(","))) {
     if (v.trim() === "") continue;
-    const id = normalizeTerminalId(v);
-    if (!id) throw usageError(`"${v.trim()}" is not a terminal id: 9 digits, the last a check digit (so a typo is caught).`);
+    const id = recipientOf2(v);
     if (!out.includes(id)) out.push(id);
   }
   if (out.length === 0) throw usageError("Say who gets it: --to <terminal id>[,<terminal id>\u2026]");
   return out;
+}
+function recipientLinkKeys(values) {
+  const keys = /* @__PURE__ */ new Map();
+  for (const v of values.flatMap((s) => s.split(","))) {
+    if (!isLink(v)) continue;
+    const link = parseShareLink(v.trim());
+    if (!link?.key) continue;
+    const id = recipientOf2(v);
+    if (keys.has(id) && keys.get(id) !== link.key) throw usageError(`Two share links for ${formatTerminalId(id)} carry different keys.`);
+    keys.set(id, link.key);
+  }
+  return keys;
+}
+var isLink = (v) => /^\s*https?:\/\//i.test(v);
+function recipientOf2(v) {
+  if (isLink(v)) {
+    const link = parseShareLink(v.trim());
+    const id2 = link ? normalizeTerminalId(link.to) : null;
+    if (!id2) throw usageError(`"${shown(v.trim())}" is not a pushdrop share link (<server>/?to=<terminal id>#k=age1\u2026).`);
+    return id2;
+  }
+  const id = normalizeTerminalId(v);
+  if (!id) throw usageError(`"${v.trim()}" is not a terminal id: 9 digits, the last a check digit (so a typo is caught).`);
+  return id;
 }
 var UNITS2 = { s: 1, m: 60, h: 3600, d: 86400, w: 604800 };
 function parseExpires(input) {
@@ -21567,6 +21648,7 @@ async function send(ctx, paths, opts2) {
   const { client, me } = signedIn(ctx);
   if (ctx.config.terminals[ctx.server]?.id === me.id || (ctx.env.PUSHDROP_IDENTITY ?? "").trim()) await ensureKeys(ctx, client, me);
   if (!opts2.plain) {
+    await checkLinkKeys(ctx, client, recipientLinkKeys(opts2.to));
     const r = await sealingKeys(ctx, client, to);
     if ("keys" in r) {
       return sendSealed(ctx, client, me, { to, files, message, expiresIn, maxDownloads, wait: opts2.wait, concurrency }, r.keys);

@@ -4,7 +4,7 @@ import { tmpdir } from "node:os";
 import path from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { PushdropClient } from "../../client";
-import { generateIdentity } from "../../client/seal";
+import { generateIdentity, safetyNumber } from "../../client/seal";
 import { removeState, ROOT, startServer, type Server } from "../node/support/server.ts";
 import { CountingProxy, makeUser, runCli, spawnCli, until, type User } from "./support/cli.ts";
 
@@ -219,5 +219,95 @@ describe("status of a sealed transfer", () => {
     const after = await clientOf(bob).transfer(id);
     expect(after.downloads).toBe(0);
     expect(after.recipients[0]!.downloadedAt).toBeNull();
+  });
+});
+
+describe("trust (issue 23): share links, key changes, key verify", () => {
+  it("--to <share link>: its key must be what the server publishes (else refused), pins it on first use, and never re-pins a contact", async () => {
+    const dave = makeUser(root, "dave", server.base);
+    const reg = await runCli(dave, ["register", "--name", "dave", "--json"]);
+    expect(reg.code, reg.stderr).toBe(0);
+    dave.id = json(reg.stdout).id;
+    const daveKey = json(reg.stdout).key as string;
+    const link = json((await runCli(dave, ["whoami", "--json"])).stdout).shareUrl as string;
+    expect(link).toBe(`${server.base}/?to=${dave.id}#k=${daveKey}`);
+    const file = path.join(root, "for-dave.txt");
+    writeFileSync(file, "for dave\n");
+    const pinOf = () => configOf(alice).pins?.[server.base]?.[dave.id!] ?? null;
+
+    // a link whose key is not the server's: refused, nothing sent, nothing pinned
+    const forged = `${server.base}/?to=${dave.id}#k=${(await generateIdentity()).recipient}`;
+    const refused = await runCli(alice, ["send", file, "--to", forged, "--json"]);
+    expect(refused.code, refused.stderr).toBe(5);
+    expect(json(refused.stdout).error).toMatchObject({ code: "link_refused", kind: "integrity", details: { id: dave.id, published: daveKey } });
+    expect(refused.stderr).toContain("carries a key that is not the one the server publishes for it");
+    expect(pinOf()).toBeNull();
+    expect(await clientOf(dave).inbox(dave.id!)).toEqual([]);
+
+    // the right link: sealed, and the key pinned
+    const ok = await runCli(alice, ["send", file, "--to", link, "--json"]);
+    expect(ok.code, ok.stderr).toBe(0);
+    expect(json(ok.stdout)).toMatchObject({ sealed: true, to: [dave.id] });
+    expect(pinOf()).toMatchObject({ key: daveKey, verified: false });
+
+    // the server now publishes another key, and a link carries it: a key change, not a re-pin
+    const swapped = await generateIdentity();
+    await clientOf(dave).publishKey(dave.id!, swapped.recipient);
+    const viaNewLink = await runCli(alice, ["send", file, "--to", `${server.base}/?to=${dave.id}#k=${swapped.recipient}`, "--json"]);
+    expect(viaNewLink.code).toBe(5);
+    expect(json(viaNewLink.stdout).error.code).toBe("key_changed");
+    expect(viaNewLink.stderr).toContain("a link never replaces a pinned key");
+    expect(pinOf()).toMatchObject({ key: daveKey });
+    // the old link (the pinned key) now contradicts the server: refused too
+    const viaOldLink = await runCli(alice, ["send", file, "--to", link, "--json"]);
+    expect(viaOldLink.code).toBe(5);
+    expect(json(viaOldLink.stdout).error.code).toBe("link_refused");
+    // --plain takes a link's id and sends in the clear, as asked
+    const plain = await runCli(alice, ["send", "--plain", file, "--to", link, "--json"]);
+    expect(plain.code, plain.stderr).toBe(0);
+    expect(json(plain.stdout)).toMatchObject({ sealed: false, to: [dave.id] });
+    // not a share link at all: a usage error
+    expect((await runCli(alice, ["send", file, "--to", `${server.base}/?x=1`])).code).toBe(2);
+    await clientOf(dave).publishKey(dave.id!, daveKey);
+  });
+
+  it("key verify: says when the published key is not the pinned one; a verified contact's change blocks sealing until verified again; not for this terminal itself", async () => {
+    const erin = makeUser(root, "erin", server.base);
+    const reg = await runCli(erin, ["register", "--name", "erin", "--json"]);
+    expect(reg.code, reg.stderr).toBe(0);
+    erin.id = json(reg.stdout).id;
+    const mine = configOf(alice).terminals[server.base].keys[0].recipient as string;
+    const number = (key: string) => safetyNumber({ id: alice.id!, key: mine }, { id: erin.id!, key });
+    const file = path.join(root, "for-erin.txt");
+    writeFileSync(file, "for erin\n");
+
+    // verified on the key erin made
+    expect((await runCli(alice, ["key", "verify", erin.id!, number(json(reg.stdout).key)])).code).toBe(0);
+    expect((await runCli(alice, ["send", file, "--to", erin.id!])).code).toBe(0);
+
+    // erin's key changes: sending stops, and key verify says this number is for a new key
+    const k2 = await generateIdentity();
+    await clientOf(erin).publishKey(erin.id!, k2.recipient);
+    const stopped = await runCli(alice, ["send", file, "--to", erin.id!, "--json"]);
+    expect(stopped.code).toBe(5);
+    expect(json(stopped.stdout).error.code).toBe("key_changed");
+    expect(stopped.stderr).toContain("and you verified");
+    const shownNumber = await runCli(alice, ["key", "verify", erin.id!, "--json"]);
+    expect(shownNumber.code, shownNumber.stderr).toBe(0);
+    expect(json(shownNumber.stdout)).toMatchObject({ key: k2.recipient, safetyNumber: number(k2.recipient), keyChanged: true });
+    expect(shownNumber.stderr).toContain("is not the one this computer pinned");
+    expect(shownNumber.stderr).toContain("and you verified: this number is for the new key");
+    // the old number no longer verifies; the new one does, and sealing goes on
+    expect((await runCli(alice, ["key", "verify", erin.id!, number(json(reg.stdout).key)])).code).toBe(5);
+    expect((await runCli(alice, ["send", file, "--to", erin.id!])).code).toBe(5);
+    expect((await runCli(alice, ["key", "verify", erin.id!, number(k2.recipient)])).code).toBe(0);
+    expect(configOf(alice).pins[server.base][erin.id!]).toMatchObject({ key: k2.recipient, verified: true });
+    const again = await runCli(alice, ["send", file, "--to", erin.id!]);
+    expect(again.code, again.stderr).toBe(0);
+
+    // this terminal itself has a fingerprint (whoami), not a safety number
+    const self = await runCli(alice, ["key", "verify", alice.id!]);
+    expect(self.code).toBe(2);
+    expect(self.stderr).toContain("pushdrop whoami");
   });
 });
