@@ -4,21 +4,52 @@ import type { SealDocument } from "../src/contract/seal";
 import { TRANSFER_ID_RE } from "../src/contract/ids";
 import { MAX_EXPIRES_IN, MIN_EXPIRES_IN } from "../src/contract/limits";
 import { usageError } from "./exit";
+import { parseShareLink } from "../client/seal";
 import { shown } from "./sanitize";
 
 /** Reading what people type, and writing what they read. */
 
-/** "123 456 789,987-654-321" (or several --to) → canonical ids; a malformed one is a usage error. */
+/**
+ * "123 456 789,987-654-321" (or several --to) → canonical ids; a malformed one is a usage error.
+ * A share link (`https://…/?to=<id>#k=age1…`, as `pushdrop whoami` prints) stands for its id.
+ */
 export function parseRecipients(values: readonly string[]): string[] {
   const out: string[] = [];
   for (const v of values.flatMap((s) => s.split(","))) {
     if (v.trim() === "") continue;
-    const id = normalizeTerminalId(v);
-    if (!id) throw usageError(`"${v.trim()}" is not a terminal id: 9 digits, the last a check digit (so a typo is caught).`);
+    const id = recipientOf(v);
     if (!out.includes(id)) out.push(id);
   }
   if (out.length === 0) throw usageError("Say who gets it: --to <terminal id>[,<terminal id>…]");
   return out;
+}
+
+/** The keys the share links among the --to values carry (issue 23: the whole recipient is in the link's fragment), by id. */
+export function recipientLinkKeys(values: readonly string[]): Map<string, string> {
+  const keys = new Map<string, string>();
+  for (const v of values.flatMap((s) => s.split(","))) {
+    if (!isLink(v)) continue;
+    const link = parseShareLink(v.trim());
+    if (!link?.key) continue;
+    const id = recipientOf(v);
+    if (keys.has(id) && keys.get(id) !== link.key) throw usageError(`Two share links for ${formatTerminalId(id)} carry different keys.`);
+    keys.set(id, link.key);
+  }
+  return keys;
+}
+
+const isLink = (v: string) => /^\s*https?:\/\//i.test(v);
+
+function recipientOf(v: string): string {
+  if (isLink(v)) {
+    const link = parseShareLink(v.trim());
+    const id = link ? normalizeTerminalId(link.to) : null;
+    if (!id) throw usageError(`"${shown(v.trim())}" is not a pushdrop share link (<server>/?to=<terminal id>#k=age1…).`);
+    return id;
+  }
+  const id = normalizeTerminalId(v);
+  if (!id) throw usageError(`"${v.trim()}" is not a terminal id: 9 digits, the last a check digit (so a typo is caught).`);
+  return id;
 }
 
 const UNITS: Record<string, number> = { s: 1, m: 60, h: 3600, d: 86400, w: 604800 };
@@ -97,7 +128,7 @@ export function sealedSummary(doc: Pick<SealDocument, "files"> | null, t: Pick<T
  * A sealed transfer as `describeTransfer` shows a plain one, from its opened seal (the real
  * names and message), or, when it could not be opened here, saying so.
  */
-export function describeSealed(t: Transfer, doc: SealDocument | null, opts: { maxFiles?: number; why?: string } = {}): string[] {
+export function describeSealed(t: Transfer, doc: Pick<SealDocument, "message" | "files"> | null, opts: { maxFiles?: number; why?: string } = {}): string[] {
   const lines = [`${t.id}  from ${who(t.from)}  ${sealedSummary(doc, t)}  [${t.status}]`];
   if (!doc) {
     lines.push(`  (cannot be opened on this computer${opts.why ? `: ${shown(opts.why)}` : ""})`);

@@ -1,8 +1,8 @@
 import { ApiError, formatTerminalId, NetworkError, type PushdropClient } from "../client";
-import { fingerprint, formatDigits, generateIdentity, isIdentityString, recipientOf } from "../client/seal";
+import { decideTrust, fingerprint, formatDigits, generateIdentity, isIdentityString, recipientOf } from "../client/seal";
 import { saveConfig, type Identity, type StoredKey, type StoredPin } from "./config";
 import type { Ctx } from "./context";
-import { usageError } from "./exit";
+import { CliError, EXIT, usageError } from "./exit";
 import { shown } from "./sanitize";
 
 /**
@@ -109,19 +109,34 @@ export async function ensureKeys(ctx: Ctx, client: PushdropClient, me: Identity)
     if (e instanceof NetworkError) return { keys, ok: false };
     throw e;
   }
-  if (published === null || (madeNow && published !== keys!.recipient)) {
-    published = (await client.publishKey(me.id, keys!.recipient)).key;
+  const mine = keys!;
+  if (published === null) {
+    // none published (a registration, or one from before sealed transfers): ours goes up
+    published = (await client.publishKey(me.id, mine.recipient)).key;
     if (!madeNow) ctx.ui.info(`Published this computer's key for ${formatTerminalId(me.id)} (the server had none).`);
+  } else if (published !== mine.recipient && mine.all.length > 1 && (await olderOfOurs(mine, published))) {
+    // one of this computer's older keys (a rotate whose publishing did not get through): what is
+    // sealed to it still opens here, and the current one takes its place
+    published = (await client.publishKey(me.id, mine.recipient)).key;
+    ctx.ui.info(`Published this computer's current key for ${formatTerminalId(me.id)} (the server still had an older one of this computer's).`);
   }
-  const ok = published === keys!.recipient;
-  if (!ok) warnForeignKey(ctx, me, published);
+  // a key that is not ours is never replaced here, even by a key made just now: say so, loudly
+  const ok = published === mine.recipient;
+  if (!ok) warnForeignKey(ctx, me, published, madeNow);
   return { keys, published, ok };
 }
 
-export function warnForeignKey(ctx: Ctx, me: Identity, published: string | null): void {
+/** Whether `published` is the recipient of one of this computer's older identities. */
+async function olderOfOurs(keys: MyKeys, published: string): Promise<boolean> {
+  for (const identity of keys.all.slice(1)) if ((await recipientOf(identity)) === published) return true;
+  return false;
+}
+
+export function warnForeignKey(ctx: Ctx, me: Identity, published: string | null, madeNow = false): void {
   ctx.ui.warn(
     [
       `WARNING: ${ctx.server} publishes a key for ${formatTerminalId(me.id)} that is not this computer's${published ? ` (${shown(published)})` : ""}.`,
+      ...(madeNow ? ["This computer had no key for this terminal and made one just now; it did not replace the one the server publishes."] : []),
       "Whoever put it there (someone holding this terminal's token, or the server itself) can read what others seal to you from now on,",
       "and this computer cannot open it. If you did not do this elsewhere: `pushdrop key rotate` publishes a new key of this computer's,",
       "and tell your contacts to check your safety number again (`pushdrop key verify`).",
@@ -153,5 +168,48 @@ export async function publishedKey(client: PushdropClient, id: string): Promise<
   } catch (e) {
     if (e instanceof ApiError && e.status === 404) throw usageError(`There is no terminal ${formatTerminalId(id)} on this server.`);
     throw e;
+  }
+}
+
+/**
+ * The keys share links carried for recipients (`--to <link>`), checked before anything is
+ * sealed (issue 23, Trust): a link key that is not what the server publishes is refused; one
+ * that is not the key pinned for the contact is a key change, never a re-pin. A link key that
+ * passes is the published one, which the send then pins on first use like any other.
+ */
+export async function checkLinkKeys(ctx: Ctx, client: PushdropClient, links: ReadonlyMap<string, string>): Promise<void> {
+  for (const [id, key] of links) {
+    let published: string | null;
+    try {
+      published = (await client.lookup(id)).key;
+    } catch (e) {
+      if (e instanceof ApiError && e.status === 404) continue; // (the send names every unknown id)
+      throw e;
+    }
+    const pinned = pinOf(ctx, id);
+    const d = decideTrust({ pinned: pinned ? { key: pinned.key, verified: pinned.verified } : null, published, link: { key, scanned: false } });
+    const who = formatTerminalId(id);
+    if (d.kind === "link_refused") {
+      throw new CliError(
+        [
+          `Nothing was sent: the share link for ${who} carries a key that is not the one the server publishes for it${published === null ? " (it publishes none)" : ""}.`,
+          `Either the link was changed on its way to you, or someone (whoever holds ${who}'s token, or the server) swapped the key. Ask ${who} by another channel for its link again (\`pushdrop whoami\` prints it), or compare safety numbers (\`pushdrop key verify ${id}\`).`,
+        ].join("\n"),
+        EXIT.integrity,
+        "link_refused",
+        { id, link: key, published },
+      );
+    }
+    if (d.kind === "key_changed") {
+      throw new CliError(
+        [
+          `Nothing was sent: the share link's key for ${who} is not the one this computer pinned on ${pinned!.pinnedAt.slice(0, 10)}${d.reverify ? " and you verified" : ""}; a link never replaces a pinned key.`,
+          `Compare your safety number with ${who} by another channel: \`pushdrop key verify ${id}\` prints it, \`pushdrop key verify ${id} <number>\` accepts the new key once they match.`,
+        ].join("\n"),
+        EXIT.integrity,
+        "key_changed",
+        { id, pinned: pinned!.key, published, link: key },
+      );
+    }
   }
 }

@@ -88,13 +88,14 @@ ${EXIT_HELP}`,
     .option("--expires <duration>", "how long it stays downloadable: 90m, 2h, 1d, up to 7d (default: 1d)")
     .option("--max-downloads <n>", "complete downloads allowed before it is gone")
     .option("--wait", "wait until every recipient has downloaded it (exit 6 if it ends first)")
-    .option("--plain", "send in the clear, not sealed (by default it is sealed whenever every recipient has a key)")
+    .option("--plain", "send in the clear, not sealed (needed for recipients without a key; by default it is sealed, and a recipient without a key stops the send)")
     .addOption(new Option("--parallel <n>", "parts uploaded at once").default("3").hideHelp())
     .addHelpText(
       "after",
       `
 Sealed by default: when every recipient publishes a key, files, names and message are
 encrypted (age) so that only the recipients can read them; the server sees sizes only. A
+recipient without a key stops the send (exit 2) unless --plain (then all goes in the clear). A
 recipient's key is pinned on first use; if it changes, nothing is sent until you check the
 safety number (pushdrop key verify <id> <number>) or send --plain.
 An interrupted send resumes: run the same command again (same files, unchanged) and only

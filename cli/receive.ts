@@ -2,7 +2,7 @@ import { createReadStream, createWriteStream, mkdirSync, realpathSync, renameSyn
 import { Readable } from "node:stream";
 import type { ReadableStream as WebReadableStream } from "node:stream/web";
 import { pipeline } from "node:stream/promises";
-import { openStream, SealError } from "../client/seal";
+import { checkSeal, openStream, SealError } from "../client/seal";
 import type { PushdropClient } from "../client";
 import type { Transfer } from "../src/contract";
 import { downloadToFile, sizeOf } from "./download";
@@ -42,7 +42,19 @@ export function sealedNeedsKeys(transfer: Transfer, identities: readonly string[
   );
 }
 
-export async function receivePackage(client: PushdropClient, ui: Ui, transfer: Transfer, dir: string, signal?: AbortSignal, identities?: readonly string[]): Promise<Received> {
+/**
+ * `opened`: a sealed transfer's seal already fetched and opened (listen shows it before asking),
+ * checked again here against the transfer as it is now instead of being fetched a second time.
+ */
+export async function receivePackage(
+  client: PushdropClient,
+  ui: Ui,
+  transfer: Transfer,
+  dir: string,
+  signal?: AbortSignal,
+  identities?: readonly string[],
+  opened?: SealDocument,
+): Promise<Received> {
   const keys = transfer.sealed ? sealedNeedsKeys(transfer, identities) : null;
   if (!transfer.package) throw notReady(transfer);
   mkdirSync(dir, { recursive: true });
@@ -55,7 +67,14 @@ export async function receivePackage(client: PushdropClient, ui: Ui, transfer: T
   let pass: OnePass | null = null;
   let seal: SealDocument | undefined;
   if (sizeOf(part) === 0 && process.env.PUSHDROP_ONE_PASS !== "0") {
-    if (keys) seal = await fetchSeal(client, transfer, keys, signal); // (seal.age alone: a few KiB, no receipt)
+    if (keys && opened) {
+      try {
+        checkSeal(opened, transfer);
+      } catch (e) {
+        throw e instanceof SealError ? integrityError(`${e.message}; nothing was kept.`, e.code) : e;
+      }
+      seal = opened;
+    } else if (keys) seal = await fetchSeal(client, transfer, keys, signal); // (seal.age alone: a few KiB, no receipt)
     pass = new OnePass(root, transfer, seal ?? null, keys ?? []);
   }
   let resumedFrom: number;

@@ -1,5 +1,5 @@
 import { formatTerminalId, normalizeTerminalId } from "../../client";
-import { formatDigits, safetyNumber, verifySafetyNumber } from "../../client/seal";
+import { formatDigits, isRecipient, safetyNumber, verifySafetyNumber } from "../../client/seal";
 import { signedIn, type Ctx } from "../context";
 import { integrityError, usageError } from "../exit";
 import { ensureKeys, newStoredKey, pinOf, publishedKey, savePin, shownFingerprint } from "../keys";
@@ -34,16 +34,27 @@ export async function keyVerify(ctx: Ctx, idArg: string, number: string | undefi
   const id = normalizeTerminalId(idArg);
   if (!id) throw usageError(`"${idArg}" is not a terminal id.`);
   const { client, me } = signedIn(ctx);
+  if (id === me.id) throw usageError(`${formatTerminalId(id)} is this terminal: a safety number is between two terminals. \`pushdrop whoami\` shows this one's fingerprint.`);
   const { keys } = await ensureKeys(ctx, client, me);
   if (!keys) throw usageError("This computer holds no key for this terminal, so it has no safety number.");
   const theirs = await publishedKey(client, id);
   if (!theirs) throw usageError(`Terminal ${formatTerminalId(id)} publishes no key: nothing can be sealed to it, so there is nothing to verify.`);
+  if (!isRecipient(theirs)) throw integrityError(`The server gives ${formatTerminalId(id)} a key that is not an age X25519 key; nothing can be sealed to it, and nothing was marked verified.`, "bad_key", { id });
   const a = { id: me.id, key: keys.recipient };
   const b = { id, key: theirs };
   const expected = safetyNumber(a, b);
+  const pinned = pinOf(ctx, id);
   if (number === undefined) {
-    ctx.ui.emit({ id, key: theirs, safetyNumber: expected, pinned: pinOf(ctx, id) ?? null });
+    ctx.ui.emit({ id, key: theirs, safetyNumber: expected, pinned: pinned ?? null, keyChanged: !!pinned && pinned.key !== theirs });
     ctx.ui.print(`Safety number with ${formatTerminalId(id)}: ${formatDigits(expected)}`);
+    if (pinned && pinned.key !== theirs) {
+      // the number is for the key published now, not the one pinned: comparing it is how the change is accepted
+      ctx.ui.warn(
+        `The key the server publishes for ${formatTerminalId(id)} now is not the one this computer pinned on ${pinned.pinnedAt.slice(0, 10)}${pinned.verified ? " and you verified" : ""}: this number is for the new key. Nothing is sealed to ${formatTerminalId(id)} until it matches the one ${formatTerminalId(id)} sees.`,
+      );
+    } else if (pinned?.verified) {
+      ctx.ui.info(`(Verified already: this is the key you verified.)`);
+    }
     ctx.ui.info(`Compare it with the one ${formatTerminalId(id)} sees (in person, or by a call), then: pushdrop key verify ${id} <number>`);
     return;
   }
@@ -54,7 +65,7 @@ export async function keyVerify(ctx: Ctx, idArg: string, number: string | undefi
       { id },
     );
   }
-  const before = pinOf(ctx, id);
+  const before = pinned;
   savePin(ctx, id, { key: theirs, verified: true });
   ctx.ui.emit({ id, key: theirs, verified: true, replaced: before && before.key !== theirs ? before.key : null });
   ctx.ui.print(`Verified ${formatTerminalId(id)}: what you send is sealed to this key${before && before.key !== theirs ? " (it replaces the one pinned before)" : ""}.`);

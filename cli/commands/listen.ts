@@ -222,7 +222,8 @@ export async function listen(ctx: Ctx, opts: ListenOptions): Promise<void> {
       }
       const t = await toDownload(messageId, announced);
       if (t === "skipped") return "skipped";
-      const r = await receivePackage(client, ui, t, dir, ctx.signal, identities);
+      // (the seal opened above: fetched once, checked again against the transfer as it is now)
+      const r = await receivePackage(client, ui, t, dir, ctx.signal, identities, doc);
       channel.ack(messageId);
       ui.emitLine({ event: "saved", transferId: t.id, from: t.from, sealed: true, message: r.seal?.message ?? null, dir, files: r.saved });
       if (!ui.json) for (const f of r.saved) ui.print(`  → ${shown(f.path)}`);

@@ -5,15 +5,16 @@ import type { Identity } from "../config";
 import { signedIn, type Ctx } from "../context";
 import { CliError, EXIT, usageError } from "../exit";
 import { collectFiles, type LocalFile } from "../files";
-import { fileSummary, parseExpires, parsePositiveInt, parseRecipients, relative, showId } from "../format";
+import { fileSummary, parseExpires, parsePositiveInt, parseRecipients, recipientLinkKeys, relative, showId } from "../format";
 import { nodePut } from "../http";
 import { ProgressView } from "../progress";
 import { RetryNotes } from "../retrying";
 import { findSendById, findSendByKey, forgetSend, rememberSend, sendKey, type PendingSend } from "../sends";
 import { shown } from "../sanitize";
+import { rememberSealed } from "../sent";
 import { NodeWebSocket } from "../socket";
 import { sealedFileSpecs, type SealDraft } from "../../client/seal";
-import { ensureKeys } from "../keys";
+import { checkLinkKeys, ensureKeys } from "../keys";
 import { makeSpool, removeSpool, sealingKeys, sealIntoSpool, writeSeal } from "../sealing";
 
 /**
@@ -52,6 +53,8 @@ export async function send(ctx: Ctx, paths: string[], opts: SendOptions): Promis
 
   // sealed whenever every recipient has a key (issue 23); a key change stops the send
   if (!opts.plain) {
+    // keys that share links given as --to carry: checked against the server's and the pins first
+    await checkLinkKeys(ctx, client, recipientLinkKeys(opts.to));
     const r = await sealingKeys(ctx, client, to);
     if ("keys" in r) {
       return sendSealed(ctx, client, me, { to, files, message, expiresIn, maxDownloads, wait: opts.wait, concurrency }, r.keys);
@@ -61,10 +64,21 @@ export async function send(ctx: Ctx, paths: string[], opts: SendOptions): Promis
     if ("unknown" in r && r.unknown.length > 0) {
       throw new ApiError(404, "terminal_not_found", `No terminal ${r.unknown.map(showId).join(", ")} on this server (${r.unknown.join(", ")}): nothing was sent.`, { missing: r.unknown });
     }
-    const n = "plainBecause" in r ? r.plainBecause.length : 0;
-    if ("plainBecause" in r && n > 0) ctx.ui.warn(
-      `Sending in the clear (the server can read it): ${r.plainBecause.map(showId).join(", ")} ${n === 1 ? "has" : "have"} no key for sealed transfers (a browser or curl-only terminal from before them, perhaps). --plain says you mean it.`,
-    );
+    // sealed by default (issue 23): a recipient without a key is not a reason to send in the
+    // clear behind the person's back; --plain is how they say they mean it
+    if ("plainBecause" in r && r.plainBecause.length > 0) {
+      const ids = r.plainBecause;
+      const one = ids.length === 1;
+      throw new CliError(
+        [
+          `Nothing was sent: ${ids.map(showId).join(", ")} ${one ? "has" : "have"} no key for sealed transfers (a curl-only terminal, or a browser or CLI from before them, perhaps), so ${one ? "it" : "they"} can only get it in the clear.`,
+          `\`--plain\` sends it in the clear to every recipient (the server can read the files, their names and the message).`,
+        ].join("\n"),
+        EXIT.usage,
+        "recipient_without_key",
+        { keyless: ids },
+      );
+    }
   }
 
   // a message alone: no files, nothing to upload
@@ -329,6 +343,13 @@ async function finish(
     partsSent: r.partsSent,
   };
   if (d) {
+    // the server cannot show these names and this message, nor can this computer open the seal:
+    // kept here (0600) until the transfer expires, for `pushdrop status`
+    try {
+      rememberSealed({ transferId: transfer.id, server: ctx.server, expiresAt: transfer.expiresAt, draft: d }, ctx.env);
+    } catch (e) {
+      ctx.ui.warn(`(could not keep the names of transfer ${transfer.id} for \`pushdrop status\`: ${e instanceof Error ? e.message : String(e)})`);
+    }
     const what = d.files.length === 0 ? "a message" : `${d.files.length} file${d.files.length === 1 ? "" : "s"}${d.message ? " and a message" : ""}`;
     ctx.ui.info(`Sent ${what}, sealed (only ${transfer.to.length === 1 ? "the recipient" : "the recipients"} can open it), to ${transfer.to.map(showId).join(", ")}.`);
   } else if (transfer.files.length > 0) {

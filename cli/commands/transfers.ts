@@ -3,14 +3,15 @@ import { ApiError, formatBytes, type PushdropClient } from "../../client";
 import type { Transfer } from "../../src/contract";
 import { signedIn, type Ctx } from "../context";
 import { CliError, EXIT, isAbort, reportError, usageError } from "../exit";
-import { checkTransferId, describeTransfer, fileName, fileSummary, messageLines, relative, sealedSummary, showId, who } from "../format";
+import { checkTransferId, describeSealed, describeTransfer, fileName, fileSummary, messageLines, relative, sealedSummary, showId, who } from "../format";
 import { shown } from "../sanitize";
 import { receiveFile, receivePackage, receiveSealedFile, sealedNeedsKeys } from "../receive";
-import { ensureKeys } from "../keys";
+import { ensureKeys, localKeys } from "../keys";
 import { fetchSeal } from "../opening";
 import type { SealDocument } from "../../client/seal";
 import type { Identity } from "../config";
-import { forgetSend } from "../sends";
+import { findSendById, forgetSend } from "../sends";
+import { forgetSealed, sealedSent } from "../sent";
 import { ackOnce } from "../socket";
 
 /** `pushdrop inbox`, `get`, `status`, `cancel`. */
@@ -133,7 +134,8 @@ async function getSealed(ctx: Ctx, client: PushdropClient, me: Identity, t: Tran
 function sealedIndex(t: Transfer, doc: SealDocument, sel: string): number {
   if (/^\d+$/.test(sel)) return Number(sel);
   const hit = doc.files.find((f) => f.name === sel) ?? doc.files.find((f) => path.posix.basename(f.name) === sel);
-  if (!hit) throw usageError(`Transfer ${t.id} has no file named ${JSON.stringify(sel)}; its files: ${doc.files.map((f) => `${f.index} ${f.name}`).join(", ")}.`);
+  // (the names are the sender's: each through the one gate, on one line, so none can start a line of its own)
+  if (!hit) throw usageError(`Transfer ${t.id} has no file named ${JSON.stringify(sel)}; its files: ${doc.files.map((f) => `${f.index} ${fileName(f.name)}`).join(", ")}.`);
   return hit.index;
 }
 
@@ -157,20 +159,28 @@ function report(
 function fileIndex(t: Transfer, sel: string): number {
   if (/^\d+$/.test(sel)) return Number(sel);
   const hit = t.files.find((f) => f.name === sel) ?? t.files.find((f) => path.posix.basename(f.name) === sel);
-  if (!hit) throw usageError(`Transfer ${t.id} has no file named ${JSON.stringify(sel)}; its files: ${t.files.map((f) => `${f.index} ${f.name}`).join(", ")}.`);
+  if (!hit) throw usageError(`Transfer ${t.id} has no file named ${JSON.stringify(sel)}; its files: ${t.files.map((f) => `${f.index} ${fileName(f.name)}`).join(", ")}.`);
   return hit.index;
 }
 
 export async function status(ctx: Ctx, id: string): Promise<void> {
   const transferId = checkTransferId(id);
-  const { client } = signedIn(ctx);
+  const { client, me } = signedIn(ctx);
   const t = await client.transfer(transferId);
-  ctx.ui.emit(t);
+  const sealed = t.sealed ? await sealedContents(ctx, client, me, t) : null;
+  ctx.ui.emit(sealed ? { ...t, seal: sealed.seal ? { message: sealed.seal.message, files: sealed.seal.files } : null } : t);
   if (ctx.ui.json) return;
-  const [head, ...rest] = describeTransfer(t, { maxFiles: Infinity });
+  const [head, ...rest] = !sealed
+    ? describeTransfer(t, { maxFiles: Infinity })
+    : sealed.seal || !sealed.ownWords
+      ? describeSealed(t, sealed.seal, { maxFiles: Infinity, why: sealed.why })
+      : [describeSealed(t, null)[0]!, `  (${sealed.why})`];
   ctx.ui.print(head);
   if (t.status === "uploading") {
-    for (const f of t.files) ctx.ui.print(`  ${fileName(f.name)}: ${formatBytes(f.received)} of ${formatBytes(f.size)} uploaded (parts ${f.partsReceived.length}/${f.parts})`);
+    // a sealed transfer's files by their real names where this computer knows them (1.age … otherwise)
+    const label = (k: number, name: string) =>
+      !sealed ? name : k >= t.files.length - 1 ? "(the names and message, sealed)" : (sealed.seal?.files[k]?.name ?? `file ${k + 1} (sealed)`);
+    for (const f of t.files) ctx.ui.print(`  ${fileName(label(f.index, f.name))}: ${formatBytes(f.received)} of ${formatBytes(f.size)} uploaded (parts ${f.partsReceived.length}/${f.parts})`);
   } else {
     for (const line of rest) ctx.ui.print(line);
   }
@@ -183,11 +193,37 @@ export async function status(ctx: Ctx, id: string): Promise<void> {
   if (t.failure) ctx.ui.print(`  failed: ${shown(t.failure)}`);
 }
 
+/**
+ * What `status` can say of a sealed transfer's real contents: the sender's own record of what it
+ * sealed (an unfinished send's, or the one kept once it was sent), or, for a recipient, its
+ * seal.age opened (fetched alone: it never counts toward receipts). Otherwise null, and why.
+ */
+async function sealedContents(ctx: Ctx, client: PushdropClient, me: Identity, t: Transfer): Promise<{ seal: SealView | null; why?: string; ownWords?: boolean }> {
+  if (t.from.id === me.id) {
+    const draft = findSendById(t.id, ctx.env)?.sealed?.draft ?? sealedSent(t.id, ctx.server, ctx.env);
+    if (draft) return { seal: draft };
+  }
+  if (t.to.includes(me.id)) {
+    if (!["ready", "delivered"].includes(t.status)) return { seal: null, ownWords: true, why: `sealed: its names and message can be read here once it is ready (it is ${t.status})` };
+    const keys = (await localKeys(ctx, me))?.all ?? [];
+    if (keys.length === 0) return { seal: null, why: "no key for this terminal here" };
+    try {
+      return { seal: await fetchSeal(client, t, keys, ctx.signal) };
+    } catch (e) {
+      if (isAbort(e)) throw e;
+      return { seal: null, why: reportError(e).message };
+    }
+  }
+  return { seal: null, ownWords: true, why: "its names and message are sealed: only the recipients can read them, and this computer kept no record of them" };
+}
+type SealView = Pick<SealDocument, "message" | "files">;
+
 export async function cancel(ctx: Ctx, id: string): Promise<void> {
   const transferId = checkTransferId(id);
   const { client } = signedIn(ctx);
   await client.cancel(transferId);
   forgetSend(transferId, ctx.env);
+  forgetSealed(transferId, ctx.env);
   const t = await client.transfer(transferId).catch(() => null);
   ctx.ui.emit({ id: transferId, status: t?.status ?? "cancelled" });
   ctx.ui.print(t?.status === "expired" ? `Transfer ${transferId} had already expired; its files are gone.` : `Cancelled ${transferId}.`);

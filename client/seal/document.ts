@@ -8,7 +8,7 @@ import {
   type SealedFile,
 } from "../../src/contract/seal";
 import { SealError } from "./errors";
-import { decrypterFor, encrypterFor } from "./stream";
+import { checkSealedTo, decrypterFor, encrypterFor, type HeaderSeen } from "./stream";
 import { paddedSize, recipientsFor, sealedSize, SEAL_PAD_FILES, SEAL_PAD_TEXT } from "./size";
 import type { AgeIdentity } from "./keys";
 
@@ -99,7 +99,8 @@ export async function openSeal(
   identities: readonly AgeIdentity[],
   transfer: SealedTransfer,
 ): Promise<SealDocument> {
-  const d = decrypterFor(identities);
+  const seen: HeaderSeen = { stanzas: null };
+  const d = decrypterFor(identities, seen);
   let plain: Uint8Array;
   if (sealed instanceof Uint8Array) {
     plain = await d.decrypt(sealed);
@@ -117,6 +118,8 @@ export async function openSeal(
   }
   const doc = decodeSeal(plain);
   checkSeal(doc, transfer, plain.length);
+  // its header: sealed to exactly the recipients it names (X25519 keys, one each), nobody else
+  checkSealedTo(seen, doc.to.length, SEAL_NAME);
   return doc;
 }
 
@@ -124,7 +127,8 @@ export async function openSeal(
  * Refuses (SealError `seal_mismatch`) a seal that does not describe this transfer: another
  * transfer's id, sender or recipients, a message or file the server shows in the clear, files
  * not named `1.age … n.age` then `seal.age`, or an age file whose size is not its plaintext's
- * sealed to as many recipients as the seal was. `sealPlainBytes`: the seal's decrypted size.
+ * sealed to one X25519 key per recipient the seal names (no more, no fewer), as seal.age itself
+ * must be. `sealPlainBytes`: the seal's decrypted size.
  */
 export function checkSeal(doc: SealDocument, transfer: SealedTransfer, sealPlainBytes?: number): void {
   const fail = (why: string): never => {
@@ -140,13 +144,18 @@ export function checkSeal(doc: SealDocument, transfer: SealedTransfer, sealPlain
   if (files.length !== doc.files.length + 1) fail(`it lists ${doc.files.length} files, the transfer has ${files.length - 1}`);
   const last = files[files.length - 1]!;
   if (last.name !== SEAL_NAME || last.index !== files.length - 1) fail(`the transfer's last file is not ${SEAL_NAME}`);
+  // every age file is sealed to one X25519 key per recipient the seal names (and the transfer
+  // has): its size says how many (86 + 98·r + …), and a key more is someone else reading along
+  const n = doc.to.length;
   const r = sealPlainBytes === undefined ? null : recipientsFor(last.size, sealPlainBytes);
   if (sealPlainBytes !== undefined && r === null) fail(`${SEAL_NAME} has the wrong size`);
+  if (r !== null && r !== n) fail(`${SEAL_NAME} is sealed to ${r} keys, the seal names ${n} recipient${n === 1 ? "" : "s"}`);
   doc.files.forEach((f: SealedFile, k) => {
     const t = files[k]!;
     if (f.index !== k || t.index !== k || t.name !== sealedFileName(k)) fail(`file ${k} is not ${sealedFileName(k)}`);
     const fr = recipientsFor(t.size, f.size);
     if (fr === null || (r !== null && fr !== r)) fail(`${t.name} is not ${f.size} bytes sealed like the rest`);
+    if (fr !== n) fail(`${t.name} is sealed to ${fr} keys, the seal names ${n} recipient${n === 1 ? "" : "s"}`);
   });
 }
 

@@ -26,7 +26,7 @@ export {
   type WebCryptoKey,
 } from "./keys";
 export { AGE_CHUNK, paddedSize, recipientsFor, SEAL_PAD_FILES, SEAL_PAD_TEXT, sealedSize } from "./size";
-export { hashing, openStream, sealStream, sha256Hasher, type Digest, type Expected, type Sealed } from "./stream";
+export { checkSealedTo, hashing, openStream, sealStream, sha256Hasher, type Digest, type Expected, type HeaderSeen, type Sealed } from "./stream";
 export {
   checkSeal,
   decodeSeal,

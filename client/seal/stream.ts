@@ -21,10 +21,41 @@ export function encrypterFor(recipients: readonly string[]): Encrypter {
   return e;
 }
 
-export function decrypterFor(identities: readonly AgeIdentity[]): Decrypter {
+/** What an age file's header showed, once it was read: the type of each stanza (`X25519`, …), in order. */
+export interface HeaderSeen {
+  stanzas: string[] | null;
+}
+
+/**
+ * A Decrypter for these identities. With `seen`, it also notes the header's stanzas: age asks
+ * every identity in turn to unwrap the file key from them, and a watcher asked first (which
+ * unwraps nothing) sees the very header age goes on to check the MAC of.
+ */
+export function decrypterFor(identities: readonly AgeIdentity[], seen?: HeaderSeen): Decrypter {
   const d = new Decrypter();
+  if (seen) {
+    d.addIdentity({
+      unwrapFileKey(stanzas: Array<{ args: string[] }>) {
+        seen.stanzas = stanzas.map((st) => st.args[0] ?? "");
+        return null;
+      },
+    } as unknown as Parameters<Decrypter["addIdentity"]>[0]);
+  }
   for (const i of identities) d.addIdentity(i);
   return d;
+}
+
+/**
+ * Refuses (SealError `seal_mismatch`) an age file whose header does not seal it to exactly
+ * `recipients` X25519 keys (when given), or holds anything but X25519 stanzas: a file of a
+ * sealed transfer is sealed to the transfer's recipients' keys and to nobody else's.
+ */
+export function checkSealedTo(seen: HeaderSeen, recipients: number | undefined, what: string): void {
+  const types = seen.stanzas ?? [];
+  const other = types.find((t) => t !== "X25519");
+  if (other !== undefined) throw new SealError("seal_mismatch", `${what} is sealed to a key that is not an X25519 key (${other.slice(0, 40)})`);
+  if (recipients !== undefined && types.length !== recipients)
+    throw new SealError("seal_mismatch", `${what} is sealed to ${types.length} key${types.length === 1 ? "" : "s"}, the seal names ${recipients} recipient${recipients === 1 ? "" : "s"}`);
 }
 
 /** An incremental SHA-256. */
@@ -108,21 +139,33 @@ export interface Expected {
   size: number;
   /** plaintext SHA-256, hex */
   sha256: string;
+  /** the number of recipients the seal names: the header must hold exactly as many X25519 stanzas */
+  recipients?: number;
 }
 
 /**
  * Opens an age file: ciphertext stream in, plaintext out. age itself fails the stream on any
  * changed or cut byte. With `expected`, the stream also fails at its end (before it closes) if
  * the plaintext's size or SHA-256 is not the seal's, so a consumer that commits the file only
- * when the stream closes never keeps a file the sender did not seal.
+ * when the stream closes never keeps a file the sender did not seal. With `expected`, the header
+ * must hold X25519 stanzas only, and as many as `expected.recipients` when that is given.
  */
 export async function openStream(
   sealed: ReadableStream<Uint8Array>,
   identities: readonly AgeIdentity[],
   expected?: Expected,
 ): Promise<ReadableStream<Uint8Array>> {
-  const out = await decrypterFor(identities).decrypt(sealed);
+  const seen: HeaderSeen = { stanzas: null };
+  const out = await decrypterFor(identities, seen).decrypt(sealed);
   if (!expected) return out;
+  // a file of a sealed transfer is sealed to X25519 keys only (then its size counts them), and
+  // to as many as the seal names recipients
+  try {
+    checkSealedTo(seen, expected.recipients, "the file");
+  } catch (e) {
+    await out.cancel().catch(() => {});
+    throw e;
+  }
   if (expected.sealedSize !== undefined) {
     let plain: number;
     try {

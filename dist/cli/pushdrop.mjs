@@ -1200,7 +1200,7 @@ var require_command = __commonJS({
     "use strict";
     var EventEmitter = __require("node:events").EventEmitter;
     var childProcess = __require("node:child_process");
-    var path9 = __require("node:path");
+    var path10 = __require("node:path");
     var fs = __require("node:fs");
     var process2 = __require("node:process");
     var { Argument: Argument2, humanReadableArgName } = require_argument();
@@ -2213,9 +2213,9 @@ Expecting one of '${allowedValues.join("', '")}'`);
         let launchWithNode = false;
         const sourceExt = [".js", ".ts", ".tsx", ".mjs", ".cjs"];
         function findFile(baseDir, baseName) {
-          const localBin = path9.resolve(baseDir, baseName);
+          const localBin = path10.resolve(baseDir, baseName);
           if (fs.existsSync(localBin)) return localBin;
-          if (sourceExt.includes(path9.extname(baseName))) return void 0;
+          if (sourceExt.includes(path10.extname(baseName))) return void 0;
           const foundExt = sourceExt.find(
             (ext) => fs.existsSync(`${localBin}${ext}`)
           );
@@ -2233,17 +2233,17 @@ Expecting one of '${allowedValues.join("', '")}'`);
           } catch {
             resolvedScriptPath = this._scriptPath;
           }
-          executableDir = path9.resolve(
-            path9.dirname(resolvedScriptPath),
+          executableDir = path10.resolve(
+            path10.dirname(resolvedScriptPath),
             executableDir
           );
         }
         if (executableDir) {
           let localFile = findFile(executableDir, executableFile);
           if (!localFile && !subcommand._executableFile && this._scriptPath) {
-            const legacyName = path9.basename(
+            const legacyName = path10.basename(
               this._scriptPath,
-              path9.extname(this._scriptPath)
+              path10.extname(this._scriptPath)
             );
             if (legacyName !== this._name) {
               localFile = findFile(
@@ -2254,7 +2254,7 @@ Expecting one of '${allowedValues.join("', '")}'`);
           }
           executableFile = localFile || executableFile;
         }
-        launchWithNode = sourceExt.includes(path9.extname(executableFile));
+        launchWithNode = sourceExt.includes(path10.extname(executableFile));
         let proc;
         if (process2.platform !== "win32") {
           if (launchWithNode) {
@@ -3169,7 +3169,7 @@ Expecting one of '${allowedValues.join("', '")}'`);
        * @return {Command}
        */
       nameFromFilename(filename) {
-        this._name = path9.basename(filename, path9.extname(filename));
+        this._name = path10.basename(filename, path10.extname(filename));
         return this;
       }
       /**
@@ -3183,9 +3183,9 @@ Expecting one of '${allowedValues.join("', '")}'`);
        * @param {string} [path]
        * @return {(string|null|Command)}
        */
-      executableDir(path10) {
-        if (path10 === void 0) return this._executableDir;
-        this._executableDir = path10;
+      executableDir(path11) {
+        if (path11 === void 0) return this._executableDir;
+        this._executableDir = path11;
         return this;
       }
       /**
@@ -19053,10 +19053,25 @@ function encrypterFor(recipients) {
   }
   return e;
 }
-function decrypterFor(identities) {
+function decrypterFor(identities, seen) {
   const d = new Decrypter();
+  if (seen) {
+    d.addIdentity({
+      unwrapFileKey(stanzas) {
+        seen.stanzas = stanzas.map((st) => st.args[0] ?? "");
+        return null;
+      }
+    });
+  }
   for (const i of identities) d.addIdentity(i);
   return d;
+}
+function checkSealedTo(seen, recipients, what) {
+  const types = seen.stanzas ?? [];
+  const other = types.find((t) => t !== "X25519");
+  if (other !== void 0) throw new SealError("seal_mismatch", `${what} is sealed to a key that is not an X25519 key (${other.slice(0, 40)})`);
+  if (recipients !== void 0 && types.length !== recipients)
+    throw new SealError("seal_mismatch", `${what} is sealed to ${types.length} key${types.length === 1 ? "" : "s"}, the seal names ${recipients} recipient${recipients === 1 ? "" : "s"}`);
 }
 function sha256Hasher(native = true) {
   const proc = globalThis.process;
@@ -19092,8 +19107,16 @@ async function sealStream(plain, recipients) {
   return { stream: stream2, digest };
 }
 async function openStream(sealed, identities, expected) {
-  const out = await decrypterFor(identities).decrypt(sealed);
+  const seen = { stanzas: null };
+  const out = await decrypterFor(identities, seen).decrypt(sealed);
   if (!expected) return out;
+  try {
+    checkSealedTo(seen, expected.recipients, "the file");
+  } catch (e) {
+    await out.cancel().catch(() => {
+    });
+    throw e;
+  }
   if (expected.sealedSize !== void 0) {
     let plain;
     try {
@@ -19203,7 +19226,8 @@ async function sealDocument(draft, transferId, recipients) {
   return encrypterFor(recipients).encrypt(encodeSeal(draft, transferId));
 }
 async function openSeal(sealed, identities, transfer) {
-  const d = decrypterFor(identities);
+  const seen = { stanzas: null };
+  const d = decrypterFor(identities, seen);
   let plain;
   if (sealed instanceof Uint8Array) {
     plain = await d.decrypt(sealed);
@@ -19221,6 +19245,7 @@ async function openSeal(sealed, identities, transfer) {
   }
   const doc = decodeSeal(plain);
   checkSeal(doc, transfer, plain.length);
+  checkSealedTo(seen, doc.to.length, SEAL_NAME);
   return doc;
 }
 function checkSeal(doc, transfer, sealPlainBytes) {
@@ -19237,13 +19262,16 @@ function checkSeal(doc, transfer, sealPlainBytes) {
   if (files.length !== doc.files.length + 1) fail(`it lists ${doc.files.length} files, the transfer has ${files.length - 1}`);
   const last = files[files.length - 1];
   if (last.name !== SEAL_NAME || last.index !== files.length - 1) fail(`the transfer's last file is not ${SEAL_NAME}`);
+  const n = doc.to.length;
   const r = sealPlainBytes === void 0 ? null : recipientsFor(last.size, sealPlainBytes);
   if (sealPlainBytes !== void 0 && r === null) fail(`${SEAL_NAME} has the wrong size`);
+  if (r !== null && r !== n) fail(`${SEAL_NAME} is sealed to ${r} keys, the seal names ${n} recipient${n === 1 ? "" : "s"}`);
   doc.files.forEach((f, k) => {
     const t = files[k];
     if (f.index !== k || t.index !== k || t.name !== sealedFileName(k)) fail(`file ${k} is not ${sealedFileName(k)}`);
     const fr = recipientsFor(t.size, f.size);
     if (fr === null || r !== null && fr !== r) fail(`${t.name} is not ${f.size} bytes sealed like the rest`);
+    if (fr !== n) fail(`${t.name} is sealed to ${fr} keys, the seal names ${n} recipient${n === 1 ? "" : "s"}`);
   });
 }
 function sealFileSize(draft, recipients) {
@@ -19315,6 +19343,18 @@ function shareLink(server, terminalId, key) {
   const base = `${server.replace(/\/+$/, "")}/?to=${encodeURIComponent(terminalId)}`;
   return key ? `${base}#k=${key}` : base;
 }
+function parseShareLink(link) {
+  let url;
+  try {
+    url = new URL(link);
+  } catch {
+    return null;
+  }
+  const to = url.searchParams.get("to");
+  if (!to) return null;
+  const key = new URLSearchParams(url.hash.replace(/^#/, "")).get("k");
+  return { to, key: key ?? null };
+}
 
 // cli/keys.ts
 var KEEP_RETIRED_MS = 7 * 864e5 + 36e5;
@@ -19378,18 +19418,27 @@ async function ensureKeys(ctx, client, me) {
     if (e instanceof NetworkError) return { keys, ok: false };
     throw e;
   }
-  if (published === null || madeNow && published !== keys.recipient) {
-    published = (await client.publishKey(me.id, keys.recipient)).key;
+  const mine = keys;
+  if (published === null) {
+    published = (await client.publishKey(me.id, mine.recipient)).key;
     if (!madeNow) ctx.ui.info(`Published this computer's key for ${formatTerminalId(me.id)} (the server had none).`);
+  } else if (published !== mine.recipient && mine.all.length > 1 && await olderOfOurs(mine, published)) {
+    published = (await client.publishKey(me.id, mine.recipient)).key;
+    ctx.ui.info(`Published this computer's current key for ${formatTerminalId(me.id)} (the server still had an older one of this computer's).`);
   }
-  const ok = published === keys.recipient;
-  if (!ok) warnForeignKey(ctx, me, published);
+  const ok = published === mine.recipient;
+  if (!ok) warnForeignKey(ctx, me, published, madeNow);
   return { keys, published, ok };
 }
-function warnForeignKey(ctx, me, published) {
+async function olderOfOurs(keys, published) {
+  for (const identity2 of keys.all.slice(1)) if (await recipientOf(identity2) === published) return true;
+  return false;
+}
+function warnForeignKey(ctx, me, published, madeNow = false) {
   ctx.ui.warn(
     [
       `WARNING: ${ctx.server} publishes a key for ${formatTerminalId(me.id)} that is not this computer's${published ? ` (${shown(published)})` : ""}.`,
+      ...madeNow ? ["This computer had no key for this terminal and made one just now; it did not replace the one the server publishes."] : [],
       "Whoever put it there (someone holding this terminal's token, or the server itself) can read what others seal to you from now on,",
       "and this computer cannot open it. If you did not do this elsewhere: `pushdrop key rotate` publishes a new key of this computer's,",
       "and tell your contacts to check your safety number again (`pushdrop key verify`)."
@@ -19414,6 +19463,42 @@ async function publishedKey(client, id) {
   } catch (e) {
     if (e instanceof ApiError && e.status === 404) throw usageError(`There is no terminal ${formatTerminalId(id)} on this server.`);
     throw e;
+  }
+}
+async function checkLinkKeys(ctx, client, links) {
+  for (const [id, key] of links) {
+    let published;
+    try {
+      published = (await client.lookup(id)).key;
+    } catch (e) {
+      if (e instanceof ApiError && e.status === 404) continue;
+      throw e;
+    }
+    const pinned = pinOf(ctx, id);
+    const d = decideTrust({ pinned: pinned ? { key: pinned.key, verified: pinned.verified } : null, published, link: { key, scanned: false } });
+    const who2 = formatTerminalId(id);
+    if (d.kind === "link_refused") {
+      throw new CliError(
+        [
+          `Nothing was sent: the share link for ${who2} carries a key that is not the one the server publishes for it${published === null ? " (it publishes none)" : ""}.`,
+          `Either the link was changed on its way to you, or someone (whoever holds ${who2}'s token, or the server) swapped the key. Ask ${who2} by another channel for its link again (\`pushdrop whoami\` prints it), or compare safety numbers (\`pushdrop key verify ${id}\`).`
+        ].join("\n"),
+        EXIT.integrity,
+        "link_refused",
+        { id, link: key, published }
+      );
+    }
+    if (d.kind === "key_changed") {
+      throw new CliError(
+        [
+          `Nothing was sent: the share link's key for ${who2} is not the one this computer pinned on ${pinned.pinnedAt.slice(0, 10)}${d.reverify ? " and you verified" : ""}; a link never replaces a pinned key.`,
+          `Compare your safety number with ${who2} by another channel: \`pushdrop key verify ${id}\` prints it, \`pushdrop key verify ${id} <number>\` accepts the new key once they match.`
+        ].join("\n"),
+        EXIT.integrity,
+        "key_changed",
+        { id, pinned: pinned.key, published, link: key }
+      );
+    }
   }
 }
 
@@ -19515,16 +19600,26 @@ async function keyVerify(ctx, idArg, number) {
   const id = normalizeTerminalId(idArg);
   if (!id) throw usageError(`"${idArg}" is not a terminal id.`);
   const { client, me } = signedIn(ctx);
+  if (id === me.id) throw usageError(`${formatTerminalId(id)} is this terminal: a safety number is between two terminals. \`pushdrop whoami\` shows this one's fingerprint.`);
   const { keys } = await ensureKeys(ctx, client, me);
   if (!keys) throw usageError("This computer holds no key for this terminal, so it has no safety number.");
   const theirs = await publishedKey(client, id);
   if (!theirs) throw usageError(`Terminal ${formatTerminalId(id)} publishes no key: nothing can be sealed to it, so there is nothing to verify.`);
+  if (!isRecipient(theirs)) throw integrityError(`The server gives ${formatTerminalId(id)} a key that is not an age X25519 key; nothing can be sealed to it, and nothing was marked verified.`, "bad_key", { id });
   const a = { id: me.id, key: keys.recipient };
   const b = { id, key: theirs };
   const expected = safetyNumber(a, b);
+  const pinned = pinOf(ctx, id);
   if (number === void 0) {
-    ctx.ui.emit({ id, key: theirs, safetyNumber: expected, pinned: pinOf(ctx, id) ?? null });
+    ctx.ui.emit({ id, key: theirs, safetyNumber: expected, pinned: pinned ?? null, keyChanged: !!pinned && pinned.key !== theirs });
     ctx.ui.print(`Safety number with ${formatTerminalId(id)}: ${formatDigits(expected)}`);
+    if (pinned && pinned.key !== theirs) {
+      ctx.ui.warn(
+        `The key the server publishes for ${formatTerminalId(id)} now is not the one this computer pinned on ${pinned.pinnedAt.slice(0, 10)}${pinned.verified ? " and you verified" : ""}: this number is for the new key. Nothing is sealed to ${formatTerminalId(id)} until it matches the one ${formatTerminalId(id)} sees.`
+      );
+    } else if (pinned?.verified) {
+      ctx.ui.info(`(Verified already: this is the key you verified.)`);
+    }
     ctx.ui.info(`Compare it with the one ${formatTerminalId(id)} sees (in person, or by a call), then: pushdrop key verify ${id} <number>`);
     return;
   }
@@ -19535,26 +19630,49 @@ async function keyVerify(ctx, idArg, number) {
       { id }
     );
   }
-  const before = pinOf(ctx, id);
+  const before = pinned;
   savePin(ctx, id, { key: theirs, verified: true });
   ctx.ui.emit({ id, key: theirs, verified: true, replaced: before && before.key !== theirs ? before.key : null });
   ctx.ui.print(`Verified ${formatTerminalId(id)}: what you send is sealed to this key${before && before.key !== theirs ? " (it replaces the one pinned before)" : ""}.`);
 }
 
 // cli/commands/listen.ts
-import path7 from "node:path";
+import path8 from "node:path";
 
 // cli/format.ts
 function parseRecipients(values) {
   const out = [];
   for (const v of values.flatMap((s) => s.split(","))) {
     if (v.trim() === "") continue;
-    const id = normalizeTerminalId(v);
-    if (!id) throw usageError(`"${v.trim()}" is not a terminal id: 9 digits, the last a check digit (so a typo is caught).`);
+    const id = recipientOf2(v);
     if (!out.includes(id)) out.push(id);
   }
   if (out.length === 0) throw usageError("Say who gets it: --to <terminal id>[,<terminal id>\u2026]");
   return out;
+}
+function recipientLinkKeys(values) {
+  const keys = /* @__PURE__ */ new Map();
+  for (const v of values.flatMap((s) => s.split(","))) {
+    if (!isLink(v)) continue;
+    const link = parseShareLink(v.trim());
+    if (!link?.key) continue;
+    const id = recipientOf2(v);
+    if (keys.has(id) && keys.get(id) !== link.key) throw usageError(`Two share links for ${formatTerminalId(id)} carry different keys.`);
+    keys.set(id, link.key);
+  }
+  return keys;
+}
+var isLink = (v) => /^\s*https?:\/\//i.test(v);
+function recipientOf2(v) {
+  if (isLink(v)) {
+    const link = parseShareLink(v.trim());
+    const id2 = link ? normalizeTerminalId(link.to) : null;
+    if (!id2) throw usageError(`"${shown(v.trim())}" is not a pushdrop share link (<server>/?to=<terminal id>#k=age1\u2026).`);
+    return id2;
+  }
+  const id = normalizeTerminalId(v);
+  if (!id) throw usageError(`"${v.trim()}" is not a terminal id: 9 digits, the last a check digit (so a typo is caught).`);
+  return id;
 }
 var UNITS2 = { s: 1, m: 60, h: 3600, d: 86400, w: 604800 };
 function parseExpires(input) {
@@ -19639,8 +19757,8 @@ var MANIFEST_NAME = "manifest.json";
 // cli/temps.ts
 import path2 from "node:path";
 var safe = (id) => id.replace(/[^A-Za-z0-9_-]/g, "_");
-var packageDownload = (dir2, transferId) => path2.join(dir2, `.pushdrop-${safe(transferId)}.zip.part`);
-var fileDownload = (dir2, transferId, index) => path2.join(dir2, `.pushdrop-${safe(transferId.slice(0, 8))}-${index}.part`);
+var packageDownload = (dir3, transferId) => path2.join(dir3, `.pushdrop-${safe(transferId)}.zip.part`);
+var fileDownload = (dir3, transferId, index) => path2.join(dir3, `.pushdrop-${safe(transferId.slice(0, 8))}-${index}.part`);
 var unpacking = (folder, transferId, index) => path2.join(folder, `.pushdrop-${safe(transferId.slice(0, 8))}-${index}.unpacking`);
 
 // cli/unpack.ts
@@ -19924,7 +20042,7 @@ function safeSegments(name, platform = process.platform) {
   }
   return segments;
 }
-async function unpackPackage(zipFile, dir2, transfer, opts2 = {}) {
+async function unpackPackage(zipFile, dir3, transfer, opts2 = {}) {
   const entries = await readZipEntries(zipFile);
   const manifest = await readManifest(zipFile, entries, transfer);
   const byName = /* @__PURE__ */ new Map();
@@ -19951,8 +20069,8 @@ async function unpackPackage(zipFile, dir2, transfer, opts2 = {}) {
     if (targets.has(key)) throw integrityError(`The package names ${JSON.stringify(p.f.name)} twice.`, "bad_package");
     targets.add(key);
   }
-  mkdirSync2(dir2, { recursive: true });
-  const root = realpathSync(dir2);
+  mkdirSync2(dir3, { recursive: true });
+  const root = realpathSync(dir3);
   const created = [];
   const temps = [];
   try {
@@ -20104,7 +20222,7 @@ async function fetchSeal(client, transfer, identities, signal) {
   if (!res.body) throw integrityError("The server sent no seal.", "bad_seal");
   return readSeal(res.body, identities, transfer);
 }
-async function openSealedPackage(zipFile, dir2, transfer, identities) {
+async function openSealedPackage(zipFile, dir3, transfer, identities) {
   const entries = await readZipEntries(zipFile);
   await readManifest(zipFile, entries, transfer);
   const byName = /* @__PURE__ */ new Map();
@@ -20130,8 +20248,8 @@ async function openSealedPackage(zipFile, dir2, transfer, identities) {
     if (targets.has(key)) throw integrityError(`The seal names ${JSON.stringify(p.f.name)} twice.`, "bad_package");
     targets.add(key);
   }
-  mkdirSync3(dir2, { recursive: true });
-  const root = realpathSync2(dir2);
+  mkdirSync3(dir3, { recursive: true });
+  const root = realpathSync2(dir3);
   const created = [];
   const temps = [];
   try {
@@ -20640,18 +20758,25 @@ function sealedNeedsKeys(transfer, identities) {
     "no_key"
   );
 }
-async function receivePackage(client, ui, transfer, dir2, signal, identities) {
+async function receivePackage(client, ui, transfer, dir3, signal, identities, opened) {
   const keys = transfer.sealed ? sealedNeedsKeys(transfer, identities) : null;
   if (!transfer.package) throw notReady(transfer);
-  mkdirSync4(dir2, { recursive: true });
-  const root = realpathSync3(dir2);
+  mkdirSync4(dir3, { recursive: true });
+  const root = realpathSync3(dir3);
   const part = packageDownload(root, transfer.id);
   const pkg = transfer.package;
   const label = `${transfer.files.length} file${transfer.files.length === 1 ? "" : "s"} (package)`;
   let pass = null;
   let seal;
   if (sizeOf(part) === 0 && process.env.PUSHDROP_ONE_PASS !== "0") {
-    if (keys) seal = await fetchSeal(client, transfer, keys, signal);
+    if (keys && opened) {
+      try {
+        checkSeal(opened, transfer);
+      } catch (e) {
+        throw e instanceof SealError ? integrityError(`${e.message}; nothing was kept.`, e.code) : e;
+      }
+      seal = opened;
+    } else if (keys) seal = await fetchSeal(client, transfer, keys, signal);
     pass = new OnePass(root, transfer, seal ?? null, keys ?? []);
   }
   let resumedFrom;
@@ -20675,28 +20800,28 @@ async function receivePackage(client, ui, transfer, dir2, signal, identities) {
   rmSync5(part, { force: true });
   return { saved, resumedFrom };
 }
-async function receiveFile(client, ui, transfer, index, dir2, signal) {
+async function receiveFile(client, ui, transfer, index, dir3, signal) {
   const f = transfer.files[index];
   if (!f) throw usageError(`Transfer ${transfer.id} has no file ${index} (it has ${transfer.files.length}: 0\u2013${transfer.files.length - 1}).`);
   if (!f.sha256) throw notReady(transfer);
   const segments = safeSegments(f.name);
   const base = segments[segments.length - 1];
-  mkdirSync4(dir2, { recursive: true });
-  const root = realpathSync3(dir2);
+  mkdirSync4(dir3, { recursive: true });
+  const root = realpathSync3(dir3);
   const part = fileDownload(root, transfer.id, index);
   const resumedFrom = await fetchPart(client, ui, f.name, f.downloadUrl ?? client.filePath(transfer.id, index), part, f.size, f.sha256, signal);
   const target = await placeBeside(root, base, part, f.size, f.sha256);
   return { saved: [{ index, name: f.name, path: target.path, size: f.size, sha256: f.sha256, alreadyThere: target.same }], resumedFrom };
 }
-async function receiveSealedFile(client, ui, transfer, seal, k, dir2, identities, signal) {
+async function receiveSealedFile(client, ui, transfer, seal, k, dir3, identities, signal) {
   const s = seal.files[k];
   const f = transfer.files[k];
   if (!s || !f) throw usageError(`Transfer ${transfer.id} has no file ${k} (it has ${seal.files.length}: 0\u2013${seal.files.length - 1}).`);
   if (!f.sha256) throw notReady(transfer);
   const segments = safeSegments(s.name);
   const base = segments[segments.length - 1];
-  mkdirSync4(dir2, { recursive: true });
-  const root = realpathSync3(dir2);
+  mkdirSync4(dir3, { recursive: true });
+  const root = realpathSync3(dir3);
   const part = fileDownload(root, transfer.id, k);
   const resumedFrom = await fetchPart(client, ui, s.name, f.downloadUrl ?? client.filePath(transfer.id, k), part, f.size, f.sha256, signal);
   const tmp = unpacking(root, transfer.id, k);
@@ -20794,7 +20919,7 @@ function ackOnce(client, terminalId, ids, timeoutMs = 1e4) {
 }
 
 // cli/commands/transfers.ts
-import path6 from "node:path";
+import path7 from "node:path";
 
 // cli/sends.ts
 import { createHash as createHash4 } from "node:crypto";
@@ -20957,6 +21082,40 @@ function forgetSend(transferId, env = process.env) {
   rmSync7(fileOf(transferId, env), { force: true });
 }
 
+// cli/sent.ts
+import { mkdirSync as mkdirSync7, readdirSync as readdirSync2, readFileSync as readFileSync4, renameSync as renameSync7, rmSync as rmSync8, writeFileSync as writeFileSync3 } from "node:fs";
+import path6 from "node:path";
+var dir2 = (env = process.env) => path6.join(stateDir(env), "sent");
+var fileOf2 = (transferId, env = process.env) => path6.join(dir2(env), `${transferId.replace(/[^A-Za-z0-9_-]/g, "_")}.json`);
+function rememberSealed(s, env = process.env, now = Date.now()) {
+  mkdirSync7(dir2(env), { recursive: true, mode: 448 });
+  for (const name of readdirSync2(dir2(env))) {
+    const p = path6.join(dir2(env), name);
+    const old = read2(p);
+    if (!old || Date.parse(old.expiresAt) <= now) rmSync8(p, { force: true });
+  }
+  const file = fileOf2(s.transferId, env);
+  const tmp = `${file}.${process.pid}.tmp`;
+  rmSync8(tmp, { force: true });
+  writeFileSync3(tmp, JSON.stringify(s), { mode: 384, flag: "wx" });
+  renameSync7(tmp, file);
+}
+function sealedSent(transferId, server, env = process.env) {
+  const s = read2(fileOf2(transferId, env));
+  return s && s.transferId === transferId && s.server === server ? s.draft : null;
+}
+function forgetSealed(transferId, env = process.env) {
+  rmSync8(fileOf2(transferId, env), { force: true });
+}
+function read2(p) {
+  try {
+    const v = JSON.parse(readFileSync4(p, "utf8"));
+    return v && typeof v.transferId === "string" && typeof v.expiresAt === "string" && v.draft && Array.isArray(v.draft.files) ? v : null;
+  } catch {
+    return null;
+  }
+}
+
 // cli/commands/transfers.ts
 async function inbox(ctx) {
   const { client, me } = signedIn(ctx);
@@ -21014,8 +21173,8 @@ async function get(ctx, id, opts2) {
   const transferId = checkTransferId(id);
   const { client, me } = signedIn(ctx);
   const t = await client.transfer(transferId);
-  const dir2 = path6.resolve(opts2.dir ?? ".");
-  if (t.sealed) return getSealed(ctx, client, me, t, dir2, opts2);
+  const dir3 = path7.resolve(opts2.dir ?? ".");
+  if (t.sealed) return getSealed(ctx, client, me, t, dir3, opts2);
   if (t.files.length === 0 && opts2.file !== void 0) {
     throw new CliError(`Transfer ${t.id} is a message without files: it has no file ${opts2.file}. \`pushdrop get ${t.id}\` shows the message.`, EXIT.api, "file_not_found");
   }
@@ -21028,14 +21187,14 @@ async function get(ctx, id, opts2) {
   }
   if (opts2.file !== void 0) {
     const index = fileIndex(t, opts2.file);
-    const r2 = await receiveFile(client, ctx.ui, t, index, dir2, ctx.signal);
+    const r2 = await receiveFile(client, ctx.ui, t, index, dir3, ctx.signal);
     return report(ctx, t, r2.saved, r2.resumedFrom);
   }
-  const r = await receivePackage(client, ctx.ui, t, dir2, ctx.signal);
+  const r = await receivePackage(client, ctx.ui, t, dir3, ctx.signal);
   if (t.to.includes(me.id)) await ackOnce(client, me.id, [`${t.id}.ready`]);
   return report(ctx, t, r.saved, r.resumedFrom);
 }
-async function getSealed(ctx, client, me, t, dir2, opts2) {
+async function getSealed(ctx, client, me, t, dir3, opts2) {
   const keys = sealedNeedsKeys(t, (await ensureKeys(ctx, client, me)).keys?.all);
   const lone = t.files.length === 1;
   if (lone || opts2.file !== void 0) {
@@ -21050,18 +21209,18 @@ async function getSealed(ctx, client, me, t, dir2, opts2) {
     }
     if (opts2.file !== void 0) {
       const k = sealedIndex(t, doc, opts2.file);
-      const r2 = await receiveSealedFile(client, ctx.ui, t, doc, k, dir2, keys, ctx.signal);
+      const r2 = await receiveSealedFile(client, ctx.ui, t, doc, k, dir3, keys, ctx.signal);
       return report(ctx, t, r2.saved, r2.resumedFrom, doc.message);
     }
   }
-  const r = await receivePackage(client, ctx.ui, t, dir2, ctx.signal, keys);
+  const r = await receivePackage(client, ctx.ui, t, dir3, ctx.signal, keys);
   if (t.to.includes(me.id)) await ackOnce(client, me.id, [`${t.id}.ready`]);
   return report(ctx, t, r.saved, r.resumedFrom, r.seal?.message ?? null);
 }
 function sealedIndex(t, doc, sel) {
   if (/^\d+$/.test(sel)) return Number(sel);
-  const hit = doc.files.find((f) => f.name === sel) ?? doc.files.find((f) => path6.posix.basename(f.name) === sel);
-  if (!hit) throw usageError(`Transfer ${t.id} has no file named ${JSON.stringify(sel)}; its files: ${doc.files.map((f) => `${f.index} ${f.name}`).join(", ")}.`);
+  const hit = doc.files.find((f) => f.name === sel) ?? doc.files.find((f) => path7.posix.basename(f.name) === sel);
+  if (!hit) throw usageError(`Transfer ${t.id} has no file named ${JSON.stringify(sel)}; its files: ${doc.files.map((f) => `${f.index} ${fileName(f.name)}`).join(", ")}.`);
   return hit.index;
 }
 function report(ctx, t, saved, resumedFrom, message = t.message) {
@@ -21074,20 +21233,22 @@ function report(ctx, t, saved, resumedFrom, message = t.message) {
 }
 function fileIndex(t, sel) {
   if (/^\d+$/.test(sel)) return Number(sel);
-  const hit = t.files.find((f) => f.name === sel) ?? t.files.find((f) => path6.posix.basename(f.name) === sel);
-  if (!hit) throw usageError(`Transfer ${t.id} has no file named ${JSON.stringify(sel)}; its files: ${t.files.map((f) => `${f.index} ${f.name}`).join(", ")}.`);
+  const hit = t.files.find((f) => f.name === sel) ?? t.files.find((f) => path7.posix.basename(f.name) === sel);
+  if (!hit) throw usageError(`Transfer ${t.id} has no file named ${JSON.stringify(sel)}; its files: ${t.files.map((f) => `${f.index} ${fileName(f.name)}`).join(", ")}.`);
   return hit.index;
 }
 async function status(ctx, id) {
   const transferId = checkTransferId(id);
-  const { client } = signedIn(ctx);
+  const { client, me } = signedIn(ctx);
   const t = await client.transfer(transferId);
-  ctx.ui.emit(t);
+  const sealed = t.sealed ? await sealedContents(ctx, client, me, t) : null;
+  ctx.ui.emit(sealed ? { ...t, seal: sealed.seal ? { message: sealed.seal.message, files: sealed.seal.files } : null } : t);
   if (ctx.ui.json) return;
-  const [head, ...rest] = describeTransfer(t, { maxFiles: Infinity });
+  const [head, ...rest] = !sealed ? describeTransfer(t, { maxFiles: Infinity }) : sealed.seal || !sealed.ownWords ? describeSealed(t, sealed.seal, { maxFiles: Infinity, why: sealed.why }) : [describeSealed(t, null)[0], `  (${sealed.why})`];
   ctx.ui.print(head);
   if (t.status === "uploading") {
-    for (const f of t.files) ctx.ui.print(`  ${fileName(f.name)}: ${formatBytes(f.received)} of ${formatBytes(f.size)} uploaded (parts ${f.partsReceived.length}/${f.parts})`);
+    const label = (k, name) => !sealed ? name : k >= t.files.length - 1 ? "(the names and message, sealed)" : sealed.seal?.files[k]?.name ?? `file ${k + 1} (sealed)`;
+    for (const f of t.files) ctx.ui.print(`  ${fileName(label(f.index, f.name))}: ${formatBytes(f.received)} of ${formatBytes(f.size)} uploaded (parts ${f.partsReceived.length}/${f.parts})`);
   } else {
     for (const line of rest) ctx.ui.print(line);
   }
@@ -21099,11 +21260,30 @@ async function status(ctx, id) {
   ctx.ui.print(`  created ${relative(t.createdAt)}, ${lifetime(t)}; ${t.downloads} download${t.downloads === 1 ? "" : "s"}${limit}`);
   if (t.failure) ctx.ui.print(`  failed: ${shown(t.failure)}`);
 }
+async function sealedContents(ctx, client, me, t) {
+  if (t.from.id === me.id) {
+    const draft = findSendById(t.id, ctx.env)?.sealed?.draft ?? sealedSent(t.id, ctx.server, ctx.env);
+    if (draft) return { seal: draft };
+  }
+  if (t.to.includes(me.id)) {
+    if (!["ready", "delivered"].includes(t.status)) return { seal: null, ownWords: true, why: `sealed: its names and message can be read here once it is ready (it is ${t.status})` };
+    const keys = (await localKeys(ctx, me))?.all ?? [];
+    if (keys.length === 0) return { seal: null, why: "no key for this terminal here" };
+    try {
+      return { seal: await fetchSeal(client, t, keys, ctx.signal) };
+    } catch (e) {
+      if (isAbort(e)) throw e;
+      return { seal: null, why: reportError(e).message };
+    }
+  }
+  return { seal: null, ownWords: true, why: "its names and message are sealed: only the recipients can read them, and this computer kept no record of them" };
+}
 async function cancel(ctx, id) {
   const transferId = checkTransferId(id);
   const { client } = signedIn(ctx);
   await client.cancel(transferId);
   forgetSend(transferId, ctx.env);
+  forgetSealed(transferId, ctx.env);
   const t = await client.transfer(transferId).catch(() => null);
   ctx.ui.emit({ id: transferId, status: t?.status ?? "cancelled" });
   ctx.ui.print(t?.status === "expired" ? `Transfer ${transferId} had already expired; its files are gone.` : `Cancelled ${transferId}.`);
@@ -21132,7 +21312,7 @@ var RETRY_MS = 3e4;
 var RETRIES = 5;
 async function listen(ctx, opts2) {
   const { client, me } = signedIn(ctx);
-  const dir2 = path7.resolve(opts2.dir ?? ".");
+  const dir3 = path8.resolve(opts2.dir ?? ".");
   const ui = ctx.ui;
   const mine = (await ensureKeys(ctx, client, me)).keys;
   const identities = mine?.all ?? [];
@@ -21233,7 +21413,7 @@ async function listen(ctx, opts2) {
           ui.info(`  not downloaded (pushdrop get ${announced.id}, or listen --auto)`);
           return "skipped";
         }
-        if (!await ui.confirm(`Download into ${dir2}?`, true)) {
+        if (!await ui.confirm(`Download into ${dir3}?`, true)) {
           ui.info(`  left in your inbox (pushdrop get ${announced.id})`);
           return "skipped";
         }
@@ -21264,9 +21444,9 @@ async function listen(ctx, opts2) {
       ui.emitLine({ event: "transfer.ready", transfer: announced });
       const t = await toDownload(messageId, announced);
       if (t === "skipped") return "skipped";
-      const r = await receivePackage(client, ui, t, dir2, ctx.signal);
+      const r = await receivePackage(client, ui, t, dir3, ctx.signal);
       channel.ack(messageId);
-      ui.emitLine({ event: "saved", transferId: t.id, from: t.from, message: t.message, dir: dir2, files: r.saved });
+      ui.emitLine({ event: "saved", transferId: t.id, from: t.from, message: t.message, dir: dir3, files: r.saved });
       if (!ui.json) for (const f of r.saved) ui.print(`  \u2192 ${shown(f.path)}`);
       return "handled-transfer";
     };
@@ -21294,9 +21474,9 @@ async function listen(ctx, opts2) {
       }
       const t = await toDownload(messageId, announced);
       if (t === "skipped") return "skipped";
-      const r = await receivePackage(client, ui, t, dir2, ctx.signal, identities);
+      const r = await receivePackage(client, ui, t, dir3, ctx.signal, identities, doc);
       channel.ack(messageId);
-      ui.emitLine({ event: "saved", transferId: t.id, from: t.from, sealed: true, message: r.seal?.message ?? null, dir: dir2, files: r.saved });
+      ui.emitLine({ event: "saved", transferId: t.id, from: t.from, sealed: true, message: r.seal?.message ?? null, dir: dir3, files: r.saved });
       if (!ui.json) for (const f of r.saved) ui.print(`  \u2192 ${shown(f.path)}`);
       return "handled-transfer";
     };
@@ -21308,7 +21488,7 @@ async function listen(ctx, opts2) {
       },
       onState: (s, d) => {
         if (s === "open") {
-          ui.info(opened ? "connected again" : `Listening as ${formatTerminalId(me.id)} on ${ctx.server}${opts2.auto ? `, saving into ${dir2}` : ""} (Ctrl-C to stop)`);
+          ui.info(opened ? "connected again" : `Listening as ${formatTerminalId(me.id)} on ${ctx.server}${opts2.auto ? `, saving into ${dir3}` : ""} (Ctrl-C to stop)`);
           ui.emitLine({ event: opened ? "reconnected" : "listening", id: me.id, server: ctx.server });
           opened = true;
         } else if (s === "reconnecting") {
@@ -21325,18 +21505,18 @@ async function listen(ctx, opts2) {
 import { openAsBlob, statSync as statSync2 } from "node:fs";
 
 // cli/files.ts
-import { lstatSync as lstatSync4, readdirSync as readdirSync2, realpathSync as realpathSync4, statSync } from "node:fs";
-import path8 from "node:path";
+import { lstatSync as lstatSync4, readdirSync as readdirSync3, realpathSync as realpathSync4, statSync } from "node:fs";
+import path9 from "node:path";
 function collectFiles(args) {
   const files = [];
   const skipped = [];
   for (const arg of args) {
-    const abs = path8.resolve(arg);
+    const abs = path9.resolve(arg);
     const st = statSync(abs);
     if (st.isFile()) {
-      files.push({ path: abs, name: path8.basename(abs), size: st.size, mtimeMs: st.mtimeMs });
+      files.push({ path: abs, name: path9.basename(abs), size: st.size, mtimeMs: st.mtimeMs });
     } else if (st.isDirectory()) {
-      const base = path8.basename(abs);
+      const base = path9.basename(abs);
       const before = files.length;
       walk(abs, base, files, skipped, realpathSync4(abs));
       if (files.length === before) skipped.push(`${arg}: an empty folder (nothing to send)`);
@@ -21346,10 +21526,10 @@ function collectFiles(args) {
   }
   return { files, skipped };
 }
-function walk(dir2, prefix, out, skipped, root) {
-  const entries = readdirSync2(dir2).sort();
+function walk(dir3, prefix, out, skipped, root) {
+  const entries = readdirSync3(dir3).sort();
   for (const entry of entries) {
-    const abs = path8.join(dir2, entry);
+    const abs = path9.join(dir3, entry);
     const name = prefix ? `${prefix}/${entry}` : entry;
     const l = lstatSync4(abs);
     if (l.isSymbolicLink()) {
@@ -21362,7 +21542,7 @@ function walk(dir2, prefix, out, skipped, root) {
         skipped.push(`${name}: a broken symbolic link`);
         continue;
       }
-      if (!target.startsWith(root + path8.sep)) skipped.push(`${name}: a symbolic link out of the folder (not followed)`);
+      if (!target.startsWith(root + path9.sep)) skipped.push(`${name}: a symbolic link out of the folder (not followed)`);
       else if (st.isFile()) out.push({ path: abs, name, size: st.size, mtimeMs: st.mtimeMs });
       else skipped.push(`${name}: a symbolic link to a folder (not followed)`);
     } else if (l.isDirectory()) {
@@ -21468,6 +21648,7 @@ async function send(ctx, paths, opts2) {
   const { client, me } = signedIn(ctx);
   if (ctx.config.terminals[ctx.server]?.id === me.id || (ctx.env.PUSHDROP_IDENTITY ?? "").trim()) await ensureKeys(ctx, client, me);
   if (!opts2.plain) {
+    await checkLinkKeys(ctx, client, recipientLinkKeys(opts2.to));
     const r = await sealingKeys(ctx, client, to);
     if ("keys" in r) {
       return sendSealed(ctx, client, me, { to, files, message, expiresIn, maxDownloads, wait: opts2.wait, concurrency }, r.keys);
@@ -21475,10 +21656,19 @@ async function send(ctx, paths, opts2) {
     if ("unknown" in r && r.unknown.length > 0) {
       throw new ApiError(404, "terminal_not_found", `No terminal ${r.unknown.map(showId).join(", ")} on this server (${r.unknown.join(", ")}): nothing was sent.`, { missing: r.unknown });
     }
-    const n = "plainBecause" in r ? r.plainBecause.length : 0;
-    if ("plainBecause" in r && n > 0) ctx.ui.warn(
-      `Sending in the clear (the server can read it): ${r.plainBecause.map(showId).join(", ")} ${n === 1 ? "has" : "have"} no key for sealed transfers (a browser or curl-only terminal from before them, perhaps). --plain says you mean it.`
-    );
+    if ("plainBecause" in r && r.plainBecause.length > 0) {
+      const ids = r.plainBecause;
+      const one = ids.length === 1;
+      throw new CliError(
+        [
+          `Nothing was sent: ${ids.map(showId).join(", ")} ${one ? "has" : "have"} no key for sealed transfers (a curl-only terminal, or a browser or CLI from before them, perhaps), so ${one ? "it" : "they"} can only get it in the clear.`,
+          `\`--plain\` sends it in the clear to every recipient (the server can read the files, their names and the message).`
+        ].join("\n"),
+        EXIT.usage,
+        "recipient_without_key",
+        { keyless: ids }
+      );
+    }
   }
   if (files.length === 0) {
     const t = await client.sendMessage(to, message, { expiresIn, maxDownloads });
@@ -21693,6 +21883,11 @@ async function finish2(ctx, client, me, transfer, r) {
     partsSent: r.partsSent
   };
   if (d) {
+    try {
+      rememberSealed({ transferId: transfer.id, server: ctx.server, expiresAt: transfer.expiresAt, draft: d }, ctx.env);
+    } catch (e) {
+      ctx.ui.warn(`(could not keep the names of transfer ${transfer.id} for \`pushdrop status\`: ${e instanceof Error ? e.message : String(e)})`);
+    }
     const what = d.files.length === 0 ? "a message" : `${d.files.length} file${d.files.length === 1 ? "" : "s"}${d.message ? " and a message" : ""}`;
     ctx.ui.info(`Sent ${what}, sealed (only ${transfer.to.length === 1 ? "the recipient" : "the recipients"} can open it), to ${transfer.to.map(showId).join(", ")}.`);
   } else if (transfer.files.length > 0) {
@@ -21812,11 +22007,12 @@ ${EXIT_HELP}`
   key.command("export").description("print this terminal's private key (AGE-SECRET-KEY-1\u2026) on stdout, for `age -d -i`").action(action((ctx) => keyExport(ctx)));
   key.command("rotate").description("make and publish a new key (older ones are kept until what was sealed to them has expired)").action(action((ctx) => keyRotate(ctx)));
   key.command("verify").description("check the 60-digit safety number you and <id> compared; marks the contact verified (no number: print it)").argument("<id>", "the other terminal").argument("[number]", "the safety number (60 digits; spaces allowed), or its 30-digit fingerprint").action(action((ctx, id, n) => keyVerify(ctx, id, n)));
-  p.command("send").description("send files, folders (with their paths kept) or a message to one or more terminals").argument("[paths...]", "files and folders to send (none: send --message alone)").option("-t, --to <ids>", "recipient terminal ids, comma-separated or --to repeated (spaces and dashes allowed)", (v, all) => [...all, v], []).option("-m, --message <text>", "a message to go with the files, or alone (up to 10,000 characters)").option("--expires <duration>", "how long it stays downloadable: 90m, 2h, 1d, up to 7d (default: 1d)").option("--max-downloads <n>", "complete downloads allowed before it is gone").option("--wait", "wait until every recipient has downloaded it (exit 6 if it ends first)").option("--plain", "send in the clear, not sealed (by default it is sealed whenever every recipient has a key)").addOption(new Option("--parallel <n>", "parts uploaded at once").default("3").hideHelp()).addHelpText(
+  p.command("send").description("send files, folders (with their paths kept) or a message to one or more terminals").argument("[paths...]", "files and folders to send (none: send --message alone)").option("-t, --to <ids>", "recipient terminal ids, comma-separated or --to repeated (spaces and dashes allowed)", (v, all) => [...all, v], []).option("-m, --message <text>", "a message to go with the files, or alone (up to 10,000 characters)").option("--expires <duration>", "how long it stays downloadable: 90m, 2h, 1d, up to 7d (default: 1d)").option("--max-downloads <n>", "complete downloads allowed before it is gone").option("--wait", "wait until every recipient has downloaded it (exit 6 if it ends first)").option("--plain", "send in the clear, not sealed (needed for recipients without a key; by default it is sealed, and a recipient without a key stops the send)").addOption(new Option("--parallel <n>", "parts uploaded at once").default("3").hideHelp()).addHelpText(
     "after",
     `
 Sealed by default: when every recipient publishes a key, files, names and message are
 encrypted (age) so that only the recipients can read them; the server sees sizes only. A
+recipient without a key stops the send (exit 2) unless --plain (then all goes in the clear). A
 recipient's key is pinned on first use; if it changes, nothing is sent until you check the
 safety number (pushdrop key verify <id> <number>) or send --plain.
 An interrupted send resumes: run the same command again (same files, unchanged) and only

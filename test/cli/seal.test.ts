@@ -3,7 +3,7 @@ import { createHash, randomBytes } from "node:crypto";
 import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import path from "node:path";
-import { generateHybridIdentity, identityToRecipient, Encrypter } from "age-encryption";
+import { generateHybridIdentity, identityToRecipient, Encrypter, Stanza } from "age-encryption";
 import { afterAll, describe, expect, it } from "vitest";
 import { sealedShapeIssues } from "../../src/contract";
 import {
@@ -294,14 +294,15 @@ describe("seal.age", () => {
     expect(await openSeal(streamOf(sealed, 1000), [a.identity], transferOf(d, 2))).toEqual(doc);
     // a text alone: seal.age is the transfer's only file
     const text = draft([], "a note");
-    expect((await openSeal(await sealDocument(text, transferId, [a.recipient]), [a.identity], transferOf(text, 1))).message).toBe("a note");
+    expect((await openSeal(await sealDocument(text, transferId, [a.recipient, b.recipient]), [a.identity], transferOf(text, 2))).message).toBe("a note");
   });
 
   it("refuses a seal that does not match the transfer it came with", async () => {
     const k = await generateIdentity();
-    const d = draft(files);
-    const sealed = await sealDocument(d, transferId, [k.recipient]);
-    const good = transferOf(d, 1);
+    const k2 = await generateIdentity();
+    const d = draft(files); // (two recipients)
+    const sealed = await sealDocument(d, transferId, [k.recipient, k2.recipient]);
+    const good = transferOf(d, 2);
     const bad: Array<[string, SealedTransfer]> = [
       ["another transfer (a replayed seal)", { ...good, id: "AAAAAAAAAAAAAAAAAAAAAA" }],
       ["another sender", { ...good, from: { id: "111111111" } }],
@@ -311,7 +312,7 @@ describe("seal.age", () => {
       ["files swapped", { ...good, files: [{ ...good.files[1]!, index: 0 }, { ...good.files[0]!, index: 1 }, good.files[2]!] }],
       ["a file left out", { ...good, files: [good.files[0]!, { ...good.files[2]!, index: 1 }] }],
       ["a file of the wrong size", { ...good, files: [{ ...good.files[0]!, size: good.files[0]!.size + 1 }, ...good.files.slice(1)] }],
-      ["a file sealed to more recipients", { ...good, files: [{ ...good.files[0]!, size: sealedSize(100_000, 2) }, ...good.files.slice(1)] }],
+      ["a file sealed to more recipients", { ...good, files: [{ ...good.files[0]!, size: sealedSize(100_000, 3) }, ...good.files.slice(1)] }],
       ["seal.age not last", { ...good, files: [...good.files.slice(0, 2), { ...good.files[2]!, name: "3.age" }] }],
     ];
     for (const [why, t] of bad) {
@@ -319,6 +320,7 @@ describe("seal.age", () => {
       expect(err, why).toBeInstanceOf(SealError);
       expect((err as SealError).code, why).toBe("seal_mismatch");
     }
+    expect(await openSeal(sealed, [k.identity], good)).toMatchObject({ transferId });
     // and what is not a seal document at all
     expect(() => decodeSeal(new TextEncoder().encode('{"pushdrop":"seal","v":2}'))).toThrow(SealError);
     const valid = JSON.parse(new TextDecoder().decode(encodeSeal(d, transferId)));
@@ -340,6 +342,46 @@ describe("seal.age", () => {
       expect(sealDocumentProblem(broken), why).not.toBeNull();
     }
     expect(() => checkSeal(decodeSeal(encodeSeal(d, transferId)), good)).not.toThrow();
+  });
+
+  it("refuses files and a seal sealed to more (or fewer) keys than the recipients it names, each file's header counted too", async () => {
+    const [k, k2, spy] = await Promise.all([generateIdentity(), generateIdentity(), generateIdentity()]);
+    const d = draft(files); // names two recipients
+    // everything consistently sealed to a third key as well (someone reading along): sizes agree with each other
+    const three = await sealDocument(d, transferId, [k.recipient, k2.recipient, spy.recipient]);
+    const err3 = await openSeal(three, [k.identity], transferOf(d, 3)).catch((e: unknown) => e);
+    expect(err3).toBeInstanceOf(SealError);
+    expect((err3 as SealError).code).toBe("seal_mismatch");
+    expect((err3 as Error).message).toContain("sealed to 3 keys, the seal names 2 recipients");
+    // without the seal's own size (checkSeal alone): the files' sizes say 3 keys
+    const doc = decodeSeal(encodeSeal(d, transferId));
+    expect(() => checkSeal(doc, transferOf(d, 3))).toThrow(/holiday|1\.age is sealed to 3 keys/);
+    expect(() => checkSeal(doc, transferOf(d, 2))).not.toThrow();
+    // to one key fewer: a recipient left out
+    const one = await sealDocument(d, transferId, [k.recipient]);
+    await expect(openSeal(one, [k.identity], transferOf(d, 1))).rejects.toMatchObject({ code: "seal_mismatch" });
+
+    // a file's header: exactly `recipients` stanzas, all X25519
+    const plain = randomBytes(70_000);
+    const e = new Encrypter();
+    e.addRecipient(k.recipient);
+    e.addRecipient(k2.recipient);
+    const two = await e.encrypt(plain);
+    const expected = { sealedSize: two.length, size: plain.length, sha256: sha256(plain) };
+    expect((await collect(await openStream(streamOf(two), [k.identity], { ...expected, recipients: 2 }))).equals(plain)).toBe(true);
+    await expect(openStream(streamOf(two), [k.identity], { ...expected, recipients: 1 })).rejects.toMatchObject({ code: "seal_mismatch" });
+    await expect(openStream(streamOf(two), [k.identity], { ...expected, recipients: 3 })).rejects.toMatchObject({ code: "seal_mismatch" });
+    // a stanza of another kind beside ours (its size would not count as a 98-byte X25519 one): refused
+    const odd = new Encrypter();
+    odd.addRecipient(k.recipient);
+    odd.addRecipient({ wrapFileKey: (fileKey: Uint8Array) => [new Stanza(["example.org/reader"], fileKey)] } as unknown as string);
+    const spied = await odd.encrypt(plain);
+    await expect(openStream(streamOf(spied), [k.identity], { size: plain.length, sha256: sha256(plain) })).rejects.toMatchObject({
+      code: "seal_mismatch",
+      message: expect.stringContaining("not an X25519 key"),
+    });
+    // (age itself opens it: the refusal is pushdrop's)
+    expect((await collect(await openStream(streamOf(spied), [k.identity]))).equals(plain)).toBe(true);
   });
 
   it("is opened only by the recipients' identities", async () => {

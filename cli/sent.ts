@@ -1,0 +1,56 @@
+import { mkdirSync, readdirSync, readFileSync, renameSync, rmSync, writeFileSync } from "node:fs";
+import path from "node:path";
+import type { SealDraft } from "../client/seal";
+import { stateDir } from "./config";
+
+/**
+ * What this computer sealed and sent (issue 23): a sealed transfer's server shows only `1.age …`
+ * and `seal.age`, and the sender cannot open the seal (it is sealed to the recipients), so the
+ * real names, sizes and message are kept here, one small file per transfer in
+ * `$XDG_STATE_HOME/pushdrop/sent/` (folder 0700, files 0600), until the transfer expires:
+ * `pushdrop status` shows them.
+ */
+
+export interface SentSeal {
+  transferId: string;
+  server: string;
+  expiresAt: string;
+  draft: SealDraft;
+}
+
+const dir = (env = process.env) => path.join(stateDir(env), "sent");
+const fileOf = (transferId: string, env = process.env) => path.join(dir(env), `${transferId.replace(/[^A-Za-z0-9_-]/g, "_")}.json`);
+
+/** Keeps a sealed send's names and message (and drops those of transfers that have expired). */
+export function rememberSealed(s: SentSeal, env = process.env, now = Date.now()): void {
+  mkdirSync(dir(env), { recursive: true, mode: 0o700 });
+  for (const name of readdirSync(dir(env))) {
+    const p = path.join(dir(env), name);
+    const old = read(p);
+    if (!old || Date.parse(old.expiresAt) <= now) rmSync(p, { force: true });
+  }
+  const file = fileOf(s.transferId, env);
+  const tmp = `${file}.${process.pid}.tmp`;
+  rmSync(tmp, { force: true }); // a leftover of a killed run with our pid (a link is removed, not followed)
+  writeFileSync(tmp, JSON.stringify(s), { mode: 0o600, flag: "wx" });
+  renameSync(tmp, file);
+}
+
+/** The names and message this computer sealed into a transfer it sent to `server`, if it kept them. */
+export function sealedSent(transferId: string, server: string, env = process.env): SealDraft | null {
+  const s = read(fileOf(transferId, env));
+  return s && s.transferId === transferId && s.server === server ? s.draft : null;
+}
+
+export function forgetSealed(transferId: string, env = process.env): void {
+  rmSync(fileOf(transferId, env), { force: true });
+}
+
+function read(p: string): SentSeal | null {
+  try {
+    const v = JSON.parse(readFileSync(p, "utf8")) as SentSeal;
+    return v && typeof v.transferId === "string" && typeof v.expiresAt === "string" && v.draft && Array.isArray(v.draft.files) ? v : null;
+  } catch {
+    return null;
+  }
+}
