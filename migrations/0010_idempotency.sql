@@ -17,3 +17,13 @@ CREATE INDEX idempotency_age ON idempotency_keys (created_at);
 -- writes it right after applying this: the version before it writes origin, and its
 -- POST /v1/transfers fails in between.
 ALTER TABLE transfers DROP COLUMN origin;
+
+-- What the cron sweep must still release for a terminal (src/auth/withdraw.ts releaseRefused):
+-- set, in the same write, when it blocks a sender, switches to accept 'known', or loses a
+-- contact while 'known'; cleared by the sweep once nothing refused is held for it. The sweep
+-- looks only at terminals with it set (by this index), never at every transfer.
+ALTER TABLE terminals ADD COLUMN release_due_at INTEGER;
+CREATE INDEX terminals_release_due ON terminals (release_due_at) WHERE release_due_at IS NOT NULL;
+-- blocks and switches recorded before this migration: the first sweep looks at each once
+UPDATE terminals SET release_due_at = 0
+  WHERE deleted_at IS NULL AND (accept = 'known' OR EXISTS (SELECT 1 FROM blocked b WHERE b.terminal_id = terminals.id));

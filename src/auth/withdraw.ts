@@ -1,7 +1,7 @@
 import { cancelTransfer } from "../expire";
 import { effectiveStatus } from "../lifecycle";
 import { notifyEnded } from "../notify/producers";
-import { heldFrom, refusedHeld, withdrawRecipient, type HeldFrom } from "../store/quotas";
+import { heldFrom, refusedHeld, settleReleases, withdrawRecipient, type HeldFrom } from "../store/quotas";
 import { getTransferRecord, type TransferRecord } from "../store/transfers";
 
 /**
@@ -43,6 +43,8 @@ export const RELEASED_AT_ONCE = 50;
 export async function releaseRefused(env: Env, now = Date.now(), batch = 100): Promise<number> {
   let released = 0;
   for (const { transferId, terminalId } of await refusedHeld(env.DB, now, batch)) if (await tryWithdraw(env, transferId, terminalId, now)) released++;
+  // terminals with nothing refused left are looked at no more (until they refuse someone again)
+  await settleReleases(env.DB, Date.now(), now);
   if (released > 0) console.log(JSON.stringify({ event: "released", transfers: released }));
   return released;
 }

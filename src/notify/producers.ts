@@ -97,11 +97,11 @@ export async function notifyFailed(env: Env, t: TransferRow, reason: string): Pr
   });
 }
 
-/** Terminals told at once of a key change (the rest wait for these). */
-const KEY_FANOUT = 50;
-
-/** Terminals one queue message announces a key change to; a next message takes the next page. */
-export const KEY_PAGE = 500;
+/**
+ * Terminals one queue message announces a key change to, all at once; a next message takes the
+ * next page. Small: each is a Durable Object call (a subrequest), and a batch holds 10 messages.
+ */
+export const KEY_PAGE = 50;
 
 /**
  * The jobs queue's part of `PUT /v1/terminals/{id}/key` (src/auth/key.ts): `terminal.key_changed`
@@ -119,8 +119,6 @@ export async function notifyKeyChanged(env: Env, terminalId: string, gen: number
   const msg: ServerMessage = { type: "terminal.key_changed", id: `${me.id}.key.${gen}`, terminal: { id: me.id, name: shownTerminalName(me.id, me.name), key: me.age_key } };
   const page = await contactHolders(env.DB, me.id, after ?? "", KEY_PAGE);
   const targets = after === undefined ? [me.id, ...page.filter((id) => id !== me.id)] : page;
-  for (let i = 0; i < targets.length; i += KEY_FANOUT) {
-    await Promise.all(targets.slice(i, i + KEY_FANOUT).map((id) => send(env, id, msg, { transferId: null, expiresAt: Date.now() + MESSAGE_TTL_MS })));
-  }
+  await Promise.all(targets.map((id) => send(env, id, msg, { transferId: null, expiresAt: Date.now() + MESSAGE_TTL_MS })));
   if (page.length === KEY_PAGE) await enqueueKeyAnnouncement(env, me.id, gen, page[page.length - 1]);
 }

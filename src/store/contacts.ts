@@ -3,7 +3,16 @@ import type { TerminalRef } from "../contract";
 /**
  * D1: each terminal's contacts and blocked senders (migration 0003). A row names the terminal
  * whose list it is and the other terminal. The only SQL about these lists.
+ *
+ * A change that makes a terminal refuse a sender it took transfers from (a block; a contact
+ * gone while it takes transfers from contacts only) marks it for the sweep's releases
+ * (`terminals.release_due_at`, migration 0010; store/quotas.ts refusedHeld) in the same
+ * transaction, so no refusal is recorded without it.
  */
+
+/** SQL: marks terminal ?1 for the sweep at ?now when the statement before changed something (and, `knownOnly`, it takes transfers from contacts only). */
+const markReleaseDue = (now: string, knownOnly: boolean) =>
+  `UPDATE terminals SET release_due_at = ${now} WHERE id = ?1 AND changes() > 0${knownOnly ? " AND accept = 'known'" : ""}`;
 
 export type ListName = "contacts" | "blocked";
 
@@ -30,25 +39,31 @@ export async function addToList(
            (SELECT other_id FROM ${list} WHERE terminal_id = ?1 ORDER BY added_at DESC, other_id LIMIT ?2)`,
       )
       .bind(terminalId, keep),
+    // (a contact the list no longer keeps is a stranger now: see the top of this file)
+    ...(list === "contacts" ? [db.prepare(markReleaseDue("?2", true)).bind(terminalId, now)] : []),
   ]);
 }
 
 /** Adds `otherId` to a list unless it is full (`max` entries); false when it was full. */
 export async function addToListUnlessFull(db: D1Database, list: ListName, terminalId: string, otherId: string, now: number, max: number): Promise<boolean> {
-  const row = await db
-    .prepare(
-      `INSERT INTO ${list} (terminal_id, other_id, added_at)
-       SELECT ?1, ?2, ?3 WHERE (SELECT COUNT(*) FROM ${list} WHERE terminal_id = ?1 AND other_id != ?2) < ?4
-       ON CONFLICT (terminal_id, other_id) DO UPDATE SET added_at = excluded.added_at
-       RETURNING other_id`,
-    )
-    .bind(terminalId, otherId, now, max)
-    .first<{ other_id: string }>();
-  return row !== null;
+  const [added] = await db.batch([
+    db
+      .prepare(
+        `INSERT INTO ${list} (terminal_id, other_id, added_at)
+         SELECT ?1, ?2, ?3 WHERE (SELECT COUNT(*) FROM ${list} WHERE terminal_id = ?1 AND other_id != ?2) < ?4
+         ON CONFLICT (terminal_id, other_id) DO UPDATE SET added_at = excluded.added_at`,
+      )
+      .bind(terminalId, otherId, now, max),
+    ...(list === "blocked" ? [db.prepare(markReleaseDue("?2", false)).bind(terminalId, now)] : []),
+  ]);
+  return added!.meta.changes === 1;
 }
 
-export async function removeFromList(db: D1Database, list: ListName, terminalId: string, otherId: string): Promise<void> {
-  await db.prepare(`DELETE FROM ${list} WHERE terminal_id = ? AND other_id = ?`).bind(terminalId, otherId).run();
+export async function removeFromList(db: D1Database, list: ListName, terminalId: string, otherId: string, now = Date.now()): Promise<void> {
+  await db.batch([
+    db.prepare(`DELETE FROM ${list} WHERE terminal_id = ?1 AND other_id = ?2`).bind(terminalId, otherId),
+    ...(list === "contacts" ? [db.prepare(markReleaseDue("?2", true)).bind(terminalId, now)] : []),
+  ]);
 }
 
 /** A terminal's list, newest first, with each other terminal's current name. */

@@ -96,24 +96,47 @@ export async function heldFrom(db: D1Database, terminalId: string, from: HeldFro
   return results.map((r) => r.id);
 }
 
+/** SQL: transfer `x` comes from a sender its recipient (`r`, terminal row `t`) refuses: blocked, or not a contact of a terminal that takes transfers from contacts only (never itself). */
+const refusedSender = `x.sender_id != r.terminal_id
+  AND (EXISTS (SELECT 1 FROM blocked b WHERE b.terminal_id = r.terminal_id AND b.other_id = x.sender_id)
+       OR (t.accept = 'known' AND NOT EXISTS (SELECT 1 FROM contacts c WHERE c.terminal_id = r.terminal_id AND c.other_id = x.sender_id)))`;
+
+/**
+ * SQL of refusedHeld: it starts from the terminals marked for release (`release_due_at`, by
+ * its partial index), then their own inbox rows, never from every transfer or recipient
+ * (INDEXED BY and CROSS JOIN fix that order whatever the planner's statistics say).
+ */
+export const REFUSED_HELD = `SELECT x.id AS transferId, r.terminal_id AS terminalId
+  FROM terminals t INDEXED BY terminals_release_due CROSS JOIN recipients r ON r.terminal_id = t.id CROSS JOIN transfers x ON x.id = r.transfer_id
+  WHERE t.release_due_at IS NOT NULL AND ${held("?1")} AND ${refusedSender}
+  ORDER BY x.created_at LIMIT ?2`;
+
 /**
  * Recipients still held by senders they refuse (they blocked the sender, or take transfers from
  * contacts only and the sender is not one), with the transfer: what a block or a switch to
- * `accept: "known"` left for the sweep to release. Oldest transfers first.
+ * `accept: "known"` left for the sweep to release. Only terminals marked when they came to
+ * refuse someone (store/contacts.ts, updateTerminal) are looked at. Oldest transfers first.
  */
 export async function refusedHeld(db: D1Database, now: number, limit: number): Promise<Array<{ transferId: string; terminalId: string }>> {
-  const { results } = await db
-    .prepare(
-      `SELECT x.id AS transferId, r.terminal_id AS terminalId
-       FROM recipients r JOIN transfers x ON x.id = r.transfer_id JOIN terminals t ON t.id = r.terminal_id
-       WHERE x.sender_id != r.terminal_id AND ${held("?1")}
-         AND (EXISTS (SELECT 1 FROM blocked b WHERE b.terminal_id = r.terminal_id AND b.other_id = x.sender_id)
-              OR (t.accept = 'known' AND NOT EXISTS (SELECT 1 FROM contacts c WHERE c.terminal_id = r.terminal_id AND c.other_id = x.sender_id)))
-       ORDER BY x.created_at LIMIT ?2`,
-    )
-    .bind(now, limit)
-    .all<{ transferId: string; terminalId: string }>();
+  const { results } = await db.prepare(REFUSED_HELD).bind(now, limit).all<{ transferId: string; terminalId: string }>();
   return results;
+}
+
+/**
+ * Unmarks the terminals marked at or before `before` for which nothing refused is held any
+ * more (the sweep, after its releases; one marked again since stays marked). Returns how many.
+ */
+export async function settleReleases(db: D1Database, now: number, before: number): Promise<number> {
+  const res = await db
+    .prepare(
+      `UPDATE terminals AS t INDEXED BY terminals_release_due SET release_due_at = NULL
+       WHERE t.release_due_at IS NOT NULL AND t.release_due_at <= ?2
+         AND NOT EXISTS (SELECT 1 FROM recipients r JOIN transfers x ON x.id = r.transfer_id
+                         WHERE r.terminal_id = t.id AND ${held("?1")} AND ${refusedSender})`,
+    )
+    .bind(now, before)
+    .run();
+  return res.meta.changes;
 }
 
 /**

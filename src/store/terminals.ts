@@ -15,6 +15,8 @@ export interface TerminalRow {
   /** migration 0009: its age recipient (`age1…`) or null; how many times it was set */
   age_key: string | null;
   age_key_gen: number;
+  /** migration 0010: since when the sweep must look for what it refuses (null: nothing to release) */
+  release_due_at?: number | null;
 }
 
 export type NewTerminal = Pick<TerminalRow, "id" | "name" | "token_hash" | "created_at">;
@@ -60,10 +62,15 @@ export async function replaceTokenHash(db: D1Database, id: string, oldHash: stri
   return row?.token_gen ?? null;
 }
 
-export async function updateTerminal(db: D1Database, id: string, change: { name?: string; accept?: Accept }): Promise<void> {
+/** Renames a terminal or changes whom it takes transfers from; `accept: "known"` also marks it for the sweep's releases (store/quotas.ts refusedHeld), in the same write. */
+export async function updateTerminal(db: D1Database, id: string, change: { name?: string; accept?: Accept }, now = Date.now()): Promise<void> {
   await db
-    .prepare("UPDATE terminals SET name = COALESCE(?2, name), accept = COALESCE(?3, accept) WHERE id = ?1 AND deleted_at IS NULL")
-    .bind(id, change.name ?? null, change.accept ?? null)
+    .prepare(
+      `UPDATE terminals SET name = COALESCE(?2, name), accept = COALESCE(?3, accept),
+         release_due_at = CASE WHEN ?3 = 'known' THEN ?4 ELSE release_due_at END
+       WHERE id = ?1 AND deleted_at IS NULL`,
+    )
+    .bind(id, change.name ?? null, change.accept ?? null, now)
     .run();
 }
 

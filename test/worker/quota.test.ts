@@ -1,6 +1,7 @@
 import fc from "fast-check";
 import { describe, expect, it } from "vitest";
 import { releaseHeld, releaseRefused } from "../../src/auth/withdraw";
+import { REFUSED_HELD } from "../../src/store/quotas";
 import { LIMIT_DEFAULTS } from "../../src/limits/config";
 import { recordPart } from "../../src/store/transfers";
 import { GiB } from "../../src/config";
@@ -403,6 +404,9 @@ describe("accept: known releases what strangers hold for me", () => {
   });
 });
 
+const releaseDue = async (id: string) =>
+  (await env.DB.prepare("SELECT release_due_at FROM terminals WHERE id = ?").bind(id).first<{ release_due_at: number | null }>())!.release_due_at;
+
 describe("the sweep releases what a block or accept: known left", () => {
   it("a block recorded without its releases (more than a request releases, or a request that died): the sweep withdraws the rest, once", async () => {
     const r = await register();
@@ -415,10 +419,11 @@ describe("the sweep releases what a block or accept: known left", () => {
     const fromStranger = await sendFiles(stranger, [r2], [{ name: "s", data: bytes(5) }]);
     await call({}, `/v1/terminals/${r2.id}/contacts/${friend.id}`, { method: "PUT", headers: r2.auth });
     const fromFriend = await sendFiles(friend, [r2], [{ name: "f", data: bytes(5) }]);
-    // as a request that recorded the block and the switch, then released nothing
+    // as a request that recorded the block and the switch (each marks its terminal for the sweep in the same write), then released nothing
     await env.DB.batch([
       env.DB.prepare("INSERT INTO blocked (terminal_id, other_id, added_at) VALUES (?, ?, ?)").bind(r.id, pest.id, Date.now()),
       env.DB.prepare("UPDATE terminals SET accept = 'known' WHERE id = ?").bind(r2.id),
+      env.DB.prepare("UPDATE terminals SET release_due_at = ? WHERE id IN (?, ?)").bind(Date.now(), r.id, r2.id),
     ]);
     // one by one, as a request does (oldest first) …
     expect(await releaseHeld(env, r.id, { sender: pest.id }, Date.now(), 1)).toBe(1);
@@ -430,6 +435,35 @@ describe("the sweep releases what a block or accept: known left", () => {
     expect((await transferRow(fromFriend.id)).status).toBe("ready");
     expect(await releaseRefused(env)).toBe(0);
     expect((await outboxOf(pest.id)).filter((m) => m.type === "transfer.cancelled")).toHaveLength(3);
+    // nothing refused is held for them any more: the sweep looks at them no more
+    expect(await releaseDue(r.id)).toBeNull();
+    expect(await releaseDue(r2.id)).toBeNull();
+  });
+
+  it("each way of coming to refuse a sender marks the terminal for the sweep in the same write; the sweep unmarks it once nothing refused is held", async () => {
+    const [a, b, c, x] = [await register(), await register(), await register(), await register()];
+    expect(await releaseDue(a.id)).toBeNull();
+    // a block
+    expect((await call({}, `/v1/terminals/${a.id}/blocked/${x.id}`, { method: "PUT", headers: a.auth })).status).toBe(204);
+    expect(await releaseDue(a.id)).not.toBeNull();
+    // a switch to accept: known
+    expect((await call({}, `/v1/terminals/${b.id}/settings`, { method: "PATCH", headers: { ...b.auth, "content-type": "application/json" }, body: JSON.stringify({ accept: "known" }) })).status).toBe(200);
+    expect(await releaseDue(b.id)).not.toBeNull();
+    // a contact removed while known (not while anyone may send)
+    await env.DB.prepare("UPDATE terminals SET accept = 'known' WHERE id = ?").bind(c.id).run();
+    expect((await call({}, `/v1/terminals/${c.id}/contacts/${x.id}`, { method: "PUT", headers: c.auth })).status).toBe(204);
+    expect(await releaseDue(c.id)).toBeNull();
+    expect((await call({}, `/v1/terminals/${c.id}/contacts/${x.id}`, { method: "DELETE", headers: c.auth })).status).toBe(204);
+    expect(await releaseDue(c.id)).not.toBeNull();
+    await releaseRefused(env);
+    for (const t of [a, b, c]) expect(await releaseDue(t.id)).toBeNull();
+  });
+
+  it("the sweep's query starts from the marked terminals (their index), never from every transfer or recipient", async () => {
+    const { results } = await env.DB.prepare(`EXPLAIN QUERY PLAN ${REFUSED_HELD}`).bind(Date.now(), 100).all<{ detail: string }>();
+    const plan = results.map((r) => r.detail);
+    expect(plan[0]).toMatch(/^SEARCH t USING INDEX terminals_release_due/);
+    expect(plan.filter((d) => /^SCAN /.test(d))).toEqual([]);
   });
 });
 

@@ -1,6 +1,7 @@
 import { createExecutionContext, createMessageBatch, getQueueResult, runInDurableObject, waitOnExecutionContext } from "cloudflare:test";
 import worker from "../../src/index";
 import type { Job } from "../../src/package/jobs";
+import { KEY_PAGE, notifyKeyChanged } from "../../src/notify/producers";
 import { generateHybridIdentity, generateX25519Identity, identityToRecipient } from "age-encryption";
 import { describe, expect, it } from "vitest";
 import { isAgeX25519Recipient } from "../../src/auth/key";
@@ -170,6 +171,32 @@ describe("PUT /v1/terminals/{id}/key", () => {
     const anna = holders[0]!;
     expect(await terminalStub(anna.id).enqueue(anna.id, { type: "terminal.key_changed", id: `${bob.id}.key.1`, terminal: { id: bob.id, name: "Bob", key: null } }, { transferId: null, expiresAt: null })).toMatchObject({ queued: false });
     for (const t of [bob, ...holders]) expect(await keyMessages(t), t.name).toHaveLength(1);
+  });
+
+  it("a terminal many hold as a contact is announced a page at a time (KEY_PAGE holders per queue message, the next page queued)", async () => {
+    const bob = await register("Bob");
+    const k = await newRecipient();
+    const now = Date.now();
+    const base = 800_000_000 + Math.floor(Math.random() * 100_000_000);
+    const ids = Array.from({ length: KEY_PAGE + 1 }, (_, i) => String(base + i * 3)).sort();
+    await env.DB.batch([
+      env.DB.prepare("UPDATE terminals SET age_key = ?, age_key_gen = 1 WHERE id = ?").bind(k, bob.id),
+      ...ids.flatMap((id) => [
+        env.DB.prepare("INSERT INTO terminals (id, name, token_hash, created_at) VALUES (?, ?, ?, ?)").bind(id, `h${id}`, `hash-${id}-${now}`, now),
+        env.DB.prepare("INSERT INTO contacts (terminal_id, other_id, added_at) VALUES (?, ?, ?)").bind(id, bob.id, now),
+      ]),
+    ]);
+    const jobs: Job[] = [];
+    const recording = { ...env, JOBS: { send: async (job: Job) => void jobs.push(job), sendBatch: async () => {} } } as unknown as Env;
+    const told = async (id: string) => (await outboxOf(id)).some((m) => m.id === `${bob.id}.key.1`);
+    await notifyKeyChanged(recording, bob.id, 1);
+    expect(jobs).toEqual([{ kind: "key_changed", terminalId: bob.id, gen: 1, after: ids[KEY_PAGE - 1] }]);
+    expect(await told(bob.id)).toBe(true);
+    for (const id of ids.slice(0, KEY_PAGE)) expect(await told(id), id).toBe(true);
+    expect(await told(ids[KEY_PAGE]!)).toBe(false);
+    await notifyKeyChanged(recording, bob.id, 1, ids[KEY_PAGE - 1]);
+    expect(await told(ids[KEY_PAGE]!)).toBe(true);
+    expect(jobs).toHaveLength(1); // the last page was not full: nothing more queued
   });
 
   it("reaches a live socket and is acknowledged like any message; it is never pushed, not even when the socket goes unacknowledged", async () => {
