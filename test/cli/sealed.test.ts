@@ -1,12 +1,14 @@
 import { execFileSync } from "node:child_process";
-import { createHash, randomBytes } from "node:crypto";
+import { randomBytes } from "node:crypto";
 import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import path from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { PushdropClient } from "../../client";
 import { generateIdentity, safetyNumber } from "../../client/seal";
+import { age, sha256 as sha } from "../node/support/bytes.ts";
 import { removeState, ROOT, startServer, type Server } from "../node/support/server.ts";
+import { isR2Blob, isSqlite, searchState } from "../node/support/state.ts";
 import { CountingProxy, makeUser, runCli, spawnCli, treeDigest, until, type User } from "./support/cli.ts";
 
 /**
@@ -25,13 +27,13 @@ let bob: User;
 const json = (s: string) => JSON.parse(s) as Record<string, any>;
 const configOf = (u: User) => json(readFileSync(path.join(u.env.XDG_CONFIG_HOME!, "pushdrop", "config.json"), "utf8"));
 const tokenOf = (u: User) => configOf(u).terminals[server.base].token as string;
-const sha = (b: Buffer) => createHash("sha256").update(b).digest("hex");
 const sendsDir = (u: User) => path.join(u.env.XDG_STATE_HOME!, "pushdrop", "sends");
 
 /** `age -d -i <identity file>` of `file`. */
-function ageOpen(identityFile: string, file: string): Buffer {
-  return execFileSync("age", ["-d", "-i", identityFile, file], { maxBuffer: 512 * MiB });
-}
+const ageOpen = (identityFile: string, file: string) => age(["-d", "-i", identityFile, file]);
+
+/** Three markers, one for each thing sealing hides: a file's content, its name, the message. */
+const markers = () => ({ content: `c${randomBytes(8).toString("hex")}`, name: `n${randomBytes(8).toString("hex")}`, message: `m${randomBytes(8).toString("hex")}` });
 
 /** The raw package of a transfer, fetched with plain HTTP as the recipient, unzipped into a folder. */
 async function rawPackage(transferId: string, token: string, into: string): Promise<string[]> {
@@ -107,46 +109,54 @@ describe("keys", () => {
 });
 
 describe("sealed send", () => {
-  it("is the default: the server holds 1.age, 2.age, seal.age and no message; Debian's age opens each with the exported identity; CLI get writes the real names", async () => {
-    const marker = randomBytes(8).toString("hex");
+  it("is the default: the server holds 1.age, 2.age, seal.age and no message; Debian's age opens each with the exported identity; CLI get writes the real names; no content, name or message anywhere in the server's state", async () => {
+    const m = markers();
     const src = path.join(root, "src-sealed", "trip");
     mkdirSync(path.join(src, "día 1"), { recursive: true });
     const big = randomBytes(3 * MiB + 5);
     writeFileSync(path.join(src, "big.bin"), big);
-    writeFileSync(path.join(src, "día 1", `notes ${marker}.txt`), `content ${marker}\n`);
-    const sent = await runCli(alice, ["send", src, "--to", bob.id!, "--message", `message ${marker}`, "--json"]);
+    writeFileSync(path.join(src, "día 1", `notes ${m.name}.txt`), `content ${m.content}\n`);
+    const sent = await runCli(alice, ["send", src, "--to", bob.id!, "--message", `message ${m.message} ☀`, "--json"]);
     expect(sent.code, sent.stderr).toBe(0);
     const out = json(sent.stdout);
-    expect(out).toMatchObject({ sealed: true, message: `message ${marker}` });
+    expect(out).toMatchObject({ sealed: true, message: `message ${m.message} ☀` });
     const id = out.id as string;
     expect(readdirSync(sendsDir(alice))).toEqual([]); // the spool went with the record
+    // the server's whole state (R2 blobs, D1 and Durable Object SQLite files with their WALs), read
+    // as bytes: none of the three is there in any form (the --plain test below finds its own)
+    const { files, found } = searchState(server.state, m);
+    expect(files.filter(isR2Blob).length, files.join("\n")).toBeGreaterThan(0);
+    expect(files.filter(isSqlite).length, files.join("\n")).toBeGreaterThan(0);
+    expect(found).toEqual({ content: [], name: [], message: [] });
 
     const t = await new PushdropClient({ server: server.base, token: tokenOf(bob) }).transfer(id);
     expect(t.sealed).toBe(true);
     expect(t.message).toBeNull();
     expect(t.files.map((f) => f.name)).toEqual(["1.age", "2.age", "seal.age"]);
-    expect(JSON.stringify(t)).not.toContain(marker);
+    for (const x of Object.values(m)) expect(JSON.stringify(t)).not.toContain(x);
 
     const idFile = path.join(root, "bob-export.identity");
     writeFileSync(idFile, (await runCli(bob, ["key", "export"])).stdout, { mode: 0o600 });
     const entries = await rawPackage(id, tokenOf(bob), path.join(root, "raw-sealed"));
     expect(entries).toEqual(["1.age", "2.age", "manifest.json", "seal.age"]);
     const x = path.join(root, "raw-sealed", "x");
-    expect(readFileSync(path.join(x, "2.age")).includes(Buffer.from(marker))).toBe(false);
-    const seal = json(ageOpen(idFile, path.join(x, "seal.age")).toString("utf8"));
-    expect(seal).toMatchObject({ transferId: id, from: alice.id, to: [bob.id], message: `message ${marker}` });
-    expect(seal.files.map((f: any) => f.name)).toEqual(["trip/big.bin", `trip/día 1/notes ${marker}.txt`]);
-    expect(ageOpen(idFile, path.join(x, "1.age")).equals(big)).toBe(true);
-    expect(ageOpen(idFile, path.join(x, "2.age")).toString()).toBe(`content ${marker}\n`);
+    expect(readFileSync(path.join(x, "2.age")).includes(Buffer.from(m.content))).toBe(false);
+    const seal = json((await ageOpen(idFile, path.join(x, "seal.age"))).toString("utf8"));
+    expect(seal).toMatchObject({ transferId: id, from: alice.id, to: [bob.id], message: `message ${m.message} ☀` });
+    expect(seal.files.map((f: any) => f.name)).toEqual(["trip/big.bin", `trip/día 1/notes ${m.name}.txt`]);
+    expect((await ageOpen(idFile, path.join(x, "1.age"))).equals(big)).toBe(true);
+    expect((await ageOpen(idFile, path.join(x, "2.age"))).toString()).toBe(`content ${m.content}\n`);
     expect(seal.files[0].sha256).toBe(sha(big));
 
     // CLI → CLI: names and bytes right, the message shown
     const D = path.join(root, "bob-get");
     const got = await runCli(bob, ["get", id, "--dir", D, "--json"]);
     expect(got.code, got.stderr).toBe(0);
-    expect(json(got.stdout)).toMatchObject({ sealed: true, message: `message ${marker}` });
+    expect(json(got.stdout)).toMatchObject({ sealed: true, message: `message ${m.message} ☀` });
     expect(treeDigest(path.join(D, "trip"))).toEqual(treeDigest(src));
     expect(readdirSync(D)).toEqual(["trip"]); // no package or temporary file left
+    // and once packaged and downloaded, still none of the three
+    expect(searchState(server.state, m).found).toEqual({ content: [], name: [], message: [] });
   });
 
   it("inbox shows the lock and the decrypted message and names; a sealed text alone is seal.age alone and get prints it", async () => {
@@ -183,19 +193,25 @@ describe("sealed send", () => {
     expect(readFileSync(path.join(D, "for-listen.txt"), "utf8")).toBe("opened by listen\n");
   });
 
-  it("--plain still sends in the clear", async () => {
-    const file = path.join(root, "clear.txt");
-    writeFileSync(file, "in the clear\n");
-    const sent = await runCli(alice, ["send", "--plain", file, "--to", bob.id!, "--message", "plain one", "--json"]);
+  it("--plain still sends in the clear, and the server's state holds its content (in R2), its name and its message", async () => {
+    const m = markers();
+    const file = path.join(root, `clear ${m.name}.txt`);
+    writeFileSync(file, `in the clear ${m.content}\n`);
+    const sent = await runCli(alice, ["send", "--plain", file, "--to", bob.id!, "--message", `plain one ${m.message} ☀`, "--json"]);
     expect(sent.code, sent.stderr).toBe(0);
     const t = await new PushdropClient({ server: server.base, token: tokenOf(bob) }).transfer(json(sent.stdout).id);
     expect(t.sealed).toBe(false);
-    expect(t.message).toBe("plain one");
-    expect(t.files.map((f) => f.name)).toEqual(["clear.txt"]);
+    expect(t.message).toBe(`plain one ${m.message} ☀`);
+    expect(t.files.map((f) => f.name)).toEqual([`clear ${m.name}.txt`]);
     const D = path.join(root, "bob-plain");
     const got = await runCli(bob, ["get", t.id, "--dir", D]);
     expect(got.code, got.stderr).toBe(0);
-    expect(readFileSync(path.join(D, "clear.txt"), "utf8")).toBe("in the clear\n");
+    expect(readFileSync(path.join(D, `clear ${m.name}.txt`), "utf8")).toBe(`in the clear ${m.content}\n`);
+    // the same search as for the sealed send finds each of the three: it can see them
+    const { files, found } = searchState(server.state, m);
+    expect(found.content!.filter(isR2Blob), files.join("\n")).not.toEqual([]);
+    expect(found.name).not.toEqual([]);
+    expect(found.message).not.toEqual([]);
   });
 
   it("a sealed send killed half way resumes from its spool (no part the server had sent again) and Debian's age opens the result", async () => {
@@ -248,7 +264,7 @@ describe("sealed send", () => {
       const res = await fetch(`${server.base}/v1/transfers/${transferId}/files/0`, { headers: { authorization: `Bearer ${tokenOf(bob)}` } });
       const aged = path.join(root, "resumed.age");
       writeFileSync(aged, Buffer.from(await res.arrayBuffer()));
-      expect(sha(ageOpen(idFile, aged))).toBe(sha(bytes));
+      expect(sha(await ageOpen(idFile, aged))).toBe(sha(bytes));
     } finally {
       await proxy.close();
     }
