@@ -8,7 +8,7 @@ import {
   type SealedFile,
 } from "../../src/contract/seal";
 import { SealError } from "./errors";
-import { checkSealedTo, decrypterFor, encrypterFor, type HeaderSeen } from "./stream";
+import { checkSealedTo, decrypterFor, encrypterFor, keysSaid, type HeaderSeen } from "./stream";
 import { paddedSize, recipientsFor, sealedSize, SEAL_PAD_FILES, SEAL_PAD_TEXT } from "./size";
 import type { AgeIdentity } from "./keys";
 
@@ -118,8 +118,8 @@ export async function openSeal(
   }
   const doc = decodeSeal(plain);
   checkSeal(doc, transfer, plain.length);
-  // its header: sealed to exactly the recipients it names (X25519 keys, one each), nobody else
-  checkSealedTo(seen, doc.to.length, SEAL_NAME);
+  // its header: sealed to the recipients it names (X25519 keys, one each), and nobody else
+  checkSealedTo(seen, sealKeyCounts(doc), SEAL_NAME);
   return doc;
 }
 
@@ -127,8 +127,8 @@ export async function openSeal(
  * Refuses (SealError `seal_mismatch`) a seal that does not describe this transfer: another
  * transfer's id, sender or recipients, a message or file the server shows in the clear, files
  * not named `1.age … n.age` then `seal.age`, or an age file whose size is not its plaintext's
- * sealed to one X25519 key per recipient the seal names (no more, no fewer), as seal.age itself
- * must be. `sealPlainBytes`: the seal's decrypted size.
+ * sealed to one X25519 key per recipient the seal names (no fewer, and no more than the sender's
+ * own besides: sealKeyCounts), as seal.age itself must be. `sealPlainBytes`: the seal's decrypted size.
  */
 export function checkSeal(doc: SealDocument, transfer: SealedTransfer, sealPlainBytes?: number): void {
   const fail = (why: string): never => {
@@ -145,18 +145,30 @@ export function checkSeal(doc: SealDocument, transfer: SealedTransfer, sealPlain
   const last = files[files.length - 1]!;
   if (last.name !== SEAL_NAME || last.index !== files.length - 1) fail(`the transfer's last file is not ${SEAL_NAME}`);
   // every age file is sealed to one X25519 key per recipient the seal names (and the transfer
-  // has): its size says how many (86 + 98·r + …), and a key more is someone else reading along
-  const n = doc.to.length;
-  const r = sealPlainBytes === undefined ? null : recipientsFor(last.size, sealPlainBytes);
+  // has), and at most the sender's own besides: its size says how many (86 + 98·r + …); another
+  // key would be someone else reading along, one fewer a recipient left out
+  const allowed = sealKeyCounts(doc);
+  let r = sealPlainBytes === undefined ? null : recipientsFor(last.size, sealPlainBytes);
   if (sealPlainBytes !== undefined && r === null) fail(`${SEAL_NAME} has the wrong size`);
-  if (r !== null && r !== n) fail(`${SEAL_NAME} is sealed to ${r} keys, the seal names ${n} recipient${n === 1 ? "" : "s"}`);
+  if (r !== null && !allowed.includes(r)) fail(`${SEAL_NAME} is sealed to ${r} keys, ${keysSaid(allowed)}`);
   doc.files.forEach((f: SealedFile, k) => {
     const t = files[k]!;
     if (f.index !== k || t.index !== k || t.name !== sealedFileName(k)) fail(`file ${k} is not ${sealedFileName(k)}`);
     const fr = recipientsFor(t.size, f.size);
     if (fr === null || (r !== null && fr !== r)) fail(`${t.name} is not ${f.size} bytes sealed like the rest`);
-    if (fr !== n) fail(`${t.name} is sealed to ${fr} keys, the seal names ${n} recipient${n === 1 ? "" : "s"}`);
+    if (!allowed.includes(fr!)) fail(`${t.name} is sealed to ${fr} keys, ${keysSaid(allowed)}`);
+    r = fr; // (the files sealed alike, also when seal.age's own size is not known here)
   });
+}
+
+/**
+ * How many X25519 keys a sealed transfer's files (and seal.age) may be sealed to: one per
+ * recipient the seal names; or one more when its sender is not among them, so that the sender
+ * can read what it sent (its outbox: it seals to its own key too). Never two more, never fewer.
+ */
+export function sealKeyCounts(doc: Pick<SealDocument, "from" | "to">): number[] {
+  const n = new Set(doc.to).size;
+  return doc.to.includes(doc.from) ? [n] : [n, n + 1];
 }
 
 /** The declared size of `seal.age` for a draft and a number of recipients. */

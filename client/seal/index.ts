@@ -26,7 +26,7 @@ export {
   type WebCryptoKey,
 } from "./keys";
 export { AGE_CHUNK, paddedSize, recipientsFor, SEAL_PAD_FILES, SEAL_PAD_TEXT, sealedSize } from "./size";
-export { checkSealedTo, hashing, openStream, sealStream, sha256Hasher, type Digest, type Expected, type HeaderSeen, type Sealed } from "./stream";
+export { checkSealedTo, hashing, keysSaid, openStream, sealStream, sha256Hasher, type Digest, type Expected, type HeaderSeen, type Sealed } from "./stream";
 export {
   checkSeal,
   decodeSeal,
@@ -35,6 +35,7 @@ export {
   sealDocument,
   sealedFileSpecs,
   sealFileSize,
+  sealKeyCounts,
   sealPlainSize,
   type SealDraft,
   type SealedTransfer,

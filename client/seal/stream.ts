@@ -46,16 +46,23 @@ export function decrypterFor(identities: readonly AgeIdentity[], seen?: HeaderSe
 }
 
 /**
- * Refuses (SealError `seal_mismatch`) an age file whose header does not seal it to exactly
- * `recipients` X25519 keys (when given), or holds anything but X25519 stanzas: a file of a
- * sealed transfer is sealed to the transfer's recipients' keys and to nobody else's.
+ * Refuses (SealError `seal_mismatch`) an age file whose header holds anything but X25519
+ * stanzas, or (when `keys` is given) a number of them that `keys` does not allow: a file of a
+ * sealed transfer is sealed to its recipients' keys (sealKeyCounts) and to nobody else's.
  */
-export function checkSealedTo(seen: HeaderSeen, recipients: number | undefined, what: string): void {
+export function checkSealedTo(seen: HeaderSeen, keys: number | readonly number[] | undefined, what: string): void {
   const types = seen.stanzas ?? [];
   const other = types.find((t) => t !== "X25519");
   if (other !== undefined) throw new SealError("seal_mismatch", `${what} is sealed to a key that is not an X25519 key (${other.slice(0, 40)})`);
-  if (recipients !== undefined && types.length !== recipients)
-    throw new SealError("seal_mismatch", `${what} is sealed to ${types.length} key${types.length === 1 ? "" : "s"}, the seal names ${recipients} recipient${recipients === 1 ? "" : "s"}`);
+  if (keys === undefined) return;
+  const allowed = typeof keys === "number" ? [keys] : keys;
+  if (!allowed.includes(types.length)) throw new SealError("seal_mismatch", `${what} is sealed to ${types.length} key${types.length === 1 ? "" : "s"}, ${keysSaid(allowed)}`);
+}
+
+/** "the seal names 2 recipients" (and, where one more is allowed, the sender's own copy). */
+export function keysSaid(allowed: readonly number[]): string {
+  const n = Math.min(...allowed);
+  return `the seal names ${n} recipient${n === 1 ? "" : "s"}${allowed.length > 1 ? " (and allows one key more: the sender's own)" : ""}`;
 }
 
 /** An incremental SHA-256. */
@@ -139,8 +146,8 @@ export interface Expected {
   size: number;
   /** plaintext SHA-256, hex */
   sha256: string;
-  /** the number of recipients the seal names: the header must hold exactly as many X25519 stanzas */
-  recipients?: number;
+  /** how many X25519 stanzas the header may hold (sealKeyCounts of the seal): one of these */
+  recipients?: number | readonly number[];
 }
 
 /**
@@ -148,7 +155,7 @@ export interface Expected {
  * changed or cut byte. With `expected`, the stream also fails at its end (before it closes) if
  * the plaintext's size or SHA-256 is not the seal's, so a consumer that commits the file only
  * when the stream closes never keeps a file the sender did not seal. With `expected`, the header
- * must hold X25519 stanzas only, and as many as `expected.recipients` when that is given.
+ * must hold X25519 stanzas only, and as many as `expected.recipients` allows when that is given.
  */
 export async function openStream(
   sealed: ReadableStream<Uint8Array>,
@@ -159,7 +166,7 @@ export async function openStream(
   const out = await decrypterFor(identities, seen).decrypt(sealed);
   if (!expected) return out;
   // a file of a sealed transfer is sealed to X25519 keys only (then its size counts them), and
-  // to as many as the seal names recipients
+  // to as many as the seal allows
   try {
     checkSealedTo(seen, expected.recipients, "the file");
   } catch (e) {

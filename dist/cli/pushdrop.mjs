@@ -19066,12 +19066,17 @@ function decrypterFor(identities, seen) {
   for (const i of identities) d.addIdentity(i);
   return d;
 }
-function checkSealedTo(seen, recipients, what) {
+function checkSealedTo(seen, keys, what) {
   const types = seen.stanzas ?? [];
   const other = types.find((t) => t !== "X25519");
   if (other !== void 0) throw new SealError("seal_mismatch", `${what} is sealed to a key that is not an X25519 key (${other.slice(0, 40)})`);
-  if (recipients !== void 0 && types.length !== recipients)
-    throw new SealError("seal_mismatch", `${what} is sealed to ${types.length} key${types.length === 1 ? "" : "s"}, the seal names ${recipients} recipient${recipients === 1 ? "" : "s"}`);
+  if (keys === void 0) return;
+  const allowed = typeof keys === "number" ? [keys] : keys;
+  if (!allowed.includes(types.length)) throw new SealError("seal_mismatch", `${what} is sealed to ${types.length} key${types.length === 1 ? "" : "s"}, ${keysSaid(allowed)}`);
+}
+function keysSaid(allowed) {
+  const n = Math.min(...allowed);
+  return `the seal names ${n} recipient${n === 1 ? "" : "s"}${allowed.length > 1 ? " (and allows one key more: the sender's own)" : ""}`;
 }
 function sha256Hasher(native = true) {
   const proc = globalThis.process;
@@ -19245,7 +19250,7 @@ async function openSeal(sealed, identities, transfer) {
   }
   const doc = decodeSeal(plain);
   checkSeal(doc, transfer, plain.length);
-  checkSealedTo(seen, doc.to.length, SEAL_NAME);
+  checkSealedTo(seen, sealKeyCounts(doc), SEAL_NAME);
   return doc;
 }
 function checkSeal(doc, transfer, sealPlainBytes) {
@@ -19262,17 +19267,22 @@ function checkSeal(doc, transfer, sealPlainBytes) {
   if (files.length !== doc.files.length + 1) fail(`it lists ${doc.files.length} files, the transfer has ${files.length - 1}`);
   const last = files[files.length - 1];
   if (last.name !== SEAL_NAME || last.index !== files.length - 1) fail(`the transfer's last file is not ${SEAL_NAME}`);
-  const n = doc.to.length;
-  const r = sealPlainBytes === void 0 ? null : recipientsFor(last.size, sealPlainBytes);
+  const allowed = sealKeyCounts(doc);
+  let r = sealPlainBytes === void 0 ? null : recipientsFor(last.size, sealPlainBytes);
   if (sealPlainBytes !== void 0 && r === null) fail(`${SEAL_NAME} has the wrong size`);
-  if (r !== null && r !== n) fail(`${SEAL_NAME} is sealed to ${r} keys, the seal names ${n} recipient${n === 1 ? "" : "s"}`);
+  if (r !== null && !allowed.includes(r)) fail(`${SEAL_NAME} is sealed to ${r} keys, ${keysSaid(allowed)}`);
   doc.files.forEach((f, k) => {
     const t = files[k];
     if (f.index !== k || t.index !== k || t.name !== sealedFileName(k)) fail(`file ${k} is not ${sealedFileName(k)}`);
     const fr = recipientsFor(t.size, f.size);
     if (fr === null || r !== null && fr !== r) fail(`${t.name} is not ${f.size} bytes sealed like the rest`);
-    if (fr !== n) fail(`${t.name} is sealed to ${fr} keys, the seal names ${n} recipient${n === 1 ? "" : "s"}`);
+    if (!allowed.includes(fr)) fail(`${t.name} is sealed to ${fr} keys, ${keysSaid(allowed)}`);
+    r = fr;
   });
+}
+function sealKeyCounts(doc) {
+  const n = new Set(doc.to).size;
+  return doc.to.includes(doc.from) ? [n] : [n, n + 1];
 }
 function sealFileSize(draft, recipients) {
   return sealedSize(sealPlainSize(draft), recipients);

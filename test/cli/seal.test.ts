@@ -344,22 +344,33 @@ describe("seal.age", () => {
     expect(() => checkSeal(decodeSeal(encodeSeal(d, transferId)), good)).not.toThrow();
   });
 
-  it("refuses files and a seal sealed to more (or fewer) keys than the recipients it names, each file's header counted too", async () => {
-    const [k, k2, spy] = await Promise.all([generateIdentity(), generateIdentity(), generateIdentity()]);
-    const d = draft(files); // names two recipients
-    // everything consistently sealed to a third key as well (someone reading along): sizes agree with each other
-    const three = await sealDocument(d, transferId, [k.recipient, k2.recipient, spy.recipient]);
-    const err3 = await openSeal(three, [k.identity], transferOf(d, 3)).catch((e: unknown) => e);
-    expect(err3).toBeInstanceOf(SealError);
-    expect((err3 as SealError).code).toBe("seal_mismatch");
-    expect((err3 as Error).message).toContain("sealed to 3 keys, the seal names 2 recipients");
-    // without the seal's own size (checkSeal alone): the files' sizes say 3 keys
+  it("refuses files and a seal sealed to more keys than the recipients it names (the sender's own aside) or fewer, each file's header counted too", async () => {
+    const [k, k2, own, spy] = await Promise.all([generateIdentity(), generateIdentity(), generateIdentity(), generateIdentity()]);
+    const d = draft(files); // names two recipients; its sender is not one of them
+    // the recipients and the sender's own key (so that its outbox can read it): opens
+    const withOwn = await sealDocument(d, transferId, [k.recipient, k2.recipient, own.recipient]);
+    expect((await openSeal(withOwn, [k.identity], transferOf(d, 3))).transferId).toBe(transferId);
+    // a key more than that (someone reading along): refused, though the sizes agree with each other
+    const four = await sealDocument(d, transferId, [k.recipient, k2.recipient, own.recipient, spy.recipient]);
+    const err4 = await openSeal(four, [k.identity], transferOf(d, 4)).catch((e: unknown) => e);
+    expect(err4).toBeInstanceOf(SealError);
+    expect((err4 as SealError).code).toBe("seal_mismatch");
+    expect((err4 as Error).message).toContain("sealed to 4 keys, the seal names 2 recipients (and allows one key more: the sender's own)");
+    // without the seal's own size (checkSeal alone): the files' sizes say how many keys
     const doc = decodeSeal(encodeSeal(d, transferId));
-    expect(() => checkSeal(doc, transferOf(d, 3))).toThrow(/holiday|1\.age is sealed to 3 keys/);
+    expect(() => checkSeal(doc, transferOf(d, 4))).toThrow(/1\.age is sealed to 4 keys/);
+    expect(() => checkSeal(doc, transferOf(d, 3))).not.toThrow();
     expect(() => checkSeal(doc, transferOf(d, 2))).not.toThrow();
-    // to one key fewer: a recipient left out
+    // one key fewer: a recipient left out
     const one = await sealDocument(d, transferId, [k.recipient]);
     await expect(openSeal(one, [k.identity], transferOf(d, 1))).rejects.toMatchObject({ code: "seal_mismatch" });
+    expect(() => checkSeal(doc, transferOf(d, 1))).toThrow(/sealed to 1 keys/);
+    // a sender among the recipients has its key there already: no key more
+    const toSelf: SealDraft = { ...d, to: [d.from, "772586192"] };
+    const selfDoc = decodeSeal(encodeSeal(toSelf, transferId));
+    const selfT = { ...transferOf(toSelf, 3), to: [...toSelf.to].sort() };
+    expect(() => checkSeal(selfDoc, selfT)).toThrow(/sealed to 3 keys, the seal names 2 recipients$/);
+    expect(() => checkSeal(selfDoc, { ...transferOf(toSelf, 2), to: [...toSelf.to].sort() })).not.toThrow();
 
     // a file's header: exactly `recipients` stanzas, all X25519
     const plain = randomBytes(70_000);
@@ -371,6 +382,7 @@ describe("seal.age", () => {
     expect((await collect(await openStream(streamOf(two), [k.identity], { ...expected, recipients: 2 }))).equals(plain)).toBe(true);
     await expect(openStream(streamOf(two), [k.identity], { ...expected, recipients: 1 })).rejects.toMatchObject({ code: "seal_mismatch" });
     await expect(openStream(streamOf(two), [k.identity], { ...expected, recipients: 3 })).rejects.toMatchObject({ code: "seal_mismatch" });
+    expect((await collect(await openStream(streamOf(two), [k.identity], { ...expected, recipients: [1, 2] }))).equals(plain)).toBe(true);
     // a stanza of another kind beside ours (its size would not count as a 98-byte X25519 one): refused
     const odd = new Encrypter();
     odd.addRecipient(k.recipient);
