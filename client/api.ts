@@ -7,6 +7,7 @@ import type {
   Transfer,
   TransferStatus,
 } from "../src/contract";
+import { IDEMPOTENCY_HEADER } from "../src/contract/limits";
 import { ApiError, NetworkError, networkReason } from "./errors";
 
 /**
@@ -138,8 +139,13 @@ export class PushdropClient {
 
   // ---- transfers --------------------------------------------------------------------------
 
-  createTransfer(req: NewTransfer): Promise<Transfer> {
-    return this.call("/v1/transfers", { method: "POST", json: req });
+  /**
+   * `idempotencyKey` (v1.2): a key the caller chose for this send and reuses when it sends the
+   * same request again after a lost answer; the server answers the transfer it already made.
+   */
+  createTransfer(req: NewTransfer, opts: { idempotencyKey?: string } = {}): Promise<Transfer> {
+    const headers: Record<string, string> = opts.idempotencyKey ? { [IDEMPOTENCY_HEADER]: opts.idempotencyKey } : {};
+    return this.call("/v1/transfers", { method: "POST", json: req, headers });
   }
 
   /** A message without files (v1.1): a note, a link, a code to paste. */

@@ -8100,6 +8100,19 @@ import { chmodSync, mkdirSync, readFileSync, renameSync, rmSync, writeFileSync }
 import { homedir } from "node:os";
 import path from "node:path";
 
+// src/contract/limits.ts
+var MiB = 1024 * 1024;
+var PART_SIZE = 16 * MiB;
+var MAX_RECIPIENTS = 100;
+var MAX_FILES_CEILING = 1e4;
+var MAX_MESSAGE_LENGTH = 1e4;
+var MAX_TERMINAL_NAME = 64;
+var DEFAULT_EXPIRES_IN = 24 * 3600;
+var MIN_EXPIRES_IN = 60;
+var MAX_EXPIRES_IN = 7 * 24 * 3600;
+var PING_INTERVAL_MS = 3e4;
+var IDEMPOTENCY_HEADER = "Idempotency-Key";
+
 // src/contract/errors.ts
 function asErrorBody(value) {
   if (typeof value !== "object" || value === null) return null;
@@ -8260,8 +8273,13 @@ var PushdropClient = class {
     return this.call(`/v1/terminals/${terminalId}/push-subscription${q}`, { method: "DELETE" });
   }
   // ---- transfers --------------------------------------------------------------------------
-  createTransfer(req) {
-    return this.call("/v1/transfers", { method: "POST", json: req });
+  /**
+   * `idempotencyKey` (v1.2): a key the caller chose for this send and reuses when it sends the
+   * same request again after a lost answer; the server answers the transfer it already made.
+   */
+  createTransfer(req, opts2 = {}) {
+    const headers = opts2.idempotencyKey ? { [IDEMPOTENCY_HEADER]: opts2.idempotencyKey } : {};
+    return this.call("/v1/transfers", { method: "POST", json: req, headers });
   }
   /** A message without files (v1.1): a note, a link, a code to paste. */
   sendMessage(to, message, extra = {}) {
@@ -8457,18 +8475,6 @@ function sleep(ms, signal) {
     signal?.addEventListener("abort", stop2, { once: true });
   });
 }
-
-// src/contract/limits.ts
-var MiB = 1024 * 1024;
-var PART_SIZE = 16 * MiB;
-var MAX_RECIPIENTS = 100;
-var MAX_FILES_CEILING = 1e4;
-var MAX_MESSAGE_LENGTH = 1e4;
-var MAX_TERMINAL_NAME = 64;
-var DEFAULT_EXPIRES_IN = 24 * 3600;
-var MIN_EXPIRES_IN = 60;
-var MAX_EXPIRES_IN = 7 * 24 * 3600;
-var PING_INTERVAL_MS = 3e4;
 
 // client/socket.ts
 var OPEN = 1;

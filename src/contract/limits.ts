@@ -37,3 +37,10 @@ export const MAX_EXPIRES_IN = 7 * 24 * 3600;
 
 /** Clients ping the live channel this often; a socket silent for 90 s counts as gone. */
 export const PING_INTERVAL_MS = 30_000;
+
+/**
+ * v1.2: the optional header of `POST /v1/transfers` with a key the client chose for one send
+ * (1–64 of A-Z a-z 0-9 _ -): the same sender and key within 24 hours get the same transfer
+ * (201, then 200), never another, so a retry after a lost answer cannot send twice.
+ */
+export const IDEMPOTENCY_HEADER = "Idempotency-Key";

@@ -116,6 +116,20 @@ describe("the API client against npm start", () => {
     bLive.ch.close();
   });
 
+  it("a create sent again with its idempotency key answers the transfer already made, not a second one", async () => {
+    const a = await terminal("A");
+    const b = await terminal("B");
+    const req = { to: [b.id], files: [{ name: "once.txt", size: 3 }] };
+    const key = `k-${randomBytes(8).toString("hex")}`;
+    const first = await a.client.createTransfer(req, { idempotencyKey: key });
+    const again = await a.client.createTransfer(req, { idempotencyKey: key });
+    expect(again.id).toBe(first.id);
+    const other = await a.client.createTransfer(req, { idempotencyKey: `${key}-2` });
+    expect(other.id).not.toBe(first.id);
+    const reused = await a.client.createTransfer({ ...req, files: [{ name: "other.txt", size: 3 }] }, { idempotencyKey: key }).catch((e) => e);
+    expect(reused).toMatchObject({ status: 422, code: "idempotency_key_reused" });
+  });
+
   it("turns the server's errors into ApiError with the contract's code", async () => {
     const a = await terminal("A");
     const err = await a.client.createTransfer({ to: ["123 456 780"], files: [{ name: "x", size: 1 }] }).catch((e) => e);
