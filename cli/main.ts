@@ -6,7 +6,7 @@ import { NetworkError, PushdropClient } from "../client";
 import { CliError, EXIT, EXIT_HELP, reportError } from "./exit";
 import { jsonSafe, shown } from "./sanitize";
 import { register, whoami } from "./commands/account";
-import { keyExport, keyRotate, keyVerify } from "./commands/key";
+import { keyAccept, keyExport, keyRotate, keyVerify } from "./commands/key";
 import { listen } from "./commands/listen";
 import { resume, send } from "./commands/send";
 import { cancel, get, inbox, status } from "./commands/transfers";
@@ -78,6 +78,11 @@ ${EXIT_HELP}`,
     .argument("<id>", "the other terminal")
     .argument("[number]", "the safety number (60 digits; spaces allowed), or its 30-digit fingerprint")
     .action(action((ctx, id: string, n: string | undefined) => keyVerify(ctx, id, n)));
+  key
+    .command("accept")
+    .description("seal to the key <id> publishes now, in place of the one pinned (a contact you verified: key verify <id> <number> instead)")
+    .argument("<id>", "the other terminal")
+    .action(action((ctx, id: string) => keyAccept(ctx, id)));
 
   p.command("send")
     .description("send files, folders (with their paths kept) or a message to one or more terminals")

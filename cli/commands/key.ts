@@ -1,10 +1,10 @@
 import { formatTerminalId, normalizeTerminalId } from "../../client";
-import { formatDigits, isRecipient, safetyNumber, verifySafetyNumber } from "../../client/seal";
+import { acceptKey, decideTrust, formatDigits, isRecipient, safetyNumber, verifySafetyNumber } from "../../client/seal";
 import { signedIn, type Ctx } from "../context";
 import { integrityError, usageError } from "../exit";
 import { ensureKeys, newStoredKey, pinOf, publishedKey, savePin, shownFingerprint } from "../keys";
 
-/** `pushdrop key export|rotate|verify` (issue 23). */
+/** `pushdrop key export|rotate|verify|accept` (issue 23). */
 
 export async function keyExport(ctx: Ctx): Promise<void> {
   const { client, me } = signedIn(ctx);
@@ -50,7 +50,7 @@ export async function keyVerify(ctx: Ctx, idArg: string, number: string | undefi
     if (pinned && pinned.key !== theirs) {
       // the number is for the key published now, not the one pinned: comparing it is how the change is accepted
       ctx.ui.warn(
-        `The key the server publishes for ${formatTerminalId(id)} now is not the one this computer pinned on ${pinned.pinnedAt.slice(0, 10)}${pinned.verified ? " and you verified" : ""}: this number is for the new key. Nothing is sealed to ${formatTerminalId(id)} until it matches the one ${formatTerminalId(id)} sees.`,
+        `The key the server publishes for ${formatTerminalId(id)} now is not the one this computer pinned on ${pinned.pinnedAt.slice(0, 10)}${pinned.verified ? " and you verified" : ""}: this number is for the new key. Nothing is sealed to ${formatTerminalId(id)} until it matches the one ${formatTerminalId(id)} sees${pinned.verified ? "" : ` (or until you accept the new key without comparing: \`pushdrop key accept ${id}\`)`}.`,
       );
     } else if (pinned?.verified) {
       ctx.ui.info(`(Verified already: this is the key you verified.)`);
@@ -69,4 +69,45 @@ export async function keyVerify(ctx: Ctx, idArg: string, number: string | undefi
   savePin(ctx, id, { key: theirs, verified: true });
   ctx.ui.emit({ id, key: theirs, verified: true, replaced: before && before.key !== theirs ? before.key : null });
   ctx.ui.print(`Verified ${formatTerminalId(id)}: what you send is sealed to this key${before && before.key !== theirs ? " (it replaces the one pinned before)" : ""}.`);
+}
+
+/**
+ * `pushdrop key accept <id>`: takes the key a contact publishes now in place of the one pinned
+ * (issue 23, Trust: a key change is sealed to only once the person accepts it, acceptKey). A
+ * contact whose old key was verified needs a new verification instead (`key verify <id> <number>`).
+ */
+export async function keyAccept(ctx: Ctx, idArg: string): Promise<void> {
+  const id = normalizeTerminalId(idArg);
+  if (!id) throw usageError(`"${idArg}" is not a terminal id.`);
+  const { client } = signedIn(ctx);
+  const who = formatTerminalId(id);
+  const pinned = pinOf(ctx, id);
+  const published = await publishedKey(client, id);
+  const d = decideTrust({ pinned: pinned ? { key: pinned.key, verified: pinned.verified } : null, published });
+  if (d.kind === "bad_key") throw integrityError(`The server gives ${who} a key that is not an age X25519 key; there is nothing to accept.`, "bad_key", { id });
+  if (d.kind !== "key_changed") {
+    ctx.ui.emit({ id, key: published, changed: false, pinned: pinned ?? null });
+    ctx.ui.print(
+      d.kind === "no_key"
+        ? `${who} publishes no key: there is nothing to accept.`
+        : pinned
+          ? `Nothing to accept: ${who} publishes the key this computer pinned${pinned.verified ? " (and you verified)" : ""}.`
+          : `Nothing to accept: ${who} is not pinned yet; its key is pinned when you first send to it.`,
+    );
+    return;
+  }
+  if (d.published === null) {
+    throw integrityError(`${who} publishes no key now, where this computer pinned one: there is no new key to accept. Ask ${who} by another channel what happened.`, "no_key", { id });
+  }
+  const pin = acceptKey(d);
+  if (!pin) {
+    throw integrityError(
+      `You verified ${who}'s old key, so its new one must be verified too: compare your safety number with ${who} by another channel (\`pushdrop key verify ${id}\` prints it), then \`pushdrop key verify ${id} <number>\`.`,
+      "reverify",
+      { id, pinned: d.pinned, published: d.published },
+    );
+  }
+  savePin(ctx, id, pin);
+  ctx.ui.emit({ id, key: pin.key, changed: true, replaced: d.pinned, verified: false });
+  ctx.ui.print(`Accepted ${who}'s new key: what you send is sealed to it from now on (not verified: \`pushdrop key verify ${id}\` compares safety numbers).`);
 }

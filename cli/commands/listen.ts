@@ -126,7 +126,11 @@ export async function listen(ctx: Ctx, opts: ListenOptions): Promise<void> {
             if (msg.terminal.key !== null && here.has(msg.terminal.key)) ui.print(`${showId(id)}  (this terminal) published a new key of this computer's`);
             else ui.warn(`WARNING: ${showId(id)} (this terminal) now has a key that is not this computer's; see \`pushdrop whoami\``);
           } else if (held) {
-            ui.print(`${showId(id)}  published a new key: \`pushdrop send\` to it stops until you compare safety numbers (\`pushdrop key verify ${id}\`)`);
+            ui.print(
+              pin!.verified
+                ? `${showId(id)}  published a new key: \`pushdrop send\` to it stops until you compare safety numbers again (\`pushdrop key verify ${id}\`)`
+                : `${showId(id)}  published a new key: \`pushdrop send\` to it stops until you accept it (\`pushdrop key accept ${id}\`) or compare safety numbers (\`pushdrop key verify ${id}\`)`,
+            );
           } else {
             ui.print(`${showId(id)}  published a new key`);
           }

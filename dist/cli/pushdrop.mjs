@@ -19355,6 +19355,11 @@ function decideTrust({ pinned, published, link }) {
   if (published === null) return { kind: "no_key" };
   return { kind: "seal", pin: { key: published, verified: false } };
 }
+function acceptKey(decision, verifiedNow = false) {
+  if (decision.published === null) return null;
+  if (decision.reverify && !verifiedNow) return null;
+  return { key: decision.published, verified: verifiedNow };
+}
 function shareLink(server, terminalId, key) {
   const base = `${server.replace(/\/+$/, "")}/?to=${encodeURIComponent(terminalId)}`;
   return key ? `${base}#k=${key}` : base;
@@ -19631,7 +19636,7 @@ async function keyVerify(ctx, idArg, number) {
     ctx.ui.print(`Safety number with ${formatTerminalId(id)}: ${formatDigits(expected)}`);
     if (pinned && pinned.key !== theirs) {
       ctx.ui.warn(
-        `The key the server publishes for ${formatTerminalId(id)} now is not the one this computer pinned on ${pinned.pinnedAt.slice(0, 10)}${pinned.verified ? " and you verified" : ""}: this number is for the new key. Nothing is sealed to ${formatTerminalId(id)} until it matches the one ${formatTerminalId(id)} sees.`
+        `The key the server publishes for ${formatTerminalId(id)} now is not the one this computer pinned on ${pinned.pinnedAt.slice(0, 10)}${pinned.verified ? " and you verified" : ""}: this number is for the new key. Nothing is sealed to ${formatTerminalId(id)} until it matches the one ${formatTerminalId(id)} sees${pinned.verified ? "" : ` (or until you accept the new key without comparing: \`pushdrop key accept ${id}\`)`}.`
       );
     } else if (pinned?.verified) {
       ctx.ui.info(`(Verified already: this is the key you verified.)`);
@@ -19650,6 +19655,37 @@ async function keyVerify(ctx, idArg, number) {
   savePin(ctx, id, { key: theirs, verified: true });
   ctx.ui.emit({ id, key: theirs, verified: true, replaced: before && before.key !== theirs ? before.key : null });
   ctx.ui.print(`Verified ${formatTerminalId(id)}: what you send is sealed to this key${before && before.key !== theirs ? " (it replaces the one pinned before)" : ""}.`);
+}
+async function keyAccept(ctx, idArg) {
+  const id = normalizeTerminalId(idArg);
+  if (!id) throw usageError(`"${idArg}" is not a terminal id.`);
+  const { client } = signedIn(ctx);
+  const who2 = formatTerminalId(id);
+  const pinned = pinOf(ctx, id);
+  const published = await publishedKey(client, id);
+  const d = decideTrust({ pinned: pinned ? { key: pinned.key, verified: pinned.verified } : null, published });
+  if (d.kind === "bad_key") throw integrityError(`The server gives ${who2} a key that is not an age X25519 key; there is nothing to accept.`, "bad_key", { id });
+  if (d.kind !== "key_changed") {
+    ctx.ui.emit({ id, key: published, changed: false, pinned: pinned ?? null });
+    ctx.ui.print(
+      d.kind === "no_key" ? `${who2} publishes no key: there is nothing to accept.` : pinned ? `Nothing to accept: ${who2} publishes the key this computer pinned${pinned.verified ? " (and you verified)" : ""}.` : `Nothing to accept: ${who2} is not pinned yet; its key is pinned when you first send to it.`
+    );
+    return;
+  }
+  if (d.published === null) {
+    throw integrityError(`${who2} publishes no key now, where this computer pinned one: there is no new key to accept. Ask ${who2} by another channel what happened.`, "no_key", { id });
+  }
+  const pin = acceptKey(d);
+  if (!pin) {
+    throw integrityError(
+      `You verified ${who2}'s old key, so its new one must be verified too: compare your safety number with ${who2} by another channel (\`pushdrop key verify ${id}\` prints it), then \`pushdrop key verify ${id} <number>\`.`,
+      "reverify",
+      { id, pinned: d.pinned, published: d.published }
+    );
+  }
+  savePin(ctx, id, pin);
+  ctx.ui.emit({ id, key: pin.key, changed: true, replaced: d.pinned, verified: false });
+  ctx.ui.print(`Accepted ${who2}'s new key: what you send is sealed to it from now on (not verified: \`pushdrop key verify ${id}\` compares safety numbers).`);
 }
 
 // cli/commands/listen.ts
@@ -21409,7 +21445,9 @@ async function listen(ctx, opts2) {
             if (msg.terminal.key !== null && here.has(msg.terminal.key)) ui.print(`${showId(id)}  (this terminal) published a new key of this computer's`);
             else ui.warn(`WARNING: ${showId(id)} (this terminal) now has a key that is not this computer's; see \`pushdrop whoami\``);
           } else if (held) {
-            ui.print(`${showId(id)}  published a new key: \`pushdrop send\` to it stops until you compare safety numbers (\`pushdrop key verify ${id}\`)`);
+            ui.print(
+              pin.verified ? `${showId(id)}  published a new key: \`pushdrop send\` to it stops until you compare safety numbers again (\`pushdrop key verify ${id}\`)` : `${showId(id)}  published a new key: \`pushdrop send\` to it stops until you accept it (\`pushdrop key accept ${id}\`) or compare safety numbers (\`pushdrop key verify ${id}\`)`
+            );
           } else {
             ui.print(`${showId(id)}  published a new key`);
           }
@@ -22023,6 +22061,7 @@ ${EXIT_HELP}`
   key.command("export").description("print this terminal's private key (AGE-SECRET-KEY-1\u2026) on stdout, for `age -d -i`").action(action((ctx) => keyExport(ctx)));
   key.command("rotate").description("make and publish a new key (older ones are kept until what was sealed to them has expired)").action(action((ctx) => keyRotate(ctx)));
   key.command("verify").description("check the 60-digit safety number you and <id> compared; marks the contact verified (no number: print it)").argument("<id>", "the other terminal").argument("[number]", "the safety number (60 digits; spaces allowed), or its 30-digit fingerprint").action(action((ctx, id, n) => keyVerify(ctx, id, n)));
+  key.command("accept").description("seal to the key <id> publishes now, in place of the one pinned (a contact you verified: key verify <id> <number> instead)").argument("<id>", "the other terminal").action(action((ctx, id) => keyAccept(ctx, id)));
   p.command("send").description("send files, folders (with their paths kept) or a message to one or more terminals").argument("[paths...]", "files and folders to send (none: send --message alone)").option("-t, --to <ids>", "recipient terminal ids, comma-separated or --to repeated (spaces and dashes allowed)", (v, all) => [...all, v], []).option("-m, --message <text>", "a message to go with the files, or alone (up to 10,000 characters)").option("--expires <duration>", "how long it stays downloadable: 90m, 2h, 1d, up to 7d (default: 1d)").option("--max-downloads <n>", "complete downloads allowed before it is gone").option("--wait", "wait until every recipient has downloaded it (exit 6 if it ends first)").option("--plain", "send in the clear, not sealed (needed for recipients without a key; by default it is sealed, and a recipient without a key stops the send)").addOption(new Option("--parallel <n>", "parts uploaded at once").default("3").hideHelp()).addHelpText(
     "after",
     `

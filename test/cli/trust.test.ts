@@ -311,3 +311,42 @@ describe("trust (issue 23): share links, key changes, key verify", () => {
     expect(self.stderr).toContain("pushdrop whoami");
   });
 });
+
+describe("key accept", () => {
+  it("takes a contact's new key in place of an unverified pin; a verified contact must be verified again instead", async () => {
+    const frank = makeUser(root, "frank", server.base);
+    const reg = await runCli(frank, ["register", "--name", "frank", "--json"]);
+    expect(reg.code, reg.stderr).toBe(0);
+    frank.id = json(reg.stdout).id;
+    const file = path.join(root, "for-frank.txt");
+    writeFileSync(file, "for frank\n");
+    const pin = () => configOf(alice).pins[server.base][frank.id!];
+    expect((await runCli(alice, ["send", file, "--to", frank.id!])).code).toBe(0); // pinned on first use
+    const nothing = await runCli(alice, ["key", "accept", frank.id!]);
+    expect(nothing.code, nothing.stderr).toBe(0);
+    expect(nothing.stdout).toContain("Nothing to accept");
+
+    const k2 = await generateIdentity();
+    await clientOf(frank).publishKey(frank.id!, k2.recipient);
+    expect((await runCli(alice, ["send", file, "--to", frank.id!])).code).toBe(5);
+    const hint = await runCli(alice, ["key", "verify", frank.id!]);
+    expect(hint.stderr).toContain(`pushdrop key accept ${frank.id}`);
+    const accepted = await runCli(alice, ["key", "accept", frank.id!, "--json"]);
+    expect(accepted.code, accepted.stderr).toBe(0);
+    expect(json(accepted.stdout)).toMatchObject({ changed: true, key: k2.recipient, replaced: json(reg.stdout).key, verified: false });
+    expect(pin()).toMatchObject({ key: k2.recipient, verified: false });
+    expect((await runCli(alice, ["send", file, "--to", frank.id!])).code).toBe(0);
+
+    // verified, then changed again: accepting is not enough
+    const mine = configOf(alice).terminals[server.base].keys[0].recipient as string;
+    expect((await runCli(alice, ["key", "verify", frank.id!, safetyNumber({ id: alice.id!, key: mine }, { id: frank.id!, key: k2.recipient })])).code).toBe(0);
+    const k3 = await generateIdentity();
+    await clientOf(frank).publishKey(frank.id!, k3.recipient);
+    const refused = await runCli(alice, ["key", "accept", frank.id!, "--json"]);
+    expect(refused.code).toBe(5);
+    expect(json(refused.stdout).error.code).toBe("reverify");
+    expect(refused.stderr).toContain(`pushdrop key verify ${frank.id} <number>`);
+    expect(pin()).toMatchObject({ key: k2.recipient, verified: true });
+    expect((await runCli(alice, ["send", file, "--to", frank.id!])).code).toBe(5);
+  });
+});
