@@ -1,7 +1,7 @@
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import path from "node:path";
-import type { Browser, BrowserContext, Page, Route } from "playwright-core";
+import type { Browser, BrowserContext, Page, Request, Route } from "playwright-core";
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
 import { formatTerminalId } from "../../src/contract/ids";
 import { removeState, startServer, type Server } from "../node/support/server.ts";
@@ -172,14 +172,35 @@ describe("issue 22: the web app on a phone", () => {
     await P.locator("#inbox > li").filter({ hasText: "Sent while the server was away" }).waitFor({ timeout: 30_000 });
     await expect.poll(() => waiting.locator(".status").textContent(), { timeout: 30_000 }).toMatch(/notified|Delivered|opened it/);
 
-    // Cancel: it never goes
+    // Cancel: it never goes, not even once the connection is back
+    const tries: number[] = []; // when the page tried to create the cancelled one
+    const counting = (r: Request) => void (r.method() === "POST" && creates.test(r.url()) && r.postData()?.includes("Never mind this one") && tries.push(Date.now()));
+    D.on("request", counting);
     await D.route(creates, offline);
     await D.getByLabel("Message").fill("Never mind this one");
     await D.getByRole("button", { name: "Send", exact: true }).click();
-    await sentCard("Never mind this one").getByRole("button", { name: "Cancel" }).click();
-    expect(await sentCard("Never mind this one").count()).toBe(0);
+    const never = sentCard("Never mind this one");
+    await never.getByText(/Waiting for the connection/).waitFor();
+    // the send, then its first try again (2 s later) have failed: the next is due 4 s after that
+    await expect.poll(() => tries.length, { timeout: 30_000 }).toBe(2);
+    await never.getByRole("button", { name: "Cancel" }).click();
+    expect(await never.count()).toBe(0);
+    // the connection comes back, and the browser says so: what still waits would go at once
+    await D.unroute(creates, offline);
+    await D.evaluate(() => window.dispatchEvent(new Event("online")));
+    await D.getByLabel("Message").fill("After the cancel");
+    await D.getByRole("button", { name: "Send", exact: true }).click();
+    await P.locator("#inbox > li").filter({ hasText: "After the cancel" }).waitFor({ timeout: 30_000 });
+    // past the time its next try was due (4 s after the last, with a margin), it was never tried again
+    await D.waitForTimeout(Math.max(0, tries.at(-1)! + 4000 + 2000 - Date.now()));
+    D.off("request", counting);
+    expect(tries).toHaveLength(2);
+    const afterCancel = await (await fetch(`${server.base}/v1/terminals/${pId}/inbox`, { headers: { authorization: `Bearer ${await tokenOf(P)}` } })).json();
+    expect(afterCancel.transfers.map((t: { message: string | null }) => t.message)).toContain("After the cancel");
+    expect(afterCancel.transfers.map((t: { message: string | null }) => t.message)).not.toContain("Never mind this one");
 
     // a page closed while a send waits: after the reload it says what was lost
+    await D.route(creates, offline);
     await D.getByLabel("Message").fill("Lost with the page");
     await D.getByLabel("Files").setInputFiles([{ name: "report.pdf", mimeType: "application/pdf", buffer: Buffer.from("pdf") }]);
     await D.getByRole("button", { name: "Send", exact: true }).click();

@@ -1,4 +1,4 @@
-import { createHash, generateKeyPairSync, randomBytes } from "node:crypto";
+import { generateKeyPairSync, randomBytes } from "node:crypto";
 import { existsSync, mkdirSync, writeFileSync } from "node:fs";
 import path from "node:path";
 import AxeBuilder from "@axe-core/playwright";
@@ -155,7 +155,7 @@ export async function screenshot(page: Page, name: string, target?: Locator): Pr
   await page.screenshot({ path: path.join(dir, `${name}.png`), animations: "disabled", caret: "hide" });
 }
 
-export const sha256 = (b: Uint8Array) => createHash("sha256").update(b).digest("hex");
+export { sha256 } from "../node/support/bytes.ts";
 export const random = (n: number) => new Uint8Array(randomBytes(n));
 
 /** A video file for Chromium's fake camera: a QR code of `text`, black on white (YUV 4:2:0). */

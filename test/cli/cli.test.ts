@@ -1,10 +1,11 @@
 import { execFileSync, spawn, spawnSync } from "node:child_process";
-import { createHash, randomBytes } from "node:crypto";
+import { randomBytes } from "node:crypto";
 import { existsSync, lstatSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, readlinkSync, realpathSync, rmSync, statSync, symlinkSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import path from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { PushdropClient, uploadFiles } from "../../client";
+import { sha256 as sha } from "../node/support/bytes.ts";
 import { freePort, removeState, ROOT, startServer, type Server } from "../node/support/server.ts";
 import { BIN, childEnv, CountingProxy, makeUser, runCli, spawnCli, treeDigest, until, type User } from "./support/cli.ts";
 
@@ -25,7 +26,6 @@ const json = (s: string) => JSON.parse(s) as Record<string, any>;
 const tokenOf = (u: User) => json(readFileSync(path.join(u.env.XDG_CONFIG_HOME!, "pushdrop", "config.json"), "utf8")).terminals[server.base].token as string;
 /** The user's terminal, reached through a proxy (the stored one is for the server's own address). */
 const through = (proxy: CountingProxy, u: User) => ({ PUSHDROP_SERVER: proxy.base, PUSHDROP_ID: u.id!, PUSHDROP_TOKEN: tokenOf(u) });
-const sha = (b: Buffer) => createHash("sha256").update(b).digest("hex");
 
 beforeAll(async () => {
   execFileSync(process.execPath, [path.join(ROOT, "scripts", "build-cli.mjs")], { stdio: "inherit" });

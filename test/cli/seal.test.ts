@@ -39,6 +39,7 @@ import {
   type SealedTransfer,
   type WebCryptoKey,
 } from "../../client/seal";
+import { age, collect, sha256, streamOf } from "../node/support/bytes.ts";
 
 /**
  * client/seal against the reference: what it seals, Debian's `age` opens; what `age -r`
@@ -49,46 +50,12 @@ import {
 const dir = mkdtempSync(path.join(tmpdir(), "pushdrop-seal-"));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
-/** Runs `age` with `input` on stdin; resolves with stdout (rejects on a non-zero exit). */
-function age(args: string[], input: Uint8Array): Promise<Buffer> {
-  return new Promise((resolve, reject) => {
-    const p = spawn("age", args, { stdio: ["pipe", "pipe", "pipe"] });
-    const out: Buffer[] = [];
-    const err: Buffer[] = [];
-    p.stdout.on("data", (c: Buffer) => out.push(c));
-    p.stderr.on("data", (c: Buffer) => err.push(c));
-    p.on("error", reject);
-    p.on("close", (code) =>
-      code === 0 ? resolve(Buffer.concat(out)) : reject(new Error(`age ${args.join(" ")}: ${code}: ${Buffer.concat(err)}`)),
-    );
-    p.stdin.end(input);
-  });
-}
-
-function streamOf(bytes: Uint8Array, chunk = 10_000): ReadableStream<Uint8Array> {
-  let at = 0;
-  return new ReadableStream({
-    pull(c) {
-      if (at >= bytes.length) return c.close();
-      c.enqueue(bytes.slice(at, at + chunk));
-      at += chunk;
-    },
-  });
-}
-
-async function collect(s: ReadableStream<Uint8Array>): Promise<Buffer> {
-  const parts: Uint8Array[] = [];
-  for await (const c of s as unknown as AsyncIterable<Uint8Array>) parts.push(c);
-  return Buffer.concat(parts);
-}
-
 function identityFile(identity: string): string {
   const f = path.join(dir, `${randomBytes(6).toString("hex")}.key`);
   writeFileSync(f, identity + "\n", { mode: 0o600 });
   return f;
 }
 
-const sha256 = (b: Uint8Array) => createHash("sha256").update(b).digest("hex");
 
 describe("keys", () => {
   it("generates X25519 identities (AGE-SECRET-KEY-1…) whose recipients are age1… and that `age` accepts", async () => {
@@ -176,7 +143,7 @@ describe("sealing and opening files as streams", () => {
     const plain = randomBytes(65536 * 2 + 5);
     const ciphertext = await age(["-r", s.recipient, "-r", w.recipient], plain);
     for (const identity of [s.identity, w.identity]) {
-      const opened = await openStream(streamOf(ciphertext), [identity], {
+      const opened = await openStream(streamOf(ciphertext, 10_000), [identity], {
         sealedSize: ciphertext.length,
         size: plain.length,
         sha256: sha256(plain),
@@ -189,14 +156,14 @@ describe("sealing and opening files as streams", () => {
     const k = await generateIdentity();
     const plain = randomBytes(100_000);
     const ciphertext = await age(["-r", k.recipient], plain);
-    const wrongHash = await openStream(streamOf(ciphertext), [k.identity], { size: plain.length, sha256: sha256(Buffer.from("x")) });
+    const wrongHash = await openStream(streamOf(ciphertext, 10_000), [k.identity], { size: plain.length, sha256: sha256(Buffer.from("x")) });
     await expect(collect(wrongHash)).rejects.toMatchObject({ code: "checksum_mismatch" });
     await expect(
-      openStream(streamOf(ciphertext), [k.identity], { sealedSize: ciphertext.length, size: plain.length - 1, sha256: sha256(plain) }),
+      openStream(streamOf(ciphertext, 10_000), [k.identity], { sealedSize: ciphertext.length, size: plain.length - 1, sha256: sha256(plain) }),
     ).rejects.toMatchObject({ code: "size_mismatch" });
     const tampered = Buffer.from(ciphertext);
     tampered[tampered.length - 100]! ^= 1;
-    await expect(collect(await openStream(streamOf(tampered), [k.identity]))).rejects.toThrow();
+    await expect(collect(await openStream(streamOf(tampered, 10_000), [k.identity]))).rejects.toThrow();
   });
 
   it("hashes alike with Node's native SHA-256 and with the JavaScript one browsers use", () => {

@@ -1,10 +1,11 @@
-import { createHash, randomBytes } from "node:crypto";
+import { randomBytes } from "node:crypto";
 import { appendFileSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { request } from "node:http";
 import { connect } from "node:net";
 import { tmpdir } from "node:os";
 import path from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { sha256 } from "./support/bytes.ts";
 import { commandOf, processTree, waitGone } from "./support/procs.ts";
 import { LiveSocket, register, removeState, sleep, startServer, type Server, type Terminal } from "./support/server.ts";
 import { readZip } from "./support/zip.ts";
@@ -18,7 +19,6 @@ import { readZip } from "./support/zip.ts";
  */
 
 const MiB = 1024 * 1024;
-const sha256 = (b: Uint8Array) => createHash("sha256").update(b).digest("hex");
 
 let server: Server;
 let state: string;

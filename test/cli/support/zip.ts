@@ -1,5 +1,5 @@
-import { createHash } from "node:crypto";
 import { crc32 } from "node:zlib";
+import { sha256 } from "../../node/support/bytes.ts";
 
 /**
  * A minimal ZIP writer for tests: stored entries (method 0), UTF-8 names, no data
@@ -51,7 +51,7 @@ export function makeZip(entries: TestEntry[]): Buffer {
   return Buffer.concat([...locals, cd, end]);
 }
 
-export const sha256 = (b: Buffer | string) => createHash("sha256").update(b).digest("hex");
+export { sha256 };
 
 /** A package as pushdrop builds it: the files, then manifest.json; and the transfer the API would show. */
 export function makePackage(transferId: string, files: Array<{ name: string; data: Buffer; sha256?: string }>, extra: TestEntry[] = []) {
