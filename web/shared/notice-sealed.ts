@@ -1,6 +1,7 @@
 import type { PushPayload } from "../../src/contract/messages";
 import { cleanName } from "../../src/contract/names";
 import type { SealDocument } from "../../src/contract/seal";
+import { DEFAULT_TYPE, guessType } from "../../src/package/mime";
 import { formatSize } from "../i18n/format";
 import { currentLanguage, t } from "../i18n/runtime";
 import { firstLine, listNames, noticeFor, senderOf, type Notice } from "./notice";
@@ -16,7 +17,9 @@ export function sealedNotice(p: Extract<PushPayload, { type: "transfer.ready" }>
   if (!doc) return base;
   const from = senderOf(p);
   const count = doc.files.length;
-  const all = (prefix: string) => count > 0 && doc.files.every((f) => f.type.startsWith(prefix));
+  // the sender's type, else the server's guess from the name (the CLI seals every type as application/octet-stream)
+  const typeOf = (f: SealDocument["files"][number]) => (f.type && f.type !== DEFAULT_TYPE ? f.type : guessType(cleanName(f.name)));
+  const all = (prefix: string) => count > 0 && doc.files.every((f) => typeOf(f).startsWith(prefix));
   const title =
     count === 0
       ? t("open.pushMessage", { from })

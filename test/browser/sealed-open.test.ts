@@ -1,0 +1,286 @@
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import path from "node:path";
+import type { Browser, BrowserContext, CDPSession, Download, Page } from "playwright-core";
+import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
+import { PushdropClient, uploadFiles } from "../../client";
+import { sealDocument, sealedFileSpecs, sealStream, type SealDraft } from "../../client/seal";
+import type { Transfer } from "../../src/contract";
+import { makeUser, runCli, type User } from "../cli/support/cli.ts";
+import { clientOf, register, removeState, startServer, type Server, type Terminal } from "../node/support/server.ts";
+import { checkPages, checkState, hasChromium, idOf, launch, open, phone, random, screenshot, sha256, tab, watch } from "./support.ts";
+
+/**
+ * Opening sealed transfers in the web app (issue 23), in real headless Chromium: the phone B
+ * receives what the real `pushdrop` CLI sealed to the key B's browser made and published; its
+ * inbox shows the real names, sizes and message from seal.age; Download saves each file under
+ * its real name, decrypted as a stream by the service worker (bytes compared by SHA-256); a sealed
+ * .html is answered as a sandboxed attachment whose script never runs; a push carrying the seal
+ * is opened by the service worker ("alice: 2 photos"); a seal made for another transfer is
+ * refused, and a file whose bytes are not what its seal says is not saved.
+ */
+
+let server: Server;
+let browser: Browser;
+let dir: string;
+let ctx: BrowserContext;
+let B: Page;
+let bId: string;
+let bKey: string;
+let alice: User;
+let mallory: Terminal;
+
+const json = (s: string) => JSON.parse(s) as Record<string, any>;
+const tokenOf = (page: Page) => page.evaluate(() => JSON.parse(localStorage.getItem("pushdrop.device")!).token as string);
+const bClient = async () => new PushdropClient({ server: server.base, token: await tokenOf(B) });
+
+async function cliSend(files: string[], message?: string): Promise<string> {
+  const args = ["send", ...files, "--to", bId, "--json"];
+  if (message !== undefined) args.push("--message", message);
+  const sent = await runCli(alice, args);
+  expect(sent.code, sent.stderr).toBe(0);
+  expect(json(sent.stdout).sealed).toBe(true);
+  return json(sent.stdout).id as string;
+}
+
+/** The card of a transfer, once the inbox shows it (the socket brings it, or a reload). */
+async function card(id: string) {
+  const el = B.locator(`#t-${id}`);
+  await el.waitFor({ timeout: 20_000 });
+  return el;
+}
+
+async function bytesOf(d: Download): Promise<Buffer> {
+  const file = await d.path();
+  return readFileSync(file);
+}
+
+const streamOf = (b: Uint8Array) => new Blob([b as Uint8Array<ArrayBuffer>]).stream() as ReadableStream<Uint8Array>;
+async function collect(s: ReadableStream<Uint8Array>): Promise<Uint8Array> {
+  return new Uint8Array(await new Response(s).arrayBuffer());
+}
+
+/**
+ * A sealed transfer made by hand (mallory, through the API), to B's key: `plain` is what its
+ * one file holds, `draft` what its seal says, `sealFor` the transfer id the seal names.
+ */
+async function handmade(plain: Uint8Array, draft: SealDraft, sealFor?: string): Promise<Transfer> {
+  const c = clientOf(server.base, mallory);
+  const sealed = await sealStream(streamOf(plain), [bKey]);
+  const age = await collect(sealed.stream);
+  const t = await c.createTransfer({ to: [bId], sealed: true, message: null, files: sealedFileSpecs(draft, 1) } as never);
+  const seal = await sealDocument(draft, sealFor ?? t.id, [bKey]);
+  await uploadFiles(c, t, [new Blob([age as Uint8Array<ArrayBuffer>]), new Blob([seal as Uint8Array<ArrayBuffer>])]);
+  return t;
+}
+
+beforeAll(async () => {
+  if (!hasChromium()) throw new Error("Chromium is missing: apt-get install chromium (.ci/run does it)");
+  dir = mkdtempSync(path.join(tmpdir(), "pushdrop-sealed-open-"));
+  server = await startServer();
+  browser = await launch();
+  ctx = await phone(browser, server.base);
+  await watch(ctx);
+  B = await open(ctx);
+  bId = await idOf(B);
+  // the browser made its key and published it as the page started
+  const lookup = new PushdropClient({ server: server.base });
+  for (let i = 0; i < 100 && !bKey; i++) {
+    bKey = (await lookup.lookup(bId)).key ?? "";
+    if (!bKey) await B.waitForTimeout(100);
+  }
+  expect(bKey).toMatch(/^age1/);
+  alice = makeUser(dir, "alice", server.base);
+  const r = await runCli(alice, ["register", "--name", "alice", "--json"]);
+  expect(r.code, r.stderr).toBe(0);
+  alice.id = json(r.stdout).id;
+  mallory = await register(server.base, "mallory");
+  // the service worker controls the page (it claims it on activation)
+  await B.waitForFunction(() => navigator.serviceWorker.controller !== null, null, { timeout: 20_000 });
+});
+
+afterEach(async (t) => {
+  await checkPages([ctx], t.task.name);
+});
+
+afterAll(async () => {
+  await browser?.close();
+  await server?.stop();
+  if (server) removeState(server.state);
+  if (dir) rmSync(dir, { recursive: true, force: true });
+});
+
+describe("sealed transfers in the web app", () => {
+  let one: { id: string; name: string; bytes: Uint8Array };
+
+  it("a transfer the CLI sealed to this browser's key shows its real name, size and message, and Download saves it decrypted with its real name and bytes", async () => {
+    const name = "Bericht März 2026.bin";
+    const bytes = random(3 * 1024 * 1024 + 17);
+    const file = path.join(dir, name);
+    writeFileSync(file, bytes);
+    const id = await cliSend([file], "Die Zahlen vom Sonntag");
+    one = { id, name, bytes };
+    await tab(B, "Received");
+    const c = await card(id);
+    await c.getByText(name).waitFor({ timeout: 20_000 });
+    await c.getByText("Die Zahlen vom Sonntag").waitFor();
+    expect(await c.textContent()).toContain("3.1 MB");
+    // the lock is explained, and what the server names the files is never shown as real
+    expect(await c.textContent()).toContain("only the recipients can read it. The lock does not show who wrote it.");
+    expect(await c.textContent()).not.toMatch(/\b1\.age|seal\.age/);
+    await checkState(B, "a sealed transfer, opened");
+    await screenshot(B, "phone-9-sealed", c);
+
+    const [download] = await Promise.all([B.waitForEvent("download", { timeout: 30_000 }), c.getByRole("button", { name: "Download", exact: true }).click()]);
+    expect(download.suggestedFilename()).toBe(name);
+    expect(download.url()).toContain("/_sealed/");
+    expect(sha256(await bytesOf(download))).toBe(sha256(bytes));
+    await c.getByText("Saved.").waitFor({ timeout: 20_000 });
+    // the server counted it (the CLI's transfer is downloaded), and the card offers Save again
+    await c.getByRole("button", { name: "Save again", exact: true }).waitFor({ timeout: 30_000 });
+    const t = await (await bClient()).transfer(id);
+    expect(t.recipients.find((r) => r.id === bId)?.downloadedAt).toBeTruthy();
+  });
+
+  it("several sealed files: each is saved with its own real name and bytes", async () => {
+    const a = random(200_000);
+    const b = new TextEncoder().encode("plain words, sealed\n".repeat(100));
+    writeFileSync(path.join(dir, "first.dat"), a);
+    writeFileSync(path.join(dir, "zweite Notiz.txt"), b);
+    const id = await cliSend([path.join(dir, "first.dat"), path.join(dir, "zweite Notiz.txt")]);
+    const c = await card(id);
+    await c.getByText("zweite Notiz.txt").waitFor({ timeout: 20_000 });
+    for (const [name, bytes] of [["first.dat", a], ["zweite Notiz.txt", b]] as const) {
+      const [download] = await Promise.all([B.waitForEvent("download", { timeout: 30_000 }), c.getByRole("button", { name }).click()]);
+      expect(download.suggestedFilename()).toBe(name);
+      expect(sha256(await bytesOf(download))).toBe(sha256(bytes));
+    }
+  });
+
+  it("a sealed .html is answered as a sandboxed attachment: saved, never shown, its script never runs", async () => {
+    const html = `<!doctype html><title>x</title><script>try{parent.__pwned=1}catch(e){}window.__pwned=1;document.title="ran"</script><p>hello</p>`;
+    const file = path.join(dir, "page.html");
+    writeFileSync(file, html);
+    const id = await cliSend([file]);
+    const c = await card(id);
+    await c.getByText("page.html").waitFor({ timeout: 20_000 });
+
+    // the headers of the service worker's answer, asked for as the page's hidden frame asks
+    const t = await (await bClient()).transfer(id);
+    const answer = await B.evaluate(
+      async ({ job }) => {
+        const ch = new MessageChannel();
+        const ready = new Promise<void>((r) => (ch.port1.onmessage = (e) => e.data.type === "ready" && r()));
+        navigator.serviceWorker.controller!.postMessage({ type: "pushdrop.save", job }, [ch.port2]);
+        await ready;
+        const res = await fetch(`/_sealed/${job.id}/page.html`);
+        return { status: res.status, headers: Object.fromEntries(res.headers), text: await res.text() };
+      },
+      { job: { id: "html-check", url: t.files[0]!.downloadUrl!, name: "page.html", size: html.length, sealedSize: t.files[0]!.size, sha256: sha256(new TextEncoder().encode(html)), terminalId: bId } },
+    );
+    expect(answer.status).toBe(200);
+    expect(answer.text).toBe(html);
+    expect(answer.headers["content-disposition"]).toBe(`attachment; filename="page.html"; filename*=UTF-8''page.html`);
+    expect(answer.headers["content-security-policy"]).toBe("sandbox; default-src 'none'");
+    expect(answer.headers["x-content-type-options"]).toBe("nosniff");
+    expect(answer.headers["content-type"]).toBe("application/octet-stream");
+
+    // saved through the page: a download, and nothing of it ran, here or in any frame
+    const [download] = await Promise.all([B.waitForEvent("download", { timeout: 30_000 }), c.getByRole("button", { name: "Download", exact: true }).click()]);
+    expect(download.suggestedFilename()).toBe("page.html");
+    expect((await bytesOf(download)).toString()).toBe(html);
+    await B.waitForTimeout(500);
+    for (const f of B.frames()) expect(await f.evaluate(() => (window as unknown as { __pwned?: number }).__pwned ?? null)).toBeNull();
+    expect(await B.title()).not.toBe("ran");
+
+    // the path asked for directly, with no job behind it: the service worker answers 404 (never the network)
+    const direct = await B.evaluate(async () => {
+      const res = await fetch("/_sealed/nothing/page.html");
+      return { status: res.status, csp: res.headers.get("content-security-policy") };
+    });
+    expect(direct).toEqual({ status: 404, csp: "sandbox; default-src 'none'" });
+  });
+
+  it("a push that carries the seal is opened by the service worker: “alice: 2 photos”; without it, or with another transfer's seal, only who sent it", async () => {
+    const jpgs = ["IMG_0001.jpg", "IMG_0002.jpg"].map((n) => {
+      writeFileSync(path.join(dir, n), random(5000));
+      return path.join(dir, n);
+    });
+    const id = await cliSend(jpgs, "Vom Strand");
+    await card(id);
+    const client = await bClient();
+    const t = await client.transfer(id);
+    const sealOf = async (tr: Transfer) => Buffer.from(await (await client.download(tr.files.at(-1)!.downloadUrl!)).arrayBuffer()).toString("base64");
+    const seal = await sealOf(t);
+    const other = await client.transfer(one.id);
+    const otherSeal = await sealOf(other);
+
+    const cdp: CDPSession = await ctx.newCDPSession(B);
+    const registrations: Array<{ registrationId: string; scopeURL: string }> = [];
+    cdp.on("ServiceWorker.workerRegistrationUpdated", (e) => registrations.push(...e.registrations));
+    await cdp.send("ServiceWorker.enable");
+    for (let i = 0; i < 50 && !registrations.some((r) => r.scopeURL === `${server.base}/`); i++) await B.waitForTimeout(100);
+    const reg = registrations.find((r) => r.scopeURL === `${server.base}/`)!;
+    expect(reg).toBeDefined();
+    const deliver = (payload: unknown) => cdp.send("ServiceWorker.deliverPushMessage", { origin: server.base, registrationId: reg.registrationId, data: JSON.stringify(payload) });
+    const shown = async (tag: string) => {
+      for (let i = 0; i < 100; i++, await B.waitForTimeout(100)) {
+        const n = await B.evaluate(async (tg) => (await (await navigator.serviceWorker.ready).getNotifications({ tag: tg })).map((x) => ({ title: x.title, body: x.body })), tag);
+        if (n.length) return n[0]!;
+      }
+      return null;
+    };
+    const clear = () => B.evaluate(async () => (await (await navigator.serviceWorker.ready).getNotifications()).forEach((n) => n.close()));
+
+    await deliver({ type: "transfer.ready", id: `${id}.ready`, transfer: t, seal });
+    expect(await shown(id)).toEqual({ title: "alice: 2 photos", body: "IMG_0001.jpg and IMG_0002.jpg · 10 kB\nVom Strand" });
+    await clear();
+
+    // the summary form with its seal: what it names is checked, and it opens
+    const summary = { type: "transfer.ready", id: `${id}.ready`, transferId: id, summary: true, sealed: true, from: t.from, message: null, files: { count: 3, size: t.size, names: [] }, expiresAt: t.expiresAt };
+    await deliver({ ...summary, seal });
+    expect(await shown(id)).toEqual({ title: "alice: 2 photos", body: "IMG_0001.jpg and IMG_0002.jpg · 10 kB\nVom Strand" });
+    await clear();
+
+    // no seal (it did not fit): who sent it, nothing of the names the server shows
+    await deliver({ type: "transfer.ready", id: `${id}.ready`, transfer: t });
+    expect(await shown(id)).toEqual({ title: "A sealed transfer from alice", body: "" });
+    await clear();
+
+    // another transfer's seal, replayed by a server: refused, the same words as none
+    await deliver({ type: "transfer.ready", id: `${id}.ready`, transfer: t, seal: otherSeal });
+    expect(await shown(id)).toEqual({ title: "A sealed transfer from alice", body: "" });
+    await clear();
+    await deliver({ ...summary, seal: otherSeal });
+    expect(await shown(id)).toEqual({ title: "A sealed transfer from alice", body: "" });
+    await clear();
+    await cdp.detach();
+  });
+
+  it("a seal made for another transfer is refused, showing nothing of it; a file that is not what its seal says is not saved", async () => {
+    const plain = random(70_000);
+    const draft = (name: string, sha: string, message: string): SealDraft => ({
+      from: mallory.id,
+      to: [bId],
+      message,
+      files: [{ index: 0, name, type: "application/octet-stream", size: plain.length, sha256: sha }],
+    });
+    // a seal naming another transfer (a server replaying an old seal)
+    const replayed = await handmade(plain, draft("replayed-name.bin", sha256(plain), "replayed message"), one.id);
+    const c1 = await card(replayed.id);
+    await c1.getByText("Refused: what is sealed inside does not match this transfer, so none of it is shown.").waitFor({ timeout: 20_000 });
+    expect(await c1.textContent()).not.toContain("replayed-name.bin");
+    expect(await c1.textContent()).not.toContain("replayed message");
+    expect(await c1.getByRole("button", { name: "Download", exact: true }).count()).toBe(0);
+
+    // bytes swapped for others of the same size: the seal opens, the file fails its check at its end
+    const tampered = await handmade(random(plain.length), draft("tampered.bin", sha256(plain), "tampered"));
+    const c2 = await card(tampered.id);
+    await c2.getByText("tampered.bin").waitFor({ timeout: 20_000 });
+    const [download] = await Promise.all([B.waitForEvent("download", { timeout: 30_000 }), c2.getByRole("button", { name: "Download", exact: true }).click()]);
+    expect(await download.failure()).not.toBeNull();
+    await c2.getByText("Not saved: this file failed its check (it is not what was sealed).").waitFor({ timeout: 20_000 });
+    await checkState(B, "a refused seal, and a file that failed its check");
+    await screenshot(B, "phone-10-sealed-refused", c1);
+  });
+});
