@@ -23,6 +23,11 @@ type Outcome = { doc: SealDocument } | { error: "no_key" | "cannot_open" | "refu
 const opened = new Map<string, Promise<Outcome>>();
 /** The status line of a save under way, per transfer and file, kept across redraws of the card. */
 const saving = new Map<string, HTMLElement>();
+/**
+ * Transfers whose last save here failed its check: the server counts the ciphertext it served as
+ * delivered, but nothing good was saved, so the card does not say "Downloaded" or "Save again".
+ */
+export const failedCheck = new Set<string>();
 
 const WORDS = {
   get lock() { return K.t("open.lock"); },
@@ -77,7 +82,7 @@ function opening(t: Transfer, self: string): Promise<Outcome> {
 }
 
 /** The lock, and the sentence that says what it means (and what it does not). */
-const lockLine = () => K.h("p", { class: "lock" }, K.h("span", { "aria-hidden": "true" }, "🔒 "), WORDS.lock);
+const lockLine = () => K.h("p", { class: "lock" }, WORDS.lock);
 
 /**
  * Fills `box` for transfer `t`: `canDownload` (live, under the download limit), `downloaded`
@@ -100,9 +105,14 @@ export async function sealedCard(box: HTMLElement, t: Transfer, canDownload: boo
     return;
   }
   const doc = outcome.doc;
+  if (failedCheck.has(t.id)) {
+    downloaded = false;
+    const note = box.parentElement?.querySelector<HTMLElement>(".done-note");
+    if (note) note.hidden = true;
+  }
   const one = doc.files.length === 1 ? doc.files[0]! : null;
   const way = saveWay();
-  const job = (f: SealedFile) => ({ transfer: t, file: f, self, onSaved });
+  const job = (f: SealedFile) => ({ transfer: t, file: f, self, onSaved, failedCheck });
   const status = (f: SealedFile) => {
     const key = `${t.id}/${f.index}`;
     let el = saving.get(key);

@@ -27,6 +27,8 @@ export interface Job {
   file: SealedFile;
   self: string;
   onSaved: () => void;
+  /** transfers whose last save failed its check (the card then offers Download, not Save again) */
+  failedCheck: Set<string>;
 }
 
 const WORDS = {
@@ -73,10 +75,11 @@ async function plainStream(job: Job, url: string, sealedSize: number): Promise<R
   return lib.openStream(res.body, ids, { sealedSize, size: job.file.size, sha256: job.file.sha256 });
 }
 
+const isCheck = (e: unknown) => ["checksum_mismatch", "size_mismatch"].includes((e as { code?: string } | null)?.code ?? "");
+
 /** Says a failure: a check that failed, or another error in words. */
 function failure(e: unknown): string {
-  const code = (e as { code?: string } | null)?.code;
-  return code === "checksum_mismatch" || code === "size_mismatch" ? WORDS.checkFailed : WORDS.failed(K.plainError(e));
+  return isCheck(e) ? WORDS.checkFailed : WORDS.failed(K.plainError(e));
 }
 
 export async function saveFile(job: Job, status: HTMLElement): Promise<void> {
@@ -96,8 +99,10 @@ export async function saveFile(job: Job, status: HTMLElement): Promise<void> {
     else if (handle) await viaPicker(handle, await plainStream(job, url, sealedSize), job.file.size, status);
     else await viaBlob(await plainStream(job, url, sealedSize), name, job.file.type);
     status.textContent = WORDS.saved;
+    job.failedCheck.delete(job.transfer.id);
   } catch (e) {
     status.textContent = failure(e);
+    if (isCheck(e)) job.failedCheck.add(job.transfer.id);
   } finally {
     job.onSaved();
   }

@@ -14,7 +14,8 @@ import { loadWorkerCatalog, precacheCatalog, workerLanguage } from "../i18n/sw-c
  * transfer that arrived, a receipt, an end), brings the app to that transfer when the
  * notification is clicked, and receives "Share → pushdrop" (the manifest's share_target POSTs
  * to /share: the shared files and text wait in Cache Storage until the page picks them up).
- * It handles no other request: the app is always loaded from the network.
+ * Its sealed part (/sw-seal.js, web/sw/seal.ts) answers `/_sealed/…`, a sealed file's streamed
+ * save, and opens a push's seal. It handles no other request: the app is always loaded from the network.
  * Notifications speak the language the page was last shown in (IndexedDB, web/i18n/prefs.ts),
  * from its catalog in the Cache API (precached on install, web/i18n/sw-catalog.ts).
  */
