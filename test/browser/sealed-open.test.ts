@@ -34,8 +34,8 @@ const json = (s: string) => JSON.parse(s) as Record<string, any>;
 const tokenOf = (page: Page) => page.evaluate(() => JSON.parse(localStorage.getItem("pushdrop.device")!).token as string);
 const bClient = async () => new PushdropClient({ server: server.base, token: await tokenOf(B) });
 
-async function cliSend(files: string[], message?: string): Promise<string> {
-  const args = ["send", ...files, "--to", bId, "--json"];
+async function cliSend(files: string[], message?: string, to = bId): Promise<string> {
+  const args = ["send", ...files, "--to", to, "--json"];
   if (message !== undefined) args.push("--message", message);
   const sent = await runCli(alice, args);
   expect(sent.code, sent.stderr).toBe(0);
@@ -44,8 +44,8 @@ async function cliSend(files: string[], message?: string): Promise<string> {
 }
 
 /** The card of a transfer, once the inbox shows it (the socket brings it, or a reload). */
-async function card(id: string) {
-  const el = B.locator(`#t-${id}`);
+async function card(id: string, page = B) {
+  const el = page.locator(`#t-${id}`);
   await el.waitFor({ timeout: 20_000 });
   return el;
 }
@@ -140,6 +140,15 @@ describe("sealed transfers in the web app", () => {
     await c.getByRole("button", { name: "Save again", exact: true }).waitFor({ timeout: 30_000 });
     const t = await (await bClient()).transfer(id);
     expect(t.recipients.find((r) => r.id === bId)?.downloadedAt).toBeTruthy();
+  });
+
+  it("a sealed text alone shows its message, and nothing to download", async () => {
+    const id = await cliSend([], "Nur ein versiegelter Satz, mit https://example.com/x");
+    const c = await card(id);
+    await c.getByText("Nur ein versiegelter Satz, mit").waitFor({ timeout: 20_000 });
+    expect(await c.getByRole("link", { name: "https://example.com/x" }).count()).toBe(1);
+    expect(await c.getByRole("button", { name: "Download", exact: true }).count()).toBe(0);
+    expect(await c.textContent()).not.toContain("seal.age");
   });
 
   it("several sealed files: each is saved with its own real name and bytes", async () => {
@@ -287,6 +296,72 @@ describe("sealed transfers in the web app", () => {
     expect(await c2.getByText("Downloaded to this device.").isVisible()).toBe(false);
     await checkState(B, "a refused seal, and a file that failed its check");
     await screenshot(B, "phone-10-sealed-refused", c1);
+  });
+
+  it("without a service worker: the save picker (File System Access) gets the decrypted file, or a checked Blob is downloaded; a file that fails its check leaves nothing", async () => {
+    // another device whose page no service worker controls; its save picker writes into the origin's private file system
+    const plain = await browser.newContext({ baseURL: server.base, locale: "en-US", viewport: { width: 1280, height: 800 }, serviceWorkers: "block" });
+    await watch(plain);
+    await plain.addInitScript(() => {
+      (window as unknown as { showSaveFilePicker: unknown }).showSaveFilePicker = async ({ suggestedName }: { suggestedName: string }) => {
+        (window as unknown as { __picked: string }).__picked = suggestedName;
+        return (await navigator.storage.getDirectory()).getFileHandle(suggestedName, { create: true });
+      };
+    });
+    try {
+      const D = await open(plain);
+      const dId = await idOf(D);
+      const lookup = new PushdropClient({ server: server.base });
+      await expect.poll(async () => (await lookup.lookup(dId)).key ?? null, { timeout: 20_000 }).toMatch(/^age1/);
+      const opfs = (name: string) =>
+        D.evaluate(async (n) => {
+          try {
+            const f = await (await (await navigator.storage.getDirectory()).getFileHandle(n)).getFile();
+            const hex = [...new Uint8Array(await crypto.subtle.digest("SHA-256", await f.arrayBuffer()))].map((b) => b.toString(16).padStart(2, "0")).join("");
+            return { size: f.size, sha256: hex };
+          } catch {
+            return null;
+          }
+        }, name);
+
+      const bytes = random(300_000);
+      writeFileSync(path.join(dir, "picked.bin"), bytes);
+      const id = await cliSend([path.join(dir, "picked.bin")], undefined, dId);
+      await tab(D, "Received");
+      const c = await card(id, D);
+      await c.getByText("picked.bin").waitFor({ timeout: 20_000 });
+      await c.getByRole("button", { name: "Download", exact: true }).click();
+      await c.getByText("Saved.").waitFor({ timeout: 20_000 });
+      expect(await D.evaluate(() => (window as unknown as { __picked: string }).__picked)).toBe("picked.bin");
+      expect(await opfs("picked.bin")).toEqual({ size: bytes.length, sha256: sha256(bytes) });
+
+      // no picker either: decrypted and checked in memory, then downloaded from a blob: URL
+      await D.evaluate(() => ((window as unknown as { showSaveFilePicker?: unknown }).showSaveFilePicker = undefined));
+      const [download] = await Promise.all([D.waitForEvent("download", { timeout: 30_000 }), c.getByRole("button", { name: "Save again", exact: true }).click()]);
+      expect(download.suggestedFilename()).toBe("picked.bin");
+      expect(download.url()).toMatch(/^blob:/);
+      expect(sha256(await bytesOf(download))).toBe(sha256(bytes));
+      await D.reload();
+      await D.locator("html[data-ready=true]").waitFor({ timeout: 30_000 });
+
+      // a file whose bytes are not what its seal says: the picker's file is removed, not left looking saved
+      const lies = random(70_000);
+      const dKey = (await lookup.lookup(dId)).key!;
+      const c2client = clientOf(server.base, mallory);
+      const age = await collect((await sealStream(streamOf(random(lies.length)), [dKey])).stream);
+      const draft: SealDraft = { from: mallory.id, to: [dId], message: null, files: [{ index: 0, name: "lies.bin", type: "application/octet-stream", size: lies.length, sha256: sha256(lies) }] };
+      const t = await c2client.createTransfer({ to: [dId], sealed: true, message: null, files: sealedFileSpecs(draft, 1) } as never);
+      await uploadFiles(c2client, t, [new Blob([age as Uint8Array<ArrayBuffer>]), new Blob([(await sealDocument(draft, t.id, [dKey])) as Uint8Array<ArrayBuffer>])]);
+      await tab(D, "Received");
+      const c2 = await card(t.id, D);
+      await c2.getByText("lies.bin").waitFor({ timeout: 20_000 });
+      await c2.getByRole("button", { name: "Download", exact: true }).click();
+      await c2.getByText("Not saved: this file failed its check (it is not what was sealed).").waitFor({ timeout: 20_000 });
+      expect(await opfs("lies.bin")).toBeNull();
+      await checkPages([plain], "sealed saves without a service worker");
+    } finally {
+      await plain.close();
+    }
   });
 
   // not a timed test: PUSHDROP_MEASURE=1 prints how fast Chromium opens and saves a sealed 256 MiB file
