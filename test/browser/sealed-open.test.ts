@@ -138,6 +138,8 @@ describe("sealed transfers in the web app", () => {
     await c.getByText("Saved.").waitFor({ timeout: 20_000 });
     // the server counted it (the CLI's transfer is downloaded), and the card offers Save again
     await c.getByRole("button", { name: "Save again", exact: true }).waitFor({ timeout: 30_000 });
+    // the card was drawn again: focus is back on the control that was pressed, not lost
+    expect(await B.evaluate(() => (document.activeElement as HTMLElement | null)?.textContent)).toBe("Save again");
     const t = await (await bClient()).transfer(id);
     expect(t.recipients.find((r) => r.id === bId)?.downloadedAt).toBeTruthy();
   });
@@ -362,6 +364,50 @@ describe("sealed transfers in the web app", () => {
     } finally {
       await plain.close();
     }
+  });
+
+  it("a transfer sealed to a key this device has since replaced still opens with the retired key", async () => {
+    writeFileSync(path.join(dir, "old-key.txt"), "sealed to the key before\n");
+    const id = await cliSend([path.join(dir, "old-key.txt")], "sealed to the old key");
+    await card(id);
+    // this device's key is replaced: the current one is retired (kept 8 days), and the next visit makes a new one
+    const keys = () =>
+      B.evaluate(
+        () =>
+          new Promise<Array<{ retired: boolean }>>((resolve, reject) => {
+            const req = indexedDB.open("pushdrop-keys", 1);
+            req.onerror = () => reject(req.error);
+            req.onsuccess = () => {
+              const all = req.result.transaction("identities").objectStore("identities").getAll();
+              all.onsuccess = () => {
+                resolve((all.result as Array<{ retiredAt?: number }>).map((k) => ({ retired: k.retiredAt !== undefined })));
+                req.result.close();
+              };
+            };
+          }),
+      );
+    await B.evaluate(
+      () =>
+        new Promise<void>((resolve, reject) => {
+          const req = indexedDB.open("pushdrop-keys", 1);
+          req.onerror = () => reject(req.error);
+          req.onsuccess = () => {
+            const tx = req.result.transaction("identities", "readwrite");
+            const store = tx.objectStore("identities");
+            const all = store.getAll();
+            all.onsuccess = () => {
+              for (const k of all.result as Array<{ retiredAt?: number }>) if (k.retiredAt === undefined) store.put({ ...k, retiredAt: Date.now() });
+            };
+            tx.oncomplete = () => (req.result.close(), resolve());
+          };
+        }),
+    );
+    await B.reload();
+    await B.locator("html[data-ready=true]").waitFor({ timeout: 30_000 });
+    await expect.poll(async () => (await keys()).map((k) => k.retired).sort(), { timeout: 20_000 }).toEqual([false, true]);
+    const c = await card(id);
+    await c.getByText("sealed to the old key").waitFor({ timeout: 20_000 });
+    await c.getByText("old-key.txt").waitFor();
   });
 
   // not a timed test: PUSHDROP_MEASURE=1 prints how fast Chromium opens and saves a sealed 256 MiB file

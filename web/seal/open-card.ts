@@ -28,6 +28,8 @@ const saving = new Map<string, HTMLElement>();
  * delivered, but nothing good was saved, so the card does not say "Downloaded" or "Save again".
  */
 export const failedCheck = new Set<string>();
+/** The control of a card last used, so that focus comes back to it when the card is drawn again. */
+const focusKey = new Map<string, string>();
 
 const WORDS = {
   get lock() { return K.t("open.lock"); },
@@ -123,7 +125,8 @@ export async function sealedCard(box: HTMLElement, t: Transfer, canDownload: boo
     return el;
   };
   const save = (f: SealedFile) => (ev: Event) => {
-    ev.preventDefault();
+    // a redraw of the card (what the server counted) puts focus back on this control
+    focusKey.set(t.id, (ev.currentTarget as HTMLElement).dataset.key ?? "");
     void saveFile(job(f), status(f));
   };
   const fits = (f: SealedFile) => way !== "blob" || f.size <= BLOB_MAX;
@@ -148,7 +151,7 @@ export async function sealedCard(box: HTMLElement, t: Transfer, canDownload: boo
               "li",
               null,
               canDownload && fits(f)
-                ? K.h("a", { href: "#", role: "button", class: "save-one", "data-link": `file-${f.index}`, onclick: save(f) }, K.fileName(cleanName(f.name)))
+                ? K.h("button", { type: "button", class: "link save-one", "data-key": `file-${f.index}`, onclick: save(f) }, K.fileName(cleanName(f.name)))
                 : K.fileName(cleanName(f.name)),
               K.h("span", { class: "muted nowrap" }, K.size(f.size)),
               status(f),
@@ -169,6 +172,11 @@ export async function sealedCard(box: HTMLElement, t: Transfer, canDownload: boo
         )
       : null,
   );
+  // received-list.ts drew the card again and, not finding the control that had focus (this box
+  // fills later), focused the card itself: focus goes back to that control
+  const li = box.closest("li");
+  const key = focusKey.get(t.id);
+  if (key && li && document.activeElement === li) box.querySelector<HTMLElement>(`[data-key="${key}"]`)?.focus({ preventScroll: true });
 }
 
 /** Whether this browser can hand a file of this type to another app (navigator.share with files). */
