@@ -366,6 +366,41 @@ describe("sealed transfers in the web app", () => {
     }
   });
 
+  it("on an iPhone (no streamed save): a sealed file over 64 MiB says so before any download, and offers none", async () => {
+    const iphone = await browser.newContext({
+      baseURL: server.base,
+      locale: "en-US",
+      viewport: { width: 390, height: 844 },
+      isMobile: true,
+      hasTouch: true,
+      userAgent: "Mozilla/5.0 (iPhone; CPU iPhone OS 18_1 like Mac OS X) AppleWebKit/605.1.15 (KHTML, like Gecko) Version/18.1 Mobile/15E148 Safari/604.1",
+    });
+    await watch(iphone);
+    try {
+      const I = await open(iphone);
+      const iId = await idOf(I);
+      await expect.poll(async () => (await new PushdropClient({ server: server.base }).lookup(iId)).key ?? null, { timeout: 20_000 }).toMatch(/^age1/);
+      const big = path.join(dir, "video.mov");
+      writeFileSync(big, random(64 * 1024 * 1024 + 1));
+      const small = path.join(dir, "small.txt");
+      writeFileSync(small, "fits in memory\n");
+      const id = await cliSend([big, small], undefined, iId);
+      await tab(I, "Received");
+      const c = await card(id, I);
+      await c.getByText("This browser can save sealed files of up to 67.1 MB only. Open this transfer on a computer, or with the pushdrop CLI.").waitFor({ timeout: 30_000 });
+      // the large one is named but not offered; the small one is
+      await c.getByText("video.mov").waitFor();
+      expect(await c.getByRole("button", { name: "video.mov" }).count()).toBe(0);
+      const [download] = await Promise.all([I.waitForEvent("download", { timeout: 30_000 }), c.getByRole("button", { name: "small.txt" }).click()]);
+      expect(download.url()).toMatch(/^blob:/);
+      expect((await bytesOf(download)).toString()).toBe("fits in memory\n");
+      await checkPages([iphone], "a sealed file too large for this browser");
+      await screenshot(I, "phone-11-sealed-too-large", c);
+    } finally {
+      await iphone.close();
+    }
+  });
+
   it("a transfer sealed to a key this device has since replaced still opens with the retired key", async () => {
     writeFileSync(path.join(dir, "old-key.txt"), "sealed to the key before\n");
     const id = await cliSend([path.join(dir, "old-key.txt")], "sealed to the old key");
