@@ -3,7 +3,7 @@ import { cleanName } from "../../src/contract/names";
 import type { SealDocument, SealedFile } from "../../src/contract/seal";
 import { loadIdentities } from "../shared/keystore";
 import { K, setKit, type Kit } from "./kit";
-import { saveFile, shareFile, saveWay, BLOB_MAX } from "./save";
+import { saveAll, saveFile, shareFile, saveWay, BLOB_MAX } from "./save";
 
 /**
  * A sealed transfer's card (issue 23): the lock, and what its `seal.age` says once this device
@@ -162,6 +162,27 @@ export async function sealedCard(box: HTMLElement, t: Transfer, canDownload: boo
         ? K.h("p", { class: "single" }, K.fileName(cleanName(one.name)), " ", K.h("span", { class: "muted nowrap" }, K.size(one.size)))
         : null,
     tooLarge,
+    // several: Download saves each in turn (as each file's own button does)
+    !one && canDownload && doc.files.some(fits)
+      ? K.h(
+          "div",
+          { class: "actions" },
+          K.h(
+            "button",
+            {
+              type: "button",
+              class: downloaded ? "" : "primary",
+              "data-key": "save",
+              onclick: (ev: Event) => {
+                focusKey.set(t.id, "save");
+                ev.preventDefault();
+                void saveAll(doc.files.filter(fits).map((f) => [job(f), status(f)] as const));
+              },
+            },
+            downloaded ? WORDS.saveAgain : WORDS.download,
+          ),
+        )
+      : null,
     one && canDownload && fits(one)
       ? K.h(
           "div",

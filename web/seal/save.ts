@@ -20,7 +20,8 @@ import { K } from "./kit";
  * never completes in the downloads; the picker's file is discarded; the Blob is never offered.
  */
 
-export const BLOB_MAX = 64 * 1024 * 1024;
+/** 64 MB (under the 64 MiB the design allows), so that the sentence that names it reads "64 MB" */
+export const BLOB_MAX = 64_000_000;
 
 export interface Job {
   transfer: Transfer;
@@ -82,13 +83,17 @@ function failure(e: unknown): string {
   return isCheck(e) ? WORDS.checkFailed : WORDS.failed(K.plainError(e));
 }
 
-export async function saveFile(job: Job, status: HTMLElement): Promise<void> {
+type FileHandle = Awaited<ReturnType<Picker>>;
+type DirectoryPicker = (o: { mode: "readwrite" }) => Promise<{ getFileHandle(name: string, o: { create: true }): Promise<FileHandle> }>;
+
+/** `into`: the file to write (Download of several, into a folder the person chose); else as saveWay says. */
+export async function saveFile(job: Job, status: HTMLElement, into?: FileHandle): Promise<void> {
   const name = saveName(job.file.name);
-  const way = saveWay();
-  let handle: Awaited<ReturnType<Picker>> | undefined;
+  const way = into ? "picker" : saveWay();
+  let handle = into;
   try {
     // the picker first, while the click's user activation lasts
-    if (way === "picker") handle = await picker()!({ suggestedName: name });
+    if (way === "picker" && !handle) handle = await picker()!({ suggestedName: name });
   } catch {
     return; // the person closed the picker
   }
@@ -103,6 +108,49 @@ export async function saveFile(job: Job, status: HTMLElement): Promise<void> {
   } catch (e) {
     status.textContent = failure(e);
     if (isCheck(e)) job.failedCheck.add(job.transfer.id);
+  } finally {
+    job.onSaved();
+  }
+}
+
+/**
+ * Download of several files: each in turn, as saveFile does; with the picker, into one folder the
+ * person chooses (one choice for all; two files of the same name get " (2)"), where the browser
+ * has showDirectoryPicker, else only those that fit in memory. `list`: the files that may be saved here.
+ */
+export async function saveAll(list: ReadonlyArray<readonly [Job, HTMLElement]>): Promise<void> {
+  let folder: Awaited<ReturnType<DirectoryPicker>> | undefined;
+  if (saveWay() === "picker") {
+    const choose = (window as unknown as { showDirectoryPicker?: DirectoryPicker }).showDirectoryPicker;
+    try {
+      folder = await choose?.({ mode: "readwrite" });
+    } catch {
+      return; // the person closed the picker
+    }
+  }
+  const used = new Set<string>();
+  for (const [job, status] of list) {
+    if (folder) {
+      const name = saveName(job.file.name);
+      let free = name;
+      for (let n = 2; used.has(free.toLowerCase()); n++) free = name.replace(/(\.[^.]*)?$/, (ext) => ` (${n})${ext}`);
+      used.add(free.toLowerCase());
+      await saveFile(job, status, await folder.getFileHandle(free, { create: true }));
+    } else if (saveWay() !== "picker" || job.file.size <= BLOB_MAX) {
+      if (saveWay() === "picker") await viaBlobJob(job, status);
+      else await saveFile(job, status);
+    }
+  }
+}
+
+/** A file decrypted and checked in memory, then downloaded (no folder to write into). */
+async function viaBlobJob(job: Job, status: HTMLElement): Promise<void> {
+  try {
+    const { url, sealedSize } = await fresh(job);
+    await viaBlob(await plainStream(job, url, sealedSize), saveName(job.file.name), job.file.type);
+    status.textContent = WORDS.saved;
+  } catch (e) {
+    status.textContent = failure(e);
   } finally {
     job.onSaved();
   }
