@@ -460,6 +460,7 @@ describe("sealed transfers in the web app", () => {
     const bytes = random(256 * 1024 * 1024);
     writeFileSync(file, bytes);
     const id = await cliSend([file]);
+    if ((await B.locator(".tabs a[aria-current=page]").textContent())?.includes("Received") !== true) await tab(B, "Received");
     const c = await card(id);
     await c.getByText("big.bin").waitFor({ timeout: 30_000 });
     const started = performance.now();
