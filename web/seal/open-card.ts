@@ -19,7 +19,7 @@ import { saveAll, saveFile, shareFile, saveWay, BLOB_MAX } from "./save";
 
 type Outcome = { doc: SealDocument } | { error: "no_key" | "cannot_open" | "refused" | "network" };
 
-/** One opening per transfer (a card drawn again reuses it); a network failure is forgotten, so Try again fetches anew. */
+/** One opening per transfer (a card drawn again reuses it); a network failure or a missing key is forgotten, so the next draw (or Try again) tries anew. */
 const opened = new Map<string, Promise<Outcome>>();
 /** The status line of a save under way, per transfer and file, kept across redraws of the card. */
 const saving = new Map<string, HTMLElement>();
@@ -78,7 +78,8 @@ function opening(t: Transfer, self: string): Promise<Outcome> {
   if (!p) {
     p = openTransfer(t, self);
     opened.set(t.id, p);
-    void p.then((o) => "error" in o && o.error === "network" && opened.delete(t.id));
+    // a failed fetch, or no key yet (this device's key is made as the page starts), is tried again on the next draw
+    void p.then((o) => "error" in o && (o.error === "network" || o.error === "no_key") && opened.delete(t.id));
   }
   return p;
 }
