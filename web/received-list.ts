@@ -4,6 +4,8 @@ import { ago, dateTime, idEl, idText, size as fmtSize, until } from "./format";
 import { hide, loadHidden } from "./store";
 import { fileName } from "./names";
 import { linkify } from "./text";
+import { plainError } from "./errors";
+import { app } from "./state";
 
 /**
  * The inbox: what others sent to this device, newest first. Each entry names the sender, shows
@@ -223,7 +225,9 @@ export class Inbox {
     const downloaded = Boolean(mine?.downloadedAt);
     const canDownload = t.maxDownloads === null || t.downloads < t.maxDownloads;
     const one = t.files.length === 1 ? t.files[0]! : null;
-    const primaryUrl = one ? one.downloadUrl : t.downloadUrl;
+    // a sealed transfer's files are age files: web/seal/open-card.ts draws what its seal says
+    const box = t.sealed && h("div", { class: "sealbox" });
+    const primaryUrl = !box && (one ? one.downloadUrl : t.downloadUrl);
     const onDownload = () => this.hooks.downloading(t.id);
     fill(
       e.el,
@@ -241,6 +245,7 @@ export class Inbox {
         ),
         h("time", { class: "muted", datetime: t.createdAt, title: dateTime(t.createdAt), "data-ago": "" }, ago(t.createdAt)),
       ),
+      box || [
       t.message
         ? h(
             "div",
@@ -266,7 +271,7 @@ export class Inbox {
           )
         : one
           ? h("p", { class: "single" }, fileName(one.name), " ", h("span", { class: "muted nowrap" }, fmtSize(one.size)))
-          : null,
+          : null],
       h(
         "div",
         { class: "bottom" },
@@ -277,7 +282,7 @@ export class Inbox {
                 { class: downloaded ? "button" : "button primary", href: primaryUrl, download: "", "data-link": one ? "file-0" : "package", onclick: onDownload },
                 downloaded ? WORDS.saveAgain : WORDS.download,
               ),
-              one && canShareFiles(one) ? h("button", { type: "button", "data-key": "share", onclick: () => void shareFile(one) }, WORDS.share) : null,
+              one && canShareFiles(one) ? h("button", { type: "button", "data-key": "share", onclick: () => one.downloadUrl && void import("./received-tools").then((m) => m.shareFile(one.downloadUrl!, one.name, one.type)) }, WORDS.share) : null,
               one ? null : h("span", { class: "muted" }, WORDS.zipOf(t.files.length, fmtSize(t.package?.size ?? t.size))),
             ]
           : null,
@@ -298,6 +303,7 @@ export class Inbox {
         ),
       ),
     );
+    if (box) void import("./seal/open-card").then((m) => m.sealedCard(box, t, live && canDownload, downloaded, self, onDownload, { h, fill, t: tr, size: fmtSize, fileName, linkify, copy, plainError, client: app.client }));
     this.setNewMark(e);
     if (focused && !e.el.contains(document.activeElement)) {
       const again = focusKey ? e.el.querySelector<HTMLElement>(`[data-link="${focusKey}"], [data-key="${focusKey}"]`) : null;
@@ -312,17 +318,6 @@ function canShareFiles(f: Transfer["files"][number]): boolean {
     return typeof navigator.canShare === "function" && navigator.canShare({ files: [new File([], f.name, { type: f.type })] });
   } catch {
     return false;
-  }
-}
-
-/** Share: the file is fetched (a download, as the server counts it) and handed to the system's share sheet. */
-async function shareFile(f: Transfer["files"][number]): Promise<void> {
-  if (!f.downloadUrl) return;
-  try {
-    const blob = await (await fetch(f.downloadUrl)).blob();
-    await navigator.share({ files: [new File([blob], f.name, { type: f.type || blob.type })] });
-  } catch {
-    // cancelled, or the sheet refused: the Download button still saves it
   }
 }
 
@@ -341,29 +336,6 @@ function endedOf(t: Transfer): Ended | null {
   return null;
 }
 
-/** Copies text; the button says "Copied" for a moment. */
-export async function copy(text: string, button?: HTMLButtonElement): Promise<boolean> {
-  let ok = false;
-  try {
-    await navigator.clipboard.writeText(text);
-    ok = true;
-  } catch {
-    // older browsers, or no permission: the selection way
-    const area = h("textarea", { class: "sr", readonly: true });
-    area.value = text;
-    document.body.append(area);
-    area.select();
-    try {
-      ok = document.execCommand("copy");
-    } catch {
-      ok = false;
-    }
-    area.remove();
-  }
-  if (button) {
-    const label = button.textContent;
-    button.textContent = ok ? WORDS.copied : WORDS.copyFailed;
-    setTimeout(() => (button.textContent = label), 2000);
-  }
-  return ok;
-}
+/** Copies text; the button says "Copied" for a moment (received-tools.ts, loaded when asked). */
+export const copy = (text: string, button?: HTMLButtonElement): Promise<boolean> =>
+  import("./received-tools").then((m) => m.copy(text, button, WORDS.copied, WORDS.copyFailed));

@@ -128,14 +128,7 @@ export function arrived(msg: Extract<ServerMessage, { type: "transfer.ready" }>)
 
 /** The page is open but hidden (another tab, the phone's other app): tell the person anyway. */
 async function notifyHidden(msg: PushPayload): Promise<void> {
-  if (!("Notification" in window) || Notification.permission !== "granted") return;
-  try {
-    const reg = await navigator.serviceWorker.getRegistration("/");
-    const n = noticeFor(msg);
-    await reg?.showNotification(n.title, { body: n.body, tag: n.tag, icon: "/icons/icon-192.png", badge: "/icons/badge-96.png", data: { url: n.url, transferId: n.transferId } });
-  } catch {
-    // the inbox shows it when the page is seen
-  }
+  if ("Notification" in window && Notification.permission === "granted") void import("./received-tools").then((m) => m.notify(noticeFor(msg)));
 }
 
 export function ended(id: string, kind: "expired" | "cancelled"): void {

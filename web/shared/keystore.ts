@@ -93,3 +93,11 @@ export async function saveIdentity(next: StoredIdentity, now = Date.now()): Prom
 export async function clearIdentities(): Promise<void> {
   await run("readwrite", (s) => s.clear());
 }
+
+/**
+ * Every identity this browser keeps, whatever its terminal: the service worker opens a push's
+ * seal with them (a pushed summary does not name the recipients).
+ */
+export async function allIdentities(): Promise<StoredIdentity[]> {
+  return (await run<StoredIdentity[]>("readonly", (s) => s.getAll())) ?? [];
+}

@@ -31,7 +31,7 @@ const idBidi = (id: string): string => (currentLanguage().dir === "rtl" ? termin
 const transferUrl = (transferId: string) => `/?transfer=${encodeURIComponent(transferId)}`;
 
 /** "a.jpg, b.pdf and 3 more", in the current language (names isolated: a Latin name in Arabic text keeps its order). */
-function listNames(names: readonly string[], count = names.length, shown = 3): string {
+export function listNames(names: readonly string[], count = names.length, shown = 3): string {
   const locale = currentLanguage().tag;
   const first = names.slice(0, shown).map(bidi);
   const more = count - first.length;
@@ -39,18 +39,25 @@ function listNames(names: readonly string[], count = names.length, shown = 3): s
   return t("notice.namesMore", { names: formatList(first, locale, "unit"), more });
 }
 
-const firstLine = (s: string, max = 140) => {
+export const firstLine = (s: string, max = 140) => {
   const line = s.trim().split(/\r?\n/)[0] ?? "";
   return line.length > max ? `${line.slice(0, max - 1)}…` : line;
 };
+
+/** Who sent a transfer, as a notification names them. */
+export function senderOf(p: Extract<PushPayload, { type: "transfer.ready" }>): string {
+  const sender = "summary" in p ? p.from : p.transfer.from;
+  return sender.name ? bidi(sender.name) : idBidi(sender.id);
+}
 
 /** `nameOf(id)` names a terminal when the caller knows it (a receipt carries only the id). */
 export function noticeFor(p: PushPayload, nameOf: (id: string) => string | undefined = () => undefined): Notice {
   switch (p.type) {
     case "transfer.ready": {
-      const sender = "summary" in p ? p.from : p.transfer.from;
-      const from = sender.name ? bidi(sender.name) : idBidi(sender.id);
+      const from = senderOf(p);
       const transferId = "summary" in p ? p.transferId : p.transfer.id;
+      // sealed (v1.2): its names are `1.age`… and its message is inside the seal: only who sent it
+      if ("summary" in p ? p.sealed : p.transfer.sealed) return { title: t("open.pushFrom", { from }), body: "", tag: transferId, url: transferUrl(transferId), transferId };
       const count = "summary" in p ? p.files.count : p.transfer.files.length;
       const size = "summary" in p ? p.files.size : p.transfer.size;
       const names = "summary" in p ? p.files.names : p.transfer.files.map((f) => f.name);

@@ -1,6 +1,8 @@
 /// <reference lib="webworker" />
 import type { PushPayload } from "../../src/contract/messages";
 import { noticeFor, type Notice } from "../shared/notice";
+import { sealedNotice } from "../shared/notice-sealed";
+import type { SwSeal } from "./seal";
 import { SHARE_CACHE, SHARE_PATH } from "../shared/share";
 import { isolate, terminalIdText } from "../i18n/format";
 import { SOURCE_LANGUAGE } from "../i18n/languages";
@@ -12,11 +14,20 @@ import { loadWorkerCatalog, precacheCatalog, workerLanguage } from "../i18n/sw-c
  * transfer that arrived, a receipt, an end), brings the app to that transfer when the
  * notification is clicked, and receives "Share → pushdrop" (the manifest's share_target POSTs
  * to /share: the shared files and text wait in Cache Storage until the page picks them up).
- * It handles no other request: the app is always loaded from the network.
+ * Its sealed part (/sw-seal.js, web/sw/seal.ts) answers `/_sealed/…`, a sealed file's streamed
+ * save, and opens a push's seal. It handles no other request: the app is always loaded from the network.
  * Notifications speak the language the page was last shown in (IndexedDB, web/i18n/prefs.ts),
  * from its catalog in the Cache API (precached on install, web/i18n/sw-catalog.ts).
  */
-declare const self: ServiceWorkerGlobalScope;
+declare const self: ServiceWorkerGlobalScope & { pushdropSeal?: SwSeal };
+
+// the sealed part (age, this device's keys): its own classic script, loaded at the top level as
+// a service worker must; without it the worker still runs, and says only who sent a sealed transfer
+try {
+  importScripts("/sw-seal.js");
+} catch {
+  // not built, or not fetched: sealed saves fall back to the page's ways (web/seal/save.ts)
+}
 
 self.addEventListener("install", (event) => {
   // the words of a notification must be at hand when a push arrives offline
@@ -48,7 +59,11 @@ async function showPush(payload: unknown): Promise<void> {
     let name: string | undefined;
     if (payload.type === "transfer.downloaded") name = await terminalName(payload.by);
     try {
-      notice = noticeFor(payload, () => name) ?? null;
+      // a sealed transfer's push may carry its seal: opened here with this device's key, it says what came
+      notice =
+        payload.type === "transfer.ready" && "seal" in payload && payload.seal
+          ? sealedNotice(payload, (await self.pushdropSeal?.openPush(payload)) ?? null)
+          : (noticeFor(payload, () => name) ?? null);
     } catch {
       notice = null; // a payload of a newer server we cannot read: say something all the same
     }
