@@ -5,7 +5,7 @@ import path from "node:path";
 import type { Browser, BrowserContext, Page } from "playwright-core";
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
 import { PushdropClient } from "../../client";
-import { fingerprint, generateIdentity, safetyNumber } from "../../client/seal";
+import { fingerprint, generateIdentity, safetyNumber, sealedSize } from "../../client/seal";
 import { removeState, ROOT, startServer, type Server } from "../node/support/server.ts";
 import { makeUser, runCli, type User } from "../cli/support/cli.ts";
 import { checkPages, checkState, desktop, hasChromium, idOf, launch, open, phone, qrVideo, random, screenshot, sha256, tab, watch } from "./support.ts";
@@ -204,7 +204,7 @@ describe("pins and trust", () => {
     await A.getByText("Sent in the clear: the server can read", { exact: false }).waitFor();
     await A.getByRole("button", { name: "Send", exact: true }).click();
     await A.getByText("in the clear, on purpose", { exact: false }).first().waitFor();
-    const sent = await A.evaluate(() => JSON.parse(localStorage.getItem("pushdrop.sent")!)[0]);
+    const sent = (await newestSent(A))!;
     const t = await new PushdropClient({ server: server.base, token: plain.token }).transfer(sent.id);
     expect(t.sealed ?? false).toBe(false);
     expect(t.message).toBe("in the clear, on purpose");
@@ -226,5 +226,182 @@ describe("pins and trust", () => {
     await A.getByRole("button", { name: "They match" }).click();
     await A.getByText("Laptop CLI: sealed to its key, verified.", { exact: false }).waitFor();
     expect((await pins(A))[cli.id!]).toMatchObject({ key: theirs, verified: true });
+  });
+});
+
+/** The raw package of a transfer, fetched with plain HTTP as the recipient, unzipped into a folder. */
+async function rawPackage(transferId: string, token: string, into: string): Promise<string> {
+  const c = new PushdropClient({ server: server.base, token });
+  for (let i = 0; ; i++) {
+    const t = await c.transfer(transferId);
+    if (t.status === "ready" || t.status === "delivered") break;
+    if (i > 300) throw new Error(`transfer ${transferId} is still ${t.status}`);
+    await new Promise((r) => setTimeout(r, 200));
+  }
+  const res = await fetch(`${server.base}/v1/transfers/${transferId}/package`, { headers: { authorization: `Bearer ${token}` } });
+  expect(res.status).toBe(200);
+  mkdirSync(into, { recursive: true });
+  const zip = path.join(into, "package.zip");
+  writeFileSync(zip, Buffer.from(await res.arrayBuffer()));
+  execFileSync("unzip", ["-q", "-o", zip, "-d", path.join(into, "x")]);
+  return path.join(into, "x");
+}
+
+const cliToken = () => json(readFileSync(path.join(cli.env.XDG_CONFIG_HOME!, "pushdrop", "config.json"), "utf8")).terminals[server.base].token as string;
+type Sent = { id: string; sealed?: { spool: string | null } };
+/** The newest transfer this page sent (its outbox record). */
+const newestSent = (page: Page) => page.evaluate(() => (JSON.parse(localStorage.getItem("pushdrop.sent") ?? "[]")[0] ?? null) as Sent | null);
+/** Sends what the form holds; resolves with the record of the transfer it made. */
+async function sendNow(page: Page): Promise<Sent> {
+  const before = (await newestSent(page))?.id ?? null;
+  await page.getByRole("button", { name: "Send", exact: true }).click();
+  const handle = await page.waitForFunction((old) => {
+    const r = JSON.parse(localStorage.getItem("pushdrop.sent") ?? "[]")[0];
+    return r && r.id !== old ? r : null;
+  }, before);
+  return (await handle.jsonValue()) as Sent;
+}
+/** The spool folders in this page's Origin Private File System. */
+const spools = (page: Page) =>
+  page.evaluate(async () => {
+    const root = await navigator.storage.getDirectory();
+    let dir: FileSystemDirectoryHandle;
+    try {
+      dir = await root.getDirectoryHandle("pushdrop-spool");
+    } catch {
+      return [];
+    }
+    const names: string[] = [];
+    for await (const name of (dir as unknown as { keys(): AsyncIterable<string> }).keys()) names.push(name);
+    return names;
+  });
+
+describe("a sealed send from the browser", () => {
+  it("is opened by the CLI with the real names and bytes; Debian's age opens the raw package with the CLI's identity; the server holds only 1.age … seal.age and no message", async () => {
+    const marker = `m${Date.now()}x${Math.random().toString(36).slice(2, 8)}`;
+    const photo = random(3 * MiB + 12345);
+    const note = Buffer.from(`content ${marker}\n`);
+    await recipient(A, cli.id!);
+    await A.locator("#files").setInputFiles([
+      { name: "photo.jpg", mimeType: "image/jpeg", buffer: Buffer.from(photo) },
+      { name: `note ${marker}.txt`, mimeType: "text/plain", buffer: note },
+    ]);
+    await A.getByLabel("Message").fill(`message ${marker}`);
+    expect(await A.getByRole("switch", { name: "Sealed" }).isChecked()).toBe(true);
+    const sent = await sendNow(A);
+    await A.locator(`#o-${sent.id}`).getByText("🔒 Sealed", { exact: false }).waitFor();
+    expect(sent.sealed).toBeTruthy();
+    const raw = await rawPackage(sent.id, cliToken(), path.join(dir, "raw"));
+
+    // what the server keeps: opaque names, sealed, no message
+    const t = await new PushdropClient({ server: server.base, token: cliToken() }).transfer(sent.id);
+    expect(t.sealed).toBe(true);
+    expect(t.message).toBeNull();
+    expect(t.files.map((f) => f.name)).toEqual(["1.age", "2.age", "seal.age"]);
+    expect(JSON.stringify(t)).not.toContain(marker);
+    expect(readdirSync(raw).sort()).toEqual(["1.age", "2.age", "manifest.json", "seal.age"]);
+
+    // Debian's age, with the identity `pushdrop key export` prints
+    const exp = await runCli(cli, ["key", "export"]);
+    expect(exp.code, exp.stderr).toBe(0);
+    const idFile = path.join(dir, "cli.identity");
+    writeFileSync(idFile, exp.stdout, { mode: 0o600 });
+    expect(ageOpen(idFile, path.join(raw, "1.age")).equals(Buffer.from(photo))).toBe(true);
+    expect(ageOpen(idFile, path.join(raw, "2.age")).equals(note)).toBe(true);
+    const seal = json(ageOpen(idFile, path.join(raw, "seal.age")).toString("utf8"));
+    expect(seal).toMatchObject({ pushdrop: "seal", v: 1, transferId: sent.id, from: aId, to: [cli.id], message: `message ${marker}` });
+    expect(seal.files).toEqual([
+      { index: 0, name: "photo.jpg", type: "image/jpeg", size: photo.length, sha256: sha256(photo) },
+      { index: 1, name: `note ${marker}.txt`, type: "text/plain", size: note.length, sha256: sha256(note) },
+    ]);
+    expect(readFileSync(path.join(raw, "2.age")).includes(Buffer.from(marker))).toBe(false);
+
+    // the CLI opens it: real names, bytes, the message
+    const D = path.join(dir, "cli-get");
+    mkdirSync(D);
+    const got = await runCli(cli, ["get", sent.id, "--dir", D, "--json"]);
+    expect(got.code, got.stderr).toBe(0);
+    expect(json(got.stdout)).toMatchObject({ sealed: true, message: `message ${marker}` });
+    expect(readdirSync(D).sort()).toEqual([`note ${marker}.txt`, "photo.jpg"]);
+    expect(readFileSync(path.join(D, "photo.jpg")).equals(Buffer.from(photo))).toBe(true);
+    expect(readFileSync(path.join(D, `note ${marker}.txt`)).equals(note)).toBe(true);
+
+    // the spool is gone once every byte is in
+    await A.waitForFunction(async () => {
+      const root = await navigator.storage.getDirectory();
+      try {
+        const d = await root.getDirectoryHandle("pushdrop-spool");
+        for await (const _ of (d as unknown as { keys(): AsyncIterable<string> }).keys()) return false;
+      } catch {
+        // no spool folder at all
+      }
+      return true;
+    });
+    await checkState(A, "a sealed transfer in the outbox");
+  });
+
+  it("a sealed text alone is seal.age alone, padded to 4 KiB", async () => {
+    await recipient(A, cli.id!);
+    await A.getByLabel("Message").fill("just a sealed note");
+    const sent = await sendNow(A);
+    await A.locator(`#o-${sent.id}`).getByText("🔒 Sealed", { exact: false }).waitFor();
+    const t = await new PushdropClient({ server: server.base, token: cliToken() }).transfer(sent.id);
+    expect(t.files.map((f) => f.name)).toEqual(["seal.age"]);
+    expect(t.files[0]!.size).toBe(sealedSize(4096, 1));
+    expect(t.message).toBeNull();
+    const got = await runCli(cli, ["get", sent.id, "--dir", dir, "--json"]);
+    expect(got.code, got.stderr).toBe(0);
+    expect(json(got.stdout)).toMatchObject({ sealed: true, message: "just a sealed note" });
+  });
+
+  it("a reload in the middle of a sealed upload resumes from the spool: the same bytes, nothing sealed again; the CLI opens the result", async () => {
+    const big = random(24 * MiB + 777);
+    await recipient(A, cli.id!);
+    // the parts after the first go slowly, so the reload comes in the middle of the upload
+    let parts = 0;
+    await A.route(/\/v1\/transfers\/[^/]+\/files\/0\?part=\d+$/, async (route) => {
+      if (++parts > 1) await new Promise((r) => setTimeout(r, 4000));
+      await route.continue().catch(() => {});
+    });
+    await A.locator("#files").setInputFiles([{ name: "video.mp4", mimeType: "video/mp4", buffer: Buffer.from(big) }]);
+    const sent = await sendNow(A);
+    await A.locator(`#o-${sent.id}`).getByText("🔒 Sealed", { exact: false }).waitFor();
+    const c = new PushdropClient({ server: server.base, token: cliToken() });
+    const first = await (async () => {
+      for (;;) {
+        const t = await c.transfer(sent.id);
+        if (t.files[0]!.received > 0) return t;
+        await new Promise((r) => setTimeout(r, 100));
+      }
+    })();
+    expect(first.status).toBe("uploading");
+    expect(first.files[0]!.received).toBeLessThan(first.files[0]!.size);
+    const spoolBefore = await spools(A);
+    expect(spoolBefore).toEqual([sent.sealed!.spool]);
+    // what is on the server so far was sealed once: its bytes must be the spool's
+    await A.unroute(/\/v1\/transfers\/[^/]+\/files\/0\?part=\d+$/);
+    // (the page asks before it closes mid-upload: the person says leave)
+    A.once("dialog", (d) => void d.accept());
+    await A.reload();
+    await A.locator("html[data-ready=true]").waitFor();
+    // the outbox goes on by itself from the spool; nothing is chosen again
+    const raw = await rawPackage(sent.id, cliToken(), path.join(dir, "raw-resumed"));
+    const exp = path.join(dir, "cli.identity");
+    expect(ageOpen(exp, path.join(raw, "1.age")).equals(Buffer.from(big))).toBe(true);
+    const D = path.join(dir, "cli-get-resumed");
+    mkdirSync(D);
+    const got = await runCli(cli, ["get", sent.id, "--dir", D, "--json"]);
+    expect(got.code, got.stderr).toBe(0);
+    expect(readFileSync(path.join(D, "video.mp4")).equals(Buffer.from(big))).toBe(true);
+    await A.waitForFunction(async () => {
+      const root = await navigator.storage.getDirectory();
+      try {
+        const d = await root.getDirectoryHandle("pushdrop-spool");
+        for await (const _ of (d as unknown as { keys(): AsyncIterable<string> }).keys()) return false;
+      } catch {
+        // none
+      }
+      return true;
+    });
   });
 });
