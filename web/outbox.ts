@@ -128,6 +128,9 @@ export class Outbox {
       this.list.append(el);
     }
     this.showHeading();
+    // spools no sent record names (a page closed while sealing) go
+    const spools = new Set(loadSent().map((r) => r.sealed?.spool ?? ""));
+    void import("./seal/spool").then((m) => m.sweepSpools(spools));
     await Promise.all([...this.items.values()].map((it) => it.refresh()));
   }
 
@@ -408,7 +411,8 @@ class OutItem {
         // a sealed send goes on from its spool after a reload: the same bytes, never sealed again
         const spool = this.record.sealed?.spool;
         const files = spool && (await (await import("./seal/spool")).spoolFiles(spool, this.transfer.files.map((f) => f.name)));
-        if (files) return void this.resumeWith(files);
+        // (one resume, however many refreshes were waiting)
+        if (files && this.phase === "interrupted" && !this.sources) return void this.resumeWith(files);
       }
       if (FINAL.has(this.transfer.status) || this.transfer.status !== "uploading") this.dropSpool();
     } catch (e) {

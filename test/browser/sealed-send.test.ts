@@ -405,3 +405,29 @@ describe("a sealed send from the browser", () => {
     });
   });
 });
+
+describe("a browser without a spool (no OPFS writes from the page)", () => {
+  it("seals in memory, says a reload means sending again, and the CLI opens what it sent", async () => {
+    const ctx = await desktop(browser, server.base);
+    await watch(ctx);
+    await ctx.addInitScript(() => {
+      delete (FileSystemFileHandle.prototype as unknown as { createWritable?: unknown }).createWritable;
+    });
+    try {
+      const M = await open(ctx);
+      await M.locator("#my-fp").waitFor();
+      await recipient(M, cli.id!);
+      await M.getByText("This browser seals in memory (up to 64 MiB)", { exact: false }).waitFor();
+      const bytes = random(MiB + 3);
+      await M.locator("#files").setInputFiles([{ name: "small.bin", mimeType: "application/octet-stream", buffer: Buffer.from(bytes) }]);
+      const sent = await sendNow(M);
+      expect(sent.sealed).toEqual({ spool: null });
+      const raw = await rawPackage(sent.id, cliToken(), path.join(dir, "raw-memory"));
+      expect(ageOpen(path.join(dir, "cli.identity"), path.join(raw, "1.age")).equals(Buffer.from(bytes))).toBe(true);
+      expect(await spools(M)).toEqual([]);
+      await checkPages([ctx], "sealed in memory");
+    } finally {
+      await ctx.close();
+    }
+  });
+});

@@ -37,6 +37,15 @@ function refuse(kit: Kit, words: string): null {
 
 /** Sends `plan` sealed: "sent" (a new transfer), "resumed" (an unfinished one from its spool), or null (refused, said under the form). */
 export async function sendSealed(kit: Kit, outbox: Outbox, plan: SealedPlan): Promise<"sent" | "resumed" | null> {
+  // every failure is said here: none may reach the plain send's "wait for the connection" path
+  try {
+    return await seal(kit, outbox, plan);
+  } catch (e) {
+    return refuse(kit, kit.plainError(e));
+  }
+}
+
+async function seal(kit: Kit, outbox: Outbox, plan: SealedPlan): Promise<"sent" | "resumed" | null> {
   const { t } = kit;
   const me = kit.app.device!.id;
   const ids = plan.to.map((w) => w.id);

@@ -71,7 +71,7 @@ const madeAt = (name: string) => (/^s[0-9a-z]{8,9}[0-9a-z]/.test(name) ? parseIn
  * Deletes every spool folder that no sent record names and that is over an hour old (a page
  * closed while sealing; a send still sealing in another tab is younger and stays).
  */
-export async function sweepSpools(keep: ReadonlySet<string>): Promise<void> {
+export async function sweepSpools(keep: ReadonlySet<string | undefined>): Promise<void> {
   if (!hasSpool()) return;
   try {
     const dir = await root(false);
