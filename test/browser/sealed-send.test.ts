@@ -431,3 +431,47 @@ describe("a browser without a spool (no OPFS writes from the page)", () => {
     }
   });
 });
+
+describe("scanned codes and verified contacts", () => {
+  it("scanning a QR code that carries a key pins it as verified", async () => {
+    const k = await generateIdentity();
+    const c = await terminal("Kiosk", k.recipient);
+    const camera = path.join(dir, "qr.y4m");
+    qrVideo(camera, `${server.base}/?to=${c.id}#k=${k.recipient}`);
+    const withCamera = await launch(camera);
+    try {
+      const ctx = await desktop(withCamera, server.base);
+      await watch(ctx);
+      const S = await open(ctx);
+      await tab(S, "Send");
+      await S.getByRole("button", { name: "Scan" }).click();
+      await S.waitForFunction((want) => (document.getElementById("to") as HTMLInputElement).value.replace(/\D/g, "") === want, c.id, { timeout: 30_000 });
+      await S.getByText("Kiosk: sealed to its key, verified.", { exact: false }).waitFor();
+      expect((await pins(S))[c.id]).toMatchObject({ key: k.recipient, verified: true });
+      await checkPages([ctx], "a scanned key");
+    } finally {
+      await withCamera.close();
+    }
+  });
+
+  it("a verified contact's new key stops sealing until the new safety number is compared: no Accept button", async () => {
+    const rotated = await runCli(cli, ["key", "rotate"]);
+    expect(rotated.code, rotated.stderr).toBe(0);
+    const theirs = (await api().lookup(cli.id!)).key!;
+    await recipient(A, cli.id!);
+    await A.getByText("The key of Laptop CLI is not the one you verified", { exact: false }).waitFor();
+    expect(await A.getByRole("button", { name: "Accept new key" }).count()).toBe(0);
+    await A.getByLabel("Message").fill("after the new key");
+    await A.getByRole("button", { name: "Send", exact: true }).click();
+    await A.getByRole("alert").getByText("Nothing was sent: the key of Laptop CLI changed.", { exact: false }).waitFor();
+    await checkState(A, "a verified contact's key changed");
+    await A.getByRole("button", { name: "Safety number" }).click();
+    const shown = digits(await A.locator("#seal-who .safety .fp").textContent());
+    const printed = await runCli(cli, ["key", "verify", aId, "--json"]);
+    expect(json(printed.stdout).safetyNumber).toBe(shown);
+    await A.getByRole("button", { name: "They match" }).click();
+    await A.getByText("Laptop CLI: sealed to its key, verified.", { exact: false }).waitFor();
+    expect((await pins(A))[cli.id!]).toMatchObject({ key: theirs, verified: true });
+    await A.getByLabel("Message").fill("");
+  });
+});
