@@ -247,6 +247,14 @@ async function rawPackage(transferId: string, token: string, into: string): Prom
   return path.join(into, "x");
 }
 
+/** The CLI's identity as `pushdrop key export` prints it, in a file for `age -d -i`. */
+async function cliIdentity(): Promise<string> {
+  const exp = await runCli(cli, ["key", "export"]);
+  expect(exp.code, exp.stderr).toBe(0);
+  const idFile = path.join(dir, "cli.identity");
+  writeFileSync(idFile, exp.stdout, { mode: 0o600 });
+  return idFile;
+}
 const cliToken = () => json(readFileSync(path.join(cli.env.XDG_CONFIG_HOME!, "pushdrop", "config.json"), "utf8")).terminals[server.base].token as string;
 type Sent = { id: string; sealed?: { spool: string | null } };
 /** The newest transfer this page sent (its outbox record). */
@@ -302,10 +310,7 @@ describe("a sealed send from the browser", () => {
     expect(readdirSync(raw).sort()).toEqual(["1.age", "2.age", "manifest.json", "seal.age"]);
 
     // Debian's age, with the identity `pushdrop key export` prints
-    const exp = await runCli(cli, ["key", "export"]);
-    expect(exp.code, exp.stderr).toBe(0);
-    const idFile = path.join(dir, "cli.identity");
-    writeFileSync(idFile, exp.stdout, { mode: 0o600 });
+    const idFile = await cliIdentity();
     expect(ageOpen(idFile, path.join(raw, "1.age")).equals(Buffer.from(photo))).toBe(true);
     expect(ageOpen(idFile, path.join(raw, "2.age")).equals(note)).toBe(true);
     const seal = json(ageOpen(idFile, path.join(raw, "seal.age")).toString("utf8"));
@@ -386,8 +391,7 @@ describe("a sealed send from the browser", () => {
     await A.locator("html[data-ready=true]").waitFor();
     // the outbox goes on by itself from the spool; nothing is chosen again
     const raw = await rawPackage(sent.id, cliToken(), path.join(dir, "raw-resumed"));
-    const exp = path.join(dir, "cli.identity");
-    expect(ageOpen(exp, path.join(raw, "1.age")).equals(Buffer.from(big))).toBe(true);
+    expect(ageOpen(await cliIdentity(), path.join(raw, "1.age")).equals(Buffer.from(big))).toBe(true);
     const D = path.join(dir, "cli-get-resumed");
     mkdirSync(D);
     const got = await runCli(cli, ["get", sent.id, "--dir", D, "--json"]);
@@ -417,13 +421,14 @@ describe("a browser without a spool (no OPFS writes from the page)", () => {
       const M = await open(ctx);
       await M.locator("#my-fp").waitFor();
       await recipient(M, cli.id!);
-      await M.getByText("This browser seals in memory (up to 64 MiB)", { exact: false }).waitFor();
+      // (64 MiB, in the page's decimal units)
+      await M.getByText("This browser seals in memory (up to 67.1 MB): a reload before the upload ends means sending again.").waitFor();
       const bytes = random(MiB + 3);
       await M.locator("#files").setInputFiles([{ name: "small.bin", mimeType: "application/octet-stream", buffer: Buffer.from(bytes) }]);
       const sent = await sendNow(M);
       expect(sent.sealed).toEqual({ spool: null });
       const raw = await rawPackage(sent.id, cliToken(), path.join(dir, "raw-memory"));
-      expect(ageOpen(path.join(dir, "cli.identity"), path.join(raw, "1.age")).equals(Buffer.from(bytes))).toBe(true);
+      expect(ageOpen(await cliIdentity(), path.join(raw, "1.age")).equals(Buffer.from(bytes))).toBe(true);
       expect(await spools(M)).toEqual([]);
       await checkPages([ctx], "sealed in memory");
     } finally {
