@@ -415,7 +415,7 @@ describe("a browser without a spool (no OPFS writes from the page)", () => {
     const ctx = await desktop(browser, server.base);
     await watch(ctx);
     await ctx.addInitScript(() => {
-      delete (FileSystemFileHandle.prototype as unknown as { createWritable?: unknown }).createWritable;
+      if (typeof FileSystemFileHandle !== "undefined") delete (FileSystemFileHandle.prototype as unknown as { createWritable?: unknown }).createWritable;
     });
     try {
       const M = await open(ctx);
