@@ -33,15 +33,27 @@ export async function writeSpoolFile(dir: Dir, name: string, stream: ReadableStr
   const handle = await dir.getFileHandle(name, { create: true });
   const out = await handle.createWritable({ keepExistingData: false });
   let n = 0;
-  const counted = stream.pipeThrough(
-    new TransformStream<Uint8Array, Uint8Array>({
+  // age gives 64 KiB chunks; each write to the spool is a round trip to the browser's storage,
+  // so they go in 1 MiB batches
+  let batch: Uint8Array[] = [];
+  let size = 0;
+  const flush = (c: TransformStreamDefaultController<Blob>) => {
+    if (size) c.enqueue(new Blob(batch as Uint8Array<ArrayBuffer>[]));
+    batch = [];
+    size = 0;
+  };
+  const batched = stream.pipeThrough(
+    new TransformStream<Uint8Array, Blob>({
       transform(chunk, c) {
         n += chunk.length;
-        c.enqueue(chunk);
+        batch.push(chunk);
+        size += chunk.length;
+        if (size >= 1 << 20) flush(c);
       },
+      flush,
     }),
   );
-  await counted.pipeTo(out as unknown as WritableStream<Uint8Array>);
+  await batched.pipeTo(out as unknown as WritableStream<Blob>);
   return n;
 }
 
