@@ -92,17 +92,17 @@ try {
   await p.goto(base);
   await p.waitForFunction(() => typeof window.bench === "function");
   const median = (xs) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
-  const rows = [];
-  for (const kind of ["library", "app"]) {
-    const rates = [];
-    for (let i = 0; i < runs; i++) {
+  // the two kinds take turns, so a machine whose load changes meanwhile slows both alike
+  const rates = { library: [], app: [] };
+  for (let i = 0; i < runs; i++) {
+    for (const kind of ["library", "app"]) {
       const { ms, out } = await p.evaluate(([n, k]) => window.bench(n, k), [size, kind]);
       const rate = size / 1e6 / (ms / 1000);
-      rates.push(rate);
+      rates[kind].push(rate);
       console.log(`[bench-browser-seal] ${kind} run ${i + 1}: ${(size / MiB).toFixed(0)} MiB sealed in ${(ms / 1000).toFixed(2)} s = ${rate.toFixed(1)} MB/s (${out} bytes out)`);
     }
-    rows.push([kind, median(rates)]);
   }
+  const rows = Object.entries(rates).map(([kind, xs]) => [kind, median(xs)]);
   const version = browser.version();
   for (const [kind, rate] of rows) console.log(`[bench-browser-seal] ${kind}: median ${rate.toFixed(1)} MB/s (Chromium ${version}, ${(size / MiB).toFixed(0)} MiB, ${runs} runs; target ≥ 50 MB/s)`);
 } finally {
