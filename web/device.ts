@@ -10,6 +10,7 @@ import { copy } from "./received-list";
 import type { ServerSettings } from "./settings";
 import { app, params } from "./state";
 import * as store from "./store";
+import { kit } from "./kit";
 
 /**
  * The This device screen: the id (large, as a QR code and as a link), the device's name (a
@@ -23,7 +24,6 @@ const WORDS = {
   firstName: (name: string) => t("me.firstName", { name: bidi(name) }),
   get shareTitle() { return t("me.shareTitle"); },
   qrLabel: (id: string) => t("me.qrLabel", { id: idText(id) }),
-  forgetFailed: (why: string) => t("me.forgetFailed", { error: why }),
   get notifyOn() { return t("notify.on"); },
   get turnOff() { return t("notify.disable"); },
   get enable() { return t("notify.enable"); },
@@ -36,52 +36,23 @@ const WORDS = {
 };
 
 
-/** What kind of device this is, by the browser's word: a model where it says one ("Pixel 8"). */
-async function deviceKind(): Promise<string> {
-  const ua = navigator.userAgent;
-  const data = (navigator as Navigator & { userAgentData?: { getHighEntropyValues(h: string[]): Promise<{ model?: string }> } }).userAgentData;
-  let model = "";
-  try {
-    model = (await data?.getHighEntropyValues(["model"]))?.model ?? "";
-  } catch {
-    // not said
-  }
-  // (Chrome reduces the user agent string to "Android 10; K": a one-letter model says nothing)
-  model ||= /Android [\d.]+; (?:[a-z]{2}[-_][a-z]{2}; )?([^;)]{2,40}?)(?: Build\/[^;)]*)?\)/i.exec(ua)?.[1]?.trim() ?? "";
-  if (model && model.length > 1 && !/^(K|wv|Mobile|Linux)$/i.test(model)) return model;
-  if (/iPhone/.test(ua)) return t("device.iphone");
-  if (/iPad/.test(ua) || (/Macintosh/.test(ua) && navigator.maxTouchPoints > 1)) return t("device.ipad");
-  if (/Android/.test(ua)) return /Mobile/.test(ua) ? t("device.androidPhone") : t("device.androidTablet");
-  if (/CrOS/.test(ua)) return t("device.chromebook");
-  if (/Mac OS X/.test(ua)) return t("device.mac");
-  if (/Windows/.test(ua)) return t("device.windows");
-  if (/Linux/.test(ua)) return t("device.linux");
-  return t("device.browser");
-}
-
-/** A name none of the devices this browser remembers has: "Android phone 2" beside an "Android phone". */
-export function distinctName(kind: string, taken: readonly string[]): string {
-  const names = new Set(taken.map((n) => n.trim().toLowerCase()));
-  if (!names.has(kind.toLowerCase())) return kind;
-  for (let n = 2; ; n++) if (!names.has(`${kind} ${n}`.toLowerCase())) return `${kind} ${n}`;
-}
-
 export const isAppleMobile = () => /iPhone|iPad|iPod/.test(navigator.userAgent) || (/Macintosh/.test(navigator.userAgent) && navigator.maxTouchPoints > 1);
 
 export async function ensureDevice(): Promise<store.Device | null> {
   const kept = store.loadDevice();
   if (kept) return kept;
   if (params.has("forgotten")) return null;
-  const name = distinctName(await deviceKind(), store.loadContacts().map((c) => c.name));
+  // (what the device is called: a lazy chunk, needed on a first visit only)
+  const name = await (await import("./device-name")).firstName(kit);
   const created = await app.client.register(name);
   const d: store.Device = { id: created.id, token: created.token, name: created.name };
   store.saveDevice(d);
   return { ...d, fresh: true };
 }
 
-export function shareUrl(id: string): string {
-  return `${location.origin}/?to=${id}`;
-}
+/** The key the share link carries (`#k=`), once the server is seen to publish it (seal/device-panel.ts). */
+export const linkKey = { key: "" };
+export const shareUrl = (id: string) => `${location.origin}/?to=${id}${linkKey.key && `#k=${linkKey.key}`}`;
 
 export function showDevice(d: store.Device): void {
   $("my-name").textContent = d.name;
@@ -94,6 +65,7 @@ export function showDevice(d: store.Device): void {
   void import("./qr").then(({ qrSvg }) => {
     if ($<HTMLAnchorElement>("share-link").href === url) fill($("qr"), qrSvg(url, WORDS.qrLabel(d.id)));
   });
+  void import("./seal/device-panel").then((m) => m.showKey(kit, d, { linkKey, shareUrl }));
   show($("share-btn"), typeof navigator.share === "function");
   show($("ios-note"), isAppleMobile());
   const note = $("name-note");
@@ -168,7 +140,7 @@ export function wireDevice(): void {
   });
   $("notify").addEventListener("click", () => void ($("notify").dataset.on === "true" ? disableNotifications() : enableNotifications()));
 
-  $("forget").addEventListener("click", () => void forget());
+  $("forget").addEventListener("click", () => void import("./forget").then((m) => m.forget(kit)));
   $("start-again").addEventListener("click", () => location.replace("/"));
 
   let installEvent: (Event & { prompt?: () => Promise<void> }) | null = null;
@@ -184,34 +156,6 @@ export function wireDevice(): void {
   });
   window.addEventListener("appinstalled", () => show($("install"), false));
 }
-
-async function forget(): Promise<void> {
-  const device = app.device;
-  if (!device) return;
-  const button = $<HTMLButtonElement>("forget");
-  button.disabled = true;
-  try {
-    await app.client.deleteTerminal(device.id);
-  } catch (e) {
-    // a server without DELETE /v1/terminals/{id} (v1.1), or an id already gone: forget it here all the same
-    const gone = e instanceof ApiError && [401, 403, 404, 405].includes(e.status);
-    if (!gone) {
-      button.disabled = false;
-      showDeviceError(WORDS.forgetFailed(plainError(e)));
-      return;
-    }
-  }
-  app.channel?.close();
-  try {
-    const reg = await navigator.serviceWorker?.getRegistration();
-    await (await reg?.pushManager?.getSubscription())?.unsubscribe();
-  } catch {
-    // no subscription to end
-  }
-  store.clearAll();
-  location.replace("/?forgotten=1");
-}
-
 
 /**
  * The server's VAPID key, fetched when the page loads: Safari lets `pushManager.subscribe` run

@@ -80,9 +80,10 @@ function toLine(people: Array<{ id: string; name?: string | null }>): Array<Node
   return [before, ...joinWith(list, tr("sent.namesSeparator")), after];
 }
 
-/** "3 files · 2.1 MB · “a note”" */
-function whatLine(r: { files: SentRecord["files"]; message: string | null }): string {
+/** "3 files · 2.1 MB · “a note”" (after a lock when sealed) */
+function whatLine(r: { files: SentRecord["files"]; message: string | null; sealed?: SentRecord["sealed"] }): string {
   return [
+    r.sealed ? tr("seal.sealedTag") : "",
     r.files.length ? WORDS.what(r.files.length, fmtSize(r.files.reduce((s, f) => s + f.size, 0))) : WORDS.message,
     r.message ? WORDS.quote(bidi(oneLine(r.message))) : "",
   ]
@@ -127,6 +128,9 @@ export class Outbox {
       this.list.append(el);
     }
     this.showHeading();
+    // spools no sent record names (a page closed while sealing) go
+    const spools = new Set(loadSent().map((r) => r.sealed?.spool ?? ""));
+    void import("./seal/spool").then((m) => m.sweepSpools(spools));
     await Promise.all([...this.items.values()].map((it) => it.refresh()));
   }
 
@@ -359,6 +363,7 @@ class OutItem {
       this.transfer = { ...this.transfer, status: res.status };
       this.phase = "sent";
       this.sources = null;
+      this.dropSpool();
       this.render();
       announce(WORDS.uploaded(this.record.to.length > 1));
       this.poll(120_000);
@@ -401,10 +406,19 @@ class OutItem {
   async refresh(): Promise<void> {
     try {
       this.transfer = await this.client.transfer(this.record.id);
-      if (this.transfer.status === "uploading" && !this.sources && this.phase === "sent") this.phase = "interrupted";
+      if (this.transfer.status === "uploading" && !this.sources && this.phase === "sent") {
+        this.phase = "interrupted";
+        // a sealed send goes on from its spool after a reload: the same bytes, never sealed again
+        const spool = this.record.sealed?.spool;
+        const files = spool && (await (await import("./seal/spool")).spoolFiles(spool, this.transfer.files.map((f) => f.name)));
+        // (one resume, however many refreshes were waiting)
+        if (files && this.phase === "interrupted" && !this.sources) return void this.resumeWith(files);
+      }
+      if (FINAL.has(this.transfer.status) || this.transfer.status !== "uploading") this.dropSpool();
     } catch (e) {
       if (e instanceof ApiError && (e.status === 404 || e.status === 410 || e.status === 403)) {
         this.phase = "gone";
+        this.dropSpool();
       } else {
         this.error = plainError(e);
       }
@@ -455,8 +469,15 @@ class OutItem {
     return true;
   }
 
+  /** The spool of a sealed send, once nothing more goes up from it. */
+  private dropSpool(): void {
+    const spool = this.record.sealed?.spool;
+    if (spool) void import("./seal/spool").then((m) => m.dropSpool(spool));
+  }
+
   private async cancel(): Promise<void> {
     this.phase = "failed";
+    this.dropSpool();
     this.abort?.abort(new DOMException("Cancelled", "AbortError"));
     clearTimeout(this.retryTimer);
     clearTimeout(this.pollTimer);
@@ -513,7 +534,7 @@ class OutItem {
     const t = this.transfer;
     const open = t !== null && !FINAL.has(t.status) && t.status !== "delivered" && this.phase !== "gone";
     if (this.phase === "paused") buttons.push(h("button", { type: "button", onclick: () => void this.upload() }, WORDS.retryNow));
-    if (this.phase === "interrupted") buttons.push(h("button", { type: "button", onclick: () => this.pickAgain() }, WORDS.chooseAgain));
+    if (this.phase === "interrupted" && !this.record.sealed) buttons.push(h("button", { type: "button", onclick: () => this.pickAgain() }, WORDS.chooseAgain));
     if (open && this.phase !== "failed") buttons.push(h("button", { type: "button", class: "quiet", onclick: () => void this.cancel() }, WORDS.cancel));
     if (!open || this.phase === "failed") buttons.push(h("button", { type: "button", class: "link small", "aria-label": WORDS.removeLabel, onclick: this.remove }, WORDS.remove));
     // something arriving (a receipt, a status) must not take focus away from the person
@@ -590,7 +611,11 @@ class OutItem {
           ? h(
               "ul",
               { class: "perfile" },
-              this.transfer.files.map((f) => h("li", null, h("span", { class: "name" }, fileName(f.name, 30)), h("progress", { max: String(Math.max(1, f.size)), "aria-label": f.name }), h("span", { class: "pct muted" }))),
+              this.transfer.files.map((f, i) => {
+                // a sealed transfer's files by their real names (seal.age keeps its own)
+                const name = (this.record.sealed && this.record.files[i]?.name) || f.name;
+                return h("li", null, h("span", { class: "name" }, fileName(name, 30)), h("progress", { max: String(Math.max(1, f.size)), "aria-label": name }), h("span", { class: "pct muted" }));
+              }),
             )
           : null,
       );
@@ -634,13 +659,13 @@ class OutItem {
       case "gone":
         return WORDS.gone;
       case "interrupted":
-        return WORDS.interrupted;
+        return this.record.sealed ? tr("seal.interrupted") : WORDS.interrupted;
       case "uploading":
         return this.progress && this.progress.total > 0 ? WORDS.uploadingNow : WORDS.starting;
     }
     if (!t) return this.error;
     const who = (list: Transfer["recipients"]) => listNames(list.map((r) => this.nameOf(r.id)));
-    const text = t.files.length === 0;
+    const text = this.record.files.length === 0;
     switch (t.status) {
       case "uploading":
         return WORDS.uploadingNow;

@@ -1,11 +1,11 @@
-import { parseTerminalIdInput } from "./i18n/format";
-import { t } from "./i18n/runtime";
-import { $ } from "./dom";
+import type { Kit } from "./kit";
 
 /**
  * Scanning another device's QR code with the camera: BarcodeDetector where the browser has it
  * (Android Chrome, Safari 17+, macOS Chrome), else jsQR, fetched from this server only now.
- * Resolves with the terminal id, or null when the person closes the scanner.
+ * Resolves with the terminal id and the key its share link carried (`#k=age1…`, null without
+ * one: the caller pins it as verified, web/seal/trust.ts), or null when the person closes the
+ * scanner. A lazy chunk (loaded when Scan is tapped): it uses the shell through `kit`.
  */
 declare class BarcodeDetector {
   constructor(opts: { formats: string[] });
@@ -15,20 +15,25 @@ declare class BarcodeDetector {
 
 type Detect = (video: HTMLVideoElement) => Promise<string | null>;
 
-/** A terminal id from a QR code's text: a share link (…/?to=578418129) or the digits. */
-function idFromQr(text: string): string | null {
+export interface Scanned {
+  id: string;
+  key: string | null;
+}
+
+/** A terminal id from a QR code's text: a share link (…/?to=578418129#k=age1…) or the digits. */
+function idFromQr(kit: Kit, text: string): Scanned | null {
   let candidate = text.trim();
+  let key: string | null = null;
   try {
-    const to = new URL(candidate).searchParams.get("to");
+    const url = new URL(candidate);
+    const to = url.searchParams.get("to");
     if (to) candidate = to;
+    key = new URLSearchParams(url.hash.slice(1)).get("k");
   } catch {
     // not a URL: digits, perhaps
   }
-  return parseTerminalIdInput(candidate);
-}
-
-export function canScan(): boolean {
-  return typeof navigator.mediaDevices?.getUserMedia === "function";
+  const id = kit.parseTerminalIdInput(candidate);
+  return id ? { id, key } : null;
 }
 
 async function detector(): Promise<Detect> {
@@ -57,14 +62,15 @@ async function detector(): Promise<Detect> {
   };
 }
 
-function cameraError(e: unknown): string {
+function cameraError(t: Kit["t"], e: unknown): string {
   const name = e instanceof Error ? e.name : "";
   if (name === "NotAllowedError" || name === "SecurityError") return t("scan.notAllowed");
   if (name === "NotFoundError" || name === "OverconstrainedError") return t("scan.noCamera");
   return t("scan.failed");
 }
 
-export async function scanForId(): Promise<string | null> {
+export async function scanForId(kit: Kit): Promise<Scanned | null> {
+  const { $, t } = kit;
   const dialog = $<HTMLDialogElement>("scan-dialog");
   const video = $<HTMLVideoElement>("scan-video");
   const note = $("scan-note");
@@ -73,14 +79,14 @@ export async function scanForId(): Promise<string | null> {
   try {
     stream = await navigator.mediaDevices.getUserMedia({ video: { facingMode: { ideal: "environment" } }, audio: false });
   } catch (e) {
-    throw new Error(cameraError(e));
+    throw new Error(cameraError(t, e));
   }
   video.srcObject = stream;
   dialog.showModal();
-  return new Promise<string | null>((resolve) => {
+  return new Promise<Scanned | null>((resolve) => {
     let finished = false;
     let timer: ReturnType<typeof setTimeout> | undefined;
-    const finish = (id: string | null) => {
+    const finish = (id: Scanned | null) => {
       if (finished) return;
       finished = true;
       clearTimeout(timer);
@@ -97,7 +103,7 @@ export async function scanForId(): Promise<string | null> {
         try {
           const text = await detect(video);
           if (text) {
-            const id = idFromQr(text);
+            const id = idFromQr(kit, text);
             if (id) return finish(id);
             note.textContent = t("scan.notAnId");
           }

@@ -7,10 +7,11 @@ import { plainError } from "./errors";
 import { fileName } from "./names";
 import { go } from "./nav";
 import { Outbox } from "./outbox";
-import { canScan, scanForId } from "./scan";
 import { SHARE_CACHE } from "./shared/share";
-import { app } from "./state";
+import { app, params } from "./state";
+import { normalizeTerminalId } from "../src/contract/ids";
 import * as store from "./store";
+import { kit } from "./kit";
 
 /**
  * The Send screen: recipient (typed, a remembered device, or scanned), files (chosen, dropped,
@@ -87,6 +88,7 @@ export async function updateRecipientHint(): Promise<void> {
   const hint = $("to-hint");
   hint.classList.remove("error", "ok");
   const { ids, bad } = recipients(value);
+  sealRows(ids.length <= MAX_RECIPIENTS ? ids : []);
   const complete = asciiDigits(value).replace(/[^\d]/g, "").length >= 9 || bad.some((b) => asciiDigits(b).replace(/\D/g, "").length > 9);
   if (bad.length && complete) {
     hint.textContent = WORDS.notAnId(bad[0]!);
@@ -118,6 +120,12 @@ export async function updateRecipientHint(): Promise<void> {
     if (seq === hintSeq) hint.textContent = "";
   }
 }
+
+/** The recipients' keys under the field (seal/trust.ts, a lazy chunk; none: hidden). */
+const trust = () => import("./seal/trust");
+const sealRows = (ids: string[]) => void trust().then((m) => m.showRecipients(kit, ids));
+const sealOn = () => $<HTMLInputElement>("sealed").checked;
+const sealHint = () => ($("seal-hint").textContent = t(sealOn() ? "seal.on" : "seal.off"));
 
 export function setRecipient(id: string): void {
   const to = $<HTMLInputElement>("to");
@@ -211,6 +219,7 @@ async function unfinished(ids: string[], files: File[], message: string | null):
   const same = (r: store.SentRecord) =>
     r.files.length === files.length &&
     r.files.length > 0 &&
+    !r.sealed &&
     r.message === message &&
     r.to.length === ids.length &&
     r.to.every((t) => ids.includes(t.id)) &&
@@ -270,6 +279,17 @@ async function send(e: Event): Promise<void> {
       return toInput.focus();
     }
     const to = who.map((w) => ({ id: w.id, name: w.name ?? "" }));
+    if (sealOn()) {
+      // sealed (issue 23): seal/send-sealed.ts says itself why nothing was sent
+      const r = requestFor(ids, [], undefined);
+      const done = await (await import("./seal/send-sealed")).sendSealed(kit, outbox, { to, files, message, expiresIn: r.expiresIn, maxDownloads: r.maxDownloads });
+      if (!done) return;
+      for (const w of to) store.rememberContact(w);
+      refreshContacts();
+      clear();
+      sealRows(ids);
+      return announce(done === "sent" ? WORDS.started : WORDS.resumed);
+    }
     const again = await unfinished(ids, files, message ?? null);
     if (again) {
       outbox.resume(again, files);
@@ -314,13 +334,23 @@ export function wireSend(): void {
     files.value = "";
   });
   $("send-form").addEventListener("submit", (e) => void send(e));
+  const sealed = $<HTMLInputElement>("sealed");
+  sealed.addEventListener("change", sealHint);
+  sealHint();
+  // a share link's key (`/?to=<id>#k=age1…`, the fragment never sent to the server): pinned, then gone from the address
+  const k = new URLSearchParams(location.hash.slice(1)).get("k");
+  const linked = normalizeTerminalId(params.get("to") ?? "");
+  if (k) history.replaceState(null, "", location.pathname + location.search);
+  if (k && linked) void trust().then((m) => m.fromLink(kit, linked, k, false)).then(() => sealRows([linked]));
   const scan = $<HTMLButtonElement>("scan");
-  show(scan, canScan());
+  show(scan, typeof navigator.mediaDevices?.getUserMedia === "function");
   scan.addEventListener("click", async () => {
     try {
-      const id = await scanForId();
-      if (id) {
-        setRecipient(id);
+      const got = await (await import("./scan")).scanForId(kit);
+      if (got) {
+        // a scanned code's key is compared in person: pinned as verified (seal/trust.ts)
+        if (got.key) await (await trust()).fromLink(kit, got.id, got.key, true);
+        setRecipient(got.id);
         $("files").focus();
       }
     } catch (err) {

@@ -26,6 +26,16 @@ export interface SentRecord {
   to: Array<{ id: string; name: string }>;
   files: Array<{ name: string; size: number; lastModified?: number }>;
   message: string | null;
+  /** a sealed transfer (the names above are this side's: the server has 1.age …); its spool in the Origin Private File System, null when sealed in memory */
+  sealed?: { spool: string | null };
+}
+
+/** A contact's key as this browser pinned it (issue 23; client/seal decideTrust). */
+export interface KeyPin {
+  key: string;
+  verified: boolean;
+  /** when it was pinned, ms */
+  at: number;
 }
 
 /** A send made while the server could not be reached: what it was, so a closed page can say what was lost. */
@@ -44,6 +54,7 @@ const KEYS = {
   hidden: "pushdrop.hidden",
   opened: "pushdrop.opened",
   waiting: "pushdrop.waiting",
+  pins: "pushdrop.pins",
 } as const;
 const memory = new Map<string, string>();
 
@@ -134,6 +145,15 @@ export function recordWaiting(r: WaitingRecord): void {
 }
 export function dropWaiting(key: string): void {
   write(KEYS.waiting, loadWaiting().filter((x) => x.key !== key));
+}
+
+/** Pinned keys by terminal id. */
+export const loadPins = () => read<Record<string, KeyPin>>(KEYS.pins, {});
+export function savePin(id: string, pin: KeyPin | null): void {
+  const all = loadPins();
+  if (pin) all[id] = pin;
+  else delete all[id];
+  write(KEYS.pins, all);
 }
 
 /** Forget everything this browser holds about its device. */

@@ -25,6 +25,7 @@ import {
   tab,
   violations,
   watch,
+ plainSends,
 } from "./support.ts";
 
 /**
@@ -66,6 +67,8 @@ beforeAll(async () => {
   deskCtx = await desktop(browser, server.base);
   // CSP violations and uncaught errors of every page, asserted after every test
   for (const ctx of [phoneCtx, deskCtx]) await watch(ctx);
+  // these tests check plain transfers (what the server holds); sealed-send.test.ts checks sealed ones
+  for (const ctx of [phoneCtx, deskCtx]) await plainSends(ctx);
   await fakePushManager(phoneCtx, subscription);
 });
 
@@ -108,7 +111,9 @@ describe("the web app, phone and desktop", () => {
     // the iPhone note is for iPhones and iPads only
     expect(await B.locator("#ios-note").isHidden()).toBe(true);
     expect(await B.getByRole("img", { name: /QR code of your id/ }).isVisible()).toBe(true);
-    expect(await B.locator("#share-link").getAttribute("href")).toBe(`${server.base}/?to=${bId}`);
+    // the link carries this device's key (issue 23) once the server is seen to publish it
+    await B.waitForFunction(() => (document.querySelector<HTMLAnchorElement>("#share-link")?.href ?? "").includes("#k="));
+    expect(await B.locator("#share-link").getAttribute("href")).toBe(`${server.base}/?to=${bId}#k=${(await (await fetch(`${server.base}/v1/terminals/${bId}`)).json()).key}`);
     // registered on the server, kept in the browser
     const info = await (await fetch(`${server.base}/v1/terminals/${bId}`)).json();
     expect(info.id).toBe(bId);

@@ -2,7 +2,7 @@ import type { Browser, BrowserContext, Page } from "playwright-core";
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
 import { dammDigit } from "../../src/contract/ids";
 import { removeState, startServer, type Server } from "../node/support/server.ts";
-import { checkPages, checkState, desktop, hasChromium, idOf, launch, noHorizontalScroll, open, phone, screenshot, watch } from "./support.ts";
+import { checkPages, checkState, desktop, hasChromium, idOf, launch, noHorizontalScroll, open, phone, screenshot, plainSends, watch } from "./support.ts";
 
 /**
  * Issue 24 in real Chromium: the main flows (first visit, send, receive, an error, a
@@ -131,6 +131,7 @@ for (const L of LANGUAGES) {
       for (const c of [p, d]) {
         contexts.push(c);
         await watch(c);
+        await plainSends(c); // (plain transfers: sealed-send.test.ts checks sealed ones)
       }
       P = await open(p, `/${suffix("")}`);
       pId = await idOf(P);

@@ -5,7 +5,7 @@ import type { Browser, BrowserContext, Page, Request, Route } from "playwright-c
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
 import { formatTerminalId } from "../../src/contract/ids";
 import { removeState, startServer, type Server } from "../node/support/server.ts";
-import { checkPages, checkState, desktop, hasChromium, idOf, launch, open, phone, random, screenshot, sha256, tab, watch } from "./support.ts";
+import { checkPages, checkState, desktop, hasChromium, idOf, launch, open, phone, random, screenshot, sha256, tab, plainSends, watch } from "./support.ts";
 
 /**
  * Issue 22, each numbered failure as it was seen, on a 360×740 phone (P) beside a 1280×800
@@ -37,6 +37,8 @@ beforeAll(async () => {
   phoneCtx = await phone(browser, server.base);
   deskCtx = await desktop(browser, server.base);
   for (const ctx of [phoneCtx, deskCtx]) await watch(ctx);
+  // these tests check plain transfers (what the server holds); sealed-send.test.ts checks sealed ones
+  for (const ctx of [phoneCtx, deskCtx]) await plainSends(ctx);
 });
 
 afterEach(async (t) => {

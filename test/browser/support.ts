@@ -219,3 +219,20 @@ export async function fakePushManager(ctx: BrowserContext, sub: ReturnType<typeo
     };
   }, sub);
 }
+
+/**
+ * The Send form's *Sealed* switch off in every page of `ctx` as it loads (issue 23: sealed is the
+ * default between devices that have keys): for the tests of plain transfers, whose checks read
+ * the names, bytes and message the server holds. test/browser/sealed-send.test.ts tests sealing.
+ */
+export async function plainSends(ctx: BrowserContext): Promise<void> {
+  await ctx.addInitScript(() => {
+    document.addEventListener("DOMContentLoaded", () => {
+      const box = document.getElementById("sealed") as HTMLInputElement | null;
+      if (box?.checked) {
+        box.checked = false;
+        box.dispatchEvent(new Event("change"));
+      }
+    });
+  });
+}

@@ -1,0 +1,482 @@
+import { execFileSync } from "node:child_process";
+import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import path from "node:path";
+import type { Browser, BrowserContext, Page } from "playwright-core";
+import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
+import { PushdropClient } from "../../client";
+import { fingerprint, generateIdentity, safetyNumber, sealedSize } from "../../client/seal";
+import { removeState, ROOT, startServer, type Server } from "../node/support/server.ts";
+import { makeUser, runCli, type User } from "../cli/support/cli.ts";
+import { checkPages, checkState, desktop, hasChromium, idOf, launch, open, phone, qrVideo, random, screenshot, sha256, tab, watch } from "./support.ts";
+
+/**
+ * Sealed transfers sent from the web app (issue 23), in real headless Chromium against
+ * `npm start`: the first visit makes and publishes this device's key (its fingerprint on This
+ * device, its key in the share link); a share link pins the contact's key, a link key the server
+ * does not publish is refused, a changed key stops sealing until it is accepted; a scanned QR
+ * code pins a key as verified; a sealed send from the browser is opened by the real `pushdrop`
+ * CLI (names and bytes) and its raw package by Debian's `age` with the CLI's exported identity,
+ * while the server holds only 1.age … and seal.age and no message; a reload in the middle of a
+ * sealed upload resumes from the spool (the same bytes) and the spool is gone once it is in.
+ */
+
+const MiB = 1024 * 1024;
+let server: Server;
+let browser: Browser;
+let dir: string;
+let deskCtx: BrowserContext;
+let phoneCtx: BrowserContext;
+let A: Page; // the desktop: sends
+let aId: string;
+let cli: User;
+
+const api = () => new PushdropClient({ server: server.base });
+const json = (s: string) => JSON.parse(s) as Record<string, any>;
+const digits = (s: string | null) => (s ?? "").replace(/\D/g, "");
+/** `age -d -i <identity file>` of `file`. */
+const ageOpen = (identityFile: string, file: string) => execFileSync("age", ["-d", "-i", identityFile, file], { maxBuffer: 512 * MiB });
+
+/** A terminal made through the API (as curl would), with a key of our own published for it when `key` is given. */
+async function terminal(name: string, key?: string): Promise<{ id: string; token: string }> {
+  const r = await api().register(name);
+  if (key) await new PushdropClient({ server: server.base, token: r.token }).publishKey(r.id, key);
+  return { id: r.id, token: r.token };
+}
+
+/** The Send form with `id` as the recipient, its key rows drawn. */
+async function recipient(page: Page, id: string): Promise<void> {
+  await tab(page, "Send");
+  await page.getByLabel("Recipient").fill(id);
+  await page.locator("#seal-who li").first().waitFor();
+}
+
+const pins = (page: Page) => page.evaluate(() => JSON.parse(localStorage.getItem("pushdrop.pins") ?? "{}") as Record<string, { key: string; verified: boolean }>);
+
+beforeAll(async () => {
+  if (!hasChromium()) throw new Error("Chromium is missing: apt-get install chromium (.ci/run does it)");
+  execFileSync(process.execPath, [path.join(ROOT, "scripts", "build-cli.mjs")], { stdio: "inherit" });
+  dir = mkdtempSync(path.join(tmpdir(), "pushdrop-sealed-web-"));
+  server = await startServer();
+  browser = await launch();
+  deskCtx = await desktop(browser, server.base);
+  phoneCtx = await phone(browser, server.base);
+  for (const ctx of [deskCtx, phoneCtx]) await watch(ctx);
+  cli = makeUser(dir, "cli", server.base);
+  const r = await runCli(cli, ["register", "--name", "Laptop CLI", "--json"]);
+  expect(r.code, r.stderr).toBe(0);
+  cli.id = json(r.stdout).id;
+}, 180_000);
+
+afterEach(async (t) => {
+  await checkPages([deskCtx, phoneCtx], t.task.name);
+});
+
+afterAll(async () => {
+  await browser?.close();
+  await server?.stop();
+  if (server) removeState(server.state);
+  if (dir) rmSync(dir, { recursive: true, force: true });
+});
+
+describe("keys on This device", () => {
+  it("the first visit makes a key, publishes it, shows its fingerprint, and the share link and QR carry it", async () => {
+    A = await open(deskCtx);
+    aId = await idOf(A);
+    const fp = A.locator("#my-fp");
+    await fp.waitFor();
+    const published = (await api().lookup(aId)).key!;
+    expect(published).toMatch(/^age1/);
+    // what the page shows is the fingerprint of what the server publishes for it
+    expect(digits(await fp.textContent())).toBe(fingerprint({ id: aId, key: published }));
+    expect(await fp.textContent()).toMatch(/^(\d{5} ){5}\d{5}$/);
+    // the key check found the server publishes this device's key: no warning, and the link carries it
+    await A.waitForFunction(() => (document.querySelector<HTMLAnchorElement>("#share-link")?.href ?? "").includes("#k="));
+    expect(await A.locator("#share-link").getAttribute("href")).toBe(`${server.base}/?to=${aId}#k=${published}`);
+    expect(await A.locator("#key-state").textContent()).toBe("");
+    await A.getByText("It does not prove who sent it.", { exact: false }).first().waitFor();
+    await A.getByText("Clearing this site's data", { exact: false }).waitFor();
+    // the key is the browser's own, kept non-extractable in IndexedDB
+    const kept = await A.evaluate(
+      () =>
+        new Promise<{ recipient: string; nonExtractable: boolean; extractable: boolean | null }[]>((resolve, reject) => {
+          const req = indexedDB.open("pushdrop-keys");
+          req.onsuccess = () => {
+            const all = req.result.transaction("identities").objectStore("identities").getAll();
+            all.onsuccess = () => resolve(all.result.map((k) => ({ recipient: k.recipient, nonExtractable: k.nonExtractable, extractable: typeof k.identity === "string" ? null : k.identity.extractable })));
+          };
+          req.onerror = () => reject(req.error);
+        }),
+    );
+    expect(kept).toEqual([{ recipient: published, nonExtractable: true, extractable: false }]);
+    // the QR code encodes the same link (decoded by the app's own decoder through its chunk: not checked here; the link is)
+    await checkState(A, "This device with its key");
+  });
+
+  it("New key publishes a new key; the server's key and the fingerprint follow; the phone shows its key at 360 px", async () => {
+    const before = (await api().lookup(aId)).key!;
+    await A.getByRole("button", { name: "New key" }).click();
+    await A.waitForFunction((old) => !(document.querySelector<HTMLAnchorElement>("#share-link")?.href ?? "").includes(old), before);
+    const after = (await api().lookup(aId)).key!;
+    expect(after).not.toBe(before);
+    expect(digits(await A.locator("#my-fp").textContent())).toBe(fingerprint({ id: aId, key: after }));
+    const P = await open(phoneCtx);
+    await P.locator("#my-fp").waitFor();
+    await screenshot(P, "phone-9-key", P.locator("#key-box"));
+    await checkState(P, "the phone's This device with its key");
+  });
+
+  it("a key the server publishes that is not this device's is said, in words", async () => {
+    const P = phoneCtx.pages()[0]!;
+    const pId = await idOf(P);
+    const token = await P.evaluate(() => JSON.parse(localStorage.getItem("pushdrop.device")!).token as string);
+    const other = await generateIdentity();
+    await new PushdropClient({ server: server.base, token }).publishKey(pId, other.recipient);
+    await P.reload();
+    await P.locator("html[data-ready=true]").waitFor();
+    await P.getByText("The server publishes another key for this device", { exact: false }).waitFor();
+    // the link does not carry a key the server does not publish
+    expect(await P.locator("#share-link").getAttribute("href")).toBe(`${server.base}/?to=${pId}`);
+    await checkState(P, "the phone told its key was replaced");
+    // New key puts things right
+    await P.getByRole("button", { name: "New key" }).click();
+    await P.waitForFunction(() => (document.querySelector<HTMLAnchorElement>("#share-link")?.href ?? "").includes("#k="));
+    expect(await P.locator("#key-state").textContent()).toBe("");
+  });
+});
+
+describe("pins and trust", () => {
+  it("a share link pins the key; a link key the server does not publish is refused; a changed key blocks sealing until accepted", async () => {
+    const k1 = await generateIdentity();
+    const c = await terminal("Tablet", k1.recipient);
+    // another key in the link: refused, nothing pinned
+    const wrong = await generateIdentity();
+    await A.goto(`/?to=${c.id}#k=${wrong.recipient}`);
+    await A.locator("html[data-ready=true]").waitFor();
+    await A.getByText(`The link's key for`, { exact: false }).waitFor();
+    expect((await pins(A))[c.id]).toBeUndefined();
+    // the fragment is gone from the address once read
+    expect(new URL(A.url()).hash).not.toContain("k=");
+    // the right key: pinned
+    await A.goto(`/?to=${c.id}#k=${k1.recipient}`);
+    await A.locator("html[data-ready=true]").waitFor();
+    await A.getByText("Tablet: sealed to the key pinned here.", { exact: false }).waitFor();
+    expect((await pins(A))[c.id]).toMatchObject({ key: k1.recipient, verified: false });
+    await checkState(A, "a contact pinned from its link");
+
+    // the contact's key changes on the server (its token PUTs another)
+    const k2 = await generateIdentity();
+    await new PushdropClient({ server: server.base, token: c.token }).publishKey(c.id, k2.recipient);
+    await A.reload();
+    await A.locator("html[data-ready=true]").waitFor();
+    await recipient(A, c.id);
+    await A.getByText("The key of Tablet is not the one pinned here.", { exact: false }).waitFor();
+    await screenshot(A, "desktop-4-key-changed", A.locator("#seal-who"));
+    await checkState(A, "a changed key");
+    // sending sealed is refused, and nothing is created
+    await A.getByLabel("Message").fill("for the tablet");
+    const before = await api().lookup(c.id);
+    await A.getByRole("button", { name: "Send", exact: true }).click();
+    await A.getByRole("alert").getByText("Nothing was sent: the key of Tablet changed.", { exact: false }).waitFor();
+    expect((await pins(A))[c.id]!.key).toBe(k1.recipient);
+    expect(before.key).toBe(k2.recipient);
+    // the person accepts the new key: it is pinned, sealing works again
+    await A.getByRole("button", { name: "Accept new key" }).click();
+    await A.getByText("Tablet: sealed to the key pinned here.", { exact: false }).waitFor();
+    expect((await pins(A))[c.id]).toMatchObject({ key: k2.recipient, verified: false });
+
+    // a link carrying the OLD key now is a key change, never a re-pin: refused (the server publishes k2)
+    await A.goto(`/?to=${c.id}#k=${k1.recipient}`);
+    await A.locator("html[data-ready=true]").waitFor();
+    await A.getByText(`The link's key for`, { exact: false }).waitFor();
+    expect((await pins(A))[c.id]!.key).toBe(k2.recipient);
+  });
+
+  it("a contact with no key cannot be sealed to: told apart, and sent only with Sealed switched off", async () => {
+    const plain = await terminal("curl box");
+    await recipient(A, plain.id);
+    await A.getByText("curl box has no key", { exact: false }).waitFor();
+    await A.getByLabel("Message").fill("in the clear, on purpose");
+    await A.getByRole("button", { name: "Send", exact: true }).click();
+    await A.getByRole("alert").getByText("cannot receive sealed transfers", { exact: false }).waitFor();
+    await checkState(A, "a recipient without a key");
+    await A.getByRole("switch", { name: "Sealed" }).uncheck();
+    await A.getByText("Sent in the clear: the server can read", { exact: false }).waitFor();
+    await A.getByRole("button", { name: "Send", exact: true }).click();
+    await A.getByText("in the clear, on purpose", { exact: false }).first().waitFor();
+    const sent = (await newestSent(A))!;
+    const t = await new PushdropClient({ server: server.base, token: plain.token }).transfer(sent.id);
+    expect(t.sealed ?? false).toBe(false);
+    expect(t.message).toBe("in the clear, on purpose");
+    await A.getByRole("switch", { name: "Sealed" }).check();
+  });
+
+  it("a safety number compared marks the contact verified; it is the number the CLI prints for the pair", async () => {
+    await recipient(A, cli.id!);
+    await A.getByText("Laptop CLI: sealed to the key the server publishes for it", { exact: false }).waitFor();
+    await A.getByRole("button", { name: "Safety number" }).click();
+    const shown = digits(await A.locator("#seal-who .safety .fp").textContent());
+    const mine = (await api().lookup(aId)).key!;
+    const theirs = (await api().lookup(cli.id!)).key!;
+    expect(shown).toBe(safetyNumber({ id: aId, key: mine }, { id: cli.id!, key: theirs }));
+    const printed = await runCli(cli, ["key", "verify", aId, "--json"]);
+    expect(printed.code, printed.stderr).toBe(0);
+    expect(json(printed.stdout).safetyNumber).toBe(shown);
+    await checkState(A, "a safety number shown");
+    await A.getByRole("button", { name: "They match" }).click();
+    await A.getByText("Laptop CLI: sealed to its key, verified.", { exact: false }).waitFor();
+    expect((await pins(A))[cli.id!]).toMatchObject({ key: theirs, verified: true });
+  });
+});
+
+/** The raw package of a transfer, fetched with plain HTTP as the recipient, unzipped into a folder. */
+async function rawPackage(transferId: string, token: string, into: string): Promise<string> {
+  const c = new PushdropClient({ server: server.base, token });
+  for (let i = 0; ; i++) {
+    const t = await c.transfer(transferId);
+    if (t.status === "ready" || t.status === "delivered") break;
+    if (i > 300) throw new Error(`transfer ${transferId} is still ${t.status}`);
+    await new Promise((r) => setTimeout(r, 200));
+  }
+  const res = await fetch(`${server.base}/v1/transfers/${transferId}/package`, { headers: { authorization: `Bearer ${token}` } });
+  expect(res.status).toBe(200);
+  mkdirSync(into, { recursive: true });
+  const zip = path.join(into, "package.zip");
+  writeFileSync(zip, Buffer.from(await res.arrayBuffer()));
+  execFileSync("unzip", ["-q", "-o", zip, "-d", path.join(into, "x")]);
+  return path.join(into, "x");
+}
+
+/** The CLI's identity as `pushdrop key export` prints it, in a file for `age -d -i`. */
+async function cliIdentity(): Promise<string> {
+  const exp = await runCli(cli, ["key", "export"]);
+  expect(exp.code, exp.stderr).toBe(0);
+  const idFile = path.join(dir, "cli.identity");
+  writeFileSync(idFile, exp.stdout, { mode: 0o600 });
+  return idFile;
+}
+const cliToken = () => json(readFileSync(path.join(cli.env.XDG_CONFIG_HOME!, "pushdrop", "config.json"), "utf8")).terminals[server.base].token as string;
+type Sent = { id: string; sealed?: { spool: string | null } };
+/** The newest transfer this page sent (its outbox record). */
+const newestSent = (page: Page) => page.evaluate(() => (JSON.parse(localStorage.getItem("pushdrop.sent") ?? "[]")[0] ?? null) as Sent | null);
+/** Sends what the form holds; resolves with the record of the transfer it made. */
+async function sendNow(page: Page): Promise<Sent> {
+  const before = (await newestSent(page))?.id ?? null;
+  await page.getByRole("button", { name: "Send", exact: true }).click();
+  const handle = await page.waitForFunction((old) => {
+    const r = JSON.parse(localStorage.getItem("pushdrop.sent") ?? "[]")[0];
+    return r && r.id !== old ? r : null;
+  }, before);
+  return (await handle.jsonValue()) as Sent;
+}
+/** The spool folders in this page's Origin Private File System. */
+const spools = (page: Page) =>
+  page.evaluate(async () => {
+    const root = await navigator.storage.getDirectory();
+    let dir: FileSystemDirectoryHandle;
+    try {
+      dir = await root.getDirectoryHandle("pushdrop-spool");
+    } catch {
+      return [];
+    }
+    const names: string[] = [];
+    for await (const name of (dir as unknown as { keys(): AsyncIterable<string> }).keys()) names.push(name);
+    return names;
+  });
+
+describe("a sealed send from the browser", () => {
+  it("is opened by the CLI with the real names and bytes; Debian's age opens the raw package with the CLI's identity; the server holds only 1.age … seal.age and no message", async () => {
+    const marker = `m${Date.now()}x${Math.random().toString(36).slice(2, 8)}`;
+    const photo = random(3 * MiB + 12345);
+    const note = Buffer.from(`content ${marker}\n`);
+    await recipient(A, cli.id!);
+    await A.locator("#files").setInputFiles([
+      { name: "photo.jpg", mimeType: "image/jpeg", buffer: Buffer.from(photo) },
+      { name: `note ${marker}.txt`, mimeType: "text/plain", buffer: note },
+    ]);
+    await A.getByLabel("Message").fill(`message ${marker}`);
+    expect(await A.getByRole("switch", { name: "Sealed" }).isChecked()).toBe(true);
+    const sent = await sendNow(A);
+    await A.locator(`#o-${sent.id}`).getByText("🔒 Sealed", { exact: false }).waitFor();
+    expect(sent.sealed).toBeTruthy();
+    const raw = await rawPackage(sent.id, cliToken(), path.join(dir, "raw"));
+
+    // what the server keeps: opaque names, sealed, no message
+    const t = await new PushdropClient({ server: server.base, token: cliToken() }).transfer(sent.id);
+    expect(t.sealed).toBe(true);
+    expect(t.message).toBeNull();
+    expect(t.files.map((f) => f.name)).toEqual(["1.age", "2.age", "seal.age"]);
+    expect(JSON.stringify(t)).not.toContain(marker);
+    expect(readdirSync(raw).sort()).toEqual(["1.age", "2.age", "manifest.json", "seal.age"]);
+
+    // Debian's age, with the identity `pushdrop key export` prints
+    const idFile = await cliIdentity();
+    expect(ageOpen(idFile, path.join(raw, "1.age")).equals(Buffer.from(photo))).toBe(true);
+    expect(ageOpen(idFile, path.join(raw, "2.age")).equals(note)).toBe(true);
+    const seal = json(ageOpen(idFile, path.join(raw, "seal.age")).toString("utf8"));
+    expect(seal).toMatchObject({ pushdrop: "seal", v: 1, transferId: sent.id, from: aId, to: [cli.id], message: `message ${marker}` });
+    expect(seal.files).toEqual([
+      { index: 0, name: "photo.jpg", type: "image/jpeg", size: photo.length, sha256: sha256(photo) },
+      { index: 1, name: `note ${marker}.txt`, type: "text/plain", size: note.length, sha256: sha256(note) },
+    ]);
+    expect(readFileSync(path.join(raw, "2.age")).includes(Buffer.from(marker))).toBe(false);
+
+    // the CLI opens it: real names, bytes, the message
+    const D = path.join(dir, "cli-get");
+    mkdirSync(D);
+    const got = await runCli(cli, ["get", sent.id, "--dir", D, "--json"]);
+    expect(got.code, got.stderr).toBe(0);
+    expect(json(got.stdout)).toMatchObject({ sealed: true, message: `message ${marker}` });
+    expect(readdirSync(D).sort()).toEqual([`note ${marker}.txt`, "photo.jpg"]);
+    expect(readFileSync(path.join(D, "photo.jpg")).equals(Buffer.from(photo))).toBe(true);
+    expect(readFileSync(path.join(D, `note ${marker}.txt`)).equals(note)).toBe(true);
+
+    // the spool is gone once every byte is in
+    await A.waitForFunction(async () => {
+      const root = await navigator.storage.getDirectory();
+      try {
+        const d = await root.getDirectoryHandle("pushdrop-spool");
+        for await (const _ of (d as unknown as { keys(): AsyncIterable<string> }).keys()) return false;
+      } catch {
+        // no spool folder at all
+      }
+      return true;
+    });
+    await checkState(A, "a sealed transfer in the outbox");
+  });
+
+  it("a sealed text alone is seal.age alone, padded to 4 KiB", async () => {
+    await recipient(A, cli.id!);
+    await A.getByLabel("Message").fill("just a sealed note");
+    const sent = await sendNow(A);
+    await A.locator(`#o-${sent.id}`).getByText("🔒 Sealed", { exact: false }).waitFor();
+    const t = await new PushdropClient({ server: server.base, token: cliToken() }).transfer(sent.id);
+    expect(t.files.map((f) => f.name)).toEqual(["seal.age"]);
+    expect(t.files[0]!.size).toBe(sealedSize(4096, 1));
+    expect(t.message).toBeNull();
+    const got = await runCli(cli, ["get", sent.id, "--dir", dir, "--json"]);
+    expect(got.code, got.stderr).toBe(0);
+    expect(json(got.stdout)).toMatchObject({ sealed: true, message: "just a sealed note" });
+  });
+
+  it("a reload in the middle of a sealed upload resumes from the spool: the same bytes, nothing sealed again; the CLI opens the result", async () => {
+    const big = random(24 * MiB + 777);
+    await recipient(A, cli.id!);
+    // the parts after the first go slowly, so the reload comes in the middle of the upload
+    let parts = 0;
+    await A.route(/\/v1\/transfers\/[^/]+\/files\/0\?part=\d+$/, async (route) => {
+      if (++parts > 1) await new Promise((r) => setTimeout(r, 4000));
+      await route.continue().catch(() => {});
+    });
+    await A.locator("#files").setInputFiles([{ name: "video.mp4", mimeType: "video/mp4", buffer: Buffer.from(big) }]);
+    const sent = await sendNow(A);
+    await A.locator(`#o-${sent.id}`).getByText("🔒 Sealed", { exact: false }).waitFor();
+    const c = new PushdropClient({ server: server.base, token: cliToken() });
+    const first = await (async () => {
+      for (;;) {
+        const t = await c.transfer(sent.id);
+        if (t.files[0]!.received > 0) return t;
+        await new Promise((r) => setTimeout(r, 100));
+      }
+    })();
+    expect(first.status).toBe("uploading");
+    expect(first.files[0]!.received).toBeLessThan(first.files[0]!.size);
+    const spoolBefore = await spools(A);
+    expect(spoolBefore).toEqual([sent.sealed!.spool]);
+    // what is on the server so far was sealed once: its bytes must be the spool's
+    await A.unroute(/\/v1\/transfers\/[^/]+\/files\/0\?part=\d+$/);
+    // (the page asks before it closes mid-upload: the person says leave)
+    A.once("dialog", (d) => void d.accept());
+    await A.reload();
+    await A.locator("html[data-ready=true]").waitFor();
+    // the outbox goes on by itself from the spool; nothing is chosen again
+    const raw = await rawPackage(sent.id, cliToken(), path.join(dir, "raw-resumed"));
+    expect(ageOpen(await cliIdentity(), path.join(raw, "1.age")).equals(Buffer.from(big))).toBe(true);
+    const D = path.join(dir, "cli-get-resumed");
+    mkdirSync(D);
+    const got = await runCli(cli, ["get", sent.id, "--dir", D, "--json"]);
+    expect(got.code, got.stderr).toBe(0);
+    expect(readFileSync(path.join(D, "video.mp4")).equals(Buffer.from(big))).toBe(true);
+    await A.waitForFunction(async () => {
+      const root = await navigator.storage.getDirectory();
+      try {
+        const d = await root.getDirectoryHandle("pushdrop-spool");
+        for await (const _ of (d as unknown as { keys(): AsyncIterable<string> }).keys()) return false;
+      } catch {
+        // none
+      }
+      return true;
+    });
+  });
+});
+
+describe("a browser without a spool (no OPFS writes from the page)", () => {
+  it("seals in memory, says a reload means sending again, and the CLI opens what it sent", async () => {
+    const ctx = await desktop(browser, server.base);
+    await watch(ctx);
+    await ctx.addInitScript(() => {
+      if (typeof FileSystemFileHandle !== "undefined") delete (FileSystemFileHandle.prototype as unknown as { createWritable?: unknown }).createWritable;
+    });
+    try {
+      const M = await open(ctx);
+      await M.locator("#my-fp").waitFor();
+      await recipient(M, cli.id!);
+      // (64 MiB, in the page's decimal units)
+      await M.getByText("This browser seals in memory (up to 67.1 MB): a reload before the upload ends means sending again.").waitFor();
+      const bytes = random(MiB + 3);
+      await M.locator("#files").setInputFiles([{ name: "small.bin", mimeType: "application/octet-stream", buffer: Buffer.from(bytes) }]);
+      const sent = await sendNow(M);
+      expect(sent.sealed).toEqual({ spool: null });
+      const raw = await rawPackage(sent.id, cliToken(), path.join(dir, "raw-memory"));
+      expect(ageOpen(await cliIdentity(), path.join(raw, "1.age")).equals(Buffer.from(bytes))).toBe(true);
+      expect(await spools(M)).toEqual([]);
+      await checkPages([ctx], "sealed in memory");
+    } finally {
+      await ctx.close();
+    }
+  });
+});
+
+describe("scanned codes and verified contacts", () => {
+  it("scanning a QR code that carries a key pins it as verified", async () => {
+    const k = await generateIdentity();
+    const c = await terminal("Kiosk", k.recipient);
+    const camera = path.join(dir, "qr.y4m");
+    qrVideo(camera, `${server.base}/?to=${c.id}#k=${k.recipient}`);
+    const withCamera = await launch(camera);
+    try {
+      const ctx = await desktop(withCamera, server.base);
+      await watch(ctx);
+      const S = await open(ctx);
+      await tab(S, "Send");
+      await S.getByRole("button", { name: "Scan" }).click();
+      await S.waitForFunction((want) => (document.getElementById("to") as HTMLInputElement).value.replace(/\D/g, "") === want, c.id, { timeout: 30_000 });
+      await S.getByText("Kiosk: sealed to its key, verified.", { exact: false }).waitFor();
+      expect((await pins(S))[c.id]).toMatchObject({ key: k.recipient, verified: true });
+      await checkPages([ctx], "a scanned key");
+    } finally {
+      await withCamera.close();
+    }
+  });
+
+  it("a verified contact's new key stops sealing until the new safety number is compared: no Accept button", async () => {
+    const rotated = await runCli(cli, ["key", "rotate"]);
+    expect(rotated.code, rotated.stderr).toBe(0);
+    const theirs = (await api().lookup(cli.id!)).key!;
+    await recipient(A, cli.id!);
+    await A.getByText("The key of Laptop CLI is not the one you verified", { exact: false }).waitFor();
+    expect(await A.getByRole("button", { name: "Accept new key" }).count()).toBe(0);
+    await A.getByLabel("Message").fill("after the new key");
+    await A.getByRole("button", { name: "Send", exact: true }).click();
+    await A.getByRole("alert").getByText("Nothing was sent: the key of Laptop CLI changed.", { exact: false }).waitFor();
+    await checkState(A, "a verified contact's key changed");
+    await A.getByRole("button", { name: "Safety number" }).click();
+    const shown = digits(await A.locator("#seal-who .safety .fp").textContent());
+    const printed = await runCli(cli, ["key", "verify", aId, "--json"]);
+    expect(json(printed.stdout).safetyNumber).toBe(shown);
+    await A.getByRole("button", { name: "They match" }).click();
+    await A.getByText("Laptop CLI: sealed to its key, verified.", { exact: false }).waitFor();
+    expect((await pins(A))[cli.id!]).toMatchObject({ key: theirs, verified: true });
+    await A.getByLabel("Message").fill("");
+  });
+});

@@ -1,0 +1,185 @@
+import { sealDocument, sealedFileSpecs, sealedSize, sealStream, SEAL_NAME, SEALED_TYPE, sealedFileName, type SealDraft } from "../../client/seal";
+import type { Kit } from "../kit";
+import type { Outbox } from "../outbox";
+import type { SentRecord } from "../store";
+import { dropSpool, hasSpool, makeSpool, MEMORY_LIMIT, spoolFiles, writeSpoolFile } from "./spool";
+import { keysFor } from "./trust";
+
+/**
+ * A sealed send from the Send form (issue 23), as the CLI makes one (cli/sealing.ts,
+ * cli/commands/send.ts): the recipients' pinned keys (trust.ts; nothing is sealed past a key
+ * change or to a recipient without a key), each file sealed once as a stream while it is
+ * hashed, into the spool (spool.ts: the Origin Private File System; in memory, for small files,
+ * where there is none), the transfer created with the exact sealed sizes (1.age … n.age, then
+ * seal.age, sealed: true, no message), then seal.age (real names, types, sizes, SHA-256s and
+ * the message, bound to the transfer's id) sealed once the id is known; the parts go up from the
+ * spool through the outbox. The same files chosen again while the transfer is unfinished resume
+ * it from its spool: nothing is encrypted twice.
+ */
+
+export interface SealedPlan {
+  to: Array<{ id: string; name: string }>;
+  files: File[];
+  message: string | undefined;
+  expiresIn?: number;
+  maxDownloads?: number;
+}
+
+const validType = (t: string) => (/^[\w.+-]+\/[\w.+-]+$/.test(t) ? t : SEALED_TYPE);
+
+/** Says why nothing was sent, under the form. */
+function refuse(kit: Kit, words: string): null {
+  const box = kit.$("send-error");
+  box.textContent = words;
+  kit.show(box, true);
+  return null;
+}
+
+/** Sends `plan` sealed: "sent" (a new transfer), "resumed" (an unfinished one from its spool), or null (refused, said under the form). */
+export async function sendSealed(kit: Kit, outbox: Outbox, plan: SealedPlan): Promise<"sent" | "resumed" | null> {
+  // every failure is said here: none may reach the plain send's "wait for the connection" path
+  try {
+    return await seal(kit, outbox, plan);
+  } catch (e) {
+    return refuse(kit, kit.plainError(e));
+  }
+}
+
+async function seal(kit: Kit, outbox: Outbox, plan: SealedPlan): Promise<"sent" | "resumed" | null> {
+  const { t } = kit;
+  const me = kit.app.device!.id;
+  const ids = plan.to.map((w) => w.id);
+  const trust = await keysFor(kit, ids);
+  if ("refused" in trust) return refuse(kit, trust.refused);
+  const keys = trust.keys;
+  const again = await unfinished(kit, plan);
+  if (again) {
+    outbox.resume(again.record, again.files);
+    return "resumed";
+  }
+  const total = plan.files.reduce((s, f) => s + f.size, 0);
+  const spooled = hasSpool();
+  if (!spooled && total > MEMORY_LIMIT) return refuse(kit, t("seal.noSpoolTooBig", { size: kit.size(MEMORY_LIMIT) }));
+
+  const spool = spooled ? await makeSpool() : null;
+  const memory: Blob[] = [];
+  const progress = progressView(kit, total);
+  let kept = false;
+  try {
+    const files: SealDraft["files"] = [];
+    let before = 0;
+    for (const [k, f] of plan.files.entries()) {
+      progress.file(f.name, before);
+      const counted = f.stream().pipeThrough(
+        new TransformStream<Uint8Array, Uint8Array>({
+          transform(chunk, c) {
+            progress.add(chunk.length);
+            c.enqueue(chunk);
+          },
+        }),
+      );
+      const sealed = await sealStream(counted, keys);
+      let written: number;
+      if (spool) written = await writeSpoolFile(spool.dir, sealedFileName(k), sealed.stream);
+      else {
+        const blob = await new Response(sealed.stream).blob();
+        memory.push(blob);
+        written = blob.size;
+      }
+      const digest = await sealed.digest;
+      if (digest.size !== f.size || written !== sealedSize(f.size, keys.length)) return refuse(kit, t("seal.changedWhileSealing", { name: kit.bidi(f.name) }));
+      files.push({ index: k, name: f.name, type: validType(f.type), size: f.size, sha256: digest.sha256 });
+      before += f.size;
+    }
+    progress.done();
+    const draft: SealDraft = { from: me, to: ids, message: plan.message ?? null, files };
+    const specs = sealedFileSpecs(draft, keys.length);
+    const transfer = await kit.app.client.createTransfer({
+      to: ids,
+      files: specs,
+      sealed: true,
+      ...(plan.expiresIn ? { expiresIn: plan.expiresIn } : {}),
+      ...(plan.maxDownloads ? { maxDownloads: plan.maxDownloads } : {}),
+    });
+    const seal = await sealDocument(draft, transfer.id, keys);
+    if (seal.length !== specs[specs.length - 1]!.size) throw new Error(`seal.age came out ${seal.length} bytes, ${specs[specs.length - 1]!.size} declared`);
+    let sources: Blob[];
+    if (spool) {
+      await writeSpoolFile(spool.dir, SEAL_NAME, new Blob([seal as Uint8Array<ArrayBuffer>]).stream());
+      const got = await spoolFiles(spool.name, specs.map((s) => s.name));
+      if (!got) throw new Error("the spool is gone");
+      sources = got;
+    } else sources = [...memory, new Blob([seal as Uint8Array<ArrayBuffer>])];
+    const record: SentRecord = {
+      id: transfer.id,
+      at: transfer.createdAt,
+      to: plan.to,
+      files: plan.files.map((f) => ({ name: f.name, size: f.size, lastModified: f.lastModified })),
+      message: plan.message ?? null,
+      sealed: { spool: spool?.name ?? null },
+    };
+    kit.store.recordSent(record);
+    kept = true;
+    outbox.start(record, transfer, sources as File[]);
+    return "sent";
+  } catch (e) {
+    return refuse(kit, kit.plainError(e));
+  } finally {
+    progress.done();
+    if (spool && !kept) void dropSpool(spool.name);
+  }
+}
+
+/** An unfinished sealed transfer of these very files, to these recipients, with this message, whose spool is still here. */
+async function unfinished(kit: Kit, plan: SealedPlan): Promise<{ record: SentRecord; files: File[] } | null> {
+  const same = (r: SentRecord) =>
+    !!r.sealed?.spool &&
+    r.message === (plan.message ?? null) &&
+    r.to.length === plan.to.length &&
+    r.to.every((x) => plan.to.some((w) => w.id === x.id)) &&
+    r.files.length === plan.files.length &&
+    r.files.every((f, i) => f.name === plan.files[i]!.name && f.size === plan.files[i]!.size && f.lastModified === plan.files[i]!.lastModified);
+  for (const r of kit.store.loadSent().filter(same)) {
+    try {
+      const tr = await kit.app.client.transfer(r.id);
+      if (tr.status !== "uploading") continue;
+      const files = await spoolFiles(r.sealed!.spool!, tr.files.map((f) => f.name));
+      if (files && files.every((f, i) => f.size === tr.files[i]!.size)) return { record: r, files };
+    } catch {
+      // gone: not this one
+    }
+  }
+  return null;
+}
+
+/** "Sealing photo.jpg… 40 %": a bar and a line under the form while the files are sealed. */
+function progressView(kit: Kit, total: number) {
+  const box = kit.$("seal-progress");
+  const text = kit.$("seal-progress-text");
+  const bar = kit.$<HTMLProgressElement>("seal-progress-bar");
+  let done = 0;
+  let name = "";
+  let frame = 0;
+  const draw = () => {
+    frame = 0;
+    bar.max = Math.max(1, total);
+    bar.value = done;
+    text.textContent = kit.t("seal.sealing", { name: kit.bidi(name), percent: total ? Math.floor((done / total) * 100) / 100 : 1 });
+  };
+  if (total > 0) kit.show(box, true);
+  return {
+    file(n: string, before: number) {
+      name = n;
+      done = before;
+      draw();
+    },
+    add(n: number) {
+      done += n;
+      frame ||= requestAnimationFrame(draw);
+    },
+    done() {
+      cancelAnimationFrame(frame);
+      kit.show(box, false);
+    },
+  };
+}
