@@ -1,8 +1,10 @@
 import type { Kit } from "./kit";
+import { clearIdentities } from "./shared/keystore";
 
 /**
  * *Forget this device* (a lazy chunk, loaded on the tap): the server deletes the id, this
- * browser forgets its id, token and push subscription, and the page starts again.
+ * browser forgets its id, token, push subscription and its keys for sealed transfers (nothing
+ * sealed to the deleted id can reach it again), and the page starts again.
  */
 export async function forget(kit: Kit): Promise<void> {
   const { app, $, store } = kit;
@@ -31,6 +33,7 @@ export async function forget(kit: Kit): Promise<void> {
     // no subscription to end
   }
   store.clearAll();
+  await clearIdentities().catch(() => undefined); // (no IndexedDB: nothing was kept)
   location.replace("/?forgotten=1");
 }
 

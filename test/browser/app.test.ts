@@ -508,6 +508,25 @@ describe("the web app, phone and desktop", () => {
     expect(await B.locator("#my-name").textContent()).toBe("Bea's phone");
     expect(await noHorizontalScroll(B)).toBe(0);
 
+    // this device's keys for sealed transfers (web/shared/keystore.ts: IndexedDB "pushdrop-keys") go with it
+    const keysLeft = () =>
+      B.evaluate(
+        () =>
+          new Promise<number>((resolve, reject) => {
+            const req = indexedDB.open("pushdrop-keys", 1);
+            req.onupgradeneeded = () => req.result.createObjectStore("identities", { keyPath: "recipient" });
+            req.onsuccess = () => {
+              const count = req.result.transaction("identities").objectStore("identities").count();
+              count.onsuccess = () => {
+                req.result.close();
+                resolve(count.result);
+              };
+              count.onerror = () => reject(count.error);
+            };
+            req.onerror = () => reject(req.error);
+          }),
+      );
+    expect(await keysLeft()).toBeGreaterThan(0);
     await tab(B, "This device");
     await B.getByText("Forget this device", { exact: true }).first().click(); // the summary
     await checkState(B, "the forget panel open");
@@ -516,6 +535,7 @@ describe("the web app, phone and desktop", () => {
     await checkState(B, "a forgotten device");
     expect(await B.evaluate(() => localStorage.getItem("pushdrop.device"))).toBeNull();
     expect((await fetch(`${server.base}/v1/terminals/${bId}`)).status).toBe(404);
+    expect(await keysLeft()).toBe(0);
     await B.getByRole("button", { name: "Get a new id" }).click();
     await B.locator("html[data-ready=true]").waitFor();
     expect(await idOf(B)).not.toBe(bId);
