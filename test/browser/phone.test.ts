@@ -186,7 +186,6 @@ describe("issue 22: the web app on a phone", () => {
     await never.getByRole("button", { name: "Cancel" }).click();
     expect(await never.count()).toBe(0);
     // the connection comes back: a timer the Cancel left running would now send it
-    // (no synthetic "online" event here: dispatched on this page, it made test (5) fail after the reload; see the commit)
     await D.unroute(creates, offline);
     await D.getByLabel("Message").fill("After the cancel");
     await D.getByRole("button", { name: "Send", exact: true }).click();
