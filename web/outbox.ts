@@ -136,19 +136,22 @@ export class Outbox {
 
   /** Creates the transfer and sends its bytes; without a connection it waits (false). */
   async create(req: CreateTransferRequest, to: SentRecord["to"], files: File[]): Promise<boolean> {
+    // one key for this send, sent again with every retry: a create whose answer was lost is
+    // answered with the transfer it made, never made twice (Idempotency-Key, v1.2)
+    const once = sendKey();
     try {
-      const transfer = await this.client.createTransfer(req);
+      const transfer = await this.client.createTransfer(req, { idempotencyKey: once });
       this.started(transfer, to, files, req.message ?? null);
       return true;
     } catch (e) {
       if (!waitable(e)) throw e;
-      this.wait(req, to, files);
+      this.wait(req, to, files, once);
       return false;
     }
   }
 
   /** A send that could not reach the server: kept here (and noted in the browser) until it can. */
-  wait(req: CreateTransferRequest, to: SentRecord["to"], files: File[]): void {
+  wait(req: CreateTransferRequest, to: SentRecord["to"], files: File[], once = sendKey()): void {
     const record: WaitingRecord = {
       key: `w${Date.now()}${Math.random().toString(36).slice(2, 8)}`,
       at: new Date().toISOString(),
@@ -157,7 +160,7 @@ export class Outbox {
       message: req.message ?? null,
     };
     recordWaiting(record);
-    const w = new WaitingItem(this.client, record, req, (transfer) => {
+    const w = new WaitingItem(this.client, record, req, once, (transfer) => {
       this.waiting.delete(record.key);
       dropWaiting(record.key);
       w.el.remove();
@@ -697,6 +700,11 @@ class OutItem {
 /** Without a connection (or the server briefly away): a send may wait for it. */
 const waitable = (e: unknown) => e instanceof NetworkError || (isTransient(e) && !(e instanceof ApiError && e.status === 429));
 
+/** A new idempotency key (1–64 of A-Z a-z 0-9 _ -). */
+function sendKey(): string {
+  return typeof crypto.randomUUID === "function" ? crypto.randomUUID() : `${Date.now().toString(36)}-${Math.random().toString(36).slice(2)}`;
+}
+
 /**
  * A send that could not reach the server: it waits here, tries again (backing off to 30 s, at
  * once when the browser says it is online or the live channel opens), and can be cancelled.
@@ -706,12 +714,16 @@ class WaitingItem {
   private timer: ReturnType<typeof setTimeout> | undefined;
   private tries = 0;
   private busy = false;
+  /** Cancel was pressed: no try after it, and one already on its way is undone */
+  private stopped = false;
   private readonly status: HTMLElement;
 
   constructor(
     private readonly client: PushdropClient,
     readonly record: WaitingRecord,
     private readonly req: CreateTransferRequest,
+    /** the send's idempotency key: every try is the same request to the server */
+    private readonly once: string,
     private readonly created: (t: Transfer) => void,
     private readonly cancelled: () => void,
   ) {
@@ -727,11 +739,13 @@ class WaitingItem {
   }
 
   tryNow(): void {
+    if (this.stopped) return;
     clearTimeout(this.timer);
     void this.attempt();
   }
 
   private later(): void {
+    if (this.stopped) return;
     clearTimeout(this.timer);
     this.timer = setTimeout(() => void this.attempt(), Math.min(30_000, 2000 * 2 ** this.tries++));
   }
@@ -740,7 +754,12 @@ class WaitingItem {
     if (this.busy) return;
     this.busy = true;
     try {
-      const t = await this.client.createTransfer(this.req);
+      const t = await this.client.createTransfer(this.req, { idempotencyKey: this.once });
+      if (this.stopped) {
+        // cancelled while this try was on its way: the transfer it made goes too, unsent
+        await this.client.cancel(t.id).catch(() => undefined);
+        return;
+      }
       clearTimeout(this.timer);
       this.created(t);
     } catch (e) {
@@ -755,6 +774,7 @@ class WaitingItem {
   }
 
   private cancel(): void {
+    this.stopped = true;
     clearTimeout(this.timer);
     this.cancelled();
   }

@@ -200,6 +200,24 @@ describe("issue 22: the web app on a phone", () => {
     expect(afterCancel.transfers.map((t: { message: string | null }) => t.message)).toContain("After the cancel");
     expect(afterCancel.transfers.map((t: { message: string | null }) => t.message)).not.toContain("Never mind this one");
 
+    // an answer lost on its way back: the server made the transfer but the page never heard; its
+    // try again carries the same Idempotency-Key and gets that transfer, never a second one
+    let reached = 0;
+    const lostAnswer = async (route: Route) => {
+      if (route.request().method() !== "POST") return route.continue();
+      if (reached++ > 0) return route.continue();
+      await route.fetch(); // (the server answers 201; the page gets a dropped connection instead)
+      return route.abort("connectionreset");
+    };
+    await D.route(creates, lostAnswer);
+    await D.getByLabel("Message").fill("Made only once");
+    await D.getByRole("button", { name: "Send", exact: true }).click();
+    await expect.poll(() => sentCard("Made only once").locator(".status").textContent(), { timeout: 30_000 }).toMatch(/notified|Delivered|opened it/);
+    await D.unroute(creates, lostAnswer);
+    expect(reached).toBe(2);
+    const once = await (await fetch(`${server.base}/v1/terminals/${pId}/inbox`, { headers: { authorization: `Bearer ${await tokenOf(P)}` } })).json();
+    expect(once.transfers.filter((t: { message: string | null }) => t.message === "Made only once")).toHaveLength(1);
+
     // a page closed while a send waits: after the reload it says what was lost
     await D.route(creates, offline);
     await D.getByLabel("Message").fill("Lost with the page");
