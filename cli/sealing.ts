@@ -151,8 +151,3 @@ export function spoolFile(p: string): LocalFile {
   if (!st.isFile()) throw integrityError(`${p} in the send's spool is not a regular file; pushdrop never sends through a link. Cancel the transfer and send again.`, "unsafe_spool");
   return { path: p, name: path.basename(p), size: st.size, mtimeMs: st.mtimeMs };
 }
-
-/** The spool's files for a transfer of `n` sealed files (then seal.age), checked to be there as they were made. */
-export function spoolFiles(spool: string, n: number): LocalFile[] {
-  return [...Array.from({ length: n }, (_, k) => spoolFile(path.join(spool, sealedFileName(k)))), spoolFile(path.join(spool, SEAL_NAME))];
-}

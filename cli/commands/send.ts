@@ -245,7 +245,6 @@ async function upload(ctx: Ctx, client: PushdropClient, transfer: Transfer, file
   // what the last try got (an answer's status, or null: none came), for the retry line
   const notes = new RetryNotes(ctx.ui, TRIES);
   let lastStatus: number | null = null;
-  let partsOk = 0;
   const put: PutFn = async (url, body, headers, o) => {
     let res: Response;
     try {
@@ -255,10 +254,7 @@ async function upload(ctx: Ctx, client: PushdropClient, transfer: Transfer, file
       throw e;
     }
     if (res.status === 429 || res.status >= 500) lastStatus = res.status;
-    else {
-      notes.through(); // it answered (even a refusal): reachable again
-      if (res.status < 400) partsOk++;
-    }
+    else notes.through(); // it answered (even a refusal): reachable again
     return res;
   };
   try {
@@ -279,18 +275,6 @@ async function upload(ctx: Ctx, client: PushdropClient, transfer: Transfer, file
     forgetSend(transfer.id, ctx.env);
     return r.partsSent;
   } catch (e) {
-    // A part cut off on its way back (the answer lost, not the bytes) is sent again; when it
-    // was the last one the server needed, the transfer is whole already and the resend is
-    // refused as not_uploading. That is success, not an error.
-    if (e instanceof ApiError && e.code === "not_uploading") {
-      const now = await client.transfer(transfer.id).catch(() => null);
-      if (now && FINISHED.has(now.status)) {
-        view.update(now.files.map((f) => f.size), new Set(now.files.map((f) => f.index)));
-        view.end(true);
-        forgetSend(transfer.id, ctx.env);
-        return partsOk;
-      }
-    }
     view.end(false);
     for (const f of files) {
       const st = statSync(f.path, { throwIfNoEntry: false });

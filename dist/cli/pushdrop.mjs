@@ -21621,7 +21621,6 @@ async function upload(ctx, client, transfer, files, concurrency = 3, labels) {
   );
   const notes = new RetryNotes(ctx.ui, TRIES);
   let lastStatus = null;
-  let partsOk = 0;
   const put = async (url, body, headers, o) => {
     let res;
     try {
@@ -21631,10 +21630,7 @@ async function upload(ctx, client, transfer, files, concurrency = 3, labels) {
       throw e;
     }
     if (res.status === 429 || res.status >= 500) lastStatus = res.status;
-    else {
-      notes.through();
-      if (res.status < 400) partsOk++;
-    }
+    else notes.through();
     return res;
   };
   try {
@@ -21655,15 +21651,6 @@ async function upload(ctx, client, transfer, files, concurrency = 3, labels) {
     forgetSend(transfer.id, ctx.env);
     return r.partsSent;
   } catch (e) {
-    if (e instanceof ApiError && e.code === "not_uploading") {
-      const now = await client.transfer(transfer.id).catch(() => null);
-      if (now && FINISHED.has(now.status)) {
-        view.update(now.files.map((f) => f.size), new Set(now.files.map((f) => f.index)));
-        view.end(true);
-        forgetSend(transfer.id, ctx.env);
-        return partsOk;
-      }
-    }
     view.end(false);
     for (const f of files) {
       const st = statSync2(f.path, { throwIfNoEntry: false });
