@@ -1,9 +1,6 @@
 import { createHash, type Hash } from "node:crypto";
-import { constants, createReadStream, lstatSync } from "node:fs";
+import { constants, lstatSync } from "node:fs";
 import { lstat, open, type FileHandle } from "node:fs/promises";
-import { Readable, Writable } from "node:stream";
-import type { ReadableStream as WebReadableStream } from "node:stream/web";
-import { pipeline } from "node:stream/promises";
 import { ApiError, NetworkError, isTransient, retryDelayMs, sleep, type PushdropClient } from "../client";
 import { integrityError } from "./exit";
 import { shown } from "./sanitize";
@@ -39,11 +36,10 @@ export interface DownloadOptions {
   /** told before each wait to try again: how many tries have failed, the wait, the server's status (null: no answer) */
   onRetry?: (attempt: number, delayMs: number, status: number | null) => void;
   /**
-   * given each chunk once it is in the file and hashed, with its offset (cli/onepass.ts reads the
-   * package on its way to disk); the download waits for it, so a slow reader slows the download
-   * instead of piling bytes up in memory
+   * where the bytes go: by default the `.part` itself (PartStore); cli/onepass.ts puts each file
+   * of a package at its place as it comes. Given the `.part`, opened as below.
    */
-  onChunk?: (chunk: Buffer, at: number) => Promise<void>;
+  store?: (part: FileHandle) => Store;
   tries?: number;
   backoffMs?: (attempt: number) => number;
 }
@@ -64,16 +60,47 @@ interface Hashed {
   bytes: number;
 }
 
+/**
+ * Where a download's bytes are kept. Written in order, in batches of about BATCH bytes; the
+ * download hashes what `write` took once it resolves, so the hash never runs ahead of the disk.
+ */
+export interface Store {
+  /** bytes held so far: where the download resumes */
+  size(): Promise<number>;
+  /** the bytes from `at` on (`bytes` in all), in order; resolves once they are where they belong */
+  write(chunks: readonly Buffer[], bytes: number, at: number): Promise<void>;
+  /**
+   * reads the first `n` bytes back, once, giving each piece to `onBytes` in order (a new run's
+   * resume); resolves with `n`, or 0 when what it holds could not be read back (it started over)
+   */
+  replay(n: number, onBytes: (b: Buffer) => void): Promise<number>;
+  /** drops everything: the download starts again from byte 0 */
+  reset(): Promise<void>;
+}
+
+/** The resource's bytes as they are, in the `.part` (through its descriptor, never its path). */
+export class PartStore implements Store {
+  constructor(readonly file: FileHandle) {}
+  size = async () => (await this.file.stat()).size;
+  write = (chunks: readonly Buffer[], bytes: number, at: number) => writevAll(this.file, chunks, bytes, at);
+  replay = async (n: number, onBytes: (b: Buffer) => void) => (await readBack(this.file, 0, n, onBytes), n);
+  reset = () => this.file.truncate(0);
+}
+
+/** what goes to disk at once, about: few large writes (and reads) cost less than many small ones */
+export const BATCH = 1024 * 1024;
+
 export async function downloadToFile(client: PushdropClient, pathOrUrl: string, partFile: string, opts: DownloadOptions): Promise<DownloadResult> {
   const tries = opts.tries ?? 6;
   const backoff = opts.backoffMs ?? ((a: number) => Math.min(30_000, 1000 * 2 ** (a - 1)));
   const file = await openPart(partFile);
   try {
-    const resumedFrom = Math.min((await file.stat()).size, opts.size);
+    const store = opts.store?.(file) ?? new PartStore(file);
+    const resumedFrom = Math.min(await store.size(), opts.size);
     let hashed: Hashed | null = null;
     for (let attempt = 1; ; attempt++) {
       try {
-        await tryOnce(client, pathOrUrl, file, opts, hashed, (h) => (hashed = h));
+        await tryOnce(client, pathOrUrl, store, opts, hashed, (h) => (hashed = h));
         return { resumedFrom };
       } catch (e) {
         const again = isTransient(e) || isStreamBreak(e);
@@ -99,7 +126,7 @@ const refused = (partFile: string, why: string) =>
  * The `.part` file, opened for reading and writing without following a link: created
  * exclusively when it is not there, else checked to be the regular file it claims to be.
  */
-export async function openPart(partFile: string): Promise<FileHandle> {
+export async function openPart(partFile: string, mode = 0o600): Promise<FileHandle> {
   const { O_RDWR, O_CREAT, O_EXCL, O_NOFOLLOW } = constants;
   let file: FileHandle;
   try {
@@ -110,7 +137,7 @@ export async function openPart(partFile: string): Promise<FileHandle> {
     if (code !== "ENOENT") throw e;
     try {
       // not there: made now, and only by us (a link planted meanwhile makes this fail, not follow)
-      return await open(partFile, O_RDWR | O_CREAT | O_EXCL | O_NOFOLLOW, 0o600);
+      return await open(partFile, O_RDWR | O_CREAT | O_EXCL | O_NOFOLLOW, mode);
     } catch (e2) {
       if ((e2 as NodeJS.ErrnoException).code === "EEXIST") throw refused(partFile, "appeared while it was being created");
       throw e2;
@@ -131,31 +158,35 @@ export async function openPart(partFile: string): Promise<FileHandle> {
 async function tryOnce(
   client: PushdropClient,
   pathOrUrl: string,
-  file: FileHandle,
+  store: Store,
   opts: DownloadOptions,
   carried: Hashed | null,
   carry: (h: Hashed) => void,
 ): Promise<void> {
-  let offset = (await file.stat()).size;
+  let offset = await store.size();
   if (offset > opts.size) {
-    await file.truncate(0);
+    await store.reset();
     offset = 0;
   }
-  // what is on disk was hashed as an earlier try of this call wrote it, or is read back now
+  // what is on disk was hashed as an earlier try of this call wrote it, or is read back now (once)
   let hashed: Hashed;
   if (carried?.bytes === offset) hashed = carried;
   else {
-    hashed = { hash: createHash("sha256"), bytes: offset };
-    if (offset > 0) await hashHandle(file, hashed.hash, offset);
+    let h: Hashed = { hash: createHash("sha256"), bytes: offset };
+    if (offset > 0 && (await store.replay(offset, (b) => h.hash.update(b))) !== offset) {
+      offset = 0; // (the store started over)
+      h = { hash: createHash("sha256"), bytes: 0 };
+    }
+    hashed = h;
   }
   carry(hashed);
-  if (offset === opts.size && opts.size > 0) return finish(file, hashed.hash, opts);
+  if (offset === opts.size && opts.size > 0) return finish(store, hashed.hash, opts);
 
   opts.onStart?.(offset, hashed === carried ? 0 : offset);
   const res = await client.download(pathOrUrl, { offset, ifRange: `"${opts.sha256}"`, signal: opts.signal });
   if (offset > 0 && res.status === 200) {
     // the server sent the whole thing (what is on disk is of another version): start over
-    await file.truncate(0);
+    await store.reset();
     hashed = { hash: createHash("sha256"), bytes: 0 };
     carry(hashed);
   } else if (offset > 0) {
@@ -165,51 +196,96 @@ async function tryOnce(
       throw new ApiError(res.status, "bad_response", `Asked for the bytes from ${offset} on, got ${res.headers.get("content-range") ?? "no Content-Range"}.`);
     }
   }
-  await write(res, file, hashed, opts);
-  return finish(file, hashed.hash, opts);
+  await write(res, store, hashed, opts);
+  return finish(store, hashed.hash, opts);
 }
 
-async function write(res: Response, file: FileHandle, hashed: Hashed, opts: DownloadOptions): Promise<void> {
+/**
+ * The body into the store, in batches of about BATCH bytes: while one batch is being written,
+ * the next is read from the network (two at most in memory); each batch is hashed once written.
+ */
+async function write(res: Response, store: Store, hashed: Hashed, opts: DownloadOptions): Promise<void> {
   if (!res.body) throw new NetworkError("The server sent no body.");
   opts.onProgress?.(hashed.bytes);
-  const tooLong = integrityError(`The server sent more than the ${opts.size} bytes expected; nothing was kept.`, "too_long");
-  const sink = new Writable({
-    write(chunk: Buffer, _enc, cb) {
-      // refused as the bytes come, not once they are all on disk (and not retried: it is no break)
-      if (hashed.bytes + chunk.length > opts.size) return cb(tooLong);
-      // at its place, through the descriptor (whatever the path names by now)
-      const at = hashed.bytes;
-      writeAll(file, chunk, at)
-        .then(() => {
-          hashed.hash.update(chunk); // (only once it is in the file)
-          hashed.bytes += chunk.length;
-          opts.onProgress?.(hashed.bytes);
-          return opts.onChunk?.(chunk, at);
-        })
-        .then(() => cb(), cb);
-    },
-  });
+  const reader = res.body.getReader();
+  let batch: Buffer[] = [];
+  let batchBytes = 0;
+  let next = hashed.bytes; // where the next batch goes
+  let writing: Promise<void> | null = null;
+  let failed = null as { e: unknown } | null;
+  const put = (chunks: Buffer[], bytes: number) => {
+    const at = next;
+    next += bytes;
+    const w = store.write(chunks, bytes, at).then(() => {
+      for (const c of chunks) hashed.hash.update(c); // (only once it is in the store)
+      hashed.bytes += bytes;
+      opts.onProgress?.(hashed.bytes);
+    });
+    w.catch((e) => (failed ??= { e }));
+    return w;
+  };
   try {
-    await pipeline(Readable.fromWeb(res.body as unknown as WebReadableStream<Uint8Array>), sink, { signal: opts.signal });
+    for (;;) {
+      const { done, value } = await reader.read();
+      if (failed) throw failed.e;
+      if (value && value.byteLength > 0) {
+        // refused as the bytes come, not once they are all on disk (and not retried: it is no break)
+        if (next + batchBytes + value.byteLength > opts.size) {
+          await reader.cancel().catch(() => undefined);
+          await writing?.catch(() => undefined);
+          await store.reset();
+          throw integrityError(`The server sent more than the ${opts.size} bytes expected; nothing was kept.`, "too_long");
+        }
+        batch.push(Buffer.from(value.buffer, value.byteOffset, value.byteLength));
+        batchBytes += value.byteLength;
+      }
+      if (batchBytes >= BATCH || (done && batchBytes > 0)) {
+        if (writing) await writing;
+        writing = put(batch, batchBytes);
+        batch = [];
+        batchBytes = 0;
+      }
+      if (done) break;
+    }
+    await writing;
   } catch (e) {
-    if (e === tooLong) await file.truncate(0);
+    // what was being written is written (or failed) before anything else happens: a retry
+    // resumes from what the store holds and the hash covers
+    await writing?.catch(() => undefined);
     throw e;
   }
 }
 
-async function writeAll(file: FileHandle, chunk: Buffer, position: number): Promise<void> {
-  for (let done = 0; done < chunk.length; ) {
-    const { bytesWritten } = await file.write(chunk, done, chunk.length - done, position + done);
-    done += bytesWritten;
+/** `bytes` bytes of `chunks` at `position`, through the descriptor (one writev, mostly). */
+export async function writevAll(file: FileHandle, chunks: readonly Buffer[], bytes: number, position: number): Promise<void> {
+  if (bytes === 0) return;
+  const { bytesWritten } = await file.writev(chunks as Buffer[], position);
+  if (bytesWritten === bytes) return;
+  // a short write (rare): the rest, one buffer at a time
+  const rest = Buffer.concat(chunks as Buffer[], bytes).subarray(bytesWritten);
+  for (let done = 0; done < rest.length; ) {
+    const r = await file.write(rest, done, rest.length - done, position + bytesWritten + done);
+    done += r.bytesWritten;
   }
 }
 
-async function finish(file: FileHandle, hash: Hash, opts: DownloadOptions): Promise<void> {
-  const size = (await file.stat()).size;
+/** Reads [start, end) of an open file, BATCH at a time, each piece to `onBytes` (a new buffer each time). */
+export async function readBack(file: FileHandle, start: number, end: number, onBytes: (b: Buffer) => void | Promise<void>): Promise<void> {
+  for (let at = start; at < end; ) {
+    const buf = Buffer.allocUnsafe(Math.min(BATCH, end - at));
+    const { bytesRead } = await file.read(buf, 0, buf.length, at);
+    if (bytesRead === 0) throw new NetworkError(`The partial download ended at ${at} of the ${end} bytes it had a moment ago.`);
+    await onBytes(buf.subarray(0, bytesRead));
+    at += bytesRead;
+  }
+}
+
+async function finish(store: Store, hash: Hash, opts: DownloadOptions): Promise<void> {
+  const size = await store.size();
   if (size !== opts.size) throw new NetworkError(`The download ended after ${size} of ${opts.size} bytes.`);
   const got = hash.digest("hex");
   if (got !== opts.sha256) {
-    await file.truncate(0); // these bytes are wrong (not retried: the next run starts afresh)
+    await store.reset(); // these bytes are wrong (not retried: the next run starts afresh)
     throw integrityError(`The downloaded bytes do not match their checksum (sha256 ${got}, expected ${opts.sha256}).`, "sha256_mismatch");
   }
 }
@@ -222,22 +298,6 @@ export function sizeOf(file: string): number {
   } catch {
     return 0;
   }
-}
-
-/** The sha256 of the first `bytes` bytes behind an open descriptor (left open). */
-async function hashHandle(file: FileHandle, hash: Hash, bytes: number): Promise<void> {
-  const buf = Buffer.allocUnsafe(1024 * 1024);
-  for (let at = 0; at < bytes; ) {
-    const { bytesRead } = await file.read(buf, 0, Math.min(buf.length, bytes - at), at);
-    if (bytesRead === 0) throw new NetworkError(`The partial download ended at ${at} of the ${bytes} bytes it had a moment ago.`);
-    hash.update(buf.subarray(0, bytesRead));
-    at += bytesRead;
-  }
-}
-
-export async function hashFile(file: string, hash = createHash("sha256"), start = 0, end?: number): Promise<Hash> {
-  for await (const chunk of createReadStream(file, { start, end })) hash.update(chunk as Buffer);
-  return hash;
 }
 
 /** undici's "terminated", a reset socket, a premature close: the body stopped coming. */
