@@ -1204,7 +1204,7 @@ var require_command = __commonJS({
     "use strict";
     var EventEmitter = __require("node:events").EventEmitter;
     var childProcess = __require("node:child_process");
-    var path8 = __require("node:path");
+    var path9 = __require("node:path");
     var fs = __require("node:fs");
     var process2 = __require("node:process");
     var { Argument: Argument2, humanReadableArgName } = require_argument();
@@ -2217,9 +2217,9 @@ Expecting one of '${allowedValues.join("', '")}'`);
         let launchWithNode = false;
         const sourceExt = [".js", ".ts", ".tsx", ".mjs", ".cjs"];
         function findFile(baseDir, baseName) {
-          const localBin = path8.resolve(baseDir, baseName);
+          const localBin = path9.resolve(baseDir, baseName);
           if (fs.existsSync(localBin)) return localBin;
-          if (sourceExt.includes(path8.extname(baseName))) return void 0;
+          if (sourceExt.includes(path9.extname(baseName))) return void 0;
           const foundExt = sourceExt.find(
             (ext) => fs.existsSync(`${localBin}${ext}`)
           );
@@ -2237,17 +2237,17 @@ Expecting one of '${allowedValues.join("', '")}'`);
           } catch {
             resolvedScriptPath = this._scriptPath;
           }
-          executableDir = path8.resolve(
-            path8.dirname(resolvedScriptPath),
+          executableDir = path9.resolve(
+            path9.dirname(resolvedScriptPath),
             executableDir
           );
         }
         if (executableDir) {
           let localFile = findFile(executableDir, executableFile);
           if (!localFile && !subcommand._executableFile && this._scriptPath) {
-            const legacyName = path8.basename(
+            const legacyName = path9.basename(
               this._scriptPath,
-              path8.extname(this._scriptPath)
+              path9.extname(this._scriptPath)
             );
             if (legacyName !== this._name) {
               localFile = findFile(
@@ -2258,7 +2258,7 @@ Expecting one of '${allowedValues.join("', '")}'`);
           }
           executableFile = localFile || executableFile;
         }
-        launchWithNode = sourceExt.includes(path8.extname(executableFile));
+        launchWithNode = sourceExt.includes(path9.extname(executableFile));
         let proc;
         if (process2.platform !== "win32") {
           if (launchWithNode) {
@@ -3173,7 +3173,7 @@ Expecting one of '${allowedValues.join("', '")}'`);
        * @return {Command}
        */
       nameFromFilename(filename) {
-        this._name = path8.basename(filename, path8.extname(filename));
+        this._name = path9.basename(filename, path9.extname(filename));
         return this;
       }
       /**
@@ -3187,9 +3187,9 @@ Expecting one of '${allowedValues.join("', '")}'`);
        * @param {string} [path]
        * @return {(string|null|Command)}
        */
-      executableDir(path9) {
-        if (path9 === void 0) return this._executableDir;
-        this._executableDir = path9;
+      executableDir(path10) {
+        if (path10 === void 0) return this._executableDir;
+        this._executableDir = path10;
         return this;
       }
       /**
@@ -8387,6 +8387,7 @@ async function uploadFiles(client, transfer, sources, opts2 = {}) {
     report2();
   };
   const runOne = async (t) => {
+    if (opts2.ready) await Promise.race([opts2.ready(t.file.index, t.end), aborted(abort.signal)]);
     for (let attempt = 1; ; attempt++) {
       try {
         opts2.onPart?.(t.file.index, t.part ?? 1);
@@ -8446,6 +8447,14 @@ async function uploadFiles(client, transfer, sources, opts2 = {}) {
 }
 function isWhole(t) {
   return (t.status === "packaging" || t.status === "ready" || t.status === "delivered") && t.files.every((f) => f.size === 0 || f.received >= f.size || f.partsReceived.length >= f.parts);
+}
+function aborted(signal) {
+  const p = new Promise((_, reject) => {
+    if (signal.aborted) return reject(signal.reason);
+    signal.addEventListener("abort", () => reject(signal.reason), { once: true });
+  });
+  p.catch(() => void 0);
+  return p;
 }
 function sleep(ms, signal) {
   return new Promise((resolve, reject) => {
@@ -20998,7 +21007,7 @@ __export(util_exports, {
   CONSTANT_CATCH: () => CONSTANT_CATCH,
   Class: () => Class,
   NUMBER_FORMAT_RANGES: () => NUMBER_FORMAT_RANGES,
-  aborted: () => aborted,
+  aborted: () => aborted2,
   allowsEval: () => allowsEval,
   assert: () => assert,
   assertEqual: () => assertEqual,
@@ -21228,10 +21237,10 @@ function mergeDefs(...defs) {
 function cloneDef(schema) {
   return mergeDefs(schema._zod.def);
 }
-function getElementAtPath(obj, path8) {
-  if (!path8)
+function getElementAtPath(obj, path9) {
+  if (!path9)
     return obj;
-  return path8.reduce((acc, key) => acc?.[key], obj);
+  return path9.reduce((acc, key) => acc?.[key], obj);
 }
 function promiseAllObject(promisesObj) {
   const keys = Object.keys(promisesObj);
@@ -21551,7 +21560,7 @@ function required(Class2, schema, mask) {
   ));
   return clone(schema, mergeDefs(schema._zod.def, { shape: newShape }));
 }
-function aborted(x, startIndex = 0) {
+function aborted2(x, startIndex = 0) {
   if (x.aborted === true)
     return true;
   for (let i = startIndex; i < x.issues.length; i++) {
@@ -21571,11 +21580,11 @@ function explicitlyAborted(x, startIndex = 0) {
   }
   return false;
 }
-function prefixIssues(path8, issues) {
+function prefixIssues(path9, issues) {
   return issues.map((iss) => {
     var _a3;
     (_a3 = iss).path ?? (_a3.path = []);
-    iss.path.unshift(path8);
+    iss.path.unshift(path9);
     return iss;
   });
 }
@@ -22037,16 +22046,16 @@ function flattenError(error62, mapper = (issue2) => issue2.message) {
 }
 function formatError(error62, mapper = (issue2) => issue2.message) {
   const fieldErrors = { _errors: [] };
-  const processError = (error63, path8 = []) => {
+  const processError = (error63, path9 = []) => {
     for (const issue2 of error63.issues) {
       if (issue2.code === "invalid_union" && issue2.errors.length) {
-        issue2.errors.map((issues) => processError({ issues }, [...path8, ...issue2.path]));
+        issue2.errors.map((issues) => processError({ issues }, [...path9, ...issue2.path]));
       } else if (issue2.code === "invalid_key") {
-        processError({ issues: issue2.issues }, [...path8, ...issue2.path]);
+        processError({ issues: issue2.issues }, [...path9, ...issue2.path]);
       } else if (issue2.code === "invalid_element") {
-        processError({ issues: issue2.issues }, [...path8, ...issue2.path]);
+        processError({ issues: issue2.issues }, [...path9, ...issue2.path]);
       } else {
-        const fullpath = [...path8, ...issue2.path];
+        const fullpath = [...path9, ...issue2.path];
         if (fullpath.length === 0) {
           fieldErrors._errors.push(mapper(issue2));
         } else {
@@ -22085,17 +22094,17 @@ function formatError(error62, mapper = (issue2) => issue2.message) {
 }
 function treeifyError(error62, mapper = (issue2) => issue2.message) {
   const result = { errors: [] };
-  const processError = (error63, path8 = []) => {
+  const processError = (error63, path9 = []) => {
     var _a3;
     for (const issue2 of error63.issues) {
       if (issue2.code === "invalid_union" && issue2.errors.length) {
-        issue2.errors.map((issues) => processError({ issues }, [...path8, ...issue2.path]));
+        issue2.errors.map((issues) => processError({ issues }, [...path9, ...issue2.path]));
       } else if (issue2.code === "invalid_key") {
-        processError({ issues: issue2.issues }, [...path8, ...issue2.path]);
+        processError({ issues: issue2.issues }, [...path9, ...issue2.path]);
       } else if (issue2.code === "invalid_element") {
-        processError({ issues: issue2.issues }, [...path8, ...issue2.path]);
+        processError({ issues: issue2.issues }, [...path9, ...issue2.path]);
       } else {
-        const fullpath = [...path8, ...issue2.path];
+        const fullpath = [...path9, ...issue2.path];
         if (fullpath.length === 0) {
           result.errors.push(mapper(issue2));
           continue;
@@ -22134,8 +22143,8 @@ function treeifyError(error62, mapper = (issue2) => issue2.message) {
 }
 function toDotPath(_path) {
   const segs = [];
-  const path8 = _path.map((seg) => typeof seg === "object" ? seg.key : seg);
-  for (const seg of path8) {
+  const path9 = _path.map((seg) => typeof seg === "object" ? seg.key : seg);
+  for (const seg of path9) {
     if (typeof seg === "number")
       segs.push(`[${seg}]`);
     else if (typeof seg === "symbol")
@@ -23040,7 +23049,7 @@ var $ZodType = /* @__PURE__ */ $constructor("$ZodType", (inst, def) => {
     const runChecks = (payload, checks2, ctx) => {
       if (payload.memo)
         return payload;
-      let isAborted = aborted(payload);
+      let isAborted = aborted2(payload);
       let asyncResult;
       for (const ch of checks2) {
         if (ch._zod.def.when) {
@@ -23065,7 +23074,7 @@ var $ZodType = /* @__PURE__ */ $constructor("$ZodType", (inst, def) => {
               return;
             attachSchema(payload.issues, currLen, inst);
             if (!isAborted)
-              isAborted = aborted(payload, currLen);
+              isAborted = aborted2(payload, currLen);
           });
         } else {
           const nextLen = payload.issues.length;
@@ -23073,7 +23082,7 @@ var $ZodType = /* @__PURE__ */ $constructor("$ZodType", (inst, def) => {
             continue;
           attachSchema(payload.issues, currLen, inst);
           if (!isAborted)
-            isAborted = aborted(payload, currLen);
+            isAborted = aborted2(payload, currLen);
         }
       }
       if (asyncResult) {
@@ -23084,7 +23093,7 @@ var $ZodType = /* @__PURE__ */ $constructor("$ZodType", (inst, def) => {
       return payload;
     };
     const handleCanaryResult = (canary, payload, ctx) => {
-      if (aborted(canary)) {
+      if (aborted2(canary)) {
         canary.aborted = true;
         return canary;
       }
@@ -23829,7 +23838,7 @@ var $ZodArray = /* @__PURE__ */ $constructor("$ZodArray", (inst, def) => {
         proms.push(result.then((result2) => handleArrayResult(result2, payload, i)));
       } else {
         handleArrayResult(result, payload, i);
-        if (abortEarly && result.issues.length !== 0 && aborted(result))
+        if (abortEarly && result.issues.length !== 0 && aborted2(result))
           break;
       }
     }
@@ -23903,7 +23912,7 @@ function handleCatchall(proms, input2, payload, ctx, def, inst, abortEarly) {
   let seen = 0;
   for (const key in input2) {
     if (abortEarly && payload.issues.length !== seen) {
-      if (aborted(payload, seen))
+      if (aborted2(payload, seen))
         break;
       seen = payload.issues.length;
     }
@@ -23997,7 +24006,7 @@ var $ZodObject = /* @__PURE__ */ $constructor("$ZodObject", (inst, def) => {
     let seen = payload.issues.length;
     for (const key of value.allKeys) {
       if (abortEarly && payload.issues.length !== seen) {
-        if (aborted(payload, seen))
+        if (aborted2(payload, seen))
           break;
         seen = payload.issues.length;
       }
@@ -24153,7 +24162,7 @@ function handleUnionResults(results, final, inst, ctx) {
       return final;
     }
   }
-  const nonaborted = results.filter((r) => !aborted(r));
+  const nonaborted = results.filter((r) => !aborted2(r));
   if (nonaborted.length === 1) {
     final.value = nonaborted[0].value;
     return nonaborted[0];
@@ -24471,7 +24480,7 @@ function handleIntersectionResults(result, left, right) {
   }
   const merged = mergeValues(left.value, right.value);
   if (!merged.valid) {
-    if (aborted(result))
+    if (aborted2(result))
       return result;
     throw new Error(`Unmergable intersection. Error path: ${JSON.stringify(merged.mergeErrorPath)}`);
   }
@@ -24533,7 +24542,7 @@ var $ZodTuple = /* @__PURE__ */ $constructor("$ZodTuple", (inst, def) => {
       } else {
         itemResults[i] = r;
         if (abortEarly && !itemAborted && r.issues.length)
-          itemAborted = aborted(r);
+          itemAborted = aborted2(r);
       }
     }
     if (def.rest && !itemAborted) {
@@ -24542,7 +24551,7 @@ var $ZodTuple = /* @__PURE__ */ $constructor("$ZodTuple", (inst, def) => {
       let seen = payload.issues.length;
       for (const el of rest) {
         if (abortEarly && payload.issues.length !== seen) {
-          if (aborted(payload, seen))
+          if (aborted2(payload, seen))
             break;
           seen = payload.issues.length;
         }
@@ -24777,7 +24786,7 @@ var $ZodMap = /* @__PURE__ */ $constructor("$ZodMap", (inst, def) => {
     let seen = payload.issues.length;
     for (const [key, value] of input2) {
       if (abortEarly && payload.issues.length !== seen) {
-        if (aborted(payload, seen))
+        if (aborted2(payload, seen))
           break;
         seen = payload.issues.length;
       }
@@ -24848,7 +24857,7 @@ var $ZodSet = /* @__PURE__ */ $constructor("$ZodSet", (inst, def) => {
     let seen = payload.issues.length;
     for (const item of input2) {
       if (abortEarly && payload.issues.length !== seen) {
-        if (aborted(payload, seen))
+        if (aborted2(payload, seen))
           break;
         seen = payload.issues.length;
       }
@@ -39273,13 +39282,13 @@ function resolveRef(ref, ctx) {
   if (!ref.startsWith("#")) {
     throw new Error("External $ref is not supported, only local refs (#/...) are allowed");
   }
-  const path8 = ref.slice(1).split("/").filter(Boolean);
-  if (path8.length === 0) {
+  const path9 = ref.slice(1).split("/").filter(Boolean);
+  if (path9.length === 0) {
     return ctx.rootSchema;
   }
   const defsKey = ctx.version === "draft-2020-12" ? "$defs" : "definitions";
-  if (path8[0] === defsKey) {
-    const key = path8[1] === void 0 ? void 0 : decodeJSONPointerSegment(path8[1]);
+  if (path9[0] === defsKey) {
+    const key = path9[1] === void 0 ? void 0 : decodeJSONPointerSegment(path9[1]);
     if (!key || !ctx.defs[key]) {
       throw new Error(`Reference not found: ${ref}`);
     }
@@ -40966,49 +40975,141 @@ function isSpool(p, env = process.env) {
 function removeSpool(p, env = process.env) {
   if (isSpool(p, env)) rmSync4(p, { recursive: true, force: true });
 }
-async function writeNew(file2, stream2) {
+async function writeNew(file2, stream2, onBytes) {
   const { O_WRONLY, O_CREAT, O_EXCL, O_NOFOLLOW } = constants2;
   const fh = await open4(file2, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW, 384);
   let at = 0;
   try {
     const reader = stream2.getReader();
+    let batch = [];
+    let bytes = 0;
     for (; ; ) {
       const { done, value } = await reader.read();
-      if (done) break;
-      for (let off = 0; off < value.length; ) {
-        const { bytesWritten } = await fh.write(value, off, value.length - off, at);
-        off += bytesWritten;
-        at += bytesWritten;
+      if (value) {
+        batch.push(Buffer.from(value.buffer, value.byteOffset, value.byteLength));
+        bytes += value.byteLength;
       }
+      if (bytes >= WRITE_BYTES || done && bytes > 0) {
+        await writevAll(fh, batch, bytes, at);
+        at += bytes;
+        batch = [];
+        bytes = 0;
+        onBytes?.(at);
+      }
+      if (done) break;
     }
   } finally {
     await fh.close();
   }
   return at;
 }
-async function sealIntoSpool(spool, files, recipients, head, onFile) {
-  const draftFiles = [];
-  const out = [];
-  for (const [k, f] of files.entries()) {
-    onFile?.(k, f.name);
-    const plain = Readable4.toWeb(createReadStream4(f.path, { highWaterMark: 1 << 20 }));
-    const sealed = await sealStream(plain, recipients);
-    const target = path3.join(spool, sealedFileName(k));
-    const written = await writeNew(target, sealed.stream);
-    const digest = await sealed.digest;
-    if (digest.size !== f.size) throw usageError(`${f.path} changed while it was being sealed (${digest.size} bytes, ${f.size} before); send it again.`);
-    if (written !== sealedSize(f.size, recipients.length)) throw new Error(`sealed ${f.name} into ${written} bytes, expected ${sealedSize(f.size, recipients.length)}`);
-    draftFiles.push({ index: k, name: f.name, type: SEALED_TYPE, size: f.size, sha256: digest.sha256 });
-    out.push(spoolFile(target));
-  }
-  return { draft: { ...head, files: draftFiles }, files: out };
+var WRITE_BYTES = 1024 * 1024;
+function unsealedDraft(files, head) {
+  return { ...head, files: files.map((f, k) => ({ index: k, name: f.name, type: SEALED_TYPE, size: f.size, sha256: "" })) };
 }
-async function writeSeal(spool, draft, transferId, recipients, size) {
-  const bytes = await sealDocument(draft, transferId, recipients);
-  if (bytes.length !== size) throw new Error(`seal.age came out ${bytes.length} bytes, ${size} declared`);
-  const target = path3.join(spool, SEAL_NAME);
-  await writeNew(target, new Blob([bytes]).stream());
-  return spoolFile(target);
+var specsOf = (draft, recipients) => sealedFileSpecs({ ...draft, files: draft.files.map((f) => ({ ...f, sha256: f.sha256 || "0".repeat(64) })) }, recipients);
+var SpoolWriter = class {
+  constructor(state, sources, transferId, sizes, onState) {
+    this.sources = sources;
+    this.transferId = transferId;
+    this.sizes = sizes;
+    this.onState = onState;
+    this.state = { ...state, draft: { ...state.draft, files: state.draft.files.map((f) => ({ ...f })) } };
+    const n = this.state.draft.files.length;
+    this.done = sizes.map((size, k) => {
+      const whole = k < n ? this.state.draft.files[k].sha256 !== "" : this.state.sealDone === true;
+      if (whole && spoolFile(this.pathOf(k)).size !== size) throw integrityError(`${this.pathOf(k)} in the send's spool is not the size it was sealed to; cancel the transfer and send again.`, "unsafe_spool");
+      return whole;
+    });
+    this.written = sizes.map((size, k) => this.done[k] ? size : 0);
+  }
+  written;
+  done;
+  waiters = [];
+  failed = null;
+  state;
+  /** Files (by transfer index) this run seals: none of their bytes on the server can be kept. */
+  get unsealed() {
+    return this.done.flatMap((d, k) => d ? [] : [k]);
+  }
+  pathOf = (k) => path3.join(this.state.spool, k < this.state.draft.files.length ? sealedFileName(k) : SEAL_NAME);
+  ready(index, end) {
+    if (this.failed) return Promise.reject(this.failed.e);
+    if (this.has(index, end)) return Promise.resolve();
+    return new Promise((resolve, reject) => this.waiters.push({ index, end, resolve, reject }));
+  }
+  has = (index, end) => this.done[index] || end < this.sizes[index] && this.written[index] >= end;
+  wake() {
+    for (let i = this.waiters.length - 1; i >= 0; i--) {
+      const w = this.waiters[i];
+      if (this.has(w.index, w.end)) {
+        this.waiters.splice(i, 1);
+        w.resolve();
+      }
+    }
+  }
+  /** Seals what is not sealed yet, in order, then seal.age; resolves with the whole draft. */
+  async run(recipients, onFile) {
+    try {
+      const files = this.state.draft.files;
+      for (const [k, f] of files.entries()) {
+        if (this.done[k]) continue;
+        const src = this.sources[k];
+        onFile?.(k, f.name);
+        const target = this.pathOf(k);
+        rmSync4(target, { force: true });
+        const plain = Readable4.toWeb(createReadStream4(src.path, { highWaterMark: 1 << 20 }));
+        const sealed = await sealStream(plain, recipients);
+        const written = await writeNew(target, sealed.stream, (at) => {
+          if (this.stopped) throw new Error("the send stopped");
+          this.written[k] = at;
+          this.wake();
+        });
+        const digest = await sealed.digest;
+        if (digest.size !== src.size) throw usageError(`${src.path} changed while it was being sealed (${digest.size} bytes, ${src.size} before); send it again.`);
+        if (written !== this.sizes[k]) throw new Error(`sealed ${f.name} into ${written} bytes, expected ${this.sizes[k]}`);
+        f.sha256 = digest.sha256;
+        this.onState(this.state);
+        this.done[k] = true;
+        this.wake();
+      }
+      const n = files.length;
+      if (!this.done[n]) {
+        const target = this.pathOf(n);
+        rmSync4(target, { force: true });
+        const bytes = await sealDocument(this.state.draft, this.transferId, recipients);
+        if (bytes.length !== this.sizes[n]) throw new Error(`seal.age came out ${bytes.length} bytes, ${this.sizes[n]} declared`);
+        await writeNew(target, new Blob([bytes]).stream());
+        this.state.sealDone = true;
+        this.onState(this.state);
+        this.done[n] = true;
+        this.wake();
+      }
+      return this.state.draft;
+    } catch (e) {
+      this.failed = { e };
+      for (const w of this.waiters.splice(0)) w.reject(e);
+      throw e;
+    }
+  }
+  stopped = false;
+  /** Stops sealing (the upload failed or was cancelled): what is cut is sealed again by a resume. */
+  stop() {
+    this.stopped = true;
+  }
+  /** The spool's files, to upload (read as ranges: a file still being written has no fixed size or time). */
+  blobs() {
+    return this.sizes.map((size, k) => spoolRange(this.pathOf(k), 0, size));
+  }
+};
+function spoolRange(file2, start, end) {
+  const range = {
+    size: end - start,
+    type: "",
+    slice: (a = 0, b = end - start) => spoolRange(file2, start + a, start + Math.min(b, end - start)),
+    stream: () => end === start ? new Blob([]).stream() : Readable4.toWeb(createReadStream4(file2, { start, end: end - 1, highWaterMark: 1 << 20 }))
+  };
+  return range;
 }
 function spoolFile(p) {
   const st = lstatSync3(p);
@@ -41440,6 +41541,7 @@ async function listen(ctx, opts2) {
 
 // cli/commands/send.ts
 import { openAsBlob, statSync as statSync2 } from "node:fs";
+import path8 from "node:path";
 
 // cli/files.ts
 import { lstatSync as lstatSync4, readdirSync as readdirSync2, realpathSync as realpathSync4, statSync } from "node:fs";
@@ -41624,7 +41726,7 @@ async function send(ctx, paths, opts2) {
   } else {
     ctx.ui.info(`Resuming transfer ${transfer.id} (started ${startedAt(transfer.createdAt)}).`);
   }
-  const partsSent = await upload(ctx, client, transfer, files, concurrency);
+  const partsSent = await upload(ctx, client, transfer, await Promise.all(files.map((f) => openAsBlob(f.path))), concurrency, void 0, { check: files });
   transfer = await client.transfer(transfer.id);
   return finish2(ctx, client, me, transfer, { resumed, partsSent, wait: opts2.wait });
 }
@@ -41641,40 +41743,53 @@ async function sendSealed(ctx, client, me, plan, keys) {
     }
     if (transfer) {
       ctx.ui.info(`Resuming sealed transfer ${transfer.id} from its spool (started ${startedAt(transfer.createdAt)}).`);
-      const partsSent = await upload(ctx, client, transfer, pending.files, plan.concurrency, labelsOf(pending.sealed.draft));
-      return finish2(ctx, client, me, await client.transfer(transfer.id), { resumed: true, partsSent, wait: plan.wait, sealed: pending.sealed.draft });
+      const { partsSent, draft } = await uploadSealed(ctx, client, transfer, pending, files, plan.concurrency);
+      return finish2(ctx, client, me, await client.transfer(transfer.id), { resumed: true, partsSent, wait: plan.wait, sealed: draft });
     }
   }
   const spool = makeSpool(ctx.env);
   let remembered = false;
   try {
-    if (files.length > 0) ctx.ui.info(`Sealing ${files.length} file${files.length === 1 ? "" : "s"} for ${to.map(showId).join(", ")}\u2026`);
-    const sp = await sealIntoSpool(spool, files, keys, { from: me.id, to, message: message ?? null });
-    const specs = sealedFileSpecs(sp.draft, keys.length);
-    const transfer = await client.createTransfer({ to, files: specs, sealed: true, expiresIn, maxDownloads });
-    const sealFile = await writeSeal(spool, sp.draft, transfer.id, keys, specs[specs.length - 1].size);
-    const spooled = [...sp.files, sealFile];
-    rememberSend(
-      {
-        key,
-        transferId: transfer.id,
-        server: ctx.server,
-        from: me.id,
-        to,
-        message,
-        createdAt: transfer.createdAt,
-        expiresAt: transfer.expiresAt,
-        files: spooled,
-        sealed: { spool, draft: sp.draft, recipients: keys }
-      },
-      ctx.env
-    );
+    const draft = unsealedDraft(files, { from: me.id, to, message: message ?? null });
+    const transfer = await client.createTransfer({ to, files: specsOf(draft, keys.length), sealed: true, expiresIn, maxDownloads });
+    const record2 = {
+      key,
+      transferId: transfer.id,
+      server: ctx.server,
+      from: me.id,
+      to,
+      message,
+      createdAt: transfer.createdAt,
+      expiresAt: transfer.expiresAt,
+      files: transfer.files.map((f, k) => ({ path: path8.join(spool, k < files.length ? sealedFileName(k) : SEAL_NAME), name: f.name, size: f.size, mtimeMs: 0 })),
+      sealed: { spool, draft, recipients: keys, sources: files }
+    };
+    rememberSend(record2, ctx.env);
     remembered = true;
-    const partsSent = await upload(ctx, client, transfer, spooled, plan.concurrency, labelsOf(sp.draft));
-    return finish2(ctx, client, me, await client.transfer(transfer.id), { resumed: false, partsSent, wait: plan.wait, sealed: sp.draft });
+    if (files.length > 0) ctx.ui.info(`Sealing ${files.length} file${files.length === 1 ? "" : "s"} for ${to.map(showId).join(", ")} as ${files.length === 1 ? "it goes" : "they go"} up\u2026`);
+    const { partsSent, draft: sealed } = await uploadSealed(ctx, client, transfer, record2, files, plan.concurrency);
+    return finish2(ctx, client, me, await client.transfer(transfer.id), { resumed: false, partsSent, wait: plan.wait, sealed });
   } finally {
     if (!remembered) removeSpool(spool, ctx.env);
   }
+}
+async function uploadSealed(ctx, client, transfer, record2, files, concurrency) {
+  const state = record2.sealed;
+  const sources = state.sources ?? files;
+  const writer = new SpoolWriter(state, sources, transfer.id, transfer.files.map((f) => f.size), (s) => rememberSend({ ...record2, sealed: s }, ctx.env));
+  const anew = new Set(writer.unsealed);
+  const target = { ...transfer, files: transfer.files.map((f) => anew.has(f.index) ? { ...f, received: 0, partsReceived: [] } : f) };
+  const sealing = writer.run(state.recipients);
+  sealing.catch(() => void 0);
+  let partsSent;
+  try {
+    partsSent = await upload(ctx, client, target, writer.blobs(), concurrency, labelsOf(state.draft), { ready: (i, end) => writer.ready(i, end), check: sources });
+  } catch (e) {
+    writer.stop();
+    await sealing.catch(() => void 0);
+    throw e;
+  }
+  return { partsSent, draft: await sealing };
 }
 async function resume(ctx, transferId, opts2) {
   const pending = findSendById(transferId, ctx.env);
@@ -41682,7 +41797,7 @@ async function resume(ctx, transferId, opts2) {
     throw usageError(`No unfinished send ${transferId} on this computer (pushdrop remembers the sends it started until their bytes are all in).`);
   }
   if (pending.server !== ctx.server) throw usageError(`Transfer ${transferId} was sent to ${pending.server}; add --server ${pending.server}.`);
-  for (const f of pending.files) {
+  for (const f of pending.sealed?.sources ?? (pending.sealed ? [] : pending.files)) {
     const st = statSync2(f.path);
     if (st.size !== f.size || st.mtimeMs !== f.mtimeMs) {
       throw usageError(`${f.path} has changed since transfer ${transferId} began; send it again as a new transfer (and \`pushdrop cancel ${transferId}\`).`);
@@ -41692,12 +41807,14 @@ async function resume(ctx, transferId, opts2) {
   let transfer = await stillOpen(ctx, client, pending);
   if (!transfer) throw new CliError(`Transfer ${transferId} can no longer be resumed; send the files again.`, EXIT.api, "not_resumable");
   let partsSent = 0;
+  let draft = pending.sealed?.draft;
   if (!FINISHED.has(transfer.status)) {
-    partsSent = await upload(ctx, client, transfer, pending.files, 3, pending.sealed ? labelsOf(pending.sealed.draft) : void 0);
+    if (pending.sealed) ({ partsSent, draft } = await uploadSealed(ctx, client, transfer, pending, pending.sealed.sources ?? [], 3));
+    else partsSent = await upload(ctx, client, transfer, await Promise.all(pending.files.map((f) => openAsBlob(f.path))), 3);
     transfer = await client.transfer(transfer.id);
   }
   forgetSend(transfer.id, ctx.env);
-  return finish2(ctx, client, me, transfer, { resumed: true, partsSent, wait: opts2.wait, sealed: pending.sealed?.draft });
+  return finish2(ctx, client, me, transfer, { resumed: true, partsSent, wait: opts2.wait, sealed: draft });
 }
 async function stillOpen(ctx, client, p) {
   let t;
@@ -41728,8 +41845,7 @@ var labelsOf = (draft) => [
   ...draft.files.map((f) => ({ name: f.name, shownSize: f.size })),
   { name: "seal.age", announce: false }
 ];
-async function upload(ctx, client, transfer, files, concurrency = 3, labels) {
-  const blobs = await Promise.all(files.map((f) => openAsBlob(f.path)));
+async function upload(ctx, client, transfer, blobs, concurrency = 3, labels, more = {}) {
   const view = new ProgressView(
     ctx.ui,
     "sent",
@@ -41761,6 +41877,7 @@ async function upload(ctx, client, transfer, files, concurrency = 3, labels) {
       },
       signal: ctx.signal,
       concurrency,
+      ready: more.ready,
       onProgress: (p) => view.update(p.files, p.done)
     });
     view.update(transfer.files.map((f) => f.size), new Set(transfer.files.map((f) => f.index)));
@@ -41769,7 +41886,7 @@ async function upload(ctx, client, transfer, files, concurrency = 3, labels) {
     return r.partsSent;
   } catch (e) {
     view.end(false);
-    for (const f of files) {
+    for (const f of more.check ?? []) {
       const st = statSync2(f.path, { throwIfNoEntry: false });
       if (!st || st.size !== f.size || st.mtimeMs !== f.mtimeMs) {
         throw usageError(`${f.path} changed while it was being sent; send it again (and \`pushdrop cancel ${transfer.id}\`).`);
