@@ -150,11 +150,11 @@ export class OnePass {
    * each file's bytes from its temporary file), each piece to `onBytes` and on to its file's hash.
    * A temporary file that lacks bytes the `.part` counts (removed meanwhile) makes it start over.
    */
-  private async replay(n: number, onBytes: (b: Buffer) => void): Promise<number> {
+  private async replay(n: number, onBytes: (b: Buffer) => void | Promise<void>): Promise<number> {
     const part = this.part!;
     try {
       const take = async (b: Buffer) => {
-        onBytes(b);
+        await onBytes(b);
         await this.route([b], this.sparse); // (sealed: decrypted again, into fresh files)
       };
       // sealed: the .part holds the package; decrypted again from its start

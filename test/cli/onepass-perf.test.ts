@@ -157,3 +157,24 @@ describe("one pass as the download's store", () => {
     expect(readdirSync(root).filter((n) => n !== path.basename(part) && n !== "a")).toEqual([]);
   });
 });
+
+describe("a large download (its package hashed on a worker thread)", () => {
+  it("checks out and lands the file; a package whose bytes are not its checksum is refused and leaves nothing", async () => {
+    const files = [{ name: "big.bin", data: randomBytes(40 * MiB + 3) }];
+    const bytes = pkg(files);
+    const t = transfer(files);
+    const root = fresh();
+    const part = packageDownload(root, ID);
+    const pass = new OnePass(root, t, null, []);
+    await downloadToFile(serving(bytes).client, "/p", part, { size: bytes.length, sha256: sha(bytes), store: (fh) => pass.store(fh) });
+    await pass.finish();
+    expect(sha(readFileSync(path.join(root, "big.bin")))).toBe(sha(files[0]!.data));
+
+    const root2 = fresh();
+    const pass2 = new OnePass(root2, t, null, []);
+    const e = await downloadToFile(serving(bytes).client, "/p", packageDownload(root2, ID), { size: bytes.length, sha256: "0".repeat(64), store: (fh) => pass2.store(fh) }).catch((x) => x);
+    expect(e).toMatchObject({ exitCode: 5, code: "sha256_mismatch" });
+    pass2.discard();
+    expect(readdirSync(root2).filter((n) => n.endsWith(".unpacking") || n === "big.bin")).toEqual([]);
+  });
+});
