@@ -32,6 +32,7 @@ import { safeSegments } from "./unpack";
 
 const SIG_LOCAL = 0x04034b50;
 const SIG_DESCRIPTOR = 0x08074b50;
+const STRETCH_EVERY = 16 * 1024 * 1024;
 
 interface Target {
   /** index in the transfer (the entry's place in the package) */
@@ -139,9 +140,12 @@ export class OnePass {
       return;
     }
     await this.route(chunks, false);
-    if (this.part && this.partSize < at + bytes) {
-      await this.part.truncate(at + bytes); // stretched over the file bytes (written to their files, not here)
-      this.partSize = at + bytes;
+    // stretched over the file bytes (written to their files, not here) every 16 MiB and at its
+    // end: a resume goes on from what the .part says, which is never more than the files hold
+    const end = at + bytes;
+    if (this.part && this.partSize < end && (end - this.partSize >= STRETCH_EVERY || end === this.transfer.package?.size)) {
+      await this.part.truncate(end);
+      this.partSize = end;
     }
   }
 

@@ -20525,6 +20525,7 @@ function place(entries) {
 // cli/onepass.ts
 var SIG_LOCAL = 67324752;
 var SIG_DESCRIPTOR = 134695760;
+var STRETCH_EVERY = 16 * 1024 * 1024;
 var Shortfall = class extends Error {
 };
 var OnePass = class {
@@ -20605,9 +20606,10 @@ var OnePass = class {
       return;
     }
     await this.route(chunks, false);
-    if (this.part && this.partSize < at + bytes) {
-      await this.part.truncate(at + bytes);
-      this.partSize = at + bytes;
+    const end = at + bytes;
+    if (this.part && this.partSize < end && (end - this.partSize >= STRETCH_EVERY || end === this.transfer.package?.size)) {
+      await this.part.truncate(end);
+      this.partSize = end;
     }
   }
   /**

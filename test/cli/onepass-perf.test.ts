@@ -132,10 +132,11 @@ describe("one pass as the download's store", () => {
   it("a resume whose temporary file is gone starts over from byte 0 (and still lands the right bytes)", async () => {
     const root = fresh();
     const part = packageDownload(root, ID);
-    const first = serving(bytes, 2 * MiB);
+    const first = serving(bytes, 4 * MiB + 123); // inside two.bin: the .part counts one.bin's bytes
     const pass1 = new OnePass(root, t, null, []);
     await downloadToFile(first.client, "/p", part, { ...opts, store: (fh) => pass1.store(fh) }).catch(() => undefined);
     await pass1.close();
+    expect(statSync(part).size).toBeGreaterThan(3 * MiB);
     for (const n of readdirSync(path.join(root, "a"))) rmSync(path.join(root, "a", n)); // one.bin's .unpacking
     const second = serving(bytes);
     const pass2 = new OnePass(root, t, null, []);
