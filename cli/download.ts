@@ -105,8 +105,7 @@ parentPort.on("message", (m) => {
 function workerHash(): Sha256 {
   const ring = Array.from({ length: RING }, () => new SharedArrayBuffer(SLOT));
   const views = ring.map((b) => Buffer.from(b));
-  const worker = new Worker(HASH_WORKER, { eval: true, workerData: ring });
-  worker.unref();
+  const worker = new Worker(HASH_WORKER, { eval: true, workerData: ring }); // (ended by close(), in downloadToFile's finally)
   const free = ring.map((_, k) => k);
   let wake: (() => void) | null = null;
   let failed: unknown = null;

@@ -1,5 +1,5 @@
 import { constants, createReadStream, lstatSync, mkdirSync, mkdtempSync, rmSync } from "node:fs";
-import { open } from "node:fs/promises";
+import { open, type FileHandle } from "node:fs/promises";
 import path from "node:path";
 import { Readable } from "node:stream";
 import { ApiError, formatTerminalId, type PushdropClient } from "../client";
@@ -260,17 +260,42 @@ export class SpoolWriter {
 /**
  * A range of a spool file as the upload reads it (size, slice, stream: what client/upload.ts and
  * cli/http.ts use of a Blob), opened when it is read, so a file still being written can be sent
- * part by part (fs.openAsBlob refuses to read a file that changed after it was opened).
+ * part by part (fs.openAsBlob refuses to read a file that changed after it was opened). Read 1 MiB
+ * at a time on demand (not Readable.toWeb: a part cancelled by a retry could then still be given
+ * a chunk after its stream closed, which throws outside any caller).
  */
 function spoolRange(file: string, start: number, end: number): Blob {
   const range = {
     size: end - start,
     type: "",
     slice: (a = 0, b = end - start) => spoolRange(file, start + a, start + Math.min(b, end - start)),
-    stream: () =>
-      end === start
-        ? new Blob([]).stream()
-        : (Readable.toWeb(createReadStream(file, { start, end: end - 1, highWaterMark: 1 << 20 })) as unknown as ReadableStream<Uint8Array>),
+    stream: () => {
+      let fh: FileHandle | null = null;
+      let at = start;
+      const done = async () => {
+        const f = fh;
+        fh = null;
+        await f?.close().catch(() => undefined);
+      };
+      return new ReadableStream<Uint8Array>(
+        {
+          async pull(c) {
+            if (at >= end) {
+              await done();
+              return c.close();
+            }
+            fh ??= await open(file, constants.O_RDONLY | constants.O_NOFOLLOW);
+            const buf = Buffer.allocUnsafe(Math.min(1 << 20, end - at));
+            const { bytesRead } = await fh.read(buf, 0, buf.length, at);
+            if (bytesRead === 0) throw new Error(`${file} in the send's spool ends at ${at}, before ${end}`);
+            at += bytesRead;
+            c.enqueue(buf.subarray(0, bytesRead));
+          },
+          cancel: done,
+        },
+        { highWaterMark: 0 },
+      );
+    },
   };
   return range as unknown as Blob;
 }

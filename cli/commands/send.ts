@@ -207,7 +207,7 @@ export async function resume(ctx: Ctx, transferId: string, opts: { wait?: boolea
   if (!FINISHED.has(transfer.status)) {
     // a sealed send resumes from its spool: the same age files, never sealed again
     if (pending.sealed) ({ partsSent, draft } = await uploadSealed(ctx, client, transfer, pending, pending.sealed.sources ?? [], 3));
-    else partsSent = await upload(ctx, client, transfer, await Promise.all(pending.files.map((f) => openAsBlob(f.path))), 3);
+    else partsSent = await upload(ctx, client, transfer, await Promise.all(pending.files.map((f) => openAsBlob(f.path))), 3, undefined, { check: pending.files });
     transfer = await client.transfer(transfer.id);
   }
   forgetSend(transfer.id, ctx.env);

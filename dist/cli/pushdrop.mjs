@@ -20070,7 +20070,6 @@ function workerHash() {
   const ring = Array.from({ length: RING }, () => new SharedArrayBuffer(SLOT));
   const views = ring.map((b) => Buffer.from(b));
   const worker = new Worker(HASH_WORKER, { eval: true, workerData: ring });
-  worker.unref();
   const free = ring.map((_, k) => k);
   let wake = null;
   let failed = null;
@@ -21221,7 +21220,33 @@ function spoolRange(file, start, end) {
     size: end - start,
     type: "",
     slice: (a = 0, b = end - start) => spoolRange(file, start + a, start + Math.min(b, end - start)),
-    stream: () => end === start ? new Blob([]).stream() : Readable4.toWeb(createReadStream4(file, { start, end: end - 1, highWaterMark: 1 << 20 }))
+    stream: () => {
+      let fh = null;
+      let at = start;
+      const done = async () => {
+        const f = fh;
+        fh = null;
+        await f?.close().catch(() => void 0);
+      };
+      return new ReadableStream(
+        {
+          async pull(c) {
+            if (at >= end) {
+              await done();
+              return c.close();
+            }
+            fh ??= await open3(file, constants2.O_RDONLY | constants2.O_NOFOLLOW);
+            const buf = Buffer.allocUnsafe(Math.min(1 << 20, end - at));
+            const { bytesRead } = await fh.read(buf, 0, buf.length, at);
+            if (bytesRead === 0) throw new Error(`${file} in the send's spool ends at ${at}, before ${end}`);
+            at += bytesRead;
+            c.enqueue(buf.subarray(0, bytesRead));
+          },
+          cancel: done
+        },
+        { highWaterMark: 0 }
+      );
+    }
   };
   return range;
 }
@@ -21924,7 +21949,7 @@ async function resume(ctx, transferId, opts2) {
   let draft = pending.sealed?.draft;
   if (!FINISHED.has(transfer.status)) {
     if (pending.sealed) ({ partsSent, draft } = await uploadSealed(ctx, client, transfer, pending, pending.sealed.sources ?? [], 3));
-    else partsSent = await upload(ctx, client, transfer, await Promise.all(pending.files.map((f) => openAsBlob(f.path))), 3);
+    else partsSent = await upload(ctx, client, transfer, await Promise.all(pending.files.map((f) => openAsBlob(f.path))), 3, void 0, { check: pending.files });
     transfer = await client.transfer(transfer.id);
   }
   forgetSend(transfer.id, ctx.env);
