@@ -1,9 +1,7 @@
 import { createHash, type Hash } from "node:crypto";
-import { constants, createReadStream, lstatSync } from "node:fs";
+import { Worker } from "node:worker_threads";
+import { constants, lstatSync } from "node:fs";
 import { lstat, open, type FileHandle } from "node:fs/promises";
-import { Readable, Writable } from "node:stream";
-import type { ReadableStream as WebReadableStream } from "node:stream/web";
-import { pipeline } from "node:stream/promises";
 import { ApiError, NetworkError, isTransient, retryDelayMs, sleep, type PushdropClient } from "../client";
 import { integrityError } from "./exit";
 import { shown } from "./sanitize";
@@ -39,11 +37,10 @@ export interface DownloadOptions {
   /** told before each wait to try again: how many tries have failed, the wait, the server's status (null: no answer) */
   onRetry?: (attempt: number, delayMs: number, status: number | null) => void;
   /**
-   * given each chunk once it is in the file and hashed, with its offset (cli/onepass.ts reads the
-   * package on its way to disk); the download waits for it, so a slow reader slows the download
-   * instead of piling bytes up in memory
+   * where the bytes go: by default the `.part` itself (PartStore); cli/onepass.ts puts each file
+   * of a package at its place as it comes. Given the `.part`, opened as below.
    */
-  onChunk?: (chunk: Buffer, at: number) => Promise<void>;
+  store?: (part: FileHandle) => Store;
   tries?: number;
   backoffMs?: (attempt: number) => number;
 }
@@ -60,20 +57,153 @@ export interface DownloadResult {
  * step; a new run (or a file changed under us) reads back what is on disk.
  */
 interface Hashed {
-  hash: Hash;
+  hash: Sha256;
   bytes: number;
 }
+
+/**
+ * The package's SHA-256, computed on a worker thread for a large download, so that hashing it
+ * (about 0.7 s per GiB here) runs beside the main thread's network, disk and each file's own
+ * hash instead of after them. Each batch is copied once into a ring of SharedArrayBuffer slots
+ * (reused: no allocation per batch, nothing on its way to the worker is copied again); `update`
+ * waits for a free slot, so at most RING × SLOT bytes wait to be hashed. Node's native hash
+ * either way (node:crypto).
+ */
+interface Sha256 {
+  /** resolves once the bytes are taken (copied, or hashed) */
+  update(chunks: readonly Buffer[], bytes: number): Promise<void>;
+  digest(): Promise<string>;
+  close(): void;
+}
+
+const SLOT = 2 * 1024 * 1024;
+const RING = 4;
+/** downloads smaller than this hash on the main thread (a worker takes some 30 ms to start) */
+const OFF_THREAD_FROM = 32 * 1024 * 1024;
+
+function mainThreadHash(): Sha256 {
+  const h: Hash = createHash("sha256");
+  return {
+    update: async (chunks) => {
+      for (const c of chunks) h.update(c);
+    },
+    digest: async () => h.digest("hex"),
+    close: () => undefined,
+  };
+}
+
+const HASH_WORKER = `
+const { parentPort, workerData } = require("node:worker_threads");
+const h = require("node:crypto").createHash("sha256");
+const slots = workerData.map((b) => new Uint8Array(b));
+parentPort.on("message", (m) => {
+  if (m === null) return parentPort.postMessage({ digest: h.digest("hex") });
+  h.update(slots[m.slot].subarray(0, m.bytes));
+  parentPort.postMessage({ free: m.slot });
+});`;
+
+function workerHash(): Sha256 {
+  const ring = Array.from({ length: RING }, () => new SharedArrayBuffer(SLOT));
+  const views = ring.map((b) => Buffer.from(b));
+  const worker = new Worker(HASH_WORKER, { eval: true, workerData: ring }); // (ended by close(), in downloadToFile's finally)
+  const free = ring.map((_, k) => k);
+  let wake: (() => void) | null = null;
+  let failed: unknown = null;
+  let digest: ((hex: string) => void) | null = null;
+  worker.on("message", (m: { free?: number; digest?: string }) => {
+    if (m.free !== undefined) {
+      free.push(m.free);
+      wake?.();
+    } else if (m.digest !== undefined) digest?.(m.digest);
+  });
+  worker.on("error", (e) => {
+    failed = e;
+    wake?.();
+  });
+  const slot = async (): Promise<number> => {
+    while (free.length === 0 && !failed) await new Promise<void>((r) => (wake = r));
+    wake = null;
+    if (failed) throw failed;
+    return free.shift()!;
+  };
+  return {
+    update: async (chunks) => {
+      let k = -1;
+      let used = 0;
+      for (const c of chunks) {
+        for (let off = 0; off < c.length; ) {
+          if (k === -1) k = await slot();
+          const n = Math.min(c.length - off, SLOT - used);
+          views[k]!.set(c.subarray(off, off + n), used);
+          used += n;
+          off += n;
+          if (used === SLOT) {
+            worker.postMessage({ slot: k, bytes: used });
+            k = -1;
+            used = 0;
+          }
+        }
+      }
+      if (k !== -1) worker.postMessage({ slot: k, bytes: used });
+    },
+    digest: () =>
+      new Promise<string>((resolve, reject) => {
+        if (failed) return reject(failed);
+        digest = resolve;
+        worker.once("error", reject);
+        worker.postMessage(null);
+      }),
+    close: () => void worker.terminate(),
+  };
+}
+
+/**
+ * Where a download's bytes are kept. Written in order, in batches of about BATCH bytes; the
+ * download hashes what `write` took once it resolves, so the hash never runs ahead of the disk.
+ */
+export interface Store {
+  /** bytes held so far: where the download resumes */
+  size(): Promise<number>;
+  /** the bytes from `at` on (`bytes` in all), in order; resolves once they are where they belong */
+  write(chunks: readonly Buffer[], bytes: number, at: number): Promise<void>;
+  /**
+   * reads the first `n` bytes back, once, giving each piece to `onBytes` in order (a new run's
+   * resume); resolves with `n`, or 0 when what it holds could not be read back (it started over)
+   */
+  replay(n: number, onBytes: (b: Buffer) => void | Promise<void>): Promise<number>;
+  /** drops everything: the download starts again from byte 0 */
+  reset(): Promise<void>;
+}
+
+/** The resource's bytes as they are, in the `.part` (through its descriptor, never its path). */
+export class PartStore implements Store {
+  constructor(readonly file: FileHandle) {}
+  size = async () => (await this.file.stat()).size;
+  write = (chunks: readonly Buffer[], bytes: number, at: number) => writevAll(this.file, chunks, bytes, at);
+  replay = async (n: number, onBytes: (b: Buffer) => void | Promise<void>) => (await readBack(this.file, 0, n, onBytes), n);
+  reset = () => this.file.truncate(0);
+}
+
+/** what goes to disk at once, about: few large writes (and reads) cost less than many small ones */
+export const BATCH = 1024 * 1024;
 
 export async function downloadToFile(client: PushdropClient, pathOrUrl: string, partFile: string, opts: DownloadOptions): Promise<DownloadResult> {
   const tries = opts.tries ?? 6;
   const backoff = opts.backoffMs ?? ((a: number) => Math.min(30_000, 1000 * 2 ** (a - 1)));
   const file = await openPart(partFile);
+  const made: Sha256[] = [];
+  const newHash = () => {
+    const h = opts.size >= OFF_THREAD_FROM ? workerHash() : mainThreadHash();
+    made.push(h);
+    return h;
+  };
   try {
-    const resumedFrom = Math.min((await file.stat()).size, opts.size);
+    const store = opts.store?.(file) ?? new PartStore(file);
+    const resumedFrom = Math.min(await store.size(), opts.size);
     let hashed: Hashed | null = null;
     for (let attempt = 1; ; attempt++) {
       try {
-        await tryOnce(client, pathOrUrl, file, opts, hashed, (h) => (hashed = h));
+        await tryOnce(client, pathOrUrl, store, opts, hashed, (h) => (hashed = h), newHash);
         return { resumedFrom };
       } catch (e) {
         const again = isTransient(e) || isStreamBreak(e);
@@ -84,6 +214,7 @@ export async function downloadToFile(client: PushdropClient, pathOrUrl: string, 
       }
     }
   } finally {
+    for (const h of made) h.close();
     await file.close();
   }
 }
@@ -99,7 +230,7 @@ const refused = (partFile: string, why: string) =>
  * The `.part` file, opened for reading and writing without following a link: created
  * exclusively when it is not there, else checked to be the regular file it claims to be.
  */
-export async function openPart(partFile: string): Promise<FileHandle> {
+export async function openPart(partFile: string, mode = 0o600): Promise<FileHandle> {
   const { O_RDWR, O_CREAT, O_EXCL, O_NOFOLLOW } = constants;
   let file: FileHandle;
   try {
@@ -110,7 +241,7 @@ export async function openPart(partFile: string): Promise<FileHandle> {
     if (code !== "ENOENT") throw e;
     try {
       // not there: made now, and only by us (a link planted meanwhile makes this fail, not follow)
-      return await open(partFile, O_RDWR | O_CREAT | O_EXCL | O_NOFOLLOW, 0o600);
+      return await open(partFile, O_RDWR | O_CREAT | O_EXCL | O_NOFOLLOW, mode);
     } catch (e2) {
       if ((e2 as NodeJS.ErrnoException).code === "EEXIST") throw refused(partFile, "appeared while it was being created");
       throw e2;
@@ -131,32 +262,37 @@ export async function openPart(partFile: string): Promise<FileHandle> {
 async function tryOnce(
   client: PushdropClient,
   pathOrUrl: string,
-  file: FileHandle,
+  store: Store,
   opts: DownloadOptions,
   carried: Hashed | null,
   carry: (h: Hashed) => void,
+  newHash: () => Sha256,
 ): Promise<void> {
-  let offset = (await file.stat()).size;
+  let offset = await store.size();
   if (offset > opts.size) {
-    await file.truncate(0);
+    await store.reset();
     offset = 0;
   }
-  // what is on disk was hashed as an earlier try of this call wrote it, or is read back now
+  // what is on disk was hashed as an earlier try of this call wrote it, or is read back now (once)
   let hashed: Hashed;
   if (carried?.bytes === offset) hashed = carried;
   else {
-    hashed = { hash: createHash("sha256"), bytes: offset };
-    if (offset > 0) await hashHandle(file, hashed.hash, offset);
+    let h: Hashed = { hash: newHash(), bytes: offset };
+    if (offset > 0 && (await store.replay(offset, (b) => h.hash.update([b], b.length))) !== offset) {
+      offset = 0; // (the store started over)
+      h = { hash: newHash(), bytes: 0 };
+    }
+    hashed = h;
   }
   carry(hashed);
-  if (offset === opts.size && opts.size > 0) return finish(file, hashed.hash, opts);
+  if (offset === opts.size && opts.size > 0) return finish(store, hashed.hash, opts);
 
   opts.onStart?.(offset, hashed === carried ? 0 : offset);
   const res = await client.download(pathOrUrl, { offset, ifRange: `"${opts.sha256}"`, signal: opts.signal });
   if (offset > 0 && res.status === 200) {
     // the server sent the whole thing (what is on disk is of another version): start over
-    await file.truncate(0);
-    hashed = { hash: createHash("sha256"), bytes: 0 };
+    await store.reset();
+    hashed = { hash: newHash(), bytes: 0 };
     carry(hashed);
   } else if (offset > 0) {
     const start = /^bytes (\d+)-/.exec(res.headers.get("content-range") ?? "")?.[1];
@@ -165,51 +301,96 @@ async function tryOnce(
       throw new ApiError(res.status, "bad_response", `Asked for the bytes from ${offset} on, got ${res.headers.get("content-range") ?? "no Content-Range"}.`);
     }
   }
-  await write(res, file, hashed, opts);
-  return finish(file, hashed.hash, opts);
+  await write(res, store, hashed, opts);
+  return finish(store, hashed.hash, opts);
 }
 
-async function write(res: Response, file: FileHandle, hashed: Hashed, opts: DownloadOptions): Promise<void> {
+/**
+ * The body into the store, in batches of about BATCH bytes: while one batch is being written,
+ * the next is read from the network (two at most in memory); each batch is hashed once written.
+ */
+async function write(res: Response, store: Store, hashed: Hashed, opts: DownloadOptions): Promise<void> {
   if (!res.body) throw new NetworkError("The server sent no body.");
   opts.onProgress?.(hashed.bytes);
-  const tooLong = integrityError(`The server sent more than the ${opts.size} bytes expected; nothing was kept.`, "too_long");
-  const sink = new Writable({
-    write(chunk: Buffer, _enc, cb) {
-      // refused as the bytes come, not once they are all on disk (and not retried: it is no break)
-      if (hashed.bytes + chunk.length > opts.size) return cb(tooLong);
-      // at its place, through the descriptor (whatever the path names by now)
-      const at = hashed.bytes;
-      writeAll(file, chunk, at)
-        .then(() => {
-          hashed.hash.update(chunk); // (only once it is in the file)
-          hashed.bytes += chunk.length;
-          opts.onProgress?.(hashed.bytes);
-          return opts.onChunk?.(chunk, at);
-        })
-        .then(() => cb(), cb);
-    },
-  });
+  const reader = res.body.getReader();
+  let batch: Buffer[] = [];
+  let batchBytes = 0;
+  let next = hashed.bytes; // where the next batch goes
+  let writing: Promise<void> | null = null;
+  let failed = null as { e: unknown } | null;
+  const put = (chunks: Buffer[], bytes: number) => {
+    const at = next;
+    next += bytes;
+    const w = store.write(chunks, bytes, at).then(async () => {
+      await hashed.hash.update(chunks, bytes); // (only once it is in the store)
+      hashed.bytes += bytes;
+      opts.onProgress?.(hashed.bytes);
+    });
+    w.catch((e) => (failed ??= { e }));
+    return w;
+  };
   try {
-    await pipeline(Readable.fromWeb(res.body as unknown as WebReadableStream<Uint8Array>), sink, { signal: opts.signal });
+    for (;;) {
+      const { done, value } = await reader.read();
+      if (failed) throw failed.e;
+      if (value && value.byteLength > 0) {
+        // refused as the bytes come, not once they are all on disk (and not retried: it is no break)
+        if (next + batchBytes + value.byteLength > opts.size) {
+          await reader.cancel().catch(() => undefined);
+          await writing?.catch(() => undefined);
+          await store.reset();
+          throw integrityError(`The server sent more than the ${opts.size} bytes expected; nothing was kept.`, "too_long");
+        }
+        batch.push(Buffer.from(value.buffer, value.byteOffset, value.byteLength));
+        batchBytes += value.byteLength;
+      }
+      if (batchBytes >= BATCH || (done && batchBytes > 0)) {
+        if (writing) await writing;
+        writing = put(batch, batchBytes);
+        batch = [];
+        batchBytes = 0;
+      }
+      if (done) break;
+    }
+    await writing;
   } catch (e) {
-    if (e === tooLong) await file.truncate(0);
+    // what was being written is written (or failed) before anything else happens: a retry
+    // resumes from what the store holds and the hash covers
+    await writing?.catch(() => undefined);
     throw e;
   }
 }
 
-async function writeAll(file: FileHandle, chunk: Buffer, position: number): Promise<void> {
-  for (let done = 0; done < chunk.length; ) {
-    const { bytesWritten } = await file.write(chunk, done, chunk.length - done, position + done);
-    done += bytesWritten;
+/** `bytes` bytes of `chunks` at `position`, through the descriptor (one writev, mostly). */
+export async function writevAll(file: FileHandle, chunks: readonly Buffer[], bytes: number, position: number): Promise<void> {
+  if (bytes === 0) return;
+  const { bytesWritten } = await file.writev(chunks as Buffer[], position);
+  if (bytesWritten === bytes) return;
+  // a short write (rare): the rest, one buffer at a time
+  const rest = Buffer.concat(chunks as Buffer[], bytes).subarray(bytesWritten);
+  for (let done = 0; done < rest.length; ) {
+    const r = await file.write(rest, done, rest.length - done, position + bytesWritten + done);
+    done += r.bytesWritten;
   }
 }
 
-async function finish(file: FileHandle, hash: Hash, opts: DownloadOptions): Promise<void> {
-  const size = (await file.stat()).size;
+/** Reads [start, end) of an open file, BATCH at a time, each piece to `onBytes` (a new buffer each time). */
+export async function readBack(file: FileHandle, start: number, end: number, onBytes: (b: Buffer) => void | Promise<void>): Promise<void> {
+  for (let at = start; at < end; ) {
+    const buf = Buffer.allocUnsafe(Math.min(BATCH, end - at));
+    const { bytesRead } = await file.read(buf, 0, buf.length, at);
+    if (bytesRead === 0) throw new NetworkError(`The partial download ended at ${at} of the ${end} bytes it had a moment ago.`);
+    await onBytes(buf.subarray(0, bytesRead));
+    at += bytesRead;
+  }
+}
+
+async function finish(store: Store, hash: Sha256, opts: DownloadOptions): Promise<void> {
+  const size = await store.size();
   if (size !== opts.size) throw new NetworkError(`The download ended after ${size} of ${opts.size} bytes.`);
-  const got = hash.digest("hex");
+  const got = await hash.digest();
   if (got !== opts.sha256) {
-    await file.truncate(0); // these bytes are wrong (not retried: the next run starts afresh)
+    await store.reset(); // these bytes are wrong (not retried: the next run starts afresh)
     throw integrityError(`The downloaded bytes do not match their checksum (sha256 ${got}, expected ${opts.sha256}).`, "sha256_mismatch");
   }
 }
@@ -222,22 +403,6 @@ export function sizeOf(file: string): number {
   } catch {
     return 0;
   }
-}
-
-/** The sha256 of the first `bytes` bytes behind an open descriptor (left open). */
-async function hashHandle(file: FileHandle, hash: Hash, bytes: number): Promise<void> {
-  const buf = Buffer.allocUnsafe(1024 * 1024);
-  for (let at = 0; at < bytes; ) {
-    const { bytesRead } = await file.read(buf, 0, Math.min(buf.length, bytes - at), at);
-    if (bytesRead === 0) throw new NetworkError(`The partial download ended at ${at} of the ${bytes} bytes it had a moment ago.`);
-    hash.update(buf.subarray(0, bytesRead));
-    at += bytesRead;
-  }
-}
-
-export async function hashFile(file: string, hash = createHash("sha256"), start = 0, end?: number): Promise<Hash> {
-  for await (const chunk of createReadStream(file, { start, end })) hash.update(chunk as Buffer);
-  return hash;
 }
 
 /** undici's "terminated", a reset socket, a premature close: the body stopped coming. */

@@ -1,45 +1,42 @@
 import { createHash, type Hash } from "node:crypto";
-import { createWriteStream, renameSync, rmdirSync, rmSync, type WriteStream } from "node:fs";
-import { Readable, Writable } from "node:stream";
-import type { ReadableStream as WebReadableStream } from "node:stream/web";
-import { pipeline } from "node:stream/promises";
+import type { FileHandle } from "node:fs/promises";
 import { openStream, SealError, type SealDocument } from "../client/seal";
 import type { Transfer } from "../src/contract";
+import { place, type Placed } from "../src/package/zip";
+import { BATCH, openPart, readBack, writevAll, type Store } from "./download";
 import { integrityError } from "./exit";
-import { unpacking } from "./temps";
-import { ensureFolders, freeName, safeSegments, type SavedFile } from "./unpack";
+import { Landing, type SavedFile } from "./temps";
+import { safeSegments } from "./unpack";
 
 /**
- * Receiving in one pass (issue 23's target): while the package streams in (and into its `.part`,
- * which keeps a cut download resumable), each entry's bytes go on to a new temporary file beside
- * the file's place, hashed (a plain file, checked against the API's SHA-256) or decrypted (a
- * sealed one, checked against its seal) on the way; nothing is read back from the `.part`. Files
- * land (are renamed into place) only once the whole package checked out (its SHA-256, computed
- * as it was written), and every file did.
+ * Receiving in one pass (issue 23): each entry of the package goes to a new temporary file beside
+ * its place while the package streams in, hashed (a plain file, checked against the API's
+ * SHA-256 as its last byte comes) or decrypted (a sealed one, checked against its seal); the
+ * package's own SHA-256 is computed on the way (cli/download.ts); nothing is read back. Files
+ * land (are renamed into place) only once the whole package checked out, and every file did.
  *
- * The package's layout is known (docs/api.md "The package"): entries stored (method 0) in the
- * transfer's file order, each a local header, its bytes (the File's size), a data descriptor
- * with its signature (24 bytes for an entry of 4 GiB or more, else 16); then manifest.json and
- * the central directory, which this pass does not need. Anything else (or bytes that do not
- * follow on from the last, after a retry) abandons the pass: the caller then opens the `.part`
- * as before, so the result never depends on this being right, only the speed.
+ * Where each byte belongs is known before the first one comes: the package's layout is the
+ * server's own (src/package/zip.ts `place`: entries stored in the transfer's file order, each a
+ * local header, its bytes, a data descriptor; then manifest.json and the central directory).
+ * Each local header is checked (signature, stored, its name) as it comes; a package laid out
+ * otherwise is refused (bad_package), before any byte of that entry is written.
+ *
+ * Each byte is written to disk once. A plain transfer's file bytes go only to their temporary
+ * files; the `.part` gets the package's other bytes (headers, descriptors, manifest, directory)
+ * at their offsets and is stretched over the file bytes (a sparse file), so its size still says
+ * how far the download got. Resumed by a new run, the pass reads back what it holds once (the
+ * `.part`'s own bytes and each temporary file's), which gives both the package's hash and each
+ * file's, and the download goes on from there. A sealed transfer's `.part` holds the package
+ * itself (the age bytes cannot be had back from the plaintext), and a resume decrypts it again.
  */
 
 const SIG_LOCAL = 0x04034b50;
 const SIG_DESCRIPTOR = 0x08074b50;
-const MAX32 = 0xffffffff;
-/** bytes read from the network but not yet written out or decrypted, at most */
-const QUEUE_BYTES = 8 * 1024 * 1024;
-/** what goes on to the file or the decrypter at once, about (many small network chunks cost more than one large one) */
-const BATCH_BYTES = 1024 * 1024;
+const STRETCH_EVERY = 16 * 1024 * 1024;
 
 interface Target {
-  /** index in the transfer */
+  /** index in the transfer (the entry's place in the package) */
   index: number;
-  /** the name the entry has in the package */
-  entryName: string;
-  /** entry bytes (for a sealed file: the age file's size) */
-  entrySize: number;
   /** what is saved: name, plaintext size and SHA-256 */
   name: string;
   size: number;
@@ -47,299 +44,399 @@ interface Target {
   segments: string[];
 }
 
+/** Where the bytes of one entry go (in order); `end` resolves once the file is whole and checked. */
 interface Sink {
-  write(chunk: Buffer): Promise<void>;
-  /** resolves once the file is whole and checked */
+  write(pieces: Buffer[], bytes: number, at: number, replay: boolean): Promise<void>;
   end(): Promise<void>;
-  abort(): void;
+  close(): Promise<void>;
 }
 
+class Shortfall extends Error {}
+
 export class OnePass {
-  private readonly targets: Target[];
-  private readonly byEntry: number;
-  private k = 0;
-  private state: "header" | "data" | "descriptor" | "done" = "header";
-  private held = Buffer.alloc(0);
-  private need = 30;
-  private headerFixed: Buffer | null = null;
-  private left = 0;
-  private sink: Sink | null = null;
-  private fed = 0;
-  private readonly temps: Array<{ target: Target; folder: string; tmp: string }> = [];
-  private readonly created: string[] = [];
-  /** why the pass was given up (null while it holds) */
+  /** per package entry (transfer file): the file it lands as, or null (seal.age: not saved) */
+  private readonly byEntry: Array<Target | null>;
+  private readonly placed: Placed[];
+  private readonly names: Buffer[];
+  private readonly landing: Landing;
+  private part: FileHandle | null = null;
+  /** bytes of the `.part` file (sparse mode: stretched over the file bytes) */
+  private partSize = 0;
+  /** the next byte expected */
+  private pos = 0;
+  /** the entry `pos` is in (entries.length: past the last file) */
+  private cur = 0;
+  private header: Buffer[] = [];
+  private readonly sinks = new Map<number, Sink>();
+  private readonly ended: Array<Promise<void>> = [];
+  /** plain: file bytes go only to their files (the `.part` is sparse); sealed: the `.part` holds everything */
+  private readonly sparse: boolean;
+  /** why the pass was given up (feed only; null while it holds) */
   abandoned: string | null = null;
+  /** a file's own failure (wrong SHA-256, a seal that does not open), fed through `feed`: thrown by finish */
+  private failure: unknown = null;
 
   /**
-   * `seal`: the opened seal of a sealed transfer (its files are then decrypted with `identities`).
-   * Throws (unsafe_name and the like) before anything is written when a name is not safe.
+   * `root`: the folder (its real path); `seal`: the opened seal of a sealed transfer (its files
+   * are then decrypted with `identities`). Throws (unsafe_name and the like) before anything is
+   * written when a name is not safe.
    */
   constructor(
-    private readonly root: string,
+    root: string,
     private readonly transfer: Transfer,
     private readonly seal: SealDocument | null,
     private readonly identities: readonly string[],
   ) {
-    if (seal) {
-      this.targets = seal.files.map((f) => ({
-        index: f.index,
-        entryName: transfer.files[f.index]!.name,
-        entrySize: transfer.files[f.index]!.size,
-        name: f.name,
-        size: f.size,
-        sha256: f.sha256,
-        segments: safeSegments(f.name),
-      }));
-    } else {
-      this.targets = transfer.files.map((f) => ({
-        index: f.index,
-        entryName: f.name,
-        entrySize: f.size,
-        name: f.name,
-        size: f.size,
-        sha256: f.sha256 ?? "",
-        segments: safeSegments(f.name),
-      }));
-    }
+    this.byEntry = transfer.files.map(() => null);
+    const targets: Target[] = seal
+      ? seal.files.map((f) => ({ index: f.index, name: f.name, size: f.size, sha256: f.sha256, segments: safeSegments(f.name) }))
+      : transfer.files.map((f) => ({ index: f.index, name: f.name, size: f.size, sha256: f.sha256 ?? "", segments: safeSegments(f.name) }));
     const seen = new Set<string>();
-    for (const t of this.targets) {
+    for (const t of targets) {
       const key = t.segments.join("/").normalize("NFC").toLowerCase();
       if (seen.has(key)) throw integrityError(`The transfer names ${JSON.stringify(t.name)} twice.`, "bad_package");
       seen.add(key);
+      if (!transfer.files[t.index]) throw integrityError(`The seal names a file ${t.index} the transfer does not have.`, "bad_package");
+      this.byEntry[t.index] = t;
     }
-    this.byEntry = this.targets.length;
-    if (this.byEntry === 0) this.state = "done";
-    if (!seal && transfer.files.some((f) => !f.sha256)) this.abandoned = "the API gave no checksums";
+    if (!seal && transfer.files.some((f) => !f.sha256)) throw integrityError(`Transfer ${transfer.id} gives no checksums for its files yet.`, "bad_package");
+    this.placed = place(transfer.files.map((f) => ({ name: f.name, size: f.size }))).placed;
+    this.names = transfer.files.map((f) => Buffer.from(f.name, "utf8"));
+    this.sparse = !seal;
+    this.landing = new Landing(root, transfer.id);
   }
 
-  /** Bytes of the package from offset `at` on, in order (called once each is in the `.part`). */
-  feed = async (chunk: Buffer, at: number): Promise<void> => {
-    if (this.abandoned || this.state === "done") return;
-    if (at !== this.fed) return this.abandon(`bytes came from ${at}, not ${this.fed}`);
-    this.fed += chunk.length;
-    // queued, so that the network, the disk and the decrypter work at once; the download waits
-    // only while more than QUEUE_BYTES are queued (memory stays flat)
-    this.queue.push(chunk);
-    this.queued += chunk.length;
-    if (!this.working) this.working = this.work();
-    while (this.queued > QUEUE_BYTES && !this.abandoned) await new Promise<void>((r) => (this.wake = r));
-  };
-
-  private queue: Buffer[] = [];
-  private queued = 0;
-  private working: Promise<void> | null = null;
-  private wake: (() => void) | null = null;
-
-  private async work(): Promise<void> {
-    while (this.queue.length > 0 && !this.abandoned) {
-      // what piled up meanwhile goes on as one buffer: the decrypter and the file take large writes best
-      let n = 0;
-      let take = 0;
-      while (take < this.queue.length && n < BATCH_BYTES) n += this.queue[take++]!.length;
-      const batch = this.queue.splice(0, take);
-      const chunk = batch.length === 1 ? batch[0]! : Buffer.concat(batch, n);
-      await this.step(chunk);
-      this.queued -= chunk.length;
-      this.wake?.();
-      this.wake = null;
-    }
-    this.queue = [];
-    this.queued = 0;
-    this.wake?.();
-    this.wake = null;
-    this.working = null;
-    if (this.abandoned) this.cleanUp();
-  }
-
-  private async step(chunk: Buffer): Promise<void> {
-    try {
-      await this.take(chunk);
-    } catch (e) {
-      // a file that does not check out is the package's fault, not the pass's: said as it is
-      if (e instanceof SealError || (e as { exitCode?: number }).exitCode === 5) {
-        this.failure = e;
-        this.abandon("a file did not check out");
-        return;
-      }
-      this.abandon(e instanceof Error ? e.message : String(e));
-    }
-  };
-
-  /** a file's own failure (wrong SHA-256, a seal that does not open): reported when the pass ends */
-  private failure: unknown = null;
-
-  private async take(chunk: Buffer): Promise<void> {
-    let c = chunk;
-    while (c.length > 0 && this.state !== "done") {
-      if (this.state === "data") {
-        const n = Math.min(this.left, c.length);
-        await this.sink!.write(c.subarray(0, n));
-        this.left -= n;
-        c = c.subarray(n);
-        if (this.left === 0) {
-          await this.sink!.end();
-          this.sink = null;
-          this.state = "descriptor";
-          this.need = this.target().entrySize >= MAX32 ? 24 : 16;
-        }
-        continue;
-      }
-      const n = Math.min(this.need - this.held.length, c.length);
-      this.held = Buffer.concat([this.held, c.subarray(0, n)]);
-      c = c.subarray(n);
-      if (this.held.length < this.need) continue;
-      const b = this.held;
-      this.held = Buffer.alloc(0);
-      if (this.state === "header") {
-        if (!this.headerFixed) {
-          if (b.readUInt32LE(0) !== SIG_LOCAL || b.readUInt16LE(8) !== 0) throw new Error("not a stored local header");
-          this.headerFixed = b;
-          this.need = b.readUInt16LE(26) + b.readUInt16LE(28);
-          if (this.need > 0) continue;
-        }
-        const nameLen = this.headerFixed.readUInt16LE(26);
-        const name = b.subarray(0, nameLen).toString("utf8");
-        this.headerFixed = null;
-        const t = this.target();
-        if (name !== t.entryName) throw new Error(`entry ${name} where ${t.entryName} was due`);
-        this.sink = await this.open(t);
-        this.left = t.entrySize;
-        this.state = "data";
-        if (this.left === 0) {
-          await this.sink.end();
-          this.sink = null;
-          this.state = "descriptor";
-          this.need = 16;
-        }
-      } else {
-        if (b.readUInt32LE(0) !== SIG_DESCRIPTOR) throw new Error("no data descriptor");
-        this.k++;
-        if (this.k >= this.byEntry) this.state = "done";
-        else {
-          this.state = "header";
-          this.need = 30;
-        }
-      }
-    }
-  }
-
-  private target(): Target {
-    return this.targets[this.k]!;
-  }
-
-  private async open(t: Target): Promise<Sink> {
-    const folder = ensureFolders(this.root, t.segments.slice(0, -1), this.created);
-    const tmp = unpacking(folder, this.transfer.id, t.index);
-    rmSync(tmp, { force: true }); // a leftover of an interrupted run (a link is removed, not followed)
-    this.temps.push({ target: t, folder, tmp });
-    const file = createWriteStream(tmp, { flags: "wx" });
-    if (!this.seal) return hashedFile(file, t);
-    // sealed: the age bytes go through the decrypter (64 KiB chunks), whose output goes to the file
-    const pipe = new TransformStream<Uint8Array, Uint8Array>();
-    const writer = pipe.writable.getWriter();
-    // (not awaited here: the decrypter reads the age header from the bytes written below)
-    const done = openStream(pipe.readable, this.identities, { sealedSize: t.entrySize, size: t.size, sha256: t.sha256 }).then((plain) =>
-      pipeline(Readable.fromWeb(plain as unknown as WebReadableStream<Uint8Array>), file),
-    );
-    done.catch(() => undefined); // (awaited in end(); a failure meanwhile is not unhandled)
+  /** The pass as the download's store, writing into the `.part` opened as `part`. */
+  store(part: FileHandle): Store {
+    this.part = part;
     return {
-      write: async (chunk) => {
-        await writer.ready; // the decrypter's pace, not the network's: nothing piles up in memory
-        await Promise.race([writer.write(chunk), done]);
-      },
-      end: async () => {
-        await Promise.race([writer.close(), done]);
-        await done;
-      },
-      abort: () => {
-        void writer.abort().catch(() => undefined);
-        file.destroy();
-      },
+      size: async () => (this.partSize = (await part.stat()).size),
+      write: (chunks, bytes, at) => this.write(chunks, bytes, at),
+      replay: (n, onBytes) => this.replay(n, onBytes),
+      reset: () => this.reset(),
     };
   }
 
-  private abandon(why: string): void {
-    if (this.abandoned) return;
-    this.abandoned = why;
-    // (while the worker is in a step, it cleans up once that step is over: its file is in use)
-    if (!this.working) this.cleanUp();
+  /** Bytes of the package from offset `at` on (without a `.part`: tests). Never throws; finish() says what went wrong. */
+  feed = async (chunk: Buffer, at: number): Promise<void> => {
+    if (this.abandoned || this.failure) return;
+    if (at !== this.pos) return void (await this.abandon(`bytes came from ${at}, not ${this.pos}`));
+    try {
+      await this.write([chunk], chunk.length, at);
+    } catch (e) {
+      if (e instanceof SealError || (e as { exitCode?: number }).exitCode === 5) {
+        this.failure = e;
+        await this.discardFiles();
+      } else await this.abandon(e instanceof Error ? e.message : String(e));
+    }
+  };
+
+  private async write(chunks: readonly Buffer[], bytes: number, at: number): Promise<void> {
+    if (at !== this.pos) throw new Error(`bytes came from ${at}, not ${this.pos}`);
+    if (!this.sparse && this.part) {
+      // sealed: the package as it is into the .part, while the same bytes are decrypted
+      await Promise.all([writevAll(this.part, chunks, bytes, at), this.route(chunks, false)]);
+      this.partSize = Math.max(this.partSize, at + bytes);
+      return;
+    }
+    await this.route(chunks, false);
+    // stretched over the file bytes (written to their files, not here) every 16 MiB and at its
+    // end: a resume goes on from what the .part says, which is never more than the files hold
+    const end = at + bytes;
+    if (this.part && this.partSize < end && (end - this.partSize >= STRETCH_EVERY || end === this.transfer.package?.size)) {
+      await this.part.truncate(end);
+      this.partSize = end;
+    }
   }
 
-  private cleanUp(): void {
-    this.sink?.abort();
-    this.sink = null;
-    this.discard();
+  /**
+   * A new run resuming: the first `n` bytes read back once (sparse: the `.part`'s own bytes and
+   * each file's bytes from its temporary file), each piece to `onBytes` and on to its file's hash.
+   * A temporary file that lacks bytes the `.part` counts (removed meanwhile) makes it start over.
+   */
+  private async replay(n: number, onBytes: (b: Buffer) => void | Promise<void>): Promise<number> {
+    const part = this.part!;
+    try {
+      const take = async (b: Buffer) => {
+        await onBytes(b);
+        await this.route([b], this.sparse); // (sealed: decrypted again, into fresh files)
+      };
+      // sealed: the .part holds the package; decrypted again from its start
+      if (!this.sparse) await readBack(part, 0, n, take);
+      while (this.sparse && this.pos < n) {
+        const { to, entry } = this.region(this.pos);
+        const end = Math.min(to, n);
+        if (entry === null) await readBack(part, this.pos, end, take);
+        else {
+          const { file } = (await this.sink(entry, true, this.pos)) as FileSink;
+          const from = this.pos - this.placed[entry]!.data;
+          if ((await file.stat()).size < from + (end - this.pos)) throw new Shortfall();
+          await readBack(file, from, from + (end - this.pos), take);
+        }
+      }
+      return n;
+    } catch (e) {
+      if (!(e instanceof Shortfall)) throw e;
+      await this.reset();
+      return 0;
+    }
+  }
+
+  /** The region `at` is in: up to where, and whose file bytes (null: the package's own bytes). */
+  private region(at: number): { to: number; entry: number | null } {
+    const k = this.cur;
+    const p = this.placed[k];
+    if (!p) return { to: Infinity, entry: null };
+    const size = this.transfer.files[k]!.size;
+    if (at < p.data) return { to: p.data, entry: null };
+    if (at < p.data + size) return { to: p.data + size, entry: this.byEntry[k] ? k : null };
+    return { to: p.end, entry: null };
+  }
+
+  /** Sends the pieces on, region by region: headers checked, file bytes to their files. */
+  private async route(chunks: readonly Buffer[], replay: boolean): Promise<void> {
+    const own: Array<{ b: Buffer; at: number }> = []; // the package's own bytes, for a sparse .part
+    let data: { entry: number; pieces: Buffer[]; bytes: number; at: number } | null = null;
+    const flushData = async () => {
+      if (!data) return;
+      const d = data;
+      data = null;
+      await (await this.sink(d.entry, replay, d.at)).write(d.pieces, d.bytes, d.at, replay);
+    };
+    for (let c of chunks) {
+      while (c.length > 0) {
+        const k = this.cur;
+        const p = this.placed[k];
+        if (!p) {
+          // past the last file: manifest.json and the central directory
+          own.push({ b: c, at: this.pos });
+          this.pos += c.length;
+          break;
+        }
+        const size = this.transfer.files[k]!.size;
+        if (this.pos < p.data) {
+          const n = Math.min(c.length, p.data - this.pos);
+          const piece = c.subarray(0, n);
+          own.push({ b: piece, at: this.pos });
+          this.header.push(piece);
+          this.pos += n;
+          c = c.subarray(n);
+          if (this.pos === p.data) this.checkHeader(k);
+          if (this.pos === p.data && size === 0 && this.byEntry[k]) this.ending(await this.sink(k, replay, this.pos));
+          continue;
+        }
+        if (this.pos < p.data + size) {
+          const n = Math.min(c.length, p.data + size - this.pos);
+          const piece = c.subarray(0, n);
+          if (this.byEntry[k]) {
+            if (data && data.entry !== k) await flushData();
+            data ??= { entry: k, pieces: [], bytes: 0, at: this.pos };
+            data.pieces.push(piece);
+            data.bytes += n;
+          } else own.push({ b: piece, at: this.pos }); // seal.age: part of the package, not saved
+          this.pos += n;
+          c = c.subarray(n);
+          if (this.pos === p.data + size && this.byEntry[k]) {
+            await flushData();
+            this.ending(await this.sink(k, replay, this.pos));
+          }
+          continue;
+        }
+        const n = Math.min(c.length, p.end - this.pos);
+        const piece = c.subarray(0, n);
+        own.push({ b: piece, at: this.pos });
+        this.header.push(piece);
+        this.pos += n;
+        c = c.subarray(n);
+        if (this.pos === p.end) {
+          const d = Buffer.concat(this.header);
+          this.header = [];
+          if (d.readUInt32LE(0) !== SIG_DESCRIPTOR) throw badPackage(`no data descriptor after ${JSON.stringify(this.transfer.files[k]!.name)}`);
+          this.cur++;
+        }
+      }
+    }
+    await flushData();
+    if (this.sparse && this.part && !replay && own.length > 0) {
+      // the package's own bytes at their offsets in the .part (runs that follow on go as one write)
+      for (let i = 0; i < own.length; ) {
+        let j = i + 1;
+        let bytes = own[i]!.b.length;
+        while (j < own.length && own[j]!.at === own[j - 1]!.at + own[j - 1]!.b.length) bytes += own[j++]!.b.length;
+        await writevAll(this.part, own.slice(i, j).map((x) => x.b), bytes, own[i]!.at);
+        i = j;
+      }
+    }
+  }
+
+  private checkHeader(k: number): void {
+    const h = Buffer.concat(this.header);
+    this.header = [];
+    const name = this.names[k]!;
+    const ok =
+      h.length >= 30 &&
+      h.readUInt32LE(0) === SIG_LOCAL &&
+      h.readUInt16LE(8) === 0 &&
+      h.readUInt16LE(26) === name.length &&
+      30 + name.length + h.readUInt16LE(28) === h.length &&
+      h.subarray(30, 30 + name.length).equals(name);
+    if (!ok) throw badPackage(`its entry ${k} is not ${JSON.stringify(this.transfer.files[k]!.name)}, stored, where the transfer puts it`);
+  }
+
+  /** A file's end: checked now (plain) or once the decrypter is through (sealed; awaited in finish). */
+  private ending(s: Sink): void {
+    const e = s.end();
+    e.catch(() => undefined); // (a failure meanwhile is not unhandled)
+    this.ended.push(e);
+  }
+
+  /** The sink of an entry, opened at its first byte (`at`); a resumed temporary file is kept as it is. */
+  private async sink(entry: number, replay: boolean, at: number): Promise<Sink> {
+    let s = this.sinks.get(entry);
+    if (s) return s;
+    const t = this.byEntry[entry]!;
+    const fresh = !this.sparse || (!replay && at === this.placed[entry]!.data);
+    const tmp = this.landing.temp({ index: t.index, name: t.name, size: t.size, sha256: t.sha256 }, t.segments, !this.sparse);
+    // created only by us, never through a link (a resumed one checked); mode as any new file (umask)
+    const file = await openPart(tmp, 0o666);
+    if (fresh) await file.truncate(0);
+    s = this.seal ? sealedSink(file, this.identities, t, this.transfer.files[entry]!.size) : new FileSink(file, t, this.placed[entry]!.data);
+    this.sinks.set(entry, s);
+    return s;
+  }
+
+  /** Gives up (feed only): what was written goes. */
+  private async abandon(why: string): Promise<void> {
+    if (this.abandoned) return;
+    this.abandoned = why;
+    await this.discardFiles();
+  }
+
+  private async discardFiles(): Promise<void> {
+    for (const s of this.sinks.values()) await s.close().catch(() => undefined);
+    this.sinks.clear();
+    this.ended.length = 0;
+    this.landing.rollback();
+  }
+
+  /** Everything goes: the `.part` to 0 bytes, the temporary files removed; the download starts again from byte 0. */
+  private async reset(): Promise<void> {
+    await this.discardFiles();
+    await this.part?.truncate(0);
+    this.partSize = 0;
+    this.pos = 0;
+    this.cur = 0;
+    this.header = [];
+  }
+
+  /** Closes its files and keeps them (a download to be resumed by a later run). */
+  async close(): Promise<void> {
+    for (const s of this.sinks.values()) await s.close().catch(() => undefined);
+    this.sinks.clear();
   }
 
   /** Removes what the pass wrote (temporary files, folders it made that are still empty). */
   discard(): void {
-    for (const t of this.temps) rmSync(t.tmp, { force: true });
-    this.temps.length = 0;
-    for (const d of this.created.reverse()) {
-      try {
-        rmdirSync(d);
-      } catch {
-        // not empty
-      }
-    }
-    this.created.length = 0;
+    for (const s of this.sinks.values()) void s.close().catch(() => undefined);
+    this.sinks.clear();
+    this.landing.rollback();
   }
 
   /**
-   * After the download checked out: the saved files when the pass held to the end, else null
-   * (the caller opens the `.part`). A file of its own that failed its check is thrown.
+   * After the download checked out: the files, in place. A file of its own that failed its check
+   * is thrown; null when the pass was given up (feed only).
    */
   async finish(): Promise<SavedFile[] | null> {
-    while (this.working) await this.working;
-    if (this.failure) {
-      this.discard();
-      const e = this.failure;
+    try {
+      if (this.failure) throw this.failure;
+      if (this.abandoned) return null;
+      for (const e of this.ended) await e;
+      if (this.cur < this.placed.length) throw badPackage("it ended early");
+    } catch (e) {
+      await this.discardFiles();
       throw e instanceof SealError ? integrityError(`${e.message}; nothing was kept.`, e.code) : e;
     }
-    if (this.abandoned || this.state !== "done") {
-      this.abandon(this.abandoned ?? "the package ended early");
-      return null;
-    }
-    const saved: SavedFile[] = [];
-    for (const { target: t, folder, tmp } of this.temps) {
-      const { target, same } = await freeName(folder, t.segments[t.segments.length - 1]!, t.size, t.sha256);
-      if (same) rmSync(tmp, { force: true });
-      else renameSync(tmp, target);
-      saved.push({ index: t.index, name: t.name, path: target, size: t.size, sha256: t.sha256, alreadyThere: same });
-    }
-    this.temps.length = 0;
-    return saved;
+    for (const s of this.sinks.values()) await s.close();
+    this.sinks.clear();
+    return this.landing.land();
   }
 }
 
-/** A plain file: written as it comes, hashed, checked against the API's size and SHA-256 at its end. */
-function hashedFile(file: WriteStream, t: Target): Sink {
-  const hash: Hash = createHash("sha256");
-  let size = 0;
-  const out = file as unknown as Writable;
-  let failed: unknown = null;
-  out.on("error", (e) => (failed = e));
+const badPackage = (why: string) => integrityError(`The package is not the one the transfer describes: ${why}. Nothing was kept.`, "bad_package");
+
+/** A plain file: its bytes written at their place in it, hashed in order, checked against the API's SHA-256 at its end. */
+class FileSink implements Sink {
+  private readonly hash: Hash = createHash("sha256");
+  private bytes = 0;
+
+  constructor(
+    readonly file: FileHandle,
+    private readonly t: Target,
+    /** where its first byte is in the package */
+    private readonly offset: number,
+  ) {}
+
+  async write(pieces: Buffer[], bytes: number, at: number, replay: boolean): Promise<void> {
+    for (const p of pieces) this.hash.update(p);
+    this.bytes += bytes;
+    if (!replay) await writevAll(this.file, pieces, bytes, at - this.offset);
+  }
+
+  async end(): Promise<void> {
+    const sha = this.hash.digest("hex");
+    if (this.bytes !== this.t.size || sha !== this.t.sha256) {
+      throw integrityError(`${this.t.name} does not match its checksum (got ${this.bytes} bytes, sha256 ${sha}); nothing was kept.`, "sha256_mismatch", { name: this.t.name });
+    }
+  }
+
+  close = () => this.file.close();
+}
+
+/** A sealed file: the age bytes through the decrypter (in order), its plaintext into the file in large writes; checked by openStream against the seal. */
+function sealedSink(file: FileHandle, identities: readonly string[], t: Target, sealedSize: number): Sink {
+  const pipe = new TransformStream<Uint8Array, Uint8Array>();
+  const writer = pipe.writable.getWriter();
+  // (not awaited here: the decrypter reads the age header from the bytes written below)
+  const done = (async () => {
+    const plain = await openStream(pipe.readable, identities, { sealedSize, size: t.size, sha256: t.sha256 });
+    const reader = plain.getReader();
+    let batch: Buffer[] = [];
+    let bytes = 0;
+    let at = 0;
+    for (;;) {
+      const { done: end, value } = await reader.read();
+      if (value) {
+        batch.push(Buffer.from(value.buffer, value.byteOffset, value.byteLength));
+        bytes += value.byteLength;
+      }
+      if (bytes >= BATCH || (end && bytes > 0)) {
+        await writevAll(file, batch, bytes, at);
+        at += bytes;
+        batch = [];
+        bytes = 0;
+      }
+      if (end) break;
+    }
+  })().catch((e: unknown) => {
+    // the seal opened with these keys, so an age file that does not is not the one sealed
+    if (e instanceof SealError) throw e;
+    throw integrityError(`${t.name} cannot be opened with this computer's keys (${e instanceof Error ? e.message : String(e)}); nothing was kept.`, "cannot_open", { name: t.name });
+  });
+  done.catch(() => undefined); // (awaited in end(); a failure meanwhile is not unhandled)
   return {
-    write: async (chunk) => {
-      if (failed) throw failed;
-      hash.update(chunk);
-      size += chunk.length;
-      if (!out.write(chunk)) {
-        await new Promise<void>((resolve, reject) => {
-          const onDrain = () => (out.off("error", onError), resolve());
-          const onError = (e: unknown) => (out.off("drain", onDrain), reject(e));
-          out.once("drain", onDrain);
-          out.once("error", onError);
-        });
+    write: async (pieces) => {
+      for (const p of pieces) {
+        await Promise.race([writer.ready, done]); // the decrypter's pace, not the network's: nothing piles up in memory
+        void writer.write(p).catch(() => undefined);
       }
     },
     end: async () => {
-      await new Promise<void>((r, j) => out.end((e?: Error | null) => (e ? j(e) : r())));
-      const sha = hash.digest("hex");
-      if (size !== t.size || sha !== t.sha256) {
-        throw integrityError(`${t.name} does not match its checksum (got ${size} bytes, sha256 ${sha}); nothing was kept.`, "sha256_mismatch", { name: t.name });
-      }
+      await Promise.race([writer.close(), done]);
+      await done;
     },
-    abort: () => file.destroy(),
+    close: async () => {
+      void writer.abort().catch(() => undefined); // (not awaited: a write the decrypter never took would hold it)
+      await file.close().catch(() => undefined);
+    },
   };
 }

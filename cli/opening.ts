@@ -1,4 +1,4 @@
-import { createWriteStream, mkdirSync, realpathSync, renameSync, rmdirSync, rmSync } from "node:fs";
+import { createWriteStream, mkdirSync, realpathSync } from "node:fs";
 import { Readable } from "node:stream";
 import type { ReadableStream as WebReadableStream } from "node:stream/web";
 import { pipeline } from "node:stream/promises";
@@ -7,8 +7,8 @@ import { openSeal, openStream, SEAL_NAME, SealError, sealedFileName, type SealDo
 import type { Transfer } from "../src/contract";
 import { MANIFEST_NAME } from "../src/contract/package";
 import { integrityError } from "./exit";
-import { unpacking } from "./temps";
-import { ensureFolders, entryStream, freeName, readManifest, safeSegments, type SavedFile } from "./unpack";
+import { Landing, type SavedFile } from "./temps";
+import { entryStream, readManifest, safeSegments } from "./unpack";
 import { readZipEntries, type ZipEntry } from "./zip";
 
 /**
@@ -87,16 +87,10 @@ export async function openSealedPackage(
   }
 
   mkdirSync(dir, { recursive: true });
-  const root = realpathSync(dir);
-  const created: string[] = [];
-  const temps: string[] = [];
+  const landing = new Landing(realpathSync(dir), transfer.id);
   try {
-    const written: Array<{ p: (typeof plan)[number]; folder: string; tmp: string }> = [];
     for (const p of plan) {
-      const folder = ensureFolders(root, p.segments.slice(0, -1), created);
-      const tmp = unpacking(folder, transfer.id, p.f.index);
-      rmSync(tmp, { force: true }); // a leftover of an interrupted run (a link is removed, not followed)
-      temps.push(tmp);
+      const tmp = landing.temp({ index: p.f.index, name: p.f.name, size: p.f.size, sha256: p.f.sha256 }, p.segments);
       let plain: ReadableStream<Uint8Array>;
       try {
         plain = await openStream(web(entryStream(zipFile, p.entry)), identities, { sealedSize: p.entry.size, size: p.f.size, sha256: p.f.sha256 });
@@ -105,26 +99,10 @@ export async function openSealedPackage(
       }
       // decrypted as it streams, checked at its end (size, SHA-256) before the stream closes
       await pipeline(Readable.fromWeb(plain as unknown as WebReadableStream<Uint8Array>), createWriteStream(tmp, { flags: "wx" }));
-      written.push({ p, folder, tmp });
     }
-    const saved: SavedFile[] = [];
-    for (const { p, folder, tmp } of written) {
-      const { target, same } = await freeName(folder, p.segments[p.segments.length - 1]!, p.f.size, p.f.sha256);
-      if (same) rmSync(tmp, { force: true });
-      else renameSync(tmp, target);
-      saved.push({ index: p.f.index, name: p.f.name, path: target, size: p.f.size, sha256: p.f.sha256, alreadyThere: same });
-    }
-    temps.length = 0;
-    return { doc, saved };
+    return { doc, saved: await landing.land() };
   } catch (e) {
-    for (const t of temps) rmSync(t, { force: true });
-    for (const d of created.reverse()) {
-      try {
-        rmdirSync(d);
-      } catch {
-        // not empty
-      }
-    }
+    landing.rollback();
     throw e instanceof SealError ? integrityError(`${e.message}; nothing was kept.`, e.code) : e;
   }
 }

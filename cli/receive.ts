@@ -5,7 +5,7 @@ import { pipeline } from "node:stream/promises";
 import { checkSeal, openStream, SealError } from "../client/seal";
 import type { PushdropClient } from "../client";
 import type { Transfer } from "../src/contract";
-import { downloadToFile, sizeOf } from "./download";
+import { downloadToFile, sizeOf, type DownloadOptions } from "./download";
 import { CliError, EXIT, integrityError, usageError } from "./exit";
 import { ProgressView } from "./progress";
 import { RetryNotes } from "./retrying";
@@ -62,42 +62,47 @@ export async function receivePackage(
   const part = packageDownload(root, transfer.id);
   const pkg = transfer.package;
   const label = `${transfer.files.length} file${transfer.files.length === 1 ? "" : "s"} (package)`;
-  // a download from byte 0 is opened as it comes (one pass, cli/onepass.ts); a resumed one, from
-  // the .part (PUSHDROP_ONE_PASS=0 always does that: for comparing the two in a benchmark)
-  let pass: OnePass | null = null;
-  let seal: SealDocument | undefined;
-  if (sizeOf(part) === 0 && process.env.PUSHDROP_ONE_PASS !== "0") {
-    if (keys && opened) {
-      try {
-        checkSeal(opened, transfer);
-      } catch (e) {
-        throw e instanceof SealError ? integrityError(`${e.message}; nothing was kept.`, e.code) : e;
-      }
-      seal = opened;
-    } else if (keys) seal = await fetchSeal(client, transfer, keys, signal); // (seal.age alone: a few KiB, no receipt)
-    pass = new OnePass(root, transfer, seal ?? null, keys ?? []);
+  // opened as it comes, in one pass (cli/onepass.ts); PUSHDROP_ONE_PASS=0 downloads the package
+  // whole into the .part and opens it afterwards (the way before: for comparing the two in a benchmark)
+  if (process.env.PUSHDROP_ONE_PASS === "0") {
+    const resumedFrom = await fetchPart(client, ui, label, url(client, transfer), part, pkg.size, pkg.sha256, signal);
+    if (keys) {
+      const { saved, doc } = await openSealedPackage(part, root, transfer, keys);
+      rmSync(part, { force: true });
+      return { saved, resumedFrom, seal: doc };
+    }
+    const { saved } = await unpackPackage(part, root, transfer);
+    rmSync(part, { force: true });
+    return { saved, resumedFrom };
   }
+  let seal: SealDocument | undefined;
+  if (keys && opened) {
+    // the seal `listen` already opened to show the transfer: checked again against it as it is now
+    try {
+      checkSeal(opened, transfer);
+    } catch (e) {
+      throw e instanceof SealError ? integrityError(`${e.message}; nothing was kept.`, e.code) : e;
+    }
+    seal = opened;
+  } else if (keys) seal = await fetchSeal(client, transfer, keys, signal); // (seal.age alone: a few KiB, no receipt)
+  const pass = new OnePass(root, transfer, seal ?? null, keys ?? []);
   let resumedFrom: number;
   try {
-    resumedFrom = await fetchPart(client, ui, label, transfer.downloadUrl ?? client.packagePath(transfer.id), part, pkg.size, pkg.sha256, signal, pass?.feed);
+    resumedFrom = await fetchPart(client, ui, label, url(client, transfer), part, pkg.size, pkg.sha256, signal, (fh) => pass.store(fh));
   } catch (e) {
-    pass?.discard();
+    // a download that can go on later keeps what it wrote (the next run reads it back once);
+    // bytes found wrong leave nothing
+    if ((e as { exitCode?: number }).exitCode === EXIT.integrity) pass.discard();
+    else await pass.close();
     throw e;
   }
-  const streamed = pass ? await pass.finish() : null;
-  if (streamed) {
-    rmSync(part, { force: true });
-    return { saved: streamed, resumedFrom, seal };
-  }
-  if (keys) {
-    const { saved, doc } = await openSealedPackage(part, root, transfer, keys);
-    rmSync(part, { force: true });
-    return { saved, resumedFrom, seal: doc };
-  }
-  const { saved } = await unpackPackage(part, root, transfer);
+  const saved = await pass.finish();
+  if (!saved) throw new Error("the one pass was given up"); // (only feed() gives it up)
   rmSync(part, { force: true });
-  return { saved, resumedFrom };
+  return { saved, resumedFrom, seal };
 }
+
+const url = (client: PushdropClient, t: Transfer) => t.downloadUrl ?? client.packagePath(t.id);
 
 /** One file of a transfer (`get --file`): a ranged read of it, resumable, checked by its sha256. No receipt. */
 export async function receiveFile(client: PushdropClient, ui: Ui, transfer: Transfer, index: number, dir: string, signal?: AbortSignal): Promise<Received> {
@@ -164,7 +169,7 @@ async function fetchPart(
   size: number,
   sha256: string,
   signal?: AbortSignal,
-  onChunk?: (chunk: Buffer, at: number) => Promise<void>,
+  store?: DownloadOptions["store"],
 ): Promise<number> {
   const view = new ProgressView(ui, "received", [{ name: label, size }], [Math.min(sizeOf(part), size)]);
   const tries = 6;
@@ -176,7 +181,7 @@ async function fetchPart(
       sha256,
       signal,
       tries,
-      onChunk,
+      store,
       onRetry: (attempt, ms, status) => notes.retrying(attempt, ms, status),
       onProgress: (bytes) => {
         if (moved !== -1 && bytes > moved) notes.through();

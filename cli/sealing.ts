@@ -1,15 +1,16 @@
 import { constants, createReadStream, lstatSync, mkdirSync, mkdtempSync, rmSync } from "node:fs";
-import { open } from "node:fs/promises";
+import { open, type FileHandle } from "node:fs/promises";
 import path from "node:path";
 import { Readable } from "node:stream";
 import { ApiError, formatTerminalId, type PushdropClient } from "../client";
-import { decideTrust, sealDocument, sealedSize, sealStream, SEAL_NAME, sealedFileName, type SealDraft } from "../client/seal";
+import { decideTrust, sealDocument, sealedFileSpecs, sealStream, SEAL_NAME, sealedFileName, type SealDraft } from "../client/seal";
 import { SEALED_TYPE } from "../src/contract/seal";
 import { stateDir } from "./config";
 import type { Ctx } from "./context";
 import { CliError, EXIT, integrityError, usageError } from "./exit";
 import type { LocalFile } from "./files";
 import { pinOf, savePin } from "./keys";
+import { writevAll } from "./download";
 
 /**
  * Sealed sends (issue 23): whose keys to seal to, and the private spool.
@@ -83,21 +84,32 @@ export function removeSpool(p: unknown, env = process.env): void {
   if (isSpool(p, env)) rmSync(p, { recursive: true, force: true });
 }
 
-/** Creates `file` (never through anything that is there) and writes the stream into it. */
-async function writeNew(file: string, stream: ReadableStream<Uint8Array>): Promise<number> {
+/**
+ * Creates `file` (never through anything that is there) and writes the stream into it, in writes
+ * of about 1 MiB, telling `onBytes` how many bytes are in it after each.
+ */
+async function writeNew(file: string, stream: ReadableStream<Uint8Array>, onBytes?: (written: number) => void): Promise<number> {
   const { O_WRONLY, O_CREAT, O_EXCL, O_NOFOLLOW } = constants;
   const fh = await open(file, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW, 0o600);
   let at = 0;
   try {
     const reader = stream.getReader();
+    let batch: Buffer[] = [];
+    let bytes = 0;
     for (;;) {
       const { done, value } = await reader.read();
-      if (done) break;
-      for (let off = 0; off < value.length; ) {
-        const { bytesWritten } = await fh.write(value, off, value.length - off, at);
-        off += bytesWritten;
-        at += bytesWritten;
+      if (value) {
+        batch.push(Buffer.from(value.buffer, value.byteOffset, value.byteLength));
+        bytes += value.byteLength;
       }
+      if (bytes >= WRITE_BYTES || (done && bytes > 0)) {
+        await writevAll(fh, batch, bytes, at);
+        at += bytes;
+        batch = [];
+        bytes = 0;
+        onBytes?.(at);
+      }
+      if (done) break;
     }
   } finally {
     await fh.close();
@@ -105,44 +117,187 @@ async function writeNew(file: string, stream: ReadableStream<Uint8Array>): Promi
   return at;
 }
 
-export interface SpooledSend {
+const WRITE_BYTES = 1024 * 1024;
+
+/** A draft whose files are not sealed yet: their SHA-256s are "" until they are. */
+export function unsealedDraft(files: readonly LocalFile[], head: { from: string; to: string[]; message: string | null }): SealDraft {
+  return { ...head, files: files.map((f, k) => ({ index: k, name: f.name, type: SEALED_TYPE, size: f.size, sha256: "" })) };
+}
+
+/** The transfer's files for a draft (its sizes need only the SHA-256s' length: placeholders do). */
+export const specsOf = (draft: SealDraft, recipients: number) =>
+  sealedFileSpecs({ ...draft, files: draft.files.map((f) => ({ ...f, sha256: f.sha256 || "0".repeat(64) })) }, recipients);
+
+/** What a sealed send's record keeps of its spool (cli/sends.ts). */
+export interface SpoolState {
+  spool: string;
+  /** real names and sizes; a file's sha256 is "" until it is sealed whole into the spool */
   draft: SealDraft;
-  /** the spool's files, in transfer order: 1.age … n.age (seal.age is added once the transfer exists) */
-  files: LocalFile[];
+  recipients: string[];
+  /** the files being sealed (their paths, sizes and times: a resume checks them) */
+  sources?: LocalFile[];
+  /** seal.age is written whole */
+  sealDone?: boolean;
 }
 
-/** Seals each file into the spool while hashing it: the seal's draft (real names, sizes, SHA-256s) and the age files. */
-export async function sealIntoSpool(
-  spool: string,
-  files: readonly LocalFile[],
-  recipients: readonly string[],
-  head: { from: string; to: string[]; message: string | null },
-  onFile?: (k: number, name: string) => void,
-): Promise<SpooledSend> {
-  const draftFiles: SealDraft["files"] = [];
-  const out: LocalFile[] = [];
-  for (const [k, f] of files.entries()) {
-    onFile?.(k, f.name);
-    const plain = Readable.toWeb(createReadStream(f.path, { highWaterMark: 1 << 20 })) as unknown as ReadableStream<Uint8Array>;
-    const sealed = await sealStream(plain, recipients);
-    const target = path.join(spool, sealedFileName(k));
-    const written = await writeNew(target, sealed.stream);
-    const digest = await sealed.digest;
-    if (digest.size !== f.size) throw usageError(`${f.path} changed while it was being sealed (${digest.size} bytes, ${f.size} before); send it again.`);
-    if (written !== sealedSize(f.size, recipients.length)) throw new Error(`sealed ${f.name} into ${written} bytes, expected ${sealedSize(f.size, recipients.length)}`);
-    draftFiles.push({ index: k, name: f.name, type: SEALED_TYPE, size: f.size, sha256: digest.sha256 });
-    out.push(spoolFile(target));
+/**
+ * A sealed send's spool, written while the parts go up: each file sealed in turn (encrypted once,
+ * while it is hashed) into `k.age`, then `seal.age` (the transfer id is known: the transfer was
+ * created first, with the sizes sealing will give). `ready(index, end)` says when a part's bytes
+ * are in the spool. A file's last bytes count as there only once the send's record says it is
+ * sealed (`onState`), so the server can never hold a whole file that the record does not know
+ * was sealed whole; a resume seals again (under a new key) only a file that was cut while being
+ * sealed, and sends all of its parts again (the server replaces a part sent again).
+ */
+export class SpoolWriter {
+  private readonly written: number[];
+  private readonly done: boolean[];
+  private readonly waiters: Array<{ index: number; end: number; resolve: () => void; reject: (e: unknown) => void }> = [];
+  private failed: { e: unknown } | null = null;
+  private readonly state: SpoolState;
+
+  constructor(
+    state: SpoolState,
+    private readonly sources: readonly LocalFile[],
+    private readonly transferId: string,
+    /** the sizes declared (1.age … n.age, seal.age) */
+    private readonly sizes: readonly number[],
+    private readonly onState: (s: SpoolState) => void,
+  ) {
+    this.state = { ...state, draft: { ...state.draft, files: state.draft.files.map((f) => ({ ...f })) } };
+    const n = this.state.draft.files.length;
+    this.done = sizes.map((size, k) => {
+      const whole = k < n ? this.state.draft.files[k]!.sha256 !== "" : this.state.sealDone === true;
+      if (whole && spoolFile(this.pathOf(k)).size !== size) throw integrityError(`${this.pathOf(k)} in the send's spool is not the size it was sealed to; cancel the transfer and send again.`, "unsafe_spool");
+      return whole;
+    });
+    this.written = sizes.map((size, k) => (this.done[k] ? size : 0));
   }
-  return { draft: { ...head, files: draftFiles }, files: out };
+
+  /** Files (by transfer index) this run seals: none of their bytes on the server can be kept. */
+  get unsealed(): number[] {
+    return this.done.flatMap((d, k) => (d ? [] : [k]));
+  }
+
+  pathOf = (k: number) => path.join(this.state.spool, k < this.state.draft.files.length ? sealedFileName(k) : SEAL_NAME);
+
+  ready(index: number, end: number): Promise<void> {
+    if (this.failed) return Promise.reject(this.failed.e);
+    if (this.has(index, end)) return Promise.resolve();
+    return new Promise((resolve, reject) => this.waiters.push({ index, end, resolve, reject }));
+  }
+
+  private has = (index: number, end: number) => this.done[index] || (end < this.sizes[index]! && this.written[index]! >= end);
+
+  private wake(): void {
+    for (let i = this.waiters.length - 1; i >= 0; i--) {
+      const w = this.waiters[i]!;
+      if (this.has(w.index, w.end)) {
+        this.waiters.splice(i, 1);
+        w.resolve();
+      }
+    }
+  }
+
+  /** Seals what is not sealed yet, in order, then seal.age; resolves with the whole draft. */
+  async run(recipients: readonly string[], onFile?: (k: number, name: string) => void): Promise<SealDraft> {
+    try {
+      const files = this.state.draft.files;
+      for (const [k, f] of files.entries()) {
+        if (this.done[k]) continue;
+        const src = this.sources[k]!;
+        onFile?.(k, f.name);
+        const target = this.pathOf(k);
+        rmSync(target, { force: true }); // cut while being sealed: sealed again, under a new key (a link is removed, not followed)
+        const plain = Readable.toWeb(createReadStream(src.path, { highWaterMark: 1 << 20 })) as unknown as ReadableStream<Uint8Array>;
+        const sealed = await sealStream(plain, recipients);
+        const written = await writeNew(target, sealed.stream, (at) => {
+          if (this.stopped) throw new Error("the send stopped");
+          this.written[k] = at;
+          this.wake();
+        });
+        const digest = await sealed.digest;
+        if (digest.size !== src.size) throw usageError(`${src.path} changed while it was being sealed (${digest.size} bytes, ${src.size} before); send it again.`);
+        if (written !== this.sizes[k]) throw new Error(`sealed ${f.name} into ${written} bytes, expected ${this.sizes[k]}`);
+        f.sha256 = digest.sha256;
+        this.onState(this.state); // (before its last bytes count as there: see above)
+        this.done[k] = true;
+        this.wake();
+      }
+      const n = files.length;
+      if (!this.done[n]) {
+        const target = this.pathOf(n);
+        rmSync(target, { force: true });
+        const bytes = await sealDocument(this.state.draft, this.transferId, recipients);
+        if (bytes.length !== this.sizes[n]) throw new Error(`seal.age came out ${bytes.length} bytes, ${this.sizes[n]} declared`);
+        await writeNew(target, new Blob([bytes]).stream() as unknown as ReadableStream<Uint8Array>);
+        this.state.sealDone = true;
+        this.onState(this.state);
+        this.done[n] = true;
+        this.wake();
+      }
+      return this.state.draft;
+    } catch (e) {
+      this.failed = { e };
+      for (const w of this.waiters.splice(0)) w.reject(e);
+      throw e;
+    }
+  }
+
+  private stopped = false;
+
+  /** Stops sealing (the upload failed or was cancelled): what is cut is sealed again by a resume. */
+  stop(): void {
+    this.stopped = true;
+  }
+
+  /** The spool's files, to upload (read as ranges: a file still being written has no fixed size or time). */
+  blobs(): Blob[] {
+    return this.sizes.map((size, k) => spoolRange(this.pathOf(k), 0, size));
+  }
 }
 
-/** Writes `seal.age` for the transfer into the spool (once: its bytes are what a resume sends). */
-export async function writeSeal(spool: string, draft: SealDraft, transferId: string, recipients: readonly string[], size: number): Promise<LocalFile> {
-  const bytes = await sealDocument(draft, transferId, recipients);
-  if (bytes.length !== size) throw new Error(`seal.age came out ${bytes.length} bytes, ${size} declared`);
-  const target = path.join(spool, SEAL_NAME);
-  await writeNew(target, new Blob([bytes]).stream() as unknown as ReadableStream<Uint8Array>);
-  return spoolFile(target);
+/**
+ * A range of a spool file as the upload reads it (size, slice, stream: what client/upload.ts and
+ * cli/http.ts use of a Blob), opened when it is read, so a file still being written can be sent
+ * part by part (fs.openAsBlob refuses to read a file that changed after it was opened). Read 1 MiB
+ * at a time on demand (not Readable.toWeb: a part cancelled by a retry could then still be given
+ * a chunk after its stream closed, which throws outside any caller).
+ */
+function spoolRange(file: string, start: number, end: number): Blob {
+  const range = {
+    size: end - start,
+    type: "",
+    slice: (a = 0, b = end - start) => spoolRange(file, start + a, start + Math.min(b, end - start)),
+    stream: () => {
+      let fh: FileHandle | null = null;
+      let at = start;
+      const done = async () => {
+        const f = fh;
+        fh = null;
+        await f?.close().catch(() => undefined);
+      };
+      return new ReadableStream<Uint8Array>(
+        {
+          async pull(c) {
+            if (at >= end) {
+              await done();
+              return c.close();
+            }
+            fh ??= await open(file, constants.O_RDONLY | constants.O_NOFOLLOW);
+            const buf = Buffer.allocUnsafe(Math.min(1 << 20, end - at));
+            const { bytesRead } = await fh.read(buf, 0, buf.length, at);
+            if (bytesRead === 0) throw new Error(`${file} in the send's spool ends at ${at}, before ${end}`);
+            at += bytesRead;
+            c.enqueue(buf.subarray(0, bytesRead));
+          },
+          cancel: done,
+        },
+        { highWaterMark: 0 },
+      );
+    },
+  };
+  return range as unknown as Blob;
 }
 
 /** A spool file as a file to upload; it must be a regular file (a link there is refused, not followed). */
@@ -150,9 +305,4 @@ export function spoolFile(p: string): LocalFile {
   const st = lstatSync(p);
   if (!st.isFile()) throw integrityError(`${p} in the send's spool is not a regular file; pushdrop never sends through a link. Cancel the transfer and send again.`, "unsafe_spool");
   return { path: p, name: path.basename(p), size: st.size, mtimeMs: st.mtimeMs };
-}
-
-/** The spool's files for a transfer of `n` sealed files (then seal.age), checked to be there as they were made. */
-export function spoolFiles(spool: string, n: number): LocalFile[] {
-  return [...Array.from({ length: n }, (_, k) => spoolFile(path.join(spool, sealedFileName(k)))), spoolFile(path.join(spool, SEAL_NAME))];
 }

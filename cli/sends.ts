@@ -3,8 +3,7 @@ import { mkdirSync, readdirSync, readFileSync, renameSync, rmSync, writeFileSync
 import path from "node:path";
 import { stateDir } from "./config";
 import type { LocalFile } from "./files";
-import type { SealDraft } from "../client/seal";
-import { removeSpool } from "./sealing";
+import { removeSpool, type SpoolState } from "./sealing";
 
 /**
  * Unfinished sends, so that an interrupted `pushdrop send` resumes: running it again with the
@@ -24,8 +23,8 @@ export interface PendingSend {
   createdAt: string;
   expiresAt: string;
   files: LocalFile[];
-  /** a sealed send: its private spool (what goes up), the seal's draft and the keys sealed to */
-  sealed?: { spool: string; draft: SealDraft; recipients: string[] };
+  /** a sealed send: its private spool (what goes up), the seal's draft and the keys sealed to (cli/sealing.ts) */
+  sealed?: SpoolState;
 }
 
 export interface SendRequest {

@@ -1,14 +1,12 @@
 import { createHash } from "node:crypto";
-import { createReadStream, createWriteStream, lstatSync, mkdirSync, realpathSync, renameSync, rmdirSync, rmSync } from "node:fs";
-import path from "node:path";
+import { createReadStream, createWriteStream, mkdirSync, realpathSync } from "node:fs";
 import { Readable, Transform } from "node:stream";
 import { pipeline } from "node:stream/promises";
 import { createInflateRaw } from "node:zlib";
 import type { Transfer } from "../src/contract";
 import { MANIFEST_NAME, type Manifest } from "../src/contract/package";
-import { hashFile } from "./download";
 import { integrityError } from "./exit";
-import { unpacking } from "./temps";
+import { Landing, unsafeName, type SavedFile } from "./temps";
 import { readZipEntries, type ZipEntry } from "./zip";
 
 /**
@@ -26,20 +24,9 @@ import { readZipEntries, type ZipEntry } from "./zip";
  *    unpack interrupted and run again), which is kept as it is.
  */
 
-export interface SavedFile {
-  index: number;
-  /** the name in the transfer */
-  name: string;
-  /** where it was written */
-  path: string;
-  size: number;
-  sha256: string;
-  /** the same bytes were already there under this name */
-  alreadyThere: boolean;
-}
+export { ensureFolders, freeName, type SavedFile } from "./temps";
 
-const unsafe = (name: string, why: string) =>
-  integrityError(`The package holds an unsafe file name ${JSON.stringify(name)} (${why}); nothing was written.`, "unsafe_name", { name });
+const unsafe = unsafeName;
 
 const WINDOWS_DEVICE = /^(con|prn|aux|nul|com[0-9¹²³]|lpt[0-9¹²³]|conin\$|conout\$)(\..*)?$/i;
 
@@ -99,17 +86,11 @@ export async function unpackPackage(zipFile: string, dir: string, transfer: Pick
   }
 
   mkdirSync(dir, { recursive: true });
-  const root = realpathSync(dir);
-  const created: string[] = [];
-  const temps: string[] = [];
+  const landing = new Landing(realpathSync(dir), transfer.id);
   try {
     // 2. each file into a temporary file beside its place, checked
-    const written: Array<{ p: (typeof plan)[number]; folder: string; tmp: string }> = [];
     for (const p of plan) {
-      const folder = ensureFolders(root, p.segments.slice(0, -1), created);
-      const tmp = unpacking(folder, transfer.id, p.f.index);
-      rmSync(tmp, { force: true }); // a leftover of an interrupted unpack (a link is removed, not followed)
-      temps.push(tmp);
+      const tmp = landing.temp({ index: p.f.index, name: p.f.name, size: p.f.size, sha256: p.f.sha256 }, p.segments);
       const hash = createHash("sha256");
       let size = 0;
       const tap = new Transform({
@@ -128,30 +109,11 @@ export async function unpackPackage(zipFile: string, dir: string, transfer: Pick
       if (size !== p.f.size || sha !== p.f.sha256) {
         throw integrityError(`${p.f.name} does not match its checksum in the manifest (got ${size} bytes, sha256 ${sha}); nothing was kept.`, "sha256_mismatch", { name: p.f.name });
       }
-      written.push({ p, folder, tmp });
     }
-
     // 3. all good: into place
-    const saved: SavedFile[] = [];
-    for (const { p, folder, tmp } of written) {
-      const { target, same } = await freeName(folder, p.segments[p.segments.length - 1]!, p.f.size, p.f.sha256);
-      if (same) rmSync(tmp, { force: true });
-      else renameSync(tmp, target);
-      const s: SavedFile = { index: p.f.index, name: p.f.name, path: target, size: p.f.size, sha256: p.f.sha256, alreadyThere: same };
-      saved.push(s);
-      opts.onFile?.(s);
-    }
-    temps.length = 0;
-    return { manifest, saved };
+    return { manifest, saved: await landing.land(opts.onFile) };
   } catch (e) {
-    for (const t of temps) rmSync(t, { force: true });
-    for (const d of created.reverse()) {
-      try {
-        rmdirSync(d); // only if still empty
-      } catch {
-        // not empty: something else is in it now
-      }
-    }
+    landing.rollback();
     throw e;
   }
 }
@@ -201,41 +163,4 @@ export async function readManifest(zipFile: string, entries: ZipEntry[], transfe
 export function entryStream(zipFile: string, e: ZipEntry): Readable {
   if (e.compressedSize === 0) return Readable.from([]); // createReadStream's `end` is inclusive: no empty range
   return createReadStream(zipFile, { start: e.dataOffset, end: e.dataOffset + e.compressedSize - 1, highWaterMark: 1 << 20 });
-}
-
-/** root/a/b/…, made one segment at a time; a segment that is a link or a file is an error. */
-export function ensureFolders(root: string, segments: readonly string[], created: string[]): string {
-  let here = root;
-  for (const s of segments) {
-    here = path.join(here, s);
-    let st;
-    try {
-      st = lstatSync(here);
-    } catch (e) {
-      if ((e as NodeJS.ErrnoException).code !== "ENOENT") throw e;
-      mkdirSync(here);
-      created.push(here);
-      continue;
-    }
-    if (st.isSymbolicLink()) throw unsafe(path.relative(root, here), "it would be written through a symbolic link in the target folder");
-    if (!st.isDirectory()) throw integrityError(`${path.relative(root, here)} exists and is not a folder; cannot put files in it.`, "name_taken");
-  }
-  return here;
-}
-
-/** `name`, or `name (2)`, `name (3)`…: the first that is free, or that already holds these bytes. */
-export async function freeName(folder: string, name: string, size: number, sha256: string): Promise<{ target: string; same: boolean }> {
-  const ext = path.extname(name);
-  const stem = name.slice(0, name.length - ext.length);
-  for (let k = 1; ; k++) {
-    const target = path.join(folder, k === 1 ? name : `${stem} (${k})${ext}`);
-    let st;
-    try {
-      st = lstatSync(target);
-    } catch (e) {
-      if ((e as NodeJS.ErrnoException).code === "ENOENT") return { target, same: false };
-      throw e;
-    }
-    if (st.isFile() && st.size === size && (await hashFile(target)).digest("hex") === sha256) return { target, same: true };
-  }
 }

@@ -30,6 +30,12 @@ export interface UploadOptions {
   onPart?: (index: number, part: number) => void;
   /** waits between tries; a test may shorten them */
   backoffMs?: (attempt: number) => number;
+  /**
+   * For a file still being written while it uploads (the CLI seals a file into its spool while
+   * the parts already sealed go up): resolves once the first `end` bytes of file `index` can be
+   * read; each part waits for it before it is sent. Rejects when they never will be.
+   */
+  ready?: (index: number, end: number) => Promise<void>;
 }
 
 export interface UploadResult {
@@ -108,6 +114,7 @@ export async function uploadFiles(
   };
 
   const runOne = async (t: Task) => {
+    if (opts.ready) await Promise.race([opts.ready(t.file.index, t.end), aborted(abort.signal)]);
     for (let attempt = 1; ; attempt++) {
       try {
         opts.onPart?.(t.file.index, t.part ?? 1);
@@ -184,6 +191,16 @@ export function isWhole(t: Pick<Transfer, "status" | "files">): boolean {
 /** Creates nothing: fetches where the server stands and sends what is missing. */
 export async function resumeUpload(client: PushdropClient, transferId: string, sources: readonly Blob[], opts: UploadOptions = {}): Promise<UploadResult> {
   return uploadFiles(client, await client.transfer(transferId), sources, opts);
+}
+
+/** Never resolves; rejects with the signal's reason once it is aborted. */
+function aborted(signal: AbortSignal): Promise<never> {
+  const p = new Promise<never>((_, reject) => {
+    if (signal.aborted) return reject(signal.reason);
+    signal.addEventListener("abort", () => reject(signal.reason), { once: true });
+  });
+  p.catch(() => undefined); // (an abort after the race was decided is nobody's error)
+  return p;
 }
 
 /** Waits `ms`, or rejects with the signal's reason as soon as it is aborted. */

@@ -1,4 +1,5 @@
 import { openAsBlob, statSync } from "node:fs";
+import path from "node:path";
 import { ApiError, LiveChannel, uploadFiles, type PushdropClient, type PutFn } from "../../client";
 import type { Transfer } from "../../src/contract";
 import type { Identity } from "../config";
@@ -13,9 +14,9 @@ import { findSendById, findSendByKey, forgetSend, rememberSend, sendKey, type Pe
 import { shown } from "../sanitize";
 import { rememberSealed } from "../sent";
 import { NodeWebSocket } from "../socket";
-import { sealedFileSpecs, type SealDraft } from "../../client/seal";
+import { SEAL_NAME, sealedFileName, type SealDraft } from "../../client/seal";
 import { checkLinkKeys, ensureKeys } from "../keys";
-import { makeSpool, removeSpool, sealingKeys, sealIntoSpool, writeSeal } from "../sealing";
+import { makeSpool, removeSpool, sealingKeys, specsOf, SpoolWriter, unsealedDraft } from "../sealing";
 
 /**
  * `pushdrop send` and `pushdrop resume`. A send first looks for an unfinished transfer that
@@ -111,7 +112,7 @@ export async function send(ctx: Ctx, paths: string[], opts: SendOptions): Promis
   } else {
     ctx.ui.info(`Resuming transfer ${transfer.id} (started ${startedAt(transfer.createdAt)}).`);
   }
-  const partsSent = await upload(ctx, client, transfer, files, concurrency);
+  const partsSent = await upload(ctx, client, transfer, await Promise.all(files.map((f) => openAsBlob(f.path))), concurrency, undefined, { check: files });
   transfer = await client.transfer(transfer.id);
   return finish(ctx, client, me, transfer, { resumed, partsSent, wait: opts.wait });
 }
@@ -127,10 +128,12 @@ interface SendPlan {
 }
 
 /**
- * A sealed send: each file sealed once into a private spool while it is hashed, the transfer
- * declared with the exact sealed sizes (1.age … n.age, seal.age), seal.age written once the
- * transfer id is known, then the parts go up from the spool. Run again (or `resume`), it finds
- * the spool and sends only the missing parts of the same bytes.
+ * A sealed send: the transfer declared with the exact sealed sizes (1.age … n.age, seal.age; known
+ * before any byte is sealed), then each file sealed once into a private spool while it is
+ * hashed, and each part sent as soon as its bytes are in the spool (sealing and uploading at
+ * once); seal.age last, once every file's SHA-256 is known. Run again (or `resume`), it finds
+ * the spool and sends only the missing parts of the same bytes (a file cut while being sealed
+ * is sealed again, under a new key, and all of its parts sent again).
  */
 async function sendSealed(ctx: Ctx, client: PushdropClient, me: Identity, plan: SendPlan, keys: string[]): Promise<void> {
   const { to, files, message, expiresIn, maxDownloads } = plan;
@@ -145,40 +148,56 @@ async function sendSealed(ctx: Ctx, client: PushdropClient, me: Identity, plan: 
     }
     if (transfer) {
       ctx.ui.info(`Resuming sealed transfer ${transfer.id} from its spool (started ${startedAt(transfer.createdAt)}).`);
-      const partsSent = await upload(ctx, client, transfer, pending.files, plan.concurrency, labelsOf(pending.sealed.draft));
-      return finish(ctx, client, me, await client.transfer(transfer.id), { resumed: true, partsSent, wait: plan.wait, sealed: pending.sealed.draft });
+      const { partsSent, draft } = await uploadSealed(ctx, client, transfer, pending, files, plan.concurrency);
+      return finish(ctx, client, me, await client.transfer(transfer.id), { resumed: true, partsSent, wait: plan.wait, sealed: draft });
     }
   }
   const spool = makeSpool(ctx.env);
   let remembered = false;
   try {
-    if (files.length > 0) ctx.ui.info(`Sealing ${files.length} file${files.length === 1 ? "" : "s"} for ${to.map(showId).join(", ")}…`);
-    const sp = await sealIntoSpool(spool, files, keys, { from: me.id, to, message: message ?? null });
-    const specs = sealedFileSpecs(sp.draft, keys.length);
-    const transfer = await client.createTransfer({ to, files: specs, sealed: true, expiresIn, maxDownloads });
-    const sealFile = await writeSeal(spool, sp.draft, transfer.id, keys, specs[specs.length - 1]!.size);
-    const spooled = [...sp.files, sealFile];
-    rememberSend(
-      {
-        key,
-        transferId: transfer.id,
-        server: ctx.server,
-        from: me.id,
-        to,
-        message,
-        createdAt: transfer.createdAt,
-        expiresAt: transfer.expiresAt,
-        files: spooled,
-        sealed: { spool, draft: sp.draft, recipients: keys },
-      },
-      ctx.env,
-    );
+    const draft = unsealedDraft(files, { from: me.id, to, message: message ?? null });
+    const transfer = await client.createTransfer({ to, files: specsOf(draft, keys.length), sealed: true, expiresIn, maxDownloads });
+    const record: PendingSend = {
+      key,
+      transferId: transfer.id,
+      server: ctx.server,
+      from: me.id,
+      to,
+      message,
+      createdAt: transfer.createdAt,
+      expiresAt: transfer.expiresAt,
+      files: transfer.files.map((f, k) => ({ path: path.join(spool, k < files.length ? sealedFileName(k) : SEAL_NAME), name: f.name, size: f.size, mtimeMs: 0 })),
+      sealed: { spool, draft, recipients: keys, sources: files },
+    };
+    rememberSend(record, ctx.env);
     remembered = true;
-    const partsSent = await upload(ctx, client, transfer, spooled, plan.concurrency, labelsOf(sp.draft));
-    return finish(ctx, client, me, await client.transfer(transfer.id), { resumed: false, partsSent, wait: plan.wait, sealed: sp.draft });
+    if (files.length > 0) ctx.ui.info(`Sealing ${files.length} file${files.length === 1 ? "" : "s"} for ${to.map(showId).join(", ")} as ${files.length === 1 ? "it goes" : "they go"} up…`);
+    const { partsSent, draft: sealed } = await uploadSealed(ctx, client, transfer, record, files, plan.concurrency);
+    return finish(ctx, client, me, await client.transfer(transfer.id), { resumed: false, partsSent, wait: plan.wait, sealed });
   } finally {
     if (!remembered) removeSpool(spool, ctx.env);
   }
+}
+
+/** Seals into the spool what is not there yet while the parts go up from it; the record follows each file sealed. */
+async function uploadSealed(ctx: Ctx, client: PushdropClient, transfer: Transfer, record: PendingSend, files: readonly LocalFile[], concurrency: number) {
+  const state = record.sealed!;
+  const sources = state.sources ?? files;
+  const writer = new SpoolWriter(state, sources, transfer.id, transfer.files.map((f) => f.size), (s) => rememberSend({ ...record, sealed: s }, ctx.env));
+  // a file sealed now (anew, when a run was cut while sealing it): none of its parts on the server are kept
+  const anew = new Set(writer.unsealed);
+  const target = { ...transfer, files: transfer.files.map((f) => (anew.has(f.index) ? { ...f, received: 0, partsReceived: [] } : f)) };
+  const sealing = writer.run(state.recipients);
+  sealing.catch(() => undefined); // (awaited below; the upload stops with it meanwhile)
+  let partsSent: number;
+  try {
+    partsSent = await upload(ctx, client, target, writer.blobs(), concurrency, labelsOf(state.draft), { ready: (i, end) => writer.ready(i, end), check: sources });
+  } catch (e) {
+    writer.stop();
+    await sealing.catch(() => undefined);
+    throw e;
+  }
+  return { partsSent, draft: await sealing };
 }
 
 /** `pushdrop resume <id>`: the files of an unfinished send, from the local record of it. */
@@ -188,7 +207,7 @@ export async function resume(ctx: Ctx, transferId: string, opts: { wait?: boolea
     throw usageError(`No unfinished send ${transferId} on this computer (pushdrop remembers the sends it started until their bytes are all in).`);
   }
   if (pending.server !== ctx.server) throw usageError(`Transfer ${transferId} was sent to ${pending.server}; add --server ${pending.server}.`);
-  for (const f of pending.files) {
+  for (const f of pending.sealed?.sources ?? (pending.sealed ? [] : pending.files)) {
     const st = statSync(f.path);
     if (st.size !== f.size || st.mtimeMs !== f.mtimeMs) {
       throw usageError(`${f.path} has changed since transfer ${transferId} began; send it again as a new transfer (and \`pushdrop cancel ${transferId}\`).`);
@@ -198,13 +217,15 @@ export async function resume(ctx: Ctx, transferId: string, opts: { wait?: boolea
   let transfer = await stillOpen(ctx, client, pending);
   if (!transfer) throw new CliError(`Transfer ${transferId} can no longer be resumed; send the files again.`, EXIT.api, "not_resumable");
   let partsSent = 0;
+  let draft = pending.sealed?.draft;
   if (!FINISHED.has(transfer.status)) {
     // a sealed send resumes from its spool: the same age files, never sealed again
-    partsSent = await upload(ctx, client, transfer, pending.files, 3, pending.sealed ? labelsOf(pending.sealed.draft) : undefined);
+    if (pending.sealed) ({ partsSent, draft } = await uploadSealed(ctx, client, transfer, pending, pending.sealed.sources ?? [], 3));
+    else partsSent = await upload(ctx, client, transfer, await Promise.all(pending.files.map((f) => openAsBlob(f.path))), 3, undefined, { check: pending.files });
     transfer = await client.transfer(transfer.id);
   }
   forgetSend(transfer.id, ctx.env);
-  return finish(ctx, client, me, transfer, { resumed: true, partsSent, wait: opts.wait, sealed: pending.sealed?.draft });
+  return finish(ctx, client, me, transfer, { resumed: true, partsSent, wait: opts.wait, sealed: draft });
 }
 
 /** The transfer a pending send names, if it can still take bytes (or already has them all); else forgets it. */
@@ -248,8 +269,15 @@ const labelsOf = (draft: SealDraft): Label[] => [
 ];
 type Label = { name: string; shownSize?: number; announce?: boolean };
 
-async function upload(ctx: Ctx, client: PushdropClient, transfer: Transfer, files: LocalFile[], concurrency = 3, labels?: Label[]): Promise<number> {
-  const blobs = await Promise.all(files.map((f) => openAsBlob(f.path)));
+async function upload(
+  ctx: Ctx,
+  client: PushdropClient,
+  transfer: Transfer,
+  blobs: Blob[],
+  concurrency = 3,
+  labels?: Label[],
+  more: { ready?: (index: number, end: number) => Promise<void>; check?: readonly LocalFile[] } = {},
+): Promise<number> {
   const view = new ProgressView(
     ctx.ui,
     "sent",
@@ -259,7 +287,6 @@ async function upload(ctx: Ctx, client: PushdropClient, transfer: Transfer, file
   // what the last try got (an answer's status, or null: none came), for the retry line
   const notes = new RetryNotes(ctx.ui, TRIES);
   let lastStatus: number | null = null;
-  let partsOk = 0;
   const put: PutFn = async (url, body, headers, o) => {
     let res: Response;
     try {
@@ -269,10 +296,7 @@ async function upload(ctx: Ctx, client: PushdropClient, transfer: Transfer, file
       throw e;
     }
     if (res.status === 429 || res.status >= 500) lastStatus = res.status;
-    else {
-      notes.through(); // it answered (even a refusal): reachable again
-      if (res.status < 400) partsOk++;
-    }
+    else notes.through(); // it answered (even a refusal): reachable again
     return res;
   };
   try {
@@ -286,6 +310,7 @@ async function upload(ctx: Ctx, client: PushdropClient, transfer: Transfer, file
       },
       signal: ctx.signal,
       concurrency,
+      ready: more.ready,
       onProgress: (p) => view.update(p.files, p.done),
     });
     view.update(transfer.files.map((f) => f.size), new Set(transfer.files.map((f) => f.index)));
@@ -293,20 +318,8 @@ async function upload(ctx: Ctx, client: PushdropClient, transfer: Transfer, file
     forgetSend(transfer.id, ctx.env);
     return r.partsSent;
   } catch (e) {
-    // A part cut off on its way back (the answer lost, not the bytes) is sent again; when it
-    // was the last one the server needed, the transfer is whole already and the resend is
-    // refused as not_uploading. That is success, not an error.
-    if (e instanceof ApiError && e.code === "not_uploading") {
-      const now = await client.transfer(transfer.id).catch(() => null);
-      if (now && FINISHED.has(now.status)) {
-        view.update(now.files.map((f) => f.size), new Set(now.files.map((f) => f.index)));
-        view.end(true);
-        forgetSend(transfer.id, ctx.env);
-        return partsOk;
-      }
-    }
     view.end(false);
-    for (const f of files) {
+    for (const f of more.check ?? []) {
       const st = statSync(f.path, { throwIfNoEntry: false });
       if (!st || st.size !== f.size || st.mtimeMs !== f.mtimeMs) {
         throw usageError(`${f.path} changed while it was being sent; send it again (and \`pushdrop cancel ${transfer.id}\`).`);

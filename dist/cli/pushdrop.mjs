@@ -5097,7 +5097,7 @@ var require_validation = __commonJS({
 var require_receiver = __commonJS({
   "node_modules/ws/lib/receiver.js"(exports, module) {
     "use strict";
-    var { Writable: Writable3 } = __require("stream");
+    var { Writable } = __require("stream");
     var PerMessageDeflate2 = require_permessage_deflate();
     var {
       BINARY_TYPES,
@@ -5115,7 +5115,7 @@ var require_receiver = __commonJS({
     var GET_DATA = 4;
     var INFLATING = 5;
     var DEFER_EVENT = 6;
-    var Receiver2 = class extends Writable3 {
+    var Receiver2 = class extends Writable {
       /**
        * Creates a Receiver instance.
        *
@@ -6605,8 +6605,8 @@ var require_websocket = __commonJS({
     var net = __require("net");
     var querystring = __require("querystring");
     var tls = __require("tls");
-    var { randomBytes: randomBytes6, createHash: createHash5 } = __require("crypto");
-    var { Duplex, Readable: Readable8 } = __require("stream");
+    var { randomBytes: randomBytes6, createHash: createHash6 } = __require("crypto");
+    var { Duplex, Readable: Readable6 } = __require("stream");
     var { URL: URL2 } = __require("url");
     var PerMessageDeflate2 = require_permessage_deflate();
     var Receiver2 = require_receiver();
@@ -7296,7 +7296,7 @@ var require_websocket = __commonJS({
           abortHandshake(websocket, socket, "Invalid Upgrade header");
           return;
         }
-        const digest = createHash5("sha1").update(key + GUID).digest("base64");
+        const digest = createHash6("sha1").update(key + GUID).digest("base64");
         if (res.headers["sec-websocket-accept"] !== digest) {
           abortHandshake(websocket, socket, "Invalid Sec-WebSocket-Accept header");
           return;
@@ -7681,7 +7681,7 @@ var require_websocket_server = __commonJS({
     var EventEmitter = __require("events");
     var http2 = __require("http");
     var { Duplex } = __require("stream");
-    var { createHash: createHash5 } = __require("crypto");
+    var { createHash: createHash6 } = __require("crypto");
     var extension2 = require_extension();
     var PerMessageDeflate2 = require_permessage_deflate();
     var subprotocol2 = require_subprotocol();
@@ -7991,7 +7991,7 @@ var require_websocket_server = __commonJS({
           );
         }
         if (this._state > RUNNING) return abortHandshake(socket, 503);
-        const digest = createHash5("sha1").update(key + GUID).digest("base64");
+        const digest = createHash6("sha1").update(key + GUID).digest("base64");
         const headers = [
           "HTTP/1.1 101 Switching Protocols",
           "Upgrade: websocket",
@@ -8304,12 +8304,12 @@ var PushdropClient = class {
    * Node); by default it is `fetch`, which reports nothing until the answer.
    */
   async putPart(file, part, body, opts2 = {}) {
-    const url = this.url(part === null ? file.uploadUrl : `${file.uploadUrl}?part=${part}`);
+    const url2 = this.url(part === null ? file.uploadUrl : `${file.uploadUrl}?part=${part}`);
     const headers = {};
     if (this.token) headers.authorization = `Bearer ${this.token}`;
     let res;
     try {
-      res = opts2.put ? await opts2.put(url, body, headers, { signal: opts2.signal, onProgress: opts2.onProgress }) : await this.fetchFn(url, { method: "PUT", headers, body, signal: opts2.signal });
+      res = opts2.put ? await opts2.put(url2, body, headers, { signal: opts2.signal, onProgress: opts2.onProgress }) : await this.fetchFn(url2, { method: "PUT", headers, body, signal: opts2.signal });
     } catch (e) {
       if (e instanceof Error && e.name === "AbortError") throw e;
       throw new NetworkError(`The upload to ${this.server} broke off (${networkReason(e)}).`, e);
@@ -8401,6 +8401,7 @@ async function uploadFiles(client, transfer, sources, opts2 = {}) {
     report2();
   };
   const runOne = async (t) => {
+    if (opts2.ready) await Promise.race([opts2.ready(t.file.index, t.end), aborted(abort.signal)]);
     for (let attempt = 1; ; attempt++) {
       try {
         opts2.onPart?.(t.file.index, t.part ?? 1);
@@ -8460,6 +8461,14 @@ async function uploadFiles(client, transfer, sources, opts2 = {}) {
 }
 function isWhole(t) {
   return (t.status === "packaging" || t.status === "ready" || t.status === "delivered") && t.files.every((f) => f.size === 0 || f.received >= f.size || f.partsReceived.length >= f.parts);
+}
+function aborted(signal) {
+  const p = new Promise((_, reject) => {
+    if (signal.aborted) return reject(signal.reason);
+    signal.addEventListener("abort", () => reject(signal.reason), { once: true });
+  });
+  p.catch(() => void 0);
+  return p;
 }
 function sleep(ms, signal) {
   return new Promise((resolve, reject) => {
@@ -19365,15 +19374,15 @@ function shareLink(server, terminalId, key) {
   return key ? `${base}#k=${key}` : base;
 }
 function parseShareLink(link) {
-  let url;
+  let url2;
   try {
-    url = new URL(link);
+    url2 = new URL(link);
   } catch {
     return null;
   }
-  const to = url.searchParams.get("to");
+  const to = url2.searchParams.get("to");
   if (!to) return null;
-  const key = new URLSearchParams(url.hash.replace(/^#/, "")).get("k");
+  const key = new URLSearchParams(url2.hash.replace(/^#/, "")).get("k");
   return { to, key: key ?? null };
 }
 
@@ -19570,13 +19579,13 @@ async function whoami(ctx) {
   }
   const key = state.keys?.recipient ?? null;
   const fp = key ? shownFingerprint(me.id, key) : null;
-  const url = shareUrl(ctx.server, me.id, state.ok ? key : null);
+  const url2 = shareUrl(ctx.server, me.id, state.ok ? key : null);
   ctx.ui.emit({
     id: me.id,
     display: formatTerminalId(me.id),
     name,
     server: ctx.server,
-    shareUrl: url,
+    shareUrl: url2,
     key,
     fingerprint: fp?.replace(/ /g, "") ?? null,
     keyPublished: state.published === void 0 ? null : state.ok
@@ -19584,10 +19593,10 @@ async function whoami(ctx) {
   if (ctx.ui.json) return;
   ctx.ui.print(`${formatTerminalId(me.id)}  ${shown(name)}`);
   ctx.ui.print(`server: ${ctx.server}`);
-  ctx.ui.print(`share:  ${url}`);
+  ctx.ui.print(`share:  ${url2}`);
   if (fp) ctx.ui.print(`key fingerprint: ${fp}${state.ok ? "" : state.published === void 0 ? " (not checked: server not reached)" : "  (NOT what the server publishes: see the warning)"}`);
   if (ctx.ui.stdoutTty) ctx.ui.print(`
-${renderUnicodeCompact(url, { border: 2, ecc: "M" })}`);
+${renderUnicodeCompact(url2, { border: 2, ecc: "M" })}`);
 }
 var shareUrl = (server, id, key = null) => shareLink(server, id, key);
 function defaultName() {
@@ -19689,7 +19698,7 @@ async function keyAccept(ctx, idArg) {
 }
 
 // cli/commands/listen.ts
-import path8 from "node:path";
+import path7 from "node:path";
 
 // cli/format.ts
 function parseRecipients(values) {
@@ -19799,186 +19808,117 @@ function relative(iso, now = Date.now()) {
 }
 
 // cli/opening.ts
-import { createWriteStream as createWriteStream2, mkdirSync as mkdirSync3, realpathSync as realpathSync2, renameSync as renameSync3, rmdirSync as rmdirSync2, rmSync as rmSync3 } from "node:fs";
-import { Readable as Readable3 } from "node:stream";
-import { pipeline as pipeline3 } from "node:stream/promises";
+import { createWriteStream as createWriteStream2, mkdirSync as mkdirSync4, realpathSync as realpathSync2 } from "node:fs";
+import { Readable as Readable2 } from "node:stream";
+import { pipeline as pipeline2 } from "node:stream/promises";
 
 // src/contract/package.ts
 var MANIFEST_NAME = "manifest.json";
 
 // cli/temps.ts
+import { createHash } from "node:crypto";
+import { createReadStream, lstatSync, mkdirSync as mkdirSync2, renameSync as renameSync2, rmdirSync, rmSync as rmSync2 } from "node:fs";
 import path2 from "node:path";
 var safe = (id) => id.replace(/[^A-Za-z0-9_-]/g, "_");
 var packageDownload = (dir3, transferId) => path2.join(dir3, `.pushdrop-${safe(transferId)}.zip.part`);
 var fileDownload = (dir3, transferId, index) => path2.join(dir3, `.pushdrop-${safe(transferId.slice(0, 8))}-${index}.part`);
 var unpacking = (folder, transferId, index) => path2.join(folder, `.pushdrop-${safe(transferId.slice(0, 8))}-${index}.unpacking`);
+var Landing = class {
+  constructor(root, transferId) {
+    this.root = root;
+    this.transferId = transferId;
+  }
+  created = [];
+  temps = [];
+  /**
+   * The temporary file of `file` (its `segments`: safeSegments of its name). `fresh`: a
+   * leftover of an interrupted run is removed first (a link is removed, not followed); else the
+   * caller resumes it (cli/download.ts openPart: never through a link).
+   */
+  temp(file, segments, fresh = true) {
+    const folder = ensureFolders(this.root, segments.slice(0, -1), this.created);
+    const tmp = unpacking(folder, this.transferId, file.index);
+    if (fresh) rmSync2(tmp, { force: true });
+    this.temps.push({ folder, base: segments[segments.length - 1], tmp, file });
+    return tmp;
+  }
+  /** Every temporary file into its place (a name taken gets " (2)"…, unless it holds the same bytes). */
+  async land(onFile) {
+    const saved = [];
+    for (const { folder, base, tmp, file } of this.temps) {
+      const { target, same } = await freeName(folder, base, file.size, file.sha256);
+      if (same) rmSync2(tmp, { force: true });
+      else renameSync2(tmp, target);
+      const s = { ...file, path: target, alreadyThere: same };
+      saved.push(s);
+      onFile?.(s);
+    }
+    this.temps.length = 0;
+    this.created.length = 0;
+    return saved;
+  }
+  /** Removes the temporary files and the folders made for them that are still empty. */
+  rollback() {
+    for (const t of this.temps) rmSync2(t.tmp, { force: true });
+    this.temps.length = 0;
+    for (const d of this.created.reverse()) {
+      try {
+        rmdirSync(d);
+      } catch {
+      }
+    }
+    this.created.length = 0;
+  }
+};
+function ensureFolders(root, segments, created) {
+  let here = root;
+  for (const s of segments) {
+    here = path2.join(here, s);
+    let st;
+    try {
+      st = lstatSync(here);
+    } catch (e) {
+      if (e.code !== "ENOENT") throw e;
+      mkdirSync2(here);
+      created.push(here);
+      continue;
+    }
+    if (st.isSymbolicLink()) throw unsafeName(path2.relative(root, here), "it would be written through a symbolic link in the target folder");
+    if (!st.isDirectory()) throw integrityError(`${path2.relative(root, here)} exists and is not a folder; cannot put files in it.`, "name_taken");
+  }
+  return here;
+}
+async function freeName(folder, name, size, sha2563) {
+  const ext = path2.extname(name);
+  const stem = name.slice(0, name.length - ext.length);
+  for (let k = 1; ; k++) {
+    const target = path2.join(folder, k === 1 ? name : `${stem} (${k})${ext}`);
+    let st;
+    try {
+      st = lstatSync(target);
+    } catch (e) {
+      if (e.code === "ENOENT") return { target, same: false };
+      throw e;
+    }
+    if (st.isFile() && st.size === size && (await hashFile(target)).digest("hex") === sha2563) return { target, same: true };
+  }
+}
+var unsafeName = (name, why) => integrityError(`The package holds an unsafe file name ${JSON.stringify(name)} (${why}); nothing was written.`, "unsafe_name", { name });
+async function hashFile(file) {
+  const hash = createHash("sha256");
+  for await (const chunk of createReadStream(file, { highWaterMark: 1 << 20 })) hash.update(chunk);
+  return hash;
+}
 
 // cli/unpack.ts
 import { createHash as createHash2 } from "node:crypto";
-import { createReadStream as createReadStream2, createWriteStream, lstatSync as lstatSync2, mkdirSync as mkdirSync2, realpathSync, renameSync as renameSync2, rmdirSync, rmSync as rmSync2 } from "node:fs";
-import path3 from "node:path";
-import { Readable as Readable2, Transform } from "node:stream";
-import { pipeline as pipeline2 } from "node:stream/promises";
+import { createReadStream as createReadStream2, createWriteStream, mkdirSync as mkdirSync3, realpathSync } from "node:fs";
+import { Readable, Transform } from "node:stream";
+import { pipeline } from "node:stream/promises";
 import { createInflateRaw } from "node:zlib";
 
-// cli/download.ts
-import { createHash } from "node:crypto";
-import { constants, createReadStream, lstatSync } from "node:fs";
-import { lstat, open } from "node:fs/promises";
-import { Readable, Writable } from "node:stream";
-import { pipeline } from "node:stream/promises";
-async function downloadToFile(client, pathOrUrl, partFile, opts2) {
-  const tries = opts2.tries ?? 6;
-  const backoff = opts2.backoffMs ?? ((a) => Math.min(3e4, 1e3 * 2 ** (a - 1)));
-  const file = await openPart(partFile);
-  try {
-    const resumedFrom = Math.min((await file.stat()).size, opts2.size);
-    let hashed = null;
-    for (let attempt = 1; ; attempt++) {
-      try {
-        await tryOnce(client, pathOrUrl, file, opts2, hashed, (h) => hashed = h);
-        return { resumedFrom };
-      } catch (e) {
-        const again = isTransient(e) || isStreamBreak(e);
-        if (!again || attempt >= tries || opts2.signal?.aborted) throw e instanceof Error && isStreamBreak(e) ? new NetworkError(`The download broke off (${e.message}).`, e) : e;
-        const wait = retryDelayMs(e, backoff(attempt));
-        opts2.onRetry?.(attempt, wait, e instanceof ApiError ? e.status : null);
-        await sleep(wait, opts2.signal);
-      }
-    }
-  } finally {
-    await file.close();
-  }
-}
-var refused = (partFile, why) => integrityError(
-  `${shown(partFile)} ${why}; pushdrop writes only to files it created there, never through a link. Nothing was written; remove it (or choose another --dir) and run this again.`,
-  "unsafe_part_file",
-  { path: partFile }
-);
-async function openPart(partFile) {
-  const { O_RDWR, O_CREAT, O_EXCL, O_NOFOLLOW } = constants;
-  let file;
-  try {
-    file = await open(partFile, O_RDWR | O_NOFOLLOW);
-  } catch (e) {
-    const code = e.code;
-    if (code === "ELOOP" || code === "EMLINK") throw refused(partFile, "is a symbolic link");
-    if (code !== "ENOENT") throw e;
-    try {
-      return await open(partFile, O_RDWR | O_CREAT | O_EXCL | O_NOFOLLOW, 384);
-    } catch (e2) {
-      if (e2.code === "EEXIST") throw refused(partFile, "appeared while it was being created");
-      throw e2;
-    }
-  }
-  try {
-    const [fst, lst] = [await file.stat(), await lstat(partFile)];
-    if (!fst.isFile()) throw refused(partFile, "is not a regular file");
-    if (fst.dev !== lst.dev || fst.ino !== lst.ino) throw refused(partFile, "was replaced while it was being opened");
-    if (fst.nlink !== 1) throw refused(partFile, `has ${fst.nlink} names (a hard link to a file elsewhere, perhaps)`);
-  } catch (e) {
-    await file.close();
-    throw e;
-  }
-  return file;
-}
-async function tryOnce(client, pathOrUrl, file, opts2, carried, carry) {
-  let offset = (await file.stat()).size;
-  if (offset > opts2.size) {
-    await file.truncate(0);
-    offset = 0;
-  }
-  let hashed;
-  if (carried?.bytes === offset) hashed = carried;
-  else {
-    hashed = { hash: createHash("sha256"), bytes: offset };
-    if (offset > 0) await hashHandle(file, hashed.hash, offset);
-  }
-  carry(hashed);
-  if (offset === opts2.size && opts2.size > 0) return finish(file, hashed.hash, opts2);
-  opts2.onStart?.(offset, hashed === carried ? 0 : offset);
-  const res = await client.download(pathOrUrl, { offset, ifRange: `"${opts2.sha256}"`, signal: opts2.signal });
-  if (offset > 0 && res.status === 200) {
-    await file.truncate(0);
-    hashed = { hash: createHash("sha256"), bytes: 0 };
-    carry(hashed);
-  } else if (offset > 0) {
-    const start = /^bytes (\d+)-/.exec(res.headers.get("content-range") ?? "")?.[1];
-    if (Number(start) !== offset) {
-      await res.body?.cancel();
-      throw new ApiError(res.status, "bad_response", `Asked for the bytes from ${offset} on, got ${res.headers.get("content-range") ?? "no Content-Range"}.`);
-    }
-  }
-  await write(res, file, hashed, opts2);
-  return finish(file, hashed.hash, opts2);
-}
-async function write(res, file, hashed, opts2) {
-  if (!res.body) throw new NetworkError("The server sent no body.");
-  opts2.onProgress?.(hashed.bytes);
-  const tooLong = integrityError(`The server sent more than the ${opts2.size} bytes expected; nothing was kept.`, "too_long");
-  const sink = new Writable({
-    write(chunk, _enc, cb) {
-      if (hashed.bytes + chunk.length > opts2.size) return cb(tooLong);
-      const at = hashed.bytes;
-      writeAll(file, chunk, at).then(() => {
-        hashed.hash.update(chunk);
-        hashed.bytes += chunk.length;
-        opts2.onProgress?.(hashed.bytes);
-        return opts2.onChunk?.(chunk, at);
-      }).then(() => cb(), cb);
-    }
-  });
-  try {
-    await pipeline(Readable.fromWeb(res.body), sink, { signal: opts2.signal });
-  } catch (e) {
-    if (e === tooLong) await file.truncate(0);
-    throw e;
-  }
-}
-async function writeAll(file, chunk, position) {
-  for (let done = 0; done < chunk.length; ) {
-    const { bytesWritten } = await file.write(chunk, done, chunk.length - done, position + done);
-    done += bytesWritten;
-  }
-}
-async function finish(file, hash, opts2) {
-  const size = (await file.stat()).size;
-  if (size !== opts2.size) throw new NetworkError(`The download ended after ${size} of ${opts2.size} bytes.`);
-  const got = hash.digest("hex");
-  if (got !== opts2.sha256) {
-    await file.truncate(0);
-    throw integrityError(`The downloaded bytes do not match their checksum (sha256 ${got}, expected ${opts2.sha256}).`, "sha256_mismatch");
-  }
-}
-function sizeOf(file) {
-  try {
-    const st = lstatSync(file);
-    return st.isFile() ? st.size : 0;
-  } catch {
-    return 0;
-  }
-}
-async function hashHandle(file, hash, bytes) {
-  const buf = Buffer.allocUnsafe(1024 * 1024);
-  for (let at = 0; at < bytes; ) {
-    const { bytesRead } = await file.read(buf, 0, Math.min(buf.length, bytes - at), at);
-    if (bytesRead === 0) throw new NetworkError(`The partial download ended at ${at} of the ${bytes} bytes it had a moment ago.`);
-    hash.update(buf.subarray(0, bytesRead));
-    at += bytesRead;
-  }
-}
-async function hashFile(file, hash = createHash("sha256"), start = 0, end) {
-  for await (const chunk of createReadStream(file, { start, end })) hash.update(chunk);
-  return hash;
-}
-function isStreamBreak(e) {
-  if (!(e instanceof Error) || e.name === "AbortError") return false;
-  const code = e.code ?? e.cause?.code;
-  return e.message === "terminated" || code === "ECONNRESET" || code === "ERR_STREAM_PREMATURE_CLOSE" || code === "UND_ERR_SOCKET" || code === "EPIPE";
-}
-
 // cli/zip.ts
-import { open as open2 } from "node:fs/promises";
+import { open } from "node:fs/promises";
 var EOCD = 101010256;
 var ZIP64_LOCATOR = 117853008;
 var ZIP64_EOCD = 101075792;
@@ -19986,7 +19926,7 @@ var CENTRAL = 33639248;
 var LOCAL = 67324752;
 var bad = (why) => integrityError(`The package is not a readable ZIP: ${why}.`, "bad_package");
 async function readZipEntries(file) {
-  const fh = await open2(file, "r");
+  const fh = await open(file, "r");
   try {
     const { size } = await fh.stat();
     const tailLen = Math.min(size, 22 + 65535 + 20);
@@ -20074,7 +20014,7 @@ function num(v) {
 }
 
 // cli/unpack.ts
-var unsafe = (name, why) => integrityError(`The package holds an unsafe file name ${JSON.stringify(name)} (${why}); nothing was written.`, "unsafe_name", { name });
+var unsafe = unsafeName;
 var WINDOWS_DEVICE = /^(con|prn|aux|nul|com[0-9¹²³]|lpt[0-9¹²³]|conin\$|conout\$)(\..*)?$/i;
 function safeSegments(name, platform = process.platform) {
   if (typeof name !== "string" || name.length === 0) throw unsafe(String(name), "empty");
@@ -20121,17 +20061,11 @@ async function unpackPackage(zipFile, dir3, transfer, opts2 = {}) {
     if (targets.has(key)) throw integrityError(`The package names ${JSON.stringify(p.f.name)} twice.`, "bad_package");
     targets.add(key);
   }
-  mkdirSync2(dir3, { recursive: true });
-  const root = realpathSync(dir3);
-  const created = [];
-  const temps = [];
+  mkdirSync3(dir3, { recursive: true });
+  const landing = new Landing(realpathSync(dir3), transfer.id);
   try {
-    const written = [];
     for (const p of plan) {
-      const folder = ensureFolders(root, p.segments.slice(0, -1), created);
-      const tmp = unpacking(folder, transfer.id, p.f.index);
-      rmSync2(tmp, { force: true });
-      temps.push(tmp);
+      const tmp = landing.temp({ index: p.f.index, name: p.f.name, size: p.f.size, sha256: p.f.sha256 }, p.segments);
       const hash = createHash2("sha256");
       let size = 0;
       const tap = new Transform({
@@ -20144,32 +20078,15 @@ async function unpackPackage(zipFile, dir3, transfer, opts2 = {}) {
       });
       const stages = [entryStream(zipFile, p.entry)];
       if (p.entry.method === 8) stages.push(createInflateRaw());
-      await pipeline2([...stages, tap, createWriteStream(tmp, { flags: "wx" })]);
+      await pipeline([...stages, tap, createWriteStream(tmp, { flags: "wx" })]);
       const sha = hash.digest("hex");
       if (size !== p.f.size || sha !== p.f.sha256) {
         throw integrityError(`${p.f.name} does not match its checksum in the manifest (got ${size} bytes, sha256 ${sha}); nothing was kept.`, "sha256_mismatch", { name: p.f.name });
       }
-      written.push({ p, folder, tmp });
     }
-    const saved = [];
-    for (const { p, folder, tmp } of written) {
-      const { target, same } = await freeName(folder, p.segments[p.segments.length - 1], p.f.size, p.f.sha256);
-      if (same) rmSync2(tmp, { force: true });
-      else renameSync2(tmp, target);
-      const s = { index: p.f.index, name: p.f.name, path: target, size: p.f.size, sha256: p.f.sha256, alreadyThere: same };
-      saved.push(s);
-      opts2.onFile?.(s);
-    }
-    temps.length = 0;
-    return { manifest, saved };
+    return { manifest, saved: await landing.land(opts2.onFile) };
   } catch (e) {
-    for (const t of temps) rmSync2(t, { force: true });
-    for (const d of created.reverse()) {
-      try {
-        rmdirSync(d);
-      } catch {
-      }
-    }
+    landing.rollback();
     throw e;
   }
 }
@@ -20182,7 +20099,7 @@ async function readManifest(zipFile, entries, transfer) {
   let held = 0;
   const stages = [entryStream(zipFile, entry)];
   if (entry.method === 8) stages.push(createInflateRaw());
-  await pipeline2([
+  await pipeline([
     ...stages,
     new Transform({
       transform(c, _e, cb) {
@@ -20212,45 +20129,12 @@ async function readManifest(zipFile, entries, transfer) {
   return m;
 }
 function entryStream(zipFile, e) {
-  if (e.compressedSize === 0) return Readable2.from([]);
+  if (e.compressedSize === 0) return Readable.from([]);
   return createReadStream2(zipFile, { start: e.dataOffset, end: e.dataOffset + e.compressedSize - 1, highWaterMark: 1 << 20 });
-}
-function ensureFolders(root, segments, created) {
-  let here = root;
-  for (const s of segments) {
-    here = path3.join(here, s);
-    let st;
-    try {
-      st = lstatSync2(here);
-    } catch (e) {
-      if (e.code !== "ENOENT") throw e;
-      mkdirSync2(here);
-      created.push(here);
-      continue;
-    }
-    if (st.isSymbolicLink()) throw unsafe(path3.relative(root, here), "it would be written through a symbolic link in the target folder");
-    if (!st.isDirectory()) throw integrityError(`${path3.relative(root, here)} exists and is not a folder; cannot put files in it.`, "name_taken");
-  }
-  return here;
-}
-async function freeName(folder, name, size, sha2563) {
-  const ext = path3.extname(name);
-  const stem = name.slice(0, name.length - ext.length);
-  for (let k = 1; ; k++) {
-    const target = path3.join(folder, k === 1 ? name : `${stem} (${k})${ext}`);
-    let st;
-    try {
-      st = lstatSync2(target);
-    } catch (e) {
-      if (e.code === "ENOENT") return { target, same: false };
-      throw e;
-    }
-    if (st.isFile() && st.size === size && (await hashFile(target)).digest("hex") === sha2563) return { target, same: true };
-  }
 }
 
 // cli/opening.ts
-var web = (r) => Readable3.toWeb(r);
+var web = (r) => Readable2.toWeb(r);
 function cannotOpen(e) {
   if (e instanceof SealError) return e;
   if (e instanceof Error && e.name === "AbortError") return e;
@@ -20300,51 +20184,307 @@ async function openSealedPackage(zipFile, dir3, transfer, identities) {
     if (targets.has(key)) throw integrityError(`The seal names ${JSON.stringify(p.f.name)} twice.`, "bad_package");
     targets.add(key);
   }
-  mkdirSync3(dir3, { recursive: true });
-  const root = realpathSync2(dir3);
-  const created = [];
-  const temps = [];
+  mkdirSync4(dir3, { recursive: true });
+  const landing = new Landing(realpathSync2(dir3), transfer.id);
   try {
-    const written = [];
     for (const p of plan) {
-      const folder = ensureFolders(root, p.segments.slice(0, -1), created);
-      const tmp = unpacking(folder, transfer.id, p.f.index);
-      rmSync3(tmp, { force: true });
-      temps.push(tmp);
+      const tmp = landing.temp({ index: p.f.index, name: p.f.name, size: p.f.size, sha256: p.f.sha256 }, p.segments);
       let plain;
       try {
         plain = await openStream(web(entryStream(zipFile, p.entry)), identities, { sealedSize: p.entry.size, size: p.f.size, sha256: p.f.sha256 });
       } catch (e) {
         throw cannotOpen(e);
       }
-      await pipeline3(Readable3.fromWeb(plain), createWriteStream2(tmp, { flags: "wx" }));
-      written.push({ p, folder, tmp });
+      await pipeline2(Readable2.fromWeb(plain), createWriteStream2(tmp, { flags: "wx" }));
     }
-    const saved = [];
-    for (const { p, folder, tmp } of written) {
-      const { target, same } = await freeName(folder, p.segments[p.segments.length - 1], p.f.size, p.f.sha256);
-      if (same) rmSync3(tmp, { force: true });
-      else renameSync3(tmp, target);
-      saved.push({ index: p.f.index, name: p.f.name, path: target, size: p.f.size, sha256: p.f.sha256, alreadyThere: same });
-    }
-    temps.length = 0;
-    return { doc, saved };
+    return { doc, saved: await landing.land() };
   } catch (e) {
-    for (const t of temps) rmSync3(t, { force: true });
-    for (const d of created.reverse()) {
-      try {
-        rmdirSync2(d);
-      } catch {
-      }
-    }
+    landing.rollback();
     throw e instanceof SealError ? integrityError(`${e.message}; nothing was kept.`, e.code) : e;
   }
 }
 
 // cli/receive.ts
-import { createReadStream as createReadStream3, createWriteStream as createWriteStream4, mkdirSync as mkdirSync4, realpathSync as realpathSync3, renameSync as renameSync5, rmSync as rmSync5 } from "node:fs";
-import { Readable as Readable5 } from "node:stream";
-import { pipeline as pipeline5 } from "node:stream/promises";
+import { createReadStream as createReadStream3, createWriteStream as createWriteStream3, mkdirSync as mkdirSync5, realpathSync as realpathSync3, renameSync as renameSync3, rmSync as rmSync3 } from "node:fs";
+import { Readable as Readable3 } from "node:stream";
+import { pipeline as pipeline3 } from "node:stream/promises";
+
+// cli/download.ts
+import { createHash as createHash3 } from "node:crypto";
+import { Worker } from "node:worker_threads";
+import { constants, lstatSync as lstatSync2 } from "node:fs";
+import { lstat, open as open2 } from "node:fs/promises";
+var SLOT = 2 * 1024 * 1024;
+var RING = 4;
+var OFF_THREAD_FROM = 32 * 1024 * 1024;
+function mainThreadHash() {
+  const h = createHash3("sha256");
+  return {
+    update: async (chunks) => {
+      for (const c of chunks) h.update(c);
+    },
+    digest: async () => h.digest("hex"),
+    close: () => void 0
+  };
+}
+var HASH_WORKER = `
+const { parentPort, workerData } = require("node:worker_threads");
+const h = require("node:crypto").createHash("sha256");
+const slots = workerData.map((b) => new Uint8Array(b));
+parentPort.on("message", (m) => {
+  if (m === null) return parentPort.postMessage({ digest: h.digest("hex") });
+  h.update(slots[m.slot].subarray(0, m.bytes));
+  parentPort.postMessage({ free: m.slot });
+});`;
+function workerHash() {
+  const ring = Array.from({ length: RING }, () => new SharedArrayBuffer(SLOT));
+  const views = ring.map((b) => Buffer.from(b));
+  const worker = new Worker(HASH_WORKER, { eval: true, workerData: ring });
+  const free = ring.map((_, k) => k);
+  let wake = null;
+  let failed = null;
+  let digest = null;
+  worker.on("message", (m) => {
+    if (m.free !== void 0) {
+      free.push(m.free);
+      wake?.();
+    } else if (m.digest !== void 0) digest?.(m.digest);
+  });
+  worker.on("error", (e) => {
+    failed = e;
+    wake?.();
+  });
+  const slot = async () => {
+    while (free.length === 0 && !failed) await new Promise((r) => wake = r);
+    wake = null;
+    if (failed) throw failed;
+    return free.shift();
+  };
+  return {
+    update: async (chunks) => {
+      let k = -1;
+      let used = 0;
+      for (const c of chunks) {
+        for (let off = 0; off < c.length; ) {
+          if (k === -1) k = await slot();
+          const n = Math.min(c.length - off, SLOT - used);
+          views[k].set(c.subarray(off, off + n), used);
+          used += n;
+          off += n;
+          if (used === SLOT) {
+            worker.postMessage({ slot: k, bytes: used });
+            k = -1;
+            used = 0;
+          }
+        }
+      }
+      if (k !== -1) worker.postMessage({ slot: k, bytes: used });
+    },
+    digest: () => new Promise((resolve, reject) => {
+      if (failed) return reject(failed);
+      digest = resolve;
+      worker.once("error", reject);
+      worker.postMessage(null);
+    }),
+    close: () => void worker.terminate()
+  };
+}
+var PartStore = class {
+  constructor(file) {
+    this.file = file;
+  }
+  size = async () => (await this.file.stat()).size;
+  write = (chunks, bytes, at) => writevAll(this.file, chunks, bytes, at);
+  replay = async (n, onBytes) => (await readBack(this.file, 0, n, onBytes), n);
+  reset = () => this.file.truncate(0);
+};
+var BATCH = 1024 * 1024;
+async function downloadToFile(client, pathOrUrl, partFile, opts2) {
+  const tries = opts2.tries ?? 6;
+  const backoff = opts2.backoffMs ?? ((a) => Math.min(3e4, 1e3 * 2 ** (a - 1)));
+  const file = await openPart(partFile);
+  const made = [];
+  const newHash = () => {
+    const h = opts2.size >= OFF_THREAD_FROM ? workerHash() : mainThreadHash();
+    made.push(h);
+    return h;
+  };
+  try {
+    const store = opts2.store?.(file) ?? new PartStore(file);
+    const resumedFrom = Math.min(await store.size(), opts2.size);
+    let hashed = null;
+    for (let attempt = 1; ; attempt++) {
+      try {
+        await tryOnce(client, pathOrUrl, store, opts2, hashed, (h) => hashed = h, newHash);
+        return { resumedFrom };
+      } catch (e) {
+        const again = isTransient(e) || isStreamBreak(e);
+        if (!again || attempt >= tries || opts2.signal?.aborted) throw e instanceof Error && isStreamBreak(e) ? new NetworkError(`The download broke off (${e.message}).`, e) : e;
+        const wait = retryDelayMs(e, backoff(attempt));
+        opts2.onRetry?.(attempt, wait, e instanceof ApiError ? e.status : null);
+        await sleep(wait, opts2.signal);
+      }
+    }
+  } finally {
+    for (const h of made) h.close();
+    await file.close();
+  }
+}
+var refused = (partFile, why) => integrityError(
+  `${shown(partFile)} ${why}; pushdrop writes only to files it created there, never through a link. Nothing was written; remove it (or choose another --dir) and run this again.`,
+  "unsafe_part_file",
+  { path: partFile }
+);
+async function openPart(partFile, mode = 384) {
+  const { O_RDWR, O_CREAT, O_EXCL, O_NOFOLLOW } = constants;
+  let file;
+  try {
+    file = await open2(partFile, O_RDWR | O_NOFOLLOW);
+  } catch (e) {
+    const code = e.code;
+    if (code === "ELOOP" || code === "EMLINK") throw refused(partFile, "is a symbolic link");
+    if (code !== "ENOENT") throw e;
+    try {
+      return await open2(partFile, O_RDWR | O_CREAT | O_EXCL | O_NOFOLLOW, mode);
+    } catch (e2) {
+      if (e2.code === "EEXIST") throw refused(partFile, "appeared while it was being created");
+      throw e2;
+    }
+  }
+  try {
+    const [fst, lst] = [await file.stat(), await lstat(partFile)];
+    if (!fst.isFile()) throw refused(partFile, "is not a regular file");
+    if (fst.dev !== lst.dev || fst.ino !== lst.ino) throw refused(partFile, "was replaced while it was being opened");
+    if (fst.nlink !== 1) throw refused(partFile, `has ${fst.nlink} names (a hard link to a file elsewhere, perhaps)`);
+  } catch (e) {
+    await file.close();
+    throw e;
+  }
+  return file;
+}
+async function tryOnce(client, pathOrUrl, store, opts2, carried, carry, newHash) {
+  let offset = await store.size();
+  if (offset > opts2.size) {
+    await store.reset();
+    offset = 0;
+  }
+  let hashed;
+  if (carried?.bytes === offset) hashed = carried;
+  else {
+    let h = { hash: newHash(), bytes: offset };
+    if (offset > 0 && await store.replay(offset, (b) => h.hash.update([b], b.length)) !== offset) {
+      offset = 0;
+      h = { hash: newHash(), bytes: 0 };
+    }
+    hashed = h;
+  }
+  carry(hashed);
+  if (offset === opts2.size && opts2.size > 0) return finish(store, hashed.hash, opts2);
+  opts2.onStart?.(offset, hashed === carried ? 0 : offset);
+  const res = await client.download(pathOrUrl, { offset, ifRange: `"${opts2.sha256}"`, signal: opts2.signal });
+  if (offset > 0 && res.status === 200) {
+    await store.reset();
+    hashed = { hash: newHash(), bytes: 0 };
+    carry(hashed);
+  } else if (offset > 0) {
+    const start = /^bytes (\d+)-/.exec(res.headers.get("content-range") ?? "")?.[1];
+    if (Number(start) !== offset) {
+      await res.body?.cancel();
+      throw new ApiError(res.status, "bad_response", `Asked for the bytes from ${offset} on, got ${res.headers.get("content-range") ?? "no Content-Range"}.`);
+    }
+  }
+  await write(res, store, hashed, opts2);
+  return finish(store, hashed.hash, opts2);
+}
+async function write(res, store, hashed, opts2) {
+  if (!res.body) throw new NetworkError("The server sent no body.");
+  opts2.onProgress?.(hashed.bytes);
+  const reader = res.body.getReader();
+  let batch = [];
+  let batchBytes = 0;
+  let next = hashed.bytes;
+  let writing = null;
+  let failed = null;
+  const put = (chunks, bytes) => {
+    const at = next;
+    next += bytes;
+    const w = store.write(chunks, bytes, at).then(async () => {
+      await hashed.hash.update(chunks, bytes);
+      hashed.bytes += bytes;
+      opts2.onProgress?.(hashed.bytes);
+    });
+    w.catch((e) => failed ??= { e });
+    return w;
+  };
+  try {
+    for (; ; ) {
+      const { done, value } = await reader.read();
+      if (failed) throw failed.e;
+      if (value && value.byteLength > 0) {
+        if (next + batchBytes + value.byteLength > opts2.size) {
+          await reader.cancel().catch(() => void 0);
+          await writing?.catch(() => void 0);
+          await store.reset();
+          throw integrityError(`The server sent more than the ${opts2.size} bytes expected; nothing was kept.`, "too_long");
+        }
+        batch.push(Buffer.from(value.buffer, value.byteOffset, value.byteLength));
+        batchBytes += value.byteLength;
+      }
+      if (batchBytes >= BATCH || done && batchBytes > 0) {
+        if (writing) await writing;
+        writing = put(batch, batchBytes);
+        batch = [];
+        batchBytes = 0;
+      }
+      if (done) break;
+    }
+    await writing;
+  } catch (e) {
+    await writing?.catch(() => void 0);
+    throw e;
+  }
+}
+async function writevAll(file, chunks, bytes, position) {
+  if (bytes === 0) return;
+  const { bytesWritten } = await file.writev(chunks, position);
+  if (bytesWritten === bytes) return;
+  const rest = Buffer.concat(chunks, bytes).subarray(bytesWritten);
+  for (let done = 0; done < rest.length; ) {
+    const r = await file.write(rest, done, rest.length - done, position + bytesWritten + done);
+    done += r.bytesWritten;
+  }
+}
+async function readBack(file, start, end, onBytes) {
+  for (let at = start; at < end; ) {
+    const buf = Buffer.allocUnsafe(Math.min(BATCH, end - at));
+    const { bytesRead } = await file.read(buf, 0, buf.length, at);
+    if (bytesRead === 0) throw new NetworkError(`The partial download ended at ${at} of the ${end} bytes it had a moment ago.`);
+    await onBytes(buf.subarray(0, bytesRead));
+    at += bytesRead;
+  }
+}
+async function finish(store, hash, opts2) {
+  const size = await store.size();
+  if (size !== opts2.size) throw new NetworkError(`The download ended after ${size} of ${opts2.size} bytes.`);
+  const got = await hash.digest();
+  if (got !== opts2.sha256) {
+    await store.reset();
+    throw integrityError(`The downloaded bytes do not match their checksum (sha256 ${got}, expected ${opts2.sha256}).`, "sha256_mismatch");
+  }
+}
+function sizeOf(file) {
+  try {
+    const st = lstatSync2(file);
+    return st.isFile() ? st.size : 0;
+  } catch {
+    return 0;
+  }
+}
+function isStreamBreak(e) {
+  if (!(e instanceof Error) || e.name === "AbortError") return false;
+  const code = e.code ?? e.cause?.code;
+  return e.message === "terminated" || code === "ECONNRESET" || code === "ERR_STREAM_PREMATURE_CLOSE" || code === "UND_ERR_SOCKET" || code === "EPIPE";
+}
 
 // cli/progress.ts
 var import_cli_progress = __toESM(require_cli_progress(), 1);
@@ -20526,278 +20666,377 @@ var RetryNotes = class {
 };
 
 // cli/onepass.ts
-import { createHash as createHash3 } from "node:crypto";
-import { createWriteStream as createWriteStream3, renameSync as renameSync4, rmdirSync as rmdirSync3, rmSync as rmSync4 } from "node:fs";
-import { Readable as Readable4 } from "node:stream";
-import { pipeline as pipeline4 } from "node:stream/promises";
+import { createHash as createHash4 } from "node:crypto";
+
+// src/package/zip.ts
+var LOCAL_HEADER = 30;
+var LOCAL_EXTRA64 = 4 + 16;
+var MAX32 = 4294967295;
+var HOST_UNIX = 3 << 8;
+var UNIX_FILE_ATTRIBUTES = 33188 << 16 >>> 0;
+var utf8 = new TextEncoder();
+var big = (size) => size >= MAX32;
+function localHeaderLength(e) {
+  return LOCAL_HEADER + utf8.encode(e.name).byteLength + (big(e.size) ? LOCAL_EXTRA64 : 0);
+}
+var descriptorLength = (e) => big(e.size) ? 24 : 16;
+function place(entries) {
+  let o = 0;
+  const placed = entries.map((e) => {
+    const header = o;
+    const data = header + localHeaderLength(e);
+    o = data + e.size + descriptorLength(e);
+    return { header, data, end: o };
+  });
+  return { placed, centralOffset: o };
+}
+
+// cli/onepass.ts
 var SIG_LOCAL = 67324752;
 var SIG_DESCRIPTOR = 134695760;
-var MAX32 = 4294967295;
-var QUEUE_BYTES = 8 * 1024 * 1024;
-var BATCH_BYTES = 1024 * 1024;
+var STRETCH_EVERY = 16 * 1024 * 1024;
+var Shortfall = class extends Error {
+};
 var OnePass = class {
   /**
-   * `seal`: the opened seal of a sealed transfer (its files are then decrypted with `identities`).
-   * Throws (unsafe_name and the like) before anything is written when a name is not safe.
+   * `root`: the folder (its real path); `seal`: the opened seal of a sealed transfer (its files
+   * are then decrypted with `identities`). Throws (unsafe_name and the like) before anything is
+   * written when a name is not safe.
    */
   constructor(root, transfer, seal, identities) {
-    this.root = root;
     this.transfer = transfer;
     this.seal = seal;
     this.identities = identities;
-    if (seal) {
-      this.targets = seal.files.map((f) => ({
-        index: f.index,
-        entryName: transfer.files[f.index].name,
-        entrySize: transfer.files[f.index].size,
-        name: f.name,
-        size: f.size,
-        sha256: f.sha256,
-        segments: safeSegments(f.name)
-      }));
-    } else {
-      this.targets = transfer.files.map((f) => ({
-        index: f.index,
-        entryName: f.name,
-        entrySize: f.size,
-        name: f.name,
-        size: f.size,
-        sha256: f.sha256 ?? "",
-        segments: safeSegments(f.name)
-      }));
-    }
+    this.byEntry = transfer.files.map(() => null);
+    const targets = seal ? seal.files.map((f) => ({ index: f.index, name: f.name, size: f.size, sha256: f.sha256, segments: safeSegments(f.name) })) : transfer.files.map((f) => ({ index: f.index, name: f.name, size: f.size, sha256: f.sha256 ?? "", segments: safeSegments(f.name) }));
     const seen = /* @__PURE__ */ new Set();
-    for (const t of this.targets) {
+    for (const t of targets) {
       const key = t.segments.join("/").normalize("NFC").toLowerCase();
       if (seen.has(key)) throw integrityError(`The transfer names ${JSON.stringify(t.name)} twice.`, "bad_package");
       seen.add(key);
+      if (!transfer.files[t.index]) throw integrityError(`The seal names a file ${t.index} the transfer does not have.`, "bad_package");
+      this.byEntry[t.index] = t;
     }
-    this.byEntry = this.targets.length;
-    if (this.byEntry === 0) this.state = "done";
-    if (!seal && transfer.files.some((f) => !f.sha256)) this.abandoned = "the API gave no checksums";
+    if (!seal && transfer.files.some((f) => !f.sha256)) throw integrityError(`Transfer ${transfer.id} gives no checksums for its files yet.`, "bad_package");
+    this.placed = place(transfer.files.map((f) => ({ name: f.name, size: f.size }))).placed;
+    this.names = transfer.files.map((f) => Buffer.from(f.name, "utf8"));
+    this.sparse = !seal;
+    this.landing = new Landing(root, transfer.id);
   }
-  targets;
+  /** per package entry (transfer file): the file it lands as, or null (seal.age: not saved) */
   byEntry;
-  k = 0;
-  state = "header";
-  held = Buffer.alloc(0);
-  need = 30;
-  headerFixed = null;
-  left = 0;
-  sink = null;
-  fed = 0;
-  temps = [];
-  created = [];
-  /** why the pass was given up (null while it holds) */
+  placed;
+  names;
+  landing;
+  part = null;
+  /** bytes of the `.part` file (sparse mode: stretched over the file bytes) */
+  partSize = 0;
+  /** the next byte expected */
+  pos = 0;
+  /** the entry `pos` is in (entries.length: past the last file) */
+  cur = 0;
+  header = [];
+  sinks = /* @__PURE__ */ new Map();
+  ended = [];
+  /** plain: file bytes go only to their files (the `.part` is sparse); sealed: the `.part` holds everything */
+  sparse;
+  /** why the pass was given up (feed only; null while it holds) */
   abandoned = null;
-  /** Bytes of the package from offset `at` on, in order (called once each is in the `.part`). */
-  feed = async (chunk, at) => {
-    if (this.abandoned || this.state === "done") return;
-    if (at !== this.fed) return this.abandon(`bytes came from ${at}, not ${this.fed}`);
-    this.fed += chunk.length;
-    this.queue.push(chunk);
-    this.queued += chunk.length;
-    if (!this.working) this.working = this.work();
-    while (this.queued > QUEUE_BYTES && !this.abandoned) await new Promise((r) => this.wake = r);
-  };
-  queue = [];
-  queued = 0;
-  working = null;
-  wake = null;
-  async work() {
-    while (this.queue.length > 0 && !this.abandoned) {
-      let n = 0;
-      let take = 0;
-      while (take < this.queue.length && n < BATCH_BYTES) n += this.queue[take++].length;
-      const batch = this.queue.splice(0, take);
-      const chunk = batch.length === 1 ? batch[0] : Buffer.concat(batch, n);
-      await this.step(chunk);
-      this.queued -= chunk.length;
-      this.wake?.();
-      this.wake = null;
-    }
-    this.queue = [];
-    this.queued = 0;
-    this.wake?.();
-    this.wake = null;
-    this.working = null;
-    if (this.abandoned) this.cleanUp();
+  /** a file's own failure (wrong SHA-256, a seal that does not open), fed through `feed`: thrown by finish */
+  failure = null;
+  /** The pass as the download's store, writing into the `.part` opened as `part`. */
+  store(part) {
+    this.part = part;
+    return {
+      size: async () => this.partSize = (await part.stat()).size,
+      write: (chunks, bytes, at) => this.write(chunks, bytes, at),
+      replay: (n, onBytes) => this.replay(n, onBytes),
+      reset: () => this.reset()
+    };
   }
-  async step(chunk) {
+  /** Bytes of the package from offset `at` on (without a `.part`: tests). Never throws; finish() says what went wrong. */
+  feed = async (chunk, at) => {
+    if (this.abandoned || this.failure) return;
+    if (at !== this.pos) return void await this.abandon(`bytes came from ${at}, not ${this.pos}`);
     try {
-      await this.take(chunk);
+      await this.write([chunk], chunk.length, at);
     } catch (e) {
       if (e instanceof SealError || e.exitCode === 5) {
         this.failure = e;
-        this.abandon("a file did not check out");
-        return;
-      }
-      this.abandon(e instanceof Error ? e.message : String(e));
+        await this.discardFiles();
+      } else await this.abandon(e instanceof Error ? e.message : String(e));
+    }
+  };
+  async write(chunks, bytes, at) {
+    if (at !== this.pos) throw new Error(`bytes came from ${at}, not ${this.pos}`);
+    if (!this.sparse && this.part) {
+      await Promise.all([writevAll(this.part, chunks, bytes, at), this.route(chunks, false)]);
+      this.partSize = Math.max(this.partSize, at + bytes);
+      return;
+    }
+    await this.route(chunks, false);
+    const end = at + bytes;
+    if (this.part && this.partSize < end && (end - this.partSize >= STRETCH_EVERY || end === this.transfer.package?.size)) {
+      await this.part.truncate(end);
+      this.partSize = end;
     }
   }
-  /** a file's own failure (wrong SHA-256, a seal that does not open): reported when the pass ends */
-  failure = null;
-  async take(chunk) {
-    let c = chunk;
-    while (c.length > 0 && this.state !== "done") {
-      if (this.state === "data") {
-        const n2 = Math.min(this.left, c.length);
-        await this.sink.write(c.subarray(0, n2));
-        this.left -= n2;
-        c = c.subarray(n2);
-        if (this.left === 0) {
-          await this.sink.end();
-          this.sink = null;
-          this.state = "descriptor";
-          this.need = this.target().entrySize >= MAX32 ? 24 : 16;
-        }
-        continue;
-      }
-      const n = Math.min(this.need - this.held.length, c.length);
-      this.held = Buffer.concat([this.held, c.subarray(0, n)]);
-      c = c.subarray(n);
-      if (this.held.length < this.need) continue;
-      const b = this.held;
-      this.held = Buffer.alloc(0);
-      if (this.state === "header") {
-        if (!this.headerFixed) {
-          if (b.readUInt32LE(0) !== SIG_LOCAL || b.readUInt16LE(8) !== 0) throw new Error("not a stored local header");
-          this.headerFixed = b;
-          this.need = b.readUInt16LE(26) + b.readUInt16LE(28);
-          if (this.need > 0) continue;
-        }
-        const nameLen = this.headerFixed.readUInt16LE(26);
-        const name = b.subarray(0, nameLen).toString("utf8");
-        this.headerFixed = null;
-        const t = this.target();
-        if (name !== t.entryName) throw new Error(`entry ${name} where ${t.entryName} was due`);
-        this.sink = await this.open(t);
-        this.left = t.entrySize;
-        this.state = "data";
-        if (this.left === 0) {
-          await this.sink.end();
-          this.sink = null;
-          this.state = "descriptor";
-          this.need = 16;
-        }
-      } else {
-        if (b.readUInt32LE(0) !== SIG_DESCRIPTOR) throw new Error("no data descriptor");
-        this.k++;
-        if (this.k >= this.byEntry) this.state = "done";
+  /**
+   * A new run resuming: the first `n` bytes read back once (sparse: the `.part`'s own bytes and
+   * each file's bytes from its temporary file), each piece to `onBytes` and on to its file's hash.
+   * A temporary file that lacks bytes the `.part` counts (removed meanwhile) makes it start over.
+   */
+  async replay(n, onBytes) {
+    const part = this.part;
+    try {
+      const take = async (b) => {
+        await onBytes(b);
+        await this.route([b], this.sparse);
+      };
+      if (!this.sparse) await readBack(part, 0, n, take);
+      while (this.sparse && this.pos < n) {
+        const { to, entry } = this.region(this.pos);
+        const end = Math.min(to, n);
+        if (entry === null) await readBack(part, this.pos, end, take);
         else {
-          this.state = "header";
-          this.need = 30;
+          const { file } = await this.sink(entry, true, this.pos);
+          const from = this.pos - this.placed[entry].data;
+          if ((await file.stat()).size < from + (end - this.pos)) throw new Shortfall();
+          await readBack(file, from, from + (end - this.pos), take);
+        }
+      }
+      return n;
+    } catch (e) {
+      if (!(e instanceof Shortfall)) throw e;
+      await this.reset();
+      return 0;
+    }
+  }
+  /** The region `at` is in: up to where, and whose file bytes (null: the package's own bytes). */
+  region(at) {
+    const k = this.cur;
+    const p = this.placed[k];
+    if (!p) return { to: Infinity, entry: null };
+    const size = this.transfer.files[k].size;
+    if (at < p.data) return { to: p.data, entry: null };
+    if (at < p.data + size) return { to: p.data + size, entry: this.byEntry[k] ? k : null };
+    return { to: p.end, entry: null };
+  }
+  /** Sends the pieces on, region by region: headers checked, file bytes to their files. */
+  async route(chunks, replay) {
+    const own = [];
+    let data = null;
+    const flushData = async () => {
+      if (!data) return;
+      const d = data;
+      data = null;
+      await (await this.sink(d.entry, replay, d.at)).write(d.pieces, d.bytes, d.at, replay);
+    };
+    for (let c of chunks) {
+      while (c.length > 0) {
+        const k = this.cur;
+        const p = this.placed[k];
+        if (!p) {
+          own.push({ b: c, at: this.pos });
+          this.pos += c.length;
+          break;
+        }
+        const size = this.transfer.files[k].size;
+        if (this.pos < p.data) {
+          const n2 = Math.min(c.length, p.data - this.pos);
+          const piece2 = c.subarray(0, n2);
+          own.push({ b: piece2, at: this.pos });
+          this.header.push(piece2);
+          this.pos += n2;
+          c = c.subarray(n2);
+          if (this.pos === p.data) this.checkHeader(k);
+          if (this.pos === p.data && size === 0 && this.byEntry[k]) this.ending(await this.sink(k, replay, this.pos));
+          continue;
+        }
+        if (this.pos < p.data + size) {
+          const n2 = Math.min(c.length, p.data + size - this.pos);
+          const piece2 = c.subarray(0, n2);
+          if (this.byEntry[k]) {
+            if (data && data.entry !== k) await flushData();
+            data ??= { entry: k, pieces: [], bytes: 0, at: this.pos };
+            data.pieces.push(piece2);
+            data.bytes += n2;
+          } else own.push({ b: piece2, at: this.pos });
+          this.pos += n2;
+          c = c.subarray(n2);
+          if (this.pos === p.data + size && this.byEntry[k]) {
+            await flushData();
+            this.ending(await this.sink(k, replay, this.pos));
+          }
+          continue;
+        }
+        const n = Math.min(c.length, p.end - this.pos);
+        const piece = c.subarray(0, n);
+        own.push({ b: piece, at: this.pos });
+        this.header.push(piece);
+        this.pos += n;
+        c = c.subarray(n);
+        if (this.pos === p.end) {
+          const d = Buffer.concat(this.header);
+          this.header = [];
+          if (d.readUInt32LE(0) !== SIG_DESCRIPTOR) throw badPackage(`no data descriptor after ${JSON.stringify(this.transfer.files[k].name)}`);
+          this.cur++;
         }
       }
     }
-  }
-  target() {
-    return this.targets[this.k];
-  }
-  async open(t) {
-    const folder = ensureFolders(this.root, t.segments.slice(0, -1), this.created);
-    const tmp = unpacking(folder, this.transfer.id, t.index);
-    rmSync4(tmp, { force: true });
-    this.temps.push({ target: t, folder, tmp });
-    const file = createWriteStream3(tmp, { flags: "wx" });
-    if (!this.seal) return hashedFile(file, t);
-    const pipe = new TransformStream();
-    const writer = pipe.writable.getWriter();
-    const done = openStream(pipe.readable, this.identities, { sealedSize: t.entrySize, size: t.size, sha256: t.sha256 }).then(
-      (plain) => pipeline4(Readable4.fromWeb(plain), file)
-    );
-    done.catch(() => void 0);
-    return {
-      write: async (chunk) => {
-        await writer.ready;
-        await Promise.race([writer.write(chunk), done]);
-      },
-      end: async () => {
-        await Promise.race([writer.close(), done]);
-        await done;
-      },
-      abort: () => {
-        void writer.abort().catch(() => void 0);
-        file.destroy();
+    await flushData();
+    if (this.sparse && this.part && !replay && own.length > 0) {
+      for (let i = 0; i < own.length; ) {
+        let j = i + 1;
+        let bytes = own[i].b.length;
+        while (j < own.length && own[j].at === own[j - 1].at + own[j - 1].b.length) bytes += own[j++].b.length;
+        await writevAll(this.part, own.slice(i, j).map((x) => x.b), bytes, own[i].at);
+        i = j;
       }
-    };
+    }
   }
-  abandon(why) {
+  checkHeader(k) {
+    const h = Buffer.concat(this.header);
+    this.header = [];
+    const name = this.names[k];
+    const ok = h.length >= 30 && h.readUInt32LE(0) === SIG_LOCAL && h.readUInt16LE(8) === 0 && h.readUInt16LE(26) === name.length && 30 + name.length + h.readUInt16LE(28) === h.length && h.subarray(30, 30 + name.length).equals(name);
+    if (!ok) throw badPackage(`its entry ${k} is not ${JSON.stringify(this.transfer.files[k].name)}, stored, where the transfer puts it`);
+  }
+  /** A file's end: checked now (plain) or once the decrypter is through (sealed; awaited in finish). */
+  ending(s) {
+    const e = s.end();
+    e.catch(() => void 0);
+    this.ended.push(e);
+  }
+  /** The sink of an entry, opened at its first byte (`at`); a resumed temporary file is kept as it is. */
+  async sink(entry, replay, at) {
+    let s = this.sinks.get(entry);
+    if (s) return s;
+    const t = this.byEntry[entry];
+    const fresh = !this.sparse || !replay && at === this.placed[entry].data;
+    const tmp = this.landing.temp({ index: t.index, name: t.name, size: t.size, sha256: t.sha256 }, t.segments, !this.sparse);
+    const file = await openPart(tmp, 438);
+    if (fresh) await file.truncate(0);
+    s = this.seal ? sealedSink(file, this.identities, t, this.transfer.files[entry].size) : new FileSink(file, t, this.placed[entry].data);
+    this.sinks.set(entry, s);
+    return s;
+  }
+  /** Gives up (feed only): what was written goes. */
+  async abandon(why) {
     if (this.abandoned) return;
     this.abandoned = why;
-    if (!this.working) this.cleanUp();
+    await this.discardFiles();
   }
-  cleanUp() {
-    this.sink?.abort();
-    this.sink = null;
-    this.discard();
+  async discardFiles() {
+    for (const s of this.sinks.values()) await s.close().catch(() => void 0);
+    this.sinks.clear();
+    this.ended.length = 0;
+    this.landing.rollback();
+  }
+  /** Everything goes: the `.part` to 0 bytes, the temporary files removed; the download starts again from byte 0. */
+  async reset() {
+    await this.discardFiles();
+    await this.part?.truncate(0);
+    this.partSize = 0;
+    this.pos = 0;
+    this.cur = 0;
+    this.header = [];
+  }
+  /** Closes its files and keeps them (a download to be resumed by a later run). */
+  async close() {
+    for (const s of this.sinks.values()) await s.close().catch(() => void 0);
+    this.sinks.clear();
   }
   /** Removes what the pass wrote (temporary files, folders it made that are still empty). */
   discard() {
-    for (const t of this.temps) rmSync4(t.tmp, { force: true });
-    this.temps.length = 0;
-    for (const d of this.created.reverse()) {
-      try {
-        rmdirSync3(d);
-      } catch {
-      }
-    }
-    this.created.length = 0;
+    for (const s of this.sinks.values()) void s.close().catch(() => void 0);
+    this.sinks.clear();
+    this.landing.rollback();
   }
   /**
-   * After the download checked out: the saved files when the pass held to the end, else null
-   * (the caller opens the `.part`). A file of its own that failed its check is thrown.
+   * After the download checked out: the files, in place. A file of its own that failed its check
+   * is thrown; null when the pass was given up (feed only).
    */
   async finish() {
-    while (this.working) await this.working;
-    if (this.failure) {
-      this.discard();
-      const e = this.failure;
+    try {
+      if (this.failure) throw this.failure;
+      if (this.abandoned) return null;
+      for (const e of this.ended) await e;
+      if (this.cur < this.placed.length) throw badPackage("it ended early");
+    } catch (e) {
+      await this.discardFiles();
       throw e instanceof SealError ? integrityError(`${e.message}; nothing was kept.`, e.code) : e;
     }
-    if (this.abandoned || this.state !== "done") {
-      this.abandon(this.abandoned ?? "the package ended early");
-      return null;
-    }
-    const saved = [];
-    for (const { target: t, folder, tmp } of this.temps) {
-      const { target, same } = await freeName(folder, t.segments[t.segments.length - 1], t.size, t.sha256);
-      if (same) rmSync4(tmp, { force: true });
-      else renameSync4(tmp, target);
-      saved.push({ index: t.index, name: t.name, path: target, size: t.size, sha256: t.sha256, alreadyThere: same });
-    }
-    this.temps.length = 0;
-    return saved;
+    for (const s of this.sinks.values()) await s.close();
+    this.sinks.clear();
+    return this.landing.land();
   }
 };
-function hashedFile(file, t) {
-  const hash = createHash3("sha256");
-  let size = 0;
-  const out = file;
-  let failed = null;
-  out.on("error", (e) => failed = e);
+var badPackage = (why) => integrityError(`The package is not the one the transfer describes: ${why}. Nothing was kept.`, "bad_package");
+var FileSink = class {
+  constructor(file, t, offset) {
+    this.file = file;
+    this.t = t;
+    this.offset = offset;
+  }
+  hash = createHash4("sha256");
+  bytes = 0;
+  async write(pieces, bytes, at, replay) {
+    for (const p of pieces) this.hash.update(p);
+    this.bytes += bytes;
+    if (!replay) await writevAll(this.file, pieces, bytes, at - this.offset);
+  }
+  async end() {
+    const sha = this.hash.digest("hex");
+    if (this.bytes !== this.t.size || sha !== this.t.sha256) {
+      throw integrityError(`${this.t.name} does not match its checksum (got ${this.bytes} bytes, sha256 ${sha}); nothing was kept.`, "sha256_mismatch", { name: this.t.name });
+    }
+  }
+  close = () => this.file.close();
+};
+function sealedSink(file, identities, t, sealedSize2) {
+  const pipe = new TransformStream();
+  const writer = pipe.writable.getWriter();
+  const done = (async () => {
+    const plain = await openStream(pipe.readable, identities, { sealedSize: sealedSize2, size: t.size, sha256: t.sha256 });
+    const reader = plain.getReader();
+    let batch = [];
+    let bytes = 0;
+    let at = 0;
+    for (; ; ) {
+      const { done: end, value } = await reader.read();
+      if (value) {
+        batch.push(Buffer.from(value.buffer, value.byteOffset, value.byteLength));
+        bytes += value.byteLength;
+      }
+      if (bytes >= BATCH || end && bytes > 0) {
+        await writevAll(file, batch, bytes, at);
+        at += bytes;
+        batch = [];
+        bytes = 0;
+      }
+      if (end) break;
+    }
+  })().catch((e) => {
+    if (e instanceof SealError) throw e;
+    throw integrityError(`${t.name} cannot be opened with this computer's keys (${e instanceof Error ? e.message : String(e)}); nothing was kept.`, "cannot_open", { name: t.name });
+  });
+  done.catch(() => void 0);
   return {
-    write: async (chunk) => {
-      if (failed) throw failed;
-      hash.update(chunk);
-      size += chunk.length;
-      if (!out.write(chunk)) {
-        await new Promise((resolve, reject) => {
-          const onDrain = () => (out.off("error", onError), resolve());
-          const onError = (e) => (out.off("drain", onDrain), reject(e));
-          out.once("drain", onDrain);
-          out.once("error", onError);
-        });
+    write: async (pieces) => {
+      for (const p of pieces) {
+        await Promise.race([writer.ready, done]);
+        void writer.write(p).catch(() => void 0);
       }
     },
     end: async () => {
-      await new Promise((r, j) => out.end((e) => e ? j(e) : r()));
-      const sha = hash.digest("hex");
-      if (size !== t.size || sha !== t.sha256) {
-        throw integrityError(`${t.name} does not match its checksum (got ${size} bytes, sha256 ${sha}); nothing was kept.`, "sha256_mismatch", { name: t.name });
-      }
+      await Promise.race([writer.close(), done]);
+      await done;
     },
-    abort: () => file.destroy()
+    close: async () => {
+      void writer.abort().catch(() => void 0);
+      await file.close().catch(() => void 0);
+    }
   };
 }
 
@@ -20813,52 +21052,53 @@ function sealedNeedsKeys(transfer, identities) {
 async function receivePackage(client, ui, transfer, dir3, signal, identities, opened) {
   const keys = transfer.sealed ? sealedNeedsKeys(transfer, identities) : null;
   if (!transfer.package) throw notReady(transfer);
-  mkdirSync4(dir3, { recursive: true });
+  mkdirSync5(dir3, { recursive: true });
   const root = realpathSync3(dir3);
   const part = packageDownload(root, transfer.id);
   const pkg = transfer.package;
   const label = `${transfer.files.length} file${transfer.files.length === 1 ? "" : "s"} (package)`;
-  let pass = null;
-  let seal;
-  if (sizeOf(part) === 0 && process.env.PUSHDROP_ONE_PASS !== "0") {
-    if (keys && opened) {
-      try {
-        checkSeal(opened, transfer);
-      } catch (e) {
-        throw e instanceof SealError ? integrityError(`${e.message}; nothing was kept.`, e.code) : e;
-      }
-      seal = opened;
-    } else if (keys) seal = await fetchSeal(client, transfer, keys, signal);
-    pass = new OnePass(root, transfer, seal ?? null, keys ?? []);
+  if (process.env.PUSHDROP_ONE_PASS === "0") {
+    const resumedFrom2 = await fetchPart(client, ui, label, url(client, transfer), part, pkg.size, pkg.sha256, signal);
+    if (keys) {
+      const { saved: saved3, doc } = await openSealedPackage(part, root, transfer, keys);
+      rmSync3(part, { force: true });
+      return { saved: saved3, resumedFrom: resumedFrom2, seal: doc };
+    }
+    const { saved: saved2 } = await unpackPackage(part, root, transfer);
+    rmSync3(part, { force: true });
+    return { saved: saved2, resumedFrom: resumedFrom2 };
   }
+  let seal;
+  if (keys && opened) {
+    try {
+      checkSeal(opened, transfer);
+    } catch (e) {
+      throw e instanceof SealError ? integrityError(`${e.message}; nothing was kept.`, e.code) : e;
+    }
+    seal = opened;
+  } else if (keys) seal = await fetchSeal(client, transfer, keys, signal);
+  const pass = new OnePass(root, transfer, seal ?? null, keys ?? []);
   let resumedFrom;
   try {
-    resumedFrom = await fetchPart(client, ui, label, transfer.downloadUrl ?? client.packagePath(transfer.id), part, pkg.size, pkg.sha256, signal, pass?.feed);
+    resumedFrom = await fetchPart(client, ui, label, url(client, transfer), part, pkg.size, pkg.sha256, signal, (fh) => pass.store(fh));
   } catch (e) {
-    pass?.discard();
+    if (e.exitCode === EXIT.integrity) pass.discard();
+    else await pass.close();
     throw e;
   }
-  const streamed = pass ? await pass.finish() : null;
-  if (streamed) {
-    rmSync5(part, { force: true });
-    return { saved: streamed, resumedFrom, seal };
-  }
-  if (keys) {
-    const { saved: saved2, doc } = await openSealedPackage(part, root, transfer, keys);
-    rmSync5(part, { force: true });
-    return { saved: saved2, resumedFrom, seal: doc };
-  }
-  const { saved } = await unpackPackage(part, root, transfer);
-  rmSync5(part, { force: true });
-  return { saved, resumedFrom };
+  const saved = await pass.finish();
+  if (!saved) throw new Error("the one pass was given up");
+  rmSync3(part, { force: true });
+  return { saved, resumedFrom, seal };
 }
+var url = (client, t) => t.downloadUrl ?? client.packagePath(t.id);
 async function receiveFile(client, ui, transfer, index, dir3, signal) {
   const f = transfer.files[index];
   if (!f) throw usageError(`Transfer ${transfer.id} has no file ${index} (it has ${transfer.files.length}: 0\u2013${transfer.files.length - 1}).`);
   if (!f.sha256) throw notReady(transfer);
   const segments = safeSegments(f.name);
   const base = segments[segments.length - 1];
-  mkdirSync4(dir3, { recursive: true });
+  mkdirSync5(dir3, { recursive: true });
   const root = realpathSync3(dir3);
   const part = fileDownload(root, transfer.id, index);
   const resumedFrom = await fetchPart(client, ui, f.name, f.downloadUrl ?? client.filePath(transfer.id, index), part, f.size, f.sha256, signal);
@@ -20872,35 +21112,35 @@ async function receiveSealedFile(client, ui, transfer, seal, k, dir3, identities
   if (!f.sha256) throw notReady(transfer);
   const segments = safeSegments(s.name);
   const base = segments[segments.length - 1];
-  mkdirSync4(dir3, { recursive: true });
+  mkdirSync5(dir3, { recursive: true });
   const root = realpathSync3(dir3);
   const part = fileDownload(root, transfer.id, k);
   const resumedFrom = await fetchPart(client, ui, s.name, f.downloadUrl ?? client.filePath(transfer.id, k), part, f.size, f.sha256, signal);
   const tmp = unpacking(root, transfer.id, k);
-  rmSync5(tmp, { force: true });
+  rmSync3(tmp, { force: true });
   try {
-    const plain = await openStream(Readable5.toWeb(createReadStream3(part, { highWaterMark: 1 << 20 })), identities, { sealedSize: f.size, size: s.size, sha256: s.sha256 });
-    await pipeline5(Readable5.fromWeb(plain), createWriteStream4(tmp, { flags: "wx" }));
+    const plain = await openStream(Readable3.toWeb(createReadStream3(part, { highWaterMark: 1 << 20 })), identities, { sealedSize: f.size, size: s.size, sha256: s.sha256 });
+    await pipeline3(Readable3.fromWeb(plain), createWriteStream3(tmp, { flags: "wx" }));
   } catch (e) {
-    rmSync5(tmp, { force: true });
+    rmSync3(tmp, { force: true });
     throw e instanceof SealError ? integrityError(`${s.name}: ${e.message}; nothing was kept.`, e.code) : e;
   }
-  rmSync5(part, { force: true });
+  rmSync3(part, { force: true });
   const target = await placeBeside(root, base, tmp, s.size, s.sha256);
   return { saved: [{ index: k, name: s.name, path: target.path, size: s.size, sha256: s.sha256, alreadyThere: target.same }], resumedFrom, seal };
 }
-async function fetchPart(client, ui, label, url, part, size, sha2563, signal, onChunk) {
+async function fetchPart(client, ui, label, url2, part, size, sha2563, signal, store) {
   const view = new ProgressView(ui, "received", [{ name: label, size }], [Math.min(sizeOf(part), size)]);
   const tries = 6;
   const notes = new RetryNotes(ui, tries);
   let moved = -1;
   try {
-    const { resumedFrom } = await downloadToFile(client, url, part, {
+    const { resumedFrom } = await downloadToFile(client, url2, part, {
       size,
       sha256: sha2563,
       signal,
       tries,
-      onChunk,
+      store,
       onRetry: (attempt, ms, status2) => notes.retrying(attempt, ms, status2),
       onProgress: (bytes) => {
         if (moved !== -1 && bytes > moved) notes.through();
@@ -20917,8 +21157,8 @@ async function fetchPart(client, ui, label, url, part, size, sha2563, signal, on
 }
 async function placeBeside(root, base, part, size, sha2563) {
   const { target, same } = await freeName(root, base, size, sha2563);
-  if (same) rmSync5(part, { force: true });
-  else renameSync5(part, target);
+  if (same) rmSync3(part, { force: true });
+  else renameSync3(part, target);
   return { path: target, same };
 }
 function notReady(t) {
@@ -20971,19 +21211,19 @@ function ackOnce(client, terminalId, ids, timeoutMs = 1e4) {
 }
 
 // cli/commands/transfers.ts
-import path7 from "node:path";
+import path6 from "node:path";
 
 // cli/sends.ts
-import { createHash as createHash4 } from "node:crypto";
-import { mkdirSync as mkdirSync6, readdirSync, readFileSync as readFileSync3, renameSync as renameSync6, rmSync as rmSync7, writeFileSync as writeFileSync2 } from "node:fs";
-import path5 from "node:path";
+import { createHash as createHash5 } from "node:crypto";
+import { mkdirSync as mkdirSync7, readdirSync, readFileSync as readFileSync3, renameSync as renameSync4, rmSync as rmSync5, writeFileSync as writeFileSync2 } from "node:fs";
+import path4 from "node:path";
 
 // cli/sealing.ts
-import { constants as constants2, createReadStream as createReadStream4, lstatSync as lstatSync3, mkdirSync as mkdirSync5, mkdtempSync, rmSync as rmSync6 } from "node:fs";
+import { constants as constants2, createReadStream as createReadStream4, lstatSync as lstatSync3, mkdirSync as mkdirSync6, mkdtempSync, rmSync as rmSync4 } from "node:fs";
 import { open as open3 } from "node:fs/promises";
-import path4 from "node:path";
-import { Readable as Readable6 } from "node:stream";
-var spoolRoot = (env = process.env) => path4.join(stateDir(env), "sends");
+import path3 from "node:path";
+import { Readable as Readable4 } from "node:stream";
+var spoolRoot = (env = process.env) => path3.join(stateDir(env), "sends");
 async function sealingKeys(ctx, client, to) {
   const unknown = [];
   const decisions = await Promise.all(
@@ -21017,63 +21257,181 @@ ${next}`, EXIT.integrity, "key_changed", { id, pinned: pinned?.key ?? null, publ
   return { keys: decisions.map((x) => x.d.pin.key) };
 }
 function makeSpool(env = process.env) {
-  mkdirSync5(spoolRoot(env), { recursive: true, mode: 448 });
-  return mkdtempSync(path4.join(spoolRoot(env), "spool-"));
+  mkdirSync6(spoolRoot(env), { recursive: true, mode: 448 });
+  return mkdtempSync(path3.join(spoolRoot(env), "spool-"));
 }
 function isSpool(p, env = process.env) {
-  return typeof p === "string" && path4.dirname(p) === spoolRoot(env) && /^spool-[A-Za-z0-9]{6}$/.test(path4.basename(p));
+  return typeof p === "string" && path3.dirname(p) === spoolRoot(env) && /^spool-[A-Za-z0-9]{6}$/.test(path3.basename(p));
 }
 function removeSpool(p, env = process.env) {
-  if (isSpool(p, env)) rmSync6(p, { recursive: true, force: true });
+  if (isSpool(p, env)) rmSync4(p, { recursive: true, force: true });
 }
-async function writeNew(file, stream2) {
+async function writeNew(file, stream2, onBytes) {
   const { O_WRONLY, O_CREAT, O_EXCL, O_NOFOLLOW } = constants2;
   const fh = await open3(file, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW, 384);
   let at = 0;
   try {
     const reader = stream2.getReader();
+    let batch = [];
+    let bytes = 0;
     for (; ; ) {
       const { done, value } = await reader.read();
-      if (done) break;
-      for (let off = 0; off < value.length; ) {
-        const { bytesWritten } = await fh.write(value, off, value.length - off, at);
-        off += bytesWritten;
-        at += bytesWritten;
+      if (value) {
+        batch.push(Buffer.from(value.buffer, value.byteOffset, value.byteLength));
+        bytes += value.byteLength;
       }
+      if (bytes >= WRITE_BYTES || done && bytes > 0) {
+        await writevAll(fh, batch, bytes, at);
+        at += bytes;
+        batch = [];
+        bytes = 0;
+        onBytes?.(at);
+      }
+      if (done) break;
     }
   } finally {
     await fh.close();
   }
   return at;
 }
-async function sealIntoSpool(spool, files, recipients, head, onFile) {
-  const draftFiles = [];
-  const out = [];
-  for (const [k, f] of files.entries()) {
-    onFile?.(k, f.name);
-    const plain = Readable6.toWeb(createReadStream4(f.path, { highWaterMark: 1 << 20 }));
-    const sealed = await sealStream(plain, recipients);
-    const target = path4.join(spool, sealedFileName(k));
-    const written = await writeNew(target, sealed.stream);
-    const digest = await sealed.digest;
-    if (digest.size !== f.size) throw usageError(`${f.path} changed while it was being sealed (${digest.size} bytes, ${f.size} before); send it again.`);
-    if (written !== sealedSize(f.size, recipients.length)) throw new Error(`sealed ${f.name} into ${written} bytes, expected ${sealedSize(f.size, recipients.length)}`);
-    draftFiles.push({ index: k, name: f.name, type: SEALED_TYPE, size: f.size, sha256: digest.sha256 });
-    out.push(spoolFile(target));
-  }
-  return { draft: { ...head, files: draftFiles }, files: out };
+var WRITE_BYTES = 1024 * 1024;
+function unsealedDraft(files, head) {
+  return { ...head, files: files.map((f, k) => ({ index: k, name: f.name, type: SEALED_TYPE, size: f.size, sha256: "" })) };
 }
-async function writeSeal(spool, draft, transferId, recipients, size) {
-  const bytes = await sealDocument(draft, transferId, recipients);
-  if (bytes.length !== size) throw new Error(`seal.age came out ${bytes.length} bytes, ${size} declared`);
-  const target = path4.join(spool, SEAL_NAME);
-  await writeNew(target, new Blob([bytes]).stream());
-  return spoolFile(target);
+var specsOf = (draft, recipients) => sealedFileSpecs({ ...draft, files: draft.files.map((f) => ({ ...f, sha256: f.sha256 || "0".repeat(64) })) }, recipients);
+var SpoolWriter = class {
+  constructor(state, sources, transferId, sizes, onState) {
+    this.sources = sources;
+    this.transferId = transferId;
+    this.sizes = sizes;
+    this.onState = onState;
+    this.state = { ...state, draft: { ...state.draft, files: state.draft.files.map((f) => ({ ...f })) } };
+    const n = this.state.draft.files.length;
+    this.done = sizes.map((size, k) => {
+      const whole = k < n ? this.state.draft.files[k].sha256 !== "" : this.state.sealDone === true;
+      if (whole && spoolFile(this.pathOf(k)).size !== size) throw integrityError(`${this.pathOf(k)} in the send's spool is not the size it was sealed to; cancel the transfer and send again.`, "unsafe_spool");
+      return whole;
+    });
+    this.written = sizes.map((size, k) => this.done[k] ? size : 0);
+  }
+  written;
+  done;
+  waiters = [];
+  failed = null;
+  state;
+  /** Files (by transfer index) this run seals: none of their bytes on the server can be kept. */
+  get unsealed() {
+    return this.done.flatMap((d, k) => d ? [] : [k]);
+  }
+  pathOf = (k) => path3.join(this.state.spool, k < this.state.draft.files.length ? sealedFileName(k) : SEAL_NAME);
+  ready(index, end) {
+    if (this.failed) return Promise.reject(this.failed.e);
+    if (this.has(index, end)) return Promise.resolve();
+    return new Promise((resolve, reject) => this.waiters.push({ index, end, resolve, reject }));
+  }
+  has = (index, end) => this.done[index] || end < this.sizes[index] && this.written[index] >= end;
+  wake() {
+    for (let i = this.waiters.length - 1; i >= 0; i--) {
+      const w = this.waiters[i];
+      if (this.has(w.index, w.end)) {
+        this.waiters.splice(i, 1);
+        w.resolve();
+      }
+    }
+  }
+  /** Seals what is not sealed yet, in order, then seal.age; resolves with the whole draft. */
+  async run(recipients, onFile) {
+    try {
+      const files = this.state.draft.files;
+      for (const [k, f] of files.entries()) {
+        if (this.done[k]) continue;
+        const src = this.sources[k];
+        onFile?.(k, f.name);
+        const target = this.pathOf(k);
+        rmSync4(target, { force: true });
+        const plain = Readable4.toWeb(createReadStream4(src.path, { highWaterMark: 1 << 20 }));
+        const sealed = await sealStream(plain, recipients);
+        const written = await writeNew(target, sealed.stream, (at) => {
+          if (this.stopped) throw new Error("the send stopped");
+          this.written[k] = at;
+          this.wake();
+        });
+        const digest = await sealed.digest;
+        if (digest.size !== src.size) throw usageError(`${src.path} changed while it was being sealed (${digest.size} bytes, ${src.size} before); send it again.`);
+        if (written !== this.sizes[k]) throw new Error(`sealed ${f.name} into ${written} bytes, expected ${this.sizes[k]}`);
+        f.sha256 = digest.sha256;
+        this.onState(this.state);
+        this.done[k] = true;
+        this.wake();
+      }
+      const n = files.length;
+      if (!this.done[n]) {
+        const target = this.pathOf(n);
+        rmSync4(target, { force: true });
+        const bytes = await sealDocument(this.state.draft, this.transferId, recipients);
+        if (bytes.length !== this.sizes[n]) throw new Error(`seal.age came out ${bytes.length} bytes, ${this.sizes[n]} declared`);
+        await writeNew(target, new Blob([bytes]).stream());
+        this.state.sealDone = true;
+        this.onState(this.state);
+        this.done[n] = true;
+        this.wake();
+      }
+      return this.state.draft;
+    } catch (e) {
+      this.failed = { e };
+      for (const w of this.waiters.splice(0)) w.reject(e);
+      throw e;
+    }
+  }
+  stopped = false;
+  /** Stops sealing (the upload failed or was cancelled): what is cut is sealed again by a resume. */
+  stop() {
+    this.stopped = true;
+  }
+  /** The spool's files, to upload (read as ranges: a file still being written has no fixed size or time). */
+  blobs() {
+    return this.sizes.map((size, k) => spoolRange(this.pathOf(k), 0, size));
+  }
+};
+function spoolRange(file, start, end) {
+  const range = {
+    size: end - start,
+    type: "",
+    slice: (a = 0, b = end - start) => spoolRange(file, start + a, start + Math.min(b, end - start)),
+    stream: () => {
+      let fh = null;
+      let at = start;
+      const done = async () => {
+        const f = fh;
+        fh = null;
+        await f?.close().catch(() => void 0);
+      };
+      return new ReadableStream(
+        {
+          async pull(c) {
+            if (at >= end) {
+              await done();
+              return c.close();
+            }
+            fh ??= await open3(file, constants2.O_RDONLY | constants2.O_NOFOLLOW);
+            const buf = Buffer.allocUnsafe(Math.min(1 << 20, end - at));
+            const { bytesRead } = await fh.read(buf, 0, buf.length, at);
+            if (bytesRead === 0) throw new Error(`${file} in the send's spool ends at ${at}, before ${end}`);
+            at += bytesRead;
+            c.enqueue(buf.subarray(0, bytesRead));
+          },
+          cancel: done
+        },
+        { highWaterMark: 0 }
+      );
+    }
+  };
+  return range;
 }
 function spoolFile(p) {
   const st = lstatSync3(p);
   if (!st.isFile()) throw integrityError(`${p} in the send's spool is not a regular file; pushdrop never sends through a link. Cancel the transfer and send again.`, "unsafe_spool");
-  return { path: p, name: path4.basename(p), size: st.size, mtimeMs: st.mtimeMs };
+  return { path: p, name: path3.basename(p), size: st.size, mtimeMs: st.mtimeMs };
 }
 
 // cli/sends.ts
@@ -21088,10 +21446,10 @@ function sendKey(r) {
     r.files.map((f) => [f.path, f.name, f.size, f.mtimeMs]),
     ...r.seal ? [["sealed", ...r.seal]] : []
   ]);
-  return createHash4("sha256").update(canonical).digest("hex");
+  return createHash5("sha256").update(canonical).digest("hex");
 }
-var dir = (env = process.env) => path5.join(stateDir(env), "sends");
-var fileOf = (transferId, env = process.env) => path5.join(dir(env), `${transferId.replace(/[^A-Za-z0-9_-]/g, "_")}.json`);
+var dir = (env = process.env) => path4.join(stateDir(env), "sends");
+var fileOf = (transferId, env = process.env) => path4.join(dir(env), `${transferId.replace(/[^A-Za-z0-9_-]/g, "_")}.json`);
 function pendingSends(env = process.env, now = Date.now()) {
   let names;
   try {
@@ -21103,10 +21461,10 @@ function pendingSends(env = process.env, now = Date.now()) {
   for (const n of names) {
     if (!n.endsWith(".json")) continue;
     try {
-      const p = JSON.parse(readFileSync3(path5.join(dir(env), n), "utf8"));
+      const p = JSON.parse(readFileSync3(path4.join(dir(env), n), "utf8"));
       if (Date.parse(p.expiresAt) <= now) {
         removeSpool(p.sealed?.spool, env);
-        rmSync7(path5.join(dir(env), n), { force: true });
+        rmSync5(path4.join(dir(env), n), { force: true });
         continue;
       }
       out.push(p);
@@ -21118,12 +21476,12 @@ function pendingSends(env = process.env, now = Date.now()) {
 var findSendByKey = (key, server, env = process.env) => pendingSends(env).find((p) => p.key === key && p.server === server) ?? null;
 var findSendById = (transferId, env = process.env) => pendingSends(env).find((p) => p.transferId === transferId) ?? null;
 function rememberSend(p, env = process.env) {
-  mkdirSync6(dir(env), { recursive: true, mode: 448 });
+  mkdirSync7(dir(env), { recursive: true, mode: 448 });
   const file = fileOf(p.transferId, env);
   const tmp = `${file}.${process.pid}.tmp`;
-  rmSync7(tmp, { force: true });
+  rmSync5(tmp, { force: true });
   writeFileSync2(tmp, JSON.stringify(p), { mode: 384, flag: "wx" });
-  renameSync6(tmp, file);
+  renameSync4(tmp, file);
 }
 function forgetSend(transferId, env = process.env) {
   try {
@@ -21131,33 +21489,33 @@ function forgetSend(transferId, env = process.env) {
     removeSpool(p.sealed?.spool, env);
   } catch {
   }
-  rmSync7(fileOf(transferId, env), { force: true });
+  rmSync5(fileOf(transferId, env), { force: true });
 }
 
 // cli/sent.ts
-import { mkdirSync as mkdirSync7, readdirSync as readdirSync2, readFileSync as readFileSync4, renameSync as renameSync7, rmSync as rmSync8, writeFileSync as writeFileSync3 } from "node:fs";
-import path6 from "node:path";
-var dir2 = (env = process.env) => path6.join(stateDir(env), "sent");
-var fileOf2 = (transferId, env = process.env) => path6.join(dir2(env), `${transferId.replace(/[^A-Za-z0-9_-]/g, "_")}.json`);
+import { mkdirSync as mkdirSync8, readdirSync as readdirSync2, readFileSync as readFileSync4, renameSync as renameSync5, rmSync as rmSync6, writeFileSync as writeFileSync3 } from "node:fs";
+import path5 from "node:path";
+var dir2 = (env = process.env) => path5.join(stateDir(env), "sent");
+var fileOf2 = (transferId, env = process.env) => path5.join(dir2(env), `${transferId.replace(/[^A-Za-z0-9_-]/g, "_")}.json`);
 function rememberSealed(s, env = process.env, now = Date.now()) {
-  mkdirSync7(dir2(env), { recursive: true, mode: 448 });
+  mkdirSync8(dir2(env), { recursive: true, mode: 448 });
   for (const name of readdirSync2(dir2(env))) {
-    const p = path6.join(dir2(env), name);
+    const p = path5.join(dir2(env), name);
     const old = read2(p);
-    if (!old || Date.parse(old.expiresAt) <= now) rmSync8(p, { force: true });
+    if (!old || Date.parse(old.expiresAt) <= now) rmSync6(p, { force: true });
   }
   const file = fileOf2(s.transferId, env);
   const tmp = `${file}.${process.pid}.tmp`;
-  rmSync8(tmp, { force: true });
+  rmSync6(tmp, { force: true });
   writeFileSync3(tmp, JSON.stringify(s), { mode: 384, flag: "wx" });
-  renameSync7(tmp, file);
+  renameSync5(tmp, file);
 }
 function sealedSent(transferId, server, env = process.env) {
   const s = read2(fileOf2(transferId, env));
   return s && s.transferId === transferId && s.server === server ? s.draft : null;
 }
 function forgetSealed(transferId, env = process.env) {
-  rmSync8(fileOf2(transferId, env), { force: true });
+  rmSync6(fileOf2(transferId, env), { force: true });
 }
 function read2(p) {
   try {
@@ -21225,7 +21583,7 @@ async function get(ctx, id, opts2) {
   const transferId = checkTransferId(id);
   const { client, me } = signedIn(ctx);
   const t = await client.transfer(transferId);
-  const dir3 = path7.resolve(opts2.dir ?? ".");
+  const dir3 = path6.resolve(opts2.dir ?? ".");
   if (t.sealed) return getSealed(ctx, client, me, t, dir3, opts2);
   if (t.files.length === 0 && opts2.file !== void 0) {
     throw new CliError(`Transfer ${t.id} is a message without files: it has no file ${opts2.file}. \`pushdrop get ${t.id}\` shows the message.`, EXIT.api, "file_not_found");
@@ -21271,7 +21629,7 @@ async function getSealed(ctx, client, me, t, dir3, opts2) {
 }
 function sealedIndex(t, doc, sel) {
   if (/^\d+$/.test(sel)) return Number(sel);
-  const hit = doc.files.find((f) => f.name === sel) ?? doc.files.find((f) => path7.posix.basename(f.name) === sel);
+  const hit = doc.files.find((f) => f.name === sel) ?? doc.files.find((f) => path6.posix.basename(f.name) === sel);
   if (!hit) throw usageError(`Transfer ${t.id} has no file named ${JSON.stringify(sel)}; its files: ${doc.files.map((f) => `${f.index} ${fileName(f.name)}`).join(", ")}.`);
   return hit.index;
 }
@@ -21285,7 +21643,7 @@ function report(ctx, t, saved, resumedFrom, message = t.message) {
 }
 function fileIndex(t, sel) {
   if (/^\d+$/.test(sel)) return Number(sel);
-  const hit = t.files.find((f) => f.name === sel) ?? t.files.find((f) => path7.posix.basename(f.name) === sel);
+  const hit = t.files.find((f) => f.name === sel) ?? t.files.find((f) => path6.posix.basename(f.name) === sel);
   if (!hit) throw usageError(`Transfer ${t.id} has no file named ${JSON.stringify(sel)}; its files: ${t.files.map((f) => `${f.index} ${fileName(f.name)}`).join(", ")}.`);
   return hit.index;
 }
@@ -21364,7 +21722,7 @@ var RETRY_MS = 3e4;
 var RETRIES = 5;
 async function listen(ctx, opts2) {
   const { client, me } = signedIn(ctx);
-  const dir3 = path8.resolve(opts2.dir ?? ".");
+  const dir3 = path7.resolve(opts2.dir ?? ".");
   const ui = ctx.ui;
   const mine = (await ensureKeys(ctx, client, me)).keys;
   const identities = mine?.all ?? [];
@@ -21557,20 +21915,21 @@ async function listen(ctx, opts2) {
 
 // cli/commands/send.ts
 import { openAsBlob, statSync as statSync2 } from "node:fs";
+import path9 from "node:path";
 
 // cli/files.ts
 import { lstatSync as lstatSync4, readdirSync as readdirSync3, realpathSync as realpathSync4, statSync } from "node:fs";
-import path9 from "node:path";
+import path8 from "node:path";
 function collectFiles(args) {
   const files = [];
   const skipped = [];
   for (const arg of args) {
-    const abs = path9.resolve(arg);
+    const abs = path8.resolve(arg);
     const st = statSync(abs);
     if (st.isFile()) {
-      files.push({ path: abs, name: path9.basename(abs), size: st.size, mtimeMs: st.mtimeMs });
+      files.push({ path: abs, name: path8.basename(abs), size: st.size, mtimeMs: st.mtimeMs });
     } else if (st.isDirectory()) {
-      const base = path9.basename(abs);
+      const base = path8.basename(abs);
       const before = files.length;
       walk(abs, base, files, skipped, realpathSync4(abs));
       if (files.length === before) skipped.push(`${arg}: an empty folder (nothing to send)`);
@@ -21583,7 +21942,7 @@ function collectFiles(args) {
 function walk(dir3, prefix, out, skipped, root) {
   const entries = readdirSync3(dir3).sort();
   for (const entry of entries) {
-    const abs = path9.join(dir3, entry);
+    const abs = path8.join(dir3, entry);
     const name = prefix ? `${prefix}/${entry}` : entry;
     const l = lstatSync4(abs);
     if (l.isSymbolicLink()) {
@@ -21596,7 +21955,7 @@ function walk(dir3, prefix, out, skipped, root) {
         skipped.push(`${name}: a broken symbolic link`);
         continue;
       }
-      if (!target.startsWith(root + path9.sep)) skipped.push(`${name}: a symbolic link out of the folder (not followed)`);
+      if (!target.startsWith(root + path8.sep)) skipped.push(`${name}: a symbolic link out of the folder (not followed)`);
       else if (st.isFile()) out.push({ path: abs, name, size: st.size, mtimeMs: st.mtimeMs });
       else skipped.push(`${name}: a symbolic link to a folder (not followed)`);
     } else if (l.isDirectory()) {
@@ -21612,14 +21971,14 @@ function walk(dir3, prefix, out, skipped, root) {
 // cli/http.ts
 import http from "node:http";
 import https from "node:https";
-import { Readable as Readable7 } from "node:stream";
+import { Readable as Readable5 } from "node:stream";
 var agents = {
   "http:": new http.Agent({ keepAlive: true, maxSockets: 8 }),
   "https:": new https.Agent({ keepAlive: true, maxSockets: 8 })
 };
 var REPORT_EVERY = 256 * 1024;
-var nodePut = (url, body, headers, opts2) => new Promise((resolve, reject) => {
-  const u = new URL(url);
+var nodePut = (url2, body, headers, opts2) => new Promise((resolve, reject) => {
+  const u = new URL(url2);
   const mod4 = u.protocol === "https:" ? https : http;
   const req = mod4.request(u, {
     method: "PUT",
@@ -21658,7 +22017,7 @@ var nodePut = (url, body, headers, opts2) => new Promise((resolve, reject) => {
     let sent = 0;
     let reported = 0;
     try {
-      for await (const chunk of Readable7.fromWeb(body.stream())) {
+      for await (const chunk of Readable5.fromWeb(body.stream())) {
         if (settled) return;
         const buf = chunk;
         if (!req.write(buf)) await drained(req);
@@ -21751,7 +22110,7 @@ async function send(ctx, paths, opts2) {
   } else {
     ctx.ui.info(`Resuming transfer ${transfer.id} (started ${startedAt(transfer.createdAt)}).`);
   }
-  const partsSent = await upload(ctx, client, transfer, files, concurrency);
+  const partsSent = await upload(ctx, client, transfer, await Promise.all(files.map((f) => openAsBlob(f.path))), concurrency, void 0, { check: files });
   transfer = await client.transfer(transfer.id);
   return finish2(ctx, client, me, transfer, { resumed, partsSent, wait: opts2.wait });
 }
@@ -21768,40 +22127,53 @@ async function sendSealed(ctx, client, me, plan, keys) {
     }
     if (transfer) {
       ctx.ui.info(`Resuming sealed transfer ${transfer.id} from its spool (started ${startedAt(transfer.createdAt)}).`);
-      const partsSent = await upload(ctx, client, transfer, pending.files, plan.concurrency, labelsOf(pending.sealed.draft));
-      return finish2(ctx, client, me, await client.transfer(transfer.id), { resumed: true, partsSent, wait: plan.wait, sealed: pending.sealed.draft });
+      const { partsSent, draft } = await uploadSealed(ctx, client, transfer, pending, files, plan.concurrency);
+      return finish2(ctx, client, me, await client.transfer(transfer.id), { resumed: true, partsSent, wait: plan.wait, sealed: draft });
     }
   }
   const spool = makeSpool(ctx.env);
   let remembered = false;
   try {
-    if (files.length > 0) ctx.ui.info(`Sealing ${files.length} file${files.length === 1 ? "" : "s"} for ${to.map(showId).join(", ")}\u2026`);
-    const sp = await sealIntoSpool(spool, files, keys, { from: me.id, to, message: message ?? null });
-    const specs = sealedFileSpecs(sp.draft, keys.length);
-    const transfer = await client.createTransfer({ to, files: specs, sealed: true, expiresIn, maxDownloads });
-    const sealFile = await writeSeal(spool, sp.draft, transfer.id, keys, specs[specs.length - 1].size);
-    const spooled = [...sp.files, sealFile];
-    rememberSend(
-      {
-        key,
-        transferId: transfer.id,
-        server: ctx.server,
-        from: me.id,
-        to,
-        message,
-        createdAt: transfer.createdAt,
-        expiresAt: transfer.expiresAt,
-        files: spooled,
-        sealed: { spool, draft: sp.draft, recipients: keys }
-      },
-      ctx.env
-    );
+    const draft = unsealedDraft(files, { from: me.id, to, message: message ?? null });
+    const transfer = await client.createTransfer({ to, files: specsOf(draft, keys.length), sealed: true, expiresIn, maxDownloads });
+    const record = {
+      key,
+      transferId: transfer.id,
+      server: ctx.server,
+      from: me.id,
+      to,
+      message,
+      createdAt: transfer.createdAt,
+      expiresAt: transfer.expiresAt,
+      files: transfer.files.map((f, k) => ({ path: path9.join(spool, k < files.length ? sealedFileName(k) : SEAL_NAME), name: f.name, size: f.size, mtimeMs: 0 })),
+      sealed: { spool, draft, recipients: keys, sources: files }
+    };
+    rememberSend(record, ctx.env);
     remembered = true;
-    const partsSent = await upload(ctx, client, transfer, spooled, plan.concurrency, labelsOf(sp.draft));
-    return finish2(ctx, client, me, await client.transfer(transfer.id), { resumed: false, partsSent, wait: plan.wait, sealed: sp.draft });
+    if (files.length > 0) ctx.ui.info(`Sealing ${files.length} file${files.length === 1 ? "" : "s"} for ${to.map(showId).join(", ")} as ${files.length === 1 ? "it goes" : "they go"} up\u2026`);
+    const { partsSent, draft: sealed } = await uploadSealed(ctx, client, transfer, record, files, plan.concurrency);
+    return finish2(ctx, client, me, await client.transfer(transfer.id), { resumed: false, partsSent, wait: plan.wait, sealed });
   } finally {
     if (!remembered) removeSpool(spool, ctx.env);
   }
+}
+async function uploadSealed(ctx, client, transfer, record, files, concurrency) {
+  const state = record.sealed;
+  const sources = state.sources ?? files;
+  const writer = new SpoolWriter(state, sources, transfer.id, transfer.files.map((f) => f.size), (s) => rememberSend({ ...record, sealed: s }, ctx.env));
+  const anew = new Set(writer.unsealed);
+  const target = { ...transfer, files: transfer.files.map((f) => anew.has(f.index) ? { ...f, received: 0, partsReceived: [] } : f) };
+  const sealing = writer.run(state.recipients);
+  sealing.catch(() => void 0);
+  let partsSent;
+  try {
+    partsSent = await upload(ctx, client, target, writer.blobs(), concurrency, labelsOf(state.draft), { ready: (i, end) => writer.ready(i, end), check: sources });
+  } catch (e) {
+    writer.stop();
+    await sealing.catch(() => void 0);
+    throw e;
+  }
+  return { partsSent, draft: await sealing };
 }
 async function resume(ctx, transferId, opts2) {
   const pending = findSendById(transferId, ctx.env);
@@ -21809,7 +22181,7 @@ async function resume(ctx, transferId, opts2) {
     throw usageError(`No unfinished send ${transferId} on this computer (pushdrop remembers the sends it started until their bytes are all in).`);
   }
   if (pending.server !== ctx.server) throw usageError(`Transfer ${transferId} was sent to ${pending.server}; add --server ${pending.server}.`);
-  for (const f of pending.files) {
+  for (const f of pending.sealed?.sources ?? (pending.sealed ? [] : pending.files)) {
     const st = statSync2(f.path);
     if (st.size !== f.size || st.mtimeMs !== f.mtimeMs) {
       throw usageError(`${f.path} has changed since transfer ${transferId} began; send it again as a new transfer (and \`pushdrop cancel ${transferId}\`).`);
@@ -21819,12 +22191,14 @@ async function resume(ctx, transferId, opts2) {
   let transfer = await stillOpen(ctx, client, pending);
   if (!transfer) throw new CliError(`Transfer ${transferId} can no longer be resumed; send the files again.`, EXIT.api, "not_resumable");
   let partsSent = 0;
+  let draft = pending.sealed?.draft;
   if (!FINISHED.has(transfer.status)) {
-    partsSent = await upload(ctx, client, transfer, pending.files, 3, pending.sealed ? labelsOf(pending.sealed.draft) : void 0);
+    if (pending.sealed) ({ partsSent, draft } = await uploadSealed(ctx, client, transfer, pending, pending.sealed.sources ?? [], 3));
+    else partsSent = await upload(ctx, client, transfer, await Promise.all(pending.files.map((f) => openAsBlob(f.path))), 3, void 0, { check: pending.files });
     transfer = await client.transfer(transfer.id);
   }
   forgetSend(transfer.id, ctx.env);
-  return finish2(ctx, client, me, transfer, { resumed: true, partsSent, wait: opts2.wait, sealed: pending.sealed?.draft });
+  return finish2(ctx, client, me, transfer, { resumed: true, partsSent, wait: opts2.wait, sealed: draft });
 }
 async function stillOpen(ctx, client, p) {
   let t;
@@ -21855,8 +22229,7 @@ var labelsOf = (draft) => [
   ...draft.files.map((f) => ({ name: f.name, shownSize: f.size })),
   { name: "seal.age", announce: false }
 ];
-async function upload(ctx, client, transfer, files, concurrency = 3, labels) {
-  const blobs = await Promise.all(files.map((f) => openAsBlob(f.path)));
+async function upload(ctx, client, transfer, blobs, concurrency = 3, labels, more = {}) {
   const view = new ProgressView(
     ctx.ui,
     "sent",
@@ -21865,20 +22238,16 @@ async function upload(ctx, client, transfer, files, concurrency = 3, labels) {
   );
   const notes = new RetryNotes(ctx.ui, TRIES);
   let lastStatus = null;
-  let partsOk = 0;
-  const put = async (url, body, headers, o) => {
+  const put = async (url2, body, headers, o) => {
     let res;
     try {
-      res = await nodePut(url, body, headers, o);
+      res = await nodePut(url2, body, headers, o);
     } catch (e) {
       lastStatus = null;
       throw e;
     }
     if (res.status === 429 || res.status >= 500) lastStatus = res.status;
-    else {
-      notes.through();
-      if (res.status < 400) partsOk++;
-    }
+    else notes.through();
     return res;
   };
   try {
@@ -21892,6 +22261,7 @@ async function upload(ctx, client, transfer, files, concurrency = 3, labels) {
       },
       signal: ctx.signal,
       concurrency,
+      ready: more.ready,
       onProgress: (p) => view.update(p.files, p.done)
     });
     view.update(transfer.files.map((f) => f.size), new Set(transfer.files.map((f) => f.index)));
@@ -21899,17 +22269,8 @@ async function upload(ctx, client, transfer, files, concurrency = 3, labels) {
     forgetSend(transfer.id, ctx.env);
     return r.partsSent;
   } catch (e) {
-    if (e instanceof ApiError && e.code === "not_uploading") {
-      const now = await client.transfer(transfer.id).catch(() => null);
-      if (now && FINISHED.has(now.status)) {
-        view.update(now.files.map((f) => f.size), new Set(now.files.map((f) => f.index)));
-        view.end(true);
-        forgetSend(transfer.id, ctx.env);
-        return partsOk;
-      }
-    }
     view.end(false);
-    for (const f of files) {
+    for (const f of more.check ?? []) {
       const st = statSync2(f.path, { throwIfNoEntry: false });
       if (!st || st.size !== f.size || st.mtimeMs !== f.mtimeMs) {
         throw usageError(`${f.path} changed while it was being sent; send it again (and \`pushdrop cancel ${transfer.id}\`).`);

@@ -1,4 +1,4 @@
-import { MANIFEST_NAME } from "../contract";
+import { MANIFEST_NAME } from "../contract/package";
 
 /**
  * The ZIP format of a package (APPNOTE.TXT 6.3.10), as plain functions of names, sizes,

@@ -148,9 +148,9 @@ describe("one pass", () => {
         const root2 = fresh();
         const wrong = new OnePass(root2, t, doc, [other.identity]);
         await feedAll(wrong, pkg(entries), sizes);
-        // (in `get` the seal is opened first, so a wrong key stops before the download; here the pass
-        // gives up, and the caller's fallback reports it)
-        expect(await wrong.finish()).toBeNull();
+        // (in `get` the seal is opened first, so a wrong key stops before the download; here the
+        // file's own age header is refused: exit 5, nothing lands)
+        await expect(wrong.finish()).rejects.toMatchObject({ exitCode: 5, code: "cannot_open" });
         expect(readdirSync(root2).filter((n) => n !== "trip")).toEqual([]);
         expect(readdirSync(root2).includes("trip") ? readdirSync(path.join(root2, "trip")) : []).toEqual([]);
       }),

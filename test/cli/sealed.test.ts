@@ -228,9 +228,15 @@ describe("sealed send", () => {
       let ok = 0;
       proxy.onResponse = (s) => {
         if (isPart(s) && s.status === 200) ok++;
-        if (ok >= 2 && first.child.exitCode === null && !first.child.killed) first.child.kill("SIGKILL");
       };
+      // parts go up while the file is being sealed: killed once two are in and the spool is whole
+      // (seal.age written; a send killed while sealing is the next test's `resume`)
+      const sealedWhole = () => existsSync(sendsDir(alice)) && readdirSync(sendsDir(alice)).some((n) => n.startsWith("spool-") && existsSync(path.join(sendsDir(alice), n, "seal.age")));
+      const killer = setInterval(() => {
+        if (ok >= 2 && sealedWhole() && first.child.exitCode === null && !first.child.killed) first.child.kill("SIGKILL");
+      }, 5);
       const killed = await first.done;
+      clearInterval(killer);
       expect(killed.signal, `${killed.code} ${killed.stderr}`).toBe("SIGKILL");
       proxy.onResponse = null;
       await until(() => proxy.open === 0, 90_000, () => `the cut requests to end (${proxy.stillOpen()})`);

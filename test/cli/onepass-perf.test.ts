@@ -1,0 +1,181 @@
+import { createHash, randomBytes } from "node:crypto";
+import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync } from "node:fs";
+import { tmpdir } from "node:os";
+import path from "node:path";
+import { crc32 } from "node:zlib";
+import { afterAll, describe, expect, it } from "vitest";
+import type { PushdropClient } from "../../client";
+import { downloadToFile } from "../../cli/download";
+import { OnePass } from "../../cli/onepass";
+import { packageDownload } from "../../cli/temps";
+import type { Transfer } from "../../src/contract";
+import { centralDirectory, dataDescriptor, endRecords, localHeader } from "../../src/package/zip";
+
+/**
+ * cli/onepass.ts as `get` uses it (the download's store): each file's bytes are written once,
+ * to the file (the `.part` holds only the package's own bytes, stretched over the rest), and a
+ * new run resumes a cut download by reading back what it holds once, then asks for the rest.
+ */
+
+const MiB = 1024 * 1024;
+const dirs: string[] = [];
+afterAll(() => dirs.forEach((d) => rmSync(d, { recursive: true, force: true })));
+const fresh = () => {
+  const d = mkdtempSync(path.join(tmpdir(), "onepass-perf-"));
+  dirs.push(d);
+  return d;
+};
+const sha = (b: Uint8Array) => createHash("sha256").update(b).digest("hex");
+const ID = "BBBBBBBBBBBBBBBBBBBBBB";
+
+function pkg(entries: Array<{ name: string; data: Uint8Array }>): Buffer {
+  const parts: Uint8Array[] = [];
+  const done: Array<{ name: string; size: number; crc32: number }> = [];
+  for (const e of [...entries, { name: "manifest.json", data: Buffer.from('{"files":[]}') }]) {
+    const entry = { name: e.name, size: e.data.length, crc32: crc32(e.data) >>> 0 };
+    parts.push(localHeader(entry, 0), e.data, dataDescriptor(entry));
+    done.push(entry);
+  }
+  const at = parts.reduce((n, p) => n + p.length, 0);
+  const cd = centralDirectory(done, 0);
+  parts.push(cd, endRecords(done.length, at, cd.length));
+  return Buffer.concat(parts);
+}
+
+const transfer = (files: Array<{ name: string; data: Uint8Array }>): Transfer =>
+  ({
+    id: ID,
+    sealed: false,
+    status: "ready",
+    from: { id: "123456786", name: "a" },
+    to: ["578418129"],
+    message: null,
+    files: files.map((f, index) => ({ index, name: f.name, size: f.data.length, sha256: sha(f.data) })),
+  }) as unknown as Transfer;
+
+/** Serves `bytes` from the offset asked; with `cutAt`, the body breaks off there (every try). */
+function serving(bytes: Buffer, cutAt?: number) {
+  const asked: number[] = [];
+  const client = {
+    async download(_p: string, { offset = 0 }: { offset?: number }) {
+      asked.push(offset);
+      const end = cutAt !== undefined && cutAt > offset ? cutAt : bytes.length;
+      const rest = bytes.subarray(offset, end);
+      let at = 0;
+      const body = new ReadableStream<Uint8Array>({
+        pull(c) {
+          if (at < rest.length) {
+            const n = Math.min(rest.length - at, 64 * 1024 + 7);
+            c.enqueue(rest.slice(at, at + n));
+            at += n;
+          } else if (end === bytes.length) c.close();
+          else c.error(new Error("terminated"));
+        },
+      });
+      const headers = offset > 0 ? { "content-range": `bytes ${offset}-${bytes.length - 1}/${bytes.length}` } : undefined;
+      return new Response(body, { status: offset > 0 ? 206 : 200, headers });
+    },
+  } as unknown as PushdropClient;
+  return { client, asked };
+}
+
+describe("one pass as the download's store", () => {
+  const files = [
+    { name: "a/one.bin", data: randomBytes(3 * MiB + 5) },
+    { name: "empty", data: Buffer.alloc(0) },
+    { name: "two.bin", data: randomBytes(2 * MiB + 77) },
+  ];
+  const bytes = pkg(files);
+  const t = transfer(files);
+  const opts = { size: bytes.length, sha256: sha(bytes), backoffMs: () => 1, tries: 1 };
+
+  it("writes each file's bytes once: the .part holds only the package's own bytes (a sparse file)", async () => {
+    const root = fresh();
+    const part = packageDownload(root, ID);
+    const pass = new OnePass(root, t, null, []);
+    const { client } = serving(bytes);
+    await downloadToFile(client, "/p", part, { ...opts, store: (fh) => pass.store(fh) });
+    const st = statSync(part);
+    expect(st.size).toBe(bytes.length);
+    expect(st.blocks * 512).toBeLessThan(256 * 1024); // (5 MiB of file bytes are not in it)
+    const saved = await pass.finish();
+    expect(saved?.map((s) => s.name)).toEqual(files.map((f) => f.name));
+    for (const f of files) expect(sha(readFileSync(path.join(root, f.name)))).toBe(sha(f.data));
+  });
+
+  it("a new run resumes a cut download from what is on disk, reading it back once, and lands the same bytes", async () => {
+    const root = fresh();
+    const part = packageDownload(root, ID);
+    const cut = 4 * MiB + 123; // inside two.bin, after a/one.bin and empty are whole
+    const first = serving(bytes, cut);
+    const pass1 = new OnePass(root, t, null, []);
+    const e = await downloadToFile(first.client, "/p", part, { ...opts, store: (fh) => pass1.store(fh) }).catch((x) => x);
+    expect(String(e)).toMatch(/broke off|terminated/);
+    await pass1.close(); // (as receivePackage does when the download can go on later)
+    expect(statSync(part).size).toBeGreaterThan(3 * MiB);
+    expect(statSync(part).size).toBeLessThanOrEqual(cut);
+    expect(readdirSync(root).some((n) => n.endsWith(".unpacking"))).toBe(true); // two.bin, half way
+
+    const held = statSync(part).size;
+    const second = serving(bytes);
+    const pass2 = new OnePass(root, t, null, []);
+    const starts: Array<[number, number]> = [];
+    await downloadToFile(second.client, "/p", part, { ...opts, store: (fh) => pass2.store(fh), onStart: (o, r) => starts.push([o, r]) });
+    expect(starts).toEqual([[held, held]]); // read back once, then only the rest was asked for
+    expect(second.asked).toEqual([held]);
+    const saved = await pass2.finish();
+    expect(saved).toHaveLength(3);
+    for (const f of files) expect(sha(readFileSync(path.join(root, f.name)))).toBe(sha(f.data));
+    expect(readdirSync(root).filter((n) => n.startsWith(".pushdrop-") && !n.endsWith(".zip.part"))).toEqual([]);
+  });
+
+  it("a resume whose temporary file is gone starts over from byte 0 (and still lands the right bytes)", async () => {
+    const root = fresh();
+    const part = packageDownload(root, ID);
+    const first = serving(bytes, 4 * MiB + 123); // inside two.bin: the .part counts one.bin's bytes
+    const pass1 = new OnePass(root, t, null, []);
+    await downloadToFile(first.client, "/p", part, { ...opts, store: (fh) => pass1.store(fh) }).catch(() => undefined);
+    await pass1.close();
+    expect(statSync(part).size).toBeGreaterThan(3 * MiB);
+    for (const n of readdirSync(path.join(root, "a"))) rmSync(path.join(root, "a", n)); // one.bin's .unpacking
+    const second = serving(bytes);
+    const pass2 = new OnePass(root, t, null, []);
+    await downloadToFile(second.client, "/p", part, { ...opts, store: (fh) => pass2.store(fh) });
+    expect(second.asked).toEqual([0]);
+    await pass2.finish();
+    for (const f of files) expect(sha(readFileSync(path.join(root, f.name)))).toBe(sha(f.data));
+  });
+
+  it("a package laid out otherwise than the transfer says is refused before that entry's bytes are written", async () => {
+    const root = fresh();
+    const part = packageDownload(root, ID);
+    const other = transfer([{ name: "a/one.bin", data: files[0]!.data }, { name: "renamed", data: files[1]!.data }, files[2]!]);
+    const pass = new OnePass(root, other, null, []);
+    const e = await downloadToFile(serving(bytes).client, "/p", part, { ...opts, store: (fh) => pass.store(fh) }).catch((x) => x);
+    expect(e).toMatchObject({ exitCode: 5, code: "bad_package" });
+    pass.discard();
+    expect(existsSync(path.join(root, "renamed"))).toBe(false);
+    expect(readdirSync(root).filter((n) => n !== path.basename(part) && n !== "a")).toEqual([]);
+  });
+});
+
+describe("a large download (its package hashed on a worker thread)", () => {
+  it("checks out and lands the file; a package whose bytes are not its checksum is refused and leaves nothing", async () => {
+    const files = [{ name: "big.bin", data: randomBytes(40 * MiB + 3) }];
+    const bytes = pkg(files);
+    const t = transfer(files);
+    const root = fresh();
+    const part = packageDownload(root, ID);
+    const pass = new OnePass(root, t, null, []);
+    await downloadToFile(serving(bytes).client, "/p", part, { size: bytes.length, sha256: sha(bytes), store: (fh) => pass.store(fh) });
+    await pass.finish();
+    expect(sha(readFileSync(path.join(root, "big.bin")))).toBe(sha(files[0]!.data));
+
+    const root2 = fresh();
+    const pass2 = new OnePass(root2, t, null, []);
+    const e = await downloadToFile(serving(bytes).client, "/p", packageDownload(root2, ID), { size: bytes.length, sha256: "0".repeat(64), store: (fh) => pass2.store(fh) }).catch((x) => x);
+    expect(e).toMatchObject({ exitCode: 5, code: "sha256_mismatch" });
+    pass2.discard();
+    expect(readdirSync(root2).filter((n) => n.endsWith(".unpacking") || n === "big.bin")).toEqual([]);
+  });
+});
