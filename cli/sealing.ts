@@ -4,7 +4,7 @@ import path from "node:path";
 import { Readable } from "node:stream";
 import { ApiError, formatTerminalId, type PushdropClient } from "../client";
 import { decideTrust, sealDocument, sealedFileSpecs, sealStream, SEAL_NAME, sealedFileName, type SealDraft } from "../client/seal";
-import { SEALED_TYPE } from "../src/contract/seal";
+import { guessType } from "../src/package/mime";
 import { stateDir } from "./config";
 import type { Ctx } from "./context";
 import { CliError, EXIT, integrityError, usageError } from "./exit";
@@ -59,7 +59,7 @@ export async function sealingKeys(ctx: Ctx, client: PushdropClient, to: readonly
       const next =
         published === null
           ? `Ask ${formatTerminalId(id)} by another channel what happened; \`--plain\` sends in the clear (the server can read it).`
-          : `Compare your safety number with ${formatTerminalId(id)} by another channel (in person, a call): \`pushdrop key verify ${id}\` prints it, \`pushdrop key verify ${id} <number>\` accepts the new key once they match. Or \`--plain\` sends in the clear (the server can read it).`;
+          : `Compare your safety number with ${formatTerminalId(id)} by another channel (in person, a call): \`pushdrop key verify ${id}\` prints it, \`pushdrop key verify ${id} <number>\` accepts the new key once they match${d.reverify ? "" : ` (or, without comparing, \`pushdrop key accept ${id}\`)`}. Or \`--plain\` sends in the clear (the server can read it).`;
       throw new CliError(`Nothing was sent: ${what}.\n${next}`, EXIT.integrity, "key_changed", { id, pinned: pinned?.key ?? null, published });
     }
   }
@@ -119,9 +119,13 @@ async function writeNew(file: string, stream: ReadableStream<Uint8Array>, onByte
 
 const WRITE_BYTES = 1024 * 1024;
 
-/** A draft whose files are not sealed yet: their SHA-256s are "" until they are. */
+/**
+ * A draft whose files are not sealed yet: their SHA-256s are "" until they are. Each file's type
+ * is the one the server would give it by its name when plain (src/package/mime.ts), so that a
+ * recipient (and its notification: "2 photos") knows what it is; only the seal says it.
+ */
 export function unsealedDraft(files: readonly LocalFile[], head: { from: string; to: string[]; message: string | null }): SealDraft {
-  return { ...head, files: files.map((f, k) => ({ index: k, name: f.name, type: SEALED_TYPE, size: f.size, sha256: "" })) };
+  return { ...head, files: files.map((f, k) => ({ index: k, name: f.name, type: guessType(f.name), size: f.size, sha256: "" })) };
 }
 
 /** The transfer's files for a draft (its sizes need only the SHA-256s' length: placeholders do). */

@@ -21223,6 +21223,71 @@ import { constants as constants2, createReadStream as createReadStream4, lstatSy
 import { open as open3 } from "node:fs/promises";
 import path3 from "node:path";
 import { Readable as Readable4 } from "node:stream";
+
+// src/package/mime.ts
+var BY_EXT = {
+  txt: "text/plain",
+  md: "text/markdown",
+  csv: "text/csv",
+  html: "text/html",
+  htm: "text/html",
+  css: "text/css",
+  js: "text/javascript",
+  mjs: "text/javascript",
+  json: "application/json",
+  xml: "application/xml",
+  svg: "image/svg+xml",
+  pdf: "application/pdf",
+  png: "image/png",
+  jpg: "image/jpeg",
+  jpeg: "image/jpeg",
+  gif: "image/gif",
+  webp: "image/webp",
+  avif: "image/avif",
+  heic: "image/heic",
+  heif: "image/heif",
+  bmp: "image/bmp",
+  ico: "image/x-icon",
+  tif: "image/tiff",
+  tiff: "image/tiff",
+  mp3: "audio/mpeg",
+  m4a: "audio/mp4",
+  aac: "audio/aac",
+  ogg: "audio/ogg",
+  opus: "audio/opus",
+  flac: "audio/flac",
+  wav: "audio/wav",
+  mp4: "video/mp4",
+  m4v: "video/mp4",
+  mov: "video/quicktime",
+  webm: "video/webm",
+  mkv: "video/x-matroska",
+  avi: "video/x-msvideo",
+  zip: "application/zip",
+  gz: "application/gzip",
+  tgz: "application/gzip",
+  bz2: "application/x-bzip2",
+  xz: "application/x-xz",
+  zst: "application/zstd",
+  "7z": "application/x-7z-compressed",
+  rar: "application/vnd.rar",
+  apk: "application/vnd.android.package-archive",
+  epub: "application/epub+zip",
+  docx: "application/vnd.openxmlformats-officedocument.wordprocessingml.document",
+  xlsx: "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
+  pptx: "application/vnd.openxmlformats-officedocument.presentationml.presentation",
+  odt: "application/vnd.oasis.opendocument.text",
+  ods: "application/vnd.oasis.opendocument.spreadsheet",
+  wasm: "application/wasm"
+};
+var DEFAULT_TYPE = "application/octet-stream";
+function guessType(name) {
+  const dot = name.lastIndexOf(".");
+  if (dot < 0) return DEFAULT_TYPE;
+  return BY_EXT[name.slice(dot + 1).toLowerCase()] ?? DEFAULT_TYPE;
+}
+
+// cli/sealing.ts
 var spoolRoot = (env = process.env) => path3.join(stateDir(env), "sends");
 async function sealingKeys(ctx, client, to) {
   const unknown = [];
@@ -21246,7 +21311,7 @@ async function sealingKeys(ctx, client, to) {
     if (d.kind === "key_changed") {
       const since = pinned ? ` on ${pinned.pinnedAt.slice(0, 10)}` : "";
       const what = published === null ? `the server now says ${formatTerminalId(id)} has no key at all, where this computer pinned one${since}${d.reverify ? " and you verified it" : ""}. A terminal does not lose its key by itself` : `the key the server now gives for ${formatTerminalId(id)} is not the one this computer pinned${since}${d.reverify ? " and you verified" : ""}. Either ${formatTerminalId(id)} made a new key (a new device, \`pushdrop key rotate\`), or someone (whoever holds its token, or the server) swapped it in to read what you send`;
-      const next = published === null ? `Ask ${formatTerminalId(id)} by another channel what happened; \`--plain\` sends in the clear (the server can read it).` : `Compare your safety number with ${formatTerminalId(id)} by another channel (in person, a call): \`pushdrop key verify ${id}\` prints it, \`pushdrop key verify ${id} <number>\` accepts the new key once they match. Or \`--plain\` sends in the clear (the server can read it).`;
+      const next = published === null ? `Ask ${formatTerminalId(id)} by another channel what happened; \`--plain\` sends in the clear (the server can read it).` : `Compare your safety number with ${formatTerminalId(id)} by another channel (in person, a call): \`pushdrop key verify ${id}\` prints it, \`pushdrop key verify ${id} <number>\` accepts the new key once they match${d.reverify ? "" : ` (or, without comparing, \`pushdrop key accept ${id}\`)`}. Or \`--plain\` sends in the clear (the server can read it).`;
       throw new CliError(`Nothing was sent: ${what}.
 ${next}`, EXIT.integrity, "key_changed", { id, pinned: pinned?.key ?? null, published });
     }
@@ -21296,7 +21361,7 @@ async function writeNew(file, stream2, onBytes) {
 }
 var WRITE_BYTES = 1024 * 1024;
 function unsealedDraft(files, head) {
-  return { ...head, files: files.map((f, k) => ({ index: k, name: f.name, type: SEALED_TYPE, size: f.size, sha256: "" })) };
+  return { ...head, files: files.map((f, k) => ({ index: k, name: f.name, type: guessType(f.name), size: f.size, sha256: "" })) };
 }
 var specsOf = (draft, recipients) => sealedFileSpecs({ ...draft, files: draft.files.map((f) => ({ ...f, sha256: f.sha256 || "0".repeat(64) })) }, recipients);
 var SpoolWriter = class {

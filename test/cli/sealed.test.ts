@@ -144,6 +144,8 @@ describe("sealed send", () => {
     const seal = json((await ageOpen(idFile, path.join(x, "seal.age"))).toString("utf8"));
     expect(seal).toMatchObject({ transferId: id, from: alice.id, to: [bob.id], message: `message ${m.message} ☀` });
     expect(seal.files.map((f: any) => f.name)).toEqual(["trip/big.bin", `trip/día 1/notes ${m.name}.txt`]);
+    // each file's type is in the seal only, as the server would guess it for a plain file
+    expect(seal.files.map((f: any) => f.type)).toEqual(["application/octet-stream", "text/plain"]);
     expect((await ageOpen(idFile, path.join(x, "1.age"))).equals(big)).toBe(true);
     expect((await ageOpen(idFile, path.join(x, "2.age"))).toString()).toBe(`content ${m.content}\n`);
     expect(seal.files[0].sha256).toBe(sha(big));
