@@ -1,5 +1,6 @@
 import { IDEMPOTENCY_MS } from "../config";
 import { IDEMPOTENCY_HEADER, IdempotencyKey, type CreateTransferRequest } from "../contract";
+import { sha256Hex } from "../auth/tokens";
 import { ApiError, badRequest } from "../errors";
 import { findIdempotent, isClaimTaken, type IdempotencyClaim } from "../store/idempotency";
 import type { TerminalRow } from "../store/terminals";
@@ -32,7 +33,8 @@ export interface Created {
 
 export async function createTransferOnce(env: Env, sender: TerminalRow, req: CreateTransferRequest, key: string | null, now: number): Promise<Created> {
   if (key === null) return { rec: await createTransfer(env, sender, req, now), created: true };
-  const claim: IdempotencyClaim = { key, requestHash: await requestHash(req) };
+  // the request as parsed (zod's output: its fields in the contract's order, so spacing and field order do not matter)
+  const claim: IdempotencyClaim = { key, requestHash: await sha256Hex(JSON.stringify(req)) };
   const since = now - IDEMPOTENCY_MS;
   const earlier = await createdBefore(env, sender.id, claim, since);
   if (earlier) return { rec: earlier, created: false };
@@ -54,10 +56,4 @@ async function createdBefore(env: Env, senderId: string, claim: IdempotencyClaim
     throw new ApiError(422, "idempotency_key_reused", `This ${IDEMPOTENCY_HEADER} was used with another request in the last 24 hours: choose a new key for a new transfer.`);
   }
   return getTransferRecord(env.DB, row.transfer_id);
-}
-
-/** SHA-256 (hex) of the request as parsed (zod's output: its fields in the contract's order, so spacing and field order do not matter). */
-async function requestHash(req: CreateTransferRequest): Promise<string> {
-  const digest = await crypto.subtle.digest("SHA-256", new TextEncoder().encode(JSON.stringify(req)));
-  return [...new Uint8Array(digest)].map((b) => b.toString(16).padStart(2, "0")).join("");
 }
