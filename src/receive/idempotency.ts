@@ -1,7 +1,7 @@
 import { IDEMPOTENCY_MS } from "../config";
-import { IDEMPOTENCY_HEADER, IdempotencyKey, type CreateTransferRequest } from "../contract";
+import { IDEMPOTENCY_HEADER, type CreateTransferRequest } from "../contract";
 import { sha256Hex } from "../auth/tokens";
-import { ApiError, badRequest } from "../errors";
+import { ApiError } from "../errors";
 import { findIdempotent, isClaimTaken, type IdempotencyClaim } from "../store/idempotency";
 import type { TerminalRow } from "../store/terminals";
 import { getTransferRecord, type TransferRecord } from "../store/transfers";
@@ -15,15 +15,6 @@ import { createTransfer } from "./create";
  * `idempotency_key_reused`. Two requests with one key at once create one transfer: the key is
  * recorded in the transaction that records the transfer (store/idempotency.ts).
  */
-
-/** The request's key: null without the header; 400 when it is not 1–64 of [A-Za-z0-9_-]. */
-export function idempotencyKeyOf(header: string | null): string | null {
-  if (header === null) return null;
-  const parsed = IdempotencyKey.safeParse(header);
-  if (parsed.success) return parsed.data;
-  const message = parsed.error.issues[0]?.message ?? "invalid";
-  throw badRequest("invalid_request", `${IDEMPOTENCY_HEADER}: ${message}`, { issues: [{ path: IDEMPOTENCY_HEADER, message }] });
-}
 
 /** What a create answers with: the transfer, and whether this request created it (201) or an earlier one with the key did (200). */
 export interface Created {

@@ -1,5 +1,5 @@
 import type { Context } from "hono";
-import type { z } from "zod";
+import { z } from "zod";
 import { ApiError, badRequest } from "../errors";
 
 /** Small request helpers shared by the route files. */
@@ -35,6 +35,12 @@ export function validate<S extends z.ZodType>(schema: S, value: unknown): z.outp
     throw badRequest("invalid_request", first.path ? `${first.path}: ${first.message}` : first.message, { issues });
   }
   return result.data;
+}
+
+/** An optional request header validated by `schema`: null when absent; else as validate() answers, the header's name as the issue's path. */
+export function optionalHeader<S extends z.ZodType>(c: Context, name: string, schema: S): z.output<S> | null {
+  const value = c.req.header(name);
+  return value === undefined ? null : (validate(z.object({ [name]: schema }), { [name]: value }) as Record<string, z.output<S>>)[name]!;
 }
 
 async function readCapped(request: Request, max: number): Promise<string> {

@@ -1,17 +1,17 @@
 import { Hono, type Context } from "hono";
 import { assertParty, assertRecipient, assertSender, downloaderOf } from "../auth/access";
 import { requireTerminal } from "../auth/terminal";
-import { CreateTransferRequest, IDEMPOTENCY_HEADER, TransferId } from "../contract";
+import { CreateTransferRequest, IDEMPOTENCY_HEADER, IdempotencyKey, TransferId } from "../contract";
 import { serveFile, servePackage } from "../deliver/download";
 import { transferOpened } from "../deliver/opened";
 import { badRequest, notFound } from "../errors";
 import { cancelTransfer } from "../expire";
 import { presentFile, presentTransfer, baseUrl } from "../present";
-import { createTransferOnce, idempotencyKeyOf } from "../receive/idempotency";
+import { createTransferOnce } from "../receive/idempotency";
 import { receivePart, receiveWholeFile } from "../receive/upload";
 import { getTransferRecord, getUploadRecord, type TransferRecord } from "../store/transfers";
 import { MAX_PARTS } from "../config";
-import { contentLength, intParam, jsonBody, requestOrigin } from "./http";
+import { contentLength, intParam, jsonBody, optionalHeader, requestOrigin } from "./http";
 
 /** `/v1/transfers`: create, upload files, read, download, mark opened, cancel. */
 export const transfers = new Hono<{ Bindings: Env }>();
@@ -30,7 +30,7 @@ const noSuchFile = (count: number) =>
 transfers.post("/", async (c) => {
   const caller = await requireTerminal(c.env.DB, c.req.raw);
   const req = await jsonBody(c, CreateTransferRequest);
-  const key = idempotencyKeyOf(c.req.header(IDEMPOTENCY_HEADER) ?? null);
+  const key = optionalHeader(c, IDEMPOTENCY_HEADER, IdempotencyKey);
   const now = Date.now();
   const { rec, created } = await createTransferOnce(c.env, caller, req, key, now);
   c.header("Location", `/v1/transfers/${rec.transfer.id}`);

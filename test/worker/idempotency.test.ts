@@ -81,7 +81,11 @@ describe("POST /v1/transfers with an Idempotency-Key", () => {
     for (const key of ["", "x".repeat(65), "has space", "dot.ted", "a/b"]) {
       const res = await create(a, { to: [b.id], files: [], message: "m" }, key);
       expect(res.status, JSON.stringify(key)).toBe(400);
-      expect((await json(res)).error.code).toBe("invalid_request");
+      const { error } = await json(res);
+      expect(error.code).toBe("invalid_request");
+      // docs/api.md: the issue names the header
+      expect(error.details.issues.map((i: any) => i.path)).toEqual(["Idempotency-Key"]);
+      expect(error.message).toBe("Idempotency-Key: 1 to 64 characters A-Z a-z 0-9 _ -");
     }
     expect((await create(a, { to: [b.id], files: [], message: "m" }, "x".repeat(64))).status).toBe(201);
     expect(await sentBy(a)).toBe(1);
