@@ -23,7 +23,7 @@ export function isDownloadable(t: TransferRow, now: number): boolean {
   return (s === "ready" || s === "delivered") && t.purged_at === null && t.expires_at > now;
 }
 
-export const isUsedUp = (t: TransferRow) => t.max_downloads !== null && t.downloads >= t.max_downloads;
+export const isUsedUp = (t: Pick<TransferRow, "max_downloads" | "downloads">) => t.max_downloads !== null && t.downloads >= t.max_downloads;
 
 /** A recipient whose latest counted start is recent enough to finish it (FINISH_MS, ./config.ts). */
 export const mayFinish = (r: Pick<RecipientRow, "started_at"> | null | undefined, now: number) =>
@@ -31,7 +31,11 @@ export const mayFinish = (r: Pick<RecipientRow, "started_at"> | null | undefined
 
 /** Whether maxDownloads still lets this recipient download anything (a start, or finishing its own). */
 export const mayDownload = (rec: TransferRecord, terminalId: string, now: number) =>
-  !isUsedUp(rec.transfer) || mayFinish(rec.recipients.find((r) => r.terminal_id === terminalId), now);
+  mayDownloadBy(rec.transfer, rec.recipients.find((r) => r.terminal_id === terminalId), now);
+
+/** mayDownload's rule from the transfer's count and limit and the recipient's row (none: not a recipient, so only while not used up). */
+export const mayDownloadBy = (t: Pick<TransferRow, "max_downloads" | "downloads">, r: Pick<RecipientRow, "started_at"> | null | undefined, now: number) =>
+  !isUsedUp(t) || mayFinish(r, now);
 
 export const isRecipient = (rec: TransferRecord, terminalId: string) =>
   rec.recipients.some((r) => r.terminal_id === terminalId);

@@ -1,5 +1,5 @@
 import type { ServerMessage } from "../contract";
-import { mayFinish } from "../lifecycle";
+import { mayDownloadBy } from "../lifecycle";
 import { baseUrl, linkTransfer, signLinks } from "../present";
 import { downloadStanding } from "../store/delivery";
 
@@ -35,9 +35,8 @@ export async function renderMessage(env: Env, msg: ServerMessage, terminalId: st
 /** Whether maxDownloads (`max`, from the queued copy: null, no limit, needs no look-up) still lets `terminalId` download. */
 async function mayStillDownload(env: Env, transferId: string, terminalId: string, max: number | null): Promise<boolean> {
   if (max === null) return true;
-  const now = Date.now();
   const s = await downloadStanding(env.DB, transferId, terminalId);
-  return s !== null && (s.max_downloads === null || s.downloads < s.max_downloads || mayFinish(s, now));
+  return s !== null && mayDownloadBy(s, s, Date.now());
 }
 
 /** An origin worth remembering for links: the request's own, unless absurdly long (a forged Host). */
