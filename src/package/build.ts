@@ -1,5 +1,6 @@
 import { crc32 } from "node:zlib";
 import { hex, MANIFEST_NAME, type Manifest } from "../contract";
+import { shownTerminalName } from "../present";
 import type { PackagedFile, TransferRecord } from "../store/transfers";
 import { centralDirectory, concat, dataDescriptor, localHeader, place, type Entry } from "./zip";
 
@@ -37,7 +38,8 @@ export function packageInput(rec: TransferRecord): PackageInput {
   return {
     transferId: t.id,
     createdAt: t.created_at,
-    from: { id: t.sender_id, name: t.sender_name },
+    // the sender's name as shown everywhere else (one stored before the name rule is cleaned by it)
+    from: { id: t.sender_id, name: shownTerminalName(t.sender_id, t.sender_name) },
     message: t.message,
     files: rec.files.map((f) => ({ idx: f.idx, name: f.name, size: f.size, type: f.type })),
   };

@@ -357,4 +357,17 @@ describe("names stored before the name rule are cleaned when shown", () => {
     const announced = await eventually(async () => (await outboxOf(alice.id)).find((m) => m.type === "terminal.key_changed"), 5_000, "the announcement");
     expect(announced.body.terminal.name).toBe(cleanTerminal);
   });
+
+  it("a terminal whose stored name is older than the rule sends a transfer: its package's manifest names it by the rule too", async () => {
+    const { env } = await import("./helpers");
+    const alice = await register("alice-raw-pkg");
+    const bob = await register("bob-raw-pkg");
+    await env.DB.prepare("UPDATE terminals SET name = ? WHERE id = ?").bind("Ev\u202eil\u200b Bank\u2066", alice.id).run();
+    const t = await sendFiles(alice, [bob], [{ name: "a.txt", data: new Uint8Array([1]) }]);
+    expect(t.from.name).toBe("Evil Bank");
+    const res = await api(`/v1/transfers/${t.id}/package`, { headers: bob.auth });
+    expect(res.status).toBe(200);
+    const manifest = JSON.parse(new TextDecoder().decode(unzipSync(new Uint8Array(await res.arrayBuffer()))["manifest.json"]!));
+    expect(manifest.from).toEqual({ id: alice.id, name: "Evil Bank" });
+  });
 });
