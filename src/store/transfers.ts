@@ -192,6 +192,11 @@ export interface PartRecorded {
   after: UploadRecord | null;
 }
 
+/** SQL: file ?2 of transfer ?1 takes a part at ?5: the transfer is uploading (not purged, not expired) and the file is not complete, or is of one part (sent again until packaging starts). */
+const TAKES_PART = `EXISTS (SELECT 1 FROM transfers t JOIN transfer_files f ON f.transfer_id = t.id
+  WHERE t.id = ?1 AND f.idx = ?2 AND t.status = 'uploading' AND t.purged_at IS NULL
+    AND t.expires_at > ?5 AND (f.completed_at IS NULL OR f.size <= f.part_size))`;
+
 /**
  * Records an uploaded part, in one D1 transaction: only while the transfer is uploading
  * (not expired, not purged), for a file of several parts, not yet complete (a file of one
@@ -207,16 +212,14 @@ export async function recordPart(db: D1Database, p: PartRow, partCount: number, 
       .prepare(
         `INSERT INTO file_parts (transfer_id, idx, part, size, etag, object_key)
          SELECT ?1, ?2, ?3, ?4, ?8, ?9
-         WHERE EXISTS (SELECT 1 FROM transfers t JOIN transfer_files f ON f.transfer_id = t.id
-                       WHERE t.id = ?1 AND f.idx = ?2 AND t.status = 'uploading' AND t.purged_at IS NULL
-                         AND t.expires_at > ?5 AND (f.completed_at IS NULL OR f.size <= f.part_size))
-           AND NOT EXISTS (${fullRecipients(q)})
+         WHERE ${TAKES_PART} AND NOT EXISTS (${fullRecipients(q)})
          ON CONFLICT (transfer_id, idx, part) DO UPDATE SET size = excluded.size, etag = excluded.etag, object_key = excluded.object_key`,
       )
       .bind(p.transfer_id, p.idx, p.part, p.size, now, quota.max, quota.step, p.etag, p.object_key),
     // which inboxes were full, only when the part was not recorded (changes(): the INSERT just
-    // before, in this same transaction), so the answer says why without looking again later
-    db.prepare(fullRecipients({ ...q, only: "changes() = 0" })).bind(p.transfer_id, p.idx, p.part, p.size, now, quota.max, quota.step),
+    // before, in this same transaction) though the file took it: the answer says why without
+    // looking again later (none: the transfer or the file took no more parts)
+    db.prepare(fullRecipients({ ...q, only: `changes() = 0 AND ${TAKES_PART}` })).bind(p.transfer_id, p.idx, p.part, p.size, now, quota.max, quota.step),
     db
       .prepare(
         `UPDATE transfer_files SET completed_at = ?3
@@ -236,12 +239,11 @@ export async function recordPart(db: D1Database, p: PartRow, partCount: number, 
   const file = (f!.results as FileRow[])[0] ?? null;
   const before = (old!.results as Array<{ object_key: string | null }>)[0]?.object_key ?? null;
   const recorded = put!.meta.changes === 1;
-  const closed = !transfer || !file || transfer.status !== "uploading" || transfer.purged_at !== null || transfer.expires_at <= now || (file.completed_at !== null && file.size > file.part_size);
   const inboxes = (full!.results as Array<{ id: string }>).map((r) => r.id);
   return {
     recorded,
-    refused: recorded ? null : closed || inboxes.length === 0 ? "closed" : "inbox_full",
-    full: recorded || closed ? [] : inboxes,
+    refused: recorded ? null : inboxes.length > 0 ? "inbox_full" : "closed",
+    full: inboxes,
     replaced: recorded && before !== null && before !== p.object_key ? before : null,
     fileCompleted: complete!.meta.changes === 1,
     packagingStarted: start!.meta.changes === 1,

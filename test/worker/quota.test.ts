@@ -132,6 +132,26 @@ describe("the check made again when a part is recorded (SQL) decides as fitsInbo
       { numRuns: 60 },
     );
   });
+
+  it("a transfer that took no more parts is refused as closed, whatever its recipients' inboxes hold (full names no one)", async () => {
+    const now = Date.now();
+    const [held, ended, r] = ["qclosed_held_________", "qclosed_ended________", "990000001"];
+    const max = 1000;
+    await env.DB.batch([
+      env.DB.prepare("INSERT INTO transfers (id, sender_id, sender_name, status, created_at, expires_at, total_size) VALUES (?, 's', 's', 'uploading', ?, ?, 0)").bind(held, now, now + 3_600_000),
+      env.DB.prepare("INSERT INTO transfers (id, sender_id, sender_name, status, created_at, expires_at, total_size) VALUES (?, 's', 's', 'cancelled', ?, ?, 0)").bind(ended, now, now + 3_600_000),
+      env.DB.prepare("INSERT INTO transfer_files (transfer_id, idx, name, size, type, part_size) VALUES (?, 0, 'f', ?, 'x', ?)").bind(held, max, max),
+      env.DB.prepare("INSERT INTO transfer_files (transfer_id, idx, name, size, type, part_size) VALUES (?, 0, 'f', 10, 'x', 10)").bind(ended),
+      env.DB.prepare("INSERT INTO recipients (transfer_id, terminal_id, position) VALUES (?, ?, 0), (?, ?, 0)").bind(held, r, ended, r),
+      env.DB.prepare("INSERT INTO file_parts (transfer_id, idx, part, size, etag, object_key) VALUES (?, 0, 1, ?, 'e', 'k')").bind(held, max),
+    ]);
+    const quota = { max, step: quotaStep(max) };
+    // the inbox is full (a cancelled transfer's part would not fit either): closed is the reason
+    expect(fitsInbox(max, 10, max)).toBe(false);
+    const res = await recordPart(env.DB, { transfer_id: ended, idx: 0, part: 1, size: 10, etag: "e", object_key: "k2" }, 1, now, quota);
+    expect(res).toMatchObject({ recorded: false, refused: "closed", full: [] });
+    expect(await countRows("file_parts", "transfer_id = ?", ended)).toBe(0);
+  });
 });
 
 describe("the lockout as reported: declarations take no room", () => {
