@@ -51,14 +51,14 @@ export const FileSpec = z.object({
 });
 export type FileSpec = z.infer<typeof FileSpec>;
 
-/**
- * A transfer: files for one or more recipients, or (contract v1.1) a message alone, with
- * `files: []` (a note, a link, a code to paste).
- */
 /** v1.2: the optional `Idempotency-Key` header of `POST /v1/transfers` (limits.ts, zod-free for the web app). */
 export { IDEMPOTENCY_HEADER } from "./limits";
 export const IdempotencyKey = z.string().regex(/^[A-Za-z0-9_-]{1,64}$/, "1 to 64 characters A-Z a-z 0-9 _ -");
 
+/**
+ * A transfer: files for one or more recipients, or (contract v1.1) a message alone, with
+ * `files: []` (a note, a link, a code to paste).
+ */
 export const CreateTransferRequest = z.object({
   to: z
     .array(TerminalId)
