@@ -32,8 +32,9 @@ export async function createTransferOnce(env: Env, sender: TerminalRow, req: Cre
   try {
     return { rec: await createTransfer(env, sender, req, now, { idempotency: { key: claim, since } }), created: true };
   } catch (e) {
-    // another request with this key recorded its transfer first: answer with that one
-    const raced = isClaimTaken(e) ? await createdBefore(env, sender.id, claim, since) : null;
+    // another request with this key recorded its transfer first: answer with that one. So also
+    // when a check refused this one after that commit (its rate or share counts that transfer)
+    const raced = isClaimTaken(e) || e instanceof ApiError ? await createdBefore(env, sender.id, claim, since) : null;
     if (raced) return { rec: raced, created: false };
     throw e;
   }

@@ -1,6 +1,8 @@
 import { describe, expect, it } from "vitest";
 import { IDEMPOTENCY_MS } from "../../src/config";
 import { sweep } from "../../src/expire";
+import { createTransferOnce } from "../../src/receive/idempotency";
+import { getTerminal } from "../../src/store/terminals";
 import { api, countRows, env, json, register, type TestTerminal } from "./helpers";
 
 /**
@@ -99,6 +101,35 @@ describe("POST /v1/transfers with an Idempotency-Key", () => {
     expect(answers.map((r) => r.status).sort()).toEqual([200, 200, 201]);
     const ids = new Set(await Promise.all(answers.map(async (r) => (await json(r)).id)));
     expect(ids.size).toBe(1);
+    expect(await sentBy(a)).toBe(1);
+  });
+
+  it("a request whose look-up came before another's commit, and whose checks then count that transfer (the sender's hourly rate): the other's transfer, not 429", async () => {
+    const a = await register();
+    const b = await register();
+    const req = { to: [b.id], files: [{ name: "r.bin", size: 3 }] };
+    const first = await json(await create(a, req, "edge"));
+    // the second request, as if its look-up of the key ran just before the first committed (it
+    // finds nothing), under a rate of one transfer an hour, which the first has used
+    let missed = false;
+    const db = new Proxy(env.DB, {
+      get(target, prop) {
+        if (prop !== "prepare") return Reflect.get(target, prop, target);
+        return (sql: string) => {
+          if (!missed && sql.startsWith("SELECT transfer_id, request_hash FROM idempotency_keys")) {
+            missed = true;
+            return { bind: () => ({ first: async () => null }) };
+          }
+          return target.prepare(sql);
+        };
+      },
+    });
+    const late = { ...env, DB: db, LIMIT_TRANSFERS_PER_SENDER_HOUR: "1" } as unknown as Env;
+    const sender = (await getTerminal(env.DB, a.id))!;
+    const { rec, created } = await createTransferOnce(late, sender, req, "edge", Date.now());
+    expect(missed).toBe(true);
+    expect(created).toBe(false);
+    expect(rec.transfer.id).toBe(first.id);
     expect(await sentBy(a)).toBe(1);
   });
 
