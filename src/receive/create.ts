@@ -23,7 +23,7 @@ export async function createTransfer(
   sender: TerminalRow,
   req: CreateTransferRequest,
   now: number,
-  opts: { oneRequest?: boolean; idempotency?: { key: IdempotencyClaim; since: number } } = {},
+  opts: { oneRequest?: boolean; idempotency?: IdempotencyClaim } = {},
 ): Promise<TransferRecord> {
   const naming = safeNames(req.files.map((f) => f.name));
   if (!naming.ok) {
@@ -88,7 +88,7 @@ async function createMessageOnly(
   req: CreateTransferRequest,
   to: string[],
   now: number,
-  idempotency?: { key: IdempotencyClaim; since: number },
+  idempotency?: IdempotencyClaim,
 ): Promise<TransferRecord> {
   const rec = await record(env, sender, req, to, now, "ready", [], idempotency);
   await notifyReady(env, rec, now);
@@ -104,7 +104,7 @@ async function record(
   now: number,
   status: "uploading" | "ready",
   files: NewFile[],
-  idempotency?: { key: IdempotencyClaim; since: number },
+  idempotency?: IdempotencyClaim,
 ): Promise<TransferRecord> {
   const id = newTransferId();
   await insertTransfer(

@@ -25,24 +25,23 @@ export interface Created {
 export async function createTransferOnce(env: Env, sender: TerminalRow, req: CreateTransferRequest, key: string | null, now: number): Promise<Created> {
   if (key === null) return { rec: await createTransfer(env, sender, req, now), created: true };
   // the request as parsed (zod's output: its fields in the contract's order, so spacing and field order do not matter)
-  const claim: IdempotencyClaim = { key, requestHash: await sha256Hex(JSON.stringify(req)) };
-  const since = now - IDEMPOTENCY_MS;
-  const earlier = await createdBefore(env, sender.id, claim, since);
+  const claim: IdempotencyClaim = { key, requestHash: await sha256Hex(JSON.stringify(req)), since: now - IDEMPOTENCY_MS };
+  const earlier = await createdBefore(env, sender.id, claim);
   if (earlier) return { rec: earlier, created: false };
   try {
-    return { rec: await createTransfer(env, sender, req, now, { idempotency: { key: claim, since } }), created: true };
+    return { rec: await createTransfer(env, sender, req, now, { idempotency: claim }), created: true };
   } catch (e) {
     // another request with this key recorded its transfer first: answer with that one. So also
     // when a check refused this one after that commit (its rate or share counts that transfer)
-    const raced = isClaimTaken(e) || e instanceof ApiError ? await createdBefore(env, sender.id, claim, since) : null;
+    const raced = isClaimTaken(e) || e instanceof ApiError ? await createdBefore(env, sender.id, claim) : null;
     if (raced) return { rec: raced, created: false };
     throw e;
   }
 }
 
-/** The transfer `claim.key` created since `since`, or null; 422 when that was another request. */
-async function createdBefore(env: Env, senderId: string, claim: IdempotencyClaim, since: number): Promise<TransferRecord | null> {
-  const row = await findIdempotent(env.DB, senderId, claim.key, since);
+/** The transfer `claim.key` created since `claim.since`, or null; 422 when that was another request. */
+async function createdBefore(env: Env, senderId: string, claim: IdempotencyClaim): Promise<TransferRecord | null> {
+  const row = await findIdempotent(env.DB, senderId, claim);
   if (!row) return null;
   if (row.request_hash !== claim.requestHash) {
     throw new ApiError(422, "idempotency_key_reused", `This ${IDEMPOTENCY_HEADER} was used with another request in the last 24 hours: choose a new key for a new transfer.`);

@@ -8,28 +8,29 @@ export interface IdempotencyRow {
   request_hash: string;
 }
 
-/** A sender's key and its request, as recorded with the transfer it creates (in the same transaction). */
+/** A sender's key and its request, as recorded with the transfer it creates (in the same transaction); a row of the key from before `since` is stale. */
 export interface IdempotencyClaim {
   key: string;
   requestHash: string;
+  since: number;
 }
 
-/** The transfer a sender's key created since `since`, or null. */
-export function findIdempotent(db: D1Database, senderId: string, key: string, since: number): Promise<IdempotencyRow | null> {
+/** The transfer a sender's key created since `claim.since`, or null. */
+export function findIdempotent(db: D1Database, senderId: string, claim: IdempotencyClaim): Promise<IdempotencyRow | null> {
   return db
     .prepare("SELECT transfer_id, request_hash FROM idempotency_keys WHERE sender_id = ?1 AND key = ?2 AND created_at > ?3")
-    .bind(senderId, key, since)
+    .bind(senderId, claim.key, claim.since)
     .first<IdempotencyRow>();
 }
 
 /**
  * The statements that record a claim with the transfer it creates (insertTransfer's batch): a
- * stale row of the same key (from before `since`) is dropped first; a live one makes the INSERT
+ * stale row of the same key (from before `claim.since`) is dropped first; a live one makes the INSERT
  * fail, and with it the whole batch, so two requests with one key create one transfer.
  */
-export function claimStatements(db: D1Database, senderId: string, claim: IdempotencyClaim, transferId: string, now: number, since: number): D1PreparedStatement[] {
+export function claimStatements(db: D1Database, senderId: string, claim: IdempotencyClaim, transferId: string, now: number): D1PreparedStatement[] {
   return [
-    db.prepare("DELETE FROM idempotency_keys WHERE sender_id = ?1 AND key = ?2 AND created_at <= ?3").bind(senderId, claim.key, since),
+    db.prepare("DELETE FROM idempotency_keys WHERE sender_id = ?1 AND key = ?2 AND created_at <= ?3").bind(senderId, claim.key, claim.since),
     db
       .prepare("INSERT INTO idempotency_keys (sender_id, key, request_hash, transfer_id, created_at) VALUES (?1, ?2, ?3, ?4, ?5)")
       .bind(senderId, claim.key, claim.requestHash, transferId, now),

@@ -87,11 +87,11 @@ export async function insertTransfer(
   },
   files: readonly NewFile[],
   recipients: readonly string[],
-  claim?: { key: IdempotencyClaim; since: number },
+  claim?: IdempotencyClaim,
 ): Promise<void> {
   await db.batch([
     // an Idempotency-Key's claim: if another request holds the key, nothing of this batch is kept
-    ...(claim ? claimStatements(db, t.sender_id, claim.key, t.id, t.created_at, claim.since) : []),
+    ...(claim ? claimStatements(db, t.sender_id, claim, t.id, t.created_at) : []),
     db
       .prepare(
         `INSERT INTO transfers (id, sender_id, sender_name, message, status, created_at, expires_at, max_downloads, total_size, sealed)
