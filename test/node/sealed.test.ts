@@ -16,7 +16,7 @@ import {
 import type { Transfer } from "../../src/contract";
 import { age, collect, streamOf } from "./support/bytes.ts";
 import { removeState, startServer, type Server } from "./support/server.ts";
-import { isR2Blob, isSqlite, searchState } from "./support/state.ts";
+import { isD1, isDurableObject, isR2Blob, isSqlite, searchState } from "./support/state.ts";
 
 /**
  * Sealed transfers end to end against `npm start`, through the API client and client/seal (the
@@ -155,6 +155,11 @@ describe("sealed transfers against npm start", () => {
     expect(found["plain.content"]!.filter(isR2Blob), files.join("\n")).not.toEqual([]);
     expect(found["plain.name"]).not.toEqual([]);
     expect(found["plain.message"]).not.toEqual([]);
+    // and the search reaches each of the three stores: the plain message is in D1 (the transfer's
+    // row), in the recipient's Durable Object storage (its outbox) and in R2 (the package's manifest)
+    expect(found["plain.message"]!.filter(isD1), files.join("\n")).not.toEqual([]);
+    expect(found["plain.message"]!.filter(isDurableObject), files.join("\n")).not.toEqual([]);
+    expect(found["plain.message"]!.filter(isR2Blob), files.join("\n")).not.toEqual([]);
     // the sealed one is not, none of its three
     expect(found["sealed.content"]).toEqual([]);
     expect(found["sealed.name"]).toEqual([]);
