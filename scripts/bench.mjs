@@ -539,10 +539,13 @@ async function fileCount(s, n) {
 
 const loadAtStart = loadavg()[0];
 
+/** pushdrop's limits lifted for the bench (its many registrations, requests and transfers) */
+const unlimited = { LIMIT_REGISTRATIONS_PER_ADDRESS_HOUR: "1000000", LIMIT_REQUESTS_PER_TERMINAL_MINUTE: "1000000", LIMIT_REQUESTS_PER_ADDRESS_MINUTE: "1000000", LIMIT_TRANSFERS_PER_SENDER_HOUR: "1000000" };
+
 async function main() {
   console.log(`free disk in ${tmpdir()}: ${execSync(`df -h --output=avail ${tmpdir()} | tail -1`).toString().trim()}`);
   const wrangler = path.join(root, "node_modules", ".bin", "wrangler");
-  if (cliMode === "only") return cliOnly(wrangler);
+  if (cliMode === "only") return cliOnly();
   const baseline = await start(
     "baseline",
     (port, state) => [wrangler, "dev", "--config", "test/bench/baseline/wrangler.toml", "--ip", "127.0.0.1", "--port", String(port), "--persist-to", state],
@@ -550,7 +553,6 @@ async function main() {
   );
   // the bench registers a thousand terminals and sends hundreds of parts a minute from one
   // address: lift the abuse limits (their defaults are in wrangler.toml) so they measure nothing
-  const unlimited = { LIMIT_REGISTRATIONS_PER_ADDRESS_HOUR: "1000000", LIMIT_REQUESTS_PER_TERMINAL_MINUTE: "1000000", LIMIT_REQUESTS_PER_ADDRESS_MINUTE: "1000000", LIMIT_TRANSFERS_PER_SENDER_HOUR: "1000000" };
   const pushdrop = await start("pushdrop", () => ["node", "scripts/start.mjs"], "/v1/push/vapid-public-key", { PUSHDROP_SWEEP_SECONDS: "86400", ...unlimited });
   const rows = [];
   const zip64 = [];
@@ -765,9 +767,11 @@ const NOTES = `
 
 // ---- the CLI (issue 23's targets) -------------------------------------------------------
 
-/** BENCH_CLI=only: pushdrop alone, the CLI's rows, and BENCHMARKS.md's CLI section replaced (the rest kept). */
+/**
+ * BENCH_CLI=only: pushdrop alone, the CLI's rows, and BENCHMARKS.md's CLI section replaced (up to
+ * the next "## " section: what comes before and after it is kept).
+ */
 async function cliOnly() {
-  const unlimited = { LIMIT_REGISTRATIONS_PER_ADDRESS_HOUR: "1000000", LIMIT_REQUESTS_PER_TERMINAL_MINUTE: "1000000", LIMIT_REQUESTS_PER_ADDRESS_MINUTE: "1000000", LIMIT_TRANSFERS_PER_SENDER_HOUR: "1000000" };
   const pushdrop = await start("pushdrop", () => ["node", "scripts/start.mjs"], "/v1/push/vapid-public-key", { PUSHDROP_SWEEP_SECONDS: "86400", ...unlimited });
   let cli;
   try {
@@ -778,9 +782,12 @@ async function cliOnly() {
   }
   const file = path.join(root, "BENCHMARKS.md");
   const before = readFileSync(file, "utf8");
+  const text = cliReport(cli);
   const at = before.indexOf(CLI_HEADER);
-  writeFileSync(file, (at >= 0 ? before.slice(0, at).trimEnd() + "\n" : before) + cliReport(cli));
-  console.log(cliReport(cli));
+  const end = at >= 0 ? before.indexOf("\n## ", at + CLI_HEADER.length) : -1;
+  const head = at >= 0 ? before.slice(0, at).trimEnd() + "\n" : before;
+  writeFileSync(file, head + text + (end >= 0 ? "\n" + before.slice(end + 1) : ""));
+  console.log(text);
 }
 
 const CLI_HEADER = "## The CLI: receiving, sealing and opening (issue 23)";
@@ -952,7 +959,9 @@ async function cliBench(s) {
     const r = await timed(process.execPath, [PD, "register", "--name", who, "--json"], { env: users[who].env });
     users[who].id = JSON.parse(r.out).id;
   }
-  const token = JSON.parse(readFileSync(path.join(scratch, "bob", "config", "pushdrop", "config.json"), "utf8")).terminals[s.base].token;
+  const tokenOf = (who) => JSON.parse(readFileSync(path.join(scratch, who, "config", "pushdrop", "config.json"), "utf8")).terminals[s.base].token;
+  const token = tokenOf("bob");
+  const senderToken = tokenOf("alice");
   const cliRuns = Math.max(1, runs);
   const out = [];
   for (const mib of cliSizes) {
@@ -999,7 +1008,7 @@ async function cliBench(s) {
       }
       console.log(`cli ${mib} MiB get/curl run ${i + 1}: get ${row.get.at(-1).toFixed(2)} s, curl ${row.curl.at(-1).toFixed(2)} s`);
     }
-    await api(s.base, "DELETE", `/v1/transfers/${plainId}`, JSON.parse(readFileSync(path.join(scratch, "alice", "config", "pushdrop", "config.json"), "utf8")).terminals[s.base].token);
+    await api(s.base, "DELETE", `/v1/transfers/${plainId}`, senderToken);
     // 2. sealing and opening: the CLI's code against age-encryption alone, interleaved
     const keys = run("keys");
     for (let i = 0; i < cliRuns; i++) {
@@ -1035,7 +1044,7 @@ async function cliBench(s) {
         (plain ? row.plainSend : row.sealedSend).push(sendS);
         (plain ? row.plainGet : row.sealedGet).push(g.s);
         console.log(`cli ${mib} MiB ${plain ? "plain" : "sealed"} send → get run ${i + 1}: ${total.toFixed(1)} s (send ${sendS.toFixed(1)} s, get ${g.s.toFixed(1)} s)`);
-        await api(s.base, "DELETE", `/v1/transfers/${id}`, JSON.parse(readFileSync(path.join(scratch, "alice", "config", "pushdrop", "config.json"), "utf8")).terminals[s.base].token);
+        await api(s.base, "DELETE", `/v1/transfers/${id}`, senderToken);
       }
     }
     rmSync(file, { force: true });
