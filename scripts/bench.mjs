@@ -1136,8 +1136,8 @@ const CLI_NOTES = `
   undici (0.6–1 s per GiB), the file's SHA-256 (about 0.7 s per GiB), the writes' system calls and loading the 1 MB
   bundle (0.3–0.6 s of compiling, every run; Node 20 has no compile cache). curl does none of the hashing: its CPU time
   is almost all the kernel copying the bytes into the page cache, which \`get\` pays too (the "CPU s" columns).
-- **Sealing and opening** run at the library's pace: a profile of a sealed \`get\` is mostly age-encryption's own
-  ChaCha20 and Poly1305 (in JavaScript, @noble/ciphers). What the CLI adds is reading and writing in 1 MiB pieces, the
+- **Sealing and opening** are bound by the library (how near its own rate each comes is in the "CLI ÷ age" columns):
+  a profile of a sealed \`get\` is mostly age-encryption's own ChaCha20 and Poly1305 (in JavaScript, @noble/ciphers). What the CLI adds is reading and writing in 1 MiB pieces, the
   plaintext's SHA-256 (node:crypto) and, when opening, writing the package to its \`.part\` (a resume needs the age bytes).
 - **Sealed send → get** cannot come near a plain one while opening runs at the library's rate: \`get\` of a sealed
   GiB is bound by decryption (its rate is in the "open" columns), where a plain \`get\` is bound by the disk. Sealing
