@@ -147,8 +147,16 @@ describe("sealed transfers against npm start", () => {
     await waitReady(a.client, plain.id);
 
     // D1, R2 and Durable Object storage all live under the state directory: every file of it read
-    // as bytes, the SQLite files' write-ahead logs too
-    const { files, found } = searchState(server.state, { ...prefixed("sealed", hidden), ...prefixed("plain", clear) });
+    // as bytes, the SQLite files' write-ahead logs too. A transfer's notices are queued in its
+    // recipients' Durable Objects after it is ready: searched again until the plain one's is there
+    // (the sealed one's, sent before, is then there too), for up to 15 s
+    const markersOf = { ...prefixed("sealed", hidden), ...prefixed("plain", clear) };
+    let search = searchState(server.state, markersOf);
+    for (const until = Date.now() + 15_000; !search.found["plain.message"]!.some(isDurableObject) && Date.now() < until; ) {
+      await new Promise((r) => setTimeout(r, 250));
+      search = searchState(server.state, markersOf);
+    }
+    const { files, found } = search;
     expect(files.filter(isR2Blob).length, files.join("\n")).toBeGreaterThan(0);
     expect(files.filter(isSqlite).length, files.join("\n")).toBeGreaterThan(0);
     // the plain send is found, each of its three: the content in R2's blobs (not only in some index)
