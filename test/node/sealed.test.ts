@@ -136,7 +136,7 @@ describe("sealed transfers against npm start", () => {
     const hidden = markers("s");
     const clear = markers("p");
 
-    await sendSealed(a, b, filesWith(hidden.content, hidden.name), `note ${hidden.message} ☀`);
+    const sealed = await sendSealed(a, b, filesWith(hidden.content, hidden.name), `note ${hidden.message} ☀`);
     const plainFiles = filesWith(clear.content, clear.name);
     const plain = await a.client.createTransfer({
       to: [b.id],
@@ -148,17 +148,19 @@ describe("sealed transfers against npm start", () => {
 
     // D1, R2 and Durable Object storage all live under the state directory: every file of it read
     // as bytes, the SQLite files' write-ahead logs too. A transfer's notices are queued in its
-    // recipients' Durable Objects after it is ready: searched again until the plain one's is there
-    // (the sealed one's, sent before, is then there too), for up to 15 s
-    const markersOf = { ...prefixed("sealed", hidden), ...prefixed("plain", clear) };
+    // recipients' Durable Objects after it is ready: searched again until both transfers' ids
+    // (which the server sees) are in Durable Object storage, for up to 15 s
+    const markersOf = { ...prefixed("sealed", hidden), ...prefixed("plain", clear), "sealed.id": sealed.id, "plain.id": plain.id };
+    const noticed = (f: Record<string, string[]>) => f["sealed.id"]!.some(isDurableObject) && f["plain.id"]!.some(isDurableObject);
     let search = searchState(server.state, markersOf);
-    for (const until = Date.now() + 15_000; !search.found["plain.message"]!.some(isDurableObject) && Date.now() < until; ) {
+    for (const until = Date.now() + 15_000; !noticed(search.found) && Date.now() < until; ) {
       await new Promise((r) => setTimeout(r, 250));
       search = searchState(server.state, markersOf);
     }
     const { files, found } = search;
     expect(files.filter(isR2Blob).length, files.join("\n")).toBeGreaterThan(0);
     expect(files.filter(isSqlite).length, files.join("\n")).toBeGreaterThan(0);
+    expect(noticed(found), JSON.stringify(found)).toBe(true);
     // the plain send is found, each of its three: the content in R2's blobs (not only in some index)
     expect(found["plain.content"]!.filter(isR2Blob), files.join("\n")).not.toEqual([]);
     expect(found["plain.name"]).not.toEqual([]);
