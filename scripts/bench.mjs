@@ -1012,7 +1012,9 @@ async function cliBench(s) {
       console.log(`cli ${mib} MiB get/curl run ${i + 1}: get ${row.get.at(-1).toFixed(2)} s, curl ${row.curl.at(-1).toFixed(2)} s`);
     }
     await api(s.base, "DELETE", `/v1/transfers/${plainId}`, senderToken);
-    // 2. sealing and opening: the CLI's code against age-encryption alone, interleaved
+    // 2. sealing and opening: the CLI's code against age-encryption alone, interleaved; each after a
+    // sync, so that the writeback of what the one before wrote (a GiB of spool, or of package) does
+    // not land in the next one's time
     const keys = run("keys");
     for (let i = 0; i < cliRuns; i++) {
       const spool = path.join(scratch, `spool-${i}`);
@@ -1020,12 +1022,14 @@ async function cliBench(s) {
       const opened = path.join(scratch, `opened-${i}`);
       let sealed;
       for (const which of i % 2 === 0 ? ["age", "cli"] : ["cli", "age"]) {
+        execSync("sync");
         if (which === "age") row.ageSeal.push(run("age-seal", file, keys.recipient));
         else row.cliSeal.push((sealed = run("cli-seal", file, keys.recipient, spool)));
       }
       writeFileSync(path.join(scratch, "draft.json"), JSON.stringify(sealed.draft));
       run("pack", sealed.aged, sealed.seal, pkg);
       for (const which of i % 2 === 0 ? ["age", "cli"] : ["cli", "age"]) {
+        execSync("sync");
         if (which === "age") row.ageOpen.push(run("age-open", sealed.aged, keys.identity));
         else {
           const r = run("cli-open", pkg, sealed.aged, sealed.seal, keys.identity, path.join(scratch, "draft.json"), opened);
