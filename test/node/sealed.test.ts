@@ -16,7 +16,7 @@ import {
 import type { Transfer } from "../../src/contract";
 import { age, collect, streamOf } from "./support/bytes.ts";
 import { removeState, startServer, type Server } from "./support/server.ts";
-import { isR2Blob, isSqlite, searchState } from "./support/state.ts";
+import { isD1, isDurableObject, isR2Blob, isSqlite, searchState } from "./support/state.ts";
 
 /**
  * Sealed transfers end to end against `npm start`, through the API client and client/seal (the
@@ -136,7 +136,7 @@ describe("sealed transfers against npm start", () => {
     const hidden = markers("s");
     const clear = markers("p");
 
-    await sendSealed(a, b, filesWith(hidden.content, hidden.name), `note ${hidden.message} ☀`);
+    const sealed = await sendSealed(a, b, filesWith(hidden.content, hidden.name), `note ${hidden.message} ☀`);
     const plainFiles = filesWith(clear.content, clear.name);
     const plain = await a.client.createTransfer({
       to: [b.id],
@@ -147,14 +147,29 @@ describe("sealed transfers against npm start", () => {
     await waitReady(a.client, plain.id);
 
     // D1, R2 and Durable Object storage all live under the state directory: every file of it read
-    // as bytes, the SQLite files' write-ahead logs too
-    const { files, found } = searchState(server.state, { ...prefixed("sealed", hidden), ...prefixed("plain", clear) });
+    // as bytes, the SQLite files' write-ahead logs too. A transfer's notices are queued in its
+    // recipients' Durable Objects after it is ready: searched again until both transfers' ids
+    // (which the server sees) are in Durable Object storage, for up to 15 s
+    const markersOf = { ...prefixed("sealed", hidden), ...prefixed("plain", clear), "sealed.id": sealed.id, "plain.id": plain.id };
+    const noticed = (f: Record<string, string[]>) => f["sealed.id"]!.some(isDurableObject) && f["plain.id"]!.some(isDurableObject);
+    let search = searchState(server.state, markersOf);
+    for (const until = Date.now() + 15_000; !noticed(search.found) && Date.now() < until; ) {
+      await new Promise((r) => setTimeout(r, 250));
+      search = searchState(server.state, markersOf);
+    }
+    const { files, found } = search;
     expect(files.filter(isR2Blob).length, files.join("\n")).toBeGreaterThan(0);
     expect(files.filter(isSqlite).length, files.join("\n")).toBeGreaterThan(0);
+    expect(noticed(found), JSON.stringify(found)).toBe(true);
     // the plain send is found, each of its three: the content in R2's blobs (not only in some index)
     expect(found["plain.content"]!.filter(isR2Blob), files.join("\n")).not.toEqual([]);
     expect(found["plain.name"]).not.toEqual([]);
     expect(found["plain.message"]).not.toEqual([]);
+    // and the search reaches each of the three stores: the plain message is in D1 (the transfer's
+    // row), in the recipient's Durable Object storage (its outbox) and in R2 (the package's manifest)
+    expect(found["plain.message"]!.filter(isD1), files.join("\n")).not.toEqual([]);
+    expect(found["plain.message"]!.filter(isDurableObject), files.join("\n")).not.toEqual([]);
+    expect(found["plain.message"]!.filter(isR2Blob), files.join("\n")).not.toEqual([]);
     // the sealed one is not, none of its three
     expect(found["sealed.content"]).toEqual([]);
     expect(found["sealed.name"]).toEqual([]);

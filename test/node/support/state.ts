@@ -66,7 +66,15 @@ export function searchState(root: string, markers: Record<string, string>): Stat
   return { files, found };
 }
 
+const under = (rel: string, ...dirs: string[]) => {
+  const parts = rel.split(path.sep);
+  return dirs.every((d) => parts.includes(d));
+};
 /** R2 blobs as wrangler dev keeps them (the objects' bytes, one file each). */
-export const isR2Blob = (rel: string) => rel.split(path.sep).includes("r2") && rel.split(path.sep).includes("blobs");
+export const isR2Blob = (rel: string) => under(rel, "r2", "blobs");
 /** SQLite databases (D1, Durable Object storage) with their write-ahead logs. */
 export const isSqlite = (rel: string) => /\.sqlite(-wal|-shm)?$/.test(rel);
+/** D1's SQLite files (wrangler dev keeps each database under v3/d1/). */
+export const isD1 = (rel: string) => under(rel, "d1") && isSqlite(rel);
+/** Durable Object storage's SQLite files (v3/do/<script>-<class>/). */
+export const isDurableObject = (rel: string) => under(rel, "do") && isSqlite(rel);
