@@ -10,9 +10,9 @@ import { CliError, EXIT, integrityError, usageError } from "./exit";
 import { ProgressView } from "./progress";
 import { RetryNotes } from "./retrying";
 import { fileDownload, packageDownload, unpacking } from "./temps";
-import { freeName, safeSegments, unpackPackage, type SavedFile } from "./unpack";
+import { freeName, safeSegments, type SavedFile } from "./unpack";
 import type { Ui } from "./ui";
-import { fetchSeal, openSealedPackage } from "./opening";
+import { fetchSeal } from "./opening";
 import { OnePass } from "./onepass";
 import type { SealDocument } from "../client/seal";
 
@@ -20,9 +20,9 @@ import type { SealDocument } from "../client/seal";
  * Receiving a transfer into a folder. The whole transfer comes as its package (one ZIP),
  * not file by file: only a complete package download counts as delivered (the sender's
  * receipt, `--wait`, maxDownloads), one ranged request resumes it, and its bytes are checked
- * twice: the package's sha256 (the API's `package.sha256`), then each file's against the
- * manifest while unpacking. The package is kept as `D/.pushdrop-<id>.zip.part` until it
- * is unpacked, so a killed download resumes from what is on disk.
+ * twice: the package's sha256 (the API's `package.sha256`), and each file's as it streams in
+ * (cli/onepass.ts). The package is kept as `D/.pushdrop-<id>.zip.part` until its files have
+ * landed, so a killed download resumes from what is on disk.
  */
 
 export interface Received {
@@ -62,19 +62,6 @@ export async function receivePackage(
   const part = packageDownload(root, transfer.id);
   const pkg = transfer.package;
   const label = `${transfer.files.length} file${transfer.files.length === 1 ? "" : "s"} (package)`;
-  // opened as it comes, in one pass (cli/onepass.ts); PUSHDROP_ONE_PASS=0 downloads the package
-  // whole into the .part and opens it afterwards (the way before: for comparing the two in a benchmark)
-  if (process.env.PUSHDROP_ONE_PASS === "0") {
-    const resumedFrom = await fetchPart(client, ui, label, url(client, transfer), part, pkg.size, pkg.sha256, signal);
-    if (keys) {
-      const { saved, doc } = await openSealedPackage(part, root, transfer, keys);
-      rmSync(part, { force: true });
-      return { saved, resumedFrom, seal: doc };
-    }
-    const { saved } = await unpackPackage(part, root, transfer);
-    rmSync(part, { force: true });
-    return { saved, resumedFrom };
-  }
   let seal: SealDocument | undefined;
   if (keys && opened) {
     // the seal `listen` already opened to show the transfer: checked again against it as it is now
