@@ -245,6 +245,34 @@ describe("messages, receipts and inbox", () => {
     expect(json(none.stdout).error.code).toBe("file_not_found");
   });
 
+  it("get --file fetches one file alone (by name or by index) into --dir under its base name; a delivery once every file was fetched", async () => {
+    const src = path.join(root, "src-one");
+    mkdirSync(path.join(src, "sub"), { recursive: true });
+    const a = randomBytes(1000);
+    const b = randomBytes(2000);
+    writeFileSync(path.join(src, "a.bin"), a);
+    writeFileSync(path.join(src, "sub", "b.bin"), b);
+    const sent = await runCli(alice, ["send", "--plain", src, "--to", bob.id!, "--json"]);
+    expect(sent.code, sent.stderr).toBe(0);
+    const id = json(sent.stdout).id as string;
+    const bobClient = new PushdropClient({ server: server.base, token: tokenOf(bob) });
+    await until(async () => (await bobClient.transfer(id)).status === "ready", 30_000, "the transfer to be ready");
+    const t = await bobClient.transfer(id);
+    const D = path.join(root, "bob-one");
+    const byName = await runCli(bob, ["get", id, "--file", "b.bin", "--dir", D, "--json"]);
+    expect(byName.code, byName.stderr).toBe(0);
+    expect(json(byName.stdout).files).toMatchObject([{ name: "src-one/sub/b.bin", path: path.join(realpathSync(D), "b.bin"), size: 2000, sha256: sha(b) }]);
+    expect((await bobClient.transfer(id)).recipients[0]!.downloadedAt).toBeNull(); // one file of two: not yet
+    const ia = t.files.find((f) => f.name === "src-one/a.bin")!.index;
+    const byIndex = await runCli(bob, ["get", id, "--file", String(ia), "--dir", D]);
+    expect(byIndex.code, byIndex.stderr).toBe(0);
+    expect(readFileSync(path.join(D, "a.bin")).equals(a)).toBe(true);
+    expect(readFileSync(path.join(D, "b.bin")).equals(b)).toBe(true);
+    expect(readdirSync(D).sort()).toEqual(["a.bin", "b.bin"]); // no .part left
+    // every file served whole: the server counts it as delivered (docs/api.md, receipts)
+    await until(async () => (await bobClient.transfer(id)).recipients[0]!.downloadedAt !== null, 20_000, "the receipt");
+  });
+
   it("send --wait --json that ends undelivered prints one JSON document (the error, carrying the result) and exits 6", async () => {
     const wait = spawnCli(alice, ["send", "--plain", "--to", bob.id!, "--message", "never read", "--wait", "--json"]);
     await until(() => wait.stderr().includes("Waiting until"), 30_000, "send --wait to wait");

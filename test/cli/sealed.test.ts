@@ -157,6 +157,13 @@ describe("sealed send", () => {
     expect(json(got.stdout)).toMatchObject({ sealed: true, message: `message ${m.message} ☀` });
     expect(treeDigest(path.join(D, "trip"))).toEqual(treeDigest(src));
     expect(readdirSync(D)).toEqual(["trip"]); // no package or temporary file left
+    // one file alone (`get --file` by its real base name): its age file, opened, under that name
+    const F = path.join(root, "bob-get-file");
+    const one = await runCli(bob, ["get", id, "--file", `notes ${m.name}.txt`, "--dir", F, "--json"]);
+    expect(one.code, one.stderr).toBe(0);
+    expect(json(one.stdout).files).toMatchObject([{ index: 1, name: `trip/día 1/notes ${m.name}.txt`, sha256: seal.files[1].sha256 }]);
+    expect(readFileSync(path.join(F, `notes ${m.name}.txt`), "utf8")).toBe(`content ${m.content}\n`);
+    expect(readdirSync(F)).toEqual([`notes ${m.name}.txt`]); // no .part or .unpacking left
     // and once packaged and downloaded, still none of the three
     expect(searchState(server.state, m).found).toEqual({ content: [], name: [], message: [] });
   });
