@@ -20824,42 +20824,34 @@ async function receivePackage(client, ui, transfer, dir3, signal, identities, op
   return { saved, resumedFrom, seal };
 }
 var url = (client, t) => t.downloadUrl ?? client.packagePath(t.id);
-async function receiveFile(client, ui, transfer, index, dir3, signal) {
+async function receiveFile(client, ui, transfer, index, dir3, signal, sealed) {
   const f = transfer.files[index];
-  if (!f) throw usageError(`Transfer ${transfer.id} has no file ${index} (it has ${transfer.files.length}: 0\u2013${transfer.files.length - 1}).`);
-  if (!f.sha256) throw notReady(transfer);
-  const segments = safeSegments(f.name);
-  const base = segments[segments.length - 1];
-  mkdirSync3(dir3, { recursive: true });
-  const root = realpathSync(dir3);
-  const part = fileDownload(root, transfer.id, index);
-  const resumedFrom = await fetchPart(client, ui, f.name, f.downloadUrl ?? client.filePath(transfer.id, index), part, f.size, f.sha256, signal);
-  const target = await placeBeside(root, base, part, f.size, f.sha256);
-  return { saved: [{ index, name: f.name, path: target.path, size: f.size, sha256: f.sha256, alreadyThere: target.same }], resumedFrom };
-}
-async function receiveSealedFile(client, ui, transfer, seal, k, dir3, identities, signal) {
-  const s = seal.files[k];
-  const f = transfer.files[k];
-  if (!s || !f) throw usageError(`Transfer ${transfer.id} has no file ${k} (it has ${seal.files.length}: 0\u2013${seal.files.length - 1}).`);
-  if (!f.sha256) throw notReady(transfer);
+  const files = sealed ? sealed.seal.files : transfer.files;
+  const s = files[index];
+  if (!s || !f) throw usageError(`Transfer ${transfer.id} has no file ${index} (it has ${files.length}: 0\u2013${files.length - 1}).`);
+  if (!f.sha256 || !s.sha256) throw notReady(transfer);
+  const sha2563 = s.sha256;
   const segments = safeSegments(s.name);
   const base = segments[segments.length - 1];
   mkdirSync3(dir3, { recursive: true });
   const root = realpathSync(dir3);
-  const part = fileDownload(root, transfer.id, k);
-  const resumedFrom = await fetchPart(client, ui, s.name, f.downloadUrl ?? client.filePath(transfer.id, k), part, f.size, f.sha256, signal);
-  const tmp = unpacking(root, transfer.id, k);
-  rmSync3(tmp, { force: true });
-  try {
-    const plain = await openStream(Readable.toWeb(createReadStream2(part, { highWaterMark: 1 << 20 })), identities, { sealedSize: f.size, size: s.size, sha256: s.sha256 });
-    await pipeline(Readable.fromWeb(plain), createWriteStream(tmp, { flags: "wx" }));
-  } catch (e) {
-    rmSync3(tmp, { force: true });
-    throw e instanceof SealError ? integrityError(`${s.name}: ${e.message}; nothing was kept.`, e.code) : e;
+  const part = fileDownload(root, transfer.id, index);
+  const resumedFrom = await fetchPart(client, ui, s.name, f.downloadUrl ?? client.filePath(transfer.id, index), part, f.size, f.sha256, signal);
+  let file = part;
+  if (sealed) {
+    file = unpacking(root, transfer.id, index);
+    rmSync3(file, { force: true });
+    try {
+      const plain = await openStream(Readable.toWeb(createReadStream2(part, { highWaterMark: 1 << 20 })), sealed.identities, { sealedSize: f.size, size: s.size, sha256: sha2563 });
+      await pipeline(Readable.fromWeb(plain), createWriteStream(file, { flags: "wx" }));
+    } catch (e) {
+      rmSync3(file, { force: true });
+      throw e instanceof SealError ? integrityError(`${s.name}: ${e.message}; nothing was kept.`, e.code) : e;
+    }
+    rmSync3(part, { force: true });
   }
-  rmSync3(part, { force: true });
-  const target = await placeBeside(root, base, tmp, s.size, s.sha256);
-  return { saved: [{ index: k, name: s.name, path: target.path, size: s.size, sha256: s.sha256, alreadyThere: target.same }], resumedFrom, seal };
+  const target = await placeBeside(root, base, file, s.size, sha2563);
+  return { saved: [{ index, name: s.name, path: target.path, size: s.size, sha256: sha2563, alreadyThere: target.same }], resumedFrom, seal: sealed?.seal };
 }
 async function fetchPart(client, ui, label, url2, part, size, sha2563, signal, store) {
   const view = new ProgressView(ui, "received", [{ name: label, size }], [Math.min(sizeOf(part), size)]);
@@ -21393,7 +21385,7 @@ async function get(ctx, id, opts2) {
     return;
   }
   if (opts2.file !== void 0) {
-    const index = fileIndex(t, opts2.file);
+    const index = fileIndex(t, t.files, opts2.file);
     const r2 = await receiveFile(client, ctx.ui, t, index, dir3, ctx.signal);
     return report(ctx, t, r2.saved, r2.resumedFrom);
   }
@@ -21415,20 +21407,14 @@ async function getSealed(ctx, client, me, t, dir3, opts2) {
       return;
     }
     if (opts2.file !== void 0) {
-      const k = sealedIndex(t, doc, opts2.file);
-      const r2 = await receiveSealedFile(client, ctx.ui, t, doc, k, dir3, keys, ctx.signal);
+      const k = fileIndex(t, doc.files, opts2.file);
+      const r2 = await receiveFile(client, ctx.ui, t, k, dir3, ctx.signal, { seal: doc, identities: keys });
       return report(ctx, t, r2.saved, r2.resumedFrom, doc.message);
     }
   }
   const r = await receivePackage(client, ctx.ui, t, dir3, ctx.signal, keys);
   if (t.to.includes(me.id)) await ackOnce(client, me.id, [`${t.id}.ready`]);
   return report(ctx, t, r.saved, r.resumedFrom, r.seal?.message ?? null);
-}
-function sealedIndex(t, doc, sel) {
-  if (/^\d+$/.test(sel)) return Number(sel);
-  const hit = doc.files.find((f) => f.name === sel) ?? doc.files.find((f) => path6.posix.basename(f.name) === sel);
-  if (!hit) throw usageError(`Transfer ${t.id} has no file named ${JSON.stringify(sel)}; its files: ${doc.files.map((f) => `${f.index} ${fileName(f.name)}`).join(", ")}.`);
-  return hit.index;
 }
 function report(ctx, t, saved, resumedFrom, message = t.message) {
   ctx.ui.emit({ id: t.id, from: t.from, sealed: t.sealed, message, resumedFrom, files: saved });
@@ -21438,10 +21424,10 @@ function report(ctx, t, saved, resumedFrom, message = t.message) {
     ctx.ui.print(shown(f.path));
   }
 }
-function fileIndex(t, sel) {
+function fileIndex(t, files, sel) {
   if (/^\d+$/.test(sel)) return Number(sel);
-  const hit = t.files.find((f) => f.name === sel) ?? t.files.find((f) => path6.posix.basename(f.name) === sel);
-  if (!hit) throw usageError(`Transfer ${t.id} has no file named ${JSON.stringify(sel)}; its files: ${t.files.map((f) => `${f.index} ${fileName(f.name)}`).join(", ")}.`);
+  const hit = files.find((f) => f.name === sel) ?? files.find((f) => path6.posix.basename(f.name) === sel);
+  if (!hit) throw usageError(`Transfer ${t.id} has no file named ${JSON.stringify(sel)}; its files: ${files.map((f) => `${f.index} ${fileName(f.name)}`).join(", ")}.`);
   return hit.index;
 }
 async function status(ctx, id) {
