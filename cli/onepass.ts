@@ -3,7 +3,7 @@ import type { FileHandle } from "node:fs/promises";
 import { openStream, SealError, type SealDocument } from "../client/seal";
 import type { Transfer } from "../src/contract";
 import { place, type Placed } from "../src/package/zip";
-import { BATCH, openPart, readBack, writevAll, type Store } from "./download";
+import { openPart, readBack, writeStreamTo, writevAll, type Store } from "./download";
 import { integrityError } from "./exit";
 import { Landing, type SavedFile } from "./temps";
 import { safeSegments } from "./unpack";
@@ -399,24 +399,7 @@ function sealedSink(file: FileHandle, identities: readonly string[], t: Target, 
   // (not awaited here: the decrypter reads the age header from the bytes written below)
   const done = (async () => {
     const plain = await openStream(pipe.readable, identities, { sealedSize, size: t.size, sha256: t.sha256 });
-    const reader = plain.getReader();
-    let batch: Buffer[] = [];
-    let bytes = 0;
-    let at = 0;
-    for (;;) {
-      const { done: end, value } = await reader.read();
-      if (value) {
-        batch.push(Buffer.from(value.buffer, value.byteOffset, value.byteLength));
-        bytes += value.byteLength;
-      }
-      if (bytes >= BATCH || (end && bytes > 0)) {
-        await writevAll(file, batch, bytes, at);
-        at += bytes;
-        batch = [];
-        bytes = 0;
-      }
-      if (end) break;
-    }
+    await writeStreamTo(file, plain);
   })().catch((e: unknown) => {
     // the seal opened with these keys, so an age file that does not is not the one sealed
     if (e instanceof SealError) throw e;

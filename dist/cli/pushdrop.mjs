@@ -20079,6 +20079,27 @@ async function writevAll(file, chunks, bytes, position) {
     done += r.bytesWritten;
   }
 }
+async function writeStreamTo(file, stream2, onBytes) {
+  const reader = stream2.getReader();
+  let batch = [];
+  let bytes = 0;
+  let at = 0;
+  for (; ; ) {
+    const { done, value } = await reader.read();
+    if (value) {
+      batch.push(Buffer.from(value.buffer, value.byteOffset, value.byteLength));
+      bytes += value.byteLength;
+    }
+    if (bytes >= BATCH || done && bytes > 0) {
+      await writevAll(file, batch, bytes, at);
+      at += bytes;
+      batch = [];
+      bytes = 0;
+      onBytes?.(at);
+    }
+    if (done) return at;
+  }
+}
 async function readBack(file, start, end, onBytes) {
   for (let at = start; at < end; ) {
     const buf = Buffer.allocUnsafe(Math.min(BATCH, end - at));
@@ -20742,24 +20763,7 @@ function sealedSink(file, identities, t, sealedSize2) {
   const writer = pipe.writable.getWriter();
   const done = (async () => {
     const plain = await openStream(pipe.readable, identities, { sealedSize: sealedSize2, size: t.size, sha256: t.sha256 });
-    const reader = plain.getReader();
-    let batch = [];
-    let bytes = 0;
-    let at = 0;
-    for (; ; ) {
-      const { done: end, value } = await reader.read();
-      if (value) {
-        batch.push(Buffer.from(value.buffer, value.byteOffset, value.byteLength));
-        bytes += value.byteLength;
-      }
-      if (bytes >= BATCH || end && bytes > 0) {
-        await writevAll(file, batch, bytes, at);
-        at += bytes;
-        batch = [];
-        bytes = 0;
-      }
-      if (end) break;
-    }
+    await writeStreamTo(file, plain);
   })().catch((e) => {
     if (e instanceof SealError) throw e;
     throw integrityError(`${t.name} cannot be opened with this computer's keys (${e instanceof Error ? e.message : String(e)}); nothing was kept.`, "cannot_open", { name: t.name });
@@ -21058,32 +21062,12 @@ function removeSpool(p, env = process.env) {
 async function writeNew(file, stream2, onBytes) {
   const { O_WRONLY, O_CREAT, O_EXCL, O_NOFOLLOW } = constants2;
   const fh = await open2(file, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW, 384);
-  let at = 0;
   try {
-    const reader = stream2.getReader();
-    let batch = [];
-    let bytes = 0;
-    for (; ; ) {
-      const { done, value } = await reader.read();
-      if (value) {
-        batch.push(Buffer.from(value.buffer, value.byteOffset, value.byteLength));
-        bytes += value.byteLength;
-      }
-      if (bytes >= WRITE_BYTES || done && bytes > 0) {
-        await writevAll(fh, batch, bytes, at);
-        at += bytes;
-        batch = [];
-        bytes = 0;
-        onBytes?.(at);
-      }
-      if (done) break;
-    }
+    return await writeStreamTo(fh, stream2, onBytes);
   } finally {
     await fh.close();
   }
-  return at;
 }
-var WRITE_BYTES = 1024 * 1024;
 function unsealedDraft(files, head) {
   return { ...head, files: files.map((f, k) => ({ index: k, name: f.name, type: guessType(f.name), size: f.size, sha256: "" })) };
 }
