@@ -8862,13 +8862,16 @@ function loadConfig(env = process.env) {
 function saveConfig(config, env = process.env) {
   const file = configFile(env);
   mkdirSync(path.dirname(file), { recursive: true, mode: 448 });
+  writePrivate(file, `${JSON.stringify(config, null, 2)}
+`);
+  return file;
+}
+function writePrivate(file, text) {
   const tmp = `${file}.${process.pid}.tmp`;
   rmSync(tmp, { force: true });
-  writeFileSync(tmp, `${JSON.stringify(config, null, 2)}
-`, { mode: 384, flag: "wx" });
+  writeFileSync(tmp, text, { mode: 384, flag: "wx" });
   chmodSync(tmp, 384);
   renameSync(tmp, file);
-  return file;
 }
 function normalizeServer(input) {
   let u;
@@ -20943,7 +20946,7 @@ import path6 from "node:path";
 
 // cli/sends.ts
 import { createHash as createHash4 } from "node:crypto";
-import { mkdirSync as mkdirSync5, readdirSync, readFileSync as readFileSync3, renameSync as renameSync4, rmSync as rmSync5, writeFileSync as writeFileSync2 } from "node:fs";
+import { mkdirSync as mkdirSync5, readdirSync, readFileSync as readFileSync3, rmSync as rmSync5 } from "node:fs";
 import path4 from "node:path";
 
 // cli/sealing.ts
@@ -21250,11 +21253,7 @@ var findSendByKey = (key, server, env = process.env) => pendingSends(env).find((
 var findSendById = (transferId, env = process.env) => pendingSends(env).find((p) => p.transferId === transferId) ?? null;
 function rememberSend(p, env = process.env) {
   mkdirSync5(dir(env), { recursive: true, mode: 448 });
-  const file = fileOf(p.transferId, env);
-  const tmp = `${file}.${process.pid}.tmp`;
-  rmSync5(tmp, { force: true });
-  writeFileSync2(tmp, JSON.stringify(p), { mode: 384, flag: "wx" });
-  renameSync4(tmp, file);
+  writePrivate(fileOf(p.transferId, env), JSON.stringify(p));
 }
 function forgetSend(transferId, env = process.env) {
   try {
@@ -21266,7 +21265,7 @@ function forgetSend(transferId, env = process.env) {
 }
 
 // cli/sent.ts
-import { mkdirSync as mkdirSync6, readdirSync as readdirSync2, readFileSync as readFileSync4, renameSync as renameSync5, rmSync as rmSync6, writeFileSync as writeFileSync3 } from "node:fs";
+import { mkdirSync as mkdirSync6, readdirSync as readdirSync2, readFileSync as readFileSync4, rmSync as rmSync6 } from "node:fs";
 import path5 from "node:path";
 var dir2 = (env = process.env) => path5.join(stateDir(env), "sent");
 var fileOf2 = (transferId, env = process.env) => path5.join(dir2(env), `${transferId.replace(/[^A-Za-z0-9_-]/g, "_")}.json`);
@@ -21277,11 +21276,7 @@ function rememberSealed(s, env = process.env, now = Date.now()) {
     const old = read2(p);
     if (!old || Date.parse(old.expiresAt) <= now) rmSync6(p, { force: true });
   }
-  const file = fileOf2(s.transferId, env);
-  const tmp = `${file}.${process.pid}.tmp`;
-  rmSync6(tmp, { force: true });
-  writeFileSync3(tmp, JSON.stringify(s), { mode: 384, flag: "wx" });
-  renameSync5(tmp, file);
+  writePrivate(fileOf2(s.transferId, env), JSON.stringify(s));
 }
 function sealedSent(transferId, server, env = process.env) {
   const s = read2(fileOf2(transferId, env));
