@@ -6,8 +6,8 @@ import path from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { PushdropClient, uploadFiles } from "../../client";
 import { sha256 as sha } from "../node/support/bytes.ts";
-import { freePort, removeState, ROOT, startServer, type Server } from "../node/support/server.ts";
-import { BIN, childEnv, CountingProxy, makeUser, runCli, spawnCli, treeDigest, until, type User } from "./support/cli.ts";
+import { freePort, ROOT, startServer, type Server } from "../node/support/server.ts";
+import { BIN, childEnv, CountingProxy, makeUser, runCli, spawnCli, treeDigest, until, setUpStage, tearDownStage, type Stage, type User } from "./support/cli.ts";
 
 /**
  * The real `pushdrop` command, run as child processes against `npm start`, each user with its
@@ -27,23 +27,13 @@ const tokenOf = (u: User) => json(readFileSync(path.join(u.env.XDG_CONFIG_HOME!,
 /** The user's terminal, reached through a proxy (the stored one is for the server's own address). */
 const through = (proxy: CountingProxy, u: User) => ({ PUSHDROP_SERVER: proxy.base, PUSHDROP_ID: u.id!, PUSHDROP_TOKEN: tokenOf(u) });
 
+const stage: Stage = { users: [] };
 beforeAll(async () => {
-  execFileSync(process.execPath, [path.join(ROOT, "scripts", "build-cli.mjs")], { stdio: "inherit" });
-  server = await startServer();
-  root = mkdtempSync(path.join(tmpdir(), "pushdrop-cli-"));
-  alice = makeUser(root, "alice", server.base);
-  bob = makeUser(root, "bob", server.base);
-  for (const u of [alice, bob]) {
-    const r = await runCli(u, ["register", "--name", u.name, "--json"]);
-    expect(r.code, r.stderr).toBe(0);
-    u.id = json(r.stdout).id;
-  }
+  await setUpStage(stage, "pushdrop-cli-", ["alice", "bob"]);
+  ({ server, root } = stage as Required<Stage>);
+  [alice, bob] = stage.users as [User, User];
 });
-afterAll(async () => {
-  await server?.stop();
-  if (server) removeState(server.state);
-  if (root) rmSync(root, { recursive: true, force: true });
-});
+afterAll(() => tearDownStage(stage));
 
 describe("pushdrop register / whoami", () => {
   it("keeps the token in a file only its owner can read, and never prints it", async () => {

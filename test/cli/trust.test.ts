@@ -1,12 +1,10 @@
-import { execFileSync } from "node:child_process";
-import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs";
-import { tmpdir } from "node:os";
+import { mkdirSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs";
 import path from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { PushdropClient } from "../../client";
 import { generateIdentity, safetyNumber } from "../../client/seal";
-import { removeState, ROOT, startServer, type Server } from "../node/support/server.ts";
-import { CountingProxy, makeUser, runCli, spawnCli, until, type User } from "./support/cli.ts";
+import type { Server } from "../node/support/server.ts";
+import { CountingProxy, makeUser, runCli, spawnCli, until, setUpStage, tearDownStage, type Stage, type User } from "./support/cli.ts";
 
 /**
  * The CLI's sealing defaults and key handling (issue 23, "Defaults" and "Trust"), with the real
@@ -26,23 +24,13 @@ const tokenOf = (u: User) => configOf(u).terminals[server.base].token as string;
 const shownId = (id: string) => id.replace(/(\d{3})(\d{3})(\d{3})/, "$1 $2 $3");
 const clientOf = (u: User) => new PushdropClient({ server: server.base, token: tokenOf(u) });
 
+const stage: Stage = { users: [] };
 beforeAll(async () => {
-  execFileSync(process.execPath, [path.join(ROOT, "scripts", "build-cli.mjs")], { stdio: "inherit" });
-  server = await startServer();
-  root = mkdtempSync(path.join(tmpdir(), "pushdrop-trust-"));
-  alice = makeUser(root, "alice", server.base);
-  bob = makeUser(root, "bob", server.base);
-  for (const u of [alice, bob]) {
-    const r = await runCli(u, ["register", "--name", u.name, "--json"]);
-    expect(r.code, r.stderr).toBe(0);
-    u.id = json(r.stdout).id;
-  }
+  await setUpStage(stage, "pushdrop-trust-", ["alice", "bob"]);
+  ({ server, root } = stage as Required<Stage>);
+  [alice, bob] = stage.users as [User, User];
 }, 180_000);
-afterAll(async () => {
-  await server?.stop();
-  if (server) removeState(server.state);
-  if (root) rmSync(root, { recursive: true, force: true });
-});
+afterAll(() => tearDownStage(stage));
 
 describe("a recipient without a key (issue 23, Defaults)", () => {
   it("is refused unless --plain: the keyless ids named, --plain explained, exit 2, nothing sent to anyone", async () => {
