@@ -21562,7 +21562,7 @@ async function listen(ctx, opts2) {
           const held = id !== me.id && !!pin && pin.key !== msg.terminal.key;
           if (id === me.id) {
             const here = /* @__PURE__ */ new Set([ownKey, ...(loadConfig(ctx.env).terminals[ctx.server]?.keys ?? []).map((k) => k.recipient)]);
-            if (msg.terminal.key !== null && here.has(msg.terminal.key)) ui.print(`${showId(id)}  (this terminal) published a new key of this computer's`);
+            if (msg.terminal.key !== null && here.has(msg.terminal.key)) ui.print(`${showId(id)}  (this terminal): the server now publishes a key this computer holds`);
             else ui.warn(`WARNING: ${showId(id)} (this terminal) now has a key that is not this computer's; see \`pushdrop whoami\``);
           } else if (held) {
             ui.print(
