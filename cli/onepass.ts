@@ -203,6 +203,15 @@ export class OnePass {
       data = null;
       await (await this.sink(d.entry, replay, d.at)).write(d.pieces, d.bytes, d.at, replay);
     };
+    /** The package's own bytes of `c` up to offset `upto` (a local header, a data descriptor): for the .part, and gathered to be checked; how many. */
+    const headerBytes = (c: Buffer, upto: number): number => {
+      const n = Math.min(c.length, upto - this.pos);
+      const piece = c.subarray(0, n);
+      own.push({ b: piece, at: this.pos });
+      this.header.push(piece);
+      this.pos += n;
+      return n;
+    };
     for (let c of chunks) {
       while (c.length > 0) {
         const k = this.cur;
@@ -215,12 +224,7 @@ export class OnePass {
         }
         const size = this.transfer.files[k]!.size;
         if (this.pos < p.data) {
-          const n = Math.min(c.length, p.data - this.pos);
-          const piece = c.subarray(0, n);
-          own.push({ b: piece, at: this.pos });
-          this.header.push(piece);
-          this.pos += n;
-          c = c.subarray(n);
+          c = c.subarray(headerBytes(c, p.data));
           if (this.pos === p.data) this.checkHeader(k);
           if (this.pos === p.data && size === 0 && this.byEntry[k]) this.ending(await this.sink(k, replay, this.pos));
           continue;
@@ -242,12 +246,7 @@ export class OnePass {
           }
           continue;
         }
-        const n = Math.min(c.length, p.end - this.pos);
-        const piece = c.subarray(0, n);
-        own.push({ b: piece, at: this.pos });
-        this.header.push(piece);
-        this.pos += n;
-        c = c.subarray(n);
+        c = c.subarray(headerBytes(c, p.end));
         if (this.pos === p.end) {
           const d = Buffer.concat(this.header);
           this.header = [];

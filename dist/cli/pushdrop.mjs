@@ -20599,6 +20599,14 @@ var OnePass = class {
       data = null;
       await (await this.sink(d.entry, replay, d.at)).write(d.pieces, d.bytes, d.at, replay);
     };
+    const headerBytes = (c, upto) => {
+      const n = Math.min(c.length, upto - this.pos);
+      const piece = c.subarray(0, n);
+      own.push({ b: piece, at: this.pos });
+      this.header.push(piece);
+      this.pos += n;
+      return n;
+    };
     for (let c of chunks) {
       while (c.length > 0) {
         const k = this.cur;
@@ -20610,39 +20618,29 @@ var OnePass = class {
         }
         const size = this.transfer.files[k].size;
         if (this.pos < p.data) {
-          const n2 = Math.min(c.length, p.data - this.pos);
-          const piece2 = c.subarray(0, n2);
-          own.push({ b: piece2, at: this.pos });
-          this.header.push(piece2);
-          this.pos += n2;
-          c = c.subarray(n2);
+          c = c.subarray(headerBytes(c, p.data));
           if (this.pos === p.data) this.checkHeader(k);
           if (this.pos === p.data && size === 0 && this.byEntry[k]) this.ending(await this.sink(k, replay, this.pos));
           continue;
         }
         if (this.pos < p.data + size) {
-          const n2 = Math.min(c.length, p.data + size - this.pos);
-          const piece2 = c.subarray(0, n2);
+          const n = Math.min(c.length, p.data + size - this.pos);
+          const piece = c.subarray(0, n);
           if (this.byEntry[k]) {
             if (data && data.entry !== k) await flushData();
             data ??= { entry: k, pieces: [], bytes: 0, at: this.pos };
-            data.pieces.push(piece2);
-            data.bytes += n2;
-          } else own.push({ b: piece2, at: this.pos });
-          this.pos += n2;
-          c = c.subarray(n2);
+            data.pieces.push(piece);
+            data.bytes += n;
+          } else own.push({ b: piece, at: this.pos });
+          this.pos += n;
+          c = c.subarray(n);
           if (this.pos === p.data + size && this.byEntry[k]) {
             await flushData();
             this.ending(await this.sink(k, replay, this.pos));
           }
           continue;
         }
-        const n = Math.min(c.length, p.end - this.pos);
-        const piece = c.subarray(0, n);
-        own.push({ b: piece, at: this.pos });
-        this.header.push(piece);
-        this.pos += n;
-        c = c.subarray(n);
+        c = c.subarray(headerBytes(c, p.end));
         if (this.pos === p.end) {
           const d = Buffer.concat(this.header);
           this.header = [];
