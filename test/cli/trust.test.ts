@@ -4,7 +4,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { PushdropClient } from "../../client";
 import { generateIdentity, safetyNumber } from "../../client/seal";
 import type { Server } from "../node/support/server.ts";
-import { CountingProxy, makeUser, runCli, spawnCli, until, setUpStage, tearDownStage, type Stage, type User } from "./support/cli.ts";
+import { CountingProxy, makeUser, registerUser, runCli, spawnCli, until, setUpStage, tearDownStage, type Stage, type User } from "./support/cli.ts";
 
 /**
  * The CLI's sealing defaults and key handling (issue 23, "Defaults" and "Trust"), with the real
@@ -148,11 +148,8 @@ describe("this computer's own key against what the server publishes", () => {
   });
 
   it("an older key of this computer's on the server (a rotate that did not get published) is replaced by the current one, without a false alarm", async () => {
-    const carol = makeUser(root, "carol", server.base);
-    const reg = await runCli(carol, ["register", "--name", "carol", "--json"]);
-    expect(reg.code, reg.stderr).toBe(0);
-    carol.id = json(reg.stdout).id;
-    const first = json(reg.stdout).key as string;
+    const { user: carol, out: reg } = await registerUser(root, "carol", server.base);
+    const first = reg.key as string;
     expect((await runCli(carol, ["key", "rotate"])).code).toBe(0);
     const current = configOf(carol).terminals[server.base].keys[0].recipient as string;
     expect(current).not.toBe(first);
@@ -212,11 +209,8 @@ describe("status of a sealed transfer", () => {
 
 describe("trust (issue 23): share links, key changes, key verify", () => {
   it("--to <share link>: its key must be what the server publishes (else refused), pins it on first use, and never re-pins a contact", async () => {
-    const dave = makeUser(root, "dave", server.base);
-    const reg = await runCli(dave, ["register", "--name", "dave", "--json"]);
-    expect(reg.code, reg.stderr).toBe(0);
-    dave.id = json(reg.stdout).id;
-    const daveKey = json(reg.stdout).key as string;
+    const { user: dave, out: reg } = await registerUser(root, "dave", server.base);
+    const daveKey = reg.key as string;
     const link = json((await runCli(dave, ["whoami", "--json"])).stdout).shareUrl as string;
     expect(link).toBe(`${server.base}/?to=${dave.id}#k=${daveKey}`);
     const file = path.join(root, "for-dave.txt");
@@ -260,17 +254,14 @@ describe("trust (issue 23): share links, key changes, key verify", () => {
   });
 
   it("key verify: says when the published key is not the pinned one; a verified contact's change blocks sealing until verified again; not for this terminal itself", async () => {
-    const erin = makeUser(root, "erin", server.base);
-    const reg = await runCli(erin, ["register", "--name", "erin", "--json"]);
-    expect(reg.code, reg.stderr).toBe(0);
-    erin.id = json(reg.stdout).id;
+    const { user: erin, out: reg } = await registerUser(root, "erin", server.base);
     const mine = configOf(alice).terminals[server.base].keys[0].recipient as string;
     const number = (key: string) => safetyNumber({ id: alice.id!, key: mine }, { id: erin.id!, key });
     const file = path.join(root, "for-erin.txt");
     writeFileSync(file, "for erin\n");
 
     // verified on the key erin made
-    expect((await runCli(alice, ["key", "verify", erin.id!, number(json(reg.stdout).key)])).code).toBe(0);
+    expect((await runCli(alice, ["key", "verify", erin.id!, number(reg.key)])).code).toBe(0);
     expect((await runCli(alice, ["send", file, "--to", erin.id!])).code).toBe(0);
 
     // erin's key changes: sending stops, and key verify says this number is for a new key
@@ -286,7 +277,7 @@ describe("trust (issue 23): share links, key changes, key verify", () => {
     expect(shownNumber.stderr).toContain("is not the one this computer pinned");
     expect(shownNumber.stderr).toContain("and you verified: this number is for the new key");
     // the old number no longer verifies; the new one does, and sealing goes on
-    expect((await runCli(alice, ["key", "verify", erin.id!, number(json(reg.stdout).key)])).code).toBe(5);
+    expect((await runCli(alice, ["key", "verify", erin.id!, number(reg.key)])).code).toBe(5);
     expect((await runCli(alice, ["send", file, "--to", erin.id!])).code).toBe(5);
     expect((await runCli(alice, ["key", "verify", erin.id!, number(k2.recipient)])).code).toBe(0);
     expect(configOf(alice).pins[server.base][erin.id!]).toMatchObject({ key: k2.recipient, verified: true });
@@ -302,10 +293,7 @@ describe("trust (issue 23): share links, key changes, key verify", () => {
 
 describe("key accept", () => {
   it("takes a contact's new key in place of an unverified pin; a verified contact must be verified again instead", async () => {
-    const frank = makeUser(root, "frank", server.base);
-    const reg = await runCli(frank, ["register", "--name", "frank", "--json"]);
-    expect(reg.code, reg.stderr).toBe(0);
-    frank.id = json(reg.stdout).id;
+    const { user: frank, out: reg } = await registerUser(root, "frank", server.base);
     const file = path.join(root, "for-frank.txt");
     writeFileSync(file, "for frank\n");
     const pin = () => configOf(alice).pins[server.base][frank.id!];
@@ -321,7 +309,7 @@ describe("key accept", () => {
     expect(hint.stderr).toContain(`pushdrop key accept ${frank.id}`);
     const accepted = await runCli(alice, ["key", "accept", frank.id!, "--json"]);
     expect(accepted.code, accepted.stderr).toBe(0);
-    expect(json(accepted.stdout)).toMatchObject({ changed: true, key: k2.recipient, replaced: json(reg.stdout).key, verified: false });
+    expect(json(accepted.stdout)).toMatchObject({ changed: true, key: k2.recipient, replaced: reg.key, verified: false });
     expect(pin()).toMatchObject({ key: k2.recipient, verified: false });
     expect((await runCli(alice, ["send", file, "--to", frank.id!])).code).toBe(0);
 

@@ -57,14 +57,20 @@ export async function setUpStage(
   stage.server = await startServer();
   stage.root = mkdtempSync(path.join(tmpdir(), prefix));
   for (const name of names) {
-    const u = makeUser(stage.root, name, stage.server.base);
-    stage.users.push(u);
-    const r = await runCli(u, ["register", "--name", u.name, "--json"]);
-    expect(r.code, r.stderr).toBe(0);
-    const out = JSON.parse(r.stdout) as Record<string, any>;
-    u.id = out.id;
-    await registered?.(u, out);
+    const { user, out } = await registerUser(stage.root, name, stage.server.base);
+    stage.users.push(user);
+    await registered?.(user, out);
   }
+}
+
+/** A new user `name` in `root`, registered on `server` with `register --json` (its id set); `out` is what register printed. */
+export async function registerUser(root: string, name: string, server: string): Promise<{ user: User; out: Record<string, any> }> {
+  const user = makeUser(root, name, server);
+  const r = await runCli(user, ["register", "--name", name, "--json"]);
+  expect(r.code, r.stderr).toBe(0);
+  const out = JSON.parse(r.stdout) as Record<string, any>;
+  user.id = out.id;
+  return { user, out };
 }
 
 /** Stops the server and removes its state and the test's folder. */
