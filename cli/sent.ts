@@ -7,8 +7,8 @@ import { stateDir, writePrivate } from "./config";
  * What this computer sealed and sent (issue 23): a sealed transfer's server shows only `1.age …`
  * and `seal.age`, and the sender cannot open the seal (it is sealed to the recipients), so the
  * real names, sizes and message are kept here, one small file per transfer in
- * `$XDG_STATE_HOME/pushdrop/sent/` (folder 0700, files 0600), until the transfer expires:
- * `pushdrop status` shows them.
+ * `$XDG_STATE_HOME/pushdrop/sent/` (folder 0700, files 0600), for `pushdrop status`; `pushdrop
+ * cancel`, or the first sealed send after the transfer expired, removes them.
  */
 
 export interface SentSeal {
