@@ -8401,7 +8401,7 @@ async function uploadFiles(client, transfer, sources, opts2 = {}) {
     report2();
   };
   const runOne = async (t) => {
-    if (opts2.ready) await Promise.race([opts2.ready(t.file.index, t.end), aborted(abort.signal)]);
+    if (opts2.ready) await untilAborted(opts2.ready(t.file.index, t.end), abort.signal);
     for (let attempt = 1; ; attempt++) {
       try {
         opts2.onPart?.(t.file.index, t.part ?? 1);
@@ -8462,13 +8462,25 @@ async function uploadFiles(client, transfer, sources, opts2 = {}) {
 function isWhole(t) {
   return (t.status === "packaging" || t.status === "ready" || t.status === "delivered") && t.files.every((f) => f.size === 0 || f.received >= f.size || f.partsReceived.length >= f.parts);
 }
-function aborted(signal) {
-  const p = new Promise((_, reject) => {
-    if (signal.aborted) return reject(signal.reason);
-    signal.addEventListener("abort", () => reject(signal.reason), { once: true });
+function untilAborted(p, signal) {
+  if (signal.aborted) {
+    p.catch(() => void 0);
+    return Promise.reject(signal.reason);
+  }
+  return new Promise((resolve, reject) => {
+    const onAbort = () => reject(signal.reason);
+    signal.addEventListener("abort", onAbort, { once: true });
+    p.then(
+      (v) => {
+        signal.removeEventListener("abort", onAbort);
+        resolve(v);
+      },
+      (e) => {
+        signal.removeEventListener("abort", onAbort);
+        reject(e);
+      }
+    );
   });
-  p.catch(() => void 0);
-  return p;
 }
 function sleep(ms, signal) {
   return new Promise((resolve, reject) => {
