@@ -19798,7 +19798,7 @@ function describeTransfer(t, opts2 = {}) {
 }
 var LOCK = "\u{1F512}";
 function sealedSummary(doc, t) {
-  if (!doc) return `${LOCK} sealed, ${t.files.length - 1} file${t.files.length === 2 ? "" : "s"} (${formatBytes(t.size)} sealed)`;
+  if (!doc) return t.files.length === 1 ? `${LOCK} a sealed message` : `${LOCK} sealed, ${t.files.length - 1} file${t.files.length === 2 ? "" : "s"} (${formatBytes(t.size)} sealed)`;
   if (doc.files.length === 0) return `${LOCK} a sealed message`;
   const size = doc.files.reduce((n, f) => n + f.size, 0);
   return `${LOCK} ${doc.files.length} sealed file${doc.files.length === 1 ? "" : "s"}, ${formatBytes(size)}`;

@@ -195,6 +195,14 @@ describe("status of a sealed transfer", () => {
     expect(bare.stdout).toContain("🔒 sealed, 2 files");
     expect(bare.stdout).toContain("only the recipients can read them");
     expect(bare.stdout).not.toMatch(/\d\.age|seal\.age/);
+    // a sealed message alone (seal.age alone) is one, not "0 files"
+    const note = await runCli(alice, ["send", "--to", bob.id!, "--message", "a sealed note"]);
+    expect(note.code, note.stderr).toBe(0);
+    rmSync(sentDir, { recursive: true, force: true });
+    const noteStatus = await runCli(alice, ["status", note.stdout.trim()]);
+    expect(noteStatus.code, noteStatus.stderr).toBe(0);
+    expect(noteStatus.stdout).toContain("🔒 a sealed message  [");
+    expect(noteStatus.stdout).not.toContain("0 files");
 
     // the recipient: from the seal (fetched alone, which counts as no download)
     const theirs = await runCli(bob, ["status", id]);
