@@ -107,6 +107,14 @@ export async function get(ctx: Ctx, id: string, opts: { file?: string; dir?: str
  * file's age file alone; otherwise the package, opened and checked as it streams in (cli/onepass.ts).
  */
 async function getSealed(ctx: Ctx, client: PushdropClient, me: Identity, t: Transfer, dir: string, opts: { file?: string }): Promise<void> {
+  if (t.from.id === me.id && !t.to.includes(me.id)) {
+    // sealed to its recipients' keys only: the sender's own keys cannot open it (said before any download, not as age's "no identity matched")
+    throw new CliError(
+      `Transfer ${t.id} is one you sent sealed: only its recipients can open it, not this terminal. \`pushdrop status ${t.id}\` shows its names and message from what this computer kept of it.`,
+      EXIT.integrity,
+      "cannot_open",
+    );
+  }
   const keys = sealedNeedsKeys(t, (await ensureKeys(ctx, client, me)).keys?.all);
   const lone = t.files.length === 1;
   if (lone || opts.file !== undefined) {

@@ -21383,6 +21383,13 @@ async function get(ctx, id, opts2) {
   return report(ctx, t, r.saved, r.resumedFrom);
 }
 async function getSealed(ctx, client, me, t, dir3, opts2) {
+  if (t.from.id === me.id && !t.to.includes(me.id)) {
+    throw new CliError(
+      `Transfer ${t.id} is one you sent sealed: only its recipients can open it, not this terminal. \`pushdrop status ${t.id}\` shows its names and message from what this computer kept of it.`,
+      EXIT.integrity,
+      "cannot_open"
+    );
+  }
   const keys = sealedNeedsKeys(t, (await ensureKeys(ctx, client, me)).keys?.all);
   const lone = t.files.length === 1;
   if (lone || opts2.file !== void 0) {

@@ -1,4 +1,4 @@
-import { mkdirSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs";
+import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs";
 import path from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { PushdropClient } from "../../client";
@@ -183,6 +183,12 @@ describe("status of a sealed transfer", () => {
     expect(st.stdout).not.toMatch(/\d\.age|seal\.age/);
     const asJson = json((await runCli(alice, ["status", id, "--json"])).stdout);
     expect(asJson.seal).toMatchObject({ message: "the status note", files: [{ name: "report.pdf", size: 4 }, { name: "photo.jpg", size: 11 }] });
+    // the sender's get: refused in words before any download (sealed to the recipients' keys only)
+    const own = await runCli(alice, ["get", id, "--dir", path.join(root, "alice-own"), "--json"]);
+    expect(own.code).toBe(5);
+    expect(json(own.stdout).error).toMatchObject({ code: "cannot_open", kind: "integrity" });
+    expect(json(own.stdout).error.message).toContain("only its recipients can open it");
+    expect(existsSync(path.join(root, "alice-own"))).toBe(false);
     // the record is private to its owner
     const sentDir = path.join(alice.env.XDG_STATE_HOME!, "pushdrop", "sent");
     expect(statSync(sentDir).mode & 0o777).toBe(0o700);
