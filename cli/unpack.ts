@@ -10,7 +10,10 @@ import { Landing, unsafeName, type SavedFile } from "./temps";
 import { readZipEntries, type ZipEntry } from "./zip";
 
 /**
- * Unpacks a downloaded package into a folder D without ever writing outside it.
+ * Unpacks a downloaded package into a folder D without ever writing outside it. (`get` and
+ * `listen` receive in one pass, cli/onepass.ts, with the same name rule, safeSegments, and the
+ * same landing, cli/temps.ts; unpackPackage, of a whole package on disk, is what
+ * test/cli/unpack.test.ts drives with hostile packages.)
  *
  * 1. Every name is checked before anything is written: a name that is absolute, has a drive
  *    letter or a `:`, a `\`, a `.`/`..`/empty segment, a control character (NUL included) or,
