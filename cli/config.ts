@@ -85,12 +85,21 @@ export function loadConfig(env = process.env): Config {
 export function saveConfig(config: Config, env = process.env): string {
   const file = configFile(env);
   mkdirSync(path.dirname(file), { recursive: true, mode: 0o700 });
+  writePrivate(file, `${JSON.stringify(config, null, 2)}\n`);
+  return file;
+}
+
+/**
+ * `text` as `file`, readable by its owner only (0600), replacing the old file in one step (the
+ * config, the records of unfinished sends, what a sealed send kept): its temporary file is
+ * created by this call or it is an error, so nothing is ever written through a link.
+ */
+export function writePrivate(file: string, text: string): void {
   const tmp = `${file}.${process.pid}.tmp`;
   rmSync(tmp, { force: true }); // a leftover of a killed run with our pid (a link is removed, not followed)
-  writeFileSync(tmp, `${JSON.stringify(config, null, 2)}\n`, { mode: 0o600, flag: "wx" }); // created here, by us, or an error
-  chmodSync(tmp, 0o600); // the mode above is masked by the umask; the token must not be readable by others
+  writeFileSync(tmp, text, { mode: 0o600, flag: "wx" }); // created here, by us, or an error
+  chmodSync(tmp, 0o600); // the mode above is masked by the umask; a token or a key must not be readable by others
   renameSync(tmp, file);
-  return file;
 }
 
 /** A server URL as the user typed it → "https://host[:port]" without a trailing slash or /v1. */

@@ -374,6 +374,33 @@ export async function writevAll(file: FileHandle, chunks: readonly Buffer[], byt
   }
 }
 
+/**
+ * A web stream into `file` from its start, in writes of about BATCH bytes (a decrypter's or
+ * encrypter's 64 KiB chunks, gathered: one write per chunk costs far more); `onBytes` is told
+ * how many bytes are in the file after each write. Returns that count.
+ */
+export async function writeStreamTo(file: FileHandle, stream: ReadableStream<Uint8Array>, onBytes?: (written: number) => void): Promise<number> {
+  const reader = stream.getReader();
+  let batch: Buffer[] = [];
+  let bytes = 0;
+  let at = 0;
+  for (;;) {
+    const { done, value } = await reader.read();
+    if (value) {
+      batch.push(Buffer.from(value.buffer, value.byteOffset, value.byteLength));
+      bytes += value.byteLength;
+    }
+    if (bytes >= BATCH || (done && bytes > 0)) {
+      await writevAll(file, batch, bytes, at);
+      at += bytes;
+      batch = [];
+      bytes = 0;
+      onBytes?.(at);
+    }
+    if (done) return at;
+  }
+}
+
 /** Reads [start, end) of an open file, BATCH at a time, each piece to `onBytes` (a new buffer each time). */
 export async function readBack(file: FileHandle, start: number, end: number, onBytes: (b: Buffer) => void | Promise<void>): Promise<void> {
   for (let at = start; at < end; ) {

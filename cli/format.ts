@@ -118,7 +118,8 @@ export const LOCK = "🔒";
 
 /** What a sealed transfer's real contents sum to ("2 files, 3.1 MB", "a message"). */
 export function sealedSummary(doc: Pick<SealDocument, "files"> | null, t: Pick<Transfer, "files" | "size">): string {
-  if (!doc) return `${LOCK} sealed, ${t.files.length - 1} file${t.files.length === 2 ? "" : "s"} (${formatBytes(t.size)} sealed)`;
+  // (unopened: seal.age alone is a sealed message; else the files besides it)
+  if (!doc) return t.files.length === 1 ? `${LOCK} a sealed message` : `${LOCK} sealed, ${t.files.length - 1} file${t.files.length === 2 ? "" : "s"} (${formatBytes(t.size)} sealed)`;
   if (doc.files.length === 0) return `${LOCK} a sealed message`;
   const size = doc.files.reduce((n, f) => n + f.size, 0);
   return `${LOCK} ${doc.files.length} sealed file${doc.files.length === 1 ? "" : "s"}, ${formatBytes(size)}`;

@@ -3,7 +3,7 @@ import type { FileHandle } from "node:fs/promises";
 import { openStream, SealError, type SealDocument } from "../client/seal";
 import type { Transfer } from "../src/contract";
 import { place, type Placed } from "../src/package/zip";
-import { BATCH, openPart, readBack, writevAll, type Store } from "./download";
+import { openPart, readBack, writeStreamTo, writevAll, type Store } from "./download";
 import { integrityError } from "./exit";
 import { Landing, type SavedFile } from "./temps";
 import { safeSegments } from "./unpack";
@@ -203,6 +203,15 @@ export class OnePass {
       data = null;
       await (await this.sink(d.entry, replay, d.at)).write(d.pieces, d.bytes, d.at, replay);
     };
+    /** The package's own bytes of `c` up to offset `upto` (a local header, a data descriptor): for the .part, and gathered to be checked; how many. */
+    const headerBytes = (c: Buffer, upto: number): number => {
+      const n = Math.min(c.length, upto - this.pos);
+      const piece = c.subarray(0, n);
+      own.push({ b: piece, at: this.pos });
+      this.header.push(piece);
+      this.pos += n;
+      return n;
+    };
     for (let c of chunks) {
       while (c.length > 0) {
         const k = this.cur;
@@ -215,12 +224,7 @@ export class OnePass {
         }
         const size = this.transfer.files[k]!.size;
         if (this.pos < p.data) {
-          const n = Math.min(c.length, p.data - this.pos);
-          const piece = c.subarray(0, n);
-          own.push({ b: piece, at: this.pos });
-          this.header.push(piece);
-          this.pos += n;
-          c = c.subarray(n);
+          c = c.subarray(headerBytes(c, p.data));
           if (this.pos === p.data) this.checkHeader(k);
           if (this.pos === p.data && size === 0 && this.byEntry[k]) this.ending(await this.sink(k, replay, this.pos));
           continue;
@@ -242,12 +246,7 @@ export class OnePass {
           }
           continue;
         }
-        const n = Math.min(c.length, p.end - this.pos);
-        const piece = c.subarray(0, n);
-        own.push({ b: piece, at: this.pos });
-        this.header.push(piece);
-        this.pos += n;
-        c = c.subarray(n);
+        c = c.subarray(headerBytes(c, p.end));
         if (this.pos === p.end) {
           const d = Buffer.concat(this.header);
           this.header = [];
@@ -399,24 +398,7 @@ function sealedSink(file: FileHandle, identities: readonly string[], t: Target, 
   // (not awaited here: the decrypter reads the age header from the bytes written below)
   const done = (async () => {
     const plain = await openStream(pipe.readable, identities, { sealedSize, size: t.size, sha256: t.sha256 });
-    const reader = plain.getReader();
-    let batch: Buffer[] = [];
-    let bytes = 0;
-    let at = 0;
-    for (;;) {
-      const { done: end, value } = await reader.read();
-      if (value) {
-        batch.push(Buffer.from(value.buffer, value.byteOffset, value.byteLength));
-        bytes += value.byteLength;
-      }
-      if (bytes >= BATCH || (end && bytes > 0)) {
-        await writevAll(file, batch, bytes, at);
-        at += bytes;
-        batch = [];
-        bytes = 0;
-      }
-      if (end) break;
-    }
+    await writeStreamTo(file, plain);
   })().catch((e: unknown) => {
     // the seal opened with these keys, so an age file that does not is not the one sealed
     if (e instanceof SealError) throw e;

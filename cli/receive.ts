@@ -10,9 +10,9 @@ import { CliError, EXIT, integrityError, usageError } from "./exit";
 import { ProgressView } from "./progress";
 import { RetryNotes } from "./retrying";
 import { fileDownload, packageDownload, unpacking } from "./temps";
-import { freeName, safeSegments, unpackPackage, type SavedFile } from "./unpack";
+import { freeName, safeSegments, type SavedFile } from "./unpack";
 import type { Ui } from "./ui";
-import { fetchSeal, openSealedPackage } from "./opening";
+import { fetchSeal } from "./opening";
 import { OnePass } from "./onepass";
 import type { SealDocument } from "../client/seal";
 
@@ -20,9 +20,9 @@ import type { SealDocument } from "../client/seal";
  * Receiving a transfer into a folder. The whole transfer comes as its package (one ZIP),
  * not file by file: only a complete package download counts as delivered (the sender's
  * receipt, `--wait`, maxDownloads), one ranged request resumes it, and its bytes are checked
- * twice: the package's sha256 (the API's `package.sha256`), then each file's against the
- * manifest while unpacking. The package is kept as `D/.pushdrop-<id>.zip.part` until it
- * is unpacked, so a killed download resumes from what is on disk.
+ * twice: the package's sha256 (the API's `package.sha256`), and each file's as it streams in
+ * (cli/onepass.ts). The package is kept as `D/.pushdrop-<id>.zip.part` until its files have
+ * landed, so a killed download resumes from what is on disk.
  */
 
 export interface Received {
@@ -62,19 +62,6 @@ export async function receivePackage(
   const part = packageDownload(root, transfer.id);
   const pkg = transfer.package;
   const label = `${transfer.files.length} file${transfer.files.length === 1 ? "" : "s"} (package)`;
-  // opened as it comes, in one pass (cli/onepass.ts); PUSHDROP_ONE_PASS=0 downloads the package
-  // whole into the .part and opens it afterwards (the way before: for comparing the two in a benchmark)
-  if (process.env.PUSHDROP_ONE_PASS === "0") {
-    const resumedFrom = await fetchPart(client, ui, label, url(client, transfer), part, pkg.size, pkg.sha256, signal);
-    if (keys) {
-      const { saved, doc } = await openSealedPackage(part, root, transfer, keys);
-      rmSync(part, { force: true });
-      return { saved, resumedFrom, seal: doc };
-    }
-    const { saved } = await unpackPackage(part, root, transfer);
-    rmSync(part, { force: true });
-    return { saved, resumedFrom };
-  }
   let seal: SealDocument | undefined;
   if (keys && opened) {
     // the seal `listen` already opened to show the transfer: checked again against it as it is now
@@ -104,59 +91,51 @@ export async function receivePackage(
 
 const url = (client: PushdropClient, t: Transfer) => t.downloadUrl ?? client.packagePath(t.id);
 
-/** One file of a transfer (`get --file`): a ranged read of it, resumable, checked by its sha256. No receipt. */
-export async function receiveFile(client: PushdropClient, ui: Ui, transfer: Transfer, index: number, dir: string, signal?: AbortSignal): Promise<Received> {
-  const f = transfer.files[index];
-  if (!f) throw usageError(`Transfer ${transfer.id} has no file ${index} (it has ${transfer.files.length}: 0–${transfer.files.length - 1}).`);
-  if (!f.sha256) throw notReady(transfer);
-  const segments = safeSegments(f.name);
-  const base = segments[segments.length - 1]!;
-  mkdirSync(dir, { recursive: true });
-  const root = realpathSync(dir);
-  // the file goes into D by its base name: a single file asked for by itself
-  const part = fileDownload(root, transfer.id, index);
-  const resumedFrom = await fetchPart(client, ui, f.name, f.downloadUrl ?? client.filePath(transfer.id, index), part, f.size, f.sha256, signal);
-  const target = await placeBeside(root, base, part, f.size, f.sha256);
-  return { saved: [{ index, name: f.name, path: target.path, size: f.size, sha256: f.sha256, alreadyThere: target.same }], resumedFrom };
-}
-
 /**
- * One file of a sealed transfer (`get --file`): its age file downloaded into a `.part`
- * (resumable, checked by the sha256 the server computed of the age file), then decrypted into a
- * new file beside its place, checked against the seal's size and SHA-256, and only then named.
+ * One file of a transfer (`get --file`): a ranged read of it into a `.part`, resumable, checked
+ * by the sha256 the server gives (of the age file, when sealed); the server counts it toward the
+ * receipt (a delivery once every file was fetched). A sealed one (`sealed`:
+ * its opened seal, and this terminal's identities) is then decrypted into a new file beside its
+ * place, checked against the seal's size and SHA-256, and only then named by its real name.
  */
-export async function receiveSealedFile(
+export async function receiveFile(
   client: PushdropClient,
   ui: Ui,
   transfer: Transfer,
-  seal: SealDocument,
-  k: number,
+  index: number,
   dir: string,
-  identities: readonly string[],
   signal?: AbortSignal,
+  sealed?: { seal: SealDocument; identities: readonly string[] },
 ): Promise<Received> {
-  const s = seal.files[k];
-  const f = transfer.files[k];
-  if (!s || !f) throw usageError(`Transfer ${transfer.id} has no file ${k} (it has ${seal.files.length}: 0–${seal.files.length - 1}).`);
-  if (!f.sha256) throw notReady(transfer);
+  const f = transfer.files[index];
+  // what is saved: the file as the server lists it, or (sealed) as its seal says
+  const files = sealed ? sealed.seal.files : transfer.files;
+  const s = files[index];
+  if (!s || !f) throw usageError(`Transfer ${transfer.id} has no file ${index} (it has ${files.length}: 0–${files.length - 1}).`);
+  if (!f.sha256 || !s.sha256) throw notReady(transfer);
+  const sha256 = s.sha256;
   const segments = safeSegments(s.name);
+  // the file goes into D by its base name: a single file asked for by itself
   const base = segments[segments.length - 1]!;
   mkdirSync(dir, { recursive: true });
   const root = realpathSync(dir);
-  const part = fileDownload(root, transfer.id, k);
-  const resumedFrom = await fetchPart(client, ui, s.name, f.downloadUrl ?? client.filePath(transfer.id, k), part, f.size, f.sha256, signal);
-  const tmp = unpacking(root, transfer.id, k);
-  rmSync(tmp, { force: true });
-  try {
-    const plain = await openStream(Readable.toWeb(createReadStream(part, { highWaterMark: 1 << 20 })) as unknown as ReadableStream<Uint8Array>, identities, { sealedSize: f.size, size: s.size, sha256: s.sha256 });
-    await pipeline(Readable.fromWeb(plain as unknown as WebReadableStream<Uint8Array>), createWriteStream(tmp, { flags: "wx" }));
-  } catch (e) {
-    rmSync(tmp, { force: true });
-    throw e instanceof SealError ? integrityError(`${s.name}: ${e.message}; nothing was kept.`, e.code) : e;
+  const part = fileDownload(root, transfer.id, index);
+  const resumedFrom = await fetchPart(client, ui, s.name, f.downloadUrl ?? client.filePath(transfer.id, index), part, f.size, f.sha256, signal);
+  let file = part;
+  if (sealed) {
+    file = unpacking(root, transfer.id, index);
+    rmSync(file, { force: true });
+    try {
+      const plain = await openStream(Readable.toWeb(createReadStream(part, { highWaterMark: 1 << 20 })) as unknown as ReadableStream<Uint8Array>, sealed.identities, { sealedSize: f.size, size: s.size, sha256 });
+      await pipeline(Readable.fromWeb(plain as unknown as WebReadableStream<Uint8Array>), createWriteStream(file, { flags: "wx" }));
+    } catch (e) {
+      rmSync(file, { force: true });
+      throw e instanceof SealError ? integrityError(`${s.name}: ${e.message}; nothing was kept.`, e.code) : e;
+    }
+    rmSync(part, { force: true });
   }
-  rmSync(part, { force: true });
-  const target = await placeBeside(root, base, tmp, s.size, s.sha256);
-  return { saved: [{ index: k, name: s.name, path: target.path, size: s.size, sha256: s.sha256, alreadyThere: target.same }], resumedFrom, seal };
+  const target = await placeBeside(root, base, file, s.size, sha256);
+  return { saved: [{ index, name: s.name, path: target.path, size: s.size, sha256, alreadyThere: target.same }], resumedFrom, seal: sealed?.seal };
 }
 
 /** Downloads into `part` (resuming what is there) with a progress display; returns the bytes that were already there. */

@@ -10,7 +10,7 @@ import type { Ctx } from "./context";
 import { CliError, EXIT, integrityError, usageError } from "./exit";
 import type { LocalFile } from "./files";
 import { pinOf, savePin } from "./keys";
-import { writevAll } from "./download";
+import { writeStreamTo } from "./download";
 
 /**
  * Sealed sends (issue 23): whose keys to seal to, and the private spool.
@@ -91,33 +91,12 @@ export function removeSpool(p: unknown, env = process.env): void {
 async function writeNew(file: string, stream: ReadableStream<Uint8Array>, onBytes?: (written: number) => void): Promise<number> {
   const { O_WRONLY, O_CREAT, O_EXCL, O_NOFOLLOW } = constants;
   const fh = await open(file, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW, 0o600);
-  let at = 0;
   try {
-    const reader = stream.getReader();
-    let batch: Buffer[] = [];
-    let bytes = 0;
-    for (;;) {
-      const { done, value } = await reader.read();
-      if (value) {
-        batch.push(Buffer.from(value.buffer, value.byteOffset, value.byteLength));
-        bytes += value.byteLength;
-      }
-      if (bytes >= WRITE_BYTES || (done && bytes > 0)) {
-        await writevAll(fh, batch, bytes, at);
-        at += bytes;
-        batch = [];
-        bytes = 0;
-        onBytes?.(at);
-      }
-      if (done) break;
-    }
+    return await writeStreamTo(fh, stream, onBytes);
   } finally {
     await fh.close();
   }
-  return at;
 }
-
-const WRITE_BYTES = 1024 * 1024;
 
 /**
  * A draft whose files are not sealed yet: their SHA-256s are "" until they are. Each file's type

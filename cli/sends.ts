@@ -1,7 +1,7 @@
 import { createHash } from "node:crypto";
-import { mkdirSync, readdirSync, readFileSync, renameSync, rmSync, writeFileSync } from "node:fs";
+import { mkdirSync, readdirSync, readFileSync, rmSync } from "node:fs";
 import path from "node:path";
-import { stateDir } from "./config";
+import { stateDir, writePrivate } from "./config";
 import type { LocalFile } from "./files";
 import { removeSpool, type SpoolState } from "./sealing";
 
@@ -89,11 +89,7 @@ export const findSendById = (transferId: string, env = process.env) => pendingSe
 
 export function rememberSend(p: PendingSend, env = process.env): void {
   mkdirSync(dir(env), { recursive: true, mode: 0o700 });
-  const file = fileOf(p.transferId, env);
-  const tmp = `${file}.${process.pid}.tmp`;
-  rmSync(tmp, { force: true }); // a leftover of a killed run with our pid (a link is removed, not followed)
-  writeFileSync(tmp, JSON.stringify(p), { mode: 0o600, flag: "wx" }); // created here, by us, or an error
-  renameSync(tmp, file);
+  writePrivate(fileOf(p.transferId, env), JSON.stringify(p));
 }
 
 /** Forgets an unfinished send, and removes its spool (a sealed send's age files) with it. */

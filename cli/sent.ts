@@ -1,14 +1,14 @@
-import { mkdirSync, readdirSync, readFileSync, renameSync, rmSync, writeFileSync } from "node:fs";
+import { mkdirSync, readdirSync, readFileSync, rmSync } from "node:fs";
 import path from "node:path";
 import type { SealDraft } from "../client/seal";
-import { stateDir } from "./config";
+import { stateDir, writePrivate } from "./config";
 
 /**
  * What this computer sealed and sent (issue 23): a sealed transfer's server shows only `1.age …`
  * and `seal.age`, and the sender cannot open the seal (it is sealed to the recipients), so the
  * real names, sizes and message are kept here, one small file per transfer in
- * `$XDG_STATE_HOME/pushdrop/sent/` (folder 0700, files 0600), until the transfer expires:
- * `pushdrop status` shows them.
+ * `$XDG_STATE_HOME/pushdrop/sent/` (folder 0700, files 0600), for `pushdrop status`; `pushdrop
+ * cancel`, or the first sealed send after the transfer expired, removes them.
  */
 
 export interface SentSeal {
@@ -29,11 +29,7 @@ export function rememberSealed(s: SentSeal, env = process.env, now = Date.now())
     const old = read(p);
     if (!old || Date.parse(old.expiresAt) <= now) rmSync(p, { force: true });
   }
-  const file = fileOf(s.transferId, env);
-  const tmp = `${file}.${process.pid}.tmp`;
-  rmSync(tmp, { force: true }); // a leftover of a killed run with our pid (a link is removed, not followed)
-  writeFileSync(tmp, JSON.stringify(s), { mode: 0o600, flag: "wx" });
-  renameSync(tmp, file);
+  writePrivate(fileOf(s.transferId, env), JSON.stringify(s));
 }
 
 /** The names and message this computer sealed into a transfer it sent to `server`, if it kept them. */

@@ -9,8 +9,10 @@ import { integrityError } from "./exit";
  * killed finds its own again (a `.part` is resumed, an `.unpacking` is removed and redone).
  *
  * None of them is ever written through a link: a `.part` is opened with `O_NOFOLLOW` and
- * created with `O_EXCL` (cli/download.ts `openPart`), an `.unpacking` is removed and created
- * with `wx` (cli/unpack.ts); the config's and the unfinished sends' temporary files too (`wx`).
+ * created with `O_EXCL` (cli/download.ts `openPart`), and so is an `.unpacking` of the one pass
+ * (cli/onepass.ts; resumed ones checked as a `.part` is); one made by `get --file` or
+ * cli/unpack.ts is removed and created with `wx`; the config's and the records' temporary files
+ * too (`wx`, cli/config.ts `writePrivate`).
  */
 
 /** the transfer id, kept to the characters a file name can always hold (ids are base64url) */

@@ -10,7 +10,10 @@ import { Landing, unsafeName, type SavedFile } from "./temps";
 import { readZipEntries, type ZipEntry } from "./zip";
 
 /**
- * Unpacks a downloaded package into a folder D without ever writing outside it.
+ * Unpacks a downloaded package into a folder D without ever writing outside it. (`get` and
+ * `listen` receive in one pass, cli/onepass.ts, with the same name rule, safeSegments, and the
+ * same landing, cli/temps.ts; unpackPackage, of a whole package on disk, is what
+ * test/cli/unpack.test.ts drives with hostile packages.)
  *
  * 1. Every name is checked before anything is written: a name that is absolute, has a drive
  *    letter or a `:`, a `\`, a `.`/`..`/empty segment, a control character (NUL included) or,
@@ -120,7 +123,7 @@ export async function unpackPackage(zipFile: string, dir: string, transfer: Pick
 
 const MAX_MANIFEST_BYTES = 64 * 1024 * 1024;
 
-export async function readManifest(zipFile: string, entries: ZipEntry[], transfer: Pick<Transfer, "id" | "files">): Promise<Manifest> {
+async function readManifest(zipFile: string, entries: ZipEntry[], transfer: Pick<Transfer, "id" | "files">): Promise<Manifest> {
   const entry = entries.find((e) => e.name === MANIFEST_NAME);
   if (!entry) throw integrityError("The package has no manifest.json.", "bad_package");
   if (entry.size > MAX_MANIFEST_BYTES) throw integrityError("The package's manifest.json is implausibly large.", "bad_package");
@@ -160,7 +163,7 @@ export async function readManifest(zipFile: string, entries: ZipEntry[], transfe
   return m;
 }
 
-export function entryStream(zipFile: string, e: ZipEntry): Readable {
+function entryStream(zipFile: string, e: ZipEntry): Readable {
   if (e.compressedSize === 0) return Readable.from([]); // createReadStream's `end` is inclusive: no empty range
   return createReadStream(zipFile, { start: e.dataOffset, end: e.dataOffset + e.compressedSize - 1, highWaterMark: 1 << 20 });
 }

@@ -114,7 +114,7 @@ export async function uploadFiles(
   };
 
   const runOne = async (t: Task) => {
-    if (opts.ready) await Promise.race([opts.ready(t.file.index, t.end), aborted(abort.signal)]);
+    if (opts.ready) await untilAborted(opts.ready(t.file.index, t.end), abort.signal);
     for (let attempt = 1; ; attempt++) {
       try {
         opts.onPart?.(t.file.index, t.part ?? 1);
@@ -193,14 +193,29 @@ export async function resumeUpload(client: PushdropClient, transferId: string, s
   return uploadFiles(client, await client.transfer(transferId), sources, opts);
 }
 
-/** Never resolves; rejects with the signal's reason once it is aborted. */
-function aborted(signal: AbortSignal): Promise<never> {
-  const p = new Promise<never>((_, reject) => {
-    if (signal.aborted) return reject(signal.reason);
-    signal.addEventListener("abort", () => reject(signal.reason), { once: true });
+/**
+ * `p`, or the signal's reason as soon as it is aborted. Its abort listener goes as soon as either
+ * settles: one left per part would pile up on the upload's signal (Node warns from 11 on).
+ */
+function untilAborted<T>(p: Promise<T>, signal: AbortSignal): Promise<T> {
+  if (signal.aborted) {
+    p.catch(() => undefined); // (its failure now is nobody's error)
+    return Promise.reject(signal.reason);
+  }
+  return new Promise<T>((resolve, reject) => {
+    const onAbort = () => reject(signal.reason);
+    signal.addEventListener("abort", onAbort, { once: true });
+    p.then(
+      (v) => {
+        signal.removeEventListener("abort", onAbort);
+        resolve(v);
+      },
+      (e: unknown) => {
+        signal.removeEventListener("abort", onAbort);
+        reject(e);
+      },
+    );
   });
-  p.catch(() => undefined); // (an abort after the race was decided is nobody's error)
-  return p;
 }
 
 /** Waits `ms`, or rejects with the signal's reason as soon as it is aborted. */

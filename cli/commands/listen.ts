@@ -123,7 +123,7 @@ export async function listen(ctx: Ctx, opts: ListenOptions): Promise<void> {
           if (id === me.id) {
             // (read afresh: a `pushdrop key rotate` in another shell made a key this run has not seen)
             const here = new Set([ownKey, ...(loadConfig(ctx.env).terminals[ctx.server]?.keys ?? []).map((k) => k.recipient)]);
-            if (msg.terminal.key !== null && here.has(msg.terminal.key)) ui.print(`${showId(id)}  (this terminal) published a new key of this computer's`);
+            if (msg.terminal.key !== null && here.has(msg.terminal.key)) ui.print(`${showId(id)}  (this terminal): the server now publishes a key this computer holds`);
             else ui.warn(`WARNING: ${showId(id)} (this terminal) now has a key that is not this computer's; see \`pushdrop whoami\``);
           } else if (held) {
             ui.print(

@@ -357,7 +357,7 @@ async function finish(
   };
   if (d) {
     // the server cannot show these names and this message, nor can this computer open the seal:
-    // kept here (0600) until the transfer expires, for `pushdrop status`
+    // kept here (0600) for `pushdrop status` (cli/sent.ts: removed by cancel, or after it expired)
     try {
       rememberSealed({ transferId: transfer.id, server: ctx.server, expiresAt: transfer.expiresAt, draft: d }, ctx.env);
     } catch (e) {

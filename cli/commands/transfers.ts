@@ -5,7 +5,7 @@ import { signedIn, type Ctx } from "../context";
 import { CliError, EXIT, isAbort, reportError, usageError } from "../exit";
 import { checkTransferId, describeSealed, describeTransfer, fileName, fileSummary, messageLines, relative, sealedSummary, showId, who } from "../format";
 import { shown } from "../sanitize";
-import { receiveFile, receivePackage, receiveSealedFile, sealedNeedsKeys } from "../receive";
+import { receiveFile, receivePackage, sealedNeedsKeys } from "../receive";
 import { ensureKeys, localKeys } from "../keys";
 import { fetchSeal } from "../opening";
 import type { SealDocument } from "../../client/seal";
@@ -91,7 +91,7 @@ export async function get(ctx: Ctx, id: string, opts: { file?: string; dir?: str
     return;
   }
   if (opts.file !== undefined) {
-    const index = fileIndex(t, opts.file);
+    const index = fileIndex(t, t.files, opts.file);
     const r = await receiveFile(client, ctx.ui, t, index, dir, ctx.signal);
     return report(ctx, t, r.saved, r.resumedFrom);
   }
@@ -104,9 +104,17 @@ export async function get(ctx: Ctx, id: string, opts: { file?: string; dir?: str
 /**
  * `get` of a sealed transfer: opened with this terminal's keys. A sealed text (seal.age alone)
  * is read from seal.age and acknowledged like any text; `--file` fetches seal.age, then that
- * file's age file alone; otherwise the package, opened and checked (cli/opening.ts).
+ * file's age file alone; otherwise the package, opened and checked as it streams in (cli/onepass.ts).
  */
 async function getSealed(ctx: Ctx, client: PushdropClient, me: Identity, t: Transfer, dir: string, opts: { file?: string }): Promise<void> {
+  if (t.from.id === me.id && !t.to.includes(me.id)) {
+    // sealed to its recipients' keys only: the sender's own keys cannot open it (said before any download, not as age's "no identity matched")
+    throw new CliError(
+      `Transfer ${t.id} is one you sent sealed: only its recipients can open it, not this terminal. \`pushdrop status ${t.id}\` shows its names and message from what this computer kept of it.`,
+      EXIT.integrity,
+      "cannot_open",
+    );
+  }
   const keys = sealedNeedsKeys(t, (await ensureKeys(ctx, client, me)).keys?.all);
   const lone = t.files.length === 1;
   if (lone || opts.file !== undefined) {
@@ -120,23 +128,14 @@ async function getSealed(ctx: Ctx, client: PushdropClient, me: Identity, t: Tran
       return;
     }
     if (opts.file !== undefined) {
-      const k = sealedIndex(t, doc, opts.file);
-      const r = await receiveSealedFile(client, ctx.ui, t, doc, k, dir, keys, ctx.signal);
+      const k = fileIndex(t, doc.files, opts.file);
+      const r = await receiveFile(client, ctx.ui, t, k, dir, ctx.signal, { seal: doc, identities: keys });
       return report(ctx, t, r.saved, r.resumedFrom, doc.message);
     }
   }
   const r = await receivePackage(client, ctx.ui, t, dir, ctx.signal, keys);
   if (t.to.includes(me.id)) await ackOnce(client, me.id, [`${t.id}.ready`]);
   return report(ctx, t, r.saved, r.resumedFrom, r.seal?.message ?? null);
-}
-
-/** `--file 2` or `--file notes.txt` among a sealed transfer's real files. */
-function sealedIndex(t: Transfer, doc: SealDocument, sel: string): number {
-  if (/^\d+$/.test(sel)) return Number(sel);
-  const hit = doc.files.find((f) => f.name === sel) ?? doc.files.find((f) => path.posix.basename(f.name) === sel);
-  // (the names are the sender's: each through the one gate, on one line, so none can start a line of its own)
-  if (!hit) throw usageError(`Transfer ${t.id} has no file named ${JSON.stringify(sel)}; its files: ${doc.files.map((f) => `${f.index} ${fileName(f.name)}`).join(", ")}.`);
-  return hit.index;
 }
 
 function report(
@@ -155,11 +154,12 @@ function report(
   }
 }
 
-/** `--file 2` (an index) or `--file notes.txt` (a name in the transfer). */
-function fileIndex(t: Transfer, sel: string): number {
+/** `--file 2` (an index) or `--file notes.txt` (a name among `files`: the transfer's, or a sealed one's real names). */
+function fileIndex(t: Transfer, files: ReadonlyArray<{ index: number; name: string }>, sel: string): number {
   if (/^\d+$/.test(sel)) return Number(sel);
-  const hit = t.files.find((f) => f.name === sel) ?? t.files.find((f) => path.posix.basename(f.name) === sel);
-  if (!hit) throw usageError(`Transfer ${t.id} has no file named ${JSON.stringify(sel)}; its files: ${t.files.map((f) => `${f.index} ${fileName(f.name)}`).join(", ")}.`);
+  const hit = files.find((f) => f.name === sel) ?? files.find((f) => path.posix.basename(f.name) === sel);
+  // (the names are the sender's: each through the one gate, on one line, so none can start a line of its own)
+  if (!hit) throw usageError(`Transfer ${t.id} has no file named ${JSON.stringify(sel)}; its files: ${files.map((f) => `${f.index} ${fileName(f.name)}`).join(", ")}.`);
   return hit.index;
 }
 

@@ -4702,26 +4702,26 @@ var require_permessage_deflate = __commonJS({
             value = value[0];
             if (key === "client_max_window_bits") {
               if (value !== true) {
-                const num2 = +value;
-                if (!Number.isInteger(num2) || num2 < 8 || num2 > 15) {
+                const num = +value;
+                if (!Number.isInteger(num) || num < 8 || num > 15) {
                   throw new TypeError(
                     `Invalid value for parameter "${key}": ${value}`
                   );
                 }
-                value = num2;
+                value = num;
               } else if (!this._isServer) {
                 throw new TypeError(
                   `Invalid value for parameter "${key}": ${value}`
                 );
               }
             } else if (key === "server_max_window_bits") {
-              const num2 = +value;
-              if (!Number.isInteger(num2) || num2 < 8 || num2 > 15) {
+              const num = +value;
+              if (!Number.isInteger(num) || num < 8 || num > 15) {
                 throw new TypeError(
                   `Invalid value for parameter "${key}": ${value}`
                 );
               }
-              value = num2;
+              value = num;
             } else if (key === "client_no_context_takeover" || key === "server_no_context_takeover") {
               if (value !== true) {
                 throw new TypeError(
@@ -5435,8 +5435,8 @@ var require_receiver = __commonJS({
           return;
         }
         const buf = this.consume(8);
-        const num2 = buf.readUInt32BE(0);
-        if (num2 > Math.pow(2, 53 - 32) - 1) {
+        const num = buf.readUInt32BE(0);
+        if (num > Math.pow(2, 53 - 32) - 1) {
           const error = this.createError(
             RangeError,
             "Unsupported WebSocket frame: payload length > 2^53 - 1",
@@ -5447,7 +5447,7 @@ var require_receiver = __commonJS({
           cb(error);
           return;
         }
-        this._payloadLength = num2 * Math.pow(2, 32) + buf.readUInt32BE(4);
+        this._payloadLength = num * Math.pow(2, 32) + buf.readUInt32BE(4);
         this.haveLength(cb);
       }
       /**
@@ -6605,8 +6605,8 @@ var require_websocket = __commonJS({
     var net = __require("net");
     var querystring = __require("querystring");
     var tls = __require("tls");
-    var { randomBytes: randomBytes6, createHash: createHash6 } = __require("crypto");
-    var { Duplex, Readable: Readable6 } = __require("stream");
+    var { randomBytes: randomBytes6, createHash: createHash5 } = __require("crypto");
+    var { Duplex, Readable: Readable4 } = __require("stream");
     var { URL: URL2 } = __require("url");
     var PerMessageDeflate2 = require_permessage_deflate();
     var Receiver2 = require_receiver();
@@ -7296,7 +7296,7 @@ var require_websocket = __commonJS({
           abortHandshake(websocket, socket, "Invalid Upgrade header");
           return;
         }
-        const digest = createHash6("sha1").update(key + GUID).digest("base64");
+        const digest = createHash5("sha1").update(key + GUID).digest("base64");
         if (res.headers["sec-websocket-accept"] !== digest) {
           abortHandshake(websocket, socket, "Invalid Sec-WebSocket-Accept header");
           return;
@@ -7593,7 +7593,7 @@ var require_stream = __commonJS({
       };
       duplex._final = function(callback) {
         if (ws.readyState === ws.CONNECTING) {
-          ws.once("open", function open4() {
+          ws.once("open", function open3() {
             duplex._final(callback);
           });
           return;
@@ -7614,7 +7614,7 @@ var require_stream = __commonJS({
       };
       duplex._write = function(chunk, encoding, callback) {
         if (ws.readyState === ws.CONNECTING) {
-          ws.once("open", function open4() {
+          ws.once("open", function open3() {
             duplex._write(chunk, encoding, callback);
           });
           return;
@@ -7681,7 +7681,7 @@ var require_websocket_server = __commonJS({
     var EventEmitter = __require("events");
     var http2 = __require("http");
     var { Duplex } = __require("stream");
-    var { createHash: createHash6 } = __require("crypto");
+    var { createHash: createHash5 } = __require("crypto");
     var extension2 = require_extension();
     var PerMessageDeflate2 = require_permessage_deflate();
     var subprotocol2 = require_subprotocol();
@@ -7991,7 +7991,7 @@ var require_websocket_server = __commonJS({
           );
         }
         if (this._state > RUNNING) return abortHandshake(socket, 503);
-        const digest = createHash6("sha1").update(key + GUID).digest("base64");
+        const digest = createHash5("sha1").update(key + GUID).digest("base64");
         const headers = [
           "HTTP/1.1 101 Switching Protocols",
           "Upgrade: websocket",
@@ -8401,7 +8401,7 @@ async function uploadFiles(client, transfer, sources, opts2 = {}) {
     report2();
   };
   const runOne = async (t) => {
-    if (opts2.ready) await Promise.race([opts2.ready(t.file.index, t.end), aborted(abort.signal)]);
+    if (opts2.ready) await untilAborted(opts2.ready(t.file.index, t.end), abort.signal);
     for (let attempt = 1; ; attempt++) {
       try {
         opts2.onPart?.(t.file.index, t.part ?? 1);
@@ -8462,13 +8462,25 @@ async function uploadFiles(client, transfer, sources, opts2 = {}) {
 function isWhole(t) {
   return (t.status === "packaging" || t.status === "ready" || t.status === "delivered") && t.files.every((f) => f.size === 0 || f.received >= f.size || f.partsReceived.length >= f.parts);
 }
-function aborted(signal) {
-  const p = new Promise((_, reject) => {
-    if (signal.aborted) return reject(signal.reason);
-    signal.addEventListener("abort", () => reject(signal.reason), { once: true });
+function untilAborted(p, signal) {
+  if (signal.aborted) {
+    p.catch(() => void 0);
+    return Promise.reject(signal.reason);
+  }
+  return new Promise((resolve, reject) => {
+    const onAbort = () => reject(signal.reason);
+    signal.addEventListener("abort", onAbort, { once: true });
+    p.then(
+      (v) => {
+        signal.removeEventListener("abort", onAbort);
+        resolve(v);
+      },
+      (e) => {
+        signal.removeEventListener("abort", onAbort);
+        reject(e);
+      }
+    );
   });
-  p.catch(() => void 0);
-  return p;
 }
 function sleep(ms, signal) {
   return new Promise((resolve, reject) => {
@@ -8862,13 +8874,16 @@ function loadConfig(env = process.env) {
 function saveConfig(config, env = process.env) {
   const file = configFile(env);
   mkdirSync(path.dirname(file), { recursive: true, mode: 448 });
+  writePrivate(file, `${JSON.stringify(config, null, 2)}
+`);
+  return file;
+}
+function writePrivate(file, text) {
   const tmp = `${file}.${process.pid}.tmp`;
   rmSync(tmp, { force: true });
-  writeFileSync(tmp, `${JSON.stringify(config, null, 2)}
-`, { mode: 384, flag: "wx" });
+  writeFileSync(tmp, text, { mode: 384, flag: "wx" });
   chmodSync(tmp, 384);
   renameSync(tmp, file);
-  return file;
 }
 function normalizeServer(input) {
   let u;
@@ -11456,11 +11471,11 @@ function u64Lengths(dataLength, aadLength, isLE4) {
   anumber3(dataLength);
   anumber3(aadLength);
   abool(isLE4);
-  const num2 = new Uint8Array(16);
-  const view = createView2(num2);
+  const num = new Uint8Array(16);
+  const view = createView2(num);
   view.setBigUint64(0, BigInt(aadLength), isLE4);
   view.setBigUint64(8, BigInt(dataLength), isLE4);
-  return num2;
+  return num;
 }
 function isAligned32(bytes) {
   return bytes.byteOffset % 4 === 0;
@@ -12164,8 +12179,8 @@ function abignumber(n) {
     anumber4(n);
   return n;
 }
-function numberToHexUnpadded(num2) {
-  const hex2 = abignumber(num2).toString(16);
+function numberToHexUnpadded(num) {
+  const hex2 = abignumber(num).toString(16);
   return hex2.length & 1 ? "0" + hex2 : hex2;
 }
 function hexToNumber(hex2) {
@@ -12470,15 +12485,15 @@ function validateField(field) {
   validateObject(field, opts2);
   return field;
 }
-function FpPow(Fp, num2, power) {
+function FpPow(Fp, num, power) {
   if (power < _0n2)
     throw new Error("invalid exponent, negatives unsupported");
   if (power === _0n2)
     return Fp.ONE;
   if (power === _1n2)
-    return num2;
+    return num;
   let p = Fp.ONE;
-  let d = num2;
+  let d = num;
   while (power > _0n2) {
     if (power & _1n2)
       p = Fp.mul(p, d);
@@ -12489,18 +12504,18 @@ function FpPow(Fp, num2, power) {
 }
 function FpInvertBatch(Fp, nums, passZero = false) {
   const inverted = new Array(nums.length).fill(passZero ? Fp.ZERO : void 0);
-  const multipliedAcc = nums.reduce((acc, num2, i) => {
-    if (Fp.is0(num2))
+  const multipliedAcc = nums.reduce((acc, num, i) => {
+    if (Fp.is0(num))
       return acc;
     inverted[i] = acc;
-    return Fp.mul(acc, num2);
+    return Fp.mul(acc, num);
   }, Fp.ONE);
   const invertedAcc = Fp.inv(multipliedAcc);
-  nums.reduceRight((acc, num2, i) => {
-    if (Fp.is0(num2))
+  nums.reduceRight((acc, num, i) => {
+    if (Fp.is0(num))
       return acc;
     inverted[i] = Fp.mul(acc, inverted[i]);
-    return Fp.mul(acc, num2);
+    return Fp.mul(acc, num);
   }, invertedAcc);
   return inverted;
 }
@@ -12558,32 +12573,32 @@ var _Field = class {
     this._sqrt = void 0;
     Object.preventExtensions(this);
   }
-  create(num2) {
-    return mod(num2, this.ORDER);
+  create(num) {
+    return mod(num, this.ORDER);
   }
-  isValid(num2) {
-    if (typeof num2 !== "bigint")
-      throw new Error("invalid field element: expected bigint, got " + typeof num2);
-    return _0n2 <= num2 && num2 < this.ORDER;
+  isValid(num) {
+    if (typeof num !== "bigint")
+      throw new Error("invalid field element: expected bigint, got " + typeof num);
+    return _0n2 <= num && num < this.ORDER;
   }
-  is0(num2) {
-    return num2 === _0n2;
+  is0(num) {
+    return num === _0n2;
   }
   // is valid and invertible
-  isValidNot0(num2) {
-    return !this.is0(num2) && this.isValid(num2);
+  isValidNot0(num) {
+    return !this.is0(num) && this.isValid(num);
   }
-  isOdd(num2) {
-    return (num2 & _1n2) === _1n2;
+  isOdd(num) {
+    return (num & _1n2) === _1n2;
   }
-  neg(num2) {
-    return mod(-num2, this.ORDER);
+  neg(num) {
+    return mod(-num, this.ORDER);
   }
   eql(lhs, rhs) {
     return lhs === rhs;
   }
-  sqr(num2) {
-    return mod(num2 * num2, this.ORDER);
+  sqr(num) {
+    return mod(num * num, this.ORDER);
   }
   add(lhs, rhs) {
     return mod(lhs + rhs, this.ORDER);
@@ -12594,15 +12609,15 @@ var _Field = class {
   mul(lhs, rhs) {
     return mod(lhs * rhs, this.ORDER);
   }
-  pow(num2, power) {
-    return FpPow(this, num2, power);
+  pow(num, power) {
+    return FpPow(this, num, power);
   }
   div(lhs, rhs) {
     return mod(lhs * invert(rhs, this.ORDER), this.ORDER);
   }
   // Same as above, but doesn't normalize
-  sqrN(num2) {
-    return num2 * num2;
+  sqrN(num) {
+    return num * num;
   }
   addN(lhs, rhs) {
     return lhs + rhs;
@@ -12613,16 +12628,16 @@ var _Field = class {
   mulN(lhs, rhs) {
     return lhs * rhs;
   }
-  inv(num2) {
-    return invert(num2, this.ORDER);
+  inv(num) {
+    return invert(num, this.ORDER);
   }
-  sqrt(num2) {
+  sqrt(num) {
     if (!this._sqrt)
       this._sqrt = FpSqrt(this.ORDER);
-    return this._sqrt(this, num2);
+    return this._sqrt(this, num);
   }
-  toBytes(num2) {
-    return this.isLE ? numberToBytesLE(num2, this.BYTES) : numberToBytesBE(num2, this.BYTES);
+  toBytes(num) {
+    return this.isLE ? numberToBytesLE(num, this.BYTES) : numberToBytesBE(num, this.BYTES);
   }
   fromBytes(bytes, skipValidation = false) {
     abytes4(bytes);
@@ -12676,8 +12691,8 @@ function mapHashToField(key, fieldOrder, isLE4 = false) {
   const minLen = getMinHashLength(fieldOrder);
   if (len < 16 || len < minLen || len > 1024)
     throw new Error("expected " + minLen + "-1024 bytes of input, got " + len);
-  const num2 = isLE4 ? bytesToNumberLE(key) : bytesToNumberBE(key);
-  const reduced = mod(num2, fieldOrder - _1n2) + _1n2;
+  const num = isLE4 ? bytesToNumberLE(key) : bytesToNumberBE(key);
+  const reduced = mod(num, fieldOrder - _1n2) + _1n2;
   return isLE4 ? numberToBytesLE(reduced, fieldLen) : numberToBytesBE(reduced, fieldLen);
 }
 
@@ -13101,7 +13116,7 @@ var hmac2 = (hash, key, message) => new _HMAC2(hash, key).update(message).digest
 hmac2.create = (hash, key) => new _HMAC2(hash, key);
 
 // node_modules/@noble/post-quantum/node_modules/@noble/curves/abstract/weierstrass.js
-var divNearest = (num2, den) => (num2 + (num2 >= 0 ? den : -den) / _2n3) / den;
+var divNearest = (num, den) => (num + (num >= 0 ? den : -den) / _2n3) / den;
 function _splitEndoScalar(k, basis, n) {
   const [[a1, b1], [a2, b2]] = basis;
   const c1 = divNearest(b2 * k, n);
@@ -13201,11 +13216,11 @@ var DER = {
   // - add zero byte if exists
   // - if next byte doesn't have a flag, leading zero is not allowed (minimal encoding)
   _int: {
-    encode(num2) {
+    encode(num) {
       const { Err: E } = DER;
-      if (num2 < _0n5)
+      if (num < _0n5)
         throw new E("integer: negative integers are not allowed");
-      let hex2 = numberToHexUnpadded(num2);
+      let hex2 = numberToHexUnpadded(num);
       if (Number.parseInt(hex2[0], 16) & 8)
         hex2 = "00" + hex2;
       if (hex2.length & 1)
@@ -13688,8 +13703,8 @@ function ecdh(Point, ecdhOpts = {}) {
   const lengths = Object.assign(getWLengths(Point.Fp, Fn), { seed: getMinHashLength(Fn.ORDER) });
   function isValidSecretKey(secretKey) {
     try {
-      const num2 = Fn.fromBytes(secretKey);
-      return Fn.isValidNot0(num2);
+      const num = Fn.fromBytes(secretKey);
+      return Fn.isValidNot0(num);
     } catch (error) {
       return false;
     }
@@ -13765,10 +13780,10 @@ function ecdsa(Point, hash, ecdsaOpts = {}) {
     const HALF = CURVE_ORDER >> _1n5;
     return number > HALF;
   }
-  function validateRS(title, num2) {
-    if (!Fn.isValidNot0(num2))
+  function validateRS(title, num) {
+    if (!Fn.isValidNot0(num))
       throw new Error(`invalid signature ${title}: out of range 1..Point.Fn.ORDER`);
-    return num2;
+    return num;
   }
   function assertSmallCofactor() {
     if (hasLargeCofactor)
@@ -13866,17 +13881,17 @@ function ecdsa(Point, hash, ecdsaOpts = {}) {
   const bits2int = ecdsaOpts.bits2int || function bits2int_def(bytes) {
     if (bytes.length > 8192)
       throw new Error("input is too large");
-    const num2 = bytesToNumberBE(bytes);
+    const num = bytesToNumberBE(bytes);
     const delta = bytes.length * 8 - fnBits;
-    return delta > 0 ? num2 >> BigInt(delta) : num2;
+    return delta > 0 ? num >> BigInt(delta) : num;
   };
   const bits2int_modN = ecdsaOpts.bits2int_modN || function bits2int_modN_def(bytes) {
     return Fn.create(bits2int(bytes));
   };
   const ORDER_MASK = bitMask(fnBits);
-  function int2octets(num2) {
-    aInRange("num < 2^" + fnBits, num2, _0n5, ORDER_MASK);
-    return Fn.toBytes(num2);
+  function int2octets(num) {
+    aInRange("num < 2^" + fnBits, num, _0n5, ORDER_MASK);
+    return Fn.toBytes(num);
   }
   function validateMsgAndHash(message, prehash) {
     abytes4(message, void 0, "message");
@@ -15618,8 +15633,8 @@ function asafenumber(value, title = "") {
     throw new RangeError(prefix + "expected safe integer, got " + value);
   }
 }
-function numberToHexUnpadded2(num2) {
-  const hex2 = abignumber2(num2).toString(16);
+function numberToHexUnpadded2(num) {
+  const hex2 = abignumber2(num).toString(16);
   return hex2.length & 1 ? "0" + hex2 : hex2;
 }
 function hexToNumber2(hex2) {
@@ -15760,7 +15775,7 @@ function mod3(a, b) {
   const result = a % b;
   return result >= _0n8 ? result : b + result;
 }
-function pow(num2, power, modulo) {
+function pow(num, power, modulo) {
   if (modulo <= _1n9)
     throw new Error("pow: expected modulus > 1, got " + modulo);
   if (typeof power !== "bigint")
@@ -15770,8 +15785,8 @@ function pow(num2, power, modulo) {
   if (power === _0n8)
     return _1n9;
   if (power === _1n9)
-    return num2;
-  let d = num2 % modulo;
+    return num;
+  let d = num % modulo;
   if (d < _0n8)
     d += modulo;
   if (power < POW_WINDOWED_MIN) {
@@ -15959,7 +15974,7 @@ function FpSqrt2(P) {
     return sqrt9mod162(P);
   return tonelliShanks2(P);
 }
-var isNegativeLE2 = (num2, modulo) => (mod3(num2, modulo) & _1n9) === _1n9;
+var isNegativeLE2 = (num, modulo) => (mod3(num, modulo) & _1n9) === _1n9;
 var FIELD_FIELDS2 = [
   "create",
   "isValid",
@@ -15999,18 +16014,18 @@ function FpInvertBatch2(Fp, nums, passZero = false) {
   abool3(passZero, "passZero");
   const F2 = Fp;
   const inverted = new Array(nums.length).fill(passZero ? F2.ZERO : void 0);
-  const multipliedAcc = nums.reduce((acc, num2, i) => {
-    if (F2.is0(num2))
+  const multipliedAcc = nums.reduce((acc, num, i) => {
+    if (F2.is0(num))
       return acc;
     inverted[i] = acc;
-    return F2.mul(acc, num2);
+    return F2.mul(acc, num);
   }, F2.ONE);
   const invertedAcc = F2.inv(multipliedAcc);
-  nums.reduceRight((acc, num2, i) => {
-    if (F2.is0(num2))
+  nums.reduceRight((acc, num, i) => {
+    if (F2.is0(num))
       return acc;
     inverted[i] = F2.mul(acc, inverted[i]);
-    return F2.mul(acc, num2);
+    return F2.mul(acc, num);
   }, invertedAcc);
   return inverted;
 }
@@ -16076,32 +16091,32 @@ var _Field2 = class {
     this.BYTES = nByteLength;
     Object.freeze(this);
   }
-  create(num2) {
-    return mod3(num2, this.ORDER);
+  create(num) {
+    return mod3(num, this.ORDER);
   }
-  isValid(num2) {
-    if (typeof num2 !== "bigint")
-      throw new TypeError("invalid field element: expected bigint, got " + typeof num2);
-    return _0n8 <= num2 && num2 < this.ORDER;
+  isValid(num) {
+    if (typeof num !== "bigint")
+      throw new TypeError("invalid field element: expected bigint, got " + typeof num);
+    return _0n8 <= num && num < this.ORDER;
   }
-  is0(num2) {
-    return num2 === _0n8;
+  is0(num) {
+    return num === _0n8;
   }
   // is valid and invertible
-  isValidNot0(num2) {
-    return !this.is0(num2) && this.isValid(num2);
+  isValidNot0(num) {
+    return !this.is0(num) && this.isValid(num);
   }
-  isOdd(num2) {
-    return (num2 & _1n9) === _1n9;
+  isOdd(num) {
+    return (num & _1n9) === _1n9;
   }
-  neg(num2) {
-    return mod3(-num2, this.ORDER);
+  neg(num) {
+    return mod3(-num, this.ORDER);
   }
   eql(lhs, rhs) {
     return lhs === rhs;
   }
-  sqr(num2) {
-    return mod3(num2 * num2, this.ORDER);
+  sqr(num) {
+    return mod3(num * num, this.ORDER);
   }
   add(lhs, rhs) {
     return mod3(lhs + rhs, this.ORDER);
@@ -16112,15 +16127,15 @@ var _Field2 = class {
   mul(lhs, rhs) {
     return mod3(lhs * rhs, this.ORDER);
   }
-  pow(num2, power) {
-    return pow(num2, power, this.ORDER);
+  pow(num, power) {
+    return pow(num, power, this.ORDER);
   }
   div(lhs, rhs) {
     return mod3(lhs * invert2(rhs, this.ORDER), this.ORDER);
   }
   // Same as above, but doesn't normalize
-  sqrN(num2) {
-    return num2 * num2;
+  sqrN(num) {
+    return num * num;
   }
   addN(lhs, rhs) {
     return lhs + rhs;
@@ -16131,17 +16146,17 @@ var _Field2 = class {
   mulN(lhs, rhs) {
     return lhs * rhs;
   }
-  inv(num2) {
-    return invert2(num2, this.ORDER);
+  inv(num) {
+    return invert2(num, this.ORDER);
   }
-  sqrt(num2) {
+  sqrt(num) {
     let sqrt = FIELD_SQRT.get(this);
     if (!sqrt)
       FIELD_SQRT.set(this, sqrt = FpSqrt2(this.ORDER));
-    return sqrt(this, num2);
+    return sqrt(this, num);
   }
-  toBytes(num2) {
-    return this.isLE ? numberToBytesLE2(num2, this.BYTES) : numberToBytesBE2(num2, this.BYTES);
+  toBytes(num) {
+    return this.isLE ? numberToBytesLE2(num, this.BYTES) : numberToBytesBE2(num, this.BYTES);
   }
   fromBytes(bytes, skipValidation = false) {
     abytes5(bytes);
@@ -16199,8 +16214,8 @@ function mapHashToField2(key, fieldOrder, isLE4 = false) {
   const minLen = Math.max(getMinHashLength2(fieldOrder), 16);
   if (len < minLen || len > 1024)
     throw new Error("expected " + minLen + "-1024 bytes of input, got " + len);
-  const num2 = isLE4 ? bytesToNumberLE2(key) : bytesToNumberBE2(key);
-  const reduced = mod3(num2, fieldOrder - _1n9) + _1n9;
+  const num = isLE4 ? bytesToNumberLE2(key) : bytesToNumberBE2(key);
+  const reduced = mod3(num, fieldOrder - _1n9) + _1n9;
   return isLE4 ? numberToBytesLE2(reduced, fieldLen) : numberToBytesBE2(reduced, fieldLen);
 }
 
@@ -16661,12 +16676,12 @@ var _DER = {
   // - add zero byte if exists
   // - if next byte doesn't have a flag, leading zero is not allowed (minimal encoding)
   _int: {
-    encode(num2) {
+    encode(num) {
       const { Err: E } = _DER;
-      abignumber2(num2);
-      if (num2 < _0n10)
+      abignumber2(num);
+      if (num < _0n10)
         throw new E("integer: negative integers are not allowed");
-      let hex2 = numberToHexUnpadded2(num2);
+      let hex2 = numberToHexUnpadded2(num);
       if (Number.parseInt(hex2[0], 16) & 8)
         hex2 = "00" + hex2;
       if (hex2.length & 1)
@@ -16719,7 +16734,7 @@ var DER2 = /* @__PURE__ */ (() => {
 })();
 
 // node_modules/@noble/curves/abstract/weierstrass.js
-var divNearest2 = (num2, den) => (num2 + (num2 >= 0 ? den : -den) / _2n7) / den;
+var divNearest2 = (num, den) => (num + (num >= 0 ? den : -den) / _2n7) / den;
 function _splitEndoScalar2(k, basis, n) {
   aInRange2("scalar", k, _0n11, n);
   const [[a1, b1], [a2, b2]] = basis;
@@ -17224,8 +17239,8 @@ function ecdh2(Point, ecdhOpts = {}) {
   });
   function isValidSecretKey(secretKey) {
     try {
-      const num2 = Fn.fromBytes(secretKey);
-      return Fn.isValidNot0(num2);
+      const num = Fn.fromBytes(secretKey);
+      return Fn.isValidNot0(num);
     } catch (error) {
       return false;
     }
@@ -17313,10 +17328,10 @@ function ecdsa2(Point, hash, ecdsaOpts = {}) {
     const HALF = CURVE_ORDER >> _1n11;
     return number > HALF;
   }
-  function validateRS(title, num2) {
-    if (!Fn.isValidNot0(num2))
+  function validateRS(title, num) {
+    if (!Fn.isValidNot0(num))
       throw new Error(`invalid signature ${title}: out of range 1..Point.Fn.ORDER`);
-    return num2;
+    return num;
   }
   function assertFieldSignIsSupported() {
     if (!Fp.isOdd)
@@ -17428,17 +17443,17 @@ function ecdsa2(Point, hash, ecdsaOpts = {}) {
   const bits2int = opts2.bits2int === void 0 ? function bits2int_def(bytes) {
     if (bytes.length > 8192)
       throw new Error("input is too large");
-    const num2 = bytesToNumberBE2(bytes);
+    const num = bytesToNumberBE2(bytes);
     const delta = bytes.length * 8 - fnBits;
-    return delta > 0 ? num2 >> BigInt(delta) : num2;
+    return delta > 0 ? num >> BigInt(delta) : num;
   } : opts2.bits2int;
   const bits2int_modN = opts2.bits2int_modN === void 0 ? function bits2int_modN_def(bytes) {
     return Fn.create(bits2int(bytes));
   } : opts2.bits2int_modN;
   const ORDER_MASK = bitMask2(fnBits);
-  function int2octets(num2) {
-    aInRange2("num < 2^" + fnBits, num2, _0n11, ORDER_MASK);
-    return Fn.toBytes(num2);
+  function int2octets(num) {
+    aInRange2("num < 2^" + fnBits, num, _0n11, ORDER_MASK);
+    return Fn.toBytes(num);
   }
   function validateMsgAndHash(message, prehash) {
     abytes5(message, void 0, "message");
@@ -19783,7 +19798,7 @@ function describeTransfer(t, opts2 = {}) {
 }
 var LOCK = "\u{1F512}";
 function sealedSummary(doc, t) {
-  if (!doc) return `${LOCK} sealed, ${t.files.length - 1} file${t.files.length === 2 ? "" : "s"} (${formatBytes(t.size)} sealed)`;
+  if (!doc) return t.files.length === 1 ? `${LOCK} a sealed message` : `${LOCK} sealed, ${t.files.length - 1} file${t.files.length === 2 ? "" : "s"} (${formatBytes(t.size)} sealed)`;
   if (doc.files.length === 0) return `${LOCK} a sealed message`;
   const size = doc.files.reduce((n, f) => n + f.size, 0);
   return `${LOCK} ${doc.files.length} sealed file${doc.files.length === 1 ? "" : "s"}, ${formatBytes(size)}`;
@@ -19808,333 +19823,6 @@ function relative(iso, now = Date.now()) {
 }
 
 // cli/opening.ts
-import { createWriteStream as createWriteStream2, mkdirSync as mkdirSync4, realpathSync as realpathSync2 } from "node:fs";
-import { Readable as Readable2 } from "node:stream";
-import { pipeline as pipeline2 } from "node:stream/promises";
-
-// src/contract/package.ts
-var MANIFEST_NAME = "manifest.json";
-
-// cli/temps.ts
-import { createHash } from "node:crypto";
-import { createReadStream, lstatSync, mkdirSync as mkdirSync2, renameSync as renameSync2, rmdirSync, rmSync as rmSync2 } from "node:fs";
-import path2 from "node:path";
-var safe = (id) => id.replace(/[^A-Za-z0-9_-]/g, "_");
-var packageDownload = (dir3, transferId) => path2.join(dir3, `.pushdrop-${safe(transferId)}.zip.part`);
-var fileDownload = (dir3, transferId, index) => path2.join(dir3, `.pushdrop-${safe(transferId.slice(0, 8))}-${index}.part`);
-var unpacking = (folder, transferId, index) => path2.join(folder, `.pushdrop-${safe(transferId.slice(0, 8))}-${index}.unpacking`);
-var Landing = class {
-  constructor(root, transferId) {
-    this.root = root;
-    this.transferId = transferId;
-  }
-  created = [];
-  temps = [];
-  /**
-   * The temporary file of `file` (its `segments`: safeSegments of its name). `fresh`: a
-   * leftover of an interrupted run is removed first (a link is removed, not followed); else the
-   * caller resumes it (cli/download.ts openPart: never through a link).
-   */
-  temp(file, segments, fresh = true) {
-    const folder = ensureFolders(this.root, segments.slice(0, -1), this.created);
-    const tmp = unpacking(folder, this.transferId, file.index);
-    if (fresh) rmSync2(tmp, { force: true });
-    this.temps.push({ folder, base: segments[segments.length - 1], tmp, file });
-    return tmp;
-  }
-  /** Every temporary file into its place (a name taken gets " (2)"…, unless it holds the same bytes). */
-  async land(onFile) {
-    const saved = [];
-    for (const { folder, base, tmp, file } of this.temps) {
-      const { target, same } = await freeName(folder, base, file.size, file.sha256);
-      if (same) rmSync2(tmp, { force: true });
-      else renameSync2(tmp, target);
-      const s = { ...file, path: target, alreadyThere: same };
-      saved.push(s);
-      onFile?.(s);
-    }
-    this.temps.length = 0;
-    this.created.length = 0;
-    return saved;
-  }
-  /** Removes the temporary files and the folders made for them that are still empty. */
-  rollback() {
-    for (const t of this.temps) rmSync2(t.tmp, { force: true });
-    this.temps.length = 0;
-    for (const d of this.created.reverse()) {
-      try {
-        rmdirSync(d);
-      } catch {
-      }
-    }
-    this.created.length = 0;
-  }
-};
-function ensureFolders(root, segments, created) {
-  let here = root;
-  for (const s of segments) {
-    here = path2.join(here, s);
-    let st;
-    try {
-      st = lstatSync(here);
-    } catch (e) {
-      if (e.code !== "ENOENT") throw e;
-      mkdirSync2(here);
-      created.push(here);
-      continue;
-    }
-    if (st.isSymbolicLink()) throw unsafeName(path2.relative(root, here), "it would be written through a symbolic link in the target folder");
-    if (!st.isDirectory()) throw integrityError(`${path2.relative(root, here)} exists and is not a folder; cannot put files in it.`, "name_taken");
-  }
-  return here;
-}
-async function freeName(folder, name, size, sha2563) {
-  const ext = path2.extname(name);
-  const stem = name.slice(0, name.length - ext.length);
-  for (let k = 1; ; k++) {
-    const target = path2.join(folder, k === 1 ? name : `${stem} (${k})${ext}`);
-    let st;
-    try {
-      st = lstatSync(target);
-    } catch (e) {
-      if (e.code === "ENOENT") return { target, same: false };
-      throw e;
-    }
-    if (st.isFile() && st.size === size && (await hashFile(target)).digest("hex") === sha2563) return { target, same: true };
-  }
-}
-var unsafeName = (name, why) => integrityError(`The package holds an unsafe file name ${JSON.stringify(name)} (${why}); nothing was written.`, "unsafe_name", { name });
-async function hashFile(file) {
-  const hash = createHash("sha256");
-  for await (const chunk of createReadStream(file, { highWaterMark: 1 << 20 })) hash.update(chunk);
-  return hash;
-}
-
-// cli/unpack.ts
-import { createHash as createHash2 } from "node:crypto";
-import { createReadStream as createReadStream2, createWriteStream, mkdirSync as mkdirSync3, realpathSync } from "node:fs";
-import { Readable, Transform } from "node:stream";
-import { pipeline } from "node:stream/promises";
-import { createInflateRaw } from "node:zlib";
-
-// cli/zip.ts
-import { open } from "node:fs/promises";
-var EOCD = 101010256;
-var ZIP64_LOCATOR = 117853008;
-var ZIP64_EOCD = 101075792;
-var CENTRAL = 33639248;
-var LOCAL = 67324752;
-var bad = (why) => integrityError(`The package is not a readable ZIP: ${why}.`, "bad_package");
-async function readZipEntries(file) {
-  const fh = await open(file, "r");
-  try {
-    const { size } = await fh.stat();
-    const tailLen = Math.min(size, 22 + 65535 + 20);
-    const tail = await readAt(fh, size - tailLen, tailLen);
-    let eocd = -1;
-    for (let i = tail.length - 22; i >= 0; i--) {
-      if (tail.readUInt32LE(i) === EOCD) {
-        eocd = i;
-        break;
-      }
-    }
-    if (eocd < 0) throw bad("no end of central directory");
-    let count = tail.readUInt16LE(eocd + 10);
-    let cdSize = tail.readUInt32LE(eocd + 12);
-    let cdOffset = tail.readUInt32LE(eocd + 16);
-    if (count === 65535 || cdSize === 4294967295 || cdOffset === 4294967295) {
-      const loc = eocd - 20;
-      if (loc < 0 || tail.readUInt32LE(loc) !== ZIP64_LOCATOR) throw bad("ZIP64 sizes without a ZIP64 locator");
-      const z64 = await readAt(fh, num(tail.readBigUInt64LE(loc + 8)), 56);
-      if (z64.readUInt32LE(0) !== ZIP64_EOCD) throw bad("no ZIP64 end of central directory");
-      count = num(z64.readBigUInt64LE(32));
-      cdSize = num(z64.readBigUInt64LE(40));
-      cdOffset = num(z64.readBigUInt64LE(48));
-    }
-    if (cdOffset + cdSize > size) throw bad("the central directory lies outside the file");
-    const cd = await readAt(fh, cdOffset, cdSize);
-    const entries = [];
-    let p = 0;
-    for (let n = 0; n < count; n++) {
-      if (p + 46 > cd.length || cd.readUInt32LE(p) !== CENTRAL) throw bad("a damaged central directory");
-      const method = cd.readUInt16LE(p + 10);
-      const crc32 = cd.readUInt32LE(p + 16);
-      let compressedSize = cd.readUInt32LE(p + 20);
-      let usize = cd.readUInt32LE(p + 24);
-      const nameLen = cd.readUInt16LE(p + 28);
-      const extraLen = cd.readUInt16LE(p + 30);
-      const commentLen = cd.readUInt16LE(p + 32);
-      let localOffset = cd.readUInt32LE(p + 42);
-      const nameBytes = cd.subarray(p + 46, p + 46 + nameLen);
-      const extra = cd.subarray(p + 46 + nameLen, p + 46 + nameLen + extraLen);
-      for (let x = 0; x + 4 <= extra.length; ) {
-        const id = extra.readUInt16LE(x);
-        const len = extra.readUInt16LE(x + 2);
-        if (id === 1) {
-          let q = x + 4;
-          const next = () => {
-            if (q + 8 > x + 4 + len) throw bad("a short ZIP64 field");
-            const v = num(extra.readBigUInt64LE(q));
-            q += 8;
-            return v;
-          };
-          if (usize === 4294967295) usize = next();
-          if (compressedSize === 4294967295) compressedSize = next();
-          if (localOffset === 4294967295) localOffset = next();
-        }
-        x += 4 + len;
-      }
-      const name = new TextDecoder("utf-8", { fatal: true }).decode(nameBytes);
-      const local = await readAt(fh, localOffset, 30);
-      if (local.readUInt32LE(0) !== LOCAL) throw bad(`no local header for ${JSON.stringify(name)}`);
-      const dataOffset = localOffset + 30 + local.readUInt16LE(26) + local.readUInt16LE(28);
-      if (dataOffset + compressedSize > size) throw bad(`${JSON.stringify(name)} runs past the end of the file`);
-      if (method !== 0 && method !== 8) throw bad(`${JSON.stringify(name)} uses compression method ${method}`);
-      entries.push({ name, method, compressedSize, size: usize, crc32, dataOffset });
-      p += 46 + nameLen + extraLen + commentLen;
-    }
-    return entries;
-  } catch (e) {
-    if (e instanceof TypeError) throw bad("a name that is not UTF-8");
-    if (e instanceof RangeError) throw bad("a record cut short");
-    throw e;
-  } finally {
-    await fh.close();
-  }
-}
-async function readAt(fh, position, length) {
-  const buf = Buffer.alloc(length);
-  const { bytesRead } = await fh.read(buf, 0, length, position);
-  if (bytesRead !== length) throw bad("the file ends early");
-  return buf;
-}
-function num(v) {
-  if (v > BigInt(Number.MAX_SAFE_INTEGER)) throw bad("a size too large");
-  return Number(v);
-}
-
-// cli/unpack.ts
-var unsafe = unsafeName;
-var WINDOWS_DEVICE = /^(con|prn|aux|nul|com[0-9¹²³]|lpt[0-9¹²³]|conin\$|conout\$)(\..*)?$/i;
-function safeSegments(name, platform = process.platform) {
-  if (typeof name !== "string" || name.length === 0) throw unsafe(String(name), "empty");
-  if (/[\u0000-\u001f\u007f]/.test(name)) throw unsafe(name, "a control character");
-  if (name.includes("\\")) throw unsafe(name, "a backslash");
-  if (name.startsWith("/")) throw unsafe(name, "an absolute path");
-  if (/^[A-Za-z]:/.test(name)) throw unsafe(name, "a drive letter");
-  if (name.includes(":")) throw unsafe(name, "a colon");
-  const segments = name.split("/");
-  for (const s of segments) {
-    if (s === "" || s === "." || s === "..") throw unsafe(name, s === ".." ? "a parent-folder segment" : "an empty or '.' segment");
-    if (Buffer.byteLength(s) > 255) throw unsafe(name, "a segment over 255 bytes");
-    if (platform === "win32") {
-      if (WINDOWS_DEVICE.test(s)) throw unsafe(name, "a Windows device name");
-      if (/[<>"|?*]/.test(s) || /[. ]$/.test(s)) throw unsafe(name, "a character Windows does not allow");
-    }
-  }
-  return segments;
-}
-async function unpackPackage(zipFile, dir3, transfer, opts2 = {}) {
-  const entries = await readZipEntries(zipFile);
-  const manifest = await readManifest(zipFile, entries, transfer);
-  const byName = /* @__PURE__ */ new Map();
-  for (const e of entries) {
-    if (byName.has(e.name)) throw integrityError(`The package holds ${JSON.stringify(e.name)} twice.`, "bad_package");
-    byName.set(e.name, e);
-  }
-  const plan = manifest.files.map((f) => {
-    const entry = byName.get(f.name);
-    if (!entry) throw integrityError(`The package lacks ${JSON.stringify(f.name)}, which its manifest lists.`, "bad_package");
-    if (entry.size !== f.size) throw integrityError(`${f.name} is ${entry.size} bytes in the package, ${f.size} in its manifest.`, "bad_package");
-    const segments = safeSegments(f.name);
-    return { f, entry, segments };
-  });
-  const listed = new Set(manifest.files.map((f) => f.name));
-  for (const e of entries) {
-    if (e.name !== MANIFEST_NAME && !listed.has(e.name)) {
-      throw integrityError(`The package holds ${JSON.stringify(e.name)}, which its manifest does not list.`, "bad_package");
-    }
-  }
-  const targets = /* @__PURE__ */ new Set();
-  for (const p of plan) {
-    const key = p.segments.join("/").normalize("NFC").toLowerCase();
-    if (targets.has(key)) throw integrityError(`The package names ${JSON.stringify(p.f.name)} twice.`, "bad_package");
-    targets.add(key);
-  }
-  mkdirSync3(dir3, { recursive: true });
-  const landing = new Landing(realpathSync(dir3), transfer.id);
-  try {
-    for (const p of plan) {
-      const tmp = landing.temp({ index: p.f.index, name: p.f.name, size: p.f.size, sha256: p.f.sha256 }, p.segments);
-      const hash = createHash2("sha256");
-      let size = 0;
-      const tap = new Transform({
-        transform(chunk, _e, cb) {
-          size += chunk.length;
-          if (size > p.f.size) return cb(integrityError(`${p.f.name} holds more than the ${p.f.size} bytes its manifest says; nothing was kept.`, "sha256_mismatch", { name: p.f.name }));
-          hash.update(chunk);
-          cb(null, chunk);
-        }
-      });
-      const stages = [entryStream(zipFile, p.entry)];
-      if (p.entry.method === 8) stages.push(createInflateRaw());
-      await pipeline([...stages, tap, createWriteStream(tmp, { flags: "wx" })]);
-      const sha = hash.digest("hex");
-      if (size !== p.f.size || sha !== p.f.sha256) {
-        throw integrityError(`${p.f.name} does not match its checksum in the manifest (got ${size} bytes, sha256 ${sha}); nothing was kept.`, "sha256_mismatch", { name: p.f.name });
-      }
-    }
-    return { manifest, saved: await landing.land(opts2.onFile) };
-  } catch (e) {
-    landing.rollback();
-    throw e;
-  }
-}
-var MAX_MANIFEST_BYTES = 64 * 1024 * 1024;
-async function readManifest(zipFile, entries, transfer) {
-  const entry = entries.find((e) => e.name === MANIFEST_NAME);
-  if (!entry) throw integrityError("The package has no manifest.json.", "bad_package");
-  if (entry.size > MAX_MANIFEST_BYTES) throw integrityError("The package's manifest.json is implausibly large.", "bad_package");
-  const chunks = [];
-  let held = 0;
-  const stages = [entryStream(zipFile, entry)];
-  if (entry.method === 8) stages.push(createInflateRaw());
-  await pipeline([
-    ...stages,
-    new Transform({
-      transform(c, _e, cb) {
-        held += c.length;
-        if (held > MAX_MANIFEST_BYTES) return cb(integrityError("The package's manifest.json is implausibly large.", "bad_package"));
-        chunks.push(c);
-        cb();
-      }
-    })
-  ]);
-  let m;
-  try {
-    m = JSON.parse(Buffer.concat(chunks).toString("utf8"));
-  } catch {
-    throw integrityError("The package's manifest.json is not JSON.", "bad_package");
-  }
-  if (!m || !Array.isArray(m.files) || m.transferId !== transfer.id) {
-    throw integrityError("The package's manifest.json is not this transfer's.", "bad_package");
-  }
-  if (m.files.length !== transfer.files.length) throw integrityError("The package's manifest lists other files than the transfer.", "bad_package");
-  for (const f of m.files) {
-    const api = transfer.files[f.index];
-    if (!api || api.name !== f.name || api.size !== f.size || api.sha256 !== null && api.sha256 !== f.sha256 || !/^[0-9a-f]{64}$/.test(f.sha256)) {
-      throw integrityError(`The package's manifest entry for ${JSON.stringify(f.name)} differs from the transfer.`, "bad_package");
-    }
-  }
-  return m;
-}
-function entryStream(zipFile, e) {
-  if (e.compressedSize === 0) return Readable.from([]);
-  return createReadStream2(zipFile, { start: e.dataOffset, end: e.dataOffset + e.compressedSize - 1, highWaterMark: 1 << 20 });
-}
-
-// cli/opening.ts
-var web = (r) => Readable2.toWeb(r);
 function cannotOpen(e) {
   if (e instanceof SealError) return e;
   if (e instanceof Error && e.name === "AbortError") return e;
@@ -20144,81 +19832,33 @@ function cannotOpen(e) {
     "cannot_open"
   );
 }
-async function readSeal(sealed, identities, transfer) {
-  try {
-    return await openSeal(sealed, identities, transfer);
-  } catch (e) {
-    throw cannotOpen(e);
-  }
-}
 async function fetchSeal(client, transfer, identities, signal) {
   const last = transfer.files[transfer.files.length - 1];
   if (!transfer.sealed || !last || last.name !== SEAL_NAME) throw integrityError(`Transfer ${transfer.id} is not a sealed transfer this client can read.`, "bad_seal");
   const res = await client.download(last.downloadUrl ?? client.filePath(transfer.id, last.index), { signal });
   if (!res.body) throw integrityError("The server sent no seal.", "bad_seal");
-  return readSeal(res.body, identities, transfer);
-}
-async function openSealedPackage(zipFile, dir3, transfer, identities) {
-  const entries = await readZipEntries(zipFile);
-  await readManifest(zipFile, entries, transfer);
-  const byName = /* @__PURE__ */ new Map();
-  for (const e of entries) {
-    if (byName.has(e.name)) throw integrityError(`The package holds ${JSON.stringify(e.name)} twice.`, "bad_package");
-    byName.set(e.name, e);
-  }
-  const listed = new Set(transfer.files.map((f) => f.name));
-  for (const e of entries) {
-    if (e.name !== MANIFEST_NAME && !listed.has(e.name)) throw integrityError(`The package holds ${JSON.stringify(e.name)}, which the transfer does not list.`, "bad_package");
-  }
-  const sealEntry = byName.get(SEAL_NAME);
-  if (!sealEntry) throw integrityError(`The package has no ${SEAL_NAME}.`, "bad_package");
-  const doc = await readSeal(web(entryStream(zipFile, sealEntry)), identities, transfer);
-  const plan = doc.files.map((f) => {
-    const entry = byName.get(sealedFileName(f.index));
-    if (!entry) throw integrityError(`The package lacks ${sealedFileName(f.index)}.`, "bad_package");
-    return { f, entry, segments: safeSegments(f.name) };
-  });
-  const targets = /* @__PURE__ */ new Set();
-  for (const p of plan) {
-    const key = p.segments.join("/").normalize("NFC").toLowerCase();
-    if (targets.has(key)) throw integrityError(`The seal names ${JSON.stringify(p.f.name)} twice.`, "bad_package");
-    targets.add(key);
-  }
-  mkdirSync4(dir3, { recursive: true });
-  const landing = new Landing(realpathSync2(dir3), transfer.id);
   try {
-    for (const p of plan) {
-      const tmp = landing.temp({ index: p.f.index, name: p.f.name, size: p.f.size, sha256: p.f.sha256 }, p.segments);
-      let plain;
-      try {
-        plain = await openStream(web(entryStream(zipFile, p.entry)), identities, { sealedSize: p.entry.size, size: p.f.size, sha256: p.f.sha256 });
-      } catch (e) {
-        throw cannotOpen(e);
-      }
-      await pipeline2(Readable2.fromWeb(plain), createWriteStream2(tmp, { flags: "wx" }));
-    }
-    return { doc, saved: await landing.land() };
+    return await openSeal(res.body, identities, transfer);
   } catch (e) {
-    landing.rollback();
-    throw e instanceof SealError ? integrityError(`${e.message}; nothing was kept.`, e.code) : e;
+    throw cannotOpen(e);
   }
 }
 
 // cli/receive.ts
-import { createReadStream as createReadStream3, createWriteStream as createWriteStream3, mkdirSync as mkdirSync5, realpathSync as realpathSync3, renameSync as renameSync3, rmSync as rmSync3 } from "node:fs";
-import { Readable as Readable3 } from "node:stream";
-import { pipeline as pipeline3 } from "node:stream/promises";
+import { createReadStream as createReadStream2, createWriteStream, mkdirSync as mkdirSync3, realpathSync, renameSync as renameSync3, rmSync as rmSync3 } from "node:fs";
+import { Readable } from "node:stream";
+import { pipeline } from "node:stream/promises";
 
 // cli/download.ts
-import { createHash as createHash3 } from "node:crypto";
+import { createHash } from "node:crypto";
 import { Worker } from "node:worker_threads";
-import { constants, lstatSync as lstatSync2 } from "node:fs";
-import { lstat, open as open2 } from "node:fs/promises";
+import { constants, lstatSync } from "node:fs";
+import { lstat, open } from "node:fs/promises";
 var SLOT = 2 * 1024 * 1024;
 var RING = 4;
 var OFF_THREAD_FROM = 32 * 1024 * 1024;
 function mainThreadHash() {
-  const h = createHash3("sha256");
+  const h = createHash("sha256");
   return {
     update: async (chunks) => {
       for (const c of chunks) h.update(c);
@@ -20339,13 +19979,13 @@ async function openPart(partFile, mode = 384) {
   const { O_RDWR, O_CREAT, O_EXCL, O_NOFOLLOW } = constants;
   let file;
   try {
-    file = await open2(partFile, O_RDWR | O_NOFOLLOW);
+    file = await open(partFile, O_RDWR | O_NOFOLLOW);
   } catch (e) {
     const code = e.code;
     if (code === "ELOOP" || code === "EMLINK") throw refused(partFile, "is a symbolic link");
     if (code !== "ENOENT") throw e;
     try {
-      return await open2(partFile, O_RDWR | O_CREAT | O_EXCL | O_NOFOLLOW, mode);
+      return await open(partFile, O_RDWR | O_CREAT | O_EXCL | O_NOFOLLOW, mode);
     } catch (e2) {
       if (e2.code === "EEXIST") throw refused(partFile, "appeared while it was being created");
       throw e2;
@@ -20454,6 +20094,27 @@ async function writevAll(file, chunks, bytes, position) {
     done += r.bytesWritten;
   }
 }
+async function writeStreamTo(file, stream2, onBytes) {
+  const reader = stream2.getReader();
+  let batch = [];
+  let bytes = 0;
+  let at = 0;
+  for (; ; ) {
+    const { done, value } = await reader.read();
+    if (value) {
+      batch.push(Buffer.from(value.buffer, value.byteOffset, value.byteLength));
+      bytes += value.byteLength;
+    }
+    if (bytes >= BATCH || done && bytes > 0) {
+      await writevAll(file, batch, bytes, at);
+      at += bytes;
+      batch = [];
+      bytes = 0;
+      onBytes?.(at);
+    }
+    if (done) return at;
+  }
+}
 async function readBack(file, start, end, onBytes) {
   for (let at = start; at < end; ) {
     const buf = Buffer.allocUnsafe(Math.min(BATCH, end - at));
@@ -20474,7 +20135,7 @@ async function finish(store, hash, opts2) {
 }
 function sizeOf(file) {
   try {
-    const st = lstatSync2(file);
+    const st = lstatSync(file);
     return st.isFile() ? st.size : 0;
   } catch {
     return 0;
@@ -20665,8 +20326,126 @@ var RetryNotes = class {
   }
 };
 
+// cli/temps.ts
+import { createHash as createHash2 } from "node:crypto";
+import { createReadStream, lstatSync as lstatSync2, mkdirSync as mkdirSync2, renameSync as renameSync2, rmdirSync, rmSync as rmSync2 } from "node:fs";
+import path2 from "node:path";
+var safe = (id) => id.replace(/[^A-Za-z0-9_-]/g, "_");
+var packageDownload = (dir3, transferId) => path2.join(dir3, `.pushdrop-${safe(transferId)}.zip.part`);
+var fileDownload = (dir3, transferId, index) => path2.join(dir3, `.pushdrop-${safe(transferId.slice(0, 8))}-${index}.part`);
+var unpacking = (folder, transferId, index) => path2.join(folder, `.pushdrop-${safe(transferId.slice(0, 8))}-${index}.unpacking`);
+var Landing = class {
+  constructor(root, transferId) {
+    this.root = root;
+    this.transferId = transferId;
+  }
+  created = [];
+  temps = [];
+  /**
+   * The temporary file of `file` (its `segments`: safeSegments of its name). `fresh`: a
+   * leftover of an interrupted run is removed first (a link is removed, not followed); else the
+   * caller resumes it (cli/download.ts openPart: never through a link).
+   */
+  temp(file, segments, fresh = true) {
+    const folder = ensureFolders(this.root, segments.slice(0, -1), this.created);
+    const tmp = unpacking(folder, this.transferId, file.index);
+    if (fresh) rmSync2(tmp, { force: true });
+    this.temps.push({ folder, base: segments[segments.length - 1], tmp, file });
+    return tmp;
+  }
+  /** Every temporary file into its place (a name taken gets " (2)"…, unless it holds the same bytes). */
+  async land(onFile) {
+    const saved = [];
+    for (const { folder, base, tmp, file } of this.temps) {
+      const { target, same } = await freeName(folder, base, file.size, file.sha256);
+      if (same) rmSync2(tmp, { force: true });
+      else renameSync2(tmp, target);
+      const s = { ...file, path: target, alreadyThere: same };
+      saved.push(s);
+      onFile?.(s);
+    }
+    this.temps.length = 0;
+    this.created.length = 0;
+    return saved;
+  }
+  /** Removes the temporary files and the folders made for them that are still empty. */
+  rollback() {
+    for (const t of this.temps) rmSync2(t.tmp, { force: true });
+    this.temps.length = 0;
+    for (const d of this.created.reverse()) {
+      try {
+        rmdirSync(d);
+      } catch {
+      }
+    }
+    this.created.length = 0;
+  }
+};
+function ensureFolders(root, segments, created) {
+  let here = root;
+  for (const s of segments) {
+    here = path2.join(here, s);
+    let st;
+    try {
+      st = lstatSync2(here);
+    } catch (e) {
+      if (e.code !== "ENOENT") throw e;
+      mkdirSync2(here);
+      created.push(here);
+      continue;
+    }
+    if (st.isSymbolicLink()) throw unsafeName(path2.relative(root, here), "it would be written through a symbolic link in the target folder");
+    if (!st.isDirectory()) throw integrityError(`${path2.relative(root, here)} exists and is not a folder; cannot put files in it.`, "name_taken");
+  }
+  return here;
+}
+async function freeName(folder, name, size, sha2563) {
+  const ext = path2.extname(name);
+  const stem = name.slice(0, name.length - ext.length);
+  for (let k = 1; ; k++) {
+    const target = path2.join(folder, k === 1 ? name : `${stem} (${k})${ext}`);
+    let st;
+    try {
+      st = lstatSync2(target);
+    } catch (e) {
+      if (e.code === "ENOENT") return { target, same: false };
+      throw e;
+    }
+    if (st.isFile() && st.size === size && (await hashFile(target)).digest("hex") === sha2563) return { target, same: true };
+  }
+}
+var unsafeName = (name, why) => integrityError(`The package holds an unsafe file name ${JSON.stringify(name)} (${why}); nothing was written.`, "unsafe_name", { name });
+async function hashFile(file) {
+  const hash = createHash2("sha256");
+  for await (const chunk of createReadStream(file, { highWaterMark: 1 << 20 })) hash.update(chunk);
+  return hash;
+}
+
+// cli/unpack.ts
+var unsafe = unsafeName;
+var WINDOWS_DEVICE = /^(con|prn|aux|nul|com[0-9¹²³]|lpt[0-9¹²³]|conin\$|conout\$)(\..*)?$/i;
+function safeSegments(name, platform = process.platform) {
+  if (typeof name !== "string" || name.length === 0) throw unsafe(String(name), "empty");
+  if (/[\u0000-\u001f\u007f]/.test(name)) throw unsafe(name, "a control character");
+  if (name.includes("\\")) throw unsafe(name, "a backslash");
+  if (name.startsWith("/")) throw unsafe(name, "an absolute path");
+  if (/^[A-Za-z]:/.test(name)) throw unsafe(name, "a drive letter");
+  if (name.includes(":")) throw unsafe(name, "a colon");
+  const segments = name.split("/");
+  for (const s of segments) {
+    if (s === "" || s === "." || s === "..") throw unsafe(name, s === ".." ? "a parent-folder segment" : "an empty or '.' segment");
+    if (Buffer.byteLength(s) > 255) throw unsafe(name, "a segment over 255 bytes");
+    if (platform === "win32") {
+      if (WINDOWS_DEVICE.test(s)) throw unsafe(name, "a Windows device name");
+      if (/[<>"|?*]/.test(s) || /[. ]$/.test(s)) throw unsafe(name, "a character Windows does not allow");
+    }
+  }
+  return segments;
+}
+var MAX_MANIFEST_BYTES = 64 * 1024 * 1024;
+
 // cli/onepass.ts
-import { createHash as createHash4 } from "node:crypto";
+import { createHash as createHash3 } from "node:crypto";
 
 // src/package/zip.ts
 var LOCAL_HEADER = 30;
@@ -20832,6 +20611,14 @@ var OnePass = class {
       data = null;
       await (await this.sink(d.entry, replay, d.at)).write(d.pieces, d.bytes, d.at, replay);
     };
+    const headerBytes = (c, upto) => {
+      const n = Math.min(c.length, upto - this.pos);
+      const piece = c.subarray(0, n);
+      own.push({ b: piece, at: this.pos });
+      this.header.push(piece);
+      this.pos += n;
+      return n;
+    };
     for (let c of chunks) {
       while (c.length > 0) {
         const k = this.cur;
@@ -20843,39 +20630,29 @@ var OnePass = class {
         }
         const size = this.transfer.files[k].size;
         if (this.pos < p.data) {
-          const n2 = Math.min(c.length, p.data - this.pos);
-          const piece2 = c.subarray(0, n2);
-          own.push({ b: piece2, at: this.pos });
-          this.header.push(piece2);
-          this.pos += n2;
-          c = c.subarray(n2);
+          c = c.subarray(headerBytes(c, p.data));
           if (this.pos === p.data) this.checkHeader(k);
           if (this.pos === p.data && size === 0 && this.byEntry[k]) this.ending(await this.sink(k, replay, this.pos));
           continue;
         }
         if (this.pos < p.data + size) {
-          const n2 = Math.min(c.length, p.data + size - this.pos);
-          const piece2 = c.subarray(0, n2);
+          const n = Math.min(c.length, p.data + size - this.pos);
+          const piece = c.subarray(0, n);
           if (this.byEntry[k]) {
             if (data && data.entry !== k) await flushData();
             data ??= { entry: k, pieces: [], bytes: 0, at: this.pos };
-            data.pieces.push(piece2);
-            data.bytes += n2;
-          } else own.push({ b: piece2, at: this.pos });
-          this.pos += n2;
-          c = c.subarray(n2);
+            data.pieces.push(piece);
+            data.bytes += n;
+          } else own.push({ b: piece, at: this.pos });
+          this.pos += n;
+          c = c.subarray(n);
           if (this.pos === p.data + size && this.byEntry[k]) {
             await flushData();
             this.ending(await this.sink(k, replay, this.pos));
           }
           continue;
         }
-        const n = Math.min(c.length, p.end - this.pos);
-        const piece = c.subarray(0, n);
-        own.push({ b: piece, at: this.pos });
-        this.header.push(piece);
-        this.pos += n;
-        c = c.subarray(n);
+        c = c.subarray(headerBytes(c, p.end));
         if (this.pos === p.end) {
           const d = Buffer.concat(this.header);
           this.header = [];
@@ -20979,7 +20756,7 @@ var FileSink = class {
     this.t = t;
     this.offset = offset;
   }
-  hash = createHash4("sha256");
+  hash = createHash3("sha256");
   bytes = 0;
   async write(pieces, bytes, at, replay) {
     for (const p of pieces) this.hash.update(p);
@@ -20999,24 +20776,7 @@ function sealedSink(file, identities, t, sealedSize2) {
   const writer = pipe.writable.getWriter();
   const done = (async () => {
     const plain = await openStream(pipe.readable, identities, { sealedSize: sealedSize2, size: t.size, sha256: t.sha256 });
-    const reader = plain.getReader();
-    let batch = [];
-    let bytes = 0;
-    let at = 0;
-    for (; ; ) {
-      const { done: end, value } = await reader.read();
-      if (value) {
-        batch.push(Buffer.from(value.buffer, value.byteOffset, value.byteLength));
-        bytes += value.byteLength;
-      }
-      if (bytes >= BATCH || end && bytes > 0) {
-        await writevAll(file, batch, bytes, at);
-        at += bytes;
-        batch = [];
-        bytes = 0;
-      }
-      if (end) break;
-    }
+    await writeStreamTo(file, plain);
   })().catch((e) => {
     if (e instanceof SealError) throw e;
     throw integrityError(`${t.name} cannot be opened with this computer's keys (${e instanceof Error ? e.message : String(e)}); nothing was kept.`, "cannot_open", { name: t.name });
@@ -21052,22 +20812,11 @@ function sealedNeedsKeys(transfer, identities) {
 async function receivePackage(client, ui, transfer, dir3, signal, identities, opened) {
   const keys = transfer.sealed ? sealedNeedsKeys(transfer, identities) : null;
   if (!transfer.package) throw notReady(transfer);
-  mkdirSync5(dir3, { recursive: true });
-  const root = realpathSync3(dir3);
+  mkdirSync3(dir3, { recursive: true });
+  const root = realpathSync(dir3);
   const part = packageDownload(root, transfer.id);
   const pkg = transfer.package;
   const label = `${transfer.files.length} file${transfer.files.length === 1 ? "" : "s"} (package)`;
-  if (process.env.PUSHDROP_ONE_PASS === "0") {
-    const resumedFrom2 = await fetchPart(client, ui, label, url(client, transfer), part, pkg.size, pkg.sha256, signal);
-    if (keys) {
-      const { saved: saved3, doc } = await openSealedPackage(part, root, transfer, keys);
-      rmSync3(part, { force: true });
-      return { saved: saved3, resumedFrom: resumedFrom2, seal: doc };
-    }
-    const { saved: saved2 } = await unpackPackage(part, root, transfer);
-    rmSync3(part, { force: true });
-    return { saved: saved2, resumedFrom: resumedFrom2 };
-  }
   let seal;
   if (keys && opened) {
     try {
@@ -21092,42 +20841,34 @@ async function receivePackage(client, ui, transfer, dir3, signal, identities, op
   return { saved, resumedFrom, seal };
 }
 var url = (client, t) => t.downloadUrl ?? client.packagePath(t.id);
-async function receiveFile(client, ui, transfer, index, dir3, signal) {
+async function receiveFile(client, ui, transfer, index, dir3, signal, sealed) {
   const f = transfer.files[index];
-  if (!f) throw usageError(`Transfer ${transfer.id} has no file ${index} (it has ${transfer.files.length}: 0\u2013${transfer.files.length - 1}).`);
-  if (!f.sha256) throw notReady(transfer);
-  const segments = safeSegments(f.name);
-  const base = segments[segments.length - 1];
-  mkdirSync5(dir3, { recursive: true });
-  const root = realpathSync3(dir3);
-  const part = fileDownload(root, transfer.id, index);
-  const resumedFrom = await fetchPart(client, ui, f.name, f.downloadUrl ?? client.filePath(transfer.id, index), part, f.size, f.sha256, signal);
-  const target = await placeBeside(root, base, part, f.size, f.sha256);
-  return { saved: [{ index, name: f.name, path: target.path, size: f.size, sha256: f.sha256, alreadyThere: target.same }], resumedFrom };
-}
-async function receiveSealedFile(client, ui, transfer, seal, k, dir3, identities, signal) {
-  const s = seal.files[k];
-  const f = transfer.files[k];
-  if (!s || !f) throw usageError(`Transfer ${transfer.id} has no file ${k} (it has ${seal.files.length}: 0\u2013${seal.files.length - 1}).`);
-  if (!f.sha256) throw notReady(transfer);
+  const files = sealed ? sealed.seal.files : transfer.files;
+  const s = files[index];
+  if (!s || !f) throw usageError(`Transfer ${transfer.id} has no file ${index} (it has ${files.length}: 0\u2013${files.length - 1}).`);
+  if (!f.sha256 || !s.sha256) throw notReady(transfer);
+  const sha2563 = s.sha256;
   const segments = safeSegments(s.name);
   const base = segments[segments.length - 1];
-  mkdirSync5(dir3, { recursive: true });
-  const root = realpathSync3(dir3);
-  const part = fileDownload(root, transfer.id, k);
-  const resumedFrom = await fetchPart(client, ui, s.name, f.downloadUrl ?? client.filePath(transfer.id, k), part, f.size, f.sha256, signal);
-  const tmp = unpacking(root, transfer.id, k);
-  rmSync3(tmp, { force: true });
-  try {
-    const plain = await openStream(Readable3.toWeb(createReadStream3(part, { highWaterMark: 1 << 20 })), identities, { sealedSize: f.size, size: s.size, sha256: s.sha256 });
-    await pipeline3(Readable3.fromWeb(plain), createWriteStream3(tmp, { flags: "wx" }));
-  } catch (e) {
-    rmSync3(tmp, { force: true });
-    throw e instanceof SealError ? integrityError(`${s.name}: ${e.message}; nothing was kept.`, e.code) : e;
+  mkdirSync3(dir3, { recursive: true });
+  const root = realpathSync(dir3);
+  const part = fileDownload(root, transfer.id, index);
+  const resumedFrom = await fetchPart(client, ui, s.name, f.downloadUrl ?? client.filePath(transfer.id, index), part, f.size, f.sha256, signal);
+  let file = part;
+  if (sealed) {
+    file = unpacking(root, transfer.id, index);
+    rmSync3(file, { force: true });
+    try {
+      const plain = await openStream(Readable.toWeb(createReadStream2(part, { highWaterMark: 1 << 20 })), sealed.identities, { sealedSize: f.size, size: s.size, sha256: sha2563 });
+      await pipeline(Readable.fromWeb(plain), createWriteStream(file, { flags: "wx" }));
+    } catch (e) {
+      rmSync3(file, { force: true });
+      throw e instanceof SealError ? integrityError(`${s.name}: ${e.message}; nothing was kept.`, e.code) : e;
+    }
+    rmSync3(part, { force: true });
   }
-  rmSync3(part, { force: true });
-  const target = await placeBeside(root, base, tmp, s.size, s.sha256);
-  return { saved: [{ index: k, name: s.name, path: target.path, size: s.size, sha256: s.sha256, alreadyThere: target.same }], resumedFrom, seal };
+  const target = await placeBeside(root, base, file, s.size, sha2563);
+  return { saved: [{ index, name: s.name, path: target.path, size: s.size, sha256: sha2563, alreadyThere: target.same }], resumedFrom, seal: sealed?.seal };
 }
 async function fetchPart(client, ui, label, url2, part, size, sha2563, signal, store) {
   const view = new ProgressView(ui, "received", [{ name: label, size }], [Math.min(sizeOf(part), size)]);
@@ -21214,15 +20955,15 @@ function ackOnce(client, terminalId, ids, timeoutMs = 1e4) {
 import path6 from "node:path";
 
 // cli/sends.ts
-import { createHash as createHash5 } from "node:crypto";
-import { mkdirSync as mkdirSync7, readdirSync, readFileSync as readFileSync3, renameSync as renameSync4, rmSync as rmSync5, writeFileSync as writeFileSync2 } from "node:fs";
+import { createHash as createHash4 } from "node:crypto";
+import { mkdirSync as mkdirSync5, readdirSync, readFileSync as readFileSync3, rmSync as rmSync5 } from "node:fs";
 import path4 from "node:path";
 
 // cli/sealing.ts
-import { constants as constants2, createReadStream as createReadStream4, lstatSync as lstatSync3, mkdirSync as mkdirSync6, mkdtempSync, rmSync as rmSync4 } from "node:fs";
-import { open as open3 } from "node:fs/promises";
+import { constants as constants2, createReadStream as createReadStream3, lstatSync as lstatSync3, mkdirSync as mkdirSync4, mkdtempSync, rmSync as rmSync4 } from "node:fs";
+import { open as open2 } from "node:fs/promises";
 import path3 from "node:path";
-import { Readable as Readable4 } from "node:stream";
+import { Readable as Readable2 } from "node:stream";
 
 // src/package/mime.ts
 var BY_EXT = {
@@ -21322,7 +21063,7 @@ ${next}`, EXIT.integrity, "key_changed", { id, pinned: pinned?.key ?? null, publ
   return { keys: decisions.map((x) => x.d.pin.key) };
 }
 function makeSpool(env = process.env) {
-  mkdirSync6(spoolRoot(env), { recursive: true, mode: 448 });
+  mkdirSync4(spoolRoot(env), { recursive: true, mode: 448 });
   return mkdtempSync(path3.join(spoolRoot(env), "spool-"));
 }
 function isSpool(p, env = process.env) {
@@ -21333,33 +21074,13 @@ function removeSpool(p, env = process.env) {
 }
 async function writeNew(file, stream2, onBytes) {
   const { O_WRONLY, O_CREAT, O_EXCL, O_NOFOLLOW } = constants2;
-  const fh = await open3(file, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW, 384);
-  let at = 0;
+  const fh = await open2(file, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW, 384);
   try {
-    const reader = stream2.getReader();
-    let batch = [];
-    let bytes = 0;
-    for (; ; ) {
-      const { done, value } = await reader.read();
-      if (value) {
-        batch.push(Buffer.from(value.buffer, value.byteOffset, value.byteLength));
-        bytes += value.byteLength;
-      }
-      if (bytes >= WRITE_BYTES || done && bytes > 0) {
-        await writevAll(fh, batch, bytes, at);
-        at += bytes;
-        batch = [];
-        bytes = 0;
-        onBytes?.(at);
-      }
-      if (done) break;
-    }
+    return await writeStreamTo(fh, stream2, onBytes);
   } finally {
     await fh.close();
   }
-  return at;
 }
-var WRITE_BYTES = 1024 * 1024;
 function unsealedDraft(files, head) {
   return { ...head, files: files.map((f, k) => ({ index: k, name: f.name, type: guessType(f.name), size: f.size, sha256: "" })) };
 }
@@ -21414,7 +21135,7 @@ var SpoolWriter = class {
         onFile?.(k, f.name);
         const target = this.pathOf(k);
         rmSync4(target, { force: true });
-        const plain = Readable4.toWeb(createReadStream4(src.path, { highWaterMark: 1 << 20 }));
+        const plain = Readable2.toWeb(createReadStream3(src.path, { highWaterMark: 1 << 20 }));
         const sealed = await sealStream(plain, recipients);
         const written = await writeNew(target, sealed.stream, (at) => {
           if (this.stopped) throw new Error("the send stopped");
@@ -21478,7 +21199,7 @@ function spoolRange(file, start, end) {
               await done();
               return c.close();
             }
-            fh ??= await open3(file, constants2.O_RDONLY | constants2.O_NOFOLLOW);
+            fh ??= await open2(file, constants2.O_RDONLY | constants2.O_NOFOLLOW);
             const buf = Buffer.allocUnsafe(Math.min(1 << 20, end - at));
             const { bytesRead } = await fh.read(buf, 0, buf.length, at);
             if (bytesRead === 0) throw new Error(`${file} in the send's spool ends at ${at}, before ${end}`);
@@ -21511,7 +21232,7 @@ function sendKey(r) {
     r.files.map((f) => [f.path, f.name, f.size, f.mtimeMs]),
     ...r.seal ? [["sealed", ...r.seal]] : []
   ]);
-  return createHash5("sha256").update(canonical).digest("hex");
+  return createHash4("sha256").update(canonical).digest("hex");
 }
 var dir = (env = process.env) => path4.join(stateDir(env), "sends");
 var fileOf = (transferId, env = process.env) => path4.join(dir(env), `${transferId.replace(/[^A-Za-z0-9_-]/g, "_")}.json`);
@@ -21541,12 +21262,8 @@ function pendingSends(env = process.env, now = Date.now()) {
 var findSendByKey = (key, server, env = process.env) => pendingSends(env).find((p) => p.key === key && p.server === server) ?? null;
 var findSendById = (transferId, env = process.env) => pendingSends(env).find((p) => p.transferId === transferId) ?? null;
 function rememberSend(p, env = process.env) {
-  mkdirSync7(dir(env), { recursive: true, mode: 448 });
-  const file = fileOf(p.transferId, env);
-  const tmp = `${file}.${process.pid}.tmp`;
-  rmSync5(tmp, { force: true });
-  writeFileSync2(tmp, JSON.stringify(p), { mode: 384, flag: "wx" });
-  renameSync4(tmp, file);
+  mkdirSync5(dir(env), { recursive: true, mode: 448 });
+  writePrivate(fileOf(p.transferId, env), JSON.stringify(p));
 }
 function forgetSend(transferId, env = process.env) {
   try {
@@ -21558,22 +21275,18 @@ function forgetSend(transferId, env = process.env) {
 }
 
 // cli/sent.ts
-import { mkdirSync as mkdirSync8, readdirSync as readdirSync2, readFileSync as readFileSync4, renameSync as renameSync5, rmSync as rmSync6, writeFileSync as writeFileSync3 } from "node:fs";
+import { mkdirSync as mkdirSync6, readdirSync as readdirSync2, readFileSync as readFileSync4, rmSync as rmSync6 } from "node:fs";
 import path5 from "node:path";
 var dir2 = (env = process.env) => path5.join(stateDir(env), "sent");
 var fileOf2 = (transferId, env = process.env) => path5.join(dir2(env), `${transferId.replace(/[^A-Za-z0-9_-]/g, "_")}.json`);
 function rememberSealed(s, env = process.env, now = Date.now()) {
-  mkdirSync8(dir2(env), { recursive: true, mode: 448 });
+  mkdirSync6(dir2(env), { recursive: true, mode: 448 });
   for (const name of readdirSync2(dir2(env))) {
     const p = path5.join(dir2(env), name);
     const old = read2(p);
     if (!old || Date.parse(old.expiresAt) <= now) rmSync6(p, { force: true });
   }
-  const file = fileOf2(s.transferId, env);
-  const tmp = `${file}.${process.pid}.tmp`;
-  rmSync6(tmp, { force: true });
-  writeFileSync3(tmp, JSON.stringify(s), { mode: 384, flag: "wx" });
-  renameSync5(tmp, file);
+  writePrivate(fileOf2(s.transferId, env), JSON.stringify(s));
 }
 function sealedSent(transferId, server, env = process.env) {
   const s = read2(fileOf2(transferId, env));
@@ -21661,7 +21374,7 @@ async function get(ctx, id, opts2) {
     return;
   }
   if (opts2.file !== void 0) {
-    const index = fileIndex(t, opts2.file);
+    const index = fileIndex(t, t.files, opts2.file);
     const r2 = await receiveFile(client, ctx.ui, t, index, dir3, ctx.signal);
     return report(ctx, t, r2.saved, r2.resumedFrom);
   }
@@ -21670,6 +21383,13 @@ async function get(ctx, id, opts2) {
   return report(ctx, t, r.saved, r.resumedFrom);
 }
 async function getSealed(ctx, client, me, t, dir3, opts2) {
+  if (t.from.id === me.id && !t.to.includes(me.id)) {
+    throw new CliError(
+      `Transfer ${t.id} is one you sent sealed: only its recipients can open it, not this terminal. \`pushdrop status ${t.id}\` shows its names and message from what this computer kept of it.`,
+      EXIT.integrity,
+      "cannot_open"
+    );
+  }
   const keys = sealedNeedsKeys(t, (await ensureKeys(ctx, client, me)).keys?.all);
   const lone = t.files.length === 1;
   if (lone || opts2.file !== void 0) {
@@ -21683,20 +21403,14 @@ async function getSealed(ctx, client, me, t, dir3, opts2) {
       return;
     }
     if (opts2.file !== void 0) {
-      const k = sealedIndex(t, doc, opts2.file);
-      const r2 = await receiveSealedFile(client, ctx.ui, t, doc, k, dir3, keys, ctx.signal);
+      const k = fileIndex(t, doc.files, opts2.file);
+      const r2 = await receiveFile(client, ctx.ui, t, k, dir3, ctx.signal, { seal: doc, identities: keys });
       return report(ctx, t, r2.saved, r2.resumedFrom, doc.message);
     }
   }
   const r = await receivePackage(client, ctx.ui, t, dir3, ctx.signal, keys);
   if (t.to.includes(me.id)) await ackOnce(client, me.id, [`${t.id}.ready`]);
   return report(ctx, t, r.saved, r.resumedFrom, r.seal?.message ?? null);
-}
-function sealedIndex(t, doc, sel) {
-  if (/^\d+$/.test(sel)) return Number(sel);
-  const hit = doc.files.find((f) => f.name === sel) ?? doc.files.find((f) => path6.posix.basename(f.name) === sel);
-  if (!hit) throw usageError(`Transfer ${t.id} has no file named ${JSON.stringify(sel)}; its files: ${doc.files.map((f) => `${f.index} ${fileName(f.name)}`).join(", ")}.`);
-  return hit.index;
 }
 function report(ctx, t, saved, resumedFrom, message = t.message) {
   ctx.ui.emit({ id: t.id, from: t.from, sealed: t.sealed, message, resumedFrom, files: saved });
@@ -21706,10 +21420,10 @@ function report(ctx, t, saved, resumedFrom, message = t.message) {
     ctx.ui.print(shown(f.path));
   }
 }
-function fileIndex(t, sel) {
+function fileIndex(t, files, sel) {
   if (/^\d+$/.test(sel)) return Number(sel);
-  const hit = t.files.find((f) => f.name === sel) ?? t.files.find((f) => path6.posix.basename(f.name) === sel);
-  if (!hit) throw usageError(`Transfer ${t.id} has no file named ${JSON.stringify(sel)}; its files: ${t.files.map((f) => `${f.index} ${fileName(f.name)}`).join(", ")}.`);
+  const hit = files.find((f) => f.name === sel) ?? files.find((f) => path6.posix.basename(f.name) === sel);
+  if (!hit) throw usageError(`Transfer ${t.id} has no file named ${JSON.stringify(sel)}; its files: ${files.map((f) => `${f.index} ${fileName(f.name)}`).join(", ")}.`);
   return hit.index;
 }
 async function status(ctx, id) {
@@ -21865,7 +21579,7 @@ async function listen(ctx, opts2) {
           const held = id !== me.id && !!pin && pin.key !== msg.terminal.key;
           if (id === me.id) {
             const here = /* @__PURE__ */ new Set([ownKey, ...(loadConfig(ctx.env).terminals[ctx.server]?.keys ?? []).map((k) => k.recipient)]);
-            if (msg.terminal.key !== null && here.has(msg.terminal.key)) ui.print(`${showId(id)}  (this terminal) published a new key of this computer's`);
+            if (msg.terminal.key !== null && here.has(msg.terminal.key)) ui.print(`${showId(id)}  (this terminal): the server now publishes a key this computer holds`);
             else ui.warn(`WARNING: ${showId(id)} (this terminal) now has a key that is not this computer's; see \`pushdrop whoami\``);
           } else if (held) {
             ui.print(
@@ -21983,7 +21697,7 @@ import { openAsBlob, statSync as statSync2 } from "node:fs";
 import path9 from "node:path";
 
 // cli/files.ts
-import { lstatSync as lstatSync4, readdirSync as readdirSync3, realpathSync as realpathSync4, statSync } from "node:fs";
+import { lstatSync as lstatSync4, readdirSync as readdirSync3, realpathSync as realpathSync2, statSync } from "node:fs";
 import path8 from "node:path";
 function collectFiles(args) {
   const files = [];
@@ -21996,7 +21710,7 @@ function collectFiles(args) {
     } else if (st.isDirectory()) {
       const base = path8.basename(abs);
       const before = files.length;
-      walk(abs, base, files, skipped, realpathSync4(abs));
+      walk(abs, base, files, skipped, realpathSync2(abs));
       if (files.length === before) skipped.push(`${arg}: an empty folder (nothing to send)`);
     } else {
       throw usageError(`${arg} is neither a file nor a folder.`);
@@ -22015,7 +21729,7 @@ function walk(dir3, prefix, out, skipped, root) {
       let target;
       try {
         st = statSync(abs);
-        target = realpathSync4(abs);
+        target = realpathSync2(abs);
       } catch {
         skipped.push(`${name}: a broken symbolic link`);
         continue;
@@ -22036,7 +21750,7 @@ function walk(dir3, prefix, out, skipped, root) {
 // cli/http.ts
 import http from "node:http";
 import https from "node:https";
-import { Readable as Readable5 } from "node:stream";
+import { Readable as Readable3 } from "node:stream";
 var agents = {
   "http:": new http.Agent({ keepAlive: true, maxSockets: 8 }),
   "https:": new https.Agent({ keepAlive: true, maxSockets: 8 })
@@ -22082,7 +21796,7 @@ var nodePut = (url2, body, headers, opts2) => new Promise((resolve, reject) => {
     let sent = 0;
     let reported = 0;
     try {
-      for await (const chunk of Readable5.fromWeb(body.stream())) {
+      for await (const chunk of Readable3.fromWeb(body.stream())) {
         if (settled) return;
         const buf = chunk;
         if (!req.write(buf)) await drained(req);

@@ -6,8 +6,8 @@ import path from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { PushdropClient, uploadFiles } from "../../client";
 import { sha256 as sha } from "../node/support/bytes.ts";
-import { freePort, removeState, ROOT, startServer, type Server } from "../node/support/server.ts";
-import { BIN, childEnv, CountingProxy, makeUser, runCli, spawnCli, treeDigest, until, type User } from "./support/cli.ts";
+import { freePort, ROOT, startServer, type Server } from "../node/support/server.ts";
+import { BIN, childEnv, CountingProxy, makeUser, runCli, spawnCli, treeDigest, until, setUpStage, tearDownStage, type Stage, type User } from "./support/cli.ts";
 
 /**
  * The real `pushdrop` command, run as child processes against `npm start`, each user with its
@@ -27,23 +27,13 @@ const tokenOf = (u: User) => json(readFileSync(path.join(u.env.XDG_CONFIG_HOME!,
 /** The user's terminal, reached through a proxy (the stored one is for the server's own address). */
 const through = (proxy: CountingProxy, u: User) => ({ PUSHDROP_SERVER: proxy.base, PUSHDROP_ID: u.id!, PUSHDROP_TOKEN: tokenOf(u) });
 
+const stage: Stage = { users: [] };
 beforeAll(async () => {
-  execFileSync(process.execPath, [path.join(ROOT, "scripts", "build-cli.mjs")], { stdio: "inherit" });
-  server = await startServer();
-  root = mkdtempSync(path.join(tmpdir(), "pushdrop-cli-"));
-  alice = makeUser(root, "alice", server.base);
-  bob = makeUser(root, "bob", server.base);
-  for (const u of [alice, bob]) {
-    const r = await runCli(u, ["register", "--name", u.name, "--json"]);
-    expect(r.code, r.stderr).toBe(0);
-    u.id = json(r.stdout).id;
-  }
+  await setUpStage(stage, "pushdrop-cli-", ["alice", "bob"]);
+  ({ server, root } = stage as Required<Stage>);
+  [alice, bob] = stage.users as [User, User];
 });
-afterAll(async () => {
-  await server?.stop();
-  if (server) removeState(server.state);
-  if (root) rmSync(root, { recursive: true, force: true });
-});
+afterAll(() => tearDownStage(stage));
 
 describe("pushdrop register / whoami", () => {
   it("keeps the token in a file only its owner can read, and never prints it", async () => {
@@ -243,6 +233,34 @@ describe("messages, receipts and inbox", () => {
     const none = await runCli(bob, ["get", t.id, "--file", "0", "--json"]);
     expect(none.code).toBe(3);
     expect(json(none.stdout).error.code).toBe("file_not_found");
+  });
+
+  it("get --file fetches one file alone (by name or by index) into --dir under its base name; a delivery once every file was fetched", async () => {
+    const src = path.join(root, "src-one");
+    mkdirSync(path.join(src, "sub"), { recursive: true });
+    const a = randomBytes(1000);
+    const b = randomBytes(2000);
+    writeFileSync(path.join(src, "a.bin"), a);
+    writeFileSync(path.join(src, "sub", "b.bin"), b);
+    const sent = await runCli(alice, ["send", "--plain", src, "--to", bob.id!, "--json"]);
+    expect(sent.code, sent.stderr).toBe(0);
+    const id = json(sent.stdout).id as string;
+    const bobClient = new PushdropClient({ server: server.base, token: tokenOf(bob) });
+    await until(async () => (await bobClient.transfer(id)).status === "ready", 30_000, "the transfer to be ready");
+    const t = await bobClient.transfer(id);
+    const D = path.join(root, "bob-one");
+    const byName = await runCli(bob, ["get", id, "--file", "b.bin", "--dir", D, "--json"]);
+    expect(byName.code, byName.stderr).toBe(0);
+    expect(json(byName.stdout).files).toMatchObject([{ name: "src-one/sub/b.bin", path: path.join(realpathSync(D), "b.bin"), size: 2000, sha256: sha(b) }]);
+    expect((await bobClient.transfer(id)).recipients[0]!.downloadedAt).toBeNull(); // one file of two: not yet
+    const ia = t.files.find((f) => f.name === "src-one/a.bin")!.index;
+    const byIndex = await runCli(bob, ["get", id, "--file", String(ia), "--dir", D]);
+    expect(byIndex.code, byIndex.stderr).toBe(0);
+    expect(readFileSync(path.join(D, "a.bin")).equals(a)).toBe(true);
+    expect(readFileSync(path.join(D, "b.bin")).equals(b)).toBe(true);
+    expect(readdirSync(D).sort()).toEqual(["a.bin", "b.bin"]); // no .part left
+    // every file served whole: the server counts it as delivered (docs/api.md, receipts)
+    await until(async () => (await bobClient.transfer(id)).recipients[0]!.downloadedAt !== null, 20_000, "the receipt");
   });
 
   it("send --wait --json that ends undelivered prints one JSON document (the error, carrying the result) and exits 6", async () => {

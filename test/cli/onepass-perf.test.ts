@@ -2,14 +2,12 @@ import { createHash, randomBytes } from "node:crypto";
 import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync } from "node:fs";
 import { tmpdir } from "node:os";
 import path from "node:path";
-import { crc32 } from "node:zlib";
 import { afterAll, describe, expect, it } from "vitest";
 import type { PushdropClient } from "../../client";
 import { downloadToFile } from "../../cli/download";
 import { OnePass } from "../../cli/onepass";
 import { packageDownload } from "../../cli/temps";
-import type { Transfer } from "../../src/contract";
-import { centralDirectory, dataDescriptor, endRecords, localHeader } from "../../src/package/zip";
+import { packageOf, transferOf, type Entry } from "./support/package.ts";
 
 /**
  * cli/onepass.ts as `get` uses it (the download's store): each file's bytes are written once,
@@ -28,30 +26,8 @@ const fresh = () => {
 const sha = (b: Uint8Array) => createHash("sha256").update(b).digest("hex");
 const ID = "BBBBBBBBBBBBBBBBBBBBBB";
 
-function pkg(entries: Array<{ name: string; data: Uint8Array }>): Buffer {
-  const parts: Uint8Array[] = [];
-  const done: Array<{ name: string; size: number; crc32: number }> = [];
-  for (const e of [...entries, { name: "manifest.json", data: Buffer.from('{"files":[]}') }]) {
-    const entry = { name: e.name, size: e.data.length, crc32: crc32(e.data) >>> 0 };
-    parts.push(localHeader(entry, 0), e.data, dataDescriptor(entry));
-    done.push(entry);
-  }
-  const at = parts.reduce((n, p) => n + p.length, 0);
-  const cd = centralDirectory(done, 0);
-  parts.push(cd, endRecords(done.length, at, cd.length));
-  return Buffer.concat(parts);
-}
-
-const transfer = (files: Array<{ name: string; data: Uint8Array }>): Transfer =>
-  ({
-    id: ID,
-    sealed: false,
-    status: "ready",
-    from: { id: "123456786", name: "a" },
-    to: ["578418129"],
-    message: null,
-    files: files.map((f, index) => ({ index, name: f.name, size: f.data.length, sha256: sha(f.data) })),
-  }) as unknown as Transfer;
+const pkg = (entries: Entry[]) => packageOf(entries, '{"files":[]}');
+const transfer = (files: Entry[]) => transferOf(ID, files);
 
 /** Serves `bytes` from the offset asked; with `cutAt`, the body breaks off there (every try). */
 function serving(bytes: Buffer, cutAt?: number) {

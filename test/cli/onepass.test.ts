@@ -2,12 +2,10 @@ import fc from "fast-check";
 import { mkdtempSync, readdirSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import path from "node:path";
-import { crc32 } from "node:zlib";
 import { afterAll, describe, expect, it } from "vitest";
 import { generateIdentity, SEAL_NAME, sealDocument, sealedFileSpecs, sealStream, type SealDraft } from "../../client/seal";
 import { OnePass } from "../../cli/onepass";
-import { centralDirectory, dataDescriptor, endRecords, localHeader } from "../../src/package/zip";
-import type { Transfer } from "../../src/contract";
+import { packageOf, transferOf, type Entry } from "./support/package.ts";
 import { collect, seededBytes, sha256 as sha } from "../node/support/bytes.ts";
 
 /**
@@ -26,31 +24,8 @@ const fresh = () => {
 };
 const ID = "AAAAAAAAAAAAAAAAAAAAAA";
 
-function pkg(entries: Array<{ name: string; data: Uint8Array }>): Buffer {
-  const parts: Uint8Array[] = [];
-  const done: Array<{ name: string; size: number; crc32: number }> = [];
-  for (const e of [...entries, { name: "manifest.json", data: Buffer.from("{}") }]) {
-    const entry = { name: e.name, size: e.data.length, crc32: crc32(e.data) >>> 0 };
-    parts.push(localHeader(entry, 0), e.data, dataDescriptor(entry));
-    done.push(entry);
-  }
-  const at = parts.reduce((n, p) => n + p.length, 0);
-  const cd = centralDirectory(done, 0);
-  parts.push(cd, endRecords(done.length, at, cd.length));
-  return Buffer.concat(parts);
-}
-
-function transfer(files: Array<{ name: string; data: Uint8Array }>, sealed = false): Transfer {
-  return {
-    id: ID,
-    sealed,
-    status: "ready",
-    from: { id: "123456786", name: "a" },
-    to: ["578418129"],
-    message: null,
-    files: files.map((f, index) => ({ index, name: f.name, size: f.data.length, sha256: sha(f.data) })),
-  } as unknown as Transfer;
-}
+const pkg = (entries: Entry[]) => packageOf(entries);
+const transfer = (files: Entry[], sealed = false) => transferOf(ID, files, sealed);
 
 /**
  * The sizes the download's pieces come in, drawn by fast-check (seeded: a failure prints the seed

@@ -1,15 +1,14 @@
 import { execFileSync } from "node:child_process";
 import { randomBytes } from "node:crypto";
-import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs";
-import { tmpdir } from "node:os";
+import { existsSync, mkdirSync, readdirSync, readFileSync, statSync, writeFileSync } from "node:fs";
 import path from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { PushdropClient } from "../../client";
 import { generateIdentity, safetyNumber } from "../../client/seal";
 import { age, sha256 as sha } from "../node/support/bytes.ts";
-import { removeState, ROOT, startServer, type Server } from "../node/support/server.ts";
+import type { Server } from "../node/support/server.ts";
 import { isR2Blob, isSqlite, searchState } from "../node/support/state.ts";
-import { CountingProxy, makeUser, runCli, spawnCli, treeDigest, until, type User } from "./support/cli.ts";
+import { CountingProxy, makeUser, runCli, spawnCli, treeDigest, until, setUpStage, tearDownStage, type Stage, type User } from "./support/cli.ts";
 
 /**
  * Sealed transfers with the real `pushdrop` (issue 23), against `npm start`: what the CLI seals,
@@ -52,27 +51,18 @@ async function rawPackage(transferId: string, token: string, into: string): Prom
   return readdirSync(path.join(into, "x")).sort();
 }
 
+const stage: Stage = { users: [] };
 beforeAll(async () => {
-  execFileSync(process.execPath, [path.join(ROOT, "scripts", "build-cli.mjs")], { stdio: "inherit" });
-  server = await startServer();
-  root = mkdtempSync(path.join(tmpdir(), "pushdrop-sealed-"));
-  alice = makeUser(root, "alice", server.base);
-  bob = makeUser(root, "bob", server.base);
-  for (const u of [alice, bob]) {
-    const r = await runCli(u, ["register", "--name", u.name, "--json"]);
-    expect(r.code, r.stderr).toBe(0);
-    u.id = json(r.stdout).id;
+  await setUpStage(stage, "pushdrop-sealed-", ["alice", "bob"], async (u, out) => {
     // the key is made at register, kept in the config (0600), and published
-    expect(json(r.stdout).key).toMatch(/^age1/);
+    expect(out.key).toMatch(/^age1/);
     expect(statSync(path.join(u.env.XDG_CONFIG_HOME!, "pushdrop", "config.json")).mode & 0o777).toBe(0o600);
-    expect((await new PushdropClient({ server: server.base }).lookup(u.id!)).key).toBe(json(r.stdout).key);
-  }
+    expect((await new PushdropClient({ server: stage.server!.base }).lookup(u.id!)).key).toBe(out.key);
+  });
+  ({ server, root } = stage as Required<Stage>);
+  [alice, bob] = stage.users as [User, User];
 }, 180_000);
-afterAll(async () => {
-  await server?.stop();
-  if (server) removeState(server.state);
-  if (root) rmSync(root, { recursive: true, force: true });
-});
+afterAll(() => tearDownStage(stage));
 
 describe("keys", () => {
   it("key export prints the identity whose recipient the server publishes; whoami shows the 30-digit fingerprint", async () => {
@@ -157,6 +147,13 @@ describe("sealed send", () => {
     expect(json(got.stdout)).toMatchObject({ sealed: true, message: `message ${m.message} ☀` });
     expect(treeDigest(path.join(D, "trip"))).toEqual(treeDigest(src));
     expect(readdirSync(D)).toEqual(["trip"]); // no package or temporary file left
+    // one file alone (`get --file` by its real base name): its age file, opened, under that name
+    const F = path.join(root, "bob-get-file");
+    const one = await runCli(bob, ["get", id, "--file", `notes ${m.name}.txt`, "--dir", F, "--json"]);
+    expect(one.code, one.stderr).toBe(0);
+    expect(json(one.stdout).files).toMatchObject([{ index: 1, name: `trip/día 1/notes ${m.name}.txt`, sha256: seal.files[1].sha256 }]);
+    expect(readFileSync(path.join(F, `notes ${m.name}.txt`), "utf8")).toBe(`content ${m.content}\n`);
+    expect(readdirSync(F)).toEqual([`notes ${m.name}.txt`]); // no .part or .unpacking left
     // and once packaged and downloaded, still none of the three
     expect(searchState(server.state, m).found).toEqual({ content: [], name: [], message: [] });
   });

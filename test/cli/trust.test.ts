@@ -1,12 +1,10 @@
-import { execFileSync } from "node:child_process";
-import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs";
-import { tmpdir } from "node:os";
+import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs";
 import path from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { PushdropClient } from "../../client";
 import { generateIdentity, safetyNumber } from "../../client/seal";
-import { removeState, ROOT, startServer, type Server } from "../node/support/server.ts";
-import { CountingProxy, makeUser, runCli, spawnCli, until, type User } from "./support/cli.ts";
+import type { Server } from "../node/support/server.ts";
+import { CountingProxy, makeUser, registerUser, runCli, spawnCli, until, setUpStage, tearDownStage, type Stage, type User } from "./support/cli.ts";
 
 /**
  * The CLI's sealing defaults and key handling (issue 23, "Defaults" and "Trust"), with the real
@@ -26,23 +24,13 @@ const tokenOf = (u: User) => configOf(u).terminals[server.base].token as string;
 const shownId = (id: string) => id.replace(/(\d{3})(\d{3})(\d{3})/, "$1 $2 $3");
 const clientOf = (u: User) => new PushdropClient({ server: server.base, token: tokenOf(u) });
 
+const stage: Stage = { users: [] };
 beforeAll(async () => {
-  execFileSync(process.execPath, [path.join(ROOT, "scripts", "build-cli.mjs")], { stdio: "inherit" });
-  server = await startServer();
-  root = mkdtempSync(path.join(tmpdir(), "pushdrop-trust-"));
-  alice = makeUser(root, "alice", server.base);
-  bob = makeUser(root, "bob", server.base);
-  for (const u of [alice, bob]) {
-    const r = await runCli(u, ["register", "--name", u.name, "--json"]);
-    expect(r.code, r.stderr).toBe(0);
-    u.id = json(r.stdout).id;
-  }
+  await setUpStage(stage, "pushdrop-trust-", ["alice", "bob"]);
+  ({ server, root } = stage as Required<Stage>);
+  [alice, bob] = stage.users as [User, User];
 }, 180_000);
-afterAll(async () => {
-  await server?.stop();
-  if (server) removeState(server.state);
-  if (root) rmSync(root, { recursive: true, force: true });
-});
+afterAll(() => tearDownStage(stage));
 
 describe("a recipient without a key (issue 23, Defaults)", () => {
   it("is refused unless --plain: the keyless ids named, --plain explained, exit 2, nothing sent to anyone", async () => {
@@ -160,11 +148,8 @@ describe("this computer's own key against what the server publishes", () => {
   });
 
   it("an older key of this computer's on the server (a rotate that did not get published) is replaced by the current one, without a false alarm", async () => {
-    const carol = makeUser(root, "carol", server.base);
-    const reg = await runCli(carol, ["register", "--name", "carol", "--json"]);
-    expect(reg.code, reg.stderr).toBe(0);
-    carol.id = json(reg.stdout).id;
-    const first = json(reg.stdout).key as string;
+    const { user: carol, out: reg } = await registerUser(root, "carol", server.base);
+    const first = reg.key as string;
     expect((await runCli(carol, ["key", "rotate"])).code).toBe(0);
     const current = configOf(carol).terminals[server.base].keys[0].recipient as string;
     expect(current).not.toBe(first);
@@ -198,6 +183,12 @@ describe("status of a sealed transfer", () => {
     expect(st.stdout).not.toMatch(/\d\.age|seal\.age/);
     const asJson = json((await runCli(alice, ["status", id, "--json"])).stdout);
     expect(asJson.seal).toMatchObject({ message: "the status note", files: [{ name: "report.pdf", size: 4 }, { name: "photo.jpg", size: 11 }] });
+    // the sender's get: refused in words before any download (sealed to the recipients' keys only)
+    const own = await runCli(alice, ["get", id, "--dir", path.join(root, "alice-own"), "--json"]);
+    expect(own.code).toBe(5);
+    expect(json(own.stdout).error).toMatchObject({ code: "cannot_open", kind: "integrity" });
+    expect(json(own.stdout).error.message).toContain("only its recipients can open it");
+    expect(existsSync(path.join(root, "alice-own"))).toBe(false);
     // the record is private to its owner
     const sentDir = path.join(alice.env.XDG_STATE_HOME!, "pushdrop", "sent");
     expect(statSync(sentDir).mode & 0o777).toBe(0o700);
@@ -210,6 +201,14 @@ describe("status of a sealed transfer", () => {
     expect(bare.stdout).toContain("🔒 sealed, 2 files");
     expect(bare.stdout).toContain("only the recipients can read them");
     expect(bare.stdout).not.toMatch(/\d\.age|seal\.age/);
+    // a sealed message alone (seal.age alone) is one, not "0 files"
+    const note = await runCli(alice, ["send", "--to", bob.id!, "--message", "a sealed note"]);
+    expect(note.code, note.stderr).toBe(0);
+    rmSync(sentDir, { recursive: true, force: true });
+    const noteStatus = await runCli(alice, ["status", note.stdout.trim()]);
+    expect(noteStatus.code, noteStatus.stderr).toBe(0);
+    expect(noteStatus.stdout).toContain("🔒 a sealed message  [");
+    expect(noteStatus.stdout).not.toContain("0 files");
 
     // the recipient: from the seal (fetched alone, which counts as no download)
     const theirs = await runCli(bob, ["status", id]);
@@ -224,11 +223,8 @@ describe("status of a sealed transfer", () => {
 
 describe("trust (issue 23): share links, key changes, key verify", () => {
   it("--to <share link>: its key must be what the server publishes (else refused), pins it on first use, and never re-pins a contact", async () => {
-    const dave = makeUser(root, "dave", server.base);
-    const reg = await runCli(dave, ["register", "--name", "dave", "--json"]);
-    expect(reg.code, reg.stderr).toBe(0);
-    dave.id = json(reg.stdout).id;
-    const daveKey = json(reg.stdout).key as string;
+    const { user: dave, out: reg } = await registerUser(root, "dave", server.base);
+    const daveKey = reg.key as string;
     const link = json((await runCli(dave, ["whoami", "--json"])).stdout).shareUrl as string;
     expect(link).toBe(`${server.base}/?to=${dave.id}#k=${daveKey}`);
     const file = path.join(root, "for-dave.txt");
@@ -272,17 +268,14 @@ describe("trust (issue 23): share links, key changes, key verify", () => {
   });
 
   it("key verify: says when the published key is not the pinned one; a verified contact's change blocks sealing until verified again; not for this terminal itself", async () => {
-    const erin = makeUser(root, "erin", server.base);
-    const reg = await runCli(erin, ["register", "--name", "erin", "--json"]);
-    expect(reg.code, reg.stderr).toBe(0);
-    erin.id = json(reg.stdout).id;
+    const { user: erin, out: reg } = await registerUser(root, "erin", server.base);
     const mine = configOf(alice).terminals[server.base].keys[0].recipient as string;
     const number = (key: string) => safetyNumber({ id: alice.id!, key: mine }, { id: erin.id!, key });
     const file = path.join(root, "for-erin.txt");
     writeFileSync(file, "for erin\n");
 
     // verified on the key erin made
-    expect((await runCli(alice, ["key", "verify", erin.id!, number(json(reg.stdout).key)])).code).toBe(0);
+    expect((await runCli(alice, ["key", "verify", erin.id!, number(reg.key)])).code).toBe(0);
     expect((await runCli(alice, ["send", file, "--to", erin.id!])).code).toBe(0);
 
     // erin's key changes: sending stops, and key verify says this number is for a new key
@@ -298,7 +291,7 @@ describe("trust (issue 23): share links, key changes, key verify", () => {
     expect(shownNumber.stderr).toContain("is not the one this computer pinned");
     expect(shownNumber.stderr).toContain("and you verified: this number is for the new key");
     // the old number no longer verifies; the new one does, and sealing goes on
-    expect((await runCli(alice, ["key", "verify", erin.id!, number(json(reg.stdout).key)])).code).toBe(5);
+    expect((await runCli(alice, ["key", "verify", erin.id!, number(reg.key)])).code).toBe(5);
     expect((await runCli(alice, ["send", file, "--to", erin.id!])).code).toBe(5);
     expect((await runCli(alice, ["key", "verify", erin.id!, number(k2.recipient)])).code).toBe(0);
     expect(configOf(alice).pins[server.base][erin.id!]).toMatchObject({ key: k2.recipient, verified: true });
@@ -314,10 +307,7 @@ describe("trust (issue 23): share links, key changes, key verify", () => {
 
 describe("key accept", () => {
   it("takes a contact's new key in place of an unverified pin; a verified contact must be verified again instead", async () => {
-    const frank = makeUser(root, "frank", server.base);
-    const reg = await runCli(frank, ["register", "--name", "frank", "--json"]);
-    expect(reg.code, reg.stderr).toBe(0);
-    frank.id = json(reg.stdout).id;
+    const { user: frank, out: reg } = await registerUser(root, "frank", server.base);
     const file = path.join(root, "for-frank.txt");
     writeFileSync(file, "for frank\n");
     const pin = () => configOf(alice).pins[server.base][frank.id!];
@@ -333,7 +323,7 @@ describe("key accept", () => {
     expect(hint.stderr).toContain(`pushdrop key accept ${frank.id}`);
     const accepted = await runCli(alice, ["key", "accept", frank.id!, "--json"]);
     expect(accepted.code, accepted.stderr).toBe(0);
-    expect(json(accepted.stdout)).toMatchObject({ changed: true, key: k2.recipient, replaced: json(reg.stdout).key, verified: false });
+    expect(json(accepted.stdout)).toMatchObject({ changed: true, key: k2.recipient, replaced: reg.key, verified: false });
     expect(pin()).toMatchObject({ key: k2.recipient, verified: false });
     expect((await runCli(alice, ["send", file, "--to", frank.id!])).code).toBe(0);
 

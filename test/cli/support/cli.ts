@@ -1,11 +1,13 @@
-import { spawn, type ChildProcess } from "node:child_process";
+import { execFileSync, spawn, type ChildProcess } from "node:child_process";
 import { createHash } from "node:crypto";
-import { mkdirSync, readdirSync, readFileSync } from "node:fs";
+import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync } from "node:fs";
 import http from "node:http";
 import net from "node:net";
+import { tmpdir } from "node:os";
 import path from "node:path";
 import { Transform } from "node:stream";
-import { ROOT } from "../../node/support/server.ts";
+import { expect } from "vitest";
+import { removeState, ROOT, startServer, type Server } from "../../node/support/server.ts";
 
 /**
  * Running the real `pushdrop` (bin/pushdrop.mjs → dist/cli/pushdrop.mjs) as a child process,
@@ -32,6 +34,50 @@ export function makeUser(root: string, name: string, server: string): User {
     PUSHDROP_SERVER: server,
   };
   return { name, home, env };
+}
+
+/** What a test file of the real command runs against (filled in as it starts, so a failure half way still stops what started). */
+export interface Stage {
+  server?: Server;
+  root?: string;
+  users: User[];
+}
+
+/**
+ * The CLI built, `npm start` running, a fresh folder (`prefix`…), and for each name a user
+ * registered there (`register --json`; its id set), each output shown to `registered`.
+ */
+export async function setUpStage(
+  stage: Stage,
+  prefix: string,
+  names: string[],
+  registered?: (u: User, out: Record<string, any>) => void | Promise<void>,
+): Promise<void> {
+  execFileSync(process.execPath, [path.join(ROOT, "scripts", "build-cli.mjs")], { stdio: "inherit" });
+  stage.server = await startServer();
+  stage.root = mkdtempSync(path.join(tmpdir(), prefix));
+  for (const name of names) {
+    const { user, out } = await registerUser(stage.root, name, stage.server.base);
+    stage.users.push(user);
+    await registered?.(user, out);
+  }
+}
+
+/** A new user `name` in `root`, registered on `server` with `register --json` (its id set); `out` is what register printed. */
+export async function registerUser(root: string, name: string, server: string): Promise<{ user: User; out: Record<string, any> }> {
+  const user = makeUser(root, name, server);
+  const r = await runCli(user, ["register", "--name", name, "--json"]);
+  expect(r.code, r.stderr).toBe(0);
+  const out = JSON.parse(r.stdout) as Record<string, any>;
+  user.id = out.id;
+  return { user, out };
+}
+
+/** Stops the server and removes its state and the test's folder. */
+export async function tearDownStage(stage: Stage): Promise<void> {
+  await stage.server?.stop();
+  if (stage.server) removeState(stage.server.state);
+  if (stage.root) rmSync(stage.root, { recursive: true, force: true });
 }
 
 /** The environment a child gets: this one without anything pushdrop reads, then the user's. */
