@@ -59,7 +59,7 @@ export function saveName(name: string): string {
 
 /** The transfer as the server shows it now (its signed links are fresh). */
 async function fresh(job: Job): Promise<{ url: string; sealedSize: number }> {
-  const t = await K.client.transfer(job.transfer.id);
+  const t = await K.app.client.transfer(job.transfer.id);
   const f = t.files[job.file.index];
   if (!f || !f.downloadUrl) throw new Error(K.t("error.download_limit_reached"));
   return { url: f.downloadUrl, sealedSize: f.size };
@@ -71,7 +71,7 @@ async function identities(self: string): Promise<Array<CryptoKey | string>> {
 
 /** The file decrypted as a stream, checked at its end against the seal. */
 async function plainStream(job: Job, url: string, sealedSize: number): Promise<ReadableStream<Uint8Array>> {
-  const [lib, ids, res] = await Promise.all([import("../../client/seal"), identities(job.self), K.client.download(url)]);
+  const [lib, ids, res] = await Promise.all([import("../../client/seal"), identities(job.self), K.app.client.download(url)]);
   if (!res.body) throw new Error(K.t("error.network"));
   return lib.openStream(res.body, ids, { sealedSize, size: job.file.size, sha256: job.file.sha256 });
 }
