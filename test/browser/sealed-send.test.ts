@@ -332,16 +332,7 @@ describe("a sealed send from the browser", () => {
     expect(readFileSync(path.join(D, `note ${marker}.txt`)).equals(note)).toBe(true);
 
     // the spool is gone once every byte is in
-    await A.waitForFunction(async () => {
-      const root = await navigator.storage.getDirectory();
-      try {
-        const d = await root.getDirectoryHandle("pushdrop-spool");
-        for await (const _ of (d as unknown as { keys(): AsyncIterable<string> }).keys()) return false;
-      } catch {
-        // no spool folder at all
-      }
-      return true;
-    });
+    await expect.poll(() => spools(A), { timeout: 30_000 }).toEqual([]);
     await checkState(A, "a sealed transfer in the outbox");
   });
 
@@ -397,16 +388,7 @@ describe("a sealed send from the browser", () => {
     const got = await runCli(cli, ["get", sent.id, "--dir", D, "--json"]);
     expect(got.code, got.stderr).toBe(0);
     expect(readFileSync(path.join(D, "video.mp4")).equals(Buffer.from(big))).toBe(true);
-    await A.waitForFunction(async () => {
-      const root = await navigator.storage.getDirectory();
-      try {
-        const d = await root.getDirectoryHandle("pushdrop-spool");
-        for await (const _ of (d as unknown as { keys(): AsyncIterable<string> }).keys()) return false;
-      } catch {
-        // none
-      }
-      return true;
-    });
+    await expect.poll(() => spools(A), { timeout: 30_000 }).toEqual([]);
   });
 });
 
