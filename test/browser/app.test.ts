@@ -18,6 +18,7 @@ import {
   noHorizontalScroll,
   open,
   phone,
+  pushes,
   qrVideo,
   random,
   screenshot,
@@ -328,19 +329,12 @@ describe("the web app, phone and desktop", () => {
   });
 
   it("the service worker shows a push as a notification, and a click brings the app to that transfer", async () => {
-    const cdp = await phoneCtx.newCDPSession(B);
-    const registrations: Array<{ registrationId: string; scopeURL: string }> = [];
-    cdp.on("ServiceWorker.workerRegistrationUpdated", (e) => registrations.push(...e.registrations));
-    await cdp.send("ServiceWorker.enable");
-    for (let i = 0; i < 50 && !registrations.some((r) => r.scopeURL === `${server.base}/`); i++) await B.waitForTimeout(100);
-    const reg = registrations.find((r) => r.scopeURL === `${server.base}/`)!;
-    expect(reg).toBeDefined();
+    const { deliver, detach } = await pushes(phoneCtx, B, server.base);
     const inbox = await (await fetch(`${server.base}/v1/terminals/${bId}/inbox`, { headers: { authorization: `Bearer ${await B.evaluate(() => JSON.parse(localStorage.getItem("pushdrop.device")!).token)}` } })).json();
     const withFiles = inbox.transfers.find((t: { files: unknown[] }) => t.files.length === 2);
 
     const notifications = () =>
       B.evaluate(async () => (await (await navigator.serviceWorker.ready).getNotifications()).map((n) => ({ title: n.title, body: n.body, tag: n.tag })));
-    const deliver = (payload: unknown) => cdp.send("ServiceWorker.deliverPushMessage", { origin: server.base, registrationId: reg.registrationId, data: JSON.stringify(payload) });
 
     // the whole message, as pushed when it fits
     await deliver({ type: "transfer.ready", id: `${withFiles.id}.ready`, transfer: withFiles });
@@ -379,7 +373,7 @@ describe("the web app, phone and desktop", () => {
     expect(await B.getByRole("link", { name: "Received", exact: true }).getAttribute("aria-current")).toBe("page");
     expect(await B.locator(`#t-${withFiles.id}`).isVisible()).toBe(true);
     expect((await notifications()).map((n) => n.tag)).not.toContain(withFiles.id);
-    await cdp.detach();
+    await detach();
   });
 
   it("Share → pushdrop: the service worker takes the shared files and text into the send form", async () => {

@@ -1,14 +1,14 @@
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import path from "node:path";
-import type { Browser, BrowserContext, CDPSession, Download, Page } from "playwright-core";
+import type { Browser, BrowserContext, Download, Page } from "playwright-core";
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
 import { PushdropClient, uploadFiles } from "../../client";
 import { sealDocument, sealedFileSpecs, sealStream, type SealDraft } from "../../client/seal";
 import type { Transfer } from "../../src/contract";
 import { makeUser, runCli, type User } from "../cli/support/cli.ts";
 import { clientOf, register, removeState, startServer, type Server, type Terminal } from "../node/support/server.ts";
-import { checkPages, checkState, hasChromium, idOf, launch, open, phone, random, screenshot, sha256, tab, watch } from "./support.ts";
+import { checkPages, checkState, hasChromium, idOf, launch, open, phone, pushes, random, screenshot, sha256, tab, watch } from "./support.ts";
 
 /**
  * Opening sealed transfers in the web app (issue 23), in real headless Chromium: the phone B
@@ -235,14 +235,7 @@ describe("sealed transfers in the web app", () => {
     const other = await client.transfer(one.id);
     const otherSeal = await sealOf(other);
 
-    const cdp: CDPSession = await ctx.newCDPSession(B);
-    const registrations: Array<{ registrationId: string; scopeURL: string }> = [];
-    cdp.on("ServiceWorker.workerRegistrationUpdated", (e) => registrations.push(...e.registrations));
-    await cdp.send("ServiceWorker.enable");
-    for (let i = 0; i < 50 && !registrations.some((r) => r.scopeURL === `${server.base}/`); i++) await B.waitForTimeout(100);
-    const reg = registrations.find((r) => r.scopeURL === `${server.base}/`)!;
-    expect(reg).toBeDefined();
-    const deliver = (payload: unknown) => cdp.send("ServiceWorker.deliverPushMessage", { origin: server.base, registrationId: reg.registrationId, data: JSON.stringify(payload) });
+    const { deliver, detach } = await pushes(ctx, B, server.base);
     const shown = async (tag: string) => {
       for (let i = 0; i < 100; i++, await B.waitForTimeout(100)) {
         const n = await B.evaluate(async (tg) => (await (await navigator.serviceWorker.ready).getNotifications({ tag: tg })).map((x) => ({ title: x.title, body: x.body })), tag);
@@ -274,7 +267,7 @@ describe("sealed transfers in the web app", () => {
     await deliver({ ...summary, seal: otherSeal });
     expect(await shown(id)).toEqual({ title: "A sealed transfer from alice", body: "" });
     await clear();
-    await cdp.detach();
+    await detach();
   });
 
   it("a seal made for another transfer is refused, showing nothing of it; a file that is not what its seal says is not saved", async () => {
