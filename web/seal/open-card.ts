@@ -1,7 +1,7 @@
 import type { Transfer } from "../../src/contract";
 import { cleanName } from "../../src/contract/names";
 import type { SealDocument, SealedFile } from "../../src/contract/seal";
-import { loadIdentities } from "../shared/keystore";
+import { identitiesOf } from "../shared/keystore";
 import type { Kit } from "../kit";
 import { K, setKit } from "./kit";
 import { saveAll, saveFile, shareFile, saveWay, BLOB_MAX } from "./save";
@@ -52,7 +52,7 @@ async function openTransfer(t: Transfer, self: string): Promise<Outcome> {
   if (!seal) return { error: "refused" };
   let identities: Array<CryptoKey | string>;
   try {
-    identities = (await loadIdentities(self)).map((k) => k.identity);
+    identities = await identitiesOf(self);
   } catch {
     identities = [];
   }

@@ -1,7 +1,7 @@
 import type { Transfer } from "../../src/contract";
 import { cleanName } from "../../src/contract/names";
 import type { SealedFile } from "../../src/contract/seal";
-import { loadIdentities } from "../shared/keystore";
+import { identitiesOf } from "../shared/keystore";
 import { SAVE_PATH, type SaveJob, type SaveReport } from "../shared/save-job";
 import { K } from "./kit";
 
@@ -65,13 +65,9 @@ async function fresh(job: Job): Promise<{ url: string; sealedSize: number }> {
   return { url: f.downloadUrl, sealedSize: f.size };
 }
 
-async function identities(self: string): Promise<Array<CryptoKey | string>> {
-  return (await loadIdentities(self)).map((k) => k.identity);
-}
-
 /** The file decrypted as a stream, checked at its end against the seal. */
 async function plainStream(job: Job, url: string, sealedSize: number): Promise<ReadableStream<Uint8Array>> {
-  const [lib, ids, res] = await Promise.all([import("../../client/seal"), identities(job.self), K.app.client.download(url)]);
+  const [lib, ids, res] = await Promise.all([import("../../client/seal"), identitiesOf(job.self), K.app.client.download(url)]);
   if (!res.body) throw new Error(K.t("error.network"));
   return lib.openStream(res.body, ids, { sealedSize, size: job.file.size, sha256: job.file.sha256 });
 }

@@ -41,6 +41,11 @@ export async function loadIdentities(terminalId: string): Promise<StoredIdentity
   return all.sort((a, b) => Number(a.retiredAt !== undefined) - Number(b.retiredAt !== undefined) || b.createdAt - a.createdAt);
 }
 
+/** The identities of `terminalId` as age takes them (current first), to open what was sealed to it. */
+export async function identitiesOf(terminalId: string): Promise<Array<CryptoKey | string>> {
+  return (await loadIdentities(terminalId)).map((k) => k.identity);
+}
+
 /** The identity this device seals to itself with and publishes, or null when it has none yet. */
 export async function currentIdentity(terminalId: string): Promise<StoredIdentity | null> {
   const [first] = await loadIdentities(terminalId);
