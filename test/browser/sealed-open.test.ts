@@ -4,7 +4,7 @@ import path from "node:path";
 import type { Browser, BrowserContext, Download, Page } from "playwright-core";
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
 import { PushdropClient, uploadFiles } from "../../client";
-import { sealDocument, sealedFileSpecs, sealStream, type SealDraft } from "../../client/seal";
+import { generateIdentity, sealDocument, sealedFileSpecs, sealStream, type SealDraft } from "../../client/seal";
 import type { Transfer } from "../../src/contract";
 import { makeUser, runCli, type User } from "../cli/support/cli.ts";
 import { clientOf, register, removeState, startServer, type Server, type Terminal } from "../node/support/server.ts";
@@ -265,6 +265,20 @@ describe("sealed transfers in the web app", () => {
     expect(await shown(id)).toEqual({ title: "A sealed transfer from alice", body: "" });
     await clear();
     await deliver({ ...summary, seal: otherSeal });
+    expect(await shown(id)).toEqual({ title: "A sealed transfer from alice", body: "" });
+    await clear();
+
+    // a summary's seal that names this transfer, its sender and its files, but is sealed to two
+    // keys besides B's (a stranger can read it): refused, as openSeal refuses it in the full form
+    const strangers = await Promise.all([generateIdentity(), generateIdentity()]);
+    const draft: SealDraft = {
+      from: t.from.id,
+      to: [bId],
+      message: "Vom Strand",
+      files: ["IMG_0001.jpg", "IMG_0002.jpg"].map((name, index) => ({ index, name, type: "image/jpeg", size: 5000, sha256: "0".repeat(64) })),
+    };
+    const leaky = Buffer.from(await sealDocument(draft, id, [bKey, ...strangers.map((k) => k.recipient)])).toString("base64");
+    await deliver({ ...summary, seal: leaky });
     expect(await shown(id)).toEqual({ title: "A sealed transfer from alice", body: "" });
     await clear();
     await detach();

@@ -1,6 +1,6 @@
 /// <reference lib="webworker" />
-import { Decrypter } from "age-encryption";
-import { decodeSeal, openSeal, openStream } from "../../client/seal";
+import { checkSealedTo, decodeSeal, openSeal, openStream, SEAL_NAME, sealKeyCounts, type HeaderSeen } from "../../client/seal";
+import { decrypterFor } from "../../client/seal/stream";
 import type { PushPayload } from "../../src/contract/messages";
 import type { SealDocument } from "../../src/contract/seal";
 import { allIdentities, identitiesOf } from "../shared/keystore";
@@ -153,10 +153,11 @@ async function openPush(p: PushPayload): Promise<SealDocument | null> {
   if (ids.length === 0) return null;
   const bytes = fromBase64(p.seal);
   if ("summary" in p) {
-    // a summary lists no files: what it names is checked (transfer, sender, how many files)
-    const d = new Decrypter();
-    for (const i of ids) d.addIdentity(i);
-    const doc = decodeSeal(await d.decrypt(bytes));
+    // a summary lists no files: what it names is checked (transfer, sender, how many files), and
+    // the seal's header, as openSeal checks it: sealed to the recipients it names and nobody else
+    const seen: HeaderSeen = { stanzas: null };
+    const doc = decodeSeal(await decrypterFor(ids, seen).decrypt(bytes));
+    checkSealedTo(seen, sealKeyCounts(doc), SEAL_NAME);
     return doc.transferId === p.transferId && doc.from === p.from.id && doc.files.length === p.files.count - 1 && p.message === null ? doc : null;
   }
   return openSeal(bytes, ids, p.transfer); // checked against the whole transfer (checkSeal)
