@@ -82,11 +82,14 @@ function failure(e: unknown): string {
 type FileHandle = Awaited<ReturnType<Picker>>;
 type DirectoryPicker = (o: { mode: "readwrite" }) => Promise<{ getFileHandle(name: string, o: { create: true }): Promise<FileHandle> }>;
 
-/** `into`: the file to write (Download of several, into a folder the person chose); else as saveWay says. */
-export async function saveFile(job: Job, status: HTMLElement, into?: FileHandle): Promise<void> {
+/**
+ * `into`: the file to write (Download of several, into a folder the person chose), or "blob"
+ * (Download of several where there is no folder to write into); else as saveWay says.
+ */
+export async function saveFile(job: Job, status: HTMLElement, into?: FileHandle | "blob"): Promise<void> {
   const name = saveName(job.file.name);
-  const way = into ? "picker" : saveWay();
-  let handle = into;
+  const way = into === "blob" ? "blob" : into ? "picker" : saveWay();
+  let handle = into === "blob" ? undefined : into;
   try {
     // the picker first, while the click's user activation lasts
     if (way === "picker" && !handle) handle = await picker()!({ suggestedName: name });
@@ -133,22 +136,8 @@ export async function saveAll(list: ReadonlyArray<readonly [Job, HTMLElement]>):
       used.add(free.toLowerCase());
       await saveFile(job, status, await folder.getFileHandle(free, { create: true }));
     } else if (saveWay() !== "picker" || job.file.size <= BLOB_MAX) {
-      if (saveWay() === "picker") await viaBlobJob(job, status);
-      else await saveFile(job, status);
+      await saveFile(job, status, saveWay() === "picker" ? "blob" : undefined);
     }
-  }
-}
-
-/** A file decrypted and checked in memory, then downloaded (no folder to write into). */
-async function viaBlobJob(job: Job, status: HTMLElement): Promise<void> {
-  try {
-    const { url, sealedSize } = await fresh(job);
-    await viaBlob(await plainStream(job, url, sealedSize), saveName(job.file.name), job.file.type);
-    status.textContent = WORDS.saved;
-  } catch (e) {
-    status.textContent = failure(e);
-  } finally {
-    job.onSaved();
   }
 }
 
