@@ -176,8 +176,11 @@ describe("pins and trust", () => {
     // sending sealed is refused, and nothing is created
     await A.getByLabel("Message").fill("for the tablet");
     const before = await api().lookup(c.id);
+    const sentBefore = await newestSent(A);
     await A.getByRole("button", { name: "Send", exact: true }).click();
     await A.getByRole("alert").getByText("Nothing was sent: the key of Tablet changed.", { exact: false }).waitFor();
+    expect(await newestSent(A)).toEqual(sentBefore);
+    expect(await new PushdropClient({ server: server.base, token: c.token }).inbox(c.id)).toEqual([]);
     expect((await pins(A))[c.id]!.key).toBe(k1.recipient);
     expect(before.key).toBe(k2.recipient);
     // the person accepts the new key: it is pinned, sealing works again
