@@ -23,6 +23,7 @@ import {
   random,
   screenshot,
   sha256,
+  storedKeys,
   tab,
   violations,
   watch,
@@ -503,23 +504,7 @@ describe("the web app, phone and desktop", () => {
     expect(await noHorizontalScroll(B)).toBe(0);
 
     // this device's keys for sealed transfers (web/shared/keystore.ts: IndexedDB "pushdrop-keys") go with it
-    const keysLeft = () =>
-      B.evaluate(
-        () =>
-          new Promise<number>((resolve, reject) => {
-            const req = indexedDB.open("pushdrop-keys", 1);
-            req.onupgradeneeded = () => req.result.createObjectStore("identities", { keyPath: "recipient" });
-            req.onsuccess = () => {
-              const count = req.result.transaction("identities").objectStore("identities").count();
-              count.onsuccess = () => {
-                req.result.close();
-                resolve(count.result);
-              };
-              count.onerror = () => reject(count.error);
-            };
-            req.onerror = () => reject(req.error);
-          }),
-      );
+    const keysLeft = async () => (await storedKeys(B)).length;
     expect(await keysLeft()).toBeGreaterThan(0);
     await tab(B, "This device");
     await B.getByText("Forget this device", { exact: true }).first().click(); // the summary

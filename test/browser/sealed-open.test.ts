@@ -8,7 +8,7 @@ import { generateIdentity, sealDocument, sealedFileSpecs, sealStream, type SealD
 import type { Transfer } from "../../src/contract";
 import { makeUser, runCli, type User } from "../cli/support/cli.ts";
 import { clientOf, register, removeState, startServer, type Server, type Terminal } from "../node/support/server.ts";
-import { checkPages, checkState, hasChromium, idOf, launch, open, phone, pushes, random, screenshot, sha256, tab, watch } from "./support.ts";
+import { checkPages, checkState, hasChromium, idOf, launch, open, phone, pushes, random, screenshot, sha256, storedKeys, tab, watch } from "./support.ts";
 
 /**
  * Opening sealed transfers in the web app (issue 23), in real headless Chromium: the phone B
@@ -422,21 +422,6 @@ describe("sealed transfers in the web app", () => {
     const id = await cliSend([path.join(dir, "old-key.txt")], "sealed to the old key");
     await card(id);
     // this device's key is replaced: the current one is retired (kept 8 days), and the next visit makes a new one
-    const keys = () =>
-      B.evaluate(
-        () =>
-          new Promise<Array<{ retired: boolean }>>((resolve, reject) => {
-            const req = indexedDB.open("pushdrop-keys", 1);
-            req.onerror = () => reject(req.error);
-            req.onsuccess = () => {
-              const all = req.result.transaction("identities").objectStore("identities").getAll();
-              all.onsuccess = () => {
-                resolve((all.result as Array<{ retiredAt?: number }>).map((k) => ({ retired: k.retiredAt !== undefined })));
-                req.result.close();
-              };
-            };
-          }),
-      );
     await B.evaluate(
       () =>
         new Promise<void>((resolve, reject) => {
@@ -455,7 +440,7 @@ describe("sealed transfers in the web app", () => {
     );
     await B.reload();
     await B.locator("html[data-ready=true]").waitFor({ timeout: 30_000 });
-    await expect.poll(async () => (await keys()).map((k) => k.retired).sort(), { timeout: 20_000 }).toEqual([false, true]);
+    await expect.poll(async () => (await storedKeys(B)).map((k) => k.retired).sort(), { timeout: 20_000 }).toEqual([false, true]);
     const c = await card(id);
     await c.getByText("sealed to the old key").waitFor({ timeout: 20_000 });
     await c.getByText("old-key.txt").waitFor();

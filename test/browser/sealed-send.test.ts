@@ -8,7 +8,7 @@ import { PushdropClient } from "../../client";
 import { fingerprint, generateIdentity, safetyNumber, sealedSize } from "../../client/seal";
 import { removeState, ROOT, startServer, type Server } from "../node/support/server.ts";
 import { makeUser, runCli, type User } from "../cli/support/cli.ts";
-import { checkPages, checkState, desktop, hasChromium, idOf, launch, open, phone, qrVideo, random, screenshot, sha256, tab, watch } from "./support.ts";
+import { checkPages, checkState, desktop, hasChromium, idOf, launch, open, phone, qrVideo, random, screenshot, sha256, storedKeys, tab, watch } from "./support.ts";
 
 /**
  * Sealed transfers sent from the web app (issue 23), in real headless Chromium against
@@ -97,18 +97,7 @@ describe("keys on This device", () => {
     await A.getByText("It does not prove who sent it.", { exact: false }).first().waitFor();
     await A.getByText("Clearing this site's data", { exact: false }).waitFor();
     // the key is the browser's own, kept non-extractable in IndexedDB
-    const kept = await A.evaluate(
-      () =>
-        new Promise<{ recipient: string; nonExtractable: boolean; extractable: boolean | null }[]>((resolve, reject) => {
-          const req = indexedDB.open("pushdrop-keys");
-          req.onsuccess = () => {
-            const all = req.result.transaction("identities").objectStore("identities").getAll();
-            all.onsuccess = () => resolve(all.result.map((k) => ({ recipient: k.recipient, nonExtractable: k.nonExtractable, extractable: typeof k.identity === "string" ? null : k.identity.extractable })));
-          };
-          req.onerror = () => reject(req.error);
-        }),
-    );
-    expect(kept).toEqual([{ recipient: published, nonExtractable: true, extractable: false }]);
+    expect(await storedKeys(A)).toEqual([{ recipient: published, nonExtractable: true, extractable: false, retired: false }]);
     // the QR code encodes the same link (decoded by the app's own decoder through its chunk: not checked here; the link is)
     await checkState(A, "This device with its key");
   });

@@ -239,6 +239,43 @@ export async function pushes(ctx: BrowserContext, page: Page, base: string): Pro
   };
 }
 
+/** A key this browser keeps for sealed transfers, as a test can see it (never the private key itself). */
+export interface StoredKey {
+  recipient: string;
+  nonExtractable: boolean;
+  /** the WebCrypto key's `extractable`, or null where the identity is kept as a string */
+  extractable: boolean | null;
+  /** replaced by a newer key (kept to open what was sealed to it) */
+  retired: boolean;
+}
+
+/** The keys `page`'s browser keeps for sealed transfers (IndexedDB "pushdrop-keys", web/shared/keystore.ts). */
+export function storedKeys(page: Page): Promise<StoredKey[]> {
+  return page.evaluate(
+    () =>
+      new Promise<StoredKey[]>((resolve, reject) => {
+        const req = indexedDB.open("pushdrop-keys", 1);
+        req.onupgradeneeded = () => req.result.createObjectStore("identities", { keyPath: "recipient" });
+        req.onerror = () => reject(req.error);
+        req.onsuccess = () => {
+          const all = req.result.transaction("identities").objectStore("identities").getAll();
+          all.onerror = () => reject(all.error);
+          all.onsuccess = () => {
+            req.result.close();
+            resolve(
+              (all.result as Array<{ recipient: string; nonExtractable: boolean; identity: CryptoKey | string; retiredAt?: number }>).map((k) => ({
+                recipient: k.recipient,
+                nonExtractable: k.nonExtractable,
+                extractable: typeof k.identity === "string" ? null : k.identity.extractable,
+                retired: k.retiredAt !== undefined,
+              })),
+            );
+          };
+        };
+      }),
+  );
+}
+
 /**
  * The Send form's *Sealed* switch off in every page of `ctx` as it loads (issue 23: sealed is the
  * default between devices that have keys): for the tests of plain transfers, whose checks read
