@@ -153,6 +153,22 @@ describe("sealed transfers in the web app", () => {
     expect(await c.textContent()).not.toContain("seal.age");
   });
 
+  it("a sealed text counts as new until it is seen, also once this device's ack made the server count it downloaded", async () => {
+    await tab(B, "This device");
+    const id = await cliSend([], "Noch nicht gesehen");
+    await expect.poll(() => B.locator("#unread").textContent(), { timeout: 20_000 }).toBe("1");
+    // the server counts a sealed text downloaded by this device's ack of its transfer.ready
+    const client = await bClient();
+    await expect.poll(async () => (await client.transfer(id)).recipients.find((r) => r.id === bId)?.downloadedAt ?? null, { timeout: 20_000 }).not.toBeNull();
+    await B.reload();
+    await B.locator("html[data-ready=true]").waitFor();
+    await expect.poll(() => B.locator("#unread").textContent(), { timeout: 20_000 }).toBe("1");
+    expect(await B.locator("#unread").isVisible()).toBe(true);
+    await tab(B, "Received");
+    await (await card(id)).getByText("Noch nicht gesehen").waitFor({ timeout: 20_000 });
+    await expect.poll(() => B.locator("#unread").isHidden(), { timeout: 20_000 }).toBe(true);
+  });
+
   it("several sealed files: each is saved with its own real name and bytes", async () => {
     const a = random(200_000);
     const b = new TextEncoder().encode("plain words, sealed\n".repeat(100));
