@@ -54,18 +54,24 @@ export async function ensureDevice(): Promise<store.Device | null> {
 export const linkKey = { key: "" };
 export const shareUrl = (id: string) => `${location.origin}/?to=${id}${linkKey.key && `#k=${linkKey.key}`}`;
 
+/** The share link and its QR code, drawn again when the link changed (it gains the key: seal/device-panel.ts). */
+function drawShareLink(id: string): void {
+  const url = shareUrl(id);
+  const link = $<HTMLAnchorElement>("share-link");
+  if (link.href === url) return;
+  link.href = url;
+  link.textContent = url.replace(/^https?:\/\//, "");
+  // the QR encoder is a chunk of its own, loaded when the code is drawn: the app shell stays small
+  void import("./qr").then(({ qrSvg }) => {
+    if (link.href === url) fill($("qr"), qrSvg(url, WORDS.qrLabel(id)));
+  });
+}
+
 export function showDevice(d: store.Device): void {
   $("my-name").textContent = d.name;
   fill($("my-id"), h("bdi", { dir: "ltr" }, formatTerminalIdAscii(d.id)));
-  const link = $<HTMLAnchorElement>("share-link");
-  link.href = shareUrl(d.id);
-  link.textContent = shareUrl(d.id).replace(/^https?:\/\//, "");
-  // the QR encoder is a chunk of its own, loaded when the code is drawn: the app shell stays small
-  const url = shareUrl(d.id);
-  void import("./qr").then(({ qrSvg }) => {
-    if ($<HTMLAnchorElement>("share-link").href === url) fill($("qr"), qrSvg(url, WORDS.qrLabel(d.id)));
-  });
-  void import("./seal/device-panel").then((m) => m.showKey(kit, d, { linkKey, shareUrl }));
+  drawShareLink(d.id);
+  void import("./seal/device-panel").then((m) => m.showKey(kit, d, { linkKey, drawShareLink }));
   show($("share-btn"), typeof navigator.share === "function");
   show($("ios-note"), isAppleMobile());
   const note = $("name-note");

@@ -417,7 +417,7 @@ class OutItem {
         // (one resume, however many refreshes were waiting)
         if (files && this.phase === "interrupted" && !this.sources) return void this.resumeWith(files);
       }
-      if (FINAL.has(this.transfer.status) || this.transfer.status !== "uploading") this.dropSpool();
+      if (this.transfer.status !== "uploading") this.dropSpool();
     } catch (e) {
       if (e instanceof ApiError && (e.status === 404 || e.status === 410 || e.status === 403)) {
         this.phase = "gone";
@@ -472,11 +472,17 @@ class OutItem {
     return true;
   }
 
-  /** The spool of a sealed send, once nothing more goes up from it. */
+  /**
+   * The spool of a sealed send, once nothing more goes up from it: deleted once per item (every
+   * refresh of a finished send, each second of its poll, would otherwise ask OPFS again).
+   */
   private dropSpool(): void {
     const spool = this.record.sealed?.spool;
-    if (spool) void import("./seal/spool").then((m) => m.dropSpool(spool));
+    if (!spool || this.spoolDropped) return;
+    this.spoolDropped = true;
+    void import("./seal/spool").then((m) => m.dropSpool(spool));
   }
+  private spoolDropped = false;
 
   private async cancel(): Promise<void> {
     this.phase = "failed";

@@ -4,8 +4,7 @@ import { ago, dateTime, idEl, idText, size as fmtSize, until } from "./format";
 import { hide, loadHidden } from "./store";
 import { fileName } from "./names";
 import { linkify } from "./text";
-import { plainError } from "./errors";
-import { app } from "./state";
+import { kit } from "./kit";
 
 /**
  * The inbox: what others sent to this device, newest first. Each entry names the sender, shows
@@ -303,7 +302,7 @@ export class Inbox {
         ),
       ),
     );
-    if (box) void import("./seal/open-card").then((m) => m.sealedCard(box, t, live && canDownload, downloaded, self, onDownload, { h, fill, t: tr, size: fmtSize, fileName, linkify, copy, plainError, client: app.client }));
+    if (box) void import("./seal/open-card").then((m) => m.sealedCard(box, t, live && canDownload, downloaded, self, onDownload, kit));
     this.setNewMark(e);
     if (focused && !e.el.contains(document.activeElement)) {
       const again = focusKey ? e.el.querySelector<HTMLElement>(`[data-link="${focusKey}"], [data-key="${focusKey}"]`) : null;

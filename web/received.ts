@@ -41,8 +41,11 @@ function isRead(t: Transfer): boolean {
   if (read.has(t.id)) return true;
   const mine = t.recipients.find((r) => r.id === app.device?.id);
   // a text's downloadedAt is set by this device's ack (it has the message), not by a person
-  // looking: only files downloaded say the person has seen it
-  return Boolean(mine?.openedAt || (t.files.length > 0 && mine?.downloadedAt));
+  // looking: only files downloaded say the person has seen it. So is a sealed text's (seal.age
+  // alone: its fetch counts for nothing, the ack is its download; a sealed transfer's last file
+  // is its seal.age)
+  const files = t.files.length - (t.sealed ? 1 : 0);
+  return Boolean(mine?.openedAt || (files > 0 && mine?.downloadedAt));
 }
 
 const observer =

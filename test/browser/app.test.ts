@@ -18,10 +18,12 @@ import {
   noHorizontalScroll,
   open,
   phone,
+  pushes,
   qrVideo,
   random,
   screenshot,
   sha256,
+  storedKeys,
   tab,
   violations,
   watch,
@@ -328,19 +330,12 @@ describe("the web app, phone and desktop", () => {
   });
 
   it("the service worker shows a push as a notification, and a click brings the app to that transfer", async () => {
-    const cdp = await phoneCtx.newCDPSession(B);
-    const registrations: Array<{ registrationId: string; scopeURL: string }> = [];
-    cdp.on("ServiceWorker.workerRegistrationUpdated", (e) => registrations.push(...e.registrations));
-    await cdp.send("ServiceWorker.enable");
-    for (let i = 0; i < 50 && !registrations.some((r) => r.scopeURL === `${server.base}/`); i++) await B.waitForTimeout(100);
-    const reg = registrations.find((r) => r.scopeURL === `${server.base}/`)!;
-    expect(reg).toBeDefined();
+    const { deliver, detach } = await pushes(phoneCtx, B, server.base);
     const inbox = await (await fetch(`${server.base}/v1/terminals/${bId}/inbox`, { headers: { authorization: `Bearer ${await B.evaluate(() => JSON.parse(localStorage.getItem("pushdrop.device")!).token)}` } })).json();
     const withFiles = inbox.transfers.find((t: { files: unknown[] }) => t.files.length === 2);
 
     const notifications = () =>
       B.evaluate(async () => (await (await navigator.serviceWorker.ready).getNotifications()).map((n) => ({ title: n.title, body: n.body, tag: n.tag })));
-    const deliver = (payload: unknown) => cdp.send("ServiceWorker.deliverPushMessage", { origin: server.base, registrationId: reg.registrationId, data: JSON.stringify(payload) });
 
     // the whole message, as pushed when it fits
     await deliver({ type: "transfer.ready", id: `${withFiles.id}.ready`, transfer: withFiles });
@@ -379,7 +374,7 @@ describe("the web app, phone and desktop", () => {
     expect(await B.getByRole("link", { name: "Received", exact: true }).getAttribute("aria-current")).toBe("page");
     expect(await B.locator(`#t-${withFiles.id}`).isVisible()).toBe(true);
     expect((await notifications()).map((n) => n.tag)).not.toContain(withFiles.id);
-    await cdp.detach();
+    await detach();
   });
 
   it("Share → pushdrop: the service worker takes the shared files and text into the send form", async () => {
@@ -509,23 +504,7 @@ describe("the web app, phone and desktop", () => {
     expect(await noHorizontalScroll(B)).toBe(0);
 
     // this device's keys for sealed transfers (web/shared/keystore.ts: IndexedDB "pushdrop-keys") go with it
-    const keysLeft = () =>
-      B.evaluate(
-        () =>
-          new Promise<number>((resolve, reject) => {
-            const req = indexedDB.open("pushdrop-keys", 1);
-            req.onupgradeneeded = () => req.result.createObjectStore("identities", { keyPath: "recipient" });
-            req.onsuccess = () => {
-              const count = req.result.transaction("identities").objectStore("identities").count();
-              count.onsuccess = () => {
-                req.result.close();
-                resolve(count.result);
-              };
-              count.onerror = () => reject(count.error);
-            };
-            req.onerror = () => reject(req.error);
-          }),
-      );
+    const keysLeft = async () => (await storedKeys(B)).length;
     expect(await keysLeft()).toBeGreaterThan(0);
     await tab(B, "This device");
     await B.getByText("Forget this device", { exact: true }).first().click(); // the summary

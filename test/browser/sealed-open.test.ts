@@ -1,14 +1,14 @@
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import path from "node:path";
-import type { Browser, BrowserContext, CDPSession, Download, Page } from "playwright-core";
+import type { Browser, BrowserContext, Download, Page } from "playwright-core";
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
 import { PushdropClient, uploadFiles } from "../../client";
-import { sealDocument, sealedFileSpecs, sealStream, type SealDraft } from "../../client/seal";
+import { generateIdentity, sealDocument, sealedFileSpecs, sealStream, type SealDraft } from "../../client/seal";
 import type { Transfer } from "../../src/contract";
 import { makeUser, runCli, type User } from "../cli/support/cli.ts";
 import { clientOf, register, removeState, startServer, type Server, type Terminal } from "../node/support/server.ts";
-import { checkPages, checkState, hasChromium, idOf, launch, open, phone, random, screenshot, sha256, tab, watch } from "./support.ts";
+import { checkPages, checkState, hasChromium, idOf, launch, open, phone, pushes, random, screenshot, sha256, storedKeys, tab, watch } from "./support.ts";
 
 /**
  * Opening sealed transfers in the web app (issue 23), in real headless Chromium: the phone B
@@ -153,6 +153,22 @@ describe("sealed transfers in the web app", () => {
     expect(await c.textContent()).not.toContain("seal.age");
   });
 
+  it("a sealed text counts as new until it is seen, also once this device's ack made the server count it downloaded", async () => {
+    await tab(B, "This device");
+    const id = await cliSend([], "Noch nicht gesehen");
+    await expect.poll(() => B.locator("#unread").textContent(), { timeout: 20_000 }).toBe("1");
+    // the server counts a sealed text downloaded by this device's ack of its transfer.ready
+    const client = await bClient();
+    await expect.poll(async () => (await client.transfer(id)).recipients.find((r) => r.id === bId)?.downloadedAt ?? null, { timeout: 20_000 }).not.toBeNull();
+    await B.reload();
+    await B.locator("html[data-ready=true]").waitFor();
+    await expect.poll(() => B.locator("#unread").textContent(), { timeout: 20_000 }).toBe("1");
+    expect(await B.locator("#unread").isVisible()).toBe(true);
+    await tab(B, "Received");
+    await (await card(id)).getByText("Noch nicht gesehen").waitFor({ timeout: 20_000 });
+    await expect.poll(() => B.locator("#unread").isHidden(), { timeout: 20_000 }).toBe(true);
+  });
+
   it("several sealed files: each is saved with its own real name and bytes", async () => {
     const a = random(200_000);
     const b = new TextEncoder().encode("plain words, sealed\n".repeat(100));
@@ -235,14 +251,7 @@ describe("sealed transfers in the web app", () => {
     const other = await client.transfer(one.id);
     const otherSeal = await sealOf(other);
 
-    const cdp: CDPSession = await ctx.newCDPSession(B);
-    const registrations: Array<{ registrationId: string; scopeURL: string }> = [];
-    cdp.on("ServiceWorker.workerRegistrationUpdated", (e) => registrations.push(...e.registrations));
-    await cdp.send("ServiceWorker.enable");
-    for (let i = 0; i < 50 && !registrations.some((r) => r.scopeURL === `${server.base}/`); i++) await B.waitForTimeout(100);
-    const reg = registrations.find((r) => r.scopeURL === `${server.base}/`)!;
-    expect(reg).toBeDefined();
-    const deliver = (payload: unknown) => cdp.send("ServiceWorker.deliverPushMessage", { origin: server.base, registrationId: reg.registrationId, data: JSON.stringify(payload) });
+    const { deliver, detach } = await pushes(ctx, B, server.base);
     const shown = async (tag: string) => {
       for (let i = 0; i < 100; i++, await B.waitForTimeout(100)) {
         const n = await B.evaluate(async (tg) => (await (await navigator.serviceWorker.ready).getNotifications({ tag: tg })).map((x) => ({ title: x.title, body: x.body })), tag);
@@ -274,7 +283,21 @@ describe("sealed transfers in the web app", () => {
     await deliver({ ...summary, seal: otherSeal });
     expect(await shown(id)).toEqual({ title: "A sealed transfer from alice", body: "" });
     await clear();
-    await cdp.detach();
+
+    // a summary's seal that names this transfer, its sender and its files, but is sealed to two
+    // keys besides B's (a stranger can read it): refused, as openSeal refuses it in the full form
+    const strangers = await Promise.all([generateIdentity(), generateIdentity()]);
+    const draft: SealDraft = {
+      from: t.from.id,
+      to: [bId],
+      message: "Vom Strand",
+      files: ["IMG_0001.jpg", "IMG_0002.jpg"].map((name, index) => ({ index, name, type: "image/jpeg", size: 5000, sha256: "0".repeat(64) })),
+    };
+    const leaky = Buffer.from(await sealDocument(draft, id, [bKey, ...strangers.map((k) => k.recipient)])).toString("base64");
+    await deliver({ ...summary, seal: leaky });
+    expect(await shown(id)).toEqual({ title: "A sealed transfer from alice", body: "" });
+    await clear();
+    await detach();
   });
 
   it("a seal made for another transfer is refused, showing nothing of it; a file that is not what its seal says is not saved", async () => {
@@ -415,21 +438,6 @@ describe("sealed transfers in the web app", () => {
     const id = await cliSend([path.join(dir, "old-key.txt")], "sealed to the old key");
     await card(id);
     // this device's key is replaced: the current one is retired (kept 8 days), and the next visit makes a new one
-    const keys = () =>
-      B.evaluate(
-        () =>
-          new Promise<Array<{ retired: boolean }>>((resolve, reject) => {
-            const req = indexedDB.open("pushdrop-keys", 1);
-            req.onerror = () => reject(req.error);
-            req.onsuccess = () => {
-              const all = req.result.transaction("identities").objectStore("identities").getAll();
-              all.onsuccess = () => {
-                resolve((all.result as Array<{ retiredAt?: number }>).map((k) => ({ retired: k.retiredAt !== undefined })));
-                req.result.close();
-              };
-            };
-          }),
-      );
     await B.evaluate(
       () =>
         new Promise<void>((resolve, reject) => {
@@ -448,7 +456,7 @@ describe("sealed transfers in the web app", () => {
     );
     await B.reload();
     await B.locator("html[data-ready=true]").waitFor({ timeout: 30_000 });
-    await expect.poll(async () => (await keys()).map((k) => k.retired).sort(), { timeout: 20_000 }).toEqual([false, true]);
+    await expect.poll(async () => (await storedKeys(B)).map((k) => k.retired).sort(), { timeout: 20_000 }).toEqual([false, true]);
     const c = await card(id);
     await c.getByText("sealed to the old key").waitFor({ timeout: 20_000 });
     await c.getByText("old-key.txt").waitFor();

@@ -8,7 +8,7 @@ import { PushdropClient } from "../../client";
 import { fingerprint, generateIdentity, safetyNumber, sealedSize } from "../../client/seal";
 import { removeState, ROOT, startServer, type Server } from "../node/support/server.ts";
 import { makeUser, runCli, type User } from "../cli/support/cli.ts";
-import { checkPages, checkState, desktop, hasChromium, idOf, launch, open, phone, qrVideo, random, screenshot, sha256, tab, watch } from "./support.ts";
+import { checkPages, checkState, desktop, hasChromium, idOf, launch, open, phone, qrVideo, random, screenshot, sha256, storedKeys, tab, watch } from "./support.ts";
 
 /**
  * Sealed transfers sent from the web app (issue 23), in real headless Chromium against
@@ -97,18 +97,7 @@ describe("keys on This device", () => {
     await A.getByText("It does not prove who sent it.", { exact: false }).first().waitFor();
     await A.getByText("Clearing this site's data", { exact: false }).waitFor();
     // the key is the browser's own, kept non-extractable in IndexedDB
-    const kept = await A.evaluate(
-      () =>
-        new Promise<{ recipient: string; nonExtractable: boolean; extractable: boolean | null }[]>((resolve, reject) => {
-          const req = indexedDB.open("pushdrop-keys");
-          req.onsuccess = () => {
-            const all = req.result.transaction("identities").objectStore("identities").getAll();
-            all.onsuccess = () => resolve(all.result.map((k) => ({ recipient: k.recipient, nonExtractable: k.nonExtractable, extractable: typeof k.identity === "string" ? null : k.identity.extractable })));
-          };
-          req.onerror = () => reject(req.error);
-        }),
-    );
-    expect(kept).toEqual([{ recipient: published, nonExtractable: true, extractable: false }]);
+    expect(await storedKeys(A)).toEqual([{ recipient: published, nonExtractable: true, extractable: false, retired: false }]);
     // the QR code encodes the same link (decoded by the app's own decoder through its chunk: not checked here; the link is)
     await checkState(A, "This device with its key");
   });
@@ -176,8 +165,11 @@ describe("pins and trust", () => {
     // sending sealed is refused, and nothing is created
     await A.getByLabel("Message").fill("for the tablet");
     const before = await api().lookup(c.id);
+    const sentBefore = await newestSent(A);
     await A.getByRole("button", { name: "Send", exact: true }).click();
     await A.getByRole("alert").getByText("Nothing was sent: the key of Tablet changed.", { exact: false }).waitFor();
+    expect(await newestSent(A)).toEqual(sentBefore);
+    expect(await new PushdropClient({ server: server.base, token: c.token }).inbox(c.id)).toEqual([]);
     expect((await pins(A))[c.id]!.key).toBe(k1.recipient);
     expect(before.key).toBe(k2.recipient);
     // the person accepts the new key: it is pinned, sealing works again
@@ -332,16 +324,7 @@ describe("a sealed send from the browser", () => {
     expect(readFileSync(path.join(D, `note ${marker}.txt`)).equals(note)).toBe(true);
 
     // the spool is gone once every byte is in
-    await A.waitForFunction(async () => {
-      const root = await navigator.storage.getDirectory();
-      try {
-        const d = await root.getDirectoryHandle("pushdrop-spool");
-        for await (const _ of (d as unknown as { keys(): AsyncIterable<string> }).keys()) return false;
-      } catch {
-        // no spool folder at all
-      }
-      return true;
-    });
+    await expect.poll(() => spools(A), { timeout: 30_000 }).toEqual([]);
     await checkState(A, "a sealed transfer in the outbox");
   });
 
@@ -397,16 +380,7 @@ describe("a sealed send from the browser", () => {
     const got = await runCli(cli, ["get", sent.id, "--dir", D, "--json"]);
     expect(got.code, got.stderr).toBe(0);
     expect(readFileSync(path.join(D, "video.mp4")).equals(Buffer.from(big))).toBe(true);
-    await A.waitForFunction(async () => {
-      const root = await navigator.storage.getDirectory();
-      try {
-        const d = await root.getDirectoryHandle("pushdrop-spool");
-        for await (const _ of (d as unknown as { keys(): AsyncIterable<string> }).keys()) return false;
-      } catch {
-        // none
-      }
-      return true;
-    });
+    await expect.poll(() => spools(A), { timeout: 30_000 }).toEqual([]);
   });
 });
 

@@ -221,6 +221,62 @@ export async function fakePushManager(ctx: BrowserContext, sub: ReturnType<typeo
 }
 
 /**
+ * Pushes to `page`'s service worker as a push service would (CDP
+ * ServiceWorker.deliverPushMessage): waits for the registration of `base`/ (asserted to exist),
+ * and returns `deliver(payload)` and `detach()` (ends the CDP session).
+ */
+export async function pushes(ctx: BrowserContext, page: Page, base: string): Promise<{ deliver: (payload: unknown) => Promise<unknown>; detach: () => Promise<void> }> {
+  const cdp = await ctx.newCDPSession(page);
+  const registrations: Array<{ registrationId: string; scopeURL: string }> = [];
+  cdp.on("ServiceWorker.workerRegistrationUpdated", (e) => registrations.push(...e.registrations));
+  await cdp.send("ServiceWorker.enable");
+  for (let i = 0; i < 50 && !registrations.some((r) => r.scopeURL === `${base}/`); i++) await page.waitForTimeout(100);
+  const reg = registrations.find((r) => r.scopeURL === `${base}/`)!;
+  expect(reg).toBeDefined();
+  return {
+    deliver: (payload) => cdp.send("ServiceWorker.deliverPushMessage", { origin: base, registrationId: reg.registrationId, data: JSON.stringify(payload) }),
+    detach: () => cdp.detach(),
+  };
+}
+
+/** A key this browser keeps for sealed transfers, as a test can see it (never the private key itself). */
+export interface StoredKey {
+  recipient: string;
+  nonExtractable: boolean;
+  /** the WebCrypto key's `extractable`, or null where the identity is kept as a string */
+  extractable: boolean | null;
+  /** replaced by a newer key (kept to open what was sealed to it) */
+  retired: boolean;
+}
+
+/** The keys `page`'s browser keeps for sealed transfers (IndexedDB "pushdrop-keys", web/shared/keystore.ts). */
+export function storedKeys(page: Page): Promise<StoredKey[]> {
+  return page.evaluate(
+    () =>
+      new Promise<StoredKey[]>((resolve, reject) => {
+        const req = indexedDB.open("pushdrop-keys", 1);
+        req.onupgradeneeded = () => req.result.createObjectStore("identities", { keyPath: "recipient" });
+        req.onerror = () => reject(req.error);
+        req.onsuccess = () => {
+          const all = req.result.transaction("identities").objectStore("identities").getAll();
+          all.onerror = () => reject(all.error);
+          all.onsuccess = () => {
+            req.result.close();
+            resolve(
+              (all.result as Array<{ recipient: string; nonExtractable: boolean; identity: CryptoKey | string; retiredAt?: number }>).map((k) => ({
+                recipient: k.recipient,
+                nonExtractable: k.nonExtractable,
+                extractable: typeof k.identity === "string" ? null : k.identity.extractable,
+                retired: k.retiredAt !== undefined,
+              })),
+            );
+          };
+        };
+      }),
+  );
+}
+
+/**
  * The Send form's *Sealed* switch off in every page of `ctx` as it loads (issue 23: sealed is the
  * default between devices that have keys): for the tests of plain transfers, whose checks read
  * the names, bytes and message the server holds. test/browser/sealed-send.test.ts tests sealing.

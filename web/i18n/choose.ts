@@ -1,6 +1,5 @@
 import { AVAILABLE, PSEUDO_LANGUAGE, language, type Language } from "./languages";
 import { negotiateLanguage } from "./negotiate";
-import { writePref } from "./prefs";
 import { loadLanguage } from "./runtime";
 
 /**
@@ -39,7 +38,8 @@ export function applyDocumentLanguage(lang: Language, doc: Document = document):
 export async function startI18n(): Promise<Language> {
   const lang = await loadLanguage(chooseLanguage());
   applyDocumentLanguage(lang);
-  void writePref("lang", lang.tag);
+  // (prefs.ts, IndexedDB: a lazy chunk, shared with the keys' store; the page never reads it)
+  void import("./prefs").then((m) => m.writePref("lang", lang.tag));
   return lang;
 }
 
@@ -53,5 +53,5 @@ export async function setLanguageOverride(tag: string | null): Promise<void> {
   } catch {
     /* storage refused: the choice lasts for this visit */
   }
-  await writePref("override", lang ? lang.tag : null);
+  await (await import("./prefs")).writePref("override", lang ? lang.tag : null);
 }

@@ -29,9 +29,7 @@ export async function ensureDeviceKey(client: PushdropClient, terminalId: string
     return { kind: "no_storage" };
   }
   if (!key) {
-    const { generateDeviceIdentity } = await import("../../client/seal");
-    const pair = await generateDeviceIdentity();
-    key = { recipient: pair.recipient, identity: pair.identity as CryptoKey | string, nonExtractable: pair.nonExtractable, terminalId, createdAt: Date.now() };
+    key = await newKey(terminalId);
     try {
       await saveIdentity(key);
     } catch {
@@ -48,19 +46,26 @@ export async function ensureDeviceKey(client: PushdropClient, terminalId: string
   } catch {
     return { kind: "unchecked", key };
   }
-  return published === key.recipient ? { kind: "ok", key } : { kind: "foreign", key, published };
+  return seen(key, published);
 }
 
 /** Makes a new key (*New key*): the old one is kept to open what was already sealed to it. */
 export async function rotateDeviceKey(client: PushdropClient, terminalId: string): Promise<KeyState> {
-  const { generateDeviceIdentity } = await import("../../client/seal");
-  const pair = await generateDeviceIdentity();
-  const key: StoredIdentity = { recipient: pair.recipient, identity: pair.identity as CryptoKey | string, nonExtractable: pair.nonExtractable, terminalId, createdAt: Date.now() };
+  const key = await newKey(terminalId);
   await saveIdentity(key);
   try {
-    const published = (await client.publishKey(terminalId, key.recipient)).key ?? null;
-    return published === key.recipient ? { kind: "ok", key } : { kind: "foreign", key, published };
+    return seen(key, (await client.publishKey(terminalId, key.recipient)).key ?? null);
   } catch {
     return { kind: "unchecked", key };
   }
 }
+
+/** A new key made on this device (client/seal, loaded only now), to be stored as its current one. */
+async function newKey(terminalId: string): Promise<StoredIdentity> {
+  const { generateDeviceIdentity } = await import("../../client/seal");
+  const pair = await generateDeviceIdentity();
+  return { recipient: pair.recipient, identity: pair.identity as CryptoKey | string, nonExtractable: pair.nonExtractable, terminalId, createdAt: Date.now() };
+}
+
+/** What the server publishing `published` means for this device's `key`. */
+const seen = (key: StoredIdentity, published: string | null): KeyState => (published === key.recipient ? { kind: "ok", key } : { kind: "foreign", key, published });

@@ -15,8 +15,8 @@ import { rotateDeviceKey, type KeyState } from "./device-key";
 let wired = false;
 
 let K: Kit;
-/** The share link's key and address (web/device.ts), handed over by the shell. */
-let link: { linkKey: { key: string }; shareUrl: (id: string) => string };
+/** The share link's key, and what draws the link and its QR code (web/device.ts), handed over by the shell. */
+let link: { linkKey: { key: string }; drawShareLink: (id: string) => void };
 
 export async function showKey(kit: Kit, d: Device, share: typeof link): Promise<void> {
   K = kit;
@@ -54,15 +54,7 @@ function render(d: Device, state: KeyState): void {
   // the link carries the key only when the server is seen to publish it: a sender's device
   // refuses a link key the server does not publish
   link.linkKey.key = state.kind === "ok" ? state.key.recipient : "";
-  const url = link.shareUrl(d.id);
-  const a = $<HTMLAnchorElement>("share-link");
-  if (a.href !== url) {
-    a.href = url;
-    a.textContent = url.replace(/^https?:\/\//, "");
-    void import("../qr").then(({ qrSvg }) => {
-      if (a.href === url) fill($("qr"), qrSvg(url, t("me.qrLabel", { id: K.idText(d.id) })));
-    });
-  }
+  link.drawShareLink(d.id);
 }
 
 async function newKey(d: Device): Promise<void> {

@@ -1,8 +1,9 @@
 import type { Transfer } from "../../src/contract";
 import { cleanName } from "../../src/contract/names";
 import type { SealDocument, SealedFile } from "../../src/contract/seal";
-import { loadIdentities } from "../shared/keystore";
-import { K, setKit, type Kit } from "./kit";
+import { identitiesOf } from "../shared/keystore";
+import type { Kit } from "../kit";
+import { K, setKit } from "./kit";
 import { saveAll, saveFile, shareFile, saveWay, BLOB_MAX } from "./save";
 
 /**
@@ -51,14 +52,14 @@ async function openTransfer(t: Transfer, self: string): Promise<Outcome> {
   if (!seal) return { error: "refused" };
   let identities: Array<CryptoKey | string>;
   try {
-    identities = (await loadIdentities(self)).map((k) => k.identity);
+    identities = await identitiesOf(self);
   } catch {
     identities = [];
   }
   if (identities.length === 0) return { error: "no_key" };
   let body: ReadableStream<Uint8Array>;
   try {
-    const res = await K.client.download(seal.downloadUrl ?? K.client.filePath(t.id, seal.index));
+    const res = await K.app.client.download(seal.downloadUrl ?? K.app.client.filePath(t.id, seal.index));
     if (!res.body) return { error: "network" };
     body = res.body;
   } catch {

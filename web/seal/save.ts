@@ -1,7 +1,7 @@
 import type { Transfer } from "../../src/contract";
 import { cleanName } from "../../src/contract/names";
 import type { SealedFile } from "../../src/contract/seal";
-import { loadIdentities } from "../shared/keystore";
+import { identitiesOf } from "../shared/keystore";
 import { SAVE_PATH, type SaveJob, type SaveReport } from "../shared/save-job";
 import { K } from "./kit";
 
@@ -59,19 +59,15 @@ export function saveName(name: string): string {
 
 /** The transfer as the server shows it now (its signed links are fresh). */
 async function fresh(job: Job): Promise<{ url: string; sealedSize: number }> {
-  const t = await K.client.transfer(job.transfer.id);
+  const t = await K.app.client.transfer(job.transfer.id);
   const f = t.files[job.file.index];
   if (!f || !f.downloadUrl) throw new Error(K.t("error.download_limit_reached"));
   return { url: f.downloadUrl, sealedSize: f.size };
 }
 
-async function identities(self: string): Promise<Array<CryptoKey | string>> {
-  return (await loadIdentities(self)).map((k) => k.identity);
-}
-
 /** The file decrypted as a stream, checked at its end against the seal. */
 async function plainStream(job: Job, url: string, sealedSize: number): Promise<ReadableStream<Uint8Array>> {
-  const [lib, ids, res] = await Promise.all([import("../../client/seal"), identities(job.self), K.client.download(url)]);
+  const [lib, ids, res] = await Promise.all([import("../../client/seal"), identitiesOf(job.self), K.app.client.download(url)]);
   if (!res.body) throw new Error(K.t("error.network"));
   return lib.openStream(res.body, ids, { sealedSize, size: job.file.size, sha256: job.file.sha256 });
 }
@@ -86,11 +82,14 @@ function failure(e: unknown): string {
 type FileHandle = Awaited<ReturnType<Picker>>;
 type DirectoryPicker = (o: { mode: "readwrite" }) => Promise<{ getFileHandle(name: string, o: { create: true }): Promise<FileHandle> }>;
 
-/** `into`: the file to write (Download of several, into a folder the person chose); else as saveWay says. */
-export async function saveFile(job: Job, status: HTMLElement, into?: FileHandle): Promise<void> {
+/**
+ * `into`: the file to write (Download of several, into a folder the person chose), or "blob"
+ * (Download of several where there is no folder to write into); else as saveWay says.
+ */
+export async function saveFile(job: Job, status: HTMLElement, into?: FileHandle | "blob"): Promise<void> {
   const name = saveName(job.file.name);
-  const way = into ? "picker" : saveWay();
-  let handle = into;
+  const way = into === "blob" ? "blob" : into ? "picker" : saveWay();
+  let handle = into === "blob" ? undefined : into;
   try {
     // the picker first, while the click's user activation lasts
     if (way === "picker" && !handle) handle = await picker()!({ suggestedName: name });
@@ -137,22 +136,8 @@ export async function saveAll(list: ReadonlyArray<readonly [Job, HTMLElement]>):
       used.add(free.toLowerCase());
       await saveFile(job, status, await folder.getFileHandle(free, { create: true }));
     } else if (saveWay() !== "picker" || job.file.size <= BLOB_MAX) {
-      if (saveWay() === "picker") await viaBlobJob(job, status);
-      else await saveFile(job, status);
+      await saveFile(job, status, saveWay() === "picker" ? "blob" : undefined);
     }
-  }
-}
-
-/** A file decrypted and checked in memory, then downloaded (no folder to write into). */
-async function viaBlobJob(job: Job, status: HTMLElement): Promise<void> {
-  try {
-    const { url, sealedSize } = await fresh(job);
-    await viaBlob(await plainStream(job, url, sealedSize), saveName(job.file.name), job.file.type);
-    status.textContent = WORDS.saved;
-  } catch (e) {
-    status.textContent = failure(e);
-  } finally {
-    job.onSaved();
   }
 }
 

@@ -48,6 +48,9 @@ async function myKey(kit: Kit): Promise<string | null> {
 
 const pin = (kit: Kit, id: string, key: string, verified: boolean) => kit.store.savePin(id, { key, verified, at: Date.now() });
 
+/** A recipient as the rows and refusals name it: its published name, else its id. */
+const named = (kit: Kit, r: Row) => (r.name ? kit.bidi(r.name) : kit.idText(r.id));
+
 /**
  * A share link's or a scanned QR code's key for `id` (app.ts passes the link's `#k=`): pinned
  * (verified when scanned), refused when the server publishes another, a key change when another
@@ -90,7 +93,7 @@ export async function showRecipients(kit: Kit, ids: readonly string[]): Promise<
 
 function rowView(kit: Kit, r: Row, me: string | null, ids: readonly string[]): HTMLLIElement {
   const { h, t } = kit;
-  const who = r.name ? kit.bidi(r.name) : kit.idText(r.id);
+  const who = named(kit, r);
   const refresh = () => void showRecipients(kit, ids);
   const buttons: HTMLElement[] = [];
   let words: string;
@@ -184,11 +187,10 @@ export async function keysFor(kit: Kit, ids: readonly string[]): Promise<{ keys:
   const missing = ids.filter((_, i) => rows[i] === null);
   if (missing.length) return { refused: kit.t("send.noSuchIdsCheck", { ids: kit.names(missing.map(kit.idText)) }) };
   const list = rows as Row[];
-  const named = (r: Row) => (r.name ? kit.bidi(r.name) : kit.idText(r.id));
   const keyless = list.filter((r) => r.d.kind === "no_key");
-  if (keyless.length) return { refused: kit.t("seal.noKeyRefused", { names: kit.names(keyless.map(named)) }) };
+  if (keyless.length) return { refused: kit.t("seal.noKeyRefused", { names: kit.names(keyless.map((r) => named(kit, r))) }) };
   const changed = list.filter((r) => r.d.kind !== "seal");
-  if (changed.length) return { refused: kit.t("seal.changedRefused", { names: kit.names(changed.map(named)) }) };
+  if (changed.length) return { refused: kit.t("seal.changedRefused", { names: kit.names(changed.map((r) => named(kit, r))) }) };
   for (const r of list) {
     const d = r.d as Extract<TrustDecision, { kind: "seal" }>;
     if (!r.pinned) pin(kit, r.id, d.pin.key, d.pin.verified); // pinned on first use

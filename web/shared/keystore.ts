@@ -1,3 +1,5 @@
+import { idbRun, type IdbStore } from "./idb";
+
 /**
  * This device's age identities (issue 23, "Keys"), where both the page and the service worker
  * can use them: IndexedDB (a service worker has no localStorage). A WebCrypto X25519 private key
@@ -10,8 +12,8 @@
  * expired (`retiredAt` + the longest time a transfer lives), so what was sealed before a *New key*
  * still opens. This module imports nothing of age: it only keeps what client/seal made.
  */
-const DB = "pushdrop-keys";
-const STORE = "identities";
+const STORE: IdbStore = { db: "pushdrop-keys", store: "identities", keyPath: "recipient" };
+const run = <T>(mode: IDBTransactionMode, op: (s: IDBObjectStore) => IDBRequest | void) => idbRun<T>(STORE, mode, op);
 
 export interface StoredIdentity {
   /** the public half, `age1…` (the record's key) */
@@ -29,33 +31,6 @@ export interface StoredIdentity {
 /** Seven days (the longest `expiresIn`) plus a day: how long a retired identity is kept. */
 export const RETIRED_KEEP_MS = 8 * 24 * 60 * 60 * 1000;
 
-function open(): Promise<IDBDatabase> {
-  return new Promise((resolve, reject) => {
-    const req = indexedDB.open(DB, 1);
-    req.onupgradeneeded = () => req.result.createObjectStore(STORE, { keyPath: "recipient" });
-    req.onsuccess = () => resolve(req.result);
-    req.onerror = () => reject(req.error);
-  });
-}
-
-function run<T>(mode: IDBTransactionMode, op: (s: IDBObjectStore) => IDBRequest | void): Promise<T | undefined> {
-  return open().then(
-    (db) =>
-      new Promise<T | undefined>((resolve, reject) => {
-        const tx = db.transaction(STORE, mode);
-        const req = op(tx.objectStore(STORE));
-        tx.oncomplete = () => {
-          db.close();
-          resolve(req ? (req.result as T | undefined) : undefined);
-        };
-        tx.onerror = tx.onabort = () => {
-          db.close();
-          reject(tx.error);
-        };
-      }),
-  );
-}
-
 /**
  * Every identity kept for `terminalId`, the current one first, then retired ones newest first.
  * Rejects when IndexedDB is unavailable (some private modes): callers say the device cannot
@@ -64,6 +39,11 @@ function run<T>(mode: IDBTransactionMode, op: (s: IDBObjectStore) => IDBRequest 
 export async function loadIdentities(terminalId: string): Promise<StoredIdentity[]> {
   const all = ((await run<StoredIdentity[]>("readonly", (s) => s.getAll())) ?? []).filter((k) => k.terminalId === terminalId);
   return all.sort((a, b) => Number(a.retiredAt !== undefined) - Number(b.retiredAt !== undefined) || b.createdAt - a.createdAt);
+}
+
+/** The identities of `terminalId` as age takes them (current first), to open what was sealed to it. */
+export async function identitiesOf(terminalId: string): Promise<Array<CryptoKey | string>> {
+  return (await loadIdentities(terminalId)).map((k) => k.identity);
 }
 
 /** The identity this device seals to itself with and publishes, or null when it has none yet. */

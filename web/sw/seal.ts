@@ -1,9 +1,9 @@
 /// <reference lib="webworker" />
-import { Decrypter } from "age-encryption";
-import { decodeSeal, openSeal, openStream } from "../../client/seal";
+import { checkSealedTo, decodeSeal, openSeal, openStream, SEAL_NAME, sealKeyCounts, type HeaderSeen } from "../../client/seal";
+import { decrypterFor } from "../../client/seal/stream";
 import type { PushPayload } from "../../src/contract/messages";
 import type { SealDocument } from "../../src/contract/seal";
-import { allIdentities, loadIdentities } from "../shared/keystore";
+import { allIdentities, identitiesOf } from "../shared/keystore";
 import { SAVE_PATH, type SaveJob, type SaveReport } from "../shared/save-job";
 
 /**
@@ -81,10 +81,6 @@ export function disposition(name: string): string {
   return `attachment; filename="${ascii}"; filename*=UTF-8''${utf8}`;
 }
 
-async function identities(terminalId: string): Promise<Array<CryptoKey | string>> {
-  return (await loadIdentities(terminalId)).map((k) => k.identity);
-}
-
 /**
  * The plaintext as a response, checked as it streams: the last chunk is held back until the
  * whole file's size and SHA-256 match the seal (openStream fails at the end otherwise), so a file
@@ -99,7 +95,7 @@ async function serve(job: SaveJob, port: MessagePort): Promise<Response> {
   };
   let plain: ReadableStream<Uint8Array>;
   try {
-    const [ids, res] = await Promise.all([identities(job.terminalId), fetch(job.url)]);
+    const [ids, res] = await Promise.all([identitiesOf(job.terminalId), fetch(job.url)]);
     if (!res.ok || !res.body) return fail(Object.assign(new Error(`The server answered ${res.status}.`), { code: `http_${res.status}` }));
     if (ids.length === 0) return fail(Object.assign(new Error("This device has no key."), { code: "no_key" }), 403);
     plain = await openStream(res.body, ids, { sealedSize: job.sealedSize, size: job.size, sha256: job.sha256 });
@@ -157,10 +153,11 @@ async function openPush(p: PushPayload): Promise<SealDocument | null> {
   if (ids.length === 0) return null;
   const bytes = fromBase64(p.seal);
   if ("summary" in p) {
-    // a summary lists no files: what it names is checked (transfer, sender, how many files)
-    const d = new Decrypter();
-    for (const i of ids) d.addIdentity(i);
-    const doc = decodeSeal(await d.decrypt(bytes));
+    // a summary lists no files: what it names is checked (transfer, sender, how many files), and
+    // the seal's header, as openSeal checks it: sealed to the recipients it names and nobody else
+    const seen: HeaderSeen = { stanzas: null };
+    const doc = decodeSeal(await decrypterFor(ids, seen).decrypt(bytes));
+    checkSealedTo(seen, sealKeyCounts(doc), SEAL_NAME);
     return doc.transferId === p.transferId && doc.from === p.from.id && doc.files.length === p.files.count - 1 && p.message === null ? doc : null;
   }
   return openSeal(bytes, ids, p.transfer); // checked against the whole transfer (checkSeal)
