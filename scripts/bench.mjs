@@ -638,7 +638,9 @@ async function main() {
     await baseline.stop();
     rmSync(scratch, { recursive: true, force: true });
   }
-  writeFileSync(path.join(root, "BENCHMARKS.md"), report({ rows, zip64, lat, fan, sc, counts, wrangler }) + (cli ? cliReport(cli) : ""));
+  const file = path.join(root, "BENCHMARKS.md");
+  const kept = keptSections(existsSync(file) ? readFileSync(file, "utf8") : "", !cli);
+  writeFileSync(file, report({ rows, zip64, lat, fan, sc, counts, wrangler }) + (cli ? cliReport(cli) : "") + kept);
   console.log(readFileSync(path.join(root, "BENCHMARKS.md"), "utf8"));
 }
 
@@ -791,6 +793,19 @@ async function cliOnly() {
 }
 
 const CLI_HEADER = "## The CLI: receiving, sealing and opening (issue 23)";
+
+/**
+ * What a full run keeps of the old BENCHMARKS.md: the sections after the CLI's, which other
+ * scripts measure (scripts/bench-browser-seal.mjs: "Sealing in Chromium"), and the CLI's own
+ * section too when this run did not measure it (BENCH_CLI=0). Without it a full run dropped them.
+ */
+function keptSections(old, keepCli) {
+  const at = old.indexOf(CLI_HEADER);
+  if (at < 0) return "";
+  if (keepCli) return "\n" + old.slice(at);
+  const end = old.indexOf("\n## ", at + CLI_HEADER.length);
+  return end >= 0 ? "\n" + old.slice(end + 1) : "";
+}
 const PD = path.join(root, "dist", "cli", "pushdrop.mjs");
 
 /**
