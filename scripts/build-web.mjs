@@ -49,6 +49,7 @@ const BUDGET = {
   lazy: 64 * 1024, // each chunk loaded on demand (the QR decoder, jsQR: ~50 KB)
   sw: 12 * 1024, // the service worker
   swSeal: 64 * 1024, // the service worker's sealed part (/sw-seal.js: the age library, opening, the streamed save)
+  sealWorker: 64 * 1024, // each sealing worker (/seal-encrypt.js: the age library; /seal-hash.js: SHA-256)
 };
 
 // ---- message catalogs (web/i18n/<tag>.json): checked, then compiled for the browser -----------
@@ -95,13 +96,23 @@ const sw = await esbuild.build({
   outdir: out,
 });
 
+// the sealing workers (web/seal-worker/): dedicated workers web/seal/seal-file.ts starts only
+// when a file is sealed into the spool, each a classic script of its own (budget: sealWorker)
+const sealWorkers = await esbuild.build({
+  ...common,
+  entryPoints: { "seal-encrypt": path.join(web, "seal-worker", "encrypt.ts"), "seal-hash": path.join(web, "seal-worker", "hash.ts") },
+  tsconfig: path.join(web, "seal-worker", "tsconfig.json"),
+  format: "iife",
+  outdir: out,
+});
+
 // chunks of earlier builds go (their names carry a hash); files not made here stay
 const chunkDir = path.join(out, "chunks");
 const fresh = new Set(app.outputFiles.map((f) => path.relative(out, f.path)));
 if (existsSync(chunkDir)) {
   for (const name of readdirSync(chunkDir)) if (!fresh.has(`chunks/${name}`)) rmSync(path.join(chunkDir, name), { force: true });
 }
-for (const f of [...app.outputFiles, ...sw.outputFiles]) put(path.relative(out, f.path), f.contents);
+for (const f of [...app.outputFiles, ...sw.outputFiles, ...sealWorkers.outputFiles]) put(path.relative(out, f.path), f.contents);
 
 // one file per language, fetched only by visitors who read it (and cached by the service worker);
 // catalogs of earlier builds whose file is gone from web/i18n/ go too
@@ -161,6 +172,10 @@ console.log(`[build-web] budget: shell JS ${check("first load JavaScript", gz, B
 for (const k of lazy) console.log(`[build-web] budget: lazy ${path.basename(k)} ${check(path.basename(k), gzOf(readFileSync(path.join(root, k))), BUDGET.lazy)} of ${kb(BUDGET.lazy)}`);
 console.log(`[build-web] budget: service worker ${check("sw.js", swGz, BUDGET.sw)} of ${kb(BUDGET.sw)}`);
 console.log(`[build-web] budget: service worker's sealed part ${check("sw-seal.js", gzOf(swOut("sw-seal.js")), BUDGET.swSeal)} of ${kb(BUDGET.swSeal)}`);
+for (const f of sealWorkers.outputFiles) {
+  const name = path.basename(f.path);
+  console.log(`[build-web] budget: sealing worker ${name} ${check(name, gzOf(f.contents), BUDGET.sealWorker)} of ${kb(BUDGET.sealWorker)}`);
+}
 console.log(
   `[build-web] budget: catalogs (each of ${kb(BUDGET.catalog)}): ` +
     [...catalogFiles].map(([name, json]) => `${name} ${check(`i18n/${name}`, gzOf(Buffer.from(json)), BUDGET.catalog)}`).join(", ") +

@@ -1,0 +1,77 @@
+/// <reference lib="webworker" />
+import { encrypterFor } from "../../client/seal/stream";
+import { PROGRESS_EVERY, type EncryptJob, type FromWorker, type ToWorker } from "./protocol";
+
+/**
+ * /seal-encrypt.js, a dedicated worker (web/seal/seal-file.ts starts one per sealed file): reads
+ * the File as a stream, seals it with age-encryption's Encrypter (client/seal encrypterFor: X25519
+ * recipients only; all the cryptography is the library's) and writes the age file into the OPFS
+ * spool through a FileSystemSyncAccessHandle (synchronous writes, only in a worker). The
+ * plaintext's SHA-256 is computed at the same time by /seal-hash.js in another worker, so the
+ * two run on two cores instead of one after the other on the page's thread. On any failure (the
+ * file cannot be read, an abort, a full disk) the spool file is removed before `failed` is said.
+ */
+declare const self: DedicatedWorkerGlobalScope;
+
+let aborted = false;
+let stop: (() => void) | null = null;
+const say = (m: FromWorker) => self.postMessage(m);
+
+self.onmessage = (ev: MessageEvent<ToWorker>) => {
+  const m = ev.data;
+  if (m.type === "abort") {
+    aborted = true;
+    stop?.();
+  } else if (m.type === "encrypt") {
+    aborted = false;
+    void run(m);
+  }
+};
+
+async function run(job: EncryptJob): Promise<void> {
+  let access: FileSystemSyncAccessHandle | null = null;
+  let plain = 0;
+  try {
+    const e = encrypterFor(job.recipients);
+    const handle = await job.dir.getFileHandle(job.name, { create: true });
+    access = await handle.createSyncAccessHandle();
+    access.truncate(0);
+    let said = 0;
+    const counted = job.file.stream().pipeThrough(
+      new TransformStream<Uint8Array, Uint8Array>({
+        transform(chunk, c) {
+          plain += chunk.length;
+          if (plain - said >= PROGRESS_EVERY) {
+            said = plain;
+            say({ type: "progress", plain });
+          }
+          c.enqueue(chunk);
+        },
+      }),
+    );
+    const reader = (await e.encrypt(counted)).getReader();
+    stop = () => void reader.cancel().catch(() => {});
+    if (aborted) stop();
+    let written = 0;
+    for (;;) {
+      const { done, value } = await reader.read();
+      if (aborted) throw new DOMException("sealing was stopped", "AbortError");
+      if (done) break;
+      written += access.write(value, { at: written });
+    }
+    access.flush();
+    access.close();
+    access = null;
+    stop = null;
+    say({ type: "done", plain, written });
+  } catch (err) {
+    try {
+      access?.close();
+      await job.dir.removeEntry(job.name);
+    } catch {
+      // never made, or gone already
+    }
+    const e = err as { name?: string; message?: string; code?: string };
+    say({ type: "failed", name: e?.name ?? "Error", message: e?.message ?? String(err), ...(typeof e?.code === "string" ? { code: e.code } : {}) });
+  }
+}
