@@ -13,6 +13,8 @@ import { PROGRESS_EVERY, type EncryptJob, type FromWorker, type ToWorker } from 
  */
 declare const self: DedicatedWorkerGlobalScope;
 
+/** Bytes per write to the spool. */
+const WRITE_BATCH = 1 << 20;
 let aborted = false;
 let stop: (() => void) | null = null;
 const say = (m: FromWorker) => self.postMessage(m);
@@ -52,13 +54,32 @@ async function run(job: EncryptJob): Promise<void> {
     const reader = (await e.encrypt(counted)).getReader();
     stop = () => void reader.cancel().catch(() => {});
     if (aborted) stop();
+    // age gives 64 KiB chunks; they go to the spool in 1 MiB writes (each write is a call into
+    // the browser's storage: in a private window's in-memory OPFS, a costly one)
+    const batch = new Uint8Array(WRITE_BATCH);
+    let used = 0;
     let written = 0;
+    const out = access;
+    const write = (bytes: Uint8Array) => {
+      const n = out.write(bytes, { at: written });
+      if (n !== bytes.length) throw new DOMException(`the spool took ${n} of ${bytes.length} bytes`, "QuotaExceededError");
+      written += n;
+    };
     for (;;) {
       const { done, value } = await reader.read();
       if (aborted) throw new DOMException("sealing was stopped", "AbortError");
       if (done) break;
-      written += access.write(value, { at: written });
+      if (used + value.length > batch.length) {
+        write(batch.subarray(0, used));
+        used = 0;
+      }
+      if (value.length >= batch.length) write(value);
+      else {
+        batch.set(value, used);
+        used += value.length;
+      }
     }
+    if (used) write(batch.subarray(0, used));
     access.flush();
     access.close();
     access = null;
