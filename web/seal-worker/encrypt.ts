@@ -1,5 +1,6 @@
 /// <reference lib="webworker" />
 import { encrypterFor } from "../../client/seal/stream";
+import { readFile } from "./read";
 import { PROGRESS_EVERY, type EncryptJob, type FromWorker, type ToWorker } from "./protocol";
 
 /**
@@ -39,18 +40,13 @@ async function run(job: EncryptJob): Promise<void> {
     access = await handle.createSyncAccessHandle();
     access.truncate(0);
     let said = 0;
-    const counted = job.file.stream().pipeThrough(
-      new TransformStream<Uint8Array, Uint8Array>({
-        transform(chunk, c) {
-          plain += chunk.length;
-          if (plain - said >= PROGRESS_EVERY) {
-            said = plain;
-            say({ type: "progress", plain });
-          }
-          c.enqueue(chunk);
-        },
-      }),
-    );
+    const counted = readFile(job.file, (n) => {
+      plain += n;
+      if (plain - said >= PROGRESS_EVERY) {
+        said = plain;
+        say({ type: "progress", plain });
+      }
+    });
     const reader = (await e.encrypt(counted)).getReader();
     stop = () => void reader.cancel().catch(() => {});
     if (aborted) stop();

@@ -1,6 +1,7 @@
 /// <reference lib="webworker" />
 import { sha256 } from "@noble/hashes/sha2.js";
 import { bytesToHex } from "@noble/hashes/utils.js";
+import { readFile } from "./read";
 import { PROGRESS_EVERY, type FromWorker, type HashJob, type ToWorker } from "./protocol";
 
 /**
@@ -31,10 +32,10 @@ self.onmessage = (ev: MessageEvent<ToWorker>) => {
 async function run(job: HashJob): Promise<void> {
   try {
     const h = sha256.create();
-    const reader = job.file.stream().getReader();
-    stop = () => void reader.cancel().catch(() => {});
     let plain = 0;
     let said = 0;
+    const reader = readFile(job.file, () => {}).getReader();
+    stop = () => void reader.cancel().catch(() => {});
     for (;;) {
       const { done, value } = await reader.read();
       if (aborted) throw new DOMException("sealing was stopped", "AbortError");
