@@ -85,7 +85,7 @@ function errorOf(m: Extract<FromWorker, { type: "failed" }>): Error {
  */
 export async function sealFileToSpool(
   file: File,
-  recipients: string[],
+  recipients: readonly string[],
   dir: FileSystemDirectoryHandle,
   name: string,
   onProgress?: (bytes: number) => void,
