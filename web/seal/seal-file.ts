@@ -99,6 +99,7 @@ export async function sealFileToSpool(
   let finished = false;
   let encryptSettled: () => void = () => {};
   const encryptEnded = new Promise<void>((r) => (encryptSettled = r));
+  let onAbort = () => {};
 
   const result = new Promise<SealedToSpool>((resolve, reject) => {
     const fail = (e: Error) => {
@@ -141,7 +142,8 @@ export async function sealFileToSpool(
     };
     listen("encrypt");
     listen("hash");
-    signal?.addEventListener("abort", () => fail(signal.reason instanceof Error ? signal.reason : new DOMException("sealing was stopped", "AbortError")), { once: true });
+    onAbort = () => fail(signal!.reason instanceof Error ? signal!.reason : new DOMException("sealing was stopped", "AbortError"));
+    signal?.addEventListener("abort", onAbort, { once: true });
     const jobs: { encrypt: ToWorker; hash: ToWorker } = {
       encrypt: { type: "encrypt", file, recipients: [...recipients], dir, name },
       hash: { type: "hash", file },
@@ -156,9 +158,11 @@ export async function sealFileToSpool(
 
   try {
     const r = await result;
+    signal?.removeEventListener("abort", onAbort);
     keepPair(pair);
     return r;
   } catch (e) {
+    signal?.removeEventListener("abort", onAbort);
     // stop both; the encrypt worker closes and removes its spool file, then says so (or is
     // cut short after a while), and whatever of `name` is left is removed here too
     const abort: ToWorker = { type: "abort" };
