@@ -127,7 +127,7 @@ export async function sealFileToSpool(
         const size = file.size;
         const written = done.encrypt.written ?? -1;
         if (done.encrypt.plain !== size || done.hash.plain !== size)
-          return fail(new SealError("size_mismatch", `${file.name} changed while it was sealed: ${done.hash.plain} bytes read, ${size} expected`));
+          return fail(new SealError("size_mismatch", `${file.name} changed while it was sealed: ${done.encrypt.plain} bytes sealed and ${done.hash.plain} hashed, ${size} expected`));
         if (written !== sealedSize(size, recipients.length)) return fail(new Error(`the sealed file came out ${written} bytes, not ${sealedSize(size, recipients.length)}`));
         finished = true;
         if (size > shown) onProgress?.(size);
