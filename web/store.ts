@@ -45,6 +45,8 @@ export interface WaitingRecord {
   to: Array<{ id: string; name: string }>;
   files: Array<{ name: string; size: number }>;
   message: string | null;
+  /** sealed while offline (web/seal/send-sealed.ts): waits with its spool, as SentRecord's */
+  sealed?: SentRecord["sealed"];
 }
 
 const KEYS = {
