@@ -128,8 +128,8 @@ export class Outbox {
       this.list.append(el);
     }
     this.showHeading();
-    // spools no sent record names (a page closed while sealing) go
-    const spools = new Set(loadSent().map((r) => r.sealed?.spool ?? ""));
+    // spools no sent or waiting record names (a page closed while sealing) go
+    const spools = new Set([...loadSent(), ...loadWaiting()].map((r) => r.sealed?.spool ?? ""));
     void import("./seal/spool").then((m) => m.sweepSpools(spools));
     await Promise.all([...this.items.values()].map((it) => it.refresh()));
   }
@@ -746,6 +746,7 @@ class WaitingItem {
   /** Cancel was pressed (or the server refused it): no try after it, and one already on its way is undone */
   private stopped = false;
   private readonly status: HTMLElement;
+  private readonly button: HTMLElement;
 
   constructor(
     private readonly client: PushdropClient,
@@ -757,13 +758,8 @@ class WaitingItem {
     private readonly cancelled: () => void,
   ) {
     this.status = h("p", { class: "status", role: "status" }, WORDS.waiting);
-    this.el = h(
-      "li",
-      { class: "item out waiting", tabindex: "-1" },
-      recordHead(record),
-      this.status,
-      h("div", { class: "actions" }, h("button", { type: "button", class: "quiet", onclick: () => this.cancel() }, WORDS.cancel)),
-    );
+    this.button = h("button", { type: "button", class: "quiet", onclick: () => this.cancel() }, WORDS.cancel);
+    this.el = h("li", { class: "item out waiting", tabindex: "-1" }, recordHead(record), this.status, h("div", { class: "actions" }, this.button));
     this.later();
   }
 
@@ -799,6 +795,8 @@ class WaitingItem {
         this.hook.drop();
         this.status.textContent = (e as { words?: string }).words ?? WORDS.refused(plainError(e));
         this.status.classList.add("error");
+        // (nothing left to cancel: the card goes when the person has read it)
+        this.button.textContent = WORDS.remove;
       }
     } finally {
       this.busy = false;

@@ -33,13 +33,16 @@ async function published(kit: Kit, id: string): Promise<{ name: string | null; k
   }
 }
 
-/** What the server published for each id when this page last asked (null: no key): offline, a key change seen then still blocks sealing. */
-const seen = new Map<string, string | null>();
+/** What the server published for each id when this page last asked: offline, a key change seen then still blocks sealing, and its row stays. */
+const seen = new Map<string, { name: string | null; key: string | null }>();
 
 async function rowOf(kit: Kit, id: string): Promise<Row | null> {
   const p = await published(kit, id);
-  if (!p) return null;
-  seen.set(id, p.key);
+  if (p) seen.set(id, p);
+  return p && rowFrom(kit, id, p);
+}
+
+function rowFrom(kit: Kit, id: string, p: { name: string | null; key: string | null }): Row {
   const pinned = kit.store.loadPins()[id] ?? null;
   return { id, name: p.name, pinned, published: p.key, d: decideTrust({ pinned, published: p.key }) };
 }
@@ -83,9 +86,14 @@ export async function showRecipients(kit: Kit, ids: readonly string[]): Promise<
   try {
     rows = await Promise.all(ids.map((id) => rowOf(kit, id)));
     // (the sealed send's chunk, ready for a send made after the connection drops)
-    void import("./send-sealed");
+    void import("./send-sealed").catch(() => undefined);
   } catch {
-    rows = [];
+    // no connection: only what blocks sealing, as this page last saw it (nothing else is known)
+    rows = ids.map((id) => {
+      const p = seen.get(id);
+      const r = p && rowFrom(kit, id, p);
+      return r && r.d.kind !== "seal" ? r : null;
+    });
   }
   if (mine !== seq) return;
   const me = rows.length ? await myKey(kit) : null;
@@ -215,7 +223,7 @@ export function pinnedKeys(kit: Kit, to: ReadonlyArray<{ id: string; name: strin
   const who = (list: typeof to) => kit.names(list.map((w) => (w.name ? kit.bidi(w.name) : kit.idText(w.id))));
   const unpinned = to.filter((w) => !pins[w.id]);
   if (unpinned.length) return { refused: kit.t("seal.offlineNoPin", { names: who(unpinned) }) };
-  const changed = to.filter((w) => seen.has(w.id) && decideTrust({ pinned: pins[w.id], published: seen.get(w.id)! }).kind !== "seal");
+  const changed = to.filter((w) => seen.has(w.id) && rowFrom(kit, w.id, seen.get(w.id)!).d.kind !== "seal");
   if (changed.length) return { refused: kit.t("seal.changedRefused", { names: who(changed) }) };
   return { keys: to.map((w) => pins[w.id]!.key) };
 }
