@@ -120,18 +120,28 @@ export class Outbox {
     for (const r of [...records].reverse()) this.mount(new OutItem(this.client, r, null, null, () => this.drop(r.id)));
     for (const w of loadWaiting()) {
       if (this.waiting.has(w.key)) continue;
-      const el = lostCard(w, () => {
-        el.remove();
-        dropWaiting(w.key);
-        this.showHeading();
-      });
-      this.list.append(el);
+      // a sealed send whose sealed copy is still in the spool waits again (send.ts sets `again`)
+      if (w.sealed?.again && this.again) void this.again(w).catch(() => false).then((ok) => ok || this.lost(w));
+      else this.lost(w);
     }
     this.showHeading();
     // spools no sent or waiting record names (a page closed while sealing) go
     const spools = new Set([...loadSent(), ...loadWaiting()].map((r) => r.sealed?.spool ?? ""));
     void import("./seal/spool").then((m) => m.sweepSpools(spools));
     await Promise.all([...this.items.values()].map((it) => it.refresh()));
+  }
+
+  /** Makes a sealed send that was waiting when the page closed wait again from its spool (false: its spool is gone). */
+  again?: (w: WaitingRecord) => Promise<boolean>;
+
+  private lost(w: WaitingRecord): void {
+    const el = lostCard(w, () => {
+      el.remove();
+      dropWaiting(w.key);
+      this.showHeading();
+    });
+    this.list.append(el);
+    this.showHeading();
   }
 
   /** Creates the transfer and sends its bytes; without a connection it waits (false). */
@@ -723,7 +733,7 @@ export interface WaitHook {
   make(once: string): Promise<{ transfer: Transfer; record: SentRecord; sources: File[] }>;
   /** the send was cancelled or refused: what it kept goes */
   drop(): void;
-  sealed?: SentRecord["sealed"];
+  sealed?: WaitingRecord["sealed"];
 }
 
 /** Without a connection (or the server briefly away): a send may wait for it. */

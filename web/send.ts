@@ -47,6 +47,7 @@ const WORDS = {
 };
 
 export const outbox = new Outbox(app.client, $<HTMLUListElement>("outbox"), $("sent-h"));
+outbox.again = async (w) => (await import("./seal/send-sealed")).waitAgain(kit, outbox, w);
 
 
 let picked: File[] = [];

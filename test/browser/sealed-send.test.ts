@@ -2,7 +2,7 @@ import { execFileSync } from "node:child_process";
 import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import path from "node:path";
-import type { Browser, BrowserContext, Page } from "playwright-core";
+import type { Browser, BrowserContext, Page, Route } from "playwright-core";
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
 import { PushdropClient } from "../../client";
 import { fingerprint, generateIdentity, safetyNumber, sealedSize } from "../../client/seal";
@@ -461,14 +461,14 @@ const waitingRecords = (page: Page) => page.evaluate(() => JSON.parse(localStora
 describe("a sealed send made offline (the phone, at 360 px)", () => {
   let P: Page;
   /** A contact with a key of its own, pinned on the phone through its share link. */
-  async function pinnedContact(name: string): Promise<{ id: string; token: string; key: string }> {
+  async function pinnedContact(name: string): Promise<{ id: string; token: string; key: string; identity: string }> {
     const k = await generateIdentity();
     const c = await terminal(name, k.recipient);
     await P.goto(`/?to=${c.id}#k=${k.recipient}`);
     await P.locator("html[data-ready=true]").waitFor();
     await P.getByText(`${name}: sealed to the key pinned here.`, { exact: false }).waitFor();
     expect((await pins(P))[c.id]).toMatchObject({ key: k.recipient });
-    return { ...c, key: k.recipient };
+    return { ...c, key: k.recipient, identity: k.identity };
   }
   const inboxOf = (c: { id: string; token: string }) => new PushdropClient({ server: server.base, token: c.token }).inbox(c.id);
   /** Transfers the server made for the phone from now on (answered creates: an unfinished one is in no inbox). */
@@ -631,5 +631,47 @@ describe("a sealed send made offline (the phone, at 360 px)", () => {
     expect(made.count()).toBe(0);
     made.stop();
     expect(await inboxOf(c)).toEqual([]);
+  });
+
+  it("the server away when the send is made, then a reload: it waits again from its spool, and goes sealed once the server answers", async () => {
+    const c = await pinnedContact("Garage");
+    // the server cannot be reached for creates (the page itself still loads)
+    const creates = /\/v1\/transfers$/;
+    const away = (route: Route) => (route.request().method() === "POST" ? route.abort("internetdisconnected") : route.continue());
+    await P.route(creates, away);
+    const photo = random(300_000 + 17);
+    await P.locator("#files").setInputFiles([{ name: "car.jpg", mimeType: "image/jpeg", buffer: Buffer.from(photo) }]);
+    await P.getByLabel("Message").fill("after a reload");
+    await P.getByRole("button", { name: "Send", exact: true }).click();
+    const card = P.locator("#outbox li.waiting").filter({ hasText: "after a reload" });
+    await card.getByText("Waiting for the connection", { exact: false }).waitFor();
+    const [w] = await waitingRecords(P);
+    expect(w!.sealed?.spool).toBeTruthy();
+    // (the page asks before it closes with a send waiting: the person says leave)
+    P.once("dialog", (d) => void d.accept());
+    await P.reload();
+    await P.locator("html[data-ready=true]").waitFor();
+    await card.getByText("Waiting for the connection", { exact: false }).waitFor();
+    await card.getByText("🔒 Sealed", { exact: false }).waitFor();
+    expect(await P.getByText("the page was closed before the connection came back", { exact: false }).count()).toBe(0);
+    expect(await spools(P)).toContain(w!.sealed!.spool);
+    const sentBefore = (await newestSent(P))?.id ?? null;
+    await P.unroute(creates, away);
+    const handle = await P.waitForFunction((old) => {
+      const r = JSON.parse(localStorage.getItem("pushdrop.sent") ?? "[]")[0];
+      return r && r.id !== old ? r : null;
+    }, sentBefore, { timeout: 60_000 });
+    const sent = (await handle.jsonValue()) as Sent;
+    expect(sent.sealed).toEqual({ spool: w!.sealed!.spool });
+    const raw = await rawPackage(sent.id, c.token, path.join(dir, "raw-offline-reload"));
+    const t = await new PushdropClient({ server: server.base, token: c.token }).transfer(sent.id);
+    expect(t.sealed).toBe(true);
+    expect(t.files.map((f) => f.name)).toEqual(["1.age", "seal.age"]);
+    const idFile = path.join(dir, "garage.identity");
+    writeFileSync(idFile, `${c.identity}\n`, { mode: 0o600 });
+    expect(ageOpen(idFile, path.join(raw, "1.age")).equals(Buffer.from(photo))).toBe(true);
+    expect(json(ageOpen(idFile, path.join(raw, "seal.age")).toString("utf8"))).toMatchObject({ transferId: sent.id, message: "after a reload", files: [{ name: "car.jpg", size: photo.length, sha256: sha256(photo) }] });
+    expect(await waitingRecords(P)).toEqual([]);
+    await expect.poll(() => spools(P), { timeout: 30_000 }).toEqual([]);
   });
 });

@@ -1,8 +1,8 @@
 import { sealDocument, sealedFileSpecs, sealedSize, sealStream, SEAL_NAME, SEALED_TYPE, sealedFileName, type SealDraft } from "../../client/seal";
 import type { Kit } from "../kit";
 import type { Outbox } from "../outbox";
-import type { SentRecord } from "../store";
-import { dropSpool, hasSpool, makeSpool, MEMORY_LIMIT, spoolFiles, writeSpoolFile } from "./spool";
+import type { SentRecord, WaitingRecord } from "../store";
+import { dropSpool, hasSpool, makeSpool, MEMORY_LIMIT, openSpool, spoolFiles, writeSpoolFile } from "./spool";
 import { keysFor, pinnedKeys, recheck } from "./trust";
 
 /**
@@ -83,27 +83,14 @@ async function seal(kit: Kit, outbox: Outbox, plan: SealedPlan): Promise<"sent" 
     if (changed) return refuse(kit, changed);
     // one Idempotency-Key for every try of this create (a lost answer never makes a second transfer)
     const once = crypto.randomUUID();
-    const hook = {
-      make: (key: string) => create(kit, plan, keys, sealed, key),
-      drop,
-      sealed: { spool: sealed.spool?.name ?? null },
-    };
     const wait = () => {
-      outbox.wait({ to: ids, files: [], message: plan.message }, plan.to, plan.files, once, {
-        ...hook,
-        // before the transfer is made: the keys the server publishes now must be the ones sealed to
-        make: async (key) => {
-          const changed = await recheck(kit, ids, keys);
-          if (changed) throw { words: changed };
-          return hook.make(key);
-        },
-      });
+      waitFor(kit, outbox, plan, keys, sealed, once);
       kept = true;
       return "waiting" as const;
     };
     if (offline) return wait();
     try {
-      const got = await hook.make(once);
+      const got = await create(kit, plan, keys, sealed, once);
       kept = true;
       outbox.start(got.record, got.transfer, got.sources);
       return "sent";
@@ -114,6 +101,38 @@ async function seal(kit: Kit, outbox: Outbox, plan: SealedPlan): Promise<"sent" 
   } finally {
     if (!kept) drop();
   }
+}
+
+/**
+ * Puts a sealed send in the outbox to wait for the connection: once the server answers, the keys
+ * it publishes must still be the ones the files were sealed to (else nothing is made, the card
+ * says why, the spool goes); then it is created (`once` on every try) and uploaded from the spool.
+ * With a spool, the waiting record keeps what a reload needs to wait again (waitAgain).
+ */
+function waitFor(kit: Kit, outbox: Outbox, plan: SealedPlan, keys: string[], sealed: Sealed, once: string): void {
+  const spool = sealed.spool?.name ?? null;
+  const { expiresIn, maxDownloads } = plan;
+  outbox.wait({ to: plan.to.map((w) => w.id), files: [], message: plan.message }, plan.to, plan.files, once, {
+    make: async (key) => {
+      const changed = await recheck(kit, plan.to.map((w) => w.id), keys);
+      if (changed) throw { words: changed };
+      return create(kit, plan, keys, sealed, key);
+    },
+    drop: () => void (spool && dropSpool(spool)),
+    sealed: { spool, again: spool ? { once, keys, files: sealed.files, expiresIn, maxDownloads } : undefined },
+  });
+}
+
+/** A sealed send that was waiting when the page closed: it waits again from its spool; false when the spool (or a file of it) is gone. */
+export async function waitAgain(kit: Kit, outbox: Outbox, w: WaitingRecord): Promise<boolean> {
+  const again = w.sealed?.again;
+  const name = w.sealed?.spool;
+  const dir = name && again && (await openSpool(name));
+  if (!dir || !again || !(await spoolFiles(name, again.files.map((f) => sealedFileName(f.index))))) return false;
+  kit.store.dropWaiting(w.key);
+  const plan: SealedPlan = { to: w.to, files: w.files as File[], message: w.message ?? undefined, expiresIn: again.expiresIn, maxDownloads: again.maxDownloads };
+  waitFor(kit, outbox, plan, again.keys, { files: again.files, spool: { name, dir }, memory: [] }, again.once);
+  return true;
 }
 
 /**
