@@ -803,6 +803,8 @@ class WaitingItem {
       else {
         this.stopped = true;
         this.hook.drop();
+        // (said here; a reload must not call it lost with the page)
+        dropWaiting(this.record.key);
         this.status.textContent = (e as { words?: string }).words ?? WORDS.refused(plainError(e));
         this.status.classList.add("error");
         // (nothing left to cancel: the card goes when the person has read it)

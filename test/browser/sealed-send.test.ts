@@ -573,6 +573,8 @@ describe("a sealed send made offline (the phone, at 360 px)", () => {
     await screenshot(P, "phone-11-sealed-waiting-key-changed", card);
     await checkState(P, "a waiting sealed send refused after a key change");
     expect(await spools(P)).not.toContain(w!.sealed!.spool);
+    // (a reload will not call it lost with the page: it was refused, and said so)
+    expect(await waitingRecords(P)).toEqual([]);
     // nothing was created, nothing tried again later, and the pin is what it was
     await P.evaluate(() => window.dispatchEvent(new Event("online")));
     await new Promise((r) => setTimeout(r, 2500));

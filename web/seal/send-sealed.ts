@@ -54,6 +54,9 @@ interface Sealed {
 
 async function seal(kit: Kit, outbox: Outbox, plan: SealedPlan): Promise<"sent" | "resumed" | "waiting" | null> {
   const ids = plan.to.map((w) => w.id);
+  // (names the form could not look up: as remembered, so a send made offline never forgets one)
+  const contacts = kit.store.loadContacts();
+  for (const w of plan.to) w.name ||= contacts.find((c) => c.id === w.id)?.name ?? "";
   // without a connection (or with the server away), the keys pinned on this device: the files
   // are sealed now and the send waits, like a plain one; it never goes in the clear
   let offline = false;
