@@ -518,7 +518,7 @@ describe("a sealed send made offline (the phone, at 360 px)", () => {
     const [w] = await waitingRecords(P);
     expect(w!.sealed?.spool).toBeTruthy();
     expect(await spools(P)).toContain(w!.sealed!.spool);
-    await screenshot(P, "phone-10-sealed-waiting", card);
+    await screenshot(P, "phone-12-sealed-waiting", card);
     await checkState(P, "a sealed send waiting for the connection");
     // nothing reached the server while offline
     await new Promise((r) => setTimeout(r, 1500));
@@ -570,7 +570,7 @@ describe("a sealed send made offline (the phone, at 360 px)", () => {
     await new PushdropClient({ server: server.base, token: c.token }).publishKey(c.id, k2.recipient);
     await phoneCtx.setOffline(false);
     await card.getByText("Not sent: the key of Old phone is no longer the one this was sealed to", { exact: false }).waitFor({ timeout: 60_000 });
-    await screenshot(P, "phone-11-sealed-waiting-key-changed", card);
+    await screenshot(P, "phone-13-sealed-waiting-key-changed", card);
     await checkState(P, "a waiting sealed send refused after a key change");
     expect(await spools(P)).not.toContain(w!.sealed!.spool);
     // (a reload will not call it lost with the page: it was refused, and said so)
@@ -602,7 +602,7 @@ describe("a sealed send made offline (the phone, at 360 px)", () => {
     const alert = P.getByRole("alert").getByText("no key of", { exact: false });
     await alert.waitFor();
     expect(await alert.textContent()).toContain("is pinned on this device, and without a connection it cannot be fetched");
-    await screenshot(P, "phone-12-sealed-offline-no-pin", P.locator("#send-error"));
+    await screenshot(P, "phone-14-sealed-offline-no-pin", P.locator("#send-error"));
     await checkState(P, "an offline sealed send to a recipient without a pinned key");
     expect(await waitingRecords(P)).toEqual(before);
     expect(await P.locator("#outbox li.waiting").count()).toBe(0);
