@@ -4,6 +4,7 @@ import { bidi, idText, names, size } from "./format";
 import { parseTerminalIdInput } from "./i18n/format";
 import { t } from "./i18n/runtime";
 import { fileName } from "./names";
+import { waitable } from "./outbox";
 import { copy } from "./received-list";
 import { app } from "./state";
 import * as store from "./store";
@@ -34,5 +35,6 @@ export const kit = {
   copy: (text: string, button?: HTMLButtonElement) => copy(text, button),
   store,
   parseTerminalIdInput,
+  waitable,
 };
 export type Kit = typeof kit;

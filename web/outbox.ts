@@ -120,18 +120,28 @@ export class Outbox {
     for (const r of [...records].reverse()) this.mount(new OutItem(this.client, r, null, null, () => this.drop(r.id)));
     for (const w of loadWaiting()) {
       if (this.waiting.has(w.key)) continue;
-      const el = lostCard(w, () => {
-        el.remove();
-        dropWaiting(w.key);
-        this.showHeading();
-      });
-      this.list.append(el);
+      // a sealed send whose sealed copy is still in the spool waits again (send.ts sets `again`)
+      if (w.sealed?.again && this.again) void this.again(w).catch(() => false).then((ok) => ok || this.lost(w));
+      else this.lost(w);
     }
     this.showHeading();
-    // spools no sent record names (a page closed while sealing) go
-    const spools = new Set(loadSent().map((r) => r.sealed?.spool ?? ""));
+    // spools no sent or waiting record names (a page closed while sealing) go
+    const spools = new Set([...loadSent(), ...loadWaiting()].map((r) => r.sealed?.spool ?? ""));
     void import("./seal/spool").then((m) => m.sweepSpools(spools));
     await Promise.all([...this.items.values()].map((it) => it.refresh()));
+  }
+
+  /** Makes a sealed send that was waiting when the page closed wait again from its spool (false: its spool is gone). */
+  again?: (w: WaitingRecord) => Promise<boolean>;
+
+  private lost(w: WaitingRecord): void {
+    const el = lostCard(w, () => {
+      el.remove();
+      dropWaiting(w.key);
+      this.showHeading();
+    });
+    this.list.append(el);
+    this.showHeading();
   }
 
   /** Creates the transfer and sends its bytes; without a connection it waits (false). */
@@ -150,25 +160,37 @@ export class Outbox {
     }
   }
 
-  /** A send that could not reach the server: kept here (and noted in the browser) until it can. */
-  wait(req: CreateTransferRequest, to: SentRecord["to"], files: File[], once = sendKey()): void {
+  /**
+   * A send that could not reach the server: kept here (and noted in the browser) until it can.
+   * `hook` makes a sealed one (web/seal/send-sealed.ts: keys checked again, then created and
+   * started from its spool); without it, `req` is created as it is.
+   */
+  wait(req: CreateTransferRequest, to: SentRecord["to"], files: File[], once = sendKey(), hook?: WaitHook): void {
     const record: WaitingRecord = {
       key: `w${Date.now()}${Math.random().toString(36).slice(2, 8)}`,
       at: new Date().toISOString(),
       to,
       files: files.map((f) => ({ name: f.name, size: f.size })),
       message: req.message ?? null,
+      sealed: hook?.sealed,
     };
     recordWaiting(record);
-    const w = new WaitingItem(this.client, record, req, once, (transfer) => {
+    const gone = () => {
       this.waiting.delete(record.key);
       dropWaiting(record.key);
       w.el.remove();
-      this.started(transfer, to, files, req.message ?? null);
+    };
+    const w = new WaitingItem(this.client, record, once, hook ?? {
+      make: async (key) => {
+        const transfer = await this.client.createTransfer(req, { idempotencyKey: key });
+        return { transfer, record: sentRecord(transfer, to, files, req.message ?? null), sources: files };
+      },
+      drop() {},
+    }, (got) => {
+      gone();
+      this.start(got.record, got.transfer, got.sources);
     }, () => {
-      this.waiting.delete(record.key);
-      dropWaiting(record.key);
-      w.el.remove();
+      gone();
       this.showHeading();
     });
     this.waiting.set(record.key, w);
@@ -188,15 +210,7 @@ export class Outbox {
   }
 
   private started(transfer: Transfer, to: SentRecord["to"], files: File[], message: string | null): void {
-    const record: SentRecord = {
-      id: transfer.id,
-      at: transfer.createdAt,
-      to,
-      files: files.map((f) => ({ name: f.name, size: f.size, lastModified: f.lastModified })),
-      message,
-    };
-    recordSent(record);
-    this.start(record, transfer, files);
+    this.start(sentRecord(transfer, to, files, message), transfer, files);
   }
 
   private showHeading(): void {
@@ -205,8 +219,9 @@ export class Outbox {
     show(this.list, any);
   }
 
-  /** A transfer just created: its bytes go up now. */
+  /** A transfer just created: noted in the browser, and its bytes go up now. */
   start(record: SentRecord, transfer: Transfer, sources: File[]): void {
+    recordSent(record);
     const it = new OutItem(this.client, record, transfer, sources, () => this.drop(record.id));
     this.mount(it);
     void it.upload(true);
@@ -703,8 +718,26 @@ class OutItem {
   }
 }
 
+/** The outbox's record of a transfer it created from these files. */
+const sentRecord = (transfer: Transfer, to: SentRecord["to"], files: File[], message: string | null): SentRecord => ({
+  id: transfer.id,
+  at: transfer.createdAt,
+  to,
+  files: files.map((f) => ({ name: f.name, size: f.size, lastModified: f.lastModified })),
+  message,
+});
+
+/** What a waiting send does once the server answers, and what it keeps (a sealed send's spool). */
+export interface WaitHook {
+  /** creates the transfer (`once`: the same Idempotency-Key every try); what it throws that is not waitable ends the wait, in its `words` if it has them */
+  make(once: string): Promise<{ transfer: Transfer; record: SentRecord; sources: File[] }>;
+  /** the send was cancelled or refused: what it kept goes */
+  drop(): void;
+  sealed?: WaitingRecord["sealed"];
+}
+
 /** Without a connection (or the server briefly away): a send may wait for it. */
-const waitable = (e: unknown) => e instanceof NetworkError || (isTransient(e) && !(e instanceof ApiError && e.status === 429));
+export const waitable = (e: unknown) => e instanceof NetworkError || (isTransient(e) && !(e instanceof ApiError && e.status === 429));
 
 /** A new idempotency key (1–64 of A-Z a-z 0-9 _ -). */
 function sendKey(): string {
@@ -720,27 +753,23 @@ class WaitingItem {
   private timer: ReturnType<typeof setTimeout> | undefined;
   private tries = 0;
   private busy = false;
-  /** Cancel was pressed: no try after it, and one already on its way is undone */
+  /** Cancel was pressed (or the server refused it): no try after it, and one already on its way is undone */
   private stopped = false;
   private readonly status: HTMLElement;
+  private readonly button: HTMLElement;
 
   constructor(
     private readonly client: PushdropClient,
     readonly record: WaitingRecord,
-    private readonly req: CreateTransferRequest,
     /** the send's idempotency key: every try is the same request to the server */
     private readonly once: string,
-    private readonly created: (t: Transfer) => void,
+    private readonly hook: WaitHook,
+    private readonly created: (got: Awaited<ReturnType<WaitHook["make"]>>) => void,
     private readonly cancelled: () => void,
   ) {
     this.status = h("p", { class: "status", role: "status" }, WORDS.waiting);
-    this.el = h(
-      "li",
-      { class: "item out waiting", tabindex: "-1" },
-      recordHead(record),
-      this.status,
-      h("div", { class: "actions" }, h("button", { type: "button", class: "quiet", onclick: () => this.cancel() }, WORDS.cancel)),
-    );
+    this.button = h("button", { type: "button", class: "quiet", onclick: () => this.cancel() }, WORDS.cancel);
+    this.el = h("li", { class: "item out waiting", tabindex: "-1" }, recordHead(record), this.status, h("div", { class: "actions" }, this.button));
     this.later();
   }
 
@@ -757,22 +786,29 @@ class WaitingItem {
   }
 
   private async attempt(): Promise<void> {
-    if (this.busy) return;
+    if (this.busy || this.stopped) return;
     this.busy = true;
     try {
-      const t = await this.client.createTransfer(this.req, { idempotencyKey: this.once });
+      const got = await this.hook.make(this.once);
       if (this.stopped) {
         // cancelled while this try was on its way: the transfer it made goes too, unsent
-        await this.client.cancel(t.id).catch(() => undefined);
+        await this.client.cancel(got.transfer.id).catch(() => undefined);
         return;
       }
       clearTimeout(this.timer);
-      this.created(t);
+      this.created(got);
     } catch (e) {
+      if (this.stopped) return;
       if (waitable(e)) this.later();
       else {
-        this.status.textContent = WORDS.refused(plainError(e));
+        this.stopped = true;
+        this.hook.drop();
+        // (said here; a reload must not call it lost with the page)
+        dropWaiting(this.record.key);
+        this.status.textContent = (e as { words?: string }).words ?? WORDS.refused(plainError(e));
         this.status.classList.add("error");
+        // (nothing left to cancel: the card goes when the person has read it)
+        this.button.textContent = WORDS.remove;
       }
     } finally {
       this.busy = false;
@@ -782,6 +818,7 @@ class WaitingItem {
   private cancel(): void {
     this.stopped = true;
     clearTimeout(this.timer);
+    this.hook.drop();
     this.cancelled();
   }
 }
@@ -798,7 +835,7 @@ function lostCard(w: WaitingRecord, remove: () => void): HTMLLIElement {
   );
 }
 
-function recordHead(r: { at: string; to: SentRecord["to"]; files: SentRecord["files"]; message: string | null }): HTMLElement[] {
+function recordHead(r: WaitingRecord): HTMLElement[] {
   const what = whatLine(r);
   return [h("div", { class: "head" }, h("span", { class: "to" }, ...toLine(r.to)), h("time", { class: "muted", datetime: r.at }, ago(r.at))), h("p", { class: "what muted" }, what)];
 }

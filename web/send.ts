@@ -1,4 +1,4 @@
-import { ApiError, NetworkError, isTransient } from "../client";
+import { ApiError } from "../client";
 import type { CreateTransferRequest } from "../src/contract";
 import { DEFAULT_EXPIRES_IN, MAX_MESSAGE_LENGTH, MAX_RECIPIENTS } from "../src/contract/limits";
 import { renderContacts } from "./contacts";
@@ -6,7 +6,7 @@ import { $, announce, fill, h, show } from "./dom";
 import { plainError } from "./errors";
 import { fileName } from "./names";
 import { go } from "./nav";
-import { Outbox } from "./outbox";
+import { Outbox, waitable } from "./outbox";
 import { SHARE_CACHE } from "./shared/share";
 import { app, params } from "./state";
 import { normalizeTerminalId } from "../src/contract/ids";
@@ -47,6 +47,7 @@ const WORDS = {
 };
 
 export const outbox = new Outbox(app.client, $<HTMLUListElement>("outbox"), $("sent-h"));
+outbox.again = async (w) => (await import("./seal/send-sealed")).waitAgain(kit, outbox, w);
 
 
 let picked: File[] = [];
@@ -271,16 +272,13 @@ async function send(e: Event): Promise<void> {
     showPicked();
     messageInput.value = "";
   };
+  // (read once: what is sent sealed never reaches the plain wait below, whatever fails)
+  const sealed = sealOn();
   try {
-    const who = await Promise.all(ids.map(async (id) => ({ id, name: await lookup(id) })));
-    const missing = who.filter((w) => w.name === null);
-    if (missing.length) {
-      showSendError(WORDS.nobody(listNames(missing.map((w) => idText(w.id)))));
-      return toInput.focus();
-    }
-    const to = who.map((w) => ({ id: w.id, name: w.name ?? "" }));
-    if (sealOn()) {
-      // sealed (issue 23): seal/send-sealed.ts says itself why nothing was sent
+    if (sealed) {
+      // sealed (issue 23): seal/send-sealed.ts checks the recipients, and says itself why
+      // nothing was sent; offline it seals to the pinned keys and the send waits
+      const to = ids.map((id) => ({ id, name: names.get(id) ?? "" }));
       const r = requestFor(ids, [], undefined);
       const done = await (await import("./seal/send-sealed")).sendSealed(kit, outbox, { to, files, message, expiresIn: r.expiresIn, maxDownloads: r.maxDownloads });
       if (!done) return;
@@ -288,8 +286,15 @@ async function send(e: Event): Promise<void> {
       refreshContacts();
       clear();
       sealRows(ids);
-      return announce(done === "sent" ? WORDS.started : WORDS.resumed);
+      return announce(done === "sent" ? WORDS.started : done === "waiting" ? WORDS.waiting : WORDS.resumed);
     }
+    const who = await Promise.all(ids.map(async (id) => ({ id, name: await lookup(id) })));
+    const missing = who.filter((w) => w.name === null);
+    if (missing.length) {
+      showSendError(WORDS.nobody(listNames(missing.map((w) => idText(w.id)))));
+      return toInput.focus();
+    }
+    const to = who.map((w) => ({ id: w.id, name: w.name ?? "" }));
     const again = await unfinished(ids, files, message ?? null);
     if (again) {
       outbox.resume(again, files);
@@ -304,7 +309,7 @@ async function send(e: Event): Promise<void> {
     clear();
     announce(created ? WORDS.started : WORDS.waiting);
   } catch (err) {
-    if (err instanceof NetworkError || (isTransient(err) && !(err instanceof ApiError && err.status === 429))) {
+    if (!sealed && waitable(err)) {
       // (the lookups could not reach the server either: the send waits all the same)
       const to = ids.map((id) => ({ id, name: names.get(id) ?? "" }));
       outbox.wait(requestFor(ids, files, message), to, files);

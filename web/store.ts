@@ -3,6 +3,8 @@
  * received from, and the transfers it sent (to show their status after a reload). A browser
  * that refuses storage (private modes) still works for the visit.
  */
+import type { SealedFile } from "../src/contract/seal";
+
 export interface Device {
   id: string;
   token: string;
@@ -45,6 +47,17 @@ export interface WaitingRecord {
   to: Array<{ id: string; name: string }>;
   files: Array<{ name: string; size: number }>;
   message: string | null;
+  /** sealed while offline (web/seal/send-sealed.ts): waits with its spool, as SentRecord's, and what it takes to wait again after a reload */
+  sealed?: SentRecord["sealed"] & { again?: SealedWait };
+}
+
+/** A sealed send waiting for the connection, as a reload finds it again in its spool: its create's Idempotency-Key, the keys sealed to, seal.age's file entries, the form's limits. */
+export interface SealedWait {
+  once: string;
+  keys: string[];
+  files: SealedFile[];
+  expiresIn?: number;
+  maxDownloads?: number;
 }
 
 const KEYS = {

@@ -2,7 +2,7 @@ import { execFileSync } from "node:child_process";
 import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import path from "node:path";
-import type { Browser, BrowserContext, Page } from "playwright-core";
+import type { Browser, BrowserContext, Page, Route } from "playwright-core";
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
 import { PushdropClient } from "../../client";
 import { fingerprint, generateIdentity, safetyNumber, sealedSize } from "../../client/seal";
@@ -452,5 +452,228 @@ describe("scanned codes and verified contacts", () => {
     await A.getByText("Laptop CLI: sealed to its key, verified.", { exact: false }).waitFor();
     expect((await pins(A))[cli.id!]).toMatchObject({ key: theirs, verified: true });
     await A.getByLabel("Message").fill("");
+  });
+});
+
+/** What waits in this page's outbox for the connection (its localStorage record). */
+const waitingRecords = (page: Page) => page.evaluate(() => JSON.parse(localStorage.getItem("pushdrop.waiting") ?? "[]") as Array<{ key: string; sealed?: { spool: string | null } }>);
+
+describe("a sealed send made offline (the phone, at 360 px)", () => {
+  let P: Page;
+  /** A contact with a key of its own, pinned on the phone through its share link. */
+  async function pinnedContact(name: string): Promise<{ id: string; token: string; key: string; identity: string }> {
+    const k = await generateIdentity();
+    const c = await terminal(name, k.recipient);
+    await P.goto(`/?to=${c.id}#k=${k.recipient}`);
+    await P.locator("html[data-ready=true]").waitFor();
+    await P.getByText(`${name}: sealed to the key pinned here.`, { exact: false }).waitFor();
+    expect((await pins(P))[c.id]).toMatchObject({ key: k.recipient });
+    return { ...c, key: k.recipient, identity: k.identity };
+  }
+  const inboxOf = (c: { id: string; token: string }) => new PushdropClient({ server: server.base, token: c.token }).inbox(c.id);
+  /** Transfers the server made for the phone from now on (answered creates: an unfinished one is in no inbox). */
+  function creates(): { count: () => number; stop: () => void } {
+    let n = 0;
+    const on = (r: import("playwright-core").Response) => {
+      if (r.request().method() === "POST" && new URL(r.url()).pathname === "/v1/transfers") n++;
+    };
+    P.on("response", on);
+    return { count: () => n, stop: () => void P.off("response", on) };
+  }
+  /** The form as filled, sent with the phone offline: the waiting card it made. */
+  async function sendOffline(files: Array<{ name: string; mimeType: string; buffer: Buffer }>, message: string) {
+    if (files.length) await P.locator("#files").setInputFiles(files);
+    await P.getByLabel("Message").fill(message);
+    expect(await P.getByRole("switch", { name: "Sealed" }).isChecked()).toBe(true);
+    await phoneCtx.setOffline(true);
+    const before = (await waitingRecords(P)).length;
+    await P.getByRole("button", { name: "Send", exact: true }).click();
+    const card = P.locator("#outbox li.waiting").filter({ hasText: message });
+    await card.getByText("Waiting for the connection", { exact: false }).waitFor();
+    expect((await waitingRecords(P)).length).toBe(before + 1);
+    return card;
+  }
+
+  beforeAll(async () => {
+    P = phoneCtx.pages()[0] ?? (await open(phoneCtx));
+  });
+  afterEach(async () => {
+    await phoneCtx.setOffline(false);
+  });
+
+  it("waits sealed to the pinned key; back online it goes sealed, and the CLI opens it; the server never held a plain name", async () => {
+    // the CLI's key, pinned on the phone from its share link
+    const cliKey = (await api().lookup(cli.id!)).key!;
+    await P.goto(`/?to=${cli.id}#k=${cliKey}`);
+    await P.locator("html[data-ready=true]").waitFor();
+    await P.getByText("Laptop CLI: sealed to the key pinned here.", { exact: false }).waitFor();
+    const marker = `off${Date.now()}x${Math.random().toString(36).slice(2, 8)}`;
+    const photo = random(2 * MiB + 321);
+    const before = (await api().lookup(cli.id!)).key;
+    const made = creates();
+    const card = await sendOffline([{ name: `beach ${marker}.jpg`, mimeType: "image/jpeg", buffer: Buffer.from(photo) }], `sealed offline ${marker}`);
+    // the lock shows on the waiting card, with Cancel; the files are sealed already, in the spool
+    await card.getByText("🔒 Sealed", { exact: false }).waitFor();
+    expect(await card.getByRole("button", { name: "Cancel" }).isVisible()).toBe(true);
+    const [w] = await waitingRecords(P);
+    expect(w!.sealed?.spool).toBeTruthy();
+    expect(await spools(P)).toContain(w!.sealed!.spool);
+    await screenshot(P, "phone-12-sealed-waiting", card);
+    await checkState(P, "a sealed send waiting for the connection");
+    // nothing reached the server while offline
+    await new Promise((r) => setTimeout(r, 1500));
+    expect(made.count()).toBe(0);
+
+    // back online: it goes by itself, sealed
+    const sentBefore = (await newestSent(P))?.id ?? null;
+    await phoneCtx.setOffline(false);
+    const handle = await P.waitForFunction((old) => {
+      const r = JSON.parse(localStorage.getItem("pushdrop.sent") ?? "[]")[0];
+      return r && r.id !== old ? r : null;
+    }, sentBefore, { timeout: 60_000 });
+    const sent = (await handle.jsonValue()) as Sent;
+    expect(sent.sealed).toEqual({ spool: w!.sealed!.spool });
+    await P.locator(`#o-${sent.id}`).getByText("🔒 Sealed", { exact: false }).waitFor();
+    expect(await waitingRecords(P)).toEqual([]);
+    // one transfer made, whatever the tries
+    expect(made.count()).toBe(1);
+    made.stop();
+    const raw = await rawPackage(sent.id, cliToken(), path.join(dir, "raw-offline"));
+    const t = await new PushdropClient({ server: server.base, token: cliToken() }).transfer(sent.id);
+    expect(t.sealed).toBe(true);
+    expect(t.message).toBeNull();
+    expect(t.files.map((f) => f.name)).toEqual(["1.age", "seal.age"]);
+    expect(JSON.stringify(t)).not.toContain(marker);
+    expect(readdirSync(raw).sort()).toEqual(["1.age", "manifest.json", "seal.age"]);
+    expect(ageOpen(await cliIdentity(), path.join(raw, "1.age")).equals(Buffer.from(photo))).toBe(true);
+    // the CLI opens it: the real name, the bytes, the message
+    const D = path.join(dir, "cli-get-offline");
+    mkdirSync(D);
+    const got = await runCli(cli, ["get", sent.id, "--dir", D, "--json"]);
+    expect(got.code, got.stderr).toBe(0);
+    expect(json(got.stdout)).toMatchObject({ sealed: true, message: `sealed offline ${marker}` });
+    expect(readdirSync(D)).toEqual([`beach ${marker}.jpg`]);
+    expect(readFileSync(path.join(D, `beach ${marker}.jpg`)).equals(Buffer.from(photo))).toBe(true);
+    expect((await api().lookup(cli.id!)).key).toBe(before);
+    await expect.poll(() => spools(P), { timeout: 30_000 }).toEqual([]);
+  });
+
+  it("a key changed on the server while the send waited: nothing is sent, the card says why, the spool is gone", async () => {
+    const c = await pinnedContact("Old phone");
+    const made = creates();
+    const card = await sendOffline([{ name: "receipt.pdf", mimeType: "application/pdf", buffer: Buffer.from(random(40_000)) }], "for the old phone");
+    await card.getByText("🔒 Sealed", { exact: false }).waitFor();
+    const [w] = await waitingRecords(P);
+    expect(await spools(P)).toContain(w!.sealed!.spool);
+    // meanwhile the contact's key changes (its token PUTs another)
+    const k2 = await generateIdentity();
+    await new PushdropClient({ server: server.base, token: c.token }).publishKey(c.id, k2.recipient);
+    await phoneCtx.setOffline(false);
+    await card.getByText("Not sent: the key of Old phone is no longer the one this was sealed to", { exact: false }).waitFor({ timeout: 60_000 });
+    await screenshot(P, "phone-13-sealed-waiting-key-changed", card);
+    await checkState(P, "a waiting sealed send refused after a key change");
+    expect(await spools(P)).not.toContain(w!.sealed!.spool);
+    // (a reload will not call it lost with the page: it was refused, and said so)
+    expect(await waitingRecords(P)).toEqual([]);
+    // nothing was created, nothing tried again later, and the pin is what it was
+    await P.evaluate(() => window.dispatchEvent(new Event("online")));
+    await new Promise((r) => setTimeout(r, 2500));
+    expect(made.count()).toBe(0);
+    made.stop();
+    expect(await inboxOf(c)).toEqual([]);
+    expect((await pins(P))[c.id]!.key).toBe(c.key);
+    expect(await card.getByRole("button", { name: "Cancel" }).count()).toBe(0);
+    await card.getByRole("button", { name: "Remove" }).click();
+    await card.waitFor({ state: "detached" });
+    expect(await waitingRecords(P)).toEqual([]);
+  });
+
+  it("a recipient without a pinned key, offline: refused in words, nothing waits, nothing goes later in the clear", async () => {
+    const k = await generateIdentity();
+    const c = await terminal("New tablet", k.recipient);
+    await tab(P, "Send");
+    const made = creates();
+    await phoneCtx.setOffline(true);
+    // typed while offline: the page knows neither its name nor its key
+    await P.getByLabel("Recipient").fill(c.id);
+    await P.getByLabel("Message").fill("to the new tablet");
+    const before = await waitingRecords(P);
+    await P.getByRole("button", { name: "Send", exact: true }).click();
+    const alert = P.getByRole("alert").getByText("no key of", { exact: false });
+    await alert.waitFor();
+    expect(await alert.textContent()).toContain("is pinned on this device, and without a connection it cannot be fetched");
+    await screenshot(P, "phone-14-sealed-offline-no-pin", P.locator("#send-error"));
+    await checkState(P, "an offline sealed send to a recipient without a pinned key");
+    expect(await waitingRecords(P)).toEqual(before);
+    expect(await P.locator("#outbox li.waiting").count()).toBe(0);
+    expect(await spools(P)).toEqual([]);
+    // back online, nothing goes by itself (neither sealed nor in the clear)
+    await phoneCtx.setOffline(false);
+    await new Promise((r) => setTimeout(r, 4000));
+    expect(made.count()).toBe(0);
+    made.stop();
+    expect(await inboxOf(c)).toEqual([]);
+    expect((await pins(P))[c.id]).toBeUndefined();
+    await P.getByLabel("Message").fill("");
+  });
+
+  it("Cancel of a waiting sealed send: nothing is created, the spool is gone", async () => {
+    const c = await pinnedContact("Kitchen");
+    const made = creates();
+    const card = await sendOffline([{ name: "list.txt", mimeType: "text/plain", buffer: Buffer.from("eggs\n") }], "cancel me");
+    const [w] = await waitingRecords(P);
+    expect(await spools(P)).toContain(w!.sealed!.spool);
+    await card.getByRole("button", { name: "Cancel" }).click();
+    await card.waitFor({ state: "detached" });
+    expect(await waitingRecords(P)).toEqual([]);
+    expect(await spools(P)).not.toContain(w!.sealed!.spool);
+    // back online: no try is made
+    await phoneCtx.setOffline(false);
+    await new Promise((r) => setTimeout(r, 4000));
+    expect(made.count()).toBe(0);
+    made.stop();
+    expect(await inboxOf(c)).toEqual([]);
+  });
+
+  it("the server away when the send is made, then a reload: it waits again from its spool, and goes sealed once the server answers", async () => {
+    const c = await pinnedContact("Garage");
+    // the server cannot be reached for creates (the page itself still loads)
+    const creates = /\/v1\/transfers$/;
+    const away = (route: Route) => (route.request().method() === "POST" ? route.abort("internetdisconnected") : route.continue());
+    await P.route(creates, away);
+    const photo = random(300_000 + 17);
+    await P.locator("#files").setInputFiles([{ name: "car.jpg", mimeType: "image/jpeg", buffer: Buffer.from(photo) }]);
+    await P.getByLabel("Message").fill("after a reload");
+    await P.getByRole("button", { name: "Send", exact: true }).click();
+    const card = P.locator("#outbox li.waiting").filter({ hasText: "after a reload" });
+    await card.getByText("Waiting for the connection", { exact: false }).waitFor();
+    const [w] = await waitingRecords(P);
+    expect(w!.sealed?.spool).toBeTruthy();
+    // (the page asks before it closes with a send waiting: the person says leave)
+    P.once("dialog", (d) => void d.accept());
+    await P.reload();
+    await P.locator("html[data-ready=true]").waitFor();
+    await card.getByText("Waiting for the connection", { exact: false }).waitFor();
+    await card.getByText("🔒 Sealed", { exact: false }).waitFor();
+    expect(await P.getByText("the page was closed before the connection came back", { exact: false }).count()).toBe(0);
+    expect(await spools(P)).toContain(w!.sealed!.spool);
+    const sentBefore = (await newestSent(P))?.id ?? null;
+    await P.unroute(creates, away);
+    const handle = await P.waitForFunction((old) => {
+      const r = JSON.parse(localStorage.getItem("pushdrop.sent") ?? "[]")[0];
+      return r && r.id !== old ? r : null;
+    }, sentBefore, { timeout: 60_000 });
+    const sent = (await handle.jsonValue()) as Sent;
+    expect(sent.sealed).toEqual({ spool: w!.sealed!.spool });
+    const raw = await rawPackage(sent.id, c.token, path.join(dir, "raw-offline-reload"));
+    const t = await new PushdropClient({ server: server.base, token: c.token }).transfer(sent.id);
+    expect(t.sealed).toBe(true);
+    expect(t.files.map((f) => f.name)).toEqual(["1.age", "seal.age"]);
+    const idFile = path.join(dir, "garage.identity");
+    writeFileSync(idFile, `${c.identity}\n`, { mode: 0o600 });
+    expect(ageOpen(idFile, path.join(raw, "1.age")).equals(Buffer.from(photo))).toBe(true);
+    expect(json(ageOpen(idFile, path.join(raw, "seal.age")).toString("utf8"))).toMatchObject({ transferId: sent.id, message: "after a reload", files: [{ name: "car.jpg", size: photo.length, sha256: sha256(photo) }] });
+    expect(await waitingRecords(P)).toEqual([]);
+    await expect.poll(() => spools(P), { timeout: 30_000 }).toEqual([]);
   });
 });

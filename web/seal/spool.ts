@@ -67,6 +67,15 @@ export async function spoolFiles(spool: string, names: readonly string[]): Promi
   }
 }
 
+/** A spool folder that is still here, by name; null when it is gone. */
+export async function openSpool(spool: string): Promise<Dir | null> {
+  try {
+    return await (await root(false)).getDirectoryHandle(spool);
+  } catch {
+    return null;
+  }
+}
+
 /** Deletes a spool folder (nothing happens when it is gone already). */
 export async function dropSpool(spool: string): Promise<void> {
   try {

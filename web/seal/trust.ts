@@ -33,9 +33,16 @@ async function published(kit: Kit, id: string): Promise<{ name: string | null; k
   }
 }
 
+/** What the server published for each id when this page last asked: offline, a key change seen then still blocks sealing, and its row stays. */
+const seen = new Map<string, { name: string | null; key: string | null }>();
+
 async function rowOf(kit: Kit, id: string): Promise<Row | null> {
   const p = await published(kit, id);
-  if (!p) return null;
+  if (p) seen.set(id, p);
+  return p && rowFrom(kit, id, p);
+}
+
+function rowFrom(kit: Kit, id: string, p: { name: string | null; key: string | null }): Row {
   const pinned = kit.store.loadPins()[id] ?? null;
   return { id, name: p.name, pinned, published: p.key, d: decideTrust({ pinned, published: p.key }) };
 }
@@ -78,8 +85,15 @@ export async function showRecipients(kit: Kit, ids: readonly string[]): Promise<
   let rows: Array<Row | null>;
   try {
     rows = await Promise.all(ids.map((id) => rowOf(kit, id)));
+    // (the sealed send's chunk, ready for a send made after the connection drops)
+    void import("./send-sealed").catch(() => undefined);
   } catch {
-    rows = [];
+    // no connection: only what blocks sealing, as this page last saw it (nothing else is known)
+    rows = ids.map((id) => {
+      const p = seen.get(id);
+      const r = p && rowFrom(kit, id, p);
+      return r && r.d.kind !== "seal" ? r : null;
+    });
   }
   if (mine !== seq) return;
   const me = rows.length ? await myKey(kit) : null;
@@ -182,7 +196,7 @@ function rowView(kit: Kit, r: Row, me: string | null, ids: readonly string[]): H
  * sentence that says why nothing can be sealed (a recipient without a key, a key change, a key
  * that is not an age key, an id the server does not know).
  */
-export async function keysFor(kit: Kit, ids: readonly string[]): Promise<{ keys: string[] } | { refused: string }> {
+export async function keysFor(kit: Kit, ids: readonly string[]): Promise<{ keys: string[]; names?: Array<string | null> } | { refused: string }> {
   const rows = await Promise.all(ids.map((id) => rowOf(kit, id)));
   const missing = ids.filter((_, i) => rows[i] === null);
   if (missing.length) return { refused: kit.t("send.noSuchIdsCheck", { ids: kit.names(missing.map(kit.idText)) }) };
@@ -195,5 +209,34 @@ export async function keysFor(kit: Kit, ids: readonly string[]): Promise<{ keys:
     const d = r.d as Extract<TrustDecision, { kind: "seal" }>;
     if (!r.pinned) pin(kit, r.id, d.pin.key, d.pin.verified); // pinned on first use
   }
-  return { keys: list.map((r) => (r.d as Extract<TrustDecision, { kind: "seal" }>).pin.key) };
+  return { keys: list.map((r) => (r.d as Extract<TrustDecision, { kind: "seal" }>).pin.key), names: list.map((r) => r.name) };
+}
+
+/**
+ * Without a connection: the keys pinned on this device for `to` (a link, a QR code or an earlier
+ * send pinned them), unless this page last saw the server publish another (or none); or the
+ * sentence that says why nothing can be sealed. Nothing is pinned here: a first use needs the
+ * server's key.
+ */
+export function pinnedKeys(kit: Kit, to: ReadonlyArray<{ id: string; name: string }>): { keys: string[]; names?: Array<string | null> } | { refused: string } {
+  const pins = kit.store.loadPins();
+  const who = (list: typeof to) => kit.names(list.map((w) => (w.name ? kit.bidi(w.name) : kit.idText(w.id))));
+  const unpinned = to.filter((w) => !pins[w.id]);
+  if (unpinned.length) return { refused: kit.t("seal.offlineNoPin", { names: who(unpinned) }) };
+  const changed = to.filter((w) => seen.has(w.id) && rowFrom(kit, w.id, seen.get(w.id)!).d.kind !== "seal");
+  if (changed.length) return { refused: kit.t("seal.changedRefused", { names: who(changed) }) };
+  return { keys: to.map((w) => pins[w.id]!.key) };
+}
+
+/**
+ * Before a send sealed while offline is created: the sentence that says why it must not go (a
+ * recipient's key is not, or no longer, the one its files were sealed to; an id the server does
+ * not know), or null when every key the server publishes and this device pins is still `sealedTo`.
+ */
+export async function recheck(kit: Kit, ids: readonly string[], sealedTo: readonly string[]): Promise<string | null> {
+  const rows = await Promise.all(ids.map((id) => rowOf(kit, id)));
+  const missing = ids.filter((_, i) => rows[i] === null);
+  if (missing.length) return kit.t("send.noSuchIdsCheck", { ids: kit.names(missing.map(kit.idText)) });
+  const moved = (rows as Row[]).filter((r, i) => r.d.kind !== "seal" || r.d.pin.key !== sealedTo[i]);
+  return moved.length ? kit.t("seal.keyMoved", { names: kit.names(moved.map((r) => named(kit, r))) }) : null;
 }
