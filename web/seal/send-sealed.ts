@@ -2,6 +2,7 @@ import { sealDocument, sealedFileSpecs, sealedSize, sealStream, SEAL_NAME, SEALE
 import type { Kit } from "../kit";
 import type { Outbox } from "../outbox";
 import type { SentRecord, WaitingRecord } from "../store";
+import { changedWhileSealing, sealFileToSpool } from "./seal-file";
 import { dropSpool, hasSpool, makeSpool, MEMORY_LIMIT, openSpool, spoolFiles, writeSpoolFile } from "./spool";
 import { keysFor, pinnedKeys, recheck } from "./trust";
 
@@ -139,8 +140,9 @@ export async function waitAgain(kit: Kit, outbox: Outbox, w: WaitingRecord): Pro
 }
 
 /**
- * Seals each file once, as a stream while it is hashed, into the spool (or memory), with a bar
- * under the form; the words that say why not when a file changed meanwhile.
+ * Seals each file once into the spool (seal-file.ts: age and the SHA-256 in two workers at once,
+ * off the page's thread) or, without OPFS, in memory on the page (sealStream, hashed as it goes),
+ * with a bar under the form; the words that say why not when a file changed meanwhile.
  */
 async function sealFiles(kit: Kit, plan: SealedPlan, keys: string[], sealed: Sealed): Promise<string | null> {
   const total = plan.files.reduce((s, f) => s + f.size, 0);
@@ -149,23 +151,35 @@ async function sealFiles(kit: Kit, plan: SealedPlan, keys: string[], sealed: Sea
     let before = 0;
     for (const [k, f] of plan.files.entries()) {
       progress.file(f.name, before);
-      const counted = f.stream().pipeThrough(
-        new TransformStream<Uint8Array, Uint8Array>({
-          transform(chunk, c) {
-            progress.add(chunk.length);
-            c.enqueue(chunk);
-          },
-        }),
-      );
-      const out = await sealStream(counted, keys);
       let written: number;
-      if (sealed.spool) written = await writeSpoolFile(sealed.spool.dir, sealedFileName(k), out.stream);
-      else {
+      let digest: { sha256: string; size: number };
+      if (sealed.spool) {
+        // off the page's thread: age in one worker, the SHA-256 in another (seal-file.ts)
+        let shown = 0;
+        try {
+          ({ written, digest } = await sealFileToSpool(f, keys, sealed.spool.dir, sealedFileName(k), (bytes) => {
+            progress.add(bytes - shown);
+            shown = bytes;
+          }));
+        } catch (e) {
+          if (changedWhileSealing(e)) return kit.t("seal.changedWhileSealing", { name: kit.bidi(f.name) });
+          throw e;
+        }
+      } else {
+        const counted = f.stream().pipeThrough(
+          new TransformStream<Uint8Array, Uint8Array>({
+            transform(chunk, c) {
+              progress.add(chunk.length);
+              c.enqueue(chunk);
+            },
+          }),
+        );
+        const out = await sealStream(counted, keys);
         const blob = await new Response(out.stream).blob();
         sealed.memory.push(blob);
         written = blob.size;
+        digest = await out.digest;
       }
-      const digest = await out.digest;
       if (digest.size !== f.size || written !== sealedSize(f.size, keys.length)) return kit.t("seal.changedWhileSealing", { name: kit.bidi(f.name) });
       sealed.files.push({ index: k, name: f.name, type: validType(f.type), size: f.size, sha256: digest.sha256 });
       before += f.size;
