@@ -1,5 +1,4 @@
-import { sha256 } from "@noble/hashes/sha2.js";
-import { bytesToHex } from "@noble/hashes/utils.js";
+import { createHash as jsSha256 } from "sha256-uint8array";
 import { Decrypter, Encrypter } from "age-encryption";
 import { SealError } from "./errors";
 import { isRecipient, type AgeIdentity } from "./keys";
@@ -78,8 +77,10 @@ interface NodeCrypto {
 /**
  * SHA-256 as the runtime does it fastest: Node's native hash where there is one (the CLI: it
  * kept sealing at 29–43 % of the library's own rate with the JavaScript hash, measured), else
- * @noble/hashes (browsers: WebCrypto has no incremental hash). Node's module is looked up at run
- * time (process.getBuiltinModule, Node ≥ 20.16), so bundles for the browser never import it.
+ * sha256-uint8array (browsers: WebCrypto has no incremental hash, the CSP allows no WebAssembly;
+ * it takes 0.65–0.7 of @noble/hashes' CPU time per byte, measured: web/seal-worker/hash.ts uses it
+ * too). Node's module is looked up at run time (process.getBuiltinModule, Node ≥ 20.16), so
+ * bundles for the browser never import it.
  */
 export function sha256Hasher(native = true): Sha256 {
   const proc = (globalThis as { process?: { getBuiltinModule?: (id: string) => unknown } }).process;
@@ -88,8 +89,8 @@ export function sha256Hasher(native = true): Sha256 {
     const h = nodeCrypto.createHash("sha256");
     return { update: (b) => void h.update(b), hex: () => h.digest("hex") };
   }
-  const h = sha256.create();
-  return { update: (b) => void h.update(b), hex: () => bytesToHex(h.digest()) };
+  const h = jsSha256();
+  return { update: (b) => void h.update(b), hex: () => h.digest("hex") };
 }
 
 /** What hashing a stream on its way through finds at its end. */

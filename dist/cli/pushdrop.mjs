@@ -6605,7 +6605,7 @@ var require_websocket = __commonJS({
     var net = __require("net");
     var querystring = __require("querystring");
     var tls = __require("tls");
-    var { randomBytes: randomBytes6, createHash: createHash5 } = __require("crypto");
+    var { randomBytes: randomBytes6, createHash: createHash6 } = __require("crypto");
     var { Duplex, Readable: Readable4 } = __require("stream");
     var { URL: URL2 } = __require("url");
     var PerMessageDeflate2 = require_permessage_deflate();
@@ -7296,7 +7296,7 @@ var require_websocket = __commonJS({
           abortHandshake(websocket, socket, "Invalid Upgrade header");
           return;
         }
-        const digest = createHash5("sha1").update(key + GUID).digest("base64");
+        const digest = createHash6("sha1").update(key + GUID).digest("base64");
         if (res.headers["sec-websocket-accept"] !== digest) {
           abortHandshake(websocket, socket, "Invalid Sec-WebSocket-Accept header");
           return;
@@ -7681,7 +7681,7 @@ var require_websocket_server = __commonJS({
     var EventEmitter = __require("events");
     var http2 = __require("http");
     var { Duplex } = __require("stream");
-    var { createHash: createHash5 } = __require("crypto");
+    var { createHash: createHash6 } = __require("crypto");
     var extension2 = require_extension();
     var PerMessageDeflate2 = require_permessage_deflate();
     var subprotocol2 = require_subprotocol();
@@ -7991,7 +7991,7 @@ var require_websocket_server = __commonJS({
           );
         }
         if (this._state > RUNNING) return abortHandshake(socket, 503);
-        const digest = createHash5("sha1").update(key + GUID).digest("base64");
+        const digest = createHash6("sha1").update(key + GUID).digest("base64");
         const headers = [
           "HTTP/1.1 101 Switching Protocols",
           "Upgrade: websocket",
@@ -8710,7 +8710,7 @@ var DAMM = [
 ];
 function dammDigit(digits) {
   let interim = 0;
-  for (const ch of digits) interim = DAMM[interim][ch.charCodeAt(0) - 48];
+  for (const ch2 of digits) interim = DAMM[interim][ch2.charCodeAt(0) - 48];
   return interim;
 }
 function normalizeTerminalId(input) {
@@ -10262,8 +10262,8 @@ function bytesToHex(bytes) {
   }
   return hex2;
 }
-function asciiToBase16(ch) {
-  return ch >= 48 && ch <= 57 ? ch - 48 : ch >= 65 && ch <= 70 ? ch - (65 - 10) : ch >= 97 && ch <= 102 ? ch - (97 - 10) : void 0;
+function asciiToBase16(ch2) {
+  return ch2 >= 48 && ch2 <= 57 ? ch2 - 48 : ch2 >= 65 && ch2 <= 70 ? ch2 - (65 - 10) : ch2 >= 97 && ch2 <= 102 ? ch2 - (97 - 10) : void 0;
 }
 function hexToBytes(hex2) {
   if (typeof hex2 !== "string")
@@ -10799,10 +10799,10 @@ var SHA2_32B = class extends HashMD {
     }
     let { A, B, C, D, E, F: F2, G, H } = this;
     for (let i = 0; i < 64; i++) {
-      const sigma1 = rotr(E, 6) ^ rotr(E, 11) ^ rotr(E, 25);
-      const T1 = H + sigma1 + Chi(E, F2, G) + SHA256_K[i] + SHA256_W[i] | 0;
-      const sigma0 = rotr(A, 2) ^ rotr(A, 13) ^ rotr(A, 22);
-      const T2 = sigma0 + Maj(A, B, C) | 0;
+      const sigma12 = rotr(E, 6) ^ rotr(E, 11) ^ rotr(E, 25);
+      const T1 = H + sigma12 + Chi(E, F2, G) + SHA256_K[i] + SHA256_W[i] | 0;
+      const sigma02 = rotr(A, 2) ^ rotr(A, 13) ^ rotr(A, 22);
+      const T2 = sigma02 + Maj(A, B, C) | 0;
       H = G;
       G = F2;
       F2 = E;
@@ -12097,13 +12097,13 @@ function bytesToHex2(bytes) {
   return hex2;
 }
 var asciis = { _0: 48, _9: 57, A: 65, F: 70, a: 97, f: 102 };
-function asciiToBase162(ch) {
-  if (ch >= asciis._0 && ch <= asciis._9)
-    return ch - asciis._0;
-  if (ch >= asciis.A && ch <= asciis.F)
-    return ch - (asciis.A - 10);
-  if (ch >= asciis.a && ch <= asciis.f)
-    return ch - (asciis.a - 10);
+function asciiToBase162(ch2) {
+  if (ch2 >= asciis._0 && ch2 <= asciis._9)
+    return ch2 - asciis._0;
+  if (ch2 >= asciis.A && ch2 <= asciis.F)
+    return ch2 - (asciis.A - 10);
+  if (ch2 >= asciis.a && ch2 <= asciis.f)
+    return ch2 - (asciis.a - 10);
   return;
 }
 function hexToBytes2(hex2) {
@@ -12707,17 +12707,17 @@ function normalizeZ(c, points) {
   const invertedZs = FpInvertBatch(c.Fp, points.map((p) => p.Z));
   return points.map((p, i) => c.fromAffine(p.toAffine(invertedZs[i])));
 }
-function validateW(W, bits) {
-  if (!Number.isSafeInteger(W) || W <= 0 || W > bits)
-    throw new Error("invalid window size, expected [1.." + bits + "], got W=" + W);
+function validateW(W2, bits) {
+  if (!Number.isSafeInteger(W2) || W2 <= 0 || W2 > bits)
+    throw new Error("invalid window size, expected [1.." + bits + "], got W=" + W2);
 }
-function calcWOpts(W, scalarBits) {
-  validateW(W, scalarBits);
-  const windows = Math.ceil(scalarBits / W) + 1;
-  const windowSize = 2 ** (W - 1);
-  const maxNumber = 2 ** W;
-  const mask = bitMask(W);
-  const shiftBy = BigInt(W);
+function calcWOpts(W2, scalarBits) {
+  validateW(W2, scalarBits);
+  const windows = Math.ceil(scalarBits / W2) + 1;
+  const windowSize = 2 ** (W2 - 1);
+  const maxNumber = 2 ** W2;
+  const mask = bitMask(W2);
+  const shiftBy = BigInt(W2);
   return { windows, windowSize, mask, maxNumber, shiftBy };
 }
 function calcOffsets(n, window2, wOpts) {
@@ -12780,8 +12780,8 @@ var wNAF = class {
    * @param W window size
    * @returns precomputed point tables flattened to a single array
    */
-  precomputeWindow(point, W) {
-    const { windows, windowSize } = calcWOpts(W, this.bits);
+  precomputeWindow(point, W2) {
+    const { windows, windowSize } = calcWOpts(W2, this.bits);
     const points = [];
     let p = point;
     let base = p;
@@ -12802,12 +12802,12 @@ var wNAF = class {
    * https://github.com/paulmillr/noble-secp256k1/blob/47cb1669b6e506ad66b35fe7d76132ae97465da2/index.ts#L502-L541
    * @returns real and fake (for const-time) points
    */
-  wNAF(W, precomputes, n) {
+  wNAF(W2, precomputes, n) {
     if (!this.Fn.isValid(n))
       throw new Error("invalid scalar");
     let p = this.ZERO;
     let f = this.BASE;
-    const wo = calcWOpts(W, this.bits);
+    const wo = calcWOpts(W2, this.bits);
     for (let window2 = 0; window2 < wo.windows; window2++) {
       const { nextN, offset, isZero, isNeg, isNegF, offsetF } = calcOffsets(n, window2, wo);
       n = nextN;
@@ -12825,8 +12825,8 @@ var wNAF = class {
    * @param acc accumulator point to add result of multiplication
    * @returns point
    */
-  wNAFUnsafe(W, precomputes, n, acc = this.ZERO) {
-    const wo = calcWOpts(W, this.bits);
+  wNAFUnsafe(W2, precomputes, n, acc = this.ZERO) {
+    const wo = calcWOpts(W2, this.bits);
     for (let window2 = 0; window2 < wo.windows; window2++) {
       if (n === _0n3)
         break;
@@ -12842,11 +12842,11 @@ var wNAF = class {
     assert0(n);
     return acc;
   }
-  getPrecomputes(W, point, transform) {
+  getPrecomputes(W2, point, transform) {
     let comp = pointPrecomputes.get(point);
     if (!comp) {
-      comp = this.precomputeWindow(point, W);
-      if (W !== 1) {
+      comp = this.precomputeWindow(point, W2);
+      if (W2 !== 1) {
         if (typeof transform === "function")
           comp = transform(comp);
         pointPrecomputes.set(point, comp);
@@ -12855,21 +12855,21 @@ var wNAF = class {
     return comp;
   }
   cached(point, scalar, transform) {
-    const W = getW(point);
-    return this.wNAF(W, this.getPrecomputes(W, point, transform), scalar);
+    const W2 = getW(point);
+    return this.wNAF(W2, this.getPrecomputes(W2, point, transform), scalar);
   }
   unsafe(point, scalar, transform, prev) {
-    const W = getW(point);
-    if (W === 1)
+    const W2 = getW(point);
+    if (W2 === 1)
       return this._unsafeLadder(point, scalar, prev);
-    return this.wNAFUnsafe(W, this.getPrecomputes(W, point, transform), scalar, prev);
+    return this.wNAFUnsafe(W2, this.getPrecomputes(W2, point, transform), scalar, prev);
   }
   // We calculate precomputes for elliptic curve point multiplication
   // using windowed method. This specifies window size and
   // stores precomputed values. Usually only base point would be precomputed.
-  createCache(P, W) {
-    validateW(W, this.bits);
-    pointWindowSizes.set(P, W);
+  createCache(P, W2) {
+    validateW(W2, this.bits);
+    pointWindowSizes.set(P, W2);
     pointPrecomputes.delete(P);
   }
   hasCache(elm) {
@@ -14256,10 +14256,10 @@ var SHA2_32B2 = class extends HashMD2 {
     }
     let { A, B, C, D, E, F: F2, G, H } = this;
     for (let i = 0; i < 64; i++) {
-      const sigma1 = rotr2(E, 6) ^ rotr2(E, 11) ^ rotr2(E, 25);
-      const T1 = H + sigma1 + Chi2(E, F2, G) + SHA256_K2[i] + SHA256_W2[i] | 0;
-      const sigma0 = rotr2(A, 2) ^ rotr2(A, 13) ^ rotr2(A, 22);
-      const T2 = sigma0 + Maj2(A, B, C) | 0;
+      const sigma12 = rotr2(E, 6) ^ rotr2(E, 11) ^ rotr2(E, 25);
+      const T1 = H + sigma12 + Chi2(E, F2, G) + SHA256_K2[i] + SHA256_W2[i] | 0;
+      const sigma02 = rotr2(A, 2) ^ rotr2(A, 13) ^ rotr2(A, 22);
+      const T2 = sigma02 + Maj2(A, B, C) | 0;
       H = G;
       G = F2;
       F2 = E;
@@ -15187,13 +15187,13 @@ function sampleCBD(PRF, seed, nonce, eta) {
   return r;
 }
 var genKPKE = (opts2) => {
-  const { K, PRF, XOF, HASH512, ETA1, ETA2, du, dv } = opts2;
+  const { K: K2, PRF, XOF, HASH512, ETA1, ETA2, du, dv } = opts2;
   const poly1 = polyCoder(1);
   const polyV = polyCoder(dv);
   const polyU = polyCoder(du);
-  const publicCoder = splitCoder("publicKey", vecCoder(polyCoder(12), K), 32);
-  const secretCoder = vecCoder(polyCoder(12), K);
-  const cipherCoder = splitCoder("ciphertext", vecCoder(polyU, K), polyV);
+  const publicCoder = splitCoder("publicKey", vecCoder(polyCoder(12), K2), 32);
+  const secretCoder = vecCoder(polyCoder(12), K2);
+  const cipherCoder = splitCoder("ciphertext", vecCoder(polyU, K2), polyV);
   const seedCoder = splitCoder("seed", 32, 32);
   return {
     secretCoder,
@@ -15206,17 +15206,17 @@ var genKPKE = (opts2) => {
       abytes4(seed, 32, "seed");
       const seedDst = new Uint8Array(33);
       seedDst.set(seed);
-      seedDst[32] = K;
+      seedDst[32] = K2;
       const seedHash = HASH512(seedDst);
       const [rho, sigma] = seedCoder.decode(seedHash);
       const sHat = [];
       const tHat = [];
-      for (let i = 0; i < K; i++)
+      for (let i = 0; i < K2; i++)
         sHat.push(NTT.encode(sampleCBD(PRF, sigma, i, ETA1)));
       const x = XOF(rho);
-      for (let i = 0; i < K; i++) {
-        const e = NTT.encode(sampleCBD(PRF, sigma, K + i, ETA1));
-        for (let j = 0; j < K; j++) {
+      for (let i = 0; i < K2; i++) {
+        const e = NTT.encode(sampleCBD(PRF, sigma, K2 + i, ETA1));
+        for (let j = 0; j < K2; j++) {
           const aji = SampleNTT(x.get(j, i));
           polyAdd(e, MultiplyNTTs(aji, sHat[j]));
         }
@@ -15233,15 +15233,15 @@ var genKPKE = (opts2) => {
     encrypt: (publicKey, msg, seed) => {
       const [tHat, rho] = publicCoder.decode(publicKey);
       const rHat = [];
-      for (let i = 0; i < K; i++)
+      for (let i = 0; i < K2; i++)
         rHat.push(NTT.encode(sampleCBD(PRF, seed, i, ETA1)));
       const x = XOF(rho);
       const tmp2 = new Uint16Array(N);
       const u = [];
-      for (let i = 0; i < K; i++) {
-        const e1 = sampleCBD(PRF, seed, K + i, ETA2);
+      for (let i = 0; i < K2; i++) {
+        const e1 = sampleCBD(PRF, seed, K2 + i, ETA2);
         const tmp = new Uint16Array(N);
-        for (let j = 0; j < K; j++) {
+        for (let j = 0; j < K2; j++) {
           const aij = SampleNTT(x.get(i, j));
           polyAdd(tmp, MultiplyNTTs(aij, rHat[j]));
         }
@@ -15251,7 +15251,7 @@ var genKPKE = (opts2) => {
         cleanBytes(tmp);
       }
       x.clean();
-      const e2 = sampleCBD(PRF, seed, 2 * K, ETA2);
+      const e2 = sampleCBD(PRF, seed, 2 * K2, ETA2);
       polyAdd(e2, NTT.decode(tmp2));
       const v = poly1.decode(msg);
       polyAdd(v, e2);
@@ -15262,7 +15262,7 @@ var genKPKE = (opts2) => {
       const [u, v] = cipherCoder.decode(cipherText);
       const sk = secretCoder.decode(privateKey);
       const tmp = new Uint16Array(N);
-      for (let i = 0; i < K; i++)
+      for (let i = 0; i < K2; i++)
         polyAdd(tmp, MultiplyNTTs(sk[i], NTT.encode(u[i])));
       polySub(v, NTT.decode(tmp));
       cleanBytes(tmp, sk, u);
@@ -16245,9 +16245,9 @@ function normalizeZ2(c, points) {
   const invertedZs = FpInvertBatch2(c.Fp, points.map((p) => p.Z));
   return points.map((p, i) => c.fromAffine(p.toAffine(invertedZs[i])));
 }
-function validateW2(W, bits, min = 1) {
-  if (!Number.isSafeInteger(W) || W < min || W > bits)
-    throw new Error("invalid window size, expected [" + min + ".." + bits + "], got W=" + W);
+function validateW2(W2, bits, min = 1) {
+  if (!Number.isSafeInteger(W2) || W2 < min || W2 > bits)
+    throw new Error("invalid window size, expected [" + min + ".." + bits + "], got W=" + W2);
 }
 function validateTableBytes(numPoints, fpBytes) {
   const bytes = numPoints * (4 * fpBytes + 128);
@@ -16294,8 +16294,8 @@ function oddMultiples(p, size) {
     t.push(t[j - 1].add(dbl));
   return t;
 }
-function wnafDigits(n, W) {
-  const size = 2 ** W;
+function wnafDigits(n, W2) {
+  const size = 2 ** W2;
   const half = size / 2;
   const mask = BigInt(size - 1);
   const d = [];
@@ -16312,11 +16312,11 @@ function wnafDigits(n, W) {
   }
   return d;
 }
-function signedWindowDigits(n, W, windows) {
-  const size = 2 ** W;
+function signedWindowDigits(n, W2, windows) {
+  const size = 2 ** W2;
   const half = size / 2;
   const mask = BigInt(size - 1);
-  const shiftBy = BigInt(W);
+  const shiftBy = BigInt(W2);
   const d = [];
   for (let w = 0; w < windows; w++) {
     let v = Number(n & mask);
@@ -16376,9 +16376,9 @@ var ScalarMultiplier = class {
    * @param W - window size
    * @param bits - scalar bitlength the table must cover
    */
-  buildWnafTable(point, W, bits) {
-    const windows = Math.ceil(bits / W) + 1;
-    const half = 2 ** (W - 1);
+  buildWnafTable(point, W2, bits) {
+    const windows = Math.ceil(bits / W2) + 1;
+    const half = 2 ** (W2 - 1);
     const comp = [];
     let base = point;
     for (let w = 0; w < windows; w++) {
@@ -16389,7 +16389,7 @@ var ScalarMultiplier = class {
       }
       base = comp[comp.length - 1].double();
     }
-    return { W, bits, windows, comp };
+    return { W: W2, bits, windows, comp };
   }
   /**
    * Implements ec multiplication using precomputed signed fixed-window wNAF tables.
@@ -16401,9 +16401,9 @@ var ScalarMultiplier = class {
    * @returns real and fake (for const-time) points
    */
   wnafCachedCT(precomputes, n) {
-    const { W, windows, comp } = precomputes;
-    const half = 2 ** (W - 1);
-    const digits = signedWindowDigits(n, W, windows);
+    const { W: W2, windows, comp } = precomputes;
+    const half = 2 ** (W2 - 1);
+    const digits = signedWindowDigits(n, W2, windows);
     let p = this.ZERO;
     let f = this.BASE;
     for (let w = 0; w < windows; w++) {
@@ -16424,11 +16424,11 @@ var ScalarMultiplier = class {
   // Cache key is point identity plus (W, bits); at most two entries exist per point (public-width
   // `Fn.BITS` and blinded `Fn.BITS + BLIND_BITS`). Callers must not reuse the same point with
   // incompatible `transform(...)` layouts and expect a separate cache entry.
-  getWnafPrecomputes(W, point, bits, transform) {
+  getWnafPrecomputes(W2, point, bits, transform) {
     let entries = this.wnafPrecomputes.get(point);
-    let comp = entries?.find((entry) => entry.W === W && entry.bits === bits);
+    let comp = entries?.find((entry) => entry.W === W2 && entry.bits === bits);
     if (!comp) {
-      comp = this.buildWnafTable(point, W, bits);
+      comp = this.buildWnafTable(point, W2, bits);
       if (typeof transform === "function")
         comp = { ...comp, comp: transform(comp.comp) };
       if (!entries) {
@@ -16455,10 +16455,10 @@ var ScalarMultiplier = class {
   // ECDH peer keys) skip building a throwaway cached table in favor of a small fixed-window
   // multiply. `n` must be < 2^bits.
   runCT(point, n, bits, transform) {
-    const W = getWindowSize(point);
-    if (W === 1)
+    const W2 = getWindowSize(point);
+    if (W2 === 1)
       return this.fixedWindowCT(point, n, bits);
-    return this.wnafCachedCT(this.getWnafPrecomputes(W, point, bits, transform), n);
+    return this.wnafCachedCT(this.getWnafPrecomputes(W2, point, bits, transform), n);
   }
   mulCT(point, scalar, transform) {
     this.validateMulInput(point, scalar);
@@ -16492,20 +16492,20 @@ var ScalarMultiplier = class {
    * (this path needs no fake accumulator — its op-count is already scalar-independent).
    */
   fixedWindowCT(point, n, bits) {
-    const W = FW_WINDOW;
-    const size = 1 << W;
-    const mask = bitMask2(W);
+    const W2 = FW_WINDOW;
+    const size = 1 << W2;
+    const mask = bitMask2(W2);
     const table = new Array(size);
     table[0] = this.ZERO;
     for (let i = 1; i < size; i++)
       table[i] = table[i - 1].add(point);
-    const windows = Math.ceil(bits / W);
+    const windows = Math.ceil(bits / W2);
     let acc = this.ZERO;
     for (let window2 = windows - 1; window2 >= 0; window2--) {
       if (window2 !== windows - 1)
-        for (let d = 0; d < W; d++)
+        for (let d = 0; d < W2; d++)
           acc = acc.double();
-      const digit = Number(n >> BigInt(window2 * W) & mask);
+      const digit = Number(n >> BigInt(window2 * W2) & mask);
       let sel = table[0];
       for (let i = 1; i < size; i++)
         sel = i === digit ? table[i] : sel;
@@ -16531,22 +16531,22 @@ var ScalarMultiplier = class {
     this.assertPoint(point);
     if (!isPosBig2(scalar))
       throw new Error("invalid scalar");
-    const W = getWindowSize(point);
-    if (W === 1 || scalar >= this.Point.Fn.ORDER)
+    const W2 = getWindowSize(point);
+    if (W2 === 1 || scalar >= this.Point.Fn.ORDER)
       return mulAddUnsafe(this.Point, [point], [scalar], true);
-    const precomputes = this.getWnafPrecomputes(W, point, this.bits, transform);
+    const precomputes = this.getWnafPrecomputes(W2, point, this.bits, transform);
     return this.wnafCachedCT(precomputes, scalar).p;
   }
   // Remembers the window size used for precomputed wNAF multiplication of the given point
   // and drops any previously built tables. Usually only the base point is precomputed.
   // W=1 resets the point to the un-precomputed (table-less) paths.
   // W is additionally capped so tables stay under ~2 GiB ({@link TABLE_BYTES_MAX}).
-  setWindowSize(point, W) {
+  setWindowSize(point, W2) {
     this.assertPoint(point);
-    validateW2(W, this.bits);
-    const windows = Math.ceil((this.bits + BLIND_BITS) / W) + 1;
-    validateTableBytes(windows * 2 ** (W - 1), this.Point.Fp.BYTES);
-    pointWindowSizes2.set(point, W);
+    validateW2(W2, this.bits);
+    const windows = Math.ceil((this.bits + BLIND_BITS) / W2) + 1;
+    validateTableBytes(windows * 2 ** (W2 - 1), this.Point.Fp.BYTES);
+    pointWindowSizes2.set(point, W2);
     this.wnafPrecomputes.delete(point);
   }
   // True when a window size is set: tables themselves are built lazily on first multiply.
@@ -19072,6 +19072,327 @@ function paddedSize(n, min = SEAL_PAD_TEXT) {
   return size;
 }
 
+// node_modules/sha256-uint8array/dist/sha256-uint8array.mjs
+var K = [
+  1116352408 | 0,
+  1899447441 | 0,
+  3049323471 | 0,
+  3921009573 | 0,
+  961987163 | 0,
+  1508970993 | 0,
+  2453635748 | 0,
+  2870763221 | 0,
+  3624381080 | 0,
+  310598401 | 0,
+  607225278 | 0,
+  1426881987 | 0,
+  1925078388 | 0,
+  2162078206 | 0,
+  2614888103 | 0,
+  3248222580 | 0,
+  3835390401 | 0,
+  4022224774 | 0,
+  264347078 | 0,
+  604807628 | 0,
+  770255983 | 0,
+  1249150122 | 0,
+  1555081692 | 0,
+  1996064986 | 0,
+  2554220882 | 0,
+  2821834349 | 0,
+  2952996808 | 0,
+  3210313671 | 0,
+  3336571891 | 0,
+  3584528711 | 0,
+  113926993 | 0,
+  338241895 | 0,
+  666307205 | 0,
+  773529912 | 0,
+  1294757372 | 0,
+  1396182291 | 0,
+  1695183700 | 0,
+  1986661051 | 0,
+  2177026350 | 0,
+  2456956037 | 0,
+  2730485921 | 0,
+  2820302411 | 0,
+  3259730800 | 0,
+  3345764771 | 0,
+  3516065817 | 0,
+  3600352804 | 0,
+  4094571909 | 0,
+  275423344 | 0,
+  430227734 | 0,
+  506948616 | 0,
+  659060556 | 0,
+  883997877 | 0,
+  958139571 | 0,
+  1322822218 | 0,
+  1537002063 | 0,
+  1747873779 | 0,
+  1955562222 | 0,
+  2024104815 | 0,
+  2227730452 | 0,
+  2361852424 | 0,
+  2428436474 | 0,
+  2756734187 | 0,
+  3204031479 | 0,
+  3329325298 | 0
+];
+var N_inputBytes = 64;
+var N_inputWords = N_inputBytes / 4;
+var N_highIndex = N_inputWords - 2;
+var N_lowIndex = N_inputWords - 1;
+var N_workWords = 64;
+var N_allocBytes = 80;
+var N_allocWords = N_allocBytes / 4;
+var N_allocTotal = N_allocBytes * 100;
+var algorithms = {
+  sha256: 1
+};
+var createHash = (algorithm) => {
+  if (algorithm && !algorithms[algorithm] && !algorithms[algorithm.toLowerCase()]) {
+    throw new Error("Digest method not supported");
+  }
+  return new Hash();
+};
+var Hash = class {
+  // first 32 bits of the fractional parts of the square roots of the first 8 primes 2..19
+  A = 1779033703 | 0;
+  B = 3144134277 | 0;
+  C = 1013904242 | 0;
+  D = 2773480762 | 0;
+  E = 1359893119 | 0;
+  F = 2600822924 | 0;
+  G = 528734635 | 0;
+  H = 1541459225 | 0;
+  _byte;
+  _word;
+  _size = 0;
+  _sp = 0;
+  // surrogate pair
+  constructor() {
+    if (!sharedBuffer || sharedOffset >= N_allocTotal) {
+      sharedBuffer = new ArrayBuffer(N_allocTotal);
+      sharedOffset = 0;
+    }
+    this._byte = new Uint8Array(sharedBuffer, sharedOffset, N_allocBytes);
+    this._word = new Int32Array(sharedBuffer, sharedOffset, N_allocWords);
+    sharedOffset += N_allocBytes;
+  }
+  update(data) {
+    if ("string" === typeof data) {
+      return this._utf8(data);
+    }
+    if (data == null) {
+      throw new TypeError("Invalid type: " + typeof data);
+    }
+    const byteOffset = data.byteOffset;
+    const length = data.byteLength;
+    let blocks = length / N_inputBytes | 0;
+    let offset = 0;
+    if (blocks && !(byteOffset & 3) && !(this._size % N_inputBytes)) {
+      const block = new Int32Array(data.buffer, byteOffset, blocks * N_inputWords);
+      while (blocks--) {
+        this._int32(block, offset >> 2);
+        offset += N_inputBytes;
+      }
+      this._size += offset;
+    }
+    const BYTES_PER_ELEMENT = data.BYTES_PER_ELEMENT;
+    if (BYTES_PER_ELEMENT !== 1 && data.buffer) {
+      const rest = new Uint8Array(data.buffer, byteOffset + offset, length - offset);
+      return this._uint8(rest);
+    }
+    if (offset === length) return this;
+    return this._uint8(data, offset);
+  }
+  _uint8(data, offset) {
+    const { _byte, _word } = this;
+    const length = data.length;
+    offset = offset | 0;
+    while (offset < length) {
+      const start = this._size % N_inputBytes;
+      let index = start;
+      while (offset < length && index < N_inputBytes) {
+        _byte[index++] = data[offset++];
+      }
+      if (index >= N_inputBytes) {
+        this._int32(_word);
+      }
+      this._size += index - start;
+    }
+    return this;
+  }
+  _utf8(text) {
+    const { _byte, _word } = this;
+    const length = text.length;
+    let surrogate = this._sp;
+    for (let offset = 0; offset < length; ) {
+      const start = this._size % N_inputBytes;
+      let index = start;
+      while (offset < length && index < N_inputBytes) {
+        if (!(index & 3)) {
+          while (offset + 4 <= length && index + 4 <= N_inputBytes) {
+            const c0 = text.charCodeAt(offset);
+            if (c0 >= 128) break;
+            const c1 = text.charCodeAt(offset + 1);
+            const c2 = text.charCodeAt(offset + 2);
+            const c3 = text.charCodeAt(offset + 3);
+            if ((c1 | c2 | c3) >= 128) break;
+            _word[index >> 2] = pack32(c0, c1, c2, c3);
+            offset += 4;
+            index += 4;
+          }
+          if (offset >= length || index >= N_inputBytes) break;
+        }
+        let code = text.charCodeAt(offset++) | 0;
+        if (code < 128) {
+          _byte[index++] = code;
+        } else if (code < 2048) {
+          _byte[index++] = 192 | code >>> 6;
+          _byte[index++] = 128 | code & 63;
+        } else if (code < 55296 || code > 57343) {
+          _byte[index++] = 224 | code >>> 12;
+          _byte[index++] = 128 | code >>> 6 & 63;
+          _byte[index++] = 128 | code & 63;
+        } else if (surrogate) {
+          code = ((surrogate & 1023) << 10) + (code & 1023) + 65536;
+          _byte[index++] = 240 | code >>> 18;
+          _byte[index++] = 128 | code >>> 12 & 63;
+          _byte[index++] = 128 | code >>> 6 & 63;
+          _byte[index++] = 128 | code & 63;
+          surrogate = 0;
+        } else {
+          surrogate = code;
+        }
+      }
+      if (index >= N_inputBytes) {
+        this._int32(_word);
+        _word[0] = _word[N_inputWords];
+      }
+      this._size += index - start;
+    }
+    this._sp = surrogate;
+    return this;
+  }
+  _int32(data, offset) {
+    let { A, B, C, D, E, F: F2, G, H } = this;
+    let i = 0;
+    offset = offset | 0;
+    for (i = 0; i < N_inputWords; i += 2) {
+      const w0 = W[i] = swap32(data[offset++]);
+      const T1 = H + sigma1(E) + ch(E, F2, G) + K[i] + w0 | 0;
+      const T2 = sigma0(A) + maj(A, B, C) | 0;
+      const E1 = D + T1 | 0;
+      const A1 = T1 + T2 | 0;
+      const w1 = W[i + 1] = swap32(data[offset++]);
+      const T3 = G + sigma1(E1) + ch(E1, E, F2) + K[i + 1] + w1 | 0;
+      const T4 = sigma0(A1) + maj(A1, A, B) | 0;
+      H = F2;
+      G = E;
+      F2 = E1;
+      E = C + T3 | 0;
+      D = B;
+      C = A;
+      B = A1;
+      A = T3 + T4 | 0;
+    }
+    for (i = N_inputWords; i < N_workWords; i += 2) {
+      const w0 = W[i] = gamma1(W[i - 2]) + W[i - 7] + gamma0(W[i - 15]) + W[i - 16] | 0;
+      const T1 = H + sigma1(E) + ch(E, F2, G) + K[i] + w0 | 0;
+      const T2 = sigma0(A) + maj(A, B, C) | 0;
+      const E1 = D + T1 | 0;
+      const A1 = T1 + T2 | 0;
+      const w1 = W[i + 1] = gamma1(W[i - 1]) + W[i - 6] + gamma0(W[i - 14]) + W[i - 15] | 0;
+      const T3 = G + sigma1(E1) + ch(E1, E, F2) + K[i + 1] + w1 | 0;
+      const T4 = sigma0(A1) + maj(A1, A, B) | 0;
+      H = F2;
+      G = E;
+      F2 = E1;
+      E = C + T3 | 0;
+      D = B;
+      C = A;
+      B = A1;
+      A = T3 + T4 | 0;
+    }
+    this.A = A + this.A | 0;
+    this.B = B + this.B | 0;
+    this.C = C + this.C | 0;
+    this.D = D + this.D | 0;
+    this.E = E + this.E | 0;
+    this.F = F2 + this.F | 0;
+    this.G = G + this.G | 0;
+    this.H = H + this.H | 0;
+  }
+  digest(encoding) {
+    const { _byte, _word } = this;
+    let i = this._size % N_inputBytes | 0;
+    _byte[i++] = 128;
+    while (i & 3) {
+      _byte[i++] = 0;
+    }
+    i >>= 2;
+    if (i > N_highIndex) {
+      while (i < N_inputWords) {
+        _word[i++] = 0;
+      }
+      i = 0;
+      this._int32(_word);
+    }
+    while (i < N_inputWords) {
+      _word[i++] = 0;
+    }
+    const bits64 = this._size * 8;
+    const low32 = (bits64 & 4294967295) >>> 0;
+    const high32 = (bits64 - low32) / 4294967296;
+    if (high32) _word[N_highIndex] = swap32(high32);
+    if (low32) _word[N_lowIndex] = swap32(low32);
+    this._int32(_word);
+    return encoding === "hex" ? this._hex() : this._bin();
+  }
+  _hex() {
+    const { A, B, C, D, E, F: F2, G, H } = this;
+    return hex32(A) + hex32(B) + hex32(C) + hex32(D) + hex32(E) + hex32(F2) + hex32(G) + hex32(H);
+  }
+  _bin() {
+    const { A, B, C, D, E, F: F2, G, H, _byte, _word } = this;
+    _word[0] = swap32(A);
+    _word[1] = swap32(B);
+    _word[2] = swap32(C);
+    _word[3] = swap32(D);
+    _word[4] = swap32(E);
+    _word[5] = swap32(F2);
+    _word[6] = swap32(G);
+    _word[7] = swap32(H);
+    return _byte.slice(0, 32);
+  }
+};
+var W = new Int32Array(N_workWords);
+var sharedBuffer;
+var sharedOffset = 0;
+var HEX = [];
+for (let i = 0; i < 256; i++) {
+  HEX.push((i + 256).toString(16).substr(-2));
+}
+var hex32 = (num) => HEX[num >>> 24] + HEX[num >>> 16 & 255] + HEX[num >>> 8 & 255] + HEX[num & 255];
+var swapLE = ((c) => c << 24 & 4278190080 | c << 8 & 16711680 | c >> 8 & 65280 | c >> 24 & 255);
+var swapBE = ((c) => c);
+var swap32 = isBE() ? swapBE : swapLE;
+var packLE = (c0, c1, c2, c3) => c0 | c1 << 8 | c2 << 16 | c3 << 24;
+var packBE = (c0, c1, c2, c3) => c0 << 24 | c1 << 16 | c2 << 8 | c3;
+var pack32 = isBE() ? packBE : packLE;
+var ch = (x, y, z) => z ^ x & (y ^ z);
+var maj = (x, y, z) => x & y | z & (x | y);
+var sigma0 = (x) => (x >>> 2 | x << 30) ^ (x >>> 13 | x << 19) ^ (x >>> 22 | x << 10);
+var sigma1 = (x) => (x >>> 6 | x << 26) ^ (x >>> 11 | x << 21) ^ (x >>> 25 | x << 7);
+var gamma0 = (x) => (x >>> 7 | x << 25) ^ (x >>> 18 | x << 14) ^ x >>> 3;
+var gamma1 = (x) => (x >>> 17 | x << 15) ^ (x >>> 19 | x << 13) ^ x >>> 10;
+function isBE() {
+  const buf = new Uint8Array(new Uint16Array([65279]).buffer);
+  return buf[0] === 254;
+}
+
 // client/seal/stream.ts
 function encrypterFor(recipients) {
   if (recipients.length === 0) throw new SealError("bad_recipient", "seal to at least one recipient");
@@ -19115,8 +19436,8 @@ function sha256Hasher(native = true) {
     const h2 = nodeCrypto.createHash("sha256");
     return { update: (b) => void h2.update(b), hex: () => h2.digest("hex") };
   }
-  const h = sha256.create();
-  return { update: (b) => void h.update(b), hex: () => bytesToHex(h.digest()) };
+  const h = createHash();
+  return { update: (b) => void h.update(b), hex: () => h.digest("hex") };
 }
 function hashing() {
   const h = sha256Hasher();
@@ -19850,7 +20171,7 @@ import { Readable } from "node:stream";
 import { pipeline } from "node:stream/promises";
 
 // cli/download.ts
-import { createHash } from "node:crypto";
+import { createHash as createHash2 } from "node:crypto";
 import { Worker } from "node:worker_threads";
 import { constants, lstatSync } from "node:fs";
 import { lstat, open } from "node:fs/promises";
@@ -19858,7 +20179,7 @@ var SLOT = 2 * 1024 * 1024;
 var RING = 4;
 var OFF_THREAD_FROM = 32 * 1024 * 1024;
 function mainThreadHash() {
-  const h = createHash("sha256");
+  const h = createHash2("sha256");
   return {
     update: async (chunks) => {
       for (const c of chunks) h.update(c);
@@ -20327,7 +20648,7 @@ var RetryNotes = class {
 };
 
 // cli/temps.ts
-import { createHash as createHash2 } from "node:crypto";
+import { createHash as createHash3 } from "node:crypto";
 import { createReadStream, lstatSync as lstatSync2, mkdirSync as mkdirSync2, renameSync as renameSync2, rmdirSync, rmSync as rmSync2 } from "node:fs";
 import path2 from "node:path";
 var safe = (id) => id.replace(/[^A-Za-z0-9_-]/g, "_");
@@ -20416,7 +20737,7 @@ async function freeName(folder, name, size, sha2563) {
 }
 var unsafeName = (name, why) => integrityError(`The package holds an unsafe file name ${JSON.stringify(name)} (${why}); nothing was written.`, "unsafe_name", { name });
 async function hashFile(file) {
-  const hash = createHash2("sha256");
+  const hash = createHash3("sha256");
   for await (const chunk of createReadStream(file, { highWaterMark: 1 << 20 })) hash.update(chunk);
   return hash;
 }
@@ -20445,7 +20766,7 @@ function safeSegments(name, platform = process.platform) {
 var MAX_MANIFEST_BYTES = 64 * 1024 * 1024;
 
 // cli/onepass.ts
-import { createHash as createHash3 } from "node:crypto";
+import { createHash as createHash4 } from "node:crypto";
 
 // src/package/zip.ts
 var LOCAL_HEADER = 30;
@@ -20756,7 +21077,7 @@ var FileSink = class {
     this.t = t;
     this.offset = offset;
   }
-  hash = createHash3("sha256");
+  hash = createHash4("sha256");
   bytes = 0;
   async write(pieces, bytes, at, replay) {
     for (const p of pieces) this.hash.update(p);
@@ -20955,7 +21276,7 @@ function ackOnce(client, terminalId, ids, timeoutMs = 1e4) {
 import path6 from "node:path";
 
 // cli/sends.ts
-import { createHash as createHash4 } from "node:crypto";
+import { createHash as createHash5 } from "node:crypto";
 import { mkdirSync as mkdirSync5, readdirSync, readFileSync as readFileSync3, rmSync as rmSync5 } from "node:fs";
 import path4 from "node:path";
 
@@ -21232,7 +21553,7 @@ function sendKey(r) {
     r.files.map((f) => [f.path, f.name, f.size, f.mtimeMs]),
     ...r.seal ? [["sealed", ...r.seal]] : []
   ]);
-  return createHash4("sha256").update(canonical).digest("hex");
+  return createHash5("sha256").update(canonical).digest("hex");
 }
 var dir = (env = process.env) => path4.join(stateDir(env), "sends");
 var fileOf = (transferId, env = process.env) => path4.join(dir(env), `${transferId.replace(/[^A-Za-z0-9_-]/g, "_")}.json`);
