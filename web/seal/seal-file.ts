@@ -33,6 +33,17 @@ export function changedWhileSealing(err: unknown): boolean {
   return e?.name === "NotReadableError" || e?.name === "NotFoundError" || (e instanceof SealError && e.code === "size_mismatch");
 }
 
+/**
+ * True when a sealing worker could not start or broke down (its script could not be fetched, as
+ * offline when it was never loaded, or it crashed): not the file's fault nor the keys'. The send
+ * then seals on the page instead (send-sealed.ts), as it did before the workers.
+ */
+export function workerFailed(err: unknown): boolean {
+  return (err as { name?: string } | null)?.name === WORKER_FAILED;
+}
+const WORKER_FAILED = "SealWorkerError";
+const workerError = (message: string): Error => Object.assign(new Error(message), { name: WORKER_FAILED });
+
 interface Pair {
   encrypt: Worker;
   hash: Worker;
@@ -136,9 +147,9 @@ export async function sealFileToSpool(
       w.onerror = (ev) => {
         ev.preventDefault();
         if (role === "encrypt") encryptSettled();
-        fail(new Error(`the sealing worker ${SEAL_WORKERS[role]} failed: ${ev.message || "it could not start"}`));
+        fail(workerError(`the sealing worker ${SEAL_WORKERS[role]} failed: ${ev.message || "it could not start"}`));
       };
-      w.onmessageerror = () => fail(new Error(`the sealing worker ${SEAL_WORKERS[role]} sent what could not be read`));
+      w.onmessageerror = () => fail(workerError(`the sealing worker ${SEAL_WORKERS[role]} sent what could not be read`));
     };
     listen("encrypt");
     listen("hash");

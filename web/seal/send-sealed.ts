@@ -2,7 +2,7 @@ import { sealDocument, sealedFileSpecs, sealedSize, sealStream, SEAL_NAME, SEALE
 import type { Kit } from "../kit";
 import type { Outbox } from "../outbox";
 import type { SentRecord, WaitingRecord } from "../store";
-import { changedWhileSealing, sealFileToSpool } from "./seal-file";
+import { changedWhileSealing, sealFileToSpool, workerFailed } from "./seal-file";
 import { dropSpool, hasSpool, makeSpool, MEMORY_LIMIT, openSpool, spoolFiles, writeSpoolFile } from "./spool";
 import { keysFor, pinnedKeys, recheck } from "./trust";
 
@@ -141,7 +141,8 @@ export async function waitAgain(kit: Kit, outbox: Outbox, w: WaitingRecord): Pro
 
 /**
  * Seals each file once into the spool (seal-file.ts: age and the SHA-256 in two workers at once,
- * off the page's thread) or, without OPFS, in memory on the page (sealStream, hashed as it goes),
+ * off the page's thread; on the page when the workers cannot start) or, without OPFS, in memory
+ * on the page (sealStream, hashed as it goes),
  * with a bar under the form; the words that say why not when a file changed meanwhile.
  */
 async function sealFiles(kit: Kit, plan: SealedPlan, keys: string[], sealed: Sealed): Promise<string | null> {
@@ -153,32 +154,29 @@ async function sealFiles(kit: Kit, plan: SealedPlan, keys: string[], sealed: Sea
       progress.file(f.name, before);
       let written: number;
       let digest: { sha256: string; size: number };
+      const onPage = (sink: (sealedStream: ReadableStream<Uint8Array>) => Promise<number>) => sealOnPage(f, keys, progress, sink);
       if (sealed.spool) {
+        const dir = sealed.spool.dir;
         // off the page's thread: age in one worker, the SHA-256 in another (seal-file.ts)
         let shown = 0;
         try {
-          ({ written, digest } = await sealFileToSpool(f, keys, sealed.spool.dir, sealedFileName(k), (bytes) => {
+          ({ written, digest } = await sealFileToSpool(f, keys, dir, sealedFileName(k), (bytes) => {
             progress.add(bytes - shown);
             shown = bytes;
           }));
         } catch (e) {
           if (changedWhileSealing(e)) return kit.t("seal.changedWhileSealing", { name: kit.bidi(f.name) });
-          throw e;
+          if (!workerFailed(e)) throw e;
+          // the workers could not start (offline, their scripts never loaded): on the page, as before them
+          progress.file(f.name, before);
+          ({ written, digest } = await onPage((out) => writeSpoolFile(dir, sealedFileName(k), out)));
         }
       } else {
-        const counted = f.stream().pipeThrough(
-          new TransformStream<Uint8Array, Uint8Array>({
-            transform(chunk, c) {
-              progress.add(chunk.length);
-              c.enqueue(chunk);
-            },
-          }),
-        );
-        const out = await sealStream(counted, keys);
-        const blob = await new Response(out.stream).blob();
-        sealed.memory.push(blob);
-        written = blob.size;
-        digest = await out.digest;
+        ({ written, digest } = await onPage(async (out) => {
+          const blob = await new Response(out).blob();
+          sealed.memory.push(blob);
+          return blob.size;
+        }));
       }
       if (digest.size !== f.size || written !== sealedSize(f.size, keys.length)) return kit.t("seal.changedWhileSealing", { name: kit.bidi(f.name) });
       sealed.files.push({ index: k, name: f.name, type: validType(f.type), size: f.size, sha256: digest.sha256 });
@@ -188,6 +186,21 @@ async function sealFiles(kit: Kit, plan: SealedPlan, keys: string[], sealed: Sea
   } finally {
     progress.done();
   }
+}
+
+/** Seals `f` on the page's thread (sealStream: age and the SHA-256 in series), its age file into `sink`, counting its bytes on the bar. */
+async function sealOnPage(f: File, keys: string[], progress: { add(n: number): void }, sink: (sealedStream: ReadableStream<Uint8Array>) => Promise<number>) {
+  const counted = f.stream().pipeThrough(
+    new TransformStream<Uint8Array, Uint8Array>({
+      transform(chunk, c) {
+        progress.add(chunk.length);
+        c.enqueue(chunk);
+      },
+    }),
+  );
+  const out = await sealStream(counted, keys);
+  const written = await sink(out.stream);
+  return { written, digest: await out.digest };
 }
 
 /**
