@@ -141,7 +141,7 @@ describe("through node:http (cli/http.ts nodeDownload, what get uses)", () => {
     const seen: Array<{ url: string; range?: string; ifRange?: string; auth?: string }> = [];
     let left = breaks;
     const srv = http.createServer((req, res) => {
-      seen.push({ url: req.url!, range: req.headers.range, ifRange: req.headers["if-range"], auth: req.headers.authorization });
+      seen.push({ url: req.url!, range: req.headers.range, ifRange: String(req.headers["if-range"] ?? ""), auth: req.headers.authorization });
       if (req.url === "/moved") return void res.writeHead(302, { location: "/pkg" }).end();
       if (!req.url!.startsWith("/pkg")) return void res.writeHead(404, { "content-type": "application/json" }).end(JSON.stringify({ error: { code: "not_found", message: "No such transfer." } }));
       const from = Number(/^bytes=(\d+)-$/.exec(req.headers.range ?? "")?.[1] ?? 0);
