@@ -2,7 +2,11 @@ import { createHash, type Hash } from "node:crypto";
 import { Worker } from "node:worker_threads";
 import { constants, lstatSync } from "node:fs";
 import { lstat, open, type FileHandle } from "node:fs/promises";
+import { Readable } from "node:stream";
+import type { ReadableStream as NodeWebStream } from "node:stream/web";
 import { ApiError, NetworkError, isTransient, retryDelayMs, sleep, type PushdropClient } from "../client";
+import type { DownloadRequestOptions } from "../client/api";
+import type { Incoming } from "./http";
 import { integrityError } from "./exit";
 import { shown } from "./sanitize";
 
@@ -43,7 +47,21 @@ export interface DownloadOptions {
   store?: (part: FileHandle) => Store;
   tries?: number;
   backoffMs?: (attempt: number) => number;
+  /**
+   * sends the request (client.download's) and answers its body as a Node stream: the CLI gives
+   * cli/http.ts `nodeDownload` (node:http); by default `client.download` (fetch), its web body
+   * read through Readable.fromWeb
+   */
+  get?: GetFn;
 }
+
+export type GetFn = (client: PushdropClient, pathOrUrl: string, opts: DownloadRequestOptions) => Promise<Incoming>;
+
+/** `client.download` (fetch): its body as a Node stream. */
+export const viaFetch: GetFn = async (client, pathOrUrl, opts) => {
+  const res = await client.download(pathOrUrl, opts);
+  return { status: res.status, headers: res.headers, body: res.body ? Readable.fromWeb(res.body as NodeWebStream<Uint8Array>) : Readable.from([]) };
+};
 
 export interface DownloadResult {
   /** bytes that were already on disk when this call began */
@@ -288,7 +306,7 @@ async function tryOnce(
   if (offset === opts.size && opts.size > 0) return finish(store, hashed.hash, opts);
 
   opts.onStart?.(offset, hashed === carried ? 0 : offset);
-  const res = await client.download(pathOrUrl, { offset, ifRange: `"${opts.sha256}"`, signal: opts.signal });
+  const res = await (opts.get ?? viaFetch)(client, pathOrUrl, { offset, ifRange: `"${opts.sha256}"`, signal: opts.signal });
   if (offset > 0 && res.status === 200) {
     // the server sent the whole thing (what is on disk is of another version): start over
     await store.reset();
@@ -297,7 +315,7 @@ async function tryOnce(
   } else if (offset > 0) {
     const start = /^bytes (\d+)-/.exec(res.headers.get("content-range") ?? "")?.[1];
     if (Number(start) !== offset) {
-      await res.body?.cancel();
+      res.body.destroy();
       throw new ApiError(res.status, "bad_response", `Asked for the bytes from ${offset} on, got ${res.headers.get("content-range") ?? "no Content-Range"}.`);
     }
   }
@@ -307,58 +325,83 @@ async function tryOnce(
 
 /**
  * The body into the store, in batches of about BATCH bytes: while one batch is being written,
- * the next is read from the network (two at most in memory); each batch is hashed once written.
+ * the next is read from the network (two at most in memory: the stream is paused while a full
+ * batch waits); each batch is hashed once written. The body's chunks are taken as its 'data'
+ * events give them (no promise per chunk) and go to disk as they are (no copy).
  */
-async function write(res: Response, store: Store, hashed: Hashed, opts: DownloadOptions): Promise<void> {
-  if (!res.body) throw new NetworkError("The server sent no body.");
+function write(res: Incoming, store: Store, hashed: Hashed, opts: DownloadOptions): Promise<void> {
+  const body = res.body;
   opts.onProgress?.(hashed.bytes);
-  const reader = res.body.getReader();
   let batch: Buffer[] = [];
   let batchBytes = 0;
   let next = hashed.bytes; // where the next batch goes
   let writing: Promise<void> | null = null;
-  let failed = null as { e: unknown } | null;
-  const put = (chunks: Buffer[], bytes: number) => {
-    const at = next;
-    next += bytes;
-    const w = store.write(chunks, bytes, at).then(async () => {
-      await hashed.hash.update(chunks, bytes); // (only once it is in the store)
-      hashed.bytes += bytes;
-      opts.onProgress?.(hashed.bytes);
-    });
-    w.catch((e) => (failed ??= { e }));
-    return w;
-  };
-  try {
-    for (;;) {
-      const { done, value } = await reader.read();
-      if (failed) throw failed.e;
-      if (value && value.byteLength > 0) {
-        // refused as the bytes come, not once they are all on disk (and not retried: it is no break)
-        if (next + batchBytes + value.byteLength > opts.size) {
-          await reader.cancel().catch(() => undefined);
-          await writing?.catch(() => undefined);
-          await store.reset();
-          throw integrityError(`The server sent more than the ${opts.size} bytes expected; nothing was kept.`, "too_long");
-        }
-        batch.push(Buffer.from(value.buffer, value.byteOffset, value.byteLength));
-        batchBytes += value.byteLength;
-      }
-      if (batchBytes >= BATCH || (done && batchBytes > 0)) {
-        if (writing) await writing;
-        writing = put(batch, batchBytes);
-        batch = [];
-        batchBytes = 0;
-      }
-      if (done) break;
-    }
-    await writing;
-  } catch (e) {
+  let ended = false;
+  let settled = false;
+  return new Promise<void>((resolve, reject) => {
     // what was being written is written (or failed) before anything else happens: a retry
     // resumes from what the store holds and the hash covers
-    await writing?.catch(() => undefined);
-    throw e;
-  }
+    const fail = (e: unknown, then?: () => Promise<void>) => {
+      if (settled) return;
+      settled = true;
+      body.destroy();
+      const why = opts.signal?.aborted ? (opts.signal.reason ?? e) : e;
+      void (writing ?? Promise.resolve())
+        .catch(() => undefined)
+        .then(then)
+        .then(() => reject(why), reject);
+    };
+    const pump = () => {
+      if (settled || writing) return;
+      if (batchBytes >= BATCH || (ended && batchBytes > 0)) {
+        const chunks = batch;
+        const bytes = batchBytes;
+        const at = next;
+        batch = [];
+        batchBytes = 0;
+        next += bytes;
+        const w = store.write(chunks, bytes, at).then(async () => {
+          await hashed.hash.update(chunks, bytes); // (only once it is in the store)
+          hashed.bytes += bytes;
+          opts.onProgress?.(hashed.bytes);
+        });
+        writing = w;
+        w.then(
+          () => {
+            writing = null;
+            if (!ended && body.isPaused()) body.resume();
+            pump();
+          },
+          (e: unknown) => fail(e),
+        );
+      } else if (ended) {
+        settled = true;
+        resolve();
+      }
+    };
+    body.on("data", (chunk: Buffer) => {
+      if (settled || chunk.length === 0) return;
+      const c = Buffer.isBuffer(chunk) ? chunk : Buffer.from((chunk as Uint8Array).buffer, (chunk as Uint8Array).byteOffset, (chunk as Uint8Array).byteLength);
+      // refused as the bytes come, not once they are all on disk (and not retried: it is no break)
+      if (next + batchBytes + c.length > opts.size) {
+        return fail(integrityError(`The server sent more than the ${opts.size} bytes expected; nothing was kept.`, "too_long"), () => store.reset());
+      }
+      batch.push(c);
+      batchBytes += c.length;
+      if (batchBytes >= BATCH) {
+        if (writing) body.pause();
+        else pump();
+      }
+    });
+    body.on("end", () => {
+      ended = true;
+      pump();
+    });
+    body.on("error", (e) => fail(e));
+    body.on("close", () => {
+      if (!ended) fail(Object.assign(new Error("premature close"), { code: "ERR_STREAM_PREMATURE_CLOSE" }));
+    });
+  });
 }
 
 /** `bytes` bytes of `chunks` at `position`, through the descriptor (one writev, mostly). */

@@ -202,15 +202,30 @@ export class PushdropClient {
    * With `ifRange` (the ETag of what is on disk), a changed resource comes back whole (200)
    * instead of a mismatched range. Returns the 200/206 Response with its body unread.
    */
-  download(pathOrUrl: string, opts: { offset?: number; ifRange?: string; signal?: AbortSignal } = {}): Promise<Response> {
+  download(pathOrUrl: string, opts: DownloadRequestOptions = {}): Promise<Response> {
+    const { headers, auth } = this.downloadHeaders(pathOrUrl, opts);
+    return this.raw(pathOrUrl, { headers, signal: opts.signal, auth });
+  }
+
+  /**
+   * The request `download` sends: its absolute URL and headers (Range, If-Range, and the bearer
+   * token unless the URL is a signed link), for a client that reads the body its own way (the
+   * CLI: node:http, cli/http.ts).
+   */
+  downloadRequest(pathOrUrl: string, opts: DownloadRequestOptions = {}): { url: string; headers: Record<string, string> } {
+    const { headers, auth } = this.downloadHeaders(pathOrUrl, opts);
+    if (auth && this.token) headers.authorization = `Bearer ${this.token}`;
+    return { url: this.url(pathOrUrl), headers };
+  }
+
+  private downloadHeaders(pathOrUrl: string, opts: DownloadRequestOptions): { headers: Record<string, string>; auth: boolean } {
     const headers: Record<string, string> = {};
     if (opts.offset && opts.offset > 0) {
       headers.range = `bytes=${opts.offset}-`;
       if (opts.ifRange) headers["if-range"] = opts.ifRange;
     }
     // a signed link carries its own authority: no token needed (or sent)
-    const signed = /[?&]sig=/.test(pathOrUrl);
-    return this.raw(pathOrUrl, { headers, signal: opts.signal, auth: !signed });
+    return { headers, auth: !/[?&]sig=/.test(pathOrUrl) };
   }
 
   packagePath(transferId: string): string {
@@ -228,6 +243,13 @@ export class PushdropClient {
     if (this.token) u.searchParams.set("token", this.token);
     return u.toString();
   }
+}
+
+/** What `download` asks for: the bytes from `offset` on, `ifRange` the ETag of what is on disk. */
+export interface DownloadRequestOptions {
+  offset?: number;
+  ifRange?: string;
+  signal?: AbortSignal;
 }
 
 /** Sends a PUT body and reports how much of it went out; returns the server's Response. */

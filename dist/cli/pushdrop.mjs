@@ -6606,7 +6606,7 @@ var require_websocket = __commonJS({
     var querystring = __require("querystring");
     var tls = __require("tls");
     var { randomBytes: randomBytes6, createHash: createHash6 } = __require("crypto");
-    var { Duplex, Readable: Readable4 } = __require("stream");
+    var { Duplex, Readable: Readable5 } = __require("stream");
     var { URL: URL2 } = __require("url");
     var PerMessageDeflate2 = require_permessage_deflate();
     var Receiver2 = require_receiver();
@@ -8324,13 +8324,26 @@ var PushdropClient = class {
    * instead of a mismatched range. Returns the 200/206 Response with its body unread.
    */
   download(pathOrUrl, opts2 = {}) {
+    const { headers, auth } = this.downloadHeaders(pathOrUrl, opts2);
+    return this.raw(pathOrUrl, { headers, signal: opts2.signal, auth });
+  }
+  /**
+   * The request `download` sends: its absolute URL and headers (Range, If-Range, and the bearer
+   * token unless the URL is a signed link), for a client that reads the body its own way (the
+   * CLI: node:http, cli/http.ts).
+   */
+  downloadRequest(pathOrUrl, opts2 = {}) {
+    const { headers, auth } = this.downloadHeaders(pathOrUrl, opts2);
+    if (auth && this.token) headers.authorization = `Bearer ${this.token}`;
+    return { url: this.url(pathOrUrl), headers };
+  }
+  downloadHeaders(pathOrUrl, opts2) {
     const headers = {};
     if (opts2.offset && opts2.offset > 0) {
       headers.range = `bytes=${opts2.offset}-`;
       if (opts2.ifRange) headers["if-range"] = opts2.ifRange;
     }
-    const signed = /[?&]sig=/.test(pathOrUrl);
-    return this.raw(pathOrUrl, { headers, signal: opts2.signal, auth: !signed });
+    return { headers, auth: !/[?&]sig=/.test(pathOrUrl) };
   }
   packagePath(transferId) {
     return `/v1/transfers/${encodeURIComponent(transferId)}/package`;
@@ -20167,7 +20180,7 @@ async function fetchSeal(client, transfer, identities, signal) {
 
 // cli/receive.ts
 import { createReadStream as createReadStream2, createWriteStream, mkdirSync as mkdirSync3, realpathSync, renameSync as renameSync3, rmSync as rmSync3 } from "node:fs";
-import { Readable } from "node:stream";
+import { Readable as Readable3 } from "node:stream";
 import { pipeline } from "node:stream/promises";
 
 // cli/download.ts
@@ -20175,6 +20188,11 @@ import { createHash as createHash2 } from "node:crypto";
 import { Worker } from "node:worker_threads";
 import { constants, lstatSync } from "node:fs";
 import { lstat, open } from "node:fs/promises";
+import { Readable } from "node:stream";
+var viaFetch = async (client, pathOrUrl, opts2) => {
+  const res = await client.download(pathOrUrl, opts2);
+  return { status: res.status, headers: res.headers, body: res.body ? Readable.fromWeb(res.body) : Readable.from([]) };
+};
 var SLOT = 2 * 1024 * 1024;
 var RING = 4;
 var OFF_THREAD_FROM = 32 * 1024 * 1024;
@@ -20342,7 +20360,7 @@ async function tryOnce(client, pathOrUrl, store, opts2, carried, carry, newHash)
   carry(hashed);
   if (offset === opts2.size && opts2.size > 0) return finish(store, hashed.hash, opts2);
   opts2.onStart?.(offset, hashed === carried ? 0 : offset);
-  const res = await client.download(pathOrUrl, { offset, ifRange: `"${opts2.sha256}"`, signal: opts2.signal });
+  const res = await (opts2.get ?? viaFetch)(client, pathOrUrl, { offset, ifRange: `"${opts2.sha256}"`, signal: opts2.signal });
   if (offset > 0 && res.status === 200) {
     await store.reset();
     hashed = { hash: newHash(), bytes: 0 };
@@ -20350,60 +20368,80 @@ async function tryOnce(client, pathOrUrl, store, opts2, carried, carry, newHash)
   } else if (offset > 0) {
     const start = /^bytes (\d+)-/.exec(res.headers.get("content-range") ?? "")?.[1];
     if (Number(start) !== offset) {
-      await res.body?.cancel();
+      res.body.destroy();
       throw new ApiError(res.status, "bad_response", `Asked for the bytes from ${offset} on, got ${res.headers.get("content-range") ?? "no Content-Range"}.`);
     }
   }
   await write(res, store, hashed, opts2);
   return finish(store, hashed.hash, opts2);
 }
-async function write(res, store, hashed, opts2) {
-  if (!res.body) throw new NetworkError("The server sent no body.");
+function write(res, store, hashed, opts2) {
+  const body = res.body;
   opts2.onProgress?.(hashed.bytes);
-  const reader = res.body.getReader();
   let batch = [];
   let batchBytes = 0;
   let next = hashed.bytes;
   let writing = null;
-  let failed = null;
-  const put = (chunks, bytes) => {
-    const at = next;
-    next += bytes;
-    const w = store.write(chunks, bytes, at).then(async () => {
-      await hashed.hash.update(chunks, bytes);
-      hashed.bytes += bytes;
-      opts2.onProgress?.(hashed.bytes);
-    });
-    w.catch((e) => failed ??= { e });
-    return w;
-  };
-  try {
-    for (; ; ) {
-      const { done, value } = await reader.read();
-      if (failed) throw failed.e;
-      if (value && value.byteLength > 0) {
-        if (next + batchBytes + value.byteLength > opts2.size) {
-          await reader.cancel().catch(() => void 0);
-          await writing?.catch(() => void 0);
-          await store.reset();
-          throw integrityError(`The server sent more than the ${opts2.size} bytes expected; nothing was kept.`, "too_long");
-        }
-        batch.push(Buffer.from(value.buffer, value.byteOffset, value.byteLength));
-        batchBytes += value.byteLength;
-      }
-      if (batchBytes >= BATCH || done && batchBytes > 0) {
-        if (writing) await writing;
-        writing = put(batch, batchBytes);
+  let ended = false;
+  let settled = false;
+  return new Promise((resolve, reject) => {
+    const fail = (e, then) => {
+      if (settled) return;
+      settled = true;
+      body.destroy();
+      const why = opts2.signal?.aborted ? opts2.signal.reason ?? e : e;
+      void (writing ?? Promise.resolve()).catch(() => void 0).then(then).then(() => reject(why), reject);
+    };
+    const pump = () => {
+      if (settled || writing) return;
+      if (batchBytes >= BATCH || ended && batchBytes > 0) {
+        const chunks = batch;
+        const bytes = batchBytes;
+        const at = next;
         batch = [];
         batchBytes = 0;
+        next += bytes;
+        const w = store.write(chunks, bytes, at).then(async () => {
+          await hashed.hash.update(chunks, bytes);
+          hashed.bytes += bytes;
+          opts2.onProgress?.(hashed.bytes);
+        });
+        writing = w;
+        w.then(
+          () => {
+            writing = null;
+            if (!ended && body.isPaused()) body.resume();
+            pump();
+          },
+          (e) => fail(e)
+        );
+      } else if (ended) {
+        settled = true;
+        resolve();
       }
-      if (done) break;
-    }
-    await writing;
-  } catch (e) {
-    await writing?.catch(() => void 0);
-    throw e;
-  }
+    };
+    body.on("data", (chunk) => {
+      if (settled || chunk.length === 0) return;
+      const c = Buffer.isBuffer(chunk) ? chunk : Buffer.from(chunk.buffer, chunk.byteOffset, chunk.byteLength);
+      if (next + batchBytes + c.length > opts2.size) {
+        return fail(integrityError(`The server sent more than the ${opts2.size} bytes expected; nothing was kept.`, "too_long"), () => store.reset());
+      }
+      batch.push(c);
+      batchBytes += c.length;
+      if (batchBytes >= BATCH) {
+        if (writing) body.pause();
+        else pump();
+      }
+    });
+    body.on("end", () => {
+      ended = true;
+      pump();
+    });
+    body.on("error", (e) => fail(e));
+    body.on("close", () => {
+      if (!ended) fail(Object.assign(new Error("premature close"), { code: "ERR_STREAM_PREMATURE_CLOSE" }));
+    });
+  });
 }
 async function writevAll(file, chunks, bytes, position) {
   if (bytes === 0) return;
@@ -20466,6 +20504,133 @@ function isStreamBreak(e) {
   if (!(e instanceof Error) || e.name === "AbortError") return false;
   const code = e.code ?? e.cause?.code;
   return e.message === "terminated" || code === "ECONNRESET" || code === "ERR_STREAM_PREMATURE_CLOSE" || code === "UND_ERR_SOCKET" || code === "EPIPE";
+}
+
+// cli/http.ts
+import http from "node:http";
+import https from "node:https";
+import { Readable as Readable2 } from "node:stream";
+var agents = {
+  "http:": new http.Agent({ keepAlive: true, maxSockets: 8 }),
+  "https:": new https.Agent({ keepAlive: true, maxSockets: 8 })
+};
+var REPORT_EVERY = 256 * 1024;
+var nodePut = (url2, body, headers, opts2) => new Promise((resolve, reject) => {
+  const u = new URL(url2);
+  const mod4 = u.protocol === "https:" ? https : http;
+  const req = mod4.request(u, {
+    method: "PUT",
+    agent: agents[u.protocol],
+    headers: { ...headers, "content-length": String(body.size), "content-type": "application/octet-stream" },
+    signal: opts2.signal
+  });
+  let settled = false;
+  let written = false;
+  const fail = (e) => {
+    if (settled) return;
+    settled = true;
+    req.destroy();
+    reject(e);
+  };
+  req.on("error", fail);
+  req.on("response", (res) => {
+    const chunks = [];
+    res.on("data", (c) => chunks.push(c));
+    res.on("error", fail);
+    res.on("end", () => {
+      if (settled) return;
+      settled = true;
+      const h = headersOf(res);
+      const status2 = res.statusCode ?? 502;
+      const text = Buffer.concat(chunks);
+      if (!written) req.destroy();
+      resolve(new Response(status2 === 204 || status2 === 304 ? null : text, { status: status2, headers: h }));
+    });
+  });
+  void (async () => {
+    let sent = 0;
+    let reported = 0;
+    try {
+      for await (const chunk of Readable2.fromWeb(body.stream())) {
+        if (settled) return;
+        const buf = chunk;
+        if (!req.write(buf)) await drained(req);
+        sent += buf.byteLength;
+        if (sent - reported >= REPORT_EVERY) {
+          reported = sent;
+          opts2.onProgress?.(sent);
+        }
+      }
+      written = true;
+      req.end();
+    } catch (e) {
+      fail(e);
+    }
+  })();
+});
+function drained(req) {
+  return new Promise((resolve) => {
+    const done = () => {
+      req.off("drain", done);
+      req.off("close", done);
+      resolve();
+    };
+    req.on("drain", done);
+    req.on("close", done);
+  });
+}
+function headersOf(res) {
+  const h = new Headers();
+  for (const [k, v] of Object.entries(res.headers)) {
+    if (Array.isArray(v)) v.forEach((x) => h.append(k, x));
+    else if (v !== void 0) h.set(k, v);
+  }
+  return h;
+}
+var REDIRECTS = 5;
+async function nodeDownload(client, pathOrUrl, opts2 = {}) {
+  const { url: url2, headers } = client.downloadRequest(pathOrUrl, opts2);
+  let u = new URL(url2);
+  for (let hop = 0; ; hop++) {
+    let res;
+    try {
+      res = await get(u, headers, opts2.signal);
+    } catch (e) {
+      if (e instanceof Error && e.name === "AbortError") throw e;
+      throw new NetworkError(`Could not reach ${client.server} (${networkReason(e)}).`, e);
+    }
+    const status2 = res.statusCode ?? 502;
+    const location = res.headers.location;
+    if ([301, 302, 303, 307, 308].includes(status2) && location && hop < REDIRECTS) {
+      res.resume();
+      const to = new URL(location, u);
+      if (to.origin !== u.origin) delete headers.authorization;
+      u = to;
+      continue;
+    }
+    if (status2 >= 400) {
+      const chunks = [];
+      try {
+        for await (const c of res) chunks.push(c);
+      } catch {
+      }
+      throw await ApiError.from(new Response(Buffer.concat(chunks), { status: Math.min(599, status2), headers: headersOf(res) }));
+    }
+    if (status2 < 200 || status2 >= 300) {
+      res.resume();
+      throw new ApiError(status2, "bad_response", `The server answered ${status2} to a download.`);
+    }
+    return { status: status2, headers: headersOf(res), body: res };
+  }
+}
+function get(u, headers, signal) {
+  return new Promise((resolve, reject) => {
+    const mod4 = u.protocol === "https:" ? https : http;
+    const req = mod4.request(u, { method: "GET", agent: agents[u.protocol], headers, signal });
+    req.on("error", reject);
+    req.on("response", resolve);
+    req.end();
+  });
 }
 
 // cli/progress.ts
@@ -20767,6 +20932,9 @@ var MAX_MANIFEST_BYTES = 64 * 1024 * 1024;
 
 // cli/onepass.ts
 import { createHash as createHash4 } from "node:crypto";
+import { existsSync } from "node:fs";
+import { fileURLToPath } from "node:url";
+import { Worker as Worker2 } from "node:worker_threads";
 
 // src/package/zip.ts
 var LOCAL_HEADER = 30;
@@ -21015,7 +21183,7 @@ var OnePass = class {
     const tmp = this.landing.temp({ index: t.index, name: t.name, size: t.size, sha256: t.sha256 }, t.segments, !this.sparse);
     const file = await openPart(tmp, 438);
     if (fresh) await file.truncate(0);
-    s = this.seal ? sealedSink(file, this.identities, t, this.transfer.files[entry].size) : new FileSink(file, t, this.placed[entry].data);
+    s = this.seal ? openingSink(file, this.identities, t, this.transfer.files[entry].size) : new FileSink(file, t, this.placed[entry].data);
     this.sinks.set(entry, s);
     return s;
   }
@@ -21092,6 +21260,83 @@ var FileSink = class {
   }
   close = () => this.file.close();
 };
+function openingSink(file, identities, t, sealedSize2) {
+  return sealedSize2 >= OPEN_OFF_THREAD_FROM && OPEN_WORKER ? workerSealedSink(OPEN_WORKER, file, identities, t, sealedSize2) : sealedSink(file, identities, t, sealedSize2);
+}
+var OPEN_OFF_THREAD_FROM = 4 * 1024 * 1024;
+var OPEN_IN_FLIGHT = 4 * 1024 * 1024;
+var POOLED = 2 * 1024 * 1024;
+var OPEN_WORKER = (() => {
+  for (const rel of ["./open-worker.mjs", "../dist/cli/open-worker.mjs"]) {
+    try {
+      const f = fileURLToPath(new URL(rel, import.meta.url));
+      if (existsSync(f)) return f;
+    } catch {
+    }
+  }
+  return null;
+})();
+function workerSealedSink(script, file, identities, t, sealedSize2) {
+  const worker = new Worker2(script, { workerData: { pushdropOpen: { fd: file.fd, identities: [...identities], expected: { sealedSize: sealedSize2, size: t.size, sha256: t.sha256 } } } });
+  let inFlight = 0;
+  const pool = [];
+  let wake = null;
+  let finished = false;
+  const done = new Promise((resolve, reject) => {
+    worker.on("message", (m) => {
+      if (m.taken !== void 0) {
+        inFlight -= m.taken;
+        if (m.back && m.back.byteLength === POOLED) pool.push(m.back);
+        wake?.();
+      } else if (m.done !== void 0) resolve();
+      else if (m.error) {
+        const e = m.error;
+        reject(e.name === "SealError" ? new SealError(e.code, e.message) : Object.assign(new Error(e.message), { name: e.name }));
+      }
+    });
+    worker.on("error", reject);
+    worker.on("exit", (code) => reject(new Error(`the worker opening it stopped (exit ${code})`)));
+  }).catch((e) => {
+    if (e instanceof SealError) throw e;
+    throw integrityError(`${t.name} cannot be opened with this computer's keys (${e instanceof Error ? e.message : String(e)}); nothing was kept.`, "cannot_open", { name: t.name });
+  }).finally(() => {
+    finished = true;
+    wake?.();
+    void worker.terminate();
+  });
+  done.catch(() => void 0);
+  const room = async () => {
+    while (inFlight >= OPEN_IN_FLIGHT && !finished) await new Promise((r) => wake = r);
+    wake = null;
+  };
+  return {
+    write: async (pieces, bytes) => {
+      await room();
+      if (finished) return void await done;
+      const ab = bytes <= POOLED && pool.length > 0 ? pool.pop() : new ArrayBuffer(Math.max(bytes, POOLED));
+      const u = new Uint8Array(ab);
+      let at = 0;
+      for (const p of pieces) {
+        u.set(p, at);
+        at += p.length;
+      }
+      inFlight += bytes;
+      worker.postMessage({ ab, bytes }, [ab]);
+    },
+    end: async () => {
+      if (!finished) worker.postMessage("end");
+      await done;
+    },
+    close: async () => {
+      if (!finished) {
+        worker.postMessage("abort");
+        await Promise.race([done.catch(() => void 0), new Promise((r) => setTimeout(r, 5e3).unref())]);
+      }
+      await worker.terminate().catch(() => void 0);
+      await file.close().catch(() => void 0);
+    }
+  };
+}
 function sealedSink(file, identities, t, sealedSize2) {
   const pipe = new TransformStream();
   const writer = pipe.writable.getWriter();
@@ -21180,8 +21425,8 @@ async function receiveFile(client, ui, transfer, index, dir3, signal, sealed) {
     file = unpacking(root, transfer.id, index);
     rmSync3(file, { force: true });
     try {
-      const plain = await openStream(Readable.toWeb(createReadStream2(part, { highWaterMark: 1 << 20 })), sealed.identities, { sealedSize: f.size, size: s.size, sha256: sha2563 });
-      await pipeline(Readable.fromWeb(plain), createWriteStream(file, { flags: "wx" }));
+      const plain = await openStream(Readable3.toWeb(createReadStream2(part, { highWaterMark: 1 << 20 })), sealed.identities, { sealedSize: f.size, size: s.size, sha256: sha2563 });
+      await pipeline(Readable3.fromWeb(plain), createWriteStream(file, { flags: "wx" }));
     } catch (e) {
       rmSync3(file, { force: true });
       throw e instanceof SealError ? integrityError(`${s.name}: ${e.message}; nothing was kept.`, e.code) : e;
@@ -21203,6 +21448,7 @@ async function fetchPart(client, ui, label, url2, part, size, sha2563, signal, s
       signal,
       tries,
       store,
+      get: nodeDownload,
       onRetry: (attempt, ms, status2) => notes.retrying(attempt, ms, status2),
       onProgress: (bytes) => {
         if (moved !== -1 && bytes > moved) notes.through();
@@ -21284,7 +21530,7 @@ import path4 from "node:path";
 import { constants as constants2, createReadStream as createReadStream3, lstatSync as lstatSync3, mkdirSync as mkdirSync4, mkdtempSync, rmSync as rmSync4 } from "node:fs";
 import { open as open2 } from "node:fs/promises";
 import path3 from "node:path";
-import { Readable as Readable2 } from "node:stream";
+import { Readable as Readable4 } from "node:stream";
 
 // src/package/mime.ts
 var BY_EXT = {
@@ -21456,7 +21702,7 @@ var SpoolWriter = class {
         onFile?.(k, f.name);
         const target = this.pathOf(k);
         rmSync4(target, { force: true });
-        const plain = Readable2.toWeb(createReadStream3(src.path, { highWaterMark: 1 << 20 }));
+        const plain = Readable4.toWeb(createReadStream3(src.path, { highWaterMark: 1 << 20 }));
         const sealed = await sealStream(plain, recipients);
         const written = await writeNew(target, sealed.stream, (at) => {
           if (this.stopped) throw new Error("the send stopped");
@@ -21678,7 +21924,7 @@ async function inbox(ctx) {
   }
 }
 var INBOX_FILES = 3;
-async function get(ctx, id, opts2) {
+async function get2(ctx, id, opts2) {
   const transferId = checkTransferId(id);
   const { client, me } = signedIn(ctx);
   const t = await client.transfer(transferId);
@@ -22066,84 +22312,6 @@ function walk(dir3, prefix, out, skipped, root) {
       skipped.push(`${name}: not a regular file`);
     }
   }
-}
-
-// cli/http.ts
-import http from "node:http";
-import https from "node:https";
-import { Readable as Readable3 } from "node:stream";
-var agents = {
-  "http:": new http.Agent({ keepAlive: true, maxSockets: 8 }),
-  "https:": new https.Agent({ keepAlive: true, maxSockets: 8 })
-};
-var REPORT_EVERY = 256 * 1024;
-var nodePut = (url2, body, headers, opts2) => new Promise((resolve, reject) => {
-  const u = new URL(url2);
-  const mod4 = u.protocol === "https:" ? https : http;
-  const req = mod4.request(u, {
-    method: "PUT",
-    agent: agents[u.protocol],
-    headers: { ...headers, "content-length": String(body.size), "content-type": "application/octet-stream" },
-    signal: opts2.signal
-  });
-  let settled = false;
-  let written = false;
-  const fail = (e) => {
-    if (settled) return;
-    settled = true;
-    req.destroy();
-    reject(e);
-  };
-  req.on("error", fail);
-  req.on("response", (res) => {
-    const chunks = [];
-    res.on("data", (c) => chunks.push(c));
-    res.on("error", fail);
-    res.on("end", () => {
-      if (settled) return;
-      settled = true;
-      const h = new Headers();
-      for (const [k, v] of Object.entries(res.headers)) {
-        if (Array.isArray(v)) v.forEach((x) => h.append(k, x));
-        else if (v !== void 0) h.set(k, v);
-      }
-      const status2 = res.statusCode ?? 502;
-      const text = Buffer.concat(chunks);
-      if (!written) req.destroy();
-      resolve(new Response(status2 === 204 || status2 === 304 ? null : text, { status: status2, headers: h }));
-    });
-  });
-  void (async () => {
-    let sent = 0;
-    let reported = 0;
-    try {
-      for await (const chunk of Readable3.fromWeb(body.stream())) {
-        if (settled) return;
-        const buf = chunk;
-        if (!req.write(buf)) await drained(req);
-        sent += buf.byteLength;
-        if (sent - reported >= REPORT_EVERY) {
-          reported = sent;
-          opts2.onProgress?.(sent);
-        }
-      }
-      written = true;
-      req.end();
-    } catch (e) {
-      fail(e);
-    }
-  })();
-});
-function drained(req) {
-  return new Promise((resolve) => {
-    const done = () => {
-      req.off("drain", done);
-      req.off("close", done);
-      resolve();
-    };
-    req.on("drain", done);
-    req.on("close", done);
-  });
 }
 
 // cli/commands/send.ts
@@ -22550,7 +22718,7 @@ a name in a package that would leave it is an error, not a file. Ctrl-C stops (e
 With --json: one JSON object per line and event.`
   ).action(action((ctx, o) => listen(ctx, o)));
   p.command("inbox").description("list transfers sent to this terminal that can still be downloaded").action(action((ctx) => inbox(ctx)));
-  p.command("get").description("download a transfer into a folder (an interrupted download resumes)").argument("<transferId>").option("-f, --file <n>", "only this file (its index, or its name); it counts toward the receipt once every file was fetched").option("-d, --dir <folder>", "where to save", ".").action(action((ctx, id, o) => get(ctx, id, o)));
+  p.command("get").description("download a transfer into a folder (an interrupted download resumes)").argument("<transferId>").option("-f, --file <n>", "only this file (its index, or its name); it counts toward the receipt once every file was fetched").option("-d, --dir <folder>", "where to save", ".").action(action((ctx, id, o) => get2(ctx, id, o)));
   p.command("status").description("show a transfer: status, files, recipients, who has downloaded it").argument("<transferId>").action(action((ctx, id) => status(ctx, id)));
   p.command("cancel").description("cancel a transfer you sent: its files are removed, recipients told").argument("<transferId>").action(action((ctx, id) => cancel(ctx, id)));
   for (const c of [...p.commands, ...key.commands]) {

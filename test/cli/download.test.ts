@@ -4,8 +4,11 @@ import { existsSync, linkSync, lstatSync, mkdtempSync, readFileSync, rmSync, sta
 import { tmpdir } from "node:os";
 import path from "node:path";
 import { afterAll, describe, expect, it } from "vitest";
-import type { PushdropClient } from "../../client";
+import http from "node:http";
+import type { AddressInfo } from "node:net";
+import { ApiError, NetworkError, PushdropClient } from "../../client";
 import { downloadToFile } from "../../cli/download";
+import { nodeDownload } from "../../cli/http";
 import { CliError } from "../../cli/exit";
 
 /** cli/download.ts against a server that answers with the bytes given (no network). */
@@ -125,5 +128,70 @@ describe("the .part file is never written through a link", () => {
     expect(st.isFile()).toBe(true);
     expect(st.mode & 0o777).toBe(0o600 & ~process.umask());
     expect(st.size).toBe(bytes.byteLength);
+  });
+});
+
+describe("through node:http (cli/http.ts nodeDownload, what get uses)", () => {
+  const MiB = 1024 * 1024;
+  const bytes = new Uint8Array(3 * MiB + 77).map((_, i) => (i * 5) % 249);
+  const sha256 = createHash("sha256").update(bytes).digest("hex");
+
+  /** A server of `bytes` at /pkg (honouring Range and If-Range) that cuts the first `breaks` answers off after 1 MiB. */
+  async function server(breaks: number) {
+    const seen: Array<{ url: string; range?: string; ifRange?: string; auth?: string }> = [];
+    let left = breaks;
+    const srv = http.createServer((req, res) => {
+      seen.push({ url: req.url!, range: req.headers.range, ifRange: String(req.headers["if-range"] ?? ""), auth: req.headers.authorization });
+      if (req.url === "/moved") return void res.writeHead(302, { location: "/pkg" }).end();
+      if (!req.url!.startsWith("/pkg")) return void res.writeHead(404, { "content-type": "application/json" }).end(JSON.stringify({ error: { code: "not_found", message: "No such transfer." } }));
+      const from = Number(/^bytes=(\d+)-$/.exec(req.headers.range ?? "")?.[1] ?? 0);
+      const body = Buffer.from(bytes.subarray(from));
+      res.writeHead(from > 0 ? 206 : 200, {
+        "content-length": String(body.length),
+        ...(from > 0 ? { "content-range": `bytes ${from}-${bytes.length - 1}/${bytes.length}` } : {}),
+      });
+      if (left-- > 0) {
+        res.write(body.subarray(0, MiB));
+        setTimeout(() => res.socket?.destroy(), 30); // (a dropped connection)
+      } else res.end(body);
+    });
+    await new Promise<void>((r) => srv.listen(0, "127.0.0.1", r));
+    const base = `http://127.0.0.1:${(srv.address() as AddressInfo).port}`;
+    return { base, seen, close: () => new Promise((r) => srv.close(r)) };
+  }
+
+  it("resumes a broken body with Range and If-Range, sends the token (not on a signed link), follows a redirect, and keeps the right bytes", async () => {
+    const s = await server(2);
+    try {
+      const client = new PushdropClient({ server: s.base, token: "tok" });
+      const part = path.join(root, "node.part");
+      const starts: number[] = [];
+      await downloadToFile(client, "/moved", part, { size: bytes.length, sha256, get: nodeDownload, backoffMs: () => 1, onStart: (o) => starts.push(o) });
+      expect(readFileSync(part).equals(Buffer.from(bytes))).toBe(true);
+      expect(starts).toEqual([0, MiB, 2 * MiB]);
+      expect(s.seen.map((x) => x.url)).toEqual(["/moved", "/pkg", "/moved", "/pkg", "/moved", "/pkg"]);
+      expect(s.seen[3]).toMatchObject({ range: `bytes=${MiB}-`, ifRange: `"${sha256}"`, auth: "Bearer tok" });
+      const signed = path.join(root, "signed.part");
+      await downloadToFile(client, "/pkg?exp=1&sig=abc", signed, { size: bytes.length, sha256, get: nodeDownload });
+      expect(s.seen.at(-1)!.auth).toBeUndefined();
+    } finally {
+      await s.close();
+    }
+  });
+
+  it("an error answer is the server's ApiError (its JSON code), not retried; no server is a NetworkError", async () => {
+    const s = await server(0);
+    try {
+      const client = new PushdropClient({ server: s.base, token: "tok" });
+      const e = await downloadToFile(client, "/nothing", path.join(root, "err.part"), { size: bytes.length, sha256, get: nodeDownload, backoffMs: () => 1 }).catch((x) => x);
+      expect(e).toBeInstanceOf(ApiError);
+      expect((e as ApiError).code).toBe("not_found");
+      expect(s.seen).toHaveLength(1);
+    } finally {
+      await s.close();
+    }
+    const gone = new PushdropClient({ server: s.base });
+    const e = await downloadToFile(gone, "/pkg", path.join(root, "gone.part"), { size: bytes.length, sha256, get: nodeDownload, tries: 2, backoffMs: () => 1 }).catch((x) => x);
+    expect(e).toBeInstanceOf(NetworkError);
   });
 });

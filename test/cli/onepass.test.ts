@@ -4,7 +4,7 @@ import { tmpdir } from "node:os";
 import path from "node:path";
 import { afterAll, describe, expect, it } from "vitest";
 import { generateIdentity, SEAL_NAME, sealDocument, sealedFileSpecs, sealStream, type SealDraft } from "../../client/seal";
-import { OnePass } from "../../cli/onepass";
+import { OnePass, OPEN_WORKER } from "../../cli/onepass";
 import { packageOf, transferOf, type Entry } from "./support/package.ts";
 import { collect, seededBytes, sha256 as sha } from "../node/support/bytes.ts";
 
@@ -131,5 +131,36 @@ describe("one pass", () => {
       }),
       { numRuns: 8 },
     );
+  });
+
+  it("sealed, a large file (opened on a worker thread): its bytes land; a changed age byte or a seal's wrong SHA-256 lands nothing", async () => {
+    expect(OPEN_WORKER).toMatch(/open-worker\.mjs$/); // (without it, the file would be opened on this thread)
+    const me = await generateIdentity();
+    const plain = seededBytes(6 * 1024 * 1024 + 123, 7);
+    const sealed = await sealStream(new Blob([plain]).stream() as unknown as ReadableStream<Uint8Array>, [me.recipient]);
+    const aged = await collect(sealed.stream);
+    const sha256 = (await sealed.digest).sha256;
+    const run = async (data: Uint8Array, sum: string) => {
+      const draft: SealDraft = { from: "123456786", to: ["578418129"], message: null, files: [{ index: 0, name: "big.bin", type: "application/octet-stream", size: plain.length, sha256: sum }] };
+      const specs = sealedFileSpecs(draft, 1);
+      const entries = [{ name: specs[0]!.name, data }, { name: SEAL_NAME, data: await sealDocument(draft, ID, [me.recipient]) }];
+      const root = fresh();
+      const pass = new OnePass(root, transfer(entries, true), { pushdrop: "seal" as const, v: 1 as const, transferId: ID, ...draft }, [me.identity]);
+      await feedAll(pass, pkg(entries), [1024 * 1024, 77, 300_000]);
+      return { root, finished: pass.finish() };
+    };
+    const ok = await run(aged, sha256);
+    expect((await ok.finished)?.map((x) => x.name)).toEqual(["big.bin"]);
+    expect(readFileSync(path.join(ok.root, "big.bin")).equals(plain)).toBe(true);
+
+    const changed = Uint8Array.from(aged);
+    changed[changed.length >> 1]! ^= 1; // (age's own check refuses it)
+    const bad = await run(changed, sha256);
+    await expect(bad.finished).rejects.toMatchObject({ exitCode: 5, code: "cannot_open" });
+    expect(readdirSync(bad.root)).toEqual([]);
+
+    const wrongSum = await run(aged, "0".repeat(64));
+    await expect(wrongSum.finished).rejects.toMatchObject({ exitCode: 5, code: "checksum_mismatch" });
+    expect(readdirSync(wrongSum.root)).toEqual([]);
   });
 });
