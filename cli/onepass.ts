@@ -1,8 +1,5 @@
 import { createHash, type Hash } from "node:crypto";
-import { existsSync } from "node:fs";
 import type { FileHandle } from "node:fs/promises";
-import { fileURLToPath } from "node:url";
-import { Worker } from "node:worker_threads";
 import { openStream, SealError, type SealDocument } from "../client/seal";
 import type { Transfer } from "../src/contract";
 import { place, type Placed } from "../src/package/zip";
@@ -302,7 +299,7 @@ export class OnePass {
     // created only by us, never through a link (a resumed one checked); mode as any new file (umask)
     const file = await openPart(tmp, 0o666);
     if (fresh) await file.truncate(0);
-    s = this.seal ? openingSink(file, this.identities, t, this.transfer.files[entry]!.size) : new FileSink(file, t, this.placed[entry]!.data);
+    s = this.seal ? sealedSink(file, this.identities, t, this.transfer.files[entry]!.size) : new FileSink(file, t, this.placed[entry]!.data);
     this.sinks.set(entry, s);
     return s;
   }
@@ -394,114 +391,6 @@ class FileSink implements Sink {
   close = () => this.file.close();
 }
 
-/**
- * Where a sealed file is opened. A large one (OPEN_OFF_THREAD_FROM bytes on) on a worker thread
- * of its own (cli/open-worker.ts, built beside this bundle as dist/cli/open-worker.mjs): the
- * decrypter is by far the slowest step, and on this thread it held up the network, the `.part`
- * and the package's hash, which now run beside it. Without the worker's bundle (the sources run
- * elsewhere), or for a small file (a worker takes some 30 ms to start), here.
- */
-function openingSink(file: FileHandle, identities: readonly string[], t: Target, sealedSize: number): Sink {
-  return sealedSize >= OPEN_OFF_THREAD_FROM && OPEN_WORKER ? workerSealedSink(OPEN_WORKER, file, identities, t, sealedSize) : sealedSink(file, identities, t, sealedSize);
-}
-
-const OPEN_OFF_THREAD_FROM = 4 * 1024 * 1024;
-/** age bytes on their way to the worker at most (what it has not handed to its decrypter yet) */
-const OPEN_IN_FLIGHT = 4 * 1024 * 1024;
-/** the size of the buffers that carry age bytes to the worker and back (a write is about 1 MiB: cli/download.ts BATCH) */
-const POOLED = 2 * 1024 * 1024;
-
-/**
- * The worker's bundle: open-worker.mjs beside the running bundle (dist/cli/), or, for the sources
- * run as they are in a checkout (tests), the checkout's dist/cli/open-worker.mjs; null without one.
- */
-export const OPEN_WORKER: string | null = (() => {
-  for (const rel of ["./open-worker.mjs", "../dist/cli/open-worker.mjs"]) {
-    try {
-      const f = fileURLToPath(new URL(rel, import.meta.url));
-      if (existsSync(f)) return f;
-    } catch {
-      // (not a file: URL)
-    }
-  }
-  return null;
-})();
-
-/**
- * A sealed file opened on a worker thread: each write's age bytes are copied once into a new
- * ArrayBuffer and transferred (no further copy); at most OPEN_IN_FLIGHT bytes wait for the
- * worker, so memory stays flat and the network goes at the decrypter's pace. The worker writes
- * the plaintext through this file's descriptor, which stays open here until it is through.
- * The same checks as on this thread (openStream: age's own, then the plaintext's size and
- * SHA-256 against the seal); its errors come back as they are (SealError by its code).
- */
-function workerSealedSink(script: string, file: FileHandle, identities: readonly string[], t: Target, sealedSize: number): Sink {
-  const worker = new Worker(script, { workerData: { pushdropOpen: { fd: file.fd, identities: [...identities], expected: { sealedSize, size: t.size, sha256: t.sha256 } } } });
-  let inFlight = 0;
-  /** buffers the worker gave back, to carry the next bytes (nothing new allocated per write) */
-  const pool: ArrayBuffer[] = [];
-  let wake: (() => void) | null = null;
-  let finished = false;
-  const done = new Promise<void>((resolve, reject) => {
-    worker.on("message", (m: { taken?: number; back?: ArrayBuffer; done?: number; error?: { name: string; code?: string; message: string } }) => {
-      if (m.taken !== undefined) {
-        inFlight -= m.taken;
-        if (m.back && m.back.byteLength === POOLED) pool.push(m.back);
-        wake?.();
-      } else if (m.done !== undefined) resolve();
-      else if (m.error) {
-        const e = m.error;
-        reject(e.name === "SealError" ? new SealError(e.code as ConstructorParameters<typeof SealError>[0], e.message) : Object.assign(new Error(e.message), { name: e.name }));
-      }
-    });
-    worker.on("error", reject);
-    worker.on("exit", (code) => reject(new Error(`the worker opening it stopped (exit ${code})`)));
-  })
-    .catch((e: unknown) => {
-      // the seal opened with these keys, so an age file that does not is not the one sealed
-      if (e instanceof SealError) throw e;
-      throw integrityError(`${t.name} cannot be opened with this computer's keys (${e instanceof Error ? e.message : String(e)}); nothing was kept.`, "cannot_open", { name: t.name });
-    })
-    .finally(() => {
-      finished = true;
-      wake?.();
-      void worker.terminate();
-    });
-  done.catch(() => undefined); // (awaited in end(); a failure meanwhile is not unhandled)
-  const room = async () => {
-    while (inFlight >= OPEN_IN_FLIGHT && !finished) await new Promise<void>((r) => (wake = r));
-    wake = null;
-  };
-  return {
-    write: async (pieces, bytes) => {
-      await room();
-      if (finished) return void (await done); // (a failure: thrown here; else it ended early and end() says so)
-      const ab = bytes <= POOLED && pool.length > 0 ? pool.pop()! : new ArrayBuffer(Math.max(bytes, POOLED));
-      const u = new Uint8Array(ab);
-      let at = 0;
-      for (const p of pieces) {
-        u.set(p, at);
-        at += p.length;
-      }
-      inFlight += bytes;
-      worker.postMessage({ ab, bytes }, [ab]);
-    },
-    end: async () => {
-      if (!finished) worker.postMessage("end");
-      await done;
-    },
-    close: async () => {
-      // the worker stops (a write of its under way finishes) before its descriptor is closed here
-      if (!finished) {
-        worker.postMessage("abort");
-        await Promise.race([done.catch(() => undefined), new Promise((r) => setTimeout(r, 5000).unref())]);
-      }
-      await worker.terminate().catch(() => undefined);
-      await file.close().catch(() => undefined);
-    },
-  };
-}
-
 /** A sealed file: the age bytes through the decrypter (in order), its plaintext into the file in large writes; checked by openStream against the seal. */
 function sealedSink(file: FileHandle, identities: readonly string[], t: Target, sealedSize: number): Sink {
   const pipe = new TransformStream<Uint8Array, Uint8Array>();
@@ -533,4 +422,3 @@ function sealedSink(file: FileHandle, identities: readonly string[], t: Target, 
     },
   };
 }
-

@@ -928,17 +928,6 @@ async function harness() {
     banner: { js: "import { createRequire as __cr } from 'node:module'; const require = __cr(import.meta.url);" },
     logLevel: "warning",
   });
-  // the worker a large sealed file is opened on, beside the harness as it is beside the command
-  // (cli/onepass.ts looks for open-worker.mjs next to itself; without it, it opens on the main thread)
-  await esbuild.build({
-    entryPoints: [path.join(root, "cli", "open-worker.ts")],
-    bundle: true,
-    platform: "node",
-    format: "esm",
-    target: "node20",
-    outfile: path.join(scratch, "open-worker.mjs"),
-    logLevel: "warning",
-  });
   return (cmd, ...args) => JSON.parse(execFileSync(process.execPath, ["--expose-gc", out, cmd, ...args], { encoding: "utf8", maxBuffer: 1 << 24 }));
 }
 

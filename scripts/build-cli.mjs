@@ -16,8 +16,7 @@ import path from "node:path";
 import { fileURLToPath } from "node:url";
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "..");
-// `--out <file>`: build elsewhere (the test that checks the committed build is current); the
-// worker's bundle goes beside it as open-worker.mjs
+// `--out <file>`: build elsewhere (the test that checks the committed build is current)
 const outArg = process.argv.indexOf("--out");
 const outfile = outArg > 0 ? path.resolve(process.argv[outArg + 1]) : path.join(root, "dist", "cli", "pushdrop.mjs");
 
@@ -49,20 +48,4 @@ await esbuild.build({
   sourcemap: false,
   logLevel: "warning",
 });
-// the worker that opens a large sealed file (cli/onepass.ts finds it beside the bundle): its own
-// small bundle (age-encryption and client/seal's stream code), so that a worker starts in
-// milliseconds instead of compiling the whole command again
-const workerOut = path.join(path.dirname(outfile), "open-worker.mjs");
-await esbuild.build({
-  entryPoints: [path.join(root, "cli", "open-worker.ts")],
-  outfile: workerOut,
-  bundle: true,
-  platform: "node",
-  target: "node20",
-  format: "esm",
-  tsconfig: path.join(root, "cli", "tsconfig.json"),
-  legalComments: "none",
-  sourcemap: false,
-  logLevel: "warning",
-});
-if (process.argv.includes("--verbose")) console.log(`[build-cli] wrote ${path.relative(root, outfile)} and ${path.relative(root, workerOut)}`);
+if (process.argv.includes("--verbose")) console.log(`[build-cli] wrote ${path.relative(root, outfile)}`);

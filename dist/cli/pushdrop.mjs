@@ -20932,9 +20932,6 @@ var MAX_MANIFEST_BYTES = 64 * 1024 * 1024;
 
 // cli/onepass.ts
 import { createHash as createHash4 } from "node:crypto";
-import { existsSync } from "node:fs";
-import { fileURLToPath } from "node:url";
-import { Worker as Worker2 } from "node:worker_threads";
 
 // src/package/zip.ts
 var LOCAL_HEADER = 30;
@@ -21183,7 +21180,7 @@ var OnePass = class {
     const tmp = this.landing.temp({ index: t.index, name: t.name, size: t.size, sha256: t.sha256 }, t.segments, !this.sparse);
     const file = await openPart(tmp, 438);
     if (fresh) await file.truncate(0);
-    s = this.seal ? openingSink(file, this.identities, t, this.transfer.files[entry].size) : new FileSink(file, t, this.placed[entry].data);
+    s = this.seal ? sealedSink(file, this.identities, t, this.transfer.files[entry].size) : new FileSink(file, t, this.placed[entry].data);
     this.sinks.set(entry, s);
     return s;
   }
@@ -21260,83 +21257,6 @@ var FileSink = class {
   }
   close = () => this.file.close();
 };
-function openingSink(file, identities, t, sealedSize2) {
-  return sealedSize2 >= OPEN_OFF_THREAD_FROM && OPEN_WORKER ? workerSealedSink(OPEN_WORKER, file, identities, t, sealedSize2) : sealedSink(file, identities, t, sealedSize2);
-}
-var OPEN_OFF_THREAD_FROM = 4 * 1024 * 1024;
-var OPEN_IN_FLIGHT = 4 * 1024 * 1024;
-var POOLED = 2 * 1024 * 1024;
-var OPEN_WORKER = (() => {
-  for (const rel of ["./open-worker.mjs", "../dist/cli/open-worker.mjs"]) {
-    try {
-      const f = fileURLToPath(new URL(rel, import.meta.url));
-      if (existsSync(f)) return f;
-    } catch {
-    }
-  }
-  return null;
-})();
-function workerSealedSink(script, file, identities, t, sealedSize2) {
-  const worker = new Worker2(script, { workerData: { pushdropOpen: { fd: file.fd, identities: [...identities], expected: { sealedSize: sealedSize2, size: t.size, sha256: t.sha256 } } } });
-  let inFlight = 0;
-  const pool = [];
-  let wake = null;
-  let finished = false;
-  const done = new Promise((resolve, reject) => {
-    worker.on("message", (m) => {
-      if (m.taken !== void 0) {
-        inFlight -= m.taken;
-        if (m.back && m.back.byteLength === POOLED) pool.push(m.back);
-        wake?.();
-      } else if (m.done !== void 0) resolve();
-      else if (m.error) {
-        const e = m.error;
-        reject(e.name === "SealError" ? new SealError(e.code, e.message) : Object.assign(new Error(e.message), { name: e.name }));
-      }
-    });
-    worker.on("error", reject);
-    worker.on("exit", (code) => reject(new Error(`the worker opening it stopped (exit ${code})`)));
-  }).catch((e) => {
-    if (e instanceof SealError) throw e;
-    throw integrityError(`${t.name} cannot be opened with this computer's keys (${e instanceof Error ? e.message : String(e)}); nothing was kept.`, "cannot_open", { name: t.name });
-  }).finally(() => {
-    finished = true;
-    wake?.();
-    void worker.terminate();
-  });
-  done.catch(() => void 0);
-  const room = async () => {
-    while (inFlight >= OPEN_IN_FLIGHT && !finished) await new Promise((r) => wake = r);
-    wake = null;
-  };
-  return {
-    write: async (pieces, bytes) => {
-      await room();
-      if (finished) return void await done;
-      const ab = bytes <= POOLED && pool.length > 0 ? pool.pop() : new ArrayBuffer(Math.max(bytes, POOLED));
-      const u = new Uint8Array(ab);
-      let at = 0;
-      for (const p of pieces) {
-        u.set(p, at);
-        at += p.length;
-      }
-      inFlight += bytes;
-      worker.postMessage({ ab, bytes }, [ab]);
-    },
-    end: async () => {
-      if (!finished) worker.postMessage("end");
-      await done;
-    },
-    close: async () => {
-      if (!finished) {
-        worker.postMessage("abort");
-        await Promise.race([done.catch(() => void 0), new Promise((r) => setTimeout(r, 5e3).unref())]);
-      }
-      await worker.terminate().catch(() => void 0);
-      await file.close().catch(() => void 0);
-    }
-  };
-}
 function sealedSink(file, identities, t, sealedSize2) {
   const pipe = new TransformStream();
   const writer = pipe.writable.getWriter();

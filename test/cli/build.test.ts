@@ -19,10 +19,6 @@ it("the committed build of the pushdrop command is current (run `npm run build:c
     const committed = execFileSync("git", ["show", "HEAD:dist/cli/pushdrop.mjs"], { cwd: ROOT, maxBuffer: 64 << 20 });
     expect(fresh.equals(readFileSync(path.join(ROOT, "dist", "cli", "pushdrop.mjs")))).toBe(true);
     expect(fresh.equals(committed)).toBe(true);
-    // the worker that opens large sealed files, built beside it (cli/open-worker.ts)
-    const worker = readFileSync(path.join(dir, "open-worker.mjs"));
-    expect(worker.equals(readFileSync(path.join(ROOT, "dist", "cli", "open-worker.mjs")))).toBe(true);
-    expect(worker.equals(execFileSync("git", ["show", "HEAD:dist/cli/open-worker.mjs"], { cwd: ROOT, maxBuffer: 64 << 20 }))).toBe(true);
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }
