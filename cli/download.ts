@@ -419,28 +419,42 @@ export async function writevAll(file: FileHandle, chunks: readonly Buffer[], byt
 
 /**
  * A web stream into `file` from its start, in writes of about BATCH bytes (a decrypter's or
- * encrypter's 64 KiB chunks, gathered: one write per chunk costs far more); `onBytes` is told
- * how many bytes are in the file after each write. Returns that count.
+ * encrypter's 64 KiB chunks, gathered: one write per chunk costs far more), one under way while
+ * the next batch is made; `onBytes` is told how many bytes are in the file after each write.
+ * Returns that count once every write is through.
  */
 export async function writeStreamTo(file: FileHandle, stream: ReadableStream<Uint8Array>, onBytes?: (written: number) => void): Promise<number> {
   const reader = stream.getReader();
   let batch: Buffer[] = [];
   let bytes = 0;
   let at = 0;
-  for (;;) {
-    const { done, value } = await reader.read();
-    if (value) {
-      batch.push(Buffer.from(value.buffer, value.byteOffset, value.byteLength));
-      bytes += value.byteLength;
+  // one write under way while the stream makes the next batch (the decrypter or encrypter does
+  // not wait for the disk); its failure is thrown before the next write or at the end
+  let writing: Promise<void> | null = null;
+  try {
+    for (;;) {
+      const { done, value } = await reader.read();
+      if (value) {
+        batch.push(Buffer.from(value.buffer, value.byteOffset, value.byteLength));
+        bytes += value.byteLength;
+      }
+      if (bytes >= BATCH || (done && bytes > 0)) {
+        await writing;
+        const [chunks, n, position] = [batch, bytes, at];
+        at += n;
+        batch = [];
+        bytes = 0;
+        writing = writevAll(file, chunks, n, position).then(() => onBytes?.(position + n));
+        writing.catch(() => undefined); // (awaited above or below; a failure meanwhile is not unhandled)
+      }
+      if (done) {
+        await writing;
+        return at;
+      }
     }
-    if (bytes >= BATCH || (done && bytes > 0)) {
-      await writevAll(file, batch, bytes, at);
-      at += bytes;
-      batch = [];
-      bytes = 0;
-      onBytes?.(at);
-    }
-    if (done) return at;
+  } catch (e) {
+    await writing?.catch(() => undefined); // (no write left under way on the descriptor)
+    throw e;
   }
 }
 

@@ -408,7 +408,14 @@ function sealedSink(file: FileHandle, identities: readonly string[], t: Target, 
   return {
     write: async (pieces) => {
       for (const p of pieces) {
-        await Promise.race([writer.ready, done]); // the decrypter's pace, not the network's: nothing piles up in memory
+        try {
+          await Promise.race([writer.ready, done]); // the decrypter's pace, not the network's: nothing piles up in memory
+        } catch (e) {
+          // the pipe failed because the decrypter did: its own error (cannot_open, checksum_mismatch…)
+          // says why, not the raw one the pipe carries, which may come first
+          await done;
+          throw e;
+        }
         void writer.write(p).catch(() => undefined);
       }
     },

@@ -20458,20 +20458,31 @@ async function writeStreamTo(file, stream2, onBytes) {
   let batch = [];
   let bytes = 0;
   let at = 0;
-  for (; ; ) {
-    const { done, value } = await reader.read();
-    if (value) {
-      batch.push(Buffer.from(value.buffer, value.byteOffset, value.byteLength));
-      bytes += value.byteLength;
+  let writing = null;
+  try {
+    for (; ; ) {
+      const { done, value } = await reader.read();
+      if (value) {
+        batch.push(Buffer.from(value.buffer, value.byteOffset, value.byteLength));
+        bytes += value.byteLength;
+      }
+      if (bytes >= BATCH || done && bytes > 0) {
+        await writing;
+        const [chunks, n, position] = [batch, bytes, at];
+        at += n;
+        batch = [];
+        bytes = 0;
+        writing = writevAll(file, chunks, n, position).then(() => onBytes?.(position + n));
+        writing.catch(() => void 0);
+      }
+      if (done) {
+        await writing;
+        return at;
+      }
     }
-    if (bytes >= BATCH || done && bytes > 0) {
-      await writevAll(file, batch, bytes, at);
-      at += bytes;
-      batch = [];
-      bytes = 0;
-      onBytes?.(at);
-    }
-    if (done) return at;
+  } catch (e) {
+    await writing?.catch(() => void 0);
+    throw e;
   }
 }
 async function readBack(file, start, end, onBytes) {
@@ -21271,7 +21282,12 @@ function sealedSink(file, identities, t, sealedSize2) {
   return {
     write: async (pieces) => {
       for (const p of pieces) {
-        await Promise.race([writer.ready, done]);
+        try {
+          await Promise.race([writer.ready, done]);
+        } catch (e) {
+          await done;
+          throw e;
+        }
         void writer.write(p).catch(() => void 0);
       }
     },
