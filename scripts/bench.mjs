@@ -1151,15 +1151,25 @@ const CLI_NOTES = `
   descriptors, manifest, directory) at their offsets, stretched over the rest (sparse); the network's chunks go to disk as
   they are, about 1 MiB per \`writev\`, while the next batch is read; the package's SHA-256 is computed on a worker
   thread (each batch copied once into a ring of shared buffers), the file's on the main thread as its bytes go by. After
-  that, a profile of the same \`get\` shows the garbage collector at about 0.3 s, and what is left on the main thread is
-  undici (0.6–1 s per GiB), the file's SHA-256 (about 0.7 s per GiB), the writes' system calls and loading the 1 MB
-  bundle (0.3–0.6 s of compiling, every run; Node 20 has no compile cache). curl does none of the hashing: its CPU time
-  is almost all the kernel copying the bytes into the page cache, which \`get\` pays too (the "CPU s" columns).
+  that, undici's body stream was replaced by node:http's (cli/http.ts \`nodeDownload\`: 'data' events, no promise per
+  chunk). A profile of that \`get\` (2026-12-07, 1 GiB, quiet) spends on its main thread: node:http's socket reads and
+  parser 1.15 s, the file's SHA-256 1.06 s, the garbage collector 0.86 s, the writes' system calls 0.71 s, copying each
+  batch to the package hash's worker 0.5 s, loading the 1 MB bundle 0.3–0.6 s (Node 20 has no compile cache); the hash
+  worker 0.76 s on the other core, with the local server. curl does none of the hashing: its CPU time is almost all the
+  kernel copying the bytes into the page cache, which \`get\` pays too (the "CPU s" columns). Tried and not kept: letting
+  8 MiB wait before the socket is paused (5.3–6.3 s against 5.7–6.1 s, RSS 176 MB against 130 MB); not checking the
+  package's SHA-256 at all (about 10 % faster; it is the one check that covers the package's own bytes: its headers,
+  manifest and directory).
 - **Sealing and opening** are bound by the library (how near its own rate each comes is in the "CLI ÷ age" columns):
   a profile of a sealed \`get\` is mostly age-encryption's own ChaCha20 and Poly1305 (in JavaScript, @noble/ciphers). What the CLI adds is reading and writing in 1 MiB pieces, the
   plaintext's SHA-256 (node:crypto) and, when opening, writing the package to its \`.part\` (a resume needs the age bytes).
 - **Sealed send → get** cannot come near a plain one while opening runs at the library's rate: \`get\` of a sealed
-  GiB is bound by decryption (its rate is in the "open" columns), where a plain \`get\` is bound by the disk. Sealing
+  GiB is bound by decryption (its rate is in the "open" columns), where a plain \`get\` is bound by the disk. Tried and
+  not kept: decrypting each large sealed file on a worker thread of its own, so that the network, the \`.part\` and the
+  package's hash run beside it. On these 2 cores, with the local server on one, it was slower and broke the memory target
+  (256 MiB, back to back: opening 80 % of age alone against 87 % on the main thread, RSS growth 93 MiB against 45, a
+  sealed \`get\` 6.8 s against 6.0 s): a second V8 heap holds its own garbage (freed only at V8's external-memory
+  limit) and the decrypter is the bottleneck either way. Sealing
   runs while the parts go up (each part is sent as soon as its bytes are in the spool), so a sealed send takes about
   as long as a plain one when the upload is the slower of the two.
 `;
