@@ -1,7 +1,8 @@
 /// <reference lib="webworker" />
 import { encrypterFor } from "../../client/seal/stream";
 import { readFile } from "./read";
-import { PROGRESS_EVERY, type EncryptJob, type FromWorker, type ToWorker } from "./protocol";
+import type { EncryptJob } from "./protocol";
+import { serve } from "./serve";
 
 /**
  * /seal-encrypt.js, a dedicated worker (web/seal/seal-file.ts starts one per sealed file): reads
@@ -12,44 +13,18 @@ import { PROGRESS_EVERY, type EncryptJob, type FromWorker, type ToWorker } from 
  * two run on two cores instead of one after the other on the page's thread. On any failure (the
  * file cannot be read, an abort, a full disk) the spool file is removed before `failed` is said.
  */
-declare const self: DedicatedWorkerGlobalScope;
-
 /** Bytes per write to the spool. */
 const WRITE_BATCH = 1 << 20;
-let aborted = false;
-let stop: (() => void) | null = null;
-const say = (m: FromWorker) => self.postMessage(m);
 
-self.onmessage = (ev: MessageEvent<ToWorker>) => {
-  const m = ev.data;
-  if (m.type === "abort") {
-    aborted = true;
-    stop?.();
-  } else if (m.type === "encrypt") {
-    aborted = false;
-    void run(m);
-  }
-};
-
-async function run(job: EncryptJob): Promise<void> {
+serve<EncryptJob>("encrypt", async (job, r) => {
   let access: FileSystemSyncAccessHandle | null = null;
-  let plain = 0;
   try {
     const e = encrypterFor(job.recipients);
     const handle = await job.dir.getFileHandle(job.name, { create: true });
     access = await handle.createSyncAccessHandle();
     access.truncate(0);
-    let said = 0;
-    const counted = readFile(job.file, (n) => {
-      plain += n;
-      if (plain - said >= PROGRESS_EVERY) {
-        said = plain;
-        say({ type: "progress", plain });
-      }
-    });
-    const reader = (await e.encrypt(counted)).getReader();
-    stop = () => void reader.cancel().catch(() => {});
-    if (aborted) stop();
+    const reader = (await e.encrypt(readFile(job.file, r.count))).getReader();
+    r.watch(reader);
     // age gives 64 KiB chunks; they go to the spool in 1 MiB writes (each write is a call into
     // the browser's storage: in a private window's in-memory OPFS, a costly one)
     const batch = new Uint8Array(WRITE_BATCH);
@@ -63,7 +38,7 @@ async function run(job: EncryptJob): Promise<void> {
     };
     for (;;) {
       const { done, value } = await reader.read();
-      if (aborted) throw new DOMException("sealing was stopped", "AbortError");
+      r.check();
       if (done) break;
       if (used + value.length > batch.length) {
         write(batch.subarray(0, used));
@@ -79,8 +54,7 @@ async function run(job: EncryptJob): Promise<void> {
     access.flush();
     access.close();
     access = null;
-    stop = null;
-    say({ type: "done", plain, written });
+    return { type: "done", plain: r.plain, written };
   } catch (err) {
     try {
       access?.close();
@@ -88,7 +62,6 @@ async function run(job: EncryptJob): Promise<void> {
     } catch {
       // never made, or gone already
     }
-    const e = err as { name?: string; message?: string; code?: string };
-    say({ type: "failed", name: e?.name ?? "Error", message: e?.message ?? String(err), ...(typeof e?.code === "string" ? { code: e.code } : {}) });
+    throw err;
   }
-}
+});

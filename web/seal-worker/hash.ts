@@ -1,7 +1,8 @@
 /// <reference lib="webworker" />
 import { createHash } from "sha256-uint8array";
 import { readFile } from "./read";
-import { PROGRESS_EVERY, type FromWorker, type HashJob, type ToWorker } from "./protocol";
+import type { HashJob } from "./protocol";
+import { serve } from "./serve";
 
 /**
  * /seal-hash.js, a dedicated worker (web/seal/seal-file.ts starts one per sealed file): the
@@ -15,45 +16,16 @@ import { PROGRESS_EVERY, type FromWorker, type HashJob, type ToWorker } from "./
  * CSP allows no WebAssembly. It took 0.65-0.7 of @noble/hashes' CPU time per byte (Node 64 MiB,
  * same V8), and the hash was the slower of the two workers with @noble: it set the rate.
  */
-declare const self: DedicatedWorkerGlobalScope;
-
-let aborted = false;
-let stop: (() => void) | null = null;
-const say = (m: FromWorker) => self.postMessage(m);
-
-self.onmessage = (ev: MessageEvent<ToWorker>) => {
-  const m = ev.data;
-  if (m.type === "abort") {
-    aborted = true;
-    stop?.();
-  } else if (m.type === "hash") {
-    aborted = false;
-    void run(m);
+serve<HashJob>("hash", async (job, r) => {
+  const h = createHash();
+  const reader = readFile(job.file, () => {}).getReader();
+  r.watch(reader);
+  for (;;) {
+    const { done, value } = await reader.read();
+    r.check();
+    if (done) break;
+    h.update(value);
+    r.count(value.length);
   }
-};
-
-async function run(job: HashJob): Promise<void> {
-  try {
-    const h = createHash();
-    let plain = 0;
-    let said = 0;
-    const reader = readFile(job.file, () => {}).getReader();
-    stop = () => void reader.cancel().catch(() => {});
-    for (;;) {
-      const { done, value } = await reader.read();
-      if (aborted) throw new DOMException("sealing was stopped", "AbortError");
-      if (done) break;
-      h.update(value);
-      plain += value.length;
-      if (plain - said >= PROGRESS_EVERY) {
-        said = plain;
-        say({ type: "progress", plain });
-      }
-    }
-    stop = null;
-    say({ type: "done", plain, sha256: h.digest("hex") });
-  } catch (err) {
-    const e = err as { name?: string; message?: string };
-    say({ type: "failed", name: e?.name ?? "Error", message: e?.message ?? String(err) });
-  }
-}
+  return { type: "done", plain: r.plain, sha256: h.digest("hex") };
+});
