@@ -23,6 +23,7 @@ import path from "node:path";
 import { fileURLToPath } from "node:url";
 import * as esbuild from "esbuild";
 import { chromium } from "playwright-core";
+import { staticHeaders } from "./static-headers.mjs";
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "..");
 const MiB = 1024 * 1024;
@@ -114,14 +115,14 @@ window.bench = async (n, kind) => {
     e.addRecipient(recipient);
     const t0 = performance.now();
     const out = await drain(await e.encrypt(generated(n)));
-    return { ms: performance.now() - t0, out };
+    return { ms: performance.now() - t0, out, hashedWith: kind === "library" ? "js" : null };
   }
   if (kind === "library") {
     const t0 = performance.now();
     const sealed = await sealStream(generated(n), [recipient]);
     const out = await drain(sealed.stream);
     await sealed.digest;
-    return { ms: performance.now() - t0, out };
+    return { ms: performance.now() - t0, out, hashedWith: kind === "library" ? "js" : null };
   }
   const parts = [];
   for (let left = n; left > 0; left -= mib.length) parts.push(mib.slice(0, Math.min(left, mib.length)));
@@ -129,8 +130,9 @@ window.bench = async (n, kind) => {
   const spool = await makeSpool();
   const t0 = performance.now();
   let out;
+  let hashedWith = "js";
   if (kind === "app") {
-    out = (await sealFileToSpool(file, [recipient], spool.dir, "1.age")).written;
+    ({ written: out, hashedWith } = await sealFileToSpool(file, [recipient], spool.dir, "1.age"));
   } else {
     const sealed = await sealStream(file.stream(), [recipient]);
     out = await writeSpoolFile(spool.dir, "1.age", sealed.stream);
@@ -138,7 +140,7 @@ window.bench = async (n, kind) => {
   }
   const ms = performance.now() - t0;
   await dropSpool(spool.name);
-  return { ms, out };
+  return { ms, out, hashedWith };
 };
 `;
 
@@ -165,8 +167,9 @@ const workers = await esbuild.build({
   logLevel: "warning",
 });
 const served = new Map([["/bench.js", js], ...workers.outputFiles.map((f) => [`/${path.basename(f.path)}`, f.contents])]);
-const csp = /Content-Security-Policy: (.*)/.exec(readFileSync(path.join(root, "public", "_headers"), "utf8"))?.[1];
 const srv = http.createServer((req, res) => {
+  // the app's policies (public/_headers): /seal-hash.js may run WebAssembly, the page may not
+  const csp = staticHeaders(req.url)["content-security-policy"];
   const headers = csp ? { "content-security-policy": csp } : {};
   const body = served.get(req.url);
   if (body) return res.writeHead(200, { ...headers, "content-type": "text/javascript" }).end(body);
@@ -199,7 +202,7 @@ try {
   for (let i = 0; i < runs; i++) {
     for (const kind of kinds) {
       const before = threadTimes();
-      const { ms, out } = await p.evaluate(([n, k]) => window.bench(n, k), [size, kind]);
+      const { ms, out, hashedWith } = await p.evaluate(([n, k]) => window.bench(n, k), [size, kind]);
       const cpu = cpuUsed(before, threadTimes());
       const rate = size / 1e6 / (ms / 1000);
       rates[kind].push(rate);
@@ -209,7 +212,7 @@ try {
         (busiest[kind] ??= []).push(oneCore);
         note = `; CPU ${cpu.total.toFixed(2)} s in all, its busiest thread (${cpu.busiest.name}) ${cpu.busiest.s.toFixed(2)} s = ${oneCore.toFixed(1)} MB/s with a core to itself; then ${cpu.top.slice(1).map((t) => `${t.name} ${t.s.toFixed(2)} s`).join(", ")}`;
       }
-      console.log(`[bench-browser-seal] ${kind} run ${i + 1}: ${(size / MiB).toFixed(0)} MiB sealed in ${(ms / 1000).toFixed(2)} s = ${rate.toFixed(1)} MB/s (${out} bytes out${note})`);
+      console.log(`[bench-browser-seal] ${kind} run ${i + 1}: ${(size / MiB).toFixed(0)} MiB sealed in ${(ms / 1000).toFixed(2)} s = ${rate.toFixed(1)} MB/s (${out} bytes out${hashedWith ? `, SHA-256: ${hashedWith}` : ""}${note})`);
     }
   }
   const rows = Object.entries(rates).map(([kind, xs]) => [kind, median(xs)]);

@@ -26,7 +26,8 @@ export {
   type WebCryptoKey,
 } from "./keys";
 export { AGE_CHUNK, paddedSize, recipientsFor, SEAL_PAD_FILES, SEAL_PAD_TEXT, sealedSize } from "./size";
-export { checkSealedTo, hashing, keysSaid, openStream, sealStream, sha256Hasher, type Digest, type Expected, type HeaderSeen, type Sealed } from "./stream";
+export { checkSealedTo, hashing, keysSaid, openStream, sealStream, type Digest, type Expected, type HeaderSeen, type Sealed } from "./stream";
+export { allowWasmSha256, sha256Hasher, type Sha256, type Sha256Kind } from "./sha256";
 export {
   checkSeal,
   decodeSeal,

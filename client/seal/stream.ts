@@ -1,7 +1,7 @@
-import { createHash as jsSha256 } from "sha256-uint8array";
 import { Decrypter, Encrypter } from "age-encryption";
 import { SealError } from "./errors";
 import { isRecipient, type AgeIdentity } from "./keys";
+import { sha256Hasher, type Sha256 } from "./sha256";
 
 /**
  * Sealing and opening files as streams: the bytes go through `age-encryption` chunk by chunk
@@ -64,35 +64,6 @@ export function keysSaid(allowed: readonly number[]): string {
   return `the seal names ${n} recipient${n === 1 ? "" : "s"}${allowed.length > 1 ? " (and allows one key more: the sender's own)" : ""}`;
 }
 
-/** An incremental SHA-256. */
-interface Sha256 {
-  update(bytes: Uint8Array): void;
-  hex(): string;
-}
-
-interface NodeCrypto {
-  createHash(alg: "sha256"): { update(b: Uint8Array): unknown; digest(enc: "hex"): string };
-}
-
-/**
- * SHA-256 as the runtime does it fastest: Node's native hash where there is one (the CLI: it
- * kept sealing at 29–43 % of the library's own rate with the JavaScript hash, measured), else
- * sha256-uint8array (browsers: WebCrypto has no incremental hash, the CSP allows no WebAssembly;
- * it takes 0.65–0.7 of @noble/hashes' CPU time per byte, measured: web/seal-worker/hash.ts uses it
- * too). Node's module is looked up at run time (process.getBuiltinModule, Node ≥ 20.16), so
- * bundles for the browser never import it.
- */
-export function sha256Hasher(native = true): Sha256 {
-  const proc = (globalThis as { process?: { getBuiltinModule?: (id: string) => unknown } }).process;
-  const nodeCrypto = native ? (proc?.getBuiltinModule?.("node:crypto") as NodeCrypto | undefined) : undefined;
-  if (nodeCrypto) {
-    const h = nodeCrypto.createHash("sha256");
-    return { update: (b) => void h.update(b), hex: () => h.digest("hex") };
-  }
-  const h = jsSha256();
-  return { update: (b) => void h.update(b), hex: () => h.digest("hex") };
-}
-
 /** What hashing a stream on its way through finds at its end. */
 export interface Digest {
   sha256: string;
@@ -104,11 +75,14 @@ export interface Digest {
  * ends (read it after the stream: one that fails or is cancelled never ends).
  */
 export function hashing(): { stream: TransformStream<Uint8Array, Uint8Array>; digest: Promise<Digest> } {
-  const h = sha256Hasher();
+  let h: Sha256;
   let size = 0;
   let done!: (d: Digest) => void;
   const digest = new Promise<Digest>((res) => (done = res));
   const stream = new TransformStream<Uint8Array, Uint8Array>({
+    async start() {
+      h = await sha256Hasher();
+    },
     transform(chunk, c) {
       h.update(chunk);
       size += chunk.length;
@@ -186,7 +160,7 @@ export async function openStream(
       throw new SealError("size_mismatch", `the file holds ${plain} bytes, the seal says ${expected.size}`);
     }
   }
-  const h = sha256Hasher();
+  const h = await sha256Hasher();
   let size = 0;
   return out.pipeThrough(
     new TransformStream<Uint8Array, Uint8Array>({

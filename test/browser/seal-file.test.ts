@@ -8,6 +8,7 @@ import type { Browser, Page } from "playwright-core";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { generateIdentity, sealedSize } from "../../client/seal";
 import { ROOT } from "../node/support/server.ts";
+import { staticHeaders } from "../../scripts/static-headers.mjs";
 import { hasChromium, launch, random, sha256 } from "./support.ts";
 
 /**
@@ -52,7 +53,7 @@ window.sealTest = async (recipients, opts = {}) => {
 `;
 
 type Result =
-  | { ok: true; written: number; digest: { sha256: string; size: number }; spoolSize: number; progress: number[] }
+  | { ok: true; written: number; digest: { sha256: string; size: number }; hashedWith: string; spoolSize: number; progress: number[] }
   | { ok: false; name: string; code?: string; message: string; changed: boolean; left: string[]; progress: number[] };
 
 describe.skipIf(!hasChromium() || !existsSync(path.join(ROOT, "public", "seal-encrypt.js")))("sealFileToSpool: sealing in two workers into the OPFS spool", () => {
@@ -61,6 +62,7 @@ describe.skipIf(!hasChromium() || !existsSync(path.join(ROOT, "public", "seal-en
   let srv: http.Server;
   let dir: string;
   let uploaded: Buffer | null = null;
+  let strictHash = false;
   const keys: Array<{ identity: string; recipient: string }> = [];
 
   /** Chooses `file` in the page's file input. */
@@ -88,9 +90,11 @@ describe.skipIf(!hasChromium() || !existsSync(path.join(ROOT, "public", "seal-en
       logLevel: "warning",
     });
     const js = bundle.outputFiles[0]!.contents;
-    const csp = /Content-Security-Policy: (.*)/.exec(readFileSync(path.join(ROOT, "public", "_headers"), "utf8"))![1]!;
     srv = http.createServer((req, res) => {
-      const h = { "content-security-policy": csp };
+      // the policy public/_headers gives each path (the page's forbids WebAssembly, /seal-hash.js's allows it);
+      // `strictHash` serves /seal-hash.js under the page's policy instead
+      const url = req.url === "/seal-hash.js" && strictHash ? "/" : req.url!;
+      const h = { "content-security-policy": staticHeaders(url)["content-security-policy"]! };
       if (req.method === "PUT" && req.url === "/upload") {
         const parts: Buffer[] = [];
         req.on("data", (c: Buffer) => parts.push(c));
@@ -135,6 +139,8 @@ describe.skipIf(!hasChromium() || !existsSync(path.join(ROOT, "public", "seal-en
     expect(r.written).toBe(sealedSize(bytes.length, 1));
     expect(r.spoolSize).toBe(sealedSize(bytes.length, 1));
     expect(r.digest).toEqual({ sha256: sha256(bytes), size: bytes.length });
+    // the hash worker's CSP allows WebAssembly: hash-wasm's SHA-256, not the JavaScript one
+    expect(r.hashedWith).toBe("wasm");
     // the running total only grows, and ends at the file's size
     expect(r.progress.at(-1)).toBe(bytes.length);
     expect(r.progress).toEqual([...r.progress].sort((a, b) => a - b));
@@ -206,5 +212,26 @@ describe.skipIf(!hasChromium() || !existsSync(path.join(ROOT, "public", "seal-en
     await choose(file);
     const again = await seal([keys[0]!.recipient]);
     expect(again.ok, JSON.stringify(again)).toBe(true);
+  });
+
+  it("where WebAssembly is refused (the hash worker served under the page's policy), it hashes with the JavaScript SHA-256, to the same digest", async () => {
+    strictHash = true;
+    try {
+      await page.reload(); // a new pair of workers, their scripts fetched again
+      await page.waitForFunction(() => "sealTest" in window);
+      const bytes = random(2 * MiB + 7);
+      const file = path.join(dir, "strict.bin");
+      writeFileSync(file, bytes);
+      await choose(file);
+      uploaded = null;
+      const r = await seal([keys[0]!.recipient]);
+      expect(r.ok, JSON.stringify(r)).toBe(true);
+      if (!r.ok) return;
+      expect(r.hashedWith).toBe("js");
+      expect(r.digest).toEqual({ sha256: sha256(bytes), size: bytes.length });
+      expect(Buffer.compare(ageOpen(keys[0]!.identity), Buffer.from(bytes))).toBe(0);
+    } finally {
+      strictHash = false;
+    }
   });
 });

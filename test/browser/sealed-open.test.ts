@@ -144,6 +144,14 @@ describe("sealed transfers in the web app", () => {
     expect(t.recipients.find((r) => r.id === bId)?.downloadedAt).toBeTruthy();
   });
 
+  it("the service worker may run WebAssembly (/sw.js's own CSP): a saved file's SHA-256 is hash-wasm's there, about three times the JavaScript hash", async () => {
+    const sw = ctx.serviceWorkers().find((w) => w.url().endsWith("/sw.js"));
+    expect(sw, "the app's service worker").toBeTruthy();
+    // the smallest module there is: "\0asm", version 1
+    const compiles = await sw!.evaluate(() => WebAssembly.compile(new Uint8Array([0, 97, 115, 109, 1, 0, 0, 0])).then(() => "compiled", (e: Error) => e.name));
+    expect(compiles).toBe("compiled");
+  });
+
   it("a sealed text alone shows its message, and nothing to download", async () => {
     const id = await cliSend([], "Nur ein versiegelter Satz, mit https://example.com/x");
     const c = await card(id);

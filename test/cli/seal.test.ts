@@ -166,13 +166,18 @@ describe("sealing and opening files as streams", () => {
     await expect(collect(await openStream(streamOf(tampered, 10_000), [k.identity]))).rejects.toThrow();
   });
 
-  it("hashes alike with Node's native SHA-256 and with the JavaScript one browsers use", () => {
-    const data = randomBytes(200_000);
-    for (const native of [true, false]) {
-      const h = sha256Hasher(native);
-      h.update(data.subarray(0, 12_345));
-      h.update(data.subarray(12_345));
-      expect(h.hex(), `native: ${native}`).toBe(sha256(data));
+  it("hashes alike with Node's native SHA-256, hash-wasm's (the hash worker, the service worker) and the JavaScript one (the page)", async () => {
+    const data = randomBytes(3 * 1024 * 1024 + 77);
+    for (const kind of ["node", "wasm", "js"] as const) {
+      for (const cut of [0, 1, 63, 64, 12_345, 1024 * 1024]) {
+        const h = await sha256Hasher(kind);
+        expect(h.kind).toBe(kind);
+        h.update(data.subarray(0, cut));
+        h.update(data.subarray(cut));
+        expect(h.hex(), `${kind}, cut at ${cut}`).toBe(sha256(data));
+      }
+      const empty = await sha256Hasher(kind);
+      expect(empty.hex(), `${kind}, no bytes`).toBe(sha256(new Uint8Array(0)));
     }
   });
 

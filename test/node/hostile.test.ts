@@ -49,6 +49,26 @@ describe("the web app's headers (public/_headers, applied by Workers Static Asse
     }
   });
 
+  it("the two scripts that hash whole files (/seal-hash.js, /sw.js) may also run WebAssembly, and nothing else changes for them", async () => {
+    const page = (await fetch(`${server.base}/`)).headers.get("content-security-policy")!;
+    const withWasm = page.replace("script-src 'self'", "script-src 'self' 'wasm-unsafe-eval'");
+    expect(withWasm).not.toBe(page);
+    for (const path of ["/seal-hash.js", "/sw.js"]) {
+      const res = await fetch(`${server.base}${path}`);
+      expect(res.status, path).toBe(200);
+      await res.arrayBuffer();
+      // one policy (the app's is unset for these paths, not joined to this one), WebAssembly only
+      expect(res.headers.get("content-security-policy"), path).toBe(withWasm);
+      expect(res.headers.get("content-security-policy"), path).not.toMatch(/'unsafe-eval'|unsafe-inline/);
+      expect(res.headers.get("x-content-type-options")).toBe("nosniff");
+    }
+    for (const path of ["/seal-encrypt.js", "/sw-seal.js", "/app.js"]) {
+      const res = await fetch(`${server.base}${path}`);
+      await res.arrayBuffer();
+      expect(res.headers.get("content-security-policy"), path).toBe(page);
+    }
+  });
+
   it("the API keeps its own headers (the Worker answers /v1 first)", async () => {
     const res = await fetch(`${server.base}/v1/push/vapid-public-key`);
     expect(res.headers.get("content-security-policy")).toBe("default-src 'none'; frame-ancestors 'none'");

@@ -1,4 +1,5 @@
 import { SealError } from "../../client/seal/errors";
+import type { Sha256Kind } from "../../client/seal/sha256";
 import { sealedSize } from "../../client/seal/size";
 import type { FromWorker, ToWorker } from "../seal-worker/protocol";
 
@@ -21,6 +22,8 @@ export interface SealedToSpool {
   written: number;
   /** the plaintext's SHA-256 (hex) and size (= file.size) */
   digest: { sha256: string; size: number };
+  /** which SHA-256 the hash worker ran ("wasm" where its CSP allows WebAssembly, else "js"): the bench and tests say it */
+  hashedWith: Sha256Kind;
 }
 
 /**
@@ -142,7 +145,7 @@ export async function sealFileToSpool(
         if (written !== sealedSize(size, recipients.length)) return fail(new Error(`the sealed file came out ${written} bytes, not ${sealedSize(size, recipients.length)}`));
         finished = true;
         if (size > shown) onProgress?.(size);
-        resolve({ written, digest: { sha256: done.hash.sha256!, size } });
+        resolve({ written, digest: { sha256: done.hash.sha256!, size }, hashedWith: done.hash.hashedWith ?? "js" });
       };
       w.onerror = (ev) => {
         ev.preventDefault();

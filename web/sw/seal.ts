@@ -1,5 +1,5 @@
 /// <reference lib="webworker" />
-import { checkSealedTo, decodeSeal, openSeal, openStream, SEAL_NAME, sealKeyCounts, type HeaderSeen } from "../../client/seal";
+import { allowWasmSha256, checkSealedTo, decodeSeal, openSeal, openStream, SEAL_NAME, sealKeyCounts, type HeaderSeen } from "../../client/seal";
 import { decrypterFor } from "../../client/seal/stream";
 import type { PushPayload } from "../../src/contract/messages";
 import type { SealDocument } from "../../src/contract/seal";
@@ -17,6 +17,10 @@ import { SAVE_PATH, type SaveJob, type SaveReport } from "../shared/save-job";
  *  - a push's seal (`openPush`), so the notification can say what came.
  */
 declare const self: ServiceWorkerGlobalScope & { pushdropSeal?: SwSeal };
+
+// /sw.js's CSP allows WebAssembly (public/_headers): a saved file's SHA-256 is hash-wasm's, about
+// three times the JavaScript hash's rate in Chromium (client/seal/sha256.ts)
+allowWasmSha256();
 
 export interface SwSeal {
   /** A sealed `transfer.ready` push's seal, opened with this browser's keys, or null (none, or it does not open or match). */
