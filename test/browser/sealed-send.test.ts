@@ -458,6 +458,16 @@ describe("scanned codes and verified contacts", () => {
 /** What waits in this page's outbox for the connection (its localStorage record). */
 const waitingRecords = (page: Page) => page.evaluate(() => JSON.parse(localStorage.getItem("pushdrop.waiting") ?? "[]") as Array<{ key: string; sealed?: { spool: string | null } }>);
 
+/** The sealing workers (web/seal/seal-file.ts) running in `page` now, by script path: each answers, so its script loaded. */
+async function sealingWorkers(page: Page): Promise<string[]> {
+  const paths: string[] = [];
+  for (const w of page.workers()) {
+    const alive = await w.evaluate(() => typeof self.postMessage === "function").catch(() => false);
+    if (alive) paths.push(new URL(w.url()).pathname);
+  }
+  return paths.filter((p) => p.startsWith("/seal-")).sort();
+}
+
 describe("a sealed send made offline (the phone, at 360 px)", () => {
   let P: Page;
   /** A contact with a key of its own, pinned on the phone through its share link. */
@@ -514,6 +524,16 @@ describe("a sealed send made offline (the phone, at 360 px)", () => {
     const card = await sendOffline([{ name: `beach ${marker}.jpg`, mimeType: "image/jpeg", buffer: Buffer.from(photo) }], `sealed offline ${marker}`);
     // the lock shows on the waiting card, with Cancel; the files are sealed already, in the spool
     await card.getByText("🔒 Sealed", { exact: false }).waitFor();
+    // sealed by the two workers (the service worker kept their scripts for offline), not on the
+    // page at half the rate: the pair is still there, idle, for the next file
+    expect(await sealingWorkers(P)).toEqual(["/seal-encrypt.js", "/seal-hash.js"]);
+    // offline for the service worker too: its copies served them
+    const sw = phoneCtx.serviceWorkers().find((x) => x.url().endsWith("/sw.js"))!;
+    expect(await sw.evaluate(() => fetch("/seal-hash.js", { cache: "no-store" }).then(() => "network", () => "offline"))).toBe("offline");
+    expect(await sw.evaluate(async () => (await (await caches.open("pushdrop-seal-workers")).keys()).map((r) => new URL(r.url).pathname).sort())).toEqual([
+      "/seal-encrypt.js",
+      "/seal-hash.js",
+    ]);
     expect(await card.getByRole("button", { name: "Cancel" }).isVisible()).toBe(true);
     const [w] = await waitingRecords(P);
     expect(w!.sealed?.spool).toBeTruthy();

@@ -2,6 +2,7 @@ import { SealError } from "../../client/seal/errors";
 import type { Sha256Kind } from "../../client/seal/sha256";
 import { sealedSize } from "../../client/seal/size";
 import type { FromWorker, ToWorker } from "../seal-worker/protocol";
+import { SEAL_WORKERS } from "../shared/seal-workers";
 
 /**
  * Seals one file into the OPFS spool off the page's thread (issue 23, "Sealing in Chromium
@@ -14,8 +15,7 @@ import type { FromWorker, ToWorker } from "../seal-worker/protocol";
  * loads it); the workers are their own scripts, fetched only when a file is sealed.
  */
 
-/** Where the workers are served (scripts/build-web.mjs builds them; the CSP's worker-src 'self' allows them). */
-export const SEAL_WORKERS = { encrypt: "/seal-encrypt.js", hash: "/seal-hash.js" } as const;
+export { SEAL_WORKERS };
 
 export interface SealedToSpool {
   /** bytes of the age file written to the spool: always sealedSize(digest.size, recipients.length) */

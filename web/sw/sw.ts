@@ -3,6 +3,7 @@ import type { PushPayload } from "../../src/contract/messages";
 import { noticeFor, type Notice } from "../shared/notice";
 import { sealedNotice } from "../shared/notice-sealed";
 import type { SwSeal } from "./seal";
+import { SEAL_WORKER_CACHE, SEAL_WORKERS } from "../shared/seal-workers";
 import { SHARE_CACHE, SHARE_PATH } from "../shared/share";
 import { isolate, terminalIdText } from "../i18n/format";
 import { SOURCE_LANGUAGE } from "../i18n/languages";
@@ -15,7 +16,9 @@ import { loadWorkerCatalog, precacheCatalog, workerLanguage } from "../i18n/sw-c
  * notification is clicked, and receives "Share → pushdrop" (the manifest's share_target POSTs
  * to /share: the shared files and text wait in Cache Storage until the page picks them up).
  * Its sealed part (/sw-seal.js, web/sw/seal.ts) answers `/_sealed/…`, a sealed file's streamed
- * save, and opens a push's seal. It handles no other request: the app is always loaded from the network.
+ * save, and opens a push's seal. It keeps the two sealing workers' scripts (network first, its copy
+ * when offline: web/shared/seal-workers.ts) and handles no other request: the app is always loaded
+ * from the network.
  * Notifications speak the language the page was last shown in (IndexedDB, web/i18n/prefs.ts),
  * from its catalog in the Cache API (precached on install, web/i18n/sw-catalog.ts).
  */
@@ -30,11 +33,19 @@ try {
 }
 
 self.addEventListener("install", (event) => {
-  // the words of a notification must be at hand when a push arrives offline
+  // the words of a notification must be at hand when a push arrives offline, and the sealing
+  // workers when a file is sealed offline
   event.waitUntil(
     (async () => {
       const lang = await workerLanguage();
-      await Promise.all([precacheCatalog(lang.tag), lang.tag === SOURCE_LANGUAGE ? null : precacheCatalog(SOURCE_LANGUAGE)]);
+      await Promise.all([
+        precacheCatalog(lang.tag),
+        lang.tag === SOURCE_LANGUAGE ? null : precacheCatalog(SOURCE_LANGUAGE),
+        caches
+          .open(SEAL_WORKER_CACHE)
+          .then((c) => c.addAll(Object.values(SEAL_WORKERS)))
+          .catch(() => undefined), // offline now: kept the first time a file is sealed online
+      ]);
     })()
       .catch(() => undefined)
       .then(() => self.skipWaiting()),
@@ -127,10 +138,31 @@ self.addEventListener("notificationclick", (event) => {
 
 self.addEventListener("fetch", (event) => {
   const url = new URL(event.request.url);
-  if (event.request.method === "POST" && url.origin === self.location.origin && url.pathname === SHARE_PATH) {
+  if (url.origin !== self.location.origin) return;
+  if (event.request.method === "POST" && url.pathname === SHARE_PATH) {
     event.respondWith(receiveShare(event.request));
+  } else if (event.request.method === "GET" && sealWorkerPaths.has(url.pathname)) {
+    event.respondWith(sealWorkerScript(event.request, url.pathname));
   }
 });
+
+// ---- the sealing workers' scripts ---------------------------------------------------------
+
+const sealWorkerPaths = new Set<string>(Object.values(SEAL_WORKERS));
+
+/** A sealing worker's script: from the network (and kept), or the kept copy when the network fails. */
+async function sealWorkerScript(request: Request, path: string): Promise<Response> {
+  const cache = await caches.open(SEAL_WORKER_CACHE);
+  try {
+    const res = await fetch(request);
+    if (res.ok) await cache.put(path, res.clone()).catch(() => undefined);
+    return res;
+  } catch (e) {
+    const kept = await cache.match(path);
+    if (kept) return kept;
+    throw e;
+  }
+}
 
 async function receiveShare(request: Request): Promise<Response> {
   try {
