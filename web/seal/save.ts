@@ -3,6 +3,7 @@ import { cleanName } from "../../src/contract/names";
 import type { SealedFile } from "../../src/contract/seal";
 import { identitiesOf } from "../shared/keystore";
 import { SAVE_PATH, type SaveJob, type SaveReport } from "../shared/save-job";
+import { resumingBody } from "../shared/resuming-body";
 import { K } from "./kit";
 
 /**
@@ -68,8 +69,10 @@ async function fresh(job: Job): Promise<{ url: string; sealedSize: number }> {
 /** The file decrypted as a stream, checked at its end against the seal. */
 async function plainStream(job: Job, url: string, sealedSize: number): Promise<ReadableStream<Uint8Array>> {
   const [lib, ids, res] = await Promise.all([import("../../client/seal"), identitiesOf(job.self), K.app.client.download(url)]);
-  if (!res.body) throw new Error(K.t("error.network"));
-  return lib.openStream(res.body, ids, { sealedSize, size: job.file.size, sha256: job.file.sha256 });
+  if (!res.ok || !res.body) throw new Error(K.t("error.network"));
+  // a dropped connection is resumed from the byte it got to, into the same decrypter
+  const sealed = resumingBody(res, sealedSize, (from, etag) => K.app.client.download(url, { offset: from, ifRange: etag ?? undefined }));
+  return lib.openStream(sealed, ids, { sealedSize, size: job.file.size, sha256: job.file.sha256 });
 }
 
 const isCheck = (e: unknown) => ["checksum_mismatch", "size_mismatch"].includes((e as { code?: string } | null)?.code ?? "");

@@ -4,6 +4,7 @@ import { decrypterFor } from "../../client/seal/stream";
 import type { PushPayload } from "../../src/contract/messages";
 import type { SealDocument } from "../../src/contract/seal";
 import { allIdentities, identitiesOf } from "../shared/keystore";
+import { rangeFrom, resumingBody } from "../shared/resuming-body";
 import { SAVE_PATH, type SaveJob, type SaveReport } from "../shared/save-job";
 
 /**
@@ -14,6 +15,7 @@ import { SAVE_PATH, type SaveJob, type SaveReport } from "../shared/save-job";
  *    hidden frame asks for `/_sealed/<job>/<name>`: the answer is the file fetched through its
  *    signed link and decrypted while it streams, an attachment under its real name, in a sandbox
  *    (`Content-Security-Policy: sandbox; default-src 'none'`, `nosniff`: a sealed page never runs);
+ *    a connection that drops meanwhile is resumed with a range (web/shared/resuming-body.ts);
  *  - a push's seal (`openPush`), so the notification can say what came.
  */
 declare const self: ServiceWorkerGlobalScope & { pushdropSeal?: SwSeal };
@@ -102,7 +104,9 @@ async function serve(job: SaveJob, port: MessagePort): Promise<Response> {
     const [ids, res] = await Promise.all([identitiesOf(job.terminalId), fetch(job.url)]);
     if (!res.ok || !res.body) return fail(Object.assign(new Error(`The server answered ${res.status}.`), { code: `http_${res.status}` }));
     if (ids.length === 0) return fail(Object.assign(new Error("This device has no key."), { code: "no_key" }), 403);
-    plain = await openStream(res.body, ids, { sealedSize: job.sealedSize, size: job.size, sha256: job.sha256 });
+    // a dropped connection is resumed from the byte it got to, into the same decrypter
+    const sealed = resumingBody(res, job.sealedSize, (from, etag) => fetch(job.url, { headers: rangeFrom(from, etag) }));
+    plain = await openStream(sealed, ids, { sealedSize: job.sealedSize, size: job.size, sha256: job.sha256 });
   } catch (e) {
     return fail(e);
   }
