@@ -346,6 +346,20 @@ class OutItem {
     this.phase = "uploading";
     this.error = "";
     this.render();
+    // one tab at a time uploads a transfer: after a reload every open tab finds a sealed send's
+    // spool and would send the same parts; the others wait their turn (or take over when the
+    // uploading tab closes), then find nothing missing
+    const abort = this.abort;
+    const locks = (navigator as { locks?: LockManager }).locks;
+    if (!locks) return this.uploadNow(fresh, abort);
+    await locks.request(`pushdrop.upload.${this.transfer.id}`, { signal: abort.signal }, () => this.uploadNow(fresh, abort)).catch((e: unknown) => {
+      if ((e as { name?: string } | null)?.name !== "AbortError") throw e; // cancelled while waiting its turn
+    });
+  }
+
+  private async uploadNow(fresh: boolean, abort: AbortController): Promise<void> {
+    // (a later upload() of this item took over while this one waited its turn)
+    if (!this.sources || !this.transfer || abort !== this.abort) return;
     // what the server answered for counts as sent; what is on its way shows apart
     const put: PutFn = async (url, body, headers, o) => {
       const res = await xhrPut(url, body, headers, o);

@@ -384,6 +384,51 @@ describe("a sealed send from the browser", () => {
   });
 });
 
+describe("two tabs after a reload (the same browser, one spool)", () => {
+  it("both find the unfinished sealed upload; one tab uploads it, the other waits its turn and then finds nothing missing: no part goes up twice", async () => {
+    const big = random(40 * MiB + 99); // 3 parts of 16 MiB
+    await recipient(A, cli.id!);
+    const ctx = A.context();
+    // parts go slowly, so the second tab comes while the first is still uploading
+    const slow = /\/v1\/transfers\/[^/]+\/files\/0\?part=\d+$/;
+    await ctx.route(slow, async (route) => {
+      await new Promise((r) => setTimeout(r, 1500));
+      await route.continue().catch(() => {});
+    });
+    let B2: Page | null = null;
+    try {
+      await A.locator("#files").setInputFiles([{ name: "film.mp4", mimeType: "video/mp4", buffer: Buffer.from(big) }]);
+      const sent = await sendNow(A);
+      const c = new PushdropClient({ server: server.base, token: cliToken() });
+      await expect.poll(async () => (await c.transfer(sent.id)).files[0]!.received, { timeout: 60_000 }).toBeGreaterThan(0);
+      // from the reload on: every part PUT, by part number, from either tab
+      const puts: string[] = [];
+      const onRequest = (r: import("playwright-core").Request) => {
+        if (r.method() === "PUT" && new URL(r.url()).pathname.endsWith(`/${sent.id}/files/0`)) puts.push(new URL(r.url()).searchParams.get("part") ?? "1");
+      };
+      A.once("dialog", (d) => void d.accept());
+      await A.reload();
+      ctx.on("request", onRequest);
+      await A.locator("html[data-ready=true]").waitFor();
+      B2 = await ctx.newPage();
+      await B2.goto("/");
+      await B2.locator("html[data-ready=true]").waitFor();
+      await expect.poll(async () => (await c.transfer(sent.id)).status, { timeout: 90_000 }).not.toBe("uploading");
+      ctx.off("request", onRequest);
+      expect(puts.length, `parts sent after the reload: ${puts.join(", ")}`).toBeGreaterThan(0);
+      expect(new Set(puts).size, `parts sent after the reload: ${puts.join(", ")}`).toBe(puts.length);
+      const raw = await rawPackage(sent.id, cliToken(), path.join(dir, "raw-two-tabs"));
+      expect(ageOpen(await cliIdentity(), path.join(raw, "1.age")).equals(Buffer.from(big))).toBe(true);
+      // both tabs' cards end as sent, and the spool goes
+      for (const page of [A, B2]) await page.locator(`#o-${sent.id}`).getByText("🔒 Sealed", { exact: false }).waitFor();
+      await expect.poll(() => spools(A), { timeout: 30_000 }).toEqual([]);
+    } finally {
+      await ctx.unroute(slow);
+      await B2?.close();
+    }
+  });
+});
+
 describe("a browser without a spool (no OPFS writes from the page)", () => {
   it("seals in memory, says a reload means sending again, and the CLI opens what it sent", async () => {
     const ctx = await desktop(browser, server.base);
