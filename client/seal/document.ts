@@ -7,6 +7,7 @@ import {
   type SealDocument,
   type SealedFile,
 } from "../../src/contract/seal";
+import { cleanName } from "../../src/contract/names";
 import { SealError } from "./errors";
 import { checkSealedTo, decrypterFor, encrypterFor, keysSaid, type HeaderSeen } from "./stream";
 import { paddedSize, recipientsFor, sealedSize, SEAL_PAD_FILES, SEAL_PAD_TEXT } from "./size";
@@ -82,7 +83,11 @@ export function decodeSeal(plain: Uint8Array): SealDocument {
   }
   const problem = sealDocumentProblem(value);
   if (problem) throw new SealError("bad_seal", `not a seal document: ${problem}`);
-  return value as SealDocument;
+  // the contract's name rule holds for decrypted names too (the server cleans a plain transfer's
+  // names, but never sees these): nothing invisible or reordering reaches a screen or a disk
+  // ("evil\u202etxt.exe" is "eviltxt.exe", not a name that shows as "evilexe.txt")
+  const doc = value as SealDocument;
+  return { ...doc, files: doc.files.map((f) => ({ ...f, name: cleanName(f.name) })) };
 }
 
 /** `seal.age` itself: the padded document encrypted to the recipients (a few KiB: bytes, not a stream). */

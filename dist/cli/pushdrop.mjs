@@ -21936,6 +21936,38 @@ function sealDocumentProblem(value) {
   return null;
 }
 
+// src/contract/names.ts
+var DROPPED = /[\u0000-\u001f\u007f-\u009f\u00ad\u061c\u200b\u200e\u200f\u2028\u2029\u202a-\u202e\u2060-\u2064\u2066-\u206f\ufeff\ufff9-\ufffb]/g;
+var ZWNJ = "\u200C";
+var ZWJ = "\u200D";
+var JOINERS = /[\u200c\u200d]/;
+var LETTER = /^[\p{L}\p{M}]$/u;
+var EMOJI_BEFORE = /^[\p{Extended_Pictographic}\p{Emoji_Modifier}\ufe0f]$/u;
+var EMOJI_AFTER = new RegExp("^\\p{Extended_Pictographic}$", "u");
+function joins(joiner, before, after) {
+  if (before === void 0 || after === void 0) return false;
+  if (LETTER.test(before) && LETTER.test(after)) return true;
+  return joiner === ZWJ && EMOJI_BEFORE.test(before) && EMOJI_AFTER.test(after);
+}
+function keepJoiners(s) {
+  if (!JOINERS.test(s)) return s;
+  const cps = Array.from(s);
+  let out = "";
+  for (let i = 0; i < cps.length; i++) {
+    const c = cps[i];
+    if (c !== ZWNJ && c !== ZWJ || joins(c, cps[i - 1], cps[i + 1])) out += c;
+  }
+  return out;
+}
+function cleanName(raw) {
+  let s = raw.replace(DROPPED, "").normalize("NFC");
+  for (; ; ) {
+    const next = keepJoiners(s).normalize("NFC");
+    if (next === s) return s;
+    s = next;
+  }
+}
+
 // client/seal/document.ts
 var enc = new TextEncoder();
 var PLACEHOLDER_ID = "A".repeat(22);
@@ -21973,7 +22005,8 @@ function decodeSeal(plain) {
   }
   const problem = sealDocumentProblem(value);
   if (problem) throw new SealError("bad_seal", `not a seal document: ${problem}`);
-  return value;
+  const doc = value;
+  return { ...doc, files: doc.files.map((f) => ({ ...f, name: cleanName(f.name) })) };
 }
 async function sealDocument(draft, transferId, recipients) {
   return encrypterFor(recipients).encrypt(encodeSeal(draft, transferId));

@@ -3,8 +3,8 @@ import { randomBytes } from "node:crypto";
 import { existsSync, mkdirSync, readdirSync, readFileSync, statSync, writeFileSync } from "node:fs";
 import path from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { PushdropClient } from "../../client";
-import { generateIdentity, safetyNumber } from "../../client/seal";
+import { PushdropClient, uploadFiles } from "../../client";
+import { generateIdentity, safetyNumber, sealDocument, sealedFileSpecs, sealStream, type SealDraft } from "../../client/seal";
 import { age, sha256 as sha } from "../node/support/bytes.ts";
 import type { Server } from "../node/support/server.ts";
 import { isR2Blob, isSqlite, searchState } from "../node/support/state.ts";
@@ -380,5 +380,35 @@ describe("sealed send", () => {
     expect(json((await runCli(bob, ["whoami", "--json"])).stdout).keyPublished).toBe(true);
     expect(configOf(bob).terminals[server.base].keys).toHaveLength(2); // the old one kept for what was sealed to it
     expect(existsSync(sendsDir(alice)) ? readdirSync(sendsDir(alice)) : []).toEqual([]);
+  });
+});
+
+describe("a seal made by hand (a sender that is not pushdrop)", () => {
+  it("names with invisible or reordering characters are written as the name rule cleans them (\"evil\u202etxt.exe\" is eviltxt.exe), as a plain transfer's are", async () => {
+    const bobKey = (await new PushdropClient({ server: server.base }).lookup(bob.id!)).key!;
+    const names = ["evil\u202etxt.exe", "\u2066zero\u200bwidth\ufeff.txt", "line\u2028break.txt"];
+    const plain = names.map((_, k) => Buffer.from(`file ${k}\n`));
+    const c = new PushdropClient({ server: server.base, token: tokenOf(alice) });
+    const sealedFiles: Blob[] = [];
+    const files: SealDraft["files"] = [];
+    for (const [k, p] of plain.entries()) {
+      const sealed = await sealStream(new Blob([p]).stream() as unknown as ReadableStream<Uint8Array>, [bobKey]);
+      sealedFiles.push(await new Response(sealed.stream).blob());
+      files.push({ index: k, name: names[k]!, type: "text/plain", size: p.length, sha256: (await sealed.digest).sha256 });
+    }
+    const draft: SealDraft = { from: alice.id!, to: [bob.id!], message: null, files };
+    const t = await c.createTransfer({ to: [bob.id!], sealed: true, message: null, files: sealedFileSpecs(draft, 1) } as never);
+    const seal = await sealDocument(draft, t.id, [bobKey]);
+    await uploadFiles(c, t, [...sealedFiles, new Blob([seal as Uint8Array<ArrayBuffer>])]);
+
+    const D = path.join(root, "bob-cleaned");
+    mkdirSync(D);
+    const got = await runCli(bob, ["get", t.id, "--dir", D, "--json"]);
+    expect(got.code, got.stderr).toBe(0);
+    const written = readdirSync(D).filter((n) => !n.startsWith(".pushdrop-")).sort();
+    expect(written).toEqual(["eviltxt.exe", "linebreak.txt", "zerowidth.txt"]);
+    expect(readFileSync(path.join(D, "eviltxt.exe")).equals(plain[0]!)).toBe(true);
+    // and what get says names the same
+    expect(JSON.stringify(json(got.stdout))).not.toMatch(/[\u202e\u2066\u200b\ufeff\u2028]/);
   });
 });
