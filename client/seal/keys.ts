@@ -1,3 +1,4 @@
+import { x25519 } from "@noble/curves/ed25519.js";
 import { bech32 } from "@scure/base";
 import { generateX25519Identity, identityToRecipient } from "age-encryption";
 import { AGE_RECIPIENT_RE } from "../../src/contract/ids";
@@ -63,7 +64,32 @@ export function recipientBytes(s: string): Uint8Array | null {
   const decoded = bech32.decodeUnsafe(s);
   if (!decoded || decoded.prefix !== "age") return null;
   const bytes = bech32.fromWordsUnsafe(decoded.words);
-  return bytes && bytes.length === 32 ? bytes : null;
+  return bytes && bytes.length === 32 && agrees(s, bytes) ? bytes : null;
+}
+
+/** what agrees() found for recent keys (it costs a scalar multiplication, some milliseconds) */
+const agreed = new Map<string, boolean>();
+
+/**
+ * Whether X25519 agreement with `bytes` gives a secret: not for a low-order point (a handful of
+ * them; Debian's `age -r` says "bad input point: low order point"), which gives every party the
+ * same all-zero secret. A server could publish one: it is no key (decideTrust: `bad_key`), not a
+ * crash when the file key is wrapped. @noble/curves' x25519 (the one age-encryption itself uses
+ * where WebCrypto has no X25519) refuses such a point.
+ */
+function agrees(s: string, bytes: Uint8Array): boolean {
+  let ok = agreed.get(s);
+  if (ok === undefined) {
+    try {
+      x25519.getSharedSecret(x25519.utils.randomSecretKey(), bytes);
+      ok = true;
+    } catch {
+      ok = false;
+    }
+    if (agreed.size >= 256) agreed.clear();
+    agreed.set(s, ok);
+  }
+  return ok;
 }
 
 /** Whether `s` is an age X25519 recipient this module seals to. */

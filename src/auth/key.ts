@@ -21,6 +21,27 @@ export function isAgeX25519Recipient(key: string): boolean {
 }
 
 /**
+ * Whether X25519 agreement with the key's 32 bytes gives a secret. A low-order point (there are a
+ * handful; Debian's `age -r` says "bad input point: low order point") gives every party the same
+ * all-zero secret, so nothing sealed to it would be secret, and every client's sealing fails on it:
+ * WebCrypto refuses to agree with it (deriveBits fails), which is the check.
+ */
+export async function agreesWith(key: string): Promise<boolean> {
+  const decoded = bech32.decodeUnsafe(key);
+  const raw = decoded && bech32.fromWordsUnsafe(decoded.words);
+  if (!raw || raw.length !== 32) return false;
+  try {
+    const theirs = await crypto.subtle.importKey("raw", raw, { name: "X25519" }, false, []);
+    const mine = (await crypto.subtle.generateKey({ name: "X25519" }, false, ["deriveBits"])) as CryptoKeyPair;
+    // (`public`, as WebCrypto names it; workers-types spells the field `$public`)
+    await crypto.subtle.deriveBits({ name: "X25519", public: theirs } as unknown as SubtleCryptoDeriveKeyAlgorithm, mine.privateKey, 256);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+/**
  * `PUT /v1/terminals/{id}/key`: publishes or replaces the caller's key. A new key is announced
  * (`terminal.key_changed`) to every terminal that has the caller among its contacts and to the
  * caller itself (its other sessions); setting the same key again changes and announces nothing.
@@ -28,6 +49,10 @@ export function isAgeX25519Recipient(key: string): boolean {
 export async function publishKey(env: Env, caller: TerminalRow, key: string): Promise<TerminalRow> {
   if (!isAgeX25519Recipient(key)) {
     const message = "key must be an age X25519 recipient (age1…): its bech32 checksum or its length is wrong";
+    throw badRequest("invalid_request", `key: ${message}`, { issues: [{ path: "key", message }] });
+  }
+  if (!(await agreesWith(key))) {
+    const message = "key is a low-order X25519 point: nothing sealed to it would be secret";
     throw badRequest("invalid_request", `key: ${message}`, { issues: [{ path: "key", message }] });
   }
   const set = await setAgeKey(env.DB, caller.id, key);

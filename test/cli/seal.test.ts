@@ -40,6 +40,7 @@ import {
   type WebCryptoKey,
 } from "../../client/seal";
 import { age, collect, sha256, streamOf } from "../node/support/bytes.ts";
+import { LOW_ORDER } from "../node/support/low-order.ts";
 
 /**
  * client/seal against the reference: what it seals, Debian's `age` opens; what `age -r`
@@ -97,9 +98,12 @@ describe("keys", () => {
       "age1yubikey1qwt50d05nh5vutpdzmlg5wn80xq5negm4uj9ghv0snvdd3yysf5yw3rhl3t",
       "AGE-SECRET-KEY-1" + recipient.slice(4).toUpperCase(),
       "",
+      ...LOW_ORDER,
     ]) {
       expect(isRecipient(bad), bad).toBe(false);
     }
+    // a server that publishes a low-order point publishes no key: nothing is sealed to it, no crash later
+    for (const published of LOW_ORDER) expect(decideTrust({ pinned: null, published, link: null }).kind).toBe("bad_key");
     expect(isIdentityString(recipient)).toBe(false);
   });
 });

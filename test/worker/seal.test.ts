@@ -4,7 +4,8 @@ import type { Job } from "../../src/package/jobs";
 import { KEY_PAGE, notifyKeyChanged } from "../../src/notify/producers";
 import { generateHybridIdentity, generateX25519Identity, identityToRecipient } from "age-encryption";
 import { describe, expect, it } from "vitest";
-import { isAgeX25519Recipient } from "../../src/auth/key";
+import { agreesWith, isAgeX25519Recipient } from "../../src/auth/key";
+import { LOW_ORDER } from "../node/support/low-order";
 import type { Terminal } from "../../src/notify/terminal";
 import {
   api,
@@ -50,6 +51,14 @@ describe("the recipient check", () => {
     const flipped = r.slice(0, -1) + (r.endsWith("q") ? "p" : "q");
     for (const bad of [pq, flipped, r.toUpperCase(), r.slice(0, -1), `${r}q`, "age1", ""]) expect(isAgeX25519Recipient(bad), bad).toBe(false);
   });
+
+  it("a low-order X25519 point has the recipient's shape but agrees on no secret (WebCrypto in workerd refuses it); a real key does", async () => {
+    expect(await agreesWith(await newRecipient())).toBe(true);
+    for (const k of LOW_ORDER) {
+      expect(isAgeX25519Recipient(k), k).toBe(true);
+      expect(await agreesWith(k), k).toBe(false);
+    }
+  });
 });
 
 describe("PUT /v1/terminals/{id}/key", () => {
@@ -82,6 +91,7 @@ describe("PUT /v1/terminals/{id}/key", () => {
       {},
       { key: good, extra: 1 },
       "not json",
+      ...LOW_ORDER.map((k) => ({ key: k })),
     ]) {
       const res = await putKey(anna, body);
       expect(res.status, JSON.stringify(body)).toBe(400);
