@@ -10,10 +10,17 @@ export async function keyExport(ctx: Ctx): Promise<void> {
   const { client, me } = signedIn(ctx);
   const { keys } = await ensureKeys(ctx, client, me);
   if (!keys) throw usageError("This computer holds no key for this terminal.");
-  // the identity is the result: stdout only (so `pushdrop key export > id.txt` works), never in a note
-  ctx.ui.emit({ id: me.id, identity: keys.identity, recipient: keys.recipient });
-  ctx.ui.print(keys.identity);
-  ctx.ui.info("This is your private key: anyone who has it can open what is sealed to you. `age -d -i <file>` reads it.");
+  // the identities are the result: stdout only (so `pushdrop key export > id.txt` works), never in
+  // a note; every one kept, newest first (an age identity file holds several, one a line, and
+  // PUSHDROP_IDENTITY takes them in that order): after a rotate, what was sealed to an older key
+  // still opens with `age -d -i`
+  ctx.ui.emit({ id: me.id, identity: keys.identity, recipient: keys.recipient, identities: keys.all });
+  ctx.ui.print(keys.all.join("\n"));
+  ctx.ui.info(
+    keys.all.length > 1
+      ? `These are your private keys, the current one first and ${keys.all.length - 1} older one${keys.all.length > 2 ? "s" : ""} kept for what was sealed to ${keys.all.length > 2 ? "them" : "it"}: anyone who has them can open what is sealed to you. \`age -d -i <file>\` reads them.`
+      : "This is your private key: anyone who has it can open what is sealed to you. `age -d -i <file>` reads it.",
+  );
 }
 
 export async function keyRotate(ctx: Ctx): Promise<void> {

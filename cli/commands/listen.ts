@@ -147,7 +147,7 @@ export async function listen(ctx: Ctx, opts: ListenOptions): Promise<void> {
 
     /**
      * Whether to download an announced transfer: asks first without --auto (only on a terminal),
-     * then looks at it again: the transfer as it is now, or "skipped" (gone, or already here:
+     * then looks at it again: the transfer as it is now, or "skipped" (gone, or downloaded already:
      * then acknowledged).
      */
     const toDownload = async (messageId: string, announced: Transfer): Promise<Transfer | "skipped"> => {
@@ -169,7 +169,9 @@ export async function listen(ctx: Ctx, opts: ListenOptions): Promise<void> {
         return "skipped";
       }
       if (t.recipients.find((r) => r.id === me.id)?.downloadedAt) {
-        ui.print(`  already downloaded here (pushdrop get ${t.id} --dir … fetches it again)`);
+        // (the server's word: this terminal fetched it, by another run or another program; it
+        // need not be in this folder, nor saved at all if that fetch failed its checks)
+        ui.print(`  not downloaded: the server counts it downloaded by this terminal already (pushdrop get ${t.id} --dir … fetches it again)`);
         ui.emitLine({ event: "already", transferId: t.id });
         channel.ack(messageId);
         return "skipped";

@@ -22390,9 +22390,11 @@ async function keyExport(ctx) {
   const { client, me } = signedIn(ctx);
   const { keys } = await ensureKeys(ctx, client, me);
   if (!keys) throw usageError("This computer holds no key for this terminal.");
-  ctx.ui.emit({ id: me.id, identity: keys.identity, recipient: keys.recipient });
-  ctx.ui.print(keys.identity);
-  ctx.ui.info("This is your private key: anyone who has it can open what is sealed to you. `age -d -i <file>` reads it.");
+  ctx.ui.emit({ id: me.id, identity: keys.identity, recipient: keys.recipient, identities: keys.all });
+  ctx.ui.print(keys.all.join("\n"));
+  ctx.ui.info(
+    keys.all.length > 1 ? `These are your private keys, the current one first and ${keys.all.length - 1} older one${keys.all.length > 2 ? "s" : ""} kept for what was sealed to ${keys.all.length > 2 ? "them" : "it"}: anyone who has them can open what is sealed to you. \`age -d -i <file>\` reads them.` : "This is your private key: anyone who has it can open what is sealed to you. `age -d -i <file>` reads it."
+  );
 }
 async function keyRotate(ctx) {
   const { client, me } = signedIn(ctx);
@@ -24552,7 +24554,7 @@ async function listen(ctx, opts2) {
         return "skipped";
       }
       if (t.recipients.find((r) => r.id === me.id)?.downloadedAt) {
-        ui.print(`  already downloaded here (pushdrop get ${t.id} --dir \u2026 fetches it again)`);
+        ui.print(`  not downloaded: the server counts it downloaded by this terminal already (pushdrop get ${t.id} --dir \u2026 fetches it again)`);
         ui.emitLine({ event: "already", transferId: t.id });
         channel.ack(messageId);
         return "skipped";

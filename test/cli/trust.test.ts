@@ -1,3 +1,4 @@
+import { execFileSync } from "node:child_process";
 import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs";
 import path from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
@@ -145,6 +146,30 @@ describe("this computer's own key against what the server publishes", () => {
     const now = configOf(old).terminals[server.base].keys[0].recipient;
     expect((await new PushdropClient({ server: server.base }).lookup(t.id)).key).toBe(now);
     expect(json((await runCli(old, ["whoami", "--json"])).stdout).keyPublished).toBe(true);
+  });
+
+  it("key export after a rotate prints every kept identity, the current one first: age -d -i opens what was sealed to the older key", async () => {
+    const { user: dora, out: reg } = await registerUser(root, "dora", server.base);
+    const first = reg.key as string;
+    // sealed to the first key (as a sender did before the rotate)
+    const sealedFile = path.join(root, "to-dora-old.age");
+    execFileSync("age", ["-r", first, "-o", sealedFile], { input: "before the rotate\n" });
+    expect((await runCli(dora, ["key", "rotate"])).code).toBe(0);
+    const exp = await runCli(dora, ["key", "export", "--json"]);
+    expect(exp.code, exp.stderr).toBe(0);
+    const out = json(exp.stdout);
+    expect(out.identities).toHaveLength(2);
+    expect(out.identities[0]).toBe(out.identity);
+    const human = await runCli(dora, ["key", "export"]);
+    expect(human.stdout).toMatch(/^(AGE-SECRET-KEY-1[0-9A-Z]{58}\n){2}$/);
+    expect(human.stdout.split("\n")[0]).toBe(out.identity);
+    const idFile = path.join(root, "dora.identities");
+    writeFileSync(idFile, human.stdout, { mode: 0o600 });
+    expect(execFileSync("age", ["-d", "-i", idFile, sealedFile], { encoding: "utf8" })).toBe("before the rotate\n");
+    // the current one is the first: age-keygen -y gives its recipient first, the one the server publishes
+    const recipients = execFileSync("age-keygen", ["-y", idFile], { encoding: "utf8" }).trim().split("\n");
+    expect(recipients[0]).toBe((await new PushdropClient({ server: server.base }).lookup(dora.id!)).key);
+    expect(recipients[1]).toBe(first);
   });
 
   it("an older key of this computer's on the server (a rotate that did not get published) is replaced by the current one, without a false alarm", async () => {
