@@ -6,6 +6,7 @@
 // `npm start` and `npm test`; never by hand. It writes only its own files (each atomically, so
 // a server reading public/ never sees half a file) and leaves anything else in public/ alone
 // (e.g. `_headers`). Prints one line: what the first load costs in JavaScript.
+import { createHash } from "node:crypto";
 import { mkdirSync, readdirSync, readFileSync, renameSync, rmSync, writeFileSync, existsSync } from "node:fs";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
@@ -86,22 +87,31 @@ const app = await esbuild.build({
   chunkNames: "chunks/[name]-[hash]",
   metafile: true,
 });
-const sw = await esbuild.build({
-  ...common,
-  // sw-seal: the service worker's sealed part (age, keys), a classic script sw.js loads with
-  // importScripts (a service worker cannot import() a chunk); its own budget
-  entryPoints: { sw: path.join(web, "sw", "sw.ts"), "sw-seal": path.join(web, "sw", "seal.ts") },
-  tsconfig: path.join(web, "sw", "tsconfig.json"),
-  format: "iife",
-  outdir: out,
-});
-
 // the sealing workers (web/seal-worker/): dedicated workers web/seal/seal-file.ts starts only
 // when a file is sealed into the spool, each a classic script of its own (budget: sealWorker)
 const sealWorkers = await esbuild.build({
   ...common,
   entryPoints: { "seal-encrypt": path.join(web, "seal-worker", "encrypt.ts"), "seal-hash": path.join(web, "seal-worker", "hash.ts") },
   tsconfig: path.join(web, "seal-worker", "tsconfig.json"),
+  format: "iife",
+  outdir: out,
+});
+
+// the service worker keeps a copy of the sealing workers' scripts (web/sw/sw.ts): their contents'
+// hash is in its cache's name, so a build that changes them changes sw.js, and the browser
+// installs it again (fresh copies; the old cache goes)
+const sealWorkersVersion = createHash("sha256")
+  .update(sealWorkers.outputFiles.map((f) => f.contents).reduce((a, b) => Buffer.concat([a, Buffer.from(b)]), Buffer.alloc(0)))
+  .digest("hex")
+  .slice(0, 16);
+
+const sw = await esbuild.build({
+  ...common,
+  // sw-seal: the service worker's sealed part (age, keys), a classic script sw.js loads with
+  // importScripts (a service worker cannot import() a chunk); its own budget
+  entryPoints: { sw: path.join(web, "sw", "sw.ts"), "sw-seal": path.join(web, "sw", "seal.ts") },
+  tsconfig: path.join(web, "sw", "tsconfig.json"),
+  define: { ...common.define, __SEAL_WORKERS_VERSION__: JSON.stringify(sealWorkersVersion) },
   format: "iife",
   outdir: out,
 });

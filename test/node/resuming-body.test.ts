@@ -94,10 +94,19 @@ describe("resumingBody: a download's body that outlives a dropped connection", (
     expect(seen.length).toBe(5); // the first answer, two refused, the 503, the rest
   });
 
-  it("a server that answers the resume with the whole file (200), or 410: the first error stands, nothing is made up", async () => {
-    await expect(read([400_000, "whole"])).rejects.toThrow();
+  it("a server that answers the resume with the whole file (200), or 410: that answer ends it, nothing is made up", async () => {
+    await expect(read([400_000, "whole"])).rejects.toMatchObject({ status: 200 });
     expect(seen.length).toBe(2);
-    await expect(read([400_000, "gone"])).rejects.toThrow();
+    await expect(read([400_000, "gone"])).rejects.toMatchObject({ status: 410, code: "http_410" });
+    expect(seen.length).toBe(2);
+  });
+
+  it("cut before its first byte: a whole answer (200) to the next try is taken as it is", async () => {
+    plan = { steps: [0, "whole"] };
+    seen.length = 0;
+    const stream = resumingBody(await fetch(url), body.length, () => fetch(url), WAITS); // (no Range: nothing to skip)
+    const got = new Uint8Array(await new Response(stream).arrayBuffer());
+    expect(sha(got)).toBe(sha(body));
     expect(seen.length).toBe(2);
   });
 
@@ -110,7 +119,10 @@ describe("resumingBody: a download's body that outlives a dropped connection", (
         asked++;
         throw thrown(status);
       }, [5, 5, 5]);
-      await expect(new Response(stream).arrayBuffer()).rejects.toThrow();
+      const failed = new Response(stream).arrayBuffer();
+      // the server's word when it said one (410); the cut that stopped it when tries ran out
+      if (status === 410) await expect(failed).rejects.toMatchObject({ name: "ApiError", status: 410 });
+      else await expect(failed).rejects.toThrow();
       expect(asked, `status ${status}`).toBe(tries);
     }
   });

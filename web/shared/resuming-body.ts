@@ -6,8 +6,9 @@
  * (`again(got, etag)`: `Range: bytes=<got>-`, `If-Range` with the first answer's ETag; api.md: a
  * download resumed with a range is not counted again) and goes on with the same decrypter, after
  * waiting RESUME_WAITS_MS[n] before the n-th try in a row that brought no byte (a 5xx or 429
- * answer is tried again too). Any other answer than a 206 from exactly that byte, or too many
- * tries, ends it with the error that stopped it.
+ * answer is tried again too). Any other answer than a 206 from exactly that byte (or, before the
+ * first byte, a 200) ends it with that answer as the error; too many tries, with the error that
+ * stopped it.
  */
 
 /** Waits before each try in a row (about 100 s in all): a phone in a tunnel, a Wi-Fi handover. */
@@ -55,20 +56,23 @@ export function resumingBody(first: Response, size: number, again: Again, waits:
         try {
           res = await again(got, etag);
         } catch (e) {
-          // an answer said as an error (the app's client throws ApiError for 4xx/5xx): as that answer
+          // an answer said as an error (the app's client throws ApiError for 4xx/5xx): the server's word ends it
           const status = (e as { status?: unknown } | null)?.status;
-          if (typeof status === "number" && !busy(status)) throw stop;
+          if (typeof status === "number" && !busy(status)) throw e;
           continue; // the network is still down, or the server busy: wait, then try again
         }
         const start = /^bytes (\d+)-/.exec(res.headers.get("content-range") ?? "")?.[1];
-        if (res.status === 206 && res.body && Number(start) === got) {
+        // the rest from the byte it got to; or, before any byte came, the whole body (a request
+        // from byte 0 may carry no Range at all, and be answered 200)
+        if (res.body && ((res.status === 206 && Number(start) === got) || (got === 0 && res.status === 200))) {
           reader = res.body.getReader();
           stop = null;
           continue;
         }
         await res.body?.cancel().catch(() => {});
-        // busy (5xx, 429): wait, then try again; anything else (gone, changed, a limit) is no hiccup
-        if (!busy(res.status)) throw stop;
+        // busy (5xx, 429): wait, then try again; anything else (gone, revoked, a limit, another
+        // version, a 200 where bytes are missing) is no hiccup: said as the server's answer
+        if (!busy(res.status)) throw Object.assign(new Error(`The server answered ${res.status} when the rest of the download was asked for.`), { code: `http_${res.status}`, status: res.status });
       }
     },
     cancel(reason) {

@@ -6,5 +6,15 @@
  */
 export const SEAL_WORKERS = { encrypt: "/seal-encrypt.js", hash: "/seal-hash.js" } as const;
 
-/** The Cache Storage cache holding them (network first: a fresh copy whenever online). */
-export const SEAL_WORKER_CACHE = "pushdrop-seal-workers";
+/** The hash of the scripts' contents, given by scripts/build-web.mjs to the service worker's build. */
+declare const __SEAL_WORKERS_VERSION__: string | undefined;
+
+/** Caches of the service worker's copies are named so: one per build of the scripts. */
+export const SEAL_WORKER_CACHE_PREFIX = "pushdrop-seal-workers-";
+
+/**
+ * The Cache Storage cache holding them (network first: a fresh copy whenever online), named by
+ * the scripts' contents: a build that changes them changes sw.js, which the browser then installs
+ * again, so an offline page never runs one build's page with another's workers.
+ */
+export const SEAL_WORKER_CACHE = SEAL_WORKER_CACHE_PREFIX + (typeof __SEAL_WORKERS_VERSION__ !== "undefined" ? __SEAL_WORKERS_VERSION__ : "dev");

@@ -3,7 +3,7 @@ import type { PushPayload } from "../../src/contract/messages";
 import { noticeFor, type Notice } from "../shared/notice";
 import { sealedNotice } from "../shared/notice-sealed";
 import type { SwSeal } from "./seal";
-import { SEAL_WORKER_CACHE, SEAL_WORKERS } from "../shared/seal-workers";
+import { SEAL_WORKER_CACHE, SEAL_WORKER_CACHE_PREFIX, SEAL_WORKERS } from "../shared/seal-workers";
 import { SHARE_CACHE, SHARE_PATH } from "../shared/share";
 import { isolate, terminalIdText } from "../i18n/format";
 import { SOURCE_LANGUAGE } from "../i18n/languages";
@@ -51,7 +51,16 @@ self.addEventListener("install", (event) => {
       .then(() => self.skipWaiting()),
   );
 });
-self.addEventListener("activate", (event) => event.waitUntil(self.clients.claim()));
+self.addEventListener("activate", (event) =>
+  event.waitUntil(
+    (async () => {
+      // copies of the sealing workers from another build go
+      for (const name of await caches.keys()) if (name.startsWith(SEAL_WORKER_CACHE_PREFIX) && name !== SEAL_WORKER_CACHE) await caches.delete(name);
+    })()
+      .catch(() => undefined)
+      .then(() => self.clients.claim()),
+  ),
+);
 
 self.addEventListener("push", (event) => {
   let payload: unknown = null;
