@@ -184,15 +184,28 @@ describe("pins and trust", () => {
     expect((await pins(A))[c.id]!.key).toBe(k2.recipient);
   });
 
-  it("a contact with no key cannot be sealed to: told apart, and sent only with Sealed switched off", async () => {
+  it("a contact with no key cannot be sealed to: told apart, Sealed is off by default for it (on again for one with a key), and switched on by hand it is refused", async () => {
     const plain = await terminal("curl box");
+    const sw = A.getByRole("switch", { name: "Sealed" });
     await recipient(A, plain.id);
     await A.getByText("curl box has no key", { exact: false }).waitFor();
+    // checked by default only when every recipient has a key (api.md, the web app's names)
+    await expect.poll(() => sw.isChecked()).toBe(false);
+    await A.getByText("Sent in the clear: the server can read", { exact: false }).waitFor();
+    // a recipient with a key: on again by itself
+    await recipient(A, cli.id!);
+    await expect.poll(() => sw.isChecked()).toBe(true);
+    // back to the one without: off; the person switches it on: refused in words, nothing sent
+    await recipient(A, plain.id);
+    await expect.poll(() => sw.isChecked()).toBe(false);
+    await sw.check();
     await A.getByLabel("Message").fill("in the clear, on purpose");
     await A.getByRole("button", { name: "Send", exact: true }).click();
     await A.getByRole("alert").getByText("cannot receive sealed transfers", { exact: false }).waitFor();
+    // what the person set stands while the recipient stays the same
+    expect(await sw.isChecked()).toBe(true);
     await checkState(A, "a recipient without a key");
-    await A.getByRole("switch", { name: "Sealed" }).uncheck();
+    await sw.uncheck();
     await A.getByText("Sent in the clear: the server can read", { exact: false }).waitFor();
     await A.getByRole("button", { name: "Send", exact: true }).click();
     await A.getByText("in the clear, on purpose", { exact: false }).first().waitFor();

@@ -96,6 +96,7 @@ export async function showRecipients(kit: Kit, ids: readonly string[]): Promise<
     });
   }
   if (mine !== seq) return;
+  sealedByDefault(kit, ids, !rows.some((r) => r?.d.kind === "no_key"));
   const me = rows.length ? await myKey(kit) : null;
   const list = kit.$<HTMLUListElement>("seal-who");
   const items = rows.filter((r): r is Row => r !== null).map((r) => rowView(kit, r, me, ids));
@@ -103,6 +104,32 @@ export async function showRecipients(kit: Kit, ids: readonly string[]): Promise<
   if (items.length && !hasSpool()) items.unshift(kit.h("li", { class: "trust warn" }, kit.h("p", null, kit.t("seal.memory", { size: kit.size(MEMORY_LIMIT) }))));
   kit.fill(list, items);
   kit.show(list, items.length > 0);
+}
+
+/** The recipients the person last set the Sealed switch for, themselves (null: never). */
+let chosenFor: string | null = null;
+let shownFor = "";
+let watching = false;
+
+/**
+ * The Sealed switch's default (api.md: "checked by default when every recipient has a key"): on
+ * while every recipient has a key, off once one has none (a terminal that never published one,
+ * and none pinned here: a pinned contact whose key is gone is a key change, never a reason to send
+ * in the clear). What the person set themselves stands for as long as the recipients stay the
+ * same; sealing to a recipient without a key is still refused in words (keysFor).
+ */
+function sealedByDefault(kit: Kit, ids: readonly string[], on: boolean): void {
+  const sw = kit.$<HTMLInputElement>("sealed");
+  shownFor = [...ids].sort().join(",");
+  if (!watching) {
+    watching = true;
+    sw.addEventListener("change", (e) => {
+      if (e.isTrusted) chosenFor = shownFor;
+    });
+  }
+  if (chosenFor === shownFor || sw.checked === on) return;
+  sw.checked = on;
+  sw.dispatchEvent(new Event("change")); // (the hint under it follows; not the person's choice)
 }
 
 function rowView(kit: Kit, r: Row, me: string | null, ids: readonly string[]): HTMLLIElement {
