@@ -106,30 +106,33 @@ export async function showRecipients(kit: Kit, ids: readonly string[]): Promise<
   kit.show(list, items.length > 0);
 }
 
-/** The recipients the person last set the Sealed switch for, themselves (null: never). */
+/** How this default last left the Sealed switch (null: as the page made it). */
+let leftAs: boolean | null = null;
+/** The recipients shown when the person set the switch themselves ("": before any; null: not set since). */
 let chosenFor: string | null = null;
 let shownFor = "";
-let watching = false;
 
 /**
  * The Sealed switch's default (api.md: "checked by default when every recipient has a key"): on
  * while every recipient has a key, off once one has none (a terminal that never published one,
  * and none pinned here: a pinned contact whose key is gone is a key change, never a reason to send
- * in the clear). What the person set themselves stands for as long as the recipients stay the
- * same; sealing to a recipient without a key is still refused in words (keysFor).
+ * in the clear). The switch in another state than this default left it was set by the person:
+ * that stands while the recipients stay the same (set before any recipient: for all of them);
+ * sealing to a recipient without a key is still refused in words (keysFor).
  */
 function sealedByDefault(kit: Kit, ids: readonly string[], on: boolean): void {
   const sw = kit.$<HTMLInputElement>("sealed");
-  shownFor = [...ids].sort().join(",");
-  if (!watching) {
-    watching = true;
-    sw.addEventListener("change", (e) => {
-      if (e.isTrusted) chosenFor = shownFor;
-    });
+  if (sw.checked !== (leftAs ?? sw.defaultChecked)) {
+    chosenFor = shownFor;
+    leftAs = sw.checked;
   }
-  if (chosenFor === shownFor || sw.checked === on) return;
+  shownFor = [...ids].sort().join(",");
+  if (chosenFor !== null && (chosenFor === "" || chosenFor === shownFor)) return;
+  chosenFor = null;
+  leftAs = on;
+  if (sw.checked === on) return;
   sw.checked = on;
-  sw.dispatchEvent(new Event("change")); // (the hint under it follows; not the person's choice)
+  sw.dispatchEvent(new Event("change")); // (the hint under it follows)
 }
 
 function rowView(kit: Kit, r: Row, me: string | null, ids: readonly string[]): HTMLLIElement {
