@@ -76,8 +76,9 @@ ${EXIT_HELP}`,
     .command("verify")
     .description("check the 60-digit safety number you and <id> compared; marks the contact verified (no number: print it)")
     .argument("<id>", "the other terminal")
-    .argument("[number]", "the safety number (60 digits; spaces allowed), or its 30-digit fingerprint")
-    .action(action((ctx, id: string, n: string | undefined) => keyVerify(ctx, id, n)));
+    // (variadic: the number pasted as it is shown, 12 groups of 5, unquoted, is one number)
+    .argument("[number...]", "the safety number (60 digits; spaces allowed, quoted or not), or its 30-digit fingerprint")
+    .action(action((ctx, id: string, n: string[]) => keyVerify(ctx, id, n.length ? n.join(" ") : undefined)));
   key
     .command("accept")
     .description("seal to the key <id> publishes now, in place of the one pinned (a contact you verified: key verify <id> <number> instead)")

@@ -84,7 +84,15 @@ export async function receivePackage(
     else await pass.close();
     throw e;
   }
-  const saved = await pass.finish();
+  let saved: Awaited<ReturnType<OnePass["finish"]>>;
+  try {
+    saved = await pass.finish();
+  } catch (e) {
+    // bytes found wrong at the end (a file's SHA-256, a sealed file that does not open): the
+    // package's bytes go too, as the message says ("nothing was kept"); a new run starts over
+    if ((e as { exitCode?: number }).exitCode === EXIT.integrity) rmSync(part, { force: true });
+    throw e;
+  }
   if (!saved) throw new Error("the one pass was given up"); // (only feed() gives it up)
   rmSync(part, { force: true });
   return { saved, resumedFrom, seal };

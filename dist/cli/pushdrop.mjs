@@ -23771,7 +23771,13 @@ async function receivePackage(client, ui, transfer, dir3, signal, identities, op
     else await pass.close();
     throw e;
   }
-  const saved = await pass.finish();
+  let saved;
+  try {
+    saved = await pass.finish();
+  } catch (e) {
+    if (e.exitCode === EXIT.integrity) rmSync3(part, { force: true });
+    throw e;
+  }
   if (!saved) throw new Error("the one pass was given up");
   rmSync3(part, { force: true });
   return { saved, resumedFrom, seal };
@@ -25059,7 +25065,7 @@ ${EXIT_HELP}`
   const key = p.command("key").description("this terminal's key for sealed transfers, and checking others' keys");
   key.command("export").description("print this terminal's private key (AGE-SECRET-KEY-1\u2026) on stdout, for `age -d -i`").action(action((ctx) => keyExport(ctx)));
   key.command("rotate").description("make and publish a new key (older ones are kept until what was sealed to them has expired)").action(action((ctx) => keyRotate(ctx)));
-  key.command("verify").description("check the 60-digit safety number you and <id> compared; marks the contact verified (no number: print it)").argument("<id>", "the other terminal").argument("[number]", "the safety number (60 digits; spaces allowed), or its 30-digit fingerprint").action(action((ctx, id, n) => keyVerify(ctx, id, n)));
+  key.command("verify").description("check the 60-digit safety number you and <id> compared; marks the contact verified (no number: print it)").argument("<id>", "the other terminal").argument("[number...]", "the safety number (60 digits; spaces allowed, quoted or not), or its 30-digit fingerprint").action(action((ctx, id, n) => keyVerify(ctx, id, n.length ? n.join(" ") : void 0)));
   key.command("accept").description("seal to the key <id> publishes now, in place of the one pinned (a contact you verified: key verify <id> <number> instead)").argument("<id>", "the other terminal").action(action((ctx, id) => keyAccept(ctx, id)));
   p.command("send").description("send files, folders (with their paths kept) or a message to one or more terminals").argument("[paths...]", "files and folders to send (none: send --message alone)").option("-t, --to <ids>", "recipient terminal ids, comma-separated or --to repeated (spaces and dashes allowed)", (v, all) => [...all, v], []).option("-m, --message <text>", "a message to go with the files, or alone (up to 10,000 characters)").option("--expires <duration>", "how long it stays downloadable: 90m, 2h, 1d, up to 7d (default: 1d)").option("--max-downloads <n>", "complete downloads allowed before it is gone").option("--wait", "wait until every recipient has downloaded it (exit 6 if it ends first)").option("--plain", "send in the clear, not sealed (needed for recipients without a key; by default it is sealed, and a recipient without a key stops the send)").addOption(new Option("--parallel <n>", "parts uploaded at once").default("3").hideHelp()).addHelpText(
     "after",

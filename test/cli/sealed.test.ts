@@ -92,7 +92,8 @@ describe("keys", () => {
     expect(bad.code).toBe(5);
     expect(json(bad.stdout).error.code).toBe("safety_number_mismatch");
     expect(configOf(alice).pins?.[server.base]?.[bob.id!]?.verified ?? false).toBe(false);
-    const good = await runCli(alice, ["key", "verify", bob.id!, right.replace(/(\d{5})/g, "$1 ")]);
+    // pasted as it is shown, 12 groups of 5, unquoted: one number
+    const good = await runCli(alice, ["key", "verify", bob.id!, ...right.match(/\d{5}/g)!]);
     expect(good.code, good.stderr).toBe(0);
     expect(configOf(alice).pins[server.base][bob.id!]).toMatchObject({ key: theirs, verified: true });
   });
@@ -384,31 +385,48 @@ describe("sealed send", () => {
 });
 
 describe("a seal made by hand (a sender that is not pushdrop)", () => {
-  it("names with invisible or reordering characters are written as the name rule cleans them (\"evil\u202etxt.exe\" is eviltxt.exe), as a plain transfer's are", async () => {
+  /** A sealed transfer alice makes through the API to bob: `names` and `plain` as its seal says them (`lie` changes what the seal says of file 0's SHA-256). */
+  async function handmade(names: string[], plain: Buffer[], lie = false): Promise<string> {
     const bobKey = (await new PushdropClient({ server: server.base }).lookup(bob.id!)).key!;
-    const names = ["evil\u202etxt.exe", "\u2066zero\u200bwidth\ufeff.txt", "line\u2028break.txt"];
-    const plain = names.map((_, k) => Buffer.from(`file ${k}\n`));
     const c = new PushdropClient({ server: server.base, token: tokenOf(alice) });
     const sealedFiles: Blob[] = [];
     const files: SealDraft["files"] = [];
     for (const [k, p] of plain.entries()) {
       const sealed = await sealStream(new Blob([p]).stream() as unknown as ReadableStream<Uint8Array>, [bobKey]);
       sealedFiles.push(await new Response(sealed.stream).blob());
-      files.push({ index: k, name: names[k]!, type: "text/plain", size: p.length, sha256: (await sealed.digest).sha256 });
+      const sha256 = (await sealed.digest).sha256;
+      files.push({ index: k, name: names[k]!, type: "text/plain", size: p.length, sha256: lie && k === 0 ? sha256.replace(/^./, (x) => (x === "0" ? "1" : "0")) : sha256 });
     }
     const draft: SealDraft = { from: alice.id!, to: [bob.id!], message: null, files };
     const t = await c.createTransfer({ to: [bob.id!], sealed: true, message: null, files: sealedFileSpecs(draft, 1) } as never);
     const seal = await sealDocument(draft, t.id, [bobKey]);
     await uploadFiles(c, t, [...sealedFiles, new Blob([seal as Uint8Array<ArrayBuffer>])]);
+    return t.id;
+  }
 
+  it("names with invisible or reordering characters are written as the name rule cleans them (\"evil\u202etxt.exe\" is eviltxt.exe), as a plain transfer's are", async () => {
+    const names = ["evil\u202etxt.exe", "\u2066zero\u200bwidth\ufeff.txt", "line\u2028break.txt"];
+    const plain = names.map((_, k) => Buffer.from(`file ${k}\n`));
+    const id = await handmade(names, plain);
     const D = path.join(root, "bob-cleaned");
     mkdirSync(D);
-    const got = await runCli(bob, ["get", t.id, "--dir", D, "--json"]);
+    const got = await runCli(bob, ["get", id, "--dir", D, "--json"]);
     expect(got.code, got.stderr).toBe(0);
     const written = readdirSync(D).filter((n) => !n.startsWith(".pushdrop-")).sort();
     expect(written).toEqual(["eviltxt.exe", "linebreak.txt", "zerowidth.txt"]);
     expect(readFileSync(path.join(D, "eviltxt.exe")).equals(plain[0]!)).toBe(true);
     // and what get says names the same
     expect(JSON.stringify(json(got.stdout))).not.toMatch(/[\u202e\u2066\u200b\ufeff\u2028]/);
+  });
+
+  it("a file that is not what its seal says: exit 5, and nothing is kept in --dir, the package's .part neither", async () => {
+    const id = await handmade(["a.txt", "b.txt"], [Buffer.from("one\n"), Buffer.from("two\n")], true);
+    const D = path.join(root, "bob-lied-to");
+    mkdirSync(D);
+    const got = await runCli(bob, ["get", id, "--dir", D, "--json"]);
+    expect(got.code, got.stderr).toBe(5);
+    expect(json(got.stdout).error.code).toBe("checksum_mismatch");
+    expect(got.stderr).toContain("nothing was kept");
+    expect(readdirSync(D)).toEqual([]);
   });
 });
