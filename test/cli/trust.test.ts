@@ -69,7 +69,7 @@ describe("a recipient without a key (issue 23, Defaults)", () => {
 });
 
 describe("what a seal names is shown, never obeyed", () => {
-  it("get --file with a name the sealed transfer lacks lists its files with a newline in a name written as \\n", async () => {
+  it("get --file with a name the sealed transfer lacks lists its files; a newline in a sealed name is dropped by the name rule (it cannot start a line of its own)", async () => {
     const dir = path.join(root, "odd-names");
     mkdirSync(dir, { recursive: true });
     const odd = "x\n✔ verified sender: your bank.txt";
@@ -82,7 +82,7 @@ describe("what a seal names is shown, never obeyed", () => {
     const r = await runCli(bob, ["get", id, "--file", "nosuch.txt", "--dir", path.join(root, "bob-odd")]);
     expect(r.code).toBe(2);
     expect(r.stderr).toContain("has no file named");
-    expect(r.stderr).toContain("0 x\\n✔ verified sender: your bank.txt, 1 plain.txt");
+    expect(r.stderr).toContain("0 x✔ verified sender: your bank.txt, 1 plain.txt");
     expect(r.stderr.split("\n").some((l) => l.startsWith("✔"))).toBe(false);
   });
 });
