@@ -49,8 +49,9 @@ export type TrustDecision =
   | { kind: "key_changed"; pinned: string; published: string | null; reverify: boolean }
   /**
    * the link's key is malformed or not what the server publishes: refused; without a link, the
-   * kept `refused` link key differs from the published one and nothing is pinned: nothing is
-   * sealed until the published key is verified (a safety number compared) or a link carries it
+   * kept `refused` link key differs from the key the server publishes and nothing is pinned:
+   * nothing is sealed until that key is verified (a safety number compared) or a link carries it
+   * (none published: no_key, as for any contact without a key)
    */
   | { kind: "link_refused"; link: string; published: string | null }
   /** the server publishes something that is not an X25519 recipient: refused */
@@ -67,7 +68,7 @@ export function decideTrust({ pinned, published, link, refused }: TrustInput): T
     if (published === pinned.key) return { kind: "seal", pin: pinned };
     return { kind: "key_changed", pinned: pinned.key, published, reverify: pinned.verified };
   }
-  if (refused && refused !== published) return { kind: "link_refused", link: refused, published };
+  if (refused && published !== null && refused !== published) return { kind: "link_refused", link: refused, published };
   if (published === null) return { kind: "no_key" };
   return { kind: "seal", pin: { key: published, verified: false } };
 }

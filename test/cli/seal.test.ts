@@ -467,7 +467,8 @@ describe("trust: which key to seal to", () => {
     // without the kept refusal, the published key is trusted on first use; with it, not
     expect(decideTrust({ published: k })).toMatchObject({ kind: "seal" });
     expect(decideTrust({ published: k, refused: linked })).toEqual({ kind: "link_refused", link: linked, published: k });
-    expect(decideTrust({ published: null, refused: linked })).toEqual({ kind: "link_refused", link: linked, published: null });
+    // none published: nothing can be sealed anyway (no_key, sent only with Sealed off, as for any keyless contact)
+    expect(decideTrust({ published: null, refused: linked })).toEqual({ kind: "no_key" });
     // a refusal is not a reason to send plain, nor to pin what the server publishes next
     expect(decideTrust({ published: k3, refused: linked })).toMatchObject({ kind: "link_refused" });
     // a pin (the safety number compared: verified; or an earlier pin) decides, not the refusal
