@@ -22094,7 +22094,7 @@ function decideTrust({ pinned, published, link, refused: refused2 }) {
     if (published === pinned.key) return { kind: "seal", pin: pinned };
     return { kind: "key_changed", pinned: pinned.key, published, reverify: pinned.verified };
   }
-  if (refused2 && refused2 !== published) return { kind: "link_refused", link: refused2, published };
+  if (refused2 && published !== null && refused2 !== published) return { kind: "link_refused", link: refused2, published };
   if (published === null) return { kind: "no_key" };
   return { kind: "seal", pin: { key: published, verified: false } };
 }
