@@ -232,10 +232,12 @@ describe("pins and trust", () => {
     await P.getByRole("button", { name: "Safety number" }).click();
     const mine = (await api().lookup(pId)).key!;
     expect(digits(await P.locator("#seal-who .safety .fp").textContent())).toBe(safetyNumber({ id: pId, key: mine }, { id: c.id, key: k1.recipient }));
+    await screenshot(P, "phone-10-link-refused-safety", P.locator("#seal-who"));
     await P.getByRole("button", { name: "They match" }).click();
     await P.getByText("Tablet 2: sealed to its key, verified.", { exact: false }).waitFor();
     expect((await pins(P))[c.id]).toMatchObject({ key: k1.recipient, verified: true });
     expect((await refusedOn(P))[c.id]).toBeUndefined();
+    expect(await P.locator("#seal-who").getByText("carried another key", { exact: false }).count()).toBe(0);
     // now it seals, to that key
     await P.getByLabel("Message").fill("for tablet 2, verified");
     const sent = await sendNow(P);

@@ -21,7 +21,7 @@ import { hasSpool, MEMORY_LIMIT } from "./spool";
 
 type Row = { id: string; name: string | null; pinned: KeyPin | null; published: string | null; d: TrustDecision };
 
-/** What a share link or a scanned code said that could not be pinned, shown on this page (the refused key itself is kept: store.ts). */
+/** What a share link or a scanned code said that could not be pinned, shown on this page until a key is pinned (the refused key itself is kept: store.ts). */
 const refusedLinks = new Map<string, string>();
 /** Rows whose safety number is shown. */
 const open = new Set<string>();
@@ -60,10 +60,11 @@ async function myKey(kit: Kit): Promise<string | null> {
   return s && s.kind !== "no_storage" ? s.key.recipient : null;
 }
 
-/** Pins `key` for `id`; a refused link kept for it goes (a pin decides from now on). */
+/** Pins `key` for `id`; a refused link kept for it goes, and its line on this page (a pin decides from now on). */
 function pin(kit: Kit, id: string, key: string, verified: boolean): void {
   kit.store.saveFor("pins", id, { key, verified, at: Date.now() });
   kit.store.saveFor("refused", id, null);
+  refusedLinks.delete(id);
 }
 
 /** A recipient as the rows and refusals name it: its published name, else its id. */
