@@ -1,5 +1,5 @@
 import { $, h } from "./dom";
-import { setLanguageOverride } from "./i18n/choose";
+import { setLanguageOverride, storedOverride } from "./i18n/choose";
 import { AVAILABLE, languageName } from "./i18n/languages";
 import { currentLanguage } from "./i18n/runtime";
 
@@ -11,13 +11,7 @@ import { currentLanguage } from "./i18n/runtime";
  */
 export function wireLanguagePicker(): void {
   const select = $<HTMLSelectElement>("lang");
-  const stored = (() => {
-    try {
-      return localStorage.getItem("pushdrop.lang");
-    } catch {
-      return null;
-    }
-  })();
+  const stored = storedOverride();
   const forced = new URLSearchParams(location.search).get("lang");
   const tags = [...AVAILABLE];
   if ((forced ?? stored) === "en-XA") tags.push("en-XA");

@@ -68,6 +68,7 @@ const KEYS = {
   opened: "pushdrop.opened",
   waiting: "pushdrop.waiting",
   pins: "pushdrop.pins",
+  refused: "pushdrop.refused",
 } as const;
 const memory = new Map<string, string>();
 
@@ -160,13 +161,17 @@ export function dropWaiting(key: string): void {
   write(KEYS.waiting, loadWaiting().filter((x) => x.key !== key));
 }
 
-/** Pinned keys by terminal id. */
-export const loadPins = () => read<Record<string, KeyPin>>(KEYS.pins, {});
-export function savePin(id: string, pin: KeyPin | null): void {
-  const all = loadPins();
-  if (pin) all[id] = pin;
+/** What is kept per contact, by terminal id (web/seal/trust.ts): pinned keys, and the key a share link or QR code carried that was refused (the server published another). */
+interface PerContact {
+  pins: KeyPin;
+  refused: string;
+}
+export const loadFor = <K extends keyof PerContact>(k: K) => read<Record<string, PerContact[K]>>(KEYS[k], {});
+export function saveFor<K extends keyof PerContact>(k: K, id: string, value: PerContact[K] | null): void {
+  const all = loadFor(k);
+  if (value) all[id] = value;
   else delete all[id];
-  write(KEYS.pins, all);
+  write(KEYS[k], all);
 }
 
 /** Forget everything this browser holds about its device. */

@@ -13,6 +13,10 @@ import { isRecipient } from "./keys";
  *   nothing is sealed to it (and nothing is sent plain instead) until the person confirms it;
  *   for a verified contact, until it is verified again.
  * - A link key that differs from the pinned one is a key change too, never a re-pin.
+ * - A refused link key, kept by the device (`refused`), is evidence that the published key may
+ *   not be the contact's: while nothing is pinned, the published key is not trusted on first
+ *   use (link_refused) until a safety number compared pins it, or a link (or the server) agrees
+ *   on one key.
  */
 
 export interface Pin {
@@ -29,6 +33,8 @@ export interface TrustInput {
   published: string | null;
   /** the key a share link or QR code carried, if it was reached that way */
   link?: { key: string; scanned: boolean } | null;
+  /** a key a link or QR code carried for it earlier that was refused, kept on this device (no pin wins over it; a pin replaces it) */
+  refused?: string | null;
 }
 
 export type TrustDecision =
@@ -41,12 +47,17 @@ export type TrustDecision =
    * (acceptKey); `reverify`: the pinned key was verified, so accepting takes a new verification
    */
   | { kind: "key_changed"; pinned: string; published: string | null; reverify: boolean }
-  /** the link's key is malformed or not what the server publishes: refused */
+  /**
+   * the link's key is malformed or not what the server publishes: refused; without a link, the
+   * kept `refused` link key differs from the key the server publishes and nothing is pinned:
+   * nothing is sealed until that key is verified (a safety number compared) or a link carries it
+   * (none published: no_key, as for any contact without a key)
+   */
   | { kind: "link_refused"; link: string; published: string | null }
   /** the server publishes something that is not an X25519 recipient: refused */
   | { kind: "bad_key"; published: string };
 
-export function decideTrust({ pinned, published, link }: TrustInput): TrustDecision {
+export function decideTrust({ pinned, published, link, refused }: TrustInput): TrustDecision {
   if (published !== null && !isRecipient(published)) return { kind: "bad_key", published };
   if (link) {
     if (!isRecipient(link.key) || link.key !== published) return { kind: "link_refused", link: link.key, published };
@@ -57,6 +68,7 @@ export function decideTrust({ pinned, published, link }: TrustInput): TrustDecis
     if (published === pinned.key) return { kind: "seal", pin: pinned };
     return { kind: "key_changed", pinned: pinned.key, published, reverify: pinned.verified };
   }
+  if (refused && published !== null && refused !== published) return { kind: "link_refused", link: refused, published };
   if (published === null) return { kind: "no_key" };
   return { kind: "seal", pin: { key: published, verified: false } };
 }

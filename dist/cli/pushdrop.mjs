@@ -22131,7 +22131,7 @@ function verifySafetyNumber(a, b, typed) {
 }
 
 // client/seal/trust.ts
-function decideTrust({ pinned, published, link }) {
+function decideTrust({ pinned, published, link, refused: refused2 }) {
   if (published !== null && !isRecipient(published)) return { kind: "bad_key", published };
   if (link) {
     if (!isRecipient(link.key) || link.key !== published) return { kind: "link_refused", link: link.key, published };
@@ -22142,6 +22142,7 @@ function decideTrust({ pinned, published, link }) {
     if (published === pinned.key) return { kind: "seal", pin: pinned };
     return { kind: "key_changed", pinned: pinned.key, published, reverify: pinned.verified };
   }
+  if (refused2 && published !== null && refused2 !== published) return { kind: "link_refused", link: refused2, published };
   if (published === null) return { kind: "no_key" };
   return { kind: "seal", pin: { key: published, verified: false } };
 }

@@ -3,7 +3,7 @@ import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSyn
 import { tmpdir } from "node:os";
 import path from "node:path";
 import type { Browser, BrowserContext, Page, Route } from "playwright-core";
-import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
+import { afterAll, afterEach, beforeAll, describe, expect, it, onTestFinished } from "vitest";
 import { PushdropClient } from "../../client";
 import { fingerprint, generateIdentity, safetyNumber, sealedSize } from "../../client/seal";
 import { removeState, ROOT, startServer, type Server } from "../node/support/server.ts";
@@ -52,6 +52,8 @@ async function recipient(page: Page, id: string): Promise<void> {
 }
 
 const pins = (page: Page) => page.evaluate(() => JSON.parse(localStorage.getItem("pushdrop.pins") ?? "{}") as Record<string, { key: string; verified: boolean }>);
+/** The share-link keys this page refused, kept by contact (web/seal/trust.ts). */
+const refusedOn = (page: Page) => page.evaluate(() => JSON.parse(localStorage.getItem("pushdrop.refused") ?? "{}") as Record<string, string>);
 
 beforeAll(async () => {
   if (!hasChromium()) throw new Error("Chromium is missing: apt-get install chromium (.ci/run does it)");
@@ -144,13 +146,15 @@ describe("pins and trust", () => {
     await A.locator("html[data-ready=true]").waitFor();
     await A.getByText(`The link's key for`, { exact: false }).waitFor();
     expect((await pins(A))[c.id]).toBeUndefined();
+    expect((await refusedOn(A))[c.id]).toBe(wrong.recipient);
     // the fragment is gone from the address once read
     expect(new URL(A.url()).hash).not.toContain("k=");
-    // the right key: pinned
+    // the right key: pinned, and the kept refusal gone
     await A.goto(`/?to=${c.id}#k=${k1.recipient}`);
     await A.locator("html[data-ready=true]").waitFor();
     await A.getByText("Tablet: sealed to the key pinned here.", { exact: false }).waitFor();
     expect((await pins(A))[c.id]).toMatchObject({ key: k1.recipient, verified: false });
+    expect((await refusedOn(A))[c.id]).toBeUndefined();
     await checkState(A, "a contact pinned from its link");
 
     // the contact's key changes on the server (its token PUTs another)
@@ -182,6 +186,66 @@ describe("pins and trust", () => {
     await A.locator("html[data-ready=true]").waitFor();
     await A.getByText(`The link's key for`, { exact: false }).waitFor();
     expect((await pins(A))[c.id]!.key).toBe(k2.recipient);
+  });
+
+  it("after a refused link, nothing is sealed to the key the server publishes (refused in words, nothing created or pinned, still after a reload) until its safety number is verified (the phone, at 360 px)", async () => {
+    const P = phoneCtx.pages()[0]!;
+    const pId = await idOf(P);
+    const k1 = await generateIdentity();
+    const c = await terminal("Tablet 2", k1.recipient);
+    const wrong = await generateIdentity();
+    let creates = 0;
+    const count = (r: import("playwright-core").Request) => {
+      if (r.method() === "POST" && new URL(r.url()).pathname === "/v1/transfers") creates++;
+    };
+    P.on("request", count);
+    onTestFinished(() => void P.off("request", count));
+    await P.goto(`/?to=${c.id}#k=${wrong.recipient}`);
+    await P.locator("html[data-ready=true]").waitFor();
+    await P.getByText(`The link's key for`, { exact: false }).waitFor();
+    const row = `A link or QR code for Tablet 2 carried another key than the one the server publishes`;
+    await P.getByText(row, { exact: false }).waitFor();
+    expect((await pins(P))[c.id]).toBeUndefined();
+    expect((await refusedOn(P))[c.id]).toBe(wrong.recipient);
+    // Send with Sealed on: refused in words; nothing created, nothing pinned (not the server's key on first use)
+    const refusal = "Nothing was sent: a link or QR code for Tablet 2 carried another key than the one the server publishes.";
+    const sendRefused = async () => {
+      await P.getByLabel("Message").fill("for tablet 2");
+      expect(await P.getByRole("switch", { name: "Sealed" }).isChecked()).toBe(true);
+      await P.getByRole("button", { name: "Send", exact: true }).click();
+      await P.getByRole("alert").getByText(refusal, { exact: false }).waitFor();
+      expect(creates).toBe(0);
+      expect((await pins(P))[c.id]).toBeUndefined();
+      expect(await new PushdropClient({ server: server.base, token: c.token }).inbox(c.id)).toEqual([]);
+    };
+    await sendRefused();
+    await screenshot(P, "phone-10-link-refused", P.locator("#seal-who"));
+    await screenshot(P, "phone-10-link-refused-send", P.locator("#send-error"));
+    await checkState(P, "a refused link: sealing refused");
+    // a reload (the refusal is kept on this device, not only on the page that opened the link)
+    await P.reload();
+    await P.locator("html[data-ready=true]").waitFor();
+    await recipient(P, c.id);
+    await P.getByText(row, { exact: false }).waitFor();
+    await sendRefused();
+    // the safety number of the key the server publishes, compared: verified and pinned, the refusal gone
+    await P.getByRole("button", { name: "Safety number" }).click();
+    const mine = (await api().lookup(pId)).key!;
+    expect(digits(await P.locator("#seal-who .safety .fp").textContent())).toBe(safetyNumber({ id: pId, key: mine }, { id: c.id, key: k1.recipient }));
+    await screenshot(P, "phone-10-link-refused-safety", P.locator("#seal-who"));
+    await P.getByRole("button", { name: "They match" }).click();
+    await P.getByText("Tablet 2: sealed to its key, verified.", { exact: false }).waitFor();
+    expect((await pins(P))[c.id]).toMatchObject({ key: k1.recipient, verified: true });
+    expect((await refusedOn(P))[c.id]).toBeUndefined();
+    expect(await P.locator("#seal-who").getByText("carried another key", { exact: false }).count()).toBe(0);
+    // now it seals, to that key
+    await P.getByLabel("Message").fill("for tablet 2, verified");
+    const sent = await sendNow(P);
+    expect(sent.sealed).toBeTruthy();
+    expect(creates).toBe(1);
+    const t = await new PushdropClient({ server: server.base, token: c.token }).transfer(sent.id);
+    expect(t.sealed).toBe(true);
+    expect(t.message).toBeNull();
   });
 
   it("a contact with no key cannot be sealed to: told apart, Sealed is off by default for it (on again for one with a key), and switched on by hand it is refused", async () => {

@@ -464,6 +464,28 @@ describe("trust: which key to seal to", () => {
     expect(acceptKey(withdrawn)).toBeNull();
   });
 
+  it("a refused link key kept for a contact with no pin stops first use of the published key, until a pin or an agreeing link", async () => {
+    const k = (await generateIdentity()).recipient; // what the server publishes
+    const linked = (await generateIdentity()).recipient; // what the refused link carried
+    const k3 = (await generateIdentity()).recipient;
+    // without the kept refusal, the published key is trusted on first use; with it, not
+    expect(decideTrust({ published: k })).toMatchObject({ kind: "seal" });
+    expect(decideTrust({ published: k, refused: linked })).toEqual({ kind: "link_refused", link: linked, published: k });
+    // none published: nothing can be sealed anyway (no_key, sent only with Sealed off, as for any keyless contact)
+    expect(decideTrust({ published: null, refused: linked })).toEqual({ kind: "no_key" });
+    // a refusal is not a reason to send plain, nor to pin what the server publishes next
+    expect(decideTrust({ published: k3, refused: linked })).toMatchObject({ kind: "link_refused" });
+    // a pin (the safety number compared: verified; or an earlier pin) decides, not the refusal
+    expect(decideTrust({ pinned: { key: k, verified: true }, published: k, refused: linked })).toEqual({ kind: "seal", pin: { key: k, verified: true } });
+    expect(decideTrust({ pinned: { key: k, verified: false }, published: k3, refused: linked })).toMatchObject({ kind: "key_changed" });
+    // a later link carrying the published key pins it; one carrying another is refused again
+    expect(decideTrust({ published: k, refused: linked, link: { key: k, scanned: false } })).toEqual({ kind: "seal", pin: { key: k, verified: false } });
+    expect(decideTrust({ published: k, refused: linked, link: { key: k, scanned: true } })).toEqual({ kind: "seal", pin: { key: k, verified: true } });
+    expect(decideTrust({ published: k, refused: linked, link: { key: k3, scanned: false } })).toEqual({ kind: "link_refused", link: k3, published: k });
+    // the server now publishes the key the link carried: link and server agree, as a link that pins
+    expect(decideTrust({ published: linked, refused: linked })).toEqual({ kind: "seal", pin: { key: linked, verified: false } });
+  });
+
   it("share links carry the whole key in the fragment", async () => {
     const k = (await generateIdentity()).recipient;
     const link = shareLink("https://pushdrop.example/", "578418129", k);

@@ -10,7 +10,8 @@ import { loadLanguage } from "./runtime";
  */
 const OVERRIDE_KEY = "pushdrop.lang";
 
-function storedOverride(): string | null {
+/** The picker's choice kept in this browser, if any (language.ts shows it). */
+export function storedOverride(): string | null {
   try {
     return localStorage.getItem(OVERRIDE_KEY);
   } catch {

@@ -12,12 +12,16 @@ import { hasSpool, MEMORY_LIMIT } from "./spool";
  * 60-digit safety number one tap away, and *They match* to mark it verified), no key (a
  * curl-only terminal: the Sealed switch cannot seal to it), or a key change, which blocks
  * sealing until the person accepts the new key (a verified contact: until verified again).
+ * A refused link's key is kept for the contact (store.ts, "refused"): while nothing is pinned
+ * for it, the key the server publishes is not trusted on first use (the refusal is evidence it
+ * may not be the contact's), until its safety number is compared (*They match*) or a link or
+ * scanned code carries that key; any pin made here replaces the kept refusal.
  * A lazy chunk: it uses the shell through `kit`.
  */
 
 type Row = { id: string; name: string | null; pinned: KeyPin | null; published: string | null; d: TrustDecision };
 
-/** What a share link or a scanned code said that could not be pinned, shown until the recipients change. */
+/** What a share link or a scanned code said that could not be pinned, shown on this page until a key is pinned (the refused key itself is kept: store.ts). */
 const refusedLinks = new Map<string, string>();
 /** Rows whose safety number is shown. */
 const open = new Set<string>();
@@ -42,9 +46,12 @@ async function rowOf(kit: Kit, id: string): Promise<Row | null> {
   return p && rowFrom(kit, id, p);
 }
 
+const pinOf = (kit: Kit, id: string) => kit.store.loadFor("pins")[id] ?? null;
+const refusedOf = (kit: Kit, id: string) => kit.store.loadFor("refused")[id] ?? null;
+
 function rowFrom(kit: Kit, id: string, p: { name: string | null; key: string | null }): Row {
-  const pinned = kit.store.loadPins()[id] ?? null;
-  return { id, name: p.name, pinned, published: p.key, d: decideTrust({ pinned, published: p.key }) };
+  const pinned = pinOf(kit, id);
+  return { id, name: p.name, pinned, published: p.key, d: decideTrust({ pinned, published: p.key, refused: refusedOf(kit, id) }) };
 }
 
 /** This device's own key (for safety numbers), or null when it has none it can use. */
@@ -53,15 +60,21 @@ async function myKey(kit: Kit): Promise<string | null> {
   return s && s.kind !== "no_storage" ? s.key.recipient : null;
 }
 
-const pin = (kit: Kit, id: string, key: string, verified: boolean) => kit.store.savePin(id, { key, verified, at: Date.now() });
+/** Pins `key` for `id`; a refused link kept for it goes, and its line on this page (a pin decides from now on). */
+function pin(kit: Kit, id: string, key: string, verified: boolean): void {
+  kit.store.saveFor("pins", id, { key, verified, at: Date.now() });
+  kit.store.saveFor("refused", id, null);
+  refusedLinks.delete(id);
+}
 
 /** A recipient as the rows and refusals name it: its published name, else its id. */
 const named = (kit: Kit, r: Row) => (r.name ? kit.bidi(r.name) : kit.idText(r.id));
 
 /**
  * A share link's or a scanned QR code's key for `id` (app.ts passes the link's `#k=`): pinned
- * (verified when scanned), refused when the server publishes another, a key change when another
- * is pinned. A scanned code of a changed key is the new key verified in person: it is accepted.
+ * (verified when scanned), refused when the server publishes another (and the refusal kept for
+ * the contact), a key change when another is pinned. A scanned code of a changed key is the new
+ * key verified in person: it is accepted.
  */
 export async function fromLink(kit: Kit, id: string, key: string, scanned: boolean): Promise<void> {
   refusedLinks.delete(id);
@@ -72,10 +85,12 @@ export async function fromLink(kit: Kit, id: string, key: string, scanned: boole
     return; // the server cannot be asked now: nothing pinned; the row says what it finds later
   }
   if (!p) return;
-  const pinned = kit.store.loadPins()[id] ?? null;
-  const d = decideTrust({ pinned, published: p.key, link: { key, scanned } });
+  const d = decideTrust({ pinned: pinOf(kit, id), published: p.key, link: { key, scanned } });
   if (d.kind === "seal") pin(kit, id, d.pin.key, d.pin.verified);
-  else if (d.kind === "link_refused") refusedLinks.set(id, kit.t(scanned ? "trust.scanRefused" : "trust.linkRefused", { id: kit.idText(id) }));
+  else if (d.kind === "link_refused") {
+    kit.store.saveFor("refused", id, key);
+    refusedLinks.set(id, kit.t(scanned ? "trust.scanRefused" : "trust.linkRefused", { id: kit.idText(id) }));
+  }
   else if (d.kind === "key_changed" && scanned && d.published) pin(kit, id, d.published, true);
 }
 
@@ -170,6 +185,11 @@ function rowView(kit: Kit, r: Row, me: string | null, ids: readonly string[]): H
           }, t("trust.accept")),
         );
     }
+  } else if (d.kind === "link_refused") {
+    // a link refused earlier, nothing pinned: the published key is verified, or nothing is sealed
+    words = t("trust.linkDiffers", { name: who });
+    cls = "error";
+    compare = d.published;
   } else {
     words = t("trust.badKey", { name: who });
     cls = "error";
@@ -223,8 +243,9 @@ function rowView(kit: Kit, r: Row, me: string | null, ids: readonly string[]): H
 
 /**
  * The keys to seal to for `ids` (in their order), pinning those used for the first time; or the
- * sentence that says why nothing can be sealed (a recipient without a key, a key change, a key
- * that is not an age key, an id the server does not know).
+ * sentence that says why nothing can be sealed (a recipient without a key, a link refused for
+ * one with nothing pinned, a key change, a key that is not an age key, an id the server does
+ * not know).
  */
 export async function keysFor(kit: Kit, ids: readonly string[]): Promise<{ keys: string[]; names?: Array<string | null> } | { refused: string }> {
   const rows = await Promise.all(ids.map((id) => rowOf(kit, id)));
@@ -233,6 +254,8 @@ export async function keysFor(kit: Kit, ids: readonly string[]): Promise<{ keys:
   const list = rows as Row[];
   const keyless = list.filter((r) => r.d.kind === "no_key");
   if (keyless.length) return { refused: kit.t("seal.noKeyRefused", { names: kit.names(keyless.map((r) => named(kit, r))) }) };
+  const linked = list.filter((r) => r.d.kind === "link_refused");
+  if (linked.length) return { refused: kit.t("seal.linkRefused", { names: kit.names(linked.map((r) => named(kit, r))) }) };
   const changed = list.filter((r) => r.d.kind !== "seal");
   if (changed.length) return { refused: kit.t("seal.changedRefused", { names: kit.names(changed.map((r) => named(kit, r))) }) };
   for (const r of list) {
@@ -249,7 +272,7 @@ export async function keysFor(kit: Kit, ids: readonly string[]): Promise<{ keys:
  * server's key.
  */
 export function pinnedKeys(kit: Kit, to: ReadonlyArray<{ id: string; name: string }>): { keys: string[]; names?: Array<string | null> } | { refused: string } {
-  const pins = kit.store.loadPins();
+  const pins = kit.store.loadFor("pins");
   const who = (list: typeof to) => kit.names(list.map((w) => (w.name ? kit.bidi(w.name) : kit.idText(w.id))));
   const unpinned = to.filter((w) => !pins[w.id]);
   if (unpinned.length) return { refused: kit.t("seal.offlineNoPin", { names: who(unpinned) }) };
