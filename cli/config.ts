@@ -46,6 +46,11 @@ export interface Config {
   terminals: Record<string, StoredTerminal>;
   /** per server, per contact terminal id: the key sealed to (pinned on first use, or verified) */
   pins?: Record<string, Record<string, StoredPin>>;
+  /**
+   * per server, per contact terminal id: a key a share link carried that the server did not
+   * publish (refused): while the contact has no pin, the server's key is not trusted on first use
+   */
+  refused?: Record<string, Record<string, string>>;
 }
 
 export function configDir(env = process.env): string {
@@ -75,6 +80,7 @@ export function loadConfig(env = process.env): Config {
       server: typeof c.server === "string" ? c.server : undefined,
       terminals: c.terminals && typeof c.terminals === "object" ? c.terminals : {},
       pins: c.pins && typeof c.pins === "object" ? c.pins : {},
+      refused: c.refused && typeof c.refused === "object" ? c.refused : {},
     };
   } catch {
     throw usageError(`${configFile(env)} is not valid JSON; fix or remove it (then \`pushdrop register\` again).`);

@@ -156,8 +156,22 @@ export function savePin(ctx: Ctx, id: string, pin: { key: string; verified: bool
   const pins = (ctx.config.pins ??= {});
   const here = (pins[ctx.server] ??= {});
   const before = here[id];
-  if (before && before.key === pin.key && before.verified === pin.verified) return;
+  const refused = ctx.config.refused?.[ctx.server];
+  if (before && before.key === pin.key && before.verified === pin.verified && !refused?.[id]) return;
   here[id] = { key: pin.key, verified: pin.verified, pinnedAt: before?.key === pin.key ? before.pinnedAt : new Date().toISOString() };
+  if (refused) delete refused[id]; // a pin decides over a link refused earlier
+  saveConfig(ctx.config, ctx.env);
+}
+
+/** The key a share link carried for `id` that was refused (kept until a pin), if any. */
+export function refusedOf(ctx: Ctx, id: string): string | undefined {
+  return ctx.config.refused?.[ctx.server]?.[id];
+}
+
+function saveRefused(ctx: Ctx, id: string, key: string): void {
+  const here = ((ctx.config.refused ??= {})[ctx.server] ??= {});
+  if (here[id] === key) return;
+  here[id] = key;
   saveConfig(ctx.config, ctx.env);
 }
 
@@ -190,6 +204,8 @@ export async function checkLinkKeys(ctx: Ctx, client: PushdropClient, links: Rea
     const d = decideTrust({ pinned: pinned ? { key: pinned.key, verified: pinned.verified } : null, published, link: { key, scanned: false } });
     const who = formatTerminalId(id);
     if (d.kind === "link_refused") {
+      // kept: without a pin, the key the server publishes is not then trusted on first use (sealing.ts)
+      if (!pinned && published !== null) saveRefused(ctx, id, key);
       throw new CliError(
         [
           `Nothing was sent: the share link for ${who} carries a key that is not the one the server publishes for it${published === null ? " (it publishes none)" : ""}.`,
@@ -211,5 +227,7 @@ export async function checkLinkKeys(ctx: Ctx, client: PushdropClient, links: Rea
         { id, pinned: pinned!.key, published, link: key },
       );
     }
+    // a link that agrees with the server pins its key (and ends a refusal kept from an earlier link)
+    if (d.kind === "seal") savePin(ctx, id, d.pin);
   }
 }

@@ -9,7 +9,7 @@ import { stateDir } from "./config";
 import type { Ctx } from "./context";
 import { CliError, EXIT, integrityError, usageError } from "./exit";
 import type { LocalFile } from "./files";
-import { pinOf, savePin } from "./keys";
+import { pinOf, refusedOf, savePin } from "./keys";
 import { writeStreamTo } from "./download";
 
 /**
@@ -44,12 +44,27 @@ export async function sealingKeys(ctx: Ctx, client: PushdropClient, to: readonly
         published = null;
       }
       const pinned = pinOf(ctx, id);
-      return { id, pinned, published, d: decideTrust({ pinned: pinned ? { key: pinned.key, verified: pinned.verified } : null, published }) };
+      const refused = refusedOf(ctx, id) ?? null;
+      return { id, pinned, published, d: decideTrust({ pinned: pinned ? { key: pinned.key, verified: pinned.verified } : null, published, refused }) };
     }),
   );
   if (unknown.length > 0) return { unknown };
   for (const { id, pinned, published, d } of decisions) {
     if (d.kind === "bad_key") throw integrityError(`The server gives ${formatTerminalId(id)} a key that is not an age X25519 key; nothing was sent.`, "bad_key", { id });
+    if (d.kind === "link_refused") {
+      // a share link for it carried another key than the server publishes (refused then, kept):
+      // the server's key is not trusted on first use
+      const who = formatTerminalId(id);
+      throw new CliError(
+        [
+          `Nothing was sent: a share link for ${who} carried another key than the one the server publishes for it, so this computer does not trust the server's key on first use.`,
+          `Compare your safety number with ${who} by another channel: \`pushdrop key verify ${id}\` prints it, \`pushdrop key verify ${id} <number>\` pins the key once they match. Or a link from ${who} with the key the server publishes pins it, or \`--plain\` sends in the clear (the server can read it).`,
+        ].join("\n"),
+        EXIT.integrity,
+        "link_refused",
+        { id, link: d.link, published },
+      );
+    }
     if (d.kind === "key_changed") {
       const since = pinned ? ` on ${pinned.pinnedAt.slice(0, 10)}` : "";
       const what =

@@ -11243,7 +11243,8 @@ function loadConfig(env = process.env) {
     return {
       server: typeof c.server === "string" ? c.server : void 0,
       terminals: c.terminals && typeof c.terminals === "object" ? c.terminals : {},
-      pins: c.pins && typeof c.pins === "object" ? c.pins : {}
+      pins: c.pins && typeof c.pins === "object" ? c.pins : {},
+      refused: c.refused && typeof c.refused === "object" ? c.refused : {}
     };
   } catch {
     throw usageError(`${configFile(env)} is not valid JSON; fix or remove it (then \`pushdrop register\` again).`);
@@ -22265,8 +22266,19 @@ function savePin(ctx, id, pin) {
   const pins = ctx.config.pins ??= {};
   const here = pins[ctx.server] ??= {};
   const before = here[id];
-  if (before && before.key === pin.key && before.verified === pin.verified) return;
+  const refused2 = ctx.config.refused?.[ctx.server];
+  if (before && before.key === pin.key && before.verified === pin.verified && !refused2?.[id]) return;
   here[id] = { key: pin.key, verified: pin.verified, pinnedAt: before?.key === pin.key ? before.pinnedAt : (/* @__PURE__ */ new Date()).toISOString() };
+  if (refused2) delete refused2[id];
+  saveConfig(ctx.config, ctx.env);
+}
+function refusedOf(ctx, id) {
+  return ctx.config.refused?.[ctx.server]?.[id];
+}
+function saveRefused(ctx, id, key) {
+  const here = (ctx.config.refused ??= {})[ctx.server] ??= {};
+  if (here[id] === key) return;
+  here[id] = key;
   saveConfig(ctx.config, ctx.env);
 }
 async function publishedKey(client, id) {
@@ -22290,6 +22302,7 @@ async function checkLinkKeys(ctx, client, links) {
     const d = decideTrust({ pinned: pinned ? { key: pinned.key, verified: pinned.verified } : null, published, link: { key, scanned: false } });
     const who2 = formatTerminalId(id);
     if (d.kind === "link_refused") {
+      if (!pinned && published !== null) saveRefused(ctx, id, key);
       throw new CliError(
         [
           `Nothing was sent: the share link for ${who2} carries a key that is not the one the server publishes for it${published === null ? " (it publishes none)" : ""}.`,
@@ -22311,6 +22324,7 @@ async function checkLinkKeys(ctx, client, links) {
         { id, pinned: pinned.key, published, link: key }
       );
     }
+    if (d.kind === "seal") savePin(ctx, id, d.pin);
   }
 }
 
@@ -23987,12 +24001,25 @@ async function sealingKeys(ctx, client, to) {
         published = null;
       }
       const pinned = pinOf(ctx, id);
-      return { id, pinned, published, d: decideTrust({ pinned: pinned ? { key: pinned.key, verified: pinned.verified } : null, published }) };
+      const refused2 = refusedOf(ctx, id) ?? null;
+      return { id, pinned, published, d: decideTrust({ pinned: pinned ? { key: pinned.key, verified: pinned.verified } : null, published, refused: refused2 }) };
     })
   );
   if (unknown.length > 0) return { unknown };
   for (const { id, pinned, published, d } of decisions) {
     if (d.kind === "bad_key") throw integrityError(`The server gives ${formatTerminalId(id)} a key that is not an age X25519 key; nothing was sent.`, "bad_key", { id });
+    if (d.kind === "link_refused") {
+      const who2 = formatTerminalId(id);
+      throw new CliError(
+        [
+          `Nothing was sent: a share link for ${who2} carried another key than the one the server publishes for it, so this computer does not trust the server's key on first use.`,
+          `Compare your safety number with ${who2} by another channel: \`pushdrop key verify ${id}\` prints it, \`pushdrop key verify ${id} <number>\` pins the key once they match. Or a link from ${who2} with the key the server publishes pins it, or \`--plain\` sends in the clear (the server can read it).`
+        ].join("\n"),
+        EXIT.integrity,
+        "link_refused",
+        { id, link: d.link, published }
+      );
+    }
     if (d.kind === "key_changed") {
       const since = pinned ? ` on ${pinned.pinnedAt.slice(0, 10)}` : "";
       const what = published === null ? `the server now says ${formatTerminalId(id)} has no key at all, where this computer pinned one${since}${d.reverify ? " and you verified it" : ""}. A terminal does not lose its key by itself` : `the key the server now gives for ${formatTerminalId(id)} is not the one this computer pinned${since}${d.reverify ? " and you verified" : ""}. Either ${formatTerminalId(id)} made a new key (a new device, \`pushdrop key rotate\`), or someone (whoever holds its token, or the server) swapped it in to read what you send`;

@@ -264,12 +264,21 @@ describe("trust (issue 23): share links, key changes, key verify", () => {
     expect(refused.stderr).toContain("carries a key that is not the one the server publishes for it");
     expect(pinOf()).toBeNull();
     expect(await clientOf(dave).inbox(dave.id!)).toEqual([]);
+    // the refusal is kept: sent by id, the server's key is not trusted on first use either
+    expect(configOf(alice).refused?.[server.base]?.[dave.id!]).toBe(new URL(forged).hash.slice(3));
+    const byId = await runCli(alice, ["send", file, "--to", dave.id!, "--json"]);
+    expect(byId.code, byId.stderr).toBe(5);
+    expect(json(byId.stdout).error).toMatchObject({ code: "link_refused", details: { id: dave.id, published: daveKey } });
+    expect(byId.stderr).toContain("does not trust the server's key on first use");
+    expect(pinOf()).toBeNull();
+    expect(await clientOf(dave).inbox(dave.id!)).toEqual([]);
 
-    // the right link: sealed, and the key pinned
+    // the right link: sealed, and the key pinned (the kept refusal ends)
     const ok = await runCli(alice, ["send", file, "--to", link, "--json"]);
     expect(ok.code, ok.stderr).toBe(0);
     expect(json(ok.stdout)).toMatchObject({ sealed: true, to: [dave.id] });
     expect(pinOf()).toMatchObject({ key: daveKey, verified: false });
+    expect(configOf(alice).refused?.[server.base]?.[dave.id!]).toBeUndefined();
 
     // the server now publishes another key, and a link carries it: a key change, not a re-pin
     const swapped = await generateIdentity();
