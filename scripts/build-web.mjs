@@ -100,10 +100,9 @@ const sealWorkers = await esbuild.build({
 // the service worker keeps a copy of the sealing workers' scripts (web/sw/sw.ts): their contents'
 // hash is in its cache's name, so a build that changes them changes sw.js, and the browser
 // installs it again (fresh copies; the old cache goes)
-const sealWorkersVersion = createHash("sha256")
-  .update(sealWorkers.outputFiles.map((f) => f.contents).reduce((a, b) => Buffer.concat([a, Buffer.from(b)]), Buffer.alloc(0)))
-  .digest("hex")
-  .slice(0, 16);
+const versionHash = createHash("sha256");
+for (const f of sealWorkers.outputFiles) versionHash.update(f.contents);
+const sealWorkersVersion = versionHash.digest("hex").slice(0, 16);
 
 const sw = await esbuild.build({
   ...common,

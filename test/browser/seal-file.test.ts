@@ -68,6 +68,16 @@ describe.skipIf(!hasChromium() || !existsSync(path.join(ROOT, "public", "seal-en
   /** Chooses `file` in the page's file input. */
   const choose = (file: string) => page.locator("input[type=file]").setInputFiles(file);
   const seal = (recipients: string[], opts: { abortAt?: number } = {}) => page.evaluate(([r, o]) => (window as unknown as { sealTest: (r: string[], o: object) => Promise<Result> }).sealTest(r, o), [recipients, opts] as const);
+  /** `bytes` written as the file `name`, chosen in the page and sealed to `recipients`: the result, which must be a success. */
+  const sealNew = async (name: string, bytes: Uint8Array, recipients: string[]): Promise<Extract<Result, { ok: true }>> => {
+    const file = path.join(dir, name);
+    writeFileSync(file, bytes);
+    await choose(file);
+    uploaded = null;
+    const r = await seal(recipients);
+    expect(r.ok, JSON.stringify(r)).toBe(true);
+    return r as Extract<Result, { ok: true }>;
+  };
   /** `age -d -i <identity>` of what the page uploaded last. */
   const ageOpen = (identity: string) => {
     const idFile = path.join(dir, `id-${keys.findIndex((k) => k.identity === identity)}.txt`);
@@ -129,13 +139,7 @@ describe.skipIf(!hasChromium() || !existsSync(path.join(ROOT, "public", "seal-en
   it("seals a file of a few MiB into the spool: its sealed size, age opens it to the exact bytes, the digest is its SHA-256", async () => {
     // not a whole number of age's 64 KiB chunks, so the last chunk is a short one
     const bytes = random(3 * MiB + 12345);
-    const file = path.join(dir, "photo.bin");
-    writeFileSync(file, bytes);
-    await choose(file);
-    uploaded = null;
-    const r = await seal([keys[0]!.recipient]);
-    expect(r.ok, JSON.stringify(r)).toBe(true);
-    if (!r.ok) return;
+    const r = await sealNew("photo.bin", bytes, [keys[0]!.recipient]);
     expect(r.written).toBe(sealedSize(bytes.length, 1));
     expect(r.spoolSize).toBe(sealedSize(bytes.length, 1));
     expect(r.digest).toEqual({ sha256: sha256(bytes), size: bytes.length });
@@ -153,24 +157,12 @@ describe.skipIf(!hasChromium() || !existsSync(path.join(ROOT, "public", "seal-en
 
   it("seals to two keys (each opens it), and an empty file", async () => {
     const bytes = random(MiB + 1);
-    const file = path.join(dir, "two.bin");
-    writeFileSync(file, bytes);
-    await choose(file);
-    uploaded = null;
-    const r = await seal(keys.map((k) => k.recipient));
-    expect(r.ok, JSON.stringify(r)).toBe(true);
-    if (!r.ok) return;
+    const r = await sealNew("two.bin", bytes, keys.map((k) => k.recipient));
     expect(r.written).toBe(sealedSize(bytes.length, 2));
     expect(r.digest.sha256).toBe(sha256(bytes));
     for (const k of keys) expect(Buffer.compare(ageOpen(k.identity), Buffer.from(bytes))).toBe(0);
 
-    const empty = path.join(dir, "empty.bin");
-    writeFileSync(empty, "");
-    await choose(empty);
-    uploaded = null;
-    const e = await seal([keys[1]!.recipient]);
-    expect(e.ok, JSON.stringify(e)).toBe(true);
-    if (!e.ok) return;
+    const e = await sealNew("empty.bin", new Uint8Array(0), [keys[1]!.recipient]);
     expect(e.written).toBe(sealedSize(0, 1));
     expect(e.digest).toEqual({ sha256: sha256(new Uint8Array(0)), size: 0 });
     expect(ageOpen(keys[1]!.identity).length).toBe(0);
@@ -220,13 +212,7 @@ describe.skipIf(!hasChromium() || !existsSync(path.join(ROOT, "public", "seal-en
       await page.reload(); // a new pair of workers, their scripts fetched again
       await page.waitForFunction(() => "sealTest" in window);
       const bytes = random(2 * MiB + 7);
-      const file = path.join(dir, "strict.bin");
-      writeFileSync(file, bytes);
-      await choose(file);
-      uploaded = null;
-      const r = await seal([keys[0]!.recipient]);
-      expect(r.ok, JSON.stringify(r)).toBe(true);
-      if (!r.ok) return;
+      const r = await sealNew("strict.bin", bytes, [keys[0]!.recipient]);
       expect(r.hashedWith).toBe("js");
       expect(r.digest).toEqual({ sha256: sha256(bytes), size: bytes.length });
       expect(Buffer.compare(ageOpen(keys[0]!.identity), Buffer.from(bytes))).toBe(0);

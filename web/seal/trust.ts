@@ -63,7 +63,7 @@ async function myKey(kit: Kit): Promise<string | null> {
 /** Pins `key` for `id`; a refused link kept for it goes, and its line on this page (a pin decides from now on). */
 function pin(kit: Kit, id: string, key: string, verified: boolean): void {
   kit.store.saveFor("pins", id, { key, verified, at: Date.now() });
-  kit.store.saveFor("refused", id, null);
+  if (refusedOf(kit, id)) kit.store.saveFor("refused", id, null);
   refusedLinks.delete(id);
 }
 
