@@ -915,9 +915,14 @@ const [cmd, ...args] = process.argv.slice(2);
 process.stdout.write(JSON.stringify(await cmds[cmd](...args)));
 `;
 
-async function harness() {
+/**
+ * The harness bundled as the CLI is (`openssl`: age-encryption given OpenSSL's ChaCha20-Poly1305,
+ * scripts/cli-esbuild.mjs), or with age-encryption as published (@noble/ciphers' JavaScript).
+ */
+async function harness({ openssl }) {
   const esbuild = await import("esbuild");
-  const out = path.join(scratch, "bench-cli-harness.mjs");
+  const { opensslChacha } = await import("./cli-esbuild.mjs");
+  const out = path.join(scratch, `bench-cli-harness${openssl ? "-openssl" : ""}.mjs`);
   await esbuild.build({
     stdin: { contents: HARNESS, resolveDir: root, loader: "ts", sourcefile: "bench-cli-harness.ts" },
     bundle: true,
@@ -925,6 +930,7 @@ async function harness() {
     format: "esm",
     target: "node20",
     outfile: out,
+    plugins: openssl ? [opensslChacha] : [],
     banner: { js: "import { createRequire as __cr } from 'node:module'; const require = __cr(import.meta.url);" },
     logLevel: "warning",
   });
@@ -966,7 +972,8 @@ function randomFile(file, size) {
 async function cliBench(s) {
   const cliSizes = sizes.filter((m) => m <= 1024);
   const skipped = sizes.filter((m) => m > 1024);
-  const run = await harness();
+  const run = await harness({ openssl: true }); // the CLI's code, built as dist/cli is
+  const runPublished = await harness({ openssl: false }); // age-encryption as published
   const home = (who) => ({ ...process.env, XDG_CONFIG_HOME: path.join(scratch, who, "config"), XDG_STATE_HOME: path.join(scratch, who, "state"), PUSHDROP_SERVER: s.base, NO_COLOR: "1" });
   const users = {};
   for (const who of ["alice", "bob"]) {
@@ -983,7 +990,7 @@ async function cliBench(s) {
     const size = mib * MiB;
     const file = path.join(scratch, `cli-${mib}.bin`);
     randomFile(file, size);
-    const row = { mib, get: [], curl: [], getCpu: [], curlCpu: [], getRss: [], ageSeal: [], cliSeal: [], ageOpen: [], cliOpen: [], sealGrow: [], openGrow: [], plainE2e: [], sealedE2e: [], plainSend: [], sealedSend: [], plainGet: [], sealedGet: [] };
+    const row = { mib, get: [], curl: [], getCpu: [], curlCpu: [], getRss: [], ageSeal: [], sslSeal: [], cliSeal: [], ageOpen: [], sslOpen: [], cliOpen: [], sealGrow: [], openGrow: [], plainE2e: [], sealedE2e: [], plainSend: [], sealedSend: [], plainGet: [], sealedGet: [] };
     const send = async (plain) => {
       const t0 = performance.now();
       const r = await timed(process.execPath, [PD, "send", file, "--to", users.bob.id, "--json", ...(plain ? ["--plain"] : [])], { env: users.alice.env });
@@ -1036,16 +1043,18 @@ async function cliBench(s) {
       const pkg = path.join(scratch, `sealed-${i}.zip`);
       const opened = path.join(scratch, `opened-${i}`);
       let sealed;
-      for (const which of i % 2 === 0 ? ["age", "cli"] : ["cli", "age"]) {
+      for (const which of i % 2 === 0 ? ["age", "ssl", "cli"] : ["cli", "ssl", "age"]) {
         execSync("sync");
-        if (which === "age") row.ageSeal.push(run("age-seal", file, keys.recipient));
+        if (which === "age") row.ageSeal.push(runPublished("age-seal", file, keys.recipient));
+        else if (which === "ssl") row.sslSeal.push(run("age-seal", file, keys.recipient));
         else row.cliSeal.push((sealed = run("cli-seal", file, keys.recipient, spool)));
       }
       writeFileSync(path.join(scratch, "draft.json"), JSON.stringify(sealed.draft));
       run("pack", sealed.aged, sealed.seal, pkg);
-      for (const which of i % 2 === 0 ? ["age", "cli"] : ["cli", "age"]) {
+      for (const which of i % 2 === 0 ? ["age", "ssl", "cli"] : ["cli", "ssl", "age"]) {
         execSync("sync");
-        if (which === "age") row.ageOpen.push(run("age-open", sealed.aged, keys.identity));
+        if (which === "age") row.ageOpen.push(runPublished("age-open", sealed.aged, keys.identity));
+        else if (which === "ssl") row.sslOpen.push(run("age-open", sealed.aged, keys.identity));
         else {
           const r = run("cli-open", pkg, sealed.aged, sealed.seal, keys.identity, path.join(scratch, "draft.json"), opened);
           if (r.bytes !== size) throw new Error(`opened ${r.bytes} of ${size} bytes`);
@@ -1053,7 +1062,7 @@ async function cliBench(s) {
         }
       }
       for (const p of [spool, pkg, opened]) rmSync(p, { recursive: true, force: true });
-      console.log(`cli ${mib} MiB seal/open run ${i + 1}: ${JSON.stringify({ ageSeal: row.ageSeal.at(-1).ms, cliSeal: row.cliSeal.at(-1).ms, ageOpen: row.ageOpen.at(-1).ms, cliOpen: row.cliOpen.at(-1).ms })}`);
+      console.log(`cli ${mib} MiB seal/open run ${i + 1}: ${JSON.stringify({ ageSeal: row.ageSeal.at(-1).ms, sslSeal: row.sslSeal.at(-1).ms, cliSeal: row.cliSeal.at(-1).ms, ageOpen: row.ageOpen.at(-1).ms, sslOpen: row.sslOpen.at(-1).ms, cliOpen: row.cliOpen.at(-1).ms })}`);
     }
     // 3. end to end: send → (ready) → get, plain and sealed, interleaved
     for (let i = 0; i < cliRuns; i++) {
@@ -1096,24 +1105,27 @@ function cliReport(c) {
     "- **seal / open**: the CLI's own code (cli/sealing.ts `SpoolWriter`: the file sealed into a spool while hashed, then",
     "  seal.age; cli/onepass.ts: a sealed package, fed from disk as the download feeds it, decrypted into the file, checked,",
     "  with the package written to its `.part` as `get` does) against `age-encryption` alone (encrypt or decrypt, the",
-    "  output read and dropped: no disk, no hashing): the library's own rate in the same run. RSS growth: the process's peak",
-    "  resident memory during the work over its value before.",
+    "  output read and dropped: no disk, no hashing): the library's own rate in the same run, as published (its ChaCha20-Poly1305",
+    "  is @noble/ciphers' JavaScript) and as the CLI bundles it (\"OpenSSL\": the same AEAD from node:crypto, scripts/cli-esbuild.mjs).",
+    "  \"CLI ÷ age\" is against the library as published (issue 23's target); \"÷ OpenSSL\" is what the CLI's own work costs",
+    "  (disk, hashing, the package) against the library as the CLI runs it. RSS growth: the process's peak resident memory",
+    "  during the work over its value before.",
     "- **send → get**: from the start of `pushdrop send` to the end of `pushdrop get` (the transfer's status polled every",
     "  50 ms in between, for packaging), `--plain` against sealed (every recipient has a key: sealed by default).",
     "",
-    "| file | get s (CPU s, max RSS) | curl s (CPU s) | get ÷ curl | seal MB/s: age alone / CLI | CLI ÷ age | open MB/s: age alone / CLI | CLI ÷ age | RSS growth seal / open | send → get s: plain / sealed (send, get) | sealed ÷ plain |",
+    "| file | get s (CPU s, max RSS) | curl s (CPU s) | get ÷ curl | seal MB/s: age alone / OpenSSL / CLI | CLI ÷ age (÷ OpenSSL) | open MB/s: age alone / OpenSSL / CLI | CLI ÷ age (÷ OpenSSL) | RSS growth seal / open | send → get s: plain / sealed (send, get) | sealed ÷ plain |",
     "|---|---|---|---|---|---|---|---|---|---|---|",
   ];
   for (const r of c.rows) {
     const size = r.mib * MiB;
     const ratios = r.get.map((g, i) => g / r.curl[i]);
     lines.push(
-      `| ${r.mib >= 1024 ? f(r.mib / 1024, 1) + " GiB" : r.mib + " MiB"} | ${f(med(r.get), 2)} (${f(med(r.getCpu), 2)}, ${f(med(r.getRss), 0)} MiB) | ${f(med(r.curl), 2)} (${f(med(r.curlCpu), 2)}) | ${f(med(ratios), 2)}× | ${f(rate(r.ageSeal, size))} / ${f(rate(r.cliSeal, size))} | ${f(med(r.cliSeal.map((x, i) => r.ageSeal[i].ms / x.ms)), 2)}× | ${f(rate(r.ageOpen, size))} / ${f(rate(r.cliOpen, size))} | ${f(med(r.cliOpen.map((x, i) => r.ageOpen[i].ms / x.ms)), 2)}× | ${f(Math.max(...r.cliSeal.map((x) => x.growMiB)), 0)} / ${f(Math.max(...r.cliOpen.map((x) => x.growMiB)), 0)} MiB | ${f(med(r.plainE2e))} (${f(med(r.plainSend))}, ${f(med(r.plainGet))}) / ${f(med(r.sealedE2e))} (${f(med(r.sealedSend))}, ${f(med(r.sealedGet))}) | ${f(med(r.sealedE2e.map((x, i) => x / r.plainE2e[i])), 2)}× |`,
+      `| ${r.mib >= 1024 ? f(r.mib / 1024, 1) + " GiB" : r.mib + " MiB"} | ${f(med(r.get), 2)} (${f(med(r.getCpu), 2)}, ${f(med(r.getRss), 0)} MiB) | ${f(med(r.curl), 2)} (${f(med(r.curlCpu), 2)}) | ${f(med(ratios), 2)}× | ${f(rate(r.ageSeal, size))} / ${f(rate(r.sslSeal, size))} / ${f(rate(r.cliSeal, size))} | ${f(med(r.cliSeal.map((x, i) => r.ageSeal[i].ms / x.ms)), 2)}× (${f(med(r.cliSeal.map((x, i) => r.sslSeal[i].ms / x.ms)), 2)}×) | ${f(rate(r.ageOpen, size))} / ${f(rate(r.sslOpen, size))} / ${f(rate(r.cliOpen, size))} | ${f(med(r.cliOpen.map((x, i) => r.ageOpen[i].ms / x.ms)), 2)}× (${f(med(r.cliOpen.map((x, i) => r.sslOpen[i].ms / x.ms)), 2)}×) | ${f(Math.max(...r.cliSeal.map((x) => x.growMiB)), 0)} / ${f(Math.max(...r.cliOpen.map((x) => x.growMiB)), 0)} MiB | ${f(med(r.plainE2e))} (${f(med(r.plainSend))}, ${f(med(r.plainGet))}) / ${f(med(r.sealedE2e))} (${f(med(r.sealedSend))}, ${f(med(r.sealedGet))}) | ${f(med(r.sealedE2e.map((x, i) => x / r.plainE2e[i])), 2)}× |`,
     );
   }
   lines.push("");
   for (const r of c.rows) {
-    lines.push(`Per run, ${r.mib} MiB: get ${r.get.map((x) => f(x, 2)).join(", ")} s; curl ${r.curl.map((x) => f(x, 2)).join(", ")} s; seal age/CLI ${r.ageSeal.map((x, i) => `${f(x.ms / 1000, 2)}/${f(r.cliSeal[i].ms / 1000, 2)}`).join(", ")} s; open age/CLI ${r.ageOpen.map((x, i) => `${f(x.ms / 1000, 2)}/${f(r.cliOpen[i].ms / 1000, 2)}`).join(", ")} s; send → get plain ${r.plainE2e.map((x) => f(x)).join(", ")} s, sealed ${r.sealedE2e.map((x) => f(x)).join(", ")} s.`);
+    lines.push(`Per run, ${r.mib} MiB: get ${r.get.map((x) => f(x, 2)).join(", ")} s; curl ${r.curl.map((x) => f(x, 2)).join(", ")} s; seal age/OpenSSL/CLI ${r.ageSeal.map((x, i) => `${f(x.ms / 1000, 2)}/${f(r.sslSeal[i].ms / 1000, 2)}/${f(r.cliSeal[i].ms / 1000, 2)}`).join(", ")} s; open age/OpenSSL/CLI ${r.ageOpen.map((x, i) => `${f(x.ms / 1000, 2)}/${f(r.sslOpen[i].ms / 1000, 2)}/${f(r.cliOpen[i].ms / 1000, 2)}`).join(", ")} s; send → get plain ${r.plainE2e.map((x) => f(x)).join(", ")} s, sealed ${r.sealedE2e.map((x) => f(x)).join(", ")} s.`);
   }
   if (c.skipped.length) lines.push("", `Sizes over 1 GiB (${c.skipped.join(", ")} MiB) have no CLI rows.`);
   const big = c.rows.at(-1);

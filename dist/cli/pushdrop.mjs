@@ -3661,21 +3661,21 @@ var require_index_umd = __commonJS({
       function decodeBase64(data2) {
         const bufferLength = getDecodeBase64Length(data2);
         const len = data2.length;
-        const bytes = new Uint8Array(bufferLength);
+        const bytes2 = new Uint8Array(bufferLength);
         let p = 0;
         for (let i = 0; i < len; i += 4) {
           const encoded1 = base64Lookup[data2.charCodeAt(i)];
           const encoded2 = base64Lookup[data2.charCodeAt(i + 1)];
           const encoded3 = base64Lookup[data2.charCodeAt(i + 2)];
           const encoded4 = base64Lookup[data2.charCodeAt(i + 3)];
-          bytes[p] = encoded1 << 2 | encoded2 >> 4;
+          bytes2[p] = encoded1 << 2 | encoded2 >> 4;
           p += 1;
-          bytes[p] = (encoded2 & 15) << 4 | encoded3 >> 2;
+          bytes2[p] = (encoded2 & 15) << 4 | encoded3 >> 2;
           p += 1;
-          bytes[p] = (encoded3 & 3) << 6 | encoded4 & 63;
+          bytes2[p] = (encoded3 & 3) << 6 | encoded4 & 63;
           p += 1;
         }
-        return bytes;
+        return bytes2;
       }
       const MAX_HEAP = 16 * 1024;
       const WASM_FUNC_HASH_LENGTH = 4;
@@ -8970,7 +8970,7 @@ var require_websocket = __commonJS({
     var net = __require("net");
     var querystring = __require("querystring");
     var tls = __require("tls");
-    var { randomBytes: randomBytes6, createHash: createHash6 } = __require("crypto");
+    var { randomBytes: randomBytes5, createHash: createHash6 } = __require("crypto");
     var { Duplex, Readable: Readable5 } = __require("stream");
     var { URL: URL2 } = __require("url");
     var PerMessageDeflate2 = require_permessage_deflate();
@@ -9524,7 +9524,7 @@ var require_websocket = __commonJS({
         }
       }
       const defaultPort = isSecure ? 443 : 80;
-      const key = randomBytes6(16).toString("base64");
+      const key = randomBytes5(16).toString("base64");
       const request = isSecure ? https2.request : http2.request;
       const protocolSet = /* @__PURE__ */ new Set();
       let perMessageDeflate;
@@ -11031,19 +11031,19 @@ var RateMeter = class {
   lastBytes = 0;
   rate = 0;
   /** Records that `bytes` (a running total) have been moved at time `now` (ms). */
-  sample(bytes, now) {
+  sample(bytes2, now) {
     if (this.lastAt === null) {
       this.lastAt = now;
-      this.lastBytes = bytes;
+      this.lastBytes = bytes2;
       return;
     }
     const dt = now - this.lastAt;
     if (dt < 100) return;
-    const instant = (bytes - this.lastBytes) * 1e3 / dt;
+    const instant = (bytes2 - this.lastBytes) * 1e3 / dt;
     const w = 1 - 2 ** (-dt / this.halfLifeMs);
     this.rate = this.rate === 0 ? instant : this.rate + w * (instant - this.rate);
     this.lastAt = now;
-    this.lastBytes = bytes;
+    this.lastBytes = bytes2;
   }
   /** bytes per second (0 until two samples) */
   get bytesPerSecond() {
@@ -12211,11 +12211,11 @@ function split(lst, le = false) {
 }
 var fromNumH = (n) => n / 2 ** 32 | 0;
 var fromNumL = (n) => n >>> 0;
-function setU64FromNum(view, byteOffset, n, isLE4) {
+function setU64FromNum(view, byteOffset, n, isLE3) {
   const h = fromNumH(n);
   const l = fromNumL(n);
-  view.setUint32(byteOffset, isLE4 ? l : h, isLE4);
-  view.setUint32(byteOffset + 4, isLE4 ? h : l, isLE4);
+  view.setUint32(byteOffset, isLE3 ? l : h, isLE3);
+  view.setUint32(byteOffset + 4, isLE3 ? h : l, isLE3);
 }
 var shrSH = (h, _l, s) => h >>> s;
 var shrSL = (h, l, s) => h << 32 - s | l >>> s;
@@ -12251,11 +12251,11 @@ function abytes(value, length, title = "") {
     return value;
   if (length !== void 0)
     anumber(length, "length");
-  const bytes = isBytes(value);
+  const bytes2 = isBytes(value);
   const ofLen = length !== void 0 ? ` of length ${length}` : "";
-  const got = bytes ? `length=${value.length}` : `type=${typeof value}`;
+  const got = bytes2 ? `length=${value.length}` : `type=${typeof value}`;
   const message = atitle(title) + "expected Uint8Array" + ofLen + ", got " + got;
-  if (!bytes)
+  if (!bytes2)
     throw new TypeError(message);
   throw new RangeError(message);
 }
@@ -12325,13 +12325,13 @@ var hasHexBuiltin = /* @__PURE__ */ (() => (
   typeof Uint8Array.from([]).toHex === "function" && typeof Uint8Array.fromHex === "function"
 ))();
 var hexes = /* @__PURE__ */ Array.from({ length: 256 }, (_, i) => i.toString(16).padStart(2, "0"));
-function bytesToHex(bytes) {
-  abytes(bytes);
+function bytesToHex(bytes2) {
+  abytes(bytes2);
   if (hasHexBuiltin)
-    return bytes.toHex();
+    return bytes2.toHex();
   let hex2 = "";
-  for (let i = 0; i < bytes.length; i++) {
-    hex2 += hexes[bytes[i]];
+  for (let i = 0; i < bytes2.length; i++) {
+    hex2 += hexes[bytes2[i]];
   }
   return hex2;
 }
@@ -12451,11 +12451,11 @@ var HashMD = class {
   length = 0;
   pos = 0;
   destroyed = false;
-  constructor(blockLen, outputLen, padOffset, isLE4) {
+  constructor(blockLen, outputLen, padOffset, isLE3) {
     this.blockLen = blockLen;
     this.outputLen = outputLen;
     this.padOffset = padOffset;
-    this.isLE = isLE4;
+    this.isLE = isLE3;
     this.buffer = new Uint8Array(blockLen);
     this.view = createView(this.buffer);
   }
@@ -12492,7 +12492,7 @@ var HashMD = class {
     aexists(this);
     aoutput(out, this);
     this.finished = true;
-    const { buffer, view, blockLen, isLE: isLE4 } = this;
+    const { buffer, view, blockLen, isLE: isLE3 } = this;
     let { pos } = this;
     buffer[pos++] = 128;
     buffer.fill(0, pos);
@@ -12500,7 +12500,7 @@ var HashMD = class {
       this.process(view, 0);
       buffer.fill(0);
     }
-    setU64FromNum(view, blockLen - 8, this.length * 8, isLE4);
+    setU64FromNum(view, blockLen - 8, this.length * 8, isLE3);
     this.process(view, 0);
     this.roundClean();
     const oview = out === buffer ? view : createView(out);
@@ -12510,7 +12510,7 @@ var HashMD = class {
     if (len % 4 || outLen > state.length)
       throw new Error("invalid outputLen");
     for (let i = 0; i < outLen; i++)
-      oview.setUint32(4 * i, state[i], isLE4);
+      oview.setUint32(4 * i, state[i], isLE3);
   }
   digest() {
     const { buffer, outputLen } = this;
@@ -13027,11 +13027,11 @@ function hexToNumber(hex2) {
     throw new TypeError("hex string expected, got " + typeof hex2);
   return hex2 === "" ? _0n : BigInt("0x" + hex2);
 }
-function bytesToNumberBE(bytes) {
-  return hexToNumber(bytesToHex(bytes));
+function bytesToNumberBE(bytes2) {
+  return hexToNumber(bytesToHex(bytes2));
 }
-function bytesToNumberLE(bytes) {
-  return hexToNumber(bytesToHex(copyBytes(abytes(bytes)).reverse()));
+function bytesToNumberLE(bytes2) {
+  return hexToNumber(bytesToHex(copyBytes(abytes(bytes2)).reverse()));
 }
 function numberToBytesBE(n, len) {
   anumber(len);
@@ -13047,8 +13047,8 @@ function numberToBytesBE(n, len) {
 function numberToBytesLE(n, len) {
   return numberToBytesBE(n, len).reverse();
 }
-function copyBytes(bytes) {
-  return Uint8Array.from(abytes2(bytes));
+function copyBytes(bytes2) {
+  return Uint8Array.from(abytes2(bytes2));
 }
 function isPosBig(n) {
   return typeof n === "bigint" && _0n <= n;
@@ -13543,20 +13543,20 @@ var _Field = class {
   toBytes(num) {
     return this.isLE ? numberToBytesLE(num, this.BYTES) : numberToBytesBE(num, this.BYTES);
   }
-  fromBytes(bytes, skipValidation = false) {
-    abytes2(bytes);
-    const { _lengths: allowedLengths, BYTES, isLE: isLE4, ORDER, _mod: modFromBytes } = this;
+  fromBytes(bytes2, skipValidation = false) {
+    abytes2(bytes2);
+    const { _lengths: allowedLengths, BYTES, isLE: isLE3, ORDER, _mod: modFromBytes } = this;
     if (allowedLengths) {
-      if (bytes.length < 1 || !allowedLengths.includes(bytes.length) || bytes.length > BYTES) {
-        throw new Error("Field.fromBytes: expected " + allowedLengths + " bytes, got " + bytes.length);
+      if (bytes2.length < 1 || !allowedLengths.includes(bytes2.length) || bytes2.length > BYTES) {
+        throw new Error("Field.fromBytes: expected " + allowedLengths + " bytes, got " + bytes2.length);
       }
       const padded = new Uint8Array(BYTES);
-      padded.set(bytes, isLE4 ? 0 : padded.length - bytes.length);
-      bytes = padded;
+      padded.set(bytes2, isLE3 ? 0 : padded.length - bytes2.length);
+      bytes2 = padded;
     }
-    if (bytes.length !== BYTES)
-      throw new Error("Field.fromBytes: expected " + BYTES + " bytes, got " + bytes.length);
-    let scalar = isLE4 ? bytesToNumberLE(bytes) : bytesToNumberBE(bytes);
+    if (bytes2.length !== BYTES)
+      throw new Error("Field.fromBytes: expected " + BYTES + " bytes, got " + bytes2.length);
+    let scalar = isLE3 ? bytesToNumberLE(bytes2) : bytesToNumberBE(bytes2);
     if (modFromBytes)
       scalar = mod(scalar, ORDER);
     if (!skipValidation) {
@@ -13592,16 +13592,16 @@ function getMinHashLength(fieldOrder) {
   const length = getFieldBytesLength(fieldOrder);
   return length + Math.ceil(length / 2);
 }
-function mapHashToField(key, fieldOrder, isLE4 = false) {
+function mapHashToField(key, fieldOrder, isLE3 = false) {
   abytes2(key);
   const len = key.length;
   const fieldLen = getFieldBytesLength(fieldOrder);
   const minLen = Math.max(getMinHashLength(fieldOrder), 16);
   if (len < minLen || len > 1024)
     throw new Error("expected " + minLen + "-1024 bytes of input, got " + len);
-  const num = isLE4 ? bytesToNumberLE(key) : bytesToNumberBE(key);
+  const num = isLE3 ? bytesToNumberLE(key) : bytesToNumberBE(key);
   const reduced = mod(num, fieldOrder - _1n2) + _1n2;
-  return isLE4 ? numberToBytesLE(reduced, fieldLen) : numberToBytesBE(reduced, fieldLen);
+  return isLE3 ? numberToBytesLE(reduced, fieldLen) : numberToBytesBE(reduced, fieldLen);
 }
 
 // node_modules/@noble/curves/abstract/curve.js
@@ -13635,22 +13635,22 @@ function validateW(W2, bits, min = 1) {
     throw new Error("invalid window size, expected [" + min + ".." + bits + "], got W=" + W2);
 }
 function validateTableBytes(numPoints, fpBytes) {
-  const bytes = numPoints * (4 * fpBytes + 128);
-  if (bytes > TABLE_BYTES_MAX)
-    throw new Error("invalid window size: table would need ~" + Math.ceil(bytes / 2 ** 20) + " MiB, max " + TABLE_BYTES_MAX / 2 ** 20 + " MiB");
+  const bytes2 = numPoints * (4 * fpBytes + 128);
+  if (bytes2 > TABLE_BYTES_MAX)
+    throw new Error("invalid window size: table would need ~" + Math.ceil(bytes2 / 2 ** 20) + " MiB, max " + TABLE_BYTES_MAX / 2 ** 20 + " MiB");
 }
-function probeRandomBytes(randomBytes6, length) {
-  if (randomBytes6 === void 0)
+function probeRandomBytes(randomBytes5, length) {
+  if (randomBytes5 === void 0)
     return void 0;
-  afunction(randomBytes6, "randomBytes");
+  afunction(randomBytes5, "randomBytes");
   try {
-    const probe = randomBytes6(length);
+    const probe = randomBytes5(length);
     if (!isBytes2(probe) || probe.length !== length)
       return void 0;
   } catch {
     return void 0;
   }
-  return randomBytes6;
+  return randomBytes5;
 }
 function validateMSMPoints(points, c) {
   aarray(points, "points");
@@ -13743,9 +13743,9 @@ var ScalarMultiplier = class {
   baseCanBeBlinded;
   bits;
   // Parametrized with a given Point class (not individual point)
-  constructor(Point, randomBytes6) {
+  constructor(Point, randomBytes5) {
     validatePointCons(Point);
-    this.randomBytes = probeRandomBytes(randomBytes6, BLIND_BYTES);
+    this.randomBytes = probeRandomBytes(randomBytes5, BLIND_BYTES);
     this.Point = Point;
     this.BASE = Point.BASE;
     this.ZERO = Point.ZERO;
@@ -13950,14 +13950,14 @@ function mulAddUnsafe(c, points, scalars, allowOversized = false) {
   const digits = scalars.map((n) => wnafDigits(n, 4));
   return wnafWalk(c.ZERO, tables, digits);
 }
-function createField(order, field, isLE4) {
+function createField(order, field, isLE3) {
   if (field) {
     if (field.ORDER !== order)
       throw new Error("Field.ORDER must match order: Fp == p, Fn == n");
     validateField(field);
     return field;
   } else {
-    return Field(order, { isLE: isLE4 });
+    return Field(order, { isLE: isLE3 });
   }
 }
 function createCurveFields(type, CURVE, curveOpts = {}, FpFnLE) {
@@ -14016,7 +14016,7 @@ function edwards(params, extraOpts = {}) {
   if (FpLegendre(Fp, CURVE.d) !== -1)
     throw new Error("edwards: CURVE.d must be a non-square in Fp for complete addition formulas");
   validateObject(opts2, {}, { uvRatio: "function", randomBytes: "function" });
-  const randomBytes6 = opts2.randomBytes === void 0 ? randomBytes2 : opts2.randomBytes;
+  const randomBytes5 = opts2.randomBytes === void 0 ? randomBytes2 : opts2.randomBytes;
   const MASK = _2n2 << BigInt(Fp.BYTES * 8) - _1n4;
   function isOdd(n) {
     if (!Fp.isOdd)
@@ -14075,13 +14075,13 @@ function edwards(params, extraOpts = {}) {
       return new Point(x, y, Fp.ONE, Fp.mul(x, y));
     }
     // Uses algo from RFC8032 5.1.3.
-    static fromBytes(bytes, zip215 = false) {
+    static fromBytes(bytes2, zip215 = false) {
       const len = Fp.BYTES;
       const { a, d } = CURVE;
-      bytes = copyBytes(abytes2(bytes, len, "point"));
+      bytes2 = copyBytes(abytes2(bytes2, len, "point"));
       abool(zip215, "zip215");
-      const normed = copyBytes(bytes);
-      const lastByte = bytes[len - 1];
+      const normed = copyBytes(bytes2);
+      const lastByte = bytes2[len - 1];
       normed[len - 1] = lastByte & ~128;
       const y = bytesToNumberLE(normed);
       const max = zip215 ? MASK : Fp.ORDER;
@@ -14265,9 +14265,9 @@ function edwards(params, extraOpts = {}) {
     }
     toBytes() {
       const { x, y } = this.toAffine();
-      const bytes = Fp.toBytes(y);
-      bytes[bytes.length - 1] |= isOdd(x) ? 128 : 0;
-      return bytes;
+      const bytes2 = Fp.toBytes(y);
+      bytes2[bytes2.length - 1] |= isOdd(x) ? 128 : 0;
+      return bytes2;
     }
     toHex() {
       return bytesToHex2(this.toBytes());
@@ -14277,7 +14277,7 @@ function edwards(params, extraOpts = {}) {
     }
   }
   const normalize = (points) => normalizeZ(Point, points);
-  const wnaf = new ScalarMultiplier(Point, randomBytes6);
+  const wnaf = new ScalarMultiplier(Point, randomBytes5);
   if (wnaf.bits >= 6)
     Point.BASE.precompute(6);
   Object.freeze(Point.prototype);
@@ -14466,11 +14466,11 @@ function ed25519_pow_2_252_3(x) {
   const pow_p_5_8 = pow2(b250, _2n4, P) * x % P;
   return { pow_p_5_8, b2 };
 }
-function adjustScalarBytes(bytes) {
-  bytes[0] &= 248;
-  bytes[31] &= 127;
-  bytes[31] |= 64;
-  return bytes;
+function adjustScalarBytes(bytes2) {
+  bytes2[0] &= 248;
+  bytes2[31] &= 127;
+  bytes2[31] |= 64;
+  return bytes2;
 }
 var ED25519_SQRT_M1 = /* @__PURE__ */ BigInt("19681161376707505956807079304988542015446066515923890162744021073123829784752");
 function uvRatio(u, v) {
@@ -14603,20 +14603,20 @@ function radix2(bits) {
     throw new RangeError("radix2: bits should be in (0..8]");
   const mask = powers[bits] - 1;
   return {
-    encode: (bytes) => {
-      abytes3(bytes);
-      const len = bytes.length;
+    encode: (bytes2) => {
+      abytes3(bytes2);
+      const len = bytes2.length;
       const res = new Uint8Array(Math.ceil(len * 8 / bits));
       let carry = 0;
       let pos = 0;
       let j = 0;
       for (let i = 0; i < len; ) {
         if (i + 2 < len) {
-          carry = carry << 24 | bytes[i] << 16 | bytes[i + 1] << 8 | bytes[i + 2];
+          carry = carry << 24 | bytes2[i] << 16 | bytes2[i + 1] << 8 | bytes2[i + 2];
           pos += 24;
           i += 3;
         } else {
-          carry = (carry << 8 | bytes[i]) & 65535;
+          carry = (carry << 8 | bytes2[i]) & 65535;
           pos += 8;
           i++;
         }
@@ -14851,8 +14851,8 @@ function genBech32(encoding) {
       bytes: fromWords(words)
     };
   }
-  function encodeFromBytes(prefix, bytes) {
-    return encode2(prefix, toWords(bytes));
+  function encodeFromBytes(prefix, bytes2) {
+    return encode2(prefix, toWords(bytes2));
   }
   return {
     encode: encode2,
@@ -15244,51 +15244,95 @@ function scrypt(password, salt, opts2) {
   return scryptOutput(password, dkLen, B, V, tmp);
 }
 
-// node_modules/@noble/ciphers/utils.js
-function isBytes4(a) {
-  return a instanceof Uint8Array || ArrayBuffer.isView(a) && a.constructor.name === "Uint8Array" && "BYTES_PER_ELEMENT" in a && a.BYTES_PER_ELEMENT === 1;
+// cli/chacha-openssl.ts
+import { createCipheriv, createDecipheriv } from "node:crypto";
+var KEY_BYTES = 32;
+var NONCE_BYTES = 12;
+var TAG_BYTES = 16;
+var ALGORITHM = "chacha20-poly1305";
+function bytes(x, length, what) {
+  if (!(x instanceof Uint8Array)) throw new TypeError(`${what} must be a Uint8Array`);
+  if (length !== null && x.length !== length) throw new Error(`${what} must be ${length} bytes, got ${x.length}`);
+  return x;
 }
-var atitle3 = (title) => title ? `"${title}" ` : "";
-function abool2(value, title = "") {
-  if (typeof value !== "boolean")
-    throw new TypeError(atitle3(title) + "expected boolean, got type=" + typeof value);
-  return value;
+function chacha20poly1305(key, nonce, aad) {
+  const k = Uint8Array.from(bytes(key, KEY_BYTES, "key"));
+  const n = Uint8Array.from(bytes(nonce, NONCE_BYTES, "nonce"));
+  const a = aad === void 0 ? null : Uint8Array.from(bytes(aad, null, "AAD"));
+  let used = false;
+  const once = () => {
+    if (used) throw new Error("cannot encrypt() twice with the same key and nonce");
+    used = true;
+  };
+  return {
+    encrypt(plaintext) {
+      bytes(plaintext, null, "plaintext");
+      once();
+      const c = createCipheriv(ALGORITHM, k, n, { authTagLength: TAG_BYTES });
+      if (a) c.setAAD(a, { plaintextLength: plaintext.length });
+      const out = new Uint8Array(plaintext.length + TAG_BYTES);
+      out.set(c.update(plaintext), 0);
+      c.final();
+      out.set(c.getAuthTag(), plaintext.length);
+      return out;
+    },
+    decrypt(ciphertext) {
+      bytes(ciphertext, null, "ciphertext");
+      if (ciphertext.length < TAG_BYTES) throw new Error(`invalid ciphertext length: smaller than the ${TAG_BYTES}-byte tag`);
+      const end = ciphertext.length - TAG_BYTES;
+      const d = createDecipheriv(ALGORITHM, k, n, { authTagLength: TAG_BYTES });
+      d.setAuthTag(ciphertext.subarray(end));
+      if (a) d.setAAD(a, { plaintextLength: end });
+      const plain = d.update(ciphertext.subarray(0, end));
+      try {
+        d.final();
+      } catch {
+        throw new Error("invalid tag");
+      }
+      return new Uint8Array(plain.buffer, plain.byteOffset, plain.byteLength);
+    }
+  };
+}
+
+// node_modules/@noble/post-quantum/node_modules/@noble/hashes/utils.js
+function isBytes4(a) {
+  return a instanceof Uint8Array || ArrayBuffer.isView(a) && a.constructor.name === "Uint8Array";
 }
 function anumber4(n, title = "") {
-  if (typeof n !== "number")
-    throw new TypeError(atitle3(title) + "expected number, got " + typeof n);
-  if (!Number.isSafeInteger(n) || n < 0)
-    throw new RangeError(atitle3(title) + "expected integer >= 0, got " + n);
-  return n;
+  if (!Number.isSafeInteger(n) || n < 0) {
+    const prefix = title && `"${title}" `;
+    throw new Error(`${prefix}expected integer >= 0, got ${n}`);
+  }
 }
 function abytes4(value, length, title = "") {
-  if (isBytes4(value) && (length === void 0 || value.length === length))
-    return value;
-  if (length !== void 0)
-    anumber4(length, "length");
-  const bytes = isBytes4(value);
-  const ofLen = length !== void 0 ? ` of length ${length}` : "";
-  const got = bytes ? `length=${value.length}` : `type=${typeof value}`;
-  const message = atitle3(title) + "expected Uint8Array" + ofLen + ", got " + got;
-  if (!bytes)
-    throw new TypeError(message);
-  throw new RangeError(message);
+  const bytes2 = isBytes4(value);
+  const len = value?.length;
+  const needsLen = length !== void 0;
+  if (!bytes2 || needsLen && len !== length) {
+    const prefix = title && `"${title}" `;
+    const ofLen = needsLen ? ` of length ${length}` : "";
+    const got = bytes2 ? `length=${len}` : `type=${typeof value}`;
+    throw new Error(prefix + "expected Uint8Array" + ofLen + ", got " + got);
+  }
+  return value;
 }
-var aobject3 = (value, label) => {
-  if (value === null || typeof value !== "object" || Array.isArray(value))
-    throw new TypeError(label === "object" ? "expected valid options object" : `"${label}" expected object, got type=${typeof value}`);
-};
+function ahash2(h) {
+  if (typeof h !== "function" || typeof h.create !== "function")
+    throw new Error("Hash must wrapped by utils.createHasher");
+  anumber4(h.outputLen);
+  anumber4(h.blockLen);
+}
 function aexists2(instance, checkFinished = true) {
   if (instance.destroyed)
-    throw new Error("hash was destroyed");
+    throw new Error("Hash instance has been destroyed");
   if (checkFinished && instance.finished)
-    throw new Error("digest() was already called");
+    throw new Error("Hash#digest() has already been called");
 }
 function aoutput2(out, instance) {
-  abytes4(out, void 0, "output");
+  abytes4(out, void 0, "digestInto() output");
   const min = instance.outputLen;
-  if (!(out.length >= min)) {
-    throw new RangeError('"output" expected length >= ' + min);
+  if (out.length < min) {
+    throw new Error('"digestInto() output" expected to be of length >=' + min);
   }
 }
 function u322(arr) {
@@ -15302,6 +15346,9 @@ function clean2(...arrays) {
 function createView2(arr) {
   return new DataView(arr.buffer, arr.byteOffset, arr.byteLength);
 }
+function rotr2(word, shift) {
+  return word << 32 - shift | word >>> shift;
+}
 var isLE2 = /* @__PURE__ */ (() => new Uint8Array(new Uint32Array([287454020]).buffer)[0] === 68)();
 function byteSwap2(word) {
   return word << 24 & 4278190080 | word << 8 & 16711680 | word >>> 8 & 65280 | word >>> 24 & 255;
@@ -15313,724 +15360,18 @@ function byteSwap322(arr) {
   return arr;
 }
 var swap32IfBE2 = isLE2 ? (u) => u : byteSwap322;
-function overlapBytes(a, b) {
-  if (!a.byteLength || !b.byteLength)
-    return false;
-  return a.buffer === b.buffer && // best we can do, may fail with an obscure Proxy
-  a.byteOffset < b.byteOffset + b.byteLength && // a starts before b end
-  b.byteOffset < a.byteOffset + a.byteLength;
-}
-function complexOverlapBytes(input, output) {
-  if (overlapBytes(input, output) && input.byteOffset < output.byteOffset)
-    throw new Error("complex overlap of input and output is not supported");
-}
-function checkOpts2(defaults, opts2) {
-  aobject3(defaults, "defaults");
-  aobject3(opts2, "opts");
-  const merged = Object.assign(defaults, opts2);
-  return merged;
-}
-function equalBytes(a, b) {
-  a = abytes4(a);
-  b = abytes4(b);
-  if (a.length !== b.length)
-    return false;
-  let diff = 0;
-  for (let i = 0; i < a.length; i++)
-    diff |= a[i] ^ b[i];
-  return diff === 0;
-}
-function wrapMacConstructor(keyLen, macCons, fromMsg) {
-  const mac = macCons;
-  const getArgs = fromMsg || (() => []);
-  const macC = (msg, key) => mac(key, ...getArgs(msg)).update(msg).digest();
-  const tmp = mac(new Uint8Array(keyLen), ...getArgs(new Uint8Array(0)));
-  macC.outputLen = tmp.outputLen;
-  macC.blockLen = tmp.blockLen;
-  macC.create = (key, ...args) => mac(key, ...args);
-  return macC;
-}
-var wrapCipher = /* @__NO_SIDE_EFFECTS__ */ (params, constructor) => {
-  function wrappedCipher(key, ...args) {
-    abytes4(key, void 0, "key");
-    if (params.nonceLength !== void 0) {
-      const nonce = args[0];
-      abytes4(nonce, params.varSizeNonce ? void 0 : params.nonceLength, "nonce");
-    }
-    const tagl = params.tagLength;
-    const aadStart = params.nonceLength !== void 0 ? 1 : 0;
-    if (!params.withAAD) {
-      for (let i = aadStart; i < args.length; i++)
-        if (isBytes4(args[i]))
-          throw new Error("AAD not supported");
-    }
-    if (params.withAAD && args[aadStart] !== void 0)
-      abytes4(args[aadStart], void 0, "AAD");
-    const cipher = constructor(key, ...args);
-    const checkOutput = (fnLength, output) => {
-      if (output !== void 0) {
-        if (fnLength !== 2)
-          throw new Error("cipher output not supported");
-        abytes4(output, void 0, "output");
-      }
-    };
-    let called = false;
-    const wrCipher = {
-      encrypt(data, output) {
-        if (called)
-          throw new Error("cannot encrypt() twice with same key + nonce");
-        called = true;
-        abytes4(data, void 0, "data");
-        checkOutput(cipher.encrypt.length, output);
-        return cipher.encrypt(data, output);
-      },
-      decrypt(data, output) {
-        abytes4(data, void 0, "data");
-        if (tagl && data.length < tagl)
-          throw new Error('"ciphertext" expected length >= tagLength=' + tagl);
-        checkOutput(cipher.decrypt.length, output);
-        return cipher.decrypt(data, output);
-      }
-    };
-    return wrCipher;
-  }
-  Object.assign(wrappedCipher, params);
-  return wrappedCipher;
-};
-function getOutput(expectedLength, out, onlyAligned = true) {
-  if (out === void 0)
-    return new Uint8Array(expectedLength);
-  abytes4(out, expectedLength, "output");
-  if (onlyAligned && !isAligned32(out))
-    throw new Error("invalid output, must be aligned");
-  return out;
-}
-function u64Lengths(dataLength, aadLength, isLE4) {
-  anumber4(dataLength);
-  anumber4(aadLength);
-  abool2(isLE4);
-  const num = new Uint8Array(16);
-  const view = createView2(num);
-  view.setBigUint64(0, BigInt(aadLength), isLE4);
-  view.setBigUint64(8, BigInt(dataLength), isLE4);
-  return num;
-}
-function isAligned32(bytes) {
-  return bytes.byteOffset % 4 === 0;
-}
-function copyBytes2(bytes) {
-  return Uint8Array.from(abytes4(bytes));
-}
-
-// node_modules/@noble/ciphers/_arx.js
-var encodeStr = (str) => Uint8Array.from(str.split(""), (c) => c.charCodeAt(0));
-var sigma16_32 = /* @__PURE__ */ (() => swap32IfBE2(u322(encodeStr("expand 16-byte k"))))();
-var sigma32_32 = /* @__PURE__ */ (() => swap32IfBE2(u322(encodeStr("expand 32-byte k"))))();
-function rotl2(a, b) {
-  return a << b | a >>> 32 - b;
-}
-var BLOCK_LEN = 64;
-var BLOCK_LEN32 = 16;
-var MAX_COUNTER = /* @__PURE__ */ (() => 2 ** 32 - 1)();
-var U32_EMPTY = /* @__PURE__ */ Uint32Array.of();
-function runCipher(core, sigma, key, nonce, data, output, counter, rounds) {
-  const len = data.length;
-  const block = new Uint8Array(BLOCK_LEN);
-  const b32 = u322(block);
-  const isAligned = isLE2 && isAligned32(data) && isAligned32(output);
-  const d32 = isAligned ? u322(data) : U32_EMPTY;
-  const o32 = isAligned ? u322(output) : U32_EMPTY;
-  if (!isLE2) {
-    for (let pos = 0; pos < len; counter++) {
-      core(sigma, key, nonce, b32, counter, rounds);
-      swap32IfBE2(b32);
-      if (counter >= MAX_COUNTER)
-        throw new Error("arx: counter overflow");
-      const take = Math.min(BLOCK_LEN, len - pos);
-      for (let j = 0, posj; j < take; j++) {
-        posj = pos + j;
-        output[posj] = data[posj] ^ block[j];
-      }
-      pos += take;
-    }
-    return;
-  }
-  for (let pos = 0; pos < len; counter++) {
-    core(sigma, key, nonce, b32, counter, rounds);
-    if (counter >= MAX_COUNTER)
-      throw new Error("arx: counter overflow");
-    const take = Math.min(BLOCK_LEN, len - pos);
-    if (isAligned && take === BLOCK_LEN) {
-      const pos32 = pos / 4;
-      if (pos % 4 !== 0)
-        throw new Error("arx: invalid block position");
-      for (let j = 0, posj; j < BLOCK_LEN32; j++) {
-        posj = pos32 + j;
-        o32[posj] = d32[posj] ^ b32[j];
-      }
-      pos += BLOCK_LEN;
-      continue;
-    }
-    for (let j = 0, posj; j < take; j++) {
-      posj = pos + j;
-      output[posj] = data[posj] ^ block[j];
-    }
-    pos += take;
-  }
-}
-function createCipher(core, opts2) {
-  const { allowShortKeys, extendNonceFn, counterLength, counterRight, rounds } = checkOpts2({ allowShortKeys: false, counterLength: 8, counterRight: false, rounds: 20 }, opts2);
-  if (typeof core !== "function")
-    throw new Error("core must be a function");
-  anumber4(counterLength);
-  anumber4(rounds);
-  abool2(counterRight);
-  abool2(allowShortKeys);
-  return (key, nonce, data, output, counter = 0) => {
-    abytes4(key, void 0, "key");
-    abytes4(nonce, void 0, "nonce");
-    abytes4(data, void 0, "data");
-    const len = data.length;
-    const hasOutput = output !== void 0;
-    output = getOutput(len, output, false);
-    if (hasOutput)
-      complexOverlapBytes(data, output);
-    anumber4(counter);
-    if (counter < 0 || counter >= MAX_COUNTER)
-      throw new Error("arx: counter overflow");
-    const toClean = [];
-    let l = key.length;
-    let k;
-    let sigma;
-    if (l === 32) {
-      toClean.push(k = copyBytes2(key));
-      sigma = sigma32_32;
-    } else if (l === 16 && allowShortKeys) {
-      k = new Uint8Array(32);
-      k.set(key);
-      k.set(key, 16);
-      sigma = sigma16_32;
-      toClean.push(k);
-    } else {
-      abytes4(key, 32, "arx key");
-      throw new Error("invalid key size");
-    }
-    if (!isLE2 || !isAligned32(nonce))
-      toClean.push(nonce = copyBytes2(nonce));
-    let k32 = u322(k);
-    if (extendNonceFn) {
-      if (nonce.length !== 24)
-        throw new Error("arx: extended nonce must be 24 bytes");
-      const n16 = nonce.subarray(0, 16);
-      if (isLE2)
-        extendNonceFn(sigma, k32, u322(n16), k32);
-      else {
-        const sigmaRaw = swap32IfBE2(Uint32Array.from(sigma));
-        extendNonceFn(sigmaRaw, k32, u322(n16), k32);
-        clean2(sigmaRaw);
-        swap32IfBE2(k32);
-      }
-      nonce = nonce.subarray(16);
-    } else if (!isLE2)
-      swap32IfBE2(k32);
-    const nonceNcLen = 16 - counterLength;
-    if (nonceNcLen !== nonce.length)
-      throw new Error(`arx: nonce must be ${nonceNcLen} or 16 bytes`);
-    if (nonceNcLen !== 12) {
-      const nc = new Uint8Array(12);
-      nc.set(nonce, counterRight ? 0 : 12 - nonce.length);
-      nonce = nc;
-      toClean.push(nonce);
-    }
-    const n32 = swap32IfBE2(u322(nonce));
-    try {
-      runCipher(core, sigma, k32, n32, data, output, counter, rounds);
-      return output;
-    } finally {
-      clean2(...toClean);
-    }
-  };
-}
-
-// node_modules/@noble/ciphers/_poly1305.js
-function u8to16(a, i) {
-  return a[i++] & 255 | (a[i++] & 255) << 8;
-}
-var Poly1305 = class {
-  blockLen = 16;
-  outputLen = 16;
-  buffer = new Uint8Array(16);
-  r = new Uint16Array(10);
-  // Allocating 1 array with .subarray() here is slower than 3
-  h = new Uint16Array(10);
-  pad = new Uint16Array(8);
-  pos = 0;
-  finished = false;
-  destroyed = false;
-  // Can be speed-up using BigUint64Array, at the cost of complexity
-  constructor(key) {
-    key = copyBytes2(abytes4(key, 32, "key"));
-    const t0 = u8to16(key, 0);
-    const t1 = u8to16(key, 2);
-    const t2 = u8to16(key, 4);
-    const t3 = u8to16(key, 6);
-    const t4 = u8to16(key, 8);
-    const t5 = u8to16(key, 10);
-    const t6 = u8to16(key, 12);
-    const t7 = u8to16(key, 14);
-    this.r[0] = t0 & 8191;
-    this.r[1] = (t0 >>> 13 | t1 << 3) & 8191;
-    this.r[2] = (t1 >>> 10 | t2 << 6) & 7939;
-    this.r[3] = (t2 >>> 7 | t3 << 9) & 8191;
-    this.r[4] = (t3 >>> 4 | t4 << 12) & 255;
-    this.r[5] = t4 >>> 1 & 8190;
-    this.r[6] = (t4 >>> 14 | t5 << 2) & 8191;
-    this.r[7] = (t5 >>> 11 | t6 << 5) & 8065;
-    this.r[8] = (t6 >>> 8 | t7 << 8) & 8191;
-    this.r[9] = t7 >>> 5 & 127;
-    for (let i = 0; i < 8; i++)
-      this.pad[i] = u8to16(key, 16 + 2 * i);
-  }
-  process(data, offset, isLast = false) {
-    const hibit = isLast ? 0 : 1 << 11;
-    const { h, r } = this;
-    const r0 = r[0];
-    const r1 = r[1];
-    const r2 = r[2];
-    const r3 = r[3];
-    const r4 = r[4];
-    const r5 = r[5];
-    const r6 = r[6];
-    const r7 = r[7];
-    const r8 = r[8];
-    const r9 = r[9];
-    const t0 = u8to16(data, offset + 0);
-    const t1 = u8to16(data, offset + 2);
-    const t2 = u8to16(data, offset + 4);
-    const t3 = u8to16(data, offset + 6);
-    const t4 = u8to16(data, offset + 8);
-    const t5 = u8to16(data, offset + 10);
-    const t6 = u8to16(data, offset + 12);
-    const t7 = u8to16(data, offset + 14);
-    let h0 = h[0] + (t0 & 8191);
-    let h1 = h[1] + ((t0 >>> 13 | t1 << 3) & 8191);
-    let h2 = h[2] + ((t1 >>> 10 | t2 << 6) & 8191);
-    let h3 = h[3] + ((t2 >>> 7 | t3 << 9) & 8191);
-    let h4 = h[4] + ((t3 >>> 4 | t4 << 12) & 8191);
-    let h5 = h[5] + (t4 >>> 1 & 8191);
-    let h6 = h[6] + ((t4 >>> 14 | t5 << 2) & 8191);
-    let h7 = h[7] + ((t5 >>> 11 | t6 << 5) & 8191);
-    let h8 = h[8] + ((t6 >>> 8 | t7 << 8) & 8191);
-    let h9 = h[9] + (t7 >>> 5 | hibit);
-    let c = 0;
-    let d0 = c + h0 * r0 + h1 * (5 * r9) + h2 * (5 * r8) + h3 * (5 * r7) + h4 * (5 * r6);
-    c = d0 >>> 13;
-    d0 &= 8191;
-    d0 += h5 * (5 * r5) + h6 * (5 * r4) + h7 * (5 * r3) + h8 * (5 * r2) + h9 * (5 * r1);
-    c += d0 >>> 13;
-    d0 &= 8191;
-    let d1 = c + h0 * r1 + h1 * r0 + h2 * (5 * r9) + h3 * (5 * r8) + h4 * (5 * r7);
-    c = d1 >>> 13;
-    d1 &= 8191;
-    d1 += h5 * (5 * r6) + h6 * (5 * r5) + h7 * (5 * r4) + h8 * (5 * r3) + h9 * (5 * r2);
-    c += d1 >>> 13;
-    d1 &= 8191;
-    let d2 = c + h0 * r2 + h1 * r1 + h2 * r0 + h3 * (5 * r9) + h4 * (5 * r8);
-    c = d2 >>> 13;
-    d2 &= 8191;
-    d2 += h5 * (5 * r7) + h6 * (5 * r6) + h7 * (5 * r5) + h8 * (5 * r4) + h9 * (5 * r3);
-    c += d2 >>> 13;
-    d2 &= 8191;
-    let d3 = c + h0 * r3 + h1 * r2 + h2 * r1 + h3 * r0 + h4 * (5 * r9);
-    c = d3 >>> 13;
-    d3 &= 8191;
-    d3 += h5 * (5 * r8) + h6 * (5 * r7) + h7 * (5 * r6) + h8 * (5 * r5) + h9 * (5 * r4);
-    c += d3 >>> 13;
-    d3 &= 8191;
-    let d4 = c + h0 * r4 + h1 * r3 + h2 * r2 + h3 * r1 + h4 * r0;
-    c = d4 >>> 13;
-    d4 &= 8191;
-    d4 += h5 * (5 * r9) + h6 * (5 * r8) + h7 * (5 * r7) + h8 * (5 * r6) + h9 * (5 * r5);
-    c += d4 >>> 13;
-    d4 &= 8191;
-    let d5 = c + h0 * r5 + h1 * r4 + h2 * r3 + h3 * r2 + h4 * r1;
-    c = d5 >>> 13;
-    d5 &= 8191;
-    d5 += h5 * r0 + h6 * (5 * r9) + h7 * (5 * r8) + h8 * (5 * r7) + h9 * (5 * r6);
-    c += d5 >>> 13;
-    d5 &= 8191;
-    let d6 = c + h0 * r6 + h1 * r5 + h2 * r4 + h3 * r3 + h4 * r2;
-    c = d6 >>> 13;
-    d6 &= 8191;
-    d6 += h5 * r1 + h6 * r0 + h7 * (5 * r9) + h8 * (5 * r8) + h9 * (5 * r7);
-    c += d6 >>> 13;
-    d6 &= 8191;
-    let d7 = c + h0 * r7 + h1 * r6 + h2 * r5 + h3 * r4 + h4 * r3;
-    c = d7 >>> 13;
-    d7 &= 8191;
-    d7 += h5 * r2 + h6 * r1 + h7 * r0 + h8 * (5 * r9) + h9 * (5 * r8);
-    c += d7 >>> 13;
-    d7 &= 8191;
-    let d8 = c + h0 * r8 + h1 * r7 + h2 * r6 + h3 * r5 + h4 * r4;
-    c = d8 >>> 13;
-    d8 &= 8191;
-    d8 += h5 * r3 + h6 * r2 + h7 * r1 + h8 * r0 + h9 * (5 * r9);
-    c += d8 >>> 13;
-    d8 &= 8191;
-    let d9 = c + h0 * r9 + h1 * r8 + h2 * r7 + h3 * r6 + h4 * r5;
-    c = d9 >>> 13;
-    d9 &= 8191;
-    d9 += h5 * r4 + h6 * r3 + h7 * r2 + h8 * r1 + h9 * r0;
-    c += d9 >>> 13;
-    d9 &= 8191;
-    c = (c << 2) + c | 0;
-    c = c + d0 | 0;
-    d0 = c & 8191;
-    c = c >>> 13;
-    d1 += c;
-    h[0] = d0;
-    h[1] = d1;
-    h[2] = d2;
-    h[3] = d3;
-    h[4] = d4;
-    h[5] = d5;
-    h[6] = d6;
-    h[7] = d7;
-    h[8] = d8;
-    h[9] = d9;
-  }
-  finalize() {
-    const { h, pad } = this;
-    const g = new Uint16Array(10);
-    let c = h[1] >>> 13;
-    h[1] &= 8191;
-    for (let i = 2; i < 10; i++) {
-      h[i] += c;
-      c = h[i] >>> 13;
-      h[i] &= 8191;
-    }
-    h[0] += c * 5;
-    c = h[0] >>> 13;
-    h[0] &= 8191;
-    h[1] += c;
-    c = h[1] >>> 13;
-    h[1] &= 8191;
-    h[2] += c;
-    g[0] = h[0] + 5;
-    c = g[0] >>> 13;
-    g[0] &= 8191;
-    for (let i = 1; i < 10; i++) {
-      g[i] = h[i] + c;
-      c = g[i] >>> 13;
-      g[i] &= 8191;
-    }
-    g[9] -= 1 << 13;
-    let mask = (c ^ 1) - 1;
-    for (let i = 0; i < 10; i++)
-      g[i] &= mask;
-    mask = ~mask;
-    for (let i = 0; i < 10; i++)
-      h[i] = h[i] & mask | g[i];
-    h[0] = (h[0] | h[1] << 13) & 65535;
-    h[1] = (h[1] >>> 3 | h[2] << 10) & 65535;
-    h[2] = (h[2] >>> 6 | h[3] << 7) & 65535;
-    h[3] = (h[3] >>> 9 | h[4] << 4) & 65535;
-    h[4] = (h[4] >>> 12 | h[5] << 1 | h[6] << 14) & 65535;
-    h[5] = (h[6] >>> 2 | h[7] << 11) & 65535;
-    h[6] = (h[7] >>> 5 | h[8] << 8) & 65535;
-    h[7] = (h[8] >>> 8 | h[9] << 5) & 65535;
-    let f = h[0] + pad[0];
-    h[0] = f & 65535;
-    for (let i = 1; i < 8; i++) {
-      f = (h[i] + pad[i] | 0) + (f >>> 16) | 0;
-      h[i] = f & 65535;
-    }
-    clean2(g);
-  }
-  update(data) {
-    aexists2(this);
-    abytes4(data);
-    data = copyBytes2(data);
-    const { buffer, blockLen } = this;
-    const len = data.length;
-    for (let pos = 0; pos < len; ) {
-      const take = Math.min(blockLen - this.pos, len - pos);
-      if (take === blockLen) {
-        for (; blockLen <= len - pos; pos += blockLen)
-          this.process(data, pos);
-        continue;
-      }
-      buffer.set(data.subarray(pos, pos + take), this.pos);
-      this.pos += take;
-      pos += take;
-      if (this.pos === blockLen) {
-        this.process(buffer, 0, false);
-        this.pos = 0;
-      }
-    }
-    return this;
-  }
-  destroy() {
-    this.destroyed = true;
-    clean2(this.h, this.r, this.buffer, this.pad);
-  }
-  digestInto(out) {
-    aexists2(this);
-    aoutput2(out, this);
-    this.finished = true;
-    const { buffer, h } = this;
-    let { pos } = this;
-    if (pos) {
-      buffer[pos++] = 1;
-      for (; pos < 16; pos++)
-        buffer[pos] = 0;
-      this.process(buffer, 0, true);
-    }
-    this.finalize();
-    let opos = 0;
-    for (let i = 0; i < 8; i++) {
-      out[opos++] = h[i] >>> 0;
-      out[opos++] = h[i] >>> 8;
-    }
-  }
-  digest() {
-    const { buffer, outputLen } = this;
-    this.digestInto(buffer);
-    const res = buffer.slice(0, outputLen);
-    this.destroy();
-    return res;
-  }
-};
-var poly1305 = /* @__PURE__ */ wrapMacConstructor(32, (key) => new Poly1305(key));
-
-// node_modules/@noble/ciphers/chacha.js
-function chachaCore(s, k, n, out, cnt, rounds = 20) {
-  let y00 = s[0], y01 = s[1], y02 = s[2], y03 = s[3], y04 = k[0], y05 = k[1], y06 = k[2], y07 = k[3], y08 = k[4], y09 = k[5], y10 = k[6], y11 = k[7], y12 = cnt, y13 = n[0], y14 = n[1], y15 = n[2];
-  let x00 = y00, x01 = y01, x02 = y02, x03 = y03, x04 = y04, x05 = y05, x06 = y06, x07 = y07, x08 = y08, x09 = y09, x10 = y10, x11 = y11, x12 = y12, x13 = y13, x14 = y14, x15 = y15;
-  for (let r = 0; r < rounds; r += 2) {
-    x00 = x00 + x04 | 0;
-    x12 = rotl2(x12 ^ x00, 16);
-    x08 = x08 + x12 | 0;
-    x04 = rotl2(x04 ^ x08, 12);
-    x00 = x00 + x04 | 0;
-    x12 = rotl2(x12 ^ x00, 8);
-    x08 = x08 + x12 | 0;
-    x04 = rotl2(x04 ^ x08, 7);
-    x01 = x01 + x05 | 0;
-    x13 = rotl2(x13 ^ x01, 16);
-    x09 = x09 + x13 | 0;
-    x05 = rotl2(x05 ^ x09, 12);
-    x01 = x01 + x05 | 0;
-    x13 = rotl2(x13 ^ x01, 8);
-    x09 = x09 + x13 | 0;
-    x05 = rotl2(x05 ^ x09, 7);
-    x02 = x02 + x06 | 0;
-    x14 = rotl2(x14 ^ x02, 16);
-    x10 = x10 + x14 | 0;
-    x06 = rotl2(x06 ^ x10, 12);
-    x02 = x02 + x06 | 0;
-    x14 = rotl2(x14 ^ x02, 8);
-    x10 = x10 + x14 | 0;
-    x06 = rotl2(x06 ^ x10, 7);
-    x03 = x03 + x07 | 0;
-    x15 = rotl2(x15 ^ x03, 16);
-    x11 = x11 + x15 | 0;
-    x07 = rotl2(x07 ^ x11, 12);
-    x03 = x03 + x07 | 0;
-    x15 = rotl2(x15 ^ x03, 8);
-    x11 = x11 + x15 | 0;
-    x07 = rotl2(x07 ^ x11, 7);
-    x00 = x00 + x05 | 0;
-    x15 = rotl2(x15 ^ x00, 16);
-    x10 = x10 + x15 | 0;
-    x05 = rotl2(x05 ^ x10, 12);
-    x00 = x00 + x05 | 0;
-    x15 = rotl2(x15 ^ x00, 8);
-    x10 = x10 + x15 | 0;
-    x05 = rotl2(x05 ^ x10, 7);
-    x01 = x01 + x06 | 0;
-    x12 = rotl2(x12 ^ x01, 16);
-    x11 = x11 + x12 | 0;
-    x06 = rotl2(x06 ^ x11, 12);
-    x01 = x01 + x06 | 0;
-    x12 = rotl2(x12 ^ x01, 8);
-    x11 = x11 + x12 | 0;
-    x06 = rotl2(x06 ^ x11, 7);
-    x02 = x02 + x07 | 0;
-    x13 = rotl2(x13 ^ x02, 16);
-    x08 = x08 + x13 | 0;
-    x07 = rotl2(x07 ^ x08, 12);
-    x02 = x02 + x07 | 0;
-    x13 = rotl2(x13 ^ x02, 8);
-    x08 = x08 + x13 | 0;
-    x07 = rotl2(x07 ^ x08, 7);
-    x03 = x03 + x04 | 0;
-    x14 = rotl2(x14 ^ x03, 16);
-    x09 = x09 + x14 | 0;
-    x04 = rotl2(x04 ^ x09, 12);
-    x03 = x03 + x04 | 0;
-    x14 = rotl2(x14 ^ x03, 8);
-    x09 = x09 + x14 | 0;
-    x04 = rotl2(x04 ^ x09, 7);
-  }
-  let oi = 0;
-  out[oi++] = y00 + x00 | 0;
-  out[oi++] = y01 + x01 | 0;
-  out[oi++] = y02 + x02 | 0;
-  out[oi++] = y03 + x03 | 0;
-  out[oi++] = y04 + x04 | 0;
-  out[oi++] = y05 + x05 | 0;
-  out[oi++] = y06 + x06 | 0;
-  out[oi++] = y07 + x07 | 0;
-  out[oi++] = y08 + x08 | 0;
-  out[oi++] = y09 + x09 | 0;
-  out[oi++] = y10 + x10 | 0;
-  out[oi++] = y11 + x11 | 0;
-  out[oi++] = y12 + x12 | 0;
-  out[oi++] = y13 + x13 | 0;
-  out[oi++] = y14 + x14 | 0;
-  out[oi++] = y15 + x15 | 0;
-}
-var chacha20 = /* @__PURE__ */ createCipher(chachaCore, {
-  counterRight: false,
-  counterLength: 4,
-  allowShortKeys: false
-});
-var ZEROS16 = /* @__PURE__ */ new Uint8Array(16);
-var updatePadded = (h, msg) => {
-  h.update(msg);
-  const leftover = msg.length % 16;
-  if (leftover)
-    h.update(ZEROS16.subarray(leftover));
-};
-var ZEROS32 = /* @__PURE__ */ new Uint8Array(32);
-function computeTag(fn, key, nonce, ciphertext, AAD) {
-  if (AAD !== void 0)
-    abytes4(AAD, void 0, "AAD");
-  const authKey = fn(key, nonce, ZEROS32);
-  const lengths = u64Lengths(ciphertext.length, AAD ? AAD.length : 0, true);
-  const h = poly1305.create(authKey);
-  if (AAD)
-    updatePadded(h, AAD);
-  updatePadded(h, ciphertext);
-  h.update(lengths);
-  const res = h.digest();
-  clean2(authKey, lengths);
-  return res;
-}
-var _poly1305_aead = (xorStream) => (key, nonce, AAD) => {
-  const tagLength = 16;
-  return {
-    encrypt(plaintext, output) {
-      const plength = plaintext.length;
-      output = getOutput(plength + tagLength, output, false);
-      output.set(plaintext);
-      const oPlain = output.subarray(0, -tagLength);
-      xorStream(key, nonce, oPlain, oPlain, 1);
-      const tag = computeTag(xorStream, key, nonce, oPlain, AAD);
-      output.set(tag, plength);
-      clean2(tag);
-      return output;
-    },
-    decrypt(ciphertext, output) {
-      output = getOutput(ciphertext.length - tagLength, output, false);
-      const data = ciphertext.subarray(0, -tagLength);
-      const passedTag = ciphertext.subarray(-tagLength);
-      const tag = computeTag(xorStream, key, nonce, data, AAD);
-      if (!equalBytes(passedTag, tag)) {
-        clean2(tag);
-        throw new Error("invalid tag");
-      }
-      output.set(ciphertext.subarray(0, -tagLength));
-      xorStream(key, nonce, output, output, 1);
-      clean2(tag);
-      return output;
-    }
-  };
-};
-var chacha20poly1305 = /* @__PURE__ */ wrapCipher(
-  { blockSize: 64, nonceLength: 12, tagLength: 16, withAAD: true },
-  /* @__PURE__ */ _poly1305_aead(chacha20)
-);
-
-// node_modules/@noble/post-quantum/node_modules/@noble/hashes/utils.js
-function isBytes5(a) {
-  return a instanceof Uint8Array || ArrayBuffer.isView(a) && a.constructor.name === "Uint8Array";
-}
-function anumber5(n, title = "") {
-  if (!Number.isSafeInteger(n) || n < 0) {
-    const prefix = title && `"${title}" `;
-    throw new Error(`${prefix}expected integer >= 0, got ${n}`);
-  }
-}
-function abytes5(value, length, title = "") {
-  const bytes = isBytes5(value);
-  const len = value?.length;
-  const needsLen = length !== void 0;
-  if (!bytes || needsLen && len !== length) {
-    const prefix = title && `"${title}" `;
-    const ofLen = needsLen ? ` of length ${length}` : "";
-    const got = bytes ? `length=${len}` : `type=${typeof value}`;
-    throw new Error(prefix + "expected Uint8Array" + ofLen + ", got " + got);
-  }
-  return value;
-}
-function ahash2(h) {
-  if (typeof h !== "function" || typeof h.create !== "function")
-    throw new Error("Hash must wrapped by utils.createHasher");
-  anumber5(h.outputLen);
-  anumber5(h.blockLen);
-}
-function aexists3(instance, checkFinished = true) {
-  if (instance.destroyed)
-    throw new Error("Hash instance has been destroyed");
-  if (checkFinished && instance.finished)
-    throw new Error("Hash#digest() has already been called");
-}
-function aoutput3(out, instance) {
-  abytes5(out, void 0, "digestInto() output");
-  const min = instance.outputLen;
-  if (out.length < min) {
-    throw new Error('"digestInto() output" expected to be of length >=' + min);
-  }
-}
-function u323(arr) {
-  return new Uint32Array(arr.buffer, arr.byteOffset, Math.floor(arr.byteLength / 4));
-}
-function clean3(...arrays) {
-  for (let i = 0; i < arrays.length; i++) {
-    arrays[i].fill(0);
-  }
-}
-function createView3(arr) {
-  return new DataView(arr.buffer, arr.byteOffset, arr.byteLength);
-}
-function rotr2(word, shift) {
-  return word << 32 - shift | word >>> shift;
-}
-var isLE3 = /* @__PURE__ */ (() => new Uint8Array(new Uint32Array([287454020]).buffer)[0] === 68)();
-function byteSwap3(word) {
-  return word << 24 & 4278190080 | word << 8 & 16711680 | word >>> 8 & 65280 | word >>> 24 & 255;
-}
-function byteSwap323(arr) {
-  for (let i = 0; i < arr.length; i++) {
-    arr[i] = byteSwap3(arr[i]);
-  }
-  return arr;
-}
-var swap32IfBE3 = isLE3 ? (u) => u : byteSwap323;
 var hasHexBuiltin2 = /* @__PURE__ */ (() => (
   // @ts-ignore
   typeof Uint8Array.from([]).toHex === "function" && typeof Uint8Array.fromHex === "function"
 ))();
 var hexes2 = /* @__PURE__ */ Array.from({ length: 256 }, (_, i) => i.toString(16).padStart(2, "0"));
-function bytesToHex3(bytes) {
-  abytes5(bytes);
+function bytesToHex3(bytes2) {
+  abytes4(bytes2);
   if (hasHexBuiltin2)
-    return bytes.toHex();
+    return bytes2.toHex();
   let hex2 = "";
-  for (let i = 0; i < bytes.length; i++) {
-    hex2 += hexes2[bytes[i]];
+  for (let i = 0; i < bytes2.length; i++) {
+    hex2 += hexes2[bytes2[i]];
   }
   return hex2;
 }
@@ -16069,7 +15410,7 @@ function concatBytes3(...arrays) {
   let sum = 0;
   for (let i = 0; i < arrays.length; i++) {
     const a = arrays[i];
-    abytes5(a);
+    abytes4(a);
     sum += a.length;
   }
   const res = new Uint8Array(sum);
@@ -16089,7 +15430,7 @@ function createHasher2(hashCons, info = {}) {
   Object.assign(hashC, info);
   return Object.freeze(hashC);
 }
-function randomBytes4(bytesLength = 32) {
+function randomBytes3(bytesLength = 32) {
   const cr = typeof globalThis === "object" ? globalThis.crypto : null;
   if (typeof cr?.getRandomValues !== "function")
     throw new Error("crypto.getRandomValues must be defined");
@@ -16102,7 +15443,7 @@ var oidNist2 = (suffix) => ({
 // node_modules/@noble/post-quantum/node_modules/@noble/curves/utils.js
 var _0n7 = /* @__PURE__ */ BigInt(0);
 var _1n7 = /* @__PURE__ */ BigInt(1);
-function abool3(value, title = "") {
+function abool2(value, title = "") {
   if (typeof value !== "boolean") {
     const prefix = title && `"${title}" `;
     throw new Error(prefix + "expected boolean, got type=" + typeof value);
@@ -16114,7 +15455,7 @@ function abignumber2(n) {
     if (!isPosBig2(n))
       throw new Error("positive bigint expected, got " + n);
   } else
-    anumber5(n);
+    anumber4(n);
   return n;
 }
 function numberToHexUnpadded2(num) {
@@ -16126,14 +15467,14 @@ function hexToNumber2(hex2) {
     throw new Error("hex string expected, got " + typeof hex2);
   return hex2 === "" ? _0n7 : BigInt("0x" + hex2);
 }
-function bytesToNumberBE2(bytes) {
-  return hexToNumber2(bytesToHex3(bytes));
+function bytesToNumberBE2(bytes2) {
+  return hexToNumber2(bytesToHex3(bytes2));
 }
-function bytesToNumberLE2(bytes) {
-  return hexToNumber2(bytesToHex3(copyBytes3(abytes5(bytes)).reverse()));
+function bytesToNumberLE2(bytes2) {
+  return hexToNumber2(bytesToHex3(copyBytes2(abytes4(bytes2)).reverse()));
 }
 function numberToBytesBE2(n, len) {
-  anumber5(len);
+  anumber4(len);
   n = abignumber2(n);
   const res = hexToBytes3(n.toString(16).padStart(len * 2, "0"));
   if (res.length !== len)
@@ -16143,8 +15484,8 @@ function numberToBytesBE2(n, len) {
 function numberToBytesLE2(n, len) {
   return numberToBytesBE2(n, len).reverse();
 }
-function copyBytes3(bytes) {
-  return Uint8Array.from(bytes);
+function copyBytes2(bytes2) {
+  return Uint8Array.from(bytes2);
 }
 function asciiToBytes(ascii) {
   return Uint8Array.from(ascii, (c, i) => {
@@ -16171,8 +15512,8 @@ function bitLen2(n) {
 }
 var bitMask2 = (n) => (_1n7 << BigInt(n)) - _1n7;
 function createHmacDrbg2(hashLen, qByteLen, hmacFn) {
-  anumber5(hashLen, "hashLen");
-  anumber5(qByteLen, "qByteLen");
+  anumber4(hashLen, "hashLen");
+  anumber4(qByteLen, "qByteLen");
   if (typeof hmacFn !== "function")
     throw new Error("hmacFn must be a function");
   const u8n = (len) => new Uint8Array(len);
@@ -16469,7 +15810,7 @@ function FpLegendre2(Fp, n) {
 }
 function nLength2(n, nBitLength) {
   if (nBitLength !== void 0)
-    anumber5(nBitLength);
+    anumber4(nBitLength);
   const _nBitLength = nBitLength !== void 0 ? nBitLength : n.toString(2).length;
   const nByteLength = Math.ceil(_nBitLength / 8);
   return { nBitLength: _nBitLength, nByteLength };
@@ -16577,20 +15918,20 @@ var _Field2 = class {
   toBytes(num) {
     return this.isLE ? numberToBytesLE2(num, this.BYTES) : numberToBytesBE2(num, this.BYTES);
   }
-  fromBytes(bytes, skipValidation = false) {
-    abytes5(bytes);
-    const { _lengths: allowedLengths, BYTES, isLE: isLE4, ORDER, _mod: modFromBytes } = this;
+  fromBytes(bytes2, skipValidation = false) {
+    abytes4(bytes2);
+    const { _lengths: allowedLengths, BYTES, isLE: isLE3, ORDER, _mod: modFromBytes } = this;
     if (allowedLengths) {
-      if (!allowedLengths.includes(bytes.length) || bytes.length > BYTES) {
-        throw new Error("Field.fromBytes: expected " + allowedLengths + " bytes, got " + bytes.length);
+      if (!allowedLengths.includes(bytes2.length) || bytes2.length > BYTES) {
+        throw new Error("Field.fromBytes: expected " + allowedLengths + " bytes, got " + bytes2.length);
       }
       const padded = new Uint8Array(BYTES);
-      padded.set(bytes, isLE4 ? 0 : padded.length - bytes.length);
-      bytes = padded;
+      padded.set(bytes2, isLE3 ? 0 : padded.length - bytes2.length);
+      bytes2 = padded;
     }
-    if (bytes.length !== BYTES)
-      throw new Error("Field.fromBytes: expected " + BYTES + " bytes, got " + bytes.length);
-    let scalar = isLE4 ? bytesToNumberLE2(bytes) : bytesToNumberBE2(bytes);
+    if (bytes2.length !== BYTES)
+      throw new Error("Field.fromBytes: expected " + BYTES + " bytes, got " + bytes2.length);
+    let scalar = isLE3 ? bytesToNumberLE2(bytes2) : bytesToNumberBE2(bytes2);
     if (modFromBytes)
       scalar = mod2(scalar, ORDER);
     if (!skipValidation) {
@@ -16622,16 +15963,16 @@ function getMinHashLength2(fieldOrder) {
   const length = getFieldBytesLength2(fieldOrder);
   return length + Math.ceil(length / 2);
 }
-function mapHashToField2(key, fieldOrder, isLE4 = false) {
-  abytes5(key);
+function mapHashToField2(key, fieldOrder, isLE3 = false) {
+  abytes4(key);
   const len = key.length;
   const fieldLen = getFieldBytesLength2(fieldOrder);
   const minLen = getMinHashLength2(fieldOrder);
   if (len < 16 || len < minLen || len > 1024)
     throw new Error("expected " + minLen + "-1024 bytes of input, got " + len);
-  const num = isLE4 ? bytesToNumberLE2(key) : bytesToNumberBE2(key);
+  const num = isLE3 ? bytesToNumberLE2(key) : bytesToNumberBE2(key);
   const reduced = mod2(num, fieldOrder - _1n8) + _1n8;
-  return isLE4 ? numberToBytesLE2(reduced, fieldLen) : numberToBytesBE2(reduced, fieldLen);
+  return isLE3 ? numberToBytesLE2(reduced, fieldLen) : numberToBytesBE2(reduced, fieldLen);
 }
 
 // node_modules/@noble/post-quantum/node_modules/@noble/curves/abstract/curve.js
@@ -16829,14 +16170,14 @@ function mulEndoUnsafe(Point, point, k1, k2) {
   }
   return { p1, p2 };
 }
-function createField2(order, field, isLE4) {
+function createField2(order, field, isLE3) {
   if (field) {
     if (field.ORDER !== order)
       throw new Error("Field.ORDER must match order: Fp == p, Fn == n");
     validateField2(field);
     return field;
   } else {
-    return Field2(order, { isLE: isLE4 });
+    return Field2(order, { isLE: isLE3 });
   }
 }
 function createCurveFields2(type, CURVE, curveOpts = {}, FpFnLE) {
@@ -16884,7 +16225,7 @@ function montgomery2(curveDef) {
   const is25519 = type === "x25519";
   if (!is25519 && type !== "x448")
     throw new Error("invalid type");
-  const randomBytes_ = rand || randomBytes4;
+  const randomBytes_ = rand || randomBytes3;
   const montgomeryBits = is25519 ? 255 : 448;
   const fieldLen = is25519 ? 32 : 56;
   const Gu = is25519 ? BigInt(9) : BigInt(5);
@@ -16898,13 +16239,13 @@ function montgomery2(curveDef) {
     return numberToBytesLE2(modP(u), fieldLen);
   }
   function decodeU(u) {
-    const _u = copyBytes3(abytes5(u, fieldLen, "uCoordinate"));
+    const _u = copyBytes2(abytes4(u, fieldLen, "uCoordinate"));
     if (is25519)
       _u[31] &= 127;
     return modP(bytesToNumberLE2(_u));
   }
   function decodeScalar(scalar) {
-    return bytesToNumberLE2(adjustScalarBytes3(copyBytes3(abytes5(scalar, fieldLen, "scalar"))));
+    return bytesToNumberLE2(adjustScalarBytes3(copyBytes2(abytes4(scalar, fieldLen, "scalar"))));
   }
   function scalarMult2(scalar, u) {
     const pu = montgomeryLadder(decodeU(u), decodeScalar(scalar));
@@ -16966,7 +16307,7 @@ function montgomery2(curveDef) {
     seed: fieldLen
   };
   const randomSecretKey = (seed = randomBytes_(fieldLen)) => {
-    abytes5(seed, lengths.seed, "seed");
+    abytes4(seed, lengths.seed, "seed");
     return seed;
   };
   const utils = { randomSecretKey };
@@ -16992,7 +16333,7 @@ var _HMAC2 = class {
   destroyed = false;
   constructor(hash, key) {
     ahash2(hash);
-    abytes5(key, void 0, "key");
+    abytes4(key, void 0, "key");
     this.iHash = hash.create();
     if (typeof this.iHash.update !== "function")
       throw new Error("Expected instance of class which extends utils.Hash");
@@ -17008,16 +16349,16 @@ var _HMAC2 = class {
     for (let i = 0; i < pad.length; i++)
       pad[i] ^= 54 ^ 92;
     this.oHash.update(pad);
-    clean3(pad);
+    clean2(pad);
   }
   update(buf) {
-    aexists3(this);
+    aexists2(this);
     this.iHash.update(buf);
     return this;
   }
   digestInto(out) {
-    aexists3(this);
-    abytes5(out, this.outputLen, "output");
+    aexists2(this);
+    abytes4(out, this.outputLen, "output");
     this.finished = true;
     this.iHash.digestInto(out);
     this.oHash.update(out);
@@ -17083,8 +16424,8 @@ function validateSigOpts(opts2, def) {
   for (let optName of Object.keys(def)) {
     optsn[optName] = opts2[optName] === void 0 ? def[optName] : opts2[optName];
   }
-  abool3(optsn.lowS, "lowS");
-  abool3(optsn.prehash, "prehash");
+  abool2(optsn.lowS, "lowS");
+  abool2(optsn.prehash, "prehash");
   if (optsn.format !== void 0)
     validateSigFormat(optsn.format);
   return optsn;
@@ -17174,9 +16515,9 @@ var DER = {
       return bytesToNumberBE2(data);
     }
   },
-  toSig(bytes) {
+  toSig(bytes2) {
     const { Err: E, _int: int, _tlv: tlv } = DER;
-    const data = abytes5(bytes, void 0, "signature");
+    const data = abytes4(bytes2, void 0, "signature");
     const { v: seqBytes, l: seqLeftBytes } = tlv.decode(48, data);
     if (seqLeftBytes.length)
       throw new E("invalid signature: left bytes after parsing");
@@ -17226,7 +16567,7 @@ function weierstrass(params, extraOpts = {}) {
   function pointToBytes(_c, point, isCompressed) {
     const { x, y } = point.toAffine();
     const bx = Fp.toBytes(x);
-    abool3(isCompressed, "isCompressed");
+    abool2(isCompressed, "isCompressed");
     if (isCompressed) {
       assertCompressionIsSupported();
       const hasEvenY = !Fp.isOdd(y);
@@ -17235,12 +16576,12 @@ function weierstrass(params, extraOpts = {}) {
       return concatBytes3(Uint8Array.of(4), bx, Fp.toBytes(y));
     }
   }
-  function pointFromBytes(bytes) {
-    abytes5(bytes, void 0, "Point");
+  function pointFromBytes(bytes2) {
+    abytes4(bytes2, void 0, "Point");
     const { publicKey: comp, publicKeyUncompressed: uncomp } = lengths;
-    const length = bytes.length;
-    const head = bytes[0];
-    const tail = bytes.subarray(1);
+    const length = bytes2.length;
+    const head = bytes2[0];
+    const tail = bytes2.subarray(1);
     if (length === comp && (head === 2 || head === 3)) {
       const x = Fp.fromBytes(tail);
       if (!Fp.isValid(x))
@@ -17373,8 +16714,8 @@ function weierstrass(params, extraOpts = {}) {
         return Point.ZERO;
       return new Point(x, y, Fp.ONE);
     }
-    static fromBytes(bytes) {
-      const P = Point.fromAffine(decodePoint(abytes5(bytes, void 0, "point")));
+    static fromBytes(bytes2) {
+      const P = Point.fromAffine(decodePoint(abytes4(bytes2, void 0, "point")));
       P.assertValidity();
       return P;
     }
@@ -17607,7 +16948,7 @@ function weierstrass(params, extraOpts = {}) {
       return this.multiplyUnsafe(cofactor).is0();
     }
     toBytes(isCompressed = true) {
-      abool3(isCompressed, "isCompressed");
+      abool2(isCompressed, "isCompressed");
       this.assertValidity();
       return encodePoint(Point, this, isCompressed);
     }
@@ -17637,7 +16978,7 @@ function getWLengths(Fp, Fn) {
 }
 function ecdh(Point, ecdhOpts = {}) {
   const { Fn } = Point;
-  const randomBytes_ = ecdhOpts.randomBytes || randomBytes4;
+  const randomBytes_ = ecdhOpts.randomBytes || randomBytes3;
   const lengths = Object.assign(getWLengths(Point.Fp, Fn), { seed: getMinHashLength2(Fn.ORDER) });
   function isValidSecretKey(secretKey) {
     try {
@@ -17661,18 +17002,18 @@ function ecdh(Point, ecdhOpts = {}) {
     }
   }
   function randomSecretKey(seed = randomBytes_(lengths.seed)) {
-    return mapHashToField2(abytes5(seed, lengths.seed, "seed"), Fn.ORDER);
+    return mapHashToField2(abytes4(seed, lengths.seed, "seed"), Fn.ORDER);
   }
   function getPublicKey(secretKey, isCompressed = true) {
     return Point.BASE.multiply(Fn.fromBytes(secretKey)).toBytes(isCompressed);
   }
   function isProbPub(item) {
     const { secretKey, publicKey, publicKeyUncompressed } = lengths;
-    if (!isBytes5(item))
+    if (!isBytes4(item))
       return void 0;
     if ("_lengths" in Fn && Fn._lengths || secretKey === publicKey)
       return void 0;
-    const l = abytes5(item, void 0, "key").length;
+    const l = abytes4(item, void 0, "key").length;
     return l === publicKey || l === publicKeyUncompressed;
   }
   function getSharedSecret(secretKeyA, publicKeyB, isCompressed = true) {
@@ -17702,7 +17043,7 @@ function ecdsa(Point, hash, ecdsaOpts = {}) {
     bits2int_modN: "function"
   });
   ecdsaOpts = Object.assign({}, ecdsaOpts);
-  const randomBytes6 = ecdsaOpts.randomBytes || randomBytes4;
+  const randomBytes5 = ecdsaOpts.randomBytes || randomBytes3;
   const hmac3 = ecdsaOpts.hmac || ((key, msg) => hmac2(hash, key, msg));
   const { Fp, Fn } = Point;
   const { ORDER: CURVE_ORDER, BITS: fnBits } = Fn;
@@ -17727,11 +17068,11 @@ function ecdsa(Point, hash, ecdsaOpts = {}) {
     if (hasLargeCofactor)
       throw new Error('"recovered" sig type is not supported for cofactor >2 curves');
   }
-  function validateSigLength(bytes, format) {
+  function validateSigLength(bytes2, format) {
     validateSigFormat(format);
     const size = lengths.signature;
     const sizer = format === "compact" ? size : format === "recovered" ? size + 1 : void 0;
-    return abytes5(bytes, sizer);
+    return abytes4(bytes2, sizer);
   }
   class Signature {
     r;
@@ -17748,21 +17089,21 @@ function ecdsa(Point, hash, ecdsaOpts = {}) {
       }
       Object.freeze(this);
     }
-    static fromBytes(bytes, format = defaultSigOpts.format) {
-      validateSigLength(bytes, format);
+    static fromBytes(bytes2, format = defaultSigOpts.format) {
+      validateSigLength(bytes2, format);
       let recid;
       if (format === "der") {
-        const { r: r2, s: s2 } = DER.toSig(abytes5(bytes));
+        const { r: r2, s: s2 } = DER.toSig(abytes4(bytes2));
         return new Signature(r2, s2);
       }
       if (format === "recovered") {
-        recid = bytes[0];
+        recid = bytes2[0];
         format = "compact";
-        bytes = bytes.subarray(1);
+        bytes2 = bytes2.subarray(1);
       }
       const L = lengths.signature / 2;
-      const r = bytes.subarray(0, L);
-      const s = bytes.subarray(L, L * 2);
+      const r = bytes2.subarray(0, L);
+      const s = bytes2.subarray(L, L * 2);
       return new Signature(Fn.fromBytes(r), Fn.fromBytes(s), recid);
     }
     static fromHex(hex2, format) {
@@ -17786,7 +17127,7 @@ function ecdsa(Point, hash, ecdsaOpts = {}) {
       const x = Fp.toBytes(radj);
       const R = Point.fromBytes(concatBytes3(pprefix((recovery & 1) === 0), x));
       const ir = Fn.inv(radj);
-      const h = bits2int_modN(abytes5(messageHash, void 0, "msgHash"));
+      const h = bits2int_modN(abytes4(messageHash, void 0, "msgHash"));
       const u1 = Fn.create(-h * ir);
       const u2 = Fn.create(s * ir);
       const Q2 = Point.BASE.multiplyUnsafe(u1).add(R.multiplyUnsafe(u2));
@@ -17816,15 +17157,15 @@ function ecdsa(Point, hash, ecdsaOpts = {}) {
       return bytesToHex3(this.toBytes(format));
     }
   }
-  const bits2int = ecdsaOpts.bits2int || function bits2int_def(bytes) {
-    if (bytes.length > 8192)
+  const bits2int = ecdsaOpts.bits2int || function bits2int_def(bytes2) {
+    if (bytes2.length > 8192)
       throw new Error("input is too large");
-    const num = bytesToNumberBE2(bytes);
-    const delta = bytes.length * 8 - fnBits;
+    const num = bytesToNumberBE2(bytes2);
+    const delta = bytes2.length * 8 - fnBits;
     return delta > 0 ? num >> BigInt(delta) : num;
   };
-  const bits2int_modN = ecdsaOpts.bits2int_modN || function bits2int_modN_def(bytes) {
-    return Fn.create(bits2int(bytes));
+  const bits2int_modN = ecdsaOpts.bits2int_modN || function bits2int_modN_def(bytes2) {
+    return Fn.create(bits2int(bytes2));
   };
   const ORDER_MASK = bitMask2(fnBits);
   function int2octets(num) {
@@ -17832,8 +17173,8 @@ function ecdsa(Point, hash, ecdsaOpts = {}) {
     return Fn.toBytes(num);
   }
   function validateMsgAndHash(message, prehash) {
-    abytes5(message, void 0, "message");
-    return prehash ? abytes5(hash(message), void 0, "prehashed message") : message;
+    abytes4(message, void 0, "message");
+    return prehash ? abytes4(hash(message), void 0, "prehashed message") : message;
   }
   function prepSig(message, secretKey, opts2) {
     const { lowS, prehash, extraEntropy } = validateSigOpts(opts2, defaultSigOpts);
@@ -17844,8 +17185,8 @@ function ecdsa(Point, hash, ecdsaOpts = {}) {
       throw new Error("invalid private key");
     const seedArgs = [int2octets(d), int2octets(h1int)];
     if (extraEntropy != null && extraEntropy !== false) {
-      const e = extraEntropy === true ? randomBytes6(lengths.secretKey) : extraEntropy;
-      seedArgs.push(abytes5(e, void 0, "extraEntropy"));
+      const e = extraEntropy === true ? randomBytes5(lengths.secretKey) : extraEntropy;
+      seedArgs.push(abytes4(e, void 0, "extraEntropy"));
     }
     const seed = concatBytes3(...seedArgs);
     const m = h1int;
@@ -17879,9 +17220,9 @@ function ecdsa(Point, hash, ecdsaOpts = {}) {
   }
   function verify(signature, message, publicKey, opts2 = {}) {
     const { lowS, prehash, format } = validateSigOpts(opts2, defaultSigOpts);
-    publicKey = abytes5(publicKey, void 0, "publicKey");
+    publicKey = abytes4(publicKey, void 0, "publicKey");
     message = validateMsgAndHash(message, prehash);
-    if (!isBytes5(signature)) {
+    if (!isBytes4(signature)) {
       const end = signature instanceof Signature ? ", use sig.toBytes()" : "";
       throw new Error("verify expects Uint8Array signature" + end);
     }
@@ -17944,23 +17285,23 @@ var HashMD2 = class {
   length = 0;
   pos = 0;
   destroyed = false;
-  constructor(blockLen, outputLen, padOffset, isLE4) {
+  constructor(blockLen, outputLen, padOffset, isLE3) {
     this.blockLen = blockLen;
     this.outputLen = outputLen;
     this.padOffset = padOffset;
-    this.isLE = isLE4;
+    this.isLE = isLE3;
     this.buffer = new Uint8Array(blockLen);
-    this.view = createView3(this.buffer);
+    this.view = createView2(this.buffer);
   }
   update(data) {
-    aexists3(this);
-    abytes5(data);
+    aexists2(this);
+    abytes4(data);
     const { view, buffer, blockLen } = this;
     const len = data.length;
     for (let pos = 0; pos < len; ) {
       const take = Math.min(blockLen - this.pos, len - pos);
       if (take === blockLen) {
-        const dataView = createView3(data);
+        const dataView = createView2(data);
         for (; blockLen <= len - pos; pos += blockLen)
           this.process(dataView, pos);
         continue;
@@ -17978,22 +17319,22 @@ var HashMD2 = class {
     return this;
   }
   digestInto(out) {
-    aexists3(this);
-    aoutput3(out, this);
+    aexists2(this);
+    aoutput2(out, this);
     this.finished = true;
-    const { buffer, view, blockLen, isLE: isLE4 } = this;
+    const { buffer, view, blockLen, isLE: isLE3 } = this;
     let { pos } = this;
     buffer[pos++] = 128;
-    clean3(this.buffer.subarray(pos));
+    clean2(this.buffer.subarray(pos));
     if (this.padOffset > blockLen - pos) {
       this.process(view, 0);
       pos = 0;
     }
     for (let i = pos; i < blockLen; i++)
       buffer[i] = 0;
-    view.setBigUint64(blockLen - 8, BigInt(this.length * 8), isLE4);
+    view.setBigUint64(blockLen - 8, BigInt(this.length * 8), isLE3);
     this.process(view, 0);
-    const oview = createView3(out);
+    const oview = createView2(out);
     const len = this.outputLen;
     if (len % 4)
       throw new Error("_sha2: outputLen must be aligned to 32bit");
@@ -18002,7 +17343,7 @@ var HashMD2 = class {
     if (outLen > state.length)
       throw new Error("_sha2: outputLen bigger than state");
     for (let i = 0; i < outLen; i++)
-      oview.setUint32(4 * i, state[i], isLE4);
+      oview.setUint32(4 * i, state[i], isLE3);
   }
   digest() {
     const { buffer, outputLen } = this;
@@ -18218,11 +17559,11 @@ var SHA2_32B2 = class extends HashMD2 {
     this.set(A, B, C, D, E, F2, G, H);
   }
   roundClean() {
-    clean3(SHA256_W2);
+    clean2(SHA256_W2);
   }
   destroy() {
     this.set(0, 0, 0, 0, 0, 0, 0, 0);
-    clean3(this.buffer);
+    clean2(this.buffer);
   }
 };
 var _SHA2562 = class extends SHA2_32B2 {
@@ -18414,10 +17755,10 @@ var SHA2_64B2 = class extends HashMD2 {
     this.set(Ah, Al, Bh, Bl, Ch, Cl, Dh, Dl, Eh, El, Fh, Fl, Gh, Gl, Hh, Hl);
   }
   roundClean() {
-    clean3(SHA512_W_H2, SHA512_W_L2);
+    clean2(SHA512_W_H2, SHA512_W_L2);
   }
   destroy() {
-    clean3(this.buffer);
+    clean2(this.buffer);
     this.set(0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0);
   }
 };
@@ -18475,11 +17816,11 @@ function ed25519_pow_2_252_32(x) {
   const pow_p_5_8 = pow22(b250, _2n8, P) * x % P;
   return { pow_p_5_8, b2 };
 }
-function adjustScalarBytes2(bytes) {
-  bytes[0] &= 248;
-  bytes[31] &= 127;
-  bytes[31] |= 64;
-  return bytes;
+function adjustScalarBytes2(bytes2) {
+  bytes2[0] &= 248;
+  bytes2[31] &= 127;
+  bytes2[31] |= 64;
+  return bytes2;
 }
 var x255192 = /* @__PURE__ */ (() => {
   const P = ed25519_CURVE_p2;
@@ -18529,7 +17870,7 @@ var HKDF_COUNTER2 = /* @__PURE__ */ Uint8Array.of(0);
 var EMPTY_BUFFER2 = /* @__PURE__ */ Uint8Array.of();
 function expand2(hash, prk, info, length = 32) {
   ahash2(hash);
-  anumber5(length, "length");
+  anumber4(length, "length");
   const olen = hash.outputLen;
   if (length > 255 * olen)
     throw new Error("Length must be <= 255*HashLen");
@@ -18537,7 +17878,7 @@ function expand2(hash, prk, info, length = 32) {
   if (info === void 0)
     info = EMPTY_BUFFER2;
   else
-    abytes5(info, void 0, "info");
+    abytes4(info, void 0, "info");
   const okm = new Uint8Array(blocks * olen);
   const HMAC = hmac2.create(hash, prk);
   const HMACTmp = HMAC._cloneInto();
@@ -18550,7 +17891,7 @@ function expand2(hash, prk, info, length = 32) {
   }
   HMAC.destroy();
   HMACTmp.destroy();
-  clean3(T, HKDF_COUNTER2);
+  clean2(T, HKDF_COUNTER2);
   return okm.slice(0, length);
 }
 
@@ -18619,7 +17960,7 @@ function keccakP(s, rounds = 24) {
     s[0] ^= SHA3_IOTA_H[round];
     s[1] ^= SHA3_IOTA_L[round];
   }
-  clean3(B);
+  clean2(B);
 }
 var Keccak = class _Keccak {
   state;
@@ -18640,25 +17981,25 @@ var Keccak = class _Keccak {
     this.outputLen = outputLen;
     this.enableXOF = enableXOF;
     this.rounds = rounds;
-    anumber5(outputLen, "outputLen");
+    anumber4(outputLen, "outputLen");
     if (!(0 < blockLen && blockLen < 200))
       throw new Error("only keccak-f1600 function is supported");
     this.state = new Uint8Array(200);
-    this.state32 = u323(this.state);
+    this.state32 = u322(this.state);
   }
   clone() {
     return this._cloneInto();
   }
   keccak() {
-    swap32IfBE3(this.state32);
+    swap32IfBE2(this.state32);
     keccakP(this.state32, this.rounds);
-    swap32IfBE3(this.state32);
+    swap32IfBE2(this.state32);
     this.posOut = 0;
     this.pos = 0;
   }
   update(data) {
-    aexists3(this);
-    abytes5(data);
+    aexists2(this);
+    abytes4(data);
     const { blockLen, state } = this;
     const len = data.length;
     for (let pos = 0; pos < len; ) {
@@ -18682,8 +18023,8 @@ var Keccak = class _Keccak {
     this.keccak();
   }
   writeInto(out) {
-    aexists3(this, false);
-    abytes5(out);
+    aexists2(this, false);
+    abytes4(out);
     this.finish();
     const bufferOut = this.state;
     const { blockLen } = this;
@@ -18702,12 +18043,12 @@ var Keccak = class _Keccak {
       throw new Error("XOF is not possible for this instance");
     return this.writeInto(out);
   }
-  xof(bytes) {
-    anumber5(bytes);
-    return this.xofInto(new Uint8Array(bytes));
+  xof(bytes2) {
+    anumber4(bytes2);
+    return this.xofInto(new Uint8Array(bytes2));
   }
   digestInto(out) {
-    aoutput3(out, this);
+    aoutput2(out, this);
     if (this.finished)
       throw new Error("digest() was already called");
     this.writeInto(out);
@@ -18719,7 +18060,7 @@ var Keccak = class _Keccak {
   }
   destroy() {
     this.destroyed = true;
-    clean3(this.state);
+    clean2(this.state);
   }
   _cloneInto(to) {
     const { blockLen, suffix, outputLen, rounds, enableXOF } = this;
@@ -18835,8 +18176,8 @@ var FFTCore = (F2, coreOpts) => {
 };
 
 // node_modules/@noble/post-quantum/utils.js
-var randomBytes5 = randomBytes4;
-function equalBytes2(a, b) {
+var randomBytes4 = randomBytes3;
+function equalBytes(a, b) {
   if (a.length !== b.length)
     return false;
   let diff = 0;
@@ -18844,8 +18185,8 @@ function equalBytes2(a, b) {
     diff |= a[i] ^ b[i];
   return diff === 0;
 }
-function copyBytes4(bytes) {
-  return Uint8Array.from(bytes);
+function copyBytes3(bytes2) {
+  return Uint8Array.from(bytes2);
 }
 function splitCoder(label, ...lengths) {
   const getLength = (c) => typeof c === "number" ? c : c.bytesLen;
@@ -18858,7 +18199,7 @@ function splitCoder(label, ...lengths) {
         const c = lengths[i];
         const l = getLength(c);
         const b = typeof c === "number" ? bufs[i] : c.encode(bufs[i]);
-        abytes5(b, l, label);
+        abytes4(b, l, label);
         res.set(b, pos);
         if (typeof c !== "number")
           b.fill(0);
@@ -18867,7 +18208,7 @@ function splitCoder(label, ...lengths) {
       return res;
     },
     decode: (buf) => {
-      abytes5(buf, bytesLen, label);
+      abytes4(buf, bytesLen, label);
       const res = [];
       for (const c of lengths) {
         const l = getLength(c);
@@ -18896,7 +18237,7 @@ function vecCoder(c, vecLen) {
       return res;
     },
     decode: (a) => {
-      abytes5(a, bytesLen);
+      abytes4(a, bytesLen);
       const r = [];
       for (let i = 0; i < a.length; i += c.bytesLen)
         r.push(c.decode(a.subarray(i, i + c.bytesLen)));
@@ -18982,10 +18323,10 @@ var genCrystals = (opts2) => {
         }
         return r;
       },
-      decode: (bytes) => {
+      decode: (bytes2) => {
         const r = newPoly(N2);
-        for (let i = 0, buf = 0, bufLen = 0, pos = 0; i < bytes.length; i++) {
-          buf |= bytes[i] << bufLen;
+        for (let i = 0, buf = 0, bufLen = 0, pos = 0; i < bytes2.length; i++) {
+          buf |= bytes2[i] << bufLen;
           bufLen += 8;
           for (; bufLen >= d; bufLen -= d, buf >>= d)
             r[pos++] = c.decode(buf & mask);
@@ -19102,7 +18443,7 @@ function SampleNTT(xof) {
 function sampleCBD(PRF, seed, nonce, eta) {
   const buf = PRF(eta * N / 4, seed, nonce);
   const r = new Uint16Array(N);
-  const b32 = u323(buf);
+  const b32 = u322(buf);
   let len = 0;
   for (let i = 0, p = 0, bb = 0, t0 = 0; i < b32.length; i++) {
     let b = b32[i];
@@ -19141,7 +18482,7 @@ var genKPKE = (opts2) => {
       cipherText: cipherCoder.bytesLen
     },
     keygen: (seed) => {
-      abytes5(seed, 32, "seed");
+      abytes4(seed, 32, "seed");
       const seedDst = new Uint8Array(33);
       seedDst.set(seed);
       seedDst[32] = K2;
@@ -19224,8 +18565,8 @@ function createKyber(opts2) {
       msgRand: msgLen,
       secretKey: secretCoder.bytesLen
     },
-    keygen: (seed = randomBytes5(seedLen)) => {
-      abytes5(seed, seedLen, "seed");
+    keygen: (seed = randomBytes4(seedLen)) => {
+      abytes4(seed, seedLen, "seed");
       const { publicKey, secretKey: sk } = KPKE.keygen(seed.subarray(0, 32));
       const publicKeyHash = HASH256(publicKey);
       const secretKey = secretCoder.encode([sk, publicKey, publicKeyHash, seed.subarray(32)]);
@@ -19236,12 +18577,12 @@ function createKyber(opts2) {
       const [_sk, publicKey, _publicKeyHash, _z] = secretCoder.decode(secretKey);
       return Uint8Array.from(publicKey);
     },
-    encapsulate: (publicKey, msg = randomBytes5(msgLen)) => {
-      abytes5(publicKey, lengths.publicKey, "publicKey");
-      abytes5(msg, msgLen, "message");
+    encapsulate: (publicKey, msg = randomBytes4(msgLen)) => {
+      abytes4(publicKey, lengths.publicKey, "publicKey");
+      abytes4(msg, msgLen, "message");
       const eke = publicKey.subarray(0, 384 * opts2.K);
-      const ek = KPKESecretCoder.encode(KPKESecretCoder.decode(copyBytes4(eke)));
-      if (!equalBytes2(ek, eke)) {
+      const ek = KPKESecretCoder.encode(KPKESecretCoder.decode(copyBytes3(eke)));
+      if (!equalBytes(ek, eke)) {
         cleanBytes(ek);
         throw new Error("ML-KEM.encapsulate: wrong publicKey modulus");
       }
@@ -19252,19 +18593,19 @@ function createKyber(opts2) {
       return { cipherText, sharedSecret: kr.subarray(0, 32) };
     },
     decapsulate: (cipherText, secretKey) => {
-      abytes5(secretKey, secretCoder.bytesLen, "secretKey");
-      abytes5(cipherText, lengths.cipherText, "cipherText");
+      abytes4(secretKey, secretCoder.bytesLen, "secretKey");
+      abytes4(cipherText, lengths.cipherText, "cipherText");
       const k768 = secretCoder.bytesLen - 96;
       const start = k768 + 32;
       const test = HASH256(secretKey.subarray(k768 / 2, start));
-      if (!equalBytes2(test, secretKey.subarray(start, start + 32)))
+      if (!equalBytes(test, secretKey.subarray(start, start + 32)))
         throw new Error("invalid secretKey: hash check failed");
       const [sk, publicKey, publicKeyHash, z] = secretCoder.decode(secretKey);
       const msg = KPKE.decrypt(cipherText, sk);
       const kr = HASH512.create().update(msg).update(publicKeyHash).digest();
       const Khat = kr.subarray(0, 32);
       const cipherText2 = KPKE.encrypt(publicKey, msg, kr.subarray(32, 64));
-      const isValid = equalBytes2(cipherText, cipherText2);
+      const isValid = equalBytes(cipherText, cipherText2);
       const Kbar = KDF.create({ dkLen: 32 }).update(z).update(cipherText).digest();
       cleanBytes(msg, cipherText2, !isValid ? Khat : Kbar);
       return isValid ? Khat : Kbar;
@@ -19303,8 +18644,8 @@ function ecKeygen(curve, allowZeroKey = false) {
     const Fn = wCurve.Point.Fn;
     if (!Fn)
       throw new Error("No Point.Fn");
-    keygen = (seed = randomBytes5(lengths.seed)) => {
-      abytes5(seed, lengths.seed, "seed");
+    keygen = (seed = randomBytes4(lengths.seed)) => {
+      abytes4(seed, lengths.seed, "seed");
       const seedScalar = Fn.isLE ? bytesToNumberLE2(seed) : bytesToNumberBE2(seed);
       const secretKey = Fn.toBytes(Fn.create(seedScalar));
       return { secretKey, publicKey: curve.getPublicKey(secretKey) };
@@ -19324,7 +18665,7 @@ function ecdhKem(curve, allowZeroKey = false) {
     lengths: { ...kg.lengths, msg: kg.lengths.seed, cipherText: kg.lengths.publicKey },
     keygen: kg.keygen,
     getPublicKey: kg.getPublicKey,
-    encapsulate(publicKey, rand = randomBytes5(curve.lengths.seed)) {
+    encapsulate(publicKey, rand = randomBytes4(curve.lengths.seed)) {
       const ek = this.keygen(rand).secretKey;
       const sharedSecret = this.decapsulate(publicKey, ek);
       const cipherText = curve.getPublicKey(ek);
@@ -19352,9 +18693,9 @@ function combineKeys(realSeedLen, expandSeed, ...ck) {
   const pkCoder = splitLengths(ck, "publicKey");
   if (realSeedLen === void 0)
     realSeedLen = seedCoder.bytesLen;
-  anumber5(realSeedLen);
+  anumber4(realSeedLen);
   function expandDecapsulationKey(seed) {
-    abytes5(seed, realSeedLen);
+    abytes4(seed, realSeedLen);
     const expanded = seedCoder.decode(expandSeed(seed, seedCoder.bytesLen));
     const keys = ck.map((i, j) => i.keygen(expanded[j]));
     const secretKey = keys.map((i) => i.secretKey);
@@ -19366,7 +18707,7 @@ function combineKeys(realSeedLen, expandSeed, ...ck) {
     getPublicKey(secretKey) {
       return this.keygen(secretKey).publicKey;
     },
-    keygen(seed = randomBytes5(realSeedLen)) {
+    keygen(seed = randomBytes4(realSeedLen)) {
       const { publicKey: pk, secretKey } = expandDecapsulationKey(seed);
       const publicKey = pkCoder.encode(pk);
       cleanBytes(pk);
@@ -19384,7 +18725,7 @@ function combineKEMS(realSeedLen, realMsgLen, expandSeed, combiner, ...kems) {
   const msgCoder = splitLengths(kems, "msg");
   if (realMsgLen === void 0)
     realMsgLen = msgCoder.bytesLen;
-  anumber5(realMsgLen);
+  anumber4(realMsgLen);
   return {
     lengths: {
       ...keys.info.lengths,
@@ -19394,7 +18735,7 @@ function combineKEMS(realSeedLen, realMsgLen, expandSeed, combiner, ...kems) {
     },
     getPublicKey: keys.getPublicKey,
     keygen: keys.keygen,
-    encapsulate(pk, randomness = randomBytes5(msgCoder.bytesLen)) {
+    encapsulate(pk, randomness = randomBytes4(msgCoder.bytesLen)) {
       const pks = pkCoder.decode(pk);
       const rand = msgCoder.decode(randomness);
       const enc3 = kems.map((i, j) => i.encapsulate(pks[j], rand[j]));
@@ -19472,15 +18813,15 @@ function nistCurveKem(curve, scalarLen, elemLen, nseed) {
       msg: nseed,
       cipherText: elemLen
     },
-    keygen(seed = randomBytes5(nseed)) {
-      abytes5(seed, nseed, "seed");
+    keygen(seed = randomBytes4(nseed)) {
+      abytes4(seed, nseed, "seed");
       return rejectionSampling(seed);
     },
     getPublicKey(secretKey) {
       return curve.getPublicKey(secretKey, false);
     },
-    encapsulate(publicKey, rand = randomBytes5(nseed)) {
-      abytes5(rand, nseed, "rand");
+    encapsulate(publicKey, rand = randomBytes4(nseed)) {
+      abytes4(rand, nseed, "rand");
       const { secretKey: ek } = rejectionSampling(rand);
       const sharedSecret = this.decapsulate(publicKey, ek);
       const cipherText = curve.getPublicKey(ek, false);
@@ -19501,7 +18842,7 @@ function concreteHybridKem(label, mlkem, curve, nseed) {
   const mlkemSeedLen = 64;
   const totalSeedLen = mlkemSeedLen + nseed;
   return combineKEMS(32, 32, (seed) => {
-    abytes5(seed, 32);
+    abytes4(seed, 32);
     const expanded = shake256(seed, { dkLen: totalSeedLen });
     const mlkemSeed = expanded.subarray(0, mlkemSeedLen);
     const curveSeed = expanded.subarray(mlkemSeedLen, totalSeedLen);
@@ -19605,14 +18946,14 @@ var _DER = {
       return bytesToNumberBE(data);
     }
   },
-  toSig(bytes, maxScalarBytes) {
+  toSig(bytes2, maxScalarBytes) {
     const { Err: E, _int: int, _tlv: tlv } = _DER;
     if (maxScalarBytes !== void 0) {
       asafenumber(maxScalarBytes, "maxScalarBytes");
       if (maxScalarBytes < 1)
         throw new E("invalid signature: maxScalarBytes must be positive");
     }
-    const data = abytes2(bytes, void 0, "signature");
+    const data = abytes2(bytes2, void 0, "signature");
     const { v: seqBytes, l: seqLeftBytes } = tlv.decode(48, data);
     if (seqLeftBytes.length)
       throw new E("invalid signature: left bytes after parsing");
@@ -19698,7 +19039,7 @@ function weierstrass2(params, extraOpts = {}) {
     randomBytes: "function"
   });
   const { endo: endoOpts, allowInfinityPoint, clearCofactor, isTorsionFree, fromBytes, toBytes } = extraOpts;
-  const randomBytes6 = extraOpts.randomBytes === void 0 ? randomBytes2 : extraOpts.randomBytes;
+  const randomBytes5 = extraOpts.randomBytes === void 0 ? randomBytes2 : extraOpts.randomBytes;
   if (endoOpts) {
     if (!Fp.is0(CURVE.a) || typeof endoOpts.beta !== "bigint" || !Array.isArray(endoOpts.basises)) {
       throw new Error('invalid endo: expected "beta": bigint and "basises": array');
@@ -19730,12 +19071,12 @@ function weierstrass2(params, extraOpts = {}) {
       return concatBytes2(Uint8Array.of(4), bx, Fp.toBytes(y));
     }
   }
-  function pointFromBytes(bytes) {
-    abytes2(bytes, void 0, "Point");
+  function pointFromBytes(bytes2) {
+    abytes2(bytes2, void 0, "Point");
     const { publicKey: comp, publicKeyUncompressed: uncomp } = lengths;
-    const length = bytes.length;
-    const head = bytes[0];
-    const tail = bytes.subarray(1);
+    const length = bytes2.length;
+    const head = bytes2[0];
+    const tail = bytes2.subarray(1);
     if (allowInfinityPoint && length === 1 && head === 0)
       return { x: Fp.ZERO, y: Fp.ZERO };
     if (length === comp && (head === 2 || head === 3)) {
@@ -19844,8 +19185,8 @@ function weierstrass2(params, extraOpts = {}) {
         return Point.ZERO;
       return new Point(x, y, Fp.ONE);
     }
-    static fromBytes(bytes) {
-      const P = Point.fromAffine(decodePoint(abytes2(bytes, void 0, "point")));
+    static fromBytes(bytes2) {
+      const P = Point.fromAffine(decodePoint(abytes2(bytes2, void 0, "point")));
       P.assertValidity();
       return P;
     }
@@ -20115,7 +19456,7 @@ function weierstrass2(params, extraOpts = {}) {
     }
   }
   const normalize = (points) => normalizeZ(Point, points);
-  const wnaf = new ScalarMultiplier(Point, randomBytes6);
+  const wnaf = new ScalarMultiplier(Point, randomBytes5);
   if (wnaf.bits >= 6)
     Point.BASE.precompute(6);
   Object.freeze(Point.prototype);
@@ -20216,12 +19557,12 @@ function ecdsa2(Point, hash, ecdsaOpts = {}) {
     bits2int_modN: "function"
   });
   const opts2 = Object.assign({}, ecdsaOpts);
-  const randomBytes6 = opts2.randomBytes === void 0 ? randomBytes2 : opts2.randomBytes;
+  const randomBytes5 = opts2.randomBytes === void 0 ? randomBytes2 : opts2.randomBytes;
   const hmac3 = opts2.hmac === void 0 ? (key, msg) => hmac(hash_, key, msg) : opts2.hmac;
   const { Fp, Fn } = Point;
   const { ORDER: CURVE_ORDER, BITS: fnBits } = Fn;
   const blindLength = getMinHashLength(CURVE_ORDER);
-  const csprng = probeRandomBytes(randomBytes6, blindLength);
+  const csprng = probeRandomBytes(randomBytes5, blindLength);
   const { keygen, getPublicKey, getSharedSecret, utils, lengths } = ecdh2(Point, opts2);
   const defaultSigOpts = {
     prehash: true,
@@ -20251,11 +19592,11 @@ function ecdsa2(Point, hash, ecdsaOpts = {}) {
     if (hasLargeRecoveryLifts)
       throw new Error('"recovered" sig type is not supported for cofactor >2 curves');
   }
-  function validateSigLength(bytes, format) {
+  function validateSigLength(bytes2, format) {
     validateSigFormat2(format);
     const size = lengths.signature;
     const sizer = format === "compact" ? size : format === "recovered" ? size + 1 : void 0;
-    return abytes2(bytes, sizer);
+    return abytes2(bytes2, sizer);
   }
   class Signature {
     r;
@@ -20272,23 +19613,23 @@ function ecdsa2(Point, hash, ecdsaOpts = {}) {
       }
       Object.freeze(this);
     }
-    static fromBytes(bytes, format = defaultSigOpts.format) {
-      validateSigLength(bytes, format);
+    static fromBytes(bytes2, format = defaultSigOpts.format) {
+      validateSigLength(bytes2, format);
       let recid;
       if (format === "der") {
-        if (bytes.length > 2 * Fn.BYTES + 16)
+        if (bytes2.length > 2 * Fn.BYTES + 16)
           throw new DER2.Err("invalid signature: DER signature too long");
-        const { r: r2, s: s2 } = DER2.toSig(abytes2(bytes), Fn.BYTES + 1);
+        const { r: r2, s: s2 } = DER2.toSig(abytes2(bytes2), Fn.BYTES + 1);
         return new Signature(r2, s2);
       }
       if (format === "recovered") {
-        recid = bytes[0];
+        recid = bytes2[0];
         format = "compact";
-        bytes = bytes.subarray(1);
+        bytes2 = bytes2.subarray(1);
       }
       const L = lengths.signature / 2;
-      const r = bytes.subarray(0, L);
-      const s = bytes.subarray(L, L * 2);
+      const r = bytes2.subarray(0, L);
+      const s = bytes2.subarray(L, L * 2);
       return new Signature(Fn.fromBytes(r), Fn.fromBytes(s), recid);
     }
     static fromHex(hex2, format) {
@@ -20346,15 +19687,15 @@ function ecdsa2(Point, hash, ecdsaOpts = {}) {
   }
   Object.freeze(Signature.prototype);
   Object.freeze(Signature);
-  const bits2int = opts2.bits2int === void 0 ? function bits2int_def(bytes) {
-    if (bytes.length > 8192)
+  const bits2int = opts2.bits2int === void 0 ? function bits2int_def(bytes2) {
+    if (bytes2.length > 8192)
       throw new Error("input is too large");
-    const num = bytesToNumberBE(bytes);
-    const delta = bytes.length * 8 - fnBits;
+    const num = bytesToNumberBE(bytes2);
+    const delta = bytes2.length * 8 - fnBits;
     return delta > 0 ? num >> BigInt(delta) : num;
   } : opts2.bits2int;
-  const bits2int_modN = opts2.bits2int_modN === void 0 ? function bits2int_modN_def(bytes) {
-    return Fn.create(bits2int(bytes));
+  const bits2int_modN = opts2.bits2int_modN === void 0 ? function bits2int_modN_def(bytes2) {
+    return Fn.create(bits2int(bytes2));
   } : opts2.bits2int_modN;
   const ORDER_MASK = bitMask(fnBits);
   function int2octets(num) {
@@ -20374,7 +19715,7 @@ function ecdsa2(Point, hash, ecdsaOpts = {}) {
       throw new Error("invalid private key");
     const seedArgs = [int2octets(d), int2octets(h1int)];
     if (extraEntropy != null && extraEntropy !== false) {
-      const e = extraEntropy === true ? randomBytes6(lengths.secretKey) : extraEntropy;
+      const e = extraEntropy === true ? randomBytes5(lengths.secretKey) : extraEntropy;
       seedArgs.push(abytes2(e, void 0, "extraEntropy"));
     }
     const seed = concatBytes2(...seedArgs);
@@ -20590,13 +19931,13 @@ var LineReader = class {
     return { rest: this.buf, transcript: flatten(this.transcript) };
   }
 };
-function asciiString(bytes) {
-  bytes.forEach((b) => {
+function asciiString(bytes2) {
+  bytes2.forEach((b) => {
     if (b < 32 || b > 126) {
       throw Error("invalid non-ASCII byte in header");
     }
   });
-  return new TextDecoder().decode(bytes);
+  return new TextDecoder().decode(bytes2);
 }
 function flatten(arr) {
   const len = arr.reduce(((sum, line) => sum + line.length), 0);
@@ -20784,11 +20125,11 @@ var HybridRecipient = class {
   recipient;
   constructor(s) {
     const { prefix, words } = bech32.decode(s, false);
-    const bytes = bech32.fromWords(words);
-    if (!s.startsWith("age1pq1") || prefix.toLowerCase() !== "age1pq" || bytes.length !== 1216) {
+    const bytes2 = bech32.fromWords(words);
+    if (!s.startsWith("age1pq1") || prefix.toLowerCase() !== "age1pq" || bytes2.length !== 1216) {
       throw Error("invalid recipient");
     }
-    this.recipient = bytes;
+    this.recipient = bytes2;
   }
   wrapFileKey(fileKey) {
     const { cipherText: encapsulatedKey, sharedSecret } = MLKEM768X25519.encapsulate(this.recipient);
@@ -20934,11 +20275,11 @@ var HybridTagRecipient = class {
   recipient;
   constructor(s) {
     const { prefix, words } = bech32.decode(s, false);
-    const bytes = bech32.fromWords(words);
-    if (!s.startsWith("age1tagpq1") || prefix.toLowerCase() !== "age1tagpq" || bytes.length !== 1249) {
+    const bytes2 = bech32.fromWords(words);
+    if (!s.startsWith("age1tagpq1") || prefix.toLowerCase() !== "age1tagpq" || bytes2.length !== 1249) {
       throw Error("invalid recipient");
     }
-    this.recipient = bytes;
+    this.recipient = bytes2;
   }
   wrapFileKey(fileKey) {
     const { cipherText: encapsulatedKey, sharedSecret } = MLKEM768P256.encapsulate(this.recipient);
@@ -21414,15 +20755,15 @@ function recipientBytes(s) {
   if (typeof s !== "string" || !AGE_RECIPIENT_RE.test(s)) return null;
   const decoded = bech32.decodeUnsafe(s);
   if (!decoded || decoded.prefix !== "age") return null;
-  const bytes = bech32.fromWordsUnsafe(decoded.words);
-  return bytes && bytes.length === 32 && agrees(s, bytes) ? bytes : null;
+  const bytes2 = bech32.fromWordsUnsafe(decoded.words);
+  return bytes2 && bytes2.length === 32 && agrees(s, bytes2) ? bytes2 : null;
 }
 var agreed = /* @__PURE__ */ new Map();
-function agrees(s, bytes) {
+function agrees(s, bytes2) {
   let ok = agreed.get(s);
   if (ok === void 0) {
     try {
-      x25519.getSharedSecret(x25519.utils.randomSecretKey(), bytes);
+      x25519.getSharedSecret(x25519.utils.randomSecretKey(), bytes2);
       ok = true;
     } catch {
       ok = false;
@@ -21439,8 +20780,8 @@ function isIdentityString(s) {
   if (typeof s !== "string" || !/^AGE-SECRET-KEY-1[02-9AC-HJ-NP-Z]{58}$/.test(s)) return false;
   const decoded = bech32.decodeUnsafe(s);
   if (!decoded || decoded.prefix !== "age-secret-key-") return false;
-  const bytes = bech32.fromWordsUnsafe(decoded.words);
-  return !!bytes && bytes.length === 32;
+  const bytes2 = bech32.fromWordsUnsafe(decoded.words);
+  return !!bytes2 && bytes2.length === 32;
 }
 
 // client/seal/size.ts
@@ -22722,7 +22063,7 @@ var PartStore = class {
     this.file = file;
   }
   size = async () => (await this.file.stat()).size;
-  write = (chunks, bytes, at) => writevAll(this.file, chunks, bytes, at);
+  write = (chunks, bytes2, at) => writevAll(this.file, chunks, bytes2, at);
   replay = async (n, onBytes) => (await readBack(this.file, 0, n, onBytes), n);
   reset = () => this.file.truncate(0);
 };
@@ -22845,14 +22186,14 @@ function write(res, store, hashed, opts2) {
       if (settled || writing) return;
       if (batchBytes >= BATCH || ended && batchBytes > 0) {
         const chunks = batch;
-        const bytes = batchBytes;
+        const bytes2 = batchBytes;
         const at = next;
         batch = [];
         batchBytes = 0;
-        next += bytes;
-        const w = store.write(chunks, bytes, at).then(async () => {
-          await hashed.hash.update(chunks, bytes);
-          hashed.bytes += bytes;
+        next += bytes2;
+        const w = store.write(chunks, bytes2, at).then(async () => {
+          await hashed.hash.update(chunks, bytes2);
+          hashed.bytes += bytes2;
           opts2.onProgress?.(hashed.bytes);
         });
         writing = w;
@@ -22892,11 +22233,11 @@ function write(res, store, hashed, opts2) {
     });
   });
 }
-async function writevAll(file, chunks, bytes, position) {
-  if (bytes === 0) return;
+async function writevAll(file, chunks, bytes2, position) {
+  if (bytes2 === 0) return;
   const { bytesWritten } = await file.writev(chunks, position);
-  if (bytesWritten === bytes) return;
-  const rest = Buffer.concat(chunks, bytes).subarray(bytesWritten);
+  if (bytesWritten === bytes2) return;
+  const rest = Buffer.concat(chunks, bytes2).subarray(bytesWritten);
   for (let done = 0; done < rest.length; ) {
     const r = await file.write(rest, done, rest.length - done, position + bytesWritten + done);
     done += r.bytesWritten;
@@ -22905,7 +22246,7 @@ async function writevAll(file, chunks, bytes, position) {
 async function writeStreamTo(file, stream2, onBytes) {
   const reader = stream2.getReader();
   let batch = [];
-  let bytes = 0;
+  let bytes2 = 0;
   let at = 0;
   let writing = null;
   try {
@@ -22913,14 +22254,14 @@ async function writeStreamTo(file, stream2, onBytes) {
       const { done, value } = await reader.read();
       if (value) {
         batch.push(Buffer.from(value.buffer, value.byteOffset, value.byteLength));
-        bytes += value.byteLength;
+        bytes2 += value.byteLength;
       }
-      if (bytes >= BATCH || done && bytes > 0) {
+      if (bytes2 >= BATCH || done && bytes2 > 0) {
         await writing;
-        const [chunks, n, position] = [batch, bytes, at];
+        const [chunks, n, position] = [batch, bytes2, at];
         at += n;
         batch = [];
-        bytes = 0;
+        bytes2 = 0;
         writing = writevAll(file, chunks, n, position).then(() => onBytes?.(position + n));
         writing.catch(() => void 0);
       }
@@ -23105,11 +22446,11 @@ var Speed = class {
   }
   meter = new RateMeter();
   moving = false;
-  sample(bytes, now) {
-    if (this.base === null) this.base = bytes;
-    if (!this.moving && bytes === this.base) return;
+  sample(bytes2, now) {
+    if (this.base === null) this.base = bytes2;
+    if (!this.moving && bytes2 === this.base) return;
     this.moving = true;
-    this.meter.sample(bytes, now);
+    this.meter.sample(bytes2, now);
   }
   get bytesPerSecond() {
     return this.meter.bytesPerSecond;
@@ -23191,17 +22532,17 @@ var ProgressView = class {
     }
     if (this.multi) {
       if (this.items.length > 1) {
-        perItem.forEach((bytes, i) => {
+        perItem.forEach((bytes2, i) => {
           if (done.has(i) || this.reported.has(i)) return;
           let fb = this.fileBars.get(i);
           if (!fb) {
-            if (bytes === 0 || this.fileBars.size >= MAX_FILE_BARS) return;
+            if (bytes2 === 0 || this.fileBars.size >= MAX_FILE_BARS) return;
             const meter = new Speed(this.initial[i]);
-            fb = { bar: this.multi.create(Math.max(1, this.items[i].size), bytes, this.payload(this.items[i].name, bytes, this.items[i].size, meter)), meter };
+            fb = { bar: this.multi.create(Math.max(1, this.items[i].size), bytes2, this.payload(this.items[i].name, bytes2, this.items[i].size, meter)), meter };
             this.fileBars.set(i, fb);
           }
-          fb.meter.sample(bytes, now);
-          fb.bar.update(bytes, this.payload(this.items[i].name, bytes, this.items[i].size, fb.meter));
+          fb.meter.sample(bytes2, now);
+          fb.bar.update(bytes2, this.payload(this.items[i].name, bytes2, this.items[i].size, fb.meter));
         });
       }
       this.overallBar.update(sum, this.payload(this.title, sum, this.total, this.overall));
@@ -23226,14 +22567,14 @@ var ProgressView = class {
     const rate = secs > 0 ? moved / secs : 0;
     this.ui.info(`${this.verb} ${formatBytes(this.total)} in ${formatDuration(secs)}${rate > 0 && secs >= 1 ? ` (${formatBytes(rate)}/s)` : ""}`);
   }
-  payload(name, bytes, total, meter) {
-    return { label: fit(name, LABEL), line: this.line(bytes, total, meter) };
+  payload(name, bytes2, total, meter) {
+    return { label: fit(name, LABEL), line: this.line(bytes2, total, meter) };
   }
-  line(bytes, total, meter) {
-    const pct = total > 0 ? Math.floor(bytes / total * 100) : 100;
+  line(bytes2, total, meter) {
+    const pct = total > 0 ? Math.floor(bytes2 / total * 100) : 100;
     const speed = meter.bytesPerSecond;
-    const left = meter.secondsLeft(total - bytes);
-    return `${String(pct).padStart(3)}%  ${formatBytes(bytes)} of ${formatBytes(total)}  ${speed > 0 ? `${formatBytes(speed)}/s` : "\u2013"}  ${formatDuration(left)} left`;
+    const left = meter.secondsLeft(total - bytes2);
+    return `${String(pct).padStart(3)}%  ${formatBytes(bytes2)} of ${formatBytes(total)}  ${speed > 0 ? `${formatBytes(speed)}/s` : "\u2013"}  ${formatDuration(left)} left`;
   }
 };
 function fit(name, n) {
@@ -23474,7 +22815,7 @@ var OnePass = class {
     this.part = part;
     return {
       size: async () => this.partSize = (await part.stat()).size,
-      write: (chunks, bytes, at) => this.write(chunks, bytes, at),
+      write: (chunks, bytes2, at) => this.write(chunks, bytes2, at),
       replay: (n, onBytes) => this.replay(n, onBytes),
       reset: () => this.reset()
     };
@@ -23492,15 +22833,15 @@ var OnePass = class {
       } else await this.abandon(e instanceof Error ? e.message : String(e));
     }
   };
-  async write(chunks, bytes, at) {
+  async write(chunks, bytes2, at) {
     if (at !== this.pos) throw new Error(`bytes came from ${at}, not ${this.pos}`);
     if (!this.sparse && this.part) {
-      await Promise.all([writevAll(this.part, chunks, bytes, at), this.route(chunks, false)]);
-      this.partSize = Math.max(this.partSize, at + bytes);
+      await Promise.all([writevAll(this.part, chunks, bytes2, at), this.route(chunks, false)]);
+      this.partSize = Math.max(this.partSize, at + bytes2);
       return;
     }
     await this.route(chunks, false);
-    const end = at + bytes;
+    const end = at + bytes2;
     if (this.part && this.partSize < end && (end - this.partSize >= STRETCH_EVERY || end === this.transfer.package?.size)) {
       await this.part.truncate(end);
       this.partSize = end;
@@ -23611,9 +22952,9 @@ var OnePass = class {
     if (this.sparse && this.part && !replay && own.length > 0) {
       for (let i = 0; i < own.length; ) {
         let j = i + 1;
-        let bytes = own[i].b.length;
-        while (j < own.length && own[j].at === own[j - 1].at + own[j - 1].b.length) bytes += own[j++].b.length;
-        await writevAll(this.part, own.slice(i, j).map((x) => x.b), bytes, own[i].at);
+        let bytes2 = own[i].b.length;
+        while (j < own.length && own[j].at === own[j - 1].at + own[j - 1].b.length) bytes2 += own[j++].b.length;
+        await writevAll(this.part, own.slice(i, j).map((x) => x.b), bytes2, own[i].at);
         i = j;
       }
     }
@@ -23704,10 +23045,10 @@ var FileSink = class {
   }
   hash = createHash4("sha256");
   bytes = 0;
-  async write(pieces, bytes, at, replay) {
+  async write(pieces, bytes2, at, replay) {
     for (const p of pieces) this.hash.update(p);
-    this.bytes += bytes;
-    if (!replay) await writevAll(this.file, pieces, bytes, at - this.offset);
+    this.bytes += bytes2;
+    if (!replay) await writevAll(this.file, pieces, bytes2, at - this.offset);
   }
   async end() {
     const sha = this.hash.digest("hex");
@@ -23841,10 +23182,10 @@ async function fetchPart(client, ui, label, url2, part, size, sha2563, signal, s
       store,
       get: nodeDownload,
       onRetry: (attempt, ms, status2) => notes.retrying(attempt, ms, status2),
-      onProgress: (bytes) => {
-        if (moved !== -1 && bytes > moved) notes.through();
-        moved = bytes;
-        view.update([bytes], /* @__PURE__ */ new Set());
+      onProgress: (bytes2) => {
+        if (moved !== -1 && bytes2 > moved) notes.through();
+        moved = bytes2;
+        view.update([bytes2], /* @__PURE__ */ new Set());
       }
     });
     view.end(true);
@@ -24125,9 +23466,9 @@ var SpoolWriter = class {
       if (!this.done[n]) {
         const target = this.pathOf(n);
         rmSync4(target, { force: true });
-        const bytes = await sealDocument(this.state.draft, this.transferId, recipients);
-        if (bytes.length !== this.sizes[n]) throw new Error(`seal.age came out ${bytes.length} bytes, ${this.sizes[n]} declared`);
-        await writeNew(target, new Blob([bytes]).stream());
+        const bytes2 = await sealDocument(this.state.draft, this.transferId, recipients);
+        if (bytes2.length !== this.sizes[n]) throw new Error(`seal.age came out ${bytes2.length} bytes, ${this.sizes[n]} declared`);
+        await writeNew(target, new Blob([bytes2]).stream());
         this.state.sealDone = true;
         this.onState(this.state);
         this.done[n] = true;
