@@ -1172,18 +1172,19 @@ const CLI_NOTES = `
   8 MiB wait before the socket is paused (5.3–6.3 s against 5.7–6.1 s, RSS 176 MB against 130 MB); not checking the
   package's SHA-256 at all (about 10 % faster; it is the one check that covers the package's own bytes: its headers,
   manifest and directory).
-- **Sealing and opening** are bound by the library (how near its own rate each comes is in the "CLI ÷ age" columns):
-  a profile of a sealed \`get\` is mostly age-encryption's own ChaCha20 and Poly1305 (in JavaScript, @noble/ciphers). What the CLI adds is reading and writing in 1 MiB pieces, the
-  plaintext's SHA-256 (node:crypto) and, when opening, writing the package to its \`.part\` (a resume needs the age bytes).
-- **Sealed send → get** cannot come near a plain one while opening runs at the library's rate: \`get\` of a sealed
-  GiB is bound by decryption (its rate is in the "open" columns), where a plain \`get\` is bound by the disk. Tried and
-  not kept: decrypting each large sealed file on a worker thread of its own, so that the network, the \`.part\` and the
-  package's hash run beside it. On these 2 cores, with the local server on one, it was slower and broke the memory target
-  (256 MiB, back to back: opening 80 % of age alone against 87 % on the main thread, RSS growth 93 MiB against 45, a
-  sealed \`get\` 6.8 s against 6.0 s): a second V8 heap holds its own garbage (freed only at V8's external-memory
-  limit) and the decrypter is the bottleneck either way. Sealing
-  runs while the parts go up (each part is sent as soon as its bytes are in the spool), so a sealed send takes about
-  as long as a plain one when the upload is the slower of the two.
+- **Sealing and opening** were bound by the library while its ChaCha20-Poly1305 was @noble/ciphers' JavaScript (about
+  64–95 MB/s here; a profile of a sealed \`get\` was mostly ChaCha20 and Poly1305). The CLI's bundle now gives age-encryption
+  the same AEAD from OpenSSL (cli/chacha-openssl.ts through node:crypto; scripts/cli-esbuild.mjs redirects only
+  age-encryption's import of it): age-encryption alone then seals and opens at 400–460 MB/s here, and the CLI's own work
+  is what is left ("÷ OpenSSL"): reading and writing in 1 MiB pieces, the plaintext's SHA-256 (node:crypto) and, when
+  opening, the package's SHA-256 and the package written to its \`.part\` (a resume needs the age bytes: each file
+  decrypts from its start).
+- **Sealed send → get** now costs about what sealing and opening add on top of a plain transfer (a few seconds per GiB:
+  the spool written and read back, the \`.part\` of the age bytes); the upload to the local server is most of either
+  run, and its time moves by ±15 % from run to run (the plain runs above), so a 2-run median of the ratio is loose.
+  Tried before and not kept: decrypting each large sealed file on a worker thread of its own (slower on these 2 cores,
+  and a second V8 heap broke the memory target). Sealing runs while the parts go up (each part is sent as soon as its
+  bytes are in the spool).
 `;
 
 main().catch((e) => {
