@@ -79,19 +79,50 @@ interface Hashed {
   bytes: number;
 }
 
+/** Bytes [start, end) of the resource. */
+export interface Range {
+  start: number;
+  end: number;
+}
+
 /**
- * The package's SHA-256, computed on a worker thread for a large download, so that hashing it
- * (about 0.7 s per GiB here) runs beside the main thread's network, disk and each file's own
- * hash instead of after them. Each batch is copied once into a ring of SharedArrayBuffer slots
- * (reused: no allocation per batch, nothing on its way to the worker is copied again); `update`
+ * The SHA-256 of the whole resource and, besides, of some ranges of it (a plain package's files:
+ * Store.ranges), over the bytes in order from byte 0. For a large download it is computed on a
+ * worker thread, so that hashing (about 1 s per GiB and per hash here) runs beside the main
+ * thread's network and disk instead of after them. Each batch is copied once into a ring of
+ * SharedArrayBuffer slots (reused: no allocation per batch, nothing on its way to the worker is
+ * copied again), and the worker hashes each slot whole and each range's part of it; `update`
  * waits for a free slot, so at most RING × SLOT bytes wait to be hashed. Node's native hash
  * either way (node:crypto).
  */
 interface Sha256 {
   /** resolves once the bytes are taken (copied, or hashed) */
   update(chunks: readonly Buffer[], bytes: number): Promise<void>;
-  digest(): Promise<string>;
+  /** hex: the whole, and each range's (in the order of the ranges) */
+  digest(): Promise<{ whole: string; ranges: string[] }>;
   close(): void;
+}
+
+/**
+ * Where the ranges meet bytes [at, at + n) of the resource: [range, from, to] with from and to
+ * relative to `at`. The ranges are in order and do not overlap; the bytes come in order, so the
+ * ranges wholly before them are passed once and for all.
+ */
+export class RangeCursor {
+  private next = 0;
+  constructor(private readonly ranges: readonly Range[]) {}
+
+  sections(at: number, n: number): Array<[number, number, number]> {
+    const out: Array<[number, number, number]> = [];
+    const r = this.ranges;
+    while (this.next < r.length && r[this.next]!.end <= at) this.next++;
+    for (let j = this.next; j < r.length && r[j]!.start < at + n; j++) {
+      const from = Math.max(r[j]!.start, at);
+      const to = Math.min(r[j]!.end, at + n);
+      if (to > from) out.push([j, from - at, to - at]);
+    }
+    return out;
+  }
 }
 
 const SLOT = 2 * 1024 * 1024;
@@ -99,36 +130,50 @@ const RING = 4;
 /** downloads smaller than this hash on the main thread (a worker takes some 30 ms to start) */
 const OFF_THREAD_FROM = 32 * 1024 * 1024;
 
-function mainThreadHash(): Sha256 {
+function mainThreadHash(ranges: readonly Range[]): Sha256 {
   const h: Hash = createHash("sha256");
+  const hs = ranges.map(() => createHash("sha256"));
+  const cursor = new RangeCursor(ranges);
+  let at = 0;
   return {
     update: async (chunks) => {
-      for (const c of chunks) h.update(c);
+      for (const c of chunks) {
+        h.update(c);
+        for (const [j, from, to] of cursor.sections(at, c.length)) hs[j]!.update(c.subarray(from, to));
+        at += c.length;
+      }
     },
-    digest: async () => h.digest("hex"),
+    digest: async () => ({ whole: h.digest("hex"), ranges: hs.map((x) => x.digest("hex")) }),
     close: () => undefined,
   };
 }
 
 const HASH_WORKER = `
 const { parentPort, workerData } = require("node:worker_threads");
-const h = require("node:crypto").createHash("sha256");
-const slots = workerData.map((b) => new Uint8Array(b));
+const { createHash } = require("node:crypto");
+const h = createHash("sha256");
+const hs = Array.from({ length: workerData.ranges }, () => createHash("sha256"));
+const slots = workerData.ring.map((b) => new Uint8Array(b));
 parentPort.on("message", (m) => {
-  if (m === null) return parentPort.postMessage({ digest: h.digest("hex") });
-  h.update(slots[m.slot].subarray(0, m.bytes));
+  if (m === null) return parentPort.postMessage({ digest: { whole: h.digest("hex"), ranges: hs.map((x) => x.digest("hex")) } });
+  const slot = slots[m.slot];
+  h.update(slot.subarray(0, m.bytes));
+  for (const [j, from, to] of m.sections) hs[j].update(slot.subarray(from, to));
   parentPort.postMessage({ free: m.slot });
 });`;
 
-function workerHash(): Sha256 {
+function workerHash(ranges: readonly Range[]): Sha256 {
   const ring = Array.from({ length: RING }, () => new SharedArrayBuffer(SLOT));
   const views = ring.map((b) => Buffer.from(b));
-  const worker = new Worker(HASH_WORKER, { eval: true, workerData: ring }); // (ended by close(), in downloadToFile's finally)
+  const cursor = new RangeCursor(ranges);
+  /** where the slot being filled begins, in the resource */
+  let slotAt = 0;
+  const worker = new Worker(HASH_WORKER, { eval: true, workerData: { ring, ranges: ranges.length } }); // (ended by close(), in downloadToFile's finally)
   const free = ring.map((_, k) => k);
   let wake: (() => void) | null = null;
   let failed: unknown = null;
-  let digest: ((hex: string) => void) | null = null;
-  worker.on("message", (m: { free?: number; digest?: string }) => {
+  let digest: ((d: { whole: string; ranges: string[] }) => void) | null = null;
+  worker.on("message", (m: { free?: number; digest?: { whole: string; ranges: string[] } }) => {
     if (m.free !== undefined) {
       free.push(m.free);
       wake?.();
@@ -144,6 +189,10 @@ function workerHash(): Sha256 {
     if (failed) throw failed;
     return free.shift()!;
   };
+  const post = (k: number, used: number) => {
+    worker.postMessage({ slot: k, bytes: used, sections: cursor.sections(slotAt, used) });
+    slotAt += used;
+  };
   return {
     update: async (chunks) => {
       let k = -1;
@@ -156,16 +205,16 @@ function workerHash(): Sha256 {
           used += n;
           off += n;
           if (used === SLOT) {
-            worker.postMessage({ slot: k, bytes: used });
+            post(k, used);
             k = -1;
             used = 0;
           }
         }
       }
-      if (k !== -1) worker.postMessage({ slot: k, bytes: used });
+      if (k !== -1) post(k, used);
     },
     digest: () =>
-      new Promise<string>((resolve, reject) => {
+      new Promise<{ whole: string; ranges: string[] }>((resolve, reject) => {
         if (failed) return reject(failed);
         digest = resolve;
         worker.once("error", reject);
@@ -191,6 +240,13 @@ export interface Store {
   replay(n: number, onBytes: (b: Buffer) => void | Promise<void>): Promise<number>;
   /** drops everything: the download starts again from byte 0 */
   reset(): Promise<void>;
+  /**
+   * ranges whose own SHA-256 the download computes besides the whole's (a plain package's files,
+   * so that nothing hashes them again), in order, not overlapping
+   */
+  ranges?: readonly Range[];
+  /** their SHA-256s (hex, in the order of `ranges`), told once the whole resource checked out */
+  rangesHashed?(sha256s: string[]): void;
 }
 
 /** The resource's bytes as they are, in the `.part` (through its descriptor, never its path). */
@@ -210,13 +266,14 @@ export async function downloadToFile(client: PushdropClient, pathOrUrl: string, 
   const backoff = opts.backoffMs ?? ((a: number) => Math.min(30_000, 1000 * 2 ** (a - 1)));
   const file = await openPart(partFile);
   const made: Sha256[] = [];
-  const newHash = () => {
-    const h = opts.size >= OFF_THREAD_FROM ? workerHash() : mainThreadHash();
-    made.push(h);
-    return h;
-  };
   try {
-    const store = opts.store?.(file) ?? new PartStore(file);
+    const store: Store = opts.store?.(file) ?? new PartStore(file);
+    const ranges = store.ranges ?? [];
+    const newHash = () => {
+      const h = opts.size >= OFF_THREAD_FROM ? workerHash(ranges) : mainThreadHash(ranges);
+      made.push(h);
+      return h;
+    };
     const resumedFrom = Math.min(await store.size(), opts.size);
     let hashed: Hashed | null = null;
     for (let attempt = 1; ; attempt++) {
@@ -473,10 +530,11 @@ async function finish(store: Store, hash: Sha256, opts: DownloadOptions): Promis
   const size = await store.size();
   if (size !== opts.size) throw new NetworkError(`The download ended after ${size} of ${opts.size} bytes.`);
   const got = await hash.digest();
-  if (got !== opts.sha256) {
+  if (got.whole !== opts.sha256) {
     await store.reset(); // these bytes are wrong (not retried: the next run starts afresh)
-    throw integrityError(`The downloaded bytes do not match their checksum (sha256 ${got}, expected ${opts.sha256}).`, "sha256_mismatch");
+    throw integrityError(`The downloaded bytes do not match their checksum (sha256 ${got.whole}, expected ${opts.sha256}).`, "sha256_mismatch");
   }
+  store.rangesHashed?.(got.ranges);
 }
 
 /** How much a `.part` holds, for a progress display: a regular file's size, else 0 (a link is not looked through). */

@@ -75,6 +75,12 @@ export class OnePass {
   abandoned: string | null = null;
   /** a file's own failure (wrong SHA-256, a seal that does not open), fed through `feed`: thrown by finish */
   private failure: unknown = null;
+  /**
+   * plain, as a download's store: the download hashes each file's bytes (Store.ranges) with the
+   * package's, on its hash worker, and gives their SHA-256s once the package checked out; the
+   * files' sinks do not hash them again (null: each sink hashes its own, as with `feed`)
+   */
+  private outside: { ranges: Array<{ entry: number; start: number; end: number }>; sha256s: string[] | null } | null = null;
 
   /**
    * `root`: the folder (its real path); `seal`: the opened seal of a sealed transfer (its files
@@ -109,11 +115,18 @@ export class OnePass {
   /** The pass as the download's store, writing into the `.part` opened as `part`. */
   store(part: FileHandle): Store {
     this.part = part;
+    if (this.sparse) {
+      const ranges = this.byEntry.flatMap((t, k) => (t ? [{ entry: k, start: this.placed[k]!.data, end: this.placed[k]!.data + this.transfer.files[k]!.size }] : []));
+      this.outside = { ranges, sha256s: null };
+    }
+    const outside = this.outside;
     return {
       size: async () => (this.partSize = (await part.stat()).size),
       write: (chunks, bytes, at) => this.write(chunks, bytes, at),
       replay: (n, onBytes) => this.replay(n, onBytes),
       reset: () => this.reset(),
+      ranges: outside?.ranges,
+      rangesHashed: outside ? (sha256s) => void (outside.sha256s = sha256s) : undefined,
     };
   }
 
@@ -299,7 +312,7 @@ export class OnePass {
     // created only by us, never through a link (a resumed one checked); mode as any new file (umask)
     const file = await openPart(tmp, 0o666);
     if (fresh) await file.truncate(0);
-    s = this.seal ? sealedSink(file, this.identities, t, this.transfer.files[entry]!.size) : new FileSink(file, t, this.placed[entry]!.data);
+    s = this.seal ? sealedSink(file, this.identities, t, this.transfer.files[entry]!.size) : new FileSink(file, t, this.placed[entry]!.data, !this.outside);
     this.sinks.set(entry, s);
     return s;
   }
@@ -351,6 +364,7 @@ export class OnePass {
       if (this.abandoned) return null;
       for (const e of this.ended) await e;
       if (this.cur < this.placed.length) throw badPackage("it ended early");
+      if (this.outside) this.checkOutside(this.outside);
     } catch (e) {
       await this.discardFiles();
       throw e instanceof SealError ? integrityError(`${e.message}; nothing was kept.`, e.code) : e;
@@ -359,13 +373,28 @@ export class OnePass {
     this.sinks.clear();
     return this.landing.land();
   }
+
+  /** The files' SHA-256s as the download computed them (a plain pass as its store), against the API's. */
+  private checkOutside(o: { ranges: Array<{ entry: number }>; sha256s: string[] | null }): void {
+    // (the download tells them only once the package's own SHA-256 checked out)
+    if (!o.sha256s || o.sha256s.length !== o.ranges.length) throw new Error("the download did not give the files' SHA-256s");
+    o.ranges.forEach(({ entry }, i) => {
+      const t = this.byEntry[entry]!;
+      const sha = o.sha256s![i]!;
+      if (sha !== t.sha256) throw integrityError(`${t.name} does not match its checksum (sha256 ${sha}); nothing was kept.`, "sha256_mismatch", { name: t.name });
+    });
+  }
 }
 
 const badPackage = (why: string) => integrityError(`The package is not the one the transfer describes: ${why}. Nothing was kept.`, "bad_package");
 
-/** A plain file: its bytes written at their place in it, hashed in order, checked against the API's SHA-256 at its end. */
+/**
+ * A plain file: its bytes written at their place in it, and checked against the API's SHA-256:
+ * hashed here in order and checked at its end, or (`hashes` false) hashed by the download with
+ * the package (OnePass.checkOutside).
+ */
 class FileSink implements Sink {
-  private readonly hash: Hash = createHash("sha256");
+  private readonly hash: Hash | null;
   private bytes = 0;
 
   constructor(
@@ -373,18 +402,21 @@ class FileSink implements Sink {
     private readonly t: Target,
     /** where its first byte is in the package */
     private readonly offset: number,
-  ) {}
+    hashes: boolean,
+  ) {
+    this.hash = hashes ? createHash("sha256") : null;
+  }
 
   async write(pieces: Buffer[], bytes: number, at: number, replay: boolean): Promise<void> {
-    for (const p of pieces) this.hash.update(p);
+    if (this.hash) for (const p of pieces) this.hash.update(p);
     this.bytes += bytes;
     if (!replay) await writevAll(this.file, pieces, bytes, at - this.offset);
   }
 
   async end(): Promise<void> {
-    const sha = this.hash.digest("hex");
-    if (this.bytes !== this.t.size || sha !== this.t.sha256) {
-      throw integrityError(`${this.t.name} does not match its checksum (got ${this.bytes} bytes, sha256 ${sha}); nothing was kept.`, "sha256_mismatch", { name: this.t.name });
+    const sha = this.hash?.digest("hex") ?? null; // (null: checked by the pass, OnePass.checkOutside)
+    if (this.bytes !== this.t.size || (sha !== null && sha !== this.t.sha256)) {
+      throw integrityError(`${this.t.name} does not match its checksum (got ${this.bytes} bytes${sha === null ? "" : `, sha256 ${sha}`}); nothing was kept.`, "sha256_mismatch", { name: this.t.name });
     }
   }
 

@@ -21983,32 +21983,62 @@ var viaFetch = async (client, pathOrUrl, opts2) => {
   const res = await client.download(pathOrUrl, opts2);
   return { status: res.status, headers: res.headers, body: res.body ? Readable.fromWeb(res.body) : Readable.from([]) };
 };
+var RangeCursor = class {
+  constructor(ranges) {
+    this.ranges = ranges;
+  }
+  next = 0;
+  sections(at, n) {
+    const out = [];
+    const r = this.ranges;
+    while (this.next < r.length && r[this.next].end <= at) this.next++;
+    for (let j = this.next; j < r.length && r[j].start < at + n; j++) {
+      const from = Math.max(r[j].start, at);
+      const to = Math.min(r[j].end, at + n);
+      if (to > from) out.push([j, from - at, to - at]);
+    }
+    return out;
+  }
+};
 var SLOT = 2 * 1024 * 1024;
 var RING = 4;
 var OFF_THREAD_FROM = 32 * 1024 * 1024;
-function mainThreadHash() {
+function mainThreadHash(ranges) {
   const h = createHash2("sha256");
+  const hs = ranges.map(() => createHash2("sha256"));
+  const cursor = new RangeCursor(ranges);
+  let at = 0;
   return {
     update: async (chunks) => {
-      for (const c of chunks) h.update(c);
+      for (const c of chunks) {
+        h.update(c);
+        for (const [j, from, to] of cursor.sections(at, c.length)) hs[j].update(c.subarray(from, to));
+        at += c.length;
+      }
     },
-    digest: async () => h.digest("hex"),
+    digest: async () => ({ whole: h.digest("hex"), ranges: hs.map((x) => x.digest("hex")) }),
     close: () => void 0
   };
 }
 var HASH_WORKER = `
 const { parentPort, workerData } = require("node:worker_threads");
-const h = require("node:crypto").createHash("sha256");
-const slots = workerData.map((b) => new Uint8Array(b));
+const { createHash } = require("node:crypto");
+const h = createHash("sha256");
+const hs = Array.from({ length: workerData.ranges }, () => createHash("sha256"));
+const slots = workerData.ring.map((b) => new Uint8Array(b));
 parentPort.on("message", (m) => {
-  if (m === null) return parentPort.postMessage({ digest: h.digest("hex") });
-  h.update(slots[m.slot].subarray(0, m.bytes));
+  if (m === null) return parentPort.postMessage({ digest: { whole: h.digest("hex"), ranges: hs.map((x) => x.digest("hex")) } });
+  const slot = slots[m.slot];
+  h.update(slot.subarray(0, m.bytes));
+  for (const [j, from, to] of m.sections) hs[j].update(slot.subarray(from, to));
   parentPort.postMessage({ free: m.slot });
 });`;
-function workerHash() {
+function workerHash(ranges) {
   const ring = Array.from({ length: RING }, () => new SharedArrayBuffer(SLOT));
   const views = ring.map((b) => Buffer.from(b));
-  const worker = new Worker(HASH_WORKER, { eval: true, workerData: ring });
+  const cursor = new RangeCursor(ranges);
+  let slotAt = 0;
+  const worker = new Worker(HASH_WORKER, { eval: true, workerData: { ring, ranges: ranges.length } });
   const free = ring.map((_, k) => k);
   let wake = null;
   let failed = null;
@@ -22029,6 +22059,10 @@ function workerHash() {
     if (failed) throw failed;
     return free.shift();
   };
+  const post = (k, used) => {
+    worker.postMessage({ slot: k, bytes: used, sections: cursor.sections(slotAt, used) });
+    slotAt += used;
+  };
   return {
     update: async (chunks) => {
       let k = -1;
@@ -22041,13 +22075,13 @@ function workerHash() {
           used += n;
           off += n;
           if (used === SLOT) {
-            worker.postMessage({ slot: k, bytes: used });
+            post(k, used);
             k = -1;
             used = 0;
           }
         }
       }
-      if (k !== -1) worker.postMessage({ slot: k, bytes: used });
+      if (k !== -1) post(k, used);
     },
     digest: () => new Promise((resolve, reject) => {
       if (failed) return reject(failed);
@@ -22073,13 +22107,14 @@ async function downloadToFile(client, pathOrUrl, partFile, opts2) {
   const backoff = opts2.backoffMs ?? ((a) => Math.min(3e4, 1e3 * 2 ** (a - 1)));
   const file = await openPart(partFile);
   const made = [];
-  const newHash = () => {
-    const h = opts2.size >= OFF_THREAD_FROM ? workerHash() : mainThreadHash();
-    made.push(h);
-    return h;
-  };
   try {
     const store = opts2.store?.(file) ?? new PartStore(file);
+    const ranges = store.ranges ?? [];
+    const newHash = () => {
+      const h = opts2.size >= OFF_THREAD_FROM ? workerHash(ranges) : mainThreadHash(ranges);
+      made.push(h);
+      return h;
+    };
     const resumedFrom = Math.min(await store.size(), opts2.size);
     let hashed = null;
     for (let attempt = 1; ; attempt++) {
@@ -22288,10 +22323,11 @@ async function finish(store, hash, opts2) {
   const size = await store.size();
   if (size !== opts2.size) throw new NetworkError(`The download ended after ${size} of ${opts2.size} bytes.`);
   const got = await hash.digest();
-  if (got !== opts2.sha256) {
+  if (got.whole !== opts2.sha256) {
     await store.reset();
-    throw integrityError(`The downloaded bytes do not match their checksum (sha256 ${got}, expected ${opts2.sha256}).`, "sha256_mismatch");
+    throw integrityError(`The downloaded bytes do not match their checksum (sha256 ${got.whole}, expected ${opts2.sha256}).`, "sha256_mismatch");
   }
+  store.rangesHashed?.(got.ranges);
 }
 function sizeOf(file) {
   try {
@@ -22810,14 +22846,27 @@ var OnePass = class {
   abandoned = null;
   /** a file's own failure (wrong SHA-256, a seal that does not open), fed through `feed`: thrown by finish */
   failure = null;
+  /**
+   * plain, as a download's store: the download hashes each file's bytes (Store.ranges) with the
+   * package's, on its hash worker, and gives their SHA-256s once the package checked out; the
+   * files' sinks do not hash them again (null: each sink hashes its own, as with `feed`)
+   */
+  outside = null;
   /** The pass as the download's store, writing into the `.part` opened as `part`. */
   store(part) {
     this.part = part;
+    if (this.sparse) {
+      const ranges = this.byEntry.flatMap((t, k) => t ? [{ entry: k, start: this.placed[k].data, end: this.placed[k].data + this.transfer.files[k].size }] : []);
+      this.outside = { ranges, sha256s: null };
+    }
+    const outside = this.outside;
     return {
       size: async () => this.partSize = (await part.stat()).size,
       write: (chunks, bytes2, at) => this.write(chunks, bytes2, at),
       replay: (n, onBytes) => this.replay(n, onBytes),
-      reset: () => this.reset()
+      reset: () => this.reset(),
+      ranges: outside?.ranges,
+      rangesHashed: outside ? (sha256s) => void (outside.sha256s = sha256s) : void 0
     };
   }
   /** Bytes of the package from offset `at` on (without a `.part`: tests). Never throws; finish() says what went wrong. */
@@ -22981,7 +23030,7 @@ var OnePass = class {
     const tmp = this.landing.temp({ index: t.index, name: t.name, size: t.size, sha256: t.sha256 }, t.segments, !this.sparse);
     const file = await openPart(tmp, 438);
     if (fresh) await file.truncate(0);
-    s = this.seal ? sealedSink(file, this.identities, t, this.transfer.files[entry].size) : new FileSink(file, t, this.placed[entry].data);
+    s = this.seal ? sealedSink(file, this.identities, t, this.transfer.files[entry].size) : new FileSink(file, t, this.placed[entry].data, !this.outside);
     this.sinks.set(entry, s);
     return s;
   }
@@ -23027,6 +23076,7 @@ var OnePass = class {
       if (this.abandoned) return null;
       for (const e of this.ended) await e;
       if (this.cur < this.placed.length) throw badPackage("it ended early");
+      if (this.outside) this.checkOutside(this.outside);
     } catch (e) {
       await this.discardFiles();
       throw e instanceof SealError ? integrityError(`${e.message}; nothing was kept.`, e.code) : e;
@@ -23035,25 +23085,35 @@ var OnePass = class {
     this.sinks.clear();
     return this.landing.land();
   }
+  /** The files' SHA-256s as the download computed them (a plain pass as its store), against the API's. */
+  checkOutside(o) {
+    if (!o.sha256s || o.sha256s.length !== o.ranges.length) throw new Error("the download did not give the files' SHA-256s");
+    o.ranges.forEach(({ entry }, i) => {
+      const t = this.byEntry[entry];
+      const sha = o.sha256s[i];
+      if (sha !== t.sha256) throw integrityError(`${t.name} does not match its checksum (sha256 ${sha}); nothing was kept.`, "sha256_mismatch", { name: t.name });
+    });
+  }
 };
 var badPackage = (why) => integrityError(`The package is not the one the transfer describes: ${why}. Nothing was kept.`, "bad_package");
 var FileSink = class {
-  constructor(file, t, offset) {
+  constructor(file, t, offset, hashes) {
     this.file = file;
     this.t = t;
     this.offset = offset;
+    this.hash = hashes ? createHash4("sha256") : null;
   }
-  hash = createHash4("sha256");
+  hash;
   bytes = 0;
   async write(pieces, bytes2, at, replay) {
-    for (const p of pieces) this.hash.update(p);
+    if (this.hash) for (const p of pieces) this.hash.update(p);
     this.bytes += bytes2;
     if (!replay) await writevAll(this.file, pieces, bytes2, at - this.offset);
   }
   async end() {
-    const sha = this.hash.digest("hex");
-    if (this.bytes !== this.t.size || sha !== this.t.sha256) {
-      throw integrityError(`${this.t.name} does not match its checksum (got ${this.bytes} bytes, sha256 ${sha}); nothing was kept.`, "sha256_mismatch", { name: this.t.name });
+    const sha = this.hash?.digest("hex") ?? null;
+    if (this.bytes !== this.t.size || sha !== null && sha !== this.t.sha256) {
+      throw integrityError(`${this.t.name} does not match its checksum (got ${this.bytes} bytes${sha === null ? "" : `, sha256 ${sha}`}); nothing was kept.`, "sha256_mismatch", { name: this.t.name });
     }
   }
   close = () => this.file.close();

@@ -4,7 +4,8 @@ import { tmpdir } from "node:os";
 import path from "node:path";
 import { afterAll, describe, expect, it } from "vitest";
 import type { PushdropClient } from "../../client";
-import { downloadToFile } from "../../cli/download";
+import fc from "fast-check";
+import { downloadToFile, RangeCursor } from "../../cli/download";
 import { OnePass } from "../../cli/onepass";
 import { packageDownload } from "../../cli/temps";
 import { packageOf, transferOf, type Entry } from "./support/package.ts";
@@ -153,5 +154,68 @@ describe("a large download (its package hashed on a worker thread)", () => {
     expect(e).toMatchObject({ exitCode: 5, code: "sha256_mismatch" });
     pass2.discard();
     expect(readdirSync(root2).filter((n) => n.endsWith(".unpacking") || n === "big.bin")).toEqual([]);
+  });
+});
+
+describe("each file's SHA-256, computed by the download with the package's (on its worker for a large one)", () => {
+  // over and under the 32 MiB from which the package is hashed on a worker thread; files that
+  // cross the worker's 2 MiB slots, an empty one, one of a few bytes
+  for (const [what, big] of [["on the main thread", 0], ["on the worker thread", 36 * MiB]] as const) {
+    const files = [
+      { name: "a.bin", data: randomBytes(big + 2 * MiB + 11) },
+      { name: "empty", data: Buffer.alloc(0) },
+      { name: "b/c.bin", data: randomBytes(5) },
+      { name: "d.bin", data: randomBytes(3 * MiB + 1) },
+    ];
+    const bytes = pkg(files);
+
+    it(`${what}: every file lands with its bytes; a file whose bytes are not the API's SHA-256 (the package's are right) lands nothing`, async () => {
+      const root = fresh();
+      const pass = new OnePass(root, transfer(files), null, []);
+      await downloadToFile(serving(bytes).client, "/p", packageDownload(root, ID), { size: bytes.length, sha256: sha(bytes), store: (fh) => pass.store(fh) });
+      const saved = await pass.finish();
+      expect(saved?.map((x) => x.name)).toEqual(files.map((f) => f.name));
+      for (const f of files) expect(sha(readFileSync(path.join(root, f.name)))).toBe(sha(f.data));
+
+      for (const wrong of [1, 3]) {
+        const root2 = fresh();
+        const t = transfer(files);
+        (t.files[wrong] as { sha256: string }).sha256 = sha(Buffer.from("something else"));
+        const pass2 = new OnePass(root2, t, null, []);
+        const part = packageDownload(root2, ID);
+        await downloadToFile(serving(bytes).client, "/p", part, { size: bytes.length, sha256: sha(bytes), store: (fh) => pass2.store(fh) });
+        const e = await pass2.finish().catch((x) => x);
+        expect(e).toMatchObject({ exitCode: 5, code: "sha256_mismatch", details: { name: files[wrong]!.name } });
+        expect(readdirSync(root2).filter((n) => n !== path.basename(part))).toEqual([]);
+      }
+    });
+  }
+
+  it("RangeCursor: the sections of bytes given in any pieces are each range's bytes, in order", () => {
+    fc.assert(
+      fc.property(
+        fc.array(fc.nat({ max: 300 }), { maxLength: 8 }), // gaps and lengths, in turn
+        fc.array(fc.integer({ min: 1, max: 97 }), { minLength: 1, maxLength: 40 }), // the pieces' sizes
+        (cuts, pieces) => {
+          const ranges: Array<{ start: number; end: number }> = [];
+          let at = 0;
+          for (let i = 0; i + 1 < cuts.length; i += 2) {
+            ranges.push({ start: at + cuts[i]!, end: at + cuts[i]! + cuts[i + 1]! });
+            at = ranges.at(-1)!.end;
+          }
+          const total = at + 50;
+          const data = Buffer.from(Array.from({ length: total }, (_, i) => i & 255));
+          const got = ranges.map(() => [] as Buffer[]);
+          const cursor = new RangeCursor(ranges);
+          for (let pos = 0, k = 0; pos < total; k++) {
+            const n = Math.min(pieces[k % pieces.length]!, total - pos);
+            for (const [j, from, to] of cursor.sections(pos, n)) got[j]!.push(data.subarray(pos + from, pos + to));
+            pos += n;
+          }
+          ranges.forEach((r, j) => expect(Buffer.concat(got[j]!).equals(data.subarray(r.start, r.end))).toBe(true));
+        },
+      ),
+      { numRuns: 300 },
+    );
   });
 });
