@@ -5,7 +5,7 @@ import { createCipheriv, createDecipheriv } from "node:crypto";
  * `chacha20poly1305(key, nonce, aad?)`: what age-encryption calls, for each 64 KiB chunk of a
  * file's STREAM and for each wrapped file key.
  *
- * The CLI's build (scripts/cli-esbuild.mjs) gives age-encryption this module in place of
+ * The CLI's build (scripts/chacha-plugins.mjs) gives age-encryption this module in place of
  * @noble/ciphers' JavaScript one. Nothing of age is written here: age-encryption still does the
  * format, the header, HKDF, the nonces and the chunking; this is only the same AEAD primitive
  * from OpenSSL, about 11× faster here (1.1 GB/s against 95 MB/s per 64 KiB chunk). It is checked

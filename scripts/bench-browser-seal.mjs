@@ -5,7 +5,7 @@
 //   library    client/seal sealStream on the page's thread: age and the plaintext's SHA-256 in series
 //   app        what a sealed send from the web app does: a File sealed into the Origin Private File
 //              System spool by web/seal/seal-file.ts sealFileToSpool (two workers: age into the
-//              spool, the SHA-256 beside it)
+//              spool, its ChaCha20-Poly1305 libsodium's WebAssembly; the SHA-256 beside it)
 //   main-thread app  the app's path before sealFileToSpool (sealStream → writeSpoolFile on the
 //              page's thread), for the ratio; BENCH_SEAL_OLD=0 leaves it out
 // The workers are built here from web/seal-worker/ as scripts/build-web.mjs builds them, and the
@@ -23,6 +23,7 @@ import path from "node:path";
 import { fileURLToPath } from "node:url";
 import * as esbuild from "esbuild";
 import { chromium } from "playwright-core";
+import { wasmChacha } from "./chacha-plugins.mjs";
 import { staticHeaders } from "./static-headers.mjs";
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "..");
@@ -131,8 +132,9 @@ window.bench = async (n, kind) => {
   const t0 = performance.now();
   let out;
   let hashedWith = "js";
+  let sealedWith = "js";
   if (kind === "app") {
-    ({ written: out, hashedWith } = await sealFileToSpool(file, [recipient], spool.dir, "1.age"));
+    ({ written: out, hashedWith, sealedWith } = await sealFileToSpool(file, [recipient], spool.dir, "1.age"));
   } else {
     const sealed = await sealStream(file.stream(), [recipient]);
     out = await writeSpoolFile(spool.dir, "1.age", sealed.stream);
@@ -140,7 +142,7 @@ window.bench = async (n, kind) => {
   }
   const ms = performance.now() - t0;
   await dropSpool(spool.name);
-  return { ms, out, hashedWith };
+  return { ms, out, hashedWith, sealedWith };
 };
 `;
 
@@ -156,7 +158,13 @@ const bundle = await esbuild.build({
 });
 const js = bundle.outputFiles[0].contents;
 const workers = await esbuild.build({
-  entryPoints: { "seal-encrypt": path.join(root, "web", "seal-worker", "encrypt.ts"), "seal-hash": path.join(root, "web", "seal-worker", "hash.ts") },
+  entryPoints: {
+    "seal-encrypt": path.join(root, "web", "seal-worker", "encrypt.ts"),
+    "seal-hash": path.join(root, "web", "seal-worker", "hash.ts"),
+    "seal-aead": path.join(root, "web", "seal-worker", "aead.ts"),
+  },
+  // as scripts/build-web.mjs: age's ChaCha20-Poly1305 in /seal-encrypt.js is libsodium's (/seal-aead.js)
+  plugins: [wasmChacha],
   bundle: true,
   minify: true,
   write: false,
@@ -202,7 +210,7 @@ try {
   for (let i = 0; i < runs; i++) {
     for (const kind of kinds) {
       const before = threadTimes();
-      const { ms, out, hashedWith } = await p.evaluate(([n, k]) => window.bench(n, k), [size, kind]);
+      const { ms, out, hashedWith, sealedWith } = await p.evaluate(([n, k]) => window.bench(n, k), [size, kind]);
       const cpu = cpuUsed(before, threadTimes());
       const rate = size / 1e6 / (ms / 1000);
       rates[kind].push(rate);
@@ -212,7 +220,7 @@ try {
         (busiest[kind] ??= []).push(oneCore);
         note = `; CPU ${cpu.total.toFixed(2)} s in all, its busiest thread (${cpu.busiest.name}) ${cpu.busiest.s.toFixed(2)} s = ${oneCore.toFixed(1)} MB/s with a core to itself; then ${cpu.top.slice(1).map((t) => `${t.name} ${t.s.toFixed(2)} s`).join(", ")}`;
       }
-      console.log(`[bench-browser-seal] ${kind} run ${i + 1}: ${(size / MiB).toFixed(0)} MiB sealed in ${(ms / 1000).toFixed(2)} s = ${rate.toFixed(1)} MB/s (${out} bytes out${hashedWith ? `, SHA-256: ${hashedWith}` : ""}${note})`);
+      console.log(`[bench-browser-seal] ${kind} run ${i + 1}: ${(size / MiB).toFixed(0)} MiB sealed in ${(ms / 1000).toFixed(2)} s = ${rate.toFixed(1)} MB/s (${out} bytes out${hashedWith ? `, SHA-256: ${hashedWith}` : ""}${sealedWith ? `, ChaCha20-Poly1305: ${sealedWith}` : ""}${note})`);
     }
   }
   const rows = Object.entries(rates).map(([kind, xs]) => [kind, median(xs)]);

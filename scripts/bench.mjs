@@ -917,11 +917,11 @@ process.stdout.write(JSON.stringify(await cmds[cmd](...args)));
 
 /**
  * The harness bundled as the CLI is (`openssl`: age-encryption given OpenSSL's ChaCha20-Poly1305,
- * scripts/cli-esbuild.mjs), or with age-encryption as published (@noble/ciphers' JavaScript).
+ * scripts/chacha-plugins.mjs), or with age-encryption as published (@noble/ciphers' JavaScript).
  */
 async function harness({ openssl }) {
   const esbuild = await import("esbuild");
-  const { opensslChacha } = await import("./cli-esbuild.mjs");
+  const { opensslChacha } = await import("./chacha-plugins.mjs");
   const out = path.join(scratch, `bench-cli-harness${openssl ? "-openssl" : ""}.mjs`);
   await esbuild.build({
     stdin: { contents: HARNESS, resolveDir: root, loader: "ts", sourcefile: "bench-cli-harness.ts" },
@@ -1106,7 +1106,7 @@ function cliReport(c) {
     "  seal.age; cli/onepass.ts: a sealed package, fed from disk as the download feeds it, decrypted into the file, checked,",
     "  with the package written to its `.part` as `get` does) against `age-encryption` alone (encrypt or decrypt, the",
     "  output read and dropped: no disk, no hashing): the library's own rate in the same run, as published (its ChaCha20-Poly1305",
-    "  is @noble/ciphers' JavaScript) and as the CLI bundles it (\"OpenSSL\": the same AEAD from node:crypto, scripts/cli-esbuild.mjs).",
+    "  is @noble/ciphers' JavaScript) and as the CLI bundles it (\"OpenSSL\": the same AEAD from node:crypto, scripts/chacha-plugins.mjs).",
     "  \"CLI ÷ age\" is against the library as published (issue 23's target); \"÷ OpenSSL\" is what the CLI's own work costs",
     "  (disk, hashing, the package) against the library as the CLI runs it. RSS growth: the process's peak resident memory",
     "  during the work over its value before.",
@@ -1171,10 +1171,17 @@ const CLI_NOTES = `
   kernel copying the bytes into the page cache, which \`get\` pays too (the "CPU s" columns). Tried and not kept: letting
   8 MiB wait before the socket is paused (5.3–6.3 s against 5.7–6.1 s, RSS 176 MB against 130 MB); not checking the
   package's SHA-256 at all (about 10 % faster; it is the one check that covers the package's own bytes: its headers,
-  manifest and directory).
+  manifest and directory). Since 2026-12-07 08:37 each file's SHA-256 is computed on the same worker as the package's
+  (cli/download.ts: each 2 MiB slot hashed whole, and each file's part of it), not on the main thread. A profile of
+  \`get\` after that (1 GiB, 08:45 UTC) finds its main thread busy 2.1 s of 4.6 (node:http 0.8 s, the garbage collector
+  0.4 s, writes and copies to the worker 0.35 s) and idle the rest, the hash worker busy 1.9 s (both SHA-256); with
+  each process's CPU time, curl took 1.45–1.98 s (1.1–1.4 s of CPU), workerd about 1.0 s of CPU to serve the GiB,
+  \`get\` 4.4–4.9 s (4.8–5.4 s of CPU). With the server's share that is 5.8–6.3 CPU-s on 2 cores: at least 2.9–3.2 s
+  of wall clock however it is spread, where 1.5× curl is 2.2–3.0 s. On this machine the target needs a check dropped,
+  or more cores.
 - **Sealing and opening** were bound by the library while its ChaCha20-Poly1305 was @noble/ciphers' JavaScript (about
   64–95 MB/s here; a profile of a sealed \`get\` was mostly ChaCha20 and Poly1305). The CLI's bundle now gives age-encryption
-  the same AEAD from OpenSSL (cli/chacha-openssl.ts through node:crypto; scripts/cli-esbuild.mjs redirects only
+  the same AEAD from OpenSSL (cli/chacha-openssl.ts through node:crypto; scripts/chacha-plugins.mjs redirects only
   age-encryption's import of it): age-encryption alone then seals and opens at 400–460 MB/s here, and the CLI's own work
   is what is left ("÷ OpenSSL"): reading and writing in 1 MiB pieces, the plaintext's SHA-256 (node:crypto) and, when
   opening, the package's SHA-256 and the package written to its \`.part\` (a resume needs the age bytes: each file

@@ -14,7 +14,7 @@
 import { existsSync, readFileSync } from "node:fs";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
-import { opensslChacha } from "./cli-esbuild.mjs";
+import { opensslChacha } from "./chacha-plugins.mjs";
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "..");
 // `--out <file>`: build elsewhere (the test that checks the committed build is current)
@@ -45,7 +45,7 @@ await esbuild.build({
   external: ["bufferutil", "utf-8-validate"],
   define: { PUSHDROP_VERSION: JSON.stringify(pkg.version) },
   tsconfig: path.join(root, "cli", "tsconfig.json"),
-  // age-encryption's ChaCha20-Poly1305 from node:crypto (OpenSSL), not JavaScript: see scripts/cli-esbuild.mjs
+  // age-encryption's ChaCha20-Poly1305 from node:crypto (OpenSSL), not JavaScript: see scripts/chacha-plugins.mjs
   plugins: [opensslChacha],
   legalComments: "none",
   sourcemap: false,

@@ -53,7 +53,7 @@ window.sealTest = async (recipients, opts = {}) => {
 `;
 
 type Result =
-  | { ok: true; written: number; digest: { sha256: string; size: number }; hashedWith: string; spoolSize: number; progress: number[] }
+  | { ok: true; written: number; digest: { sha256: string; size: number }; hashedWith: string; sealedWith: string; spoolSize: number; progress: number[] }
   | { ok: false; name: string; code?: string; message: string; changed: boolean; left: string[]; progress: number[] };
 
 describe.skipIf(!hasChromium() || !existsSync(path.join(ROOT, "public", "seal-encrypt.js")))("sealFileToSpool: sealing in two workers into the OPFS spool", () => {
@@ -62,7 +62,7 @@ describe.skipIf(!hasChromium() || !existsSync(path.join(ROOT, "public", "seal-en
   let srv: http.Server;
   let dir: string;
   let uploaded: Buffer | null = null;
-  let strictHash = false;
+  let strict = false;
   const keys: Array<{ identity: string; recipient: string }> = [];
 
   /** Chooses `file` in the page's file input. */
@@ -101,9 +101,9 @@ describe.skipIf(!hasChromium() || !existsSync(path.join(ROOT, "public", "seal-en
     });
     const js = bundle.outputFiles[0]!.contents;
     srv = http.createServer((req, res) => {
-      // the policy public/_headers gives each path (the page's forbids WebAssembly, /seal-hash.js's allows it);
-      // `strictHash` serves /seal-hash.js under the page's policy instead
-      const url = req.url === "/seal-hash.js" && strictHash ? "/" : req.url!;
+      // the policy public/_headers gives each path (the page's forbids WebAssembly, the sealing
+      // workers' allow it); `strict` serves them under the page's policy instead
+      const url = (req.url === "/seal-hash.js" || req.url === "/seal-encrypt.js") && strict ? "/" : req.url!;
       const h = { "content-security-policy": staticHeaders(url)["content-security-policy"]! };
       if (req.method === "PUT" && req.url === "/upload") {
         const parts: Buffer[] = [];
@@ -116,7 +116,7 @@ describe.skipIf(!hasChromium() || !existsSync(path.join(ROOT, "public", "seal-en
       }
       if (req.url === "/page.js") return res.writeHead(200, { ...h, "content-type": "text/javascript" }).end(js);
       // the workers as the build wrote them
-      if (req.url === "/seal-encrypt.js" || req.url === "/seal-hash.js")
+      if (req.url === "/seal-encrypt.js" || req.url === "/seal-hash.js" || req.url === "/seal-aead.js")
         return res.writeHead(200, { ...h, "content-type": "text/javascript" }).end(readFileSync(path.join(ROOT, "public", req.url.slice(1))));
       res.writeHead(200, { ...h, "content-type": "text/html" }).end('<!doctype html><meta charset=utf-8><title>seal</title><body><script type=module src="/page.js"></script>');
     });
@@ -143,8 +143,10 @@ describe.skipIf(!hasChromium() || !existsSync(path.join(ROOT, "public", "seal-en
     expect(r.written).toBe(sealedSize(bytes.length, 1));
     expect(r.spoolSize).toBe(sealedSize(bytes.length, 1));
     expect(r.digest).toEqual({ sha256: sha256(bytes), size: bytes.length });
-    // the hash worker's CSP allows WebAssembly: hash-wasm's SHA-256, not the JavaScript one
+    // the workers' CSP allows WebAssembly: hash-wasm's SHA-256 and libsodium's ChaCha20-Poly1305
+    // (/seal-aead.js), not the JavaScript ones; age (Debian's) opens what libsodium sealed
     expect(r.hashedWith).toBe("wasm");
+    expect(r.sealedWith).toBe("wasm");
     // the running total only grows, and ends at the file's size
     expect(r.progress.at(-1)).toBe(bytes.length);
     expect(r.progress).toEqual([...r.progress].sort((a, b) => a - b));
@@ -206,18 +208,19 @@ describe.skipIf(!hasChromium() || !existsSync(path.join(ROOT, "public", "seal-en
     expect(again.ok, JSON.stringify(again)).toBe(true);
   });
 
-  it("where WebAssembly is refused (the hash worker served under the page's policy), it hashes with the JavaScript SHA-256, to the same digest", async () => {
-    strictHash = true;
+  it("where WebAssembly is refused (the sealing workers served under the page's policy), it hashes and seals with JavaScript, to the same digest and bytes", async () => {
+    strict = true;
     try {
       await page.reload(); // a new pair of workers, their scripts fetched again
       await page.waitForFunction(() => "sealTest" in window);
       const bytes = random(2 * MiB + 7);
       const r = await sealNew("strict.bin", bytes, [keys[0]!.recipient]);
       expect(r.hashedWith).toBe("js");
+      expect(r.sealedWith).toBe("js");
       expect(r.digest).toEqual({ sha256: sha256(bytes), size: bytes.length });
       expect(Buffer.compare(ageOpen(keys[0]!.identity), Buffer.from(bytes))).toBe(0);
     } finally {
-      strictHash = false;
+      strict = false;
     }
   });
 });

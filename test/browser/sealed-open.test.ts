@@ -144,12 +144,26 @@ describe("sealed transfers in the web app", () => {
     expect(t.recipients.find((r) => r.id === bId)?.downloadedAt).toBeTruthy();
   });
 
-  it("the service worker may run WebAssembly (/sw.js's own CSP): a saved file's SHA-256 is hash-wasm's there, about three times the JavaScript hash", async () => {
+  it("the service worker may run WebAssembly (/sw.js's own CSP): a saved file's SHA-256 is hash-wasm's there, and age's ChaCha20-Poly1305 libsodium's (/seal-aead.js)", async () => {
     const sw = ctx.serviceWorkers().find((w) => w.url().endsWith("/sw.js"));
     expect(sw, "the app's service worker").toBeTruthy();
     // the smallest module there is: "\0asm", version 1
     const compiles = await sw!.evaluate(() => WebAssembly.compile(new Uint8Array([0, 97, 115, 109, 1, 0, 0, 0])).then(() => "compiled", (e: Error) => e.name));
     expect(compiles).toBe("compiled");
+    // the save above loaded libsodium into the service worker (kept with its scripts at install):
+    // its AEAD is there, and gives RFC 8439's test vector (section 2.8.2)
+    const vector = await sw!.evaluate(async () => {
+      const aead = await (globalThis as unknown as { pushdropWasmAead?: Promise<{ seal(m: Uint8Array, a: Uint8Array | null, n: Uint8Array, k: Uint8Array): Uint8Array }> }).pushdropWasmAead;
+      if (!aead) return "not loaded";
+      const hex = (h: string) => new Uint8Array(h.match(/../g)!.map((x) => parseInt(x, 16)));
+      const key = hex("808182838485868788898a8b8c8d8e8f909192939495969798999a9b9c9d9e9f");
+      const nonce = hex("070000004041424344454647");
+      const aad = hex("50515253c0c1c2c3c4c5c6c7");
+      const text = new TextEncoder().encode("Ladies and Gentlemen of the class of '99: If I could offer you only one tip for the future, sunscreen would be it.");
+      const out = aead.seal(text, aad, nonce, key);
+      return Array.from(out.subarray(out.length - 16), (b) => b.toString(16).padStart(2, "0")).join("");
+    });
+    expect(vector).toBe("1ae10b594f09e26a7e902ecbd0600691");
   });
 
   it("a sealed text alone shows its message, and nothing to download", async () => {

@@ -659,7 +659,7 @@ describe("a sealed send made offline (the phone, at 360 px)", () => {
     });
     expect(cached.names).toHaveLength(1);
     expect(cached.names[0]).toMatch(/^pushdrop-seal-workers-[0-9a-f]{16}$/);
-    expect(cached.paths).toEqual(["/seal-encrypt.js", "/seal-hash.js"]);
+    expect(cached.paths).toEqual(["/seal-aead.js", "/seal-encrypt.js", "/seal-hash.js"]);
     expect(await card.getByRole("button", { name: "Cancel" }).isVisible()).toBe(true);
     const [w] = await waitingRecords(P);
     expect(w!.sealed?.spool).toBeTruthy();

@@ -7,7 +7,7 @@ import { chacha20poly1305 as openssl } from "../../cli/chacha-openssl";
 
 /**
  * The CLI's ChaCha20-Poly1305 (OpenSSL, through node:crypto) is what age-encryption gets in the
- * CLI's bundle in place of @noble/ciphers' (scripts/cli-esbuild.mjs): it must be the same
+ * CLI's bundle in place of @noble/ciphers' (scripts/chacha-plugins.mjs): it must be the same
  * function, byte for byte, and refuse what @noble/ciphers refuses. Debian's `age` opening the
  * CLI's sealed files is test/cli/sealed.test.ts.
  */

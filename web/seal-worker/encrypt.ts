@@ -1,5 +1,6 @@
 /// <reference lib="webworker" />
 import { encrypterFor } from "../../client/seal/stream";
+import { loadWasmAead } from "./chacha";
 import { readFile } from "./read";
 import type { EncryptJob } from "./protocol";
 import { serve } from "./serve";
@@ -7,7 +8,8 @@ import { serve } from "./serve";
 /**
  * /seal-encrypt.js, a dedicated worker (web/seal/seal-file.ts starts one per sealed file): reads
  * the File as a stream, seals it with age-encryption's Encrypter (client/seal encrypterFor: X25519
- * recipients only; all the cryptography is the library's) and writes the age file into the OPFS
+ * recipients only; all the cryptography is the library's, its ChaCha20-Poly1305 libsodium's where
+ * WebAssembly runs) and writes the age file into the OPFS
  * spool through a FileSystemSyncAccessHandle (synchronous writes, only in a worker). The
  * plaintext's SHA-256 is computed at the same time by /seal-hash.js in another worker, so the
  * two run on two cores instead of one after the other on the page's thread. On any failure (the
@@ -16,9 +18,17 @@ import { serve } from "./serve";
 /** Bytes per write to the spool. */
 const WRITE_BATCH = 1 << 20;
 
+/**
+ * age-encryption's ChaCha20-Poly1305 here: libsodium's WebAssembly from /seal-aead.js (about 3×
+ * @noble/ciphers' JavaScript), loaded once as the worker starts, or JavaScript's where it cannot
+ * load (web/seal-worker/chacha.ts). This script's policy allows WebAssembly (public/_headers).
+ */
+const aead = loadWasmAead("/seal-aead.js");
+
 serve<EncryptJob>("encrypt", async (job, r) => {
   let access: FileSystemSyncAccessHandle | null = null;
   try {
+    const sealedWith = await aead;
     const e = encrypterFor(job.recipients);
     const handle = await job.dir.getFileHandle(job.name, { create: true });
     access = await handle.createSyncAccessHandle();
@@ -54,7 +64,7 @@ serve<EncryptJob>("encrypt", async (job, r) => {
     access.flush();
     access.close();
     access = null;
-    return { type: "done", plain: r.plain, written };
+    return { type: "done", plain: r.plain, written, sealedWith };
   } catch (err) {
     try {
       access?.close();

@@ -1,4 +1,5 @@
 import type { Sha256Kind } from "../../client/seal/sha256";
+import type { AeadKind } from "./chacha";
 
 /**
  * What web/seal/seal-file.ts and its two workers say to each other (structured clone: a File
@@ -32,8 +33,8 @@ export type ToWorker = EncryptJob | HashJob | AbortJob;
 
 export type FromWorker =
   | { type: "progress"; plain: number }
-  /** encrypt: `plain` bytes read, `written` bytes of age file in the spool; hash: `plain` bytes hashed to `sha256` (hex), by which SHA-256 */
-  | { type: "done"; plain: number; written?: number; sha256?: string; hashedWith?: Sha256Kind }
+  /** encrypt: `plain` bytes read, `written` bytes of age file in the spool, by which ChaCha20-Poly1305; hash: `plain` bytes hashed to `sha256` (hex), by which SHA-256 */
+  | { type: "done"; plain: number; written?: number; sealedWith?: AeadKind; sha256?: string; hashedWith?: Sha256Kind }
   /** the job failed (the encrypt worker has removed its spool file); `name` as the error's (NotReadableError: the file changed or is gone) */
   | { type: "failed"; name: string; message: string; code?: string };
 

@@ -1,6 +1,7 @@
 import { SealError } from "../../client/seal/errors";
 import type { Sha256Kind } from "../../client/seal/sha256";
 import { sealedSize } from "../../client/seal/size";
+import type { AeadKind } from "../seal-worker/chacha";
 import type { FromWorker, ToWorker } from "../seal-worker/protocol";
 import { SEAL_WORKERS } from "../shared/seal-workers";
 
@@ -24,6 +25,8 @@ export interface SealedToSpool {
   digest: { sha256: string; size: number };
   /** which SHA-256 the hash worker ran ("wasm" where its CSP allows WebAssembly, else "js"): the bench and tests say it */
   hashedWith: Sha256Kind;
+  /** which ChaCha20-Poly1305 age ran in the sealing worker ("wasm": libsodium's, else "js"; web/seal-worker/chacha.ts) */
+  sealedWith: AeadKind;
 }
 
 /**
@@ -145,7 +148,7 @@ export async function sealFileToSpool(
         if (written !== sealedSize(size, recipients.length)) return fail(new Error(`the sealed file came out ${written} bytes, not ${sealedSize(size, recipients.length)}`));
         finished = true;
         if (size > shown) onProgress?.(size);
-        resolve({ written, digest: { sha256: done.hash.sha256!, size }, hashedWith: done.hash.hashedWith ?? "js" });
+        resolve({ written, digest: { sha256: done.hash.sha256!, size }, hashedWith: done.hash.hashedWith ?? "js", sealedWith: done.encrypt.sealedWith ?? "js" });
       };
       w.onerror = (ev) => {
         ev.preventDefault();

@@ -1,10 +1,10 @@
 /**
  * The sealing workers' scripts (web/seal-worker/, built by scripts/build-web.mjs; the CSP's
- * worker-src 'self' allows them): web/seal/seal-file.ts starts them, and the service worker keeps
+ * worker-src 'self' allows them; /seal-aead.js is loaded by /seal-encrypt.js): web/seal/seal-file.ts starts them, and the service worker keeps
  * a copy of each (web/sw/sw.ts) so a page that goes offline before it ever sealed a file still
  * seals in them, not on its own thread at half the rate.
  */
-export const SEAL_WORKERS = { encrypt: "/seal-encrypt.js", hash: "/seal-hash.js" } as const;
+export const SEAL_WORKERS = { encrypt: "/seal-encrypt.js", hash: "/seal-hash.js", aead: "/seal-aead.js" } as const;
 
 /** The hash of the scripts' contents, given by scripts/build-web.mjs to the service worker's build. */
 declare const __SEAL_WORKERS_VERSION__: string | undefined;

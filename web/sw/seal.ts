@@ -6,6 +6,8 @@ import type { SealDocument } from "../../src/contract/seal";
 import { allIdentities, identitiesOf } from "../shared/keystore";
 import { rangeFrom, resumingBody } from "../shared/resuming-body";
 import { SAVE_PATH, type SaveJob, type SaveReport } from "../shared/save-job";
+import { SEAL_WORKERS } from "../shared/seal-workers";
+import { loadWasmAead, type AeadKind } from "../seal-worker/chacha";
 
 /**
  * The service worker's sealed part (issue 23), built by scripts/build-web.mjs into its own
@@ -23,6 +25,22 @@ declare const self: ServiceWorkerGlobalScope & { pushdropSeal?: SwSeal };
 // /sw.js's CSP allows WebAssembly (public/_headers): a saved file's SHA-256 is hash-wasm's, about
 // three times the JavaScript hash's rate in Chromium (client/seal/sha256.ts)
 allowWasmSha256();
+
+// and age-encryption's ChaCha20-Poly1305 here is libsodium's WebAssembly (/seal-aead.js, about 3×
+// @noble/ciphers' rate: web/seal-worker/chacha.ts, given to age by scripts/chacha-plugins.mjs).
+// A service worker may import a new script only while it starts for the first time or installs;
+// imported then, it is kept with the worker's own scripts, and a later run imports it from there
+// when it first opens a file, not at every start (a push, a click). Where it cannot (not built,
+// WebAssembly refused), age keeps @noble/ciphers' JavaScript.
+self.addEventListener("install", () => {
+  try {
+    importScripts(SEAL_WORKERS.aead);
+  } catch {
+    // (opened with JavaScript's, then)
+  }
+});
+let aead: Promise<AeadKind> | null = null;
+const wasmAead = () => (aead ??= loadWasmAead(SEAL_WORKERS.aead));
 
 export interface SwSeal {
   /** A sealed `transfer.ready` push's seal, opened with this browser's keys, or null (none, or it does not open or match). */
@@ -101,7 +119,7 @@ async function serve(job: SaveJob, port: MessagePort): Promise<Response> {
   };
   let plain: ReadableStream<Uint8Array>;
   try {
-    const [ids, res] = await Promise.all([identitiesOf(job.terminalId), fetch(job.url)]);
+    const [ids, res] = await Promise.all([identitiesOf(job.terminalId), fetch(job.url), wasmAead()]);
     if (!res.ok || !res.body) return fail(Object.assign(new Error(`The server answered ${res.status}.`), { code: `http_${res.status}` }));
     if (ids.length === 0) return fail(Object.assign(new Error("This device has no key."), { code: "no_key" }), 403);
     // a dropped connection is resumed from the byte it got to, into the same decrypter
