@@ -121,7 +121,9 @@ export class OnePass {
     }
     const outside = this.outside;
     return {
-      size: async () => (this.partSize = (await part.stat()).size),
+      // what it holds: the .part's size (a new run), or, while it runs, every byte up to `pos`
+      // (a plain .part is stretched only every 16 MiB; a retry goes on from pos, not from there)
+      size: async () => Math.max((this.partSize = (await part.stat()).size), this.pos),
       write: (chunks, bytes, at) => this.write(chunks, bytes, at),
       replay: (n, onBytes) => this.replay(n, onBytes),
       reset: () => this.reset(),

@@ -1171,8 +1171,9 @@ const CLI_NOTES = `
   kernel copying the bytes into the page cache, which \`get\` pays too (the "CPU s" columns). Tried and not kept: letting
   8 MiB wait before the socket is paused (5.3–6.3 s against 5.7–6.1 s, RSS 176 MB against 130 MB); not checking the
   package's SHA-256 at all (about 10 % faster; it is the one check that covers the package's own bytes: its headers,
-  manifest and directory). Since 2026-12-07 08:37 each file's SHA-256 is computed on the same worker as the package's
-  (cli/download.ts: each 2 MiB slot hashed whole, and each file's part of it), not on the main thread. A profile of
+  manifest and directory). Since 2026-12-07 08:37 each file's SHA-256 is computed with the package's (cli/download.ts),
+  on its worker for a download of 32 MiB or more (each 2 MiB slot hashed whole, and each file's part of it), not on the
+  main thread as the file is written. A profile of
   \`get\` after that (1 GiB, 08:45 UTC) finds its main thread busy 2.1 s of 4.6 (node:http 0.8 s, the garbage collector
   0.4 s, writes and copies to the worker 0.35 s) and idle the rest, the hash worker busy 1.9 s (both SHA-256); with
   each process's CPU time, curl took 1.45–1.98 s (1.1–1.4 s of CPU), workerd about 1.0 s of CPU to serve the GiB,

@@ -7,14 +7,33 @@ import { fileURLToPath } from "node:url";
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "..");
 
-/** `module` in place of @noble/ciphers/chacha.js, for age-encryption's imports only. */
+/**
+ * `module` in place of @noble/ciphers' ChaCha, for age-encryption's own imports only (the
+ * replacement's own import of @noble/ciphers stays @noble/ciphers). A build that bundles
+ * age-encryption but redirected none of its imports fails, so a new age-encryption that imports
+ * it otherwise cannot silently keep the JavaScript one.
+ */
 function chachaFrom(name, module) {
   return {
     name,
     setup(build) {
-      build.onResolve({ filter: /^@noble\/ciphers\/chacha\.js$/ }, (args) =>
-        args.importer.split(path.sep).includes("age-encryption") ? { path: module } : undefined,
-      );
+      let redirected = 0;
+      let bundlesAge = false;
+      build.onResolve({ filter: /^@noble\/ciphers\/chacha(\.js)?$/ }, (args) => {
+        const from = args.importer.split(path.sep).join("/");
+        if (args.importer === module || !from.includes("/node_modules/age-encryption/")) return undefined;
+        redirected++;
+        return { path: module };
+      });
+      build.onLoad({ filter: /[\\/]node_modules[\\/]age-encryption[\\/].*\.js$/ }, () => {
+        bundlesAge = true;
+        return undefined;
+      });
+      build.onEnd((result) => {
+        if (bundlesAge && redirected === 0 && result.errors.length === 0)
+          return { errors: [{ text: `${name}: age-encryption is bundled but none of its imports of @noble/ciphers/chacha.js was redirected to ${path.relative(root, module)}` }] };
+        return undefined;
+      });
     },
   };
 }

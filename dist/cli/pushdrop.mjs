@@ -22861,7 +22861,9 @@ var OnePass = class {
     }
     const outside = this.outside;
     return {
-      size: async () => this.partSize = (await part.stat()).size,
+      // what it holds: the .part's size (a new run), or, while it runs, every byte up to `pos`
+      // (a plain .part is stretched only every 16 MiB; a retry goes on from pos, not from there)
+      size: async () => Math.max(this.partSize = (await part.stat()).size, this.pos),
       write: (chunks, bytes2, at) => this.write(chunks, bytes2, at),
       replay: (n, onBytes) => this.replay(n, onBytes),
       reset: () => this.reset(),

@@ -164,6 +164,9 @@ describe("sealed transfers in the web app", () => {
       return Array.from(out.subarray(out.length - 16), (b) => b.toString(16).padStart(2, "0")).join("");
     });
     expect(vector).toBe("1ae10b594f09e26a7e902ecbd0600691");
+    // and it is what the sealed part opens with (checked against @noble/ciphers as it was taken)
+    const kind = await sw!.evaluate(() => (globalThis as unknown as { pushdropSeal?: { aead(): Promise<string> } }).pushdropSeal?.aead() ?? "no sealed part");
+    expect(kind).toBe("wasm");
   });
 
   it("a sealed text alone shows its message, and nothing to download", async () => {

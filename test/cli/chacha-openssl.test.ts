@@ -86,6 +86,31 @@ describe("cli/chacha-openssl", () => {
     expect(b.byteOffset === 0 && b.buffer.byteLength === b.length).toBe(true);
   });
 
+  it("the build plugins give age-encryption's imports the replacement, and only those (the web one keeps @noble/ciphers for its fallback)", async () => {
+    const esbuild = await import("esbuild");
+    const { opensslChacha, wasmChacha } = await import("../../scripts/chacha-plugins.mjs");
+    const root = path.join(import.meta.dirname, "../..");
+    const modules = async (plugin: import("esbuild").Plugin) => {
+      const r = await esbuild.build({
+        stdin: { contents: 'import { Encrypter } from "age-encryption"; console.log(Encrypter);', resolveDir: root, loader: "ts" },
+        bundle: true,
+        write: false,
+        metafile: true,
+        format: "esm",
+        platform: "node",
+        logLevel: "silent",
+        plugins: [plugin],
+      });
+      return Object.keys(r.metafile!.inputs);
+    };
+    const cli = await modules(opensslChacha);
+    expect(cli).toContain("cli/chacha-openssl.ts");
+    expect(cli.some((m) => m.endsWith("@noble/ciphers/chacha.js"))).toBe(false);
+    const web = await modules(wasmChacha);
+    expect(web).toContain("web/seal-worker/chacha.ts");
+    expect(web.some((m) => m.endsWith("@noble/ciphers/chacha.js"))).toBe(true); // (the fallback's own import)
+  });
+
   it("is what age-encryption uses in the built pushdrop (and @noble/ciphers' ChaCha is not in it)", () => {
     const bundle = readFileSync(path.join(import.meta.dirname, "../../dist/cli/pushdrop.mjs"), "utf8");
     expect(bundle).toContain("// cli/chacha-openssl.ts");

@@ -169,6 +169,37 @@ describe("each file's SHA-256, computed by the download with the package's (on i
     ];
     const bytes = pkg(files);
 
+    it(`${what}: a connection that breaks off is retried in the same run from the byte it got to (no bytes read back), and every file lands`, async () => {
+      const root = fresh();
+      const pass = new OnePass(root, transfer(files), null, []);
+      // cut inside a.bin, far from the .part's 16 MiB stretches, and not on a 64 KiB boundary
+      const cut = big + MiB + 4321;
+      // the first answer breaks off at `cut`, the next ones do not
+      const once = serving(bytes, cut);
+      const whole = serving(bytes);
+      const asked: number[] = [];
+      const client = {
+        download: (p: string, o: { offset?: number }) => (asked.push(o.offset ?? 0), (asked.length === 1 ? once : whole).client.download(p, o)),
+      } as unknown as PushdropClient;
+      const starts: Array<[number, number]> = [];
+      await downloadToFile(client, "/p", packageDownload(root, ID), {
+        size: bytes.length,
+        sha256: sha(bytes),
+        tries: 3,
+        backoffMs: () => 1,
+        store: (fh) => pass.store(fh),
+        onStart: (o, r) => starts.push([o, r]),
+      });
+      // the retry asks from what the first try wrote (whole batches: at most the cut), and reads
+      // nothing back: the hash it carried covers those bytes
+      expect(asked).toHaveLength(2);
+      expect(asked[1]).toBeGreaterThan(0);
+      expect(asked[1]).toBeLessThanOrEqual(cut);
+      expect(starts).toEqual([[0, 0], [asked[1], 0]]);
+      await pass.finish();
+      for (const f of files) expect(sha(readFileSync(path.join(root, f.name)))).toBe(sha(f.data));
+    });
+
     it(`${what}: every file lands with its bytes; a file whose bytes are not the API's SHA-256 (the package's are right) lands nothing`, async () => {
       const root = fresh();
       const pass = new OnePass(root, transfer(files), null, []);

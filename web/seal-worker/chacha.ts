@@ -47,7 +47,8 @@ export const WASM_AEAD_GLOBAL = "pushdropWasmAead";
 export async function loadWasmAead(url: string): Promise<AeadKind> {
   try {
     const scope = globalThis as unknown as { importScripts(url: string): void } & Record<string, Promise<WasmAead> | undefined>;
-    scope.importScripts(url);
+    // (imported already: a service worker imports it while it installs)
+    if (!scope[WASM_AEAD_GLOBAL]) scope.importScripts(url);
     const aead = await scope[WASM_AEAD_GLOBAL];
     return aead ? useWasmAead(aead) : "js";
   } catch {

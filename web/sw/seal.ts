@@ -45,6 +45,8 @@ const wasmAead = () => (aead ??= loadWasmAead(SEAL_WORKERS.aead));
 export interface SwSeal {
   /** A sealed `transfer.ready` push's seal, opened with this browser's keys, or null (none, or it does not open or match). */
   openPush(p: PushPayload): Promise<SealDocument | null>;
+  /** Which ChaCha20-Poly1305 opens sealed files here ("wasm": libsodium's; loaded on the first call) */
+  aead(): Promise<AeadKind>;
 }
 
 const jobs = new Map<string, { job: SaveJob; port: MessagePort }>();
@@ -189,4 +191,4 @@ async function openPush(p: PushPayload): Promise<SealDocument | null> {
   return openSeal(bytes, ids, p.transfer); // checked against the whole transfer (checkSeal)
 }
 
-self.pushdropSeal = { openPush: (p) => openPush(p).catch(() => null) };
+self.pushdropSeal = { openPush: (p) => openPush(p).catch(() => null), aead: wasmAead };
