@@ -169,6 +169,23 @@ describe("sealed transfers in the web app", () => {
     expect(kind).toBe("wasm");
   });
 
+  it("stopped by the browser and started again, the service worker takes libsodium from its stored scripts when it first opens a file", async () => {
+    const cdp = await ctx.newCDPSession(B);
+    await cdp.send("ServiceWorker.enable");
+    const sw = ctx.serviceWorkers().find((w) => w.url().endsWith("/sw.js"))!;
+    await sw.evaluate(() => void ((globalThis as unknown as { marker: number }).marker = 1));
+    await cdp.send("ServiceWorker.stopAllWorkers");
+    await B.waitForTimeout(1000);
+    // a request it answers starts it again: a new run, with none of the last one's globals
+    expect(await B.evaluate(() => fetch("/_sealed/none/x").then((r) => r.status, () => 0))).toBe(404);
+    expect(await sw.evaluate(() => (globalThis as unknown as { marker?: number }).marker ?? "none")).toBe("none");
+    // not imported at its start (a push or a click does not pay for libsodium), but when a file is opened
+    expect(await sw.evaluate(() => typeof (globalThis as unknown as { pushdropWasmAead?: unknown }).pushdropWasmAead)).toBe("undefined");
+    const kind = await sw.evaluate(() => (globalThis as unknown as { pushdropSeal?: { aead(): Promise<string> } }).pushdropSeal?.aead() ?? "no sealed part");
+    expect(kind).toBe("wasm");
+    await cdp.detach();
+  });
+
   it("a sealed text alone shows its message, and nothing to download", async () => {
     const id = await cliSend([], "Nur ein versiegelter Satz, mit https://example.com/x");
     const c = await card(id);
