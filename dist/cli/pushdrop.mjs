@@ -15246,53 +15246,65 @@ function scrypt(password, salt, opts2) {
 
 // cli/chacha-openssl.ts
 import { createCipheriv, createDecipheriv } from "node:crypto";
+
+// client/seal/aead.ts
 var KEY_BYTES = 32;
 var NONCE_BYTES = 12;
 var TAG_BYTES = 16;
-var ALGORITHM = "chacha20-poly1305";
 function bytes(x, length, what) {
   if (!(x instanceof Uint8Array)) throw new TypeError(`${what} must be a Uint8Array`);
   if (length !== null && x.length !== length) throw new Error(`${what} must be ${length} bytes, got ${x.length}`);
   return x;
 }
-function chacha20poly1305(key, nonce, aad) {
-  const k = Uint8Array.from(bytes(key, KEY_BYTES, "key"));
-  const n = Uint8Array.from(bytes(nonce, NONCE_BYTES, "nonce"));
-  const a = aad === void 0 ? null : Uint8Array.from(bytes(aad, null, "AAD"));
-  let used = false;
-  const once = () => {
-    if (used) throw new Error("cannot encrypt() twice with the same key and nonce");
-    used = true;
-  };
-  return {
-    encrypt(plaintext) {
-      bytes(plaintext, null, "plaintext");
-      once();
-      const c = createCipheriv(ALGORITHM, k, n, { authTagLength: TAG_BYTES });
-      if (a) c.setAAD(a, { plaintextLength: plaintext.length });
-      const out = new Uint8Array(plaintext.length + TAG_BYTES);
-      out.set(c.update(plaintext), 0);
-      c.final();
-      out.set(c.getAuthTag(), plaintext.length);
-      return out;
-    },
-    decrypt(ciphertext) {
-      bytes(ciphertext, null, "ciphertext");
-      if (ciphertext.length < TAG_BYTES) throw new Error(`invalid ciphertext length: smaller than the ${TAG_BYTES}-byte tag`);
-      const end = ciphertext.length - TAG_BYTES;
-      const d = createDecipheriv(ALGORITHM, k, n, { authTagLength: TAG_BYTES });
-      d.setAuthTag(ciphertext.subarray(end));
-      if (a) d.setAAD(a, { plaintextLength: end });
-      const plain = d.update(ciphertext.subarray(0, end));
-      try {
-        d.final();
-      } catch {
-        throw new Error("invalid tag");
+function chachaFrom(primitive) {
+  return (key, nonce, aad) => {
+    const k = Uint8Array.from(bytes(key, KEY_BYTES, "key"));
+    const n = Uint8Array.from(bytes(nonce, NONCE_BYTES, "nonce"));
+    const a = aad === void 0 ? null : Uint8Array.from(bytes(aad, null, "AAD"));
+    let used = false;
+    return {
+      encrypt(plaintext) {
+        bytes(plaintext, null, "plaintext");
+        if (used) throw new Error("cannot encrypt() twice with the same key and nonce");
+        used = true;
+        return primitive.seal(plaintext, a, n, k);
+      },
+      decrypt(ciphertext) {
+        bytes(ciphertext, null, "ciphertext");
+        if (ciphertext.length < TAG_BYTES) throw new Error(`invalid ciphertext length: smaller than the ${TAG_BYTES}-byte tag`);
+        try {
+          return primitive.open(ciphertext, a, n, k);
+        } catch {
+          throw new Error("invalid tag");
+        }
       }
-      return new Uint8Array(plain.buffer, plain.byteOffset, plain.byteLength);
-    }
+    };
   };
 }
+
+// cli/chacha-openssl.ts
+var ALGORITHM = "chacha20-poly1305";
+var openssl = {
+  seal(message, aad, nonce, key) {
+    const c = createCipheriv(ALGORITHM, key, nonce, { authTagLength: TAG_BYTES });
+    if (aad) c.setAAD(aad, { plaintextLength: message.length });
+    const out = new Uint8Array(message.length + TAG_BYTES);
+    out.set(c.update(message), 0);
+    c.final();
+    out.set(c.getAuthTag(), message.length);
+    return out;
+  },
+  open(ciphertext, aad, nonce, key) {
+    const end = ciphertext.length - TAG_BYTES;
+    const d = createDecipheriv(ALGORITHM, key, nonce, { authTagLength: TAG_BYTES });
+    d.setAuthTag(ciphertext.subarray(end));
+    if (aad) d.setAAD(aad, { plaintextLength: end });
+    const plain = d.update(ciphertext.subarray(0, end));
+    d.final();
+    return new Uint8Array(plain.buffer, plain.byteOffset, plain.byteLength);
+  }
+};
+var chacha20poly1305 = chachaFrom(openssl);
 
 // node_modules/@noble/post-quantum/node_modules/@noble/hashes/utils.js
 function isBytes4(a) {
