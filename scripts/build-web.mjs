@@ -53,7 +53,7 @@ const BUDGET = {
   swSeal: 64 * 1024, // the service worker's sealed part (/sw-seal.js: the age library, opening, the streamed save)
   sealWorker: 64 * 1024, // each sealing worker (/seal-encrypt.js: the age library; /seal-hash.js: SHA-256)
   // /seal-aead.js: libsodium's ChaCha20-Poly1305 (WebAssembly; libsodium whole, about 150 KB),
-  // loaded by /seal-encrypt.js when it starts: about 3× the JavaScript one's rate
+  // loaded by /seal-encrypt.js and the service worker: about 3× the JavaScript one's rate
   sealAead: 160 * 1024,
 };
 

@@ -39,16 +39,15 @@ function chachaFrom(name, module) {
 }
 
 /**
- * age-encryption's ChaCha20-Poly1305 from OpenSSL (cli/chacha-openssl.ts: node:crypto, the same
- * RFC 8439 AEAD) in place of @noble/ciphers' JavaScript one, which bound the CLI's sealing and
- * opening to about 64–150 MB/s. Only age-encryption's own imports are redirected; the web app's
- * bundles (browsers have no ChaCha20 in WebCrypto) keep @noble/ciphers.
+ * In the CLI: age-encryption's ChaCha20-Poly1305 from OpenSSL (cli/chacha-openssl.ts: node:crypto,
+ * the same RFC 8439 AEAD) in place of @noble/ciphers' JavaScript one, which bound the CLI's sealing
+ * and opening to about 64–150 MB/s.
  */
 export const opensslChacha = chachaFrom("openssl-chacha20poly1305", path.join(root, "cli", "chacha-openssl.ts"));
 
 /**
- * In the sealing worker (/seal-encrypt.js): web/seal-worker/chacha.ts, libsodium's WebAssembly
- * ChaCha20-Poly1305 once /seal-aead.js loaded (about 3× @noble/ciphers' rate in V8), else
- * @noble/ciphers' own.
+ * In the sealing worker (/seal-encrypt.js) and the service worker's sealed part (/sw-seal.js):
+ * web/seal-worker/chacha.ts, libsodium's WebAssembly ChaCha20-Poly1305 once /seal-aead.js loaded
+ * (about 3× @noble/ciphers' rate in V8), else @noble/ciphers' own.
  */
 export const wasmChacha = chachaFrom("wasm-chacha20poly1305", path.join(root, "web", "seal-worker", "chacha.ts"));

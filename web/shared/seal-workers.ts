@@ -1,8 +1,9 @@
 /**
  * The sealing workers' scripts (web/seal-worker/, built by scripts/build-web.mjs; the CSP's
- * worker-src 'self' allows them; /seal-aead.js is loaded by /seal-encrypt.js): web/seal/seal-file.ts starts them, and the service worker keeps
- * a copy of each (web/sw/sw.ts) so a page that goes offline before it ever sealed a file still
- * seals in them, not on its own thread at half the rate.
+ * worker-src 'self' allows them), and /seal-aead.js, which /seal-encrypt.js and the service
+ * worker load: web/seal/seal-file.ts starts the workers, and the service worker keeps a copy of
+ * each script (web/sw/sw.ts) so a page that goes offline before it ever sealed a file still seals
+ * in them, not on its own thread at about a quarter of the rate.
  */
 export const SEAL_WORKERS = { encrypt: "/seal-encrypt.js", hash: "/seal-hash.js", aead: "/seal-aead.js" } as const;
 
