@@ -172,6 +172,15 @@ describe("pins and trust", () => {
     const sentBefore = await newestSent(A);
     await A.getByRole("button", { name: "Send", exact: true }).click();
     await A.getByRole("alert").getByText("Nothing was sent: the key of Tablet changed.", { exact: false }).waitFor();
+    // the refusal sits under the key-change box it points to ("See above what it means"), also at 360 px
+    const box = await A.locator("#seal-who").boundingBox();
+    const said = await A.locator("#send-error").boundingBox();
+    expect(said!.y).toBeGreaterThan(box!.y + box!.height);
+    await screenshot(A, "desktop-4-key-changed-refused", A.locator("#send-error"));
+    const wide = A.viewportSize()!;
+    await A.setViewportSize({ width: 360, height: 800 });
+    await screenshot(A, "phone-4-key-changed-refused", A.locator("#send-error"));
+    await A.setViewportSize(wide);
     expect(await newestSent(A)).toEqual(sentBefore);
     expect(await new PushdropClient({ server: server.base, token: c.token }).inbox(c.id)).toEqual([]);
     expect((await pins(A))[c.id]!.key).toBe(k1.recipient);
