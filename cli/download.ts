@@ -98,9 +98,14 @@ export interface Range {
 interface Sha256 {
   /** resolves once the bytes are taken (copied, or hashed) */
   update(chunks: readonly Buffer[], bytes: number): Promise<void>;
-  /** hex: the whole, and each range's (in the order of the ranges) */
-  digest(): Promise<{ whole: string; ranges: string[] }>;
+  digest(): Promise<Digests>;
   close(): void;
+}
+
+/** hex: the whole resource's SHA-256, and each range's (in the order of the ranges) */
+interface Digests {
+  whole: string;
+  ranges: string[];
 }
 
 /**
@@ -172,8 +177,8 @@ function workerHash(ranges: readonly Range[]): Sha256 {
   const free = ring.map((_, k) => k);
   let wake: (() => void) | null = null;
   let failed: unknown = null;
-  let digest: ((d: { whole: string; ranges: string[] }) => void) | null = null;
-  worker.on("message", (m: { free?: number; digest?: { whole: string; ranges: string[] } }) => {
+  let digest: ((d: Digests) => void) | null = null;
+  worker.on("message", (m: { free?: number; digest?: Digests }) => {
     if (m.free !== undefined) {
       free.push(m.free);
       wake?.();
@@ -214,7 +219,7 @@ function workerHash(ranges: readonly Range[]): Sha256 {
       if (k !== -1) post(k, used);
     },
     digest: () =>
-      new Promise<{ whole: string; ranges: string[] }>((resolve, reject) => {
+      new Promise<Digests>((resolve, reject) => {
         if (failed) return reject(failed);
         digest = resolve;
         worker.once("error", reject);
