@@ -6,7 +6,7 @@ import { Readable } from "node:stream";
 import type { ReadableStream as NodeWebStream } from "node:stream/web";
 import { ApiError, NetworkError, isTransient, retryDelayMs, sleep, type PushdropClient } from "../client";
 import type { DownloadRequestOptions } from "../client/api";
-import type { Incoming } from "./http";
+import { readerOf, type Incoming } from "./http";
 import { integrityError } from "./exit";
 import { shown } from "./sanitize";
 
@@ -60,7 +60,7 @@ export type GetFn = (client: PushdropClient, pathOrUrl: string, opts: DownloadRe
 /** `client.download` (fetch): its body as a Node stream. */
 export const viaFetch: GetFn = async (client, pathOrUrl, opts) => {
   const res = await client.download(pathOrUrl, opts);
-  return { status: res.status, headers: res.headers, body: res.body ? Readable.fromWeb(res.body as NodeWebStream<Uint8Array>) : Readable.from([]) };
+  return { status: res.status, headers: res.headers, body: readerOf(res.body ? Readable.fromWeb(res.body as NodeWebStream<Uint8Array>) : Readable.from([])) };
 };
 
 export interface DownloadResult {
@@ -98,8 +98,23 @@ export interface Range {
 interface Sha256 {
   /** resolves once the bytes are taken (copied, or hashed) */
   update(chunks: readonly Buffer[], bytes: number): Promise<void>;
+  /**
+   * a buffer for the resource's next bytes, read straight into it (waits while every slot of
+   * the ring waits to be hashed); each is given back by `hashed` or `unused`
+   */
+  take(): Promise<Slot>;
+  /** the slot's first `bytes` bytes are the resource's next ones (and in the store): hashes them, then frees it */
+  hashed(slot: Slot, bytes: number): void;
+  /** gives a slot back without its bytes */
+  unused(slot: Slot): void;
   digest(): Promise<Digests>;
   close(): void;
+}
+
+/** one of the ring's buffers (`k`), or a buffer of its own (k: -1) */
+interface Slot {
+  k: number;
+  buf: Buffer;
 }
 
 /** hex: the whole resource's SHA-256, and each range's (in the order of the ranges) */
@@ -131,7 +146,7 @@ export class RangeCursor {
 }
 
 const SLOT = 2 * 1024 * 1024;
-const RING = 4;
+const RING = 8;
 /** downloads smaller than this hash on the main thread (a worker takes some 30 ms to start) */
 const OFF_THREAD_FROM = 32 * 1024 * 1024;
 
@@ -140,14 +155,17 @@ function mainThreadHash(ranges: readonly Range[]): Sha256 {
   const hs = ranges.map(() => createHash("sha256"));
   const cursor = new RangeCursor(ranges);
   let at = 0;
+  const update = (c: Buffer) => {
+    h.update(c);
+    for (const [j, from, to] of cursor.sections(at, c.length)) hs[j]!.update(c.subarray(from, to));
+    at += c.length;
+  };
   return {
-    update: async (chunks) => {
-      for (const c of chunks) {
-        h.update(c);
-        for (const [j, from, to] of cursor.sections(at, c.length)) hs[j]!.update(c.subarray(from, to));
-        at += c.length;
-      }
-    },
+    update: async (chunks) => chunks.forEach(update),
+    // (a small download: a buffer of its own each time, hashed at once)
+    take: async () => ({ k: -1, buf: Buffer.allocUnsafe(BATCH) }),
+    hashed: (slot, bytes) => update(slot.buf.subarray(0, bytes)),
+    unused: () => undefined,
     digest: async () => ({ whole: h.digest("hex"), ranges: hs.map((x) => x.digest("hex")) }),
     close: () => undefined,
   };
@@ -218,6 +236,15 @@ function workerHash(ranges: readonly Range[]): Sha256 {
       }
       if (k !== -1) post(k, used);
     },
+    take: async () => {
+      const k = await slot();
+      return { k, buf: views[k]! };
+    },
+    hashed: (s, bytes) => post(s.k, bytes),
+    unused: (s) => {
+      free.unshift(s.k);
+      wake?.();
+    },
     digest: () =>
       new Promise<Digests>((resolve, reject) => {
         if (failed) return reject(failed);
@@ -236,7 +263,11 @@ function workerHash(ranges: readonly Range[]): Sha256 {
 export interface Store {
   /** bytes held so far: where the download resumes */
   size(): Promise<number>;
-  /** the bytes from `at` on (`bytes` in all), in order; resolves once they are where they belong */
+  /**
+   * the bytes from `at` on (`bytes` in all), in order; resolves once they are where they belong.
+   * The chunks are lent: the download reads new bytes into them once this resolves, so a store
+   * that keeps any of them past that keeps a copy
+   */
   write(chunks: readonly Buffer[], bytes: number, at: number): Promise<void>;
   /**
    * reads the first `n` bytes back, once, giving each piece to `onBytes` in order (a new run's
@@ -386,84 +417,61 @@ async function tryOnce(
 }
 
 /**
- * The body into the store, in batches of about BATCH bytes: while one batch is being written,
- * the next is read from the network (two at most in memory: the stream is paused while a full
- * batch waits); each batch is hashed once written. The body's chunks are taken as its 'data'
- * events give them (no promise per chunk) and go to disk as they are (no copy).
+ * The body into the store, read straight into the hash's slots (cli/direct-get.ts reads the
+ * socket into them; no buffer per chunk, no copy): while one slot is being read, the ones
+ * before it are written to the store, in order, one write at a time, and each is hashed once
+ * it is written, then freed; a read waits for a free slot, so at most the ring is in memory.
+ * The store must not keep a slot's bytes past its write (cli/onepass.ts copies what it keeps).
  */
-function write(res: Incoming, store: Store, hashed: Hashed, opts: DownloadOptions): Promise<void> {
+async function write(res: Incoming, store: Store, hashed: Hashed, opts: DownloadOptions): Promise<void> {
   const body = res.body;
+  const hash = hashed.hash;
   opts.onProgress?.(hashed.bytes);
-  let batch: Buffer[] = [];
-  let batchBytes = 0;
-  let next = hashed.bytes; // where the next batch goes
-  let writing: Promise<void> | null = null;
-  let ended = false;
-  let settled = false;
-  return new Promise<void>((resolve, reject) => {
+  let next = hashed.bytes; // where the next slot's bytes go
+  // the writes, in order; a failure ends the reading too (a slot that was never hashed is never freed)
+  let writes: Promise<void> = Promise.resolve();
+  let stop!: (e: unknown) => void;
+  const stopped = new Promise<never>((_, reject) => (stop = reject));
+  stopped.catch(() => undefined);
+  try {
+    for (;;) {
+      const slot = await Promise.race([hash.take(), stopped]);
+      let n: number;
+      try {
+        n = await Promise.race([body.read(slot.buf), stopped]);
+      } catch (e) {
+        hash.unused(slot);
+        throw e;
+      }
+      if (n === 0) {
+        hash.unused(slot);
+        break;
+      }
+      // refused as the bytes come, not once they are all on disk (and not retried: it is no break)
+      if (next + n > opts.size) {
+        hash.unused(slot);
+        await writes.catch(() => undefined);
+        await store.reset();
+        throw integrityError(`The server sent more than the ${opts.size} bytes expected; nothing was kept.`, "too_long");
+      }
+      const at = next;
+      next += n;
+      writes = writes.then(async () => {
+        await store.write([slot.buf.subarray(0, n)], n, at);
+        hash.hashed(slot, n); // (only once it is in the store)
+        hashed.bytes += n;
+        opts.onProgress?.(hashed.bytes);
+      });
+      writes.catch(stop);
+    }
+    await writes;
+  } catch (e) {
+    body.destroy();
     // what was being written is written (or failed) before anything else happens: a retry
     // resumes from what the store holds and the hash covers
-    const fail = (e: unknown, then?: () => Promise<void>) => {
-      if (settled) return;
-      settled = true;
-      body.destroy();
-      const why = opts.signal?.aborted ? (opts.signal.reason ?? e) : e;
-      void (writing ?? Promise.resolve())
-        .catch(() => undefined)
-        .then(then)
-        .then(() => reject(why), reject);
-    };
-    const pump = () => {
-      if (settled || writing) return;
-      if (batchBytes >= BATCH || (ended && batchBytes > 0)) {
-        const chunks = batch;
-        const bytes = batchBytes;
-        const at = next;
-        batch = [];
-        batchBytes = 0;
-        next += bytes;
-        const w = store.write(chunks, bytes, at).then(async () => {
-          await hashed.hash.update(chunks, bytes); // (only once it is in the store)
-          hashed.bytes += bytes;
-          opts.onProgress?.(hashed.bytes);
-        });
-        writing = w;
-        w.then(
-          () => {
-            writing = null;
-            if (!ended && body.isPaused()) body.resume();
-            pump();
-          },
-          (e: unknown) => fail(e),
-        );
-      } else if (ended) {
-        settled = true;
-        resolve();
-      }
-    };
-    body.on("data", (chunk: Buffer) => {
-      if (settled || chunk.length === 0) return;
-      const c = Buffer.isBuffer(chunk) ? chunk : Buffer.from((chunk as Uint8Array).buffer, (chunk as Uint8Array).byteOffset, (chunk as Uint8Array).byteLength);
-      // refused as the bytes come, not once they are all on disk (and not retried: it is no break)
-      if (next + batchBytes + c.length > opts.size) {
-        return fail(integrityError(`The server sent more than the ${opts.size} bytes expected; nothing was kept.`, "too_long"), () => store.reset());
-      }
-      batch.push(c);
-      batchBytes += c.length;
-      if (batchBytes >= BATCH) {
-        if (writing) body.pause();
-        else pump();
-      }
-    });
-    body.on("end", () => {
-      ended = true;
-      pump();
-    });
-    body.on("error", (e) => fail(e));
-    body.on("close", () => {
-      if (!ended) fail(Object.assign(new Error("premature close"), { code: "ERR_STREAM_PREMATURE_CLOSE" }));
-    });
-  });
+    await writes.catch(() => undefined);
+    throw opts.signal?.aborted ? (opts.signal.reason ?? e) : e;
+  }
 }
 
 /** `bytes` bytes of `chunks` at `position`, through the descriptor (one writev, mostly). */

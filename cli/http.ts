@@ -89,7 +89,7 @@ function drained(req: http.ClientRequest): Promise<void> {
   });
 }
 
-function headersOf(res: http.IncomingMessage): Headers {
+export function headersOf(res: http.IncomingMessage): Headers {
   const h = new Headers();
   for (const [k, v] of Object.entries(res.headers)) {
     if (Array.isArray(v)) v.forEach((x) => h.append(k, x));
@@ -98,11 +98,85 @@ function headersOf(res: http.IncomingMessage): Headers {
   return h;
 }
 
-/** A download's answer (200/206) with its body unread, as a Node stream. */
+/** A download's answer (200/206) with its body unread. */
 export interface Incoming {
   status: number;
   headers: Headers;
-  body: Readable;
+  body: BodyReader;
+}
+
+/**
+ * A body read into the caller's buffers: cli/direct-get.ts reads the socket straight into them
+ * (no buffer per chunk, no copy); `readerOf` copies a Node stream's chunks into them.
+ */
+export interface BodyReader {
+  /**
+   * Fills `into` from its start with the body's next bytes; resolves with how many once it is
+   * full, or the body ended (0: it had ended), or some bytes came and then none for a while (a
+   * slow line still shows progress). Rejects when the body breaks off (a read that has some
+   * bytes gives them first; the next one rejects); one read at a time.
+   */
+  read(into: Uint8Array): Promise<number>;
+  /** ends it: the connection is dropped, a read under way rejects */
+  destroy(): void;
+}
+
+/** How long a read that has some bytes waits for more before it gives them (a slow line). */
+export const READ_PATIENCE_MS = 250;
+
+/** A Node stream (node:http's body, fetch's through Readable.fromWeb) as a BodyReader: its chunks copied into the buffers given. */
+export function readerOf(body: Readable): BodyReader {
+  let rest: Buffer | null = null; // what is left of a chunk a read took only in part
+  let ended = false;
+  let failure: unknown = null;
+  let wake: (() => void) | null = null;
+  const poke = () => {
+    const w = wake;
+    wake = null;
+    w?.();
+  };
+  body.on("readable", poke);
+  body.on("end", () => {
+    ended = true;
+    poke();
+  });
+  body.on("error", (e) => {
+    failure ??= e;
+    poke();
+  });
+  body.on("close", () => {
+    if (!ended) failure ??= Object.assign(new Error("premature close"), { code: "ERR_STREAM_PREMATURE_CLOSE" });
+    poke();
+  });
+  return {
+    read: async (into) => {
+      let n = 0;
+      let since = 0; // when the first bytes of this read came
+      for (;;) {
+        while (n < into.length) {
+          const c: Buffer | null = rest ?? (body.read() as Buffer | null);
+          rest = null;
+          if (c === null) break;
+          const take = Math.min(c.length, into.length - n);
+          into.set(take === c.length ? c : c.subarray(0, take), n);
+          if (take < c.length) rest = c.subarray(take);
+          n += take;
+          since ||= Date.now();
+        }
+        if (n === into.length || (ended && rest === null)) return n;
+        if (failure) {
+          if (n > 0) return n; // (what came before the break is kept; the next read says it)
+          throw failure;
+        }
+        if (n > 0 && Date.now() - since >= READ_PATIENCE_MS) return n;
+        await new Promise<void>((resolve) => {
+          wake = resolve;
+          if (n > 0) setTimeout(poke, READ_PATIENCE_MS - (Date.now() - since)).unref();
+        });
+      }
+    },
+    destroy: () => void body.destroy(),
+  };
 }
 
 const REDIRECTS = 5;
@@ -149,7 +223,7 @@ export async function nodeDownload(client: PushdropClient, pathOrUrl: string, op
       res.resume();
       throw new ApiError(status, "bad_response", `The server answered ${status} to a download.`);
     }
-    return { status, headers: headersOf(res), body: res };
+    return { status, headers: headersOf(res), body: readerOf(res) };
   }
 }
 

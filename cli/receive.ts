@@ -6,7 +6,7 @@ import { checkSeal, openStream, SealError } from "../client/seal";
 import type { PushdropClient } from "../client";
 import type { Transfer } from "../src/contract";
 import { downloadToFile, sizeOf, type DownloadOptions } from "./download";
-import { nodeDownload } from "./http";
+import { directDownload } from "./direct-get";
 import { CliError, EXIT, integrityError, usageError } from "./exit";
 import { ProgressView } from "./progress";
 import { RetryNotes } from "./retrying";
@@ -170,7 +170,7 @@ async function fetchPart(
       signal,
       tries,
       store,
-      get: nodeDownload,
+      get: directDownload,
       onRetry: (attempt, ms, status) => notes.retrying(attempt, ms, status),
       onProgress: (bytes) => {
         if (moved !== -1 && bytes > moved) notes.through();

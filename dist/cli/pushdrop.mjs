@@ -8967,9 +8967,9 @@ var require_websocket = __commonJS({
     var EventEmitter = __require("events");
     var https2 = __require("https");
     var http2 = __require("http");
-    var net = __require("net");
+    var net2 = __require("net");
     var querystring = __require("querystring");
-    var tls = __require("tls");
+    var tls2 = __require("tls");
     var { randomBytes: randomBytes5, createHash: createHash6 } = __require("crypto");
     var { Duplex, Readable: Readable5 } = __require("stream");
     var { URL: URL2 } = __require("url");
@@ -9736,14 +9736,14 @@ var require_websocket = __commonJS({
     }
     function netConnect(options) {
       options.path = options.socketPath;
-      return net.connect(options);
+      return net2.connect(options);
     }
     function tlsConnect(options) {
       options.path = void 0;
       if (!options.servername && options.servername !== "") {
-        options.servername = net.isIP(options.host) ? "" : options.host;
+        options.servername = net2.isIP(options.host) ? "" : options.host;
       }
-      return tls.connect(options);
+      return tls2.connect(options);
     }
     function abortHandshake(websocket, stream2, message) {
       websocket._readyState = WebSocket2.CLOSING;
@@ -11443,7 +11443,7 @@ var Ui = class {
   async ask(question, dflt) {
     const rl = createInterface({ input: process.stdin, output: process.stderr, terminal: true });
     try {
-      const answer = await new Promise((resolve) => {
+      const answer2 = await new Promise((resolve) => {
         rl.question(`${question} ${dflt ? "[Y/n]" : "[y/N]"} `, resolve);
         rl.once("close", () => resolve(null));
         rl.once("SIGINT", () => {
@@ -11453,8 +11453,8 @@ var Ui = class {
           process.emit("SIGINT", "SIGINT");
         });
       });
-      if (answer === null) return false;
-      const a = answer.trim().toLowerCase();
+      if (answer2 === null) return false;
+      const a = answer2.trim().toLowerCase();
       return a === "" ? dflt : a === "y" || a === "yes";
     } finally {
       rl.close();
@@ -21990,10 +21990,193 @@ import { createHash as createHash2 } from "node:crypto";
 import { Worker } from "node:worker_threads";
 import { constants, lstatSync } from "node:fs";
 import { lstat, open } from "node:fs/promises";
+import { Readable as Readable2 } from "node:stream";
+
+// cli/http.ts
+import http from "node:http";
+import https from "node:https";
 import { Readable } from "node:stream";
+var agents = {
+  "http:": new http.Agent({ keepAlive: true, maxSockets: 8 }),
+  "https:": new https.Agent({ keepAlive: true, maxSockets: 8 })
+};
+var REPORT_EVERY = 256 * 1024;
+var nodePut = (url2, body, headers, opts2) => new Promise((resolve, reject) => {
+  const u = new URL(url2);
+  const mod4 = u.protocol === "https:" ? https : http;
+  const req = mod4.request(u, {
+    method: "PUT",
+    agent: agents[u.protocol],
+    headers: { ...headers, "content-length": String(body.size), "content-type": "application/octet-stream" },
+    signal: opts2.signal
+  });
+  let settled = false;
+  let written = false;
+  const fail = (e) => {
+    if (settled) return;
+    settled = true;
+    req.destroy();
+    reject(e);
+  };
+  req.on("error", fail);
+  req.on("response", (res) => {
+    const chunks = [];
+    res.on("data", (c) => chunks.push(c));
+    res.on("error", fail);
+    res.on("end", () => {
+      if (settled) return;
+      settled = true;
+      const h = headersOf(res);
+      const status2 = res.statusCode ?? 502;
+      const text = Buffer.concat(chunks);
+      if (!written) req.destroy();
+      resolve(new Response(status2 === 204 || status2 === 304 ? null : text, { status: status2, headers: h }));
+    });
+  });
+  void (async () => {
+    let sent = 0;
+    let reported = 0;
+    try {
+      for await (const chunk of Readable.fromWeb(body.stream())) {
+        if (settled) return;
+        const buf = chunk;
+        if (!req.write(buf)) await drained(req);
+        sent += buf.byteLength;
+        if (sent - reported >= REPORT_EVERY) {
+          reported = sent;
+          opts2.onProgress?.(sent);
+        }
+      }
+      written = true;
+      req.end();
+    } catch (e) {
+      fail(e);
+    }
+  })();
+});
+function drained(req) {
+  return new Promise((resolve) => {
+    const done = () => {
+      req.off("drain", done);
+      req.off("close", done);
+      resolve();
+    };
+    req.on("drain", done);
+    req.on("close", done);
+  });
+}
+function headersOf(res) {
+  const h = new Headers();
+  for (const [k, v] of Object.entries(res.headers)) {
+    if (Array.isArray(v)) v.forEach((x) => h.append(k, x));
+    else if (v !== void 0) h.set(k, v);
+  }
+  return h;
+}
+var READ_PATIENCE_MS = 250;
+function readerOf(body) {
+  let rest = null;
+  let ended = false;
+  let failure = null;
+  let wake = null;
+  const poke = () => {
+    const w = wake;
+    wake = null;
+    w?.();
+  };
+  body.on("readable", poke);
+  body.on("end", () => {
+    ended = true;
+    poke();
+  });
+  body.on("error", (e) => {
+    failure ??= e;
+    poke();
+  });
+  body.on("close", () => {
+    if (!ended) failure ??= Object.assign(new Error("premature close"), { code: "ERR_STREAM_PREMATURE_CLOSE" });
+    poke();
+  });
+  return {
+    read: async (into) => {
+      let n = 0;
+      let since = 0;
+      for (; ; ) {
+        while (n < into.length) {
+          const c = rest ?? body.read();
+          rest = null;
+          if (c === null) break;
+          const take = Math.min(c.length, into.length - n);
+          into.set(take === c.length ? c : c.subarray(0, take), n);
+          if (take < c.length) rest = c.subarray(take);
+          n += take;
+          since ||= Date.now();
+        }
+        if (n === into.length || ended && rest === null) return n;
+        if (failure) {
+          if (n > 0) return n;
+          throw failure;
+        }
+        if (n > 0 && Date.now() - since >= READ_PATIENCE_MS) return n;
+        await new Promise((resolve) => {
+          wake = resolve;
+          if (n > 0) setTimeout(poke, READ_PATIENCE_MS - (Date.now() - since)).unref();
+        });
+      }
+    },
+    destroy: () => void body.destroy()
+  };
+}
+var REDIRECTS = 5;
+async function nodeDownload(client, pathOrUrl, opts2 = {}) {
+  const { url: url2, headers } = client.downloadRequest(pathOrUrl, opts2);
+  let u = new URL(url2);
+  for (let hop = 0; ; hop++) {
+    let res;
+    try {
+      res = await get(u, headers, opts2.signal);
+    } catch (e) {
+      if (e instanceof Error && e.name === "AbortError") throw e;
+      throw new NetworkError(`Could not reach ${client.server} (${networkReason(e)}).`, e);
+    }
+    const status2 = res.statusCode ?? 502;
+    const location = res.headers.location;
+    if ([301, 302, 303, 307, 308].includes(status2) && location && hop < REDIRECTS) {
+      res.resume();
+      const to = new URL(location, u);
+      if (to.origin !== u.origin) delete headers.authorization;
+      u = to;
+      continue;
+    }
+    if (status2 >= 400) {
+      const chunks = [];
+      try {
+        for await (const c of res) chunks.push(c);
+      } catch {
+      }
+      throw await ApiError.from(new Response(Buffer.concat(chunks), { status: Math.min(599, status2), headers: headersOf(res) }));
+    }
+    if (status2 < 200 || status2 >= 300) {
+      res.resume();
+      throw new ApiError(status2, "bad_response", `The server answered ${status2} to a download.`);
+    }
+    return { status: status2, headers: headersOf(res), body: readerOf(res) };
+  }
+}
+function get(u, headers, signal) {
+  return new Promise((resolve, reject) => {
+    const mod4 = u.protocol === "https:" ? https : http;
+    const req = mod4.request(u, { method: "GET", agent: agents[u.protocol], headers, signal });
+    req.on("error", reject);
+    req.on("response", resolve);
+    req.end();
+  });
+}
+
+// cli/download.ts
 var viaFetch = async (client, pathOrUrl, opts2) => {
   const res = await client.download(pathOrUrl, opts2);
-  return { status: res.status, headers: res.headers, body: res.body ? Readable.fromWeb(res.body) : Readable.from([]) };
+  return { status: res.status, headers: res.headers, body: readerOf(res.body ? Readable2.fromWeb(res.body) : Readable2.from([])) };
 };
 var RangeCursor = class {
   constructor(ranges) {
@@ -22013,21 +22196,24 @@ var RangeCursor = class {
   }
 };
 var SLOT = 2 * 1024 * 1024;
-var RING = 4;
+var RING = 8;
 var OFF_THREAD_FROM = 32 * 1024 * 1024;
 function mainThreadHash(ranges) {
   const h = createHash2("sha256");
   const hs = ranges.map(() => createHash2("sha256"));
   const cursor = new RangeCursor(ranges);
   let at = 0;
+  const update = (c) => {
+    h.update(c);
+    for (const [j, from, to] of cursor.sections(at, c.length)) hs[j].update(c.subarray(from, to));
+    at += c.length;
+  };
   return {
-    update: async (chunks) => {
-      for (const c of chunks) {
-        h.update(c);
-        for (const [j, from, to] of cursor.sections(at, c.length)) hs[j].update(c.subarray(from, to));
-        at += c.length;
-      }
-    },
+    update: async (chunks) => chunks.forEach(update),
+    // (a small download: a buffer of its own each time, hashed at once)
+    take: async () => ({ k: -1, buf: Buffer.allocUnsafe(BATCH) }),
+    hashed: (slot, bytes2) => update(slot.buf.subarray(0, bytes2)),
+    unused: () => void 0,
     digest: async () => ({ whole: h.digest("hex"), ranges: hs.map((x) => x.digest("hex")) }),
     close: () => void 0
   };
@@ -22094,6 +22280,15 @@ function workerHash(ranges) {
         }
       }
       if (k !== -1) post(k, used);
+    },
+    take: async () => {
+      const k = await slot();
+      return { k, buf: views[k] };
+    },
+    hashed: (s, bytes2) => post(s.k, bytes2),
+    unused: (s) => {
+      free.unshift(s.k);
+      wake?.();
     },
     digest: () => new Promise((resolve, reject) => {
       if (failed) return reject(failed);
@@ -22212,73 +22407,51 @@ async function tryOnce(client, pathOrUrl, store, opts2, carried, carry, newHash)
   await write(res, store, hashed, opts2);
   return finish(store, hashed.hash, opts2);
 }
-function write(res, store, hashed, opts2) {
+async function write(res, store, hashed, opts2) {
   const body = res.body;
+  const hash = hashed.hash;
   opts2.onProgress?.(hashed.bytes);
-  let batch = [];
-  let batchBytes = 0;
   let next = hashed.bytes;
-  let writing = null;
-  let ended = false;
-  let settled = false;
-  return new Promise((resolve, reject) => {
-    const fail = (e, then) => {
-      if (settled) return;
-      settled = true;
-      body.destroy();
-      const why = opts2.signal?.aborted ? opts2.signal.reason ?? e : e;
-      void (writing ?? Promise.resolve()).catch(() => void 0).then(then).then(() => reject(why), reject);
-    };
-    const pump = () => {
-      if (settled || writing) return;
-      if (batchBytes >= BATCH || ended && batchBytes > 0) {
-        const chunks = batch;
-        const bytes2 = batchBytes;
-        const at = next;
-        batch = [];
-        batchBytes = 0;
-        next += bytes2;
-        const w = store.write(chunks, bytes2, at).then(async () => {
-          await hashed.hash.update(chunks, bytes2);
-          hashed.bytes += bytes2;
-          opts2.onProgress?.(hashed.bytes);
-        });
-        writing = w;
-        w.then(
-          () => {
-            writing = null;
-            if (!ended && body.isPaused()) body.resume();
-            pump();
-          },
-          (e) => fail(e)
-        );
-      } else if (ended) {
-        settled = true;
-        resolve();
+  let writes = Promise.resolve();
+  let stop2;
+  const stopped = new Promise((_, reject) => stop2 = reject);
+  stopped.catch(() => void 0);
+  try {
+    for (; ; ) {
+      const slot = await Promise.race([hash.take(), stopped]);
+      let n;
+      try {
+        n = await Promise.race([body.read(slot.buf), stopped]);
+      } catch (e) {
+        hash.unused(slot);
+        throw e;
       }
-    };
-    body.on("data", (chunk) => {
-      if (settled || chunk.length === 0) return;
-      const c = Buffer.isBuffer(chunk) ? chunk : Buffer.from(chunk.buffer, chunk.byteOffset, chunk.byteLength);
-      if (next + batchBytes + c.length > opts2.size) {
-        return fail(integrityError(`The server sent more than the ${opts2.size} bytes expected; nothing was kept.`, "too_long"), () => store.reset());
+      if (n === 0) {
+        hash.unused(slot);
+        break;
       }
-      batch.push(c);
-      batchBytes += c.length;
-      if (batchBytes >= BATCH) {
-        if (writing) body.pause();
-        else pump();
+      if (next + n > opts2.size) {
+        hash.unused(slot);
+        await writes.catch(() => void 0);
+        await store.reset();
+        throw integrityError(`The server sent more than the ${opts2.size} bytes expected; nothing was kept.`, "too_long");
       }
-    });
-    body.on("end", () => {
-      ended = true;
-      pump();
-    });
-    body.on("error", (e) => fail(e));
-    body.on("close", () => {
-      if (!ended) fail(Object.assign(new Error("premature close"), { code: "ERR_STREAM_PREMATURE_CLOSE" }));
-    });
-  });
+      const at = next;
+      next += n;
+      writes = writes.then(async () => {
+        await store.write([slot.buf.subarray(0, n)], n, at);
+        hash.hashed(slot, n);
+        hashed.bytes += n;
+        opts2.onProgress?.(hashed.bytes);
+      });
+      writes.catch(stop2);
+    }
+    await writes;
+  } catch (e) {
+    body.destroy();
+    await writes.catch(() => void 0);
+    throw opts2.signal?.aborted ? opts2.signal.reason ?? e : e;
+  }
 }
 async function writevAll(file, chunks, bytes2, position) {
   if (bytes2 === 0) return;
@@ -22355,132 +22528,227 @@ function isStreamBreak(e) {
   return e.message === "terminated" || code === "ECONNRESET" || code === "ERR_STREAM_PREMATURE_CLOSE" || code === "UND_ERR_SOCKET" || code === "EPIPE";
 }
 
-// cli/http.ts
-import http from "node:http";
-import https from "node:https";
-import { Readable as Readable2 } from "node:stream";
-var agents = {
-  "http:": new http.Agent({ keepAlive: true, maxSockets: 8 }),
-  "https:": new https.Agent({ keepAlive: true, maxSockets: 8 })
-};
-var REPORT_EVERY = 256 * 1024;
-var nodePut = (url2, body, headers, opts2) => new Promise((resolve, reject) => {
-  const u = new URL(url2);
-  const mod4 = u.protocol === "https:" ? https : http;
-  const req = mod4.request(u, {
-    method: "PUT",
-    agent: agents[u.protocol],
-    headers: { ...headers, "content-length": String(body.size), "content-type": "application/octet-stream" },
-    signal: opts2.signal
-  });
-  let settled = false;
-  let written = false;
-  const fail = (e) => {
-    if (settled) return;
-    settled = true;
-    req.destroy();
-    reject(e);
-  };
-  req.on("error", fail);
-  req.on("response", (res) => {
-    const chunks = [];
-    res.on("data", (c) => chunks.push(c));
-    res.on("error", fail);
-    res.on("end", () => {
-      if (settled) return;
-      settled = true;
-      const h = headersOf(res);
-      const status2 = res.statusCode ?? 502;
-      const text = Buffer.concat(chunks);
-      if (!written) req.destroy();
-      resolve(new Response(status2 === 204 || status2 === 304 ? null : text, { status: status2, headers: h }));
-    });
-  });
-  void (async () => {
-    let sent = 0;
-    let reported = 0;
-    try {
-      for await (const chunk of Readable2.fromWeb(body.stream())) {
-        if (settled) return;
-        const buf = chunk;
-        if (!req.write(buf)) await drained(req);
-        sent += buf.byteLength;
-        if (sent - reported >= REPORT_EVERY) {
-          reported = sent;
-          opts2.onProgress?.(sent);
-        }
-      }
-      written = true;
-      req.end();
-    } catch (e) {
-      fail(e);
+// cli/direct-get.ts
+import net from "node:net";
+import tls from "node:tls";
+var SPILL = 64 * 1024;
+function directDownloadWith(options = {}) {
+  return async (client, pathOrUrl, opts2 = {}) => {
+    const { url: url2, headers } = client.downloadRequest(pathOrUrl, opts2);
+    const u = new URL(url2);
+    const lines = Object.entries(headers).map(([k, v]) => `${k}: ${v}`);
+    const plain = u.protocol === "http:";
+    if (!plain && u.protocol !== "https:" || lines.some((l) => /[\r\n\0]/.test(l)) || u.username || u.password) {
+      return nodeDownload(client, pathOrUrl, opts2);
     }
-  })();
-});
-function drained(req) {
-  return new Promise((resolve) => {
-    const done = () => {
-      req.off("drain", done);
-      req.off("close", done);
-      resolve();
-    };
-    req.on("drain", done);
-    req.on("close", done);
-  });
-}
-function headersOf(res) {
-  const h = new Headers();
-  for (const [k, v] of Object.entries(res.headers)) {
-    if (Array.isArray(v)) v.forEach((x) => h.append(k, x));
-    else if (v !== void 0) h.set(k, v);
-  }
-  return h;
-}
-var REDIRECTS = 5;
-async function nodeDownload(client, pathOrUrl, opts2 = {}) {
-  const { url: url2, headers } = client.downloadRequest(pathOrUrl, opts2);
-  let u = new URL(url2);
-  for (let hop = 0; ; hop++) {
-    let res;
+    const port = Number(u.port) || (plain ? 80 : 443);
+    const host = u.hostname.replace(/^\[(.*)\]$/, "$1");
+    const connect = (onread, signal) => plain ? net.connect({ host, port, onread, signal, noDelay: true }) : (
+      // (node:tls takes `onread` as node:net does; its types do not say so)
+      tls.connect({ host, port, onread, signal, servername: net.isIP(host) ? void 0 : host, ALPNProtocols: ["http/1.1"], ...options.tls })
+    );
+    const request = [`GET ${u.pathname}${u.search} HTTP/1.1`, `host: ${u.host}`, ...lines, "connection: close", "", ""].join("\r\n");
+    let got;
     try {
-      res = await get(u, headers, opts2.signal);
+      got = await answer(connect, request, opts2.signal);
     } catch (e) {
       if (e instanceof Error && e.name === "AbortError") throw e;
       throw new NetworkError(`Could not reach ${client.server} (${networkReason(e)}).`, e);
     }
-    const status2 = res.statusCode ?? 502;
-    const location = res.headers.location;
-    if ([301, 302, 303, 307, 308].includes(status2) && location && hop < REDIRECTS) {
-      res.resume();
-      const to = new URL(location, u);
-      if (to.origin !== u.origin) delete headers.authorization;
-      u = to;
-      continue;
-    }
-    if (status2 >= 400) {
-      const chunks = [];
-      try {
-        for await (const c of res) chunks.push(c);
-      } catch {
-      }
-      throw await ApiError.from(new Response(Buffer.concat(chunks), { status: Math.min(599, status2), headers: headersOf(res) }));
-    }
-    if (status2 < 200 || status2 >= 300) {
-      res.resume();
-      throw new ApiError(status2, "bad_response", `The server answered ${status2} to a download.`);
-    }
-    return { status: status2, headers: headersOf(res), body: res };
-  }
+    if (got === null) return nodeDownload(client, pathOrUrl, opts2);
+    return { status: got.status, headers: got.headers, body: got.body };
+  };
 }
-function get(u, headers, signal) {
+var directDownload = directDownloadWith();
+var TOKEN = /^[!#$%&'*+.^_`|~0-9A-Za-z-]+$/;
+function parseHead(text) {
+  const lines = text.split("\r\n");
+  const m = /^HTTP\/1\.[01] ([1-5]\d\d)(?: [\t\x20-\x7e\x80-\xff]*)?$/.exec(lines[0]);
+  if (!m) return null;
+  const status2 = Number(m[1]);
+  if (status2 !== 200 && status2 !== 206) return null;
+  const headers = new Headers();
+  const lengths = /* @__PURE__ */ new Set();
+  for (const line of lines.slice(1)) {
+    const colon = line.indexOf(":");
+    if (colon <= 0) return null;
+    const name = line.slice(0, colon);
+    const value2 = line.slice(colon + 1).replace(/^[ \t]+|[ \t]+$/g, "");
+    if (!TOKEN.test(name) || /[\0-\x08\x0a-\x1f\x7f]/.test(value2)) return null;
+    const lower = name.toLowerCase();
+    if (lower === "content-length") lengths.add(value2);
+    if (lower === "transfer-encoding") return null;
+    if (lower === "content-encoding" && value2.toLowerCase() !== "identity") return null;
+    try {
+      headers.append(name, value2);
+    } catch {
+      return null;
+    }
+  }
+  if (lengths.size !== 1) return null;
+  const value = [...lengths][0];
+  if (!/^\d{1,15}$/.test(value)) return null;
+  return { status: status2, headers, length: Number(value) };
+}
+function answer(connect, request, signal) {
   return new Promise((resolve, reject) => {
-    const mod4 = u.protocol === "https:" ? https : http;
-    const req = mod4.request(u, { method: "GET", agent: agents[u.protocol], headers, signal });
-    req.on("error", reject);
-    req.on("response", resolve);
-    req.end();
+    const spill = Buffer.allocUnsafe(SPILL);
+    let headBytes = 0;
+    let body = null;
+    let view = spill;
+    const socket = connect(
+      {
+        buffer: () => view = body ? body.nextView() : spill.subarray(headBytes),
+        callback: (n) => {
+          if (body) return body.got(view, n);
+          headBytes += n;
+          const end = spill.subarray(0, headBytes).indexOf("\r\n\r\n");
+          if (end < 0) {
+            if (headBytes < SPILL) return true;
+            socket.destroy();
+            resolve(null);
+            return false;
+          }
+          const head = parseHead(spill.toString("latin1", 0, end));
+          if (!head) {
+            socket.destroy();
+            resolve(null);
+            return false;
+          }
+          body = new DirectBody(socket, spill, end + 4, headBytes, head.length);
+          resolve({ status: head.status, headers: head.headers, body });
+          return false;
+        }
+      },
+      signal
+    );
+    socket.on("error", (e) => body ? body.fail(e) : reject(e));
+    socket.on("close", () => {
+      if (body) body.closed();
+      else reject(Object.assign(new Error("the server closed the connection before it answered"), { code: "ECONNRESET" }));
+    });
+    socket.on("end", () => void 0);
+    socket.write(request);
   });
 }
+var DirectBody = class {
+  constructor(socket, spill, from, to, length) {
+    this.socket = socket;
+    this.spill = spill;
+    this.pending = spill;
+    this.from = from;
+    this.to = Math.min(to, from + length);
+    this.left = length - (this.to - this.from);
+    if (this.left === 0) socket.destroy();
+  }
+  /** bytes of the body not yet come */
+  left;
+  /** bytes of the body that came but are not given yet: pending[from, to) */
+  pending;
+  from;
+  to;
+  /** the read under way: its buffer, and how much of it is filled */
+  into = null;
+  n = 0;
+  timer = null;
+  done = null;
+  failed = null;
+  failure = null;
+  paused = true;
+  read(into) {
+    if (this.into) return Promise.reject(new Error("one read at a time"));
+    const n = this.drain(into, 0);
+    if (n === into.length || this.ended()) return Promise.resolve(n);
+    if (this.failure) return Promise.reject(this.failure);
+    this.into = into;
+    this.n = n;
+    return new Promise((resolve, reject) => {
+      this.done = resolve;
+      this.failed = reject;
+      if (n > 0) this.arm();
+      if (this.paused) {
+        this.paused = false;
+        this.socket.resume();
+      }
+    });
+  }
+  destroy() {
+    this.socket.destroy();
+    this.fail(Object.assign(new Error("the download was ended"), { name: "AbortError" }));
+  }
+  /** the buffer for the socket's next read: the rest of the read's buffer (no more than the body has left), or the spill */
+  nextView() {
+    const into = this.into;
+    if (into && this.left > 0) return Buffer.from(into.buffer, into.byteOffset + this.n, Math.min(into.length - this.n, this.left));
+    return this.spill;
+  }
+  /** `n` bytes landed at the start of `view`; the socket reads on (true) while a read waits, else pauses */
+  got(view, n) {
+    const into = this.into;
+    const take = Math.min(n, this.left);
+    this.left -= take;
+    if (into && view.buffer === into.buffer && view.byteOffset === into.byteOffset + this.n) this.n += take;
+    else {
+      this.pending = view;
+      this.from = 0;
+      this.to = take;
+      if (into) this.n = this.drain(into, this.n);
+    }
+    if (this.left === 0) this.socket.destroy();
+    if (into) {
+      if (this.n === into.length || this.ended()) this.settle(this.n);
+      else if (this.n > 0) this.arm();
+    }
+    if (this.into) return true;
+    this.paused = true;
+    return false;
+  }
+  /** the connection broke: a read under way gives what it has, else rejects; every read after it rejects */
+  fail(e) {
+    this.failure ??= e;
+    const failed = this.failed;
+    if (this.into && this.n > 0) this.settle(this.n);
+    else if (failed) {
+      this.clear();
+      failed(this.failure);
+    }
+  }
+  /** the socket closed: the body is complete, or broke off */
+  closed() {
+    if (this.left > 0) this.fail(Object.assign(new Error(`the connection closed ${this.left} bytes before the body's end`), { code: "ERR_STREAM_PREMATURE_CLOSE" }));
+  }
+  ended() {
+    return this.left === 0 && this.from === this.to;
+  }
+  /** copies what is pending into `into` from `n` on; returns the new count */
+  drain(into, n) {
+    const take = Math.min(this.to - this.from, into.length - n);
+    if (take > 0) {
+      into.set(this.pending.subarray(this.from, this.from + take), n);
+      this.from += take;
+    }
+    return n + take;
+  }
+  /** a read with some bytes gives them after READ_PATIENCE_MS even if its buffer is not full (a slow line) */
+  arm() {
+    this.timer ??= setTimeout(() => {
+      this.timer = null;
+      if (this.into && this.n > 0) this.settle(this.n);
+    }, READ_PATIENCE_MS);
+  }
+  settle(n) {
+    const done = this.done;
+    this.clear();
+    done?.(n);
+  }
+  clear() {
+    if (this.timer) clearTimeout(this.timer);
+    this.timer = null;
+    this.into = null;
+    this.done = null;
+    this.failed = null;
+  }
+};
 
 // cli/progress.ts
 var import_cli_progress = __toESM(require_cli_progress(), 1);
@@ -22965,7 +23233,7 @@ var OnePass = class {
       const n = Math.min(c.length, upto - this.pos);
       const piece = c.subarray(0, n);
       own.push({ b: piece, at: this.pos });
-      this.header.push(piece);
+      this.header.push(Buffer.from(piece));
       this.pos += n;
       return n;
     };
@@ -23043,7 +23311,7 @@ var OnePass = class {
     const fresh = !this.sparse || !replay && at === this.placed[entry].data;
     const tmp = this.landing.temp({ index: t.index, name: t.name, size: t.size, sha256: t.sha256 }, t.segments, !this.sparse);
     const file = await openPart(tmp, 438);
-    if (fresh) await file.truncate(0);
+    if (fresh && (await file.stat()).size > 0) await file.truncate(0);
     s = this.seal ? sealedSink(file, this.identities, t, this.transfer.files[entry].size) : new FileSink(file, t, this.placed[entry].data, !this.outside);
     this.sinks.set(entry, s);
     return s;
@@ -23154,7 +23422,7 @@ function sealedSink(file, identities, t, sealedSize2) {
           await done;
           throw e;
         }
-        void writer.write(p).catch(() => void 0);
+        void writer.write(Uint8Array.prototype.slice.call(p)).catch(() => void 0);
       }
     },
     end: async () => {
@@ -23256,7 +23524,7 @@ async function fetchPart(client, ui, label, url2, part, size, sha2563, signal, s
       signal,
       tries,
       store,
-      get: nodeDownload,
+      get: directDownload,
       onRetry: (attempt, ms, status2) => notes.retrying(attempt, ms, status2),
       onProgress: (bytes2) => {
         if (moved !== -1 && bytes2 > moved) notes.through();

@@ -9,6 +9,7 @@ import type { AddressInfo } from "node:net";
 import { ApiError, NetworkError, PushdropClient } from "../../client";
 import { downloadToFile } from "../../cli/download";
 import { nodeDownload } from "../../cli/http";
+import { directDownload } from "../../cli/direct-get";
 import { CliError } from "../../cli/exit";
 
 /** cli/download.ts against a server that answers with the bytes given (no network). */
@@ -131,7 +132,12 @@ describe("the .part file is never written through a link", () => {
   });
 });
 
-describe("through node:http (cli/http.ts nodeDownload, what get uses)", () => {
+// directDownload reads the common answer (200/206 with a length) from the socket itself and asks
+// again through node:http for anything else (a redirect, an error): so it asks twice for those
+describe.each([
+  { via: "node:http (cli/http.ts nodeDownload)", get: nodeDownload, again: false },
+  { via: "the socket (cli/direct-get.ts directDownload, what get uses)", get: directDownload, again: true },
+])("through $via", ({ get, again }) => {
   const MiB = 1024 * 1024;
   const bytes = new Uint8Array(3 * MiB + 77).map((_, i) => (i * 5) % 249);
   const sha256 = createHash("sha256").update(bytes).digest("hex");
@@ -164,15 +170,16 @@ describe("through node:http (cli/http.ts nodeDownload, what get uses)", () => {
     const s = await server(2);
     try {
       const client = new PushdropClient({ server: s.base, token: "tok" });
-      const part = path.join(root, "node.part");
+      const part = path.join(root, `${again ? "direct" : "node"}-node.part`);
       const starts: number[] = [];
-      await downloadToFile(client, "/moved", part, { size: bytes.length, sha256, get: nodeDownload, backoffMs: () => 1, onStart: (o) => starts.push(o) });
+      await downloadToFile(client, "/moved", part, { size: bytes.length, sha256, get, backoffMs: () => 1, onStart: (o) => starts.push(o) });
       expect(readFileSync(part).equals(Buffer.from(bytes))).toBe(true);
       expect(starts).toEqual([0, MiB, 2 * MiB]);
-      expect(s.seen.map((x) => x.url)).toEqual(["/moved", "/pkg", "/moved", "/pkg", "/moved", "/pkg"]);
-      expect(s.seen[3]).toMatchObject({ range: `bytes=${MiB}-`, ifRange: `"${sha256}"`, auth: "Bearer tok" });
-      const signed = path.join(root, "signed.part");
-      await downloadToFile(client, "/pkg?exp=1&sig=abc", signed, { size: bytes.length, sha256, get: nodeDownload });
+      const once = again ? ["/moved", "/moved", "/pkg"] : ["/moved", "/pkg"];
+      expect(s.seen.map((x) => x.url)).toEqual([...once, ...once, ...once]);
+      expect(s.seen.at(-1)).toMatchObject({ range: `bytes=${2 * MiB}-`, ifRange: `"${sha256}"`, auth: "Bearer tok" });
+      const signed = path.join(root, `${again ? "direct" : "node"}-signed.part`);
+      await downloadToFile(client, "/pkg?exp=1&sig=abc", signed, { size: bytes.length, sha256, get });
       expect(s.seen.at(-1)!.auth).toBeUndefined();
     } finally {
       await s.close();
@@ -183,15 +190,15 @@ describe("through node:http (cli/http.ts nodeDownload, what get uses)", () => {
     const s = await server(0);
     try {
       const client = new PushdropClient({ server: s.base, token: "tok" });
-      const e = await downloadToFile(client, "/nothing", path.join(root, "err.part"), { size: bytes.length, sha256, get: nodeDownload, backoffMs: () => 1 }).catch((x) => x);
+      const e = await downloadToFile(client, "/nothing", path.join(root, `${again ? "direct" : "node"}-err.part`), { size: bytes.length, sha256, get, backoffMs: () => 1 }).catch((x) => x);
       expect(e).toBeInstanceOf(ApiError);
       expect((e as ApiError).code).toBe("not_found");
-      expect(s.seen).toHaveLength(1);
+      expect(s.seen).toHaveLength(again ? 2 : 1);
     } finally {
       await s.close();
     }
     const gone = new PushdropClient({ server: s.base });
-    const e = await downloadToFile(gone, "/pkg", path.join(root, "gone.part"), { size: bytes.length, sha256, get: nodeDownload, tries: 2, backoffMs: () => 1 }).catch((x) => x);
+    const e = await downloadToFile(gone, "/pkg", path.join(root, `${again ? "direct" : "node"}-gone.part`), { size: bytes.length, sha256, get, tries: 2, backoffMs: () => 1 }).catch((x) => x);
     expect(e).toBeInstanceOf(NetworkError);
   });
 });
