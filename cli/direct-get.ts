@@ -20,8 +20,11 @@ import { nodeDownload, READ_PATIENCE_MS, type BodyReader, type Incoming } from "
  * (the system's and NODE_EXTRA_CA_CERTS' authorities, the host name).
  */
 
-/** Where the head is read, and a read between two of the caller's buffers lands. */
+/** The longest head read directly (node:http's own limit is 16 KiB). */
+const HEAD_MAX = 64 * 1024;
+/** Where bytes land while no read waits: SPILL at a time, never less than MIN_ROOM free (a TLS record is up to 16 KiB). */
 const SPILL = 64 * 1024;
+const MIN_ROOM = 16 * 1024;
 
 type Connect = (onread: net.OnReadOpts, signal?: AbortSignal) => net.Socket;
 
@@ -103,37 +106,42 @@ export function parseHead(text: string): { status: number; headers: Headers; len
 }
 
 /**
- * Connects, sends the request and reads the answer's head into the spill buffer: resolves with
- * the head and the body (the bytes after the head waiting in the spill), or null (the
- * connection dropped) when the answer is not one to read directly.
+ * Connects, sends the request and reads the answer's head (into a buffer of its own): resolves
+ * with the head and the body (the body's bytes that came with the head waiting in it), or null
+ * (the connection dropped) when the answer is not one to read directly.
+ *
+ * The `buffer` given to Node must never be empty (node:tls would deliver 0 bytes into it for
+ * ever) and never hold bytes not yet given: node:tls goes on delivering what it has decrypted
+ * after a callback said to pause, into whatever `buffer` gave last.
  */
 function answer(connect: Connect, request: string, signal?: AbortSignal): Promise<Head | null> {
   return new Promise<Head | null>((resolve, reject) => {
-    const spill = Buffer.allocUnsafe(SPILL);
-    let headBytes = 0; // read into the spill while the head comes
+    const head = Buffer.allocUnsafe(HEAD_MAX);
+    const scratch = Buffer.allocUnsafe(MIN_ROOM); // (where bytes nobody wants land: after a refused head)
+    let headBytes = 0; // read into `head` while the head comes
+    let dropped = false;
     let body: DirectBody | null = null;
-    let view: Buffer = spill; // where the next read lands (what `buffer` gave last)
+    let view: Buffer = head; // where the next read lands (what `buffer` gave last)
+    const drop = () => {
+      dropped = true;
+      socket.destroy();
+      resolve(null); // node:http asks again, and says what it makes of it
+      return false;
+    };
     const socket = connect(
       {
-        buffer: () => (view = body ? body.nextView() : spill.subarray(headBytes)),
+        buffer: () => (view = body ? body.nextView() : dropped ? scratch : head.subarray(headBytes)),
         callback: (n) => {
           if (body) return body.got(view, n);
+          if (dropped) return false;
+          const from = Math.max(0, headBytes - 3); // (what came before was searched already)
           headBytes += n;
-          const end = spill.subarray(0, headBytes).indexOf("\r\n\r\n");
-          if (end < 0) {
-            if (headBytes < SPILL) return true;
-            socket.destroy();
-            resolve(null); // a head over 64 KiB: node:http says what it makes of it
-            return false;
-          }
-          const head = parseHead(spill.toString("latin1", 0, end));
-          if (!head) {
-            socket.destroy();
-            resolve(null);
-            return false;
-          }
-          body = new DirectBody(socket, spill, end + 4, headBytes, head.length);
-          resolve({ status: head.status, headers: head.headers, body });
+          const end = head.subarray(0, headBytes).indexOf("\r\n\r\n", from);
+          if (end < 0) return headBytes < HEAD_MAX || drop(); // (a head of 64 KiB or more: not the common answer)
+          const parsed = parseHead(head.toString("latin1", 0, end));
+          if (!parsed) return drop();
+          body = new DirectBody(socket, head.subarray(end + 4, headBytes), parsed.length);
+          resolve({ status: parsed.status, headers: parsed.headers, body });
           return false; // (until the first read)
         },
       },
@@ -150,21 +158,52 @@ function answer(connect: Connect, request: string, signal?: AbortSignal): Promis
 }
 
 /**
- * The body of a direct answer: `length` bytes. A read installs the caller's buffer as the
- * socket's (`buffer` is asked after each read, for the next one); between reads the socket is
- * paused. Node cannot swap the buffer of a paused socket, so the first read after a pause lands
- * in the buffer that was in place: the spill, or (a read given early on a slow line) the unused
- * end of the caller's previous buffer, which nothing else touches until its bytes are copied
- * where they belong, at once or by the next read. The connection is dropped once the body is
- * complete.
+ * Where bytes land that no read is waiting for: room that holds nothing not yet given. A new
+ * buffer when too little is left of this one (a pending piece keeps the old one alive); from its
+ * start again once everything in it was given and the socket reads elsewhere.
+ */
+class Spill {
+  private buf = Buffer.allocUnsafe(SPILL);
+  private used = 0;
+
+  /** room for a read: at least MIN_ROOM bytes */
+  room(): Buffer {
+    if (SPILL - this.used < MIN_ROOM) {
+      this.buf = Buffer.allocUnsafe(SPILL);
+      this.used = 0;
+    }
+    return this.buf.subarray(this.used);
+  }
+
+  /** `n` bytes landed at the start of `view`: taken, if it was room of ours */
+  took(view: Buffer, n: number): void {
+    if (view.buffer === this.buf.buffer) this.used = view.byteOffset - this.buf.byteOffset + n;
+  }
+
+  /** nothing in it is pending, and the socket no longer reads into it */
+  reset(): void {
+    this.used = 0;
+  }
+}
+
+/**
+ * The body of a direct answer: `length` bytes. While a read waits, the socket reads into the
+ * read's own buffer (`buffer` is asked after each delivery, for the next one); otherwise into
+ * the spill, and pauses. Node cannot swap the buffer of a paused socket, so what comes first
+ * after a pause lands in the buffer that was in place: the spill, or (a read given early on a
+ * slow line) the unused end of that read's buffer, which nothing else touches until its bytes
+ * are copied where they belong (a slot comes back to a read only after later bytes moved the
+ * socket off it). Pieces that land elsewhere than the waiting read's buffer are pending, in
+ * order, and copied into the next reads. The connection is dropped once the body is complete.
  */
 class DirectBody implements BodyReader {
   /** bytes of the body not yet come */
   private left: number;
-  /** bytes of the body that came but are not given yet: pending[from, to) */
-  private pending: Buffer;
-  private from: number;
-  private to: number;
+  /** bytes of the body that came but are not given yet, in order */
+  private pending: Buffer[] = [];
+  private readonly spill = new Spill();
+  /** where what comes after the body's end lands (node:tls may still deliver some) */
+  private readonly scratch = Buffer.allocUnsafe(MIN_ROOM);
   /** the read under way: its buffer, and how much of it is filled */
   private into: Uint8Array | null = null;
   private n = 0;
@@ -176,15 +215,13 @@ class DirectBody implements BodyReader {
 
   constructor(
     private readonly socket: net.Socket,
-    private readonly spill: Buffer,
-    from: number,
-    to: number,
+    /** the body's bytes that came with the head */
+    first: Buffer,
     length: number,
   ) {
-    this.pending = spill;
-    this.from = from;
-    this.to = Math.min(to, from + length); // (bytes past the body are not the body's)
-    this.left = length - (this.to - this.from);
+    const take = Math.min(first.length, length); // (bytes past the body are not the body's)
+    if (take > 0) this.pending.push(first.subarray(0, take));
+    this.left = length - take;
     if (this.left === 0) socket.destroy();
   }
 
@@ -211,24 +248,25 @@ class DirectBody implements BodyReader {
     this.fail(Object.assign(new Error("the download was ended"), { name: "AbortError" }));
   }
 
-  /** the buffer for the socket's next read: the rest of the read's buffer (no more than the body has left), or the spill */
+  /** the buffer for the next delivery: the rest of the waiting read's (no more than the body has left), else the spill; never empty */
   nextView(): Buffer {
+    if (this.left === 0 || this.failure) return this.scratch;
     const into = this.into;
-    if (into && this.left > 0) return Buffer.from(into.buffer, into.byteOffset + this.n, Math.min(into.length - this.n, this.left));
-    return this.spill;
+    if (!into) return this.spill.room();
+    if (this.pending.length === 0) this.spill.reset();
+    return Buffer.from(into.buffer, into.byteOffset + this.n, Math.min(into.length - this.n, this.left));
   }
 
   /** `n` bytes landed at the start of `view`; the socket reads on (true) while a read waits, else pauses */
   got(view: Buffer, n: number): boolean {
+    if (this.failure) return false;
     const into = this.into;
-    const take = Math.min(n, this.left); // (a view is never longer than what is left; the spill may be)
+    const take = Math.min(n, this.left); // (a read's view is never longer than what is left; the spill and scratch may be)
     this.left -= take;
     if (into && view.buffer === into.buffer && view.byteOffset === into.byteOffset + this.n) this.n += take;
-    else {
-      // (nothing is pending here: a read drains it all before the socket reads on)
-      this.pending = view;
-      this.from = 0;
-      this.to = take;
+    else if (take > 0) {
+      this.spill.took(view, take);
+      this.pending.push(view.subarray(0, take));
       if (into) this.n = this.drain(into, this.n);
     }
     if (this.left === 0) this.socket.destroy(); // (complete: the connection is done)
@@ -258,17 +296,21 @@ class DirectBody implements BodyReader {
   }
 
   private ended(): boolean {
-    return this.left === 0 && this.from === this.to;
+    return this.left === 0 && this.pending.length === 0;
   }
 
-  /** copies what is pending into `into` from `n` on; returns the new count */
+  /** copies pending pieces into `into` from `n` on, in order; returns the new count */
   private drain(into: Uint8Array, n: number): number {
-    const take = Math.min(this.to - this.from, into.length - n);
-    if (take > 0) {
-      into.set(this.pending.subarray(this.from, this.from + take), n); // (overlap-safe: the same memory is copied as if through a copy)
-      this.from += take;
+    while (n < into.length && this.pending.length > 0) {
+      const c = this.pending[0]!;
+      const k = Math.min(c.length, into.length - n);
+      // (a piece in the unused end of this same buffer: `set` copies as if through a copy)
+      into.set(k === c.length ? c : c.subarray(0, k), n);
+      n += k;
+      if (k === c.length) this.pending.shift();
+      else this.pending[0] = c.subarray(k);
     }
-    return n + take;
+    return n;
   }
 
   /** a read with some bytes gives them after READ_PATIENCE_MS even if its buffer is not full (a slow line) */

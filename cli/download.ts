@@ -400,17 +400,19 @@ async function tryOnce(
 
   opts.onStart?.(offset, hashed === carried ? 0 : offset);
   const res = await (opts.get ?? viaFetch)(client, pathOrUrl, { offset, ifRange: `"${opts.sha256}"`, signal: opts.signal });
-  if (offset > 0 && res.status === 200) {
-    // the server sent the whole thing (what is on disk is of another version): start over
-    await store.reset();
-    hashed = { hash: newHash(), bytes: 0 };
-    carry(hashed);
-  } else if (offset > 0) {
-    const start = /^bytes (\d+)-/.exec(res.headers.get("content-range") ?? "")?.[1];
-    if (Number(start) !== offset) {
-      res.body.destroy();
-      throw new ApiError(res.status, "bad_response", `Asked for the bytes from ${offset} on, got ${res.headers.get("content-range") ?? "no Content-Range"}.`);
+  try {
+    if (offset > 0 && res.status === 200) {
+      // the server sent the whole thing (what is on disk is of another version): start over
+      await store.reset();
+      hashed = { hash: newHash(), bytes: 0 };
+      carry(hashed);
+    } else if (offset > 0) {
+      const start = /^bytes (\d+)-/.exec(res.headers.get("content-range") ?? "")?.[1];
+      if (Number(start) !== offset) throw new ApiError(res.status, "bad_response", `Asked for the bytes from ${offset} on, got ${res.headers.get("content-range") ?? "no Content-Range"}.`);
     }
+  } catch (e) {
+    res.body.destroy(); // (its connection, paused, would hold the process open)
+    throw e;
   }
   await write(res, store, hashed, opts);
   return finish(store, hashed.hash, opts);
@@ -428,14 +430,20 @@ async function write(res: Incoming, store: Store, hashed: Hashed, opts: Download
   const hash = hashed.hash;
   opts.onProgress?.(hashed.bytes);
   let next = hashed.bytes; // where the next slot's bytes go
-  // the writes, in order; a failure ends the reading too (a slot that was never hashed is never freed)
+  // the writes, in order; a failure ends the reading too (a slot whose write failed is never
+  // hashed, so never freed by the hash: given back below, once the writes are through)
   let writes: Promise<void> = Promise.resolve();
+  const unhashed = new Set<Slot>();
   let stop!: (e: unknown) => void;
   const stopped = new Promise<never>((_, reject) => (stop = reject));
   stopped.catch(() => undefined);
   try {
     for (;;) {
-      const slot = await Promise.race([hash.take(), stopped]);
+      const taking = hash.take();
+      const slot = await Promise.race([taking, stopped]).catch((e: unknown) => {
+        void taking.then((x) => hash.unused(x), () => undefined); // (a slot it gets later goes back)
+        throw e;
+      });
       let n: number;
       try {
         n = await Promise.race([body.read(slot.buf), stopped]);
@@ -456,8 +464,10 @@ async function write(res: Incoming, store: Store, hashed: Hashed, opts: Download
       }
       const at = next;
       next += n;
+      unhashed.add(slot);
       writes = writes.then(async () => {
         await store.write([slot.buf.subarray(0, n)], n, at);
+        unhashed.delete(slot);
         hash.hashed(slot, n); // (only once it is in the store)
         hashed.bytes += n;
         opts.onProgress?.(hashed.bytes);
@@ -470,6 +480,7 @@ async function write(res: Incoming, store: Store, hashed: Hashed, opts: Download
     // what was being written is written (or failed) before anything else happens: a retry
     // resumes from what the store holds and the hash covers
     await writes.catch(() => undefined);
+    for (const slot of unhashed) hash.unused(slot);
     throw opts.signal?.aborted ? (opts.signal.reason ?? e) : e;
   }
 }

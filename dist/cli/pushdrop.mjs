@@ -22393,16 +22393,18 @@ async function tryOnce(client, pathOrUrl, store, opts2, carried, carry, newHash)
   if (offset === opts2.size && opts2.size > 0) return finish(store, hashed.hash, opts2);
   opts2.onStart?.(offset, hashed === carried ? 0 : offset);
   const res = await (opts2.get ?? viaFetch)(client, pathOrUrl, { offset, ifRange: `"${opts2.sha256}"`, signal: opts2.signal });
-  if (offset > 0 && res.status === 200) {
-    await store.reset();
-    hashed = { hash: newHash(), bytes: 0 };
-    carry(hashed);
-  } else if (offset > 0) {
-    const start = /^bytes (\d+)-/.exec(res.headers.get("content-range") ?? "")?.[1];
-    if (Number(start) !== offset) {
-      res.body.destroy();
-      throw new ApiError(res.status, "bad_response", `Asked for the bytes from ${offset} on, got ${res.headers.get("content-range") ?? "no Content-Range"}.`);
+  try {
+    if (offset > 0 && res.status === 200) {
+      await store.reset();
+      hashed = { hash: newHash(), bytes: 0 };
+      carry(hashed);
+    } else if (offset > 0) {
+      const start = /^bytes (\d+)-/.exec(res.headers.get("content-range") ?? "")?.[1];
+      if (Number(start) !== offset) throw new ApiError(res.status, "bad_response", `Asked for the bytes from ${offset} on, got ${res.headers.get("content-range") ?? "no Content-Range"}.`);
     }
+  } catch (e) {
+    res.body.destroy();
+    throw e;
   }
   await write(res, store, hashed, opts2);
   return finish(store, hashed.hash, opts2);
@@ -22413,12 +22415,17 @@ async function write(res, store, hashed, opts2) {
   opts2.onProgress?.(hashed.bytes);
   let next = hashed.bytes;
   let writes = Promise.resolve();
+  const unhashed = /* @__PURE__ */ new Set();
   let stop2;
   const stopped = new Promise((_, reject) => stop2 = reject);
   stopped.catch(() => void 0);
   try {
     for (; ; ) {
-      const slot = await Promise.race([hash.take(), stopped]);
+      const taking = hash.take();
+      const slot = await Promise.race([taking, stopped]).catch((e) => {
+        void taking.then((x) => hash.unused(x), () => void 0);
+        throw e;
+      });
       let n;
       try {
         n = await Promise.race([body.read(slot.buf), stopped]);
@@ -22438,8 +22445,10 @@ async function write(res, store, hashed, opts2) {
       }
       const at = next;
       next += n;
+      unhashed.add(slot);
       writes = writes.then(async () => {
         await store.write([slot.buf.subarray(0, n)], n, at);
+        unhashed.delete(slot);
         hash.hashed(slot, n);
         hashed.bytes += n;
         opts2.onProgress?.(hashed.bytes);
@@ -22450,6 +22459,7 @@ async function write(res, store, hashed, opts2) {
   } catch (e) {
     body.destroy();
     await writes.catch(() => void 0);
+    for (const slot of unhashed) hash.unused(slot);
     throw opts2.signal?.aborted ? opts2.signal.reason ?? e : e;
   }
 }
@@ -22531,7 +22541,9 @@ function isStreamBreak(e) {
 // cli/direct-get.ts
 import net from "node:net";
 import tls from "node:tls";
+var HEAD_MAX = 64 * 1024;
 var SPILL = 64 * 1024;
+var MIN_ROOM = 16 * 1024;
 function directDownloadWith(options = {}) {
   return async (client, pathOrUrl, opts2 = {}) => {
     const { url: url2, headers } = client.downloadRequest(pathOrUrl, opts2);
@@ -22592,31 +22604,32 @@ function parseHead(text) {
 }
 function answer(connect, request, signal) {
   return new Promise((resolve, reject) => {
-    const spill = Buffer.allocUnsafe(SPILL);
+    const head = Buffer.allocUnsafe(HEAD_MAX);
+    const scratch = Buffer.allocUnsafe(MIN_ROOM);
     let headBytes = 0;
+    let dropped = false;
     let body = null;
-    let view = spill;
+    let view = head;
+    const drop = () => {
+      dropped = true;
+      socket.destroy();
+      resolve(null);
+      return false;
+    };
     const socket = connect(
       {
-        buffer: () => view = body ? body.nextView() : spill.subarray(headBytes),
+        buffer: () => view = body ? body.nextView() : dropped ? scratch : head.subarray(headBytes),
         callback: (n) => {
           if (body) return body.got(view, n);
+          if (dropped) return false;
+          const from = Math.max(0, headBytes - 3);
           headBytes += n;
-          const end = spill.subarray(0, headBytes).indexOf("\r\n\r\n");
-          if (end < 0) {
-            if (headBytes < SPILL) return true;
-            socket.destroy();
-            resolve(null);
-            return false;
-          }
-          const head = parseHead(spill.toString("latin1", 0, end));
-          if (!head) {
-            socket.destroy();
-            resolve(null);
-            return false;
-          }
-          body = new DirectBody(socket, spill, end + 4, headBytes, head.length);
-          resolve({ status: head.status, headers: head.headers, body });
+          const end = head.subarray(0, headBytes).indexOf("\r\n\r\n", from);
+          if (end < 0) return headBytes < HEAD_MAX || drop();
+          const parsed = parseHead(head.toString("latin1", 0, end));
+          if (!parsed) return drop();
+          body = new DirectBody(socket, head.subarray(end + 4, headBytes), parsed.length);
+          resolve({ status: parsed.status, headers: parsed.headers, body });
           return false;
         }
       },
@@ -22631,22 +22644,41 @@ function answer(connect, request, signal) {
     socket.write(request);
   });
 }
+var Spill = class {
+  buf = Buffer.allocUnsafe(SPILL);
+  used = 0;
+  /** room for a read: at least MIN_ROOM bytes */
+  room() {
+    if (SPILL - this.used < MIN_ROOM) {
+      this.buf = Buffer.allocUnsafe(SPILL);
+      this.used = 0;
+    }
+    return this.buf.subarray(this.used);
+  }
+  /** `n` bytes landed at the start of `view`: taken, if it was room of ours */
+  took(view, n) {
+    if (view.buffer === this.buf.buffer) this.used = view.byteOffset - this.buf.byteOffset + n;
+  }
+  /** nothing in it is pending, and the socket no longer reads into it */
+  reset() {
+    this.used = 0;
+  }
+};
 var DirectBody = class {
-  constructor(socket, spill, from, to, length) {
+  constructor(socket, first, length) {
     this.socket = socket;
-    this.spill = spill;
-    this.pending = spill;
-    this.from = from;
-    this.to = Math.min(to, from + length);
-    this.left = length - (this.to - this.from);
+    const take = Math.min(first.length, length);
+    if (take > 0) this.pending.push(first.subarray(0, take));
+    this.left = length - take;
     if (this.left === 0) socket.destroy();
   }
   /** bytes of the body not yet come */
   left;
-  /** bytes of the body that came but are not given yet: pending[from, to) */
-  pending;
-  from;
-  to;
+  /** bytes of the body that came but are not given yet, in order */
+  pending = [];
+  spill = new Spill();
+  /** where what comes after the body's end lands (node:tls may still deliver some) */
+  scratch = Buffer.allocUnsafe(MIN_ROOM);
   /** the read under way: its buffer, and how much of it is filled */
   into = null;
   n = 0;
@@ -22676,22 +22708,24 @@ var DirectBody = class {
     this.socket.destroy();
     this.fail(Object.assign(new Error("the download was ended"), { name: "AbortError" }));
   }
-  /** the buffer for the socket's next read: the rest of the read's buffer (no more than the body has left), or the spill */
+  /** the buffer for the next delivery: the rest of the waiting read's (no more than the body has left), else the spill; never empty */
   nextView() {
+    if (this.left === 0 || this.failure) return this.scratch;
     const into = this.into;
-    if (into && this.left > 0) return Buffer.from(into.buffer, into.byteOffset + this.n, Math.min(into.length - this.n, this.left));
-    return this.spill;
+    if (!into) return this.spill.room();
+    if (this.pending.length === 0) this.spill.reset();
+    return Buffer.from(into.buffer, into.byteOffset + this.n, Math.min(into.length - this.n, this.left));
   }
   /** `n` bytes landed at the start of `view`; the socket reads on (true) while a read waits, else pauses */
   got(view, n) {
+    if (this.failure) return false;
     const into = this.into;
     const take = Math.min(n, this.left);
     this.left -= take;
     if (into && view.buffer === into.buffer && view.byteOffset === into.byteOffset + this.n) this.n += take;
-    else {
-      this.pending = view;
-      this.from = 0;
-      this.to = take;
+    else if (take > 0) {
+      this.spill.took(view, take);
+      this.pending.push(view.subarray(0, take));
       if (into) this.n = this.drain(into, this.n);
     }
     if (this.left === 0) this.socket.destroy();
@@ -22718,16 +22752,19 @@ var DirectBody = class {
     if (this.left > 0) this.fail(Object.assign(new Error(`the connection closed ${this.left} bytes before the body's end`), { code: "ERR_STREAM_PREMATURE_CLOSE" }));
   }
   ended() {
-    return this.left === 0 && this.from === this.to;
+    return this.left === 0 && this.pending.length === 0;
   }
-  /** copies what is pending into `into` from `n` on; returns the new count */
+  /** copies pending pieces into `into` from `n` on, in order; returns the new count */
   drain(into, n) {
-    const take = Math.min(this.to - this.from, into.length - n);
-    if (take > 0) {
-      into.set(this.pending.subarray(this.from, this.from + take), n);
-      this.from += take;
+    while (n < into.length && this.pending.length > 0) {
+      const c = this.pending[0];
+      const k = Math.min(c.length, into.length - n);
+      into.set(k === c.length ? c : c.subarray(0, k), n);
+      n += k;
+      if (k === c.length) this.pending.shift();
+      else this.pending[0] = c.subarray(k);
     }
-    return n + take;
+    return n;
   }
   /** a read with some bytes gives them after READ_PATIENCE_MS even if its buffer is not full (a slow line) */
   arm() {

@@ -4,6 +4,7 @@ import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import http from "node:http";
 import https from "node:https";
 import net, { type AddressInfo } from "node:net";
+import tls from "node:tls";
 import { tmpdir } from "node:os";
 import path from "node:path";
 import fc from "fast-check";
@@ -259,6 +260,64 @@ describe("https", () => {
   run("x509", "-req", "-in", "srv.csr", "-CA", "ca.pem", "-CAkey", "ca.key", "-CAcreateserial", "-out", "srv.pem", "-days", "2", "-extfile", "ext.cnf");
   const ca = readFileSync(path.join(dir, "ca.pem"));
   const bytes = randomBytes(3 * 1024 * 1024 + 5);
+
+  /** A raw TLS server: each connection's request read to its blank line, then `answer` writes what it likes. */
+  async function tlsServer(answer: (socket: tls.TLSSocket) => void) {
+    const srv = tls.createServer({ key: readFileSync(path.join(dir, "srv.key")), cert: readFileSync(path.join(dir, "srv.pem")) }, (socket) => {
+      let got = "";
+      socket.on("error", () => undefined);
+      const onData = (d: Buffer) => {
+        got += d.toString("latin1");
+        if (!got.includes("\r\n\r\n")) return;
+        socket.off("data", onData);
+        answer(socket);
+      };
+      socket.on("data", onData);
+    });
+    await new Promise<void>((r) => srv.listen(0, "127.0.0.1", r));
+    return { base: `https://127.0.0.1:${(srv.address() as AddressInfo).port}`, close: () => new Promise((r) => srv.close(r)) };
+  }
+
+  it("over TLS, a reader that waits between reads still gets every byte (node:tls delivers after the socket pauses)", async () => {
+    const big = randomBytes(6 * 1024 * 1024 + 3);
+    const s = await tlsServer((socket) => {
+      socket.write(`HTTP/1.1 200 OK\r\nContent-Length: ${big.length}\r\n\r\n`);
+      socket.end(big);
+    });
+    try {
+      const res = await directDownloadWith({ tls: { ca } })(new PushdropClient({ server: s.base }), "/pkg");
+      const out: Buffer[] = [];
+      for (let i = 0; ; i++) {
+        // (a timer or an I/O turn between reads, as the download has while the hash's ring is full)
+        await new Promise((r) => (i % 2 ? setImmediate(r) : setTimeout(r, 2)));
+        const buf = Buffer.alloc(2 * 1024 * 1024);
+        const n = await res.body.read(buf);
+        if (n === 0) break;
+        out.push(buf.subarray(0, n));
+      }
+      expect(Buffer.concat(out).equals(big)).toBe(true);
+    } finally {
+      await s.close();
+    }
+  });
+
+  it("over TLS, a head of 64 KiB or more is left to node:http (which refuses it) and nothing spins", async () => {
+    const head = `HTTP/1.1 200 OK\r\nX-Big: ${"b".repeat(100_000)}\r\nContent-Length: 2\r\n\r\nok`;
+    const s = await tlsServer((socket) => {
+      socket.write(head.slice(0, 17)); // (so that 64 KiB falls inside a TLS record, not between two)
+      socket.end(head.slice(17));
+    });
+    try {
+      let ticks = 0;
+      const ticking = setInterval(() => ticks++, 5); // (the event loop must go on turning)
+      const e = await directDownloadWith({ tls: { ca } })(new PushdropClient({ server: s.base }), "/pkg").catch((x) => x);
+      clearInterval(ticking);
+      expect(e).toBeInstanceOf(Error);
+      expect(ticks).toBeGreaterThan(0);
+    } finally {
+      await s.close();
+    }
+  });
 
   it("reads over TLS with the authority it trusts, and refuses a certificate it does not", async () => {
     const srv = https.createServer({ key: readFileSync(path.join(dir, "srv.key")), cert: readFileSync(path.join(dir, "srv.pem")) }, (req, res) => {
