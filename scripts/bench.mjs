@@ -1154,32 +1154,22 @@ function cliReport(c) {
 const CLI_NOTES = `
 ### Reading the CLI's numbers
 
-- **Where \`get\`'s time went, and what changed.** A CPU profile (\`node --cpu-prof dist/cli/pushdrop.mjs get …\`, 1 GiB, the
-  build before this work) spent 13.8 s: 3.1 s in file writes, 1.8 s in the garbage collector, 1.8 s hashing (the package's
-  SHA-256 and the file's, one after the other on the main thread), about 0.9 s in undici's body stream and 0.26 s unlinking
-  the 1 GiB \`.part\`. Every byte was written twice (into the \`.part\`, then into the file), each 1 MiB batch was made by
-  concatenating the network's chunks (a copy of every byte), and each chunk passed through a Node stream adapter. Now each
-  byte is written once: a file's bytes go only to the file and the \`.part\` holds the package's own bytes (headers,
-  descriptors, manifest, directory) at their offsets, stretched over the rest (sparse); the network's chunks go to disk as
-  they are, about 1 MiB per \`writev\`, while the next batch is read; the package's SHA-256 is computed on a worker
-  thread (each batch copied once into a ring of shared buffers), the file's on the main thread as its bytes go by. After
-  that, undici's body stream was replaced by node:http's (cli/http.ts \`nodeDownload\`: 'data' events, no promise per
-  chunk). A profile of that \`get\` (2026-12-07, 1 GiB, quiet) spends on its main thread: node:http's socket reads and
-  parser 1.15 s, the file's SHA-256 1.06 s, the garbage collector 0.86 s, the writes' system calls 0.71 s, copying each
-  batch to the package hash's worker 0.5 s, loading the 1 MB bundle 0.3–0.6 s (Node 20 has no compile cache); the hash
-  worker 0.76 s on the other core, with the local server. curl does none of the hashing: its CPU time is almost all the
-  kernel copying the bytes into the page cache, which \`get\` pays too (the "CPU s" columns). Tried and not kept: letting
-  8 MiB wait before the socket is paused (5.3–6.3 s against 5.7–6.1 s, RSS 176 MB against 130 MB); not checking the
-  package's SHA-256 at all (about 10 % faster; it is the one check that covers the package's own bytes: its headers,
-  manifest and directory). Since 2026-12-07 08:37 each file's SHA-256 is computed with the package's (cli/download.ts),
-  on its worker for a download of 32 MiB or more (each 2 MiB slot hashed whole, and each file's part of it), not on the
-  main thread as the file is written. A profile of
-  \`get\` after that (1 GiB, 08:45 UTC) finds its main thread busy 2.1 s of 4.6 (node:http 0.8 s, the garbage collector
-  0.4 s, writes and copies to the worker 0.35 s) and idle the rest, the hash worker busy 1.9 s (both SHA-256); with
-  each process's CPU time, curl took 1.45–1.98 s (1.1–1.4 s of CPU), workerd about 1.0 s of CPU to serve the GiB,
-  \`get\` 4.4–4.9 s (4.8–5.4 s of CPU). With the server's share that is 5.8–6.3 CPU-s on 2 cores: at least 2.9–3.2 s
-  of wall clock however it is spread, where 1.5× curl is 2.2–3.0 s. On this machine the target needs a check dropped,
-  or more cores.
+- **Where \`get\`'s time went, and what changed.** The build before this work took 10.4 s per GiB: every byte written
+  twice (into the \`.part\`, then into the file), hashed twice one after the other on the main thread, and passed through
+  undici's body stream. Step by step since: each byte written once (a file's bytes go only to the file; the \`.part\` holds
+  the package's own bytes at their offsets, sparse); the package's SHA-256 and each file's computed on a worker thread
+  over a ring of shared 2 MiB slots; node:http in place of undici (5.1 s, 2026-12-07 08:38). Since 2026-12-07 11:50:
+  the body is read from the socket straight into the ring's slots (cli/direct-get.ts, Node's \`onread\`: no Buffer per
+  64 KiB read, no parser stream, no copy into the ring; node:http still answers redirects, errors and chunked bodies),
+  which took \`get\`'s CPU from 5.5 s to about 3.0 s per GiB; and the files \`get\` has just created are no longer truncated
+  to 0 (on ext4 that makes the close write the whole file out, auto_da_alloc: 0.4 s per GiB on the close, then a second
+  of busy disk that held the server's answer to the WebSocket ack). A profile of \`get\` now (1 GiB, 11:35 UTC) finds its
+  main thread idle 82 % of the time and the hash worker busy 96 %: 1.74 s hashing (the package's SHA-256 and the
+  file's, 2 GiB at about 1.2 GB/s; \`openssl speed\` gives 1.4 GB/s alone). curl does none of that hashing. With workerd's
+  own CPU to serve the GiB (about 1.0 s) and the kernel's copies, both cores are busy throughout: hashing the package
+  on the main thread beside the files on the worker, or 8 MiB slots, ran no faster (2.5–2.9 s and 3.4–4.2 s against
+  2.4–3.1 s, interleaved). Of the time \`get\` takes over curl's, what is left is these two hashes, which the issue
+  requires; they cost about 0.7 s per GiB each at this machine's SHA-NI speed.
 - **Sealing and opening** were bound by the library while its ChaCha20-Poly1305 was @noble/ciphers' JavaScript (about
   64–95 MB/s here; a profile of a sealed \`get\` was mostly ChaCha20 and Poly1305). The CLI's bundle now gives age-encryption
   the same AEAD from OpenSSL (cli/chacha-openssl.ts through node:crypto; scripts/chacha-plugins.mjs redirects only
