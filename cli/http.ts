@@ -152,27 +152,30 @@ export function readerOf(body: Readable): BodyReader {
     read: async (into) => {
       let n = 0;
       let since = 0; // when the first bytes of this read came
-      for (;;) {
-        while (n < into.length) {
-          const c: Buffer | null = rest ?? (body.read() as Buffer | null);
-          rest = null;
-          if (c === null) break;
-          const take = Math.min(c.length, into.length - n);
-          into.set(take === c.length ? c : c.subarray(0, take), n);
-          if (take < c.length) rest = c.subarray(take);
-          n += take;
-          since ||= Date.now();
+      let patience: NodeJS.Timeout | undefined; // (one timer a read, armed when its first bytes came)
+      try {
+        for (;;) {
+          while (n < into.length) {
+            const c: Buffer | null = rest ?? (body.read() as Buffer | null);
+            rest = null;
+            if (c === null) break;
+            const take = Math.min(c.length, into.length - n);
+            into.set(take === c.length ? c : c.subarray(0, take), n);
+            if (take < c.length) rest = c.subarray(take);
+            n += take;
+            since ||= Date.now();
+          }
+          if (n === into.length || (ended && rest === null)) return n;
+          if (failure) {
+            if (n > 0) return n; // (what came before the break is kept; the next read says it)
+            throw failure;
+          }
+          if (n > 0 && Date.now() - since >= READ_PATIENCE_MS) return n;
+          if (n > 0) patience ??= setTimeout(poke, READ_PATIENCE_MS - (Date.now() - since)).unref();
+          await new Promise<void>((resolve) => (wake = resolve));
         }
-        if (n === into.length || (ended && rest === null)) return n;
-        if (failure) {
-          if (n > 0) return n; // (what came before the break is kept; the next read says it)
-          throw failure;
-        }
-        if (n > 0 && Date.now() - since >= READ_PATIENCE_MS) return n;
-        await new Promise<void>((resolve) => {
-          wake = resolve;
-          if (n > 0) setTimeout(poke, READ_PATIENCE_MS - (Date.now() - since)).unref();
-        });
+      } finally {
+        clearTimeout(patience);
       }
     },
     destroy: () => void body.destroy(),

@@ -22101,27 +22101,30 @@ function readerOf(body) {
     read: async (into) => {
       let n = 0;
       let since = 0;
-      for (; ; ) {
-        while (n < into.length) {
-          const c = rest ?? body.read();
-          rest = null;
-          if (c === null) break;
-          const take = Math.min(c.length, into.length - n);
-          into.set(take === c.length ? c : c.subarray(0, take), n);
-          if (take < c.length) rest = c.subarray(take);
-          n += take;
-          since ||= Date.now();
+      let patience;
+      try {
+        for (; ; ) {
+          while (n < into.length) {
+            const c = rest ?? body.read();
+            rest = null;
+            if (c === null) break;
+            const take = Math.min(c.length, into.length - n);
+            into.set(take === c.length ? c : c.subarray(0, take), n);
+            if (take < c.length) rest = c.subarray(take);
+            n += take;
+            since ||= Date.now();
+          }
+          if (n === into.length || ended && rest === null) return n;
+          if (failure) {
+            if (n > 0) return n;
+            throw failure;
+          }
+          if (n > 0 && Date.now() - since >= READ_PATIENCE_MS) return n;
+          if (n > 0) patience ??= setTimeout(poke, READ_PATIENCE_MS - (Date.now() - since)).unref();
+          await new Promise((resolve) => wake = resolve);
         }
-        if (n === into.length || ended && rest === null) return n;
-        if (failure) {
-          if (n > 0) return n;
-          throw failure;
-        }
-        if (n > 0 && Date.now() - since >= READ_PATIENCE_MS) return n;
-        await new Promise((resolve) => {
-          wake = resolve;
-          if (n > 0) setTimeout(poke, READ_PATIENCE_MS - (Date.now() - since)).unref();
-        });
+      } finally {
+        clearTimeout(patience);
       }
     },
     destroy: () => void body.destroy()
