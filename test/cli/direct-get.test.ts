@@ -23,24 +23,32 @@ const root = mkdtempSync(path.join(tmpdir(), "pushdrop-direct-"));
 afterAll(() => rmSync(root, { recursive: true, force: true }));
 const sha = (b: Uint8Array) => createHash("sha256").update(b).digest("hex");
 
-/** A raw server: each connection's request is read to its blank line, then `answer` writes what it likes. */
-async function rawServer(answer: (socket: net.Socket, request: string) => void | Promise<void>) {
-  const requests: string[] = [];
-  const srv = net.createServer((socket) => {
+/** Reads a connection's request to its blank line, then hands it to `answer`. */
+function onRequest<S extends net.Socket>(answer: (socket: S, request: string) => void | Promise<void>) {
+  return (socket: S) => {
     let got = "";
     socket.on("error", () => undefined);
     const onData = (d: Buffer) => {
       got += d.toString("latin1");
       if (!got.includes("\r\n\r\n")) return;
       socket.off("data", onData);
-      requests.push(got);
       void answer(socket, got);
     };
     socket.on("data", onData);
-  });
+  };
+}
+
+/** Listens on a free port of 127.0.0.1: the base URL for `scheme`, and a close. */
+async function listening(srv: net.Server, scheme: "http" | "https") {
   await new Promise<void>((r) => srv.listen(0, "127.0.0.1", r));
-  const base = `http://127.0.0.1:${(srv.address() as AddressInfo).port}`;
-  return { base, requests, close: () => new Promise((r) => srv.close(r)) };
+  return { base: `${scheme}://127.0.0.1:${(srv.address() as AddressInfo).port}`, close: () => new Promise((r) => srv.close(r)) };
+}
+
+/** A raw server: each connection's request is read to its blank line, then `answer` writes what it likes. */
+async function rawServer(answer: (socket: net.Socket, request: string) => void | Promise<void>) {
+  const requests: string[] = [];
+  const srv = net.createServer(onRequest((socket, request) => (requests.push(request), answer(socket, request))));
+  return { ...(await listening(srv, "http")), requests };
 }
 
 /** Reads a body to its end with buffers of the sizes given (cycled). */
@@ -263,19 +271,8 @@ describe("https", () => {
 
   /** A raw TLS server: each connection's request read to its blank line, then `answer` writes what it likes. */
   async function tlsServer(answer: (socket: tls.TLSSocket) => void) {
-    const srv = tls.createServer({ key: readFileSync(path.join(dir, "srv.key")), cert: readFileSync(path.join(dir, "srv.pem")) }, (socket) => {
-      let got = "";
-      socket.on("error", () => undefined);
-      const onData = (d: Buffer) => {
-        got += d.toString("latin1");
-        if (!got.includes("\r\n\r\n")) return;
-        socket.off("data", onData);
-        answer(socket);
-      };
-      socket.on("data", onData);
-    });
-    await new Promise<void>((r) => srv.listen(0, "127.0.0.1", r));
-    return { base: `https://127.0.0.1:${(srv.address() as AddressInfo).port}`, close: () => new Promise((r) => srv.close(r)) };
+    const srv = tls.createServer({ key: readFileSync(path.join(dir, "srv.key")), cert: readFileSync(path.join(dir, "srv.pem")) }, onRequest<tls.TLSSocket>(answer));
+    return listening(srv, "https");
   }
 
   it("over TLS, a reader that waits between reads still gets every byte (node:tls delivers after the socket pauses)", async () => {
