@@ -21,23 +21,22 @@ export interface ServerSettings {
   waiting?: Waiting;
 }
 
-const WORDS = {
-  waiting: (w: Waiting) =>
-    w.uploading > 0 ? t("me.waitingUploading", { size: size(w.bytes), uploading: size(w.uploading) }) : t("me.waiting", { size: size(w.bytes) }),
-  isBlocked: (name: string) => t("privacy.isBlocked", { name }),
-  get unblocked() { return t("privacy.unblocked"); },
-  get nowKnown() { return t("privacy.nowKnown"); },
-  get nowAnyone() { return t("privacy.nowAnyone"); },
-  get device() { return t("device.unnamed"); },
-  get unblock() { return t("privacy.unblock"); },
-  unblockWho: (name: string) => t("privacy.unblockLabel", { name }),
-};
+const waitingWords = (w: Waiting) =>
+  w.uploading > 0 ? t("me.waitingUploading", { size: size(w.bytes), uploading: size(w.uploading) }) : t("me.waiting", { size: size(w.bytes) });
 
 /** A server without the endpoint (not an error of this request). */
 const unsupported = (e: unknown) => e instanceof ApiError && (e.code === "not_found" || e.code === "method_not_allowed");
 
 export class Settings {
   data: ServerSettings | null = null;
+  /**
+   * Changes asked of the server, and how many are unanswered. This device asks for the settings
+   * each time it is shown, and a person can choose before the answer comes: drawn, that answer
+   * would undo the choice on screen. A load's answer is drawn only when no change was asked
+   * since it was asked, nor was under way then.
+   */
+  private asked = 0;
+  private pending = 0;
 
   constructor(
     private readonly client: PushdropClient,
@@ -60,8 +59,10 @@ export class Settings {
   }
 
   async load(): Promise<ServerSettings | null> {
+    const at = this.pending ? -1 : this.asked;
     try {
-      this.set(await this.client.call<ServerSettings>(this.path("/settings")));
+      const s = await this.client.call<ServerSettings>(this.path("/settings"));
+      if (at === this.asked) this.set(s);
     } catch {
       // an older server, or offline: what the browser keeps will do
     }
@@ -71,7 +72,7 @@ export class Settings {
   /** Renames on the server; false when the server cannot rename (older than v1.1). */
   async rename(name: string): Promise<boolean> {
     try {
-      this.set(await this.client.call<ServerSettings>(this.path("/settings"), { method: "PATCH", json: { name } }));
+      this.set(await this.change<ServerSettings>("/settings", "PATCH", { name }));
       return true;
     } catch (e) {
       if (unsupported(e)) return false;
@@ -80,21 +81,21 @@ export class Settings {
   }
 
   async block(id: string, name: string): Promise<void> {
-    await this.client.call(this.path(`/blocked/${id}`), { method: "PUT" });
+    await this.change(`/blocked/${id}`, "PUT");
     if (this.data) this.set({ ...this.data, blocked: [{ id, name }, ...this.data.blocked.filter((b) => b.id !== id)] });
-    announce(WORDS.isBlocked(name ? bidi(name) : idText(id)));
+    announce(t("privacy.isBlocked", { name: name ? bidi(name) : idText(id) }));
   }
 
   async forgetContact(id: string): Promise<void> {
     if (!this.available) return;
-    await this.client.call(this.path(`/contacts/${id}`), { method: "DELETE" }).catch(() => {});
+    await this.change(`/contacts/${id}`, "DELETE").catch(() => {});
   }
 
   private async unblock(id: string): Promise<void> {
     try {
-      await this.client.call(this.path(`/blocked/${id}`), { method: "DELETE" });
+      await this.change(`/blocked/${id}`, "DELETE");
       if (this.data) this.set({ ...this.data, blocked: this.data.blocked.filter((b) => b.id !== id) });
-      this.say(WORDS.unblocked);
+      this.say(t("privacy.unblocked"));
     } catch (e) {
       this.say(plainError(e));
     }
@@ -104,13 +105,24 @@ export class Settings {
     try {
       if (accept === "known") {
         // the devices listed under Recipient are the ones the person knows: the server learns them first
-        await Promise.all(this.remembered().map((id) => this.client.call(this.path(`/contacts/${id}`), { method: "PUT" }).catch(() => {})));
+        await Promise.all(this.remembered().map((id) => this.change(`/contacts/${id}`, "PUT").catch(() => {})));
       }
-      this.set(await this.client.call<ServerSettings>(this.path("/settings"), { method: "PATCH", json: { accept } }));
-      this.say(accept === "known" ? WORDS.nowKnown : WORDS.nowAnyone);
+      this.set(await this.change<ServerSettings>("/settings", "PATCH", { accept }));
+      this.say(t(accept === "known" ? "privacy.nowKnown" : "privacy.nowAnyone"));
     } catch (e) {
       this.say(plainError(e));
       if (this.data) this.render();
+    }
+  }
+
+  /** One change of the settings on the server (see `asked`). */
+  private async change<T = unknown>(rest: string, method: string, json?: object): Promise<T> {
+    this.asked++;
+    this.pending++;
+    try {
+      return await this.client.call<T>(this.path(rest), { method, json });
+    } finally {
+      this.pending--;
     }
   }
 
@@ -128,7 +140,7 @@ export class Settings {
     const s = this.data;
     show($("privacy"), s !== null);
     const waiting = $("waiting-state");
-    waiting.textContent = s?.waiting && s.waiting.bytes > 0 ? WORDS.waiting(s.waiting) : "";
+    waiting.textContent = s?.waiting && s.waiting.bytes > 0 ? waitingWords(s.waiting) : "";
     show(waiting, Boolean(s?.waiting && s.waiting.bytes > 0));
     if (!s) return;
     for (const input of document.querySelectorAll<HTMLInputElement>('input[name="accept"]')) input.checked = input.value === s.accept;
@@ -140,8 +152,8 @@ export class Settings {
         h(
           "li",
           null,
-          h("span", null, b.name ? h("bdi", null, b.name) : WORDS.device, " ", idEl(b.id)),
-          h("button", { type: "button", class: "link small", "aria-label": WORDS.unblockWho(b.name ? bidi(b.name) : idText(b.id)), onclick: () => void this.unblock(b.id) }, WORDS.unblock),
+          h("span", null, b.name ? h("bdi", null, b.name) : t("device.unnamed"), " ", idEl(b.id)),
+          h("button", { type: "button", class: "link small", "aria-label": t("privacy.unblockLabel", { name: b.name ? bidi(b.name) : idText(b.id) }), onclick: () => void this.unblock(b.id) }, t("privacy.unblock")),
         ),
       ),
     );

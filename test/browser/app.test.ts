@@ -490,6 +490,32 @@ describe("the web app, phone and desktop", () => {
     await B.getByText("Anyone with the id can send to this device now.").waitFor();
   });
 
+  it("a settings answer asked for before a change does not undo the change on screen", async () => {
+    // This device asks the server for the settings each time it is shown; a person can choose
+    // before that answer comes. Here the answer (accept: anyone) is held until the change is made.
+    const settings = new RegExp(`/v1/terminals/${bId}/settings$`);
+    let stale: (() => Promise<void>) | null = null;
+    await B.route(settings, async (route) => {
+      if (route.request().method() !== "GET") return route.continue();
+      const answer = await route.fetch();
+      stale = () => route.fulfill({ response: answer });
+    });
+    await tab(B, "Received");
+    await tab(B, "This device");
+    await expect.poll(() => stale !== null, { timeout: 10_000 }).toBe(true);
+    const answered = B.waitForResponse((r) => settings.test(r.url()) && r.request().method() === "GET");
+    await B.getByLabel(/Only devices I know/).check();
+    await B.getByText("Only devices you know can send to this device now.").waitFor();
+    await stale!();
+    expect((await (await answered).json()).accept).toBe("anyone"); // the held answer was the old one
+    await B.evaluate(() => new Promise((r) => setTimeout(r, 100)));
+    expect(await B.getByLabel(/Only devices I know/).isChecked()).toBe(true);
+    expect(await B.getByLabel("Anyone who has the id").isChecked()).toBe(false);
+    await B.unroute(settings);
+    await B.getByLabel("Anyone who has the id").check();
+    await B.getByText("Anyone with the id can send to this device now.").waitFor();
+  });
+
   it("rename reaches the server; Forget deletes the id and clears this browser, then offers a new id", async () => {
     await B.getByRole("button", { name: "Rename" }).click();
     await checkState(B, "the rename form open");
