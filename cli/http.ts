@@ -151,7 +151,7 @@ export function readerOf(body: Readable): BodyReader {
   return {
     read: async (into) => {
       let n = 0;
-      let since = 0; // when the first bytes of this read came
+      let late = false; // READ_PATIENCE_MS have passed since this read's first bytes came
       let patience: NodeJS.Timeout | undefined; // (one timer a read, armed when its first bytes came)
       try {
         for (;;) {
@@ -163,15 +163,15 @@ export function readerOf(body: Readable): BodyReader {
             into.set(take === c.length ? c : c.subarray(0, take), n);
             if (take < c.length) rest = c.subarray(take);
             n += take;
-            since ||= Date.now();
           }
           if (n === into.length || (ended && rest === null)) return n;
           if (failure) {
             if (n > 0) return n; // (what came before the break is kept; the next read says it)
             throw failure;
           }
-          if (n > 0 && Date.now() - since >= READ_PATIENCE_MS) return n;
-          if (n > 0) patience ??= setTimeout(poke, READ_PATIENCE_MS - (Date.now() - since)).unref();
+          if (late) return n;
+          // (armed in the same turn as the first bytes came: nothing waits between them and here)
+          if (n > 0) patience ??= setTimeout(() => ((late = true), poke()), READ_PATIENCE_MS).unref();
           await new Promise<void>((resolve) => (wake = resolve));
         }
       } finally {

@@ -12,7 +12,7 @@ import { afterAll, describe, expect, it } from "vitest";
 import { ApiError, NetworkError, PushdropClient } from "../../client";
 import { directDownload, directDownloadWith, parseHead } from "../../cli/direct-get";
 import { downloadToFile } from "../../cli/download";
-import { READ_PATIENCE_MS, type BodyReader } from "../../cli/http";
+import { nodeDownload, READ_PATIENCE_MS, type BodyReader } from "../../cli/http";
 
 /**
  * cli/direct-get.ts: the download GET read from the socket into the caller's buffers, against
@@ -150,7 +150,10 @@ describe("reading the body straight into the caller's buffers", () => {
     }
   });
 
-  it("on a slow line, a read gives what came after a moment instead of waiting for its buffer to fill", async () => {
+  it.each([
+    ["straight from the socket", directDownload],
+    ["through node:http (readerOf)", nodeDownload],
+  ])("on a slow line, a read gives what came after a moment instead of waiting for its buffer to fill: %s", async (_, getter) => {
     let more!: () => void;
     const s = await rawServer(async (socket) => {
       socket.write("HTTP/1.1 200 OK\r\nContent-Length: 20\r\n\r\n0123456789");
@@ -158,7 +161,7 @@ describe("reading the body straight into the caller's buffers", () => {
       socket.end("abcdefghij");
     });
     try {
-      const res = await directDownload(new PushdropClient({ server: s.base }), "/pkg");
+      const res = await getter(new PushdropClient({ server: s.base }), "/pkg");
       const buf = Buffer.alloc(1024);
       const t0 = Date.now();
       const n = await res.body.read(buf); // (the server sends the rest only once this has answered)
@@ -173,7 +176,7 @@ describe("reading the body straight into the caller's buffers", () => {
       more?.();
       await s.close();
     }
-  });
+  }, 10_000); // (a read that never gives up waits for ever: the server sends the rest only once it has answered)
 
   it("a connection that ends early: the bytes that came are given, then the break (a retry resumes from them)", async () => {
     const s = await rawServer((socket) => {
