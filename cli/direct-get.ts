@@ -117,7 +117,7 @@ export function parseHead(text: string): { status: number; headers: Headers; len
 function answer(connect: Connect, request: string, signal?: AbortSignal): Promise<Head | null> {
   return new Promise<Head | null>((resolve, reject) => {
     const head = Buffer.allocUnsafe(HEAD_MAX);
-    const scratch = Buffer.allocUnsafe(MIN_ROOM); // (where bytes nobody wants land: after a refused head)
+    const scratch = Buffer.allocUnsafe(MIN_ROOM); // (where bytes nobody wants land: after a refused head, or after the body's end)
     let headBytes = 0; // read into `head` while the head comes
     let dropped = false;
     let body: DirectBody | null = null;
@@ -140,7 +140,7 @@ function answer(connect: Connect, request: string, signal?: AbortSignal): Promis
           if (end < 0) return headBytes < HEAD_MAX || drop(); // (a head of 64 KiB or more: not the common answer)
           const parsed = parseHead(head.toString("latin1", 0, end));
           if (!parsed) return drop();
-          body = new DirectBody(socket, head.subarray(end + 4, headBytes), parsed.length);
+          body = new DirectBody(socket, head.subarray(end + 4, headBytes), parsed.length, scratch);
           resolve({ status: parsed.status, headers: parsed.headers, body });
           return false; // (until the first read)
         },
@@ -202,8 +202,6 @@ class DirectBody implements BodyReader {
   /** bytes of the body that came but are not given yet, in order */
   private pending: Buffer[] = [];
   private readonly spill = new Spill();
-  /** where what comes after the body's end lands (node:tls may still deliver some) */
-  private readonly scratch = Buffer.allocUnsafe(MIN_ROOM);
   /** the read under way: its buffer, and how much of it is filled */
   private into: Uint8Array | null = null;
   private n = 0;
@@ -218,6 +216,8 @@ class DirectBody implements BodyReader {
     /** the body's bytes that came with the head */
     first: Buffer,
     length: number,
+    /** where what comes after the body's end (node:tls may still deliver some), or after a failure, lands */
+    private readonly scratch: Buffer,
   ) {
     const take = Math.min(first.length, length); // (bytes past the body are not the body's)
     if (take > 0) this.pending.push(first.subarray(0, take));

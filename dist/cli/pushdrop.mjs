@@ -22100,7 +22100,7 @@ function readerOf(body) {
   return {
     read: async (into) => {
       let n = 0;
-      let since = 0;
+      let late = false;
       let patience;
       try {
         for (; ; ) {
@@ -22112,15 +22112,14 @@ function readerOf(body) {
             into.set(take === c.length ? c : c.subarray(0, take), n);
             if (take < c.length) rest = c.subarray(take);
             n += take;
-            since ||= Date.now();
           }
           if (n === into.length || ended && rest === null) return n;
           if (failure) {
             if (n > 0) return n;
             throw failure;
           }
-          if (n > 0 && Date.now() - since >= READ_PATIENCE_MS) return n;
-          if (n > 0) patience ??= setTimeout(poke, READ_PATIENCE_MS - (Date.now() - since)).unref();
+          if (late) return n;
+          if (n > 0) patience ??= setTimeout(() => (late = true, poke()), READ_PATIENCE_MS).unref();
           await new Promise((resolve) => wake = resolve);
         }
       } finally {
@@ -22631,7 +22630,7 @@ function answer(connect, request, signal) {
           if (end < 0) return headBytes < HEAD_MAX || drop();
           const parsed = parseHead(head.toString("latin1", 0, end));
           if (!parsed) return drop();
-          body = new DirectBody(socket, head.subarray(end + 4, headBytes), parsed.length);
+          body = new DirectBody(socket, head.subarray(end + 4, headBytes), parsed.length, scratch);
           resolve({ status: parsed.status, headers: parsed.headers, body });
           return false;
         }
@@ -22668,8 +22667,9 @@ var Spill = class {
   }
 };
 var DirectBody = class {
-  constructor(socket, first, length) {
+  constructor(socket, first, length, scratch) {
     this.socket = socket;
+    this.scratch = scratch;
     const take = Math.min(first.length, length);
     if (take > 0) this.pending.push(first.subarray(0, take));
     this.left = length - take;
@@ -22680,8 +22680,6 @@ var DirectBody = class {
   /** bytes of the body that came but are not given yet, in order */
   pending = [];
   spill = new Spill();
-  /** where what comes after the body's end lands (node:tls may still deliver some) */
-  scratch = Buffer.allocUnsafe(MIN_ROOM);
   /** the read under way: its buffer, and how much of it is filled */
   into = null;
   n = 0;
